@@ -1,0 +1,160 @@
+# konform: build, test and run the conformance suite.
+#
+#   make          build every program into build/bin
+#   make check    every test: unit tests (normal and ASan+UBSan), integration
+#                 tests, then the whole scenario suite against the reference stack
+#   make run      install what is missing, build, run every scenario against the
+#                 embedded reference stack and write the reports to $(REPORT_DIR)
+#   make bench    benchmarks that print figures (never pass/fail on speed)
+#   make install  PREFIX=/usr/local DESTDIR=
+#
+# Every .c in a program folder is compiled; main.c is the entry point, the rest
+# becomes that program's module library so unit tests can link against it.
+
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+REPORT_DIR ?= build/report
+JOBS       ?= 4
+SAN        ?= 0
+
+PKGS := libmicrohttpd sqlite3 libcurl jansson libxml-2.0 liboath libfido2 libcbor libsodium gmime-3.0
+
+ifeq ($(SAN),1)
+BUILD     := build/asan
+SANFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT       := -O1 -g
+else
+BUILD     := build
+SANFLAGS  :=
+OPT       := -O2 -g
+endif
+
+CC      ?= cc
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
+# Recursive (=) so pkg-config only runs when a recipe needs it, after
+# scripts/install-deps.sh had its chance to install the -dev packages.
+PKG_CFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(PKGS)))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread -lm
+CPPFLAGS_ALL = -std=c17 -D_POSIX_C_SOURCE=200809L -DKONFORM_DATADIR='"$(PREFIX)/share/konform"' \
+               -Ilib/include -Ireports/include
+CFLAGS_ALL   = $(OPT) $(WARN) $(SANFLAGS) $(CPPFLAGS_ALL) $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
+LDFLAGS_ALL  = $(SANFLAGS) $(LDFLAGS)
+
+# name:folder pairs of module libraries, in link order (dependants first).
+LIB_SRC      := $(wildcard lib/src/*.c)
+REPORT_SRC   := $(wildcard reports/src/*.c)
+SERVER_SRC   := $(filter-out %/main.c,$(wildcard reference-server/src/*.c))
+MAIL_SRC     := $(filter-out %/main.c,$(wildcard mocks/mail/*.c))
+POST_SRC     := $(filter-out %/main.c,$(wildcard mocks/post/*.c))
+HARNESS_SRC  := $(filter-out %/main.c,$(wildcard harness/src/*.c))
+UNIT_SRC     := $(wildcard tests/unit/test_*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIBKONFORM := $(BUILD)/lib/libkonform.a
+LIBKREPORT := $(BUILD)/lib/libkreport.a
+LIBKS      := $(BUILD)/lib/libks.a
+LIBKM      := $(BUILD)/lib/libkm.a
+LIBKP      := $(BUILD)/lib/libkp.a
+LIBKH      := $(BUILD)/lib/libkh.a
+
+BINS := $(BUILD)/bin/konform-server $(BUILD)/bin/konform-mail $(BUILD)/bin/konform-post $(BUILD)/bin/konform
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+.PHONY: all deps check check-inner unit unit-san integration scenarios run run-inner bench \
+        bench-inner install clean lint-banned format tests
+
+all: $(BINS)
+
+tests: $(UNIT_BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+define modlib
+$(1): $(call obj,$(2))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@
+	$$(if $$^,ar rcs $$@ $$^,ar rcs $$@)
+endef
+$(eval $(call modlib,$(LIBKONFORM),$(LIB_SRC)))
+$(eval $(call modlib,$(LIBKREPORT),$(REPORT_SRC)))
+$(eval $(call modlib,$(LIBKS),$(SERVER_SRC)))
+$(eval $(call modlib,$(LIBKM),$(MAIL_SRC)))
+$(eval $(call modlib,$(LIBKP),$(POST_SRC)))
+$(eval $(call modlib,$(LIBKH),$(HARNESS_SRC)))
+
+$(BUILD)/bin/konform-server: $(call obj,reference-server/src/main.c) $(LIBKS) $(LIBKONFORM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/bin/konform-mail: $(call obj,mocks/mail/main.c) $(LIBKM) $(LIBKONFORM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/bin/konform-post: $(call obj,mocks/post/main.c) $(LIBKP) $(LIBKONFORM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+$(BUILD)/bin/konform: $(call obj,harness/src/main.c) $(LIBKH) $(LIBKREPORT) $(LIBKONFORM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+# Unit tests may reach into any module, so they link every module library.
+# Their include path adds every source folder (private headers included).
+TEST_INC := -Iharness/src -Ireference-server/src -Imocks/mail -Imocks/post -Ilib/src -Ireports/src
+$(BUILD)/obj/tests/unit/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(TEST_INC) $(shell pkg-config --cflags cmocka) -c $< -o $@
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBKH) $(LIBKS) $(LIBKM) $(LIBKP) $(LIBKREPORT) $(LIBKONFORM)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+
+# ---- Entry points that first make sure the Debian packages are there. ----
+check:
+	@scripts/install-deps.sh
+	@$(MAKE) --no-print-directory check-inner
+
+check-inner: lint-banned
+	@$(MAKE) --no-print-directory all tests
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory SAN=1 all tests
+	@$(MAKE) --no-print-directory SAN=1 unit
+	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory scenarios
+
+unit: $(UNIT_BINS)
+	@scripts/run-unit-tests.sh $(BUILD)/tests
+
+integration: all
+	@scripts/run-integration-tests.sh $(BUILD)/bin
+
+scenarios: all
+	@mkdir -p $(REPORT_DIR)
+	$(BUILD)/bin/konform run --jobs $(JOBS) --catalogue scenarios/catalogue.json \
+	  --report json=$(REPORT_DIR)/konform.json --report junit=$(REPORT_DIR)/junit.xml scenarios
+
+run:
+	@scripts/install-deps.sh
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory scenarios
+
+bench:
+	@scripts/install-deps.sh
+	@$(MAKE) --no-print-directory all
+	@scripts/bench.sh $(BUILD)/bin
+
+lint-banned:
+	@scripts/check-banned.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/konform $(DESTDIR)$(PREFIX)/share/doc/konform
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	cp -R scenarios $(DESTDIR)$(PREFIX)/share/konform/
+	install -m 0644 README.md docs/*.md docs/*.yaml docs/*.json $(DESTDIR)$(PREFIX)/share/doc/konform/
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

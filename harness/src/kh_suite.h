@@ -1,0 +1,41 @@
+/*
+ * kh_suite.h: every scenario and fragment of a run, loaded from paths, with
+ * each `use` resolved to its fragment.
+ */
+#ifndef KH_SUITE_H
+#define KH_SUITE_H
+
+#include <stddef.h>
+
+#include "kh_ast.h"
+#include "kh_parse.h"
+
+/* One scenario of the suite, with a stable index used for unique identities. */
+typedef struct kh_suite_entry {
+  const kh_scenario *scenario; /* Borrowed from files. */
+  const kh_file *file;
+  size_t index;                /* 0-based position in the suite. */
+} kh_suite_entry;
+
+typedef struct kh_suite {
+  kh_file **files;        /* Owned. Scenario files first, then fragment files. */
+  size_t files_len;
+  kh_suite_entry *entries; /* Owned array; one per scenario, in file order. */
+  size_t entries_len;
+} kh_suite;
+
+void kh_suite_init(kh_suite *suite);
+void kh_suite_release(kh_suite *suite);
+
+/*
+ * Load every *.konform file under each path (a file or a directory, walked
+ * recursively in sorted order), plus fragments from fragments/ folders next to
+ * and above each scenario file. Resolves every `use` and checks its arguments
+ * against the fragment's params. On failure diag names the problem.
+ */
+kf_rc kh_suite_load(kh_suite *suite, const char *const *paths, size_t paths_len, kh_diag *diag);
+
+/* The fragment with that name, or NULL. */
+const kh_fragment *kh_suite_fragment(const kh_suite *suite, const char *name);
+
+#endif

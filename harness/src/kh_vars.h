@@ -1,0 +1,43 @@
+/*
+ * kh_vars.h: a scenario's variables and "{{name}}" interpolation.
+ */
+#ifndef KH_VARS_H
+#define KH_VARS_H
+
+#include <stddef.h>
+
+#include "kf/buf.h"
+#include "kf/error.h"
+#include "kh_ast.h"
+
+/* Values may contain NUL bytes (hence the lengths). Owned by the table. */
+typedef struct kh_var {
+  char *name;
+  char *value;
+  size_t len;
+} kh_var;
+
+typedef struct kh_vars {
+  kh_var *items;
+  size_t len;
+  size_t cap;
+} kh_vars;
+
+#define KH_VAR_MAX_BYTES (8u * 1024u * 1024u)
+
+void kh_vars_init(kh_vars *vars);
+void kh_vars_release(kh_vars *vars);
+/* Set (copying name and value), replacing an existing value. */
+kf_rc kh_vars_set(kh_vars *vars, const char *name, const char *value, size_t len);
+/* Borrowed value or NULL; len may be NULL. */
+const char *kh_vars_get(const kh_vars *vars, const char *name, size_t *len);
+/*
+ * Append tpl with every {{name}} replaced to out. KF_ERR_NOT_FOUND (message in
+ * err naming the variable) for an unknown variable.
+ */
+kf_rc kh_vars_expand(const kh_vars *vars, const kh_template *tpl, kf_buf *out, kf_err *err);
+/* Names referenced by tpl, for lint: calls fn for each. */
+void kh_vars_each_reference(const kh_template *tpl, void (*fn)(const char *name, size_t len, void *ctx),
+                            void *ctx);
+
+#endif

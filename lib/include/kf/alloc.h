@@ -1,0 +1,39 @@
+/*
+ * alloc.h: allocation wrappers with failure injection.
+ *
+ * konform's own code allocates through these so that a test can make the Nth
+ * allocation fail and check that every error path cleans up (the SQLite way).
+ * The counters are process-wide and thread-safe.
+ */
+#ifndef KF_ALLOC_H
+#define KF_ALLOC_H
+
+#include <stddef.h>
+
+/* Each returns NULL on failure (real or injected). Caller frees with kf_free. */
+void *kf_malloc(size_t size);
+void *kf_calloc(size_t count, size_t size);
+void *kf_realloc(void *ptr, size_t size);
+char *kf_strdup(const char *s);
+char *kf_strndup(const char *s, size_t max_len);
+/* Duplicates exactly len bytes and adds a terminating NUL. */
+char *kf_memdup0(const void *data, size_t len);
+void kf_free(void *ptr);
+
+/*
+ * Make the n-th allocation from now fail (1 = the next one); every later one
+ * succeeds again. 0 turns injection off.
+ */
+void kf_alloc_fail_at(unsigned long n);
+/* How many allocations were attempted since the last kf_alloc_fail_at call. */
+unsigned long kf_alloc_count(void);
+/* Whether an injected failure has happened since the last kf_alloc_fail_at. */
+int kf_alloc_failed(void);
+
+/*
+ * Route jansson's allocations through these wrappers as well, so injected
+ * failures reach JSON handling too. Call once at start-up.
+ */
+void kf_alloc_install_jansson(void);
+
+#endif

@@ -1,0 +1,36 @@
+/*
+ * timeutil.h: UTC timestamps, ISO 8601, RFC 5322 dates and durations.
+ *
+ * konform never reads the wall clock for behaviour; callers pass the time they
+ * got from their (possibly simulated) clock. Times are int64 Unix seconds.
+ */
+#ifndef KF_TIMEUTIL_H
+#define KF_TIMEUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kf/error.h"
+
+#define KF_TIME_ISO_MAX 32
+#define KF_TIME_RFC5322_MAX 40
+
+/* The real wall clock (for "now" defaults and logs only). */
+int64_t kf_time_real_now(void);
+/* Monotonic milliseconds, for measuring durations and long-poll deadlines. */
+int64_t kf_time_monotonic_ms(void);
+
+/* Parse "2026-03-28T10:00:00Z" (also "+01:00" offsets and fractional seconds). */
+kf_rc kf_time_parse_iso(const char *s, int64_t *out);
+/* Format as "2026-03-28T10:00:00Z" into out (KF_TIME_ISO_MAX bytes). */
+kf_rc kf_time_format_iso(int64_t t, char *out, size_t out_size);
+/* Format as "Sat, 28 Mar 2026 10:00:00 +0000" (KF_TIME_RFC5322_MAX bytes). */
+kf_rc kf_time_format_rfc5322(int64_t t, char *out, size_t out_size);
+/* Parse "24h", "1d2h3m4s", "90s", "250ms" into milliseconds. */
+kf_rc kf_duration_parse_ms(const char *s, int64_t *out_ms);
+/* Civil date/time in UTC for t. */
+void kf_time_utc_civil(int64_t t, int *year, int *month, int *day, int *hour, int *min, int *sec);
+/* Unix seconds of a UTC civil date/time. */
+int64_t kf_time_from_utc_civil(int year, int month, int day, int hour, int min, int sec);
+
+#endif

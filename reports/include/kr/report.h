@@ -1,0 +1,43 @@
+/*
+ * report.h: the report writers. They only read a kf_run_result; they never
+ * run anything and never see the parser or the network.
+ */
+#ifndef KR_REPORT_H
+#define KR_REPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "kf/error.h"
+#include "kf/run_result.h"
+
+typedef struct kr_console_options {
+  bool color;   /* Use ANSI colour (see kr_console_want_color). */
+  bool verbose; /* Also print the request/response trace of every step. */
+} kr_console_options;
+
+/*
+ * Colour only when fd is a terminal and NO_COLOR is unset or empty
+ * (https://no-color.org), and TERM is not "dumb".
+ */
+bool kr_console_want_color(int fd);
+
+/* One line as a scenario finishes: "[ 3/41] PASS  name (12 ms)". Thread-safe callers serialise. */
+void kr_console_scenario(FILE *out, const kr_console_options *opt, const kf_scenario_result *sc,
+                         size_t done, size_t total);
+/*
+ * After the run: every failure with file:line, the failed assertion and the
+ * request and response involved; then the summary by requirement; then the
+ * counts line "N passed, N failed, N skipped" (errors folded into failed, and
+ * "N errors" added when there are any).
+ */
+void kr_console_summary(FILE *out, const kr_console_options *opt, const kf_run_result *run);
+
+/* JUnit XML (libxml2) as read by Jenkins and GitLab. */
+kf_rc kr_junit_write(const kf_run_result *run, const char *path, kf_err *err);
+
+/* JSON (jansson) following docs/report-schema.json. */
+kf_rc kr_json_write(const kf_run_result *run, const char *path, kf_err *err);
+
+#endif

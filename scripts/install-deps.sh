@@ -1,0 +1,32 @@
+#!/bin/sh
+# Installs the Debian packages konform needs that are missing.
+# As root it runs apt-get; otherwise it prints the exact command and fails.
+# It returns at once when nothing is missing (one dpkg-query call).
+set -eu
+
+PACKAGES="build-essential pkg-config ca-certificates curl
+libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev libjansson-dev libxml2-dev
+liboath-dev libfido2-dev libcbor-dev libsodium-dev libgmime-3.0-dev libcmocka-dev"
+
+missing=""
+for pkg in $PACKAGES; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  case "$status" in
+    *" installed") ;;
+    *) missing="$missing $pkg" ;;
+  esac
+done
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  echo "install-deps: installing:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $missing
+else
+  echo "install-deps: missing Debian packages:$missing" >&2
+  echo "install-deps: run:  sudo apt-get install -y$missing" >&2
+  exit 1
+fi
