@@ -19,12 +19,13 @@ SAN        ?= 0
 
 PKGS := libmicrohttpd sqlite3 libcurl jansson libxml-2.0 liboath libfido2 libcbor libsodium gmime-3.0
 
+BUILD_ROOT ?= build
 ifeq ($(SAN),1)
-BUILD     := build/asan
+BUILD     := $(BUILD_ROOT)/asan
 SANFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 OPT       := -O1 -g
 else
-BUILD     := build
+BUILD     := $(BUILD_ROOT)
 SANFLAGS  :=
 OPT       := -O2 -g
 endif
@@ -157,4 +158,4 @@ install: all
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
