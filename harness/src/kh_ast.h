@@ -44,11 +44,11 @@ typedef enum kh_query_kind {
   KH_Q_VAR
 } kh_query_kind;
 
-typedef enum kh_filter_kind { KH_F_COUNT, KH_F_REGEX, KH_F_LOWER } kh_filter_kind;
+typedef enum kh_filter_kind { KH_F_COUNT, KH_F_REGEX, KH_F_LOWER, KH_F_GREP } kh_filter_kind;
 
 typedef struct kh_filter {
   kh_filter_kind kind;
-  kh_template arg; /* KH_F_REGEX: the pattern. */
+  kh_template arg; /* KH_F_REGEX and KH_F_GREP: the pattern. */
 } kh_filter;
 
 typedef struct kh_query {

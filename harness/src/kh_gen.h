@@ -15,13 +15,16 @@
 #include "kh_vars.h"
 
 typedef struct kh_gen_ctx {
-  uint64_t seed;        /* Run seed (--seed). */
+  uint64_t seed;        /* Run seed (--seed): decides random choices. */
+  uint64_t run_id;      /* Run identity (--run-id): part of every generated identity, so
+                           replaying a seed against a persistent target never collides
+                           with the accounts of an earlier run. */
   uint64_t scenario;    /* Scenario index in the suite. */
   uint64_t counter;     /* Advanced by every generator call. */
   uint64_t rng_state;   /* Private PRNG state; set by kh_gen_ctx_init. */
 } kh_gen_ctx;
 
-void kh_gen_ctx_init(kh_gen_ctx *ctx, uint64_t seed, uint64_t scenario);
+void kh_gen_ctx_init(kh_gen_ctx *ctx, uint64_t seed, uint64_t run_id, uint64_t scenario);
 
 /* Names of the known generators, NULL-terminated (for lint). */
 extern const char *const KH_GEN_NAMES[];

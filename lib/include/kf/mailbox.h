@@ -26,6 +26,7 @@ typedef struct kf_mailbox_keys {
   const char *subject;           /* Matched by filter.subject as a substring. */
   const char *kind;              /* Matched exactly. */
   const char *customer_number;   /* Matched exactly. */
+  const char *recipient_name;    /* Letters: matched by filter.recipient_name, exactly. */
 } kf_mailbox_keys;
 
 /* All set fields must match. Strings are borrowed for the call. */
