@@ -34,7 +34,8 @@ CC      ?= cc
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werror
 # Recursive (=) so pkg-config only runs when a recipe needs it, after
 # scripts/install-deps.sh had its chance to install the -dev packages.
-PKG_CFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(PKGS)))
+# System folders stay out: -isystem on them would reorder libc's include_next chain.
+PKG_CFLAGS = $(patsubst -I%,-isystem %,$(filter-out -I/usr/include -I/usr/include/$(shell $(CC) -dumpmachine),$(shell pkg-config --cflags $(PKGS))))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread -lm
 CPPFLAGS_ALL = -std=c17 -D_POSIX_C_SOURCE=200809L -DKONFORM_DATADIR='"$(PREFIX)/share/konform"' \
                -Ilib/include -Ireports/include

@@ -1,0 +1,96 @@
+/*
+ * alloc.c: allocation wrappers with failure injection (see kf/alloc.h).
+ *
+ * The counters are atomics so tests that fail "the n-th allocation" also work
+ * when the code under test allocates from several threads.
+ */
+#include "kf/alloc.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static atomic_ulong alloc_count;
+static atomic_ulong alloc_fail_target;
+static atomic_int alloc_did_fail;
+
+/* Decide whether this allocation is the one chosen to fail. */
+static int alloc_should_fail(void) {
+  unsigned long target = atomic_load(&alloc_fail_target);
+  unsigned long n = atomic_fetch_add(&alloc_count, 1) + 1;
+  if (target != 0 && n == target) {
+    atomic_store(&alloc_did_fail, 1);
+    return 1;
+  }
+  return 0;
+}
+
+void *kf_malloc(size_t size) {
+  if (alloc_should_fail())
+    return NULL;
+  /* malloc(0) may return NULL, which callers would read as failure. */
+  return malloc(size == 0 ? 1 : size);
+}
+
+void *kf_calloc(size_t count, size_t size) {
+  if (alloc_should_fail())
+    return NULL;
+  if (count == 0 || size == 0)
+    return calloc(1, 1);
+  return calloc(count, size);
+}
+
+void *kf_realloc(void *ptr, size_t size) {
+  if (alloc_should_fail())
+    return NULL;
+  return realloc(ptr, size == 0 ? 1 : size);
+}
+
+char *kf_memdup0(const void *data, size_t len) {
+  if (len == SIZE_MAX)
+    return NULL;
+  char *copy = kf_malloc(len + 1);
+  if (copy == NULL)
+    return NULL;
+  if (len > 0)
+    memcpy(copy, data, len);
+  copy[len] = '\0';
+  return copy;
+}
+
+char *kf_strdup(const char *s) {
+  if (s == NULL)
+    return NULL;
+  return kf_memdup0(s, strlen(s));
+}
+
+char *kf_strndup(const char *s, size_t max_len) {
+  if (s == NULL)
+    return NULL;
+  size_t len = strnlen(s, max_len);
+  return kf_memdup0(s, len);
+}
+
+void kf_free(void *ptr) {
+  free(ptr);
+}
+
+void kf_alloc_fail_at(unsigned long n) {
+  atomic_store(&alloc_count, 0);
+  atomic_store(&alloc_did_fail, 0);
+  atomic_store(&alloc_fail_target, n);
+}
+
+unsigned long kf_alloc_count(void) {
+  return atomic_load(&alloc_count);
+}
+
+int kf_alloc_failed(void) {
+  return atomic_load(&alloc_did_fail);
+}
+
+void kf_alloc_install_jansson(void) {
+  json_set_alloc_funcs(kf_malloc, kf_free);
+}

@@ -1,0 +1,653 @@
+/*
+ * httpd.c: router, capped body collection and JSON helpers over
+ * libmicrohttpd (see kf/httpd.h).
+ */
+#include "kf/httpd.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "kf/alloc.h"
+#include "kf/buf.h"
+#include "kf/log.h"
+#include "kf/str.h"
+#include "kf/utf8.h"
+
+#define HTTPD_MAX_SEGMENTS 16
+#define HTTPD_MAX_PARAMS 8
+#define HTTPD_MAX_RESP_HEADERS 16
+
+typedef enum seg_kind { SEG_LITERAL, SEG_PARAM, SEG_REST } seg_kind;
+
+typedef struct httpd_route {
+  char *method;
+  char *segments[HTTPD_MAX_SEGMENTS];   /* Literal text, or the parameter name without braces. */
+  seg_kind kinds[HTTPD_MAX_SEGMENTS];
+  size_t n_segments;
+  bool rest;              /* The pattern ends in "{*name}". */
+  kf_http_handler handler;
+  void *ctx;
+} httpd_route;
+
+struct kf_httpd {
+  char *bind_address;
+  char *server_name;
+  kf_httpd_config cfg;
+  httpd_route *routes;
+  size_t n_routes;
+  kf_http_filter filter;
+  void *filter_ctx;
+  struct MHD_Daemon *daemon;
+  unsigned port;
+  pthread_mutex_t lock;
+};
+
+struct kf_http_req {
+  struct MHD_Connection *conn;
+  kf_httpd *httpd;
+  const char *method;
+  char *path;
+  kf_buf body;
+  bool too_large;
+  bool answered_early;
+  const char *param_names[HTTPD_MAX_PARAMS];
+  char *param_values[HTTPD_MAX_PARAMS];
+  bool param_rest[HTTPD_MAX_PARAMS];
+  size_t n_params;
+  void *user;
+};
+
+typedef struct resp_header {
+  char *name;
+  char *value;
+} resp_header;
+
+struct kf_http_resp {
+  unsigned status;
+  char *content_type;
+  char *body;
+  size_t body_len;
+  resp_header headers[HTTPD_MAX_RESP_HEADERS];
+  size_t n_headers;
+};
+
+void kf_httpd_config_init(kf_httpd_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->bind_address = "127.0.0.1";
+  cfg->port = 0;
+  cfg->threads = 4;
+  cfg->max_body = 1024 * 1024;
+  cfg->connection_timeout_s = 60;
+  cfg->max_connections = 256;
+  cfg->server_name = NULL;
+}
+
+kf_rc kf_httpd_new(const kf_httpd_config *cfg, kf_httpd **out, kf_err *err) {
+  kf_httpd *h = kf_calloc(1, sizeof *h);
+  if (h == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  h->cfg = *cfg;
+  h->bind_address = kf_strdup(cfg->bind_address != NULL ? cfg->bind_address : "127.0.0.1");
+  h->server_name = cfg->server_name != NULL ? kf_strdup(cfg->server_name) : NULL;
+  if (h->bind_address == NULL || (cfg->server_name != NULL && h->server_name == NULL)) {
+    kf_free(h->bind_address);
+    kf_free(h->server_name);
+    kf_free(h);
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  }
+  h->cfg.bind_address = h->bind_address;
+  h->cfg.server_name = h->server_name;
+  if (h->cfg.max_body == 0)
+    h->cfg.max_body = 1024 * 1024;
+  pthread_mutex_init(&h->lock, NULL);
+  *out = h;
+  return KF_OK;
+}
+
+static void route_release(httpd_route *r) {
+  kf_free(r->method);
+  for (size_t i = 0; i < r->n_segments; i++)
+    kf_free(r->segments[i]);
+}
+
+kf_rc kf_httpd_route(kf_httpd *httpd, const char *method, const char *pattern,
+                     kf_http_handler handler, void *ctx) {
+  assert(httpd != NULL && httpd->daemon == NULL);
+  if (pattern[0] != '/')
+    return KF_ERR_INVALID;
+  httpd_route r;
+  memset(&r, 0, sizeof r);
+  r.handler = handler;
+  r.ctx = ctx;
+  r.method = kf_strdup(method);
+  if (r.method == NULL)
+    return KF_ERR_NOMEM;
+  const char *p = pattern + 1;
+  while (*p != '\0') {
+    const char *slash = strchr(p, '/');
+    size_t len = slash != NULL ? (size_t)(slash - p) : strlen(p);
+    if (r.n_segments == HTTPD_MAX_SEGMENTS || r.rest) {
+      route_release(&r);
+      return KF_ERR_LIMIT;
+    }
+    seg_kind kind = SEG_LITERAL;
+    const char *text = p;
+    size_t text_len = len;
+    if (len >= 3 && p[0] == '{' && p[1] == '*' && p[len - 1] == '}') {
+      kind = SEG_REST;
+      text += 2;
+      text_len -= 3;
+      r.rest = true;
+    } else if (len >= 2 && p[0] == '{' && p[len - 1] == '}') {
+      kind = SEG_PARAM;
+      text += 1;
+      text_len -= 2;
+    }
+    char *seg = kf_strndup(text, text_len);
+    if (seg == NULL) {
+      route_release(&r);
+      return KF_ERR_NOMEM;
+    }
+    r.kinds[r.n_segments] = kind;
+    r.segments[r.n_segments++] = seg;
+    p += len;
+    if (*p == '/')
+      p++;
+  }
+  httpd_route *grown = kf_realloc(httpd->routes, (httpd->n_routes + 1) * sizeof *grown);
+  if (grown == NULL) {
+    route_release(&r);
+    return KF_ERR_NOMEM;
+  }
+  httpd->routes = grown;
+  httpd->routes[httpd->n_routes++] = r;
+  return KF_OK;
+}
+
+void kf_httpd_set_filter(kf_httpd *httpd, kf_http_filter filter, void *ctx) {
+  httpd->filter = filter;
+  httpd->filter_ctx = ctx;
+}
+
+/* ---- Responses ---- */
+
+static void resp_set_body(kf_http_resp *resp, unsigned status, const char *content_type,
+                          const void *data, size_t len) {
+  kf_free(resp->body);
+  kf_free(resp->content_type);
+  resp->body = NULL;
+  resp->body_len = 0;
+  resp->content_type = NULL;
+  resp->status = status;
+  if (content_type != NULL)
+    resp->content_type = kf_strdup(content_type);
+  if (data != NULL) {
+    resp->body = kf_memdup0(data, len);
+    if (resp->body == NULL) {
+      /* Out of memory while answering: degrade to an empty 500. */
+      resp->status = 500;
+      return;
+    }
+    resp->body_len = len;
+  }
+}
+
+void kf_http_resp_bytes(kf_http_resp *resp, unsigned status, const char *content_type,
+                        const void *data, size_t len) {
+  resp_set_body(resp, status, content_type, data, len);
+}
+
+void kf_http_resp_empty(kf_http_resp *resp, unsigned status) {
+  resp_set_body(resp, status, NULL, NULL, 0);
+}
+
+void kf_http_resp_json(kf_http_resp *resp, unsigned status, json_t *body) {
+  if (body == NULL) {
+    resp_set_body(resp, status, NULL, NULL, 0);
+    return;
+  }
+  char *text = json_dumps(body, JSON_COMPACT);
+  json_decref(body);
+  if (text == NULL) {
+    resp_set_body(resp, 500, NULL, NULL, 0);
+    return;
+  }
+  resp_set_body(resp, status, "application/json; charset=utf-8", text, strlen(text));
+  free(text);
+}
+
+void kf_http_resp_header(kf_http_resp *resp, const char *name, const char *value) {
+  if (resp->n_headers == HTTPD_MAX_RESP_HEADERS)
+    return;
+  char *n = kf_strdup(name), *v = kf_strdup(value);
+  if (n == NULL || v == NULL) {
+    kf_free(n);
+    kf_free(v);
+    return;
+  }
+  resp->headers[resp->n_headers].name = n;
+  resp->headers[resp->n_headers].value = v;
+  resp->n_headers++;
+}
+
+json_t *kf_http_error_new(const char *code, const char *message) {
+  return json_pack("{s:s, s:s, s:[]}", "code", code, "message", message, "fields");
+}
+
+void kf_http_error_add_field(json_t *err, const char *field, const char *code,
+                             const char *message) {
+  json_t *fields = json_object_get(err, "fields");
+  if (fields == NULL)
+    return;
+  json_array_append_new(fields,
+                        json_pack("{s:s, s:s, s:s}", "field", field, "code", code, "message", message));
+}
+
+void kf_http_resp_error_obj(kf_http_resp *resp, unsigned status, json_t *err) {
+  if (err == NULL) {
+    resp_set_body(resp, 500, NULL, NULL, 0);
+    return;
+  }
+  kf_http_resp_json(resp, status, json_pack("{s:o}", "error", err));
+}
+
+void kf_http_resp_error(kf_http_resp *resp, unsigned status, const char *code,
+                        const char *message) {
+  kf_http_resp_error_obj(resp, status, kf_http_error_new(code, message));
+}
+
+static void resp_release(kf_http_resp *resp) {
+  kf_free(resp->body);
+  kf_free(resp->content_type);
+  for (size_t i = 0; i < resp->n_headers; i++) {
+    kf_free(resp->headers[i].name);
+    kf_free(resp->headers[i].value);
+  }
+}
+
+/* ---- Requests ---- */
+
+const char *kf_http_req_method(const kf_http_req *req) {
+  return req->method;
+}
+
+const char *kf_http_req_path(const kf_http_req *req) {
+  return req->path;
+}
+
+const char *kf_http_req_param(const kf_http_req *req, const char *name) {
+  for (size_t i = 0; i < req->n_params; i++)
+    if (strcmp(req->param_names[i], name) == 0)
+      return req->param_values[i];
+  return NULL;
+}
+
+const char *kf_http_req_query(const kf_http_req *req, const char *name) {
+  return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+const char *kf_http_req_header(const kf_http_req *req, const char *name) {
+  return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *kf_http_req_body(const kf_http_req *req, size_t *len) {
+  if (len != NULL)
+    *len = req->body.len;
+  return req->body.data != NULL ? req->body.data : "";
+}
+
+void kf_http_req_set_user(kf_http_req *req, void *user) {
+  req->user = user;
+}
+
+void *kf_http_req_user(const kf_http_req *req) {
+  return req->user;
+}
+
+static bool content_type_is_json(const char *ct) {
+  if (ct == NULL)
+    return false;
+  ct = kf_str_skip_blanks(ct);
+  if (kf_str_starts_with_ci(ct, "application/json"))
+    return true;
+  /* Structured syntax suffix types such as application/problem+json. */
+  const char *semi = strchr(ct, ';');
+  size_t len = semi != NULL ? (size_t)(semi - ct) : strlen(ct);
+  return len > 5 && kf_str_starts_with_ci(ct + len - 5, "+json");
+}
+
+kf_rc kf_http_req_json(kf_http_req *req, kf_http_resp *resp, json_t **out) {
+  *out = NULL;
+  if (!content_type_is_json(kf_http_req_header(req, "Content-Type"))) {
+    kf_http_resp_error(resp, 415, "UNSUPPORTED_MEDIA_TYPE",
+                       "Bitte senden Sie die Daten als application/json.");
+    return KF_ERR_INVALID;
+  }
+  size_t len = 0;
+  const char *body = kf_http_req_body(req, &len);
+  if (!kf_utf8_valid(body, len)) {
+    kf_http_resp_error(resp, 400, "INVALID_UTF8",
+                       "Die Anfrage enthält Zeichen, die kein gültiges UTF-8 sind.");
+    return KF_ERR_PARSE;
+  }
+  json_error_t jerr;
+  json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+  if (root == NULL) {
+    char msg[400];
+    (void)kf_str_format(msg, sizeof msg,
+                        "Die Anfrage ist kein gültiges JSON (Zeile %d, Spalte %d: %s).", jerr.line,
+                        jerr.column, jerr.text);
+    kf_http_resp_error(resp, 400, "MALFORMED_JSON", msg);
+    return KF_ERR_PARSE;
+  }
+  if (!json_is_object(root)) {
+    json_decref(root);
+    kf_http_resp_error(resp, 400, "BODY_NOT_OBJECT", "Die Anfrage muss ein JSON-Objekt sein.");
+    return KF_ERR_PARSE;
+  }
+  *out = root;
+  return KF_OK;
+}
+
+/* ---- Routing and the libmicrohttpd glue ---- */
+
+/*
+ * Match path against r. On success the params point into path (not yet
+ * separate strings); params_materialise copies them out.
+ */
+static bool route_match(const httpd_route *r, const char *path, kf_http_req *req) {
+  const char *p = path;
+  if (*p == '/')
+    p++;
+  size_t n_params = 0;
+  for (size_t i = 0; i < r->n_segments; i++) {
+    if (r->kinds[i] == SEG_REST) {
+      if (*p == '\0' || n_params == HTTPD_MAX_PARAMS)
+        return false;
+      req->param_names[n_params] = r->segments[i];
+      req->param_values[n_params] = (char *)p;
+      req->param_rest[n_params] = true;
+      req->n_params = n_params + 1;
+      return true;
+    }
+    const char *slash = strchr(p, '/');
+    size_t len = slash != NULL ? (size_t)(slash - p) : strlen(p);
+    if (r->kinds[i] == SEG_PARAM) {
+      if (len == 0 || n_params == HTTPD_MAX_PARAMS)
+        return false;
+      req->param_names[n_params] = r->segments[i];
+      req->param_values[n_params] = (char *)p;
+      req->param_rest[n_params] = false;
+      n_params++;
+    } else if (strlen(r->segments[i]) != len || memcmp(r->segments[i], p, len) != 0) {
+      return false;
+    }
+    p += len;
+    if (*p == '/') {
+      p++;
+      /* A trailing slash after the last segment does not match. */
+      if (i + 1 == r->n_segments)
+        return false;
+    } else if (i + 1 < r->n_segments) {
+      return false;
+    }
+  }
+  if (*p != '\0')
+    return false;
+  req->n_params = n_params;
+  return true;
+}
+
+/* Turn the matched params into separate, owned strings. */
+static kf_rc params_materialise(kf_http_req *req) {
+  for (size_t i = 0; i < req->n_params; i++) {
+    const char *start = req->param_values[i];
+    size_t len = req->param_rest[i] ? strlen(start) : strcspn(start, "/");
+    req->param_values[i] = kf_strndup(start, len);
+    if (req->param_values[i] == NULL) {
+      for (size_t j = 0; j < i; j++)
+        kf_free(req->param_values[j]);
+      req->n_params = 0;
+      return KF_ERR_NOMEM;
+    }
+  }
+  return KF_OK;
+}
+
+static void req_free(kf_http_req *req) {
+  if (req == NULL)
+    return;
+  for (size_t i = 0; i < req->n_params; i++)
+    kf_free(req->param_values[i]);
+  kf_free(req->path);
+  kf_buf_release(&req->body);
+  kf_free(req);
+}
+
+static enum MHD_Result queue_resp(kf_http_req *req, kf_http_resp *resp) {
+  struct MHD_Response *mr =
+      MHD_create_response_from_buffer(resp->body_len, resp->body != NULL ? resp->body : (void *)"",
+                                      MHD_RESPMEM_MUST_COPY);
+  if (mr == NULL)
+    return MHD_NO;
+  if (resp->content_type != NULL)
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+  /* Nothing konform serves may be cached or sniffed into another type. */
+  MHD_add_response_header(mr, "Cache-Control", "no-store");
+  MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+  if (req->httpd->server_name != NULL)
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_SERVER, req->httpd->server_name);
+  for (size_t i = 0; i < resp->n_headers; i++)
+    MHD_add_response_header(mr, resp->headers[i].name, resp->headers[i].value);
+  enum MHD_Result ret = MHD_queue_response(req->conn, resp->status, mr);
+  MHD_destroy_response(mr);
+  return ret;
+}
+
+static void dispatch(kf_httpd *h, kf_http_req *req, kf_http_resp *resp) {
+  if (h->filter != NULL && !h->filter(req, resp, h->filter_ctx))
+    return;
+  bool path_matched = false;
+  char allow[128] = "";
+  for (size_t i = 0; i < h->n_routes; i++) {
+    httpd_route *r = &h->routes[i];
+    req->n_params = 0;
+    if (!route_match(r, req->path, req))
+      continue;
+    path_matched = true;
+    bool method_ok = strcmp(r->method, "*") == 0 || strcmp(r->method, req->method) == 0 ||
+                     (strcmp(req->method, "HEAD") == 0 && strcmp(r->method, "GET") == 0);
+    if (!method_ok) {
+      if (strstr(allow, r->method) == NULL && strlen(allow) + strlen(r->method) + 3 < sizeof allow) {
+        if (allow[0] != '\0')
+          (void)kf_str_copy(allow + strlen(allow), sizeof allow - strlen(allow), ", ");
+        (void)kf_str_copy(allow + strlen(allow), sizeof allow - strlen(allow), r->method);
+      }
+      continue;
+    }
+    if (params_materialise(req) != KF_OK) {
+      kf_http_resp_error(resp, 500, "INTERNAL_ERROR", "Interner Fehler.");
+      return;
+    }
+    r->handler(req, resp, r->ctx);
+    return;
+  }
+  req->n_params = 0;
+  if (path_matched) {
+    kf_http_resp_error(resp, 405, "METHOD_NOT_ALLOWED",
+                       "Diese Methode ist für diese Adresse nicht erlaubt.");
+    kf_http_resp_header(resp, "Allow", allow);
+    return;
+  }
+  kf_http_resp_error(resp, 404, "NOT_FOUND", "Die angeforderte Adresse gibt es nicht.");
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version,
+                                 const char *upload_data, size_t *upload_data_size,
+                                 void **con_cls) {
+  (void)version;
+  kf_httpd *h = cls;
+  kf_http_req *req = *con_cls;
+  if (req == NULL) {
+    req = kf_calloc(1, sizeof *req);
+    if (req == NULL)
+      return MHD_NO;
+    req->conn = conn;
+    req->httpd = h;
+    req->method = method;
+    req->path = kf_strdup(url);
+    kf_buf_init(&req->body, h->cfg.max_body);
+    if (req->path == NULL) {
+      req_free(req);
+      return MHD_NO;
+    }
+    *con_cls = req;
+    /* Refuse a declared oversized body before reading any of it. */
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    long long declared = 0;
+    if (cl != NULL && kf_str_to_llong(cl, 0, INT64_MAX, &declared) == KF_OK &&
+        (unsigned long long)declared > h->cfg.max_body) {
+      req->too_large = true;
+      req->answered_early = true;
+      kf_http_resp resp;
+      memset(&resp, 0, sizeof resp);
+      char msg[160];
+      (void)kf_str_format(msg, sizeof msg, "Die Anfrage ist zu groß (höchstens %zu Bytes).",
+                          h->cfg.max_body);
+      kf_http_resp_error(&resp, 413, "BODY_TOO_LARGE", msg);
+      enum MHD_Result ret = queue_resp(req, &resp);
+      resp_release(&resp);
+      return ret;
+    }
+    return MHD_YES;
+  }
+  if (*upload_data_size > 0) {
+    if (!req->too_large && kf_buf_append(&req->body, upload_data, *upload_data_size) != KF_OK)
+      req->too_large = true;
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+  if (req->answered_early)
+    return MHD_YES;
+  kf_http_resp resp;
+  memset(&resp, 0, sizeof resp);
+  if (req->too_large) {
+    char msg[160];
+    (void)kf_str_format(msg, sizeof msg, "Die Anfrage ist zu groß (höchstens %zu Bytes).",
+                        h->cfg.max_body);
+    kf_http_resp_error(&resp, 413, "BODY_TOO_LARGE", msg);
+  } else {
+    dispatch(h, req, &resp);
+  }
+  if (resp.status == 0)
+    kf_http_resp_error(&resp, 500, "INTERNAL_ERROR", "Interner Fehler: keine Antwort.");
+  kf_debug("%s %s -> %u", method, url, resp.status);
+  enum MHD_Result ret = queue_resp(req, &resp);
+  resp_release(&resp);
+  return ret;
+}
+
+static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  (void)cls;
+  (void)conn;
+  (void)toe;
+  req_free(*con_cls);
+  *con_cls = NULL;
+}
+
+kf_rc kf_httpd_start(kf_httpd *h, kf_err *err) {
+  assert(h->daemon == NULL);
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  unsigned flags = MHD_USE_ERROR_LOG | MHD_USE_ITC;
+  if (strchr(h->bind_address, ':') != NULL) {
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons((uint16_t)h->cfg.port);
+    if (inet_pton(AF_INET6, h->bind_address, &a6->sin6_addr) != 1)
+      return kf_err_set(err, KF_ERR_INVALID, "invalid bind address '%s'", h->bind_address);
+    flags |= MHD_USE_IPv6;
+  } else {
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)h->cfg.port);
+    if (inet_pton(AF_INET, h->bind_address, &a4->sin_addr) != 1)
+      return kf_err_set(err, KF_ERR_INVALID, "invalid bind address '%s'", h->bind_address);
+  }
+  if (h->cfg.threads == 0)
+    flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
+  else
+    flags |= MHD_USE_INTERNAL_POLLING_THREAD;
+  struct MHD_OptionItem opts[8];
+  size_t n = 0;
+  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
+  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed_cb, NULL};
+  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
+                                      (intptr_t)h->cfg.connection_timeout_s, NULL};
+  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
+                                      (intptr_t)(h->cfg.max_connections ? h->cfg.max_connections : 256),
+                                      NULL};
+  if (h->cfg.threads > 1)
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)h->cfg.threads, NULL};
+  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+  h->daemon = MHD_start_daemon(flags, (uint16_t)h->cfg.port, NULL, NULL, access_cb, h,
+                               MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+  if (h->daemon == NULL)
+    return kf_err_set(err, KF_ERR_IO, "cannot listen on %s:%u (in use or not permitted)",
+                      h->bind_address, h->cfg.port);
+  const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_LISTEN_FD);
+  struct sockaddr_storage bound;
+  socklen_t blen = sizeof bound;
+  if (info != NULL && getsockname(info->listen_fd, (struct sockaddr *)&bound, &blen) == 0) {
+    if (bound.ss_family == AF_INET6)
+      h->port = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
+    else
+      h->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
+  } else {
+    h->port = h->cfg.port;
+  }
+  return KF_OK;
+}
+
+unsigned kf_httpd_port(const kf_httpd *h) {
+  return h->port;
+}
+
+void kf_httpd_stop(kf_httpd *h) {
+  if (h == NULL)
+    return;
+  pthread_mutex_lock(&h->lock);
+  struct MHD_Daemon *d = h->daemon;
+  h->daemon = NULL;
+  pthread_mutex_unlock(&h->lock);
+  if (d == NULL)
+    return;
+  /* Stop accepting first, so nothing new starts while in-flight work ends. */
+  MHD_socket fd = MHD_quiesce_daemon(d);
+  MHD_stop_daemon(d);
+  if (fd != MHD_INVALID_SOCKET)
+    close(fd);
+}
+
+void kf_httpd_free(kf_httpd *h) {
+  if (h == NULL)
+    return;
+  kf_httpd_stop(h);
+  for (size_t i = 0; i < h->n_routes; i++)
+    route_release(&h->routes[i]);
+  kf_free(h->routes);
+  kf_free(h->bind_address);
+  kf_free(h->server_name);
+  pthread_mutex_destroy(&h->lock);
+  kf_free(h);
+}
