@@ -1,0 +1,21 @@
+/*
+ * mailbox_priv.h: helpers shared by mailbox.c and mailbox_api.c only.
+ *
+ * kf_mailbox_api_register needs per-registration state (the collection name
+ * and the mailbox) that must live as long as the HTTP daemon. The public
+ * headers have no "unregister" call, and the mailbox is documented to outlive
+ * the daemon, so the mailbox owns that state and frees it in kf_mailbox_free.
+ */
+#ifndef KF_MAILBOX_PRIV_H
+#define KF_MAILBOX_PRIV_H
+
+#include "kf/error.h"
+#include "kf/mailbox.h"
+
+/*
+ * Hand ptr to mb: kf_mailbox_free calls free_fn(ptr) after every waiter has
+ * left. On failure (KF_ERR_NOMEM) the caller still owns ptr.
+ */
+kf_rc kf_mailbox_attach(kf_mailbox *mb, void *ptr, void (*free_fn)(void *));
+
+#endif
