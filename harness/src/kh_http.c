@@ -1,0 +1,384 @@
+/*
+ * kh_http.c: one HTTP exchange over libcurl, turned into an eval subject and
+ * into text traces.
+ */
+#include "kh_http.h"
+
+#include <assert.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "kf/alloc.h"
+#include "kf/buf.h"
+#include "kf/str.h"
+#include "kf/timeutil.h"
+#include "kf/utf8.h"
+
+/* Caps on the raw response head and on trace texts (which hold a cut body). */
+#define KH_HTTP_MAX_HEAD (256u * 1024u)
+#define KH_HTTP_MAX_TRACE (KH_HTTP_TRACE_BODY_MAX * 4u + KH_HTTP_MAX_HEAD + 1024u)
+#define KH_HTTP_MAX_HEADERS 200u
+
+static pthread_once_t kh_http_once = PTHREAD_ONCE_INIT;
+static CURLcode kh_http_init_code = CURLE_OK;
+
+static void kh_http_do_global_init(void) {
+  kh_http_init_code = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+kf_rc kh_http_global_init(kf_err *err) {
+  pthread_once(&kh_http_once, kh_http_do_global_init);
+  if (kh_http_init_code != CURLE_OK)
+    return kf_err_set(err, KF_ERR_INTERNAL, "libcurl initialisation failed: %s",
+                      curl_easy_strerror(kh_http_init_code));
+  return KF_OK;
+}
+
+void kh_http_response_init(kh_http_response *resp) {
+  memset(resp, 0, sizeof(*resp));
+}
+
+void kh_http_response_release(kh_http_response *resp) {
+  if (resp == NULL) return;
+  json_decref(resp->subject);
+  kf_free(resp->request_trace);
+  kf_free(resp->response_trace);
+  kh_http_response_init(resp);
+}
+
+kf_rc kh_http_url_escape(kf_buf *out, const char *value) {
+  assert(out != NULL && value != NULL);
+  if (kh_http_global_init(NULL) != KF_OK) return KF_ERR_INTERNAL;
+  size_t len = strlen(value);
+  if (len > (size_t)1 << 24) return KF_ERR_LIMIT;
+  /* libcurl accepts a NULL handle here since 7.82, which we require anyway. */
+  char *esc = curl_easy_escape(NULL, value, (int)len);
+  if (esc == NULL) return KF_ERR_NOMEM;
+  kf_rc rc = kf_buf_append_str(out, esc);
+  curl_free(esc);
+  return rc;
+}
+
+/*
+ * Append body to a trace, cut at KH_HTTP_TRACE_BODY_MAX, with bytes that are
+ * not valid UTF-8 (and NULs) written as \xNN so the trace is always text that
+ * a JSON report can hold.
+ */
+static kf_rc kh_http_trace_body(kf_buf *out, const char *body, size_t len) {
+  size_t shown = len > KH_HTTP_TRACE_BODY_MAX ? KH_HTTP_TRACE_BODY_MAX : len;
+  size_t i = 0;
+  while (i < shown) {
+    uint32_t cp = 0;
+    size_t n = kf_utf8_decode(body + i, shown - i, &cp);
+    kf_rc rc;
+    if (n == 0 || cp == 0) {
+      rc = kf_buf_appendf(out, "\\x%02X", (unsigned)(unsigned char)body[i]);
+      n = 1;
+    } else {
+      rc = kf_buf_append(out, body + i, n);
+    }
+    if (rc != KF_OK) return rc;
+    i += n;
+  }
+  if (shown < len) {
+    kf_rc rc = kf_buf_appendf(out, "\n[... %zu more bytes not shown; the body has %zu bytes]", len - shown,
+                              len);
+    if (rc != KF_OK) return rc;
+  }
+  return KF_OK;
+}
+
+static kf_rc kh_http_request_trace(const kh_http_request *req, char **out) {
+  kf_buf b;
+  kf_buf_init(&b, KH_HTTP_MAX_TRACE);
+  kf_rc rc = kf_buf_appendf(&b, "%s %s\n", req->method, req->url);
+  for (size_t i = 0; rc == KF_OK && i < req->headers_len; i++)
+    rc = kf_buf_appendf(&b, "%s: %s\n", req->headers[i], req->values[i]);
+  if (rc == KF_OK && req->body != NULL) {
+    rc = kf_buf_append_str(&b, "\n");
+    if (rc == KF_OK) rc = kh_http_trace_body(&b, req->body, req->body_len);
+  }
+  if (rc == KF_OK) {
+    *out = kf_buf_detach(&b, NULL);
+    if (*out == NULL) rc = KF_ERR_NOMEM;
+  }
+  kf_buf_release(&b);
+  return rc;
+}
+
+/* State the curl callbacks fill. */
+typedef struct kh_http_sink {
+  kf_buf head;   /* Raw header lines of the final response. */
+  kf_buf body;
+  bool too_large;
+} kh_http_sink;
+
+static size_t kh_http_on_body(char *data, size_t size, size_t nmemb, void *user) {
+  kh_http_sink *sink = user;
+  size_t n = size * nmemb;
+  if (kf_buf_append(&sink->body, data, n) != KF_OK) {
+    sink->too_large = true;
+    return 0; /* Makes curl stop with CURLE_WRITE_ERROR. */
+  }
+  return n;
+}
+
+static size_t kh_http_on_header(char *data, size_t size, size_t nmemb, void *user) {
+  kh_http_sink *sink = user;
+  size_t n = size * nmemb;
+  /* A new status line starts a new response (after 100 Continue): keep only the last. */
+  if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) kf_buf_reset(&sink->head);
+  if (kf_buf_append(&sink->head, data, n) != KF_OK) {
+    sink->too_large = true;
+    return 0;
+  }
+  return n;
+}
+
+/* Add one header (lower-case name) to obj, joining repeats with ", ". */
+static kf_rc kh_http_add_header(json_t *obj, const char *name, size_t name_len, const char *value,
+                                size_t value_len) {
+  char *key = kf_memdup0(name, name_len);
+  if (key == NULL) return KF_ERR_NOMEM;
+  kf_str_ascii_lower(key);
+  kf_rc rc = KF_OK;
+  json_t *old = json_object_get(obj, key);
+  json_t *val;
+  if (old != NULL && json_is_string(old)) {
+    kf_buf joined;
+    kf_buf_init(&joined, KH_HTTP_MAX_HEAD);
+    rc = kf_buf_append(&joined, json_string_value(old), json_string_length(old));
+    if (rc == KF_OK) rc = kf_buf_append(&joined, ", ", 2);
+    if (rc == KF_OK) rc = kf_buf_append(&joined, value, value_len);
+    val = rc == KF_OK ? json_stringn_nocheck(joined.data, joined.len) : NULL;
+    kf_buf_release(&joined);
+  } else {
+    val = json_stringn_nocheck(value, value_len);
+  }
+  if (rc == KF_OK && (val == NULL || json_object_set_new_nocheck(obj, key, val) != 0)) rc = KF_ERR_NOMEM;
+  kf_free(key);
+  return rc;
+}
+
+/* Parse the raw head ("HTTP/1.1 200 OK\r\nName: v\r\n...") into a headers object. */
+static kf_rc kh_http_parse_head(const kf_buf *head, json_t *headers) {
+  const char *p = head->data;
+  const char *end = p == NULL ? NULL : p + head->len;
+  bool first = true;
+  size_t count = 0;
+  while (p != NULL && p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    const char *next = eol == NULL ? end : eol + 1;
+    size_t len = (size_t)((eol == NULL ? end : eol) - p);
+    if (len > 0 && p[len - 1] == '\r') len--;
+    if (first) {
+      first = false; /* The status line. */
+    } else if (len > 0) {
+      const char *colon = memchr(p, ':', len);
+      if (colon != NULL && colon > p) {
+        const char *v = colon + 1;
+        const char *vend = p + len;
+        while (v < vend && (*v == ' ' || *v == '\t')) v++;
+        while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t')) vend--;
+        if (++count > KH_HTTP_MAX_HEADERS) return KF_ERR_LIMIT;
+        kf_rc rc = kh_http_add_header(headers, p, (size_t)(colon - p), v, (size_t)(vend - v));
+        if (rc != KF_OK) return rc;
+      }
+    }
+    p = next;
+  }
+  return KF_OK;
+}
+
+static kf_rc kh_http_build_subject(long status, const kh_http_sink *sink, int64_t duration_ms,
+                                   json_t **out) {
+  json_t *subject = json_object();
+  json_t *headers = json_object();
+  if (subject == NULL || headers == NULL) {
+    json_decref(subject);
+    json_decref(headers);
+    return KF_ERR_NOMEM;
+  }
+  kf_rc rc = kh_http_parse_head(&sink->head, headers);
+  if (rc != KF_OK) {
+    json_decref(subject);
+    json_decref(headers);
+    return rc;
+  }
+  const char *body = sink->body.data != NULL ? sink->body.data : "";
+  json_error_t jerr;
+  json_t *parsed = sink->body.len > 0 ? json_loadb(body, sink->body.len, JSON_DECODE_ANY, &jerr) : NULL;
+  int bad = 0;
+  bad |= json_object_set_new(subject, "status", json_integer(status));
+  bad |= json_object_set_new(subject, "headers", headers);
+  /* nocheck: a target may answer with invalid UTF-8 and the checks must see it. */
+  bad |= json_object_set_new(subject, "body", json_stringn_nocheck(body, sink->body.len));
+  bad |= json_object_set_new(subject, "json", parsed != NULL ? parsed : json_null());
+  bad |= json_object_set_new(subject, "duration_ms", json_integer(duration_ms));
+  if (bad) {
+    json_decref(subject);
+    return KF_ERR_NOMEM;
+  }
+  *out = subject;
+  return KF_OK;
+}
+
+static kf_rc kh_http_response_trace(long status, const kh_http_sink *sink, char **out) {
+  kf_buf b;
+  kf_buf_init(&b, KH_HTTP_MAX_TRACE);
+  kf_rc rc = KF_OK;
+  if (sink->head.len > 0) {
+    /* The head is ASCII by protocol; route it through the same escaping anyway. */
+    size_t len = sink->head.len;
+    const char *h = sink->head.data;
+    for (size_t i = 0; rc == KF_OK && i < len; i++)
+      if (h[i] != '\r') rc = kf_buf_append_byte(&b, h[i]);
+  } else {
+    rc = kf_buf_appendf(&b, "HTTP %ld\n\n", status);
+  }
+  if (rc == KF_OK && sink->body.len > 0) rc = kh_http_trace_body(&b, sink->body.data, sink->body.len);
+  if (rc == KF_OK) {
+    *out = kf_buf_detach(&b, NULL);
+    if (*out == NULL) rc = KF_ERR_NOMEM;
+  }
+  kf_buf_release(&b);
+  return rc;
+}
+
+/* Map a curl failure onto our codes, with a message naming the URL. */
+static kf_rc kh_http_curl_error(CURLcode cc, const char *url, const char *detail, kf_err *err) {
+  const char *why = detail[0] != '\0' ? detail : curl_easy_strerror(cc);
+  switch (cc) {
+  case CURLE_OPERATION_TIMEDOUT:
+    return kf_err_set(err, KF_ERR_TIMEOUT, "%s: timed out (%s)", url, why);
+  case CURLE_URL_MALFORMAT:
+  case CURLE_UNSUPPORTED_PROTOCOL:
+    return kf_err_set(err, KF_ERR_INVALID, "%s: bad URL (%s)", url, why);
+  case CURLE_OUT_OF_MEMORY:
+    return kf_err_set(err, KF_ERR_NOMEM, "%s: out of memory", url);
+  default:
+    return kf_err_set(err, KF_ERR_NETWORK, "%s: %s", url, why);
+  }
+}
+
+/* Build the header list: the caller's headers, minus curl's own defaults we do not want. */
+static kf_rc kh_http_header_list(const kh_http_request *req, struct curl_slist **out) {
+  struct curl_slist *list = NULL;
+  bool has_ct = false, has_expect = false;
+  kf_rc rc = KF_OK;
+  for (size_t i = 0; rc == KF_OK && i < req->headers_len; i++) {
+    const char *name = req->headers[i];
+    const char *value = req->values[i];
+    if (kf_str_eq_ci(name, "Content-Type")) has_ct = true;
+    if (kf_str_eq_ci(name, "Expect")) has_expect = true;
+    /* "Name;" is curl's way to send a header with an empty value. */
+    char *line = value[0] == '\0' ? kf_str_printf("%s;", name) : kf_str_printf("%s: %s", name, value);
+    if (line == NULL) {
+      rc = KF_ERR_NOMEM;
+      break;
+    }
+    struct curl_slist *n = curl_slist_append(list, line);
+    kf_free(line);
+    if (n == NULL) rc = KF_ERR_NOMEM;
+    else list = n;
+  }
+  /* "Name:" removes a header curl would add by itself: a raw body must not be
+   * labelled form-encoded, and 100-continue only adds a round trip. */
+  const char *removals[2];
+  size_t nrem = 0;
+  if (!has_ct && req->body != NULL) removals[nrem++] = "Content-Type:";
+  if (!has_expect) removals[nrem++] = "Expect:";
+  for (size_t i = 0; rc == KF_OK && i < nrem; i++) {
+    struct curl_slist *n = curl_slist_append(list, removals[i]);
+    if (n == NULL) rc = KF_ERR_NOMEM;
+    else list = n;
+  }
+  if (rc != KF_OK) {
+    curl_slist_free_all(list);
+    return rc;
+  }
+  *out = list;
+  return KF_OK;
+}
+
+kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err *err) {
+  assert(req != NULL && resp != NULL && req->method != NULL && req->url != NULL);
+  assert(req->headers_len == 0 || (req->headers != NULL && req->values != NULL));
+  kf_rc rc = kh_http_global_init(err);
+  if (rc != KF_OK) return rc;
+  rc = kh_http_request_trace(req, &resp->request_trace);
+  if (rc != KF_OK) return kf_err_set(err, rc, "cannot build the request trace");
+
+  CURL *curl = curl_easy_init();
+  if (curl == NULL) return kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
+  struct curl_slist *headers = NULL;
+  rc = kh_http_header_list(req, &headers);
+  if (rc != KF_OK) {
+    curl_easy_cleanup(curl);
+    return kf_err_set(err, rc, "cannot build the request headers");
+  }
+  kh_http_sink sink;
+  kf_buf_init(&sink.head, KH_HTTP_MAX_HEAD);
+  kf_buf_init(&sink.body, KH_HTTP_MAX_RESPONSE);
+  sink.too_large = false;
+  char detail[CURL_ERROR_SIZE];
+  detail[0] = '\0';
+  int64_t timeout = req->timeout_ms > 0 ? req->timeout_ms : KH_HTTP_DEFAULT_TIMEOUT_MS;
+
+  CURLcode cc = CURLE_OK;
+  /* Each setopt can only fail for an unknown option or out of memory; collect them. */
+  cc |= curl_easy_setopt(curl, CURLOPT_URL, req->url);
+  cc |= curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  cc |= curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+  cc |= curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)timeout);
+  cc |= curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 10000 ? timeout : 10000));
+  cc |= curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
+  cc |= curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, kh_http_on_body);
+  cc |= curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+  cc |= curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, kh_http_on_header);
+  cc |= curl_easy_setopt(curl, CURLOPT_HEADERDATA, &sink);
+  cc |= curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  /* Loopback targets must never be sent through a proxy from the environment. */
+  cc |= curl_easy_setopt(curl, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
+  /* Hand the body over unchanged; no compression negotiation that would hide the bytes. */
+  cc |= curl_easy_setopt(curl, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+  if (strcmp(req->method, "HEAD") == 0) {
+    cc |= curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  } else if (strcmp(req->method, "GET") != 0 || req->body != NULL) {
+    cc |= curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+  }
+  if (req->body != NULL) {
+    cc |= curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    cc |= curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
+  }
+  if (cc != CURLE_OK) {
+    rc = kf_err_set(err, KF_ERR_INTERNAL, "cannot configure libcurl for %s", req->url);
+    goto out;
+  }
+
+  int64_t start = kf_time_monotonic_ms();
+  cc = curl_easy_perform(curl);
+  resp->duration_ms = kf_time_monotonic_ms() - start;
+  if (cc != CURLE_OK) {
+    if (sink.too_large)
+      rc = kf_err_set(err, KF_ERR_LIMIT, "%s: the response is larger than %u bytes", req->url,
+                      KH_HTTP_MAX_RESPONSE);
+    else
+      rc = kh_http_curl_error(cc, req->url, detail, err);
+    goto out;
+  }
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  resp->status = status;
+  rc = kh_http_build_subject(status, &sink, resp->duration_ms, &resp->subject);
+  if (rc == KF_OK) rc = kh_http_response_trace(status, &sink, &resp->response_trace);
+  if (rc != KF_OK) kf_err_set(err, rc, "%s: cannot record the response", req->url);
+
+out:
+  kf_buf_release(&sink.head);
+  kf_buf_release(&sink.body);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  return rc;
+}

@@ -1,0 +1,73 @@
+/*
+ * kh_http.h: the harness's HTTP client (libcurl).
+ *
+ * One call sends one request and never follows redirects: a conformance check
+ * must see the 302 itself. The response comes back as the subject object that
+ * kh_eval.h queries, plus bounded text traces of what was sent and received
+ * for reports.
+ */
+#ifndef KH_HTTP_H
+#define KH_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kf/buf.h"
+#include "kf/error.h"
+
+/* The largest response body kept; a larger one fails with KF_ERR_LIMIT. */
+#define KH_HTTP_MAX_RESPONSE (16u * 1024u * 1024u)
+/* Bodies in traces are cut after this many bytes (with a note saying so). */
+#define KH_HTTP_TRACE_BODY_MAX (64u * 1024u)
+/* Request timeout when the caller gives none. */
+#define KH_HTTP_DEFAULT_TIMEOUT_MS 30000
+
+/* A request. Every pointer is borrowed for the duration of kh_http_perform. */
+typedef struct kh_http_request {
+  const char *method;          /* "GET", "POST", "HEAD", ... */
+  const char *url;             /* Absolute http:// or https:// URL. */
+  const char *const *headers;  /* Header names, headers_len of them. */
+  const char *const *values;   /* Header values (may be empty), one per name. */
+  size_t headers_len;
+  const char *body;            /* NULL: no body. May contain any bytes. */
+  size_t body_len;
+  int64_t timeout_ms;          /* 0: KH_HTTP_DEFAULT_TIMEOUT_MS. */
+} kh_http_request;
+
+/* What came back. Release with kh_http_response_release. */
+typedef struct kh_http_response {
+  long status;            /* 0 when no response arrived. */
+  json_t *subject;        /* Owned: {"status","headers","body","json","duration_ms"}. */
+  char *request_trace;    /* Owned (kf_free): method, URL, headers, body. */
+  char *response_trace;   /* Owned: status line, headers, body; NULL without a response. */
+  int64_t duration_ms;
+} kh_http_response;
+
+void kh_http_response_init(kh_http_response *resp);
+void kh_http_response_release(kh_http_response *resp);
+
+/*
+ * Initialise libcurl once for the whole process. kh_http_perform calls it
+ * itself (guarded by pthread_once), so calling it first is optional; it
+ * exists so main can fail early and clearly.
+ */
+kf_rc kh_http_global_init(kf_err *err);
+
+/*
+ * Send req and fill resp (initialised by the caller). On failure resp may
+ * still hold the request trace. Errors: KF_ERR_NETWORK when the peer could not
+ * be reached (connection refused, name not resolved, reset), KF_ERR_TIMEOUT
+ * when the timeout passed, KF_ERR_LIMIT for a response over the cap,
+ * KF_ERR_INVALID for a request curl refuses (bad URL), KF_ERR_NOMEM.
+ */
+kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err *err);
+
+/*
+ * Append value to out with every byte outside [A-Za-z0-9-._~] percent-encoded
+ * (for query strings). out must be kf_buf-initialised by the caller.
+ */
+kf_rc kh_http_url_escape(kf_buf *out, const char *value);
+
+#endif

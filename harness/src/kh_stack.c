@@ -1,0 +1,423 @@
+/*
+ * kh_stack.c: start and stop the embedded reference stack.
+ *
+ * Nothing here sleeps: readiness is a pipe the child writes one line to, and
+ * exit is seen as end-of-file on a lifeline pipe whose only writer is the child.
+ */
+#include "kh_stack.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kf/alloc.h"
+#include "kf/buf.h"
+#include "kf/str.h"
+#include "kf/timeutil.h"
+
+#define KH_STACK_PATH_MAX 4096
+/* Small enough that the tail fits in a kf_err message after the headline. */
+#define KH_STACK_LOG_TAIL 360
+#define KH_STACK_READY_MAX 256
+
+static const char *const kh_stack_names[KH_STACK_CHILDREN] = {"konform-mail", "konform-post", "konform-server"};
+
+void kh_stack_init(kh_stack *stack) {
+  memset(stack, 0, sizeof(*stack));
+  pthread_mutex_init(&stack->lock, NULL);
+  for (int i = 0; i < KH_STACK_CHILDREN; i++) {
+    stack->children[i].name = kh_stack_names[i];
+    stack->children[i].life_fd = -1;
+  }
+}
+
+void kh_stack_release(kh_stack *stack) {
+  if (stack == NULL) return;
+  kh_stack_stop(stack);
+  for (int i = 0; i < KH_STACK_CHILDREN; i++) kf_free(stack->children[i].log_path);
+  kf_free(stack->dir);
+  pthread_mutex_destroy(&stack->lock);
+}
+
+static bool kh_stack_is_executable(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+kf_rc kh_stack_find_program(const char *name, char **out, kf_err *err) {
+  assert(name != NULL && out != NULL);
+  char self[KH_STACK_PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n > 0) {
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash != NULL) {
+      *slash = '\0';
+      char *cand = kf_str_printf("%s/%s", self, name);
+      if (cand == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+      if (kh_stack_is_executable(cand)) {
+        *out = cand;
+        return KF_OK;
+      }
+      kf_free(cand);
+    }
+  }
+  /* Walk PATH by hand: execvp would find it too, but we want to report where. */
+  const char *path = getenv("PATH");
+  const char *p = path != NULL ? path : "/usr/local/bin:/usr/bin:/bin";
+  while (*p != '\0') {
+    const char *colon = strchr(p, ':');
+    size_t len = colon != NULL ? (size_t)(colon - p) : strlen(p);
+    if (len > 0 && len < KH_STACK_PATH_MAX) {
+      char *cand = kf_str_printf("%.*s/%s", (int)len, p, name);
+      if (cand == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+      if (kh_stack_is_executable(cand)) {
+        *out = cand;
+        return KF_OK;
+      }
+      kf_free(cand);
+    }
+    if (colon == NULL) break;
+    p = colon + 1;
+  }
+  return kf_err_set(err, KF_ERR_NOT_FOUND,
+                    "cannot find %s next to konform or on PATH (build everything with 'make', or use --target)",
+                    name);
+}
+
+/* The last KH_STACK_LOG_TAIL bytes of a log file, for error messages. */
+static void kh_stack_log_tail(const char *path, char *out, size_t out_size) {
+  assert(out_size > 0);
+  out[0] = '\0';
+  if (path == NULL) return;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  off_t size = lseek(fd, 0, SEEK_END);
+  size_t want = out_size - 1;
+  off_t from = size > (off_t)want ? size - (off_t)want : 0;
+  if (size >= 0 && lseek(fd, from, SEEK_SET) == from) {
+    ssize_t got = read(fd, out, want);
+    if (got > 0) out[got] = '\0';
+  }
+  close(fd);
+}
+
+static int kh_stack_set_cloexec(int fd, bool on) {
+  int flags = fcntl(fd, F_GETFD);
+  if (flags < 0) return -1;
+  flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
+  return fcntl(fd, F_SETFD, flags);
+}
+
+/* Wait up to timeout_ms for the lifeline of c to close (the child exited). */
+static bool kh_stack_wait_exit(const kh_stack_child *c, int timeout_ms) {
+  if (c->life_fd < 0) return true;
+  int64_t deadline = kf_time_monotonic_ms() + timeout_ms;
+  for (;;) {
+    int64_t left = deadline - kf_time_monotonic_ms();
+    if (left < 0) left = 0;
+    struct pollfd pfd = {.fd = c->life_fd, .events = POLLIN};
+    int r = poll(&pfd, 1, (int)left);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    /* Nobody ever writes; readable means end-of-file, i.e. the writer is gone. */
+    char b;
+    ssize_t got = read(c->life_fd, &b, 1);
+    if (got <= 0) return true;
+  }
+}
+
+/* Stop one child: SIGTERM, bounded wait, SIGKILL if needed, reap. Allocation-free. */
+static void kh_stack_child_stop(kh_stack_child *c, int timeout_ms) {
+  if (c->pid > 0) {
+    kill(c->pid, SIGTERM);
+    if (!kh_stack_wait_exit(c, timeout_ms)) kill(c->pid, SIGKILL);
+    int status;
+    while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    c->pid = 0;
+  }
+  if (c->life_fd >= 0) {
+    close(c->life_fd);
+    c->life_fd = -1;
+  }
+}
+
+/* Remove the (flat) temporary folder and everything in it. */
+static void kh_stack_remove_dir(const char *dir) {
+  DIR *d = opendir(dir);
+  if (d != NULL) {
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+      char path[KH_STACK_PATH_MAX];
+      if (kf_str_format(path, sizeof(path), "%s/%s", dir, e->d_name) == KF_OK) unlink(path);
+    }
+    closedir(d);
+  }
+  rmdir(dir);
+}
+
+void kh_stack_stop(kh_stack *stack) {
+  pthread_mutex_lock(&stack->lock);
+  if (!stack->stopped) {
+    stack->stopped = true;
+    /* The server first, so it never talks to mocks that are already gone. */
+    for (int i = KH_STACK_CHILDREN - 1; i >= 0; i--) kh_stack_child_stop(&stack->children[i], KH_STACK_STOP_TIMEOUT_MS);
+    if (stack->dir != NULL && !stack->keep_state) kh_stack_remove_dir(stack->dir);
+  }
+  pthread_mutex_unlock(&stack->lock);
+}
+
+/*
+ * Read the READY line from fd within the deadline. KF_ERR_TIMEOUT when none
+ * came in time, KF_ERR_STATE when the pipe closed without one.
+ */
+static kf_rc kh_stack_read_ready(int fd, char *line, size_t cap) {
+  size_t len = 0;
+  int64_t deadline = kf_time_monotonic_ms() + KH_STACK_READY_TIMEOUT_MS;
+  for (;;) {
+    int64_t left = deadline - kf_time_monotonic_ms();
+    if (left <= 0) return KF_ERR_TIMEOUT;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int r = poll(&pfd, 1, (int)left);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return KF_ERR_IO;
+    if (r == 0) return KF_ERR_TIMEOUT;
+    ssize_t got = read(fd, line + len, cap - 1 - len);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return KF_ERR_STATE;
+    len += (size_t)got;
+    line[len] = '\0';
+    if (memchr(line, '\n', len) != NULL) return KF_OK;
+    if (len + 1 >= cap) return KF_ERR_STATE;
+  }
+}
+
+/* The number after "key=" in a READY line, or 0. */
+static unsigned kh_stack_ready_port(const char *line, const char *key) {
+  const char *p = strstr(line, key);
+  if (p == NULL) return 0;
+  p += strlen(key);
+  char digits[8];
+  size_t n = 0;
+  while (n < sizeof(digits) - 1 && p[n] >= '0' && p[n] <= '9') {
+    digits[n] = p[n];
+    n++;
+  }
+  digits[n] = '\0';
+  long v = 0;
+  if (n == 0 || kf_str_to_long(digits, 1, 65535, &v) != KF_OK) return 0;
+  return (unsigned)v;
+}
+
+/* In the child between fork and exec: only async-signal-safe calls. */
+static void kh_stack_child_exec(const char *prog, char *const argv[], int log_fd, int ready_w, int life_w) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  signal(SIGPIPE, SIG_DFL);
+  int null_fd = open("/dev/null", O_RDONLY);
+  if (null_fd >= 0) dup2(null_fd, 0);
+  dup2(log_fd, 1);
+  dup2(log_fd, 2);
+  kh_stack_set_cloexec(ready_w, false);
+  kh_stack_set_cloexec(life_w, false);
+  execv(prog, argv);
+  static const char msg[] = "konform: exec failed\n";
+  ssize_t ignored = write(2, msg, sizeof(msg) - 1);
+  (void)ignored;
+  _exit(127);
+}
+
+/*
+ * Start child c from prog with args (NULL-terminated, "--ready-fd N" appended
+ * here) and wait for its READY line.
+ */
+static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *const *args, char *ready,
+                            size_t ready_cap, kf_err *err) {
+  char *prog = NULL;
+  kf_rc rc = kh_stack_find_program(c->name, &prog, err);
+  if (rc != KF_OK) return rc;
+  c->log_path = kf_str_printf("%s/%s.log", stack->dir, c->name);
+  if (c->log_path == NULL) {
+    kf_free(prog);
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  }
+  int ready_p[2] = {-1, -1}, life_p[2] = {-1, -1};
+  int log_fd = open(c->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (log_fd < 0 || pipe(ready_p) != 0 || pipe(life_p) != 0 || kh_stack_set_cloexec(ready_p[0], true) != 0 ||
+      kh_stack_set_cloexec(ready_p[1], true) != 0 || kh_stack_set_cloexec(life_p[0], true) != 0 ||
+      kh_stack_set_cloexec(life_p[1], true) != 0) {
+    rc = kf_err_set(err, KF_ERR_IO, "cannot prepare %s: %s", c->name, strerror(errno));
+    goto fail;
+  }
+  char fdnum[16];
+  if (kf_str_format(fdnum, sizeof(fdnum), "%d", ready_p[1]) != KF_OK) {
+    rc = kf_err_set(err, KF_ERR_INTERNAL, "fd number too long");
+    goto fail;
+  }
+  const char *argv[24];
+  size_t argc = 0;
+  argv[argc++] = prog;
+  for (size_t i = 0; args[i] != NULL; i++) {
+    assert(argc < 20);
+    argv[argc++] = args[i];
+  }
+  argv[argc++] = "--ready-fd";
+  argv[argc++] = fdnum;
+  argv[argc] = NULL;
+
+  pid_t pid = fork();
+  if (pid < 0) {
+    rc = kf_err_set(err, KF_ERR_IO, "cannot start %s: %s", c->name, strerror(errno));
+    goto fail;
+  }
+  if (pid == 0) kh_stack_child_exec(prog, (char *const *)argv, log_fd, ready_p[1], life_p[1]);
+  c->pid = pid;
+  c->life_fd = life_p[0];
+  life_p[0] = -1;
+  close(ready_p[1]);
+  ready_p[1] = -1;
+  close(life_p[1]);
+  life_p[1] = -1;
+  close(log_fd);
+  log_fd = -1;
+
+  rc = kh_stack_read_ready(ready_p[0], ready, ready_cap);
+  if (rc != KF_OK) {
+    bool timed_out = rc == KF_ERR_TIMEOUT;
+    /* Give a dying child a moment to finish writing its log, then reap it. */
+    bool exited = kh_stack_wait_exit(c, 2000);
+    int status = 0;
+    if (!exited) kill(c->pid, SIGKILL);
+    while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    c->pid = 0;
+    char tail[KH_STACK_LOG_TAIL];
+    kh_stack_log_tail(c->log_path, tail, sizeof(tail));
+    char how[64];
+    if (timed_out && !exited) kf_str_format(how, sizeof(how), "was not ready within %d ms", KH_STACK_READY_TIMEOUT_MS);
+    else if (WIFEXITED(status)) kf_str_format(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status)) kf_str_format(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
+    else kf_str_format(how, sizeof(how), "closed its ready pipe without READY");
+    rc = kf_err_set(err, timed_out ? KF_ERR_TIMEOUT : KF_ERR_STATE, "%s %s; the end of its log:\n%s", c->name, how,
+                    tail);
+  }
+fail:
+  if (log_fd >= 0) close(log_fd);
+  for (int i = 0; i < 2; i++) {
+    if (ready_p[i] >= 0) close(ready_p[i]);
+    if (life_p[i] >= 0) close(life_p[i]);
+  }
+  kf_free(prog);
+  return rc;
+}
+
+static kf_rc kh_stack_start_locked(kh_stack *stack, kf_err *err) {
+  const char *tmp = getenv("TMPDIR");
+  char tmpl[KH_STACK_PATH_MAX];
+  if (kf_str_format(tmpl, sizeof(tmpl), "%s/konform-XXXXXX", tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp") !=
+      KF_OK)
+    return kf_err_set(err, KF_ERR_LIMIT, "TMPDIR is too long");
+  if (mkdtemp(tmpl) == NULL)
+    return kf_err_set(err, KF_ERR_IO, "cannot create a temporary folder: %s", strerror(errno));
+  stack->dir = kf_strdup(tmpl);
+  if (stack->dir == NULL) {
+    rmdir(tmpl);
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  }
+
+  char ready[KH_STACK_READY_MAX];
+  char db[KH_STACK_PATH_MAX];
+  if (kf_str_format(db, sizeof(db), "%s/mail.db", stack->dir) != KF_OK)
+    return kf_err_set(err, KF_ERR_LIMIT, "path too long");
+  const char *mail_args[] = {"--port", "0", "--smtp-port", "0", "--db", db, NULL};
+  kf_rc rc = kh_stack_spawn(stack, &stack->children[KH_STACK_MAIL], mail_args, ready, sizeof(ready), err);
+  if (rc != KF_OK) return rc;
+  stack->mail_port = kh_stack_ready_port(ready, "http=");
+  stack->smtp_port = kh_stack_ready_port(ready, "smtp=");
+  if (stack->mail_port == 0 || stack->smtp_port == 0)
+    return kf_err_set(err, KF_ERR_STATE, "konform-mail wrote a bad READY line: %s", ready);
+
+  if (kf_str_format(db, sizeof(db), "%s/post.db", stack->dir) != KF_OK)
+    return kf_err_set(err, KF_ERR_LIMIT, "path too long");
+  const char *post_args[] = {"--port", "0", "--db", db, NULL};
+  rc = kh_stack_spawn(stack, &stack->children[KH_STACK_POST], post_args, ready, sizeof(ready), err);
+  if (rc != KF_OK) return rc;
+  stack->post_port = kh_stack_ready_port(ready, "http=");
+  if (stack->post_port == 0) return kf_err_set(err, KF_ERR_STATE, "konform-post wrote a bad READY line: %s", ready);
+
+  char smtp_url[64], post_url[64];
+  if (kf_str_format(db, sizeof(db), "%s/server.db", stack->dir) != KF_OK ||
+      kf_str_format(smtp_url, sizeof(smtp_url), "smtp://127.0.0.1:%u", stack->smtp_port) != KF_OK ||
+      kf_str_format(post_url, sizeof(post_url), "http://127.0.0.1:%u", stack->post_port) != KF_OK)
+    return kf_err_set(err, KF_ERR_LIMIT, "path too long");
+  const char *server_args[] = {"--port",     "0",      "--test-mode", "--hash-cost", "test", "--db", db,
+                               "--smtp-url", smtp_url, "--post-url",  post_url,      NULL};
+  rc = kh_stack_spawn(stack, &stack->children[KH_STACK_SERVER], server_args, ready, sizeof(ready), err);
+  if (rc != KF_OK) return rc;
+  stack->server_port = kh_stack_ready_port(ready, "http=");
+  if (stack->server_port == 0)
+    return kf_err_set(err, KF_ERR_STATE, "konform-server wrote a bad READY line: %s", ready);
+  return KF_OK;
+}
+
+kf_rc kh_stack_start(kh_stack *stack, bool keep_state, kf_err *err) {
+  pthread_mutex_lock(&stack->lock);
+  assert(stack->dir == NULL);
+  stack->keep_state = keep_state;
+  kf_rc rc = KF_OK;
+  if (stack->stopped) {
+    /* A signal arrived before we started: start nothing. */
+    rc = kf_err_set(err, KF_ERR_STATE, "the stack was stopped before it started");
+  } else {
+    rc = kh_stack_start_locked(stack, err);
+  }
+  pthread_mutex_unlock(&stack->lock);
+  if (rc != KF_OK) kh_stack_stop(stack);
+  return rc;
+}
+
+/*
+ * The values the reference server uses for each [defaults] key of the
+ * catalogue's "default" requirements (docs/targets.md lists them).
+ */
+static const char *const kh_stack_defaults[][2] = {
+    {"defaults.confirmation_link_validity", "24h"},
+    {"defaults.auth_lockout_attempts", "5"},
+    {"defaults.password_min_length", "12"},
+    {"defaults.password_max_length", "128"},
+};
+
+kf_rc kh_stack_profile(const kh_stack *stack, kh_profile *profile, kf_err *err) {
+  char url[64];
+  struct {
+    const char *key;
+    unsigned port;
+  } urls[] = {{"base_url", stack->server_port}, {"mail_api", stack->mail_port}, {"post_api", stack->post_port}};
+  for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+    assert(urls[i].port != 0);
+    if (kf_str_format(url, sizeof(url), "http://127.0.0.1:%u", urls[i].port) != KF_OK ||
+        kh_profile_set(profile, urls[i].key, url) != KF_OK)
+      return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  }
+  if (kh_profile_set(profile, "clock", "konform") != KF_OK ||
+      kh_profile_set(profile, "clock_header", "Konform-Clock") != KF_OK ||
+      kh_profile_set(profile, "wait_timeout", "10s") != KF_OK)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  for (size_t i = 0; i < sizeof(kh_stack_defaults) / sizeof(kh_stack_defaults[0]); i++)
+    if (kh_profile_set(profile, kh_stack_defaults[i][0], kh_stack_defaults[i][1]) != KF_OK)
+      return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  return kh_profile_finish(profile, err);
+}

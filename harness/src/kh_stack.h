@@ -1,0 +1,72 @@
+/*
+ * kh_stack.h: the embedded reference stack, started when `konform run` gets no
+ * --target: konform-mail, konform-post and konform-server on free loopback
+ * ports, with their databases and logs in a fresh temporary folder.
+ *
+ * Programs are found next to the running konform executable, else on PATH.
+ * Readiness is the READY line each program writes to its --ready-fd pipe
+ * (read with poll() and a deadline); stopping is SIGTERM, then a bounded wait
+ * on a "lifeline" pipe that closes when the child exits, then waitpid.
+ */
+#ifndef KH_STACK_H
+#define KH_STACK_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "kf/error.h"
+#include "kh_profile.h"
+
+/* How long each program may take to print READY. */
+#define KH_STACK_READY_TIMEOUT_MS 30000
+/* How long a program may take to exit after SIGTERM before it is killed. */
+#define KH_STACK_STOP_TIMEOUT_MS 10000
+
+typedef struct kh_stack_child {
+  const char *name;  /* "konform-mail", ...; static string. */
+  pid_t pid;         /* 0 when not running. */
+  int life_fd;       /* Read end of the lifeline pipe, or -1. */
+  char *log_path;    /* Owned: DIR/<name>.log (stdout and stderr). */
+} kh_stack_child;
+
+enum { KH_STACK_MAIL, KH_STACK_POST, KH_STACK_SERVER, KH_STACK_CHILDREN };
+
+typedef struct kh_stack {
+  pthread_mutex_t lock;  /* Serialises start and stop (a signal thread may stop). */
+  char *dir;             /* Owned: the temporary folder, or NULL. */
+  bool keep_state;       /* Leave dir behind on stop (--keep-state). */
+  bool stopped;
+  kh_stack_child children[KH_STACK_CHILDREN];
+  unsigned server_port, mail_port, smtp_port, post_port;
+} kh_stack;
+
+void kh_stack_init(kh_stack *stack);
+/* Stop (if needed) and free what the stack owns. */
+void kh_stack_release(kh_stack *stack);
+
+/*
+ * Create the folder and start the three programs, each ready before the next
+ * starts. On failure everything started is stopped again and err holds the
+ * reason with the tail of the failing program's log.
+ */
+kf_rc kh_stack_start(kh_stack *stack, bool keep_state, kf_err *err);
+
+/*
+ * Fill profile (kh_profile_init'ed by the caller) for the running stack:
+ * base_url, mail_api, post_api, clock = konform, clock_header, wait_timeout and
+ * the [defaults] of the reference server. Calls kh_profile_finish.
+ */
+kf_rc kh_stack_profile(const kh_stack *stack, kh_profile *profile, kf_err *err);
+
+/*
+ * SIGTERM every child, wait for each (killing one that hangs), and remove the
+ * folder unless keep_state. Thread-safe and idempotent, so a signal thread
+ * may call it while the main thread is anywhere.
+ */
+void kh_stack_stop(kh_stack *stack);
+
+/* Where a program would be started from: caller frees with kf_free. */
+kf_rc kh_stack_find_program(const char *name, char **out, kf_err *err);
+
+#endif
