@@ -1,0 +1,288 @@
+/*
+ * Unit tests for kf_httpd: a real daemon on 127.0.0.1 (port 0) driven with
+ * libcurl, covering routing, parameters, the body cap and JSON errors.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <curl/curl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kf/alloc.h"
+#include "kf/buf.h"
+#include "kf/daemon.h"
+#include "kf/httpd.h"
+#include "kf/str.h"
+
+typedef struct reply {
+  long status;
+  kf_buf body;
+  kf_buf headers;
+} reply;
+
+static size_t collect(char *data, size_t size, size_t n, void *userdata) {
+  kf_buf *b = userdata;
+  return kf_buf_append(b, data, size * n) == KF_OK ? size * n : 0;
+}
+
+/* Perform one request; body may be NULL. chunked sends without Content-Length. */
+static void request(unsigned port, const char *method, const char *path, const char *content_type,
+                    const char *body, size_t body_len, int chunked, reply *out) {
+  kf_buf_init(&out->body, 1 << 20);
+  kf_buf_init(&out->headers, 1 << 16);
+  CURL *c = curl_easy_init();
+  assert_non_null(c);
+  char url[256];
+  assert_int_equal(kf_str_format(url, sizeof url, "http://127.0.0.1:%u%s", port, path), KF_OK);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &out->body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &out->headers);
+  struct curl_slist *hdrs = NULL;
+  if (content_type != NULL) {
+    char h[128];
+    assert_int_equal(kf_str_format(h, sizeof h, "Content-Type: %s", content_type), KF_OK);
+    hdrs = curl_slist_append(hdrs, h);
+  }
+  hdrs = curl_slist_append(hdrs, "X-Test: hello");
+  if (chunked)
+    hdrs = curl_slist_append(hdrs, "Transfer-Encoding: chunked");
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+  if (body != NULL) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    if (!chunked)
+      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+  }
+  CURLcode cc = curl_easy_perform(c);
+  /* An early 413 may close the connection while curl still sends. */
+  assert_true(cc == CURLE_OK || cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+  curl_slist_free_all(hdrs);
+  curl_easy_cleanup(c);
+}
+
+static void reply_release(reply *r) {
+  kf_buf_release(&r->body);
+  kf_buf_release(&r->headers);
+}
+
+static void echo_handler(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)ctx;
+  const char *id = kf_http_req_param(req, "id");
+  const char *q = kf_http_req_query(req, "q");
+  const char *h = kf_http_req_header(req, "x-test");
+  json_t *o = json_pack("{s:s, s:s?, s:s?, s:s?}", "path", kf_http_req_path(req), "id", id, "q", q,
+                        "header", h);
+  kf_http_resp_json(resp, 200, o);
+}
+
+static void rest_handler(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)ctx;
+  kf_http_resp_json(resp, 200, json_pack("{s:s}", "rest", kf_http_req_param(req, "rest")));
+}
+
+static void json_handler(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)ctx;
+  json_t *body = NULL;
+  if (kf_http_req_json(req, resp, &body) != KF_OK)
+    return;
+  kf_http_resp_json(resp, 201, body);
+}
+
+static bool filter(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)ctx;
+  if (kf_http_req_header(req, "X-Block") != NULL) {
+    kf_http_resp_error(resp, 400, "BLOCKED", "blocked by filter");
+    return false;
+  }
+  return true;
+}
+
+typedef struct fixture {
+  kf_httpd *httpd;
+  unsigned port;
+} fixture;
+
+static int setup(void **state) {
+  static fixture fx;
+  kf_httpd_config cfg;
+  kf_httpd_config_init(&cfg);
+  cfg.max_body = 1024;
+  cfg.threads = 2;
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(kf_httpd_new(&cfg, &fx.httpd, &err), KF_OK);
+  assert_int_equal(kf_httpd_route(fx.httpd, "GET", "/items/{id}", echo_handler, NULL), KF_OK);
+  assert_int_equal(kf_httpd_route(fx.httpd, "GET", "/items", echo_handler, NULL), KF_OK);
+  assert_int_equal(kf_httpd_route(fx.httpd, "POST", "/json", json_handler, NULL), KF_OK);
+  assert_int_equal(kf_httpd_route(fx.httpd, "GET", "/files/{*rest}", rest_handler, NULL), KF_OK);
+  kf_httpd_set_filter(fx.httpd, filter, NULL);
+  assert_int_equal(kf_httpd_start(fx.httpd, &err), KF_OK);
+  fx.port = kf_httpd_port(fx.httpd);
+  assert_true(fx.port > 0);
+  *state = &fx;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture *fx = *state;
+  kf_httpd_free(fx->httpd);
+  return 0;
+}
+
+static json_t *reply_json(const reply *r) {
+  json_t *j = json_loads(r->body.data != NULL ? r->body.data : "", 0, NULL);
+  assert_non_null(j);
+  return j;
+}
+
+static const char *error_code(json_t *j) {
+  return json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+}
+
+static void test_route_params_query_header(void **state) {
+  fixture *fx = *state;
+  reply r;
+  request(fx->port, "GET", "/items/42?q=a%20b", NULL, NULL, 0, 0, &r);
+  assert_int_equal(r.status, 200);
+  json_t *j = reply_json(&r);
+  assert_string_equal(json_string_value(json_object_get(j, "id")), "42");
+  assert_string_equal(json_string_value(json_object_get(j, "q")), "a b");
+  assert_string_equal(json_string_value(json_object_get(j, "header")), "hello");
+  assert_non_null(strstr(r.headers.data, "application/json"));
+  assert_non_null(strstr(r.headers.data, "Cache-Control: no-store"));
+  json_decref(j);
+  reply_release(&r);
+  request(fx->port, "GET", "/files/a/b/c.txt", NULL, NULL, 0, 0, &r);
+  j = reply_json(&r);
+  assert_string_equal(json_string_value(json_object_get(j, "rest")), "a/b/c.txt");
+  json_decref(j);
+  reply_release(&r);
+}
+
+static void test_not_found_and_method_not_allowed(void **state) {
+  fixture *fx = *state;
+  reply r;
+  request(fx->port, "GET", "/nothing", NULL, NULL, 0, 0, &r);
+  assert_int_equal(r.status, 404);
+  json_t *j = reply_json(&r);
+  assert_string_equal(error_code(j), "NOT_FOUND");
+  assert_true(json_is_array(json_object_get(json_object_get(j, "error"), "fields")));
+  json_decref(j);
+  reply_release(&r);
+  request(fx->port, "GET", "/items/42/", NULL, NULL, 0, 0, &r);
+  assert_int_equal(r.status, 404);
+  reply_release(&r);
+  request(fx->port, "DELETE", "/items/42", NULL, NULL, 0, 0, &r);
+  assert_int_equal(r.status, 405);
+  assert_non_null(strstr(r.headers.data, "Allow: GET"));
+  reply_release(&r);
+}
+
+static void test_json_errors_are_specific(void **state) {
+  fixture *fx = *state;
+  reply r;
+  request(fx->port, "POST", "/json", "application/json", "{\"a\":1}", 7, 0, &r);
+  assert_int_equal(r.status, 201);
+  reply_release(&r);
+  struct {
+    const char *ct, *body;
+    size_t len;
+    long status;
+    const char *code;
+  } cases[] = {
+      {"text/plain", "{}", 2, 415, "UNSUPPORTED_MEDIA_TYPE"},
+      {"application/json", "{\"a\":", 5, 400, "MALFORMED_JSON"},
+      {"application/json", "{\"a\":\"\xC3\"}", 8, 400, "INVALID_UTF8"},
+      {"application/json", "[1,2]", 5, 400, "BODY_NOT_OBJECT"},
+      {"application/json", "{\"a\":1,\"a\":2}", 13, 400, "MALFORMED_JSON"},
+      {"application/json", "{\"a\":\"\\u0000\"}", 14, 400, "MALFORMED_JSON"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    request(fx->port, "POST", "/json", cases[i].ct, cases[i].body, cases[i].len, 0, &r);
+    assert_int_equal(r.status, cases[i].status);
+    json_t *j = reply_json(&r);
+    assert_string_equal(error_code(j), cases[i].code);
+    json_decref(j);
+    reply_release(&r);
+  }
+}
+
+static void test_body_cap_declared_and_streamed(void **state) {
+  fixture *fx = *state;
+  char big[4096];
+  memset(big, ' ', sizeof big);
+  big[0] = '{';
+  big[sizeof big - 2] = '}';
+  big[sizeof big - 1] = '\0';
+  reply r;
+  request(fx->port, "POST", "/json", "application/json", big, strlen(big), 0, &r);
+  assert_int_equal(r.status, 413);
+  reply_release(&r);
+  request(fx->port, "POST", "/json", "application/json", big, strlen(big), 1, &r);
+  assert_int_equal(r.status, 413);
+  json_t *j = reply_json(&r);
+  assert_string_equal(error_code(j), "BODY_TOO_LARGE");
+  json_decref(j);
+  reply_release(&r);
+  /* The daemon still serves normally afterwards. */
+  request(fx->port, "GET", "/items", NULL, NULL, 0, 0, &r);
+  assert_int_equal(r.status, 200);
+  reply_release(&r);
+}
+
+static void test_filter_can_answer_first(void **state) {
+  fixture *fx = *state;
+  reply r;
+  kf_buf_init(&r.body, 1 << 16);
+  kf_buf_init(&r.headers, 1 << 16);
+  CURL *c = curl_easy_init();
+  char url[128];
+  (void)kf_str_format(url, sizeof url, "http://127.0.0.1:%u/items", fx->port);
+  struct curl_slist *h = curl_slist_append(NULL, "X-Block: 1");
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+  assert_int_equal(curl_easy_perform(c), CURLE_OK);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+  assert_int_equal(r.status, 400);
+  assert_non_null(strstr(r.body.data, "BLOCKED"));
+  curl_slist_free_all(h);
+  curl_easy_cleanup(c);
+  reply_release(&r);
+}
+
+static void test_ready_line_through_pipe(void **state) {
+  (void)state;
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  assert_int_equal(kf_daemon_ready(fds[1], "READY http=1234\n"), KF_OK);
+  char line[64] = {0};
+  ssize_t n = read(fds[0], line, sizeof line - 1);
+  assert_int_equal(n, 16);
+  assert_string_equal(line, "READY http=1234\n");
+  /* The writer closed its end, so the reader sees end of file next. */
+  assert_int_equal(read(fds[0], line, sizeof line), 0);
+  close(fds[0]);
+}
+
+int main(void) {
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_route_params_query_header),
+      cmocka_unit_test(test_not_found_and_method_not_allowed),
+      cmocka_unit_test(test_json_errors_are_specific),
+      cmocka_unit_test(test_body_cap_declared_and_streamed),
+      cmocka_unit_test(test_filter_can_answer_first),
+      cmocka_unit_test(test_ready_line_through_pipe),
+  };
+  int rc = cmocka_run_group_tests_name("httpd", tests, setup, teardown);
+  curl_global_cleanup();
+  return rc;
+}
