@@ -1,0 +1,319 @@
+/*
+ * kr_json.c: the machine-readable report (jansson), following
+ * docs/report-schema.json, and the atomic file writer the reports share.
+ *
+ * The whole document is built in memory, serialised into a capped buffer and
+ * only then written to a temporary file that is renamed over the target, so a
+ * failure at any point (including an injected allocation failure) leaves no
+ * half-written report behind.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "kf/alloc.h"
+#include "kf/buf.h"
+#include "kf/error.h"
+#include "kf/run_result.h"
+#include "kf/str.h"
+#include "kf/timeutil.h"
+#include "kf/version.h"
+#include "kr/report.h"
+#include "kr_priv.h"
+
+/* ---------------------------------------------------------------------------
+ * Atomic file writing (shared with kr_junit.c).
+ * ------------------------------------------------------------------------- */
+
+/* Write all len bytes to fd, retrying short writes and interruptions. */
+static kf_rc kr_fd_write_all(int fd, const char *data, size_t len)
+{
+  while (len > 0) {
+    ssize_t n = write(fd, data, len);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return KF_ERR_IO;
+    }
+    assert((size_t)n <= len);
+    data += n;
+    len -= (size_t)n;
+  }
+  return KF_OK;
+}
+
+kf_rc kr_file_write_atomic(const char *path, const char *data, size_t len, kf_err *err)
+{
+  assert(path != NULL);
+  assert(data != NULL || len == 0);
+  char *tmp = kf_str_printf("%s.tmp-XXXXXX", path);
+  if (tmp == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory naming a temporary file for %s", path);
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    int e = errno;
+    kf_rc rc = kf_err_set(err, KF_ERR_IO, "cannot create %s: %s", tmp, strerror(e));
+    kf_free(tmp);
+    return rc;
+  }
+  /* mkstemp makes the file private; a report is meant to be read by others. */
+  const char *step = "chmod";
+  if (fchmod(fd, 0644) != 0)
+    goto fail_fd;
+  step = "write";
+  if (kr_fd_write_all(fd, data, len) != KF_OK)
+    goto fail_fd;
+  /* The data must be on disk before the rename makes it the report. */
+  step = "fsync";
+  if (fsync(fd) != 0)
+    goto fail_fd;
+  step = "close";
+  if (close(fd) != 0) {
+    fd = -1;
+    goto fail_fd;
+  }
+  step = "rename";
+  if (rename(tmp, path) != 0) {
+    fd = -1;
+    goto fail_fd;
+  }
+  kf_free(tmp);
+  return KF_OK;
+
+fail_fd:
+  /* Keep errno of the failed call before close and unlink can change it. */
+  {
+    int e = errno;
+    if (fd >= 0)
+      (void)close(fd);
+    (void)unlink(tmp);
+    kf_rc rc = kf_err_set(err, KF_ERR_IO, "cannot %s %s: %s", step, path, strerror(e));
+    kf_free(tmp);
+    return rc;
+  }
+}
+
+/* ---------------------------------------------------------------------------
+ * Building the JSON document.
+ * ------------------------------------------------------------------------- */
+
+/* Stop the current builder with rc if expr did not return KF_OK. */
+#define KR_TRY(expr)                                                                              \
+  do {                                                                                            \
+    kf_rc kr_try_rc_ = (expr);                                                                    \
+    if (kr_try_rc_ != KF_OK)                                                                      \
+      return kr_try_rc_;                                                                          \
+  } while (0)
+
+/* Scratch space for cleaning strings, reused for every value. */
+typedef struct kr_json_ctx {
+  kf_buf scratch;
+} kr_json_ctx;
+
+/*
+ * A JSON string holding s made valid UTF-8, or JSON null for a NULL s.
+ * Returns NULL only when memory runs out.
+ */
+static json_t *kr_json_text(kr_json_ctx *ctx, const char *s)
+{
+  if (s == NULL)
+    return json_null();
+  kf_buf_reset(&ctx->scratch);
+  if (kr_text_clean(&ctx->scratch, s, 0) != KF_OK)
+    return NULL;
+  return json_stringn(ctx->scratch.data != NULL ? ctx->scratch.data : "", ctx->scratch.len);
+}
+
+/* Attach value under key; takes the reference to value even on failure. */
+static kf_rc kr_json_set(json_t *obj, const char *key, json_t *value)
+{
+  assert(obj != NULL);
+  if (value == NULL)
+    return KF_ERR_NOMEM;
+  if (json_object_set_new(obj, key, value) != 0)
+    return KF_ERR_NOMEM;
+  return KF_OK;
+}
+
+/* Append value to arr; takes the reference to value even on failure. */
+static kf_rc kr_json_push(json_t *arr, json_t *value)
+{
+  assert(arr != NULL);
+  if (value == NULL)
+    return KF_ERR_NOMEM;
+  if (json_array_append_new(arr, value) != 0)
+    return KF_ERR_NOMEM;
+  return KF_OK;
+}
+
+/* Create a container under key of parent and return it (owned by parent). */
+static kf_rc kr_json_child(json_t *parent, const char *key, json_t *child, json_t **out)
+{
+  *out = child;
+  return kr_json_set(parent, key, child);
+}
+
+static kf_rc kr_json_string_list(kr_json_ctx *ctx, json_t *obj, const char *key,
+                                 char *const *items, size_t n)
+{
+  json_t *arr;
+  KR_TRY(kr_json_child(obj, key, json_array(), &arr));
+  for (size_t i = 0; i < n; i++)
+    KR_TRY(kr_json_push(arr, kr_json_text(ctx, items[i])));
+  return KF_OK;
+}
+
+static kf_rc kr_json_summary(const kf_run_result *run, json_t *root)
+{
+  kf_run_counts c;
+  kf_run_result_counts(run, &c);
+  json_t *o;
+  KR_TRY(kr_json_child(root, "summary", json_object(), &o));
+  KR_TRY(kr_json_set(o, "scenarios", json_integer((json_int_t)c.total)));
+  KR_TRY(kr_json_set(o, "passed", json_integer((json_int_t)c.passed)));
+  KR_TRY(kr_json_set(o, "failed", json_integer((json_int_t)c.failed)));
+  KR_TRY(kr_json_set(o, "skipped", json_integer((json_int_t)c.skipped)));
+  KR_TRY(kr_json_set(o, "errors", json_integer((json_int_t)c.errors)));
+  KR_TRY(kr_json_set(o, "duration_ms", json_integer((json_int_t)run->duration_ms)));
+  return KF_OK;
+}
+
+static kf_rc kr_json_requirements(kr_json_ctx *ctx, const kf_run_result *run, json_t *root)
+{
+  json_t *arr;
+  KR_TRY(kr_json_child(root, "requirements", json_array(), &arr));
+  for (size_t i = 0; i < run->requirements_len; i++) {
+    const kf_requirement *rq = &run->requirements[i];
+    const char *id = rq->id != NULL ? rq->id : "";
+    json_t *o = json_object();
+    KR_TRY(kr_json_push(arr, o));
+    KR_TRY(kr_json_set(o, "id", kr_json_text(ctx, id)));
+    KR_TRY(kr_json_set(o, "area", kr_json_text(ctx, rq->area != NULL ? rq->area : "")));
+    KR_TRY(kr_json_set(o, "title", kr_json_text(ctx, rq->title != NULL ? rq->title : "")));
+    KR_TRY(kr_json_set(o, "source", kr_json_text(ctx, rq->source != NULL ? rq->source : "")));
+    size_t n = 0;
+    kf_req_status st = kf_run_result_requirement_status(run, id, &n);
+    KR_TRY(kr_json_set(o, "status", json_string(kf_req_status_name(st))));
+    json_t *names;
+    KR_TRY(kr_json_child(o, "scenarios", json_array(), &names));
+    for (size_t j = 0; j < run->scenarios_len; j++) {
+      const kf_scenario_result *sc = &run->scenarios[j];
+      if (kf_scenario_result_covers(sc, id))
+        KR_TRY(kr_json_push(names, kr_json_text(ctx, sc->name != NULL ? sc->name : "")));
+    }
+  }
+  return KF_OK;
+}
+
+static kf_rc kr_json_steps(kr_json_ctx *ctx, const kf_scenario_result *sc, json_t *o)
+{
+  json_t *arr;
+  KR_TRY(kr_json_child(o, "steps", json_array(), &arr));
+  for (size_t i = 0; i < sc->steps_len; i++) {
+    const kf_step_result *st = &sc->steps[i];
+    json_t *so = json_object();
+    KR_TRY(kr_json_push(arr, so));
+    KR_TRY(kr_json_set(so, "label", kr_json_text(ctx, st->label != NULL ? st->label : "")));
+    KR_TRY(kr_json_set(so, "file", kr_json_text(ctx, st->file != NULL ? st->file : "")));
+    KR_TRY(kr_json_set(so, "line", json_integer((json_int_t)st->line)));
+    KR_TRY(kr_json_set(so, "status", json_string(kf_status_name(st->status))));
+    KR_TRY(kr_json_set(so, "message", kr_json_text(ctx, st->message)));
+    KR_TRY(kr_json_set(so, "fail_line", json_integer((json_int_t)st->fail_line)));
+    KR_TRY(kr_json_set(so, "duration_ms", json_integer((json_int_t)st->duration_ms)));
+    KR_TRY(kr_json_set(so, "request", kr_json_text(ctx, st->request)));
+    KR_TRY(kr_json_set(so, "response", kr_json_text(ctx, st->response)));
+  }
+  return KF_OK;
+}
+
+static kf_rc kr_json_scenarios(kr_json_ctx *ctx, const kf_run_result *run, json_t *root)
+{
+  json_t *arr;
+  KR_TRY(kr_json_child(root, "scenarios", json_array(), &arr));
+  for (size_t i = 0; i < run->scenarios_len; i++) {
+    const kf_scenario_result *sc = &run->scenarios[i];
+    json_t *o = json_object();
+    KR_TRY(kr_json_push(arr, o));
+    KR_TRY(kr_json_set(o, "name", kr_json_text(ctx, sc->name != NULL ? sc->name : "")));
+    KR_TRY(kr_json_set(o, "file", kr_json_text(ctx, sc->file != NULL ? sc->file : "")));
+    KR_TRY(kr_json_set(o, "line", json_integer((json_int_t)sc->line)));
+    KR_TRY(kr_json_set(o, "status", json_string(kf_status_name(sc->status))));
+    KR_TRY(kr_json_set(o, "message", kr_json_text(ctx, sc->message)));
+    KR_TRY(kr_json_set(o, "fail_file", kr_json_text(ctx, sc->fail_file)));
+    KR_TRY(kr_json_set(o, "fail_line", json_integer((json_int_t)sc->fail_line)));
+    KR_TRY(kr_json_string_list(ctx, o, "covers", sc->covers, sc->covers_len));
+    KR_TRY(kr_json_string_list(ctx, o, "tags", sc->tags, sc->tags_len));
+    KR_TRY(kr_json_set(o, "duration_ms", json_integer((json_int_t)sc->duration_ms)));
+    KR_TRY(kr_json_steps(ctx, sc, o));
+  }
+  return KF_OK;
+}
+
+static kf_rc kr_json_build(kr_json_ctx *ctx, const kf_run_result *run, json_t *root)
+{
+  char iso[KF_TIME_ISO_MAX];
+  KR_TRY(kf_time_format_iso(run->started_at, iso, sizeof iso));
+  /* A 64-bit seed does not fit a JSON number exactly everywhere; keep its digits. */
+  char seed[32];
+  KR_TRY(kf_str_format(seed, sizeof seed, "%" PRIu64, run->seed));
+
+  KR_TRY(kr_json_set(root, "konform_version", json_string(KONFORM_VERSION)));
+  KR_TRY(kr_json_set(root, "target", kr_json_text(ctx, run->target != NULL ? run->target : "")));
+  KR_TRY(kr_json_set(root, "base_url", kr_json_text(ctx, run->base_url)));
+  KR_TRY(kr_json_set(root, "seed", json_string(seed)));
+  KR_TRY(kr_json_set(root, "started_at", json_string(iso)));
+  KR_TRY(kr_json_summary(run, root));
+  KR_TRY(kr_json_requirements(ctx, run, root));
+  KR_TRY(kr_json_scenarios(ctx, run, root));
+  return KF_OK;
+}
+
+/* json_dump_callback sink: append to a capped kf_buf. */
+static int kr_json_dump_sink(const char *data, size_t len, void *ctx)
+{
+  return kf_buf_append((kf_buf *)ctx, data, len) == KF_OK ? 0 : -1;
+}
+
+kf_rc kr_json_write(const kf_run_result *run, const char *path, kf_err *err)
+{
+  assert(run != NULL);
+  assert(path != NULL);
+  kr_json_ctx ctx;
+  kf_buf_init(&ctx.scratch, KR_TEXT_OUT_MAX);
+  kf_buf text;
+  kf_buf_init(&text, KR_REPORT_MAX);
+
+  kf_rc rc = KF_ERR_NOMEM;
+  json_t *root = json_object();
+  if (root == NULL) {
+    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory building the JSON report");
+    goto out;
+  }
+  rc = kr_json_build(&ctx, run, root);
+  if (rc != KF_OK) {
+    rc = kf_err_set(err, rc, "cannot build the JSON report: %s", kf_rc_name(rc));
+    goto out;
+  }
+  if (json_dump_callback(root, kr_json_dump_sink, &text, JSON_INDENT(2)) != 0 ||
+      kf_buf_append_byte(&text, '\n') != KF_OK) {
+    /* Either memory ran out or the report passed KR_REPORT_MAX. */
+    rc = kf_err_set(err, text.len + 1 >= KR_REPORT_MAX ? KF_ERR_LIMIT : KF_ERR_NOMEM,
+                    "cannot serialise the JSON report (%zu bytes so far)", text.len);
+    goto out;
+  }
+  rc = kr_file_write_atomic(path, text.data, text.len, err);
+
+out:
+  json_decref(root);
+  kf_buf_release(&text);
+  kf_buf_release(&ctx.scratch);
+  return rc;
+}

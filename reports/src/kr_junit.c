@@ -1,0 +1,431 @@
+/*
+ * kr_junit.c: JUnit XML as Jenkins and GitLab read it, written with libxml2's
+ * xmlTextWriter so that every escape is libxml2's business, not ours.
+ *
+ * Layout: one <testsuite> per requirement area (the prefix of a scenario's
+ * first covered ID), one <testcase> per scenario. A failed expectation is a
+ * <failure>, a scenario that could not be carried out is an <error>, and a
+ * scenario the target cannot support is <skipped>. Every string passes
+ * through kr_text_clean with KR_CLEAN_XML first, because XML 1.0 cannot carry
+ * most control characters at all, not even as character references.
+ */
+#include <assert.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <libxml/xmlIO.h>
+#include <libxml/xmlwriter.h>
+
+#include "kf/alloc.h"
+#include "kf/buf.h"
+#include "kf/error.h"
+#include "kf/run_result.h"
+#include "kf/str.h"
+#include "kf/timeutil.h"
+#include "kr/report.h"
+#include "kr_priv.h"
+
+/* Stop the current writer function with rc if expr did not return KF_OK. */
+#define KR_TRY(expr)                                                                              \
+  do {                                                                                            \
+    kf_rc kr_try_rc_ = (expr);                                                                    \
+    if (kr_try_rc_ != KF_OK)                                                                      \
+      return kr_try_rc_;                                                                          \
+  } while (0)
+
+/* Everything one JUnit write needs; lives on kr_junit_write's stack. */
+typedef struct kr_junit {
+  xmlTextWriterPtr w;
+  kf_buf out;       /* The serialised document, capped at KR_REPORT_MAX. */
+  kf_rc out_rc;     /* Why the output callback refused data, if it did. */
+  kf_buf scratch;   /* Cleaned copy of the string being written. */
+  char (*areas)[KR_AREA_MAX]; /* The area of each scenario, by index. */
+  char timestamp[KF_TIME_ISO_MAX];
+} kr_junit;
+
+/* libxml2 output callback: collect the document in j->out. */
+static int kr_junit_out_write(void *ctx, const char *data, int len)
+{
+  kr_junit *j = ctx;
+  assert(len >= 0);
+  kf_rc rc = kf_buf_append(&j->out, data, (size_t)len);
+  if (rc != KF_OK) {
+    j->out_rc = rc;
+    return -1;
+  }
+  return len;
+}
+
+static int kr_junit_out_close(void *ctx)
+{
+  (void)ctx;
+  return 0;
+}
+
+/* Map a libxml2 writer result to kf_rc; libxml2 fails on memory or on our callback. */
+static kf_rc kr_junit_check(const kr_junit *j, int r)
+{
+  if (r >= 0)
+    return KF_OK;
+  return j->out_rc != KF_OK ? j->out_rc : KF_ERR_NOMEM;
+}
+
+/* Clean s for XML into j->scratch and return the NUL-terminated result. */
+static kf_rc kr_junit_clean(kr_junit *j, const char *s, const xmlChar **out)
+{
+  kf_buf_reset(&j->scratch);
+  KR_TRY(kr_text_clean(&j->scratch, s != NULL ? s : "", KR_CLEAN_XML));
+  *out = BAD_CAST(j->scratch.data != NULL ? j->scratch.data : "");
+  return KF_OK;
+}
+
+static kf_rc kr_junit_attr(kr_junit *j, const char *name, const char *value)
+{
+  const xmlChar *clean;
+  KR_TRY(kr_junit_clean(j, value, &clean));
+  return kr_junit_check(j, xmlTextWriterWriteAttribute(j->w, BAD_CAST name, clean));
+}
+
+static kf_rc kr_junit_attr_size(kr_junit *j, const char *name, size_t value)
+{
+  char num[32];
+  KR_TRY(kf_str_format(num, sizeof num, "%zu", value));
+  return kr_junit_check(j, xmlTextWriterWriteAttribute(j->w, BAD_CAST name, BAD_CAST num));
+}
+
+static kf_rc kr_junit_attr_time(kr_junit *j, int64_t ms)
+{
+  char secs[32];
+  KR_TRY(kr_format_seconds(ms, secs, sizeof secs));
+  return kr_junit_check(j, xmlTextWriterWriteAttribute(j->w, BAD_CAST "time", BAD_CAST secs));
+}
+
+/* Write s, cleaned, as element text (NULL writes nothing). */
+static kf_rc kr_junit_text(kr_junit *j, const char *s)
+{
+  if (s == NULL)
+    return KF_OK;
+  const xmlChar *clean;
+  KR_TRY(kr_junit_clean(j, s, &clean));
+  return kr_junit_check(j, xmlTextWriterWriteString(j->w, clean));
+}
+
+static kf_rc kr_junit_start(kr_junit *j, const char *element)
+{
+  return kr_junit_check(j, xmlTextWriterStartElement(j->w, BAD_CAST element));
+}
+
+static kf_rc kr_junit_end(kr_junit *j)
+{
+  return kr_junit_check(j, xmlTextWriterEndElement(j->w));
+}
+
+static kf_rc kr_junit_property(kr_junit *j, const char *name, const char *value)
+{
+  KR_TRY(kr_junit_start(j, "property"));
+  KR_TRY(kr_junit_attr(j, "name", name));
+  KR_TRY(kr_junit_attr(j, "value", value));
+  return kr_junit_end(j);
+}
+
+/* A line number as text, for "file:line" in element text. */
+static kf_rc kr_junit_text_line(kr_junit *j, const char *prefix, unsigned line, const char *suffix)
+{
+  char num[48];
+  KR_TRY(kf_str_format(num, sizeof num, "%s%u%s", prefix, line, suffix));
+  return kr_junit_text(j, num);
+}
+
+/* The request and response traces of a step, each under a label. */
+static kf_rc kr_junit_traces(kr_junit *j, const kf_step_result *st)
+{
+  if (st->request != NULL) {
+    KR_TRY(kr_junit_text(j, "--- request\n"));
+    KR_TRY(kr_junit_text(j, st->request));
+    KR_TRY(kr_junit_text(j, "\n"));
+  }
+  if (st->response != NULL) {
+    KR_TRY(kr_junit_text(j, "--- response\n"));
+    KR_TRY(kr_junit_text(j, st->response));
+    KR_TRY(kr_junit_text(j, "\n"));
+  }
+  return KF_OK;
+}
+
+/* The step that caused a scenario's failure or error, or NULL. */
+static const kf_step_result *kr_junit_failing_step(const kf_scenario_result *sc)
+{
+  for (size_t i = 0; i < sc->steps_len; i++) {
+    if (sc->steps[i].status == sc->status)
+      return &sc->steps[i];
+  }
+  return NULL;
+}
+
+/* <failure> or <error>: message attribute, then file:line, assertion and traces. */
+static kf_rc kr_junit_problem(kr_junit *j, const kf_scenario_result *sc)
+{
+  bool is_error = sc->status == KF_STATUS_ERROR;
+  const kf_step_result *st = kr_junit_failing_step(sc);
+  const char *file = sc->fail_file;
+  unsigned line = sc->fail_line;
+  if (file == NULL && st != NULL) {
+    file = st->file;
+    line = st->fail_line != 0 ? st->fail_line : st->line;
+  }
+  if (file == NULL) {
+    file = sc->file;
+    line = sc->line;
+  }
+  const char *message = sc->message;
+  if (message == NULL && st != NULL)
+    message = st->message;
+  if (message == NULL)
+    message = is_error ? "error" : "failure";
+
+  KR_TRY(kr_junit_start(j, is_error ? "error" : "failure"));
+  KR_TRY(kr_junit_attr(j, "message", message));
+  KR_TRY(kr_junit_attr(j, "type", is_error ? "error" : "conformance"));
+  KR_TRY(kr_junit_text(j, file != NULL ? file : "?"));
+  KR_TRY(kr_junit_text_line(j, ":", line, "\n"));
+  KR_TRY(kr_junit_text(j, message));
+  KR_TRY(kr_junit_text(j, "\n"));
+  if (st != NULL) {
+    KR_TRY(kr_junit_text(j, "step: "));
+    KR_TRY(kr_junit_text(j, st->label != NULL ? st->label : ""));
+    KR_TRY(kr_junit_text(j, " ("));
+    KR_TRY(kr_junit_text(j, st->file != NULL ? st->file : "?"));
+    KR_TRY(kr_junit_text_line(j, ":", st->line, ")\n"));
+    KR_TRY(kr_junit_traces(j, st));
+  }
+  return kr_junit_end(j);
+}
+
+/* <system-out>: every step with its outcome and traces. */
+static kf_rc kr_junit_system_out(kr_junit *j, const kf_scenario_result *sc)
+{
+  if (sc->steps_len == 0)
+    return KF_OK;
+  KR_TRY(kr_junit_start(j, "system-out"));
+  for (size_t i = 0; i < sc->steps_len; i++) {
+    const kf_step_result *st = &sc->steps[i];
+    char head[64];
+    KR_TRY(kf_str_format(head, sizeof head, "%zu. [%s] ", i + 1, kf_status_name(st->status)));
+    KR_TRY(kr_junit_text(j, head));
+    KR_TRY(kr_junit_text(j, st->label != NULL ? st->label : ""));
+    KR_TRY(kr_junit_text(j, " ("));
+    KR_TRY(kr_junit_text(j, st->file != NULL ? st->file : "?"));
+    char tail[64];
+    KR_TRY(kf_str_format(tail, sizeof tail, ":%u, %" PRId64 " ms)\n", st->line, st->duration_ms));
+    KR_TRY(kr_junit_text(j, tail));
+    if (st->message != NULL) {
+      KR_TRY(kr_junit_text(j, st->message));
+      KR_TRY(kr_junit_text(j, "\n"));
+    }
+    KR_TRY(kr_junit_traces(j, st));
+  }
+  return kr_junit_end(j);
+}
+
+static kf_rc kr_junit_testcase(kr_junit *j, const kf_scenario_result *sc, const char *area)
+{
+  char classname[KR_AREA_MAX + 16];
+  KR_TRY(kf_str_format(classname, sizeof classname, "konform.%s", area));
+
+  KR_TRY(kr_junit_start(j, "testcase"));
+  KR_TRY(kr_junit_attr(j, "name", sc->name != NULL ? sc->name : ""));
+  KR_TRY(kr_junit_attr(j, "classname", classname));
+  KR_TRY(kr_junit_attr(j, "file", sc->file != NULL ? sc->file : ""));
+  KR_TRY(kr_junit_attr_size(j, "line", sc->line));
+  KR_TRY(kr_junit_attr_time(j, sc->duration_ms));
+
+  if (sc->covers_len + sc->tags_len > 0) {
+    KR_TRY(kr_junit_start(j, "properties"));
+    for (size_t i = 0; i < sc->covers_len; i++)
+      KR_TRY(kr_junit_property(j, "covers", sc->covers[i]));
+    for (size_t i = 0; i < sc->tags_len; i++)
+      KR_TRY(kr_junit_property(j, "tag", sc->tags[i]));
+    KR_TRY(kr_junit_end(j));
+  }
+
+  switch (sc->status) {
+  case KF_STATUS_PASS:
+    break;
+  case KF_STATUS_FAIL:
+  case KF_STATUS_ERROR:
+    KR_TRY(kr_junit_problem(j, sc));
+    break;
+  case KF_STATUS_SKIP:
+    KR_TRY(kr_junit_start(j, "skipped"));
+    KR_TRY(kr_junit_attr(j, "message", sc->message != NULL ? sc->message : "skipped"));
+    KR_TRY(kr_junit_end(j));
+    break;
+  }
+  KR_TRY(kr_junit_system_out(j, sc));
+  return kr_junit_end(j);
+}
+
+/* One <testsuite> with every scenario of area; nothing if it has none. */
+static kf_rc kr_junit_suite(kr_junit *j, const kf_run_result *run, const char *area)
+{
+  kf_run_counts c = {0, 0, 0, 0, 0};
+  int64_t ms = 0;
+  for (size_t i = 0; i < run->scenarios_len; i++) {
+    const kf_scenario_result *sc = &run->scenarios[i];
+    if (strcmp(j->areas[i], area) != 0)
+      continue;
+    c.total++;
+    c.passed += sc->status == KF_STATUS_PASS;
+    c.failed += sc->status == KF_STATUS_FAIL;
+    c.errors += sc->status == KF_STATUS_ERROR;
+    c.skipped += sc->status == KF_STATUS_SKIP;
+    if (sc->duration_ms > 0)
+      ms += sc->duration_ms;
+  }
+  if (c.total == 0)
+    return KF_OK;
+
+  KR_TRY(kr_junit_start(j, "testsuite"));
+  KR_TRY(kr_junit_attr(j, "name", area));
+  KR_TRY(kr_junit_attr_size(j, "tests", c.total));
+  KR_TRY(kr_junit_attr_size(j, "failures", c.failed));
+  KR_TRY(kr_junit_attr_size(j, "errors", c.errors));
+  KR_TRY(kr_junit_attr_size(j, "skipped", c.skipped));
+  KR_TRY(kr_junit_attr_time(j, ms));
+  KR_TRY(kr_junit_attr(j, "timestamp", j->timestamp));
+
+  KR_TRY(kr_junit_start(j, "properties"));
+  KR_TRY(kr_junit_property(j, "target", run->target != NULL ? run->target : ""));
+  KR_TRY(kr_junit_property(j, "base_url", run->base_url != NULL ? run->base_url : ""));
+  char seed[32];
+  KR_TRY(kf_str_format(seed, sizeof seed, "%" PRIu64, run->seed));
+  KR_TRY(kr_junit_property(j, "seed", seed));
+  KR_TRY(kr_junit_end(j));
+
+  for (size_t i = 0; i < run->scenarios_len; i++) {
+    if (strcmp(j->areas[i], area) == 0)
+      KR_TRY(kr_junit_testcase(j, &run->scenarios[i], area));
+  }
+  return kr_junit_end(j);
+}
+
+/* Whether area is the area of some catalogue requirement. */
+static bool kr_junit_area_in_catalogue(const kf_run_result *run, const char *area)
+{
+  for (size_t i = 0; i < run->requirements_len; i++) {
+    const char *a = run->requirements[i].area;
+    if (a != NULL && strcmp(a, area) == 0)
+      return true;
+  }
+  return false;
+}
+
+/* The whole document; suites in catalogue area order, other areas after. */
+static kf_rc kr_junit_document(kr_junit *j, const kf_run_result *run)
+{
+  kf_run_counts c;
+  kf_run_result_counts(run, &c);
+
+  KR_TRY(kr_junit_check(j, xmlTextWriterSetIndent(j->w, 1)));
+  KR_TRY(kr_junit_check(j, xmlTextWriterSetIndentString(j->w, BAD_CAST "  ")));
+  KR_TRY(kr_junit_check(j, xmlTextWriterStartDocument(j->w, NULL, "UTF-8", NULL)));
+  KR_TRY(kr_junit_start(j, "testsuites"));
+  KR_TRY(kr_junit_attr(j, "name", "konform"));
+  KR_TRY(kr_junit_attr_size(j, "tests", c.total));
+  KR_TRY(kr_junit_attr_size(j, "failures", c.failed));
+  KR_TRY(kr_junit_attr_size(j, "errors", c.errors));
+  KR_TRY(kr_junit_attr_size(j, "skipped", c.skipped));
+  KR_TRY(kr_junit_attr_time(j, run->duration_ms));
+  KR_TRY(kr_junit_attr(j, "timestamp", j->timestamp));
+
+  for (size_t i = 0; i < run->requirements_len; i++) {
+    const char *area = run->requirements[i].area;
+    if (area == NULL)
+      continue;
+    bool seen = false;
+    for (size_t k = 0; k < i && !seen; k++) {
+      const char *prev = run->requirements[k].area;
+      seen = prev != NULL && strcmp(prev, area) == 0;
+    }
+    if (!seen)
+      KR_TRY(kr_junit_suite(j, run, area));
+  }
+  for (size_t i = 0; i < run->scenarios_len; i++) {
+    const char *area = j->areas[i];
+    if (kr_junit_area_in_catalogue(run, area))
+      continue;
+    bool seen = false;
+    for (size_t k = 0; k < i && !seen; k++)
+      seen = strcmp(j->areas[k], area) == 0;
+    if (!seen)
+      KR_TRY(kr_junit_suite(j, run, area));
+  }
+
+  KR_TRY(kr_junit_end(j));
+  KR_TRY(kr_junit_check(j, xmlTextWriterEndDocument(j->w)));
+  return kr_junit_check(j, xmlTextWriterFlush(j->w));
+}
+
+/* Fill j->areas and j->timestamp before writing. */
+static kf_rc kr_junit_prepare(kr_junit *j, const kf_run_result *run)
+{
+  /* JUnit's schema wants a local date-time without a zone; the value is UTC. */
+  KR_TRY(kf_time_format_iso(run->started_at, j->timestamp, sizeof j->timestamp));
+  size_t n = strlen(j->timestamp);
+  if (n > 0 && j->timestamp[n - 1] == 'Z')
+    j->timestamp[n - 1] = '\0';
+
+  if (run->scenarios_len == 0)
+    return KF_OK;
+  j->areas = kf_calloc(run->scenarios_len, sizeof *j->areas);
+  if (j->areas == NULL)
+    return KF_ERR_NOMEM;
+  for (size_t i = 0; i < run->scenarios_len; i++)
+    kr_scenario_area(&run->scenarios[i], j->areas[i], sizeof j->areas[i]);
+  return KF_OK;
+}
+
+kf_rc kr_junit_write(const kf_run_result *run, const char *path, kf_err *err)
+{
+  assert(run != NULL);
+  assert(path != NULL);
+  kr_junit j;
+  memset(&j, 0, sizeof j);
+  kf_buf_init(&j.out, KR_REPORT_MAX);
+  kf_buf_init(&j.scratch, KR_TEXT_OUT_MAX);
+  j.out_rc = KF_OK;
+
+  kf_rc rc = kr_junit_prepare(&j, run);
+  if (rc != KF_OK) {
+    rc = kf_err_set(err, rc, "cannot prepare the JUnit report: %s", kf_rc_name(rc));
+    goto out;
+  }
+  xmlOutputBufferPtr ob = xmlOutputBufferCreateIO(kr_junit_out_write, kr_junit_out_close, &j, NULL);
+  if (ob == NULL) {
+    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory creating the XML output");
+    goto out;
+  }
+  /* From here the writer owns ob and closes it in xmlFreeTextWriter. */
+  j.w = xmlNewTextWriter(ob);
+  if (j.w == NULL) {
+    xmlOutputBufferClose(ob);
+    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory creating the XML writer");
+    goto out;
+  }
+  rc = kr_junit_document(&j, run);
+  xmlFreeTextWriter(j.w);
+  j.w = NULL;
+  if (rc != KF_OK) {
+    rc = kf_err_set(err, rc, "cannot write the JUnit report: %s", kf_rc_name(rc));
+    goto out;
+  }
+  rc = kr_file_write_atomic(path, j.out.data != NULL ? j.out.data : "", j.out.len, err);
+
+out:
+  kf_free(j.areas);
+  kf_buf_release(&j.scratch);
+  kf_buf_release(&j.out);
+  return rc;
+}
