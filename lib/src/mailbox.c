@@ -39,7 +39,7 @@ struct kf_mailbox {
   sqlite3 *db;
   pthread_mutex_t lock;
   pthread_cond_t changed; /* Broadcast on every add and on shutdown. */
-  pthread_cond_t idle;    /* Signalled when the last waiter leaves. */
+  pthread_cond_t waiters_changed; /* Broadcast whenever waiters changes. */
   size_t max_items;
   size_t count;           /* Cached item count; only this connection writes. */
   unsigned waiters;
@@ -141,13 +141,13 @@ kf_rc kf_mailbox_open(const char *path, size_t max_items, kf_mailbox **out, kf_e
     kf_free(mb);
     return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: cannot set up condition variable");
   }
-  if (pthread_cond_init(&mb->idle, NULL) != 0) {
+  if (pthread_cond_init(&mb->waiters_changed, NULL) != 0) {
     pthread_cond_destroy(&mb->changed);
     kf_free(mb);
     return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: cannot set up condition variable");
   }
   if (pthread_mutex_init(&mb->lock, NULL) != 0) {
-    pthread_cond_destroy(&mb->idle);
+    pthread_cond_destroy(&mb->waiters_changed);
     pthread_cond_destroy(&mb->changed);
     kf_free(mb);
     return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: cannot set up mutex");
@@ -191,7 +191,7 @@ void kf_mailbox_free(kf_mailbox *mb) {
   pthread_mutex_lock(&mb->lock);
   mb->shut_down = true;
   pthread_cond_broadcast(&mb->changed);
-  while (mb->waiters > 0) pthread_cond_wait(&mb->idle, &mb->lock);
+  while (mb->waiters > 0) pthread_cond_wait(&mb->waiters_changed, &mb->lock);
   pthread_mutex_unlock(&mb->lock);
 
   mb_attachment *a = mb->attachments;
@@ -203,9 +203,16 @@ void kf_mailbox_free(kf_mailbox *mb) {
   }
   if (mb->db) sqlite3_close_v2(mb->db);
   pthread_mutex_destroy(&mb->lock);
-  pthread_cond_destroy(&mb->idle);
+  pthread_cond_destroy(&mb->waiters_changed);
   pthread_cond_destroy(&mb->changed);
   kf_free(mb);
+}
+
+void kf_mailbox_await_waiters(kf_mailbox *mb, unsigned n) {
+  assert(mb);
+  pthread_mutex_lock(&mb->lock);
+  while (mb->waiters < n) pthread_cond_wait(&mb->waiters_changed, &mb->lock);
+  pthread_mutex_unlock(&mb->lock);
 }
 
 kf_rc kf_mailbox_attach(kf_mailbox *mb, void *ptr, void (*free_fn)(void *)) {
@@ -509,6 +516,7 @@ kf_rc kf_mailbox_wait(kf_mailbox *mb, const kf_mailbox_filter *filter, int64_t t
     return kf_err_set(err, KF_ERR_STATE, "mailbox: shutting down");
   }
   mb->waiters++;
+  pthread_cond_broadcast(&mb->waiters_changed);
   kf_rc rc;
   for (;;) {
     /* Checking under the same mutex that kf_mailbox_add broadcasts under
@@ -542,7 +550,7 @@ kf_rc kf_mailbox_wait(kf_mailbox *mb, const kf_mailbox_filter *filter, int64_t t
     assert(werr == 0);
   }
   mb->waiters--;
-  if (mb->waiters == 0) pthread_cond_broadcast(&mb->idle);
+  pthread_cond_broadcast(&mb->waiters_changed);
   pthread_mutex_unlock(&mb->lock);
   return rc;
 }

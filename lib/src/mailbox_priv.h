@@ -18,4 +18,13 @@
  */
 kf_rc kf_mailbox_attach(kf_mailbox *mb, void *ptr, void (*free_fn)(void *));
 
+/*
+ * Block until at least n threads are inside kf_mailbox_wait. A waiter holds
+ * the mailbox mutex from registering itself until it sleeps on the condition
+ * variable, so once this returns those waiters are truly asleep: tests use it
+ * to prove that an add (or a shutdown) wakes a sleeping waiter, without
+ * sleeping themselves.
+ */
+void kf_mailbox_await_waiters(kf_mailbox *mb, unsigned n);
+
 #endif
