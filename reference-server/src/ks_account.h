@@ -1,0 +1,64 @@
+/*
+ * ks_account.h: the account operations behind the ACC routes, each one sqlite
+ * transaction (with its outbox mail) that the handlers call after validating
+ * the input. Every function takes `now`, the request's clock.
+ */
+#ifndef KS_ACCOUNT_H
+#define KS_ACCOUNT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kf/error.h"
+#include "ks_link.h"
+#include "ks_server.h"
+
+/* A session token: 32 random bytes as 64 lower-case hex digits. */
+#define KS_TOKEN_HEX_LEN 64
+#define KS_SESSION_STAGE_SECOND_FACTOR_SETUP "second_factor_setup"
+
+/*
+ * Register email (already normalised) with password pw. A new address gets an
+ * account, a confirmation link and the confirmation mail; an address that has
+ * an account gets only the duplicate-registration mail (ACC-10). The password
+ * is hashed in both cases so both take the same time. *created (may be NULL)
+ * says which happened, for logs and tests only: callers must not let it change
+ * the answer.
+ */
+kf_rc ks_account_register(ks_server *srv, const char *email, const char *pw, size_t pw_len,
+                          int64_t now, bool *created, kf_err *err);
+
+/*
+ * Confirm with link id at now. *verdict is KS_LINK_VALID when the account was
+ * confirmed by this call; anything else changed nothing.
+ */
+kf_rc ks_account_confirm(ks_server *srv, const char *id, int64_t now, ks_link_verdict *verdict,
+                         kf_err *err);
+
+/*
+ * Issue a new link for email if it has an unconfirmed account: older links are
+ * superseded and a confirmation mail goes out. Otherwise nothing happens
+ * (the answer is the same; no enumeration).
+ */
+kf_rc ks_account_resend(ks_server *srv, const char *email, int64_t now, kf_err *err);
+
+typedef enum ks_login_result {
+  KS_LOGIN_OK,
+  KS_LOGIN_INVALID,        /* Unknown user or wrong password: never told apart. */
+  KS_LOGIN_UNCONFIRMED     /* Right password, address not confirmed yet (ACC-09). */
+} ks_login_result;
+
+/*
+ * Check username (normalised address, or NULL when the input was not an
+ * address) and password. On KS_LOGIN_OK a session is created and its token
+ * written to token (KS_TOKEN_HEX_LEN + 1 bytes).
+ */
+kf_rc ks_account_login(ks_server *srv, const char *username, const char *pw, size_t pw_len,
+                       int64_t now, ks_login_result *result, char *token, kf_err *err);
+
+/* End the session whose token is given; *found false if there was no live one. */
+kf_rc ks_account_logout(ks_server *srv, const char *token, int64_t now, bool *found,
+                        kf_err *err);
+
+#endif

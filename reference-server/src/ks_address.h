@@ -1,0 +1,38 @@
+/*
+ * ks_address.h: e-mail address normalisation and validation (ACC-11).
+ *
+ * An address is trimmed of leading and trailing spaces, rejected if it holds a
+ * control character anywhere (no header injection), checked for a sensible
+ * syntax and stored with its domain in lower case. The local part is kept
+ * exactly as given, so "Max@Example.DE" and "Max@example.de" are one account
+ * but "max@example.de" is another.
+ */
+#ifndef KS_ADDRESS_H
+#define KS_ADDRESS_H
+
+#include <stddef.h>
+
+/* Longest address accepted, in bytes (RFC 5321 path limit minus the brackets). */
+#define KS_ADDRESS_MAX 254
+#define KS_ADDRESS_LOCAL_MAX 64
+
+typedef enum ks_address_status {
+  KS_ADDRESS_OK,
+  KS_ADDRESS_EMPTY,    /* Nothing left after trimming: EMAIL_REQUIRED. */
+  KS_ADDRESS_CONTROL,  /* A control character (< 0x20 or 0x7F): EMAIL_CONTROL_CHARACTERS. */
+  KS_ADDRESS_INVALID   /* Anything else that is not an address: EMAIL_INVALID. */
+} ks_address_status;
+
+/*
+ * Normalise the len bytes at raw into out (caller-owned, at least
+ * KS_ADDRESS_MAX + 1 bytes). out holds the normalised address only when the
+ * result is KS_ADDRESS_OK; otherwise it holds an empty string.
+ */
+ks_address_status ks_address_normalise(const char *raw, size_t len, char *out, size_t out_size);
+
+/* The field code for a status ("EMAIL_REQUIRED", ...); NULL for KS_ADDRESS_OK. */
+const char *ks_address_status_code(ks_address_status status);
+/* The German message for a status; NULL for KS_ADDRESS_OK. */
+const char *ks_address_status_message(ks_address_status status);
+
+#endif

@@ -1,0 +1,227 @@
+/*
+ * ks_db.c: per-thread sqlite connections and schema migrations.
+ *
+ * sqlite connections must not be shared between threads without locking, and
+ * libmicrohttpd runs handlers on a pool of threads, so every thread gets its
+ * own connection through a pthread key whose destructor closes it. WAL lets
+ * readers run beside the one writer; busy_timeout makes writers queue.
+ */
+#include "ks_db.h"
+
+#include <assert.h>
+#include <pthread.h>
+
+#include "kf/alloc.h"
+#include "kf/log.h"
+
+#define DB_BUSY_TIMEOUT_MS 10000
+
+struct ks_db {
+  char *path;
+  pthread_key_t key;
+};
+
+/*
+ * The ordered migration steps. Step i brings user_version from i to i + 1 and
+ * runs in its own transaction. Never edit a released step; append a new one.
+ */
+static const char *const db_migrations[] = {
+    /* 1: accounts, confirmation links and the mail outbox. */
+    "CREATE TABLE accounts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  email TEXT NOT NULL UNIQUE,"          /* Normalised: domain lower-case. */
+    "  password_hash TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  terms_accepted_at INTEGER NOT NULL,"
+    "  email_consent_at INTEGER NOT NULL,"
+    "  confirmed_at INTEGER);"
+    "CREATE TABLE confirmation_links ("
+    "  id TEXT PRIMARY KEY,"                 /* UUID v4, lower-case. */
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  issued_at INTEGER NOT NULL,"
+    "  superseded_at INTEGER,"
+    "  used_at INTEGER);"
+    "CREATE INDEX confirmation_links_account ON confirmation_links(account_id);"
+    "CREATE TABLE outbox ("
+    "  id INTEGER PRIMARY KEY,"
+    "  message_id TEXT NOT NULL UNIQUE,"
+    "  mail_from TEXT NOT NULL,"
+    "  rcpt_to TEXT NOT NULL,"
+    "  raw BLOB NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_attempt_ms INTEGER NOT NULL DEFAULT 0,"
+    "  last_error TEXT,"
+    "  sent_at INTEGER);"
+    "CREATE INDEX outbox_pending ON outbox(next_attempt_ms, id) WHERE sent_at IS NULL;",
+    /* 2: test clocks (only used with --test-mode). */
+    "CREATE TABLE clocks ("
+    "  id TEXT PRIMARY KEY,"
+    "  name TEXT,"
+    "  frozen_time INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL);",
+    /* 3: login sessions; only the SHA-256 of a token is stored. */
+    "CREATE TABLE sessions ("
+    "  token_hash TEXT PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  stage TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_used_at INTEGER NOT NULL,"
+    "  ended_at INTEGER);",
+};
+
+#define DB_N_MIGRATIONS ((int)(sizeof db_migrations / sizeof db_migrations[0]))
+
+int ks_db_schema_version(void) { return DB_N_MIGRATIONS; }
+
+static void db_conn_destroy(void *conn) {
+  if (conn != NULL) sqlite3_close_v2(conn);
+}
+
+kf_rc ks_db_exec(sqlite3 *conn, const char *sql, kf_err *err) {
+  char *msg = NULL;
+  if (sqlite3_exec(conn, sql, NULL, NULL, &msg) != SQLITE_OK) {
+    kf_rc rc = kf_err_set(err, KF_ERR_DB, "sqlite: %s", msg != NULL ? msg : sqlite3_errmsg(conn));
+    sqlite3_free(msg);
+    return rc;
+  }
+  return KF_OK;
+}
+
+kf_rc ks_db_begin(sqlite3 *conn, kf_err *err) { return ks_db_exec(conn, "BEGIN IMMEDIATE", err); }
+kf_rc ks_db_commit(sqlite3 *conn, kf_err *err) { return ks_db_exec(conn, "COMMIT", err); }
+
+void ks_db_rollback(sqlite3 *conn) {
+  /* Rolling back a transaction that sqlite already ended is harmless. */
+  if (sqlite3_get_autocommit(conn) == 0) (void)sqlite3_exec(conn, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static kf_rc db_open_conn(const char *path, sqlite3 **out, kf_err *err) {
+  sqlite3 *conn = NULL;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  if (sqlite3_open_v2(path, &conn, flags, NULL) != SQLITE_OK) {
+    kf_rc rc = kf_err_set(err, KF_ERR_DB, "cannot open %s: %s", path,
+                          conn != NULL ? sqlite3_errmsg(conn) : "out of memory");
+    sqlite3_close_v2(conn);
+    return rc;
+  }
+  sqlite3_busy_timeout(conn, DB_BUSY_TIMEOUT_MS);
+  kf_rc rc = ks_db_exec(conn,
+                        "PRAGMA journal_mode=WAL;"
+                        "PRAGMA synchronous=NORMAL;"
+                        "PRAGMA foreign_keys=ON;",
+                        err);
+  if (rc != KF_OK) {
+    sqlite3_close_v2(conn);
+    return rc;
+  }
+  *out = conn;
+  return KF_OK;
+}
+
+static kf_rc db_user_version(sqlite3 *conn, int *out, kf_err *err) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(conn, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+    return kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
+  kf_rc rc = KF_OK;
+  if (sqlite3_step(st) == SQLITE_ROW)
+    *out = sqlite3_column_int(st, 0);
+  else
+    rc = kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
+  sqlite3_finalize(st);
+  return rc;
+}
+
+/* Apply every step above the stored version, each in its own transaction. */
+static kf_rc db_migrate(sqlite3 *conn, kf_err *err) {
+  for (;;) {
+    kf_rc rc = ks_db_begin(conn, err);
+    if (rc != KF_OK) return rc;
+    int version = 0;
+    rc = db_user_version(conn, &version, err);
+    if (rc != KF_OK) {
+      ks_db_rollback(conn);
+      return rc;
+    }
+    if (version > DB_N_MIGRATIONS) {
+      ks_db_rollback(conn);
+      return kf_err_set(err, KF_ERR_STATE, "database schema %d is newer than this program (%d)",
+                        version, DB_N_MIGRATIONS);
+    }
+    if (version == DB_N_MIGRATIONS) {
+      ks_db_rollback(conn);
+      return KF_OK;
+    }
+    char pragma[64];
+    rc = ks_db_exec(conn, db_migrations[version], err);
+    if (rc == KF_OK) {
+      /* PRAGMA cannot take a bound parameter; the number is ours, not input. */
+      sqlite3_snprintf((int)sizeof pragma, pragma, "PRAGMA user_version=%d", version + 1);
+      rc = ks_db_exec(conn, pragma, err);
+    }
+    if (rc == KF_OK) rc = ks_db_commit(conn, err);
+    if (rc != KF_OK) {
+      ks_db_rollback(conn);
+      return rc;
+    }
+    kf_info("database migrated to schema %d", version + 1);
+  }
+}
+
+kf_rc ks_db_open(const char *path, ks_db **out, kf_err *err) {
+  assert(path != NULL && out != NULL);
+  *out = NULL;
+  ks_db *db = kf_calloc(1, sizeof *db);
+  if (db == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  db->path = kf_strdup(path);
+  if (db->path == NULL) {
+    kf_free(db);
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  }
+  if (pthread_key_create(&db->key, db_conn_destroy) != 0) {
+    kf_free(db->path);
+    kf_free(db);
+    return kf_err_set(err, KF_ERR_INTERNAL, "pthread_key_create failed");
+  }
+  sqlite3 *conn = NULL;
+  kf_rc rc = ks_db_conn(db, &conn, err);
+  if (rc == KF_OK) rc = db_migrate(conn, err);
+  if (rc != KF_OK) {
+    ks_db_free(db);
+    return rc;
+  }
+  *out = db;
+  return KF_OK;
+}
+
+kf_rc ks_db_conn(ks_db *db, sqlite3 **out, kf_err *err) {
+  assert(db != NULL && out != NULL);
+  sqlite3 *conn = pthread_getspecific(db->key);
+  if (conn == NULL) {
+    kf_rc rc = db_open_conn(db->path, &conn, err);
+    if (rc != KF_OK) return rc;
+    if (pthread_setspecific(db->key, conn) != 0) {
+      sqlite3_close_v2(conn);
+      return kf_err_set(err, KF_ERR_INTERNAL, "pthread_setspecific failed");
+    }
+  }
+  *out = conn;
+  return KF_OK;
+}
+
+void ks_db_thread_done(ks_db *db) {
+  if (db == NULL) return;
+  sqlite3 *conn = pthread_getspecific(db->key);
+  if (conn != NULL) {
+    (void)pthread_setspecific(db->key, NULL);
+    sqlite3_close_v2(conn);
+  }
+}
+
+void ks_db_free(ks_db *db) {
+  if (db == NULL) return;
+  ks_db_thread_done(db);
+  (void)pthread_key_delete(db->key);
+  kf_free(db->path);
+  kf_free(db);
+}

@@ -1,0 +1,56 @@
+/*
+ * ks_mail.h: the mails konform-server sends, rendered with GMime into raw
+ * RFC 5322 text (CRLF line ends, ready for SMTP DATA).
+ *
+ * Rendering happens at enqueue time, so the stored row is exactly what is
+ * delivered, with a Date taken from the request's clock and a Message-ID that
+ * stays the same on every retry.
+ */
+#ifndef KS_MAIL_H
+#define KS_MAIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kf/error.h"
+
+#define KS_MAIL_SUBJECT_CONFIRM "Bestätigung Ihrer E-Mail-Adresse"
+#define KS_MAIL_SUBJECT_DUPLICATE "Ihre Registrierung bei der Bundesagentur für Arbeit"
+#define KS_MAIL_SENDER_LOCAL "kontoservice"
+/* Cap on a rendered mail; ours are a few kilobytes. */
+#define KS_MAIL_MAX (64 * 1024)
+
+typedef enum ks_mail_kind {
+  KS_MAIL_CONFIRM,   /* ACC-05: the confirmation link. */
+  KS_MAIL_DUPLICATE  /* ACC-10: "you already have an account", no link to confirm. */
+} ks_mail_kind;
+
+typedef struct ks_mail_params {
+  ks_mail_kind kind;
+  const char *mail_domain;  /* Sender domain: kontoservice@<mail_domain>. */
+  const char *to;           /* The normalised recipient address. */
+  const char *link;         /* KS_MAIL_CONFIRM: the full confirmation URL. */
+  const char *public_url;   /* KS_MAIL_DUPLICATE: base for the login page link. */
+  int64_t date;             /* Unix seconds from the request's clock. */
+  const char *message_id;   /* Without angle brackets, e.g. "<uuid>@arbeitsagentur.de". */
+} ks_mail_params;
+
+/* Initialise GMime once per process (safe to call again, from any thread). */
+void ks_mail_global_init(void);
+
+/*
+ * Render the plain-text body (UTF-8, LF line ends) for params. *out is
+ * NUL-terminated; caller frees with kf_free.
+ */
+kf_rc ks_mail_body(const ks_mail_params *params, char **out, kf_err *err);
+
+/*
+ * Render the whole message. *out (NUL-terminated, *out_len bytes) is owned by
+ * the caller, who frees it with kf_free.
+ */
+kf_rc ks_mail_render(const ks_mail_params *params, char **out, size_t *out_len, kf_err *err);
+
+/* The subject line for a kind (UTF-8, not encoded). */
+const char *ks_mail_subject(ks_mail_kind kind);
+
+#endif

@@ -1,0 +1,382 @@
+/*
+ * ks_outbox.c: the transactional outbox and the SMTP sender thread.
+ */
+#include "ks_outbox.h"
+
+#include <assert.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <string.h>
+#include <time.h>
+
+#include "kf/alloc.h"
+#include "kf/log.h"
+#include "kf/str.h"
+#include "kf/uuid.h"
+
+/* SMTP conversations with the local mock take milliseconds; these only bound a hung peer. */
+#define OUTBOX_CONNECT_TIMEOUT_S 10L
+#define OUTBOX_TRANSFER_TIMEOUT_S 60L
+#define OUTBOX_ERROR_MAX 400
+
+struct ks_outbox {
+  ks_db *db;
+  char *smtp_url;
+  pthread_t thread;
+  bool thread_started;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;   /* Signalled on kick and on stop; waits use CLOCK_MONOTONIC. */
+  bool kicked;
+  bool stop;
+};
+
+/* One pending row, copied out of sqlite so no statement stays open during SMTP. */
+typedef struct outbox_row {
+  int64_t id;
+  int attempts;
+  int64_t next_attempt_ms;
+  char *mail_from;
+  char *rcpt_to;
+  char *raw;
+  size_t raw_len;
+  char *message_id;
+} outbox_row;
+
+static void outbox_row_release(outbox_row *row) {
+  kf_free(row->mail_from);
+  kf_free(row->rcpt_to);
+  kf_free(row->raw);
+  kf_free(row->message_id);
+  memset(row, 0, sizeof *row);
+}
+
+int64_t ks_outbox_backoff_ms(int attempts) {
+  int64_t d = KS_OUTBOX_BACKOFF_MIN_MS;
+  for (int i = 1; i < attempts && d < KS_OUTBOX_BACKOFF_MAX_MS; i++) d *= 2;
+  return d < KS_OUTBOX_BACKOFF_MAX_MS ? d : KS_OUTBOX_BACKOFF_MAX_MS;
+}
+
+/*
+ * Retry times are stored as real-time milliseconds because they must mean
+ * something after a restart; they schedule delivery only and never decide
+ * anything a scenario checks.
+ */
+static int64_t outbox_real_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timespec outbox_mono_deadline(int64_t delay_ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  int64_t ns = (int64_t)ts.tv_nsec + (delay_ms % 1000) * 1000000;
+  ts.tv_sec += (time_t)(delay_ms / 1000 + ns / 1000000000);
+  ts.tv_nsec = (long)(ns % 1000000000);
+  return ts;
+}
+
+kf_rc ks_outbox_enqueue(sqlite3 *conn, const ks_mail_params *params, int64_t now, kf_err *err) {
+  assert(conn != NULL && params != NULL);
+  char uuid[KF_UUID_STR_LEN + 1];
+  kf_uuid_v4(uuid);
+  char *message_id = kf_str_printf("%s@%s", uuid, params->mail_domain);
+  char *from = kf_str_printf(KS_MAIL_SENDER_LOCAL "@%s", params->mail_domain);
+  if (message_id == NULL || from == NULL) {
+    kf_free(message_id);
+    kf_free(from);
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  }
+  ks_mail_params p = *params;
+  p.message_id = message_id;
+  char *raw = NULL;
+  size_t raw_len = 0;
+  kf_rc rc = ks_mail_render(&p, &raw, &raw_len, err);
+  if (rc == KF_OK) {
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(conn,
+                           "INSERT INTO outbox (message_id, mail_from, rcpt_to, raw, created_at) "
+                           "VALUES (?, ?, ?, ?, ?)",
+                           -1, &st, NULL) != SQLITE_OK) {
+      rc = kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
+    } else {
+      sqlite3_bind_text(st, 1, message_id, -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
+      sqlite3_bind_text(st, 3, params->to, -1, SQLITE_STATIC);
+      sqlite3_bind_blob(st, 4, raw, (int)raw_len, SQLITE_STATIC);
+      sqlite3_bind_int64(st, 5, now);
+      if (sqlite3_step(st) != SQLITE_DONE)
+        rc = kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
+      sqlite3_finalize(st);
+    }
+  }
+  kf_free(raw);
+  kf_free(message_id);
+  kf_free(from);
+  return rc;
+}
+
+/* Copy the most urgent unsent row into row; KF_ERR_NOT_FOUND when there is none. */
+static kf_rc outbox_next(sqlite3 *conn, outbox_row *row, kf_err *err) {
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(conn,
+                         "SELECT id, attempts, next_attempt_ms, mail_from, rcpt_to, raw, "
+                         "message_id FROM outbox WHERE sent_at IS NULL "
+                         "ORDER BY next_attempt_ms, id LIMIT 1",
+                         -1, &st, NULL) != SQLITE_OK)
+    return kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
+  kf_rc rc = KF_OK;
+  int step = sqlite3_step(st);
+  if (step == SQLITE_ROW) {
+    row->id = sqlite3_column_int64(st, 0);
+    row->attempts = sqlite3_column_int(st, 1);
+    row->next_attempt_ms = sqlite3_column_int64(st, 2);
+    row->mail_from = kf_strdup((const char *)sqlite3_column_text(st, 3));
+    row->rcpt_to = kf_strdup((const char *)sqlite3_column_text(st, 4));
+    const void *raw = sqlite3_column_blob(st, 5);
+    row->raw_len = (size_t)sqlite3_column_bytes(st, 5);
+    row->raw = kf_memdup0(raw != NULL ? raw : "", row->raw_len);
+    row->message_id = kf_strdup((const char *)sqlite3_column_text(st, 6));
+    if (row->mail_from == NULL || row->rcpt_to == NULL || row->raw == NULL ||
+        row->message_id == NULL) {
+      outbox_row_release(row);
+      rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+    }
+  } else if (step == SQLITE_DONE) {
+    rc = KF_ERR_NOT_FOUND;
+  } else {
+    rc = kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
+  }
+  sqlite3_finalize(st);
+  return rc;
+}
+
+static kf_rc outbox_mark(sqlite3 *conn, const outbox_row *row, bool sent, const char *error,
+                         kf_err *err) {
+  sqlite3_stmt *st = NULL;
+  const char *sql = sent ? "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, "
+                           "last_error = NULL WHERE id = ?"
+                         : "UPDATE outbox SET next_attempt_ms = ?, attempts = attempts + 1, "
+                           "last_error = ? WHERE id = ?";
+  if (sqlite3_prepare_v2(conn, sql, -1, &st, NULL) != SQLITE_OK)
+    return kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
+  int64_t now_ms = outbox_real_ms();
+  if (sent) {
+    sqlite3_bind_int64(st, 1, now_ms / 1000);
+    sqlite3_bind_int64(st, 2, row->id);
+  } else {
+    sqlite3_bind_int64(st, 1, now_ms + ks_outbox_backoff_ms(row->attempts + 1));
+    sqlite3_bind_text(st, 2, error, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, row->id);
+  }
+  kf_rc rc = KF_OK;
+  if (sqlite3_step(st) != SQLITE_DONE)
+    rc = kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
+  sqlite3_finalize(st);
+  return rc;
+}
+
+typedef struct outbox_upload {
+  const char *data;
+  size_t len;
+  size_t pos;
+} outbox_upload;
+
+static size_t outbox_read_cb(char *buffer, size_t size, size_t nitems, void *userdata) {
+  outbox_upload *up = userdata;
+  size_t room = size * nitems;
+  size_t n = up->len - up->pos;
+  if (n > room) n = room;
+  memcpy(buffer, up->data + up->pos, n);
+  up->pos += n;
+  return n;
+}
+
+/* Abort a transfer in progress when the program shuts down. */
+static int outbox_progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
+                              curl_off_t ultotal, curl_off_t ulnow) {
+  (void)dltotal;
+  (void)dlnow;
+  (void)ultotal;
+  (void)ulnow;
+  ks_outbox *ob = clientp;
+  pthread_mutex_lock(&ob->lock);
+  bool stop = ob->stop;
+  pthread_mutex_unlock(&ob->lock);
+  return stop ? 1 : 0;
+}
+
+/* Deliver one row; KF_OK only when the server accepted the message (250). */
+static kf_rc outbox_deliver(ks_outbox *ob, const outbox_row *row, kf_err *err) {
+  CURL *curl = curl_easy_init();
+  if (curl == NULL) return kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
+  char *from = kf_str_printf("<%s>", row->mail_from);
+  char *to = kf_str_printf("<%s>", row->rcpt_to);
+  struct curl_slist *rcpt = NULL;
+  kf_rc rc = KF_OK;
+  if (from == NULL || to == NULL) {
+    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  struct curl_slist *tmp = curl_slist_append(rcpt, to);
+  if (tmp == NULL) {
+    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+    goto done;
+  }
+  rcpt = tmp;
+  outbox_upload up = {row->raw, row->raw_len, 0};
+  char errbuf[CURL_ERROR_SIZE] = "";
+  curl_easy_setopt(curl, CURLOPT_URL, ob->smtp_url);
+  curl_easy_setopt(curl, CURLOPT_MAIL_FROM, from);
+  curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
+  curl_easy_setopt(curl, CURLOPT_READFUNCTION, outbox_read_cb);
+  curl_easy_setopt(curl, CURLOPT_READDATA, &up);
+  curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+  curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)row->raw_len);
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, OUTBOX_CONNECT_TIMEOUT_S);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, OUTBOX_TRANSFER_TIMEOUT_S);
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, outbox_progress_cb);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, ob);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  CURLcode cc = curl_easy_perform(curl);
+  if (cc != CURLE_OK)
+    rc = kf_err_set(err, KF_ERR_NETWORK, "%s", errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
+done:
+  curl_slist_free_all(rcpt);
+  kf_free(from);
+  kf_free(to);
+  curl_easy_cleanup(curl);
+  return rc;
+}
+
+/* Wait until kicked, stopped or delay_ms passed (delay_ms < 0: no deadline). Lock held. */
+static void outbox_wait_locked(ks_outbox *ob, int64_t delay_ms) {
+  if (ob->kicked || ob->stop) {
+    ob->kicked = false;
+    return;
+  }
+  if (delay_ms < 0) {
+    while (!ob->kicked && !ob->stop) pthread_cond_wait(&ob->cond, &ob->lock);
+  } else {
+    struct timespec deadline = outbox_mono_deadline(delay_ms);
+    while (!ob->kicked && !ob->stop) {
+      if (pthread_cond_timedwait(&ob->cond, &ob->lock, &deadline) == ETIMEDOUT) break;
+    }
+  }
+  ob->kicked = false;
+}
+
+static void *outbox_main(void *arg) {
+  ks_outbox *ob = arg;
+  sqlite3 *conn = NULL;
+  kf_err err;
+  kf_err_init(&err);
+  pthread_mutex_lock(&ob->lock);
+  while (!ob->stop) {
+    pthread_mutex_unlock(&ob->lock);
+    outbox_row row;
+    memset(&row, 0, sizeof row);
+    kf_rc rc = conn != NULL ? KF_OK : ks_db_conn(ob->db, &conn, &err);
+    if (rc == KF_OK) rc = outbox_next(conn, &row, &err);
+    int64_t wait_ms = -1;
+    if (rc == KF_OK) {
+      int64_t due = row.next_attempt_ms - outbox_real_ms();
+      if (due > 0) {
+        wait_ms = due;
+      } else {
+        kf_err derr;
+        kf_err_init(&derr);
+        kf_rc drc = outbox_deliver(ob, &row, &derr);
+        if (drc == KF_OK) {
+          kf_info("mail %s to %s delivered", row.message_id, row.rcpt_to);
+        } else {
+          kf_warn("mail %s to %s not delivered (attempt %d): %s", row.message_id, row.rcpt_to,
+                  row.attempts + 1, derr.message);
+        }
+        rc = outbox_mark(conn, &row, drc == KF_OK, derr.message, &err);
+        if (rc != KF_OK) {
+          kf_error("outbox: %s", err.message);
+          wait_ms = KS_OUTBOX_BACKOFF_MIN_MS;
+        } else {
+          wait_ms = 0;  /* Look for the next row at once. */
+        }
+      }
+      outbox_row_release(&row);
+    } else if (rc != KF_ERR_NOT_FOUND) {
+      kf_error("outbox: %s", err.message);
+      wait_ms = KS_OUTBOX_BACKOFF_MIN_MS;
+    }
+    pthread_mutex_lock(&ob->lock);
+    if (wait_ms != 0) outbox_wait_locked(ob, wait_ms);
+  }
+  pthread_mutex_unlock(&ob->lock);
+  ks_db_thread_done(ob->db);
+  return NULL;
+}
+
+/* After a restart, retry every pending row at once instead of at its old schedule. */
+static kf_rc outbox_reset_schedule(ks_db *db, kf_err *err) {
+  sqlite3 *conn = NULL;
+  kf_rc rc = ks_db_conn(db, &conn, err);
+  if (rc != KF_OK) return rc;
+  return ks_db_exec(conn, "UPDATE outbox SET next_attempt_ms = 0 WHERE sent_at IS NULL", err);
+}
+
+kf_rc ks_outbox_start(ks_db *db, const char *smtp_url, ks_outbox **out, kf_err *err) {
+  assert(db != NULL && smtp_url != NULL && out != NULL);
+  *out = NULL;
+  /* Called from main before other threads use curl, as curl_global_init requires. */
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    return kf_err_set(err, KF_ERR_INTERNAL, "curl_global_init failed");
+  kf_rc rc = outbox_reset_schedule(db, err);
+  if (rc != KF_OK) return rc;
+  ks_outbox *ob = kf_calloc(1, sizeof *ob);
+  if (ob == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  ob->db = db;
+  ob->smtp_url = kf_strdup(smtp_url);
+  if (ob->smtp_url == NULL) {
+    kf_free(ob);
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  }
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&ob->cond, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_mutex_init(&ob->lock, NULL);
+  if (pthread_create(&ob->thread, NULL, outbox_main, ob) != 0) {
+    ks_outbox_free(ob);
+    return kf_err_set(err, KF_ERR_INTERNAL, "cannot start the outbox thread");
+  }
+  ob->thread_started = true;
+  *out = ob;
+  return KF_OK;
+}
+
+void ks_outbox_kick(ks_outbox *ob) {
+  if (ob == NULL) return;
+  pthread_mutex_lock(&ob->lock);
+  ob->kicked = true;
+  pthread_cond_signal(&ob->cond);
+  pthread_mutex_unlock(&ob->lock);
+}
+
+void ks_outbox_free(ks_outbox *ob) {
+  if (ob == NULL) return;
+  if (ob->thread_started) {
+    pthread_mutex_lock(&ob->lock);
+    ob->stop = true;
+    pthread_cond_signal(&ob->cond);
+    pthread_mutex_unlock(&ob->lock);
+    pthread_join(ob->thread, NULL);
+  }
+  pthread_cond_destroy(&ob->cond);
+  pthread_mutex_destroy(&ob->lock);
+  kf_free(ob->smtp_url);
+  kf_free(ob);
+  curl_global_cleanup();
+}

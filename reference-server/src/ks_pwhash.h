@@ -1,0 +1,39 @@
+/*
+ * ks_pwhash.h: argon2id password hashing (libsodium) with a configurable cost
+ * and a dummy hash so that logins for unknown users cost the same (AUTH-04).
+ */
+#ifndef KS_PWHASH_H
+#define KS_PWHASH_H
+
+#include <sodium.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kf/error.h"
+
+typedef struct ks_pwhash {
+  unsigned long long opslimit;
+  size_t memlimit;                          /* Bytes. */
+  char dummy[crypto_pwhash_STRBYTES];       /* A hash of a random password, same cost. */
+} ks_pwhash;
+
+/*
+ * Set the cost from a name ("interactive", "moderate" or "test") and optional
+ * overrides (0 = keep the named value; mem in KiB). KF_ERR_INVALID for an
+ * unknown name or an override outside libsodium's limits.
+ */
+kf_rc ks_pwhash_init(ks_pwhash *ph, const char *cost, unsigned long long ops_override,
+                     size_t mem_kib_override, kf_err *err);
+
+/* Hash pw (len bytes) into out; KF_ERR_NOMEM if argon2 could not get its memory. */
+kf_rc ks_pwhash_hash(const ks_pwhash *ph, const char *pw, size_t len,
+                     char out[crypto_pwhash_STRBYTES], kf_err *err);
+
+/*
+ * Whether pw matches hash. With hash NULL the dummy hash is checked instead, so
+ * the work done for an unknown user equals that for a wrong password; the
+ * answer is then always false.
+ */
+bool ks_pwhash_verify(const ks_pwhash *ph, const char *hash, const char *pw, size_t len);
+
+#endif
