@@ -1,0 +1,496 @@
+/*
+ * test_smtp.c: the SMTP protocol engine (mocks/mail/km_smtp.c), driven without
+ * sockets: whole dialogues, pipelining, dot-unstuffing, every limit with its
+ * reply code, bad sequences, the bare-LF smuggling guard and injected
+ * allocation failures.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kf/alloc.h"
+#include "kf/buf.h"
+#include "km_smtp.h"
+
+/* What the deliver callback saw, so tests can check exactly what was kept. */
+typedef struct delivery {
+  int calls;
+  kf_rc result;        /* What the callback answers. */
+  char mail_from[256];
+  char rcpts[8][256];
+  size_t rcpts_len;
+  bool smtputf8;
+  bool body_8bitmime;
+  /* libc memory, so injected kf_alloc failures never hit the test's own bookkeeping. */
+  char *data;
+  size_t data_len;
+} delivery;
+
+static kf_rc test_deliver(void *ctx, const km_smtp_envelope *env, const char *data, size_t len,
+                          int64_t *id_out) {
+  delivery *d = ctx;
+  d->calls++;
+  if (d->result != KF_OK) return d->result;
+  snprintf(d->mail_from, sizeof(d->mail_from), "%s", env->mail_from);
+  d->rcpts_len = env->rcpt_to_len;
+  for (size_t i = 0; i < env->rcpt_to_len && i < 8; i++) {
+    snprintf(d->rcpts[i], sizeof(d->rcpts[i]), "%s", env->rcpt_to[i]);
+  }
+  d->smtputf8 = env->smtputf8;
+  d->body_8bitmime = env->body_8bitmime;
+  free(d->data);
+  d->data = malloc(len + 1);
+  assert_non_null(d->data);
+  memcpy(d->data, data, len);
+  d->data[len] = '\0';
+  d->data_len = len;
+  *id_out = d->calls;
+  return KF_OK;
+}
+
+typedef struct fixture {
+  km_smtp *s;
+  delivery d;
+  kf_buf out;
+} fixture;
+
+static fixture *fixture_new(size_t max_bytes, size_t max_rcpt) {
+  fixture *f = calloc(1, sizeof(*f));
+  assert_non_null(f);
+  kf_buf_init(&f->out, 1 << 20);
+  km_smtp_config cfg;
+  km_smtp_config_init(&cfg);
+  cfg.hostname = "mx.test";
+  if (max_bytes) cfg.max_message_bytes = max_bytes;
+  if (max_rcpt) cfg.max_recipients = max_rcpt;
+  assert_int_equal(km_smtp_new(&cfg, test_deliver, &f->d, &f->s), KF_OK);
+  return f;
+}
+
+static void fixture_free(fixture *f) {
+  km_smtp_free(f->s);
+  free(f->d.data);
+  kf_buf_release(&f->out);
+  free(f);
+}
+
+/* Feed text and return every reply it produced (valid until the next call). */
+static const char *feed(fixture *f, const char *text) {
+  kf_buf_reset(&f->out);
+  assert_int_equal(km_smtp_feed(f->s, text, strlen(text), &f->out), KF_OK);
+  return f->out.data != NULL ? f->out.data : "";
+}
+
+static void assert_reply(fixture *f, const char *text, const char *expected) {
+  const char *got = feed(f, text);
+  if (strcmp(got, expected) != 0) {
+    print_error("sent %s\nexpected %s\ngot      %s\n", text, expected, got);
+    fail();
+  }
+}
+
+/* Assert that the reply starts with prefix (for replies with free text). */
+static void assert_reply_starts(fixture *f, const char *text, const char *prefix) {
+  const char *got = feed(f, text);
+  if (strncmp(got, prefix, strlen(prefix)) != 0) {
+    print_error("sent %s\nexpected %s...\ngot      %s\n", text, prefix, got);
+    fail();
+  }
+}
+
+static void start(fixture *f) {
+  kf_buf_reset(&f->out);
+  assert_int_equal(km_smtp_greeting(f->s, &f->out), KF_OK);
+  assert_string_equal(f->out.data, "220 mx.test ESMTP konform-mail ready\r\n");
+  assert_reply_starts(f, "EHLO client.test\r\n", "250-mx.test");
+}
+
+static void test_full_dialogue(void **state) {
+  (void)state;
+  fixture *f = fixture_new(0, 0);
+  kf_buf_reset(&f->out);
+  assert_int_equal(km_smtp_greeting(f->s, &f->out), KF_OK);
+  assert_reply(f, "EHLO client.test\r\n",
+               "250-mx.test greets client.test\r\n250-SIZE 10485760\r\n250-8BITMIME\r\n"
+               "250-SMTPUTF8\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n");
+  assert_reply(f, "MAIL FROM:<kontoservice@arbeitsagentur.de> BODY=8BITMIME\r\n",
+               "250 2.1.0 Sender OK\r\n");
+  assert_reply(f, "RCPT TO:<a@b.test>\r\n", "250 2.1.5 Recipient OK\r\n");
+  assert_reply(f, "rcpt to:<C@D.test>\r\n", "250 2.1.5 Recipient OK\r\n");
+  assert_reply(f, "DATA\r\n", "354 End data with <CR><LF>.<CR><LF>\r\n");
+  assert_reply(f, "Subject: hi\r\n\r\nHello\r\n", "");
+  assert_reply(f, ".\r\n", "250 2.0.0 OK: queued as 1\r\n");
+  assert_int_equal(f->d.calls, 1);
+  assert_string_equal(f->d.mail_from, "kontoservice@arbeitsagentur.de");
+  assert_int_equal(f->d.rcpts_len, 2);
+  assert_string_equal(f->d.rcpts[0], "a@b.test");
+  assert_string_equal(f->d.rcpts[1], "C@D.test");
+  assert_true(f->d.body_8bitmime);
+  assert_false(f->d.smtputf8);
+  assert_string_equal(f->d.data, "Subject: hi\r\n\r\nHello\r\n");
+  /* A second transaction in the same session starts clean. */
+  assert_reply(f, "RCPT TO:<a@b.test>\r\n", "503 5.5.1 Need MAIL before RCPT\r\n");
+  assert_reply(f, "QUIT\r\n", "221 2.0.0 mx.test closing connection\r\n");
+  assert_true(km_smtp_closed(f->s));
+  /* Whatever follows QUIT is ignored. */
+  assert_reply(f, "NOOP\r\n", "");
+  fixture_free(f);
+}
+
+static void test_helo_and_null_sender(void **state) {
+  (void)state;
+  fixture *f = fixture_new(0, 0);
+  assert_reply(f, "HELO client.test\r\n", "250 mx.test\r\n");
+  /* Without EHLO no extension parameters may be used. */
+  assert_reply(f, "MAIL FROM:<a@b.test> SIZE=10\r\n", "555 5.5.4 Parameters need EHLO\r\n");
+  assert_reply(f, "MAIL FROM:<>\r\n", "250 2.1.0 Sender OK\r\n");
+  assert_reply(f, "RCPT TO:<Postmaster>\r\n", "250 2.1.5 Recipient OK\r\n");
+  assert_reply(f, "DATA\r\n.\r\n", "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 OK: queued as 1\r\n");
+  assert_string_equal(f->d.mail_from, "");
+  assert_string_equal(f->d.rcpts[0], "Postmaster");
+  assert_int_equal(f->d.data_len, 0);
+  fixture_free(f);
+}
+
+static void test_pipelining(void **state) {
+  (void)state;
+  fixture *f = fixture_new(0, 0);
+  assert_reply(f,
+               "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nRCPT TO:<bad>\r\n"
+               "DATA\r\nline 1\r\n.\r\nNOOP\r\nQUIT\r\nNOOP\r\n",
+               "250-mx.test greets c\r\n250-SIZE 10485760\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n"
+               "250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n250 2.1.0 Sender OK\r\n"
+               "250 2.1.5 Recipient OK\r\n553 5.1.3 Bad recipient address syntax\r\n"
+               "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 OK: queued as 1\r\n"
+               "250 2.0.0 OK\r\n221 2.0.0 mx.test closing connection\r\n");
+  assert_int_equal(f->d.rcpts_len, 1);
+  assert_string_equal(f->d.data, "line 1\r\n");
+  fixture_free(f);
+}
+
+static void test_byte_by_byte(void **state) {
+  (void)state;
+  fixture *f = fixture_new(0, 0);
+  const char *dialogue = "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n"
+                         "..dot\r\nx\r\n.\r\n";
+  kf_buf all;
+  kf_buf_init(&all, 1 << 16);
+  for (size_t i = 0; dialogue[i] != '\0'; i++) {
+    kf_buf_reset(&f->out);
+    assert_int_equal(km_smtp_feed(f->s, dialogue + i, 1, &f->out), KF_OK);
+    assert_int_equal(kf_buf_append(&all, f->out.data ? f->out.data : "", f->out.len), KF_OK);
+  }
+  assert_non_null(strstr(all.data, "250 2.0.0 OK: queued as 1\r\n"));
+  assert_string_equal(f->d.data, ".dot\r\nx\r\n");
+  kf_buf_release(&all);
+  fixture_free(f);
+}
+
+static void test_dot_unstuffing(void **state) {
+  (void)state;
+  fixture *f = fixture_new(0, 0);
+  start(f);
+  feed(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n");
+  assert_reply(f, "..\r\n...x\r\n.y\r\n. \r\n\r\n.\r\n", "250 2.0.0 OK: queued as 1\r\n");
+  assert_string_equal(f->d.data, ".\r\n..x\r\ny\r\n \r\n\r\n");
+  fixture_free(f);
+}
+
+static void test_command_line_too_long(void **state) {
+  (void)state;
+  fixture *f = fixture_new(0, 0);
+  start(f);
+  char line[700];
+  memset(line, 'a', sizeof(line));
+  memcpy(line, "NOOP ", 5);
+  /* 510 bytes + CRLF = 512 octets: the longest allowed command line. */
+  line[510] = '\r';
+  line[511] = '\n';
+  line[512] = '\0';
+  assert_reply(f, line, "250 2.0.0 OK\r\n");
+  memset(line, 'a', sizeof(line));
+  memcpy(line, "NOOP ", 5);
+  line[511] = '\r';
+  line[512] = '\n';
+  line[513] = '\0';
+  assert_reply(f, line, "500 5.5.6 Line too long (more than 512 octets)\r\n");
+  /* The session goes on. */
+  assert_reply(f, "NOOP\r\n", "250 2.0.0 OK\r\n");
+  fixture_free(f);
+}
+
+static void send_data_line(fixture *f, size_t octets_with_crlf) {
+  char *line = malloc(octets_with_crlf + 1);
+  assert_non_null(line);
+  memset(line, 'x', octets_with_crlf);
+  line[octets_with_crlf - 2] = '\r';
+  line[octets_with_crlf - 1] = '\n';
+  line[octets_with_crlf] = '\0';
+  assert_reply(f, line, "");
+  free(line);
+}
+
+static void test_text_line_too_long(void **state) {
+  (void)state;
+  fixture *f = fixture_new(0, 0);
+  start(f);
+  feed(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n");
+  send_data_line(f, 1000);
+  assert_reply(f, ".\r\n", "250 2.0.0 OK: queued as 1\r\n");
+  assert_int_equal(f->d.data_len, 1000);
+  feed(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n");
+  send_data_line(f, 1001);
+  assert_reply(f, "more\r\n.\r\n", "500 5.5.6 Line too long (more than 1000 octets)\r\n");
+  assert_int_equal(f->d.calls, 1);
+  fixture_free(f);
+}
+
+static void test_message_too_big(void **state) {
+  (void)state;
+  fixture *f = fixture_new(100, 0);
+  start(f);
+  /* The SIZE parameter is judged at once. */
+  assert_reply(f, "MAIL FROM:<a@b.test> SIZE=101\r\n",
+               "552 5.3.4 Message size exceeds fixed limit of 100 bytes\r\n");
+  assert_reply(f, "MAIL FROM:<a@b.test> SIZE=abc\r\n", "501 5.5.4 Bad SIZE parameter\r\n");
+  assert_reply(f, "MAIL FROM:<a@b.test> SIZE=100\r\n", "250 2.1.0 Sender OK\r\n");
+  feed(f, "RCPT TO:<x@y.test>\r\nDATA\r\n");
+  send_data_line(f, 60);
+  send_data_line(f, 60);
+  assert_reply(f, ".\r\n", "552 5.3.4 Message size exceeds fixed limit of 100 bytes\r\n");
+  assert_int_equal(f->d.calls, 0);
+  /* Exactly at the limit is fine. */
+  feed(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n");
+  send_data_line(f, 50);
+  send_data_line(f, 50);
+  assert_reply(f, ".\r\n", "250 2.0.0 OK: queued as 1\r\n");
+  fixture_free(f);
+}
+
+static void test_too_many_recipients(void **state) {
+  (void)state;
+  fixture *f = fixture_new(0, 2);
+  start(f);
+  feed(f, "MAIL FROM:<a@b.test>\r\n");
+  assert_reply(f, "RCPT TO:<1@y.test>\r\nRCPT TO:<2@y.test>\r\nRCPT TO:<3@y.test>\r\n",
+               "250 2.1.5 Recipient OK\r\n250 2.1.5 Recipient OK\r\n452 4.5.3 Too many recipients\r\n");
+  assert_reply(f, "DATA\r\nx\r\n.\r\n", "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 OK: queued as 1\r\n");
+  assert_int_equal(f->d.rcpts_len, 2);
+  fixture_free(f);
+}
+
+static void test_bad_sequences(void **state) {
+  (void)state;
+  fixture *f = fixture_new(0, 0);
+  assert_reply(f, "MAIL FROM:<a@b.test>\r\n", "503 5.5.1 Send EHLO or HELO first\r\n");
+  assert_reply(f, "RCPT TO:<a@b.test>\r\n", "503 5.5.1 Need MAIL before RCPT\r\n");
+  assert_reply(f, "DATA\r\n", "503 5.5.1 Need MAIL before DATA\r\n");
+  start(f);
+  assert_reply(f, "DATA\r\n", "503 5.5.1 Need MAIL before DATA\r\n");
+  feed(f, "MAIL FROM:<a@b.test>\r\n");
+  assert_reply(f, "MAIL FROM:<a@b.test>\r\n", "503 5.5.1 Sender already specified\r\n");
+  assert_reply(f, "DATA\r\n", "503 5.5.1 Need RCPT before DATA\r\n");
+  fixture_free(f);
+}
+
+static void test_syntax_errors(void **state) {
+  (void)state;
+  fixture *f = fixture_new(0, 0);
+  assert_reply(f, "EHLO\r\n", "501 5.5.4 Syntax: EHLO hostname\r\n");
+  start(f);
+  assert_reply(f, "MAIL TO:<a@b.test>\r\n", "501 5.5.4 Syntax: MAIL FROM:<address>\r\n");
+  assert_reply(f, "MAIL FROM:a@b.test\r\n", "501 5.5.4 Syntax: MAIL FROM:<address>\r\n");
+  assert_reply(f, "MAIL FROM:<a@b.test\r\n", "501 5.5.4 Syntax: MAIL FROM:<address>\r\n");
+  assert_reply(f, "MAIL FROM:<a b@c.test>\r\n", "553 5.1.7 Bad sender address syntax\r\n");
+  assert_reply(f, "MAIL FROM:<a@b.test> BODY=BINARYMIME\r\n", "501 5.5.4 Bad BODY parameter\r\n");
+  assert_reply(f, "MAIL FROM:<a@b.test> FOO=1\r\n", "555 5.5.4 Unsupported parameter\r\n");
+  assert_reply(f, "MAIL FROM:<jürgen@b.test>\r\n", "553 5.6.7 Non-ASCII address needs SMTPUTF8\r\n");
+  assert_reply(f, "MAIL FROM:<jürgen@b.test> SMTPUTF8\r\n", "250 2.1.0 Sender OK\r\n");
+  assert_reply(f, "RCPT TO:<>\r\n", "553 5.1.3 Bad recipient address syntax\r\n");
+  assert_reply(f, "RCPT TO:<a..b@c.test>\r\n", "553 5.1.3 Bad recipient address syntax\r\n");
+  assert_reply(f, "RCPT TO:<a@b..test>\r\n", "553 5.1.3 Bad recipient address syntax\r\n");
+  assert_reply(f, "RCPT TO:<a@>\r\n", "553 5.1.3 Bad recipient address syntax\r\n");
+  assert_reply(f, "RCPT TO:<a@b.test> NOTIFY=NEVER\r\n", "555 5.5.4 Unsupported parameter\r\n");
+  assert_reply(f, "RCPT TO:<\"a b\"@[127.0.0.1]>\r\n", "250 2.1.5 Recipient OK\r\n");
+  assert_reply(f, "RCPT TO:<@relay.test:ö@b.test>\r\n", "250 2.1.5 Recipient OK\r\n");
+  assert_reply(f, "DATA x\r\n", "501 5.5.4 Syntax: DATA\r\n");
+  assert_reply(f, "DATA\r\n.\r\n", "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 OK: queued as 1\r\n");
+  assert_true(f->d.smtputf8);
+  assert_string_equal(f->d.rcpts[1], "ö@b.test");
+  assert_reply(f, "FOO\r\n", "500 5.5.2 Syntax error, command unrecognized\r\n");
+  assert_reply(f, "\r\n", "500 5.5.2 Syntax error, command unrecognized\r\n");
+  assert_reply(f, "EXPN list\r\n", "502 5.5.1 Command not implemented\r\n");
+  assert_reply(f, "NOOP\rX\r\n", "500 5.5.2 Bare CR in command line\r\n");
+  fixture_free(f);
+}
+
+static void test_rset(void **state) {
+  (void)state;
+  fixture *f = fixture_new(0, 0);
+  start(f);
+  feed(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\n");
+  assert_reply(f, "RSET\r\n", "250 2.0.0 Reset OK\r\n");
+  assert_reply(f, "DATA\r\n", "503 5.5.1 Need MAIL before DATA\r\n");
+  /* RSET keeps the greeting: a new transaction needs no new EHLO. */
+  assert_reply(f, "MAIL FROM:<c@d.test>\r\n", "250 2.1.0 Sender OK\r\n");
+  assert_reply(f, "RSET x\r\n", "501 5.5.4 Syntax: RSET\r\n");
+  fixture_free(f);
+}
+
+static void test_vrfy_noop(void **state) {
+  (void)state;
+  fixture *f = fixture_new(0, 0);
+  assert_reply(f, "VRFY someone\r\n",
+               "252 2.1.5 Cannot VRFY user, but will accept message and attempt delivery\r\n");
+  assert_reply(f, "VRFY\r\n", "501 5.5.4 Syntax: VRFY address\r\n");
+  assert_reply(f, "noop anything\r\n", "250 2.0.0 OK\r\n");
+  fixture_free(f);
+}
+
+static void test_bare_lf_rejected(void **state) {
+  (void)state;
+  fixture *f = fixture_new(0, 0);
+  start(f);
+  /*
+   * The classic smuggling payload: "\n.\n" (or "\n.\r\n") must not end the
+   * data, and the forged second transaction must not be executed.
+   */
+  feed(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n");
+  assert_reply(f, "Subject: one\r\n\r\nbody\n.\r\nMAIL FROM:<evil@b.test>\r\nRCPT TO:<x@y.test>\r\n"
+                  "DATA\r\nforged\r\n.\r\n",
+               "554 5.6.11 Bare CR or LF in message text; lines must end with CRLF\r\n");
+  assert_int_equal(f->d.calls, 0);
+  /* A bare CR is rejected as well. */
+  feed(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n");
+  assert_reply(f, "a\rb\r\n.\r\n", "554 5.6.11 Bare CR or LF in message text; lines must end with CRLF\r\n");
+  /* ".\n" after a proper line does not end the data either. */
+  feed(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n");
+  assert_reply(f, "a\r\n.\nb\r\n", "");
+  assert_reply(f, ".\r\n", "554 5.6.11 Bare CR or LF in message text; lines must end with CRLF\r\n");
+  assert_int_equal(f->d.calls, 0);
+  /* The session is still usable. */
+  assert_reply(f, "NOOP\r\n", "250 2.0.0 OK\r\n");
+  fixture_free(f);
+}
+
+static void test_deliver_failure(void **state) {
+  (void)state;
+  fixture *f = fixture_new(0, 0);
+  start(f);
+  f->d.result = KF_ERR_DB;
+  feed(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n");
+  assert_reply(f, "x\r\n.\r\n", "451 4.3.0 Temporary failure, message not stored\r\n");
+  assert_int_equal(f->d.calls, 1);
+  /* The transaction is gone, so a retry starts from MAIL. */
+  assert_reply(f, "RCPT TO:<x@y.test>\r\n", "503 5.5.1 Need MAIL before RCPT\r\n");
+  fixture_free(f);
+}
+
+static void test_error_count_disconnect(void **state) {
+  (void)state;
+  fixture *f = fixture_new(0, 0);
+  start(f);
+  for (int i = 0; i < 9; i++) assert_reply(f, "BAD\r\n", "500 5.5.2 Syntax error, command unrecognized\r\n");
+  /* A success in between resets the count. */
+  assert_reply(f, "NOOP\r\n", "250 2.0.0 OK\r\n");
+  for (int i = 0; i < 9; i++) feed(f, "BAD\r\n");
+  assert_false(km_smtp_closed(f->s));
+  assert_reply(f, "BAD\r\nNOOP\r\n",
+               "500 5.5.2 Syntax error, command unrecognized\r\n"
+               "421 4.7.0 mx.test Too many errors, closing connection\r\n");
+  assert_true(km_smtp_closed(f->s));
+  fixture_free(f);
+}
+
+static void test_timeout_and_shutdown(void **state) {
+  (void)state;
+  fixture *f = fixture_new(0, 0);
+  kf_buf_reset(&f->out);
+  assert_int_equal(km_smtp_timeout(f->s, &f->out), KF_OK);
+  assert_string_equal(f->out.data, "421 4.4.2 mx.test Idle timeout, closing connection\r\n");
+  assert_true(km_smtp_closed(f->s));
+  fixture_free(f);
+  f = fixture_new(0, 0);
+  kf_buf_reset(&f->out);
+  assert_int_equal(km_smtp_shutdown(f->s, &f->out), KF_OK);
+  assert_string_equal(f->out.data, "421 4.3.2 mx.test Service shutting down\r\n");
+  kf_buf_reset(&f->out);
+  assert_int_equal(km_smtp_busy_reply("mx.test", &f->out), KF_OK);
+  assert_string_equal(f->out.data, "421 4.3.2 mx.test Too many sessions, try again later\r\n");
+  fixture_free(f);
+}
+
+/*
+ * Fail every allocation in turn during a whole dialogue: the engine must never
+ * crash or leak (ASan checks the latter), and a message is either delivered
+ * whole or answered with an error.
+ */
+static void test_alloc_failures(void **state) {
+  (void)state;
+  const char *dialogue = "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<1@y.test>\r\n"
+                         "RCPT TO:<2@y.test>\r\nRCPT TO:<3@y.test>\r\nRCPT TO:<4@y.test>\r\n"
+                         "RCPT TO:<5@y.test>\r\nDATA\r\nSubject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n";
+  bool completed_clean = false;
+  for (unsigned long n = 1; n < 200 && !completed_clean; n++) {
+    delivery d;
+    memset(&d, 0, sizeof(d));
+    kf_buf out;
+    kf_buf_init(&out, 1 << 16);
+    km_smtp_config cfg;
+    km_smtp_config_init(&cfg);
+    km_smtp *s = NULL;
+    kf_alloc_fail_at(n);
+    kf_rc rc = km_smtp_new(&cfg, test_deliver, &d, &s);
+    if (rc == KF_OK) {
+      rc = km_smtp_feed(s, dialogue, strlen(dialogue), &out);
+      if (rc != KF_OK) assert_true(km_smtp_closed(s));
+      if (out.data != NULL && strstr(out.data, "250 2.0.0 OK: queued") != NULL) {
+        assert_int_equal(d.calls, 1);
+        assert_string_equal(d.data, "Subject: x\r\n\r\nbody\r\n");
+      }
+      km_smtp_free(s);
+    } else {
+      assert_int_equal(rc, KF_ERR_NOMEM);
+      assert_null(s);
+    }
+    completed_clean = !kf_alloc_failed();
+    kf_alloc_fail_at(0);
+    if (completed_clean) {
+      assert_int_equal(d.calls, 1);
+      assert_int_equal(d.rcpts_len, 5);
+    }
+    free(d.data);
+    kf_buf_release(&out);
+  }
+  assert_true(completed_clean);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_full_dialogue),
+      cmocka_unit_test(test_helo_and_null_sender),
+      cmocka_unit_test(test_pipelining),
+      cmocka_unit_test(test_byte_by_byte),
+      cmocka_unit_test(test_dot_unstuffing),
+      cmocka_unit_test(test_command_line_too_long),
+      cmocka_unit_test(test_text_line_too_long),
+      cmocka_unit_test(test_message_too_big),
+      cmocka_unit_test(test_too_many_recipients),
+      cmocka_unit_test(test_bad_sequences),
+      cmocka_unit_test(test_syntax_errors),
+      cmocka_unit_test(test_rset),
+      cmocka_unit_test(test_vrfy_noop),
+      cmocka_unit_test(test_bare_lf_rejected),
+      cmocka_unit_test(test_deliver_failure),
+      cmocka_unit_test(test_error_count_disconnect),
+      cmocka_unit_test(test_timeout_and_shutdown),
+      cmocka_unit_test(test_alloc_failures),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
