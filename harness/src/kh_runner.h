@@ -1,0 +1,62 @@
+/*
+ * kh_runner.h: carries out the scenarios of a suite against a target and
+ * records what happened in a kf_run_result (lib/include/kf/run_result.h).
+ *
+ * Scenarios run in parallel on worker threads (--jobs); each has its own
+ * variables, generator state, test clock and subjects, so they never share
+ * state. A scenario the target cannot support (no clock control, no mail or
+ * post API in the profile) is skipped with the reason, never passed.
+ */
+#ifndef KH_RUNNER_H
+#define KH_RUNNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kf/error.h"
+#include "kf/run_result.h"
+#include "kh_catalogue.h"
+#include "kh_profile.h"
+#include "kh_suite.h"
+
+/* Which scenarios to run. Every pointer is borrowed. Empty lists select all. */
+typedef struct kh_selection {
+  const char *const *covers; /* Keep scenarios covering any of these IDs. */
+  size_t covers_len;
+  const char *const *tags;   /* Keep scenarios with any of these tags. */
+  size_t tags_len;
+  const char *name;          /* Keep scenarios whose name contains this; NULL = any. */
+} kh_selection;
+
+/* Whether sc passes every filter of sel (NULL selects everything). */
+bool kh_selection_match(const kh_selection *sel, const kh_scenario *sc);
+
+/*
+ * Called as each scenario finishes, under the runner's mutex (so calls never
+ * overlap): done counts finished scenarios including this one.
+ */
+typedef void (*kh_runner_progress_fn)(const kf_scenario_result *sc, size_t done, size_t total, void *ctx);
+
+typedef struct kh_runner_config {
+  const kh_suite *suite;          /* Borrowed. */
+  const kh_catalogue *catalogue;  /* Borrowed; NULL: the result lists no requirements. */
+  const kh_profile *profile;      /* Borrowed; finished (kh_profile_finish). */
+  const kh_selection *selection;  /* Borrowed; NULL runs everything. */
+  const char *target_label;       /* For the report: profile path or "embedded reference stack". */
+  uint64_t seed;                  /* --seed. */
+  uint64_t run_id;                /* --run-id. */
+  unsigned jobs;                  /* Worker threads; 0 means 1. */
+  kh_runner_progress_fn progress; /* May be NULL. */
+  void *progress_ctx;
+} kh_runner_config;
+
+/*
+ * Run every selected scenario into run (kf_run_result_init'ed by the caller,
+ * released by the caller). KF_OK whenever the run could be carried out, even
+ * when scenarios failed; errors are only for the harness itself (no memory,
+ * no threads).
+ */
+kf_rc kh_runner_run(const kh_runner_config *cfg, kf_run_result *run, kf_err *err);
+
+#endif
