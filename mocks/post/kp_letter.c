@@ -207,6 +207,11 @@ static void kp_check_fields(const json_t *letter, json_t *issues, kf_rc *rc) {
     char path[8 + KP_FIELD_KEY_MAX];
     memcpy(path, "fields.", 7);
     memcpy(path + 7, key, key_len + 1);
+    /* A null value is "not a text" here, not a missing field: the key is there. */
+    if (json_is_null(value)) {
+      kp_require(false, path, kp_msg_not_string, issues, rc);
+      continue;
+    }
     const json_t *v;
     (void)kp_string(fields, key, path, true, issues, rc, &v);
   }
