@@ -1,0 +1,68 @@
+/*
+ * kh_cli.h: the `konform` command line (run, list, lint, version, help).
+ *
+ * Exit codes: 0 everything conforms; 1 conformance failures (fail or error);
+ * 2 usage, parse or lint errors, or a report that cannot be written; 3 the
+ * target or its mocks cannot be reached; 130 interrupted.
+ */
+#ifndef KH_CLI_H
+#define KH_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kf/error.h"
+
+enum {
+  KH_EXIT_OK = 0,
+  KH_EXIT_FAILURES = 1,
+  KH_EXIT_USAGE = 2,
+  KH_EXIT_UNREACHABLE = 3,
+  KH_EXIT_INTERRUPTED = 130
+};
+
+typedef enum kh_cli_command { KH_CMD_RUN, KH_CMD_LIST, KH_CMD_LINT, KH_CMD_VERSION, KH_CMD_HELP } kh_cli_command;
+
+#define KH_CLI_MAX_LIST 64
+
+/* A `--report` request. */
+typedef struct kh_cli_report {
+  bool junit;        /* junit=PATH; otherwise json=PATH. */
+  const char *path;  /* Borrowed from argv. */
+} kh_cli_report;
+
+/* Parsed options. Every string is borrowed from argv. */
+typedef struct kh_cli_options {
+  kh_cli_command command;
+  const char *paths[KH_CLI_MAX_LIST];
+  size_t paths_len;
+  const char *target;           /* --target FILE, or NULL: the embedded stack. */
+  unsigned jobs;                /* --jobs N; 0: online CPUs (at least 2). */
+  const char *covers[KH_CLI_MAX_LIST];
+  size_t covers_len;
+  const char *tags[KH_CLI_MAX_LIST];
+  size_t tags_len;
+  const char *name;             /* --name TEXT. */
+  kh_cli_report reports[KH_CLI_MAX_LIST];
+  size_t reports_len;
+  bool verbose;
+  bool has_seed;
+  uint64_t seed;
+  bool has_run_id;
+  uint64_t run_id;
+  const char *catalogue;        /* --catalogue FILE. */
+  bool keep_state;
+  bool no_color;
+} kh_cli_options;
+
+/*
+ * Parse argv (argv[0] is the program) into opts. KF_ERR_INVALID with a
+ * message for a usage error (unknown command or option, missing or bad value).
+ */
+kf_rc kh_cli_parse(int argc, char *const *argv, kh_cli_options *opts, kf_err *err);
+
+/* Run the whole command line; returns the process exit code. */
+int kh_cli_main(int argc, char **argv);
+
+#endif
