@@ -121,9 +121,16 @@ kf_rc ks_mail_render(const ks_mail_params *p, char **out, size_t *out_len, kf_er
   }
   g_mime_message_set_message_id(msg, p->message_id);
 
+  /* g_mime_text_part_set_text would pick the "best" charset (ISO-8859-1 for
+   * German); the contract says UTF-8, so the bytes go in unconverted. */
   GMimeTextPart *part = g_mime_text_part_new_with_subtype("plain");
-  g_mime_text_part_set_text(part, body);
-  g_mime_text_part_set_charset(part, "utf-8");
+  GMimeStream *stream = g_mime_stream_mem_new_with_buffer(body, strlen(body));
+  GMimeDataWrapper *content =
+      g_mime_data_wrapper_new_with_stream(stream, GMIME_CONTENT_ENCODING_DEFAULT);
+  g_mime_part_set_content(GMIME_PART(part), content);
+  g_object_unref(content);
+  g_object_unref(stream);
+  g_mime_object_set_content_type_parameter(GMIME_OBJECT(part), "charset", "utf-8");
   g_mime_part_set_content_encoding(GMIME_PART(part), GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE);
   g_mime_message_set_mime_part(msg, GMIME_OBJECT(part));
   g_object_unref(part);

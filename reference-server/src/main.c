@@ -1,0 +1,120 @@
+/*
+ * konform-server: the reference implementation of the Jobcenter.Digital
+ * account portal that konform's scenarios are checked against.
+ *
+ * Start-up order matters: signals are blocked before any thread exists so that
+ * only the main thread receives SIGTERM/SIGINT; the database is migrated
+ * before the outbox thread and the HTTP threads touch it; READY is written
+ * only once the port is bound.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kf/alloc.h"
+#include "kf/daemon.h"
+#include "kf/httpd.h"
+#include "kf/log.h"
+#include "kf/str.h"
+#include "kf/version.h"
+#include "ks_api.h"
+#include "ks_config.h"
+#include "ks_mail.h"
+#include "ks_outbox.h"
+#include "ks_server.h"
+
+/* The base URL for links: --public-url, or where this server listens. */
+static char *server_public_url(const ks_config *cfg, unsigned port) {
+  if (cfg->public_url != NULL) {
+    size_t n = strlen(cfg->public_url);
+    while (n > 0 && cfg->public_url[n - 1] == '/') n--;
+    return kf_strndup(cfg->public_url, n);
+  }
+  /* An IPv6 literal needs brackets in a URL. */
+  bool v6 = strchr(cfg->bind, ':') != NULL;
+  return kf_str_printf(v6 ? "http://[%s]:%u" : "http://%s:%u", cfg->bind, port);
+}
+
+static int server_run(const ks_config *cfg) {
+  kf_err err;
+  kf_err_init(&err);
+  ks_server srv;
+  memset(&srv, 0, sizeof srv);
+  srv.cfg = cfg;
+  kf_httpd *httpd = NULL;
+  int status = EXIT_FAILURE;
+
+  ks_mail_global_init();
+  kf_rc rc = ks_pwhash_init(&srv.pwhash, cfg->hash_cost, cfg->argon2_ops, cfg->argon2_mem_kib,
+                            &err);
+  if (rc == KF_OK) rc = ks_db_open(cfg->db_path, &srv.db, &err);
+  if (rc == KF_OK) rc = ks_outbox_start(srv.db, cfg->smtp_url, &srv.outbox, &err);
+  if (rc == KF_OK) {
+    kf_httpd_config hc;
+    kf_httpd_config_init(&hc);
+    hc.bind_address = cfg->bind;
+    hc.port = cfg->port;
+    hc.threads = cfg->threads;
+    hc.max_body = cfg->max_body;
+    hc.server_name = "konform-server/" KONFORM_VERSION;
+    rc = kf_httpd_new(&hc, &httpd, &err);
+  }
+  if (rc == KF_OK) rc = ks_api_install(httpd, &srv, &err);
+  if (rc == KF_OK) rc = kf_httpd_start(httpd, &err);
+  if (rc == KF_OK) {
+    /* Handlers only read public_url after a request arrives, and no request
+     * can be served before READY tells the harness where to send it. */
+    srv.public_url = server_public_url(cfg, kf_httpd_port(httpd));
+    if (srv.public_url == NULL) rc = kf_err_set(&err, KF_ERR_NOMEM, "out of memory");
+  }
+  if (rc == KF_OK) {
+    char line[64];
+    rc = kf_str_format(line, sizeof line, "READY http=%u\n", kf_httpd_port(httpd));
+    if (rc == KF_OK) rc = kf_daemon_ready(cfg->ready_fd, line);
+    if (rc != KF_OK) kf_err_set(&err, rc, "cannot write the READY line");
+  }
+  if (rc == KF_OK) {
+    kf_info("listening on %s:%u (%s), public URL %s, mail via %s", cfg->bind,
+            kf_httpd_port(httpd), cfg->test_mode ? "test mode" : "production mode",
+            srv.public_url, cfg->smtp_url);
+    int sig = kf_daemon_wait_for_signal();
+    kf_info("signal %d: shutting down", sig);
+    status = EXIT_SUCCESS;
+  } else {
+    kf_error("%s", err.message);
+  }
+  /* Requests in flight finish before the outbox and the database go away. */
+  kf_httpd_stop(httpd);
+  kf_httpd_free(httpd);
+  ks_outbox_free(srv.outbox);
+  ks_db_free(srv.db);
+  kf_free(srv.public_url);
+  return status;
+}
+
+int main(int argc, char **argv) {
+  if (kf_daemon_block_signals() != KF_OK) {
+    fputs("konform-server: cannot block signals\n", stderr);
+    return EXIT_FAILURE;
+  }
+  kf_alloc_install_jansson();
+  ks_config cfg;
+  ks_config_init(&cfg);
+  ks_config_action action = KS_CONFIG_RUN;
+  kf_err err;
+  kf_err_init(&err);
+  if (ks_config_parse(argc, argv, &cfg, &action, &err) != KF_OK) {
+    fprintf(stderr, "konform-server: %s\n%s", err.message, ks_config_usage());
+    return 2;
+  }
+  if (action == KS_CONFIG_HELP) {
+    fputs(ks_config_usage(), stdout);
+    return EXIT_SUCCESS;
+  }
+  if (action == KS_CONFIG_VERSION) {
+    puts("konform-server " KONFORM_VERSION);
+    return EXIT_SUCCESS;
+  }
+  kf_log_setup("konform-server", cfg.log_level);
+  return server_run(&cfg);
+}
