@@ -1,0 +1,37 @@
+/*
+ * km_mime.h: turn a received RFC 5322 message into the mail document of
+ * docs/design.md, with GMime 3 doing the MIME parsing.
+ *
+ * The document carries decoded RFC 2047 headers, the text/plain and text/html
+ * bodies converted to UTF-8 (quoted-printable and base64 undone), the http and
+ * https links found in them, and "mime_valid": whether the message is well
+ * formed enough for the conformance checks (GMime parsed it, it has From and
+ * Date headers, and every text part's charset converted cleanly). A message
+ * GMime cannot parse still yields a document, with mime_valid false, so it can
+ * be stored with its raw source.
+ */
+#ifndef KM_MIME_H
+#define KM_MIME_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "kf/error.h"
+#include "km_smtp.h"
+
+/*
+ * Initialise GMime and libxml2 once per process, before any thread decodes.
+ * km_mime_global_shutdown undoes it after the last decode.
+ */
+void km_mime_global_init(void);
+void km_mime_global_shutdown(void);
+
+/*
+ * Decode raw (len bytes) into a new mail document (caller json_decref's *out).
+ * env, which may be NULL, fills the "envelope" member. Thread-safe once
+ * km_mime_global_init ran. Fails only when memory runs out.
+ */
+kf_rc km_mime_decode(const char *raw, size_t len, const km_smtp_envelope *env, json_t **out,
+                     kf_err *err);
+
+#endif
