@@ -1,0 +1,288 @@
+/*
+ * Unit tests for konform-server's pure parts: address normalisation (ACC-11),
+ * the link expiry boundary (ACC-06/07), mail rendering (ACC-05, ACC-10) and
+ * the command line.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <gmime/gmime.h>
+#include <string.h>
+
+#include "kf/alloc.h"
+#include "kf/timeutil.h"
+#include "ks_address.h"
+#include "ks_config.h"
+#include "ks_link.h"
+#include "ks_mail.h"
+#include "ks_outbox.h"
+
+static ks_address_status norm(const char *in, char *out) {
+  return ks_address_normalise(in, strlen(in), out, KS_ADDRESS_MAX + 1);
+}
+
+static void test_address_trims_and_lowers_domain(void **state) {
+  (void)state;
+  char out[KS_ADDRESS_MAX + 1];
+  assert_int_equal(norm("  Max.Muster@Example.DE  ", out), KS_ADDRESS_OK);
+  assert_string_equal(out, "Max.Muster@example.de");
+  assert_int_equal(norm("a+tag@sub.example-x.de", out), KS_ADDRESS_OK);
+  assert_string_equal(out, "a+tag@sub.example-x.de");
+}
+
+static void test_address_control_characters(void **state) {
+  (void)state;
+  char out[KS_ADDRESS_MAX + 1];
+  const char *bad[] = {"a@b.de\r\nBcc: x@y.de", "a@b.de\n", "\ta@b.de", "a\x7f@b.de", "a@b\x01.de"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_int_equal(norm(bad[i], out), KS_ADDRESS_CONTROL);
+    assert_string_equal(out, "");
+  }
+  /* An embedded NUL counts as a control character too. */
+  assert_int_equal(ks_address_normalise("a\0@b.de", 7, out, sizeof out), KS_ADDRESS_CONTROL);
+  assert_string_equal(ks_address_status_code(KS_ADDRESS_CONTROL), "EMAIL_CONTROL_CHARACTERS");
+}
+
+static void test_address_empty_and_invalid(void **state) {
+  (void)state;
+  char out[KS_ADDRESS_MAX + 1];
+  assert_int_equal(norm("", out), KS_ADDRESS_EMPTY);
+  assert_int_equal(norm("    ", out), KS_ADDRESS_EMPTY);
+  const char *bad[] = {"plain",        "a@b",        "@b.de",         "a@@b.de",    "a@b@c.de",
+                       "a b@c.de",     "a<b@c.de",   "a(b)@c.de",     "a,b@c.de",   "a;b@c.de",
+                       "a:b@c.de",     "\"a\"@c.de", "a\\b@c.de",     "a[b]@c.de",  "a@-b.de",
+                       "a@b-.de",      "a@b..de",    "a@.b.de",       "a@b.de.",    "a@b_c.de",
+                       ".a@b.de",      "a.@b.de",    "a..b@c.de",     "m\xc3\xa4x@b.de",
+                       "a@b\xc3\xa4.de"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    ks_address_status st = norm(bad[i], out);
+    if (st != KS_ADDRESS_INVALID) fail_msg("accepted '%s'", bad[i]);
+  }
+  assert_string_equal(ks_address_status_code(KS_ADDRESS_EMPTY), "EMAIL_REQUIRED");
+  assert_string_equal(ks_address_status_code(KS_ADDRESS_INVALID), "EMAIL_INVALID");
+  assert_null(ks_address_status_code(KS_ADDRESS_OK));
+}
+
+static void test_address_length_limits(void **state) {
+  (void)state;
+  char in[400];
+  char out[KS_ADDRESS_MAX + 1];
+  /* A 64-byte local part is fine, 65 is not. */
+  memset(in, 'a', 64);
+  memcpy(in + 64, "@b.de", 6);
+  assert_int_equal(norm(in, out), KS_ADDRESS_OK);
+  memset(in, 'a', 65);
+  memcpy(in + 65, "@b.de", 6);
+  assert_int_equal(norm(in, out), KS_ADDRESS_INVALID);
+  /* 254 bytes in all is the limit: 64 + "@" + 189 bytes of domain. */
+  memset(in, 'a', 64);
+  in[64] = '@';
+  size_t pos = 65;
+  while (pos < 254) {
+    size_t label = 254 - pos > 61 ? 60 : 254 - pos - 3;
+    memset(in + pos, 'd', label);
+    pos += label;
+    memcpy(in + pos, pos + 3 >= 254 ? ".de" : ".", pos + 3 >= 254 ? 3 : 1);
+    pos += pos + 3 >= 254 ? 3 : 1;
+  }
+  in[pos] = '\0';
+  assert_int_equal(strlen(in), 254);
+  assert_int_equal(norm(in, out), KS_ADDRESS_OK);
+  in[64] = 'a';
+  memmove(in + 1, in, 255);  /* Now 255 bytes with the '@' gone: also too long. */
+  assert_int_equal(norm(in, out), KS_ADDRESS_INVALID);
+}
+
+static void test_link_expiry_boundary(void **state) {
+  (void)state;
+  const int64_t t0 = 1790000000;
+  assert_int_equal(ks_link_judge(t0, t0, false, false), KS_LINK_VALID);
+  assert_int_equal(ks_link_judge(t0, t0 + 86400, false, false), KS_LINK_VALID);
+  assert_int_equal(ks_link_judge(t0, t0 + 86401, false, false), KS_LINK_EXPIRED);
+  assert_int_equal(ks_link_valid_until(t0), t0 + 86400);
+  /* Confirmed beats superseded beats expired. */
+  assert_int_equal(ks_link_judge(t0, t0 + 86401, true, true), KS_LINK_ALREADY_CONFIRMED);
+  assert_int_equal(ks_link_judge(t0, t0 + 86401, true, false), KS_LINK_SUPERSEDED);
+  assert_int_equal(ks_link_judge(t0, t0, true, false), KS_LINK_SUPERSEDED);
+  assert_int_equal(ks_link_verdict_status(KS_LINK_EXPIRED), 410);
+  assert_int_equal(ks_link_verdict_status(KS_LINK_SUPERSEDED), 410);
+  assert_int_equal(ks_link_verdict_status(KS_LINK_ALREADY_CONFIRMED), 409);
+  assert_int_equal(ks_link_verdict_status(KS_LINK_NOT_FOUND), 404);
+  assert_string_equal(ks_link_verdict_code(KS_LINK_EXPIRED), "LINK_EXPIRED");
+  assert_string_equal(ks_link_verdict_message(KS_LINK_VALID),
+                      "Sie haben Ihre E-Mail-Adresse erfolgreich best\xc3\xa4tigt.");
+}
+
+static void test_link_url(void **state) {
+  (void)state;
+  char url[256];
+  assert_int_equal(ks_link_url("https://x.test/", "abc", url, sizeof url), KF_OK);
+  assert_string_equal(url, "https://x.test/link/e-mail-bestaetigen?id=abc");
+  assert_int_equal(ks_link_url("http://127.0.0.1:1", "abc", url, 10), KF_ERR_LIMIT);
+}
+
+/* Parse a rendered mail back with GMime. Caller unrefs. */
+static GMimeMessage *parse_mail(const char *raw, size_t len) {
+  GMimeStream *stream = g_mime_stream_mem_new_with_buffer(raw, len);
+  GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+  GMimeMessage *msg = g_mime_parser_construct_message(parser, NULL);
+  g_object_unref(parser);
+  g_object_unref(stream);
+  assert_non_null(msg);
+  return msg;
+}
+
+/* The decoded body of msg with CRLF turned into LF (the wire form is CRLF). Caller g_frees. */
+static char *mail_text(GMimeMessage *msg) {
+  GMimeObject *part = g_mime_message_get_mime_part(msg);
+  assert_true(GMIME_IS_TEXT_PART(part));
+  char *text = g_mime_text_part_get_text(GMIME_TEXT_PART(part));
+  assert_non_null(text);
+  char *w = text;
+  for (const char *r = text; *r != '\0'; r++) {
+    if (r[0] == '\r' && r[1] == '\n') continue;
+    *w++ = *r;
+  }
+  *w = '\0';
+  return text;
+}
+
+static size_t count_substr(const char *hay, const char *needle) {
+  size_t n = 0;
+  for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle)) n++;
+  return n;
+}
+
+static void test_mail_confirmation_rendering(void **state) {
+  (void)state;
+  const char *link =
+      "http://127.0.0.1:8480/link/e-mail-bestaetigen?id=99060bbc-f5ff-43b8-b4ea-3a91bb8d82df";
+  ks_mail_params p = {.kind = KS_MAIL_CONFIRM,
+                      .mail_domain = "arbeitsagentur.de",
+                      .to = "Max@example.de",
+                      .link = link,
+                      .date = 1774692000, /* 2026-03-28T10:00:00Z */
+                      .message_id = "m1@arbeitsagentur.de"};
+  char *raw = NULL;
+  size_t len = 0;
+  assert_int_equal(ks_mail_render(&p, &raw, &len, NULL), KF_OK);
+  /* Headers: RFC 2047 subject, the given Date, CRLF line ends, MIME. */
+  assert_non_null(strstr(raw, "Subject: =?UTF-8?"));
+  assert_null(strstr(raw, "Subject: Best\xc3\xa4tigung"));
+  assert_non_null(strstr(raw, "Date: Sat, 28 Mar 2026 10:00:00 +0000\r\n"));
+  assert_non_null(strstr(raw, "MIME-Version: 1.0\r\n"));
+  assert_non_null(strstr(raw, "Content-Type: text/plain; charset=utf-8\r\n"));
+  assert_non_null(strstr(raw, "Content-Transfer-Encoding: quoted-printable\r\n"));
+  assert_non_null(strstr(raw, "From: kontoservice@arbeitsagentur.de\r\n"));
+  assert_non_null(strstr(raw, "<m1@arbeitsagentur.de>"));
+  for (size_t i = 0; i < len; i++) {
+    if (raw[i] == '\n') assert_true(i > 0 && raw[i - 1] == '\r');
+    assert_true((unsigned char)raw[i] < 0x80); /* Everything is encoded to 7 bit. */
+  }
+
+  GMimeMessage *msg = parse_mail(raw, len);
+  assert_string_equal(g_mime_message_get_subject(msg), KS_MAIL_SUBJECT_CONFIRM);
+  GDateTime *date = g_mime_message_get_date(msg);
+  assert_non_null(date);
+  assert_int_equal(g_date_time_to_unix(date), 1774692000);
+  char *text = mail_text(msg);
+  /* Exactly one confirmation link, the address repeated, the seed's sentences. */
+  assert_int_equal(count_substr(text, "/link/e-mail-bestaetigen?id="), 1);
+  assert_int_equal(count_substr(text, link), 1);
+  assert_non_null(strstr(text, "\nMax@example.de\n"));
+  assert_non_null(strstr(text, "Bitte best\xc3\xa4tigen Sie diese E-Mail-Adresse, indem Sie auf "
+                               "folgenden Link klicken:\n"));
+  assert_non_null(strstr(text, "Wichtig: Best\xc3\xa4tigen Sie Ihre E-Mail-Adresse innerhalb von "
+                               "24 Stunden."));
+  assert_non_null(strstr(text, "Servicenummer: 0800 4 5555 01 (geb\xc3\xbchrenfrei)"));
+  assert_non_null(strstr(text, "https://www.arbeitsagentur.de/ueber-uns/ansprechpartner"));
+  assert_non_null(strstr(text, "Mit freundlichen Gr\xc3\xbc\xc3\x9f" "en\n"));
+  g_free(text);
+  g_object_unref(msg);
+  kf_free(raw);
+}
+
+static void test_mail_duplicate_rendering(void **state) {
+  (void)state;
+  ks_mail_params p = {.kind = KS_MAIL_DUPLICATE,
+                      .mail_domain = "example.test",
+                      .to = "a@b.de",
+                      .public_url = "http://127.0.0.1:9/",
+                      .date = 0,
+                      .message_id = "m2@example.test"};
+  char *raw = NULL;
+  size_t len = 0;
+  assert_int_equal(ks_mail_render(&p, &raw, &len, NULL), KF_OK);
+  assert_non_null(strstr(raw, "From: kontoservice@example.test\r\n"));
+  assert_non_null(strstr(raw, "Date: Thu, 01 Jan 1970 00:00:00 +0000\r\n"));
+  GMimeMessage *msg = parse_mail(raw, len);
+  assert_string_equal(g_mime_message_get_subject(msg),
+                      "Ihre Registrierung bei der Bundesagentur f\xc3\xbcr Arbeit");
+  char *text = mail_text(msg);
+  assert_non_null(strstr(text, "Benutzername / E-Mail-Adresse vergessen"));
+  assert_non_null(strstr(text, "Passwort vergessen"));
+  assert_null(strstr(text, "e-mail-bestaetigen"));
+  assert_non_null(strstr(text, "http://127.0.0.1:9/anmelden\n"));
+  g_free(text);
+  g_object_unref(msg);
+  kf_free(raw);
+}
+
+static void test_outbox_backoff(void **state) {
+  (void)state;
+  assert_int_equal(ks_outbox_backoff_ms(1), 1000);
+  assert_int_equal(ks_outbox_backoff_ms(2), 2000);
+  assert_int_equal(ks_outbox_backoff_ms(3), 4000);
+  assert_int_equal(ks_outbox_backoff_ms(6), 32000);
+  assert_int_equal(ks_outbox_backoff_ms(7), 60000);
+  assert_int_equal(ks_outbox_backoff_ms(1000), 60000);
+}
+
+static void test_config_parse(void **state) {
+  (void)state;
+  ks_config cfg;
+  ks_config_init(&cfg);
+  ks_config_action action;
+  char *argv[] = {"konform-server", "--port",       "0",     "--test-mode",  "--hash-cost",
+                  "test",           "--mail-domain", "x.test", "--ready-fd", "3",
+                  "--threads",      "2",            NULL};
+  assert_int_equal(ks_config_parse(12, argv, &cfg, &action, NULL), KF_OK);
+  assert_int_equal(action, KS_CONFIG_RUN);
+  assert_int_equal(cfg.port, 0);
+  assert_true(cfg.test_mode);
+  assert_string_equal(cfg.hash_cost, "test");
+  assert_string_equal(cfg.mail_domain, "x.test");
+  assert_int_equal(cfg.ready_fd, 3);
+  assert_int_equal(cfg.threads, 2);
+  assert_string_equal(cfg.bind, "127.0.0.1");
+
+  ks_config_init(&cfg);
+  char *bad_port[] = {"konform-server", "--port", "70000", NULL};
+  assert_int_equal(ks_config_parse(3, bad_port, &cfg, &action, NULL), KF_ERR_INVALID);
+  char *bad_cost[] = {"konform-server", "--hash-cost", "cheap", NULL};
+  assert_int_equal(ks_config_parse(3, bad_cost, &cfg, &action, NULL), KF_ERR_INVALID);
+  char *unknown[] = {"konform-server", "--frobnicate", NULL};
+  assert_int_equal(ks_config_parse(2, unknown, &cfg, &action, NULL), KF_ERR_INVALID);
+  char *help[] = {"konform-server", "--help", NULL};
+  assert_int_equal(ks_config_parse(2, help, &cfg, &action, NULL), KF_OK);
+  assert_int_equal(action, KS_CONFIG_HELP);
+}
+
+int main(void) {
+  ks_mail_global_init();
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_address_trims_and_lowers_domain),
+      cmocka_unit_test(test_address_control_characters),
+      cmocka_unit_test(test_address_empty_and_invalid),
+      cmocka_unit_test(test_address_length_limits),
+      cmocka_unit_test(test_link_expiry_boundary),
+      cmocka_unit_test(test_link_url),
+      cmocka_unit_test(test_mail_confirmation_rendering),
+      cmocka_unit_test(test_mail_duplicate_rendering),
+      cmocka_unit_test(test_outbox_backoff),
+      cmocka_unit_test(test_config_parse),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
