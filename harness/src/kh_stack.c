@@ -390,14 +390,19 @@ kf_rc kh_stack_start(kh_stack *stack, bool keep_state, kf_err *err) {
 }
 
 /*
- * The values the reference server uses for each [defaults] key of the
- * catalogue's "default" requirements (docs/targets.md lists them).
+ * The values the reference server uses for each "defaults" key of
+ * scenarios/catalogue.json (docs/targets.md lists them); scenarios read them as
+ * {{target.defaults.<key>}}, so a target with other settings states its own.
  */
 static const char *const kh_stack_defaults[][2] = {
-    {"defaults.confirmation_link_validity", "24h"},
-    {"defaults.auth_lockout_attempts", "5"},
-    {"defaults.password_min_length", "12"},
-    {"defaults.password_max_length", "128"},
+    {"defaults.challenge_minutes", "5"},          {"defaults.freischaltcode_valid_days", "42"},
+    {"defaults.letter_link_base", "https://www.arbeitsagentur.de"},
+    {"defaults.lockout_attempts", "5"},           {"defaults.lockout_minutes", "15"},
+    {"defaults.mail_domain", "arbeitsagentur.de"}, {"defaults.max_attachment_mb", "10"},
+    {"defaults.max_attachments", "10"},           {"defaults.off_delay_working_days", "3"},
+    {"defaults.one_time_valid_days", "30"},       {"defaults.reset_link_hours", "24"},
+    {"defaults.session_idle_minutes", "30"},      {"defaults.totp_window_steps", "1"},
+    {"defaults.wrong_codes_per_hour", "5"},
 };
 
 kf_rc kh_stack_profile(const kh_stack *stack, kh_profile *profile, kf_err *err) {
