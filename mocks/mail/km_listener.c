@@ -1,0 +1,388 @@
+/*
+ * km_listener.c: sockets and threads around the SMTP engine (see km_listener.h).
+ */
+#include "km_listener.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "kf/alloc.h"
+#include "kf/buf.h"
+#include "kf/log.h"
+#include "kf/str.h"
+
+#define KM_LISTENER_DEFAULT_MAX_SESSIONS 64
+#define KM_LISTENER_DEFAULT_TIMEOUT_S 300
+/* Replies produced by one read; pipelined commands in 4 KiB stay far below. */
+#define KM_LISTENER_OUT_MAX ((size_t)1024 * 1024)
+/* A peer must take our replies within this time, or the session ends. */
+#define KM_LISTENER_SEND_TIMEOUT_MS 30000
+#define KM_LISTENER_PEER_MAX 64
+
+struct km_listener {
+  char *bind_address;
+  unsigned port;
+  unsigned max_sessions;
+  unsigned timeout_s;
+  km_smtp_config smtp;
+  char *hostname;  /* Owned copy behind smtp.hostname. */
+  km_smtp_deliver_fn deliver;
+  void *ctx;
+
+  int listen_fd;
+  /* Closing stop_w makes stop_r readable (EOF) for every poller at once. */
+  int stop_r;
+  int stop_w;
+  pthread_t accept_thread;
+  bool started;
+  bool stopped;
+
+  pthread_mutex_t lock;
+  pthread_cond_t idle;  /* Signalled when active drops to 0. */
+  unsigned active;
+};
+
+typedef struct km_session {
+  km_listener *l;
+  int fd;
+  char peer[KM_LISTENER_PEER_MAX];
+} km_session;
+
+void km_listener_config_init(km_listener_config *cfg) {
+  assert(cfg != NULL);
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->bind_address = "127.0.0.1";
+  cfg->port = 0;
+  cfg->max_sessions = KM_LISTENER_DEFAULT_MAX_SESSIONS;
+  cfg->timeout_s = KM_LISTENER_DEFAULT_TIMEOUT_S;
+  km_smtp_config_init(&cfg->smtp);
+}
+
+kf_rc km_listener_new(const km_listener_config *cfg, km_smtp_deliver_fn deliver, void *ctx,
+                      km_listener **out, kf_err *err) {
+  assert(cfg != NULL && deliver != NULL && out != NULL);
+  *out = NULL;
+  km_listener *l = kf_calloc(1, sizeof(*l));
+  if (l == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  l->listen_fd = -1;
+  l->stop_r = -1;
+  l->stop_w = -1;
+  l->bind_address = kf_strdup(cfg->bind_address != NULL ? cfg->bind_address : "127.0.0.1");
+  l->hostname = kf_strdup(cfg->smtp.hostname != NULL ? cfg->smtp.hostname : "localhost");
+  if (l->bind_address == NULL || l->hostname == NULL) {
+    kf_free(l->bind_address);
+    kf_free(l->hostname);
+    kf_free(l);
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  }
+  l->port = cfg->port;
+  l->max_sessions = cfg->max_sessions ? cfg->max_sessions : KM_LISTENER_DEFAULT_MAX_SESSIONS;
+  l->timeout_s = cfg->timeout_s ? cfg->timeout_s : KM_LISTENER_DEFAULT_TIMEOUT_S;
+  l->smtp = cfg->smtp;
+  l->smtp.hostname = l->hostname;
+  l->deliver = deliver;
+  l->ctx = ctx;
+  pthread_mutex_init(&l->lock, NULL);
+  pthread_cond_init(&l->idle, NULL);
+  *out = l;
+  return KF_OK;
+}
+
+unsigned km_listener_port(const km_listener *l) {
+  assert(l != NULL);
+  return l->port;
+}
+
+static bool listener_fd_setup(int fd, bool nonblocking) {
+  int fdflags = fcntl(fd, F_GETFD);
+  if (fdflags < 0 || fcntl(fd, F_SETFD, fdflags | FD_CLOEXEC) < 0) return false;
+  if (!nonblocking) return true;
+  int flags = fcntl(fd, F_GETFL);
+  return flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) >= 0;
+}
+
+/*
+ * Send all of data, waiting in poll() while the socket is full. Gives up when
+ * the peer does not read for KM_LISTENER_SEND_TIMEOUT_MS or, unless
+ * ignore_stop, when the listener is stopping.
+ */
+static bool listener_send_all(int fd, int stop_fd, const char *data, size_t len, bool ignore_stop) {
+  while (len > 0) {
+    ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+    if (n > 0) {
+      data += n;
+      len -= (size_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return false;
+    struct pollfd pfd[2] = {{.fd = fd, .events = POLLOUT}, {.fd = stop_fd, .events = POLLIN}};
+    int r = poll(pfd, ignore_stop ? 1 : 2, KM_LISTENER_SEND_TIMEOUT_MS);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    if (!ignore_stop && pfd[1].revents != 0) return false;
+    if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) return false;
+  }
+  return true;
+}
+
+/* Send what the engine produced and empty the buffer. */
+static bool session_flush(km_session *sess, kf_buf *out, bool ignore_stop) {
+  bool ok = true;
+  if (out->len > 0) ok = listener_send_all(sess->fd, sess->l->stop_r, out->data, out->len, ignore_stop);
+  kf_buf_reset(out);
+  return ok;
+}
+
+static void session_run(km_session *sess) {
+  km_listener *l = sess->l;
+  km_smtp *smtp = NULL;
+  kf_buf out;
+  kf_buf_init(&out, KM_LISTENER_OUT_MAX);
+  if (km_smtp_new(&l->smtp, l->deliver, l->ctx, &smtp) != KF_OK) {
+    kf_warn("smtp session from %s: out of memory", sess->peer);
+    kf_buf_release(&out);
+    return;
+  }
+  bool ok = km_smtp_greeting(smtp, &out) == KF_OK && session_flush(sess, &out, false);
+  int timeout_ms = l->timeout_s > (unsigned)(INT32_MAX / 1000) ? INT32_MAX : (int)(l->timeout_s * 1000);
+  char chunk[4096];
+  while (ok && !km_smtp_closed(smtp)) {
+    struct pollfd pfd[2] = {{.fd = sess->fd, .events = POLLIN}, {.fd = l->stop_r, .events = POLLIN}};
+    int r = poll(pfd, 2, timeout_ms);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    if (r == 0) {
+      kf_info("smtp session from %s: idle timeout", sess->peer);
+      if (km_smtp_timeout(smtp, &out) == KF_OK) session_flush(sess, &out, false);
+      break;
+    }
+    if (pfd[1].revents != 0) {
+      /* The listener is stopping; a partial message in DATA is dropped. */
+      if (km_smtp_shutdown(smtp, &out) == KF_OK) session_flush(sess, &out, true);
+      break;
+    }
+    ssize_t n = recv(sess->fd, chunk, sizeof(chunk), 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    if (n <= 0) break; /* The peer closed the connection or it failed. */
+    kf_rc rc = km_smtp_feed(smtp, chunk, (size_t)n, &out);
+    ok = session_flush(sess, &out, false) && rc == KF_OK;
+  }
+  km_smtp_free(smtp);
+  kf_buf_release(&out);
+}
+
+static void *session_thread(void *arg) {
+  km_session *sess = arg;
+  km_listener *l = sess->l;
+  kf_debug("smtp session from %s: start", sess->peer);
+  session_run(sess);
+  kf_debug("smtp session from %s: end", sess->peer);
+  close(sess->fd);
+  kf_free(sess);
+  pthread_mutex_lock(&l->lock);
+  assert(l->active > 0);
+  l->active--;
+  if (l->active == 0) pthread_cond_broadcast(&l->idle);
+  pthread_mutex_unlock(&l->lock);
+  return NULL;
+}
+
+/* Refuse a connection politely (best effort: a full socket just drops it). */
+static void listener_refuse(km_listener *l, int fd) {
+  kf_buf out;
+  kf_buf_init(&out, 512);
+  if (km_smtp_busy_reply(l->hostname, &out) == KF_OK) {
+    ssize_t ignored = send(fd, out.data, out.len, MSG_NOSIGNAL);
+    (void)ignored;
+  }
+  kf_buf_release(&out);
+  close(fd);
+}
+
+/* The numeric peer address; never a DNS name, so no lookup can stall us. */
+static void listener_peer_name(const struct sockaddr_storage *ss, char *out, size_t out_size) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  unsigned port = 0;
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+    inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+    port = ntohs(sin->sin_port);
+  } else if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+    inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+    port = ntohs(sin6->sin6_port);
+  }
+  if (kf_str_format(out, out_size, "%s:%u", host, port) != KF_OK) out[0] = '\0';
+}
+
+static void listener_accept_one(km_listener *l) {
+  struct sockaddr_storage ss;
+  socklen_t ss_len = sizeof(ss);
+  int fd = accept(l->listen_fd, (struct sockaddr *)&ss, &ss_len);
+  if (fd < 0) {
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      /* Out of descriptors: back off briefly (waiting on the stop pipe, not sleeping). */
+      kf_warn("smtp accept: %s", strerror(errno));
+      struct pollfd pfd = {.fd = l->stop_r, .events = POLLIN};
+      (void)poll(&pfd, 1, 100);
+    }
+    return;
+  }
+  if (!listener_fd_setup(fd, true)) {
+    close(fd);
+    return;
+  }
+  pthread_mutex_lock(&l->lock);
+  bool full = l->active >= l->max_sessions;
+  if (!full) l->active++;
+  pthread_mutex_unlock(&l->lock);
+  char peer[KM_LISTENER_PEER_MAX];
+  listener_peer_name(&ss, peer, sizeof(peer));
+  if (full) {
+    kf_warn("smtp session from %s refused: %u sessions open", peer, l->max_sessions);
+    listener_refuse(l, fd);
+    return;
+  }
+  km_session *sess = kf_calloc(1, sizeof(*sess));
+  pthread_attr_t attr;
+  bool attr_ok = pthread_attr_init(&attr) == 0;
+  pthread_t tid;
+  bool started = false;
+  if (sess != NULL && attr_ok) {
+    sess->l = l;
+    sess->fd = fd;
+    memcpy(sess->peer, peer, sizeof(peer));
+    /* Detached: sessions report their end through active/idle, not join. */
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    started = pthread_create(&tid, &attr, session_thread, sess) == 0;
+  }
+  if (attr_ok) pthread_attr_destroy(&attr);
+  if (!started) {
+    kf_warn("smtp session from %s refused: cannot start a thread", peer);
+    kf_free(sess);
+    pthread_mutex_lock(&l->lock);
+    l->active--;
+    if (l->active == 0) pthread_cond_broadcast(&l->idle);
+    pthread_mutex_unlock(&l->lock);
+    listener_refuse(l, fd);
+  }
+}
+
+static void *accept_thread(void *arg) {
+  km_listener *l = arg;
+  for (;;) {
+    struct pollfd pfd[2] = {{.fd = l->listen_fd, .events = POLLIN}, {.fd = l->stop_r, .events = POLLIN}};
+    int r = poll(pfd, 2, -1);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      kf_error("smtp accept poll: %s", strerror(errno));
+      break;
+    }
+    if (pfd[1].revents != 0) break;
+    if (pfd[0].revents & POLLIN) listener_accept_one(l);
+  }
+  return NULL;
+}
+
+/* Fill ss with the bind address; numeric only, so no name lookup happens. */
+static kf_rc listener_bind_addr(km_listener *l, struct sockaddr_storage *ss, socklen_t *len,
+                                kf_err *err) {
+  memset(ss, 0, sizeof(*ss));
+  const char *addr = l->bind_address;
+  if (kf_str_eq_ci(addr, "localhost")) addr = "127.0.0.1";
+  struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+  struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+  if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons((uint16_t)l->port);
+    *len = sizeof(*sin);
+    return KF_OK;
+  }
+  if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons((uint16_t)l->port);
+    *len = sizeof(*sin6);
+    return KF_OK;
+  }
+  return kf_err_set(err, KF_ERR_INVALID, "--bind %s: not a numeric IPv4 or IPv6 address", l->bind_address);
+}
+
+kf_rc km_listener_start(km_listener *l, kf_err *err) {
+  assert(l != NULL && !l->started);
+  if (l->port > 65535) return kf_err_set(err, KF_ERR_INVALID, "SMTP port %u out of range", l->port);
+  struct sockaddr_storage ss;
+  socklen_t ss_len = 0;
+  kf_rc rc = listener_bind_addr(l, &ss, &ss_len, err);
+  if (rc != KF_OK) return rc;
+  int fds[2];
+  if (pipe(fds) != 0) return kf_err_set(err, KF_ERR_IO, "pipe: %s", strerror(errno));
+  l->stop_r = fds[0];
+  l->stop_w = fds[1];
+  if (!listener_fd_setup(l->stop_r, false) || !listener_fd_setup(l->stop_w, false)) {
+    return kf_err_set(err, KF_ERR_IO, "fcntl: %s", strerror(errno));
+  }
+  l->listen_fd = socket(ss.ss_family, SOCK_STREAM, 0);
+  if (l->listen_fd < 0) return kf_err_set(err, KF_ERR_IO, "socket: %s", strerror(errno));
+  int one = 1;
+  if (setsockopt(l->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+      !listener_fd_setup(l->listen_fd, true)) {
+    return kf_err_set(err, KF_ERR_IO, "socket options: %s", strerror(errno));
+  }
+  if (bind(l->listen_fd, (struct sockaddr *)&ss, ss_len) != 0) {
+    return kf_err_set(err, KF_ERR_IO, "bind %s:%u: %s", l->bind_address, l->port, strerror(errno));
+  }
+  if (listen(l->listen_fd, 128) != 0) return kf_err_set(err, KF_ERR_IO, "listen: %s", strerror(errno));
+  struct sockaddr_storage bound;
+  socklen_t bound_len = sizeof(bound);
+  if (getsockname(l->listen_fd, (struct sockaddr *)&bound, &bound_len) != 0) {
+    return kf_err_set(err, KF_ERR_IO, "getsockname: %s", strerror(errno));
+  }
+  l->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                                        : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+  if (pthread_create(&l->accept_thread, NULL, accept_thread, l) != 0) {
+    return kf_err_set(err, KF_ERR_IO, "cannot start the SMTP accept thread");
+  }
+  l->started = true;
+  return KF_OK;
+}
+
+void km_listener_stop(km_listener *l) {
+  if (l == NULL || l->stopped) return;
+  l->stopped = true;
+  if (l->stop_w >= 0) {
+    close(l->stop_w);
+    l->stop_w = -1;
+  }
+  if (l->started) pthread_join(l->accept_thread, NULL);
+  if (l->listen_fd >= 0) {
+    close(l->listen_fd);
+    l->listen_fd = -1;
+  }
+  /* Every session sees the closed pipe, says 421 and ends; wait for the last. */
+  pthread_mutex_lock(&l->lock);
+  while (l->active > 0) pthread_cond_wait(&l->idle, &l->lock);
+  pthread_mutex_unlock(&l->lock);
+}
+
+void km_listener_free(km_listener *l) {
+  if (l == NULL) return;
+  km_listener_stop(l);
+  if (l->stop_r >= 0) close(l->stop_r);
+  pthread_mutex_destroy(&l->lock);
+  pthread_cond_destroy(&l->idle);
+  kf_free(l->bind_address);
+  kf_free(l->hostname);
+  kf_free(l);
+}
