@@ -41,9 +41,13 @@ static kr_clean_action kr_clean_action_of(uint32_t cp, unsigned flags, bool lf_f
   if (cp == '\n' || cp == '\t')
     return KR_KEEP;
   if (cp == '\r') {
-    /* A terminal shows CRLF as a line break; a lone CR would hide text. */
-    if (terminal)
-      return lf_follows ? KR_DROP : KR_ESCAPE;
+    /*
+     * Reports show traces to people: CRLF reads as a plain line break (XML
+     * would otherwise carry "&#13;" everywhere), and on a terminal a lone CR
+     * would overwrite text.
+     */
+    if (terminal || xml)
+      return lf_follows ? KR_DROP : (terminal ? KR_ESCAPE : KR_KEEP);
     return KR_KEEP;
   }
   if (cp < 0x20)
@@ -192,7 +196,8 @@ static kf_rc kr_console_sink_write(void *ctx, const char *data, size_t len)
   kr_console_sink *cs = ctx;
   size_t i = 0;
   while (i < len) {
-    if (cs->at_line_start) {
+    /* Empty lines stay empty: no trailing blanks from the indent. */
+    if (cs->at_line_start && data[i] != '\n') {
       fputs(cs->indent, cs->out);
       cs->at_line_start = false;
     }

@@ -15,7 +15,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <libxml/globals.h>
 #include <libxml/xmlIO.h>
+#include <libxml/xmlerror.h>
 #include <libxml/xmlwriter.h>
 
 #include "kf/alloc.h"
@@ -387,6 +389,16 @@ static kf_rc kr_junit_prepare(kr_junit *j, const kf_run_result *run)
   return KF_OK;
 }
 
+/*
+ * Swallow libxml2's own error printing during a write: every failure is
+ * already reported through kf_err, and the console belongs to the run.
+ */
+static void kr_junit_quiet(void *ctx, xmlErrorPtr error)
+{
+  (void)ctx;
+  (void)error;
+}
+
 kf_rc kr_junit_write(const kf_run_result *run, const char *path, kf_err *err)
 {
   assert(run != NULL);
@@ -414,9 +426,14 @@ kf_rc kr_junit_write(const kf_run_result *run, const char *path, kf_err *err)
     rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory creating the XML writer");
     goto out;
   }
+  /* libxml2 keeps the handler per thread, so this touches only our thread. */
+  xmlStructuredErrorFunc saved_handler = xmlStructuredError;
+  void *saved_ctx = xmlStructuredErrorContext;
+  xmlSetStructuredErrorFunc(NULL, kr_junit_quiet);
   rc = kr_junit_document(&j, run);
   xmlFreeTextWriter(j.w);
   j.w = NULL;
+  xmlSetStructuredErrorFunc(saved_ctx, saved_handler);
   if (rc != KF_OK) {
     rc = kf_err_set(err, rc, "cannot write the JUnit report: %s", kf_rc_name(rc));
     goto out;

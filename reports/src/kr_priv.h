@@ -31,7 +31,8 @@
 enum {
   /*
    * Replace the characters XML 1.0 forbids (C0 controls other than tab, LF
-   * and CR; U+FFFE and U+FFFF) with a visible escape such as "\x01".
+   * and CR; U+FFFE and U+FFFF) with a visible escape such as "\x01". A CR
+   * directly before LF is dropped.
    */
   KR_CLEAN_XML = 1u << 0,
   /*

@@ -29,8 +29,9 @@ void kr_console_scenario(FILE *out, const kr_console_options *opt, const kf_scen
 /*
  * After the run: every failure with file:line, the failed assertion and the
  * request and response involved; then the summary by requirement; then the
- * counts line "N passed, N failed, N skipped" (errors folded into failed, and
- * "N errors" added when there are any).
+ * closing counts line, exactly "N passed, N failed, N skipped" (errors folded
+ * into failed). When there are errors, a line "N error(s) (counted as
+ * failed)" comes just before it; the closing line itself never changes form.
  */
 void kr_console_summary(FILE *out, const kr_console_options *opt, const kf_run_result *run);
 
