@@ -29,6 +29,7 @@
 #include "kf/version.h"
 #include "kh_catalogue.h"
 #include "kh_http.h"
+#include "kh_lint.h"
 #include "kh_mocks.h"
 #include "kh_parse.h"
 #include "kh_profile.h"
@@ -355,8 +356,19 @@ static int kh_cli_lint(const kh_cli_options *o) {
   code = kh_cli_load_catalogue(o, &cat, &have_cat, cat_path, sizeof(cat_path));
   if (code == KH_EXIT_OK) {
     if (!have_cat) fprintf(stderr, "konform: no catalogue.json found; requirement IDs are not checked\n");
-    /* The suite loaded, so every file parsed and every fragment resolved. */
-    fprintf(stderr, "%zu scenarios checked: 0 errors\n", suite.entries_len);
+    kh_lint_report report;
+    kh_lint_report_init(&report);
+    kf_rc rc = kh_lint_suite(&suite, have_cat ? &cat : NULL, &report);
+    if (rc != KF_OK) {
+      fprintf(stderr, "konform: lint failed: %s\n", kf_rc_name(rc));
+      code = KH_EXIT_USAGE;
+    } else {
+      for (size_t i = 0; i < report.len; i++) kh_cli_print_diag(&report.items[i]);
+      fprintf(stderr, "%zu scenarios checked: %zu errors, %zu warnings\n", suite.entries_len, report.errors,
+              report.warnings);
+      if (report.errors > 0) code = KH_EXIT_USAGE;
+    }
+    kh_lint_report_release(&report);
   }
   kh_catalogue_release(&cat);
   kh_suite_release(&suite);
