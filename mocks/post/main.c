@@ -6,9 +6,7 @@
 #define _DEFAULT_SOURCE
 
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "kf/alloc.h"

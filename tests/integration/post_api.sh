@@ -35,6 +35,16 @@ ok() {
   checks=$((checks + 1))
 }
 
+# ---- Command line. ----
+"$bin/konform-post" --version | grep -q '^konform-post ' || fail "--version"
+ok
+"$bin/konform-post" --help | grep -q -- '--ready-fd' || fail "--help"
+ok
+cli_status=0
+"$bin/konform-post" --port notaport 2>/dev/null || cli_status=$?
+[ "$cli_status" = 2 ] || fail "--port notaport: expected exit status 2, got $cli_status"
+ok
+
 # ---- Start the server and read its READY line. ----
 mkfifo "$tmp/ready"
 "$bin/konform-post" --port 0 --ready-fd 3 --max-body 4096 --log-level warn 3>"$tmp/ready" &
