@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -17,7 +18,10 @@
 #include <unistd.h>
 
 #include "kf/alloc.h"
+#include "kf/buf.h"
+#include "kf/httpd.h"
 #include "kf/mailbox.h"
+#include "kf/mailbox_api.h"
 #include "kf/str.h"
 #include "kf/timeutil.h"
 #include "mailbox_priv.h"
@@ -422,6 +426,142 @@ static void test_add_alloc_failures(void **state) {
   kf_mailbox_free(mb);
 }
 
+/* ---- The shared HTTP API, served in-process on loopback. ---- */
+
+typedef struct reply {
+  long status;
+  kf_buf body;
+  kf_buf headers;
+} reply;
+
+static size_t collect(char *data, size_t size, size_t n, void *userdata) {
+  return kf_buf_append((kf_buf *)userdata, data, size * n) == KF_OK ? size * n : 0;
+}
+
+/* One request; the caller releases r->body and r->headers. */
+static void http(unsigned port, const char *method, const char *path, reply *r) {
+  char url[256];
+  assert_int_equal(kf_str_format(url, sizeof(url), "http://127.0.0.1:%u%s", port, path), KF_OK);
+  kf_buf_init(&r->body, 1 << 20);
+  kf_buf_init(&r->headers, 1 << 16);
+  CURL *c = curl_easy_init();
+  assert_non_null(c);
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &r->headers);
+  assert_int_equal(curl_easy_perform(c), CURLE_OK);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+  curl_easy_cleanup(c);
+}
+
+static void reply_release(reply *r) {
+  kf_buf_release(&r->body);
+  kf_buf_release(&r->headers);
+}
+
+/* The "code" of an error answer, or "" (the returned string lives in a static slot). */
+static const char *reply_error_code(const reply *r) {
+  static char code[64];
+  code[0] = '\0';
+  json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
+  const char *s = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+  if (s) (void)kf_str_copy(code, sizeof(code), s);
+  json_decref(j);
+  return code;
+}
+
+static void test_api_messages(void **state) {
+  (void)state;
+  kf_mailbox *mb = open_memory(100);
+  kf_httpd_config cfg;
+  kf_httpd_config_init(&cfg);
+  cfg.threads = 0;
+  kf_httpd *httpd = NULL;
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(kf_httpd_new(&cfg, &httpd, &err), KF_OK);
+  assert_int_equal(kf_mailbox_api_register(httpd, mb, "messages", &err), KF_OK);
+  assert_int_equal(kf_mailbox_api_register(httpd, mb, "bad/name", &err), KF_ERR_INVALID);
+  assert_int_equal(kf_httpd_start(httpd, &err), KF_OK);
+  unsigned port = kf_httpd_port(httpd);
+  int64_t id = add_mail(mb, "Anna@Example.test", NULL, "x@y.test", "Bestätigung");
+
+  reply r;
+  http(port, "GET", "/api/v1/messages?to=anna%40example.TEST", &r);
+  assert_int_equal(r.status, 200);
+  json_t *j = json_loadb(r.body.data, r.body.len, 0, NULL);
+  assert_int_equal(json_integer_value(json_object_get(j, "count")), 1);
+  assert_int_equal(json_array_size(json_object_get(j, "messages")), 1);
+  json_decref(j);
+  reply_release(&r);
+
+  http(port, "GET", "/api/v1/messages/1/raw", &r);
+  assert_int_equal(r.status, 200);
+  assert_int_equal(r.body.len, 10);
+  assert_memory_equal(r.body.data, "raw source", 10);
+  assert_non_null(strstr(r.headers.data, "message/rfc822"));
+  reply_release(&r);
+
+  http(port, "GET", "/api/v1/messages/2/raw", &r);
+  assert_int_equal(r.status, 404);
+  assert_string_equal(reply_error_code(&r), "NOT_FOUND");
+  reply_release(&r);
+
+  http(port, "GET", "/api/v1/messages/0", &r);
+  assert_int_equal(r.status, 400);
+  assert_string_equal(reply_error_code(&r), "INVALID_PARAMETER");
+  reply_release(&r);
+
+  http(port, "GET", "/api/v1/messages?limit=1001", &r);
+  assert_int_equal(r.status, 400);
+  assert_non_null(strstr(r.body.data, "\"field\":\"limit\""));
+  reply_release(&r);
+
+  http(port, "GET", "/api/v1/messages?subject=%FF", &r);
+  assert_int_equal(r.status, 400);
+  assert_non_null(strstr(r.body.data, "\"field\":\"subject\""));
+  reply_release(&r);
+
+  http(port, "GET", "/api/v1/wait/messages?timeout_ms=-1", &r);
+  assert_int_equal(r.status, 400);
+  assert_non_null(strstr(r.body.data, "\"field\":\"timeout_ms\""));
+  reply_release(&r);
+
+  http(port, "GET", "/api/v1/wait/messages?subject=Best%C3%A4tigung&timeout_ms=0", &r);
+  assert_int_equal(r.status, 200);
+  j = json_loadb(r.body.data, r.body.len, 0, NULL);
+  assert_int_equal(json_integer_value(json_object_get(j, "id")), id);
+  json_decref(j);
+  reply_release(&r);
+
+  http(port, "GET", "/api/v1/wait/messages?after=1&timeout_ms=0", &r);
+  assert_int_equal(r.status, 408);
+  assert_string_equal(reply_error_code(&r), "WAIT_TIMEOUT");
+  reply_release(&r);
+
+  http(port, "PATCH", "/api/v1/messages", &r);
+  assert_int_equal(r.status, 405);
+  reply_release(&r);
+
+  http(port, "GET", "/api/v1/health", &r);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.body.data, "\"collection\":\"messages\""));
+  reply_release(&r);
+
+  http(port, "DELETE", "/api/v1/messages", &r);
+  assert_int_equal(r.status, 204);
+  reply_release(&r);
+  assert_int_equal(kf_mailbox_count(mb), 0);
+
+  /* Shutdown order of the mocks: release waits, stop the daemon, then free. */
+  kf_mailbox_shutdown(mb);
+  kf_httpd_free(httpd);
+  kf_mailbox_free(mb);
+}
+
 int main(void) {
   /* Route jansson through kf_malloc so the injection reaches document building. */
   kf_alloc_install_jansson();
@@ -438,6 +578,10 @@ int main(void) {
       cmocka_unit_test(test_free_wakes_waiter),
       cmocka_unit_test(test_file_persistence),
       cmocka_unit_test(test_add_alloc_failures),
+      cmocka_unit_test(test_api_messages),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  curl_global_cleanup();
+  return failed;
 }
