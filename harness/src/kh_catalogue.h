@@ -14,11 +14,24 @@ typedef struct kh_requirement {
   char *area;    /* "ACC" */
   char *title;
   char *source;  /* "seed", "default" or "practice" */
+  /* The requirement's configurable values ("defaults" in the file), as text:
+     strings as they are, numbers and other JSON as compact JSON. Owned. */
+  char **default_keys;
+  char **default_values;
+  size_t defaults_len;
 } kh_requirement;
+
+/* One entry of "areas": an area prefix and its title. */
+typedef struct kh_area {
+  char *id;    /* "ACC" */
+  char *title;
+} kh_area;
 
 typedef struct kh_catalogue {
   kh_requirement *items; /* Owned, in file order. */
   size_t len;
+  kh_area *areas;        /* Owned, in file order. */
+  size_t areas_len;
 } kh_catalogue;
 
 void kh_catalogue_init(kh_catalogue *cat);
@@ -26,5 +39,9 @@ void kh_catalogue_release(kh_catalogue *cat);
 /* Load and validate (unique well-formed IDs, known areas). */
 kf_rc kh_catalogue_load(kh_catalogue *cat, const char *path, kf_err *err);
 const kh_requirement *kh_catalogue_find(const kh_catalogue *cat, const char *id);
+/* The title of an area ("ACC"), or NULL. */
+const char *kh_catalogue_area_title(const kh_catalogue *cat, const char *area);
+/* Parse catalogue JSON from memory (len bytes); name is used in messages. */
+kf_rc kh_catalogue_load_text(kh_catalogue *cat, const char *name, const char *text, size_t len, kf_err *err);
 
 #endif

@@ -36,4 +36,11 @@ extern const char *const KH_GEN_NAMES[];
  */
 kf_rc kh_gen_eval(kh_gen_ctx *ctx, const kh_let *let, const kh_vars *vars, kf_buf *out, kf_err *err);
 
+/*
+ * Check a `let` statically (for lint and before evaluation): the generator
+ * exists and its arguments have the right names, kinds and ranges. A literal
+ * `let` is always valid. KF_ERR_INVALID with a message otherwise.
+ */
+kf_rc kh_gen_validate(const kh_let *let, kf_err *err);
+
 #endif

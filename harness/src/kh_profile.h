@@ -34,6 +34,12 @@ typedef struct kh_profile {
 
 void kh_profile_init(kh_profile *profile);
 void kh_profile_release(kh_profile *profile);
+/*
+ * Read path (released first), then kh_profile_finish. Values may be written
+ * "double-quoted" to keep blanks or '#' (escapes \" and \\). Messages say
+ * "line N: ..." without the path, which the caller prints. A key set twice is
+ * an error. On failure the profile is released.
+ */
 kf_rc kh_profile_load(kh_profile *profile, const char *path, kf_err *err);
 /* Set or replace a key (copied); call kh_profile_finish after changes. */
 kf_rc kh_profile_set(kh_profile *profile, const char *key, const char *value);
