@@ -120,6 +120,32 @@ kf_rc kh_mocks_wait(const kh_mock_wait *w, kh_http_response *resp, json_t **doc,
   return rc;
 }
 
+kf_rc kh_mocks_attach_raw(const char *api, int64_t id, json_t *doc, kf_err *err) {
+  assert(api != NULL && doc != NULL);
+  kf_buf url;
+  kf_buf_init(&url, KH_MOCKS_URL_MAX);
+  kf_rc rc = kh_mocks_add_base(&url, api);
+  if (rc == KF_OK) rc = kf_buf_appendf(&url, "/api/v1/messages/%lld/raw", (long long)id);
+  if (rc != KF_OK) {
+    kf_buf_release(&url);
+    return kf_err_set(err, rc, "cannot build the raw mail URL");
+  }
+  kh_http_request req = {.method = "GET", .url = url.data, .timeout_ms = KH_MOCKS_CLIENT_SLACK_MS};
+  kh_http_response resp;
+  kh_http_response_init(&resp);
+  rc = kh_http_perform(&req, &resp, err);
+  if (rc == KF_OK && resp.status != 200)
+    rc = kf_err_set(err, KF_ERR_STATE, "%s answered with status %ld", url.data, resp.status);
+  if (rc == KF_OK) {
+    /* The subject's body is the raw source, already a byte-exact JSON string. */
+    json_t *body = json_object_get(resp.subject, "body");
+    if (body == NULL || json_object_set(doc, "raw", body) != 0) rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  }
+  kh_http_response_release(&resp);
+  kf_buf_release(&url);
+  return rc;
+}
+
 kf_rc kh_mocks_health(const char *api, int64_t timeout_ms, kf_err *err) {
   assert(api != NULL);
   kf_buf url;

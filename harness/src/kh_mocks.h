@@ -36,6 +36,13 @@ typedef struct kh_mock_wait {
 kf_rc kh_mocks_wait(const kh_mock_wait *w, kh_http_response *resp, json_t **doc, int64_t *id, kf_err *err);
 
 /*
+ * GET {api}/api/v1/messages/{id}/raw and store the source as doc["raw"] (a
+ * string kept byte for byte, so `mail.raw` can be queried). KF_ERR_NETWORK /
+ * KF_ERR_TIMEOUT when unreachable, KF_ERR_STATE for any answer but 200.
+ */
+kf_rc kh_mocks_attach_raw(const char *api, int64_t id, json_t *doc, kf_err *err);
+
+/*
  * GET {api}/api/v1/health within timeout_ms. KF_ERR_NETWORK or KF_ERR_TIMEOUT
  * when unreachable, KF_ERR_STATE when it answers with something other than 200.
  */

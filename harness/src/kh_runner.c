@@ -416,6 +416,9 @@ static kf_status kh_exec_wait(kh_exec *ex, size_t idx, const kh_wait *w) {
       result = kh_exec_outcome(ex, idx, KF_STATUS_FAIL, 0, "%s", err.message);
     } else if (rc != KF_OK) {
       result = kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "wait failed: %s", err.message);
+    } else if (mail && id > 0 && (rc = kh_mocks_attach_raw(api, id, doc, &err)) != KF_OK) {
+      json_decref(doc);
+      result = kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "cannot fetch the raw mail: %s", err.message);
     } else if (mail) {
       json_decref(ex->mail);
       ex->mail = doc;

@@ -1,0 +1,514 @@
+/*
+ * test_runner.c: the runner against a tiny fake target (kf_httpd on
+ * 127.0.0.1, port 0) started inside the test, plus the HTTP client, the mock
+ * wait client and the command-line parser.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "kf/alloc.h"
+#include "kf/buf.h"
+#include "kf/httpd.h"
+#include "kf/run_result.h"
+#include "kf/str.h"
+#include "kh_cli.h"
+#include "kh_http.h"
+#include "kh_mocks.h"
+#include "kh_parse.h"
+#include "kh_profile.h"
+#include "kh_runner.h"
+#include "kh_suite.h"
+
+/* ---- The fake target. ---- */
+
+static void fake_hello(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)req;
+  (void)ctx;
+  kf_http_resp_json(resp, 200, json_pack("{s:s,s:i}", "greeting", "hallo", "n", 3));
+}
+
+static void fake_token(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)req;
+  (void)ctx;
+  kf_http_resp_json(resp, 200, json_pack("{s:s}", "token", "abc123"));
+}
+
+static void fake_check(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)ctx;
+  const char *tok = kf_http_req_param(req, "tok");
+  if (tok != NULL && strcmp(tok, "abc123") == 0) kf_http_resp_json(resp, 200, json_pack("{s:b}", "ok", 1));
+  else kf_http_resp_error(resp, 404, "NOT_FOUND", "no such token");
+}
+
+/* Echo the body, its content type and the clock header, so tests can see what was sent. */
+static void fake_echo(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)ctx;
+  size_t len = 0;
+  const char *body = kf_http_req_body(req, &len);
+  const char *ct = kf_http_req_header(req, "Content-Type");
+  const char *clock = kf_http_req_header(req, "Konform-Clock");
+  kf_http_resp_header(resp, "X-Content-Type", ct != NULL ? ct : "none");
+  kf_http_resp_header(resp, "X-Clock", clock != NULL ? clock : "none");
+  kf_http_resp_bytes(resp, 201, "text/plain", body != NULL ? body : "", len);
+}
+
+static void fake_clock_create(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)req;
+  (void)ctx;
+  kf_http_resp_json(resp, 201, json_pack("{s:s,s:i}", "id", "clk_test1", "frozen_time", 1774692000));
+}
+
+static void fake_clock_advance(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)ctx;
+  const char *id = kf_http_req_param(req, "id");
+  if (id == NULL || strcmp(id, "clk_test1") != 0) {
+    kf_http_resp_error(resp, 404, "CLOCK_NOT_FOUND", "unknown clock");
+    return;
+  }
+  kf_http_resp_json(resp, 200, json_pack("{s:s}", "id", id));
+}
+
+/* A mail mock that always has a mail: the next id after "after", so waits see new ids. */
+static void fake_wait_mail(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)ctx;
+  const char *to = kf_http_req_query(req, "to");
+  const char *after = kf_http_req_query(req, "after");
+  long a = 0;
+  if (after != NULL && kf_str_to_long(after, 0, 1000000, &a) != KF_OK) a = -1;
+  if (to == NULL || strcmp(to, "nobody@konform.test") == 0) {
+    kf_http_resp_error(resp, 408, "WAIT_TIMEOUT", "nothing came");
+    return;
+  }
+  kf_http_resp_json(resp, 200, json_pack("{s:i,s:[s],s:s}", "id", (int)(a + 1), "to", to, "subject", "Hallo & Tschüss"));
+}
+
+static void fake_raw(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)ctx;
+  static const char raw[] = "Subject: =?UTF-8?Q?Hallo?=\r\nX-Id: ";
+  kf_buf b;
+  kf_buf_init(&b, 256);
+  if (kf_buf_append_str(&b, raw) == KF_OK && kf_buf_append_str(&b, kf_http_req_param(req, "id")) == KF_OK &&
+      kf_buf_append(&b, "\r\n\r\n\xff", 5) == KF_OK)
+    kf_http_resp_bytes(resp, 200, "message/rfc822", b.data, b.len);
+  else
+    kf_http_resp_error(resp, 500, "INTERNAL", "no memory");
+  kf_buf_release(&b);
+}
+
+static void fake_health(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)req;
+  (void)ctx;
+  kf_http_resp_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static kf_httpd *fake;
+static char fake_url[64];
+
+static int fake_start(void **state) {
+  (void)state;
+  kf_httpd_config cfg;
+  kf_httpd_config_init(&cfg);
+  cfg.port = 0;
+  cfg.threads = 0;
+  kf_err err;
+  kf_err_init(&err);
+  if (kf_httpd_new(&cfg, &fake, &err) != KF_OK) return -1;
+  kf_httpd_route(fake, "GET", "/hello", fake_hello, NULL);
+  kf_httpd_route(fake, "GET", "/token", fake_token, NULL);
+  kf_httpd_route(fake, "GET", "/check/{tok}", fake_check, NULL);
+  kf_httpd_route(fake, "POST", "/echo", fake_echo, NULL);
+  kf_httpd_route(fake, "POST", "/test/v1/clocks", fake_clock_create, NULL);
+  kf_httpd_route(fake, "POST", "/test/v1/clocks/{id}/advance", fake_clock_advance, NULL);
+  kf_httpd_route(fake, "GET", "/api/v1/wait/messages", fake_wait_mail, NULL);
+  kf_httpd_route(fake, "GET", "/api/v1/messages/{id}/raw", fake_raw, NULL);
+  kf_httpd_route(fake, "GET", "/api/v1/health", fake_health, NULL);
+  if (kf_httpd_start(fake, &err) != KF_OK) return -1;
+  return kf_str_format(fake_url, sizeof(fake_url), "http://127.0.0.1:%u", kf_httpd_port(fake)) == KF_OK ? 0 : -1;
+}
+
+static int fake_stop(void **state) {
+  (void)state;
+  kf_httpd_free(fake);
+  fake = NULL;
+  return 0;
+}
+
+/* ---- Helpers: a suite from text, a profile, a run. ---- */
+
+typedef struct run_fixture {
+  kh_file *file;
+  kh_suite suite;
+  kh_suite_entry entries[8];
+  kh_profile profile;
+  kf_run_result run;
+} run_fixture;
+
+static void run_text(run_fixture *fx, const char *text, const char *clock, bool with_mail, const char *base_url,
+                     unsigned jobs) {
+  kh_diag diag;
+  kh_diag_init(&diag);
+  kf_rc rc = kh_parse_text("t.konform", text, strlen(text), &fx->file, &diag);
+  if (rc != KF_OK) fprintf(stderr, "parse: %s:%u:%u %s\n", diag.file, diag.line, diag.col, diag.message);
+  assert_int_equal(rc, KF_OK);
+  kh_diag_release(&diag);
+  assert_true(fx->file->scenarios_len <= 8);
+  memset(&fx->suite, 0, sizeof(fx->suite));
+  for (size_t i = 0; i < fx->file->scenarios_len; i++) {
+    fx->entries[i].scenario = &fx->file->scenarios[i];
+    fx->entries[i].file = fx->file;
+    fx->entries[i].index = i;
+  }
+  fx->suite.entries = fx->entries;
+  fx->suite.entries_len = fx->file->scenarios_len;
+
+  kh_profile_init(&fx->profile);
+  assert_int_equal(kh_profile_set(&fx->profile, "base_url", base_url != NULL ? base_url : fake_url), KF_OK);
+  assert_int_equal(kh_profile_set(&fx->profile, "clock", clock), KF_OK);
+  assert_int_equal(kh_profile_set(&fx->profile, "defaults.answer", "42"), KF_OK);
+  if (with_mail) assert_int_equal(kh_profile_set(&fx->profile, "mail_api", fake_url), KF_OK);
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(kh_profile_finish(&fx->profile, &err), KF_OK);
+
+  kf_run_result_init(&fx->run);
+  kh_runner_config cfg = {.suite = &fx->suite, .profile = &fx->profile, .seed = 7, .run_id = 0xabc, .jobs = jobs,
+                          .target_label = "fake"};
+  assert_int_equal(kh_runner_run(&cfg, &fx->run, &err), KF_OK);
+  assert_int_equal(fx->run.scenarios_len, fx->file->scenarios_len);
+}
+
+static void run_release(run_fixture *fx) {
+  kf_run_result_release(&fx->run);
+  kh_profile_release(&fx->profile);
+  kh_file_free(fx->file);
+}
+
+static void show(const kf_scenario_result *sc) {
+  if (sc->status != KF_STATUS_PASS)
+    fprintf(stderr, "  [%s] %s: %s\n", kf_status_name(sc->status), sc->name, sc->message != NULL ? sc->message : "");
+}
+
+/* ---- Runner tests. ---- */
+
+static void test_pass(void **state) {
+  (void)state;
+  run_fixture fx;
+  run_text(&fx,
+           "scenario: hello\n"
+           "covers: ACC-01\n"
+           "GET /hello\n"
+           "  expect status == 200\n"
+           "  expect json \"$.greeting\" == \"hallo\"\n"
+           "  expect header \"Content-Type\" contains \"json\"\n"
+           "expect json \"$.n\" == 3\n",
+           "none", false, NULL, 2);
+  const kf_scenario_result *sc = &fx.run.scenarios[0];
+  show(sc);
+  assert_int_equal(sc->status, KF_STATUS_PASS);
+  assert_null(sc->message);
+  assert_int_equal(sc->steps_len, 2);
+  assert_string_equal(sc->steps[0].label, "GET /hello");
+  assert_int_equal(sc->steps[0].line, 3);
+  assert_non_null(sc->steps[0].request);
+  assert_non_null(strstr(sc->steps[0].request, "GET http://127.0.0.1:"));
+  assert_non_null(sc->steps[0].response);
+  assert_non_null(strstr(sc->steps[0].response, "hallo"));
+  assert_string_equal(fx.run.target, "fake");
+  run_release(&fx);
+}
+
+static void test_failed_expect_stops(void **state) {
+  (void)state;
+  run_fixture fx;
+  run_text(&fx,
+           "scenario: wrong status\n"
+           "covers: ACC-01\n"
+           "GET /hello\n"
+           "  expect status == 200\n"
+           "  expect status == 201\n"
+           "GET /hello\n"
+           "  expect status == 200\n",
+           "none", false, NULL, 1);
+  const kf_scenario_result *sc = &fx.run.scenarios[0];
+  assert_int_equal(sc->status, KF_STATUS_FAIL);
+  assert_non_null(sc->message);
+  assert_true(kf_str_starts_with(sc->message, "expect status == 201: "));
+  assert_non_null(strstr(sc->message, "200"));
+  assert_int_equal(sc->fail_line, 5);
+  assert_string_equal(sc->fail_file, "t.konform");
+  /* The second request never ran. */
+  assert_int_equal(sc->steps_len, 1);
+  assert_int_equal(sc->steps[0].status, KF_STATUS_FAIL);
+  assert_int_equal(sc->steps[0].fail_line, 5);
+  run_release(&fx);
+}
+
+static void test_capture_then_reuse(void **state) {
+  (void)state;
+  run_fixture fx;
+  run_text(&fx,
+           "scenario: capture\n"
+           "covers: ACC-01\n"
+           "GET /token\n"
+           "  capture tok = json \"$.token\"\n"
+           "GET /check/{{tok}}\n"
+           "  expect status == 200\n"
+           "let copy = \"{{tok}}-{{target.defaults.answer}}\"\n"
+           "POST /echo\n"
+           "  json {\"t\": \"{{copy}}\", \"s\": \"{{run.seed}}\"}\n"
+           "  expect status == 201\n"
+           "  expect body == \"{\\\"t\\\": \\\"abc123-42\\\", \\\"s\\\": \\\"7\\\"}\"\n"
+           "  expect header \"X-Content-Type\" == \"application/json\"\n"
+           "  expect header \"X-Clock\" == \"none\"\n",
+           "none", false, NULL, 1);
+  const kf_scenario_result *sc = &fx.run.scenarios[0];
+  show(sc);
+  assert_int_equal(sc->status, KF_STATUS_PASS);
+  assert_int_equal(sc->steps_len, 4);
+  run_release(&fx);
+}
+
+static void test_unknown_variable_is_error(void **state) {
+  (void)state;
+  run_fixture fx;
+  run_text(&fx,
+           "scenario: unknown\n"
+           "covers: ACC-01\n"
+           "GET /check/{{nope}}\n"
+           "  expect status == 200\n",
+           "none", false, NULL, 1);
+  const kf_scenario_result *sc = &fx.run.scenarios[0];
+  assert_int_equal(sc->status, KF_STATUS_ERROR);
+  assert_non_null(sc->message);
+  assert_non_null(strstr(sc->message, "nope"));
+  assert_int_equal(sc->steps[0].status, KF_STATUS_ERROR);
+  run_release(&fx);
+}
+
+static void test_clock_without_control_is_skip(void **state) {
+  (void)state;
+  run_fixture fx;
+  run_text(&fx,
+           "scenario: needs a clock\n"
+           "covers: ACC-06\n"
+           "clock create \"2026-03-28T10:00:00Z\"\n"
+           "GET /hello\n"
+           "  expect status == 200\n"
+           "scenario: needs mail\n"
+           "covers: ACC-05\n"
+           "wait mail to \"a@konform.test\"\n",
+           "none", false, NULL, 2);
+  assert_int_equal(fx.run.scenarios[0].status, KF_STATUS_SKIP);
+  assert_non_null(fx.run.scenarios[0].message);
+  assert_non_null(strstr(fx.run.scenarios[0].message, "clock"));
+  assert_int_equal(fx.run.scenarios[0].steps_len, 0);
+  assert_int_equal(fx.run.scenarios[1].status, KF_STATUS_SKIP);
+  assert_non_null(strstr(fx.run.scenarios[1].message, "mail_api"));
+  run_release(&fx);
+}
+
+static void test_clock_header_sent(void **state) {
+  (void)state;
+  run_fixture fx;
+  run_text(&fx,
+           "scenario: clocked\n"
+           "covers: ACC-06\n"
+           "clock create \"2026-03-28T10:00:00Z\"\n"
+           "clock advance 24h\n"
+           "POST /echo\n"
+           "  body \"x\"\n"
+           "  expect header \"X-Clock\" == \"clk_test1\"\n"
+           "  expect header \"X-Content-Type\" == \"none\"\n"
+           "POST /echo\n"
+           "  option no-clock\n"
+           "  expect header \"X-Clock\" == \"none\"\n",
+           "konform", false, NULL, 1);
+  const kf_scenario_result *sc = &fx.run.scenarios[0];
+  show(sc);
+  assert_int_equal(sc->status, KF_STATUS_PASS);
+  assert_int_equal(sc->steps_len, 4);
+  assert_non_null(sc->steps[1].request);
+  assert_non_null(strstr(sc->steps[1].request, "\"seconds\":86400"));
+  run_release(&fx);
+}
+
+static void test_waits_see_newer_items(void **state) {
+  (void)state;
+  run_fixture fx;
+  run_text(&fx,
+           "scenario: two mails\n"
+           "covers: ACC-05\n"
+           "wait mail to \"a+b@konform.test\" subject \"Hallo & T\"\n"
+           "  expect mail.json \"$.id\" == 1\n"
+           "  expect mail.subject == \"Hallo & Tschüss\"\n"
+           "wait mail to \"a+b@konform.test\"\n"
+           "  expect mail.json \"$.id\" == 2\n"
+           "  expect mail.raw contains \"X-Id: 2\\r\\n\"\n"
+           "scenario: no mail\n"
+           "covers: ACC-05\n"
+           "wait mail to \"nobody@konform.test\" subject \"Willkommen\" within 1s\n",
+           "none", true, NULL, 2);
+  show(&fx.run.scenarios[0]);
+  assert_int_equal(fx.run.scenarios[0].status, KF_STATUS_PASS);
+  const kf_scenario_result *sc = &fx.run.scenarios[1];
+  assert_int_equal(sc->status, KF_STATUS_FAIL);
+  assert_string_equal(sc->message, "no mail to nobody@konform.test matching subject \"Willkommen\" within 1s");
+  run_release(&fx);
+}
+
+static void test_unreachable_is_error(void **state) {
+  (void)state;
+  run_fixture fx;
+  /* Port 1 on loopback: nobody listens there in a test environment. */
+  run_text(&fx,
+           "scenario: nowhere\n"
+           "covers: ACC-01\n"
+           "GET /hello\n"
+           "  expect status == 200\n",
+           "none", false, "http://127.0.0.1:1", 1);
+  assert_int_equal(fx.run.scenarios[0].status, KF_STATUS_ERROR);
+  run_release(&fx);
+}
+
+static void test_many_in_parallel_keep_order(void **state) {
+  (void)state;
+  run_fixture fx;
+  run_text(&fx,
+           "scenario: s1\ncovers: ACC-01\nGET /hello\n  expect status == 200\n"
+           "scenario: s2\ncovers: ACC-01\nGET /hello\n  expect status == 404\n"
+           "scenario: s3\ncovers: ACC-01\nGET /hello\n  expect status == 200\n"
+           "scenario: s4\ncovers: ACC-01\nGET /nothing-here\n  expect status == 404\n"
+           "scenario: s5\ncovers: ACC-01\nlet e = email()\nlet f = email()\nexpect var \"e\" != \"{{f}}\"\n",
+           "none", false, NULL, 4);
+  const kf_status want[] = {KF_STATUS_PASS, KF_STATUS_FAIL, KF_STATUS_PASS, KF_STATUS_PASS, KF_STATUS_PASS};
+  for (size_t i = 0; i < 5; i++) {
+    if (fx.run.scenarios[i].status != want[i]) show(&fx.run.scenarios[i]);
+    assert_int_equal(fx.run.scenarios[i].status, want[i]);
+  }
+  assert_string_equal(fx.run.scenarios[3].name, "s4");
+  run_release(&fx);
+}
+
+static void test_selection(void **state) {
+  (void)state;
+  kh_scenario sc;
+  memset(&sc, 0, sizeof(sc));
+  char *covers[] = {"ACC-01", "ACC-02"};
+  char *tags[] = {"acc", "clock"};
+  sc.name = "Registrierung mit Uhr";
+  sc.covers = covers;
+  sc.covers_len = 2;
+  sc.tags = tags;
+  sc.tags_len = 2;
+  const char *want_cov[] = {"ACC-02"};
+  const char *other_cov[] = {"ACC-09"};
+  const char *want_tag[] = {"clock"};
+  kh_selection sel = {.covers = want_cov, .covers_len = 1};
+  assert_true(kh_selection_match(&sel, &sc));
+  sel.covers = other_cov;
+  assert_false(kh_selection_match(&sel, &sc));
+  kh_selection sel2 = {.tags = want_tag, .tags_len = 1, .name = "mit Uhr"};
+  assert_true(kh_selection_match(&sel2, &sc));
+  sel2.name = "ohne";
+  assert_false(kh_selection_match(&sel2, &sc));
+  assert_true(kh_selection_match(NULL, &sc));
+}
+
+/* ---- HTTP client and mocks. ---- */
+
+static void test_http_invalid_utf8_body_survives(void **state) {
+  (void)state;
+  char url[96];
+  assert_int_equal(kf_str_format(url, sizeof(url), "%s/echo", fake_url), KF_OK);
+  const char body[] = {'a', (char)0xff, 'b', 0, 'c'};
+  kh_http_request req = {.method = "POST", .url = url, .body = body, .body_len = sizeof(body)};
+  kh_http_response resp;
+  kh_http_response_init(&resp);
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(kh_http_perform(&req, &resp, &err), KF_OK);
+  assert_int_equal(resp.status, 201);
+  json_t *b = json_object_get(resp.subject, "body");
+  assert_int_equal(json_string_length(b), sizeof(body));
+  assert_memory_equal(json_string_value(b), body, sizeof(body));
+  assert_true(json_is_null(json_object_get(resp.subject, "json")));
+  assert_string_equal(json_string_value(json_object_get(json_object_get(resp.subject, "headers"), "x-content-type")),
+                      "none");
+  assert_non_null(strstr(resp.request_trace, "a\\xFFb\\x00c"));
+  kh_http_response_release(&resp);
+}
+
+static void test_http_refused(void **state) {
+  (void)state;
+  kh_http_request req = {.method = "GET", .url = "http://127.0.0.1:1/"};
+  kh_http_response resp;
+  kh_http_response_init(&resp);
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(kh_http_perform(&req, &resp, &err), KF_ERR_NETWORK);
+  kh_http_response_release(&resp);
+  assert_int_equal(kh_mocks_health("http://127.0.0.1:1", 2000, &err), KF_ERR_NETWORK);
+  assert_int_equal(kh_mocks_health(fake_url, 2000, &err), KF_OK);
+}
+
+/* ---- Command line. ---- */
+
+static void test_cli_parse(void **state) {
+  (void)state;
+  kh_cli_options o;
+  kf_err err;
+  kf_err_init(&err);
+  char *ok[] = {"konform", "run", "--jobs", "3", "--tag=acc", "--covers", "ACC-01", "--report", "json=/tmp/x.json",
+                "--report=junit=/tmp/x.xml", "-v", "--seed", "99", "--run-id", "00ff", "scenarios/acc", NULL};
+  assert_int_equal(kh_cli_parse(16, ok, &o, &err), KF_OK);
+  assert_int_equal(o.command, KH_CMD_RUN);
+  assert_int_equal(o.jobs, 3);
+  assert_int_equal(o.tags_len, 1);
+  assert_string_equal(o.tags[0], "acc");
+  assert_int_equal(o.reports_len, 2);
+  assert_false(o.reports[0].junit);
+  assert_string_equal(o.reports[0].path, "/tmp/x.json");
+  assert_true(o.reports[1].junit);
+  assert_true(o.verbose);
+  assert_int_equal(o.seed, 99);
+  assert_int_equal(o.run_id, 255);
+  assert_int_equal(o.paths_len, 1);
+
+  char *bad1[] = {"konform", "run", "--jobs", "zero", NULL};
+  assert_int_equal(kh_cli_parse(4, bad1, &o, &err), KF_ERR_INVALID);
+  char *bad2[] = {"konform", "run", "--frobnicate", NULL};
+  assert_int_equal(kh_cli_parse(3, bad2, &o, &err), KF_ERR_INVALID);
+  char *bad3[] = {"konform", "explode", NULL};
+  assert_int_equal(kh_cli_parse(2, bad3, &o, &err), KF_ERR_INVALID);
+  char *bad4[] = {"konform", "run", "--report", "xml=a", NULL};
+  assert_int_equal(kh_cli_parse(4, bad4, &o, &err), KF_ERR_INVALID);
+  char *bad5[] = {"konform", "run", "--target", NULL};
+  assert_int_equal(kh_cli_parse(3, bad5, &o, &err), KF_ERR_INVALID);
+  char *bad6[] = {"konform", NULL};
+  assert_int_equal(kh_cli_parse(1, bad6, &o, &err), KF_ERR_INVALID);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_pass),
+      cmocka_unit_test(test_failed_expect_stops),
+      cmocka_unit_test(test_capture_then_reuse),
+      cmocka_unit_test(test_unknown_variable_is_error),
+      cmocka_unit_test(test_clock_without_control_is_skip),
+      cmocka_unit_test(test_clock_header_sent),
+      cmocka_unit_test(test_waits_see_newer_items),
+      cmocka_unit_test(test_unreachable_is_error),
+      cmocka_unit_test(test_many_in_parallel_keep_order),
+      cmocka_unit_test(test_selection),
+      cmocka_unit_test(test_http_invalid_utf8_body_survives),
+      cmocka_unit_test(test_http_refused),
+      cmocka_unit_test(test_cli_parse),
+  };
+  return cmocka_run_group_tests_name("runner", tests, fake_start, fake_stop);
+}
