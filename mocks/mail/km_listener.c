@@ -189,13 +189,19 @@ static void *session_thread(void *arg) {
   kf_debug("smtp session from %s: start", sess->peer);
   session_run(sess);
   kf_debug("smtp session from %s: end", sess->peer);
-  close(sess->fd);
+  int fd = sess->fd;
   kf_free(sess);
+  /*
+   * Leave the count before closing the socket: a peer that sees the close can
+   * connect again at once and must find the slot free. Nothing after the
+   * unlock touches the listener, which km_listener_stop may then free.
+   */
   pthread_mutex_lock(&l->lock);
   assert(l->active > 0);
   l->active--;
   if (l->active == 0) pthread_cond_broadcast(&l->idle);
   pthread_mutex_unlock(&l->lock);
+  close(fd);
   return NULL;
 }
 

@@ -367,12 +367,14 @@ static kf_rc smtp_mail_params_parse(km_smtp *s, const char *p, km_mail_params *p
       return smtp_reply(s, out, "555 5.5.4 Parameters need EHLO");
     }
     if (kf_str_eq_ci(item, "SIZE")) {
-      long long size = 0;
-      if (value == NULL || kf_str_to_llong(value, 0, 9223372036854775807LL, &size) != KF_OK ||
-          value[0] == '+' || value[0] == '-') {
+      size_t digits = value != NULL ? strspn(value, "0123456789") : 0;
+      if (digits == 0 || value[digits] != '\0') {
         return smtp_reply(s, out, "501 5.5.4 Bad SIZE parameter");
       }
-      if ((unsigned long long)size > (unsigned long long)s->max_message_bytes) {
+      /* Digits that overflow a long long are certainly over the limit too. */
+      long long size = 0;
+      if (kf_str_to_llong(value, 0, 9223372036854775807LL, &size) != KF_OK ||
+          (unsigned long long)size > (unsigned long long)s->max_message_bytes) {
         return smtp_reply(s, out, "552 5.3.4 Message size exceeds fixed limit of %zu bytes",
                           s->max_message_bytes);
       }

@@ -14,8 +14,15 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "kf/alloc.h"
 #include "kf/buf.h"
+#include "km_listener.h"
 #include "km_smtp.h"
 
 /* What the deliver callback saw, so tests can check exactly what was kept. */
@@ -259,6 +266,9 @@ static void test_message_too_big(void **state) {
   assert_reply(f, "MAIL FROM:<a@b.test> SIZE=101\r\n",
                "552 5.3.4 Message size exceeds fixed limit of 100 bytes\r\n");
   assert_reply(f, "MAIL FROM:<a@b.test> SIZE=abc\r\n", "501 5.5.4 Bad SIZE parameter\r\n");
+  assert_reply(f, "MAIL FROM:<a@b.test> SIZE=-1\r\n", "501 5.5.4 Bad SIZE parameter\r\n");
+  assert_reply(f, "MAIL FROM:<a@b.test> SIZE=99999999999999999999999\r\n",
+               "552 5.3.4 Message size exceeds fixed limit of 100 bytes\r\n");
   assert_reply(f, "MAIL FROM:<a@b.test> SIZE=100\r\n", "250 2.1.0 Sender OK\r\n");
   feed(f, "RCPT TO:<x@y.test>\r\nDATA\r\n");
   send_data_line(f, 60);
@@ -471,6 +481,101 @@ static void test_alloc_failures(void **state) {
   assert_true(completed_clean);
 }
 
+/* ---- The listener, over loopback. ---- */
+
+static int connect_loopback(unsigned port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in sin;
+  memset(&sin, 0, sizeof(sin));
+  sin.sin_family = AF_INET;
+  sin.sin_port = htons((uint16_t)port);
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+  return fd;
+}
+
+/*
+ * Read into buf until it contains want (or, with want NULL, until EOF). poll's
+ * timeout is only a safety limit so a broken build fails instead of hanging.
+ */
+static void read_until(int fd, char *buf, size_t size, const char *want) {
+  size_t len = strlen(buf);
+  while (want == NULL || strstr(buf, want) == NULL) {
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 20000), 1);
+    assert_true(len + 1 < size);
+    ssize_t n = recv(fd, buf + len, size - len - 1, 0);
+    assert_true(n >= 0);
+    if (n == 0) break;
+    len += (size_t)n;
+    buf[len] = '\0';
+  }
+  if (want != NULL && strstr(buf, want) == NULL) {
+    print_error("wanted %s, got %s\n", want, buf);
+    fail();
+  }
+}
+
+static void send_text(int fd, const char *text) {
+  size_t len = strlen(text);
+  assert_int_equal(send(fd, text, len, 0), (ssize_t)len);
+}
+
+static void test_listener_dialogue_and_stop(void **state) {
+  (void)state;
+  delivery d;
+  memset(&d, 0, sizeof(d));
+  km_listener_config cfg;
+  km_listener_config_init(&cfg);
+  cfg.smtp.hostname = "mx.test";
+  cfg.max_sessions = 2;
+  km_listener *l = NULL;
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(km_listener_new(&cfg, test_deliver, &d, &l, &err), KF_OK);
+  assert_int_equal(km_listener_start(l, &err), KF_OK);
+  unsigned port = km_listener_port(l);
+  assert_true(port > 0);
+
+  /* A pipelined dialogue that ends with QUIT, so the server closes. */
+  int fd = connect_loopback(port);
+  char buf[8192] = "";
+  read_until(fd, buf, sizeof(buf), "220 mx.test");
+  send_text(fd, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n"
+                "Subject: s\r\n\r\n..body\r\n.\r\nQUIT\r\n");
+  read_until(fd, buf, sizeof(buf), NULL);
+  assert_non_null(strstr(buf, "250 2.0.0 OK: queued as 1\r\n221 2.0.0"));
+  close(fd);
+  assert_int_equal(d.calls, 1);
+  assert_string_equal(d.data, "Subject: s\r\n\r\n.body\r\n");
+
+  /* Two sessions fill the cap; a third is refused with 421 4.3.2. */
+  int a = connect_loopback(port);
+  int b = connect_loopback(port);
+  char abuf[512] = "", bbuf[512] = "", cbuf[512] = "";
+  read_until(a, abuf, sizeof(abuf), "220 ");
+  read_until(b, bbuf, sizeof(bbuf), "220 ");
+  int c = connect_loopback(port);
+  read_until(c, cbuf, sizeof(cbuf), NULL);
+  assert_string_equal(cbuf, "421 4.3.2 mx.test Too many sessions, try again later\r\n");
+  close(c);
+
+  /* Stopping ends open sessions with 421 4.3.2, even one in the middle of DATA. */
+  send_text(a, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\npartial\r\n");
+  read_until(a, abuf, sizeof(abuf), "354 ");
+  km_listener_stop(l);
+  read_until(a, abuf, sizeof(abuf), NULL);
+  read_until(b, bbuf, sizeof(bbuf), NULL);
+  assert_non_null(strstr(abuf, "421 4.3.2 mx.test Service shutting down\r\n"));
+  assert_non_null(strstr(bbuf, "421 4.3.2 mx.test Service shutting down\r\n"));
+  assert_int_equal(d.calls, 1);
+  close(a);
+  close(b);
+  km_listener_free(l);
+  free(d.data);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_dialogue),
@@ -491,6 +596,7 @@ int main(void) {
       cmocka_unit_test(test_error_count_disconnect),
       cmocka_unit_test(test_timeout_and_shutdown),
       cmocka_unit_test(test_alloc_failures),
+      cmocka_unit_test(test_listener_dialogue_and_stop),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
