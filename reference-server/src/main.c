@@ -7,6 +7,7 @@
  * before the outbox thread and the HTTP threads touch it; READY is written
  * only once the port is bound.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,10 +61,16 @@ static int server_run(const ks_config *cfg) {
     rc = kf_httpd_new(&hc, &httpd, &err);
   }
   if (rc == KF_OK) rc = ks_api_install(httpd, &srv, &err);
+  /* With a known port the base URL is set before any request can arrive. */
+  bool url_early = cfg->public_url != NULL || cfg->port != 0;
+  if (rc == KF_OK && url_early) {
+    srv.public_url = server_public_url(cfg, cfg->port);
+    if (srv.public_url == NULL) rc = kf_err_set(&err, KF_ERR_NOMEM, "out of memory");
+  }
   if (rc == KF_OK) rc = kf_httpd_start(httpd, &err);
-  if (rc == KF_OK) {
-    /* Handlers only read public_url after a request arrives, and no request
-     * can be served before READY tells the harness where to send it. */
+  if (rc == KF_OK && !url_early) {
+    /* With --port 0 nobody can know the port before READY, so no request can
+     * reach a handler before this assignment. */
     srv.public_url = server_public_url(cfg, kf_httpd_port(httpd));
     if (srv.public_url == NULL) rc = kf_err_set(&err, KF_ERR_NOMEM, "out of memory");
   }
