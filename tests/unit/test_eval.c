@@ -1,0 +1,314 @@
+/*
+ * test_eval.c: every query, filter and predicate, with their explanations.
+ * Queries are written in the scenario language and parsed, so the tests
+ * also cover the parser-to-evaluator contract.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kf/alloc.h"
+#include "kh_eval.h"
+#include "kh_parse.h"
+
+static json_t *g_response;
+static json_t *g_mail;
+static json_t *g_letter;
+static kh_vars g_vars;
+
+static int setup(void **state) {
+  (void)state;
+  json_error_t e;
+  g_response = json_loads("{\"status\": 202, \"headers\": {\"content-type\": \"application/json\", \"location\": \"/x\"},"
+                          " \"body\": \"{\\\"status\\\": \\\"ok\\\", \\\"list\\\": [1, 2, 3]}\\nline two\\nthird LINE\","
+                          " \"json\": {\"status\": \"ok\", \"list\": [1, 2, 3], \"id\": \"3f2a1b2c-0d4e-4f60-8a7b-9c0d1e2f3a4b\","
+                          " \"weird key\": {\"a\": null}, \"n\": 2.5, \"t\": true, \"obj\": {\"b\": 1, \"a\": [1, {\"c\": 2}]}},"
+                          " \"duration_ms\": 12}",
+                          0, &e);
+  g_mail = json_loads("{\"id\": 17, \"from\": \"kontoservice@arbeitsagentur.de\", \"to\": [\"a@b.test\", \"c@d.test\"],"
+                      " \"subject\": \"Bestätigung Ihrer E-Mail-Adresse\", \"date\": \"Sat, 28 Mar 2026 10:00:00 +0000\","
+                      " \"headers\": {\"date\": \"Sat, 28 Mar 2026 10:00:00 +0000\", \"mime-version\": \"1.0\"},"
+                      " \"text\": \"Hallo\\nBitte klicken: http://h/link/e-mail-bestaetigen?id=abc\\nDanke\","
+                      " \"html\": null, \"raw\": \"MIME-Version: 1.0\\r\\n\","
+                      " \"links\": [\"http://h/impressum\", \"http://h/link/e-mail-bestaetigen?id=abc\"],"
+                      " \"mime_valid\": true}",
+                      0, &e);
+  g_letter = json_loads("{\"kind\": \"freischaltcode\", \"date\": \"2026-03-01\", \"text\": \"Guten Tag\","
+                        " \"recipient\": {\"name\": \"Max Mustermann\"}, \"fields\": {\"code\": \"HET2-2X8A-UXAS\"}}",
+                        0, &e);
+  assert_non_null(g_response);
+  assert_non_null(g_mail);
+  assert_non_null(g_letter);
+  kh_vars_init(&g_vars);
+  assert_int_equal(kh_vars_set(&g_vars, "email", "a@b.test", 8), KF_OK);
+  assert_int_equal(kh_vars_set(&g_vars, "nul", "a\0b", 3), KF_OK);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  json_decref(g_response);
+  json_decref(g_mail);
+  json_decref(g_letter);
+  kh_vars_release(&g_vars);
+  return 0;
+}
+
+/* Parse "expect <rest>" and return the file (check in steps[0].checks[0]). */
+static kh_file *parse_check(const char *line) {
+  char text[2048];
+  snprintf(text, sizeof text, "scenario: s\ncovers: A-01\n%s\n", line);
+  kh_file *file = NULL;
+  kh_diag diag;
+  kh_diag_init(&diag);
+  kf_rc rc = kh_parse_text("t.konform", text, strlen(text), &file, &diag);
+  if (rc != KF_OK) print_error("parse: %s\n", diag.message);
+  assert_int_equal(rc, KF_OK);
+  kh_diag_release(&diag);
+  return file;
+}
+
+static const kh_check *check_of(kh_file *f) {
+  return &f->scenarios[0].steps[0].checks[0];
+}
+
+/* Evaluate `expect ...` fully; returns the verdict and fills explain. */
+static bool run_expect(const char *line, char *explain, size_t explain_size) {
+  kh_file *f = parse_check(line);
+  const kh_check *c = check_of(f);
+  kh_subjects subj = {g_response, g_mail, g_letter};
+  json_t *value = NULL;
+  kf_err err;
+  kf_err_init(&err);
+  kf_rc rc = kh_eval_query(&c->query, &subj, &g_vars, &value, &err);
+  if (rc != KF_OK) print_error("%s: %s\n", line, err.message);
+  assert_int_equal(rc, KF_OK);
+  bool holds = false;
+  kf_buf b;
+  kf_buf_init(&b, 4096);
+  assert_int_equal(kh_eval_predicate(&c->pred, value, &g_vars, &holds, &b, &err), KF_OK);
+  if (explain != NULL) snprintf(explain, explain_size, "%s", b.data != NULL ? b.data : "");
+  kf_buf_release(&b);
+  json_decref(value);
+  kh_file_free(f);
+  return holds;
+}
+
+static void assert_holds(const char *line) {
+  char ex[512];
+  bool h = run_expect(line, ex, sizeof ex);
+  if (!h) print_error("expected to hold: %s (%s)\n", line, ex);
+  assert_true(h);
+}
+
+static void assert_fails(const char *line, const char *explain) {
+  char ex[512];
+  bool h = run_expect(line, ex, sizeof ex);
+  if (h) print_error("expected to fail: %s\n", line);
+  assert_false(h);
+  if (explain != NULL && strcmp(ex, explain) != 0) print_error("explain: got [%s] want [%s]\n", ex, explain);
+  if (explain != NULL) assert_string_equal(ex, explain);
+}
+
+static void test_response_queries(void **state) {
+  (void)state;
+  assert_holds("expect status == 202");
+  assert_fails("expect status == 200", "got 202");
+  assert_holds("expect status != 200");
+  assert_holds("expect header \"Content-Type\" == \"application/json\"");
+  assert_holds("expect header \"LOCATION\" startswith \"/\"");
+  assert_fails("expect header \"X-Missing\" exists", "value absent");
+  assert_holds("expect header \"X-Missing\" not exists");
+  assert_holds("expect body contains \"line two\"");
+  assert_holds("expect json \"$.status\" == \"ok\"");
+  assert_fails("expect json \"$.status\" == \"bad\"", "got \"ok\"");
+  assert_holds("expect json \"$.list[0]\" == 1");
+  assert_holds("expect json \"$.list[-1]\" == 3");
+  assert_fails("expect json \"$.list[3]\" exists", "value absent");
+  assert_holds("expect json \"$[\\\"weird key\\\"].a\" == null");
+  assert_holds("expect json \"$[\\\"weird key\\\"].a\" exists");
+  assert_holds("expect json \"$.t\" == true");
+  assert_holds("expect json \"$.t\" != false");
+  assert_holds("expect json \"$.n\" > 2");
+  assert_holds("expect json \"$.n\" < 3");
+  assert_holds("expect json \"$.obj.a[1].c\" == 2");
+  assert_holds("expect json \"$.id\" is-uuid");
+  assert_fails("expect json \"$.status\" is-uuid", "got \"ok\" (not a canonical UUID)");
+  assert_holds("expect duration <= 12");
+  assert_holds("expect duration >= 12");
+  assert_fails("expect duration < 12", "got 12");
+  assert_fails("expect json \"$.status\" < 3", "got \"ok\" (not a number)");
+  assert_holds("expect json \"$.obj\" json-equals \"{\\\"a\\\": [1, {\\\"c\\\": 2}], \\\"b\\\": 1}\"");
+  assert_fails("expect json \"$.obj\" json-equals \"{\\\"b\\\": 2}\"", "got {\"b\":1,\"a\":[1,{\"c\":2}]}");
+  assert_holds("expect json \"$.list\" contains \"2\"");
+  assert_fails("expect json \"$.list\" contains \"7\"", "got [1,2,3]");
+  assert_holds("expect json \"$.list\" not contains \"7\"");
+  assert_holds("expect body matches \"^\\\\{\\\"status\"");
+  assert_holds("expect body not matches \"^line\"");
+  assert_fails("expect json \"$\" == 1", NULL);
+}
+
+static void test_filters(void **state) {
+  (void)state;
+  assert_holds("expect json \"$.list\" count == 3");
+  assert_holds("expect json \"$.obj\" count == 2");
+  assert_holds("expect mail.subject count == 32");
+  assert_holds("expect json \"$.status\" regex \"(o)k\" == \"o\"");
+  assert_holds("expect json \"$.status\" regex \"ok\" == \"ok\"");
+  assert_fails("expect json \"$.status\" regex \"zz\" exists", "value absent");
+  assert_holds("expect body grep \"LINE|two\" == \"line two\\nthird LINE\"");
+  assert_holds("expect body grep \"LINE|two\" lower == \"line two\\nthird line\"");
+  assert_holds("expect mail.links grep \"impressum\" count == 1");
+  assert_holds("expect mail.links grep \"nothing\" count == 0");
+  assert_holds("expect mail.text grep \"klicken\" regex \"id=([a-z]+)\" == \"abc\"");
+  assert_holds("expect json \"$.nope\" count not exists");
+  assert_holds("expect json \"$.status\" lower == \"ok\"");
+}
+
+static void test_mail_letter_var(void **state) {
+  (void)state;
+  assert_holds("expect mail.from == \"kontoservice@arbeitsagentur.de\"");
+  assert_holds("expect mail.to contains \"{{email}}\"");
+  assert_holds("expect mail.subject startswith \"Bestätigung\"");
+  assert_holds("expect mail.date contains \"2026\"");
+  assert_holds("expect mail.text contains \"Danke\"");
+  assert_holds("expect mail.html == null");
+  assert_holds("expect mail.raw startswith \"MIME\"");
+  assert_holds("expect mail.header \"MIME-Version\" == \"1.0\"");
+  assert_holds("expect mail.links count == 2");
+  assert_holds("expect mail.link \"e-mail-bestaetigen[?]id=\" == \"http://h/link/e-mail-bestaetigen?id=abc\"");
+  assert_fails("expect mail.link \"nomatch\" exists", "value absent");
+  assert_holds("expect mail.json \"$.mime_valid\" == true");
+  assert_holds("expect mail.json \"$.id\" == 17");
+  assert_holds("expect letter.kind == \"freischaltcode\"");
+  assert_holds("expect letter.text == \"Guten Tag\"");
+  assert_holds("expect letter.date == \"2026-03-01\"");
+  assert_holds("expect letter.field \"code\" matches \"^[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$\"");
+  assert_holds("expect letter.json \"$.recipient.name\" == \"Max Mustermann\"");
+  assert_holds("expect var \"email\" == \"a@b.test\"");
+  assert_holds("expect var \"nul\" == \"a\\x00b\"");
+  assert_holds("expect var \"nul\" matches \"^b$\"");
+  assert_holds("expect var \"nul\" count == 3");
+  assert_holds("expect var \"nul\" regex \"b\" == \"b\"");
+}
+
+static void test_errors(void **state) {
+  (void)state;
+  kh_subjects empty = {NULL, NULL, NULL};
+  const char *lines[] = {"expect status == 1", "expect mail.subject exists", "expect letter.kind exists"};
+  for (size_t i = 0; i < 3; i++) {
+    kh_file *f = parse_check(lines[i]);
+    json_t *v = NULL;
+    kf_err err;
+    kf_err_init(&err);
+    assert_int_equal(kh_eval_query(&check_of(f)->query, &empty, &g_vars, &v, &err), KF_ERR_STATE);
+    assert_null(v);
+    assert_true(strlen(err.message) > 0);
+    kh_file_free(f);
+  }
+  kh_subjects subj = {g_response, g_mail, g_letter};
+  const char *bad[] = {"expect json \"a.b\" exists", "expect json \"$.\" exists", "expect json \"$[x]\" exists",
+                       "expect body regex \"(\" exists", "expect mail.link \"[\" exists", "expect var \"nope\" exists",
+                       "expect json \"$.{{nope}}\" exists", "expect body count == 1"};
+  kf_rc want[] = {KF_ERR_INVALID, KF_ERR_INVALID, KF_ERR_INVALID, KF_ERR_INVALID,
+                  KF_ERR_INVALID, KF_ERR_NOT_FOUND, KF_ERR_NOT_FOUND, KF_OK};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    kh_file *f = parse_check(bad[i]);
+    json_t *v = NULL;
+    kf_err err;
+    kf_err_init(&err);
+    kf_rc rc = kh_eval_query(&check_of(f)->query, &subj, &g_vars, &v, &err);
+    if (rc != want[i]) print_error("%s: %s\n", bad[i], kf_rc_name(rc));
+    assert_int_equal(rc, want[i]);
+    if (rc != KF_OK) assert_true(strlen(err.message) > 0);
+    json_decref(v);
+    kh_file_free(f);
+  }
+  /* count on a number is a scenario error, not a verdict. */
+  kh_file *f = parse_check("expect status count == 1");
+  json_t *v = NULL;
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(kh_eval_query(&check_of(f)->query, &subj, &g_vars, &v, &err), KF_ERR_INVALID);
+  kh_file_free(f);
+  /* A bad regex or JSON operand in a predicate. */
+  const char *badpred[] = {"expect body matches \"(\"", "expect body json-equals \"{\"", "expect body == \"{{nope}}\""};
+  for (size_t i = 0; i < 3; i++) {
+    f = parse_check(badpred[i]);
+    bool holds = true;
+    kf_rc rc = kh_eval_predicate(&check_of(f)->pred, json_object_get(g_response, "body"), &g_vars, &holds, NULL, &err);
+    assert_true(rc == KF_ERR_INVALID || rc == KF_ERR_NOT_FOUND);
+    kh_file_free(f);
+  }
+}
+
+static void test_json_path_and_text(void **state) {
+  (void)state;
+  json_t *root = json_object_get(g_response, "json");
+  json_t *out = NULL;
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(kh_json_path(root, "$", &out, &err), KF_OK);
+  assert_ptr_equal(out, root);
+  assert_int_equal(kh_json_path(root, "$.list[-3]", &out, &err), KF_OK);
+  assert_int_equal(json_integer_value(out), 1);
+  assert_int_equal(kh_json_path(root, "$.list[-4]", &out, &err), KF_OK);
+  assert_null(out);
+  assert_int_equal(kh_json_path(root, "$.status.x", &out, &err), KF_OK);
+  assert_null(out);
+  assert_int_equal(kh_json_path(NULL, "$.a", &out, &err), KF_OK);
+  assert_null(out);
+  assert_int_equal(kh_json_path(root, "$[\"unterminated", &out, &err), KF_ERR_INVALID);
+  assert_int_equal(kh_json_path(root, "$[1", &out, &err), KF_ERR_INVALID);
+  kf_buf b;
+  kf_buf_init(&b, 1024);
+  assert_int_equal(kh_eval_to_text(json_object_get(root, "status"), &b), KF_OK);
+  assert_string_equal(b.data, "ok");
+  kf_buf_reset(&b);
+  assert_int_equal(kh_eval_to_text(json_object_get(root, "list"), &b), KF_OK);
+  assert_string_equal(b.data, "[1,2,3]");
+  kf_buf_reset(&b);
+  assert_int_equal(kh_eval_to_text(json_object_get(root, "t"), &b), KF_OK);
+  assert_string_equal(b.data, "true");
+  kf_buf_release(&b);
+}
+
+static void test_explain_escapes_and_truncates(void **state) {
+  (void)state;
+  kh_file *f = parse_check("expect body == \"x\"");
+  char longs[600];
+  memset(longs, 'a', sizeof longs);
+  longs[0] = '\n';
+  longs[1] = '"';
+  json_t *v = json_stringn(longs, sizeof longs);
+  bool holds = true;
+  kf_buf b;
+  kf_buf_init(&b, 4096);
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(kh_eval_predicate(&check_of(f)->pred, v, &g_vars, &holds, &b, &err), KF_OK);
+  assert_false(holds);
+  assert_true(strncmp(b.data, "got \"\\n\\\"aaa", 12) == 0);
+  assert_non_null(strstr(b.data, "\"..."));
+  assert_true(b.len < 260);
+  kf_buf_release(&b);
+  json_decref(v);
+  kh_file_free(f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_response_queries),
+      cmocka_unit_test(test_filters),
+      cmocka_unit_test(test_mail_letter_var),
+      cmocka_unit_test(test_errors),
+      cmocka_unit_test(test_json_path_and_text),
+      cmocka_unit_test(test_explain_escapes_and_truncates),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
