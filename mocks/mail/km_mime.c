@@ -380,11 +380,25 @@ static kf_rc mime_addresses(InternetAddressList *list, json_t *array, unsigned d
   return KF_OK;
 }
 
-/* The raw header value without the space after the colon and the final newline. */
+/*
+ * The header value as sent, unfolded (RFC 5322 2.2.3: the line breaks of a
+ * folded header are removed, the blanks after them kept), without the blanks
+ * after the colon and the final line break.
+ */
 static json_t *mime_raw_value(const char *raw) {
   if (raw == NULL) return json_null();
   while (*raw == ' ' || *raw == '\t') raw++;
-  return mime_json_string(raw, kf_str_rtrim_len(raw, strlen(raw)));
+  size_t len = kf_str_rtrim_len(raw, strlen(raw));
+  kf_buf buf;
+  kf_buf_init(&buf, len + 1);
+  kf_rc rc = KF_OK;
+  for (size_t i = 0; i < len && rc == KF_OK; i++) {
+    if (raw[i] != '\r' && raw[i] != '\n') rc = kf_buf_append_byte(&buf, raw[i]);
+  }
+  json_t *j = NULL;
+  if (rc == KF_OK) j = mime_json_string(buf.data != NULL ? buf.data : "", buf.len);
+  kf_buf_release(&buf);
+  return j;
 }
 
 static kf_rc mime_headers(json_t *doc, GMimeObject *obj) {
@@ -404,9 +418,10 @@ static kf_rc mime_headers(json_t *doc, GMimeObject *obj) {
       rc = KF_ERR_NOMEM;
       break;
     }
+    /* header_list keeps the value as sent (docs/mocks-openapi.yaml), plus the decoded form. */
     rc = mime_set(entry, "name", mime_json_string_or_null(name));
-    if (rc == KF_OK) rc = mime_set(entry, "value", mime_json_string_or_null(value));
-    if (rc == KF_OK) rc = mime_set(entry, "raw", mime_raw_value(g_mime_header_get_raw_value(h)));
+    if (rc == KF_OK) rc = mime_set(entry, "value", mime_raw_value(g_mime_header_get_raw_value(h)));
+    if (rc == KF_OK) rc = mime_set(entry, "decoded", mime_json_string_or_null(value));
     if (rc != KF_OK) {
       json_decref(entry);
       break;
