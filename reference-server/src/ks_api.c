@@ -15,6 +15,7 @@
 #include "kf/password_policy.h"
 #include "kf/str.h"
 #include "kf/timeutil.h"
+#include "kf/utf8.h"
 #include "kf/version.h"
 #include "ks_account.h"
 #include "ks_address.h"
@@ -78,6 +79,30 @@ static bool api_filter(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   return true;
 }
 
+/*
+ * Parse the body as a JSON object. kf_http_req_json refuses "\u0000", but a
+ * NUL inside a string is valid JSON (RFC 8259) and must reach validation,
+ * where it is a control character in an address (ACC-11) and a forbidden
+ * character in a password (ACC-04), rather than a reason to call the whole
+ * request malformed. So a body that failed only for that is parsed again
+ * with JSON_ALLOW_NUL; the error kf_http_req_json put in resp is then
+ * replaced by the handler's answer. Every string is read with its length.
+ */
+static kf_rc api_req_json(kf_http_req *req, kf_http_resp *resp, json_t **out) {
+  kf_rc rc = kf_http_req_json(req, resp, out);
+  if (rc != KF_ERR_PARSE) return rc;
+  size_t len = 0;
+  const char *body = kf_http_req_body(req, &len);
+  if (!kf_utf8_valid(body, len)) return rc;
+  json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+  if (root == NULL || !json_is_object(root)) {
+    json_decref(root);
+    return rc;
+  }
+  *out = root;
+  return KF_OK;
+}
+
 /* ---- Health and pages. ---- */
 
 static void api_health(kf_http_req *req, kf_http_resp *resp, void *ctx) {
@@ -122,12 +147,13 @@ static api_member api_string(const json_t *obj, const char *key, const char **s,
   return *len == 0 ? API_ABSENT : API_PRESENT;
 }
 
-/* A consent: true counts, absent/null/false does not, anything else is the wrong type. */
-static api_member api_consent(const json_t *obj, const char *key) {
-  const json_t *v = json_object_get(obj, key);
-  if (v == NULL || json_is_null(v) || json_is_false(v)) return API_ABSENT;
-  if (json_is_true(v)) return API_PRESENT;
-  return API_WRONG_TYPE;
+/*
+ * A consent counts only as the JSON value true. Anything else - absent, null,
+ * false, or a look-alike such as "true" or 1 - is no consent, and the answer
+ * names the consent that is missing (ACC-03).
+ */
+static bool api_consent(const json_t *obj, const char *key) {
+  return json_is_true(json_object_get(obj, key));
 }
 
 /* Check the address member; on success email holds the normalised form. */
@@ -164,7 +190,7 @@ static json_t *api_password_checks(const kf_pw_report *report) {
 static void api_register(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   json_t *body = NULL;
-  if (kf_http_req_json(req, resp, &body) != KF_OK) return;
+  if (api_req_json(req, resp, &body) != KF_OK) return;
   json_t *error = kf_http_error_new("VALIDATION_FAILED", API_VALIDATION_MESSAGE);
   char email[KS_ADDRESS_MAX + 1];
   api_check_email(body, error, email, sizeof email);
@@ -197,18 +223,12 @@ static void api_register(kf_http_req *req, kf_http_resp *resp, void *ctx) {
     kf_http_error_add_field(error, "password_repeat", "PASSWORD_REPEAT_MISMATCH",
                             kf_pw_criterion_label(KF_PW_REPEAT));
   }
-  api_member terms = api_consent(body, "accept_terms");
-  if (terms == API_ABSENT)
+  if (!api_consent(body, "accept_terms"))
     kf_http_error_add_field(error, "accept_terms", "TERMS_NOT_ACCEPTED",
                             "Bitte akzeptieren Sie die Nutzungsbedingungen.");
-  else if (terms == API_WRONG_TYPE)
-    kf_http_error_add_field(error, "accept_terms", "INVALID_FIELD", API_INVALID_FIELD_MESSAGE);
-  api_member consent = api_consent(body, "consent_email");
-  if (consent == API_ABSENT)
+  if (!api_consent(body, "consent_email"))
     kf_http_error_add_field(error, "consent_email", "EMAIL_CONSENT_MISSING",
                             "Bitte willigen Sie in die Nutzung Ihrer E-Mail-Adresse ein.");
-  else if (consent == API_WRONG_TYPE)
-    kf_http_error_add_field(error, "consent_email", "INVALID_FIELD", API_INVALID_FIELD_MESSAGE);
 
   if (api_error_field_count(error) > 0) {
     json_object_set_new(error, "password_checks", api_password_checks(&report));
@@ -247,12 +267,15 @@ static kf_rc api_confirm(ks_server *srv, kf_http_req *req, const char *id, ks_li
 static void api_confirm_json(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   json_t *body = NULL;
-  if (kf_http_req_json(req, resp, &body) != KF_OK) return;
+  if (api_req_json(req, resp, &body) != KF_OK) return;
   const json_t *jid = json_object_get(body, "id");
   ks_link_verdict v = KS_LINK_NOT_FOUND;
   kf_err err;
   kf_err_init(&err);
-  kf_rc rc = api_confirm(srv, req, json_is_string(jid) ? json_string_value(jid) : NULL, &v, &err);
+  /* An id with an embedded NUL names no link; without this check the text
+   * before the NUL would be looked up. */
+  bool id_ok = json_is_string(jid) && strlen(json_string_value(jid)) == json_string_length(jid);
+  kf_rc rc = api_confirm(srv, req, id_ok ? json_string_value(jid) : NULL, &v, &err);
   json_decref(body);
   if (rc != KF_OK) {
     api_internal_error(resp, &err);
@@ -288,7 +311,7 @@ static void api_confirm_link(kf_http_req *req, kf_http_resp *resp, void *ctx) {
 static void api_resend(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   json_t *body = NULL;
-  if (kf_http_req_json(req, resp, &body) != KF_OK) return;
+  if (api_req_json(req, resp, &body) != KF_OK) return;
   json_t *error = kf_http_error_new("VALIDATION_FAILED", API_VALIDATION_MESSAGE);
   char email[KS_ADDRESS_MAX + 1];
   api_check_email(body, error, email, sizeof email);
@@ -314,7 +337,7 @@ static void api_resend(kf_http_req *req, kf_http_resp *resp, void *ctx) {
 static void api_login(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   json_t *body = NULL;
-  if (kf_http_req_json(req, resp, &body) != KF_OK) return;
+  if (api_req_json(req, resp, &body) != KF_OK) return;
   const char *user, *pw;
   size_t user_len, pw_len;
   api_member user_m = api_string(body, "username", &user, &user_len);
@@ -413,7 +436,7 @@ static bool api_time_value(const json_t *v, int64_t *out) {
 static void api_clock_create(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   json_t *body = NULL;
-  if (kf_http_req_json(req, resp, &body) != KF_OK) return;
+  if (api_req_json(req, resp, &body) != KF_OK) return;
   json_t *error = kf_http_error_new("VALIDATION_FAILED", API_VALIDATION_MESSAGE);
   int64_t t = 0;
   if (!api_time_value(json_object_get(body, "frozen_time"), &t))
@@ -466,7 +489,7 @@ static void api_clock_get(kf_http_req *req, kf_http_resp *resp, void *ctx) {
 static void api_clock_advance(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   json_t *body = NULL;
-  if (kf_http_req_json(req, resp, &body) != KF_OK) return;
+  if (api_req_json(req, resp, &body) != KF_OK) return;
   const json_t *jabs = json_object_get(body, "frozen_time");
   const json_t *jrel = json_object_get(body, "seconds");
   bool relative = jrel != NULL;

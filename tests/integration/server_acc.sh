@@ -222,6 +222,13 @@ expect_body '"code":"TERMS_NOT_ACCEPTED"' "terms"
 expect_body '"code":"EMAIL_CONSENT_MISSING"' "consent"
 expect_body '"password_checks"' "password checks"
 
+json POST /api/v1/registrations '{"email":"nul@example.test\u0000.evil.test","password":"Abcdefgh12!x\u0000","password_repeat":"Abcdefgh12!x\u0000","accept_terms":"true","consent_email":1}'
+expect_status 400 "NUL characters and look-alike consents"
+expect_body '"code":"EMAIL_CONTROL_CHARACTERS"' "NUL in the address"
+expect_body '"code":"PASSWORD_FORBIDDEN_CHARACTERS"' "NUL in the password"
+expect_body '"code":"TERMS_NOT_ACCEPTED"' "string consent"
+expect_body '"code":"EMAIL_CONSENT_MISSING"' "number consent"
+
 # ---- Bad requests; the server survives them all. ----
 head -c 5000 /dev/zero | tr '\0' 'a' >"$tmp/big"
 req POST "$base/api/v1/registrations" -H 'Content-Type: application/json' --data-binary "@$tmp/big"
