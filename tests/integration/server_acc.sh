@@ -263,4 +263,35 @@ server_pid=""
 [ "$rc" -eq 0 ] || fail "konform-server exited with $rc after SIGTERM"
 ok
 
+# ---- The outbox keeps a mail it could not deliver across a restart. ----
+# start_server SMTP_URL: a server on late.db; sets server_pid and base.
+start_server() {
+  rm -f "$tmp/server.ready"
+  mkfifo "$tmp/server.ready"
+  "$bin/konform-server" --port 0 --ready-fd 3 --test-mode --hash-cost test --db "$tmp/late.db" \
+    --smtp-url "$1" --log-level error 3>"$tmp/server.ready" 2>>"$tmp/server.log" &
+  server_pid=$!
+  IFS= read -r line <"$tmp/server.ready" || fail "konform-server exited before it was ready"
+  base="http://127.0.0.1:${line#READY http=}"
+}
+# Port 1 on loopback refuses connections, so the first attempts fail.
+start_server "smtp://127.0.0.1:1"
+json POST /api/v1/registrations "$(registration 'late.acc@example.test')"
+expect_status 202 "registration while SMTP is down"
+kill -TERM "$server_pid"
+rc=0
+wait "$server_pid" || rc=$?
+[ "$rc" -eq 0 ] || fail "konform-server exited with $rc after SIGTERM"
+ok
+start_server "smtp://127.0.0.1:$mail_smtp"
+wait_mail "to=late.acc@example.test&subject=E-Mail-Adresse"
+[ -n "$(mail_link)" ] || fail "the mail kept across the restart has no link"
+ok
+kill -TERM "$server_pid"
+rc=0
+wait "$server_pid" || rc=$?
+server_pid=""
+[ "$rc" -eq 0 ] || fail "konform-server exited with $rc after SIGTERM"
+ok
+
 echo "server_acc: $checks checks passed"
