@@ -1,0 +1,210 @@
+/*
+ * test_lint.c: the static checks of `konform lint`.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kh_lint.h"
+
+static char g_root[64];
+
+static void write_file(const char *name, const char *text) {
+  char p[512];
+  snprintf(p, sizeof p, "%s/%s", g_root, name);
+  FILE *fp = fopen(p, "wb");
+  assert_non_null(fp);
+  fputs(text, fp);
+  fclose(fp);
+}
+
+static void remove_file(const char *name) {
+  char p[512];
+  snprintf(p, sizeof p, "%s/%s", g_root, name);
+  unlink(p);
+}
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(g_root, sizeof g_root, "/tmp/kh-lint-XXXXXX");
+  return mkdtemp(g_root) != NULL ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  rmdir(g_root);
+  return 0;
+}
+
+static const char CATALOGUE[] =
+    "{\"version\": 1, \"areas\": {\"ACC\": \"Konto\"}, \"requirements\": ["
+    "{\"id\": \"ACC-01\", \"area\": \"ACC\", \"title\": \"t\", \"source\": \"seed\"},"
+    "{\"id\": \"ACC-02\", \"area\": \"ACC\", \"title\": \"t\", \"source\": \"seed\"}]}";
+
+/* Lint the given scenario text plus a fragment; returns the report. */
+static void lint_text(const char *scenario, const char *fragment, bool with_cat, kh_lint_report *rep) {
+  write_file("s.konform", scenario);
+  const char *paths[2];
+  char p1[256], p2[256];
+  snprintf(p1, sizeof p1, "%s/s.konform", g_root);
+  paths[0] = p1;
+  size_t n = 1;
+  if (fragment != NULL) {
+    write_file("f.konform", fragment);
+    snprintf(p2, sizeof p2, "%s/f.konform", g_root);
+    paths[n++] = p2;
+  }
+  kh_suite suite;
+  kh_suite_init(&suite);
+  kh_diag diag;
+  kh_diag_init(&diag);
+  kf_rc rc = kh_suite_load(&suite, paths, n, &diag);
+  if (rc != KF_OK) print_error("load: %s\n", diag.message);
+  assert_int_equal(rc, KF_OK);
+  kh_diag_release(&diag);
+  kh_catalogue cat;
+  kh_catalogue_init(&cat);
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(kh_catalogue_load_text(&cat, "c.json", CATALOGUE, strlen(CATALOGUE), &err), KF_OK);
+  kh_lint_report_init(rep);
+  assert_int_equal(kh_lint_suite(&suite, with_cat ? &cat : NULL, rep), KF_OK);
+  kh_catalogue_release(&cat);
+  kh_suite_release(&suite);
+  remove_file("s.konform");
+  remove_file("f.konform");
+}
+
+static const kh_diag *find_diag(const kh_lint_report *rep, const char *part) {
+  for (size_t i = 0; i < rep->len; i++) {
+    if (strstr(rep->items[i].message, part) != NULL) return &rep->items[i];
+  }
+  for (size_t i = 0; i < rep->len; i++) print_error("diag: %u:%u %s\n", rep->items[i].line, rep->items[i].col, rep->items[i].message);
+  return NULL;
+}
+
+static void test_clean_suite(void **state) {
+  (void)state;
+  kh_lint_report rep;
+  lint_text("scenario: ok\ncovers: ACC-01\n"
+            "let e = email()\n"
+            "let pw = password(length=12, omit=\"digit\")\n"
+            "use reg email=\"{{e}}\"\n"
+            "GET /x/{{e}}/{{target.base_url}}/{{run.seed}}/{{scenario.name}}/{{token}}/{{frag_let}}\n"
+            "  header X-A: {{pw}}\n"
+            "  expect status == 200\n"
+            "  capture body_text = body\n"
+            "  expect body == \"{{body_text}}\"\n"
+            "expect var \"body_text\" exists\n"
+            "let literal = \"{{{{not a var}}\"\n",
+            "fragment: reg\nparams: email\nlet frag_let = \"x\"\nPOST /r\n  json {\"e\": \"{{email}}\"}\n"
+            "  capture token = json \"$.token\"\n",
+            true, &rep);
+  for (size_t i = 0; i < rep.len; i++) print_error("unexpected: %s\n", rep.items[i].message);
+  assert_int_equal(rep.len, 0);
+  assert_int_equal(rep.errors, 0);
+  assert_int_equal(rep.warnings, 0);
+  kh_lint_report_release(&rep);
+}
+
+static void test_findings(void **state) {
+  (void)state;
+  kh_lint_report rep;
+  lint_text("scenario: one\ncovers: ACC-01 ACC-99\n"
+            "let a = emial()\n"
+            "let b = password(omit=\"vowels\")\n"
+            "GET /x?q={{later}}\n"
+            "  expect body contains \"{{nope}}\"\n"
+            "let later = 1\n"
+            "expect var \"ghost\" exists\n"
+            "scenario: one\ncovers: ACC-02\nGET /y\n",
+            "fragment: frag\nparams: p\nGET /{{p}}/{{outer}}\n", true, &rep);
+  const kh_diag *d;
+  assert_non_null(d = find_diag(&rep, "covers 'ACC-99'"));
+  assert_int_equal(d->severity, KH_SEV_ERROR);
+  assert_int_equal(d->line, 1);
+  assert_non_null(d = find_diag(&rep, "unknown generator 'emial'"));
+  assert_int_equal(d->line, 3);
+  assert_non_null(d->hint);
+  assert_non_null(d = find_diag(&rep, "omit="));
+  assert_int_equal(d->line, 4);
+  assert_non_null(d = find_diag(&rep, "unknown variable 'later'"));
+  assert_int_equal(d->line, 5);
+  assert_int_equal(d->col, 10);
+  assert_string_equal(d->source_line, "GET /x?q={{later}}");
+  assert_non_null(d = find_diag(&rep, "unknown variable 'nope'"));
+  assert_int_equal(d->line, 6);
+  assert_int_equal(d->col, 25);
+  assert_non_null(d = find_diag(&rep, "unknown variable 'ghost'"));
+  assert_int_equal(d->line, 8);
+  assert_non_null(d = find_diag(&rep, "duplicate scenario name 'one'"));
+  assert_int_equal(d->line, 9);
+  assert_int_equal(d->severity, KH_SEV_ERROR);
+  assert_non_null(d = find_diag(&rep, "has no expect"));
+  assert_int_equal(d->severity, KH_SEV_WARNING);
+  assert_int_equal(d->line, 9);
+  assert_non_null(d = find_diag(&rep, "unknown variable 'outer'"));
+  assert_int_equal(d->severity, KH_SEV_WARNING);
+  for (size_t i = 0; i < rep.len; i++) assert_null(strstr(rep.items[i].message, "'p'"));
+  assert_int_equal(rep.errors, 7);
+  assert_int_equal(rep.warnings, 2);
+  assert_int_equal(rep.len, 9);
+  /* Every diagnostic renders. */
+  for (size_t i = 0; i < rep.len; i++) {
+    kf_buf b;
+    kf_buf_init(&b, 4096);
+    assert_int_equal(kh_diag_format(&rep.items[i], &b), KF_OK);
+    kf_buf_release(&b);
+  }
+  kh_lint_report_release(&rep);
+}
+
+static void test_without_catalogue_and_fragment_expect(void **state) {
+  (void)state;
+  kh_lint_report rep;
+  /* The expect inside the fragment counts for the scenario. */
+  lint_text("scenario: s\ncovers: ZZZ-01\nuse f\n", "fragment: f\nGET /\n  expect status == 200\n", false, &rep);
+  assert_int_equal(rep.len, 0);
+  kh_lint_report_release(&rep);
+}
+
+static void test_repo_suite_lints_clean(void **state) {
+  (void)state;
+  if (access("scenarios/catalogue.json", R_OK) != 0) skip();
+  const char *paths[] = {"scenarios"};
+  kh_suite suite;
+  kh_suite_init(&suite);
+  kh_diag diag;
+  kh_diag_init(&diag);
+  assert_int_equal(kh_suite_load(&suite, paths, 1, &diag), KF_OK);
+  kh_catalogue cat;
+  kh_catalogue_init(&cat);
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(kh_catalogue_load(&cat, "scenarios/catalogue.json", &err), KF_OK);
+  kh_lint_report rep;
+  kh_lint_report_init(&rep);
+  assert_int_equal(kh_lint_suite(&suite, &cat, &rep), KF_OK);
+  for (size_t i = 0; i < rep.len; i++) print_error("%s:%u: %s\n", rep.items[i].file, rep.items[i].line, rep.items[i].message);
+  assert_int_equal(rep.errors, 0);
+  kh_lint_report_release(&rep);
+  kh_catalogue_release(&cat);
+  kh_suite_release(&suite);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_clean_suite),
+      cmocka_unit_test(test_findings),
+      cmocka_unit_test(test_without_catalogue_and_fragment_expect),
+      cmocka_unit_test(test_repo_suite_lints_clean),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}

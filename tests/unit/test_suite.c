@@ -1,0 +1,206 @@
+/*
+ * test_suite.c: loading a suite from files and directories, fragment lookup
+ * and `use` resolution, in a temporary directory tree.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kh_suite.h"
+
+static char g_root[64];
+
+static void write_file(const char *rel, const char *text) {
+  char p[512];
+  snprintf(p, sizeof p, "%s/%s", g_root, rel);
+  FILE *fp = fopen(p, "wb");
+  assert_non_null(fp);
+  fputs(text, fp);
+  fclose(fp);
+}
+
+static void make_dir(const char *rel) {
+  char p[512];
+  snprintf(p, sizeof p, "%s/%s", g_root, rel);
+  assert_int_equal(mkdir(p, 0700), 0);
+}
+
+static void remove_path(const char *rel) {
+  char p[512];
+  snprintf(p, sizeof p, "%s/%s", g_root, rel);
+  if (unlink(p) != 0) rmdir(p);
+}
+
+static const char *const TREE_FILES[] = {"suite/fragments/reg.konform", "suite/fragments/inner.konform",
+                                         "suite/acc/b.konform",       "suite/acc/a.konform",
+                                         "suite/acc/notes.txt",       "suite/top.konform"};
+static const char *const TREE_DIRS[] = {"suite/acc", "suite/fragments", "suite"};
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(g_root, sizeof g_root, "/tmp/kh-suite-XXXXXX");
+  if (mkdtemp(g_root) == NULL) return -1;
+  make_dir("suite");
+  make_dir("suite/acc");
+  make_dir("suite/fragments");
+  write_file("suite/fragments/reg.konform", "fragment: registered-account\nparams: email password\n"
+                                            "use inner x=\"{{email}}\"\n"
+                                            "POST /r\n  expect status == 202\n");
+  write_file("suite/fragments/inner.konform", "fragment: inner\nparams: x\nGET /i\n  capture got = body\n");
+  write_file("suite/acc/b.konform", "scenario: B one\ncovers: ACC-02\nGET /b\n  expect status == 200\n"
+                                    "scenario: B two\ncovers: ACC-02\nGET /b2\n  expect status == 200\n");
+  write_file("suite/acc/a.konform", "scenario: A\ncovers: ACC-01\nlet e = email()\n"
+                                    "use registered-account email=\"{{e}}\" password=\"p\"\n");
+  write_file("suite/acc/notes.txt", "not a scenario\n");
+  write_file("suite/top.konform", "scenario: Top\ncovers: ACC-03\nGET /t\n  expect status == 200\n");
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  for (size_t i = 0; i < sizeof TREE_FILES / sizeof TREE_FILES[0]; i++) remove_path(TREE_FILES[i]);
+  for (size_t i = 0; i < sizeof TREE_DIRS / sizeof TREE_DIRS[0]; i++) remove_path(TREE_DIRS[i]);
+  rmdir(g_root);
+  return 0;
+}
+
+static void test_load_directory(void **state) {
+  (void)state;
+  char dir[256];
+  snprintf(dir, sizeof dir, "%s/suite/", g_root);
+  const char *paths[] = {dir};
+  kh_suite suite;
+  kh_suite_init(&suite);
+  kh_diag diag;
+  kh_diag_init(&diag);
+  kf_rc rc = kh_suite_load(&suite, paths, 1, &diag);
+  if (rc != KF_OK) print_error("%s\n", diag.message);
+  assert_int_equal(rc, KF_OK);
+  /* Sorted walk: acc/a, acc/b, the fragments, top; scenarios first in files. */
+  assert_int_equal(suite.files_len, 5);
+  assert_int_equal(suite.entries_len, 4);
+  assert_string_equal(suite.entries[0].scenario->name, "A");
+  assert_string_equal(suite.entries[1].scenario->name, "B one");
+  assert_string_equal(suite.entries[2].scenario->name, "B two");
+  assert_string_equal(suite.entries[3].scenario->name, "Top");
+  for (size_t i = 0; i < 4; i++) assert_int_equal(suite.entries[i].index, i);
+  assert_ptr_equal(suite.entries[1].file, suite.entries[2].file);
+  assert_null(suite.files[0]->fragment);
+  assert_null(suite.files[2]->fragment);
+  assert_non_null(suite.files[3]->fragment);
+  assert_non_null(suite.files[4]->fragment);
+  const kh_fragment *reg = kh_suite_fragment(&suite, "registered-account");
+  assert_non_null(reg);
+  assert_null(kh_suite_fragment(&suite, "nope"));
+  const kh_step *use = &suite.entries[0].scenario->steps[1];
+  assert_int_equal(use->kind, KH_STEP_USE);
+  assert_ptr_equal(use->u.use.resolved, reg);
+  /* Uses inside fragments are resolved too. */
+  assert_ptr_equal(reg->steps[0].u.use.resolved, kh_suite_fragment(&suite, "inner"));
+  kh_suite_release(&suite);
+  kh_diag_release(&diag);
+}
+
+static void test_load_single_file_finds_fragments_above(void **state) {
+  (void)state;
+  char file[256];
+  snprintf(file, sizeof file, "%s/suite/acc/a.konform", g_root);
+  const char *paths[] = {file, file};
+  kh_suite suite;
+  kh_suite_init(&suite);
+  kh_diag diag;
+  kh_diag_init(&diag);
+  kf_rc rc = kh_suite_load(&suite, paths, 2, &diag);
+  if (rc != KF_OK) print_error("%s\n", diag.message);
+  assert_int_equal(rc, KF_OK);
+  assert_int_equal(suite.entries_len, 1); /* The same file given twice loads once. */
+  assert_non_null(kh_suite_fragment(&suite, "registered-account"));
+  kh_suite_release(&suite);
+}
+
+static kf_rc load_one(const char *rel, kh_diag *diag) {
+  char file[256];
+  snprintf(file, sizeof file, "%s/%s", g_root, rel);
+  const char *paths[] = {file};
+  kh_suite suite;
+  kh_suite_init(&suite);
+  kf_rc rc = kh_suite_load(&suite, paths, 1, diag);
+  assert_int_equal(suite.files_len, 0); /* Released on failure. */
+  kh_suite_release(&suite);
+  return rc;
+}
+
+static void test_use_errors(void **state) {
+  (void)state;
+  kh_diag diag;
+  kh_diag_init(&diag);
+  write_file("suite/acc/bad.konform", "scenario: X\ncovers: ACC-01\n\nuse nothing-here\n");
+  assert_int_equal(load_one("suite/acc/bad.konform", &diag), KF_ERR_NOT_FOUND);
+  assert_non_null(strstr(diag.message, "unknown fragment 'nothing-here'"));
+  assert_int_equal(diag.line, 4);
+  assert_int_equal(diag.col, 1);
+  assert_non_null(strstr(diag.file, "bad.konform"));
+  assert_string_equal(diag.source_line, "use nothing-here");
+  write_file("suite/acc/bad.konform", "scenario: X\ncovers: ACC-01\nuse registered-account email=\"a\"\n");
+  assert_int_equal(load_one("suite/acc/bad.konform", &diag), KF_ERR_NOT_FOUND);
+  assert_non_null(strstr(diag.message, "missing parameter 'password'"));
+  assert_int_equal(diag.line, 3);
+  write_file("suite/acc/bad.konform",
+             "scenario: X\ncovers: ACC-01\nuse registered-account email=\"a\" password=\"b\" extra=\"c\"\n");
+  assert_int_equal(load_one("suite/acc/bad.konform", &diag), KF_ERR_NOT_FOUND);
+  assert_non_null(strstr(diag.message, "unknown parameter 'extra'"));
+  assert_non_null(strstr(diag.hint, "email password"));
+  /* A parse error inside a file of the suite comes through as it is. */
+  write_file("suite/acc/bad.konform", "scenario: X\ncovers: ACC-01\nGET /x\n  expect status 200\n");
+  assert_int_equal(load_one("suite/acc/bad.konform", &diag), KF_ERR_PARSE);
+  assert_int_equal(diag.line, 4);
+  remove_path("suite/acc/bad.konform");
+  /* Duplicate fragment names. */
+  write_file("suite/fragments/dup.konform", "fragment: inner\nGET /dup\n");
+  assert_int_equal(load_one("suite/top.konform", &diag), KF_ERR_EXISTS);
+  assert_non_null(strstr(diag.message, "defined twice"));
+  assert_non_null(strstr(diag.hint, "first defined at"));
+  /* A cycle between fragments. */
+  write_file("suite/fragments/dup.konform", "fragment: loop\nuse loop\n");
+  assert_int_equal(load_one("suite/top.konform", &diag), KF_ERR_INVALID);
+  assert_non_null(strstr(diag.message, "cycle"));
+  remove_path("suite/fragments/dup.konform");
+  /* Missing paths. */
+  assert_int_equal(load_one("suite/none.konform", &diag), KF_ERR_IO);
+  assert_non_null(strstr(diag.message, "cannot open"));
+  kh_diag_release(&diag);
+}
+
+static void test_repo_scenarios(void **state) {
+  (void)state;
+  if (access("scenarios", R_OK) != 0) skip();
+  const char *paths[] = {"scenarios"};
+  kh_suite suite;
+  kh_suite_init(&suite);
+  kh_diag diag;
+  kh_diag_init(&diag);
+  kf_rc rc = kh_suite_load(&suite, paths, 1, &diag);
+  if (rc != KF_OK) print_error("%s:%u: %s\n", diag.file, diag.line, diag.message);
+  assert_int_equal(rc, KF_OK);
+  assert_true(suite.entries_len > 0);
+  kh_suite_release(&suite);
+  kh_diag_release(&diag);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_load_directory),
+      cmocka_unit_test(test_load_single_file_finds_fragments_above),
+      cmocka_unit_test(test_use_errors),
+      cmocka_unit_test(test_repo_scenarios),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
