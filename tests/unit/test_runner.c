@@ -395,6 +395,83 @@ static void test_many_in_parallel_keep_order(void **state) {
   run_release(&fx);
 }
 
+/* A `use` runs the fragment's steps with its parameters set; their results name the fragment's file. */
+static void test_use_fragment(void **state) {
+  (void)state;
+  static const char frag_text[] =
+      "fragment: greet\n"
+      "params: who\n"
+      "POST /echo\n"
+      "  body \"hi {{who}}\"\n"
+      "  expect status == 201\n"
+      "  capture said = body\n"
+      "GET /hello\n"
+      "  expect json \"$.greeting\" == \"{{g}}\"\n";
+  kh_file *frag = NULL;
+  kh_diag diag;
+  kh_diag_init(&diag);
+  kf_rc rc = kh_parse_text("fragments/greet.konform", frag_text, strlen(frag_text), &frag, &diag);
+  if (rc != KF_OK) fprintf(stderr, "parse: %u:%u %s\n", diag.line, diag.col, diag.message);
+  assert_int_equal(rc, KF_OK);
+  kh_diag_release(&diag);
+  assert_non_null(frag->fragment);
+
+  static const char text[] =
+      "scenario: uses a fragment\n"
+      "covers: ACC-01\n"
+      "let name = \"Max\"\n"
+      "let g = \"hallo\"\n"
+      "use greet who=\"{{name}}\"\n"
+      "expect var \"said\" == \"hi Max\"\n"
+      "scenario: fragment fails inside\n"
+      "covers: ACC-01\n"
+      "let g = \"moin\"\n"
+      "use greet who=\"x\"\n"
+      "GET /hello\n";
+  run_fixture fx;
+  kh_diag_init(&diag);
+  assert_int_equal(kh_parse_text("t.konform", text, strlen(text), &fx.file, &diag), KF_OK);
+  kh_diag_release(&diag);
+  /* Resolve the uses by hand, as kh_suite_load would. */
+  fx.file->scenarios[0].steps[2].u.use.resolved = frag->fragment;
+  fx.file->scenarios[1].steps[1].u.use.resolved = frag->fragment;
+  kh_file *parsed = fx.file;
+
+  memset(&fx.suite, 0, sizeof(fx.suite));
+  for (size_t i = 0; i < 2; i++) {
+    fx.entries[i].scenario = &parsed->scenarios[i];
+    fx.entries[i].file = parsed;
+    fx.entries[i].index = i;
+  }
+  fx.suite.entries = fx.entries;
+  fx.suite.entries_len = 2;
+  kh_profile_init(&fx.profile);
+  assert_int_equal(kh_profile_set(&fx.profile, "base_url", fake_url), KF_OK);
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(kh_profile_finish(&fx.profile, &err), KF_OK);
+  kf_run_result_init(&fx.run);
+  kh_runner_config cfg = {.suite = &fx.suite, .profile = &fx.profile, .seed = 1, .run_id = 2, .jobs = 2};
+  assert_int_equal(kh_runner_run(&cfg, &fx.run, &err), KF_OK);
+
+  const kf_scenario_result *ok = &fx.run.scenarios[0];
+  show(ok);
+  assert_int_equal(ok->status, KF_STATUS_PASS);
+  /* let, let, use, two fragment steps, the standalone expect. */
+  assert_int_equal(ok->steps_len, 6);
+  assert_string_equal(ok->steps[3].file, "fragments/greet.konform");
+  assert_int_equal(ok->steps[3].line, 3);
+
+  const kf_scenario_result *bad = &fx.run.scenarios[1];
+  assert_int_equal(bad->status, KF_STATUS_FAIL);
+  assert_string_equal(bad->fail_file, "fragments/greet.konform");
+  assert_int_equal(bad->fail_line, 8);
+  assert_int_equal(bad->steps[1].status, KF_STATUS_FAIL); /* The use line points at the fragment. */
+  assert_int_equal(bad->steps_len, 4);                    /* The GET after the use never ran. */
+  run_release(&fx);
+  kh_file_free(frag);
+}
+
 static void test_selection(void **state) {
   (void)state;
   kh_scenario sc;
@@ -505,6 +582,7 @@ int main(void) {
       cmocka_unit_test(test_waits_see_newer_items),
       cmocka_unit_test(test_unreachable_is_error),
       cmocka_unit_test(test_many_in_parallel_keep_order),
+      cmocka_unit_test(test_use_fragment),
       cmocka_unit_test(test_selection),
       cmocka_unit_test(test_http_invalid_utf8_body_survives),
       cmocka_unit_test(test_http_refused),
