@@ -5,7 +5,11 @@
  * subject object
  *   {"status": 202, "headers": {"content-type": "..."} (names lower-case),
  *    "body": "...", "json": <parsed body or null>, "duration_ms": 12}
- * and passes mail and letter documents as the mocks return them.
+ * and passes mail and letter documents as the mocks return them. mail.raw
+ * reads a "raw" key of the mail document, which the runner adds when it
+ * fetched /raw. Header queries look up lower-cased names in "headers".
+ * Regexes are POSIX extended; a text holding NUL bytes is searched segment by
+ * segment between the NULs.
  */
 #ifndef KH_EVAL_H
 #define KH_EVAL_H
@@ -35,7 +39,12 @@ kf_rc kh_eval_query(const kh_query *query, const kh_subjects *subjects, const kh
 
 /*
  * Decide pred for value (which may be NULL = absent). On KF_OK *holds tells the
- * verdict and explain gets "got 400" style detail for a failure message.
+ * verdict and explain (may be NULL) gets "got 400" style detail for a failure
+ * message: "got 400", "got \"abc\"", "value absent", with a note such as
+ * " (not a number)" where the type was wrong. An absent value satisfies only
+ * `not exists`. String operands are interpolated with vars (KF_ERR_NOT_FOUND
+ * for an unknown variable); a bad regex or a json-equals operand that is not
+ * JSON is KF_ERR_INVALID.
  */
 kf_rc kh_eval_predicate(const kh_predicate *pred, const json_t *value, const kh_vars *vars,
                         bool *holds, kf_buf *explain, kf_err *err);

@@ -31,7 +31,13 @@ void kh_suite_release(kh_suite *suite);
  * Load every *.konform file under each path (a file or a directory, walked
  * recursively in sorted order), plus fragments from fragments/ folders next to
  * and above each scenario file. Resolves every `use` and checks its arguments
- * against the fragment's params. On failure diag names the problem.
+ * against the fragment's params. On failure diag names the problem and the
+ * suite is released: KF_ERR_PARSE (a file does not parse), KF_ERR_IO (a path
+ * cannot be read), KF_ERR_NOT_FOUND (unknown fragment or parameter, missing
+ * parameter), KF_ERR_EXISTS (two fragments share a name), KF_ERR_INVALID
+ * (fragments use each other in a cycle), KF_ERR_NOMEM. Fragment folders are
+ * searched from the scenario file's folder up to the root; a file reached
+ * twice (by real path) is loaded once.
  */
 kf_rc kh_suite_load(kh_suite *suite, const char *const *paths, size_t paths_len, kh_diag *diag);
 
