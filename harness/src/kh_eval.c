@@ -336,30 +336,29 @@ static kf_rc kh_apply_filter(const kh_filter *f, const char *arg, size_t arg_len
       }
       kf_buf_release(&one);
     } else {
-      /* grep over a text: keep the matching lines. */
-      kf_buf lines;
-      kf_buf_init(&lines, KH_EVAL_TEXT_MAX);
-      if ((rc = kh_eval_to_text(in, &text)) == KF_OK && text.len > 0) {
+      /*
+       * grep over a text: the matching lines as an array, so that `count`
+       * after it counts lines (a line's trailing CR is dropped, since mail
+       * text keeps CRLF).
+       */
+      res = json_array();
+      if (res != NULL && (rc = kh_eval_to_text(in, &text)) == KF_OK && text.len > 0) {
         size_t start = 0;
-        bool first = true;
         while (start <= text.len && rc == KF_OK) {
           const char *nl = memchr(text.data + start, '\n', text.len - start);
           size_t end = nl != NULL ? (size_t)(nl - text.data) : text.len;
-          char saved = text.data[end];
-          text.data[end] = '\0';
+          size_t line_end = end > start && text.data[end - 1] == '\r' ? end - 1 : end;
+          char saved = text.data[line_end];
+          text.data[line_end] = '\0';
           size_t a, b;
-          if (kh_regex_search(&re, text.data + start, end - start, &a, &b)) {
-            if (!first) rc = kf_buf_append_byte(&lines, '\n');
-            if (rc == KF_OK && end > start) rc = kf_buf_append(&lines, text.data + start, end - start);
-            first = false;
-          }
-          text.data[end] = saved;
+          if (kh_regex_search(&re, text.data + start, line_end - start, &a, &b) &&
+              json_array_append_new(res, kh_string(text.data + start, line_end - start)) != 0)
+            rc = KF_ERR_NOMEM;
+          text.data[line_end] = saved;
           if (nl == NULL) break;
           start = end + 1;
         }
       }
-      if (rc == KF_OK) res = kh_string(lines.data, lines.len);
-      kf_buf_release(&lines);
     }
     regfree(&re);
     if (rc != KF_OK) goto out_nomem;

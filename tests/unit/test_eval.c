@@ -161,8 +161,10 @@ static void test_filters(void **state) {
   assert_holds("expect json \"$.status\" regex \"(o)k\" == \"o\"");
   assert_holds("expect json \"$.status\" regex \"ok\" == \"ok\"");
   assert_fails("expect json \"$.status\" regex \"zz\" exists", "value absent");
-  assert_holds("expect body grep \"LINE|two\" == \"line two\\nthird LINE\"");
-  assert_holds("expect body grep \"LINE|two\" lower == \"line two\\nthird line\"");
+  assert_holds("expect body grep \"LINE|two\" count == 2");
+  assert_holds("expect body grep \"LINE|two\" json-equals \"[\\\"line two\\\", \\\"third LINE\\\"]\"");
+  assert_holds("expect body grep \"LINE|two\" lower contains \"third line\"");
+  assert_holds("expect body grep \"nothing\" count == 0");
   assert_holds("expect mail.links grep \"impressum\" count == 1");
   assert_holds("expect mail.links grep \"nothing\" count == 0");
   assert_holds("expect mail.text grep \"klicken\" regex \"id=([a-z]+)\" == \"abc\"");
