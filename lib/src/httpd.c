@@ -63,6 +63,7 @@ struct kf_http_req {
   bool param_rest[HTTPD_MAX_PARAMS];
   size_t n_params;
   void *user;
+  void (*user_release)(void *);
 };
 
 typedef struct resp_header {
@@ -304,8 +305,22 @@ const char *kf_http_req_body(const kf_http_req *req, size_t *len) {
   return req->body.data != NULL ? req->body.data : "";
 }
 
+static void req_user_drop(kf_http_req *req) {
+  if (req->user_release != NULL && req->user != NULL)
+    req->user_release(req->user);
+  req->user = NULL;
+  req->user_release = NULL;
+}
+
 void kf_http_req_set_user(kf_http_req *req, void *user) {
+  req_user_drop(req);
   req->user = user;
+}
+
+void kf_http_req_set_user_owned(kf_http_req *req, void *user, void (*release)(void *)) {
+  req_user_drop(req);
+  req->user = user;
+  req->user_release = release;
 }
 
 void *kf_http_req_user(const kf_http_req *req) {
@@ -339,7 +354,7 @@ kf_rc kf_http_req_json(kf_http_req *req, kf_http_resp *resp, json_t **out) {
     return KF_ERR_PARSE;
   }
   json_error_t jerr;
-  json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+  json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
   if (root == NULL) {
     char msg[400];
     (void)kf_str_format(msg, sizeof msg,
@@ -425,6 +440,7 @@ static kf_rc params_materialise(kf_http_req *req) {
 static void req_free(kf_http_req *req) {
   if (req == NULL)
     return;
+  req_user_drop(req);
   for (size_t i = 0; i < req->n_params; i++)
     kf_free(req->param_values[i]);
   kf_free(req->path);

@@ -32,17 +32,10 @@
   "Wenn zu dieser E-Mail-Adresse ein noch nicht bestätigtes Konto besteht, erhalten Sie eine " \
   "neue E-Mail mit einem Bestätigungslink. Der Link ist 24 Stunden gültig."
 
-/*
- * The time of the request being handled. The filter and the handler of one
- * request run one after the other on the same thread inside kf_httpd's
- * dispatch, with no other request in between, so a thread-local slot lives
- * exactly as long as it must and needs no allocation or clean-up.
- */
+/* The time of the request being handled, owned by the request (kf_free). */
 typedef struct api_reqclock {
   int64_t now;
 } api_reqclock;
-
-static _Thread_local api_reqclock api_tl_clock;
 
 int64_t ks_api_now(const kf_http_req *req) {
   const api_reqclock *c = kf_http_req_user(req);
@@ -56,8 +49,13 @@ static void api_internal_error(kf_http_resp *resp, const kf_err *err) {
 
 static bool api_filter(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
-  api_tl_clock.now = kf_time_real_now();
-  kf_http_req_set_user(req, &api_tl_clock);
+  api_reqclock *clock_slot = kf_malloc(sizeof *clock_slot);
+  if (clock_slot == NULL) {
+    kf_http_resp_error(resp, 500, "INTERNAL_ERROR", "Interner Fehler. Bitte versuchen Sie es später erneut.");
+    return false;
+  }
+  clock_slot->now = kf_time_real_now();
+  kf_http_req_set_user_owned(req, clock_slot, kf_free);
   if (!srv->cfg->test_mode) return true;
   const char *id = kf_http_req_header(req, KS_CLOCK_HEADER);
   if (id == NULL) return true;
@@ -74,33 +72,9 @@ static bool api_filter(kf_http_req *req, kf_http_resp *resp, void *ctx) {
     api_internal_error(resp, &err);
     return false;
   }
-  api_tl_clock.now = clock.frozen_time;
+  clock_slot->now = clock.frozen_time;
   ks_clock_release(&clock);
   return true;
-}
-
-/*
- * Parse the body as a JSON object. kf_http_req_json refuses "\u0000", but a
- * NUL inside a string is valid JSON (RFC 8259) and must reach validation,
- * where it is a control character in an address (ACC-11) and a forbidden
- * character in a password (ACC-04), rather than a reason to call the whole
- * request malformed. So a body that failed only for that is parsed again
- * with JSON_ALLOW_NUL; the error kf_http_req_json put in resp is then
- * replaced by the handler's answer. Every string is read with its length.
- */
-static kf_rc api_req_json(kf_http_req *req, kf_http_resp *resp, json_t **out) {
-  kf_rc rc = kf_http_req_json(req, resp, out);
-  if (rc != KF_ERR_PARSE) return rc;
-  size_t len = 0;
-  const char *body = kf_http_req_body(req, &len);
-  if (!kf_utf8_valid(body, len)) return rc;
-  json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
-  if (root == NULL || !json_is_object(root)) {
-    json_decref(root);
-    return rc;
-  }
-  *out = root;
-  return KF_OK;
 }
 
 /* ---- Health and pages. ---- */
@@ -190,7 +164,7 @@ static json_t *api_password_checks(const kf_pw_report *report) {
 static void api_register(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   json_t *body = NULL;
-  if (api_req_json(req, resp, &body) != KF_OK) return;
+  if (kf_http_req_json(req, resp, &body) != KF_OK) return;
   json_t *error = kf_http_error_new("VALIDATION_FAILED", API_VALIDATION_MESSAGE);
   char email[KS_ADDRESS_MAX + 1];
   api_check_email(body, error, email, sizeof email);
@@ -267,7 +241,7 @@ static kf_rc api_confirm(ks_server *srv, kf_http_req *req, const char *id, ks_li
 static void api_confirm_json(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   json_t *body = NULL;
-  if (api_req_json(req, resp, &body) != KF_OK) return;
+  if (kf_http_req_json(req, resp, &body) != KF_OK) return;
   const json_t *jid = json_object_get(body, "id");
   ks_link_verdict v = KS_LINK_NOT_FOUND;
   kf_err err;
@@ -311,7 +285,7 @@ static void api_confirm_link(kf_http_req *req, kf_http_resp *resp, void *ctx) {
 static void api_resend(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   json_t *body = NULL;
-  if (api_req_json(req, resp, &body) != KF_OK) return;
+  if (kf_http_req_json(req, resp, &body) != KF_OK) return;
   json_t *error = kf_http_error_new("VALIDATION_FAILED", API_VALIDATION_MESSAGE);
   char email[KS_ADDRESS_MAX + 1];
   api_check_email(body, error, email, sizeof email);
@@ -337,7 +311,7 @@ static void api_resend(kf_http_req *req, kf_http_resp *resp, void *ctx) {
 static void api_login(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   json_t *body = NULL;
-  if (api_req_json(req, resp, &body) != KF_OK) return;
+  if (kf_http_req_json(req, resp, &body) != KF_OK) return;
   const char *user, *pw;
   size_t user_len, pw_len;
   api_member user_m = api_string(body, "username", &user, &user_len);
@@ -436,7 +410,7 @@ static bool api_time_value(const json_t *v, int64_t *out) {
 static void api_clock_create(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   json_t *body = NULL;
-  if (api_req_json(req, resp, &body) != KF_OK) return;
+  if (kf_http_req_json(req, resp, &body) != KF_OK) return;
   json_t *error = kf_http_error_new("VALIDATION_FAILED", API_VALIDATION_MESSAGE);
   int64_t t = 0;
   if (!api_time_value(json_object_get(body, "frozen_time"), &t))
@@ -489,7 +463,7 @@ static void api_clock_get(kf_http_req *req, kf_http_resp *resp, void *ctx) {
 static void api_clock_advance(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   json_t *body = NULL;
-  if (api_req_json(req, resp, &body) != KF_OK) return;
+  if (kf_http_req_json(req, resp, &body) != KF_OK) return;
   const json_t *jabs = json_object_get(body, "frozen_time");
   const json_t *jrel = json_object_get(body, "seconds");
   bool relative = jrel != NULL;

@@ -80,13 +80,21 @@ const char *kf_http_req_header(const kf_http_req *req, const char *name);
 const char *kf_http_req_body(const kf_http_req *req, size_t *len);
 /* Per-request slot for a filter to pass data to handlers (borrowed pointer). */
 void kf_http_req_set_user(kf_http_req *req, void *user);
+/*
+ * The same, but req owns user: release(user) runs when the request ends
+ * (also when the slot is set again). release may be NULL.
+ */
+void kf_http_req_set_user_owned(kf_http_req *req, void *user, void (*release)(void *));
 void *kf_http_req_user(const kf_http_req *req);
 
 /*
  * Parse the body as a JSON object. On failure the matching error answer is
  * already in resp (415 UNSUPPORTED_MEDIA_TYPE unless the Content-Type is JSON,
- * 400 INVALID_UTF8, 400 MALFORMED_JSON with line/column, 400 BODY_NOT_OBJECT)
- * and the handler should just return. On success the caller owns *out.
+ * 400 INVALID_UTF8, 400 MALFORMED_JSON with line/column (duplicate keys
+ * included), 400 BODY_NOT_OBJECT) and the handler should just return. On
+ * success the caller owns *out. "\u0000" inside a string is valid JSON and is
+ * accepted, so read strings with json_string_length, never strlen: a NUL must
+ * reach validation (where it is a control character) rather than cut a value.
  */
 kf_rc kf_http_req_json(kf_http_req *req, kf_http_resp *resp, json_t **out);
 
