@@ -7,6 +7,7 @@
  */
 #include "kh_catalogue.h"
 
+
 #include <assert.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -14,6 +15,8 @@
 
 #include "kf/alloc.h"
 #include "kf/buf.h"
+#include "kf/str.h"
+#include "kh_profile.h"
 
 /* The catalogue is a few hundred entries; anything far bigger is not ours. */
 #define KH_CATALOGUE_MAX_BYTES (8u * 1024u * 1024u)
@@ -212,4 +215,25 @@ kf_rc kh_catalogue_load(kh_catalogue *cat, const char *path, kf_err *err) {
   if (rc == KF_OK) rc = kh_catalogue_load_text(cat, path, b.data != NULL ? b.data : "", b.len, err);
   kf_buf_release(&b);
   return rc;
+}
+
+kf_rc kh_catalogue_fill_defaults(const kh_catalogue *cat, struct kh_profile *profile, size_t *filled,
+                                 kf_err *err) {
+  size_t n = 0;
+  char key[256];
+  for (size_t i = 0; i < cat->len; i++) {
+    const kh_requirement *r = &cat->items[i];
+    for (size_t j = 0; j < r->defaults_len; j++) {
+      if (kf_str_format(key, sizeof key, "defaults.%s", r->default_keys[j]) != KF_OK)
+        return kf_err_set(err, KF_ERR_LIMIT, "default key too long: %s", r->default_keys[j]);
+      if (kh_profile_get(profile, key) != NULL)
+        continue;
+      if (kh_profile_set(profile, key, r->default_values[j]) != KF_OK)
+        return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+      n++;
+    }
+  }
+  if (filled != NULL)
+    *filled = n;
+  return kh_profile_finish(profile, err);
 }

@@ -39,6 +39,15 @@ void kh_catalogue_release(kh_catalogue *cat);
 /* Load and validate (unique well-formed IDs, known areas). */
 kf_rc kh_catalogue_load(kh_catalogue *cat, const char *path, kf_err *err);
 const kh_requirement *kh_catalogue_find(const kh_catalogue *cat, const char *id);
+
+struct kh_profile;
+/*
+ * Give profile the catalogue's documented value for every "defaults.<key>" it
+ * does not state itself (a profile's own values always win), then re-derive
+ * the profile. *filled (may be NULL) counts the keys taken from the catalogue.
+ */
+kf_rc kh_catalogue_fill_defaults(const kh_catalogue *cat, struct kh_profile *profile, size_t *filled,
+                                 kf_err *err);
 /* The title of an area ("ACC"), or NULL. */
 const char *kh_catalogue_area_title(const kh_catalogue *cat, const char *area);
 /* Parse catalogue JSON from memory (len bytes); name is used in messages. */

@@ -501,6 +501,16 @@ static int kh_cli_run(const kh_cli_options *o) {
       }
     }
   }
+  if (code == KH_EXIT_OK && have_cat) {
+    size_t filled = 0;
+    if (kh_catalogue_fill_defaults(&cat, &profile, &filled, &err) != KF_OK) {
+      fprintf(stderr, "konform: %s\n", err.message);
+      code = KH_EXIT_USAGE;
+    } else if (filled > 0 && o->target != NULL) {
+      fprintf(stderr, "konform: the profile states no value for %zu [default] key(s); using the catalogue's\n",
+              filled);
+    }
+  }
   if (code == KH_EXIT_OK) code = kh_cli_preflight(&profile);
 
   if (code == KH_EXIT_OK) {

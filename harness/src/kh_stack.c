@@ -390,21 +390,9 @@ kf_rc kh_stack_start(kh_stack *stack, bool keep_state, kf_err *err) {
 }
 
 /*
- * The values the reference server uses for each "defaults" key of
- * scenarios/catalogue.json (docs/targets.md lists them); scenarios read them as
- * {{target.defaults.<key>}}, so a target with other settings states its own.
+ * The reference server runs with the catalogue's documented defaults, so the
+ * profile leaves "defaults.*" to kh_catalogue_fill_defaults like any target's.
  */
-static const char *const kh_stack_defaults[][2] = {
-    {"defaults.challenge_minutes", "5"},          {"defaults.freischaltcode_valid_days", "42"},
-    {"defaults.letter_link_base", "https://www.arbeitsagentur.de"},
-    {"defaults.lockout_attempts", "5"},           {"defaults.lockout_minutes", "15"},
-    {"defaults.mail_domain", "arbeitsagentur.de"}, {"defaults.max_attachment_mb", "10"},
-    {"defaults.max_attachments", "10"},           {"defaults.off_delay_working_days", "3"},
-    {"defaults.one_time_valid_days", "30"},       {"defaults.reset_link_hours", "24"},
-    {"defaults.session_idle_minutes", "30"},      {"defaults.totp_window_steps", "1"},
-    {"defaults.wrong_codes_per_hour", "5"},
-};
-
 kf_rc kh_stack_profile(const kh_stack *stack, kh_profile *profile, kf_err *err) {
   char url[64];
   struct {
@@ -421,8 +409,5 @@ kf_rc kh_stack_profile(const kh_stack *stack, kh_profile *profile, kf_err *err) 
       kh_profile_set(profile, "clock_header", "Konform-Clock") != KF_OK ||
       kh_profile_set(profile, "wait_timeout", "10s") != KF_OK)
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-  for (size_t i = 0; i < sizeof(kh_stack_defaults) / sizeof(kh_stack_defaults[0]); i++)
-    if (kh_profile_set(profile, kh_stack_defaults[i][0], kh_stack_defaults[i][1]) != KF_OK)
-      return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   return kh_profile_finish(profile, err);
 }

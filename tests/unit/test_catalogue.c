@@ -13,6 +13,7 @@
 
 #include "kf/alloc.h"
 #include "kh_catalogue.h"
+#include "kh_profile.h"
 
 static const char GOOD[] =
     "{\"version\": 1, \"areas\": {\"ACC\": \"Konto\", \"AUTH\": \"Anmeldung\"},"
@@ -109,6 +110,31 @@ static void test_file_and_repo_catalogue(void **state) {
   }
 }
 
+/* A profile's own [default] values win; the rest come from the catalogue. */
+static void test_fill_defaults(void **state) {
+  (void)state;
+  kh_catalogue cat;
+  kh_catalogue_init(&cat);
+  kf_err err;
+  kf_err_init(&err);
+  const char *text =
+      "{\"version\": 1, \"areas\": {\"AUTH\": \"Anmeldung\"}, \"requirements\": ["
+      "{\"id\": \"AUTH-05\", \"area\": \"AUTH\", \"title\": \"t\", \"source\": \"practice\","
+      " \"defaults\": {\"lockout_attempts\": 5, \"lockout_minutes\": 15}}]}";
+  assert_int_equal(kh_catalogue_load_text(&cat, "c.json", text, strlen(text), &err), KF_OK);
+  kh_profile profile;
+  kh_profile_init(&profile);
+  assert_int_equal(kh_profile_set(&profile, "base_url", "http://127.0.0.1:1"), KF_OK);
+  assert_int_equal(kh_profile_set(&profile, "defaults.lockout_attempts", "3"), KF_OK);
+  size_t filled = 99;
+  assert_int_equal(kh_catalogue_fill_defaults(&cat, &profile, &filled, &err), KF_OK);
+  assert_int_equal(filled, 1);
+  assert_string_equal(kh_profile_get(&profile, "defaults.lockout_attempts"), "3");
+  assert_string_equal(kh_profile_get(&profile, "defaults.lockout_minutes"), "15");
+  kh_profile_release(&profile);
+  kh_catalogue_release(&cat);
+}
+
 static void test_alloc_failures(void **state) {
   (void)state;
   kf_alloc_install_jansson();
@@ -137,6 +163,7 @@ int main(void) {
       cmocka_unit_test(test_good),
       cmocka_unit_test(test_invalid),
       cmocka_unit_test(test_file_and_repo_catalogue),
+      cmocka_unit_test(test_fill_defaults),
       cmocka_unit_test(test_alloc_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
