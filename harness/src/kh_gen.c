@@ -146,12 +146,11 @@ static kf_rc kh_out(kf_buf *out, kf_rc rc, kf_err *err) {
 
 static kf_rc kh_gen_password(kh_gen_ctx *ctx, const kh_let *let, const kh_vars *vars, kf_buf *out, kf_err *err) {
   /*
-   * The quote is an allowed special, but scenarios paste passwords into JSON
-   * templates that are sent as written; a quote there would break the JSON,
-   * so the generator never picks it.
+   * Every special the policy allows, the double quote included: scenarios put
+   * passwords into JSON bodies as {{name|json}}, which escapes it.
    */
   static const char *const classes[4] = {"ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz", "0123456789",
-                                         "@#$%&*-_!+=;,.?/()"};
+                                         "@#$%&*-_!+=;,.?/\"()"};
   bool use[4] = {true, true, true, true};
   long long length = 16;
   const kh_arg *a;

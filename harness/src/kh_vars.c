@@ -119,6 +119,60 @@ static bool kh_next_ref(const char *s, size_t len, size_t *i, size_t *lit_end, s
   return false;
 }
 
+/*
+ * Split a reference "name" or "name|filter" into its parts (blanks around
+ * either are ignored). Without a filter *filter_len is 0.
+ */
+static void kh_ref_split(const char *s, size_t len, size_t *name_len, const char **filter,
+                         size_t *filter_len) {
+  const char *bar = memchr(s, '|', len);
+  *filter = NULL;
+  *filter_len = 0;
+  size_t n = bar != NULL ? (size_t)(bar - s) : len;
+  while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+  *name_len = n;
+  if (bar != NULL) {
+    const char *f = bar + 1, *end = s + len;
+    while (f < end && (*f == ' ' || *f == '\t')) f++;
+    *filter = f;
+    *filter_len = (size_t)(end - f);
+  }
+}
+
+/* Append value escaped for the inside of a JSON string (RFC 8259). */
+static kf_rc kh_append_json_escaped(kf_buf *out, const char *v, size_t len) {
+  kf_rc rc = KF_OK;
+  for (size_t i = 0; i < len && rc == KF_OK; i++) {
+    unsigned char c = (unsigned char)v[i];
+    if (c == '"' || c == '\\') {
+      char esc[2] = {'\\', (char)c};
+      rc = kf_buf_append(out, esc, 2);
+    } else if (c < 0x20 || c == 0x7F) {
+      rc = kf_buf_appendf(out, "\\u%04x", c);
+    } else {
+      rc = kf_buf_append_byte(out, (char)c);
+    }
+  }
+  return rc;
+}
+
+/* Append value percent-encoded for a URL query or path segment (RFC 3986 unreserved kept). */
+static kf_rc kh_append_url_encoded(kf_buf *out, const char *v, size_t len) {
+  static const char hex[] = "0123456789ABCDEF";
+  kf_rc rc = KF_OK;
+  for (size_t i = 0; i < len && rc == KF_OK; i++) {
+    unsigned char c = (unsigned char)v[i];
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      rc = kf_buf_append_byte(out, (char)c);
+    } else {
+      char enc[3] = {'%', hex[c >> 4], hex[c & 15]};
+      rc = kf_buf_append(out, enc, 3);
+    }
+  }
+  return rc;
+}
+
 kf_rc kh_vars_expand(const kh_vars *vars, const kh_template *tpl, kf_buf *out, kf_err *err) {
   assert(tpl != NULL && out != NULL);
   if (tpl->text == NULL) return KF_OK;
@@ -140,14 +194,33 @@ kf_rc kh_vars_expand(const kh_vars *vars, const kh_template *tpl, kf_buf *out, k
       if ((rc = kf_buf_append(out, "{{", 2)) != KF_OK) return kf_err_set(err, rc, "cannot expand text");
       continue;
     }
-    const kh_var *v = vars != NULL ? kh_vars_find(vars, s + ns, nl) : NULL;
+    size_t name_len, filter_len;
+    const char *filter;
+    kh_ref_split(s + ns, nl, &name_len, &filter, &filter_len);
+    const kh_var *v = vars != NULL ? kh_vars_find(vars, s + ns, name_len) : NULL;
     if (v == NULL)
-      return kf_err_set(err, KF_ERR_NOT_FOUND, "unknown variable '%.*s'", (int)(nl > 100 ? 100 : nl), s + ns);
-    if (out->len - start_len + v->len > KH_VAR_MAX_BYTES)
+      return kf_err_set(err, KF_ERR_NOT_FOUND, "unknown variable '%.*s'",
+                        (int)(name_len > 100 ? 100 : name_len), s + ns);
+    /* Escaping at most sextuples a byte; check the cap before writing. */
+    size_t worst = filter_len == 0 ? v->len : v->len * 6;
+    if (out->len - start_len + worst > KH_VAR_MAX_BYTES)
       return kf_err_set(err, KF_ERR_LIMIT, "expanded text exceeds %u bytes", KH_VAR_MAX_BYTES);
-    if ((rc = kf_buf_append(out, v->value, v->len)) != KF_OK)
-      return kf_err_set(err, rc, "cannot expand text: %s", kf_rc_name(rc));
+    if (filter_len == 0)
+      rc = kf_buf_append(out, v->value, v->len);
+    else if (filter_len == 4 && memcmp(filter, "json", 4) == 0)
+      rc = kh_append_json_escaped(out, v->value, v->len);
+    else if (filter_len == 3 && memcmp(filter, "url", 3) == 0)
+      rc = kh_append_url_encoded(out, v->value, v->len);
+    else
+      return kf_err_set(err, KF_ERR_INVALID, "unknown interpolation filter '%.*s' (use json or url)",
+                        (int)(filter_len > 40 ? 40 : filter_len), filter);
+    if (rc != KF_OK) return kf_err_set(err, rc, "cannot expand text: %s", kf_rc_name(rc));
   }
+}
+
+bool kh_vars_filter_known(const char *filter, size_t len) {
+  return len == 0 || (len == 4 && memcmp(filter, "json", 4) == 0) ||
+         (len == 3 && memcmp(filter, "url", 3) == 0);
 }
 
 void kh_vars_each_reference(const kh_template *tpl, void (*fn)(const char *name, size_t len, void *ctx),
@@ -155,6 +228,10 @@ void kh_vars_each_reference(const kh_template *tpl, void (*fn)(const char *name,
   if (tpl == NULL || tpl->text == NULL || fn == NULL) return;
   size_t i = 0, lit_end, ns, nl;
   while (kh_next_ref(tpl->text, tpl->len, &i, &lit_end, &ns, &nl)) {
-    if (nl != (size_t)-1) fn(tpl->text + ns, nl, ctx);
+    if (nl == (size_t)-1) continue;
+    size_t name_len, filter_len;
+    const char *filter;
+    kh_ref_split(tpl->text + ns, nl, &name_len, &filter, &filter_len);
+    fn(tpl->text + ns, name_len, ctx);
   }
 }

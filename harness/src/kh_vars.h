@@ -4,6 +4,7 @@
 #ifndef KH_VARS_H
 #define KH_VARS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "kf/buf.h"
@@ -32,11 +33,15 @@ kf_rc kh_vars_set(kh_vars *vars, const char *name, const char *value, size_t len
 /* Borrowed value or NULL; len may be NULL. */
 const char *kh_vars_get(const kh_vars *vars, const char *name, size_t *len);
 /*
- * Append tpl with every {{name}} replaced to out. KF_ERR_NOT_FOUND (message in
+ * Append tpl with every {{name}} replaced to out. {{name|json}} escapes the
+ * value for the inside of a JSON string and {{name|url}} percent-encodes it;
+ * any other filter is KF_ERR_INVALID. KF_ERR_NOT_FOUND (message in
  * err naming the variable) for an unknown variable.
  */
 kf_rc kh_vars_expand(const kh_vars *vars, const kh_template *tpl, kf_buf *out, kf_err *err);
-/* Names referenced by tpl, for lint: calls fn for each. */
+/* Whether filter (the text after '|' in a reference) is one kh_vars_expand knows. */
+bool kh_vars_filter_known(const char *filter, size_t len);
+/* Names referenced by tpl (without any "|filter"), for lint: calls fn for each. */
 void kh_vars_each_reference(const kh_template *tpl, void (*fn)(const char *name, size_t len, void *ctx),
                             void *ctx);
 

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <jansson.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -87,6 +88,33 @@ static void test_expand(void **state) {
   kh_vars_release(&vars);
 }
 
+/* {{name|json}} and {{name|url}} escape a value for a JSON string and a URL. */
+static void test_expand_filters(void **state) {
+  (void)state;
+  kh_vars vars;
+  kh_vars_init(&vars);
+  assert_int_equal(kh_vars_set(&vars, "pw", "a\"b\\c\r\n\x01", 8), KF_OK);
+  assert_int_equal(kh_vars_set(&vars, "q", "ä b&c=d/e~", 11), KF_OK);
+  kf_buf out;
+  kf_buf_init(&out, 1 << 20);
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(expand(&vars, "{\"p\": \"{{pw|json}}\"}", &out, &err), KF_OK);
+  assert_string_equal(out.data, "{\"p\": \"a\\\"b\\\\c\\u000d\\u000a\\u0001\"}");
+  json_t *parsed = json_loads(out.data, 0, NULL);
+  assert_non_null(parsed);
+  assert_string_equal(json_string_value(json_object_get(parsed, "p")), "a\"b\\c\r\n\x01");
+  json_decref(parsed);
+  assert_int_equal(expand(&vars, "?to={{ q | url }}", &out, &err), KF_OK);
+  assert_string_equal(out.data, "?to=%C3%A4%20b%26c%3Dd%2Fe~");
+  assert_int_equal(expand(&vars, "{{q|base64}}", &out, &err), KF_ERR_INVALID);
+  assert_non_null(strstr(err.message, "base64"));
+  assert_true(kh_vars_filter_known("json", 4));
+  assert_false(kh_vars_filter_known("raw", 3));
+  kf_buf_release(&out);
+  kh_vars_release(&vars);
+}
+
 static void test_expand_cap(void **state) {
   (void)state;
   kh_vars vars;
@@ -116,9 +144,9 @@ static void test_each_reference(void **state) {
   (void)state;
   kf_buf b;
   kf_buf_init(&b, 1024);
-  kh_template tpl = {(char *)"{{a}} {{{{b}} {{ c.d }} {{e", strlen("{{a}} {{{{b}} {{ c.d }} {{e")};
+  kh_template tpl = {(char *)"{{a}} {{{{b}} {{ c.d }} {{f|json}} {{e", strlen("{{a}} {{{{b}} {{ c.d }} {{f|json}} {{e")};
   kh_vars_each_reference(&tpl, collect, &b);
-  assert_string_equal(b.data, "a;c.d;");
+  assert_string_equal(b.data, "a;c.d;f;");
   kh_vars_each_reference(NULL, collect, &b);
   kf_buf_release(&b);
 }
@@ -144,7 +172,7 @@ static void test_alloc_failures(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_set_get_replace), cmocka_unit_test(test_expand),
+      cmocka_unit_test(test_set_get_replace), cmocka_unit_test(test_expand), cmocka_unit_test(test_expand_filters),
       cmocka_unit_test(test_expand_cap),      cmocka_unit_test(test_each_reference),
       cmocka_unit_test(test_alloc_failures),
   };
