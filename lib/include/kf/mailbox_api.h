@@ -1,6 +1,6 @@
 /*
  * mailbox_api.h: the HTTP API both mocks share (list, search, read, delete,
- * long-poll wait), as documented in docs/design.md and docs/openapi.yaml.
+ * long-poll wait), as documented in docs/design.md and docs/mocks-openapi.yaml.
  */
 #ifndef KF_MAILBOX_API_H
 #define KF_MAILBOX_API_H
