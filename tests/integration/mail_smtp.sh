@@ -12,34 +12,14 @@
 # by line as they arrive (read -t is only a safety limit, never a delay).
 set -eu
 
-bin=${KONFORM_BIN:-build/bin}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/mail_smtp.XXXXXX")
 server_pid=""
 server2_pid=""
 bg_pids=""
-
-cleanup() {
-  for p in $bg_pids $server_pid $server2_pid; do
-    kill "$p" 2>/dev/null || true
-  done
-  for p in $bg_pids $server_pid $server2_pid; do
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+it_name=mail_smtp
+it_pid_vars="bg_pids server_pid server2_pid"
+. tests/integration/lib.sh
 
 command -v bash >/dev/null 2>&1 || { echo "mail_smtp: bash is needed for /dev/tcp" >&2; exit 1; }
-
-checks=0
-fail() {
-  echo "mail_smtp: FAIL: $*" >&2
-  exit 1
-}
-ok() {
-  checks=$((checks + 1))
-}
 
 # start_server FIFO ARGS...: start konform-mail and read its READY line into
 # $http_port and $smtp_port; the pid lands in $started_pid.
@@ -49,14 +29,10 @@ start_server() {
   mkfifo "$fifo"
   "$bin/konform-mail" --port 0 --smtp-port 0 --ready-fd 3 --log-level warn "$@" 3>"$fifo" &
   started_pid=$!
-  IFS= read -r ready_line <"$fifo" || fail "konform-mail exited before it was ready"
-  case $ready_line in
-    "READY http="*" smtp="*) ;;
-    *) fail "unexpected readiness line: $ready_line" ;;
-  esac
-  http_port=${ready_line#READY http=}
-  http_port=${http_port%% *}
-  smtp_port=${ready_line##* smtp=}
+  it_ready "$fifo" konform-mail
+  http_port=$(it_ready_port http)
+  smtp_port=$(it_ready_port smtp)
+  [ -n "$smtp_port" ] || fail "no smtp port in: $ready_line"
 }
 
 start_server "$tmp/ready" --max-recipients 3 --max-message-bytes 65536 --hostname mx.konform.test
@@ -65,50 +41,10 @@ base="http://127.0.0.1:$http_port"
 smtp1_port=$smtp_port
 smtp="smtp://127.0.0.1:$smtp1_port"
 
-# req METHOD PATH [curl args...]: sets $status; the body lands in $tmp/body.
-req() {
-  method=$1
-  path=$2
-  shift 2
-  status=$(curl -sS -o "$tmp/body" -w '%{http_code}' -X "$method" "$@" "$base$path") ||
-    fail "curl $method $path failed"
-}
-expect_status() {
-  [ "$status" = "$1" ] || fail "$2: expected HTTP $1, got $status: $(cat "$tmp/body")"
-  ok
-}
-expect_body() {
-  grep -qF -- "$1" "$tmp/body" || fail "$2: body lacks $1: $(cat "$tmp/body")"
-  ok
-}
-
 # send_mail FROM TO FILE: deliver a prepared message (CRLF line ends) with curl.
 send_mail() {
   curl -sS "$smtp" --mail-from "$1" --mail-rcpt "$2" --upload-file "$3" ||
     fail "curl could not send $3 to $2"
-}
-
-# start_wait NAME QUERY: long-poll in the background; returns once curl has
-# sent the whole request (the empty "> " line that ends the headers).
-start_wait() {
-  mkfifo "$tmp/$1.trace"
-  curl -sS -v -o "$tmp/$1.body" -w '%{http_code}' "$base/api/v1/wait/messages?$2" \
-    >"$tmp/$1.status" 2>"$tmp/$1.trace" &
-  wait_pid=$!
-  bg_pids="$bg_pids $wait_pid"
-  exec 4<"$tmp/$1.trace"
-  sent=0
-  while IFS= read -r trace_line <&4; do
-    trace_line=$(printf '%s' "$trace_line" | tr -d '\r')
-    case $trace_line in
-      ">" | "> ") sent=1; break ;;
-    esac
-  done
-  # Keep draining the trace so curl never blocks or dies writing it.
-  cat <&4 >/dev/null &
-  bg_pids="$bg_pids $!"
-  exec 4<&-
-  [ "$sent" = 1 ] || fail "$1: curl did not send the wait request"
 }
 
 # ---- A UTF-8 confirmation-style mail, sent with curl. ----
@@ -150,7 +86,7 @@ expect_status 200 "raw source"
 expect_body 'Subject: =?UTF-8?Q?Best=C3=A4tigung_Ihrer_E-Mail-Adresse?=' "raw source"
 
 # ---- Long-poll answered by a mail sent while it waits. ----
-start_wait late 'to=late@example.test&timeout_ms=60000'
+start_wait late "$base/api/v1/wait/messages?to=late@example.test&timeout_ms=60000"
 printf '%s\r\n' 'From: a@sender.test' 'To: late@example.test' 'Subject: Spät' \
   'Date: Sat, 28 Mar 2026 10:05:00 +0000' '' 'Hallo' >"$tmp/late.eml"
 send_mail a@sender.test late@example.test "$tmp/late.eml"

@@ -9,31 +9,11 @@
 # has been sent" is read from curl's verbose trace through a FIFO.
 set -eu
 
-bin=${KONFORM_BIN:-build/bin}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/post_api.XXXXXX")
 server_pid=""
 bg_pids=""
-
-cleanup() {
-  for p in $bg_pids $server_pid; do
-    kill "$p" 2>/dev/null || true
-  done
-  for p in $bg_pids $server_pid; do
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-checks=0
-fail() {
-  echo "post_api: FAIL: $*" >&2
-  exit 1
-}
-ok() {
-  checks=$((checks + 1))
-}
+it_name=post_api
+it_pid_vars="bg_pids server_pid"
+. tests/integration/lib.sh
 
 # ---- Command line. ----
 "$bin/konform-post" --version | grep -q '^konform-post ' || fail "--version"
@@ -49,60 +29,13 @@ ok
 mkfifo "$tmp/ready"
 "$bin/konform-post" --port 0 --ready-fd 3 --max-body 4096 --log-level warn 3>"$tmp/ready" &
 server_pid=$!
-IFS= read -r ready_line <"$tmp/ready" || fail "konform-post exited before it was ready"
-case $ready_line in
-  "READY http="*) port=${ready_line#READY http=} ;;
-  *) fail "unexpected readiness line: $ready_line" ;;
-esac
+it_ready "$tmp/ready" konform-post
+port=$(it_ready_port http)
 base="http://127.0.0.1:$port"
 
-# req METHOD PATH [curl args...]: sets $status; the body lands in $tmp/body.
-req() {
-  method=$1
-  path=$2
-  shift 2
-  status=$(curl -sS -o "$tmp/body" -w '%{http_code}' -X "$method" "$@" "$base$path") ||
-    fail "curl $method $path failed"
-}
 post_letter() {
   req POST /api/v1/letters -H 'Content-Type: application/json' --data-binary "$1"
 }
-expect_status() {
-  [ "$status" = "$1" ] || fail "$2: expected HTTP $1, got $status: $(cat "$tmp/body")"
-  ok
-}
-expect_body() {
-  grep -qF -- "$1" "$tmp/body" || fail "$2: body lacks $1: $(cat "$tmp/body")"
-  ok
-}
-expect_no_body() {
-  if grep -qF -- "$1" "$tmp/body"; then fail "$2: body has $1: $(cat "$tmp/body")"; fi
-  ok
-}
-
-# start_wait NAME QUERY: long-poll in the background; returns once curl has
-# sent the whole request (the empty "> " line that ends the headers).
-start_wait() {
-  mkfifo "$tmp/$1.trace"
-  curl -sS -v -o "$tmp/$1.body" -w '%{http_code}' "$base/api/v1/wait/letters?$2" \
-    >"$tmp/$1.status" 2>"$tmp/$1.trace" &
-  wait_pid=$!
-  bg_pids="$bg_pids $wait_pid"
-  exec 4<"$tmp/$1.trace"
-  sent=0
-  while IFS= read -r trace_line <&4; do
-    trace_line=$(printf '%s' "$trace_line" | tr -d '\r')
-    case $trace_line in
-      ">" | "> ") sent=1; break ;;
-    esac
-  done
-  # Keep draining the trace so curl never blocks or dies writing it.
-  cat <&4 >/dev/null &
-  bg_pids="$bg_pids $!"
-  exec 4<&-
-  [ "$sent" = 1 ] || fail "$1: curl did not send the wait request"
-}
-
 letter() { # letter KIND NAME CUSTOMER_NUMBER
   printf '{"kind":"%s","date":"2026-03-01","recipient":{"name":"%s","customer_number":"%s","address":{"street":"Hauptstraße 1","postal_code":"10115","city":"Berlin"}},"text":"Guten Tag,\\nIhr Freischaltcode.","fields":{"code":"HET2-2X8A-UXAS","valid_until":"22.03.2025"}}' "$1" "$2" "$3"
 }
@@ -208,7 +141,7 @@ expect_status 200 "wait for an existing letter"
 expect_body '"id":2' "wait for an existing letter"
 
 # ---- Long-poll answered by a letter posted while it waits. ----
-start_wait late 'name=Sp%C3%A4t%20Ankommer&after=2&timeout_ms=60000'
+start_wait late "$base/api/v1/wait/letters?name=Sp%C3%A4t%20Ankommer&after=2&timeout_ms=60000"
 post_letter "$(letter freischaltcode 'Spät Ankommer' 789C111111)"
 expect_status 201 "letter for the waiter"
 wait "$wait_pid" || fail "waiting curl failed"
@@ -232,7 +165,7 @@ req GET /api/v1/letters
 expect_body '"count":0' "empty after delete all"
 
 # ---- SIGTERM releases a pending long-poll and exits cleanly. ----
-start_wait pending 'kind=nie-verschickt&timeout_ms=120000'
+start_wait pending "$base/api/v1/wait/letters?kind=nie-verschickt&timeout_ms=120000"
 kill -TERM "$server_pid"
 server_status=0
 wait "$server_pid" || server_status=$?

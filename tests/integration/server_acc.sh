@@ -9,83 +9,36 @@
 # Event-driven: readiness comes from FIFOs, mails from the long-poll; no sleeps.
 set -eu
 
-bin=${KONFORM_BIN:-build/bin}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/server_acc.XXXXXX")
 mail_pid=""
 server_pid=""
-
-cleanup() {
-  for p in $server_pid $mail_pid; do
-    kill "$p" 2>/dev/null || true
-  done
-  for p in $server_pid $mail_pid; do
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-checks=0
-fail() {
-  echo "server_acc: FAIL: $*" >&2
-  if [ -f "$tmp/server.log" ]; then tail -20 "$tmp/server.log" >&2; fi
-  exit 1
-}
-ok() {
-  checks=$((checks + 1))
-}
+it_name=server_acc
+it_pid_vars="server_pid mail_pid"
+. tests/integration/lib.sh
+it_fail_log="$tmp/server.log"
 
 # ---- Start konform-mail, then konform-server pointed at its SMTP port. ----
 mkfifo "$tmp/mail.ready" "$tmp/server.ready"
 "$bin/konform-mail" --port 0 --smtp-port 0 --ready-fd 3 --log-level warn 3>"$tmp/mail.ready" &
 mail_pid=$!
-IFS= read -r line <"$tmp/mail.ready" || fail "konform-mail exited before it was ready"
-case $line in
-  "READY http="*" smtp="*) ;;
-  *) fail "unexpected konform-mail readiness line: $line" ;;
-esac
-mail_http=$(printf '%s' "$line" | sed 's/^READY http=\([0-9]*\) smtp=\([0-9]*\)$/\1/')
-mail_smtp=$(printf '%s' "$line" | sed 's/^READY http=\([0-9]*\) smtp=\([0-9]*\)$/\2/')
+it_ready "$tmp/mail.ready" konform-mail
+mail_http=$(it_ready_port http)
+mail_smtp=$(it_ready_port smtp)
 mail="http://127.0.0.1:$mail_http"
 
 "$bin/konform-server" --port 0 --ready-fd 3 --test-mode --hash-cost test --db "$tmp/server.db" \
   --smtp-url "smtp://127.0.0.1:$mail_smtp" --max-body 4096 --log-level warn \
   3>"$tmp/server.ready" 2>"$tmp/server.log" &
 server_pid=$!
-IFS= read -r line <"$tmp/server.ready" || fail "konform-server exited before it was ready"
-case $line in
-  "READY http="*) port=${line#READY http=} ;;
-  *) fail "unexpected konform-server readiness line: $line" ;;
-esac
+it_ready "$tmp/server.ready" konform-server
+port=$(it_ready_port http)
 base="http://127.0.0.1:$port"
 
-# req METHOD URL [curl args...]: sets $status; body in $tmp/body, headers in $tmp/headers.
-req() {
-  method=$1
-  url=$2
-  shift 2
-  status=$(curl -sS -D "$tmp/headers" -o "$tmp/body" -w '%{http_code}' -X "$method" "$@" "$url") ||
-    fail "curl $method $url failed"
-}
 json() { # json METHOD PATH BODY [curl args...]
   m=$1
   p=$2
   b=$3
   shift 3
   req "$m" "$base$p" -H 'Content-Type: application/json' --data-binary "$b" "$@"
-}
-expect_status() {
-  [ "$status" = "$1" ] || fail "$2: expected HTTP $1, got $status: $(cat "$tmp/body")"
-  ok
-}
-expect_body() {
-  grep -qF -- "$1" "$tmp/body" || fail "$2: body lacks $1: $(cat "$tmp/body")"
-  ok
-}
-expect_no_body() {
-  if grep -qF -- "$1" "$tmp/body"; then fail "$2: body has $1: $(cat "$tmp/body")"; fi
-  ok
 }
 # wait_mail QUERY: long-poll konform-mail for the first matching mail (body in $tmp/body).
 wait_mail() {
@@ -271,8 +224,8 @@ start_server() {
   "$bin/konform-server" --port 0 --ready-fd 3 --test-mode --hash-cost test --db "$tmp/late.db" \
     --smtp-url "$1" --log-level error 3>"$tmp/server.ready" 2>>"$tmp/server.log" &
   server_pid=$!
-  IFS= read -r line <"$tmp/server.ready" || fail "konform-server exited before it was ready"
-  base="http://127.0.0.1:${line#READY http=}"
+  it_ready "$tmp/server.ready" konform-server
+  base="http://127.0.0.1:$(it_ready_port http)"
 }
 # Port 1 on loopback refuses connections, so the first attempts fail.
 start_server "smtp://127.0.0.1:1"
