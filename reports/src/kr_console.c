@@ -355,36 +355,40 @@ void kr_console_scenario(FILE *out, const kr_console_options *opt, const kf_scen
 }
 
 /* The step that caused a scenario's failure or error, or NULL. */
-static const kf_step_result *kr_console_failing_step(const kf_scenario_result *sc)
+void kr_failure_locate(const kf_scenario_result *sc, kr_failure *out)
 {
-  for (size_t i = 0; i < sc->steps_len; i++) {
+  out->step = NULL;
+  for (size_t i = 0; i < sc->steps_len && out->step == NULL; i++) {
     if (sc->steps[i].status == sc->status)
-      return &sc->steps[i];
+      out->step = &sc->steps[i];
   }
-  for (size_t i = 0; i < sc->steps_len; i++) {
+  for (size_t i = 0; i < sc->steps_len && out->step == NULL; i++) {
     if (sc->steps[i].status == KF_STATUS_FAIL || sc->steps[i].status == KF_STATUS_ERROR)
-      return &sc->steps[i];
+      out->step = &sc->steps[i];
   }
-  return NULL;
+  const kf_step_result *st = out->step;
+  out->file = sc->fail_file;
+  out->line = sc->fail_line;
+  if (out->file == NULL && st != NULL) {
+    out->file = st->file;
+    out->line = st->fail_line != 0 ? st->fail_line : st->line;
+  }
+  if (out->file == NULL) {
+    out->file = sc->file != NULL ? sc->file : "?";
+    out->line = sc->line;
+  }
+  out->message = sc->message != NULL ? sc->message : (st != NULL ? st->message : NULL);
 }
 
 /* One failed or errored scenario: where, what, and the HTTP exchange. */
 static void kr_console_failure(FILE *out, const kr_console_options *opt, const kf_scenario_result *sc)
 {
-  const kf_step_result *st = kr_console_failing_step(sc);
-  const char *file = sc->fail_file;
-  unsigned line = sc->fail_line;
-  if (file == NULL && st != NULL) {
-    file = st->file;
-    line = st->fail_line != 0 ? st->fail_line : st->line;
-  }
-  if (file == NULL) {
-    file = sc->file;
-    line = sc->line;
-  }
-  const char *message = sc->message;
-  if (message == NULL && st != NULL)
-    message = st->message;
+  kr_failure where;
+  kr_failure_locate(sc, &where);
+  const kf_step_result *st = where.step;
+  const char *file = where.file;
+  unsigned line = where.line;
+  const char *message = where.message;
 
   fputs("  ", out);
   kr_console_status(out, opt, sc->status, 6);

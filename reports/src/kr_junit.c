@@ -157,33 +157,16 @@ static kf_rc kr_junit_traces(kr_junit *j, const kf_step_result *st)
 }
 
 /* The step that caused a scenario's failure or error, or NULL. */
-static const kf_step_result *kr_junit_failing_step(const kf_scenario_result *sc)
-{
-  for (size_t i = 0; i < sc->steps_len; i++) {
-    if (sc->steps[i].status == sc->status)
-      return &sc->steps[i];
-  }
-  return NULL;
-}
-
 /* <failure> or <error>: message attribute, then file:line, assertion and traces. */
 static kf_rc kr_junit_problem(kr_junit *j, const kf_scenario_result *sc)
 {
   bool is_error = sc->status == KF_STATUS_ERROR;
-  const kf_step_result *st = kr_junit_failing_step(sc);
-  const char *file = sc->fail_file;
-  unsigned line = sc->fail_line;
-  if (file == NULL && st != NULL) {
-    file = st->file;
-    line = st->fail_line != 0 ? st->fail_line : st->line;
-  }
-  if (file == NULL) {
-    file = sc->file;
-    line = sc->line;
-  }
-  const char *message = sc->message;
-  if (message == NULL && st != NULL)
-    message = st->message;
+  kr_failure where;
+  kr_failure_locate(sc, &where);
+  const kf_step_result *st = where.step;
+  const char *file = where.file;
+  unsigned line = where.line;
+  const char *message = where.message;
   if (message == NULL)
     message = is_error ? "error" : "failure";
 

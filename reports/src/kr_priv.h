@@ -77,4 +77,20 @@ kf_rc kr_format_seconds(int64_t ms, char *out, size_t out_size);
  */
 kf_rc kr_file_write_atomic(const char *path, const char *data, size_t len, kf_err *err);
 
+/* Where and why a failed or errored scenario failed, as the reports show it. */
+typedef struct kr_failure {
+  const kf_step_result *step; /* The failing step, or NULL. */
+  const char *file;           /* Never NULL: the scenario's file at worst. */
+  unsigned line;
+  const char *message;        /* May be NULL when nothing recorded one. */
+} kr_failure;
+
+/*
+ * Locate sc's failure: the recorded failure position, else the failing step's
+ * (its failed expect line first), else the scenario's own. The failing step is
+ * the first with the scenario's status, else the first that failed or errored.
+ * Everything points into sc.
+ */
+void kr_failure_locate(const kf_scenario_result *sc, kr_failure *out);
+
 #endif
