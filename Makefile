@@ -1,8 +1,10 @@
 # konform: build, test and run the conformance suite.
 #
 #   make          build every program into build/bin
-#   make check    every test: unit tests (normal and ASan+UBSan), integration
-#                 tests, then the whole scenario suite against the reference stack
+#   make check    every test: unit tests and integration tests under the normal
+#                 and the ASan+UBSan build, the scenario suite against the
+#                 sanitizer-built reference stack (a leak or crash at shutdown
+#                 fails it), then against the normal one
 #   make run      install what is missing, build, run every scenario against the
 #                 embedded reference stack and write the reports to $(REPORT_DIR)
 #   make bench    benchmarks that print figures (never pass/fail on speed)
@@ -121,6 +123,8 @@ check-inner: lint-banned
 	@$(MAKE) --no-print-directory SAN=1 all tests
 	@$(MAKE) --no-print-directory SAN=1 unit
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory SAN=1 integration
+	@$(MAKE) --no-print-directory SAN=1 scenarios REPORT_DIR=$(REPORT_DIR)/asan
 	@$(MAKE) --no-print-directory scenarios
 
 unit: $(UNIT_BINS)

@@ -543,6 +543,10 @@ static int kh_cli_run(const kh_cli_options *o) {
   }
 
   kh_stack_stop(&kh_cli_stack);
+  if (o->target == NULL && kh_stack_exit_status(&kh_cli_stack, &err) != KF_OK) {
+    fprintf(stderr, "konform: the embedded reference stack did not shut down cleanly:\n%s", err.message);
+    if (code == KH_EXIT_OK) code = KH_EXIT_FAILURES;
+  }
   kf_run_result_release(&run);
   kh_profile_release(&profile);
   kh_catalogue_release(&cat);

@@ -137,15 +137,33 @@ static bool kh_stack_wait_exit(const kh_stack_child *c, int timeout_ms) {
   }
 }
 
-/* Stop one child: SIGTERM, bounded wait, SIGKILL if needed, reap. Allocation-free. */
-static void kh_stack_child_stop(kh_stack_child *c, int timeout_ms) {
+/*
+ * Stop one child: SIGTERM, bounded wait, SIGKILL if needed, reap. An unclean
+ * end is described, with the end of the log, in report (which has report_size
+ * bytes and already holds text). Allocation-free.
+ */
+static void kh_stack_child_stop(kh_stack_child *c, int timeout_ms, char *report, size_t report_size) {
   if (c->pid > 0) {
     kill(c->pid, SIGTERM);
-    if (!kh_stack_wait_exit(c, timeout_ms)) kill(c->pid, SIGKILL);
-    int status;
+    bool hung = !kh_stack_wait_exit(c, timeout_ms);
+    if (hung) kill(c->pid, SIGKILL);
+    int status = 0;
     while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR) {
     }
     c->pid = 0;
+    bool clean = !hung && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!clean) {
+      char how[64];
+      if (hung) kf_str_format(how, sizeof(how), "did not stop within %d ms", timeout_ms);
+      else if (WIFEXITED(status)) kf_str_format(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+      else kf_str_format(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
+      char tail[KH_STACK_LOG_TAIL];
+      kh_stack_log_tail(c->log_path, tail, sizeof(tail));
+      size_t used = strlen(report);
+      if (used < report_size)
+        (void)kf_str_format(report + used, report_size - used, "%s %s on shutdown; the end of its log:\n%s\n",
+                            c->name, how, tail);
+    }
   }
   if (c->life_fd >= 0) {
     close(c->life_fd);
@@ -173,10 +191,17 @@ void kh_stack_stop(kh_stack *stack) {
   if (!stack->stopped) {
     stack->stopped = true;
     /* The server first, so it never talks to mocks that are already gone. */
-    for (int i = KH_STACK_CHILDREN - 1; i >= 0; i--) kh_stack_child_stop(&stack->children[i], KH_STACK_STOP_TIMEOUT_MS);
+    for (int i = KH_STACK_CHILDREN - 1; i >= 0; i--)
+      kh_stack_child_stop(&stack->children[i], KH_STACK_STOP_TIMEOUT_MS, stack->exit_report,
+                          sizeof(stack->exit_report));
     if (stack->dir != NULL && !stack->keep_state) kh_stack_remove_dir(stack->dir);
   }
   pthread_mutex_unlock(&stack->lock);
+}
+
+kf_rc kh_stack_exit_status(const kh_stack *stack, kf_err *err) {
+  if (stack->exit_report[0] == '\0') return KF_OK;
+  return kf_err_set(err, KF_ERR_STATE, "%s", stack->exit_report);
 }
 
 /*

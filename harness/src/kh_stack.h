@@ -30,6 +30,9 @@ typedef struct kh_stack_child {
   char *log_path;    /* Owned: DIR/<name>.log (stdout and stderr). */
 } kh_stack_child;
 
+/* Room for how the children ended when one did not end cleanly. */
+#define KH_STACK_EXIT_REPORT_MAX 2048
+
 enum { KH_STACK_MAIL, KH_STACK_POST, KH_STACK_SERVER, KH_STACK_CHILDREN };
 
 typedef struct kh_stack {
@@ -39,6 +42,12 @@ typedef struct kh_stack {
   bool stopped;
   kh_stack_child children[KH_STACK_CHILDREN];
   unsigned server_port, mail_port, smtp_port, post_port;
+  /*
+   * Filled by kh_stack_stop: how each child that did not exit with status 0
+   * after SIGTERM ended (a crash, a sanitizer report, a hang), with the end of
+   * its log. Empty when every child ended cleanly.
+   */
+  char exit_report[KH_STACK_EXIT_REPORT_MAX];
 } kh_stack;
 
 void kh_stack_init(kh_stack *stack);
@@ -65,6 +74,14 @@ kf_rc kh_stack_profile(const kh_stack *stack, kh_profile *profile, kf_err *err);
  * may call it while the main thread is anywhere.
  */
 void kh_stack_stop(kh_stack *stack);
+
+/*
+ * After kh_stack_stop: KF_OK when every child exited cleanly, else
+ * KF_ERR_STATE with the exit report in err. The reference stack is the target
+ * of the run, so an unclean exit (a leak or a crash found at shutdown) is a
+ * finding, not noise.
+ */
+kf_rc kh_stack_exit_status(const kh_stack *stack, kf_err *err);
 
 /* Where a program would be started from: caller frees with kf_free. */
 kf_rc kh_stack_find_program(const char *name, char **out, kf_err *err);

@@ -105,6 +105,23 @@ if [ -x "$bin/konform-server" ] && [ -x "$bin/konform-mail" ] && [ -x "$bin/konf
   expect_code 2 "unwritable report is exit 2" "$konform" run --no-color --catalogue scenarios/catalogue.json \
     --report "json=$tmp/no/such/dir/r.json" "$tmp/suite"
 
+  # A stack program that does not exit cleanly on SIGTERM (as a sanitizer
+  # build does when it finds a leak) turns a passing run into exit 1.
+  mkdir -p "$tmp/unclean"
+  cp "$konform" "$bin/konform-server" "$bin/konform-mail" "$tmp/unclean/"
+  cat >"$tmp/unclean/konform-post" <<WRAP
+#!/bin/sh
+trap 'kill -TERM \$child; wait \$child; echo "simulated finding at shutdown" >&2; exit 3' TERM
+"$bin/konform-post" "\$@" &
+child=\$!
+wait \$child
+WRAP
+  chmod +x "$tmp/unclean/konform-post"
+  expect_code 1 "unclean stack shutdown is exit 1" "$tmp/unclean/konform" run --no-color \
+    --catalogue scenarios/catalogue.json "$tmp/suite"
+  grep -q "konform-post exited with status 3" "$tmp/err" && grep -q "simulated finding" "$tmp/err" &&
+    ok "the unclean exit is named with its log" || bad "the unclean exit is named with its log"
+
   # Ctrl-C: the stack stops, its folder goes away, exit 130.
   mkdir -p "$tmp/slow" "$tmp/stacktmp"
   printf 'scenario: wartet\ncovers: ACC-05\nwait mail to "niemand@konform.test" within 60s\n' >"$tmp/slow/w.konform"

@@ -17,7 +17,7 @@ server2_pid=""
 bg_pids=""
 it_name=mail_smtp
 it_pid_vars="bg_pids server_pid server2_pid"
-. tests/integration/lib.sh
+. tests/integration/lib/common.sh
 
 command -v bash >/dev/null 2>&1 || { echo "mail_smtp: bash is needed for /dev/tcp" >&2; exit 1; }
 

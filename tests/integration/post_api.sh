@@ -13,7 +13,7 @@ server_pid=""
 bg_pids=""
 it_name=post_api
 it_pid_vars="bg_pids server_pid"
-. tests/integration/lib.sh
+. tests/integration/lib/common.sh
 
 # ---- Command line. ----
 "$bin/konform-post" --version | grep -q '^konform-post ' || fail "--version"

@@ -13,7 +13,7 @@ mail_pid=""
 server_pid=""
 it_name=server_acc
 it_pid_vars="server_pid mail_pid"
-. tests/integration/lib.sh
+. tests/integration/lib/common.sh
 it_fail_log="$tmp/server.log"
 
 # ---- Start konform-mail, then konform-server pointed at its SMTP port. ----

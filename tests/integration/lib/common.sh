@@ -1,9 +1,9 @@
-# lib.sh: what the integration tests share. Source it from the repository
+# common.sh: what the integration tests share. Source it from the repository
 # root after setting it_name and it_pid_vars:
 #
 #   it_name=post_api            # prefix of every message
 #   it_pid_vars="server_pid bg_pids"  # variables whose pids cleanup kills
-#   . tests/integration/lib.sh
+#   . tests/integration/lib/common.sh
 #
 # Everything is event-driven: readiness comes from FIFOs (--ready-fd), and a
 # background long-poll is known to be sent by reading curl's trace.
