@@ -3,6 +3,10 @@
  *
  * Values are derived from (run seed, scenario index, per-scenario counter), so
  * a seed reproduces a run and no two scenarios of a run share an identity.
+ *
+ * Ownership: kh_gen_ctx is plain caller-owned state with nothing to free;
+ * generated values are appended to the caller's kf_buf, and let and vars are
+ * borrowed for the call.
  */
 #ifndef KH_GEN_H
 #define KH_GEN_H

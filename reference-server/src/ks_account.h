@@ -2,6 +2,9 @@
  * ks_account.h: the account operations behind the ACC routes, each one sqlite
  * transaction (with its outbox mail) that the handlers call after validating
  * the input. Every function takes `now`, the request's clock.
+ *
+ * Ownership: nothing returned needs freeing; strings are borrowed for the call,
+ * and the token goes to a caller-owned buffer.
  */
 #ifndef KS_ACCOUNT_H
 #define KS_ACCOUNT_H

@@ -1,5 +1,8 @@
 /*
  * ks_config.h: konform-server's command line.
+ *
+ * Ownership: ks_config_parse stores pointers into argv (borrowed, so argv must
+ * outlive cfg); the usage text is static.
  */
 #ifndef KS_CONFIG_H
 #define KS_CONFIG_H

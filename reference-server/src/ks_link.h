@@ -1,6 +1,9 @@
 /*
  * ks_link.h: the rules for confirmation links (ACC-06, ACC-07), kept free of
  * storage so they can be tested on their own.
+ *
+ * Ownership: nothing here allocates; strings returned are static, URLs go to
+ * caller-owned buffers.
  */
 #ifndef KS_LINK_H
 #define KS_LINK_H

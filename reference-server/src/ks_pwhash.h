@@ -1,6 +1,9 @@
 /*
  * ks_pwhash.h: argon2id password hashing (libsodium) with a configurable cost
  * and a dummy hash so that logins for unknown users cost the same (AUTH-04).
+ *
+ * Ownership: ks_pwhash is plain caller-owned state with nothing to free; hashes
+ * go to caller-owned buffers.
  */
 #ifndef KS_PWHASH_H
 #define KS_PWHASH_H

@@ -1,5 +1,8 @@
 /*
  * daemon.h: what every konform server process does at start and stop.
+ *
+ * Ownership: nothing here allocates; kf_daemon_ready closes the fd it is given
+ * (it takes it over).
  */
 #ifndef KF_DAEMON_H
 #define KF_DAEMON_H

@@ -1,5 +1,7 @@
 /*
  * log.h: leveled logging to stderr, one line per event, safe from any thread.
+ *
+ * Ownership: nothing here allocates; the program name is copied.
  */
 #ifndef KF_LOG_H
 #define KF_LOG_H

@@ -3,6 +3,9 @@
  *
  * Shared by konform-server (to judge) and the harness (to generate valid and
  * invalid passwords and to check its generator).
+ *
+ * Ownership: nothing here allocates; inputs are borrowed for the call, reports
+ * are caller-owned structs, and the returned strings are static.
  */
 #ifndef KF_PASSWORD_POLICY_H
 #define KF_PASSWORD_POLICY_H

@@ -3,6 +3,9 @@
  *
  * konform never reads the wall clock for behaviour; callers pass the time they
  * got from their (possibly simulated) clock. Times are int64 Unix seconds.
+ *
+ * Ownership: nothing here allocates; results go to caller-owned buffers of the
+ * documented sizes.
  */
 #ifndef KF_TIMEUTIL_H
 #define KF_TIMEUTIL_H

@@ -1,6 +1,8 @@
 /*
  * utf8.h: UTF-8 validation and character counting (RFC 3629: no overlongs,
  * no surrogates, nothing above U+10FFFF).
+ *
+ * Ownership: nothing here allocates; inputs are borrowed for the call.
  */
 #ifndef KF_UTF8_H
 #define KF_UTF8_H

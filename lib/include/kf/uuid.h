@@ -1,5 +1,8 @@
 /*
  * uuid.h: random (version 4) UUIDs from libsodium's CSPRNG, and validation.
+ *
+ * Ownership: nothing here allocates; results go to caller-owned buffers of the
+ * documented sizes.
  */
 #ifndef KF_UUID_H
 #define KF_UUID_H

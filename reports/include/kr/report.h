@@ -1,6 +1,9 @@
 /*
  * report.h: the report writers. They only read a kf_run_result; they never
  * run anything and never see the parser or the network.
+ *
+ * Ownership: the writers only borrow run and allocate nothing the caller must
+ * free; each file is replaced atomically (temporary file, then rename).
  */
 #ifndef KR_REPORT_H
 #define KR_REPORT_H
