@@ -9,6 +9,7 @@
 #                 embedded reference stack and write the reports to $(REPORT_DIR)
 #   make bench    benchmarks that print figures (never pass/fail on speed)
 #   make install  PREFIX=/usr/local DESTDIR=
+#   V=1           show every compiler command
 #
 # Every .c in a program folder is compiled; main.c is the entry point, the rest
 # becomes that program's module library so unit tests can link against it.
@@ -18,6 +19,17 @@ DESTDIR    ?=
 REPORT_DIR ?= build/report
 JOBS       ?= 4
 SAN        ?= 0
+V          ?= 0
+NPROC      := $(shell nproc 2>/dev/null || echo 2)
+
+# Quiet by default ("  CC   file.c"); V=1 shows every command.
+ifeq ($(V),1)
+Q     :=
+say    = @true
+else
+Q     := @
+say    = @printf '  %-4s %s\n' $(1) $(2)
+endif
 
 PKGS := libmicrohttpd sqlite3 libcurl jansson libxml-2.0 liboath libfido2 libcbor libsodium gmime-3.0
 
@@ -39,8 +51,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Werr
 # System folders stay out: -isystem on them would reorder libc's include_next chain.
 PKG_CFLAGS = $(patsubst -I%,-isystem %,$(filter-out -I/usr/include -I/usr/include/$(shell $(CC) -dumpmachine),$(shell pkg-config --cflags $(PKGS))))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -lpthread -lm
-CPPFLAGS_ALL = -std=c17 -D_POSIX_C_SOURCE=200809L -DKONFORM_DATADIR='"$(PREFIX)/share/konform"' \
-               -Ilib/include -Ireports/include
+CPPFLAGS_ALL = -std=c17 -D_POSIX_C_SOURCE=200809L -Ilib/include -Ireports/include
 CFLAGS_ALL   = $(OPT) $(WARN) $(SANFLAGS) $(CPPFLAGS_ALL) $(PKG_CFLAGS) -MMD -MP $(CFLAGS)
 LDFLAGS_ALL  = $(SANFLAGS) $(LDFLAGS)
 
@@ -74,13 +85,26 @@ tests: $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# The installed data folder is compiled into the harness; the stamp changes
+# only when PREFIX does, so `make install PREFIX=/usr` rebuilds what needs it.
+DATADIR_STAMP := $(BUILD)/datadir.stamp
+$(DATADIR_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(PREFIX)/share/konform' | cmp -s - $@ || echo '$(PREFIX)/share/konform' > $@
+$(BUILD)/obj/harness/src/kh_cli.o: $(DATADIR_STAMP)
+$(BUILD)/obj/harness/src/kh_cli.o: CFLAGS_ALL += -DKONFORM_DATADIR='"$(PREFIX)/share/konform"'
+.PHONY: FORCE
+FORCE:
 
 define modlib
 $(1): $(call obj,$(2))
 	@mkdir -p $$(dir $$@)
-	rm -f $$@
-	$$(if $$^,ar rcs $$@ $$^,ar rcs $$@)
+	$$(call say,AR,$$@)
+	$$(Q)rm -f $$@
+	$$(Q)$$(if $$^,ar rcs $$@ $$^,ar rcs $$@)
 endef
 $(eval $(call modlib,$(LIBKONFORM),$(LIB_SRC)))
 $(eval $(call modlib,$(LIBKREPORT),$(REPORT_SRC)))
@@ -91,26 +115,32 @@ $(eval $(call modlib,$(LIBKH),$(HARNESS_SRC)))
 
 $(BUILD)/bin/konform-server: $(call obj,reference-server/src/main.c) $(LIBKS) $(LIBKONFORM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 $(BUILD)/bin/konform-mail: $(call obj,mocks/mail/main.c) $(LIBKM) $(LIBKONFORM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 $(BUILD)/bin/konform-post: $(call obj,mocks/post/main.c) $(LIBKP) $(LIBKONFORM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 $(BUILD)/bin/konform: $(call obj,harness/src/main.c) $(LIBKH) $(LIBKREPORT) $(LIBKONFORM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
 # Unit tests may reach into any module, so they link every module library.
 # Their include path adds every source folder (private headers included).
 TEST_INC := -Iharness/src -Ireference-server/src -Imocks/mail -Imocks/post -Ilib/src -Ireports/src
 $(BUILD)/obj/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(TEST_INC) $(shell pkg-config --cflags cmocka) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS_ALL) $(TEST_INC) $(shell pkg-config --cflags cmocka) -c $< -o $@
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBKH) $(LIBKS) $(LIBKM) $(LIBKP) $(LIBKREPORT) $(LIBKONFORM)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs cmocka)
 
 # ---- Entry points that first make sure the Debian packages are there. ----
 check:
@@ -118,9 +148,9 @@ check:
 	@$(MAKE) --no-print-directory check-inner
 
 check-inner: lint-banned
-	@$(MAKE) --no-print-directory all tests
+	@$(MAKE) --no-print-directory -j$(NPROC) all tests
 	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory SAN=1 all tests
+	@$(MAKE) --no-print-directory -j$(NPROC) SAN=1 all tests
 	@$(MAKE) --no-print-directory SAN=1 unit
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory SAN=1 integration
@@ -140,12 +170,12 @@ scenarios: all
 
 run:
 	@scripts/install-deps.sh
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@$(MAKE) --no-print-directory scenarios
 
 bench:
 	@scripts/install-deps.sh
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@scripts/bench.sh $(BUILD)/bin
 
 lint-banned:
