@@ -180,6 +180,7 @@ bench:
 
 lint-banned:
 	@scripts/check-banned.sh
+	@scripts/check-format.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

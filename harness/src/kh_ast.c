@@ -22,7 +22,8 @@ static void kh_literal_release(kh_literal *lit) {
 
 static void kh_query_release(kh_query *query) {
   kh_template_release(&query->arg);
-  for (size_t i = 0; i < query->filters_len; i++) kh_template_release(&query->filters[i].arg);
+  for (size_t i = 0; i < query->filters_len; i++)
+    kh_template_release(&query->filters[i].arg);
   kf_free(query->filters);
   query->filters = NULL;
   query->filters_len = 0;
@@ -83,17 +84,20 @@ static void kh_step_release(kh_step *step) {
 }
 
 static void kh_steps_free(kh_step *steps, size_t len) {
-  for (size_t i = 0; i < len; i++) kh_step_release(&steps[i]);
+  for (size_t i = 0; i < len; i++)
+    kh_step_release(&steps[i]);
   kf_free(steps);
 }
 
 static void kh_words_free(char **words, size_t len) {
-  for (size_t i = 0; i < len; i++) kf_free(words[i]);
+  for (size_t i = 0; i < len; i++)
+    kf_free(words[i]);
   kf_free(words);
 }
 
 void kh_file_free(kh_file *file) {
-  if (file == NULL) return;
+  if (file == NULL)
+    return;
   for (size_t i = 0; i < file->scenarios_len; i++) {
     kh_scenario *sc = &file->scenarios[i];
     kf_free(sc->name);

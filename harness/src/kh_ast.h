@@ -26,21 +26,42 @@ typedef struct kh_template {
   size_t len;
 } kh_template;
 
-typedef enum kh_literal_kind { KH_LIT_STRING, KH_LIT_NUMBER, KH_LIT_BOOL, KH_LIT_NULL } kh_literal_kind;
+typedef enum kh_literal_kind {
+  KH_LIT_STRING,
+  KH_LIT_NUMBER,
+  KH_LIT_BOOL,
+  KH_LIT_NULL
+} kh_literal_kind;
 
 typedef struct kh_literal {
   kh_literal_kind kind;
-  kh_template str;   /* KH_LIT_STRING. */
-  long long number;  /* KH_LIT_NUMBER. */
-  bool boolean;      /* KH_LIT_BOOL. */
+  kh_template str;  /* KH_LIT_STRING. */
+  long long number; /* KH_LIT_NUMBER. */
+  bool boolean;     /* KH_LIT_BOOL. */
 } kh_literal;
 
 typedef enum kh_query_kind {
-  KH_Q_STATUS, KH_Q_HEADER, KH_Q_BODY, KH_Q_JSON, KH_Q_DURATION,
-  KH_Q_MAIL_FROM, KH_Q_MAIL_TO, KH_Q_MAIL_SUBJECT, KH_Q_MAIL_DATE, KH_Q_MAIL_TEXT,
-  KH_Q_MAIL_HTML, KH_Q_MAIL_RAW, KH_Q_MAIL_HEADER, KH_Q_MAIL_LINKS, KH_Q_MAIL_LINK,
+  KH_Q_STATUS,
+  KH_Q_HEADER,
+  KH_Q_BODY,
+  KH_Q_JSON,
+  KH_Q_DURATION,
+  KH_Q_MAIL_FROM,
+  KH_Q_MAIL_TO,
+  KH_Q_MAIL_SUBJECT,
+  KH_Q_MAIL_DATE,
+  KH_Q_MAIL_TEXT,
+  KH_Q_MAIL_HTML,
+  KH_Q_MAIL_RAW,
+  KH_Q_MAIL_HEADER,
+  KH_Q_MAIL_LINKS,
+  KH_Q_MAIL_LINK,
   KH_Q_MAIL_JSON,
-  KH_Q_LETTER_KIND, KH_Q_LETTER_TEXT, KH_Q_LETTER_DATE, KH_Q_LETTER_FIELD, KH_Q_LETTER_JSON,
+  KH_Q_LETTER_KIND,
+  KH_Q_LETTER_TEXT,
+  KH_Q_LETTER_DATE,
+  KH_Q_LETTER_FIELD,
+  KH_Q_LETTER_JSON,
   KH_Q_VAR
 } kh_query_kind;
 
@@ -59,9 +80,21 @@ typedef struct kh_query {
 } kh_query;
 
 typedef enum kh_pred_kind {
-  KH_P_EQ, KH_P_NE, KH_P_LT, KH_P_LE, KH_P_GT, KH_P_GE,
-  KH_P_CONTAINS, KH_P_NOT_CONTAINS, KH_P_STARTSWITH, KH_P_MATCHES, KH_P_NOT_MATCHES,
-  KH_P_EXISTS, KH_P_NOT_EXISTS, KH_P_IS_UUID, KH_P_JSON_EQUALS
+  KH_P_EQ,
+  KH_P_NE,
+  KH_P_LT,
+  KH_P_LE,
+  KH_P_GT,
+  KH_P_GE,
+  KH_P_CONTAINS,
+  KH_P_NOT_CONTAINS,
+  KH_P_STARTSWITH,
+  KH_P_MATCHES,
+  KH_P_NOT_MATCHES,
+  KH_P_EXISTS,
+  KH_P_NOT_EXISTS,
+  KH_P_IS_UUID,
+  KH_P_JSON_EQUALS
 } kh_pred_kind;
 
 typedef struct kh_predicate {
@@ -72,11 +105,11 @@ typedef struct kh_predicate {
 /* An `expect` or a `capture` line. */
 typedef struct kh_check {
   kh_pos pos;
-  char *source;        /* The line as written, trimmed, for messages. */
+  char *source; /* The line as written, trimmed, for messages. */
   bool is_capture;
-  char *capture_name;  /* is_capture only. */
+  char *capture_name; /* is_capture only. */
   kh_query query;
-  kh_predicate pred;   /* !is_capture only. */
+  kh_predicate pred; /* !is_capture only. */
 } kh_check;
 
 typedef struct kh_header {
@@ -85,14 +118,14 @@ typedef struct kh_header {
 } kh_header;
 
 typedef struct kh_request {
-  char *method;          /* "GET", "POST", ... */
+  char *method; /* "GET", "POST", ... */
   kh_template url;
   kh_header *headers;
   size_t headers_len;
-  kh_template body;      /* body.text == NULL: no body. */
-  bool body_is_json;     /* From `json`: sets Content-Type unless given. */
-  bool no_clock;         /* `option no-clock`. */
-  int64_t timeout_ms;    /* 0 = default. */
+  kh_template body;   /* body.text == NULL: no body. */
+  bool body_is_json;  /* From `json`: sets Content-Type unless given. */
+  bool no_clock;      /* `option no-clock`. */
+  int64_t timeout_ms; /* 0 = default. */
 } kh_request;
 
 typedef enum kh_wait_kind { KH_WAIT_MAIL, KH_WAIT_LETTER } kh_wait_kind;
@@ -107,24 +140,29 @@ typedef struct kh_wait {
   int64_t within_ms;           /* 0 = the target's default. */
 } kh_wait;
 
-typedef enum kh_clock_op { KH_CLOCK_CREATE, KH_CLOCK_CREATE_NOW, KH_CLOCK_ADVANCE, KH_CLOCK_SET } kh_clock_op;
+typedef enum kh_clock_op {
+  KH_CLOCK_CREATE,
+  KH_CLOCK_CREATE_NOW,
+  KH_CLOCK_ADVANCE,
+  KH_CLOCK_SET
+} kh_clock_op;
 
 typedef struct kh_clock_step {
   kh_clock_op op;
-  kh_template iso;     /* CREATE and SET. */
-  int64_t advance_ms;  /* ADVANCE. */
+  kh_template iso;    /* CREATE and SET. */
+  int64_t advance_ms; /* ADVANCE. */
 } kh_clock_step;
 
 typedef struct kh_arg {
-  char *name;          /* NULL for a positional argument. */
+  char *name; /* NULL for a positional argument. */
   kh_literal value;
 } kh_arg;
 
 typedef struct kh_let {
   char *name;
-  bool is_call;        /* A generator call rather than a literal. */
-  kh_literal value;    /* !is_call. */
-  char *func;          /* is_call: "email", "password", ... */
+  bool is_call;     /* A generator call rather than a literal. */
+  kh_literal value; /* !is_call. */
+  char *func;       /* is_call: "email", "password", ... */
   kh_arg *args;
   size_t args_len;
 } kh_let;
@@ -133,20 +171,24 @@ struct kh_fragment;
 
 typedef struct kh_use {
   char *fragment_name;
-  kh_arg *args;        /* Named, string-valued. */
+  kh_arg *args; /* Named, string-valued. */
   size_t args_len;
   const struct kh_fragment *resolved; /* Borrowed; set by kh_suite_load. */
 } kh_use;
 
 typedef enum kh_step_kind {
-  KH_STEP_LET, KH_STEP_HTTP, KH_STEP_WAIT, KH_STEP_CLOCK, KH_STEP_USE,
+  KH_STEP_LET,
+  KH_STEP_HTTP,
+  KH_STEP_WAIT,
+  KH_STEP_CLOCK,
+  KH_STEP_USE,
   KH_STEP_CHECK /* A standalone expect/capture line: one entry in checks. */
 } kh_step_kind;
 
 typedef struct kh_step {
   kh_step_kind kind;
   kh_pos pos;
-  char *source;        /* The step's first line, trimmed. */
+  char *source; /* The step's first line, trimmed. */
   union {
     kh_let let;
     kh_request http;
@@ -154,7 +196,7 @@ typedef struct kh_step {
     kh_clock_step clock;
     kh_use use;
   } u;
-  kh_check *checks;    /* expect/capture lines, in written order. */
+  kh_check *checks; /* expect/capture lines, in written order. */
   size_t checks_len;
 } kh_step;
 

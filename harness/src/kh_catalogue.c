@@ -7,7 +7,6 @@
  */
 #include "kh_catalogue.h"
 
-
 #include <assert.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -40,8 +39,10 @@ static void kh_requirement_release(kh_requirement *r) {
 }
 
 void kh_catalogue_release(kh_catalogue *cat) {
-  if (cat == NULL) return;
-  for (size_t i = 0; i < cat->len; i++) kh_requirement_release(&cat->items[i]);
+  if (cat == NULL)
+    return;
+  for (size_t i = 0; i < cat->len; i++)
+    kh_requirement_release(&cat->items[i]);
   kf_free(cat->items);
   for (size_t i = 0; i < cat->areas_len; i++) {
     kf_free(cat->areas[i].id);
@@ -52,17 +53,21 @@ void kh_catalogue_release(kh_catalogue *cat) {
 }
 
 const kh_requirement *kh_catalogue_find(const kh_catalogue *cat, const char *id) {
-  if (cat == NULL || id == NULL) return NULL;
+  if (cat == NULL || id == NULL)
+    return NULL;
   for (size_t i = 0; i < cat->len; i++) {
-    if (strcmp(cat->items[i].id, id) == 0) return &cat->items[i];
+    if (strcmp(cat->items[i].id, id) == 0)
+      return &cat->items[i];
   }
   return NULL;
 }
 
 const char *kh_catalogue_area_title(const kh_catalogue *cat, const char *area) {
-  if (cat == NULL || area == NULL) return NULL;
+  if (cat == NULL || area == NULL)
+    return NULL;
   for (size_t i = 0; i < cat->areas_len; i++) {
-    if (strcmp(cat->areas[i].id, area) == 0) return cat->areas[i].title;
+    if (strcmp(cat->areas[i].id, area) == 0)
+      return cat->areas[i].title;
   }
   return NULL;
 }
@@ -70,10 +75,11 @@ const char *kh_catalogue_area_title(const kh_catalogue *cat, const char *area) {
 /* ^[A-Z]+-[0-9]{2}$, and the prefix length in *prefix. */
 static bool kh_id_valid(const char *id, size_t *prefix) {
   size_t n = 0;
-  while (id[n] >= 'A' && id[n] <= 'Z') n++;
+  while (id[n] >= 'A' && id[n] <= 'Z')
+    n++;
   *prefix = n;
-  return n > 0 && id[n] == '-' && id[n + 1] >= '0' && id[n + 1] <= '9' && id[n + 2] >= '0' && id[n + 2] <= '9' &&
-         id[n + 3] == '\0';
+  return n > 0 && id[n] == '-' && id[n + 1] >= '0' && id[n + 1] <= '9' && id[n + 2] >= '0' &&
+         id[n + 2] <= '9' && id[n + 3] == '\0';
 }
 
 static kf_rc kh_value_text(json_t *v, char **out) {
@@ -84,22 +90,30 @@ static kf_rc kh_value_text(json_t *v, char **out) {
   kf_buf b;
   kf_buf_init(&b, 1u << 20);
   kf_rc rc = KF_OK;
-  if (json_is_integer(v)) rc = kf_buf_appendf(&b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-  else if (json_is_true(v)) rc = kf_buf_append_str(&b, "true");
-  else if (json_is_false(v)) rc = kf_buf_append_str(&b, "false");
-  else if (json_is_null(v)) rc = kf_buf_append_str(&b, "null");
-  else if (json_is_real(v)) rc = kf_buf_appendf(&b, "%.17g", json_real_value(v));
-  else rc = KF_ERR_INVALID;
+  if (json_is_integer(v))
+    rc = kf_buf_appendf(&b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+  else if (json_is_true(v))
+    rc = kf_buf_append_str(&b, "true");
+  else if (json_is_false(v))
+    rc = kf_buf_append_str(&b, "false");
+  else if (json_is_null(v))
+    rc = kf_buf_append_str(&b, "null");
+  else if (json_is_real(v))
+    rc = kf_buf_appendf(&b, "%.17g", json_real_value(v));
+  else
+    rc = KF_ERR_INVALID;
   if (rc == KF_OK) {
     *out = kf_buf_detach(&b, NULL);
-    if (*out == NULL) rc = KF_ERR_NOMEM;
+    if (*out == NULL)
+      rc = KF_ERR_NOMEM;
   }
   kf_buf_release(&b);
   return rc;
 }
 
 static kf_rc kh_load_json(kh_catalogue *cat, const char *name, json_t *root, kf_err *err) {
-  if (!json_is_object(root)) return kf_err_set(err, KF_ERR_INVALID, "%s: the top level must be an object", name);
+  if (!json_is_object(root))
+    return kf_err_set(err, KF_ERR_INVALID, "%s: the top level must be an object", name);
   json_t *version = json_object_get(root, "version");
   if (!json_is_integer(version) || json_integer_value(version) != 1)
     return kf_err_set(err, KF_ERR_INVALID, "%s: \"version\" must be 1", name);
@@ -107,34 +121,41 @@ static kf_rc kh_load_json(kh_catalogue *cat, const char *name, json_t *root, kf_
   if (!json_is_object(areas) || json_object_size(areas) == 0)
     return kf_err_set(err, KF_ERR_INVALID, "%s: \"areas\" must be a non-empty object", name);
   json_t *reqs = json_object_get(root, "requirements");
-  if (!json_is_array(reqs)) return kf_err_set(err, KF_ERR_INVALID, "%s: \"requirements\" must be an array", name);
+  if (!json_is_array(reqs))
+    return kf_err_set(err, KF_ERR_INVALID, "%s: \"requirements\" must be an array", name);
   size_t nreq = json_array_size(reqs);
   size_t nareas = json_object_size(areas);
   if (nreq > KH_CATALOGUE_MAX_ITEMS || nareas > KH_CATALOGUE_MAX_ITEMS)
     return kf_err_set(err, KF_ERR_LIMIT, "%s: too many entries", name);
   cat->areas = kf_calloc(nareas, sizeof *cat->areas);
-  if (cat->areas == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  if (cat->areas == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   const char *key;
   json_t *val;
   json_object_foreach(areas, key, val) {
     size_t plen;
     char idbuf[64];
-    if (strlen(key) + 4 >= sizeof idbuf) return kf_err_set(err, KF_ERR_INVALID, "%s: area name too long", name);
+    if (strlen(key) + 4 >= sizeof idbuf)
+      return kf_err_set(err, KF_ERR_INVALID, "%s: area name too long", name);
     memcpy(idbuf, key, strlen(key));
     memcpy(idbuf + strlen(key), "-00", 4);
     if (!kh_id_valid(idbuf, &plen) || plen != strlen(key))
-      return kf_err_set(err, KF_ERR_INVALID, "%s: area \"%.60s\" must be upper-case letters", name, key);
+      return kf_err_set(err, KF_ERR_INVALID, "%s: area \"%.60s\" must be upper-case letters", name,
+                        key);
     if (!json_is_string(val))
-      return kf_err_set(err, KF_ERR_INVALID, "%s: the title of area %.60s must be a string", name, key);
+      return kf_err_set(err, KF_ERR_INVALID, "%s: the title of area %.60s must be a string", name,
+                        key);
     kh_area *a = &cat->areas[cat->areas_len++];
     if ((a->id = kf_strdup(key)) == NULL || (a->title = kf_strdup(json_string_value(val))) == NULL)
       return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   }
   cat->items = kf_calloc(nreq ? nreq : 1, sizeof *cat->items);
-  if (cat->items == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  if (cat->items == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   for (size_t i = 0; i < nreq; i++) {
     json_t *r = json_array_get(reqs, i);
-    if (!json_is_object(r)) return kf_err_set(err, KF_ERR_INVALID, "%s: requirements[%zu] must be an object", name, i);
+    if (!json_is_object(r))
+      return kf_err_set(err, KF_ERR_INVALID, "%s: requirements[%zu] must be an object", name, i);
     json_t *id = json_object_get(r, "id");
     json_t *area = json_object_get(r, "area");
     json_t *title = json_object_get(r, "title");
@@ -142,83 +163,103 @@ static kf_rc kh_load_json(kh_catalogue *cat, const char *name, json_t *root, kf_
     json_t *defaults = json_object_get(r, "defaults");
     size_t plen;
     if (!json_is_string(id) || !kh_id_valid(json_string_value(id), &plen))
-      return kf_err_set(err, KF_ERR_INVALID, "%s: requirements[%zu].id must look like ACC-01", name, i);
+      return kf_err_set(err, KF_ERR_INVALID, "%s: requirements[%zu].id must look like ACC-01", name,
+                        i);
     const char *ids = json_string_value(id);
     if (kh_catalogue_find(cat, ids) != NULL)
       return kf_err_set(err, KF_ERR_INVALID, "%s: requirement %s is listed twice", name, ids);
     if (!json_is_string(area) || kh_catalogue_area_title(cat, json_string_value(area)) == NULL)
-      return kf_err_set(err, KF_ERR_INVALID, "%s: %s names an area that \"areas\" does not list", name, ids);
+      return kf_err_set(err, KF_ERR_INVALID, "%s: %s names an area that \"areas\" does not list",
+                        name, ids);
     if (strlen(json_string_value(area)) != plen || strncmp(json_string_value(area), ids, plen) != 0)
-      return kf_err_set(err, KF_ERR_INVALID, "%s: %s has area \"%.20s\", which is not its ID prefix", name, ids,
+      return kf_err_set(err, KF_ERR_INVALID,
+                        "%s: %s has area \"%.20s\", which is not its ID prefix", name, ids,
                         json_string_value(area));
     if (!json_is_string(title) || json_string_length(title) == 0)
       return kf_err_set(err, KF_ERR_INVALID, "%s: %s needs a non-empty \"title\"", name, ids);
     const char *src = json_is_string(source) ? json_string_value(source) : "";
     if (strcmp(src, "seed") != 0 && strcmp(src, "default") != 0 && strcmp(src, "practice") != 0)
-      return kf_err_set(err, KF_ERR_INVALID, "%s: %s has \"source\" other than seed, default or practice", name, ids);
+      return kf_err_set(err, KF_ERR_INVALID,
+                        "%s: %s has \"source\" other than seed, default or practice", name, ids);
     if (defaults != NULL && !json_is_object(defaults))
-      return kf_err_set(err, KF_ERR_INVALID, "%s: %s has \"defaults\" that is not an object", name, ids);
+      return kf_err_set(err, KF_ERR_INVALID, "%s: %s has \"defaults\" that is not an object", name,
+                        ids);
     kh_requirement *item = &cat->items[cat->len++];
-    if ((item->id = kf_strdup(ids)) == NULL || (item->area = kf_strdup(json_string_value(area))) == NULL ||
-        (item->title = kf_strdup(json_string_value(title))) == NULL || (item->source = kf_strdup(src)) == NULL)
+    if ((item->id = kf_strdup(ids)) == NULL ||
+        (item->area = kf_strdup(json_string_value(area))) == NULL ||
+        (item->title = kf_strdup(json_string_value(title))) == NULL ||
+        (item->source = kf_strdup(src)) == NULL)
       return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
     size_t nd = json_object_size(defaults);
     if (nd > 0) {
-      if (nd > KH_CATALOGUE_MAX_ITEMS) return kf_err_set(err, KF_ERR_LIMIT, "%s: %s has too many defaults", name, ids);
+      if (nd > KH_CATALOGUE_MAX_ITEMS)
+        return kf_err_set(err, KF_ERR_LIMIT, "%s: %s has too many defaults", name, ids);
       item->default_keys = kf_calloc(nd, sizeof *item->default_keys);
       item->default_values = kf_calloc(nd, sizeof *item->default_values);
       if (item->default_keys == NULL || item->default_values == NULL)
         return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
       json_object_foreach(defaults, key, val) {
         size_t k = item->defaults_len;
-        if ((item->default_keys[k] = kf_strdup(key)) == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+        if ((item->default_keys[k] = kf_strdup(key)) == NULL)
+          return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
         item->defaults_len++;
         kf_rc rc = kh_value_text(val, &item->default_values[k]);
         if (rc == KF_ERR_INVALID)
-          return kf_err_set(err, rc, "%s: %s default \"%.60s\" must be a string, number or boolean", name, ids, key);
-        if (rc != KF_OK) return kf_err_set(err, rc, "out of memory");
+          return kf_err_set(err, rc, "%s: %s default \"%.60s\" must be a string, number or boolean",
+                            name, ids, key);
+        if (rc != KF_OK)
+          return kf_err_set(err, rc, "out of memory");
       }
     }
   }
   return KF_OK;
 }
 
-kf_rc kh_catalogue_load_text(kh_catalogue *cat, const char *name, const char *text, size_t len, kf_err *err) {
+kf_rc kh_catalogue_load_text(kh_catalogue *cat, const char *name, const char *text, size_t len,
+                             kf_err *err) {
   assert(cat != NULL && text != NULL);
   kh_catalogue_release(cat);
-  if (len > KH_CATALOGUE_MAX_BYTES) return kf_err_set(err, KF_ERR_LIMIT, "%s: larger than %u bytes", name, KH_CATALOGUE_MAX_BYTES);
+  if (len > KH_CATALOGUE_MAX_BYTES)
+    return kf_err_set(err, KF_ERR_LIMIT, "%s: larger than %u bytes", name, KH_CATALOGUE_MAX_BYTES);
   json_error_t jerr;
   json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
   if (root == NULL)
     return kf_err_set(err, KF_ERR_PARSE, "%s:%d:%d: %s", name, jerr.line, jerr.column, jerr.text);
   kf_rc rc = kh_load_json(cat, name, root, err);
   json_decref(root);
-  if (rc != KF_OK) kh_catalogue_release(cat);
+  if (rc != KF_OK)
+    kh_catalogue_release(cat);
   return rc;
 }
 
 kf_rc kh_catalogue_load(kh_catalogue *cat, const char *path, kf_err *err) {
   assert(cat != NULL && path != NULL);
   FILE *fp = fopen(path, "rb");
-  if (fp == NULL) return kf_err_set(err, KF_ERR_IO, "%s: cannot open", path);
+  if (fp == NULL)
+    return kf_err_set(err, KF_ERR_IO, "%s: cannot open", path);
   kf_buf b;
   kf_buf_init(&b, KH_CATALOGUE_MAX_BYTES);
   char chunk[8192];
   size_t n;
   kf_rc rc = KF_OK;
-  while (rc == KF_OK && (n = fread(chunk, 1, sizeof chunk, fp)) > 0) rc = kf_buf_append(&b, chunk, n);
+  while (rc == KF_OK && (n = fread(chunk, 1, sizeof chunk, fp)) > 0)
+    rc = kf_buf_append(&b, chunk, n);
   bool failed = ferror(fp) != 0;
   fclose(fp);
-  if (rc == KF_OK && failed) rc = kf_err_set(err, KF_ERR_IO, "%s: read error", path);
-  else if (rc == KF_ERR_LIMIT) kf_err_set(err, rc, "%s: larger than %u bytes", path, KH_CATALOGUE_MAX_BYTES);
-  else if (rc != KF_OK) kf_err_set(err, rc, "out of memory");
-  if (rc == KF_OK) rc = kh_catalogue_load_text(cat, path, b.data != NULL ? b.data : "", b.len, err);
+  if (rc == KF_OK && failed)
+    rc = kf_err_set(err, KF_ERR_IO, "%s: read error", path);
+  else if (rc == KF_ERR_LIMIT)
+    kf_err_set(err, rc, "%s: larger than %u bytes", path, KH_CATALOGUE_MAX_BYTES);
+  else if (rc != KF_OK)
+    kf_err_set(err, rc, "out of memory");
+  if (rc == KF_OK)
+    rc = kh_catalogue_load_text(cat, path, b.data != NULL ? b.data : "", b.len, err);
   kf_buf_release(&b);
   return rc;
 }
 
-kf_rc kh_catalogue_fill_defaults(const kh_catalogue *cat, struct kh_profile *profile, size_t *filled,
-                                 kf_err *err) {
+kf_rc kh_catalogue_fill_defaults(const kh_catalogue *cat, struct kh_profile *profile,
+                                 size_t *filled, kf_err *err) {
   size_t n = 0;
   char key[256];
   for (size_t i = 0; i < cat->len; i++) {

@@ -10,10 +10,10 @@
 #include "kf/error.h"
 
 typedef struct kh_requirement {
-  char *id;      /* "ACC-06" */
-  char *area;    /* "ACC" */
+  char *id;   /* "ACC-06" */
+  char *area; /* "ACC" */
   char *title;
-  char *source;  /* "seed", "default" or "practice" */
+  char *source; /* "seed", "default" or "practice" */
   /* The requirement's configurable values ("defaults" in the file), as text:
      strings as they are, numbers and other JSON as compact JSON. Owned. */
   char **default_keys;
@@ -23,14 +23,14 @@ typedef struct kh_requirement {
 
 /* One entry of "areas": an area prefix and its title. */
 typedef struct kh_area {
-  char *id;    /* "ACC" */
+  char *id; /* "ACC" */
   char *title;
 } kh_area;
 
 typedef struct kh_catalogue {
   kh_requirement *items; /* Owned, in file order. */
   size_t len;
-  kh_area *areas;        /* Owned, in file order. */
+  kh_area *areas; /* Owned, in file order. */
   size_t areas_len;
 } kh_catalogue;
 
@@ -46,11 +46,12 @@ struct kh_profile;
  * does not state itself (a profile's own values always win), then re-derive
  * the profile. *filled (may be NULL) counts the keys taken from the catalogue.
  */
-kf_rc kh_catalogue_fill_defaults(const kh_catalogue *cat, struct kh_profile *profile, size_t *filled,
-                                 kf_err *err);
+kf_rc kh_catalogue_fill_defaults(const kh_catalogue *cat, struct kh_profile *profile,
+                                 size_t *filled, kf_err *err);
 /* The title of an area ("ACC"), or NULL. */
 const char *kh_catalogue_area_title(const kh_catalogue *cat, const char *area);
 /* Parse catalogue JSON from memory (len bytes); name is used in messages. */
-kf_rc kh_catalogue_load_text(kh_catalogue *cat, const char *name, const char *text, size_t len, kf_err *err);
+kf_rc kh_catalogue_load_text(kh_catalogue *cat, const char *name, const char *text, size_t len,
+                             kf_err *err);
 
 #endif

@@ -72,29 +72,35 @@ static const char kh_cli_usage[] =
 
 /* ---- Option parsing. ---- */
 
-static kf_rc kh_cli_push(const char **list, size_t *len, const char *value, const char *opt, kf_err *err) {
-  if (*len >= KH_CLI_MAX_LIST) return kf_err_set(err, KF_ERR_INVALID, "too many %s values (at most %d)", opt, KH_CLI_MAX_LIST);
+static kf_rc kh_cli_push(const char **list, size_t *len, const char *value, const char *opt,
+                         kf_err *err) {
+  if (*len >= KH_CLI_MAX_LIST)
+    return kf_err_set(err, KF_ERR_INVALID, "too many %s values (at most %d)", opt, KH_CLI_MAX_LIST);
   list[(*len)++] = value;
   return KF_OK;
 }
 
 static kf_rc kh_cli_parse_u64(const char *s, int base, uint64_t *out) {
-  if (s == NULL || s[0] == '\0' || s[0] == '-' || s[0] == '+' || s[0] == ' ') return KF_ERR_PARSE;
-  if (base == 16 && strlen(s) > 16) return KF_ERR_LIMIT;
+  if (s == NULL || s[0] == '\0' || s[0] == '-' || s[0] == '+' || s[0] == ' ')
+    return KF_ERR_PARSE;
+  if (base == 16 && strlen(s) > 16)
+    return KF_ERR_LIMIT;
   errno = 0;
   char *end = NULL;
   unsigned long long v = strtoull(s, &end, base);
-  if (errno != 0 || end == NULL || *end != '\0') return KF_ERR_PARSE;
+  if (errno != 0 || end == NULL || *end != '\0')
+    return KF_ERR_PARSE;
   *out = (uint64_t)v;
   return KF_OK;
 }
 
 /* Options that take a value; the rest are flags. */
 static bool kh_cli_takes_value(const char *name) {
-  static const char *const with_value[] = {"--target", "--jobs", "--covers", "--tag", "--name",
+  static const char *const with_value[] = {"--target", "--jobs", "--covers", "--tag",      "--name",
                                            "--report", "--seed", "--run-id", "--catalogue"};
   for (size_t i = 0; i < sizeof(with_value) / sizeof(with_value[0]); i++)
-    if (strcmp(name, with_value[i]) == 0) return true;
+    if (strcmp(name, with_value[i]) == 0)
+      return true;
   return false;
 }
 
@@ -104,7 +110,8 @@ static kf_rc kh_cli_option(kh_cli_options *o, const char *name, const char *valu
   } else if (strcmp(name, "--jobs") == 0) {
     long n = 0;
     if (kf_str_to_long(value, 1, 256, &n) != KF_OK)
-      return kf_err_set(err, KF_ERR_INVALID, "--jobs wants a number from 1 to 256, not \"%s\"", value);
+      return kf_err_set(err, KF_ERR_INVALID, "--jobs wants a number from 1 to 256, not \"%s\"",
+                        value);
     o->jobs = (unsigned)n;
   } else if (strcmp(name, "--covers") == 0) {
     return kh_cli_push(o->covers, &o->covers_len, value, name, err);
@@ -113,11 +120,16 @@ static kf_rc kh_cli_option(kh_cli_options *o, const char *name, const char *valu
   } else if (strcmp(name, "--name") == 0) {
     o->name = value;
   } else if (strcmp(name, "--report") == 0) {
-    if (o->reports_len >= KH_CLI_MAX_LIST) return kf_err_set(err, KF_ERR_INVALID, "too many --report options");
+    if (o->reports_len >= KH_CLI_MAX_LIST)
+      return kf_err_set(err, KF_ERR_INVALID, "too many --report options");
     kh_cli_report *r = &o->reports[o->reports_len];
-    if (kf_str_starts_with(value, "json=")) r->junit = false;
-    else if (kf_str_starts_with(value, "junit=")) r->junit = true;
-    else return kf_err_set(err, KF_ERR_INVALID, "--report wants json=PATH or junit=PATH, not \"%s\"", value);
+    if (kf_str_starts_with(value, "json="))
+      r->junit = false;
+    else if (kf_str_starts_with(value, "junit="))
+      r->junit = true;
+    else
+      return kf_err_set(err, KF_ERR_INVALID, "--report wants json=PATH or junit=PATH, not \"%s\"",
+                        value);
     r->path = kf_str_after(value, '=');
     if (r->path == NULL || r->path[0] == '\0')
       return kf_err_set(err, KF_ERR_INVALID, "--report %s: the path is missing", value);
@@ -128,7 +140,8 @@ static kf_rc kh_cli_option(kh_cli_options *o, const char *name, const char *valu
     o->has_seed = true;
   } else if (strcmp(name, "--run-id") == 0) {
     if (kh_cli_parse_u64(value, 16, &o->run_id) != KF_OK)
-      return kf_err_set(err, KF_ERR_INVALID, "--run-id wants up to 16 hex digits, not \"%s\"", value);
+      return kf_err_set(err, KF_ERR_INVALID, "--run-id wants up to 16 hex digits, not \"%s\"",
+                        value);
     o->has_run_id = true;
   } else if (strcmp(name, "--catalogue") == 0) {
     o->catalogue = value;
@@ -149,20 +162,28 @@ static kf_rc kh_cli_option(kh_cli_options *o, const char *name, const char *valu
 kf_rc kh_cli_parse(int argc, char *const *argv, kh_cli_options *opts, kf_err *err) {
   assert(opts != NULL);
   memset(opts, 0, sizeof(*opts));
-  if (argc < 2) return kf_err_set(err, KF_ERR_INVALID, "no command given");
+  if (argc < 2)
+    return kf_err_set(err, KF_ERR_INVALID, "no command given");
   const char *cmd = argv[1];
-  if (strcmp(cmd, "run") == 0) opts->command = KH_CMD_RUN;
-  else if (strcmp(cmd, "list") == 0) opts->command = KH_CMD_LIST;
-  else if (strcmp(cmd, "lint") == 0) opts->command = KH_CMD_LINT;
-  else if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) opts->command = KH_CMD_VERSION;
-  else if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) opts->command = KH_CMD_HELP;
-  else return kf_err_set(err, KF_ERR_INVALID, "unknown command \"%s\"", cmd);
+  if (strcmp(cmd, "run") == 0)
+    opts->command = KH_CMD_RUN;
+  else if (strcmp(cmd, "list") == 0)
+    opts->command = KH_CMD_LIST;
+  else if (strcmp(cmd, "lint") == 0)
+    opts->command = KH_CMD_LINT;
+  else if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
+    opts->command = KH_CMD_VERSION;
+  else if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+    opts->command = KH_CMD_HELP;
+  else
+    return kf_err_set(err, KF_ERR_INVALID, "unknown command \"%s\"", cmd);
   bool only_paths = false;
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i];
     if (only_paths || a[0] != '-' || strcmp(a, "-") == 0) {
       kf_rc rc = kh_cli_push(opts->paths, &opts->paths_len, a, "PATH", err);
-      if (rc != KF_OK) return rc;
+      if (rc != KF_OK)
+        return rc;
       continue;
     }
     if (strcmp(a, "--") == 0) {
@@ -174,7 +195,8 @@ kf_rc kh_cli_parse(int argc, char *const *argv, kh_cli_options *opts, kf_err *er
     const char *eq = strchr(a, '=');
     if (eq != NULL && kf_str_starts_with(a, "--")) {
       size_t n = (size_t)(eq - a);
-      if (n >= sizeof(name)) return kf_err_set(err, KF_ERR_INVALID, "unknown option %.60s", a);
+      if (n >= sizeof(name))
+        return kf_err_set(err, KF_ERR_INVALID, "unknown option %.60s", a);
       memcpy(name, a, n);
       name[n] = '\0';
       value = eq + 1;
@@ -183,14 +205,16 @@ kf_rc kh_cli_parse(int argc, char *const *argv, kh_cli_options *opts, kf_err *er
     }
     if (kh_cli_takes_value(name)) {
       if (value == NULL) {
-        if (i + 1 >= argc) return kf_err_set(err, KF_ERR_INVALID, "%s needs a value", name);
+        if (i + 1 >= argc)
+          return kf_err_set(err, KF_ERR_INVALID, "%s needs a value", name);
         value = argv[++i];
       }
     } else if (value != NULL) {
       return kf_err_set(err, KF_ERR_INVALID, "%s takes no value", name);
     }
     kf_rc rc = kh_cli_option(opts, name, value, err);
-    if (rc != KF_OK) return rc;
+    if (rc != KF_OK)
+      return rc;
   }
   return KF_OK;
 }
@@ -209,7 +233,8 @@ static bool kh_cli_is_file(const char *path) {
 
 /* Default scenario folder: ./scenarios, else the installed one. */
 static const char *kh_cli_default_path(void) {
-  if (kh_cli_is_dir("scenarios")) return "scenarios";
+  if (kh_cli_is_dir("scenarios"))
+    return "scenarios";
   return KONFORM_DATADIR "/scenarios";
 }
 
@@ -225,26 +250,34 @@ static bool kh_cli_find_catalogue(const char *first, char *out, size_t out_size)
     rc = kf_str_copy(dir, sizeof(dir), first);
   } else {
     char cwd[KH_CLI_PATH_MAX];
-    rc = getcwd(cwd, sizeof(cwd)) != NULL ? kf_str_format(dir, sizeof(dir), "%s/%s", cwd, first) : KF_ERR_IO;
+    rc = getcwd(cwd, sizeof(cwd)) != NULL ? kf_str_format(dir, sizeof(dir), "%s/%s", cwd, first)
+                                          : KF_ERR_IO;
   }
   if (rc == KF_OK) {
     size_t len = strlen(dir);
-    while (len > 1 && dir[len - 1] == '/') dir[--len] = '\0';
+    while (len > 1 && dir[len - 1] == '/')
+      dir[--len] = '\0';
     if (!kh_cli_is_dir(dir)) {
       char *slash = strrchr(dir, '/');
-      if (slash != NULL) *slash = '\0';
+      if (slash != NULL)
+        *slash = '\0';
     }
     for (;;) {
-      if (kf_str_format(out, out_size, "%s/catalogue.json", dir) == KF_OK && kh_cli_is_file(out)) return true;
+      if (kf_str_format(out, out_size, "%s/catalogue.json", dir) == KF_OK && kh_cli_is_file(out))
+        return true;
       char *slash = strrchr(dir, '/');
-      if (slash == NULL || slash == dir) break;
+      if (slash == NULL || slash == dir)
+        break;
       *slash = '\0';
     }
-    if (kf_str_copy(out, out_size, "/catalogue.json") == KF_OK && kh_cli_is_file(out)) return true;
+    if (kf_str_copy(out, out_size, "/catalogue.json") == KF_OK && kh_cli_is_file(out))
+      return true;
   }
-  static const char *const installed[] = {KONFORM_DATADIR "/scenarios/catalogue.json", KONFORM_DATADIR "/catalogue.json"};
+  static const char *const installed[] = {KONFORM_DATADIR "/scenarios/catalogue.json",
+                                          KONFORM_DATADIR "/catalogue.json"};
   for (size_t i = 0; i < sizeof(installed) / sizeof(installed[0]); i++)
-    if (kh_cli_is_file(installed[i]) && kf_str_copy(out, out_size, installed[i]) == KF_OK) return true;
+    if (kh_cli_is_file(installed[i]) && kf_str_copy(out, out_size, installed[i]) == KF_OK)
+      return true;
   return false;
 }
 
@@ -254,10 +287,11 @@ static void kh_cli_print_diag(const kh_diag *diag) {
   kf_buf_init(&b, 64 * 1024);
   if (kh_diag_format(diag, &b) == KF_OK && b.data != NULL) {
     fputs(b.data, stderr);
-    if (b.len > 0 && b.data[b.len - 1] != '\n') fputc('\n', stderr);
+    if (b.len > 0 && b.data[b.len - 1] != '\n')
+      fputc('\n', stderr);
   } else {
-    fprintf(stderr, "%s:%u:%u: error: %s\n", diag->file != NULL ? diag->file : "?", diag->line, diag->col,
-            diag->message != NULL ? diag->message : "parse error");
+    fprintf(stderr, "%s:%u:%u: error: %s\n", diag->file != NULL ? diag->file : "?", diag->line,
+            diag->col, diag->message != NULL ? diag->message : "parse error");
   }
   kf_buf_release(&b);
 }
@@ -280,12 +314,13 @@ static int kh_cli_load_suite(const kh_cli_options *o, kh_suite *suite) {
 }
 
 /* Load the catalogue from --catalogue or the search; *loaded tells whether one was found. */
-static int kh_cli_load_catalogue(const kh_cli_options *o, kh_catalogue *cat, bool *loaded, char *used,
-                                 size_t used_size) {
+static int kh_cli_load_catalogue(const kh_cli_options *o, kh_catalogue *cat, bool *loaded,
+                                 char *used, size_t used_size) {
   *loaded = false;
   const char *path = o->catalogue;
   if (path == NULL) {
-    if (!kh_cli_find_catalogue(o->paths_len > 0 ? o->paths[0] : kh_cli_default_path(), used, used_size))
+    if (!kh_cli_find_catalogue(o->paths_len > 0 ? o->paths[0] : kh_cli_default_path(), used,
+                               used_size))
       return KH_EXIT_OK;
     path = used;
   } else if (kf_str_copy(used, used_size, path) != KF_OK) {
@@ -326,11 +361,14 @@ static int kh_cli_list(const kh_cli_options *o) {
   for (size_t i = 0; i < suite.entries_len; i++) {
     const kh_suite_entry *e = &suite.entries[i];
     const kh_scenario *sc = e->scenario;
-    if (!kh_selection_match(&sel, sc)) continue;
+    if (!kh_selection_match(&sel, sc))
+      continue;
     printf("%s:%u\t%s\tcovers:", e->file->path, sc->pos.line, sc->name);
-    for (size_t j = 0; j < sc->covers_len; j++) printf(" %s", sc->covers[j]);
+    for (size_t j = 0; j < sc->covers_len; j++)
+      printf(" %s", sc->covers[j]);
     printf("\ttags:");
-    for (size_t j = 0; j < sc->tags_len; j++) printf(" %s", sc->tags[j]);
+    for (size_t j = 0; j < sc->tags_len; j++)
+      printf(" %s", sc->tags[j]);
     printf("\n");
     shown++;
   }
@@ -355,7 +393,8 @@ static int kh_cli_lint(const kh_cli_options *o) {
   char cat_path[KH_CLI_PATH_MAX];
   code = kh_cli_load_catalogue(o, &cat, &have_cat, cat_path, sizeof(cat_path));
   if (code == KH_EXIT_OK) {
-    if (!have_cat) fprintf(stderr, "konform: no catalogue.json found; requirement IDs are not checked\n");
+    if (!have_cat)
+      fprintf(stderr, "konform: no catalogue.json found; requirement IDs are not checked\n");
     kh_lint_report report;
     kh_lint_report_init(&report);
     kf_rc rc = kh_lint_suite(&suite, have_cat ? &cat : NULL, &report);
@@ -363,10 +402,12 @@ static int kh_cli_lint(const kh_cli_options *o) {
       fprintf(stderr, "konform: lint failed: %s\n", kf_rc_name(rc));
       code = KH_EXIT_USAGE;
     } else {
-      for (size_t i = 0; i < report.len; i++) kh_cli_print_diag(&report.items[i]);
-      fprintf(stderr, "%zu scenarios checked: %zu errors, %zu warnings\n", suite.entries_len, report.errors,
-              report.warnings);
-      if (report.errors > 0) code = KH_EXIT_USAGE;
+      for (size_t i = 0; i < report.len; i++)
+        kh_cli_print_diag(&report.items[i]);
+      fprintf(stderr, "%zu scenarios checked: %zu errors, %zu warnings\n", suite.entries_len,
+              report.errors, report.warnings);
+      if (report.errors > 0)
+        code = KH_EXIT_USAGE;
     }
     kh_lint_report_release(&report);
   }
@@ -404,7 +445,8 @@ static void kh_cli_on_scenario(const kf_scenario_result *sc, size_t done, size_t
 static int kh_cli_preflight(const kh_profile *profile) {
   kf_err err;
   kf_err_init(&err);
-  kh_http_request req = {.method = "GET", .url = profile->base_url, .timeout_ms = KH_CLI_PREFLIGHT_TIMEOUT_MS};
+  kh_http_request req = {
+      .method = "GET", .url = profile->base_url, .timeout_ms = KH_CLI_PREFLIGHT_TIMEOUT_MS};
   kh_http_response resp;
   kh_http_response_init(&resp);
   kf_rc rc = kh_http_perform(&req, &resp, &err);
@@ -419,12 +461,13 @@ static int kh_cli_preflight(const kh_profile *profile) {
   }
   const char *apis[2][2] = {{"mail_api", profile->mail_api}, {"post_api", profile->post_api}};
   for (size_t i = 0; i < 2; i++) {
-    if (apis[i][1] == NULL) continue;
+    if (apis[i][1] == NULL)
+      continue;
     kf_err_init(&err);
     rc = kh_mocks_health(apis[i][1], KH_CLI_PREFLIGHT_TIMEOUT_MS, &err);
     if (rc != KF_OK) {
-      fprintf(stderr, "konform: the %s mock (%s) is unreachable: %s\n", i == 0 ? "mail" : "post", apis[i][0],
-              err.message);
+      fprintf(stderr, "konform: the %s mock (%s) is unreachable: %s\n", i == 0 ? "mail" : "post",
+              apis[i][0], err.message);
       return KH_EXIT_UNREACHABLE;
     }
   }
@@ -433,7 +476,8 @@ static int kh_cli_preflight(const kh_profile *profile) {
 
 static unsigned kh_cli_default_jobs(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
-  if (n < 2) return 2;
+  if (n < 2)
+    return 2;
   return n > 64 ? 64 : (unsigned)n;
 }
 
@@ -445,8 +489,8 @@ static int kh_cli_write_reports(const kh_cli_options *o, const kf_run_result *ru
     const kh_cli_report *r = &o->reports[i];
     kf_rc rc = r->junit ? kr_junit_write(run, r->path, &err) : kr_json_write(run, r->path, &err);
     if (rc != KF_OK) {
-      fprintf(stderr, "konform: cannot write the %s report %s: %s\n", r->junit ? "JUnit" : "JSON", r->path,
-              err.message);
+      fprintf(stderr, "konform: cannot write the %s report %s: %s\n", r->junit ? "JUnit" : "JSON",
+              r->path, err.message);
       code = KH_EXIT_USAGE;
     } else {
       fprintf(stderr, "konform: wrote %s\n", r->path);
@@ -470,15 +514,19 @@ static int kh_cli_run(const kh_cli_options *o) {
   kf_err_init(&err);
 
   int code = kh_cli_load_suite(o, &suite);
-  if (code == KH_EXIT_OK) code = kh_cli_load_catalogue(o, &cat, &have_cat, cat_path, sizeof(cat_path));
+  if (code == KH_EXIT_OK)
+    code = kh_cli_load_catalogue(o, &cat, &have_cat, cat_path, sizeof(cat_path));
   if (code == KH_EXIT_OK && !have_cat)
     fprintf(stderr, "konform: no catalogue.json found; the report lists no requirements\n");
 
   uint64_t seed = o->seed, run_id = o->run_id;
-  if (!o->has_seed) randombytes_buf(&seed, sizeof(seed));
-  if (!o->has_run_id) randombytes_buf(&run_id, sizeof(run_id));
+  if (!o->has_seed)
+    randombytes_buf(&seed, sizeof(seed));
+  if (!o->has_run_id)
+    randombytes_buf(&run_id, sizeof(run_id));
   /* Small seeds are easier to retype; 53 bits stay exact in every JSON reader. */
-  if (!o->has_seed) seed &= ((uint64_t)1 << 53) - 1;
+  if (!o->has_seed)
+    seed &= ((uint64_t)1 << 53) - 1;
 
   const char *label = "embedded reference stack";
   if (code == KH_EXIT_OK) {
@@ -507,25 +555,36 @@ static int kh_cli_run(const kh_cli_options *o) {
       fprintf(stderr, "konform: %s\n", err.message);
       code = KH_EXIT_USAGE;
     } else if (filled > 0 && o->target != NULL) {
-      fprintf(stderr, "konform: the profile states no value for %zu [default] key(s); using the catalogue's\n",
-              filled);
+      fprintf(
+          stderr,
+          "konform: the profile states no value for %zu [default] key(s); using the catalogue's\n",
+          filled);
     }
   }
-  if (code == KH_EXIT_OK) code = kh_cli_preflight(&profile);
+  if (code == KH_EXIT_OK)
+    code = kh_cli_preflight(&profile);
 
   if (code == KH_EXIT_OK) {
     kh_selection sel;
     kh_cli_selection(o, &sel);
-    kh_cli_progress progress = {.console = {.color = !o->no_color && kr_console_want_color(1), .verbose = o->verbose}};
+    kh_cli_progress progress = {
+        .console = {.color = !o->no_color && kr_console_want_color(1), .verbose = o->verbose}};
     unsigned jobs = o->jobs > 0 ? o->jobs : kh_cli_default_jobs();
     printf("konform %s: target %s (%s)\n", KONFORM_VERSION, label, profile.base_url);
     printf("seed %llu, run id %016llx (repeat with --seed %llu --run-id %016llx), %u jobs\n",
            (unsigned long long)seed, (unsigned long long)run_id, (unsigned long long)seed,
            (unsigned long long)run_id, jobs);
     fflush(stdout);
-    kh_runner_config cfg = {.suite = &suite, .catalogue = have_cat ? &cat : NULL, .profile = &profile,
-                            .selection = &sel, .target_label = label, .seed = seed, .run_id = run_id,
-                            .jobs = jobs, .progress = kh_cli_on_scenario, .progress_ctx = &progress};
+    kh_runner_config cfg = {.suite = &suite,
+                            .catalogue = have_cat ? &cat : NULL,
+                            .profile = &profile,
+                            .selection = &sel,
+                            .target_label = label,
+                            .seed = seed,
+                            .run_id = run_id,
+                            .jobs = jobs,
+                            .progress = kh_cli_on_scenario,
+                            .progress_ctx = &progress};
     if (kh_runner_run(&cfg, &run, &err) != KF_OK) {
       fprintf(stderr, "konform: the run could not be carried out: %s\n", err.message);
       code = KH_EXIT_FAILURES;
@@ -534,18 +593,23 @@ static int kh_cli_run(const kh_cli_options *o) {
       fflush(stdout);
       kf_run_counts counts;
       kf_run_result_counts(&run, &counts);
-      if (counts.failed > 0 || counts.errors > 0) code = KH_EXIT_FAILURES;
-      if (run.scenarios_len == 0) fprintf(stderr, "konform: no scenario matches the filters\n");
+      if (counts.failed > 0 || counts.errors > 0)
+        code = KH_EXIT_FAILURES;
+      if (run.scenarios_len == 0)
+        fprintf(stderr, "konform: no scenario matches the filters\n");
       int rcode = kh_cli_write_reports(o, &run);
-      if (rcode != KH_EXIT_OK) code = rcode;
+      if (rcode != KH_EXIT_OK)
+        code = rcode;
     }
     printf("seed %llu, run id %016llx\n", (unsigned long long)seed, (unsigned long long)run_id);
   }
 
   kh_stack_stop(&kh_cli_stack);
   if (o->target == NULL && kh_stack_exit_status(&kh_cli_stack, &err) != KF_OK) {
-    fprintf(stderr, "konform: the embedded reference stack did not shut down cleanly:\n%s", err.message);
-    if (code == KH_EXIT_OK) code = KH_EXIT_FAILURES;
+    fprintf(stderr, "konform: the embedded reference stack did not shut down cleanly:\n%s",
+            err.message);
+    if (code == KH_EXIT_OK)
+      code = KH_EXIT_FAILURES;
   }
   kf_run_result_release(&run);
   kh_profile_release(&profile);
@@ -599,7 +663,8 @@ int kh_cli_main(int argc, char **argv) {
   }
   pthread_detach(sig_thread);
   int code = kh_cli_run(&opts);
-  /* The signal thread may still stop the (already stopped) stack; release under its lock is safe. */
+  /* The signal thread may still stop the (already stopped) stack; release under its lock is safe.
+   */
   kh_stack_stop(&kh_cli_stack);
   return code;
 }

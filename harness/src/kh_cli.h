@@ -22,14 +22,20 @@ enum {
   KH_EXIT_INTERRUPTED = 130
 };
 
-typedef enum kh_cli_command { KH_CMD_RUN, KH_CMD_LIST, KH_CMD_LINT, KH_CMD_VERSION, KH_CMD_HELP } kh_cli_command;
+typedef enum kh_cli_command {
+  KH_CMD_RUN,
+  KH_CMD_LIST,
+  KH_CMD_LINT,
+  KH_CMD_VERSION,
+  KH_CMD_HELP
+} kh_cli_command;
 
 #define KH_CLI_MAX_LIST 64
 
 /* A `--report` request. */
 typedef struct kh_cli_report {
-  bool junit;        /* junit=PATH; otherwise json=PATH. */
-  const char *path;  /* Borrowed from argv. */
+  bool junit;       /* junit=PATH; otherwise json=PATH. */
+  const char *path; /* Borrowed from argv. */
 } kh_cli_report;
 
 /* Parsed options. Every string is borrowed from argv. */
@@ -37,13 +43,13 @@ typedef struct kh_cli_options {
   kh_cli_command command;
   const char *paths[KH_CLI_MAX_LIST];
   size_t paths_len;
-  const char *target;           /* --target FILE, or NULL: the embedded stack. */
-  unsigned jobs;                /* --jobs N; 0: online CPUs (at least 2). */
+  const char *target; /* --target FILE, or NULL: the embedded stack. */
+  unsigned jobs;      /* --jobs N; 0: online CPUs (at least 2). */
   const char *covers[KH_CLI_MAX_LIST];
   size_t covers_len;
   const char *tags[KH_CLI_MAX_LIST];
   size_t tags_len;
-  const char *name;             /* --name TEXT. */
+  const char *name; /* --name TEXT. */
   kh_cli_report reports[KH_CLI_MAX_LIST];
   size_t reports_len;
   bool verbose;
@@ -51,7 +57,7 @@ typedef struct kh_cli_options {
   uint64_t seed;
   bool has_run_id;
   uint64_t run_id;
-  const char *catalogue;        /* --catalogue FILE. */
+  const char *catalogue; /* --catalogue FILE. */
   bool keep_state;
   bool no_color;
 } kh_cli_options;

@@ -14,7 +14,8 @@
 #define KH_CLOCKDRV_URL_MAX 4096
 #define KH_CLOCKDRV_TIMEOUT_MS 10000
 
-/* Free text from json_dumps, which uses jansson's allocator (ours once kf_alloc_install_jansson ran). */
+/* Free text from json_dumps, which uses jansson's allocator (ours once kf_alloc_install_jansson
+ * ran). */
 static void kh_clockdrv_json_free(char *text) {
   json_free_t free_fn = NULL;
   json_get_alloc_funcs(NULL, &free_fn);
@@ -23,19 +24,23 @@ static void kh_clockdrv_json_free(char *text) {
 }
 
 /* POST body (a JSON object, stolen) to base_url + path and return the answer. */
-static kf_rc kh_clockdrv_post(const char *base_url, const char *path, json_t *body, long want_status,
-                              kh_http_response *resp, kf_err *err) {
+static kf_rc kh_clockdrv_post(const char *base_url, const char *path, json_t *body,
+                              long want_status, kh_http_response *resp, kf_err *err) {
   assert(base_url != NULL && path != NULL);
-  if (body == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  if (body == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   char *text = json_dumps(body, JSON_COMPACT);
   json_decref(body);
-  if (text == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  if (text == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   kf_buf url;
   kf_buf_init(&url, KH_CLOCKDRV_URL_MAX);
   size_t blen = strlen(base_url);
-  while (blen > 0 && base_url[blen - 1] == '/') blen--;
+  while (blen > 0 && base_url[blen - 1] == '/')
+    blen--;
   kf_rc rc = kf_buf_append(&url, base_url, blen);
-  if (rc == KF_OK) rc = kf_buf_append_str(&url, path);
+  if (rc == KF_OK)
+    rc = kf_buf_append_str(&url, path);
   if (rc != KF_OK) {
     kh_clockdrv_json_free(text);
     kf_buf_release(&url);
@@ -43,50 +48,62 @@ static kf_rc kh_clockdrv_post(const char *base_url, const char *path, json_t *bo
   }
   static const char *const names[] = {"Content-Type", "Accept"};
   static const char *const values[] = {"application/json", "application/json"};
-  kh_http_request req = {.method = "POST", .url = url.data, .headers = names, .values = values,
-                         .headers_len = 2, .body = text, .body_len = strlen(text),
+  kh_http_request req = {.method = "POST",
+                         .url = url.data,
+                         .headers = names,
+                         .values = values,
+                         .headers_len = 2,
+                         .body = text,
+                         .body_len = strlen(text),
                          .timeout_ms = KH_CLOCKDRV_TIMEOUT_MS};
   rc = kh_http_perform(&req, resp, err);
   kh_clockdrv_json_free(text);
   if (rc == KF_OK && resp->status != want_status) {
-    json_t *code = json_object_get(json_object_get(json_object_get(resp->subject, "json"), "error"), "code");
+    json_t *code =
+        json_object_get(json_object_get(json_object_get(resp->subject, "json"), "error"), "code");
     const char *c = json_is_string(code) ? json_string_value(code) : "no error code";
     /* A 404 that is not about our clock means the route itself is missing. */
     if (resp->status == 404 && strcmp(c, "CLOCK_NOT_FOUND") != 0)
-      rc = kf_err_set(err, KF_ERR_UNSUPPORTED, "%s: the target has no test clock API (status 404)", url.data);
+      rc = kf_err_set(err, KF_ERR_UNSUPPORTED, "%s: the target has no test clock API (status 404)",
+                      url.data);
     else
-      rc = kf_err_set(err, KF_ERR_STATE, "%s: clock request refused with status %ld (%s)", url.data, resp->status,
-                      c);
+      rc = kf_err_set(err, KF_ERR_STATE, "%s: clock request refused with status %ld (%s)", url.data,
+                      resp->status, c);
   }
   kf_buf_release(&url);
   return rc;
 }
 
-kf_rc kh_clockdrv_create(const char *base_url, int64_t frozen_time, const char *name, kh_http_response *resp,
-                         char **id_out, kf_err *err) {
+kf_rc kh_clockdrv_create(const char *base_url, int64_t frozen_time, const char *name,
+                         kh_http_response *resp, char **id_out, kf_err *err) {
   assert(id_out != NULL);
   *id_out = NULL;
   json_t *body = json_pack("{s:I}", "frozen_time", (json_int_t)frozen_time);
-  if (body != NULL && name != NULL) json_object_set_new(body, "name", json_string(name));
+  if (body != NULL && name != NULL)
+    json_object_set_new(body, "name", json_string(name));
   kf_rc rc = kh_clockdrv_post(base_url, "/test/v1/clocks", body, 201, resp, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   json_t *id = json_object_get(json_object_get(resp->subject, "json"), "id");
   const char *s = json_is_string(id) ? json_string_value(id) : NULL;
   if (s == NULL || s[0] == '\0' || strlen(s) > KH_CLOCK_ID_MAX || strpbrk(s, "\r\n") != NULL)
     return kf_err_set(err, KF_ERR_STATE, "the clock API answered without a usable \"id\"");
   *id_out = kf_strdup(s);
-  if (*id_out == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  if (*id_out == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   return KF_OK;
 }
 
-static kf_rc kh_clockdrv_advance_body(const char *base_url, const char *id, json_t *body, kh_http_response *resp,
-                                      kf_err *err) {
+static kf_rc kh_clockdrv_advance_body(const char *base_url, const char *id, json_t *body,
+                                      kh_http_response *resp, kf_err *err) {
   assert(id != NULL);
   kf_buf path;
   kf_buf_init(&path, KH_CLOCKDRV_URL_MAX);
   kf_rc rc = kf_buf_append_str(&path, "/test/v1/clocks/");
-  if (rc == KF_OK) rc = kh_http_url_escape(&path, id);
-  if (rc == KF_OK) rc = kf_buf_append_str(&path, "/advance");
+  if (rc == KF_OK)
+    rc = kh_http_url_escape(&path, id);
+  if (rc == KF_OK)
+    rc = kf_buf_append_str(&path, "/advance");
   if (rc != KF_OK) {
     json_decref(body);
     kf_buf_release(&path);
@@ -97,14 +114,15 @@ static kf_rc kh_clockdrv_advance_body(const char *base_url, const char *id, json
   return rc;
 }
 
-kf_rc kh_clockdrv_advance(const char *base_url, const char *id, int64_t seconds, kh_http_response *resp,
-                          kf_err *err) {
+kf_rc kh_clockdrv_advance(const char *base_url, const char *id, int64_t seconds,
+                          kh_http_response *resp, kf_err *err) {
   assert(seconds >= 0);
-  return kh_clockdrv_advance_body(base_url, id, json_pack("{s:I}", "seconds", (json_int_t)seconds), resp, err);
+  return kh_clockdrv_advance_body(base_url, id, json_pack("{s:I}", "seconds", (json_int_t)seconds),
+                                  resp, err);
 }
 
-kf_rc kh_clockdrv_set(const char *base_url, const char *id, int64_t frozen_time, kh_http_response *resp,
-                      kf_err *err) {
-  return kh_clockdrv_advance_body(base_url, id, json_pack("{s:I}", "frozen_time", (json_int_t)frozen_time), resp,
-                                  err);
+kf_rc kh_clockdrv_set(const char *base_url, const char *id, int64_t frozen_time,
+                      kh_http_response *resp, kf_err *err) {
+  return kh_clockdrv_advance_body(
+      base_url, id, json_pack("{s:I}", "frozen_time", (json_int_t)frozen_time), resp, err);
 }

@@ -23,15 +23,15 @@
  * KF_ERR_NETWORK/TIMEOUT when unreachable, KF_ERR_UNSUPPORTED when the target
  * has no test clock API (404), KF_ERR_STATE for any other refusal.
  */
-kf_rc kh_clockdrv_create(const char *base_url, int64_t frozen_time, const char *name, kh_http_response *resp,
-                         char **id_out, kf_err *err);
+kf_rc kh_clockdrv_create(const char *base_url, int64_t frozen_time, const char *name,
+                         kh_http_response *resp, char **id_out, kf_err *err);
 
 /* Move the clock forward by seconds (>= 0). Same errors as create. */
-kf_rc kh_clockdrv_advance(const char *base_url, const char *id, int64_t seconds, kh_http_response *resp,
-                          kf_err *err);
+kf_rc kh_clockdrv_advance(const char *base_url, const char *id, int64_t seconds,
+                          kh_http_response *resp, kf_err *err);
 
 /* Set the clock to frozen_time (forward only: the target refuses going back). */
-kf_rc kh_clockdrv_set(const char *base_url, const char *id, int64_t frozen_time, kh_http_response *resp,
-                      kf_err *err);
+kf_rc kh_clockdrv_set(const char *base_url, const char *id, int64_t frozen_time,
+                      kh_http_response *resp, kf_err *err);
 
 #endif

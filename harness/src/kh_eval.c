@@ -31,7 +31,8 @@ static int kh_dump_cb(const char *buffer, size_t size, void *data) {
 
 kf_rc kh_eval_to_text(const json_t *value, kf_buf *out) {
   assert(out != NULL);
-  if (value == NULL) return KF_OK;
+  if (value == NULL)
+    return KF_OK;
   if (json_is_string(value)) {
     size_t len = json_string_length(value);
     return len > 0 ? kf_buf_append(out, json_string_value(value), len) : KF_OK;
@@ -40,7 +41,8 @@ kf_rc kh_eval_to_text(const json_t *value, kf_buf *out) {
   if (json_dump_callback(value, kh_dump_cb, out, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
     /* Leave the buffer as it was; the callback failed on a cap or memory. */
     out->len = before;
-    if (out->data != NULL) out->data[before] = '\0';
+    if (out->data != NULL)
+      out->data[before] = '\0';
     return out->len + 64 > out->max ? KF_ERR_LIMIT : KF_ERR_NOMEM;
   }
   return KF_OK;
@@ -52,10 +54,13 @@ static json_t *kh_string(const char *s, size_t len) {
 }
 
 static bool kh_find_bytes(const char *hay, size_t hlen, const char *needle, size_t nlen) {
-  if (nlen == 0) return true;
-  if (nlen > hlen) return false;
+  if (nlen == 0)
+    return true;
+  if (nlen > hlen)
+    return false;
   for (size_t i = 0; i + nlen <= hlen; i++) {
-    if (hay[i] == needle[0] && memcmp(hay + i, needle, nlen) == 0) return true;
+    if (hay[i] == needle[0] && memcmp(hay + i, needle, nlen) == 0)
+      return true;
   }
   return false;
 }
@@ -63,7 +68,8 @@ static bool kh_find_bytes(const char *hay, size_t hlen, const char *needle, size
 /* ---- Regexes ---------------------------------------------------------------------- */
 
 static kf_rc kh_regex_compile(regex_t *re, const char *pat, size_t len, kf_err *err) {
-  if (memchr(pat, '\0', len) != NULL) return kf_err_set(err, KF_ERR_INVALID, "a regex cannot contain a NUL byte");
+  if (memchr(pat, '\0', len) != NULL)
+    return kf_err_set(err, KF_ERR_INVALID, "a regex cannot contain a NUL byte");
   int rc = regcomp(re, pat, REG_EXTENDED);
   if (rc != 0) {
     char msg[200];
@@ -78,7 +84,8 @@ static kf_rc kh_regex_compile(regex_t *re, const char *pat, size_t len, kf_err *
  * *end give the span of group 1 if the regex has one that took part, else
  * of the whole match.
  */
-static bool kh_regex_search(const regex_t *re, const char *s, size_t len, size_t *start, size_t *end) {
+static bool kh_regex_search(const regex_t *re, const char *s, size_t len, size_t *start,
+                            size_t *end) {
   assert(s[len] == '\0');
   regmatch_t m[2];
   size_t off = 0;
@@ -91,7 +98,8 @@ static bool kh_regex_search(const regex_t *re, const char *s, size_t len, size_t
     }
     /* The engine stopped at a NUL: go on with the next segment. */
     size_t seg = strlen(s + off);
-    if (off + seg >= len) return false;
+    if (off + seg >= len)
+      return false;
     off += seg + 1;
   }
 }
@@ -101,7 +109,8 @@ static bool kh_regex_search(const regex_t *re, const char *s, size_t len, size_t
 kf_rc kh_json_path(const json_t *root, const char *path, json_t **out, kf_err *err) {
   assert(path != NULL && out != NULL);
   *out = NULL;
-  if (path[0] != '$') return kf_err_set(err, KF_ERR_INVALID, "JSON path \"%.100s\" must start with '$'", path);
+  if (path[0] != '$')
+    return kf_err_set(err, KF_ERR_INVALID, "JSON path \"%.100s\" must start with '$'", path);
   const json_t *cur = root;
   const char *p = path + 1;
   char key[1024];
@@ -109,9 +118,11 @@ kf_rc kh_json_path(const json_t *root, const char *path, json_t **out, kf_err *e
     if (*p == '.') {
       p++;
       size_t n = 0;
-      while (p[n] != '\0' && p[n] != '.' && p[n] != '[') n++;
+      while (p[n] != '\0' && p[n] != '.' && p[n] != '[')
+        n++;
       if (n == 0 || n >= sizeof key)
-        return kf_err_set(err, KF_ERR_INVALID, "JSON path \"%.100s\": expected a key after '.'", path);
+        return kf_err_set(err, KF_ERR_INVALID, "JSON path \"%.100s\": expected a key after '.'",
+                          path);
       memcpy(key, p, n);
       key[n] = '\0';
       p += n;
@@ -120,36 +131,44 @@ kf_rc kh_json_path(const json_t *root, const char *path, json_t **out, kf_err *e
       p += 2;
       size_t n = 0;
       while (*p != '\0' && *p != '"') {
-        if (*p == '\\' && (p[1] == '"' || p[1] == '\\')) p++;
-        if (n + 1 >= sizeof key) return kf_err_set(err, KF_ERR_INVALID, "JSON path key too long");
+        if (*p == '\\' && (p[1] == '"' || p[1] == '\\'))
+          p++;
+        if (n + 1 >= sizeof key)
+          return kf_err_set(err, KF_ERR_INVALID, "JSON path key too long");
         key[n++] = *p++;
       }
       key[n] = '\0';
       if (p[0] != '"' || p[1] != ']')
-        return kf_err_set(err, KF_ERR_INVALID, "JSON path \"%.100s\": expected '\"]' after a quoted key", path);
+        return kf_err_set(err, KF_ERR_INVALID,
+                          "JSON path \"%.100s\": expected '\"]' after a quoted key", path);
       p += 2;
       cur = json_is_object(cur) ? json_object_get(cur, key) : NULL;
     } else if (*p == '[') {
       p++;
       bool neg = *p == '-';
-      if (neg) p++;
+      if (neg)
+        p++;
       size_t idx = 0;
       size_t digits = 0;
       while (*p >= '0' && *p <= '9') {
-        if (idx > 100000000) return kf_err_set(err, KF_ERR_INVALID, "JSON path index too large");
+        if (idx > 100000000)
+          return kf_err_set(err, KF_ERR_INVALID, "JSON path index too large");
         idx = idx * 10 + (size_t)(*p - '0');
         p++;
         digits++;
       }
       if (digits == 0 || *p != ']')
-        return kf_err_set(err, KF_ERR_INVALID, "JSON path \"%.100s\": expected [N], [-N] or [\"key\"]", path);
+        return kf_err_set(err, KF_ERR_INVALID,
+                          "JSON path \"%.100s\": expected [N], [-N] or [\"key\"]", path);
       p++;
       if (!json_is_array(cur)) {
         cur = NULL;
       } else {
         size_t size = json_array_size(cur);
-        if (neg) cur = idx >= 1 && idx <= size ? json_array_get(cur, size - idx) : NULL;
-        else cur = idx < size ? json_array_get(cur, idx) : NULL;
+        if (neg)
+          cur = idx >= 1 && idx <= size ? json_array_get(cur, size - idx) : NULL;
+        else
+          cur = idx < size ? json_array_get(cur, idx) : NULL;
       }
     } else {
       return kf_err_set(err, KF_ERR_INVALID, "JSON path \"%.100s\": unexpected '%c'", path, *p);
@@ -163,10 +182,13 @@ kf_rc kh_json_path(const json_t *root, const char *path, json_t **out, kf_err *e
 
 static kf_rc kh_subject(const kh_subjects *subjects, char which, json_t **out, kf_err *err) {
   json_t *s = NULL;
-  if (subjects != NULL) s = which == 'r' ? subjects->response : which == 'm' ? subjects->mail : subjects->letter;
+  if (subjects != NULL)
+    s = which == 'r' ? subjects->response : which == 'm' ? subjects->mail : subjects->letter;
   if (s == NULL) {
-    if (which == 'r') return kf_err_set(err, KF_ERR_STATE, "no response yet: send a request first");
-    if (which == 'm') return kf_err_set(err, KF_ERR_STATE, "no mail yet: use 'wait mail' first");
+    if (which == 'r')
+      return kf_err_set(err, KF_ERR_STATE, "no response yet: send a request first");
+    if (which == 'm')
+      return kf_err_set(err, KF_ERR_STATE, "no mail yet: use 'wait mail' first");
     return kf_err_set(err, KF_ERR_STATE, "no letter yet: use 'wait letter' first");
   }
   *out = s;
@@ -176,11 +198,14 @@ static kf_rc kh_subject(const kh_subjects *subjects, char which, json_t **out, k
 /* headers[lower(name)] of an object with lower-case header names. */
 static json_t *kh_header_get(json_t *obj, const char *name) {
   json_t *headers = json_object_get(obj, "headers");
-  if (!json_is_object(headers)) return NULL;
+  if (!json_is_object(headers))
+    return NULL;
   char key[256];
   size_t n = strlen(name);
-  if (n >= sizeof key) return NULL;
-  for (size_t i = 0; i <= n; i++) key[i] = (name[i] >= 'A' && name[i] <= 'Z') ? (char)(name[i] + 32) : name[i];
+  if (n >= sizeof key)
+    return NULL;
+  for (size_t i = 0; i <= n; i++)
+    key[i] = (name[i] >= 'A' && name[i] <= 'Z') ? (char)(name[i] + 32) : name[i];
   json_t *v = json_object_get(headers, key);
   if (v == NULL) {
     /* Tolerate a subject whose names were not lower-cased. */
@@ -191,68 +216,113 @@ static json_t *kh_header_get(json_t *obj, const char *name) {
         bool same = true;
         for (size_t i = 0; i < n && same; i++) {
           char a = k[i], b = key[i];
-          if (a >= 'A' && a <= 'Z') a = (char)(a + 32);
+          if (a >= 'A' && a <= 'Z')
+            a = (char)(a + 32);
           same = a == b;
         }
-        if (same) return val;
+        if (same)
+          return val;
       }
     }
   }
   return v;
 }
 
-static kf_rc kh_query_base(const kh_query *q, const kh_subjects *subjects, const kh_vars *vars, const char *arg,
-                           size_t arg_len, json_t **out, kf_err *err) {
+static kf_rc kh_query_base(const kh_query *q, const kh_subjects *subjects, const kh_vars *vars,
+                           const char *arg, size_t arg_len, json_t **out, kf_err *err) {
   json_t *s = NULL;
   json_t *v = NULL;
   kf_rc rc;
   char which = 'r';
   switch (q->kind) {
-  case KH_Q_MAIL_FROM: case KH_Q_MAIL_TO: case KH_Q_MAIL_SUBJECT: case KH_Q_MAIL_DATE: case KH_Q_MAIL_TEXT:
-  case KH_Q_MAIL_HTML: case KH_Q_MAIL_RAW: case KH_Q_MAIL_HEADER: case KH_Q_MAIL_LINKS: case KH_Q_MAIL_LINK:
+  case KH_Q_MAIL_FROM:
+  case KH_Q_MAIL_TO:
+  case KH_Q_MAIL_SUBJECT:
+  case KH_Q_MAIL_DATE:
+  case KH_Q_MAIL_TEXT:
+  case KH_Q_MAIL_HTML:
+  case KH_Q_MAIL_RAW:
+  case KH_Q_MAIL_HEADER:
+  case KH_Q_MAIL_LINKS:
+  case KH_Q_MAIL_LINK:
   case KH_Q_MAIL_JSON:
     which = 'm';
     break;
-  case KH_Q_LETTER_KIND: case KH_Q_LETTER_TEXT: case KH_Q_LETTER_DATE: case KH_Q_LETTER_FIELD: case KH_Q_LETTER_JSON:
+  case KH_Q_LETTER_KIND:
+  case KH_Q_LETTER_TEXT:
+  case KH_Q_LETTER_DATE:
+  case KH_Q_LETTER_FIELD:
+  case KH_Q_LETTER_JSON:
     which = 'l';
     break;
   case KH_Q_VAR: {
     size_t len = 0;
     const char *val = kh_vars_get(vars, arg, &len);
-    if (val == NULL) return kf_err_set(err, KF_ERR_NOT_FOUND, "unknown variable '%.100s'", arg);
+    if (val == NULL)
+      return kf_err_set(err, KF_ERR_NOT_FOUND, "unknown variable '%.100s'", arg);
     *out = kh_string(val, len);
     return *out != NULL ? KF_OK : kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   }
   default:
     break;
   }
-  if ((rc = kh_subject(subjects, which, &s, err)) != KF_OK) return rc;
+  if ((rc = kh_subject(subjects, which, &s, err)) != KF_OK)
+    return rc;
   switch (q->kind) {
-  case KH_Q_STATUS: v = json_object_get(s, "status"); break;
-  case KH_Q_HEADER: v = kh_header_get(s, arg); break;
-  case KH_Q_BODY: v = json_object_get(s, "body"); break;
-  case KH_Q_JSON:
-    if ((rc = kh_json_path(json_object_get(s, "json"), arg, &v, err)) != KF_OK) return rc;
+  case KH_Q_STATUS:
+    v = json_object_get(s, "status");
     break;
-  case KH_Q_DURATION: v = json_object_get(s, "duration_ms"); break;
-  case KH_Q_MAIL_FROM: v = json_object_get(s, "from"); break;
-  case KH_Q_MAIL_TO: v = json_object_get(s, "to"); break;
-  case KH_Q_MAIL_SUBJECT: v = json_object_get(s, "subject"); break;
-  case KH_Q_MAIL_DATE: v = json_object_get(s, "date"); break;
-  case KH_Q_MAIL_TEXT: v = json_object_get(s, "text"); break;
-  case KH_Q_MAIL_HTML: v = json_object_get(s, "html"); break;
-  case KH_Q_MAIL_RAW: v = json_object_get(s, "raw"); break;
-  case KH_Q_MAIL_HEADER: v = kh_header_get(s, arg); break;
-  case KH_Q_MAIL_LINKS: v = json_object_get(s, "links"); break;
+  case KH_Q_HEADER:
+    v = kh_header_get(s, arg);
+    break;
+  case KH_Q_BODY:
+    v = json_object_get(s, "body");
+    break;
+  case KH_Q_JSON:
+    if ((rc = kh_json_path(json_object_get(s, "json"), arg, &v, err)) != KF_OK)
+      return rc;
+    break;
+  case KH_Q_DURATION:
+    v = json_object_get(s, "duration_ms");
+    break;
+  case KH_Q_MAIL_FROM:
+    v = json_object_get(s, "from");
+    break;
+  case KH_Q_MAIL_TO:
+    v = json_object_get(s, "to");
+    break;
+  case KH_Q_MAIL_SUBJECT:
+    v = json_object_get(s, "subject");
+    break;
+  case KH_Q_MAIL_DATE:
+    v = json_object_get(s, "date");
+    break;
+  case KH_Q_MAIL_TEXT:
+    v = json_object_get(s, "text");
+    break;
+  case KH_Q_MAIL_HTML:
+    v = json_object_get(s, "html");
+    break;
+  case KH_Q_MAIL_RAW:
+    v = json_object_get(s, "raw");
+    break;
+  case KH_Q_MAIL_HEADER:
+    v = kh_header_get(s, arg);
+    break;
+  case KH_Q_MAIL_LINKS:
+    v = json_object_get(s, "links");
+    break;
   case KH_Q_MAIL_LINK: {
     json_t *links = json_object_get(s, "links");
     regex_t re;
-    if ((rc = kh_regex_compile(&re, arg, arg_len, err)) != KF_OK) return rc;
+    if ((rc = kh_regex_compile(&re, arg, arg_len, err)) != KF_OK)
+      return rc;
     size_t i;
     json_t *link;
     json_array_foreach(links, i, link) {
       size_t a, b;
-      if (json_is_string(link) && kh_regex_search(&re, json_string_value(link), json_string_length(link), &a, &b)) {
+      if (json_is_string(link) &&
+          kh_regex_search(&re, json_string_value(link), json_string_length(link), &a, &b)) {
         v = link;
         break;
       }
@@ -262,53 +332,72 @@ static kf_rc kh_query_base(const kh_query *q, const kh_subjects *subjects, const
   }
   case KH_Q_MAIL_JSON:
   case KH_Q_LETTER_JSON:
-    if ((rc = kh_json_path(s, arg, &v, err)) != KF_OK) return rc;
+    if ((rc = kh_json_path(s, arg, &v, err)) != KF_OK)
+      return rc;
     break;
-  case KH_Q_LETTER_KIND: v = json_object_get(s, "kind"); break;
-  case KH_Q_LETTER_TEXT: v = json_object_get(s, "text"); break;
-  case KH_Q_LETTER_DATE: v = json_object_get(s, "date"); break;
-  case KH_Q_LETTER_FIELD: v = json_object_get(json_object_get(s, "fields"), arg); break;
-  case KH_Q_VAR: break;
+  case KH_Q_LETTER_KIND:
+    v = json_object_get(s, "kind");
+    break;
+  case KH_Q_LETTER_TEXT:
+    v = json_object_get(s, "text");
+    break;
+  case KH_Q_LETTER_DATE:
+    v = json_object_get(s, "date");
+    break;
+  case KH_Q_LETTER_FIELD:
+    v = json_object_get(json_object_get(s, "fields"), arg);
+    break;
+  case KH_Q_VAR:
+    break;
   }
   *out = json_incref(v);
   return KF_OK;
 }
 
 /* Apply one filter: consumes *value (a new reference) and replaces it. */
-static kf_rc kh_apply_filter(const kh_filter *f, const char *arg, size_t arg_len, json_t **value, kf_err *err) {
+static kf_rc kh_apply_filter(const kh_filter *f, const char *arg, size_t arg_len, json_t **value,
+                             kf_err *err) {
   json_t *in = *value;
-  if (in == NULL) return KF_OK; /* Absent stays absent through every filter. */
+  if (in == NULL)
+    return KF_OK; /* Absent stays absent through every filter. */
   json_t *res = NULL;
   kf_rc rc = KF_OK;
   kf_buf text;
   kf_buf_init(&text, KH_EVAL_TEXT_MAX);
   if (f->kind == KH_F_COUNT) {
     size_t n;
-    if (json_is_array(in)) n = json_array_size(in);
-    else if (json_is_object(in)) n = json_object_size(in);
+    if (json_is_array(in))
+      n = json_array_size(in);
+    else if (json_is_object(in))
+      n = json_object_size(in);
     else if (json_is_string(in)) {
       n = kf_utf8_count(json_string_value(in), json_string_length(in));
-      if (n == (size_t)-1) n = json_string_length(in);
+      if (n == (size_t)-1)
+        n = json_string_length(in);
     } else {
       rc = kf_err_set(err, KF_ERR_INVALID, "'count' needs an array, an object or a string");
       goto out;
     }
     res = json_integer((json_int_t)n);
   } else if (f->kind == KH_F_LOWER) {
-    if ((rc = kh_eval_to_text(in, &text)) != KF_OK) goto out_nomem;
+    if ((rc = kh_eval_to_text(in, &text)) != KF_OK)
+      goto out_nomem;
     for (size_t i = 0; i < text.len; i++)
-      if (text.data[i] >= 'A' && text.data[i] <= 'Z') text.data[i] = (char)(text.data[i] + 32);
+      if (text.data[i] >= 'A' && text.data[i] <= 'Z')
+        text.data[i] = (char)(text.data[i] + 32);
     res = kh_string(text.data, text.len);
   } else {
     regex_t re;
-    if ((rc = kh_regex_compile(&re, arg, arg_len, err)) != KF_OK) goto out;
+    if ((rc = kh_regex_compile(&re, arg, arg_len, err)) != KF_OK)
+      goto out;
     if (f->kind == KH_F_REGEX) {
       size_t a, b;
       if ((rc = kh_eval_to_text(in, &text)) == KF_OK) {
         const char *s = text.data != NULL ? text.data : "";
         if (kh_regex_search(&re, s, text.len, &a, &b)) {
           res = kh_string(s + a, b - a);
-          if (res == NULL) rc = KF_ERR_NOMEM;
+          if (res == NULL)
+            rc = KF_ERR_NOMEM;
         } else {
           json_decref(in);
           *value = NULL; /* No match: absent. */
@@ -324,10 +413,12 @@ static kf_rc kh_apply_filter(const kh_filter *f, const char *arg, size_t arg_len
       kf_buf one;
       kf_buf_init(&one, KH_EVAL_TEXT_MAX);
       json_array_foreach(in, i, el) {
-        if (res == NULL) break;
+        if (res == NULL)
+          break;
         kf_buf_reset(&one);
         size_t a, b;
-        if ((rc = kh_eval_to_text(el, &one)) != KF_OK) break;
+        if ((rc = kh_eval_to_text(el, &one)) != KF_OK)
+          break;
         if (kh_regex_search(&re, one.data != NULL ? one.data : "", one.len, &a, &b) &&
             json_array_append_new(res, kh_string(one.data, one.len)) != 0) {
           rc = KF_ERR_NOMEM;
@@ -355,13 +446,15 @@ static kf_rc kh_apply_filter(const kh_filter *f, const char *arg, size_t arg_len
               json_array_append_new(res, kh_string(text.data + start, line_end - start)) != 0)
             rc = KF_ERR_NOMEM;
           text.data[line_end] = saved;
-          if (nl == NULL) break;
+          if (nl == NULL)
+            break;
           start = end + 1;
         }
       }
     }
     regfree(&re);
-    if (rc != KF_OK) goto out_nomem;
+    if (rc != KF_OK)
+      goto out_nomem;
   }
   if (res == NULL) {
     rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
@@ -381,8 +474,8 @@ out:
   return rc;
 }
 
-kf_rc kh_eval_query(const kh_query *query, const kh_subjects *subjects, const kh_vars *vars, json_t **out,
-                    kf_err *err) {
+kf_rc kh_eval_query(const kh_query *query, const kh_subjects *subjects, const kh_vars *vars,
+                    json_t **out, kf_err *err) {
   assert(query != NULL && out != NULL);
   *out = NULL;
   kf_buf arg;
@@ -390,12 +483,15 @@ kf_rc kh_eval_query(const kh_query *query, const kh_subjects *subjects, const kh
   kf_rc rc = kh_vars_expand(vars, &query->arg, &arg, err);
   json_t *value = NULL;
   if (rc == KF_OK) {
-    rc = kh_query_base(query, subjects, vars, arg.data != NULL ? arg.data : "", arg.len, &value, err);
+    rc = kh_query_base(query, subjects, vars, arg.data != NULL ? arg.data : "", arg.len, &value,
+                       err);
   }
   for (size_t i = 0; rc == KF_OK && i < query->filters_len; i++) {
     kf_buf_reset(&arg);
-    if ((rc = kh_vars_expand(vars, &query->filters[i].arg, &arg, err)) != KF_OK) break;
-    rc = kh_apply_filter(&query->filters[i], arg.data != NULL ? arg.data : "", arg.len, &value, err);
+    if ((rc = kh_vars_expand(vars, &query->filters[i].arg, &arg, err)) != KF_OK)
+      break;
+    rc =
+        kh_apply_filter(&query->filters[i], arg.data != NULL ? arg.data : "", arg.len, &value, err);
   }
   kf_buf_release(&arg);
   if (rc != KF_OK) {
@@ -410,47 +506,63 @@ kf_rc kh_eval_query(const kh_query *query, const kh_subjects *subjects, const kh
 
 /* "got 400", "got \"abc\"", "value absent" into explain (truncated). */
 static kf_rc kh_describe(const json_t *v, const char *suffix, kf_buf *explain) {
-  if (explain == NULL) return KF_OK;
-  if (v == NULL) return kf_buf_append_str(explain, "value absent");
+  if (explain == NULL)
+    return KF_OK;
+  if (v == NULL)
+    return kf_buf_append_str(explain, "value absent");
   kf_rc rc = kf_buf_append_str(explain, "got ");
   kf_buf text;
   kf_buf_init(&text, KH_EVAL_TEXT_MAX);
-  if (rc == KF_OK) rc = kh_eval_to_text(v, &text);
+  if (rc == KF_OK)
+    rc = kh_eval_to_text(v, &text);
   if (rc == KF_OK && json_is_string(v)) {
     rc = kf_buf_append_byte(explain, '"');
     for (size_t i = 0; i < text.len && i < KH_EVAL_EXPLAIN_MAX && rc == KF_OK; i++) {
       unsigned char ch = (unsigned char)text.data[i];
-      if (ch == '"' || ch == '\\') rc = kf_buf_appendf(explain, "\\%c", ch);
-      else if (ch == '\n') rc = kf_buf_append_str(explain, "\\n");
-      else if (ch < 0x20 || ch == 0x7F) rc = kf_buf_appendf(explain, "\\x%02X", ch);
-      else rc = kf_buf_append_byte(explain, (char)ch);
+      if (ch == '"' || ch == '\\')
+        rc = kf_buf_appendf(explain, "\\%c", ch);
+      else if (ch == '\n')
+        rc = kf_buf_append_str(explain, "\\n");
+      else if (ch < 0x20 || ch == 0x7F)
+        rc = kf_buf_appendf(explain, "\\x%02X", ch);
+      else
+        rc = kf_buf_append_byte(explain, (char)ch);
     }
-    if (rc == KF_OK) rc = kf_buf_append_str(explain, text.len > KH_EVAL_EXPLAIN_MAX ? "\"..." : "\"");
+    if (rc == KF_OK)
+      rc = kf_buf_append_str(explain, text.len > KH_EVAL_EXPLAIN_MAX ? "\"..." : "\"");
   } else if (rc == KF_OK) {
     size_t n = text.len > KH_EVAL_EXPLAIN_MAX ? KH_EVAL_EXPLAIN_MAX : text.len;
     rc = kf_buf_append(explain, text.data != NULL ? text.data : "", n);
-    if (rc == KF_OK && n < text.len) rc = kf_buf_append_str(explain, "...");
+    if (rc == KF_OK && n < text.len)
+      rc = kf_buf_append_str(explain, "...");
   }
-  if (rc == KF_OK && suffix != NULL) rc = kf_buf_append_str(explain, suffix);
+  if (rc == KF_OK && suffix != NULL)
+    rc = kf_buf_append_str(explain, suffix);
   kf_buf_release(&text);
   return rc;
 }
 
 static bool kh_number(const json_t *v, double *out) {
-  if (json_is_integer(v)) *out = (double)json_integer_value(v);
-  else if (json_is_real(v)) *out = json_real_value(v);
-  else return false;
+  if (json_is_integer(v))
+    *out = (double)json_integer_value(v);
+  else if (json_is_real(v))
+    *out = json_real_value(v);
+  else
+    return false;
   return true;
 }
 
 static bool kh_equal(const json_t *v, const kh_literal *lit, const char *s, size_t slen) {
   switch (lit->kind) {
   case KH_LIT_NUMBER:
-    if (json_is_integer(v)) return json_integer_value(v) == lit->number;
-    if (json_is_real(v)) return json_real_value(v) == (double)lit->number;
+    if (json_is_integer(v))
+      return json_integer_value(v) == lit->number;
+    if (json_is_real(v))
+      return json_real_value(v) == (double)lit->number;
     return false;
   case KH_LIT_STRING:
-    return json_is_string(v) && json_string_length(v) == slen && memcmp(json_string_value(v), s, slen) == 0;
+    return json_is_string(v) && json_string_length(v) == slen &&
+           memcmp(json_string_value(v), s, slen) == 0;
   case KH_LIT_BOOL:
     return json_is_boolean(v) && json_is_true(v) == lit->boolean;
   case KH_LIT_NULL:
@@ -466,29 +578,34 @@ static kf_rc kh_contains(const json_t *v, const char *s, size_t slen, bool *foun
     json_t *el;
     json_array_foreach(v, i, el) {
       if (json_is_string(el)) {
-        if (json_string_length(el) == slen && memcmp(json_string_value(el), s, slen) == 0) *found = true;
+        if (json_string_length(el) == slen && memcmp(json_string_value(el), s, slen) == 0)
+          *found = true;
       } else {
         kf_buf t;
         kf_buf_init(&t, KH_EVAL_TEXT_MAX);
         kf_rc rc = kh_eval_to_text(el, &t);
-        if (rc == KF_OK && t.len == slen && (slen == 0 || memcmp(t.data, s, slen) == 0)) *found = true;
+        if (rc == KF_OK && t.len == slen && (slen == 0 || memcmp(t.data, s, slen) == 0))
+          *found = true;
         kf_buf_release(&t);
-        if (rc != KF_OK) return rc;
+        if (rc != KF_OK)
+          return rc;
       }
-      if (*found) break;
+      if (*found)
+        break;
     }
     return KF_OK;
   }
   kf_buf t;
   kf_buf_init(&t, KH_EVAL_TEXT_MAX);
   kf_rc rc = kh_eval_to_text(v, &t);
-  if (rc == KF_OK) *found = kh_find_bytes(t.data != NULL ? t.data : "", t.len, s, slen);
+  if (rc == KF_OK)
+    *found = kh_find_bytes(t.data != NULL ? t.data : "", t.len, s, slen);
   kf_buf_release(&t);
   return rc;
 }
 
-kf_rc kh_eval_predicate(const kh_predicate *pred, const json_t *value, const kh_vars *vars, bool *holds,
-                        kf_buf *explain, kf_err *err) {
+kf_rc kh_eval_predicate(const kh_predicate *pred, const json_t *value, const kh_vars *vars,
+                        bool *holds, kf_buf *explain, kf_err *err) {
   assert(pred != NULL && holds != NULL);
   *holds = false;
   kf_buf operand;
@@ -497,7 +614,8 @@ kf_rc kh_eval_predicate(const kh_predicate *pred, const json_t *value, const kh_
   kf_buf_init(&text, KH_EVAL_TEXT_MAX);
   kf_rc rc = KF_OK;
   const char *suffix = NULL;
-  if (pred->operand.kind == KH_LIT_STRING && (rc = kh_vars_expand(vars, &pred->operand.str, &operand, err)) != KF_OK)
+  if (pred->operand.kind == KH_LIT_STRING &&
+      (rc = kh_vars_expand(vars, &pred->operand.str, &operand, err)) != KF_OK)
     goto out;
   const char *s = operand.data != NULL ? operand.data : "";
   size_t slen = operand.len;
@@ -512,31 +630,40 @@ kf_rc kh_eval_predicate(const kh_predicate *pred, const json_t *value, const kh_
     *holds = pred->kind == KH_P_EQ ? eq : !eq;
     break;
   }
-  case KH_P_LT: case KH_P_LE: case KH_P_GT: case KH_P_GE: {
+  case KH_P_LT:
+  case KH_P_LE:
+  case KH_P_GT:
+  case KH_P_GE: {
     double d;
     if (!kh_number(value, &d)) {
       suffix = " (not a number)";
       break;
     }
     double o = (double)pred->operand.number;
-    *holds = pred->kind == KH_P_LT ? d < o : pred->kind == KH_P_LE ? d <= o : pred->kind == KH_P_GT ? d > o : d >= o;
+    *holds = pred->kind == KH_P_LT   ? d < o
+             : pred->kind == KH_P_LE ? d <= o
+             : pred->kind == KH_P_GT ? d > o
+                                     : d >= o;
     break;
   }
   case KH_P_CONTAINS:
   case KH_P_NOT_CONTAINS: {
     bool found;
-    if ((rc = kh_contains(value, s, slen, &found)) != KF_OK) goto nomem;
+    if ((rc = kh_contains(value, s, slen, &found)) != KF_OK)
+      goto nomem;
     *holds = pred->kind == KH_P_CONTAINS ? found : !found;
     break;
   }
   case KH_P_STARTSWITH:
-    if ((rc = kh_eval_to_text(value, &text)) != KF_OK) goto nomem;
+    if ((rc = kh_eval_to_text(value, &text)) != KF_OK)
+      goto nomem;
     *holds = text.len >= slen && (slen == 0 || memcmp(text.data, s, slen) == 0);
     break;
   case KH_P_MATCHES:
   case KH_P_NOT_MATCHES: {
     regex_t re;
-    if ((rc = kh_regex_compile(&re, s, slen, err)) != KF_OK) goto out;
+    if ((rc = kh_regex_compile(&re, s, slen, err)) != KF_OK)
+      goto out;
     if ((rc = kh_eval_to_text(value, &text)) != KF_OK) {
       regfree(&re);
       goto nomem;
@@ -555,8 +682,10 @@ kf_rc kh_eval_predicate(const kh_predicate *pred, const json_t *value, const kh_
     break;
   case KH_P_IS_UUID:
     *holds = json_is_string(value) && json_string_length(value) == KF_UUID_STR_LEN &&
-             strlen(json_string_value(value)) == KF_UUID_STR_LEN && kf_uuid_is_canonical(json_string_value(value));
-    if (!*holds) suffix = " (not a canonical UUID)";
+             strlen(json_string_value(value)) == KF_UUID_STR_LEN &&
+             kf_uuid_is_canonical(json_string_value(value));
+    if (!*holds)
+      suffix = " (not a canonical UUID)";
     break;
   case KH_P_JSON_EQUALS: {
     json_error_t jerr;
@@ -568,7 +697,8 @@ kf_rc kh_eval_predicate(const kh_predicate *pred, const json_t *value, const kh_
     json_t *got = NULL;
     if (json_is_string(value)) {
       got = json_loadb(json_string_value(value), json_string_length(value), JSON_DECODE_ANY, &jerr);
-      if (got == NULL) suffix = " (not JSON)";
+      if (got == NULL)
+        suffix = " (not JSON)";
     } else {
       got = json_incref((json_t *)value);
     }
@@ -581,7 +711,8 @@ kf_rc kh_eval_predicate(const kh_predicate *pred, const json_t *value, const kh_
 describe:
   kf_buf_release(&text);
   rc = kh_describe(value, suffix, explain);
-  if (rc != KF_OK) rc = kf_err_set(err, rc, "cannot explain the value: %s", kf_rc_name(rc));
+  if (rc != KF_OK)
+    rc = kf_err_set(err, rc, "cannot explain the value: %s", kf_rc_name(rc));
   kf_buf_release(&operand);
   return rc;
 nomem:

@@ -19,13 +19,13 @@
 #include "kh_vars.h"
 
 typedef struct kh_gen_ctx {
-  uint64_t seed;        /* Run seed (--seed): decides random choices. */
-  uint64_t run_id;      /* Run identity (--run-id): part of every generated identity, so
-                           replaying a seed against a persistent target never collides
-                           with the accounts of an earlier run. */
-  uint64_t scenario;    /* Scenario index in the suite. */
-  uint64_t counter;     /* Advanced by every generator call. */
-  uint64_t rng_state;   /* Private PRNG state; set by kh_gen_ctx_init. */
+  uint64_t seed;      /* Run seed (--seed): decides random choices. */
+  uint64_t run_id;    /* Run identity (--run-id): part of every generated identity, so
+                         replaying a seed against a persistent target never collides
+                         with the accounts of an earlier run. */
+  uint64_t scenario;  /* Scenario index in the suite. */
+  uint64_t counter;   /* Advanced by every generator call. */
+  uint64_t rng_state; /* Private PRNG state; set by kh_gen_ctx_init. */
 } kh_gen_ctx;
 
 void kh_gen_ctx_init(kh_gen_ctx *ctx, uint64_t seed, uint64_t run_id, uint64_t scenario);
@@ -38,7 +38,8 @@ extern const char *const KH_GEN_NAMES[];
  * arguments; append the value to out. KF_ERR_INVALID with a message for a
  * wrong call (unknown generator, bad argument).
  */
-kf_rc kh_gen_eval(kh_gen_ctx *ctx, const kh_let *let, const kh_vars *vars, kf_buf *out, kf_err *err);
+kf_rc kh_gen_eval(kh_gen_ctx *ctx, const kh_let *let, const kh_vars *vars, kf_buf *out,
+                  kf_err *err);
 
 /*
  * Check a `let` statically (for lint and before evaluation): the generator

@@ -40,7 +40,8 @@ void kh_http_response_init(kh_http_response *resp) {
 }
 
 void kh_http_response_release(kh_http_response *resp) {
-  if (resp == NULL) return;
+  if (resp == NULL)
+    return;
   json_decref(resp->subject);
   kf_free(resp->request_trace);
   kf_free(resp->response_trace);
@@ -49,12 +50,15 @@ void kh_http_response_release(kh_http_response *resp) {
 
 kf_rc kh_http_url_escape(kf_buf *out, const char *value) {
   assert(out != NULL && value != NULL);
-  if (kh_http_global_init(NULL) != KF_OK) return KF_ERR_INTERNAL;
+  if (kh_http_global_init(NULL) != KF_OK)
+    return KF_ERR_INTERNAL;
   size_t len = strlen(value);
-  if (len > (size_t)1 << 24) return KF_ERR_LIMIT;
+  if (len > (size_t)1 << 24)
+    return KF_ERR_LIMIT;
   /* libcurl accepts a NULL handle here since 7.82, which we require anyway. */
   char *esc = curl_easy_escape(NULL, value, (int)len);
-  if (esc == NULL) return KF_ERR_NOMEM;
+  if (esc == NULL)
+    return KF_ERR_NOMEM;
   kf_rc rc = kf_buf_append_str(out, esc);
   curl_free(esc);
   return rc;
@@ -78,13 +82,15 @@ static kf_rc kh_http_trace_body(kf_buf *out, const char *body, size_t len) {
     } else {
       rc = kf_buf_append(out, body + i, n);
     }
-    if (rc != KF_OK) return rc;
+    if (rc != KF_OK)
+      return rc;
     i += n;
   }
   if (shown < len) {
-    kf_rc rc = kf_buf_appendf(out, "\n[... %zu more bytes not shown; the body has %zu bytes]", len - shown,
-                              len);
-    if (rc != KF_OK) return rc;
+    kf_rc rc = kf_buf_appendf(out, "\n[... %zu more bytes not shown; the body has %zu bytes]",
+                              len - shown, len);
+    if (rc != KF_OK)
+      return rc;
   }
   return KF_OK;
 }
@@ -97,11 +103,13 @@ static kf_rc kh_http_request_trace(const kh_http_request *req, char **out) {
     rc = kf_buf_appendf(&b, "%s: %s\n", req->headers[i], req->values[i]);
   if (rc == KF_OK && req->body != NULL) {
     rc = kf_buf_append_str(&b, "\n");
-    if (rc == KF_OK) rc = kh_http_trace_body(&b, req->body, req->body_len);
+    if (rc == KF_OK)
+      rc = kh_http_trace_body(&b, req->body, req->body_len);
   }
   if (rc == KF_OK) {
     *out = kf_buf_detach(&b, NULL);
-    if (*out == NULL) rc = KF_ERR_NOMEM;
+    if (*out == NULL)
+      rc = KF_ERR_NOMEM;
   }
   kf_buf_release(&b);
   return rc;
@@ -109,7 +117,7 @@ static kf_rc kh_http_request_trace(const kh_http_request *req, char **out) {
 
 /* State the curl callbacks fill. */
 typedef struct kh_http_sink {
-  kf_buf head;   /* Raw header lines of the final response. */
+  kf_buf head; /* Raw header lines of the final response. */
   kf_buf body;
   bool too_large;
 } kh_http_sink;
@@ -128,7 +136,8 @@ static size_t kh_http_on_header(char *data, size_t size, size_t nmemb, void *use
   kh_http_sink *sink = user;
   size_t n = size * nmemb;
   /* A new status line starts a new response (after 100 Continue): keep only the last. */
-  if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) kf_buf_reset(&sink->head);
+  if (n >= 5 && memcmp(data, "HTTP/", 5) == 0)
+    kf_buf_reset(&sink->head);
   if (kf_buf_append(&sink->head, data, n) != KF_OK) {
     sink->too_large = true;
     return 0;
@@ -140,7 +149,8 @@ static size_t kh_http_on_header(char *data, size_t size, size_t nmemb, void *use
 static kf_rc kh_http_add_header(json_t *obj, const char *name, size_t name_len, const char *value,
                                 size_t value_len) {
   char *key = kf_memdup0(name, name_len);
-  if (key == NULL) return KF_ERR_NOMEM;
+  if (key == NULL)
+    return KF_ERR_NOMEM;
   kf_str_ascii_lower(key);
   kf_rc rc = KF_OK;
   json_t *old = json_object_get(obj, key);
@@ -149,14 +159,17 @@ static kf_rc kh_http_add_header(json_t *obj, const char *name, size_t name_len, 
     kf_buf joined;
     kf_buf_init(&joined, KH_HTTP_MAX_HEAD);
     rc = kf_buf_append(&joined, json_string_value(old), json_string_length(old));
-    if (rc == KF_OK) rc = kf_buf_append(&joined, ", ", 2);
-    if (rc == KF_OK) rc = kf_buf_append(&joined, value, value_len);
+    if (rc == KF_OK)
+      rc = kf_buf_append(&joined, ", ", 2);
+    if (rc == KF_OK)
+      rc = kf_buf_append(&joined, value, value_len);
     val = rc == KF_OK ? json_stringn_nocheck(joined.data, joined.len) : NULL;
     kf_buf_release(&joined);
   } else {
     val = json_stringn_nocheck(value, value_len);
   }
-  if (rc == KF_OK && (val == NULL || json_object_set_new_nocheck(obj, key, val) != 0)) rc = KF_ERR_NOMEM;
+  if (rc == KF_OK && (val == NULL || json_object_set_new_nocheck(obj, key, val) != 0))
+    rc = KF_ERR_NOMEM;
   kf_free(key);
   return rc;
 }
@@ -171,7 +184,8 @@ static kf_rc kh_http_parse_head(const kf_buf *head, json_t *headers) {
     const char *eol = memchr(p, '\n', (size_t)(end - p));
     const char *next = eol == NULL ? end : eol + 1;
     size_t len = (size_t)((eol == NULL ? end : eol) - p);
-    if (len > 0 && p[len - 1] == '\r') len--;
+    if (len > 0 && p[len - 1] == '\r')
+      len--;
     if (first) {
       first = false; /* The status line. */
     } else if (len > 0) {
@@ -179,11 +193,15 @@ static kf_rc kh_http_parse_head(const kf_buf *head, json_t *headers) {
       if (colon != NULL && colon > p) {
         const char *v = colon + 1;
         const char *vend = p + len;
-        while (v < vend && (*v == ' ' || *v == '\t')) v++;
-        while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t')) vend--;
-        if (++count > KH_HTTP_MAX_HEADERS) return KF_ERR_LIMIT;
+        while (v < vend && (*v == ' ' || *v == '\t'))
+          v++;
+        while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t'))
+          vend--;
+        if (++count > KH_HTTP_MAX_HEADERS)
+          return KF_ERR_LIMIT;
         kf_rc rc = kh_http_add_header(headers, p, (size_t)(colon - p), v, (size_t)(vend - v));
-        if (rc != KF_OK) return rc;
+        if (rc != KF_OK)
+          return rc;
       }
     }
     p = next;
@@ -208,7 +226,8 @@ static kf_rc kh_http_build_subject(long status, const kh_http_sink *sink, int64_
   }
   const char *body = sink->body.data != NULL ? sink->body.data : "";
   json_error_t jerr;
-  json_t *parsed = sink->body.len > 0 ? json_loadb(body, sink->body.len, JSON_DECODE_ANY, &jerr) : NULL;
+  json_t *parsed =
+      sink->body.len > 0 ? json_loadb(body, sink->body.len, JSON_DECODE_ANY, &jerr) : NULL;
   int bad = 0;
   bad |= json_object_set_new(subject, "status", json_integer(status));
   bad |= json_object_set_new(subject, "headers", headers);
@@ -233,14 +252,17 @@ static kf_rc kh_http_response_trace(long status, const kh_http_sink *sink, char 
     size_t len = sink->head.len;
     const char *h = sink->head.data;
     for (size_t i = 0; rc == KF_OK && i < len; i++)
-      if (h[i] != '\r') rc = kf_buf_append_byte(&b, h[i]);
+      if (h[i] != '\r')
+        rc = kf_buf_append_byte(&b, h[i]);
   } else {
     rc = kf_buf_appendf(&b, "HTTP %ld\n\n", status);
   }
-  if (rc == KF_OK && sink->body.len > 0) rc = kh_http_trace_body(&b, sink->body.data, sink->body.len);
+  if (rc == KF_OK && sink->body.len > 0)
+    rc = kh_http_trace_body(&b, sink->body.data, sink->body.len);
   if (rc == KF_OK) {
     *out = kf_buf_detach(&b, NULL);
-    if (*out == NULL) rc = KF_ERR_NOMEM;
+    if (*out == NULL)
+      rc = KF_ERR_NOMEM;
   }
   kf_buf_release(&b);
   return rc;
@@ -270,29 +292,38 @@ static kf_rc kh_http_header_list(const kh_http_request *req, struct curl_slist *
   for (size_t i = 0; rc == KF_OK && i < req->headers_len; i++) {
     const char *name = req->headers[i];
     const char *value = req->values[i];
-    if (kf_str_eq_ci(name, "Content-Type")) has_ct = true;
-    if (kf_str_eq_ci(name, "Expect")) has_expect = true;
+    if (kf_str_eq_ci(name, "Content-Type"))
+      has_ct = true;
+    if (kf_str_eq_ci(name, "Expect"))
+      has_expect = true;
     /* "Name;" is curl's way to send a header with an empty value. */
-    char *line = value[0] == '\0' ? kf_str_printf("%s;", name) : kf_str_printf("%s: %s", name, value);
+    char *line =
+        value[0] == '\0' ? kf_str_printf("%s;", name) : kf_str_printf("%s: %s", name, value);
     if (line == NULL) {
       rc = KF_ERR_NOMEM;
       break;
     }
     struct curl_slist *n = curl_slist_append(list, line);
     kf_free(line);
-    if (n == NULL) rc = KF_ERR_NOMEM;
-    else list = n;
+    if (n == NULL)
+      rc = KF_ERR_NOMEM;
+    else
+      list = n;
   }
   /* "Name:" removes a header curl would add by itself: a raw body must not be
    * labelled form-encoded, and 100-continue only adds a round trip. */
   const char *removals[2];
   size_t nrem = 0;
-  if (!has_ct && req->body != NULL) removals[nrem++] = "Content-Type:";
-  if (!has_expect) removals[nrem++] = "Expect:";
+  if (!has_ct && req->body != NULL)
+    removals[nrem++] = "Content-Type:";
+  if (!has_expect)
+    removals[nrem++] = "Expect:";
   for (size_t i = 0; rc == KF_OK && i < nrem; i++) {
     struct curl_slist *n = curl_slist_append(list, removals[i]);
-    if (n == NULL) rc = KF_ERR_NOMEM;
-    else list = n;
+    if (n == NULL)
+      rc = KF_ERR_NOMEM;
+    else
+      list = n;
   }
   if (rc != KF_OK) {
     curl_slist_free_all(list);
@@ -306,12 +337,15 @@ kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err
   assert(req != NULL && resp != NULL && req->method != NULL && req->url != NULL);
   assert(req->headers_len == 0 || (req->headers != NULL && req->values != NULL));
   kf_rc rc = kh_http_global_init(err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   rc = kh_http_request_trace(req, &resp->request_trace);
-  if (rc != KF_OK) return kf_err_set(err, rc, "cannot build the request trace");
+  if (rc != KF_OK)
+    return kf_err_set(err, rc, "cannot build the request trace");
 
   CURL *curl = curl_easy_init();
-  if (curl == NULL) return kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
+  if (curl == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
   struct curl_slist *headers = NULL;
   rc = kh_http_header_list(req, &headers);
   if (rc != KF_OK) {
@@ -332,7 +366,8 @@ kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err
   cc |= curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   cc |= curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
   cc |= curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)timeout);
-  cc |= curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 10000 ? timeout : 10000));
+  cc |=
+      curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 10000 ? timeout : 10000));
   cc |= curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
   cc |= curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, kh_http_on_body);
   cc |= curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
@@ -372,8 +407,10 @@ kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   resp->status = status;
   rc = kh_http_build_subject(status, &sink, resp->duration_ms, &resp->subject);
-  if (rc == KF_OK) rc = kh_http_response_trace(status, &sink, &resp->response_trace);
-  if (rc != KF_OK) kf_err_set(err, rc, "%s: cannot record the response", req->url);
+  if (rc == KF_OK)
+    rc = kh_http_response_trace(status, &sink, &resp->response_trace);
+  if (rc != KF_OK)
+    kf_err_set(err, rc, "%s: cannot record the response", req->url);
 
 out:
   kf_buf_release(&sink.head);

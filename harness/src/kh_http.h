@@ -26,22 +26,22 @@
 
 /* A request. Every pointer is borrowed for the duration of kh_http_perform. */
 typedef struct kh_http_request {
-  const char *method;          /* "GET", "POST", "HEAD", ... */
-  const char *url;             /* Absolute http:// or https:// URL. */
-  const char *const *headers;  /* Header names, headers_len of them. */
-  const char *const *values;   /* Header values (may be empty), one per name. */
+  const char *method;         /* "GET", "POST", "HEAD", ... */
+  const char *url;            /* Absolute http:// or https:// URL. */
+  const char *const *headers; /* Header names, headers_len of them. */
+  const char *const *values;  /* Header values (may be empty), one per name. */
   size_t headers_len;
-  const char *body;            /* NULL: no body. May contain any bytes. */
+  const char *body; /* NULL: no body. May contain any bytes. */
   size_t body_len;
-  int64_t timeout_ms;          /* 0: KH_HTTP_DEFAULT_TIMEOUT_MS. */
+  int64_t timeout_ms; /* 0: KH_HTTP_DEFAULT_TIMEOUT_MS. */
 } kh_http_request;
 
 /* What came back. Release with kh_http_response_release. */
 typedef struct kh_http_response {
-  long status;            /* 0 when no response arrived. */
-  json_t *subject;        /* Owned: {"status","headers","body","json","duration_ms"}. */
-  char *request_trace;    /* Owned (kf_free): method, URL, headers, body. */
-  char *response_trace;   /* Owned: status line, headers, body; NULL without a response. */
+  long status;          /* 0 when no response arrived. */
+  json_t *subject;      /* Owned: {"status","headers","body","json","duration_ms"}. */
+  char *request_trace;  /* Owned (kf_free): method, URL, headers, body. */
+  char *response_trace; /* Owned: status line, headers, body; NULL without a response. */
   int64_t duration_ms;
 } kh_http_response;
 

@@ -35,10 +35,10 @@ typedef struct kh_lint_ctx {
   kh_name *names;
   size_t len;
   size_t cap;
-  kh_severity undef_sev;  /* Of an undefined variable here. */
-  const kh_pos *pos;      /* Where the template being checked is written. */
-  const char *source;     /* That line, trimmed. */
-  kf_rc rc;               /* First memory failure, sticky. */
+  kh_severity undef_sev; /* Of an undefined variable here. */
+  const kh_pos *pos;     /* Where the template being checked is written. */
+  const char *source;    /* That line, trimmed. */
+  kf_rc rc;              /* First memory failure, sticky. */
 } kh_lint_ctx;
 
 void kh_lint_report_init(kh_lint_report *report) {
@@ -46,20 +46,26 @@ void kh_lint_report_init(kh_lint_report *report) {
 }
 
 void kh_lint_report_release(kh_lint_report *report) {
-  if (report == NULL) return;
-  for (size_t i = 0; i < report->len; i++) kh_diag_release(&report->items[i]);
+  if (report == NULL)
+    return;
+  for (size_t i = 0; i < report->len; i++)
+    kh_diag_release(&report->items[i]);
   kf_free(report->items);
   kh_lint_report_init(report);
 }
 
 static void __attribute__((format(printf, 7, 8)))
-kh_lint_add(kh_lint_ctx *ctx, kh_severity sev, const kh_pos *pos, unsigned col, const char *source, const char *hint,
-            const char *fmt, ...) {
-  if (ctx->rc != KF_OK) return;
+kh_lint_add(kh_lint_ctx *ctx, kh_severity sev, const kh_pos *pos, unsigned col, const char *source,
+            const char *hint, const char *fmt, ...) {
+  if (ctx->rc != KF_OK)
+    return;
   kh_lint_report *rep = ctx->rep;
-  if (sev == KH_SEV_ERROR) rep->errors++;
-  else rep->warnings++;
-  if (rep->len >= KH_LINT_MAX_DIAGS) return;
+  if (sev == KH_SEV_ERROR)
+    rep->errors++;
+  else
+    rep->warnings++;
+  if (rep->len >= KH_LINT_MAX_DIAGS)
+    return;
   if (rep->len == rep->cap) {
     size_t ncap = rep->cap == 0 ? 16 : rep->cap * 2;
     kh_diag *items = kf_realloc(rep->items, ncap * sizeof *items);
@@ -75,7 +81,8 @@ kh_lint_add(kh_lint_ctx *ctx, kh_severity sev, const kh_pos *pos, unsigned col, 
   va_start(ap, fmt);
   int n = vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (n < 0) msg[0] = '\0';
+  if (n < 0)
+    msg[0] = '\0';
   /* The stored line is the trimmed source put back at its column. */
   char *line = NULL;
   if (source != NULL) {
@@ -91,8 +98,10 @@ kh_lint_add(kh_lint_ctx *ctx, kh_severity sev, const kh_pos *pos, unsigned col, 
   }
   kh_diag *d = &rep->items[rep->len];
   kh_diag_init(d);
-  if (kh_diag_set(d, sev, pos->file, pos->line, col, line, hint, "%s", msg) != KF_OK) ctx->rc = KF_ERR_NOMEM;
-  else rep->len++;
+  if (kh_diag_set(d, sev, pos->file, pos->line, col, line, hint, "%s", msg) != KF_OK)
+    ctx->rc = KF_ERR_NOMEM;
+  else
+    rep->len++;
   kf_free(line);
 }
 
@@ -100,18 +109,22 @@ static bool kh_lint_defined(const kh_lint_ctx *ctx, const char *s, size_t len) {
   static const char *const builtins[] = {"target.", "run.", "scenario.", NULL};
   for (size_t k = 0; builtins[k] != NULL; k++) {
     size_t bl = strlen(builtins[k]);
-    if (len > bl && memcmp(s, builtins[k], bl) == 0) return true;
+    if (len > bl && memcmp(s, builtins[k], bl) == 0)
+      return true;
   }
   for (size_t i = 0; i < ctx->len; i++) {
-    if (ctx->names[i].len == len && memcmp(ctx->names[i].s, s, len) == 0) return true;
+    if (ctx->names[i].len == len && memcmp(ctx->names[i].s, s, len) == 0)
+      return true;
   }
   return false;
 }
 
 static void kh_lint_define(kh_lint_ctx *ctx, const char *s) {
-  if (s == NULL || ctx->rc != KF_OK || kh_lint_defined(ctx, s, strlen(s))) return;
+  if (s == NULL || ctx->rc != KF_OK || kh_lint_defined(ctx, s, strlen(s)))
+    return;
   if (ctx->len == ctx->cap) {
-    if (ctx->cap >= KH_LINT_MAX_NAMES) return;
+    if (ctx->cap >= KH_LINT_MAX_NAMES)
+      return;
     size_t ncap = ctx->cap == 0 ? 32 : ctx->cap * 2;
     kh_name *names = kf_realloc(ctx->names, ncap * sizeof *names);
     if (names == NULL) {
@@ -132,8 +145,10 @@ static unsigned kh_lint_col(const kh_lint_ctx *ctx, const char *name, size_t len
   if (src != NULL) {
     for (const char *p = strstr(src, "{{"); p != NULL; p = strstr(p + 2, "{{")) {
       const char *q = p + 2;
-      while (*q == ' ') q++;
-      if (strncmp(q, name, len) == 0) return ctx->pos->col + (unsigned)(p - src);
+      while (*q == ' ')
+        q++;
+      if (strncmp(q, name, len) == 0)
+        return ctx->pos->col + (unsigned)(p - src);
     }
   }
   return ctx->pos->col;
@@ -141,10 +156,12 @@ static unsigned kh_lint_col(const kh_lint_ctx *ctx, const char *name, size_t len
 
 static void kh_lint_ref(const char *name, size_t len, void *data) {
   kh_lint_ctx *ctx = data;
-  if (kh_lint_defined(ctx, name, len)) return;
+  if (kh_lint_defined(ctx, name, len))
+    return;
   char hint[300];
   snprintf(hint, sizeof hint,
-           "define it earlier with 'let %.*s = ...' or a capture; built-ins are target.*, run.*, scenario.*",
+           "define it earlier with 'let %.*s = ...' or a capture; built-ins are target.*, run.*, "
+           "scenario.*",
            (int)(len > 60 ? 60 : len), name);
   kh_lint_add(ctx, ctx->undef_sev, ctx->pos, kh_lint_col(ctx, name, len), ctx->source, hint,
               "unknown variable '%.*s'", (int)(len > 100 ? 100 : len), name);
@@ -155,20 +172,28 @@ static void kh_lint_tpl(kh_lint_ctx *ctx, const kh_template *tpl) {
 }
 
 static void kh_lint_literal(kh_lint_ctx *ctx, const kh_literal *lit) {
-  if (lit->kind == KH_LIT_STRING) kh_lint_tpl(ctx, &lit->str);
+  if (lit->kind == KH_LIT_STRING)
+    kh_lint_tpl(ctx, &lit->str);
 }
 
 /* Every name a fragment defines, with the fragments it uses, as if run here. */
-static void kh_lint_define_fragment(kh_lint_ctx *ctx, const kh_fragment *fr, int depth, bool *has_expect) {
-  if (fr == NULL || depth > KH_LINT_MAX_DEPTH) return;
-  for (size_t p = 0; p < fr->params_len; p++) kh_lint_define(ctx, fr->params[p]);
+static void kh_lint_define_fragment(kh_lint_ctx *ctx, const kh_fragment *fr, int depth,
+                                    bool *has_expect) {
+  if (fr == NULL || depth > KH_LINT_MAX_DEPTH)
+    return;
+  for (size_t p = 0; p < fr->params_len; p++)
+    kh_lint_define(ctx, fr->params[p]);
   for (size_t i = 0; i < fr->steps_len; i++) {
     const kh_step *st = &fr->steps[i];
-    if (st->kind == KH_STEP_LET) kh_lint_define(ctx, st->u.let.name);
-    if (st->kind == KH_STEP_USE) kh_lint_define_fragment(ctx, st->u.use.resolved, depth + 1, has_expect);
+    if (st->kind == KH_STEP_LET)
+      kh_lint_define(ctx, st->u.let.name);
+    if (st->kind == KH_STEP_USE)
+      kh_lint_define_fragment(ctx, st->u.use.resolved, depth + 1, has_expect);
     for (size_t c = 0; c < st->checks_len; c++) {
-      if (st->checks[c].is_capture) kh_lint_define(ctx, st->checks[c].capture_name);
-      else *has_expect = true;
+      if (st->checks[c].is_capture)
+        kh_lint_define(ctx, st->checks[c].capture_name);
+      else
+        *has_expect = true;
     }
   }
 }
@@ -184,12 +209,15 @@ static void kh_lint_steps(kh_lint_ctx *ctx, const kh_step *steps, size_t len, bo
       kf_err err;
       kf_err_init(&err);
       if (kh_gen_validate(let, &err) != KF_OK) {
-        const char *hint = "generators: email(), unique(\"p\"), password(length=, omit=, add=), customer_number(), "
+        const char *hint = "generators: email(), unique(\"p\"), password(length=, omit=, add=), "
+                           "customer_number(), "
                            "uuid(), repeat(\"s\", N), upper(\"s\"), lower(\"s\")";
         kh_lint_add(ctx, KH_SEV_ERROR, &st->pos, st->pos.col, st->source, hint, "%s", err.message);
       }
-      if (!let->is_call) kh_lint_literal(ctx, &let->value);
-      for (size_t a = 0; a < let->args_len; a++) kh_lint_literal(ctx, &let->args[a].value);
+      if (!let->is_call)
+        kh_lint_literal(ctx, &let->value);
+      for (size_t a = 0; a < let->args_len; a++)
+        kh_lint_literal(ctx, &let->args[a].value);
       kh_lint_define(ctx, let->name);
       break;
     }
@@ -212,7 +240,8 @@ static void kh_lint_steps(kh_lint_ctx *ctx, const kh_step *steps, size_t len, bo
       kh_lint_tpl(ctx, &st->u.clock.iso);
       break;
     case KH_STEP_USE:
-      for (size_t a = 0; a < st->u.use.args_len; a++) kh_lint_literal(ctx, &st->u.use.args[a].value);
+      for (size_t a = 0; a < st->u.use.args_len; a++)
+        kh_lint_literal(ctx, &st->u.use.args[a].value);
       kh_lint_define_fragment(ctx, st->u.use.resolved, 0, has_expect);
       break;
     case KH_STEP_CHECK:
@@ -226,7 +255,8 @@ static void kh_lint_steps(kh_lint_ctx *ctx, const kh_step *steps, size_t len, bo
       if (chk->query.kind == KH_Q_VAR && chk->query.arg.text != NULL &&
           memchr(chk->query.arg.text, '{', chk->query.arg.len) == NULL)
         kh_lint_ref(chk->query.arg.text, chk->query.arg.len, ctx);
-      for (size_t f = 0; f < chk->query.filters_len; f++) kh_lint_tpl(ctx, &chk->query.filters[f].arg);
+      for (size_t f = 0; f < chk->query.filters_len; f++)
+        kh_lint_tpl(ctx, &chk->query.filters[f].arg);
       if (chk->is_capture) {
         kh_lint_define(ctx, chk->capture_name);
       } else {
@@ -255,17 +285,21 @@ kf_rc kh_lint_suite(const kh_suite *suite, const kh_catalogue *cat, kh_lint_repo
       for (size_t k = 0; k < si; k++) {
         if (strcmp(f->scenarios[k].name, sc->name) == 0) {
           char hint[200];
-          snprintf(hint, sizeof hint, "the first one is at line %u; names identify scenarios in reports",
+          snprintf(hint, sizeof hint,
+                   "the first one is at line %u; names identify scenarios in reports",
                    f->scenarios[k].pos.line);
-          kh_lint_add(&ctx, KH_SEV_ERROR, &sc->pos, 1, head, hint, "duplicate scenario name '%.100s'", sc->name);
+          kh_lint_add(&ctx, KH_SEV_ERROR, &sc->pos, 1, head, hint,
+                      "duplicate scenario name '%.100s'", sc->name);
           break;
         }
       }
       if (cat != NULL) {
         for (size_t c = 0; c < sc->covers_len; c++) {
           if (kh_catalogue_find(cat, sc->covers[c]) == NULL)
-            kh_lint_add(&ctx, KH_SEV_ERROR, &sc->pos, 1, head, "requirement IDs are listed in scenarios/catalogue.json",
-                        "scenario covers '%.60s', which the catalogue does not list", sc->covers[c]);
+            kh_lint_add(&ctx, KH_SEV_ERROR, &sc->pos, 1, head,
+                        "requirement IDs are listed in scenarios/catalogue.json",
+                        "scenario covers '%.60s', which the catalogue does not list",
+                        sc->covers[c]);
         }
       }
       ctx.len = 0;
@@ -273,7 +307,8 @@ kf_rc kh_lint_suite(const kh_suite *suite, const kh_catalogue *cat, kh_lint_repo
       bool has_expect = false;
       kh_lint_steps(&ctx, sc->steps, sc->steps_len, &has_expect);
       if (!has_expect)
-        kh_lint_add(&ctx, KH_SEV_WARNING, &sc->pos, 1, head, "add an 'expect' line; a test that asserts nothing always passes",
+        kh_lint_add(&ctx, KH_SEV_WARNING, &sc->pos, 1, head,
+                    "add an 'expect' line; a test that asserts nothing always passes",
                     "scenario '%.100s' has no expect", sc->name);
       kf_free(head);
     }
@@ -281,7 +316,8 @@ kf_rc kh_lint_suite(const kh_suite *suite, const kh_catalogue *cat, kh_lint_repo
       const kh_fragment *fr = f->fragment;
       ctx.len = 0;
       ctx.undef_sev = KH_SEV_WARNING;
-      for (size_t p = 0; p < fr->params_len; p++) kh_lint_define(&ctx, fr->params[p]);
+      for (size_t p = 0; p < fr->params_len; p++)
+        kh_lint_define(&ctx, fr->params[p]);
       bool has_expect = false;
       kh_lint_steps(&ctx, fr->steps, fr->steps_len, &has_expect);
     }

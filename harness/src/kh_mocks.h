@@ -14,15 +14,15 @@
 
 /* One wait. Strings are borrowed; NULL or "" leaves a filter out. */
 typedef struct kh_mock_wait {
-  kh_wait_kind what;            /* KH_WAIT_MAIL or KH_WAIT_LETTER. */
-  const char *api;              /* The mock's base URL (profile mail_api or post_api). */
-  const char *to;               /* Mail: recipient address. Letter: recipient name. */
-  const char *from;             /* Mail only. */
-  const char *subject;          /* Mail only (substring). */
-  const char *kind;             /* Letter only. */
-  const char *customer_number;  /* Letter only. */
-  int64_t after_id;             /* Only items newer than this id; 0 = any. */
-  int64_t timeout_ms;           /* Server-side wait; must be > 0. */
+  kh_wait_kind what;           /* KH_WAIT_MAIL or KH_WAIT_LETTER. */
+  const char *api;             /* The mock's base URL (profile mail_api or post_api). */
+  const char *to;              /* Mail: recipient address. Letter: recipient name. */
+  const char *from;            /* Mail only. */
+  const char *subject;         /* Mail only (substring). */
+  const char *kind;            /* Letter only. */
+  const char *customer_number; /* Letter only. */
+  int64_t after_id;            /* Only items newer than this id; 0 = any. */
+  int64_t timeout_ms;          /* Server-side wait; must be > 0. */
 } kh_mock_wait;
 
 /*
@@ -33,7 +33,8 @@ typedef struct kh_mock_wait {
  * mock cannot be reached; KF_ERR_STATE for any other answer. resp (initialised
  * by the caller, released by the caller) keeps the traces in every case.
  */
-kf_rc kh_mocks_wait(const kh_mock_wait *w, kh_http_response *resp, json_t **doc, int64_t *id, kf_err *err);
+kf_rc kh_mocks_wait(const kh_mock_wait *w, kh_http_response *resp, json_t **doc, int64_t *id,
+                    kf_err *err);
 
 /*
  * GET {api}/api/v1/messages/{id}/raw and store the source as doc["raw"] (a

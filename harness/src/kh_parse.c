@@ -31,12 +31,12 @@
 typedef struct kh_parser {
   const char *text;
   size_t len;
-  size_t next;         /* Offset of the next unread line. */
-  unsigned lineno;     /* Number of the line last read. */
+  size_t next;     /* Offset of the next unread line. */
+  unsigned lineno; /* Number of the line last read. */
   kh_file *file;
-  kh_step **steps;     /* The step array of the current scenario or fragment. */
+  kh_step **steps; /* The step array of the current scenario or fragment. */
   size_t *steps_len;
-  bool header_only;    /* Inside a scenario or fragment, before its first step. */
+  bool header_only; /* Inside a scenario or fragment, before its first step. */
   /* The scenario being read, to check its covers: when it ends. */
   bool in_scenario;
   bool covers_seen;
@@ -68,7 +68,8 @@ void kh_diag_init(kh_diag *diag) {
 }
 
 void kh_diag_release(kh_diag *diag) {
-  if (diag == NULL) return;
+  if (diag == NULL)
+    return;
   kf_free(diag->file);
   kf_free(diag->message);
   kf_free(diag->hint);
@@ -76,8 +77,8 @@ void kh_diag_release(kh_diag *diag) {
   kh_diag_init(diag);
 }
 
-kf_rc kh_diag_set(kh_diag *diag, kh_severity severity, const char *file, unsigned line, unsigned col,
-                  const char *source_line, const char *hint, const char *fmt, ...) {
+kf_rc kh_diag_set(kh_diag *diag, kh_severity severity, const char *file, unsigned line,
+                  unsigned col, const char *source_line, const char *hint, const char *fmt, ...) {
   assert(diag != NULL && fmt != NULL);
   kh_diag_release(diag);
   char msg[KH_PARSE_MSG_MAX * 2];
@@ -85,15 +86,20 @@ kf_rc kh_diag_set(kh_diag *diag, kh_severity severity, const char *file, unsigne
   va_start(ap, fmt);
   int n = vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (n < 0) msg[0] = '\0';
+  if (n < 0)
+    msg[0] = '\0';
   diag->severity = severity;
   diag->line = line;
   diag->col = col;
   diag->message = kf_strdup(msg);
-  if (diag->message == NULL) goto nomem;
-  if (file != NULL && (diag->file = kf_strdup(file)) == NULL) goto nomem;
-  if (hint != NULL && (diag->hint = kf_strdup(hint)) == NULL) goto nomem;
-  if (source_line != NULL && (diag->source_line = kf_strdup(source_line)) == NULL) goto nomem;
+  if (diag->message == NULL)
+    goto nomem;
+  if (file != NULL && (diag->file = kf_strdup(file)) == NULL)
+    goto nomem;
+  if (hint != NULL && (diag->hint = kf_strdup(hint)) == NULL)
+    goto nomem;
+  if (source_line != NULL && (diag->source_line = kf_strdup(source_line)) == NULL)
+    goto nomem;
   return KF_OK;
 nomem:
   kh_diag_release(diag);
@@ -109,31 +115,38 @@ kf_rc kh_diag_format(const kh_diag *diag, kf_buf *out) {
     rc = kf_buf_appendf(out, "%s: %s: %s\n", file, sev, msg);
   else
     rc = kf_buf_appendf(out, "%s:%u:%u: %s: %s\n", file, diag->line, diag->col, sev, msg);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   if (diag->source_line != NULL && diag->line != 0) {
-    if ((rc = kf_buf_appendf(out, "  %s\n  ", diag->source_line)) != KF_OK) return rc;
+    if ((rc = kf_buf_appendf(out, "  %s\n  ", diag->source_line)) != KF_OK)
+      return rc;
     /* Copy tabs so the caret lines up however the terminal expands them. */
     size_t srclen = strlen(diag->source_line);
     for (unsigned i = 1; i < diag->col; i++) {
       char c = (size_t)(i - 1) < srclen && diag->source_line[i - 1] == '\t' ? '\t' : ' ';
-      if ((rc = kf_buf_append_byte(out, c)) != KF_OK) return rc;
+      if ((rc = kf_buf_append_byte(out, c)) != KF_OK)
+        return rc;
     }
-    if ((rc = kf_buf_append_str(out, "^\n")) != KF_OK) return rc;
+    if ((rc = kf_buf_append_str(out, "^\n")) != KF_OK)
+      return rc;
   }
   if (diag->hint != NULL) {
-    if ((rc = kf_buf_appendf(out, "hint: %s\n", diag->hint)) != KF_OK) return rc;
+    if ((rc = kf_buf_appendf(out, "hint: %s\n", diag->hint)) != KF_OK)
+      return rc;
   }
   return KF_OK;
 }
 
 /* Record an error at byte offset at of the cursor's line. */
-static kf_rc __attribute__((format(printf, 3, 4))) kh_perr(kh_cur *c, size_t at, const char *fmt, ...) {
+static kf_rc __attribute__((format(printf, 3, 4)))
+kh_perr(kh_cur *c, size_t at, const char *fmt, ...) {
   kh_parser *p = c->p;
   va_list ap;
   va_start(ap, fmt);
   int n = vsnprintf(p->err_msg, sizeof p->err_msg, fmt, ap);
   va_end(ap);
-  if (n < 0) p->err_msg[0] = '\0';
+  if (n < 0)
+    p->err_msg[0] = '\0';
   p->err_line = c->line;
   p->err_col = (unsigned)(at > c->len ? c->len : at) + 1;
   p->err_src = c->s;
@@ -148,7 +161,8 @@ static kf_rc __attribute__((format(printf, 2, 3))) kh_phint(kh_cur *c, const cha
   va_start(ap, fmt);
   int n = vsnprintf(c->p->err_hint, sizeof c->p->err_hint, fmt, ap);
   va_end(ap);
-  if (n < 0) c->p->err_hint[0] = '\0';
+  if (n < 0)
+    c->p->err_hint[0] = '\0';
   return KF_ERR_PARSE;
 }
 
@@ -176,11 +190,13 @@ static bool kh_is_word_char(char ch) {
  * len at once so the tree stays consistent.
  */
 static kf_rc kh_push(void **arr, size_t len, size_t elem, void **slot) {
-  if (len >= KH_PARSE_MAX_ITEMS) return KF_ERR_LIMIT;
+  if (len >= KH_PARSE_MAX_ITEMS)
+    return KF_ERR_LIMIT;
   if (len == 0 || (len & (len - 1)) == 0) {
     size_t ncap = len < 4 ? 4 : len * 2;
     void *n = kf_realloc(*arr, ncap * elem);
-    if (n == NULL) return KF_ERR_NOMEM;
+    if (n == NULL)
+      return KF_ERR_NOMEM;
     *arr = n;
   }
   *slot = (char *)*arr + len * elem;
@@ -191,13 +207,15 @@ static kf_rc kh_push(void **arr, size_t len, size_t elem, void **slot) {
 /* kh_push for callers that have a cursor: turns the item cap into a parse error. */
 static kf_rc kh_push_at(kh_cur *c, void **arr, size_t len, size_t elem, void **slot) {
   kf_rc rc = kh_push(arr, len, elem, slot);
-  if (rc == KF_ERR_LIMIT) return kh_perr(c, c->i, "too many items (the limit is %u)", KH_PARSE_MAX_ITEMS);
+  if (rc == KF_ERR_LIMIT)
+    return kh_perr(c, c->i, "too many items (the limit is %u)", KH_PARSE_MAX_ITEMS);
   return rc;
 }
 
 static kf_rc kh_tpl_set(kh_template *tpl, const char *s, size_t len) {
   char *copy = kf_memdup0(s, len);
-  if (copy == NULL) return KF_ERR_NOMEM;
+  if (copy == NULL)
+    return KF_ERR_NOMEM;
   kf_free(tpl->text);
   tpl->text = copy;
   tpl->len = len;
@@ -205,7 +223,8 @@ static kf_rc kh_tpl_set(kh_template *tpl, const char *s, size_t len) {
 }
 
 static void kh_skip_blanks(kh_cur *c) {
-  while (c->i < c->len && kh_is_blank(c->s[c->i])) c->i++;
+  while (c->i < c->len && kh_is_blank(c->s[c->i]))
+    c->i++;
 }
 
 static bool kh_at_end(kh_cur *c) {
@@ -217,7 +236,8 @@ static bool kh_at_end(kh_cur *c) {
 static size_t kh_peek_word(kh_cur *c) {
   kh_skip_blanks(c);
   size_t n = 0;
-  while (c->i + n < c->len && kh_is_word_char(c->s[c->i + n])) n++;
+  while (c->i + n < c->len && kh_is_word_char(c->s[c->i + n]))
+    n++;
   return n;
 }
 
@@ -228,13 +248,15 @@ static bool kh_word_is(const char *w, size_t wlen, const char *lit) {
 /* Whether the next word is lit; consumes it if so. */
 static bool kh_accept_word(kh_cur *c, const char *lit) {
   size_t n = kh_peek_word(c);
-  if (n == 0 || !kh_word_is(c->s + c->i, n, lit)) return false;
+  if (n == 0 || !kh_word_is(c->s + c->i, n, lit))
+    return false;
   c->i += n;
   return true;
 }
 
 static kf_rc kh_expect_end(kh_cur *c, const char *after) {
-  if (kh_at_end(c)) return KF_OK;
+  if (kh_at_end(c))
+    return KF_OK;
   kh_perr(c, c->i, "unexpected text after %s", after);
   return kh_phint(c, "remove it, or quote a value that contains blanks");
 }
@@ -242,9 +264,11 @@ static kf_rc kh_expect_end(kh_cur *c, const char *after) {
 /* Levenshtein distance, capped: only small distances matter for suggestions. */
 static size_t kh_edit_distance(const char *a, size_t alen, const char *b) {
   size_t blen = strlen(b);
-  if (alen > 40 || blen > 40) return 99;
+  if (alen > 40 || blen > 40)
+    return 99;
   size_t row[41];
-  for (size_t j = 0; j <= blen; j++) row[j] = j;
+  for (size_t j = 0; j <= blen; j++)
+    row[j] = j;
   for (size_t i = 1; i <= alen; i++) {
     size_t diag = row[0];
     row[0] = i;
@@ -252,8 +276,10 @@ static size_t kh_edit_distance(const char *a, size_t alen, const char *b) {
       size_t up = row[j];
       size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
       size_t best = diag + cost;
-      if (row[j] + 1 < best) best = row[j] + 1;
-      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      if (row[j] + 1 < best)
+        best = row[j] + 1;
+      if (row[j - 1] + 1 < best)
+        best = row[j - 1] + 1;
       row[j] = best;
       diag = up;
     }
@@ -276,15 +302,18 @@ static const char *kh_nearest(const char *w, size_t wlen, const char *const *nam
 }
 
 /* Hint "did you mean 'x'?" or the list of valid names. */
-static kf_rc kh_hint_names(kh_cur *c, const char *w, size_t wlen, const char *const *names, const char *what) {
+static kf_rc kh_hint_names(kh_cur *c, const char *w, size_t wlen, const char *const *names,
+                           const char *what) {
   const char *near = kh_nearest(w, wlen, names);
-  if (near != NULL) return kh_phint(c, "did you mean '%s'?", near);
+  if (near != NULL)
+    return kh_phint(c, "did you mean '%s'?", near);
   char list[KH_PARSE_HINT_MAX - 64];
   size_t used = 0;
   list[0] = '\0';
   for (size_t k = 0; names[k] != NULL; k++) {
     int n = snprintf(list + used, sizeof list - used, "%s%s", k ? ", " : "", names[k]);
-    if (n < 0 || (size_t)n >= sizeof list - used) break;
+    if (n < 0 || (size_t)n >= sizeof list - used)
+      break;
     used += (size_t)n;
   }
   return kh_phint(c, "valid %s: %s", what, list);
@@ -293,9 +322,12 @@ static kf_rc kh_hint_names(kh_cur *c, const char *w, size_t wlen, const char *co
 /* ---- Tokens ------------------------------------------------------------------ */
 
 static int kh_hex_value(char ch) {
-  if (ch >= '0' && ch <= '9') return ch - '0';
-  if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  if (ch >= 'a' && ch <= 'f')
+    return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F')
+    return ch - 'A' + 10;
   return -1;
 }
 
@@ -310,7 +342,8 @@ static kf_rc kh_read_string(kh_cur *c, kh_template *tpl) {
   for (;;) {
     if (c->i >= c->len) {
       kh_perr(c, open, "unterminated string");
-      rc = kh_phint(c, "close the string with '\"' on the same line (write \\\" for a quote inside it)");
+      rc = kh_phint(
+          c, "close the string with '\"' on the same line (write \\\" for a quote inside it)");
       goto out;
     }
     char ch = c->s[c->i];
@@ -319,7 +352,8 @@ static kf_rc kh_read_string(kh_cur *c, kh_template *tpl) {
       break;
     }
     if (ch != '\\') {
-      if ((rc = kf_buf_append_byte(&b, ch)) != KF_OK) goto out;
+      if ((rc = kf_buf_append_byte(&b, ch)) != KF_OK)
+        goto out;
       c->i++;
       continue;
     }
@@ -327,11 +361,21 @@ static kf_rc kh_read_string(kh_cur *c, kh_template *tpl) {
     char e = c->i + 1 < c->len ? c->s[c->i + 1] : '\0';
     c->i += 2;
     switch (e) {
-    case '"': rc = kf_buf_append_byte(&b, '"'); break;
-    case '\\': rc = kf_buf_append_byte(&b, '\\'); break;
-    case 'n': rc = kf_buf_append_byte(&b, '\n'); break;
-    case 'r': rc = kf_buf_append_byte(&b, '\r'); break;
-    case 't': rc = kf_buf_append_byte(&b, '\t'); break;
+    case '"':
+      rc = kf_buf_append_byte(&b, '"');
+      break;
+    case '\\':
+      rc = kf_buf_append_byte(&b, '\\');
+      break;
+    case 'n':
+      rc = kf_buf_append_byte(&b, '\n');
+      break;
+    case 'r':
+      rc = kf_buf_append_byte(&b, '\r');
+      break;
+    case 't':
+      rc = kf_buf_append_byte(&b, '\t');
+      break;
     case 'x': {
       int hi = c->i < c->len ? kh_hex_value(c->s[c->i]) : -1;
       int lo = c->i + 1 < c->len ? kh_hex_value(c->s[c->i + 1]) : -1;
@@ -347,20 +391,23 @@ static kf_rc kh_read_string(kh_cur *c, kh_template *tpl) {
     case 'u': {
       uint32_t cp = 0;
       size_t digits = 0;
-      if (c->i >= c->len || c->s[c->i] != '{') goto bad_u;
+      if (c->i >= c->len || c->s[c->i] != '{')
+        goto bad_u;
       c->i++;
       while (c->i < c->len && kh_hex_value(c->s[c->i]) >= 0 && digits < 6) {
         cp = cp * 16 + (uint32_t)kh_hex_value(c->s[c->i]);
         c->i++;
         digits++;
       }
-      if (digits == 0 || c->i >= c->len || c->s[c->i] != '}') goto bad_u;
+      if (digits == 0 || c->i >= c->len || c->s[c->i] != '}')
+        goto bad_u;
       c->i++;
       char enc[4];
       size_t n = kf_utf8_encode(cp, enc);
       if (n == 0) {
         kh_perr(c, esc, "\\u{%X} is not a valid Unicode code point", (unsigned)cp);
-        rc = kh_phint(c, "surrogates and values above 10FFFF cannot be encoded; use \\xNN for raw bytes");
+        rc = kh_phint(
+            c, "surrogates and values above 10FFFF cannot be encoded; use \\xNN for raw bytes");
         goto out;
       }
       rc = kf_buf_append(&b, enc, n);
@@ -375,7 +422,8 @@ static kf_rc kh_read_string(kh_cur *c, kh_template *tpl) {
       rc = kh_phint(c, "valid escapes: \\\" \\\\ \\n \\r \\t \\xNN \\u{XXXX}");
       goto out;
     }
-    if (rc != KF_OK) goto out;
+    if (rc != KF_OK)
+      goto out;
   }
   {
     size_t n = 0;
@@ -390,7 +438,8 @@ static kf_rc kh_read_string(kh_cur *c, kh_template *tpl) {
   }
 out:
   kf_buf_release(&b);
-  if (rc == KF_ERR_LIMIT) rc = kh_perr(c, open, "string too long");
+  if (rc == KF_ERR_LIMIT)
+    rc = kh_perr(c, open, "string too long");
   return rc;
 }
 
@@ -410,14 +459,17 @@ static kf_rc kh_read_name(kh_cur *c, char **out, const char *what) {
   size_t start = c->i;
   if (c->i < c->len && (kh_is_alpha(c->s[c->i]) || c->s[c->i] == '_')) {
     c->i++;
-    while (c->i < c->len && (kh_is_alpha(c->s[c->i]) || kh_is_digit(c->s[c->i]) || c->s[c->i] == '_')) c->i++;
+    while (c->i < c->len &&
+           (kh_is_alpha(c->s[c->i]) || kh_is_digit(c->s[c->i]) || c->s[c->i] == '_'))
+      c->i++;
   }
   if (c->i == start) {
     kh_perr(c, start, "expected %s", what);
     return kh_phint(c, "names start with a letter or '_' and hold letters, digits and '_'");
   }
   char *name = kf_strndup(c->s + start, c->i - start);
-  if (name == NULL) return KF_ERR_NOMEM;
+  if (name == NULL)
+    return KF_ERR_NOMEM;
   kf_free(*out);
   *out = name;
   return KF_OK;
@@ -436,11 +488,14 @@ static kf_rc kh_expect_char(kh_cur *c, char ch, const char *what) {
 static kf_rc kh_read_number(kh_cur *c, long long *out) {
   kh_skip_blanks(c);
   size_t start = c->i;
-  if (c->i < c->len && (c->s[c->i] == '-' || c->s[c->i] == '+')) c->i++;
-  while (c->i < c->len && kh_is_digit(c->s[c->i])) c->i++;
+  if (c->i < c->len && (c->s[c->i] == '-' || c->s[c->i] == '+'))
+    c->i++;
+  while (c->i < c->len && kh_is_digit(c->s[c->i]))
+    c->i++;
   size_t n = c->i - start;
   char tmp[32];
-  if (n == 0 || n >= sizeof tmp) return kh_perr(c, start, "expected a number");
+  if (n == 0 || n >= sizeof tmp)
+    return kh_perr(c, start, "expected a number");
   memcpy(tmp, c->s + start, n);
   tmp[n] = '\0';
   kf_rc rc = kf_str_to_llong(tmp, -9223372036854775807LL - 1, 9223372036854775807LL, out);
@@ -457,10 +512,13 @@ static kf_rc kh_read_number(kh_cur *c, long long *out) {
 
 static bool kh_literal_starts(kh_cur *c) {
   kh_skip_blanks(c);
-  if (c->i >= c->len) return false;
+  if (c->i >= c->len)
+    return false;
   char ch = c->s[c->i];
-  if (ch == '"' || kh_is_digit(ch)) return true;
-  if ((ch == '-' || ch == '+') && c->i + 1 < c->len && kh_is_digit(c->s[c->i + 1])) return true;
+  if (ch == '"' || kh_is_digit(ch))
+    return true;
+  if ((ch == '-' || ch == '+') && c->i + 1 < c->len && kh_is_digit(c->s[c->i + 1]))
+    return true;
   size_t n = kh_peek_word(c);
   const char *w = c->s + c->i;
   return kh_word_is(w, n, "true") || kh_word_is(w, n, "false") || kh_word_is(w, n, "null");
@@ -499,14 +557,16 @@ static kf_rc kh_read_literal(kh_cur *c, kh_literal *lit, const char *what) {
 static kf_rc kh_read_duration(kh_cur *c, int64_t *ms, const char *what) {
   kh_skip_blanks(c);
   size_t start = c->i;
-  while (c->i < c->len && !kh_is_blank(c->s[c->i])) c->i++;
+  while (c->i < c->len && !kh_is_blank(c->s[c->i]))
+    c->i++;
   size_t n = c->i - start;
   char tmp[64];
   if (n == 0) {
     kh_perr(c, start, "expected a duration after %s", what);
     return kh_phint(c, "write a duration such as 10s, 24h or 1d2h3m4s");
   }
-  if (n >= sizeof tmp || (memcpy(tmp, c->s + start, n), tmp[n] = '\0', kf_duration_parse_ms(tmp, ms) != KF_OK) ||
+  if (n >= sizeof tmp ||
+      (memcpy(tmp, c->s + start, n), tmp[n] = '\0', kf_duration_parse_ms(tmp, ms) != KF_OK) ||
       *ms < 0) {
     kh_perr(c, start, "'%.*s' is not a duration", (int)(n > 40 ? 40 : n), c->s + start);
     return kh_phint(c, "write a duration such as 10s, 24h, 250ms or 1d2h3m4s");
@@ -548,13 +608,15 @@ static const kh_query_def KH_QUERIES[] = {
 };
 
 static const char *const KH_QUERY_NAMES[] = {
-    "status", "header", "body", "json", "duration", "mail.from", "mail.to", "mail.subject", "mail.date",
-    "mail.text", "mail.html", "mail.raw", "mail.header", "mail.links", "mail.link", "mail.json",
-    "letter.kind", "letter.text", "letter.date", "letter.field", "letter.json", "var", NULL};
+    "status",      "header",       "body",        "json",      "duration",    "mail.from",
+    "mail.to",     "mail.subject", "mail.date",   "mail.text", "mail.html",   "mail.raw",
+    "mail.header", "mail.links",   "mail.link",   "mail.json", "letter.kind", "letter.text",
+    "letter.date", "letter.field", "letter.json", "var",       NULL};
 
-static const char *const KH_PRED_NAMES[] = {"==", "!=", "<", "<=", ">", ">=", "contains", "not contains",
-                                            "startswith", "matches", "not matches", "exists", "not exists",
-                                            "is-uuid", "json-equals", NULL};
+static const char *const KH_PRED_NAMES[] = {"==",         "!=",      "<",           "<=",
+                                            ">",          ">=",      "contains",    "not contains",
+                                            "startswith", "matches", "not matches", "exists",
+                                            "not exists", "is-uuid", "json-equals", NULL};
 
 static kf_rc kh_hint_predicates(kh_cur *c) {
   return kh_phint(c,
@@ -567,11 +629,13 @@ static kf_rc kh_parse_query(kh_cur *c, kh_query *q) {
   size_t start = c->i;
   if (n == 0) {
     kh_perr(c, start, "expected a query");
-    return kh_phint(c, "for example: status, header \"Location\", body, json \"$.id\", mail.subject");
+    return kh_phint(c,
+                    "for example: status, header \"Location\", body, json \"$.id\", mail.subject");
   }
   const kh_query_def *def = NULL;
   for (size_t k = 0; k < sizeof KH_QUERIES / sizeof KH_QUERIES[0]; k++) {
-    if (kh_word_is(c->s + start, n, KH_QUERIES[k].name)) def = &KH_QUERIES[k];
+    if (kh_word_is(c->s + start, n, KH_QUERIES[k].name))
+      def = &KH_QUERIES[k];
   }
   if (def == NULL) {
     kh_perr(c, start, "unknown query '%.*s'", (int)(n > 60 ? 60 : n), c->s + start);
@@ -611,10 +675,12 @@ static kf_rc kh_parse_query(kh_cur *c, kh_query *q) {
     c->i += w;
     kh_filter *f = NULL;
     kf_rc rc = kh_push_at(c, (void **)&q->filters, q->filters_len, sizeof *f, (void **)&f);
-    if (rc != KF_OK) return rc;
+    if (rc != KF_OK)
+      return rc;
     q->filters_len++;
     f->kind = fk;
-    if (needs_arg && (rc = kh_need_string(c, &f->arg, "a regex")) != KF_OK) return rc;
+    if (needs_arg && (rc = kh_need_string(c, &f->arg, "a regex")) != KF_OK)
+      return rc;
   }
   return KF_OK;
 }
@@ -638,17 +704,25 @@ static kf_rc kh_parse_predicate(kh_cur *c, kh_predicate *pred, size_t expect_at)
   char ch = c->s[c->i];
   if (ch == '=' || ch == '!' || ch == '<' || ch == '>') {
     size_t n = 0;
-    while (c->i + n < c->len && strchr("=!<>", c->s[c->i + n]) != NULL) n++;
+    while (c->i + n < c->len && strchr("=!<>", c->s[c->i + n]) != NULL)
+      n++;
     const char *op = c->s + c->i;
-    if (kh_word_is(op, n, "==")) pred->kind = KH_P_EQ, need = NEED_ANY;
-    else if (kh_word_is(op, n, "!=")) pred->kind = KH_P_NE, need = NEED_ANY;
-    else if (kh_word_is(op, n, "<")) pred->kind = KH_P_LT, need = NEED_NUMBER;
-    else if (kh_word_is(op, n, "<=")) pred->kind = KH_P_LE, need = NEED_NUMBER;
-    else if (kh_word_is(op, n, ">")) pred->kind = KH_P_GT, need = NEED_NUMBER;
-    else if (kh_word_is(op, n, ">=")) pred->kind = KH_P_GE, need = NEED_NUMBER;
+    if (kh_word_is(op, n, "=="))
+      pred->kind = KH_P_EQ, need = NEED_ANY;
+    else if (kh_word_is(op, n, "!="))
+      pred->kind = KH_P_NE, need = NEED_ANY;
+    else if (kh_word_is(op, n, "<"))
+      pred->kind = KH_P_LT, need = NEED_NUMBER;
+    else if (kh_word_is(op, n, "<="))
+      pred->kind = KH_P_LE, need = NEED_NUMBER;
+    else if (kh_word_is(op, n, ">"))
+      pred->kind = KH_P_GT, need = NEED_NUMBER;
+    else if (kh_word_is(op, n, ">="))
+      pred->kind = KH_P_GE, need = NEED_NUMBER;
     else {
       kh_perr(c, start, "unknown operator '%.*s'", (int)(n > 10 ? 10 : n), op);
-      if (kh_word_is(op, n, "=")) return kh_phint(c, "compare with '==', not '='");
+      if (kh_word_is(op, n, "="))
+        return kh_phint(c, "compare with '==', not '='");
       return kh_hint_predicates(c);
     }
     c->i += n;
@@ -659,25 +733,36 @@ static kf_rc kh_parse_predicate(kh_cur *c, kh_predicate *pred, size_t expect_at)
       c->i += n;
       size_t m = kh_peek_word(c);
       const char *w2 = c->s + c->i;
-      if (kh_word_is(w2, m, "contains")) pred->kind = KH_P_NOT_CONTAINS, need = NEED_STRING;
-      else if (kh_word_is(w2, m, "matches")) pred->kind = KH_P_NOT_MATCHES, need = NEED_STRING;
-      else if (kh_word_is(w2, m, "exists")) pred->kind = KH_P_NOT_EXISTS;
+      if (kh_word_is(w2, m, "contains"))
+        pred->kind = KH_P_NOT_CONTAINS, need = NEED_STRING;
+      else if (kh_word_is(w2, m, "matches"))
+        pred->kind = KH_P_NOT_MATCHES, need = NEED_STRING;
+      else if (kh_word_is(w2, m, "exists"))
+        pred->kind = KH_P_NOT_EXISTS;
       else {
         kh_perr(c, c->i, "expected 'contains', 'matches' or 'exists' after 'not'");
         return kh_hint_predicates(c);
       }
       c->i += m;
-    } else if (kh_word_is(w, n, "contains")) pred->kind = KH_P_CONTAINS, need = NEED_STRING, c->i += n;
-    else if (kh_word_is(w, n, "startswith")) pred->kind = KH_P_STARTSWITH, need = NEED_STRING, c->i += n;
-    else if (kh_word_is(w, n, "matches")) pred->kind = KH_P_MATCHES, need = NEED_STRING, c->i += n;
-    else if (kh_word_is(w, n, "exists")) pred->kind = KH_P_EXISTS, c->i += n;
-    else if (kh_word_is(w, n, "is-uuid")) pred->kind = KH_P_IS_UUID, c->i += n;
-    else if (kh_word_is(w, n, "json-equals")) pred->kind = KH_P_JSON_EQUALS, need = NEED_STRING, c->i += n;
+    } else if (kh_word_is(w, n, "contains"))
+      pred->kind = KH_P_CONTAINS, need = NEED_STRING, c->i += n;
+    else if (kh_word_is(w, n, "startswith"))
+      pred->kind = KH_P_STARTSWITH, need = NEED_STRING, c->i += n;
+    else if (kh_word_is(w, n, "matches"))
+      pred->kind = KH_P_MATCHES, need = NEED_STRING, c->i += n;
+    else if (kh_word_is(w, n, "exists"))
+      pred->kind = KH_P_EXISTS, c->i += n;
+    else if (kh_word_is(w, n, "is-uuid"))
+      pred->kind = KH_P_IS_UUID, c->i += n;
+    else if (kh_word_is(w, n, "json-equals"))
+      pred->kind = KH_P_JSON_EQUALS, need = NEED_STRING, c->i += n;
     else {
-      if (n == 0) n = 1;
+      if (n == 0)
+        n = 1;
       kh_perr(c, start, "unknown predicate '%.*s'", (int)(n > 60 ? 60 : n), w);
       const char *near = kh_nearest(w, n, KH_PRED_NAMES);
-      if (near != NULL) return kh_phint(c, "did you mean '%s'?", near);
+      if (near != NULL)
+        return kh_phint(c, "did you mean '%s'?", near);
       return kh_hint_predicates(c);
     }
   }
@@ -710,48 +795,58 @@ static kf_rc kh_parse_predicate(kh_cur *c, kh_predicate *pred, size_t expect_at)
 static kf_rc kh_parse_check(kh_cur *c, kh_step *step, bool is_capture, size_t kw_at) {
   kh_check *chk = NULL;
   kf_rc rc = kh_push_at(c, (void **)&step->checks, step->checks_len, sizeof *chk, (void **)&chk);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   step->checks_len++;
   chk->is_capture = is_capture;
   chk->pos.file = c->p->file->path;
   chk->pos.line = c->line;
   chk->pos.col = (unsigned)kw_at + 1;
   size_t srclen = kf_str_rtrim_len(c->s + kw_at, c->len - kw_at);
-  if ((chk->source = kf_strndup(c->s + kw_at, srclen)) == NULL) return KF_ERR_NOMEM;
+  if ((chk->source = kf_strndup(c->s + kw_at, srclen)) == NULL)
+    return KF_ERR_NOMEM;
   if (is_capture) {
-    if ((rc = kh_read_name(c, &chk->capture_name, "a variable name after 'capture'")) != KF_OK) return rc;
+    if ((rc = kh_read_name(c, &chk->capture_name, "a variable name after 'capture'")) != KF_OK)
+      return rc;
     if ((rc = kh_expect_char(c, '=', "'=' after the capture name")) != KF_OK) {
       return kh_phint(c, "write 'capture NAME = <query>'");
     }
-    if ((rc = kh_parse_query(c, &chk->query)) != KF_OK) return rc;
+    if ((rc = kh_parse_query(c, &chk->query)) != KF_OK)
+      return rc;
     if (!kh_at_end(c)) {
       kh_perr(c, c->i, "unexpected text after the capture query");
-      return kh_phint(c, "a capture takes a query and filters (count, regex, lower, grep), no predicate");
+      return kh_phint(
+          c, "a capture takes a query and filters (count, regex, lower, grep), no predicate");
     }
     return KF_OK;
   }
-  if ((rc = kh_parse_query(c, &chk->query)) != KF_OK) return rc;
-  if ((rc = kh_parse_predicate(c, &chk->pred, kw_at)) != KF_OK) return rc;
+  if ((rc = kh_parse_query(c, &chk->query)) != KF_OK)
+    return rc;
+  if ((rc = kh_parse_predicate(c, &chk->pred, kw_at)) != KF_OK)
+    return rc;
   return kh_expect_end(c, "the predicate");
 }
 
 /* ---- Steps -------------------------------------------------------------------- */
 
-static const char *const KH_STEP_WORDS[] = {"scenario:", "covers:", "tags:", "fragment:", "params:", "let",
-                                            "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "wait", "clock",
-                                            "use", "expect", "capture", NULL};
+static const char *const KH_STEP_WORDS[] = {
+    "scenario:", "covers:", "tags:", "fragment:", "params:", "let", "GET",    "POST",    "PUT",
+    "PATCH",     "DELETE",  "HEAD",  "wait",      "clock",   "use", "expect", "capture", NULL};
 static const char *const KH_METHODS[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", NULL};
-static const char *const KH_SUBLINE_WORDS[] = {"header", "json", "body", "option", "expect", "capture", NULL};
+static const char *const KH_SUBLINE_WORDS[] = {"header", "json",    "body", "option",
+                                               "expect", "capture", NULL};
 
 static kf_rc kh_new_step(kh_cur *c, kh_step_kind kind, kh_step **out) {
   kh_parser *p = c->p;
   if (p->steps == NULL) {
     kh_perr(c, 0, "a step before 'scenario:'");
-    return kh_phint(c, "start the file with 'scenario: <name>' and 'covers: <IDs>' (or 'fragment: <name>')");
+    return kh_phint(
+        c, "start the file with 'scenario: <name>' and 'covers: <IDs>' (or 'fragment: <name>')");
   }
   kh_step *step = NULL;
   kf_rc rc = kh_push_at(c, (void **)p->steps, *p->steps_len, sizeof *step, (void **)&step);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   (*p->steps_len)++;
   p->header_only = false;
   step->kind = kind;
@@ -759,18 +854,21 @@ static kf_rc kh_new_step(kh_cur *c, kh_step_kind kind, kh_step **out) {
   step->pos.line = c->line;
   step->pos.col = 1;
   size_t srclen = kf_str_rtrim_len(c->s, c->len);
-  if ((step->source = kf_strndup(c->s, srclen)) == NULL) return KF_ERR_NOMEM;
+  if ((step->source = kf_strndup(c->s, srclen)) == NULL)
+    return KF_ERR_NOMEM;
   *out = step;
   return KF_OK;
 }
 
 static kh_step *kh_current_step(kh_parser *p) {
-  if (p->steps == NULL || *p->steps_len == 0 || p->header_only) return NULL;
+  if (p->steps == NULL || *p->steps_len == 0 || p->header_only)
+    return NULL;
   return &(*p->steps)[*p->steps_len - 1];
 }
 
 static kf_rc kh_parse_args(kh_cur *c, kh_arg **args, size_t *args_len) {
-  if (kh_expect_char(c, '(', "'('") != KF_OK) return KF_ERR_PARSE;
+  if (kh_expect_char(c, '(', "'('") != KF_OK)
+    return KF_ERR_PARSE;
   kh_skip_blanks(c);
   if (c->i < c->len && c->s[c->i] == ')') {
     c->i++;
@@ -779,19 +877,24 @@ static kf_rc kh_parse_args(kh_cur *c, kh_arg **args, size_t *args_len) {
   for (;;) {
     kh_arg *arg = NULL;
     kf_rc rc = kh_push_at(c, (void **)args, *args_len, sizeof *arg, (void **)&arg);
-    if (rc != KF_OK) return rc;
+    if (rc != KF_OK)
+      return rc;
     (*args_len)++;
     kh_skip_blanks(c);
     /* A named argument is a word followed by '='. */
     size_t n = kh_peek_word(c);
     size_t after = c->i + n;
-    while (after < c->len && kh_is_blank(c->s[after])) after++;
+    while (after < c->len && kh_is_blank(c->s[after]))
+      after++;
     if (n > 0 && kh_is_alpha(c->s[c->i]) && after < c->len && c->s[after] == '=' &&
         !kh_word_is(c->s + c->i, n, "true") && !kh_word_is(c->s + c->i, n, "false")) {
-      if ((rc = kh_read_name(c, &arg->name, "an argument name")) != KF_OK) return rc;
-      if ((rc = kh_expect_char(c, '=', "'='")) != KF_OK) return rc;
+      if ((rc = kh_read_name(c, &arg->name, "an argument name")) != KF_OK)
+        return rc;
+      if ((rc = kh_expect_char(c, '=', "'='")) != KF_OK)
+        return rc;
     }
-    if ((rc = kh_read_literal(c, &arg->value, "an argument value")) != KF_OK) return rc;
+    if ((rc = kh_read_literal(c, &arg->value, "an argument value")) != KF_OK)
+      return rc;
     kh_skip_blanks(c);
     if (c->i < c->len && c->s[c->i] == ',') {
       c->i++;
@@ -809,7 +912,8 @@ static kf_rc kh_parse_args(kh_cur *c, kh_arg **args, size_t *args_len) {
 static kf_rc kh_parse_let(kh_cur *c, kh_step *step) {
   kh_let *let = &step->u.let;
   kf_rc rc = kh_read_name(c, &let->name, "a variable name after 'let'");
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   if (kh_expect_char(c, '=', "'=' after the variable name") != KF_OK)
     return kh_phint(c, "write 'let NAME = \"value\"' or 'let NAME = email()'");
   kh_skip_blanks(c);
@@ -819,12 +923,15 @@ static kf_rc kh_parse_let(kh_cur *c, kh_step *step) {
   }
   size_t n = kh_peek_word(c);
   size_t after = c->i + n;
-  while (after < c->len && kh_is_blank(c->s[after])) after++;
+  while (after < c->len && kh_is_blank(c->s[after]))
+    after++;
   if (n > 0 && kh_is_alpha(c->s[c->i]) && after < c->len && c->s[after] == '(') {
     let->is_call = true;
-    if ((let->func = kf_strndup(c->s + c->i, n)) == NULL) return KF_ERR_NOMEM;
+    if ((let->func = kf_strndup(c->s + c->i, n)) == NULL)
+      return KF_ERR_NOMEM;
     c->i += n;
-    if ((rc = kh_parse_args(c, &let->args, &let->args_len)) != KF_OK) return rc;
+    if ((rc = kh_parse_args(c, &let->args, &let->args_len)) != KF_OK)
+      return rc;
   } else if ((rc = kh_read_literal(c, &let->value, "a value after '='")) != KF_OK) {
     if (rc == KF_ERR_PARSE && n > 0 && strncmp(c->p->err_msg, "expected a value", 16) == 0)
       kh_phint(c, "a string, a number, true/false/null or a generator call such as %.*s()",
@@ -836,22 +943,27 @@ static kf_rc kh_parse_let(kh_cur *c, kh_step *step) {
 
 static kf_rc kh_parse_http(kh_cur *c, kh_step *step, const char *method, size_t mlen) {
   kh_request *req = &step->u.http;
-  if ((req->method = kf_strndup(method, mlen)) == NULL) return KF_ERR_NOMEM;
+  if ((req->method = kf_strndup(method, mlen)) == NULL)
+    return KF_ERR_NOMEM;
   c->i += mlen;
   kh_skip_blanks(c);
   size_t start = c->i;
   kf_rc rc;
   if (c->i < c->len && c->s[c->i] == '"') {
-    if ((rc = kh_read_string(c, &req->url)) != KF_OK) return rc;
+    if ((rc = kh_read_string(c, &req->url)) != KF_OK)
+      return rc;
   } else {
-    while (c->i < c->len && !kh_is_blank(c->s[c->i])) c->i++;
-    if ((rc = kh_tpl_set(&req->url, c->s + start, c->i - start)) != KF_OK) return rc;
+    while (c->i < c->len && !kh_is_blank(c->s[c->i]))
+      c->i++;
+    if ((rc = kh_tpl_set(&req->url, c->s + start, c->i - start)) != KF_OK)
+      return rc;
   }
   const char *u = req->url.text;
-  if (req->url.len == 0 ||
-      !(u[0] == '/' || strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0 || strncmp(u, "{{", 2) == 0)) {
+  if (req->url.len == 0 || !(u[0] == '/' || strncmp(u, "http://", 7) == 0 ||
+                             strncmp(u, "https://", 8) == 0 || strncmp(u, "{{", 2) == 0)) {
     kh_perr(c, start, "expected a URL starting with '/' or 'http://'");
-    return kh_phint(c, "write '%.*s /api/v1/...' (relative to the target) or a full http:// URL", (int)mlen, method);
+    return kh_phint(c, "write '%.*s /api/v1/...' (relative to the target) or a full http:// URL",
+                    (int)mlen, method);
   }
   return kh_expect_end(c, "the URL");
 }
@@ -874,34 +986,46 @@ static kf_rc kh_parse_wait(kh_cur *c, kh_step *step) {
     const char *word = c->s + c->i;
     kh_template *slot = NULL;
     if (kh_word_is(word, n, "within")) {
-      if (within_seen) return kh_perr(c, at, "'within' given twice");
+      if (within_seen)
+        return kh_perr(c, at, "'within' given twice");
       within_seen = true;
       c->i += n;
       kf_rc rc = kh_read_duration(c, &w->within_ms, "'within'");
-      if (rc != KF_OK) return rc;
+      if (rc != KF_OK)
+        return rc;
       continue;
     }
-    if (kh_word_is(word, n, "to")) slot = &w->to;
-    else if (mail && kh_word_is(word, n, "from")) slot = &w->from;
-    else if (mail && kh_word_is(word, n, "subject")) slot = &w->subject;
-    else if (!mail && kh_word_is(word, n, "kind")) slot = &w->kind;
-    else if (!mail && kh_word_is(word, n, "customer-number")) slot = &w->customer_number;
+    if (kh_word_is(word, n, "to"))
+      slot = &w->to;
+    else if (mail && kh_word_is(word, n, "from"))
+      slot = &w->from;
+    else if (mail && kh_word_is(word, n, "subject"))
+      slot = &w->subject;
+    else if (!mail && kh_word_is(word, n, "kind"))
+      slot = &w->kind;
+    else if (!mail && kh_word_is(word, n, "customer-number"))
+      slot = &w->customer_number;
     if (slot == NULL) {
-      if (n == 0) n = 1;
-      kh_perr(c, at, "unknown %s filter '%.*s'", mail ? "mail" : "letter", (int)(n > 40 ? 40 : n), word);
+      if (n == 0)
+        n = 1;
+      kh_perr(c, at, "unknown %s filter '%.*s'", mail ? "mail" : "letter", (int)(n > 40 ? 40 : n),
+              word);
       return kh_phint(c, mail ? "mail filters: to, from, subject, within"
                               : "letter filters: customer-number, kind, to, within");
     }
-    if (slot->text != NULL) return kh_perr(c, at, "filter '%.*s' given twice", (int)n, word);
+    if (slot->text != NULL)
+      return kh_perr(c, at, "filter '%.*s' given twice", (int)n, word);
     c->i += n;
     kf_rc rc = kh_need_string(c, slot, "a value for the filter");
-    if (rc != KF_OK) return rc;
+    if (rc != KF_OK)
+      return rc;
   }
   return KF_OK;
 }
 
 static kf_rc kh_check_iso(kh_cur *c, const kh_template *tpl, size_t at) {
-  if (memchr(tpl->text, '{', tpl->len) != NULL) return KF_OK; /* Known only at run time. */
+  if (memchr(tpl->text, '{', tpl->len) != NULL)
+    return KF_OK; /* Known only at run time. */
   int64_t t = 0;
   if (strlen(tpl->text) != tpl->len || kf_time_parse_iso(tpl->text, &t) != KF_OK) {
     kh_perr(c, at, "expected an ISO 8601 time");
@@ -922,22 +1046,28 @@ static kf_rc kh_parse_clock(kh_cur *c, kh_step *step) {
     }
     kh_skip_blanks(c);
     at = c->i;
-    if ((rc = kh_need_string(c, &ck->iso, "a time or 'now' after 'clock create'")) != KF_OK) return rc;
-    if ((rc = kh_check_iso(c, &ck->iso, at)) != KF_OK) return rc;
+    if ((rc = kh_need_string(c, &ck->iso, "a time or 'now' after 'clock create'")) != KF_OK)
+      return rc;
+    if ((rc = kh_check_iso(c, &ck->iso, at)) != KF_OK)
+      return rc;
   } else if (kh_accept_word(c, "set")) {
     ck->op = KH_CLOCK_SET;
     kh_skip_blanks(c);
     at = c->i;
-    if ((rc = kh_need_string(c, &ck->iso, "a time after 'clock set'")) != KF_OK) return rc;
-    if ((rc = kh_check_iso(c, &ck->iso, at)) != KF_OK) return rc;
+    if ((rc = kh_need_string(c, &ck->iso, "a time after 'clock set'")) != KF_OK)
+      return rc;
+    if ((rc = kh_check_iso(c, &ck->iso, at)) != KF_OK)
+      return rc;
   } else if (kh_accept_word(c, "advance")) {
     ck->op = KH_CLOCK_ADVANCE;
-    if ((rc = kh_read_duration(c, &ck->advance_ms, "'clock advance'")) != KF_OK) return rc;
+    if ((rc = kh_read_duration(c, &ck->advance_ms, "'clock advance'")) != KF_OK)
+      return rc;
   } else {
     size_t n = kh_peek_word(c);
     kh_perr(c, c->i, "expected 'create', 'advance' or 'set' after 'clock'");
     static const char *const ops[] = {"create", "advance", "set", NULL};
-    if (n > 0) return kh_hint_names(c, c->s + c->i, n, ops, "clock operations");
+    if (n > 0)
+      return kh_hint_names(c, c->s + c->i, n, ops, "clock operations");
     return kh_phint(c, "write 'clock create \"2026-03-28T10:00:00Z\"' or 'clock advance 24h'");
   }
   return kh_expect_end(c, "the clock step");
@@ -951,14 +1081,17 @@ static kf_rc kh_parse_use(kh_cur *c, kh_step *step) {
     kh_perr(c, c->i, "expected a fragment name after 'use'");
     return kh_phint(c, "write 'use registered-account email=\"{{email}}\"'");
   }
-  if ((use->fragment_name = kf_strndup(c->s + c->i, n)) == NULL) return KF_ERR_NOMEM;
+  if ((use->fragment_name = kf_strndup(c->s + c->i, n)) == NULL)
+    return KF_ERR_NOMEM;
   c->i += n;
   while (!kh_at_end(c)) {
     kh_arg *arg = NULL;
     kf_rc rc = kh_push_at(c, (void **)&use->args, use->args_len, sizeof *arg, (void **)&arg);
-    if (rc != KF_OK) return rc;
+    if (rc != KF_OK)
+      return rc;
     use->args_len++;
-    if ((rc = kh_read_name(c, &arg->name, "a parameter name")) != KF_OK) return rc;
+    if ((rc = kh_read_name(c, &arg->name, "a parameter name")) != KF_OK)
+      return rc;
     for (size_t k = 0; k + 1 < use->args_len; k++) {
       if (strcmp(use->args[k].name, arg->name) == 0)
         return kh_perr(c, c->i - strlen(arg->name), "parameter '%s' given twice", arg->name);
@@ -969,7 +1102,8 @@ static kf_rc kh_parse_use(kh_cur *c, kh_step *step) {
     }
     c->i++;
     arg->value.kind = KH_LIT_STRING;
-    if ((rc = kh_need_string(c, &arg->value.str, "a quoted parameter value")) != KF_OK) return rc;
+    if ((rc = kh_need_string(c, &arg->value.str, "a quoted parameter value")) != KF_OK)
+      return rc;
   }
   return KF_OK;
 }
@@ -977,25 +1111,32 @@ static kf_rc kh_parse_use(kh_cur *c, kh_step *step) {
 /* Header lines: scenario:, covers:, tags:, fragment:, params:. */
 static kf_rc kh_split_words(kh_cur *c, char ***words, size_t *len) {
   for (;;) {
-    while (c->i < c->len && (kh_is_blank(c->s[c->i]) || c->s[c->i] == ',')) c->i++;
-    if (c->i >= c->len) return KF_OK;
+    while (c->i < c->len && (kh_is_blank(c->s[c->i]) || c->s[c->i] == ','))
+      c->i++;
+    if (c->i >= c->len)
+      return KF_OK;
     size_t start = c->i;
-    while (c->i < c->len && !kh_is_blank(c->s[c->i]) && c->s[c->i] != ',') c->i++;
+    while (c->i < c->len && !kh_is_blank(c->s[c->i]) && c->s[c->i] != ',')
+      c->i++;
     char **slot = NULL;
     kf_rc rc = kh_push_at(c, (void **)words, *len, sizeof *slot, (void **)&slot);
-    if (rc != KF_OK) return rc;
-    if ((*slot = kf_strndup(c->s + start, c->i - start)) == NULL) return KF_ERR_NOMEM;
+    if (rc != KF_OK)
+      return rc;
+    if ((*slot = kf_strndup(c->s + start, c->i - start)) == NULL)
+      return KF_ERR_NOMEM;
     (*len)++;
   }
 }
 
 /* Ends the scenario being read: it must have covered something. */
 static kf_rc kh_close_scenario(kh_parser *p) {
-  if (!p->in_scenario || p->covers_seen) return KF_OK;
+  if (!p->in_scenario || p->covers_seen)
+    return KF_OK;
   kh_cur c = {p, p->scenario_line, p->scenario_line_len, 0, p->scenario_lineno};
   kh_scenario *sc = &p->file->scenarios[p->file->scenarios_len - 1];
   kh_perr(&c, 0, "scenario '%.100s' has no 'covers:' line", sc->name);
-  return kh_phint(&c, "add 'covers: <requirement IDs>' right after the scenario line, e.g. 'covers: ACC-06'");
+  return kh_phint(
+      &c, "add 'covers: <requirement IDs>' right after the scenario line, e.g. 'covers: ACC-06'");
 }
 
 static kf_rc kh_parse_header(kh_cur *c, const char *key, size_t keylen) {
@@ -1010,21 +1151,25 @@ static kf_rc kh_parse_header(kh_cur *c, const char *key, size_t keylen) {
   if (kh_word_is(key, keylen, "scenario")) {
     if (f->fragment != NULL) {
       kh_perr(c, 0, "a fragment file cannot hold scenarios");
-      return kh_phint(c, "move the scenario into its own file; a fragment file holds exactly one fragment");
+      return kh_phint(
+          c, "move the scenario into its own file; a fragment file holds exactly one fragment");
     }
-    if ((rc = kh_close_scenario(p)) != KF_OK) return rc;
+    if ((rc = kh_close_scenario(p)) != KF_OK)
+      return rc;
     if (vlen == 0) {
       kh_perr(c, vstart, "expected a scenario name after 'scenario:'");
       return kh_phint(c, "write 'scenario: <what the scenario shows>'");
     }
     kh_scenario *sc = NULL;
-    if ((rc = kh_push_at(c, (void **)&f->scenarios, f->scenarios_len, sizeof *sc, (void **)&sc)) != KF_OK)
+    if ((rc = kh_push_at(c, (void **)&f->scenarios, f->scenarios_len, sizeof *sc, (void **)&sc)) !=
+        KF_OK)
       return rc;
     f->scenarios_len++;
     sc->pos.file = f->path;
     sc->pos.line = c->line;
     sc->pos.col = 1;
-    if ((sc->name = kf_strndup(c->s + vstart, vlen)) == NULL) return KF_ERR_NOMEM;
+    if ((sc->name = kf_strndup(c->s + vstart, vlen)) == NULL)
+      return KF_ERR_NOMEM;
     p->steps = &sc->steps;
     p->steps_len = &sc->steps_len;
     p->header_only = true;
@@ -1047,8 +1192,10 @@ static kf_rc kh_parse_header(kh_cur *c, const char *key, size_t keylen) {
     }
     kh_scenario *sc = &f->scenarios[f->scenarios_len - 1];
     size_t before = covers ? sc->covers_len : sc->tags_len;
-    rc = covers ? kh_split_words(c, &sc->covers, &sc->covers_len) : kh_split_words(c, &sc->tags, &sc->tags_len);
-    if (rc != KF_OK) return rc;
+    rc = covers ? kh_split_words(c, &sc->covers, &sc->covers_len)
+                : kh_split_words(c, &sc->tags, &sc->tags_len);
+    if (rc != KF_OK)
+      return rc;
     if (covers) {
       if (sc->covers_len == before) {
         kh_perr(c, vstart, "expected at least one requirement ID after 'covers:'");
@@ -1060,20 +1207,24 @@ static kf_rc kh_parse_header(kh_cur *c, const char *key, size_t keylen) {
   }
   if (kh_word_is(key, keylen, "fragment")) {
     if (f->scenarios_len > 0 || f->fragment != NULL) {
-      kh_perr(c, 0, "'fragment:' in a file that already holds %s", f->fragment ? "a fragment" : "scenarios");
+      kh_perr(c, 0, "'fragment:' in a file that already holds %s",
+              f->fragment ? "a fragment" : "scenarios");
       return kh_phint(c, "a fragment file holds exactly one fragment and nothing else");
     }
     size_t n = 0;
-    while (n < vlen && (kh_is_word_char(c->s[vstart + n]))) n++;
+    while (n < vlen && (kh_is_word_char(c->s[vstart + n])))
+      n++;
     if (n == 0 || n != vlen) {
       kh_perr(c, vstart + n, "expected a fragment name (letters, digits, '-', '_')");
       return kh_phint(c, "write 'fragment: registered-account'");
     }
-    if ((f->fragment = kf_calloc(1, sizeof *f->fragment)) == NULL) return KF_ERR_NOMEM;
+    if ((f->fragment = kf_calloc(1, sizeof *f->fragment)) == NULL)
+      return KF_ERR_NOMEM;
     f->fragment->pos.file = f->path;
     f->fragment->pos.line = c->line;
     f->fragment->pos.col = 1;
-    if ((f->fragment->name = kf_strndup(c->s + vstart, n)) == NULL) return KF_ERR_NOMEM;
+    if ((f->fragment->name = kf_strndup(c->s + vstart, n)) == NULL)
+      return KF_ERR_NOMEM;
     p->steps = &f->fragment->steps;
     p->steps_len = &f->fragment->steps_len;
     p->header_only = true;
@@ -1085,7 +1236,8 @@ static kf_rc kh_parse_header(kh_cur *c, const char *key, size_t keylen) {
       return kh_phint(c, "put 'params:' right after the 'fragment:' line");
     }
     size_t before = f->fragment->params_len;
-    if ((rc = kh_split_words(c, &f->fragment->params, &f->fragment->params_len)) != KF_OK) return rc;
+    if ((rc = kh_split_words(c, &f->fragment->params, &f->fragment->params_len)) != KF_OK)
+      return rc;
     for (size_t k = before; k < f->fragment->params_len; k++) {
       for (size_t j = 0; j < k; j++) {
         if (strcmp(f->fragment->params[j], f->fragment->params[k]) == 0)
@@ -1102,69 +1254,86 @@ static kf_rc kh_parse_header(kh_cur *c, const char *key, size_t keylen) {
 /* A line starting in column 1. */
 static kf_rc kh_parse_step_line(kh_cur *c) {
   size_t n = 0;
-  while (n < c->len && (kh_is_alpha(c->s[n]) || kh_is_digit(c->s[n]) || c->s[n] == '_' || c->s[n] == '-')) n++;
+  while (n < c->len &&
+         (kh_is_alpha(c->s[n]) || kh_is_digit(c->s[n]) || c->s[n] == '_' || c->s[n] == '-'))
+    n++;
   const char *w = c->s;
-  if (n > 0 && n < c->len && c->s[n] == ':') return kh_parse_header(c, w, n);
+  if (n > 0 && n < c->len && c->s[n] == ':')
+    return kh_parse_header(c, w, n);
   kh_step *step = NULL;
   kf_rc rc;
   if (kh_word_is(w, n, "let")) {
-    if ((rc = kh_new_step(c, KH_STEP_LET, &step)) != KF_OK) return rc;
+    if ((rc = kh_new_step(c, KH_STEP_LET, &step)) != KF_OK)
+      return rc;
     c->i = n;
     return kh_parse_let(c, step);
   }
   for (size_t k = 0; KH_METHODS[k] != NULL; k++) {
     if (kh_word_is(w, n, KH_METHODS[k])) {
-      if ((rc = kh_new_step(c, KH_STEP_HTTP, &step)) != KF_OK) return rc;
+      if ((rc = kh_new_step(c, KH_STEP_HTTP, &step)) != KF_OK)
+        return rc;
       return kh_parse_http(c, step, w, n);
     }
   }
   if (kh_word_is(w, n, "wait")) {
-    if ((rc = kh_new_step(c, KH_STEP_WAIT, &step)) != KF_OK) return rc;
+    if ((rc = kh_new_step(c, KH_STEP_WAIT, &step)) != KF_OK)
+      return rc;
     c->i = n;
     return kh_parse_wait(c, step);
   }
   if (kh_word_is(w, n, "clock")) {
-    if ((rc = kh_new_step(c, KH_STEP_CLOCK, &step)) != KF_OK) return rc;
+    if ((rc = kh_new_step(c, KH_STEP_CLOCK, &step)) != KF_OK)
+      return rc;
     c->i = n;
     return kh_parse_clock(c, step);
   }
   if (kh_word_is(w, n, "use")) {
-    if ((rc = kh_new_step(c, KH_STEP_USE, &step)) != KF_OK) return rc;
+    if ((rc = kh_new_step(c, KH_STEP_USE, &step)) != KF_OK)
+      return rc;
     c->i = n;
     return kh_parse_use(c, step);
   }
   if (kh_word_is(w, n, "expect") || kh_word_is(w, n, "capture")) {
-    if ((rc = kh_new_step(c, KH_STEP_CHECK, &step)) != KF_OK) return rc;
+    if ((rc = kh_new_step(c, KH_STEP_CHECK, &step)) != KF_OK)
+      return rc;
     c->i = n;
     return kh_parse_check(c, step, n == 7, 0);
   }
   if (n == 0) {
     kh_perr(c, 0, "expected a step");
-    return kh_phint(c, "steps start with let, GET, POST, PUT, PATCH, DELETE, HEAD, wait, clock, use, expect or capture");
+    return kh_phint(c, "steps start with let, GET, POST, PUT, PATCH, DELETE, HEAD, wait, clock, "
+                       "use, expect or capture");
   }
   kh_perr(c, 0, "unknown step '%.*s'", (int)(n > 40 ? 40 : n), w);
   /* Methods are upper case; "get" is a likely slip, closer in intent than "let". */
   const char *near = NULL;
   char up[16];
   if (n < sizeof up) {
-    for (size_t k = 0; k < n; k++) up[k] = (w[k] >= 'a' && w[k] <= 'z') ? (char)(w[k] - 32) : w[k];
+    for (size_t k = 0; k < n; k++)
+      up[k] = (w[k] >= 'a' && w[k] <= 'z') ? (char)(w[k] - 32) : w[k];
     for (size_t k = 0; KH_METHODS[k] != NULL; k++) {
-      if (kh_word_is(up, n, KH_METHODS[k])) near = KH_METHODS[k];
+      if (kh_word_is(up, n, KH_METHODS[k]))
+        near = KH_METHODS[k];
     }
   }
-  if (near == NULL) near = kh_nearest(w, n, KH_STEP_WORDS);
-  if (near != NULL) return kh_phint(c, "did you mean '%s'?", near);
-  return kh_phint(c, "steps start with let, GET, POST, PUT, PATCH, DELETE, HEAD, wait, clock, use, expect or capture");
+  if (near == NULL)
+    near = kh_nearest(w, n, KH_STEP_WORDS);
+  if (near != NULL)
+    return kh_phint(c, "did you mean '%s'?", near);
+  return kh_phint(c, "steps start with let, GET, POST, PUT, PATCH, DELETE, HEAD, wait, clock, use, "
+                     "expect or capture");
 }
 
 /* Reads the next raw line; false at the end of the text. */
 static bool kh_next_line(kh_parser *p, const char **s, size_t *len) {
-  if (p->next >= p->len) return false;
+  if (p->next >= p->len)
+    return false;
   const char *start = p->text + p->next;
   const char *nl = memchr(start, '\n', p->len - p->next);
   size_t n = nl ? (size_t)(nl - start) : p->len - p->next;
   p->next += n + (nl ? 1 : 0);
-  if (n > 0 && start[n - 1] == '\r') n--;
+  if (n > 0 && start[n - 1] == '\r')
+    n--;
   p->lineno++;
   *s = start;
   *len = n;
@@ -1172,7 +1341,8 @@ static bool kh_next_line(kh_parser *p, const char **s, size_t *len) {
 }
 
 /* Heredoc body after `json <<END`: lines up to the terminator, common indent removed. */
-static kf_rc kh_read_heredoc(kh_cur *c, const char *term, size_t termlen, size_t at, kh_template *tpl) {
+static kf_rc kh_read_heredoc(kh_cur *c, const char *term, size_t termlen, size_t at,
+                             kh_template *tpl) {
   kh_parser *p = c->p;
   size_t first = p->next;
   unsigned first_line = p->lineno;
@@ -1184,20 +1354,23 @@ static kf_rc kh_read_heredoc(kh_cur *c, const char *term, size_t termlen, size_t
   /* First pass: find the terminator and the common indentation. */
   while (kh_next_line(p, &s, &len)) {
     size_t b = 0;
-    while (b < len && kh_is_blank(s[b])) b++;
+    while (b < len && kh_is_blank(s[b]))
+      b++;
     size_t rest = kf_str_rtrim_len(s + b, len - b);
     if (rest == termlen && memcmp(s + b, term, termlen) == 0) {
       done = true;
       break;
     }
     lines++;
-    if (rest > 0 && b < indent) indent = b;
+    if (rest > 0 && b < indent)
+      indent = b;
   }
   if (!done) {
     kh_perr(c, at, "unterminated heredoc");
     return kh_phint(c, "end it with a line that holds only '%.*s'", (int)termlen, term);
   }
-  if (indent == (size_t)-1) indent = 0;
+  if (indent == (size_t)-1)
+    indent = 0;
   /* Second pass: copy the lines. */
   size_t end_next = p->next;
   unsigned end_line = p->lineno;
@@ -1210,9 +1383,11 @@ static kf_rc kh_read_heredoc(kh_cur *c, const char *term, size_t termlen, size_t
     bool ok = kh_next_line(p, &s, &len);
     assert(ok);
     (void)ok;
-    if (k > 0) rc = kf_buf_append_byte(&b, '\n');
+    if (k > 0)
+      rc = kf_buf_append_byte(&b, '\n');
     size_t skip = len < indent ? len : indent;
-    if (rc == KF_OK) rc = kf_buf_append(&b, s + skip, len - skip);
+    if (rc == KF_OK)
+      rc = kf_buf_append(&b, s + skip, len - skip);
   }
   p->next = end_next;
   p->lineno = end_line;
@@ -1228,7 +1403,8 @@ static kf_rc kh_read_heredoc(kh_cur *c, const char *term, size_t termlen, size_t
     }
   }
   kf_buf_release(&b);
-  if (rc == KF_ERR_LIMIT) return kh_perr(c, at, "heredoc too long");
+  if (rc == KF_ERR_LIMIT)
+    return kh_perr(c, at, "heredoc too long");
   return rc;
 }
 
@@ -1251,10 +1427,12 @@ static kf_rc kh_parse_body(kh_cur *c, kh_step *step, bool json, size_t kw_at) {
     size_t tlen = c->i - tstart;
     if (tlen == 0) {
       kh_perr(c, tstart, "expected a heredoc terminator after '<<'");
-      return kh_phint(c, "write '%s <<END' and end the text with a line holding only END", json ? "json" : "body");
+      return kh_phint(c, "write '%s <<END' and end the text with a line holding only END",
+                      json ? "json" : "body");
     }
     kf_rc rc = kh_expect_end(c, "the heredoc terminator");
-    if (rc != KF_OK) return rc;
+    if (rc != KF_OK)
+      return rc;
     /* The terminator points into the text, which outlives the heredoc read. */
     return kh_read_heredoc(c, c->s + tstart, tlen, at, &req->body);
   }
@@ -1273,7 +1451,8 @@ static kf_rc kh_parse_body(kh_cur *c, kh_step *step, bool json, size_t kw_at) {
     return kh_phint(c, "write 'body \"text\"' or a heredoc 'body <<END'");
   }
   kf_rc rc = kh_read_string(c, &req->body);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   return kh_expect_end(c, "the body");
 }
 
@@ -1281,7 +1460,8 @@ static kf_rc kh_parse_header_subline(kh_cur *c, kh_step *step) {
   kh_request *req = &step->u.http;
   kh_skip_blanks(c);
   size_t start = c->i;
-  while (c->i < c->len && c->s[c->i] != ':' && !kh_is_blank(c->s[c->i])) c->i++;
+  while (c->i < c->len && c->s[c->i] != ':' && !kh_is_blank(c->s[c->i]))
+    c->i++;
   size_t nlen = c->i - start;
   if (nlen == 0 || c->i >= c->len || c->s[c->i] != ':') {
     kh_perr(c, nlen == 0 ? start : c->i, "expected 'Name: value' after 'header'");
@@ -1292,10 +1472,13 @@ static kf_rc kh_parse_header_subline(kh_cur *c, kh_step *step) {
   size_t vlen = kf_str_rtrim_len(c->s + c->i, c->len - c->i);
   kh_header *h = NULL;
   kf_rc rc = kh_push_at(c, (void **)&req->headers, req->headers_len, sizeof *h, (void **)&h);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   req->headers_len++;
-  if ((rc = kh_tpl_set(&h->name, c->s + start, nlen)) != KF_OK) return rc;
-  if ((rc = kh_tpl_set(&h->value, c->s + c->i, vlen)) != KF_OK) return rc;
+  if ((rc = kh_tpl_set(&h->name, c->s + start, nlen)) != KF_OK)
+    return rc;
+  if ((rc = kh_tpl_set(&h->value, c->s + c->i, vlen)) != KF_OK)
+    return rc;
   c->i = c->len;
   return KF_OK;
 }
@@ -1308,7 +1491,8 @@ static kf_rc kh_parse_option(kh_cur *c, kh_step *step) {
   }
   if (kh_accept_word(c, "timeout")) {
     kf_rc rc = kh_read_duration(c, &req->timeout_ms, "'option timeout'");
-    if (rc != KF_OK) return rc;
+    if (rc != KF_OK)
+      return rc;
     return kh_expect_end(c, "the timeout");
   }
   size_t n = kh_peek_word(c);
@@ -1334,19 +1518,24 @@ static kf_rc kh_parse_subline(kh_cur *c) {
     c->i += n;
     return kh_parse_check(c, step, !is_expect, kw_at);
   }
-  bool req_word = kh_word_is(w, n, "header") || kh_word_is(w, n, "json") || kh_word_is(w, n, "body") ||
-                  kh_word_is(w, n, "option");
+  bool req_word = kh_word_is(w, n, "header") || kh_word_is(w, n, "json") ||
+                  kh_word_is(w, n, "body") || kh_word_is(w, n, "option");
   if (req_word && !http) {
     kh_perr(c, kw_at, "'%.*s' only follows an HTTP request", (int)n, w);
     return kh_phint(c, "put it under a GET/POST/PUT/PATCH/DELETE/HEAD line");
   }
   c->i += n;
-  if (kh_word_is(w, n, "header")) return kh_parse_header_subline(c, step);
-  if (kh_word_is(w, n, "json")) return kh_parse_body(c, step, true, kw_at);
-  if (kh_word_is(w, n, "body")) return kh_parse_body(c, step, false, kw_at);
-  if (kh_word_is(w, n, "option")) return kh_parse_option(c, step);
+  if (kh_word_is(w, n, "header"))
+    return kh_parse_header_subline(c, step);
+  if (kh_word_is(w, n, "json"))
+    return kh_parse_body(c, step, true, kw_at);
+  if (kh_word_is(w, n, "body"))
+    return kh_parse_body(c, step, false, kw_at);
+  if (kh_word_is(w, n, "option"))
+    return kh_parse_option(c, step);
   c->i = kw_at;
-  if (n == 0) n = 1;
+  if (n == 0)
+    n = 1;
   kh_perr(c, kw_at, "unknown sub-line '%.*s'", (int)(n > 40 ? 40 : n), w);
   return kh_hint_names(c, w, n, KH_SUBLINE_WORDS, "sub-lines");
 }
@@ -1371,7 +1560,8 @@ static kf_rc kh_check_encoding(kh_parser *p) {
       while (k < len) {
         uint32_t cp;
         size_t used = kf_utf8_decode(s + k, len - k, &cp);
-        if (used == 0) break;
+        if (used == 0)
+          break;
         k += used;
       }
       rc = kh_perr(&c, k, "invalid UTF-8 in the source");
@@ -1386,18 +1576,23 @@ static kf_rc kh_check_encoding(kh_parser *p) {
 
 static kf_rc kh_parse_all(kh_parser *p) {
   kf_rc rc = kh_check_encoding(p);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   const char *s;
   size_t len;
   while (kh_next_line(p, &s, &len)) {
     kh_cur c = {p, s, len, 0, p->lineno};
     size_t b = 0;
-    while (b < len && kh_is_blank(s[b])) b++;
-    if (b == len || s[b] == '#') continue;
+    while (b < len && kh_is_blank(s[b]))
+      b++;
+    if (b == len || s[b] == '#')
+      continue;
     rc = b == 0 ? kh_parse_step_line(&c) : kh_parse_subline(&c);
-    if (rc != KF_OK) return rc;
+    if (rc != KF_OK)
+      return rc;
   }
-  if ((rc = kh_close_scenario(p)) != KF_OK) return rc;
+  if ((rc = kh_close_scenario(p)) != KF_OK)
+    return rc;
   if (p->file->scenarios_len == 0 && p->file->fragment == NULL) {
     kh_cur c = {p, "", 0, 0, 1};
     kh_perr(&c, 0, "no scenario in the file");
@@ -1407,8 +1602,10 @@ static kf_rc kh_parse_all(kh_parser *p) {
 }
 
 static kf_rc kh_diag_from_parser(const kh_parser *p, const char *path, kh_diag *diag) {
-  char *src = kf_memdup0(p->err_src != NULL ? p->err_src : "", p->err_src != NULL ? p->err_src_len : 0);
-  if (src == NULL) return KF_ERR_NOMEM;
+  char *src =
+      kf_memdup0(p->err_src != NULL ? p->err_src : "", p->err_src != NULL ? p->err_src_len : 0);
+  if (src == NULL)
+    return KF_ERR_NOMEM;
   kf_rc rc = kh_diag_set(diag, KH_SEV_ERROR, path, p->err_line, p->err_col, src,
                          p->err_hint[0] != '\0' ? p->err_hint : NULL, "%s", p->err_msg);
   kf_free(src);
@@ -1418,8 +1615,10 @@ static kf_rc kh_diag_from_parser(const kh_parser *p, const char *path, kh_diag *
 kf_rc kh_parse_text(const char *path, const char *text, size_t len, kh_file **out, kh_diag *diag) {
   assert(out != NULL && diag != NULL);
   *out = NULL;
-  if (path == NULL) path = "<input>";
-  if (text == NULL) len = 0;
+  if (path == NULL)
+    path = "<input>";
+  if (text == NULL)
+    len = 0;
   if (len > KH_MAX_FILE_BYTES) {
     if (kh_diag_set(diag, KH_SEV_ERROR, path, 1, 1, NULL, "split the scenarios into several files",
                     "file is larger than %u bytes", KH_MAX_FILE_BYTES) != KF_OK)
@@ -1431,7 +1630,8 @@ kf_rc kh_parse_text(const char *path, const char *text, size_t len, kh_file **ou
   p.text = text != NULL ? text : "";
   p.len = len;
   p.file = kf_calloc(1, sizeof *p.file);
-  if (p.file == NULL) return KF_ERR_NOMEM;
+  if (p.file == NULL)
+    return KF_ERR_NOMEM;
   if ((p.file->path = kf_strdup(path)) == NULL) {
     kh_file_free(p.file);
     return KF_ERR_NOMEM;
@@ -1442,8 +1642,10 @@ kf_rc kh_parse_text(const char *path, const char *text, size_t len, kh_file **ou
     return KF_OK;
   }
   kh_file_free(p.file);
-  if (rc == KF_ERR_PARSE && kh_diag_from_parser(&p, path, diag) != KF_OK) return KF_ERR_NOMEM;
-  if (rc == KF_ERR_LIMIT) rc = KF_ERR_NOMEM; /* Only buffer caps return it; treat as out of memory. */
+  if (rc == KF_ERR_PARSE && kh_diag_from_parser(&p, path, diag) != KF_OK)
+    return KF_ERR_NOMEM;
+  if (rc == KF_ERR_LIMIT)
+    rc = KF_ERR_NOMEM; /* Only buffer caps return it; treat as out of memory. */
   return rc;
 }
 
@@ -1453,7 +1655,8 @@ kf_rc kh_parse_file(const char *path, kh_file **out, kh_diag *diag) {
   FILE *fp = fopen(path, "rb");
   if (fp == NULL) {
     int e = errno;
-    if (kh_diag_set(diag, KH_SEV_ERROR, path, 0, 0, NULL, NULL, "cannot open: %s", strerror(e)) != KF_OK)
+    if (kh_diag_set(diag, KH_SEV_ERROR, path, 0, 0, NULL, NULL, "cannot open: %s", strerror(e)) !=
+        KF_OK)
       return KF_ERR_NOMEM;
     return KF_ERR_IO;
   }
@@ -1464,7 +1667,8 @@ kf_rc kh_parse_file(const char *path, kh_file **out, kh_diag *diag) {
   size_t n;
   while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0) {
     rc = kf_buf_append(&b, chunk, n);
-    if (rc != KF_OK) break;
+    if (rc != KF_OK)
+      break;
   }
   bool failed = ferror(fp) != 0;
   fclose(fp);
@@ -1481,7 +1685,8 @@ kf_rc kh_parse_file(const char *path, kh_file **out, kh_diag *diag) {
   }
   if (failed) {
     kf_buf_release(&b);
-    if (kh_diag_set(diag, KH_SEV_ERROR, path, 0, 0, NULL, NULL, "read error") != KF_OK) return KF_ERR_NOMEM;
+    if (kh_diag_set(diag, KH_SEV_ERROR, path, 0, 0, NULL, NULL, "read error") != KF_OK)
+      return KF_ERR_NOMEM;
     return KF_ERR_IO;
   }
   rc = kh_parse_text(path, b.data, b.len, out, diag);

@@ -18,9 +18,9 @@ typedef struct kh_diag {
   char *file;
   unsigned line;
   unsigned col;
-  char *message;     /* "expected a predicate after the query". */
-  char *hint;        /* "write 'expect status == 200'", or NULL. */
-  char *source_line; /* The offending line, or NULL. */
+  char *message;        /* "expected a predicate after the query". */
+  char *hint;           /* "write 'expect status == 200'", or NULL. */
+  char *source_line;    /* The offending line, or NULL. */
   kh_severity severity; /* KH_SEV_ERROR unless a lint check says otherwise. */
 } kh_diag;
 
@@ -33,8 +33,8 @@ kf_rc kh_diag_format(const kh_diag *diag, kf_buf *out);
  * and hint may be NULL, line 0 means "the whole file". KF_ERR_NOMEM leaves diag
  * released. Used by the suite loader and the linter.
  */
-kf_rc kh_diag_set(kh_diag *diag, kh_severity severity, const char *file, unsigned line, unsigned col,
-                  const char *source_line, const char *hint, const char *fmt, ...)
+kf_rc kh_diag_set(kh_diag *diag, kh_severity severity, const char *file, unsigned line,
+                  unsigned col, const char *source_line, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 8, 9)));
 
 /* Maximum size of one scenario file. */

@@ -29,7 +29,8 @@ void kh_profile_init(kh_profile *profile) {
 }
 
 void kh_profile_release(kh_profile *profile) {
-  if (profile == NULL) return;
+  if (profile == NULL)
+    return;
   for (size_t i = 0; i < profile->len; i++) {
     kf_free(profile->entries[i].key);
     kf_free(profile->entries[i].value);
@@ -40,9 +41,11 @@ void kh_profile_release(kh_profile *profile) {
 }
 
 const char *kh_profile_get(const kh_profile *profile, const char *key) {
-  if (profile == NULL || key == NULL) return NULL;
+  if (profile == NULL || key == NULL)
+    return NULL;
   for (size_t i = 0; i < profile->len; i++) {
-    if (strcmp(profile->entries[i].key, key) == 0) return profile->entries[i].value;
+    if (strcmp(profile->entries[i].key, key) == 0)
+      return profile->entries[i].value;
   }
   return NULL;
 }
@@ -50,7 +53,8 @@ const char *kh_profile_get(const kh_profile *profile, const char *key) {
 kf_rc kh_profile_set(kh_profile *profile, const char *key, const char *value) {
   assert(profile != NULL && key != NULL && value != NULL);
   char *v = kf_strdup(value);
-  if (v == NULL) return KF_ERR_NOMEM;
+  if (v == NULL)
+    return KF_ERR_NOMEM;
   for (size_t i = 0; i < profile->len; i++) {
     if (strcmp(profile->entries[i].key, key) == 0) {
       kf_free(profile->entries[i].value);
@@ -84,35 +88,47 @@ kf_rc kh_profile_set(kh_profile *profile, const char *key, const char *value) {
 }
 
 static bool kh_is_http_url(const char *s) {
-  return (kf_str_starts_with(s, "http://") && s[7] != '\0') || (kf_str_starts_with(s, "https://") && s[8] != '\0');
+  return (kf_str_starts_with(s, "http://") && s[7] != '\0') ||
+         (kf_str_starts_with(s, "https://") && s[8] != '\0');
 }
 
 kf_rc kh_profile_finish(kh_profile *profile, kf_err *err) {
   assert(profile != NULL);
   const char *base = kh_profile_get(profile, "base_url");
-  if (base == NULL || base[0] == '\0') return kf_err_set(err, KF_ERR_INVALID, "base_url is required");
+  if (base == NULL || base[0] == '\0')
+    return kf_err_set(err, KF_ERR_INVALID, "base_url is required");
   if (!kh_is_http_url(base))
-    return kf_err_set(err, KF_ERR_INVALID, "base_url must start with http:// or https:// (got \"%.100s\")", base);
+    return kf_err_set(err, KF_ERR_INVALID,
+                      "base_url must start with http:// or https:// (got \"%.100s\")", base);
   const char *mail = kh_profile_get(profile, "mail_api");
   const char *post = kh_profile_get(profile, "post_api");
-  if (mail != NULL && mail[0] == '\0') mail = NULL;
-  if (post != NULL && post[0] == '\0') post = NULL;
+  if (mail != NULL && mail[0] == '\0')
+    mail = NULL;
+  if (post != NULL && post[0] == '\0')
+    post = NULL;
   if (mail != NULL && !kh_is_http_url(mail))
-    return kf_err_set(err, KF_ERR_INVALID, "mail_api must start with http:// or https:// (got \"%.100s\")", mail);
+    return kf_err_set(err, KF_ERR_INVALID,
+                      "mail_api must start with http:// or https:// (got \"%.100s\")", mail);
   if (post != NULL && !kh_is_http_url(post))
-    return kf_err_set(err, KF_ERR_INVALID, "post_api must start with http:// or https:// (got \"%.100s\")", post);
+    return kf_err_set(err, KF_ERR_INVALID,
+                      "post_api must start with http:// or https:// (got \"%.100s\")", post);
   const char *clock = kh_profile_get(profile, "clock");
-  if (clock == NULL) clock = "none";
+  if (clock == NULL)
+    clock = "none";
   if (strcmp(clock, "konform") != 0 && strcmp(clock, "none") != 0)
-    return kf_err_set(err, KF_ERR_INVALID, "clock must be \"konform\" or \"none\" (got \"%.100s\")", clock);
+    return kf_err_set(err, KF_ERR_INVALID, "clock must be \"konform\" or \"none\" (got \"%.100s\")",
+                      clock);
   const char *header = kh_profile_get(profile, "clock_header");
-  if (header == NULL) header = "Konform-Clock";
+  if (header == NULL)
+    header = "Konform-Clock";
   if (header[0] == '\0' || strpbrk(header, " \t:\r\n") != NULL)
-    return kf_err_set(err, KF_ERR_INVALID, "clock_header must be a header name (got \"%.100s\")", header);
+    return kf_err_set(err, KF_ERR_INVALID, "clock_header must be a header name (got \"%.100s\")",
+                      header);
   int64_t wait_ms = 10000;
   const char *wait = kh_profile_get(profile, "wait_timeout");
   if (wait != NULL && (kf_duration_parse_ms(wait, &wait_ms) != KF_OK || wait_ms <= 0))
-    return kf_err_set(err, KF_ERR_INVALID, "wait_timeout must be a duration such as 10s (got \"%.100s\")", wait);
+    return kf_err_set(err, KF_ERR_INVALID,
+                      "wait_timeout must be a duration such as 10s (got \"%.100s\")", wait);
   profile->base_url = base;
   profile->mail_api = mail;
   profile->post_api = post;
@@ -123,8 +139,8 @@ kf_rc kh_profile_finish(kh_profile *profile, kf_err *err) {
 }
 
 static bool kh_key_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-         c == '.';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '.';
 }
 
 /* Parse profile text into entries; messages name "line N". */
@@ -138,38 +154,49 @@ static kf_rc kh_profile_parse(kh_profile *profile, const char *text, size_t len,
     size_t n = nl != NULL ? (size_t)(nl - line) : len - pos;
     pos += n + (nl != NULL ? 1 : 0);
     lineno++;
-    if (memchr(line, '\0', n) != NULL) return kf_err_set(err, KF_ERR_PARSE, "line %u: NUL byte", lineno);
-    while (n > 0 && (line[0] == ' ' || line[0] == '\t')) line++, n--;
+    if (memchr(line, '\0', n) != NULL)
+      return kf_err_set(err, KF_ERR_PARSE, "line %u: NUL byte", lineno);
+    while (n > 0 && (line[0] == ' ' || line[0] == '\t'))
+      line++, n--;
     n = kf_str_rtrim_len(line, n);
-    if (n == 0 || line[0] == '#') continue;
+    if (n == 0 || line[0] == '#')
+      continue;
     if (line[0] == '[') {
-      if (line[n - 1] != ']') return kf_err_set(err, KF_ERR_PARSE, "line %u: expected ']' to end the section", lineno);
+      if (line[n - 1] != ']')
+        return kf_err_set(err, KF_ERR_PARSE, "line %u: expected ']' to end the section", lineno);
       size_t sl = n - 2;
       const char *sn = line + 1;
-      while (sl > 0 && (*sn == ' ' || *sn == '\t')) sn++, sl--;
+      while (sl > 0 && (*sn == ' ' || *sn == '\t'))
+        sn++, sl--;
       sl = kf_str_rtrim_len(sn, sl);
       if (sl == 0 || sl + 1 >= sizeof section)
         return kf_err_set(err, KF_ERR_PARSE, "line %u: expected a section name in [ ]", lineno);
       for (size_t i = 0; i < sl; i++)
-        if (!kh_key_char(sn[i])) return kf_err_set(err, KF_ERR_PARSE, "line %u: bad character in section name", lineno);
+        if (!kh_key_char(sn[i]))
+          return kf_err_set(err, KF_ERR_PARSE, "line %u: bad character in section name", lineno);
       memcpy(section, sn, sl);
       section[sl] = '\0';
       continue;
     }
     const char *eq = memchr(line, '=', n);
-    if (eq == NULL) return kf_err_set(err, KF_ERR_PARSE, "line %u: expected 'key = value'", lineno);
+    if (eq == NULL)
+      return kf_err_set(err, KF_ERR_PARSE, "line %u: expected 'key = value'", lineno);
     size_t kl = kf_str_rtrim_len(line, (size_t)(eq - line));
-    if (kl == 0) return kf_err_set(err, KF_ERR_PARSE, "line %u: expected a key before '='", lineno);
+    if (kl == 0)
+      return kf_err_set(err, KF_ERR_PARSE, "line %u: expected a key before '='", lineno);
     for (size_t i = 0; i < kl; i++)
       if (!kh_key_char(line[i]))
-        return kf_err_set(err, KF_ERR_PARSE, "line %u: bad character '%c' in key (use letters, digits, _ - .)", lineno,
+        return kf_err_set(err, KF_ERR_PARSE,
+                          "line %u: bad character '%c' in key (use letters, digits, _ - .)", lineno,
                           line[i]);
     char key[KH_PROFILE_MAX_KEY * 2 + 2];
-    if (kf_str_format(key, sizeof key, "%s%s%.*s", section, section[0] ? "." : "", (int)kl, line) != KF_OK)
+    if (kf_str_format(key, sizeof key, "%s%s%.*s", section, section[0] ? "." : "", (int)kl, line) !=
+        KF_OK)
       return kf_err_set(err, KF_ERR_PARSE, "line %u: key too long", lineno);
     const char *v = eq + 1;
     size_t vl = n - (size_t)(v - line);
-    while (vl > 0 && (*v == ' ' || *v == '\t')) v++, vl--;
+    while (vl > 0 && (*v == ' ' || *v == '\t'))
+      v++, vl--;
     kf_buf val;
     kf_buf_init(&val, KH_PROFILE_MAX_BYTES);
     kf_rc rc = KF_OK;
@@ -191,7 +218,8 @@ static kf_rc kh_profile_parse(kh_profile *profile, const char *text, size_t len,
       if (rc == KF_OK && (!closed || i != vl)) {
         kf_buf_release(&val);
         return kf_err_set(err, KF_ERR_PARSE, "line %u: %s", lineno,
-                          closed ? "unexpected text after the closing quote" : "unterminated quoted value");
+                          closed ? "unexpected text after the closing quote"
+                                 : "unterminated quoted value");
       }
     } else if (vl > 0) {
       rc = kf_buf_append(&val, v, vl);
@@ -200,10 +228,13 @@ static kf_rc kh_profile_parse(kh_profile *profile, const char *text, size_t len,
       kf_buf_release(&val);
       return kf_err_set(err, KF_ERR_PARSE, "line %u: key '%.200s' set twice", lineno, key);
     }
-    if (rc == KF_OK) rc = kh_profile_set(profile, key, val.data != NULL ? val.data : "");
+    if (rc == KF_OK)
+      rc = kh_profile_set(profile, key, val.data != NULL ? val.data : "");
     kf_buf_release(&val);
-    if (rc == KF_ERR_LIMIT) return kf_err_set(err, rc, "line %u: too many keys", lineno);
-    if (rc != KF_OK) return kf_err_set(err, rc, "out of memory");
+    if (rc == KF_ERR_LIMIT)
+      return kf_err_set(err, rc, "line %u: too many keys", lineno);
+    if (rc != KF_OK)
+      return kf_err_set(err, rc, "out of memory");
   }
   return KF_OK;
 }
@@ -212,22 +243,31 @@ kf_rc kh_profile_load(kh_profile *profile, const char *path, kf_err *err) {
   assert(profile != NULL && path != NULL);
   kh_profile_release(profile);
   FILE *fp = fopen(path, "rb");
-  if (fp == NULL) return kf_err_set(err, KF_ERR_IO, "cannot open the profile");
+  if (fp == NULL)
+    return kf_err_set(err, KF_ERR_IO, "cannot open the profile");
   kf_buf b;
   kf_buf_init(&b, KH_PROFILE_MAX_BYTES);
   char chunk[4096];
   size_t n;
   kf_rc rc = KF_OK;
-  while (rc == KF_OK && (n = fread(chunk, 1, sizeof chunk, fp)) > 0) rc = kf_buf_append(&b, chunk, n);
+  while (rc == KF_OK && (n = fread(chunk, 1, sizeof chunk, fp)) > 0)
+    rc = kf_buf_append(&b, chunk, n);
   bool failed = ferror(fp) != 0;
   fclose(fp);
-  if (rc == KF_ERR_LIMIT) rc = kf_err_set(err, rc, "the profile is larger than %u bytes", KH_PROFILE_MAX_BYTES);
-  else if (rc != KF_OK) rc = kf_err_set(err, rc, "out of memory");
-  else if (failed) rc = kf_err_set(err, KF_ERR_IO, "read error");
-  if (rc == KF_OK && (profile->path = kf_strdup(path)) == NULL) rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-  if (rc == KF_OK) rc = kh_profile_parse(profile, b.data != NULL ? b.data : "", b.len, err);
+  if (rc == KF_ERR_LIMIT)
+    rc = kf_err_set(err, rc, "the profile is larger than %u bytes", KH_PROFILE_MAX_BYTES);
+  else if (rc != KF_OK)
+    rc = kf_err_set(err, rc, "out of memory");
+  else if (failed)
+    rc = kf_err_set(err, KF_ERR_IO, "read error");
+  if (rc == KF_OK && (profile->path = kf_strdup(path)) == NULL)
+    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  if (rc == KF_OK)
+    rc = kh_profile_parse(profile, b.data != NULL ? b.data : "", b.len, err);
   kf_buf_release(&b);
-  if (rc == KF_OK) rc = kh_profile_finish(profile, err);
-  if (rc != KF_OK) kh_profile_release(profile);
+  if (rc == KF_OK)
+    rc = kh_profile_finish(profile, err);
+  if (rc != KF_OK)
+    kh_profile_release(profile);
   return rc;
 }

@@ -19,15 +19,15 @@ typedef struct kh_profile_entry {
 } kh_profile_entry;
 
 typedef struct kh_profile {
-  char *path;            /* NULL for the embedded default. */
+  char *path; /* NULL for the embedded default. */
   kh_profile_entry *entries;
   size_t len;
   size_t cap;
   /* Derived from entries by kh_profile_finish: */
-  const char *base_url;  /* "base_url" (required). */
-  const char *mail_api;  /* "mail_api", or NULL: no mail checks possible. */
-  const char *post_api;  /* "post_api", or NULL. */
-  const char *clock;     /* "clock": "konform" or "none" (default "none"). */
+  const char *base_url;     /* "base_url" (required). */
+  const char *mail_api;     /* "mail_api", or NULL: no mail checks possible. */
+  const char *post_api;     /* "post_api", or NULL. */
+  const char *clock;        /* "clock": "konform" or "none" (default "none"). */
   const char *clock_header; /* "clock_header", default "Konform-Clock". */
   int64_t wait_timeout_ms;  /* "wait_timeout", default 10s. */
 } kh_profile;

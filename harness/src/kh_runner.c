@@ -36,20 +36,26 @@
 #define KH_RUNNER_DEFAULT_WAIT_MS 10000
 
 bool kh_selection_match(const kh_selection *sel, const kh_scenario *sc) {
-  if (sel == NULL) return true;
+  if (sel == NULL)
+    return true;
   if (sel->covers_len > 0) {
     bool hit = false;
     for (size_t i = 0; !hit && i < sel->covers_len; i++)
-      for (size_t j = 0; !hit && j < sc->covers_len; j++) hit = kf_str_eq_ci(sel->covers[i], sc->covers[j]);
-    if (!hit) return false;
+      for (size_t j = 0; !hit && j < sc->covers_len; j++)
+        hit = kf_str_eq_ci(sel->covers[i], sc->covers[j]);
+    if (!hit)
+      return false;
   }
   if (sel->tags_len > 0) {
     bool hit = false;
     for (size_t i = 0; !hit && i < sel->tags_len; i++)
-      for (size_t j = 0; !hit && j < sc->tags_len; j++) hit = strcmp(sel->tags[i], sc->tags[j]) == 0;
-    if (!hit) return false;
+      for (size_t j = 0; !hit && j < sc->tags_len; j++)
+        hit = strcmp(sel->tags[i], sc->tags[j]) == 0;
+    if (!hit)
+      return false;
   }
-  if (sel->name != NULL && sel->name[0] != '\0' && strstr(sc->name, sel->name) == NULL) return false;
+  if (sel->name != NULL && sel->name[0] != '\0' && strstr(sc->name, sel->name) == NULL)
+    return false;
   return true;
 }
 
@@ -74,8 +80,10 @@ static void kh_needs_scan(const kh_step *steps, size_t n, int depth, kh_needs *n
       needs->clock = true;
       break;
     case KH_STEP_WAIT:
-      if (st->u.wait.what == KH_WAIT_MAIL) needs->mail = true;
-      else needs->letter = true;
+      if (st->u.wait.what == KH_WAIT_MAIL)
+        needs->mail = true;
+      else
+        needs->letter = true;
       break;
     case KH_STEP_USE:
       if (st->u.use.resolved != NULL)
@@ -95,10 +103,10 @@ typedef struct kh_exec {
   kf_scenario_result *res;
   kh_vars vars;
   kh_gen_ctx gen;
-  char *clock_id;          /* Owned; NULL until `clock create`. */
-  int64_t last_mail_id;    /* The last matched mail, so the next wait finds a newer one. */
+  char *clock_id;       /* Owned; NULL until `clock create`. */
+  int64_t last_mail_id; /* The last matched mail, so the next wait finds a newer one. */
   int64_t last_letter_id;
-  json_t *response;        /* Owned subjects. */
+  json_t *response; /* Owned subjects. */
   json_t *mail;
   json_t *letter;
 } kh_exec;
@@ -112,10 +120,10 @@ static kf_step_result *kh_exec_step_at(kh_exec *ex, size_t idx) {
  * Record a non-pass outcome on step idx and, if it is the scenario's first,
  * on the scenario. fail_line is the line of the failing check (0: the step).
  */
-static kf_status kh_exec_outcome(kh_exec *ex, size_t idx, kf_status status, unsigned fail_line, const char *fmt,
-                                 ...) __attribute__((format(printf, 5, 6)));
-static kf_status kh_exec_outcome(kh_exec *ex, size_t idx, kf_status status, unsigned fail_line, const char *fmt,
-                                 ...) {
+static kf_status kh_exec_outcome(kh_exec *ex, size_t idx, kf_status status, unsigned fail_line,
+                                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static kf_status kh_exec_outcome(kh_exec *ex, size_t idx, kf_status status, unsigned fail_line,
+                                 const char *fmt, ...) {
   assert(status != KF_STATUS_PASS);
   kf_buf msg;
   kf_buf_init(&msg, KH_RUNNER_MAX_TEXT);
@@ -146,13 +154,15 @@ static kf_status kh_exec_outcome(kh_exec *ex, size_t idx, kf_status status, unsi
 static kf_rc kh_exec_add_step(kh_exec *ex, const kh_step *st, size_t *idx) {
   kf_step_result *sr = NULL;
   kf_rc rc = kf_scenario_result_add_step(ex->res, &sr);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   *idx = ex->res->steps_len - 1;
   sr->status = KF_STATUS_PASS;
   sr->label = kf_strdup(st->source != NULL ? st->source : "");
   sr->file = kf_strdup(st->pos.file != NULL ? st->pos.file : "");
   sr->line = st->pos.line;
-  if (sr->label == NULL || sr->file == NULL) return KF_ERR_NOMEM;
+  if (sr->label == NULL || sr->file == NULL)
+    return KF_ERR_NOMEM;
   return KF_OK;
 }
 
@@ -168,15 +178,19 @@ static void kh_exec_keep_traces(kh_exec *ex, size_t idx, kh_http_response *resp)
 }
 
 /* Expand a template into a new string (caller frees); NULL template text gives "". */
-static kf_rc kh_exec_expand(kh_exec *ex, const kh_template *tpl, size_t cap, char **out, size_t *len, kf_err *err) {
+static kf_rc kh_exec_expand(kh_exec *ex, const kh_template *tpl, size_t cap, char **out,
+                            size_t *len, kf_err *err) {
   kf_buf b;
   kf_buf_init(&b, cap);
   kf_rc rc = KF_OK;
-  if (tpl->text != NULL) rc = kh_vars_expand(&ex->vars, tpl, &b, err);
-  if (rc == KF_ERR_LIMIT) kf_err_set(err, rc, "the expanded text is longer than %zu bytes", cap);
+  if (tpl->text != NULL)
+    rc = kh_vars_expand(&ex->vars, tpl, &b, err);
+  if (rc == KF_ERR_LIMIT)
+    kf_err_set(err, rc, "the expanded text is longer than %zu bytes", cap);
   if (rc == KF_OK) {
     *out = kf_buf_detach(&b, len);
-    if (*out == NULL) rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+    if (*out == NULL)
+      rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   }
   kf_buf_release(&b);
   return rc;
@@ -193,19 +207,22 @@ static kf_status kh_exec_checks(kh_exec *ex, size_t idx, const kh_check *checks,
     json_t *value = NULL;
     const char *src = c->source != NULL ? c->source : "";
     kf_rc rc = kh_eval_query(&c->query, &subjects, &ex->vars, &value, &err);
-    if (rc != KF_OK) return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, c->pos.line, "%s: %s", src, err.message);
+    if (rc != KF_OK)
+      return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, c->pos.line, "%s: %s", src, err.message);
     if (c->is_capture) {
       if (value == NULL)
-        return kh_exec_outcome(ex, idx, KF_STATUS_FAIL, c->pos.line, "%s: the query has no value to capture", src);
+        return kh_exec_outcome(ex, idx, KF_STATUS_FAIL, c->pos.line,
+                               "%s: the query has no value to capture", src);
       kf_buf text;
       kf_buf_init(&text, KH_VAR_MAX_BYTES);
       rc = kh_eval_to_text(value, &text);
       json_decref(value);
-      if (rc == KF_OK) rc = kh_vars_set(&ex->vars, c->capture_name, text.data != NULL ? text.data : "", text.len);
+      if (rc == KF_OK)
+        rc = kh_vars_set(&ex->vars, c->capture_name, text.data != NULL ? text.data : "", text.len);
       kf_buf_release(&text);
       if (rc != KF_OK)
-        return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, c->pos.line, "%s: cannot store the value (%s)", src,
-                               kf_rc_name(rc));
+        return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, c->pos.line,
+                               "%s: cannot store the value (%s)", src, kf_rc_name(rc));
       continue;
     }
     bool holds = false;
@@ -217,12 +234,14 @@ static kf_status kh_exec_checks(kh_exec *ex, size_t idx, const kh_check *checks,
     /* The source normally starts with "expect"; say so when it does not. */
     const char *prefix = kf_str_starts_with(src, "expect") ? "" : "expect ";
     if (rc != KF_OK)
-      st = kh_exec_outcome(ex, idx, KF_STATUS_ERROR, c->pos.line, "%s%s: %s", prefix, src, err.message);
+      st = kh_exec_outcome(ex, idx, KF_STATUS_ERROR, c->pos.line, "%s%s: %s", prefix, src,
+                           err.message);
     else if (!holds)
       st = kh_exec_outcome(ex, idx, KF_STATUS_FAIL, c->pos.line, "%s%s: %s", prefix, src,
                            explain.data != NULL ? explain.data : "does not hold");
     kf_buf_release(&explain);
-    if (st != KF_STATUS_PASS) return st;
+    if (st != KF_STATUS_PASS)
+      return st;
   }
   return KF_STATUS_PASS;
 }
@@ -239,10 +258,12 @@ static kf_status kh_exec_let(kh_exec *ex, size_t idx, const kh_let *let) {
   kf_rc rc = kh_gen_eval(&ex->gen, let, &ex->vars, &out, &err);
   if (rc == KF_OK) {
     rc = kh_vars_set(&ex->vars, let->name, out.data != NULL ? out.data : "", out.len);
-    if (rc != KF_OK) kf_err_set(&err, rc, "cannot store variable %s", let->name);
+    if (rc != KF_OK)
+      kf_err_set(&err, rc, "cannot store variable %s", let->name);
   }
   kf_buf_release(&out);
-  if (rc != KF_OK) return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "%s", err.message);
+  if (rc != KF_OK)
+    return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "%s", err.message);
   return KF_STATUS_PASS;
 }
 
@@ -261,8 +282,10 @@ static void kh_exec_headers_release(kh_exec_headers *h) {
   h->len = 0;
 }
 
-static kf_rc kh_exec_headers_add(kh_exec_headers *h, const char *name, const char *value, kf_err *err) {
-  if (h->len >= KH_RUNNER_MAX_HEADERS) return kf_err_set(err, KF_ERR_LIMIT, "more than %u headers", KH_RUNNER_MAX_HEADERS);
+static kf_rc kh_exec_headers_add(kh_exec_headers *h, const char *name, const char *value,
+                                 kf_err *err) {
+  if (h->len >= KH_RUNNER_MAX_HEADERS)
+    return kf_err_set(err, KF_ERR_LIMIT, "more than %u headers", KH_RUNNER_MAX_HEADERS);
   char *n = kf_strdup(name);
   char *v = kf_strdup(value);
   if (n == NULL || v == NULL) {
@@ -278,7 +301,8 @@ static kf_rc kh_exec_headers_add(kh_exec_headers *h, const char *name, const cha
 
 static bool kh_exec_headers_has(const kh_exec_headers *h, const char *name) {
   for (size_t i = 0; i < h->len; i++)
-    if (kf_str_eq_ci(h->names[i], name)) return true;
+    if (kf_str_eq_ci(h->names[i], name))
+      return true;
   return false;
 }
 
@@ -287,7 +311,8 @@ static kf_rc kh_exec_url(kh_exec *ex, const kh_template *tpl, char **out, kf_err
   char *raw = NULL;
   size_t raw_len = 0;
   kf_rc rc = kh_exec_expand(ex, tpl, KH_RUNNER_MAX_URL, &raw, &raw_len, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   if (memchr(raw, '\0', raw_len) != NULL || strpbrk(raw, "\r\n") != NULL) {
     kf_free(raw);
     return kf_err_set(err, KF_ERR_INVALID, "the URL contains a NUL or line break");
@@ -298,10 +323,12 @@ static kf_rc kh_exec_url(kh_exec *ex, const kh_template *tpl, char **out, kf_err
   }
   const char *base = ex->cfg->profile->base_url;
   size_t blen = strlen(base);
-  while (blen > 0 && base[blen - 1] == '/') blen--;
+  while (blen > 0 && base[blen - 1] == '/')
+    blen--;
   *out = kf_str_printf("%.*s%s", (int)blen, base, raw);
   kf_free(raw);
-  if (*out == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  if (*out == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   return KF_OK;
 }
 
@@ -322,14 +349,19 @@ static kf_status kh_exec_http(kh_exec *ex, size_t idx, const kh_request *rq) {
     char *name = NULL, *value = NULL;
     size_t nlen = 0, vlen = 0;
     rc = kh_exec_expand(ex, &rq->headers[i].name, KH_RUNNER_MAX_TEXT, &name, &nlen, &err);
-    if (rc == KF_OK) rc = kh_exec_expand(ex, &rq->headers[i].value, KH_RUNNER_MAX_TEXT, &value, &vlen, &err);
-    if (rc == KF_OK && (strlen(name) != nlen || strlen(value) != vlen || strpbrk(value, "\r\n") != NULL))
-      rc = kf_err_set(&err, KF_ERR_INVALID, "header %s: a header cannot hold a NUL or a line break", name);
-    if (rc == KF_OK) rc = kh_exec_headers_add(&hdr, name, value, &err);
+    if (rc == KF_OK)
+      rc = kh_exec_expand(ex, &rq->headers[i].value, KH_RUNNER_MAX_TEXT, &value, &vlen, &err);
+    if (rc == KF_OK &&
+        (strlen(name) != nlen || strlen(value) != vlen || strpbrk(value, "\r\n") != NULL))
+      rc = kf_err_set(&err, KF_ERR_INVALID, "header %s: a header cannot hold a NUL or a line break",
+                      name);
+    if (rc == KF_OK)
+      rc = kh_exec_headers_add(&hdr, name, value, &err);
     kf_free(name);
     kf_free(value);
   }
-  if (rc == KF_OK && rq->body.text != NULL) rc = kh_exec_expand(ex, &rq->body, KH_RUNNER_MAX_BODY, &body, &body_len, &err);
+  if (rc == KF_OK && rq->body.text != NULL)
+    rc = kh_exec_expand(ex, &rq->body, KH_RUNNER_MAX_BODY, &body, &body_len, &err);
   if (rc == KF_OK && rq->body_is_json && !kh_exec_headers_has(&hdr, "Content-Type"))
     rc = kh_exec_headers_add(&hdr, "Content-Type", "application/json", &err);
   if (rc == KF_OK && ex->clock_id != NULL && !rq->no_clock)
@@ -339,9 +371,14 @@ static kf_status kh_exec_http(kh_exec *ex, size_t idx, const kh_request *rq) {
     goto out;
   }
 
-  kh_http_request req = {.method = rq->method, .url = url, .headers = (const char *const *)hdr.names,
-                         .values = (const char *const *)hdr.values, .headers_len = hdr.len, .body = body,
-                         .body_len = body_len, .timeout_ms = rq->timeout_ms};
+  kh_http_request req = {.method = rq->method,
+                         .url = url,
+                         .headers = (const char *const *)hdr.names,
+                         .values = (const char *const *)hdr.values,
+                         .headers_len = hdr.len,
+                         .body = body,
+                         .body_len = body_len,
+                         .timeout_ms = rq->timeout_ms};
   rc = kh_http_perform(&req, &resp, &err);
   kh_exec_keep_traces(ex, idx, &resp);
   if (rc == KF_ERR_TIMEOUT) {
@@ -368,7 +405,8 @@ out:
 /* Expand an optional filter template; absent stays NULL. */
 static kf_rc kh_exec_expand_opt(kh_exec *ex, const kh_template *tpl, char **out, kf_err *err) {
   *out = NULL;
-  if (tpl->text == NULL) return KF_OK;
+  if (tpl->text == NULL)
+    return KF_OK;
   size_t len = 0;
   kf_rc rc = kh_exec_expand(ex, tpl, KH_RUNNER_MAX_TEXT, out, &len, err);
   if (rc == KF_OK && strlen(*out) != len) {
@@ -392,18 +430,29 @@ static kf_status kh_exec_wait(kh_exec *ex, size_t idx, const kh_wait *w) {
   kf_err_init(&err);
   char *to = NULL, *from = NULL, *subject = NULL, *kind = NULL, *kdnr = NULL;
   kf_rc rc = kh_exec_expand_opt(ex, &w->to, &to, &err);
-  if (rc == KF_OK) rc = kh_exec_expand_opt(ex, &w->from, &from, &err);
-  if (rc == KF_OK) rc = kh_exec_expand_opt(ex, &w->subject, &subject, &err);
-  if (rc == KF_OK) rc = kh_exec_expand_opt(ex, &w->kind, &kind, &err);
-  if (rc == KF_OK) rc = kh_exec_expand_opt(ex, &w->customer_number, &kdnr, &err);
+  if (rc == KF_OK)
+    rc = kh_exec_expand_opt(ex, &w->from, &from, &err);
+  if (rc == KF_OK)
+    rc = kh_exec_expand_opt(ex, &w->subject, &subject, &err);
+  if (rc == KF_OK)
+    rc = kh_exec_expand_opt(ex, &w->kind, &kind, &err);
+  if (rc == KF_OK)
+    rc = kh_exec_expand_opt(ex, &w->customer_number, &kdnr, &err);
   kf_status result = KF_STATUS_PASS;
   if (rc != KF_OK) {
     result = kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "%s", err.message);
   } else {
     int64_t timeout = w->within_ms > 0 ? w->within_ms : p->wait_timeout_ms;
-    if (timeout <= 0) timeout = KH_RUNNER_DEFAULT_WAIT_MS;
-    kh_mock_wait mw = {.what = w->what, .api = api, .to = to, .from = from, .subject = subject, .kind = kind,
-                       .customer_number = kdnr, .after_id = mail ? ex->last_mail_id : ex->last_letter_id,
+    if (timeout <= 0)
+      timeout = KH_RUNNER_DEFAULT_WAIT_MS;
+    kh_mock_wait mw = {.what = w->what,
+                       .api = api,
+                       .to = to,
+                       .from = from,
+                       .subject = subject,
+                       .kind = kind,
+                       .customer_number = kdnr,
+                       .after_id = mail ? ex->last_mail_id : ex->last_letter_id,
                        .timeout_ms = timeout};
     kh_http_response resp;
     kh_http_response_init(&resp);
@@ -418,15 +467,18 @@ static kf_status kh_exec_wait(kh_exec *ex, size_t idx, const kh_wait *w) {
       result = kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "wait failed: %s", err.message);
     } else if (mail && id > 0 && (rc = kh_mocks_attach_raw(api, id, doc, &err)) != KF_OK) {
       json_decref(doc);
-      result = kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "cannot fetch the raw mail: %s", err.message);
+      result = kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "cannot fetch the raw mail: %s",
+                               err.message);
     } else if (mail) {
       json_decref(ex->mail);
       ex->mail = doc;
-      if (id > ex->last_mail_id) ex->last_mail_id = id;
+      if (id > ex->last_mail_id)
+        ex->last_mail_id = id;
     } else {
       json_decref(ex->letter);
       ex->letter = doc;
-      if (id > ex->last_letter_id) ex->last_letter_id = id;
+      if (id > ex->last_letter_id)
+        ex->last_letter_id = id;
     }
   }
   kf_free(to);
@@ -442,9 +494,11 @@ static kf_rc kh_exec_clock_time(kh_exec *ex, const kh_clock_step *cs, int64_t *t
   char *iso = NULL;
   size_t len = 0;
   kf_rc rc = kh_exec_expand(ex, &cs->iso, KH_RUNNER_MAX_TEXT, &iso, &len, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   rc = kf_time_parse_iso(iso, t);
-  if (rc != KF_OK) kf_err_set(err, KF_ERR_INVALID, "not an ISO 8601 time: \"%s\"", iso);
+  if (rc != KF_OK)
+    kf_err_set(err, KF_ERR_INVALID, "not an ISO 8601 time: \"%s\"", iso);
   kf_free(iso);
   return rc;
 }
@@ -452,7 +506,8 @@ static kf_rc kh_exec_clock_time(kh_exec *ex, const kh_clock_step *cs, int64_t *t
 static kf_status kh_exec_clock(kh_exec *ex, size_t idx, const kh_clock_step *cs) {
   const kh_profile *p = ex->cfg->profile;
   if (p->clock == NULL || strcmp(p->clock, "konform") != 0)
-    return kh_exec_outcome(ex, idx, KF_STATUS_SKIP, 0, "the target has no test clock control (clock = %s)",
+    return kh_exec_outcome(ex, idx, KF_STATUS_SKIP, 0,
+                           "the target has no test clock control (clock = %s)",
                            p->clock != NULL ? p->clock : "none");
   kf_err err;
   kf_err_init(&err);
@@ -463,10 +518,13 @@ static kf_status kh_exec_clock(kh_exec *ex, size_t idx, const kh_clock_step *cs)
   switch (cs->op) {
   case KH_CLOCK_CREATE:
   case KH_CLOCK_CREATE_NOW: {
-    if (cs->op == KH_CLOCK_CREATE) rc = kh_exec_clock_time(ex, cs, &t, &err);
-    else t = kf_time_real_now();
+    if (cs->op == KH_CLOCK_CREATE)
+      rc = kh_exec_clock_time(ex, cs, &t, &err);
+    else
+      t = kf_time_real_now();
     char *id = NULL;
-    if (rc == KF_OK) rc = kh_clockdrv_create(p->base_url, t, ex->scenario->name, &resp, &id, &err);
+    if (rc == KF_OK)
+      rc = kh_clockdrv_create(p->base_url, t, ex->scenario->name, &resp, &id, &err);
     if (rc == KF_OK) {
       kf_free(ex->clock_id);
       ex->clock_id = id;
@@ -484,18 +542,21 @@ static kf_status kh_exec_clock(kh_exec *ex, size_t idx, const kh_clock_step *cs)
         rc = kh_clockdrv_advance(p->base_url, ex->clock_id, cs->advance_ms / 1000, &resp, &err);
     } else {
       rc = kh_exec_clock_time(ex, cs, &t, &err);
-      if (rc == KF_OK) rc = kh_clockdrv_set(p->base_url, ex->clock_id, t, &resp, &err);
+      if (rc == KF_OK)
+        rc = kh_clockdrv_set(p->base_url, ex->clock_id, t, &resp, &err);
     }
     break;
   }
   kh_exec_keep_traces(ex, idx, &resp);
   kh_http_response_release(&resp);
-  if (rc != KF_OK) return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "clock: %s", err.message);
+  if (rc != KF_OK)
+    return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "clock: %s", err.message);
   return KF_STATUS_PASS;
 }
 
 /* The text of a `use` argument: strings interpolated, other literals spelled out. */
-static kf_rc kh_exec_arg_text(kh_exec *ex, const kh_literal *lit, char **out, size_t *len, kf_err *err) {
+static kf_rc kh_exec_arg_text(kh_exec *ex, const kh_literal *lit, char **out, size_t *len,
+                              kf_err *err) {
   switch (lit->kind) {
   case KH_LIT_STRING:
     return kh_exec_expand(ex, &lit->str, KH_VAR_MAX_BYTES, out, len, err);
@@ -509,42 +570,54 @@ static kf_rc kh_exec_arg_text(kh_exec *ex, const kh_literal *lit, char **out, si
     *out = kf_strdup("null");
     break;
   }
-  if (*out == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  if (*out == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   *len = strlen(*out);
   return KF_OK;
 }
 
 static kf_status kh_exec_use(kh_exec *ex, size_t idx, const kh_use *use, int depth) {
   const kh_fragment *frag = use->resolved;
-  if (frag == NULL) return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "unknown fragment %s", use->fragment_name);
+  if (frag == NULL)
+    return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "unknown fragment %s", use->fragment_name);
   if (depth >= KH_RUNNER_MAX_DEPTH)
-    return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "fragments nested deeper than %d (a cycle?)",
-                           KH_RUNNER_MAX_DEPTH);
-  /* Expand every argument before setting any, so "email={{email}}" style calls see the caller's values. */
+    return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0,
+                           "fragments nested deeper than %d (a cycle?)", KH_RUNNER_MAX_DEPTH);
+  /* Expand every argument before setting any, so "email={{email}}" style calls see the caller's
+   * values. */
   char *vals[64];
   size_t lens[64];
   size_t n = use->args_len;
-  if (n > 64) return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "more than 64 fragment arguments");
+  if (n > 64)
+    return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "more than 64 fragment arguments");
   kf_err err;
   kf_err_init(&err);
   kf_rc rc = KF_OK;
   size_t done = 0;
-  for (; rc == KF_OK && done < n; done++) rc = kh_exec_arg_text(ex, &use->args[done].value, &vals[done], &lens[done], &err);
-  if (rc != KF_OK) done--;
+  for (; rc == KF_OK && done < n; done++)
+    rc = kh_exec_arg_text(ex, &use->args[done].value, &vals[done], &lens[done], &err);
+  if (rc != KF_OK)
+    done--;
   for (size_t i = 0; rc == KF_OK && i < n; i++) {
-    const char *name = use->args[i].name != NULL ? use->args[i].name : (i < frag->params_len ? frag->params[i] : NULL);
-    if (name == NULL) rc = kf_err_set(&err, KF_ERR_INVALID, "argument %zu has no parameter", i + 1);
-    else rc = kh_vars_set(&ex->vars, name, vals[i], lens[i]);
+    const char *name = use->args[i].name != NULL ? use->args[i].name
+                                                 : (i < frag->params_len ? frag->params[i] : NULL);
+    if (name == NULL)
+      rc = kf_err_set(&err, KF_ERR_INVALID, "argument %zu has no parameter", i + 1);
+    else
+      rc = kh_vars_set(&ex->vars, name, vals[i], lens[i]);
   }
-  for (size_t i = 0; i < done; i++) kf_free(vals[i]);
-  if (rc != KF_OK) return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "%s", err.message);
+  for (size_t i = 0; i < done; i++)
+    kf_free(vals[i]);
+  if (rc != KF_OK)
+    return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "%s", err.message);
   kf_status st = kh_exec_steps(ex, frag->steps, frag->steps_len, depth + 1);
   if (st != KF_STATUS_PASS) {
     /* The failing step inside the fragment carries the detail; point to it from the use line. */
     kf_step_result *sr = kh_exec_step_at(ex, idx);
     sr->status = st;
     kf_free(sr->message);
-    sr->message = kf_str_printf("fragment %s did not complete (%s)", frag->name, kf_status_name(st));
+    sr->message =
+        kf_str_printf("fragment %s did not complete (%s)", frag->name, kf_status_name(st));
   }
   return st;
 }
@@ -580,7 +653,8 @@ static kf_status kh_exec_step(kh_exec *ex, const kh_step *st, int depth) {
   case KH_STEP_CHECK:
     break;
   }
-  if (result == KF_STATUS_PASS) result = kh_exec_checks(ex, idx, st->checks, st->checks_len);
+  if (result == KF_STATUS_PASS)
+    result = kh_exec_checks(ex, idx, st->checks, st->checks_len);
   kh_exec_step_at(ex, idx)->duration_ms = kf_time_monotonic_ms() - start;
   return result;
 }
@@ -588,7 +662,8 @@ static kf_status kh_exec_step(kh_exec *ex, const kh_step *st, int depth) {
 static kf_status kh_exec_steps(kh_exec *ex, const kh_step *steps, size_t n, int depth) {
   for (size_t i = 0; i < n; i++) {
     kf_status st = kh_exec_step(ex, &steps[i], depth);
-    if (st != KF_STATUS_PASS) return st;
+    if (st != KF_STATUS_PASS)
+      return st;
   }
   return KF_STATUS_PASS;
 }
@@ -599,17 +674,24 @@ static kf_rc kh_exec_builtins(kh_exec *ex) {
   kf_rc rc = KF_OK;
   for (size_t i = 0; rc == KF_OK && i < p->len; i++) {
     char *name = kf_str_printf("target.%s", p->entries[i].key);
-    if (name == NULL) return KF_ERR_NOMEM;
+    if (name == NULL)
+      return KF_ERR_NOMEM;
     rc = kh_vars_set(&ex->vars, name, p->entries[i].value, strlen(p->entries[i].value));
     kf_free(name);
   }
-  if (rc == KF_OK && p->base_url != NULL) rc = kh_vars_set(&ex->vars, "target.base_url", p->base_url, strlen(p->base_url));
+  if (rc == KF_OK && p->base_url != NULL)
+    rc = kh_vars_set(&ex->vars, "target.base_url", p->base_url, strlen(p->base_url));
   char num[32];
-  if (rc == KF_OK) rc = kf_str_format(num, sizeof(num), "%llu", (unsigned long long)ex->cfg->seed);
-  if (rc == KF_OK) rc = kh_vars_set(&ex->vars, "run.seed", num, strlen(num));
-  if (rc == KF_OK) rc = kf_str_format(num, sizeof(num), "%016llx", (unsigned long long)ex->cfg->run_id);
-  if (rc == KF_OK) rc = kh_vars_set(&ex->vars, "run.id", num, strlen(num));
-  if (rc == KF_OK) rc = kh_vars_set(&ex->vars, "scenario.name", ex->scenario->name, strlen(ex->scenario->name));
+  if (rc == KF_OK)
+    rc = kf_str_format(num, sizeof(num), "%llu", (unsigned long long)ex->cfg->seed);
+  if (rc == KF_OK)
+    rc = kh_vars_set(&ex->vars, "run.seed", num, strlen(num));
+  if (rc == KF_OK)
+    rc = kf_str_format(num, sizeof(num), "%016llx", (unsigned long long)ex->cfg->run_id);
+  if (rc == KF_OK)
+    rc = kh_vars_set(&ex->vars, "run.id", num, strlen(num));
+  if (rc == KF_OK)
+    rc = kh_vars_set(&ex->vars, "scenario.name", ex->scenario->name, strlen(ex->scenario->name));
   return rc;
 }
 
@@ -620,7 +702,8 @@ static void kh_exec_skip(kf_scenario_result *res, const char *why) {
   res->message = kf_strdup(why);
 }
 
-static void kh_runner_run_one(const kh_runner_config *cfg, const kh_suite_entry *entry, kf_scenario_result *res) {
+static void kh_runner_run_one(const kh_runner_config *cfg, const kh_suite_entry *entry,
+                              kf_scenario_result *res) {
   int64_t start = kf_time_monotonic_ms();
   const kh_scenario *sc = entry->scenario;
   const kh_profile *p = cfg->profile;
@@ -628,8 +711,10 @@ static void kh_runner_run_one(const kh_runner_config *cfg, const kh_suite_entry 
   kh_needs_scan(sc->steps, sc->steps_len, 0, &needs);
   res->status = KF_STATUS_PASS;
   if (needs.clock && (p->clock == NULL || strcmp(p->clock, "konform") != 0)) {
-    kh_exec_skip(res, "the target has no test clock control (profile clock is not \"konform\"); this scenario "
-                      "needs one");
+    kh_exec_skip(
+        res,
+        "the target has no test clock control (profile clock is not \"konform\"); this scenario "
+        "needs one");
   } else if (needs.mail && p->mail_api == NULL) {
     kh_exec_skip(res, "the target profile sets no mail_api; this scenario waits for mail");
   } else if (needs.letter && p->post_api == NULL) {
@@ -675,7 +760,8 @@ static void *kh_pool_worker(void *arg) {
     pthread_mutex_lock(&pool->lock);
     size_t i = pool->next < pool->total ? pool->next++ : pool->total;
     pthread_mutex_unlock(&pool->lock);
-    if (i >= pool->total) break;
+    if (i >= pool->total)
+      break;
     kh_runner_run_one(pool->cfg, pool->entries[i], &pool->slots[i]);
     pthread_mutex_lock(&pool->lock);
     pool->done++;
@@ -694,7 +780,8 @@ kf_rc kh_runner_run(const kh_runner_config *cfg, kf_run_result *run, kf_err *err
   run->seed = cfg->seed;
   run->target = kf_strdup(cfg->target_label != NULL ? cfg->target_label : cfg->profile->base_url);
   run->base_url = kf_strdup(cfg->profile->base_url);
-  if (run->target == NULL || run->base_url == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  if (run->target == NULL || run->base_url == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
 
   if (cfg->catalogue != NULL) {
     for (size_t i = 0; i < cfg->catalogue->len; i++) {
@@ -705,16 +792,20 @@ kf_rc kh_runner_run(const kh_runner_config *cfg, kf_run_result *run, kf_err *err
   }
 
   const kh_suite *suite = cfg->suite;
-  const kh_suite_entry **entries = kf_calloc(suite->entries_len > 0 ? suite->entries_len : 1, sizeof(*entries));
-  if (entries == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  const kh_suite_entry **entries =
+      kf_calloc(suite->entries_len > 0 ? suite->entries_len : 1, sizeof(*entries));
+  if (entries == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   size_t total = 0;
   for (size_t i = 0; i < suite->entries_len; i++) {
     const kh_suite_entry *e = &suite->entries[i];
-    if (!kh_selection_match(cfg->selection, e->scenario)) continue;
+    if (!kh_selection_match(cfg->selection, e->scenario))
+      continue;
     kf_scenario_result *slot = NULL;
-    kf_rc rc = kf_run_result_add_scenario(run, e->scenario->name, e->file->path, e->scenario->pos.line,
-                                          (const char *const *)e->scenario->covers, e->scenario->covers_len,
-                                          (const char *const *)e->scenario->tags, e->scenario->tags_len, &slot);
+    kf_rc rc = kf_run_result_add_scenario(
+        run, e->scenario->name, e->file->path, e->scenario->pos.line,
+        (const char *const *)e->scenario->covers, e->scenario->covers_len,
+        (const char *const *)e->scenario->tags, e->scenario->tags_len, &slot);
     if (rc != KF_OK) {
       kf_free(entries);
       return kf_err_set(err, rc, "out of memory");
@@ -727,15 +818,20 @@ kf_rc kh_runner_run(const kh_runner_config *cfg, kf_run_result *run, kf_err *err
   kh_pool pool = {.cfg = cfg, .entries = entries, .slots = run->scenarios, .total = total};
   pthread_mutex_init(&pool.lock, NULL);
   size_t jobs = cfg->jobs > 0 ? cfg->jobs : 1;
-  if (jobs > total) jobs = total;
-  if (jobs > 256) jobs = 256;
+  if (jobs > total)
+    jobs = total;
+  if (jobs > 256)
+    jobs = 256;
   pthread_t threads[256];
   size_t started = 0;
   for (; started < jobs; started++)
-    if (pthread_create(&threads[started], NULL, kh_pool_worker, &pool) != 0) break;
+    if (pthread_create(&threads[started], NULL, kh_pool_worker, &pool) != 0)
+      break;
   /* With no thread at all, work on this one: slower, but the run still happens. */
-  if (started == 0 && total > 0) kh_pool_worker(&pool);
-  for (size_t i = 0; i < started; i++) pthread_join(threads[i], NULL);
+  if (started == 0 && total > 0)
+    kh_pool_worker(&pool);
+  for (size_t i = 0; i < started; i++)
+    pthread_join(threads[i], NULL);
   pthread_mutex_destroy(&pool.lock);
   kf_free(entries);
   run->duration_ms = kf_time_monotonic_ms() - start;

@@ -24,9 +24,9 @@
 typedef struct kh_selection {
   const char *const *covers; /* Keep scenarios covering any of these IDs. */
   size_t covers_len;
-  const char *const *tags;   /* Keep scenarios with any of these tags. */
+  const char *const *tags; /* Keep scenarios with any of these tags. */
   size_t tags_len;
-  const char *name;          /* Keep scenarios whose name contains this; NULL = any. */
+  const char *name; /* Keep scenarios whose name contains this; NULL = any. */
 } kh_selection;
 
 /* Whether sc passes every filter of sel (NULL selects everything). */
@@ -36,7 +36,8 @@ bool kh_selection_match(const kh_selection *sel, const kh_scenario *sc);
  * Called as each scenario finishes, under the runner's mutex (so calls never
  * overlap): done counts finished scenarios including this one.
  */
-typedef void (*kh_runner_progress_fn)(const kf_scenario_result *sc, size_t done, size_t total, void *ctx);
+typedef void (*kh_runner_progress_fn)(const kf_scenario_result *sc, size_t done, size_t total,
+                                      void *ctx);
 
 typedef struct kh_runner_config {
   const kh_suite *suite;          /* Borrowed. */

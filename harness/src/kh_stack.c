@@ -30,7 +30,8 @@
 #define KH_STACK_LOG_TAIL 360
 #define KH_STACK_READY_MAX 256
 
-static const char *const kh_stack_names[KH_STACK_CHILDREN] = {"konform-mail", "konform-post", "konform-server"};
+static const char *const kh_stack_names[KH_STACK_CHILDREN] = {"konform-mail", "konform-post",
+                                                              "konform-server"};
 
 void kh_stack_init(kh_stack *stack) {
   memset(stack, 0, sizeof(*stack));
@@ -42,9 +43,11 @@ void kh_stack_init(kh_stack *stack) {
 }
 
 void kh_stack_release(kh_stack *stack) {
-  if (stack == NULL) return;
+  if (stack == NULL)
+    return;
   kh_stack_stop(stack);
-  for (int i = 0; i < KH_STACK_CHILDREN; i++) kf_free(stack->children[i].log_path);
+  for (int i = 0; i < KH_STACK_CHILDREN; i++)
+    kf_free(stack->children[i].log_path);
   kf_free(stack->dir);
   pthread_mutex_destroy(&stack->lock);
 }
@@ -64,7 +67,8 @@ kf_rc kh_stack_find_program(const char *name, char **out, kf_err *err) {
     if (slash != NULL) {
       *slash = '\0';
       char *cand = kf_str_printf("%s/%s", self, name);
-      if (cand == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+      if (cand == NULL)
+        return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
       if (kh_stack_is_executable(cand)) {
         *out = cand;
         return KF_OK;
@@ -80,60 +84,72 @@ kf_rc kh_stack_find_program(const char *name, char **out, kf_err *err) {
     size_t len = colon != NULL ? (size_t)(colon - p) : strlen(p);
     if (len > 0 && len < KH_STACK_PATH_MAX) {
       char *cand = kf_str_printf("%.*s/%s", (int)len, p, name);
-      if (cand == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+      if (cand == NULL)
+        return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
       if (kh_stack_is_executable(cand)) {
         *out = cand;
         return KF_OK;
       }
       kf_free(cand);
     }
-    if (colon == NULL) break;
+    if (colon == NULL)
+      break;
     p = colon + 1;
   }
-  return kf_err_set(err, KF_ERR_NOT_FOUND,
-                    "cannot find %s next to konform or on PATH (build everything with 'make', or use --target)",
-                    name);
+  return kf_err_set(
+      err, KF_ERR_NOT_FOUND,
+      "cannot find %s next to konform or on PATH (build everything with 'make', or use --target)",
+      name);
 }
 
 /* The last KH_STACK_LOG_TAIL bytes of a log file, for error messages. */
 static void kh_stack_log_tail(const char *path, char *out, size_t out_size) {
   assert(out_size > 0);
   out[0] = '\0';
-  if (path == NULL) return;
+  if (path == NULL)
+    return;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
+  if (fd < 0)
+    return;
   off_t size = lseek(fd, 0, SEEK_END);
   size_t want = out_size - 1;
   off_t from = size > (off_t)want ? size - (off_t)want : 0;
   if (size >= 0 && lseek(fd, from, SEEK_SET) == from) {
     ssize_t got = read(fd, out, want);
-    if (got > 0) out[got] = '\0';
+    if (got > 0)
+      out[got] = '\0';
   }
   close(fd);
 }
 
 static int kh_stack_set_cloexec(int fd, bool on) {
   int flags = fcntl(fd, F_GETFD);
-  if (flags < 0) return -1;
+  if (flags < 0)
+    return -1;
   flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
   return fcntl(fd, F_SETFD, flags);
 }
 
 /* Wait up to timeout_ms for the lifeline of c to close (the child exited). */
 static bool kh_stack_wait_exit(const kh_stack_child *c, int timeout_ms) {
-  if (c->life_fd < 0) return true;
+  if (c->life_fd < 0)
+    return true;
   int64_t deadline = kf_time_monotonic_ms() + timeout_ms;
   for (;;) {
     int64_t left = deadline - kf_time_monotonic_ms();
-    if (left < 0) left = 0;
+    if (left < 0)
+      left = 0;
     struct pollfd pfd = {.fd = c->life_fd, .events = POLLIN};
     int r = poll(&pfd, 1, (int)left);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return false;
     /* Nobody ever writes; readable means end-of-file, i.e. the writer is gone. */
     char b;
     ssize_t got = read(c->life_fd, &b, 1);
-    if (got <= 0) return true;
+    if (got <= 0)
+      return true;
   }
 }
 
@@ -142,11 +158,13 @@ static bool kh_stack_wait_exit(const kh_stack_child *c, int timeout_ms) {
  * end is described, with the end of the log, in report (which has report_size
  * bytes and already holds text). Allocation-free.
  */
-static void kh_stack_child_stop(kh_stack_child *c, int timeout_ms, char *report, size_t report_size) {
+static void kh_stack_child_stop(kh_stack_child *c, int timeout_ms, char *report,
+                                size_t report_size) {
   if (c->pid > 0) {
     kill(c->pid, SIGTERM);
     bool hung = !kh_stack_wait_exit(c, timeout_ms);
-    if (hung) kill(c->pid, SIGKILL);
+    if (hung)
+      kill(c->pid, SIGKILL);
     int status = 0;
     while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR) {
     }
@@ -154,15 +172,18 @@ static void kh_stack_child_stop(kh_stack_child *c, int timeout_ms, char *report,
     bool clean = !hung && WIFEXITED(status) && WEXITSTATUS(status) == 0;
     if (!clean) {
       char how[64];
-      if (hung) kf_str_format(how, sizeof(how), "did not stop within %d ms", timeout_ms);
-      else if (WIFEXITED(status)) kf_str_format(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
-      else kf_str_format(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
+      if (hung)
+        kf_str_format(how, sizeof(how), "did not stop within %d ms", timeout_ms);
+      else if (WIFEXITED(status))
+        kf_str_format(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+      else
+        kf_str_format(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
       char tail[KH_STACK_LOG_TAIL];
       kh_stack_log_tail(c->log_path, tail, sizeof(tail));
       size_t used = strlen(report);
       if (used < report_size)
-        (void)kf_str_format(report + used, report_size - used, "%s %s on shutdown; the end of its log:\n%s\n",
-                            c->name, how, tail);
+        (void)kf_str_format(report + used, report_size - used,
+                            "%s %s on shutdown; the end of its log:\n%s\n", c->name, how, tail);
     }
   }
   if (c->life_fd >= 0) {
@@ -177,9 +198,11 @@ static void kh_stack_remove_dir(const char *dir) {
   if (d != NULL) {
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+        continue;
       char path[KH_STACK_PATH_MAX];
-      if (kf_str_format(path, sizeof(path), "%s/%s", dir, e->d_name) == KF_OK) unlink(path);
+      if (kf_str_format(path, sizeof(path), "%s/%s", dir, e->d_name) == KF_OK)
+        unlink(path);
     }
     closedir(d);
   }
@@ -194,13 +217,15 @@ void kh_stack_stop(kh_stack *stack) {
     for (int i = KH_STACK_CHILDREN - 1; i >= 0; i--)
       kh_stack_child_stop(&stack->children[i], KH_STACK_STOP_TIMEOUT_MS, stack->exit_report,
                           sizeof(stack->exit_report));
-    if (stack->dir != NULL && !stack->keep_state) kh_stack_remove_dir(stack->dir);
+    if (stack->dir != NULL && !stack->keep_state)
+      kh_stack_remove_dir(stack->dir);
   }
   pthread_mutex_unlock(&stack->lock);
 }
 
 kf_rc kh_stack_exit_status(const kh_stack *stack, kf_err *err) {
-  if (stack->exit_report[0] == '\0') return KF_OK;
+  if (stack->exit_report[0] == '\0')
+    return KF_OK;
   return kf_err_set(err, KF_ERR_STATE, "%s", stack->exit_report);
 }
 
@@ -213,26 +238,35 @@ static kf_rc kh_stack_read_ready(int fd, char *line, size_t cap) {
   int64_t deadline = kf_time_monotonic_ms() + KH_STACK_READY_TIMEOUT_MS;
   for (;;) {
     int64_t left = deadline - kf_time_monotonic_ms();
-    if (left <= 0) return KF_ERR_TIMEOUT;
+    if (left <= 0)
+      return KF_ERR_TIMEOUT;
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     int r = poll(&pfd, 1, (int)left);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return KF_ERR_IO;
-    if (r == 0) return KF_ERR_TIMEOUT;
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return KF_ERR_IO;
+    if (r == 0)
+      return KF_ERR_TIMEOUT;
     ssize_t got = read(fd, line + len, cap - 1 - len);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return KF_ERR_STATE;
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      return KF_ERR_STATE;
     len += (size_t)got;
     line[len] = '\0';
-    if (memchr(line, '\n', len) != NULL) return KF_OK;
-    if (len + 1 >= cap) return KF_ERR_STATE;
+    if (memchr(line, '\n', len) != NULL)
+      return KF_OK;
+    if (len + 1 >= cap)
+      return KF_ERR_STATE;
   }
 }
 
 /* The number after "key=" in a READY line, or 0. */
 static unsigned kh_stack_ready_port(const char *line, const char *key) {
   const char *p = strstr(line, key);
-  if (p == NULL) return 0;
+  if (p == NULL)
+    return 0;
   p += strlen(key);
   char digits[8];
   size_t n = 0;
@@ -242,18 +276,21 @@ static unsigned kh_stack_ready_port(const char *line, const char *key) {
   }
   digits[n] = '\0';
   long v = 0;
-  if (n == 0 || kf_str_to_long(digits, 1, 65535, &v) != KF_OK) return 0;
+  if (n == 0 || kf_str_to_long(digits, 1, 65535, &v) != KF_OK)
+    return 0;
   return (unsigned)v;
 }
 
 /* In the child between fork and exec: only async-signal-safe calls. */
-static void kh_stack_child_exec(const char *prog, char *const argv[], int log_fd, int ready_w, int life_w) {
+static void kh_stack_child_exec(const char *prog, char *const argv[], int log_fd, int ready_w,
+                                int life_w) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   signal(SIGPIPE, SIG_DFL);
   int null_fd = open("/dev/null", O_RDONLY);
-  if (null_fd >= 0) dup2(null_fd, 0);
+  if (null_fd >= 0)
+    dup2(null_fd, 0);
   dup2(log_fd, 1);
   dup2(log_fd, 2);
   kh_stack_set_cloexec(ready_w, false);
@@ -269,11 +306,12 @@ static void kh_stack_child_exec(const char *prog, char *const argv[], int log_fd
  * Start child c from prog with args (NULL-terminated, "--ready-fd N" appended
  * here) and wait for its READY line.
  */
-static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *const *args, char *ready,
-                            size_t ready_cap, kf_err *err) {
+static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *const *args,
+                            char *ready, size_t ready_cap, kf_err *err) {
   char *prog = NULL;
   kf_rc rc = kh_stack_find_program(c->name, &prog, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   c->log_path = kf_str_printf("%s/%s.log", stack->dir, c->name);
   if (c->log_path == NULL) {
     kf_free(prog);
@@ -281,9 +319,9 @@ static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *cons
   }
   int ready_p[2] = {-1, -1}, life_p[2] = {-1, -1};
   int log_fd = open(c->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (log_fd < 0 || pipe(ready_p) != 0 || pipe(life_p) != 0 || kh_stack_set_cloexec(ready_p[0], true) != 0 ||
-      kh_stack_set_cloexec(ready_p[1], true) != 0 || kh_stack_set_cloexec(life_p[0], true) != 0 ||
-      kh_stack_set_cloexec(life_p[1], true) != 0) {
+  if (log_fd < 0 || pipe(ready_p) != 0 || pipe(life_p) != 0 ||
+      kh_stack_set_cloexec(ready_p[0], true) != 0 || kh_stack_set_cloexec(ready_p[1], true) != 0 ||
+      kh_stack_set_cloexec(life_p[0], true) != 0 || kh_stack_set_cloexec(life_p[1], true) != 0) {
     rc = kf_err_set(err, KF_ERR_IO, "cannot prepare %s: %s", c->name, strerror(errno));
     goto fail;
   }
@@ -308,7 +346,8 @@ static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *cons
     rc = kf_err_set(err, KF_ERR_IO, "cannot start %s: %s", c->name, strerror(errno));
     goto fail;
   }
-  if (pid == 0) kh_stack_child_exec(prog, (char *const *)argv, log_fd, ready_p[1], life_p[1]);
+  if (pid == 0)
+    kh_stack_child_exec(prog, (char *const *)argv, log_fd, ready_p[1], life_p[1]);
   c->pid = pid;
   c->life_fd = life_p[0];
   life_p[0] = -1;
@@ -325,25 +364,33 @@ static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *cons
     /* Give a dying child a moment to finish writing its log, then reap it. */
     bool exited = kh_stack_wait_exit(c, 2000);
     int status = 0;
-    if (!exited) kill(c->pid, SIGKILL);
+    if (!exited)
+      kill(c->pid, SIGKILL);
     while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR) {
     }
     c->pid = 0;
     char tail[KH_STACK_LOG_TAIL];
     kh_stack_log_tail(c->log_path, tail, sizeof(tail));
     char how[64];
-    if (timed_out && !exited) kf_str_format(how, sizeof(how), "was not ready within %d ms", KH_STACK_READY_TIMEOUT_MS);
-    else if (WIFEXITED(status)) kf_str_format(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
-    else if (WIFSIGNALED(status)) kf_str_format(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
-    else kf_str_format(how, sizeof(how), "closed its ready pipe without READY");
-    rc = kf_err_set(err, timed_out ? KF_ERR_TIMEOUT : KF_ERR_STATE, "%s %s; the end of its log:\n%s", c->name, how,
-                    tail);
+    if (timed_out && !exited)
+      kf_str_format(how, sizeof(how), "was not ready within %d ms", KH_STACK_READY_TIMEOUT_MS);
+    else if (WIFEXITED(status))
+      kf_str_format(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+      kf_str_format(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
+    else
+      kf_str_format(how, sizeof(how), "closed its ready pipe without READY");
+    rc = kf_err_set(err, timed_out ? KF_ERR_TIMEOUT : KF_ERR_STATE,
+                    "%s %s; the end of its log:\n%s", c->name, how, tail);
   }
 fail:
-  if (log_fd >= 0) close(log_fd);
+  if (log_fd >= 0)
+    close(log_fd);
   for (int i = 0; i < 2; i++) {
-    if (ready_p[i] >= 0) close(ready_p[i]);
-    if (life_p[i] >= 0) close(life_p[i]);
+    if (ready_p[i] >= 0)
+      close(ready_p[i]);
+    if (life_p[i] >= 0)
+      close(life_p[i]);
   }
   kf_free(prog);
   return rc;
@@ -352,8 +399,8 @@ fail:
 static kf_rc kh_stack_start_locked(kh_stack *stack, kf_err *err) {
   const char *tmp = getenv("TMPDIR");
   char tmpl[KH_STACK_PATH_MAX];
-  if (kf_str_format(tmpl, sizeof(tmpl), "%s/konform-XXXXXX", tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp") !=
-      KF_OK)
+  if (kf_str_format(tmpl, sizeof(tmpl), "%s/konform-XXXXXX",
+                    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp") != KF_OK)
     return kf_err_set(err, KF_ERR_LIMIT, "TMPDIR is too long");
   if (mkdtemp(tmpl) == NULL)
     return kf_err_set(err, KF_ERR_IO, "cannot create a temporary folder: %s", strerror(errno));
@@ -368,8 +415,10 @@ static kf_rc kh_stack_start_locked(kh_stack *stack, kf_err *err) {
   if (kf_str_format(db, sizeof(db), "%s/mail.db", stack->dir) != KF_OK)
     return kf_err_set(err, KF_ERR_LIMIT, "path too long");
   const char *mail_args[] = {"--port", "0", "--smtp-port", "0", "--db", db, NULL};
-  kf_rc rc = kh_stack_spawn(stack, &stack->children[KH_STACK_MAIL], mail_args, ready, sizeof(ready), err);
-  if (rc != KF_OK) return rc;
+  kf_rc rc =
+      kh_stack_spawn(stack, &stack->children[KH_STACK_MAIL], mail_args, ready, sizeof(ready), err);
+  if (rc != KF_OK)
+    return rc;
   stack->mail_port = kh_stack_ready_port(ready, "http=");
   stack->smtp_port = kh_stack_ready_port(ready, "smtp=");
   if (stack->mail_port == 0 || stack->smtp_port == 0)
@@ -379,19 +428,24 @@ static kf_rc kh_stack_start_locked(kh_stack *stack, kf_err *err) {
     return kf_err_set(err, KF_ERR_LIMIT, "path too long");
   const char *post_args[] = {"--port", "0", "--db", db, NULL};
   rc = kh_stack_spawn(stack, &stack->children[KH_STACK_POST], post_args, ready, sizeof(ready), err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   stack->post_port = kh_stack_ready_port(ready, "http=");
-  if (stack->post_port == 0) return kf_err_set(err, KF_ERR_STATE, "konform-post wrote a bad READY line: %s", ready);
+  if (stack->post_port == 0)
+    return kf_err_set(err, KF_ERR_STATE, "konform-post wrote a bad READY line: %s", ready);
 
   char smtp_url[64], post_url[64];
   if (kf_str_format(db, sizeof(db), "%s/server.db", stack->dir) != KF_OK ||
       kf_str_format(smtp_url, sizeof(smtp_url), "smtp://127.0.0.1:%u", stack->smtp_port) != KF_OK ||
       kf_str_format(post_url, sizeof(post_url), "http://127.0.0.1:%u", stack->post_port) != KF_OK)
     return kf_err_set(err, KF_ERR_LIMIT, "path too long");
-  const char *server_args[] = {"--port",     "0",      "--test-mode", "--hash-cost", "test", "--db", db,
-                               "--smtp-url", smtp_url, "--post-url",  post_url,      NULL};
-  rc = kh_stack_spawn(stack, &stack->children[KH_STACK_SERVER], server_args, ready, sizeof(ready), err);
-  if (rc != KF_OK) return rc;
+  const char *server_args[] = {"--port", "0", "--test-mode", "--hash-cost", "test",
+                               "--db",   db,  "--smtp-url",  smtp_url,      "--post-url",
+                               post_url, NULL};
+  rc = kh_stack_spawn(stack, &stack->children[KH_STACK_SERVER], server_args, ready, sizeof(ready),
+                      err);
+  if (rc != KF_OK)
+    return rc;
   stack->server_port = kh_stack_ready_port(ready, "http=");
   if (stack->server_port == 0)
     return kf_err_set(err, KF_ERR_STATE, "konform-server wrote a bad READY line: %s", ready);
@@ -410,7 +464,8 @@ kf_rc kh_stack_start(kh_stack *stack, bool keep_state, kf_err *err) {
     rc = kh_stack_start_locked(stack, err);
   }
   pthread_mutex_unlock(&stack->lock);
-  if (rc != KF_OK) kh_stack_stop(stack);
+  if (rc != KF_OK)
+    kh_stack_stop(stack);
   return rc;
 }
 
@@ -423,7 +478,9 @@ kf_rc kh_stack_profile(const kh_stack *stack, kh_profile *profile, kf_err *err) 
   struct {
     const char *key;
     unsigned port;
-  } urls[] = {{"base_url", stack->server_port}, {"mail_api", stack->mail_port}, {"post_api", stack->post_port}};
+  } urls[] = {{"base_url", stack->server_port},
+              {"mail_api", stack->mail_port},
+              {"post_api", stack->post_port}};
   for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
     assert(urls[i].port != 0);
     if (kf_str_format(url, sizeof(url), "http://127.0.0.1:%u", urls[i].port) != KF_OK ||

@@ -24,10 +24,10 @@
 #define KH_STACK_STOP_TIMEOUT_MS 10000
 
 typedef struct kh_stack_child {
-  const char *name;  /* "konform-mail", ...; static string. */
-  pid_t pid;         /* 0 when not running. */
-  int life_fd;       /* Read end of the lifeline pipe, or -1. */
-  char *log_path;    /* Owned: DIR/<name>.log (stdout and stderr). */
+  const char *name; /* "konform-mail", ...; static string. */
+  pid_t pid;        /* 0 when not running. */
+  int life_fd;      /* Read end of the lifeline pipe, or -1. */
+  char *log_path;   /* Owned: DIR/<name>.log (stdout and stderr). */
 } kh_stack_child;
 
 /* Room for how the children ended when one did not end cleanly. */
@@ -36,9 +36,9 @@ typedef struct kh_stack_child {
 enum { KH_STACK_MAIL, KH_STACK_POST, KH_STACK_SERVER, KH_STACK_CHILDREN };
 
 typedef struct kh_stack {
-  pthread_mutex_t lock;  /* Serialises start and stop (a signal thread may stop). */
-  char *dir;             /* Owned: the temporary folder, or NULL. */
-  bool keep_state;       /* Leave dir behind on stop (--keep-state). */
+  pthread_mutex_t lock; /* Serialises start and stop (a signal thread may stop). */
+  char *dir;            /* Owned: the temporary folder, or NULL. */
+  bool keep_state;      /* Leave dir behind on stop (--keep-state). */
   bool stopped;
   kh_stack_child children[KH_STACK_CHILDREN];
   unsigned server_port, mail_port, smtp_port, post_port;

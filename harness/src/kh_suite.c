@@ -42,14 +42,16 @@ typedef struct kh_strlist {
 } kh_strlist;
 
 static void kh_strlist_release(kh_strlist *l) {
-  for (size_t i = 0; i < l->len; i++) kf_free(l->items[i]);
+  for (size_t i = 0; i < l->len; i++)
+    kf_free(l->items[i]);
   kf_free(l->items);
   memset(l, 0, sizeof *l);
 }
 
 static bool kh_strlist_has(const kh_strlist *l, const char *s) {
   for (size_t i = 0; i < l->len; i++) {
-    if (strcmp(l->items[i], s) == 0) return true;
+    if (strcmp(l->items[i], s) == 0)
+      return true;
   }
   return false;
 }
@@ -57,15 +59,18 @@ static bool kh_strlist_has(const kh_strlist *l, const char *s) {
 /* Append a copy of s. */
 static kf_rc kh_strlist_add(kh_strlist *l, const char *s) {
   if (l->len == l->cap) {
-    if (l->cap >= KH_SUITE_MAX_FILES) return KF_ERR_LIMIT;
+    if (l->cap >= KH_SUITE_MAX_FILES)
+      return KF_ERR_LIMIT;
     size_t ncap = l->cap == 0 ? 16 : l->cap * 2;
     char **items = kf_realloc(l->items, ncap * sizeof *items);
-    if (items == NULL) return KF_ERR_NOMEM;
+    if (items == NULL)
+      return KF_ERR_NOMEM;
     l->items = items;
     l->cap = ncap;
   }
   char *copy = kf_strdup(s);
-  if (copy == NULL) return KF_ERR_NOMEM;
+  if (copy == NULL)
+    return KF_ERR_NOMEM;
   l->items[l->len++] = copy;
   return KF_OK;
 }
@@ -79,18 +84,22 @@ void kh_suite_init(kh_suite *suite) {
 }
 
 void kh_suite_release(kh_suite *suite) {
-  if (suite == NULL) return;
-  for (size_t i = 0; i < suite->files_len; i++) kh_file_free(suite->files[i]);
+  if (suite == NULL)
+    return;
+  for (size_t i = 0; i < suite->files_len; i++)
+    kh_file_free(suite->files[i]);
   kf_free(suite->files);
   kf_free(suite->entries);
   kh_suite_init(suite);
 }
 
 const kh_fragment *kh_suite_fragment(const kh_suite *suite, const char *name) {
-  if (suite == NULL || name == NULL) return NULL;
+  if (suite == NULL || name == NULL)
+    return NULL;
   for (size_t i = 0; i < suite->files_len; i++) {
     const kh_fragment *fr = suite->files[i]->fragment;
-    if (fr != NULL && strcmp(fr->name, name) == 0) return fr;
+    if (fr != NULL && strcmp(fr->name, name) == 0)
+      return fr;
   }
   return NULL;
 }
@@ -104,21 +113,26 @@ static kf_rc kh_io_diag(kh_diag *diag, const char *path, const char *what, int e
 /* Sorted *.konform files directly in dir (and, if recursive, below it) into out. */
 static kf_rc kh_walk(const char *dir, bool recursive, int depth, kh_strlist *out, kh_diag *diag) {
   if (depth > KH_SUITE_MAX_DEPTH) {
-    if (kh_diag_set(diag, KH_SEV_ERROR, dir, 0, 0, NULL, NULL, "directories nested too deeply") != KF_OK)
+    if (kh_diag_set(diag, KH_SEV_ERROR, dir, 0, 0, NULL, NULL, "directories nested too deeply") !=
+        KF_OK)
       return KF_ERR_NOMEM;
     return KF_ERR_LIMIT;
   }
   DIR *d = opendir(dir);
-  if (d == NULL) return kh_io_diag(diag, dir, "cannot open directory", errno);
+  if (d == NULL)
+    return kh_io_diag(diag, dir, "cannot open directory", errno);
   kh_strlist names = {0};
   kf_rc rc = KF_OK;
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
-    if (de->d_name[0] == '.') continue; /* Hidden files, "." and "..". */
-    if ((rc = kh_strlist_add(&names, de->d_name)) != KF_OK) break;
+    if (de->d_name[0] == '.')
+      continue; /* Hidden files, "." and "..". */
+    if ((rc = kh_strlist_add(&names, de->d_name)) != KF_OK)
+      break;
   }
   closedir(d);
-  if (rc == KF_OK && names.len > 1) qsort(names.items, names.len, sizeof names.items[0], kh_cmp_str);
+  if (rc == KF_OK && names.len > 1)
+    qsort(names.items, names.len, sizeof names.items[0], kh_cmp_str);
   for (size_t i = 0; rc == KF_OK && i < names.len; i++) {
     char *full = kf_str_printf("%s/%s", dir, names.items[i]);
     if (full == NULL) {
@@ -129,7 +143,8 @@ static kf_rc kh_walk(const char *dir, bool recursive, int depth, kh_strlist *out
     if (stat(full, &st) != 0) {
       /* A dangling symlink or a file removed meanwhile: nothing to load. */
     } else if (S_ISDIR(st.st_mode)) {
-      if (recursive) rc = kh_walk(full, true, depth + 1, out, diag);
+      if (recursive)
+        rc = kh_walk(full, true, depth + 1, out, diag);
     } else if (S_ISREG(st.st_mode) && kf_str_ends_with(names.items[i], ".konform")) {
       rc = kh_strlist_add(out, full);
     }
@@ -143,14 +158,16 @@ static kf_rc kh_walk(const char *dir, bool recursive, int depth, kh_strlist *out
 typedef struct kh_loader {
   kh_suite *suite;
   kh_diag *diag;
-  kh_strlist real;     /* Real paths of loaded files, parallel to suite->files. */
-  kh_strlist visited;  /* fragments/ folders already read. */
+  kh_strlist real;    /* Real paths of loaded files, parallel to suite->files. */
+  kh_strlist visited; /* fragments/ folders already read. */
 } kh_loader;
 
 static kf_rc kh_add_file_ptr(kh_suite *suite, kh_file *file) {
-  if (suite->files_len >= KH_SUITE_MAX_FILES) return KF_ERR_LIMIT;
+  if (suite->files_len >= KH_SUITE_MAX_FILES)
+    return KF_ERR_LIMIT;
   kh_file **files = kf_realloc(suite->files, (suite->files_len + 1) * sizeof *files);
-  if (files == NULL) return KF_ERR_NOMEM;
+  if (files == NULL)
+    return KF_ERR_NOMEM;
   suite->files = files;
   suite->files[suite->files_len++] = file;
   return KF_OK;
@@ -159,11 +176,14 @@ static kf_rc kh_add_file_ptr(kh_suite *suite, kh_file *file) {
 /* Parse path unless its real path was loaded already. */
 static kf_rc kh_load_one(kh_loader *ld, const char *path) {
   char real[PATH_MAX];
-  if (realpath(path, real) == NULL) return kh_io_diag(ld->diag, path, "cannot open", errno);
-  if (kh_strlist_has(&ld->real, real)) return KF_OK;
+  if (realpath(path, real) == NULL)
+    return kh_io_diag(ld->diag, path, "cannot open", errno);
+  if (kh_strlist_has(&ld->real, real))
+    return KF_OK;
   kh_file *file = NULL;
   kf_rc rc = kh_parse_file(path, &file, ld->diag);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   if ((rc = kh_strlist_add(&ld->real, real)) != KF_OK) {
     kh_file_free(file);
     return rc;
@@ -179,32 +199,43 @@ static kf_rc kh_load_one(kh_loader *ld, const char *path) {
 /* Load the fragments/ folders next to and above path. */
 static kf_rc kh_load_fragment_dirs(kh_loader *ld, const char *path) {
   char dir[PATH_MAX];
-  if (realpath(path, dir) == NULL) return kh_io_diag(ld->diag, path, "cannot open", errno);
+  if (realpath(path, dir) == NULL)
+    return kh_io_diag(ld->diag, path, "cannot open", errno);
   for (;;) {
     char *slash = strrchr(dir, '/');
-    if (slash == NULL) return KF_OK;
+    if (slash == NULL)
+      return KF_OK;
     *slash = '\0'; /* dir is now the parent folder ("" for the root). */
     char *frag = kf_str_printf("%s/fragments", dir);
-    if (frag == NULL) return KF_ERR_NOMEM;
+    if (frag == NULL)
+      return KF_ERR_NOMEM;
     kf_rc rc = KF_OK;
     struct stat st;
     if (!kh_strlist_has(&ld->visited, frag) && stat(frag, &st) == 0 && S_ISDIR(st.st_mode)) {
       rc = kh_strlist_add(&ld->visited, frag);
       kh_strlist files = {0};
-      if (rc == KF_OK) rc = kh_walk(frag, false, 0, &files, ld->diag);
-      for (size_t i = 0; rc == KF_OK && i < files.len; i++) rc = kh_load_one(ld, files.items[i]);
+      if (rc == KF_OK)
+        rc = kh_walk(frag, false, 0, &files, ld->diag);
+      for (size_t i = 0; rc == KF_OK && i < files.len; i++)
+        rc = kh_load_one(ld, files.items[i]);
       kh_strlist_release(&files);
     }
     kf_free(frag);
-    if (rc != KF_OK) return rc;
-    if (dir[0] == '\0') return KF_OK;
+    if (rc != KF_OK)
+      return rc;
+    if (dir[0] == '\0')
+      return KF_OK;
   }
 }
 
-static kf_rc kh_step_diag(kh_diag *diag, const kh_step *step, const char *hint, const char *msg, const char *name) {
-  char *line = kf_str_printf("%*s%s", (int)(step->pos.col > 0 ? step->pos.col - 1 : 0), "", step->source);
-  if (line == NULL) return KF_ERR_NOMEM;
-  kf_rc rc = kh_diag_set(diag, KH_SEV_ERROR, step->pos.file, step->pos.line, step->pos.col, line, hint, msg, name);
+static kf_rc kh_step_diag(kh_diag *diag, const kh_step *step, const char *hint, const char *msg,
+                          const char *name) {
+  char *line =
+      kf_str_printf("%*s%s", (int)(step->pos.col > 0 ? step->pos.col - 1 : 0), "", step->source);
+  if (line == NULL)
+    return KF_ERR_NOMEM;
+  kf_rc rc = kh_diag_set(diag, KH_SEV_ERROR, step->pos.file, step->pos.line, step->pos.col, line,
+                         hint, msg, name);
   kf_free(line);
   return rc != KF_OK ? rc : KF_ERR_NOT_FOUND;
 }
@@ -212,7 +243,8 @@ static kf_rc kh_step_diag(kh_diag *diag, const kh_step *step, const char *hint, 
 /* Resolve and check every `use` among steps. */
 static kf_rc kh_resolve_steps(kh_suite *suite, kh_step *steps, size_t len, kh_diag *diag) {
   for (size_t i = 0; i < len; i++) {
-    if (steps[i].kind != KH_STEP_USE) continue;
+    if (steps[i].kind != KH_STEP_USE)
+      continue;
     kh_use *use = &steps[i].u.use;
     const kh_fragment *fr = kh_suite_fragment(suite, use->fragment_name);
     if (fr == NULL) {
@@ -224,7 +256,8 @@ static kf_rc kh_resolve_steps(kh_suite *suite, kh_step *steps, size_t len, kh_di
     use->resolved = fr;
     for (size_t a = 0; a < use->args_len; a++) {
       bool known = false;
-      for (size_t p = 0; p < fr->params_len; p++) known = known || strcmp(fr->params[p], use->args[a].name) == 0;
+      for (size_t p = 0; p < fr->params_len; p++)
+        known = known || strcmp(fr->params[p], use->args[a].name) == 0;
       if (!known) {
         char hint[512];
         size_t used = 0;
@@ -234,13 +267,15 @@ static kf_rc kh_resolve_steps(kh_suite *suite, kh_step *steps, size_t len, kh_di
           kf_str_format(hint + used, sizeof hint - used, " %s", fr->params[p]);
           used = strlen(hint);
         }
-        if (fr->params_len == 0) kf_str_copy(hint, sizeof hint, "this fragment takes no parameters");
+        if (fr->params_len == 0)
+          kf_str_copy(hint, sizeof hint, "this fragment takes no parameters");
         return kh_step_diag(diag, &steps[i], hint, "unknown parameter '%.100s'", use->args[a].name);
       }
     }
     for (size_t p = 0; p < fr->params_len; p++) {
       bool given = false;
-      for (size_t a = 0; a < use->args_len; a++) given = given || strcmp(fr->params[p], use->args[a].name) == 0;
+      for (size_t a = 0; a < use->args_len; a++)
+        given = given || strcmp(fr->params[p], use->args[a].name) == 0;
       if (!given) {
         char hint[256];
         kf_str_format(hint, sizeof hint, "add %s=\"...\" to the use line", fr->params[p]);
@@ -252,21 +287,26 @@ static kf_rc kh_resolve_steps(kh_suite *suite, kh_step *steps, size_t len, kh_di
 }
 
 /* Fragments that use each other in a circle would run forever. */
-static kf_rc kh_check_cycles(const kh_fragment *fr, const kh_fragment **stack, size_t depth, kh_diag *diag) {
+static kf_rc kh_check_cycles(const kh_fragment *fr, const kh_fragment **stack, size_t depth,
+                             kh_diag *diag) {
   for (size_t i = 0; i < fr->steps_len; i++) {
     const kh_step *st = &fr->steps[i];
-    if (st->kind != KH_STEP_USE || st->u.use.resolved == NULL) continue;
+    if (st->kind != KH_STEP_USE || st->u.use.resolved == NULL)
+      continue;
     const kh_fragment *next = st->u.use.resolved;
     bool cycle = depth >= KH_SUITE_MAX_USE_DEPTH;
-    for (size_t k = 0; k < depth && !cycle; k++) cycle = stack[k] == next;
+    for (size_t k = 0; k < depth && !cycle; k++)
+      cycle = stack[k] == next;
     if (cycle || next == fr) {
-      kf_rc rc = kh_step_diag(diag, st, "a fragment must not use itself, directly or through others",
-                              "fragment '%.100s' is used in a cycle", next->name);
+      kf_rc rc =
+          kh_step_diag(diag, st, "a fragment must not use itself, directly or through others",
+                       "fragment '%.100s' is used in a cycle", next->name);
       return rc == KF_ERR_NOT_FOUND ? KF_ERR_INVALID : rc;
     }
     stack[depth] = fr;
     kf_rc rc = kh_check_cycles(next, stack, depth + 1, diag);
-    if (rc != KF_OK) return rc;
+    if (rc != KF_OK)
+      return rc;
   }
   return KF_OK;
 }
@@ -275,25 +315,31 @@ static kf_rc kh_finish(kh_suite *suite, kh_diag *diag) {
   /* Order: scenario files first, then fragment files, each in load order. */
   size_t w = 0;
   kh_file **sorted = kf_calloc(suite->files_len ? suite->files_len : 1, sizeof *sorted);
-  if (sorted == NULL) return KF_ERR_NOMEM;
+  if (sorted == NULL)
+    return KF_ERR_NOMEM;
   for (size_t i = 0; i < suite->files_len; i++)
-    if (suite->files[i]->fragment == NULL) sorted[w++] = suite->files[i];
+    if (suite->files[i]->fragment == NULL)
+      sorted[w++] = suite->files[i];
   for (size_t i = 0; i < suite->files_len; i++)
-    if (suite->files[i]->fragment != NULL) sorted[w++] = suite->files[i];
+    if (suite->files[i]->fragment != NULL)
+      sorted[w++] = suite->files[i];
   assert(w == suite->files_len);
   kf_free(suite->files);
   suite->files = sorted;
   /* No two fragments may share a name. */
   for (size_t i = 0; i < suite->files_len; i++) {
     const kh_fragment *fr = suite->files[i]->fragment;
-    if (fr == NULL) continue;
+    if (fr == NULL)
+      continue;
     for (size_t j = 0; j < i; j++) {
       const kh_fragment *other = suite->files[j]->fragment;
-      if (other == NULL || strcmp(other->name, fr->name) != 0) continue;
+      if (other == NULL || strcmp(other->name, fr->name) != 0)
+        continue;
       char hint[PATH_MAX + 64];
       kf_str_format(hint, sizeof hint, "first defined at %s:%u", other->pos.file, other->pos.line);
       char *line = kf_str_printf("fragment: %s", fr->name);
-      if (line == NULL) return KF_ERR_NOMEM;
+      if (line == NULL)
+        return KF_ERR_NOMEM;
       kf_rc rc = kh_diag_set(diag, KH_SEV_ERROR, fr->pos.file, fr->pos.line, 1, line, hint,
                              "fragment '%.100s' is defined twice", fr->name);
       kf_free(line);
@@ -305,7 +351,9 @@ static kf_rc kh_finish(kh_suite *suite, kh_diag *diag) {
     kh_file *f = suite->files[i];
     kf_rc rc;
     for (size_t s = 0; s < f->scenarios_len; s++) {
-      if ((rc = kh_resolve_steps(suite, f->scenarios[s].steps, f->scenarios[s].steps_len, diag)) != KF_OK) return rc;
+      if ((rc = kh_resolve_steps(suite, f->scenarios[s].steps, f->scenarios[s].steps_len, diag)) !=
+          KF_OK)
+        return rc;
     }
     if (f->fragment != NULL &&
         (rc = kh_resolve_steps(suite, f->fragment->steps, f->fragment->steps_len, diag)) != KF_OK)
@@ -314,12 +362,15 @@ static kf_rc kh_finish(kh_suite *suite, kh_diag *diag) {
   }
   for (size_t i = 0; i < suite->files_len; i++) {
     const kh_fragment *stack[KH_SUITE_MAX_USE_DEPTH + 1];
-    if (suite->files[i]->fragment == NULL) continue;
+    if (suite->files[i]->fragment == NULL)
+      continue;
     kf_rc rc = kh_check_cycles(suite->files[i]->fragment, stack, 0, diag);
-    if (rc != KF_OK) return rc;
+    if (rc != KF_OK)
+      return rc;
   }
   suite->entries = kf_calloc(scenarios ? scenarios : 1, sizeof *suite->entries);
-  if (suite->entries == NULL) return KF_ERR_NOMEM;
+  if (suite->entries == NULL)
+    return KF_ERR_NOMEM;
   for (size_t i = 0; i < suite->files_len; i++) {
     const kh_file *f = suite->files[i];
     for (size_t s = 0; s < f->scenarios_len; s++) {
@@ -344,21 +395,27 @@ kf_rc kh_suite_load(kh_suite *suite, const char *const *paths, size_t paths_len,
     } else if (S_ISDIR(st.st_mode)) {
       /* Strip trailing slashes so paths in messages read well. */
       size_t n = strlen(paths[i]);
-      while (n > 1 && paths[i][n - 1] == '/') n--;
+      while (n > 1 && paths[i][n - 1] == '/')
+        n--;
       char *dir = kf_strndup(paths[i], n);
-      if (dir == NULL) rc = KF_ERR_NOMEM;
-      else rc = kh_walk(dir, true, 0, &given, diag);
+      if (dir == NULL)
+        rc = KF_ERR_NOMEM;
+      else
+        rc = kh_walk(dir, true, 0, &given, diag);
       kf_free(dir);
     } else {
       rc = kh_strlist_add(&given, paths[i]);
     }
   }
-  for (size_t i = 0; rc == KF_OK && i < given.len; i++) rc = kh_load_one(&ld, given.items[i]);
+  for (size_t i = 0; rc == KF_OK && i < given.len; i++)
+    rc = kh_load_one(&ld, given.items[i]);
   /* Fragment folders of every scenario file; the list grows while we walk it. */
   for (size_t i = 0; rc == KF_OK && i < suite->files_len; i++) {
-    if (suite->files[i]->fragment == NULL) rc = kh_load_fragment_dirs(&ld, suite->files[i]->path);
+    if (suite->files[i]->fragment == NULL)
+      rc = kh_load_fragment_dirs(&ld, suite->files[i]->path);
   }
-  if (rc == KF_OK) rc = kh_finish(suite, diag);
+  if (rc == KF_OK)
+    rc = kh_finish(suite, diag);
   if (rc == KF_ERR_LIMIT && diag->message == NULL) {
     if (kh_diag_set(diag, KH_SEV_ERROR, NULL, 0, 0, NULL, NULL, "too many scenario files") != KF_OK)
       rc = KF_ERR_NOMEM;

@@ -14,11 +14,11 @@
 typedef struct kh_suite_entry {
   const kh_scenario *scenario; /* Borrowed from files. */
   const kh_file *file;
-  size_t index;                /* 0-based position in the suite. */
+  size_t index; /* 0-based position in the suite. */
 } kh_suite_entry;
 
 typedef struct kh_suite {
-  kh_file **files;        /* Owned. Scenario files first, then fragment files. */
+  kh_file **files; /* Owned. Scenario files first, then fragment files. */
   size_t files_len;
   kh_suite_entry *entries; /* Owned array; one per scenario, in file order. */
   size_t entries_len;

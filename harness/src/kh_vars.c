@@ -19,7 +19,8 @@ void kh_vars_init(kh_vars *vars) {
 }
 
 void kh_vars_release(kh_vars *vars) {
-  if (vars == NULL) return;
+  if (vars == NULL)
+    return;
   for (size_t i = 0; i < vars->len; i++) {
     kf_free(vars->items[i].name);
     kf_free(vars->items[i].value);
@@ -38,10 +39,13 @@ static kh_var *kh_vars_find(const kh_vars *vars, const char *name, size_t name_l
 
 kf_rc kh_vars_set(kh_vars *vars, const char *name, const char *value, size_t len) {
   assert(vars != NULL && name != NULL);
-  if (value == NULL) len = 0;
-  if (len > KH_VAR_MAX_BYTES) return KF_ERR_LIMIT;
+  if (value == NULL)
+    len = 0;
+  if (len > KH_VAR_MAX_BYTES)
+    return KF_ERR_LIMIT;
   char *copy = kf_memdup0(value != NULL ? value : "", len);
-  if (copy == NULL) return KF_ERR_NOMEM;
+  if (copy == NULL)
+    return KF_ERR_NOMEM;
   kh_var *v = kh_vars_find(vars, name, strlen(name));
   if (v != NULL) {
     kf_free(v->value);
@@ -76,10 +80,13 @@ kf_rc kh_vars_set(kh_vars *vars, const char *name, const char *value, size_t len
 }
 
 const char *kh_vars_get(const kh_vars *vars, const char *name, size_t *len) {
-  if (vars == NULL || name == NULL) return NULL;
+  if (vars == NULL || name == NULL)
+    return NULL;
   kh_var *v = kh_vars_find(vars, name, strlen(name));
-  if (v == NULL) return NULL;
-  if (len != NULL) *len = v->len;
+  if (v == NULL)
+    return NULL;
+  if (len != NULL)
+    *len = v->len;
   return v->value;
 }
 
@@ -102,12 +109,16 @@ static bool kh_next_ref(const char *s, size_t len, size_t *i, size_t *lit_end, s
         return true;
       }
       size_t close = k + 2;
-      while (close + 1 < len && !(s[close] == '}' && s[close + 1] == '}')) close++;
-      if (close + 1 >= len) return false; /* No closing braces: the rest is literal. */
+      while (close + 1 < len && !(s[close] == '}' && s[close + 1] == '}'))
+        close++;
+      if (close + 1 >= len)
+        return false; /* No closing braces: the rest is literal. */
       size_t a = k + 2;
       size_t b = close;
-      while (a < b && (s[a] == ' ' || s[a] == '\t')) a++;
-      while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t')) b--;
+      while (a < b && (s[a] == ' ' || s[a] == '\t'))
+        a++;
+      while (b > a && (s[b - 1] == ' ' || s[b - 1] == '\t'))
+        b--;
       *lit_end = k;
       *name_start = a;
       *name_len = b - a;
@@ -129,11 +140,13 @@ static void kh_ref_split(const char *s, size_t len, size_t *name_len, const char
   *filter = NULL;
   *filter_len = 0;
   size_t n = bar != NULL ? (size_t)(bar - s) : len;
-  while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+  while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+    n--;
   *name_len = n;
   if (bar != NULL) {
     const char *f = bar + 1, *end = s + len;
-    while (f < end && (*f == ' ' || *f == '\t')) f++;
+    while (f < end && (*f == ' ' || *f == '\t'))
+      f++;
     *filter = f;
     *filter_len = (size_t)(end - f);
   }
@@ -175,7 +188,8 @@ static kf_rc kh_append_url_encoded(kf_buf *out, const char *v, size_t len) {
 
 kf_rc kh_vars_expand(const kh_vars *vars, const kh_template *tpl, kf_buf *out, kf_err *err) {
   assert(tpl != NULL && out != NULL);
-  if (tpl->text == NULL) return KF_OK;
+  if (tpl->text == NULL)
+    return KF_OK;
   const char *s = tpl->text;
   size_t len = tpl->len;
   size_t start_len = out->len;
@@ -189,9 +203,11 @@ kf_rc kh_vars_expand(const kh_vars *vars, const kh_template *tpl, kf_buf *out, k
       return kf_err_set(err, KF_ERR_LIMIT, "expanded text exceeds %u bytes", KH_VAR_MAX_BYTES);
     if ((rc = kf_buf_append(out, s + from, lit_to - from)) != KF_OK)
       return kf_err_set(err, rc, "cannot expand text: %s", kf_rc_name(rc));
-    if (!found) return KF_OK;
+    if (!found)
+      return KF_OK;
     if (nl == (size_t)-1) {
-      if ((rc = kf_buf_append(out, "{{", 2)) != KF_OK) return kf_err_set(err, rc, "cannot expand text");
+      if ((rc = kf_buf_append(out, "{{", 2)) != KF_OK)
+        return kf_err_set(err, rc, "cannot expand text");
       continue;
     }
     size_t name_len, filter_len;
@@ -212,9 +228,11 @@ kf_rc kh_vars_expand(const kh_vars *vars, const kh_template *tpl, kf_buf *out, k
     else if (filter_len == 3 && memcmp(filter, "url", 3) == 0)
       rc = kh_append_url_encoded(out, v->value, v->len);
     else
-      return kf_err_set(err, KF_ERR_INVALID, "unknown interpolation filter '%.*s' (use json or url)",
+      return kf_err_set(err, KF_ERR_INVALID,
+                        "unknown interpolation filter '%.*s' (use json or url)",
                         (int)(filter_len > 40 ? 40 : filter_len), filter);
-    if (rc != KF_OK) return kf_err_set(err, rc, "cannot expand text: %s", kf_rc_name(rc));
+    if (rc != KF_OK)
+      return kf_err_set(err, rc, "cannot expand text: %s", kf_rc_name(rc));
   }
 }
 
@@ -223,12 +241,14 @@ bool kh_vars_filter_known(const char *filter, size_t len) {
          (len == 3 && memcmp(filter, "url", 3) == 0);
 }
 
-void kh_vars_each_reference(const kh_template *tpl, void (*fn)(const char *name, size_t len, void *ctx),
-                            void *ctx) {
-  if (tpl == NULL || tpl->text == NULL || fn == NULL) return;
+void kh_vars_each_reference(const kh_template *tpl,
+                            void (*fn)(const char *name, size_t len, void *ctx), void *ctx) {
+  if (tpl == NULL || tpl->text == NULL || fn == NULL)
+    return;
   size_t i = 0, lit_end, ns, nl;
   while (kh_next_ref(tpl->text, tpl->len, &i, &lit_end, &ns, &nl)) {
-    if (nl == (size_t)-1) continue;
+    if (nl == (size_t)-1)
+      continue;
     size_t name_len, filter_len;
     const char *filter;
     kh_ref_split(tpl->text + ns, nl, &name_len, &filter, &filter_len);

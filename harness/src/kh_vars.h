@@ -42,7 +42,7 @@ kf_rc kh_vars_expand(const kh_vars *vars, const kh_template *tpl, kf_buf *out, k
 /* Whether filter (the text after '|' in a reference) is one kh_vars_expand knows. */
 bool kh_vars_filter_known(const char *filter, size_t len);
 /* Names referenced by tpl (without any "|filter"), for lint: calls fn for each. */
-void kh_vars_each_reference(const kh_template *tpl, void (*fn)(const char *name, size_t len, void *ctx),
-                            void *ctx);
+void kh_vars_each_reference(const kh_template *tpl,
+                            void (*fn)(const char *name, size_t len, void *ctx), void *ctx);
 
 #endif

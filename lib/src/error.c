@@ -6,20 +6,34 @@
 
 const char *kf_rc_name(kf_rc rc) {
   switch (rc) {
-  case KF_OK: return "KF_OK";
-  case KF_ERR_NOMEM: return "KF_ERR_NOMEM";
-  case KF_ERR_INVALID: return "KF_ERR_INVALID";
-  case KF_ERR_PARSE: return "KF_ERR_PARSE";
-  case KF_ERR_LIMIT: return "KF_ERR_LIMIT";
-  case KF_ERR_NOT_FOUND: return "KF_ERR_NOT_FOUND";
-  case KF_ERR_EXISTS: return "KF_ERR_EXISTS";
-  case KF_ERR_IO: return "KF_ERR_IO";
-  case KF_ERR_NETWORK: return "KF_ERR_NETWORK";
-  case KF_ERR_TIMEOUT: return "KF_ERR_TIMEOUT";
-  case KF_ERR_DB: return "KF_ERR_DB";
-  case KF_ERR_STATE: return "KF_ERR_STATE";
-  case KF_ERR_UNSUPPORTED: return "KF_ERR_UNSUPPORTED";
-  case KF_ERR_INTERNAL: return "KF_ERR_INTERNAL";
+  case KF_OK:
+    return "KF_OK";
+  case KF_ERR_NOMEM:
+    return "KF_ERR_NOMEM";
+  case KF_ERR_INVALID:
+    return "KF_ERR_INVALID";
+  case KF_ERR_PARSE:
+    return "KF_ERR_PARSE";
+  case KF_ERR_LIMIT:
+    return "KF_ERR_LIMIT";
+  case KF_ERR_NOT_FOUND:
+    return "KF_ERR_NOT_FOUND";
+  case KF_ERR_EXISTS:
+    return "KF_ERR_EXISTS";
+  case KF_ERR_IO:
+    return "KF_ERR_IO";
+  case KF_ERR_NETWORK:
+    return "KF_ERR_NETWORK";
+  case KF_ERR_TIMEOUT:
+    return "KF_ERR_TIMEOUT";
+  case KF_ERR_DB:
+    return "KF_ERR_DB";
+  case KF_ERR_STATE:
+    return "KF_ERR_STATE";
+  case KF_ERR_UNSUPPORTED:
+    return "KF_ERR_UNSUPPORTED";
+  case KF_ERR_INTERNAL:
+    return "KF_ERR_INTERNAL";
   }
   return "KF_ERR_UNKNOWN";
 }

@@ -29,10 +29,10 @@ typedef enum seg_kind { SEG_LITERAL, SEG_PARAM, SEG_REST } seg_kind;
 
 typedef struct httpd_route {
   char *method;
-  char *segments[HTTPD_MAX_SEGMENTS];   /* Literal text, or the parameter name without braces. */
+  char *segments[HTTPD_MAX_SEGMENTS]; /* Literal text, or the parameter name without braces. */
   seg_kind kinds[HTTPD_MAX_SEGMENTS];
   size_t n_segments;
-  bool rest;              /* The pattern ends in "{*name}". */
+  bool rest; /* The pattern ends in "{*name}". */
   kf_http_handler handler;
   void *ctx;
 } httpd_route;
@@ -248,8 +248,8 @@ void kf_http_error_add_field(json_t *err, const char *field, const char *code,
   json_t *fields = json_object_get(err, "fields");
   if (fields == NULL)
     return;
-  json_array_append_new(fields,
-                        json_pack("{s:s, s:s, s:s}", "field", field, "code", code, "message", message));
+  json_array_append_new(
+      fields, json_pack("{s:s, s:s, s:s}", "field", field, "code", code, "message", message));
 }
 
 void kf_http_resp_error_obj(kf_http_resp *resp, unsigned status, json_t *err) {
@@ -449,9 +449,8 @@ static void req_free(kf_http_req *req) {
 }
 
 static enum MHD_Result queue_resp(kf_http_req *req, kf_http_resp *resp) {
-  struct MHD_Response *mr =
-      MHD_create_response_from_buffer(resp->body_len, resp->body != NULL ? resp->body : (void *)"",
-                                      MHD_RESPMEM_MUST_COPY);
+  struct MHD_Response *mr = MHD_create_response_from_buffer(
+      resp->body_len, resp->body != NULL ? resp->body : (void *)"", MHD_RESPMEM_MUST_COPY);
   if (mr == NULL)
     return MHD_NO;
   if (resp->content_type != NULL)
@@ -482,7 +481,8 @@ static void dispatch(kf_httpd *h, kf_http_req *req, kf_http_resp *resp) {
     bool method_ok = strcmp(r->method, "*") == 0 || strcmp(r->method, req->method) == 0 ||
                      (strcmp(req->method, "HEAD") == 0 && strcmp(r->method, "GET") == 0);
     if (!method_ok) {
-      if (strstr(allow, r->method) == NULL && strlen(allow) + strlen(r->method) + 3 < sizeof allow) {
+      if (strstr(allow, r->method) == NULL &&
+          strlen(allow) + strlen(r->method) + 3 < sizeof allow) {
         if (allow[0] != '\0')
           (void)kf_str_copy(allow + strlen(allow), sizeof allow - strlen(allow), ", ");
         (void)kf_str_copy(allow + strlen(allow), sizeof allow - strlen(allow), r->method);
@@ -507,9 +507,8 @@ static void dispatch(kf_httpd *h, kf_http_req *req, kf_http_resp *resp) {
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_data_size,
-                                 void **con_cls) {
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls) {
   (void)version;
   kf_httpd *h = cls;
   kf_http_req *req = *con_cls;
@@ -610,11 +609,12 @@ kf_rc kf_httpd_start(kf_httpd *h, kf_err *err) {
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed_cb, NULL};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
                                       (intptr_t)h->cfg.connection_timeout_s, NULL};
-  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT,
-                                      (intptr_t)(h->cfg.max_connections ? h->cfg.max_connections : 256),
-                                      NULL};
+  opts[n++] = (struct MHD_OptionItem){
+      MHD_OPTION_CONNECTION_LIMIT,
+      (intptr_t)(h->cfg.max_connections ? h->cfg.max_connections : 256), NULL};
   if (h->cfg.threads > 1)
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)h->cfg.threads, NULL};
+    opts[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)h->cfg.threads, NULL};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
   h->daemon = MHD_start_daemon(flags, (uint16_t)h->cfg.port, NULL, NULL, access_cb, h,
                                MHD_OPTION_ARRAY, opts, MHD_OPTION_END);

@@ -38,10 +38,10 @@ typedef struct mb_attachment {
 struct kf_mailbox {
   sqlite3 *db;
   pthread_mutex_t lock;
-  pthread_cond_t changed; /* Broadcast on every add and on shutdown. */
+  pthread_cond_t changed;         /* Broadcast on every add and on shutdown. */
   pthread_cond_t waiters_changed; /* Broadcast whenever waiters changes. */
   size_t max_items;
-  size_t count;           /* Cached item count; only this connection writes. */
+  size_t count; /* Cached item count; only this connection writes. */
   unsigned waiters;
   bool shut_down;
   mb_attachment *attachments;
@@ -82,12 +82,14 @@ static const char *const mb_query_sql =
 
 static kf_rc mb_db_error(kf_mailbox *mb, int src, kf_err *err, const char *what) {
   kf_rc rc = (src == SQLITE_NOMEM) ? KF_ERR_NOMEM : KF_ERR_DB;
-  return kf_err_set(err, rc, "mailbox: %s: %s", what, mb->db ? sqlite3_errmsg(mb->db) : sqlite3_errstr(src));
+  return kf_err_set(err, rc, "mailbox: %s: %s", what,
+                    mb->db ? sqlite3_errmsg(mb->db) : sqlite3_errstr(src));
 }
 
 static kf_rc mb_exec(kf_mailbox *mb, const char *sql, kf_err *err) {
   int src = sqlite3_exec(mb->db, sql, NULL, NULL, NULL);
-  if (src != SQLITE_OK) return mb_db_error(mb, src, err, sql);
+  if (src != SQLITE_OK)
+    return mb_db_error(mb, src, err, sql);
   return KF_OK;
 }
 
@@ -102,14 +104,16 @@ static kf_rc mb_prepare(kf_mailbox *mb, const char *sql, sqlite3_stmt **out, kf_
 
 /* Bind a string (copied by sqlite) or NULL when s is NULL. */
 static int mb_bind_text(sqlite3_stmt *st, int idx, const char *s) {
-  if (!s) return sqlite3_bind_null(st, idx);
+  if (!s)
+    return sqlite3_bind_null(st, idx);
   return sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT);
 }
 
 static kf_rc mb_count_load(kf_mailbox *mb, kf_err *err) {
   sqlite3_stmt *st;
   kf_rc rc = mb_prepare(mb, "SELECT count(*) FROM items", &st, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   int src = sqlite3_step(st);
   if (src != SQLITE_ROW) {
     rc = mb_db_error(mb, src, err, "count");
@@ -124,7 +128,8 @@ kf_rc kf_mailbox_open(const char *path, size_t max_items, kf_mailbox **out, kf_e
   assert(out);
   *out = NULL;
   kf_mailbox *mb = kf_calloc(1, sizeof(*mb));
-  if (!mb) return kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+  if (!mb)
+    return kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
   mb->max_items = max_items;
 
   /* The condition variable runs on the monotonic clock so that a wall-clock
@@ -135,7 +140,8 @@ kf_rc kf_mailbox_open(const char *path, size_t max_items, kf_mailbox **out, kf_e
     return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: pthread_condattr_init failed");
   }
   int perr = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  if (perr == 0) perr = pthread_cond_init(&mb->changed, &attr);
+  if (perr == 0)
+    perr = pthread_cond_init(&mb->changed, &attr);
   pthread_condattr_destroy(&attr);
   if (perr != 0) {
     kf_free(mb);
@@ -158,17 +164,24 @@ kf_rc kf_mailbox_open(const char *path, size_t max_items, kf_mailbox **out, kf_e
                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
   kf_rc rc = KF_OK;
   if (src != SQLITE_OK) {
-    rc = kf_err_set(err, src == SQLITE_NOMEM ? KF_ERR_NOMEM : KF_ERR_DB, "mailbox: cannot open %s: %s",
-                    path ? path : ":memory:", mb->db ? sqlite3_errmsg(mb->db) : sqlite3_errstr(src));
+    rc = kf_err_set(
+        err, src == SQLITE_NOMEM ? KF_ERR_NOMEM : KF_ERR_DB, "mailbox: cannot open %s: %s",
+        path ? path : ":memory:", mb->db ? sqlite3_errmsg(mb->db) : sqlite3_errstr(src));
   }
-  if (rc == KF_OK) sqlite3_busy_timeout(mb->db, 5000);
+  if (rc == KF_OK)
+    sqlite3_busy_timeout(mb->db, 5000);
   /* WAL lets an outside reader (sqlite3 shell, a debugging session) look at a
    * file store while the mock keeps writing. */
-  if (rc == KF_OK && path) rc = mb_exec(mb, "PRAGMA journal_mode=WAL", err);
-  if (rc == KF_OK && path) rc = mb_exec(mb, "PRAGMA synchronous=NORMAL", err);
-  if (rc == KF_OK) rc = mb_exec(mb, "PRAGMA foreign_keys=ON", err);
-  if (rc == KF_OK) rc = mb_exec(mb, mb_schema, err);
-  if (rc == KF_OK) rc = mb_count_load(mb, err);
+  if (rc == KF_OK && path)
+    rc = mb_exec(mb, "PRAGMA journal_mode=WAL", err);
+  if (rc == KF_OK && path)
+    rc = mb_exec(mb, "PRAGMA synchronous=NORMAL", err);
+  if (rc == KF_OK)
+    rc = mb_exec(mb, "PRAGMA foreign_keys=ON", err);
+  if (rc == KF_OK)
+    rc = mb_exec(mb, mb_schema, err);
+  if (rc == KF_OK)
+    rc = mb_count_load(mb, err);
   if (rc != KF_OK) {
     kf_mailbox_free(mb);
     return rc;
@@ -178,7 +191,8 @@ kf_rc kf_mailbox_open(const char *path, size_t max_items, kf_mailbox **out, kf_e
 }
 
 void kf_mailbox_shutdown(kf_mailbox *mb) {
-  if (!mb) return;
+  if (!mb)
+    return;
   pthread_mutex_lock(&mb->lock);
   mb->shut_down = true;
   pthread_cond_broadcast(&mb->changed);
@@ -186,22 +200,26 @@ void kf_mailbox_shutdown(kf_mailbox *mb) {
 }
 
 void kf_mailbox_free(kf_mailbox *mb) {
-  if (!mb) return;
+  if (!mb)
+    return;
   /* Waiters hold pointers into mb: wake them and wait until all have left. */
   pthread_mutex_lock(&mb->lock);
   mb->shut_down = true;
   pthread_cond_broadcast(&mb->changed);
-  while (mb->waiters > 0) pthread_cond_wait(&mb->waiters_changed, &mb->lock);
+  while (mb->waiters > 0)
+    pthread_cond_wait(&mb->waiters_changed, &mb->lock);
   pthread_mutex_unlock(&mb->lock);
 
   mb_attachment *a = mb->attachments;
   while (a) {
     mb_attachment *next = a->next;
-    if (a->free_fn) a->free_fn(a->ptr);
+    if (a->free_fn)
+      a->free_fn(a->ptr);
     kf_free(a);
     a = next;
   }
-  if (mb->db) sqlite3_close_v2(mb->db);
+  if (mb->db)
+    sqlite3_close_v2(mb->db);
   pthread_mutex_destroy(&mb->lock);
   pthread_cond_destroy(&mb->waiters_changed);
   pthread_cond_destroy(&mb->changed);
@@ -211,14 +229,16 @@ void kf_mailbox_free(kf_mailbox *mb) {
 void kf_mailbox_await_waiters(kf_mailbox *mb, unsigned n) {
   assert(mb);
   pthread_mutex_lock(&mb->lock);
-  while (mb->waiters < n) pthread_cond_wait(&mb->waiters_changed, &mb->lock);
+  while (mb->waiters < n)
+    pthread_cond_wait(&mb->waiters_changed, &mb->lock);
   pthread_mutex_unlock(&mb->lock);
 }
 
 kf_rc kf_mailbox_attach(kf_mailbox *mb, void *ptr, void (*free_fn)(void *)) {
   assert(mb);
   mb_attachment *a = kf_malloc(sizeof(*a));
-  if (!a) return KF_ERR_NOMEM;
+  if (!a)
+    return KF_ERR_NOMEM;
   a->ptr = ptr;
   a->free_fn = free_fn;
   pthread_mutex_lock(&mb->lock);
@@ -241,7 +261,8 @@ static kf_rc mb_doc_render(const json_t *doc, int64_t id, const char *received_a
                            kf_err *err) {
   *out = NULL;
   json_t *stored = json_object();
-  if (!stored) return kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+  if (!stored)
+    return kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
   kf_rc rc = KF_OK;
   if (json_object_set_new(stored, "id", json_integer(id)) != 0 ||
       json_object_set_new(stored, "received_at", json_string(received_at)) != 0) {
@@ -251,9 +272,12 @@ static kf_rc mb_doc_render(const json_t *doc, int64_t id, const char *received_a
   json_t *value;
   /* json_object_foreach needs a non-const object; it does not modify it. */
   json_object_foreach((json_t *)doc, key, value) {
-    if (rc != KF_OK) break;
-    if (strcmp(key, "id") == 0 || strcmp(key, "received_at") == 0) continue;
-    if (json_object_set(stored, key, value) != 0) rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+    if (rc != KF_OK)
+      break;
+    if (strcmp(key, "id") == 0 || strcmp(key, "received_at") == 0)
+      continue;
+    if (json_object_set(stored, key, value) != 0)
+      rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
   }
   kf_buf buf;
   kf_buf_init(&buf, MB_DOC_MAX);
@@ -264,7 +288,8 @@ static kf_rc mb_doc_render(const json_t *doc, int64_t id, const char *received_a
   json_decref(stored);
   if (rc == KF_OK) {
     *out = kf_buf_detach(&buf, NULL);
-    if (!*out) rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+    if (!*out)
+      rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
   }
   kf_buf_release(&buf);
   return rc;
@@ -272,61 +297,79 @@ static kf_rc mb_doc_render(const json_t *doc, int64_t id, const char *received_a
 
 /* The body of kf_mailbox_add between BEGIN and COMMIT; the caller rolls back on error. */
 static kf_rc mb_add_locked(kf_mailbox *mb, const kf_mailbox_keys *keys, const json_t *doc,
-                           const void *raw, size_t raw_len, const char *received_at, int64_t *id_out,
-                           kf_err *err) {
+                           const void *raw, size_t raw_len, const char *received_at,
+                           int64_t *id_out, kf_err *err) {
   sqlite3_stmt *st = NULL;
   kf_rc rc = mb_prepare(mb,
                         "INSERT INTO items(received_at, kind, customer_number, sender, subject,"
                         " recipient_name, doc, raw) VALUES(?1, ?2, ?3, ?4, ?5, ?6, '', ?7)",
                         &st, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   int src = mb_bind_text(st, 1, received_at);
-  if (src == SQLITE_OK) src = mb_bind_text(st, 2, keys->kind);
-  if (src == SQLITE_OK) src = mb_bind_text(st, 3, keys->customer_number);
-  if (src == SQLITE_OK) src = mb_bind_text(st, 4, keys->sender);
-  if (src == SQLITE_OK) src = mb_bind_text(st, 5, keys->subject);
-  if (src == SQLITE_OK) src = mb_bind_text(st, 6, keys->recipient_name);
+  if (src == SQLITE_OK)
+    src = mb_bind_text(st, 2, keys->kind);
+  if (src == SQLITE_OK)
+    src = mb_bind_text(st, 3, keys->customer_number);
+  if (src == SQLITE_OK)
+    src = mb_bind_text(st, 4, keys->sender);
+  if (src == SQLITE_OK)
+    src = mb_bind_text(st, 5, keys->subject);
+  if (src == SQLITE_OK)
+    src = mb_bind_text(st, 6, keys->recipient_name);
   if (src == SQLITE_OK) {
-    src = raw ? sqlite3_bind_blob64(st, 7, raw, raw_len, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 7);
+    src =
+        raw ? sqlite3_bind_blob64(st, 7, raw, raw_len, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 7);
   }
-  if (src == SQLITE_OK) src = sqlite3_step(st);
+  if (src == SQLITE_OK)
+    src = sqlite3_step(st);
   sqlite3_finalize(st);
-  if (src != SQLITE_DONE && src != SQLITE_OK) return mb_db_error(mb, src, err, "insert item");
+  if (src != SQLITE_DONE && src != SQLITE_OK)
+    return mb_db_error(mb, src, err, "insert item");
   int64_t id = sqlite3_last_insert_rowid(mb->db);
   assert(id > 0);
 
   if (keys->recipients_len > 0) {
     rc = mb_prepare(mb, "INSERT INTO recipients(item_id, address) VALUES(?1, lower(?2))", &st, err);
-    if (rc != KF_OK) return rc;
+    if (rc != KF_OK)
+      return rc;
     for (size_t i = 0; i < keys->recipients_len; i++) {
-      if (!keys->recipients[i]) continue;
+      if (!keys->recipients[i])
+        continue;
       sqlite3_reset(st);
       src = sqlite3_bind_int64(st, 1, id);
-      if (src == SQLITE_OK) src = mb_bind_text(st, 2, keys->recipients[i]);
-      if (src == SQLITE_OK) src = sqlite3_step(st);
+      if (src == SQLITE_OK)
+        src = mb_bind_text(st, 2, keys->recipients[i]);
+      if (src == SQLITE_OK)
+        src = sqlite3_step(st);
       if (src != SQLITE_DONE) {
         rc = mb_db_error(mb, src, err, "insert recipient");
         break;
       }
     }
     sqlite3_finalize(st);
-    if (rc != KF_OK) return rc;
+    if (rc != KF_OK)
+      return rc;
   }
 
   char *text = NULL;
   rc = mb_doc_render(doc, id, received_at, &text, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   rc = mb_prepare(mb, "UPDATE items SET doc = ?1 WHERE id = ?2", &st, err);
   if (rc != KF_OK) {
     kf_free(text);
     return rc;
   }
   src = sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-  if (src == SQLITE_OK) src = sqlite3_bind_int64(st, 2, id);
-  if (src == SQLITE_OK) src = sqlite3_step(st);
+  if (src == SQLITE_OK)
+    src = sqlite3_bind_int64(st, 2, id);
+  if (src == SQLITE_OK)
+    src = sqlite3_step(st);
   sqlite3_finalize(st);
   kf_free(text);
-  if (src != SQLITE_DONE) return mb_db_error(mb, src, err, "store document");
+  if (src != SQLITE_DONE)
+    return mb_db_error(mb, src, err, "store document");
   *id_out = id;
   return KF_OK;
 }
@@ -334,14 +377,17 @@ static kf_rc mb_add_locked(kf_mailbox *mb, const kf_mailbox_keys *keys, const js
 kf_rc kf_mailbox_add(kf_mailbox *mb, const kf_mailbox_keys *keys, json_t *doc, const void *raw,
                      size_t raw_len, int64_t *id_out, kf_err *err) {
   assert(mb);
-  if (!doc || !json_is_object(doc)) return kf_err_set(err, KF_ERR_INVALID, "mailbox: document must be a JSON object");
+  if (!doc || !json_is_object(doc))
+    return kf_err_set(err, KF_ERR_INVALID, "mailbox: document must be a JSON object");
   kf_mailbox_keys no_keys = {0};
-  if (!keys) keys = &no_keys;
+  if (!keys)
+    keys = &no_keys;
   assert(keys->recipients_len == 0 || keys->recipients);
 
   char received_at[KF_TIME_ISO_MAX];
   kf_rc rc = kf_time_format_iso(kf_time_real_now(), received_at, sizeof(received_at));
-  if (rc != KF_OK) return kf_err_set(err, rc, "mailbox: cannot format the time");
+  if (rc != KF_OK)
+    return kf_err_set(err, rc, "mailbox: cannot format the time");
 
   pthread_mutex_lock(&mb->lock);
   if (mb->count >= mb->max_items) {
@@ -352,16 +398,19 @@ kf_rc kf_mailbox_add(kf_mailbox *mb, const kf_mailbox_keys *keys, json_t *doc, c
   rc = mb_exec(mb, "BEGIN IMMEDIATE", err);
   if (rc == KF_OK) {
     rc = mb_add_locked(mb, keys, doc, raw, raw_len, received_at, &id, err);
-    if (rc == KF_OK) rc = mb_exec(mb, "COMMIT", err);
+    if (rc == KF_OK)
+      rc = mb_exec(mb, "COMMIT", err);
     /* Whatever failed, nothing of this item may remain. */
-    if (rc != KF_OK) (void)sqlite3_exec(mb->db, "ROLLBACK", NULL, NULL, NULL);
+    if (rc != KF_OK)
+      (void)sqlite3_exec(mb->db, "ROLLBACK", NULL, NULL, NULL);
   }
   if (rc == KF_OK) {
     mb->count++;
     pthread_cond_broadcast(&mb->changed);
   }
   pthread_mutex_unlock(&mb->lock);
-  if (rc == KF_OK && id_out) *id_out = id;
+  if (rc == KF_OK && id_out)
+    *id_out = id;
   return rc;
 }
 
@@ -369,7 +418,8 @@ kf_rc kf_mailbox_add(kf_mailbox *mb, const kf_mailbox_keys *keys, json_t *doc, c
 static kf_rc mb_doc_parse(const unsigned char *text, int len, json_t **out, kf_err *err) {
   json_error_t jerr;
   *out = json_loadb((const char *)text, (size_t)len, 0, &jerr);
-  if (!*out) return kf_err_set(err, KF_ERR_NOMEM, "mailbox: cannot load stored document: %s", jerr.text);
+  if (!*out)
+    return kf_err_set(err, KF_ERR_NOMEM, "mailbox: cannot load stored document: %s", jerr.text);
   return KF_OK;
 }
 
@@ -381,7 +431,8 @@ kf_rc kf_mailbox_get(kf_mailbox *mb, int64_t id, json_t **out, kf_err *err) {
   kf_rc rc = mb_prepare(mb, "SELECT doc FROM items WHERE id = ?1", &st, err);
   if (rc == KF_OK) {
     int src = sqlite3_bind_int64(st, 1, id);
-    if (src == SQLITE_OK) src = sqlite3_step(st);
+    if (src == SQLITE_OK)
+      src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
       rc = mb_doc_parse(sqlite3_column_text(st, 0), sqlite3_column_bytes(st, 0), out, err);
     } else if (src == SQLITE_DONE) {
@@ -398,13 +449,15 @@ kf_rc kf_mailbox_get(kf_mailbox *mb, int64_t id, json_t **out, kf_err *err) {
 kf_rc kf_mailbox_get_raw(kf_mailbox *mb, int64_t id, char **out, size_t *len, kf_err *err) {
   assert(mb && out);
   *out = NULL;
-  if (len) *len = 0;
+  if (len)
+    *len = 0;
   pthread_mutex_lock(&mb->lock);
   sqlite3_stmt *st;
   kf_rc rc = mb_prepare(mb, "SELECT raw FROM items WHERE id = ?1", &st, err);
   if (rc == KF_OK) {
     int src = sqlite3_bind_int64(st, 1, id);
-    if (src == SQLITE_OK) src = sqlite3_step(st);
+    if (src == SQLITE_OK)
+      src = sqlite3_step(st);
     if (src == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
       const void *blob = sqlite3_column_blob(st, 0);
       size_t n = (size_t)sqlite3_column_bytes(st, 0);
@@ -431,29 +484,39 @@ static const char *mb_filter_str(const char *s) {
 }
 
 /* Run the filter query with the given limit into a new JSON array. Lock held. */
-static kf_rc mb_query_locked(kf_mailbox *mb, const kf_mailbox_filter *filter, unsigned limit, json_t **out,
-                             kf_err *err) {
+static kf_rc mb_query_locked(kf_mailbox *mb, const kf_mailbox_filter *filter, unsigned limit,
+                             json_t **out, kf_err *err) {
   *out = NULL;
   sqlite3_stmt *st;
   kf_rc rc = mb_prepare(mb, mb_query_sql, &st, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   int src = sqlite3_bind_int64(st, 1, filter->after_id > 0 ? filter->after_id : 0);
-  if (src == SQLITE_OK) src = mb_bind_text(st, 2, mb_filter_str(filter->to));
-  if (src == SQLITE_OK) src = mb_bind_text(st, 3, mb_filter_str(filter->from));
-  if (src == SQLITE_OK) src = mb_bind_text(st, 4, mb_filter_str(filter->subject));
-  if (src == SQLITE_OK) src = mb_bind_text(st, 5, mb_filter_str(filter->kind));
-  if (src == SQLITE_OK) src = mb_bind_text(st, 6, mb_filter_str(filter->customer_number));
-  if (src == SQLITE_OK) src = mb_bind_text(st, 7, mb_filter_str(filter->recipient_name));
-  if (src == SQLITE_OK) src = sqlite3_bind_int64(st, 8, limit);
+  if (src == SQLITE_OK)
+    src = mb_bind_text(st, 2, mb_filter_str(filter->to));
+  if (src == SQLITE_OK)
+    src = mb_bind_text(st, 3, mb_filter_str(filter->from));
+  if (src == SQLITE_OK)
+    src = mb_bind_text(st, 4, mb_filter_str(filter->subject));
+  if (src == SQLITE_OK)
+    src = mb_bind_text(st, 5, mb_filter_str(filter->kind));
+  if (src == SQLITE_OK)
+    src = mb_bind_text(st, 6, mb_filter_str(filter->customer_number));
+  if (src == SQLITE_OK)
+    src = mb_bind_text(st, 7, mb_filter_str(filter->recipient_name));
+  if (src == SQLITE_OK)
+    src = sqlite3_bind_int64(st, 8, limit);
   if (src != SQLITE_OK) {
     sqlite3_finalize(st);
     return mb_db_error(mb, src, err, "bind");
   }
   json_t *list = json_array();
-  if (!list) rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+  if (!list)
+    rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
   while (rc == KF_OK) {
     src = sqlite3_step(st);
-    if (src == SQLITE_DONE) break;
+    if (src == SQLITE_DONE)
+      break;
     if (src != SQLITE_ROW) {
       rc = mb_db_error(mb, src, err, "list");
       break;
@@ -474,14 +537,16 @@ static kf_rc mb_query_locked(kf_mailbox *mb, const kf_mailbox_filter *filter, un
 }
 
 static unsigned mb_limit(unsigned limit) {
-  if (limit == 0) return MB_LIMIT_DEFAULT;
+  if (limit == 0)
+    return MB_LIMIT_DEFAULT;
   return limit > MB_LIMIT_MAX ? MB_LIMIT_MAX : limit;
 }
 
 kf_rc kf_mailbox_list(kf_mailbox *mb, const kf_mailbox_filter *filter, json_t **out, kf_err *err) {
   assert(mb && out);
   kf_mailbox_filter none = {0};
-  if (!filter) filter = &none;
+  if (!filter)
+    filter = &none;
   pthread_mutex_lock(&mb->lock);
   kf_rc rc = mb_query_locked(mb, filter, mb_limit(filter->limit), out, err);
   pthread_mutex_unlock(&mb->lock);
@@ -501,13 +566,15 @@ static struct timespec mb_deadline(int64_t timeout_ms) {
   return ts;
 }
 
-kf_rc kf_mailbox_wait(kf_mailbox *mb, const kf_mailbox_filter *filter, int64_t timeout_ms, json_t **out,
-                      kf_err *err) {
+kf_rc kf_mailbox_wait(kf_mailbox *mb, const kf_mailbox_filter *filter, int64_t timeout_ms,
+                      json_t **out, kf_err *err) {
   assert(mb && out);
   *out = NULL;
   kf_mailbox_filter none = {0};
-  if (!filter) filter = &none;
-  if (timeout_ms < 0) timeout_ms = 0;
+  if (!filter)
+    filter = &none;
+  if (timeout_ms < 0)
+    timeout_ms = 0;
   struct timespec deadline = mb_deadline(timeout_ms);
 
   pthread_mutex_lock(&mb->lock);
@@ -523,7 +590,8 @@ kf_rc kf_mailbox_wait(kf_mailbox *mb, const kf_mailbox_filter *filter, int64_t t
      * means an item stored after this check always wakes us. */
     json_t *list = NULL;
     rc = mb_query_locked(mb, filter, 1, &list, err);
-    if (rc != KF_OK) break;
+    if (rc != KF_OK)
+      break;
     if (json_array_size(list) > 0) {
       *out = json_incref(json_array_get(list, 0));
       json_decref(list);
@@ -538,11 +606,13 @@ kf_rc kf_mailbox_wait(kf_mailbox *mb, const kf_mailbox_filter *filter, int64_t t
     if (werr == ETIMEDOUT) {
       /* One last look: an add may have raced with the deadline. */
       rc = mb_query_locked(mb, filter, 1, &list, err);
-      if (rc != KF_OK) break;
+      if (rc != KF_OK)
+        break;
       if (json_array_size(list) > 0) {
         *out = json_incref(json_array_get(list, 0));
       } else {
-        rc = kf_err_set(err, KF_ERR_TIMEOUT, "mailbox: nothing matched within %lld ms", (long long)timeout_ms);
+        rc = kf_err_set(err, KF_ERR_TIMEOUT, "mailbox: nothing matched within %lld ms",
+                        (long long)timeout_ms);
       }
       json_decref(list);
       break;
@@ -561,22 +631,30 @@ kf_rc kf_mailbox_delete(kf_mailbox *mb, int64_t id, kf_err *err) {
   kf_rc rc = mb_exec(mb, "BEGIN IMMEDIATE", err);
   sqlite3_stmt *st = NULL;
   bool found = false;
-  if (rc == KF_OK) rc = mb_prepare(mb, "DELETE FROM recipients WHERE item_id = ?1", &st, err);
+  if (rc == KF_OK)
+    rc = mb_prepare(mb, "DELETE FROM recipients WHERE item_id = ?1", &st, err);
   if (rc == KF_OK) {
     int src = sqlite3_bind_int64(st, 1, id);
-    if (src == SQLITE_OK) src = sqlite3_step(st);
+    if (src == SQLITE_OK)
+      src = sqlite3_step(st);
     sqlite3_finalize(st);
-    if (src != SQLITE_DONE) rc = mb_db_error(mb, src, err, "delete recipients");
+    if (src != SQLITE_DONE)
+      rc = mb_db_error(mb, src, err, "delete recipients");
   }
-  if (rc == KF_OK) rc = mb_prepare(mb, "DELETE FROM items WHERE id = ?1", &st, err);
+  if (rc == KF_OK)
+    rc = mb_prepare(mb, "DELETE FROM items WHERE id = ?1", &st, err);
   if (rc == KF_OK) {
     int src = sqlite3_bind_int64(st, 1, id);
-    if (src == SQLITE_OK) src = sqlite3_step(st);
+    if (src == SQLITE_OK)
+      src = sqlite3_step(st);
     sqlite3_finalize(st);
-    if (src != SQLITE_DONE) rc = mb_db_error(mb, src, err, "delete item");
-    else found = sqlite3_changes(mb->db) > 0;
+    if (src != SQLITE_DONE)
+      rc = mb_db_error(mb, src, err, "delete item");
+    else
+      found = sqlite3_changes(mb->db) > 0;
   }
-  if (rc == KF_OK) rc = mb_exec(mb, "COMMIT", err);
+  if (rc == KF_OK)
+    rc = mb_exec(mb, "COMMIT", err);
   if (rc != KF_OK) {
     (void)sqlite3_exec(mb->db, "ROLLBACK", NULL, NULL, NULL);
   } else if (!found) {

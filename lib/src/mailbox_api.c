@@ -40,7 +40,8 @@ static void mbapi_ctx_free(void *ptr) {
 /* Answer 400 INVALID_PARAMETER naming the parameter, in the message and in fields. */
 static void mbapi_bad_param(kf_http_resp *resp, const char *name, const char *why) {
   char message[160];
-  if (kf_str_format(message, sizeof(message), "Ungültiger Parameter \"%s\": %s", name, why) != KF_OK) {
+  if (kf_str_format(message, sizeof(message), "Ungültiger Parameter \"%s\": %s", name, why) !=
+      KF_OK) {
     (void)kf_str_copy(message, sizeof(message), "Ungültiger Parameter");
   }
   json_t *err = kf_http_error_new("INVALID_PARAMETER", message);
@@ -59,7 +60,8 @@ static void mbapi_store_error(kf_http_resp *resp, kf_rc rc, const kf_err *err) {
     kf_http_resp_error(resp, 404, "NOT_FOUND", "Nicht gefunden.");
     return;
   case KF_ERR_TIMEOUT:
-    kf_http_resp_error(resp, 408, "WAIT_TIMEOUT", "Innerhalb der Wartezeit ist nichts Passendes eingegangen.");
+    kf_http_resp_error(resp, 408, "WAIT_TIMEOUT",
+                       "Innerhalb der Wartezeit ist nichts Passendes eingegangen.");
     return;
   case KF_ERR_STATE:
     kf_http_resp_error(resp, 503, "SHUTTING_DOWN", "Der Dienst wird beendet.");
@@ -75,7 +77,8 @@ static void mbapi_store_error(kf_http_resp *resp, kf_rc rc, const kf_err *err) {
 static bool mbapi_query_int(kf_http_req *req, kf_http_resp *resp, const char *name, long long min,
                             long long max, long long *inout) {
   const char *s = kf_http_req_query(req, name);
-  if (!s) return true;
+  if (!s)
+    return true;
   long long v;
   kf_rc rc = kf_str_to_llong(s, min, max, &v);
   if (rc == KF_ERR_LIMIT) {
@@ -93,10 +96,12 @@ static bool mbapi_query_int(kf_http_req *req, kf_http_resp *resp, const char *na
 }
 
 /* Read an optional string filter; false = answered 400. */
-static bool mbapi_query_str(kf_http_req *req, kf_http_resp *resp, const char *name, const char **out) {
+static bool mbapi_query_str(kf_http_req *req, kf_http_resp *resp, const char *name,
+                            const char **out) {
   const char *s = kf_http_req_query(req, name);
   *out = NULL;
-  if (!s) return true;
+  if (!s)
+    return true;
   size_t len = strlen(s);
   if (len > MBAPI_FILTER_MAX) {
     mbapi_bad_param(resp, name, "ist zu lang");
@@ -113,17 +118,25 @@ static bool mbapi_query_str(kf_http_req *req, kf_http_resp *resp, const char *na
 /* Fill filter from the query string (shared by list and wait); false = answered 400. */
 static bool mbapi_filter_parse(kf_http_req *req, kf_http_resp *resp, kf_mailbox_filter *filter) {
   memset(filter, 0, sizeof(*filter));
-  if (!mbapi_query_str(req, resp, "to", &filter->to)) return false;
-  if (!mbapi_query_str(req, resp, "from", &filter->from)) return false;
-  if (!mbapi_query_str(req, resp, "subject", &filter->subject)) return false;
-  if (!mbapi_query_str(req, resp, "kind", &filter->kind)) return false;
-  if (!mbapi_query_str(req, resp, "customer_number", &filter->customer_number)) return false;
-  if (!mbapi_query_str(req, resp, "name", &filter->recipient_name)) return false;
+  if (!mbapi_query_str(req, resp, "to", &filter->to))
+    return false;
+  if (!mbapi_query_str(req, resp, "from", &filter->from))
+    return false;
+  if (!mbapi_query_str(req, resp, "subject", &filter->subject))
+    return false;
+  if (!mbapi_query_str(req, resp, "kind", &filter->kind))
+    return false;
+  if (!mbapi_query_str(req, resp, "customer_number", &filter->customer_number))
+    return false;
+  if (!mbapi_query_str(req, resp, "name", &filter->recipient_name))
+    return false;
   long long after = 0;
-  if (!mbapi_query_int(req, resp, "after", 0, INT64_MAX, &after)) return false;
+  if (!mbapi_query_int(req, resp, "after", 0, INT64_MAX, &after))
+    return false;
   filter->after_id = (int64_t)after;
   long long limit = 100;
-  if (!mbapi_query_int(req, resp, "limit", 1, MBAPI_LIMIT_MAX, &limit)) return false;
+  if (!mbapi_query_int(req, resp, "limit", 1, MBAPI_LIMIT_MAX, &limit))
+    return false;
   filter->limit = (unsigned)limit;
   return true;
 }
@@ -143,7 +156,8 @@ static bool mbapi_id_parse(kf_http_req *req, kf_http_resp *resp, int64_t *out) {
 static void mbapi_list(kf_http_req *req, kf_http_resp *resp, void *ctxp) {
   mbapi_ctx *ctx = ctxp;
   kf_mailbox_filter filter;
-  if (!mbapi_filter_parse(req, resp, &filter)) return;
+  if (!mbapi_filter_parse(req, resp, &filter))
+    return;
   kf_err err;
   kf_err_init(&err);
   json_t *items = NULL;
@@ -166,7 +180,8 @@ static void mbapi_list(kf_http_req *req, kf_http_resp *resp, void *ctxp) {
 static void mbapi_get(kf_http_req *req, kf_http_resp *resp, void *ctxp) {
   mbapi_ctx *ctx = ctxp;
   int64_t id;
-  if (!mbapi_id_parse(req, resp, &id)) return;
+  if (!mbapi_id_parse(req, resp, &id))
+    return;
   kf_err err;
   kf_err_init(&err);
   json_t *doc = NULL;
@@ -181,7 +196,8 @@ static void mbapi_get(kf_http_req *req, kf_http_resp *resp, void *ctxp) {
 static void mbapi_raw(kf_http_req *req, kf_http_resp *resp, void *ctxp) {
   mbapi_ctx *ctx = ctxp;
   int64_t id;
-  if (!mbapi_id_parse(req, resp, &id)) return;
+  if (!mbapi_id_parse(req, resp, &id))
+    return;
   kf_err err;
   kf_err_init(&err);
   char *raw = NULL;
@@ -198,7 +214,8 @@ static void mbapi_raw(kf_http_req *req, kf_http_resp *resp, void *ctxp) {
 static void mbapi_delete(kf_http_req *req, kf_http_resp *resp, void *ctxp) {
   mbapi_ctx *ctx = ctxp;
   int64_t id;
-  if (!mbapi_id_parse(req, resp, &id)) return;
+  if (!mbapi_id_parse(req, resp, &id))
+    return;
   kf_err err;
   kf_err_init(&err);
   kf_rc rc = kf_mailbox_delete(ctx->mb, id, &err);
@@ -225,9 +242,11 @@ static void mbapi_clear(kf_http_req *req, kf_http_resp *resp, void *ctxp) {
 static void mbapi_wait(kf_http_req *req, kf_http_resp *resp, void *ctxp) {
   mbapi_ctx *ctx = ctxp;
   kf_mailbox_filter filter;
-  if (!mbapi_filter_parse(req, resp, &filter)) return;
+  if (!mbapi_filter_parse(req, resp, &filter))
+    return;
   long long timeout_ms = MBAPI_TIMEOUT_DEFAULT_MS;
-  if (!mbapi_query_int(req, resp, "timeout_ms", 0, MBAPI_TIMEOUT_MAX_MS, &timeout_ms)) return;
+  if (!mbapi_query_int(req, resp, "timeout_ms", 0, MBAPI_TIMEOUT_MAX_MS, &timeout_ms))
+    return;
   kf_err err;
   kf_err_init(&err);
   json_t *doc = NULL;
@@ -242,8 +261,9 @@ static void mbapi_wait(kf_http_req *req, kf_http_resp *resp, void *ctxp) {
 static void mbapi_health(kf_http_req *req, kf_http_resp *resp, void *ctxp) {
   (void)req;
   mbapi_ctx *ctx = ctxp;
-  json_t *body = json_pack("{s:s, s:s, s:s, s:I}", "status", "ok", "version", KONFORM_VERSION, "collection",
-                           ctx->collection, "count", (json_int_t)kf_mailbox_count(ctx->mb));
+  json_t *body =
+      json_pack("{s:s, s:s, s:s, s:I}", "status", "ok", "version", KONFORM_VERSION, "collection",
+                ctx->collection, "count", (json_int_t)kf_mailbox_count(ctx->mb));
   if (!body) {
     kf_http_resp_error(resp, 500, "INTERNAL_ERROR", "Interner Fehler.");
     return;
@@ -255,25 +275,29 @@ static void mbapi_health(kf_http_req *req, kf_http_resp *resp, void *ctxp) {
  * Register one route whose pattern is prefix + collection + suffix. The
  * pattern is kept in ctx so it stays valid however long the router keeps it.
  */
-static kf_rc mbapi_route(kf_httpd *httpd, const char *method, const char *prefix, const char *suffix,
-                         kf_http_handler handler, mbapi_ctx *ctx, kf_err *err) {
+static kf_rc mbapi_route(kf_httpd *httpd, const char *method, const char *prefix,
+                         const char *suffix, kf_http_handler handler, mbapi_ctx *ctx, kf_err *err) {
   assert(ctx->patterns_len < MBAPI_ROUTES);
   char *pattern = ctx->patterns[ctx->patterns_len++];
   kf_rc rc = kf_str_format(pattern, MBAPI_PATH_MAX, "%s%s%s", prefix, suffix ? ctx->collection : "",
                            suffix ? suffix : "");
-  if (rc != KF_OK) return kf_err_set(err, rc, "mailbox api: route pattern too long");
+  if (rc != KF_OK)
+    return kf_err_set(err, rc, "mailbox api: route pattern too long");
   rc = kf_httpd_route(httpd, method, pattern, handler, ctx);
-  if (rc != KF_OK) return kf_err_set(err, rc, "mailbox api: cannot register %s %s", method, pattern);
+  if (rc != KF_OK)
+    return kf_err_set(err, rc, "mailbox api: cannot register %s %s", method, pattern);
   return KF_OK;
 }
 
-kf_rc kf_mailbox_api_register(kf_httpd *httpd, kf_mailbox *mb, const char *collection, kf_err *err) {
+kf_rc kf_mailbox_api_register(kf_httpd *httpd, kf_mailbox *mb, const char *collection,
+                              kf_err *err) {
   assert(httpd && mb && collection);
   if (!*collection || strchr(collection, '/') || strchr(collection, '{')) {
     return kf_err_set(err, KF_ERR_INVALID, "mailbox api: bad collection name \"%s\"", collection);
   }
   mbapi_ctx *ctx = kf_calloc(1, sizeof(*ctx));
-  if (!ctx) return kf_err_set(err, KF_ERR_NOMEM, "mailbox api: out of memory");
+  if (!ctx)
+    return kf_err_set(err, KF_ERR_NOMEM, "mailbox api: out of memory");
   ctx->mb = mb;
   if (kf_str_copy(ctx->collection, sizeof(ctx->collection), collection) != KF_OK) {
     kf_free(ctx);
@@ -285,11 +309,17 @@ kf_rc kf_mailbox_api_register(kf_httpd *httpd, kf_mailbox *mb, const char *colle
   }
   /* From here ctx belongs to mb, so no error path below frees it. */
   kf_rc rc = mbapi_route(httpd, "GET", "/api/v1/health", NULL, mbapi_health, ctx, err);
-  if (rc == KF_OK) rc = mbapi_route(httpd, "GET", "/api/v1/wait/", "", mbapi_wait, ctx, err);
-  if (rc == KF_OK) rc = mbapi_route(httpd, "GET", "/api/v1/", "", mbapi_list, ctx, err);
-  if (rc == KF_OK) rc = mbapi_route(httpd, "DELETE", "/api/v1/", "", mbapi_clear, ctx, err);
-  if (rc == KF_OK) rc = mbapi_route(httpd, "GET", "/api/v1/", "/{id}", mbapi_get, ctx, err);
-  if (rc == KF_OK) rc = mbapi_route(httpd, "DELETE", "/api/v1/", "/{id}", mbapi_delete, ctx, err);
-  if (rc == KF_OK) rc = mbapi_route(httpd, "GET", "/api/v1/", "/{id}/raw", mbapi_raw, ctx, err);
+  if (rc == KF_OK)
+    rc = mbapi_route(httpd, "GET", "/api/v1/wait/", "", mbapi_wait, ctx, err);
+  if (rc == KF_OK)
+    rc = mbapi_route(httpd, "GET", "/api/v1/", "", mbapi_list, ctx, err);
+  if (rc == KF_OK)
+    rc = mbapi_route(httpd, "DELETE", "/api/v1/", "", mbapi_clear, ctx, err);
+  if (rc == KF_OK)
+    rc = mbapi_route(httpd, "GET", "/api/v1/", "/{id}", mbapi_get, ctx, err);
+  if (rc == KF_OK)
+    rc = mbapi_route(httpd, "DELETE", "/api/v1/", "/{id}", mbapi_delete, ctx, err);
+  if (rc == KF_OK)
+    rc = mbapi_route(httpd, "GET", "/api/v1/", "/{id}/raw", mbapi_raw, ctx, err);
   return rc;
 }

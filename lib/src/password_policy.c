@@ -17,7 +17,8 @@ const char KF_PW_SPECIALS[] = "@#$%&*-_!+=;,.?/\"()";
 
 bool kf_pw_is_special(uint32_t cp) {
   /* The NUL terminator of KF_PW_SPECIALS must never count as a special. */
-  if (cp == 0 || cp > 0x7F) return false;
+  if (cp == 0 || cp > 0x7F)
+    return false;
   return strchr(KF_PW_SPECIALS, (int)cp) != NULL;
 }
 
@@ -66,50 +67,74 @@ void kf_pw_check(const char *pw, size_t pw_len, const char *repeat, size_t repea
 bool kf_pw_report_all_ok(const kf_pw_report *report) {
   assert(report != NULL);
   for (int c = 0; c < KF_PW_CRITERIA_COUNT; c++) {
-    if (!report->ok[c]) return false;
+    if (!report->ok[c])
+      return false;
   }
   return true;
 }
 
 const char *kf_pw_criterion_code(kf_pw_criterion c) {
   switch (c) {
-    case KF_PW_LENGTH: return "PASSWORD_LENGTH";
-    case KF_PW_UPPERCASE: return "PASSWORD_UPPERCASE";
-    case KF_PW_LOWERCASE: return "PASSWORD_LOWERCASE";
-    case KF_PW_DIGIT: return "PASSWORD_DIGIT";
-    case KF_PW_SPECIAL: return "PASSWORD_SPECIAL";
-    case KF_PW_FORBIDDEN: return "PASSWORD_FORBIDDEN_CHARACTERS";
-    case KF_PW_REPEAT: return "PASSWORD_REPEAT_MISMATCH";
-    case KF_PW_CRITERIA_COUNT: break;
+  case KF_PW_LENGTH:
+    return "PASSWORD_LENGTH";
+  case KF_PW_UPPERCASE:
+    return "PASSWORD_UPPERCASE";
+  case KF_PW_LOWERCASE:
+    return "PASSWORD_LOWERCASE";
+  case KF_PW_DIGIT:
+    return "PASSWORD_DIGIT";
+  case KF_PW_SPECIAL:
+    return "PASSWORD_SPECIAL";
+  case KF_PW_FORBIDDEN:
+    return "PASSWORD_FORBIDDEN_CHARACTERS";
+  case KF_PW_REPEAT:
+    return "PASSWORD_REPEAT_MISMATCH";
+  case KF_PW_CRITERIA_COUNT:
+    break;
   }
   return "PASSWORD_UNKNOWN";
 }
 
 const char *kf_pw_criterion_key(kf_pw_criterion c) {
   switch (c) {
-    case KF_PW_LENGTH: return "length";
-    case KF_PW_UPPERCASE: return "uppercase";
-    case KF_PW_LOWERCASE: return "lowercase";
-    case KF_PW_DIGIT: return "digit";
-    case KF_PW_SPECIAL: return "special";
-    case KF_PW_FORBIDDEN: return "forbidden";
-    case KF_PW_REPEAT: return "repeat";
-    case KF_PW_CRITERIA_COUNT: break;
+  case KF_PW_LENGTH:
+    return "length";
+  case KF_PW_UPPERCASE:
+    return "uppercase";
+  case KF_PW_LOWERCASE:
+    return "lowercase";
+  case KF_PW_DIGIT:
+    return "digit";
+  case KF_PW_SPECIAL:
+    return "special";
+  case KF_PW_FORBIDDEN:
+    return "forbidden";
+  case KF_PW_REPEAT:
+    return "repeat";
+  case KF_PW_CRITERIA_COUNT:
+    break;
   }
   return "unknown";
 }
 
 const char *kf_pw_criterion_label(kf_pw_criterion c) {
   switch (c) {
-    case KF_PW_LENGTH: return "12 bis 128 Zeichen lang";
-    case KF_PW_UPPERCASE: return "mindestens ein Großbuchstabe (A - Z)";
-    case KF_PW_LOWERCASE: return "mindestens ein Kleinbuchstabe (a - z)";
-    case KF_PW_DIGIT: return "mindestens eine Ziffer (0 - 9)";
-    case KF_PW_SPECIAL:
-      return "mindestens eines der folgenden Sonderzeichen: @ # $ % & * - _ ! + = ; , . ? / \" ( )";
-    case KF_PW_FORBIDDEN: return "keine unerlaubten Zeichen";
-    case KF_PW_REPEAT: return "richtige Passwortwiederholung";
-    case KF_PW_CRITERIA_COUNT: break;
+  case KF_PW_LENGTH:
+    return "12 bis 128 Zeichen lang";
+  case KF_PW_UPPERCASE:
+    return "mindestens ein Großbuchstabe (A - Z)";
+  case KF_PW_LOWERCASE:
+    return "mindestens ein Kleinbuchstabe (a - z)";
+  case KF_PW_DIGIT:
+    return "mindestens eine Ziffer (0 - 9)";
+  case KF_PW_SPECIAL:
+    return "mindestens eines der folgenden Sonderzeichen: @ # $ % & * - _ ! + = ; , . ? / \" ( )";
+  case KF_PW_FORBIDDEN:
+    return "keine unerlaubten Zeichen";
+  case KF_PW_REPEAT:
+    return "richtige Passwortwiederholung";
+  case KF_PW_CRITERIA_COUNT:
+    break;
   }
   return "";
 }

@@ -8,19 +8,26 @@
 
 const char *kf_status_name(kf_status s) {
   switch (s) {
-  case KF_STATUS_PASS: return "pass";
-  case KF_STATUS_FAIL: return "fail";
-  case KF_STATUS_ERROR: return "error";
-  case KF_STATUS_SKIP: return "skip";
+  case KF_STATUS_PASS:
+    return "pass";
+  case KF_STATUS_FAIL:
+    return "fail";
+  case KF_STATUS_ERROR:
+    return "error";
+  case KF_STATUS_SKIP:
+    return "skip";
   }
   return "unknown";
 }
 
 const char *kf_req_status_name(kf_req_status s) {
   switch (s) {
-  case KF_REQ_PASS: return "pass";
-  case KF_REQ_FAIL: return "fail";
-  case KF_REQ_NOT_CHECKED: return "not-checked";
+  case KF_REQ_PASS:
+    return "pass";
+  case KF_REQ_FAIL:
+    return "fail";
+  case KF_REQ_NOT_CHECKED:
+    return "not-checked";
   }
   return "unknown";
 }
@@ -169,10 +176,18 @@ void kf_run_result_counts(const kf_run_result *run, kf_run_counts *out) {
   for (size_t i = 0; i < run->scenarios_len; i++) {
     out->total++;
     switch (run->scenarios[i].status) {
-    case KF_STATUS_PASS: out->passed++; break;
-    case KF_STATUS_FAIL: out->failed++; break;
-    case KF_STATUS_ERROR: out->errors++; break;
-    case KF_STATUS_SKIP: out->skipped++; break;
+    case KF_STATUS_PASS:
+      out->passed++;
+      break;
+    case KF_STATUS_FAIL:
+      out->failed++;
+      break;
+    case KF_STATUS_ERROR:
+      out->errors++;
+      break;
+    case KF_STATUS_SKIP:
+      out->skipped++;
+      break;
     }
   }
 }
@@ -194,10 +209,17 @@ kf_req_status kf_run_result_requirement_status(const kf_run_result *run, const c
       continue;
     covering++;
     switch (sc->status) {
-    case KF_STATUS_PASS: ran++; passed++; break;
+    case KF_STATUS_PASS:
+      ran++;
+      passed++;
+      break;
     case KF_STATUS_FAIL:
-    case KF_STATUS_ERROR: ran++; failed = true; break;
-    case KF_STATUS_SKIP: break;
+    case KF_STATUS_ERROR:
+      ran++;
+      failed = true;
+      break;
+    case KF_STATUS_SKIP:
+      break;
     }
   }
   if (n_scenarios != NULL)

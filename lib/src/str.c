@@ -117,8 +117,8 @@ const char *kf_str_skip_blanks(const char *s) {
 }
 
 size_t kf_str_rtrim_len(const char *s, size_t len) {
-  while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' ||
-                     s[len - 1] == '\n'))
+  while (len > 0 &&
+         (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n'))
     len--;
   return len;
 }

@@ -164,15 +164,25 @@ kf_rc kf_duration_parse_ms(const char *s, int64_t *out_ms) {
     int64_t unit;
     int rank;
     if (strncmp(p, "ms", 2) == 0) {
-      unit = 1; rank = 0; p += 2;
+      unit = 1;
+      rank = 0;
+      p += 2;
     } else if (*p == 'd') {
-      unit = 86400000; rank = 4; p++;
+      unit = 86400000;
+      rank = 4;
+      p++;
     } else if (*p == 'h') {
-      unit = 3600000; rank = 3; p++;
+      unit = 3600000;
+      rank = 3;
+      p++;
     } else if (*p == 'm') {
-      unit = 60000; rank = 2; p++;
+      unit = 60000;
+      rank = 2;
+      p++;
     } else if (*p == 's') {
-      unit = 1000; rank = 1; p++;
+      unit = 1000;
+      rank = 1;
+      p++;
     } else {
       return KF_ERR_PARSE;
     }

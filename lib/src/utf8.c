@@ -13,11 +13,17 @@ size_t kf_utf8_decode(const char *s, size_t len, uint32_t *cp) {
   size_t need;
   uint32_t value, min;
   if (c >= 0xC2 && c <= 0xDF) {
-    need = 2; value = c & 0x1Fu; min = 0x80;
+    need = 2;
+    value = c & 0x1Fu;
+    min = 0x80;
   } else if (c >= 0xE0 && c <= 0xEF) {
-    need = 3; value = c & 0x0Fu; min = 0x800;
+    need = 3;
+    value = c & 0x0Fu;
+    min = 0x800;
   } else if (c >= 0xF0 && c <= 0xF4) {
-    need = 4; value = c & 0x07u; min = 0x10000;
+    need = 4;
+    value = c & 0x07u;
+    min = 0x10000;
   } else {
     return 0; /* Continuation byte, overlong lead (C0, C1) or out of range. */
   }

@@ -34,7 +34,7 @@ struct km_listener {
   unsigned max_sessions;
   unsigned timeout_s;
   km_smtp_config smtp;
-  char *hostname;  /* Owned copy behind smtp.hostname. */
+  char *hostname; /* Owned copy behind smtp.hostname. */
   km_smtp_deliver_fn deliver;
   void *ctx;
 
@@ -47,7 +47,7 @@ struct km_listener {
   bool stopped;
 
   pthread_mutex_t lock;
-  pthread_cond_t idle;  /* Signalled when active drops to 0. */
+  pthread_cond_t idle; /* Signalled when active drops to 0. */
   unsigned active;
 };
 
@@ -72,7 +72,8 @@ kf_rc km_listener_new(const km_listener_config *cfg, km_smtp_deliver_fn deliver,
   assert(cfg != NULL && deliver != NULL && out != NULL);
   *out = NULL;
   km_listener *l = kf_calloc(1, sizeof(*l));
-  if (l == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  if (l == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   l->listen_fd = -1;
   l->stop_r = -1;
   l->stop_w = -1;
@@ -104,8 +105,10 @@ unsigned km_listener_port(const km_listener *l) {
 
 static bool listener_fd_setup(int fd, bool nonblocking) {
   int fdflags = fcntl(fd, F_GETFD);
-  if (fdflags < 0 || fcntl(fd, F_SETFD, fdflags | FD_CLOEXEC) < 0) return false;
-  if (!nonblocking) return true;
+  if (fdflags < 0 || fcntl(fd, F_SETFD, fdflags | FD_CLOEXEC) < 0)
+    return false;
+  if (!nonblocking)
+    return true;
   int flags = fcntl(fd, F_GETFL);
   return flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) >= 0;
 }
@@ -123,14 +126,20 @@ static bool listener_send_all(int fd, int stop_fd, const char *data, size_t len,
       len -= (size_t)n;
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) return false;
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+      return false;
     struct pollfd pfd[2] = {{.fd = fd, .events = POLLOUT}, {.fd = stop_fd, .events = POLLIN}};
     int r = poll(pfd, ignore_stop ? 1 : 2, KM_LISTENER_SEND_TIMEOUT_MS);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
-    if (!ignore_stop && pfd[1].revents != 0) return false;
-    if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) return false;
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      return false;
+    if (!ignore_stop && pfd[1].revents != 0)
+      return false;
+    if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL))
+      return false;
   }
   return true;
 }
@@ -138,7 +147,8 @@ static bool listener_send_all(int fd, int stop_fd, const char *data, size_t len,
 /* Send what the engine produced and empty the buffer. */
 static bool session_flush(km_session *sess, kf_buf *out, bool ignore_stop) {
   bool ok = true;
-  if (out->len > 0) ok = listener_send_all(sess->fd, sess->l->stop_r, out->data, out->len, ignore_stop);
+  if (out->len > 0)
+    ok = listener_send_all(sess->fd, sess->l->stop_r, out->data, out->len, ignore_stop);
   kf_buf_reset(out);
   return ok;
 }
@@ -154,28 +164,35 @@ static void session_run(km_session *sess) {
     return;
   }
   bool ok = km_smtp_greeting(smtp, &out) == KF_OK && session_flush(sess, &out, false);
-  int timeout_ms = l->timeout_s > (unsigned)(INT32_MAX / 1000) ? INT32_MAX : (int)(l->timeout_s * 1000);
+  int timeout_ms =
+      l->timeout_s > (unsigned)(INT32_MAX / 1000) ? INT32_MAX : (int)(l->timeout_s * 1000);
   char chunk[4096];
   while (ok && !km_smtp_closed(smtp)) {
-    struct pollfd pfd[2] = {{.fd = sess->fd, .events = POLLIN}, {.fd = l->stop_r, .events = POLLIN}};
+    struct pollfd pfd[2] = {{.fd = sess->fd, .events = POLLIN},
+                            {.fd = l->stop_r, .events = POLLIN}};
     int r = poll(pfd, 2, timeout_ms);
     if (r < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       break;
     }
     if (r == 0) {
       kf_info("smtp session from %s: idle timeout", sess->peer);
-      if (km_smtp_timeout(smtp, &out) == KF_OK) session_flush(sess, &out, false);
+      if (km_smtp_timeout(smtp, &out) == KF_OK)
+        session_flush(sess, &out, false);
       break;
     }
     if (pfd[1].revents != 0) {
       /* The listener is stopping; a partial message in DATA is dropped. */
-      if (km_smtp_shutdown(smtp, &out) == KF_OK) session_flush(sess, &out, true);
+      if (km_smtp_shutdown(smtp, &out) == KF_OK)
+        session_flush(sess, &out, true);
       break;
     }
     ssize_t n = recv(sess->fd, chunk, sizeof(chunk), 0);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
-    if (n <= 0) break; /* The peer closed the connection or it failed. */
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+      continue;
+    if (n <= 0)
+      break; /* The peer closed the connection or it failed. */
     kf_rc rc = km_smtp_feed(smtp, chunk, (size_t)n, &out);
     ok = session_flush(sess, &out, false) && rc == KF_OK;
   }
@@ -199,7 +216,8 @@ static void *session_thread(void *arg) {
   pthread_mutex_lock(&l->lock);
   assert(l->active > 0);
   l->active--;
-  if (l->active == 0) pthread_cond_broadcast(&l->idle);
+  if (l->active == 0)
+    pthread_cond_broadcast(&l->idle);
   pthread_mutex_unlock(&l->lock);
   close(fd);
   return NULL;
@@ -230,7 +248,8 @@ static void listener_peer_name(const struct sockaddr_storage *ss, char *out, siz
     inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
     port = ntohs(sin6->sin6_port);
   }
-  if (kf_str_format(out, out_size, "%s:%u", host, port) != KF_OK) out[0] = '\0';
+  if (kf_str_format(out, out_size, "%s:%u", host, port) != KF_OK)
+    out[0] = '\0';
 }
 
 static void listener_accept_one(km_listener *l) {
@@ -252,7 +271,8 @@ static void listener_accept_one(km_listener *l) {
   }
   pthread_mutex_lock(&l->lock);
   bool full = l->active >= l->max_sessions;
-  if (!full) l->active++;
+  if (!full)
+    l->active++;
   pthread_mutex_unlock(&l->lock);
   char peer[KM_LISTENER_PEER_MAX];
   listener_peer_name(&ss, peer, sizeof(peer));
@@ -274,13 +294,15 @@ static void listener_accept_one(km_listener *l) {
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     started = pthread_create(&tid, &attr, session_thread, sess) == 0;
   }
-  if (attr_ok) pthread_attr_destroy(&attr);
+  if (attr_ok)
+    pthread_attr_destroy(&attr);
   if (!started) {
     kf_warn("smtp session from %s refused: cannot start a thread", peer);
     kf_free(sess);
     pthread_mutex_lock(&l->lock);
     l->active--;
-    if (l->active == 0) pthread_cond_broadcast(&l->idle);
+    if (l->active == 0)
+      pthread_cond_broadcast(&l->idle);
     pthread_mutex_unlock(&l->lock);
     listener_refuse(l, fd);
   }
@@ -289,15 +311,19 @@ static void listener_accept_one(km_listener *l) {
 static void *accept_thread(void *arg) {
   km_listener *l = arg;
   for (;;) {
-    struct pollfd pfd[2] = {{.fd = l->listen_fd, .events = POLLIN}, {.fd = l->stop_r, .events = POLLIN}};
+    struct pollfd pfd[2] = {{.fd = l->listen_fd, .events = POLLIN},
+                            {.fd = l->stop_r, .events = POLLIN}};
     int r = poll(pfd, 2, -1);
     if (r < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR)
+        continue;
       kf_error("smtp accept poll: %s", strerror(errno));
       break;
     }
-    if (pfd[1].revents != 0) break;
-    if (pfd[0].revents & POLLIN) listener_accept_one(l);
+    if (pfd[1].revents != 0)
+      break;
+    if (pfd[0].revents & POLLIN)
+      listener_accept_one(l);
   }
   return NULL;
 }
@@ -307,7 +333,8 @@ static kf_rc listener_bind_addr(km_listener *l, struct sockaddr_storage *ss, soc
                                 kf_err *err) {
   memset(ss, 0, sizeof(*ss));
   const char *addr = l->bind_address;
-  if (kf_str_eq_ci(addr, "localhost")) addr = "127.0.0.1";
+  if (kf_str_eq_ci(addr, "localhost"))
+    addr = "127.0.0.1";
   struct sockaddr_in *sin = (struct sockaddr_in *)ss;
   struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
   if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
@@ -322,25 +349,30 @@ static kf_rc listener_bind_addr(km_listener *l, struct sockaddr_storage *ss, soc
     *len = sizeof(*sin6);
     return KF_OK;
   }
-  return kf_err_set(err, KF_ERR_INVALID, "--bind %s: not a numeric IPv4 or IPv6 address", l->bind_address);
+  return kf_err_set(err, KF_ERR_INVALID, "--bind %s: not a numeric IPv4 or IPv6 address",
+                    l->bind_address);
 }
 
 kf_rc km_listener_start(km_listener *l, kf_err *err) {
   assert(l != NULL && !l->started);
-  if (l->port > 65535) return kf_err_set(err, KF_ERR_INVALID, "SMTP port %u out of range", l->port);
+  if (l->port > 65535)
+    return kf_err_set(err, KF_ERR_INVALID, "SMTP port %u out of range", l->port);
   struct sockaddr_storage ss;
   socklen_t ss_len = 0;
   kf_rc rc = listener_bind_addr(l, &ss, &ss_len, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   int fds[2];
-  if (pipe(fds) != 0) return kf_err_set(err, KF_ERR_IO, "pipe: %s", strerror(errno));
+  if (pipe(fds) != 0)
+    return kf_err_set(err, KF_ERR_IO, "pipe: %s", strerror(errno));
   l->stop_r = fds[0];
   l->stop_w = fds[1];
   if (!listener_fd_setup(l->stop_r, false) || !listener_fd_setup(l->stop_w, false)) {
     return kf_err_set(err, KF_ERR_IO, "fcntl: %s", strerror(errno));
   }
   l->listen_fd = socket(ss.ss_family, SOCK_STREAM, 0);
-  if (l->listen_fd < 0) return kf_err_set(err, KF_ERR_IO, "socket: %s", strerror(errno));
+  if (l->listen_fd < 0)
+    return kf_err_set(err, KF_ERR_IO, "socket: %s", strerror(errno));
   int one = 1;
   if (setsockopt(l->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
       !listener_fd_setup(l->listen_fd, true)) {
@@ -349,7 +381,8 @@ kf_rc km_listener_start(km_listener *l, kf_err *err) {
   if (bind(l->listen_fd, (struct sockaddr *)&ss, ss_len) != 0) {
     return kf_err_set(err, KF_ERR_IO, "bind %s:%u: %s", l->bind_address, l->port, strerror(errno));
   }
-  if (listen(l->listen_fd, 128) != 0) return kf_err_set(err, KF_ERR_IO, "listen: %s", strerror(errno));
+  if (listen(l->listen_fd, 128) != 0)
+    return kf_err_set(err, KF_ERR_IO, "listen: %s", strerror(errno));
   struct sockaddr_storage bound;
   socklen_t bound_len = sizeof(bound);
   if (getsockname(l->listen_fd, (struct sockaddr *)&bound, &bound_len) != 0) {
@@ -365,27 +398,32 @@ kf_rc km_listener_start(km_listener *l, kf_err *err) {
 }
 
 void km_listener_stop(km_listener *l) {
-  if (l == NULL || l->stopped) return;
+  if (l == NULL || l->stopped)
+    return;
   l->stopped = true;
   if (l->stop_w >= 0) {
     close(l->stop_w);
     l->stop_w = -1;
   }
-  if (l->started) pthread_join(l->accept_thread, NULL);
+  if (l->started)
+    pthread_join(l->accept_thread, NULL);
   if (l->listen_fd >= 0) {
     close(l->listen_fd);
     l->listen_fd = -1;
   }
   /* Every session sees the closed pipe, says 421 and ends; wait for the last. */
   pthread_mutex_lock(&l->lock);
-  while (l->active > 0) pthread_cond_wait(&l->idle, &l->lock);
+  while (l->active > 0)
+    pthread_cond_wait(&l->idle, &l->lock);
   pthread_mutex_unlock(&l->lock);
 }
 
 void km_listener_free(km_listener *l) {
-  if (l == NULL) return;
+  if (l == NULL)
+    return;
   km_listener_stop(l);
-  if (l->stop_r >= 0) close(l->stop_r);
+  if (l->stop_r >= 0)
+    close(l->stop_r);
   pthread_mutex_destroy(&l->lock);
   pthread_cond_destroy(&l->idle);
   kf_free(l->bind_address);

@@ -56,15 +56,18 @@ static kf_rc mime_append_lossy_utf8(kf_buf *buf, const char *s, size_t len, bool
     while (run < len) {
       uint32_t cp;
       size_t n = kf_utf8_decode(s + run, len - run, &cp);
-      if (n == 0) break;
+      if (n == 0)
+        break;
       run += n;
     }
     kf_rc rc = kf_buf_append(buf, s + i, run - i);
-    if (rc != KF_OK) return rc;
+    if (rc != KF_OK)
+      return rc;
     if (run < len) {
       *clean = false;
       rc = kf_buf_append(buf, km_replacement, sizeof(km_replacement) - 1);
-      if (rc != KF_OK) return rc;
+      if (rc != KF_OK)
+        return rc;
       run++;
     }
     i = run;
@@ -74,7 +77,8 @@ static kf_rc mime_append_lossy_utf8(kf_buf *buf, const char *s, size_t len, bool
 
 /* A JSON string of s (len bytes), made valid UTF-8; NULL only when out of memory. */
 static json_t *mime_json_string(const char *s, size_t len) {
-  if (kf_utf8_valid(s, len)) return json_stringn(s, len);
+  if (kf_utf8_valid(s, len))
+    return json_stringn(s, len);
   kf_buf buf;
   kf_buf_init(&buf, len * 3 + 1);
   bool clean = true;
@@ -88,13 +92,15 @@ static json_t *mime_json_string(const char *s, size_t len) {
 
 /* A JSON string of a NUL-terminated s, or JSON null for NULL. */
 static json_t *mime_json_string_or_null(const char *s) {
-  if (s == NULL) return json_null();
+  if (s == NULL)
+    return json_null();
   return mime_json_string(s, strlen(s));
 }
 
 static bool mime_charset_is(const char *charset, const char *const *names) {
   for (size_t i = 0; names[i] != NULL; i++) {
-    if (kf_str_eq_ci(charset, names[i])) return true;
+    if (kf_str_eq_ci(charset, names[i]))
+      return true;
   }
   return false;
 }
@@ -104,8 +110,8 @@ static bool mime_charset_is(const char *charset, const char *const *names) {
  * turns false if the charset is unknown or any byte did not convert; the text
  * is still produced, with U+FFFD for what could not be converted.
  */
-static kf_rc mime_convert_to_utf8(const char *bytes, size_t len, const char *charset,
-                                  kf_buf *out, bool *clean) {
+static kf_rc mime_convert_to_utf8(const char *bytes, size_t len, const char *charset, kf_buf *out,
+                                  bool *clean) {
   static const char *const ascii_names[] = {"us-ascii", "ascii", "ansi_x3.4-1968", "iso646-us",
                                             NULL};
   static const char *const utf8_names[] = {"utf-8", "utf8", NULL};
@@ -119,7 +125,8 @@ static kf_rc mime_convert_to_utf8(const char *bytes, size_t len, const char *cha
     }
     return mime_append_lossy_utf8(out, bytes, len, clean);
   }
-  if (mime_charset_is(charset, utf8_names)) return mime_append_lossy_utf8(out, bytes, len, clean);
+  if (mime_charset_is(charset, utf8_names))
+    return mime_append_lossy_utf8(out, bytes, len, clean);
 
   iconv_t cd = g_mime_iconv_open("UTF-8", charset);
   if (cd == (iconv_t)-1) {
@@ -136,11 +143,13 @@ static kf_rc mime_convert_to_utf8(const char *bytes, size_t len, const char *cha
     size_t r = iconv(cd, &in, &in_left, &o, &o_left);
     int saved = errno;
     rc = kf_buf_append(out, chunk, sizeof(chunk) - o_left);
-    if (rc != KF_OK || r != (size_t)-1 || saved == E2BIG) continue;
+    if (rc != KF_OK || r != (size_t)-1 || saved == E2BIG)
+      continue;
     /* EILSEQ: an invalid sequence, skip one byte; EINVAL: truncated at the end. */
     *clean = false;
     rc = kf_buf_append(out, km_replacement, sizeof(km_replacement) - 1);
-    if (saved != EILSEQ) break;
+    if (saved != EILSEQ)
+      break;
     in++;
     in_left--;
   }
@@ -159,14 +168,17 @@ static kf_rc mime_convert_to_utf8(const char *bytes, size_t len, const char *cha
 /* ---- Links. ---- */
 
 static kf_rc mime_link_add(json_t *links, const char *url, size_t len) {
-  if (len == 0 || json_array_size(links) >= KM_MIME_MAX_LINKS) return KF_OK;
+  if (len == 0 || json_array_size(links) >= KM_MIME_MAX_LINKS)
+    return KF_OK;
   size_t i;
   json_t *v;
   json_array_foreach(links, i, v) {
-    if (json_string_length(v) == len && memcmp(json_string_value(v), url, len) == 0) return KF_OK;
+    if (json_string_length(v) == len && memcmp(json_string_value(v), url, len) == 0)
+      return KF_OK;
   }
   json_t *s = mime_json_string(url, len);
-  if (s == NULL || json_array_append_new(links, s) != 0) return KF_ERR_NOMEM;
+  if (s == NULL || json_array_append_new(links, s) != 0)
+    return KF_ERR_NOMEM;
   return KF_OK;
 }
 
@@ -191,8 +203,10 @@ static size_t mime_url_trim(const char *url, size_t len) {
       /* Keep a ')' that closes a '(' inside the URL (Wikipedia style). */
       size_t open = 0, close = 0;
       for (size_t i = 0; i < len; i++) {
-        if (url[i] == '(') open++;
-        if (url[i] == ')') close++;
+        if (url[i] == '(')
+          open++;
+        if (url[i] == ')')
+          close++;
       }
       if (close > open) {
         len--;
@@ -220,11 +234,13 @@ static kf_rc mime_links_from_text(json_t *links, const char *text, size_t len) {
       continue;
     }
     size_t end = i + scheme;
-    while (end < len && !mime_url_stop((unsigned char)text[end])) end++;
+    while (end < len && !mime_url_stop((unsigned char)text[end]))
+      end++;
     size_t url_len = mime_url_trim(text + i, end - i);
     if (url_len > scheme) {
       kf_rc rc = mime_link_add(links, text + i, url_len);
-      if (rc != KF_OK) return rc;
+      if (rc != KF_OK)
+        return rc;
     }
     i = end;
   }
@@ -233,11 +249,13 @@ static kf_rc mime_links_from_text(json_t *links, const char *text, size_t len) {
 
 /* Collect http(s) href attributes from HTML, in document order. */
 static kf_rc mime_links_from_html(json_t *links, const char *html, size_t len) {
-  if (len == 0 || len > (size_t)INT32_MAX) return KF_OK;
+  if (len == 0 || len > (size_t)INT32_MAX)
+    return KF_OK;
   htmlDocPtr doc = htmlReadMemory(html, (int)len, NULL, "UTF-8",
                                   HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
                                       HTML_PARSE_NONET | HTML_PARSE_NOBLANKS);
-  if (doc == NULL) return KF_OK;
+  if (doc == NULL)
+    return KF_OK;
   kf_rc rc = KF_OK;
   /* An iterative walk, so deeply nested HTML cannot exhaust the stack. */
   xmlNodePtr node = xmlDocGetRootElement(doc);
@@ -246,7 +264,8 @@ static kf_rc mime_links_from_html(json_t *links, const char *html, size_t len) {
       xmlChar *href = xmlGetProp(node, (const xmlChar *)"href");
       if (href != NULL) {
         const char *h = (const char *)href;
-        while (*h == '\n' || *h == '\r' || *h == '\t' || *h == ' ') h++;
+        while (*h == '\n' || *h == '\r' || *h == '\t' || *h == ' ')
+          h++;
         size_t h_len = kf_str_rtrim_len(h, strlen(h));
         if (kf_str_starts_with_ci(h, "http://") || kf_str_starts_with_ci(h, "https://")) {
           rc = mime_link_add(links, h, h_len);
@@ -258,8 +277,10 @@ static kf_rc mime_links_from_html(json_t *links, const char *html, size_t len) {
       node = node->children;
       continue;
     }
-    while (node != NULL && node->next == NULL) node = node->parent;
-    if (node != NULL) node = node->next;
+    while (node != NULL && node->next == NULL)
+      node = node->parent;
+    if (node != NULL)
+      node = node->next;
   }
   xmlFreeDoc(doc);
   return rc;
@@ -268,19 +289,21 @@ static kf_rc mime_links_from_html(json_t *links, const char *html, size_t len) {
 /* ---- The MIME tree. ---- */
 
 typedef struct mime_walk {
-  kf_buf text;     /* The first inline text/plain part, as UTF-8. */
+  kf_buf text; /* The first inline text/plain part, as UTF-8. */
   bool have_text;
-  kf_buf html;     /* The first inline text/html part, as UTF-8. */
+  kf_buf html; /* The first inline text/html part, as UTF-8. */
   bool have_html;
-  bool clean;      /* Every text part converted cleanly. */
+  bool clean; /* Every text part converted cleanly. */
 } mime_walk;
 
 /* Decode one leaf part's content (transfer encoding undone) into UTF-8 text. */
 static kf_rc mime_part_text(GMimePart *part, kf_buf *out, bool *clean) {
   GMimeDataWrapper *content = g_mime_part_get_content(part);
-  if (content == NULL) return KF_OK;
+  if (content == NULL)
+    return KF_OK;
   GMimeStream *mem = g_mime_stream_mem_new();
-  if (mem == NULL) return KF_ERR_NOMEM;
+  if (mem == NULL)
+    return KF_ERR_NOMEM;
   kf_rc rc = KF_OK;
   if (g_mime_data_wrapper_write_to_stream(content, mem) < 0) {
     *clean = false;
@@ -294,21 +317,26 @@ static kf_rc mime_part_text(GMimePart *part, kf_buf *out, bool *clean) {
 }
 
 static kf_rc mime_walk_part(GMimeObject *obj, mime_walk *w, unsigned depth) {
-  if (obj == NULL) return KF_OK;
+  if (obj == NULL)
+    return KF_OK;
   if (GMIME_IS_MULTIPART(obj)) {
-    if (depth >= KM_MIME_MAX_DEPTH) return KF_OK;
+    if (depth >= KM_MIME_MAX_DEPTH)
+      return KF_OK;
     GMimeMultipart *mp = GMIME_MULTIPART(obj);
     int n = g_mime_multipart_get_count(mp);
     for (int i = 0; i < n; i++) {
       kf_rc rc = mime_walk_part(g_mime_multipart_get_part(mp, i), w, depth + 1);
-      if (rc != KF_OK) return rc;
+      if (rc != KF_OK)
+        return rc;
     }
     return KF_OK;
   }
   /* An attached message (message/rfc822) is content, not this mail's body. */
-  if (!GMIME_IS_PART(obj)) return KF_OK;
+  if (!GMIME_IS_PART(obj))
+    return KF_OK;
   GMimeContentType *ct = g_mime_object_get_content_type(obj);
-  if (ct == NULL || !g_mime_content_type_is_type(ct, "text", "*")) return KF_OK;
+  if (ct == NULL || !g_mime_content_type_is_type(ct, "text", "*"))
+    return KF_OK;
   bool is_plain = g_mime_content_type_is_type(ct, "text", "plain");
   bool is_html = g_mime_content_type_is_type(ct, "text", "html");
   GMimeContentDisposition *disp = g_mime_object_get_content_disposition(obj);
@@ -321,7 +349,8 @@ static kf_rc mime_walk_part(GMimeObject *obj, mime_walk *w, unsigned depth) {
     target = &w->html;
     w->have_html = true;
   }
-  if (target != NULL) return mime_part_text(GMIME_PART(obj), target, &w->clean);
+  if (target != NULL)
+    return mime_part_text(GMIME_PART(obj), target, &w->clean);
   /* Other text parts are converted only to judge their charset. */
   kf_buf scratch;
   kf_buf_init(&scratch, KM_MIME_TEXT_MAX);
@@ -334,33 +363,39 @@ static kf_rc mime_walk_part(GMimeObject *obj, mime_walk *w, unsigned depth) {
 
 /* json_object_set_new that reports failure (and frees value) as KF_ERR_NOMEM. */
 static kf_rc mime_set(json_t *obj, const char *key, json_t *value) {
-  if (value == NULL) return KF_ERR_NOMEM;
+  if (value == NULL)
+    return KF_ERR_NOMEM;
   return json_object_set_new(obj, key, value) == 0 ? KF_OK : KF_ERR_NOMEM;
 }
 
 static kf_rc mime_envelope(json_t *doc, const km_smtp_envelope *env) {
-  if (env == NULL) return mime_set(doc, "envelope", json_null());
+  if (env == NULL)
+    return mime_set(doc, "envelope", json_null());
   json_t *e = json_object();
   json_t *rcpts = json_array();
   kf_rc rc = (e != NULL && rcpts != NULL) ? KF_OK : KF_ERR_NOMEM;
   for (size_t i = 0; rc == KF_OK && i < env->rcpt_to_len; i++) {
     json_t *s = mime_json_string_or_null(env->rcpt_to[i]);
-    if (s == NULL || json_array_append_new(rcpts, s) != 0) rc = KF_ERR_NOMEM;
+    if (s == NULL || json_array_append_new(rcpts, s) != 0)
+      rc = KF_ERR_NOMEM;
   }
-  if (rc == KF_OK) rc = mime_set(e, "mail_from", mime_json_string_or_null(env->mail_from));
+  if (rc == KF_OK)
+    rc = mime_set(e, "mail_from", mime_json_string_or_null(env->mail_from));
   if (rc == KF_OK) {
     rc = mime_set(e, "rcpt_to", rcpts);
     rcpts = NULL;
   }
   json_decref(rcpts);
-  if (rc == KF_OK) return mime_set(doc, "envelope", e);
+  if (rc == KF_OK)
+    return mime_set(doc, "envelope", e);
   json_decref(e);
   return rc;
 }
 
 /* Append every mailbox address in list to array (groups are flattened). */
 static kf_rc mime_addresses(InternetAddressList *list, json_t *array, unsigned depth) {
-  if (list == NULL) return KF_OK;
+  if (list == NULL)
+    return KF_OK;
   int n = internet_address_list_length(list);
   for (int i = 0; i < n; i++) {
     InternetAddress *ia = internet_address_list_get_address(list, i);
@@ -369,13 +404,15 @@ static kf_rc mime_addresses(InternetAddressList *list, json_t *array, unsigned d
       const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
       if (addr != NULL) {
         json_t *s = mime_json_string_or_null(addr);
-        if (s == NULL || json_array_append_new(array, s) != 0) rc = KF_ERR_NOMEM;
+        if (s == NULL || json_array_append_new(array, s) != 0)
+          rc = KF_ERR_NOMEM;
       }
     } else if (INTERNET_ADDRESS_IS_GROUP(ia) && depth < 4) {
       rc = mime_addresses(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)), array,
                           depth + 1);
     }
-    if (rc != KF_OK) return rc;
+    if (rc != KF_OK)
+      return rc;
   }
   return KF_OK;
 }
@@ -386,17 +423,21 @@ static kf_rc mime_addresses(InternetAddressList *list, json_t *array, unsigned d
  * after the colon and the final line break.
  */
 static json_t *mime_raw_value(const char *raw) {
-  if (raw == NULL) return json_null();
-  while (*raw == ' ' || *raw == '\t') raw++;
+  if (raw == NULL)
+    return json_null();
+  while (*raw == ' ' || *raw == '\t')
+    raw++;
   size_t len = kf_str_rtrim_len(raw, strlen(raw));
   kf_buf buf;
   kf_buf_init(&buf, len + 1);
   kf_rc rc = KF_OK;
   for (size_t i = 0; i < len && rc == KF_OK; i++) {
-    if (raw[i] != '\r' && raw[i] != '\n') rc = kf_buf_append_byte(&buf, raw[i]);
+    if (raw[i] != '\r' && raw[i] != '\n')
+      rc = kf_buf_append_byte(&buf, raw[i]);
   }
   json_t *j = NULL;
-  if (rc == KF_OK) j = mime_json_string(buf.data != NULL ? buf.data : "", buf.len);
+  if (rc == KF_OK)
+    j = mime_json_string(buf.data != NULL ? buf.data : "", buf.len);
   kf_buf_release(&buf);
   return j;
 }
@@ -411,8 +452,10 @@ static kf_rc mime_headers(json_t *doc, GMimeObject *obj) {
     GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
     const char *name = g_mime_header_get_name(h);
     const char *value = g_mime_header_get_value(h);
-    if (name == NULL) continue;
-    if (value == NULL) value = "";
+    if (name == NULL)
+      continue;
+    if (value == NULL)
+      value = "";
     json_t *entry = json_object();
     if (entry == NULL) {
       rc = KF_ERR_NOMEM;
@@ -420,8 +463,10 @@ static kf_rc mime_headers(json_t *doc, GMimeObject *obj) {
     }
     /* header_list keeps the value as sent (docs/mocks-openapi.yaml), plus the decoded form. */
     rc = mime_set(entry, "name", mime_json_string_or_null(name));
-    if (rc == KF_OK) rc = mime_set(entry, "value", mime_raw_value(g_mime_header_get_raw_value(h)));
-    if (rc == KF_OK) rc = mime_set(entry, "decoded", mime_json_string_or_null(value));
+    if (rc == KF_OK)
+      rc = mime_set(entry, "value", mime_raw_value(g_mime_header_get_raw_value(h)));
+    if (rc == KF_OK)
+      rc = mime_set(entry, "decoded", mime_json_string_or_null(value));
     if (rc != KF_OK) {
       json_decref(entry);
       break;
@@ -459,17 +504,28 @@ static kf_rc mime_headers(json_t *doc, GMimeObject *obj) {
 /* The fields every document has, filled for a message GMime could not parse. */
 static kf_rc mime_defaults(json_t *doc, size_t len) {
   kf_rc rc = mime_set(doc, "from", json_null());
-  if (rc == KF_OK) rc = mime_set(doc, "to", json_array());
-  if (rc == KF_OK) rc = mime_set(doc, "subject", json_null());
-  if (rc == KF_OK) rc = mime_set(doc, "date", json_null());
-  if (rc == KF_OK) rc = mime_set(doc, "message_id", json_null());
-  if (rc == KF_OK) rc = mime_set(doc, "headers", json_object());
-  if (rc == KF_OK) rc = mime_set(doc, "header_list", json_array());
-  if (rc == KF_OK) rc = mime_set(doc, "text", json_string(""));
-  if (rc == KF_OK) rc = mime_set(doc, "html", json_null());
-  if (rc == KF_OK) rc = mime_set(doc, "links", json_array());
-  if (rc == KF_OK) rc = mime_set(doc, "size", json_integer((json_int_t)len));
-  if (rc == KF_OK) rc = mime_set(doc, "mime_valid", json_false());
+  if (rc == KF_OK)
+    rc = mime_set(doc, "to", json_array());
+  if (rc == KF_OK)
+    rc = mime_set(doc, "subject", json_null());
+  if (rc == KF_OK)
+    rc = mime_set(doc, "date", json_null());
+  if (rc == KF_OK)
+    rc = mime_set(doc, "message_id", json_null());
+  if (rc == KF_OK)
+    rc = mime_set(doc, "headers", json_object());
+  if (rc == KF_OK)
+    rc = mime_set(doc, "header_list", json_array());
+  if (rc == KF_OK)
+    rc = mime_set(doc, "text", json_string(""));
+  if (rc == KF_OK)
+    rc = mime_set(doc, "html", json_null());
+  if (rc == KF_OK)
+    rc = mime_set(doc, "links", json_array());
+  if (rc == KF_OK)
+    rc = mime_set(doc, "size", json_integer((json_int_t)len));
+  if (rc == KF_OK)
+    rc = mime_set(doc, "mime_valid", json_false());
   return rc;
 }
 
@@ -477,33 +533,40 @@ static kf_rc mime_defaults(json_t *doc, size_t len) {
 static kf_rc mime_from_message(json_t *doc, GMimeMessage *msg) {
   GMimeObject *obj = GMIME_OBJECT(msg);
   kf_rc rc = mime_headers(doc, obj);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
 
   InternetAddressList *from = g_mime_message_get_from(msg);
   json_t *from_addrs = json_array();
-  if (from_addrs == NULL) return KF_ERR_NOMEM;
+  if (from_addrs == NULL)
+    return KF_ERR_NOMEM;
   rc = mime_addresses(from, from_addrs, 0);
   if (rc == KF_OK) {
     json_t *first = json_array_get(from_addrs, 0);
     rc = mime_set(doc, "from", first != NULL ? json_incref(first) : json_null());
   }
   json_decref(from_addrs);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
 
   json_t *to = json_array();
-  if (to == NULL) return KF_ERR_NOMEM;
+  if (to == NULL)
+    return KF_ERR_NOMEM;
   rc = mime_addresses(g_mime_message_get_to(msg), to, 0);
   if (rc != KF_OK) {
     json_decref(to);
     return rc;
   }
   rc = mime_set(doc, "to", to);
-  if (rc == KF_OK) rc = mime_set(doc, "subject", mime_json_string_or_null(g_mime_message_get_subject(msg)));
-  if (rc == KF_OK) rc = mime_set(doc, "date", mime_json_string_or_null(g_mime_object_get_header(obj, "Date")));
+  if (rc == KF_OK)
+    rc = mime_set(doc, "subject", mime_json_string_or_null(g_mime_message_get_subject(msg)));
+  if (rc == KF_OK)
+    rc = mime_set(doc, "date", mime_json_string_or_null(g_mime_object_get_header(obj, "Date")));
   if (rc == KF_OK) {
     rc = mime_set(doc, "message_id", mime_json_string_or_null(g_mime_message_get_message_id(msg)));
   }
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
 
   mime_walk w;
   kf_buf_init(&w.text, KM_MIME_TEXT_MAX);
@@ -517,15 +580,19 @@ static kf_rc mime_from_message(json_t *doc, GMimeMessage *msg) {
     rc = mime_set(doc, "text", json_stringn(w.text.data != NULL ? w.text.data : "", w.text.len));
   }
   if (rc == KF_OK) {
-    rc = mime_set(doc, "html", w.have_html ? json_stringn(w.html.data != NULL ? w.html.data : "", w.html.len)
-                                           : json_null());
+    rc = mime_set(doc, "html",
+                  w.have_html ? json_stringn(w.html.data != NULL ? w.html.data : "", w.html.len)
+                              : json_null());
   }
   if (rc == KF_OK) {
     links = json_array();
-    if (links == NULL) rc = KF_ERR_NOMEM;
+    if (links == NULL)
+      rc = KF_ERR_NOMEM;
   }
-  if (rc == KF_OK && w.text.len > 0) rc = mime_links_from_text(links, w.text.data, w.text.len);
-  if (rc == KF_OK && w.html.len > 0) rc = mime_links_from_html(links, w.html.data, w.html.len);
+  if (rc == KF_OK && w.text.len > 0)
+    rc = mime_links_from_text(links, w.text.data, w.text.len);
+  if (rc == KF_OK && w.html.len > 0)
+    rc = mime_links_from_html(links, w.html.data, w.html.len);
   if (rc == KF_OK) {
     rc = mime_set(doc, "links", links);
     links = NULL;
@@ -533,7 +600,8 @@ static kf_rc mime_from_message(json_t *doc, GMimeMessage *msg) {
   json_decref(links);
   bool valid = w.clean && g_mime_object_get_header(obj, "From") != NULL &&
                g_mime_object_get_header(obj, "Date") != NULL;
-  if (rc == KF_OK) rc = mime_set(doc, "mime_valid", json_boolean(valid));
+  if (rc == KF_OK)
+    rc = mime_set(doc, "mime_valid", json_boolean(valid));
   kf_buf_release(&w.text);
   kf_buf_release(&w.html);
   return rc;
@@ -544,9 +612,11 @@ kf_rc km_mime_decode(const char *raw, size_t len, const km_smtp_envelope *env, j
   assert(out != NULL && (raw != NULL || len == 0));
   *out = NULL;
   json_t *doc = json_object();
-  if (doc == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory decoding a message");
+  if (doc == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory decoding a message");
   kf_rc rc = mime_envelope(doc, env);
-  if (rc == KF_OK) rc = mime_defaults(doc, len);
+  if (rc == KF_OK)
+    rc = mime_defaults(doc, len);
   if (rc != KF_OK) {
     json_decref(doc);
     return kf_err_set(err, rc, "out of memory decoding a message");

@@ -30,7 +30,7 @@ typedef enum km_smtp_mode { KM_MODE_COMMAND, KM_MODE_DATA } km_smtp_mode;
 /* Why a message in DATA is going to be rejected once its end is seen. */
 typedef enum km_data_problem {
   KM_DATA_OK = 0,
-  KM_DATA_BARE_NEWLINE, /* 554 5.6.11 */
+  KM_DATA_BARE_NEWLINE,  /* 554 5.6.11 */
   KM_DATA_LINE_TOO_LONG, /* 500 5.5.6 */
   KM_DATA_TOO_BIG,       /* 552 5.3.4 */
   KM_DATA_NOMEM          /* 451 4.3.0 */
@@ -45,8 +45,8 @@ struct km_smtp {
   void *ctx;
 
   km_smtp_mode mode;
-  bool greeted;   /* HELO or EHLO was accepted. */
-  bool extended;  /* It was EHLO, so MAIL/RCPT parameters are allowed. */
+  bool greeted;  /* HELO or EHLO was accepted. */
+  bool extended; /* It was EHLO, so MAIL/RCPT parameters are allowed. */
   bool closed;
   unsigned errors_in_row;
 
@@ -61,10 +61,10 @@ struct km_smtp {
 
   /* Line assembly: the first bytes of the current line and its full length. */
   char line[KM_SMTP_LINE_STORE];
-  size_t line_len;    /* Bytes stored in line (at most KM_SMTP_LINE_STORE - 1). */
-  size_t line_total;  /* Bytes seen on this line so far, CR included, LF not. */
-  bool prev_cr;       /* The last byte seen was a CR. */
-  bool line_bare_cr;  /* A CR not followed by LF occurred in this line. */
+  size_t line_len;   /* Bytes stored in line (at most KM_SMTP_LINE_STORE - 1). */
+  size_t line_total; /* Bytes seen on this line so far, CR included, LF not. */
+  bool prev_cr;      /* The last byte seen was a CR. */
+  bool line_bare_cr; /* A CR not followed by LF occurred in this line. */
 
   /* DATA state. */
   kf_buf msg;
@@ -81,18 +81,19 @@ void km_smtp_config_init(km_smtp_config *cfg) {
   cfg->max_errors = KM_SMTP_DEFAULT_MAX_ERRORS;
 }
 
-kf_rc km_smtp_new(const km_smtp_config *cfg, km_smtp_deliver_fn deliver, void *ctx,
-                  km_smtp **out) {
+kf_rc km_smtp_new(const km_smtp_config *cfg, km_smtp_deliver_fn deliver, void *ctx, km_smtp **out) {
   assert(cfg != NULL && deliver != NULL && out != NULL);
   *out = NULL;
   km_smtp *s = kf_calloc(1, sizeof(*s));
-  if (s == NULL) return KF_ERR_NOMEM;
+  if (s == NULL)
+    return KF_ERR_NOMEM;
   s->hostname = kf_strdup(cfg->hostname != NULL ? cfg->hostname : "localhost");
   if (s->hostname == NULL) {
     kf_free(s);
     return KF_ERR_NOMEM;
   }
-  s->max_message_bytes = cfg->max_message_bytes ? cfg->max_message_bytes : KM_SMTP_DEFAULT_MAX_MESSAGE;
+  s->max_message_bytes =
+      cfg->max_message_bytes ? cfg->max_message_bytes : KM_SMTP_DEFAULT_MAX_MESSAGE;
   s->max_recipients = cfg->max_recipients ? cfg->max_recipients : KM_SMTP_DEFAULT_MAX_RCPT;
   s->max_errors = cfg->max_errors ? cfg->max_errors : KM_SMTP_DEFAULT_MAX_ERRORS;
   s->deliver = deliver;
@@ -110,7 +111,8 @@ static void smtp_transaction_reset(km_smtp *s) {
   s->has_mail = false;
   s->smtputf8 = false;
   s->body_8bitmime = false;
-  for (size_t i = 0; i < s->rcpts_len; i++) kf_free(s->rcpts[i]);
+  for (size_t i = 0; i < s->rcpts_len; i++)
+    kf_free(s->rcpts[i]);
   kf_free(s->rcpts);
   s->rcpts = NULL;
   s->rcpts_len = 0;
@@ -122,7 +124,8 @@ static void smtp_transaction_reset(km_smtp *s) {
 }
 
 void km_smtp_free(km_smtp *s) {
-  if (s == NULL) return;
+  if (s == NULL)
+    return;
   smtp_transaction_reset(s);
   kf_buf_release(&s->msg);
   kf_free(s->hostname);
@@ -151,7 +154,8 @@ static kf_rc smtp_reply(km_smtp *s, kf_buf *out, const char *fmt, ...) {
   va_start(ap, fmt);
   kf_rc rc = kf_buf_vappendf(out, fmt, ap);
   va_end(ap);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   return kf_buf_append(out, "\r\n", 2);
 }
 
@@ -162,14 +166,16 @@ kf_rc km_smtp_greeting(km_smtp *s, kf_buf *out) {
 
 kf_rc km_smtp_timeout(km_smtp *s, kf_buf *out) {
   assert(s != NULL && out != NULL);
-  if (s->closed) return KF_OK;
+  if (s->closed)
+    return KF_OK;
   s->closed = true;
   return kf_buf_appendf(out, "421 4.4.2 %s Idle timeout, closing connection\r\n", s->hostname);
 }
 
 kf_rc km_smtp_shutdown(km_smtp *s, kf_buf *out) {
   assert(s != NULL && out != NULL);
-  if (s->closed) return KF_OK;
+  if (s->closed)
+    return KF_OK;
   s->closed = true;
   return kf_buf_appendf(out, "421 4.3.2 %s Service shutting down\r\n", s->hostname);
 }
@@ -183,18 +189,22 @@ kf_rc km_smtp_busy_reply(const char *hostname, kf_buf *out) {
 /* ---- Address and parameter parsing. ---- */
 
 static bool smtp_is_atext(unsigned char c, bool utf8) {
-  if (c >= 0x80) return utf8;
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  if (c >= 0x80)
+    return utf8;
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+    return true;
   return strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL && c != '\0';
 }
 
 /* A dot-atom: atext runs separated by single dots, no leading or trailing dot. */
 static bool smtp_dot_atom_valid(const char *p, size_t len, bool utf8) {
-  if (len == 0 || p[0] == '.' || p[len - 1] == '.') return false;
+  if (len == 0 || p[0] == '.' || p[len - 1] == '.')
+    return false;
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)p[i];
     if (c == '.') {
-      if (p[i + 1] == '.') return false;
+      if (p[i + 1] == '.')
+        return false;
     } else if (!smtp_is_atext(c, utf8)) {
       return false;
     }
@@ -203,31 +213,40 @@ static bool smtp_dot_atom_valid(const char *p, size_t len, bool utf8) {
 }
 
 static bool smtp_local_part_valid(const char *p, size_t len, bool utf8) {
-  if (len == 0 || len > 64) return false;
-  if (p[0] != '"') return smtp_dot_atom_valid(p, len, utf8);
+  if (len == 0 || len > 64)
+    return false;
+  if (p[0] != '"')
+    return smtp_dot_atom_valid(p, len, utf8);
   /* A quoted string: printable ASCII (or UTF-8), with backslash quoting. */
-  if (len < 2 || p[len - 1] != '"') return false;
+  if (len < 2 || p[len - 1] != '"')
+    return false;
   for (size_t i = 1; i + 1 < len; i++) {
     unsigned char c = (unsigned char)p[i];
     if (c == '\\') {
       i++;
-      if (i + 1 >= len) return false;
+      if (i + 1 >= len)
+        return false;
       continue;
     }
-    if (c == '"' || c < 0x20 || c == 0x7f) return false;
-    if (c >= 0x80 && !utf8) return false;
+    if (c == '"' || c < 0x20 || c == 0x7f)
+      return false;
+    if (c >= 0x80 && !utf8)
+      return false;
   }
   return true;
 }
 
 static bool smtp_domain_valid(const char *p, size_t len, bool utf8) {
-  if (len == 0 || len > 255) return false;
+  if (len == 0 || len > 255)
+    return false;
   if (p[0] == '[') {
     /* An address literal; its inside is printable ASCII without brackets. */
-    if (len < 3 || p[len - 1] != ']') return false;
+    if (len < 3 || p[len - 1] != ']')
+      return false;
     for (size_t i = 1; i + 1 < len; i++) {
       unsigned char c = (unsigned char)p[i];
-      if (c < 0x21 || c > 0x7e || c == '[' || c == ']' || c == '\\') return false;
+      if (c < 0x21 || c > 0x7e || c == '[' || c == ']' || c == '\\')
+        return false;
     }
     return true;
   }
@@ -235,13 +254,15 @@ static bool smtp_domain_valid(const char *p, size_t len, bool utf8) {
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)p[i];
     if (c == '.') {
-      if (label == 0) return false;
+      if (label == 0)
+        return false;
       label = 0;
       continue;
     }
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '-' || (c >= 0x80 && utf8);
-    if (!ok || ++label > 63) return false;
+    if (!ok || ++label > 63)
+      return false;
   }
   return label > 0;
 }
@@ -249,9 +270,9 @@ static bool smtp_domain_valid(const char *p, size_t len, bool utf8) {
 /* Result of parsing "<path> params" after "FROM:" or "TO:". */
 typedef enum km_path_rc {
   KM_PATH_OK,
-  KM_PATH_SYNTAX,     /* No proper <...>: 501 5.5.4. */
-  KM_PATH_BAD_ADDR,   /* Brackets fine, address not: 553 5.1.3 / 5.1.7. */
-  KM_PATH_NEEDS_UTF8  /* Non-ASCII without SMTPUTF8: 553 5.6.7. */
+  KM_PATH_SYNTAX,    /* No proper <...>: 501 5.5.4. */
+  KM_PATH_BAD_ADDR,  /* Brackets fine, address not: 553 5.1.3 / 5.1.7. */
+  KM_PATH_NEEDS_UTF8 /* Non-ASCII without SMTPUTF8: 553 5.6.7. */
 } km_path_rc;
 
 /*
@@ -262,7 +283,8 @@ typedef enum km_path_rc {
 static km_path_rc smtp_path_parse(const char *p, const char **addr, size_t *addr_len,
                                   const char **rest) {
   p = kf_str_skip_blanks(p);
-  if (*p != '<') return KM_PATH_SYNTAX;
+  if (*p != '<')
+    return KM_PATH_SYNTAX;
   const char *start = p + 1;
   const char *q = start;
   bool quoted = false;
@@ -271,18 +293,25 @@ static km_path_rc smtp_path_parse(const char *p, const char **addr, size_t *addr
       q++;
       continue;
     }
-    if (*q == '"') quoted = !quoted;
-    if (!quoted && *q == '>') break;
+    if (*q == '"')
+      quoted = !quoted;
+    if (!quoted && *q == '>')
+      break;
   }
-  if (*q != '>') return KM_PATH_SYNTAX;
-  if ((size_t)(q - start) + 2 > KM_SMTP_PATH_MAX) return KM_PATH_BAD_ADDR;
+  if (*q != '>')
+    return KM_PATH_SYNTAX;
+  if ((size_t)(q - start) + 2 > KM_SMTP_PATH_MAX)
+    return KM_PATH_BAD_ADDR;
   *rest = q + 1;
-  if (**rest != '\0' && **rest != ' ') return KM_PATH_SYNTAX;
+  if (**rest != '\0' && **rest != ' ')
+    return KM_PATH_SYNTAX;
   if (*start == '@') {
     /* "<@relay1,@relay2:user@host>": drop the obsolete source route. */
     const char *colon = start;
-    while (colon < q && *colon != ':') colon++;
-    if (colon == q) return KM_PATH_BAD_ADDR;
+    while (colon < q && *colon != ':')
+      colon++;
+    if (colon == q)
+      return KM_PATH_BAD_ADDR;
     start = colon + 1;
   }
   *addr = start;
@@ -296,21 +325,30 @@ static km_path_rc smtp_mailbox_check(const char *addr, size_t len, bool utf8,
   bool non_ascii = false;
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)addr[i];
-    if (c < 0x20 || c == 0x7f) return KM_PATH_BAD_ADDR;
-    if (c >= 0x80) non_ascii = true;
+    if (c < 0x20 || c == 0x7f)
+      return KM_PATH_BAD_ADDR;
+    if (c >= 0x80)
+      non_ascii = true;
   }
   if (non_ascii) {
-    if (!utf8) return KM_PATH_NEEDS_UTF8;
-    if (!kf_utf8_valid(addr, len)) return KM_PATH_BAD_ADDR;
+    if (!utf8)
+      return KM_PATH_NEEDS_UTF8;
+    if (!kf_utf8_valid(addr, len))
+      return KM_PATH_BAD_ADDR;
   }
-  if (allow_postmaster && len == 10 && kf_str_starts_with_ci(addr, "postmaster")) return KM_PATH_OK;
+  if (allow_postmaster && len == 10 && kf_str_starts_with_ci(addr, "postmaster"))
+    return KM_PATH_OK;
   /* The domain starts after the last '@' (a quoted local part may hold '@'). */
   size_t at = len;
-  while (at > 0 && addr[at - 1] != '@') at--;
-  if (at == 0) return KM_PATH_BAD_ADDR;
+  while (at > 0 && addr[at - 1] != '@')
+    at--;
+  if (at == 0)
+    return KM_PATH_BAD_ADDR;
   size_t local_len = at - 1;
-  if (!smtp_local_part_valid(addr, local_len, utf8)) return KM_PATH_BAD_ADDR;
-  if (!smtp_domain_valid(addr + at, len - at, utf8)) return KM_PATH_BAD_ADDR;
+  if (!smtp_local_part_valid(addr, local_len, utf8))
+    return KM_PATH_BAD_ADDR;
+  if (!smtp_domain_valid(addr + at, len - at, utf8))
+    return KM_PATH_BAD_ADDR;
   return KM_PATH_OK;
 }
 
@@ -325,13 +363,19 @@ static kf_rc smtp_cmd_ehlo(km_smtp *s, const char *arg, bool extended, kf_buf *o
   smtp_transaction_reset(s);
   s->greeted = true;
   s->extended = extended;
-  if (!extended) return smtp_reply(s, out, "250 %s", s->hostname);
+  if (!extended)
+    return smtp_reply(s, out, "250 %s", s->hostname);
   kf_rc rc = smtp_reply(s, out, "250-%s greets %s", s->hostname, arg);
-  if (rc == KF_OK) rc = smtp_reply(s, out, "250-SIZE %zu", s->max_message_bytes);
-  if (rc == KF_OK) rc = smtp_reply(s, out, "250-8BITMIME");
-  if (rc == KF_OK) rc = smtp_reply(s, out, "250-SMTPUTF8");
-  if (rc == KF_OK) rc = smtp_reply(s, out, "250-PIPELINING");
-  if (rc == KF_OK) rc = smtp_reply(s, out, "250 ENHANCEDSTATUSCODES");
+  if (rc == KF_OK)
+    rc = smtp_reply(s, out, "250-SIZE %zu", s->max_message_bytes);
+  if (rc == KF_OK)
+    rc = smtp_reply(s, out, "250-8BITMIME");
+  if (rc == KF_OK)
+    rc = smtp_reply(s, out, "250-SMTPUTF8");
+  if (rc == KF_OK)
+    rc = smtp_reply(s, out, "250-PIPELINING");
+  if (rc == KF_OK)
+    rc = smtp_reply(s, out, "250 ENHANCEDSTATUSCODES");
   return rc;
 }
 
@@ -345,15 +389,17 @@ typedef struct km_mail_params {
  * Parse "KEY[=VALUE] ..." after the reverse-path. Returns KF_OK, or appends the
  * error reply itself and returns KF_ERR_INVALID (or the append's failure).
  */
-static kf_rc smtp_mail_params_parse(km_smtp *s, const char *p, km_mail_params *params,
-                                    kf_buf *out, bool *rejected) {
+static kf_rc smtp_mail_params_parse(km_smtp *s, const char *p, km_mail_params *params, kf_buf *out,
+                                    bool *rejected) {
   *rejected = false;
   memset(params, 0, sizeof(*params));
   while (*p != '\0') {
     p = kf_str_skip_blanks(p);
-    if (*p == '\0') break;
+    if (*p == '\0')
+      break;
     const char *end = p;
-    while (*end != '\0' && *end != ' ') end++;
+    while (*end != '\0' && *end != ' ')
+      end++;
     char item[KM_SMTP_COMMAND_LINE_MAX];
     size_t n = (size_t)(end - p);
     assert(n < sizeof(item));
@@ -361,7 +407,8 @@ static kf_rc smtp_mail_params_parse(km_smtp *s, const char *p, km_mail_params *p
     item[n] = '\0';
     p = end;
     const char *value = kf_str_after(item, '=');
-    if (value != NULL) item[value - 1 - item] = '\0';
+    if (value != NULL)
+      item[value - 1 - item] = '\0';
     *rejected = true;
     if (!s->extended) {
       return smtp_reply(s, out, "555 5.5.4 Parameters need EHLO");
@@ -385,7 +432,8 @@ static kf_rc smtp_mail_params_parse(km_smtp *s, const char *p, km_mail_params *p
         return smtp_reply(s, out, "501 5.5.4 Bad BODY parameter");
       }
     } else if (kf_str_eq_ci(item, "SMTPUTF8")) {
-      if (value != NULL) return smtp_reply(s, out, "501 5.5.4 SMTPUTF8 takes no value");
+      if (value != NULL)
+        return smtp_reply(s, out, "501 5.5.4 SMTPUTF8 takes no value");
       params->smtputf8 = true;
     } else {
       return smtp_reply(s, out, "555 5.5.4 Unsupported parameter");
@@ -396,29 +444,36 @@ static kf_rc smtp_mail_params_parse(km_smtp *s, const char *p, km_mail_params *p
 }
 
 static kf_rc smtp_cmd_mail(km_smtp *s, const char *arg, kf_buf *out) {
-  if (!s->greeted) return smtp_reply(s, out, "503 5.5.1 Send EHLO or HELO first");
-  if (s->has_mail) return smtp_reply(s, out, "503 5.5.1 Sender already specified");
+  if (!s->greeted)
+    return smtp_reply(s, out, "503 5.5.1 Send EHLO or HELO first");
+  if (s->has_mail)
+    return smtp_reply(s, out, "503 5.5.1 Sender already specified");
   if (!kf_str_starts_with_ci(arg, " FROM:")) {
     return smtp_reply(s, out, "501 5.5.4 Syntax: MAIL FROM:<address>");
   }
   const char *addr = NULL, *rest = NULL;
   size_t addr_len = 0;
   km_path_rc prc = smtp_path_parse(arg + 6, &addr, &addr_len, &rest);
-  if (prc == KM_PATH_SYNTAX) return smtp_reply(s, out, "501 5.5.4 Syntax: MAIL FROM:<address>");
-  if (prc == KM_PATH_BAD_ADDR) return smtp_reply(s, out, "553 5.1.7 Bad sender address syntax");
+  if (prc == KM_PATH_SYNTAX)
+    return smtp_reply(s, out, "501 5.5.4 Syntax: MAIL FROM:<address>");
+  if (prc == KM_PATH_BAD_ADDR)
+    return smtp_reply(s, out, "553 5.1.7 Bad sender address syntax");
   km_mail_params params;
   bool rejected = false;
   kf_rc rc = smtp_mail_params_parse(s, rest, &params, out, &rejected);
-  if (rc != KF_OK || rejected) return rc;
+  if (rc != KF_OK || rejected)
+    return rc;
   if (addr_len > 0) {
     prc = smtp_mailbox_check(addr, addr_len, params.smtputf8, false);
     if (prc == KM_PATH_NEEDS_UTF8) {
       return smtp_reply(s, out, "553 5.6.7 Non-ASCII address needs SMTPUTF8");
     }
-    if (prc != KM_PATH_OK) return smtp_reply(s, out, "553 5.1.7 Bad sender address syntax");
+    if (prc != KM_PATH_OK)
+      return smtp_reply(s, out, "553 5.1.7 Bad sender address syntax");
   }
   char *copy = kf_memdup0(addr, addr_len);
-  if (copy == NULL) return smtp_reply(s, out, "451 4.3.0 Temporary failure, try again");
+  if (copy == NULL)
+    return smtp_reply(s, out, "451 4.3.0 Temporary failure, try again");
   s->mail_from = copy;
   s->has_mail = true;
   s->smtputf8 = params.smtputf8;
@@ -427,15 +482,18 @@ static kf_rc smtp_cmd_mail(km_smtp *s, const char *arg, kf_buf *out) {
 }
 
 static kf_rc smtp_cmd_rcpt(km_smtp *s, const char *arg, kf_buf *out) {
-  if (!s->has_mail) return smtp_reply(s, out, "503 5.5.1 Need MAIL before RCPT");
+  if (!s->has_mail)
+    return smtp_reply(s, out, "503 5.5.1 Need MAIL before RCPT");
   if (!kf_str_starts_with_ci(arg, " TO:")) {
     return smtp_reply(s, out, "501 5.5.4 Syntax: RCPT TO:<address>");
   }
   const char *addr = NULL, *rest = NULL;
   size_t addr_len = 0;
   km_path_rc prc = smtp_path_parse(arg + 4, &addr, &addr_len, &rest);
-  if (prc == KM_PATH_SYNTAX) return smtp_reply(s, out, "501 5.5.4 Syntax: RCPT TO:<address>");
-  if (prc == KM_PATH_OK) prc = smtp_mailbox_check(addr, addr_len, s->smtputf8, true);
+  if (prc == KM_PATH_SYNTAX)
+    return smtp_reply(s, out, "501 5.5.4 Syntax: RCPT TO:<address>");
+  if (prc == KM_PATH_OK)
+    prc = smtp_mailbox_check(addr, addr_len, s->smtputf8, true);
   if (prc == KM_PATH_NEEDS_UTF8) {
     return smtp_reply(s, out, "553 5.6.7 Non-ASCII address needs SMTPUTF8");
   }
@@ -451,20 +509,25 @@ static kf_rc smtp_cmd_rcpt(km_smtp *s, const char *arg, kf_buf *out) {
   if (s->rcpts_len == s->rcpts_cap) {
     size_t cap = s->rcpts_cap ? s->rcpts_cap * 2 : 4;
     char **grown = kf_realloc(s->rcpts, cap * sizeof(*grown));
-    if (grown == NULL) return smtp_reply(s, out, "451 4.3.0 Temporary failure, try again");
+    if (grown == NULL)
+      return smtp_reply(s, out, "451 4.3.0 Temporary failure, try again");
     s->rcpts = grown;
     s->rcpts_cap = cap;
   }
   char *copy = kf_memdup0(addr, addr_len);
-  if (copy == NULL) return smtp_reply(s, out, "451 4.3.0 Temporary failure, try again");
+  if (copy == NULL)
+    return smtp_reply(s, out, "451 4.3.0 Temporary failure, try again");
   s->rcpts[s->rcpts_len++] = copy;
   return smtp_reply(s, out, "250 2.1.5 Recipient OK");
 }
 
 static kf_rc smtp_cmd_data(km_smtp *s, const char *arg, kf_buf *out) {
-  if (*kf_str_skip_blanks(arg) != '\0') return smtp_reply(s, out, "501 5.5.4 Syntax: DATA");
-  if (!s->has_mail) return smtp_reply(s, out, "503 5.5.1 Need MAIL before DATA");
-  if (s->rcpts_len == 0) return smtp_reply(s, out, "503 5.5.1 Need RCPT before DATA");
+  if (*kf_str_skip_blanks(arg) != '\0')
+    return smtp_reply(s, out, "501 5.5.4 Syntax: DATA");
+  if (!s->has_mail)
+    return smtp_reply(s, out, "503 5.5.1 Need MAIL before DATA");
+  if (s->rcpts_len == 0)
+    return smtp_reply(s, out, "503 5.5.1 Need RCPT before DATA");
   s->mode = KM_MODE_DATA;
   s->data_prev_crlf = true;
   s->problem = KM_DATA_OK;
@@ -476,8 +539,10 @@ static kf_rc smtp_cmd_data(km_smtp *s, const char *arg, kf_buf *out) {
 /* The verb is the text up to the first space, compared case-insensitively. */
 static bool smtp_verb_is(const char *line, const char *verb, const char **arg) {
   size_t n = strlen(verb);
-  if (!kf_str_starts_with_ci(line, verb)) return false;
-  if (line[n] != '\0' && line[n] != ' ') return false;
+  if (!kf_str_starts_with_ci(line, verb))
+    return false;
+  if (line[n] != '\0' && line[n] != ' ')
+    return false;
   *arg = line + n;
   return true;
 }
@@ -487,28 +552,37 @@ static kf_rc smtp_command(km_smtp *s, const char *line, size_t len, kf_buf *out)
   if (memchr(line, '\0', len) != NULL) {
     return smtp_reply(s, out, "500 5.5.2 Syntax error, command unrecognized");
   }
-  if (smtp_verb_is(line, "EHLO", &arg)) return smtp_cmd_ehlo(s, arg, true, out);
-  if (smtp_verb_is(line, "HELO", &arg)) return smtp_cmd_ehlo(s, arg, false, out);
-  if (smtp_verb_is(line, "MAIL", &arg)) return smtp_cmd_mail(s, arg, out);
-  if (smtp_verb_is(line, "RCPT", &arg)) return smtp_cmd_rcpt(s, arg, out);
-  if (smtp_verb_is(line, "DATA", &arg)) return smtp_cmd_data(s, arg, out);
+  if (smtp_verb_is(line, "EHLO", &arg))
+    return smtp_cmd_ehlo(s, arg, true, out);
+  if (smtp_verb_is(line, "HELO", &arg))
+    return smtp_cmd_ehlo(s, arg, false, out);
+  if (smtp_verb_is(line, "MAIL", &arg))
+    return smtp_cmd_mail(s, arg, out);
+  if (smtp_verb_is(line, "RCPT", &arg))
+    return smtp_cmd_rcpt(s, arg, out);
+  if (smtp_verb_is(line, "DATA", &arg))
+    return smtp_cmd_data(s, arg, out);
   if (smtp_verb_is(line, "RSET", &arg)) {
-    if (*kf_str_skip_blanks(arg) != '\0') return smtp_reply(s, out, "501 5.5.4 Syntax: RSET");
+    if (*kf_str_skip_blanks(arg) != '\0')
+      return smtp_reply(s, out, "501 5.5.4 Syntax: RSET");
     smtp_transaction_reset(s);
     return smtp_reply(s, out, "250 2.0.0 Reset OK");
   }
-  if (smtp_verb_is(line, "NOOP", &arg)) return smtp_reply(s, out, "250 2.0.0 OK");
+  if (smtp_verb_is(line, "NOOP", &arg))
+    return smtp_reply(s, out, "250 2.0.0 OK");
   if (smtp_verb_is(line, "QUIT", &arg)) {
     s->closed = true;
     return smtp_reply(s, out, "221 2.0.0 %s closing connection", s->hostname);
   }
   if (smtp_verb_is(line, "VRFY", &arg)) {
-    if (*kf_str_skip_blanks(arg) == '\0') return smtp_reply(s, out, "501 5.5.4 Syntax: VRFY address");
+    if (*kf_str_skip_blanks(arg) == '\0')
+      return smtp_reply(s, out, "501 5.5.4 Syntax: VRFY address");
     /* RFC 5321 3.5.3: never confirm or deny a mailbox; just promise to try. */
-    return smtp_reply(s, out, "252 2.1.5 Cannot VRFY user, but will accept message and attempt delivery");
+    return smtp_reply(s, out,
+                      "252 2.1.5 Cannot VRFY user, but will accept message and attempt delivery");
   }
-  static const char *const unimplemented[] = {"EXPN", "HELP", "TURN", "ETRN", "BDAT",
-                                              "STARTTLS", "AUTH"};
+  static const char *const unimplemented[] = {"EXPN", "HELP",     "TURN", "ETRN",
+                                              "BDAT", "STARTTLS", "AUTH"};
   for (size_t i = 0; i < sizeof(unimplemented) / sizeof(unimplemented[0]); i++) {
     if (smtp_verb_is(line, unimplemented[i], &arg)) {
       return smtp_reply(s, out, "502 5.5.1 Command not implemented");
@@ -521,7 +595,8 @@ static kf_rc smtp_command(km_smtp *s, const char *line, size_t len, kf_buf *out)
 
 static void smtp_data_problem(km_smtp *s, km_data_problem p) {
   /* The first problem seen decides the reply. */
-  if (s->problem == KM_DATA_OK) s->problem = p;
+  if (s->problem == KM_DATA_OK)
+    s->problem = p;
 }
 
 /* The terminating "." line arrived: judge and deliver the message. */
@@ -595,14 +670,16 @@ static kf_rc smtp_data_line(km_smtp *s, bool crlf, bool bare_cr, size_t total, k
     smtp_data_problem(s, KM_DATA_LINE_TOO_LONG);
     return KF_OK;
   }
-  if (s->problem != KM_DATA_OK) return KF_OK; /* Rejected anyway; keep nothing. */
+  if (s->problem != KM_DATA_OK)
+    return KF_OK; /* Rejected anyway; keep nothing. */
   /* Dot-unstuffing (RFC 5321 4.5.2). */
   if (len > 0 && line[0] == '.') {
     line++;
     len--;
   }
   kf_rc rc = kf_buf_append(&s->msg, line, len);
-  if (rc == KF_OK) rc = kf_buf_append(&s->msg, "\r\n", 2);
+  if (rc == KF_OK)
+    rc = kf_buf_append(&s->msg, "\r\n", 2);
   if (rc == KF_ERR_LIMIT) {
     smtp_data_problem(s, KM_DATA_TOO_BIG);
     kf_buf_release(&s->msg);
@@ -621,13 +698,15 @@ static kf_rc smtp_line(km_smtp *s, kf_buf *out) {
   bool bare_cr = s->line_bare_cr;
   size_t total = s->line_total + 1; /* The LF. */
   /* Drop the CR of the CRLF from the stored text (it is stored if it fit). */
-  if (crlf && s->line_len == s->line_total && s->line_len > 0) s->line_len--;
+  if (crlf && s->line_len == s->line_total && s->line_len > 0)
+    s->line_len--;
   s->line[s->line_len] = '\0';
   kf_rc rc;
   if (s->mode == KM_MODE_DATA) {
     rc = smtp_data_line(s, crlf, bare_cr, total, out);
   } else if (total > KM_SMTP_COMMAND_LINE_MAX) {
-    rc = smtp_reply(s, out, "500 5.5.6 Line too long (more than %d octets)", KM_SMTP_COMMAND_LINE_MAX);
+    rc = smtp_reply(s, out, "500 5.5.6 Line too long (more than %d octets)",
+                    KM_SMTP_COMMAND_LINE_MAX);
   } else if (bare_cr) {
     rc = smtp_reply(s, out, "500 5.5.2 Bare CR in command line");
   } else {
@@ -658,9 +737,11 @@ kf_rc km_smtp_feed(km_smtp *s, const char *data, size_t len, kf_buf *out) {
       }
       continue;
     }
-    if (s->prev_cr) s->line_bare_cr = true;
+    if (s->prev_cr)
+      s->line_bare_cr = true;
     s->prev_cr = (c == '\r');
-    if (s->line_len + 1 < sizeof(s->line)) s->line[s->line_len++] = c;
+    if (s->line_len + 1 < sizeof(s->line))
+      s->line[s->line_len++] = c;
     s->line_total++;
   }
   return KF_OK;

@@ -42,11 +42,11 @@ void km_smtp_config_init(km_smtp_config *cfg);
 
 /* The envelope of one transaction. Everything is borrowed for the callback. */
 typedef struct km_smtp_envelope {
-  const char *mail_from;         /* The reverse-path without <>; "" for the null path. */
-  const char *const *rcpt_to;    /* Forward-paths without <>, in the order given. */
+  const char *mail_from;      /* The reverse-path without <>; "" for the null path. */
+  const char *const *rcpt_to; /* Forward-paths without <>, in the order given. */
   size_t rcpt_to_len;
-  bool smtputf8;                 /* MAIL FROM carried SMTPUTF8. */
-  bool body_8bitmime;            /* MAIL FROM carried BODY=8BITMIME. */
+  bool smtputf8;      /* MAIL FROM carried SMTPUTF8. */
+  bool body_8bitmime; /* MAIL FROM carried BODY=8BITMIME. */
 } km_smtp_envelope;
 
 /*
@@ -61,8 +61,7 @@ typedef kf_rc (*km_smtp_deliver_fn)(void *ctx, const km_smtp_envelope *env, cons
 typedef struct km_smtp km_smtp;
 
 /* A new session; cfg's strings are copied, ctx is borrowed. Caller frees with km_smtp_free. */
-kf_rc km_smtp_new(const km_smtp_config *cfg, km_smtp_deliver_fn deliver, void *ctx,
-                  km_smtp **out);
+kf_rc km_smtp_new(const km_smtp_config *cfg, km_smtp_deliver_fn deliver, void *ctx, km_smtp **out);
 /* Free the session and everything it holds. NULL is fine. */
 void km_smtp_free(km_smtp *s);
 

@@ -37,7 +37,7 @@ typedef struct mail_config {
   const char *bind;
   unsigned http_port;
   unsigned smtp_port;
-  const char *db_path;  /* NULL = in memory. */
+  const char *db_path; /* NULL = in memory. */
   size_t max_message_bytes;
   size_t max_recipients;
   unsigned max_sessions;
@@ -85,8 +85,9 @@ static void mail_config_init(mail_config *cfg) {
 static kf_rc mail_number(const char *opt, const char *value, long min, long max, long *out,
                          kf_err *err) {
   if (kf_str_to_long(value, min, max, out) != KF_OK) {
-    return kf_err_set(err, KF_ERR_INVALID, "--%s: expected a whole number from %ld to %ld, got \"%s\"",
-                      opt, min, max, value);
+    return kf_err_set(err, KF_ERR_INVALID,
+                      "--%s: expected a whole number from %ld to %ld, got \"%s\"", opt, min, max,
+                      value);
   }
   return KF_OK;
 }
@@ -94,8 +95,19 @@ static kf_rc mail_number(const char *opt, const char *value, long min, long max,
 static kf_rc mail_config_parse(int argc, char **argv, mail_config *cfg, mail_action *action,
                                kf_err *err) {
   enum {
-    OPT_BIND = 256, OPT_PORT, OPT_SMTP_PORT, OPT_DB, OPT_MAX_BYTES, OPT_MAX_RCPT,
-    OPT_MAX_SESSIONS, OPT_TIMEOUT, OPT_HOSTNAME, OPT_READY_FD, OPT_LOG_LEVEL, OPT_HELP, OPT_VERSION
+    OPT_BIND = 256,
+    OPT_PORT,
+    OPT_SMTP_PORT,
+    OPT_DB,
+    OPT_MAX_BYTES,
+    OPT_MAX_RCPT,
+    OPT_MAX_SESSIONS,
+    OPT_TIMEOUT,
+    OPT_HOSTNAME,
+    OPT_READY_FD,
+    OPT_LOG_LEVEL,
+    OPT_HELP,
+    OPT_VERSION
   };
   static const struct option options[] = {
       {"bind", required_argument, NULL, OPT_BIND},
@@ -120,7 +132,9 @@ static kf_rc mail_config_parse(int argc, char **argv, mail_config *cfg, mail_act
   kf_rc rc = KF_OK;
   while (rc == KF_OK && (c = getopt_long(argc, argv, "", options, NULL)) != -1) {
     switch (c) {
-    case OPT_BIND: cfg->bind = optarg; break;
+    case OPT_BIND:
+      cfg->bind = optarg;
+      break;
     case OPT_PORT:
       rc = mail_number("port", optarg, 0, 65535, &n, err);
       cfg->http_port = (unsigned)n;
@@ -129,7 +143,9 @@ static kf_rc mail_config_parse(int argc, char **argv, mail_config *cfg, mail_act
       rc = mail_number("smtp-port", optarg, 0, 65535, &n, err);
       cfg->smtp_port = (unsigned)n;
       break;
-    case OPT_DB: cfg->db_path = optarg; break;
+    case OPT_DB:
+      cfg->db_path = optarg;
+      break;
     case OPT_MAX_BYTES:
       /* Capped at 1 GiB: a message is held in memory while it arrives. */
       rc = mail_number("max-message-bytes", optarg, 1, 1024L * 1024 * 1024, &n, err);
@@ -159,12 +175,17 @@ static kf_rc mail_config_parse(int argc, char **argv, mail_config *cfg, mail_act
       break;
     case OPT_LOG_LEVEL: {
       int level = kf_log_level_parse(optarg);
-      if (level < 0) rc = kf_err_set(err, KF_ERR_INVALID, "--log-level: unknown level \"%s\"", optarg);
+      if (level < 0)
+        rc = kf_err_set(err, KF_ERR_INVALID, "--log-level: unknown level \"%s\"", optarg);
       cfg->log_level = (kf_log_level)level;
       break;
     }
-    case OPT_HELP: *action = MAIL_HELP; break;
-    case OPT_VERSION: *action = MAIL_VERSION; break;
+    case OPT_HELP:
+      *action = MAIL_HELP;
+      break;
+    case OPT_VERSION:
+      *action = MAIL_VERSION;
+      break;
     default:
       rc = kf_err_set(err, KF_ERR_INVALID, "unknown option or missing value: %s",
                       optind > 0 && optind <= argc ? argv[optind - 1] : "?");
@@ -227,7 +248,8 @@ static int mail_run(const mail_config *cfg) {
     hc.server_name = "konform-mail/" KONFORM_VERSION;
     rc = kf_httpd_new(&hc, &httpd, &err);
   }
-  if (rc == KF_OK) rc = kf_mailbox_api_register(httpd, mb, "messages", &err);
+  if (rc == KF_OK)
+    rc = kf_mailbox_api_register(httpd, mb, "messages", &err);
   if (rc == KF_OK) {
     km_listener_config lc;
     km_listener_config_init(&lc);
@@ -240,18 +262,23 @@ static int mail_run(const mail_config *cfg) {
     lc.smtp.max_recipients = cfg->max_recipients;
     rc = km_listener_new(&lc, mail_deliver, mb, &smtp, &err);
   }
-  if (rc == KF_OK) rc = kf_httpd_start(httpd, &err);
-  if (rc == KF_OK) rc = km_listener_start(smtp, &err);
+  if (rc == KF_OK)
+    rc = kf_httpd_start(httpd, &err);
+  if (rc == KF_OK)
+    rc = km_listener_start(smtp, &err);
   if (rc == KF_OK) {
     char line[64];
     rc = kf_str_format(line, sizeof(line), "READY http=%u smtp=%u\n", kf_httpd_port(httpd),
                        km_listener_port(smtp));
-    if (rc == KF_OK) rc = kf_daemon_ready(cfg->ready_fd, line);
-    if (rc != KF_OK) kf_err_set(&err, rc, "cannot write the READY line");
+    if (rc == KF_OK)
+      rc = kf_daemon_ready(cfg->ready_fd, line);
+    if (rc != KF_OK)
+      kf_err_set(&err, rc, "cannot write the READY line");
   }
   if (rc == KF_OK) {
     kf_info("listening on %s: HTTP %u, SMTP %u (%s), store %s", cfg->bind, kf_httpd_port(httpd),
-            km_listener_port(smtp), cfg->hostname, cfg->db_path != NULL ? cfg->db_path : "in memory");
+            km_listener_port(smtp), cfg->hostname,
+            cfg->db_path != NULL ? cfg->db_path : "in memory");
     int sig = kf_daemon_wait_for_signal();
     kf_info("signal %d: shutting down", sig);
     status = EXIT_SUCCESS;
@@ -259,7 +286,8 @@ static int mail_run(const mail_config *cfg) {
     kf_error("%s", err.message);
   }
   km_listener_free(smtp);
-  if (mb != NULL) kf_mailbox_shutdown(mb);
+  if (mb != NULL)
+    kf_mailbox_shutdown(mb);
   kf_httpd_stop(httpd);
   kf_httpd_free(httpd);
   kf_mailbox_free(mb);

@@ -25,7 +25,8 @@ static const char *const kp_msg_control = "Die Angabe enthält unerlaubte Steuer
 /* Append one issue; false when out of memory. */
 static bool kp_issue(json_t *issues, const char *field, const char *code, const char *message) {
   json_t *item = json_pack("{s:s, s:s, s:s}", "field", field, "code", code, "message", message);
-  if (!item) return false;
+  if (!item)
+    return false;
   return json_array_append_new(issues, item) == 0;
 }
 
@@ -39,8 +40,10 @@ static bool kp_has_control(const char *s, size_t len) {
   while (i < len) {
     uint32_t cp;
     size_t n = kf_utf8_decode(s + i, len - i, &cp);
-    if (n == 0) return true; /* The JSON parser checks UTF-8; treat a surprise as unacceptable. */
-    if ((cp < 0x20 && cp != '\n' && cp != '\t') || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) return true;
+    if (n == 0)
+      return true; /* The JSON parser checks UTF-8; treat a surprise as unacceptable. */
+    if ((cp < 0x20 && cp != '\n' && cp != '\t') || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F))
+      return true;
     i += n;
   }
   return false;
@@ -64,7 +67,8 @@ static kp_verdict kp_string(const json_t *parent, const char *key, const char *f
   const json_t *v = json_object_get(parent, key);
   *out = NULL;
   if (!v || json_is_null(v)) {
-    if (required && !kp_issue(issues, field, KP_CODE_MISSING, kp_msg_missing)) *rc = KF_ERR_NOMEM;
+    if (required && !kp_issue(issues, field, KP_CODE_MISSING, kp_msg_missing))
+      *rc = KF_ERR_NOMEM;
     return required ? KP_BAD : KP_ABSENT;
   }
   const char *why = NULL;
@@ -74,7 +78,8 @@ static kp_verdict kp_string(const json_t *parent, const char *key, const char *f
     why = kp_msg_control;
   }
   if (why) {
-    if (!kp_issue(issues, field, KP_CODE_INVALID, why)) *rc = KF_ERR_NOMEM;
+    if (!kp_issue(issues, field, KP_CODE_INVALID, why))
+      *rc = KF_ERR_NOMEM;
     return KP_BAD;
   }
   *out = v;
@@ -83,46 +88,55 @@ static kp_verdict kp_string(const json_t *parent, const char *key, const char *f
 
 /* Report INVALID_FIELD with message when ok is false. */
 static void kp_require(bool ok, const char *field, const char *message, json_t *issues, kf_rc *rc) {
-  if (!ok && !kp_issue(issues, field, KP_CODE_INVALID, message)) *rc = KF_ERR_NOMEM;
+  if (!ok && !kp_issue(issues, field, KP_CODE_INVALID, message))
+    *rc = KF_ERR_NOMEM;
 }
 
 /* A string of 1..max characters. */
 static void kp_text_field(const json_t *parent, const char *key, const char *field, size_t max,
                           const char *message, json_t *issues, kf_rc *rc) {
   const json_t *v;
-  if (kp_string(parent, key, field, true, issues, rc, &v) != KP_GOOD) return;
+  if (kp_string(parent, key, field, true, issues, rc, &v) != KP_GOOD)
+    return;
   size_t n = kp_chars(v);
   kp_require(n >= 1 && (max == 0 || n <= max), field, message, issues, rc);
 }
 
 static bool kp_kind_ok(const char *s, size_t len) {
-  if (len < 1 || len > KP_KIND_MAX) return false;
+  if (len < 1 || len > KP_KIND_MAX)
+    return false;
   for (size_t i = 0; i < len; i++) {
     char c = s[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+      return false;
   }
   return true;
 }
 
 static bool kp_digits(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) {
-    if (s[i] < '0' || s[i] > '9') return false;
+    if (s[i] < '0' || s[i] > '9')
+      return false;
   }
   return true;
 }
 
 static int kp_number(const char *s, size_t n) {
   int v = 0;
-  for (size_t i = 0; i < n; i++) v = v * 10 + (s[i] - '0');
+  for (size_t i = 0; i < n; i++)
+    v = v * 10 + (s[i] - '0');
   return v;
 }
 
 /* "YYYY-MM-DD" naming a day that exists in the proleptic Gregorian calendar. */
 static bool kp_date_ok(const char *s, size_t len) {
-  if (len != 10 || s[4] != '-' || s[7] != '-') return false;
-  if (!kp_digits(s, 4) || !kp_digits(s + 5, 2) || !kp_digits(s + 8, 2)) return false;
+  if (len != 10 || s[4] != '-' || s[7] != '-')
+    return false;
+  if (!kp_digits(s, 4) || !kp_digits(s + 5, 2) || !kp_digits(s + 8, 2))
+    return false;
   int year = kp_number(s, 4), month = kp_number(s + 5, 2), day = kp_number(s + 8, 2);
-  if (year < 1 || month < 1 || month > 12 || day < 1) return false;
+  if (year < 1 || month < 1 || month > 12 || day < 1)
+    return false;
   static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
   int max = days[month - 1] + (month == 2 && leap ? 1 : 0);
@@ -139,24 +153,27 @@ static bool kp_country_ok(const char *s, size_t len) {
 }
 
 /* Check a string with a pattern predicate. */
-static void kp_pattern_field(const json_t *parent, const char *key, const char *field, bool required,
-                             bool (*ok)(const char *, size_t), const char *message, json_t *issues,
-                             kf_rc *rc) {
+static void kp_pattern_field(const json_t *parent, const char *key, const char *field,
+                             bool required, bool (*ok)(const char *, size_t), const char *message,
+                             json_t *issues, kf_rc *rc) {
   const json_t *v;
-  if (kp_string(parent, key, field, required, issues, rc, &v) != KP_GOOD) return;
+  if (kp_string(parent, key, field, required, issues, rc, &v) != KP_GOOD)
+    return;
   kp_require(ok(json_string_value(v), json_string_length(v)), field, message, issues, rc);
 }
 
 /* Require an object member; reports and returns NULL when absent or not an object. */
-static const json_t *kp_object(const json_t *parent, const char *key, const char *field, json_t *issues,
-                               kf_rc *rc) {
+static const json_t *kp_object(const json_t *parent, const char *key, const char *field,
+                               json_t *issues, kf_rc *rc) {
   const json_t *v = json_object_get(parent, key);
   if (!v || json_is_null(v)) {
-    if (!kp_issue(issues, field, KP_CODE_MISSING, kp_msg_missing)) *rc = KF_ERR_NOMEM;
+    if (!kp_issue(issues, field, KP_CODE_MISSING, kp_msg_missing))
+      *rc = KF_ERR_NOMEM;
     return NULL;
   }
   if (!json_is_object(v)) {
-    if (!kp_issue(issues, field, KP_CODE_INVALID, kp_msg_not_object)) *rc = KF_ERR_NOMEM;
+    if (!kp_issue(issues, field, KP_CODE_INVALID, kp_msg_not_object))
+      *rc = KF_ERR_NOMEM;
     return NULL;
   }
   return v;
@@ -174,19 +191,22 @@ static void kp_check_address(const json_t *address, json_t *issues, kf_rc *rc) {
 }
 
 static void kp_check_recipient(const json_t *recipient, json_t *issues, kf_rc *rc) {
-  kp_text_field(recipient, "name", "recipient.name", KP_NAME_MAX, "Der Name muss 1 bis 200 Zeichen lang sein.",
-                issues, rc);
-  kp_pattern_field(recipient, "customer_number", "recipient.customer_number", false, kp_customer_number_ok,
-                   "Die Kundennummer hat die Form 123A123456: drei Ziffern, ein Großbuchstabe, sechs Ziffern.",
-                   issues, rc);
+  kp_text_field(recipient, "name", "recipient.name", KP_NAME_MAX,
+                "Der Name muss 1 bis 200 Zeichen lang sein.", issues, rc);
+  kp_pattern_field(
+      recipient, "customer_number", "recipient.customer_number", false, kp_customer_number_ok,
+      "Die Kundennummer hat die Form 123A123456: drei Ziffern, ein Großbuchstabe, sechs Ziffern.",
+      issues, rc);
   const json_t *address = kp_object(recipient, "address", "recipient.address", issues, rc);
-  if (address) kp_check_address(address, issues, rc);
+  if (address)
+    kp_check_address(address, issues, rc);
 }
 
 /* fields: an optional object whose values are all strings. */
 static void kp_check_fields(const json_t *letter, json_t *issues, kf_rc *rc) {
   const json_t *fields = json_object_get(letter, "fields");
-  if (!fields || json_is_null(fields)) return;
+  if (!fields || json_is_null(fields))
+    return;
   if (!json_is_object(fields)) {
     kp_require(false, "fields", kp_msg_not_object, issues, rc);
     return;
@@ -201,7 +221,8 @@ static void kp_check_fields(const json_t *letter, json_t *issues, kf_rc *rc) {
   json_object_foreach((json_t *)fields, key, value) {
     size_t key_len = strlen(key);
     if (key_len == 0 || key_len > KP_FIELD_KEY_MAX || kp_has_control(key, key_len)) {
-      kp_require(false, "fields", "Jeder Name in fields hat 1 bis 64 Zeichen ohne Steuerzeichen.", issues, rc);
+      kp_require(false, "fields", "Jeder Name in fields hat 1 bis 64 Zeichen ohne Steuerzeichen.",
+                 issues, rc);
       continue;
     }
     char path[8 + KP_FIELD_KEY_MAX];
@@ -220,8 +241,9 @@ static void kp_check_fields(const json_t *letter, json_t *issues, kf_rc *rc) {
 kf_rc kp_letter_check(const json_t *letter, json_t *issues) {
   assert(json_is_array(issues));
   if (!json_is_object(letter)) {
-    return kp_issue(issues, "", KP_CODE_INVALID, "Der Brief muss ein JSON-Objekt sein.") ? KF_ERR_INVALID
-                                                                                         : KF_ERR_NOMEM;
+    return kp_issue(issues, "", KP_CODE_INVALID, "Der Brief muss ein JSON-Objekt sein.")
+               ? KF_ERR_INVALID
+               : KF_ERR_NOMEM;
   }
   size_t before = json_array_size(issues);
   kf_rc rc = KF_OK;
@@ -230,10 +252,12 @@ kf_rc kp_letter_check(const json_t *letter, json_t *issues) {
   kp_pattern_field(letter, "date", "date", true, kp_date_ok,
                    "Das Datum muss ein gültiger Tag im Format JJJJ-MM-TT sein.", issues, &rc);
   const json_t *recipient = kp_object(letter, "recipient", "recipient", issues, &rc);
-  if (recipient) kp_check_recipient(recipient, issues, &rc);
+  if (recipient)
+    kp_check_recipient(recipient, issues, &rc);
   kp_text_field(letter, "text", "text", 0, "Der Brieftext darf nicht leer sein.", issues, &rc);
   kp_check_fields(letter, issues, &rc);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   return json_array_size(issues) > before ? KF_ERR_INVALID : KF_OK;
 }
 
@@ -241,7 +265,8 @@ kf_rc kp_letter_normalize(const json_t *letter, json_t **out) {
   assert(out);
   *out = NULL;
   json_t *doc = json_deep_copy(letter);
-  if (!doc) return KF_ERR_NOMEM;
+  if (!doc)
+    return KF_ERR_NOMEM;
   json_t *address = json_object_get(json_object_get(doc, "recipient"), "address");
   assert(json_is_object(address));
   json_t *country = json_object_get(address, "country");

@@ -32,7 +32,8 @@ static void kp_letters_post(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   kf_mailbox *mb = ctx;
   json_t *letter = NULL;
   /* kf_http_req_json has already answered 415/400 when this fails. */
-  if (kf_http_req_json(req, resp, &letter) != KF_OK) return;
+  if (kf_http_req_json(req, resp, &letter) != KF_OK)
+    return;
 
   json_t *issues = json_array();
   kf_rc rc = issues ? kp_letter_check(letter, issues) : KF_ERR_NOMEM;
@@ -44,7 +45,8 @@ static void kp_letters_post(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   }
   json_decref(issues);
   json_t *doc = NULL;
-  if (rc == KF_OK) rc = kp_letter_normalize(letter, &doc);
+  if (rc == KF_OK)
+    rc = kp_letter_normalize(letter, &doc);
   json_decref(letter);
   if (rc != KF_OK) {
     kf_http_resp_error(resp, 500, "INTERNAL_ERROR", "Interner Fehler.");
@@ -62,7 +64,8 @@ static void kp_letters_post(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   }
   json_decref(doc);
   if (rc == KF_ERR_LIMIT) {
-    kf_http_resp_error(resp, 507, "STORE_FULL", "Der Briefspeicher ist voll; bitte Briefe löschen.");
+    kf_http_resp_error(resp, 507, "STORE_FULL",
+                       "Der Briefspeicher ist voll; bitte Briefe löschen.");
     return;
   }
   if (rc != KF_OK) {
@@ -80,6 +83,7 @@ static void kp_letters_post(kf_http_req *req, kf_http_resp *resp, void *ctx) {
 kf_rc kp_service_register(kf_httpd *httpd, kf_mailbox *mb, kf_err *err) {
   assert(httpd && mb);
   kf_rc rc = kf_httpd_route(httpd, "POST", "/api/v1/letters", kp_letters_post, mb);
-  if (rc != KF_OK) return kf_err_set(err, rc, "cannot register POST /api/v1/letters");
+  if (rc != KF_OK)
+    return kf_err_set(err, rc, "cannot register POST /api/v1/letters");
   return kf_mailbox_api_register(httpd, mb, "letters", err);
 }

@@ -56,7 +56,8 @@ static void kp_usage(FILE *out) {
 /* Parse a numeric option value or report which option was wrong. */
 static int kp_number_arg(const char *name, const char *value, long min, long max, long *out) {
   if (kf_str_to_long(value, min, max, out) != KF_OK) {
-    fprintf(stderr, "konform-post: --%s: expected a number from %ld to %ld, got \"%s\"\n", name, min, max, value);
+    fprintf(stderr, "konform-post: --%s: expected a number from %ld to %ld, got \"%s\"\n", name,
+            min, max, value);
     return -1;
   }
   return 0;
@@ -64,8 +65,18 @@ static int kp_number_arg(const char *name, const char *value, long min, long max
 
 /* Returns 0 to run, 1 to exit successfully (help, version), 2 on a usage error. */
 static int kp_parse_args(int argc, char **argv, kp_options *opt) {
-  enum { OPT_BIND = 1, OPT_PORT, OPT_DB, OPT_MAX_BODY, OPT_MAX_ITEMS, OPT_THREADS, OPT_READY_FD, OPT_LOG_LEVEL,
-         OPT_HELP, OPT_VERSION };
+  enum {
+    OPT_BIND = 1,
+    OPT_PORT,
+    OPT_DB,
+    OPT_MAX_BODY,
+    OPT_MAX_ITEMS,
+    OPT_THREADS,
+    OPT_READY_FD,
+    OPT_LOG_LEVEL,
+    OPT_HELP,
+    OPT_VERSION
+  };
   static const struct option longopts[] = {
       {"bind", required_argument, NULL, OPT_BIND},
       {"port", required_argument, NULL, OPT_PORT},
@@ -83,13 +94,27 @@ static int kp_parse_args(int argc, char **argv, kp_options *opt) {
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     int bad = 0;
     switch (c) {
-    case OPT_BIND: opt->bind = optarg; break;
-    case OPT_PORT: bad = kp_number_arg("port", optarg, 0, 65535, &opt->port); break;
-    case OPT_DB: opt->db = optarg; break;
-    case OPT_MAX_BODY: bad = kp_number_arg("max-body", optarg, 1, 1024L * 1024L * 1024L, &opt->max_body); break;
-    case OPT_MAX_ITEMS: bad = kp_number_arg("max-items", optarg, 1, 100000000L, &opt->max_items); break;
-    case OPT_THREADS: bad = kp_number_arg("threads", optarg, 0, 1024, &opt->threads); break;
-    case OPT_READY_FD: bad = kp_number_arg("ready-fd", optarg, 0, 1000000, &opt->ready_fd); break;
+    case OPT_BIND:
+      opt->bind = optarg;
+      break;
+    case OPT_PORT:
+      bad = kp_number_arg("port", optarg, 0, 65535, &opt->port);
+      break;
+    case OPT_DB:
+      opt->db = optarg;
+      break;
+    case OPT_MAX_BODY:
+      bad = kp_number_arg("max-body", optarg, 1, 1024L * 1024L * 1024L, &opt->max_body);
+      break;
+    case OPT_MAX_ITEMS:
+      bad = kp_number_arg("max-items", optarg, 1, 100000000L, &opt->max_items);
+      break;
+    case OPT_THREADS:
+      bad = kp_number_arg("threads", optarg, 0, 1024, &opt->threads);
+      break;
+    case OPT_READY_FD:
+      bad = kp_number_arg("ready-fd", optarg, 0, 1000000, &opt->ready_fd);
+      break;
     case OPT_LOG_LEVEL: {
       int level = kf_log_level_parse(optarg);
       if (level < 0) {
@@ -100,11 +125,18 @@ static int kp_parse_args(int argc, char **argv, kp_options *opt) {
       }
       break;
     }
-    case OPT_HELP: kp_usage(stdout); return 1;
-    case OPT_VERSION: printf("konform-post %s\n", KONFORM_VERSION); return 1;
-    default: kp_usage(stderr); return 2;
+    case OPT_HELP:
+      kp_usage(stdout);
+      return 1;
+    case OPT_VERSION:
+      printf("konform-post %s\n", KONFORM_VERSION);
+      return 1;
+    default:
+      kp_usage(stderr);
+      return 2;
     }
-    if (bad) return 2;
+    if (bad)
+      return 2;
   }
   if (optind < argc) {
     fprintf(stderr, "konform-post: unexpected argument \"%s\"\n", argv[optind]);
@@ -120,12 +152,18 @@ int main(int argc, char **argv) {
     fprintf(stderr, "konform-post: cannot set up signal handling\n");
     return 1;
   }
-  kp_options opt = {.bind = "127.0.0.1", .port = KP_DEFAULT_PORT, .max_body = KP_DEFAULT_MAX_BODY,
-                    .max_items = KP_DEFAULT_MAX_ITEMS, .threads = 0, .ready_fd = -1,
+  kp_options opt = {.bind = "127.0.0.1",
+                    .port = KP_DEFAULT_PORT,
+                    .max_body = KP_DEFAULT_MAX_BODY,
+                    .max_items = KP_DEFAULT_MAX_ITEMS,
+                    .threads = 0,
+                    .ready_fd = -1,
                     .log_level = KF_LOG_INFO};
   int parsed = kp_parse_args(argc, argv, &opt);
-  if (parsed == 1) return 0;
-  if (parsed != 0) return 2;
+  if (parsed == 1)
+    return 0;
+  if (parsed != 0)
+    return 2;
   kf_log_setup("konform-post", opt.log_level);
   kf_alloc_install_jansson();
 
@@ -145,15 +183,19 @@ int main(int argc, char **argv) {
     cfg.server_name = "konform-post/" KONFORM_VERSION;
     rc = kf_httpd_new(&cfg, &httpd, &err);
   }
-  if (rc == KF_OK) rc = kp_service_register(httpd, mb, &err);
-  if (rc == KF_OK) rc = kf_httpd_start(httpd, &err);
+  if (rc == KF_OK)
+    rc = kp_service_register(httpd, mb, &err);
+  if (rc == KF_OK)
+    rc = kf_httpd_start(httpd, &err);
   if (rc == KF_OK) {
     unsigned port = kf_httpd_port(httpd);
     kf_info("listening on http://%s:%u", opt.bind, port);
     char line[64];
     rc = kf_str_format(line, sizeof(line), "READY http=%u\n", port);
-    if (rc == KF_OK) rc = kf_daemon_ready((int)opt.ready_fd, line);
-    if (rc != KF_OK) kf_err_set(&err, rc, "cannot write the readiness line to fd %ld", opt.ready_fd);
+    if (rc == KF_OK)
+      rc = kf_daemon_ready((int)opt.ready_fd, line);
+    if (rc != KF_OK)
+      kf_err_set(&err, rc, "cannot write the readiness line to fd %ld", opt.ready_fd);
   }
   if (rc == KF_OK) {
     int sig = kf_daemon_wait_for_signal();
@@ -163,7 +205,8 @@ int main(int argc, char **argv) {
     kf_error("%s", err.message);
   }
   /* Release long-polls first: the daemon's stop waits for requests in flight. */
-  if (mb) kf_mailbox_shutdown(mb);
+  if (mb)
+    kf_mailbox_shutdown(mb);
   kf_httpd_free(httpd);
   kf_mailbox_free(mb);
   return status;

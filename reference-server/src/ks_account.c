@@ -20,7 +20,8 @@ static kf_rc account_db_error(sqlite3 *conn, kf_err *err) {
 
 /* Prepare sql, or record sqlite's complaint. */
 static kf_rc account_prepare(sqlite3 *conn, const char *sql, sqlite3_stmt **st, kf_err *err) {
-  if (sqlite3_prepare_v2(conn, sql, -1, st, NULL) != SQLITE_OK) return account_db_error(conn, err);
+  if (sqlite3_prepare_v2(conn, sql, -1, st, NULL) != SQLITE_OK)
+    return account_db_error(conn, err);
   return KF_OK;
 }
 
@@ -36,20 +37,25 @@ static kf_rc account_find(sqlite3 *conn, const char *email, int64_t *id, bool *c
                           char **hash, kf_err *err) {
   sqlite3_stmt *st = NULL;
   kf_rc rc = account_prepare(
-      conn, "SELECT id, confirmed_at IS NOT NULL, password_hash FROM accounts WHERE email = ?",
-      &st, err);
-  if (rc != KF_OK) return rc;
+      conn, "SELECT id, confirmed_at IS NOT NULL, password_hash FROM accounts WHERE email = ?", &st,
+      err);
+  if (rc != KF_OK)
+    return rc;
   sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
   *id = 0;
-  if (confirmed != NULL) *confirmed = false;
-  if (hash != NULL) *hash = NULL;
+  if (confirmed != NULL)
+    *confirmed = false;
+  if (hash != NULL)
+    *hash = NULL;
   int step = sqlite3_step(st);
   if (step == SQLITE_ROW) {
     *id = sqlite3_column_int64(st, 0);
-    if (confirmed != NULL) *confirmed = sqlite3_column_int(st, 1) != 0;
+    if (confirmed != NULL)
+      *confirmed = sqlite3_column_int(st, 1) != 0;
     if (hash != NULL) {
       *hash = kf_strdup((const char *)sqlite3_column_text(st, 2));
-      if (*hash == NULL) rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+      if (*hash == NULL)
+        rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
     }
   } else if (step != SQLITE_DONE) {
     rc = account_db_error(conn, err);
@@ -66,27 +72,32 @@ static kf_rc account_issue_link(ks_server *srv, sqlite3 *conn, int64_t account_i
                              "UPDATE confirmation_links SET superseded_at = ? "
                              "WHERE account_id = ? AND superseded_at IS NULL",
                              &st, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   sqlite3_bind_int64(st, 1, now);
   sqlite3_bind_int64(st, 2, account_id);
   rc = account_step_done(conn, st, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
 
   char id[KF_UUID_STR_LEN + 1];
   kf_uuid_v4(id);
-  rc = account_prepare(conn,
-                       "INSERT INTO confirmation_links (id, account_id, issued_at) VALUES (?, ?, ?)",
-                       &st, err);
-  if (rc != KF_OK) return rc;
+  rc = account_prepare(
+      conn, "INSERT INTO confirmation_links (id, account_id, issued_at) VALUES (?, ?, ?)", &st,
+      err);
+  if (rc != KF_OK)
+    return rc;
   sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
   sqlite3_bind_int64(st, 2, account_id);
   sqlite3_bind_int64(st, 3, now);
   rc = account_step_done(conn, st, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
 
   char url[ACCOUNT_LINK_URL_MAX];
   rc = ks_link_url(srv->public_url, id, url, sizeof url);
-  if (rc != KF_OK) return kf_err_set(err, rc, "public URL too long");
+  if (rc != KF_OK)
+    return kf_err_set(err, rc, "public URL too long");
   ks_mail_params mp = {.kind = KS_MAIL_CONFIRM,
                        .mail_domain = srv->cfg->mail_domain,
                        .to = email,
@@ -99,16 +110,20 @@ static kf_rc account_issue_link(ks_server *srv, sqlite3 *conn, int64_t account_i
 kf_rc ks_account_register(ks_server *srv, const char *email, const char *pw, size_t pw_len,
                           int64_t now, bool *created, kf_err *err) {
   assert(srv != NULL && email != NULL);
-  if (created != NULL) *created = false;
+  if (created != NULL)
+    *created = false;
   /* Hash before looking: a duplicate costs exactly as much as a new account. */
   char hash[crypto_pwhash_STRBYTES];
   kf_rc rc = ks_pwhash_hash(&srv->pwhash, pw, pw_len, hash, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   sqlite3 *conn = NULL;
   rc = ks_db_conn(srv->db, &conn, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   rc = ks_db_begin(conn, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   int64_t account_id = 0;
   rc = account_find(conn, email, &account_id, NULL, NULL, err);
   bool fresh = false;
@@ -139,14 +154,16 @@ kf_rc ks_account_register(ks_server *srv, const char *email, const char *pw, siz
     }
     fresh = true;
   }
-  if (rc == KF_OK) rc = ks_db_commit(conn, err);
+  if (rc == KF_OK)
+    rc = ks_db_commit(conn, err);
   if (rc != KF_OK) {
     ks_db_rollback(conn);
     return rc;
   }
   sodium_memzero(hash, sizeof hash);
   ks_outbox_kick(srv->outbox);
-  if (created != NULL) *created = fresh;
+  if (created != NULL)
+    *created = fresh;
   return KF_OK;
 }
 
@@ -155,16 +172,19 @@ kf_rc ks_account_confirm(ks_server *srv, const char *id, int64_t now, ks_link_ve
   assert(srv != NULL && id != NULL && verdict != NULL);
   *verdict = KS_LINK_NOT_FOUND;
   /* A malformed id cannot name a link; answer as for an unknown one. */
-  if (!kf_uuid_is_canonical(id)) return KF_OK;
+  if (!kf_uuid_is_canonical(id))
+    return KF_OK;
   char lower[KF_UUID_STR_LEN + 1];
   for (size_t i = 0; i <= KF_UUID_STR_LEN; i++)
     lower[i] = (id[i] >= 'A' && id[i] <= 'F') ? (char)(id[i] - 'A' + 'a') : id[i];
   sqlite3 *conn = NULL;
   kf_rc rc = ks_db_conn(srv->db, &conn, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   /* Judge and confirm in one write transaction so two clicks cannot both win. */
   rc = ks_db_begin(conn, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   sqlite3_stmt *st = NULL;
   rc = account_prepare(conn,
                        "SELECT l.account_id, l.issued_at, l.superseded_at IS NOT NULL, "
@@ -193,8 +213,8 @@ kf_rc ks_account_confirm(ks_server *srv, const char *id, int64_t now, ks_link_ve
       rc = account_step_done(conn, st, err);
     }
     if (rc == KF_OK) {
-      rc = account_prepare(conn, "UPDATE confirmation_links SET used_at = ? WHERE id = ?", &st,
-                           err);
+      rc =
+          account_prepare(conn, "UPDATE confirmation_links SET used_at = ? WHERE id = ?", &st, err);
     }
     if (rc == KF_OK) {
       sqlite3_bind_int64(st, 1, now);
@@ -202,7 +222,8 @@ kf_rc ks_account_confirm(ks_server *srv, const char *id, int64_t now, ks_link_ve
       rc = account_step_done(conn, st, err);
     }
   }
-  if (rc == KF_OK) rc = ks_db_commit(conn, err);
+  if (rc == KF_OK)
+    rc = ks_db_commit(conn, err);
   if (rc != KF_OK) {
     ks_db_rollback(conn);
     return rc;
@@ -215,9 +236,11 @@ kf_rc ks_account_resend(ks_server *srv, const char *email, int64_t now, kf_err *
   assert(srv != NULL && email != NULL);
   sqlite3 *conn = NULL;
   kf_rc rc = ks_db_conn(srv->db, &conn, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   rc = ks_db_begin(conn, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   int64_t account_id = 0;
   bool confirmed = false;
   rc = account_find(conn, email, &account_id, &confirmed, NULL, err);
@@ -226,12 +249,14 @@ kf_rc ks_account_resend(ks_server *srv, const char *email, int64_t now, kf_err *
     rc = account_issue_link(srv, conn, account_id, email, now, err);
     issued = true;
   }
-  if (rc == KF_OK) rc = ks_db_commit(conn, err);
+  if (rc == KF_OK)
+    rc = ks_db_commit(conn, err);
   if (rc != KF_OK) {
     ks_db_rollback(conn);
     return rc;
   }
-  if (issued) ks_outbox_kick(srv->outbox);
+  if (issued)
+    ks_outbox_kick(srv->outbox);
   return KF_OK;
 }
 
@@ -249,18 +274,21 @@ kf_rc ks_account_login(ks_server *srv, const char *username, const char *pw, siz
   token[0] = '\0';
   sqlite3 *conn = NULL;
   kf_rc rc = ks_db_conn(srv->db, &conn, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   int64_t account_id = 0;
   bool confirmed = false;
   char *hash = NULL;
   if (username != NULL) {
     rc = account_find(conn, username, &account_id, &confirmed, &hash, err);
-    if (rc != KF_OK) return rc;
+    if (rc != KF_OK)
+      return rc;
   }
   /* With no account, hash is NULL and the dummy hash is checked: same work (AUTH-04). */
   bool ok = ks_pwhash_verify(&srv->pwhash, hash, pw, pw_len);
   kf_free(hash);
-  if (!ok || account_id == 0) return KF_OK;
+  if (!ok || account_id == 0)
+    return KF_OK;
   if (!confirmed) {
     *result = KS_LOGIN_UNCONFIRMED;
     return KF_OK;
@@ -291,23 +319,24 @@ kf_rc ks_account_login(ks_server *srv, const char *username, const char *pw, siz
   return KF_OK;
 }
 
-kf_rc ks_account_logout(ks_server *srv, const char *token, int64_t now, bool *found,
-                        kf_err *err) {
+kf_rc ks_account_logout(ks_server *srv, const char *token, int64_t now, bool *found, kf_err *err) {
   assert(srv != NULL && token != NULL && found != NULL);
   *found = false;
   sqlite3 *conn = NULL;
   kf_rc rc = ks_db_conn(srv->db, &conn, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   char token_hash[crypto_hash_sha256_BYTES * 2 + 1];
   account_token_hash(token, token_hash);
   sqlite3_stmt *st = NULL;
-  rc = account_prepare(conn,
-                       "UPDATE sessions SET ended_at = ? WHERE token_hash = ? AND ended_at IS NULL",
-                       &st, err);
-  if (rc != KF_OK) return rc;
+  rc = account_prepare(
+      conn, "UPDATE sessions SET ended_at = ? WHERE token_hash = ? AND ended_at IS NULL", &st, err);
+  if (rc != KF_OK)
+    return rc;
   sqlite3_bind_int64(st, 1, now);
   sqlite3_bind_text(st, 2, token_hash, -1, SQLITE_STATIC);
   rc = account_step_done(conn, st, err);
-  if (rc == KF_OK) *found = sqlite3_changes(conn) > 0;
+  if (rc == KF_OK)
+    *found = sqlite3_changes(conn) > 0;
   return rc;
 }

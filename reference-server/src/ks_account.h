@@ -48,8 +48,8 @@ kf_rc ks_account_resend(ks_server *srv, const char *email, int64_t now, kf_err *
 
 typedef enum ks_login_result {
   KS_LOGIN_OK,
-  KS_LOGIN_INVALID,        /* Unknown user or wrong password: never told apart. */
-  KS_LOGIN_UNCONFIRMED     /* Right password, address not confirmed yet (ACC-09). */
+  KS_LOGIN_INVALID,    /* Unknown user or wrong password: never told apart. */
+  KS_LOGIN_UNCONFIRMED /* Right password, address not confirmed yet (ACC-09). */
 } ks_login_result;
 
 /*
@@ -61,7 +61,6 @@ kf_rc ks_account_login(ks_server *srv, const char *username, const char *pw, siz
                        int64_t now, ks_login_result *result, char *token, kf_err *err);
 
 /* End the session whose token is given; *found false if there was no live one. */
-kf_rc ks_account_logout(ks_server *srv, const char *token, int64_t now, bool *found,
-                        kf_err *err);
+kf_rc ks_account_logout(ks_server *srv, const char *token, int64_t now, bool *found, kf_err *err);
 
 #endif

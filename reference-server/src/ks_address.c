@@ -9,7 +9,8 @@
 
 /* Characters RFC 5322 does not allow unquoted in a local part (plus space). */
 static bool address_local_char_ok(unsigned char c) {
-  if (c <= 0x20 || c >= 0x7F) return false;
+  if (c <= 0x20 || c >= 0x7F)
+    return false;
   return strchr("<>()[]\\,;:\"@", c) == NULL;
 }
 
@@ -19,19 +20,24 @@ static bool address_ldh(unsigned char c) {
 
 /* A domain of LDH labels (1 to 63 bytes, no hyphen at either end), at least one dot. */
 static bool address_domain_ok(const char *d, size_t len) {
-  if (len == 0 || len > 253) return false;
+  if (len == 0 || len > 253)
+    return false;
   size_t dots = 0;
   size_t label_start = 0;
   for (size_t i = 0; i <= len; i++) {
     if (i == len || d[i] == '.') {
       size_t label_len = i - label_start;
-      if (label_len == 0 || label_len > 63) return false;
-      if (d[label_start] == '-' || d[i - 1] == '-') return false;
-      if (i < len) dots++;
+      if (label_len == 0 || label_len > 63)
+        return false;
+      if (d[label_start] == '-' || d[i - 1] == '-')
+        return false;
+      if (i < len)
+        dots++;
       label_start = i + 1;
       continue;
     }
-    if (!address_ldh((unsigned char)d[i])) return false;
+    if (!address_ldh((unsigned char)d[i]))
+      return false;
   }
   return dots >= 1;
 }
@@ -44,55 +50,76 @@ ks_address_status ks_address_normalise(const char *raw, size_t len, char *out, s
    * LF is reported as such rather than trimmed away or called invalid. */
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)raw[i];
-    if (c < 0x20 || c == 0x7F) return KS_ADDRESS_CONTROL;
+    if (c < 0x20 || c == 0x7F)
+      return KS_ADDRESS_CONTROL;
   }
   size_t start = 0, end = len;
-  while (start < end && raw[start] == ' ') start++;
-  while (end > start && raw[end - 1] == ' ') end--;
+  while (start < end && raw[start] == ' ')
+    start++;
+  while (end > start && raw[end - 1] == ' ')
+    end--;
   size_t n = end - start;
-  if (n == 0) return KS_ADDRESS_EMPTY;
-  if (n > KS_ADDRESS_MAX) return KS_ADDRESS_INVALID;
+  if (n == 0)
+    return KS_ADDRESS_EMPTY;
+  if (n > KS_ADDRESS_MAX)
+    return KS_ADDRESS_INVALID;
   const char *a = raw + start;
   const char *at = memchr(a, '@', n);
-  if (at == NULL) return KS_ADDRESS_INVALID;
+  if (at == NULL)
+    return KS_ADDRESS_INVALID;
   size_t local_len = (size_t)(at - a);
-  if (memchr(at + 1, '@', n - local_len - 1) != NULL) return KS_ADDRESS_INVALID;
-  if (local_len == 0 || local_len > KS_ADDRESS_LOCAL_MAX) return KS_ADDRESS_INVALID;
+  if (memchr(at + 1, '@', n - local_len - 1) != NULL)
+    return KS_ADDRESS_INVALID;
+  if (local_len == 0 || local_len > KS_ADDRESS_LOCAL_MAX)
+    return KS_ADDRESS_INVALID;
   for (size_t i = 0; i < local_len; i++) {
-    if (!address_local_char_ok((unsigned char)a[i])) return KS_ADDRESS_INVALID;
+    if (!address_local_char_ok((unsigned char)a[i]))
+      return KS_ADDRESS_INVALID;
   }
   /* Dots may separate atoms but not start, end or double up (RFC 5322 dot-atom). */
-  if (a[0] == '.' || a[local_len - 1] == '.') return KS_ADDRESS_INVALID;
+  if (a[0] == '.' || a[local_len - 1] == '.')
+    return KS_ADDRESS_INVALID;
   for (size_t i = 1; i < local_len; i++) {
-    if (a[i] == '.' && a[i - 1] == '.') return KS_ADDRESS_INVALID;
+    if (a[i] == '.' && a[i - 1] == '.')
+      return KS_ADDRESS_INVALID;
   }
   const char *domain = at + 1;
   size_t domain_len = n - local_len - 1;
-  if (!address_domain_ok(domain, domain_len)) return KS_ADDRESS_INVALID;
+  if (!address_domain_ok(domain, domain_len))
+    return KS_ADDRESS_INVALID;
   memcpy(out, a, n);
   out[n] = '\0';
   for (size_t i = local_len + 1; i < n; i++) {
-    if (out[i] >= 'A' && out[i] <= 'Z') out[i] = (char)(out[i] - 'A' + 'a');
+    if (out[i] >= 'A' && out[i] <= 'Z')
+      out[i] = (char)(out[i] - 'A' + 'a');
   }
   return KS_ADDRESS_OK;
 }
 
 const char *ks_address_status_code(ks_address_status status) {
   switch (status) {
-    case KS_ADDRESS_OK: return NULL;
-    case KS_ADDRESS_EMPTY: return "EMAIL_REQUIRED";
-    case KS_ADDRESS_CONTROL: return "EMAIL_CONTROL_CHARACTERS";
-    case KS_ADDRESS_INVALID: return "EMAIL_INVALID";
+  case KS_ADDRESS_OK:
+    return NULL;
+  case KS_ADDRESS_EMPTY:
+    return "EMAIL_REQUIRED";
+  case KS_ADDRESS_CONTROL:
+    return "EMAIL_CONTROL_CHARACTERS";
+  case KS_ADDRESS_INVALID:
+    return "EMAIL_INVALID";
   }
   return "EMAIL_INVALID";
 }
 
 const char *ks_address_status_message(ks_address_status status) {
   switch (status) {
-    case KS_ADDRESS_OK: return NULL;
-    case KS_ADDRESS_EMPTY: return "Bitte geben Sie Ihre E-Mail-Adresse ein.";
-    case KS_ADDRESS_CONTROL: return "Die E-Mail-Adresse enthält unerlaubte Steuerzeichen.";
-    case KS_ADDRESS_INVALID: return "Geben Sie eine gültige E-Mail-Adresse ein.";
+  case KS_ADDRESS_OK:
+    return NULL;
+  case KS_ADDRESS_EMPTY:
+    return "Bitte geben Sie Ihre E-Mail-Adresse ein.";
+  case KS_ADDRESS_CONTROL:
+    return "Die E-Mail-Adresse enthält unerlaubte Steuerzeichen.";
+  case KS_ADDRESS_INVALID:
+    return "Geben Sie eine gültige E-Mail-Adresse ein.";
   }
   return "Geben Sie eine gültige E-Mail-Adresse ein.";
 }

@@ -18,9 +18,9 @@
 
 typedef enum ks_address_status {
   KS_ADDRESS_OK,
-  KS_ADDRESS_EMPTY,    /* Nothing left after trimming: EMAIL_REQUIRED. */
-  KS_ADDRESS_CONTROL,  /* A control character (< 0x20 or 0x7F): EMAIL_CONTROL_CHARACTERS. */
-  KS_ADDRESS_INVALID   /* Anything else that is not an address: EMAIL_INVALID. */
+  KS_ADDRESS_EMPTY,   /* Nothing left after trimming: EMAIL_REQUIRED. */
+  KS_ADDRESS_CONTROL, /* A control character (< 0x20 or 0x7F): EMAIL_CONTROL_CHARACTERS. */
+  KS_ADDRESS_INVALID  /* Anything else that is not an address: EMAIL_INVALID. */
 } ks_address_status;
 
 /*

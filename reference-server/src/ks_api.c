@@ -24,12 +24,12 @@
 
 #define API_VALIDATION_MESSAGE "Bitte prüfen Sie Ihre Eingaben."
 #define API_INVALID_FIELD_MESSAGE "Dieses Feld hat einen ungültigen Wert."
-#define API_REGISTERED_MESSAGE                                                                 \
-  "Sie erhalten direkt eine E-Mail in Ihr E-Mail-Postfach. Klicken Sie (innerhalb von 24 "     \
-  "Stunden) auf den Link in der von uns erhaltenen E-Mail und melden Sie sich mit den von "    \
+#define API_REGISTERED_MESSAGE                                                                     \
+  "Sie erhalten direkt eine E-Mail in Ihr E-Mail-Postfach. Klicken Sie (innerhalb von 24 "         \
+  "Stunden) auf den Link in der von uns erhaltenen E-Mail und melden Sie sich mit den von "        \
   "Ihnen zuvor gewähltem Benutzernamen (angegebene E-Mailadresse) und Passwort an."
-#define API_RESENT_MESSAGE                                                                     \
-  "Wenn zu dieser E-Mail-Adresse ein noch nicht bestätigtes Konto besteht, erhalten Sie eine " \
+#define API_RESENT_MESSAGE                                                                         \
+  "Wenn zu dieser E-Mail-Adresse ein noch nicht bestätigtes Konto besteht, erhalten Sie eine "    \
   "neue E-Mail mit einem Bestätigungslink. Der Link ist 24 Stunden gültig."
 
 /* The time of the request being handled, owned by the request (kf_free). */
@@ -44,21 +44,25 @@ int64_t ks_api_now(const kf_http_req *req) {
 
 static void api_internal_error(kf_http_resp *resp, const kf_err *err) {
   kf_error("internal error: %s", err->message);
-  kf_http_resp_error(resp, 500, "INTERNAL_ERROR", "Interner Fehler. Bitte versuchen Sie es später erneut.");
+  kf_http_resp_error(resp, 500, "INTERNAL_ERROR",
+                     "Interner Fehler. Bitte versuchen Sie es später erneut.");
 }
 
 static bool api_filter(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   api_reqclock *clock_slot = kf_malloc(sizeof *clock_slot);
   if (clock_slot == NULL) {
-    kf_http_resp_error(resp, 500, "INTERNAL_ERROR", "Interner Fehler. Bitte versuchen Sie es später erneut.");
+    kf_http_resp_error(resp, 500, "INTERNAL_ERROR",
+                       "Interner Fehler. Bitte versuchen Sie es später erneut.");
     return false;
   }
   clock_slot->now = kf_time_real_now();
   kf_http_req_set_user_owned(req, clock_slot, kf_free);
-  if (!srv->cfg->test_mode) return true;
+  if (!srv->cfg->test_mode)
+    return true;
   const char *id = kf_http_req_header(req, KS_CLOCK_HEADER);
-  if (id == NULL) return true;
+  if (id == NULL)
+    return true;
   ks_clock clock;
   kf_err err;
   kf_err_init(&err);
@@ -114,8 +118,10 @@ static api_member api_string(const json_t *obj, const char *key, const char **s,
   const json_t *v = json_object_get(obj, key);
   *s = "";
   *len = 0;
-  if (v == NULL || json_is_null(v)) return API_ABSENT;
-  if (!json_is_string(v)) return API_WRONG_TYPE;
+  if (v == NULL || json_is_null(v))
+    return API_ABSENT;
+  if (!json_is_string(v))
+    return API_WRONG_TYPE;
   *s = json_string_value(v);
   *len = json_string_length(v);
   return *len == 0 ? API_ABSENT : API_PRESENT;
@@ -153,10 +159,9 @@ static size_t api_error_field_count(const json_t *error) {
 static json_t *api_password_checks(const kf_pw_report *report) {
   json_t *checks = json_array();
   for (int c = 0; c < KF_PW_CRITERIA_COUNT; c++) {
-    json_array_append_new(checks, json_pack("{s:s, s:b, s:s}", "criterion",
-                                            kf_pw_criterion_key((kf_pw_criterion)c), "ok",
-                                            report->ok[c], "label",
-                                            kf_pw_criterion_label((kf_pw_criterion)c)));
+    json_array_append_new(
+        checks, json_pack("{s:s, s:b, s:s}", "criterion", kf_pw_criterion_key((kf_pw_criterion)c),
+                          "ok", report->ok[c], "label", kf_pw_criterion_label((kf_pw_criterion)c)));
   }
   return checks;
 }
@@ -164,7 +169,8 @@ static json_t *api_password_checks(const kf_pw_report *report) {
 static void api_register(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   json_t *body = NULL;
-  if (kf_http_req_json(req, resp, &body) != KF_OK) return;
+  if (kf_http_req_json(req, resp, &body) != KF_OK)
+    return;
   json_t *error = kf_http_error_new("VALIDATION_FAILED", API_VALIDATION_MESSAGE);
   char email[KS_ADDRESS_MAX + 1];
   api_check_email(body, error, email, sizeof email);
@@ -223,8 +229,9 @@ static void api_register(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   }
   kf_debug("registration: %s", created ? "new account" : "existing address");
   /* The same bytes whether or not the address was new (ACC-10). */
-  kf_http_resp_json(resp, 202, json_pack("{s:s, s:s}", "status", "confirmation_mail_sent",
-                                         "message", API_REGISTERED_MESSAGE));
+  kf_http_resp_json(resp, 202,
+                    json_pack("{s:s, s:s}", "status", "confirmation_mail_sent", "message",
+                              API_REGISTERED_MESSAGE));
 }
 
 /* ---- Confirmation (ACC-06..08). ---- */
@@ -241,7 +248,8 @@ static kf_rc api_confirm(ks_server *srv, kf_http_req *req, const char *id, ks_li
 static void api_confirm_json(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   json_t *body = NULL;
-  if (kf_http_req_json(req, resp, &body) != KF_OK) return;
+  if (kf_http_req_json(req, resp, &body) != KF_OK)
+    return;
   const json_t *jid = json_object_get(body, "id");
   ks_link_verdict v = KS_LINK_NOT_FOUND;
   kf_err err;
@@ -262,8 +270,8 @@ static void api_confirm_json(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   }
   kf_http_resp_json(resp, 200,
                     json_pack("{s:s, s:s, s:{s:s, s:s}}", "status", "confirmed", "message",
-                              ks_link_verdict_message(v), "next", "label", "Zur Anmeldung",
-                              "href", "/anmelden"));
+                              ks_link_verdict_message(v), "next", "label", "Zur Anmeldung", "href",
+                              "/anmelden"));
 }
 
 static void api_confirm_link(kf_http_req *req, kf_http_resp *resp, void *ctx) {
@@ -285,7 +293,8 @@ static void api_confirm_link(kf_http_req *req, kf_http_resp *resp, void *ctx) {
 static void api_resend(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   json_t *body = NULL;
-  if (kf_http_req_json(req, resp, &body) != KF_OK) return;
+  if (kf_http_req_json(req, resp, &body) != KF_OK)
+    return;
   json_t *error = kf_http_error_new("VALIDATION_FAILED", API_VALIDATION_MESSAGE);
   char email[KS_ADDRESS_MAX + 1];
   api_check_email(body, error, email, sizeof email);
@@ -302,8 +311,9 @@ static void api_resend(kf_http_req *req, kf_http_resp *resp, void *ctx) {
     api_internal_error(resp, &err);
     return;
   }
-  kf_http_resp_json(resp, 202, json_pack("{s:s, s:s}", "status", "confirmation_mail_sent",
-                                         "message", API_RESENT_MESSAGE));
+  kf_http_resp_json(
+      resp, 202,
+      json_pack("{s:s, s:s}", "status", "confirmation_mail_sent", "message", API_RESENT_MESSAGE));
 }
 
 /* ---- Sessions (ACC-09, AUTH-02, AUTH-04). ---- */
@@ -311,7 +321,8 @@ static void api_resend(kf_http_req *req, kf_http_resp *resp, void *ctx) {
 static void api_login(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   json_t *body = NULL;
-  if (kf_http_req_json(req, resp, &body) != KF_OK) return;
+  if (kf_http_req_json(req, resp, &body) != KF_OK)
+    return;
   const char *user, *pw;
   size_t user_len, pw_len;
   api_member user_m = api_string(body, "username", &user, &user_len);
@@ -333,7 +344,8 @@ static void api_login(kf_http_req *req, kf_http_resp *resp, void *ctx) {
     return;
   }
   char username[KS_ADDRESS_MAX + 1];
-  bool is_address = ks_address_normalise(user, user_len, username, sizeof username) == KS_ADDRESS_OK;
+  bool is_address =
+      ks_address_normalise(user, user_len, username, sizeof username) == KS_ADDRESS_OK;
   ks_login_result result = KS_LOGIN_INVALID;
   char token[KS_TOKEN_HEX_LEN + 1];
   kf_err err;
@@ -347,19 +359,20 @@ static void api_login(kf_http_req *req, kf_http_resp *resp, void *ctx) {
     return;
   }
   switch (result) {
-    case KS_LOGIN_OK:
-      kf_http_resp_json(resp, 201, json_pack("{s:s, s:s}", "token", token, "stage",
-                                             KS_SESSION_STAGE_SECOND_FACTOR_SETUP));
-      break;
-    case KS_LOGIN_UNCONFIRMED:
-      kf_http_resp_error(resp, 403, "EMAIL_NOT_CONFIRMED",
-                         "Bitte bestätigen Sie zuerst Ihre E-Mail-Adresse.");
-      break;
-    case KS_LOGIN_INVALID:
-    default:
-      kf_http_resp_error(resp, 401, "INVALID_CREDENTIALS",
-                         "Benutzername oder Passwort ist nicht korrekt.");
-      break;
+  case KS_LOGIN_OK:
+    kf_http_resp_json(
+        resp, 201,
+        json_pack("{s:s, s:s}", "token", token, "stage", KS_SESSION_STAGE_SECOND_FACTOR_SETUP));
+    break;
+  case KS_LOGIN_UNCONFIRMED:
+    kf_http_resp_error(resp, 403, "EMAIL_NOT_CONFIRMED",
+                       "Bitte bestätigen Sie zuerst Ihre E-Mail-Adresse.");
+    break;
+  case KS_LOGIN_INVALID:
+  default:
+    kf_http_resp_error(resp, 401, "INVALID_CREDENTIALS",
+                       "Benutzername oder Passwort ist nicht korrekt.");
+    break;
   }
 }
 
@@ -367,7 +380,8 @@ static void api_logout(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   const char *auth = kf_http_req_header(req, "Authorization");
   const char *token = NULL;
-  if (auth != NULL && kf_str_starts_with_ci(auth, "Bearer ")) token = kf_str_skip_blanks(auth + 7);
+  if (auth != NULL && kf_str_starts_with_ci(auth, "Bearer "))
+    token = kf_str_skip_blanks(auth + 7);
   bool found = false;
   if (token != NULL && strlen(token) == KS_TOKEN_HEX_LEN) {
     kf_err err;
@@ -389,7 +403,8 @@ static void api_logout(kf_http_req *req, kf_http_resp *resp, void *ctx) {
 
 static json_t *api_clock_json(const ks_clock *c) {
   char iso[KF_TIME_ISO_MAX];
-  if (kf_time_format_iso(c->frozen_time, iso, sizeof iso) != KF_OK) iso[0] = '\0';
+  if (kf_time_format_iso(c->frozen_time, iso, sizeof iso) != KF_OK)
+    iso[0] = '\0';
   return json_pack("{s:s, s:I, s:s, s:o}", "id", c->id, "frozen_time", (json_int_t)c->frozen_time,
                    "frozen_time_iso", iso, "name",
                    c->name != NULL ? json_string(c->name) : json_null());
@@ -400,9 +415,11 @@ static void api_clock_not_found(kf_http_resp *resp) {
 }
 
 static bool api_time_value(const json_t *v, int64_t *out) {
-  if (!json_is_integer(v)) return false;
+  if (!json_is_integer(v))
+    return false;
   json_int_t t = json_integer_value(v);
-  if (t < 0 || t > KS_CLOCK_TIME_MAX) return false;
+  if (t < 0 || t > KS_CLOCK_TIME_MAX)
+    return false;
   *out = (int64_t)t;
   return true;
 }
@@ -410,7 +427,8 @@ static bool api_time_value(const json_t *v, int64_t *out) {
 static void api_clock_create(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   json_t *body = NULL;
-  if (kf_http_req_json(req, resp, &body) != KF_OK) return;
+  if (kf_http_req_json(req, resp, &body) != KF_OK)
+    return;
   json_t *error = kf_http_error_new("VALIDATION_FAILED", API_VALIDATION_MESSAGE);
   int64_t t = 0;
   if (!api_time_value(json_object_get(body, "frozen_time"), &t))
@@ -463,7 +481,8 @@ static void api_clock_get(kf_http_req *req, kf_http_resp *resp, void *ctx) {
 static void api_clock_advance(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   json_t *body = NULL;
-  if (kf_http_req_json(req, resp, &body) != KF_OK) return;
+  if (kf_http_req_json(req, resp, &body) != KF_OK)
+    return;
   const json_t *jabs = json_object_get(body, "frozen_time");
   const json_t *jrel = json_object_get(body, "seconds");
   bool relative = jrel != NULL;
@@ -472,11 +491,13 @@ static void api_clock_advance(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   if (ok && relative) {
     ok = json_is_integer(jrel) && json_integer_value(jrel) >= -KS_CLOCK_TIME_MAX &&
          json_integer_value(jrel) <= KS_CLOCK_TIME_MAX;
-    if (ok) value = (int64_t)json_integer_value(jrel);
+    if (ok)
+      value = (int64_t)json_integer_value(jrel);
   } else if (ok) {
     ok = json_is_integer(jabs) && json_integer_value(jabs) >= 0 &&
          json_integer_value(jabs) <= KS_CLOCK_TIME_MAX;
-    if (ok) value = (int64_t)json_integer_value(jabs);
+    if (ok)
+      value = (int64_t)json_integer_value(jabs);
   }
   json_decref(body);
   if (!ok) {
@@ -491,23 +512,27 @@ static void api_clock_advance(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   kf_err_init(&err);
   kf_rc rc = ks_clock_advance(srv->db, kf_http_req_param(req, "id"), relative, value, &clock, &err);
   switch (rc) {
-    case KF_OK:
-      kf_http_resp_json(resp, 200, api_clock_json(&clock));
-      ks_clock_release(&clock);
-      return;
-    case KF_ERR_NOT_FOUND: api_clock_not_found(resp); return;
-    case KF_ERR_STATE:
-      kf_http_resp_error(resp, 400, "CLOCK_BACKWARDS",
-                         "Eine Testuhr kann nicht zurückgestellt werden.");
-      return;
-    case KF_ERR_LIMIT: {
-      json_t *error = kf_http_error_new("VALIDATION_FAILED", API_VALIDATION_MESSAGE);
-      kf_http_error_add_field(error, relative ? "seconds" : "frozen_time", "INVALID_FIELD",
-                              "Die Zeit liegt nach dem Jahr 9999.");
-      kf_http_resp_error_obj(resp, 400, error);
-      return;
-    }
-    default: api_internal_error(resp, &err); return;
+  case KF_OK:
+    kf_http_resp_json(resp, 200, api_clock_json(&clock));
+    ks_clock_release(&clock);
+    return;
+  case KF_ERR_NOT_FOUND:
+    api_clock_not_found(resp);
+    return;
+  case KF_ERR_STATE:
+    kf_http_resp_error(resp, 400, "CLOCK_BACKWARDS",
+                       "Eine Testuhr kann nicht zurückgestellt werden.");
+    return;
+  case KF_ERR_LIMIT: {
+    json_t *error = kf_http_error_new("VALIDATION_FAILED", API_VALIDATION_MESSAGE);
+    kf_http_error_add_field(error, relative ? "seconds" : "frozen_time", "INVALID_FIELD",
+                            "Die Zeit liegt nach dem Jahr 9999.");
+    kf_http_resp_error_obj(resp, 400, error);
+    return;
+  }
+  default:
+    api_internal_error(resp, &err);
+    return;
   }
 }
 
@@ -549,9 +574,11 @@ kf_rc ks_api_install(kf_httpd *httpd, ks_server *srv, kf_err *err) {
       {"POST", "/test/v1/clocks/{id}/advance", api_clock_advance, true},
   };
   for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
-    if (routes[i].test_only && !srv->cfg->test_mode) continue;
+    if (routes[i].test_only && !srv->cfg->test_mode)
+      continue;
     kf_rc rc = kf_httpd_route(httpd, routes[i].method, routes[i].pattern, routes[i].handler, srv);
-    if (rc != KF_OK) return kf_err_set(err, rc, "cannot add route %s", routes[i].pattern);
+    if (rc != KF_OK)
+      return kf_err_set(err, rc, "cannot add route %s", routes[i].pattern);
   }
   kf_httpd_set_filter(httpd, api_filter, srv);
   return KF_OK;

@@ -11,17 +11,21 @@
 #include "kf/uuid.h"
 
 void ks_clock_release(ks_clock *clock) {
-  if (clock == NULL) return;
+  if (clock == NULL)
+    return;
   kf_free(clock->name);
   clock->name = NULL;
 }
 
 bool ks_clock_id_valid(const char *s) {
-  if (s == NULL || !kf_str_starts_with(s, "clk_")) return false;
+  if (s == NULL || !kf_str_starts_with(s, "clk_"))
+    return false;
   size_t n = strlen(s + 4);
-  if (n == 0 || n > KS_CLOCK_ID_MAX - 5) return false;
+  if (n == 0 || n > KS_CLOCK_ID_MAX - 5)
+    return false;
   for (const char *p = s + 4; *p != '\0'; p++) {
-    if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) return false;
+    if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+      return false;
   }
   return true;
 }
@@ -34,11 +38,13 @@ static kf_rc clock_fill(ks_clock *out, const char *id, const unsigned char *name
                         kf_err *err) {
   memset(out, 0, sizeof *out);
   kf_rc rc = kf_str_copy(out->id, sizeof out->id, id);
-  if (rc != KF_OK) return kf_err_set(err, rc, "clock id too long");
+  if (rc != KF_OK)
+    return kf_err_set(err, rc, "clock id too long");
   out->frozen_time = t;
   if (name != NULL) {
     out->name = kf_strdup((const char *)name);
-    if (out->name == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+    if (out->name == NULL)
+      return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   }
   return KF_OK;
 }
@@ -51,12 +57,14 @@ kf_rc ks_clock_create(ks_db *db, int64_t frozen_time, const char *name, int64_t 
     return kf_err_set(err, KF_ERR_LIMIT, "frozen_time out of range");
   sqlite3 *conn = NULL;
   kf_rc rc = ks_db_conn(db, &conn, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   char hex[17];
   kf_random_hex(hex, 8);
   char id[KS_CLOCK_ID_MAX];
   rc = kf_str_format(id, sizeof id, "clk_%s", hex);
-  if (rc != KF_OK) return kf_err_set(err, rc, "clock id too long");
+  if (rc != KF_OK)
+    return kf_err_set(err, rc, "clock id too long");
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(conn,
                          "INSERT INTO clocks (id, name, frozen_time, created_at) VALUES (?,?,?,?)",
@@ -71,14 +79,16 @@ kf_rc ks_clock_create(ks_db *db, int64_t frozen_time, const char *name, int64_t 
   sqlite3_bind_int64(st, 4, created_at);
   rc = sqlite3_step(st) == SQLITE_DONE ? KF_OK : clock_db_error(conn, err);
   sqlite3_finalize(st);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   return clock_fill(out, id, (const unsigned char *)name, frozen_time, err);
 }
 
 /* Read a clock with conn (inside or outside a transaction). */
 static kf_rc clock_read(sqlite3 *conn, const char *id, ks_clock *out, kf_err *err) {
   memset(out, 0, sizeof *out);
-  if (!ks_clock_id_valid(id)) return KF_ERR_NOT_FOUND;
+  if (!ks_clock_id_valid(id))
+    return KF_ERR_NOT_FOUND;
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(conn, "SELECT name, frozen_time FROM clocks WHERE id = ?", -1, &st,
                          NULL) != SQLITE_OK)
@@ -100,7 +110,8 @@ kf_rc ks_clock_get(ks_db *db, const char *id, ks_clock *out, kf_err *err) {
   assert(db != NULL && id != NULL && out != NULL);
   sqlite3 *conn = NULL;
   kf_rc rc = ks_db_conn(db, &conn, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   return clock_read(conn, id, out, err);
 }
 
@@ -110,9 +121,11 @@ kf_rc ks_clock_advance(ks_db *db, const char *id, bool relative, int64_t to_time
   memset(out, 0, sizeof *out);
   sqlite3 *conn = NULL;
   kf_rc rc = ks_db_conn(db, &conn, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   rc = ks_db_begin(conn, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   rc = clock_read(conn, id, out, err);
   int64_t target = to_time;
   if (rc == KF_OK && relative) {
@@ -121,12 +134,14 @@ kf_rc ks_clock_advance(ks_db *db, const char *id, bool relative, int64_t to_time
     else
       target = out->frozen_time + to_time;
   }
-  if (rc == KF_OK && target < out->frozen_time) rc = KF_ERR_STATE;
-  if (rc == KF_OK && target > KS_CLOCK_TIME_MAX) rc = KF_ERR_LIMIT;
+  if (rc == KF_OK && target < out->frozen_time)
+    rc = KF_ERR_STATE;
+  if (rc == KF_OK && target > KS_CLOCK_TIME_MAX)
+    rc = KF_ERR_LIMIT;
   if (rc == KF_OK) {
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(conn, "UPDATE clocks SET frozen_time = ? WHERE id = ?", -1, &st,
-                           NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(conn, "UPDATE clocks SET frozen_time = ? WHERE id = ?", -1, &st, NULL) !=
+        SQLITE_OK) {
       rc = clock_db_error(conn, err);
     } else {
       sqlite3_bind_int64(st, 1, target);
@@ -135,7 +150,8 @@ kf_rc ks_clock_advance(ks_db *db, const char *id, bool relative, int64_t to_time
       sqlite3_finalize(st);
     }
   }
-  if (rc == KF_OK) rc = ks_db_commit(conn, err);
+  if (rc == KF_OK)
+    rc = ks_db_commit(conn, err);
   if (rc != KF_OK) {
     ks_db_rollback(conn);
     ks_clock_release(out);
@@ -147,16 +163,19 @@ kf_rc ks_clock_advance(ks_db *db, const char *id, bool relative, int64_t to_time
 
 kf_rc ks_clock_delete(ks_db *db, const char *id, kf_err *err) {
   assert(db != NULL && id != NULL);
-  if (!ks_clock_id_valid(id)) return KF_ERR_NOT_FOUND;
+  if (!ks_clock_id_valid(id))
+    return KF_ERR_NOT_FOUND;
   sqlite3 *conn = NULL;
   kf_rc rc = ks_db_conn(db, &conn, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(conn, "DELETE FROM clocks WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
     return clock_db_error(conn, err);
   sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
   rc = sqlite3_step(st) == SQLITE_DONE ? KF_OK : clock_db_error(conn, err);
   sqlite3_finalize(st);
-  if (rc == KF_OK && sqlite3_changes(conn) == 0) rc = KF_ERR_NOT_FOUND;
+  if (rc == KF_OK && sqlite3_changes(conn) == 0)
+    rc = KF_ERR_NOT_FOUND;
   return rc;
 }

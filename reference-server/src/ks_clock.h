@@ -22,7 +22,7 @@
 
 typedef struct ks_clock {
   char id[KS_CLOCK_ID_MAX];
-  char *name;           /* Owned; NULL when the clock has none. */
+  char *name; /* Owned; NULL when the clock has none. */
   int64_t frozen_time;
 } ks_clock;
 

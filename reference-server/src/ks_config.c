@@ -111,60 +111,80 @@ kf_rc ks_config_parse(int argc, char **argv, ks_config *cfg, ks_config_action *a
   kf_rc rc = KF_OK;
   for (;;) {
     int c = getopt_long(argc, argv, "", options, NULL);
-    if (c == -1) break;
+    if (c == -1)
+      break;
     switch (c) {
-      case OPT_BIND: cfg->bind = optarg; break;
-      case OPT_PORT:
-        rc = config_number("--port", optarg, 0, 65535, &n, err);
-        cfg->port = (unsigned)n;
-        break;
-      case OPT_DB: cfg->db_path = optarg; break;
-      case OPT_TEST_MODE: cfg->test_mode = true; break;
-      case OPT_HASH_COST:
-        if (strcmp(optarg, "interactive") != 0 && strcmp(optarg, "moderate") != 0 &&
-            strcmp(optarg, "test") != 0)
-          return kf_err_set(err, KF_ERR_INVALID,
-                            "--hash-cost: '%s' is not interactive, moderate or test", optarg);
-        cfg->hash_cost = optarg;
-        break;
-      case OPT_ARGON2_OPS:
-        rc = config_number("--argon2-ops", optarg, 1, UINT_MAX, &n, err);
-        cfg->argon2_ops = (unsigned long long)n;
-        break;
-      case OPT_ARGON2_MEM:
-        rc = config_number("--argon2-mem-kib", optarg, 8, 4LL * 1024 * 1024, &n, err);
-        cfg->argon2_mem_kib = (size_t)n;
-        break;
-      case OPT_PUBLIC_URL: cfg->public_url = optarg; break;
-      case OPT_SMTP_URL: cfg->smtp_url = optarg; break;
-      case OPT_MAIL_DOMAIN: cfg->mail_domain = optarg; break;
-      case OPT_POST_URL: cfg->post_url = optarg; break;
-      case OPT_THREADS:
-        rc = config_number("--threads", optarg, 1, 1024, &n, err);
-        cfg->threads = (unsigned)n;
-        break;
-      case OPT_MAX_BODY:
-        rc = config_number("--max-body", optarg, 1, 1LL << 30, &n, err);
-        cfg->max_body = (size_t)n;
-        break;
-      case OPT_READY_FD:
-        rc = config_number("--ready-fd", optarg, 0, INT_MAX, &n, err);
-        cfg->ready_fd = (int)n;
-        break;
-      case OPT_LOG_LEVEL: {
-        int level = kf_log_level_parse(optarg);
-        if (level < 0)
-          return kf_err_set(err, KF_ERR_INVALID, "--log-level: unknown level '%s'", optarg);
-        cfg->log_level = (kf_log_level)level;
-        break;
-      }
-      case OPT_HELP: *action = KS_CONFIG_HELP; return KF_OK;
-      case OPT_VERSION: *action = KS_CONFIG_VERSION; return KF_OK;
-      default:
-        return kf_err_set(err, KF_ERR_INVALID, "unknown option or missing value: %s",
-                          optind > 0 && optind <= argc ? argv[optind - 1] : "?");
+    case OPT_BIND:
+      cfg->bind = optarg;
+      break;
+    case OPT_PORT:
+      rc = config_number("--port", optarg, 0, 65535, &n, err);
+      cfg->port = (unsigned)n;
+      break;
+    case OPT_DB:
+      cfg->db_path = optarg;
+      break;
+    case OPT_TEST_MODE:
+      cfg->test_mode = true;
+      break;
+    case OPT_HASH_COST:
+      if (strcmp(optarg, "interactive") != 0 && strcmp(optarg, "moderate") != 0 &&
+          strcmp(optarg, "test") != 0)
+        return kf_err_set(err, KF_ERR_INVALID,
+                          "--hash-cost: '%s' is not interactive, moderate or test", optarg);
+      cfg->hash_cost = optarg;
+      break;
+    case OPT_ARGON2_OPS:
+      rc = config_number("--argon2-ops", optarg, 1, UINT_MAX, &n, err);
+      cfg->argon2_ops = (unsigned long long)n;
+      break;
+    case OPT_ARGON2_MEM:
+      rc = config_number("--argon2-mem-kib", optarg, 8, 4LL * 1024 * 1024, &n, err);
+      cfg->argon2_mem_kib = (size_t)n;
+      break;
+    case OPT_PUBLIC_URL:
+      cfg->public_url = optarg;
+      break;
+    case OPT_SMTP_URL:
+      cfg->smtp_url = optarg;
+      break;
+    case OPT_MAIL_DOMAIN:
+      cfg->mail_domain = optarg;
+      break;
+    case OPT_POST_URL:
+      cfg->post_url = optarg;
+      break;
+    case OPT_THREADS:
+      rc = config_number("--threads", optarg, 1, 1024, &n, err);
+      cfg->threads = (unsigned)n;
+      break;
+    case OPT_MAX_BODY:
+      rc = config_number("--max-body", optarg, 1, 1LL << 30, &n, err);
+      cfg->max_body = (size_t)n;
+      break;
+    case OPT_READY_FD:
+      rc = config_number("--ready-fd", optarg, 0, INT_MAX, &n, err);
+      cfg->ready_fd = (int)n;
+      break;
+    case OPT_LOG_LEVEL: {
+      int level = kf_log_level_parse(optarg);
+      if (level < 0)
+        return kf_err_set(err, KF_ERR_INVALID, "--log-level: unknown level '%s'", optarg);
+      cfg->log_level = (kf_log_level)level;
+      break;
     }
-    if (rc != KF_OK) return rc;
+    case OPT_HELP:
+      *action = KS_CONFIG_HELP;
+      return KF_OK;
+    case OPT_VERSION:
+      *action = KS_CONFIG_VERSION;
+      return KF_OK;
+    default:
+      return kf_err_set(err, KF_ERR_INVALID, "unknown option or missing value: %s",
+                        optind > 0 && optind <= argc ? argv[optind - 1] : "?");
+    }
+    if (rc != KF_OK)
+      return rc;
   }
   if (optind < argc)
     return kf_err_set(err, KF_ERR_INVALID, "unexpected argument: %s", argv[optind]);

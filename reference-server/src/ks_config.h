@@ -13,17 +13,16 @@
 #include "ks_server.h"
 
 typedef enum ks_config_action {
-  KS_CONFIG_RUN,      /* Start the server. */
-  KS_CONFIG_HELP,     /* --help was given: print ks_config_usage and exit 0. */
-  KS_CONFIG_VERSION   /* --version was given. */
+  KS_CONFIG_RUN,    /* Start the server. */
+  KS_CONFIG_HELP,   /* --help was given: print ks_config_usage and exit 0. */
+  KS_CONFIG_VERSION /* --version was given. */
 } ks_config_action;
 
 /*
  * Parse argv into cfg (which ks_config_init prepared). Strings in cfg point
  * into argv. KF_ERR_INVALID with a message on a bad option.
  */
-kf_rc ks_config_parse(int argc, char **argv, ks_config *cfg, ks_config_action *action,
-                      kf_err *err);
+kf_rc ks_config_parse(int argc, char **argv, ks_config *cfg, ks_config_action *action, kf_err *err);
 
 /* The --help text. */
 const char *ks_config_usage(void);

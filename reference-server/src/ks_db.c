@@ -29,14 +29,14 @@ static const char *const db_migrations[] = {
     /* 1: accounts, confirmation links and the mail outbox. */
     "CREATE TABLE accounts ("
     "  id INTEGER PRIMARY KEY,"
-    "  email TEXT NOT NULL UNIQUE,"          /* Normalised: domain lower-case. */
+    "  email TEXT NOT NULL UNIQUE," /* Normalised: domain lower-case. */
     "  password_hash TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL,"
     "  terms_accepted_at INTEGER NOT NULL,"
     "  email_consent_at INTEGER NOT NULL,"
     "  confirmed_at INTEGER);"
     "CREATE TABLE confirmation_links ("
-    "  id TEXT PRIMARY KEY,"                 /* UUID v4, lower-case. */
+    "  id TEXT PRIMARY KEY," /* UUID v4, lower-case. */
     "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
     "  issued_at INTEGER NOT NULL,"
     "  superseded_at INTEGER,"
@@ -72,10 +72,13 @@ static const char *const db_migrations[] = {
 
 #define DB_N_MIGRATIONS ((int)(sizeof db_migrations / sizeof db_migrations[0]))
 
-int ks_db_schema_version(void) { return DB_N_MIGRATIONS; }
+int ks_db_schema_version(void) {
+  return DB_N_MIGRATIONS;
+}
 
 static void db_conn_destroy(void *conn) {
-  if (conn != NULL) sqlite3_close_v2(conn);
+  if (conn != NULL)
+    sqlite3_close_v2(conn);
 }
 
 kf_rc ks_db_exec(sqlite3 *conn, const char *sql, kf_err *err) {
@@ -88,12 +91,17 @@ kf_rc ks_db_exec(sqlite3 *conn, const char *sql, kf_err *err) {
   return KF_OK;
 }
 
-kf_rc ks_db_begin(sqlite3 *conn, kf_err *err) { return ks_db_exec(conn, "BEGIN IMMEDIATE", err); }
-kf_rc ks_db_commit(sqlite3 *conn, kf_err *err) { return ks_db_exec(conn, "COMMIT", err); }
+kf_rc ks_db_begin(sqlite3 *conn, kf_err *err) {
+  return ks_db_exec(conn, "BEGIN IMMEDIATE", err);
+}
+kf_rc ks_db_commit(sqlite3 *conn, kf_err *err) {
+  return ks_db_exec(conn, "COMMIT", err);
+}
 
 void ks_db_rollback(sqlite3 *conn) {
   /* Rolling back a transaction that sqlite already ended is harmless. */
-  if (sqlite3_get_autocommit(conn) == 0) (void)sqlite3_exec(conn, "ROLLBACK", NULL, NULL, NULL);
+  if (sqlite3_get_autocommit(conn) == 0)
+    (void)sqlite3_exec(conn, "ROLLBACK", NULL, NULL, NULL);
 }
 
 static kf_rc db_open_conn(const char *path, sqlite3 **out, kf_err *err) {
@@ -136,7 +144,8 @@ static kf_rc db_user_version(sqlite3 *conn, int *out, kf_err *err) {
 static kf_rc db_migrate(sqlite3 *conn, kf_err *err) {
   for (;;) {
     kf_rc rc = ks_db_begin(conn, err);
-    if (rc != KF_OK) return rc;
+    if (rc != KF_OK)
+      return rc;
     int version = 0;
     rc = db_user_version(conn, &version, err);
     if (rc != KF_OK) {
@@ -159,7 +168,8 @@ static kf_rc db_migrate(sqlite3 *conn, kf_err *err) {
       sqlite3_snprintf((int)sizeof pragma, pragma, "PRAGMA user_version=%d", version + 1);
       rc = ks_db_exec(conn, pragma, err);
     }
-    if (rc == KF_OK) rc = ks_db_commit(conn, err);
+    if (rc == KF_OK)
+      rc = ks_db_commit(conn, err);
     if (rc != KF_OK) {
       ks_db_rollback(conn);
       return rc;
@@ -172,7 +182,8 @@ kf_rc ks_db_open(const char *path, ks_db **out, kf_err *err) {
   assert(path != NULL && out != NULL);
   *out = NULL;
   ks_db *db = kf_calloc(1, sizeof *db);
-  if (db == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  if (db == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   db->path = kf_strdup(path);
   if (db->path == NULL) {
     kf_free(db);
@@ -185,7 +196,8 @@ kf_rc ks_db_open(const char *path, ks_db **out, kf_err *err) {
   }
   sqlite3 *conn = NULL;
   kf_rc rc = ks_db_conn(db, &conn, err);
-  if (rc == KF_OK) rc = db_migrate(conn, err);
+  if (rc == KF_OK)
+    rc = db_migrate(conn, err);
   if (rc != KF_OK) {
     ks_db_free(db);
     return rc;
@@ -199,7 +211,8 @@ kf_rc ks_db_conn(ks_db *db, sqlite3 **out, kf_err *err) {
   sqlite3 *conn = pthread_getspecific(db->key);
   if (conn == NULL) {
     kf_rc rc = db_open_conn(db->path, &conn, err);
-    if (rc != KF_OK) return rc;
+    if (rc != KF_OK)
+      return rc;
     if (pthread_setspecific(db->key, conn) != 0) {
       sqlite3_close_v2(conn);
       return kf_err_set(err, KF_ERR_INTERNAL, "pthread_setspecific failed");
@@ -210,7 +223,8 @@ kf_rc ks_db_conn(ks_db *db, sqlite3 **out, kf_err *err) {
 }
 
 void ks_db_thread_done(ks_db *db) {
-  if (db == NULL) return;
+  if (db == NULL)
+    return;
   sqlite3 *conn = pthread_getspecific(db->key);
   if (conn != NULL) {
     (void)pthread_setspecific(db->key, NULL);
@@ -219,7 +233,8 @@ void ks_db_thread_done(ks_db *db) {
 }
 
 void ks_db_free(ks_db *db) {
-  if (db == NULL) return;
+  if (db == NULL)
+    return;
   ks_db_thread_done(db);
   (void)pthread_key_delete(db->key);
   kf_free(db->path);

@@ -20,11 +20,11 @@
 #define KS_LINK_PATH "/link/e-mail-bestaetigen"
 
 typedef enum ks_link_verdict {
-  KS_LINK_VALID,              /* Confirm the account now. */
-  KS_LINK_ALREADY_CONFIRMED,  /* 409: the account is confirmed (by this or another link). */
-  KS_LINK_SUPERSEDED,         /* 410: a newer link was issued. */
-  KS_LINK_EXPIRED,            /* 410: now is past the validity window. */
-  KS_LINK_NOT_FOUND           /* 404: unknown or malformed id. */
+  KS_LINK_VALID,             /* Confirm the account now. */
+  KS_LINK_ALREADY_CONFIRMED, /* 409: the account is confirmed (by this or another link). */
+  KS_LINK_SUPERSEDED,        /* 410: a newer link was issued. */
+  KS_LINK_EXPIRED,           /* 410: now is past the validity window. */
+  KS_LINK_NOT_FOUND          /* 404: unknown or malformed id. */
 } ks_link_verdict;
 
 /*

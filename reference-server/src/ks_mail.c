@@ -17,9 +17,13 @@
 
 static pthread_once_t mail_once = PTHREAD_ONCE_INIT;
 
-static void mail_init_once(void) { g_mime_init(); }
+static void mail_init_once(void) {
+  g_mime_init();
+}
 
-void ks_mail_global_init(void) { pthread_once(&mail_once, mail_init_once); }
+void ks_mail_global_init(void) {
+  pthread_once(&mail_once, mail_init_once);
+}
 
 const char *ks_mail_subject(ks_mail_kind kind) {
   return kind == KS_MAIL_CONFIRM ? KS_MAIL_SUBJECT_CONFIRM : KS_MAIL_SUBJECT_DUPLICATE;
@@ -65,7 +69,8 @@ kf_rc ks_mail_body(const ks_mail_params *p, char **out, kf_err *err) {
   } else {
     assert(p->public_url != NULL);
     size_t base_len = strlen(p->public_url);
-    if (base_len > 0 && p->public_url[base_len - 1] == '/') base_len--;
+    if (base_len > 0 && p->public_url[base_len - 1] == '/')
+      base_len--;
     rc = kf_buf_appendf(&b,
                         "Sie haben im Portal der Bundesagentur für Arbeit versucht, sich mit "
                         "folgender E-Mail-Adresse zu registrieren:\n"
@@ -83,13 +88,15 @@ kf_rc ks_mail_body(const ks_mail_params *p, char **out, kf_err *err) {
                         "\n",
                         p->to, (int)base_len, p->public_url);
   }
-  if (rc == KF_OK) rc = kf_buf_append_str(&b, mail_footer);
+  if (rc == KF_OK)
+    rc = kf_buf_append_str(&b, mail_footer);
   if (rc != KF_OK) {
     kf_buf_release(&b);
     return kf_err_set(err, rc, "mail body does not fit");
   }
   *out = kf_buf_detach(&b, NULL);
-  if (*out == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  if (*out == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   return KF_OK;
 }
 
@@ -102,7 +109,8 @@ kf_rc ks_mail_render(const ks_mail_params *p, char **out, size_t *out_len, kf_er
 
   char *body = NULL;
   kf_rc rc = ks_mail_body(p, &body, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   char *from = kf_str_printf(KS_MAIL_SENDER_LOCAL "@%s", p->mail_domain);
   if (from == NULL) {
     kf_free(body);
@@ -145,7 +153,8 @@ kf_rc ks_mail_render(const ks_mail_params *p, char **out, size_t *out_len, kf_er
   kf_free(from);
   kf_free(body);
 
-  if (text == NULL) return kf_err_set(err, KF_ERR_INTERNAL, "GMime could not render the mail");
+  if (text == NULL)
+    return kf_err_set(err, KF_ERR_INTERNAL, "GMime could not render the mail");
   size_t len = strlen(text);
   if (len > KS_MAIL_MAX) {
     g_free(text);
@@ -153,7 +162,8 @@ kf_rc ks_mail_render(const ks_mail_params *p, char **out, size_t *out_len, kf_er
   }
   *out = kf_memdup0(text, len);
   g_free(text);
-  if (*out == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  if (*out == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   *out_len = len;
   return KF_OK;
 }

@@ -21,18 +21,18 @@
 #define KS_MAIL_MAX (64 * 1024)
 
 typedef enum ks_mail_kind {
-  KS_MAIL_CONFIRM,   /* ACC-05: the confirmation link. */
-  KS_MAIL_DUPLICATE  /* ACC-10: "you already have an account", no link to confirm. */
+  KS_MAIL_CONFIRM,  /* ACC-05: the confirmation link. */
+  KS_MAIL_DUPLICATE /* ACC-10: "you already have an account", no link to confirm. */
 } ks_mail_kind;
 
 typedef struct ks_mail_params {
   ks_mail_kind kind;
-  const char *mail_domain;  /* Sender domain: kontoservice@<mail_domain>. */
-  const char *to;           /* The normalised recipient address. */
-  const char *link;         /* KS_MAIL_CONFIRM: the full confirmation URL. */
-  const char *public_url;   /* KS_MAIL_DUPLICATE: base for the login page link. */
-  int64_t date;             /* Unix seconds from the request's clock. */
-  const char *message_id;   /* Without angle brackets, e.g. "<uuid>@arbeitsagentur.de". */
+  const char *mail_domain; /* Sender domain: kontoservice@<mail_domain>. */
+  const char *to;          /* The normalised recipient address. */
+  const char *link;        /* KS_MAIL_CONFIRM: the full confirmation URL. */
+  const char *public_url;  /* KS_MAIL_DUPLICATE: base for the login page link. */
+  int64_t date;            /* Unix seconds from the request's clock. */
+  const char *message_id;  /* Without angle brackets, e.g. "<uuid>@arbeitsagentur.de". */
 } ks_mail_params;
 
 /* Initialise GMime once per process (safe to call again, from any thread). */

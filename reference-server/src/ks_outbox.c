@@ -27,7 +27,7 @@ struct ks_outbox {
   pthread_t thread;
   bool thread_started;
   pthread_mutex_t lock;
-  pthread_cond_t cond;   /* Signalled on kick and on stop; waits use CLOCK_MONOTONIC. */
+  pthread_cond_t cond; /* Signalled on kick and on stop; waits use CLOCK_MONOTONIC. */
   bool kicked;
   bool stop;
 };
@@ -54,7 +54,8 @@ static void outbox_row_release(outbox_row *row) {
 
 int64_t ks_outbox_backoff_ms(int attempts) {
   int64_t d = KS_OUTBOX_BACKOFF_MIN_MS;
-  for (int i = 1; i < attempts && d < KS_OUTBOX_BACKOFF_MAX_MS; i++) d *= 2;
+  for (int i = 1; i < attempts && d < KS_OUTBOX_BACKOFF_MAX_MS; i++)
+    d *= 2;
   return d < KS_OUTBOX_BACKOFF_MAX_MS ? d : KS_OUTBOX_BACKOFF_MAX_MS;
 }
 
@@ -188,7 +189,8 @@ static size_t outbox_read_cb(char *buffer, size_t size, size_t nitems, void *use
   outbox_upload *up = userdata;
   size_t room = size * nitems;
   size_t n = up->len - up->pos;
-  if (n > room) n = room;
+  if (n > room)
+    n = room;
   memcpy(buffer, up->data + up->pos, n);
   up->pos += n;
   return n;
@@ -211,7 +213,8 @@ static int outbox_progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlno
 /* Deliver one row; KF_OK only when the server accepted the message (250). */
 static kf_rc outbox_deliver(ks_outbox *ob, const outbox_row *row, kf_err *err) {
   CURL *curl = curl_easy_init();
-  if (curl == NULL) return kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
+  if (curl == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
   char *from = kf_str_printf("<%s>", row->mail_from);
   char *to = kf_str_printf("<%s>", row->rcpt_to);
   struct curl_slist *rcpt = NULL;
@@ -260,11 +263,13 @@ static void outbox_wait_locked(ks_outbox *ob, int64_t delay_ms) {
     return;
   }
   if (delay_ms < 0) {
-    while (!ob->kicked && !ob->stop) pthread_cond_wait(&ob->cond, &ob->lock);
+    while (!ob->kicked && !ob->stop)
+      pthread_cond_wait(&ob->cond, &ob->lock);
   } else {
     struct timespec deadline = outbox_mono_deadline(delay_ms);
     while (!ob->kicked && !ob->stop) {
-      if (pthread_cond_timedwait(&ob->cond, &ob->lock, &deadline) == ETIMEDOUT) break;
+      if (pthread_cond_timedwait(&ob->cond, &ob->lock, &deadline) == ETIMEDOUT)
+        break;
     }
   }
   ob->kicked = false;
@@ -281,7 +286,8 @@ static void *outbox_main(void *arg) {
     outbox_row row;
     memset(&row, 0, sizeof row);
     kf_rc rc = conn != NULL ? KF_OK : ks_db_conn(ob->db, &conn, &err);
-    if (rc == KF_OK) rc = outbox_next(conn, &row, &err);
+    if (rc == KF_OK)
+      rc = outbox_next(conn, &row, &err);
     int64_t wait_ms = -1;
     if (rc == KF_OK) {
       int64_t due = row.next_attempt_ms - outbox_real_ms();
@@ -302,7 +308,7 @@ static void *outbox_main(void *arg) {
           kf_error("outbox: %s", err.message);
           wait_ms = KS_OUTBOX_BACKOFF_MIN_MS;
         } else {
-          wait_ms = 0;  /* Look for the next row at once. */
+          wait_ms = 0; /* Look for the next row at once. */
         }
       }
       outbox_row_release(&row);
@@ -311,7 +317,8 @@ static void *outbox_main(void *arg) {
       wait_ms = KS_OUTBOX_BACKOFF_MIN_MS;
     }
     pthread_mutex_lock(&ob->lock);
-    if (wait_ms != 0) outbox_wait_locked(ob, wait_ms);
+    if (wait_ms != 0)
+      outbox_wait_locked(ob, wait_ms);
   }
   pthread_mutex_unlock(&ob->lock);
   ks_db_thread_done(ob->db);
@@ -322,7 +329,8 @@ static void *outbox_main(void *arg) {
 static kf_rc outbox_reset_schedule(ks_db *db, kf_err *err) {
   sqlite3 *conn = NULL;
   kf_rc rc = ks_db_conn(db, &conn, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   return ks_db_exec(conn, "UPDATE outbox SET next_attempt_ms = 0 WHERE sent_at IS NULL", err);
 }
 
@@ -333,9 +341,11 @@ kf_rc ks_outbox_start(ks_db *db, const char *smtp_url, ks_outbox **out, kf_err *
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return kf_err_set(err, KF_ERR_INTERNAL, "curl_global_init failed");
   kf_rc rc = outbox_reset_schedule(db, err);
-  if (rc != KF_OK) return rc;
+  if (rc != KF_OK)
+    return rc;
   ks_outbox *ob = kf_calloc(1, sizeof *ob);
-  if (ob == NULL) return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  if (ob == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   ob->db = db;
   ob->smtp_url = kf_strdup(smtp_url);
   if (ob->smtp_url == NULL) {
@@ -358,7 +368,8 @@ kf_rc ks_outbox_start(ks_db *db, const char *smtp_url, ks_outbox **out, kf_err *
 }
 
 void ks_outbox_kick(ks_outbox *ob) {
-  if (ob == NULL) return;
+  if (ob == NULL)
+    return;
   pthread_mutex_lock(&ob->lock);
   ob->kicked = true;
   pthread_cond_signal(&ob->cond);
@@ -366,7 +377,8 @@ void ks_outbox_kick(ks_outbox *ob) {
 }
 
 void ks_outbox_free(ks_outbox *ob) {
-  if (ob == NULL) return;
+  if (ob == NULL)
+    return;
   if (ob->thread_started) {
     pthread_mutex_lock(&ob->lock);
     ob->stop = true;

@@ -12,7 +12,8 @@ kf_rc ks_pwhash_init(ks_pwhash *ph, const char *cost, unsigned long long ops_ove
                      size_t mem_kib_override, kf_err *err) {
   assert(ph != NULL && cost != NULL);
   memset(ph, 0, sizeof *ph);
-  if (sodium_init() < 0) return kf_err_set(err, KF_ERR_INTERNAL, "libsodium failed to start");
+  if (sodium_init() < 0)
+    return kf_err_set(err, KF_ERR_INTERNAL, "libsodium failed to start");
   if (strcmp(cost, "interactive") == 0) {
     ph->opslimit = crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE;
     ph->memlimit = crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE;

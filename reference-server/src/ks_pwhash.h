@@ -16,8 +16,8 @@
 
 typedef struct ks_pwhash {
   unsigned long long opslimit;
-  size_t memlimit;                          /* Bytes. */
-  char dummy[crypto_pwhash_STRBYTES];       /* A hash of a random password, same cost. */
+  size_t memlimit;                    /* Bytes. */
+  char dummy[crypto_pwhash_STRBYTES]; /* A hash of a random password, same cost. */
 } ks_pwhash;
 
 /*

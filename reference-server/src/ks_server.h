@@ -15,20 +15,20 @@ typedef struct ks_outbox ks_outbox;
 
 /* Settings from the command line. Strings point into argv or literals (borrowed). */
 typedef struct ks_config {
-  const char *bind;          /* "127.0.0.1". */
-  unsigned port;             /* 8480; 0 = any free port. */
-  const char *db_path;       /* "konform-server.db". */
-  bool test_mode;            /* Enables /test/v1 and the Konform-Clock header. */
-  const char *hash_cost;     /* "interactive", "moderate" or "test". */
-  unsigned long long argon2_ops;  /* 0 = from hash_cost. */
-  size_t argon2_mem_kib;     /* 0 = from hash_cost. */
-  const char *public_url;    /* NULL = http://<bind>:<actual port>. */
-  const char *smtp_url;      /* "smtp://127.0.0.1:8425". */
-  const char *mail_domain;   /* "arbeitsagentur.de". */
-  const char *post_url;      /* "http://127.0.0.1:8427"; not used by ACC yet. */
-  unsigned threads;          /* Handler thread pool, 8. */
-  size_t max_body;           /* 1 MiB. */
-  int ready_fd;              /* -1 = none. */
+  const char *bind;              /* "127.0.0.1". */
+  unsigned port;                 /* 8480; 0 = any free port. */
+  const char *db_path;           /* "konform-server.db". */
+  bool test_mode;                /* Enables /test/v1 and the Konform-Clock header. */
+  const char *hash_cost;         /* "interactive", "moderate" or "test". */
+  unsigned long long argon2_ops; /* 0 = from hash_cost. */
+  size_t argon2_mem_kib;         /* 0 = from hash_cost. */
+  const char *public_url;        /* NULL = http://<bind>:<actual port>. */
+  const char *smtp_url;          /* "smtp://127.0.0.1:8425". */
+  const char *mail_domain;       /* "arbeitsagentur.de". */
+  const char *post_url;          /* "http://127.0.0.1:8427"; not used by ACC yet. */
+  unsigned threads;              /* Handler thread pool, 8. */
+  size_t max_body;               /* 1 MiB. */
+  int ready_fd;                  /* -1 = none. */
   kf_log_level log_level;
 } ks_config;
 
@@ -38,10 +38,10 @@ void ks_config_init(ks_config *cfg);
 /* What every handler needs. Owned by main; handlers borrow it. */
 typedef struct ks_server {
   const ks_config *cfg;
-  char *public_url;          /* Resolved base URL without trailing slash; owned. */
+  char *public_url; /* Resolved base URL without trailing slash; owned. */
   ks_db *db;
   ks_pwhash pwhash;
-  ks_outbox *outbox;         /* May be NULL in unit tests: mails then just wait in the table. */
+  ks_outbox *outbox; /* May be NULL in unit tests: mails then just wait in the table. */
 } ks_server;
 
 #endif

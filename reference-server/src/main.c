@@ -28,7 +28,8 @@
 static char *server_public_url(const ks_config *cfg, unsigned port) {
   if (cfg->public_url != NULL) {
     size_t n = strlen(cfg->public_url);
-    while (n > 0 && cfg->public_url[n - 1] == '/') n--;
+    while (n > 0 && cfg->public_url[n - 1] == '/')
+      n--;
     return kf_strndup(cfg->public_url, n);
   }
   /* An IPv6 literal needs brackets in a URL. */
@@ -46,10 +47,12 @@ static int server_run(const ks_config *cfg) {
   int status = EXIT_FAILURE;
 
   ks_mail_global_init();
-  kf_rc rc = ks_pwhash_init(&srv.pwhash, cfg->hash_cost, cfg->argon2_ops, cfg->argon2_mem_kib,
-                            &err);
-  if (rc == KF_OK) rc = ks_db_open(cfg->db_path, &srv.db, &err);
-  if (rc == KF_OK) rc = ks_outbox_start(srv.db, cfg->smtp_url, &srv.outbox, &err);
+  kf_rc rc =
+      ks_pwhash_init(&srv.pwhash, cfg->hash_cost, cfg->argon2_ops, cfg->argon2_mem_kib, &err);
+  if (rc == KF_OK)
+    rc = ks_db_open(cfg->db_path, &srv.db, &err);
+  if (rc == KF_OK)
+    rc = ks_outbox_start(srv.db, cfg->smtp_url, &srv.outbox, &err);
   if (rc == KF_OK) {
     kf_httpd_config hc;
     kf_httpd_config_init(&hc);
@@ -60,30 +63,35 @@ static int server_run(const ks_config *cfg) {
     hc.server_name = "konform-server/" KONFORM_VERSION;
     rc = kf_httpd_new(&hc, &httpd, &err);
   }
-  if (rc == KF_OK) rc = ks_api_install(httpd, &srv, &err);
+  if (rc == KF_OK)
+    rc = ks_api_install(httpd, &srv, &err);
   /* With a known port the base URL is set before any request can arrive. */
   bool url_early = cfg->public_url != NULL || cfg->port != 0;
   if (rc == KF_OK && url_early) {
     srv.public_url = server_public_url(cfg, cfg->port);
-    if (srv.public_url == NULL) rc = kf_err_set(&err, KF_ERR_NOMEM, "out of memory");
+    if (srv.public_url == NULL)
+      rc = kf_err_set(&err, KF_ERR_NOMEM, "out of memory");
   }
-  if (rc == KF_OK) rc = kf_httpd_start(httpd, &err);
+  if (rc == KF_OK)
+    rc = kf_httpd_start(httpd, &err);
   if (rc == KF_OK && !url_early) {
     /* With --port 0 nobody can know the port before READY, so no request can
      * reach a handler before this assignment. */
     srv.public_url = server_public_url(cfg, kf_httpd_port(httpd));
-    if (srv.public_url == NULL) rc = kf_err_set(&err, KF_ERR_NOMEM, "out of memory");
+    if (srv.public_url == NULL)
+      rc = kf_err_set(&err, KF_ERR_NOMEM, "out of memory");
   }
   if (rc == KF_OK) {
     char line[64];
     rc = kf_str_format(line, sizeof line, "READY http=%u\n", kf_httpd_port(httpd));
-    if (rc == KF_OK) rc = kf_daemon_ready(cfg->ready_fd, line);
-    if (rc != KF_OK) kf_err_set(&err, rc, "cannot write the READY line");
+    if (rc == KF_OK)
+      rc = kf_daemon_ready(cfg->ready_fd, line);
+    if (rc != KF_OK)
+      kf_err_set(&err, rc, "cannot write the READY line");
   }
   if (rc == KF_OK) {
-    kf_info("listening on %s:%u (%s), public URL %s, mail via %s", cfg->bind,
-            kf_httpd_port(httpd), cfg->test_mode ? "test mode" : "production mode",
-            srv.public_url, cfg->smtp_url);
+    kf_info("listening on %s:%u (%s), public URL %s, mail via %s", cfg->bind, kf_httpd_port(httpd),
+            cfg->test_mode ? "test mode" : "production mode", srv.public_url, cfg->smtp_url);
     int sig = kf_daemon_wait_for_signal();
     kf_info("signal %d: shutting down", sig);
     status = EXIT_SUCCESS;

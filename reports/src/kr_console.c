@@ -33,8 +33,7 @@ typedef enum kr_clean_action { KR_KEEP, KR_DROP, KR_ESCAPE } kr_clean_action;
 static const char kr_replacement_char[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
 /* Decide, for code point cp, whether it can stay as it is in this output. */
-static kr_clean_action kr_clean_action_of(uint32_t cp, unsigned flags, bool lf_follows)
-{
+static kr_clean_action kr_clean_action_of(uint32_t cp, unsigned flags, bool lf_follows) {
   bool terminal = (flags & KR_CLEAN_TERMINAL) != 0;
   bool xml = (flags & KR_CLEAN_XML) != 0;
 
@@ -60,16 +59,14 @@ static kr_clean_action kr_clean_action_of(uint32_t cp, unsigned flags, bool lf_f
 }
 
 /* Hand s[start, end) to sink if it is not empty. */
-static kf_rc kr_clean_flush(const char *s, size_t start, size_t end, kr_sink_fn sink, void *ctx)
-{
+static kf_rc kr_clean_flush(const char *s, size_t start, size_t end, kr_sink_fn sink, void *ctx) {
   assert(start <= end);
   if (start == end)
     return KF_OK;
   return sink(ctx, s + start, end - start);
 }
 
-kf_rc kr_text_clean_to(const char *s, unsigned flags, kr_sink_fn sink, void *ctx)
-{
+kf_rc kr_text_clean_to(const char *s, unsigned flags, kr_sink_fn sink, void *ctx) {
   assert(s != NULL);
   assert(sink != NULL);
   size_t len = strlen(s);
@@ -138,19 +135,16 @@ kf_rc kr_text_clean_to(const char *s, unsigned flags, kr_sink_fn sink, void *ctx
 }
 
 /* kr_sink_fn that appends to a kf_buf. */
-static kf_rc kr_buf_sink(void *ctx, const char *data, size_t len)
-{
+static kf_rc kr_buf_sink(void *ctx, const char *data, size_t len) {
   return kf_buf_append((kf_buf *)ctx, data, len);
 }
 
-kf_rc kr_text_clean(kf_buf *out, const char *s, unsigned flags)
-{
+kf_rc kr_text_clean(kf_buf *out, const char *s, unsigned flags) {
   assert(out != NULL);
   return kr_text_clean_to(s, flags, kr_buf_sink, out);
 }
 
-const char *kr_scenario_area(const kf_scenario_result *sc, char *out, size_t out_size)
-{
+const char *kr_scenario_area(const kf_scenario_result *sc, char *out, size_t out_size) {
   assert(sc != NULL);
   assert(out != NULL && out_size >= 2);
   const char *id = sc->covers_len > 0 ? sc->covers[0] : NULL;
@@ -169,8 +163,7 @@ const char *kr_scenario_area(const kf_scenario_result *sc, char *out, size_t out
   return out;
 }
 
-kf_rc kr_format_seconds(int64_t ms, char *out, size_t out_size)
-{
+kf_rc kr_format_seconds(int64_t ms, char *out, size_t out_size) {
   if (ms < 0)
     ms = 0;
   return kf_str_format(out, out_size, "%" PRId64 ".%03" PRId64, ms / 1000, ms % 1000);
@@ -191,8 +184,7 @@ typedef struct kr_console_sink {
 } kr_console_sink;
 
 /* kr_sink_fn that writes to a stream and puts indent in front of every line. */
-static kf_rc kr_console_sink_write(void *ctx, const char *data, size_t len)
-{
+static kf_rc kr_console_sink_write(void *ctx, const char *data, size_t len) {
   kr_console_sink *cs = ctx;
   size_t i = 0;
   while (i < len) {
@@ -216,8 +208,7 @@ static kf_rc kr_console_sink_write(void *ctx, const char *data, size_t len)
  * Print text cleaned for a terminal, every line after indent. When block is
  * true the text starts on a fresh line and always ends with a newline.
  */
-static void kr_console_text(FILE *out, const char *text, const char *indent, bool block)
-{
+static void kr_console_text(FILE *out, const char *text, const char *indent, bool block) {
   if (text == NULL)
     return;
   kr_console_sink cs = {.out = out, .indent = indent, .at_line_start = block};
@@ -227,8 +218,7 @@ static void kr_console_text(FILE *out, const char *text, const char *indent, boo
     fputc('\n', out);
 }
 
-static const char *kr_console_status_word(kf_status s)
-{
+static const char *kr_console_status_word(kf_status s) {
   switch (s) {
   case KF_STATUS_PASS:
     return "PASS";
@@ -242,8 +232,7 @@ static const char *kr_console_status_word(kf_status s)
   return "?";
 }
 
-static const char *kr_console_status_color(kf_status s)
-{
+static const char *kr_console_status_color(kf_status s) {
   switch (s) {
   case KF_STATUS_PASS:
     return "\033[32m";
@@ -259,8 +248,7 @@ static const char *kr_console_status_color(kf_status s)
 
 /* Print word padded to width, coloured with color when colour is on. */
 static void kr_console_word(FILE *out, const kr_console_options *opt, const char *word,
-                            const char *color, int width)
-{
+                            const char *color, int width) {
   bool use = opt != NULL && opt->color && color[0] != '\0';
   int len = (int)strlen(word);
   fprintf(out, "%s%s%s", use ? color : "", word, use ? KR_ANSI_RESET : "");
@@ -268,24 +256,20 @@ static void kr_console_word(FILE *out, const kr_console_options *opt, const char
     fputc(' ', out);
 }
 
-static void kr_console_status(FILE *out, const kr_console_options *opt, kf_status s, int width)
-{
+static void kr_console_status(FILE *out, const kr_console_options *opt, kf_status s, int width) {
   kr_console_word(out, opt, kr_console_status_word(s), kr_console_status_color(s), width);
 }
 
-static void kr_console_heading(FILE *out, const kr_console_options *opt, const char *title)
-{
+static void kr_console_heading(FILE *out, const kr_console_options *opt, const char *title) {
   bool use = opt != NULL && opt->color;
   fprintf(out, "\n%s%s%s\n", use ? KR_ANSI_BOLD : "", title, use ? KR_ANSI_RESET : "");
 }
 
-static const char *kr_or(const char *s, const char *fallback)
-{
+static const char *kr_or(const char *s, const char *fallback) {
   return s != NULL ? s : fallback;
 }
 
-bool kr_console_want_color(int fd)
-{
+bool kr_console_want_color(int fd) {
   const char *no_color = getenv("NO_COLOR");
   if (no_color != NULL && no_color[0] != '\0')
     return false;
@@ -297,8 +281,7 @@ bool kr_console_want_color(int fd)
 
 /* The request and response traces of a step; labels at indent, text at sub. */
 static void kr_console_traces(FILE *out, const kf_step_result *st, const char *indent,
-                              const char *sub)
-{
+                              const char *sub) {
   if (st->request != NULL) {
     fprintf(out, "%srequest:\n", indent);
     kr_console_text(out, st->request, sub, true);
@@ -310,8 +293,8 @@ static void kr_console_traces(FILE *out, const kf_step_result *st, const char *i
 }
 
 /* Verbose mode: every step with its location, outcome and traces. */
-static void kr_console_steps(FILE *out, const kr_console_options *opt, const kf_scenario_result *sc)
-{
+static void kr_console_steps(FILE *out, const kr_console_options *opt,
+                             const kf_scenario_result *sc) {
   for (size_t i = 0; i < sc->steps_len; i++) {
     const kf_step_result *st = &sc->steps[i];
     fprintf(out, "      %zu. ", i + 1);
@@ -327,8 +310,7 @@ static void kr_console_steps(FILE *out, const kr_console_options *opt, const kf_
 }
 
 void kr_console_scenario(FILE *out, const kr_console_options *opt, const kf_scenario_result *sc,
-                         size_t done, size_t total)
-{
+                         size_t done, size_t total) {
   assert(out != NULL);
   assert(sc != NULL);
   int width = 1;
@@ -355,8 +337,7 @@ void kr_console_scenario(FILE *out, const kr_console_options *opt, const kf_scen
 }
 
 /* The step that caused a scenario's failure or error, or NULL. */
-void kr_failure_locate(const kf_scenario_result *sc, kr_failure *out)
-{
+void kr_failure_locate(const kf_scenario_result *sc, kr_failure *out) {
   out->step = NULL;
   for (size_t i = 0; i < sc->steps_len && out->step == NULL; i++) {
     if (sc->steps[i].status == sc->status)
@@ -381,8 +362,8 @@ void kr_failure_locate(const kf_scenario_result *sc, kr_failure *out)
 }
 
 /* One failed or errored scenario: where, what, and the HTTP exchange. */
-static void kr_console_failure(FILE *out, const kr_console_options *opt, const kf_scenario_result *sc)
-{
+static void kr_console_failure(FILE *out, const kr_console_options *opt,
+                               const kf_scenario_result *sc) {
   kr_failure where;
   kr_failure_locate(sc, &where);
   const kf_step_result *st = where.step;
@@ -408,8 +389,7 @@ static void kr_console_failure(FILE *out, const kr_console_options *opt, const k
   }
 }
 
-static const char *kr_req_word(kf_req_status s)
-{
+static const char *kr_req_word(kf_req_status s) {
   switch (s) {
   case KF_REQ_PASS:
     return "pass";
@@ -421,8 +401,7 @@ static const char *kr_req_word(kf_req_status s)
   return "?";
 }
 
-static const char *kr_req_color(kf_req_status s)
-{
+static const char *kr_req_color(kf_req_status s) {
   switch (s) {
   case KF_REQ_PASS:
     return "\033[32m";
@@ -435,8 +414,7 @@ static const char *kr_req_color(kf_req_status s)
 }
 
 /* Whether requirement i is the first of the catalogue with its area. */
-static bool kr_area_first(const kf_run_result *run, size_t i)
-{
+static bool kr_area_first(const kf_run_result *run, size_t i) {
   const char *area = kr_or(run->requirements[i].area, "");
   for (size_t j = 0; j < i; j++) {
     if (strcmp(kr_or(run->requirements[j].area, ""), area) == 0)
@@ -450,8 +428,7 @@ typedef struct kr_area_counts {
   size_t pass, fail, not_checked;
 } kr_area_counts;
 
-static void kr_area_count(const kf_run_result *run, const char *area, kr_area_counts *c)
-{
+static void kr_area_count(const kf_run_result *run, const char *area, kr_area_counts *c) {
   memset(c, 0, sizeof *c);
   for (size_t j = 0; j < run->requirements_len; j++) {
     const kf_requirement *rq = &run->requirements[j];
@@ -473,8 +450,8 @@ static void kr_area_count(const kf_run_result *run, const char *area, kr_area_co
 }
 
 /* Every requirement, grouped by area in catalogue order, then counts per area. */
-static void kr_console_requirements(FILE *out, const kr_console_options *opt, const kf_run_result *run)
-{
+static void kr_console_requirements(FILE *out, const kr_console_options *opt,
+                                    const kf_run_result *run) {
   kr_console_heading(out, opt, "Requirements:");
   for (size_t i = 0; i < run->requirements_len; i++) {
     if (!kr_area_first(run, i))
@@ -523,8 +500,7 @@ static void kr_console_requirements(FILE *out, const kr_console_options *opt, co
           total.not_checked);
 }
 
-void kr_console_summary(FILE *out, const kr_console_options *opt, const kf_run_result *run)
-{
+void kr_console_summary(FILE *out, const kr_console_options *opt, const kf_run_result *run) {
   assert(out != NULL);
   assert(run != NULL);
   kf_run_counts c;
@@ -540,7 +516,8 @@ void kr_console_summary(FILE *out, const kr_console_options *opt, const kf_run_r
     }
   }
   if (c.skipped > 0) {
-    kr_console_heading(out, opt, "Skipped (the target cannot support these; never counted as passed):");
+    kr_console_heading(out, opt,
+                       "Skipped (the target cannot support these; never counted as passed):");
     for (size_t i = 0; i < run->scenarios_len; i++) {
       const kf_scenario_result *sc = &run->scenarios[i];
       if (sc->status != KF_STATUS_SKIP)

@@ -34,8 +34,7 @@
  * ------------------------------------------------------------------------- */
 
 /* Write all len bytes to fd, retrying short writes and interruptions. */
-static kf_rc kr_fd_write_all(int fd, const char *data, size_t len)
-{
+static kf_rc kr_fd_write_all(int fd, const char *data, size_t len) {
   while (len > 0) {
     ssize_t n = write(fd, data, len);
     if (n < 0) {
@@ -50,8 +49,7 @@ static kf_rc kr_fd_write_all(int fd, const char *data, size_t len)
   return KF_OK;
 }
 
-kf_rc kr_file_write_atomic(const char *path, const char *data, size_t len, kf_err *err)
-{
+kf_rc kr_file_write_atomic(const char *path, const char *data, size_t len, kf_err *err) {
   assert(path != NULL);
   assert(data != NULL || len == 0);
   char *tmp = kf_str_printf("%s.tmp-XXXXXX", path);
@@ -106,11 +104,11 @@ fail_fd:
  * ------------------------------------------------------------------------- */
 
 /* Stop the current builder with rc if expr did not return KF_OK. */
-#define KR_TRY(expr)                                                                              \
-  do {                                                                                            \
-    kf_rc kr_try_rc_ = (expr);                                                                    \
-    if (kr_try_rc_ != KF_OK)                                                                      \
-      return kr_try_rc_;                                                                          \
+#define KR_TRY(expr)                                                                               \
+  do {                                                                                             \
+    kf_rc kr_try_rc_ = (expr);                                                                     \
+    if (kr_try_rc_ != KF_OK)                                                                       \
+      return kr_try_rc_;                                                                           \
   } while (0)
 
 /* Scratch space for cleaning strings, reused for every value. */
@@ -122,8 +120,7 @@ typedef struct kr_json_ctx {
  * A JSON string holding s made valid UTF-8, or JSON null for a NULL s.
  * Returns NULL only when memory runs out.
  */
-static json_t *kr_json_text(kr_json_ctx *ctx, const char *s)
-{
+static json_t *kr_json_text(kr_json_ctx *ctx, const char *s) {
   if (s == NULL)
     return json_null();
   kf_buf_reset(&ctx->scratch);
@@ -133,8 +130,7 @@ static json_t *kr_json_text(kr_json_ctx *ctx, const char *s)
 }
 
 /* Attach value under key; takes the reference to value even on failure. */
-static kf_rc kr_json_set(json_t *obj, const char *key, json_t *value)
-{
+static kf_rc kr_json_set(json_t *obj, const char *key, json_t *value) {
   assert(obj != NULL);
   if (value == NULL)
     return KF_ERR_NOMEM;
@@ -144,8 +140,7 @@ static kf_rc kr_json_set(json_t *obj, const char *key, json_t *value)
 }
 
 /* Append value to arr; takes the reference to value even on failure. */
-static kf_rc kr_json_push(json_t *arr, json_t *value)
-{
+static kf_rc kr_json_push(json_t *arr, json_t *value) {
   assert(arr != NULL);
   if (value == NULL)
     return KF_ERR_NOMEM;
@@ -155,15 +150,13 @@ static kf_rc kr_json_push(json_t *arr, json_t *value)
 }
 
 /* Create a container under key of parent and return it (owned by parent). */
-static kf_rc kr_json_child(json_t *parent, const char *key, json_t *child, json_t **out)
-{
+static kf_rc kr_json_child(json_t *parent, const char *key, json_t *child, json_t **out) {
   *out = child;
   return kr_json_set(parent, key, child);
 }
 
-static kf_rc kr_json_string_list(kr_json_ctx *ctx, json_t *obj, const char *key,
-                                 char *const *items, size_t n)
-{
+static kf_rc kr_json_string_list(kr_json_ctx *ctx, json_t *obj, const char *key, char *const *items,
+                                 size_t n) {
   json_t *arr;
   KR_TRY(kr_json_child(obj, key, json_array(), &arr));
   for (size_t i = 0; i < n; i++)
@@ -171,8 +164,7 @@ static kf_rc kr_json_string_list(kr_json_ctx *ctx, json_t *obj, const char *key,
   return KF_OK;
 }
 
-static kf_rc kr_json_summary(const kf_run_result *run, json_t *root)
-{
+static kf_rc kr_json_summary(const kf_run_result *run, json_t *root) {
   kf_run_counts c;
   kf_run_result_counts(run, &c);
   json_t *o;
@@ -186,8 +178,7 @@ static kf_rc kr_json_summary(const kf_run_result *run, json_t *root)
   return KF_OK;
 }
 
-static kf_rc kr_json_requirements(kr_json_ctx *ctx, const kf_run_result *run, json_t *root)
-{
+static kf_rc kr_json_requirements(kr_json_ctx *ctx, const kf_run_result *run, json_t *root) {
   json_t *arr;
   KR_TRY(kr_json_child(root, "requirements", json_array(), &arr));
   for (size_t i = 0; i < run->requirements_len; i++) {
@@ -213,8 +204,7 @@ static kf_rc kr_json_requirements(kr_json_ctx *ctx, const kf_run_result *run, js
   return KF_OK;
 }
 
-static kf_rc kr_json_steps(kr_json_ctx *ctx, const kf_scenario_result *sc, json_t *o)
-{
+static kf_rc kr_json_steps(kr_json_ctx *ctx, const kf_scenario_result *sc, json_t *o) {
   json_t *arr;
   KR_TRY(kr_json_child(o, "steps", json_array(), &arr));
   for (size_t i = 0; i < sc->steps_len; i++) {
@@ -234,8 +224,7 @@ static kf_rc kr_json_steps(kr_json_ctx *ctx, const kf_scenario_result *sc, json_
   return KF_OK;
 }
 
-static kf_rc kr_json_scenarios(kr_json_ctx *ctx, const kf_run_result *run, json_t *root)
-{
+static kf_rc kr_json_scenarios(kr_json_ctx *ctx, const kf_run_result *run, json_t *root) {
   json_t *arr;
   KR_TRY(kr_json_child(root, "scenarios", json_array(), &arr));
   for (size_t i = 0; i < run->scenarios_len; i++) {
@@ -257,8 +246,7 @@ static kf_rc kr_json_scenarios(kr_json_ctx *ctx, const kf_run_result *run, json_
   return KF_OK;
 }
 
-static kf_rc kr_json_build(kr_json_ctx *ctx, const kf_run_result *run, json_t *root)
-{
+static kf_rc kr_json_build(kr_json_ctx *ctx, const kf_run_result *run, json_t *root) {
   char iso[KF_TIME_ISO_MAX];
   KR_TRY(kf_time_format_iso(run->started_at, iso, sizeof iso));
   /* A 64-bit seed does not fit a JSON number exactly everywhere; keep its digits. */
@@ -277,13 +265,11 @@ static kf_rc kr_json_build(kr_json_ctx *ctx, const kf_run_result *run, json_t *r
 }
 
 /* json_dump_callback sink: append to a capped kf_buf. */
-static int kr_json_dump_sink(const char *data, size_t len, void *ctx)
-{
+static int kr_json_dump_sink(const char *data, size_t len, void *ctx) {
   return kf_buf_append((kf_buf *)ctx, data, len) == KF_OK ? 0 : -1;
 }
 
-kf_rc kr_json_write(const kf_run_result *run, const char *path, kf_err *err)
-{
+kf_rc kr_json_write(const kf_run_result *run, const char *path, kf_err *err) {
   assert(run != NULL);
   assert(path != NULL);
   kr_json_ctx ctx;

@@ -30,26 +30,25 @@
 #include "kr_priv.h"
 
 /* Stop the current writer function with rc if expr did not return KF_OK. */
-#define KR_TRY(expr)                                                                              \
-  do {                                                                                            \
-    kf_rc kr_try_rc_ = (expr);                                                                    \
-    if (kr_try_rc_ != KF_OK)                                                                      \
-      return kr_try_rc_;                                                                          \
+#define KR_TRY(expr)                                                                               \
+  do {                                                                                             \
+    kf_rc kr_try_rc_ = (expr);                                                                     \
+    if (kr_try_rc_ != KF_OK)                                                                       \
+      return kr_try_rc_;                                                                           \
   } while (0)
 
 /* Everything one JUnit write needs; lives on kr_junit_write's stack. */
 typedef struct kr_junit {
   xmlTextWriterPtr w;
-  kf_buf out;       /* The serialised document, capped at KR_REPORT_MAX. */
-  kf_rc out_rc;     /* Why the output callback refused data, if it did. */
-  kf_buf scratch;   /* Cleaned copy of the string being written. */
+  kf_buf out;                 /* The serialised document, capped at KR_REPORT_MAX. */
+  kf_rc out_rc;               /* Why the output callback refused data, if it did. */
+  kf_buf scratch;             /* Cleaned copy of the string being written. */
   char (*areas)[KR_AREA_MAX]; /* The area of each scenario, by index. */
   char timestamp[KF_TIME_ISO_MAX];
 } kr_junit;
 
 /* libxml2 output callback: collect the document in j->out. */
-static int kr_junit_out_write(void *ctx, const char *data, int len)
-{
+static int kr_junit_out_write(void *ctx, const char *data, int len) {
   kr_junit *j = ctx;
   assert(len >= 0);
   kf_rc rc = kf_buf_append(&j->out, data, (size_t)len);
@@ -60,53 +59,46 @@ static int kr_junit_out_write(void *ctx, const char *data, int len)
   return len;
 }
 
-static int kr_junit_out_close(void *ctx)
-{
+static int kr_junit_out_close(void *ctx) {
   (void)ctx;
   return 0;
 }
 
 /* Map a libxml2 writer result to kf_rc; libxml2 fails on memory or on our callback. */
-static kf_rc kr_junit_check(const kr_junit *j, int r)
-{
+static kf_rc kr_junit_check(const kr_junit *j, int r) {
   if (r >= 0)
     return KF_OK;
   return j->out_rc != KF_OK ? j->out_rc : KF_ERR_NOMEM;
 }
 
 /* Clean s for XML into j->scratch and return the NUL-terminated result. */
-static kf_rc kr_junit_clean(kr_junit *j, const char *s, const xmlChar **out)
-{
+static kf_rc kr_junit_clean(kr_junit *j, const char *s, const xmlChar **out) {
   kf_buf_reset(&j->scratch);
   KR_TRY(kr_text_clean(&j->scratch, s != NULL ? s : "", KR_CLEAN_XML));
   *out = BAD_CAST(j->scratch.data != NULL ? j->scratch.data : "");
   return KF_OK;
 }
 
-static kf_rc kr_junit_attr(kr_junit *j, const char *name, const char *value)
-{
+static kf_rc kr_junit_attr(kr_junit *j, const char *name, const char *value) {
   const xmlChar *clean;
   KR_TRY(kr_junit_clean(j, value, &clean));
   return kr_junit_check(j, xmlTextWriterWriteAttribute(j->w, BAD_CAST name, clean));
 }
 
-static kf_rc kr_junit_attr_size(kr_junit *j, const char *name, size_t value)
-{
+static kf_rc kr_junit_attr_size(kr_junit *j, const char *name, size_t value) {
   char num[32];
   KR_TRY(kf_str_format(num, sizeof num, "%zu", value));
   return kr_junit_check(j, xmlTextWriterWriteAttribute(j->w, BAD_CAST name, BAD_CAST num));
 }
 
-static kf_rc kr_junit_attr_time(kr_junit *j, int64_t ms)
-{
+static kf_rc kr_junit_attr_time(kr_junit *j, int64_t ms) {
   char secs[32];
   KR_TRY(kr_format_seconds(ms, secs, sizeof secs));
   return kr_junit_check(j, xmlTextWriterWriteAttribute(j->w, BAD_CAST "time", BAD_CAST secs));
 }
 
 /* Write s, cleaned, as element text (NULL writes nothing). */
-static kf_rc kr_junit_text(kr_junit *j, const char *s)
-{
+static kf_rc kr_junit_text(kr_junit *j, const char *s) {
   if (s == NULL)
     return KF_OK;
   const xmlChar *clean;
@@ -114,18 +106,15 @@ static kf_rc kr_junit_text(kr_junit *j, const char *s)
   return kr_junit_check(j, xmlTextWriterWriteString(j->w, clean));
 }
 
-static kf_rc kr_junit_start(kr_junit *j, const char *element)
-{
+static kf_rc kr_junit_start(kr_junit *j, const char *element) {
   return kr_junit_check(j, xmlTextWriterStartElement(j->w, BAD_CAST element));
 }
 
-static kf_rc kr_junit_end(kr_junit *j)
-{
+static kf_rc kr_junit_end(kr_junit *j) {
   return kr_junit_check(j, xmlTextWriterEndElement(j->w));
 }
 
-static kf_rc kr_junit_property(kr_junit *j, const char *name, const char *value)
-{
+static kf_rc kr_junit_property(kr_junit *j, const char *name, const char *value) {
   KR_TRY(kr_junit_start(j, "property"));
   KR_TRY(kr_junit_attr(j, "name", name));
   KR_TRY(kr_junit_attr(j, "value", value));
@@ -133,16 +122,15 @@ static kf_rc kr_junit_property(kr_junit *j, const char *name, const char *value)
 }
 
 /* A line number as text, for "file:line" in element text. */
-static kf_rc kr_junit_text_line(kr_junit *j, const char *prefix, unsigned line, const char *suffix)
-{
+static kf_rc kr_junit_text_line(kr_junit *j, const char *prefix, unsigned line,
+                                const char *suffix) {
   char num[48];
   KR_TRY(kf_str_format(num, sizeof num, "%s%u%s", prefix, line, suffix));
   return kr_junit_text(j, num);
 }
 
 /* The request and response traces of a step, each under a label. */
-static kf_rc kr_junit_traces(kr_junit *j, const kf_step_result *st)
-{
+static kf_rc kr_junit_traces(kr_junit *j, const kf_step_result *st) {
   if (st->request != NULL) {
     KR_TRY(kr_junit_text(j, "--- request\n"));
     KR_TRY(kr_junit_text(j, st->request));
@@ -158,8 +146,7 @@ static kf_rc kr_junit_traces(kr_junit *j, const kf_step_result *st)
 
 /* The step that caused a scenario's failure or error, or NULL. */
 /* <failure> or <error>: message attribute, then file:line, assertion and traces. */
-static kf_rc kr_junit_problem(kr_junit *j, const kf_scenario_result *sc)
-{
+static kf_rc kr_junit_problem(kr_junit *j, const kf_scenario_result *sc) {
   bool is_error = sc->status == KF_STATUS_ERROR;
   kr_failure where;
   kr_failure_locate(sc, &where);
@@ -189,8 +176,7 @@ static kf_rc kr_junit_problem(kr_junit *j, const kf_scenario_result *sc)
 }
 
 /* <system-out>: every step with its outcome and traces. */
-static kf_rc kr_junit_system_out(kr_junit *j, const kf_scenario_result *sc)
-{
+static kf_rc kr_junit_system_out(kr_junit *j, const kf_scenario_result *sc) {
   if (sc->steps_len == 0)
     return KF_OK;
   KR_TRY(kr_junit_start(j, "system-out"));
@@ -214,8 +200,7 @@ static kf_rc kr_junit_system_out(kr_junit *j, const kf_scenario_result *sc)
   return kr_junit_end(j);
 }
 
-static kf_rc kr_junit_testcase(kr_junit *j, const kf_scenario_result *sc, const char *area)
-{
+static kf_rc kr_junit_testcase(kr_junit *j, const kf_scenario_result *sc, const char *area) {
   char classname[KR_AREA_MAX + 16];
   KR_TRY(kf_str_format(classname, sizeof classname, "konform.%s", area));
 
@@ -253,8 +238,7 @@ static kf_rc kr_junit_testcase(kr_junit *j, const kf_scenario_result *sc, const 
 }
 
 /* One <testsuite> with every scenario of area; nothing if it has none. */
-static kf_rc kr_junit_suite(kr_junit *j, const kf_run_result *run, const char *area)
-{
+static kf_rc kr_junit_suite(kr_junit *j, const kf_run_result *run, const char *area) {
   kf_run_counts c = {0, 0, 0, 0, 0};
   int64_t ms = 0;
   for (size_t i = 0; i < run->scenarios_len; i++) {
@@ -297,8 +281,7 @@ static kf_rc kr_junit_suite(kr_junit *j, const kf_run_result *run, const char *a
 }
 
 /* Whether area is the area of some catalogue requirement. */
-static bool kr_junit_area_in_catalogue(const kf_run_result *run, const char *area)
-{
+static bool kr_junit_area_in_catalogue(const kf_run_result *run, const char *area) {
   for (size_t i = 0; i < run->requirements_len; i++) {
     const char *a = run->requirements[i].area;
     if (a != NULL && strcmp(a, area) == 0)
@@ -308,8 +291,7 @@ static bool kr_junit_area_in_catalogue(const kf_run_result *run, const char *are
 }
 
 /* The whole document; suites in catalogue area order, other areas after. */
-static kf_rc kr_junit_document(kr_junit *j, const kf_run_result *run)
-{
+static kf_rc kr_junit_document(kr_junit *j, const kf_run_result *run) {
   kf_run_counts c;
   kf_run_result_counts(run, &c);
 
@@ -354,8 +336,7 @@ static kf_rc kr_junit_document(kr_junit *j, const kf_run_result *run)
 }
 
 /* Fill j->areas and j->timestamp before writing. */
-static kf_rc kr_junit_prepare(kr_junit *j, const kf_run_result *run)
-{
+static kf_rc kr_junit_prepare(kr_junit *j, const kf_run_result *run) {
   /* JUnit's schema wants a local date-time without a zone; the value is UTC. */
   KR_TRY(kf_time_format_iso(run->started_at, j->timestamp, sizeof j->timestamp));
   size_t n = strlen(j->timestamp);
@@ -376,14 +357,12 @@ static kf_rc kr_junit_prepare(kr_junit *j, const kf_run_result *run)
  * Swallow libxml2's own error printing during a write: every failure is
  * already reported through kf_err, and the console belongs to the run.
  */
-static void kr_junit_quiet(void *ctx, xmlErrorPtr error)
-{
+static void kr_junit_quiet(void *ctx, xmlErrorPtr error) {
   (void)ctx;
   (void)error;
 }
 
-kf_rc kr_junit_write(const kf_run_result *run, const char *path, kf_err *err)
-{
+kf_rc kr_junit_write(const kf_run_result *run, const char *path, kf_err *err) {
   assert(run != NULL);
   assert(path != NULL);
   kr_junit j;

@@ -82,7 +82,7 @@ typedef struct kr_failure {
   const kf_step_result *step; /* The failing step, or NULL. */
   const char *file;           /* Never NULL: the scenario's file at worst. */
   unsigned line;
-  const char *message;        /* May be NULL when nothing recorded one. */
+  const char *message; /* May be NULL when nothing recorded one. */
 } kr_failure;
 
 /*

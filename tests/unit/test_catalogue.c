@@ -18,10 +18,13 @@
 static const char GOOD[] =
     "{\"version\": 1, \"areas\": {\"ACC\": \"Konto\", \"AUTH\": \"Anmeldung\"},"
     " \"requirements\": ["
-    "  {\"id\": \"ACC-01\", \"area\": \"ACC\", \"title\": \"Fields\", \"source\": \"seed\", \"seeds\": [\"000\"]},"
+    "  {\"id\": \"ACC-01\", \"area\": \"ACC\", \"title\": \"Fields\", \"source\": \"seed\", "
+    "\"seeds\": [\"000\"]},"
     "  {\"id\": \"AUTH-05\", \"area\": \"AUTH\", \"title\": \"Lockout\", \"source\": \"default\","
-    "   \"defaults\": {\"lockout_attempts\": 5, \"lockout_minutes\": 15, \"name\": \"x\", \"on\": true}},"
-    "  {\"id\": \"ACC-07\", \"area\": \"ACC\", \"title\": \"Once\", \"source\": \"practice\", \"defaults\": {}}"
+    "   \"defaults\": {\"lockout_attempts\": 5, \"lockout_minutes\": 15, \"name\": \"x\", \"on\": "
+    "true}},"
+    "  {\"id\": \"ACC-07\", \"area\": \"ACC\", \"title\": \"Once\", \"source\": \"practice\", "
+    "\"defaults\": {}}"
     "]}";
 
 static kf_rc load(kh_catalogue *cat, const char *text, kf_err *err) {
@@ -67,17 +70,37 @@ static void test_invalid(void **state) {
       {"{\"version\": 1, \"areas\": {}, \"requirements\": []}", "areas"},
       {"{\"version\": 1, \"areas\": {\"acc\": \"a\"}, \"requirements\": []}", "upper-case"},
       {"{\"version\": 1, \"areas\": {\"A\": \"a\"}}", "requirements"},
-      {"{\"version\": 1, \"areas\": {\"A\": \"a\"}, \"requirements\": [{\"id\": \"A-1\", \"area\": \"A\", \"title\": \"t\", \"source\": \"seed\"}]}", "must look like ACC-01"},
-      {"{\"version\": 1, \"areas\": {\"A\": \"a\"}, \"requirements\": [{\"id\": \"a-01\", \"area\": \"A\", \"title\": \"t\", \"source\": \"seed\"}]}", "must look like"},
-      {"{\"version\": 1, \"areas\": {\"A\": \"a\"}, \"requirements\": [{\"id\": \"A-011\", \"area\": \"A\", \"title\": \"t\", \"source\": \"seed\"}]}", "must look like"},
-      {"{\"version\": 1, \"areas\": {\"A\": \"a\"}, \"requirements\": [{\"id\": \"A-01\", \"area\": \"A\", \"title\": \"t\", \"source\": \"seed\"},"
-       "{\"id\": \"A-01\", \"area\": \"A\", \"title\": \"t\", \"source\": \"seed\"}]}", "listed twice"},
-      {"{\"version\": 1, \"areas\": {\"A\": \"a\"}, \"requirements\": [{\"id\": \"B-01\", \"area\": \"B\", \"title\": \"t\", \"source\": \"seed\"}]}", "does not list"},
-      {"{\"version\": 1, \"areas\": {\"A\": \"a\", \"B\": \"b\"}, \"requirements\": [{\"id\": \"B-01\", \"area\": \"A\", \"title\": \"t\", \"source\": \"seed\"}]}", "not its ID prefix"},
-      {"{\"version\": 1, \"areas\": {\"A\": \"a\"}, \"requirements\": [{\"id\": \"A-01\", \"area\": \"A\", \"title\": \"\", \"source\": \"seed\"}]}", "title"},
-      {"{\"version\": 1, \"areas\": {\"A\": \"a\"}, \"requirements\": [{\"id\": \"A-01\", \"area\": \"A\", \"title\": \"t\", \"source\": \"folklore\"}]}", "source"},
-      {"{\"version\": 1, \"areas\": {\"A\": \"a\"}, \"requirements\": [{\"id\": \"A-01\", \"area\": \"A\", \"title\": \"t\", \"source\": \"seed\", \"defaults\": []}]}", "defaults"},
-      {"{\"version\": 1, \"areas\": {\"A\": \"a\"}, \"requirements\": [{\"id\": \"A-01\", \"area\": \"A\", \"title\": \"t\", \"source\": \"seed\", \"defaults\": {\"k\": [1]}}]}", "must be a string, number or boolean"},
+      {"{\"version\": 1, \"areas\": {\"A\": \"a\"}, \"requirements\": [{\"id\": \"A-1\", \"area\": "
+       "\"A\", \"title\": \"t\", \"source\": \"seed\"}]}",
+       "must look like ACC-01"},
+      {"{\"version\": 1, \"areas\": {\"A\": \"a\"}, \"requirements\": [{\"id\": \"a-01\", "
+       "\"area\": \"A\", \"title\": \"t\", \"source\": \"seed\"}]}",
+       "must look like"},
+      {"{\"version\": 1, \"areas\": {\"A\": \"a\"}, \"requirements\": [{\"id\": \"A-011\", "
+       "\"area\": \"A\", \"title\": \"t\", \"source\": \"seed\"}]}",
+       "must look like"},
+      {"{\"version\": 1, \"areas\": {\"A\": \"a\"}, \"requirements\": [{\"id\": \"A-01\", "
+       "\"area\": \"A\", \"title\": \"t\", \"source\": \"seed\"},"
+       "{\"id\": \"A-01\", \"area\": \"A\", \"title\": \"t\", \"source\": \"seed\"}]}",
+       "listed twice"},
+      {"{\"version\": 1, \"areas\": {\"A\": \"a\"}, \"requirements\": [{\"id\": \"B-01\", "
+       "\"area\": \"B\", \"title\": \"t\", \"source\": \"seed\"}]}",
+       "does not list"},
+      {"{\"version\": 1, \"areas\": {\"A\": \"a\", \"B\": \"b\"}, \"requirements\": [{\"id\": "
+       "\"B-01\", \"area\": \"A\", \"title\": \"t\", \"source\": \"seed\"}]}",
+       "not its ID prefix"},
+      {"{\"version\": 1, \"areas\": {\"A\": \"a\"}, \"requirements\": [{\"id\": \"A-01\", "
+       "\"area\": \"A\", \"title\": \"\", \"source\": \"seed\"}]}",
+       "title"},
+      {"{\"version\": 1, \"areas\": {\"A\": \"a\"}, \"requirements\": [{\"id\": \"A-01\", "
+       "\"area\": \"A\", \"title\": \"t\", \"source\": \"folklore\"}]}",
+       "source"},
+      {"{\"version\": 1, \"areas\": {\"A\": \"a\"}, \"requirements\": [{\"id\": \"A-01\", "
+       "\"area\": \"A\", \"title\": \"t\", \"source\": \"seed\", \"defaults\": []}]}",
+       "defaults"},
+      {"{\"version\": 1, \"areas\": {\"A\": \"a\"}, \"requirements\": [{\"id\": \"A-01\", "
+       "\"area\": \"A\", \"title\": \"t\", \"source\": \"seed\", \"defaults\": {\"k\": [1]}}]}",
+       "must be a string, number or boolean"},
       {"{\"version\": 1, \"version\": 1}", "c.json:"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -86,7 +109,8 @@ static void test_invalid(void **state) {
     kf_err err;
     kf_err_init(&err);
     kf_rc rc = load(&cat, cases[i].text, &err);
-    if (rc == KF_OK || strstr(err.message, cases[i].msg) == NULL) print_error("case %zu: [%s]\n", i, err.message);
+    if (rc == KF_OK || strstr(err.message, cases[i].msg) == NULL)
+      print_error("case %zu: [%s]\n", i, err.message);
     assert_int_not_equal(rc, KF_OK);
     assert_non_null(strstr(err.message, cases[i].msg));
     assert_int_equal(cat.len, 0);
@@ -103,7 +127,8 @@ static void test_file_and_repo_catalogue(void **state) {
   assert_int_equal(kh_catalogue_load(&cat, "/nonexistent/catalogue.json", &err), KF_ERR_IO);
   if (access("scenarios/catalogue.json", R_OK) == 0) {
     kf_rc rc = kh_catalogue_load(&cat, "scenarios/catalogue.json", &err);
-    if (rc != KF_OK) print_error("%s\n", err.message);
+    if (rc != KF_OK)
+      print_error("%s\n", err.message);
     assert_int_equal(rc, KF_OK);
     assert_non_null(kh_catalogue_find(&cat, "ACC-06"));
     kh_catalogue_release(&cat);
@@ -149,7 +174,8 @@ static void test_alloc_failures(void **state) {
     kf_alloc_fail_at(0);
     /* jansson absorbs some failures internally (it retries a table resize
        later), so an injected failure may still end in a complete load. */
-    if (rc == KF_OK) assert_int_equal(cat.len, 3);
+    if (rc == KF_OK)
+      assert_int_equal(cat.len, 3);
     kh_catalogue_release(&cat);
     if (!failed) {
       assert_int_equal(rc, KF_OK);

@@ -24,23 +24,31 @@ static kh_vars g_vars;
 static int setup(void **state) {
   (void)state;
   json_error_t e;
-  g_response = json_loads("{\"status\": 202, \"headers\": {\"content-type\": \"application/json\", \"location\": \"/x\"},"
-                          " \"body\": \"{\\\"status\\\": \\\"ok\\\", \\\"list\\\": [1, 2, 3]}\\nline two\\nthird LINE\","
-                          " \"json\": {\"status\": \"ok\", \"list\": [1, 2, 3], \"id\": \"3f2a1b2c-0d4e-4f60-8a7b-9c0d1e2f3a4b\","
-                          " \"weird key\": {\"a\": null}, \"n\": 2.5, \"t\": true, \"obj\": {\"b\": 1, \"a\": [1, {\"c\": 2}]}},"
+  g_response = json_loads("{\"status\": 202, \"headers\": {\"content-type\": \"application/json\", "
+                          "\"location\": \"/x\"},"
+                          " \"body\": \"{\\\"status\\\": \\\"ok\\\", \\\"list\\\": [1, 2, "
+                          "3]}\\nline two\\nthird LINE\","
+                          " \"json\": {\"status\": \"ok\", \"list\": [1, 2, 3], \"id\": "
+                          "\"3f2a1b2c-0d4e-4f60-8a7b-9c0d1e2f3a4b\","
+                          " \"weird key\": {\"a\": null}, \"n\": 2.5, \"t\": true, \"obj\": "
+                          "{\"b\": 1, \"a\": [1, {\"c\": 2}]}},"
                           " \"duration_ms\": 12}",
                           0, &e);
-  g_mail = json_loads("{\"id\": 17, \"from\": \"kontoservice@arbeitsagentur.de\", \"to\": [\"a@b.test\", \"c@d.test\"],"
-                      " \"subject\": \"Bestätigung Ihrer E-Mail-Adresse\", \"date\": \"Sat, 28 Mar 2026 10:00:00 +0000\","
-                      " \"headers\": {\"date\": \"Sat, 28 Mar 2026 10:00:00 +0000\", \"mime-version\": \"1.0\"},"
-                      " \"text\": \"Hallo\\nBitte klicken: http://h/link/e-mail-bestaetigen?id=abc\\nDanke\","
-                      " \"html\": null, \"raw\": \"MIME-Version: 1.0\\r\\n\","
-                      " \"links\": [\"http://h/impressum\", \"http://h/link/e-mail-bestaetigen?id=abc\"],"
-                      " \"mime_valid\": true}",
-                      0, &e);
-  g_letter = json_loads("{\"kind\": \"freischaltcode\", \"date\": \"2026-03-01\", \"text\": \"Guten Tag\","
-                        " \"recipient\": {\"name\": \"Max Mustermann\"}, \"fields\": {\"code\": \"HET2-2X8A-UXAS\"}}",
-                        0, &e);
+  g_mail = json_loads(
+      "{\"id\": 17, \"from\": \"kontoservice@arbeitsagentur.de\", \"to\": [\"a@b.test\", "
+      "\"c@d.test\"],"
+      " \"subject\": \"Bestätigung Ihrer E-Mail-Adresse\", \"date\": \"Sat, 28 Mar 2026 10:00:00 "
+      "+0000\","
+      " \"headers\": {\"date\": \"Sat, 28 Mar 2026 10:00:00 +0000\", \"mime-version\": \"1.0\"},"
+      " \"text\": \"Hallo\\nBitte klicken: http://h/link/e-mail-bestaetigen?id=abc\\nDanke\","
+      " \"html\": null, \"raw\": \"MIME-Version: 1.0\\r\\n\","
+      " \"links\": [\"http://h/impressum\", \"http://h/link/e-mail-bestaetigen?id=abc\"],"
+      " \"mime_valid\": true}",
+      0, &e);
+  g_letter = json_loads(
+      "{\"kind\": \"freischaltcode\", \"date\": \"2026-03-01\", \"text\": \"Guten Tag\","
+      " \"recipient\": {\"name\": \"Max Mustermann\"}, \"fields\": {\"code\": \"HET2-2X8A-UXAS\"}}",
+      0, &e);
   assert_non_null(g_response);
   assert_non_null(g_mail);
   assert_non_null(g_letter);
@@ -67,7 +75,8 @@ static kh_file *parse_check(const char *line) {
   kh_diag diag;
   kh_diag_init(&diag);
   kf_rc rc = kh_parse_text("t.konform", text, strlen(text), &file, &diag);
-  if (rc != KF_OK) print_error("parse: %s\n", diag.message);
+  if (rc != KF_OK)
+    print_error("parse: %s\n", diag.message);
   assert_int_equal(rc, KF_OK);
   kh_diag_release(&diag);
   return file;
@@ -86,13 +95,15 @@ static bool run_expect(const char *line, char *explain, size_t explain_size) {
   kf_err err;
   kf_err_init(&err);
   kf_rc rc = kh_eval_query(&c->query, &subj, &g_vars, &value, &err);
-  if (rc != KF_OK) print_error("%s: %s\n", line, err.message);
+  if (rc != KF_OK)
+    print_error("%s: %s\n", line, err.message);
   assert_int_equal(rc, KF_OK);
   bool holds = false;
   kf_buf b;
   kf_buf_init(&b, 4096);
   assert_int_equal(kh_eval_predicate(&c->pred, value, &g_vars, &holds, &b, &err), KF_OK);
-  if (explain != NULL) snprintf(explain, explain_size, "%s", b.data != NULL ? b.data : "");
+  if (explain != NULL)
+    snprintf(explain, explain_size, "%s", b.data != NULL ? b.data : "");
   kf_buf_release(&b);
   json_decref(value);
   kh_file_free(f);
@@ -102,17 +113,21 @@ static bool run_expect(const char *line, char *explain, size_t explain_size) {
 static void assert_holds(const char *line) {
   char ex[512];
   bool h = run_expect(line, ex, sizeof ex);
-  if (!h) print_error("expected to hold: %s (%s)\n", line, ex);
+  if (!h)
+    print_error("expected to hold: %s (%s)\n", line, ex);
   assert_true(h);
 }
 
 static void assert_fails(const char *line, const char *explain) {
   char ex[512];
   bool h = run_expect(line, ex, sizeof ex);
-  if (h) print_error("expected to fail: %s\n", line);
+  if (h)
+    print_error("expected to fail: %s\n", line);
   assert_false(h);
-  if (explain != NULL && strcmp(ex, explain) != 0) print_error("explain: got [%s] want [%s]\n", ex, explain);
-  if (explain != NULL) assert_string_equal(ex, explain);
+  if (explain != NULL && strcmp(ex, explain) != 0)
+    print_error("explain: got [%s] want [%s]\n", ex, explain);
+  if (explain != NULL)
+    assert_string_equal(ex, explain);
 }
 
 static void test_response_queries(void **state) {
@@ -143,8 +158,10 @@ static void test_response_queries(void **state) {
   assert_holds("expect duration >= 12");
   assert_fails("expect duration < 12", "got 12");
   assert_fails("expect json \"$.status\" < 3", "got \"ok\" (not a number)");
-  assert_holds("expect json \"$.obj\" json-equals \"{\\\"a\\\": [1, {\\\"c\\\": 2}], \\\"b\\\": 1}\"");
-  assert_fails("expect json \"$.obj\" json-equals \"{\\\"b\\\": 2}\"", "got {\"b\":1,\"a\":[1,{\"c\":2}]}");
+  assert_holds(
+      "expect json \"$.obj\" json-equals \"{\\\"a\\\": [1, {\\\"c\\\": 2}], \\\"b\\\": 1}\"");
+  assert_fails("expect json \"$.obj\" json-equals \"{\\\"b\\\": 2}\"",
+               "got {\"b\":1,\"a\":[1,{\"c\":2}]}");
   assert_holds("expect json \"$.list\" contains \"2\"");
   assert_fails("expect json \"$.list\" contains \"7\"", "got [1,2,3]");
   assert_holds("expect json \"$.list\" not contains \"7\"");
@@ -162,7 +179,8 @@ static void test_filters(void **state) {
   assert_holds("expect json \"$.status\" regex \"ok\" == \"ok\"");
   assert_fails("expect json \"$.status\" regex \"zz\" exists", "value absent");
   assert_holds("expect body grep \"LINE|two\" count == 2");
-  assert_holds("expect body grep \"LINE|two\" json-equals \"[\\\"line two\\\", \\\"third LINE\\\"]\"");
+  assert_holds(
+      "expect body grep \"LINE|two\" json-equals \"[\\\"line two\\\", \\\"third LINE\\\"]\"");
   assert_holds("expect body grep \"LINE|two\" lower contains \"third line\"");
   assert_holds("expect body grep \"nothing\" count == 0");
   assert_holds("expect mail.links grep \"impressum\" count == 1");
@@ -183,7 +201,8 @@ static void test_mail_letter_var(void **state) {
   assert_holds("expect mail.raw startswith \"MIME\"");
   assert_holds("expect mail.header \"MIME-Version\" == \"1.0\"");
   assert_holds("expect mail.links count == 2");
-  assert_holds("expect mail.link \"e-mail-bestaetigen[?]id=\" == \"http://h/link/e-mail-bestaetigen?id=abc\"");
+  assert_holds("expect mail.link \"e-mail-bestaetigen[?]id=\" == "
+               "\"http://h/link/e-mail-bestaetigen?id=abc\"");
   assert_fails("expect mail.link \"nomatch\" exists", "value absent");
   assert_holds("expect mail.json \"$.mime_valid\" == true");
   assert_holds("expect mail.json \"$.id\" == 17");
@@ -202,7 +221,8 @@ static void test_mail_letter_var(void **state) {
 static void test_errors(void **state) {
   (void)state;
   kh_subjects empty = {NULL, NULL, NULL};
-  const char *lines[] = {"expect status == 1", "expect mail.subject exists", "expect letter.kind exists"};
+  const char *lines[] = {"expect status == 1", "expect mail.subject exists",
+                         "expect letter.kind exists"};
   for (size_t i = 0; i < 3; i++) {
     kh_file *f = parse_check(lines[i]);
     json_t *v = NULL;
@@ -214,10 +234,11 @@ static void test_errors(void **state) {
     kh_file_free(f);
   }
   kh_subjects subj = {g_response, g_mail, g_letter};
-  const char *bad[] = {"expect json \"a.b\" exists", "expect json \"$.\" exists", "expect json \"$[x]\" exists",
-                       "expect body regex \"(\" exists", "expect mail.link \"[\" exists", "expect var \"nope\" exists",
+  const char *bad[] = {"expect json \"a.b\" exists",        "expect json \"$.\" exists",
+                       "expect json \"$[x]\" exists",       "expect body regex \"(\" exists",
+                       "expect mail.link \"[\" exists",     "expect var \"nope\" exists",
                        "expect json \"$.{{nope}}\" exists", "expect body count == 1"};
-  kf_rc want[] = {KF_ERR_INVALID, KF_ERR_INVALID, KF_ERR_INVALID, KF_ERR_INVALID,
+  kf_rc want[] = {KF_ERR_INVALID, KF_ERR_INVALID,   KF_ERR_INVALID,   KF_ERR_INVALID,
                   KF_ERR_INVALID, KF_ERR_NOT_FOUND, KF_ERR_NOT_FOUND, KF_OK};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     kh_file *f = parse_check(bad[i]);
@@ -225,9 +246,11 @@ static void test_errors(void **state) {
     kf_err err;
     kf_err_init(&err);
     kf_rc rc = kh_eval_query(&check_of(f)->query, &subj, &g_vars, &v, &err);
-    if (rc != want[i]) print_error("%s: %s\n", bad[i], kf_rc_name(rc));
+    if (rc != want[i])
+      print_error("%s: %s\n", bad[i], kf_rc_name(rc));
     assert_int_equal(rc, want[i]);
-    if (rc != KF_OK) assert_true(strlen(err.message) > 0);
+    if (rc != KF_OK)
+      assert_true(strlen(err.message) > 0);
     json_decref(v);
     kh_file_free(f);
   }
@@ -239,11 +262,13 @@ static void test_errors(void **state) {
   assert_int_equal(kh_eval_query(&check_of(f)->query, &subj, &g_vars, &v, &err), KF_ERR_INVALID);
   kh_file_free(f);
   /* A bad regex or JSON operand in a predicate. */
-  const char *badpred[] = {"expect body matches \"(\"", "expect body json-equals \"{\"", "expect body == \"{{nope}}\""};
+  const char *badpred[] = {"expect body matches \"(\"", "expect body json-equals \"{\"",
+                           "expect body == \"{{nope}}\""};
   for (size_t i = 0; i < 3; i++) {
     f = parse_check(badpred[i]);
     bool holds = true;
-    kf_rc rc = kh_eval_predicate(&check_of(f)->pred, json_object_get(g_response, "body"), &g_vars, &holds, NULL, &err);
+    kf_rc rc = kh_eval_predicate(&check_of(f)->pred, json_object_get(g_response, "body"), &g_vars,
+                                 &holds, NULL, &err);
     assert_true(rc == KF_ERR_INVALID || rc == KF_ERR_NOT_FOUND);
     kh_file_free(f);
   }

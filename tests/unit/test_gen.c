@@ -25,14 +25,16 @@ static kh_file *parse_let(const char *expr) {
   kh_diag diag;
   kh_diag_init(&diag);
   kf_rc rc = kh_parse_text("g.konform", text, strlen(text), &file, &diag);
-  if (rc != KF_OK) print_error("parse: %s\n", diag.message);
+  if (rc != KF_OK)
+    print_error("parse: %s\n", diag.message);
   assert_int_equal(rc, KF_OK);
   kh_diag_release(&diag);
   return file;
 }
 
 /* Evaluate expr in ctx; returns a copy of the value in out (size out_size). */
-static kf_rc gen(kh_gen_ctx *ctx, const kh_vars *vars, const char *expr, char *out, size_t out_size, size_t *len) {
+static kf_rc gen(kh_gen_ctx *ctx, const kh_vars *vars, const char *expr, char *out, size_t out_size,
+                 size_t *len) {
   kh_file *f = parse_let(expr);
   kf_buf b;
   kf_buf_init(&b, 1 << 20);
@@ -43,7 +45,8 @@ static kf_rc gen(kh_gen_ctx *ctx, const kh_vars *vars, const char *expr, char *o
     assert_true(b.len < out_size);
     memcpy(out, b.data != NULL ? b.data : "", b.len);
     out[b.len] = '\0';
-    if (len != NULL) *len = b.len;
+    if (len != NULL)
+      *len = b.len;
   } else {
     assert_true(strlen(err.message) > 0);
     snprintf(out, out_size, "%s", err.message);
@@ -65,7 +68,8 @@ static void test_email_and_unique(void **state) {
   assert_int_equal(gen(&ctx, NULL, "unique(\"user-\")", v, sizeof v, NULL), KF_OK);
   assert_string_equal(v, "user-beefcafes7n2");
   assert_int_equal(gen(&ctx, NULL, "unique()", v, sizeof v, NULL), KF_OK);
-  for (const char *p = v; *p; p++) assert_true((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'));
+  for (const char *p = v; *p; p++)
+    assert_true((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'));
 }
 
 static void test_customer_numbers_unique(void **state) {
@@ -80,10 +84,13 @@ static void test_customer_numbers_unique(void **state) {
       assert_int_equal(gen(&ctx, NULL, "customer_number()", v, sizeof v, NULL), KF_OK);
       assert_int_equal(strlen(v), 10);
       for (int i = 0; i < 10; i++) {
-        if (i == 3) assert_true(v[i] >= 'A' && v[i] <= 'Z');
-        else assert_true(v[i] >= '0' && v[i] <= '9');
+        if (i == 3)
+          assert_true(v[i] >= 'A' && v[i] <= 'Z');
+        else
+          assert_true(v[i] >= '0' && v[i] <= '9');
       }
-      for (size_t j = 0; j < n; j++) assert_string_not_equal(seen[j], v);
+      for (size_t j = 0; j < n; j++)
+        assert_string_not_equal(seen[j], v);
       memcpy(seen[n++], v, 11);
     }
   }
@@ -99,7 +106,8 @@ static void test_customer_numbers_unique(void **state) {
 
 static void test_determinism(void **state) {
   (void)state;
-  const char *exprs[] = {"password()", "uuid()", "email()", "customer_number()", "password(length=30)"};
+  const char *exprs[] = {"password()", "uuid()", "email()", "customer_number()",
+                         "password(length=30)"};
   kh_gen_ctx a, b, c;
   kh_gen_ctx_init(&a, 1234, 5, 3);
   kh_gen_ctx_init(&b, 1234, 5, 3);
@@ -127,7 +135,8 @@ static void test_determinism(void **state) {
 static void check_pw(const char *pw, size_t len, bool all_ok) {
   kf_pw_report rep;
   kf_pw_check(pw, len, pw, len, &rep);
-  if (kf_pw_report_all_ok(&rep) != all_ok) print_error("password [%s] all_ok=%d\n", pw, !all_ok);
+  if (kf_pw_report_all_ok(&rep) != all_ok)
+    print_error("password [%s] all_ok=%d\n", pw, !all_ok);
   assert_true(kf_pw_report_all_ok(&rep) == all_ok);
 }
 
@@ -141,7 +150,8 @@ static void test_passwords(void **state) {
   for (int i = 0; i < 500; i++) {
     assert_int_equal(gen(&ctx, NULL, "password()", v, sizeof v, &len), KF_OK);
     assert_int_equal(len, 16);
-    if (strchr(v, '"') != NULL) with_quote++;
+    if (strchr(v, '"') != NULL)
+      with_quote++;
     check_pw(v, len, true);
   }
   /* The whole special set is in use, the double quote included. */
@@ -174,7 +184,8 @@ static void test_passwords(void **state) {
       assert_int_equal(len, 14);
       kf_pw_report rep;
       kf_pw_check(v, len, v, len, &rep);
-      for (int c = 0; c < KF_PW_CRITERIA_COUNT; c++) assert_true(rep.ok[c] == (c != (int)crit[k]));
+      for (int c = 0; c < KF_PW_CRITERIA_COUNT; c++)
+        assert_true(rep.ok[c] == (c != (int)crit[k]));
     }
   }
   /* add= appends the text and keeps the length in characters. */
@@ -184,12 +195,13 @@ static void test_passwords(void **state) {
   kf_pw_report rep;
   kf_pw_check(v, len, v, len, &rep);
   assert_false(rep.ok[KF_PW_FORBIDDEN]);
-  assert_true(rep.ok[KF_PW_LENGTH] && rep.ok[KF_PW_UPPERCASE] && rep.ok[KF_PW_LOWERCASE] && rep.ok[KF_PW_DIGIT] &&
-              rep.ok[KF_PW_SPECIAL]);
+  assert_true(rep.ok[KF_PW_LENGTH] && rep.ok[KF_PW_UPPERCASE] && rep.ok[KF_PW_LOWERCASE] &&
+              rep.ok[KF_PW_DIGIT] && rep.ok[KF_PW_SPECIAL]);
   kh_vars vars;
   kh_vars_init(&vars);
   assert_int_equal(kh_vars_set(&vars, "sp", " ", 1), KF_OK);
-  assert_int_equal(gen(&ctx, &vars, "password(add=\"{{sp}}\", length=12)", v, sizeof v, &len), KF_OK);
+  assert_int_equal(gen(&ctx, &vars, "password(add=\"{{sp}}\", length=12)", v, sizeof v, &len),
+                   KF_OK);
   assert_int_equal(len, 12);
   assert_int_equal(v[11], ' ');
   kh_vars_release(&vars);
@@ -231,14 +243,29 @@ static void test_invalid_calls(void **state) {
   (void)state;
   kh_gen_ctx ctx;
   kh_gen_ctx_init(&ctx, 3, 3, 3);
-  const char *bad[] = {"emial()", "email(1)", "unique(1)", "unique(\"a\", \"b\")", "upper()", "repeat(\"a\")",
-                       "repeat(\"a\", -1)", "repeat(3, 3)", "password(5)", "password(length=\"x\")",
-                       "password(length=5000)", "password(omit=\"vowels\")", "password(add=3)", "password(size=3)",
-                       "password(length=3, length=4)", "uuid(x=1)", "repeat(\"abc\", 8388608)", "lower(\"{{nope}}\")"};
+  const char *bad[] = {"emial()",
+                       "email(1)",
+                       "unique(1)",
+                       "unique(\"a\", \"b\")",
+                       "upper()",
+                       "repeat(\"a\")",
+                       "repeat(\"a\", -1)",
+                       "repeat(3, 3)",
+                       "password(5)",
+                       "password(length=\"x\")",
+                       "password(length=5000)",
+                       "password(omit=\"vowels\")",
+                       "password(add=3)",
+                       "password(size=3)",
+                       "password(length=3, length=4)",
+                       "uuid(x=1)",
+                       "repeat(\"abc\", 8388608)",
+                       "lower(\"{{nope}}\")"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char v[1024];
     kf_rc rc = gen(&ctx, NULL, bad[i], v, sizeof v, NULL);
-    if (rc == KF_OK) print_error("accepted: %s\n", bad[i]);
+    if (rc == KF_OK)
+      print_error("accepted: %s\n", bad[i]);
     assert_true(rc == KF_ERR_INVALID || rc == KF_ERR_LIMIT || rc == KF_ERR_NOT_FOUND);
   }
   /* kh_gen_validate is what lint uses. */
@@ -248,7 +275,8 @@ static void test_invalid_calls(void **state) {
   assert_int_equal(kh_gen_validate(&f->scenarios[0].steps[0].u.let, &err), KF_OK);
   kh_file_free(f);
   size_t names = 0;
-  while (KH_GEN_NAMES[names] != NULL) names++;
+  while (KH_GEN_NAMES[names] != NULL)
+    names++;
   assert_int_equal(names, 8);
 }
 

@@ -191,7 +191,8 @@ static void test_json_errors_are_specific(void **state) {
   assert_int_equal(r.status, 201);
   reply_release(&r);
   /* A NUL inside a string is valid JSON and must reach the handler intact. */
-  request(fx->port, "POST", "/json", "application/json", "{\"a\":\"x\\u0000y\"}", strlen("{\"a\":\"x\\u0000y\"}"), 0, &r);
+  request(fx->port, "POST", "/json", "application/json", "{\"a\":\"x\\u0000y\"}",
+          strlen("{\"a\":\"x\\u0000y\"}"), 0, &r);
   assert_int_equal(r.status, 201);
   json_t *nul = json_loadb(r.body.data, r.body.len, JSON_ALLOW_NUL, NULL);
   assert_non_null(nul);

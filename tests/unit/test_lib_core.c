@@ -82,11 +82,11 @@ static void test_utf8_counts_characters_not_bytes(void **state) {
   const char *s = "Grüße"; /* 5 characters, 7 bytes. */
   assert_int_equal(strlen(s), 7);
   assert_int_equal(kf_utf8_count(s, strlen(s)), 5);
-  assert_true(kf_utf8_valid("\xF0\x9F\x98\x80", 4)); /* U+1F600. */
-  assert_false(kf_utf8_valid("\xC0\xAF", 2));        /* Overlong "/". */
-  assert_false(kf_utf8_valid("\xED\xA0\x80", 3));    /* Surrogate. */
+  assert_true(kf_utf8_valid("\xF0\x9F\x98\x80", 4));  /* U+1F600. */
+  assert_false(kf_utf8_valid("\xC0\xAF", 2));         /* Overlong "/". */
+  assert_false(kf_utf8_valid("\xED\xA0\x80", 3));     /* Surrogate. */
   assert_false(kf_utf8_valid("\xF4\x90\x80\x80", 4)); /* Above U+10FFFF. */
-  assert_false(kf_utf8_valid("\xE2\x82", 2));        /* Truncated. */
+  assert_false(kf_utf8_valid("\xE2\x82", 2));         /* Truncated. */
   assert_false(kf_utf8_valid("\x80", 1));
   char out[4];
   assert_int_equal(kf_utf8_encode(0xE4, out), 2);

@@ -49,7 +49,8 @@ static const char CATALOGUE[] =
     "{\"id\": \"ACC-02\", \"area\": \"ACC\", \"title\": \"t\", \"source\": \"seed\"}]}";
 
 /* Lint the given scenario text plus a fragment; returns the report. */
-static void lint_text(const char *scenario, const char *fragment, bool with_cat, kh_lint_report *rep) {
+static void lint_text(const char *scenario, const char *fragment, bool with_cat,
+                      kh_lint_report *rep) {
   write_file("s.konform", scenario);
   const char *paths[2];
   char p1[256], p2[256];
@@ -66,14 +67,16 @@ static void lint_text(const char *scenario, const char *fragment, bool with_cat,
   kh_diag diag;
   kh_diag_init(&diag);
   kf_rc rc = kh_suite_load(&suite, paths, n, &diag);
-  if (rc != KF_OK) print_error("load: %s\n", diag.message);
+  if (rc != KF_OK)
+    print_error("load: %s\n", diag.message);
   assert_int_equal(rc, KF_OK);
   kh_diag_release(&diag);
   kh_catalogue cat;
   kh_catalogue_init(&cat);
   kf_err err;
   kf_err_init(&err);
-  assert_int_equal(kh_catalogue_load_text(&cat, "c.json", CATALOGUE, strlen(CATALOGUE), &err), KF_OK);
+  assert_int_equal(kh_catalogue_load_text(&cat, "c.json", CATALOGUE, strlen(CATALOGUE), &err),
+                   KF_OK);
   kh_lint_report_init(rep);
   assert_int_equal(kh_lint_suite(&suite, with_cat ? &cat : NULL, rep), KF_OK);
   kh_catalogue_release(&cat);
@@ -84,30 +87,34 @@ static void lint_text(const char *scenario, const char *fragment, bool with_cat,
 
 static const kh_diag *find_diag(const kh_lint_report *rep, const char *part) {
   for (size_t i = 0; i < rep->len; i++) {
-    if (strstr(rep->items[i].message, part) != NULL) return &rep->items[i];
+    if (strstr(rep->items[i].message, part) != NULL)
+      return &rep->items[i];
   }
-  for (size_t i = 0; i < rep->len; i++) print_error("diag: %u:%u %s\n", rep->items[i].line, rep->items[i].col, rep->items[i].message);
+  for (size_t i = 0; i < rep->len; i++)
+    print_error("diag: %u:%u %s\n", rep->items[i].line, rep->items[i].col, rep->items[i].message);
   return NULL;
 }
 
 static void test_clean_suite(void **state) {
   (void)state;
   kh_lint_report rep;
-  lint_text("scenario: ok\ncovers: ACC-01\n"
-            "let e = email()\n"
-            "let pw = password(length=12, omit=\"digit\")\n"
-            "use reg email=\"{{e}}\"\n"
-            "GET /x/{{e}}/{{target.base_url}}/{{run.seed}}/{{scenario.name}}/{{token}}/{{frag_let}}\n"
-            "  header X-A: {{pw}}\n"
-            "  expect status == 200\n"
-            "  capture body_text = body\n"
-            "  expect body == \"{{body_text}}\"\n"
-            "expect var \"body_text\" exists\n"
-            "let literal = \"{{{{not a var}}\"\n",
-            "fragment: reg\nparams: email\nlet frag_let = \"x\"\nPOST /r\n  json {\"e\": \"{{email}}\"}\n"
-            "  capture token = json \"$.token\"\n",
-            true, &rep);
-  for (size_t i = 0; i < rep.len; i++) print_error("unexpected: %s\n", rep.items[i].message);
+  lint_text(
+      "scenario: ok\ncovers: ACC-01\n"
+      "let e = email()\n"
+      "let pw = password(length=12, omit=\"digit\")\n"
+      "use reg email=\"{{e}}\"\n"
+      "GET /x/{{e}}/{{target.base_url}}/{{run.seed}}/{{scenario.name}}/{{token}}/{{frag_let}}\n"
+      "  header X-A: {{pw}}\n"
+      "  expect status == 200\n"
+      "  capture body_text = body\n"
+      "  expect body == \"{{body_text}}\"\n"
+      "expect var \"body_text\" exists\n"
+      "let literal = \"{{{{not a var}}\"\n",
+      "fragment: reg\nparams: email\nlet frag_let = \"x\"\nPOST /r\n  json {\"e\": \"{{email}}\"}\n"
+      "  capture token = json \"$.token\"\n",
+      true, &rep);
+  for (size_t i = 0; i < rep.len; i++)
+    print_error("unexpected: %s\n", rep.items[i].message);
   assert_int_equal(rep.len, 0);
   assert_int_equal(rep.errors, 0);
   assert_int_equal(rep.warnings, 0);
@@ -152,7 +159,8 @@ static void test_findings(void **state) {
   assert_int_equal(d->line, 9);
   assert_non_null(d = find_diag(&rep, "unknown variable 'outer'"));
   assert_int_equal(d->severity, KH_SEV_WARNING);
-  for (size_t i = 0; i < rep.len; i++) assert_null(strstr(rep.items[i].message, "'p'"));
+  for (size_t i = 0; i < rep.len; i++)
+    assert_null(strstr(rep.items[i].message, "'p'"));
   assert_int_equal(rep.errors, 7);
   assert_int_equal(rep.warnings, 2);
   assert_int_equal(rep.len, 9);
@@ -170,14 +178,16 @@ static void test_without_catalogue_and_fragment_expect(void **state) {
   (void)state;
   kh_lint_report rep;
   /* The expect inside the fragment counts for the scenario. */
-  lint_text("scenario: s\ncovers: ZZZ-01\nuse f\n", "fragment: f\nGET /\n  expect status == 200\n", false, &rep);
+  lint_text("scenario: s\ncovers: ZZZ-01\nuse f\n", "fragment: f\nGET /\n  expect status == 200\n",
+            false, &rep);
   assert_int_equal(rep.len, 0);
   kh_lint_report_release(&rep);
 }
 
 static void test_repo_suite_lints_clean(void **state) {
   (void)state;
-  if (access("scenarios/catalogue.json", R_OK) != 0) skip();
+  if (access("scenarios/catalogue.json", R_OK) != 0)
+    skip();
   const char *paths[] = {"scenarios"};
   kh_suite suite;
   kh_suite_init(&suite);
@@ -192,7 +202,8 @@ static void test_repo_suite_lints_clean(void **state) {
   kh_lint_report rep;
   kh_lint_report_init(&rep);
   assert_int_equal(kh_lint_suite(&suite, &cat, &rep), KF_OK);
-  for (size_t i = 0; i < rep.len; i++) print_error("%s:%u: %s\n", rep.items[i].file, rep.items[i].line, rep.items[i].message);
+  for (size_t i = 0; i < rep.len; i++)
+    print_error("%s:%u: %s\n", rep.items[i].file, rep.items[i].line, rep.items[i].message);
   assert_int_equal(rep.errors, 0);
   kh_lint_report_release(&rep);
   kh_catalogue_release(&cat);

@@ -31,13 +31,15 @@ static kf_mailbox *open_memory(size_t max_items) {
   kf_err err;
   kf_err_init(&err);
   kf_rc rc = kf_mailbox_open(NULL, max_items, &mb, &err);
-  if (rc != KF_OK) fail_msg("open: %s", err.message);
+  if (rc != KF_OK)
+    fail_msg("open: %s", err.message);
   assert_non_null(mb);
   return mb;
 }
 
 /* Add a mail-like item with the given keys; returns its id. */
-static int64_t add_mail(kf_mailbox *mb, const char *to1, const char *to2, const char *from, const char *subject) {
+static int64_t add_mail(kf_mailbox *mb, const char *to1, const char *to2, const char *from,
+                        const char *subject) {
   const char *rcpts[2] = {to1, to2};
   kf_mailbox_keys keys = {0};
   keys.recipients = rcpts;
@@ -51,12 +53,14 @@ static int64_t add_mail(kf_mailbox *mb, const char *to1, const char *to2, const 
   kf_err_init(&err);
   kf_rc rc = kf_mailbox_add(mb, &keys, doc, "raw source", 10, &id, &err);
   json_decref(doc);
-  if (rc != KF_OK) fail_msg("add: %s", err.message);
+  if (rc != KF_OK)
+    fail_msg("add: %s", err.message);
   assert_true(id > 0);
   return id;
 }
 
-static int64_t add_letter(kf_mailbox *mb, const char *kind, const char *customer, const char *name) {
+static int64_t add_letter(kf_mailbox *mb, const char *kind, const char *customer,
+                          const char *name) {
   kf_mailbox_keys keys = {0};
   keys.kind = kind;
   keys.customer_number = customer;
@@ -81,7 +85,8 @@ static size_t list_count(kf_mailbox *mb, const kf_mailbox_filter *f) {
 static void test_add_get(void **state) {
   (void)state;
   kf_mailbox *mb = open_memory(100);
-  json_t *doc = json_pack("{s:i, s:s, s:s}", "id", 999, "received_at", "forged", "subject", "Hallo");
+  json_t *doc =
+      json_pack("{s:i, s:s, s:s}", "id", 999, "received_at", "forged", "subject", "Hallo");
   int64_t id = 0;
   assert_int_equal(kf_mailbox_add(mb, NULL, doc, NULL, 0, &id, NULL), KF_OK);
   json_decref(doc);
@@ -132,8 +137,8 @@ static void test_raw(void **state) {
 static void test_list_filters(void **state) {
   (void)state;
   kf_mailbox *mb = open_memory(100);
-  int64_t m1 = add_mail(mb, "Anna@Example.TEST", "bob@example.test", "kontoservice@arbeitsagentur.de",
-                        "Bestätigung Ihrer E-Mail-Adresse");
+  int64_t m1 = add_mail(mb, "Anna@Example.TEST", "bob@example.test",
+                        "kontoservice@arbeitsagentur.de", "Bestätigung Ihrer E-Mail-Adresse");
   int64_t m2 = add_mail(mb, "carl@example.test", NULL, "other@example.test", "Ihre Registrierung");
   int64_t l1 = add_letter(mb, "freischaltcode", "123A123456", "Max Mustermann");
   int64_t l2 = add_letter(mb, "einmal-passwort", "123A123456", "Erika Musterfrau");
@@ -392,11 +397,12 @@ static void test_add_alloc_failures(void **state) {
   (void)state;
   kf_mailbox *mb = open_memory(100);
   add_mail(mb, "keep@b.test", NULL, "x@y.test", "existing");
-  json_t *doc = json_pack("{s:s, s:[s,s], s:{s:s, s:i}}", "subject", "Betreff", "to", "a@b.test", "c@d.test",
-                          "nested", "k", "v", "n", 7);
+  json_t *doc = json_pack("{s:s, s:[s,s], s:{s:s, s:i}}", "subject", "Betreff", "to", "a@b.test",
+                          "c@d.test", "nested", "k", "v", "n", 7);
   assert_non_null(doc);
   const char *rcpts[] = {"new@b.test", "other@b.test"};
-  kf_mailbox_keys keys = {.recipients = rcpts, .recipients_len = 2, .subject = "Betreff", .kind = "k"};
+  kf_mailbox_keys keys = {
+      .recipients = rcpts, .recipients_len = 2, .subject = "Betreff", .kind = "k"};
   kf_mailbox_filter f = {0};
   f.to = "new@b.test";
   unsigned long failures = 0;
@@ -468,7 +474,8 @@ static const char *reply_error_code(const reply *r) {
   code[0] = '\0';
   json_t *j = json_loadb(r->body.data ? r->body.data : "", r->body.len, 0, NULL);
   const char *s = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
-  if (s) (void)kf_str_copy(code, sizeof(code), s);
+  if (s)
+    (void)kf_str_copy(code, sizeof(code), s);
   json_decref(j);
   return code;
 }

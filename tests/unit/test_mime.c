@@ -82,7 +82,8 @@ static void test_subject_b_encoding(void **state) {
   assert_int_equal(json_array_size(list), 5);
   json_t *subject = json_array_get(list, 2);
   assert_string_equal(str(subject, "name"), "Subject");
-  assert_string_equal(str(subject, "value"), "=?UTF-8?B?QmVzdMOkdGlndW5nIElocmVyIEUtTWFpbC1BZHJlc3Nl?=");
+  assert_string_equal(str(subject, "value"),
+                      "=?UTF-8?B?QmVzdMOkdGlndW5nIElocmVyIEUtTWFpbC1BZHJlc3Nl?=");
   assert_string_equal(str(subject, "decoded"), "Bestätigung Ihrer E-Mail-Adresse");
   /* Envelope and size come from the SMTP side. */
   json_t *env = json_object_get(doc, "envelope");
@@ -103,24 +104,26 @@ static void test_subject_q_encoding_folded(void **state) {
   assert_string_equal(str(doc, "subject"), "Ihre Registrierung bei der Bundesagentur für Arbeit");
   /* A folded header is unfolded in header_list: the line break goes, the blank stays. */
   json_t *subject = json_array_get(json_object_get(doc, "header_list"), 1);
-  assert_string_equal(str(subject, "value"),
-                      "=?utf-8?Q?Ihre_Registrierung_bei_der_Bundesagentur?= =?utf-8?Q?_f=C3=BCr_Arbeit?=");
+  assert_string_equal(
+      str(subject, "value"),
+      "=?utf-8?Q?Ihre_Registrierung_bei_der_Bundesagentur?= =?utf-8?Q?_f=C3=BCr_Arbeit?=");
   assert_true(valid(doc));
   json_decref(doc);
 }
 
 static void test_quoted_printable_body(void **state) {
   (void)state;
-  json_t *doc = decode("From: a@b.test\r\n"
-                       "Date: Sat, 28 Mar 2026 10:00:00 +0000\r\n"
-                       "MIME-Version: 1.0\r\n"
-                       "Content-Type: text/plain; charset=UTF-8\r\n"
-                       "Content-Transfer-Encoding: quoted-printable\r\n"
-                       "\r\n"
-                       "Best=C3=A4tigen Sie Ihre E-Mail-Adresse innerhalb von 24 Stunden:=\r\n"
-                       " https://portal.test/link/e-mail-bestaetigen?id=3D0f8fad5b-d9cb-469f-a165-=\r\n"
-                       "70867728950e\r\n"
-                       "Servicenummer 0800 4 5555 01.\r\n");
+  json_t *doc =
+      decode("From: a@b.test\r\n"
+             "Date: Sat, 28 Mar 2026 10:00:00 +0000\r\n"
+             "MIME-Version: 1.0\r\n"
+             "Content-Type: text/plain; charset=UTF-8\r\n"
+             "Content-Transfer-Encoding: quoted-printable\r\n"
+             "\r\n"
+             "Best=C3=A4tigen Sie Ihre E-Mail-Adresse innerhalb von 24 Stunden:=\r\n"
+             " https://portal.test/link/e-mail-bestaetigen?id=3D0f8fad5b-d9cb-469f-a165-=\r\n"
+             "70867728950e\r\n"
+             "Servicenummer 0800 4 5555 01.\r\n");
   assert_string_equal(str(doc, "text"),
                       "Bestätigen Sie Ihre E-Mail-Adresse innerhalb von 24 Stunden: "
                       "https://portal.test/link/e-mail-bestaetigen?id=0f8fad5b-d9cb-469f-a165-"
@@ -154,8 +157,10 @@ static void test_bad_charset_invalidates(void **state) {
                        "Content-Type: text/plain; charset=utf-8\r\n"
                        "Content-Transfer-Encoding: 8bit\r\n"
                        "\r\n"
-                       "Gr\xfc\xdf" "e\r\n");
-  assert_string_equal(str(doc, "text"), "Gr\xEF\xBF\xBD\xEF\xBF\xBD" "e\r\n");
+                       "Gr\xfc\xdf"
+                       "e\r\n");
+  assert_string_equal(str(doc, "text"), "Gr\xEF\xBF\xBD\xEF\xBF\xBD"
+                                        "e\r\n");
   assert_false(valid(doc));
   json_decref(doc);
   /* An unknown charset cannot convert cleanly either. */

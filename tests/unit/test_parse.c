@@ -152,7 +152,8 @@ static void test_rich_file(void **state) {
   st = &sc->steps[k++];
   assert_int_equal(st->u.let.value.kind, KH_LIT_STRING);
   assert_int_equal(st->u.let.value.str.len, strlen("a\"b\\c\n\tA\xC3\xA4{{email}}"));
-  assert_memory_equal(st->u.let.value.str.text, "a\"b\\c\n\tA\xC3\xA4{{email}}", st->u.let.value.str.len);
+  assert_memory_equal(st->u.let.value.str.text, "a\"b\\c\n\tA\xC3\xA4{{email}}",
+                      st->u.let.value.str.len);
   st = &sc->steps[k++];
   assert_int_equal(st->u.let.value.kind, KH_LIT_BOOL);
   assert_false(st->u.let.value.boolean);
@@ -310,24 +311,25 @@ static void test_fragment(void **state) {
 
 static void test_doc_example(void **state) {
   (void)state;
-  kh_file *f = parse_ok("# Comments start with '#' at the start of a line (after optional blanks).\n"
-                        "scenario: Bestätigungslink ist nach genau 24 Stunden noch gültig\n"
-                        "covers: ACC-06 ACC-08\n"
-                        "tags: acc clock\n"
-                        "\n"
-                        "clock create \"2026-03-28T10:00:00Z\"\n"
-                        "let email = email()\n"
-                        "let password = password()\n"
-                        "\n"
-                        "use registered-account email=\"{{email}}\" password=\"{{password}}\"\n"
-                        "\n"
-                        "wait mail to \"{{email}}\" subject \"Bestätigung Ihrer E-Mail-Adresse\"\n"
-                        "  capture link = mail.link \"/link/e-mail-bestaetigen[?]id=\"\n"
-                        "\n"
-                        "clock advance 24h\n"
-                        "GET {{link}}\n"
-                        "  expect status == 200\n"
-                        "  expect body contains \"Sie haben Ihre E-Mail-Adresse erfolgreich bestätigt.\"\n");
+  kh_file *f =
+      parse_ok("# Comments start with '#' at the start of a line (after optional blanks).\n"
+               "scenario: Bestätigungslink ist nach genau 24 Stunden noch gültig\n"
+               "covers: ACC-06 ACC-08\n"
+               "tags: acc clock\n"
+               "\n"
+               "clock create \"2026-03-28T10:00:00Z\"\n"
+               "let email = email()\n"
+               "let password = password()\n"
+               "\n"
+               "use registered-account email=\"{{email}}\" password=\"{{password}}\"\n"
+               "\n"
+               "wait mail to \"{{email}}\" subject \"Bestätigung Ihrer E-Mail-Adresse\"\n"
+               "  capture link = mail.link \"/link/e-mail-bestaetigen[?]id=\"\n"
+               "\n"
+               "clock advance 24h\n"
+               "GET {{link}}\n"
+               "  expect status == 200\n"
+               "  expect body contains \"Sie haben Ihre E-Mail-Adresse erfolgreich bestätigt.\"\n");
   assert_int_equal(f->scenarios[0].steps_len, 7);
   kh_file_free(f);
 }
@@ -340,7 +342,8 @@ static void test_hash_in_url_is_literal(void **state) {
 }
 
 /* Parse text expecting an error at line:col whose message and hint contain the given parts. */
-static void expect_error(const char *text, unsigned line, unsigned col, const char *msg_part, const char *hint_part) {
+static void expect_error(const char *text, unsigned line, unsigned col, const char *msg_part,
+                         const char *hint_part) {
   kh_file *file = NULL;
   kh_diag diag;
   kh_diag_init(&diag);
@@ -350,7 +353,8 @@ static void expect_error(const char *text, unsigned line, unsigned col, const ch
   assert_non_null(diag.message);
   if (diag.line != line || diag.col != col || strstr(diag.message, msg_part) == NULL ||
       (hint_part != NULL && (diag.hint == NULL || strstr(diag.hint, hint_part) == NULL))) {
-    print_error("got %u:%u %s / hint %s\n", diag.line, diag.col, diag.message, diag.hint ? diag.hint : "(none)");
+    print_error("got %u:%u %s / hint %s\n", diag.line, diag.col, diag.message,
+                diag.hint ? diag.hint : "(none)");
   }
   assert_int_equal(diag.line, line);
   assert_int_equal(diag.col, col);
@@ -370,7 +374,8 @@ static void test_errors(void **state) {
   expect_error(HEAD "GET /x\n  expect status 200\n", 4, 17, "expected a predicate after the query",
                "write 'expect status == 200'");
   expect_error(HEAD "GET /x\n  expect status\n", 4, 16, "expected a predicate", "valid predicates");
-  expect_error(HEAD "GET /x\n  expect status equals 200\n", 4, 17, "unknown predicate 'equals'", "valid predicates");
+  expect_error(HEAD "GET /x\n  expect status equals 200\n", 4, 17, "unknown predicate 'equals'",
+               "valid predicates");
   expect_error(HEAD "GET /x\n  expect body contain \"x\"\n", 4, 15, "unknown predicate 'contain'",
                "did you mean 'contains'?");
   expect_error(HEAD "wiat mail\n", 3, 1, "unknown step 'wiat'", "did you mean 'wait'?");
@@ -379,12 +384,16 @@ static void test_errors(void **state) {
   expect_error(HEAD "let x = \"abc\n", 3, 9, "unterminated string", "close the string");
   expect_error(HEAD "POST /x\n  json <<END\n  {}\n", 4, 8, "unterminated heredoc", "'END'");
   expect_error("scenario: s\nGET /x\n", 1, 1, "has no 'covers:' line", "covers: ");
-  expect_error("scenario: s\ncovers:\nGET /x\n", 2, 8, "at least one requirement ID", "covers: ACC-06");
+  expect_error("scenario: s\ncovers:\nGET /x\n", 2, 8, "at least one requirement ID",
+               "covers: ACC-06");
   expect_error("scenario: s\ncovers: , ,\n", 2, 9, "at least one requirement ID", NULL);
   expect_error("GET /x\n", 1, 1, "a step before 'scenario:'", "scenario: <name>");
-  expect_error(HEAD "GET /x\n  expect stauts == 200\n", 4, 10, "unknown query 'stauts'", "did you mean 'status'?");
-  expect_error(HEAD "GET /x\n  expect frobnicate == 200\n", 4, 10, "unknown query", "valid queries: status");
-  expect_error(HEAD "GET /x\n  expect header == 200\n", 4, 17, "expected a header name", "header \"...\"");
+  expect_error(HEAD "GET /x\n  expect stauts == 200\n", 4, 10, "unknown query 'stauts'",
+               "did you mean 'status'?");
+  expect_error(HEAD "GET /x\n  expect frobnicate == 200\n", 4, 10, "unknown query",
+               "valid queries: status");
+  expect_error(HEAD "GET /x\n  expect header == 200\n", 4, 17, "expected a header name",
+               "header \"...\"");
   expect_error(HEAD "let x = \"\\q\"\n", 3, 10, "unknown escape", "\\xNN");
   expect_error(HEAD "let x = \"\\xZ1\"\n", 3, 10, "two hex digits", NULL);
   expect_error(HEAD "let x = \"\\u{D800}\"\n", 3, 10, "not a valid Unicode code point", NULL);
@@ -393,12 +402,16 @@ static void test_errors(void **state) {
   expect_error(HEAD "wait mail within soon\n", 3, 18, "is not a duration", NULL);
   expect_error(HEAD "POST /x\n  option timeout\n", 4, 17, "expected a duration", NULL);
   expect_error(HEAD "wait parcel\n", 3, 6, "expected 'mail' or 'letter'", NULL);
-  expect_error(HEAD "wait mail kind \"x\"\n", 3, 11, "unknown mail filter 'kind'", "to, from, subject");
-  expect_error(HEAD "wait letter subject \"x\"\n", 3, 13, "unknown letter filter", "customer-number");
+  expect_error(HEAD "wait mail kind \"x\"\n", 3, 11, "unknown mail filter 'kind'",
+               "to, from, subject");
+  expect_error(HEAD "wait letter subject \"x\"\n", 3, 13, "unknown letter filter",
+               "customer-number");
   expect_error(HEAD "GET /x\n  expect status = 200\n", 4, 17, "unknown operator '='", "'=='");
   expect_error(HEAD "GET /x\n  expect status < \"a\"\n", 4, 19, "expected a number", NULL);
-  expect_error(HEAD "GET /x\n  expect body contains 5\n", 4, 24, "a string after the predicate", NULL);
-  expect_error(HEAD "GET /x\n  expect status == 200 201\n", 4, 24, "unexpected text after the predicate", NULL);
+  expect_error(HEAD "GET /x\n  expect body contains 5\n", 4, 24, "a string after the predicate",
+               NULL);
+  expect_error(HEAD "GET /x\n  expect status == 200 201\n", 4, 24,
+               "unexpected text after the predicate", NULL);
   expect_error(HEAD "GET api\n", 3, 5, "expected a URL", NULL);
   expect_error(HEAD "let = 5\n", 3, 5, "expected a variable name", NULL);
   expect_error(HEAD "let x 5\n", 3, 7, "expected '='", "let NAME");
@@ -410,12 +423,14 @@ static void test_errors(void **state) {
   expect_error(HEAD "use f a = \"x\"\n", 3, 8, "expected '='", NULL);
   expect_error(HEAD "use f a=\"x\" a=\"y\"\n", 3, 13, "given twice", NULL);
   expect_error(HEAD "wait mail\n  header X: y\n", 4, 3, "only follows an HTTP request", NULL);
-  expect_error(HEAD "GET /x\n  heder X: y\n", 4, 3, "unknown sub-line 'heder'", "did you mean 'header'?");
+  expect_error(HEAD "GET /x\n  heder X: y\n", 4, 3, "unknown sub-line 'heder'",
+               "did you mean 'header'?");
   expect_error(HEAD "GET /x\n  header X y\n", 4, 11, "expected 'Name: value'", NULL);
   expect_error(HEAD "POST /x\n  body \"a\"\n  json {}\n", 5, 3, "already has a body", NULL);
   expect_error(HEAD "GET /x\n  option fast\n", 4, 10, "unknown option", "no-clock");
   expect_error(HEAD "GET /x\n  capture = body\n", 4, 11, "expected a variable name", NULL);
-  expect_error(HEAD "GET /x\n  capture x = body == 2\n", 4, 20, "unexpected text after the capture query", NULL);
+  expect_error(HEAD "GET /x\n  capture x = body == 2\n", 4, 20,
+               "unexpected text after the capture query", NULL);
   expect_error(HEAD "GET /x\ntags: late\n", 4, 1, "after the first step", NULL);
   expect_error(HEAD "scenaro: x\n", 3, 1, "unknown header 'scenaro:'", "did you mean 'scenario'?");
   expect_error("fragment: f\nscenario: x\n", 2, 1, "a fragment file cannot hold scenarios", NULL);
@@ -434,19 +449,22 @@ static void test_encoding_errors(void **state) {
   kh_file *file = NULL;
   kh_diag diag;
   kh_diag_init(&diag);
-  assert_int_equal(kh_parse_text("n.konform", nul_text, sizeof nul_text - 1, &file, &diag), KF_ERR_PARSE);
+  assert_int_equal(kh_parse_text("n.konform", nul_text, sizeof nul_text - 1, &file, &diag),
+                   KF_ERR_PARSE);
   assert_int_equal(diag.line, 3);
   assert_int_equal(diag.col, 11);
   assert_non_null(strstr(diag.message, "NUL"));
   kh_diag_release(&diag);
   static const char bad_utf8[] = "scenario: s\ncovers: A-01\nlet x = \"ab\xC3(\"\n";
-  assert_int_equal(kh_parse_text("u.konform", bad_utf8, sizeof bad_utf8 - 1, &file, &diag), KF_ERR_PARSE);
+  assert_int_equal(kh_parse_text("u.konform", bad_utf8, sizeof bad_utf8 - 1, &file, &diag),
+                   KF_ERR_PARSE);
   assert_int_equal(diag.line, 3);
   assert_int_equal(diag.col, 12);
   assert_non_null(strstr(diag.message, "invalid UTF-8"));
   kh_diag_release(&diag);
   /* Over the size cap: refused before anything is parsed. */
-  assert_int_equal(kh_parse_text("big.konform", RICH, (size_t)KH_MAX_FILE_BYTES + 1, &file, &diag), KF_ERR_PARSE);
+  assert_int_equal(kh_parse_text("big.konform", RICH, (size_t)KH_MAX_FILE_BYTES + 1, &file, &diag),
+                   KF_ERR_PARSE);
   assert_non_null(strstr(diag.message, "larger than"));
   kh_diag_release(&diag);
   assert_null(file);
@@ -458,19 +476,21 @@ static void test_diag_format(void **state) {
   kh_file *file = NULL;
   kh_diag diag;
   kh_diag_init(&diag);
-  assert_int_equal(kh_parse_text("scenarios/acc/acc-06.konform", text, strlen(text), &file, &diag), KF_ERR_PARSE);
+  assert_int_equal(kh_parse_text("scenarios/acc/acc-06.konform", text, strlen(text), &file, &diag),
+                   KF_ERR_PARSE);
   kf_buf b;
   kf_buf_init(&b, 4096);
   assert_int_equal(kh_diag_format(&diag, &b), KF_OK);
-  assert_string_equal(b.data,
-                      "scenarios/acc/acc-06.konform:4:17: error: expected a predicate after the query\n"
-                      "    expect status 200\n"
-                      "                  ^\n"
-                      "hint: write 'expect status == 200'\n");
+  assert_string_equal(
+      b.data, "scenarios/acc/acc-06.konform:4:17: error: expected a predicate after the query\n"
+              "    expect status 200\n"
+              "                  ^\n"
+              "hint: write 'expect status == 200'\n");
   kf_buf_release(&b);
   kh_diag_release(&diag);
   /* A file-level diagnostic has no position. */
-  assert_int_equal(kh_diag_set(&diag, KH_SEV_WARNING, "x.konform", 0, 0, NULL, NULL, "odd %d", 1), KF_OK);
+  assert_int_equal(kh_diag_set(&diag, KH_SEV_WARNING, "x.konform", 0, 0, NULL, NULL, "odd %d", 1),
+                   KF_OK);
   kf_buf_init(&b, 4096);
   assert_int_equal(kh_diag_format(&diag, &b), KF_OK);
   assert_string_equal(b.data, "x.konform: warning: odd 1\n");

@@ -81,7 +81,8 @@ static void test_length_counts_code_points(void **state) {
   assert_false(r.ok[KF_PW_FORBIDDEN]);
   /* 128 "€" (three bytes each) is 128 characters, 384 bytes: length fine. */
   char big[128 * 3 + 1];
-  for (size_t i = 0; i < 128; i++) memcpy(big + 3 * i, "\xe2\x82\xac", 3);
+  for (size_t i = 0; i < 128; i++)
+    memcpy(big + 3 * i, "\xe2\x82\xac", 3);
   big[sizeof big - 1] = '\0';
   r = check(big);
   assert_int_equal(r.chars, 128);
@@ -96,13 +97,13 @@ static void test_length_counts_code_points(void **state) {
 static void test_forbidden_classes(void **state) {
   (void)state;
   const char *bad[] = {
-      "Abcdefgh12! x",        /* space */
-      "Abcdefgh12!\xc3\xbc",  /* ü */
-      "Abcdefgh12!\xc3\x9f",  /* ß */
-      "Abcdefgh12!<",         /* < */
-      "Abcdefgh12!'",         /* ' */
-      "Abcdefgh12!\t",        /* a control character */
-      "Abcdefgh12!:",         /* a punctuation mark outside the set */
+      "Abcdefgh12! x",       /* space */
+      "Abcdefgh12!\xc3\xbc", /* ü */
+      "Abcdefgh12!\xc3\x9f", /* ß */
+      "Abcdefgh12!<",        /* < */
+      "Abcdefgh12!'",        /* ' */
+      "Abcdefgh12!\t",       /* a control character */
+      "Abcdefgh12!:",        /* a punctuation mark outside the set */
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     kf_pw_report r = check(bad[i]);
@@ -159,8 +160,8 @@ static void test_codes_keys_labels(void **state) {
   assert_string_equal(kf_pw_criterion_code(KF_PW_REPEAT), "PASSWORD_REPEAT_MISMATCH");
   assert_string_equal(kf_pw_criterion_key(KF_PW_SPECIAL), "special");
   assert_string_equal(kf_pw_criterion_label(KF_PW_LENGTH), "12 bis 128 Zeichen lang");
-  assert_string_equal(kf_pw_criterion_label(KF_PW_UPPERCASE),
-                      "mindestens ein Gro\xc3\x9f" "buchstabe (A - Z)");
+  assert_string_equal(kf_pw_criterion_label(KF_PW_UPPERCASE), "mindestens ein Gro\xc3\x9f"
+                                                              "buchstabe (A - Z)");
   assert_string_equal(kf_pw_criterion_label(KF_PW_SPECIAL),
                       "mindestens eines der folgenden Sonderzeichen: @ # $ % & * - _ ! + = ; , . ? "
                       "/ \" ( )");

@@ -20,7 +20,8 @@ static json_t *good_letter(void) {
   json_t *letter = json_loads(
       "{\"kind\": \"freischaltcode\", \"date\": \"2026-03-01\","
       " \"recipient\": {\"name\": \"Max Mustermann\", \"customer_number\": \"123A123456\","
-      "   \"address\": {\"street\": \"Hauptstraße 1\", \"postal_code\": \"10115\", \"city\": \"Berlin\","
+      "   \"address\": {\"street\": \"Hauptstraße 1\", \"postal_code\": \"10115\", \"city\": "
+      "\"Berlin\","
       "                 \"country\": \"DE\"}},"
       " \"text\": \"Guten Tag,\\n\\tIhr Code.\","
       " \"fields\": {\"code\": \"HET2-2X8A-UXAS\", \"valid_until\": \"22.03.2025\"}}",
@@ -124,8 +125,11 @@ static void test_kind(void **state) {
   invalid("kind", json_string("frei schalt"));
   invalid("kind", json_string("freischalt_code"));
   invalid("kind", json_integer(5));
-  invalid("kind", json_string("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")); /* 65 */
-  valid("kind", json_string("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));   /* 64 */
+  invalid(
+      "kind",
+      json_string("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")); /* 65 */
+  valid("kind",
+        json_string("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")); /* 64 */
   valid("kind", json_string("einmal-passwort-2"));
 }
 
@@ -160,7 +164,8 @@ static void test_recipient(void **state) {
   invalid("recipient.name", json_string("Max\rMustermann"));
   /* Length counts characters: 200 umlauts (400 bytes) are fine, 201 are not. */
   char name[2 * 201 + 1];
-  for (size_t i = 0; i < 201; i++) memcpy(name + 2 * i, "\xc3\xa4", 2);
+  for (size_t i = 0; i < 201; i++)
+    memcpy(name + 2 * i, "\xc3\xa4", 2);
   name[2 * 201] = '\0';
   invalid("recipient.name", json_string(name));
   name[2 * 200] = '\0';
@@ -253,7 +258,8 @@ static void test_normalize_and_keys(void **state) {
   json_t *doc = NULL;
   assert_int_equal(kp_letter_normalize(letter, &doc), KF_OK);
   /* The input is untouched; the copy has the default country. */
-  assert_null(json_object_get(json_object_get(json_object_get(letter, "recipient"), "address"), "country"));
+  assert_null(
+      json_object_get(json_object_get(json_object_get(letter, "recipient"), "address"), "country"));
   json_t *address = json_object_get(json_object_get(doc, "recipient"), "address");
   assert_string_equal(json_string_value(json_object_get(address, "country")), "DE");
   kf_mailbox_keys keys;
@@ -300,7 +306,8 @@ static void test_alloc_failures(void **state) {
     }
     failures++;
     assert_true(rc_check != KF_OK);
-    if (rc_norm != KF_OK) assert_null(doc);
+    if (rc_norm != KF_OK)
+      assert_null(doc);
   }
   assert_true(failures > 0);
   json_decref(letter);

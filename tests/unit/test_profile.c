@@ -63,7 +63,8 @@ static void test_full_profile(void **state) {
                        "[ other.section ]\n"
                        "k =\n",
                        &err);
-  if (rc != KF_OK) print_error("%s\n", err.message);
+  if (rc != KF_OK)
+    print_error("%s\n", err.message);
   assert_int_equal(rc, KF_OK);
   assert_string_equal(prof.base_url, "http://127.0.0.1:8480");
   assert_string_equal(prof.mail_api, "http://127.0.0.1:8426");
@@ -154,7 +155,8 @@ static void test_reference_profile(void **state) {
   kh_profile_init(&prof);
   kf_err err;
   kf_err_init(&err);
-  if (access("scenarios/targets/reference.profile", R_OK) != 0) skip();
+  if (access("scenarios/targets/reference.profile", R_OK) != 0)
+    skip();
   assert_int_equal(kh_profile_load(&prof, "scenarios/targets/reference.profile", &err), KF_OK);
   assert_string_equal(prof.clock, "konform");
   assert_non_null(kh_profile_get(&prof, "defaults.lockout_attempts"));

@@ -56,7 +56,8 @@
 
 /* A request trace with control characters, an ANSI sequence and invalid UTF-8. */
 static const char bad_request[] = "POST /api/v1/email-confirmations HTTP/1.1\r\n"
-                                  "X-Odd: a\x01" "b\x1b[31mred\x7f\r\n"
+                                  "X-Odd: a\x01"
+                                  "b\x1b[31mred\x7f\r\n"
                                   "\r\n"
                                   "{\"id\":\"\xff\xfe\xc3\x28\"}";
 static const char bad_response[] = "HTTP/1.1 200 OK\r\n"
@@ -64,8 +65,7 @@ static const char bad_response[] = "HTTP/1.1 200 OK\r\n"
                                    "{\"status\":\"confirmed\",\"x\":\"\xef\xbf\xbf\xc2\x9b\x0b\"}";
 
 /* Make a string the run will own (the runner fills these fields the same way). */
-static char *own(const char *s)
-{
+static char *own(const char *s) {
   char *p = kf_strdup(s);
   assert_non_null(p);
   return p;
@@ -73,8 +73,7 @@ static char *own(const char *s)
 
 static kf_step_result *add_step(kf_scenario_result *sc, const char *label, unsigned line,
                                 kf_status status, const char *message, const char *request,
-                                const char *response)
-{
+                                const char *response) {
   kf_step_result *st = NULL;
   assert_int_equal(kf_scenario_result_add_step(sc, &st), KF_OK);
   st->label = own(label);
@@ -88,21 +87,25 @@ static kf_step_result *add_step(kf_scenario_result *sc, const char *label, unsig
   return st;
 }
 
-static void build_run(kf_run_result *run)
-{
+static void build_run(kf_run_result *run) {
   kf_run_result_init(run);
   run->target = own("embedded reference stack");
   run->base_url = own("http://127.0.0.1:8480");
   run->seed = UINT64_C(18446744073709551557); /* Larger than a double holds exactly. */
-  run->started_at = 1774692000;                /* 2026-03-28T10:00:00Z */
+  run->started_at = 1774692000;               /* 2026-03-28T10:00:00Z */
   run->duration_ms = 4321;
 
-  assert_int_equal(kf_run_result_add_requirement(run, "ACC-01", "ACC", "Registrierung", "seed"), KF_OK);
-  assert_int_equal(kf_run_result_add_requirement(run, "ACC-06", "ACC", "Link 24 Stunden", "seed"), KF_OK);
-  assert_int_equal(kf_run_result_add_requirement(run, "ACC-07", "ACC", "Link einmal", "practice"), KF_OK);
+  assert_int_equal(kf_run_result_add_requirement(run, "ACC-01", "ACC", "Registrierung", "seed"),
+                   KF_OK);
+  assert_int_equal(kf_run_result_add_requirement(run, "ACC-06", "ACC", "Link 24 Stunden", "seed"),
+                   KF_OK);
+  assert_int_equal(kf_run_result_add_requirement(run, "ACC-07", "ACC", "Link einmal", "practice"),
+                   KF_OK);
   assert_int_equal(kf_run_result_add_requirement(run, "ACC-08", "ACC", "Bestätigt", "seed"), KF_OK);
-  assert_int_equal(kf_run_result_add_requirement(run, "AUTH-04", "AUTH", "Gleiche Antwort", "practice"), KF_OK);
-  assert_int_equal(kf_run_result_add_requirement(run, "AUTH-05", "AUTH", "Sperre", "default"), KF_OK);
+  assert_int_equal(
+      kf_run_result_add_requirement(run, "AUTH-04", "AUTH", "Gleiche Antwort", "practice"), KF_OK);
+  assert_int_equal(kf_run_result_add_requirement(run, "AUTH-05", "AUTH", "Sperre", "default"),
+                   KF_OK);
 
   kf_scenario_result *sc = NULL;
   const char *c_pass[] = {"ACC-01"};
@@ -116,8 +119,8 @@ static void build_run(kf_run_result *run)
   add_step(sc, "wait mail", 9, KF_STATUS_PASS, NULL, NULL, NULL);
 
   const char *c_fail[] = {"ACC-06", "ACC-08"};
-  assert_int_equal(kf_run_result_add_scenario(run, NAME_FAIL, FAIL_FILE, 1, c_fail, 2, NULL, 0, &sc),
-                   KF_OK);
+  assert_int_equal(
+      kf_run_result_add_scenario(run, NAME_FAIL, FAIL_FILE, 1, c_fail, 2, NULL, 0, &sc), KF_OK);
   sc->status = KF_STATUS_FAIL;
   sc->message = own(FAIL_MESSAGE);
   sc->fail_file = own(FAIL_FILE);
@@ -142,7 +145,8 @@ static void build_run(kf_run_result *run)
   sc->status = KF_STATUS_ERROR;
   sc->message = own(ERROR_MESSAGE);
   sc->duration_ms = 7;
-  add_step(sc, "POST /api/v1/sessions", 6, KF_STATUS_ERROR, ERROR_MESSAGE, "POST /api/v1/sessions", NULL);
+  add_step(sc, "POST /api/v1/sessions", 6, KF_STATUS_ERROR, ERROR_MESSAGE, "POST /api/v1/sessions",
+           NULL);
 
   assert_int_equal(kf_run_result_add_scenario(run, NAME_OTHER, "scenarios/health.konform", 1, NULL,
                                               0, NULL, 0, &sc),
@@ -162,8 +166,7 @@ typedef struct fixture {
   kf_run_result run;
 } fixture;
 
-static int setup(void **state)
-{
+static int setup(void **state) {
   fixture *f = calloc(1, sizeof *f);
   if (f == NULL)
     return -1;
@@ -177,8 +180,7 @@ static int setup(void **state)
   return 0;
 }
 
-static int teardown(void **state)
-{
+static int teardown(void **state) {
   fixture *f = *state;
   kf_run_result_release(&f->run);
   DIR *d = opendir(f->dir);
@@ -199,8 +201,7 @@ static int teardown(void **state)
 }
 
 /* Read a whole file into a malloc'd string (test code: plain malloc). */
-static char *slurp(const char *path, size_t *len_out)
-{
+static char *slurp(const char *path, size_t *len_out) {
   FILE *fp = fopen(path, "rb");
   if (fp == NULL)
     return NULL;
@@ -223,8 +224,7 @@ static char *slurp(const char *path, size_t *len_out)
   return data;
 }
 
-static void write_file(const char *path, const char *text)
-{
+static void write_file(const char *path, const char *text) {
   FILE *fp = fopen(path, "wb");
   assert_non_null(fp);
   assert_int_equal(fputs(text, fp) >= 0, 1);
@@ -232,8 +232,7 @@ static void write_file(const char *path, const char *text)
 }
 
 /* Entries in dir other than "." and "..". */
-static size_t dir_entries(const char *dir)
-{
+static size_t dir_entries(const char *dir) {
   DIR *d = opendir(dir);
   assert_non_null(d);
   size_t n = 0;
@@ -250,8 +249,7 @@ static size_t dir_entries(const char *dir)
  * Shared helpers.
  * ------------------------------------------------------------------------- */
 
-static char *clean(const char *s, unsigned flags)
-{
+static char *clean(const char *s, unsigned flags) {
   kf_buf b;
   kf_buf_init(&b, KR_TEXT_OUT_MAX);
   assert_int_equal(kr_text_clean(&b, s, flags), KF_OK);
@@ -262,14 +260,20 @@ static char *clean(const char *s, unsigned flags)
   return out;
 }
 
-static void test_text_clean(void **state)
-{
+static void test_text_clean(void **state) {
   (void)state;
-  char *s = clean("a\x01" "b\xff" "c\xc3\xa4", 0);
-  assert_string_equal(s, "a\x01" "b\xef\xbf\xbd" "c\xc3\xa4");
+  char *s = clean("a\x01"
+                  "b\xff"
+                  "c\xc3\xa4",
+                  0);
+  assert_string_equal(s, "a\x01"
+                         "b\xef\xbf\xbd"
+                         "c\xc3\xa4");
   kf_free(s);
 
-  s = clean("a\x01" "b\tc\r\nd\xef\xbf\xbf\re", KR_CLEAN_XML);
+  s = clean("a\x01"
+            "b\tc\r\nd\xef\xbf\xbf\re",
+            KR_CLEAN_XML);
   assert_string_equal(s, "a\\x01b\tc\nd\\uFFFF\re");
   kf_free(s);
 
@@ -299,8 +303,7 @@ static void test_text_clean(void **state)
   free(in);
 }
 
-static void test_scenario_area(void **state)
-{
+static void test_scenario_area(void **state) {
   fixture *f = *state;
   char area[KR_AREA_MAX];
   assert_string_equal(kr_scenario_area(&f->run.scenarios[1], area, sizeof area), "ACC");
@@ -328,8 +331,7 @@ static void test_scenario_area(void **state)
 static void schema_check(const json_t *root_schema, const json_t *schema, const json_t *v,
                          const char *where);
 
-static int schema_type_ok(const char *type, const json_t *v)
-{
+static int schema_type_ok(const char *type, const json_t *v) {
   if (strcmp(type, "object") == 0)
     return json_is_object(v);
   if (strcmp(type, "array") == 0)
@@ -349,8 +351,7 @@ static int schema_type_ok(const char *type, const json_t *v)
 }
 
 static void schema_check(const json_t *root_schema, const json_t *schema, const json_t *v,
-                         const char *where)
-{
+                         const char *where) {
   const json_t *ref = json_object_get(schema, "$ref");
   if (ref != NULL) {
     const char *r = json_string_value(ref);
@@ -392,14 +393,14 @@ static void schema_check(const json_t *root_schema, const json_t *schema, const 
     int m = regexec(&re, json_string_value(v), 0, NULL, 0);
     regfree(&re);
     if (m != 0)
-      fail_msg("%s: \"%s\" does not match %s", where, json_string_value(v), json_string_value(pattern));
+      fail_msg("%s: \"%s\" does not match %s", where, json_string_value(v),
+               json_string_value(pattern));
   }
   if (json_is_object(v)) {
     const json_t *req = json_object_get(schema, "required");
     size_t i;
     const json_t *k;
-    json_array_foreach(req, i, k)
-    {
+    json_array_foreach(req, i, k) {
       if (json_object_get(v, json_string_value(k)) == NULL)
         fail_msg("%s: required key %s missing", where, json_string_value(k));
     }
@@ -407,10 +408,10 @@ static void schema_check(const json_t *root_schema, const json_t *schema, const 
     const json_t *addl = json_object_get(schema, "additionalProperties");
     const char *key;
     const json_t *val;
-    json_object_foreach((json_t *)v, key, val)
-    {
+    json_object_foreach((json_t *)v, key, val) {
       char sub[256];
-      (void)kf_str_format(sub, sizeof sub, "%s.%s", where, key); /* A cut path only shortens messages. */
+      (void)kf_str_format(sub, sizeof sub, "%s.%s", where,
+                          key); /* A cut path only shortens messages. */
       const json_t *ps = json_object_get(props, key);
       if (ps != NULL)
         schema_check(root_schema, ps, val, sub);
@@ -422,8 +423,7 @@ static void schema_check(const json_t *root_schema, const json_t *schema, const 
   if (items != NULL && json_is_array(v)) {
     size_t i;
     const json_t *item;
-    json_array_foreach(v, i, item)
-    {
+    json_array_foreach(v, i, item) {
       char sub[256];
       (void)kf_str_format(sub, sizeof sub, "%s[%zu]", where, i);
       schema_check(root_schema, items, item, sub);
@@ -432,10 +432,10 @@ static void schema_check(const json_t *root_schema, const json_t *schema, const 
 }
 
 /* Find docs/report-schema.json from the repository root or a build folder. */
-static json_t *load_schema(void)
-{
+static json_t *load_schema(void) {
   static const char *const paths[] = {"docs/report-schema.json", "../docs/report-schema.json",
-                                      "../../docs/report-schema.json", "../../../docs/report-schema.json"};
+                                      "../../docs/report-schema.json",
+                                      "../../../docs/report-schema.json"};
   const char *env = getenv("KONFORM_SRCDIR");
   if (env != NULL) {
     char p[512];
@@ -453,12 +453,10 @@ static json_t *load_schema(void)
   return NULL;
 }
 
-static const json_t *find_by(const json_t *arr, const char *key, const char *value)
-{
+static const json_t *find_by(const json_t *arr, const char *key, const char *value) {
   size_t i;
   const json_t *o;
-  json_array_foreach(arr, i, o)
-  {
+  json_array_foreach(arr, i, o) {
     const char *s = json_string_value(json_object_get(o, key));
     if (s != NULL && strcmp(s, value) == 0)
       return o;
@@ -467,31 +465,27 @@ static const json_t *find_by(const json_t *arr, const char *key, const char *val
   return NULL;
 }
 
-static const char *str_of(const json_t *o, const char *key)
-{
+static const char *str_of(const json_t *o, const char *key) {
   const char *s = json_string_value(json_object_get(o, key));
   if (s == NULL)
     fail_msg("key %s is not a string", key);
   return s;
 }
 
-static json_int_t int_of(const json_t *o, const char *key)
-{
+static json_int_t int_of(const json_t *o, const char *key) {
   const json_t *v = json_object_get(o, key);
   if (!json_is_integer(v))
     fail_msg("key %s is not an integer", key);
   return json_integer_value(v);
 }
 
-static void check_req(const json_t *reqs, const char *id, const char *status, size_t n_scenarios)
-{
+static void check_req(const json_t *reqs, const char *id, const char *status, size_t n_scenarios) {
   const json_t *r = find_by(reqs, "id", id);
   assert_string_equal(str_of(r, "status"), status);
   assert_int_equal(json_array_size(json_object_get(r, "scenarios")), n_scenarios);
 }
 
-static void test_json_report(void **state)
-{
+static void test_json_report(void **state) {
   fixture *f = *state;
   kf_err err;
   kf_err_init(&err);
@@ -510,8 +504,8 @@ static void test_json_report(void **state)
     fail_msg("JSON report does not parse: %s (line %d)", jerr.text, jerr.line);
 
   /* The keys the schema requires, checked here by hand as well. */
-  static const char *const top[] = {"konform_version", "target", "base_url", "seed", "started_at",
-                                    "summary", "requirements", "scenarios"};
+  static const char *const top[] = {"konform_version", "target",  "base_url",     "seed",
+                                    "started_at",      "summary", "requirements", "scenarios"};
   for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
     assert_non_null(json_object_get(doc, top[i]));
   assert_string_equal(str_of(doc, "seed"), "18446744073709551557");
@@ -539,22 +533,20 @@ static void test_json_report(void **state)
                           json_object_get(find_by(reqs, "id", "ACC-06"), "scenarios"), 0)),
                       NAME_FAIL);
 
-  static const char *const sc_keys[] = {"name", "file", "line", "status", "message", "covers",
-                                        "tags", "duration_ms", "steps"};
-  static const char *const st_keys[] = {"label", "file", "line", "status", "message",
-                                        "duration_ms", "request", "response"};
+  static const char *const sc_keys[] = {"name",   "file", "line",        "status", "message",
+                                        "covers", "tags", "duration_ms", "steps"};
+  static const char *const st_keys[] = {"label",   "file",        "line",    "status",
+                                        "message", "duration_ms", "request", "response"};
   const json_t *scs = json_object_get(doc, "scenarios");
   assert_int_equal(json_array_size(scs), 5);
   size_t i;
   const json_t *sc;
-  json_array_foreach(scs, i, sc)
-  {
+  json_array_foreach(scs, i, sc) {
     for (size_t k = 0; k < sizeof sc_keys / sizeof sc_keys[0]; k++)
       assert_non_null(json_object_get(sc, sc_keys[k]));
     size_t j;
     const json_t *st;
-    json_array_foreach(json_object_get(sc, "steps"), j, st)
-    {
+    json_array_foreach(json_object_get(sc, "steps"), j, st) {
       for (size_t k = 0; k < sizeof st_keys / sizeof st_keys[0]; k++)
         assert_non_null(json_object_get(st, st_keys[k]));
     }
@@ -578,7 +570,8 @@ static void test_json_report(void **state)
   assert_int_equal(int_of(bad, "line"), 15);
   const char *req = str_of(bad, "request");
   /* Control characters survive (JSON escapes them); invalid bytes became U+FFFD. */
-  assert_non_null(strstr(req, "a\x01" "b\x1b[31mred"));
+  assert_non_null(strstr(req, "a\x01"
+                              "b\x1b[31mred"));
   assert_non_null(strstr(req, "\"id\":\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd(\""));
   assert_non_null(strstr(str_of(bad, "response"), "\xc2\x9b"));
 
@@ -594,7 +587,8 @@ static void test_json_report(void **state)
   json_t *schema = load_schema();
   if (schema == NULL) {
     json_decref(doc);
-    fail_msg("docs/report-schema.json not found (run from the repository root or set KONFORM_SRCDIR)");
+    fail_msg(
+        "docs/report-schema.json not found (run from the repository root or set KONFORM_SRCDIR)");
   }
   assert_string_equal(str_of(schema, "$schema"), "https://json-schema.org/draft/2020-12/schema");
   schema_check(schema, schema, doc, "$");
@@ -602,8 +596,7 @@ static void test_json_report(void **state)
   json_decref(doc);
 }
 
-static void test_json_schema_shape(void **state)
-{
+static void test_json_schema_shape(void **state) {
   (void)state;
   /* The schema states the contract; these are the parts consumers rely on. */
   json_t *schema = load_schema();
@@ -619,8 +612,7 @@ static void test_json_schema_shape(void **state)
   json_decref(schema);
 }
 
-static void test_json_empty_run(void **state)
-{
+static void test_json_empty_run(void **state) {
   fixture *f = *state;
   kf_run_result empty;
   kf_run_result_init(&empty);
@@ -640,8 +632,7 @@ static void test_json_empty_run(void **state)
   kf_run_result_release(&empty);
 }
 
-static void test_write_into_missing_folder(void **state)
-{
+static void test_write_into_missing_folder(void **state) {
   fixture *f = *state;
   char path[192];
   assert_int_equal(kf_str_format(path, sizeof path, "%s/no/such/dir/r.json", f->dir), KF_OK);
@@ -660,8 +651,7 @@ static void test_write_into_missing_folder(void **state)
  */
 static void alloc_failure_loop(fixture *f, const char *path,
                                kf_rc (*writer)(const kf_run_result *, const char *, kf_err *),
-                               int is_json)
-{
+                               int is_json) {
   static const char old[] = "old report\n";
   write_file(path, old);
   unsigned long n;
@@ -688,7 +678,8 @@ static void alloc_failure_loop(fixture *f, const char *path,
       assert_non_null(doc);
       json_decref(doc);
     } else {
-      xmlDocPtr doc = xmlReadFile(path, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+      xmlDocPtr doc =
+          xmlReadFile(path, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
       assert_non_null(doc);
       xmlFreeDoc(doc);
     }
@@ -701,13 +692,11 @@ static void alloc_failure_loop(fixture *f, const char *path,
   assert_true(n < 200000);
 }
 
-static void test_json_alloc_failures(void **state)
-{
+static void test_json_alloc_failures(void **state) {
   alloc_failure_loop(*state, ((fixture *)*state)->json, kr_json_write, 1);
 }
 
-static void test_junit_alloc_failures(void **state)
-{
+static void test_junit_alloc_failures(void **state) {
   alloc_failure_loop(*state, ((fixture *)*state)->xml, kr_junit_write, 0);
 }
 
@@ -715,8 +704,7 @@ static void test_junit_alloc_failures(void **state)
  * JUnit.
  * ------------------------------------------------------------------------- */
 
-static double xpath_number(xmlDocPtr doc, const char *expr)
-{
+static double xpath_number(xmlDocPtr doc, const char *expr) {
   xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
   assert_non_null(ctx);
   xmlXPathObjectPtr obj = xmlXPathEvalExpression(BAD_CAST expr, ctx);
@@ -729,8 +717,7 @@ static double xpath_number(xmlDocPtr doc, const char *expr)
 }
 
 /* The string value of expr; caller frees with xmlFree. */
-static char *xpath_string(xmlDocPtr doc, const char *expr)
-{
+static char *xpath_string(xmlDocPtr doc, const char *expr) {
   xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
   assert_non_null(ctx);
   xmlXPathObjectPtr obj = xmlXPathEvalExpression(BAD_CAST expr, ctx);
@@ -743,8 +730,7 @@ static char *xpath_string(xmlDocPtr doc, const char *expr)
   return v;
 }
 
-static void assert_xpath_count(xmlDocPtr doc, const char *expr, int want)
-{
+static void assert_xpath_count(xmlDocPtr doc, const char *expr, int want) {
   char q[512];
   assert_int_equal(kf_str_format(q, sizeof q, "count(%s)", expr), KF_OK);
   int got = (int)xpath_number(doc, q);
@@ -752,8 +738,7 @@ static void assert_xpath_count(xmlDocPtr doc, const char *expr, int want)
     fail_msg("count(%s) = %d, want %d", expr, got, want);
 }
 
-static void assert_xpath_string(xmlDocPtr doc, const char *expr, const char *want)
-{
+static void assert_xpath_string(xmlDocPtr doc, const char *expr, const char *want) {
   char *got = xpath_string(doc, expr);
   if (strcmp(got, want) != 0) {
     char copy[512];
@@ -764,8 +749,7 @@ static void assert_xpath_string(xmlDocPtr doc, const char *expr, const char *wan
   xmlFree(got);
 }
 
-static void assert_xpath_contains(xmlDocPtr doc, const char *expr, const char *needle)
-{
+static void assert_xpath_contains(xmlDocPtr doc, const char *expr, const char *needle) {
   char *got = xpath_string(doc, expr);
   int found = strstr(got, needle) != NULL;
   xmlFree(got);
@@ -773,8 +757,7 @@ static void assert_xpath_contains(xmlDocPtr doc, const char *expr, const char *n
     fail_msg("%s does not contain \"%s\"", expr, needle);
 }
 
-static void test_junit_report(void **state)
-{
+static void test_junit_report(void **state) {
   fixture *f = *state;
   kf_err err;
   kf_err_init(&err);
@@ -823,19 +806,23 @@ static void test_junit_report(void **state)
 
   /* The passing case. */
   assert_xpath_string(doc, "//testcase[@name='" NAME_PASS "']/@classname", "konform.ACC");
-  assert_xpath_string(doc, "//testcase[@name='" NAME_PASS "']/@file", "scenarios/acc/register.konform");
+  assert_xpath_string(doc, "//testcase[@name='" NAME_PASS "']/@file",
+                      "scenarios/acc/register.konform");
   assert_xpath_string(doc, "//testcase[@name='" NAME_PASS "']/@line", "3");
   assert_xpath_string(doc, "//testcase[@name='" NAME_PASS "']/@time", "1.250");
-  assert_xpath_count(doc, "//testcase[@name='" NAME_PASS "']/*[self::failure or self::error or self::skipped]", 0);
+  assert_xpath_count(
+      doc, "//testcase[@name='" NAME_PASS "']/*[self::failure or self::error or self::skipped]", 0);
   assert_xpath_count(doc, "//testcase[@name='" NAME_PASS "']/properties/property[@name='tag']", 2);
-  assert_xpath_contains(doc, "//testcase[@name='" NAME_PASS "']/system-out", "POST /api/v1/registrations");
+  assert_xpath_contains(doc, "//testcase[@name='" NAME_PASS "']/system-out",
+                        "POST /api/v1/registrations");
 
   /* The failure: a <failure>, never an <error>, with properties and traces. */
   const char *tc = "//testcase[@name='" NAME_FAIL "']";
   char q[256];
   assert_int_equal(kf_str_format(q, sizeof q, "%s/properties/property[@name='covers']", tc), KF_OK);
   assert_xpath_count(doc, q, 2);
-  assert_int_equal(kf_str_format(q, sizeof q, "%s/properties/property[@name='covers'][2]/@value", tc), KF_OK);
+  assert_int_equal(
+      kf_str_format(q, sizeof q, "%s/properties/property[@name='covers'][2]/@value", tc), KF_OK);
   assert_xpath_string(doc, q, "ACC-08");
   assert_int_equal(kf_str_format(q, sizeof q, "%s/failure", tc), KF_OK);
   assert_xpath_count(doc, q, 1);
@@ -870,8 +857,7 @@ static void test_junit_report(void **state)
   xmlFreeDoc(doc);
 }
 
-static void test_junit_empty_run(void **state)
-{
+static void test_junit_empty_run(void **state) {
   fixture *f = *state;
   kf_run_result empty;
   kf_run_result_init(&empty);
@@ -890,9 +876,9 @@ static void test_junit_empty_run(void **state)
  * Console.
  * ------------------------------------------------------------------------- */
 
-/* Run kr_console_summary into a memory stream and return what it printed (caller frees with free). */
-static char *capture_summary(const kf_run_result *run, bool color, bool verbose)
-{
+/* Run kr_console_summary into a memory stream and return what it printed (caller frees with free).
+ */
+static char *capture_summary(const kf_run_result *run, bool color, bool verbose) {
   char *text = NULL;
   size_t len = 0;
   FILE *mem = open_memstream(&text, &len);
@@ -905,8 +891,7 @@ static char *capture_summary(const kf_run_result *run, bool color, bool verbose)
 }
 
 static char *capture_scenario(const kf_scenario_result *sc, bool color, bool verbose, size_t done,
-                              size_t total)
-{
+                              size_t total) {
   char *text = NULL;
   size_t len = 0;
   FILE *mem = open_memstream(&text, &len);
@@ -919,8 +904,7 @@ static char *capture_scenario(const kf_scenario_result *sc, bool color, bool ver
 }
 
 /* The last line of text, without its newline, copied into out. */
-static void last_line(const char *text, char *out, size_t out_size)
-{
+static void last_line(const char *text, char *out, size_t out_size) {
   size_t len = strlen(text);
   assert_true(len > 0);
   assert_int_equal(text[len - 1], '\n');
@@ -932,8 +916,7 @@ static void last_line(const char *text, char *out, size_t out_size)
   out[len - 1 - start] = '\0';
 }
 
-static void test_console_summary_plain(void **state)
-{
+static void test_console_summary_plain(void **state) {
   fixture *f = *state;
   char *text = capture_summary(&f->run, false, false);
   char line[128];
@@ -946,7 +929,8 @@ static void test_console_summary_plain(void **state)
   /* The failure block: location, assertion, request and response. */
   assert_non_null(strstr(text, "  FAIL  " NAME_FAIL "\n      at " FAIL_FILE ":17\n"));
   assert_non_null(strstr(text, "      " FAIL_MESSAGE "\n"));
-  assert_non_null(strstr(text, "      request:\n        POST /api/v1/email-confirmations HTTP/1.1\n"));
+  assert_non_null(
+      strstr(text, "      request:\n        POST /api/v1/email-confirmations HTTP/1.1\n"));
   assert_non_null(strstr(text, "      response:\n        HTTP/1.1 200 OK\n"));
   assert_null(strchr(text, '\r'));
   assert_non_null(strstr(text, "  ERROR " NAME_ERROR "\n"));
@@ -968,8 +952,7 @@ static void test_console_summary_plain(void **state)
   free(text);
 }
 
-static void test_console_summary_color(void **state)
-{
+static void test_console_summary_color(void **state) {
   fixture *f = *state;
   char *text = capture_summary(&f->run, true, false);
   assert_non_null(strstr(text, "\x1b[1;31mFAIL\x1b[0m"));
@@ -983,13 +966,13 @@ static void test_console_summary_color(void **state)
   free(text);
 }
 
-static void test_console_all_passed(void **state)
-{
+static void test_console_all_passed(void **state) {
   (void)state;
   kf_run_result run;
   kf_run_result_init(&run);
   kf_scenario_result *sc = NULL;
-  assert_int_equal(kf_run_result_add_scenario(&run, "a", "a.konform", 1, NULL, 0, NULL, 0, &sc), KF_OK);
+  assert_int_equal(kf_run_result_add_scenario(&run, "a", "a.konform", 1, NULL, 0, NULL, 0, &sc),
+                   KF_OK);
   sc->status = KF_STATUS_PASS;
   char *text = capture_summary(&run, false, false);
   char line[128];
@@ -1001,8 +984,7 @@ static void test_console_all_passed(void **state)
   kf_run_result_release(&run);
 }
 
-static void test_console_scenario_line(void **state)
-{
+static void test_console_scenario_line(void **state) {
   fixture *f = *state;
   char *text = capture_scenario(&f->run.scenarios[1], false, false, 3, 41);
   assert_string_equal(text, "[ 3/41] FAIL  " NAME_FAIL "  (ACC-06 ACC-08)  12 ms\n");
@@ -1023,16 +1005,17 @@ static void test_console_scenario_line(void **state)
   /* Verbose: every step, its location and its traces, indented. */
   text = capture_scenario(&f->run.scenarios[1], false, true, 3, 41);
   assert_true(kf_str_starts_with(text, "[ 3/41] FAIL  "));
-  assert_non_null(strstr(text, "      1. PASS  POST /api/v1/registrations  (" FAIL_FILE ":4)  3 ms\n"));
-  assert_non_null(strstr(text, "      2. FAIL  POST /api/v1/email-confirmations  (" FAIL_FILE ":15)  3 ms\n"));
+  assert_non_null(
+      strstr(text, "      1. PASS  POST /api/v1/registrations  (" FAIL_FILE ":4)  3 ms\n"));
+  assert_non_null(
+      strstr(text, "      2. FAIL  POST /api/v1/email-confirmations  (" FAIL_FILE ":15)  3 ms\n"));
   assert_non_null(strstr(text, "         request:\n           POST /y\n"));
   assert_non_null(strstr(text, "           X-Odd: a\\x01b\\x1B[31mred\\x7F\n"));
   assert_null(strchr(text, '\x1b'));
   free(text);
 }
 
-static void test_console_want_color(void **state)
-{
+static void test_console_want_color(void **state) {
   (void)state;
   char *saved_no_color = getenv("NO_COLOR") ? strdup(getenv("NO_COLOR")) : NULL;
   char *saved_term = getenv("TERM") ? strdup(getenv("TERM")) : NULL;
@@ -1076,8 +1059,7 @@ static void test_console_want_color(void **state)
   free(saved_term);
 }
 
-int main(void)
-{
+int main(void) {
   /* Route jansson through kf_malloc so injected failures reach it too. */
   kf_alloc_install_jansson();
   xmlInitParser();

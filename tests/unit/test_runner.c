@@ -42,8 +42,10 @@ static void fake_token(kf_http_req *req, kf_http_resp *resp, void *ctx) {
 static void fake_check(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   (void)ctx;
   const char *tok = kf_http_req_param(req, "tok");
-  if (tok != NULL && strcmp(tok, "abc123") == 0) kf_http_resp_json(resp, 200, json_pack("{s:b}", "ok", 1));
-  else kf_http_resp_error(resp, 404, "NOT_FOUND", "no such token");
+  if (tok != NULL && strcmp(tok, "abc123") == 0)
+    kf_http_resp_json(resp, 200, json_pack("{s:b}", "ok", 1));
+  else
+    kf_http_resp_error(resp, 404, "NOT_FOUND", "no such token");
 }
 
 /* Echo the body, its content type and the clock header, so tests can see what was sent. */
@@ -61,7 +63,8 @@ static void fake_echo(kf_http_req *req, kf_http_resp *resp, void *ctx) {
 static void fake_clock_create(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   (void)req;
   (void)ctx;
-  kf_http_resp_json(resp, 201, json_pack("{s:s,s:i}", "id", "clk_test1", "frozen_time", 1774692000));
+  kf_http_resp_json(resp, 201,
+                    json_pack("{s:s,s:i}", "id", "clk_test1", "frozen_time", 1774692000));
 }
 
 static void fake_clock_advance(kf_http_req *req, kf_http_resp *resp, void *ctx) {
@@ -80,12 +83,15 @@ static void fake_wait_mail(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   const char *to = kf_http_req_query(req, "to");
   const char *after = kf_http_req_query(req, "after");
   long a = 0;
-  if (after != NULL && kf_str_to_long(after, 0, 1000000, &a) != KF_OK) a = -1;
+  if (after != NULL && kf_str_to_long(after, 0, 1000000, &a) != KF_OK)
+    a = -1;
   if (to == NULL || strcmp(to, "nobody@konform.test") == 0) {
     kf_http_resp_error(resp, 408, "WAIT_TIMEOUT", "nothing came");
     return;
   }
-  kf_http_resp_json(resp, 200, json_pack("{s:i,s:[s],s:s}", "id", (int)(a + 1), "to", to, "subject", "Hallo & Tschüss"));
+  kf_http_resp_json(
+      resp, 200,
+      json_pack("{s:i,s:[s],s:s}", "id", (int)(a + 1), "to", to, "subject", "Hallo & Tschüss"));
 }
 
 static void fake_raw(kf_http_req *req, kf_http_resp *resp, void *ctx) {
@@ -93,7 +99,8 @@ static void fake_raw(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   static const char raw[] = "Subject: =?UTF-8?Q?Hallo?=\r\nX-Id: ";
   kf_buf b;
   kf_buf_init(&b, 256);
-  if (kf_buf_append_str(&b, raw) == KF_OK && kf_buf_append_str(&b, kf_http_req_param(req, "id")) == KF_OK &&
+  if (kf_buf_append_str(&b, raw) == KF_OK &&
+      kf_buf_append_str(&b, kf_http_req_param(req, "id")) == KF_OK &&
       kf_buf_append(&b, "\r\n\r\n\xff", 5) == KF_OK)
     kf_http_resp_bytes(resp, 200, "message/rfc822", b.data, b.len);
   else
@@ -118,7 +125,8 @@ static int fake_start(void **state) {
   cfg.threads = 0;
   kf_err err;
   kf_err_init(&err);
-  if (kf_httpd_new(&cfg, &fake, &err) != KF_OK) return -1;
+  if (kf_httpd_new(&cfg, &fake, &err) != KF_OK)
+    return -1;
   kf_httpd_route(fake, "GET", "/hello", fake_hello, NULL);
   kf_httpd_route(fake, "GET", "/token", fake_token, NULL);
   kf_httpd_route(fake, "GET", "/check/{tok}", fake_check, NULL);
@@ -128,8 +136,12 @@ static int fake_start(void **state) {
   kf_httpd_route(fake, "GET", "/api/v1/wait/messages", fake_wait_mail, NULL);
   kf_httpd_route(fake, "GET", "/api/v1/messages/{id}/raw", fake_raw, NULL);
   kf_httpd_route(fake, "GET", "/api/v1/health", fake_health, NULL);
-  if (kf_httpd_start(fake, &err) != KF_OK) return -1;
-  return kf_str_format(fake_url, sizeof(fake_url), "http://127.0.0.1:%u", kf_httpd_port(fake)) == KF_OK ? 0 : -1;
+  if (kf_httpd_start(fake, &err) != KF_OK)
+    return -1;
+  return kf_str_format(fake_url, sizeof(fake_url), "http://127.0.0.1:%u", kf_httpd_port(fake)) ==
+                 KF_OK
+             ? 0
+             : -1;
 }
 
 static int fake_stop(void **state) {
@@ -149,12 +161,13 @@ typedef struct run_fixture {
   kf_run_result run;
 } run_fixture;
 
-static void run_text(run_fixture *fx, const char *text, const char *clock, bool with_mail, const char *base_url,
-                     unsigned jobs) {
+static void run_text(run_fixture *fx, const char *text, const char *clock, bool with_mail,
+                     const char *base_url, unsigned jobs) {
   kh_diag diag;
   kh_diag_init(&diag);
   kf_rc rc = kh_parse_text("t.konform", text, strlen(text), &fx->file, &diag);
-  if (rc != KF_OK) fprintf(stderr, "parse: %s:%u:%u %s\n", diag.file, diag.line, diag.col, diag.message);
+  if (rc != KF_OK)
+    fprintf(stderr, "parse: %s:%u:%u %s\n", diag.file, diag.line, diag.col, diag.message);
   assert_int_equal(rc, KF_OK);
   kh_diag_release(&diag);
   assert_true(fx->file->scenarios_len <= 8);
@@ -168,16 +181,22 @@ static void run_text(run_fixture *fx, const char *text, const char *clock, bool 
   fx->suite.entries_len = fx->file->scenarios_len;
 
   kh_profile_init(&fx->profile);
-  assert_int_equal(kh_profile_set(&fx->profile, "base_url", base_url != NULL ? base_url : fake_url), KF_OK);
+  assert_int_equal(kh_profile_set(&fx->profile, "base_url", base_url != NULL ? base_url : fake_url),
+                   KF_OK);
   assert_int_equal(kh_profile_set(&fx->profile, "clock", clock), KF_OK);
   assert_int_equal(kh_profile_set(&fx->profile, "defaults.answer", "42"), KF_OK);
-  if (with_mail) assert_int_equal(kh_profile_set(&fx->profile, "mail_api", fake_url), KF_OK);
+  if (with_mail)
+    assert_int_equal(kh_profile_set(&fx->profile, "mail_api", fake_url), KF_OK);
   kf_err err;
   kf_err_init(&err);
   assert_int_equal(kh_profile_finish(&fx->profile, &err), KF_OK);
 
   kf_run_result_init(&fx->run);
-  kh_runner_config cfg = {.suite = &fx->suite, .profile = &fx->profile, .seed = 7, .run_id = 0xabc, .jobs = jobs,
+  kh_runner_config cfg = {.suite = &fx->suite,
+                          .profile = &fx->profile,
+                          .seed = 7,
+                          .run_id = 0xabc,
+                          .jobs = jobs,
                           .target_label = "fake"};
   assert_int_equal(kh_runner_run(&cfg, &fx->run, &err), KF_OK);
   assert_int_equal(fx->run.scenarios_len, fx->file->scenarios_len);
@@ -191,7 +210,8 @@ static void run_release(run_fixture *fx) {
 
 static void show(const kf_scenario_result *sc) {
   if (sc->status != KF_STATUS_PASS)
-    fprintf(stderr, "  [%s] %s: %s\n", kf_status_name(sc->status), sc->name, sc->message != NULL ? sc->message : "");
+    fprintf(stderr, "  [%s] %s: %s\n", kf_status_name(sc->status), sc->name,
+            sc->message != NULL ? sc->message : "");
 }
 
 /* ---- Runner tests. ---- */
@@ -358,7 +378,8 @@ static void test_waits_see_newer_items(void **state) {
   assert_int_equal(fx.run.scenarios[0].status, KF_STATUS_PASS);
   const kf_scenario_result *sc = &fx.run.scenarios[1];
   assert_int_equal(sc->status, KF_STATUS_FAIL);
-  assert_string_equal(sc->message, "no mail to nobody@konform.test matching subject \"Willkommen\" within 1s");
+  assert_string_equal(sc->message,
+                      "no mail to nobody@konform.test matching subject \"Willkommen\" within 1s");
   run_release(&fx);
 }
 
@@ -384,50 +405,53 @@ static void test_many_in_parallel_keep_order(void **state) {
            "scenario: s2\ncovers: ACC-01\nGET /hello\n  expect status == 404\n"
            "scenario: s3\ncovers: ACC-01\nGET /hello\n  expect status == 200\n"
            "scenario: s4\ncovers: ACC-01\nGET /nothing-here\n  expect status == 404\n"
-           "scenario: s5\ncovers: ACC-01\nlet e = email()\nlet f = email()\nexpect var \"e\" != \"{{f}}\"\n",
+           "scenario: s5\ncovers: ACC-01\nlet e = email()\nlet f = email()\nexpect var \"e\" != "
+           "\"{{f}}\"\n",
            "none", false, NULL, 4);
-  const kf_status want[] = {KF_STATUS_PASS, KF_STATUS_FAIL, KF_STATUS_PASS, KF_STATUS_PASS, KF_STATUS_PASS};
+  const kf_status want[] = {KF_STATUS_PASS, KF_STATUS_FAIL, KF_STATUS_PASS, KF_STATUS_PASS,
+                            KF_STATUS_PASS};
   for (size_t i = 0; i < 5; i++) {
-    if (fx.run.scenarios[i].status != want[i]) show(&fx.run.scenarios[i]);
+    if (fx.run.scenarios[i].status != want[i])
+      show(&fx.run.scenarios[i]);
     assert_int_equal(fx.run.scenarios[i].status, want[i]);
   }
   assert_string_equal(fx.run.scenarios[3].name, "s4");
   run_release(&fx);
 }
 
-/* A `use` runs the fragment's steps with its parameters set; their results name the fragment's file. */
+/* A `use` runs the fragment's steps with its parameters set; their results name the fragment's
+ * file. */
 static void test_use_fragment(void **state) {
   (void)state;
-  static const char frag_text[] =
-      "fragment: greet\n"
-      "params: who\n"
-      "POST /echo\n"
-      "  body \"hi {{who}}\"\n"
-      "  expect status == 201\n"
-      "  capture said = body\n"
-      "GET /hello\n"
-      "  expect json \"$.greeting\" == \"{{g}}\"\n";
+  static const char frag_text[] = "fragment: greet\n"
+                                  "params: who\n"
+                                  "POST /echo\n"
+                                  "  body \"hi {{who}}\"\n"
+                                  "  expect status == 201\n"
+                                  "  capture said = body\n"
+                                  "GET /hello\n"
+                                  "  expect json \"$.greeting\" == \"{{g}}\"\n";
   kh_file *frag = NULL;
   kh_diag diag;
   kh_diag_init(&diag);
   kf_rc rc = kh_parse_text("fragments/greet.konform", frag_text, strlen(frag_text), &frag, &diag);
-  if (rc != KF_OK) fprintf(stderr, "parse: %u:%u %s\n", diag.line, diag.col, diag.message);
+  if (rc != KF_OK)
+    fprintf(stderr, "parse: %u:%u %s\n", diag.line, diag.col, diag.message);
   assert_int_equal(rc, KF_OK);
   kh_diag_release(&diag);
   assert_non_null(frag->fragment);
 
-  static const char text[] =
-      "scenario: uses a fragment\n"
-      "covers: ACC-01\n"
-      "let name = \"Max\"\n"
-      "let g = \"hallo\"\n"
-      "use greet who=\"{{name}}\"\n"
-      "expect var \"said\" == \"hi Max\"\n"
-      "scenario: fragment fails inside\n"
-      "covers: ACC-01\n"
-      "let g = \"moin\"\n"
-      "use greet who=\"x\"\n"
-      "GET /hello\n";
+  static const char text[] = "scenario: uses a fragment\n"
+                             "covers: ACC-01\n"
+                             "let name = \"Max\"\n"
+                             "let g = \"hallo\"\n"
+                             "use greet who=\"{{name}}\"\n"
+                             "expect var \"said\" == \"hi Max\"\n"
+                             "scenario: fragment fails inside\n"
+                             "covers: ACC-01\n"
+                             "let g = \"moin\"\n"
+                             "use greet who=\"x\"\n"
+                             "GET /hello\n";
   run_fixture fx;
   kh_diag_init(&diag);
   assert_int_equal(kh_parse_text("t.konform", text, strlen(text), &fx.file, &diag), KF_OK);
@@ -451,7 +475,8 @@ static void test_use_fragment(void **state) {
   kf_err_init(&err);
   assert_int_equal(kh_profile_finish(&fx.profile, &err), KF_OK);
   kf_run_result_init(&fx.run);
-  kh_runner_config cfg = {.suite = &fx.suite, .profile = &fx.profile, .seed = 1, .run_id = 2, .jobs = 2};
+  kh_runner_config cfg = {
+      .suite = &fx.suite, .profile = &fx.profile, .seed = 1, .run_id = 2, .jobs = 2};
   assert_int_equal(kh_runner_run(&cfg, &fx.run, &err), KF_OK);
 
   const kf_scenario_result *ok = &fx.run.scenarios[0];
@@ -515,7 +540,8 @@ static void test_http_invalid_utf8_body_survives(void **state) {
   assert_int_equal(json_string_length(b), sizeof(body));
   assert_memory_equal(json_string_value(b), body, sizeof(body));
   assert_true(json_is_null(json_object_get(resp.subject, "json")));
-  assert_string_equal(json_string_value(json_object_get(json_object_get(resp.subject, "headers"), "x-content-type")),
+  assert_string_equal(json_string_value(json_object_get(json_object_get(resp.subject, "headers"),
+                                                        "x-content-type")),
                       "none");
   assert_non_null(strstr(resp.request_trace, "a\\xFFb\\x00c"));
   kh_http_response_release(&resp);
@@ -541,8 +567,23 @@ static void test_cli_parse(void **state) {
   kh_cli_options o;
   kf_err err;
   kf_err_init(&err);
-  char *ok[] = {"konform", "run", "--jobs", "3", "--tag=acc", "--covers", "ACC-01", "--report", "json=/tmp/x.json",
-                "--report=junit=/tmp/x.xml", "-v", "--seed", "99", "--run-id", "00ff", "scenarios/acc", NULL};
+  char *ok[] = {"konform",
+                "run",
+                "--jobs",
+                "3",
+                "--tag=acc",
+                "--covers",
+                "ACC-01",
+                "--report",
+                "json=/tmp/x.json",
+                "--report=junit=/tmp/x.xml",
+                "-v",
+                "--seed",
+                "99",
+                "--run-id",
+                "00ff",
+                "scenarios/acc",
+                NULL};
   assert_int_equal(kh_cli_parse(16, ok, &o, &err), KF_OK);
   assert_int_equal(o.command, KH_CMD_RUN);
   assert_int_equal(o.jobs, 3);

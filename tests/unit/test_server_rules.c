@@ -50,15 +50,15 @@ static void test_address_empty_and_invalid(void **state) {
   char out[KS_ADDRESS_MAX + 1];
   assert_int_equal(norm("", out), KS_ADDRESS_EMPTY);
   assert_int_equal(norm("    ", out), KS_ADDRESS_EMPTY);
-  const char *bad[] = {"plain",        "a@b",        "@b.de",         "a@@b.de",    "a@b@c.de",
-                       "a b@c.de",     "a<b@c.de",   "a(b)@c.de",     "a,b@c.de",   "a;b@c.de",
-                       "a:b@c.de",     "\"a\"@c.de", "a\\b@c.de",     "a[b]@c.de",  "a@-b.de",
-                       "a@b-.de",      "a@b..de",    "a@.b.de",       "a@b.de.",    "a@b_c.de",
-                       ".a@b.de",      "a.@b.de",    "a..b@c.de",     "m\xc3\xa4x@b.de",
-                       "a@b\xc3\xa4.de"};
+  const char *bad[] = {"plain",    "a@b",        "@b.de",     "a@@b.de",         "a@b@c.de",
+                       "a b@c.de", "a<b@c.de",   "a(b)@c.de", "a,b@c.de",        "a;b@c.de",
+                       "a:b@c.de", "\"a\"@c.de", "a\\b@c.de", "a[b]@c.de",       "a@-b.de",
+                       "a@b-.de",  "a@b..de",    "a@.b.de",   "a@b.de.",         "a@b_c.de",
+                       ".a@b.de",  "a.@b.de",    "a..b@c.de", "m\xc3\xa4x@b.de", "a@b\xc3\xa4.de"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     ks_address_status st = norm(bad[i], out);
-    if (st != KS_ADDRESS_INVALID) fail_msg("accepted '%s'", bad[i]);
+    if (st != KS_ADDRESS_INVALID)
+      fail_msg("accepted '%s'", bad[i]);
   }
   assert_string_equal(ks_address_status_code(KS_ADDRESS_EMPTY), "EMAIL_REQUIRED");
   assert_string_equal(ks_address_status_code(KS_ADDRESS_INVALID), "EMAIL_INVALID");
@@ -91,7 +91,7 @@ static void test_address_length_limits(void **state) {
   assert_int_equal(strlen(in), 254);
   assert_int_equal(norm(in, out), KS_ADDRESS_OK);
   in[64] = 'a';
-  memmove(in + 1, in, 255);  /* Now 255 bytes with the '@' gone: also too long. */
+  memmove(in + 1, in, 255); /* Now 255 bytes with the '@' gone: also too long. */
   assert_int_equal(norm(in, out), KS_ADDRESS_INVALID);
 }
 
@@ -142,7 +142,8 @@ static char *mail_text(GMimeMessage *msg) {
   assert_non_null(text);
   char *w = text;
   for (const char *r = text; *r != '\0'; r++) {
-    if (r[0] == '\r' && r[1] == '\n') continue;
+    if (r[0] == '\r' && r[1] == '\n')
+      continue;
     *w++ = *r;
   }
   *w = '\0';
@@ -151,7 +152,8 @@ static char *mail_text(GMimeMessage *msg) {
 
 static size_t count_substr(const char *hay, const char *needle) {
   size_t n = 0;
-  for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle)) n++;
+  for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle))
+    n++;
   return n;
 }
 
@@ -178,7 +180,8 @@ static void test_mail_confirmation_rendering(void **state) {
   assert_non_null(strstr(raw, "From: kontoservice@arbeitsagentur.de\r\n"));
   assert_non_null(strstr(raw, "<m1@arbeitsagentur.de>"));
   for (size_t i = 0; i < len; i++) {
-    if (raw[i] == '\n') assert_true(i > 0 && raw[i - 1] == '\r');
+    if (raw[i] == '\n')
+      assert_true(i > 0 && raw[i - 1] == '\r');
     assert_true((unsigned char)raw[i] < 0x80); /* Everything is encoded to 7 bit. */
   }
 
@@ -198,7 +201,8 @@ static void test_mail_confirmation_rendering(void **state) {
                                "24 Stunden."));
   assert_non_null(strstr(text, "Servicenummer: 0800 4 5555 01 (geb\xc3\xbchrenfrei)"));
   assert_non_null(strstr(text, "https://www.arbeitsagentur.de/ueber-uns/ansprechpartner"));
-  assert_non_null(strstr(text, "Mit freundlichen Gr\xc3\xbc\xc3\x9f" "en\n"));
+  assert_non_null(strstr(text, "Mit freundlichen Gr\xc3\xbc\xc3\x9f"
+                               "en\n"));
   g_free(text);
   g_object_unref(msg);
   kf_free(raw);
@@ -245,9 +249,9 @@ static void test_config_parse(void **state) {
   ks_config cfg;
   ks_config_init(&cfg);
   ks_config_action action;
-  char *argv[] = {"konform-server", "--port",       "0",     "--test-mode",  "--hash-cost",
-                  "test",           "--mail-domain", "x.test", "--ready-fd", "3",
-                  "--threads",      "2",            NULL};
+  char *argv[] = {
+      "konform-server", "--port",     "0", "--test-mode", "--hash-cost", "test", "--mail-domain",
+      "x.test",         "--ready-fd", "3", "--threads",   "2",           NULL};
   assert_int_equal(ks_config_parse(12, argv, &cfg, &action, NULL), KF_OK);
   assert_int_equal(action, KS_CONFIG_RUN);
   assert_int_equal(cfg.port, 0);

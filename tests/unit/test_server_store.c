@@ -54,7 +54,8 @@ static int fixture_teardown(void **state) {
   const char *suffixes[] = {"", "-wal", "-shm"};
   for (size_t i = 0; i < 3; i++) {
     char p[160];
-    if (kf_str_format(p, sizeof p, "%s%s", f->path, suffixes[i]) == KF_OK) (void)unlink(p);
+    if (kf_str_format(p, sizeof p, "%s%s", f->path, suffixes[i]) == KF_OK)
+      (void)unlink(p);
   }
   (void)rmdir(f->dir);
   free(f);
@@ -108,9 +109,8 @@ static void test_migrations_are_idempotent(void **state) {
 static void test_register_and_duplicate(void **state) {
   fixture *f = *state;
   bool created = false;
-  assert_int_equal(ks_account_register(&f->srv, "Max@example.de", PW, strlen(PW), T0, &created,
-                                       NULL),
-                   KF_OK);
+  assert_int_equal(
+      ks_account_register(&f->srv, "Max@example.de", PW, strlen(PW), T0, &created, NULL), KF_OK);
   assert_true(created);
   assert_int_equal(scalar(f, "SELECT count(*) FROM accounts"), 1);
   assert_int_equal(scalar(f, "SELECT count(*) FROM confirmation_links"), 1);
@@ -120,9 +120,9 @@ static void test_register_and_duplicate(void **state) {
                    1);
   assert_int_equal(scalar(f, "SELECT created_at FROM outbox"), T0);
   /* ACC-10: the same address again creates nothing but the information mail. */
-  assert_int_equal(ks_account_register(&f->srv, "Max@example.de", "Other-pass-12", 13, T0 + 5,
-                                       &created, NULL),
-                   KF_OK);
+  assert_int_equal(
+      ks_account_register(&f->srv, "Max@example.de", "Other-pass-12", 13, T0 + 5, &created, NULL),
+      KF_OK);
   assert_false(created);
   assert_int_equal(scalar(f, "SELECT count(*) FROM accounts"), 1);
   assert_int_equal(scalar(f, "SELECT count(*) FROM confirmation_links"), 1);
@@ -131,9 +131,8 @@ static void test_register_and_duplicate(void **state) {
                              "instr(raw, 'e-mail-bestaetigen') = 0"),
                    1);
   /* The local part is kept as given: "max@" is a different account. */
-  assert_int_equal(ks_account_register(&f->srv, "max@example.de", PW, strlen(PW), T0, &created,
-                                       NULL),
-                   KF_OK);
+  assert_int_equal(
+      ks_account_register(&f->srv, "max@example.de", PW, strlen(PW), T0, &created, NULL), KF_OK);
   assert_true(created);
   assert_int_equal(scalar(f, "SELECT count(*) FROM accounts"), 2);
   /* Every mail has its own Message-ID. */
@@ -193,9 +192,8 @@ static void test_expired_then_resend(void **state) {
 static void test_unknown_and_malformed_links(void **state) {
   fixture *f = *state;
   ks_link_verdict v = KS_LINK_VALID;
-  assert_int_equal(ks_account_confirm(&f->srv, "00000000-0000-4000-8000-000000000000", T0, &v,
-                                      NULL),
-                   KF_OK);
+  assert_int_equal(
+      ks_account_confirm(&f->srv, "00000000-0000-4000-8000-000000000000", T0, &v, NULL), KF_OK);
   assert_int_equal(v, KS_LINK_NOT_FOUND);
   const char *bad[] = {"", "x", "' OR 1=1 --", "00000000-0000-4000-8000-00000000000",
                        "00000000-0000-4000-8000-0000000000000"};

@@ -28,7 +28,7 @@
 /* What the deliver callback saw, so tests can check exactly what was kept. */
 typedef struct delivery {
   int calls;
-  kf_rc result;        /* What the callback answers. */
+  kf_rc result; /* What the callback answers. */
   char mail_from[256];
   char rcpts[8][256];
   size_t rcpts_len;
@@ -43,7 +43,8 @@ static kf_rc test_deliver(void *ctx, const km_smtp_envelope *env, const char *da
                           int64_t *id_out) {
   delivery *d = ctx;
   d->calls++;
-  if (d->result != KF_OK) return d->result;
+  if (d->result != KF_OK)
+    return d->result;
   snprintf(d->mail_from, sizeof(d->mail_from), "%s", env->mail_from);
   d->rcpts_len = env->rcpt_to_len;
   for (size_t i = 0; i < env->rcpt_to_len && i < 8; i++) {
@@ -74,8 +75,10 @@ static fixture *fixture_new(size_t max_bytes, size_t max_rcpt) {
   km_smtp_config cfg;
   km_smtp_config_init(&cfg);
   cfg.hostname = "mx.test";
-  if (max_bytes) cfg.max_message_bytes = max_bytes;
-  if (max_rcpt) cfg.max_recipients = max_rcpt;
+  if (max_bytes)
+    cfg.max_message_bytes = max_bytes;
+  if (max_rcpt)
+    cfg.max_recipients = max_rcpt;
   assert_int_equal(km_smtp_new(&cfg, test_deliver, &f->d, &f->s), KF_OK);
   return f;
 }
@@ -158,7 +161,8 @@ static void test_helo_and_null_sender(void **state) {
   assert_reply(f, "MAIL FROM:<a@b.test> SIZE=10\r\n", "555 5.5.4 Parameters need EHLO\r\n");
   assert_reply(f, "MAIL FROM:<>\r\n", "250 2.1.0 Sender OK\r\n");
   assert_reply(f, "RCPT TO:<Postmaster>\r\n", "250 2.1.5 Recipient OK\r\n");
-  assert_reply(f, "DATA\r\n.\r\n", "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 OK: queued as 1\r\n");
+  assert_reply(f, "DATA\r\n.\r\n",
+               "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 OK: queued as 1\r\n");
   assert_string_equal(f->d.mail_from, "");
   assert_string_equal(f->d.rcpts[0], "Postmaster");
   assert_int_equal(f->d.data_len, 0);
@@ -288,9 +292,11 @@ static void test_too_many_recipients(void **state) {
   fixture *f = fixture_new(0, 2);
   start(f);
   feed(f, "MAIL FROM:<a@b.test>\r\n");
-  assert_reply(f, "RCPT TO:<1@y.test>\r\nRCPT TO:<2@y.test>\r\nRCPT TO:<3@y.test>\r\n",
-               "250 2.1.5 Recipient OK\r\n250 2.1.5 Recipient OK\r\n452 4.5.3 Too many recipients\r\n");
-  assert_reply(f, "DATA\r\nx\r\n.\r\n", "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 OK: queued as 1\r\n");
+  assert_reply(
+      f, "RCPT TO:<1@y.test>\r\nRCPT TO:<2@y.test>\r\nRCPT TO:<3@y.test>\r\n",
+      "250 2.1.5 Recipient OK\r\n250 2.1.5 Recipient OK\r\n452 4.5.3 Too many recipients\r\n");
+  assert_reply(f, "DATA\r\nx\r\n.\r\n",
+               "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 OK: queued as 1\r\n");
   assert_int_equal(f->d.rcpts_len, 2);
   fixture_free(f);
 }
@@ -320,7 +326,8 @@ static void test_syntax_errors(void **state) {
   assert_reply(f, "MAIL FROM:<a b@c.test>\r\n", "553 5.1.7 Bad sender address syntax\r\n");
   assert_reply(f, "MAIL FROM:<a@b.test> BODY=BINARYMIME\r\n", "501 5.5.4 Bad BODY parameter\r\n");
   assert_reply(f, "MAIL FROM:<a@b.test> FOO=1\r\n", "555 5.5.4 Unsupported parameter\r\n");
-  assert_reply(f, "MAIL FROM:<jürgen@b.test>\r\n", "553 5.6.7 Non-ASCII address needs SMTPUTF8\r\n");
+  assert_reply(f, "MAIL FROM:<jürgen@b.test>\r\n",
+               "553 5.6.7 Non-ASCII address needs SMTPUTF8\r\n");
   assert_reply(f, "MAIL FROM:<jürgen@b.test> SMTPUTF8\r\n", "250 2.1.0 Sender OK\r\n");
   assert_reply(f, "RCPT TO:<>\r\n", "553 5.1.3 Bad recipient address syntax\r\n");
   assert_reply(f, "RCPT TO:<a..b@c.test>\r\n", "553 5.1.3 Bad recipient address syntax\r\n");
@@ -330,7 +337,8 @@ static void test_syntax_errors(void **state) {
   assert_reply(f, "RCPT TO:<\"a b\"@[127.0.0.1]>\r\n", "250 2.1.5 Recipient OK\r\n");
   assert_reply(f, "RCPT TO:<@relay.test:ö@b.test>\r\n", "250 2.1.5 Recipient OK\r\n");
   assert_reply(f, "DATA x\r\n", "501 5.5.4 Syntax: DATA\r\n");
-  assert_reply(f, "DATA\r\n.\r\n", "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 OK: queued as 1\r\n");
+  assert_reply(f, "DATA\r\n.\r\n",
+               "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 OK: queued as 1\r\n");
   assert_true(f->d.smtputf8);
   assert_string_equal(f->d.rcpts[1], "ö@b.test");
   assert_reply(f, "FOO\r\n", "500 5.5.2 Syntax error, command unrecognized\r\n");
@@ -372,17 +380,20 @@ static void test_bare_lf_rejected(void **state) {
    * data, and the forged second transaction must not be executed.
    */
   feed(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n");
-  assert_reply(f, "Subject: one\r\n\r\nbody\n.\r\nMAIL FROM:<evil@b.test>\r\nRCPT TO:<x@y.test>\r\n"
-                  "DATA\r\nforged\r\n.\r\n",
+  assert_reply(f,
+               "Subject: one\r\n\r\nbody\n.\r\nMAIL FROM:<evil@b.test>\r\nRCPT TO:<x@y.test>\r\n"
+               "DATA\r\nforged\r\n.\r\n",
                "554 5.6.11 Bare CR or LF in message text; lines must end with CRLF\r\n");
   assert_int_equal(f->d.calls, 0);
   /* A bare CR is rejected as well. */
   feed(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n");
-  assert_reply(f, "a\rb\r\n.\r\n", "554 5.6.11 Bare CR or LF in message text; lines must end with CRLF\r\n");
+  assert_reply(f, "a\rb\r\n.\r\n",
+               "554 5.6.11 Bare CR or LF in message text; lines must end with CRLF\r\n");
   /* ".\n" after a proper line does not end the data either. */
   feed(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n");
   assert_reply(f, "a\r\n.\nb\r\n", "");
-  assert_reply(f, ".\r\n", "554 5.6.11 Bare CR or LF in message text; lines must end with CRLF\r\n");
+  assert_reply(f, ".\r\n",
+               "554 5.6.11 Bare CR or LF in message text; lines must end with CRLF\r\n");
   assert_int_equal(f->d.calls, 0);
   /* The session is still usable. */
   assert_reply(f, "NOOP\r\n", "250 2.0.0 OK\r\n");
@@ -406,10 +417,12 @@ static void test_error_count_disconnect(void **state) {
   (void)state;
   fixture *f = fixture_new(0, 0);
   start(f);
-  for (int i = 0; i < 9; i++) assert_reply(f, "BAD\r\n", "500 5.5.2 Syntax error, command unrecognized\r\n");
+  for (int i = 0; i < 9; i++)
+    assert_reply(f, "BAD\r\n", "500 5.5.2 Syntax error, command unrecognized\r\n");
   /* A success in between resets the count. */
   assert_reply(f, "NOOP\r\n", "250 2.0.0 OK\r\n");
-  for (int i = 0; i < 9; i++) feed(f, "BAD\r\n");
+  for (int i = 0; i < 9; i++)
+    feed(f, "BAD\r\n");
   assert_false(km_smtp_closed(f->s));
   assert_reply(f, "BAD\r\nNOOP\r\n",
                "500 5.5.2 Syntax error, command unrecognized\r\n"
@@ -459,7 +472,8 @@ static void test_alloc_failures(void **state) {
     kf_rc rc = km_smtp_new(&cfg, test_deliver, &d, &s);
     if (rc == KF_OK) {
       rc = km_smtp_feed(s, dialogue, strlen(dialogue), &out);
-      if (rc != KF_OK) assert_true(km_smtp_closed(s));
+      if (rc != KF_OK)
+        assert_true(km_smtp_closed(s));
       if (out.data != NULL && strstr(out.data, "250 2.0.0 OK: queued") != NULL) {
         assert_int_equal(d.calls, 1);
         assert_string_equal(d.data, "Subject: x\r\n\r\nbody\r\n");
@@ -507,7 +521,8 @@ static void read_until(int fd, char *buf, size_t size, const char *want) {
     assert_true(len + 1 < size);
     ssize_t n = recv(fd, buf + len, size - len - 1, 0);
     assert_true(n >= 0);
-    if (n == 0) break;
+    if (n == 0)
+      break;
     len += (size_t)n;
     buf[len] = '\0';
   }

@@ -36,38 +36,45 @@ static void make_dir(const char *rel) {
 static void remove_path(const char *rel) {
   char p[512];
   snprintf(p, sizeof p, "%s/%s", g_root, rel);
-  if (unlink(p) != 0) rmdir(p);
+  if (unlink(p) != 0)
+    rmdir(p);
 }
 
-static const char *const TREE_FILES[] = {"suite/fragments/reg.konform", "suite/fragments/inner.konform",
-                                         "suite/acc/b.konform",       "suite/acc/a.konform",
-                                         "suite/acc/notes.txt",       "suite/top.konform"};
+static const char *const TREE_FILES[] = {
+    "suite/fragments/reg.konform", "suite/fragments/inner.konform", "suite/acc/b.konform",
+    "suite/acc/a.konform",         "suite/acc/notes.txt",           "suite/top.konform"};
 static const char *const TREE_DIRS[] = {"suite/acc", "suite/fragments", "suite"};
 
 static int setup(void **state) {
   (void)state;
   snprintf(g_root, sizeof g_root, "/tmp/kh-suite-XXXXXX");
-  if (mkdtemp(g_root) == NULL) return -1;
+  if (mkdtemp(g_root) == NULL)
+    return -1;
   make_dir("suite");
   make_dir("suite/acc");
   make_dir("suite/fragments");
   write_file("suite/fragments/reg.konform", "fragment: registered-account\nparams: email password\n"
                                             "use inner x=\"{{email}}\"\n"
                                             "POST /r\n  expect status == 202\n");
-  write_file("suite/fragments/inner.konform", "fragment: inner\nparams: x\nGET /i\n  capture got = body\n");
-  write_file("suite/acc/b.konform", "scenario: B one\ncovers: ACC-02\nGET /b\n  expect status == 200\n"
-                                    "scenario: B two\ncovers: ACC-02\nGET /b2\n  expect status == 200\n");
+  write_file("suite/fragments/inner.konform",
+             "fragment: inner\nparams: x\nGET /i\n  capture got = body\n");
+  write_file("suite/acc/b.konform",
+             "scenario: B one\ncovers: ACC-02\nGET /b\n  expect status == 200\n"
+             "scenario: B two\ncovers: ACC-02\nGET /b2\n  expect status == 200\n");
   write_file("suite/acc/a.konform", "scenario: A\ncovers: ACC-01\nlet e = email()\n"
                                     "use registered-account email=\"{{e}}\" password=\"p\"\n");
   write_file("suite/acc/notes.txt", "not a scenario\n");
-  write_file("suite/top.konform", "scenario: Top\ncovers: ACC-03\nGET /t\n  expect status == 200\n");
+  write_file("suite/top.konform",
+             "scenario: Top\ncovers: ACC-03\nGET /t\n  expect status == 200\n");
   return 0;
 }
 
 static int teardown(void **state) {
   (void)state;
-  for (size_t i = 0; i < sizeof TREE_FILES / sizeof TREE_FILES[0]; i++) remove_path(TREE_FILES[i]);
-  for (size_t i = 0; i < sizeof TREE_DIRS / sizeof TREE_DIRS[0]; i++) remove_path(TREE_DIRS[i]);
+  for (size_t i = 0; i < sizeof TREE_FILES / sizeof TREE_FILES[0]; i++)
+    remove_path(TREE_FILES[i]);
+  for (size_t i = 0; i < sizeof TREE_DIRS / sizeof TREE_DIRS[0]; i++)
+    remove_path(TREE_DIRS[i]);
   rmdir(g_root);
   return 0;
 }
@@ -82,7 +89,8 @@ static void test_load_directory(void **state) {
   kh_diag diag;
   kh_diag_init(&diag);
   kf_rc rc = kh_suite_load(&suite, paths, 1, &diag);
-  if (rc != KF_OK) print_error("%s\n", diag.message);
+  if (rc != KF_OK)
+    print_error("%s\n", diag.message);
   assert_int_equal(rc, KF_OK);
   /* Sorted walk: acc/a, acc/b, the fragments, top; scenarios first in files. */
   assert_int_equal(suite.files_len, 5);
@@ -91,7 +99,8 @@ static void test_load_directory(void **state) {
   assert_string_equal(suite.entries[1].scenario->name, "B one");
   assert_string_equal(suite.entries[2].scenario->name, "B two");
   assert_string_equal(suite.entries[3].scenario->name, "Top");
-  for (size_t i = 0; i < 4; i++) assert_int_equal(suite.entries[i].index, i);
+  for (size_t i = 0; i < 4; i++)
+    assert_int_equal(suite.entries[i].index, i);
   assert_ptr_equal(suite.entries[1].file, suite.entries[2].file);
   assert_null(suite.files[0]->fragment);
   assert_null(suite.files[2]->fragment);
@@ -119,7 +128,8 @@ static void test_load_single_file_finds_fragments_above(void **state) {
   kh_diag diag;
   kh_diag_init(&diag);
   kf_rc rc = kh_suite_load(&suite, paths, 2, &diag);
-  if (rc != KF_OK) print_error("%s\n", diag.message);
+  if (rc != KF_OK)
+    print_error("%s\n", diag.message);
   assert_int_equal(rc, KF_OK);
   assert_int_equal(suite.entries_len, 1); /* The same file given twice loads once. */
   assert_non_null(kh_suite_fragment(&suite, "registered-account"));
@@ -149,12 +159,13 @@ static void test_use_errors(void **state) {
   assert_int_equal(diag.col, 1);
   assert_non_null(strstr(diag.file, "bad.konform"));
   assert_string_equal(diag.source_line, "use nothing-here");
-  write_file("suite/acc/bad.konform", "scenario: X\ncovers: ACC-01\nuse registered-account email=\"a\"\n");
+  write_file("suite/acc/bad.konform",
+             "scenario: X\ncovers: ACC-01\nuse registered-account email=\"a\"\n");
   assert_int_equal(load_one("suite/acc/bad.konform", &diag), KF_ERR_NOT_FOUND);
   assert_non_null(strstr(diag.message, "missing parameter 'password'"));
   assert_int_equal(diag.line, 3);
-  write_file("suite/acc/bad.konform",
-             "scenario: X\ncovers: ACC-01\nuse registered-account email=\"a\" password=\"b\" extra=\"c\"\n");
+  write_file("suite/acc/bad.konform", "scenario: X\ncovers: ACC-01\nuse registered-account "
+                                      "email=\"a\" password=\"b\" extra=\"c\"\n");
   assert_int_equal(load_one("suite/acc/bad.konform", &diag), KF_ERR_NOT_FOUND);
   assert_non_null(strstr(diag.message, "unknown parameter 'extra'"));
   assert_non_null(strstr(diag.hint, "email password"));
@@ -181,14 +192,16 @@ static void test_use_errors(void **state) {
 
 static void test_repo_scenarios(void **state) {
   (void)state;
-  if (access("scenarios", R_OK) != 0) skip();
+  if (access("scenarios", R_OK) != 0)
+    skip();
   const char *paths[] = {"scenarios"};
   kh_suite suite;
   kh_suite_init(&suite);
   kh_diag diag;
   kh_diag_init(&diag);
   kf_rc rc = kh_suite_load(&suite, paths, 1, &diag);
-  if (rc != KF_OK) print_error("%s:%u: %s\n", diag.file, diag.line, diag.message);
+  if (rc != KF_OK)
+    print_error("%s:%u: %s\n", diag.file, diag.line, diag.message);
   assert_int_equal(rc, KF_OK);
   assert_true(suite.entries_len > 0);
   kh_suite_release(&suite);

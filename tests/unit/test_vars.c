@@ -144,7 +144,8 @@ static void test_each_reference(void **state) {
   (void)state;
   kf_buf b;
   kf_buf_init(&b, 1024);
-  kh_template tpl = {(char *)"{{a}} {{{{b}} {{ c.d }} {{f|json}} {{e", strlen("{{a}} {{{{b}} {{ c.d }} {{f|json}} {{e")};
+  kh_template tpl = {(char *)"{{a}} {{{{b}} {{ c.d }} {{f|json}} {{e",
+                     strlen("{{a}} {{{{b}} {{ c.d }} {{f|json}} {{e")};
   kh_vars_each_reference(&tpl, collect, &b);
   assert_string_equal(b.data, "a;c.d;f;");
   kh_vars_each_reference(NULL, collect, &b);
@@ -166,15 +167,16 @@ static void test_alloc_failures(void **state) {
     assert_true(b == KF_OK || b == KF_ERR_NOMEM);
     assert_true(c == KF_OK || c == KF_ERR_NOMEM);
     kh_vars_release(&vars);
-    if (!failed) break;
+    if (!failed)
+      break;
   }
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_set_get_replace), cmocka_unit_test(test_expand), cmocka_unit_test(test_expand_filters),
-      cmocka_unit_test(test_expand_cap),      cmocka_unit_test(test_each_reference),
-      cmocka_unit_test(test_alloc_failures),
+      cmocka_unit_test(test_set_get_replace), cmocka_unit_test(test_expand),
+      cmocka_unit_test(test_expand_filters),  cmocka_unit_test(test_expand_cap),
+      cmocka_unit_test(test_each_reference),  cmocka_unit_test(test_alloc_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,10 +14,10 @@
 #include "kf/error.h"
 
 typedef struct kf_buf {
-  char *data;  /* Owned by the buffer; NULL until the first append. */
-  size_t len;  /* Bytes in use, not counting the trailing NUL. */
-  size_t cap;  /* Bytes allocated. */
-  size_t max;  /* Largest len allowed. */
+  char *data; /* Owned by the buffer; NULL until the first append. */
+  size_t len; /* Bytes in use, not counting the trailing NUL. */
+  size_t cap; /* Bytes allocated. */
+  size_t max; /* Largest len allowed. */
 } kf_buf;
 
 /* Prepare caller-owned storage; max is the cap on len. */
@@ -30,8 +30,7 @@ void kf_buf_reset(kf_buf *buf);
 kf_rc kf_buf_append(kf_buf *buf, const void *data, size_t len);
 kf_rc kf_buf_append_str(kf_buf *buf, const char *s);
 kf_rc kf_buf_append_byte(kf_buf *buf, char c);
-kf_rc kf_buf_appendf(kf_buf *buf, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+kf_rc kf_buf_appendf(kf_buf *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 kf_rc kf_buf_vappendf(kf_buf *buf, const char *fmt, va_list ap);
 
 /*

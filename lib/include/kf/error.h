@@ -45,7 +45,6 @@ void kf_err_init(kf_err *err);
  * rc, so callers can write `return kf_err_set(err, KF_ERR_INVALID, "...");`.
  * The message is truncated to fit; it never overflows.
  */
-kf_rc kf_err_set(kf_err *err, kf_rc rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+kf_rc kf_err_set(kf_err *err, kf_rc rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

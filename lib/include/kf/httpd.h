@@ -27,13 +27,13 @@ typedef struct kf_http_resp kf_http_resp;
 typedef void (*kf_http_handler)(kf_http_req *req, kf_http_resp *resp, void *ctx);
 
 typedef struct kf_httpd_config {
-  const char *bind_address;         /* Default "127.0.0.1". */
-  unsigned port;                    /* 0 picks a free port. */
-  unsigned threads;                 /* Pool size; 0 = one thread per connection. */
-  size_t max_body;                  /* Cap on request bodies; default 1 MiB. */
-  unsigned connection_timeout_s;    /* Idle connection timeout; default 60. */
-  unsigned max_connections;         /* Default 256. */
-  const char *server_name;          /* For the Server header; may be NULL. */
+  const char *bind_address;      /* Default "127.0.0.1". */
+  unsigned port;                 /* 0 picks a free port. */
+  unsigned threads;              /* Pool size; 0 = one thread per connection. */
+  size_t max_body;               /* Cap on request bodies; default 1 MiB. */
+  unsigned connection_timeout_s; /* Idle connection timeout; default 60. */
+  unsigned max_connections;      /* Default 256. */
+  const char *server_name;       /* For the Server header; may be NULL. */
 } kf_httpd_config;
 
 /* Fill cfg with the defaults above. */

@@ -6,7 +6,13 @@
 #ifndef KF_LOG_H
 #define KF_LOG_H
 
-typedef enum kf_log_level { KF_LOG_DEBUG, KF_LOG_INFO, KF_LOG_WARN, KF_LOG_ERROR, KF_LOG_OFF } kf_log_level;
+typedef enum kf_log_level {
+  KF_LOG_DEBUG,
+  KF_LOG_INFO,
+  KF_LOG_WARN,
+  KF_LOG_ERROR,
+  KF_LOG_OFF
+} kf_log_level;
 
 /* Set the program name shown in each line and the minimum level. */
 void kf_log_setup(const char *program, kf_log_level level);

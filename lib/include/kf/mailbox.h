@@ -22,11 +22,11 @@ typedef struct kf_mailbox kf_mailbox;
 typedef struct kf_mailbox_keys {
   const char *const *recipients; /* Matched by filter.to, case-insensitively. */
   size_t recipients_len;
-  const char *sender;            /* Matched by filter.from, case-insensitively. */
-  const char *subject;           /* Matched by filter.subject as a substring. */
-  const char *kind;              /* Matched exactly. */
-  const char *customer_number;   /* Matched exactly. */
-  const char *recipient_name;    /* Letters: matched by filter.recipient_name, exactly. */
+  const char *sender;          /* Matched by filter.from, case-insensitively. */
+  const char *subject;         /* Matched by filter.subject as a substring. */
+  const char *kind;            /* Matched exactly. */
+  const char *customer_number; /* Matched exactly. */
+  const char *recipient_name;  /* Letters: matched by filter.recipient_name, exactly. */
 } kf_mailbox_keys;
 
 /* All set fields must match. Strings are borrowed for the call. */
@@ -36,9 +36,9 @@ typedef struct kf_mailbox_filter {
   const char *subject;
   const char *kind;
   const char *customer_number;
-  const char *recipient_name;    /* Letters: recipient.name, exact. */
-  int64_t after_id;              /* Only items with a larger id; 0 = all. */
-  unsigned limit;                /* 0 = 100; at most 1000. */
+  const char *recipient_name; /* Letters: recipient.name, exact. */
+  int64_t after_id;           /* Only items with a larger id; 0 = all. */
+  unsigned limit;             /* 0 = 100; at most 1000. */
 } kf_mailbox_filter;
 
 /*
@@ -55,8 +55,8 @@ void kf_mailbox_free(kf_mailbox *mb);
  * Store doc (borrowed; a copy is stored with "id" and "received_at" added) and
  * optionally the raw source bytes. received_at is the real UTC time.
  */
-kf_rc kf_mailbox_add(kf_mailbox *mb, const kf_mailbox_keys *keys, json_t *doc,
-                     const void *raw, size_t raw_len, int64_t *id_out, kf_err *err);
+kf_rc kf_mailbox_add(kf_mailbox *mb, const kf_mailbox_keys *keys, json_t *doc, const void *raw,
+                     size_t raw_len, int64_t *id_out, kf_err *err);
 /* The stored document; caller json_decref's *out. KF_ERR_NOT_FOUND if absent. */
 kf_rc kf_mailbox_get(kf_mailbox *mb, int64_t id, json_t **out, kf_err *err);
 /* The raw bytes; caller frees *out with kf_free. KF_ERR_NOT_FOUND if none. */

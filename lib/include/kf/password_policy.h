@@ -15,13 +15,13 @@
 #include <stdint.h>
 
 typedef enum kf_pw_criterion {
-  KF_PW_LENGTH,      /* 12 to 128 characters (code points, not bytes). */
-  KF_PW_UPPERCASE,   /* At least one of A-Z. */
-  KF_PW_LOWERCASE,   /* At least one of a-z. */
-  KF_PW_DIGIT,       /* At least one of 0-9. */
-  KF_PW_SPECIAL,     /* At least one of KF_PW_SPECIALS. */
-  KF_PW_FORBIDDEN,   /* Nothing outside A-Z a-z 0-9 and KF_PW_SPECIALS. */
-  KF_PW_REPEAT,      /* The repetition is byte-for-byte equal. */
+  KF_PW_LENGTH,    /* 12 to 128 characters (code points, not bytes). */
+  KF_PW_UPPERCASE, /* At least one of A-Z. */
+  KF_PW_LOWERCASE, /* At least one of a-z. */
+  KF_PW_DIGIT,     /* At least one of 0-9. */
+  KF_PW_SPECIAL,   /* At least one of KF_PW_SPECIALS. */
+  KF_PW_FORBIDDEN, /* Nothing outside A-Z a-z 0-9 and KF_PW_SPECIALS. */
+  KF_PW_REPEAT,    /* The repetition is byte-for-byte equal. */
   KF_PW_CRITERIA_COUNT
 } kf_pw_criterion;
 
@@ -32,7 +32,7 @@ extern const char KF_PW_SPECIALS[];
 
 typedef struct kf_pw_report {
   bool ok[KF_PW_CRITERIA_COUNT];
-  size_t chars;  /* Code points counted (bytes if the input is not UTF-8). */
+  size_t chars; /* Code points counted (bytes if the input is not UTF-8). */
 } kf_pw_report;
 
 /* Check pw against every criterion; repeat may be NULL (then KF_PW_REPEAT fails). */

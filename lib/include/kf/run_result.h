@@ -16,17 +16,18 @@
 
 typedef enum kf_status {
   KF_STATUS_PASS,
-  KF_STATUS_FAIL,    /* The target did not conform: an expectation failed. */
-  KF_STATUS_ERROR,   /* The scenario could not be carried out (target unreachable, bad variable...). */
-  KF_STATUS_SKIP     /* The target cannot support this scenario; never a pass. */
+  KF_STATUS_FAIL,  /* The target did not conform: an expectation failed. */
+  KF_STATUS_ERROR, /* The scenario could not be carried out (target unreachable, bad variable...).
+                    */
+  KF_STATUS_SKIP   /* The target cannot support this scenario; never a pass. */
 } kf_status;
 
 /* "pass", "fail", "error", "skip". */
 const char *kf_status_name(kf_status s);
 
 typedef struct kf_step_result {
-  char *label;        /* The step's source line, e.g. "POST /api/v1/registrations". */
-  char *file;         /* Where the step is written (a fragment's file for fragment steps). */
+  char *label; /* The step's source line, e.g. "POST /api/v1/registrations". */
+  char *file;  /* Where the step is written (a fragment's file for fragment steps). */
   unsigned line;
   kf_status status;
   char *message;      /* Why it failed, e.g. "expect status == 202: got 400"; NULL on pass. */
@@ -40,13 +41,13 @@ typedef struct kf_scenario_result {
   char *name;
   char *file;
   unsigned line;
-  char **covers;      /* Requirement IDs. */
+  char **covers; /* Requirement IDs. */
   size_t covers_len;
   char **tags;
   size_t tags_len;
   kf_status status;
-  char *message;      /* First failure, error or skip reason; NULL on pass. */
-  char *fail_file;    /* Where that failure is written, or NULL. */
+  char *message;   /* First failure, error or skip reason; NULL on pass. */
+  char *fail_file; /* Where that failure is written, or NULL. */
   unsigned fail_line;
   kf_step_result *steps;
   size_t steps_len;
@@ -55,10 +56,10 @@ typedef struct kf_scenario_result {
 } kf_scenario_result;
 
 typedef struct kf_requirement {
-  char *id;           /* "ACC-06". */
-  char *area;         /* "ACC". */
-  char *title;        /* One line from the catalogue. */
-  char *source;       /* "seed", "default" or "practice". */
+  char *id;     /* "ACC-06". */
+  char *area;   /* "ACC". */
+  char *title;  /* One line from the catalogue. */
+  char *source; /* "seed", "default" or "practice". */
 } kf_requirement;
 
 typedef enum kf_req_status { KF_REQ_PASS, KF_REQ_FAIL, KF_REQ_NOT_CHECKED } kf_req_status;
@@ -66,7 +67,7 @@ typedef enum kf_req_status { KF_REQ_PASS, KF_REQ_FAIL, KF_REQ_NOT_CHECKED } kf_r
 const char *kf_req_status_name(kf_req_status s);
 
 typedef struct kf_run_result {
-  char *target;       /* Target description (profile path or "embedded reference stack"). */
+  char *target; /* Target description (profile path or "embedded reference stack"). */
   char *base_url;
   uint64_t seed;
   int64_t started_at; /* Real Unix seconds. */
