@@ -165,6 +165,7 @@ integration: all
 
 scenarios: all
 	@mkdir -p $(REPORT_DIR)
+	$(BUILD)/bin/konform lint --catalogue scenarios/catalogue.json scenarios
 	$(BUILD)/bin/konform run --jobs $(JOBS) --catalogue scenarios/catalogue.json \
 	  --report json=$(REPORT_DIR)/konform.json --report junit=$(REPORT_DIR)/junit.xml scenarios
 

@@ -27,6 +27,11 @@
 typedef struct kh_name {
   const char *s; /* Borrowed from the AST. */
   size_t len;
+  /*
+   * The value may hold a double quote or a backslash: it comes from
+   * password() (whose specials include '"') or is built from such a value.
+   */
+  bool may_quote;
 } kh_name;
 
 typedef struct kh_lint_ctx {
@@ -119,8 +124,24 @@ static bool kh_lint_defined(const kh_lint_ctx *ctx, const char *s, size_t len) {
   return false;
 }
 
-static void kh_lint_define(kh_lint_ctx *ctx, const char *s) {
-  if (s == NULL || ctx->rc != KF_OK || kh_lint_defined(ctx, s, strlen(s)))
+static kh_name *kh_lint_find(kh_lint_ctx *ctx, const char *s, size_t len) {
+  for (size_t i = 0; i < ctx->len; i++) {
+    if (ctx->names[i].len == len && memcmp(ctx->names[i].s, s, len) == 0)
+      return &ctx->names[i];
+  }
+  return NULL;
+}
+
+static void kh_lint_define_q(kh_lint_ctx *ctx, const char *s, bool may_quote) {
+  if (s == NULL || ctx->rc != KF_OK)
+    return;
+  kh_name *known = kh_lint_find(ctx, s, strlen(s));
+  if (known != NULL) {
+    /* A later definition replaces the value, so it decides. */
+    known->may_quote = may_quote;
+    return;
+  }
+  if (kh_lint_defined(ctx, s, strlen(s)))
     return;
   if (ctx->len == ctx->cap) {
     if (ctx->cap >= KH_LINT_MAX_NAMES)
@@ -136,7 +157,50 @@ static void kh_lint_define(kh_lint_ctx *ctx, const char *s) {
   }
   ctx->names[ctx->len].s = s;
   ctx->names[ctx->len].len = strlen(s);
+  ctx->names[ctx->len].may_quote = may_quote;
   ctx->len++;
+}
+
+static void kh_lint_define(kh_lint_ctx *ctx, const char *s) {
+  kh_lint_define_q(ctx, s, false);
+}
+
+typedef struct kh_quote_scan {
+  kh_lint_ctx *ctx;
+  bool found;
+} kh_quote_scan;
+
+static void kh_lint_quote_ref(const char *name, size_t len, const char *filter, size_t filter_len,
+                              void *data) {
+  kh_quote_scan *scan = data;
+  const kh_name *n = kh_lint_find(scan->ctx, name, len);
+  /* {{x|json}} and {{x|url}} escape the quote away. */
+  if (n != NULL && n->may_quote && filter_len == 0)
+    scan->found = true;
+  (void)filter;
+}
+
+/* Whether tpl copies a value that may hold a quote as it is. */
+static bool kh_lint_tpl_may_quote(kh_lint_ctx *ctx, const kh_template *tpl) {
+  kh_quote_scan scan = {ctx, false};
+  kh_vars_each_reference_filtered(tpl, kh_lint_quote_ref, &scan);
+  return scan.found;
+}
+
+static unsigned kh_lint_col(const kh_lint_ctx *ctx, const char *name, size_t len);
+
+static void kh_lint_json_ref(const char *name, size_t len, const char *filter, size_t filter_len,
+                             void *data) {
+  kh_lint_ctx *ctx = data;
+  const kh_name *n = kh_lint_find(ctx, name, len);
+  if (n == NULL || !n->may_quote || (filter_len == 4 && memcmp(filter, "json", 4) == 0))
+    return;
+  char hint[200];
+  snprintf(hint, sizeof hint, "write {{%.*s|json}} so the value is escaped for the JSON string",
+           (int)(len > 60 ? 60 : len), name);
+  kh_lint_add(ctx, KH_SEV_ERROR, ctx->pos, kh_lint_col(ctx, name, len), ctx->source, hint,
+              "'%.*s' may hold a double quote (a generated password) and would break the JSON body",
+              (int)(len > 100 ? 100 : len), name);
 }
 
 /* The column of "{{name" in the current source line, else the line's own column. */
@@ -186,7 +250,9 @@ static void kh_lint_define_fragment(kh_lint_ctx *ctx, const kh_fragment *fr, int
   for (size_t i = 0; i < fr->steps_len; i++) {
     const kh_step *st = &fr->steps[i];
     if (st->kind == KH_STEP_LET)
-      kh_lint_define(ctx, st->u.let.name);
+      kh_lint_define_q(ctx, st->u.let.name,
+                       st->u.let.is_call && st->u.let.func != NULL &&
+                           strcmp(st->u.let.func, "password") == 0);
     if (st->kind == KH_STEP_USE)
       kh_lint_define_fragment(ctx, st->u.use.resolved, depth + 1, has_expect);
     for (size_t c = 0; c < st->checks_len; c++) {
@@ -214,11 +280,18 @@ static void kh_lint_steps(kh_lint_ctx *ctx, const kh_step *steps, size_t len, bo
                            "uuid(), repeat(\"s\", N), upper(\"s\"), lower(\"s\")";
         kh_lint_add(ctx, KH_SEV_ERROR, &st->pos, st->pos.col, st->source, hint, "%s", err.message);
       }
-      if (!let->is_call)
+      bool may_quote = let->is_call && let->func != NULL && strcmp(let->func, "password") == 0;
+      if (!let->is_call) {
         kh_lint_literal(ctx, &let->value);
-      for (size_t a = 0; a < let->args_len; a++)
+        if (let->value.kind == KH_LIT_STRING)
+          may_quote = may_quote || kh_lint_tpl_may_quote(ctx, &let->value.str);
+      }
+      for (size_t a = 0; a < let->args_len; a++) {
         kh_lint_literal(ctx, &let->args[a].value);
-      kh_lint_define(ctx, let->name);
+        if (let->args[a].value.kind == KH_LIT_STRING)
+          may_quote = may_quote || kh_lint_tpl_may_quote(ctx, &let->args[a].value.str);
+      }
+      kh_lint_define_q(ctx, let->name, may_quote);
       break;
     }
     case KH_STEP_HTTP:
@@ -228,6 +301,8 @@ static void kh_lint_steps(kh_lint_ctx *ctx, const kh_step *steps, size_t len, bo
         kh_lint_tpl(ctx, &st->u.http.headers[h].value);
       }
       kh_lint_tpl(ctx, &st->u.http.body);
+      if (st->u.http.body_is_json)
+        kh_vars_each_reference_filtered(&st->u.http.body, kh_lint_json_ref, ctx);
       break;
     case KH_STEP_WAIT:
       kh_lint_tpl(ctx, &st->u.wait.to);

@@ -241,8 +241,10 @@ bool kh_vars_filter_known(const char *filter, size_t len) {
          (len == 3 && memcmp(filter, "url", 3) == 0);
 }
 
-void kh_vars_each_reference(const kh_template *tpl,
-                            void (*fn)(const char *name, size_t len, void *ctx), void *ctx) {
+void kh_vars_each_reference_filtered(const kh_template *tpl,
+                                     void (*fn)(const char *name, size_t len, const char *filter,
+                                                size_t filter_len, void *ctx),
+                                     void *ctx) {
   if (tpl == NULL || tpl->text == NULL || fn == NULL)
     return;
   size_t i = 0, lit_end, ns, nl;
@@ -252,6 +254,27 @@ void kh_vars_each_reference(const kh_template *tpl,
     size_t name_len, filter_len;
     const char *filter;
     kh_ref_split(tpl->text + ns, nl, &name_len, &filter, &filter_len);
-    fn(tpl->text + ns, name_len, ctx);
+    fn(tpl->text + ns, name_len, filter, filter_len, ctx);
   }
+}
+
+typedef struct kh_ref_plain {
+  void (*fn)(const char *name, size_t len, void *ctx);
+  void *ctx;
+} kh_ref_plain;
+
+static void kh_ref_plain_cb(const char *name, size_t len, const char *filter, size_t filter_len,
+                            void *data) {
+  (void)filter;
+  (void)filter_len;
+  const kh_ref_plain *p = data;
+  p->fn(name, len, p->ctx);
+}
+
+void kh_vars_each_reference(const kh_template *tpl,
+                            void (*fn)(const char *name, size_t len, void *ctx), void *ctx) {
+  if (fn == NULL)
+    return;
+  kh_ref_plain p = {fn, ctx};
+  kh_vars_each_reference_filtered(tpl, kh_ref_plain_cb, &p);
 }

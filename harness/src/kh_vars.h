@@ -41,6 +41,14 @@ const char *kh_vars_get(const kh_vars *vars, const char *name, size_t *len);
 kf_rc kh_vars_expand(const kh_vars *vars, const kh_template *tpl, kf_buf *out, kf_err *err);
 /* Whether filter (the text after '|' in a reference) is one kh_vars_expand knows. */
 bool kh_vars_filter_known(const char *filter, size_t len);
+/*
+ * Every reference of tpl with its filter (filter_len 0 when there is none),
+ * for lint.
+ */
+void kh_vars_each_reference_filtered(const kh_template *tpl,
+                                     void (*fn)(const char *name, size_t len, const char *filter,
+                                                size_t filter_len, void *ctx),
+                                     void *ctx);
 /* Names referenced by tpl (without any "|filter"), for lint: calls fn for each. */
 void kh_vars_each_reference(const kh_template *tpl,
                             void (*fn)(const char *name, size_t len, void *ctx), void *ctx);

@@ -121,6 +121,31 @@ static void test_clean_suite(void **state) {
   kh_lint_report_release(&rep);
 }
 
+/* A generated password (or a value built from one) in a JSON body needs |json. */
+static void test_password_in_json_body(void **state) {
+  (void)state;
+  kh_lint_report rep;
+  lint_text("scenario: q\ncovers: ACC-01\n"
+            "let pw = password()\n"
+            "let loud = upper(\"{{pw}}\")\n"
+            "let safe = \"plain\"\n"
+            "POST /ok\n"
+            "  json {\"p\": \"{{pw|json}}\", \"s\": \"{{safe}}\"}\n"
+            "  header X-P: {{pw}}\n"
+            "  expect status == 200\n"
+            "POST /bad\n"
+            "  json {\"p\": \"{{loud}}\"}\n"
+            "  expect status == 200\n",
+            NULL, true, &rep);
+  const kh_diag *d = find_diag(&rep, "'loud' may hold a double quote");
+  assert_non_null(d);
+  assert_int_equal(d->severity, KH_SEV_ERROR);
+  assert_int_equal(d->line, 10);
+  assert_non_null(strstr(d->hint, "{{loud|json}}"));
+  assert_int_equal(rep.errors, 1);
+  kh_lint_report_release(&rep);
+}
+
 static void test_findings(void **state) {
   (void)state;
   kh_lint_report rep;
@@ -214,6 +239,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_clean_suite),
       cmocka_unit_test(test_findings),
+      cmocka_unit_test(test_password_in_json_body),
       cmocka_unit_test(test_without_catalogue_and_fragment_expect),
       cmocka_unit_test(test_repo_suite_lints_clean),
   };
