@@ -4,10 +4,12 @@
 #   make check    every test: unit tests and integration tests under the normal
 #                 and the ASan+UBSan build, the scenario suite against the
 #                 sanitizer-built reference stack (a leak or crash at shutdown
-#                 fails it), then against the normal one
+#                 fails it), unit tests and the suite (8 jobs) under
+#                 ThreadSanitizer, then the suite against the normal build
 #   make run      install what is missing, build, run every scenario against the
 #                 embedded reference stack and write the reports to $(REPORT_DIR)
 #   make bench    benchmarks that print figures (never pass/fail on speed)
+#   make SAN=1    build with ASan+UBSan into build/asan; SAN=thread: TSan, build/tsan
 #   make install  PREFIX=/usr/local DESTDIR=
 #   V=1           show every compiler command
 #
@@ -37,6 +39,10 @@ BUILD_ROOT ?= build
 ifeq ($(SAN),1)
 BUILD     := $(BUILD_ROOT)/asan
 SANFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT       := -O1 -g
+else ifeq ($(SAN),thread)
+BUILD     := $(BUILD_ROOT)/tsan
+SANFLAGS  := -fsanitize=thread
 OPT       := -O1 -g
 else
 BUILD     := $(BUILD_ROOT)
@@ -155,6 +161,9 @@ check-inner: lint-banned
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory SAN=1 integration
 	@$(MAKE) --no-print-directory SAN=1 scenarios REPORT_DIR=$(REPORT_DIR)/asan
+	@$(MAKE) --no-print-directory -j$(NPROC) SAN=thread all tests
+	@$(MAKE) --no-print-directory SAN=thread unit
+	@$(MAKE) --no-print-directory SAN=thread scenarios REPORT_DIR=$(REPORT_DIR)/tsan JOBS=8
 	@$(MAKE) --no-print-directory scenarios
 
 unit: $(UNIT_BINS)

@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -47,6 +48,7 @@ struct kf_httpd {
   void *filter_ctx;
   struct MHD_Daemon *daemon;
   unsigned port;
+  int listen_fd; /* Bound by kf_httpd_listen and not yet handed to the daemon, or -1. */
   pthread_mutex_t lock;
 };
 
@@ -108,6 +110,7 @@ kf_rc kf_httpd_new(const kf_httpd_config *cfg, kf_httpd **out, kf_err *err) {
   h->cfg.server_name = h->server_name;
   if (h->cfg.max_body == 0)
     h->cfg.max_body = 1024 * 1024;
+  h->listen_fd = -1;
   pthread_mutex_init(&h->lock, NULL);
   *out = h;
   return KF_OK;
@@ -580,32 +583,69 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
   *con_cls = NULL;
 }
 
-kf_rc kf_httpd_start(kf_httpd *h, kf_err *err) {
+kf_rc kf_httpd_listen(kf_httpd *h, kf_err *err) {
   assert(h->daemon == NULL);
+  if (h->listen_fd >= 0)
+    return KF_OK;
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
-  unsigned flags = MHD_USE_ERROR_LOG | MHD_USE_ITC;
+  socklen_t ss_len;
   if (strchr(h->bind_address, ':') != NULL) {
     struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
     a6->sin6_family = AF_INET6;
     a6->sin6_port = htons((uint16_t)h->cfg.port);
     if (inet_pton(AF_INET6, h->bind_address, &a6->sin6_addr) != 1)
       return kf_err_set(err, KF_ERR_INVALID, "invalid bind address '%s'", h->bind_address);
-    flags |= MHD_USE_IPv6;
+    ss_len = sizeof *a6;
   } else {
     struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
     a4->sin_family = AF_INET;
     a4->sin_port = htons((uint16_t)h->cfg.port);
     if (inet_pton(AF_INET, h->bind_address, &a4->sin_addr) != 1)
       return kf_err_set(err, KF_ERR_INVALID, "invalid bind address '%s'", h->bind_address);
+    ss_len = sizeof *a4;
   }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return kf_err_set(err, KF_ERR_IO, "cannot create a socket: %s", strerror(errno));
+  int one = 1;
+  /* A restarted server must not wait for TIME_WAIT of its previous connections. */
+  (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd, (struct sockaddr *)&ss, ss_len) != 0 || listen(fd, 128) != 0) {
+    int e = errno;
+    close(fd);
+    return kf_err_set(err, KF_ERR_IO, "cannot listen on %s:%u: %s", h->bind_address, h->cfg.port,
+                      strerror(e));
+  }
+  struct sockaddr_storage bound;
+  socklen_t blen = sizeof bound;
+  if (getsockname(fd, (struct sockaddr *)&bound, &blen) != 0) {
+    int e = errno;
+    close(fd);
+    return kf_err_set(err, KF_ERR_IO, "cannot read the bound port: %s", strerror(e));
+  }
+  h->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                                        : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+  h->listen_fd = fd;
+  return KF_OK;
+}
+
+kf_rc kf_httpd_start(kf_httpd *h, kf_err *err) {
+  assert(h->daemon == NULL);
+  kf_rc rc = kf_httpd_listen(h, err);
+  if (rc != KF_OK)
+    return rc;
+  unsigned flags = MHD_USE_ERROR_LOG | MHD_USE_ITC;
+  if (strchr(h->bind_address, ':') != NULL)
+    flags |= MHD_USE_IPv6;
   if (h->cfg.threads == 0)
     flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
   else
     flags |= MHD_USE_INTERNAL_POLLING_THREAD;
   struct MHD_OptionItem opts[8];
   size_t n = 0;
-  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
+  /* The socket kf_httpd_listen bound: its port was known before any worker ran. */
+  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, h->listen_fd, NULL};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed_cb, NULL};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
                                       (intptr_t)h->cfg.connection_timeout_s, NULL};
@@ -616,22 +656,12 @@ kf_rc kf_httpd_start(kf_httpd *h, kf_err *err) {
     opts[n++] =
         (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)h->cfg.threads, NULL};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-  h->daemon = MHD_start_daemon(flags, (uint16_t)h->cfg.port, NULL, NULL, access_cb, h,
-                               MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+  h->daemon = MHD_start_daemon(flags, (uint16_t)h->port, NULL, NULL, access_cb, h, MHD_OPTION_ARRAY,
+                               opts, MHD_OPTION_END);
   if (h->daemon == NULL)
-    return kf_err_set(err, KF_ERR_IO, "cannot listen on %s:%u (in use or not permitted)",
-                      h->bind_address, h->cfg.port);
-  const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_LISTEN_FD);
-  struct sockaddr_storage bound;
-  socklen_t blen = sizeof bound;
-  if (info != NULL && getsockname(info->listen_fd, (struct sockaddr *)&bound, &blen) == 0) {
-    if (bound.ss_family == AF_INET6)
-      h->port = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
-    else
-      h->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
-  } else {
-    h->port = h->cfg.port;
-  }
+    return kf_err_set(err, KF_ERR_IO, "cannot start serving on %s:%u", h->bind_address, h->port);
+  /* From here the daemon owns the socket (kf_httpd_stop hands it back to close). */
+  h->listen_fd = -1;
   return KF_OK;
 }
 
@@ -659,6 +689,8 @@ void kf_httpd_free(kf_httpd *h) {
   if (h == NULL)
     return;
   kf_httpd_stop(h);
+  if (h->listen_fd >= 0)
+    close(h->listen_fd);
   for (size_t i = 0; i < h->n_routes; i++)
     route_release(&h->routes[i]);
   kf_free(h->routes);

@@ -65,22 +65,16 @@ static int server_run(const ks_config *cfg) {
   }
   if (rc == KF_OK)
     rc = ks_api_install(httpd, &srv, &err);
-  /* With a known port the base URL is set before any request can arrive. */
-  bool url_early = cfg->public_url != NULL || cfg->port != 0;
-  if (rc == KF_OK && url_early) {
-    srv.public_url = server_public_url(cfg, cfg->port);
+  /* Bind first, so the base URL is set before any handler can run. */
+  if (rc == KF_OK)
+    rc = kf_httpd_listen(httpd, &err);
+  if (rc == KF_OK) {
+    srv.public_url = server_public_url(cfg, kf_httpd_port(httpd));
     if (srv.public_url == NULL)
       rc = kf_err_set(&err, KF_ERR_NOMEM, "out of memory");
   }
   if (rc == KF_OK)
     rc = kf_httpd_start(httpd, &err);
-  if (rc == KF_OK && !url_early) {
-    /* With --port 0 nobody can know the port before READY, so no request can
-     * reach a handler before this assignment. */
-    srv.public_url = server_public_url(cfg, kf_httpd_port(httpd));
-    if (srv.public_url == NULL)
-      rc = kf_err_set(&err, KF_ERR_NOMEM, "out of memory");
-  }
   if (rc == KF_OK) {
     char line[64];
     rc = kf_str_format(line, sizeof line, "READY http=%u\n", kf_httpd_port(httpd));

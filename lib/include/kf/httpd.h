@@ -59,8 +59,15 @@ kf_rc kf_httpd_route(kf_httpd *httpd, const char *method, const char *pattern,
 typedef bool (*kf_http_filter)(kf_http_req *req, kf_http_resp *resp, void *ctx);
 void kf_httpd_set_filter(kf_httpd *httpd, kf_http_filter filter, void *ctx);
 
+/*
+ * Bind and listen (connections queue, nothing is served yet), so the port is
+ * known, for example to build URLs, before any handler can run. Optional:
+ * kf_httpd_start listens itself when this was not called.
+ */
+kf_rc kf_httpd_listen(kf_httpd *httpd, kf_err *err);
+/* Start serving: from here handlers run on worker threads. */
 kf_rc kf_httpd_start(kf_httpd *httpd, kf_err *err);
-/* The port actually bound (useful with port 0). */
+/* The port actually bound (useful with port 0), known after kf_httpd_listen. */
 unsigned kf_httpd_port(const kf_httpd *httpd);
 /* Stop accepting, let requests in flight finish, then stop. Idempotent. */
 void kf_httpd_stop(kf_httpd *httpd);
