@@ -266,6 +266,44 @@ static void test_filter_can_answer_first(void **state) {
   reply_release(&r);
 }
 
+/* The port is known after kf_httpd_listen, before any handler can run. */
+static void test_listen_before_start(void **state) {
+  (void)state;
+  kf_httpd_config cfg;
+  kf_httpd_config_init(&cfg);
+  kf_err err;
+  kf_err_init(&err);
+  kf_httpd *h = NULL;
+  assert_int_equal(kf_httpd_new(&cfg, &h, &err), KF_OK);
+  assert_int_equal(kf_httpd_route(h, "GET", "/items", echo_handler, NULL), KF_OK);
+  assert_int_equal(kf_httpd_listen(h, &err), KF_OK);
+  unsigned port = kf_httpd_port(h);
+  assert_true(port > 0);
+  /* A second listen keeps the socket; start serves it. */
+  assert_int_equal(kf_httpd_listen(h, &err), KF_OK);
+  assert_int_equal(kf_httpd_port(h), port);
+  assert_int_equal(kf_httpd_start(h, &err), KF_OK);
+  reply r;
+  request(port, "GET", "/items", NULL, NULL, 0, 0, &r);
+  assert_int_equal(r.status, 200);
+  reply_release(&r);
+  kf_httpd_free(h);
+  /* Listening without ever serving releases the socket on free. */
+  assert_int_equal(kf_httpd_new(&cfg, &h, &err), KF_OK);
+  assert_int_equal(kf_httpd_listen(h, &err), KF_OK);
+  kf_httpd_free(h);
+  /* A taken port is a clear error. */
+  kf_httpd *other = NULL;
+  cfg.port = port;
+  assert_int_equal(kf_httpd_new(&cfg, &h, &err), KF_OK);
+  assert_int_equal(kf_httpd_listen(h, &err), KF_OK);
+  assert_int_equal(kf_httpd_new(&cfg, &other, &err), KF_OK);
+  assert_int_equal(kf_httpd_listen(other, &err), KF_ERR_IO);
+  assert_non_null(strstr(err.message, "cannot listen"));
+  kf_httpd_free(other);
+  kf_httpd_free(h);
+}
+
 static void test_ready_line_through_pipe(void **state) {
   (void)state;
   int fds[2];
@@ -288,6 +326,7 @@ int main(void) {
       cmocka_unit_test(test_json_errors_are_specific),
       cmocka_unit_test(test_body_cap_declared_and_streamed),
       cmocka_unit_test(test_filter_can_answer_first),
+      cmocka_unit_test(test_listen_before_start),
       cmocka_unit_test(test_ready_line_through_pipe),
   };
   int rc = cmocka_run_group_tests_name("httpd", tests, setup, teardown);
