@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kf/alloc.h"
@@ -50,6 +51,8 @@ struct kf_httpd {
   unsigned port;
   int listen_fd; /* Bound by kf_httpd_listen and not yet handed to the daemon, or -1. */
   pthread_mutex_t lock;
+  size_t active;       /* Requests begun and not yet completed (under lock). */
+  pthread_cond_t idle; /* Signalled when active drops to 0; CLOCK_MONOTONIC. */
 };
 
 struct kf_http_req {
@@ -111,7 +114,24 @@ kf_rc kf_httpd_new(const kf_httpd_config *cfg, kf_httpd **out, kf_err *err) {
   if (h->cfg.max_body == 0)
     h->cfg.max_body = 1024 * 1024;
   h->listen_fd = -1;
-  pthread_mutex_init(&h->lock, NULL);
+  pthread_condattr_t ca;
+  if (pthread_mutex_init(&h->lock, NULL) != 0 || pthread_condattr_init(&ca) != 0) {
+    kf_free(h->bind_address);
+    kf_free(h->server_name);
+    kf_free(h);
+    return kf_err_set(err, KF_ERR_INTERNAL, "cannot create the request counter");
+  }
+  int crc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  if (crc == 0)
+    crc = pthread_cond_init(&h->idle, &ca);
+  pthread_condattr_destroy(&ca);
+  if (crc != 0) {
+    pthread_mutex_destroy(&h->lock);
+    kf_free(h->bind_address);
+    kf_free(h->server_name);
+    kf_free(h);
+    return kf_err_set(err, KF_ERR_INTERNAL, "cannot create the request counter");
+  }
   *out = h;
   return KF_OK;
 }
@@ -295,7 +315,18 @@ const char *kf_http_req_param(const kf_http_req *req, const char *name) {
 }
 
 const char *kf_http_req_query(const kf_http_req *req, const char *name) {
-  return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+  const char *value = NULL;
+  size_t len = 0;
+  if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &value,
+                                    &len) != MHD_YES)
+    return NULL;
+  /*
+   * "%00" decodes to a NUL; a C string would stop there and "?id=<uuid>%00x"
+   * would read as "<uuid>". Such a value is treated as absent, never cut.
+   */
+  if (value == NULL || strlen(value) != len)
+    return NULL;
+  return value;
 }
 
 const char *kf_http_req_header(const kf_http_req *req, const char *name) {
@@ -334,8 +365,11 @@ static bool content_type_is_json(const char *ct) {
   if (ct == NULL)
     return false;
   ct = kf_str_skip_blanks(ct);
-  if (kf_str_starts_with_ci(ct, "application/json"))
-    return true;
+  /* The media type must end after "json": application/jsonx is not JSON. */
+  if (kf_str_starts_with_ci(ct, "application/json")) {
+    char after = ct[strlen("application/json")];
+    return after == '\0' || after == ';' || after == ' ' || after == '\t';
+  }
   /* Structured syntax suffix types such as application/problem+json. */
   const char *semi = strchr(ct, ';');
   size_t len = semi != NULL ? (size_t)(semi - ct) : strlen(ct);
@@ -471,8 +505,6 @@ static enum MHD_Result queue_resp(kf_http_req *req, kf_http_resp *resp) {
 }
 
 static void dispatch(kf_httpd *h, kf_http_req *req, kf_http_resp *resp) {
-  if (h->filter != NULL && !h->filter(req, resp, h->filter_ctx))
-    return;
   bool path_matched = false;
   char allow[128] = "";
   for (size_t i = 0; i < h->n_routes; i++) {
@@ -496,6 +528,9 @@ static void dispatch(kf_httpd *h, kf_http_req *req, kf_http_resp *resp) {
       kf_http_resp_error(resp, 500, "INTERNAL_ERROR", "Interner Fehler.");
       return;
     }
+    /* The filter runs for routed requests only: an unknown path stays a 404. */
+    if (h->filter != NULL && !h->filter(req, resp, h->filter_ctx))
+      return;
     r->handler(req, resp, r->ctx);
     return;
   }
@@ -529,6 +564,9 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
       return MHD_NO;
     }
     *con_cls = req;
+    pthread_mutex_lock(&h->lock);
+    h->active++;
+    pthread_mutex_unlock(&h->lock);
     /* Refuse a declared oversized body before reading any of it. */
     const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
     long long declared = 0;
@@ -576,11 +614,18 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
 
 static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-  (void)cls;
   (void)conn;
   (void)toe;
+  kf_httpd *h = cls;
+  if (*con_cls == NULL)
+    return;
   req_free(*con_cls);
   *con_cls = NULL;
+  pthread_mutex_lock(&h->lock);
+  assert(h->active > 0);
+  if (--h->active == 0)
+    pthread_cond_broadcast(&h->idle);
+  pthread_mutex_unlock(&h->lock);
 }
 
 kf_rc kf_httpd_listen(kf_httpd *h, kf_err *err) {
@@ -646,7 +691,7 @@ kf_rc kf_httpd_start(kf_httpd *h, kf_err *err) {
   size_t n = 0;
   /* The socket kf_httpd_listen bound: its port was known before any worker ran. */
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, h->listen_fd, NULL};
-  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed_cb, NULL};
+  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed_cb, h};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
                                       (intptr_t)h->cfg.connection_timeout_s, NULL};
   opts[n++] = (struct MHD_OptionItem){
@@ -669,6 +714,9 @@ unsigned kf_httpd_port(const kf_httpd *h) {
   return h->port;
 }
 
+/* How long kf_httpd_stop lets requests in flight finish before it cuts them. */
+#define HTTPD_DRAIN_MS 10000
+
 void kf_httpd_stop(kf_httpd *h) {
   if (h == NULL)
     return;
@@ -680,6 +728,22 @@ void kf_httpd_stop(kf_httpd *h) {
     return;
   /* Stop accepting first, so nothing new starts while in-flight work ends. */
   MHD_socket fd = MHD_quiesce_daemon(d);
+  /*
+   * Let every request that began finish and send its answer (a registration
+   * already committed must not reach its client as a dropped connection).
+   * The wait is on a condition variable, bounded by a deadline.
+   */
+  struct timespec deadline;
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  deadline.tv_sec += HTTPD_DRAIN_MS / 1000;
+  pthread_mutex_lock(&h->lock);
+  while (h->active > 0) {
+    if (pthread_cond_timedwait(&h->idle, &h->lock, &deadline) == ETIMEDOUT) {
+      kf_warn("stopping with %zu request(s) still in flight", h->active);
+      break;
+    }
+  }
+  pthread_mutex_unlock(&h->lock);
   MHD_stop_daemon(d);
   if (fd != MHD_INVALID_SOCKET)
     close(fd);
@@ -696,6 +760,7 @@ void kf_httpd_free(kf_httpd *h) {
   kf_free(h->routes);
   kf_free(h->bind_address);
   kf_free(h->server_name);
+  pthread_cond_destroy(&h->idle);
   pthread_mutex_destroy(&h->lock);
   kf_free(h);
 }

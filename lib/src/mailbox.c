@@ -417,7 +417,8 @@ kf_rc kf_mailbox_add(kf_mailbox *mb, const kf_mailbox_keys *keys, json_t *doc, c
 /* Parse a stored document text. */
 static kf_rc mb_doc_parse(const unsigned char *text, int len, json_t **out, kf_err *err) {
   json_error_t jerr;
-  *out = json_loadb((const char *)text, (size_t)len, 0, &jerr);
+  /* Stored documents may hold U+0000 (it arrived escaped as \\u0000); keep it. */
+  *out = json_loadb((const char *)text, (size_t)len, JSON_ALLOW_NUL, &jerr);
   if (!*out)
     return kf_err_set(err, KF_ERR_NOMEM, "mailbox: cannot load stored document: %s", jerr.text);
   return KF_OK;
@@ -688,4 +689,19 @@ size_t kf_mailbox_count(kf_mailbox *mb) {
   size_t n = mb->count;
   pthread_mutex_unlock(&mb->lock);
   return n;
+}
+
+int64_t kf_mailbox_last_id(kf_mailbox *mb) {
+  assert(mb);
+  int64_t last = 0;
+  pthread_mutex_lock(&mb->lock);
+  sqlite3_stmt *st = NULL;
+  /* AUTOINCREMENT keeps the largest id ever used, even after deletes. */
+  if (sqlite3_prepare_v2(mb->db, "SELECT seq FROM sqlite_sequence WHERE name = 'items'", -1, &st,
+                         NULL) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW)
+    last = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  pthread_mutex_unlock(&mb->lock);
+  return last;
 }

@@ -262,8 +262,9 @@ static void mbapi_health(kf_http_req *req, kf_http_resp *resp, void *ctxp) {
   (void)req;
   mbapi_ctx *ctx = ctxp;
   json_t *body =
-      json_pack("{s:s, s:s, s:s, s:I}", "status", "ok", "version", KONFORM_VERSION, "collection",
-                ctx->collection, "count", (json_int_t)kf_mailbox_count(ctx->mb));
+      json_pack("{s:s, s:s, s:s, s:I, s:I}", "status", "ok", "version", KONFORM_VERSION,
+                "collection", ctx->collection, "count", (json_int_t)kf_mailbox_count(ctx->mb),
+                "last_id", (json_int_t)kf_mailbox_last_id(ctx->mb));
   if (!body) {
     kf_http_resp_error(resp, 500, "INTERNAL_ERROR", "Interner Fehler.");
     return;

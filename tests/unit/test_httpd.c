@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -304,6 +305,113 @@ static void test_listen_before_start(void **state) {
   kf_httpd_free(h);
 }
 
+/* "%00" in a query value makes it absent rather than cutting it short. */
+static void test_query_with_nul_is_absent(void **state) {
+  fixture *fx = *state;
+  reply r;
+  request(fx->port, "GET", "/items/1?q=abc%00def", NULL, NULL, 0, 0, &r);
+  assert_int_equal(r.status, 200);
+  json_t *j = reply_json(&r);
+  /* The echo handler packs an absent value as JSON null. */
+  json_t *q = json_object_get(j, "q");
+  assert_true(q == NULL || json_is_null(q));
+  json_decref(j);
+  reply_release(&r);
+  request(fx->port, "POST", "/json", "application/jsonx", "{}", 2, 0, &r);
+  assert_int_equal(r.status, 415);
+  reply_release(&r);
+  request(fx->port, "POST", "/json", "application/json; charset=utf-8", "{}", 2, 0, &r);
+  assert_int_equal(r.status, 201);
+  reply_release(&r);
+}
+
+/* The filter only sees routed requests, so an unknown path stays a 404. */
+static void test_filter_after_routing(void **state) {
+  fixture *fx = *state;
+  reply r;
+  kf_buf_init(&r.body, 1 << 16);
+  CURL *c = curl_easy_init();
+  char url[128];
+  (void)kf_str_format(url, sizeof url, "http://127.0.0.1:%u/nowhere", fx->port);
+  struct curl_slist *h = curl_slist_append(NULL, "X-Block: 1");
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+  assert_int_equal(curl_easy_perform(c), CURLE_OK);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+  assert_int_equal(r.status, 404);
+  curl_slist_free_all(h);
+  curl_easy_cleanup(c);
+  kf_buf_release(&r.body);
+}
+
+/* A handler that says it started, then blocks until released. */
+typedef struct slow_gate {
+  int entered[2];
+  int release[2];
+} slow_gate;
+
+static void slow_handler(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)req;
+  slow_gate *g = ctx;
+  char b = 'x';
+  assert_int_equal(write(g->entered[1], &b, 1), 1);
+  assert_int_equal(read(g->release[0], &b, 1), 1);
+  kf_http_resp_json(resp, 200, json_pack("{s:s}", "done", "yes"));
+}
+
+typedef struct slow_call {
+  unsigned port;
+  long status;
+} slow_call;
+
+static void *slow_client(void *arg) {
+  slow_call *call = arg;
+  reply r;
+  request(call->port, "GET", "/slow", NULL, NULL, 0, 0, &r);
+  call->status = r.status;
+  reply_release(&r);
+  return NULL;
+}
+
+static void *stopper(void *arg) {
+  kf_httpd_stop(arg);
+  return NULL;
+}
+
+/* A request in flight when stop is called still gets its whole answer. */
+static void test_stop_finishes_requests_in_flight(void **state) {
+  (void)state;
+  slow_gate g;
+  assert_int_equal(pipe(g.entered), 0);
+  assert_int_equal(pipe(g.release), 0);
+  kf_httpd_config cfg;
+  kf_httpd_config_init(&cfg);
+  kf_err err;
+  kf_err_init(&err);
+  kf_httpd *h = NULL;
+  assert_int_equal(kf_httpd_new(&cfg, &h, &err), KF_OK);
+  assert_int_equal(kf_httpd_route(h, "GET", "/slow", slow_handler, &g), KF_OK);
+  assert_int_equal(kf_httpd_start(h, &err), KF_OK);
+  slow_call call = {kf_httpd_port(h), 0};
+  pthread_t client, stop;
+  assert_int_equal(pthread_create(&client, NULL, slow_client, &call), 0);
+  char b;
+  assert_int_equal(read(g.entered[0], &b, 1), 1);
+  /* Stop while the handler runs, then let the handler finish. */
+  assert_int_equal(pthread_create(&stop, NULL, stopper, h), 0);
+  assert_int_equal(write(g.release[1], "x", 1), 1);
+  pthread_join(stop, NULL);
+  pthread_join(client, NULL);
+  assert_int_equal(call.status, 200);
+  kf_httpd_free(h);
+  close(g.entered[0]);
+  close(g.entered[1]);
+  close(g.release[0]);
+  close(g.release[1]);
+}
+
 static void test_ready_line_through_pipe(void **state) {
   (void)state;
   int fds[2];
@@ -327,6 +435,9 @@ int main(void) {
       cmocka_unit_test(test_body_cap_declared_and_streamed),
       cmocka_unit_test(test_filter_can_answer_first),
       cmocka_unit_test(test_listen_before_start),
+      cmocka_unit_test(test_query_with_nul_is_absent),
+      cmocka_unit_test(test_filter_after_routing),
+      cmocka_unit_test(test_stop_finishes_requests_in_flight),
       cmocka_unit_test(test_ready_line_through_pipe),
   };
   int rc = cmocka_run_group_tests_name("httpd", tests, setup, teardown);

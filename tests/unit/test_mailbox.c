@@ -209,8 +209,10 @@ static void test_list_filters(void **state) {
 static void test_delete_clear(void **state) {
   (void)state;
   kf_mailbox *mb = open_memory(100);
+  assert_int_equal(kf_mailbox_last_id(mb), 0);
   int64_t a = add_mail(mb, "a@b.test", NULL, "x@y.test", "one");
   int64_t b = add_mail(mb, "a@b.test", NULL, "x@y.test", "two");
+  assert_int_equal(kf_mailbox_last_id(mb), b);
   assert_int_equal(kf_mailbox_delete(mb, a, NULL), KF_OK);
   assert_int_equal(kf_mailbox_count(mb), 1);
   json_t *doc = NULL;
@@ -224,8 +226,10 @@ static void test_delete_clear(void **state) {
   assert_int_equal(kf_mailbox_count(mb), 0);
   assert_int_equal(list_count(mb, &f), 0);
   /* Ids are never reused, so "after" cursors stay valid across a clear. */
+  assert_int_equal(kf_mailbox_last_id(mb), b);
   int64_t c = add_mail(mb, "a@b.test", NULL, "x@y.test", "three");
   assert_true(c > b);
+  assert_int_equal(kf_mailbox_last_id(mb), c);
   kf_mailbox_free(mb);
 }
 

@@ -73,5 +73,10 @@ kf_rc kf_mailbox_delete(kf_mailbox *mb, int64_t id, kf_err *err);
 kf_rc kf_mailbox_clear(kf_mailbox *mb, kf_err *err);
 /* Number of stored items. */
 size_t kf_mailbox_count(kf_mailbox *mb);
+/*
+ * The largest id ever given (0 for none). Ids are never reused, so a client
+ * that waits with after = this value sees only what arrives from now on.
+ */
+int64_t kf_mailbox_last_id(kf_mailbox *mb);
 
 #endif
