@@ -106,7 +106,11 @@ kf_rc kf_run_result_add_requirement(kf_run_result *run, const char *id, const ch
                   sizeof *run->requirements);
   if (rc != KF_OK)
     return rc;
-  kf_requirement r = {kf_strdup(id), dup_or_null(area), dup_or_null(title), dup_or_null(source)};
+  kf_requirement r = {.id = kf_strdup(id),
+                      .area = dup_or_null(area),
+                      .title = dup_or_null(title),
+                      .source = dup_or_null(source),
+                      .not_selected = 0};
   if (r.id == NULL || (area && !r.area) || (title && !r.title) || (source && !r.source)) {
     requirement_release(&r);
     return KF_ERR_NOMEM;
@@ -226,6 +230,11 @@ kf_req_status kf_run_result_requirement_status(const kf_run_result *run, const c
     *n_scenarios = covering;
   if (failed)
     return KF_REQ_FAIL;
+  /* Scenarios the selection left out might fail: a partly run requirement is not a pass. */
+  for (size_t i = 0; i < run->requirements_len; i++)
+    if (run->requirements[i].id != NULL && strcmp(run->requirements[i].id, id) == 0 &&
+        run->requirements[i].not_selected > 0)
+      return KF_REQ_NOT_CHECKED;
   /* A requirement with a skipped scenario was not wholly checked: never a pass. */
   if (ran > 0 && passed == covering)
     return KF_REQ_PASS;

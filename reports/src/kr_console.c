@@ -471,8 +471,14 @@ static void kr_console_requirements(FILE *out, const kr_console_options *opt,
       kr_console_text(out, kr_or(rq->id, ""), "", false);
       for (int k = idlen; k < 9; k++)
         fputc(' ', out);
-      kr_console_word(out, opt, kr_req_word(st), kr_req_color(st), 12);
-      fprintf(out, "%3zu scenario%s  ", n, n == 1 ? " " : "s");
+      if (st == KF_REQ_NOT_CHECKED && rq->not_selected > 0) {
+        /* Say why a requirement whose selected scenarios all passed is still not a pass. */
+        kr_console_word(out, opt, kr_req_word(st), kr_req_color(st), 0);
+        fprintf(out, " (%zu of %zu scenarios selected)  ", n, n + rq->not_selected);
+      } else {
+        kr_console_word(out, opt, kr_req_word(st), kr_req_color(st), 12);
+        fprintf(out, "%3zu scenario%s  ", n, n == 1 ? " " : "s");
+      }
       kr_console_text(out, kr_or(rq->title, ""), "", false);
       fputc('\n', out);
     }
@@ -539,7 +545,8 @@ void kr_console_summary(FILE *out, const kr_console_options *opt, const kf_run_r
   fputc('\n', out);
   fputs("target ", out);
   kr_console_text(out, kr_or(run->target, "?"), "", false);
-  fprintf(out, ", seed %" PRIu64 ", %zu scenarios in %s s\n", run->seed, c.total, secs);
+  fprintf(out, ", seed %" PRIu64 ", run id %016" PRIx64 ", %zu scenarios in %s s\n", run->seed,
+          run->run_id, c.total, secs);
   if (c.errors > 0)
     fprintf(out, "%zu error%s (counted as failed)\n", c.errors, c.errors == 1 ? "" : "s");
   /* CI parsers read this closing line; keep its form exactly. */

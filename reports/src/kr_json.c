@@ -193,6 +193,7 @@ static kf_rc kr_json_requirements(kr_json_ctx *ctx, const kf_run_result *run, js
     size_t n = 0;
     kf_req_status st = kf_run_result_requirement_status(run, id, &n);
     KR_TRY(kr_json_set(o, "status", json_string(kf_req_status_name(st))));
+    KR_TRY(kr_json_set(o, "not_selected", json_integer((json_int_t)rq->not_selected)));
     json_t *names;
     KR_TRY(kr_json_child(o, "scenarios", json_array(), &names));
     for (size_t j = 0; j < run->scenarios_len; j++) {
@@ -252,11 +253,15 @@ static kf_rc kr_json_build(kr_json_ctx *ctx, const kf_run_result *run, json_t *r
   /* A 64-bit seed does not fit a JSON number exactly everywhere; keep its digits. */
   char seed[32];
   KR_TRY(kf_str_format(seed, sizeof seed, "%" PRIu64, run->seed));
+  /* The run id as --run-id takes it: always 16 hex digits. */
+  char run_id[32];
+  KR_TRY(kf_str_format(run_id, sizeof run_id, "%016" PRIx64, run->run_id));
 
   KR_TRY(kr_json_set(root, "konform_version", json_string(KONFORM_VERSION)));
   KR_TRY(kr_json_set(root, "target", kr_json_text(ctx, run->target != NULL ? run->target : "")));
   KR_TRY(kr_json_set(root, "base_url", kr_json_text(ctx, run->base_url)));
   KR_TRY(kr_json_set(root, "seed", json_string(seed)));
+  KR_TRY(kr_json_set(root, "run_id", json_string(run_id)));
   KR_TRY(kr_json_set(root, "started_at", json_string(iso)));
   KR_TRY(kr_json_summary(run, root));
   KR_TRY(kr_json_requirements(ctx, run, root));
@@ -264,9 +269,23 @@ static kf_rc kr_json_build(kr_json_ctx *ctx, const kf_run_result *run, json_t *r
   return KF_OK;
 }
 
-/* json_dump_callback sink: append to a capped kf_buf. */
+/* Where json_dump_callback writes, and whether any write was lost. */
+typedef struct kr_json_sink {
+  kf_buf *text;
+  bool failed;
+} kr_json_sink;
+
+/*
+ * json_dump_callback sink: append to a capped kf_buf. Jansson 2.14 ignores
+ * the result of writing an object key, so one failed append could silently
+ * drop a key while later, smaller appends succeed; the failure is therefore
+ * sticky and checked again after the dump.
+ */
 static int kr_json_dump_sink(const char *data, size_t len, void *ctx) {
-  return kf_buf_append((kf_buf *)ctx, data, len) == KF_OK ? 0 : -1;
+  kr_json_sink *sink = ctx;
+  if (!sink->failed && kf_buf_append(sink->text, data, len) != KF_OK)
+    sink->failed = true;
+  return sink->failed ? -1 : 0;
 }
 
 kf_rc kr_json_write(const kf_run_result *run, const char *path, kf_err *err) {
@@ -288,7 +307,8 @@ kf_rc kr_json_write(const kf_run_result *run, const char *path, kf_err *err) {
     rc = kf_err_set(err, rc, "cannot build the JSON report: %s", kf_rc_name(rc));
     goto out;
   }
-  if (json_dump_callback(root, kr_json_dump_sink, &text, JSON_INDENT(2)) != 0 ||
+  kr_json_sink sink = {.text = &text, .failed = false};
+  if (json_dump_callback(root, kr_json_dump_sink, &sink, JSON_INDENT(2)) != 0 || sink.failed ||
       kf_buf_append_byte(&text, '\n') != KF_OK) {
     /* Either memory ran out or the report passed KR_REPORT_MAX. */
     rc = kf_err_set(err, text.len + 1 >= KR_REPORT_MAX ? KF_ERR_LIMIT : KF_ERR_NOMEM,

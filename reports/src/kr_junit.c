@@ -271,6 +271,10 @@ static kf_rc kr_junit_suite(kr_junit *j, const kf_run_result *run, const char *a
   char seed[32];
   KR_TRY(kf_str_format(seed, sizeof seed, "%" PRIu64, run->seed));
   KR_TRY(kr_junit_property(j, "seed", seed));
+  /* The run id in the same 16-hex-digit form as --run-id takes, so a run can be replayed. */
+  char run_id[32];
+  KR_TRY(kf_str_format(run_id, sizeof run_id, "%016" PRIx64, run->run_id));
+  KR_TRY(kr_junit_property(j, "run_id", run_id));
   KR_TRY(kr_junit_end(j));
 
   for (size_t i = 0; i < run->scenarios_len; i++) {

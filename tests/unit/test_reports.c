@@ -92,6 +92,7 @@ static void build_run(kf_run_result *run) {
   run->target = own("embedded reference stack");
   run->base_url = own("http://127.0.0.1:8480");
   run->seed = UINT64_C(18446744073709551557); /* Larger than a double holds exactly. */
+  run->run_id = UINT64_C(0xabc);              /* Printed with its leading zeros. */
   run->started_at = 1774692000;               /* 2026-03-28T10:00:00Z */
   run->duration_ms = 4321;
 
@@ -504,11 +505,13 @@ static void test_json_report(void **state) {
     fail_msg("JSON report does not parse: %s (line %d)", jerr.text, jerr.line);
 
   /* The keys the schema requires, checked here by hand as well. */
-  static const char *const top[] = {"konform_version", "target",  "base_url",     "seed",
-                                    "started_at",      "summary", "requirements", "scenarios"};
+  static const char *const top[] = {"konform_version", "target",     "base_url", "seed",
+                                    "run_id",          "started_at", "summary",  "requirements",
+                                    "scenarios"};
   for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
     assert_non_null(json_object_get(doc, top[i]));
   assert_string_equal(str_of(doc, "seed"), "18446744073709551557");
+  assert_string_equal(str_of(doc, "run_id"), "0000000000000abc");
   assert_string_equal(str_of(doc, "started_at"), "2026-03-28T10:00:00Z");
   assert_string_equal(str_of(doc, "target"), "embedded reference stack");
 
@@ -528,6 +531,7 @@ static void test_json_report(void **state) {
   check_req(reqs, "ACC-08", "fail", 1);
   check_req(reqs, "AUTH-04", "fail", 1);        /* An error counts against it. */
   check_req(reqs, "AUTH-05", "not-checked", 1); /* Only skipped: never a pass. */
+  assert_int_equal(int_of(find_by(reqs, "id", "ACC-01"), "not_selected"), 0);
   assert_string_equal(str_of(find_by(reqs, "id", "AUTH-05"), "source"), "default");
   assert_string_equal(json_string_value(json_array_get(
                           json_object_get(find_by(reqs, "id", "ACC-06"), "scenarios"), 0)),
@@ -594,6 +598,49 @@ static void test_json_report(void **state) {
   schema_check(schema, schema, doc, "$");
   json_decref(schema);
   json_decref(doc);
+}
+
+static char *capture_summary(const kf_run_result *run, bool color, bool verbose);
+
+/*
+ * A requirement whose selected scenarios all passed, while the filters left
+ * other covering scenarios out, is not checked in every report.
+ */
+static void test_not_selected_is_not_checked(void **state) {
+  fixture *f = *state;
+  size_t n = 0;
+  assert_int_equal(kf_run_result_requirement_status(&f->run, "ACC-01", &n), KF_REQ_PASS);
+  assert_true(strcmp(f->run.requirements[0].id, "ACC-01") == 0);
+  f->run.requirements[0].not_selected = 11;
+  assert_int_equal(kf_run_result_requirement_status(&f->run, "ACC-01", &n), KF_REQ_NOT_CHECKED);
+  assert_int_equal(n, 1);
+  /* A failure still decides, whatever was left out. */
+  assert_true(strcmp(f->run.requirements[1].id, "ACC-06") == 0);
+  f->run.requirements[1].not_selected = 3;
+  assert_int_equal(kf_run_result_requirement_status(&f->run, "ACC-06", &n), KF_REQ_FAIL);
+
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(kr_json_write(&f->run, f->json, &err), KF_OK);
+  json_error_t jerr;
+  json_t *doc = json_load_file(f->json, 0, &jerr);
+  assert_non_null(doc);
+  const json_t *reqs = json_object_get(doc, "requirements");
+  check_req(reqs, "ACC-01", "not-checked", 1);
+  assert_int_equal(int_of(find_by(reqs, "id", "ACC-01"), "not_selected"), 11);
+  assert_int_equal(int_of(find_by(reqs, "id", "ACC-06"), "not_selected"), 3);
+  json_t *schema = load_schema();
+  assert_non_null(schema);
+  schema_check(schema, schema, doc, "$");
+  json_decref(schema);
+  json_decref(doc);
+
+  char *text = capture_summary(&f->run, false, false);
+  assert_non_null(
+      strstr(text, "    ACC-01   not checked (1 of 12 scenarios selected)  Registrierung\n"));
+  assert_non_null(strstr(text, "    ACC-06   FAIL          1 scenario   Link 24 Stunden\n"));
+  assert_non_null(strstr(text, "  ACC     0 pass    2 fail    2 not checked\n"));
+  free(text);
 }
 
 static void test_json_schema_shape(void **state) {
@@ -674,8 +721,10 @@ static void alloc_failure_loop(fixture *f, const char *path,
     }
     /* A success must be a complete report. */
     if (is_json) {
-      json_t *doc = json_load_file(path, 0, NULL);
-      assert_non_null(doc);
+      json_error_t jerr;
+      json_t *doc = json_load_file(path, 0, &jerr);
+      if (doc == NULL)
+        fail_msg("allocation %lu failed, yet the report does not parse: %s", n, jerr.text);
       json_decref(doc);
     } else {
       xmlDocPtr doc =
@@ -802,6 +851,8 @@ static void test_junit_report(void **state) {
   assert_xpath_string(doc, "/testsuites/testsuite[1]/@time", "1.262");
   assert_xpath_string(doc, "/testsuites/testsuite[1]/properties/property[@name='seed']/@value",
                       "18446744073709551557");
+  assert_xpath_string(doc, "/testsuites/testsuite[1]/properties/property[@name='run_id']/@value",
+                      "0000000000000abc");
   assert_xpath_count(doc, "//testcase", 5);
 
   /* The passing case. */
@@ -945,7 +996,7 @@ static void test_console_summary_plain(void **state) {
   assert_non_null(strstr(text, "    AUTH-05  not checked   1 scenario   Sperre\n"));
   assert_non_null(strstr(text, "  ACC     1 pass    2 fail    1 not checked\n"));
   assert_non_null(strstr(text, "  AUTH    0 pass    1 fail    1 not checked\n"));
-  assert_non_null(strstr(text, "seed 18446744073709551557"));
+  assert_non_null(strstr(text, "seed 18446744073709551557, run id 0000000000000abc,"));
   assert_non_null(strstr(text, "4.321 s"));
   size_t len = strlen(text);
   assert_true(kf_utf8_valid(text, len));
@@ -1068,6 +1119,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_scenario_area, setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_report, setup, teardown),
       cmocka_unit_test(test_json_schema_shape),
+      cmocka_unit_test_setup_teardown(test_not_selected_is_not_checked, setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_empty_run, setup, teardown),
       cmocka_unit_test_setup_teardown(test_write_into_missing_folder, setup, teardown),
       cmocka_unit_test_setup_teardown(test_json_alloc_failures, setup, teardown),

@@ -60,6 +60,12 @@ typedef struct kf_requirement {
   char *area;   /* "ACC". */
   char *title;  /* One line from the catalogue. */
   char *source; /* "seed", "default" or "practice". */
+  /*
+   * How many scenarios of the suite cover this requirement but were left out
+   * by the selection (--name, --tag, --covers). The runner fills it; while it
+   * is above 0 the requirement was only partly checked and cannot pass.
+   */
+  size_t not_selected;
 } kf_requirement;
 
 typedef enum kf_req_status { KF_REQ_PASS, KF_REQ_FAIL, KF_REQ_NOT_CHECKED } kf_req_status;
@@ -70,6 +76,7 @@ typedef struct kf_run_result {
   char *target; /* Target description (profile path or "embedded reference stack"). */
   char *base_url;
   uint64_t seed;
+  uint64_t run_id;    /* --run-id: every generated identity contains it. */
   int64_t started_at; /* Real Unix seconds. */
   int64_t duration_ms;
   kf_requirement *requirements; /* The whole catalogue, in catalogue order. */
@@ -108,8 +115,10 @@ void kf_run_result_counts(const kf_run_result *run, kf_run_counts *out);
 
 /*
  * A requirement's verdict: fail if any covering scenario failed or errored;
- * pass if at least one ran and every covering scenario passed; otherwise
- * not-checked. Stores in *n_scenarios how many scenarios cover it.
+ * pass if at least one ran, every covering scenario passed and the selection
+ * left none of the suite's covering scenarios out (not_selected == 0);
+ * otherwise not-checked. Stores in *n_scenarios how many scenarios of the run
+ * cover it. An id that is not in run->requirements counts as not_selected 0.
  */
 kf_req_status kf_run_result_requirement_status(const kf_run_result *run, const char *id,
                                                size_t *n_scenarios);
