@@ -6,7 +6,9 @@
  * repair bad input and mime_valid must know whether the conversion was clean.
  * Every string handed to jansson is made valid UTF-8 first (bad bytes become
  * U+FFFD), since jansson refuses anything else and a broken mail must still be
- * stored.
+ * stored. A NUL byte counts as bad too: as U+0000 it would cut the string short
+ * for every C reader of the document, so it is replaced and marks the mail
+ * invalid instead of passing unnoticed.
  */
 #include "km_mime.h"
 
@@ -46,8 +48,8 @@ void km_mime_global_shutdown(void) {
 /* ---- UTF-8 helpers. ---- */
 
 /*
- * Append s as UTF-8, replacing each invalid byte with U+FFFD. Sets *clean to
- * false when anything had to be replaced.
+ * Append s as UTF-8, replacing each invalid byte and each NUL with U+FFFD. Sets
+ * *clean to false when anything had to be replaced.
  */
 static kf_rc mime_append_lossy_utf8(kf_buf *buf, const char *s, size_t len, bool *clean) {
   size_t i = 0;
@@ -56,7 +58,7 @@ static kf_rc mime_append_lossy_utf8(kf_buf *buf, const char *s, size_t len, bool
     while (run < len) {
       uint32_t cp;
       size_t n = kf_utf8_decode(s + run, len - run, &cp);
-      if (n == 0)
+      if (n == 0 || cp == 0)
         break;
       run += n;
     }
@@ -75,15 +77,18 @@ static kf_rc mime_append_lossy_utf8(kf_buf *buf, const char *s, size_t len, bool
   return KF_OK;
 }
 
-/* A JSON string of s (len bytes), made valid UTF-8; NULL only when out of memory. */
-static json_t *mime_json_string(const char *s, size_t len) {
-  if (kf_utf8_valid(s, len))
+/*
+ * A JSON string of s (len bytes), made valid UTF-8 without NUL; NULL only when
+ * out of memory. *clean turns false when anything had to be replaced.
+ */
+static json_t *mime_json_string(const char *s, size_t len, bool *clean) {
+  if (kf_utf8_valid(s, len) && memchr(s, '\0', len) == NULL)
     return json_stringn(s, len);
   kf_buf buf;
+  /* Every byte may become a 3-byte U+FFFD; the cap cannot overflow for a real length. */
   kf_buf_init(&buf, len * 3 + 1);
-  bool clean = true;
   json_t *j = NULL;
-  if (mime_append_lossy_utf8(&buf, s, len, &clean) == KF_OK) {
+  if (mime_append_lossy_utf8(&buf, s, len, clean) == KF_OK) {
     j = json_stringn(buf.data != NULL ? buf.data : "", buf.len);
   }
   kf_buf_release(&buf);
@@ -91,10 +96,10 @@ static json_t *mime_json_string(const char *s, size_t len) {
 }
 
 /* A JSON string of a NUL-terminated s, or JSON null for NULL. */
-static json_t *mime_json_string_or_null(const char *s) {
+static json_t *mime_json_string_or_null(const char *s, bool *clean) {
   if (s == NULL)
     return json_null();
-  return mime_json_string(s, strlen(s));
+  return mime_json_string(s, strlen(s), clean);
 }
 
 static bool mime_charset_is(const char *charset, const char *const *names) {
@@ -176,7 +181,9 @@ static kf_rc mime_link_add(json_t *links, const char *url, size_t len) {
     if (json_string_length(v) == len && memcmp(json_string_value(v), url, len) == 0)
       return KF_OK;
   }
-  json_t *s = mime_json_string(url, len);
+  /* The text is already clean UTF-8; a URL cut from it cannot need repair. */
+  bool clean = true;
+  json_t *s = mime_json_string(url, len, &clean);
   if (s == NULL || json_array_append_new(links, s) != 0)
     return KF_ERR_NOMEM;
   return KF_OK;
@@ -186,16 +193,27 @@ static bool mime_is_alnum(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
 
-/* Characters that end a URL written in running text. */
-static bool mime_url_stop(unsigned char c) {
-  return c <= 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '"' || c == '`';
+/*
+ * The length of the URL-ending character at text (len bytes left), or 0 when
+ * the URL goes on. Non-ASCII characters belong to the URL (IRIs such as
+ * https://ex.test/straße are written that way in mails); blanks, controls, the
+ * quoting characters < > " ' ` and U+00A0 (a no-break space, typed around links
+ * by many editors) end it.
+ */
+static size_t mime_url_stop(const char *text, size_t len) {
+  unsigned char c = (unsigned char)text[0];
+  if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '"' || c == '\'' || c == '`')
+    return 1;
+  if (c == 0xc2 && len >= 2 && (unsigned char)text[1] == 0xa0)
+    return 2;
+  return 0;
 }
 
 /* The length of url without trailing punctuation that belongs to the sentence. */
 static size_t mime_url_trim(const char *url, size_t len) {
   while (len > 0) {
     char c = url[len - 1];
-    if (strchr(".,;:!?'", c) != NULL || c == ']' || c == '}') {
+    if (strchr(".,;:!?", c) != NULL || c == ']' || c == '}') {
       len--;
       continue;
     }
@@ -234,7 +252,7 @@ static kf_rc mime_links_from_text(json_t *links, const char *text, size_t len) {
       continue;
     }
     size_t end = i + scheme;
-    while (end < len && !mime_url_stop((unsigned char)text[end]))
+    while (end < len && mime_url_stop(text + end, len - end) == 0)
       end++;
     size_t url_len = mime_url_trim(text + i, end - i);
     if (url_len > scheme) {
@@ -247,7 +265,18 @@ static kf_rc mime_links_from_text(json_t *links, const char *text, size_t len) {
   return KF_OK;
 }
 
-/* Collect http(s) href attributes from HTML, in document order. */
+/* Whether node is a script or style element, whose text is code, not prose. */
+static bool mime_html_is_code(const xmlNode *node) {
+  return node != NULL && node->type == XML_ELEMENT_NODE && node->name != NULL &&
+         (xmlStrcasecmp(node->name, (const xmlChar *)"script") == 0 ||
+          xmlStrcasecmp(node->name, (const xmlChar *)"style") == 0);
+}
+
+/*
+ * Collect http(s) href attributes and URLs written in the text from HTML, in
+ * document order. Text inside script and style is skipped: a URL there is
+ * never a link the reader sees.
+ */
 static kf_rc mime_links_from_html(json_t *links, const char *html, size_t len) {
   if (len == 0 || len > (size_t)INT32_MAX)
     return KF_OK;
@@ -272,6 +301,10 @@ static kf_rc mime_links_from_html(json_t *links, const char *html, size_t len) {
         }
         xmlFree(href);
       }
+    } else if ((node->type == XML_TEXT_NODE || node->type == XML_CDATA_SECTION_NODE) &&
+               node->content != NULL && !mime_html_is_code(node->parent)) {
+      const char *t = (const char *)node->content;
+      rc = mime_links_from_text(links, t, strlen(t));
     }
     if (node->type == XML_ELEMENT_NODE && node->children != NULL) {
       node = node->children;
@@ -374,13 +407,15 @@ static kf_rc mime_envelope(json_t *doc, const km_smtp_envelope *env) {
   json_t *e = json_object();
   json_t *rcpts = json_array();
   kf_rc rc = (e != NULL && rcpts != NULL) ? KF_OK : KF_ERR_NOMEM;
+  /* The SMTP engine checked the envelope; its repair would say nothing about the MIME. */
+  bool clean = true;
   for (size_t i = 0; rc == KF_OK && i < env->rcpt_to_len; i++) {
-    json_t *s = mime_json_string_or_null(env->rcpt_to[i]);
+    json_t *s = mime_json_string_or_null(env->rcpt_to[i], &clean);
     if (s == NULL || json_array_append_new(rcpts, s) != 0)
       rc = KF_ERR_NOMEM;
   }
   if (rc == KF_OK)
-    rc = mime_set(e, "mail_from", mime_json_string_or_null(env->mail_from));
+    rc = mime_set(e, "mail_from", mime_json_string_or_null(env->mail_from, &clean));
   if (rc == KF_OK) {
     rc = mime_set(e, "rcpt_to", rcpts);
     rcpts = NULL;
@@ -393,7 +428,7 @@ static kf_rc mime_envelope(json_t *doc, const km_smtp_envelope *env) {
 }
 
 /* Append every mailbox address in list to array (groups are flattened). */
-static kf_rc mime_addresses(InternetAddressList *list, json_t *array, unsigned depth) {
+static kf_rc mime_addresses(InternetAddressList *list, json_t *array, unsigned depth, bool *clean) {
   if (list == NULL)
     return KF_OK;
   int n = internet_address_list_length(list);
@@ -403,13 +438,13 @@ static kf_rc mime_addresses(InternetAddressList *list, json_t *array, unsigned d
     if (INTERNET_ADDRESS_IS_MAILBOX(ia)) {
       const char *addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
       if (addr != NULL) {
-        json_t *s = mime_json_string_or_null(addr);
+        json_t *s = mime_json_string_or_null(addr, clean);
         if (s == NULL || json_array_append_new(array, s) != 0)
           rc = KF_ERR_NOMEM;
       }
     } else if (INTERNET_ADDRESS_IS_GROUP(ia) && depth < 4) {
       rc = mime_addresses(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)), array,
-                          depth + 1);
+                          depth + 1, clean);
     }
     if (rc != KF_OK)
       return rc;
@@ -422,7 +457,7 @@ static kf_rc mime_addresses(InternetAddressList *list, json_t *array, unsigned d
  * folded header are removed, the blanks after them kept), without the blanks
  * after the colon and the final line break.
  */
-static json_t *mime_raw_value(const char *raw) {
+static json_t *mime_raw_value(const char *raw, bool *clean) {
   if (raw == NULL)
     return json_null();
   while (*raw == ' ' || *raw == '\t')
@@ -437,12 +472,26 @@ static json_t *mime_raw_value(const char *raw) {
   }
   json_t *j = NULL;
   if (rc == KF_OK)
-    j = mime_json_string(buf.data != NULL ? buf.data : "", buf.len);
+    j = mime_json_string(buf.data != NULL ? buf.data : "", buf.len, clean);
   kf_buf_release(&buf);
   return j;
 }
 
-static kf_rc mime_headers(json_t *doc, GMimeObject *obj) {
+/*
+ * The lower-cased header name as a JSON object key in key (caller releases).
+ * A name that is not UTF-8 is repaired like any other text, because jansson
+ * refuses such a key and the mail must still be stored.
+ */
+static kf_rc mime_header_key(const char *name, kf_buf *key, bool *clean) {
+  kf_rc rc = mime_append_lossy_utf8(key, name, strlen(name), clean);
+  if (rc == KF_OK && key->data == NULL)
+    rc = kf_buf_append(key, "", 0);
+  if (rc == KF_OK)
+    kf_str_ascii_lower(key->data);
+  return rc;
+}
+
+static kf_rc mime_headers(json_t *doc, GMimeObject *obj, bool *clean) {
   json_t *headers = json_object();
   json_t *list = json_array();
   kf_rc rc = (headers != NULL && list != NULL) ? KF_OK : KF_ERR_NOMEM;
@@ -462,11 +511,11 @@ static kf_rc mime_headers(json_t *doc, GMimeObject *obj) {
       break;
     }
     /* header_list keeps the value as sent (docs/mocks-openapi.yaml), plus the decoded form. */
-    rc = mime_set(entry, "name", mime_json_string_or_null(name));
+    rc = mime_set(entry, "name", mime_json_string_or_null(name, clean));
     if (rc == KF_OK)
-      rc = mime_set(entry, "value", mime_raw_value(g_mime_header_get_raw_value(h)));
+      rc = mime_set(entry, "value", mime_raw_value(g_mime_header_get_raw_value(h), clean));
     if (rc == KF_OK)
-      rc = mime_set(entry, "decoded", mime_json_string_or_null(value));
+      rc = mime_set(entry, "decoded", mime_json_string_or_null(value, clean));
     if (rc != KF_OK) {
       json_decref(entry);
       break;
@@ -476,17 +525,15 @@ static kf_rc mime_headers(json_t *doc, GMimeObject *obj) {
       rc = KF_ERR_NOMEM;
       break;
     }
-    char *lower = kf_strdup(name);
-    if (lower == NULL) {
-      rc = KF_ERR_NOMEM;
-      break;
-    }
-    kf_str_ascii_lower(lower);
+    kf_buf key;
+    /* A name is one header line at most; the cap only guards the arithmetic. */
+    kf_buf_init(&key, strlen(name) * 3 + 1);
+    rc = mime_header_key(name, &key, clean);
     /* The first occurrence wins (Received, for instance, repeats). */
-    if (json_object_get(headers, lower) == NULL) {
-      rc = mime_set(headers, lower, mime_json_string_or_null(value));
+    if (rc == KF_OK && json_object_get(headers, key.data) == NULL) {
+      rc = mime_set(headers, key.data, mime_json_string_or_null(value, clean));
     }
-    kf_free(lower);
+    kf_buf_release(&key);
   }
   if (rc == KF_OK) {
     rc = mime_set(doc, "headers", headers);
@@ -532,7 +579,9 @@ static kf_rc mime_defaults(json_t *doc, size_t len) {
 /* Fill doc from a parsed message. */
 static kf_rc mime_from_message(json_t *doc, GMimeMessage *msg) {
   GMimeObject *obj = GMIME_OBJECT(msg);
-  kf_rc rc = mime_headers(doc, obj);
+  /* Whether every header (names, values, addresses) was clean UTF-8 without NUL. */
+  bool headers_clean = true;
+  kf_rc rc = mime_headers(doc, obj, &headers_clean);
   if (rc != KF_OK)
     return rc;
 
@@ -540,7 +589,7 @@ static kf_rc mime_from_message(json_t *doc, GMimeMessage *msg) {
   json_t *from_addrs = json_array();
   if (from_addrs == NULL)
     return KF_ERR_NOMEM;
-  rc = mime_addresses(from, from_addrs, 0);
+  rc = mime_addresses(from, from_addrs, 0, &headers_clean);
   if (rc == KF_OK) {
     json_t *first = json_array_get(from_addrs, 0);
     rc = mime_set(doc, "from", first != NULL ? json_incref(first) : json_null());
@@ -552,18 +601,21 @@ static kf_rc mime_from_message(json_t *doc, GMimeMessage *msg) {
   json_t *to = json_array();
   if (to == NULL)
     return KF_ERR_NOMEM;
-  rc = mime_addresses(g_mime_message_get_to(msg), to, 0);
+  rc = mime_addresses(g_mime_message_get_to(msg), to, 0, &headers_clean);
   if (rc != KF_OK) {
     json_decref(to);
     return rc;
   }
   rc = mime_set(doc, "to", to);
   if (rc == KF_OK)
-    rc = mime_set(doc, "subject", mime_json_string_or_null(g_mime_message_get_subject(msg)));
+    rc = mime_set(doc, "subject",
+                  mime_json_string_or_null(g_mime_message_get_subject(msg), &headers_clean));
   if (rc == KF_OK)
-    rc = mime_set(doc, "date", mime_json_string_or_null(g_mime_object_get_header(obj, "Date")));
+    rc = mime_set(doc, "date",
+                  mime_json_string_or_null(g_mime_object_get_header(obj, "Date"), &headers_clean));
   if (rc == KF_OK) {
-    rc = mime_set(doc, "message_id", mime_json_string_or_null(g_mime_message_get_message_id(msg)));
+    rc = mime_set(doc, "message_id",
+                  mime_json_string_or_null(g_mime_message_get_message_id(msg), &headers_clean));
   }
   if (rc != KF_OK)
     return rc;
@@ -576,29 +628,37 @@ static kf_rc mime_from_message(json_t *doc, GMimeMessage *msg) {
   w.clean = true;
   rc = mime_walk_part(g_mime_message_get_mime_part(msg), &w, 0);
   json_t *links = NULL;
+  /*
+   * The bodies go through the same repair as headers: a charset converted by
+   * iconv can still carry NUL bytes, which must not reach the document. Links
+   * are then taken from the repaired text, so they never hold a NUL either.
+   */
+  json_t *text = NULL, *html = NULL;
   if (rc == KF_OK) {
-    rc = mime_set(doc, "text", json_stringn(w.text.data != NULL ? w.text.data : "", w.text.len));
+    text = mime_json_string(w.text.data != NULL ? w.text.data : "", w.text.len, &w.clean);
+    rc = mime_set(doc, "text", text != NULL ? json_incref(text) : NULL);
   }
-  if (rc == KF_OK) {
-    rc = mime_set(doc, "html",
-                  w.have_html ? json_stringn(w.html.data != NULL ? w.html.data : "", w.html.len)
-                              : json_null());
+  if (rc == KF_OK && w.have_html) {
+    html = mime_json_string(w.html.data != NULL ? w.html.data : "", w.html.len, &w.clean);
+    rc = mime_set(doc, "html", html != NULL ? json_incref(html) : NULL);
   }
   if (rc == KF_OK) {
     links = json_array();
     if (links == NULL)
       rc = KF_ERR_NOMEM;
   }
-  if (rc == KF_OK && w.text.len > 0)
-    rc = mime_links_from_text(links, w.text.data, w.text.len);
-  if (rc == KF_OK && w.html.len > 0)
-    rc = mime_links_from_html(links, w.html.data, w.html.len);
+  if (rc == KF_OK && json_string_length(text) > 0)
+    rc = mime_links_from_text(links, json_string_value(text), json_string_length(text));
+  if (rc == KF_OK && json_string_length(html) > 0)
+    rc = mime_links_from_html(links, json_string_value(html), json_string_length(html));
   if (rc == KF_OK) {
     rc = mime_set(doc, "links", links);
     links = NULL;
   }
   json_decref(links);
-  bool valid = w.clean && g_mime_object_get_header(obj, "From") != NULL &&
+  json_decref(text);
+  json_decref(html);
+  bool valid = w.clean && headers_clean && g_mime_object_get_header(obj, "From") != NULL &&
                g_mime_object_get_header(obj, "Date") != NULL;
   if (rc == KF_OK)
     rc = mime_set(doc, "mime_valid", json_boolean(valid));

@@ -15,15 +15,22 @@
 #include "kf/alloc.h"
 #include "km_mime.h"
 
-static json_t *decode(const char *raw) {
+/* Decode len bytes of raw, which may hold NUL bytes. */
+static json_t *decode_n(const char *raw, size_t len) {
   static const char *const rcpts[] = {"a@b.test", "c@d.test"};
   km_smtp_envelope env = {.mail_from = "sender@x.test", .rcpt_to = rcpts, .rcpt_to_len = 2};
   json_t *doc = NULL;
   kf_err err;
   kf_err_init(&err);
-  assert_int_equal(km_mime_decode(raw, strlen(raw), &env, &doc, &err), KF_OK);
+  kf_rc rc = km_mime_decode(raw, len, &env, &doc, &err);
+  if (rc != KF_OK)
+    fail_msg("decode failed: %s", err.message);
   assert_non_null(doc);
   return doc;
+}
+
+static json_t *decode(const char *raw) {
+  return decode_n(raw, strlen(raw));
 }
 
 static const char *str(json_t *doc, const char *key) {
@@ -256,6 +263,126 @@ static void test_unparseable(void **state) {
   json_decref(doc);
 }
 
+/* Whether s (a JSON string value) holds a NUL byte, i.e. U+0000. */
+static bool has_nul(json_t *doc, const char *key) {
+  json_t *v = json_object_get(doc, key);
+  assert_true(json_is_string(v));
+  return memchr(json_string_value(v), '\0', json_string_length(v)) != NULL;
+}
+
+/* A NUL in a text or HTML part becomes U+FFFD and makes the mail invalid. */
+static void test_nul_in_body(void **state) {
+  (void)state;
+  static const char plain[] = "From: a@b.test\r\n"
+                              "Date: Sat, 28 Mar 2026 10:00:00 +0000\r\n"
+                              "Content-Type: text/plain; charset=utf-8\r\n"
+                              "\r\n"
+                              "ab\0cd\r\n";
+  json_t *doc = decode_n(plain, sizeof(plain) - 1);
+  assert_false(has_nul(doc, "text"));
+  assert_string_equal(str(doc, "text"), "ab\xEF\xBF\xBD"
+                                        "cd\r\n");
+  assert_false(valid(doc));
+  json_decref(doc);
+  /* Through iconv (Latin-1) the NUL would convert to U+0000 just the same. */
+  static const char latin1[] = "From: a@b.test\r\n"
+                               "Date: Sat, 28 Mar 2026 10:00:00 +0000\r\n"
+                               "Content-Type: text/plain; charset=iso-8859-1\r\n"
+                               "\r\n"
+                               "Gr\xfc\0e\r\n";
+  doc = decode_n(latin1, sizeof(latin1) - 1);
+  assert_false(has_nul(doc, "text"));
+  assert_false(valid(doc));
+  json_decref(doc);
+  static const char html[] = "From: a@b.test\r\n"
+                             "Date: Sat, 28 Mar 2026 10:00:00 +0000\r\n"
+                             "Content-Type: text/html; charset=utf-8\r\n"
+                             "\r\n"
+                             "<p>x\0y</p>\r\n";
+  doc = decode_n(html, sizeof(html) - 1);
+  assert_false(has_nul(doc, "html"));
+  assert_non_null(strstr(str(doc, "html"), "x\xEF\xBF\xBDy"));
+  assert_false(valid(doc));
+  json_decref(doc);
+}
+
+/* A NUL in an RFC 2047 encoded subject never reaches the document as U+0000. */
+static void test_nul_in_subject(void **state) {
+  (void)state;
+  /* "a\0b" in base64 is YQBi. */
+  json_t *doc = decode("From: a@b.test\r\n"
+                       "Date: Sat, 28 Mar 2026 10:00:00 +0000\r\n"
+                       "Subject: =?UTF-8?B?YQBi?=\r\n"
+                       "\r\n"
+                       "x\r\n");
+  assert_false(has_nul(doc, "subject"));
+  assert_false(has_nul(json_object_get(doc, "headers"), "subject"));
+  json_decref(doc);
+}
+
+/* A header name that is not UTF-8 is kept (with U+FFFD) instead of failing the decode. */
+static void test_header_name_not_utf8(void **state) {
+  (void)state;
+  json_t *doc = decode("From: a@b.test\r\n"
+                       "Date: Sat, 28 Mar 2026 10:00:00 +0000\r\n"
+                       "X-Gr\xfc\xdf: hallo\r\n"
+                       "\r\n"
+                       "x\r\n");
+  json_t *headers = json_object_get(doc, "headers");
+  assert_string_equal(str(headers, "x-gr\xEF\xBF\xBD\xEF\xBF\xBD"), "hallo");
+  json_t *entry = json_array_get(json_object_get(doc, "header_list"), 2);
+  assert_string_equal(str(entry, "name"), "X-Gr\xEF\xBF\xBD\xEF\xBF\xBD");
+  assert_false(valid(doc));
+  json_decref(doc);
+}
+
+/* URLs go on past non-ASCII characters and stop at blanks, delimiters and U+00A0. */
+static void test_links_non_ascii(void **state) {
+  (void)state;
+  json_t *doc =
+      decode("From: a@b.test\r\n"
+             "Date: Sat, 28 Mar 2026 10:00:00 +0000\r\n"
+             "Content-Type: text/plain; charset=utf-8\r\n"
+             "Content-Transfer-Encoding: 8bit\r\n"
+             "\r\n"
+             "Siehe https://ex.test/stra\xc3\x9f"
+             "e.\r\n"
+             "<https://ex.test/k\xc3\xb6ln>, \"https://ex.test/q\" 'https://ex.test/s'\r\n"
+             "https://ex.test/nbsp\xc2\xa0weiter (https://ex.test/paren) "
+             "https://ex.test/x?y=\xe2\x82\xac!\r\n");
+  static const char *const links[] = {"https://ex.test/stra\xc3\x9f"
+                                      "e",
+                                      "https://ex.test/k\xc3\xb6ln",
+                                      "https://ex.test/q",
+                                      "https://ex.test/s",
+                                      "https://ex.test/nbsp",
+                                      "https://ex.test/paren",
+                                      "https://ex.test/x?y=\xe2\x82\xac"};
+  assert_links(doc, links, 7);
+  assert_true(valid(doc));
+  json_decref(doc);
+}
+
+/* URLs written as text in an HTML part count too, in document order; script and style do not. */
+static void test_links_in_html_text(void **state) {
+  (void)state;
+  json_t *doc = decode("From: a@b.test\r\n"
+                       "Date: Sat, 28 Mar 2026 10:00:00 +0000\r\n"
+                       "Content-Type: text/html; charset=utf-8\r\n"
+                       "\r\n"
+                       "<html><head><style>a { background: url(https://h.test/style) }</style>"
+                       "<script>var u = 'https://h.test/script';</script></head>"
+                       "<body><p>Bitte https://h.test/text?a=1&amp;b=2 \xc3\xb6"
+                       "ffnen.</p>"
+                       "<a href=\"https://h.test/a\">https://h.test/a</a>"
+                       "<p>Wieder https://h.test/text?a=1&amp;b=2 und https://h.test/last</p>"
+                       "</body></html>\r\n");
+  static const char *const links[] = {"https://h.test/text?a=1&b=2", "https://h.test/a",
+                                      "https://h.test/last"};
+  assert_links(doc, links, 3);
+  json_decref(doc);
+}
+
 /* Fail allocations one by one (JSON included): no crash, no leak, clean result. */
 static void test_alloc_failures(void **state) {
   (void)state;
@@ -300,6 +427,11 @@ int main(void) {
       cmocka_unit_test(test_missing_date_invalidates),
       cmocka_unit_test(test_multipart_alternative_links),
       cmocka_unit_test(test_unparseable),
+      cmocka_unit_test(test_nul_in_body),
+      cmocka_unit_test(test_nul_in_subject),
+      cmocka_unit_test(test_header_name_not_utf8),
+      cmocka_unit_test(test_links_non_ascii),
+      cmocka_unit_test(test_links_in_html_text),
       cmocka_unit_test(test_alloc_failures),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
