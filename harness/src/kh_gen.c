@@ -252,11 +252,15 @@ kf_rc kh_gen_eval(kh_gen_ctx *ctx, const kh_let *let, const kh_vars *vars, kf_bu
     return rc;
   const char *f = let->func;
   uint64_t n = ctx->counter++;
-  uint32_t run32 = (uint32_t)(ctx->run_id & 0xFFFFFFFFu);
+  /*
+   * Identities carry all 64 bits of the run id (16 hex digits): run ids that
+   * differ only in their high half must not share accounts on a persistent
+   * target.
+   */
   if (strcmp(f, "email") == 0) {
     return kh_out(out,
-                  kf_buf_appendf(out, "k%08" PRIx32 "-%" PRIu64 "-%" PRIu64 "@konform.test", run32,
-                                 ctx->scenario, n),
+                  kf_buf_appendf(out, "k%016" PRIx64 "-%" PRIu64 "-%" PRIu64 "@konform.test",
+                                 ctx->run_id, ctx->scenario, n),
                   err);
   }
   if (strcmp(f, "customer_number") == 0) {
@@ -288,7 +292,8 @@ kf_rc kh_gen_eval(kh_gen_ctx *ctx, const kh_let *let, const kh_vars *vars, kf_bu
     /* Hex run id, then scenario and counter in decimal: injective and [a-z0-9]. */
     rc = tmp.len > 0 ? kf_buf_append(out, tmp.data, tmp.len) : KF_OK;
     if (rc == KF_OK)
-      rc = kf_buf_appendf(out, "%08" PRIx32 "s%" PRIu64 "n%" PRIu64, run32, ctx->scenario, n);
+      rc =
+          kf_buf_appendf(out, "%016" PRIx64 "s%" PRIu64 "n%" PRIu64, ctx->run_id, ctx->scenario, n);
     rc = kh_out(out, rc, err);
   } else if (strcmp(f, "upper") == 0 || strcmp(f, "lower") == 0) {
     bool up = f[0] == 'u';

@@ -62,14 +62,34 @@ static void test_email_and_unique(void **state) {
   kh_gen_ctx_init(&ctx, 1, 0xDEADBEEFCAFEULL, 7);
   char v[256];
   assert_int_equal(gen(&ctx, NULL, "email()", v, sizeof v, NULL), KF_OK);
-  assert_string_equal(v, "kbeefcafe-7-0@konform.test");
+  assert_string_equal(v, "k0000deadbeefcafe-7-0@konform.test");
   assert_int_equal(gen(&ctx, NULL, "email()", v, sizeof v, NULL), KF_OK);
-  assert_string_equal(v, "kbeefcafe-7-1@konform.test");
+  assert_string_equal(v, "k0000deadbeefcafe-7-1@konform.test");
   assert_int_equal(gen(&ctx, NULL, "unique(\"user-\")", v, sizeof v, NULL), KF_OK);
-  assert_string_equal(v, "user-beefcafes7n2");
+  assert_string_equal(v, "user-0000deadbeefcafes7n2");
   assert_int_equal(gen(&ctx, NULL, "unique()", v, sizeof v, NULL), KF_OK);
   for (const char *p = v; *p; p++)
     assert_true((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9'));
+}
+
+/*
+ * Run ids that differ only in their high 32 bits must still give different
+ * identities, or two runs against a persistent target could share accounts.
+ */
+static void test_identities_use_whole_run_id(void **state) {
+  (void)state;
+  kh_gen_ctx a, b;
+  kh_gen_ctx_init(&a, 1, 0x0000000100000005ULL, 3);
+  kh_gen_ctx_init(&b, 1, 0x0000000200000005ULL, 3);
+  char va[256], vb[256];
+  assert_int_equal(gen(&a, NULL, "email()", va, sizeof va, NULL), KF_OK);
+  assert_int_equal(gen(&b, NULL, "email()", vb, sizeof vb, NULL), KF_OK);
+  assert_string_not_equal(va, vb);
+  assert_string_equal(va, "k0000000100000005-3-0@konform.test");
+  assert_int_equal(gen(&a, NULL, "unique(\"u\")", va, sizeof va, NULL), KF_OK);
+  assert_int_equal(gen(&b, NULL, "unique(\"u\")", vb, sizeof vb, NULL), KF_OK);
+  assert_string_not_equal(va, vb);
+  assert_string_equal(va, "u0000000100000005s3n1");
 }
 
 static void test_customer_numbers_unique(void **state) {
@@ -283,6 +303,7 @@ static void test_invalid_calls(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_email_and_unique),
+      cmocka_unit_test(test_identities_use_whole_run_id),
       cmocka_unit_test(test_customer_numbers_unique),
       cmocka_unit_test(test_determinism),
       cmocka_unit_test(test_passwords),
