@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "kf/alloc.h"
+#include "kf/str.h"
 #include "kf/utf8.h"
 #include "kf/uuid.h"
 
@@ -542,32 +543,113 @@ static kf_rc kh_describe(const json_t *v, const char *suffix, kf_buf *explain) {
   return rc;
 }
 
-static bool kh_number(const json_t *v, double *out) {
-  if (json_is_integer(v))
-    *out = (double)json_integer_value(v);
-  else if (json_is_real(v))
-    *out = json_real_value(v);
-  else
+/*
+ * Whether s (len bytes) is a whole decimal integer: an optional '-' and
+ * digits, nothing else (no blanks, no '+', no fraction), in range. Only such
+ * strings compare with numbers, so "202" equals 202 but " 202" and "202.0"
+ * are a type mismatch.
+ */
+static bool kh_whole_int(const char *s, size_t len, long long *out) {
+  char tmp[32];
+  size_t i = len > 0 && s[0] == '-' ? 1 : 0;
+  if (len == i || len >= sizeof tmp)
     return false;
-  return true;
+  for (size_t k = i; k < len; k++) {
+    if (s[k] < '0' || s[k] > '9')
+      return false;
+  }
+  memcpy(tmp, s, len);
+  tmp[len] = '\0';
+  return kf_str_to_llong(tmp, -9223372036854775807LL - 1, 9223372036854775807LL, out) == KF_OK;
 }
 
-static bool kh_equal(const json_t *v, const kh_literal *lit, const char *s, size_t slen) {
-  switch (lit->kind) {
+/* A value as a number: a JSON number, or a string that is a whole decimal integer. */
+static bool kh_numeric(const json_t *v, double *d, long long *ll, bool *is_int) {
+  if (json_is_integer(v)) {
+    *ll = json_integer_value(v);
+    *d = (double)*ll;
+    *is_int = true;
+    return true;
+  }
+  if (json_is_real(v)) {
+    *d = json_real_value(v);
+    *is_int = false;
+    return true;
+  }
+  if (json_is_string(v) && kh_whole_int(json_string_value(v), json_string_length(v), ll)) {
+    *d = (double)*ll;
+    *is_int = true;
+    return true;
+  }
+  return false;
+}
+
+static const char *kh_type_name(const json_t *v) {
+  if (json_is_number(v))
+    return "number";
+  if (json_is_string(v))
+    return "string";
+  if (json_is_boolean(v))
+    return "boolean";
+  if (json_is_null(v))
+    return "null";
+  return json_is_array(v) ? "array" : "object";
+}
+
+static const char *kh_lit_type_name(kh_literal_kind kind) {
+  switch (kind) {
   case KH_LIT_NUMBER:
-    if (json_is_integer(v))
-      return json_integer_value(v) == lit->number;
-    if (json_is_real(v))
-      return json_real_value(v) == (double)lit->number;
-    return false;
+    return "number";
   case KH_LIT_STRING:
-    return json_is_string(v) && json_string_length(v) == slen &&
-           memcmp(json_string_value(v), s, slen) == 0;
+    return "string";
   case KH_LIT_BOOL:
-    return json_is_boolean(v) && json_is_true(v) == lit->boolean;
+    return "boolean";
+  case KH_LIT_NULL:
+    return "null";
+  }
+  return "value";
+}
+
+/* Whether a numeric value equals the integer n, comparing integers exactly. */
+static bool kh_num_equal(double d, long long ll, bool is_int, long long n) {
+  return is_int ? ll == n : d == (double)n;
+}
+
+/*
+ * Equality of v and the operand (s, slen: the interpolated string operand).
+ * *mismatch is set when the types cannot be compared: a number and a string
+ * that is not a whole decimal integer, or any other mix of types. Then the
+ * predicate fails for == and != alike, because "not equal" would otherwise
+ * pass by accident (`expect status != "404"`). A null operand asks whether
+ * the value is JSON null, so it never mismatches.
+ */
+static bool kh_equal(const json_t *v, const kh_literal *lit, const char *s, size_t slen,
+                     bool *mismatch) {
+  *mismatch = false;
+  double d;
+  long long ll, n;
+  bool is_int;
+  switch (lit->kind) {
   case KH_LIT_NULL:
     return json_is_null(v);
+  case KH_LIT_NUMBER:
+    if (json_is_number(v) || json_is_string(v)) {
+      if (kh_numeric(v, &d, &ll, &is_int))
+        return kh_num_equal(d, ll, is_int, lit->number);
+    }
+    break;
+  case KH_LIT_STRING:
+    if (json_is_string(v))
+      return json_string_length(v) == slen && memcmp(json_string_value(v), s, slen) == 0;
+    if (json_is_number(v) && kh_whole_int(s, slen, &n) && kh_numeric(v, &d, &ll, &is_int))
+      return kh_num_equal(d, ll, is_int, n);
+    break;
+  case KH_LIT_BOOL:
+    if (json_is_boolean(v))
+      return json_is_true(v) == lit->boolean;
+    break;
   }
+  *mismatch = true;
   return false;
 }
 
@@ -614,6 +696,7 @@ kf_rc kh_eval_predicate(const kh_predicate *pred, const json_t *value, const kh_
   kf_buf_init(&text, KH_EVAL_TEXT_MAX);
   kf_rc rc = KF_OK;
   const char *suffix = NULL;
+  char mismatch_note[64];
   if (pred->operand.kind == KH_LIT_STRING &&
       (rc = kh_vars_expand(vars, &pred->operand.str, &operand, err)) != KF_OK)
     goto out;
@@ -626,7 +709,14 @@ kf_rc kh_eval_predicate(const kh_predicate *pred, const json_t *value, const kh_
   switch (pred->kind) {
   case KH_P_EQ:
   case KH_P_NE: {
-    bool eq = kh_equal(value, &pred->operand, s, slen);
+    bool mismatch;
+    bool eq = kh_equal(value, &pred->operand, s, slen, &mismatch);
+    if (mismatch) {
+      snprintf(mismatch_note, sizeof mismatch_note, " (type mismatch: %s vs %s)",
+               kh_type_name(value), kh_lit_type_name(pred->operand.kind));
+      suffix = mismatch_note;
+      break;
+    }
     *holds = pred->kind == KH_P_EQ ? eq : !eq;
     break;
   }
@@ -634,16 +724,29 @@ kf_rc kh_eval_predicate(const kh_predicate *pred, const json_t *value, const kh_
   case KH_P_LE:
   case KH_P_GT:
   case KH_P_GE: {
-    double d;
-    if (!kh_number(value, &d)) {
-      suffix = " (not a number)";
+    /* The operand is a number, or a string that must hold a whole decimal integer. */
+    long long on = pred->operand.number;
+    if (pred->operand.kind == KH_LIT_STRING && !kh_whole_int(s, slen, &on)) {
+      snprintf(mismatch_note, sizeof mismatch_note, " (type mismatch: %s vs string)",
+               kh_type_name(value));
+      suffix = mismatch_note;
       break;
     }
-    double o = (double)pred->operand.number;
-    *holds = pred->kind == KH_P_LT   ? d < o
-             : pred->kind == KH_P_LE ? d <= o
-             : pred->kind == KH_P_GT ? d > o
-                                     : d >= o;
+    double d;
+    long long ll;
+    bool is_int;
+    if (!kh_numeric(value, &d, &ll, &is_int)) {
+      snprintf(mismatch_note, sizeof mismatch_note, " (type mismatch: %s vs number)",
+               kh_type_name(value));
+      suffix = mismatch_note;
+      break;
+    }
+    /* Integers compare exactly; only a JSON real goes through double. */
+    int cmp = is_int ? (ll < on ? -1 : ll > on) : (d < (double)on ? -1 : d > (double)on);
+    *holds = pred->kind == KH_P_LT   ? cmp < 0
+             : pred->kind == KH_P_LE ? cmp <= 0
+             : pred->kind == KH_P_GT ? cmp > 0
+                                     : cmp >= 0;
     break;
   }
   case KH_P_CONTAINS:

@@ -41,7 +41,10 @@ kf_rc kh_eval_query(const kh_query *query, const kh_subjects *subjects, const kh
  * Decide pred for value (which may be NULL = absent). On KF_OK *holds tells the
  * verdict and explain (may be NULL) gets "got 400" style detail for a failure
  * message: "got 400", "got \"abc\"", "value absent", with a note such as
- * " (not a number)" where the type was wrong. An absent value satisfies only
+ * " (type mismatch: number vs string)" where the types cannot be compared.
+ * Comparisons are typed (docs/scenario-language.md, "Typed comparisons"): a
+ * number and a string holding a whole decimal integer compare as numbers, any
+ * other mix of types fails == and != alike. An absent value satisfies only
  * `not exists`. String operands are interpolated with vars (KF_ERR_NOT_FOUND
  * for an unknown variable); a bad regex or a json-equals operand that is not
  * JSON is KF_ERR_INVALID.

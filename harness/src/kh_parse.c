@@ -180,6 +180,18 @@ static bool kh_is_digit(char ch) {
   return ch >= '0' && ch <= '9';
 }
 
+/* An optional '-' and at least one digit, nothing else (the rule of typed comparisons). */
+static bool kh_is_whole_int(const char *s, size_t len) {
+  size_t i = len > 0 && s[0] == '-' ? 1 : 0;
+  if (i == len)
+    return false;
+  for (; i < len; i++) {
+    if (!kh_is_digit(s[i]))
+      return false;
+  }
+  return true;
+}
+
 static bool kh_is_word_char(char ch) {
   return kh_is_alpha(ch) || kh_is_digit(ch) || ch == '_' || ch == '.' || ch == '-';
 }
@@ -778,6 +790,23 @@ static kf_rc kh_parse_predicate(kh_cur *c, kh_predicate *pred, size_t expect_at)
     }
     return kh_read_literal(c, &pred->operand, "a value after the operator");
   case NEED_NUMBER:
+    if (c->i < c->len && c->s[c->i] == '"') {
+      /*
+       * A quoted operand compares as a number at run time ("{{max}}"); one
+       * without interpolation must already be a whole decimal integer.
+       */
+      pred->operand.kind = KH_LIT_STRING;
+      kf_rc rc = kh_read_string(c, &pred->operand.str);
+      if (rc != KF_OK)
+        return rc;
+      if (memchr(pred->operand.str.text, '{', pred->operand.str.len) == NULL &&
+          !kh_is_whole_int(pred->operand.str.text, pred->operand.str.len)) {
+        kh_perr(c, op_end, "expected a number after the comparison");
+        return kh_phint(c, "ordering comparisons take decimal integers, for example '< 500' or "
+                           "'< \"{{max}}\"'");
+      }
+      return KF_OK;
+    }
     if (c->i >= c->len || !(kh_is_digit(c->s[c->i]) || c->s[c->i] == '-' || c->s[c->i] == '+')) {
       kh_perr(c, op_end, "expected a number after the comparison");
       return kh_phint(c, "ordering comparisons take decimal integers, for example '< 500'");

@@ -157,7 +157,7 @@ static void test_response_queries(void **state) {
   assert_holds("expect duration <= 12");
   assert_holds("expect duration >= 12");
   assert_fails("expect duration < 12", "got 12");
-  assert_fails("expect json \"$.status\" < 3", "got \"ok\" (not a number)");
+  assert_fails("expect json \"$.status\" < 3", "got \"ok\" (type mismatch: string vs number)");
   assert_holds(
       "expect json \"$.obj\" json-equals \"{\\\"a\\\": [1, {\\\"c\\\": 2}], \\\"b\\\": 1}\"");
   assert_fails("expect json \"$.obj\" json-equals \"{\\\"b\\\": 2}\"",
@@ -216,6 +216,50 @@ static void test_mail_letter_var(void **state) {
   assert_holds("expect var \"nul\" matches \"^b$\"");
   assert_holds("expect var \"nul\" count == 3");
   assert_holds("expect var \"nul\" regex \"b\" == \"b\"");
+}
+
+/*
+ * A number and a string that is a whole decimal integer compare as numbers;
+ * any other mix of types fails both == and != rather than counting as "not
+ * equal", so `expect status != "404"` cannot pass by accident.
+ */
+static void test_typed_comparisons(void **state) {
+  (void)state;
+  assert_int_equal(kh_vars_set(&g_vars, "n", "42", 2), KF_OK);
+  assert_int_equal(kh_vars_set(&g_vars, "neg", "-7", 2), KF_OK);
+  assert_int_equal(kh_vars_set(&g_vars, "fresh_status", "202", 3), KF_OK);
+  assert_int_equal(kh_vars_set(&g_vars, "word", "abc", 3), KF_OK);
+  /* let n = 42 stores "42"; comparing with the number 42 works. */
+  assert_holds("expect var \"n\" == 42");
+  assert_fails("expect var \"n\" != 42", "got \"42\"");
+  assert_holds("expect var \"n\" != 41");
+  assert_holds("expect var \"neg\" == -7");
+  assert_holds("expect var \"n\" > 41");
+  assert_holds("expect var \"neg\" < 0");
+  /* A number query against an interpolated string. */
+  assert_holds("expect status == \"{{fresh_status}}\"");
+  assert_holds("expect status == \"202\"");
+  assert_fails("expect status != \"202\"", "got 202");
+  assert_fails("expect status == \"404\"", "got 202");
+  assert_holds("expect status != \"404\"");
+  assert_holds("expect json \"$.n\" != \"2\"");
+  /* Not a whole decimal integer: a type mismatch, false both ways. */
+  assert_fails("expect status != \"abc\"", "got 202 (type mismatch: number vs string)");
+  assert_fails("expect status == \"abc\"", "got 202 (type mismatch: number vs string)");
+  assert_fails("expect status != \"{{word}}\"", "got 202 (type mismatch: number vs string)");
+  assert_fails("expect status != \"202.0\"", "got 202 (type mismatch: number vs string)");
+  assert_fails("expect status != \" 202\"", "got 202 (type mismatch: number vs string)");
+  assert_fails("expect var \"word\" != 5", "got \"abc\" (type mismatch: string vs number)");
+  assert_fails("expect var \"word\" > 5", "got \"abc\" (type mismatch: string vs number)");
+  assert_fails("expect json \"$.t\" != \"true\"", "got true (type mismatch: boolean vs string)");
+  assert_fails("expect json \"$.list\" != 3", "got [1,2,3] (type mismatch: array vs number)");
+  assert_fails("expect json \"$.status\" != true", "got \"ok\" (type mismatch: string vs boolean)");
+  /* null stays a test for JSON null, on either side of the question. */
+  assert_holds("expect json \"$.status\" != null");
+  assert_fails("expect json \"$.status\" == null", "got \"ok\"");
+  /* An ordering comparison may take an interpolated string that holds an integer. */
+  assert_holds("expect status < \"{{n}}0\"");
+  assert_fails("expect status < \"{{word}}\"", "got 202 (type mismatch: number vs string)");
 }
 
 static void test_errors(void **state) {
@@ -333,6 +377,7 @@ int main(void) {
       cmocka_unit_test(test_response_queries),
       cmocka_unit_test(test_filters),
       cmocka_unit_test(test_mail_letter_var),
+      cmocka_unit_test(test_typed_comparisons),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_json_path_and_text),
       cmocka_unit_test(test_explain_escapes_and_truncates),

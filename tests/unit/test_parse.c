@@ -341,6 +341,18 @@ static void test_hash_in_url_is_literal(void **state) {
   kh_file_free(f);
 }
 
+/* An ordering comparison takes a quoted operand when it holds an integer or interpolates one. */
+static void test_ordering_string_operand(void **state) {
+  (void)state;
+  kh_file *f = parse_ok("scenario: x\ncovers: A-01\nGET /\n  expect status < \"{{max}}\"\n"
+                        "  expect duration >= \"-5\"\n");
+  const kh_check *c = &f->scenarios[0].steps[0].checks[0];
+  assert_int_equal(c->pred.kind, KH_P_LT);
+  assert_int_equal(c->pred.operand.kind, KH_LIT_STRING);
+  assert_string_equal(c->pred.operand.str.text, "{{max}}");
+  kh_file_free(f);
+}
+
 /* Parse text expecting an error at line:col whose message and hint contain the given parts. */
 static void expect_error(const char *text, unsigned line, unsigned col, const char *msg_part,
                          const char *hint_part) {
@@ -408,6 +420,7 @@ static void test_errors(void **state) {
                "customer-number");
   expect_error(HEAD "GET /x\n  expect status = 200\n", 4, 17, "unknown operator '='", "'=='");
   expect_error(HEAD "GET /x\n  expect status < \"a\"\n", 4, 19, "expected a number", NULL);
+  expect_error(HEAD "GET /x\n  expect status < \"1.5\"\n", 4, 19, "expected a number", "{{max}}");
   expect_error(HEAD "GET /x\n  expect body contains 5\n", 4, 24, "a string after the predicate",
                NULL);
   expect_error(HEAD "GET /x\n  expect status == 200 201\n", 4, 24,
@@ -594,6 +607,7 @@ int main(void) {
       cmocka_unit_test(test_fragment),
       cmocka_unit_test(test_doc_example),
       cmocka_unit_test(test_hash_in_url_is_literal),
+      cmocka_unit_test(test_ordering_string_operand),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_encoding_errors),
       cmocka_unit_test(test_diag_format),
