@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kf/alloc.h"
@@ -153,6 +154,14 @@ static bool session_flush(km_session *sess, kf_buf *out, bool ignore_stop) {
   return ok;
 }
 
+/* Milliseconds of the monotonic clock, which wall-clock changes cannot move. */
+static int64_t listener_now_ms(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+    return 0; /* Cannot happen for CLOCK_MONOTONIC on POSIX 2008 systems. */
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void session_run(km_session *sess) {
   km_listener *l = sess->l;
   km_smtp *smtp = NULL;
@@ -164,10 +173,26 @@ static void session_run(km_session *sess) {
     return;
   }
   bool ok = km_smtp_greeting(smtp, &out) == KF_OK && session_flush(sess, &out, false);
-  int timeout_ms =
+  int idle_ms =
       l->timeout_s > (unsigned)(INT32_MAX / 1000) ? INT32_MAX : (int)(l->timeout_s * 1000);
   char chunk[4096];
   while (ok && !km_smtp_closed(smtp)) {
+    /*
+     * The idle timeout restarts with every byte, so it alone cannot stop a peer
+     * that trickles; the engine's deadline for the command line or the DATA
+     * phase bounds the total, and poll waits no longer than either.
+     */
+    int64_t now = listener_now_ms();
+    int64_t deadline = km_smtp_deadline(smtp);
+    if (now >= deadline) {
+      kf_info("smtp session from %s: command or DATA deadline passed", sess->peer);
+      if (km_smtp_deadline_passed(smtp, &out) == KF_OK)
+        session_flush(sess, &out, false);
+      break;
+    }
+    int timeout_ms = idle_ms;
+    if (deadline - now < (int64_t)idle_ms)
+      timeout_ms = (int)(deadline - now);
     struct pollfd pfd[2] = {{.fd = sess->fd, .events = POLLIN},
                             {.fd = l->stop_r, .events = POLLIN}};
     int r = poll(pfd, 2, timeout_ms);
@@ -176,6 +201,8 @@ static void session_run(km_session *sess) {
         continue;
       break;
     }
+    if (r == 0 && timeout_ms < idle_ms)
+      continue; /* The deadline, not idleness: the check above answers it. */
     if (r == 0) {
       kf_info("smtp session from %s: idle timeout", sess->peer);
       if (km_smtp_timeout(smtp, &out) == KF_OK)
@@ -193,6 +220,7 @@ static void session_run(km_session *sess) {
       continue;
     if (n <= 0)
       break; /* The peer closed the connection or it failed. */
+    km_smtp_set_now(smtp, listener_now_ms());
     kf_rc rc = km_smtp_feed(smtp, chunk, (size_t)n, &out);
     ok = session_flush(sess, &out, false) && rc == KF_OK;
   }

@@ -3,7 +3,10 @@
  *
  * One accept thread and one thread per SMTP session, up to max_sessions (a
  * connection beyond that gets 421 4.3.2 and is closed). Each session waits in
- * poll() with an idle timeout (421 4.4.2 when it passes). Peers are logged by
+ * poll() with an idle timeout (421 4.4.2 when it passes), and within the
+ * engine's deadlines for one command line and for the DATA phase
+ * (km_smtp_config; 421 4.4.2 as well), so a peer sending a byte now and then
+ * cannot hold a session forever. Peers are logged by
  * numeric address only: no reverse DNS lookup ever happens. Stopping closes a
  * pipe every thread polls on, so shutdown is event-driven and prompt.
  */

@@ -20,6 +20,10 @@
 #define KM_SMTP_DEFAULT_MAX_MESSAGE ((size_t)10 * 1024 * 1024)
 #define KM_SMTP_DEFAULT_MAX_RCPT 100
 #define KM_SMTP_DEFAULT_MAX_ERRORS 10
+/* RFC 5321 4.5.3.2.7 asks for at least 5 minutes per command. */
+#define KM_SMTP_DEFAULT_COMMAND_TIMEOUT_MS 300000u
+/* Generous for the whole DATA phase of a mail of at most a few MiB. */
+#define KM_SMTP_DEFAULT_DATA_TIMEOUT_MS 600000u
 /* Room for the longest line we ever need to look at, plus a NUL. */
 #define KM_SMTP_LINE_STORE (KM_SMTP_TEXT_LINE_MAX + 1)
 /* RFC 5321 4.5.3.1.3: a path is at most 256 octets including the brackets. */
@@ -30,8 +34,8 @@ typedef enum km_smtp_mode { KM_MODE_COMMAND, KM_MODE_DATA } km_smtp_mode;
 /* Why a message in DATA is going to be rejected once its end is seen. */
 typedef enum km_data_problem {
   KM_DATA_OK = 0,
-  KM_DATA_BARE_NEWLINE,  /* 554 5.6.11 */
-  KM_DATA_LINE_TOO_LONG, /* 500 5.5.6 */
+  KM_DATA_BARE_NEWLINE,  /* 554 5.6.0 */
+  KM_DATA_LINE_TOO_LONG, /* 554 5.6.0 */
   KM_DATA_TOO_BIG,       /* 552 5.3.4 */
   KM_DATA_NOMEM          /* 451 4.3.0 */
 } km_data_problem;
@@ -41,6 +45,8 @@ struct km_smtp {
   size_t max_message_bytes;
   size_t max_recipients;
   unsigned max_errors;
+  unsigned command_timeout_ms;
+  unsigned data_timeout_ms;
   km_smtp_deliver_fn deliver;
   void *ctx;
 
@@ -49,6 +55,11 @@ struct km_smtp {
   bool extended; /* It was EHLO, so MAIL/RCPT parameters are allowed. */
   bool closed;
   unsigned errors_in_row;
+
+  /* Time, as given by km_smtp_set_now, and when the slow-peer limits started. */
+  int64_t now_ms;
+  int64_t line_started_ms; /* First byte of the command line in progress. */
+  int64_t data_started_ms; /* The 354 reply. */
 
   /* The current transaction. */
   bool has_mail;
@@ -79,6 +90,8 @@ void km_smtp_config_init(km_smtp_config *cfg) {
   cfg->max_message_bytes = KM_SMTP_DEFAULT_MAX_MESSAGE;
   cfg->max_recipients = KM_SMTP_DEFAULT_MAX_RCPT;
   cfg->max_errors = KM_SMTP_DEFAULT_MAX_ERRORS;
+  cfg->command_timeout_ms = KM_SMTP_DEFAULT_COMMAND_TIMEOUT_MS;
+  cfg->data_timeout_ms = KM_SMTP_DEFAULT_DATA_TIMEOUT_MS;
 }
 
 kf_rc km_smtp_new(const km_smtp_config *cfg, km_smtp_deliver_fn deliver, void *ctx, km_smtp **out) {
@@ -96,6 +109,10 @@ kf_rc km_smtp_new(const km_smtp_config *cfg, km_smtp_deliver_fn deliver, void *c
       cfg->max_message_bytes ? cfg->max_message_bytes : KM_SMTP_DEFAULT_MAX_MESSAGE;
   s->max_recipients = cfg->max_recipients ? cfg->max_recipients : KM_SMTP_DEFAULT_MAX_RCPT;
   s->max_errors = cfg->max_errors ? cfg->max_errors : KM_SMTP_DEFAULT_MAX_ERRORS;
+  s->command_timeout_ms =
+      cfg->command_timeout_ms ? cfg->command_timeout_ms : KM_SMTP_DEFAULT_COMMAND_TIMEOUT_MS;
+  s->data_timeout_ms =
+      cfg->data_timeout_ms ? cfg->data_timeout_ms : KM_SMTP_DEFAULT_DATA_TIMEOUT_MS;
   s->deliver = deliver;
   s->ctx = ctx;
   s->mode = KM_MODE_COMMAND;
@@ -138,17 +155,36 @@ bool km_smtp_closed(const km_smtp *s) {
 }
 
 /*
- * Append one reply line (CRLF added) and keep the count of error replies in a
- * row, which km_smtp_feed uses to drop abusive peers.
+ * Whether a reply code is a protocol error (500 unknown or malformed, 501
+ * bad arguments, 502 not implemented, 503 bad sequence, 555 bad parameters):
+ * the replies a confused or abusive peer provokes. Refusals of what a correct
+ * client may well ask for (452 too many recipients, 553 a bad address, 552 a
+ * message too big, 554 a rejected message, 451 a local failure) are not
+ * counted: RFC 5321 4.5.3.1.10 lets the client go on after 452 with the
+ * recipients already accepted, so pipelining many recipients is no abuse.
+ */
+static bool smtp_is_protocol_error(const char *code) {
+  static const char *const counted[] = {"500", "501", "502", "503", "555"};
+  for (size_t i = 0; i < sizeof(counted) / sizeof(counted[0]); i++) {
+    if (strncmp(code, counted[i], 3) == 0)
+      return true;
+  }
+  return false;
+}
+
+/*
+ * Append one reply line (CRLF added) and keep the count of protocol errors
+ * in a row, which km_smtp_feed uses to drop abusive peers. A positive reply
+ * ends the row; other refusals leave it as it is.
  */
 static kf_rc smtp_reply(km_smtp *s, kf_buf *out, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static kf_rc smtp_reply(km_smtp *s, kf_buf *out, const char *fmt, ...) {
   assert(fmt[0] >= '2' && fmt[0] <= '5');
-  if (fmt[0] == '4' || fmt[0] == '5') {
-    s->errors_in_row++;
-  } else {
+  if (fmt[0] == '2' || fmt[0] == '3') {
     s->errors_in_row = 0;
+  } else if (smtp_is_protocol_error(fmt)) {
+    s->errors_in_row++;
   }
   va_list ap;
   va_start(ap, fmt);
@@ -170,6 +206,36 @@ kf_rc km_smtp_timeout(km_smtp *s, kf_buf *out) {
     return KF_OK;
   s->closed = true;
   return kf_buf_appendf(out, "421 4.4.2 %s Idle timeout, closing connection\r\n", s->hostname);
+}
+
+void km_smtp_set_now(km_smtp *s, int64_t now_ms) {
+  assert(s != NULL);
+  s->now_ms = now_ms;
+}
+
+int64_t km_smtp_deadline(const km_smtp *s) {
+  assert(s != NULL);
+  if (s->closed)
+    return INT64_MAX;
+  /* Inside DATA only the limit on the whole phase applies; it is the longer one. */
+  if (s->mode == KM_MODE_DATA)
+    return s->data_started_ms + (int64_t)s->data_timeout_ms;
+  if (s->line_total > 0)
+    return s->line_started_ms + (int64_t)s->command_timeout_ms;
+  return INT64_MAX;
+}
+
+kf_rc km_smtp_deadline_passed(km_smtp *s, kf_buf *out) {
+  assert(s != NULL && out != NULL);
+  if (s->closed)
+    return KF_OK;
+  s->closed = true;
+  if (s->mode == KM_MODE_DATA) {
+    return kf_buf_appendf(out, "421 4.4.2 %s DATA took too long, closing connection\r\n",
+                          s->hostname);
+  }
+  return kf_buf_appendf(out, "421 4.4.2 %s Command line took too long, closing connection\r\n",
+                        s->hostname);
 }
 
 kf_rc km_smtp_shutdown(km_smtp *s, kf_buf *out) {
@@ -529,6 +595,7 @@ static kf_rc smtp_cmd_data(km_smtp *s, const char *arg, kf_buf *out) {
   if (s->rcpts_len == 0)
     return smtp_reply(s, out, "503 5.5.1 Need RCPT before DATA");
   s->mode = KM_MODE_DATA;
+  s->data_started_ms = s->now_ms;
   s->data_prev_crlf = true;
   s->problem = KM_DATA_OK;
   kf_buf_reset(&s->msg);
@@ -579,7 +646,7 @@ static kf_rc smtp_command(km_smtp *s, const char *line, size_t len, kf_buf *out)
       return smtp_reply(s, out, "501 5.5.4 Syntax: VRFY address");
     /* RFC 5321 3.5.3: never confirm or deny a mailbox; just promise to try. */
     return smtp_reply(s, out,
-                      "252 2.1.5 Cannot VRFY user, but will accept message and attempt delivery");
+                      "252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery");
   }
   static const char *const unimplemented[] = {"EXPN", "HELP",     "TURN", "ETRN",
                                               "BDAT", "STARTTLS", "AUTH"};
@@ -604,11 +671,18 @@ static kf_rc smtp_data_end(km_smtp *s, kf_buf *out) {
   s->mode = KM_MODE_COMMAND;
   kf_rc rc = KF_OK;
   switch (s->problem) {
+  /*
+   * X.6.0 (other media error, RFC 3463) for both: the content is at fault,
+   * not the command. 5.6.11 is not used because its registration could not
+   * be confirmed in the IANA registry.
+   */
   case KM_DATA_BARE_NEWLINE:
-    rc = smtp_reply(s, out, "554 5.6.11 Bare CR or LF in message text; lines must end with CRLF");
+    rc = smtp_reply(s, out,
+                    "554 5.6.0 Bare LF or CR in message text (SMTP smuggling protection); lines "
+                    "must end with CRLF");
     break;
   case KM_DATA_LINE_TOO_LONG:
-    rc = smtp_reply(s, out, "500 5.5.6 Line too long (more than %d octets)", KM_SMTP_TEXT_LINE_MAX);
+    rc = smtp_reply(s, out, "554 5.6.0 Line too long (more than %d octets)", KM_SMTP_TEXT_LINE_MAX);
     break;
   case KM_DATA_TOO_BIG:
     rc = smtp_reply(s, out, "552 5.3.4 Message size exceeds fixed limit of %zu bytes",
@@ -627,12 +701,16 @@ static kf_rc smtp_data_end(km_smtp *s, kf_buf *out) {
     };
     int64_t id = 0;
     const char *data = s->msg.data != NULL ? s->msg.data : "";
-    if (s->deliver(s->ctx, &env, data, s->msg.len, &id) == KF_OK) {
+    kf_rc delivered = s->deliver(s->ctx, &env, data, s->msg.len, &id);
+    if (delivered == KF_OK) {
       if (id > 0) {
         rc = smtp_reply(s, out, "250 2.0.0 OK: queued as %lld", (long long)id);
       } else {
         rc = smtp_reply(s, out, "250 2.0.0 OK: queued");
       }
+    } else if (delivered == KF_ERR_LIMIT) {
+      /* RFC 3463 X.3.1: mail system full; 4xx because deleting mails frees room. */
+      rc = smtp_reply(s, out, "452 4.3.1 Mail system full");
     } else {
       rc = smtp_reply(s, out, "451 4.3.0 Temporary failure, message not stored");
     }
@@ -705,7 +783,8 @@ static kf_rc smtp_line(km_smtp *s, kf_buf *out) {
   if (s->mode == KM_MODE_DATA) {
     rc = smtp_data_line(s, crlf, bare_cr, total, out);
   } else if (total > KM_SMTP_COMMAND_LINE_MAX) {
-    rc = smtp_reply(s, out, "500 5.5.6 Line too long (more than %d octets)",
+    /* X.5.6 is RFC 4954's "authentication line too long"; this is plain syntax. */
+    rc = smtp_reply(s, out, "500 5.5.2 Line too long (more than %d octets)",
                     KM_SMTP_COMMAND_LINE_MAX);
   } else if (bare_cr) {
     rc = smtp_reply(s, out, "500 5.5.2 Bare CR in command line");
@@ -737,6 +816,9 @@ kf_rc km_smtp_feed(km_smtp *s, const char *data, size_t len, kf_buf *out) {
       }
       continue;
     }
+    /* A command line's time limit runs from its first byte. */
+    if (s->line_total == 0 && s->mode == KM_MODE_COMMAND)
+      s->line_started_ms = s->now_ms;
     if (s->prev_cr)
       s->line_bare_cr = true;
     s->prev_cr = (c == '\r');

@@ -10,7 +10,7 @@
  * deterministically.
  *
  * Supported: EHLO/HELO, MAIL FROM (SIZE=, BODY=7BIT|8BITMIME, SMTPUTF8),
- * RCPT TO, DATA, RSET, NOOP, QUIT, VRFY (always 252 2.1.5). EHLO advertises
+ * RCPT TO, DATA, RSET, NOOP, QUIT, VRFY (always 252 2.0.0). EHLO advertises
  * SIZE, 8BITMIME, SMTPUTF8, PIPELINING and ENHANCEDSTATUSCODES.
  *
  * A session is not thread-safe; one thread drives it.
@@ -34,7 +34,17 @@ typedef struct km_smtp_config {
   const char *hostname;     /* Shown in the greeting and EHLO; copied. NULL = "localhost". */
   size_t max_message_bytes; /* Largest message accepted (after unstuffing); 0 = 10 MiB. */
   size_t max_recipients;    /* Most RCPT TO per transaction; 0 = 100. */
-  unsigned max_errors;      /* Error replies in a row before 421 4.7.0; 0 = 10. */
+  unsigned max_errors;      /* Protocol errors (500-503, 555) in a row before 421 4.7.0; 0 = 10. */
+  /*
+   * RFC 5321 4.5.3.2 style limits on slow peers, in milliseconds of the clock
+   * given to km_smtp_set_now: the most one command line may take from its
+   * first byte to its end (0 = 5 minutes), and the most the whole DATA phase
+   * may take from the 354 reply to the final dot (0 = 10 minutes). An idle
+   * timeout alone cannot stop a peer that sends one byte just before it runs
+   * out.
+   */
+  unsigned command_timeout_ms;
+  unsigned data_timeout_ms;
 } km_smtp_config;
 
 /* Fill cfg with the defaults above. */
@@ -52,8 +62,10 @@ typedef struct km_smtp_envelope {
 /*
  * Hand over one complete, valid message. data (len bytes, NUL-terminated for
  * convenience) is borrowed for the call. Return KF_OK once the message is
- * stored (and set *id_out to its id for the reply, or leave it 0); any other
- * result makes the engine answer 451 4.3.0 and the message counts as not kept.
+ * stored (and set *id_out to its id for the reply, or leave it 0).
+ * KF_ERR_LIMIT means the store is full and makes the engine answer 452 4.3.1;
+ * any other result makes it answer 451 4.3.0. Either way the message counts as
+ * not kept.
  */
 typedef kf_rc (*km_smtp_deliver_fn)(void *ctx, const km_smtp_envelope *env, const char *data,
                                     size_t len, int64_t *id_out);
@@ -82,6 +94,20 @@ bool km_smtp_closed(const km_smtp *s);
 
 /* The peer was idle too long: append 421 4.4.2 and close. */
 kf_rc km_smtp_timeout(km_smtp *s, kf_buf *out);
+
+/*
+ * Tell the engine the current time in milliseconds of a monotonic clock,
+ * before each km_smtp_feed, so it can stamp when a command line and a DATA
+ * phase begin. Without calls the time stays 0.
+ */
+void km_smtp_set_now(km_smtp *s, int64_t now_ms);
+/*
+ * The time (same clock) by which the command line in progress or the DATA
+ * phase must be complete, or INT64_MAX when nothing is in progress.
+ */
+int64_t km_smtp_deadline(const km_smtp *s);
+/* The deadline passed: append 421 4.4.2 naming what was too slow, and close. */
+kf_rc km_smtp_deadline_passed(km_smtp *s, kf_buf *out);
 /* The server is stopping: append 421 4.3.2 and close. */
 kf_rc km_smtp_shutdown(km_smtp *s, kf_buf *out);
 

@@ -225,6 +225,13 @@ static kf_rc mail_deliver(void *ctx, const km_smtp_envelope *env, const char *da
     kf_warn("mail from <%s> not stored: %s", env->mail_from, err.message);
   }
   json_decref(doc);
+  /*
+   * KF_ERR_LIMIT tells the SMTP engine the store is full (452 4.3.1). The
+   * mailbox also says KF_ERR_LIMIT for a single document over its size cap,
+   * which deleting mails would not cure; that one stays a plain failure.
+   */
+  if (rc == KF_ERR_LIMIT && kf_mailbox_count(mb) < MAIL_MAX_ITEMS)
+    rc = KF_ERR_INVALID;
   return rc;
 }
 

@@ -230,7 +230,8 @@ static void test_command_line_too_long(void **state) {
   line[511] = '\r';
   line[512] = '\n';
   line[513] = '\0';
-  assert_reply(f, line, "500 5.5.6 Line too long (more than 512 octets)\r\n");
+  /* X.5.6 belongs to RFC 4954's AUTH line; a command line that is too long is a syntax error. */
+  assert_reply(f, line, "500 5.5.2 Line too long (more than 512 octets)\r\n");
   /* The session goes on. */
   assert_reply(f, "NOOP\r\n", "250 2.0.0 OK\r\n");
   fixture_free(f);
@@ -257,7 +258,7 @@ static void test_text_line_too_long(void **state) {
   assert_int_equal(f->d.data_len, 1000);
   feed(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n");
   send_data_line(f, 1001);
-  assert_reply(f, "more\r\n.\r\n", "500 5.5.6 Line too long (more than 1000 octets)\r\n");
+  assert_reply(f, "more\r\n.\r\n", "554 5.6.0 Line too long (more than 1000 octets)\r\n");
   assert_int_equal(f->d.calls, 1);
   fixture_free(f);
 }
@@ -365,11 +366,17 @@ static void test_vrfy_noop(void **state) {
   (void)state;
   fixture *f = fixture_new(0, 0);
   assert_reply(f, "VRFY someone\r\n",
-               "252 2.1.5 Cannot VRFY user, but will accept message and attempt delivery\r\n");
+               "252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery\r\n");
   assert_reply(f, "VRFY\r\n", "501 5.5.4 Syntax: VRFY address\r\n");
   assert_reply(f, "noop anything\r\n", "250 2.0.0 OK\r\n");
   fixture_free(f);
 }
+
+/* The reply to a bare LF or CR in DATA: 5.6.0, as 5.6.11 could not be confirmed in the IANA
+ * registry. */
+#define BARE_REPLY                                                                                 \
+  "554 5.6.0 Bare LF or CR in message text (SMTP smuggling protection); lines must end with "      \
+  "CRLF\r\n"
 
 static void test_bare_lf_rejected(void **state) {
   (void)state;
@@ -383,17 +390,15 @@ static void test_bare_lf_rejected(void **state) {
   assert_reply(f,
                "Subject: one\r\n\r\nbody\n.\r\nMAIL FROM:<evil@b.test>\r\nRCPT TO:<x@y.test>\r\n"
                "DATA\r\nforged\r\n.\r\n",
-               "554 5.6.11 Bare CR or LF in message text; lines must end with CRLF\r\n");
+               BARE_REPLY);
   assert_int_equal(f->d.calls, 0);
   /* A bare CR is rejected as well. */
   feed(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n");
-  assert_reply(f, "a\rb\r\n.\r\n",
-               "554 5.6.11 Bare CR or LF in message text; lines must end with CRLF\r\n");
+  assert_reply(f, "a\rb\r\n.\r\n", BARE_REPLY);
   /* ".\n" after a proper line does not end the data either. */
   feed(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n");
   assert_reply(f, "a\r\n.\nb\r\n", "");
-  assert_reply(f, ".\r\n",
-               "554 5.6.11 Bare CR or LF in message text; lines must end with CRLF\r\n");
+  assert_reply(f, ".\r\n", BARE_REPLY);
   assert_int_equal(f->d.calls, 0);
   /* The session is still usable. */
   assert_reply(f, "NOOP\r\n", "250 2.0.0 OK\r\n");
@@ -447,6 +452,101 @@ static void test_timeout_and_shutdown(void **state) {
   assert_int_equal(km_smtp_busy_reply("mx.test", &f->out), KF_OK);
   assert_string_equal(f->out.data, "421 4.3.2 mx.test Too many sessions, try again later\r\n");
   fixture_free(f);
+}
+
+/* RFC 5321 4.5.3.1.10: after 452 the client goes on with the recipients accepted so far. */
+static void test_many_recipients_pipelined(void **state) {
+  (void)state;
+  fixture *f = fixture_new(0, 100);
+  start(f);
+  kf_buf in;
+  kf_buf_init(&in, 1 << 16);
+  assert_int_equal(kf_buf_append_str(&in, "MAIL FROM:<a@b.test>\r\n"), KF_OK);
+  for (int i = 0; i < 150; i++)
+    assert_int_equal(kf_buf_appendf(&in, "RCPT TO:<r%d@y.test>\r\n", i), KF_OK);
+  assert_int_equal(kf_buf_append_str(&in, "DATA\r\nSubject: many\r\n\r\nbody\r\n.\r\nQUIT\r\n"),
+                   KF_OK);
+  const char *got = feed(f, in.data);
+  kf_buf_release(&in);
+  assert_null(strstr(got, "421 "));
+  assert_non_null(strstr(got, "452 4.5.3 Too many recipients\r\n354 "));
+  assert_non_null(strstr(got, "250 2.0.0 OK: queued as 1\r\n221 2.0.0"));
+  assert_int_equal(f->d.calls, 1);
+  assert_int_equal(f->d.rcpts_len, 100);
+  assert_string_equal(f->d.data, "Subject: many\r\n\r\nbody\r\n");
+  fixture_free(f);
+}
+
+/* Bad addresses (553) are not protocol errors and do not end the session either. */
+static void test_bad_addresses_do_not_disconnect(void **state) {
+  (void)state;
+  fixture *f = fixture_new(0, 0);
+  start(f);
+  feed(f, "MAIL FROM:<a@b.test>\r\n");
+  for (int i = 0; i < 20; i++)
+    assert_reply(f, "RCPT TO:<bad address>\r\n", "553 5.1.3 Bad recipient address syntax\r\n");
+  assert_false(km_smtp_closed(f->s));
+  assert_reply(f, "RCPT TO:<x@y.test>\r\n", "250 2.1.5 Recipient OK\r\n");
+  fixture_free(f);
+}
+
+/* A full store is a 452 4.3.1, not the generic temporary failure. */
+static void test_store_full(void **state) {
+  (void)state;
+  fixture *f = fixture_new(0, 0);
+  start(f);
+  f->d.result = KF_ERR_LIMIT;
+  feed(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n");
+  assert_reply(f, "x\r\n.\r\n", "452 4.3.1 Mail system full\r\n");
+  assert_int_equal(f->d.calls, 1);
+  fixture_free(f);
+}
+
+/* The deadlines follow the clock the caller gives: per command line and per DATA phase. */
+static void test_deadlines(void **state) {
+  (void)state;
+  km_smtp_config cfg;
+  km_smtp_config_init(&cfg);
+  cfg.hostname = "mx.test";
+  cfg.command_timeout_ms = 1000;
+  cfg.data_timeout_ms = 5000;
+  delivery d;
+  memset(&d, 0, sizeof(d));
+  km_smtp *s = NULL;
+  assert_int_equal(km_smtp_new(&cfg, test_deliver, &d, &s), KF_OK);
+  kf_buf out;
+  kf_buf_init(&out, 1 << 16);
+  /* Nothing in progress: only the idle timeout applies. */
+  assert_true(km_smtp_deadline(s) == INT64_MAX);
+  km_smtp_set_now(s, 100);
+  assert_int_equal(km_smtp_feed(s, "EH", 2, &out), KF_OK);
+  assert_true(km_smtp_deadline(s) == 1100);
+  /* More bytes of the same line do not move the deadline. */
+  km_smtp_set_now(s, 900);
+  assert_int_equal(km_smtp_feed(s, "LO c\r\nMAIL FROM:<a@b.test>\r\nRC", 30, &out), KF_OK);
+  assert_true(km_smtp_deadline(s) == 1900);
+  km_smtp_set_now(s, 1000);
+  const char *rest = "PT TO:<x@y.test>\r\nDATA\r\nSubject: x\r\n";
+  assert_int_equal(km_smtp_feed(s, rest, strlen(rest), &out), KF_OK);
+  assert_true(km_smtp_deadline(s) == 6000);
+  km_smtp_set_now(s, 5000);
+  assert_int_equal(km_smtp_feed(s, "\r\nbody\r\n.\r\n", 11, &out), KF_OK);
+  assert_int_equal(d.calls, 1);
+  assert_true(km_smtp_deadline(s) == INT64_MAX);
+  /* A DATA phase that takes too long is answered with 421 4.4.2. */
+  km_smtp_set_now(s, 6000);
+  const char *again = "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\npartial";
+  assert_int_equal(km_smtp_feed(s, again, strlen(again), &out), KF_OK);
+  assert_true(km_smtp_deadline(s) == 11000);
+  kf_buf_reset(&out);
+  assert_int_equal(km_smtp_deadline_passed(s, &out), KF_OK);
+  assert_string_equal(out.data, "421 4.4.2 mx.test DATA took too long, closing connection\r\n");
+  assert_true(km_smtp_closed(s));
+  assert_true(km_smtp_deadline(s) == INT64_MAX);
+  assert_int_equal(d.calls, 1);
+  km_smtp_free(s);
+  free(d.data);
+  kf_buf_release(&out);
 }
 
 /*
@@ -591,6 +691,78 @@ static void test_listener_dialogue_and_stop(void **state) {
   free(d.data);
 }
 
+/*
+ * A peer that sends one byte at a time and never ends its line (or its DATA)
+ * is cut off by the deadline although it is never idle. Each byte goes out
+ * only after poll saw no reply within 20 ms, so the pace comes from waiting
+ * for the server's answer, not from sleeping; the idle timeout (60 s) is far
+ * away, so only the deadline can produce the 421.
+ */
+static void trickle_until_421(int fd, const char *expected) {
+  char buf[4096] = "";
+  size_t len = 0;
+  int sent = 0;
+  while (strstr(buf, "421 ") == NULL) {
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int r = poll(&pfd, 1, 20);
+    assert_true(r >= 0);
+    if (r == 0) {
+      assert_true(sent < 2000); /* About 40 s: the deadline never came. */
+      assert_int_equal(send(fd, "x", 1, MSG_NOSIGNAL), 1);
+      sent++;
+      continue;
+    }
+    assert_true(len + 1 < sizeof(buf));
+    ssize_t n = recv(fd, buf + len, sizeof(buf) - len - 1, 0);
+    assert_true(n > 0);
+    len += (size_t)n;
+    buf[len] = '\0';
+  }
+  if (strstr(buf, expected) == NULL) {
+    print_error("wanted %s, got %s\n", expected, buf);
+    fail();
+  }
+  /* Several bytes went out, so the session was never idle for long. */
+  assert_true(sent > 1);
+  read_until(fd, buf, sizeof(buf), NULL); /* Then the server closes. */
+}
+
+static void test_listener_deadlines(void **state) {
+  (void)state;
+  delivery d;
+  memset(&d, 0, sizeof(d));
+  km_listener_config cfg;
+  km_listener_config_init(&cfg);
+  cfg.smtp.hostname = "mx.test";
+  cfg.timeout_s = 60;
+  cfg.smtp.command_timeout_ms = 200;
+  cfg.smtp.data_timeout_ms = 300;
+  km_listener *l = NULL;
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(km_listener_new(&cfg, test_deliver, &d, &l, &err), KF_OK);
+  assert_int_equal(km_listener_start(l, &err), KF_OK);
+  unsigned port = km_listener_port(l);
+
+  int fd = connect_loopback(port);
+  char buf[1024] = "";
+  read_until(fd, buf, sizeof(buf), "220 mx.test");
+  send_text(fd, "NOOP ");
+  trickle_until_421(fd, "421 4.4.2 mx.test Command line took too long, closing connection\r\n");
+  close(fd);
+
+  fd = connect_loopback(port);
+  buf[0] = '\0';
+  read_until(fd, buf, sizeof(buf), "220 mx.test");
+  send_text(fd, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n");
+  read_until(fd, buf, sizeof(buf), "354 ");
+  trickle_until_421(fd, "421 4.4.2 mx.test DATA took too long, closing connection\r\n");
+  close(fd);
+  assert_int_equal(d.calls, 0);
+  km_listener_free(l);
+  free(d.data);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_full_dialogue),
@@ -610,8 +782,13 @@ int main(void) {
       cmocka_unit_test(test_deliver_failure),
       cmocka_unit_test(test_error_count_disconnect),
       cmocka_unit_test(test_timeout_and_shutdown),
+      cmocka_unit_test(test_many_recipients_pipelined),
+      cmocka_unit_test(test_bad_addresses_do_not_disconnect),
+      cmocka_unit_test(test_store_full),
+      cmocka_unit_test(test_deadlines),
       cmocka_unit_test(test_alloc_failures),
       cmocka_unit_test(test_listener_dialogue_and_stop),
+      cmocka_unit_test(test_listener_deadlines),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
