@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kf/str.h"
 #include "kf/utf8.h"
 
 #define KP_KIND_MAX 64
@@ -16,6 +17,10 @@
 #define KP_POSTAL_CODE_MAX 20
 #define KP_FIELDS_MAX 50
 #define KP_FIELD_KEY_MAX 64
+/* Dotted paths of other members are capped; a longer one is cut (it only names the place). */
+#define KP_PATH_MAX 512
+/* Other members nest at most this deep; jansson itself stops at 2048. */
+#define KP_EXTRA_DEPTH_MAX 32
 
 static const char *const kp_msg_missing = "Diese Angabe fehlt.";
 static const char *const kp_msg_not_string = "Die Angabe muss ein Text sein.";
@@ -238,6 +243,102 @@ static void kp_check_fields(const json_t *letter, json_t *issues, kf_rc *rc) {
   }
 }
 
+/*
+ * Where a member of the letter is checked: the known string fields and
+ * "fields" entirely by their own rules (a field reports at most one problem),
+ * the known objects by their own rules for their known members and by the
+ * walk below for any others, everything else by the walk alone.
+ */
+typedef enum kp_known { KP_UNKNOWN, KP_KNOWN_LEAF, KP_KNOWN_OBJECT } kp_known;
+
+static kp_known kp_known_path(const char *path) {
+  static const char *const leaves[] = {"kind",
+                                       "date",
+                                       "text",
+                                       "fields",
+                                       "recipient.name",
+                                       "recipient.customer_number",
+                                       "recipient.address.street",
+                                       "recipient.address.postal_code",
+                                       "recipient.address.city",
+                                       "recipient.address.country"};
+  for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
+    if (strcmp(path, leaves[i]) == 0)
+      return KP_KNOWN_LEAF;
+  }
+  if (strcmp(path, "") == 0 || strcmp(path, "recipient") == 0 ||
+      strcmp(path, "recipient.address") == 0)
+    return KP_KNOWN_OBJECT;
+  return KP_UNKNOWN;
+}
+
+/* Append ".segment" (or "segment" at the top) to path, cutting at the cap. */
+static void kp_path_push(char *path, size_t len, const char *segment) {
+  size_t at = len;
+  if (at > 0 && at + 1 < KP_PATH_MAX)
+    path[at++] = '.';
+  size_t n = strlen(segment);
+  if (at + n >= KP_PATH_MAX)
+    n = KP_PATH_MAX - 1 - at;
+  memcpy(path + at, segment, n);
+  path[at + n] = '\0';
+}
+
+/*
+ * Check every string (and every object key) below value, at path (a buffer
+ * of KP_PATH_MAX bytes that the walk extends and restores), for control
+ * characters: a letter's other members are stored and served as they are, so
+ * they must be as clean as the known fields. Members the known rules cover
+ * are skipped, so each problem is reported once.
+ */
+static void kp_check_extra(const json_t *value, char *path, unsigned depth, json_t *issues,
+                           kf_rc *rc) {
+  if (*rc != KF_OK)
+    return;
+  kp_known known = kp_known_path(path);
+  if (known == KP_KNOWN_LEAF)
+    return;
+  if (known == KP_KNOWN_OBJECT && !json_is_object(value))
+    return; /* Already reported as not an object. */
+  if (json_is_string(value)) {
+    kp_require(!kp_has_control(json_string_value(value), json_string_length(value)), path,
+               kp_msg_control, issues, rc);
+    return;
+  }
+  if (!json_is_object(value) && !json_is_array(value))
+    return;
+  if (depth >= KP_EXTRA_DEPTH_MAX) {
+    kp_require(false, path, "Die Angabe ist zu tief verschachtelt.", issues, rc);
+    return;
+  }
+  size_t len = strlen(path);
+  if (json_is_array(value)) {
+    size_t i;
+    json_t *item;
+    json_array_foreach((json_t *)value, i, item) {
+      char index[24];
+      if (kf_str_format(index, sizeof(index), "%zu", i) != KF_OK)
+        index[0] = '\0';
+      kp_path_push(path, len, index);
+      kp_check_extra(item, path, depth + 1, issues, rc);
+      path[len] = '\0';
+    }
+    return;
+  }
+  const char *key;
+  json_t *member;
+  json_object_foreach((json_t *)value, key, member) {
+    if (kp_has_control(key, strlen(key))) {
+      /* The key cannot be part of a readable path, so the object is named. */
+      kp_require(false, path, "Ein Name enthält unerlaubte Steuerzeichen.", issues, rc);
+      continue;
+    }
+    kp_path_push(path, len, key);
+    kp_check_extra(member, path, depth + 1, issues, rc);
+    path[len] = '\0';
+  }
+}
+
 kf_rc kp_letter_check(const json_t *letter, json_t *issues) {
   assert(json_is_array(issues));
   if (!json_is_object(letter)) {
@@ -256,6 +357,8 @@ kf_rc kp_letter_check(const json_t *letter, json_t *issues) {
     kp_check_recipient(recipient, issues, &rc);
   kp_text_field(letter, "text", "text", 0, "Der Brieftext darf nicht leer sein.", issues, &rc);
   kp_check_fields(letter, issues, &rc);
+  char path[KP_PATH_MAX] = "";
+  kp_check_extra(letter, path, 0, issues, &rc);
   if (rc != KF_OK)
     return rc;
   return json_array_size(issues) > before ? KF_ERR_INVALID : KF_OK;

@@ -15,7 +15,10 @@
  *   text                       required, non-empty
  *   fields                     optional object of string values
  * No string may hold a control character other than \n and \t (C0, DEL, C1).
- * Other top-level keys are kept as they are.
+ * Other keys, at the top or inside recipient and its address, are kept as they
+ * are, but every string in them (in nested objects and arrays too) and every
+ * key is held to the same rule, reported as INVALID_FIELD at the dotted path
+ * ("meta.list.2.note"; array items by index).
  */
 #ifndef KP_LETTER_H
 #define KP_LETTER_H

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <cmocka.h>
 
@@ -216,6 +217,53 @@ static void test_text_and_controls(void **state) {
   invalid("kind", json_string("a\x02"));
 }
 
+/* Check a letter given as JSON text and expect exactly one INVALID_FIELD issue at field. */
+static void expect_invalid_json(const char *text, const char *field) {
+  json_error_t jerr;
+  json_t *letter = json_loads(text, JSON_ALLOW_NUL, &jerr);
+  if (!letter)
+    fail_msg("bad test JSON: %s", jerr.text);
+  json_t *issues = json_array();
+  assert_int_equal(kp_letter_check(letter, issues), KF_ERR_INVALID);
+  if (json_array_size(issues) != 1) {
+    char *dump = json_dumps(issues, 0);
+    fail_msg("expected one issue at %s, got %s", field, dump);
+  }
+  json_t *issue = json_array_get(issues, 0);
+  assert_string_equal(json_string_value(json_object_get(issue, "field")), field);
+  assert_string_equal(json_string_value(json_object_get(issue, "code")), KP_CODE_INVALID);
+  json_decref(issues);
+  json_decref(letter);
+}
+
+/* Strings outside the known fields are checked for control characters too, at any depth. */
+static void test_unknown_keys_controls(void **state) {
+  (void)state;
+  invalid("extra", json_string("bell\a"));
+  invalid("extra", json_string("nul \xc2\x85"));
+  valid("extra", json_string("Zeile\nmit\tTab"));
+  valid("extra", json_integer(3));
+  invalid("recipient.nickname", json_string("esc \x1b"));
+  invalid("recipient.address.note", json_string("cr\r"));
+  static const char base[] =
+      "{\"kind\": \"k\", \"date\": \"2026-03-01\", \"text\": \"t\","
+      " \"recipient\": {\"name\": \"N\", \"address\": {\"street\": \"s\", \"postal_code\": \"1\","
+      " \"city\": \"c\"}}, ";
+  char text[512];
+  snprintf(text, sizeof(text), "%s\"meta\": {\"a\": {\"b\": \"x\\u0000y\"}}}", base);
+  expect_invalid_json(text, "meta.a.b");
+  snprintf(text, sizeof(text), "%s\"list\": [\"ok\", {\"deep\": [1, \"\\u0007\"]}]}", base);
+  expect_invalid_json(text, "list.1.deep.1");
+  snprintf(text, sizeof(text), "%s\"meta\": {\"ok\": [\"a\", {\"b\": null}]}}", base);
+  json_error_t jerr;
+  json_t *letter = json_loads(text, 0, &jerr);
+  assert_non_null(letter);
+  json_t *issues = json_array();
+  assert_int_equal(kp_letter_check(letter, issues), KF_OK);
+  json_decref(issues);
+  json_decref(letter);
+}
+
 static void test_fields(void **state) {
   (void)state;
   invalid("fields", json_string("code"));
@@ -324,6 +372,7 @@ int main(void) {
       cmocka_unit_test(test_customer_number),
       cmocka_unit_test(test_address),
       cmocka_unit_test(test_text_and_controls),
+      cmocka_unit_test(test_unknown_keys_controls),
       cmocka_unit_test(test_fields),
       cmocka_unit_test(test_many_issues_in_order),
       cmocka_unit_test(test_normalize_and_keys),
