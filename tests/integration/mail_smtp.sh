@@ -3,8 +3,10 @@
 # finds it through the HTTP API by recipient and subject, long-polls for a mail
 # sent while waiting and for one that never comes (408), then drives broken raw
 # SMTP dialogues over bash's /dev/tcp and checks every reply code while the
-# server stays up; a second instance checks the session cap and the idle
-# timeout. Ends with a clean SIGTERM shutdown.
+# server stays up (pipelined recipients over the cap end in a stored mail, not
+# a disconnect), stores a mail with a NUL in its body and reads it back; a
+# second instance checks the session cap and the idle timeout. Ends with a
+# clean SIGTERM shutdown.
 #
 # Run from the repository root: KONFORM_BIN=<folder of built programs> sh tests/integration/mail_smtp.sh
 # Event-driven throughout: readiness comes from a FIFO, "the wait request has
@@ -138,8 +140,8 @@ send "DATA";                            expect "503 5.5.1"
 send "FROBNICATE";                      expect "500 5.5.2"
 send "MAIL FROM:a@b.test";              expect "501 5.5.4"
 send "MAIL FROM:<a@b.test> SIZE=70000"; expect "552 5.3.4"
-send "VRFY max";                        expect "252 2.1.5"
-send "NOOP $(printf '%0600d' 0)";       expect "500 5.5.6"
+send "VRFY max";                        expect "252 2.0.0"
+send "NOOP $(printf '%0600d' 0)";       expect "500 5.5.2 Line too long"
 # Pipelined: four recipients against a cap of three, one bad address.
 printf 'MAIL FROM:<a@b.test>\r\nRCPT TO:<1@example.test>\r\nRCPT TO:<bad address>\r\nRCPT TO:<2@example.test>\r\nRCPT TO:<3@example.test>\r\nRCPT TO:<4@example.test>\r\n' >&5
 expect "250 2.1.0"; expect "250 2.1.5"; expect "553 5.1.3"; expect "250 2.1.5"; expect "250 2.1.5"; expect "452 4.5.3"
@@ -149,13 +151,13 @@ send "MAIL FROM:<a@b.test>";            expect "250 2.1.0"
 send "RCPT TO:<smuggle@example.test>";  expect "250 2.1.5"
 send "DATA";                            expect "354"
 printf 'Subject: one\r\n\r\nbody\n.\nMAIL FROM:<evil@b.test>\r\nRCPT TO:<smuggle@example.test>\r\nDATA\r\nSubject: forged\r\n\r\nforged\r\n.\r\n' >&5
-expect "554 5.6.11"
+expect "554 5.6.0 Bare LF"
 # A text line over 1000 octets.
 send "MAIL FROM:<a@b.test>";            expect "250 2.1.0"
 send "RCPT TO:<long@example.test>";     expect "250 2.1.5"
 send "DATA";                            expect "354"
 printf 'Subject: long\r\n\r\n%01100d\r\n.\r\n' 0 >&5
-expect "500 5.5.6"
+expect "554 5.6.0 Line too long"
 # The message size limit, found while the data arrives.
 send "MAIL FROM:<a@b.test>";            expect "250 2.1.0"
 send "RCPT TO:<big@example.test>";      expect "250 2.1.5"
@@ -163,6 +165,15 @@ send "DATA";                            expect "354"
 i=0; while [ $i -lt 80 ]; do printf '%0998d\r\n' $i >&5; i=$((i + 1)); done
 printf '.\r\n' >&5
 expect "552 5.3.4"
+# Fifteen pipelined recipients against a cap of three: the twelve 452 replies
+# do not end the session, and the mail is kept for the three accepted ones.
+cmds='MAIL FROM:<a@b.test>\r\n'
+i=0; while [ $i -lt 15 ]; do cmds="${cmds}RCPT TO:<many$i@example.test>\r\n"; i=$((i + 1)); done
+printf "${cmds}DATA\r\nSubject: many\r\n\r\nbody\r\n.\r\n" >&5
+expect "250 2.1.0"
+i=0; while [ $i -lt 3 ]; do expect "250 2.1.5"; i=$((i + 1)); done
+i=0; while [ $i -lt 12 ]; do expect "452 4.5.3"; i=$((i + 1)); done
+expect "354"; expect "250 2.0.0"
 send "QUIT";                            expect "221 2.0.0"
 expect_eof
 exec 5>&-
@@ -189,6 +200,24 @@ expect_body '"count":0' "oversized mail not stored"
 send_mail a@sender.test after@example.test "$tmp/late.eml"
 req GET '/api/v1/messages?to=after@example.test'
 expect_body '"count":1' "mail after broken dialogues"
+req GET '/api/v1/messages?to=many2@example.test'
+expect_body '"count":1' "mail for the recipients accepted before 452"
+expect_body '"rcpt_to":["many0@example.test","many1@example.test","many2@example.test"]' "recipients accepted before 452"
+
+# ---- A NUL byte in a body: stored, listed and readable, as U+FFFD, mime_valid false. ----
+printf 'From: a@sender.test\r\nTo: nul@example.test\r\nSubject: nul\r\nDate: Sat, 28 Mar 2026 10:06:00 +0000\r\n\r\nvor\000nach\r\n' >"$tmp/nul.eml"
+send_mail a@sender.test nul@example.test "$tmp/nul.eml"
+req GET '/api/v1/messages?to=nul@example.test'
+expect_status 200 "list a mail with a NUL"
+expect_body '"count":1' "list a mail with a NUL"
+expect_body '"text":"vor�nach' "NUL replaced in the listed text"
+expect_no_body '\u0000' "no U+0000 in the listed mail"
+expect_body '"mime_valid":false' "a NUL makes the mail invalid"
+nul_id=$(sed -n 's/.*"id":\([0-9][0-9]*\).*/\1/p' "$tmp/body" | head -n 1)
+[ -n "$nul_id" ] || fail "no id in $(cat "$tmp/body")"
+req GET "/api/v1/messages/$nul_id"
+expect_status 200 "read a mail with a NUL"
+expect_body '"subject":"nul"' "read a mail with a NUL"
 
 # ---- Session cap and idle timeout, on a second instance. ----
 start_server "$tmp/ready2" --max-sessions 1 --smtp-timeout 1 --hostname mx.konform.test --log-level error

@@ -63,6 +63,13 @@ expect_body '{"field":"recipient.customer_number","code":"INVALID_FIELD"' "inval
 post_letter '{"kind":"k","date":"2026-03-01","recipient":{"name":"Max\u0007","address":{"street":"x","postal_code":"1","city":"y"}},"text":"t"}'
 expect_status 400 "control character"
 expect_body '{"field":"recipient.name","code":"INVALID_FIELD"' "control character"
+# Members outside the known fields are checked too, at any depth and inside arrays.
+post_letter '{"kind":"k","date":"2026-03-01","recipient":{"name":"Max","address":{"street":"x","postal_code":"1","city":"y"}},"text":"t","meta":{"notes":["ok",{"note":"NUL\u0000here"}]}}'
+expect_status 400 "control character in an unknown nested member"
+expect_body '{"field":"meta.notes.1.note","code":"INVALID_FIELD"' "control character in an unknown nested member"
+post_letter '{"kind":"k","date":"2026-03-01","recipient":{"name":"Max","nick":"\u001b[31m","address":{"street":"x","postal_code":"1","city":"y"}},"text":"t"}'
+expect_status 400 "control character in an unknown recipient member"
+expect_body '{"field":"recipient.nick","code":"INVALID_FIELD"' "control character in an unknown recipient member"
 post_letter '{"kind": "k", "date": '
 expect_status 400 "malformed JSON"
 expect_body '"code":"MALFORMED_JSON"' "malformed JSON"
