@@ -126,3 +126,36 @@ kf_rc kh_clockdrv_set(const char *base_url, const char *id, int64_t frozen_time,
   return kh_clockdrv_advance_body(
       base_url, id, json_pack("{s:I}", "frozen_time", (json_int_t)frozen_time), resp, err);
 }
+
+kf_rc kh_clockdrv_delete(const char *base_url, const char *id, kh_http_response *resp,
+                         kf_err *err) {
+  assert(base_url != NULL && id != NULL);
+  kf_buf url;
+  kf_buf_init(&url, KH_CLOCKDRV_URL_MAX);
+  size_t blen = strlen(base_url);
+  while (blen > 0 && base_url[blen - 1] == '/')
+    blen--;
+  kf_rc rc = kf_buf_append(&url, base_url, blen);
+  if (rc == KF_OK)
+    rc = kf_buf_append_str(&url, "/test/v1/clocks/");
+  if (rc == KF_OK)
+    rc = kh_http_url_escape(&url, id);
+  if (rc != KF_OK) {
+    kf_buf_release(&url);
+    return kf_err_set(err, rc, "clock URL too long");
+  }
+  static const char *const names[] = {"Accept"};
+  static const char *const values[] = {"application/json"};
+  kh_http_request req = {.method = "DELETE",
+                         .url = url.data,
+                         .headers = names,
+                         .values = values,
+                         .headers_len = 1,
+                         .timeout_ms = KH_CLOCKDRV_TIMEOUT_MS};
+  rc = kh_http_perform(&req, resp, err);
+  if (rc == KF_OK && resp->status != 204 && resp->status != 200 && resp->status != 404)
+    rc = kf_err_set(err, KF_ERR_STATE, "%s: deleting the clock was refused with status %ld",
+                    url.data, resp->status);
+  kf_buf_release(&url);
+  return rc;
+}

@@ -3,6 +3,7 @@
  * through the test-control API of docs/design.md:
  *   POST {base_url}/test/v1/clocks {"frozen_time": N, "name": ..}  -> {"id": ..}
  *   POST {base_url}/test/v1/clocks/{id}/advance {"seconds": N} or {"frozen_time": N}
+ *   DELETE {base_url}/test/v1/clocks/{id}
  * The id is then sent in the profile's clock header on every request.
  */
 #ifndef KH_CLOCKDRV_H
@@ -33,5 +34,12 @@ kf_rc kh_clockdrv_advance(const char *base_url, const char *id, int64_t seconds,
 /* Set the clock to frozen_time (forward only: the target refuses going back). */
 kf_rc kh_clockdrv_set(const char *base_url, const char *id, int64_t frozen_time,
                       kh_http_response *resp, kf_err *err);
+
+/*
+ * Delete the clock once its scenario is done, so a long run does not pile up
+ * clocks on the target. A 404 (already gone) counts as deleted. Same errors
+ * as create otherwise; resp keeps the traces.
+ */
+kf_rc kh_clockdrv_delete(const char *base_url, const char *id, kh_http_response *resp, kf_err *err);
 
 #endif

@@ -233,7 +233,9 @@ static kf_rc kh_http_build_subject(long status, const kh_http_sink *sink, int64_
   bad |= json_object_set_new(subject, "headers", headers);
   /* nocheck: a target may answer with invalid UTF-8 and the checks must see it. */
   bad |= json_object_set_new(subject, "body", json_stringn_nocheck(body, sink->body.len));
-  bad |= json_object_set_new(subject, "json", parsed != NULL ? parsed : json_null());
+  /* A body that is not JSON leaves "json" out, so `json "$"` is absent rather than null. */
+  if (parsed != NULL)
+    bad |= json_object_set_new(subject, "json", parsed);
   bad |= json_object_set_new(subject, "duration_ms", json_integer(duration_ms));
   if (bad) {
     json_decref(subject);

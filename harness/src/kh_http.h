@@ -38,8 +38,9 @@ typedef struct kh_http_request {
 
 /* What came back. Release with kh_http_response_release. */
 typedef struct kh_http_response {
-  long status;          /* 0 when no response arrived. */
-  json_t *subject;      /* Owned: {"status","headers","body","json","duration_ms"}. */
+  long status; /* 0 when no response arrived. */
+  /* Owned: {"status","headers","body","json","duration_ms"}; "json" only when the body parses. */
+  json_t *subject;
   char *request_trace;  /* Owned (kf_free): method, URL, headers, body. */
   char *response_trace; /* Owned: status line, headers, body; NULL without a response. */
   int64_t duration_ms;

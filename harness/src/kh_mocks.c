@@ -40,7 +40,7 @@ static kf_rc kh_mocks_add_base(kf_buf *url, const char *api) {
   return kf_buf_append(url, api, len);
 }
 
-static kf_rc kh_mocks_build_url(const kh_mock_wait *w, kf_buf *url) {
+static kf_rc kh_mocks_build_url(const kh_mock_wait *w, int64_t poll_ms, kf_buf *url) {
   bool first = true;
   kf_rc rc = kh_mocks_add_base(url, w->api);
   if (rc == KF_OK)
@@ -66,7 +66,7 @@ static kf_rc kh_mocks_build_url(const kh_mock_wait *w, kf_buf *url) {
     first = false;
   }
   if (rc == KF_OK)
-    rc = kf_buf_appendf(url, "%stimeout_ms=%lld", first ? "?" : "&", (long long)w->timeout_ms);
+    rc = kf_buf_appendf(url, "%stimeout_ms=%lld", first ? "?" : "&", (long long)poll_ms);
   return rc;
 }
 
@@ -94,8 +94,9 @@ static void kh_mocks_timeout_message(const kh_mock_wait *w, kf_err *err) {
     rc = kf_buf_append_str(&m, " within ");
   if (rc == KF_OK)
     rc = kh_mocks_format_duration(&m, w->timeout_ms);
+  /* The cursor is the run's start or the item matched before; name it so a reader can look. */
   if (w->after_id > 0 && rc == KF_OK)
-    rc = kf_buf_append_str(&m, " (after the one matched before)");
+    rc = kf_buf_appendf(&m, " (after id %lld)", (long long)w->after_id);
   /* A message cut by the cap still says the essential first part. */
   kf_err_set(err, KF_ERR_TIMEOUT, "%s", m.data != NULL ? m.data : "wait timed out");
   kf_buf_release(&m);
@@ -107,41 +108,60 @@ kf_rc kh_mocks_wait(const kh_mock_wait *w, kh_http_response *resp, json_t **doc,
   assert(w->timeout_ms > 0);
   *doc = NULL;
   *id = 0;
-  kf_buf url;
-  kf_buf_init(&url, KH_MOCKS_URL_MAX);
-  kf_rc rc = kh_mocks_build_url(w, &url);
-  if (rc != KF_OK) {
-    kf_buf_release(&url);
-    return kf_err_set(err, rc, "cannot build the wait URL");
-  }
-  static const char *const names[] = {"Accept"};
-  static const char *const values[] = {"application/json"};
-  kh_http_request req = {.method = "GET",
-                         .url = url.data,
-                         .headers = names,
-                         .values = values,
-                         .headers_len = 1,
-                         .timeout_ms = w->timeout_ms + KH_MOCKS_CLIENT_SLACK_MS};
-  rc = kh_http_perform(&req, resp, err);
-  if (rc != KF_OK) {
+  int64_t max_poll = w->max_poll_ms > 0 ? w->max_poll_ms : KH_MOCKS_MAX_POLL_MS;
+  /*
+   * The wait is cut into polls by the time asked for, not by the clock: each
+   * poll is held open by the mock for its whole timeout unless a match
+   * arrives, so the sum is the wait, and a mock that answered 408 early could
+   * not make us loop without end.
+   */
+  int64_t left = w->timeout_ms;
+  const char *what = w->what == KH_WAIT_MAIL ? "mail" : "post";
+  kf_rc rc = KF_OK;
+  for (;;) {
+    int64_t poll_ms = left < max_poll ? left : max_poll;
+    left -= poll_ms;
+    kf_buf url;
+    kf_buf_init(&url, KH_MOCKS_URL_MAX);
+    rc = kh_mocks_build_url(w, poll_ms, &url);
+    if (rc != KF_OK) {
+      kf_buf_release(&url);
+      return kf_err_set(err, rc, "cannot build the wait URL");
+    }
+    static const char *const names[] = {"Accept"};
+    static const char *const values[] = {"application/json"};
+    kh_http_request req = {.method = "GET",
+                           .url = url.data,
+                           .headers = names,
+                           .values = values,
+                           .headers_len = 1,
+                           .timeout_ms = poll_ms + KH_MOCKS_CLIENT_SLACK_MS};
+    /* Only the last poll's traces are kept: earlier ones said no more than "408". */
+    kh_http_response_release(resp);
+    rc = kh_http_perform(&req, resp, err);
+    if (rc != KF_OK) {
+      kf_buf_release(&url);
+      return rc;
+    }
+    json_t *parsed = json_object_get(resp->subject, "json");
+    if (resp->status == 408 && left > 0) {
+      kf_buf_release(&url);
+      continue;
+    }
+    if (resp->status == 408) {
+      rc = KF_ERR_TIMEOUT;
+      kh_mocks_timeout_message(w, err);
+    } else if (resp->status != 200 || !json_is_object(parsed)) {
+      rc = kf_err_set(err, KF_ERR_STATE, "the %s mock answered %s with status %ld and no document",
+                      what, url.data, resp->status);
+    } else {
+      json_t *jid = json_object_get(parsed, "id");
+      *id = json_is_integer(jid) ? (int64_t)json_integer_value(jid) : 0;
+      *doc = json_incref(parsed);
+    }
     kf_buf_release(&url);
     return rc;
   }
-  const char *what = w->what == KH_WAIT_MAIL ? "mail" : "post";
-  json_t *parsed = json_object_get(resp->subject, "json");
-  if (resp->status == 408) {
-    rc = KF_ERR_TIMEOUT;
-    kh_mocks_timeout_message(w, err);
-  } else if (resp->status != 200 || !json_is_object(parsed)) {
-    rc = kf_err_set(err, KF_ERR_STATE, "the %s mock answered %s with status %ld and no document",
-                    what, url.data, resp->status);
-  } else {
-    json_t *jid = json_object_get(parsed, "id");
-    *id = json_is_integer(jid) ? (int64_t)json_integer_value(jid) : 0;
-    *doc = json_incref(parsed);
-  }
-  kf_buf_release(&url);
-  return rc;
 }
 
 kf_rc kh_mocks_attach_raw(const char *api, int64_t id, json_t *doc, kf_err *err) {
@@ -172,8 +192,10 @@ kf_rc kh_mocks_attach_raw(const char *api, int64_t id, json_t *doc, kf_err *err)
   return rc;
 }
 
-kf_rc kh_mocks_health(const char *api, int64_t timeout_ms, kf_err *err) {
+kf_rc kh_mocks_health(const char *api, int64_t timeout_ms, int64_t *last_id, kf_err *err) {
   assert(api != NULL);
+  if (last_id != NULL)
+    *last_id = 0;
   kf_buf url;
   kf_buf_init(&url, KH_MOCKS_URL_MAX);
   kf_rc rc = kh_mocks_add_base(&url, api);
@@ -189,6 +211,12 @@ kf_rc kh_mocks_health(const char *api, int64_t timeout_ms, kf_err *err) {
   rc = kh_http_perform(&req, &resp, err);
   if (rc == KF_OK && resp.status != 200)
     rc = kf_err_set(err, KF_ERR_STATE, "%s answered with status %ld", url.data, resp.status);
+  if (rc == KF_OK && last_id != NULL) {
+    /* A mock that does not report last_id (an older one) starts waits from the beginning. */
+    json_t *jid = json_object_get(json_object_get(resp.subject, "json"), "last_id");
+    if (json_is_integer(jid) && json_integer_value(jid) > 0)
+      *last_id = (int64_t)json_integer_value(jid);
+  }
   kh_http_response_release(&resp);
   kf_buf_release(&url);
   return rc;

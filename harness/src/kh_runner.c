@@ -18,6 +18,7 @@
 
 #include "kf/alloc.h"
 #include "kf/buf.h"
+#include "kf/log.h"
 #include "kf/str.h"
 #include "kf/timeutil.h"
 #include "kh_clockdrv.h"
@@ -27,13 +28,13 @@
 #include "kh_mocks.h"
 #include "kh_vars.h"
 
-/* Fragments may use fragments; this bounds the nesting (and catches cycles). */
-#define KH_RUNNER_MAX_DEPTH 8
 #define KH_RUNNER_MAX_URL (64u * 1024u)
 #define KH_RUNNER_MAX_HEADERS 128u
 #define KH_RUNNER_MAX_BODY (2u * KH_VAR_MAX_BYTES)
 #define KH_RUNNER_MAX_TEXT (64u * 1024u)
 #define KH_RUNNER_DEFAULT_WAIT_MS 10000
+/* How long the mocks may take to say their last id before the run. */
+#define KH_RUNNER_HEALTH_TIMEOUT_MS 5000
 
 bool kh_selection_match(const kh_selection *sel, const kh_scenario *sc) {
   if (sel == NULL)
@@ -65,11 +66,11 @@ typedef struct kh_needs {
   bool clock;
   bool mail;
   bool letter;
-  bool too_deep;
+  bool too_deep; /* Fragments nest deeper than KH_SUITE_MAX_USE_DEPTH: the scenario errors. */
 } kh_needs;
 
 static void kh_needs_scan(const kh_step *steps, size_t n, int depth, kh_needs *needs) {
-  if (depth > KH_RUNNER_MAX_DEPTH) {
+  if (depth > KH_SUITE_MAX_USE_DEPTH) {
     needs->too_deep = true;
     return;
   }
@@ -106,6 +107,7 @@ typedef struct kh_exec {
   char *clock_id;       /* Owned; NULL until `clock create`. */
   int64_t last_mail_id; /* The last matched mail, so the next wait finds a newer one. */
   int64_t last_letter_id;
+  size_t expects;   /* Expectations evaluated so far: a scenario with none proves nothing. */
   json_t *response; /* Owned subjects. */
   json_t *mail;
   json_t *letter;
@@ -225,6 +227,7 @@ static kf_status kh_exec_checks(kh_exec *ex, size_t idx, const kh_check *checks,
                                "%s: cannot store the value (%s)", src, kf_rc_name(rc));
       continue;
     }
+    ex->expects++;
     bool holds = false;
     kf_buf explain;
     kf_buf_init(&explain, KH_RUNNER_MAX_TEXT);
@@ -489,6 +492,25 @@ static kf_status kh_exec_wait(kh_exec *ex, size_t idx, const kh_wait *w) {
   return result;
 }
 
+/*
+ * Delete the scenario's clock on the target and forget it. Clean-up is not
+ * part of what the scenario checks, so a failure is logged, never a finding.
+ */
+static void kh_exec_delete_clock(kh_exec *ex) {
+  if (ex->clock_id == NULL)
+    return;
+  kf_err err;
+  kf_err_init(&err);
+  kh_http_response resp;
+  kh_http_response_init(&resp);
+  if (kh_clockdrv_delete(ex->cfg->profile->base_url, ex->clock_id, &resp, &err) != KF_OK)
+    kf_log(KF_LOG_WARN, "scenario \"%s\": cannot delete clock %s: %s", ex->scenario->name,
+           ex->clock_id, err.message);
+  kh_http_response_release(&resp);
+  kf_free(ex->clock_id);
+  ex->clock_id = NULL;
+}
+
 /* Parse the (interpolated) ISO time of a clock step. */
 static kf_rc kh_exec_clock_time(kh_exec *ex, const kh_clock_step *cs, int64_t *t, kf_err *err) {
   char *iso = NULL;
@@ -526,7 +548,7 @@ static kf_status kh_exec_clock(kh_exec *ex, size_t idx, const kh_clock_step *cs)
     if (rc == KF_OK)
       rc = kh_clockdrv_create(p->base_url, t, ex->scenario->name, &resp, &id, &err);
     if (rc == KF_OK) {
-      kf_free(ex->clock_id);
+      kh_exec_delete_clock(ex);
       ex->clock_id = id;
     }
     break;
@@ -580,9 +602,9 @@ static kf_status kh_exec_use(kh_exec *ex, size_t idx, const kh_use *use, int dep
   const kh_fragment *frag = use->resolved;
   if (frag == NULL)
     return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "unknown fragment %s", use->fragment_name);
-  if (depth >= KH_RUNNER_MAX_DEPTH)
+  if (depth >= KH_SUITE_MAX_USE_DEPTH)
     return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0,
-                           "fragments nested deeper than %d (a cycle?)", KH_RUNNER_MAX_DEPTH);
+                           "fragments nested deeper than %d (a cycle?)", KH_SUITE_MAX_USE_DEPTH);
   /* Expand every argument before setting any, so "email={{email}}" style calls see the caller's
    * values. */
   char *vals[64];
@@ -702,15 +724,26 @@ static void kh_exec_skip(kf_scenario_result *res, const char *why) {
   res->message = kf_strdup(why);
 }
 
-static void kh_runner_run_one(const kh_runner_config *cfg, const kh_suite_entry *entry,
-                              kf_scenario_result *res) {
+/* Where every scenario's wait cursors start: the mocks' last ids before the run. */
+typedef struct kh_runner_start {
+  int64_t mail_id;
+  int64_t letter_id;
+} kh_runner_start;
+
+static void kh_runner_run_one(const kh_runner_config *cfg, const kh_runner_start *from,
+                              const kh_suite_entry *entry, kf_scenario_result *res) {
   int64_t start = kf_time_monotonic_ms();
   const kh_scenario *sc = entry->scenario;
   const kh_profile *p = cfg->profile;
   kh_needs needs = {0};
   kh_needs_scan(sc->steps, sc->steps_len, 0, &needs);
   res->status = KF_STATUS_PASS;
-  if (needs.clock && (p->clock == NULL || strcmp(p->clock, "konform") != 0)) {
+  if (needs.too_deep) {
+    res->status = KF_STATUS_ERROR;
+    kf_free(res->message);
+    res->message =
+        kf_str_printf("fragments nested deeper than %d (a cycle?)", KH_SUITE_MAX_USE_DEPTH);
+  } else if (needs.clock && (p->clock == NULL || strcmp(p->clock, "konform") != 0)) {
     kh_exec_skip(
         res,
         "the target has no test clock control (profile clock is not \"konform\"); this scenario "
@@ -725,6 +758,9 @@ static void kh_runner_run_one(const kh_runner_config *cfg, const kh_suite_entry 
     ex.cfg = cfg;
     ex.scenario = sc;
     ex.res = res;
+    /* Mail that was there before the run (an earlier run with this --run-id) is never seen. */
+    ex.last_mail_id = from->mail_id;
+    ex.last_letter_id = from->letter_id;
     kh_vars_init(&ex.vars);
     kh_gen_ctx_init(&ex.gen, cfg->seed, cfg->run_id, entry->index);
     if (kh_exec_builtins(&ex) != KF_OK) {
@@ -733,8 +769,14 @@ static void kh_runner_run_one(const kh_runner_config *cfg, const kh_suite_entry 
     } else {
       kh_exec_steps(&ex, sc->steps, sc->steps_len, 0);
     }
+    kh_exec_delete_clock(&ex);
+    if (res->status == KF_STATUS_PASS && ex.expects == 0) {
+      /* Steps that merely ran show nothing about the target: that is no pass. */
+      res->status = KF_STATUS_ERROR;
+      kf_free(res->message);
+      res->message = kf_strdup("the scenario asserts nothing");
+    }
     kh_vars_release(&ex.vars);
-    kf_free(ex.clock_id);
     json_decref(ex.response);
     json_decref(ex.mail);
     json_decref(ex.letter);
@@ -747,6 +789,7 @@ static void kh_runner_run_one(const kh_runner_config *cfg, const kh_suite_entry 
 typedef struct kh_pool {
   pthread_mutex_t lock;
   const kh_runner_config *cfg;
+  kh_runner_start from;
   const kh_suite_entry **entries; /* The selected entries, in load order. */
   kf_scenario_result *slots;      /* run->scenarios, one per entry. */
   size_t total;
@@ -762,7 +805,7 @@ static void *kh_pool_worker(void *arg) {
     pthread_mutex_unlock(&pool->lock);
     if (i >= pool->total)
       break;
-    kh_runner_run_one(pool->cfg, pool->entries[i], &pool->slots[i]);
+    kh_runner_run_one(pool->cfg, &pool->from, pool->entries[i], &pool->slots[i]);
     pthread_mutex_lock(&pool->lock);
     pool->done++;
     if (pool->cfg->progress != NULL)
@@ -778,6 +821,7 @@ kf_rc kh_runner_run(const kh_runner_config *cfg, kf_run_result *run, kf_err *err
   int64_t start = kf_time_monotonic_ms();
   run->started_at = kf_time_real_now();
   run->seed = cfg->seed;
+  run->run_id = cfg->run_id;
   run->target = kf_strdup(cfg->target_label != NULL ? cfg->target_label : cfg->profile->base_url);
   run->base_url = kf_strdup(cfg->profile->base_url);
   if (run->target == NULL || run->base_url == NULL)
@@ -814,8 +858,42 @@ kf_rc kh_runner_run(const kh_runner_config *cfg, kf_run_result *run, kf_err *err
   }
   assert(total == run->scenarios_len);
 
+  /* Count, per requirement, the covering scenarios the selection left out. */
+  for (size_t r = 0; r < run->requirements_len; r++) {
+    kf_requirement *rq = &run->requirements[r];
+    for (size_t i = 0; i < suite->entries_len; i++) {
+      const kh_scenario *sc = suite->entries[i].scenario;
+      if (kh_selection_match(cfg->selection, sc))
+        continue;
+      for (size_t j = 0; j < sc->covers_len; j++) {
+        if (strcmp(sc->covers[j], rq->id) == 0) {
+          rq->not_selected++;
+          break;
+        }
+      }
+    }
+  }
+
+  /* The mocks' newest ids now: every wait of this run looks only at what comes later. */
+  kh_runner_start from = {0, 0};
+  const char *apis[2] = {cfg->profile->mail_api, cfg->profile->post_api};
+  int64_t *ids[2] = {&from.mail_id, &from.letter_id};
+  for (size_t i = 0; i < 2; i++) {
+    if (apis[i] == NULL)
+      continue;
+    kf_err herr;
+    kf_err_init(&herr);
+    kf_rc rc = kh_mocks_health(apis[i], KH_RUNNER_HEALTH_TIMEOUT_MS, ids[i], &herr);
+    if (rc != KF_OK) {
+      kf_free(entries);
+      return kf_err_set(err, rc, "the %s mock (%s) cannot tell its last id: %s",
+                        i == 0 ? "mail" : "post", apis[i], herr.message);
+    }
+  }
+
   /* Slots are only taken now: adding scenarios may move the array. */
-  kh_pool pool = {.cfg = cfg, .entries = entries, .slots = run->scenarios, .total = total};
+  kh_pool pool = {
+      .cfg = cfg, .from = from, .entries = entries, .slots = run->scenarios, .total = total};
   pthread_mutex_init(&pool.lock, NULL);
   size_t jobs = cfg->jobs > 0 ? cfg->jobs : 1;
   if (jobs > total)

@@ -20,6 +20,16 @@
 #include "kh_profile.h"
 #include "kh_suite.h"
 
+/*
+ * How deep fragments may use fragments before the nesting counts as a cycle.
+ * The loader (kh_suite.c) refuses deeper nesting with this same limit; it
+ * keeps its constant private, so the runner states it here. Should kh_suite.h
+ * ever export it, that definition wins and this one must stay equal to it.
+ */
+#ifndef KH_SUITE_MAX_USE_DEPTH
+#define KH_SUITE_MAX_USE_DEPTH 32
+#endif
+
 /* Which scenarios to run. Every pointer is borrowed. Empty lists select all. */
 typedef struct kh_selection {
   const char *const *covers; /* Keep scenarios covering any of these IDs. */
@@ -54,9 +64,13 @@ typedef struct kh_runner_config {
 
 /*
  * Run every selected scenario into run (kf_run_result_init'ed by the caller,
- * released by the caller). KF_OK whenever the run could be carried out, even
- * when scenarios failed; errors are only for the harness itself (no memory,
- * no threads).
+ * released by the caller). Before any scenario starts, the runner asks each
+ * mock of the profile for its "last_id" (GET {api}/api/v1/health) and starts
+ * every scenario's waits after it, so mail from before the run is never seen;
+ * it also sets each requirement's not_selected. KF_OK whenever the run could
+ * be carried out, even when scenarios failed; errors are for the harness
+ * itself (no memory) and for a mock that cannot be asked (KF_ERR_NETWORK,
+ * KF_ERR_TIMEOUT, KF_ERR_STATE), which the caller treats as unreachable.
  */
 kf_rc kh_runner_run(const kh_runner_config *cfg, kf_run_result *run, kf_err *err);
 

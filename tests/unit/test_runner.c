@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@
 #include "kf/httpd.h"
 #include "kf/run_result.h"
 #include "kf/str.h"
+#include "kh_catalogue.h"
 #include "kh_cli.h"
 #include "kh_http.h"
 #include "kh_mocks.h"
@@ -26,6 +28,29 @@
 #include "kh_suite.h"
 
 /* ---- The fake target. ---- */
+
+/*
+ * What the fake saw, written by its handler threads and read by the test
+ * after the run: guarded by fake_lock.
+ */
+static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
+static long fake_last_id;          /* Health's "last_id"; 0 leaves it out. */
+static int fake_clocks_deleted;    /* DELETE /test/v1/clocks/clk_test1 calls. */
+static long fake_late_timeouts[8]; /* timeout_ms of each wait for late@konform.test. */
+static size_t fake_late_calls;
+
+static void fake_clock_delete(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)ctx;
+  const char *id = kf_http_req_param(req, "id");
+  if (id == NULL || strcmp(id, "clk_test1") != 0) {
+    kf_http_resp_error(resp, 404, "CLOCK_NOT_FOUND", "unknown clock");
+    return;
+  }
+  pthread_mutex_lock(&fake_lock);
+  fake_clocks_deleted++;
+  pthread_mutex_unlock(&fake_lock);
+  kf_http_resp_empty(resp, 204);
+}
 
 static void fake_hello(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   (void)req;
@@ -89,6 +114,26 @@ static void fake_wait_mail(kf_http_req *req, kf_http_resp *resp, void *ctx) {
     kf_http_resp_error(resp, 408, "WAIT_TIMEOUT", "nothing came");
     return;
   }
+  if (strcmp(to, "late@konform.test") == 0) {
+    /* The real mock refuses timeout_ms over 120000; this one records them and answers the third. */
+    const char *t = kf_http_req_query(req, "timeout_ms");
+    long ms = -1;
+    if (t == NULL || kf_str_to_long(t, 0, 1000000000, &ms) != KF_OK)
+      ms = -1;
+    pthread_mutex_lock(&fake_lock);
+    size_t call = fake_late_calls++;
+    if (call < 8)
+      fake_late_timeouts[call] = ms;
+    pthread_mutex_unlock(&fake_lock);
+    if (ms < 0 || ms > 120000) {
+      kf_http_resp_error(resp, 400, "INVALID_PARAMETER", "timeout_ms");
+      return;
+    }
+    if (call < 2) {
+      kf_http_resp_error(resp, 408, "WAIT_TIMEOUT", "nothing came");
+      return;
+    }
+  }
   kf_http_resp_json(
       resp, 200,
       json_pack("{s:i,s:[s],s:s}", "id", (int)(a + 1), "to", to, "subject", "Hallo & Tschüss"));
@@ -111,7 +156,14 @@ static void fake_raw(kf_http_req *req, kf_http_resp *resp, void *ctx) {
 static void fake_health(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   (void)req;
   (void)ctx;
-  kf_http_resp_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+  pthread_mutex_lock(&fake_lock);
+  long last = fake_last_id;
+  pthread_mutex_unlock(&fake_lock);
+  if (last > 0)
+    kf_http_resp_json(resp, 200,
+                      json_pack("{s:s,s:I}", "status", "ok", "last_id", (json_int_t)last));
+  else
+    kf_http_resp_json(resp, 200, json_pack("{s:s}", "status", "ok"));
 }
 
 static kf_httpd *fake;
@@ -133,6 +185,7 @@ static int fake_start(void **state) {
   kf_httpd_route(fake, "POST", "/echo", fake_echo, NULL);
   kf_httpd_route(fake, "POST", "/test/v1/clocks", fake_clock_create, NULL);
   kf_httpd_route(fake, "POST", "/test/v1/clocks/{id}/advance", fake_clock_advance, NULL);
+  kf_httpd_route(fake, "DELETE", "/test/v1/clocks/{id}", fake_clock_delete, NULL);
   kf_httpd_route(fake, "GET", "/api/v1/wait/messages", fake_wait_mail, NULL);
   kf_httpd_route(fake, "GET", "/api/v1/messages/{id}/raw", fake_raw, NULL);
   kf_httpd_route(fake, "GET", "/api/v1/health", fake_health, NULL);
@@ -161,8 +214,10 @@ typedef struct run_fixture {
   kf_run_result run;
 } run_fixture;
 
-static void run_text(run_fixture *fx, const char *text, const char *clock, bool with_mail,
-                     const char *base_url, unsigned jobs) {
+/* A run of text with a selection and a catalogue (either may be NULL). */
+static void run_text_sel(run_fixture *fx, const char *text, const char *clock, bool with_mail,
+                         const char *base_url, unsigned jobs, const kh_selection *sel,
+                         const kh_catalogue *cat) {
   kh_diag diag;
   kh_diag_init(&diag);
   kf_rc rc = kh_parse_text("t.konform", text, strlen(text), &fx->file, &diag);
@@ -193,13 +248,24 @@ static void run_text(run_fixture *fx, const char *text, const char *clock, bool 
 
   kf_run_result_init(&fx->run);
   kh_runner_config cfg = {.suite = &fx->suite,
+                          .catalogue = cat,
                           .profile = &fx->profile,
+                          .selection = sel,
                           .seed = 7,
                           .run_id = 0xabc,
                           .jobs = jobs,
                           .target_label = "fake"};
-  assert_int_equal(kh_runner_run(&cfg, &fx->run, &err), KF_OK);
-  assert_int_equal(fx->run.scenarios_len, fx->file->scenarios_len);
+  kf_rc rrc = kh_runner_run(&cfg, &fx->run, &err);
+  if (rrc != KF_OK)
+    fprintf(stderr, "run: %s\n", err.message);
+  assert_int_equal(rrc, KF_OK);
+  if (sel == NULL)
+    assert_int_equal(fx->run.scenarios_len, fx->file->scenarios_len);
+}
+
+static void run_text(run_fixture *fx, const char *text, const char *clock, bool with_mail,
+                     const char *base_url, unsigned jobs) {
+  run_text_sel(fx, text, clock, with_mail, base_url, jobs, NULL, NULL);
 }
 
 static void run_release(run_fixture *fx) {
@@ -240,6 +306,112 @@ static void test_pass(void **state) {
   assert_non_null(sc->steps[0].response);
   assert_non_null(strstr(sc->steps[0].response, "hallo"));
   assert_string_equal(fx.run.target, "fake");
+  assert_true(fx.run.run_id == 0xabc);
+  run_release(&fx);
+}
+
+/* Steps that ran without a single expect show nothing: an error, never a pass. */
+static void test_asserts_nothing_is_error(void **state) {
+  (void)state;
+  run_fixture fx;
+  run_text(&fx,
+           "scenario: only a request\n"
+           "covers: ACC-01\n"
+           "GET /hello\n"
+           "scenario: only a capture\n"
+           "covers: ACC-01\n"
+           "GET /token\n"
+           "  capture tok = json \"$.token\"\n"
+           "scenario: one expect\n"
+           "covers: ACC-01\n"
+           "GET /token\n"
+           "expect status == 200\n",
+           "none", false, NULL, 2);
+  for (size_t i = 0; i < 2; i++) {
+    assert_int_equal(fx.run.scenarios[i].status, KF_STATUS_ERROR);
+    assert_string_equal(fx.run.scenarios[i].message, "the scenario asserts nothing");
+  }
+  show(&fx.run.scenarios[2]);
+  assert_int_equal(fx.run.scenarios[2].status, KF_STATUS_PASS);
+  run_release(&fx);
+}
+
+/* A filter that leaves covering scenarios out keeps the requirement from passing. */
+static void test_not_selected_counted(void **state) {
+  (void)state;
+  kh_requirement items[] = {{.id = "ACC-01", .area = "ACC", .title = "a", .source = "seed"},
+                            {.id = "ACC-02", .area = "ACC", .title = "b", .source = "seed"}};
+  kh_catalogue cat = {.items = items, .len = 2};
+  kh_selection sel = {.name = "eins"};
+  run_fixture fx;
+  run_text_sel(&fx,
+               "scenario: eins\ncovers: ACC-01 ACC-02\nGET /hello\n  expect status == 200\n"
+               "scenario: zwei\ncovers: ACC-01\nGET /hello\n  expect status == 200\n"
+               "scenario: drei\ncovers: ACC-01\nGET /hello\n  expect status == 200\n",
+               "none", false, NULL, 1, &sel, &cat);
+  assert_int_equal(fx.run.scenarios_len, 1);
+  assert_int_equal(fx.run.scenarios[0].status, KF_STATUS_PASS);
+  assert_int_equal(fx.run.requirements_len, 2);
+  assert_int_equal(fx.run.requirements[0].not_selected, 2);
+  assert_int_equal(fx.run.requirements[1].not_selected, 0);
+  size_t n = 0;
+  assert_int_equal(kf_run_result_requirement_status(&fx.run, "ACC-01", &n), KF_REQ_NOT_CHECKED);
+  assert_int_equal(kf_run_result_requirement_status(&fx.run, "ACC-02", &n), KF_REQ_PASS);
+  run_release(&fx);
+}
+
+/* Waits start after the mock's last id at the start of the run, not at the first mail ever. */
+static void test_waits_start_after_last_id(void **state) {
+  (void)state;
+  pthread_mutex_lock(&fake_lock);
+  fake_last_id = 40;
+  pthread_mutex_unlock(&fake_lock);
+  run_fixture fx;
+  run_text(&fx,
+           "scenario: replay\n"
+           "covers: ACC-05\n"
+           "wait mail to \"a@konform.test\"\n"
+           "  expect mail.json \"$.id\" == 41\n"
+           "wait mail to \"a@konform.test\"\n"
+           "  expect mail.json \"$.id\" == 42\n"
+           "scenario: second\n"
+           "covers: ACC-05\n"
+           "wait mail to \"b@konform.test\"\n"
+           "  expect mail.json \"$.id\" == 41\n",
+           "none", true, NULL, 2);
+  pthread_mutex_lock(&fake_lock);
+  fake_last_id = 0;
+  pthread_mutex_unlock(&fake_lock);
+  for (size_t i = 0; i < 2; i++) {
+    show(&fx.run.scenarios[i]);
+    assert_int_equal(fx.run.scenarios[i].status, KF_STATUS_PASS);
+  }
+  run_release(&fx);
+}
+
+/* A wait longer than one long-poll may last becomes several polls of at most 120 s. */
+static void test_long_wait_is_several_polls(void **state) {
+  (void)state;
+  pthread_mutex_lock(&fake_lock);
+  fake_late_calls = 0;
+  pthread_mutex_unlock(&fake_lock);
+  run_fixture fx;
+  run_text(&fx,
+           "scenario: late mail\n"
+           "covers: ACC-05\n"
+           "wait mail to \"late@konform.test\" within 5m\n"
+           "  expect mail.json \"$.id\" == 1\n",
+           "none", true, NULL, 1);
+  show(&fx.run.scenarios[0]);
+  assert_int_equal(fx.run.scenarios[0].status, KF_STATUS_PASS);
+  pthread_mutex_lock(&fake_lock);
+  size_t calls = fake_late_calls;
+  long t0 = fake_late_timeouts[0], t1 = fake_late_timeouts[1], t2 = fake_late_timeouts[2];
+  pthread_mutex_unlock(&fake_lock);
+  assert_int_equal(calls, 3);
+  assert_int_equal(t0, 120000);
+  assert_int_equal(t1, 120000);
+  assert_int_equal(t2, 60000);
   run_release(&fx);
 }
 
@@ -355,6 +527,11 @@ static void test_clock_header_sent(void **state) {
   assert_int_equal(sc->steps_len, 4);
   assert_non_null(sc->steps[1].request);
   assert_non_null(strstr(sc->steps[1].request, "\"seconds\":86400"));
+  pthread_mutex_lock(&fake_lock);
+  int deleted = fake_clocks_deleted;
+  fake_clocks_deleted = 0;
+  pthread_mutex_unlock(&fake_lock);
+  assert_int_equal(deleted, 1); /* The scenario's clock is gone once it ended. */
   run_release(&fx);
 }
 
@@ -497,6 +674,53 @@ static void test_use_fragment(void **state) {
   kh_file_free(frag);
 }
 
+/*
+ * A fragment that uses itself (the loader refuses such a cycle; here it is
+ * built by hand) errors up front at the loader's depth limit, before any step.
+ */
+static void test_fragment_cycle_is_error(void **state) {
+  (void)state;
+  static const char frag_text[] = "fragment: loop\n"
+                                  "GET /hello\n"
+                                  "  expect status == 200\n"
+                                  "use loop\n";
+  kh_file *frag = NULL;
+  kh_diag diag;
+  kh_diag_init(&diag);
+  assert_int_equal(
+      kh_parse_text("fragments/loop.konform", frag_text, strlen(frag_text), &frag, &diag), KF_OK);
+  kh_diag_release(&diag);
+  assert_non_null(frag->fragment);
+  frag->fragment->steps[1].u.use.resolved = frag->fragment;
+
+  static const char text[] = "scenario: endless\ncovers: ACC-01\nuse loop\n";
+  run_fixture fx;
+  kh_diag_init(&diag);
+  assert_int_equal(kh_parse_text("t.konform", text, strlen(text), &fx.file, &diag), KF_OK);
+  kh_diag_release(&diag);
+  fx.file->scenarios[0].steps[0].u.use.resolved = frag->fragment;
+  memset(&fx.suite, 0, sizeof(fx.suite));
+  fx.entries[0].scenario = &fx.file->scenarios[0];
+  fx.entries[0].file = fx.file;
+  fx.entries[0].index = 0;
+  fx.suite.entries = fx.entries;
+  fx.suite.entries_len = 1;
+  kh_profile_init(&fx.profile);
+  assert_int_equal(kh_profile_set(&fx.profile, "base_url", fake_url), KF_OK);
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(kh_profile_finish(&fx.profile, &err), KF_OK);
+  kf_run_result_init(&fx.run);
+  kh_runner_config cfg = {.suite = &fx.suite, .profile = &fx.profile, .jobs = 1};
+  assert_int_equal(kh_runner_run(&cfg, &fx.run, &err), KF_OK);
+  const kf_scenario_result *sc = &fx.run.scenarios[0];
+  assert_int_equal(sc->status, KF_STATUS_ERROR);
+  assert_string_equal(sc->message, "fragments nested deeper than 32 (a cycle?)");
+  assert_int_equal(sc->steps_len, 0);
+  run_release(&fx);
+  kh_file_free(frag);
+}
+
 static void test_selection(void **state) {
   (void)state;
   kh_scenario sc;
@@ -539,7 +763,8 @@ static void test_http_invalid_utf8_body_survives(void **state) {
   json_t *b = json_object_get(resp.subject, "body");
   assert_int_equal(json_string_length(b), sizeof(body));
   assert_memory_equal(json_string_value(b), body, sizeof(body));
-  assert_true(json_is_null(json_object_get(resp.subject, "json")));
+  /* A body that is not JSON has no "json" at all, so `json "$"` is absent. */
+  assert_null(json_object_get(resp.subject, "json"));
   assert_string_equal(json_string_value(json_object_get(json_object_get(resp.subject, "headers"),
                                                         "x-content-type")),
                       "none");
@@ -556,8 +781,18 @@ static void test_http_refused(void **state) {
   kf_err_init(&err);
   assert_int_equal(kh_http_perform(&req, &resp, &err), KF_ERR_NETWORK);
   kh_http_response_release(&resp);
-  assert_int_equal(kh_mocks_health("http://127.0.0.1:1", 2000, &err), KF_ERR_NETWORK);
-  assert_int_equal(kh_mocks_health(fake_url, 2000, &err), KF_OK);
+  int64_t last = -1;
+  assert_int_equal(kh_mocks_health("http://127.0.0.1:1", 2000, &last, &err), KF_ERR_NETWORK);
+  assert_int_equal(kh_mocks_health(fake_url, 2000, &last, &err), KF_OK);
+  assert_int_equal(last, 0); /* A mock without "last_id" starts waits from the beginning. */
+  pthread_mutex_lock(&fake_lock);
+  fake_last_id = 17;
+  pthread_mutex_unlock(&fake_lock);
+  assert_int_equal(kh_mocks_health(fake_url, 2000, &last, &err), KF_OK);
+  pthread_mutex_lock(&fake_lock);
+  fake_last_id = 0;
+  pthread_mutex_unlock(&fake_lock);
+  assert_int_equal(last, 17);
 }
 
 /* ---- Command line. ---- */
@@ -615,6 +850,11 @@ static void test_cli_parse(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pass),
+      cmocka_unit_test(test_asserts_nothing_is_error),
+      cmocka_unit_test(test_not_selected_counted),
+      cmocka_unit_test(test_waits_start_after_last_id),
+      cmocka_unit_test(test_long_wait_is_several_polls),
+      cmocka_unit_test(test_fragment_cycle_is_error),
       cmocka_unit_test(test_failed_expect_stops),
       cmocka_unit_test(test_capture_then_reuse),
       cmocka_unit_test(test_unknown_variable_is_error),
