@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,6 +380,34 @@ static int kh_cli_list(const kh_cli_options *o) {
 
 /* ---- lint ---- */
 
+/*
+ * Lint the loaded suite and print every diagnostic. KH_EXIT_USAGE when the
+ * lint found an error (or could not run), else KH_EXIT_OK; *errors and
+ * *warnings receive the counts.
+ */
+static int kh_cli_lint_suite(const kh_suite *suite, const kh_catalogue *cat, size_t *errors,
+                             size_t *warnings) {
+  *errors = 0;
+  *warnings = 0;
+  kh_lint_report report;
+  kh_lint_report_init(&report);
+  int code = KH_EXIT_OK;
+  kf_rc rc = kh_lint_suite(suite, cat, &report);
+  if (rc != KF_OK) {
+    fprintf(stderr, "konform: lint failed: %s\n", kf_rc_name(rc));
+    code = KH_EXIT_USAGE;
+  } else {
+    for (size_t i = 0; i < report.len; i++)
+      kh_cli_print_diag(&report.items[i]);
+    *errors = report.errors;
+    *warnings = report.warnings;
+    if (report.errors > 0)
+      code = KH_EXIT_USAGE;
+  }
+  kh_lint_report_release(&report);
+  return code;
+}
+
 static int kh_cli_lint(const kh_cli_options *o) {
   kh_suite suite;
   kh_suite_init(&suite);
@@ -395,21 +424,10 @@ static int kh_cli_lint(const kh_cli_options *o) {
   if (code == KH_EXIT_OK) {
     if (!have_cat)
       fprintf(stderr, "konform: no catalogue.json found; requirement IDs are not checked\n");
-    kh_lint_report report;
-    kh_lint_report_init(&report);
-    kf_rc rc = kh_lint_suite(&suite, have_cat ? &cat : NULL, &report);
-    if (rc != KF_OK) {
-      fprintf(stderr, "konform: lint failed: %s\n", kf_rc_name(rc));
-      code = KH_EXIT_USAGE;
-    } else {
-      for (size_t i = 0; i < report.len; i++)
-        kh_cli_print_diag(&report.items[i]);
-      fprintf(stderr, "%zu scenarios checked: %zu errors, %zu warnings\n", suite.entries_len,
-              report.errors, report.warnings);
-      if (report.errors > 0)
-        code = KH_EXIT_USAGE;
-    }
-    kh_lint_report_release(&report);
+    size_t errors = 0, warnings = 0;
+    code = kh_cli_lint_suite(&suite, have_cat ? &cat : NULL, &errors, &warnings);
+    fprintf(stderr, "%zu scenarios checked: %zu errors, %zu warnings\n", suite.entries_len, errors,
+            warnings);
   }
   kh_catalogue_release(&cat);
   kh_suite_release(&suite);
@@ -421,9 +439,17 @@ static int kh_cli_lint(const kh_cli_options *o) {
 /* The stack is reachable from the signal thread, which stops it on Ctrl-C. */
 static kh_stack kh_cli_stack;
 
+/*
+ * Set by the signal thread before it stops the stack. Stopping the stack makes
+ * the main thread's run end too (its requests fail, its start is woken), and
+ * the main thread may get to exit first: it then exits 130 as well.
+ */
+static atomic_bool kh_cli_interrupted;
+
 static void *kh_cli_signal_thread(void *arg) {
   (void)arg;
   int sig = kf_daemon_wait_for_signal();
+  atomic_store(&kh_cli_interrupted, true);
   fprintf(stderr, "\nkonform: interrupted by signal %d; stopping\n", sig);
   kh_stack_stop(&kh_cli_stack);
   fflush(stdout);
@@ -464,7 +490,7 @@ static int kh_cli_preflight(const kh_profile *profile) {
     if (apis[i][1] == NULL)
       continue;
     kf_err_init(&err);
-    rc = kh_mocks_health(apis[i][1], KH_CLI_PREFLIGHT_TIMEOUT_MS, &err);
+    rc = kh_mocks_health(apis[i][1], KH_CLI_PREFLIGHT_TIMEOUT_MS, NULL, &err);
     if (rc != KF_OK) {
       fprintf(stderr, "konform: the %s mock (%s) is unreachable: %s\n", i == 0 ? "mail" : "post",
               apis[i][0], err.message);
@@ -518,6 +544,27 @@ static int kh_cli_run(const kh_cli_options *o) {
     code = kh_cli_load_catalogue(o, &cat, &have_cat, cat_path, sizeof(cat_path));
   if (code == KH_EXIT_OK && !have_cat)
     fprintf(stderr, "konform: no catalogue.json found; the report lists no requirements\n");
+  /* A scenario that would not pass `konform lint` is not run either; warnings only inform. */
+  if (code == KH_EXIT_OK) {
+    size_t errors = 0, warnings = 0;
+    code = kh_cli_lint_suite(&suite, have_cat ? &cat : NULL, &errors, &warnings);
+    if (code != KH_EXIT_OK)
+      fprintf(stderr, "konform: the scenarios do not lint (%zu errors); nothing was run\n", errors);
+  }
+  /* Nothing selected is a mistake in the filters, not a conforming target. */
+  if (code == KH_EXIT_OK) {
+    kh_selection sel;
+    kh_cli_selection(o, &sel);
+    size_t selected = 0;
+    for (size_t i = 0; i < suite.entries_len; i++)
+      if (kh_selection_match(&sel, suite.entries[i].scenario))
+        selected++;
+    if (selected == 0) {
+      fprintf(stderr, "konform: no scenario matches the filters (%zu scenarios loaded)\n",
+              suite.entries_len);
+      code = KH_EXIT_USAGE;
+    }
+  }
 
   uint64_t seed = o->seed, run_id = o->run_id;
   if (!o->has_seed)
@@ -585,7 +632,11 @@ static int kh_cli_run(const kh_cli_options *o) {
                             .jobs = jobs,
                             .progress = kh_cli_on_scenario,
                             .progress_ctx = &progress};
-    if (kh_runner_run(&cfg, &run, &err) != KF_OK) {
+    kf_rc rc = kh_runner_run(&cfg, &run, &err);
+    if (rc == KF_ERR_NETWORK || rc == KF_ERR_TIMEOUT || rc == KF_ERR_STATE) {
+      fprintf(stderr, "konform: %s\n", err.message);
+      code = KH_EXIT_UNREACHABLE;
+    } else if (rc != KF_OK) {
       fprintf(stderr, "konform: the run could not be carried out: %s\n", err.message);
       code = KH_EXIT_FAILURES;
     } else {
@@ -595,8 +646,6 @@ static int kh_cli_run(const kh_cli_options *o) {
       kf_run_result_counts(&run, &counts);
       if (counts.failed > 0 || counts.errors > 0)
         code = KH_EXIT_FAILURES;
-      if (run.scenarios_len == 0)
-        fprintf(stderr, "konform: no scenario matches the filters\n");
       int rcode = kh_cli_write_reports(o, &run);
       if (rcode != KH_EXIT_OK)
         code = rcode;
@@ -666,5 +715,10 @@ int kh_cli_main(int argc, char **argv) {
   /* The signal thread may still stop the (already stopped) stack; release under its lock is safe.
    */
   kh_stack_stop(&kh_cli_stack);
+  if (atomic_load(&kh_cli_interrupted)) {
+    /* What the run printed after the signal is an effect of the interruption, not a verdict. */
+    fflush(stdout);
+    return KH_EXIT_INTERRUPTED;
+  }
   return code;
 }

@@ -36,6 +36,7 @@ static const char *const kh_stack_names[KH_STACK_CHILDREN] = {"konform-mail", "k
 void kh_stack_init(kh_stack *stack) {
   memset(stack, 0, sizeof(*stack));
   pthread_mutex_init(&stack->lock, NULL);
+  stack->wake[0] = stack->wake[1] = -1;
   for (int i = 0; i < KH_STACK_CHILDREN; i++) {
     stack->children[i].name = kh_stack_names[i];
     stack->children[i].life_fd = -1;
@@ -49,6 +50,9 @@ void kh_stack_release(kh_stack *stack) {
   for (int i = 0; i < KH_STACK_CHILDREN; i++)
     kf_free(stack->children[i].log_path);
   kf_free(stack->dir);
+  for (int i = 0; i < 2; i++)
+    if (stack->wake[i] >= 0)
+      close(stack->wake[i]);
   pthread_mutex_destroy(&stack->lock);
 }
 
@@ -213,6 +217,16 @@ void kh_stack_stop(kh_stack *stack) {
   pthread_mutex_lock(&stack->lock);
   if (!stack->stopped) {
     stack->stopped = true;
+    /*
+     * Wake a start that waits for READY. The pipe is never read, so one byte
+     * keeps it readable for good; a full pipe (impossible with one byte) or
+     * an error only costs the wake-up, and the child's death below ends that
+     * wait too.
+     */
+    if (stack->wake[1] >= 0) {
+      ssize_t ignored = write(stack->wake[1], "x", 1);
+      (void)ignored;
+    }
     /* The server first, so it never talks to mocks that are already gone. */
     for (int i = KH_STACK_CHILDREN - 1; i >= 0; i--)
       kh_stack_child_stop(&stack->children[i], KH_STACK_STOP_TIMEOUT_MS, stack->exit_report,
@@ -230,24 +244,27 @@ kf_rc kh_stack_exit_status(const kh_stack *stack, kf_err *err) {
 }
 
 /*
- * Read the READY line from fd within the deadline. KF_ERR_TIMEOUT when none
- * came in time, KF_ERR_STATE when the pipe closed without one.
+ * Read the READY line from fd within the deadline, or until wake_fd becomes
+ * readable (kh_stack_stop was called). KF_ERR_TIMEOUT when none came in time,
+ * KF_ERR_STATE when the pipe closed without one, KF_ERR_NOT_FOUND when woken.
  */
-static kf_rc kh_stack_read_ready(int fd, char *line, size_t cap) {
+static kf_rc kh_stack_read_ready(int fd, int wake_fd, char *line, size_t cap) {
   size_t len = 0;
   int64_t deadline = kf_time_monotonic_ms() + KH_STACK_READY_TIMEOUT_MS;
   for (;;) {
     int64_t left = deadline - kf_time_monotonic_ms();
     if (left <= 0)
       return KF_ERR_TIMEOUT;
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    int r = poll(&pfd, 1, (int)left);
+    struct pollfd pfd[2] = {{.fd = fd, .events = POLLIN}, {.fd = wake_fd, .events = POLLIN}};
+    int r = poll(pfd, wake_fd >= 0 ? 2 : 1, (int)left);
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0)
       return KF_ERR_IO;
     if (r == 0)
       return KF_ERR_TIMEOUT;
+    if (wake_fd >= 0 && pfd[1].revents != 0)
+      return KF_ERR_NOT_FOUND;
     ssize_t got = read(fd, line + len, cap - 1 - len);
     if (got < 0 && errno == EINTR)
       continue;
@@ -341,8 +358,16 @@ static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *cons
   argv[argc++] = fdnum;
   argv[argc] = NULL;
 
+  /* The child is registered under the lock, so a concurrent stop sees it and ends it. */
+  pthread_mutex_lock(&stack->lock);
+  if (stack->stopped) {
+    pthread_mutex_unlock(&stack->lock);
+    rc = kf_err_set(err, KF_ERR_STATE, "the stack was stopped while starting");
+    goto fail;
+  }
   pid_t pid = fork();
   if (pid < 0) {
+    pthread_mutex_unlock(&stack->lock);
     rc = kf_err_set(err, KF_ERR_IO, "cannot start %s: %s", c->name, strerror(errno));
     goto fail;
   }
@@ -351,6 +376,7 @@ static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *cons
   c->pid = pid;
   c->life_fd = life_p[0];
   life_p[0] = -1;
+  pthread_mutex_unlock(&stack->lock);
   close(ready_p[1]);
   ready_p[1] = -1;
   close(life_p[1]);
@@ -358,8 +384,15 @@ static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *cons
   close(log_fd);
   log_fd = -1;
 
-  rc = kh_stack_read_ready(ready_p[0], ready, ready_cap);
+  rc = kh_stack_read_ready(ready_p[0], stack->wake[0], ready, ready_cap);
   if (rc != KF_OK) {
+    pthread_mutex_lock(&stack->lock);
+    if (stack->stopped) {
+      /* A stop came while we waited: it ends (or has ended) the child; nothing to report. */
+      pthread_mutex_unlock(&stack->lock);
+      rc = kf_err_set(err, KF_ERR_STATE, "the stack was stopped while %s was starting", c->name);
+      goto fail;
+    }
     bool timed_out = rc == KF_ERR_TIMEOUT;
     /* Give a dying child a moment to finish writing its log, then reap it. */
     bool exited = kh_stack_wait_exit(c, 2000);
@@ -382,6 +415,7 @@ static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *cons
       kf_str_format(how, sizeof(how), "closed its ready pipe without READY");
     rc = kf_err_set(err, timed_out ? KF_ERR_TIMEOUT : KF_ERR_STATE,
                     "%s %s; the end of its log:\n%s", c->name, how, tail);
+    pthread_mutex_unlock(&stack->lock);
   }
 fail:
   if (log_fd >= 0)
@@ -396,27 +430,34 @@ fail:
   return rc;
 }
 
-static kf_rc kh_stack_start_locked(kh_stack *stack, kf_err *err) {
+/* Start the programs; takes stack->lock itself for the steps that need it. */
+static kf_rc kh_stack_start_programs(kh_stack *stack, kf_err *err) {
   const char *tmp = getenv("TMPDIR");
   char tmpl[KH_STACK_PATH_MAX];
   if (kf_str_format(tmpl, sizeof(tmpl), "%s/konform-XXXXXX",
                     tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp") != KF_OK)
     return kf_err_set(err, KF_ERR_LIMIT, "TMPDIR is too long");
-  if (mkdtemp(tmpl) == NULL)
-    return kf_err_set(err, KF_ERR_IO, "cannot create a temporary folder: %s", strerror(errno));
-  stack->dir = kf_strdup(tmpl);
-  if (stack->dir == NULL) {
+  pthread_mutex_lock(&stack->lock);
+  kf_rc rc = KF_OK;
+  if (stack->stopped) {
+    /* A signal arrived before we started: start nothing. */
+    rc = kf_err_set(err, KF_ERR_STATE, "the stack was stopped before it started");
+  } else if (mkdtemp(tmpl) == NULL) {
+    rc = kf_err_set(err, KF_ERR_IO, "cannot create a temporary folder: %s", strerror(errno));
+  } else if ((stack->dir = kf_strdup(tmpl)) == NULL) {
     rmdir(tmpl);
-    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   }
+  pthread_mutex_unlock(&stack->lock);
+  if (rc != KF_OK)
+    return rc;
 
   char ready[KH_STACK_READY_MAX];
   char db[KH_STACK_PATH_MAX];
   if (kf_str_format(db, sizeof(db), "%s/mail.db", stack->dir) != KF_OK)
     return kf_err_set(err, KF_ERR_LIMIT, "path too long");
   const char *mail_args[] = {"--port", "0", "--smtp-port", "0", "--db", db, NULL};
-  kf_rc rc =
-      kh_stack_spawn(stack, &stack->children[KH_STACK_MAIL], mail_args, ready, sizeof(ready), err);
+  rc = kh_stack_spawn(stack, &stack->children[KH_STACK_MAIL], mail_args, ready, sizeof(ready), err);
   if (rc != KF_OK)
     return rc;
   stack->mail_port = kh_stack_ready_port(ready, "http=");
@@ -457,13 +498,14 @@ kf_rc kh_stack_start(kh_stack *stack, bool keep_state, kf_err *err) {
   assert(stack->dir == NULL);
   stack->keep_state = keep_state;
   kf_rc rc = KF_OK;
-  if (stack->stopped) {
-    /* A signal arrived before we started: start nothing. */
-    rc = kf_err_set(err, KF_ERR_STATE, "the stack was stopped before it started");
-  } else {
-    rc = kh_stack_start_locked(stack, err);
-  }
+  /* The self-pipe lets a stop wake the READY waits, which hold no lock. */
+  if (stack->wake[0] < 0 &&
+      (pipe(stack->wake) != 0 || kh_stack_set_cloexec(stack->wake[0], true) != 0 ||
+       kh_stack_set_cloexec(stack->wake[1], true) != 0))
+    rc = kf_err_set(err, KF_ERR_IO, "cannot create a pipe: %s", strerror(errno));
   pthread_mutex_unlock(&stack->lock);
+  if (rc == KF_OK)
+    rc = kh_stack_start_programs(stack, err);
   if (rc != KF_OK)
     kh_stack_stop(stack);
   return rc;

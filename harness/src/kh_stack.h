@@ -36,10 +36,16 @@ typedef struct kh_stack_child {
 enum { KH_STACK_MAIL, KH_STACK_POST, KH_STACK_SERVER, KH_STACK_CHILDREN };
 
 typedef struct kh_stack {
-  pthread_mutex_t lock; /* Serialises start and stop (a signal thread may stop). */
-  char *dir;            /* Owned: the temporary folder, or NULL. */
-  bool keep_state;      /* Leave dir behind on stop (--keep-state). */
+  /*
+   * Guards children, dir and stopped. Start holds it only for short steps
+   * (creating the folder, forking a child), never while waiting for READY, so
+   * a signal thread's kh_stack_stop always gets it at once.
+   */
+  pthread_mutex_t lock;
+  char *dir;       /* Owned: the temporary folder, or NULL. */
+  bool keep_state; /* Leave dir behind on stop (--keep-state). */
   bool stopped;
+  int wake[2]; /* Owned self-pipe: stop writes a byte, the READY wait polls it; -1 if none. */
   kh_stack_child children[KH_STACK_CHILDREN];
   unsigned server_port, mail_port, smtp_port, post_port;
   /*
@@ -57,7 +63,9 @@ void kh_stack_release(kh_stack *stack);
 /*
  * Create the folder and start the three programs, each ready before the next
  * starts. On failure everything started is stopped again and err holds the
- * reason with the tail of the failing program's log.
+ * reason with the tail of the failing program's log. A kh_stack_stop from
+ * another thread ends the start at once (KF_ERR_STATE, "stopped while
+ * starting"), even while a program has not yet written READY.
  */
 kf_rc kh_stack_start(kh_stack *stack, bool keep_state, kf_err *err);
 

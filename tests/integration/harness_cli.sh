@@ -62,6 +62,20 @@ GET /api/v1/health
   expect status == 200
 EOF
 
+# ---- run lints first: a lint error is exit 2 before any target is touched. ----
+mkdir -p "$tmp/unlinted"
+printf 'scenario: unbekannt\ncovers: NOPE-99\nGET /api/v1/health\n  expect status == 200\n' \
+  >"$tmp/unlinted/u.konform"
+expect_code 2 "lint error stops run" "$konform" run --target "$tmp/nowhere-yet.profile" \
+  --catalogue scenarios/catalogue.json "$tmp/unlinted"
+grep -q 'u.konform:[0-9][0-9]*:[0-9][0-9]*: error: .*NOPE-99' "$tmp/err" || bad "run prints the lint error as file:line:col"
+grep -q 'nothing was run' "$tmp/err" || bad "run says that nothing was run"
+
+# ---- A selection that matches nothing is exit 2, not a conforming run. ----
+expect_code 2 "empty selection" "$konform" run --target "$tmp/nowhere-yet.profile" \
+  --catalogue scenarios/catalogue.json --name "kein solches Szenario" "$tmp/suite"
+grep -q 'no scenario matches the filters' "$tmp/err" || bad "empty selection is named on stderr"
+
 # ---- Unreachable target: exit 3 before anything runs. ----
 printf 'base_url = http://127.0.0.1:1\nclock = none\n' >"$tmp/nowhere.profile"
 expect_code 3 "unreachable --target" "$konform" run --target "$tmp/nowhere.profile" \
@@ -121,6 +135,35 @@ WRAP
     --catalogue scenarios/catalogue.json "$tmp/suite"
   grep -q "konform-post exited with status 3" "$tmp/err" && grep -q "simulated finding" "$tmp/err" &&
     ok "the unclean exit is named with its log" || bad "the unclean exit is named with its log"
+
+  # Ctrl-C while the stack starts: a program that never writes READY must not
+  # hold the interrupt up for its 30 s READY timeout. The stand-in for
+  # konform-mail says "started" through a FIFO and then blocks opening a FIFO
+  # nobody ever writes to; SIGINT goes out only once it said so.
+  mkdir -p "$tmp/hang" "$tmp/hangtmp"
+  cp "$konform" "$tmp/hang/"
+  mkfifo "$tmp/hang-started" "$tmp/hang-never"
+  cat >"$tmp/hang/konform-mail" <<WRAP
+#!/bin/sh
+echo started >"$tmp/hang-started"
+read never <"$tmp/hang-never"
+WRAP
+  chmod +x "$tmp/hang/konform-mail"
+  TMPDIR="$tmp/hangtmp" "$tmp/hang/konform" run --no-color --catalogue scenarios/catalogue.json \
+    "$tmp/suite" >/dev/null 2>"$tmp/hang.err" &
+  pid=$!
+  read started <"$tmp/hang-started"
+  t0=$(date +%s)
+  kill -INT "$pid"
+  wait "$pid"
+  code=$?
+  t1=$(date +%s)
+  [ "$code" -eq 130 ] && ok "Ctrl-C while starting exits 130" ||
+    bad "Ctrl-C while starting exits 130 (got $code)"
+  [ $((t1 - t0)) -lt 10 ] && ok "Ctrl-C while starting is not held up ($((t1 - t0)) s)" ||
+    bad "Ctrl-C while starting took $((t1 - t0)) s (the READY wait held it up)"
+  [ -z "$(ls -A "$tmp/hangtmp")" ] && ok "Ctrl-C while starting removes the stack folder" ||
+    bad "Ctrl-C while starting removes the stack folder"
 
   # Ctrl-C: the stack stops, its folder goes away, exit 130.
   mkdir -p "$tmp/slow" "$tmp/stacktmp"
