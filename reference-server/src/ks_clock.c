@@ -70,14 +70,16 @@ kf_rc ks_clock_create(ks_db *db, int64_t frozen_time, const char *name, int64_t 
                          "INSERT INTO clocks (id, name, frozen_time, created_at) VALUES (?,?,?,?)",
                          -1, &st, NULL) != SQLITE_OK)
     return clock_db_error(conn, err);
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  if (name != NULL)
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
-  else
-    sqlite3_bind_null(st, 2);
-  sqlite3_bind_int64(st, 3, frozen_time);
-  sqlite3_bind_int64(st, 4, created_at);
-  rc = sqlite3_step(st) == SQLITE_DONE ? KF_OK : clock_db_error(conn, err);
+  int b = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+  if (b == SQLITE_OK)
+    b = name != NULL ? sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC) : sqlite3_bind_null(st, 2);
+  if (b == SQLITE_OK)
+    b = sqlite3_bind_int64(st, 3, frozen_time);
+  if (b == SQLITE_OK)
+    b = sqlite3_bind_int64(st, 4, created_at);
+  rc = ks_db_bound(conn, b, err);
+  if (rc == KF_OK && sqlite3_step(st) != SQLITE_DONE)
+    rc = clock_db_error(conn, err);
   sqlite3_finalize(st);
   if (rc != KF_OK)
     return rc;
@@ -93,8 +95,11 @@ static kf_rc clock_read(sqlite3 *conn, const char *id, ks_clock *out, kf_err *er
   if (sqlite3_prepare_v2(conn, "SELECT name, frozen_time FROM clocks WHERE id = ?", -1, &st,
                          NULL) != SQLITE_OK)
     return clock_db_error(conn, err);
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  kf_rc rc;
+  kf_rc rc = ks_db_bound(conn, sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC), err);
+  if (rc != KF_OK) {
+    sqlite3_finalize(st);
+    return rc;
+  }
   int step = sqlite3_step(st);
   if (step == SQLITE_ROW)
     rc = clock_fill(out, id, sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1), err);
@@ -144,9 +149,12 @@ kf_rc ks_clock_advance(ks_db *db, const char *id, bool relative, int64_t to_time
         SQLITE_OK) {
       rc = clock_db_error(conn, err);
     } else {
-      sqlite3_bind_int64(st, 1, target);
-      sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-      rc = sqlite3_step(st) == SQLITE_DONE ? KF_OK : clock_db_error(conn, err);
+      int b = sqlite3_bind_int64(st, 1, target);
+      if (b == SQLITE_OK)
+        b = sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
+      rc = ks_db_bound(conn, b, err);
+      if (rc == KF_OK && sqlite3_step(st) != SQLITE_DONE)
+        rc = clock_db_error(conn, err);
       sqlite3_finalize(st);
     }
   }
@@ -172,8 +180,9 @@ kf_rc ks_clock_delete(ks_db *db, const char *id, kf_err *err) {
   sqlite3_stmt *st = NULL;
   if (sqlite3_prepare_v2(conn, "DELETE FROM clocks WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
     return clock_db_error(conn, err);
-  sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  rc = sqlite3_step(st) == SQLITE_DONE ? KF_OK : clock_db_error(conn, err);
+  rc = ks_db_bound(conn, sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC), err);
+  if (rc == KF_OK && sqlite3_step(st) != SQLITE_DONE)
+    rc = clock_db_error(conn, err);
   sqlite3_finalize(st);
   if (rc == KF_OK && sqlite3_changes(conn) == 0)
     rc = KF_ERR_NOT_FOUND;

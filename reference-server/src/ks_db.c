@@ -68,6 +68,12 @@ static const char *const db_migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  last_used_at INTEGER NOT NULL,"
     "  ended_at INTEGER);",
+    /* 4: one row per resend request, written whether or not a mail goes out so
+     * both outcomes cost a write transaction (no enumeration by timing). The
+     * address is not stored: the row only records that a request came. */
+    "CREATE TABLE resend_requests ("
+    "  id INTEGER PRIMARY KEY,"
+    "  requested_at INTEGER NOT NULL);",
 };
 
 #define DB_N_MIGRATIONS ((int)(sizeof db_migrations / sizeof db_migrations[0]))
@@ -89,6 +95,12 @@ kf_rc ks_db_exec(sqlite3 *conn, const char *sql, kf_err *err) {
     return rc;
   }
   return KF_OK;
+}
+
+kf_rc ks_db_bound(sqlite3 *conn, int bind_result, kf_err *err) {
+  if (bind_result == SQLITE_OK)
+    return KF_OK;
+  return kf_err_set(err, KF_ERR_DB, "sqlite bind: %s", sqlite3_errmsg(conn));
 }
 
 kf_rc ks_db_begin(sqlite3 *conn, kf_err *err) {
