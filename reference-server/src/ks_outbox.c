@@ -28,8 +28,11 @@ struct ks_outbox {
   bool thread_started;
   pthread_mutex_t lock;
   pthread_cond_t cond; /* Signalled on kick and on stop; waits use CLOCK_MONOTONIC. */
+  bool lock_ready;     /* lock and cond were initialised and must be destroyed. */
+  bool cond_ready;
   bool kicked;
   bool stop;
+  struct timespec stop_deadline; /* CLOCK_MONOTONIC; after it a transfer is aborted. */
 };
 
 /* One pending row, copied out of sqlite so no statement stays open during SMTP. */
@@ -79,43 +82,64 @@ static struct timespec outbox_mono_deadline(int64_t delay_ms) {
   return ts;
 }
 
-kf_rc ks_outbox_enqueue(sqlite3 *conn, const ks_mail_params *params, int64_t now, kf_err *err) {
-  assert(conn != NULL && params != NULL);
+void ks_outbox_mail_release(ks_outbox_mail *mail) {
+  if (mail == NULL)
+    return;
+  kf_free(mail->message_id);
+  kf_free(mail->mail_from);
+  kf_free(mail->rcpt_to);
+  kf_free(mail->raw);
+  memset(mail, 0, sizeof *mail);
+}
+
+kf_rc ks_outbox_render(const ks_mail_params *params, ks_outbox_mail *mail, kf_err *err) {
+  assert(params != NULL && mail != NULL && params->to != NULL);
+  memset(mail, 0, sizeof *mail);
   char uuid[KF_UUID_STR_LEN + 1];
   kf_uuid_v4(uuid);
-  char *message_id = kf_str_printf("%s@%s", uuid, params->mail_domain);
-  char *from = kf_str_printf(KS_MAIL_SENDER_LOCAL "@%s", params->mail_domain);
-  if (message_id == NULL || from == NULL) {
-    kf_free(message_id);
-    kf_free(from);
+  mail->message_id = kf_str_printf("%s@%s", uuid, params->mail_domain);
+  mail->mail_from = kf_str_printf(KS_MAIL_SENDER_LOCAL "@%s", params->mail_domain);
+  mail->rcpt_to = kf_strdup(params->to);
+  if (mail->message_id == NULL || mail->mail_from == NULL || mail->rcpt_to == NULL)
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-  }
   ks_mail_params p = *params;
-  p.message_id = message_id;
-  char *raw = NULL;
-  size_t raw_len = 0;
-  kf_rc rc = ks_mail_render(&p, &raw, &raw_len, err);
-  if (rc == KF_OK) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(conn,
-                           "INSERT INTO outbox (message_id, mail_from, rcpt_to, raw, created_at) "
-                           "VALUES (?, ?, ?, ?, ?)",
-                           -1, &st, NULL) != SQLITE_OK) {
-      rc = kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
-    } else {
-      sqlite3_bind_text(st, 1, message_id, -1, SQLITE_STATIC);
-      sqlite3_bind_text(st, 2, from, -1, SQLITE_STATIC);
-      sqlite3_bind_text(st, 3, params->to, -1, SQLITE_STATIC);
-      sqlite3_bind_blob(st, 4, raw, (int)raw_len, SQLITE_STATIC);
-      sqlite3_bind_int64(st, 5, now);
-      if (sqlite3_step(st) != SQLITE_DONE)
-        rc = kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
-      sqlite3_finalize(st);
-    }
-  }
-  kf_free(raw);
-  kf_free(message_id);
-  kf_free(from);
+  p.message_id = mail->message_id;
+  return ks_mail_render(&p, &mail->raw, &mail->raw_len, err);
+}
+
+kf_rc ks_outbox_insert(sqlite3 *conn, const ks_outbox_mail *mail, int64_t now, kf_err *err) {
+  assert(conn != NULL && mail != NULL && mail->raw != NULL);
+  if (mail->raw_len > (size_t)INT32_MAX)
+    return kf_err_set(err, KF_ERR_LIMIT, "mail of %zu bytes is too large", mail->raw_len);
+  sqlite3_stmt *st = NULL;
+  if (sqlite3_prepare_v2(conn,
+                         "INSERT INTO outbox (message_id, mail_from, rcpt_to, raw, created_at) "
+                         "VALUES (?, ?, ?, ?, ?)",
+                         -1, &st, NULL) != SQLITE_OK)
+    return kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
+  int b = sqlite3_bind_text(st, 1, mail->message_id, -1, SQLITE_STATIC);
+  if (b == SQLITE_OK)
+    b = sqlite3_bind_text(st, 2, mail->mail_from, -1, SQLITE_STATIC);
+  if (b == SQLITE_OK)
+    b = sqlite3_bind_text(st, 3, mail->rcpt_to, -1, SQLITE_STATIC);
+  if (b == SQLITE_OK)
+    b = sqlite3_bind_blob(st, 4, mail->raw, (int)mail->raw_len, SQLITE_STATIC);
+  if (b == SQLITE_OK)
+    b = sqlite3_bind_int64(st, 5, now);
+  kf_rc rc = ks_db_bound(conn, b, err);
+  if (rc == KF_OK && sqlite3_step(st) != SQLITE_DONE)
+    rc = kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
+  sqlite3_finalize(st);
+  return rc;
+}
+
+kf_rc ks_outbox_enqueue(sqlite3 *conn, const ks_mail_params *params, int64_t now, kf_err *err) {
+  assert(conn != NULL && params != NULL);
+  ks_outbox_mail mail;
+  kf_rc rc = ks_outbox_render(params, &mail, err);
+  if (rc == KF_OK)
+    rc = ks_outbox_insert(conn, &mail, now, err);
+  ks_outbox_mail_release(&mail);
   return rc;
 }
 
@@ -164,16 +188,20 @@ static kf_rc outbox_mark(sqlite3 *conn, const outbox_row *row, bool sent, const 
   if (sqlite3_prepare_v2(conn, sql, -1, &st, NULL) != SQLITE_OK)
     return kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
   int64_t now_ms = outbox_real_ms();
+  int b;
   if (sent) {
-    sqlite3_bind_int64(st, 1, now_ms / 1000);
-    sqlite3_bind_int64(st, 2, row->id);
+    b = sqlite3_bind_int64(st, 1, now_ms / 1000);
+    if (b == SQLITE_OK)
+      b = sqlite3_bind_int64(st, 2, row->id);
   } else {
-    sqlite3_bind_int64(st, 1, now_ms + ks_outbox_backoff_ms(row->attempts + 1));
-    sqlite3_bind_text(st, 2, error, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 3, row->id);
+    b = sqlite3_bind_int64(st, 1, now_ms + ks_outbox_backoff_ms(row->attempts + 1));
+    if (b == SQLITE_OK)
+      b = sqlite3_bind_text(st, 2, error, -1, SQLITE_STATIC);
+    if (b == SQLITE_OK)
+      b = sqlite3_bind_int64(st, 3, row->id);
   }
-  kf_rc rc = KF_OK;
-  if (sqlite3_step(st) != SQLITE_DONE)
+  kf_rc rc = ks_db_bound(conn, b, err);
+  if (rc == KF_OK && sqlite3_step(st) != SQLITE_DONE)
     rc = kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
   sqlite3_finalize(st);
   return rc;
@@ -196,7 +224,19 @@ static size_t outbox_read_cb(char *buffer, size_t size, size_t nitems, void *use
   return n;
 }
 
-/* Abort a transfer in progress when the program shuts down. */
+/* Whether the monotonic clock has reached deadline. */
+static bool outbox_mono_passed(const struct timespec *deadline) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return now.tv_sec > deadline->tv_sec ||
+         (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
+/*
+ * Let a transfer in progress finish when the program shuts down, so a mail the
+ * peer is accepting is not delivered again after a restart, but abort it once
+ * the stop is KS_OUTBOX_STOP_GRACE_MS old so a hung peer cannot hold up the exit.
+ */
 static int outbox_progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
                               curl_off_t ultotal, curl_off_t ulnow) {
   (void)dltotal;
@@ -206,8 +246,9 @@ static int outbox_progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlno
   ks_outbox *ob = clientp;
   pthread_mutex_lock(&ob->lock);
   bool stop = ob->stop;
+  struct timespec deadline = ob->stop_deadline;
   pthread_mutex_unlock(&ob->lock);
-  return stop ? 1 : 0;
+  return stop && outbox_mono_passed(&deadline) ? 1 : 0;
 }
 
 /* Deliver one row; KF_OK only when the server accepted the message (250). */
@@ -334,6 +375,30 @@ static kf_rc outbox_reset_schedule(ks_db *db, kf_err *err) {
   return ks_db_exec(conn, "UPDATE outbox SET next_attempt_ms = 0 WHERE sent_at IS NULL", err);
 }
 
+/* Set up the lock and the condition variable; ob->*_ready record what to destroy. */
+static kf_rc outbox_sync_init(ks_outbox *ob, kf_err *err) {
+  pthread_condattr_t ca;
+  int e = pthread_condattr_init(&ca);
+  if (e != 0)
+    return kf_err_set(err, KF_ERR_INTERNAL, "pthread_condattr_init failed (error %d)", e);
+  /* Retry waits are measured on the monotonic clock so a clock step cannot
+   * stretch or skip them. */
+  e = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  if (e == 0) {
+    e = pthread_cond_init(&ob->cond, &ca);
+    ob->cond_ready = e == 0;
+  }
+  (void)pthread_condattr_destroy(&ca);
+  if (e != 0)
+    return kf_err_set(err, KF_ERR_INTERNAL,
+                      "cannot set up the outbox condition variable (error %d)", e);
+  e = pthread_mutex_init(&ob->lock, NULL);
+  if (e != 0)
+    return kf_err_set(err, KF_ERR_INTERNAL, "pthread_mutex_init failed (error %d)", e);
+  ob->lock_ready = true;
+  return KF_OK;
+}
+
 kf_rc ks_outbox_start(ks_db *db, const char *smtp_url, ks_outbox **out, kf_err *err) {
   assert(db != NULL && smtp_url != NULL && out != NULL);
   *out = NULL;
@@ -341,28 +406,33 @@ kf_rc ks_outbox_start(ks_db *db, const char *smtp_url, ks_outbox **out, kf_err *
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return kf_err_set(err, KF_ERR_INTERNAL, "curl_global_init failed");
   kf_rc rc = outbox_reset_schedule(db, err);
-  if (rc != KF_OK)
+  if (rc != KF_OK) {
+    curl_global_cleanup();
     return rc;
+  }
   ks_outbox *ob = kf_calloc(1, sizeof *ob);
-  if (ob == NULL)
+  if (ob == NULL) {
+    curl_global_cleanup();
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  }
+  /* From here ks_outbox_free undoes everything, curl_global_init included. */
   ob->db = db;
   ob->smtp_url = kf_strdup(smtp_url);
-  if (ob->smtp_url == NULL) {
-    kf_free(ob);
-    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  if (ob->smtp_url == NULL)
+    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  if (rc == KF_OK)
+    rc = outbox_sync_init(ob, err);
+  if (rc == KF_OK) {
+    int e = pthread_create(&ob->thread, NULL, outbox_main, ob);
+    if (e != 0)
+      rc = kf_err_set(err, KF_ERR_INTERNAL, "cannot start the outbox thread (error %d)", e);
+    else
+      ob->thread_started = true;
   }
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&ob->cond, &ca);
-  pthread_condattr_destroy(&ca);
-  pthread_mutex_init(&ob->lock, NULL);
-  if (pthread_create(&ob->thread, NULL, outbox_main, ob) != 0) {
+  if (rc != KF_OK) {
     ks_outbox_free(ob);
-    return kf_err_set(err, KF_ERR_INTERNAL, "cannot start the outbox thread");
+    return rc;
   }
-  ob->thread_started = true;
   *out = ob;
   return KF_OK;
 }
@@ -382,12 +452,15 @@ void ks_outbox_free(ks_outbox *ob) {
   if (ob->thread_started) {
     pthread_mutex_lock(&ob->lock);
     ob->stop = true;
+    ob->stop_deadline = outbox_mono_deadline(KS_OUTBOX_STOP_GRACE_MS);
     pthread_cond_signal(&ob->cond);
     pthread_mutex_unlock(&ob->lock);
     pthread_join(ob->thread, NULL);
   }
-  pthread_cond_destroy(&ob->cond);
-  pthread_mutex_destroy(&ob->lock);
+  if (ob->cond_ready)
+    pthread_cond_destroy(&ob->cond);
+  if (ob->lock_ready)
+    pthread_mutex_destroy(&ob->lock);
   kf_free(ob->smtp_url);
   kf_free(ob);
   curl_global_cleanup();

@@ -7,6 +7,9 @@
  * server accepted it; failures are retried with exponential backoff (1 s
  * doubling up to 60 s). Rows survive a restart. A row keeps its Message-ID, so
  * a resend after a crash between "250" and "mark sent" can be recognised.
+ *
+ * Ownership: ks_outbox_start's object is freed with ks_outbox_free; a
+ * ks_outbox_mail owns its strings until ks_outbox_mail_release.
  */
 #ifndef KS_OUTBOX_H
 #define KS_OUTBOX_H
@@ -20,6 +23,7 @@
 
 #define KS_OUTBOX_BACKOFF_MIN_MS 1000
 #define KS_OUTBOX_BACKOFF_MAX_MS 60000
+#define KS_OUTBOX_STOP_GRACE_MS 5000
 
 typedef struct ks_outbox ks_outbox;
 
@@ -30,17 +34,43 @@ typedef struct ks_outbox ks_outbox;
  */
 kf_rc ks_outbox_enqueue(sqlite3 *conn, const ks_mail_params *params, int64_t now, kf_err *err);
 
+/* A rendered mail not yet in the outbox. Every string is owned by the struct. */
+typedef struct ks_outbox_mail {
+  char *message_id; /* "<uuid>@<mail domain>", without angle brackets. */
+  char *mail_from;  /* The envelope sender. */
+  char *rcpt_to;    /* The envelope recipient. */
+  char *raw;        /* The whole message, NUL-terminated. */
+  size_t raw_len;
+} ks_outbox_mail;
+
+/*
+ * The two halves of ks_outbox_enqueue, for a caller that renders before it
+ * opens its transaction (so the write lock is not held while GMime works):
+ * render into *mail (released with ks_outbox_mail_release, also after a
+ * failure), then insert it with conn inside the open transaction.
+ */
+kf_rc ks_outbox_render(const ks_mail_params *params, ks_outbox_mail *mail, kf_err *err);
+kf_rc ks_outbox_insert(sqlite3 *conn, const ks_outbox_mail *mail, int64_t now, kf_err *err);
+void ks_outbox_mail_release(ks_outbox_mail *mail);
+
 /* The delay before attempt number `attempts` + 1 after `attempts` failures. */
 int64_t ks_outbox_backoff_ms(int attempts);
 
 /*
  * Start the sender thread for db, delivering to smtp_url. Caller frees with
- * ks_outbox_free, which stops the thread first.
+ * ks_outbox_free, which stops the thread first. Call it before any other
+ * thread uses libcurl (it runs curl_global_init); on failure nothing is left
+ * to free and curl_global_cleanup has run.
  */
 kf_rc ks_outbox_start(ks_db *db, const char *smtp_url, ks_outbox **out, kf_err *err);
 /* Wake the sender because a transaction with new rows committed. NULL is fine. */
 void ks_outbox_kick(ks_outbox *ob);
-/* Stop the thread (a delivery in progress finishes) and free. NULL is fine. */
+/*
+ * Stop the thread and free. NULL is fine. A delivery in progress may finish so
+ * that a mail the SMTP peer is accepting is marked sent rather than sent twice
+ * after a restart; a transfer still running KS_OUTBOX_STOP_GRACE_MS after the
+ * stop is aborted, and its row stays pending for the next start.
+ */
 void ks_outbox_free(ks_outbox *ob);
 
 #endif
