@@ -18,8 +18,8 @@ static bool address_ldh(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
 }
 
-/* A domain of LDH labels (1 to 63 bytes, no hyphen at either end), at least one dot. */
-static bool address_domain_ok(const char *d, size_t len) {
+bool ks_address_domain_ok(const char *d, size_t len) {
+  assert(d != NULL || len == 0);
   if (len == 0 || len > 253)
     return false;
   size_t dots = 0;
@@ -85,7 +85,7 @@ ks_address_status ks_address_normalise(const char *raw, size_t len, char *out, s
   }
   const char *domain = at + 1;
   size_t domain_len = n - local_len - 1;
-  if (!address_domain_ok(domain, domain_len))
+  if (!ks_address_domain_ok(domain, domain_len))
     return KS_ADDRESS_INVALID;
   memcpy(out, a, n);
   out[n] = '\0';

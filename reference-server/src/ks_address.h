@@ -10,6 +10,7 @@
 #ifndef KS_ADDRESS_H
 #define KS_ADDRESS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Longest address accepted, in bytes (RFC 5321 path limit minus the brackets). */
@@ -29,6 +30,13 @@ typedef enum ks_address_status {
  * result is KS_ADDRESS_OK; otherwise it holds an empty string.
  */
 ks_address_status ks_address_normalise(const char *raw, size_t len, char *out, size_t out_size);
+
+/*
+ * Whether the len bytes at d are a domain as an address may have one: LDH
+ * labels of 1 to 63 bytes without a hyphen at either end, at least one dot, at
+ * most 253 bytes. Nothing else passes, so no control character, CR or LF.
+ */
+bool ks_address_domain_ok(const char *d, size_t len);
 
 /* The field code for a status ("EMAIL_REQUIRED", ...); NULL for KS_ADDRESS_OK. */
 const char *ks_address_status_code(ks_address_status status);

@@ -8,9 +8,11 @@
 #include <assert.h>
 #include <getopt.h>
 #include <limits.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "kf/str.h"
+#include "ks_address.h"
 
 void ks_config_init(ks_config *cfg) {
   assert(cfg != NULL);
@@ -37,9 +39,12 @@ const char *ks_config_usage(void) {
          "  --port N              HTTP port (8480; 0 picks a free one)\n"
          "  --db PATH             sqlite database (konform-server.db)\n"
          "  --test-mode           enable /test/v1 (test clocks) and the Konform-Clock header\n"
-         "  --hash-cost C         argon2id cost: interactive, moderate or test (interactive)\n"
-         "  --argon2-ops N        override the argon2id operations limit\n"
-         "  --argon2-mem-kib N    override the argon2id memory limit in KiB\n"
+         "  --hash-cost C         argon2id cost: interactive, moderate or test (interactive;\n"
+         "                        test needs --test-mode)\n"
+         "  --argon2-ops N        override the argon2id operations limit (at least 2\n"
+         "                        unless --test-mode)\n"
+         "  --argon2-mem-kib N    override the argon2id memory limit in KiB (at least\n"
+         "                        65536 unless --test-mode)\n"
          "  --public-url URL      base of links in mails (http://<bind>:<port>)\n"
          "  --smtp-url URL        where mails go (smtp://127.0.0.1:8425)\n"
          "  --mail-domain D       sender domain, kontoservice@D (arbeitsagentur.de)\n"
@@ -77,6 +82,41 @@ static kf_rc config_number(const char *opt, const char *arg, long long min, long
   if (kf_str_to_llong(arg, min, max, out) != KF_OK)
     return kf_err_set(err, KF_ERR_INVALID, "%s: '%s' is not a number from %lld to %lld", opt, arg,
                       min, max);
+  return KF_OK;
+}
+
+/* Rules that involve more than one option, checked once every option is known. */
+static kf_rc config_check(const ks_config *cfg, kf_err *err) {
+  /*
+   * The domain goes into the From header and every Message-ID, so it must pass
+   * the same rule as the domain of an address (no CR/LF: no header injection).
+   */
+  if (!ks_address_domain_ok(cfg->mail_domain, strlen(cfg->mail_domain)))
+    return kf_err_set(err, KF_ERR_INVALID,
+                      "--mail-domain: '%s' is not a domain (LDH labels with at least one dot)",
+                      cfg->mail_domain);
+  /*
+   * A cost below libsodium's interactive values makes stolen hashes cheap to
+   * guess, so it is for test suites only and needs --test-mode to say so.
+   */
+  if (cfg->test_mode)
+    return KF_OK;
+  if (strcmp(cfg->hash_cost, "test") == 0)
+    return kf_err_set(err, KF_ERR_INVALID,
+                      "--hash-cost test is too cheap for real passwords; it needs --test-mode");
+  if (cfg->argon2_ops != 0 && cfg->argon2_ops < crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE)
+    return kf_err_set(err, KF_ERR_INVALID,
+                      "--argon2-ops %llu is below the interactive minimum %llu; it needs "
+                      "--test-mode",
+                      cfg->argon2_ops,
+                      (unsigned long long)crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE);
+  if (cfg->argon2_mem_kib != 0 &&
+      cfg->argon2_mem_kib < crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE / 1024)
+    return kf_err_set(err, KF_ERR_INVALID,
+                      "--argon2-mem-kib %zu is below the interactive minimum %zu; it needs "
+                      "--test-mode",
+                      cfg->argon2_mem_kib,
+                      (size_t)(crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE / 1024));
   return KF_OK;
 }
 
@@ -188,7 +228,5 @@ kf_rc ks_config_parse(int argc, char **argv, ks_config *cfg, ks_config_action *a
   }
   if (optind < argc)
     return kf_err_set(err, KF_ERR_INVALID, "unexpected argument: %s", argv[optind]);
-  if (strchr(cfg->mail_domain, '@') != NULL || cfg->mail_domain[0] == '\0')
-    return kf_err_set(err, KF_ERR_INVALID, "--mail-domain: '%s' is not a domain", cfg->mail_domain);
-  return KF_OK;
+  return config_check(cfg, err);
 }

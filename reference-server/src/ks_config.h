@@ -20,7 +20,10 @@ typedef enum ks_config_action {
 
 /*
  * Parse argv into cfg (which ks_config_init prepared). Strings in cfg point
- * into argv. KF_ERR_INVALID with a message on a bad option.
+ * into argv. KF_ERR_INVALID with a message on a bad option, a --mail-domain
+ * that is not a domain, or (without --test-mode) a password hash cost below
+ * libsodium's interactive values: --hash-cost test, --argon2-ops below 2 or
+ * --argon2-mem-kib below 65536.
  */
 kf_rc ks_config_parse(int argc, char **argv, ks_config *cfg, ks_config_action *action, kf_err *err);
 

@@ -19,7 +19,7 @@ typedef struct ks_config {
   unsigned port;                 /* 8480; 0 = any free port. */
   const char *db_path;           /* "konform-server.db". */
   bool test_mode;                /* Enables /test/v1 and the Konform-Clock header. */
-  const char *hash_cost;         /* "interactive", "moderate" or "test". */
+  const char *hash_cost;         /* "interactive", "moderate" or "test" (test mode only). */
   unsigned long long argon2_ops; /* 0 = from hash_cost. */
   size_t argon2_mem_kib;         /* 0 = from hash_cost. */
   const char *public_url;        /* NULL = http://<bind>:<actual port>. */

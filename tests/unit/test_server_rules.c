@@ -1,7 +1,7 @@
 /*
  * Unit tests for konform-server's pure parts: address normalisation (ACC-11),
  * the link expiry boundary (ACC-06/07), mail rendering (ACC-05, ACC-10) and
- * the command line.
+ * the command line (cheap password hashing only in test mode, the mail domain).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <gmime/gmime.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "kf/alloc.h"
@@ -269,9 +270,81 @@ static void test_config_parse(void **state) {
   assert_int_equal(ks_config_parse(3, bad_cost, &cfg, &action, NULL), KF_ERR_INVALID);
   char *unknown[] = {"konform-server", "--frobnicate", NULL};
   assert_int_equal(ks_config_parse(2, unknown, &cfg, &action, NULL), KF_ERR_INVALID);
+  char *cheap_mem_test[] = {"konform-server", "--test-mode", "--argon2-mem-kib", "8", NULL};
+  assert_int_equal(ks_config_parse(4, cheap_mem_test, &cfg, &action, NULL), KF_OK);
+  assert_int_equal(cfg.argon2_mem_kib, 8);
   char *help[] = {"konform-server", "--help", NULL};
   assert_int_equal(ks_config_parse(2, help, &cfg, &action, NULL), KF_OK);
   assert_int_equal(action, KS_CONFIG_HELP);
+}
+
+/* Parse argv (NULL-terminated) into a fresh config; the result and the message. */
+static kf_rc parse_args(char **argv, ks_config *cfg, kf_err *err) {
+  int argc = 0;
+  while (argv[argc] != NULL)
+    argc++;
+  ks_config_init(cfg);
+  kf_err_init(err);
+  ks_config_action action;
+  return ks_config_parse(argc, argv, cfg, &action, err);
+}
+
+static void test_config_refuses_cheap_hashing(void **state) {
+  (void)state;
+  ks_config cfg;
+  kf_err err;
+  /* Below libsodium's interactive cost only with --test-mode. */
+  char *cost[] = {"konform-server", "--hash-cost", "test", NULL};
+  assert_int_equal(parse_args(cost, &cfg, &err), KF_ERR_INVALID);
+  assert_non_null(strstr(err.message, "--test-mode"));
+  char *ops[] = {"konform-server", "--argon2-ops", "1", NULL};
+  assert_int_equal(parse_args(ops, &cfg, &err), KF_ERR_INVALID);
+  assert_non_null(strstr(err.message, "--argon2-ops"));
+  char *mem[] = {"konform-server", "--hash-cost", "moderate", "--argon2-mem-kib", "65535", NULL};
+  assert_int_equal(parse_args(mem, &cfg, &err), KF_ERR_INVALID);
+  assert_non_null(strstr(err.message, "--argon2-mem-kib"));
+  /* The order of the options does not matter. */
+  char *late_mode[] = {"konform-server", "--hash-cost", "test", "--argon2-ops", "1",
+                       "--test-mode",    NULL};
+  assert_int_equal(parse_args(late_mode, &cfg, &err), KF_OK);
+  assert_string_equal(cfg.hash_cost, "test");
+  assert_int_equal(cfg.argon2_ops, 1);
+  /* The interactive values themselves, and anything above, need no test mode. */
+  char *floor[] = {"konform-server", "--argon2-ops", "2", "--argon2-mem-kib", "65536", NULL};
+  assert_int_equal(parse_args(floor, &cfg, &err), KF_OK);
+  assert_int_equal(cfg.argon2_ops, crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE);
+  assert_int_equal(cfg.argon2_mem_kib * 1024, crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE);
+  char *moderate[] = {"konform-server", "--hash-cost", "moderate", NULL};
+  assert_int_equal(parse_args(moderate, &cfg, &err), KF_OK);
+  char *none[] = {"konform-server", NULL};
+  assert_int_equal(parse_args(none, &cfg, &err), KF_OK);
+  assert_string_equal(cfg.hash_cost, "interactive");
+}
+
+static void test_config_mail_domain(void **state) {
+  (void)state;
+  ks_config cfg;
+  kf_err err;
+  const char *good[] = {"x.test", "arbeitsagentur.de", "mail-1.example.DE"};
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+    char *argv[] = {"konform-server", "--mail-domain", (char *)good[i], NULL};
+    if (parse_args(argv, &cfg, &err) != KF_OK)
+      fail_msg("refused '%s': %s", good[i], err.message);
+  }
+  const char *bad[] = {"",         "localhost", "a@b.de",          "x.test\r\nBcc: a@b.de",
+                       "x.test\n", "x\t.test",  "x.test\x7f",      "-x.test",
+                       "x-.test",  "x..test",   "x.test.",         ".x.test",
+                       "x_y.test", "x y.test",  "b\xc3\xa4r.test", "x.test>"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char *argv[] = {"konform-server", "--mail-domain", (char *)bad[i], NULL};
+    if (parse_args(argv, &cfg, &err) != KF_ERR_INVALID)
+      fail_msg("accepted '%s'", bad[i]);
+    assert_non_null(strstr(err.message, "--mail-domain"));
+  }
+  /* The same rule as the domain of an address. */
+  assert_true(ks_address_domain_ok("b.de", 4));
+  assert_false(ks_address_domain_ok("b", 1));
+  assert_false(ks_address_domain_ok("b.de\r", 5));
 }
 
 int main(void) {
@@ -287,6 +360,8 @@ int main(void) {
       cmocka_unit_test(test_mail_duplicate_rendering),
       cmocka_unit_test(test_outbox_backoff),
       cmocka_unit_test(test_config_parse),
+      cmocka_unit_test(test_config_refuses_cheap_hashing),
+      cmocka_unit_test(test_config_mail_domain),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
