@@ -25,9 +25,9 @@
  * Register email (already normalised) with password pw. A new address gets an
  * account, a confirmation link and the confirmation mail; an address that has
  * an account gets only the duplicate-registration mail (ACC-10). The password
- * is hashed in both cases so both take the same time. *created (may be NULL)
- * says which happened, for logs and tests only: callers must not let it change
- * the answer.
+ * is hashed in both cases so both take the same time, and the hash is wiped
+ * from the stack on every return. *created (may be NULL) says which happened,
+ * for logs and tests only: callers must not let it change the answer.
  */
 kf_rc ks_account_register(ks_server *srv, const char *email, const char *pw, size_t pw_len,
                           int64_t now, bool *created, kf_err *err);
@@ -40,11 +40,22 @@ kf_rc ks_account_confirm(ks_server *srv, const char *id, int64_t now, ks_link_ve
                          kf_err *err);
 
 /*
- * Issue a new link for email if it has an unconfirmed account: older links are
- * superseded and a confirmation mail goes out. Otherwise nothing happens
- * (the answer is the same; no enumeration).
+ * Judge link id at now as ks_account_confirm would, but change nothing (for a
+ * HEAD request, which must never have side effects). *verdict is
+ * KS_LINK_VALID when a GET would confirm the account now.
  */
-kf_rc ks_account_resend(ks_server *srv, const char *email, int64_t now, kf_err *err);
+kf_rc ks_account_check_link(ks_server *srv, const char *id, int64_t now, ks_link_verdict *verdict,
+                            kf_err *err);
+
+/*
+ * Issue a new link for email if it has an unconfirmed account: older links are
+ * superseded and a confirmation mail goes out. Otherwise no mail goes out.
+ * Either way a confirmation mail is rendered and a row is written to
+ * resend_requests in a write transaction, so both outcomes cost about the same
+ * time (the answer is the same too; no enumeration). *issued (may be NULL)
+ * says whether a mail was queued, for tests only.
+ */
+kf_rc ks_account_resend(ks_server *srv, const char *email, int64_t now, bool *issued, kf_err *err);
 
 typedef enum ks_login_result {
   KS_LOGIN_OK,
@@ -55,7 +66,9 @@ typedef enum ks_login_result {
 /*
  * Check username (normalised address, or NULL when the input was not an
  * address) and password. On KS_LOGIN_OK a session is created and its token
- * written to token (KS_TOKEN_HEX_LEN + 1 bytes).
+ * written to token (KS_TOKEN_HEX_LEN + 1 bytes); if the stored hash was made
+ * at another cost than the current one, a new hash at the current cost is
+ * stored in the same transaction as the session.
  */
 kf_rc ks_account_login(ks_server *srv, const char *username, const char *pw, size_t pw_len,
                        int64_t now, ks_login_result *result, char *token, kf_err *err);

@@ -48,12 +48,37 @@ static void api_internal_error(kf_http_resp *resp, const kf_err *err) {
                      "Interner Fehler. Bitte versuchen Sie es später erneut.");
 }
 
+/* Whether the request's route answers with HTML, so its errors should be pages too. */
+static bool api_html_route(const kf_http_req *req) {
+  const char *path = kf_http_req_path(req);
+  return path != NULL && (strcmp(path, KS_LINK_PATH) == 0 || strcmp(path, "/anmelden") == 0);
+}
+
+/*
+ * An error answer from the filter. The filter runs after routing, so it knows
+ * whether a browser opened an HTML route (the link in the mail): there the
+ * error is a page, elsewhere the JSON error shape.
+ */
+static void api_filter_error(kf_http_req *req, kf_http_resp *resp, unsigned status,
+                             const char *code, const char *message) {
+  if (api_html_route(req)) {
+    char *page = NULL;
+    size_t len = 0;
+    if (ks_html_error_page(code, message, &page, &len) == KF_OK) {
+      kf_http_resp_bytes(resp, status, KS_HTML_CONTENT_TYPE, page, len);
+      kf_free(page);
+      return;
+    }
+  }
+  kf_http_resp_error(resp, status, code, message);
+}
+
 static bool api_filter(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
   api_reqclock *clock_slot = kf_malloc(sizeof *clock_slot);
   if (clock_slot == NULL) {
-    kf_http_resp_error(resp, 500, "INTERNAL_ERROR",
-                       "Interner Fehler. Bitte versuchen Sie es später erneut.");
+    api_filter_error(req, resp, 500, "INTERNAL_ERROR",
+                     "Interner Fehler. Bitte versuchen Sie es später erneut.");
     return false;
   }
   clock_slot->now = kf_time_real_now();
@@ -68,12 +93,14 @@ static bool api_filter(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   kf_err_init(&err);
   kf_rc rc = ks_clock_get(srv->db, id, &clock, &err);
   if (rc == KF_ERR_NOT_FOUND) {
-    kf_http_resp_error(resp, 400, "CLOCK_NOT_FOUND",
-                       "Die im Kopf Konform-Clock genannte Testuhr gibt es nicht.");
+    api_filter_error(req, resp, 400, "CLOCK_NOT_FOUND",
+                     "Die im Kopf Konform-Clock genannte Testuhr gibt es nicht.");
     return false;
   }
   if (rc != KF_OK) {
-    api_internal_error(resp, &err);
+    kf_error("internal error: %s", err.message);
+    api_filter_error(req, resp, 500, "INTERNAL_ERROR",
+                     "Interner Fehler. Bitte versuchen Sie es später erneut.");
     return false;
   }
   clock_slot->now = clock.frozen_time;
@@ -125,6 +152,15 @@ static api_member api_string(const json_t *obj, const char *key, const char **s,
   *s = json_string_value(v);
   *len = json_string_length(v);
   return *len == 0 ? API_ABSENT : API_PRESENT;
+}
+
+/* Whether the len bytes at s are all spaces (the only blank an address trims). */
+static bool api_blank(const char *s, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] != ' ')
+      return false;
+  }
+  return true;
 }
 
 /*
@@ -279,7 +315,19 @@ static void api_confirm_link(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_link_verdict v = KS_LINK_NOT_FOUND;
   kf_err err;
   kf_err_init(&err);
-  kf_rc rc = api_confirm(srv, req, kf_http_req_query(req, "id"), &v, &err);
+  const char *id = kf_http_req_query(req, "id");
+  /*
+   * kf_httpd routes HEAD to this GET handler. A HEAD must never change state
+   * (mail scanners and link checkers send them before a person clicks), so it
+   * only judges the link and answers with the status and page a GET would
+   * give now, a valid link included (200), without confirming anything.
+   */
+  bool head = strcmp(kf_http_req_method(req), "HEAD") == 0;
+  kf_rc rc = KF_OK;
+  if (id != NULL && head)
+    rc = ks_account_check_link(srv, id, ks_api_now(req), &v, &err);
+  else
+    rc = api_confirm(srv, req, id, &v, &err);
   if (rc != KF_OK) {
     api_internal_error(resp, &err);
     return;
@@ -306,7 +354,7 @@ static void api_resend(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   json_decref(error);
   kf_err err;
   kf_err_init(&err);
-  kf_rc rc = ks_account_resend(srv, email, ks_api_now(req), &err);
+  kf_rc rc = ks_account_resend(srv, email, ks_api_now(req), NULL, &err);
   if (rc != KF_OK) {
     api_internal_error(resp, &err);
     return;
@@ -327,6 +375,9 @@ static void api_login(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   size_t user_len, pw_len;
   api_member user_m = api_string(body, "username", &user, &user_len);
   api_member pw_m = api_string(body, "password", &pw, &pw_len);
+  /* A username of only spaces is empty after trimming, as registration treats an address. */
+  if (user_m == API_PRESENT && api_blank(user, user_len))
+    user_m = API_ABSENT;
   if (user_m != API_PRESENT || pw_m != API_PRESENT) {
     json_t *error = kf_http_error_new("VALIDATION_FAILED", API_VALIDATION_MESSAGE);
     if (user_m == API_ABSENT)

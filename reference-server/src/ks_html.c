@@ -6,6 +6,7 @@
 #include <assert.h>
 
 #include "kf/buf.h"
+#include "kf/str.h"
 
 #define HTML_MAX (32 * 1024)
 
@@ -73,6 +74,16 @@ kf_rc ks_html_confirm_page(ks_link_verdict v, char **out, size_t *out_len) {
     break;
   }
   return html_page("Bestätigung der E-Mail-Adresse", "E-Mail-Bestätigung", main_html, out, out_len);
+}
+
+kf_rc ks_html_error_page(const char *code, const char *message, char **out, size_t *out_len) {
+  assert(code != NULL && message != NULL && out != NULL);
+  char main_html[1024];
+  kf_rc rc = kf_str_format(main_html, sizeof main_html,
+                           "<p id=\"result\" data-code=\"%s\">%s</p>\n", code, message);
+  if (rc != KF_OK)
+    return rc;
+  return html_page("Fehler", "Fehler", main_html, out, out_len);
 }
 
 kf_rc ks_html_login_page(char **out, size_t *out_len) {

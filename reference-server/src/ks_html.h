@@ -14,6 +14,14 @@
 
 /* The page for opening a confirmation link with verdict v. Caller frees *out with kf_free. */
 kf_rc ks_html_confirm_page(ks_link_verdict v, char **out, size_t *out_len);
+/*
+ * A page for an error on an HTML route (for example an unknown Konform-Clock
+ * on the confirmation link): code and message must be fixed text from this
+ * program, never input, because they are not escaped. The paragraph carries
+ * id="result" and data-code=code like the confirmation page. Caller frees *out
+ * with kf_free.
+ */
+kf_rc ks_html_error_page(const char *code, const char *message, char **out, size_t *out_len);
 /* The login page ("Anmeldung"). Caller frees *out with kf_free. */
 kf_rc ks_html_login_page(char **out, size_t *out_len);
 

@@ -56,9 +56,30 @@ kf_rc ks_pwhash_hash(const ks_pwhash *ph, const char *pw, size_t len,
   return KF_OK;
 }
 
-bool ks_pwhash_verify(const ks_pwhash *ph, const char *hash, const char *pw, size_t len) {
+/* Check pw against the dummy hash only for its cost: the answer is known already. */
+static void pwhash_spend(const ks_pwhash *ph, const char *pw, size_t len) {
+  int never_matches = crypto_pwhash_str_verify(ph->dummy, pw, len);
+  (void)never_matches;
+}
+
+bool ks_pwhash_verify(const ks_pwhash *ph, const char *hash, const char *pw, size_t len,
+                      bool *stale) {
   assert(ph != NULL);
-  const char *h = hash != NULL ? hash : ph->dummy;
-  bool ok = crypto_pwhash_str_verify(h, pw != NULL ? pw : "", len) == 0;
-  return hash != NULL && ok;
+  const char *p = pw != NULL ? pw : "";
+  if (stale != NULL)
+    *stale = false;
+  if (hash == NULL) {
+    /* The answer is known, but the work must be done so an unknown user costs the same. */
+    pwhash_spend(ph, p, len);
+    return false;
+  }
+  bool ok = crypto_pwhash_str_verify(hash, p, len) == 0;
+  if (crypto_pwhash_str_needs_rehash(hash, ph->opslimit, ph->memlimit) != 0) {
+    /* A cheaper stored hash would answer faster than the dummy check for an
+     * unknown user and so tell that the account exists: pay the current cost too. */
+    pwhash_spend(ph, p, len);
+    if (stale != NULL)
+      *stale = true;
+  }
+  return ok;
 }

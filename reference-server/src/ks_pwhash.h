@@ -36,7 +36,14 @@ kf_rc ks_pwhash_hash(const ks_pwhash *ph, const char *pw, size_t len,
  * Whether pw matches hash. With hash NULL the dummy hash is checked instead, so
  * the work done for an unknown user equals that for a wrong password; the
  * answer is then always false.
+ *
+ * A stored hash made at another cost than the current one (an older, cheaper
+ * setting, or a string libsodium cannot read) is checked and then the dummy
+ * hash is checked as well, so no login takes less than the current cost
+ * (AUTH-04). *stale (may be NULL) then says true: the caller should store a
+ * new hash of pw at the current cost once the password proved right.
  */
-bool ks_pwhash_verify(const ks_pwhash *ph, const char *hash, const char *pw, size_t len);
+bool ks_pwhash_verify(const ks_pwhash *ph, const char *hash, const char *pw, size_t len,
+                      bool *stale);
 
 #endif

@@ -3,7 +3,9 @@
 # konform-mail as the SMTP peer. Registers, reads the mail through the mail
 # API's long-poll, confirms at exactly 24 h on a test clock, sees expiry at
 # 24 h + 1 s, resend and supersession, duplicate registration (ACC-10), login
-# answers, malformed input, and a clean SIGTERM exit.
+# answers, a HEAD on the link that confirms nothing, malformed input, a clean
+# SIGTERM exit, and start-up refusals (cheap hashing outside test mode, a bad
+# mail domain).
 #
 # Run from the repository root: KONFORM_BIN=<folder of built programs> sh tests/integration/server_acc.sh
 # Event-driven: readiness comes from FIFOs, mails from the long-poll; no sleeps.
@@ -105,10 +107,23 @@ json POST /api/v1/sessions '{"username":"nobody@example.test","password":"Wrong-
 expect_status 401 "unknown user"
 cmp -s "$tmp/body" "$tmp/wrong.body" || fail "unknown user and wrong password answer differently"
 ok
+json POST /api/v1/sessions '{"username":"   ","password":"Wrong-pass-123"}'
+expect_status 400 "blank username"
+expect_body '"code":"VALIDATION_FAILED"' "blank username"
+expect_body '"code":"USERNAME_REQUIRED"' "blank username"
 
 # ---- Confirm at exactly issued_at + 24 h (ACC-06, ACC-08), then again (ACC-07). ----
 json POST "/test/v1/clocks/$clock/advance" '{"seconds":86400}'
 expect_status 200 "advance 24 h"
+# A HEAD (mail scanners, link checkers) answers as the GET would but confirms nothing.
+status=$(curl -sS -I -D "$tmp/headers" -o /dev/null -w '%{http_code}' -H "$C" "$link1") ||
+  fail "curl HEAD $link1 failed"
+expect_status 200 "HEAD on a valid link"
+grep -qi '^content-type: text/html; charset=utf-8' "$tmp/headers" || fail "HEAD page type"
+ok
+status=$(curl -sS -I -D "$tmp/headers" -o /dev/null -w '%{http_code}' -H "$C" "$link1") ||
+  fail "curl HEAD $link1 failed"
+expect_status 200 "second HEAD on a valid link"
 req GET "$link1" -H "$C"
 expect_status 200 "confirm at 24 h"
 expect_body 'Sie haben Ihre E-Mail-Adresse erfolgreich bestätigt.' "confirm page"
@@ -117,6 +132,10 @@ grep -qi '^content-type: text/html; charset=utf-8' "$tmp/headers" || fail "confi
 ok
 req GET "$link1" -H "$C"
 expect_status 409 "second click"
+expect_body 'data-code="ALREADY_CONFIRMED"' "second click"
+status=$(curl -sS -I -D "$tmp/headers" -o /dev/null -w '%{http_code}' -H "$C" "$link1") ||
+  fail "curl HEAD $link1 failed"
+expect_status 409 "HEAD on a used link"
 json POST /api/v1/email-confirmations "{\"id\":\"${link1##*id=}\"}" -H "$C"
 expect_status 409 "second confirmation (JSON)"
 expect_body '"code":"ALREADY_CONFIRMED"' "second confirmation"
@@ -202,6 +221,11 @@ expect_body '"code":"LINK_NOT_FOUND"' "unknown link id"
 req GET "$base/api/v1/health" -H 'Konform-Clock: clk_0000'
 expect_status 400 "unknown clock"
 expect_body '"code":"CLOCK_NOT_FOUND"' "unknown clock"
+req GET "$link1" -H 'Konform-Clock: clk_0000'
+expect_status 400 "unknown clock on the link page"
+expect_body 'data-code="CLOCK_NOT_FOUND"' "unknown clock on the link page"
+grep -qi '^content-type: text/html; charset=utf-8' "$tmp/headers" || fail "unknown clock page type"
+ok
 json POST "/test/v1/clocks/$clock/advance" "{\"frozen_time\":$t0}"
 expect_status 400 "clock backwards"
 expect_body '"code":"CLOCK_BACKWARDS"' "clock backwards"
@@ -246,5 +270,23 @@ wait "$server_pid" || rc=$?
 server_pid=""
 [ "$rc" -eq 0 ] || fail "konform-server exited with $rc after SIGTERM"
 ok
+
+# ---- Start-up refusals: cheap password hashing outside test mode, a bad mail domain. ----
+# refused WHAT ARGS...: konform-server must exit 2 at once and name the problem.
+refused() {
+  what=$1
+  shift
+  rc=0
+  "$bin/konform-server" --port 0 --db "$tmp/refused.db" "$@" >/dev/null 2>"$tmp/refused.err" || rc=$?
+  [ "$rc" -eq 2 ] || fail "$what: expected exit 2, got $rc"
+  grep -qF -- "$what" "$tmp/refused.err" || fail "$what: message lacks it: $(cat "$tmp/refused.err")"
+  [ ! -e "$tmp/refused.db" ] || fail "$what: the server got as far as the database"
+  ok
+}
+refused "--hash-cost test" --hash-cost test
+refused "--argon2-ops" --argon2-ops 1
+refused "--argon2-mem-kib" --argon2-mem-kib 8192
+refused "--mail-domain" --mail-domain "$(printf 'x.test\r\nBcc: a@b.test')"
+refused "--mail-domain" --mail-domain localhost
 
 echo "server_acc: $checks checks passed"
