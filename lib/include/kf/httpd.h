@@ -53,8 +53,9 @@ kf_rc kf_httpd_route(kf_httpd *httpd, const char *method, const char *pattern,
                      kf_http_handler handler, void *ctx);
 
 /*
- * Called for every request before routing (for example to resolve a clock
- * header). It may fill resp and return false to answer at once.
+ * Called for every routed request, after its route matched and before its
+ * handler runs (for example to resolve a clock header); an unknown path or
+ * method never reaches it. It may fill resp and return false to answer at once.
  */
 typedef bool (*kf_http_filter)(kf_http_req *req, kf_http_resp *resp, void *ctx);
 void kf_httpd_set_filter(kf_httpd *httpd, kf_http_filter filter, void *ctx);
