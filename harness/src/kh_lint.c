@@ -203,7 +203,10 @@ static void kh_lint_json_ref(const char *name, size_t len, const char *filter, s
               (int)(len > 100 ? 100 : len), name);
 }
 
-/* The column of "{{name" in the current source line, else the line's own column. */
+/*
+ * The column (in characters, like every diagnostic column) of "{{name" in the
+ * current source line, else the line's own column.
+ */
 static unsigned kh_lint_col(const kh_lint_ctx *ctx, const char *name, size_t len) {
   const char *src = ctx->source;
   if (src != NULL) {
@@ -212,7 +215,7 @@ static unsigned kh_lint_col(const kh_lint_ctx *ctx, const char *name, size_t len
       while (*q == ' ')
         q++;
       if (strncmp(q, name, len) == 0)
-        return ctx->pos->col + (unsigned)(p - src);
+        return ctx->pos->col + kh_char_col(src, (size_t)(p - src)) - 1;
     }
   }
   return ctx->pos->col;

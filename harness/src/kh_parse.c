@@ -13,6 +13,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -120,10 +121,20 @@ kf_rc kh_diag_format(const kh_diag *diag, kf_buf *out) {
   if (diag->source_line != NULL && diag->line != 0) {
     if ((rc = kf_buf_appendf(out, "  %s\n  ", diag->source_line)) != KF_OK)
       return rc;
-    /* Copy tabs so the caret lines up however the terminal expands them. */
-    size_t srclen = strlen(diag->source_line);
+    /*
+     * The column counts characters, so the padding walks the line character
+     * by character (one blank for each, however many bytes it takes) and
+     * copies tabs so the caret lines up however the terminal expands them.
+     */
+    const char *src = diag->source_line;
+    size_t k = 0;
     for (unsigned i = 1; i < diag->col; i++) {
-      char c = (size_t)(i - 1) < srclen && diag->source_line[i - 1] == '\t' ? '\t' : ' ';
+      char c = src[k] == '\t' ? '\t' : ' ';
+      if (src[k] != '\0') {
+        k++;
+        while (((unsigned char)src[k] & 0xC0u) == 0x80u)
+          k++;
+      }
       if ((rc = kf_buf_append_byte(out, c)) != KF_OK)
         return rc;
     }
@@ -137,6 +148,20 @@ kf_rc kh_diag_format(const kh_diag *diag, kf_buf *out) {
   return KF_OK;
 }
 
+unsigned kh_char_col(const char *line, size_t bytes) {
+  /*
+   * Every byte that is not a UTF-8 continuation byte (10xxxxxx) starts a
+   * character; counting those also gives a sensible answer for text that is
+   * not valid UTF-8, which the encoding check reports with a column too.
+   */
+  size_t n = 0;
+  for (size_t i = 0; i < bytes; i++) {
+    if (((unsigned char)line[i] & 0xC0u) != 0x80u)
+      n++;
+  }
+  return n >= UINT_MAX ? UINT_MAX : (unsigned)n + 1;
+}
+
 /* Record an error at byte offset at of the cursor's line. */
 static kf_rc __attribute__((format(printf, 3, 4)))
 kh_perr(kh_cur *c, size_t at, const char *fmt, ...) {
@@ -148,7 +173,7 @@ kh_perr(kh_cur *c, size_t at, const char *fmt, ...) {
   if (n < 0)
     p->err_msg[0] = '\0';
   p->err_line = c->line;
-  p->err_col = (unsigned)(at > c->len ? c->len : at) + 1;
+  p->err_col = kh_char_col(c->s, at > c->len ? c->len : at);
   p->err_src = c->s;
   p->err_src_len = c->len;
   p->err_hint[0] = '\0';
@@ -1049,6 +1074,21 @@ static kf_rc kh_parse_wait(kh_cur *c, kh_step *step) {
     if (rc != KF_OK)
       return rc;
   }
+  /*
+   * Scenarios run in parallel against one mailbox and one letter box, so a
+   * wait that does not name this scenario's recipient could take another
+   * scenario's item.
+   */
+  size_t end = kf_str_rtrim_len(c->s, c->len);
+  if (mail && w->to.text == NULL) {
+    kh_perr(c, end, "'wait mail' without a 'to' filter");
+    return kh_phint(c, "add to \"{{email}}\" so the wait only sees this scenario's mail");
+  }
+  if (!mail && w->to.text == NULL && w->customer_number.text == NULL) {
+    kh_perr(c, end, "'wait letter' without a 'to' or 'customer-number' filter");
+    return kh_phint(c, "add customer-number \"{{kdnr}}\" (or to \"...\") so the wait only sees "
+                       "this scenario's letter");
+  }
   return KF_OK;
 }
 
@@ -1089,8 +1129,18 @@ static kf_rc kh_parse_clock(kh_cur *c, kh_step *step) {
       return rc;
   } else if (kh_accept_word(c, "advance")) {
     ck->op = KH_CLOCK_ADVANCE;
+    kh_skip_blanks(c);
+    at = c->i;
     if ((rc = kh_read_duration(c, &ck->advance_ms, "'clock advance'")) != KF_OK)
       return rc;
+    /* The clock API moves a clock by whole seconds; say so now, not at run time. */
+    if (ck->advance_ms % 1000 != 0) {
+      int64_t lo = ck->advance_ms / 1000;
+      kh_perr(c, at, "'%.*s' is not a whole number of seconds",
+              (int)(c->i - at > 40 ? 40 : c->i - at), c->s + at);
+      return kh_phint(c, "the test clock moves in whole seconds; write %llds or %llds",
+                      (long long)lo, (long long)lo + 1);
+    }
   } else {
     size_t n = kh_peek_word(c);
     kh_perr(c, c->i, "expected 'create', 'advance' or 'set' after 'clock'");

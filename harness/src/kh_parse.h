@@ -17,7 +17,7 @@ typedef enum kh_severity { KH_SEV_ERROR = 0, KH_SEV_WARNING } kh_severity;
 typedef struct kh_diag {
   char *file;
   unsigned line;
-  unsigned col;
+  unsigned col;         /* 1-based, in characters (code points), not bytes. */
   char *message;        /* "expected a predicate after the query". */
   char *hint;           /* "write 'expect status == 200'", or NULL. */
   char *source_line;    /* The offending line, or NULL. */
@@ -36,6 +36,13 @@ kf_rc kh_diag_format(const kh_diag *diag, kf_buf *out);
 kf_rc kh_diag_set(kh_diag *diag, kh_severity severity, const char *file, unsigned line,
                   unsigned col, const char *source_line, const char *hint, const char *fmt, ...)
     __attribute__((format(printf, 8, 9)));
+
+/*
+ * The 1-based column, in characters (UTF-8 code points), of byte offset bytes
+ * of line. Diagnostics report columns this way so carets line up under text
+ * with umlauts.
+ */
+unsigned kh_char_col(const char *line, size_t bytes);
 
 /* Maximum size of one scenario file. */
 #define KH_MAX_FILE_BYTES (4u * 1024u * 1024u)

@@ -199,6 +199,18 @@ static void test_findings(void **state) {
   kh_lint_report_release(&rep);
 }
 
+/* Lint columns count characters like parse columns, so umlauts do not shift them. */
+static void test_columns_in_characters(void **state) {
+  (void)state;
+  kh_lint_report rep;
+  lint_text("scenario: u\ncovers: ACC-01\nGET /grüße/{{later}}\n  expect status == 200\n", NULL,
+            true, &rep);
+  const kh_diag *d = find_diag(&rep, "unknown variable 'later'");
+  assert_non_null(d);
+  assert_int_equal(d->col, 12);
+  kh_lint_report_release(&rep);
+}
+
 static void test_without_catalogue_and_fragment_expect(void **state) {
   (void)state;
   kh_lint_report rep;
@@ -240,6 +252,7 @@ int main(void) {
       cmocka_unit_test(test_clean_suite),
       cmocka_unit_test(test_findings),
       cmocka_unit_test(test_password_in_json_body),
+      cmocka_unit_test(test_columns_in_characters),
       cmocka_unit_test(test_without_catalogue_and_fragment_expect),
       cmocka_unit_test(test_repo_suite_lints_clean),
   };

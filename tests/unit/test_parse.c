@@ -435,7 +435,20 @@ static void test_errors(void **state) {
   expect_error(HEAD "use\n", 3, 4, "expected a fragment name", NULL);
   expect_error(HEAD "use f a = \"x\"\n", 3, 8, "expected '='", NULL);
   expect_error(HEAD "use f a=\"x\" a=\"y\"\n", 3, 13, "given twice", NULL);
-  expect_error(HEAD "wait mail\n  header X: y\n", 4, 3, "only follows an HTTP request", NULL);
+  expect_error(HEAD "wait mail to \"a\"\n  header X: y\n", 4, 3, "only follows an HTTP request",
+               NULL);
+  /* A wait without an address filter could take another scenario's item. */
+  expect_error(HEAD "wait mail subject \"x\"\n", 3, 22, "'wait mail' without a 'to' filter",
+               "add to \"{{email}}\" so the wait only sees this scenario's mail");
+  expect_error(HEAD "wait mail\n", 3, 10, "'wait mail' without a 'to' filter", NULL);
+  expect_error(HEAD "wait letter kind \"freischaltcode\" within 5s\n", 3, 44,
+               "'wait letter' without a 'to' or 'customer-number' filter",
+               "so the wait only sees this scenario's letter");
+  /* The clock API counts whole seconds. */
+  expect_error(HEAD "clock advance 1500ms\n", 3, 15, "not a whole number of seconds", "1s or 2s");
+  expect_error(HEAD "clock advance 1s1ms\n", 3, 15, "not a whole number of seconds", NULL);
+  /* Columns count characters, not bytes: 'ä' is two bytes but one column. */
+  expect_error(HEAD "let x = \"ä\\q\"\n", 3, 11, "unknown escape", NULL);
   expect_error(HEAD "GET /x\n  heder X: y\n", 4, 3, "unknown sub-line 'heder'",
                "did you mean 'header'?");
   expect_error(HEAD "GET /x\n  header X y\n", 4, 11, "expected 'Name: value'", NULL);
@@ -499,6 +512,19 @@ static void test_diag_format(void **state) {
               "    expect status 200\n"
               "                  ^\n"
               "hint: write 'expect status == 200'\n");
+  kf_buf_release(&b);
+  kh_diag_release(&diag);
+  /* The caret is padded by characters, so it sits under the escape after the umlauts. */
+  const char *umlauts = HEAD "let x = \"äöü\\q\"\n";
+  assert_int_equal(kh_parse_text("u.konform", umlauts, strlen(umlauts), &file, &diag),
+                   KF_ERR_PARSE);
+  assert_int_equal(diag.col, 13);
+  kf_buf_init(&b, 4096);
+  assert_int_equal(kh_diag_format(&diag, &b), KF_OK);
+  assert_string_equal(b.data, "u.konform:3:13: error: unknown escape sequence\n"
+                              "  let x = \"äöü\\q\"\n"
+                              "              ^\n"
+                              "hint: valid escapes: \\\" \\\\ \\n \\r \\t \\xNN \\u{XXXX}\n");
   kf_buf_release(&b);
   kh_diag_release(&diag);
   /* A file-level diagnostic has no position. */
