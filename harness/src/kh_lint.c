@@ -345,6 +345,24 @@ static void kh_lint_steps(kh_lint_ctx *ctx, const kh_step *steps, size_t len, bo
   }
 }
 
+/*
+ * The first scenario of the suite with the name of scenario si of file fi, if
+ * one comes before it (in an earlier file or earlier in the same file).
+ * Quadratic, which is fine for suites of hundreds of scenarios.
+ */
+static const kh_scenario *kh_lint_first_named(const kh_suite *suite, size_t fi, size_t si) {
+  const char *name = suite->files[fi]->scenarios[si].name;
+  for (size_t g = 0; g <= fi; g++) {
+    const kh_file *f = suite->files[g];
+    size_t end = g == fi ? si : f->scenarios_len;
+    for (size_t k = 0; k < end; k++) {
+      if (strcmp(f->scenarios[k].name, name) == 0)
+        return &f->scenarios[k];
+    }
+  }
+  return NULL;
+}
+
 kf_rc kh_lint_suite(const kh_suite *suite, const kh_catalogue *cat, kh_lint_report *report) {
   assert(suite != NULL && report != NULL);
   kh_lint_ctx ctx;
@@ -360,16 +378,15 @@ kf_rc kh_lint_suite(const kh_suite *suite, const kh_catalogue *cat, kh_lint_repo
         ctx.rc = KF_ERR_NOMEM;
         break;
       }
-      for (size_t k = 0; k < si; k++) {
-        if (strcmp(f->scenarios[k].name, sc->name) == 0) {
-          char hint[200];
-          snprintf(hint, sizeof hint,
-                   "the first one is at line %u; names identify scenarios in reports",
-                   f->scenarios[k].pos.line);
-          kh_lint_add(&ctx, KH_SEV_ERROR, &sc->pos, 1, head, hint,
-                      "duplicate scenario name '%.100s'", sc->name);
-          break;
-        }
+      const kh_scenario *first = kh_lint_first_named(suite, fi, si);
+      if (first != NULL) {
+        char hint[600];
+        snprintf(hint, sizeof hint,
+                 "the first one is at %.400s:%u; names identify scenarios in JUnit and the "
+                 "requirement lists, across all files of the suite",
+                 first->pos.file != NULL ? first->pos.file : "?", first->pos.line);
+        kh_lint_add(&ctx, KH_SEV_ERROR, &sc->pos, 1, head, hint, "duplicate scenario name '%.100s'",
+                    sc->name);
       }
       if (cat != NULL) {
         for (size_t c = 0; c < sc->covers_len; c++) {
@@ -384,8 +401,9 @@ kf_rc kh_lint_suite(const kh_suite *suite, const kh_catalogue *cat, kh_lint_repo
       ctx.undef_sev = KH_SEV_ERROR;
       bool has_expect = false;
       kh_lint_steps(&ctx, sc->steps, sc->steps_len, &has_expect);
+      /* A scenario that asserts nothing would pass whatever the target does. */
       if (!has_expect)
-        kh_lint_add(&ctx, KH_SEV_WARNING, &sc->pos, 1, head,
+        kh_lint_add(&ctx, KH_SEV_ERROR, &sc->pos, 1, head,
                     "add an 'expect' line; a test that asserts nothing always passes",
                     "scenario '%.100s' has no expect", sc->name);
       kf_free(head);

@@ -38,8 +38,10 @@ void kh_lint_report_release(kh_lint_report *report);
  *    fragment capture defines it (built-ins target.*, run.*, scenario.* are
  *    always defined); inside fragments this is a warning, because a fragment
  *    shares the variables of whatever scenario uses it;
- *  - error: two scenarios with the same name in one file;
- *  - warning: a scenario (with the fragments it uses) that has no expect.
+ *  - error: two scenarios with the same name anywhere in the suite (names
+ *    identify scenarios in JUnit and the requirement lists);
+ *  - error: a scenario (with the fragments it uses) that has no expect, since
+ *    a test that asserts nothing would always pass.
  * Returns KF_OK when the checks ran (whatever they found), KF_ERR_NOMEM if
  * memory ran out (report then holds what was found so far).
  */

@@ -179,15 +179,16 @@ static void test_findings(void **state) {
   assert_non_null(d = find_diag(&rep, "duplicate scenario name 'one'"));
   assert_int_equal(d->line, 9);
   assert_int_equal(d->severity, KH_SEV_ERROR);
+  /* A scenario that asserts nothing would always pass: an error, not a warning. */
   assert_non_null(d = find_diag(&rep, "has no expect"));
-  assert_int_equal(d->severity, KH_SEV_WARNING);
+  assert_int_equal(d->severity, KH_SEV_ERROR);
   assert_int_equal(d->line, 9);
   assert_non_null(d = find_diag(&rep, "unknown variable 'outer'"));
   assert_int_equal(d->severity, KH_SEV_WARNING);
   for (size_t i = 0; i < rep.len; i++)
     assert_null(strstr(rep.items[i].message, "'p'"));
-  assert_int_equal(rep.errors, 7);
-  assert_int_equal(rep.warnings, 2);
+  assert_int_equal(rep.errors, 8);
+  assert_int_equal(rep.warnings, 1);
   assert_int_equal(rep.len, 9);
   /* Every diagnostic renders. */
   for (size_t i = 0; i < rep.len; i++) {
@@ -209,6 +210,75 @@ static void test_columns_in_characters(void **state) {
   assert_non_null(d);
   assert_int_equal(d->col, 12);
   kh_lint_report_release(&rep);
+}
+
+/* Lint files given by name (in g_root) with the catalogue; fills rep. */
+static void lint_files(const char *const *names, size_t n, kh_lint_report *rep) {
+  char paths_buf[4][256];
+  const char *paths[4];
+  assert_true(n <= 4);
+  for (size_t i = 0; i < n; i++) {
+    snprintf(paths_buf[i], sizeof paths_buf[i], "%s/%s", g_root, names[i]);
+    paths[i] = paths_buf[i];
+  }
+  kh_suite suite;
+  kh_suite_init(&suite);
+  kh_diag diag;
+  kh_diag_init(&diag);
+  kf_rc rc = kh_suite_load(&suite, paths, n, &diag);
+  if (rc != KF_OK)
+    print_error("load: %s\n", diag.message);
+  assert_int_equal(rc, KF_OK);
+  kh_diag_release(&diag);
+  kh_lint_report_init(rep);
+  assert_int_equal(kh_lint_suite(&suite, NULL, rep), KF_OK);
+  kh_suite_release(&suite);
+}
+
+/* Names identify scenarios in JUnit and the requirement lists, across files too. */
+static void test_duplicate_names_across_files(void **state) {
+  (void)state;
+  write_file("a.konform", "scenario: same\ncovers: ACC-01\nGET /\n  expect status == 200\n");
+  write_file("b.konform", "scenario: other\ncovers: ACC-01\nGET /\n  expect status == 200\n"
+                          "scenario: same\ncovers: ACC-02\nGET /\n  expect status == 200\n");
+  const char *names[] = {"a.konform", "b.konform"};
+  kh_lint_report rep;
+  lint_files(names, 2, &rep);
+  const kh_diag *d = find_diag(&rep, "duplicate scenario name 'same'");
+  assert_non_null(d);
+  assert_int_equal(d->severity, KH_SEV_ERROR);
+  assert_non_null(strstr(d->file, "b.konform"));
+  assert_int_equal(d->line, 5);
+  assert_non_null(d->hint);
+  assert_non_null(strstr(d->hint, "a.konform:1"));
+  assert_int_equal(rep.errors, 1);
+  kh_lint_report_release(&rep);
+  remove_file("a.konform");
+  remove_file("b.konform");
+}
+
+/* The expect may sit in a fragment used by a fragment; none at all is an error. */
+static void test_no_expect_is_error(void **state) {
+  (void)state;
+  write_file("s.konform", "scenario: deep\ncovers: ACC-01\nuse outer\n"
+                          "scenario: empty\ncovers: ACC-01\nuse quiet\n");
+  write_file("o.konform", "fragment: outer\nuse inner\n");
+  write_file("i.konform", "fragment: inner\nGET /\n  expect status == 200\n");
+  write_file("q.konform", "fragment: quiet\nGET /\n  capture s = status\n");
+  const char *names[] = {"s.konform", "o.konform", "i.konform", "q.konform"};
+  kh_lint_report rep;
+  lint_files(names, 4, &rep);
+  const kh_diag *d = find_diag(&rep, "scenario 'empty' has no expect");
+  assert_non_null(d);
+  assert_int_equal(d->severity, KH_SEV_ERROR);
+  assert_int_equal(d->line, 4);
+  assert_int_equal(rep.errors, 1);
+  assert_int_equal(rep.len, 1);
+  kh_lint_report_release(&rep);
+  remove_file("s.konform");
+  remove_file("o.konform");
+  remove_file("i.konform");
+  remove_file("q.konform");
 }
 
 static void test_without_catalogue_and_fragment_expect(void **state) {
@@ -253,6 +323,8 @@ int main(void) {
       cmocka_unit_test(test_findings),
       cmocka_unit_test(test_password_in_json_body),
       cmocka_unit_test(test_columns_in_characters),
+      cmocka_unit_test(test_duplicate_names_across_files),
+      cmocka_unit_test(test_no_expect_is_error),
       cmocka_unit_test(test_without_catalogue_and_fragment_expect),
       cmocka_unit_test(test_repo_suite_lints_clean),
   };
