@@ -20,8 +20,6 @@
 #include "kh_gen.h"
 #include "kh_vars.h"
 
-/* Fragments nest at most this deep (kh_suite_load rejects cycles). */
-#define KH_LINT_MAX_DEPTH 32
 #define KH_LINT_MAX_NAMES 65536u
 
 typedef struct kh_name {
@@ -246,7 +244,8 @@ static void kh_lint_literal(kh_lint_ctx *ctx, const kh_literal *lit) {
 /* Every name a fragment defines, with the fragments it uses, as if run here. */
 static void kh_lint_define_fragment(kh_lint_ctx *ctx, const kh_fragment *fr, int depth,
                                     bool *has_expect) {
-  if (fr == NULL || depth > KH_LINT_MAX_DEPTH)
+  /* kh_suite_load has refused cycles and chains deeper than this. */
+  if (fr == NULL || depth >= KH_SUITE_MAX_DEPTH)
     return;
   for (size_t p = 0; p < fr->params_len; p++)
     kh_lint_define(ctx, fr->params[p]);

@@ -24,6 +24,14 @@ typedef struct kh_suite {
   size_t entries_len;
 } kh_suite;
 
+/*
+ * How deep `use` may nest: a scenario's own `use` is level 1, a `use` inside
+ * that fragment level 2, and so on up to this many levels. kh_suite_load
+ * refuses deeper chains, and the runner uses the same limit so that whatever
+ * loads also runs.
+ */
+#define KH_SUITE_MAX_DEPTH 32
+
 void kh_suite_init(kh_suite *suite);
 void kh_suite_release(kh_suite *suite);
 
@@ -35,7 +43,8 @@ void kh_suite_release(kh_suite *suite);
  * suite is released: KF_ERR_PARSE (a file does not parse), KF_ERR_IO (a path
  * cannot be read), KF_ERR_NOT_FOUND (unknown fragment or parameter, missing
  * parameter), KF_ERR_EXISTS (two fragments share a name), KF_ERR_INVALID
- * (fragments use each other in a cycle), KF_ERR_NOMEM. Fragment folders are
+ * (fragments use each other in a cycle, or nest deeper than
+ * KH_SUITE_MAX_DEPTH), KF_ERR_NOMEM. Fragment folders are
  * searched from the scenario file's folder up to the root; a file reached
  * twice (by real path) is loaded once.
  */

@@ -190,6 +190,53 @@ static void test_use_errors(void **state) {
   kh_diag_release(&diag);
 }
 
+/*
+ * Write deep/s.konform, whose scenario nests `use` levels deep (d1 uses d2 ...),
+ * and load it. Returns the result; the files are removed again.
+ */
+static kf_rc load_chain(int levels, kh_diag *diag) {
+  make_dir("deep");
+  make_dir("deep/fragments");
+  char name[64], text[128];
+  for (int k = 1; k <= levels; k++) {
+    snprintf(name, sizeof name, "deep/fragments/d%d.konform", k);
+    if (k < levels)
+      snprintf(text, sizeof text, "fragment: d%d\nuse d%d\n", k, k + 1);
+    else
+      snprintf(text, sizeof text, "fragment: d%d\nGET /\n  expect status == 200\n", k);
+    write_file(name, text);
+  }
+  write_file("deep/s.konform", "scenario: deep\ncovers: ACC-01\nuse d1\n");
+  const char *paths[1];
+  char p[256];
+  snprintf(p, sizeof p, "%s/deep/s.konform", g_root);
+  paths[0] = p;
+  kh_suite suite;
+  kh_suite_init(&suite);
+  kf_rc rc = kh_suite_load(&suite, paths, 1, diag);
+  kh_suite_release(&suite);
+  for (int k = 1; k <= levels; k++) {
+    snprintf(name, sizeof name, "deep/fragments/d%d.konform", k);
+    remove_path(name);
+  }
+  remove_path("deep/s.konform");
+  remove_path("deep/fragments");
+  remove_path("deep");
+  return rc;
+}
+
+/* The nesting limit is the one the runner uses: exactly KH_SUITE_MAX_DEPTH levels load. */
+static void test_use_depth_limit(void **state) {
+  (void)state;
+  kh_diag diag;
+  kh_diag_init(&diag);
+  assert_int_equal(load_chain(KH_SUITE_MAX_DEPTH, &diag), KF_OK);
+  assert_int_equal(load_chain(KH_SUITE_MAX_DEPTH + 1, &diag), KF_ERR_INVALID);
+  assert_non_null(strstr(diag.message, "nested more than"));
+  assert_non_null(diag.hint);
+  kh_diag_release(&diag);
+}
+
 static void test_repo_scenarios(void **state) {
   (void)state;
   if (access("scenarios", R_OK) != 0)
@@ -213,6 +260,7 @@ int main(void) {
       cmocka_unit_test(test_load_directory),
       cmocka_unit_test(test_load_single_file_finds_fragments_above),
       cmocka_unit_test(test_use_errors),
+      cmocka_unit_test(test_use_depth_limit),
       cmocka_unit_test(test_repo_scenarios),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
