@@ -291,10 +291,23 @@ static bool kh_accept_word(kh_cur *c, const char *lit) {
   return true;
 }
 
+/* Whether the cursor is at what looks like a trailing comment. */
+static bool kh_at_hash(kh_cur *c) {
+  kh_skip_blanks(c);
+  return c->i < c->len && c->s[c->i] == '#';
+}
+
+/* The hint for a trailing comment, which the language does not have. */
+static kf_rc kh_hint_comment(kh_cur *c) {
+  return kh_phint(c, "a comment is a whole line: put it on a line of its own that starts with '#'");
+}
+
 static kf_rc kh_expect_end(kh_cur *c, const char *after) {
   if (kh_at_end(c))
     return KF_OK;
   kh_perr(c, c->i, "unexpected text after %s", after);
+  if (kh_at_hash(c))
+    return kh_hint_comment(c);
   return kh_phint(c, "remove it, or quote a value that contains blanks");
 }
 
@@ -1064,6 +1077,8 @@ static kf_rc kh_parse_wait(kh_cur *c, kh_step *step) {
         n = 1;
       kh_perr(c, at, "unknown %s filter '%.*s'", mail ? "mail" : "letter", (int)(n > 40 ? 40 : n),
               word);
+      if (kh_at_hash(c))
+        return kh_hint_comment(c);
       return kh_phint(c, mail ? "mail filters: to, from, subject, within"
                               : "letter filters: customer-number, kind, to, within");
     }
@@ -1169,8 +1184,11 @@ static kf_rc kh_parse_use(kh_cur *c, kh_step *step) {
     if (rc != KF_OK)
       return rc;
     use->args_len++;
-    if ((rc = kh_read_name(c, &arg->name, "a parameter name")) != KF_OK)
+    if ((rc = kh_read_name(c, &arg->name, "a parameter name")) != KF_OK) {
+      if (rc == KF_ERR_PARSE && kh_at_hash(c))
+        return kh_hint_comment(c);
       return rc;
+    }
     for (size_t k = 0; k + 1 < use->args_len; k++) {
       if (strcmp(use->args[k].name, arg->name) == 0)
         return kh_perr(c, c->i - strlen(arg->name), "parameter '%s' given twice", arg->name);
@@ -1195,6 +1213,11 @@ static kf_rc kh_split_words(kh_cur *c, char ***words, size_t *len) {
     if (c->i >= c->len)
       return KF_OK;
     size_t start = c->i;
+    /* No ID, tag or parameter starts with '#': it is a comment in the wrong place. */
+    if (c->s[start] == '#') {
+      kh_perr(c, start, "'#' in a header line");
+      return kh_hint_comment(c);
+    }
     while (c->i < c->len && !kh_is_blank(c->s[c->i]) && c->s[c->i] != ',')
       c->i++;
     char **slot = NULL;

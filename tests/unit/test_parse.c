@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -341,6 +342,49 @@ static void test_hash_in_url_is_literal(void **state) {
   kh_file_free(f);
 }
 
+/*
+ * Every code block of docs/scenario-language.md that is a complete scenario or
+ * fragment parses, so the language document never shows an example the parser
+ * refuses. Runs from the repository root; skipped elsewhere.
+ */
+static void test_doc_code_blocks(void **state) {
+  (void)state;
+  FILE *fp = fopen("docs/scenario-language.md", "rb");
+  if (fp == NULL)
+    skip();
+  static char doc[1 << 16];
+  size_t n = fread(doc, 1, sizeof doc - 1, fp);
+  fclose(fp);
+  assert_true(n > 0 && n < sizeof doc - 1);
+  doc[n] = '\0';
+  size_t complete = 0;
+  for (char *open = strstr(doc, "\n```\n"); open != NULL;) {
+    char *body = open + 5;
+    char *close = strstr(body, "\n```");
+    assert_non_null(close);
+    size_t len = (size_t)(close - body) + 1;
+    bool scenario = (strncmp(body, "scenario:", 9) == 0 || strstr(body, "\nscenario:") != NULL) &&
+                    strstr(body, "covers:") != NULL;
+    bool fragment = strncmp(body, "fragment:", 9) == 0;
+    if (scenario || fragment) {
+      kh_file *file = NULL;
+      kh_diag diag;
+      kh_diag_init(&diag);
+      kf_rc rc = kh_parse_text("doc.konform", body, len, &file, &diag);
+      if (rc != KF_OK)
+        print_error("doc block at offset %zu: %u:%u %s\n", (size_t)(body - doc), diag.line,
+                    diag.col, diag.message ? diag.message : "?");
+      assert_int_equal(rc, KF_OK);
+      kh_file_free(file);
+      kh_diag_release(&diag);
+      complete++;
+    }
+    open = strstr(close + 4, "\n```\n");
+  }
+  /* The complete example, the header block and the fragment header. */
+  assert_true(complete >= 3);
+}
+
 /* An ordering comparison takes a quoted operand when it holds an integer or interpolates one. */
 static void test_ordering_string_operand(void **state) {
   (void)state;
@@ -447,6 +491,19 @@ static void test_errors(void **state) {
   /* The clock API counts whole seconds. */
   expect_error(HEAD "clock advance 1500ms\n", 3, 15, "not a whole number of seconds", "1s or 2s");
   expect_error(HEAD "clock advance 1s1ms\n", 3, 15, "not a whole number of seconds", NULL);
+  /* There are no trailing comments; where '#' cannot be text the hint says so. */
+  expect_error("scenario: s\ncovers: ACC-01 # x\n", 2, 16, "'#' in a header line", "whole line");
+  expect_error(HEAD "tags: acc, #clock\n", 3, 12, "'#' in a header line", "whole line");
+  expect_error("fragment: f\nparams: a # the address\n", 2, 11, "'#' in a header line",
+               "whole line");
+  expect_error(HEAD "clock advance 1s # a second\n", 3, 18, "unexpected text after the clock step",
+               "whole line");
+  expect_error(HEAD "clock create now # or a time\n", 3, 18, "unexpected text after 'now'",
+               "whole line");
+  expect_error(HEAD "GET /x # the page\n", 3, 8, "unexpected text after the URL", "whole line");
+  expect_error(HEAD "wait mail to \"a\" # the mail\n", 3, 18, "unknown mail filter", "whole line");
+  expect_error(HEAD "use f a=\"x\" # the fragment\n", 3, 13, "expected a parameter name",
+               "whole line");
   /* Columns count characters, not bytes: 'ä' is two bytes but one column. */
   expect_error(HEAD "let x = \"ä\\q\"\n", 3, 11, "unknown escape", NULL);
   expect_error(HEAD "GET /x\n  heder X: y\n", 4, 3, "unknown sub-line 'heder'",
@@ -633,6 +690,7 @@ int main(void) {
       cmocka_unit_test(test_fragment),
       cmocka_unit_test(test_doc_example),
       cmocka_unit_test(test_hash_in_url_is_literal),
+      cmocka_unit_test(test_doc_code_blocks),
       cmocka_unit_test(test_ordering_string_operand),
       cmocka_unit_test(test_errors),
       cmocka_unit_test(test_encoding_errors),
