@@ -9,6 +9,7 @@
  * kept apart from a failure so nobody blames the target for a broken scenario.
  */
 #include "kh_runner.h"
+#include "kh_suite.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -66,11 +67,11 @@ typedef struct kh_needs {
   bool clock;
   bool mail;
   bool letter;
-  bool too_deep; /* Fragments nest deeper than KH_SUITE_MAX_USE_DEPTH: the scenario errors. */
+  bool too_deep; /* Fragments nest deeper than KH_SUITE_MAX_DEPTH: the scenario errors. */
 } kh_needs;
 
 static void kh_needs_scan(const kh_step *steps, size_t n, int depth, kh_needs *needs) {
-  if (depth > KH_SUITE_MAX_USE_DEPTH) {
+  if (depth > KH_SUITE_MAX_DEPTH) {
     needs->too_deep = true;
     return;
   }
@@ -602,9 +603,9 @@ static kf_status kh_exec_use(kh_exec *ex, size_t idx, const kh_use *use, int dep
   const kh_fragment *frag = use->resolved;
   if (frag == NULL)
     return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "unknown fragment %s", use->fragment_name);
-  if (depth >= KH_SUITE_MAX_USE_DEPTH)
+  if (depth >= KH_SUITE_MAX_DEPTH)
     return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0,
-                           "fragments nested deeper than %d (a cycle?)", KH_SUITE_MAX_USE_DEPTH);
+                           "fragments nested deeper than %d (a cycle?)", KH_SUITE_MAX_DEPTH);
   /* Expand every argument before setting any, so "email={{email}}" style calls see the caller's
    * values. */
   char *vals[64];
@@ -741,8 +742,7 @@ static void kh_runner_run_one(const kh_runner_config *cfg, const kh_runner_start
   if (needs.too_deep) {
     res->status = KF_STATUS_ERROR;
     kf_free(res->message);
-    res->message =
-        kf_str_printf("fragments nested deeper than %d (a cycle?)", KH_SUITE_MAX_USE_DEPTH);
+    res->message = kf_str_printf("fragments nested deeper than %d (a cycle?)", KH_SUITE_MAX_DEPTH);
   } else if (needs.clock && (p->clock == NULL || strcmp(p->clock, "konform") != 0)) {
     kh_exec_skip(
         res,

@@ -20,16 +20,6 @@
 #include "kh_profile.h"
 #include "kh_suite.h"
 
-/*
- * How deep fragments may use fragments before the nesting counts as a cycle.
- * The loader (kh_suite.c) refuses deeper nesting with this same limit; it
- * keeps its constant private, so the runner states it here. Should kh_suite.h
- * ever export it, that definition wins and this one must stay equal to it.
- */
-#ifndef KH_SUITE_MAX_USE_DEPTH
-#define KH_SUITE_MAX_USE_DEPTH 32
-#endif
-
 /* Which scenarios to run. Every pointer is borrowed. Empty lists select all. */
 typedef struct kh_selection {
   const char *const *covers; /* Keep scenarios covering any of these IDs. */
