@@ -167,7 +167,7 @@ WRAP
 
   # Ctrl-C: the stack stops, its folder goes away, exit 130.
   mkdir -p "$tmp/slow" "$tmp/stacktmp"
-  printf 'scenario: wartet\ncovers: ACC-05\nwait mail to "niemand@konform.test" within 60s\n' >"$tmp/slow/w.konform"
+  printf 'scenario: wartet\ncovers: ACC-05\nwait mail to "niemand@konform.test" within 60s\n  expect mail.subject exists\n' >"$tmp/slow/w.konform"
   mkfifo "$tmp/fifo"
   TMPDIR="$tmp/stacktmp" "$konform" run --no-color --catalogue scenarios/catalogue.json "$tmp/slow" \
     >"$tmp/fifo" 2>"$tmp/int.err" &
