@@ -103,14 +103,6 @@ fail_fd:
  * Building the JSON document.
  * ------------------------------------------------------------------------- */
 
-/* Stop the current builder with rc if expr did not return KF_OK. */
-#define KR_TRY(expr)                                                                               \
-  do {                                                                                             \
-    kf_rc kr_try_rc_ = (expr);                                                                     \
-    if (kr_try_rc_ != KF_OK)                                                                       \
-      return kr_try_rc_;                                                                           \
-  } while (0)
-
 /* Scratch space for cleaning strings, reused for every value. */
 typedef struct kr_json_ctx {
   kf_buf scratch;

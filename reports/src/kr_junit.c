@@ -29,14 +29,6 @@
 #include "kr/report.h"
 #include "kr_priv.h"
 
-/* Stop the current writer function with rc if expr did not return KF_OK. */
-#define KR_TRY(expr)                                                                               \
-  do {                                                                                             \
-    kf_rc kr_try_rc_ = (expr);                                                                     \
-    if (kr_try_rc_ != KF_OK)                                                                       \
-      return kr_try_rc_;                                                                           \
-  } while (0)
-
 /* Everything one JUnit write needs; lives on kr_junit_write's stack. */
 typedef struct kr_junit {
   xmlTextWriterPtr w;
@@ -144,7 +136,6 @@ static kf_rc kr_junit_traces(kr_junit *j, const kf_step_result *st) {
   return KF_OK;
 }
 
-/* The step that caused a scenario's failure or error, or NULL. */
 /* <failure> or <error>: message attribute, then file:line, assertion and traces. */
 static kf_rc kr_junit_problem(kr_junit *j, const kf_scenario_result *sc) {
   bool is_error = sc->status == KF_STATUS_ERROR;

@@ -77,6 +77,14 @@ kf_rc kr_format_seconds(int64_t ms, char *out, size_t out_size);
  */
 kf_rc kr_file_write_atomic(const char *path, const char *data, size_t len, kf_err *err);
 
+/* Return rc from the current writer function if expr did not give KF_OK. */
+#define KR_TRY(expr)                                                                               \
+  do {                                                                                             \
+    kf_rc kr_try_rc_ = (expr);                                                                     \
+    if (kr_try_rc_ != KF_OK)                                                                       \
+      return kr_try_rc_;                                                                           \
+  } while (0)
+
 /* Where and why a failed or errored scenario failed, as the reports show it. */
 typedef struct kr_failure {
   const kf_step_result *step; /* The failing step, or NULL. */
