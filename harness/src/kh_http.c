@@ -43,8 +43,7 @@ void kh_http_response_release(kh_http_response *resp) {
   if (resp == NULL)
     return;
   json_decref(resp->subject);
-  kf_free(resp->request_trace);
-  kf_free(resp->response_trace);
+  kf_exchange_release(&resp->exchange);
   kh_http_response_init(resp);
 }
 
@@ -64,54 +63,17 @@ kf_rc kh_http_url_escape(kf_buf *out, const char *value) {
   return rc;
 }
 
-/*
- * Append body to a trace, cut at KH_HTTP_TRACE_BODY_MAX, with bytes that are
- * not valid UTF-8 (and NULs) written as \xNN so the trace is always text that
- * a JSON report can hold.
- */
-static kf_rc kh_http_trace_body(kf_buf *out, const char *body, size_t len) {
-  size_t shown = len > KH_HTTP_TRACE_BODY_MAX ? KH_HTTP_TRACE_BODY_MAX : len;
-  size_t i = 0;
-  while (i < shown) {
-    uint32_t cp = 0;
-    size_t n = kf_utf8_decode(body + i, shown - i, &cp);
-    kf_rc rc;
-    if (n == 0 || cp == 0) {
-      rc = kf_buf_appendf(out, "\\x%02X", (unsigned)(unsigned char)body[i]);
-      n = 1;
-    } else {
-      rc = kf_buf_append(out, body + i, n);
-    }
-    if (rc != KF_OK)
-      return rc;
-    i += n;
-  }
-  if (shown < len) {
-    kf_rc rc = kf_buf_appendf(out, "\n[... %zu more bytes not shown; the body has %zu bytes]",
-                              len - shown, len);
-    if (rc != KF_OK)
-      return rc;
-  }
-  return KF_OK;
-}
-
-static kf_rc kh_http_request_trace(const kh_http_request *req, char **out) {
-  kf_buf b;
-  kf_buf_init(&b, KH_HTTP_MAX_TRACE);
-  kf_rc rc = kf_buf_appendf(&b, "%s %s\n", req->method, req->url);
+/* The request side of the exchange: method, URL, headers and body as given. */
+static kf_rc kh_http_record_request(const kh_http_request *req, kf_exchange *ex) {
+  ex->method = kf_strdup(req->method);
+  ex->url = kf_strdup(req->url);
+  if (ex->method == NULL || ex->url == NULL)
+    return KF_ERR_NOMEM;
+  kf_rc rc = KF_OK;
   for (size_t i = 0; rc == KF_OK && i < req->headers_len; i++)
-    rc = kf_buf_appendf(&b, "%s: %s\n", req->headers[i], req->values[i]);
-  if (rc == KF_OK && req->body != NULL) {
-    rc = kf_buf_append_str(&b, "\n");
-    if (rc == KF_OK)
-      rc = kh_http_trace_body(&b, req->body, req->body_len);
-  }
-  if (rc == KF_OK) {
-    *out = kf_buf_detach(&b, NULL);
-    if (*out == NULL)
-      rc = KF_ERR_NOMEM;
-  }
-  kf_buf_release(&b);
+    rc = kf_message_add_header(&ex->request, req->headers[i], req->values[i]);
+  if (rc == KF_OK && req->body != NULL)
+    rc = kf_message_set_body(&ex->request, req->body, req->body_len);
   return rc;
 }
 
@@ -174,8 +136,24 @@ static kf_rc kh_http_add_header(json_t *obj, const char *name, size_t name_len, 
   return rc;
 }
 
-/* Parse the raw head ("HTTP/1.1 200 OK\r\nName: v\r\n...") into a headers object. */
-static kf_rc kh_http_parse_head(const kf_buf *head, json_t *headers) {
+/* One response header into the exchange, as received. */
+static kf_rc kh_http_keep_header(kf_message *msg, const char *name, size_t name_len,
+                                 const char *value, size_t value_len) {
+  char *n = kf_memdup0(name, name_len);
+  char *v = kf_memdup0(value, value_len);
+  kf_rc rc = n != NULL && v != NULL ? kf_message_add_header(msg, n, v) : KF_ERR_NOMEM;
+  kf_free(n);
+  kf_free(v);
+  return rc;
+}
+
+/*
+ * Parse the raw head ("HTTP/1.1 200 OK\r\nName: v\r\n...") into a headers
+ * object (lower-case names, repeats joined) and, in wire order, into msg;
+ * the status line goes into *status_line.
+ */
+static kf_rc kh_http_parse_head(const kf_buf *head, json_t *headers, kf_message *msg,
+                                char **status_line) {
   const char *p = head->data;
   const char *end = p == NULL ? NULL : p + head->len;
   bool first = true;
@@ -187,7 +165,10 @@ static kf_rc kh_http_parse_head(const kf_buf *head, json_t *headers) {
     if (len > 0 && p[len - 1] == '\r')
       len--;
     if (first) {
-      first = false; /* The status line. */
+      first = false;
+      kf_free(*status_line);
+      if ((*status_line = kf_memdup0(p, len)) == NULL)
+        return KF_ERR_NOMEM;
     } else if (len > 0) {
       const char *colon = memchr(p, ':', len);
       if (colon != NULL && colon > p) {
@@ -200,6 +181,8 @@ static kf_rc kh_http_parse_head(const kf_buf *head, json_t *headers) {
         if (++count > KH_HTTP_MAX_HEADERS)
           return KF_ERR_LIMIT;
         kf_rc rc = kh_http_add_header(headers, p, (size_t)(colon - p), v, (size_t)(vend - v));
+        if (rc == KF_OK)
+          rc = kh_http_keep_header(msg, p, (size_t)(colon - p), v, (size_t)(vend - v));
         if (rc != KF_OK)
           return rc;
       }
@@ -210,7 +193,7 @@ static kf_rc kh_http_parse_head(const kf_buf *head, json_t *headers) {
 }
 
 static kf_rc kh_http_build_subject(long status, const kh_http_sink *sink, int64_t duration_ms,
-                                   json_t **out) {
+                                   kf_exchange *ex, json_t **out) {
   json_t *subject = json_object();
   json_t *headers = json_object();
   if (subject == NULL || headers == NULL) {
@@ -218,7 +201,7 @@ static kf_rc kh_http_build_subject(long status, const kh_http_sink *sink, int64_
     json_decref(headers);
     return KF_ERR_NOMEM;
   }
-  kf_rc rc = kh_http_parse_head(&sink->head, headers);
+  kf_rc rc = kh_http_parse_head(&sink->head, headers, &ex->response, &ex->status_line);
   if (rc != KF_OK) {
     json_decref(subject);
     json_decref(headers);
@@ -243,31 +226,6 @@ static kf_rc kh_http_build_subject(long status, const kh_http_sink *sink, int64_
   }
   *out = subject;
   return KF_OK;
-}
-
-static kf_rc kh_http_response_trace(long status, const kh_http_sink *sink, char **out) {
-  kf_buf b;
-  kf_buf_init(&b, KH_HTTP_MAX_TRACE);
-  kf_rc rc = KF_OK;
-  if (sink->head.len > 0) {
-    /* The head is ASCII by protocol; route it through the same escaping anyway. */
-    size_t len = sink->head.len;
-    const char *h = sink->head.data;
-    for (size_t i = 0; rc == KF_OK && i < len; i++)
-      if (h[i] != '\r')
-        rc = kf_buf_append_byte(&b, h[i]);
-  } else {
-    rc = kf_buf_appendf(&b, "HTTP %ld\n\n", status);
-  }
-  if (rc == KF_OK && sink->body.len > 0)
-    rc = kh_http_trace_body(&b, sink->body.data, sink->body.len);
-  if (rc == KF_OK) {
-    *out = kf_buf_detach(&b, NULL);
-    if (*out == NULL)
-      rc = KF_ERR_NOMEM;
-  }
-  kf_buf_release(&b);
-  return rc;
 }
 
 /* Map a curl failure onto our codes, with a message naming the URL. */
@@ -341,9 +299,9 @@ kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err
   kf_rc rc = kh_http_global_init(err);
   if (rc != KF_OK)
     return rc;
-  rc = kh_http_request_trace(req, &resp->request_trace);
+  rc = kh_http_record_request(req, &resp->exchange);
   if (rc != KF_OK)
-    return kf_err_set(err, rc, "cannot build the request trace");
+    return kf_err_set(err, rc, "cannot record the request");
 
   CURL *curl = curl_easy_init();
   if (curl == NULL)
@@ -397,20 +355,23 @@ kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err
   int64_t start = kf_time_monotonic_ms();
   cc = curl_easy_perform(curl);
   resp->duration_ms = kf_time_monotonic_ms() - start;
+  resp->exchange.duration_ms = resp->duration_ms;
   if (cc != CURLE_OK) {
     if (sink.too_large)
       rc = kf_err_set(err, KF_ERR_LIMIT, "%s: the response is larger than %u bytes", req->url,
                       KH_HTTP_MAX_RESPONSE);
     else
       rc = kh_http_curl_error(cc, req->url, detail, err);
+    resp->exchange.error = kf_strdup(err != NULL ? err->message : curl_easy_strerror(cc));
     goto out;
   }
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   resp->status = status;
-  rc = kh_http_build_subject(status, &sink, resp->duration_ms, &resp->subject);
-  if (rc == KF_OK)
-    rc = kh_http_response_trace(status, &sink, &resp->response_trace);
+  resp->exchange.status = status;
+  rc = kh_http_build_subject(status, &sink, resp->duration_ms, &resp->exchange, &resp->subject);
+  if (rc == KF_OK && sink.body.len > 0)
+    rc = kf_message_set_body(&resp->exchange.response, sink.body.data, sink.body.len);
   if (rc != KF_OK)
     kf_err_set(err, rc, "%s: cannot record the response", req->url);
 

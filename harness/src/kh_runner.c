@@ -169,15 +169,16 @@ static kf_rc kh_exec_add_step(kh_exec *ex, const kh_step *st, size_t *idx) {
   return KF_OK;
 }
 
-/* Keep the traces of resp on step idx (moving them out of resp). */
+/* Keep the exchange of resp on step idx (moving it out of resp). */
 static void kh_exec_keep_traces(kh_exec *ex, size_t idx, kh_http_response *resp) {
+  if (resp->exchange.method == NULL)
+    return; /* Nothing was sent. */
   kf_step_result *st = kh_exec_step_at(ex, idx);
-  kf_free(st->request);
-  kf_free(st->response);
-  st->request = resp->request_trace;
-  st->response = resp->response_trace;
-  resp->request_trace = NULL;
-  resp->response_trace = NULL;
+  kf_exchange *slot = NULL;
+  if (kf_step_result_add_exchange(st, &slot) != KF_OK)
+    return; /* The report then lacks this exchange; the verdict does not depend on it. */
+  *slot = resp->exchange;
+  memset(&resp->exchange, 0, sizeof resp->exchange);
 }
 
 /* Expand a template into a new string (caller frees); NULL template text gives "". */

@@ -279,17 +279,21 @@ bool kr_console_want_color(int fd) {
   return isatty(fd) == 1;
 }
 
-/* The request and response traces of a step; labels at indent, text at sub. */
+/* The exchanges of a step, request then response; labels at indent, text at sub. */
 static void kr_console_traces(FILE *out, const kf_step_result *st, const char *indent,
                               const char *sub) {
-  if (st->request != NULL) {
-    fprintf(out, "%srequest:\n", indent);
-    kr_console_text(out, st->request, sub, true);
+  kf_buf text;
+  kf_buf_init(&text, KR_TEXT_IN_MAX);
+  for (size_t i = 0; i < st->exchanges_len; i++) {
+    for (int side = 0; side < 2; side++) {
+      kf_buf_reset(&text);
+      /* A trace over the cap is still shown, cut. */
+      (void)kr_exchange_text(&st->exchanges[i], side == 0, &text);
+      fprintf(out, "%s%s:\n", indent, side == 0 ? "request" : "response");
+      kr_console_text(out, text.data != NULL ? text.data : "", sub, true);
+    }
   }
-  if (st->response != NULL) {
-    fprintf(out, "%sresponse:\n", indent);
-    kr_console_text(out, st->response, sub, true);
-  }
+  kf_buf_release(&text);
 }
 
 /* Verbose mode: every step with its location, outcome and traces. */

@@ -197,6 +197,23 @@ static kf_rc kr_json_requirements(kr_json_ctx *ctx, const kf_run_result *run, js
   return KF_OK;
 }
 
+/* The last exchange of a step as "request" and "response" texts (null without one). */
+static kf_rc kr_json_exchanges(kr_json_ctx *ctx, const kf_step_result *st, json_t *so) {
+  const kf_exchange *ex = st->exchanges_len > 0 ? &st->exchanges[st->exchanges_len - 1] : NULL;
+  kf_buf text;
+  kf_buf_init(&text, KR_TEXT_IN_MAX);
+  kf_rc rc = KF_OK;
+  for (int side = 0; rc == KF_OK && side < 2; side++) {
+    kf_buf_reset(&text);
+    if (ex != NULL)
+      (void)kr_exchange_text(ex, side == 0, &text);
+    rc = kr_json_set(so, side == 0 ? "request" : "response",
+                     kr_json_text(ctx, ex != NULL ? (text.data != NULL ? text.data : "") : NULL));
+  }
+  kf_buf_release(&text);
+  return rc;
+}
+
 static kf_rc kr_json_steps(kr_json_ctx *ctx, const kf_scenario_result *sc, json_t *o) {
   json_t *arr;
   KR_TRY(kr_json_child(o, "steps", json_array(), &arr));
@@ -211,8 +228,7 @@ static kf_rc kr_json_steps(kr_json_ctx *ctx, const kf_scenario_result *sc, json_
     KR_TRY(kr_json_set(so, "message", kr_json_text(ctx, st->message)));
     KR_TRY(kr_json_set(so, "fail_line", json_integer((json_int_t)st->fail_line)));
     KR_TRY(kr_json_set(so, "duration_ms", json_integer((json_int_t)st->duration_ms)));
-    KR_TRY(kr_json_set(so, "request", kr_json_text(ctx, st->request)));
-    KR_TRY(kr_json_set(so, "response", kr_json_text(ctx, st->response)));
+    KR_TRY(kr_json_exchanges(ctx, st, so));
   }
   return KF_OK;
 }

@@ -121,19 +121,24 @@ static kf_rc kr_junit_text_line(kr_junit *j, const char *prefix, unsigned line,
   return kr_junit_text(j, num);
 }
 
-/* The request and response traces of a step, each under a label. */
+/* The exchanges of a step, request and response each under a label. */
 static kf_rc kr_junit_traces(kr_junit *j, const kf_step_result *st) {
-  if (st->request != NULL) {
-    KR_TRY(kr_junit_text(j, "--- request\n"));
-    KR_TRY(kr_junit_text(j, st->request));
-    KR_TRY(kr_junit_text(j, "\n"));
+  kf_buf text;
+  kf_buf_init(&text, KR_TEXT_IN_MAX);
+  kf_rc rc = KF_OK;
+  for (size_t i = 0; rc == KF_OK && i < st->exchanges_len; i++) {
+    for (int side = 0; rc == KF_OK && side < 2; side++) {
+      kf_buf_reset(&text);
+      (void)kr_exchange_text(&st->exchanges[i], side == 0, &text);
+      rc = kr_junit_text(j, side == 0 ? "--- request\n" : "--- response\n");
+      if (rc == KF_OK)
+        rc = kr_junit_text(j, text.data != NULL ? text.data : "");
+      if (rc == KF_OK)
+        rc = kr_junit_text(j, "\n");
+    }
   }
-  if (st->response != NULL) {
-    KR_TRY(kr_junit_text(j, "--- response\n"));
-    KR_TRY(kr_junit_text(j, st->response));
-    KR_TRY(kr_junit_text(j, "\n"));
-  }
-  return KF_OK;
+  kf_buf_release(&text);
+  return rc;
 }
 
 /* <failure> or <error>: message attribute, then file:line, assertion and traces. */

@@ -77,6 +77,14 @@ kf_rc kr_format_seconds(int64_t ms, char *out, size_t out_size);
  */
 kf_rc kr_file_write_atomic(const char *path, const char *data, size_t len, kf_err *err);
 
+/*
+ * Append one side of ex as text: the request ("METHOD URL", headers, blank
+ * line, body) or the response ("HTTP status", headers, blank line, body; or
+ * why no answer came). Bodies are copied as they are: clean them for the
+ * medium afterwards (kr_text_clean).
+ */
+kf_rc kr_exchange_text(const kf_exchange *ex, bool request, kf_buf *out);
+
 /* Return rc from the current writer function if expr did not give KF_OK. */
 #define KR_TRY(expr)                                                                               \
   do {                                                                                             \

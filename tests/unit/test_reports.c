@@ -71,6 +71,59 @@ static char *own(const char *s) {
   return p;
 }
 
+/*
+ * Keep a trace written as text ("POST /x", "Name: v" lines, a blank line, the
+ * body) as the step's exchange, the way the runner records one.
+ */
+static void add_trace(kf_message *msg, const char *text, char **first_line) {
+  const char *eol = strchr(text, '\n');
+  size_t n = eol != NULL ? (size_t)(eol - text) : strlen(text);
+  if (n > 0 && text[n - 1] == '\r')
+    n--;
+  *first_line = kf_memdup0(text, n);
+  assert_non_null(*first_line);
+  const char *p = eol != NULL ? eol + 1 : text + strlen(text);
+  while (*p != '\0' && *p != '\n' && *p != '\r') {
+    const char *end = strchr(p, '\n');
+    size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+    char *line = kf_memdup0(p, len > 0 && p[len - 1] == '\r' ? len - 1 : len);
+    assert_non_null(line);
+    char *colon = strchr(line, ':');
+    assert_non_null(colon);
+    *colon = '\0';
+    assert_int_equal(kf_message_add_header(msg, line, colon[1] == ' ' ? colon + 2 : colon + 1),
+                     KF_OK);
+    kf_free(line);
+    p = end != NULL ? end + 1 : p + len;
+  }
+  if (*p == '\r')
+    p++;
+  if (*p == '\n')
+    p++;
+  if (*p != '\0')
+    assert_int_equal(kf_message_set_body(msg, p, strlen(p)), KF_OK);
+}
+
+static void add_exchange(kf_step_result *st, const char *request, const char *response) {
+  if (request == NULL && response == NULL)
+    return;
+  kf_exchange *ex = NULL;
+  assert_int_equal(kf_step_result_add_exchange(st, &ex), KF_OK);
+  char *first = NULL;
+  add_trace(&ex->request, request != NULL ? request : "GET /", &first);
+  char *sp = strchr(first, ' ');
+  ex->method = sp != NULL ? kf_memdup0(first, (size_t)(sp - first)) : kf_strdup(first);
+  ex->url = kf_strdup(sp != NULL ? sp + 1 : "");
+  kf_free(first);
+  if (response != NULL) {
+    add_trace(&ex->response, response, &ex->status_line);
+    const char *code = strchr(ex->status_line, ' ');
+    ex->status = code != NULL ? strtol(code + 1, NULL, 10) : 0;
+  } else {
+    ex->error = kf_strdup("no response");
+  }
+}
+
 static kf_step_result *add_step(kf_scenario_result *sc, const char *label, unsigned line,
                                 kf_status status, const char *message, const char *request,
                                 const char *response) {
@@ -81,8 +134,7 @@ static kf_step_result *add_step(kf_scenario_result *sc, const char *label, unsig
   st->line = line;
   st->status = status;
   st->message = message != NULL ? own(message) : NULL;
-  st->request = request != NULL ? own(request) : NULL;
-  st->response = response != NULL ? own(response) : NULL;
+  add_exchange(st, request, response);
   st->duration_ms = 3;
   return st;
 }
