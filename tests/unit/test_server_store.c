@@ -268,9 +268,9 @@ static void test_login_answers(void **state) {
   assert_int_equal(scalar(f, "SELECT count(*) FROM sessions WHERE stage = 'second_factor_setup'"),
                    1);
   bool found = false;
-  assert_int_equal(ks_account_logout(&f->srv, token, T0 + 1, &found, NULL), KF_OK);
+  assert_int_equal(ks_session_end(f->srv.db, token, T0 + 1, &found, NULL), KF_OK);
   assert_true(found);
-  assert_int_equal(ks_account_logout(&f->srv, token, T0 + 2, &found, NULL), KF_OK);
+  assert_int_equal(ks_session_end(f->srv.db, token, T0 + 2, &found, NULL), KF_OK);
   assert_false(found);
 }
 
