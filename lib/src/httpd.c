@@ -265,7 +265,7 @@ void kf_http_resp_json(kf_http_resp *resp, unsigned status, json_t *body) {
     return;
   }
   resp_set_body(resp, status, HTTPD_JSON_TYPE, text, strlen(text));
-  free(text);
+  kf_free(text);
 }
 
 void kf_http_resp_header(kf_http_resp *resp, const char *name, const char *value) {
@@ -433,6 +433,20 @@ static bool content_type_is_json(const char *ct) {
   return len > 5 && kf_str_starts_with_ci(ct + len - 5, "+json");
 }
 
+static json_t *httpd_json_load(const char *body, size_t len, json_error_t *jerr) {
+  return json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, jerr);
+}
+
+/*
+ * Whether a failed parse ran out of memory, which is not the client's fault:
+ * jansson says so, or leaves the error unset when its first allocation fails
+ * (it places every parse error at a line).
+ */
+static bool httpd_json_no_memory(const json_error_t *jerr) {
+  return json_error_code(jerr) == json_error_out_of_memory ||
+         (json_error_code(jerr) == json_error_unknown && jerr->line < 0);
+}
+
 kf_rc kf_http_req_json(kf_http_req *req, kf_http_resp *resp, json_t **out) {
   *out = NULL;
   if (!content_type_is_json(kf_http_req_header(req, "Content-Type"))) {
@@ -446,12 +460,15 @@ kf_rc kf_http_req_json(kf_http_req *req, kf_http_resp *resp, json_t **out) {
     return KF_ERR_PARSE;
   }
   json_error_t jerr;
-  json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
-  /* Out of memory is not the client's fault; jansson leaves the error unset when its
-   * first allocation fails, and it places every parse error at a line. */
-  bool no_memory = json_error_code(&jerr) == json_error_out_of_memory ||
-                   (json_error_code(&jerr) == json_error_unknown && jerr.line < 0);
-  if (root == NULL && no_memory) {
+  json_t *root = httpd_json_load(body, len, &jerr);
+  /*
+   * jansson's lexer drops a failed allocation and then reports a syntax error,
+   * so a parse that failed is tried once more: malformed input fails again,
+   * a moment without memory does not.
+   */
+  if (root == NULL && !httpd_json_no_memory(&jerr))
+    root = httpd_json_load(body, len, &jerr);
+  if (root == NULL && httpd_json_no_memory(&jerr)) {
     kf_http_resp_internal_error(resp);
     return KF_ERR_NOMEM;
   }

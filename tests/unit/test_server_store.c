@@ -376,6 +376,27 @@ static void test_clocks(void **state) {
   assert_int_equal(ks_clock_create(f->srv.db, -1, NULL, T0, &c, NULL), KF_ERR_LIMIT);
 }
 
+/* Both mails are rendered before the transaction: a mail that cannot be built stores nothing. */
+static void test_register_renders_before_storing(void **state) {
+  fixture *f = *state;
+  static char long_url[3000];
+  memset(long_url, 'x', sizeof long_url - 1);
+  memcpy(long_url, "http://", 7);
+  f->srv.public_url = long_url;
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(ks_account_register(&f->srv, "a@b.de", PW, strlen(PW), T0, NULL, &err),
+                   KF_ERR_LIMIT);
+  assert_int_equal(scalar(f, "SELECT count(*) FROM accounts"), 0);
+  assert_int_equal(scalar(f, "SELECT count(*) FROM outbox"), 0);
+  f->srv.public_url = "http://127.0.0.1:8480";
+  bool created = false;
+  assert_int_equal(ks_account_register(&f->srv, "a@b.de", PW, strlen(PW), T0, &created, NULL),
+                   KF_OK);
+  assert_true(created);
+  assert_int_equal(scalar(f, "SELECT count(*) FROM outbox"), 1);
+}
+
 int main(void) {
   /* Migration notices would drown the test output. */
   kf_log_setup("test_server_store", KF_LOG_WARN);
@@ -395,6 +416,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_login_rehashes_at_current_cost, fixture_setup,
                                       fixture_teardown),
       cmocka_unit_test_setup_teardown(test_clocks, fixture_setup, fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_register_renders_before_storing, fixture_setup,
+                                      fixture_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
