@@ -90,8 +90,7 @@ static kf_rc config_version(void *args, const char *value, kf_err *err) {
 }
 
 static kf_rc config_hash_cost(void *args, const char *value, kf_err *err) {
-  if (strcmp(value, "interactive") != 0 && strcmp(value, "moderate") != 0 &&
-      strcmp(value, "test") != 0)
+  if (!ks_pwhash_cost_known(value))
     return kf_err_set(err, KF_ERR_INVALID, "--hash-cost: '%s' is not interactive, moderate or test",
                       value);
   ((config_args *)args)->cfg.hash_cost = value;
