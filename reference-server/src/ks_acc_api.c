@@ -99,14 +99,21 @@ static void acc_check_password(const json_t *body, json_t *error, const char **p
                             kf_pw_criterion_label(KF_PW_REPEAT));
 }
 
+/* Parse the body and check its address (ks_handler_body); email gets the normalised form. */
+static bool acc_email_body(kf_http_req *req, kf_http_resp *resp, json_t **body, json_t **error,
+                           char email[KS_ADDRESS_MAX + 1]) {
+  if (!ks_handler_body(req, resp, body, error))
+    return false;
+  acc_check_email(*body, *error, email, KS_ADDRESS_MAX + 1);
+  return true;
+}
+
 static void acc_register(kf_http_req *req, kf_http_resp *resp, void *ctx) {
-  ks_server *srv = ctx;
-  json_t *body = NULL;
-  if (kf_http_req_json(req, resp, &body) != KF_OK)
-    return;
-  json_t *error = ks_error_new(KS_ERR_VALIDATION_FAILED);
   char email[KS_ADDRESS_MAX + 1];
-  acc_check_email(body, error, email, sizeof email);
+  json_t *body, *error;
+  if (!acc_email_body(req, resp, &body, &error, email))
+    return;
+  ks_server *srv = ctx;
   const char *pw;
   size_t pw_len;
   kf_pw_report report;
@@ -115,13 +122,10 @@ static void acc_register(kf_http_req *req, kf_http_resp *resp, void *ctx) {
     ks_error_add_field(error, "accept_terms", KS_FIELD_TERMS_NOT_ACCEPTED);
   if (!ks_handler_consent(body, "consent_email"))
     ks_error_add_field(error, "consent_email", KS_FIELD_EMAIL_CONSENT_MISSING);
-  if (error == NULL || ks_handler_has_fields(error)) {
+  if (ks_handler_has_fields(error))
     json_object_set_new(error, "password_checks", acc_password_checks(&report));
-    ks_handler_invalid(resp, error);
-    json_decref(body);
+  if (ks_handler_refused(resp, body, error))
     return;
-  }
-  json_decref(error);
   kf_err err;
   kf_err_init(&err);
   bool created = false;
@@ -206,19 +210,12 @@ static void acc_confirm_link(kf_http_req *req, kf_http_resp *resp, void *ctx) {
 }
 
 static void acc_resend(kf_http_req *req, kf_http_resp *resp, void *ctx) {
-  ks_server *srv = ctx;
-  json_t *body = NULL;
-  if (kf_http_req_json(req, resp, &body) != KF_OK)
-    return;
-  json_t *error = ks_error_new(KS_ERR_VALIDATION_FAILED);
   char email[KS_ADDRESS_MAX + 1];
-  acc_check_email(body, error, email, sizeof email);
-  json_decref(body);
-  if (error == NULL || ks_handler_has_fields(error)) {
-    ks_handler_invalid(resp, error);
+  json_t *body, *error;
+  if (!acc_email_body(req, resp, &body, &error, email) || ks_handler_refused(resp, body, error))
     return;
-  }
-  json_decref(error);
+  json_decref(body);
+  ks_server *srv = ctx;
   kf_err err;
   kf_err_init(&err);
   kf_rc rc = ks_account_resend(srv, email, ks_handler_now(req), NULL, &err);

@@ -92,6 +92,24 @@ void ks_handler_invalid(kf_http_resp *resp, json_t *error) {
   kf_http_resp_error_obj(resp, ks_error_row(KS_ERR_VALIDATION_FAILED)->status, error);
 }
 
+bool ks_handler_body(kf_http_req *req, kf_http_resp *resp, json_t **body, json_t **error) {
+  *error = NULL;
+  if (kf_http_req_json(req, resp, body) != KF_OK)
+    return false;
+  *error = ks_error_new(KS_ERR_VALIDATION_FAILED);
+  return true;
+}
+
+bool ks_handler_refused(kf_http_resp *resp, json_t *body, json_t *error) {
+  if (error != NULL && !ks_handler_has_fields(error)) {
+    json_decref(error);
+    return false;
+  }
+  json_decref(body);
+  ks_handler_invalid(resp, error);
+  return true;
+}
+
 void ks_handler_page(kf_http_req *req, kf_http_resp *resp, unsigned status, kf_rc rc, char *page,
                      size_t len) {
   if (rc != KF_OK) {

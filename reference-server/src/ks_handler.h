@@ -46,6 +46,19 @@ bool ks_handler_blank(const char *s, size_t len);
 /* A consent counts only as the JSON value true ("true", 1 or null are none: ACC-03). */
 bool ks_handler_consent(const json_t *obj, const char *key);
 
+/*
+ * Parse the body as a JSON object (*body, caller frees) and start its
+ * VALIDATION_FAILED error (*error, caller frees; NULL when memory ran out,
+ * which ks_handler_refused answers with a 500). false when resp already holds
+ * the answer (a body error) and there is nothing to free.
+ */
+bool ks_handler_body(kf_http_req *req, kf_http_resp *resp, json_t **body, json_t **error);
+/*
+ * When error has field entries (or is NULL), answer 400 with it and free
+ * body (may be NULL): true. Otherwise free error: false, the input is valid.
+ */
+bool ks_handler_refused(kf_http_resp *resp, json_t *body, json_t *error);
+
 /* Whether error (from ks_error_new) has any field entries yet. */
 bool ks_handler_has_fields(const json_t *error);
 

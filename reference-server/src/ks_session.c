@@ -62,16 +62,22 @@ kf_rc ks_session_insert(sqlite3 *conn, int64_t account_id, ks_session_stage stag
   return rc;
 }
 
+/* The thread's connection and the stored form of token, for a lookup by token. */
+static kf_rc session_by_token(ks_db *db, const char *token, sqlite3 **conn,
+                              char token_hash[SESSION_HASH_HEX], kf_err *err) {
+  session_token_hash(token, token_hash);
+  return ks_db_conn(db, conn, err);
+}
+
 kf_rc ks_session_find(ks_db *db, const char *token, bool *found, ks_session_stage *stage,
                       kf_err *err) {
   assert(db != NULL && token != NULL && found != NULL && stage != NULL);
   *found = false;
   sqlite3 *conn = NULL;
-  kf_rc rc = ks_db_conn(db, &conn, err);
+  char token_hash[SESSION_HASH_HEX];
+  kf_rc rc = session_by_token(db, token, &conn, token_hash, err);
   if (rc != KF_OK)
     return rc;
-  char token_hash[SESSION_HASH_HEX];
-  session_token_hash(token, token_hash);
   kf_sql q;
   rc = kf_sql_query(&q, conn, err,
                     "SELECT stage FROM sessions WHERE token_hash = ? AND ended_at IS NULL", "t",
@@ -94,11 +100,10 @@ kf_rc ks_session_end(ks_db *db, const char *token, int64_t now, bool *found, kf_
   assert(db != NULL && token != NULL && found != NULL);
   *found = false;
   sqlite3 *conn = NULL;
-  kf_rc rc = ks_db_conn(db, &conn, err);
+  char token_hash[SESSION_HASH_HEX];
+  kf_rc rc = session_by_token(db, token, &conn, token_hash, err);
   if (rc != KF_OK)
     return rc;
-  char token_hash[SESSION_HASH_HEX];
-  session_token_hash(token, token_hash);
   int64_t changes = 0;
   rc = kf_sql_run(conn, &changes, err,
                   "UPDATE sessions SET ended_at = ? WHERE token_hash = ? AND ended_at IS NULL",

@@ -67,22 +67,17 @@ static bool testctl_clock_name(const json_t *body, const char **name) {
 
 static void testctl_clock_create(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
-  json_t *body = NULL;
-  if (kf_http_req_json(req, resp, &body) != KF_OK)
+  json_t *body, *error;
+  if (!ks_handler_body(req, resp, &body, &error))
     return;
-  json_t *error = ks_error_new(KS_ERR_VALIDATION_FAILED);
   int64_t t = 0;
   if (!testctl_time_value(json_object_get(body, "frozen_time"), 0, &t))
     ks_error_add_field(error, "frozen_time", KS_FIELD_CLOCK_TIME_INVALID);
   const char *name = NULL;
   if (!testctl_clock_name(body, &name))
     ks_error_add_field(error, "name", KS_FIELD_INVALID_FIELD);
-  if (error == NULL || ks_handler_has_fields(error)) {
-    json_decref(body);
-    ks_handler_invalid(resp, error);
+  if (ks_handler_refused(resp, body, error))
     return;
-  }
-  json_decref(error);
   ks_clock clock;
   kf_err err;
   kf_err_init(&err);
