@@ -24,12 +24,12 @@ static const struct {
 
 const char *kh_diag_kind_name(kh_diag_kind kind) {
   return (size_t)kind < sizeof KH_DIAG_TABLE / sizeof KH_DIAG_TABLE[0] ? KH_DIAG_TABLE[kind].name
-                                                                        : "UNKNOWN";
+                                                                       : "UNKNOWN";
 }
 
 const char *kh_diag_kind_hint(kh_diag_kind kind) {
   return (size_t)kind < sizeof KH_DIAG_TABLE / sizeof KH_DIAG_TABLE[0] ? KH_DIAG_TABLE[kind].hint
-                                                                        : NULL;
+                                                                       : NULL;
 }
 
 void kh_diag_init(kh_diag *diag) {
@@ -130,4 +130,3 @@ unsigned kh_char_col(const char *line, size_t bytes) {
   }
   return n >= UINT_MAX ? UINT_MAX : (unsigned)n + 1;
 }
-

@@ -19,15 +19,15 @@
   X(SYNTAX, NULL)                                                                                  \
   X(ENCODING, "save the file as UTF-8; write \\xNN inside a string for raw bytes")                 \
   X(UNTERMINATED, NULL)                                                                            \
-  X(BAD_ESCAPE, "valid escapes: \\\" \\\\ \\n \\r \\t \\xNN \\u{XXXX}")                             \
-  X(EXPECTED_STRING, "put the value in double quotes")                                            \
-  X(EXPECTED_NAME, "names start with a letter or '_' and hold letters, digits and '_'")           \
-  X(EXPECTED_NUMBER, "numbers are decimal integers such as 42 or -1")                             \
-  X(EXPECTED_VALUE, "values are \"quoted strings\", decimal integers, true, false or null")       \
-  X(EXPECTED_DURATION, "write a duration such as 10s, 24h or 1d2h3m4s")                           \
+  X(BAD_ESCAPE, "valid escapes: \\\" \\\\ \\n \\r \\t \\xNN \\u{XXXX}")                            \
+  X(EXPECTED_STRING, "put the value in double quotes")                                             \
+  X(EXPECTED_NAME, "names start with a letter or '_' and hold letters, digits and '_'")            \
+  X(EXPECTED_NUMBER, "numbers are decimal integers such as 42 or -1")                              \
+  X(EXPECTED_VALUE, "values are \"quoted strings\", decimal integers, true, false or null")        \
+  X(EXPECTED_DURATION, "write a duration such as 10s, 24h or 1d2h3m4s")                            \
   X(EXPECTED_TOKEN, NULL)                                                                          \
   X(UNKNOWN_WORD, NULL)                                                                            \
-  X(TRAILING_TEXT, "remove it, or quote a value that contains blanks")                            \
+  X(TRAILING_TEXT, "remove it, or quote a value that contains blanks")                             \
   X(MISPLACED_COMMENT,                                                                             \
     "a comment is a whole line: put it on a line of its own that starts with '#'")                 \
   X(STRUCTURE, NULL)                                                                               \

@@ -80,7 +80,7 @@ bool kh_exec_has_clock(const kh_exec *ex) {
  * on the scenario. fail_line is the line of the failing check (0: the step).
  */
 kf_status kh_exec_outcome(kh_exec *ex, size_t idx, kf_status status, unsigned fail_line,
-                                 const char *fmt, ...) {
+                          const char *fmt, ...) {
   assert(status != KF_STATUS_PASS);
   kf_buf msg;
   kf_buf_init(&msg, KH_EXEC_MAX_TEXT);
@@ -140,8 +140,8 @@ void kh_exec_keep_artifact(kh_exec *ex, const char *name, const char *media_type
   (void)kf_step_result_add_artifact(&ex->res->steps[ex->step], name, media_type, data, len);
 }
 
-kf_rc kh_exec_expand(kh_exec *ex, const kh_template *tpl, size_t cap, char **out,
-                            size_t *len, kf_err *err) {
+kf_rc kh_exec_expand(kh_exec *ex, const kh_template *tpl, size_t cap, char **out, size_t *len,
+                     kf_err *err) {
   kf_buf b;
   kf_buf_init(&b, cap);
   kf_rc rc = KF_OK;
@@ -208,8 +208,8 @@ static kf_status kh_exec_capture(kh_exec *ex, size_t idx, const kh_check *c, jso
     rc = kh_vars_set(&ex->vars, c->capture_name, text.data != NULL ? text.data : "", text.len);
   kf_buf_release(&text);
   if (rc != KF_OK)
-    return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, c->pos.line,
-                           "%s: cannot store the value (%s)", src, kf_rc_name(rc));
+    return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, c->pos.line, "%s: cannot store the value (%s)",
+                           src, kf_rc_name(rc));
   return KF_STATUS_PASS;
 }
 

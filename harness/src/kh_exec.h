@@ -42,7 +42,8 @@ typedef struct kh_exec {
   kh_gen_ctx gen;
   kh_exec_clock clock;
   kh_subjects subjects;
-  /* Per subject kind that a wait fills: the id of the newest item seen, so the next wait finds a newer one. */
+  /* Per subject kind that a wait fills: the id of the newest item seen, so the next wait finds a
+   * newer one. */
   int64_t seen_id[KH_SUBJECT_COUNT];
   size_t expects; /* Expectations evaluated so far: a scenario with none proves nothing. */
   size_t step;    /* Index of the step result being filled (for lazy loads of subjects). */

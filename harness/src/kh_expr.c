@@ -163,8 +163,7 @@ static kf_rc kh_expr_number_operand(kh_cur *c, kh_predicate *pred, size_t op_end
     }
     return KF_OK;
   }
-  if (c->i >= c->len ||
-      !(kh_lex_is_digit(c->s[c->i]) || c->s[c->i] == '-' || c->s[c->i] == '+')) {
+  if (c->i >= c->len || !(kh_lex_is_digit(c->s[c->i]) || c->s[c->i] == '-' || c->s[c->i] == '+')) {
     kh_cur_error_kind(c, op_end, KH_DIAG_EXPECTED_NUMBER, "expected a number after the comparison");
     return kh_cur_hint(c, "ordering comparisons take decimal integers, for example '< 500'");
   }
@@ -206,8 +205,8 @@ kf_rc kh_expr_parse_predicate(kh_cur *c, kh_predicate *pred, size_t expect_at) {
     kh_cur_error_kind(c, start, KH_DIAG_EXPECTED_TOKEN, "expected a predicate after the query");
     size_t qlen = kf_str_rtrim_len(c->s + expect_at, start - expect_at);
     size_t rlen = kf_str_rtrim_len(c->s + start, c->len - start);
-    return kh_cur_hint(c, "write '%.*s == %.*s'", (int)(qlen > 200 ? 200 : qlen),
-                       c->s + expect_at, (int)(rlen > 200 ? 200 : rlen), c->s + start);
+    return kh_cur_hint(c, "write '%.*s == %.*s'", (int)(qlen > 200 ? 200 : qlen), c->s + expect_at,
+                       (int)(rlen > 200 ? 200 : rlen), c->s + start);
   }
   char text[64];
   bool after_not = false;

@@ -19,8 +19,8 @@
 typedef kf_rc (*kh_filter_fn)(const char *arg, size_t len, json_t **value, kf_err *err);
 
 typedef struct kh_filter_def {
-  const char *name;  /* "grep". */
-  const char *arg;   /* What its quoted argument is ("a regex"), or NULL for none. */
+  const char *name; /* "grep". */
+  const char *arg;  /* What its quoted argument is ("a regex"), or NULL for none. */
   kh_filter_fn apply;
 } kh_filter_def;
 

@@ -183,7 +183,7 @@ kf_rc kh_cur_expect_end(kh_cur *c, const char *after) {
 
 /* Hint "did you mean 'x'?" or the list of valid names. */
 kf_rc kh_cur_hint_names(kh_cur *c, const char *w, size_t wlen, const char *const *names,
-                           const char *what) {
+                        const char *what) {
   size_t count = 0;
   while (names[count] != NULL)
     count++;
@@ -395,7 +395,8 @@ bool kh_cur_literal_starts(kh_cur *c) {
     return true;
   size_t n = kh_cur_peek_word(c);
   const char *w = c->s + c->i;
-  return kh_lex_word_is(w, n, "true") || kh_lex_word_is(w, n, "false") || kh_lex_word_is(w, n, "null");
+  return kh_lex_word_is(w, n, "true") || kh_lex_word_is(w, n, "false") ||
+         kh_lex_word_is(w, n, "null");
 }
 
 /* A string, number, true, false or null. */
@@ -467,7 +468,7 @@ bool kh_parser_next_line(kh_parser *p, const char **s, size_t *len) {
 
 /* Heredoc body after `json <<END`: lines up to the terminator, common indent removed. */
 kf_rc kh_cur_read_heredoc(kh_cur *c, const char *term, size_t termlen, size_t at,
-                             kh_template *tpl) {
+                          kh_template *tpl) {
   kh_parser *p = c->p;
   size_t first = p->next;
   unsigned first_line = p->lineno;
@@ -532,4 +533,3 @@ kf_rc kh_cur_read_heredoc(kh_cur *c, const char *term, size_t termlen, size_t at
     return kh_cur_error(c, at, "heredoc too long");
   return rc;
 }
-

@@ -68,7 +68,8 @@ typedef struct kh_cur {
 /* ---- Errors: each records at byte offset `at` of the line and returns KF_ERR_PARSE. ---- */
 
 /* A syntax error (kind KH_DIAG_SYNTAX, no default hint). */
-kf_rc kh_cur_error(kh_cur *c, size_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+kf_rc kh_cur_error(kh_cur *c, size_t at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* An error of a given kind; the kind's default hint is set (kh_cur_hint replaces it). */
 kf_rc kh_cur_error_kind(kh_cur *c, size_t at, kh_diag_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -137,7 +138,6 @@ bool kh_parser_next_line(kh_parser *p, const char **s, size_t *len);
  * holding only the terminator, their common indentation removed, into tpl.
  * at is the offset of "<<" for errors.
  */
-kf_rc kh_cur_read_heredoc(kh_cur *c, const char *term, size_t termlen, size_t at,
-                          kh_template *tpl);
+kf_rc kh_cur_read_heredoc(kh_cur *c, const char *term, size_t termlen, size_t at, kh_template *tpl);
 
 #endif

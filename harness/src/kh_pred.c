@@ -264,7 +264,8 @@ static kf_rc kh_p_startswith(kh_pred_env *env, kf_err *err) {
   kf_buf_init(&text, KH_TEXT_MAX);
   kf_rc rc = kh_text_of_value(env->value, &text);
   if (rc == KF_OK)
-    env->holds = text.len >= env->slen && (env->slen == 0 || memcmp(text.data, env->s, env->slen) == 0);
+    env->holds =
+        text.len >= env->slen && (env->slen == 0 || memcmp(text.data, env->s, env->slen) == 0);
   kf_buf_release(&text);
   if (rc != KF_OK)
     return kf_err_set(err, rc, "cannot evaluate the predicate: %s", kf_rc_name(rc));
@@ -314,8 +315,8 @@ static kf_rc kh_p_json_equals(kh_pred_env *env, kf_err *err) {
     return kf_err_set(err, KF_ERR_INVALID, "json-equals operand is not JSON: %s", jerr.text);
   json_t *got = NULL;
   if (json_is_string(env->value)) {
-    got = json_loadb(json_string_value(env->value), json_string_length(env->value),
-                     JSON_DECODE_ANY, &jerr);
+    got = json_loadb(json_string_value(env->value), json_string_length(env->value), JSON_DECODE_ANY,
+                     &jerr);
     if (got == NULL)
       snprintf(env->note, sizeof env->note, " (not JSON)");
   } else {

@@ -39,10 +39,10 @@ typedef struct kh_pred_env {
   const kh_literal *operand; /* As parsed. */
   const char *s;             /* The string operand, interpolated (len slen); "" otherwise. */
   size_t slen;
-  int mode;        /* The row's mode (which ordering, for the comparisons). */
-  bool holds;      /* The decision, before the row's negation. */
-  bool undecided;  /* The types cannot be compared: fails whatever the negation. */
-  char note[80];   /* Appended to the explanation, e.g. " (type mismatch: number vs string)". */
+  int mode;       /* The row's mode (which ordering, for the comparisons). */
+  bool holds;     /* The decision, before the row's negation. */
+  bool undecided; /* The types cannot be compared: fails whatever the negation. */
+  char note[80];  /* Appended to the explanation, e.g. " (type mismatch: number vs string)". */
 } kh_pred_env;
 
 typedef kf_rc (*kh_pred_fn)(kh_pred_env *env, kf_err *err);
@@ -76,7 +76,6 @@ kf_rc kh_pred_eval(const kh_predicate *pred, const json_t *value, const kh_vars 
  * The operand as a person reads it, variables filled in: strings quoted,
  * numbers, true, false, null; nothing for predicates without an operand.
  */
-kf_rc kh_pred_operand_text(const kh_predicate *pred, const kh_vars *vars, kf_buf *out,
-                           kf_err *err);
+kf_rc kh_pred_operand_text(const kh_predicate *pred, const kh_vars *vars, kf_buf *out, kf_err *err);
 
 #endif

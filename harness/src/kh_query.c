@@ -51,7 +51,8 @@ static kf_rc kh_q_header(const kh_query_env *env, const char *arg, size_t len, j
     bool same = true;
     for (size_t i = 0; i < len && same; i++) {
       char a = k[i], b = arg[i];
-      same = (a >= 'A' && a <= 'Z' ? (char)(a + 32) : a) == (b >= 'A' && b <= 'Z' ? (char)(b + 32) : b);
+      same = (a >= 'A' && a <= 'Z' ? (char)(a + 32) : a) ==
+             (b >= 'A' && b <= 'Z' ? (char)(b + 32) : b);
     }
     if (same) {
       *out = json_incref(val);
@@ -153,8 +154,8 @@ const char *const *kh_query_names(void) {
   return KH_QUERY_NAMES;
 }
 
-kf_rc kh_query_eval(const kh_query *query, kh_subjects *subjects, const kh_vars *vars,
-                    json_t **out, kf_err *err) {
+kf_rc kh_query_eval(const kh_query *query, kh_subjects *subjects, const kh_vars *vars, json_t **out,
+                    kf_err *err) {
   assert(query != NULL && query->def != NULL && out != NULL);
   *out = NULL;
   const kh_query_def *def = query->def;

@@ -53,7 +53,7 @@ const char *const *kh_query_names(void);
  * KF_ERR_NOT_FOUND for an unknown variable, and whatever a subject's loader
  * reports (a raw mail that cannot be fetched).
  */
-kf_rc kh_query_eval(const kh_query *query, kh_subjects *subjects, const kh_vars *vars,
-                    json_t **out, kf_err *err);
+kf_rc kh_query_eval(const kh_query *query, kh_subjects *subjects, const kh_vars *vars, json_t **out,
+                    kf_err *err);
 
 #endif

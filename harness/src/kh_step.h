@@ -24,9 +24,9 @@ struct kh_suite;
 
 /* What a scenario needs from the target, as bits; kh_exec.c checks them against the profile. */
 #define KH_NEEDS(X)                                                                                \
-  X(CLOCK, "the target has no test clock control (profile clock is not \"konform\"); this "       \
+  X(CLOCK, "the target has no test clock control (profile clock is not \"konform\"); this "        \
            "scenario needs one")                                                                   \
-  X(MAIL_API, "the target profile sets no mail_api; this scenario waits for mail")                \
+  X(MAIL_API, "the target profile sets no mail_api; this scenario waits for mail")                 \
   X(POST_API, "the target profile sets no post_api; this scenario waits for letters")
 
 enum {

@@ -37,7 +37,7 @@ static kf_rc kh_http_parse(kh_cur *c, kh_step *step, size_t mlen) {
                              strncmp(u, "https://", 8) == 0 || strncmp(u, "{{", 2) == 0)) {
     kh_cur_error(c, start, "expected a URL starting with '/' or 'http://'");
     return kh_cur_hint(c, "write '%.*s /api/v1/...' (relative to the target) or a full http:// URL",
-                    (int)mlen, method);
+                       (int)mlen, method);
   }
   return kh_cur_expect_end(c, "the URL");
 }
@@ -62,7 +62,7 @@ static kf_rc kh_http_parse_body(kh_cur *c, kh_step *step, bool json, size_t kw_a
     if (tlen == 0) {
       kh_cur_error(c, tstart, "expected a heredoc terminator after '<<'");
       return kh_cur_hint(c, "write '%s <<END' and end the text with a line holding only END",
-                      json ? "json" : "body");
+                         json ? "json" : "body");
     }
     kf_rc rc = kh_cur_expect_end(c, "the heredoc terminator");
     if (rc != KF_OK)
@@ -308,7 +308,8 @@ out:
   return result;
 }
 
-static const char *const KH_HTTP_METHODS[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", NULL};
+static const char *const KH_HTTP_METHODS[] = {"GET",    "POST", "PUT", "PATCH",
+                                              "DELETE", "HEAD", NULL};
 static const char *const KH_HTTP_SUBLINES[] = {"header", "json", "body", "option", NULL};
 
 const kh_step_def kh_step_http = {

@@ -124,7 +124,7 @@ static void kh_use_lint(kh_lint_ctx *ctx, const kh_step *step) {
 
 /* The text of a `use` argument: strings interpolated, other literals spelled out. */
 static kf_rc kh_use_arg_text(kh_exec *ex, const kh_literal *lit, char **out, size_t *len,
-                              kf_err *err) {
+                             kf_err *err) {
   switch (lit->kind) {
   case KH_LIT_STRING:
     return kh_exec_expand(ex, &lit->str, KH_VAR_MAX_BYTES, out, len, err);

@@ -23,13 +23,13 @@ typedef struct kh_wait_target {
   const char *word;    /* "mail". */
   const char *purpose; /* Of each poll's exchange. */
   kh_subject_kind subject;
-  unsigned need;           /* KH_NEED_BIT(...) of the mock API. */
-  size_t api_offset;       /* offsetof(kh_profile, the API's URL). */
-  const char *api_key;     /* The profile key, for messages. */
-  const char *mock;        /* "mail", "post". */
-  const char *collection;  /* The mock's collection. */
-  bool has_raw;            /* Items have a raw source, fetched when a query reads it. */
-  const char *artifact;    /* Media type to keep the item as an artifact, or NULL. */
+  unsigned need;          /* KH_NEED_BIT(...) of the mock API. */
+  size_t api_offset;      /* offsetof(kh_profile, the API's URL). */
+  const char *api_key;    /* The profile key, for messages. */
+  const char *mock;       /* "mail", "post". */
+  const char *collection; /* The mock's collection. */
+  bool has_raw;           /* Items have a raw source, fetched when a query reads it. */
+  const char *artifact;   /* Media type to keep the item as an artifact, or NULL. */
   kh_wait_filter_def filters[KH_WAIT_MAX_FILTERS]; /* Ends at the first NULL word. */
   const char *filters_hint;
   /* Filters of which one must be given, so the wait sees only this scenario's items. */

@@ -21,7 +21,7 @@
 struct kh_wait_target;
 
 typedef struct kh_wait {
-  const struct kh_wait_target *target; /* Borrowed row. */
+  const struct kh_wait_target *target;      /* Borrowed row. */
   kh_template filters[KH_WAIT_MAX_FILTERS]; /* By the target's filter order; text NULL: absent. */
   int64_t within_ms;                        /* 0 = the target's default. */
 } kh_wait;

@@ -21,8 +21,8 @@
 
 /* Kind, name, what to do when a query needs it before it exists. */
 #define KH_SUBJECTS(X)                                                                             \
-  X(RESPONSE, "response", "no response yet: send a request first")                                \
-  X(MAIL, "mail", "no mail yet: use 'wait mail' first")                                           \
+  X(RESPONSE, "response", "no response yet: send a request first")                                 \
+  X(MAIL, "mail", "no mail yet: use 'wait mail' first")                                            \
   X(LETTER, "letter", "no letter yet: use 'wait letter' first")
 
 typedef enum kh_subject_kind {
@@ -65,7 +65,8 @@ void kh_subjects_release(kh_subjects *subjects);
 void kh_subjects_set(kh_subjects *subjects, kh_subject_kind kind, json_t *doc,
                      kh_subject_load_fn load, void *load_ctx);
 
-/* The subject of kind; KF_ERR_STATE with the kind's "no ... yet" message while it has no document. */
+/* The subject of kind; KF_ERR_STATE with the kind's "no ... yet" message while it has no document.
+ */
 kf_rc kh_subjects_get(kh_subjects *subjects, kh_subject_kind kind, kh_subject **out, kf_err *err);
 
 /*

@@ -58,7 +58,7 @@ kf_rc kh_text_regex_compile(regex_t *re, const char *pat, size_t len, kf_err *er
 }
 
 bool kh_text_regex_search(const regex_t *re, const char *s, size_t len, size_t *start,
-                            size_t *end) {
+                          size_t *end) {
   assert(s[len] == '\0');
   regmatch_t m[2];
   size_t off = 0;

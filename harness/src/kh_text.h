@@ -39,7 +39,6 @@ kf_rc kh_text_regex_compile(regex_t *re, const char *pat, size_t len, kf_err *er
  * give the span of group 1 if the regex has one that took part, else of the
  * whole match.
  */
-bool kh_text_regex_search(const regex_t *re, const char *s, size_t len, size_t *start,
-                          size_t *end);
+bool kh_text_regex_search(const regex_t *re, const char *s, size_t len, size_t *start, size_t *end);
 
 #endif
