@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kf/buf.h"
+#include "kf/timeutil.h"
 #include "kf/utf8.h"
 #include "kh_lex.h"
 #include "kh_text.h"
@@ -158,12 +159,37 @@ static kf_rc kh_f_grep(const char *arg, size_t len, json_t **value, kf_err *err)
   return kh_filter_replace(value, res, err);
 }
 
+/*
+ * The value as a point in time, Unix seconds: an RFC 5322 date (a mail's
+ * Date, written in any zone, with or without the day name) or an ISO 8601
+ * one. Text that is neither is absent, so a check on it fails.
+ */
+static kf_rc kh_f_instant(const char *arg, size_t len, json_t **value, kf_err *err) {
+  (void)arg;
+  (void)len;
+  kf_buf text;
+  kf_buf_init(&text, 1024);
+  kf_rc rc = kh_text_of_value(*value, &text);
+  int64_t t = 0;
+  bool ok =
+      rc == KF_OK && text.data != NULL && strlen(text.data) == text.len &&
+      (kf_time_parse_rfc5322(text.data, &t) == KF_OK || kf_time_parse_iso(text.data, &t) == KF_OK);
+  kf_buf_release(&text);
+  if (!ok) {
+    json_decref(*value);
+    *value = NULL;
+    return KF_OK;
+  }
+  return kh_filter_replace(value, json_integer((json_int_t)t), err);
+}
+
 /* Name, argument, apply. */
 #define KH_FILTER_TABLE(X)                                                                         \
   X("count", NULL, kh_f_count)                                                                     \
   X("lower", NULL, kh_f_lower)                                                                     \
   X("regex", "a regex", kh_f_regex)                                                                \
-  X("grep", "a regex", kh_f_grep)
+  X("grep", "a regex", kh_f_grep)                                                                  \
+  X("instant", NULL, kh_f_instant)
 
 static const kh_filter_def KH_FILTERS[] = {
 #define KH_FILTER_ROW(name, arg, apply) {name, arg, apply},

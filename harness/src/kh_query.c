@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <string.h>
 
+#include "kf/str.h"
 #include "kh_filter.h"
 #include "kh_jsonpath.h"
 #include "kh_lex.h"
@@ -62,6 +63,25 @@ static kf_rc kh_q_header(const kh_query_env *env, const char *arg, size_t len, j
   return KF_OK;
 }
 
+/* The value of the first header named arg in doc[key], a list of {name, value}: as sent, unfolded.
+ */
+static kf_rc kh_q_header_raw(const kh_query_env *env, const char *arg, size_t len, json_t **out,
+                             kf_err *err) {
+  (void)err;
+  (void)len;
+  *out = NULL;
+  size_t i;
+  json_t *h;
+  json_array_foreach(json_object_get(env->subject->doc, env->key), i, h) {
+    const char *name = json_string_value(json_object_get(h, "name"));
+    if (name != NULL && kf_str_eq_ci(name, arg)) {
+      *out = json_incref(json_object_get(h, "value"));
+      break;
+    }
+  }
+  return KF_OK;
+}
+
 /* The first of doc[key] (an array of strings) that the regex arg matches. */
 static kf_rc kh_q_first_match(const kh_query_env *env, const char *arg, size_t len, json_t **out,
                               kf_err *err) {
@@ -93,6 +113,55 @@ static kf_rc kh_q_member(const kh_query_env *env, const char *arg, size_t len, j
   return KF_OK;
 }
 
+/* The href of the first link whose visible text is arg. */
+static kf_rc kh_q_link_by_text(const kh_query_env *env, const char *arg, size_t len, json_t **out,
+                               kf_err *err) {
+  *out = NULL;
+  json_t *links = NULL;
+  kf_rc rc = kh_subject_part(env->subject, env->key, &links, err);
+  size_t i;
+  json_t *link;
+  json_array_foreach(links, i, link) {
+    const json_t *text = json_object_get(link, "text");
+    if (json_is_string(text) && json_string_length(text) == len &&
+        memcmp(json_string_value(text), arg, len) == 0) {
+      *out = json_incref(json_object_get(link, "href"));
+      break;
+    }
+  }
+  return rc;
+}
+
+/*
+ * The response headers that the contract fixes: every header but Date, which
+ * differs per answer, and the hop-by-hop ones, which belong to the
+ * connection, not to the answer. For comparing whole answers.
+ */
+static kf_rc kh_q_headers(const kh_query_env *env, const char *arg, size_t len, json_t **out,
+                          kf_err *err) {
+  (void)arg;
+  (void)len;
+  static const char *const skip[] = {"date", "connection", "keep-alive", "transfer-encoding",
+                                     "te",   "trailer",    "upgrade",    "proxy-connection",
+                                     NULL};
+  *out = json_object();
+  if (*out == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  const char *k;
+  json_t *v;
+  json_object_foreach(json_object_get(env->subject->doc, "headers"), k, v) {
+    bool per_answer = false;
+    for (size_t i = 0; skip[i] != NULL && !per_answer; i++)
+      per_answer = kf_str_eq_ci(k, skip[i]);
+    if (!per_answer && json_object_set(*out, k, v) != 0) {
+      json_decref(*out);
+      *out = NULL;
+      return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+    }
+  }
+  return KF_OK;
+}
+
 /* A variable's value as a string. */
 static kf_rc kh_q_var(const kh_query_env *env, const char *arg, size_t len, json_t **out,
                       kf_err *err) {
@@ -112,6 +181,9 @@ static kf_rc kh_q_var(const kh_query_env *env, const char *arg, size_t len, json
   X("body", RESPONSE, NULL, kh_q_key, "body")                                                      \
   X("json", RESPONSE, "a JSON path such as \"$.a.b[0]\"", kh_q_path, "json")                       \
   X("duration", RESPONSE, NULL, kh_q_key, "duration_ms")                                           \
+  X("headers", RESPONSE, NULL, kh_q_headers, NULL)                                                 \
+  X("page.text", RESPONSE, NULL, kh_q_key, "page_text")                                            \
+  X("page.link", RESPONSE, "a link's visible text", kh_q_link_by_text, "page_links")               \
   X("mail.from", MAIL, NULL, kh_q_key, "from")                                                     \
   X("mail.to", MAIL, NULL, kh_q_key, "to")                                                         \
   X("mail.subject", MAIL, NULL, kh_q_key, "subject")                                               \
@@ -120,6 +192,7 @@ static kf_rc kh_q_var(const kh_query_env *env, const char *arg, size_t len, json
   X("mail.html", MAIL, NULL, kh_q_key, "html")                                                     \
   X("mail.raw", MAIL, NULL, kh_q_key, "raw")                                                       \
   X("mail.header", MAIL, "a header name", kh_q_header, NULL)                                       \
+  X("mail.header_raw", MAIL, "a header name", kh_q_header_raw, "header_list")                      \
   X("mail.links", MAIL, NULL, kh_q_key, "links")                                                   \
   X("mail.link", MAIL, "a regex", kh_q_first_match, "links")                                       \
   X("mail.json", MAIL, "a JSON path", kh_q_path, NULL)                                             \

@@ -296,8 +296,7 @@ static kf_status kh_http_exec(kh_exec *ex, size_t idx, const kh_step *step, int 
     goto out;
   }
   /* The body is parsed as JSON only if a query asks for it. */
-  kh_subjects_set(&ex->subjects, KH_SUBJECT_RESPONSE, resp.subject, kh_subject_load_body_json,
-                  NULL);
+  kh_subjects_set(&ex->subjects, KH_SUBJECT_RESPONSE, resp.subject, kh_subject_load_body, NULL);
   resp.subject = NULL;
 
 out:

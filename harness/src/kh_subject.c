@@ -6,6 +6,10 @@
 #include <assert.h>
 #include <string.h>
 
+#include "kf/buf.h"
+#include "kh_html.h"
+#include "kh_text.h"
+
 static const struct {
   const char *name;
   const char *missing;
@@ -73,13 +77,19 @@ kf_rc kh_subject_part(kh_subject *subject, const char *part, json_t **out, kf_er
   return KF_OK;
 }
 
-kf_rc kh_subject_load_body_json(kh_subject *subject, const char *part, void *ctx, kf_err *err) {
-  (void)ctx;
-  if (strcmp(part, "json") != 0)
-    return KF_OK;
+/* The body as text (NULL when there is none). */
+static const json_t *kh_subject_body(const kh_subject *subject) {
   const json_t *body = json_object_get(subject->doc, "body");
-  if (!json_is_string(body) || json_string_length(body) == 0)
-    return KF_OK;
+  return json_is_string(body) && json_string_length(body) > 0 ? body : NULL;
+}
+
+static kf_rc kh_subject_set(kh_subject *subject, const char *part, json_t *value, kf_err *err) {
+  if (value == NULL || json_object_set_new(subject->doc, part, value) != 0)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  return KF_OK;
+}
+
+static kf_rc kh_subject_load_json(kh_subject *subject, const json_t *body, kf_err *err) {
   json_error_t jerr;
   json_t *parsed =
       json_loadb(json_string_value(body), json_string_length(body), JSON_DECODE_ANY, &jerr);
@@ -88,7 +98,45 @@ kf_rc kh_subject_load_body_json(kh_subject *subject, const char *part, void *ctx
   /* A body that is not JSON leaves "json" absent, so `json "$"` is absent rather than null. */
   if (parsed == NULL)
     return KF_OK;
-  if (json_object_set_new(subject->doc, "json", parsed) != 0)
-    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  return kh_subject_set(subject, "json", parsed, err);
+}
+
+static kf_rc kh_subject_load_page_text(kh_subject *subject, const json_t *body, kf_err *err) {
+  kf_buf text;
+  kf_buf_init(&text, KH_TEXT_MAX);
+  kf_rc rc = kh_html_text(json_string_value(body), json_string_length(body), &text);
+  if (rc == KF_OK)
+    rc = kh_subject_set(subject, "page_text", kh_text_json_string(text.data, text.len), err);
+  else
+    rc = kf_err_set(err, rc, "cannot read the page: %s", kf_rc_name(rc));
+  kf_buf_release(&text);
+  return rc;
+}
+
+static kf_rc kh_subject_load_page_links(kh_subject *subject, const json_t *body, kf_err *err) {
+  json_t *links = NULL;
+  kf_rc rc = kh_html_links(json_string_value(body), json_string_length(body), &links);
+  if (rc != KF_OK)
+    return kf_err_set(err, rc, "cannot read the page's links: %s", kf_rc_name(rc));
+  return kh_subject_set(subject, "page_links", links, err);
+}
+
+/* The parts a body gives, each made the first time a query asks for it. */
+static const struct {
+  const char *part;
+  kf_rc (*load)(kh_subject *subject, const json_t *body, kf_err *err);
+} KH_BODY_PARTS[] = {
+    {"json", kh_subject_load_json},
+    {"page_text", kh_subject_load_page_text},
+    {"page_links", kh_subject_load_page_links},
+};
+
+kf_rc kh_subject_load_body(kh_subject *subject, const char *part, void *ctx, kf_err *err) {
+  (void)ctx;
+  const json_t *body = kh_subject_body(subject);
+  for (size_t i = 0; body != NULL && i < sizeof KH_BODY_PARTS / sizeof KH_BODY_PARTS[0]; i++) {
+    if (strcmp(part, KH_BODY_PARTS[i].part) == 0)
+      return KH_BODY_PARTS[i].load(subject, body, err);
+  }
   return KF_OK;
 }

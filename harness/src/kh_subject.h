@@ -76,9 +76,11 @@ kf_rc kh_subjects_get(kh_subjects *subjects, kh_subject_kind kind, kh_subject **
 kf_rc kh_subject_part(kh_subject *subject, const char *part, json_t **out, kf_err *err);
 
 /*
- * A loader for documents with a "body" string: part "json" is the body parsed
- * as JSON (any value), absent when the body is empty or not JSON.
+ * A loader for documents with a "body" string (a response). Its parts:
+ * "json", the body parsed as JSON (any value; absent when the body is empty
+ * or not JSON); "page_text", the visible text of the body read as HTML;
+ * "page_links", its links as [{"text", "href"}] (kh_html.h).
  */
-kf_rc kh_subject_load_body_json(kh_subject *subject, const char *part, void *ctx, kf_err *err);
+kf_rc kh_subject_load_body(kh_subject *subject, const char *part, void *ctx, kf_err *err);
 
 #endif

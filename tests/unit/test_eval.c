@@ -75,7 +75,7 @@ static int teardown(void **state) {
 /* The test subjects, each a new reference, as the runner sets them. */
 static void subjects_of(kh_subjects *s) {
   kh_subjects_init(s);
-  kh_subjects_set(s, KH_SUBJECT_RESPONSE, json_incref(g_response), kh_subject_load_body_json, NULL);
+  kh_subjects_set(s, KH_SUBJECT_RESPONSE, json_incref(g_response), kh_subject_load_body, NULL);
   kh_subjects_set(s, KH_SUBJECT_MAIL, json_incref(g_mail), NULL, NULL);
   kh_subjects_set(s, KH_SUBJECT_LETTER, json_incref(g_letter), NULL, NULL);
 }
@@ -443,6 +443,51 @@ static void test_eval_allocation_failures(void **state) {
     kh_file_free(ctx.files[i]);
 }
 
+static kf_rc query_value(const char *line, kh_subjects *subj, json_t **v) {
+  kh_file *f = parse_check(line);
+  kf_err err;
+  kf_err_init(&err);
+  kf_rc rc = kh_query_eval(&check_of(f)->query, subj, &g_vars, v, &err);
+  kh_file_free(f);
+  return rc;
+}
+
+/* Pages are read as a person sees them; whole answers compare without Date; dates as instants. */
+static void test_pages_headers_instants(void **state) {
+  (void)state;
+  kh_subjects subj;
+  kh_subjects_init(&subj);
+  json_t *doc =
+      json_pack("{s:i,s:{s:s,s:s,s:s},s:s}", "status", 200, "headers", "content-type",
+                "text/html; charset=utf-8", "date", "Sat, 28 Mar 2026 10:00:00 GMT", "connection",
+                "close", "body",
+                "<!DOCTYPE html><html><head><title>T</title><style>p{}</style></head><body>"
+                "<h1>Best&auml;tigung</h1><p>Sie haben Ihre E-Mail-Adresse\n   erfolgreich "
+                "best&#228;tigt.</p><script>var x = 1;</script><p><a href='/anmelden'>Zur "
+                "<b>Anmeldung</b></a> <a href=\"/x\">Anders</a></p></body></html>");
+  kh_subjects_set(&subj, KH_SUBJECT_RESPONSE, doc, kh_subject_load_body, NULL);
+  json_t *v = NULL;
+  assert_int_equal(query_value("expect page.text exists", &subj, &v), KF_OK);
+  assert_string_equal(json_string_value(v), "Bestätigung\nSie haben Ihre E-Mail-Adresse "
+                                            "erfolgreich bestätigt.\nZur Anmeldung Anders");
+  json_decref(v);
+  assert_int_equal(query_value("expect page.link \"Zur Anmeldung\" exists", &subj, &v), KF_OK);
+  assert_string_equal(json_string_value(v), "/anmelden");
+  json_decref(v);
+  assert_int_equal(query_value("expect page.link \"Zur\" exists", &subj, &v), KF_OK);
+  assert_null(v); /* A link is found by its whole text. */
+  assert_int_equal(query_value("expect headers exists", &subj, &v), KF_OK);
+  assert_int_equal(json_object_size(v), 1);
+  assert_non_null(json_object_get(v, "content-type"));
+  json_decref(v);
+  assert_int_equal(query_value("expect header \"Date\" instant == 1774692000", &subj, &v), KF_OK);
+  assert_int_equal(json_integer_value(v), 1774692000);
+  json_decref(v);
+  assert_int_equal(query_value("expect header \"Connection\" instant exists", &subj, &v), KF_OK);
+  assert_null(v); /* Not a date: absent. */
+  kh_subjects_release(&subj);
+}
+
 /* A loader that counts its calls and provides part "raw" once. */
 static int loads;
 static kf_rc count_load(kh_subject *subject, const char *part, void *ctx, kf_err *err) {
@@ -454,22 +499,13 @@ static kf_rc count_load(kh_subject *subject, const char *part, void *ctx, kf_err
   return KF_OK;
 }
 
-static kf_rc query_value(const char *line, kh_subjects *subj, json_t **v) {
-  kh_file *f = parse_check(line);
-  kf_err err;
-  kf_err_init(&err);
-  kf_rc rc = kh_query_eval(&check_of(f)->query, subj, &g_vars, v, &err);
-  kh_file_free(f);
-  return rc;
-}
-
 /* A body is parsed as JSON only when a query asks, and a lazy part is loaded once. */
 static void test_lazy_parts(void **state) {
   (void)state;
   kh_subjects subj;
   kh_subjects_init(&subj);
   json_t *doc = json_pack("{s:i,s:s}", "status", 200, "body", "{\"a\": [1, 2]}");
-  kh_subjects_set(&subj, KH_SUBJECT_RESPONSE, doc, kh_subject_load_body_json, NULL);
+  kh_subjects_set(&subj, KH_SUBJECT_RESPONSE, doc, kh_subject_load_body, NULL);
   json_t *v = NULL;
   assert_int_equal(query_value("expect status == 200", &subj, &v), KF_OK);
   json_decref(v);
@@ -480,7 +516,7 @@ static void test_lazy_parts(void **state) {
   assert_non_null(json_object_get(doc, "json"));
   /* A body that is not JSON: absent, and not parsed again. */
   kh_subjects_set(&subj, KH_SUBJECT_RESPONSE, json_pack("{s:s}", "body", "<html>"),
-                  kh_subject_load_body_json, NULL);
+                  kh_subject_load_body, NULL);
   assert_int_equal(query_value("expect json \"$\" not exists", &subj, &v), KF_OK);
   assert_null(v);
   kh_subjects_set(&subj, KH_SUBJECT_MAIL, json_pack("{s:i}", "id", 3), count_load, NULL);
@@ -499,6 +535,7 @@ static void test_lazy_parts(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lazy_parts),
+      cmocka_unit_test(test_pages_headers_instants),
       cmocka_unit_test(test_eval_allocation_failures),
       cmocka_unit_test(test_response_queries),
       cmocka_unit_test(test_filters),
