@@ -603,7 +603,10 @@ static int kh_cli_target(const kh_cli_options *o, kh_cli_run_state *st) {
     }
   } else {
     fprintf(stderr, "konform: starting the embedded reference stack\n");
-    if (kh_stack_start(&kh_cli_stack, o->keep_state, &err) != KF_OK) {
+    kh_stack_options so;
+    kh_stack_options_init(&so);
+    so.keep_state = o->keep_state;
+    if (kh_stack_start(&kh_cli_stack, &so, &err) != KF_OK) {
       fprintf(stderr, "konform: cannot start the embedded reference stack: %s\n", err.message);
       return KH_EXIT_UNREACHABLE;
     }

@@ -40,6 +40,8 @@ static bool kh_exec_can(const kh_profile *p, unsigned index) {
     return p->mail_api != NULL;
   case KH_NEED_INDEX_POST_API:
     return p->post_api != NULL;
+  case KH_NEED_INDEX_TIMING:
+    return true;
   default:
     return false;
   }
@@ -336,7 +338,7 @@ void kh_exec_clock_forget(kh_exec *ex) {
   kf_err_init(&err);
   kh_http_response resp;
   kh_http_response_init(&resp);
-  if (kh_clockdrv_delete(ex->cfg->profile->base_url, ex->clock.id, &resp, &err) != KF_OK)
+  if (kh_clockdrv_delete(ex->base_url, ex->clock.id, &resp, &err) != KF_OK)
     kf_log(KF_LOG_WARN, "scenario \"%s\": cannot delete clock %s: %s", ex->scenario->name,
            ex->clock.id, err.message);
   kh_http_response_release(&resp);
@@ -344,11 +346,17 @@ void kh_exec_clock_forget(kh_exec *ex) {
   ex->clock.id = NULL;
 }
 
+unsigned kh_exec_scenario_needs(const kh_scenario *sc) {
+  bool too_deep = false;
+  return kh_exec_needs(sc->steps, sc->steps_len, 0, &too_deep);
+}
+
 /* Whether the target can support the scenario; if not, why, into res. */
 static bool kh_exec_supported(const kh_runner_config *cfg, const kh_scenario *sc,
-                              kf_scenario_result *res) {
+                              kf_scenario_result *res, unsigned *needs_out) {
   bool too_deep = false;
   unsigned needs = kh_exec_needs(sc->steps, sc->steps_len, 0, &too_deep);
+  *needs_out = needs;
   if (too_deep) {
     res->status = KF_STATUS_ERROR;
     kf_free(res->message);
@@ -369,10 +377,15 @@ void kh_exec_scenario(const kh_runner_config *cfg, const int64_t seen_from[KH_SU
   int64_t start = kf_time_monotonic_ms();
   const kh_scenario *sc = entry->scenario;
   res->status = KF_STATUS_PASS;
-  if (kh_exec_supported(cfg, sc, res)) {
+  unsigned needs = 0;
+  if (kh_exec_supported(cfg, sc, res, &needs)) {
     kh_exec ex;
     memset(&ex, 0, sizeof(ex));
     ex.cfg = cfg;
+    /* Timing is measured where the hash has a realistic cost, if the profile says where. */
+    ex.base_url = (needs & KH_NEED_BIT(TIMING)) != 0 && cfg->profile->timing_base_url != NULL
+                      ? cfg->profile->timing_base_url
+                      : cfg->profile->base_url;
     ex.scenario = sc;
     ex.res = res;
     /* Items that were there before the run (an earlier run with this --run-id) are never seen. */

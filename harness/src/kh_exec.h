@@ -36,6 +36,8 @@ typedef struct kh_exec_clock {
 
 typedef struct kh_exec {
   const kh_runner_config *cfg; /* Borrowed. */
+  const char *base_url;        /* Borrowed: where relative URLs go (the profile's base_url, or
+                                  its timing_base_url for a scenario that measures time). */
   const kh_scenario *scenario; /* Borrowed. */
   kf_scenario_result *res;     /* Borrowed: where the steps are recorded. */
   kh_vars vars;
@@ -57,6 +59,9 @@ typedef struct kh_exec {
  */
 void kh_exec_scenario(const kh_runner_config *cfg, const int64_t seen_from[KH_SUBJECT_COUNT],
                       const kh_suite_entry *entry, kf_scenario_result *res);
+
+/* What a scenario needs from the target (KH_NEED_BIT ..., its fragments included). */
+unsigned kh_exec_scenario_needs(const kh_scenario *sc);
 
 /*
  * Record a non-pass outcome on step result idx and, if it is the scenario's

@@ -30,11 +30,11 @@ static bool kh_html_hidden(const xmlNode *n) {
 /* Elements that start a line of their own. */
 static bool kh_html_block(const xmlNode *n) {
   static const char *const blocks[] = {
-      "address", "article", "aside", "blockquote", "br", "dd",     "details", "dialog",
-      "div",     "dl",      "dt",    "fieldset",   "figcaption", "figure", "footer", "form",
-      "h1",      "h2",      "h3",    "h4",         "h5",   "h6",     "header",  "hr",
-      "li",      "main",    "nav",   "ol",         "p",    "pre",    "section", "table",
-      "tr",      "ul",      "summary", "label",    "button", "title", NULL};
+      "address", "article", "aside",   "blockquote", "br",         "dd",     "details", "dialog",
+      "div",     "dl",      "dt",      "fieldset",   "figcaption", "figure", "footer",  "form",
+      "h1",      "h2",      "h3",      "h4",         "h5",         "h6",     "header",  "hr",
+      "li",      "main",    "nav",     "ol",         "p",          "pre",    "section", "table",
+      "tr",      "ul",      "summary", "label",      "button",     "title",  NULL};
   return kh_html_is(n, blocks);
 }
 
@@ -135,11 +135,11 @@ static kf_rc kh_html_collect_links(const xmlNode *n, json_t *links, int depth) {
       for (size_t i = 0; i < text.len; i++)
         if (text.data[i] == '\n')
           text.data[i] = ' ';
-      json_t *link = rc == KF_OK ? json_pack("{s:o, s:o}", "text",
-                                             kh_text_json_string(text.data, text.len), "href",
-                                             kh_text_json_string((const char *)href,
-                                                                 strlen((const char *)href)))
-                                 : NULL;
+      json_t *link =
+          rc == KF_OK
+              ? json_pack("{s:o, s:o}", "text", kh_text_json_string(text.data, text.len), "href",
+                          kh_text_json_string((const char *)href, strlen((const char *)href)))
+              : NULL;
       if (rc == KF_OK && (link == NULL || json_array_append_new(links, link) != 0))
         rc = KF_ERR_NOMEM;
       kf_buf_release(&text);

@@ -388,6 +388,11 @@ kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err
   }
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_off_t total_us = 0;
+  if (curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME_T, &total_us) == CURLE_OK)
+    resp->duration_us = (int64_t)total_us;
+  else
+    resp->duration_us = resp->duration_ms * 1000;
   resp->status = status;
   resp->exchange.status = status;
   rc = kh_http_build_subject(status, &sink, resp->duration_ms, &resp->exchange, &resp->subject);

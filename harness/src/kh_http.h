@@ -51,6 +51,7 @@ typedef struct kh_http_response {
    */
   kf_exchange exchange;
   int64_t duration_ms;
+  int64_t duration_us; /* The transfer as libcurl timed it, in microseconds (for timing checks). */
 } kh_http_response;
 
 void kh_http_response_init(kh_http_response *resp);

@@ -129,7 +129,15 @@ kf_rc kh_profile_finish(kh_profile *profile, kf_err *err) {
   if (wait != NULL && (kf_duration_parse_ms(wait, &wait_ms) != KF_OK || wait_ms <= 0))
     return kf_err_set(err, KF_ERR_INVALID,
                       "wait_timeout must be a duration such as 10s (got \"%.100s\")", wait);
+  const char *timing = kh_profile_get(profile, "timing_base_url");
+  if (timing != NULL && timing[0] == '\0')
+    timing = NULL;
+  if (timing != NULL && !kh_is_http_url(timing))
+    return kf_err_set(err, KF_ERR_INVALID,
+                      "timing_base_url must start with http:// or https:// (got \"%.100s\")",
+                      timing);
   profile->base_url = base;
+  profile->timing_base_url = timing;
   profile->mail_api = mail;
   profile->post_api = post;
   profile->clock = clock;

@@ -201,6 +201,9 @@ static kf_rc kh_q_var(const kh_query_env *env, const char *arg, size_t len, json
   X("letter.date", LETTER, NULL, kh_q_key, "date")                                                 \
   X("letter.field", LETTER, "a field name", kh_q_member, "fields")                                 \
   X("letter.json", LETTER, "a JSON path", kh_q_path, NULL)                                         \
+  X("timing.same_class", TIMING, NULL, kh_q_key, "same_class")                                     \
+  X("timing.verdict", TIMING, NULL, kh_q_key, "verdict")                                           \
+  X("timing.json", TIMING, "a JSON path", kh_q_path, NULL)                                         \
   X("var", NONE, "a variable name", kh_q_var, NULL)
 
 static const kh_query_def KH_QUERIES[] = {

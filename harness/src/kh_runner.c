@@ -19,6 +19,7 @@
 #include "kf/timeutil.h"
 #include "kh_exec.h"
 #include "kh_mocks.h"
+#include "kh_step.h"
 
 /* How long the mocks may take to say their last id before the run. */
 #define KH_RUNNER_HEALTH_TIMEOUT_MS 5000
@@ -55,8 +56,11 @@ typedef struct kh_pool {
   int64_t seen_from[KH_SUBJECT_COUNT]; /* Where every scenario's waits start. */
   const kh_suite_entry **entries;      /* The selected entries, in load order. */
   kf_scenario_result *slots;           /* run->scenarios, one per entry. */
+  size_t *order; /* Entry indices: those that may share the target first, then those run alone. */
   size_t total;
-  size_t next;
+  size_t shared; /* How many of order may run in parallel. */
+  size_t next;   /* Next position in order. */
+  size_t end;    /* Where the current phase ends in order. */
   size_t done;
 } kh_pool;
 
@@ -64,10 +68,11 @@ static void *kh_pool_worker(void *arg) {
   kh_pool *pool = arg;
   for (;;) {
     pthread_mutex_lock(&pool->lock);
-    size_t i = pool->next < pool->total ? pool->next++ : pool->total;
+    size_t k = pool->next < pool->end ? pool->next++ : pool->end;
     pthread_mutex_unlock(&pool->lock);
-    if (i >= pool->total)
+    if (k >= pool->end)
       break;
+    size_t i = pool->order[k];
     kh_exec_scenario(pool->cfg, pool->seen_from, pool->entries[i], &pool->slots[i]);
     pthread_mutex_lock(&pool->lock);
     pool->done++;
@@ -149,12 +154,32 @@ static kf_rc kh_runner_seen_from(const kh_runner_config *cfg, int64_t *seen_from
   return KF_OK;
 }
 
-/* Run the pool's scenarios on up to cfg->jobs threads. */
+/*
+ * Order the entries: scenarios that measure time run alone, after all the
+ * others, so that no other scenario's load falls into their samples.
+ */
+static void kh_runner_order(kh_pool *pool) {
+  size_t k = 0;
+  for (int alone = 0; alone < 2; alone++) {
+    for (size_t i = 0; i < pool->total; i++) {
+      bool timing = (kh_exec_scenario_needs(pool->entries[i]->scenario) & KH_NEED_BIT(TIMING)) != 0;
+      if (timing == (alone == 1))
+        pool->order[k++] = i;
+    }
+    if (alone == 0)
+      pool->shared = k;
+  }
+}
+
+/* Run the pool's shared scenarios on up to cfg->jobs threads, then the others one by one. */
 static void kh_runner_pool(kh_pool *pool) {
   pthread_mutex_init(&pool->lock, NULL);
+  kh_runner_order(pool);
+  pool->next = 0;
+  pool->end = pool->shared;
   size_t jobs = pool->cfg->jobs > 0 ? pool->cfg->jobs : 1;
-  if (jobs > pool->total)
-    jobs = pool->total;
+  if (jobs > pool->shared)
+    jobs = pool->shared;
   if (jobs > 256)
     jobs = 256;
   pthread_t threads[256];
@@ -163,10 +188,12 @@ static void kh_runner_pool(kh_pool *pool) {
     if (pthread_create(&threads[started], NULL, kh_pool_worker, pool) != 0)
       break;
   /* With no thread at all, work on this one: slower, but the run still happens. */
-  if (started == 0 && pool->total > 0)
+  if (started == 0 && pool->shared > 0)
     kh_pool_worker(pool);
   for (size_t i = 0; i < started; i++)
     pthread_join(threads[i], NULL);
+  pool->end = pool->total;
+  kh_pool_worker(pool);
   pthread_mutex_destroy(&pool->lock);
 }
 
@@ -179,9 +206,13 @@ kf_rc kh_runner_run(const kh_runner_config *cfg, kf_run_result *run, kf_err *err
     return rc;
   size_t n = cfg->suite->entries_len;
   const kh_suite_entry **entries = kf_calloc(n > 0 ? n : 1, sizeof(*entries));
-  if (entries == NULL)
+  size_t *order = kf_calloc(n > 0 ? n : 1, sizeof(*order));
+  if (entries == NULL || order == NULL) {
+    kf_free(entries);
+    kf_free(order);
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-  kh_pool pool = {.cfg = cfg, .entries = entries};
+  }
+  kh_pool pool = {.cfg = cfg, .entries = entries, .order = order};
   rc = kh_runner_select(cfg, run, entries, &pool.total, err);
   if (rc == KF_OK)
     rc = kh_runner_seen_from(cfg, pool.seen_from, err);
@@ -191,6 +222,7 @@ kf_rc kh_runner_run(const kh_runner_config *cfg, kf_run_result *run, kf_err *err
     kh_runner_pool(&pool);
   }
   kf_free(entries);
+  kf_free(order);
   run->duration_ms = kf_time_monotonic_ms() - start;
   return rc;
 }

@@ -27,7 +27,9 @@ struct kh_suite;
   X(CLOCK, "the target has no test clock control (profile clock is not \"konform\"); this "        \
            "scenario needs one")                                                                   \
   X(MAIL_API, "the target profile sets no mail_api; this scenario waits for mail")                 \
-  X(POST_API, "the target profile sets no post_api; this scenario waits for letters")
+  X(POST_API, "the target profile sets no post_api; this scenario waits for letters")              \
+  /* Measures response times: runs alone, against the profile's timing_base_url when set. */       \
+  X(TIMING, "the target cannot be timed")
 
 enum {
 #define KH_NEED_BIT_INDEX(name, why) KH_NEED_INDEX_##name,

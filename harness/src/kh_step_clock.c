@@ -114,7 +114,6 @@ static kf_rc kh_clock_time(kh_exec *ex, const kh_clock_step *cs, int64_t *t, kf_
 
 static kf_rc kh_clock_create(kh_exec *ex, const kh_clock_step *cs, kh_http_response *resp,
                              int64_t *expected, kf_err *err) {
-  const kh_profile *p = ex->cfg->profile;
   int64_t t = 0;
   kf_rc rc = KF_OK;
   if (cs->op == KH_CLOCK_CREATE)
@@ -123,7 +122,7 @@ static kf_rc kh_clock_create(kh_exec *ex, const kh_clock_step *cs, kh_http_respo
     t = kf_time_real_now();
   char *id = NULL;
   if (rc == KF_OK)
-    rc = kh_clockdrv_create(p->base_url, t, ex->scenario->name, resp, &id, err);
+    rc = kh_clockdrv_create(ex->base_url, t, ex->scenario->name, resp, &id, err);
   if (rc != KF_OK)
     return rc;
   kh_exec_clock_forget(ex);
@@ -134,19 +133,18 @@ static kf_rc kh_clock_create(kh_exec *ex, const kh_clock_step *cs, kh_http_respo
 
 static kf_rc kh_clock_move(kh_exec *ex, const kh_clock_step *cs, kh_http_response *resp,
                            int64_t *expected, kf_err *err) {
-  const kh_profile *p = ex->cfg->profile;
   if (ex->clock.id == NULL)
     return kf_err_set(err, KF_ERR_STATE, "there is no clock yet: write 'clock create' first");
   if (cs->op == KH_CLOCK_ADVANCE) {
     if (cs->advance_ms < 0 || cs->advance_ms % 1000 != 0)
       return kf_err_set(err, KF_ERR_INVALID, "the test clock moves in whole seconds");
     *expected = ex->clock.now + cs->advance_ms / 1000;
-    return kh_clockdrv_advance(p->base_url, ex->clock.id, cs->advance_ms / 1000, resp, err);
+    return kh_clockdrv_advance(ex->base_url, ex->clock.id, cs->advance_ms / 1000, resp, err);
   }
   int64_t t = 0;
   kf_rc rc = kh_clock_time(ex, cs, &t, err);
   if (rc == KF_OK)
-    rc = kh_clockdrv_set(p->base_url, ex->clock.id, t, resp, err);
+    rc = kh_clockdrv_set(ex->base_url, ex->clock.id, t, resp, err);
   *expected = t;
   return rc;
 }

@@ -14,12 +14,13 @@
 
 #define KH_HTTP_STEP_MAX_HEADERS 128u
 
-static kf_rc kh_http_parse(kh_cur *c, kh_step *step, size_t mlen) {
-  kh_request *req = step->data;
-  const char *method = c->s;
+static const char *const KH_HTTP_SUBLINES[] = {"header", "json", "body", "option", NULL};
+
+kf_rc kh_request_parse_line(kh_cur *c, kh_request *req, size_t at, size_t mlen) {
+  const char *method = c->s + at;
   if ((req->method = kf_strndup(method, mlen)) == NULL)
     return KF_ERR_NOMEM;
-  c->i = mlen;
+  c->i = at + mlen;
   kh_cur_skip_blanks(c);
   size_t start = c->i;
   kf_rc rc;
@@ -43,8 +44,7 @@ static kf_rc kh_http_parse(kh_cur *c, kh_step *step, size_t mlen) {
 }
 
 /* `json ...` and `body ...` sub-lines. */
-static kf_rc kh_http_parse_body(kh_cur *c, kh_step *step, bool json, size_t kw_at) {
-  kh_request *req = step->data;
+static kf_rc kh_http_parse_body(kh_cur *c, kh_request *req, bool json, size_t kw_at) {
   if (req->body.text != NULL) {
     kh_cur_error(c, kw_at, "the request already has a body");
     return kh_cur_hint(c, "a request takes one 'json' or 'body' sub-line");
@@ -90,8 +90,7 @@ static kf_rc kh_http_parse_body(kh_cur *c, kh_step *step, bool json, size_t kw_a
   return kh_cur_expect_end(c, "the body");
 }
 
-static kf_rc kh_http_parse_header(kh_cur *c, kh_step *step) {
-  kh_request *req = step->data;
+static kf_rc kh_http_parse_header(kh_cur *c, kh_request *req) {
   kh_cur_skip_blanks(c);
   size_t start = c->i;
   while (c->i < c->len && c->s[c->i] != ':' && !kh_lex_is_blank(c->s[c->i]))
@@ -117,8 +116,7 @@ static kf_rc kh_http_parse_header(kh_cur *c, kh_step *step) {
   return KF_OK;
 }
 
-static kf_rc kh_http_parse_option(kh_cur *c, kh_step *step) {
-  kh_request *req = step->data;
+static kf_rc kh_http_parse_option(kh_cur *c, kh_request *req) {
   if (kh_cur_accept_word(c, "no-clock")) {
     req->no_clock = true;
     return kh_cur_expect_end(c, "'no-clock'");
@@ -134,20 +132,30 @@ static kf_rc kh_http_parse_option(kh_cur *c, kh_step *step) {
   return kh_cur_hint(c, "options: no-clock, timeout <duration>");
 }
 
-/* An indented line under the request: header, json, body or option. */
-static kf_rc kh_http_parse_subline(kh_cur *c, kh_step *step, size_t kw_at, size_t word_len) {
+kf_rc kh_request_parse_subline(kh_cur *c, kh_request *req, size_t kw_at, size_t word_len) {
   const char *w = c->s + kw_at;
   if (kh_lex_word_is(w, word_len, "header"))
-    return kh_http_parse_header(c, step);
+    return kh_http_parse_header(c, req);
   if (kh_lex_word_is(w, word_len, "json"))
-    return kh_http_parse_body(c, step, true, kw_at);
+    return kh_http_parse_body(c, req, true, kw_at);
   if (kh_lex_word_is(w, word_len, "body"))
-    return kh_http_parse_body(c, step, false, kw_at);
-  return kh_http_parse_option(c, step);
+    return kh_http_parse_body(c, req, false, kw_at);
+  if (kh_lex_word_is(w, word_len, "option"))
+    return kh_http_parse_option(c, req);
+  kh_cur_error_kind(c, kw_at, KH_DIAG_UNKNOWN_WORD, "unknown request sub-line '%.*s'",
+                    (int)(word_len > 40 ? 40 : word_len), w);
+  return kh_cur_hint_names(c, w, word_len, KH_HTTP_SUBLINES, "request sub-lines");
 }
 
-static void kh_http_release(void *data) {
-  kh_request *req = data;
+static kf_rc kh_http_parse(kh_cur *c, kh_step *step, size_t mlen) {
+  return kh_request_parse_line(c, step->data, 0, mlen);
+}
+
+static kf_rc kh_http_parse_subline(kh_cur *c, kh_step *step, size_t kw_at, size_t word_len) {
+  return kh_request_parse_subline(c, step->data, kw_at, word_len);
+}
+
+void kh_request_release(kh_request *req) {
   kf_free(req->method);
   kh_template_release(&req->url);
   for (size_t i = 0; i < req->headers_len; i++) {
@@ -158,8 +166,11 @@ static void kh_http_release(void *data) {
   kh_template_release(&req->body);
 }
 
-static void kh_http_lint(kh_lint_ctx *ctx, const kh_step *step) {
-  const kh_request *req = step->data;
+static void kh_http_release(void *data) {
+  kh_request_release(data);
+}
+
+void kh_request_lint(kh_lint_ctx *ctx, const kh_request *req) {
   kh_lint_template(ctx, &req->url);
   for (size_t h = 0; h < req->headers_len; h++) {
     kh_lint_template(ctx, &req->headers[h].name);
@@ -168,6 +179,10 @@ static void kh_http_lint(kh_lint_ctx *ctx, const kh_step *step) {
   kh_lint_template(ctx, &req->body);
   if (req->body_is_json)
     kh_lint_json_body(ctx, &req->body);
+}
+
+static void kh_http_lint(kh_lint_ctx *ctx, const kh_step *step) {
+  kh_request_lint(ctx, step->data);
 }
 
 /* Header names and values of one request, owned. */
@@ -224,7 +239,7 @@ static kf_rc kh_http_url(kh_exec *ex, const kh_template *tpl, char **out, kf_err
     *out = raw;
     return KF_OK;
   }
-  const char *base = ex->cfg->profile->base_url;
+  const char *base = ex->base_url;
   size_t blen = strlen(base);
   while (blen > 0 && base[blen - 1] == '/')
     blen--;
@@ -235,81 +250,92 @@ static kf_rc kh_http_url(kh_exec *ex, const kh_template *tpl, char **out, kf_err
   return KF_OK;
 }
 
-static kf_status kh_http_exec(kh_exec *ex, size_t idx, const kh_step *step, int depth) {
-  (void)depth;
-  const kh_request *rq = step->data;
-  kf_err err;
-  kf_err_init(&err);
+/* The request's headers with their variables filled in, plus Content-Type and the clock's. */
+static kf_rc kh_request_headers(kh_exec *ex, const kh_request *rq, kh_http_headers *hdr,
+                                kf_err *err) {
+  kf_rc rc = KF_OK;
+  for (size_t i = 0; rc == KF_OK && i < rq->headers_len; i++) {
+    char *name = NULL, *value = NULL;
+    size_t nlen = 0, vlen = 0;
+    rc = kh_exec_expand(ex, &rq->headers[i].name, KH_EXEC_MAX_TEXT, &name, &nlen, err);
+    if (rc == KF_OK)
+      rc = kh_exec_expand(ex, &rq->headers[i].value, KH_EXEC_MAX_TEXT, &value, &vlen, err);
+    if (rc == KF_OK &&
+        (strlen(name) != nlen || strlen(value) != vlen || strpbrk(value, "\r\n") != NULL))
+      rc = kf_err_set(err, KF_ERR_INVALID, "header %s: a header cannot hold a NUL or a line break",
+                      name);
+    if (rc == KF_OK)
+      rc = kh_http_headers_add(hdr, name, value, err);
+    kf_free(name);
+    kf_free(value);
+  }
+  if (rc == KF_OK && rq->body_is_json && !kh_http_headers_has(hdr, "Content-Type"))
+    rc = kh_http_headers_add(hdr, "Content-Type", "application/json", err);
+  if (rc == KF_OK && ex->clock.id != NULL && !rq->no_clock)
+    rc = kh_http_headers_add(hdr, ex->cfg->profile->clock_header, ex->clock.id, err);
+  return rc;
+}
+
+kf_rc kh_request_send(kh_exec *ex, const kh_request *rq, const char *purpose,
+                      kh_http_response *resp, bool *sent, kf_err *err) {
+  *sent = false;
   kh_http_headers hdr;
   hdr.len = 0;
   char *url = NULL;
   char *body = NULL;
   size_t body_len = 0;
-  kf_status result = KF_STATUS_PASS;
-  kh_http_response resp;
-  kh_http_response_init(&resp);
-
-  kf_rc rc = kh_http_url(ex, &rq->url, &url, &err);
-  for (size_t i = 0; rc == KF_OK && i < rq->headers_len; i++) {
-    char *name = NULL, *value = NULL;
-    size_t nlen = 0, vlen = 0;
-    rc = kh_exec_expand(ex, &rq->headers[i].name, KH_EXEC_MAX_TEXT, &name, &nlen, &err);
-    if (rc == KF_OK)
-      rc = kh_exec_expand(ex, &rq->headers[i].value, KH_EXEC_MAX_TEXT, &value, &vlen, &err);
-    if (rc == KF_OK &&
-        (strlen(name) != nlen || strlen(value) != vlen || strpbrk(value, "\r\n") != NULL))
-      rc = kf_err_set(&err, KF_ERR_INVALID, "header %s: a header cannot hold a NUL or a line break",
-                      name);
-    if (rc == KF_OK)
-      rc = kh_http_headers_add(&hdr, name, value, &err);
-    kf_free(name);
-    kf_free(value);
-  }
+  kf_rc rc = kh_http_url(ex, &rq->url, &url, err);
+  if (rc == KF_OK)
+    rc = kh_request_headers(ex, rq, &hdr, err);
   if (rc == KF_OK && rq->body.text != NULL)
-    rc = kh_exec_expand(ex, &rq->body, KH_EXEC_MAX_BODY, &body, &body_len, &err);
-  if (rc == KF_OK && rq->body_is_json && !kh_http_headers_has(&hdr, "Content-Type"))
-    rc = kh_http_headers_add(&hdr, "Content-Type", "application/json", &err);
-  if (rc == KF_OK && ex->clock.id != NULL && !rq->no_clock)
-    rc = kh_http_headers_add(&hdr, ex->cfg->profile->clock_header, ex->clock.id, &err);
-  if (rc != KF_OK) {
-    result = kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "%s", err.message);
-    goto out;
+    rc = kh_exec_expand(ex, &rq->body, KH_EXEC_MAX_BODY, &body, &body_len, err);
+  if (rc == KF_OK) {
+    kh_http_request req = {.method = rq->method,
+                           .url = url,
+                           .headers = (const char *const *)hdr.names,
+                           .values = (const char *const *)hdr.values,
+                           .headers_len = hdr.len,
+                           .body = body,
+                           .body_len = body_len,
+                           .timeout_ms = rq->timeout_ms,
+                           .purpose = purpose};
+    *sent = true;
+    rc = kh_http_perform(&req, resp, err);
   }
-
-  kh_http_request req = {.method = rq->method,
-                         .url = url,
-                         .headers = (const char *const *)hdr.names,
-                         .values = (const char *const *)hdr.values,
-                         .headers_len = hdr.len,
-                         .body = body,
-                         .body_len = body_len,
-                         .timeout_ms = rq->timeout_ms};
-  rc = kh_http_perform(&req, &resp, &err);
-  kh_exec_keep_exchange(ex, &resp);
-  if (rc == KF_ERR_TIMEOUT) {
-    /* The target took the request and never answered: that is its failure. */
-    result = kh_exec_outcome(ex, idx, KF_STATUS_FAIL, 0, "no response: %s", err.message);
-    goto out;
-  }
-  if (rc != KF_OK) {
-    result = kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "request failed: %s", err.message);
-    goto out;
-  }
-  /* The body is parsed as JSON only if a query asks for it. */
-  kh_subjects_set(&ex->subjects, KH_SUBJECT_RESPONSE, resp.subject, kh_subject_load_body, NULL);
-  resp.subject = NULL;
-
-out:
-  kh_http_response_release(&resp);
   kh_http_headers_release(&hdr);
   kf_free(url);
   kf_free(body);
+  return rc;
+}
+
+static kf_status kh_http_exec(kh_exec *ex, size_t idx, const kh_step *step, int depth) {
+  (void)depth;
+  kf_err err;
+  kf_err_init(&err);
+  kh_http_response resp;
+  kh_http_response_init(&resp);
+  bool sent = false;
+  kf_rc rc = kh_request_send(ex, step->data, "request", &resp, &sent, &err);
+  kh_exec_keep_exchange(ex, &resp);
+  kf_status result = KF_STATUS_PASS;
+  if (!sent) {
+    result = kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "%s", err.message);
+  } else if (rc == KF_ERR_TIMEOUT) {
+    /* The target took the request and never answered: that is its failure. */
+    result = kh_exec_outcome(ex, idx, KF_STATUS_FAIL, 0, "no response: %s", err.message);
+  } else if (rc != KF_OK) {
+    result = kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "request failed: %s", err.message);
+  } else {
+    /* The body is parsed as JSON only if a query asks for it. */
+    kh_subjects_set(&ex->subjects, KH_SUBJECT_RESPONSE, resp.subject, kh_subject_load_body, NULL);
+    resp.subject = NULL;
+  }
+  kh_http_response_release(&resp);
   return result;
 }
 
 static const char *const KH_HTTP_METHODS[] = {"GET",    "POST", "PUT", "PATCH",
                                               "DELETE", "HEAD", NULL};
-static const char *const KH_HTTP_SUBLINES[] = {"header", "json", "body", "option", NULL};
 
 const kh_step_def kh_step_http = {
     .what = "an HTTP request",

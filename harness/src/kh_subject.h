@@ -23,7 +23,8 @@
 #define KH_SUBJECTS(X)                                                                             \
   X(RESPONSE, "response", "no response yet: send a request first")                                 \
   X(MAIL, "mail", "no mail yet: use 'wait mail' first")                                            \
-  X(LETTER, "letter", "no letter yet: use 'wait letter' first")
+  X(LETTER, "letter", "no letter yet: use 'wait letter' first")                                    \
+  X(TIMING, "timing", "no timing yet: use a 'timing' step first")
 
 typedef enum kh_subject_kind {
 #define KH_SUBJECT_ENUM(kind, name, missing) KH_SUBJECT_##kind,
