@@ -37,6 +37,47 @@ static const char *usage_of(kf_rc (*usage)(kf_buf *), kf_buf *buf) {
   return buf->data;
 }
 
+typedef kf_rc (*usage_fn)(kf_buf *out);
+typedef kf_rc (*parse_fn)(int argc, char **argv, kf_err *err);
+
+/* The usage starts with head and holds every one of the n expected parts. */
+static void expect_usage(usage_fn usage, const char *head, const char *const *expected, size_t n) {
+  kf_buf buf;
+  const char *u = usage_of(usage, &buf);
+  assert_true(strncmp(u, head, strlen(head)) == 0);
+  for (size_t i = 0; i < n; i++) {
+    if (strstr(u, expected[i]) == NULL)
+      fail_msg("usage lacks \"%s\":\n%s", expected[i], u);
+  }
+  kf_buf_release(&buf);
+}
+
+typedef struct bad_case {
+  const char *option;
+  const char *value; /* NULL: the option word alone. */
+  const char *message;
+} bad_case;
+
+/* Each case is refused with exactly its message. */
+static void expect_errors(parse_fn parse, const bad_case *cases, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    char *argv[] = {"prog", (char *)cases[i].option, (char *)cases[i].value};
+    kf_err err;
+    assert_int_equal(parse(cases[i].value ? 3 : 2, argv, &err), KF_ERR_INVALID);
+    assert_string_equal(err.message, cases[i].message);
+  }
+}
+
+static kf_rc mail_parse_any(int argc, char **argv, kf_err *err) {
+  km_config c;
+  return mail_parse(&c, argc, argv, err);
+}
+
+static kf_rc post_parse_any(int argc, char **argv, kf_err *err) {
+  kp_config c;
+  return post_parse(&c, argc, argv, err);
+}
+
 static void test_mail_defaults(void **state) {
   (void)state;
   char *argv[] = {"konform-mail"};
@@ -102,12 +143,6 @@ static void test_mail_every_option(void **state) {
   assert_true(c.version);
 }
 
-typedef struct bad_case {
-  const char *option;
-  const char *value;
-  const char *message;
-} bad_case;
-
 static void test_mail_errors(void **state) {
   (void)state;
   static const bad_case cases[] = {
@@ -125,32 +160,15 @@ static void test_mail_errors(void **state) {
       {"--hostname", "", "--hostname: must be a non-empty name without blanks"},
       {"--hostname", "mx konform", "--hostname: must be a non-empty name without blanks"},
       {"--log-level", "loud", "--log-level: unknown level \"loud\""},
+      {"--smtp-prot", NULL, "unknown option '--smtp-prot' (did you mean --smtp-port?)"},
+      {"--db", NULL, "--db needs a value (PATH)"},
+      {"extra", NULL, "unexpected argument 'extra'"},
   };
-  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-    char *argv[] = {"konform-mail", (char *)cases[i].option, (char *)cases[i].value};
-    km_config c;
-    kf_err err;
-    assert_int_equal(mail_parse(&c, ARGC(argv), argv, &err), KF_ERR_INVALID);
-    assert_string_equal(err.message, cases[i].message);
-  }
-  char *unknown[] = {"konform-mail", "--smtp-prot", "25"};
-  km_config c;
-  kf_err err;
-  assert_int_equal(mail_parse(&c, ARGC(unknown), unknown, &err), KF_ERR_INVALID);
-  assert_string_equal(err.message, "unknown option '--smtp-prot' (did you mean --smtp-port?)");
-  char *missing[] = {"konform-mail", "--db"};
-  assert_int_equal(mail_parse(&c, ARGC(missing), missing, &err), KF_ERR_INVALID);
-  assert_non_null(strstr(err.message, "--db"));
-  char *operand[] = {"konform-mail", "extra"};
-  assert_int_equal(mail_parse(&c, ARGC(operand), operand, &err), KF_ERR_INVALID);
-  assert_non_null(strstr(err.message, "extra"));
+  expect_errors(mail_parse_any, cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 static void test_mail_usage(void **state) {
   (void)state;
-  kf_buf buf;
-  const char *u = usage_of(km_config_usage, &buf);
-  assert_true(strncmp(u, "Usage: konform-mail [OPTION]...\n", 32) == 0);
   static const char *const expected[] = {
       "A capturing SMTP server with an HTTP API for konform scenarios.",
       "--bind ADDR",
@@ -180,11 +198,8 @@ static void test_mail_usage(void **state) {
       "--version",
       "show the version",
   };
-  for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
-    if (strstr(u, expected[i]) == NULL)
-      fail_msg("usage lacks \"%s\":\n%s", expected[i], u);
-  }
-  kf_buf_release(&buf);
+  expect_usage(km_config_usage, "Usage: konform-mail [OPTION]...\n", expected,
+               sizeof(expected) / sizeof(expected[0]));
 }
 
 static void test_post_defaults(void **state) {
@@ -237,29 +252,15 @@ static void test_post_errors(void **state) {
       {"--ready-fd", "1000001",
        "--ready-fd: expected a whole number from 0 to 1000000, got \"1000001\""},
       {"--log-level", "verbose", "--log-level: unknown level \"verbose\""},
+      {"--max-item", NULL, "unknown option '--max-item' (did you mean --max-items?)"},
+      {"--help=yes", NULL, "--help takes no value"},
+      {"letters.db", NULL, "unexpected argument 'letters.db'"},
   };
-  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-    char *argv[] = {"konform-post", (char *)cases[i].option, (char *)cases[i].value};
-    kp_config c;
-    kf_err err;
-    assert_int_equal(post_parse(&c, ARGC(argv), argv, &err), KF_ERR_INVALID);
-    assert_string_equal(err.message, cases[i].message);
-  }
-  char *unknown[] = {"konform-post", "--max-item", "5"};
-  kp_config c;
-  kf_err err;
-  assert_int_equal(post_parse(&c, ARGC(unknown), unknown, &err), KF_ERR_INVALID);
-  assert_string_equal(err.message, "unknown option '--max-item' (did you mean --max-items?)");
-  char *operand[] = {"konform-post", "letters.db"};
-  assert_int_equal(post_parse(&c, ARGC(operand), operand, &err), KF_ERR_INVALID);
-  assert_non_null(strstr(err.message, "letters.db"));
+  expect_errors(post_parse_any, cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 static void test_post_usage(void **state) {
   (void)state;
-  kf_buf buf;
-  const char *u = usage_of(kp_config_usage, &buf);
-  assert_true(strncmp(u, "Usage: konform-post [OPTIONS]\n", 30) == 0);
   static const char *const expected[] = {
       "The konform mock postal service: accepts letters over HTTP and serves them\n"
       "for tests to list, search, read, delete and wait for.\n",
@@ -285,11 +286,8 @@ static void test_post_usage(void **state) {
       "--version",
       "show the version",
   };
-  for (size_t i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
-    if (strstr(u, expected[i]) == NULL)
-      fail_msg("usage lacks \"%s\":\n%s", expected[i], u);
-  }
-  kf_buf_release(&buf);
+  expect_usage(kp_config_usage, "Usage: konform-post [OPTIONS]\n", expected,
+               sizeof(expected) / sizeof(expected[0]));
 }
 
 int main(void) {
