@@ -42,13 +42,8 @@ static kf_rc mail_deliver(void *ctx, const km_smtp_envelope *env, const char *da
     kf_warn("mail from <%s> not stored: %s", env->mail_from, err.message);
     return rc;
   }
-  kf_mailbox_keys keys;
-  memset(&keys, 0, sizeof(keys));
-  keys.recipients = env->rcpt_to;
-  keys.recipients_len = env->rcpt_to_len;
-  keys.sender = env->mail_from;
-  keys.subject = json_string_value(json_object_get(doc, "subject")); /* NULL if none. */
-  rc = kf_mailbox_add(mb, &keys, doc, data, len, id_out, &err);
+  /* The "messages" collection finds the search values in the document. */
+  rc = kf_mailbox_add(mb, doc, data, len, id_out, &err);
   if (rc == KF_OK) {
     kf_info("stored mail %lld from <%s> to %zu recipient(s), %zu bytes, mime_valid %s",
             (long long)*id_out, env->mail_from, env->rcpt_to_len, len,
@@ -76,7 +71,7 @@ static int mail_run(const km_config *cfg) {
   int status = EXIT_FAILURE;
 
   km_mime_global_init();
-  kf_rc rc = kf_mailbox_open(cfg->db_path, MAIL_MAX_ITEMS, &mb, &err);
+  kf_rc rc = kf_mailbox_open(cfg->db_path, "messages", MAIL_MAX_ITEMS, &mb, &err);
   if (rc == KF_OK) {
     kf_httpd_config hc;
     kf_httpd_config_init(&hc);
@@ -88,7 +83,7 @@ static int mail_run(const km_config *cfg) {
     rc = kf_httpd_new(&hc, &httpd, &err);
   }
   if (rc == KF_OK)
-    rc = kf_mailbox_api_register(httpd, mb, "messages", &err);
+    rc = kf_mailbox_api_register(httpd, mb, &err);
   if (rc == KF_OK) {
     km_listener_config lc;
     km_listener_config_init(&lc);

@@ -55,7 +55,7 @@ int main(int argc, char **argv) {
   kf_mailbox *mb = NULL;
   kf_httpd *httpd = NULL;
   int status = 1;
-  kf_rc rc = kf_mailbox_open(opt.db, opt.max_items, &mb, &err);
+  kf_rc rc = kf_mailbox_open(opt.db, "letters", opt.max_items, &mb, &err);
   if (rc == KF_OK) {
     kf_httpd_config cfg;
     kf_httpd_config_init(&cfg);
