@@ -638,8 +638,8 @@ _Static_assert(KF_MAILBOX_TERMS_MAX == 8, "MB_BINDS lists 16 slots");
  * bind types to types. A term on a key the collection lacks matches nothing.
  */
 static kf_rc mb_search_sql(const kf_mailbox_collection *coll, const kf_mailbox_filter *filter,
-                           char *sql, char *types, const char **binds) {
-  kf_rc rc = kf_str_copy(sql, MB_SQL_MAX, "SELECT i.doc FROM items i WHERE i.id > ?2");
+                           const char *prefix, char *sql, char *types, const char **binds) {
+  kf_rc rc = kf_str_format(sql, MB_SQL_MAX, "%sSELECT i.doc FROM items i WHERE i.id > ?2", prefix);
   size_t n = 0;
   types[0] = 'd';
   types[1] = 'i';
@@ -666,18 +666,24 @@ static kf_rc mb_search_sql(const kf_mailbox_collection *coll, const kf_mailbox_f
   return rc;
 }
 
+/* Prepare and bind the search for filter, after prefix ("" or "EXPLAIN QUERY PLAN "). */
+static kf_rc mb_search_prepare(kf_mailbox *mb, const kf_mailbox_filter *filter, unsigned limit,
+                               const char *prefix, kf_sql *q, kf_err *err) {
+  char sql[MB_SQL_MAX];
+  char types[3 + 2 * KF_MAILBOX_TERMS_MAX];
+  const char *binds[2 * KF_MAILBOX_TERMS_MAX] = {NULL};
+  if (mb_search_sql(mb->coll, filter, prefix, sql, types, binds) != KF_OK)
+    return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: search statement too long");
+  int64_t after = filter->after_id > 0 ? filter->after_id : 0;
+  return kf_sql_query(q, mb->db, err, sql, types, (int)limit, after, MB_BINDS(binds));
+}
+
 /* Run the filter query with the given limit into a new JSON array. Lock held. */
 static kf_rc mb_query_locked(kf_mailbox *mb, const kf_mailbox_filter *filter, unsigned limit,
                              json_t **out, kf_err *err) {
   *out = NULL;
-  char sql[MB_SQL_MAX];
-  char types[3 + 2 * KF_MAILBOX_TERMS_MAX];
-  const char *binds[2 * KF_MAILBOX_TERMS_MAX] = {NULL};
-  if (mb_search_sql(mb->coll, filter, sql, types, binds) != KF_OK)
-    return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: search statement too long");
   kf_sql q;
-  int64_t after = filter->after_id > 0 ? filter->after_id : 0;
-  kf_rc rc = kf_sql_query(&q, mb->db, err, sql, types, (int)limit, after, MB_BINDS(binds));
+  kf_rc rc = mb_search_prepare(mb, filter, limit, "", &q, err);
   if (rc != KF_OK)
     return rc;
   json_t *list = json_array();
@@ -714,6 +720,21 @@ kf_rc kf_mailbox_list(kf_mailbox *mb, const kf_mailbox_filter *filter, json_t **
     filter = &none;
   pthread_mutex_lock(&mb->lock);
   kf_rc rc = mb_query_locked(mb, filter, mb_limit(filter->limit), out, err);
+  pthread_mutex_unlock(&mb->lock);
+  return rc;
+}
+
+kf_rc kf_mailbox_plan(kf_mailbox *mb, const kf_mailbox_filter *filter, kf_buf *out, kf_err *err) {
+  assert(mb && filter && out);
+  kf_sql q;
+  pthread_mutex_lock(&mb->lock);
+  kf_rc rc = mb_search_prepare(mb, filter, 1, "EXPLAIN QUERY PLAN ", &q, err);
+  bool row = false;
+  while (rc == KF_OK && (rc = kf_sql_step(&q, &row, err)) == KF_OK && row) {
+    const char *detail = kf_sql_text(&q, 3, NULL);
+    rc = kf_buf_appendf(out, "%s\n", detail ? detail : "");
+  }
+  kf_sql_finalize(&q);
   pthread_mutex_unlock(&mb->lock);
   return rc;
 }

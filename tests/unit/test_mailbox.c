@@ -295,6 +295,35 @@ static void test_list_letter_filters(void **state) {
   kf_mailbox_free(mb);
 }
 
+/* sqlite's plan for filter, NUL-terminated; the caller releases buf. */
+static const char *plan_of(kf_mailbox *mb, const kf_mailbox_filter *f, kf_buf *buf) {
+  kf_buf_init(buf, 64 * 1024);
+  kf_err err;
+  kf_err_init(&err);
+  if (kf_mailbox_plan(mb, f, buf, &err) != KF_OK)
+    fail_msg("plan: %s", err.message);
+  assert_int_equal(kf_buf_append_byte(buf, '\0'), KF_OK);
+  return buf->data;
+}
+
+/* A search on an exact key reads the items with that value, not every item. */
+static void test_search_uses_index(void **state) {
+  (void)state;
+  kf_mailbox *mb = open_memory("messages", 100);
+  kf_mailbox_filter f = {0};
+  assert_int_equal(kf_mailbox_filter_set(&f, "to", "a@b.test"), KF_OK);
+  assert_int_equal(kf_mailbox_filter_set(&f, "subject", "Hallo"), KF_OK);
+  kf_buf buf;
+  const char *plan = plan_of(mb, &f, &buf);
+  if (!strstr(plan, "item_keys_lookup (key=? AND value=?)") || strstr(plan, "SCAN"))
+    fail_msg("the search scans:\n%s", plan);
+  /* The substring term is checked per candidate, through the item's own values. */
+  if (!strstr(plan, "item_keys_item (item_id=? AND key=?)"))
+    fail_msg("the substring term scans:\n%s", plan);
+  kf_buf_release(&buf);
+  kf_mailbox_free(mb);
+}
+
 static void test_delete_clear(void **state) {
   (void)state;
   kf_mailbox *mb = open_memory("messages", 100);
@@ -834,15 +863,25 @@ int main(void) {
   /* Route jansson through kf_malloc so the injection reaches document building. */
   kf_alloc_install_jansson();
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_collections),       cmocka_unit_test(test_filter_set),
-      cmocka_unit_test(test_add_get),           cmocka_unit_test(test_raw),
-      cmocka_unit_test(test_list_mail_filters), cmocka_unit_test(test_list_letter_filters),
-      cmocka_unit_test(test_delete_clear),      cmocka_unit_test(test_max_items),
-      cmocka_unit_test(test_wait_existing),     cmocka_unit_test(test_wait_timeout),
-      cmocka_unit_test(test_wait_woken_by_add), cmocka_unit_test(test_shutdown_wakes_waiters),
-      cmocka_unit_test(test_free_wakes_waiter), cmocka_unit_test(test_file_persistence),
-      cmocka_unit_test(test_migrate_v0),        cmocka_unit_test(test_reindex),
-      cmocka_unit_test(test_alloc_failures),    cmocka_unit_test(test_api_messages),
+      cmocka_unit_test(test_collections),
+      cmocka_unit_test(test_filter_set),
+      cmocka_unit_test(test_add_get),
+      cmocka_unit_test(test_raw),
+      cmocka_unit_test(test_list_mail_filters),
+      cmocka_unit_test(test_list_letter_filters),
+      cmocka_unit_test(test_search_uses_index),
+      cmocka_unit_test(test_delete_clear),
+      cmocka_unit_test(test_max_items),
+      cmocka_unit_test(test_wait_existing),
+      cmocka_unit_test(test_wait_timeout),
+      cmocka_unit_test(test_wait_woken_by_add),
+      cmocka_unit_test(test_shutdown_wakes_waiters),
+      cmocka_unit_test(test_free_wakes_waiter),
+      cmocka_unit_test(test_file_persistence),
+      cmocka_unit_test(test_migrate_v0),
+      cmocka_unit_test(test_reindex),
+      cmocka_unit_test(test_alloc_failures),
+      cmocka_unit_test(test_api_messages),
       cmocka_unit_test(test_api_letters),
   };
   curl_global_init(CURL_GLOBAL_DEFAULT);
