@@ -47,6 +47,22 @@ void kh_http_response_release(kh_http_response *resp) {
   kh_http_response_init(resp);
 }
 
+json_t *kh_http_response_json(kh_http_response *resp) {
+  if (resp->subject == NULL)
+    return NULL;
+  json_t *parsed = json_object_get(resp->subject, "json");
+  if (parsed != NULL)
+    return parsed;
+  const json_t *body = json_object_get(resp->subject, "body");
+  if (!json_is_string(body) || json_string_length(body) == 0)
+    return NULL;
+  json_error_t jerr;
+  parsed = json_loadb(json_string_value(body), json_string_length(body), JSON_DECODE_ANY, &jerr);
+  if (parsed == NULL || json_object_set_new(resp->subject, "json", parsed) != 0)
+    return NULL;
+  return parsed;
+}
+
 kf_rc kh_http_url_escape(kf_buf *out, const char *value) {
   assert(out != NULL && value != NULL);
   if (kh_http_global_init(NULL) != KF_OK)
@@ -65,9 +81,10 @@ kf_rc kh_http_url_escape(kf_buf *out, const char *value) {
 
 /* The request side of the exchange: method, URL, headers and body as given. */
 static kf_rc kh_http_record_request(const kh_http_request *req, kf_exchange *ex) {
+  ex->purpose = kf_strdup(req->purpose != NULL ? req->purpose : "request");
   ex->method = kf_strdup(req->method);
   ex->url = kf_strdup(req->url);
-  if (ex->method == NULL || ex->url == NULL)
+  if (ex->purpose == NULL || ex->method == NULL || ex->url == NULL)
     return KF_ERR_NOMEM;
   kf_rc rc = KF_OK;
   for (size_t i = 0; rc == KF_OK && i < req->headers_len; i++)
@@ -81,14 +98,15 @@ static kf_rc kh_http_record_request(const kh_http_request *req, kf_exchange *ex)
 typedef struct kh_http_sink {
   kf_buf head; /* Raw header lines of the final response. */
   kf_buf body;
-  bool too_large;
+  kf_rc failed; /* Why a callback stopped the transfer: KF_ERR_LIMIT or KF_ERR_NOMEM. */
 } kh_http_sink;
 
 static size_t kh_http_on_body(char *data, size_t size, size_t nmemb, void *user) {
   kh_http_sink *sink = user;
   size_t n = size * nmemb;
-  if (kf_buf_append(&sink->body, data, n) != KF_OK) {
-    sink->too_large = true;
+  kf_rc rc = kf_buf_append(&sink->body, data, n);
+  if (rc != KF_OK) {
+    sink->failed = rc;
     return 0; /* Makes curl stop with CURLE_WRITE_ERROR. */
   }
   return n;
@@ -100,8 +118,9 @@ static size_t kh_http_on_header(char *data, size_t size, size_t nmemb, void *use
   /* A new status line starts a new response (after 100 Continue): keep only the last. */
   if (n >= 5 && memcmp(data, "HTTP/", 5) == 0)
     kf_buf_reset(&sink->head);
-  if (kf_buf_append(&sink->head, data, n) != KF_OK) {
-    sink->too_large = true;
+  kf_rc rc = kf_buf_append(&sink->head, data, n);
+  if (rc != KF_OK) {
+    sink->failed = rc;
     return 0;
   }
   return n;
@@ -208,17 +227,11 @@ static kf_rc kh_http_build_subject(long status, const kh_http_sink *sink, int64_
     return rc;
   }
   const char *body = sink->body.data != NULL ? sink->body.data : "";
-  json_error_t jerr;
-  json_t *parsed =
-      sink->body.len > 0 ? json_loadb(body, sink->body.len, JSON_DECODE_ANY, &jerr) : NULL;
   int bad = 0;
   bad |= json_object_set_new(subject, "status", json_integer(status));
   bad |= json_object_set_new(subject, "headers", headers);
   /* nocheck: a target may answer with invalid UTF-8 and the checks must see it. */
   bad |= json_object_set_new(subject, "body", json_stringn_nocheck(body, sink->body.len));
-  /* A body that is not JSON leaves "json" out, so `json "$"` is absent rather than null. */
-  if (parsed != NULL)
-    bad |= json_object_set_new(subject, "json", parsed);
   bad |= json_object_set_new(subject, "duration_ms", json_integer(duration_ms));
   if (bad) {
     json_decref(subject);
@@ -293,6 +306,38 @@ static kf_rc kh_http_header_list(const kh_http_request *req, struct curl_slist *
   return KF_OK;
 }
 
+/* Every option of one transfer; each setopt can only fail for an unknown option or memory. */
+static CURLcode kh_http_configure(CURL *curl, const kh_http_request *req, kh_http_sink *sink,
+                                  struct curl_slist *headers, char *detail, int64_t timeout) {
+  CURLcode cc = CURLE_OK;
+  cc |= curl_easy_setopt(curl, CURLOPT_URL, req->url);
+  cc |= curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  cc |= curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+  cc |= curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)timeout);
+  cc |=
+      curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 10000 ? timeout : 10000));
+  cc |= curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
+  cc |= curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, kh_http_on_body);
+  cc |= curl_easy_setopt(curl, CURLOPT_WRITEDATA, sink);
+  cc |= curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, kh_http_on_header);
+  cc |= curl_easy_setopt(curl, CURLOPT_HEADERDATA, sink);
+  cc |= curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  /* Loopback targets must never be sent through a proxy from the environment. */
+  cc |= curl_easy_setopt(curl, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
+  /* Hand the body over unchanged; no compression negotiation that would hide the bytes. */
+  cc |= curl_easy_setopt(curl, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+  if (strcmp(req->method, "HEAD") == 0) {
+    cc |= curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  } else if (strcmp(req->method, "GET") != 0 || req->body != NULL) {
+    cc |= curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+  }
+  if (req->body != NULL) {
+    cc |= curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+    cc |= curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
+  }
+  return cc;
+}
+
 kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err *err) {
   assert(req != NULL && resp != NULL && req->method != NULL && req->url != NULL);
   assert(req->headers_len == 0 || (req->headers != NULL && req->values != NULL));
@@ -315,38 +360,12 @@ kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err
   kh_http_sink sink;
   kf_buf_init(&sink.head, KH_HTTP_MAX_HEAD);
   kf_buf_init(&sink.body, KH_HTTP_MAX_RESPONSE);
-  sink.too_large = false;
+  sink.failed = KF_OK;
   char detail[CURL_ERROR_SIZE];
   detail[0] = '\0';
   int64_t timeout = req->timeout_ms > 0 ? req->timeout_ms : KH_HTTP_DEFAULT_TIMEOUT_MS;
 
-  CURLcode cc = CURLE_OK;
-  /* Each setopt can only fail for an unknown option or out of memory; collect them. */
-  cc |= curl_easy_setopt(curl, CURLOPT_URL, req->url);
-  cc |= curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  cc |= curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-  cc |= curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)timeout);
-  cc |=
-      curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 10000 ? timeout : 10000));
-  cc |= curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
-  cc |= curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, kh_http_on_body);
-  cc |= curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
-  cc |= curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, kh_http_on_header);
-  cc |= curl_easy_setopt(curl, CURLOPT_HEADERDATA, &sink);
-  cc |= curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  /* Loopback targets must never be sent through a proxy from the environment. */
-  cc |= curl_easy_setopt(curl, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
-  /* Hand the body over unchanged; no compression negotiation that would hide the bytes. */
-  cc |= curl_easy_setopt(curl, CURLOPT_HTTP_CONTENT_DECODING, 0L);
-  if (strcmp(req->method, "HEAD") == 0) {
-    cc |= curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-  } else if (strcmp(req->method, "GET") != 0 || req->body != NULL) {
-    cc |= curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
-  }
-  if (req->body != NULL) {
-    cc |= curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    cc |= curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
-  }
+  CURLcode cc = kh_http_configure(curl, req, &sink, headers, detail, timeout);
   if (cc != CURLE_OK) {
     rc = kf_err_set(err, KF_ERR_INTERNAL, "cannot configure libcurl for %s", req->url);
     goto out;
@@ -357,9 +376,11 @@ kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err
   resp->duration_ms = kf_time_monotonic_ms() - start;
   resp->exchange.duration_ms = resp->duration_ms;
   if (cc != CURLE_OK) {
-    if (sink.too_large)
+    if (sink.failed == KF_ERR_LIMIT)
       rc = kf_err_set(err, KF_ERR_LIMIT, "%s: the response is larger than %u bytes", req->url,
                       KH_HTTP_MAX_RESPONSE);
+    else if (sink.failed != KF_OK)
+      rc = kf_err_set(err, sink.failed, "%s: out of memory for the response", req->url);
     else
       rc = kh_http_curl_error(cc, req->url, detail, err);
     resp->exchange.error = kf_strdup(err != NULL ? err->message : curl_easy_strerror(cc));

@@ -32,13 +32,17 @@ typedef struct kh_http_request {
   size_t headers_len;
   const char *body; /* NULL: no body. May contain any bytes. */
   size_t body_len;
-  int64_t timeout_ms; /* 0: KH_HTTP_DEFAULT_TIMEOUT_MS. */
+  int64_t timeout_ms;  /* 0: KH_HTTP_DEFAULT_TIMEOUT_MS. */
+  const char *purpose; /* Why it is sent, for the run result ("wait mail"); NULL: "request". */
 } kh_http_request;
 
 /* What came back. Release with kh_http_response_release. */
 typedef struct kh_http_response {
   long status; /* 0 when no response arrived. */
-  /* Owned: {"status","headers","body","json","duration_ms"}; "json" only when the body parses. */
+  /*
+   * Owned: {"status","headers","body","duration_ms"}. The body is not parsed
+   * here: kh_http_response_json parses it when a caller needs it.
+   */
   json_t *subject;
   /*
    * What was sent and what came back, for the run result: method, URL,
@@ -51,6 +55,12 @@ typedef struct kh_http_response {
 
 void kh_http_response_init(kh_http_response *resp);
 void kh_http_response_release(kh_http_response *resp);
+
+/*
+ * The body parsed as JSON (any value), kept in the subject as "json" once
+ * parsed; borrowed, NULL when there is no body, it is not JSON or memory ran out.
+ */
+json_t *kh_http_response_json(kh_http_response *resp);
 
 /*
  * Initialise libcurl once for the whole process. kh_http_perform calls it

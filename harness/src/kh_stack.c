@@ -320,6 +320,43 @@ static void kh_stack_child_exec(const char *prog, char *const argv[], int log_fd
 }
 
 /*
+ * The child did not say READY (rc from the read): reap it and say why, with
+ * the end of its log; or, when a stop came meanwhile, say only that.
+ */
+static kf_rc kh_stack_not_ready(kh_stack *stack, kh_stack_child *c, kf_rc rc, kf_err *err) {
+  pthread_mutex_lock(&stack->lock);
+  if (stack->stopped) {
+    /* A stop came while we waited: it ends (or has ended) the child; nothing to report. */
+    pthread_mutex_unlock(&stack->lock);
+    return kf_err_set(err, KF_ERR_STATE, "the stack was stopped while %s was starting", c->name);
+  }
+  bool timed_out = rc == KF_ERR_TIMEOUT;
+  /* Give a dying child a moment to finish writing its log, then reap it. */
+  bool exited = kh_stack_wait_exit(c, 2000);
+  int status = 0;
+  if (!exited)
+    kill(c->pid, SIGKILL);
+  while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  c->pid = 0;
+  char tail[KH_STACK_LOG_TAIL];
+  kh_stack_log_tail(c->log_path, tail, sizeof(tail));
+  char how[64];
+  if (timed_out && !exited)
+    kf_str_format(how, sizeof(how), "was not ready within %d ms", KH_STACK_READY_TIMEOUT_MS);
+  else if (WIFEXITED(status))
+    kf_str_format(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+  else if (WIFSIGNALED(status))
+    kf_str_format(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
+  else
+    kf_str_format(how, sizeof(how), "closed its ready pipe without READY");
+  rc = kf_err_set(err, timed_out ? KF_ERR_TIMEOUT : KF_ERR_STATE, "%s %s; the end of its log:\n%s",
+                  c->name, how, tail);
+  pthread_mutex_unlock(&stack->lock);
+  return rc;
+}
+
+/*
  * Start child c from prog with args (NULL-terminated, "--ready-fd N" appended
  * here) and wait for its READY line.
  */
@@ -385,38 +422,8 @@ static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *cons
   log_fd = -1;
 
   rc = kh_stack_read_ready(ready_p[0], stack->wake[0], ready, ready_cap);
-  if (rc != KF_OK) {
-    pthread_mutex_lock(&stack->lock);
-    if (stack->stopped) {
-      /* A stop came while we waited: it ends (or has ended) the child; nothing to report. */
-      pthread_mutex_unlock(&stack->lock);
-      rc = kf_err_set(err, KF_ERR_STATE, "the stack was stopped while %s was starting", c->name);
-      goto fail;
-    }
-    bool timed_out = rc == KF_ERR_TIMEOUT;
-    /* Give a dying child a moment to finish writing its log, then reap it. */
-    bool exited = kh_stack_wait_exit(c, 2000);
-    int status = 0;
-    if (!exited)
-      kill(c->pid, SIGKILL);
-    while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    c->pid = 0;
-    char tail[KH_STACK_LOG_TAIL];
-    kh_stack_log_tail(c->log_path, tail, sizeof(tail));
-    char how[64];
-    if (timed_out && !exited)
-      kf_str_format(how, sizeof(how), "was not ready within %d ms", KH_STACK_READY_TIMEOUT_MS);
-    else if (WIFEXITED(status))
-      kf_str_format(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
-    else if (WIFSIGNALED(status))
-      kf_str_format(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
-    else
-      kf_str_format(how, sizeof(how), "closed its ready pipe without READY");
-    rc = kf_err_set(err, timed_out ? KF_ERR_TIMEOUT : KF_ERR_STATE,
-                    "%s %s; the end of its log:\n%s", c->name, how, tail);
-    pthread_mutex_unlock(&stack->lock);
-  }
+  if (rc != KF_OK)
+    rc = kh_stack_not_ready(stack, c, rc, err);
 fail:
   if (log_fd >= 0)
     close(log_fd);

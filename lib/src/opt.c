@@ -42,8 +42,9 @@ static kf_rc opt_store_number(const kf_opt *o, void *cfg, const char *shown, con
                               kf_err *err) {
   long long v = 0;
   if (kf_str_to_llong(value, o->min, o->max, &v) != KF_OK)
-    return kf_err_set(err, KF_ERR_INVALID, "%s: expected a whole number from %lld to %lld, got \"%s\"",
-                      shown, o->min, o->max, value);
+    return kf_err_set(err, KF_ERR_INVALID,
+                      "%s: expected a whole number from %lld to %lld, got \"%s\"", shown, o->min,
+                      o->max, value);
   char *field = (char *)cfg + o->offset;
   switch (o->kind) {
   case KF_OPT_INT:
@@ -95,8 +96,7 @@ static kf_rc opt_unknown(const kf_opt *opts, size_t n_opts, const char *word, si
   if (near != NULL)
     return kf_err_set(err, KF_ERR_INVALID, "unknown option '%.*s' (did you mean --%s?)",
                       (int)(len > 80 ? 80 : len), word, near);
-  return kf_err_set(err, KF_ERR_INVALID, "unknown option '%.*s'", (int)(len > 80 ? 80 : len),
-                    word);
+  return kf_err_set(err, KF_ERR_INVALID, "unknown option '%.*s'", (int)(len > 80 ? 80 : len), word);
 }
 
 /*

@@ -34,7 +34,8 @@ static int sql_bind_one(sqlite3_stmt *st, int idx, char t, va_list *ap, bool *kn
     return sqlite3_bind_int64(st, idx, (sqlite3_int64)va_arg(*ap, int));
   case 't': {
     const char *s = va_arg(*ap, const char *);
-    return s != NULL ? sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, idx);
+    return s != NULL ? sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC)
+                     : sqlite3_bind_null(st, idx);
   }
   case 's': {
     const char *s = va_arg(*ap, const char *);
@@ -83,8 +84,7 @@ kf_rc kf_sql_bind(kf_sql *q, kf_err *err, const char *types, ...) {
   return rc;
 }
 
-kf_rc kf_sql_query(kf_sql *q, sqlite3 *conn, kf_err *err, const char *sql, const char *types,
-                   ...) {
+kf_rc kf_sql_query(kf_sql *q, sqlite3 *conn, kf_err *err, const char *sql, const char *types, ...) {
   kf_rc rc = kf_sql_prepare(q, conn, sql, err);
   if (rc != KF_OK)
     return rc;

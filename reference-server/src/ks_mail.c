@@ -25,10 +25,6 @@ void ks_mail_global_init(void) {
   pthread_once(&mail_once, mail_init_once);
 }
 
-const char *ks_mail_subject(ks_mail_kind kind) {
-  return kind == KS_MAIL_CONFIRM ? KS_MAIL_SUBJECT_CONFIRM : KS_MAIL_SUBJECT_DUPLICATE;
-}
-
 /* The part after the greeting is the same in both mails. */
 static const char mail_footer[] =
     "Mit freundlichen Grüßen\n"
@@ -45,15 +41,9 @@ static const char mail_footer[] =
     "\n"
     "Auf dieser Seite finden Sie auch Kontaktdata für weitere Anliegen.\n";
 
-kf_rc ks_mail_body(const ks_mail_params *p, char **out, kf_err *err) {
-  assert(p != NULL && out != NULL && p->to != NULL);
-  *out = NULL;
-  kf_buf b;
-  kf_buf_init(&b, KS_MAIL_MAX);
-  kf_rc rc;
-  if (p->kind == KS_MAIL_CONFIRM) {
-    assert(p->link != NULL);
-    rc = kf_buf_appendf(&b,
+static kf_rc mail_body_confirm(kf_buf *b, const ks_mail_params *p) {
+  assert(p->link != NULL);
+  return kf_buf_appendf(b,
                         "Sie haben im Portal der Bundesagentur für Arbeit folgende "
                         "E-Mail-Adresse angegeben:\n"
                         "\n"
@@ -66,12 +56,14 @@ kf_rc ks_mail_body(const ks_mail_params *p, char **out, kf_err *err) {
                         "Wichtig: Bestätigen Sie Ihre E-Mail-Adresse innerhalb von 24 Stunden.\n"
                         "\n",
                         p->to, p->link);
-  } else {
-    assert(p->public_url != NULL);
-    size_t base_len = strlen(p->public_url);
-    if (base_len > 0 && p->public_url[base_len - 1] == '/')
-      base_len--;
-    rc = kf_buf_appendf(&b,
+}
+
+static kf_rc mail_body_duplicate(kf_buf *b, const ks_mail_params *p) {
+  assert(p->public_url != NULL);
+  size_t base_len = strlen(p->public_url);
+  if (base_len > 0 && p->public_url[base_len - 1] == '/')
+    base_len--;
+  return kf_buf_appendf(b,
                         "Sie haben im Portal der Bundesagentur für Arbeit versucht, sich mit "
                         "folgender E-Mail-Adresse zu registrieren:\n"
                         "\n"
@@ -87,7 +79,34 @@ kf_rc ks_mail_body(const ks_mail_params *p, char **out, kf_err *err) {
                         "Konto bleibt unverändert.\n"
                         "\n",
                         p->to, (int)base_len, p->public_url);
-  }
+}
+
+typedef struct mail_template {
+  const char *subject;
+  kf_rc (*body)(kf_buf *b, const ks_mail_params *p);
+} mail_template;
+
+static const mail_template mail_templates[] = {
+#define MAIL_X_ROW(name, subject, body) {subject, body},
+    KS_MAIL_TEMPLATES(MAIL_X_ROW)
+#undef MAIL_X_ROW
+};
+
+static const mail_template *mail_template_get(ks_mail_kind kind) {
+  assert((size_t)kind < sizeof mail_templates / sizeof mail_templates[0]);
+  return &mail_templates[kind];
+}
+
+const char *ks_mail_subject(ks_mail_kind kind) {
+  return mail_template_get(kind)->subject;
+}
+
+kf_rc ks_mail_body(const ks_mail_params *p, char **out, kf_err *err) {
+  assert(p != NULL && out != NULL && p->to != NULL);
+  *out = NULL;
+  kf_buf b;
+  kf_buf_init(&b, KS_MAIL_MAX);
+  kf_rc rc = mail_template_get(p->kind)->body(&b, p);
   if (rc == KF_OK)
     rc = kf_buf_append_str(&b, mail_footer);
   if (rc != KF_OK) {

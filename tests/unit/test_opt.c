@@ -46,9 +46,25 @@ static kf_rc parse(cfg *c, char **argv, int argc, const char **ops, size_t max, 
 
 static void test_parse_forms(void **state) {
   (void)state;
-  char *argv[] = {"prog", "-v",         "--db",       "a.db", "--jobs=8",       "--port", "0",
-                  "dir1", "--max-body", "1024",       "-j",   "3",              "--seed", "42",
-                  "--report=json=x", "--report", "junit=y", "--", "--not-an-option"};
+  char *argv[] = {"prog",
+                  "-v",
+                  "--db",
+                  "a.db",
+                  "--jobs=8",
+                  "--port",
+                  "0",
+                  "dir1",
+                  "--max-body",
+                  "1024",
+                  "-j",
+                  "3",
+                  "--seed",
+                  "42",
+                  "--report=json=x",
+                  "--report",
+                  "junit=y",
+                  "--",
+                  "--not-an-option"};
   cfg c;
   kf_err err;
   const char *ops[4];

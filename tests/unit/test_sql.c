@@ -34,15 +34,16 @@ static void test_run_and_query(void **state) {
                               (int64_t)1 << 40, "eins", "\0x", (size_t)2),
                    KF_OK);
   assert_int_equal(changes, 1);
-  assert_int_equal(kf_sql_run(db, NULL, &err, "INSERT INTO t VALUES (?, ?, ?)", "dsn", 7, "a\0b",
-                              (size_t)3),
-                   KF_OK);
+  assert_int_equal(
+      kf_sql_run(db, NULL, &err, "INSERT INTO t VALUES (?, ?, ?)", "dsn", 7, "a\0b", (size_t)3),
+      KF_OK);
   assert_int_equal(
       kf_sql_run(db, NULL, &err, "INSERT INTO t (a, b) VALUES (?, ?)", "dt", 8, (const char *)NULL),
       KF_OK);
   kf_sql q;
-  assert_int_equal(kf_sql_query(&q, db, &err, "SELECT a, b FROM t WHERE a >= ? AND a < 100 ORDER BY a",
-                                "i", (int64_t)7),
+  assert_int_equal(kf_sql_query(&q, db, &err,
+                                "SELECT a, b FROM t WHERE a >= ? AND a < 100 ORDER BY a", "i",
+                                (int64_t)7),
                    KF_OK);
   bool row = false;
   assert_int_equal(kf_sql_step(&q, &row, &err), KF_OK);
@@ -63,7 +64,8 @@ static void test_run_and_query(void **state) {
   assert_int_equal(kf_sql_step(&q, &row, &err), KF_OK);
   assert_false(row);
   kf_sql_finalize(&q);
-  assert_int_equal(kf_sql_query(&q, db, &err, "SELECT a, b FROM t WHERE a = ?", "i", (int64_t)1 << 40), KF_OK);
+  assert_int_equal(
+      kf_sql_query(&q, db, &err, "SELECT a, b FROM t WHERE a = ?", "i", (int64_t)1 << 40), KF_OK);
   assert_int_equal(kf_sql_step(&q, &row, &err), KF_OK);
   assert_true(row);
   kf_sql_reset(&q);
@@ -84,8 +86,7 @@ static void test_errors_name_sqlite(void **state) {
   assert_non_null(strstr(err.message, "syntax error"));
   assert_null(q.st);
   /* Binding more parameters than the statement has is a failed bind, never a silent NULL. */
-  assert_int_equal(kf_sql_query(&q, db, &err, "SELECT ?", "ii", (int64_t)1, (int64_t)2),
-                   KF_ERR_DB);
+  assert_int_equal(kf_sql_query(&q, db, &err, "SELECT ?", "ii", (int64_t)1, (int64_t)2), KF_ERR_DB);
   assert_null(q.st);
   assert_int_equal(kf_sql_query(&q, db, &err, "SELECT ?", "x"), KF_ERR_INTERNAL);
   assert_int_equal(kf_sql_run(db, NULL, &err, "INSERT INTO nowhere VALUES (1)", ""), KF_ERR_DB);

@@ -38,27 +38,27 @@ typedef enum kf_opt_kind {
 typedef kf_rc (*kf_opt_call)(void *cfg, const char *value, kf_err *err);
 
 typedef struct kf_opt {
-  const char *name;  /* Long name without "--", e.g. "port". */
-  char short_name;   /* 'v' for -v, or 0. */
+  const char *name; /* Long name without "--", e.g. "port". */
+  char short_name;  /* 'v' for -v, or 0. */
   kf_opt_kind kind;
-  size_t offset;     /* offsetof(the config struct, field); unused for CALL. */
-  long long min;     /* Numeric kinds: the accepted range. */
+  size_t offset; /* offsetof(the config struct, field); unused for CALL. */
+  long long min; /* Numeric kinds: the accepted range. */
   long long max;
-  kf_opt_call call;  /* CALL only. */
-  bool takes_value;  /* CALL only: whether the option has a value. */
+  kf_opt_call call;       /* CALL only. */
+  bool takes_value;       /* CALL only: whether the option has a value. */
   const char *value_name; /* For the usage text: "N", "PATH"; NULL for none. */
-  const char *help;  /* One line; may hold a second line after '\n'. */
+  const char *help;       /* One line; may hold a second line after '\n'. */
 } kf_opt;
 
 /* Row builders, so tables read as one line per option. */
-#define KF_OPT_FLAG_ROW(n, s, type, field, help)                                                  \
-  {(n), (s), KF_OPT_FLAG, offsetof(type, field), 0, 0, NULL, false, NULL, (help)}
-#define KF_OPT_STRING_ROW(n, s, type, field, vname, help)                                         \
-  {(n), (s), KF_OPT_STRING, offsetof(type, field), 0, 0, NULL, true, (vname), (help)}
-#define KF_OPT_NUM_ROW(n, s, kind, type, field, lo, hi, vname, help)                              \
-  {(n), (s), KF_OPT_##kind, offsetof(type, field), (lo), (hi), NULL, true, (vname), (help)}
-#define KF_OPT_CALL_ROW(n, s, fn, vname, help)                                                    \
-  {(n), (s), KF_OPT_CALL, 0, 0, 0, (fn), (vname) != NULL, (vname), (help)}
+#define KF_OPT_FLAG_ROW(n, s, type, field, help)                                                   \
+  { (n), (s), KF_OPT_FLAG, offsetof(type, field), 0, 0, NULL, false, NULL, (help) }
+#define KF_OPT_STRING_ROW(n, s, type, field, vname, help)                                          \
+  { (n), (s), KF_OPT_STRING, offsetof(type, field), 0, 0, NULL, true, (vname), (help) }
+#define KF_OPT_NUM_ROW(n, s, kind, type, field, lo, hi, vname, help)                               \
+  { (n), (s), KF_OPT_##kind, offsetof(type, field), (lo), (hi), NULL, true, (vname), (help) }
+#define KF_OPT_CALL_ROW(n, s, fn, vname, help)                                                     \
+  { (n), (s), KF_OPT_CALL, 0, 0, 0, (fn), (vname) != NULL, (vname), (help) }
 
 /*
  * Parse argv[first .. argc) into cfg. Operands go into operands[] (borrowed

@@ -44,8 +44,7 @@ kf_rc kf_sql_bind(kf_sql *q, kf_err *err, const char *types, ...);
 kf_rc kf_sql_vbind(kf_sql *q, kf_err *err, const char *types, va_list ap);
 
 /* Prepare and bind in one call; on failure q is finalized. */
-kf_rc kf_sql_query(kf_sql *q, sqlite3 *conn, kf_err *err, const char *sql, const char *types,
-                   ...);
+kf_rc kf_sql_query(kf_sql *q, sqlite3 *conn, kf_err *err, const char *sql, const char *types, ...);
 
 /* Step once: *row tells whether a row is there (false: the statement is done). */
 kf_rc kf_sql_step(kf_sql *q, bool *row, kf_err *err);
