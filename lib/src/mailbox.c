@@ -198,6 +198,7 @@ static kf_rc mb_query_int(kf_mailbox *mb, const char *sql, int64_t *out, kf_err 
   kf_sql_finalize(&q);
   return rc;
 }
+
 /* Parse a stored document text. */
 static kf_rc mb_doc_parse(const char *text, size_t len, json_t **out, kf_err *err) {
   json_error_t jerr;
