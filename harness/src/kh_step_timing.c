@@ -80,10 +80,9 @@ static kf_rc kh_timing_parse_subline(kh_cur *c, kh_step *step, size_t kw_at, siz
   if (method)
     return kh_request_parse_line(c, rq, at, n);
   if (rq->method == NULL) {
-    kh_cur_error_kind(c, at, KH_DIAG_STRUCTURE, "expected a request line after '%c'",
-                      c->s[kw_at]);
-    return kh_cur_hint(c, "write '%c POST /api/v1/sessions' first, then '%c json ...'",
-                       c->s[kw_at], c->s[kw_at]);
+    kh_cur_error_kind(c, at, KH_DIAG_STRUCTURE, "expected a request line after '%c'", c->s[kw_at]);
+    return kh_cur_hint(c, "write '%c POST /api/v1/sessions' first, then '%c json ...'", c->s[kw_at],
+                       c->s[kw_at]);
   }
   c->i = at + n;
   return kh_request_parse_subline(c, rq, at, n);
@@ -125,8 +124,8 @@ static kf_status kh_timing_send(kh_exec *ex, size_t idx, const kh_timing *t, int
   kh_http_response resp;
   kh_http_response_init(&resp);
   bool sent = false;
-  kf_rc rc = kh_request_send(ex, &t->req[which], which == 0 ? "timing a" : "timing b", &resp,
-                             &sent, &err);
+  kf_rc rc =
+      kh_request_send(ex, &t->req[which], which == 0 ? "timing a" : "timing b", &resp, &sent, &err);
   s->ms[which][r] = (double)resp.duration_us / 1000.0;
   long st = resp.status;
   s->status[which] = r == 0 || s->status[which] == st ? st : -1;
@@ -169,8 +168,8 @@ static const char *kh_timing_verdict(const kh_stats_result *res, double margin) 
   return "inconclusive";
 }
 
-static json_t *kh_timing_doc(size_t rounds, const kh_timing_samples *s,
-                             const kh_stats_result *res, double margin, const char *verdict) {
+static json_t *kh_timing_doc(size_t rounds, const kh_timing_samples *s, const kh_stats_result *res,
+                             double margin, const char *verdict) {
   json_t *a = json_pack("{s:f}", "median_ms", res->median_a);
   json_t *b = json_pack("{s:f}", "median_ms", res->median_b);
   if (a != NULL && s->status[0] >= 0)

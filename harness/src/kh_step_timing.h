@@ -11,9 +11,9 @@
  * p < 0.001 and the shift is larger than the margin; else "inconclusive".
  * While inconclusive the step goes on in batches of half the rounds, up to
  * five times the rounds asked for; still inconclusive then, it leaves the
- * scenario not checked (skipped with the figures), never passed. The margin is the larger of the absolute one (default 2 ms) and
- * the relative one (default 10%) of the larger median. A scenario with a
- * timing step runs alone, against the profile's timing_base_url when set.
+ * scenario not checked (skipped with the figures), never passed. The margin is the larger of the
+ * absolute one (default 2 ms) and the relative one (default 10%) of the larger median. A scenario
+ * with a timing step runs alone, against the profile's timing_base_url when set.
  */
 #ifndef KH_STEP_TIMING_H
 #define KH_STEP_TIMING_H
@@ -25,9 +25,9 @@
 
 typedef struct kh_timing {
   long long rounds;
-  int64_t margin_ms;     /* Absolute margin. */
-  long long margin_pct;  /* Relative margin, percent of the larger median. */
-  kh_request req[2];     /* a and b. */
+  int64_t margin_ms;    /* Absolute margin. */
+  long long margin_pct; /* Relative margin, percent of the larger median. */
+  kh_request req[2];    /* a and b. */
 } kh_timing;
 
 extern const kh_step_def kh_step_timing;
