@@ -16,6 +16,14 @@
 #include "kf/str.h"
 
 static pthread_once_t mail_once = PTHREAD_ONCE_INIT;
+/*
+ * GMime keeps process-wide caches (charset names, iconv descriptors) guarded
+ * by GLib locks that ThreadSanitizer cannot see, and its documentation only
+ * promises safety for objects not shared between threads. Rendering a mail
+ * takes microseconds, so one render at a time costs nothing and leaves no
+ * doubt.
+ */
+static pthread_mutex_t mail_render_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void mail_init_once(void) {
   g_mime_init();
@@ -136,6 +144,7 @@ kf_rc ks_mail_render(const ks_mail_params *p, char **out, size_t *out_len, kf_er
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   }
 
+  pthread_mutex_lock(&mail_render_lock);
   GMimeMessage *msg = g_mime_message_new(TRUE);
   g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_FROM, NULL, from);
   g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, NULL, p->to);
@@ -169,6 +178,7 @@ kf_rc ks_mail_render(const ks_mail_params *p, char **out, size_t *out_len, kf_er
   char *text = g_mime_object_to_string(GMIME_OBJECT(msg), fmt);
   g_mime_format_options_free(fmt);
   g_object_unref(msg);
+  pthread_mutex_unlock(&mail_render_lock);
   kf_free(from);
   kf_free(body);
 
