@@ -268,9 +268,9 @@ kf_rc kh_catalogue_load(kh_catalogue *cat, const char *path, kf_err *err) {
   if (rc == KF_OK && failed)
     rc = kf_err_set(err, KF_ERR_IO, "%s: read error", path);
   else if (rc == KF_ERR_LIMIT)
-    kf_err_set(err, rc, "%s: larger than %u bytes", path, KH_CATALOGUE_MAX_BYTES);
+    (void)kf_err_set(err, rc, "%s: larger than %u bytes", path, KH_CATALOGUE_MAX_BYTES);
   else if (rc != KF_OK)
-    kf_err_set(err, rc, "out of memory");
+    (void)kf_err_set(err, rc, "out of memory");
   if (rc == KF_OK)
     rc = kh_catalogue_load_text(cat, path, b.data != NULL ? b.data : "", b.len, err);
   kf_buf_release(&b);

@@ -150,7 +150,7 @@ kf_rc kh_exec_expand(kh_exec *ex, const kh_template *tpl, size_t cap, char **out
   if (tpl->text != NULL)
     rc = kh_vars_expand(&ex->vars, tpl, &b, err);
   if (rc == KF_ERR_LIMIT)
-    kf_err_set(err, rc, "the expanded text is longer than %zu bytes", cap);
+    (void)kf_err_set(err, rc, "the expanded text is longer than %zu bytes", cap);
   if (rc == KF_OK) {
     *out = kf_buf_detach(&b, len);
     if (*out == NULL)

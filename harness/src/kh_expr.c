@@ -51,14 +51,14 @@ kf_rc kh_expr_parse_query(kh_cur *c, kh_query *q) {
   size_t n = kh_cur_peek_word(c);
   size_t start = c->i;
   if (n == 0) {
-    kh_cur_error_kind(c, start, KH_DIAG_EXPECTED_TOKEN, "expected a query");
+    (void)kh_cur_error_kind(c, start, KH_DIAG_EXPECTED_TOKEN, "expected a query");
     return kh_cur_hint(
         c, "for example: status, header \"Location\", body, json \"$.id\", mail.subject");
   }
   const kh_query_def *def = kh_query_find(c->s + start, n);
   if (def == NULL) {
-    kh_cur_error_kind(c, start, KH_DIAG_UNKNOWN_WORD, "unknown query '%.*s'",
-                      (int)(n > 60 ? 60 : n), c->s + start);
+    (void)kh_cur_error_kind(c, start, KH_DIAG_UNKNOWN_WORD, "unknown query '%.*s'",
+                            (int)(n > 60 ? 60 : n), c->s + start);
     return kh_cur_hint_names(c, c->s + start, n, kh_query_names(), "queries");
   }
   c->i += n;
@@ -114,8 +114,8 @@ static size_t kh_expr_pred_text(kh_cur *c, char *text, size_t size, bool *after_
 static kf_rc kh_expr_unknown_predicate(kh_cur *c, size_t start, const char *text, size_t n,
                                        bool after_not) {
   if (kh_expr_is_op_char(text[0])) {
-    kh_cur_error_kind(c, start, KH_DIAG_UNKNOWN_WORD, "unknown operator '%.*s'",
-                      (int)(n > 10 ? 10 : n), text);
+    (void)kh_cur_error_kind(c, start, KH_DIAG_UNKNOWN_WORD, "unknown operator '%.*s'",
+                            (int)(n > 10 ? 10 : n), text);
     if (strcmp(text, "=") == 0)
       return kh_cur_hint(c, "compare with '==', not '='");
     return kh_expr_hint_predicates(c);
@@ -125,14 +125,14 @@ static kf_rc kh_expr_unknown_predicate(kh_cur *c, size_t start, const char *text
     size_t at = start + 3;
     while (at < c->len && kh_lex_is_blank(c->s[at]))
       at++;
-    kh_cur_error_kind(c, at, KH_DIAG_UNKNOWN_WORD,
-                      "expected 'contains', 'matches' or 'exists' after 'not'");
+    (void)kh_cur_error_kind(c, at, KH_DIAG_UNKNOWN_WORD,
+                            "expected 'contains', 'matches' or 'exists' after 'not'");
     return kh_expr_hint_predicates(c);
   }
   if (n == 0)
     n = 1;
-  kh_cur_error_kind(c, start, KH_DIAG_UNKNOWN_WORD, "unknown predicate '%.*s'",
-                    (int)(n > 60 ? 60 : n), c->s + start);
+  (void)kh_cur_error_kind(c, start, KH_DIAG_UNKNOWN_WORD, "unknown predicate '%.*s'",
+                          (int)(n > 60 ? 60 : n), c->s + start);
   const char *const *names = kh_pred_names();
   size_t count = 0;
   while (names[count] != NULL)
@@ -156,15 +156,16 @@ static kf_rc kh_expr_number_operand(kh_cur *c, kh_predicate *pred, size_t op_end
       return rc;
     if (memchr(pred->operand.str.text, '{', pred->operand.str.len) == NULL &&
         !kh_lex_is_whole_int(pred->operand.str.text, pred->operand.str.len)) {
-      kh_cur_error_kind(c, op_end, KH_DIAG_EXPECTED_NUMBER,
-                        "expected a number after the comparison");
+      (void)kh_cur_error_kind(c, op_end, KH_DIAG_EXPECTED_NUMBER,
+                              "expected a number after the comparison");
       return kh_cur_hint(c, "ordering comparisons take decimal integers, for example '< 500' or "
                             "'< \"{{max}}\"'");
     }
     return KF_OK;
   }
   if (c->i >= c->len || !(kh_lex_is_digit(c->s[c->i]) || c->s[c->i] == '-' || c->s[c->i] == '+')) {
-    kh_cur_error_kind(c, op_end, KH_DIAG_EXPECTED_NUMBER, "expected a number after the comparison");
+    (void)kh_cur_error_kind(c, op_end, KH_DIAG_EXPECTED_NUMBER,
+                            "expected a number after the comparison");
     return kh_cur_hint(c, "ordering comparisons take decimal integers, for example '< 500'");
   }
   pred->operand.kind = KH_LIT_NUMBER;
@@ -180,7 +181,8 @@ static kf_rc kh_expr_operand(kh_cur *c, kh_predicate *pred) {
     return KF_OK;
   case KH_PRED_ANY:
     if (c->i >= c->len) {
-      kh_cur_error_kind(c, op_end, KH_DIAG_EXPECTED_VALUE, "expected a value after the operator");
+      (void)kh_cur_error_kind(c, op_end, KH_DIAG_EXPECTED_VALUE,
+                              "expected a value after the operator");
       return kh_cur_hint(c, "for example: == 200, == \"text\", == true, == null");
     }
     return kh_cur_read_literal(c, &pred->operand, "a value after the operator");
@@ -197,12 +199,14 @@ kf_rc kh_expr_parse_predicate(kh_cur *c, kh_predicate *pred, size_t expect_at) {
   kh_cur_skip_blanks(c);
   size_t start = c->i;
   if (c->i >= c->len) {
-    kh_cur_error_kind(c, start, KH_DIAG_EXPECTED_TOKEN, "expected a predicate after the query");
+    (void)kh_cur_error_kind(c, start, KH_DIAG_EXPECTED_TOKEN,
+                            "expected a predicate after the query");
     return kh_expr_hint_predicates(c);
   }
   if (kh_cur_literal_starts(c)) {
     /* The common slip "expect status 200": suggest the operator. */
-    kh_cur_error_kind(c, start, KH_DIAG_EXPECTED_TOKEN, "expected a predicate after the query");
+    (void)kh_cur_error_kind(c, start, KH_DIAG_EXPECTED_TOKEN,
+                            "expected a predicate after the query");
     size_t qlen = kf_str_rtrim_len(c->s + expect_at, start - expect_at);
     size_t rlen = kf_str_rtrim_len(c->s + start, c->len - start);
     return kh_cur_hint(c, "write '%.*s == %.*s'", (int)(qlen > 200 ? 200 : qlen), c->s + expect_at,
@@ -238,7 +242,8 @@ kf_rc kh_expr_parse_check(kh_cur *c, kh_step *step, bool is_capture, size_t kw_a
     if ((rc = kh_expr_parse_query(c, &chk->query)) != KF_OK)
       return rc;
     if (!kh_cur_at_end(c)) {
-      kh_cur_error_kind(c, c->i, KH_DIAG_TRAILING_TEXT, "unexpected text after the capture query");
+      (void)kh_cur_error_kind(c, c->i, KH_DIAG_TRAILING_TEXT,
+                              "unexpected text after the capture query");
       return kh_cur_hint(
           c, "a capture takes a query and filters (count, regex, lower, grep), no predicate");
     }

@@ -399,7 +399,7 @@ kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err
   if (rc == KF_OK && sink.body.len > 0)
     rc = kf_message_set_body(&resp->exchange.response, sink.body.data, sink.body.len);
   if (rc != KF_OK)
-    kf_err_set(err, rc, "%s: cannot record the response", req->url);
+    (void)kf_err_set(err, rc, "%s: cannot record the response", req->url);
 
 out:
   kf_buf_release(&sink.head);

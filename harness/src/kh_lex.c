@@ -175,7 +175,7 @@ kf_rc kh_cur_hint_comment(kh_cur *c) {
 kf_rc kh_cur_expect_end(kh_cur *c, const char *after) {
   if (kh_cur_at_end(c))
     return KF_OK;
-  kh_cur_error_kind(c, c->i, KH_DIAG_TRAILING_TEXT, "unexpected text after %s", after);
+  (void)kh_cur_error_kind(c, c->i, KH_DIAG_TRAILING_TEXT, "unexpected text after %s", after);
   if (kh_cur_at_hash(c))
     return kh_cur_hint_comment(c);
   return kh_cur_hint(c, "remove it, or quote a value that contains blanks");
@@ -219,7 +219,7 @@ static kf_rc kh_lex_escape_hex(kh_cur *c, size_t esc, kf_buf *b) {
   int hi = c->i < c->len ? kh_lex_hex_value(c->s[c->i]) : -1;
   int lo = c->i + 1 < c->len ? kh_lex_hex_value(c->s[c->i + 1]) : -1;
   if (hi < 0 || lo < 0) {
-    kh_cur_error_kind(c, esc, KH_DIAG_BAD_ESCAPE, "expected two hex digits after \\x");
+    (void)kh_cur_error_kind(c, esc, KH_DIAG_BAD_ESCAPE, "expected two hex digits after \\x");
     return kh_cur_hint(c, "write a byte as \\xNN, for example \\xC3");
   }
   c->i += 2;
@@ -241,15 +241,16 @@ static kf_rc kh_lex_escape_unicode(kh_cur *c, size_t esc, kf_buf *b) {
     ok = digits > 0 && c->i < c->len && c->s[c->i] == '}';
   }
   if (!ok) {
-    kh_cur_error_kind(c, esc, KH_DIAG_BAD_ESCAPE, "expected \\u{XXXX} with 1 to 6 hex digits");
+    (void)kh_cur_error_kind(c, esc, KH_DIAG_BAD_ESCAPE,
+                            "expected \\u{XXXX} with 1 to 6 hex digits");
     return kh_cur_hint(c, "write a code point as \\u{E4}");
   }
   c->i++;
   char enc[4];
   size_t n = kf_utf8_encode(cp, enc);
   if (n == 0) {
-    kh_cur_error_kind(c, esc, KH_DIAG_BAD_ESCAPE, "\\u{%X} is not a valid Unicode code point",
-                      (unsigned)cp);
+    (void)kh_cur_error_kind(c, esc, KH_DIAG_BAD_ESCAPE, "\\u{%X} is not a valid Unicode code point",
+                            (unsigned)cp);
     return kh_cur_hint(
         c, "surrogates and values above 10FFFF cannot be encoded; use \\xNN for raw bytes");
   }
@@ -270,7 +271,7 @@ static kf_rc kh_lex_escape(kh_cur *c, kf_buf *b) {
     return kh_lex_escape_hex(c, esc, b);
   if (e == 'u')
     return kh_lex_escape_unicode(c, esc, b);
-  kh_cur_error_kind(c, esc, KH_DIAG_BAD_ESCAPE, "unknown escape sequence");
+  (void)kh_cur_error_kind(c, esc, KH_DIAG_BAD_ESCAPE, "unknown escape sequence");
   return kh_cur_hint(c, "valid escapes: \\\" \\\\ \\n \\r \\t \\xNN \\u{XXXX}");
 }
 
@@ -284,7 +285,7 @@ kf_rc kh_cur_read_string(kh_cur *c, kh_template *tpl) {
   kf_rc rc = KF_OK;
   while (rc == KF_OK) {
     if (c->i >= c->len) {
-      kh_cur_error_kind(c, open, KH_DIAG_UNTERMINATED, "unterminated string");
+      (void)kh_cur_error_kind(c, open, KH_DIAG_UNTERMINATED, "unterminated string");
       rc = kh_cur_hint(
           c, "close the string with '\"' on the same line (write \\\" for a quote inside it)");
       break;
@@ -322,7 +323,8 @@ kf_rc kh_cur_read_string(kh_cur *c, kh_template *tpl) {
 kf_rc kh_cur_need_string(kh_cur *c, kh_template *tpl, const char *what) {
   kh_cur_skip_blanks(c);
   if (c->i >= c->len || c->s[c->i] != '"') {
-    kh_cur_error_kind(c, c->i, KH_DIAG_EXPECTED_STRING, "expected %s (a quoted string)", what);
+    (void)kh_cur_error_kind(c, c->i, KH_DIAG_EXPECTED_STRING, "expected %s (a quoted string)",
+                            what);
     return kh_cur_hint(c, "put the value in double quotes");
   }
   return kh_cur_read_string(c, tpl);
@@ -374,11 +376,11 @@ kf_rc kh_cur_read_number(kh_cur *c, long long *out) {
   tmp[n] = '\0';
   kf_rc rc = kf_str_to_llong(tmp, -9223372036854775807LL - 1, 9223372036854775807LL, out);
   if (rc != KF_OK) {
-    kh_cur_error(c, start, "'%s' is not a decimal integer in range", tmp);
+    (void)kh_cur_error(c, start, "'%s' is not a decimal integer in range", tmp);
     return kh_cur_hint(c, "numbers are decimal integers such as 42 or -1");
   }
   if (c->i < c->len && kh_lex_is_word_char(c->s[c->i])) {
-    kh_cur_error(c, start, "expected a number");
+    (void)kh_cur_error(c, start, "expected a number");
     return kh_cur_hint(c, "numbers are decimal integers such as 42; quote other text");
   }
   return KF_OK;
@@ -442,7 +444,7 @@ kf_rc kh_cur_read_duration(kh_cur *c, int64_t *ms, const char *what) {
   if (n >= sizeof tmp ||
       (memcpy(tmp, c->s + start, n), tmp[n] = '\0', kf_duration_parse_ms(tmp, ms) != KF_OK) ||
       *ms < 0) {
-    kh_cur_error(c, start, "'%.*s' is not a duration", (int)(n > 40 ? 40 : n), c->s + start);
+    (void)kh_cur_error(c, start, "'%.*s' is not a duration", (int)(n > 40 ? 40 : n), c->s + start);
     return kh_cur_hint(c, "write a duration such as 10s, 24h, 250ms or 1d2h3m4s");
   }
   return KF_OK;
@@ -492,7 +494,7 @@ kf_rc kh_cur_read_heredoc(kh_cur *c, const char *term, size_t termlen, size_t at
       indent = b;
   }
   if (!done) {
-    kh_cur_error_kind(c, at, KH_DIAG_UNTERMINATED, "unterminated heredoc");
+    (void)kh_cur_error_kind(c, at, KH_DIAG_UNTERMINATED, "unterminated heredoc");
     return kh_cur_hint(c, "end it with a line that holds only '%.*s'", (int)termlen, term);
   }
   if (indent == (size_t)-1)

@@ -74,7 +74,7 @@ static void kh_mocks_timeout_message(const kh_mock_wait *w, kf_err *err) {
   if (w->after_id > 0 && rc == KF_OK)
     rc = kf_buf_appendf(&m, " (after id %lld)", (long long)w->after_id);
   /* A message cut by the cap still says the essential first part. */
-  kf_err_set(err, KF_ERR_TIMEOUT, "%s", m.data != NULL ? m.data : "wait timed out");
+  (void)kf_err_set(err, KF_ERR_TIMEOUT, "%s", m.data != NULL ? m.data : "wait timed out");
   kf_buf_release(&m);
 }
 

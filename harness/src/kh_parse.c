@@ -40,7 +40,7 @@ static kf_rc kh_split_words(kh_cur *c, char ***words, size_t *len) {
     size_t start = c->i;
     /* No ID, tag or parameter starts with '#': it is a comment in the wrong place. */
     if (c->s[start] == '#') {
-      kh_cur_error(c, start, "'#' in a header line");
+      (void)kh_cur_error(c, start, "'#' in a header line");
       return kh_cur_hint_comment(c);
     }
     while (c->i < c->len && !kh_lex_is_blank(c->s[c->i]) && c->s[c->i] != ',')
@@ -60,7 +60,7 @@ static kf_rc kh_close_scenario(kh_parser *p) {
     return KF_OK;
   kh_cur c = {p, p->scenario_line, p->scenario_line_len, 0, p->scenario_lineno};
   kh_scenario *sc = &p->file->scenarios[p->file->scenarios_len - 1];
-  kh_cur_error(&c, 0, "scenario '%.100s' has no 'covers:' line", sc->name);
+  (void)kh_cur_error(&c, 0, "scenario '%.100s' has no 'covers:' line", sc->name);
   return kh_cur_hint(
       &c, "add 'covers: <requirement IDs>' right after the scenario line, e.g. 'covers: ACC-06'");
 }
@@ -69,7 +69,7 @@ static kf_rc kh_hdr_scenario(kh_cur *c, size_t vstart, size_t vlen) {
   kh_parser *p = c->p;
   kh_file *f = p->file;
   if (f->fragment != NULL) {
-    kh_cur_error_kind(c, 0, KH_DIAG_STRUCTURE, "a fragment file cannot hold scenarios");
+    (void)kh_cur_error_kind(c, 0, KH_DIAG_STRUCTURE, "a fragment file cannot hold scenarios");
     return kh_cur_hint(
         c, "move the scenario into its own file; a fragment file holds exactly one fragment");
   }
@@ -77,8 +77,8 @@ static kf_rc kh_hdr_scenario(kh_cur *c, size_t vstart, size_t vlen) {
   if (rc != KF_OK)
     return rc;
   if (vlen == 0) {
-    kh_cur_error_kind(c, vstart, KH_DIAG_EXPECTED_TOKEN,
-                      "expected a scenario name after 'scenario:'");
+    (void)kh_cur_error_kind(c, vstart, KH_DIAG_EXPECTED_TOKEN,
+                            "expected a scenario name after 'scenario:'");
     return kh_cur_hint(c, "write 'scenario: <what the scenario shows>'");
   }
   kh_scenario *sc = NULL;
@@ -108,11 +108,11 @@ static kf_rc kh_hdr_words(kh_cur *c, const char *key, size_t vstart) {
   kh_file *f = p->file;
   bool covers = strcmp(key, "covers") == 0;
   if (!p->in_scenario) {
-    kh_cur_error_kind(c, 0, KH_DIAG_STRUCTURE, "'%s:' outside a scenario", key);
+    (void)kh_cur_error_kind(c, 0, KH_DIAG_STRUCTURE, "'%s:' outside a scenario", key);
     return kh_cur_hint(c, "put it right after a 'scenario:' line");
   }
   if (!p->header_only) {
-    kh_cur_error_kind(c, 0, KH_DIAG_STRUCTURE, "'%s:' after the first step", key);
+    (void)kh_cur_error_kind(c, 0, KH_DIAG_STRUCTURE, "'%s:' after the first step", key);
     return kh_cur_hint(c, "move it up, right after the 'scenario:' line");
   }
   kh_scenario *sc = &f->scenarios[f->scenarios_len - 1];
@@ -122,8 +122,8 @@ static kf_rc kh_hdr_words(kh_cur *c, const char *key, size_t vstart) {
   if (rc != KF_OK || !covers)
     return rc;
   if (sc->covers_len == before) {
-    kh_cur_error_kind(c, vstart, KH_DIAG_EXPECTED_TOKEN,
-                      "expected at least one requirement ID after 'covers:'");
+    (void)kh_cur_error_kind(c, vstart, KH_DIAG_EXPECTED_TOKEN,
+                            "expected at least one requirement ID after 'covers:'");
     return kh_cur_hint(c, "write for example 'covers: ACC-06 ACC-08'");
   }
   p->covers_seen = true;
@@ -144,16 +144,16 @@ static kf_rc kh_hdr_fragment(kh_cur *c, size_t vstart, size_t vlen) {
   kh_parser *p = c->p;
   kh_file *f = p->file;
   if (f->scenarios_len > 0 || f->fragment != NULL) {
-    kh_cur_error_kind(c, 0, KH_DIAG_STRUCTURE, "'fragment:' in a file that already holds %s",
-                      f->fragment ? "a fragment" : "scenarios");
+    (void)kh_cur_error_kind(c, 0, KH_DIAG_STRUCTURE, "'fragment:' in a file that already holds %s",
+                            f->fragment ? "a fragment" : "scenarios");
     return kh_cur_hint(c, "a fragment file holds exactly one fragment and nothing else");
   }
   size_t n = 0;
   while (n < vlen && (kh_lex_is_word_char(c->s[vstart + n])))
     n++;
   if (n == 0 || n != vlen) {
-    kh_cur_error_kind(c, vstart + n, KH_DIAG_EXPECTED_NAME,
-                      "expected a fragment name (letters, digits, '-', '_')");
+    (void)kh_cur_error_kind(c, vstart + n, KH_DIAG_EXPECTED_NAME,
+                            "expected a fragment name (letters, digits, '-', '_')");
     return kh_cur_hint(c, "write 'fragment: registered-account'");
   }
   if ((f->fragment = kf_calloc(1, sizeof *f->fragment)) == NULL)
@@ -174,7 +174,7 @@ static kf_rc kh_hdr_params(kh_cur *c, size_t vstart, size_t vlen) {
   kh_parser *p = c->p;
   kh_fragment *fr = p->file->fragment;
   if (fr == NULL || !p->header_only) {
-    kh_cur_error_kind(c, 0, KH_DIAG_STRUCTURE, "'params:' outside a fragment header");
+    (void)kh_cur_error_kind(c, 0, KH_DIAG_STRUCTURE, "'params:' outside a fragment header");
     return kh_cur_hint(c, "put 'params:' right after the 'fragment:' line");
   }
   size_t before = fr->params_len;
@@ -209,8 +209,8 @@ static kf_rc kh_parse_header(kh_cur *c, const char *key, size_t keylen) {
     if (kh_lex_word_is(key, keylen, KH_HEADERS[k].name))
       return KH_HEADERS[k].parse(c, vstart, vlen);
   }
-  kh_cur_error_kind(c, 0, KH_DIAG_UNKNOWN_WORD, "unknown header '%.*s:'",
-                    (int)(keylen > 40 ? 40 : keylen), key);
+  (void)kh_cur_error_kind(c, 0, KH_DIAG_UNKNOWN_WORD, "unknown header '%.*s:'",
+                          (int)(keylen > 40 ? 40 : keylen), key);
   static const char *const names[] = {"scenario", "covers", "tags", "fragment", "params", NULL};
   return kh_cur_hint_names(c, key, keylen, names, "headers");
 }
@@ -221,7 +221,7 @@ static kf_rc kh_parse_header(kh_cur *c, const char *key, size_t keylen) {
 static kf_rc kh_new_step(kh_cur *c, const kh_step_def *def, kh_step **out) {
   kh_parser *p = c->p;
   if (p->steps == NULL) {
-    kh_cur_error_kind(c, 0, KH_DIAG_STRUCTURE, "a step before 'scenario:'");
+    (void)kh_cur_error_kind(c, 0, KH_DIAG_STRUCTURE, "a step before 'scenario:'");
     return kh_cur_hint(
         c, "start the file with 'scenario: <name>' and 'covers: <IDs>' (or 'fragment: <name>')");
   }
@@ -272,10 +272,11 @@ static kf_rc kh_hint_steps(kh_cur *c) {
 /* The error for a word in column 1 that starts no step. */
 static kf_rc kh_unknown_step(kh_cur *c, const char *w, size_t n) {
   if (n == 0) {
-    kh_cur_error_kind(c, 0, KH_DIAG_EXPECTED_TOKEN, "expected a step");
+    (void)kh_cur_error_kind(c, 0, KH_DIAG_EXPECTED_TOKEN, "expected a step");
     return kh_hint_steps(c);
   }
-  kh_cur_error_kind(c, 0, KH_DIAG_UNKNOWN_WORD, "unknown step '%.*s'", (int)(n > 40 ? 40 : n), w);
+  (void)kh_cur_error_kind(c, 0, KH_DIAG_UNKNOWN_WORD, "unknown step '%.*s'", (int)(n > 40 ? 40 : n),
+                          w);
   /* Methods are upper case; "get" is a likely slip, closer in intent than "let". */
   char up[16];
   if (n < sizeof up) {
@@ -320,7 +321,8 @@ static kf_rc kh_parse_step_line(kh_cur *c) {
 /* "put it under a GET/POST/... line" for a sub-line that belongs to another kind. */
 static kf_rc kh_subline_elsewhere(kh_cur *c, const kh_step_def *owner, const char *w, size_t n,
                                   size_t kw_at) {
-  kh_cur_error_kind(c, kw_at, KH_DIAG_STRUCTURE, "'%.*s' only follows %s", (int)n, w, owner->what);
+  (void)kh_cur_error_kind(c, kw_at, KH_DIAG_STRUCTURE, "'%.*s' only follows %s", (int)n, w,
+                          owner->what);
   char words[128];
   size_t used = 0;
   words[0] = '\0';
@@ -342,7 +344,7 @@ static kf_rc kh_parse_subline(kh_cur *c) {
   const char *w = c->s + c->i;
   kh_step *step = kh_current_step(p);
   if (step == NULL) {
-    kh_cur_error_kind(c, kw_at, KH_DIAG_STRUCTURE, "an indented line before any step");
+    (void)kh_cur_error_kind(c, kw_at, KH_DIAG_STRUCTURE, "an indented line before any step");
     return kh_cur_hint(c, "indented lines continue the step above; start steps in column 1");
   }
   bool is_expect = kh_lex_word_is(w, n, "expect");
@@ -359,8 +361,8 @@ static kf_rc kh_parse_subline(kh_cur *c) {
   }
   if (n == 0)
     n = 1;
-  kh_cur_error_kind(c, kw_at, KH_DIAG_UNKNOWN_WORD, "unknown sub-line '%.*s'",
-                    (int)(n > 40 ? 40 : n), w);
+  (void)kh_cur_error_kind(c, kw_at, KH_DIAG_UNKNOWN_WORD, "unknown sub-line '%.*s'",
+                          (int)(n > 40 ? 40 : n), w);
   return kh_cur_hint_names(c, w, n, kh_steps_sublines(), "sub-lines");
 }
 
@@ -377,7 +379,7 @@ static kf_rc kh_check_encoding(kh_parser *p) {
       rc = kh_cur_error_kind(&c, (size_t)(nul - s), KH_DIAG_ENCODING, "NUL byte in the source");
       /* The line shown must not contain the NUL: the diag stores C strings. */
       p->err_src_len = (size_t)(nul - s);
-      kh_cur_hint(&c, "write \\x00 inside a string to send a NUL byte");
+      (void)kh_cur_hint(&c, "write \\x00 inside a string to send a NUL byte");
       break;
     }
     if (!kf_utf8_valid(s, len)) {
@@ -391,7 +393,7 @@ static kf_rc kh_check_encoding(kh_parser *p) {
       }
       rc = kh_cur_error_kind(&c, k, KH_DIAG_ENCODING, "invalid UTF-8 in the source");
       p->err_src_len = k;
-      kh_cur_hint(&c, "save the file as UTF-8; write \\xNN inside a string for raw bytes");
+      (void)kh_cur_hint(&c, "save the file as UTF-8; write \\xNN inside a string for raw bytes");
     }
   }
   p->next = 0;
@@ -420,7 +422,7 @@ static kf_rc kh_parse_all(kh_parser *p) {
     return rc;
   if (p->file->scenarios_len == 0 && p->file->fragment == NULL) {
     kh_cur c = {p, "", 0, 0, 1};
-    kh_cur_error(&c, 0, "no scenario in the file");
+    (void)kh_cur_error(&c, 0, "no scenario in the file");
     return kh_cur_hint(&c,
                        "start with 'scenario: <name>' and 'covers: <IDs>', or 'fragment: <name>'");
   }

@@ -186,11 +186,11 @@ static void kh_stack_child_stop(kh_stack_child *c, int timeout_ms, char *report,
     if (!clean) {
       char how[64];
       if (hung)
-        kf_str_format(how, sizeof(how), "did not stop within %d ms", timeout_ms);
+        (void)kf_str_format(how, sizeof(how), "did not stop within %d ms", timeout_ms);
       else if (WIFEXITED(status))
-        kf_str_format(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+        (void)kf_str_format(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
       else
-        kf_str_format(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
+        (void)kf_str_format(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
       char tail[KH_STACK_LOG_TAIL];
       kh_stack_log_tail(c->log_path, tail, sizeof(tail));
       size_t used = strlen(report);
@@ -352,13 +352,13 @@ static kf_rc kh_stack_not_ready(kh_stack *stack, kh_stack_child *c, kf_rc rc, kf
   kh_stack_log_tail(c->log_path, tail, sizeof(tail));
   char how[64];
   if (timed_out && !exited)
-    kf_str_format(how, sizeof(how), "was not ready within %d ms", KH_STACK_READY_TIMEOUT_MS);
+    (void)kf_str_format(how, sizeof(how), "was not ready within %d ms", KH_STACK_READY_TIMEOUT_MS);
   else if (WIFEXITED(status))
-    kf_str_format(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+    (void)kf_str_format(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
   else if (WIFSIGNALED(status))
-    kf_str_format(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
+    (void)kf_str_format(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
   else
-    kf_str_format(how, sizeof(how), "closed its ready pipe without READY");
+    (void)kf_str_format(how, sizeof(how), "closed its ready pipe without READY");
   rc = kf_err_set(err, timed_out ? KF_ERR_TIMEOUT : KF_ERR_STATE, "%s %s; the end of its log:\n%s",
                   c->name, how, tail);
   pthread_mutex_unlock(&stack->lock);

@@ -20,7 +20,7 @@ static kf_rc kh_clock_check_iso(kh_cur *c, const kh_template *tpl, size_t at) {
     return KF_OK;
   int64_t t = 0;
   if (strlen(tpl->text) != tpl->len || kf_time_parse_iso(tpl->text, &t) != KF_OK) {
-    kh_cur_error_kind(c, at, KH_DIAG_EXPECTED_TOKEN, "expected an ISO 8601 time");
+    (void)kh_cur_error_kind(c, at, KH_DIAG_EXPECTED_TOKEN, "expected an ISO 8601 time");
     return kh_cur_hint(c, "write for example \"2026-03-28T10:00:00Z\"");
   }
   return KF_OK;
@@ -44,8 +44,8 @@ static kf_rc kh_clock_parse_advance(kh_cur *c, kh_clock_step *ck) {
   /* The clock API moves a clock by whole seconds; say so now, not at run time. */
   if (ck->advance_ms % 1000 != 0) {
     int64_t lo = ck->advance_ms / 1000;
-    kh_cur_error(c, at, "'%.*s' is not a whole number of seconds",
-                 (int)(c->i - at > 40 ? 40 : c->i - at), c->s + at);
+    (void)kh_cur_error(c, at, "'%.*s' is not a whole number of seconds",
+                       (int)(c->i - at > 40 ? 40 : c->i - at), c->s + at);
     return kh_cur_hint(c, "the test clock moves in whole seconds; write %llds or %llds",
                        (long long)lo, (long long)lo + 1);
   }
@@ -71,8 +71,8 @@ static kf_rc kh_clock_parse(kh_cur *c, kh_step *step, size_t kw_len) {
     rc = kh_clock_parse_advance(c, ck);
   } else {
     size_t n = kh_cur_peek_word(c);
-    kh_cur_error_kind(c, c->i, KH_DIAG_UNKNOWN_WORD,
-                      "expected 'create', 'advance' or 'set' after 'clock'");
+    (void)kh_cur_error_kind(c, c->i, KH_DIAG_UNKNOWN_WORD,
+                            "expected 'create', 'advance' or 'set' after 'clock'");
     static const char *const ops[] = {"create", "advance", "set", NULL};
     if (n > 0)
       return kh_cur_hint_names(c, c->s + c->i, n, ops, "clock operations");
@@ -107,7 +107,7 @@ static kf_rc kh_clock_time(kh_exec *ex, const kh_clock_step *cs, int64_t *t, kf_
     return rc;
   rc = kf_time_parse_iso(iso, t);
   if (rc != KF_OK)
-    kf_err_set(err, KF_ERR_INVALID, "not an ISO 8601 time: \"%s\"", iso);
+    (void)kf_err_set(err, KF_ERR_INVALID, "not an ISO 8601 time: \"%s\"", iso);
   kf_free(iso);
   return rc;
 }
@@ -175,7 +175,7 @@ static kf_status kh_clock_exec(kh_exec *ex, size_t idx, const kh_step *step, int
     if (rc == KF_OK)
       rc = kh_vars_set(&ex->vars, "clock.now", now, strlen(now));
     if (rc != KF_OK)
-      kf_err_set(&err, rc, "cannot store clock.now");
+      (void)kf_err_set(&err, rc, "cannot store clock.now");
   }
   kh_exec_keep_exchange(ex, &resp);
   kh_http_response_release(&resp);

@@ -36,7 +36,7 @@ kf_rc kh_request_parse_line(kh_cur *c, kh_request *req, size_t at, size_t mlen) 
   const char *u = req->url.text;
   if (req->url.len == 0 || !(u[0] == '/' || strncmp(u, "http://", 7) == 0 ||
                              strncmp(u, "https://", 8) == 0 || strncmp(u, "{{", 2) == 0)) {
-    kh_cur_error(c, start, "expected a URL starting with '/' or 'http://'");
+    (void)kh_cur_error(c, start, "expected a URL starting with '/' or 'http://'");
     return kh_cur_hint(c, "write '%.*s /api/v1/...' (relative to the target) or a full http:// URL",
                        (int)mlen, method);
   }
@@ -46,7 +46,7 @@ kf_rc kh_request_parse_line(kh_cur *c, kh_request *req, size_t at, size_t mlen) 
 /* `json ...` and `body ...` sub-lines. */
 static kf_rc kh_http_parse_body(kh_cur *c, kh_request *req, bool json, size_t kw_at) {
   if (req->body.text != NULL) {
-    kh_cur_error(c, kw_at, "the request already has a body");
+    (void)kh_cur_error(c, kw_at, "the request already has a body");
     return kh_cur_hint(c, "a request takes one 'json' or 'body' sub-line");
   }
   req->body_is_json = json;
@@ -60,7 +60,7 @@ static kf_rc kh_http_parse_body(kh_cur *c, kh_request *req, bool json, size_t kw
       c->i++;
     size_t tlen = c->i - tstart;
     if (tlen == 0) {
-      kh_cur_error(c, tstart, "expected a heredoc terminator after '<<'");
+      (void)kh_cur_error(c, tstart, "expected a heredoc terminator after '<<'");
       return kh_cur_hint(c, "write '%s <<END' and end the text with a line holding only END",
                          json ? "json" : "body");
     }
@@ -73,7 +73,7 @@ static kf_rc kh_http_parse_body(kh_cur *c, kh_request *req, bool json, size_t kw
   if (json) {
     size_t n = kf_str_rtrim_len(c->s + c->i, c->len - c->i);
     if (n == 0) {
-      kh_cur_error(c, at, "expected JSON text or '<<END' after 'json'");
+      (void)kh_cur_error(c, at, "expected JSON text or '<<END' after 'json'");
       return kh_cur_hint(c, "write 'json {\"a\": 1}' or a heredoc 'json <<END'");
     }
     kf_rc rc = kh_lex_tpl_set(&req->body, c->s + c->i, n);
@@ -81,7 +81,7 @@ static kf_rc kh_http_parse_body(kh_cur *c, kh_request *req, bool json, size_t kw
     return rc;
   }
   if (c->i >= c->len || c->s[c->i] != '"') {
-    kh_cur_error(c, at, "expected a quoted string or '<<END' after 'body'");
+    (void)kh_cur_error(c, at, "expected a quoted string or '<<END' after 'body'");
     return kh_cur_hint(c, "write 'body \"text\"' or a heredoc 'body <<END'");
   }
   kf_rc rc = kh_cur_read_string(c, &req->body);
@@ -97,7 +97,7 @@ static kf_rc kh_http_parse_header(kh_cur *c, kh_request *req) {
     c->i++;
   size_t nlen = c->i - start;
   if (nlen == 0 || c->i >= c->len || c->s[c->i] != ':') {
-    kh_cur_error(c, nlen == 0 ? start : c->i, "expected 'Name: value' after 'header'");
+    (void)kh_cur_error(c, nlen == 0 ? start : c->i, "expected 'Name: value' after 'header'");
     return kh_cur_hint(c, "write 'header Accept-Language: de'");
   }
   c->i++;
@@ -128,7 +128,7 @@ static kf_rc kh_http_parse_option(kh_cur *c, kh_request *req) {
     return kh_cur_expect_end(c, "the timeout");
   }
   size_t n = kh_cur_peek_word(c);
-  kh_cur_error(c, c->i, "unknown option '%.*s'", (int)(n > 40 ? 40 : n), c->s + c->i);
+  (void)kh_cur_error(c, c->i, "unknown option '%.*s'", (int)(n > 40 ? 40 : n), c->s + c->i);
   return kh_cur_hint(c, "options: no-clock, timeout <duration>");
 }
 
@@ -142,8 +142,8 @@ kf_rc kh_request_parse_subline(kh_cur *c, kh_request *req, size_t kw_at, size_t 
     return kh_http_parse_body(c, req, false, kw_at);
   if (kh_lex_word_is(w, word_len, "option"))
     return kh_http_parse_option(c, req);
-  kh_cur_error_kind(c, kw_at, KH_DIAG_UNKNOWN_WORD, "unknown request sub-line '%.*s'",
-                    (int)(word_len > 40 ? 40 : word_len), w);
+  (void)kh_cur_error_kind(c, kw_at, KH_DIAG_UNKNOWN_WORD, "unknown request sub-line '%.*s'",
+                          (int)(word_len > 40 ? 40 : word_len), w);
   return kh_cur_hint_names(c, w, word_len, KH_HTTP_SUBLINES, "request sub-lines");
 }
 

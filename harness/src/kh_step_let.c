@@ -50,7 +50,7 @@ static kf_rc kh_let_parse_args(kh_cur *c, kh_arg **args, size_t *args_len) {
       c->i++;
       return KF_OK;
     }
-    kh_cur_error(c, c->i, "expected ',' or ')' in the argument list");
+    (void)kh_cur_error(c, c->i, "expected ',' or ')' in the argument list");
     return kh_cur_hint(c, "write for example password(length=12, omit=\"digit\")");
   }
 }
@@ -65,7 +65,7 @@ static kf_rc kh_let_parse(kh_cur *c, kh_step *step, size_t kw_len) {
     return kh_cur_hint(c, "write 'let NAME = \"value\"' or 'let NAME = email()'");
   kh_cur_skip_blanks(c);
   if (c->i >= c->len) {
-    kh_cur_error_kind(c, c->i, KH_DIAG_EXPECTED_VALUE, "expected a value after '='");
+    (void)kh_cur_error_kind(c, c->i, KH_DIAG_EXPECTED_VALUE, "expected a value after '='");
     return kh_cur_hint(c,
                        "a string, a number, true/false/null or a generator call such as email()");
   }
@@ -83,8 +83,8 @@ static kf_rc kh_let_parse(kh_cur *c, kh_step *step, size_t kw_len) {
   } else if ((rc = kh_cur_read_literal(c, &let->value, "a value after '='")) != KF_OK) {
     /* A bare word is most likely a generator whose parentheses were forgotten. */
     if (rc == KF_ERR_PARSE && n > 0 && c->p->err_kind == KH_DIAG_EXPECTED_VALUE)
-      kh_cur_hint(c, "a string, a number, true/false/null or a generator call such as %.*s()",
-                  (int)(n > 40 ? 40 : n), c->s + c->i);
+      (void)kh_cur_hint(c, "a string, a number, true/false/null or a generator call such as %.*s()",
+                        (int)(n > 40 ? 40 : n), c->s + c->i);
     return rc;
   }
   return kh_cur_expect_end(c, "the value");
@@ -109,7 +109,7 @@ static void kh_let_lint(kh_lint_ctx *ctx, const kh_step *step) {
       /* The synopsis list ends in ", ". */
       size_t n = strlen(KH_GEN_SYNOPSIS);
       char hint[512];
-      kf_str_format(hint, sizeof hint, "%.*s", (int)(n >= 2 ? n - 2 : n), KH_GEN_SYNOPSIS);
+      (void)kf_str_format(hint, sizeof hint, "%.*s", (int)(n >= 2 ? n - 2 : n), KH_GEN_SYNOPSIS);
       kh_lint_step_error(ctx, hint, "%s", err.message);
     }
     const kh_gen_def *def = kh_gen_find(let->func);
@@ -167,7 +167,7 @@ static kf_status kh_let_exec(kh_exec *ex, size_t idx, const kh_step *step, int d
   if (rc == KF_OK) {
     rc = kh_vars_set(&ex->vars, let->name, out.data != NULL ? out.data : "", out.len);
     if (rc != KF_OK)
-      kf_err_set(&err, rc, "cannot store variable %s", let->name);
+      (void)kf_err_set(&err, rc, "cannot store variable %s", let->name);
   }
   kf_buf_release(&out);
   if (rc != KF_OK)

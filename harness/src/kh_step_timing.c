@@ -30,7 +30,8 @@ static kf_rc kh_timing_parse_margin(kh_cur *c, kh_timing *t) {
   if ((rc = kh_cur_read_number(c, &t->margin_pct)) != KF_OK)
     return rc;
   if (c->i >= c->len || c->s[c->i] != '%' || t->margin_pct < 0 || t->margin_pct > 100) {
-    kh_cur_error_kind(c, at, KH_DIAG_EXPECTED_NUMBER, "expected a percentage from 0%% to 100%%");
+    (void)kh_cur_error_kind(c, at, KH_DIAG_EXPECTED_NUMBER,
+                            "expected a percentage from 0%% to 100%%");
     return kh_cur_hint(c, "write 'margin 2ms relative 10%%'");
   }
   c->i++;
@@ -52,7 +53,7 @@ static kf_rc kh_timing_parse(kh_cur *c, kh_step *step, size_t kw_len) {
     return kh_cur_error_kind(c, at, KH_DIAG_EXPECTED_NUMBER, "rounds must be from 5 to %d",
                              KH_STATS_MAX_N);
   if (!kh_cur_accept_word(c, "rounds")) {
-    kh_cur_error_kind(c, c->i, KH_DIAG_EXPECTED_TOKEN, "expected 'rounds' after the count");
+    (void)kh_cur_error_kind(c, c->i, KH_DIAG_EXPECTED_TOKEN, "expected 'rounds' after the count");
     return kh_cur_hint(c, "write 'timing 20 rounds'");
   }
   if (kh_cur_accept_word(c, "margin") && (rc = kh_timing_parse_margin(c, t)) != KF_OK)
@@ -73,14 +74,15 @@ static kf_rc kh_timing_parse_subline(kh_cur *c, kh_step *step, size_t kw_at, siz
   const char *w = c->s + at;
   bool method = kh_steps_find(w, n) == &kh_step_http;
   if (method && rq->method != NULL) {
-    kh_cur_error_kind(c, at, KH_DIAG_DUPLICATE, "request %c already has its request line",
-                      c->s[kw_at]);
+    (void)kh_cur_error_kind(c, at, KH_DIAG_DUPLICATE, "request %c already has its request line",
+                            c->s[kw_at]);
     return kh_cur_hint(c, "give each of a and b one request line, then its sub-lines");
   }
   if (method)
     return kh_request_parse_line(c, rq, at, n);
   if (rq->method == NULL) {
-    kh_cur_error_kind(c, at, KH_DIAG_STRUCTURE, "expected a request line after '%c'", c->s[kw_at]);
+    (void)kh_cur_error_kind(c, at, KH_DIAG_STRUCTURE, "expected a request line after '%c'",
+                            c->s[kw_at]);
     return kh_cur_hint(c, "write '%c POST /api/v1/sessions' first, then '%c json ...'", c->s[kw_at],
                        c->s[kw_at]);
   }
@@ -149,7 +151,7 @@ static kf_status kh_timing_measure(kh_exec *ex, size_t idx, const kh_timing *t, 
   kf_status st = KF_STATUS_PASS;
   for (size_t r = from; st == KF_STATUS_PASS && r < to; r++) {
     char round[24];
-    kf_str_format(round, sizeof round, "%zu", r + 1);
+    (void)kf_str_format(round, sizeof round, "%zu", r + 1);
     if (kh_vars_set(&ex->vars, "timing.round", round, strlen(round)) != KF_OK)
       return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "out of memory");
     int first = (int)(r % 2);

@@ -18,7 +18,7 @@ static kf_rc kh_use_parse(kh_cur *c, kh_step *step, size_t kw_len) {
   kh_cur_skip_blanks(c);
   size_t n = kh_cur_peek_word(c);
   if (n == 0) {
-    kh_cur_error(c, c->i, "expected a fragment name after 'use'");
+    (void)kh_cur_error(c, c->i, "expected a fragment name after 'use'");
     return kh_cur_hint(c, "write 'use registered-account email=\"{{email}}\"'");
   }
   if ((use->fragment_name = kf_strndup(c->s + c->i, n)) == NULL)
@@ -40,7 +40,7 @@ static kf_rc kh_use_parse(kh_cur *c, kh_step *step, size_t kw_len) {
         return kh_cur_error(c, c->i - strlen(arg->name), "parameter '%s' given twice", arg->name);
     }
     if (c->i >= c->len || c->s[c->i] != '=') {
-      kh_cur_error(c, c->i, "expected '=' after the parameter name");
+      (void)kh_cur_error(c, c->i, "expected '=' after the parameter name");
       return kh_cur_hint(c, "write name=\"value\" without blanks around '='");
     }
     c->i++;
@@ -61,13 +61,13 @@ static void kh_use_release(void *data) {
 /* The hint listing a fragment's parameters. */
 static void kh_use_params_hint(const kh_fragment *fr, char *hint, size_t size) {
   if (fr->params_len == 0) {
-    kf_str_copy(hint, size, "this fragment takes no parameters");
+    (void)kf_str_copy(hint, size, "this fragment takes no parameters");
     return;
   }
-  kf_str_format(hint, size, "fragment '%s' takes:", fr->name);
+  (void)kf_str_format(hint, size, "fragment '%s' takes:", fr->name);
   size_t used = strlen(hint);
   for (size_t p = 0; p < fr->params_len && used < size; p++) {
-    kf_str_format(hint + used, size - used, " %s", fr->params[p]);
+    (void)kf_str_format(hint + used, size - used, " %s", fr->params[p]);
     used = strlen(hint);
   }
 }
@@ -103,7 +103,7 @@ static kf_rc kh_use_resolve(kh_step *step, const kh_suite *suite, kh_diag *diag)
       given = given || strcmp(fr->params[p], use->args[a].name) == 0;
     if (!given) {
       char hint[256];
-      kf_str_format(hint, sizeof hint, "add %s=\"...\" to the use line", fr->params[p]);
+      (void)kf_str_format(hint, sizeof hint, "add %s=\"...\" to the use line", fr->params[p]);
       return kh_suite_step_diag(diag, step, hint, "missing parameter '%.100s'", fr->params[p]);
     }
   }

@@ -103,7 +103,8 @@ static kf_rc kh_wait_parse_target(kh_cur *c, kh_wait *w) {
       return KF_OK;
     }
   }
-  kh_cur_error_kind(c, c->i, KH_DIAG_EXPECTED_TOKEN, "expected 'mail' or 'letter' after 'wait'");
+  (void)kh_cur_error_kind(c, c->i, KH_DIAG_EXPECTED_TOKEN,
+                          "expected 'mail' or 'letter' after 'wait'");
   return kh_cur_hint(c, "write 'wait mail to \"...\"' or 'wait letter customer-number \"...\"'");
 }
 
@@ -123,8 +124,8 @@ static kf_rc kh_wait_parse_filter(kh_cur *c, kh_wait *w, bool *within_seen) {
   if (idx < 0) {
     if (n == 0)
       n = 1;
-    kh_cur_error_kind(c, at, KH_DIAG_UNKNOWN_WORD, "unknown %s filter '%.*s'", w->target->word,
-                      (int)(n > 40 ? 40 : n), word);
+    (void)kh_cur_error_kind(c, at, KH_DIAG_UNKNOWN_WORD, "unknown %s filter '%.*s'",
+                            w->target->word, (int)(n > 40 ? 40 : n), word);
     if (kh_cur_at_hash(c))
       return kh_cur_hint_comment(c);
     return kh_cur_hint(c, "%s", w->target->filters_hint);
@@ -155,8 +156,8 @@ static kf_rc kh_wait_parse(kh_cur *c, kh_step *step, size_t kw_len) {
     if (kh_wait_filter(w, t->required[i])->text != NULL)
       return KF_OK;
   }
-  kh_cur_error_kind(c, kf_str_rtrim_len(c->s, c->len), KH_DIAG_STRUCTURE, "%s",
-                    t->required_message);
+  (void)kh_cur_error_kind(c, kf_str_rtrim_len(c->s, c->len), KH_DIAG_STRUCTURE, "%s",
+                          t->required_message);
   return kh_cur_hint(c, "%s", t->required_hint);
 }
 
@@ -192,7 +193,7 @@ static kf_rc kh_wait_load_raw(kh_subject *subject, const char *part, void *ctx, 
   if (rc != KF_OK)
     return rc;
   char name[64];
-  kf_str_format(name, sizeof name, "mail %lld (raw source)", (long long)id);
+  (void)kf_str_format(name, sizeof name, "mail %lld (raw source)", (long long)id);
   kh_exec_keep_artifact(ex, name, "message/rfc822", json_string_value(raw),
                         json_string_length(raw));
   if (json_object_set_new(subject->doc, "raw", raw) != 0)
@@ -213,7 +214,7 @@ static void kh_wait_take(kh_exec *ex, const kh_wait_target *t, json_t *doc, int6
   if (t->artifact != NULL) {
     char *text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
     char name[64];
-    kf_str_format(name, sizeof name, "%s %lld", t->word, (long long)id);
+    (void)kf_str_format(name, sizeof name, "%s %lld", t->word, (long long)id);
     if (text != NULL)
       kh_exec_keep_artifact(ex, name, t->artifact, text, strlen(text));
     kf_free(text);

@@ -319,7 +319,8 @@ static kf_rc kh_finish(kh_suite *suite, kh_diag *diag) {
       if (other == NULL || strcmp(other->name, fr->name) != 0)
         continue;
       char hint[PATH_MAX + 64];
-      kf_str_format(hint, sizeof hint, "first defined at %s:%u", other->pos.file, other->pos.line);
+      (void)kf_str_format(hint, sizeof hint, "first defined at %s:%u", other->pos.file,
+                          other->pos.line);
       char *line = kf_str_printf("fragment: %s", fr->name);
       if (line == NULL)
         return KF_ERR_NOMEM;

@@ -107,7 +107,7 @@ static int mail_run(const km_config *cfg) {
     if (rc == KF_OK)
       rc = kf_daemon_ready(cfg->ready_fd, line);
     if (rc != KF_OK)
-      kf_err_set(&err, rc, "cannot write the READY line");
+      (void)kf_err_set(&err, rc, "cannot write the READY line");
   }
   if (rc == KF_OK) {
     kf_info("listening on %s: HTTP %u, SMTP %u (%s), store %s", cfg->bind, kf_httpd_port(httpd),

@@ -78,7 +78,7 @@ int main(int argc, char **argv) {
     if (rc == KF_OK)
       rc = kf_daemon_ready(opt.ready_fd, line);
     if (rc != KF_OK)
-      kf_err_set(&err, rc, "cannot write the readiness line to fd %d", opt.ready_fd);
+      (void)kf_err_set(&err, rc, "cannot write the readiness line to fd %d", opt.ready_fd);
   }
   if (rc == KF_OK) {
     int sig = kf_daemon_wait_for_signal();

@@ -82,7 +82,7 @@ static int server_run(const ks_config *cfg) {
     if (rc == KF_OK)
       rc = kf_daemon_ready(cfg->ready_fd, line);
     if (rc != KF_OK)
-      kf_err_set(&err, rc, "cannot write the READY line");
+      (void)kf_err_set(&err, rc, "cannot write the READY line");
   }
   if (rc == KF_OK) {
     kf_info("listening on %s:%u (%s), public URL %s, mail via %s", cfg->bind, kf_httpd_port(httpd),

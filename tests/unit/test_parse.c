@@ -113,7 +113,7 @@ static kh_file *parse_ok(const char *text) {
   if (rc != KF_OK) {
     kf_buf b;
     kf_buf_init(&b, 1 << 16);
-    kh_diag_format(&diag, &b);
+    (void)kh_diag_format(&diag, &b);
     print_error("unexpected parse failure: %s\n", b.data ? b.data : "");
     kf_buf_release(&b);
   }

@@ -181,16 +181,24 @@ static int fake_start(void **state) {
   kf_err_init(&err);
   if (kf_httpd_new(&cfg, &fake, &err) != KF_OK)
     return -1;
-  kf_httpd_route(fake, "GET", "/hello", fake_hello, NULL);
-  kf_httpd_route(fake, "GET", "/token", fake_token, NULL);
-  kf_httpd_route(fake, "GET", "/check/{tok}", fake_check, NULL);
-  kf_httpd_route(fake, "POST", "/echo", fake_echo, NULL);
-  kf_httpd_route(fake, "POST", "/test/v1/clocks", fake_clock_create, NULL);
-  kf_httpd_route(fake, "POST", "/test/v1/clocks/{id}/advance", fake_clock_advance, NULL);
-  kf_httpd_route(fake, "DELETE", "/test/v1/clocks/{id}", fake_clock_delete, NULL);
-  kf_httpd_route(fake, "GET", "/api/v1/wait/messages", fake_wait_mail, NULL);
-  kf_httpd_route(fake, "GET", "/api/v1/messages/{id}/raw", fake_raw, NULL);
-  kf_httpd_route(fake, "GET", "/api/v1/health", fake_health, NULL);
+  static const struct {
+    const char *method, *pattern;
+    kf_http_handler handler;
+  } routes[] = {
+      {"GET", "/hello", fake_hello},
+      {"GET", "/token", fake_token},
+      {"GET", "/check/{tok}", fake_check},
+      {"POST", "/echo", fake_echo},
+      {"POST", "/test/v1/clocks", fake_clock_create},
+      {"POST", "/test/v1/clocks/{id}/advance", fake_clock_advance},
+      {"DELETE", "/test/v1/clocks/{id}", fake_clock_delete},
+      {"GET", "/api/v1/wait/messages", fake_wait_mail},
+      {"GET", "/api/v1/messages/{id}/raw", fake_raw},
+      {"GET", "/api/v1/health", fake_health},
+  };
+  for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+    if (kf_httpd_route(fake, routes[i].method, routes[i].pattern, routes[i].handler, NULL) != KF_OK)
+      return -1;
   if (kf_httpd_start(fake, &err) != KF_OK)
     return -1;
   return kf_str_format(fake_url, sizeof(fake_url), "http://127.0.0.1:%u", kf_httpd_port(fake)) ==
