@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kf/alloc.h"
+#include "kf/file.h"
 #include "kf/buf.h"
 #include "kf/str.h"
 #include "kh_profile.h"
@@ -253,24 +254,13 @@ kf_rc kh_catalogue_load_text(kh_catalogue *cat, const char *name, const char *te
 
 kf_rc kh_catalogue_load(kh_catalogue *cat, const char *path, kf_err *err) {
   assert(cat != NULL && path != NULL);
-  FILE *fp = fopen(path, "rb");
-  if (fp == NULL)
-    return kf_err_set(err, KF_ERR_IO, "%s: cannot open", path);
   kf_buf b;
   kf_buf_init(&b, KH_CATALOGUE_MAX_BYTES);
-  char chunk[8192];
-  size_t n;
-  kf_rc rc = KF_OK;
-  while (rc == KF_OK && (n = fread(chunk, 1, sizeof chunk, fp)) > 0)
-    rc = kf_buf_append(&b, chunk, n);
-  bool failed = ferror(fp) != 0;
-  fclose(fp);
-  if (rc == KF_OK && failed)
-    rc = kf_err_set(err, KF_ERR_IO, "%s: read error", path);
-  else if (rc == KF_ERR_LIMIT)
-    (void)kf_err_set(err, rc, "%s: larger than %u bytes", path, KH_CATALOGUE_MAX_BYTES);
-  else if (rc != KF_OK)
-    (void)kf_err_set(err, rc, "out of memory");
+  kf_err ferr;
+  kf_err_init(&ferr);
+  kf_rc rc = kf_file_read(path, &b, &ferr);
+  if (rc != KF_OK)
+    (void)kf_err_set(err, rc, "%s: %s", path, ferr.message);
   if (rc == KF_OK)
     rc = kh_catalogue_load_text(cat, path, b.data != NULL ? b.data : "", b.len, err);
   kf_buf_release(&b);

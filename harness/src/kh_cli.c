@@ -25,6 +25,7 @@
 #include "kf/alloc.h"
 #include "kf/buf.h"
 #include "kf/daemon.h"
+#include "kf/file.h"
 #include "kf/log.h"
 #include "kf/opt.h"
 #include "kf/run_result.h"
@@ -33,6 +34,7 @@
 #include "kh_catalogue.h"
 #include "kh_cmd_mocks.h"
 #include "kh_cmd_selftest.h"
+#include "kh_reqdoc.h"
 #include "kh_http.h"
 #include "kh_lint.h"
 #include "kh_mocks.h"
@@ -173,6 +175,7 @@ static int kh_cli_list(const kh_cli_options *o);
 static int kh_cli_lint(const kh_cli_options *o);
 static int kh_cli_mocks(const kh_cli_options *o);
 static int kh_cli_selftest(const kh_cli_options *o);
+static int kh_cli_requirements(const kh_cli_options *o);
 static const char *kh_cli_default_path(void);
 static int kh_cli_runtime(const kh_cli_options *o, int (*body)(const kh_cli_options *o));
 static int kh_cli_run_command(const kh_cli_options *o);
@@ -198,6 +201,8 @@ static const struct {
     {KH_CMD_SELFTEST, "selftest", NULL,
      "  selftest [PATH...]  show that every fault of the reference server is caught\n",
      kh_cli_selftest},
+    {KH_CMD_REQUIREMENTS, "requirements", NULL,
+     "  requirements     print docs/requirements.md from the catalogue\n", kh_cli_requirements},
     {KH_CMD_VERSION, "version", "--version", "  version          print the version\n",
      kh_cli_version},
     {KH_CMD_HELP, "help", "--help", "  help             print this text\n", kh_cli_help},
@@ -774,6 +779,33 @@ static int kh_cli_selftest(const kh_cli_options *o) {
 
 static int kh_cli_run_command(const kh_cli_options *o) {
   return kh_cli_runtime(o, kh_cli_run);
+}
+
+/* requirements: the catalogue found as lint finds it, rendered as Markdown. */
+static int kh_cli_requirements(const kh_cli_options *o) {
+  char path[KH_CLI_PATH_MAX];
+  if (o->catalogue != NULL
+          ? kf_str_copy(path, sizeof path, o->catalogue) != KF_OK
+          : !kh_cli_find_catalogue(o->paths_len > 0 ? o->paths[0] : kh_cli_default_path(), path,
+                                   sizeof path)) {
+    fprintf(stderr, "konform: no catalogue.json found (--catalogue FILE)\n");
+    return KH_EXIT_USAGE;
+  }
+  kf_buf text, md;
+  kf_buf_init(&text, 16u << 20);
+  kf_buf_init(&md, 16u << 20);
+  kf_err err;
+  kf_err_init(&err);
+  kf_rc rc = kf_file_read(path, &text, &err);
+  if (rc == KF_OK)
+    rc = kh_reqdoc_render(path, text.data, text.len, &md, &err);
+  if (rc == KF_OK)
+    fputs(md.data, stdout);
+  else
+    fprintf(stderr, "konform: %s\n", err.message);
+  kf_buf_release(&text);
+  kf_buf_release(&md);
+  return rc == KF_OK ? KH_EXIT_OK : KH_EXIT_USAGE;
 }
 
 static int kh_cli_help(const kh_cli_options *o) {

@@ -32,6 +32,7 @@ typedef enum kh_cli_command {
   KH_CMD_LINT,
   KH_CMD_MOCKS,
   KH_CMD_SELFTEST,
+  KH_CMD_REQUIREMENTS,
   KH_CMD_VERSION,
   KH_CMD_HELP
 } kh_cli_command;

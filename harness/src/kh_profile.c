@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kf/alloc.h"
+#include "kf/file.h"
 #include "kf/buf.h"
 #include "kf/str.h"
 #include "kf/timeutil.h"
@@ -330,24 +331,9 @@ static kf_rc kh_profile_parse(kh_profile *profile, const char *text, size_t len,
 kf_rc kh_profile_load(kh_profile *profile, const char *path, kf_err *err) {
   assert(profile != NULL && path != NULL);
   kh_profile_release(profile);
-  FILE *fp = fopen(path, "rb");
-  if (fp == NULL)
-    return kf_err_set(err, KF_ERR_IO, "cannot open the profile");
   kf_buf b;
   kf_buf_init(&b, KH_PROFILE_MAX_BYTES);
-  char chunk[4096];
-  size_t n;
-  kf_rc rc = KF_OK;
-  while (rc == KF_OK && (n = fread(chunk, 1, sizeof chunk, fp)) > 0)
-    rc = kf_buf_append(&b, chunk, n);
-  bool failed = ferror(fp) != 0;
-  fclose(fp);
-  if (rc == KF_ERR_LIMIT)
-    rc = kf_err_set(err, rc, "the profile is larger than %u bytes", KH_PROFILE_MAX_BYTES);
-  else if (rc != KF_OK)
-    rc = kf_err_set(err, rc, "out of memory");
-  else if (failed)
-    rc = kf_err_set(err, KF_ERR_IO, "read error");
+  kf_rc rc = kf_file_read(path, &b, err);
   if (rc == KF_OK && (profile->path = kf_strdup(path)) == NULL)
     rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   if (rc == KF_OK)

@@ -12,6 +12,8 @@
 #include <cmocka.h>
 
 #include "kf/alloc.h"
+#include "kf/file.h"
+#include "kh_reqdoc.h"
 #include "kh_catalogue.h"
 #include "kh_profile.h"
 
@@ -192,13 +194,33 @@ static void test_alloc_failures(void **state) {
   }
 }
 
+/* docs/requirements.md is what `konform requirements` makes of the catalogue, to the byte. */
+static void test_requirements_doc(void **state) {
+  (void)state;
+  if (access("docs/requirements.md", R_OK) != 0 || access("scenarios/catalogue.json", R_OK) != 0)
+    skip();
+  kf_buf cat, doc, md;
+  kf_buf_init(&cat, 16u << 20);
+  kf_buf_init(&doc, 16u << 20);
+  kf_buf_init(&md, 16u << 20);
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(kf_file_read("scenarios/catalogue.json", &cat, &err), KF_OK);
+  assert_int_equal(kf_file_read("docs/requirements.md", &doc, &err), KF_OK);
+  assert_int_equal(kh_reqdoc_render("catalogue.json", cat.data, cat.len, &md, &err), KF_OK);
+  if (md.len != doc.len || memcmp(md.data, doc.data, md.len) != 0)
+    fail_msg("docs/requirements.md is out of date: run "
+             "'build/bin/konform requirements > docs/requirements.md'");
+  kf_buf_release(&cat);
+  kf_buf_release(&doc);
+  kf_buf_release(&md);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_good),
-      cmocka_unit_test(test_invalid),
-      cmocka_unit_test(test_file_and_repo_catalogue),
-      cmocka_unit_test(test_fill_defaults),
-      cmocka_unit_test(test_alloc_failures),
+      cmocka_unit_test(test_requirements_doc), cmocka_unit_test(test_good),
+      cmocka_unit_test(test_invalid),          cmocka_unit_test(test_file_and_repo_catalogue),
+      cmocka_unit_test(test_fill_defaults),    cmocka_unit_test(test_alloc_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
