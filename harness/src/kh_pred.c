@@ -168,7 +168,51 @@ static bool kh_equal(const json_t *v, const kh_literal *lit, const char *s, size
   return false;
 }
 
-static kf_rc kh_contains(const json_t *v, const char *s, size_t slen, bool *found) {
+/* Characters (UTF-8 lead bytes) in the len bytes at s. */
+static size_t kh_pred_chars(const char *s, size_t len) {
+  size_t n = 0;
+  for (size_t i = 0; i < len; i++)
+    n += ((unsigned char)s[i] & 0xC0u) != 0x80u;
+  return n;
+}
+
+/* Move back (or on) by up to n characters from byte i, staying on a character boundary. */
+static size_t kh_pred_step(const char *s, size_t len, size_t i, size_t n, bool back) {
+  for (size_t k = 0; k < n && (back ? i > 0 : i < len); k++) {
+    i = back ? i - 1 : i + 1;
+    while ((back ? i > 0 : i < len) && ((unsigned char)s[i] & 0xC0u) == 0x80u)
+      i = back ? i - 1 : i + 1;
+  }
+  return i;
+}
+
+/* 'found at character N: …"window"…' around the match at byte at of text. */
+static kf_rc kh_pred_window(const char *text, size_t len, size_t at, size_t slen, kf_buf *out) {
+  size_t from = kh_pred_step(text, len, at, 40, true);
+  size_t to = kh_pred_step(text, len, at + slen, 40, false);
+  json_t *w = kh_text_json_string(text + from, to - from);
+  if (w == NULL)
+    return KF_ERR_NOMEM;
+  kf_rc rc = kf_buf_appendf(out, "found at character %zu: %s", kh_pred_chars(text, at) + 1,
+                            from > 0 ? "…" : "");
+  if (rc == KF_OK)
+    rc = kh_show_value(w, out);
+  if (rc == KF_OK && to < len)
+    rc = kf_buf_append_str(out, "…");
+  json_decref(w);
+  return rc;
+}
+
+/* The first place of needle in hay, or (size_t)-1. */
+static size_t kh_pred_index(const char *hay, size_t hlen, const char *needle, size_t nlen) {
+  for (size_t i = 0; nlen <= hlen && i + nlen <= hlen; i++) {
+    if (memcmp(hay + i, needle, nlen) == 0)
+      return i;
+  }
+  return (size_t)-1;
+}
+
+static kf_rc kh_contains(const json_t *v, const char *s, size_t slen, bool *found, kf_buf *where) {
   *found = false;
   if (json_is_array(v)) {
     size_t i;
@@ -195,8 +239,11 @@ static kf_rc kh_contains(const json_t *v, const char *s, size_t slen, bool *foun
   kf_buf t;
   kf_buf_init(&t, KH_TEXT_MAX);
   kf_rc rc = kh_text_of_value(v, &t);
-  if (rc == KF_OK)
-    *found = kh_text_find(t.data != NULL ? t.data : "", t.len, s, slen);
+  size_t at =
+      rc == KF_OK ? kh_pred_index(t.data != NULL ? t.data : "", t.len, s, slen) : (size_t)-1;
+  *found = at != (size_t)-1;
+  if (*found && where != NULL && slen > 0)
+    rc = kh_pred_window(t.data, t.len, at, slen, where);
   kf_buf_release(&t);
   return rc;
 }
@@ -253,7 +300,7 @@ static kf_rc kh_p_order(kh_pred_env *env, kf_err *err) {
 }
 
 static kf_rc kh_p_contains(kh_pred_env *env, kf_err *err) {
-  kf_rc rc = kh_contains(env->value, env->s, env->slen, &env->holds);
+  kf_rc rc = kh_contains(env->value, env->s, env->slen, &env->holds, env->found);
   if (rc != KF_OK)
     return kf_err_set(err, rc, "cannot evaluate the predicate: %s", kf_rc_name(rc));
   return KF_OK;
@@ -383,11 +430,14 @@ kf_rc kh_pred_eval(const kh_predicate *pred, const json_t *value, const kh_vars 
     kf_buf_release(&operand);
     return rc;
   }
+  kf_buf found;
+  kf_buf_init(&found, KH_PRED_EXPLAIN_MAX * 8);
   kh_pred_env env = {.value = value,
                      .operand = &pred->operand,
                      .s = operand.data != NULL ? operand.data : "",
                      .slen = operand.len,
-                     .mode = pred->def->mode};
+                     .mode = pred->def->mode,
+                     .found = &found};
   if (value == NULL) {
     /* Only `not exists` holds for an absent value. */
     *holds = pred->def->decide == kh_p_exists && pred->def->negate;
@@ -395,9 +445,16 @@ kf_rc kh_pred_eval(const kh_predicate *pred, const json_t *value, const kh_vars 
     *holds = !env.undecided && (pred->def->negate ? !env.holds : env.holds);
   }
   kf_buf_release(&operand);
-  if (rc != KF_OK)
+  if (rc != KF_OK) {
+    kf_buf_release(&found);
     return rc;
-  rc = kh_describe(value, env.note[0] != '\0' ? env.note : NULL, explain);
+  }
+  /* Where a text holds what it must not, the place says more than its start. */
+  if (found.len > 0 && explain != NULL)
+    rc = kf_buf_append(explain, found.data, found.len);
+  else
+    rc = kh_describe(value, env.note[0] != '\0' ? env.note : NULL, explain);
+  kf_buf_release(&found);
   if (rc != KF_OK)
     return kf_err_set(err, rc, "cannot explain the value: %s", kf_rc_name(rc));
   return KF_OK;

@@ -43,6 +43,7 @@ typedef struct kh_pred_env {
   bool holds;     /* The decision, before the row's negation. */
   bool undecided; /* The types cannot be compared: fails whatever the negation. */
   char note[80];  /* Appended to the explanation, e.g. " (type mismatch: number vs string)". */
+  kf_buf *found;  /* A decision may put here where it found the operand; it then explains. */
 } kh_pred_env;
 
 typedef kf_rc (*kh_pred_fn)(kh_pred_env *env, kf_err *err);

@@ -488,6 +488,17 @@ static void test_pages_headers_instants(void **state) {
   kh_subjects_release(&subj);
 }
 
+/* A text that holds what it must not is shown around the place it holds it. */
+static void test_contains_window(void **state) {
+  (void)state;
+  char ex[512];
+  assert_false(run_expect("expect mail.text not contains \"klicken\"", ex, sizeof ex));
+  /* Up to 40 characters before and after the match; "…" where the text goes on. */
+  assert_string_equal(ex, "found at character 13: \"Hallo\\nBitte klicken: "
+                          "http://h/link/e-mail-bestaetigen?id=ab\"…");
+  assert_true(run_expect("expect mail.text contains \"klicken\"", ex, sizeof ex));
+}
+
 /* A loader that counts its calls and provides part "raw" once. */
 static int loads;
 static kf_rc count_load(kh_subject *subject, const char *part, void *ctx, kf_err *err) {
@@ -535,6 +546,7 @@ static void test_lazy_parts(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lazy_parts),
+      cmocka_unit_test(test_contains_window),
       cmocka_unit_test(test_pages_headers_instants),
       cmocka_unit_test(test_eval_allocation_failures),
       cmocka_unit_test(test_response_queries),
