@@ -777,17 +777,22 @@ static kf_rc smtp_data_line(km_smtp *s, bool crlf, bool bare_cr, size_t total, k
     smtp_data_problem(s, KM_DATA_BARE_NEWLINE);
     return KF_OK;
   }
+  /*
+   * Dot-unstuffing (RFC 5321 4.5.2) comes before the length check: the limit
+   * of 4.5.3.1.6 is on the text, and the dot added in transit is not text, so
+   * a 998-octet line that starts with "." travels as 999 octets and is fine.
+   */
+  if (len > 0 && line[0] == '.') {
+    line++;
+    len--;
+    total--;
+  }
   if (total > KM_SMTP_TEXT_LINE_MAX) {
     smtp_data_problem(s, KM_DATA_LINE_TOO_LONG);
     return KF_OK;
   }
   if (s->problem != KM_DATA_OK)
     return KF_OK; /* Rejected anyway; keep nothing. */
-  /* Dot-unstuffing (RFC 5321 4.5.2). */
-  if (len > 0 && line[0] == '.') {
-    line++;
-    len--;
-  }
   kf_rc rc = kf_buf_append(&s->msg, line, len);
   if (rc == KF_OK)
     rc = kf_buf_append(&s->msg, "\r\n", 2);

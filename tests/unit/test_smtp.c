@@ -261,6 +261,52 @@ static void test_text_line_too_long(void **state) {
   fixture_free(f);
 }
 
+/*
+ * Send one text line of text_octets octets (CRLF not counted), dot-stuffed
+ * when it starts with "." as a client does, and end the message. Returns the
+ * final reply.
+ */
+static const char *send_text_line(fixture *f, size_t text_octets, bool leading_dot) {
+  char *line = test_malloc(text_octets + 8);
+  assert_non_null(line);
+  size_t n = 0;
+  if (leading_dot)
+    line[n++] = '.'; /* The stuffed dot (RFC 5321 4.5.2). */
+  memset(line + n, 'x', text_octets);
+  if (leading_dot)
+    line[n] = '.';
+  n += text_octets;
+  memcpy(line + n, "\r\n", 3);
+  feed(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n");
+  assert_reply(f, line, "");
+  test_free(line);
+  return feed(f, ".\r\n");
+}
+
+/*
+ * RFC 5321 4.5.3.1.6 limits the text to 998 octets a line; the dot a client
+ * adds in front of a line that starts with "." is not text, so that line may
+ * travel as 999 octets plus CRLF.
+ */
+static void test_text_line_dot_boundary(void **state) {
+  (void)state;
+  static const char too_long[] = "554 5.6.0 Line too long (more than 1000 octets)\r\n";
+  fixture *f = fixture_new(0, 0);
+  start(f);
+  for (int dot = 0; dot < 2; dot++) {
+    int calls = f->d.calls;
+    const char *reply = send_text_line(f, 998, dot == 1);
+    assert_true(strncmp(reply, "250 2.0.0 OK: queued", 20) == 0);
+    assert_int_equal(f->d.calls, calls + 1);
+    assert_int_equal(f->d.data_len, 1000);
+    assert_int_equal(f->d.data[0], dot == 1 ? '.' : 'x');
+    assert_int_equal(f->d.data[1], 'x');
+    assert_string_equal(send_text_line(f, 999, dot == 1), too_long);
+    assert_int_equal(f->d.calls, calls + 1);
+  }
+  fixture_free(f);
+}
+
 static void test_message_too_big(void **state) {
   (void)state;
   fixture *f = fixture_new(100, 0);
@@ -766,6 +812,7 @@ int main(void) {
       cmocka_unit_test(test_dot_unstuffing),
       cmocka_unit_test(test_command_line_too_long),
       cmocka_unit_test(test_text_line_too_long),
+      cmocka_unit_test(test_text_line_dot_boundary),
       cmocka_unit_test(test_message_too_big),
       cmocka_unit_test(test_too_many_recipients),
       cmocka_unit_test(test_bad_sequences),
