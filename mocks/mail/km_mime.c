@@ -24,6 +24,7 @@
 #include "kf/buf.h"
 #include "kf/str.h"
 #include "kf/utf8.h"
+#include "km_header.h"
 
 /* Converted text parts are capped; a mail is at most a few MiB anyway. */
 #define KM_MIME_TEXT_MAX ((size_t)64 * 1024 * 1024)
@@ -453,88 +454,108 @@ static kf_rc mime_addresses(InternetAddressList *list, json_t *array, unsigned d
 }
 
 /*
- * The header value as sent, unfolded (RFC 5322 2.2.3: the line breaks of a
- * folded header are removed, the blanks after them kept), without the blanks
- * after the colon and the final line break.
+ * The RFC 2047 decoded form of an unfolded header value (len bytes), decoded
+ * as GMime decodes header values, or NULL when out of memory. GMime reads C
+ * strings, so each NUL becomes U+FFFD first (and *clean false); other bytes
+ * are GMime's to judge, so 8-bit text gets its charset fallback as before.
  */
-static json_t *mime_raw_value(const char *raw, bool *clean) {
-  if (raw == NULL)
-    return json_null();
-  while (*raw == ' ' || *raw == '\t')
-    raw++;
-  size_t len = kf_str_rtrim_len(raw, strlen(raw));
-  kf_buf buf;
-  kf_buf_init(&buf, len + 1);
-  kf_rc rc = KF_OK;
-  for (size_t i = 0; i < len && rc == KF_OK; i++) {
-    if (raw[i] != '\r' && raw[i] != '\n')
-      rc = kf_buf_append_byte(&buf, raw[i]);
+static json_t *mime_header_decode(const char *value, size_t len, bool *clean) {
+  kf_buf text;
+  /* Every NUL may become a 3-byte U+FFFD; the cap cannot overflow for a real length. */
+  kf_buf_init(&text, len * 3 + 1);
+  kf_rc rc = kf_buf_append(&text, "", 0);
+  for (size_t i = 0; rc == KF_OK && i < len;) {
+    const char *nul = memchr(value + i, '\0', len - i);
+    size_t run = nul != NULL ? (size_t)(nul - value) - i : len - i;
+    rc = kf_buf_append(&text, value + i, run);
+    i += run;
+    if (rc == KF_OK && nul != NULL) {
+      *clean = false;
+      rc = kf_buf_append(&text, km_replacement, sizeof(km_replacement) - 1);
+      i++;
+    }
   }
   json_t *j = NULL;
-  if (rc == KF_OK)
-    j = mime_json_string(buf.data != NULL ? buf.data : "", buf.len, clean);
-  kf_buf_release(&buf);
+  if (rc == KF_OK) {
+    char *decoded = g_mime_utils_header_decode_text(NULL, text.data);
+    j = mime_json_string_or_null(decoded != NULL ? decoded : "", clean);
+    g_free(decoded);
+  }
+  kf_buf_release(&text);
   return j;
 }
 
 /*
- * The lower-cased header name as a JSON object key in key (caller releases).
- * A name that is not UTF-8 is repaired like any other text, because jansson
- * refuses such a key and the mail must still be stored.
+ * headers[lower-case name of f] = decoded, unless the name is there already:
+ * the first occurrence wins (Received, for instance, repeats). A name that is
+ * not UTF-8 is repaired like any other text, because jansson refuses such a
+ * key and the mail must still be stored.
  */
-static kf_rc mime_header_key(const char *name, kf_buf *key, bool *clean) {
-  kf_rc rc = mime_append_lossy_utf8(key, name, strlen(name), clean);
-  if (rc == KF_OK && key->data == NULL)
-    rc = kf_buf_append(key, "", 0);
+static kf_rc mime_header_index(json_t *headers, const km_header_field *f, json_t *decoded,
+                               bool *clean) {
+  kf_buf key;
+  /* A name is one header line at most; the cap only guards the arithmetic. */
+  kf_buf_init(&key, f->name_len * 3 + 1);
+  kf_rc rc = kf_buf_append(&key, "", 0);
   if (rc == KF_OK)
-    kf_str_ascii_lower(key->data);
+    rc = mime_append_lossy_utf8(&key, f->name, f->name_len, clean);
+  if (rc == KF_OK)
+    kf_str_ascii_lower(key.data);
+  if (rc == KF_OK && json_object_get(headers, key.data) == NULL)
+    rc = mime_set(headers, key.data, json_incref(decoded));
+  kf_buf_release(&key);
   return rc;
 }
 
-static kf_rc mime_headers(json_t *doc, GMimeObject *obj, bool *clean) {
+/*
+ * Append f to header_list as {name, value as sent (unfolded), decoded} and
+ * index it in headers.
+ */
+static kf_rc mime_header_add(json_t *headers, json_t *list, const km_header_field *f, bool *clean) {
+  kf_buf value;
+  kf_buf_init(&value, f->value_len + 1);
+  kf_rc rc = km_header_unfold(f, &value);
+  if (rc == KF_OK)
+    rc = kf_buf_append(&value, "", 0);
+  json_t *entry = rc == KF_OK ? json_object() : NULL;
+  json_t *decoded = NULL;
+  if (rc == KF_OK && entry == NULL)
+    rc = KF_ERR_NOMEM;
+  if (rc == KF_OK)
+    rc = mime_set(entry, "name", mime_json_string(f->name, f->name_len, clean));
+  if (rc == KF_OK)
+    rc = mime_set(entry, "value", mime_json_string(value.data, value.len, clean));
+  if (rc == KF_OK) {
+    decoded = mime_header_decode(value.data, value.len, clean);
+    rc = mime_set(entry, "decoded", json_incref(decoded));
+  }
+  if (rc == KF_OK) {
+    /* json_array_append_new takes the entry even when it fails. */
+    rc = json_array_append_new(list, entry) == 0 ? KF_OK : KF_ERR_NOMEM;
+    entry = NULL;
+  }
+  if (rc == KF_OK)
+    rc = mime_header_index(headers, f, decoded, clean);
+  json_decref(entry);
+  json_decref(decoded);
+  kf_buf_release(&value);
+  return rc;
+}
+
+/*
+ * headers and header_list from every field of the top-level header block in
+ * wire order, the MIME part's Content-* fields included, read from the raw
+ * bytes (km_header.h) so that a NUL cannot cut a value short.
+ */
+static kf_rc mime_headers(json_t *doc, const char *raw, size_t len, bool *clean) {
   json_t *headers = json_object();
   json_t *list = json_array();
   kf_rc rc = (headers != NULL && list != NULL) ? KF_OK : KF_ERR_NOMEM;
-  GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
-  int n = hl != NULL ? g_mime_header_list_get_count(hl) : 0;
-  for (int i = 0; rc == KF_OK && i < n; i++) {
-    GMimeHeader *h = g_mime_header_list_get_header_at(hl, i);
-    const char *name = g_mime_header_get_name(h);
-    const char *value = g_mime_header_get_value(h);
-    if (name == NULL)
-      continue;
-    if (value == NULL)
-      value = "";
-    json_t *entry = json_object();
-    if (entry == NULL) {
-      rc = KF_ERR_NOMEM;
-      break;
-    }
-    /* header_list keeps the value as sent (docs/mocks-openapi.yaml), plus the decoded form. */
-    rc = mime_set(entry, "name", mime_json_string_or_null(name, clean));
-    if (rc == KF_OK)
-      rc = mime_set(entry, "value", mime_raw_value(g_mime_header_get_raw_value(h), clean));
-    if (rc == KF_OK)
-      rc = mime_set(entry, "decoded", mime_json_string_or_null(value, clean));
-    if (rc != KF_OK) {
-      json_decref(entry);
-      break;
-    }
-    /* json_array_append_new takes the entry even when it fails. */
-    if (json_array_append_new(list, entry) != 0) {
-      rc = KF_ERR_NOMEM;
-      break;
-    }
-    kf_buf key;
-    /* A name is one header line at most; the cap only guards the arithmetic. */
-    kf_buf_init(&key, strlen(name) * 3 + 1);
-    rc = mime_header_key(name, &key, clean);
-    /* The first occurrence wins (Received, for instance, repeats). */
-    if (rc == KF_OK && json_object_get(headers, key.data) == NULL) {
-      rc = mime_set(headers, key.data, mime_json_string_or_null(value, clean));
-    }
-    kf_buf_release(&key);
-  }
+  km_header_iter it;
+  km_header_iter_init(&it, raw, len);
+  km_header_field f;
+  while (rc == KF_OK && km_header_iter_next(&it, &f))
+    rc = mime_header_add(headers, list, &f, clean);
   if (rc == KF_OK) {
     rc = mime_set(doc, "headers", headers);
     headers = NULL;
@@ -576,9 +597,8 @@ static kf_rc mime_defaults(json_t *doc, size_t len) {
   return rc;
 }
 
-/* The address and summary members: from, to, subject, date, message_id. */
+/* The address and summary members: from, to, subject, date, message_id (after mime_headers). */
 static kf_rc mime_summary(json_t *doc, GMimeMessage *msg, bool *clean) {
-  GMimeObject *obj = GMIME_OBJECT(msg);
   json_t *from_addrs = json_array();
   if (from_addrs == NULL)
     return KF_ERR_NOMEM;
@@ -600,11 +620,14 @@ static kf_rc mime_summary(json_t *doc, GMimeMessage *msg, bool *clean) {
     return rc;
   }
   rc = mime_set(doc, "to", to);
+  /* Subject and Date as headers has them: the first one, every byte of it. */
+  json_t *headers = json_object_get(doc, "headers");
+  json_t *subject = json_object_get(headers, "subject");
+  json_t *date = json_object_get(headers, "date");
   if (rc == KF_OK)
-    rc = mime_set(doc, "subject", mime_json_string_or_null(g_mime_message_get_subject(msg), clean));
+    rc = mime_set(doc, "subject", subject != NULL ? json_incref(subject) : json_null());
   if (rc == KF_OK)
-    rc = mime_set(doc, "date",
-                  mime_json_string_or_null(g_mime_object_get_header(obj, "Date"), clean));
+    rc = mime_set(doc, "date", date != NULL ? json_incref(date) : json_null());
   if (rc == KF_OK) {
     rc = mime_set(doc, "message_id",
                   mime_json_string_or_null(g_mime_message_get_message_id(msg), clean));
@@ -658,19 +681,19 @@ static kf_rc mime_bodies(json_t *doc, GMimeMessage *msg, bool *clean) {
   return rc;
 }
 
-/* Fill doc from a parsed message. */
-static kf_rc mime_from_message(json_t *doc, GMimeMessage *msg) {
-  GMimeObject *obj = GMIME_OBJECT(msg);
+/* Fill doc from a parsed message and its raw source (len bytes). */
+static kf_rc mime_from_message(json_t *doc, GMimeMessage *msg, const char *raw, size_t len) {
   /* Whether every header (names, values, addresses) was clean UTF-8 without NUL. */
   bool headers_clean = true;
   bool bodies_clean = true;
-  kf_rc rc = mime_headers(doc, obj, &headers_clean);
+  kf_rc rc = mime_headers(doc, raw, len, &headers_clean);
   if (rc == KF_OK)
     rc = mime_summary(doc, msg, &headers_clean);
   if (rc == KF_OK)
     rc = mime_bodies(doc, msg, &bodies_clean);
-  bool valid = bodies_clean && headers_clean && g_mime_object_get_header(obj, "From") != NULL &&
-               g_mime_object_get_header(obj, "Date") != NULL;
+  json_t *headers = json_object_get(doc, "headers");
+  bool valid = bodies_clean && headers_clean && json_object_get(headers, "from") != NULL &&
+               json_object_get(headers, "date") != NULL;
   if (rc == KF_OK)
     rc = mime_set(doc, "mime_valid", json_boolean(valid));
   return rc;
@@ -697,7 +720,7 @@ kf_rc km_mime_decode(const char *raw, size_t len, const km_smtp_envelope *env, j
   g_object_unref(parser);
   g_object_unref(stream);
   if (msg != NULL) {
-    rc = mime_from_message(doc, msg);
+    rc = mime_from_message(doc, msg, raw != NULL ? raw : "", len);
     g_object_unref(msg);
   }
   if (rc != KF_OK) {

@@ -2,13 +2,16 @@
  * km_mime.h: turn a received RFC 5322 message into the mail document of
  * docs/design.md, with GMime 3 doing the MIME parsing.
  *
- * The document carries decoded RFC 2047 headers, the text/plain and text/html
- * bodies converted to UTF-8 (quoted-printable and base64 undone), the http and
- * https links found in them, and "mime_valid": whether the message is well
- * formed enough for the conformance checks (GMime parsed it, it has From and
- * Date headers, and every text part's charset converted cleanly). A message
- * GMime cannot parse still yields a document, with mime_valid false, so it can
- * be stored with its raw source.
+ * The document carries every field of the top-level header block in wire
+ * order, as sent and RFC 2047 decoded (read from the raw bytes, km_header.h,
+ * so the Content-* fields of a single-part mail are there and a NUL cuts
+ * nothing short), the text/plain and text/html bodies converted to UTF-8
+ * (quoted-printable and base64 undone), the http and https links found in
+ * them, and "mime_valid": whether the message is well formed enough for the
+ * conformance checks (GMime parsed it, it has From and Date headers, and
+ * every header and text part is clean UTF-8 without NUL).
+ * A message GMime cannot parse still yields a document, with mime_valid
+ * false, so it can be stored with its raw source.
  */
 #ifndef KM_MIME_H
 #define KM_MIME_H
