@@ -24,6 +24,7 @@
 #include "kf/buf.h"
 #include "kf/str.h"
 #include "kf/utf8.h"
+#include "km_flowed.h"
 #include "km_header.h"
 
 /* Converted text parts are capped; a mail is at most a few MiB anyway. */
@@ -350,6 +351,35 @@ static kf_rc mime_part_text(GMimePart *part, kf_buf *out, bool *clean) {
   return rc;
 }
 
+/* Whether obj is text/plain; format=flowed (RFC 3676), and *delsp whether DelSp=yes. */
+static bool mime_is_flowed(GMimeObject *obj, bool *delsp) {
+  GMimeContentType *ct = g_mime_object_get_content_type(obj);
+  if (ct == NULL || !g_mime_content_type_is_type(ct, "text", "plain"))
+    return false;
+  const char *format = g_mime_content_type_get_parameter(ct, "format");
+  const char *del = g_mime_content_type_get_parameter(ct, "delsp");
+  *delsp = del != NULL && kf_str_eq_ci(del, "yes");
+  return format != NULL && kf_str_eq_ci(format, "flowed");
+}
+
+/*
+ * A body part's text as the reader sees it: converted to UTF-8 and, for
+ * format=flowed, with the writer's soft line breaks undone. The lines as sent
+ * stay in the raw source.
+ */
+static kf_rc mime_part_body(GMimePart *part, kf_buf *out, bool *clean) {
+  bool delsp = false;
+  if (!mime_is_flowed(GMIME_OBJECT(part), &delsp))
+    return mime_part_text(part, out, clean);
+  kf_buf flowed;
+  kf_buf_init(&flowed, KM_MIME_TEXT_MAX);
+  kf_rc rc = mime_part_text(part, &flowed, clean);
+  if (rc == KF_OK)
+    rc = km_flowed_decode(flowed.data, flowed.len, delsp, out);
+  kf_buf_release(&flowed);
+  return rc;
+}
+
 static kf_rc mime_walk_part(GMimeObject *obj, mime_walk *w, unsigned depth) {
   if (obj == NULL)
     return KF_OK;
@@ -384,7 +414,7 @@ static kf_rc mime_walk_part(GMimeObject *obj, mime_walk *w, unsigned depth) {
     w->have_html = true;
   }
   if (target != NULL)
-    return mime_part_text(GMIME_PART(obj), target, &w->clean);
+    return mime_part_body(GMIME_PART(obj), target, &w->clean);
   /* Other text parts are converted only to judge their charset. */
   kf_buf scratch;
   kf_buf_init(&scratch, KM_MIME_TEXT_MAX);

@@ -6,12 +6,12 @@
  * order, as sent and RFC 2047 decoded (read from the raw bytes, km_header.h,
  * so the Content-* fields of a single-part mail are there and a NUL cuts
  * nothing short), the text/plain and text/html bodies converted to UTF-8
- * (quoted-printable and base64 undone), the http and https links found in
- * them, and "mime_valid": whether the message is well formed enough for the
- * conformance checks (GMime parsed it, it has From and Date headers, and
- * every header and text part is clean UTF-8 without NUL).
- * A message GMime cannot parse still yields a document, with mime_valid
- * false, so it can be stored with its raw source.
+ * (quoted-printable and base64 undone, format=flowed unflowed: km_flowed.h),
+ * the http and https links found in them, and "mime_valid": whether the
+ * message is well formed enough for the conformance checks (GMime parsed it,
+ * it has From and Date headers, and every header and text part is clean
+ * UTF-8 without NUL). A message GMime cannot parse still yields a document,
+ * with mime_valid false, so it can be stored with its raw source.
  */
 #ifndef KM_MIME_H
 #define KM_MIME_H

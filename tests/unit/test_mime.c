@@ -1,7 +1,8 @@
 /*
  * test_mime.c: decoding received messages into mail documents
  * (mocks/mail/km_mime.c): RFC 2047 subjects, transfer encodings, charsets,
- * multipart/alternative, links, validity and unparseable input.
+ * multipart/alternative, links, validity and unparseable input, the header
+ * block as sent and format=flowed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <gmime/gmime.h>
 
 #include "kf/alloc.h"
 #include "km_header.h"
@@ -507,6 +510,129 @@ static void test_links_in_html_text(void **state) {
   json_decref(doc);
 }
 
+/* ---- format=flowed (RFC 3676). ---- */
+
+static const char flowed_mail[] =
+    "From: a@b.test\r\n"
+    "Date: Sat, 28 Mar 2026 10:00:00 +0100\r\n"
+    "Content-Type: text/plain; charset=utf-8; format=flowed\r\n"
+    "Content-Transfer-Encoding: 8bit\r\n"
+    "\r\n"
+    "Bitte best\xc3\xa4tigen Sie Ihre E-Mail-Adresse innerhalb von \r\n"
+    "24 Stunden: \r\n"
+    "https://portal.test/link/e-mail-bestaetigen?id=1\r\n"
+    "\r\n"
+    " From here on a stuffed line, \r\n"
+    " and its stuffed continuation.\r\n"
+    ">> Ein Zitat, das \r\n"
+    ">>weitergeht.\r\n"
+    "> Flie\xc3\x9ft \r\n"
+    ">> nicht weiter\r\n"
+    "Vor der Signatur \r\n"
+    "-- \r\n"
+    "Ihr Kontoservice \r\n";
+
+/* Soft breaks joined, stuffing removed, quote depths kept apart, the signature separator fixed. */
+static void test_flowed_hand_written(void **state) {
+  (void)state;
+  json_t *doc = decode(flowed_mail);
+  assert_string_equal(str(doc, "text"),
+                      "Bitte best\xc3\xa4tigen Sie Ihre E-Mail-Adresse innerhalb von 24 Stunden: "
+                      "https://portal.test/link/e-mail-bestaetigen?id=1\r\n"
+                      "\r\n"
+                      "From here on a stuffed line, and its stuffed continuation.\r\n"
+                      ">> Ein Zitat, das weitergeht.\r\n"
+                      "> Flie\xc3\x9ft \r\n"
+                      ">> nicht weiter\r\n"
+                      "Vor der Signatur \r\n"
+                      "-- \r\n"
+                      "Ihr Kontoservice \r\n");
+  static const char *const links[] = {"https://portal.test/link/e-mail-bestaetigen?id=1"};
+  assert_links(doc, links, 1);
+  assert_true(valid(doc));
+  json_decref(doc);
+}
+
+/* DelSp=yes (any case) drops the space of each soft break: a link broken inside comes back whole.
+ */
+static void test_flowed_delsp(void **state) {
+  (void)state;
+  json_t *doc = decode("From: a@b.test\r\n"
+                       "Date: Sat, 28 Mar 2026 10:00:00 +0000\r\n"
+                       "Content-Type: text/plain; Format=Flowed; DelSp=Yes\r\n"
+                       "\r\n"
+                       "Link: https://portal.test/link/e-mail-bestaetigen?id=0f8fad5b- \r\n"
+                       "d9cb-469f\r\n"
+                       "\r\n"
+                       "Ende  \r\n"
+                       "gut \r\n"
+                       "> fixed \r\n"
+                       "last");
+  assert_string_equal(str(doc, "text"),
+                      "Link: https://portal.test/link/e-mail-bestaetigen?id=0f8fad5b-d9cb-469f\r\n"
+                      "\r\n"
+                      "Ende gut \r\n"
+                      "> fixed \r\n"
+                      "last");
+  static const char *const links[] = {
+      "https://portal.test/link/e-mail-bestaetigen?id=0f8fad5b-d9cb-469f"};
+  assert_links(doc, links, 1);
+  json_decref(doc);
+  /* Without format=flowed a trailing space is just a space. */
+  doc = decode("From: a@b.test\r\n"
+               "Date: Sat, 28 Mar 2026 10:00:00 +0000\r\n"
+               "Content-Type: text/plain; format=fixed; delsp=yes\r\n"
+               "\r\n"
+               "a \r\n"
+               " b\r\n");
+  assert_string_equal(str(doc, "text"), "a \r\n b\r\n");
+  json_decref(doc);
+}
+
+/*
+ * A flowed part built by GMime: quoted-printable keeps the trailing spaces
+ * as =20, the part sits in a multipart/alternative, and the raw source keeps
+ * the lines as sent.
+ */
+static void test_flowed_gmime_built(void **state) {
+  (void)state;
+  GMimeMessage *msg = g_mime_message_new(TRUE);
+  g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_FROM, "Kontoservice",
+                             "kontoservice@arbeitsagentur.de");
+  g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, NULL, "a@b.test");
+  g_mime_message_set_subject(msg, "Best\xc3\xa4tigung Ihrer E-Mail-Adresse", "utf-8");
+  GDateTime *date = g_date_time_new_utc(2026, 3, 28, 10, 0, 0);
+  g_mime_message_set_date(msg, date);
+  g_date_time_unref(date);
+  GMimeTextPart *plain = g_mime_text_part_new_with_subtype("plain");
+  g_mime_text_part_set_text(plain, "Gr\xc3\xbc\xc3\x9f \nGott, \n> zitiert \n> weiter\n");
+  g_mime_object_set_content_type_parameter(GMIME_OBJECT(plain), "format", "flowed");
+  g_mime_part_set_content_encoding(GMIME_PART(plain), GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE);
+  GMimeTextPart *html = g_mime_text_part_new_with_subtype("html");
+  g_mime_text_part_set_text(html, "<p>Gr\xc3\xbc\xc3\x9f Gott</p>\n");
+  GMimeMultipart *alt = g_mime_multipart_new_with_subtype("alternative");
+  g_mime_multipart_add(alt, GMIME_OBJECT(plain));
+  g_mime_multipart_add(alt, GMIME_OBJECT(html));
+  g_mime_message_set_mime_part(msg, GMIME_OBJECT(alt));
+  g_object_unref(plain);
+  g_object_unref(html);
+  g_object_unref(alt);
+  GMimeFormatOptions *options = g_mime_format_options_new();
+  g_mime_format_options_set_newline_format(options, GMIME_NEWLINE_FORMAT_DOS);
+  char *raw = g_mime_object_to_string(GMIME_OBJECT(msg), options);
+  g_mime_format_options_free(options);
+  g_object_unref(msg);
+  assert_non_null(strstr(raw, "format=flowed"));
+  assert_non_null(strstr(raw, "Gott,=20\r\n"));
+  json_t *doc = decode(raw);
+  g_free(raw);
+  assert_string_equal(str(doc, "text"), "Gr\xc3\xbc\xc3\x9f Gott, \r\n> zitiert weiter\r\n");
+  assert_string_equal(str(doc, "html"), "<p>Gr\xc3\xbc\xc3\x9f Gott</p>\r\n");
+  assert_string_equal(str(doc, "subject"), "Best\xc3\xa4tigung Ihrer E-Mail-Adresse");
+  assert_true(valid(doc));
+  json_decref(doc);
+}
+
 /* One message to decode under injected allocation failures. */
 typedef struct alloc_case {
   const char *raw;
@@ -570,6 +696,9 @@ int main(void) {
       cmocka_unit_test(test_header_name_not_utf8),
       cmocka_unit_test(test_links_non_ascii),
       cmocka_unit_test(test_links_in_html_text),
+      cmocka_unit_test(test_flowed_hand_written),
+      cmocka_unit_test(test_flowed_delsp),
+      cmocka_unit_test(test_flowed_gmime_built),
       cmocka_unit_test(test_alloc_failures),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
