@@ -364,12 +364,27 @@ kf_rc kp_letter_check(const json_t *letter, json_t *issues) {
   return json_array_size(issues) > before ? KF_ERR_INVALID : KF_OK;
 }
 
+/*
+ * The optional members whose null the check takes for "absent", as {parent
+ * (NULL for the letter itself), member}. Stored, they would be a second way
+ * of saying "none" next to leaving them out, so they are left out.
+ */
+static const char *const kp_optional[][2] = {
+    {NULL, "fields"},
+    {"recipient", "customer_number"},
+};
+
 kf_rc kp_letter_normalize(const json_t *letter, json_t **out) {
   assert(out);
   *out = NULL;
   json_t *doc = json_deep_copy(letter);
   if (!doc)
     return KF_ERR_NOMEM;
+  for (size_t i = 0; i < sizeof(kp_optional) / sizeof(kp_optional[0]); i++) {
+    json_t *parent = kp_optional[i][0] ? json_object_get(doc, kp_optional[i][0]) : doc;
+    if (json_is_null(json_object_get(parent, kp_optional[i][1])))
+      (void)json_object_del(parent, kp_optional[i][1]);
+  }
   json_t *address = json_object_get(json_object_get(doc, "recipient"), "address");
   assert(json_is_object(address));
   json_t *country = json_object_get(address, "country");

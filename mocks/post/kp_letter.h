@@ -42,7 +42,9 @@ kf_rc kp_letter_check(const json_t *letter, json_t *issues);
 
 /*
  * The document to store for a valid letter: a deep copy with
- * recipient.address.country defaulted to "DE". Caller json_decref's *out.
+ * recipient.address.country defaulted to "DE" (when absent or null) and the
+ * optional members posted as null (recipient.customer_number, fields) left
+ * out. Caller json_decref's *out.
  */
 kf_rc kp_letter_normalize(const json_t *letter, json_t **out);
 

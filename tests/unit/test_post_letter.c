@@ -340,6 +340,16 @@ static void test_normalize_and_keys(void **state) {
   assert_int_equal(kp_letter_normalize(letter, &doc), KF_OK);
   address = json_object_get(json_object_get(doc, "recipient"), "address");
   assert_string_equal(json_string_value(json_object_get(address, "country")), "AT");
+  json_decref(doc);
+  /* Optional members posted as null are stored as absent; a null country becomes DE. */
+  set_path(letter, "recipient.customer_number", json_null());
+  set_path(letter, "fields", json_null());
+  set_path(letter, "recipient.address.country", json_null());
+  assert_int_equal(kp_letter_normalize(letter, &doc), KF_OK);
+  assert_null(json_object_get(json_object_get(doc, "recipient"), "customer_number"));
+  assert_null(json_object_get(doc, "fields"));
+  address = json_object_get(json_object_get(doc, "recipient"), "address");
+  assert_string_equal(json_string_value(json_object_get(address, "country")), "DE");
   assert_int_equal(kf_mailbox_add(mb, doc, NULL, 0, NULL, NULL), KF_OK);
   assert_int_equal(letters_by(mb, "customer_number", "123A123456"), 1);
   assert_int_equal(letters_by(mb, "name", "Max Mustermann"), 2);
