@@ -16,6 +16,7 @@
 #include <gmime/gmime.h>
 
 #include "kf/alloc.h"
+#include "kf/str.h"
 #include "km_header.h"
 #include "km_mime.h"
 #include "kt_alloc.h"
@@ -510,6 +511,59 @@ static void test_links_in_html_text(void **state) {
   json_decref(doc);
 }
 
+/* ---- What third-party targets send. ---- */
+
+/* SMTPUTF8 (RFC 6532): raw UTF-8 in headers and addresses is clean, not repaired. */
+static void test_utf8_headers(void **state) {
+  (void)state;
+  json_t *doc = decode("From: J\xc3\xbcrgen <j\xc3\xbcrgen@b\xc3\xbc"
+                       "cher.test>\r\n"
+                       "To: \xc3\xb6@\xc3\xa4.test\r\n"
+                       "Subject: Gr\xc3\xbc\xc3\x9f"
+                       "e aus K\xc3\xb6ln\r\n"
+                       "Date: Sat, 28 Mar 2026 10:00:00 +0100\r\n"
+                       "Content-Type: text/plain; charset=utf-8\r\n"
+                       "Content-Transfer-Encoding: 8bit\r\n"
+                       "\r\n"
+                       "Gr\xc3\xbc\xc3\x9f"
+                       "e\r\n");
+  assert_string_equal(str(doc, "from"), "j\xc3\xbcrgen@b\xc3\xbc"
+                                        "cher.test");
+  assert_string_equal(json_string_value(json_array_get(json_object_get(doc, "to"), 0)),
+                      "\xc3\xb6@\xc3\xa4.test");
+  assert_string_equal(str(doc, "subject"), "Gr\xc3\xbc\xc3\x9f"
+                                           "e aus K\xc3\xb6ln");
+  assert_string_equal(str(header_at(doc, 2, "Subject"), "value"), "Gr\xc3\xbc\xc3\x9f"
+                                                                  "e aus K\xc3\xb6ln");
+  assert_string_equal(str(doc, "text"), "Gr\xc3\xbc\xc3\x9f"
+                                        "e\r\n");
+  assert_true(valid(doc));
+  json_decref(doc);
+}
+
+/* Any zone and spelling RFC 5322 allows, folding too: date is the header as sent, unfolded. */
+static void test_date_zones(void **state) {
+  (void)state;
+  static const char *const dates[][2] = {
+      {"Sat, 28 Mar 2026 10:00:00 -0500", "Sat, 28 Mar 2026 10:00:00 -0500"},
+      {"28 Mar 2026 10:00 +0530", "28 Mar 2026 10:00 +0530"},
+      {"Sat, 28 Mar 2026 10:00:00 GMT", "Sat, 28 Mar 2026 10:00:00 GMT"},
+      {"Sat, 28 Mar 2026 11:00:00 +0100 (CET)", "Sat, 28 Mar 2026 11:00:00 +0100 (CET)"},
+      {"Sat, 28 Mar 2026\r\n 10:00:00 +0000", "Sat, 28 Mar 2026 10:00:00 +0000"},
+  };
+  for (size_t i = 0; i < sizeof(dates) / sizeof(dates[0]); i++) {
+    char raw[256];
+    assert_int_equal(
+        kf_str_format(raw, sizeof(raw), "From: a@b.test\r\nDate: %s\r\n\r\nx\r\n", dates[i][0]),
+        KF_OK);
+    json_t *doc = decode(raw);
+    assert_string_equal(str(doc, "date"), dates[i][1]);
+    assert_string_equal(str(json_object_get(doc, "headers"), "date"), dates[i][1]);
+    assert_true(valid(doc));
+    json_decref(doc);
+  }
+}
+
 /* ---- format=flowed (RFC 3676). ---- */
 
 static const char flowed_mail[] =
@@ -696,6 +750,8 @@ int main(void) {
       cmocka_unit_test(test_header_name_not_utf8),
       cmocka_unit_test(test_links_non_ascii),
       cmocka_unit_test(test_links_in_html_text),
+      cmocka_unit_test(test_utf8_headers),
+      cmocka_unit_test(test_date_zones),
       cmocka_unit_test(test_flowed_hand_written),
       cmocka_unit_test(test_flowed_delsp),
       cmocka_unit_test(test_flowed_gmime_built),
