@@ -1,10 +1,12 @@
 /*
  * km_mime.c: decode a received message into the mail document (see km_mime.h).
  *
- * GMime does the MIME parsing and transfer decoding. Charset conversion is done
- * here with iconv rather than with GMime's text helpers, because those silently
- * repair bad input and mime_valid must know whether the conversion was clean.
- * Every string handed to jansson is made valid UTF-8 first (bad bytes become
+ * GMime does the MIME parsing and transfer decoding; the fields of the header
+ * block come from the raw bytes (km_header.h), because GMime splits them into
+ * two lists and cuts a value at a NUL. Charset conversion is done here with
+ * iconv rather than with GMime's text helpers, because those silently repair
+ * bad input and mime_valid must know whether the conversion was clean. Every
+ * string handed to jansson is made valid UTF-8 first (bad bytes become
  * U+FFFD), since jansson refuses anything else and a broken mail must still be
  * stored. A NUL byte counts as bad too: as U+0000 it would cut the string short
  * for every C reader of the document, so it is replaced and marks the mail
@@ -487,7 +489,7 @@ static kf_rc mime_addresses(InternetAddressList *list, json_t *array, unsigned d
  * The RFC 2047 decoded form of an unfolded header value (len bytes), decoded
  * as GMime decodes header values, or NULL when out of memory. GMime reads C
  * strings, so each NUL becomes U+FFFD first (and *clean false); other bytes
- * are GMime's to judge, so 8-bit text gets its charset fallback as before.
+ * are GMime's to judge, so 8-bit text gets GMime's charset fallback.
  */
 static json_t *mime_header_decode(const char *value, size_t len, bool *clean) {
   kf_buf text;
