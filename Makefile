@@ -87,6 +87,13 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 all: $(BINS)
 
+# Unit-test objects sit in a pattern chain (.c -> .o -> test binary), so make
+# would treat them as intermediate and delete them after linking; the next run
+# then finds them missing (the .d files name them) and compiles every test again.
+.SECONDARY:
+# A recipe that fails part-way leaves no half-written object or archive behind.
+.DELETE_ON_ERROR:
+
 tests: $(UNIT_BINS)
 
 $(BUILD)/obj/%.o: %.c
@@ -204,4 +211,4 @@ install: all
 clean:
 	rm -rf build
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
