@@ -1,8 +1,9 @@
 # konform: build, test and run the conformance suite.
 #
 #   make          build every program into build/bin
-#   make check    every test: unit tests and integration tests under the normal
-#                 and the ASan+UBSan build, the scenario suite against the
+#   make check    every test: lint, format and contract checks, unit tests and
+#                 integration tests under the normal and the ASan+UBSan
+#                 build, the scenario suite against the
 #                 sanitizer-built reference stack (a leak or crash at shutdown
 #                 fails it), unit tests and the suite (8 jobs) under
 #                 ThreadSanitizer, then the suite against the normal build
@@ -83,7 +84,7 @@ BINS := $(BUILD)/bin/konform-server $(BUILD)/bin/konform-mail $(BUILD)/bin/konfo
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .PHONY: all deps check check-inner unit unit-san integration scenarios run run-inner bench \
-        bench-inner install clean lint-banned format tests
+        bench-inner install clean lint-banned lint-contracts format tests
 
 all: $(BINS)
 
@@ -161,6 +162,7 @@ check:
 	@$(MAKE) --no-print-directory check-inner
 
 check-inner: lint-banned
+	@$(MAKE) --no-print-directory lint-contracts
 	@$(MAKE) --no-print-directory -j$(NPROC) all tests
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory -j$(NPROC) SAN=1 all tests
@@ -198,6 +200,11 @@ bench:
 lint-banned:
 	@scripts/check-banned.sh
 	@scripts/check-format.sh
+
+# The contract documents, with @redocly/cli (redocly.yaml); says "SKIPPED" and
+# why where node or npm is missing.
+lint-contracts:
+	@scripts/lint-contracts.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
