@@ -4,19 +4,21 @@
  * The parser keeps the tree consistent at every moment (every array element
  * below len is fully zero-initialised before it is filled), so this one
  * function cleans up both finished files and files abandoned half-way by a
- * parse error or a failed allocation.
+ * parse error or a failed allocation. A step's own data is freed by its
+ * kind's release function, so nothing here knows the kinds.
  */
 #include "kh_ast.h"
 
 #include "kf/alloc.h"
+#include "kh_step.h"
 
-static void kh_template_release(kh_template *tpl) {
+void kh_template_release(kh_template *tpl) {
   kf_free(tpl->text);
   tpl->text = NULL;
   tpl->len = 0;
 }
 
-static void kh_literal_release(kh_literal *lit) {
+void kh_literal_release(kh_literal *lit) {
   kh_template_release(&lit->str);
 }
 
@@ -29,7 +31,7 @@ static void kh_query_release(kh_query *query) {
   query->filters_len = 0;
 }
 
-static void kh_args_release(kh_arg *args, size_t len) {
+void kh_args_release(kh_arg *args, size_t len) {
   for (size_t i = 0; i < len; i++) {
     kf_free(args[i].name);
     kh_literal_release(&args[i].value);
@@ -38,39 +40,10 @@ static void kh_args_release(kh_arg *args, size_t len) {
 }
 
 static void kh_step_release(kh_step *step) {
-  switch (step->kind) {
-  case KH_STEP_LET:
-    kf_free(step->u.let.name);
-    kh_literal_release(&step->u.let.value);
-    kf_free(step->u.let.func);
-    kh_args_release(step->u.let.args, step->u.let.args_len);
-    break;
-  case KH_STEP_HTTP:
-    kf_free(step->u.http.method);
-    kh_template_release(&step->u.http.url);
-    for (size_t i = 0; i < step->u.http.headers_len; i++) {
-      kh_template_release(&step->u.http.headers[i].name);
-      kh_template_release(&step->u.http.headers[i].value);
-    }
-    kf_free(step->u.http.headers);
-    kh_template_release(&step->u.http.body);
-    break;
-  case KH_STEP_WAIT:
-    kh_template_release(&step->u.wait.to);
-    kh_template_release(&step->u.wait.from);
-    kh_template_release(&step->u.wait.subject);
-    kh_template_release(&step->u.wait.kind);
-    kh_template_release(&step->u.wait.customer_number);
-    break;
-  case KH_STEP_CLOCK:
-    kh_template_release(&step->u.clock.iso);
-    break;
-  case KH_STEP_USE:
-    kf_free(step->u.use.fragment_name);
-    kh_args_release(step->u.use.args, step->u.use.args_len);
-    break;
-  case KH_STEP_CHECK:
-    break;
+  if (step->data != NULL) {
+    if (step->def != NULL && step->def->release != NULL)
+      step->def->release(step->data);
+    kf_free(step->data);
   }
   kf_free(step->source);
   for (size_t i = 0; i < step->checks_len; i++) {

@@ -40,66 +40,27 @@ typedef struct kh_literal {
   bool boolean;     /* KH_LIT_BOOL. */
 } kh_literal;
 
-typedef enum kh_query_kind {
-  KH_Q_STATUS,
-  KH_Q_HEADER,
-  KH_Q_BODY,
-  KH_Q_JSON,
-  KH_Q_DURATION,
-  KH_Q_MAIL_FROM,
-  KH_Q_MAIL_TO,
-  KH_Q_MAIL_SUBJECT,
-  KH_Q_MAIL_DATE,
-  KH_Q_MAIL_TEXT,
-  KH_Q_MAIL_HTML,
-  KH_Q_MAIL_RAW,
-  KH_Q_MAIL_HEADER,
-  KH_Q_MAIL_LINKS,
-  KH_Q_MAIL_LINK,
-  KH_Q_MAIL_JSON,
-  KH_Q_LETTER_KIND,
-  KH_Q_LETTER_TEXT,
-  KH_Q_LETTER_DATE,
-  KH_Q_LETTER_FIELD,
-  KH_Q_LETTER_JSON,
-  KH_Q_VAR
-} kh_query_kind;
-
-typedef enum kh_filter_kind { KH_F_COUNT, KH_F_REGEX, KH_F_LOWER, KH_F_GREP } kh_filter_kind;
+/* The tables the nodes point into (kh_query.h, kh_filter.h, kh_pred.h, kh_step.h). */
+struct kh_query_def;
+struct kh_filter_def;
+struct kh_pred_def;
+struct kh_step_def;
 
 typedef struct kh_filter {
-  kh_filter_kind kind;
-  kh_template arg; /* KH_F_REGEX and KH_F_GREP: the pattern. */
+  const struct kh_filter_def *def; /* Row of KH_FILTERS; borrowed. */
+  kh_template arg;                 /* The pattern of regex and grep; absent otherwise. */
 } kh_filter;
 
 typedef struct kh_query {
-  kh_query_kind kind;
-  kh_template arg; /* Header name, JSON path, regex, field or variable name. */
+  const struct kh_query_def *def; /* Row of the query table; borrowed. */
+  kh_template arg;                /* Header name, JSON path, regex, field or variable name. */
   kh_filter *filters;
   size_t filters_len;
 } kh_query;
 
-typedef enum kh_pred_kind {
-  KH_P_EQ,
-  KH_P_NE,
-  KH_P_LT,
-  KH_P_LE,
-  KH_P_GT,
-  KH_P_GE,
-  KH_P_CONTAINS,
-  KH_P_NOT_CONTAINS,
-  KH_P_STARTSWITH,
-  KH_P_MATCHES,
-  KH_P_NOT_MATCHES,
-  KH_P_EXISTS,
-  KH_P_NOT_EXISTS,
-  KH_P_IS_UUID,
-  KH_P_JSON_EQUALS
-} kh_pred_kind;
-
 typedef struct kh_predicate {
-  kh_pred_kind kind;
-  kh_literal operand; /* Unused for EXISTS, NOT_EXISTS, IS_UUID. */
+  const struct kh_pred_def *def; /* Row of the predicate table; borrowed. */
+  kh_literal operand;            /* Absent (KH_LIT_NULL, unused) for predicates without one. */
 } kh_predicate;
 
 /* An `expect` or a `capture` line. */
@@ -112,90 +73,22 @@ typedef struct kh_check {
   kh_predicate pred; /* !is_capture only. */
 } kh_check;
 
-typedef struct kh_header {
-  kh_template name;
-  kh_template value;
-} kh_header;
-
-typedef struct kh_request {
-  char *method; /* "GET", "POST", ... */
-  kh_template url;
-  kh_header *headers;
-  size_t headers_len;
-  kh_template body;   /* body.text == NULL: no body. */
-  bool body_is_json;  /* From `json`: sets Content-Type unless given. */
-  bool no_clock;      /* `option no-clock`. */
-  int64_t timeout_ms; /* 0 = default. */
-} kh_request;
-
-typedef enum kh_wait_kind { KH_WAIT_MAIL, KH_WAIT_LETTER } kh_wait_kind;
-
-typedef struct kh_wait {
-  kh_wait_kind what;
-  kh_template to;              /* Mail: recipient address; letter: recipient name. */
-  kh_template from;            /* Mail only. */
-  kh_template subject;         /* Mail only, substring. */
-  kh_template kind;            /* Letter only. */
-  kh_template customer_number; /* Letter only. */
-  int64_t within_ms;           /* 0 = the target's default. */
-} kh_wait;
-
-typedef enum kh_clock_op {
-  KH_CLOCK_CREATE,
-  KH_CLOCK_CREATE_NOW,
-  KH_CLOCK_ADVANCE,
-  KH_CLOCK_SET
-} kh_clock_op;
-
-typedef struct kh_clock_step {
-  kh_clock_op op;
-  kh_template iso;    /* CREATE and SET. */
-  int64_t advance_ms; /* ADVANCE. */
-} kh_clock_step;
-
 typedef struct kh_arg {
   char *name; /* NULL for a positional argument. */
   kh_literal value;
 } kh_arg;
 
-typedef struct kh_let {
-  char *name;
-  bool is_call;     /* A generator call rather than a literal. */
-  kh_literal value; /* !is_call. */
-  char *func;       /* is_call: "email", "password", ... */
-  kh_arg *args;
-  size_t args_len;
-} kh_let;
-
-struct kh_fragment;
-
-typedef struct kh_use {
-  char *fragment_name;
-  kh_arg *args; /* Named, string-valued. */
-  size_t args_len;
-  const struct kh_fragment *resolved; /* Borrowed; set by kh_suite_load. */
-} kh_use;
-
-typedef enum kh_step_kind {
-  KH_STEP_LET,
-  KH_STEP_HTTP,
-  KH_STEP_WAIT,
-  KH_STEP_CLOCK,
-  KH_STEP_USE,
-  KH_STEP_CHECK /* A standalone expect/capture line: one entry in checks. */
-} kh_step_kind;
-
+/*
+ * One step. What the step holds depends on its kind, so the node carries its
+ * row of the step registry (kh_step.h) and that kind's own data, which the
+ * row's parse function fills and its release function frees. Adding a step
+ * kind therefore never touches this header.
+ */
 typedef struct kh_step {
-  kh_step_kind kind;
+  const struct kh_step_def *def; /* Row of KH_STEPS; borrowed. */
   kh_pos pos;
-  char *source; /* The step's first line, trimmed. */
-  union {
-    kh_let let;
-    kh_request http;
-    kh_wait wait;
-    kh_clock_step clock;
-    kh_use use;
-  } u;
+  char *source;     /* The step's first line, trimmed. */
+  void *data;       /* Owned; def->data_size bytes, zeroed before parsing. */
   kh_check *checks; /* expect/capture lines, in written order. */
   size_t checks_len;
 } kh_step;
@@ -228,5 +121,11 @@ typedef struct kh_file {
 } kh_file;
 
 void kh_file_free(kh_file *file);
+
+/* Helpers for the release functions of step kinds; each frees what it owns and zeroes it. */
+void kh_template_release(kh_template *tpl);
+void kh_literal_release(kh_literal *lit);
+/* Frees args[0..len) and the array. */
+void kh_args_release(kh_arg *args, size_t len);
 
 #endif

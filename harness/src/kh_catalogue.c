@@ -111,23 +111,9 @@ static kf_rc kh_value_text(json_t *v, char **out) {
   return rc;
 }
 
-static kf_rc kh_load_json(kh_catalogue *cat, const char *name, json_t *root, kf_err *err) {
-  if (!json_is_object(root))
-    return kf_err_set(err, KF_ERR_INVALID, "%s: the top level must be an object", name);
-  json_t *version = json_object_get(root, "version");
-  if (!json_is_integer(version) || json_integer_value(version) != 1)
-    return kf_err_set(err, KF_ERR_INVALID, "%s: \"version\" must be 1", name);
-  json_t *areas = json_object_get(root, "areas");
-  if (!json_is_object(areas) || json_object_size(areas) == 0)
-    return kf_err_set(err, KF_ERR_INVALID, "%s: \"areas\" must be a non-empty object", name);
-  json_t *reqs = json_object_get(root, "requirements");
-  if (!json_is_array(reqs))
-    return kf_err_set(err, KF_ERR_INVALID, "%s: \"requirements\" must be an array", name);
-  size_t nreq = json_array_size(reqs);
-  size_t nareas = json_object_size(areas);
-  if (nreq > KH_CATALOGUE_MAX_ITEMS || nareas > KH_CATALOGUE_MAX_ITEMS)
-    return kf_err_set(err, KF_ERR_LIMIT, "%s: too many entries", name);
-  cat->areas = kf_calloc(nareas, sizeof *cat->areas);
+/* The "areas" object: upper-case names and their titles. */
+static kf_rc kh_load_areas(kh_catalogue *cat, const char *name, json_t *areas, kf_err *err) {
+  cat->areas = kf_calloc(json_object_size(areas), sizeof *cat->areas);
   if (cat->areas == NULL)
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   const char *key;
@@ -149,70 +135,103 @@ static kf_rc kh_load_json(kh_catalogue *cat, const char *name, json_t *root, kf_
     if ((a->id = kf_strdup(key)) == NULL || (a->title = kf_strdup(json_string_value(val))) == NULL)
       return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   }
+  return KF_OK;
+}
+
+/* A requirement's "defaults": configurable values a profile may override. */
+static kf_rc kh_load_defaults(kh_requirement *item, const char *name, json_t *defaults,
+                              kf_err *err) {
+  size_t nd = json_object_size(defaults);
+  if (nd == 0)
+    return KF_OK;
+  if (nd > KH_CATALOGUE_MAX_ITEMS)
+    return kf_err_set(err, KF_ERR_LIMIT, "%s: %s has too many defaults", name, item->id);
+  item->default_keys = kf_calloc(nd, sizeof *item->default_keys);
+  item->default_values = kf_calloc(nd, sizeof *item->default_values);
+  if (item->default_keys == NULL || item->default_values == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  const char *key;
+  json_t *val;
+  json_object_foreach(defaults, key, val) {
+    size_t k = item->defaults_len;
+    if ((item->default_keys[k] = kf_strdup(key)) == NULL)
+      return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+    item->defaults_len++;
+    kf_rc rc = kh_value_text(val, &item->default_values[k]);
+    if (rc == KF_ERR_INVALID)
+      return kf_err_set(err, rc, "%s: %s default \"%.60s\" must be a string, number or boolean",
+                        name, item->id, key);
+    if (rc != KF_OK)
+      return kf_err_set(err, rc, "out of memory");
+  }
+  return KF_OK;
+}
+
+/* Check the fields of requirements[i] and append it. */
+static kf_rc kh_load_requirement(kh_catalogue *cat, const char *name, size_t i, json_t *r,
+                                 kf_err *err) {
+  if (!json_is_object(r))
+    return kf_err_set(err, KF_ERR_INVALID, "%s: requirements[%zu] must be an object", name, i);
+  json_t *id = json_object_get(r, "id");
+  json_t *area = json_object_get(r, "area");
+  json_t *title = json_object_get(r, "title");
+  json_t *source = json_object_get(r, "source");
+  json_t *defaults = json_object_get(r, "defaults");
+  size_t plen;
+  if (!json_is_string(id) || !kh_id_valid(json_string_value(id), &plen))
+    return kf_err_set(err, KF_ERR_INVALID, "%s: requirements[%zu].id must look like ACC-01", name,
+                      i);
+  const char *ids = json_string_value(id);
+  if (kh_catalogue_find(cat, ids) != NULL)
+    return kf_err_set(err, KF_ERR_INVALID, "%s: requirement %s is listed twice", name, ids);
+  if (!json_is_string(area) || kh_catalogue_area_title(cat, json_string_value(area)) == NULL)
+    return kf_err_set(err, KF_ERR_INVALID, "%s: %s names an area that \"areas\" does not list",
+                      name, ids);
+  if (strlen(json_string_value(area)) != plen || strncmp(json_string_value(area), ids, plen) != 0)
+    return kf_err_set(err, KF_ERR_INVALID, "%s: %s has area \"%.20s\", which is not its ID prefix",
+                      name, ids, json_string_value(area));
+  if (!json_is_string(title) || json_string_length(title) == 0)
+    return kf_err_set(err, KF_ERR_INVALID, "%s: %s needs a non-empty \"title\"", name, ids);
+  const char *src = json_is_string(source) ? json_string_value(source) : "";
+  if (strcmp(src, "seed") != 0 && strcmp(src, "default") != 0 && strcmp(src, "practice") != 0)
+    return kf_err_set(err, KF_ERR_INVALID,
+                      "%s: %s has \"source\" other than seed, default or practice", name, ids);
+  if (defaults != NULL && !json_is_object(defaults))
+    return kf_err_set(err, KF_ERR_INVALID, "%s: %s has \"defaults\" that is not an object", name,
+                      ids);
+  kh_requirement *item = &cat->items[cat->len++];
+  if ((item->id = kf_strdup(ids)) == NULL ||
+      (item->area = kf_strdup(json_string_value(area))) == NULL ||
+      (item->title = kf_strdup(json_string_value(title))) == NULL ||
+      (item->source = kf_strdup(src)) == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  return kh_load_defaults(item, name, defaults, err);
+}
+
+static kf_rc kh_load_json(kh_catalogue *cat, const char *name, json_t *root, kf_err *err) {
+  if (!json_is_object(root))
+    return kf_err_set(err, KF_ERR_INVALID, "%s: the top level must be an object", name);
+  json_t *version = json_object_get(root, "version");
+  if (!json_is_integer(version) || json_integer_value(version) != 1)
+    return kf_err_set(err, KF_ERR_INVALID, "%s: \"version\" must be 1", name);
+  json_t *areas = json_object_get(root, "areas");
+  if (!json_is_object(areas) || json_object_size(areas) == 0)
+    return kf_err_set(err, KF_ERR_INVALID, "%s: \"areas\" must be a non-empty object", name);
+  json_t *reqs = json_object_get(root, "requirements");
+  if (!json_is_array(reqs))
+    return kf_err_set(err, KF_ERR_INVALID, "%s: \"requirements\" must be an array", name);
+  size_t nreq = json_array_size(reqs);
+  if (nreq > KH_CATALOGUE_MAX_ITEMS || json_object_size(areas) > KH_CATALOGUE_MAX_ITEMS)
+    return kf_err_set(err, KF_ERR_LIMIT, "%s: too many entries", name);
+  kf_rc rc = kh_load_areas(cat, name, areas, err);
+  if (rc != KF_OK)
+    return rc;
   cat->items = kf_calloc(nreq ? nreq : 1, sizeof *cat->items);
   if (cat->items == NULL)
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-  for (size_t i = 0; i < nreq; i++) {
-    json_t *r = json_array_get(reqs, i);
-    if (!json_is_object(r))
-      return kf_err_set(err, KF_ERR_INVALID, "%s: requirements[%zu] must be an object", name, i);
-    json_t *id = json_object_get(r, "id");
-    json_t *area = json_object_get(r, "area");
-    json_t *title = json_object_get(r, "title");
-    json_t *source = json_object_get(r, "source");
-    json_t *defaults = json_object_get(r, "defaults");
-    size_t plen;
-    if (!json_is_string(id) || !kh_id_valid(json_string_value(id), &plen))
-      return kf_err_set(err, KF_ERR_INVALID, "%s: requirements[%zu].id must look like ACC-01", name,
-                        i);
-    const char *ids = json_string_value(id);
-    if (kh_catalogue_find(cat, ids) != NULL)
-      return kf_err_set(err, KF_ERR_INVALID, "%s: requirement %s is listed twice", name, ids);
-    if (!json_is_string(area) || kh_catalogue_area_title(cat, json_string_value(area)) == NULL)
-      return kf_err_set(err, KF_ERR_INVALID, "%s: %s names an area that \"areas\" does not list",
-                        name, ids);
-    if (strlen(json_string_value(area)) != plen || strncmp(json_string_value(area), ids, plen) != 0)
-      return kf_err_set(err, KF_ERR_INVALID,
-                        "%s: %s has area \"%.20s\", which is not its ID prefix", name, ids,
-                        json_string_value(area));
-    if (!json_is_string(title) || json_string_length(title) == 0)
-      return kf_err_set(err, KF_ERR_INVALID, "%s: %s needs a non-empty \"title\"", name, ids);
-    const char *src = json_is_string(source) ? json_string_value(source) : "";
-    if (strcmp(src, "seed") != 0 && strcmp(src, "default") != 0 && strcmp(src, "practice") != 0)
-      return kf_err_set(err, KF_ERR_INVALID,
-                        "%s: %s has \"source\" other than seed, default or practice", name, ids);
-    if (defaults != NULL && !json_is_object(defaults))
-      return kf_err_set(err, KF_ERR_INVALID, "%s: %s has \"defaults\" that is not an object", name,
-                        ids);
-    kh_requirement *item = &cat->items[cat->len++];
-    if ((item->id = kf_strdup(ids)) == NULL ||
-        (item->area = kf_strdup(json_string_value(area))) == NULL ||
-        (item->title = kf_strdup(json_string_value(title))) == NULL ||
-        (item->source = kf_strdup(src)) == NULL)
-      return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-    size_t nd = json_object_size(defaults);
-    if (nd > 0) {
-      if (nd > KH_CATALOGUE_MAX_ITEMS)
-        return kf_err_set(err, KF_ERR_LIMIT, "%s: %s has too many defaults", name, ids);
-      item->default_keys = kf_calloc(nd, sizeof *item->default_keys);
-      item->default_values = kf_calloc(nd, sizeof *item->default_values);
-      if (item->default_keys == NULL || item->default_values == NULL)
-        return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-      json_object_foreach(defaults, key, val) {
-        size_t k = item->defaults_len;
-        if ((item->default_keys[k] = kf_strdup(key)) == NULL)
-          return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-        item->defaults_len++;
-        kf_rc rc = kh_value_text(val, &item->default_values[k]);
-        if (rc == KF_ERR_INVALID)
-          return kf_err_set(err, rc, "%s: %s default \"%.60s\" must be a string, number or boolean",
-                            name, ids, key);
-        if (rc != KF_OK)
-          return kf_err_set(err, rc, "out of memory");
-      }
-    }
-  }
-  return KF_OK;
+  for (size_t i = 0; rc == KF_OK && i < nreq; i++)
+    rc = kh_load_requirement(cat, name, i, json_array_get(reqs, i), err);
+  return rc;
 }
 
 kf_rc kh_catalogue_load_text(kh_catalogue *cat, const char *name, const char *text, size_t len,
@@ -249,9 +268,9 @@ kf_rc kh_catalogue_load(kh_catalogue *cat, const char *path, kf_err *err) {
   if (rc == KF_OK && failed)
     rc = kf_err_set(err, KF_ERR_IO, "%s: read error", path);
   else if (rc == KF_ERR_LIMIT)
-    kf_err_set(err, rc, "%s: larger than %u bytes", path, KH_CATALOGUE_MAX_BYTES);
+    (void)kf_err_set(err, rc, "%s: larger than %u bytes", path, KH_CATALOGUE_MAX_BYTES);
   else if (rc != KF_OK)
-    kf_err_set(err, rc, "out of memory");
+    (void)kf_err_set(err, rc, "out of memory");
   if (rc == KF_OK)
     rc = kh_catalogue_load_text(cat, path, b.data != NULL ? b.data : "", b.len, err);
   kf_buf_release(&b);

@@ -1,8 +1,9 @@
 /*
  * kh_cli.c: konform's command line.
  *
- * Options are parsed by hand (getopt_long is not POSIX) and accept both
- * "--opt value" and "--opt=value". The run command checks that the target and
+ * Commands and options are tables: the options go through kf_opt (which
+ * accepts "--opt value" and "--opt=value" and prints the usage from the same
+ * rows), a command is a row and its function. The run command checks that the target and
  * its mocks answer before running anything, so a wrong URL is one clear message
  * and exit code 3 rather than a page of errored scenarios.
  */
@@ -25,6 +26,7 @@
 #include "kf/buf.h"
 #include "kf/daemon.h"
 #include "kf/log.h"
+#include "kf/opt.h"
 #include "kf/run_result.h"
 #include "kf/str.h"
 #include "kf/version.h"
@@ -42,36 +44,7 @@
 #define KH_CLI_PREFLIGHT_TIMEOUT_MS 5000
 #define KH_CLI_PATH_MAX 4096
 
-static const char kh_cli_usage[] =
-    "usage: konform <command> [options] [PATH...]\n"
-    "\n"
-    "commands:\n"
-    "  run [PATH...]    run the scenarios (default path: ./scenarios)\n"
-    "  list [PATH...]   list the scenarios: file:line, name, covers, tags\n"
-    "  lint [PATH...]   check the scenarios against the catalogue\n"
-    "  version          print the version\n"
-    "  help             print this text\n"
-    "\n"
-    "options:\n"
-    "  --target FILE        target profile (docs/targets.md); default: start the\n"
-    "                       embedded reference stack\n"
-    "  --jobs N             scenarios run in parallel (default: online CPUs, >= 2)\n"
-    "  --covers ID          only scenarios covering ID (repeatable)\n"
-    "  --tag T              only scenarios tagged T (repeatable)\n"
-    "  --name TEXT          only scenarios whose name contains TEXT\n"
-    "  --report json=PATH   write the JSON report (repeatable)\n"
-    "  --report junit=PATH  write the JUnit XML report (repeatable)\n"
-    "  -v, --verbose        print the request and response of every step\n"
-    "  --seed N             random seed (default random; always printed)\n"
-    "  --run-id HEX         run identity for generated accounts (default random)\n"
-    "  --catalogue FILE     requirement catalogue (default: catalogue.json in the\n"
-    "                       first scenario folder or its parents)\n"
-    "  --keep-state         keep the embedded stack's temporary folder\n"
-    "  --no-color           no ANSI colours\n"
-    "\n"
-    "exit codes: 0 conforms, 1 failures, 2 usage/parse/lint errors, 3 target unreachable\n";
-
-/* ---- Option parsing. ---- */
+/* ---- Options: one table that parses argv and prints the usage. ---- */
 
 static kf_rc kh_cli_push(const char **list, size_t *len, const char *value, const char *opt,
                          kf_err *err) {
@@ -95,69 +68,141 @@ static kf_rc kh_cli_parse_u64(const char *s, int base, uint64_t *out) {
   return KF_OK;
 }
 
-/* Options that take a value; the rest are flags. */
-static bool kh_cli_takes_value(const char *name) {
-  static const char *const with_value[] = {"--target", "--jobs", "--covers", "--tag",      "--name",
-                                           "--report", "--seed", "--run-id", "--catalogue"};
-  for (size_t i = 0; i < sizeof(with_value) / sizeof(with_value[0]); i++)
-    if (strcmp(name, with_value[i]) == 0)
-      return true;
-  return false;
+static kf_rc kh_cli_opt_covers(void *cfg, const char *value, kf_err *err) {
+  kh_cli_options *o = cfg;
+  return kh_cli_push(o->covers, &o->covers_len, value, "--covers", err);
 }
 
-static kf_rc kh_cli_option(kh_cli_options *o, const char *name, const char *value, kf_err *err) {
-  if (strcmp(name, "--target") == 0) {
-    o->target = value;
-  } else if (strcmp(name, "--jobs") == 0) {
-    long n = 0;
-    if (kf_str_to_long(value, 1, 256, &n) != KF_OK)
-      return kf_err_set(err, KF_ERR_INVALID, "--jobs wants a number from 1 to 256, not \"%s\"",
-                        value);
-    o->jobs = (unsigned)n;
-  } else if (strcmp(name, "--covers") == 0) {
-    return kh_cli_push(o->covers, &o->covers_len, value, name, err);
-  } else if (strcmp(name, "--tag") == 0) {
-    return kh_cli_push(o->tags, &o->tags_len, value, name, err);
-  } else if (strcmp(name, "--name") == 0) {
-    o->name = value;
-  } else if (strcmp(name, "--report") == 0) {
-    if (o->reports_len >= KH_CLI_MAX_LIST)
-      return kf_err_set(err, KF_ERR_INVALID, "too many --report options");
-    kh_cli_report *r = &o->reports[o->reports_len];
-    if (kf_str_starts_with(value, "json="))
-      r->junit = false;
-    else if (kf_str_starts_with(value, "junit="))
-      r->junit = true;
-    else
-      return kf_err_set(err, KF_ERR_INVALID, "--report wants json=PATH or junit=PATH, not \"%s\"",
-                        value);
-    r->path = kf_str_after(value, '=');
-    if (r->path == NULL || r->path[0] == '\0')
-      return kf_err_set(err, KF_ERR_INVALID, "--report %s: the path is missing", value);
-    o->reports_len++;
-  } else if (strcmp(name, "--seed") == 0) {
-    if (kh_cli_parse_u64(value, 10, &o->seed) != KF_OK)
-      return kf_err_set(err, KF_ERR_INVALID, "--seed wants a decimal number, not \"%s\"", value);
-    o->has_seed = true;
-  } else if (strcmp(name, "--run-id") == 0) {
-    if (kh_cli_parse_u64(value, 16, &o->run_id) != KF_OK)
-      return kf_err_set(err, KF_ERR_INVALID, "--run-id wants up to 16 hex digits, not \"%s\"",
-                        value);
-    o->has_run_id = true;
-  } else if (strcmp(name, "--catalogue") == 0) {
-    o->catalogue = value;
-  } else if (strcmp(name, "--verbose") == 0 || strcmp(name, "-v") == 0) {
-    o->verbose = true;
-  } else if (strcmp(name, "--keep-state") == 0) {
-    o->keep_state = true;
-  } else if (strcmp(name, "--no-color") == 0) {
-    o->no_color = true;
-  } else if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
-    o->command = KH_CMD_HELP;
-  } else {
-    return kf_err_set(err, KF_ERR_INVALID, "unknown option %s", name);
+static kf_rc kh_cli_opt_tag(void *cfg, const char *value, kf_err *err) {
+  kh_cli_options *o = cfg;
+  return kh_cli_push(o->tags, &o->tags_len, value, "--tag", err);
+}
+
+/* The report writers, by the KIND of --report KIND=PATH. */
+static const kh_cli_report_kind KH_CLI_REPORTS[] = {
+    {"json", "JSON", kr_json_write},
+    {"junit", "JUnit", kr_junit_write},
+};
+
+static kf_rc kh_cli_opt_report(void *cfg, const char *value, kf_err *err) {
+  kh_cli_options *o = cfg;
+  if (o->reports_len >= KH_CLI_MAX_LIST)
+    return kf_err_set(err, KF_ERR_INVALID, "too many --report options");
+  kh_cli_report *r = &o->reports[o->reports_len];
+  const char *eq = strchr(value, '=');
+  r->kind = NULL;
+  for (size_t i = 0; eq != NULL && i < sizeof KH_CLI_REPORTS / sizeof KH_CLI_REPORTS[0]; i++) {
+    size_t n = strlen(KH_CLI_REPORTS[i].name);
+    if ((size_t)(eq - value) == n && strncmp(value, KH_CLI_REPORTS[i].name, n) == 0)
+      r->kind = &KH_CLI_REPORTS[i];
   }
+  if (r->kind == NULL)
+    return kf_err_set(err, KF_ERR_INVALID, "--report wants json=PATH or junit=PATH, not \"%s\"",
+                      value);
+  r->path = eq + 1;
+  if (r->path[0] == '\0')
+    return kf_err_set(err, KF_ERR_INVALID, "--report %s: the path is missing", value);
+  o->reports_len++;
   return KF_OK;
+}
+
+static kf_rc kh_cli_opt_seed(void *cfg, const char *value, kf_err *err) {
+  kh_cli_options *o = cfg;
+  if (kh_cli_parse_u64(value, 10, &o->seed) != KF_OK)
+    return kf_err_set(err, KF_ERR_INVALID, "--seed wants a decimal number, not \"%s\"", value);
+  o->has_seed = true;
+  return KF_OK;
+}
+
+static kf_rc kh_cli_opt_run_id(void *cfg, const char *value, kf_err *err) {
+  kh_cli_options *o = cfg;
+  if (kh_cli_parse_u64(value, 16, &o->run_id) != KF_OK)
+    return kf_err_set(err, KF_ERR_INVALID, "--run-id wants up to 16 hex digits, not \"%s\"", value);
+  o->has_run_id = true;
+  return KF_OK;
+}
+
+static kf_rc kh_cli_opt_help(void *cfg, const char *value, kf_err *err) {
+  (void)value;
+  (void)err;
+  ((kh_cli_options *)cfg)->command = KH_CMD_HELP;
+  return KF_OK;
+}
+
+static const kf_opt KH_CLI_OPTS[] = {
+    KF_OPT_STRING_ROW("target", 0, kh_cli_options, target, "FILE",
+                      "target profile (docs/targets.md); default: start the\n"
+                      "embedded reference stack"),
+    KF_OPT_NUM_ROW("jobs", 0, UINT, kh_cli_options, jobs, 1, 256, "N",
+                   "scenarios run in parallel (default: online CPUs, >= 2)"),
+    KF_OPT_CALL_ROW("covers", 0, kh_cli_opt_covers, "ID",
+                    "only scenarios covering ID (repeatable)"),
+    KF_OPT_CALL_ROW("tag", 0, kh_cli_opt_tag, "T", "only scenarios tagged T (repeatable)"),
+    KF_OPT_STRING_ROW("name", 0, kh_cli_options, name, "TEXT",
+                      "only scenarios whose name contains TEXT"),
+    KF_OPT_CALL_ROW("report", 0, kh_cli_opt_report, "KIND=PATH",
+                    "write a report, KIND json or junit (repeatable)"),
+    KF_OPT_FLAG_ROW("verbose", 'v', kh_cli_options, verbose,
+                    "print the request and response of every step"),
+    KF_OPT_CALL_ROW("seed", 0, kh_cli_opt_seed, "N",
+                    "random seed (default random; always printed)"),
+    KF_OPT_CALL_ROW("run-id", 0, kh_cli_opt_run_id, "HEX",
+                    "run identity for generated accounts (default random)"),
+    KF_OPT_STRING_ROW("catalogue", 0, kh_cli_options, catalogue, "FILE",
+                      "requirement catalogue (default: catalogue.json in the\n"
+                      "first scenario folder or its parents)"),
+    KF_OPT_FLAG_ROW("keep-state", 0, kh_cli_options, keep_state,
+                    "keep the embedded stack's temporary folder"),
+    KF_OPT_FLAG_ROW("no-color", 0, kh_cli_options, no_color, "no ANSI colours"),
+    KF_OPT_CALL_ROW("help", 'h', kh_cli_opt_help, NULL, "print this text"),
+};
+
+#define KH_CLI_OPTS_LEN (sizeof KH_CLI_OPTS / sizeof KH_CLI_OPTS[0])
+
+static int kh_cli_list(const kh_cli_options *o);
+static int kh_cli_lint(const kh_cli_options *o);
+static int kh_cli_run_command(const kh_cli_options *o);
+static int kh_cli_help(const kh_cli_options *o);
+static int kh_cli_version(const kh_cli_options *o);
+
+/* The commands; a new one is a row and its function. */
+static const struct {
+  kh_cli_command command;
+  const char *name;
+  const char *alias; /* Another spelling ("--version"), or NULL. */
+  const char *usage; /* Its line in the usage text. */
+  int (*fn)(const kh_cli_options *o);
+} KH_CLI_COMMANDS[] = {
+    {KH_CMD_RUN, "run", NULL, "  run [PATH...]    run the scenarios (default path: ./scenarios)\n",
+     kh_cli_run_command},
+    {KH_CMD_LIST, "list", NULL,
+     "  list [PATH...]   list the scenarios: file:line, name, covers, tags\n", kh_cli_list},
+    {KH_CMD_LINT, "lint", NULL, "  lint [PATH...]   check the scenarios against the catalogue\n",
+     kh_cli_lint},
+    {KH_CMD_VERSION, "version", "--version", "  version          print the version\n",
+     kh_cli_version},
+    {KH_CMD_HELP, "help", "--help", "  help             print this text\n", kh_cli_help},
+};
+
+#define KH_CLI_COMMANDS_LEN (sizeof KH_CLI_COMMANDS / sizeof KH_CLI_COMMANDS[0])
+
+/* The usage text, from the command and option tables. */
+static void kh_cli_print_usage(FILE *out) {
+  kf_buf b;
+  kf_buf_init(&b, 16 * 1024);
+  kf_rc rc = kf_buf_append_str(&b, "usage: konform <command> [options] [PATH...]\n\ncommands:\n");
+  for (size_t i = 0; rc == KF_OK && i < KH_CLI_COMMANDS_LEN; i++)
+    rc = kf_buf_append_str(&b, KH_CLI_COMMANDS[i].usage);
+  if (rc == KF_OK)
+    rc = kf_buf_append_str(&b, "\noptions:\n");
+  if (rc == KF_OK)
+    rc = kf_opt_usage(KH_CLI_OPTS, KH_CLI_OPTS_LEN, &b);
+  if (rc == KF_OK)
+    rc = kf_buf_append_str(
+        &b, "\nexit codes: 0 conforms, 1 failures, 2 usage/parse/lint errors, 3 target "
+            "unreachable\n");
+  fputs(b.data != NULL ? b.data : "usage: konform <command> [options] [PATH...]\n", out);
+  kf_buf_release(&b);
 }
 
 kf_rc kh_cli_parse(int argc, char *const *argv, kh_cli_options *opts, kf_err *err) {
@@ -166,58 +211,21 @@ kf_rc kh_cli_parse(int argc, char *const *argv, kh_cli_options *opts, kf_err *er
   if (argc < 2)
     return kf_err_set(err, KF_ERR_INVALID, "no command given");
   const char *cmd = argv[1];
-  if (strcmp(cmd, "run") == 0)
-    opts->command = KH_CMD_RUN;
-  else if (strcmp(cmd, "list") == 0)
-    opts->command = KH_CMD_LIST;
-  else if (strcmp(cmd, "lint") == 0)
-    opts->command = KH_CMD_LINT;
-  else if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
-    opts->command = KH_CMD_VERSION;
-  else if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
-    opts->command = KH_CMD_HELP;
-  else
-    return kf_err_set(err, KF_ERR_INVALID, "unknown command \"%s\"", cmd);
-  bool only_paths = false;
-  for (int i = 2; i < argc; i++) {
-    const char *a = argv[i];
-    if (only_paths || a[0] != '-' || strcmp(a, "-") == 0) {
-      kf_rc rc = kh_cli_push(opts->paths, &opts->paths_len, a, "PATH", err);
-      if (rc != KF_OK)
-        return rc;
-      continue;
-    }
-    if (strcmp(a, "--") == 0) {
-      only_paths = true;
-      continue;
-    }
-    char name[64];
-    const char *value = NULL;
-    const char *eq = strchr(a, '=');
-    if (eq != NULL && kf_str_starts_with(a, "--")) {
-      size_t n = (size_t)(eq - a);
-      if (n >= sizeof(name))
-        return kf_err_set(err, KF_ERR_INVALID, "unknown option %.60s", a);
-      memcpy(name, a, n);
-      name[n] = '\0';
-      value = eq + 1;
-    } else if (kf_str_copy(name, sizeof(name), a) != KF_OK) {
-      return kf_err_set(err, KF_ERR_INVALID, "unknown option %.60s", a);
-    }
-    if (kh_cli_takes_value(name)) {
-      if (value == NULL) {
-        if (i + 1 >= argc)
-          return kf_err_set(err, KF_ERR_INVALID, "%s needs a value", name);
-        value = argv[++i];
-      }
-    } else if (value != NULL) {
-      return kf_err_set(err, KF_ERR_INVALID, "%s takes no value", name);
-    }
-    kf_rc rc = kh_cli_option(opts, name, value, err);
-    if (rc != KF_OK)
-      return rc;
+  size_t c = 0;
+  while (c < KH_CLI_COMMANDS_LEN && strcmp(cmd, KH_CLI_COMMANDS[c].name) != 0 &&
+         (KH_CLI_COMMANDS[c].alias == NULL || strcmp(cmd, KH_CLI_COMMANDS[c].alias) != 0))
+    c++;
+  for (size_t h = 0; c == KH_CLI_COMMANDS_LEN && strcmp(cmd, "-h") == 0 && h < KH_CLI_COMMANDS_LEN;
+       h++) {
+    if (KH_CLI_COMMANDS[h].command == KH_CMD_HELP)
+      c = h;
   }
-  return KF_OK;
+  if (c == KH_CLI_COMMANDS_LEN)
+    return kf_err_set(err, KF_ERR_INVALID, "unknown command \"%s\"", cmd);
+  opts->command = KH_CLI_COMMANDS[c].command;
+  /* Options may set the command (--help), so it is chosen before they are read. */
+  return kf_opt_parse(KH_CLI_OPTS, KH_CLI_OPTS_LEN, argc, argv, 2, opts, opts->paths,
+                      KH_CLI_MAX_LIST, &opts->paths_len, err);
 }
 
 /* ---- Paths and the catalogue. ---- */
@@ -513,10 +521,10 @@ static int kh_cli_write_reports(const kh_cli_options *o, const kf_run_result *ru
     kf_err err;
     kf_err_init(&err);
     const kh_cli_report *r = &o->reports[i];
-    kf_rc rc = r->junit ? kr_junit_write(run, r->path, &err) : kr_json_write(run, r->path, &err);
+    kf_rc rc = r->kind->write(run, r->path, &err);
     if (rc != KF_OK) {
-      fprintf(stderr, "konform: cannot write the %s report %s: %s\n", r->junit ? "JUnit" : "JSON",
-              r->path, err.message);
+      fprintf(stderr, "konform: cannot write the %s report %s: %s\n", r->kind->label, r->path,
+              err.message);
       code = KH_EXIT_USAGE;
     } else {
       fprintf(stderr, "konform: wrote %s\n", r->path);
@@ -525,172 +533,197 @@ static int kh_cli_write_reports(const kh_cli_options *o, const kf_run_result *ru
   return code;
 }
 
-static int kh_cli_run(const kh_cli_options *o) {
+/* Everything a run needs before it starts, loaded and checked. */
+typedef struct kh_cli_run_state {
   kh_suite suite;
-  kh_suite_init(&suite);
   kh_catalogue cat;
-  kh_catalogue_init(&cat);
-  kh_profile profile;
-  kh_profile_init(&profile);
-  kf_run_result run;
-  kf_run_result_init(&run);
-  bool have_cat = false;
+  bool have_cat;
   char cat_path[KH_CLI_PATH_MAX];
-  kf_err err;
-  kf_err_init(&err);
+  kh_profile profile;
+  kf_run_result run;
+  uint64_t seed;
+  uint64_t run_id;
+  const char *label;
+} kh_cli_run_state;
 
-  int code = kh_cli_load_suite(o, &suite);
+/* Load the suite and the catalogue, lint, and refuse an empty selection. */
+static int kh_cli_prepare(const kh_cli_options *o, kh_cli_run_state *st) {
+  int code = kh_cli_load_suite(o, &st->suite);
   if (code == KH_EXIT_OK)
-    code = kh_cli_load_catalogue(o, &cat, &have_cat, cat_path, sizeof(cat_path));
-  if (code == KH_EXIT_OK && !have_cat)
+    code = kh_cli_load_catalogue(o, &st->cat, &st->have_cat, st->cat_path, sizeof(st->cat_path));
+  if (code == KH_EXIT_OK && !st->have_cat)
     fprintf(stderr, "konform: no catalogue.json found; the report lists no requirements\n");
   /* A scenario that would not pass `konform lint` is not run either; warnings only inform. */
   if (code == KH_EXIT_OK) {
     size_t errors = 0, warnings = 0;
-    code = kh_cli_lint_suite(&suite, have_cat ? &cat : NULL, &errors, &warnings);
+    code = kh_cli_lint_suite(&st->suite, st->have_cat ? &st->cat : NULL, &errors, &warnings);
     if (code != KH_EXIT_OK)
       fprintf(stderr, "konform: the scenarios do not lint (%zu errors); nothing was run\n", errors);
   }
+  if (code != KH_EXIT_OK)
+    return code;
   /* Nothing selected is a mistake in the filters, not a conforming target. */
-  if (code == KH_EXIT_OK) {
-    kh_selection sel;
-    kh_cli_selection(o, &sel);
-    size_t selected = 0;
-    for (size_t i = 0; i < suite.entries_len; i++)
-      if (kh_selection_match(&sel, suite.entries[i].scenario))
-        selected++;
-    if (selected == 0) {
-      fprintf(stderr, "konform: no scenario matches the filters (%zu scenarios loaded)\n",
-              suite.entries_len);
-      code = KH_EXIT_USAGE;
-    }
+  kh_selection sel;
+  kh_cli_selection(o, &sel);
+  size_t selected = 0;
+  for (size_t i = 0; i < st->suite.entries_len; i++)
+    if (kh_selection_match(&sel, st->suite.entries[i].scenario))
+      selected++;
+  if (selected == 0) {
+    fprintf(stderr, "konform: no scenario matches the filters (%zu scenarios loaded)\n",
+            st->suite.entries_len);
+    return KH_EXIT_USAGE;
   }
+  return KH_EXIT_OK;
+}
 
-  uint64_t seed = o->seed, run_id = o->run_id;
-  if (!o->has_seed)
-    randombytes_buf(&seed, sizeof(seed));
+/* The seed and run id: given, or random. */
+static void kh_cli_identity(const kh_cli_options *o, kh_cli_run_state *st) {
+  st->seed = o->seed;
+  st->run_id = o->run_id;
+  if (!o->has_seed) {
+    randombytes_buf(&st->seed, sizeof(st->seed));
+    /* Small seeds are easier to retype; 53 bits stay exact in every JSON reader. */
+    st->seed &= ((uint64_t)1 << 53) - 1;
+  }
   if (!o->has_run_id)
-    randombytes_buf(&run_id, sizeof(run_id));
-  /* Small seeds are easier to retype; 53 bits stay exact in every JSON reader. */
-  if (!o->has_seed)
-    seed &= ((uint64_t)1 << 53) - 1;
+    randombytes_buf(&st->run_id, sizeof(st->run_id));
+}
 
-  const char *label = "embedded reference stack";
-  if (code == KH_EXIT_OK) {
-    if (o->target != NULL) {
-      label = o->target;
-      if (kh_profile_load(&profile, o->target, &err) != KF_OK) {
-        fprintf(stderr, "konform: %s: %s\n", o->target, err.message);
-        code = KH_EXIT_USAGE;
-      }
-    } else {
-      fprintf(stderr, "konform: starting the embedded reference stack\n");
-      if (kh_stack_start(&kh_cli_stack, o->keep_state, &err) != KF_OK) {
-        fprintf(stderr, "konform: cannot start the embedded reference stack: %s\n", err.message);
-        code = KH_EXIT_UNREACHABLE;
-      } else if (kh_stack_profile(&kh_cli_stack, &profile, &err) != KF_OK) {
-        fprintf(stderr, "konform: %s\n", err.message);
-        code = KH_EXIT_USAGE;
-      } else if (o->keep_state) {
-        fprintf(stderr, "konform: the stack keeps its state in %s\n", kh_cli_stack.dir);
-      }
+/* The target: the profile of --target, or the embedded stack; then the catalogue's defaults. */
+static int kh_cli_target(const kh_cli_options *o, kh_cli_run_state *st) {
+  kf_err err;
+  kf_err_init(&err);
+  st->label = "embedded reference stack";
+  if (o->target != NULL) {
+    st->label = o->target;
+    if (kh_profile_load(&st->profile, o->target, &err) != KF_OK) {
+      fprintf(stderr, "konform: %s: %s\n", o->target, err.message);
+      return KH_EXIT_USAGE;
     }
+  } else {
+    fprintf(stderr, "konform: starting the embedded reference stack\n");
+    kh_stack_options so;
+    kh_stack_options_init(&so);
+    so.keep_state = o->keep_state;
+    if (kh_stack_start(&kh_cli_stack, &so, &err) != KF_OK) {
+      fprintf(stderr, "konform: cannot start the embedded reference stack: %s\n", err.message);
+      return KH_EXIT_UNREACHABLE;
+    }
+    if (kh_stack_profile(&kh_cli_stack, &st->profile, &err) != KF_OK) {
+      fprintf(stderr, "konform: %s\n", err.message);
+      return KH_EXIT_USAGE;
+    }
+    if (o->keep_state)
+      fprintf(stderr, "konform: the stack keeps its state in %s\n", kh_cli_stack.dir);
   }
-  if (code == KH_EXIT_OK && have_cat) {
+  if (st->have_cat) {
     size_t filled = 0;
-    if (kh_catalogue_fill_defaults(&cat, &profile, &filled, &err) != KF_OK) {
+    if (kh_catalogue_fill_defaults(&st->cat, &st->profile, &filled, &err) != KF_OK) {
       fprintf(stderr, "konform: %s\n", err.message);
-      code = KH_EXIT_USAGE;
-    } else if (filled > 0 && o->target != NULL) {
-      fprintf(
-          stderr,
-          "konform: the profile states no value for %zu [default] key(s); using the catalogue's\n",
-          filled);
+      return KH_EXIT_USAGE;
     }
+    if (filled > 0 && o->target != NULL)
+      fprintf(stderr,
+              "konform: the profile states no value for %zu [default] key(s); using the "
+              "catalogue's\n",
+              filled);
   }
-  if (code == KH_EXIT_OK)
-    code = kh_cli_preflight(&profile);
+  return kh_cli_preflight(&st->profile);
+}
 
-  if (code == KH_EXIT_OK) {
-    kh_selection sel;
-    kh_cli_selection(o, &sel);
-    kh_cli_progress progress = {
-        .console = {.color = !o->no_color && kr_console_want_color(1), .verbose = o->verbose}};
-    unsigned jobs = o->jobs > 0 ? o->jobs : kh_cli_default_jobs();
-    printf("konform %s: target %s (%s)\n", KONFORM_VERSION, label, profile.base_url);
-    printf("seed %llu, run id %016llx (repeat with --seed %llu --run-id %016llx), %u jobs\n",
-           (unsigned long long)seed, (unsigned long long)run_id, (unsigned long long)seed,
-           (unsigned long long)run_id, jobs);
+/* Run the scenarios, print the summary and write the reports. */
+static int kh_cli_execute(const kh_cli_options *o, kh_cli_run_state *st) {
+  kf_err err;
+  kf_err_init(&err);
+  kh_selection sel;
+  kh_cli_selection(o, &sel);
+  kh_cli_progress progress = {
+      .console = {.color = !o->no_color && kr_console_want_color(1), .verbose = o->verbose}};
+  unsigned jobs = o->jobs > 0 ? o->jobs : kh_cli_default_jobs();
+  unsigned long long seed = st->seed, run_id = st->run_id;
+  printf("konform %s: target %s (%s)\n", KONFORM_VERSION, st->label, st->profile.base_url);
+  printf("seed %llu, run id %016llx (repeat with --seed %llu --run-id %016llx), %u jobs\n", seed,
+         run_id, seed, run_id, jobs);
+  fflush(stdout);
+  kh_runner_config cfg = {.suite = &st->suite,
+                          .catalogue = st->have_cat ? &st->cat : NULL,
+                          .profile = &st->profile,
+                          .selection = &sel,
+                          .target_label = st->label,
+                          .seed = st->seed,
+                          .run_id = st->run_id,
+                          .jobs = jobs,
+                          .progress = kh_cli_on_scenario,
+                          .progress_ctx = &progress};
+  kf_rc rc = kh_runner_run(&cfg, &st->run, &err);
+  int code = KH_EXIT_OK;
+  if (rc == KF_ERR_NETWORK || rc == KF_ERR_TIMEOUT || rc == KF_ERR_STATE) {
+    fprintf(stderr, "konform: %s\n", err.message);
+    code = KH_EXIT_UNREACHABLE;
+  } else if (rc != KF_OK) {
+    fprintf(stderr, "konform: the run could not be carried out: %s\n", err.message);
+    code = KH_EXIT_FAILURES;
+  } else {
+    kr_console_summary(stdout, &progress.console, &st->run);
     fflush(stdout);
-    kh_runner_config cfg = {.suite = &suite,
-                            .catalogue = have_cat ? &cat : NULL,
-                            .profile = &profile,
-                            .selection = &sel,
-                            .target_label = label,
-                            .seed = seed,
-                            .run_id = run_id,
-                            .jobs = jobs,
-                            .progress = kh_cli_on_scenario,
-                            .progress_ctx = &progress};
-    kf_rc rc = kh_runner_run(&cfg, &run, &err);
-    if (rc == KF_ERR_NETWORK || rc == KF_ERR_TIMEOUT || rc == KF_ERR_STATE) {
-      fprintf(stderr, "konform: %s\n", err.message);
-      code = KH_EXIT_UNREACHABLE;
-    } else if (rc != KF_OK) {
-      fprintf(stderr, "konform: the run could not be carried out: %s\n", err.message);
+    kf_run_counts counts;
+    kf_run_result_counts(&st->run, &counts);
+    if (counts.failed > 0 || counts.errors > 0)
       code = KH_EXIT_FAILURES;
-    } else {
-      kr_console_summary(stdout, &progress.console, &run);
-      fflush(stdout);
-      kf_run_counts counts;
-      kf_run_result_counts(&run, &counts);
-      if (counts.failed > 0 || counts.errors > 0)
-        code = KH_EXIT_FAILURES;
-      int rcode = kh_cli_write_reports(o, &run);
-      if (rcode != KH_EXIT_OK)
-        code = rcode;
-    }
-    printf("seed %llu, run id %016llx\n", (unsigned long long)seed, (unsigned long long)run_id);
+    int rcode = kh_cli_write_reports(o, &st->run);
+    if (rcode != KH_EXIT_OK)
+      code = rcode;
   }
+  printf("seed %llu, run id %016llx\n", seed, run_id);
+  return code;
+}
 
+static int kh_cli_run(const kh_cli_options *o) {
+  kh_cli_run_state st;
+  memset(&st, 0, sizeof st);
+  kh_suite_init(&st.suite);
+  kh_catalogue_init(&st.cat);
+  kh_profile_init(&st.profile);
+  kf_run_result_init(&st.run);
+  int code = kh_cli_prepare(o, &st);
+  kh_cli_identity(o, &st);
+  if (code == KH_EXIT_OK)
+    code = kh_cli_target(o, &st);
+  if (code == KH_EXIT_OK)
+    code = kh_cli_execute(o, &st);
   kh_stack_stop(&kh_cli_stack);
+  kf_err err;
+  kf_err_init(&err);
   if (o->target == NULL && kh_stack_exit_status(&kh_cli_stack, &err) != KF_OK) {
     fprintf(stderr, "konform: the embedded reference stack did not shut down cleanly:\n%s",
             err.message);
     if (code == KH_EXIT_OK)
       code = KH_EXIT_FAILURES;
   }
-  kf_run_result_release(&run);
-  kh_profile_release(&profile);
-  kh_catalogue_release(&cat);
-  kh_suite_release(&suite);
+  kf_run_result_release(&st.run);
+  kh_profile_release(&st.profile);
+  kh_catalogue_release(&st.cat);
+  kh_suite_release(&st.suite);
   return code;
 }
 
-int kh_cli_main(int argc, char **argv) {
-  kf_log_setup("konform", KF_LOG_WARN);
-  kh_cli_options opts;
+static int kh_cli_help(const kh_cli_options *o) {
+  (void)o;
+  kh_cli_print_usage(stdout);
+  return KH_EXIT_OK;
+}
+
+static int kh_cli_version(const kh_cli_options *o) {
+  (void)o;
+  printf("konform %s\n", KONFORM_VERSION);
+  return KH_EXIT_OK;
+}
+
+/* run: set up what only a run needs (libsodium, libcurl, the signal thread), then run. */
+static int kh_cli_run_command(const kh_cli_options *o) {
   kf_err err;
   kf_err_init(&err);
-  if (kh_cli_parse(argc, argv, &opts, &err) != KF_OK) {
-    fprintf(stderr, "konform: %s\n\n%s", err.message, kh_cli_usage);
-    return KH_EXIT_USAGE;
-  }
-  switch (opts.command) {
-  case KH_CMD_HELP:
-    fputs(kh_cli_usage, stdout);
-    return KH_EXIT_OK;
-  case KH_CMD_VERSION:
-    printf("konform %s\n", KONFORM_VERSION);
-    return KH_EXIT_OK;
-  case KH_CMD_LIST:
-    return kh_cli_list(&opts);
-  case KH_CMD_LINT:
-    return kh_cli_lint(&opts);
-  case KH_CMD_RUN:
-    break;
-  }
-
   if (sodium_init() < 0) {
     fprintf(stderr, "konform: libsodium cannot be initialised\n");
     return KH_EXIT_USAGE;
@@ -711,7 +744,7 @@ int kh_cli_main(int argc, char **argv) {
     return KH_EXIT_USAGE;
   }
   pthread_detach(sig_thread);
-  int code = kh_cli_run(&opts);
+  int code = kh_cli_run(o);
   /* The signal thread may still stop the (already stopped) stack; release under its lock is safe.
    */
   kh_stack_stop(&kh_cli_stack);
@@ -721,4 +754,21 @@ int kh_cli_main(int argc, char **argv) {
     return KH_EXIT_INTERRUPTED;
   }
   return code;
+}
+
+int kh_cli_main(int argc, char **argv) {
+  kf_log_setup("konform", KF_LOG_WARN);
+  kh_cli_options opts;
+  kf_err err;
+  kf_err_init(&err);
+  if (kh_cli_parse(argc, argv, &opts, &err) != KF_OK) {
+    fprintf(stderr, "konform: %s\n\n", err.message);
+    kh_cli_print_usage(stderr);
+    return KH_EXIT_USAGE;
+  }
+  for (size_t i = 0; i < KH_CLI_COMMANDS_LEN; i++) {
+    if (KH_CLI_COMMANDS[i].command == opts.command)
+      return KH_CLI_COMMANDS[i].fn(&opts);
+  }
+  return KH_EXIT_USAGE;
 }

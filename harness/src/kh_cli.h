@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "kf/error.h"
+#include "kf/run_result.h"
 
 enum {
   KH_EXIT_OK = 0,
@@ -33,9 +34,16 @@ typedef enum kh_cli_command {
 #define KH_CLI_MAX_LIST 64
 
 /* A `--report` request. */
+/* A report writer: the KIND of --report KIND=PATH. */
+typedef struct kh_cli_report_kind {
+  const char *name;  /* "json". */
+  const char *label; /* "JSON", for messages. */
+  kf_rc (*write)(const kf_run_result *run, const char *path, kf_err *err);
+} kh_cli_report_kind;
+
 typedef struct kh_cli_report {
-  bool junit;       /* junit=PATH; otherwise json=PATH. */
-  const char *path; /* Borrowed from argv. */
+  const kh_cli_report_kind *kind; /* Borrowed row. */
+  const char *path;               /* Borrowed from argv. */
 } kh_cli_report;
 
 /* Parsed options. Every string is borrowed from argv. */

@@ -55,12 +55,12 @@ static kf_rc kh_clockdrv_post(const char *base_url, const char *path, json_t *bo
                          .headers_len = 2,
                          .body = text,
                          .body_len = strlen(text),
-                         .timeout_ms = KH_CLOCKDRV_TIMEOUT_MS};
+                         .timeout_ms = KH_CLOCKDRV_TIMEOUT_MS,
+                         .purpose = "test clock"};
   rc = kh_http_perform(&req, resp, err);
   kh_clockdrv_json_free(text);
   if (rc == KF_OK && resp->status != want_status) {
-    json_t *code =
-        json_object_get(json_object_get(json_object_get(resp->subject, "json"), "error"), "code");
+    json_t *code = json_object_get(json_object_get(kh_http_response_json(resp), "error"), "code");
     const char *c = json_is_string(code) ? json_string_value(code) : "no error code";
     /* A 404 that is not about our clock means the route itself is missing. */
     if (resp->status == 404 && strcmp(c, "CLOCK_NOT_FOUND") != 0)
@@ -84,7 +84,7 @@ kf_rc kh_clockdrv_create(const char *base_url, int64_t frozen_time, const char *
   kf_rc rc = kh_clockdrv_post(base_url, "/test/v1/clocks", body, 201, resp, err);
   if (rc != KF_OK)
     return rc;
-  json_t *id = json_object_get(json_object_get(resp->subject, "json"), "id");
+  json_t *id = json_object_get(kh_http_response_json(resp), "id");
   const char *s = json_is_string(id) ? json_string_value(id) : NULL;
   if (s == NULL || s[0] == '\0' || strlen(s) > KH_CLOCK_ID_MAX || strpbrk(s, "\r\n") != NULL)
     return kf_err_set(err, KF_ERR_STATE, "the clock API answered without a usable \"id\"");
@@ -151,7 +151,8 @@ kf_rc kh_clockdrv_delete(const char *base_url, const char *id, kh_http_response 
                          .headers = names,
                          .values = values,
                          .headers_len = 1,
-                         .timeout_ms = KH_CLOCKDRV_TIMEOUT_MS};
+                         .timeout_ms = KH_CLOCKDRV_TIMEOUT_MS,
+                         .purpose = "test clock delete"};
   rc = kh_http_perform(&req, resp, err);
   if (rc == KF_OK && resp->status != 204 && resp->status != 200 && resp->status != 404)
     rc = kf_err_set(err, KF_ERR_STATE, "%s: deleting the clock was refused with status %ld",

@@ -43,9 +43,24 @@ void kh_http_response_release(kh_http_response *resp) {
   if (resp == NULL)
     return;
   json_decref(resp->subject);
-  kf_free(resp->request_trace);
-  kf_free(resp->response_trace);
+  kf_exchange_release(&resp->exchange);
   kh_http_response_init(resp);
+}
+
+json_t *kh_http_response_json(kh_http_response *resp) {
+  if (resp->subject == NULL)
+    return NULL;
+  json_t *parsed = json_object_get(resp->subject, "json");
+  if (parsed != NULL)
+    return parsed;
+  const json_t *body = json_object_get(resp->subject, "body");
+  if (!json_is_string(body) || json_string_length(body) == 0)
+    return NULL;
+  json_error_t jerr;
+  parsed = json_loadb(json_string_value(body), json_string_length(body), JSON_DECODE_ANY, &jerr);
+  if (parsed == NULL || json_object_set_new(resp->subject, "json", parsed) != 0)
+    return NULL;
+  return parsed;
 }
 
 kf_rc kh_http_url_escape(kf_buf *out, const char *value) {
@@ -64,54 +79,18 @@ kf_rc kh_http_url_escape(kf_buf *out, const char *value) {
   return rc;
 }
 
-/*
- * Append body to a trace, cut at KH_HTTP_TRACE_BODY_MAX, with bytes that are
- * not valid UTF-8 (and NULs) written as \xNN so the trace is always text that
- * a JSON report can hold.
- */
-static kf_rc kh_http_trace_body(kf_buf *out, const char *body, size_t len) {
-  size_t shown = len > KH_HTTP_TRACE_BODY_MAX ? KH_HTTP_TRACE_BODY_MAX : len;
-  size_t i = 0;
-  while (i < shown) {
-    uint32_t cp = 0;
-    size_t n = kf_utf8_decode(body + i, shown - i, &cp);
-    kf_rc rc;
-    if (n == 0 || cp == 0) {
-      rc = kf_buf_appendf(out, "\\x%02X", (unsigned)(unsigned char)body[i]);
-      n = 1;
-    } else {
-      rc = kf_buf_append(out, body + i, n);
-    }
-    if (rc != KF_OK)
-      return rc;
-    i += n;
-  }
-  if (shown < len) {
-    kf_rc rc = kf_buf_appendf(out, "\n[... %zu more bytes not shown; the body has %zu bytes]",
-                              len - shown, len);
-    if (rc != KF_OK)
-      return rc;
-  }
-  return KF_OK;
-}
-
-static kf_rc kh_http_request_trace(const kh_http_request *req, char **out) {
-  kf_buf b;
-  kf_buf_init(&b, KH_HTTP_MAX_TRACE);
-  kf_rc rc = kf_buf_appendf(&b, "%s %s\n", req->method, req->url);
+/* The request side of the exchange: method, URL, headers and body as given. */
+static kf_rc kh_http_record_request(const kh_http_request *req, kf_exchange *ex) {
+  ex->purpose = kf_strdup(req->purpose != NULL ? req->purpose : "request");
+  ex->method = kf_strdup(req->method);
+  ex->url = kf_strdup(req->url);
+  if (ex->purpose == NULL || ex->method == NULL || ex->url == NULL)
+    return KF_ERR_NOMEM;
+  kf_rc rc = KF_OK;
   for (size_t i = 0; rc == KF_OK && i < req->headers_len; i++)
-    rc = kf_buf_appendf(&b, "%s: %s\n", req->headers[i], req->values[i]);
-  if (rc == KF_OK && req->body != NULL) {
-    rc = kf_buf_append_str(&b, "\n");
-    if (rc == KF_OK)
-      rc = kh_http_trace_body(&b, req->body, req->body_len);
-  }
-  if (rc == KF_OK) {
-    *out = kf_buf_detach(&b, NULL);
-    if (*out == NULL)
-      rc = KF_ERR_NOMEM;
-  }
-  kf_buf_release(&b);
+    rc = kf_message_add_header(&ex->request, req->headers[i], req->values[i]);
+  if (rc == KF_OK && req->body != NULL)
+    rc = kf_message_set_body(&ex->request, req->body, req->body_len);
   return rc;
 }
 
@@ -119,14 +98,15 @@ static kf_rc kh_http_request_trace(const kh_http_request *req, char **out) {
 typedef struct kh_http_sink {
   kf_buf head; /* Raw header lines of the final response. */
   kf_buf body;
-  bool too_large;
+  kf_rc failed; /* Why a callback stopped the transfer: KF_ERR_LIMIT or KF_ERR_NOMEM. */
 } kh_http_sink;
 
 static size_t kh_http_on_body(char *data, size_t size, size_t nmemb, void *user) {
   kh_http_sink *sink = user;
   size_t n = size * nmemb;
-  if (kf_buf_append(&sink->body, data, n) != KF_OK) {
-    sink->too_large = true;
+  kf_rc rc = kf_buf_append(&sink->body, data, n);
+  if (rc != KF_OK) {
+    sink->failed = rc;
     return 0; /* Makes curl stop with CURLE_WRITE_ERROR. */
   }
   return n;
@@ -138,8 +118,9 @@ static size_t kh_http_on_header(char *data, size_t size, size_t nmemb, void *use
   /* A new status line starts a new response (after 100 Continue): keep only the last. */
   if (n >= 5 && memcmp(data, "HTTP/", 5) == 0)
     kf_buf_reset(&sink->head);
-  if (kf_buf_append(&sink->head, data, n) != KF_OK) {
-    sink->too_large = true;
+  kf_rc rc = kf_buf_append(&sink->head, data, n);
+  if (rc != KF_OK) {
+    sink->failed = rc;
     return 0;
   }
   return n;
@@ -174,8 +155,24 @@ static kf_rc kh_http_add_header(json_t *obj, const char *name, size_t name_len, 
   return rc;
 }
 
-/* Parse the raw head ("HTTP/1.1 200 OK\r\nName: v\r\n...") into a headers object. */
-static kf_rc kh_http_parse_head(const kf_buf *head, json_t *headers) {
+/* One response header into the exchange, as received. */
+static kf_rc kh_http_keep_header(kf_message *msg, const char *name, size_t name_len,
+                                 const char *value, size_t value_len) {
+  char *n = kf_memdup0(name, name_len);
+  char *v = kf_memdup0(value, value_len);
+  kf_rc rc = n != NULL && v != NULL ? kf_message_add_header(msg, n, v) : KF_ERR_NOMEM;
+  kf_free(n);
+  kf_free(v);
+  return rc;
+}
+
+/*
+ * Parse the raw head ("HTTP/1.1 200 OK\r\nName: v\r\n...") into a headers
+ * object (lower-case names, repeats joined) and, in wire order, into msg;
+ * the status line goes into *status_line.
+ */
+static kf_rc kh_http_parse_head(const kf_buf *head, json_t *headers, kf_message *msg,
+                                char **status_line) {
   const char *p = head->data;
   const char *end = p == NULL ? NULL : p + head->len;
   bool first = true;
@@ -187,7 +184,10 @@ static kf_rc kh_http_parse_head(const kf_buf *head, json_t *headers) {
     if (len > 0 && p[len - 1] == '\r')
       len--;
     if (first) {
-      first = false; /* The status line. */
+      first = false;
+      kf_free(*status_line);
+      if ((*status_line = kf_memdup0(p, len)) == NULL)
+        return KF_ERR_NOMEM;
     } else if (len > 0) {
       const char *colon = memchr(p, ':', len);
       if (colon != NULL && colon > p) {
@@ -200,6 +200,8 @@ static kf_rc kh_http_parse_head(const kf_buf *head, json_t *headers) {
         if (++count > KH_HTTP_MAX_HEADERS)
           return KF_ERR_LIMIT;
         kf_rc rc = kh_http_add_header(headers, p, (size_t)(colon - p), v, (size_t)(vend - v));
+        if (rc == KF_OK)
+          rc = kh_http_keep_header(msg, p, (size_t)(colon - p), v, (size_t)(vend - v));
         if (rc != KF_OK)
           return rc;
       }
@@ -210,7 +212,7 @@ static kf_rc kh_http_parse_head(const kf_buf *head, json_t *headers) {
 }
 
 static kf_rc kh_http_build_subject(long status, const kh_http_sink *sink, int64_t duration_ms,
-                                   json_t **out) {
+                                   kf_exchange *ex, json_t **out) {
   json_t *subject = json_object();
   json_t *headers = json_object();
   if (subject == NULL || headers == NULL) {
@@ -218,24 +220,18 @@ static kf_rc kh_http_build_subject(long status, const kh_http_sink *sink, int64_
     json_decref(headers);
     return KF_ERR_NOMEM;
   }
-  kf_rc rc = kh_http_parse_head(&sink->head, headers);
+  kf_rc rc = kh_http_parse_head(&sink->head, headers, &ex->response, &ex->status_line);
   if (rc != KF_OK) {
     json_decref(subject);
     json_decref(headers);
     return rc;
   }
   const char *body = sink->body.data != NULL ? sink->body.data : "";
-  json_error_t jerr;
-  json_t *parsed =
-      sink->body.len > 0 ? json_loadb(body, sink->body.len, JSON_DECODE_ANY, &jerr) : NULL;
   int bad = 0;
   bad |= json_object_set_new(subject, "status", json_integer(status));
   bad |= json_object_set_new(subject, "headers", headers);
   /* nocheck: a target may answer with invalid UTF-8 and the checks must see it. */
   bad |= json_object_set_new(subject, "body", json_stringn_nocheck(body, sink->body.len));
-  /* A body that is not JSON leaves "json" out, so `json "$"` is absent rather than null. */
-  if (parsed != NULL)
-    bad |= json_object_set_new(subject, "json", parsed);
   bad |= json_object_set_new(subject, "duration_ms", json_integer(duration_ms));
   if (bad) {
     json_decref(subject);
@@ -243,31 +239,6 @@ static kf_rc kh_http_build_subject(long status, const kh_http_sink *sink, int64_
   }
   *out = subject;
   return KF_OK;
-}
-
-static kf_rc kh_http_response_trace(long status, const kh_http_sink *sink, char **out) {
-  kf_buf b;
-  kf_buf_init(&b, KH_HTTP_MAX_TRACE);
-  kf_rc rc = KF_OK;
-  if (sink->head.len > 0) {
-    /* The head is ASCII by protocol; route it through the same escaping anyway. */
-    size_t len = sink->head.len;
-    const char *h = sink->head.data;
-    for (size_t i = 0; rc == KF_OK && i < len; i++)
-      if (h[i] != '\r')
-        rc = kf_buf_append_byte(&b, h[i]);
-  } else {
-    rc = kf_buf_appendf(&b, "HTTP %ld\n\n", status);
-  }
-  if (rc == KF_OK && sink->body.len > 0)
-    rc = kh_http_trace_body(&b, sink->body.data, sink->body.len);
-  if (rc == KF_OK) {
-    *out = kf_buf_detach(&b, NULL);
-    if (*out == NULL)
-      rc = KF_ERR_NOMEM;
-  }
-  kf_buf_release(&b);
-  return rc;
 }
 
 /* Map a curl failure onto our codes, with a message naming the URL. */
@@ -335,35 +306,10 @@ static kf_rc kh_http_header_list(const kh_http_request *req, struct curl_slist *
   return KF_OK;
 }
 
-kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err *err) {
-  assert(req != NULL && resp != NULL && req->method != NULL && req->url != NULL);
-  assert(req->headers_len == 0 || (req->headers != NULL && req->values != NULL));
-  kf_rc rc = kh_http_global_init(err);
-  if (rc != KF_OK)
-    return rc;
-  rc = kh_http_request_trace(req, &resp->request_trace);
-  if (rc != KF_OK)
-    return kf_err_set(err, rc, "cannot build the request trace");
-
-  CURL *curl = curl_easy_init();
-  if (curl == NULL)
-    return kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
-  struct curl_slist *headers = NULL;
-  rc = kh_http_header_list(req, &headers);
-  if (rc != KF_OK) {
-    curl_easy_cleanup(curl);
-    return kf_err_set(err, rc, "cannot build the request headers");
-  }
-  kh_http_sink sink;
-  kf_buf_init(&sink.head, KH_HTTP_MAX_HEAD);
-  kf_buf_init(&sink.body, KH_HTTP_MAX_RESPONSE);
-  sink.too_large = false;
-  char detail[CURL_ERROR_SIZE];
-  detail[0] = '\0';
-  int64_t timeout = req->timeout_ms > 0 ? req->timeout_ms : KH_HTTP_DEFAULT_TIMEOUT_MS;
-
+/* Every option of one transfer; each setopt can only fail for an unknown option or memory. */
+static CURLcode kh_http_configure(CURL *curl, const kh_http_request *req, kh_http_sink *sink,
+                                  struct curl_slist *headers, char *detail, int64_t timeout) {
   CURLcode cc = CURLE_OK;
-  /* Each setopt can only fail for an unknown option or out of memory; collect them. */
   cc |= curl_easy_setopt(curl, CURLOPT_URL, req->url);
   cc |= curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   cc |= curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
@@ -372,9 +318,9 @@ kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err
       curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout < 10000 ? timeout : 10000));
   cc |= curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
   cc |= curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, kh_http_on_body);
-  cc |= curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+  cc |= curl_easy_setopt(curl, CURLOPT_WRITEDATA, sink);
   cc |= curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, kh_http_on_header);
-  cc |= curl_easy_setopt(curl, CURLOPT_HEADERDATA, &sink);
+  cc |= curl_easy_setopt(curl, CURLOPT_HEADERDATA, sink);
   cc |= curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   /* Loopback targets must never be sent through a proxy from the environment. */
   cc |= curl_easy_setopt(curl, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
@@ -389,6 +335,37 @@ kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err
     cc |= curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
     cc |= curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body);
   }
+  return cc;
+}
+
+kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err *err) {
+  assert(req != NULL && resp != NULL && req->method != NULL && req->url != NULL);
+  assert(req->headers_len == 0 || (req->headers != NULL && req->values != NULL));
+  kf_rc rc = kh_http_global_init(err);
+  if (rc != KF_OK)
+    return rc;
+  rc = kh_http_record_request(req, &resp->exchange);
+  if (rc != KF_OK)
+    return kf_err_set(err, rc, "cannot record the request");
+
+  CURL *curl = curl_easy_init();
+  if (curl == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
+  struct curl_slist *headers = NULL;
+  rc = kh_http_header_list(req, &headers);
+  if (rc != KF_OK) {
+    curl_easy_cleanup(curl);
+    return kf_err_set(err, rc, "cannot build the request headers");
+  }
+  kh_http_sink sink;
+  kf_buf_init(&sink.head, KH_HTTP_MAX_HEAD);
+  kf_buf_init(&sink.body, KH_HTTP_MAX_RESPONSE);
+  sink.failed = KF_OK;
+  char detail[CURL_ERROR_SIZE];
+  detail[0] = '\0';
+  int64_t timeout = req->timeout_ms > 0 ? req->timeout_ms : KH_HTTP_DEFAULT_TIMEOUT_MS;
+
+  CURLcode cc = kh_http_configure(curl, req, &sink, headers, detail, timeout);
   if (cc != CURLE_OK) {
     rc = kf_err_set(err, KF_ERR_INTERNAL, "cannot configure libcurl for %s", req->url);
     goto out;
@@ -397,22 +374,32 @@ kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err
   int64_t start = kf_time_monotonic_ms();
   cc = curl_easy_perform(curl);
   resp->duration_ms = kf_time_monotonic_ms() - start;
+  resp->exchange.duration_ms = resp->duration_ms;
   if (cc != CURLE_OK) {
-    if (sink.too_large)
+    if (sink.failed == KF_ERR_LIMIT)
       rc = kf_err_set(err, KF_ERR_LIMIT, "%s: the response is larger than %u bytes", req->url,
                       KH_HTTP_MAX_RESPONSE);
+    else if (sink.failed != KF_OK)
+      rc = kf_err_set(err, sink.failed, "%s: out of memory for the response", req->url);
     else
       rc = kh_http_curl_error(cc, req->url, detail, err);
+    resp->exchange.error = kf_strdup(err != NULL ? err->message : curl_easy_strerror(cc));
     goto out;
   }
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_off_t total_us = 0;
+  if (curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME_T, &total_us) == CURLE_OK)
+    resp->duration_us = (int64_t)total_us;
+  else
+    resp->duration_us = resp->duration_ms * 1000;
   resp->status = status;
-  rc = kh_http_build_subject(status, &sink, resp->duration_ms, &resp->subject);
-  if (rc == KF_OK)
-    rc = kh_http_response_trace(status, &sink, &resp->response_trace);
+  resp->exchange.status = status;
+  rc = kh_http_build_subject(status, &sink, resp->duration_ms, &resp->exchange, &resp->subject);
+  if (rc == KF_OK && sink.body.len > 0)
+    rc = kf_message_set_body(&resp->exchange.response, sink.body.data, sink.body.len);
   if (rc != KF_OK)
-    kf_err_set(err, rc, "%s: cannot record the response", req->url);
+    (void)kf_err_set(err, rc, "%s: cannot record the response", req->url);
 
 out:
   kf_buf_release(&sink.head);

@@ -3,8 +3,8 @@
  *
  * One call sends one request and never follows redirects: a conformance check
  * must see the 302 itself. The response comes back as the subject object that
- * kh_eval.h queries, plus bounded text traces of what was sent and received
- * for reports.
+ * kh_eval.h queries, plus the exchange (what was sent and received) that the
+ * run result keeps for reports.
  */
 #ifndef KH_HTTP_H
 #define KH_HTTP_H
@@ -16,11 +16,10 @@
 
 #include "kf/buf.h"
 #include "kf/error.h"
+#include "kf/run_result.h"
 
 /* The largest response body kept; a larger one fails with KF_ERR_LIMIT. */
 #define KH_HTTP_MAX_RESPONSE (16u * 1024u * 1024u)
-/* Bodies in traces are cut after this many bytes (with a note saying so). */
-#define KH_HTTP_TRACE_BODY_MAX (64u * 1024u)
 /* Request timeout when the caller gives none. */
 #define KH_HTTP_DEFAULT_TIMEOUT_MS 30000
 
@@ -33,21 +32,36 @@ typedef struct kh_http_request {
   size_t headers_len;
   const char *body; /* NULL: no body. May contain any bytes. */
   size_t body_len;
-  int64_t timeout_ms; /* 0: KH_HTTP_DEFAULT_TIMEOUT_MS. */
+  int64_t timeout_ms;  /* 0: KH_HTTP_DEFAULT_TIMEOUT_MS. */
+  const char *purpose; /* Why it is sent, for the run result ("wait mail"); NULL: "request". */
 } kh_http_request;
 
 /* What came back. Release with kh_http_response_release. */
 typedef struct kh_http_response {
   long status; /* 0 when no response arrived. */
-  /* Owned: {"status","headers","body","json","duration_ms"}; "json" only when the body parses. */
+  /*
+   * Owned: {"status","headers","body","duration_ms"}. The body is not parsed
+   * here: kh_http_response_json parses it when a caller needs it.
+   */
   json_t *subject;
-  char *request_trace;  /* Owned (kf_free): method, URL, headers, body. */
-  char *response_trace; /* Owned: status line, headers, body; NULL without a response. */
+  /*
+   * What was sent and what came back, for the run result: method, URL,
+   * request headers and body, status, response headers in wire order, body
+   * (bodies cut at KF_MESSAGE_BODY_MAX). Owned; the runner moves it out.
+   */
+  kf_exchange exchange;
   int64_t duration_ms;
+  int64_t duration_us; /* The transfer as libcurl timed it, in microseconds (for timing checks). */
 } kh_http_response;
 
 void kh_http_response_init(kh_http_response *resp);
 void kh_http_response_release(kh_http_response *resp);
+
+/*
+ * The body parsed as JSON (any value), kept in the subject as "json" once
+ * parsed; borrowed, NULL when there is no body, it is not JSON or memory ran out.
+ */
+json_t *kh_http_response_json(kh_http_response *resp);
 
 /*
  * Initialise libcurl once for the whole process. kh_http_perform calls it

@@ -17,7 +17,8 @@
 
 #include "kf/alloc.h"
 #include "kf/str.h"
-#include "kh_gen.h"
+#include "kh_query.h"
+#include "kh_step.h"
 #include "kh_vars.h"
 
 #define KH_LINT_MAX_NAMES 65536u
@@ -32,7 +33,7 @@ typedef struct kh_name {
   bool may_quote;
 } kh_name;
 
-typedef struct kh_lint_ctx {
+struct kh_lint_ctx {
   kh_lint_report *rep;
   const kh_catalogue *cat;
   kh_name *names;
@@ -42,7 +43,10 @@ typedef struct kh_lint_ctx {
   const kh_pos *pos;     /* Where the template being checked is written. */
   const char *source;    /* That line, trimmed. */
   kf_rc rc;              /* First memory failure, sticky. */
-} kh_lint_ctx;
+  bool quiet;            /* Only define names (a used fragment): report nothing. */
+  int depth;             /* Fragment nesting of the walk. */
+  bool has_expect;       /* The walk met an expect. */
+};
 
 void kh_lint_report_init(kh_lint_report *report) {
   memset(report, 0, sizeof *report);
@@ -60,7 +64,7 @@ void kh_lint_report_release(kh_lint_report *report) {
 static void __attribute__((format(printf, 7, 8)))
 kh_lint_add(kh_lint_ctx *ctx, kh_severity sev, const kh_pos *pos, unsigned col, const char *source,
             const char *hint, const char *fmt, ...) {
-  if (ctx->rc != KF_OK)
+  if (ctx->rc != KF_OK || ctx->quiet)
     return;
   kh_lint_report *rep = ctx->rep;
   if (sev == KH_SEV_ERROR)
@@ -109,7 +113,7 @@ kh_lint_add(kh_lint_ctx *ctx, kh_severity sev, const kh_pos *pos, unsigned col, 
 }
 
 static bool kh_lint_defined(const kh_lint_ctx *ctx, const char *s, size_t len) {
-  static const char *const builtins[] = {"target.", "run.", "scenario.", NULL};
+  static const char *const builtins[] = {"target.", "run.", "scenario.", "clock.", NULL};
   for (size_t k = 0; builtins[k] != NULL; k++) {
     size_t bl = strlen(builtins[k]);
     if (len > bl && memcmp(s, builtins[k], bl) == 0)
@@ -157,10 +161,6 @@ static void kh_lint_define_q(kh_lint_ctx *ctx, const char *s, bool may_quote) {
   ctx->names[ctx->len].len = strlen(s);
   ctx->names[ctx->len].may_quote = may_quote;
   ctx->len++;
-}
-
-static void kh_lint_define(kh_lint_ctx *ctx, const char *s) {
-  kh_lint_define_q(ctx, s, false);
 }
 
 typedef struct kh_quote_scan {
@@ -226,121 +226,105 @@ static void kh_lint_ref(const char *name, size_t len, void *data) {
   char hint[300];
   snprintf(hint, sizeof hint,
            "define it earlier with 'let %.*s = ...' or a capture; built-ins are target.*, run.*, "
-           "scenario.*",
+           "scenario.*, clock.*",
            (int)(len > 60 ? 60 : len), name);
   kh_lint_add(ctx, ctx->undef_sev, ctx->pos, kh_lint_col(ctx, name, len), ctx->source, hint,
               "unknown variable '%.*s'", (int)(len > 100 ? 100 : len), name);
 }
 
-static void kh_lint_tpl(kh_lint_ctx *ctx, const kh_template *tpl) {
-  kh_vars_each_reference(tpl, kh_lint_ref, ctx);
+/* ---- The interface for the lint functions of step kinds (kh_lint.h). ---- */
+
+void kh_lint_template(kh_lint_ctx *ctx, const kh_template *tpl) {
+  if (!ctx->quiet)
+    kh_vars_each_reference(tpl, kh_lint_ref, ctx);
 }
 
-static void kh_lint_literal(kh_lint_ctx *ctx, const kh_literal *lit) {
+void kh_lint_literal(kh_lint_ctx *ctx, const kh_literal *lit) {
   if (lit->kind == KH_LIT_STRING)
-    kh_lint_tpl(ctx, &lit->str);
+    kh_lint_template(ctx, &lit->str);
 }
 
-/* Every name a fragment defines, with the fragments it uses, as if run here. */
-static void kh_lint_define_fragment(kh_lint_ctx *ctx, const kh_fragment *fr, int depth,
-                                    bool *has_expect) {
-  /* kh_suite_load has refused cycles and chains deeper than this. */
-  if (fr == NULL || depth >= KH_SUITE_MAX_DEPTH)
+void kh_lint_define(kh_lint_ctx *ctx, const char *name, bool may_quote) {
+  kh_lint_define_q(ctx, name, may_quote);
+}
+
+bool kh_lint_may_quote(kh_lint_ctx *ctx, const kh_template *tpl) {
+  return kh_lint_tpl_may_quote(ctx, tpl);
+}
+
+void kh_lint_json_body(kh_lint_ctx *ctx, const kh_template *tpl) {
+  if (!ctx->quiet)
+    kh_vars_each_reference_filtered(tpl, kh_lint_json_ref, ctx);
+}
+
+void kh_lint_step_error(kh_lint_ctx *ctx, const char *hint, const char *fmt, ...) {
+  if (ctx->quiet)
     return;
+  char msg[600];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    msg[0] = '\0';
+  kh_lint_add(ctx, KH_SEV_ERROR, ctx->pos, ctx->pos->col, ctx->source, hint, "%s", msg);
+}
+
+static void kh_lint_steps(kh_lint_ctx *ctx, const kh_step *steps, size_t len);
+
+void kh_lint_fragment(kh_lint_ctx *ctx, const kh_fragment *fr) {
+  /* kh_suite_load has refused cycles and chains deeper than this. */
+  if (fr == NULL || ctx->depth >= KH_SUITE_MAX_DEPTH)
+    return;
+  /*
+   * A fragment's parameters and everything it defines are visible after the
+   * use, because fragments share the scenario's variables. Its own lines were
+   * checked where the fragment file was linted, so here they only define.
+   */
+  bool quiet = ctx->quiet;
+  const kh_pos *pos = ctx->pos;
+  const char *source = ctx->source;
+  ctx->quiet = true;
+  ctx->depth++;
   for (size_t p = 0; p < fr->params_len; p++)
-    kh_lint_define(ctx, fr->params[p]);
-  for (size_t i = 0; i < fr->steps_len; i++) {
-    const kh_step *st = &fr->steps[i];
-    if (st->kind == KH_STEP_LET)
-      kh_lint_define_q(ctx, st->u.let.name,
-                       st->u.let.is_call && st->u.let.func != NULL &&
-                           strcmp(st->u.let.func, "password") == 0);
-    if (st->kind == KH_STEP_USE)
-      kh_lint_define_fragment(ctx, st->u.use.resolved, depth + 1, has_expect);
-    for (size_t c = 0; c < st->checks_len; c++) {
-      if (st->checks[c].is_capture)
-        kh_lint_define(ctx, st->checks[c].capture_name);
-      else
-        *has_expect = true;
+    kh_lint_define(ctx, fr->params[p], false);
+  kh_lint_steps(ctx, fr->steps, fr->steps_len);
+  ctx->depth--;
+  ctx->quiet = quiet;
+  ctx->pos = pos;
+  ctx->source = source;
+}
+
+/* The expect and capture lines of a step. */
+static void kh_lint_checks(kh_lint_ctx *ctx, const kh_step *st) {
+  for (size_t c = 0; c < st->checks_len && ctx->rc == KF_OK; c++) {
+    const kh_check *chk = &st->checks[c];
+    ctx->pos = &chk->pos;
+    ctx->source = chk->source;
+    kh_lint_template(ctx, &chk->query.arg);
+    /* A query without a subject reads a variable named by its argument. */
+    if (!ctx->quiet && chk->query.def != NULL && chk->query.def->subject == KH_SUBJECT_NONE &&
+        chk->query.arg.text != NULL && memchr(chk->query.arg.text, '{', chk->query.arg.len) == NULL)
+      kh_lint_ref(chk->query.arg.text, chk->query.arg.len, ctx);
+    for (size_t f = 0; f < chk->query.filters_len; f++)
+      kh_lint_template(ctx, &chk->query.filters[f].arg);
+    if (chk->is_capture) {
+      kh_lint_define(ctx, chk->capture_name, false);
+    } else {
+      kh_lint_literal(ctx, &chk->pred.operand);
+      ctx->has_expect = true;
     }
   }
 }
 
-static void kh_lint_steps(kh_lint_ctx *ctx, const kh_step *steps, size_t len, bool *has_expect) {
+static void kh_lint_steps(kh_lint_ctx *ctx, const kh_step *steps, size_t len) {
   for (size_t i = 0; i < len && ctx->rc == KF_OK; i++) {
     const kh_step *st = &steps[i];
     ctx->pos = &st->pos;
     ctx->source = st->source;
-    switch (st->kind) {
-    case KH_STEP_LET: {
-      const kh_let *let = &st->u.let;
-      kf_err err;
-      kf_err_init(&err);
-      if (kh_gen_validate(let, &err) != KF_OK) {
-        const char *hint = "generators: email(), unique(\"p\"), password(length=, omit=, add=), "
-                           "customer_number(), "
-                           "uuid(), repeat(\"s\", N), upper(\"s\"), lower(\"s\")";
-        kh_lint_add(ctx, KH_SEV_ERROR, &st->pos, st->pos.col, st->source, hint, "%s", err.message);
-      }
-      bool may_quote = let->is_call && let->func != NULL && strcmp(let->func, "password") == 0;
-      if (!let->is_call) {
-        kh_lint_literal(ctx, &let->value);
-        if (let->value.kind == KH_LIT_STRING)
-          may_quote = may_quote || kh_lint_tpl_may_quote(ctx, &let->value.str);
-      }
-      for (size_t a = 0; a < let->args_len; a++) {
-        kh_lint_literal(ctx, &let->args[a].value);
-        if (let->args[a].value.kind == KH_LIT_STRING)
-          may_quote = may_quote || kh_lint_tpl_may_quote(ctx, &let->args[a].value.str);
-      }
-      kh_lint_define_q(ctx, let->name, may_quote);
-      break;
-    }
-    case KH_STEP_HTTP:
-      kh_lint_tpl(ctx, &st->u.http.url);
-      for (size_t h = 0; h < st->u.http.headers_len; h++) {
-        kh_lint_tpl(ctx, &st->u.http.headers[h].name);
-        kh_lint_tpl(ctx, &st->u.http.headers[h].value);
-      }
-      kh_lint_tpl(ctx, &st->u.http.body);
-      if (st->u.http.body_is_json)
-        kh_vars_each_reference_filtered(&st->u.http.body, kh_lint_json_ref, ctx);
-      break;
-    case KH_STEP_WAIT:
-      kh_lint_tpl(ctx, &st->u.wait.to);
-      kh_lint_tpl(ctx, &st->u.wait.from);
-      kh_lint_tpl(ctx, &st->u.wait.subject);
-      kh_lint_tpl(ctx, &st->u.wait.kind);
-      kh_lint_tpl(ctx, &st->u.wait.customer_number);
-      break;
-    case KH_STEP_CLOCK:
-      kh_lint_tpl(ctx, &st->u.clock.iso);
-      break;
-    case KH_STEP_USE:
-      for (size_t a = 0; a < st->u.use.args_len; a++)
-        kh_lint_literal(ctx, &st->u.use.args[a].value);
-      kh_lint_define_fragment(ctx, st->u.use.resolved, 0, has_expect);
-      break;
-    case KH_STEP_CHECK:
-      break;
-    }
-    for (size_t c = 0; c < st->checks_len && ctx->rc == KF_OK; c++) {
-      const kh_check *chk = &st->checks[c];
-      ctx->pos = &chk->pos;
-      ctx->source = chk->source;
-      kh_lint_tpl(ctx, &chk->query.arg);
-      if (chk->query.kind == KH_Q_VAR && chk->query.arg.text != NULL &&
-          memchr(chk->query.arg.text, '{', chk->query.arg.len) == NULL)
-        kh_lint_ref(chk->query.arg.text, chk->query.arg.len, ctx);
-      for (size_t f = 0; f < chk->query.filters_len; f++)
-        kh_lint_tpl(ctx, &chk->query.filters[f].arg);
-      if (chk->is_capture) {
-        kh_lint_define(ctx, chk->capture_name);
-      } else {
-        kh_lint_literal(ctx, &chk->pred.operand);
-        *has_expect = true;
-      }
-    }
+    if (st->def != NULL && st->def->lint != NULL)
+      st->def->lint(ctx, st);
+    kh_lint_checks(ctx, st);
   }
 }
 
@@ -398,10 +382,10 @@ kf_rc kh_lint_suite(const kh_suite *suite, const kh_catalogue *cat, kh_lint_repo
       }
       ctx.len = 0;
       ctx.undef_sev = KH_SEV_ERROR;
-      bool has_expect = false;
-      kh_lint_steps(&ctx, sc->steps, sc->steps_len, &has_expect);
+      ctx.has_expect = false;
+      kh_lint_steps(&ctx, sc->steps, sc->steps_len);
       /* A scenario that asserts nothing would pass whatever the target does. */
-      if (!has_expect)
+      if (!ctx.has_expect)
         kh_lint_add(&ctx, KH_SEV_ERROR, &sc->pos, 1, head,
                     "add an 'expect' line; a test that asserts nothing always passes",
                     "scenario '%.100s' has no expect", sc->name);
@@ -412,9 +396,8 @@ kf_rc kh_lint_suite(const kh_suite *suite, const kh_catalogue *cat, kh_lint_repo
       ctx.len = 0;
       ctx.undef_sev = KH_SEV_WARNING;
       for (size_t p = 0; p < fr->params_len; p++)
-        kh_lint_define(&ctx, fr->params[p]);
-      bool has_expect = false;
-      kh_lint_steps(&ctx, fr->steps, fr->steps_len, &has_expect);
+        kh_lint_define(&ctx, fr->params[p], false);
+      kh_lint_steps(&ctx, fr->steps, fr->steps_len);
     }
   }
   kf_free(ctx.names);

@@ -8,6 +8,7 @@
 #ifndef KH_LINT_H
 #define KH_LINT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "kf/error.h"
@@ -46,5 +47,28 @@ void kh_lint_report_release(kh_lint_report *report);
  * memory ran out (report then holds what was found so far).
  */
 kf_rc kh_lint_suite(const kh_suite *suite, const kh_catalogue *cat, kh_lint_report *report);
+
+/*
+ * For the lint functions of step kinds (kh_step.h). The walk sets the step's
+ * position before calling one; these check templates against the variables
+ * defined so far and define new ones. Memory trouble is sticky in ctx.
+ */
+typedef struct kh_lint_ctx kh_lint_ctx;
+
+/* Every {{var}} of tpl must be defined by now (an error, a warning inside fragments). */
+void kh_lint_template(kh_lint_ctx *ctx, const kh_template *tpl);
+/* kh_lint_template for a string literal; other literals hold no variables. */
+void kh_lint_literal(kh_lint_ctx *ctx, const kh_literal *lit);
+/* Define name from here on; may_quote: its value may hold '"' (a password). */
+void kh_lint_define(kh_lint_ctx *ctx, const char *name, bool may_quote);
+/* Whether tpl copies, unescaped, a value that may hold '"'. */
+bool kh_lint_may_quote(kh_lint_ctx *ctx, const kh_template *tpl);
+/* tpl is a JSON body: a value that may hold '"' must be written {{x|json}}. */
+void kh_lint_json_body(kh_lint_ctx *ctx, const kh_template *tpl);
+/* An error at the current step's line. */
+void kh_lint_step_error(kh_lint_ctx *ctx, const char *hint, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Define everything fragment fr defines (its parameters, lets, captures, nested uses). */
+void kh_lint_fragment(kh_lint_ctx *ctx, const kh_fragment *fr);
 
 #endif

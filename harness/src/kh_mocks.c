@@ -44,23 +44,9 @@ static kf_rc kh_mocks_build_url(const kh_mock_wait *w, int64_t poll_ms, kf_buf *
   bool first = true;
   kf_rc rc = kh_mocks_add_base(url, w->api);
   if (rc == KF_OK)
-    rc = kf_buf_append_str(url, w->what == KH_WAIT_MAIL ? "/api/v1/wait/messages"
-                                                        : "/api/v1/wait/letters");
-  if (w->what == KH_WAIT_MAIL) {
-    if (rc == KF_OK)
-      rc = kh_mocks_add_param(url, &first, "to", w->to);
-    if (rc == KF_OK)
-      rc = kh_mocks_add_param(url, &first, "from", w->from);
-    if (rc == KF_OK)
-      rc = kh_mocks_add_param(url, &first, "subject", w->subject);
-  } else {
-    if (rc == KF_OK)
-      rc = kh_mocks_add_param(url, &first, "name", w->to);
-    if (rc == KF_OK)
-      rc = kh_mocks_add_param(url, &first, "kind", w->kind);
-    if (rc == KF_OK)
-      rc = kh_mocks_add_param(url, &first, "customer_number", w->customer_number);
-  }
+    rc = kf_buf_appendf(url, "/api/v1/wait/%s", w->collection);
+  for (size_t i = 0; rc == KF_OK && i < w->filters_len; i++)
+    rc = kh_mocks_add_param(url, &first, w->filters[i].param, w->filters[i].value);
   if (rc == KF_OK && w->after_id > 0) {
     rc = kf_buf_appendf(url, "%safter=%lld", first ? "?" : "&", (long long)w->after_id);
     first = false;
@@ -74,21 +60,11 @@ static kf_rc kh_mocks_build_url(const kh_mock_wait *w, int64_t poll_ms, kf_buf *
 static void kh_mocks_timeout_message(const kh_mock_wait *w, kf_err *err) {
   kf_buf m;
   kf_buf_init(&m, KF_ERR_MESSAGE_MAX);
-  kf_rc rc = kf_buf_append_str(&m, w->what == KH_WAIT_MAIL ? "no mail" : "no letter");
-  if (w->what == KH_WAIT_MAIL) {
-    if (rc == KF_OK && w->to != NULL && w->to[0] != '\0')
-      rc = kf_buf_appendf(&m, " to %s", w->to);
-    if (rc == KF_OK && w->from != NULL && w->from[0] != '\0')
-      rc = kf_buf_appendf(&m, " from %s", w->from);
-    if (rc == KF_OK && w->subject != NULL && w->subject[0] != '\0')
-      rc = kf_buf_appendf(&m, " matching subject \"%s\"", w->subject);
-  } else {
-    if (rc == KF_OK && w->to != NULL && w->to[0] != '\0')
-      rc = kf_buf_appendf(&m, " to %s", w->to);
-    if (rc == KF_OK && w->kind != NULL && w->kind[0] != '\0')
-      rc = kf_buf_appendf(&m, " of kind %s", w->kind);
-    if (rc == KF_OK && w->customer_number != NULL && w->customer_number[0] != '\0')
-      rc = kf_buf_appendf(&m, " for customer number %s", w->customer_number);
+  kf_rc rc = kf_buf_appendf(&m, "no %s", w->noun);
+  for (size_t i = 0; rc == KF_OK && i < w->filters_len; i++) {
+    const kh_mock_filter *f = &w->filters[i];
+    if (f->value != NULL && f->value[0] != '\0')
+      rc = kf_buf_appendf(&m, f->says, f->value);
   }
   if (rc == KF_OK)
     rc = kf_buf_append_str(&m, " within ");
@@ -98,13 +74,67 @@ static void kh_mocks_timeout_message(const kh_mock_wait *w, kf_err *err) {
   if (w->after_id > 0 && rc == KF_OK)
     rc = kf_buf_appendf(&m, " (after id %lld)", (long long)w->after_id);
   /* A message cut by the cap still says the essential first part. */
-  kf_err_set(err, KF_ERR_TIMEOUT, "%s", m.data != NULL ? m.data : "wait timed out");
+  (void)kf_err_set(err, KF_ERR_TIMEOUT, "%s", m.data != NULL ? m.data : "wait timed out");
   kf_buf_release(&m);
 }
 
-kf_rc kh_mocks_wait(const kh_mock_wait *w, kh_http_response *resp, json_t **doc, int64_t *id,
-                    kf_err *err) {
-  assert(w != NULL && w->api != NULL && resp != NULL && doc != NULL && id != NULL);
+/* Move the exchange of resp into record (if any), then release resp. */
+static void kh_mocks_record(kh_http_response *resp, kf_step_result *record) {
+  kf_exchange *slot = NULL;
+  if (record != NULL && resp->exchange.method != NULL &&
+      kf_step_result_add_exchange(record, &slot) == KF_OK) {
+    *slot = resp->exchange;
+    memset(&resp->exchange, 0, sizeof resp->exchange);
+  }
+  kh_http_response_release(resp);
+}
+
+/* One long-poll of poll_ms; *again when it timed out with time left for another. */
+static kf_rc kh_mocks_poll(const kh_mock_wait *w, int64_t poll_ms, bool last, json_t **doc,
+                           int64_t *id, bool *again, kf_err *err) {
+  *again = false;
+  kf_buf url;
+  kf_buf_init(&url, KH_MOCKS_URL_MAX);
+  kf_rc rc = kh_mocks_build_url(w, poll_ms, &url);
+  if (rc != KF_OK) {
+    kf_buf_release(&url);
+    return kf_err_set(err, rc, "cannot build the wait URL");
+  }
+  static const char *const names[] = {"Accept"};
+  static const char *const values[] = {"application/json"};
+  kh_http_request req = {.method = "GET",
+                         .url = url.data,
+                         .headers = names,
+                         .values = values,
+                         .headers_len = 1,
+                         .timeout_ms = poll_ms + KH_MOCKS_CLIENT_SLACK_MS,
+                         .purpose = w->purpose};
+  kh_http_response resp;
+  kh_http_response_init(&resp);
+  rc = kh_http_perform(&req, &resp, err);
+  json_t *parsed = rc == KF_OK ? kh_http_response_json(&resp) : NULL;
+  if (rc != KF_OK) {
+    /* The transport error is in err already. */
+  } else if (resp.status == 408 && !last) {
+    *again = true;
+  } else if (resp.status == 408) {
+    rc = KF_ERR_TIMEOUT;
+    kh_mocks_timeout_message(w, err);
+  } else if (resp.status != 200 || !json_is_object(parsed)) {
+    rc = kf_err_set(err, KF_ERR_STATE, "the %s mock answered %s with status %ld and no document",
+                    w->mock, url.data, resp.status);
+  } else {
+    json_t *jid = json_object_get(parsed, "id");
+    *id = json_is_integer(jid) ? (int64_t)json_integer_value(jid) : 0;
+    *doc = json_incref(parsed);
+  }
+  kh_mocks_record(&resp, w->record);
+  kf_buf_release(&url);
+  return rc;
+}
+
+kf_rc kh_mocks_wait(const kh_mock_wait *w, json_t **doc, int64_t *id, kf_err *err) {
+  assert(w != NULL && w->api != NULL && doc != NULL && id != NULL);
   assert(w->timeout_ms > 0);
   *doc = NULL;
   *id = 0;
@@ -116,66 +146,33 @@ kf_rc kh_mocks_wait(const kh_mock_wait *w, kh_http_response *resp, json_t **doc,
    * not make us loop without end.
    */
   int64_t left = w->timeout_ms;
-  const char *what = w->what == KH_WAIT_MAIL ? "mail" : "post";
-  kf_rc rc = KF_OK;
   for (;;) {
     int64_t poll_ms = left < max_poll ? left : max_poll;
     left -= poll_ms;
-    kf_buf url;
-    kf_buf_init(&url, KH_MOCKS_URL_MAX);
-    rc = kh_mocks_build_url(w, poll_ms, &url);
-    if (rc != KF_OK) {
-      kf_buf_release(&url);
-      return kf_err_set(err, rc, "cannot build the wait URL");
-    }
-    static const char *const names[] = {"Accept"};
-    static const char *const values[] = {"application/json"};
-    kh_http_request req = {.method = "GET",
-                           .url = url.data,
-                           .headers = names,
-                           .values = values,
-                           .headers_len = 1,
-                           .timeout_ms = poll_ms + KH_MOCKS_CLIENT_SLACK_MS};
-    /* Only the last poll's traces are kept: earlier ones said no more than "408". */
-    kh_http_response_release(resp);
-    rc = kh_http_perform(&req, resp, err);
-    if (rc != KF_OK) {
-      kf_buf_release(&url);
+    bool again = false;
+    kf_rc rc = kh_mocks_poll(w, poll_ms, left <= 0, doc, id, &again, err);
+    if (!again)
       return rc;
-    }
-    json_t *parsed = json_object_get(resp->subject, "json");
-    if (resp->status == 408 && left > 0) {
-      kf_buf_release(&url);
-      continue;
-    }
-    if (resp->status == 408) {
-      rc = KF_ERR_TIMEOUT;
-      kh_mocks_timeout_message(w, err);
-    } else if (resp->status != 200 || !json_is_object(parsed)) {
-      rc = kf_err_set(err, KF_ERR_STATE, "the %s mock answered %s with status %ld and no document",
-                      what, url.data, resp->status);
-    } else {
-      json_t *jid = json_object_get(parsed, "id");
-      *id = json_is_integer(jid) ? (int64_t)json_integer_value(jid) : 0;
-      *doc = json_incref(parsed);
-    }
-    kf_buf_release(&url);
-    return rc;
   }
 }
 
-kf_rc kh_mocks_attach_raw(const char *api, int64_t id, json_t *doc, kf_err *err) {
-  assert(api != NULL && doc != NULL);
+kf_rc kh_mocks_fetch_raw(const char *api, const char *collection, int64_t id,
+                         kf_step_result *record, json_t **raw, kf_err *err) {
+  assert(api != NULL && raw != NULL);
+  *raw = NULL;
   kf_buf url;
   kf_buf_init(&url, KH_MOCKS_URL_MAX);
   kf_rc rc = kh_mocks_add_base(&url, api);
   if (rc == KF_OK)
-    rc = kf_buf_appendf(&url, "/api/v1/messages/%lld/raw", (long long)id);
+    rc = kf_buf_appendf(&url, "/api/v1/%s/%lld/raw", collection, (long long)id);
   if (rc != KF_OK) {
     kf_buf_release(&url);
-    return kf_err_set(err, rc, "cannot build the raw mail URL");
+    return kf_err_set(err, rc, "cannot build the raw source URL");
   }
-  kh_http_request req = {.method = "GET", .url = url.data, .timeout_ms = KH_MOCKS_CLIENT_SLACK_MS};
+  kh_http_request req = {.method = "GET",
+                         .url = url.data,
+                         .timeout_ms = KH_MOCKS_CLIENT_SLACK_MS,
+                         .purpose = "raw source"};
   kh_http_response resp;
   kh_http_response_init(&resp);
   rc = kh_http_perform(&req, &resp, err);
@@ -183,11 +180,11 @@ kf_rc kh_mocks_attach_raw(const char *api, int64_t id, json_t *doc, kf_err *err)
     rc = kf_err_set(err, KF_ERR_STATE, "%s answered with status %ld", url.data, resp.status);
   if (rc == KF_OK) {
     /* The subject's body is the raw source, already a byte-exact JSON string. */
-    json_t *body = json_object_get(resp.subject, "body");
-    if (body == NULL || json_object_set(doc, "raw", body) != 0)
+    *raw = json_incref(json_object_get(resp.subject, "body"));
+    if (*raw == NULL)
       rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   }
-  kh_http_response_release(&resp);
+  kh_mocks_record(&resp, record);
   kf_buf_release(&url);
   return rc;
 }
@@ -213,7 +210,7 @@ kf_rc kh_mocks_health(const char *api, int64_t timeout_ms, int64_t *last_id, kf_
     rc = kf_err_set(err, KF_ERR_STATE, "%s answered with status %ld", url.data, resp.status);
   if (rc == KF_OK && last_id != NULL) {
     /* A mock that does not report last_id (an older one) starts waits from the beginning. */
-    json_t *jid = json_object_get(json_object_get(resp.subject, "json"), "last_id");
+    json_t *jid = json_object_get(kh_http_response_json(&resp), "last_id");
     if (json_is_integer(jid) && json_integer_value(jid) > 0)
       *last_id = (int64_t)json_integer_value(jid);
   }

@@ -129,7 +129,15 @@ kf_rc kh_profile_finish(kh_profile *profile, kf_err *err) {
   if (wait != NULL && (kf_duration_parse_ms(wait, &wait_ms) != KF_OK || wait_ms <= 0))
     return kf_err_set(err, KF_ERR_INVALID,
                       "wait_timeout must be a duration such as 10s (got \"%.100s\")", wait);
+  const char *timing = kh_profile_get(profile, "timing_base_url");
+  if (timing != NULL && timing[0] == '\0')
+    timing = NULL;
+  if (timing != NULL && !kh_is_http_url(timing))
+    return kf_err_set(err, KF_ERR_INVALID,
+                      "timing_base_url must start with http:// or https:// (got \"%.100s\")",
+                      timing);
   profile->base_url = base;
+  profile->timing_base_url = timing;
   profile->mail_api = mail;
   profile->post_api = post;
   profile->clock = clock;
@@ -143,12 +151,102 @@ static bool kh_key_char(char c) {
          c == '-' || c == '.';
 }
 
+/* "[ name ]" into section. */
+static kf_rc kh_profile_section(const char *line, size_t n, char *section, size_t size,
+                                unsigned lineno, kf_err *err) {
+  if (line[n - 1] != ']')
+    return kf_err_set(err, KF_ERR_PARSE, "line %u: expected ']' to end the section", lineno);
+  size_t sl = n - 2;
+  const char *sn = line + 1;
+  while (sl > 0 && (*sn == ' ' || *sn == '\t'))
+    sn++, sl--;
+  sl = kf_str_rtrim_len(sn, sl);
+  if (sl == 0 || sl + 1 >= size)
+    return kf_err_set(err, KF_ERR_PARSE, "line %u: expected a section name in [ ]", lineno);
+  for (size_t i = 0; i < sl; i++)
+    if (!kh_key_char(sn[i]))
+      return kf_err_set(err, KF_ERR_PARSE, "line %u: bad character in section name", lineno);
+  memcpy(section, sn, sl);
+  section[sl] = '\0';
+  return KF_OK;
+}
+
+/* The value after '=' (vl bytes at v) into val: bare, or quoted with \" and \\ escapes. */
+static kf_rc kh_profile_value(const char *v, size_t vl, kf_buf *val, unsigned lineno, kf_err *err) {
+  if (vl == 0 || v[0] != '"')
+    return vl > 0 ? kf_buf_append(val, v, vl) : KF_OK;
+  /* A quoted value keeps blanks and '#'; \" and \\ are its only escapes. */
+  size_t i = 1;
+  bool closed = false;
+  kf_rc rc = KF_OK;
+  for (; i < vl && rc == KF_OK; i++) {
+    if (v[i] == '\\' && i + 1 < vl && (v[i + 1] == '"' || v[i + 1] == '\\')) {
+      rc = kf_buf_append_byte(val, v[++i]);
+    } else if (v[i] == '"') {
+      closed = true;
+      i++;
+      break;
+    } else {
+      rc = kf_buf_append_byte(val, v[i]);
+    }
+  }
+  if (rc == KF_OK && (!closed || i != vl))
+    return kf_err_set(err, KF_ERR_PARSE, "line %u: %s", lineno,
+                      closed ? "unexpected text after the closing quote"
+                             : "unterminated quoted value");
+  return rc;
+}
+
+/* One "key = value" line (trimmed, n bytes) in section. */
+static kf_rc kh_profile_parse_line(kh_profile *profile, const char *section, const char *line,
+                                   size_t n, unsigned lineno, kf_err *err) {
+  const char *eq = memchr(line, '=', n);
+  if (eq == NULL)
+    return kf_err_set(err, KF_ERR_PARSE, "line %u: expected 'key = value'", lineno);
+  size_t kl = kf_str_rtrim_len(line, (size_t)(eq - line));
+  if (kl == 0)
+    return kf_err_set(err, KF_ERR_PARSE, "line %u: expected a key before '='", lineno);
+  for (size_t i = 0; i < kl; i++)
+    if (!kh_key_char(line[i]))
+      return kf_err_set(err, KF_ERR_PARSE,
+                        "line %u: bad character '%c' in key (use letters, digits, _ - .)", lineno,
+                        line[i]);
+  char key[KH_PROFILE_MAX_KEY * 2 + 2];
+  if (kf_str_format(key, sizeof key, "%s%s%.*s", section, section[0] ? "." : "", (int)kl, line) !=
+      KF_OK)
+    return kf_err_set(err, KF_ERR_PARSE, "line %u: key too long", lineno);
+  const char *v = eq + 1;
+  size_t vl = n - (size_t)(v - line);
+  while (vl > 0 && (*v == ' ' || *v == '\t'))
+    v++, vl--;
+  kf_buf val;
+  kf_buf_init(&val, KH_PROFILE_MAX_BYTES);
+  kf_rc rc = kh_profile_value(v, vl, &val, lineno, err);
+  if (rc == KF_ERR_PARSE) {
+    kf_buf_release(&val);
+    return rc;
+  }
+  if (rc == KF_OK && kh_profile_get(profile, key) != NULL) {
+    kf_buf_release(&val);
+    return kf_err_set(err, KF_ERR_PARSE, "line %u: key '%.200s' set twice", lineno, key);
+  }
+  if (rc == KF_OK)
+    rc = kh_profile_set(profile, key, val.data != NULL ? val.data : "");
+  kf_buf_release(&val);
+  if (rc == KF_ERR_LIMIT)
+    return kf_err_set(err, rc, "line %u: too many keys", lineno);
+  if (rc != KF_OK)
+    return kf_err_set(err, rc, "out of memory");
+  return KF_OK;
+}
+
 /* Parse profile text into entries; messages name "line N". */
 static kf_rc kh_profile_parse(kh_profile *profile, const char *text, size_t len, kf_err *err) {
   char section[KH_PROFILE_MAX_KEY] = "";
   unsigned lineno = 0;
   size_t pos = 0;
-  while (pos < len) {
+  kf_rc rc = KF_OK;
+  while (rc == KF_OK && pos < len) {
     const char *line = text + pos;
     const char *nl = memchr(line, '\n', len - pos);
     size_t n = nl != NULL ? (size_t)(nl - line) : len - pos;
@@ -161,82 +259,12 @@ static kf_rc kh_profile_parse(kh_profile *profile, const char *text, size_t len,
     n = kf_str_rtrim_len(line, n);
     if (n == 0 || line[0] == '#')
       continue;
-    if (line[0] == '[') {
-      if (line[n - 1] != ']')
-        return kf_err_set(err, KF_ERR_PARSE, "line %u: expected ']' to end the section", lineno);
-      size_t sl = n - 2;
-      const char *sn = line + 1;
-      while (sl > 0 && (*sn == ' ' || *sn == '\t'))
-        sn++, sl--;
-      sl = kf_str_rtrim_len(sn, sl);
-      if (sl == 0 || sl + 1 >= sizeof section)
-        return kf_err_set(err, KF_ERR_PARSE, "line %u: expected a section name in [ ]", lineno);
-      for (size_t i = 0; i < sl; i++)
-        if (!kh_key_char(sn[i]))
-          return kf_err_set(err, KF_ERR_PARSE, "line %u: bad character in section name", lineno);
-      memcpy(section, sn, sl);
-      section[sl] = '\0';
-      continue;
-    }
-    const char *eq = memchr(line, '=', n);
-    if (eq == NULL)
-      return kf_err_set(err, KF_ERR_PARSE, "line %u: expected 'key = value'", lineno);
-    size_t kl = kf_str_rtrim_len(line, (size_t)(eq - line));
-    if (kl == 0)
-      return kf_err_set(err, KF_ERR_PARSE, "line %u: expected a key before '='", lineno);
-    for (size_t i = 0; i < kl; i++)
-      if (!kh_key_char(line[i]))
-        return kf_err_set(err, KF_ERR_PARSE,
-                          "line %u: bad character '%c' in key (use letters, digits, _ - .)", lineno,
-                          line[i]);
-    char key[KH_PROFILE_MAX_KEY * 2 + 2];
-    if (kf_str_format(key, sizeof key, "%s%s%.*s", section, section[0] ? "." : "", (int)kl, line) !=
-        KF_OK)
-      return kf_err_set(err, KF_ERR_PARSE, "line %u: key too long", lineno);
-    const char *v = eq + 1;
-    size_t vl = n - (size_t)(v - line);
-    while (vl > 0 && (*v == ' ' || *v == '\t'))
-      v++, vl--;
-    kf_buf val;
-    kf_buf_init(&val, KH_PROFILE_MAX_BYTES);
-    kf_rc rc = KF_OK;
-    if (vl >= 1 && v[0] == '"') {
-      /* A quoted value keeps blanks and '#'; \" and \\ are its only escapes. */
-      size_t i = 1;
-      bool closed = false;
-      for (; i < vl && rc == KF_OK; i++) {
-        if (v[i] == '\\' && i + 1 < vl && (v[i + 1] == '"' || v[i + 1] == '\\')) {
-          rc = kf_buf_append_byte(&val, v[++i]);
-        } else if (v[i] == '"') {
-          closed = true;
-          i++;
-          break;
-        } else {
-          rc = kf_buf_append_byte(&val, v[i]);
-        }
-      }
-      if (rc == KF_OK && (!closed || i != vl)) {
-        kf_buf_release(&val);
-        return kf_err_set(err, KF_ERR_PARSE, "line %u: %s", lineno,
-                          closed ? "unexpected text after the closing quote"
-                                 : "unterminated quoted value");
-      }
-    } else if (vl > 0) {
-      rc = kf_buf_append(&val, v, vl);
-    }
-    if (rc == KF_OK && kh_profile_get(profile, key) != NULL) {
-      kf_buf_release(&val);
-      return kf_err_set(err, KF_ERR_PARSE, "line %u: key '%.200s' set twice", lineno, key);
-    }
-    if (rc == KF_OK)
-      rc = kh_profile_set(profile, key, val.data != NULL ? val.data : "");
-    kf_buf_release(&val);
-    if (rc == KF_ERR_LIMIT)
-      return kf_err_set(err, rc, "line %u: too many keys", lineno);
-    if (rc != KF_OK)
-      return kf_err_set(err, rc, "out of memory");
+    if (line[0] == '[')
+      rc = kh_profile_section(line, n, section, sizeof section, lineno, err);
+    else
+      rc = kh_profile_parse_line(profile, section, line, n, lineno, err);
   }
-  return KF_OK;
+  return rc;
 }
 
 kf_rc kh_profile_load(kh_profile *profile, const char *path, kf_err *err) {

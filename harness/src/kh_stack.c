@@ -30,8 +30,16 @@
 #define KH_STACK_LOG_TAIL 360
 #define KH_STACK_READY_MAX 256
 
-static const char *const kh_stack_names[KH_STACK_CHILDREN] = {"konform-mail", "konform-post",
-                                                              "konform-server"};
+static const char *const kh_stack_names[KH_STACK_CHILDREN] = {
+    "konform-mail", "konform-post", "konform-server", "konform-server-timing"};
+static const char *const kh_stack_programs[KH_STACK_CHILDREN] = {
+    "konform-mail", "konform-post", "konform-server", "konform-server"};
+
+void kh_stack_options_init(kh_stack_options *opts) {
+  memset(opts, 0, sizeof *opts);
+  opts->servers = true;
+  opts->timing = true;
+}
 
 void kh_stack_init(kh_stack *stack) {
   memset(stack, 0, sizeof(*stack));
@@ -39,6 +47,7 @@ void kh_stack_init(kh_stack *stack) {
   stack->wake[0] = stack->wake[1] = -1;
   for (int i = 0; i < KH_STACK_CHILDREN; i++) {
     stack->children[i].name = kh_stack_names[i];
+    stack->children[i].program = kh_stack_programs[i];
     stack->children[i].life_fd = -1;
   }
 }
@@ -177,11 +186,11 @@ static void kh_stack_child_stop(kh_stack_child *c, int timeout_ms, char *report,
     if (!clean) {
       char how[64];
       if (hung)
-        kf_str_format(how, sizeof(how), "did not stop within %d ms", timeout_ms);
+        (void)kf_str_format(how, sizeof(how), "did not stop within %d ms", timeout_ms);
       else if (WIFEXITED(status))
-        kf_str_format(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+        (void)kf_str_format(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
       else
-        kf_str_format(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
+        (void)kf_str_format(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
       char tail[KH_STACK_LOG_TAIL];
       kh_stack_log_tail(c->log_path, tail, sizeof(tail));
       size_t used = strlen(report);
@@ -320,13 +329,50 @@ static void kh_stack_child_exec(const char *prog, char *const argv[], int log_fd
 }
 
 /*
+ * The child did not say READY (rc from the read): reap it and say why, with
+ * the end of its log; or, when a stop came meanwhile, say only that.
+ */
+static kf_rc kh_stack_not_ready(kh_stack *stack, kh_stack_child *c, kf_rc rc, kf_err *err) {
+  pthread_mutex_lock(&stack->lock);
+  if (stack->stopped) {
+    /* A stop came while we waited: it ends (or has ended) the child; nothing to report. */
+    pthread_mutex_unlock(&stack->lock);
+    return kf_err_set(err, KF_ERR_STATE, "the stack was stopped while %s was starting", c->name);
+  }
+  bool timed_out = rc == KF_ERR_TIMEOUT;
+  /* Give a dying child a moment to finish writing its log, then reap it. */
+  bool exited = kh_stack_wait_exit(c, 2000);
+  int status = 0;
+  if (!exited)
+    kill(c->pid, SIGKILL);
+  while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  c->pid = 0;
+  char tail[KH_STACK_LOG_TAIL];
+  kh_stack_log_tail(c->log_path, tail, sizeof(tail));
+  char how[64];
+  if (timed_out && !exited)
+    (void)kf_str_format(how, sizeof(how), "was not ready within %d ms", KH_STACK_READY_TIMEOUT_MS);
+  else if (WIFEXITED(status))
+    (void)kf_str_format(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+  else if (WIFSIGNALED(status))
+    (void)kf_str_format(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
+  else
+    (void)kf_str_format(how, sizeof(how), "closed its ready pipe without READY");
+  rc = kf_err_set(err, timed_out ? KF_ERR_TIMEOUT : KF_ERR_STATE, "%s %s; the end of its log:\n%s",
+                  c->name, how, tail);
+  pthread_mutex_unlock(&stack->lock);
+  return rc;
+}
+
+/*
  * Start child c from prog with args (NULL-terminated, "--ready-fd N" appended
  * here) and wait for its READY line.
  */
 static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *const *args,
                             char *ready, size_t ready_cap, kf_err *err) {
   char *prog = NULL;
-  kf_rc rc = kh_stack_find_program(c->name, &prog, err);
+  kf_rc rc = kh_stack_find_program(c->program, &prog, err);
   if (rc != KF_OK)
     return rc;
   c->log_path = kf_str_printf("%s/%s.log", stack->dir, c->name);
@@ -347,11 +393,11 @@ static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *cons
     rc = kf_err_set(err, KF_ERR_INTERNAL, "fd number too long");
     goto fail;
   }
-  const char *argv[24];
+  const char *argv[KH_STACK_MAX_SERVER_ARGS + 32];
   size_t argc = 0;
   argv[argc++] = prog;
   for (size_t i = 0; args[i] != NULL; i++) {
-    assert(argc < 20);
+    assert(argc < KH_STACK_MAX_SERVER_ARGS + 28);
     argv[argc++] = args[i];
   }
   argv[argc++] = "--ready-fd";
@@ -385,38 +431,8 @@ static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *cons
   log_fd = -1;
 
   rc = kh_stack_read_ready(ready_p[0], stack->wake[0], ready, ready_cap);
-  if (rc != KF_OK) {
-    pthread_mutex_lock(&stack->lock);
-    if (stack->stopped) {
-      /* A stop came while we waited: it ends (or has ended) the child; nothing to report. */
-      pthread_mutex_unlock(&stack->lock);
-      rc = kf_err_set(err, KF_ERR_STATE, "the stack was stopped while %s was starting", c->name);
-      goto fail;
-    }
-    bool timed_out = rc == KF_ERR_TIMEOUT;
-    /* Give a dying child a moment to finish writing its log, then reap it. */
-    bool exited = kh_stack_wait_exit(c, 2000);
-    int status = 0;
-    if (!exited)
-      kill(c->pid, SIGKILL);
-    while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    c->pid = 0;
-    char tail[KH_STACK_LOG_TAIL];
-    kh_stack_log_tail(c->log_path, tail, sizeof(tail));
-    char how[64];
-    if (timed_out && !exited)
-      kf_str_format(how, sizeof(how), "was not ready within %d ms", KH_STACK_READY_TIMEOUT_MS);
-    else if (WIFEXITED(status))
-      kf_str_format(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
-    else if (WIFSIGNALED(status))
-      kf_str_format(how, sizeof(how), "was killed by signal %d", WTERMSIG(status));
-    else
-      kf_str_format(how, sizeof(how), "closed its ready pipe without READY");
-    rc = kf_err_set(err, timed_out ? KF_ERR_TIMEOUT : KF_ERR_STATE,
-                    "%s %s; the end of its log:\n%s", c->name, how, tail);
-    pthread_mutex_unlock(&stack->lock);
-  }
+  if (rc != KF_OK)
+    rc = kh_stack_not_ready(stack, c, rc, err);
 fail:
   if (log_fd >= 0)
     close(log_fd);
@@ -430,8 +446,8 @@ fail:
   return rc;
 }
 
-/* Start the programs; takes stack->lock itself for the steps that need it. */
-static kf_rc kh_stack_start_programs(kh_stack *stack, kf_err *err) {
+/* Start the mocks (and the folder); takes stack->lock itself for the steps that need it. */
+static kf_rc kh_stack_start_mocks(kh_stack *stack, kf_err *err) {
   const char *tmp = getenv("TMPDIR");
   char tmpl[KH_STACK_PATH_MAX];
   if (kf_str_format(tmpl, sizeof(tmpl), "%s/konform-XXXXXX",
@@ -475,28 +491,46 @@ static kf_rc kh_stack_start_programs(kh_stack *stack, kf_err *err) {
   if (stack->post_port == 0)
     return kf_err_set(err, KF_ERR_STATE, "konform-post wrote a bad READY line: %s", ready);
 
-  char smtp_url[64], post_url[64];
-  if (kf_str_format(db, sizeof(db), "%s/server.db", stack->dir) != KF_OK ||
-      kf_str_format(smtp_url, sizeof(smtp_url), "smtp://127.0.0.1:%u", stack->smtp_port) != KF_OK ||
-      kf_str_format(post_url, sizeof(post_url), "http://127.0.0.1:%u", stack->post_port) != KF_OK)
-    return kf_err_set(err, KF_ERR_LIMIT, "path too long");
-  const char *server_args[] = {"--port", "0", "--test-mode", "--hash-cost", "test",
-                               "--db",   db,  "--smtp-url",  smtp_url,      "--post-url",
-                               post_url, NULL};
-  rc = kh_stack_spawn(stack, &stack->children[KH_STACK_SERVER], server_args, ready, sizeof(ready),
-                      err);
-  if (rc != KF_OK)
-    return rc;
-  stack->server_port = kh_stack_ready_port(ready, "http=");
-  if (stack->server_port == 0)
-    return kf_err_set(err, KF_ERR_STATE, "konform-server wrote a bad READY line: %s", ready);
   return KF_OK;
 }
 
-kf_rc kh_stack_start(kh_stack *stack, bool keep_state, kf_err *err) {
+/*
+ * One reference server (child which) against the mocks, with the hash cost
+ * given and the extra arguments; its READY port into *port.
+ */
+static kf_rc kh_stack_start_server(kh_stack *stack, int which, const char *cost,
+                                   const char *const *extra, unsigned *port, kf_err *err) {
+  char ready[KH_STACK_READY_MAX];
+  char db[KH_STACK_PATH_MAX], smtp_url[64], post_url[64];
+  if (kf_str_format(db, sizeof(db), "%s/%s.db", stack->dir, kh_stack_names[which]) != KF_OK ||
+      kf_str_format(smtp_url, sizeof(smtp_url), "smtp://127.0.0.1:%u", stack->smtp_port) != KF_OK ||
+      kf_str_format(post_url, sizeof(post_url), "http://127.0.0.1:%u", stack->post_port) != KF_OK)
+    return kf_err_set(err, KF_ERR_LIMIT, "path too long");
+  const char *args[KH_STACK_MAX_SERVER_ARGS + 16] = {
+      "--port", "0",          "--test-mode", "--hash-cost", cost,    "--db",
+      db,       "--smtp-url", smtp_url,      "--post-url",  post_url};
+  size_t n = 11;
+  for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
+    if (i >= KH_STACK_MAX_SERVER_ARGS)
+      return kf_err_set(err, KF_ERR_LIMIT, "more than %d server arguments",
+                        KH_STACK_MAX_SERVER_ARGS);
+    args[n++] = extra[i];
+  }
+  args[n] = NULL;
+  kf_rc rc = kh_stack_spawn(stack, &stack->children[which], args, ready, sizeof(ready), err);
+  if (rc != KF_OK)
+    return rc;
+  *port = kh_stack_ready_port(ready, "http=");
+  if (*port == 0)
+    return kf_err_set(err, KF_ERR_STATE, "%s wrote a bad READY line: %s", kh_stack_names[which],
+                      ready);
+  return KF_OK;
+}
+
+kf_rc kh_stack_start(kh_stack *stack, const kh_stack_options *opts, kf_err *err) {
   pthread_mutex_lock(&stack->lock);
   assert(stack->dir == NULL);
-  stack->keep_state = keep_state;
+  stack->keep_state = opts->keep_state;
   kf_rc rc = KF_OK;
   /* The self-pipe lets a stop wake the READY waits, which hold no lock. */
   if (stack->wake[0] < 0 &&
@@ -505,7 +539,14 @@ kf_rc kh_stack_start(kh_stack *stack, bool keep_state, kf_err *err) {
     rc = kf_err_set(err, KF_ERR_IO, "cannot create a pipe: %s", strerror(errno));
   pthread_mutex_unlock(&stack->lock);
   if (rc == KF_OK)
-    rc = kh_stack_start_programs(stack, err);
+    rc = kh_stack_start_mocks(stack, err);
+  /* The servers check passwords at the test cost; the timing one at the interactive cost. */
+  if (rc == KF_OK && opts->servers)
+    rc = kh_stack_start_server(stack, KH_STACK_SERVER, "test", opts->server_args,
+                               &stack->server_port, err);
+  if (rc == KF_OK && opts->servers && opts->timing)
+    rc = kh_stack_start_server(stack, KH_STACK_TIMING, "interactive", opts->server_args,
+                               &stack->timing_port, err);
   if (rc != KF_OK)
     kh_stack_stop(stack);
   return rc;
@@ -521,10 +562,12 @@ kf_rc kh_stack_profile(const kh_stack *stack, kh_profile *profile, kf_err *err) 
     const char *key;
     unsigned port;
   } urls[] = {{"base_url", stack->server_port},
+              {"timing_base_url", stack->timing_port},
               {"mail_api", stack->mail_port},
               {"post_api", stack->post_port}};
   for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
-    assert(urls[i].port != 0);
+    if (urls[i].port == 0)
+      continue; /* Not started (no timing server). */
     if (kf_str_format(url, sizeof(url), "http://127.0.0.1:%u", urls[i].port) != KF_OK ||
         kh_profile_set(profile, urls[i].key, url) != KF_OK)
       return kf_err_set(err, KF_ERR_NOMEM, "out of memory");

@@ -24,16 +24,33 @@
 #define KH_STACK_STOP_TIMEOUT_MS 10000
 
 typedef struct kh_stack_child {
-  const char *name; /* "konform-mail", ...; static string. */
-  pid_t pid;        /* 0 when not running. */
-  int life_fd;      /* Read end of the lifeline pipe, or -1. */
-  char *log_path;   /* Owned: DIR/<name>.log (stdout and stderr). */
+  const char *name;    /* "konform-mail", "konform-server-timing", ...; static string. */
+  const char *program; /* The program it runs: "konform-server", ...; static string. */
+  pid_t pid;           /* 0 when not running. */
+  int life_fd;         /* Read end of the lifeline pipe, or -1. */
+  char *log_path;      /* Owned: DIR/<name>.log (stdout and stderr). */
 } kh_stack_child;
 
 /* Room for how the children ended when one did not end cleanly. */
 #define KH_STACK_EXIT_REPORT_MAX 2048
 
-enum { KH_STACK_MAIL, KH_STACK_POST, KH_STACK_SERVER, KH_STACK_CHILDREN };
+/* In start order; stopped in the reverse order, servers before the mocks they talk to. */
+enum { KH_STACK_MAIL, KH_STACK_POST, KH_STACK_SERVER, KH_STACK_TIMING, KH_STACK_CHILDREN };
+
+/* The most extra arguments for the servers (--fault NAME pairs). */
+#define KH_STACK_MAX_SERVER_ARGS 32
+
+/* What to start. Strings are borrowed for the call. */
+typedef struct kh_stack_options {
+  bool keep_state; /* Leave the temporary folder behind (--keep-state). */
+  bool servers;    /* Start the reference servers; false: only the mocks (`konform mocks`). */
+  bool timing;     /* Also a second server at a realistic password hash cost, for timing. */
+  /* Appended to both servers' arguments (e.g. "--fault", NAME), NULL-terminated, or NULL. */
+  const char *const *server_args;
+} kh_stack_options;
+
+/* The defaults of `konform run`: both servers and the mocks. */
+void kh_stack_options_init(kh_stack_options *opts);
 
 typedef struct kh_stack {
   /*
@@ -47,7 +64,7 @@ typedef struct kh_stack {
   bool stopped;
   int wake[2]; /* Owned self-pipe: stop writes a byte, the READY wait polls it; -1 if none. */
   kh_stack_child children[KH_STACK_CHILDREN];
-  unsigned server_port, mail_port, smtp_port, post_port;
+  unsigned server_port, timing_port, mail_port, smtp_port, post_port;
   /*
    * Filled by kh_stack_stop: how each child that did not exit with status 0
    * after SIGTERM ended (a crash, a sanitizer report, a hang), with the end of
@@ -67,7 +84,7 @@ void kh_stack_release(kh_stack *stack);
  * another thread ends the start at once (KF_ERR_STATE, "stopped while
  * starting"), even while a program has not yet written READY.
  */
-kf_rc kh_stack_start(kh_stack *stack, bool keep_state, kf_err *err);
+kf_rc kh_stack_start(kh_stack *stack, const kh_stack_options *opts, kf_err *err);
 
 /*
  * Fill profile (kh_profile_init'ed by the caller) for the running stack:

@@ -12,6 +12,7 @@
 #define _DEFAULT_SOURCE
 
 #include "kh_suite.h"
+#include "kh_step.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -229,8 +230,8 @@ static kf_rc kh_load_fragment_dirs(kh_loader *ld, const char *path) {
   }
 }
 
-static kf_rc kh_step_diag(kh_diag *diag, const kh_step *step, const char *hint, const char *msg,
-                          const char *name) {
+kf_rc kh_suite_step_diag(kh_diag *diag, const kh_step *step, const char *hint, const char *msg,
+                         const char *name) {
   char *line =
       kf_str_printf("%*s%s", (int)(step->pos.col > 0 ? step->pos.col - 1 : 0), "", step->source);
   if (line == NULL)
@@ -238,51 +239,19 @@ static kf_rc kh_step_diag(kh_diag *diag, const kh_step *step, const char *hint, 
   kf_rc rc = kh_diag_set(diag, KH_SEV_ERROR, step->pos.file, step->pos.line, step->pos.col, line,
                          hint, msg, name);
   kf_free(line);
+  if (rc == KF_OK)
+    diag->kind = KH_DIAG_SUITE;
   return rc != KF_OK ? rc : KF_ERR_NOT_FOUND;
 }
 
-/* Resolve and check every `use` among steps. */
+/* Let every step that refers to other files (a `use`) find them. */
 static kf_rc kh_resolve_steps(kh_suite *suite, kh_step *steps, size_t len, kh_diag *diag) {
   for (size_t i = 0; i < len; i++) {
-    if (steps[i].kind != KH_STEP_USE)
+    if (steps[i].def->resolve == NULL)
       continue;
-    kh_use *use = &steps[i].u.use;
-    const kh_fragment *fr = kh_suite_fragment(suite, use->fragment_name);
-    if (fr == NULL) {
-      return kh_step_diag(diag, &steps[i],
-                          "fragments are found in fragments/ next to or above the scenario file, "
-                          "or among the files given",
-                          "unknown fragment '%.100s'", use->fragment_name);
-    }
-    use->resolved = fr;
-    for (size_t a = 0; a < use->args_len; a++) {
-      bool known = false;
-      for (size_t p = 0; p < fr->params_len; p++)
-        known = known || strcmp(fr->params[p], use->args[a].name) == 0;
-      if (!known) {
-        char hint[512];
-        size_t used = 0;
-        kf_str_format(hint, sizeof hint, "fragment '%s' takes:", fr->name);
-        used = strlen(hint);
-        for (size_t p = 0; p < fr->params_len && used < sizeof hint; p++) {
-          kf_str_format(hint + used, sizeof hint - used, " %s", fr->params[p]);
-          used = strlen(hint);
-        }
-        if (fr->params_len == 0)
-          kf_str_copy(hint, sizeof hint, "this fragment takes no parameters");
-        return kh_step_diag(diag, &steps[i], hint, "unknown parameter '%.100s'", use->args[a].name);
-      }
-    }
-    for (size_t p = 0; p < fr->params_len; p++) {
-      bool given = false;
-      for (size_t a = 0; a < use->args_len; a++)
-        given = given || strcmp(fr->params[p], use->args[a].name) == 0;
-      if (!given) {
-        char hint[256];
-        kf_str_format(hint, sizeof hint, "add %s=\"...\" to the use line", fr->params[p]);
-        return kh_step_diag(diag, &steps[i], hint, "missing parameter '%.100s'", fr->params[p]);
-      }
-    }
+    kf_rc rc = steps[i].def->resolve(&steps[i], suite, diag);
+    if (rc != KF_OK)
+      return rc;
   }
   return KF_OK;
 }
@@ -292,9 +261,9 @@ static kf_rc kh_check_cycles(const kh_fragment *fr, const kh_fragment **stack, s
                              kh_diag *diag) {
   for (size_t i = 0; i < fr->steps_len; i++) {
     const kh_step *st = &fr->steps[i];
-    if (st->kind != KH_STEP_USE || st->u.use.resolved == NULL)
+    const kh_fragment *next = kh_step_fragment(st);
+    if (next == NULL)
       continue;
-    const kh_fragment *next = st->u.use.resolved;
     bool cycle = false;
     for (size_t k = 0; k < depth && !cycle; k++)
       cycle = stack[k] == next;
@@ -303,7 +272,7 @@ static kf_rc kh_check_cycles(const kh_fragment *fr, const kh_fragment **stack, s
      * this walk, so next sits at depth + 2; the runner refuses the same.
      */
     if (!cycle && next != fr && depth + 2 > KH_SUITE_MAX_DEPTH) {
-      kf_rc rc = kh_step_diag(
+      kf_rc rc = kh_suite_step_diag(
           diag, st,
           "flatten the fragments: a scenario may nest 'use' at most " KH_SUITE_STR(
               KH_SUITE_MAX_DEPTH) " levels deep",
@@ -313,8 +282,8 @@ static kf_rc kh_check_cycles(const kh_fragment *fr, const kh_fragment **stack, s
     }
     if (cycle || next == fr) {
       kf_rc rc =
-          kh_step_diag(diag, st, "a fragment must not use itself, directly or through others",
-                       "fragment '%.100s' is used in a cycle", next->name);
+          kh_suite_step_diag(diag, st, "a fragment must not use itself, directly or through others",
+                             "fragment '%.100s' is used in a cycle", next->name);
       return rc == KF_ERR_NOT_FOUND ? KF_ERR_INVALID : rc;
     }
     stack[depth] = fr;
@@ -350,7 +319,8 @@ static kf_rc kh_finish(kh_suite *suite, kh_diag *diag) {
       if (other == NULL || strcmp(other->name, fr->name) != 0)
         continue;
       char hint[PATH_MAX + 64];
-      kf_str_format(hint, sizeof hint, "first defined at %s:%u", other->pos.file, other->pos.line);
+      (void)kf_str_format(hint, sizeof hint, "first defined at %s:%u", other->pos.file,
+                          other->pos.line);
       char *line = kf_str_printf("fragment: %s", fr->name);
       if (line == NULL)
         return KF_ERR_NOMEM;

@@ -50,6 +50,14 @@ void kh_suite_release(kh_suite *suite);
  */
 kf_rc kh_suite_load(kh_suite *suite, const char *const *paths, size_t paths_len, kh_diag *diag);
 
+/*
+ * A diagnostic at step's line (for resolve functions of step kinds): message
+ * msg with one %s filled by name. Returns KF_ERR_NOT_FOUND (KF_ERR_NOMEM when
+ * the diagnostic cannot be stored).
+ */
+kf_rc kh_suite_step_diag(kh_diag *diag, const kh_step *step, const char *hint, const char *msg,
+                         const char *name) __attribute__((format(printf, 4, 0)));
+
 /* The fragment with that name, or NULL. */
 const kh_fragment *kh_suite_fragment(const kh_suite *suite, const char *name);
 

@@ -8,19 +8,22 @@
 
 #include <jansson.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 static atomic_ulong alloc_count;
 static atomic_ulong alloc_fail_target;
+static atomic_int alloc_fail_persistent;
 static atomic_int alloc_did_fail;
 
 /* Decide whether this allocation is the one chosen to fail. */
 static int alloc_should_fail(void) {
   unsigned long target = atomic_load(&alloc_fail_target);
   unsigned long n = atomic_fetch_add(&alloc_count, 1) + 1;
-  if (target != 0 && n == target) {
+  bool hit = atomic_load(&alloc_fail_persistent) ? n >= target : n == target;
+  if (target != 0 && hit) {
     atomic_store(&alloc_did_fail, 1);
     return 1;
   }
@@ -77,10 +80,24 @@ void kf_free(void *ptr) {
   free(ptr);
 }
 
-void kf_alloc_fail_at(unsigned long n) {
+static void alloc_arm(unsigned long n, int persistent) {
+  atomic_store(&alloc_fail_target, 0);
   atomic_store(&alloc_count, 0);
   atomic_store(&alloc_did_fail, 0);
+  atomic_store(&alloc_fail_persistent, persistent);
   atomic_store(&alloc_fail_target, n);
+}
+
+void kf_alloc_fail_at(unsigned long n) {
+  alloc_arm(n, 0);
+}
+
+void kf_alloc_fail_from(unsigned long n) {
+  alloc_arm(n, 1);
+}
+
+void kf_alloc_fail_stop(void) {
+  atomic_store(&alloc_fail_target, 0);
 }
 
 unsigned long kf_alloc_count(void) {

@@ -37,6 +37,7 @@ typedef struct httpd_route {
   bool rest; /* The pattern ends in "{*name}". */
   kf_http_handler handler;
   void *ctx;
+  const void *data; /* Borrowed route_data, for the filter and the handler. */
 } httpd_route;
 
 struct kf_httpd {
@@ -56,12 +57,15 @@ struct kf_httpd {
 };
 
 struct kf_http_req {
-  struct MHD_Connection *conn;
+  struct MHD_Connection *conn;  /* NULL for a fake request. */
+  const kf_http_fake_req *fake; /* Query and headers of a fake request, else NULL. */
+  const void *route_data;       /* Of the matched route, set before the filter runs. */
   kf_httpd *httpd;
   const char *method;
   char *path;
   kf_buf body;
   bool too_large;
+  bool no_memory; /* Collecting the body ran out of memory: the answer is a 500. */
   bool answered_early;
   const char *param_names[HTTPD_MAX_PARAMS];
   char *param_values[HTTPD_MAX_PARAMS];
@@ -144,6 +148,11 @@ static void route_release(httpd_route *r) {
 
 kf_rc kf_httpd_route(kf_httpd *httpd, const char *method, const char *pattern,
                      kf_http_handler handler, void *ctx) {
+  return kf_httpd_route_with_data(httpd, method, pattern, handler, ctx, NULL);
+}
+
+kf_rc kf_httpd_route_with_data(kf_httpd *httpd, const char *method, const char *pattern,
+                               kf_http_handler handler, void *ctx, const void *route_data) {
   assert(httpd != NULL && httpd->daemon == NULL);
   if (pattern[0] != '/')
     return KF_ERR_INVALID;
@@ -151,6 +160,7 @@ kf_rc kf_httpd_route(kf_httpd *httpd, const char *method, const char *pattern,
   memset(&r, 0, sizeof r);
   r.handler = handler;
   r.ctx = ctx;
+  r.data = route_data;
   r.method = kf_strdup(method);
   if (r.method == NULL)
     return KF_ERR_NOMEM;
@@ -233,19 +243,29 @@ void kf_http_resp_empty(kf_http_resp *resp, unsigned status) {
   resp_set_body(resp, status, NULL, NULL, 0);
 }
 
+#define HTTPD_JSON_TYPE "application/json; charset=utf-8"
+
+void kf_http_resp_internal_error(kf_http_resp *resp) {
+  static const char body[] =
+      "{\"error\":{\"code\":\"INTERNAL_ERROR\",\"message\":\"" KF_HTTP_INTERNAL_MESSAGE
+      "\",\"fields\":[]}}";
+  resp_set_body(resp, 500, HTTPD_JSON_TYPE, body, sizeof body - 1);
+}
+
 void kf_http_resp_json(kf_http_resp *resp, unsigned status, json_t *body) {
+  /* A NULL body is a json_pack that ran out of memory: never an empty success. */
   if (body == NULL) {
-    resp_set_body(resp, status, NULL, NULL, 0);
+    kf_http_resp_internal_error(resp);
     return;
   }
   char *text = json_dumps(body, JSON_COMPACT);
   json_decref(body);
   if (text == NULL) {
-    resp_set_body(resp, 500, NULL, NULL, 0);
+    kf_http_resp_internal_error(resp);
     return;
   }
-  resp_set_body(resp, status, "application/json; charset=utf-8", text, strlen(text));
-  free(text);
+  resp_set_body(resp, status, HTTPD_JSON_TYPE, text, strlen(text));
+  kf_free(text);
 }
 
 void kf_http_resp_header(kf_http_resp *resp, const char *name, const char *value) {
@@ -277,7 +297,7 @@ void kf_http_error_add_field(json_t *err, const char *field, const char *code,
 
 void kf_http_resp_error_obj(kf_http_resp *resp, unsigned status, json_t *err) {
   if (err == NULL) {
-    resp_set_body(resp, 500, NULL, NULL, 0);
+    kf_http_resp_internal_error(resp);
     return;
   }
   kf_http_resp_json(resp, status, json_pack("{s:o}", "error", err));
@@ -286,6 +306,26 @@ void kf_http_resp_error_obj(kf_http_resp *resp, unsigned status, json_t *err) {
 void kf_http_resp_error(kf_http_resp *resp, unsigned status, const char *code,
                         const char *message) {
   kf_http_resp_error_obj(resp, status, kf_http_error_new(code, message));
+}
+
+static const kf_http_error_row httpd_errors[] = {
+#define HTTPD_X_ROW(code, status, message) {#code, status, message},
+    KF_HTTP_ERRORS(HTTPD_X_ROW)
+#undef HTTPD_X_ROW
+};
+
+const kf_http_error_row *kf_http_error_row_get(kf_http_errcode e) {
+  assert(e < KF_HTTP_ERR_COUNT);
+  return &httpd_errors[e];
+}
+
+void kf_http_resp_error_row(kf_http_resp *resp, const kf_http_error_row *row) {
+  kf_http_resp_error(resp, row->status, row->code, row->message);
+}
+
+/* Answer with one of kf_httpd's own errors whose message is not a format. */
+static void resp_lib_error(kf_http_resp *resp, kf_http_errcode e) {
+  kf_http_resp_error_row(resp, kf_http_error_row_get(e));
 }
 
 static void resp_release(kf_http_resp *resp) {
@@ -314,7 +354,18 @@ const char *kf_http_req_param(const kf_http_req *req, const char *name) {
   return NULL;
 }
 
+/* A value from a fake request's name, value, ..., NULL list; ci compares names ignoring case. */
+static const char *fake_lookup(const char *const *pairs, const char *name, bool ci) {
+  for (size_t i = 0; pairs != NULL && pairs[i] != NULL && pairs[i + 1] != NULL; i += 2) {
+    if (ci ? kf_str_eq_ci(pairs[i], name) : strcmp(pairs[i], name) == 0)
+      return pairs[i + 1];
+  }
+  return NULL;
+}
+
 const char *kf_http_req_query(const kf_http_req *req, const char *name) {
+  if (req->fake != NULL)
+    return fake_lookup(req->fake->query, name, false);
   const char *value = NULL;
   size_t len = 0;
   if (MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &value,
@@ -330,6 +381,8 @@ const char *kf_http_req_query(const kf_http_req *req, const char *name) {
 }
 
 const char *kf_http_req_header(const kf_http_req *req, const char *name) {
+  if (req->fake != NULL)
+    return fake_lookup(req->fake->headers, name, true);
   return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
@@ -361,6 +414,10 @@ void *kf_http_req_user(const kf_http_req *req) {
   return req->user;
 }
 
+const void *kf_http_req_route_data(const kf_http_req *req) {
+  return req->route_data;
+}
+
 static bool content_type_is_json(const char *ct) {
   if (ct == NULL)
     return false;
@@ -376,33 +433,56 @@ static bool content_type_is_json(const char *ct) {
   return len > 5 && kf_str_starts_with_ci(ct + len - 5, "+json");
 }
 
+static json_t *httpd_json_load(const char *body, size_t len, json_error_t *jerr) {
+  return json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, jerr);
+}
+
+/*
+ * Whether a failed parse ran out of memory, which is not the client's fault:
+ * jansson says so, or leaves the error unset when its first allocation fails
+ * (it places every parse error at a line).
+ */
+static bool httpd_json_no_memory(const json_error_t *jerr) {
+  return json_error_code(jerr) == json_error_out_of_memory ||
+         (json_error_code(jerr) == json_error_unknown && jerr->line < 0);
+}
+
 kf_rc kf_http_req_json(kf_http_req *req, kf_http_resp *resp, json_t **out) {
   *out = NULL;
   if (!content_type_is_json(kf_http_req_header(req, "Content-Type"))) {
-    kf_http_resp_error(resp, 415, "UNSUPPORTED_MEDIA_TYPE",
-                       "Bitte senden Sie die Daten als application/json.");
+    resp_lib_error(resp, KF_HTTP_ERR_UNSUPPORTED_MEDIA_TYPE);
     return KF_ERR_INVALID;
   }
   size_t len = 0;
   const char *body = kf_http_req_body(req, &len);
   if (!kf_utf8_valid(body, len)) {
-    kf_http_resp_error(resp, 400, "INVALID_UTF8",
-                       "Die Anfrage enthält Zeichen, die kein gültiges UTF-8 sind.");
+    resp_lib_error(resp, KF_HTTP_ERR_INVALID_UTF8);
     return KF_ERR_PARSE;
   }
   json_error_t jerr;
-  json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+  json_t *root = httpd_json_load(body, len, &jerr);
+  /*
+   * jansson's lexer drops a failed allocation and then reports a syntax error,
+   * so a parse that failed is tried once more: malformed input fails again,
+   * a moment without memory does not.
+   */
+  if (root == NULL && !httpd_json_no_memory(&jerr))
+    root = httpd_json_load(body, len, &jerr);
+  if (root == NULL && httpd_json_no_memory(&jerr)) {
+    kf_http_resp_internal_error(resp);
+    return KF_ERR_NOMEM;
+  }
   if (root == NULL) {
+    const kf_http_error_row *row = kf_http_error_row_get(KF_HTTP_ERR_MALFORMED_JSON);
     char msg[400];
-    (void)kf_str_format(msg, sizeof msg,
-                        "Die Anfrage ist kein gültiges JSON (Zeile %d, Spalte %d: %s).", jerr.line,
-                        jerr.column, jerr.text);
-    kf_http_resp_error(resp, 400, "MALFORMED_JSON", msg);
+    /* The format is the table's fixed text, never input. */
+    (void)kf_str_format(msg, sizeof msg, row->message, jerr.line, jerr.column, jerr.text);
+    kf_http_resp_error(resp, row->status, row->code, msg);
     return KF_ERR_PARSE;
   }
   if (!json_is_object(root)) {
     json_decref(root);
-    kf_http_resp_error(resp, 400, "BODY_NOT_OBJECT", "Die Anfrage muss ein JSON-Objekt sein.");
+    resp_lib_error(resp, KF_HTTP_ERR_BODY_NOT_OBJECT);
     return KF_ERR_PARSE;
   }
   *out = root;
@@ -525,9 +605,10 @@ static void dispatch(kf_httpd *h, kf_http_req *req, kf_http_resp *resp) {
       continue;
     }
     if (params_materialise(req) != KF_OK) {
-      kf_http_resp_error(resp, 500, "INTERNAL_ERROR", "Interner Fehler.");
+      kf_http_resp_internal_error(resp);
       return;
     }
+    req->route_data = r->data;
     /* The filter runs for routed requests only: an unknown path stays a 404. */
     if (h->filter != NULL && !h->filter(req, resp, h->filter_ctx))
       return;
@@ -536,12 +617,83 @@ static void dispatch(kf_httpd *h, kf_http_req *req, kf_http_resp *resp) {
   }
   req->n_params = 0;
   if (path_matched) {
-    kf_http_resp_error(resp, 405, "METHOD_NOT_ALLOWED",
-                       "Diese Methode ist für diese Adresse nicht erlaubt.");
+    resp_lib_error(resp, KF_HTTP_ERR_METHOD_NOT_ALLOWED);
     kf_http_resp_header(resp, "Allow", allow);
     return;
   }
-  kf_http_resp_error(resp, 404, "NOT_FOUND", "Die angeforderte Adresse gibt es nicht.");
+  resp_lib_error(resp, KF_HTTP_ERR_NOT_FOUND);
+}
+
+/* A new request for method and path (copied), or NULL when memory ran out. */
+static kf_http_req *req_new(kf_httpd *h, const char *method, const char *path) {
+  kf_http_req *req = kf_calloc(1, sizeof *req);
+  if (req == NULL)
+    return NULL;
+  req->httpd = h;
+  req->method = method;
+  req->path = kf_strdup(path);
+  kf_buf_init(&req->body, h->cfg.max_body);
+  if (req->path == NULL) {
+    req_free(req);
+    return NULL;
+  }
+  return req;
+}
+
+static void resp_too_large(const kf_httpd *h, kf_http_resp *resp) {
+  const kf_http_error_row *row = kf_http_error_row_get(KF_HTTP_ERR_BODY_TOO_LARGE);
+  char msg[160];
+  /* The format is the table's fixed text, never input. */
+  (void)kf_str_format(msg, sizeof msg, row->message, h->cfg.max_body);
+  kf_http_resp_error(resp, row->status, row->code, msg);
+}
+
+/* Add to the body; past the cap the answer is a 413, out of memory a 500. */
+static void req_body_append(kf_http_req *req, const char *data, size_t len) {
+  kf_rc rc = kf_buf_append(&req->body, data, len);
+  if (rc == KF_ERR_LIMIT)
+    req->too_large = true;
+  else if (rc != KF_OK)
+    req->no_memory = true;
+}
+
+/* Answer a request whose body is complete: 413, or route it; never without a status. */
+static void serve(kf_httpd *h, kf_http_req *req, kf_http_resp *resp) {
+  if (req->no_memory)
+    kf_http_resp_internal_error(resp);
+  else if (req->too_large)
+    resp_too_large(h, resp);
+  else
+    dispatch(h, req, resp);
+  if (resp->status == 0)
+    kf_http_resp_internal_error(resp);
+}
+
+/* The first call for a connection's request: set it up, refuse a declared oversized body. */
+static enum MHD_Result access_begin(kf_httpd *h, struct MHD_Connection *conn, const char *url,
+                                    const char *method, void **con_cls) {
+  kf_http_req *req = req_new(h, method, url);
+  if (req == NULL)
+    return MHD_NO;
+  req->conn = conn;
+  *con_cls = req;
+  pthread_mutex_lock(&h->lock);
+  h->active++;
+  pthread_mutex_unlock(&h->lock);
+  /* Refuse a declared oversized body before reading any of it. */
+  const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+  long long declared = 0;
+  if (cl == NULL || kf_str_to_llong(cl, 0, INT64_MAX, &declared) != KF_OK ||
+      (unsigned long long)declared <= h->cfg.max_body)
+    return MHD_YES;
+  req->too_large = true;
+  req->answered_early = true;
+  kf_http_resp resp;
+  memset(&resp, 0, sizeof resp);
+  resp_too_large(h, &resp);
+  enum MHD_Result ret = queue_resp(req, &resp);
+  resp_release(&resp);
+  return ret;
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
@@ -550,45 +702,11 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
   (void)version;
   kf_httpd *h = cls;
   kf_http_req *req = *con_cls;
-  if (req == NULL) {
-    req = kf_calloc(1, sizeof *req);
-    if (req == NULL)
-      return MHD_NO;
-    req->conn = conn;
-    req->httpd = h;
-    req->method = method;
-    req->path = kf_strdup(url);
-    kf_buf_init(&req->body, h->cfg.max_body);
-    if (req->path == NULL) {
-      req_free(req);
-      return MHD_NO;
-    }
-    *con_cls = req;
-    pthread_mutex_lock(&h->lock);
-    h->active++;
-    pthread_mutex_unlock(&h->lock);
-    /* Refuse a declared oversized body before reading any of it. */
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-    long long declared = 0;
-    if (cl != NULL && kf_str_to_llong(cl, 0, INT64_MAX, &declared) == KF_OK &&
-        (unsigned long long)declared > h->cfg.max_body) {
-      req->too_large = true;
-      req->answered_early = true;
-      kf_http_resp resp;
-      memset(&resp, 0, sizeof resp);
-      char msg[160];
-      (void)kf_str_format(msg, sizeof msg, "Die Anfrage ist zu groß (höchstens %zu Bytes).",
-                          h->cfg.max_body);
-      kf_http_resp_error(&resp, 413, "BODY_TOO_LARGE", msg);
-      enum MHD_Result ret = queue_resp(req, &resp);
-      resp_release(&resp);
-      return ret;
-    }
-    return MHD_YES;
-  }
+  if (req == NULL)
+    return access_begin(h, conn, url, method, con_cls);
   if (*upload_data_size > 0) {
-    if (!req->too_large && kf_buf_append(&req->body, upload_data, *upload_data_size) != KF_OK)
-      req->too_large = true;
+    if (!req->too_large && !req->no_memory)
+      req_body_append(req, upload_data, *upload_data_size);
     *upload_data_size = 0;
     return MHD_YES;
   }
@@ -596,20 +714,48 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
     return MHD_YES;
   kf_http_resp resp;
   memset(&resp, 0, sizeof resp);
-  if (req->too_large) {
-    char msg[160];
-    (void)kf_str_format(msg, sizeof msg, "Die Anfrage ist zu groß (höchstens %zu Bytes).",
-                        h->cfg.max_body);
-    kf_http_resp_error(&resp, 413, "BODY_TOO_LARGE", msg);
-  } else {
-    dispatch(h, req, &resp);
-  }
-  if (resp.status == 0)
-    kf_http_resp_error(&resp, 500, "INTERNAL_ERROR", "Interner Fehler: keine Antwort.");
+  serve(h, req, &resp);
   kf_debug("%s %s -> %u", method, url, resp.status);
   enum MHD_Result ret = queue_resp(req, &resp);
   resp_release(&resp);
   return ret;
+}
+
+kf_rc kf_httpd_serve_fake(kf_httpd *h, const kf_http_fake_req *in, kf_http_answer *out,
+                          kf_err *err) {
+  assert(h != NULL && in != NULL && in->method != NULL && in->path != NULL && out != NULL);
+  memset(out, 0, sizeof *out);
+  kf_http_req *req = req_new(h, in->method, in->path);
+  if (req == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  req->fake = in;
+  if (in->body != NULL)
+    req_body_append(req, in->body, in->body_len);
+  kf_http_resp resp;
+  memset(&resp, 0, sizeof resp);
+  serve(h, req, &resp);
+  req_free(req);
+  /* The answer takes the body and the content type; an empty body becomes "". */
+  out->status = resp.status;
+  out->content_type = resp.content_type;
+  out->body = resp.body != NULL ? resp.body : kf_memdup0("", 0);
+  out->body_len = resp.body_len;
+  resp.content_type = NULL;
+  resp.body = NULL;
+  resp_release(&resp);
+  if (out->body == NULL) {
+    kf_http_answer_release(out);
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  }
+  return KF_OK;
+}
+
+void kf_http_answer_release(kf_http_answer *answer) {
+  if (answer == NULL)
+    return;
+  kf_free(answer->content_type);
+  kf_free(answer->body);
+  memset(answer, 0, sizeof *answer);
 }
 
 static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,

@@ -7,6 +7,13 @@
  * that long-poll waiters sleep on: kf_mailbox_add broadcasts it after each
  * commit, so a waiter that checked the store under the mutex cannot miss an
  * item (no lost wake-ups, no polling).
+ *
+ * Search values live in item_keys, one row per (item, key, value), indexed
+ * on (key, value, item_id): an exact term becomes "id IN (the items with
+ * this value)", which sqlite answers from the index, so a search or a wait
+ * costs the items that carry the value, not every item since the run began.
+ * A substring term cannot use that index; it is checked per candidate item
+ * through the (item_id, key, value) index.
  */
 #include "kf/mailbox.h"
 
@@ -20,6 +27,8 @@
 
 #include "kf/alloc.h"
 #include "kf/buf.h"
+#include "kf/sql.h"
+#include "kf/str.h"
 #include "kf/timeutil.h"
 #include "mailbox_priv.h"
 
@@ -27,6 +36,51 @@
 #define MB_DOC_MAX ((size_t)64 * 1024 * 1024)
 #define MB_LIMIT_DEFAULT 100u
 #define MB_LIMIT_MAX 1000u
+/* The longest member name a key path may use. */
+#define MB_SEGMENT_MAX 64
+/* Room for the search statement with every term in use. */
+#define MB_SQL_MAX 2048
+/* Room for a collection's key definitions written out (see mb_signature). */
+#define MB_SIGNATURE_MAX 1024
+
+/*
+ * The collections, one row each: the name (the {kind} of the HTTP routes,
+ * given to kf_mailbox_open) and its search keys as {name, match, path}; see
+ * kf_mailbox_key. A new collection is one more row here.
+ */
+static const kf_mailbox_collection mb_collections[] = {
+    {"messages",
+     {{"to", KF_MAILBOX_MATCH_EXACT_CI, "envelope.rcpt_to"},
+      {"from", KF_MAILBOX_MATCH_EXACT_CI, "envelope.mail_from"},
+      {"subject", KF_MAILBOX_MATCH_SUBSTRING, "subject"}}},
+    {"letters",
+     {{"kind", KF_MAILBOX_MATCH_EXACT, "kind"},
+      {"customer_number", KF_MAILBOX_MATCH_EXACT, "recipient.customer_number"},
+      {"name", KF_MAILBOX_MATCH_EXACT, "recipient.name"}}},
+};
+#define MB_COLLECTIONS_LEN (sizeof(mb_collections) / sizeof(mb_collections[0]))
+
+/*
+ * What each way of matching is in SQL: the value stored for an item (?3 is
+ * the value) and the condition a search term adds (its two parameters are
+ * the key and the query value). Case-insensitive values are stored
+ * lower-cased and compared with the lower-cased query; sqlite's lower()
+ * folds ASCII only, which is the case-insensitivity the API documents.
+ */
+typedef struct mb_match_sql {
+  const char *store;
+  const char *term;
+} mb_match_sql;
+
+static const mb_match_sql mb_match[] = {
+    [KF_MAILBOX_MATCH_EXACT] = {"?3", "i.id IN (SELECT item_id FROM item_keys"
+                                      " WHERE key = ? AND value = ?)"},
+    [KF_MAILBOX_MATCH_EXACT_CI] = {"lower(?3)", "i.id IN (SELECT item_id FROM item_keys"
+                                                " WHERE key = ? AND value = lower(?))"},
+    [KF_MAILBOX_MATCH_SUBSTRING] = {"?3",
+                                    "EXISTS (SELECT 1 FROM item_keys k WHERE"
+                                    " k.item_id = i.id AND k.key = ? AND instr(k.value, ?) > 0)"},
+};
 
 /* Something kf_mailbox_free has to free on behalf of another module. */
 typedef struct mb_attachment {
@@ -37,6 +91,7 @@ typedef struct mb_attachment {
 
 struct kf_mailbox {
   sqlite3 *db;
+  const kf_mailbox_collection *coll;
   pthread_mutex_t lock;
   pthread_cond_t changed;         /* Broadcast on every add and on shutdown. */
   pthread_cond_t waiters_changed; /* Broadcast whenever waiters changes. */
@@ -51,137 +106,349 @@ static const char *const mb_schema =
     "CREATE TABLE IF NOT EXISTS items ("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  received_at TEXT NOT NULL,"
-    "  kind TEXT,"
-    "  customer_number TEXT,"
-    "  sender TEXT,"
-    "  subject TEXT,"
-    "  recipient_name TEXT,"
     "  doc TEXT NOT NULL,"
     "  raw BLOB);"
-    "CREATE TABLE IF NOT EXISTS recipients ("
+    "CREATE TABLE IF NOT EXISTS item_keys ("
     "  item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,"
-    "  address TEXT NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS recipients_address ON recipients(address);"
-    "CREATE INDEX IF NOT EXISTS recipients_item ON recipients(item_id);";
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS item_keys_lookup ON item_keys(key, value, item_id);"
+    "CREATE INDEX IF NOT EXISTS item_keys_item ON item_keys(item_id, key, value);"
+    "CREATE TABLE IF NOT EXISTS mailbox_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);";
 
 /*
- * One statement serves every filter: an unset filter binds NULL and its
- * clause is true. The recipients table holds lower-cased addresses, and
- * sqlite's lower() folds ASCII only, which is the case-insensitivity we want.
+ * Stores of konform 0.1 kept fixed search columns and a recipients table.
+ * Their documents are all there is to keep: the columns go, and the search
+ * values are rebuilt from the documents (mb_reindex), so ids stay as they were.
  */
-static const char *const mb_query_sql =
-    "SELECT doc FROM items WHERE id > ?1"
-    " AND (?2 IS NULL OR EXISTS (SELECT 1 FROM recipients r"
-    "      WHERE r.item_id = items.id AND r.address = lower(?2)))"
-    " AND (?3 IS NULL OR sender = ?3 COLLATE NOCASE)"
-    " AND (?4 IS NULL OR instr(subject, ?4) > 0)"
-    " AND (?5 IS NULL OR kind = ?5)"
-    " AND (?6 IS NULL OR customer_number = ?6)"
-    " AND (?7 IS NULL OR recipient_name = ?7)"
-    " ORDER BY id LIMIT ?8";
+static const char *const mb_migrate_v0 = "DROP TABLE recipients;"
+                                         "ALTER TABLE items DROP COLUMN kind;"
+                                         "ALTER TABLE items DROP COLUMN customer_number;"
+                                         "ALTER TABLE items DROP COLUMN sender;"
+                                         "ALTER TABLE items DROP COLUMN subject;"
+                                         "ALTER TABLE items DROP COLUMN recipient_name;";
 
-static kf_rc mb_db_error(kf_mailbox *mb, int src, kf_err *err, const char *what) {
-  kf_rc rc = (src == SQLITE_NOMEM) ? KF_ERR_NOMEM : KF_ERR_DB;
-  return kf_err_set(err, rc, "mailbox: %s: %s", what,
-                    mb->db ? sqlite3_errmsg(mb->db) : sqlite3_errstr(src));
+const kf_mailbox_collection *kf_mailbox_collection_at(size_t i) {
+  return i < MB_COLLECTIONS_LEN ? &mb_collections[i] : NULL;
 }
 
-static kf_rc mb_exec(kf_mailbox *mb, const char *sql, kf_err *err) {
-  int src = sqlite3_exec(mb->db, sql, NULL, NULL, NULL);
-  if (src != SQLITE_OK)
-    return mb_db_error(mb, src, err, sql);
-  return KF_OK;
-}
-
-static kf_rc mb_prepare(kf_mailbox *mb, const char *sql, sqlite3_stmt **out, kf_err *err) {
-  int src = sqlite3_prepare_v2(mb->db, sql, -1, out, NULL);
-  if (src != SQLITE_OK) {
-    *out = NULL;
-    return mb_db_error(mb, src, err, "prepare");
+const kf_mailbox_collection *kf_mailbox_collection_find(const char *name) {
+  assert(name);
+  for (size_t i = 0; i < MB_COLLECTIONS_LEN; i++) {
+    if (strcmp(mb_collections[i].name, name) == 0)
+      return &mb_collections[i];
   }
+  return NULL;
+}
+
+const kf_mailbox_collection *kf_mailbox_collection_of(const kf_mailbox *mb) {
+  assert(mb);
+  return mb->coll;
+}
+
+/* The collection's definition of key, or NULL when it has no such key. */
+static const kf_mailbox_key *mb_key_find(const kf_mailbox_collection *coll, const char *key) {
+  for (size_t i = 0; i < KF_MAILBOX_KEYS_MAX && coll->keys[i].name; i++) {
+    if (strcmp(coll->keys[i].name, key) == 0)
+      return &coll->keys[i];
+  }
+  return NULL;
+}
+
+kf_rc kf_mailbox_filter_set(kf_mailbox_filter *filter, const char *key, const char *value) {
+  assert(filter && key);
+  for (size_t i = 0; i < filter->terms_len; i++) {
+    if (strcmp(filter->terms[i].key, key) == 0) {
+      filter->terms[i].value = value;
+      return KF_OK;
+    }
+  }
+  if (filter->terms_len >= KF_MAILBOX_TERMS_MAX)
+    return KF_ERR_LIMIT;
+  filter->terms[filter->terms_len++] = (kf_mailbox_term){key, value};
   return KF_OK;
 }
 
-/* Bind a string (copied by sqlite) or NULL when s is NULL. */
-static int mb_bind_text(sqlite3_stmt *st, int idx, const char *s) {
-  if (!s)
-    return sqlite3_bind_null(st, idx);
-  return sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT);
-}
-
-static kf_rc mb_count_load(kf_mailbox *mb, kf_err *err) {
-  sqlite3_stmt *st;
-  kf_rc rc = mb_prepare(mb, "SELECT count(*) FROM items", &st, err);
+/* Run body (a function of the store and ctx) inside BEGIN IMMEDIATE ... COMMIT. */
+static kf_rc mb_transaction(kf_mailbox *mb, kf_rc (*body)(kf_mailbox *, void *, kf_err *),
+                            void *ctx, kf_err *err) {
+  kf_rc rc = kf_sql_exec(mb->db, "BEGIN IMMEDIATE", err);
   if (rc != KF_OK)
     return rc;
-  int src = sqlite3_step(st);
-  if (src != SQLITE_ROW) {
-    rc = mb_db_error(mb, src, err, "count");
-  } else {
-    mb->count = (size_t)sqlite3_column_int64(st, 0);
-  }
-  sqlite3_finalize(st);
+  rc = body(mb, ctx, err);
+  if (rc == KF_OK)
+    rc = kf_sql_exec(mb->db, "COMMIT", err);
+  /* Whatever failed, nothing of it may remain. */
+  if (rc != KF_OK)
+    (void)sqlite3_exec(mb->db, "ROLLBACK", NULL, NULL, NULL);
   return rc;
 }
 
-kf_rc kf_mailbox_open(const char *path, size_t max_items, kf_mailbox **out, kf_err *err) {
-  assert(out);
-  *out = NULL;
-  kf_mailbox *mb = kf_calloc(1, sizeof(*mb));
-  if (!mb)
-    return kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
-  mb->max_items = max_items;
+/* One integer from a query without parameters (0 when it returns no row). */
+static kf_rc mb_query_int(kf_mailbox *mb, const char *sql, int64_t *out, kf_err *err) {
+  kf_sql q;
+  bool row = false;
+  *out = 0;
+  kf_rc rc = kf_sql_query(&q, mb->db, err, sql, "");
+  if (rc != KF_OK)
+    return rc;
+  rc = kf_sql_step(&q, &row, err);
+  if (rc == KF_OK && row)
+    *out = kf_sql_int(&q, 0);
+  kf_sql_finalize(&q);
+  return rc;
+}
 
+/* Parse a stored document text. */
+static kf_rc mb_doc_parse(const char *text, size_t len, json_t **out, kf_err *err) {
+  json_error_t jerr;
+  /* Stored documents may hold U+0000 (it arrived escaped as \\u0000); keep it. */
+  *out = json_loadb(text, len, JSON_ALLOW_NUL, &jerr);
+  if (!*out)
+    return kf_err_set(err, KF_ERR_NOMEM, "mailbox: cannot load stored document: %s", jerr.text);
+  return KF_OK;
+}
+
+/*
+ * Where jansson serialises to. The first failed append is sticky: jansson
+ * ignores the result of writing an object key, so without it a key lost to
+ * a failed allocation would leave broken JSON that still "succeeded".
+ */
+typedef struct mb_dump {
+  kf_buf buf;
+  kf_rc rc;
+} mb_dump;
+
+static int mb_dump_cb(const char *buffer, size_t size, void *data) {
+  mb_dump *d = data;
+  if (d->rc == KF_OK)
+    d->rc = kf_buf_append(&d->buf, buffer, size);
+  return d->rc == KF_OK ? 0 : -1;
+}
+
+/*
+ * Build the stored form of doc: "id" and "received_at" first, then every key
+ * of doc except those two (the store's values always win), serialised.
+ */
+static kf_rc mb_doc_render(const json_t *doc, int64_t id, const char *received_at, char **out,
+                           kf_err *err) {
+  *out = NULL;
+  json_t *stored = json_object();
+  if (!stored)
+    return kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+  kf_rc rc = KF_OK;
+  if (json_object_set_new(stored, "id", json_integer(id)) != 0 ||
+      json_object_set_new(stored, "received_at", json_string(received_at)) != 0) {
+    rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+  }
+  const char *key;
+  json_t *value;
+  /* json_object_foreach needs a non-const object; it does not modify it. */
+  json_object_foreach((json_t *)doc, key, value) {
+    if (rc != KF_OK)
+      break;
+    if (strcmp(key, "id") == 0 || strcmp(key, "received_at") == 0)
+      continue;
+    if (json_object_set(stored, key, value) != 0)
+      rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+  }
+  mb_dump dump = {.rc = KF_OK};
+  kf_buf_init(&dump.buf, MB_DOC_MAX);
+  if (rc == KF_OK &&
+      (json_dump_callback(stored, mb_dump_cb, &dump, JSON_COMPACT) != 0 || dump.rc != KF_OK)) {
+    rc = kf_err_set(err, dump.rc == KF_ERR_LIMIT ? KF_ERR_LIMIT : KF_ERR_NOMEM,
+                    "mailbox: cannot serialise document");
+  }
+  json_decref(stored);
+  if (rc == KF_OK) {
+    *out = kf_buf_detach(&dump.buf, NULL);
+    if (!*out)
+      rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+  }
+  kf_buf_release(&dump.buf);
+  return rc;
+}
+
+/* The member of doc at a dotted path, or NULL. */
+static const json_t *mb_path_get(const json_t *doc, const char *path) {
+  const json_t *v = doc;
+  for (const char *p = path; v && *p;) {
+    const char *dot = strchr(p, '.');
+    size_t n = dot ? (size_t)(dot - p) : strlen(p);
+    char segment[MB_SEGMENT_MAX];
+    if (n >= sizeof(segment))
+      return NULL;
+    memcpy(segment, p, n);
+    segment[n] = '\0';
+    v = json_object_get(v, segment);
+    p += dot ? n + 1 : n;
+  }
+  return v;
+}
+
+/* Store the search values doc holds for every key of the collection. */
+static kf_rc mb_keys_insert(kf_mailbox *mb, int64_t id, const json_t *doc, kf_err *err) {
+  const kf_mailbox_collection *coll = mb->coll;
+  char sql[128];
+  kf_rc rc = KF_OK;
+  for (size_t k = 0; rc == KF_OK && k < KF_MAILBOX_KEYS_MAX && coll->keys[k].name; k++) {
+    const kf_mailbox_key *key = &coll->keys[k];
+    const json_t *v = mb_path_get(doc, key->path);
+    size_t n = json_is_array(v) ? json_array_size(v) : 1;
+    rc = kf_str_format(sql, sizeof(sql),
+                       "INSERT INTO item_keys(item_id, key, value) VALUES(?1, ?2, %s)",
+                       mb_match[key->match].store);
+    for (size_t i = 0; rc == KF_OK && i < n; i++) {
+      const char *text = json_string_value(json_is_array(v) ? json_array_get(v, i) : v);
+      if (text && *text)
+        rc = kf_sql_run(mb->db, NULL, err, sql, "itt", id, key->name, text);
+    }
+  }
+  return rc;
+}
+
+/* The key definitions of coll as one string, to tell whether a file's values still fit. */
+static kf_rc mb_signature(const kf_mailbox_collection *coll, char *out, size_t size) {
+  kf_rc rc = kf_str_format(out, size, "%s", coll->name);
+  for (size_t k = 0; rc == KF_OK && k < KF_MAILBOX_KEYS_MAX && coll->keys[k].name; k++) {
+    size_t len = strlen(out);
+    rc = kf_str_format(out + len, size - len, ";%s:%d:%s", coll->keys[k].name,
+                       (int)coll->keys[k].match, coll->keys[k].path);
+  }
+  return rc;
+}
+
+/* Rebuild every search value from the stored documents. In a transaction. */
+static kf_rc mb_reindex_locked(kf_mailbox *mb, void *signature, kf_err *err) {
+  kf_rc rc = kf_sql_exec(mb->db, "DELETE FROM item_keys", err);
+  kf_sql q;
+  if (rc == KF_OK)
+    rc = kf_sql_query(&q, mb->db, err, "SELECT id, doc FROM items ORDER BY id", "");
+  if (rc != KF_OK)
+    return rc;
+  bool row = false;
+  while (rc == KF_OK && (rc = kf_sql_step(&q, &row, err)) == KF_OK && row) {
+    size_t len = 0;
+    const char *text = kf_sql_text(&q, 1, &len);
+    json_t *doc = NULL;
+    rc = mb_doc_parse(text ? text : "", len, &doc, err);
+    if (rc == KF_OK)
+      rc = mb_keys_insert(mb, kf_sql_int(&q, 0), doc, err);
+    json_decref(doc);
+  }
+  kf_sql_finalize(&q);
+  if (rc == KF_OK)
+    rc = kf_sql_run(mb->db, NULL, err,
+                    "INSERT OR REPLACE INTO mailbox_meta(name, value) VALUES('keys', ?1)", "t",
+                    (const char *)signature);
+  return rc;
+}
+
+/* Bring an older file up to this schema and these key definitions. */
+static kf_rc mb_migrate_locked(kf_mailbox *mb, void *signature, kf_err *err) {
+  int64_t v0 = 0;
+  kf_rc rc = mb_query_int(
+      mb, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'recipients'", &v0,
+      err);
+  if (rc == KF_OK && v0 > 0)
+    rc = kf_sql_exec(mb->db, mb_migrate_v0, err);
+  if (rc != KF_OK)
+    return rc;
+  kf_sql q;
+  bool row = false;
+  bool same = false;
+  rc = kf_sql_query(&q, mb->db, err, "SELECT value FROM mailbox_meta WHERE name = 'keys'", "");
+  if (rc != KF_OK)
+    return rc;
+  rc = kf_sql_step(&q, &row, err);
+  if (rc == KF_OK && row) {
+    const char *stored = kf_sql_text(&q, 0, NULL);
+    same = stored && strcmp(stored, signature) == 0;
+  }
+  kf_sql_finalize(&q);
+  if (rc == KF_OK && !same)
+    rc = mb_reindex_locked(mb, signature, err);
+  return rc;
+}
+
+/* The mutex and condition variables; on failure nothing is left to destroy. */
+static kf_rc mb_sync_init(kf_mailbox *mb, kf_err *err) {
   /* The condition variable runs on the monotonic clock so that a wall-clock
    * jump can neither cut a long-poll short nor stretch it. */
   pthread_condattr_t attr;
-  if (pthread_condattr_init(&attr) != 0) {
-    kf_free(mb);
+  if (pthread_condattr_init(&attr) != 0)
     return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: pthread_condattr_init failed");
-  }
   int perr = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
   if (perr == 0)
     perr = pthread_cond_init(&mb->changed, &attr);
   pthread_condattr_destroy(&attr);
-  if (perr != 0) {
-    kf_free(mb);
+  if (perr != 0)
     return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: cannot set up condition variable");
-  }
   if (pthread_cond_init(&mb->waiters_changed, NULL) != 0) {
     pthread_cond_destroy(&mb->changed);
-    kf_free(mb);
     return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: cannot set up condition variable");
   }
   if (pthread_mutex_init(&mb->lock, NULL) != 0) {
     pthread_cond_destroy(&mb->waiters_changed);
     pthread_cond_destroy(&mb->changed);
-    kf_free(mb);
     return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: cannot set up mutex");
   }
+  return KF_OK;
+}
 
+/* Open the connection and bring the file to this schema and these keys. */
+static kf_rc mb_db_setup(kf_mailbox *mb, const char *path, kf_err *err) {
   /* Our own mutex serialises every use of the connection, so sqlite's is not needed. */
   int src = sqlite3_open_v2(path ? path : ":memory:", &mb->db,
                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-  kf_rc rc = KF_OK;
   if (src != SQLITE_OK) {
-    rc = kf_err_set(
+    return kf_err_set(
         err, src == SQLITE_NOMEM ? KF_ERR_NOMEM : KF_ERR_DB, "mailbox: cannot open %s: %s",
         path ? path : ":memory:", mb->db ? sqlite3_errmsg(mb->db) : sqlite3_errstr(src));
   }
-  if (rc == KF_OK)
-    sqlite3_busy_timeout(mb->db, 5000);
+  sqlite3_busy_timeout(mb->db, 5000);
+  kf_rc rc = KF_OK;
   /* WAL lets an outside reader (sqlite3 shell, a debugging session) look at a
    * file store while the mock keeps writing. */
+  if (path)
+    rc = kf_sql_exec(mb->db, "PRAGMA journal_mode=WAL", err);
   if (rc == KF_OK && path)
-    rc = mb_exec(mb, "PRAGMA journal_mode=WAL", err);
-  if (rc == KF_OK && path)
-    rc = mb_exec(mb, "PRAGMA synchronous=NORMAL", err);
+    rc = kf_sql_exec(mb->db, "PRAGMA synchronous=NORMAL", err);
+  /* Deleting an item deletes its search values (ON DELETE CASCADE). */
   if (rc == KF_OK)
-    rc = mb_exec(mb, "PRAGMA foreign_keys=ON", err);
+    rc = kf_sql_exec(mb->db, "PRAGMA foreign_keys=ON", err);
   if (rc == KF_OK)
-    rc = mb_exec(mb, mb_schema, err);
+    rc = kf_sql_exec(mb->db, mb_schema, err);
+  char signature[MB_SIGNATURE_MAX];
+  if (rc == KF_OK && mb_signature(mb->coll, signature, sizeof(signature)) != KF_OK)
+    rc = kf_err_set(err, KF_ERR_LIMIT, "mailbox: the keys of %s are too long", mb->coll->name);
   if (rc == KF_OK)
-    rc = mb_count_load(mb, err);
+    rc = mb_transaction(mb, mb_migrate_locked, signature, err);
+  int64_t count = 0;
+  if (rc == KF_OK)
+    rc = mb_query_int(mb, "SELECT count(*) FROM items", &count, err);
+  mb->count = (size_t)count;
+  return rc;
+}
+
+kf_rc kf_mailbox_open(const char *path, const char *collection, size_t max_items, kf_mailbox **out,
+                      kf_err *err) {
+  assert(out && collection);
+  *out = NULL;
+  const kf_mailbox_collection *coll = kf_mailbox_collection_find(collection);
+  if (!coll)
+    return kf_err_set(err, KF_ERR_INVALID, "mailbox: unknown collection \"%s\"", collection);
+  kf_mailbox *mb = kf_calloc(1, sizeof(*mb));
+  if (!mb)
+    return kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+  mb->coll = coll;
+  mb->max_items = max_items;
+  kf_rc rc = mb_sync_init(mb, err);
+  if (rc != KF_OK) {
+    kf_free(mb);
+    return rc;
+  }
+  rc = mb_db_setup(mb, path, err);
   if (rc != KF_OK) {
     kf_mailbox_free(mb);
     return rc;
@@ -248,200 +515,90 @@ kf_rc kf_mailbox_attach(kf_mailbox *mb, void *ptr, void (*free_fn)(void *)) {
   return KF_OK;
 }
 
-/* jansson serialiser callback: append to a capped kf_buf. */
-static int mb_dump_cb(const char *buffer, size_t size, void *data) {
-  return kf_buf_append((kf_buf *)data, buffer, size) == KF_OK ? 0 : -1;
-}
+/* What kf_mailbox_add hands to its transaction. */
+typedef struct mb_add_ctx {
+  const json_t *doc;
+  const void *raw;
+  size_t raw_len;
+  const char *received_at;
+  int64_t id;
+} mb_add_ctx;
 
-/*
- * Build the stored form of doc: "id" and "received_at" first, then every key
- * of doc except those two (the store's values always win), serialised.
- */
-static kf_rc mb_doc_render(const json_t *doc, int64_t id, const char *received_at, char **out,
-                           kf_err *err) {
-  *out = NULL;
-  json_t *stored = json_object();
-  if (!stored)
-    return kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
-  kf_rc rc = KF_OK;
-  if (json_object_set_new(stored, "id", json_integer(id)) != 0 ||
-      json_object_set_new(stored, "received_at", json_string(received_at)) != 0) {
-    rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
-  }
-  const char *key;
-  json_t *value;
-  /* json_object_foreach needs a non-const object; it does not modify it. */
-  json_object_foreach((json_t *)doc, key, value) {
-    if (rc != KF_OK)
-      break;
-    if (strcmp(key, "id") == 0 || strcmp(key, "received_at") == 0)
-      continue;
-    if (json_object_set(stored, key, value) != 0)
-      rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
-  }
-  kf_buf buf;
-  kf_buf_init(&buf, MB_DOC_MAX);
-  if (rc == KF_OK && json_dump_callback(stored, mb_dump_cb, &buf, JSON_COMPACT) != 0) {
-    rc = kf_err_set(err, buf.len >= MB_DOC_MAX ? KF_ERR_LIMIT : KF_ERR_NOMEM,
-                    "mailbox: cannot serialise document");
-  }
-  json_decref(stored);
-  if (rc == KF_OK) {
-    *out = kf_buf_detach(&buf, NULL);
-    if (!*out)
-      rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
-  }
-  kf_buf_release(&buf);
+/* The body of kf_mailbox_add between BEGIN and COMMIT; the caller rolls back on error. */
+static kf_rc mb_add_locked(kf_mailbox *mb, void *ctxp, kf_err *err) {
+  mb_add_ctx *a = ctxp;
+  /* The document is written once the id it must carry is known. */
+  static const char *const insert = "INSERT INTO items(received_at, doc, raw) VALUES(?1, '', ?2)";
+  kf_rc rc = a->raw
+                 ? kf_sql_run(mb->db, NULL, err, insert, "tb", a->received_at, a->raw, a->raw_len)
+                 : kf_sql_run(mb->db, NULL, err, insert, "tn", a->received_at);
+  if (rc != KF_OK)
+    return rc;
+  a->id = sqlite3_last_insert_rowid(mb->db);
+  assert(a->id > 0);
+  rc = mb_keys_insert(mb, a->id, a->doc, err);
+  char *text = NULL;
+  if (rc == KF_OK)
+    rc = mb_doc_render(a->doc, a->id, a->received_at, &text, err);
+  if (rc == KF_OK)
+    rc =
+        kf_sql_run(mb->db, NULL, err, "UPDATE items SET doc = ?1 WHERE id = ?2", "ti", text, a->id);
+  kf_free(text);
   return rc;
 }
 
-/* The body of kf_mailbox_add between BEGIN and COMMIT; the caller rolls back on error. */
-static kf_rc mb_add_locked(kf_mailbox *mb, const kf_mailbox_keys *keys, const json_t *doc,
-                           const void *raw, size_t raw_len, const char *received_at,
-                           int64_t *id_out, kf_err *err) {
-  sqlite3_stmt *st = NULL;
-  kf_rc rc = mb_prepare(mb,
-                        "INSERT INTO items(received_at, kind, customer_number, sender, subject,"
-                        " recipient_name, doc, raw) VALUES(?1, ?2, ?3, ?4, ?5, ?6, '', ?7)",
-                        &st, err);
-  if (rc != KF_OK)
-    return rc;
-  int src = mb_bind_text(st, 1, received_at);
-  if (src == SQLITE_OK)
-    src = mb_bind_text(st, 2, keys->kind);
-  if (src == SQLITE_OK)
-    src = mb_bind_text(st, 3, keys->customer_number);
-  if (src == SQLITE_OK)
-    src = mb_bind_text(st, 4, keys->sender);
-  if (src == SQLITE_OK)
-    src = mb_bind_text(st, 5, keys->subject);
-  if (src == SQLITE_OK)
-    src = mb_bind_text(st, 6, keys->recipient_name);
-  if (src == SQLITE_OK) {
-    src =
-        raw ? sqlite3_bind_blob64(st, 7, raw, raw_len, SQLITE_TRANSIENT) : sqlite3_bind_null(st, 7);
-  }
-  if (src == SQLITE_OK)
-    src = sqlite3_step(st);
-  sqlite3_finalize(st);
-  if (src != SQLITE_DONE && src != SQLITE_OK)
-    return mb_db_error(mb, src, err, "insert item");
-  int64_t id = sqlite3_last_insert_rowid(mb->db);
-  assert(id > 0);
-
-  if (keys->recipients_len > 0) {
-    rc = mb_prepare(mb, "INSERT INTO recipients(item_id, address) VALUES(?1, lower(?2))", &st, err);
-    if (rc != KF_OK)
-      return rc;
-    for (size_t i = 0; i < keys->recipients_len; i++) {
-      if (!keys->recipients[i])
-        continue;
-      sqlite3_reset(st);
-      src = sqlite3_bind_int64(st, 1, id);
-      if (src == SQLITE_OK)
-        src = mb_bind_text(st, 2, keys->recipients[i]);
-      if (src == SQLITE_OK)
-        src = sqlite3_step(st);
-      if (src != SQLITE_DONE) {
-        rc = mb_db_error(mb, src, err, "insert recipient");
-        break;
-      }
-    }
-    sqlite3_finalize(st);
-    if (rc != KF_OK)
-      return rc;
-  }
-
-  char *text = NULL;
-  rc = mb_doc_render(doc, id, received_at, &text, err);
-  if (rc != KF_OK)
-    return rc;
-  rc = mb_prepare(mb, "UPDATE items SET doc = ?1 WHERE id = ?2", &st, err);
-  if (rc != KF_OK) {
-    kf_free(text);
-    return rc;
-  }
-  src = sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-  if (src == SQLITE_OK)
-    src = sqlite3_bind_int64(st, 2, id);
-  if (src == SQLITE_OK)
-    src = sqlite3_step(st);
-  sqlite3_finalize(st);
-  kf_free(text);
-  if (src != SQLITE_DONE)
-    return mb_db_error(mb, src, err, "store document");
-  *id_out = id;
-  return KF_OK;
-}
-
-kf_rc kf_mailbox_add(kf_mailbox *mb, const kf_mailbox_keys *keys, json_t *doc, const void *raw,
-                     size_t raw_len, int64_t *id_out, kf_err *err) {
+kf_rc kf_mailbox_add(kf_mailbox *mb, json_t *doc, const void *raw, size_t raw_len, int64_t *id_out,
+                     kf_err *err) {
   assert(mb);
   if (!doc || !json_is_object(doc))
     return kf_err_set(err, KF_ERR_INVALID, "mailbox: document must be a JSON object");
-  kf_mailbox_keys no_keys = {0};
-  if (!keys)
-    keys = &no_keys;
-  assert(keys->recipients_len == 0 || keys->recipients);
-
   char received_at[KF_TIME_ISO_MAX];
   kf_rc rc = kf_time_format_iso(kf_time_real_now(), received_at, sizeof(received_at));
   if (rc != KF_OK)
     return kf_err_set(err, rc, "mailbox: cannot format the time");
+  mb_add_ctx add = {.doc = doc, .raw = raw, .raw_len = raw_len, .received_at = received_at};
 
   pthread_mutex_lock(&mb->lock);
   if (mb->count >= mb->max_items) {
     pthread_mutex_unlock(&mb->lock);
     return kf_err_set(err, KF_ERR_LIMIT, "mailbox: full (%zu items)", mb->max_items);
   }
-  int64_t id = 0;
-  rc = mb_exec(mb, "BEGIN IMMEDIATE", err);
-  if (rc == KF_OK) {
-    rc = mb_add_locked(mb, keys, doc, raw, raw_len, received_at, &id, err);
-    if (rc == KF_OK)
-      rc = mb_exec(mb, "COMMIT", err);
-    /* Whatever failed, nothing of this item may remain. */
-    if (rc != KF_OK)
-      (void)sqlite3_exec(mb->db, "ROLLBACK", NULL, NULL, NULL);
-  }
+  rc = mb_transaction(mb, mb_add_locked, &add, err);
   if (rc == KF_OK) {
     mb->count++;
     pthread_cond_broadcast(&mb->changed);
   }
   pthread_mutex_unlock(&mb->lock);
   if (rc == KF_OK && id_out)
-    *id_out = id;
+    *id_out = add.id;
   return rc;
 }
 
-/* Parse a stored document text. */
-static kf_rc mb_doc_parse(const unsigned char *text, int len, json_t **out, kf_err *err) {
-  json_error_t jerr;
-  /* Stored documents may hold U+0000 (it arrived escaped as \\u0000); keep it. */
-  *out = json_loadb((const char *)text, (size_t)len, JSON_ALLOW_NUL, &jerr);
-  if (!*out)
-    return kf_err_set(err, KF_ERR_NOMEM, "mailbox: cannot load stored document: %s", jerr.text);
-  return KF_OK;
+/* Step the one-row query sql for id; KF_ERR_NOT_FOUND when there is no row. Lock held. */
+static kf_rc mb_row_by_id(kf_mailbox *mb, const char *sql, int64_t id, kf_sql *q, kf_err *err) {
+  bool row = false;
+  kf_rc rc = kf_sql_query(q, mb->db, err, sql, "i", id);
+  if (rc != KF_OK)
+    return rc;
+  rc = kf_sql_step(q, &row, err);
+  if (rc == KF_OK && !row)
+    rc = kf_err_set(err, KF_ERR_NOT_FOUND, "mailbox: no item %lld", (long long)id);
+  if (rc != KF_OK)
+    kf_sql_finalize(q);
+  return rc;
 }
 
 kf_rc kf_mailbox_get(kf_mailbox *mb, int64_t id, json_t **out, kf_err *err) {
   assert(mb && out);
   *out = NULL;
+  kf_sql q;
   pthread_mutex_lock(&mb->lock);
-  sqlite3_stmt *st;
-  kf_rc rc = mb_prepare(mb, "SELECT doc FROM items WHERE id = ?1", &st, err);
+  kf_rc rc = mb_row_by_id(mb, "SELECT doc FROM items WHERE id = ?1", id, &q, err);
   if (rc == KF_OK) {
-    int src = sqlite3_bind_int64(st, 1, id);
-    if (src == SQLITE_OK)
-      src = sqlite3_step(st);
-    if (src == SQLITE_ROW) {
-      rc = mb_doc_parse(sqlite3_column_text(st, 0), sqlite3_column_bytes(st, 0), out, err);
-    } else if (src == SQLITE_DONE) {
-      rc = kf_err_set(err, KF_ERR_NOT_FOUND, "mailbox: no item %lld", (long long)id);
-    } else {
-      rc = mb_db_error(mb, src, err, "get");
-    }
-    sqlite3_finalize(st);
+    size_t len = 0;
+    const char *text = kf_sql_text(&q, 0, &len);
+    rc = mb_doc_parse(text ? text : "", len, out, err);
+    kf_sql_finalize(&q);
   }
   pthread_mutex_unlock(&mb->lock);
   return rc;
@@ -450,85 +607,99 @@ kf_rc kf_mailbox_get(kf_mailbox *mb, int64_t id, json_t **out, kf_err *err) {
 kf_rc kf_mailbox_get_raw(kf_mailbox *mb, int64_t id, char **out, size_t *len, kf_err *err) {
   assert(mb && out);
   *out = NULL;
-  if (len)
-    *len = 0;
+  size_t n = 0;
+  kf_sql q;
   pthread_mutex_lock(&mb->lock);
-  sqlite3_stmt *st;
-  kf_rc rc = mb_prepare(mb, "SELECT raw FROM items WHERE id = ?1", &st, err);
+  kf_rc rc = mb_row_by_id(mb, "SELECT raw FROM items WHERE id = ?1", id, &q, err);
   if (rc == KF_OK) {
-    int src = sqlite3_bind_int64(st, 1, id);
-    if (src == SQLITE_OK)
-      src = sqlite3_step(st);
-    if (src == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-      const void *blob = sqlite3_column_blob(st, 0);
-      size_t n = (size_t)sqlite3_column_bytes(st, 0);
-      *out = kf_memdup0(blob ? blob : "", n);
-      if (!*out) {
-        rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
-      } else if (len) {
-        *len = n;
-      }
-    } else if (src == SQLITE_ROW || src == SQLITE_DONE) {
+    if (kf_sql_is_null(&q, 0))
       rc = kf_err_set(err, KF_ERR_NOT_FOUND, "mailbox: no raw source for item %lld", (long long)id);
-    } else {
-      rc = mb_db_error(mb, src, err, "get raw");
-    }
-    sqlite3_finalize(st);
+    else
+      rc = kf_sql_text_dup(&q, 0, out, &n, err);
+    /* An empty source reads as no text at all. */
+    if (rc == KF_OK && !*out && !(*out = kf_memdup0("", 0)))
+      rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+    kf_sql_finalize(&q);
   }
   pthread_mutex_unlock(&mb->lock);
+  if (len)
+    *len = rc == KF_OK ? n : 0;
   return rc;
 }
 
-/* Empty strings count as "no filter", so a form left blank matches everything. */
-static const char *mb_filter_str(const char *s) {
-  return (s && *s) ? s : NULL;
+/* Both bind slots of every term: MB_BINDS(b) passes b[0] .. b[2 * KF_MAILBOX_TERMS_MAX - 1]. */
+_Static_assert(KF_MAILBOX_TERMS_MAX == 8, "MB_BINDS lists 16 slots");
+#define MB_BINDS(b)                                                                                \
+  b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],   \
+      b[15]
+
+/*
+ * The search statement for filter: ?1 is the limit, ?2 the "after" id, then
+ * a key and a value for each term in use, whose values go to binds and whose
+ * bind types to types. A term on a key the collection lacks matches nothing.
+ */
+static kf_rc mb_search_sql(const kf_mailbox_collection *coll, const kf_mailbox_filter *filter,
+                           const char *prefix, char *sql, char *types, const char **binds) {
+  kf_rc rc = kf_str_format(sql, MB_SQL_MAX, "%sSELECT i.doc FROM items i WHERE i.id > ?2", prefix);
+  size_t n = 0;
+  types[0] = 'd';
+  types[1] = 'i';
+  for (size_t t = 0; rc == KF_OK && t < filter->terms_len && t < KF_MAILBOX_TERMS_MAX; t++) {
+    const kf_mailbox_term *term = &filter->terms[t];
+    /* Empty values count as "no filter", so a form left blank matches everything. */
+    if (!term->value || !*term->value)
+      continue;
+    const kf_mailbox_key *key = mb_key_find(coll, term->key);
+    size_t len = strlen(sql);
+    rc = kf_str_format(sql + len, MB_SQL_MAX - len, " AND %s",
+                       key ? mb_match[key->match].term : "0");
+    if (key) {
+      types[2 + n] = 't';
+      types[3 + n] = 't';
+      binds[n++] = key->name;
+      binds[n++] = term->value;
+    }
+  }
+  types[2 + n] = '\0';
+  size_t len = strlen(sql);
+  if (rc == KF_OK)
+    rc = kf_str_copy(sql + len, MB_SQL_MAX - len, " ORDER BY i.id LIMIT ?1");
+  return rc;
+}
+
+/* Prepare and bind the search for filter, after prefix ("" or "EXPLAIN QUERY PLAN "). */
+static kf_rc mb_search_prepare(kf_mailbox *mb, const kf_mailbox_filter *filter, unsigned limit,
+                               const char *prefix, kf_sql *q, kf_err *err) {
+  char sql[MB_SQL_MAX];
+  char types[3 + 2 * KF_MAILBOX_TERMS_MAX];
+  const char *binds[2 * KF_MAILBOX_TERMS_MAX] = {NULL};
+  if (mb_search_sql(mb->coll, filter, prefix, sql, types, binds) != KF_OK)
+    return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: search statement too long");
+  int64_t after = filter->after_id > 0 ? filter->after_id : 0;
+  return kf_sql_query(q, mb->db, err, sql, types, (int)limit, after, MB_BINDS(binds));
 }
 
 /* Run the filter query with the given limit into a new JSON array. Lock held. */
 static kf_rc mb_query_locked(kf_mailbox *mb, const kf_mailbox_filter *filter, unsigned limit,
                              json_t **out, kf_err *err) {
   *out = NULL;
-  sqlite3_stmt *st;
-  kf_rc rc = mb_prepare(mb, mb_query_sql, &st, err);
+  kf_sql q;
+  kf_rc rc = mb_search_prepare(mb, filter, limit, "", &q, err);
   if (rc != KF_OK)
     return rc;
-  int src = sqlite3_bind_int64(st, 1, filter->after_id > 0 ? filter->after_id : 0);
-  if (src == SQLITE_OK)
-    src = mb_bind_text(st, 2, mb_filter_str(filter->to));
-  if (src == SQLITE_OK)
-    src = mb_bind_text(st, 3, mb_filter_str(filter->from));
-  if (src == SQLITE_OK)
-    src = mb_bind_text(st, 4, mb_filter_str(filter->subject));
-  if (src == SQLITE_OK)
-    src = mb_bind_text(st, 5, mb_filter_str(filter->kind));
-  if (src == SQLITE_OK)
-    src = mb_bind_text(st, 6, mb_filter_str(filter->customer_number));
-  if (src == SQLITE_OK)
-    src = mb_bind_text(st, 7, mb_filter_str(filter->recipient_name));
-  if (src == SQLITE_OK)
-    src = sqlite3_bind_int64(st, 8, limit);
-  if (src != SQLITE_OK) {
-    sqlite3_finalize(st);
-    return mb_db_error(mb, src, err, "bind");
-  }
   json_t *list = json_array();
   if (!list)
     rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
-  while (rc == KF_OK) {
-    src = sqlite3_step(st);
-    if (src == SQLITE_DONE)
-      break;
-    if (src != SQLITE_ROW) {
-      rc = mb_db_error(mb, src, err, "list");
-      break;
-    }
+  bool row = false;
+  while (rc == KF_OK && (rc = kf_sql_step(&q, &row, err)) == KF_OK && row) {
+    size_t len = 0;
+    const char *text = kf_sql_text(&q, 0, &len);
     json_t *doc;
-    rc = mb_doc_parse(sqlite3_column_text(st, 0), sqlite3_column_bytes(st, 0), &doc, err);
-    if (rc == KF_OK && json_array_append_new(list, doc) != 0) {
+    rc = mb_doc_parse(text ? text : "", len, &doc, err);
+    if (rc == KF_OK && json_array_append_new(list, doc) != 0)
       rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
-    }
   }
-  sqlite3_finalize(st);
+  kf_sql_finalize(&q);
   if (rc != KF_OK) {
     json_decref(list);
     return rc;
@@ -550,6 +721,21 @@ kf_rc kf_mailbox_list(kf_mailbox *mb, const kf_mailbox_filter *filter, json_t **
     filter = &none;
   pthread_mutex_lock(&mb->lock);
   kf_rc rc = mb_query_locked(mb, filter, mb_limit(filter->limit), out, err);
+  pthread_mutex_unlock(&mb->lock);
+  return rc;
+}
+
+kf_rc kf_mailbox_plan(kf_mailbox *mb, const kf_mailbox_filter *filter, kf_buf *out, kf_err *err) {
+  assert(mb && filter && out);
+  kf_sql q;
+  pthread_mutex_lock(&mb->lock);
+  kf_rc rc = mb_search_prepare(mb, filter, 1, "EXPLAIN QUERY PLAN ", &q, err);
+  bool row = false;
+  while (rc == KF_OK && (rc = kf_sql_step(&q, &row, err)) == KF_OK && row) {
+    const char *detail = kf_sql_text(&q, 3, NULL);
+    rc = kf_buf_appendf(out, "%s\n", detail ? detail : "");
+  }
+  kf_sql_finalize(&q);
   pthread_mutex_unlock(&mb->lock);
   return rc;
 }
@@ -628,39 +814,13 @@ kf_rc kf_mailbox_wait(kf_mailbox *mb, const kf_mailbox_filter *filter, int64_t t
 
 kf_rc kf_mailbox_delete(kf_mailbox *mb, int64_t id, kf_err *err) {
   assert(mb);
+  int64_t changes = 0;
   pthread_mutex_lock(&mb->lock);
-  kf_rc rc = mb_exec(mb, "BEGIN IMMEDIATE", err);
-  sqlite3_stmt *st = NULL;
-  bool found = false;
-  if (rc == KF_OK)
-    rc = mb_prepare(mb, "DELETE FROM recipients WHERE item_id = ?1", &st, err);
-  if (rc == KF_OK) {
-    int src = sqlite3_bind_int64(st, 1, id);
-    if (src == SQLITE_OK)
-      src = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (src != SQLITE_DONE)
-      rc = mb_db_error(mb, src, err, "delete recipients");
-  }
-  if (rc == KF_OK)
-    rc = mb_prepare(mb, "DELETE FROM items WHERE id = ?1", &st, err);
-  if (rc == KF_OK) {
-    int src = sqlite3_bind_int64(st, 1, id);
-    if (src == SQLITE_OK)
-      src = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (src != SQLITE_DONE)
-      rc = mb_db_error(mb, src, err, "delete item");
-    else
-      found = sqlite3_changes(mb->db) > 0;
-  }
-  if (rc == KF_OK)
-    rc = mb_exec(mb, "COMMIT", err);
-  if (rc != KF_OK) {
-    (void)sqlite3_exec(mb->db, "ROLLBACK", NULL, NULL, NULL);
-  } else if (!found) {
+  /* The item's search values go with it (ON DELETE CASCADE). */
+  kf_rc rc = kf_sql_run(mb->db, &changes, err, "DELETE FROM items WHERE id = ?1", "i", id);
+  if (rc == KF_OK && changes == 0) {
     rc = kf_err_set(err, KF_ERR_NOT_FOUND, "mailbox: no item %lld", (long long)id);
-  } else {
+  } else if (rc == KF_OK) {
     assert(mb->count > 0);
     mb->count--;
   }
@@ -668,17 +828,19 @@ kf_rc kf_mailbox_delete(kf_mailbox *mb, int64_t id, kf_err *err) {
   return rc;
 }
 
+static kf_rc mb_clear_locked(kf_mailbox *mb, void *ctx, kf_err *err) {
+  (void)ctx;
+  return kf_sql_exec(mb->db, "DELETE FROM item_keys; DELETE FROM items", err);
+}
+
 kf_rc kf_mailbox_clear(kf_mailbox *mb, kf_err *err) {
   assert(mb);
   pthread_mutex_lock(&mb->lock);
   /* The AUTOINCREMENT sequence is kept, so ids are never reused and an
    * "after" cursor taken before the clear stays meaningful. */
-  kf_rc rc = mb_exec(mb, "BEGIN IMMEDIATE; DELETE FROM recipients; DELETE FROM items; COMMIT", err);
-  if (rc != KF_OK) {
-    (void)sqlite3_exec(mb->db, "ROLLBACK", NULL, NULL, NULL);
-  } else {
+  kf_rc rc = mb_transaction(mb, mb_clear_locked, NULL, err);
+  if (rc == KF_OK)
     mb->count = 0;
-  }
   pthread_mutex_unlock(&mb->lock);
   return rc;
 }
@@ -695,13 +857,10 @@ int64_t kf_mailbox_last_id(kf_mailbox *mb) {
   assert(mb);
   int64_t last = 0;
   pthread_mutex_lock(&mb->lock);
-  sqlite3_stmt *st = NULL;
   /* AUTOINCREMENT keeps the largest id ever used, even after deletes. */
-  if (sqlite3_prepare_v2(mb->db, "SELECT seq FROM sqlite_sequence WHERE name = 'items'", -1, &st,
-                         NULL) == SQLITE_OK &&
-      sqlite3_step(st) == SQLITE_ROW)
-    last = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
+  if (mb_query_int(mb, "SELECT seq FROM sqlite_sequence WHERE name = 'items'", &last, NULL) !=
+      KF_OK)
+    last = 0;
   pthread_mutex_unlock(&mb->lock);
   return last;
 }

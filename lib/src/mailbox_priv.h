@@ -1,5 +1,5 @@
 /*
- * mailbox_priv.h: helpers shared by mailbox.c and mailbox_api.c only.
+ * mailbox_priv.h: helpers shared by mailbox.c and mailbox_api.c (and their tests) only.
  *
  * kf_mailbox_api_register needs per-registration state (the collection name
  * and the mailbox) that must live as long as the HTTP daemon. The public
@@ -9,6 +9,7 @@
 #ifndef KF_MAILBOX_PRIV_H
 #define KF_MAILBOX_PRIV_H
 
+#include "kf/buf.h"
 #include "kf/error.h"
 #include "kf/mailbox.h"
 
@@ -26,5 +27,12 @@ kf_rc kf_mailbox_attach(kf_mailbox *mb, void *ptr, void (*free_fn)(void *));
  * sleeping themselves.
  */
 void kf_mailbox_await_waiters(kf_mailbox *mb, unsigned n);
+
+/*
+ * Append sqlite's plan for the search of filter (EXPLAIN QUERY PLAN, one
+ * line per step) to out, so tests can prove that a search or a wait uses the
+ * (key, value) index instead of scanning every item.
+ */
+kf_rc kf_mailbox_plan(kf_mailbox *mb, const kf_mailbox_filter *filter, kf_buf *out, kf_err *err);
 
 #endif

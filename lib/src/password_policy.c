@@ -73,68 +73,34 @@ bool kf_pw_report_all_ok(const kf_pw_report *report) {
   return true;
 }
 
+/* One row per criterion, generated from KF_PW_CRITERIA so names never drift from the enum. */
+typedef struct pw_names {
+  const char *key;
+  const char *code;
+  const char *label;
+} pw_names;
+
+static const pw_names pw_table[KF_PW_CRITERIA_COUNT] = {
+#define PW_ROW(name, key, code, label) [KF_PW_##name] = {key, code, label},
+    KF_PW_CRITERIA(PW_ROW)
+#undef PW_ROW
+};
+
+static const pw_names pw_unknown = {"unknown", "PASSWORD_UNKNOWN", ""};
+
+static const pw_names *pw_row(kf_pw_criterion c) {
+  /* The enum's underlying type may be unsigned, so test the range as unsigned. */
+  return (unsigned)c < KF_PW_CRITERIA_COUNT ? &pw_table[c] : &pw_unknown;
+}
+
 const char *kf_pw_criterion_code(kf_pw_criterion c) {
-  switch (c) {
-  case KF_PW_LENGTH:
-    return "PASSWORD_LENGTH";
-  case KF_PW_UPPERCASE:
-    return "PASSWORD_UPPERCASE";
-  case KF_PW_LOWERCASE:
-    return "PASSWORD_LOWERCASE";
-  case KF_PW_DIGIT:
-    return "PASSWORD_DIGIT";
-  case KF_PW_SPECIAL:
-    return "PASSWORD_SPECIAL";
-  case KF_PW_FORBIDDEN:
-    return "PASSWORD_FORBIDDEN_CHARACTERS";
-  case KF_PW_REPEAT:
-    return "PASSWORD_REPEAT_MISMATCH";
-  case KF_PW_CRITERIA_COUNT:
-    break;
-  }
-  return "PASSWORD_UNKNOWN";
+  return pw_row(c)->code;
 }
 
 const char *kf_pw_criterion_key(kf_pw_criterion c) {
-  switch (c) {
-  case KF_PW_LENGTH:
-    return "length";
-  case KF_PW_UPPERCASE:
-    return "uppercase";
-  case KF_PW_LOWERCASE:
-    return "lowercase";
-  case KF_PW_DIGIT:
-    return "digit";
-  case KF_PW_SPECIAL:
-    return "special";
-  case KF_PW_FORBIDDEN:
-    return "forbidden";
-  case KF_PW_REPEAT:
-    return "repeat";
-  case KF_PW_CRITERIA_COUNT:
-    break;
-  }
-  return "unknown";
+  return pw_row(c)->key;
 }
 
 const char *kf_pw_criterion_label(kf_pw_criterion c) {
-  switch (c) {
-  case KF_PW_LENGTH:
-    return "12 bis 128 Zeichen lang";
-  case KF_PW_UPPERCASE:
-    return "mindestens ein Großbuchstabe (A - Z)";
-  case KF_PW_LOWERCASE:
-    return "mindestens ein Kleinbuchstabe (a - z)";
-  case KF_PW_DIGIT:
-    return "mindestens eine Ziffer (0 - 9)";
-  case KF_PW_SPECIAL:
-    return "mindestens eines der folgenden Sonderzeichen: @ # $ % & * - _ ! + = ; , . ? / \" ( )";
-  case KF_PW_FORBIDDEN:
-    return "keine unerlaubten Zeichen";
-  case KF_PW_REPEAT:
-    return "richtige Passwortwiederholung";
-  case KF_PW_CRITERIA_COUNT:
-    break;
-  }
-  return "";
+  return pw_row(c)->label;
 }

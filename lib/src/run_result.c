@@ -7,29 +7,21 @@
 #include "kf/alloc.h"
 
 const char *kf_status_name(kf_status s) {
-  switch (s) {
-  case KF_STATUS_PASS:
-    return "pass";
-  case KF_STATUS_FAIL:
-    return "fail";
-  case KF_STATUS_ERROR:
-    return "error";
-  case KF_STATUS_SKIP:
-    return "skip";
-  }
-  return "unknown";
+  static const char *const names[] = {
+#define KF_STATUS_NAME(name, text) [KF_STATUS_##name] = text,
+      KF_STATUSES(KF_STATUS_NAME)
+#undef KF_STATUS_NAME
+  };
+  return (size_t)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
 }
 
 const char *kf_req_status_name(kf_req_status s) {
-  switch (s) {
-  case KF_REQ_PASS:
-    return "pass";
-  case KF_REQ_FAIL:
-    return "fail";
-  case KF_REQ_NOT_CHECKED:
-    return "not-checked";
-  }
-  return "unknown";
+  static const char *const names[] = {
+#define KF_REQ_STATUS_NAME(name, text) [KF_REQ_##name] = text,
+      KF_REQ_STATUSES(KF_REQ_STATUS_NAME)
+#undef KF_REQ_STATUS_NAME
+  };
+  return (size_t)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
 }
 
 void kf_run_result_init(kf_run_result *run) {
@@ -43,12 +35,56 @@ static void requirement_release(kf_requirement *r) {
   kf_free(r->source);
 }
 
+void kf_message_release(kf_message *msg) {
+  for (size_t i = 0; i < msg->headers_len; i++) {
+    kf_free(msg->headers[i].name);
+    kf_free(msg->headers[i].value);
+  }
+  kf_free(msg->headers);
+  kf_free(msg->body);
+  memset(msg, 0, sizeof *msg);
+}
+
+void kf_exchange_release(kf_exchange *ex) {
+  kf_free(ex->purpose);
+  kf_free(ex->method);
+  kf_free(ex->url);
+  kf_message_release(&ex->request);
+  kf_free(ex->status_line);
+  kf_message_release(&ex->response);
+  kf_free(ex->error);
+  memset(ex, 0, sizeof *ex);
+}
+
+void kf_assert_result_release(kf_assert_result *a) {
+  kf_free(a->source);
+  kf_free(a->file);
+  kf_free(a->expected);
+  kf_free(a->actual);
+  kf_free(a->message);
+  memset(a, 0, sizeof *a);
+}
+
+void kf_artifact_release(kf_artifact *a) {
+  kf_free(a->name);
+  kf_free(a->media_type);
+  kf_free(a->data);
+  memset(a, 0, sizeof *a);
+}
+
 void kf_step_result_release(kf_step_result *step) {
   kf_free(step->label);
   kf_free(step->file);
   kf_free(step->message);
-  kf_free(step->request);
-  kf_free(step->response);
+  for (size_t i = 0; i < step->exchanges_len; i++)
+    kf_exchange_release(&step->exchanges[i]);
+  kf_free(step->exchanges);
+  for (size_t i = 0; i < step->asserts_len; i++)
+    kf_assert_result_release(&step->asserts[i]);
+  kf_free(step->asserts);
+  for (size_t i = 0; i < step->artifacts_len; i++)
+    kf_artifact_release(&step->artifacts[i]);
+  kf_free(step->artifacts);
   memset(step, 0, sizeof *step);
 }
 
@@ -93,6 +129,76 @@ static kf_rc grow(void **items, size_t *cap, size_t len, size_t elem) {
     return KF_ERR_NOMEM;
   *items = n;
   *cap = ncap;
+  return KF_OK;
+}
+
+/* grow, then hand out the new last slot zeroed. */
+static kf_rc push(void **items, size_t *cap, size_t *len, size_t elem, void **slot) {
+  kf_rc rc = grow(items, cap, *len, elem);
+  if (rc != KF_OK)
+    return rc;
+  *slot = (char *)*items + *len * elem;
+  memset(*slot, 0, elem);
+  (*len)++;
+  return KF_OK;
+}
+
+kf_rc kf_message_add_header(kf_message *msg, const char *name, const char *value) {
+  char *n = kf_strdup(name != NULL ? name : "");
+  char *v = kf_strdup(value != NULL ? value : "");
+  kf_header *h = NULL;
+  kf_rc rc = n != NULL && v != NULL ? push((void **)&msg->headers, &msg->headers_cap,
+                                           &msg->headers_len, sizeof *h, (void **)&h)
+                                    : KF_ERR_NOMEM;
+  if (rc != KF_OK) {
+    kf_free(n);
+    kf_free(v);
+    return rc;
+  }
+  h->name = n;
+  h->value = v;
+  return KF_OK;
+}
+
+kf_rc kf_message_set_body(kf_message *msg, const void *data, size_t len) {
+  bool cut = len > KF_MESSAGE_BODY_MAX;
+  size_t keep = cut ? KF_MESSAGE_BODY_MAX : len;
+  char *copy = kf_memdup0(data != NULL ? data : "", data != NULL ? keep : 0);
+  if (copy == NULL)
+    return KF_ERR_NOMEM;
+  kf_free(msg->body);
+  msg->body = copy;
+  msg->body_len = data != NULL ? keep : 0;
+  msg->body_cut = cut;
+  return KF_OK;
+}
+
+kf_rc kf_step_result_add_exchange(kf_step_result *step, kf_exchange **out) {
+  return push((void **)&step->exchanges, &step->exchanges_cap, &step->exchanges_len, sizeof **out,
+              (void **)out);
+}
+
+kf_rc kf_step_result_add_assert(kf_step_result *step, kf_assert_result **out) {
+  return push((void **)&step->asserts, &step->asserts_cap, &step->asserts_len, sizeof **out,
+              (void **)out);
+}
+
+kf_rc kf_step_result_add_artifact(kf_step_result *step, const char *name, const char *media_type,
+                                  const void *data, size_t len) {
+  kf_artifact a = {.name = kf_strdup(name != NULL ? name : ""),
+                   .media_type = kf_strdup(media_type != NULL ? media_type : ""),
+                   .data = kf_memdup0(data != NULL ? data : "", data != NULL ? len : 0),
+                   .len = data != NULL ? len : 0};
+  kf_artifact *slot = NULL;
+  kf_rc rc = a.name != NULL && a.media_type != NULL && a.data != NULL
+                 ? push((void **)&step->artifacts, &step->artifacts_cap, &step->artifacts_len,
+                        sizeof *slot, (void **)&slot)
+                 : KF_ERR_NOMEM;
+  if (rc != KF_OK) {
+    kf_artifact_release(&a);
+    return rc;
+  }
+  *slot = a;
   return KF_OK;
 }
 

@@ -127,3 +127,42 @@ const char *kf_str_after(const char *s, char sep) {
   const char *p = strchr(s, sep);
   return p == NULL ? NULL : p + 1;
 }
+
+size_t kf_str_edit_distance(const char *a, size_t alen, const char *b) {
+  size_t blen = strlen(b);
+  if (alen > 40 || blen > 40)
+    return 99;
+  size_t row[41];
+  for (size_t j = 0; j <= blen; j++)
+    row[j] = j;
+  for (size_t i = 1; i <= alen; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= blen; j++) {
+      size_t up = row[j];
+      size_t best = diag + (a[i - 1] == b[j - 1] ? 0 : 1);
+      if (row[j] + 1 < best)
+        best = row[j] + 1;
+      if (row[j - 1] + 1 < best)
+        best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[blen];
+}
+
+const char *kf_str_nearest(const char *word, size_t len, const char *const *names, size_t n) {
+  const char *best = NULL;
+  size_t best_d = 3;
+  for (size_t k = 0; k < n; k++) {
+    if (names[k] == NULL)
+      continue;
+    size_t d = kf_str_edit_distance(word, len, names[k]);
+    if (d < best_d) {
+      best_d = d;
+      best = names[k];
+    }
+  }
+  return best;
+}

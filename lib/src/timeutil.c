@@ -197,3 +197,171 @@ kf_rc kf_duration_parse_ms(const char *s, int64_t *out_ms) {
   *out_ms = total;
   return KF_OK;
 }
+
+/* ---- RFC 5322 dates. ---- */
+
+typedef struct rfc_cur {
+  const char *s;
+} rfc_cur;
+
+/* Skip folding white space and comments (which may nest). */
+static void rfc_skip_cfws(rfc_cur *c) {
+  for (;;) {
+    while (*c->s == ' ' || *c->s == '\t' || *c->s == '\r' || *c->s == '\n')
+      c->s++;
+    if (*c->s != '(')
+      return;
+    int depth = 0;
+    do {
+      if (*c->s == '\\' && c->s[1] != '\0')
+        c->s++;
+      else if (*c->s == '(')
+        depth++;
+      else if (*c->s == ')')
+        depth--;
+      c->s++;
+    } while (depth > 0 && *c->s != '\0');
+  }
+}
+
+/* Up to max digits (at least min) into *v; the count read, 0 when fewer than min. */
+static int rfc_digits(rfc_cur *c, int min, int max, int *v) {
+  int n = 0;
+  *v = 0;
+  while (n < max && c->s[n] >= '0' && c->s[n] <= '9') {
+    *v = *v * 10 + (c->s[n] - '0');
+    n++;
+  }
+  if (n < min || (c->s[n] >= '0' && c->s[n] <= '9'))
+    return 0;
+  c->s += n;
+  return n;
+}
+
+/* The index of the three-letter name at the cursor in names (case-insensitive), or -1. */
+static int rfc_name(rfc_cur *c, const char *const *names, int count) {
+  for (int i = 0; i < count; i++) {
+    bool same = true;
+    for (int k = 0; k < 3 && same; k++) {
+      char ch = c->s[k];
+      same = ch != '\0' && (ch | 0x20) == names[i][k];
+    }
+    if (same) {
+      c->s += 3;
+      return i;
+    }
+  }
+  return -1;
+}
+
+/* "+hhmm", "-hhmm", or an obsolete zone name; minutes east of UTC into *off. */
+static bool rfc_zone(rfc_cur *c, int *off) {
+  if (*c->s == '+' || *c->s == '-') {
+    int sign = *c->s == '-' ? -1 : 1;
+    c->s++;
+    int hhmm = 0;
+    if (rfc_digits(c, 4, 4, &hhmm) != 4 || hhmm % 100 > 59)
+      return false;
+    *off = sign * (hhmm / 100 * 60 + hhmm % 100);
+    return true;
+  }
+  static const struct {
+    const char *name;
+    int hours;
+  } zones[] = {{"UT", 0},   {"GMT", 0},  {"EST", -5}, {"EDT", -4}, {"CST", -6},
+               {"CDT", -5}, {"MST", -7}, {"MDT", -6}, {"PST", -8}, {"PDT", -7}};
+  size_t n = 0;
+  while ((c->s[n] | 0x20) >= 'a' && (c->s[n] | 0x20) <= 'z')
+    n++;
+  for (size_t i = 0; i < sizeof zones / sizeof zones[0]; i++) {
+    if (strlen(zones[i].name) == n && kf_str_starts_with_ci(c->s, zones[i].name)) {
+      c->s += n;
+      *off = zones[i].hours * 60;
+      return true;
+    }
+  }
+  /* A military letter (except J) means nothing reliable: RFC 5322 4.3 says read it as +0000. */
+  if (n == 1 && (c->s[0] | 0x20) != 'j') {
+    c->s++;
+    *off = 0;
+    return true;
+  }
+  return false;
+}
+
+/* day month year, into the civil fields; the year as RFC 5322 4.3 reads 2 and 3 digits. */
+static bool rfc_date(rfc_cur *c, int *day, int *month, int *year) {
+  static const char *const months[] = {"jan", "feb", "mar", "apr", "may", "jun",
+                                       "jul", "aug", "sep", "oct", "nov", "dec"};
+  if (rfc_digits(c, 1, 2, day) == 0)
+    return false;
+  rfc_skip_cfws(c);
+  int m = rfc_name(c, months, 12);
+  if (m < 0)
+    return false;
+  *month = m + 1;
+  rfc_skip_cfws(c);
+  int n = rfc_digits(c, 2, 4, year);
+  if (n == 0)
+    return false;
+  if (n == 2)
+    *year += *year < 50 ? 2000 : 1900;
+  else if (n == 3)
+    *year += 1900;
+  static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (*year % 4 == 0 && *year % 100 != 0) || *year % 400 == 0;
+  return *day >= 1 && *day <= mdays[m] && !(m == 1 && *day == 29 && !leap);
+}
+
+/* hh:mm[:ss] */
+static bool rfc_time(rfc_cur *c, int *hour, int *min, int *sec) {
+  *sec = 0;
+  if (rfc_digits(c, 2, 2, hour) == 0 || *hour > 23)
+    return false;
+  rfc_skip_cfws(c);
+  if (*c->s++ != ':')
+    return false;
+  rfc_skip_cfws(c);
+  if (rfc_digits(c, 2, 2, min) == 0 || *min > 59)
+    return false;
+  rfc_skip_cfws(c);
+  if (*c->s == ':') {
+    c->s++;
+    rfc_skip_cfws(c);
+    /* 60 is a leap second, which Unix time folds into the next minute's first. */
+    if (rfc_digits(c, 2, 2, sec) == 0 || *sec > 60)
+      return false;
+  }
+  return true;
+}
+
+kf_rc kf_time_parse_rfc5322(const char *s, int64_t *out) {
+  static const char *const wdays[] = {"thu", "fri", "sat", "sun", "mon", "tue", "wed"};
+  rfc_cur c = {s};
+  rfc_skip_cfws(&c);
+  int wday = rfc_name(&c, wdays, 7);
+  if (wday >= 0) {
+    rfc_skip_cfws(&c);
+    if (*c.s++ != ',')
+      return KF_ERR_PARSE;
+    rfc_skip_cfws(&c);
+  }
+  int day, month, year, hour, min, sec, off = 0;
+  if (!rfc_date(&c, &day, &month, &year))
+    return KF_ERR_PARSE;
+  rfc_skip_cfws(&c);
+  if (!rfc_time(&c, &hour, &min, &sec))
+    return KF_ERR_PARSE;
+  rfc_skip_cfws(&c);
+  if (!rfc_zone(&c, &off))
+    return KF_ERR_PARSE;
+  rfc_skip_cfws(&c);
+  if (*c.s != '\0')
+    return KF_ERR_PARSE;
+  int64_t days = days_from_civil(year, month, day);
+  /* 1970-01-01 was a Thursday, the first name of wdays. */
+  if (wday >= 0 && (((days % 7) + 7) % 7) != wday)
+    return KF_ERR_PARSE;
+  *out = days * 86400 + hour * 3600 + min * 60 + sec - (int64_t)off * 60;
+  return KF_OK;
+}

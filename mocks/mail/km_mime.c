@@ -576,20 +576,13 @@ static kf_rc mime_defaults(json_t *doc, size_t len) {
   return rc;
 }
 
-/* Fill doc from a parsed message. */
-static kf_rc mime_from_message(json_t *doc, GMimeMessage *msg) {
+/* The address and summary members: from, to, subject, date, message_id. */
+static kf_rc mime_summary(json_t *doc, GMimeMessage *msg, bool *clean) {
   GMimeObject *obj = GMIME_OBJECT(msg);
-  /* Whether every header (names, values, addresses) was clean UTF-8 without NUL. */
-  bool headers_clean = true;
-  kf_rc rc = mime_headers(doc, obj, &headers_clean);
-  if (rc != KF_OK)
-    return rc;
-
-  InternetAddressList *from = g_mime_message_get_from(msg);
   json_t *from_addrs = json_array();
   if (from_addrs == NULL)
     return KF_ERR_NOMEM;
-  rc = mime_addresses(from, from_addrs, 0, &headers_clean);
+  kf_rc rc = mime_addresses(g_mime_message_get_from(msg), from_addrs, 0, clean);
   if (rc == KF_OK) {
     json_t *first = json_array_get(from_addrs, 0);
     rc = mime_set(doc, "from", first != NULL ? json_incref(first) : json_null());
@@ -601,32 +594,33 @@ static kf_rc mime_from_message(json_t *doc, GMimeMessage *msg) {
   json_t *to = json_array();
   if (to == NULL)
     return KF_ERR_NOMEM;
-  rc = mime_addresses(g_mime_message_get_to(msg), to, 0, &headers_clean);
+  rc = mime_addresses(g_mime_message_get_to(msg), to, 0, clean);
   if (rc != KF_OK) {
     json_decref(to);
     return rc;
   }
   rc = mime_set(doc, "to", to);
   if (rc == KF_OK)
-    rc = mime_set(doc, "subject",
-                  mime_json_string_or_null(g_mime_message_get_subject(msg), &headers_clean));
+    rc = mime_set(doc, "subject", mime_json_string_or_null(g_mime_message_get_subject(msg), clean));
   if (rc == KF_OK)
     rc = mime_set(doc, "date",
-                  mime_json_string_or_null(g_mime_object_get_header(obj, "Date"), &headers_clean));
+                  mime_json_string_or_null(g_mime_object_get_header(obj, "Date"), clean));
   if (rc == KF_OK) {
     rc = mime_set(doc, "message_id",
-                  mime_json_string_or_null(g_mime_message_get_message_id(msg), &headers_clean));
+                  mime_json_string_or_null(g_mime_message_get_message_id(msg), clean));
   }
-  if (rc != KF_OK)
-    return rc;
+  return rc;
+}
 
+/* The text and html bodies and the links in them; *clean: every charset converted cleanly. */
+static kf_rc mime_bodies(json_t *doc, GMimeMessage *msg, bool *clean) {
   mime_walk w;
   kf_buf_init(&w.text, KM_MIME_TEXT_MAX);
   kf_buf_init(&w.html, KM_MIME_TEXT_MAX);
   w.have_text = false;
   w.have_html = false;
   w.clean = true;
-  rc = mime_walk_part(g_mime_message_get_mime_part(msg), &w, 0);
+  kf_rc rc = mime_walk_part(g_mime_message_get_mime_part(msg), &w, 0);
   json_t *links = NULL;
   /*
    * The bodies go through the same repair as headers: a charset converted by
@@ -658,12 +652,27 @@ static kf_rc mime_from_message(json_t *doc, GMimeMessage *msg) {
   json_decref(links);
   json_decref(text);
   json_decref(html);
-  bool valid = w.clean && headers_clean && g_mime_object_get_header(obj, "From") != NULL &&
+  kf_buf_release(&w.text);
+  kf_buf_release(&w.html);
+  *clean = w.clean;
+  return rc;
+}
+
+/* Fill doc from a parsed message. */
+static kf_rc mime_from_message(json_t *doc, GMimeMessage *msg) {
+  GMimeObject *obj = GMIME_OBJECT(msg);
+  /* Whether every header (names, values, addresses) was clean UTF-8 without NUL. */
+  bool headers_clean = true;
+  bool bodies_clean = true;
+  kf_rc rc = mime_headers(doc, obj, &headers_clean);
+  if (rc == KF_OK)
+    rc = mime_summary(doc, msg, &headers_clean);
+  if (rc == KF_OK)
+    rc = mime_bodies(doc, msg, &bodies_clean);
+  bool valid = bodies_clean && headers_clean && g_mime_object_get_header(obj, "From") != NULL &&
                g_mime_object_get_header(obj, "Date") != NULL;
   if (rc == KF_OK)
     rc = mime_set(doc, "mime_valid", json_boolean(valid));
-  kf_buf_release(&w.text);
-  kf_buf_release(&w.html);
   return rc;
 }
 

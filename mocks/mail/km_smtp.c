@@ -31,14 +31,34 @@
 
 typedef enum km_smtp_mode { KM_MODE_COMMAND, KM_MODE_DATA } km_smtp_mode;
 
-/* Why a message in DATA is going to be rejected once its end is seen. */
+/*
+ * Why a message in DATA is going to be rejected once its end is seen, and
+ * the reply that says so (the format takes the message size limit, %zu,
+ * where it names it). X.6.0 (other media error, RFC 3463) for both content
+ * problems: the content is at fault, not the command. 5.6.11 is not used
+ * because its registration could not be confirmed in the IANA registry.
+ */
+#define KM_STR_(x) #x
+#define KM_STR(x) KM_STR_(x)
+#define KM_DATA_PROBLEMS(X)                                                                        \
+  X(OK, NULL)                                                                                      \
+  X(BARE_NEWLINE, "554 5.6.0 Bare LF or CR in message text (SMTP smuggling protection); lines "    \
+                  "must end with CRLF")                                                            \
+  X(LINE_TOO_LONG, "554 5.6.0 Line too long (more than " KM_STR(KM_SMTP_TEXT_LINE_MAX) " octets)") \
+  X(TOO_BIG, "552 5.3.4 Message size exceeds fixed limit of %zu bytes")                            \
+  X(NOMEM, "451 4.3.0 Temporary failure, message not stored")
+
 typedef enum km_data_problem {
-  KM_DATA_OK = 0,
-  KM_DATA_BARE_NEWLINE,  /* 554 5.6.0 */
-  KM_DATA_LINE_TOO_LONG, /* 554 5.6.0 */
-  KM_DATA_TOO_BIG,       /* 552 5.3.4 */
-  KM_DATA_NOMEM          /* 451 4.3.0 */
+#define KM_DATA_ENUM(name, reply) KM_DATA_##name,
+  KM_DATA_PROBLEMS(KM_DATA_ENUM)
+#undef KM_DATA_ENUM
 } km_data_problem;
+
+static const char *const km_data_replies[] = {
+#define KM_DATA_REPLY(name, reply) [KM_DATA_##name] = reply,
+    KM_DATA_PROBLEMS(KM_DATA_REPLY)
+#undef KM_DATA_REPLY
+};
 
 struct km_smtp {
   char *hostname;
@@ -603,6 +623,70 @@ static kf_rc smtp_cmd_data(km_smtp *s, const char *arg, kf_buf *out) {
   return smtp_reply(s, out, "354 End data with <CR><LF>.<CR><LF>");
 }
 
+static kf_rc smtp_cmd_ehlo_ext(km_smtp *s, const char *arg, kf_buf *out) {
+  return smtp_cmd_ehlo(s, arg, true, out);
+}
+
+static kf_rc smtp_cmd_helo(km_smtp *s, const char *arg, kf_buf *out) {
+  return smtp_cmd_ehlo(s, arg, false, out);
+}
+
+static kf_rc smtp_cmd_rset(km_smtp *s, const char *arg, kf_buf *out) {
+  if (*kf_str_skip_blanks(arg) != '\0')
+    return smtp_reply(s, out, "501 5.5.4 Syntax: RSET");
+  smtp_transaction_reset(s);
+  return smtp_reply(s, out, "250 2.0.0 Reset OK");
+}
+
+static kf_rc smtp_cmd_noop(km_smtp *s, const char *arg, kf_buf *out) {
+  (void)arg;
+  return smtp_reply(s, out, "250 2.0.0 OK");
+}
+
+static kf_rc smtp_cmd_quit(km_smtp *s, const char *arg, kf_buf *out) {
+  (void)arg;
+  s->closed = true;
+  return smtp_reply(s, out, "221 2.0.0 %s closing connection", s->hostname);
+}
+
+static kf_rc smtp_cmd_vrfy(km_smtp *s, const char *arg, kf_buf *out) {
+  if (*kf_str_skip_blanks(arg) == '\0')
+    return smtp_reply(s, out, "501 5.5.4 Syntax: VRFY address");
+  /* RFC 5321 3.5.3: never confirm or deny a mailbox; just promise to try. */
+  return smtp_reply(s, out,
+                    "252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static kf_rc smtp_cmd_unimplemented(km_smtp *s, const char *arg, kf_buf *out) {
+  (void)arg;
+  return smtp_reply(s, out, "502 5.5.1 Command not implemented");
+}
+
+/* The verbs: known ones with their command, the rest we name but do not offer. */
+typedef struct km_verb {
+  const char *verb;
+  kf_rc (*run)(km_smtp *s, const char *arg, kf_buf *out);
+} km_verb;
+
+static const km_verb km_verbs[] = {
+    {"EHLO", smtp_cmd_ehlo_ext},
+    {"HELO", smtp_cmd_helo},
+    {"MAIL", smtp_cmd_mail},
+    {"RCPT", smtp_cmd_rcpt},
+    {"DATA", smtp_cmd_data},
+    {"RSET", smtp_cmd_rset},
+    {"NOOP", smtp_cmd_noop},
+    {"QUIT", smtp_cmd_quit},
+    {"VRFY", smtp_cmd_vrfy},
+    {"EXPN", smtp_cmd_unimplemented},
+    {"HELP", smtp_cmd_unimplemented},
+    {"TURN", smtp_cmd_unimplemented},
+    {"ETRN", smtp_cmd_unimplemented},
+    {"BDAT", smtp_cmd_unimplemented},
+    {"STARTTLS", smtp_cmd_unimplemented},
+    {"AUTH", smtp_cmd_unimplemented},
+};
+
 /* The verb is the text up to the first space, compared case-insensitively. */
 static bool smtp_verb_is(const char *line, const char *verb, const char **arg) {
   size_t n = strlen(verb);
@@ -619,41 +703,9 @@ static kf_rc smtp_command(km_smtp *s, const char *line, size_t len, kf_buf *out)
   if (memchr(line, '\0', len) != NULL) {
     return smtp_reply(s, out, "500 5.5.2 Syntax error, command unrecognized");
   }
-  if (smtp_verb_is(line, "EHLO", &arg))
-    return smtp_cmd_ehlo(s, arg, true, out);
-  if (smtp_verb_is(line, "HELO", &arg))
-    return smtp_cmd_ehlo(s, arg, false, out);
-  if (smtp_verb_is(line, "MAIL", &arg))
-    return smtp_cmd_mail(s, arg, out);
-  if (smtp_verb_is(line, "RCPT", &arg))
-    return smtp_cmd_rcpt(s, arg, out);
-  if (smtp_verb_is(line, "DATA", &arg))
-    return smtp_cmd_data(s, arg, out);
-  if (smtp_verb_is(line, "RSET", &arg)) {
-    if (*kf_str_skip_blanks(arg) != '\0')
-      return smtp_reply(s, out, "501 5.5.4 Syntax: RSET");
-    smtp_transaction_reset(s);
-    return smtp_reply(s, out, "250 2.0.0 Reset OK");
-  }
-  if (smtp_verb_is(line, "NOOP", &arg))
-    return smtp_reply(s, out, "250 2.0.0 OK");
-  if (smtp_verb_is(line, "QUIT", &arg)) {
-    s->closed = true;
-    return smtp_reply(s, out, "221 2.0.0 %s closing connection", s->hostname);
-  }
-  if (smtp_verb_is(line, "VRFY", &arg)) {
-    if (*kf_str_skip_blanks(arg) == '\0')
-      return smtp_reply(s, out, "501 5.5.4 Syntax: VRFY address");
-    /* RFC 5321 3.5.3: never confirm or deny a mailbox; just promise to try. */
-    return smtp_reply(s, out,
-                      "252 2.0.0 Cannot VRFY user, but will accept message and attempt delivery");
-  }
-  static const char *const unimplemented[] = {"EXPN", "HELP",     "TURN", "ETRN",
-                                              "BDAT", "STARTTLS", "AUTH"};
-  for (size_t i = 0; i < sizeof(unimplemented) / sizeof(unimplemented[0]); i++) {
-    if (smtp_verb_is(line, unimplemented[i], &arg)) {
-      return smtp_reply(s, out, "502 5.5.1 Command not implemented");
-    }
+  for (size_t i = 0; i < sizeof(km_verbs) / sizeof(km_verbs[0]); i++) {
+    if (smtp_verb_is(line, km_verbs[i].verb, &arg))
+      return km_verbs[i].run(s, arg, out);
   }
   return smtp_reply(s, out, "500 5.5.2 Syntax error, command unrecognized");
 }
@@ -666,56 +718,37 @@ static void smtp_data_problem(km_smtp *s, km_data_problem p) {
     s->problem = p;
 }
 
+/* Hand a complete, valid message to the deliver callback and reply with its verdict. */
+static kf_rc smtp_deliver(km_smtp *s, kf_buf *out) {
+  km_smtp_envelope env = {
+      .mail_from = s->mail_from,
+      .rcpt_to = (const char *const *)s->rcpts,
+      .rcpt_to_len = s->rcpts_len,
+      .smtputf8 = s->smtputf8,
+      .body_8bitmime = s->body_8bitmime,
+  };
+  int64_t id = 0;
+  const char *data = s->msg.data != NULL ? s->msg.data : "";
+  kf_rc delivered = s->deliver(s->ctx, &env, data, s->msg.len, &id);
+  if (delivered == KF_OK && id > 0)
+    return smtp_reply(s, out, "250 2.0.0 OK: queued as %lld", (long long)id);
+  if (delivered == KF_OK)
+    return smtp_reply(s, out, "250 2.0.0 OK: queued");
+  /* RFC 3463 X.3.1: mail system full; 4xx because deleting mails frees room. */
+  if (delivered == KF_ERR_LIMIT)
+    return smtp_reply(s, out, "452 4.3.1 Mail system full");
+  return smtp_reply(s, out, km_data_replies[KM_DATA_NOMEM], s->max_message_bytes);
+}
+
 /* The terminating "." line arrived: judge and deliver the message. */
 static kf_rc smtp_data_end(km_smtp *s, kf_buf *out) {
   s->mode = KM_MODE_COMMAND;
-  kf_rc rc = KF_OK;
-  switch (s->problem) {
-  /*
-   * X.6.0 (other media error, RFC 3463) for both: the content is at fault,
-   * not the command. 5.6.11 is not used because its registration could not
-   * be confirmed in the IANA registry.
-   */
-  case KM_DATA_BARE_NEWLINE:
-    rc = smtp_reply(s, out,
-                    "554 5.6.0 Bare LF or CR in message text (SMTP smuggling protection); lines "
-                    "must end with CRLF");
-    break;
-  case KM_DATA_LINE_TOO_LONG:
-    rc = smtp_reply(s, out, "554 5.6.0 Line too long (more than %d octets)", KM_SMTP_TEXT_LINE_MAX);
-    break;
-  case KM_DATA_TOO_BIG:
-    rc = smtp_reply(s, out, "552 5.3.4 Message size exceeds fixed limit of %zu bytes",
-                    s->max_message_bytes);
-    break;
-  case KM_DATA_NOMEM:
-    rc = smtp_reply(s, out, "451 4.3.0 Temporary failure, message not stored");
-    break;
-  case KM_DATA_OK: {
-    km_smtp_envelope env = {
-        .mail_from = s->mail_from,
-        .rcpt_to = (const char *const *)s->rcpts,
-        .rcpt_to_len = s->rcpts_len,
-        .smtputf8 = s->smtputf8,
-        .body_8bitmime = s->body_8bitmime,
-    };
-    int64_t id = 0;
-    const char *data = s->msg.data != NULL ? s->msg.data : "";
-    kf_rc delivered = s->deliver(s->ctx, &env, data, s->msg.len, &id);
-    if (delivered == KF_OK) {
-      if (id > 0) {
-        rc = smtp_reply(s, out, "250 2.0.0 OK: queued as %lld", (long long)id);
-      } else {
-        rc = smtp_reply(s, out, "250 2.0.0 OK: queued");
-      }
-    } else if (delivered == KF_ERR_LIMIT) {
-      /* RFC 3463 X.3.1: mail system full; 4xx because deleting mails frees room. */
-      rc = smtp_reply(s, out, "452 4.3.1 Mail system full");
-    } else {
-      rc = smtp_reply(s, out, "451 4.3.0 Temporary failure, message not stored");
-    }
-    break;
-  }
+  kf_rc rc;
+  if (s->problem == KM_DATA_OK) {
+    rc = smtp_deliver(s, out);
+  } else {
+    /* The one reply format that names a number takes the size limit. */
+    rc = smtp_reply(s, out, km_data_replies[s->problem], s->max_message_bytes);
   }
   /* Whatever happened, the transaction is over (RFC 5321 4.1.1.4). */
   smtp_transaction_reset(s);

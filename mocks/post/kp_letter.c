@@ -382,12 +382,3 @@ kf_rc kp_letter_normalize(const json_t *letter, json_t **out) {
   *out = doc;
   return KF_OK;
 }
-
-void kp_letter_keys(const json_t *doc, kf_mailbox_keys *keys) {
-  assert(keys);
-  memset(keys, 0, sizeof(*keys));
-  const json_t *recipient = json_object_get(doc, "recipient");
-  keys->kind = json_string_value(json_object_get(doc, "kind"));
-  keys->customer_number = json_string_value(json_object_get(recipient, "customer_number"));
-  keys->recipient_name = json_string_value(json_object_get(recipient, "name"));
-}

@@ -1,6 +1,8 @@
 /*
  * kp_letter.h: the letter konform-post accepts (docs/design.md, "Mock HTTP
- * APIs"): validation field by field, the stored form, and its search keys.
+ * APIs"): validation field by field and the stored form. Its search keys
+ * (kind, recipient.customer_number, recipient.name) are the "letters" row of
+ * the mailbox's collection table.
  *
  * Rules (each field reports at most one problem; absent or null is
  * MISSING_FIELD, anything else wrong is INVALID_FIELD):
@@ -26,7 +28,6 @@
 #include <jansson.h>
 
 #include "kf/error.h"
-#include "kf/mailbox.h"
 
 #define KP_CODE_MISSING "MISSING_FIELD"
 #define KP_CODE_INVALID "INVALID_FIELD"
@@ -44,11 +45,5 @@ kf_rc kp_letter_check(const json_t *letter, json_t *issues);
  * recipient.address.country defaulted to "DE". Caller json_decref's *out.
  */
 kf_rc kp_letter_normalize(const json_t *letter, json_t **out);
-
-/*
- * Fill keys (kind, customer_number, recipient_name) from a normalised letter.
- * The strings are borrowed from doc and valid while doc lives.
- */
-void kp_letter_keys(const json_t *doc, kf_mailbox_keys *keys);
 
 #endif

@@ -53,14 +53,13 @@ static void kp_letters_post(kf_http_req *req, kf_http_resp *resp, void *ctx) {
     return;
   }
 
-  kf_mailbox_keys keys;
-  kp_letter_keys(doc, &keys);
   kf_err err;
   kf_err_init(&err);
   int64_t id = 0;
-  rc = kf_mailbox_add(mb, &keys, doc, NULL, 0, &id, &err);
+  rc = kf_mailbox_add(mb, doc, NULL, 0, &id, &err);
   if (rc == KF_OK) {
-    kf_info("letter %lld stored: kind=%s", (long long)id, keys.kind);
+    kf_info("letter %lld stored: kind=%s", (long long)id,
+            json_string_value(json_object_get(doc, "kind")));
   }
   json_decref(doc);
   if (rc == KF_ERR_LIMIT) {
@@ -85,5 +84,5 @@ kf_rc kp_service_register(kf_httpd *httpd, kf_mailbox *mb, kf_err *err) {
   kf_rc rc = kf_httpd_route(httpd, "POST", "/api/v1/letters", kp_letters_post, mb);
   if (rc != KF_OK)
     return kf_err_set(err, rc, "cannot register POST /api/v1/letters");
-  return kf_mailbox_api_register(httpd, mb, "letters", err);
+  return kf_mailbox_api_register(httpd, mb, err);
 }

@@ -8,35 +8,12 @@
 #include <string.h>
 
 #include "kf/alloc.h"
+#include "kf/sql.h"
 #include "kf/log.h"
 #include "kf/uuid.h"
 #include "ks_outbox.h"
 
 #define ACCOUNT_LINK_URL_MAX 2048
-
-static kf_rc account_db_error(sqlite3 *conn, kf_err *err) {
-  return kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
-}
-
-/* Prepare sql, or record sqlite's complaint. */
-static kf_rc account_prepare(sqlite3 *conn, const char *sql, sqlite3_stmt **st, kf_err *err) {
-  if (sqlite3_prepare_v2(conn, sql, -1, st, NULL) != SQLITE_OK)
-    return account_db_error(conn, err);
-  return KF_OK;
-}
-
-/*
- * Run a statement that returns no rows, then finalize it. bind_result is the
- * first failed sqlite3_bind_* result (or SQLITE_OK); after a failed bind the
- * statement is only finalized, never run with a parameter missing.
- */
-static kf_rc account_run(sqlite3 *conn, sqlite3_stmt *st, int bind_result, kf_err *err) {
-  kf_rc rc = ks_db_bound(conn, bind_result, err);
-  if (rc == KF_OK && sqlite3_step(st) != SQLITE_DONE)
-    rc = account_db_error(conn, err);
-  sqlite3_finalize(st);
-  return rc;
-}
 
 /* Wipe and free a stored password hash copied out of sqlite. NULL is fine. */
 static void account_hash_free(char *hash) {
@@ -54,61 +31,38 @@ static kf_rc account_find(sqlite3 *conn, const char *email, int64_t *id, bool *c
     *confirmed = false;
   if (hash != NULL)
     *hash = NULL;
-  sqlite3_stmt *st = NULL;
-  kf_rc rc = account_prepare(
-      conn, "SELECT id, confirmed_at IS NOT NULL, password_hash FROM accounts WHERE email = ?", &st,
-      err);
+  kf_sql q;
+  kf_rc rc = kf_sql_query(
+      &q, conn, err,
+      "SELECT id, confirmed_at IS NOT NULL, password_hash FROM accounts WHERE email = ?", "t",
+      email);
   if (rc != KF_OK)
     return rc;
-  rc = ks_db_bound(conn, sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC), err);
-  if (rc != KF_OK) {
-    sqlite3_finalize(st);
-    return rc;
-  }
-  int step = sqlite3_step(st);
-  if (step == SQLITE_ROW) {
-    *id = sqlite3_column_int64(st, 0);
+  bool row = false;
+  rc = kf_sql_step(&q, &row, err);
+  if (rc == KF_OK && row) {
+    *id = kf_sql_int(&q, 0);
     if (confirmed != NULL)
-      *confirmed = sqlite3_column_int(st, 1) != 0;
-    if (hash != NULL) {
-      *hash = kf_strdup((const char *)sqlite3_column_text(st, 2));
-      if (*hash == NULL)
-        rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-    }
-  } else if (step != SQLITE_DONE) {
-    rc = account_db_error(conn, err);
+      *confirmed = kf_sql_int(&q, 1) != 0;
+    if (hash != NULL)
+      rc = kf_sql_text_dup(&q, 2, hash, NULL, err);
   }
-  sqlite3_finalize(st);
+  kf_sql_finalize(&q);
   return rc;
 }
 
 /* Supersede the account's open links and insert link id, issued at now. */
 static kf_rc account_new_link(sqlite3 *conn, int64_t account_id, const char *id, int64_t now,
                               kf_err *err) {
-  sqlite3_stmt *st = NULL;
-  kf_rc rc = account_prepare(conn,
-                             "UPDATE confirmation_links SET superseded_at = ? "
-                             "WHERE account_id = ? AND superseded_at IS NULL",
-                             &st, err);
+  kf_rc rc = kf_sql_run(conn, NULL, err,
+                        "UPDATE confirmation_links SET superseded_at = ? "
+                        "WHERE account_id = ? AND superseded_at IS NULL",
+                        "ii", now, account_id);
   if (rc != KF_OK)
     return rc;
-  int b = sqlite3_bind_int64(st, 1, now);
-  if (b == SQLITE_OK)
-    b = sqlite3_bind_int64(st, 2, account_id);
-  rc = account_run(conn, st, b, err);
-  if (rc != KF_OK)
-    return rc;
-  rc = account_prepare(
-      conn, "INSERT INTO confirmation_links (id, account_id, issued_at) VALUES (?, ?, ?)", &st,
-      err);
-  if (rc != KF_OK)
-    return rc;
-  b = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  if (b == SQLITE_OK)
-    b = sqlite3_bind_int64(st, 2, account_id);
-  if (b == SQLITE_OK)
-    b = sqlite3_bind_int64(st, 3, now);
-  return account_run(conn, st, b, err);
+  return kf_sql_run(conn, NULL, err,
+                    "INSERT INTO confirmation_links (id, account_id, issued_at) VALUES (?, ?, ?)",
+                    "tii", id, account_id, now);
 }
 
 /*
@@ -133,67 +87,79 @@ static kf_rc account_render_confirm(ks_server *srv, const char *email, int64_t n
   return ks_outbox_render(&mp, mail, err);
 }
 
-/* Supersede older links, insert a new one and queue its mail, in the open transaction. */
-static kf_rc account_issue_link(ks_server *srv, sqlite3 *conn, int64_t account_id,
-                                const char *email, int64_t now, kf_err *err) {
-  char id[KF_UUID_STR_LEN + 1];
-  ks_outbox_mail mail;
-  kf_rc rc = account_render_confirm(srv, email, now, id, &mail, err);
+/* Render the duplicate-registration mail to email (ACC-10). */
+static kf_rc account_render_duplicate(ks_server *srv, const char *email, int64_t now,
+                                      ks_outbox_mail *mail, kf_err *err) {
+  ks_mail_params mp = {.kind = KS_MAIL_DUPLICATE,
+                       .mail_domain = srv->cfg->mail_domain,
+                       .to = email,
+                       .public_url = srv->public_url,
+                       .date = now};
+  return ks_outbox_render(&mp, mail, err);
+}
+
+/*
+ * Both mails a registration may send, rendered before its transaction opens
+ * so the write lock is held briefly, and both every time so a new and a known
+ * address cost the same (ACC-10).
+ */
+typedef struct account_reg_mails {
+  char link_id[KF_UUID_STR_LEN + 1];
+  ks_outbox_mail confirm;
+  ks_outbox_mail duplicate;
+} account_reg_mails;
+
+static void account_reg_mails_release(account_reg_mails *m) {
+  ks_outbox_mail_release(&m->confirm);
+  ks_outbox_mail_release(&m->duplicate);
+}
+
+static kf_rc account_reg_mails_render(ks_server *srv, const char *email, int64_t now,
+                                      account_reg_mails *m, kf_err *err) {
+  memset(&m->duplicate, 0, sizeof m->duplicate);
+  kf_rc rc = account_render_confirm(srv, email, now, m->link_id, &m->confirm, err);
   if (rc == KF_OK)
-    rc = account_new_link(conn, account_id, id, now, err);
-  if (rc == KF_OK)
-    rc = ks_outbox_insert(conn, &mail, now, err);
-  ks_outbox_mail_release(&mail);
+    rc = account_render_duplicate(srv, email, now, &m->duplicate, err);
   return rc;
 }
 
-/* The registration transaction for an already hashed password. */
-static kf_rc account_register_tx(ks_server *srv, const char *email, const char *hash, int64_t now,
-                                 bool *fresh, kf_err *err) {
-  sqlite3 *conn = NULL;
-  kf_rc rc = ks_db_conn(srv->db, &conn, err);
+/* Insert a new unconfirmed account with its first link and mail, in the open transaction. */
+static kf_rc account_insert(sqlite3 *conn, const char *email, const char *hash, int64_t now,
+                            const account_reg_mails *m, kf_err *err) {
+  kf_rc rc = kf_sql_run(conn, NULL, err,
+                        "INSERT INTO accounts (email, password_hash, created_at, "
+                        "terms_accepted_at, email_consent_at) VALUES (?, ?, ?, ?, ?)",
+                        "ttiii", email, hash, now, now, now);
   if (rc != KF_OK)
     return rc;
-  rc = ks_db_begin(conn, err);
+  rc = account_new_link(conn, sqlite3_last_insert_rowid(conn), m->link_id, now, err);
+  if (rc == KF_OK)
+    rc = ks_outbox_insert(conn, &m->confirm, now, err);
+  return rc;
+}
+
+/* The registration transaction for an already hashed password and rendered mails. */
+static kf_rc account_register_tx(ks_server *srv, const char *email, const char *hash, int64_t now,
+                                 const account_reg_mails *m, bool *fresh, kf_err *err) {
+  sqlite3 *conn = NULL;
+  kf_rc rc = ks_db_conn(srv->db, &conn, err);
+  if (rc == KF_OK)
+    rc = ks_db_begin(conn, err);
   if (rc != KF_OK)
     return rc;
   int64_t account_id = 0;
   rc = account_find(conn, email, &account_id, NULL, NULL, err);
-  if (rc == KF_OK && account_id != 0) {
-    ks_mail_params mp = {.kind = KS_MAIL_DUPLICATE,
-                         .mail_domain = srv->cfg->mail_domain,
-                         .to = email,
-                         .public_url = srv->public_url,
-                         .date = now};
-    rc = ks_outbox_enqueue(conn, &mp, now, err);
-  } else if (rc == KF_OK) {
-    sqlite3_stmt *st = NULL;
-    rc = account_prepare(conn,
-                         "INSERT INTO accounts (email, password_hash, created_at, "
-                         "terms_accepted_at, email_consent_at) VALUES (?, ?, ?, ?, ?)",
-                         &st, err);
-    if (rc == KF_OK) {
-      int b = sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC);
-      if (b == SQLITE_OK)
-        b = sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
-      if (b == SQLITE_OK)
-        b = sqlite3_bind_int64(st, 3, now);
-      if (b == SQLITE_OK)
-        b = sqlite3_bind_int64(st, 4, now);
-      if (b == SQLITE_OK)
-        b = sqlite3_bind_int64(st, 5, now);
-      rc = account_run(conn, st, b, err);
-    }
-    if (rc == KF_OK) {
-      account_id = sqlite3_last_insert_rowid(conn);
-      rc = account_issue_link(srv, conn, account_id, email, now, err);
-    }
-    *fresh = true;
-  }
+  *fresh = rc == KF_OK && account_id == 0;
+  if (rc == KF_OK && account_id != 0)
+    rc = ks_outbox_insert(conn, &m->duplicate, now, err);
+  else if (rc == KF_OK)
+    rc = account_insert(conn, email, hash, now, m, err);
   if (rc == KF_OK)
     rc = ks_db_commit(conn, err);
-  if (rc != KF_OK)
+  if (rc != KF_OK) {
     ks_db_rollback(conn);
+    *fresh = false;
+  }
   return rc;
 }
 
@@ -205,9 +171,14 @@ kf_rc ks_account_register(ks_server *srv, const char *email, const char *pw, siz
   /* Hash before looking: a duplicate costs exactly as much as a new account. */
   char hash[crypto_pwhash_STRBYTES];
   kf_rc rc = ks_pwhash_hash(&srv->pwhash, pw, pw_len, hash, err);
+  account_reg_mails mails;
+  memset(&mails, 0, sizeof mails);
+  if (rc == KF_OK)
+    rc = account_reg_mails_render(srv, email, now, &mails, err);
   bool fresh = false;
   if (rc == KF_OK)
-    rc = account_register_tx(srv, email, hash, now, &fresh, err);
+    rc = account_register_tx(srv, email, hash, now, &mails, &fresh, err);
+  account_reg_mails_release(&mails);
   /* A hash lets an attacker guess the password offline, so none stays on the stack. */
   sodium_memzero(hash, sizeof hash);
   if (rc != KF_OK)
@@ -232,26 +203,21 @@ static kf_rc account_link_judge(sqlite3 *conn, const char *id, int64_t now, int6
                                 ks_link_verdict *v, kf_err *err) {
   *account_id = 0;
   *v = KS_LINK_NOT_FOUND;
-  sqlite3_stmt *st = NULL;
-  kf_rc rc = account_prepare(conn,
-                             "SELECT l.account_id, l.issued_at, l.superseded_at IS NOT NULL, "
-                             "a.confirmed_at IS NOT NULL FROM confirmation_links l "
-                             "JOIN accounts a ON a.id = l.account_id WHERE l.id = ?",
-                             &st, err);
+  kf_sql q;
+  kf_rc rc = kf_sql_query(&q, conn, err,
+                          "SELECT l.account_id, l.issued_at, l.superseded_at IS NOT NULL, "
+                          "a.confirmed_at IS NOT NULL FROM confirmation_links l "
+                          "JOIN accounts a ON a.id = l.account_id WHERE l.id = ?",
+                          "t", id);
   if (rc != KF_OK)
     return rc;
-  rc = ks_db_bound(conn, sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC), err);
-  if (rc == KF_OK) {
-    int step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-      *account_id = sqlite3_column_int64(st, 0);
-      *v = ks_link_judge(sqlite3_column_int64(st, 1), now, sqlite3_column_int(st, 2) != 0,
-                         sqlite3_column_int(st, 3) != 0);
-    } else if (step != SQLITE_DONE) {
-      rc = account_db_error(conn, err);
-    }
+  bool row = false;
+  rc = kf_sql_step(&q, &row, err);
+  if (rc == KF_OK && row) {
+    *account_id = kf_sql_int(&q, 0);
+    *v = ks_link_judge(kf_sql_int(&q, 1), now, kf_sql_int(&q, 2) != 0, kf_sql_int(&q, 3) != 0);
   }
-  sqlite3_finalize(st);
+  kf_sql_finalize(&q);
   return rc;
 }
 
@@ -274,25 +240,12 @@ kf_rc ks_account_confirm(ks_server *srv, const char *id, int64_t now, ks_link_ve
   int64_t account_id = 0;
   ks_link_verdict v = KS_LINK_NOT_FOUND;
   rc = account_link_judge(conn, lower, now, &account_id, &v, err);
-  if (rc == KF_OK && v == KS_LINK_VALID) {
-    sqlite3_stmt *st = NULL;
-    rc = account_prepare(conn, "UPDATE accounts SET confirmed_at = ? WHERE id = ?", &st, err);
-    if (rc == KF_OK) {
-      int b = sqlite3_bind_int64(st, 1, now);
-      if (b == SQLITE_OK)
-        b = sqlite3_bind_int64(st, 2, account_id);
-      rc = account_run(conn, st, b, err);
-    }
-    if (rc == KF_OK)
-      rc =
-          account_prepare(conn, "UPDATE confirmation_links SET used_at = ? WHERE id = ?", &st, err);
-    if (rc == KF_OK) {
-      int b = sqlite3_bind_int64(st, 1, now);
-      if (b == SQLITE_OK)
-        b = sqlite3_bind_text(st, 2, lower, -1, SQLITE_STATIC);
-      rc = account_run(conn, st, b, err);
-    }
-  }
+  if (rc == KF_OK && v == KS_LINK_VALID)
+    rc = kf_sql_run(conn, NULL, err, "UPDATE accounts SET confirmed_at = ? WHERE id = ?", "ii", now,
+                    account_id);
+  if (rc == KF_OK && v == KS_LINK_VALID)
+    rc = kf_sql_run(conn, NULL, err, "UPDATE confirmation_links SET used_at = ? WHERE id = ?", "it",
+                    now, lower);
   if (rc == KF_OK)
     rc = ks_db_commit(conn, err);
   if (rc != KF_OK) {
@@ -321,12 +274,8 @@ kf_rc ks_account_check_link(ks_server *srv, const char *id, int64_t now, ks_link
 
 /* Record that a resend was asked for, in the open transaction. */
 static kf_rc account_note_resend(sqlite3 *conn, int64_t now, kf_err *err) {
-  sqlite3_stmt *st = NULL;
-  kf_rc rc =
-      account_prepare(conn, "INSERT INTO resend_requests (requested_at) VALUES (?)", &st, err);
-  if (rc != KF_OK)
-    return rc;
-  return account_run(conn, st, sqlite3_bind_int64(st, 1, now), err);
+  return kf_sql_run(conn, NULL, err, "INSERT INTO resend_requests (requested_at) VALUES (?)", "i",
+                    now);
 }
 
 kf_rc ks_account_resend(ks_server *srv, const char *email, int64_t now, bool *issued, kf_err *err) {
@@ -371,57 +320,25 @@ kf_rc ks_account_resend(ks_server *srv, const char *email, int64_t now, bool *is
   return KF_OK;
 }
 
-/* Hex SHA-256 of a token: only this is stored, so a leaked table holds no live tokens. */
-static void account_token_hash(const char *token, char out[crypto_hash_sha256_BYTES * 2 + 1]) {
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, (const unsigned char *)token, strlen(token));
-  sodium_bin2hex(out, crypto_hash_sha256_BYTES * 2 + 1, digest, sizeof digest);
-}
-
 /*
- * Start a session for account_id with a new token, and when new_hash is not
- * NULL replace old_hash with it, in one transaction. The replacement only
- * applies while the stored hash is still old_hash, so a password changed in
- * the meantime is never overwritten with a rehash of the old one.
+ * Start a session for account_id, and when new_hash is not NULL replace
+ * old_hash with it, in one transaction. The replacement only applies while the
+ * stored hash is still old_hash, so a password changed in the meantime is
+ * never overwritten with a rehash of the old one.
  */
 static kf_rc account_session_tx(sqlite3 *conn, int64_t account_id, const char *old_hash,
                                 const char *new_hash, int64_t now, char *token, kf_err *err) {
-  kf_random_hex(token, KS_TOKEN_HEX_LEN / 2);
-  char token_hash[crypto_hash_sha256_BYTES * 2 + 1];
-  account_token_hash(token, token_hash);
+  token[0] = '\0';
   kf_rc rc = ks_db_begin(conn, err);
   if (rc != KF_OK)
     return rc;
-  sqlite3_stmt *st = NULL;
-  if (new_hash != NULL) {
-    rc = account_prepare(
-        conn, "UPDATE accounts SET password_hash = ? WHERE id = ? AND password_hash = ?", &st, err);
-    if (rc == KF_OK) {
-      int b = sqlite3_bind_text(st, 1, new_hash, -1, SQLITE_STATIC);
-      if (b == SQLITE_OK)
-        b = sqlite3_bind_int64(st, 2, account_id);
-      if (b == SQLITE_OK)
-        b = sqlite3_bind_text(st, 3, old_hash, -1, SQLITE_STATIC);
-      rc = account_run(conn, st, b, err);
-    }
-  }
+  if (new_hash != NULL)
+    rc = kf_sql_run(conn, NULL, err,
+                    "UPDATE accounts SET password_hash = ? WHERE id = ? AND password_hash = ?",
+                    "tit", new_hash, account_id, old_hash);
+  /* AUTH-02: a password alone starts a session that can only set up a second factor. */
   if (rc == KF_OK)
-    rc = account_prepare(conn,
-                         "INSERT INTO sessions (token_hash, account_id, stage, created_at, "
-                         "last_used_at) VALUES (?, ?, ?, ?, ?)",
-                         &st, err);
-  if (rc == KF_OK) {
-    int b = sqlite3_bind_text(st, 1, token_hash, -1, SQLITE_STATIC);
-    if (b == SQLITE_OK)
-      b = sqlite3_bind_int64(st, 2, account_id);
-    if (b == SQLITE_OK)
-      b = sqlite3_bind_text(st, 3, KS_SESSION_STAGE_SECOND_FACTOR_SETUP, -1, SQLITE_STATIC);
-    if (b == SQLITE_OK)
-      b = sqlite3_bind_int64(st, 4, now);
-    if (b == SQLITE_OK)
-      b = sqlite3_bind_int64(st, 5, now);
-    rc = account_run(conn, st, b, err);
-  }
+    rc = ks_session_insert(conn, account_id, KS_SESSION_SECOND_FACTOR_SETUP, now, token, err);
   if (rc == KF_OK)
     rc = ks_db_commit(conn, err);
   if (rc != KF_OK) {
@@ -475,27 +392,4 @@ kf_rc ks_account_login(ks_server *srv, const char *username, const char *pw, siz
     return rc;
   *result = KS_LOGIN_OK;
   return KF_OK;
-}
-
-kf_rc ks_account_logout(ks_server *srv, const char *token, int64_t now, bool *found, kf_err *err) {
-  assert(srv != NULL && token != NULL && found != NULL);
-  *found = false;
-  sqlite3 *conn = NULL;
-  kf_rc rc = ks_db_conn(srv->db, &conn, err);
-  if (rc != KF_OK)
-    return rc;
-  char token_hash[crypto_hash_sha256_BYTES * 2 + 1];
-  account_token_hash(token, token_hash);
-  sqlite3_stmt *st = NULL;
-  rc = account_prepare(
-      conn, "UPDATE sessions SET ended_at = ? WHERE token_hash = ? AND ended_at IS NULL", &st, err);
-  if (rc != KF_OK)
-    return rc;
-  int b = sqlite3_bind_int64(st, 1, now);
-  if (b == SQLITE_OK)
-    b = sqlite3_bind_text(st, 2, token_hash, -1, SQLITE_STATIC);
-  rc = account_run(conn, st, b, err);
-  if (rc == KF_OK)
-    *found = sqlite3_changes(conn) > 0;
-  return rc;
 }

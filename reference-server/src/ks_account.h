@@ -16,16 +16,14 @@
 #include "kf/error.h"
 #include "ks_link.h"
 #include "ks_server.h"
-
-/* A session token: 32 random bytes as 64 lower-case hex digits. */
-#define KS_TOKEN_HEX_LEN 64
-#define KS_SESSION_STAGE_SECOND_FACTOR_SETUP "second_factor_setup"
+#include "ks_session.h"
 
 /*
  * Register email (already normalised) with password pw. A new address gets an
  * account, a confirmation link and the confirmation mail; an address that has
  * an account gets only the duplicate-registration mail (ACC-10). The password
- * is hashed in both cases so both take the same time, and the hash is wiped
+ * is hashed and both mails are rendered in both cases, before the write
+ * transaction opens, so both take the same time; the hash is wiped
  * from the stack on every return. *created (may be NULL) says which happened,
  * for logs and tests only: callers must not let it change the answer.
  */
@@ -72,8 +70,5 @@ typedef enum ks_login_result {
  */
 kf_rc ks_account_login(ks_server *srv, const char *username, const char *pw, size_t pw_len,
                        int64_t now, ks_login_result *result, char *token, kf_err *err);
-
-/* End the session whose token is given; *found false if there was no live one. */
-kf_rc ks_account_logout(ks_server *srv, const char *token, int64_t now, bool *found, kf_err *err);
 
 #endif

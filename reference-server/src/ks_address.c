@@ -96,30 +96,23 @@ ks_address_status ks_address_normalise(const char *raw, size_t len, char *out, s
   return KS_ADDRESS_OK;
 }
 
+static const ks_field address_fields[] = {
+#define ADDRESS_X_FIELD(name, field) field,
+    KS_ADDRESS_STATUSES(ADDRESS_X_FIELD)
+#undef ADDRESS_X_FIELD
+};
+
+ks_field ks_address_status_field(ks_address_status status) {
+  assert((size_t)status < sizeof address_fields / sizeof address_fields[0]);
+  return address_fields[status];
+}
+
 const char *ks_address_status_code(ks_address_status status) {
-  switch (status) {
-  case KS_ADDRESS_OK:
-    return NULL;
-  case KS_ADDRESS_EMPTY:
-    return "EMAIL_REQUIRED";
-  case KS_ADDRESS_CONTROL:
-    return "EMAIL_CONTROL_CHARACTERS";
-  case KS_ADDRESS_INVALID:
-    return "EMAIL_INVALID";
-  }
-  return "EMAIL_INVALID";
+  ks_field f = ks_address_status_field(status);
+  return f == KS_FIELD_COUNT ? NULL : ks_field_row_get(f)->code;
 }
 
 const char *ks_address_status_message(ks_address_status status) {
-  switch (status) {
-  case KS_ADDRESS_OK:
-    return NULL;
-  case KS_ADDRESS_EMPTY:
-    return "Bitte geben Sie Ihre E-Mail-Adresse ein.";
-  case KS_ADDRESS_CONTROL:
-    return "Die E-Mail-Adresse enthält unerlaubte Steuerzeichen.";
-  case KS_ADDRESS_INVALID:
-    return "Geben Sie eine gültige E-Mail-Adresse ein.";
-  }
-  return "Geben Sie eine gültige E-Mail-Adresse ein.";
+  ks_field f = ks_address_status_field(status);
+  return f == KS_FIELD_COUNT ? NULL : ks_field_row_get(f)->message;
 }

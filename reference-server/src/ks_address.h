@@ -13,15 +13,27 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "ks_error.h"
+
 /* Longest address accepted, in bytes (RFC 5321 path limit minus the brackets). */
 #define KS_ADDRESS_MAX 254
 #define KS_ADDRESS_LOCAL_MAX 64
 
+/*
+ * X(name, field code): OK; EMPTY, nothing left after trimming; CONTROL, a
+ * control character (< 0x20 or 0x7F); INVALID, anything else that is not an
+ * address.
+ */
+#define KS_ADDRESS_STATUSES(X)                                                                     \
+  X(OK, KS_FIELD_COUNT)                                                                            \
+  X(EMPTY, KS_FIELD_EMAIL_REQUIRED)                                                                \
+  X(CONTROL, KS_FIELD_EMAIL_CONTROL_CHARACTERS)                                                    \
+  X(INVALID, KS_FIELD_EMAIL_INVALID)
+
 typedef enum ks_address_status {
-  KS_ADDRESS_OK,
-  KS_ADDRESS_EMPTY,   /* Nothing left after trimming: EMAIL_REQUIRED. */
-  KS_ADDRESS_CONTROL, /* A control character (< 0x20 or 0x7F): EMAIL_CONTROL_CHARACTERS. */
-  KS_ADDRESS_INVALID  /* Anything else that is not an address: EMAIL_INVALID. */
+#define KS_X_ADDRESS_ENUM(name, field) KS_ADDRESS_##name,
+  KS_ADDRESS_STATUSES(KS_X_ADDRESS_ENUM)
+#undef KS_X_ADDRESS_ENUM
 } ks_address_status;
 
 /*
@@ -38,6 +50,8 @@ ks_address_status ks_address_normalise(const char *raw, size_t len, char *out, s
  */
 bool ks_address_domain_ok(const char *d, size_t len);
 
+/* The catalogue's field code for a status; KS_FIELD_COUNT for KS_ADDRESS_OK. */
+ks_field ks_address_status_field(ks_address_status status);
 /* The field code for a status ("EMAIL_REQUIRED", ...); NULL for KS_ADDRESS_OK. */
 const char *ks_address_status_code(ks_address_status status);
 /* The German message for a status; NULL for KS_ADDRESS_OK. */

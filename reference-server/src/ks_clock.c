@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kf/alloc.h"
+#include "kf/sql.h"
 #include "kf/str.h"
 #include "kf/uuid.h"
 
@@ -30,19 +31,14 @@ bool ks_clock_id_valid(const char *s) {
   return true;
 }
 
-static kf_rc clock_db_error(sqlite3 *conn, kf_err *err) {
-  return kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
-}
-
-static kf_rc clock_fill(ks_clock *out, const char *id, const unsigned char *name, int64_t t,
-                        kf_err *err) {
+static kf_rc clock_fill(ks_clock *out, const char *id, const char *name, int64_t t, kf_err *err) {
   memset(out, 0, sizeof *out);
   kf_rc rc = kf_str_copy(out->id, sizeof out->id, id);
   if (rc != KF_OK)
     return kf_err_set(err, rc, "clock id too long");
   out->frozen_time = t;
   if (name != NULL) {
-    out->name = kf_strdup((const char *)name);
+    out->name = kf_strdup(name);
     if (out->name == NULL)
       return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   }
@@ -65,25 +61,13 @@ kf_rc ks_clock_create(ks_db *db, int64_t frozen_time, const char *name, int64_t 
   rc = kf_str_format(id, sizeof id, "clk_%s", hex);
   if (rc != KF_OK)
     return kf_err_set(err, rc, "clock id too long");
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(conn,
-                         "INSERT INTO clocks (id, name, frozen_time, created_at) VALUES (?,?,?,?)",
-                         -1, &st, NULL) != SQLITE_OK)
-    return clock_db_error(conn, err);
-  int b = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-  if (b == SQLITE_OK)
-    b = name != NULL ? sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC) : sqlite3_bind_null(st, 2);
-  if (b == SQLITE_OK)
-    b = sqlite3_bind_int64(st, 3, frozen_time);
-  if (b == SQLITE_OK)
-    b = sqlite3_bind_int64(st, 4, created_at);
-  rc = ks_db_bound(conn, b, err);
-  if (rc == KF_OK && sqlite3_step(st) != SQLITE_DONE)
-    rc = clock_db_error(conn, err);
-  sqlite3_finalize(st);
+  /* 't' binds a NULL name as SQL NULL. */
+  rc = kf_sql_run(conn, NULL, err,
+                  "INSERT INTO clocks (id, name, frozen_time, created_at) VALUES (?,?,?,?)", "ttii",
+                  id, name, frozen_time, created_at);
   if (rc != KF_OK)
     return rc;
-  return clock_fill(out, id, (const unsigned char *)name, frozen_time, err);
+  return clock_fill(out, id, name, frozen_time, err);
 }
 
 /* Read a clock with conn (inside or outside a transaction). */
@@ -91,23 +75,18 @@ static kf_rc clock_read(sqlite3 *conn, const char *id, ks_clock *out, kf_err *er
   memset(out, 0, sizeof *out);
   if (!ks_clock_id_valid(id))
     return KF_ERR_NOT_FOUND;
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(conn, "SELECT name, frozen_time FROM clocks WHERE id = ?", -1, &st,
-                         NULL) != SQLITE_OK)
-    return clock_db_error(conn, err);
-  kf_rc rc = ks_db_bound(conn, sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC), err);
-  if (rc != KF_OK) {
-    sqlite3_finalize(st);
+  kf_sql q;
+  kf_rc rc =
+      kf_sql_query(&q, conn, err, "SELECT name, frozen_time FROM clocks WHERE id = ?", "t", id);
+  if (rc != KF_OK)
     return rc;
-  }
-  int step = sqlite3_step(st);
-  if (step == SQLITE_ROW)
-    rc = clock_fill(out, id, sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1), err);
-  else if (step == SQLITE_DONE)
+  bool row = false;
+  rc = kf_sql_step(&q, &row, err);
+  if (rc == KF_OK && row)
+    rc = clock_fill(out, id, kf_sql_text(&q, 0, NULL), kf_sql_int(&q, 1), err);
+  else if (rc == KF_OK)
     rc = KF_ERR_NOT_FOUND;
-  else
-    rc = clock_db_error(conn, err);
-  sqlite3_finalize(st);
+  kf_sql_finalize(&q);
   return rc;
 }
 
@@ -143,21 +122,9 @@ kf_rc ks_clock_advance(ks_db *db, const char *id, bool relative, int64_t to_time
     rc = KF_ERR_STATE;
   if (rc == KF_OK && target > KS_CLOCK_TIME_MAX)
     rc = KF_ERR_LIMIT;
-  if (rc == KF_OK) {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(conn, "UPDATE clocks SET frozen_time = ? WHERE id = ?", -1, &st, NULL) !=
-        SQLITE_OK) {
-      rc = clock_db_error(conn, err);
-    } else {
-      int b = sqlite3_bind_int64(st, 1, target);
-      if (b == SQLITE_OK)
-        b = sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
-      rc = ks_db_bound(conn, b, err);
-      if (rc == KF_OK && sqlite3_step(st) != SQLITE_DONE)
-        rc = clock_db_error(conn, err);
-      sqlite3_finalize(st);
-    }
-  }
+  if (rc == KF_OK)
+    rc = kf_sql_run(conn, NULL, err, "UPDATE clocks SET frozen_time = ? WHERE id = ?", "it", target,
+                    id);
   if (rc == KF_OK)
     rc = ks_db_commit(conn, err);
   if (rc != KF_OK) {
@@ -177,14 +144,9 @@ kf_rc ks_clock_delete(ks_db *db, const char *id, kf_err *err) {
   kf_rc rc = ks_db_conn(db, &conn, err);
   if (rc != KF_OK)
     return rc;
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(conn, "DELETE FROM clocks WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
-    return clock_db_error(conn, err);
-  rc = ks_db_bound(conn, sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC), err);
-  if (rc == KF_OK && sqlite3_step(st) != SQLITE_DONE)
-    rc = clock_db_error(conn, err);
-  sqlite3_finalize(st);
-  if (rc == KF_OK && sqlite3_changes(conn) == 0)
+  int64_t changes = 0;
+  rc = kf_sql_run(conn, &changes, err, "DELETE FROM clocks WHERE id = ?", "t", id);
+  if (rc == KF_OK && changes == 0)
     rc = KF_ERR_NOT_FOUND;
   return rc;
 }

@@ -1,16 +1,15 @@
 /*
  * ks_config.c: defaults and command-line parsing for konform-server.
  */
-/* getopt_long is a GNU/BSD extension that POSIX 2008 does not declare. */
-#define _DEFAULT_SOURCE
 #include "ks_config.h"
 
 #include <assert.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <limits.h>
 #include <sodium.h>
 #include <string.h>
 
+#include "kf/opt.h"
 #include "kf/str.h"
 #include "ks_address.h"
 
@@ -28,61 +27,6 @@ void ks_config_init(ks_config *cfg) {
   cfg->max_body = 1024 * 1024;
   cfg->ready_fd = -1;
   cfg->log_level = KF_LOG_INFO;
-}
-
-const char *ks_config_usage(void) {
-  return "usage: konform-server [options]\n"
-         "\n"
-         "The konform reference implementation of the Jobcenter.Digital account portal.\n"
-         "\n"
-         "  --bind ADDR           address to listen on (127.0.0.1)\n"
-         "  --port N              HTTP port (8480; 0 picks a free one)\n"
-         "  --db PATH             sqlite database (konform-server.db)\n"
-         "  --test-mode           enable /test/v1 (test clocks) and the Konform-Clock header\n"
-         "  --hash-cost C         argon2id cost: interactive, moderate or test (interactive;\n"
-         "                        test needs --test-mode)\n"
-         "  --argon2-ops N        override the argon2id operations limit (at least 2\n"
-         "                        unless --test-mode)\n"
-         "  --argon2-mem-kib N    override the argon2id memory limit in KiB (at least\n"
-         "                        65536 unless --test-mode)\n"
-         "  --public-url URL      base of links in mails (http://<bind>:<port>)\n"
-         "  --smtp-url URL        where mails go (smtp://127.0.0.1:8425)\n"
-         "  --mail-domain D       sender domain, kontoservice@D (arbeitsagentur.de)\n"
-         "  --post-url URL        konform-post (http://127.0.0.1:8427)\n"
-         "  --threads N           request thread pool size (8)\n"
-         "  --max-body BYTES      largest request body (1048576)\n"
-         "  --ready-fd N          write \"READY http=<port>\" to fd N once listening\n"
-         "  --log-level L         debug, info, warn, error or off (info)\n"
-         "  --help                show this text\n"
-         "  --version             show the version\n";
-}
-
-enum {
-  OPT_BIND = 256,
-  OPT_PORT,
-  OPT_DB,
-  OPT_TEST_MODE,
-  OPT_HASH_COST,
-  OPT_ARGON2_OPS,
-  OPT_ARGON2_MEM,
-  OPT_PUBLIC_URL,
-  OPT_SMTP_URL,
-  OPT_MAIL_DOMAIN,
-  OPT_POST_URL,
-  OPT_THREADS,
-  OPT_MAX_BODY,
-  OPT_READY_FD,
-  OPT_LOG_LEVEL,
-  OPT_HELP,
-  OPT_VERSION
-};
-
-static kf_rc config_number(const char *opt, const char *arg, long long min, long long max,
-                           long long *out, kf_err *err) {
-  if (kf_str_to_llong(arg, min, max, out) != KF_OK)
-    return kf_err_set(err, KF_ERR_INVALID, "%s: '%s' is not a number from %lld to %lld", opt, arg,
-                      min, max);
-  return KF_OK;
 }
 
 /* Rules that involve more than one option, checked once every option is known. */
@@ -120,113 +64,106 @@ static kf_rc config_check(const ks_config *cfg, kf_err *err) {
   return KF_OK;
 }
 
+/* What parsing fills: the configuration and what to do with it. */
+typedef struct config_args {
+  ks_config cfg;
+  ks_config_action action;
+} config_args;
+
+/*
+ * --help and --version end the parse at once, as getopt_long did: the call
+ * records the action and answers KF_ERR_STATE, which ks_config_parse turns
+ * back into success.
+ */
+static kf_rc config_help(void *args, const char *value, kf_err *err) {
+  (void)value;
+  (void)err;
+  ((config_args *)args)->action = KS_CONFIG_HELP;
+  return KF_ERR_STATE;
+}
+
+static kf_rc config_version(void *args, const char *value, kf_err *err) {
+  (void)value;
+  (void)err;
+  ((config_args *)args)->action = KS_CONFIG_VERSION;
+  return KF_ERR_STATE;
+}
+
+static kf_rc config_hash_cost(void *args, const char *value, kf_err *err) {
+  if (!ks_pwhash_cost_known(value))
+    return kf_err_set(err, KF_ERR_INVALID, "--hash-cost: '%s' is not interactive, moderate or test",
+                      value);
+  ((config_args *)args)->cfg.hash_cost = value;
+  return KF_OK;
+}
+
+static kf_rc config_log_level(void *args, const char *value, kf_err *err) {
+  int level = kf_log_level_parse(value);
+  if (level < 0)
+    return kf_err_set(err, KF_ERR_INVALID, "--log-level: unknown level '%s'", value);
+  ((config_args *)args)->cfg.log_level = (kf_log_level)level;
+  return KF_OK;
+}
+
+#define CONFIG_STRING(name, field, vname, help)                                                    \
+  KF_OPT_STRING_ROW(name, 0, config_args, cfg.field, vname, help)
+#define CONFIG_NUM(name, kind, field, lo, hi, vname, help)                                         \
+  KF_OPT_NUM_ROW(name, 0, kind, config_args, cfg.field, lo, hi, vname, help)
+
+/* Every option, in the order of the usage text. */
+static const kf_opt config_options[] = {
+    CONFIG_STRING("bind", bind, "ADDR", "address to listen on (127.0.0.1)"),
+    CONFIG_NUM("port", UINT, port, 0, 65535, "N", "HTTP port (8480; 0 picks a free one)"),
+    CONFIG_STRING("db", db_path, "PATH", "sqlite database (konform-server.db)"),
+    KF_OPT_FLAG_ROW("test-mode", 0, config_args, cfg.test_mode,
+                    "enable /test/v1 (test clocks) and the Konform-Clock header"),
+    KF_OPT_CALL_ROW("hash-cost", 0, config_hash_cost, "C",
+                    "argon2id cost: interactive, moderate or test (interactive;\n"
+                    "test needs --test-mode)"),
+    CONFIG_NUM("argon2-ops", LLONG, argon2_ops, 1, UINT_MAX, "N",
+               "override the argon2id operations limit (at least 2\nunless --test-mode)"),
+    CONFIG_NUM("argon2-mem-kib", SIZE, argon2_mem_kib, 8, 4LL * 1024 * 1024, "N",
+               "override the argon2id memory limit in KiB (at least\n65536 unless --test-mode)"),
+    CONFIG_STRING("public-url", public_url, "URL", "base of links in mails (http://<bind>:<port>)"),
+    CONFIG_STRING("smtp-url", smtp_url, "URL", "where mails go (smtp://127.0.0.1:8425)"),
+    CONFIG_STRING("mail-domain", mail_domain, "D",
+                  "sender domain, kontoservice@D (arbeitsagentur.de)"),
+    CONFIG_STRING("post-url", post_url, "URL", "konform-post (http://127.0.0.1:8427)"),
+    CONFIG_NUM("threads", UINT, threads, 1, 1024, "N", "request thread pool size (8)"),
+    CONFIG_NUM("max-body", SIZE, max_body, 1, 1LL << 30, "BYTES", "largest request body (1048576)"),
+    CONFIG_NUM("ready-fd", INT, ready_fd, 0, INT_MAX, "N",
+               "write \"READY http=<port>\" to fd N once listening"),
+    KF_OPT_CALL_ROW("log-level", 0, config_log_level, "L",
+                    "debug, info, warn, error or off (info)"),
+    KF_OPT_CALL_ROW("help", 0, config_help, NULL, "show this text"),
+    KF_OPT_CALL_ROW("version", 0, config_version, NULL, "show the version"),
+};
+
+#define CONFIG_N_OPTIONS (sizeof config_options / sizeof config_options[0])
+
+kf_rc ks_config_usage(kf_buf *out) {
+  kf_rc rc = kf_buf_append_str(
+      out, "usage: konform-server [options]\n"
+           "\n"
+           "The konform reference implementation of the Jobcenter.Digital account portal.\n"
+           "\n");
+  if (rc == KF_OK)
+    rc = kf_opt_usage(config_options, CONFIG_N_OPTIONS, out);
+  return rc;
+}
+
 kf_rc ks_config_parse(int argc, char **argv, ks_config *cfg, ks_config_action *action,
                       kf_err *err) {
   assert(cfg != NULL && action != NULL);
-  static const struct option options[] = {
-      {"bind", required_argument, NULL, OPT_BIND},
-      {"port", required_argument, NULL, OPT_PORT},
-      {"db", required_argument, NULL, OPT_DB},
-      {"test-mode", no_argument, NULL, OPT_TEST_MODE},
-      {"hash-cost", required_argument, NULL, OPT_HASH_COST},
-      {"argon2-ops", required_argument, NULL, OPT_ARGON2_OPS},
-      {"argon2-mem-kib", required_argument, NULL, OPT_ARGON2_MEM},
-      {"public-url", required_argument, NULL, OPT_PUBLIC_URL},
-      {"smtp-url", required_argument, NULL, OPT_SMTP_URL},
-      {"mail-domain", required_argument, NULL, OPT_MAIL_DOMAIN},
-      {"post-url", required_argument, NULL, OPT_POST_URL},
-      {"threads", required_argument, NULL, OPT_THREADS},
-      {"max-body", required_argument, NULL, OPT_MAX_BODY},
-      {"ready-fd", required_argument, NULL, OPT_READY_FD},
-      {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-      {"help", no_argument, NULL, OPT_HELP},
-      {"version", no_argument, NULL, OPT_VERSION},
-      {NULL, 0, NULL, 0},
-  };
-  *action = KS_CONFIG_RUN;
-  /* getopt keeps global state; reset it so the parser can run more than once (tests). */
-  optind = 1;
-  opterr = 0;
-  long long n = 0;
-  kf_rc rc = KF_OK;
-  for (;;) {
-    int c = getopt_long(argc, argv, "", options, NULL);
-    if (c == -1)
-      break;
-    switch (c) {
-    case OPT_BIND:
-      cfg->bind = optarg;
-      break;
-    case OPT_PORT:
-      rc = config_number("--port", optarg, 0, 65535, &n, err);
-      cfg->port = (unsigned)n;
-      break;
-    case OPT_DB:
-      cfg->db_path = optarg;
-      break;
-    case OPT_TEST_MODE:
-      cfg->test_mode = true;
-      break;
-    case OPT_HASH_COST:
-      if (strcmp(optarg, "interactive") != 0 && strcmp(optarg, "moderate") != 0 &&
-          strcmp(optarg, "test") != 0)
-        return kf_err_set(err, KF_ERR_INVALID,
-                          "--hash-cost: '%s' is not interactive, moderate or test", optarg);
-      cfg->hash_cost = optarg;
-      break;
-    case OPT_ARGON2_OPS:
-      rc = config_number("--argon2-ops", optarg, 1, UINT_MAX, &n, err);
-      cfg->argon2_ops = (unsigned long long)n;
-      break;
-    case OPT_ARGON2_MEM:
-      rc = config_number("--argon2-mem-kib", optarg, 8, 4LL * 1024 * 1024, &n, err);
-      cfg->argon2_mem_kib = (size_t)n;
-      break;
-    case OPT_PUBLIC_URL:
-      cfg->public_url = optarg;
-      break;
-    case OPT_SMTP_URL:
-      cfg->smtp_url = optarg;
-      break;
-    case OPT_MAIL_DOMAIN:
-      cfg->mail_domain = optarg;
-      break;
-    case OPT_POST_URL:
-      cfg->post_url = optarg;
-      break;
-    case OPT_THREADS:
-      rc = config_number("--threads", optarg, 1, 1024, &n, err);
-      cfg->threads = (unsigned)n;
-      break;
-    case OPT_MAX_BODY:
-      rc = config_number("--max-body", optarg, 1, 1LL << 30, &n, err);
-      cfg->max_body = (size_t)n;
-      break;
-    case OPT_READY_FD:
-      rc = config_number("--ready-fd", optarg, 0, INT_MAX, &n, err);
-      cfg->ready_fd = (int)n;
-      break;
-    case OPT_LOG_LEVEL: {
-      int level = kf_log_level_parse(optarg);
-      if (level < 0)
-        return kf_err_set(err, KF_ERR_INVALID, "--log-level: unknown level '%s'", optarg);
-      cfg->log_level = (kf_log_level)level;
-      break;
-    }
-    case OPT_HELP:
-      *action = KS_CONFIG_HELP;
-      return KF_OK;
-    case OPT_VERSION:
-      *action = KS_CONFIG_VERSION;
-      return KF_OK;
-    default:
-      return kf_err_set(err, KF_ERR_INVALID, "unknown option or missing value: %s",
-                        optind > 0 && optind <= argc ? argv[optind - 1] : "?");
-    }
-    if (rc != KF_OK)
-      return rc;
-  }
-  if (optind < argc)
-    return kf_err_set(err, KF_ERR_INVALID, "unexpected argument: %s", argv[optind]);
-  return config_check(cfg, err);
+  config_args args = {*cfg, KS_CONFIG_RUN};
+  kf_rc rc =
+      kf_opt_parse(config_options, CONFIG_N_OPTIONS, argc, argv, 1, &args, NULL, 0, NULL, err);
+  *action = args.action;
+  if (rc == KF_ERR_STATE && args.action != KS_CONFIG_RUN)
+    return KF_OK;
+  if (rc == KF_OK)
+    rc = config_check(&args.cfg, err);
+  if (rc == KF_OK)
+    *cfg = args.cfg;
+  return rc;
 }

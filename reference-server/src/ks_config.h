@@ -2,13 +2,14 @@
  * ks_config.h: konform-server's command line.
  *
  * Ownership: ks_config_parse stores pointers into argv (borrowed, so argv must
- * outlive cfg); the usage text is static.
+ * outlive cfg); the usage text goes to a caller-owned kf_buf.
  */
 #ifndef KS_CONFIG_H
 #define KS_CONFIG_H
 
 #include <stdbool.h>
 
+#include "kf/buf.h"
 #include "kf/error.h"
 #include "ks_server.h"
 
@@ -27,7 +28,7 @@ typedef enum ks_config_action {
  */
 kf_rc ks_config_parse(int argc, char **argv, ks_config *cfg, ks_config_action *action, kf_err *err);
 
-/* The --help text. */
-const char *ks_config_usage(void);
+/* Append the --help text (the option lines come from the option table) to out. */
+kf_rc ks_config_usage(kf_buf *out);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "kf/alloc.h"
 #include "kf/log.h"
+#include "kf/sql.h"
 
 #define DB_BUSY_TIMEOUT_MS 10000
 
@@ -87,27 +88,11 @@ static void db_conn_destroy(void *conn) {
     sqlite3_close_v2(conn);
 }
 
-kf_rc ks_db_exec(sqlite3 *conn, const char *sql, kf_err *err) {
-  char *msg = NULL;
-  if (sqlite3_exec(conn, sql, NULL, NULL, &msg) != SQLITE_OK) {
-    kf_rc rc = kf_err_set(err, KF_ERR_DB, "sqlite: %s", msg != NULL ? msg : sqlite3_errmsg(conn));
-    sqlite3_free(msg);
-    return rc;
-  }
-  return KF_OK;
-}
-
-kf_rc ks_db_bound(sqlite3 *conn, int bind_result, kf_err *err) {
-  if (bind_result == SQLITE_OK)
-    return KF_OK;
-  return kf_err_set(err, KF_ERR_DB, "sqlite bind: %s", sqlite3_errmsg(conn));
-}
-
 kf_rc ks_db_begin(sqlite3 *conn, kf_err *err) {
-  return ks_db_exec(conn, "BEGIN IMMEDIATE", err);
+  return kf_sql_exec(conn, "BEGIN IMMEDIATE", err);
 }
 kf_rc ks_db_commit(sqlite3 *conn, kf_err *err) {
-  return ks_db_exec(conn, "COMMIT", err);
+  return kf_sql_exec(conn, "COMMIT", err);
 }
 
 void ks_db_rollback(sqlite3 *conn) {
@@ -126,11 +111,11 @@ static kf_rc db_open_conn(const char *path, sqlite3 **out, kf_err *err) {
     return rc;
   }
   sqlite3_busy_timeout(conn, DB_BUSY_TIMEOUT_MS);
-  kf_rc rc = ks_db_exec(conn,
-                        "PRAGMA journal_mode=WAL;"
-                        "PRAGMA synchronous=NORMAL;"
-                        "PRAGMA foreign_keys=ON;",
-                        err);
+  kf_rc rc = kf_sql_exec(conn,
+                         "PRAGMA journal_mode=WAL;"
+                         "PRAGMA synchronous=NORMAL;"
+                         "PRAGMA foreign_keys=ON;",
+                         err);
   if (rc != KF_OK) {
     sqlite3_close_v2(conn);
     return rc;
@@ -140,15 +125,17 @@ static kf_rc db_open_conn(const char *path, sqlite3 **out, kf_err *err) {
 }
 
 static kf_rc db_user_version(sqlite3 *conn, int *out, kf_err *err) {
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(conn, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
-    return kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
-  kf_rc rc = KF_OK;
-  if (sqlite3_step(st) == SQLITE_ROW)
-    *out = sqlite3_column_int(st, 0);
-  else
-    rc = kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
-  sqlite3_finalize(st);
+  kf_sql q;
+  kf_rc rc = kf_sql_query(&q, conn, err, "PRAGMA user_version", "");
+  if (rc != KF_OK)
+    return rc;
+  bool row = false;
+  rc = kf_sql_step(&q, &row, err);
+  if (rc == KF_OK && !row)
+    rc = kf_err_set(err, KF_ERR_DB, "sqlite: PRAGMA user_version returned no row");
+  if (rc == KF_OK)
+    *out = (int)kf_sql_int(&q, 0);
+  kf_sql_finalize(&q);
   return rc;
 }
 
@@ -174,11 +161,11 @@ static kf_rc db_migrate(sqlite3 *conn, kf_err *err) {
       return KF_OK;
     }
     char pragma[64];
-    rc = ks_db_exec(conn, db_migrations[version], err);
+    rc = kf_sql_exec(conn, db_migrations[version], err);
     if (rc == KF_OK) {
       /* PRAGMA cannot take a bound parameter; the number is ours, not input. */
       sqlite3_snprintf((int)sizeof pragma, pragma, "PRAGMA user_version=%d", version + 1);
-      rc = ks_db_exec(conn, pragma, err);
+      rc = kf_sql_exec(conn, pragma, err);
     }
     if (rc == KF_OK)
       rc = ks_db_commit(conn, err);

@@ -33,16 +33,6 @@ void ks_db_free(ks_db *db);
 /* The schema version this build migrates to. */
 int ks_db_schema_version(void);
 
-/* Run sql (no results) on conn; KF_ERR_DB with sqlite's message on failure. */
-kf_rc ks_db_exec(sqlite3 *conn, const char *sql, kf_err *err);
-
-/*
- * Turn the result of a sqlite3_bind_* call into a kf_rc: KF_OK for SQLITE_OK,
- * else KF_ERR_DB with sqlite's message. A failed bind would otherwise leave the
- * parameter NULL and run the statement with the wrong value.
- */
-kf_rc ks_db_bound(sqlite3 *conn, int bind_result, kf_err *err);
-
 /* BEGIN IMMEDIATE, COMMIT and ROLLBACK; rollback never fails loudly. */
 kf_rc ks_db_begin(sqlite3 *conn, kf_err *err);
 kf_rc ks_db_commit(sqlite3 *conn, kf_err *err);

@@ -40,50 +40,39 @@ static kf_rc html_page(const char *title, const char *crumb, const char *main_ht
   return *out != NULL ? KF_OK : KF_ERR_NOMEM;
 }
 
+#define HTML_LOGIN_LINK "<p><a href=\"/anmelden\">Zur Anmeldung</a></p>\n"
+
+/* What follows the result paragraph of the confirmation page, by verdict (NULL: nothing). */
+static const char *const html_confirm_after[] = {
+    [KS_LINK_VALID] = "<p>Sie können sich jetzt im Portal der Bundesagentur für Arbeit mit der "
+                      "E-Mail anmelden.</p>\n" HTML_LOGIN_LINK,
+    [KS_LINK_ALREADY_CONFIRMED] = HTML_LOGIN_LINK,
+    [KS_LINK_NOT_FOUND] = NULL,
+};
+
+/* A page with the result paragraph (code and message: our fixed text) and then after. */
+static kf_rc html_result_page(const char *title, const char *crumb, const char *code,
+                              const char *message, const char *after, char **out, size_t *out_len) {
+  char main_html[2048];
+  kf_rc rc =
+      kf_str_format(main_html, sizeof main_html, "<p id=\"result\" data-code=\"%s\">%s</p>\n%s",
+                    code, message, after != NULL ? after : "");
+  if (rc != KF_OK)
+    return rc;
+  return html_page(title, crumb, main_html, out, out_len);
+}
+
 kf_rc ks_html_confirm_page(ks_link_verdict v, char **out, size_t *out_len) {
   assert(out != NULL);
-  const char *main_html;
-  switch (v) {
-  case KS_LINK_VALID:
-    main_html =
-        "<p id=\"result\" data-code=\"CONFIRMED\">Sie haben Ihre E-Mail-Adresse erfolgreich "
-        "bestätigt.</p>\n"
-        "<p>Sie können sich jetzt im Portal der Bundesagentur für Arbeit mit der E-Mail "
-        "anmelden.</p>\n"
-        "<p><a href=\"/anmelden\">Zur Anmeldung</a></p>\n";
-    break;
-  case KS_LINK_ALREADY_CONFIRMED:
-    main_html = "<p id=\"result\" data-code=\"ALREADY_CONFIRMED\">Ihre E-Mail-Adresse ist bereits "
-                "bestätigt.</p>\n"
-                "<p><a href=\"/anmelden\">Zur Anmeldung</a></p>\n";
-    break;
-  case KS_LINK_SUPERSEDED:
-    main_html =
-        "<p id=\"result\" data-code=\"LINK_SUPERSEDED\">Dieser Bestätigungslink ist nicht mehr "
-        "gültig, weil ein neuerer angefordert wurde. Bitte verwenden Sie den Link aus der "
-        "neuesten E-Mail.</p>\n";
-    break;
-  case KS_LINK_EXPIRED:
-    main_html = "<p id=\"result\" data-code=\"LINK_EXPIRED\">Der Bestätigungslink ist abgelaufen. "
-                "Bitte fordern Sie eine neue E-Mail zur Bestätigung an.</p>\n";
-    break;
-  case KS_LINK_NOT_FOUND:
-  default:
-    main_html =
-        "<p id=\"result\" data-code=\"LINK_NOT_FOUND\">Der Bestätigungslink ist ungültig.</p>\n";
-    break;
-  }
-  return html_page("Bestätigung der E-Mail-Adresse", "E-Mail-Bestätigung", main_html, out, out_len);
+  assert((size_t)v < sizeof html_confirm_after / sizeof html_confirm_after[0]);
+  const char *code = v == KS_LINK_VALID ? "CONFIRMED" : ks_link_verdict_code(v);
+  return html_result_page("Bestätigung der E-Mail-Adresse", "E-Mail-Bestätigung", code,
+                          ks_link_verdict_message(v), html_confirm_after[v], out, out_len);
 }
 
 kf_rc ks_html_error_page(const char *code, const char *message, char **out, size_t *out_len) {
   assert(code != NULL && message != NULL && out != NULL);
-  char main_html[1024];
-  kf_rc rc = kf_str_format(main_html, sizeof main_html,
-                           "<p id=\"result\" data-code=\"%s\">%s</p>\n", code, message);
-  if (rc != KF_OK)
-    return rc;
-  return html_page("Fehler", "Fehler", main_html, out, out_len);
+  return html_result_page("Fehler", "Fehler", code, message, NULL, out, out_len);
 }
 
 kf_rc ks_html_login_page(char **out, size_t *out_len) {

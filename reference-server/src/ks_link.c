@@ -24,54 +24,30 @@ ks_link_verdict ks_link_judge(int64_t issued_at, int64_t now, bool superseded,
   return KS_LINK_VALID;
 }
 
+static const ks_error link_errors[] = {
+#define LINK_X_ERROR(name, error) error,
+    KS_LINK_VERDICTS(LINK_X_ERROR)
+#undef LINK_X_ERROR
+};
+
+ks_error ks_link_verdict_error(ks_link_verdict v) {
+  assert((size_t)v < sizeof link_errors / sizeof link_errors[0]);
+  return link_errors[v];
+}
+
 unsigned ks_link_verdict_status(ks_link_verdict v) {
-  switch (v) {
-  case KS_LINK_VALID:
-    return 200;
-  case KS_LINK_ALREADY_CONFIRMED:
-    return 409;
-  case KS_LINK_SUPERSEDED:
-    return 410;
-  case KS_LINK_EXPIRED:
-    return 410;
-  case KS_LINK_NOT_FOUND:
-    return 404;
-  }
-  return 404;
+  ks_error e = ks_link_verdict_error(v);
+  return e == KS_ERR_COUNT ? 200 : ks_error_row(e)->status;
 }
 
 const char *ks_link_verdict_code(ks_link_verdict v) {
-  switch (v) {
-  case KS_LINK_VALID:
-    return NULL;
-  case KS_LINK_ALREADY_CONFIRMED:
-    return "ALREADY_CONFIRMED";
-  case KS_LINK_SUPERSEDED:
-    return "LINK_SUPERSEDED";
-  case KS_LINK_EXPIRED:
-    return "LINK_EXPIRED";
-  case KS_LINK_NOT_FOUND:
-    return "LINK_NOT_FOUND";
-  }
-  return "LINK_NOT_FOUND";
+  ks_error e = ks_link_verdict_error(v);
+  return e == KS_ERR_COUNT ? NULL : ks_error_row(e)->code;
 }
 
 const char *ks_link_verdict_message(ks_link_verdict v) {
-  switch (v) {
-  case KS_LINK_VALID:
-    return "Sie haben Ihre E-Mail-Adresse erfolgreich bestätigt.";
-  case KS_LINK_ALREADY_CONFIRMED:
-    return "Ihre E-Mail-Adresse ist bereits bestätigt.";
-  case KS_LINK_SUPERSEDED:
-    return "Dieser Bestätigungslink ist nicht mehr gültig, weil ein neuerer angefordert wurde. "
-           "Bitte verwenden Sie den Link aus der neuesten E-Mail.";
-  case KS_LINK_EXPIRED:
-    return "Der Bestätigungslink ist abgelaufen. Bitte fordern Sie eine neue E-Mail zur "
-           "Bestätigung an.";
-  case KS_LINK_NOT_FOUND:
-    return "Der Bestätigungslink ist ungültig.";
-  }
-  return "Der Bestätigungslink ist ungültig.";
+  ks_error e = ks_link_verdict_error(v);
+  return e == KS_ERR_COUNT ? KS_LINK_CONFIRMED_MESSAGE : ks_error_row(e)->message;
 }
 
 kf_rc ks_link_url(const char *public_url, const char *id, char *out, size_t out_size) {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "kf/error.h"
+#include "ks_error.h"
 
 /* A link is valid up to and including issued_at + KS_LINK_VALIDITY_S. */
 #define KS_LINK_VALIDITY_S 86400
@@ -19,12 +20,27 @@
 /* The path of the link in the mail; the id follows as "?id=<uuid>". */
 #define KS_LINK_PATH "/link/e-mail-bestaetigen"
 
+/* The message of a link that confirmed the address (200). */
+#define KS_LINK_CONFIRMED_MESSAGE "Sie haben Ihre E-Mail-Adresse erfolgreich bestätigt."
+
+/*
+ * X(name, error): each verdict and its answer from the error catalogue.
+ * VALID confirms the account now (200, KS_LINK_CONFIRMED_MESSAGE);
+ * ALREADY_CONFIRMED: the account is confirmed (by this or another link);
+ * SUPERSEDED: a newer link was issued; EXPIRED: now is past the validity
+ * window; NOT_FOUND: unknown or malformed id.
+ */
+#define KS_LINK_VERDICTS(X)                                                                        \
+  X(VALID, KS_ERR_COUNT)                                                                           \
+  X(ALREADY_CONFIRMED, KS_ERR_ALREADY_CONFIRMED)                                                   \
+  X(SUPERSEDED, KS_ERR_LINK_SUPERSEDED)                                                            \
+  X(EXPIRED, KS_ERR_LINK_EXPIRED)                                                                  \
+  X(NOT_FOUND, KS_ERR_LINK_NOT_FOUND)
+
 typedef enum ks_link_verdict {
-  KS_LINK_VALID,             /* Confirm the account now. */
-  KS_LINK_ALREADY_CONFIRMED, /* 409: the account is confirmed (by this or another link). */
-  KS_LINK_SUPERSEDED,        /* 410: a newer link was issued. */
-  KS_LINK_EXPIRED,           /* 410: now is past the validity window. */
-  KS_LINK_NOT_FOUND          /* 404: unknown or malformed id. */
+#define KS_X_LINK_ENUM(name, error) KS_LINK_##name,
+  KS_LINK_VERDICTS(KS_X_LINK_ENUM)
+#undef KS_X_LINK_ENUM
 } ks_link_verdict;
 
 /*
@@ -38,6 +54,8 @@ ks_link_verdict ks_link_judge(int64_t issued_at, int64_t now, bool superseded,
 /* The last second at which a link issued at issued_at is still valid. */
 int64_t ks_link_valid_until(int64_t issued_at);
 
+/* The catalogue's answer for a verdict; KS_ERR_COUNT for VALID, which is no error. */
+ks_error ks_link_verdict_error(ks_link_verdict v);
 /* HTTP status, error code and German message for a verdict (VALID: 200, NULL code). */
 unsigned ks_link_verdict_status(ks_link_verdict v);
 const char *ks_link_verdict_code(ks_link_verdict v);

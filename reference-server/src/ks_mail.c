@@ -16,6 +16,14 @@
 #include "kf/str.h"
 
 static pthread_once_t mail_once = PTHREAD_ONCE_INIT;
+/*
+ * GMime keeps process-wide caches (charset names, iconv descriptors) guarded
+ * by GLib locks that ThreadSanitizer cannot see, and its documentation only
+ * promises safety for objects not shared between threads. Rendering a mail
+ * takes microseconds, so one render at a time costs nothing and leaves no
+ * doubt.
+ */
+static pthread_mutex_t mail_render_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void mail_init_once(void) {
   g_mime_init();
@@ -23,10 +31,6 @@ static void mail_init_once(void) {
 
 void ks_mail_global_init(void) {
   pthread_once(&mail_once, mail_init_once);
-}
-
-const char *ks_mail_subject(ks_mail_kind kind) {
-  return kind == KS_MAIL_CONFIRM ? KS_MAIL_SUBJECT_CONFIRM : KS_MAIL_SUBJECT_DUPLICATE;
 }
 
 /* The part after the greeting is the same in both mails. */
@@ -45,15 +49,9 @@ static const char mail_footer[] =
     "\n"
     "Auf dieser Seite finden Sie auch Kontaktdata für weitere Anliegen.\n";
 
-kf_rc ks_mail_body(const ks_mail_params *p, char **out, kf_err *err) {
-  assert(p != NULL && out != NULL && p->to != NULL);
-  *out = NULL;
-  kf_buf b;
-  kf_buf_init(&b, KS_MAIL_MAX);
-  kf_rc rc;
-  if (p->kind == KS_MAIL_CONFIRM) {
-    assert(p->link != NULL);
-    rc = kf_buf_appendf(&b,
+static kf_rc mail_body_confirm(kf_buf *b, const ks_mail_params *p) {
+  assert(p->link != NULL);
+  return kf_buf_appendf(b,
                         "Sie haben im Portal der Bundesagentur für Arbeit folgende "
                         "E-Mail-Adresse angegeben:\n"
                         "\n"
@@ -66,12 +64,14 @@ kf_rc ks_mail_body(const ks_mail_params *p, char **out, kf_err *err) {
                         "Wichtig: Bestätigen Sie Ihre E-Mail-Adresse innerhalb von 24 Stunden.\n"
                         "\n",
                         p->to, p->link);
-  } else {
-    assert(p->public_url != NULL);
-    size_t base_len = strlen(p->public_url);
-    if (base_len > 0 && p->public_url[base_len - 1] == '/')
-      base_len--;
-    rc = kf_buf_appendf(&b,
+}
+
+static kf_rc mail_body_duplicate(kf_buf *b, const ks_mail_params *p) {
+  assert(p->public_url != NULL);
+  size_t base_len = strlen(p->public_url);
+  if (base_len > 0 && p->public_url[base_len - 1] == '/')
+    base_len--;
+  return kf_buf_appendf(b,
                         "Sie haben im Portal der Bundesagentur für Arbeit versucht, sich mit "
                         "folgender E-Mail-Adresse zu registrieren:\n"
                         "\n"
@@ -87,7 +87,34 @@ kf_rc ks_mail_body(const ks_mail_params *p, char **out, kf_err *err) {
                         "Konto bleibt unverändert.\n"
                         "\n",
                         p->to, (int)base_len, p->public_url);
-  }
+}
+
+typedef struct mail_template {
+  const char *subject;
+  kf_rc (*body)(kf_buf *b, const ks_mail_params *p);
+} mail_template;
+
+static const mail_template mail_templates[] = {
+#define MAIL_X_ROW(name, subject, body) {subject, body},
+    KS_MAIL_TEMPLATES(MAIL_X_ROW)
+#undef MAIL_X_ROW
+};
+
+static const mail_template *mail_template_get(ks_mail_kind kind) {
+  assert((size_t)kind < sizeof mail_templates / sizeof mail_templates[0]);
+  return &mail_templates[kind];
+}
+
+const char *ks_mail_subject(ks_mail_kind kind) {
+  return mail_template_get(kind)->subject;
+}
+
+kf_rc ks_mail_body(const ks_mail_params *p, char **out, kf_err *err) {
+  assert(p != NULL && out != NULL && p->to != NULL);
+  *out = NULL;
+  kf_buf b;
+  kf_buf_init(&b, KS_MAIL_MAX);
+  kf_rc rc = mail_template_get(p->kind)->body(&b, p);
   if (rc == KF_OK)
     rc = kf_buf_append_str(&b, mail_footer);
   if (rc != KF_OK) {
@@ -117,6 +144,7 @@ kf_rc ks_mail_render(const ks_mail_params *p, char **out, size_t *out_len, kf_er
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   }
 
+  pthread_mutex_lock(&mail_render_lock);
   GMimeMessage *msg = g_mime_message_new(TRUE);
   g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_FROM, NULL, from);
   g_mime_message_add_mailbox(msg, GMIME_ADDRESS_TYPE_TO, NULL, p->to);
@@ -150,6 +178,7 @@ kf_rc ks_mail_render(const ks_mail_params *p, char **out, size_t *out_len, kf_er
   char *text = g_mime_object_to_string(GMIME_OBJECT(msg), fmt);
   g_mime_format_options_free(fmt);
   g_object_unref(msg);
+  pthread_mutex_unlock(&mail_render_lock);
   kf_free(from);
   kf_free(body);
 

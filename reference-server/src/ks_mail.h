@@ -20,9 +20,20 @@
 /* Cap on a rendered mail; ours are a few kilobytes. */
 #define KS_MAIL_MAX (64 * 1024)
 
+/*
+ * X(name, subject, body renderer): one row per mail. The renderer (static in
+ * ks_mail.c) appends the text between the greeting and the common footer.
+ * CONFIRM (ACC-05) carries the confirmation link; DUPLICATE (ACC-10) says
+ * "you already have an account" and has no link to confirm.
+ */
+#define KS_MAIL_TEMPLATES(X)                                                                       \
+  X(CONFIRM, KS_MAIL_SUBJECT_CONFIRM, mail_body_confirm)                                           \
+  X(DUPLICATE, KS_MAIL_SUBJECT_DUPLICATE, mail_body_duplicate)
+
 typedef enum ks_mail_kind {
-  KS_MAIL_CONFIRM,  /* ACC-05: the confirmation link. */
-  KS_MAIL_DUPLICATE /* ACC-10: "you already have an account", no link to confirm. */
+#define KS_X_MAIL_ENUM(name, subject, body) KS_MAIL_##name,
+  KS_MAIL_TEMPLATES(KS_X_MAIL_ENUM)
+#undef KS_X_MAIL_ENUM
 } ks_mail_kind;
 
 typedef struct ks_mail_params {

@@ -13,6 +13,7 @@
 
 #include "kf/alloc.h"
 #include "kf/log.h"
+#include "kf/sql.h"
 #include "kf/str.h"
 #include "kf/uuid.h"
 
@@ -111,26 +112,11 @@ kf_rc ks_outbox_insert(sqlite3 *conn, const ks_outbox_mail *mail, int64_t now, k
   assert(conn != NULL && mail != NULL && mail->raw != NULL);
   if (mail->raw_len > (size_t)INT32_MAX)
     return kf_err_set(err, KF_ERR_LIMIT, "mail of %zu bytes is too large", mail->raw_len);
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(conn,
-                         "INSERT INTO outbox (message_id, mail_from, rcpt_to, raw, created_at) "
-                         "VALUES (?, ?, ?, ?, ?)",
-                         -1, &st, NULL) != SQLITE_OK)
-    return kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
-  int b = sqlite3_bind_text(st, 1, mail->message_id, -1, SQLITE_STATIC);
-  if (b == SQLITE_OK)
-    b = sqlite3_bind_text(st, 2, mail->mail_from, -1, SQLITE_STATIC);
-  if (b == SQLITE_OK)
-    b = sqlite3_bind_text(st, 3, mail->rcpt_to, -1, SQLITE_STATIC);
-  if (b == SQLITE_OK)
-    b = sqlite3_bind_blob(st, 4, mail->raw, (int)mail->raw_len, SQLITE_STATIC);
-  if (b == SQLITE_OK)
-    b = sqlite3_bind_int64(st, 5, now);
-  kf_rc rc = ks_db_bound(conn, b, err);
-  if (rc == KF_OK && sqlite3_step(st) != SQLITE_DONE)
-    rc = kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
-  sqlite3_finalize(st);
-  return rc;
+  return kf_sql_run(conn, NULL, err,
+                    "INSERT INTO outbox (message_id, mail_from, rcpt_to, raw, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    "tttbi", mail->message_id, mail->mail_from, mail->rcpt_to, mail->raw,
+                    mail->raw_len, now);
 }
 
 kf_rc ks_outbox_enqueue(sqlite3 *conn, const ks_mail_params *params, int64_t now, kf_err *err) {
@@ -145,66 +131,52 @@ kf_rc ks_outbox_enqueue(sqlite3 *conn, const ks_mail_params *params, int64_t now
 
 /* Copy the most urgent unsent row into row; KF_ERR_NOT_FOUND when there is none. */
 static kf_rc outbox_next(sqlite3 *conn, outbox_row *row, kf_err *err) {
-  sqlite3_stmt *st = NULL;
-  if (sqlite3_prepare_v2(conn,
-                         "SELECT id, attempts, next_attempt_ms, mail_from, rcpt_to, raw, "
-                         "message_id FROM outbox WHERE sent_at IS NULL "
-                         "ORDER BY next_attempt_ms, id LIMIT 1",
-                         -1, &st, NULL) != SQLITE_OK)
-    return kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
-  kf_rc rc = KF_OK;
-  int step = sqlite3_step(st);
-  if (step == SQLITE_ROW) {
-    row->id = sqlite3_column_int64(st, 0);
-    row->attempts = sqlite3_column_int(st, 1);
-    row->next_attempt_ms = sqlite3_column_int64(st, 2);
-    row->mail_from = kf_strdup((const char *)sqlite3_column_text(st, 3));
-    row->rcpt_to = kf_strdup((const char *)sqlite3_column_text(st, 4));
-    const void *raw = sqlite3_column_blob(st, 5);
-    row->raw_len = (size_t)sqlite3_column_bytes(st, 5);
-    row->raw = kf_memdup0(raw != NULL ? raw : "", row->raw_len);
-    row->message_id = kf_strdup((const char *)sqlite3_column_text(st, 6));
-    if (row->mail_from == NULL || row->rcpt_to == NULL || row->raw == NULL ||
-        row->message_id == NULL) {
-      outbox_row_release(row);
-      rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-    }
-  } else if (step == SQLITE_DONE) {
+  kf_sql q;
+  kf_rc rc = kf_sql_query(&q, conn, err,
+                          "SELECT id, attempts, next_attempt_ms, mail_from, rcpt_to, raw, "
+                          "message_id FROM outbox WHERE sent_at IS NULL "
+                          "ORDER BY next_attempt_ms, id LIMIT 1",
+                          "");
+  if (rc != KF_OK)
+    return rc;
+  bool found = false;
+  rc = kf_sql_step(&q, &found, err);
+  if (rc == KF_OK && !found)
     rc = KF_ERR_NOT_FOUND;
-  } else {
-    rc = kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
+  if (rc == KF_OK) {
+    row->id = kf_sql_int(&q, 0);
+    row->attempts = (int)kf_sql_int(&q, 1);
+    row->next_attempt_ms = kf_sql_int(&q, 2);
+    rc = kf_sql_text_dup(&q, 3, &row->mail_from, NULL, err);
   }
-  sqlite3_finalize(st);
+  if (rc == KF_OK)
+    rc = kf_sql_text_dup(&q, 4, &row->rcpt_to, NULL, err);
+  if (rc == KF_OK)
+    rc = kf_sql_text_dup(&q, 5, &row->raw, &row->raw_len, err);
+  if (rc == KF_OK)
+    rc = kf_sql_text_dup(&q, 6, &row->message_id, NULL, err);
+  /* Every column is NOT NULL; a NULL copy here can only be a broken row. */
+  if (rc == KF_OK && (row->mail_from == NULL || row->rcpt_to == NULL || row->raw == NULL ||
+                      row->message_id == NULL))
+    rc = kf_err_set(err, KF_ERR_DB, "outbox row %lld is incomplete", (long long)row->id);
+  if (rc != KF_OK && rc != KF_ERR_NOT_FOUND)
+    outbox_row_release(row);
+  kf_sql_finalize(&q);
   return rc;
 }
 
 static kf_rc outbox_mark(sqlite3 *conn, const outbox_row *row, bool sent, const char *error,
                          kf_err *err) {
-  sqlite3_stmt *st = NULL;
-  const char *sql = sent ? "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, "
-                           "last_error = NULL WHERE id = ?"
-                         : "UPDATE outbox SET next_attempt_ms = ?, attempts = attempts + 1, "
-                           "last_error = ? WHERE id = ?";
-  if (sqlite3_prepare_v2(conn, sql, -1, &st, NULL) != SQLITE_OK)
-    return kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
   int64_t now_ms = outbox_real_ms();
-  int b;
-  if (sent) {
-    b = sqlite3_bind_int64(st, 1, now_ms / 1000);
-    if (b == SQLITE_OK)
-      b = sqlite3_bind_int64(st, 2, row->id);
-  } else {
-    b = sqlite3_bind_int64(st, 1, now_ms + ks_outbox_backoff_ms(row->attempts + 1));
-    if (b == SQLITE_OK)
-      b = sqlite3_bind_text(st, 2, error, -1, SQLITE_STATIC);
-    if (b == SQLITE_OK)
-      b = sqlite3_bind_int64(st, 3, row->id);
-  }
-  kf_rc rc = ks_db_bound(conn, b, err);
-  if (rc == KF_OK && sqlite3_step(st) != SQLITE_DONE)
-    rc = kf_err_set(err, KF_ERR_DB, "sqlite: %s", sqlite3_errmsg(conn));
-  sqlite3_finalize(st);
-  return rc;
+  if (sent)
+    return kf_sql_run(conn, NULL, err,
+                      "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, "
+                      "last_error = NULL WHERE id = ?",
+                      "ii", now_ms / 1000, row->id);
+  return kf_sql_run(conn, NULL, err,
+                    "UPDATE outbox SET next_attempt_ms = ?, attempts = attempts + 1, "
+                    "last_error = ? WHERE id = ?",
+                    "iti", now_ms + ks_outbox_backoff_ms(row->attempts + 1), error, row->id);
 }
 
 typedef struct outbox_upload {
@@ -251,6 +223,30 @@ static int outbox_progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlno
   return stop && outbox_mono_passed(&deadline) ? 1 : 0;
 }
 
+/*
+ * Configure curl to send row. Each setopt can fail only for an unknown option
+ * or out of memory, so the results are collected and checked once.
+ */
+static CURLcode outbox_curl_setup(CURL *curl, ks_outbox *ob, const char *from,
+                                  struct curl_slist *rcpt, outbox_upload *up, char *errbuf) {
+  CURLcode cc = CURLE_OK;
+  cc |= curl_easy_setopt(curl, CURLOPT_URL, ob->smtp_url);
+  cc |= curl_easy_setopt(curl, CURLOPT_MAIL_FROM, from);
+  cc |= curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
+  cc |= curl_easy_setopt(curl, CURLOPT_READFUNCTION, outbox_read_cb);
+  cc |= curl_easy_setopt(curl, CURLOPT_READDATA, up);
+  cc |= curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+  cc |= curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)up->len);
+  cc |= curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  cc |= curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, OUTBOX_CONNECT_TIMEOUT_S);
+  cc |= curl_easy_setopt(curl, CURLOPT_TIMEOUT, OUTBOX_TRANSFER_TIMEOUT_S);
+  cc |= curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+  cc |= curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, outbox_progress_cb);
+  cc |= curl_easy_setopt(curl, CURLOPT_XFERINFODATA, ob);
+  cc |= curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  return cc;
+}
+
 /* Deliver one row; KF_OK only when the server accepted the message (250). */
 static kf_rc outbox_deliver(ks_outbox *ob, const outbox_row *row, kf_err *err) {
   CURL *curl = curl_easy_init();
@@ -258,38 +254,17 @@ static kf_rc outbox_deliver(ks_outbox *ob, const outbox_row *row, kf_err *err) {
     return kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
   char *from = kf_str_printf("<%s>", row->mail_from);
   char *to = kf_str_printf("<%s>", row->rcpt_to);
-  struct curl_slist *rcpt = NULL;
+  struct curl_slist *rcpt = to != NULL ? curl_slist_append(NULL, to) : NULL;
   kf_rc rc = KF_OK;
-  if (from == NULL || to == NULL) {
-    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-    goto done;
-  }
-  struct curl_slist *tmp = curl_slist_append(rcpt, to);
-  if (tmp == NULL) {
-    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-    goto done;
-  }
-  rcpt = tmp;
   outbox_upload up = {row->raw, row->raw_len, 0};
   char errbuf[CURL_ERROR_SIZE] = "";
-  curl_easy_setopt(curl, CURLOPT_URL, ob->smtp_url);
-  curl_easy_setopt(curl, CURLOPT_MAIL_FROM, from);
-  curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
-  curl_easy_setopt(curl, CURLOPT_READFUNCTION, outbox_read_cb);
-  curl_easy_setopt(curl, CURLOPT_READDATA, &up);
-  curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-  curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)row->raw_len);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, OUTBOX_CONNECT_TIMEOUT_S);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT, OUTBOX_TRANSFER_TIMEOUT_S);
-  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, outbox_progress_cb);
-  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, ob);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-  CURLcode cc = curl_easy_perform(curl);
+  if (from == NULL || rcpt == NULL)
+    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  else if (outbox_curl_setup(curl, ob, from, rcpt, &up, errbuf) != CURLE_OK)
+    rc = kf_err_set(err, KF_ERR_INTERNAL, "cannot configure libcurl for %s", ob->smtp_url);
+  CURLcode cc = rc == KF_OK ? curl_easy_perform(curl) : CURLE_OK;
   if (cc != CURLE_OK)
     rc = kf_err_set(err, KF_ERR_NETWORK, "%s", errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
-done:
   curl_slist_free_all(rcpt);
   kf_free(from);
   kf_free(to);
@@ -372,7 +347,7 @@ static kf_rc outbox_reset_schedule(ks_db *db, kf_err *err) {
   kf_rc rc = ks_db_conn(db, &conn, err);
   if (rc != KF_OK)
     return rc;
-  return ks_db_exec(conn, "UPDATE outbox SET next_attempt_ms = 0 WHERE sent_at IS NULL", err);
+  return kf_sql_exec(conn, "UPDATE outbox SET next_attempt_ms = 0 WHERE sent_at IS NULL", err);
 }
 
 /* Set up the lock and the condition variable; ob->*_ready record what to destroy. */

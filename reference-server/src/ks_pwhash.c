@@ -8,26 +8,42 @@
 
 #include "kf/uuid.h"
 
+typedef struct pwhash_cost {
+  const char *name;
+  unsigned long long opslimit;
+  size_t memlimit;
+} pwhash_cost;
+
+static const pwhash_cost pwhash_costs[] = {
+#define PWHASH_X_ROW(name, ops, mem) {name, ops, mem},
+    KS_PWHASH_COSTS(PWHASH_X_ROW)
+#undef PWHASH_X_ROW
+};
+
+static const pwhash_cost *pwhash_cost_find(const char *name) {
+  for (size_t i = 0; i < sizeof pwhash_costs / sizeof pwhash_costs[0]; i++) {
+    if (strcmp(pwhash_costs[i].name, name) == 0)
+      return &pwhash_costs[i];
+  }
+  return NULL;
+}
+
+bool ks_pwhash_cost_known(const char *name) {
+  return name != NULL && pwhash_cost_find(name) != NULL;
+}
+
 kf_rc ks_pwhash_init(ks_pwhash *ph, const char *cost, unsigned long long ops_override,
                      size_t mem_kib_override, kf_err *err) {
   assert(ph != NULL && cost != NULL);
   memset(ph, 0, sizeof *ph);
   if (sodium_init() < 0)
     return kf_err_set(err, KF_ERR_INTERNAL, "libsodium failed to start");
-  if (strcmp(cost, "interactive") == 0) {
-    ph->opslimit = crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE;
-    ph->memlimit = crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE;
-  } else if (strcmp(cost, "moderate") == 0) {
-    ph->opslimit = crypto_pwhash_argon2id_OPSLIMIT_MODERATE;
-    ph->memlimit = crypto_pwhash_argon2id_MEMLIMIT_MODERATE;
-  } else if (strcmp(cost, "test") == 0) {
-    /* Cheap enough for test suites that register thousands of accounts. */
-    ph->opslimit = 1;
-    ph->memlimit = crypto_pwhash_argon2id_MEMLIMIT_MIN;
-  } else {
+  const pwhash_cost *named = pwhash_cost_find(cost);
+  if (named == NULL)
     return kf_err_set(err, KF_ERR_INVALID, "unknown hash cost '%s' (interactive, moderate, test)",
                       cost);
-  }
+  ph->opslimit = named->opslimit;
+  ph->memlimit = named->memlimit;
   if (ops_override != 0) {
     if (ops_override < crypto_pwhash_argon2id_OPSLIMIT_MIN ||
         ops_override > crypto_pwhash_argon2id_OPSLIMIT_MAX)

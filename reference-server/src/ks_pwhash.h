@@ -21,6 +21,21 @@ typedef struct ks_pwhash {
 } ks_pwhash;
 
 /*
+ * X(name, ops limit, memory limit in bytes): the named costs. test is cheap
+ * enough for test suites that register thousands of accounts (and needs
+ * --test-mode).
+ */
+#define KS_PWHASH_COSTS(X)                                                                         \
+  X("interactive", crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE,                                    \
+    crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE)                                                   \
+  X("moderate", crypto_pwhash_argon2id_OPSLIMIT_MODERATE,                                          \
+    crypto_pwhash_argon2id_MEMLIMIT_MODERATE)                                                      \
+  X("test", 1, crypto_pwhash_argon2id_MEMLIMIT_MIN)
+
+/* Whether name is one of KS_PWHASH_COSTS. */
+bool ks_pwhash_cost_known(const char *name);
+
+/*
  * Set the cost from a name ("interactive", "moderate" or "test") and optional
  * overrides (0 = keep the named value; mem in KiB). KF_ERR_INVALID for an
  * unknown name or an override outside libsodium's limits.

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kf/alloc.h"
+#include "kf/buf.h"
 #include "kf/daemon.h"
 #include "kf/httpd.h"
 #include "kf/log.h"
@@ -81,7 +82,7 @@ static int server_run(const ks_config *cfg) {
     if (rc == KF_OK)
       rc = kf_daemon_ready(cfg->ready_fd, line);
     if (rc != KF_OK)
-      kf_err_set(&err, rc, "cannot write the READY line");
+      (void)kf_err_set(&err, rc, "cannot write the READY line");
   }
   if (rc == KF_OK) {
     kf_info("listening on %s:%u (%s), public URL %s, mail via %s", cfg->bind, kf_httpd_port(httpd),
@@ -101,6 +102,17 @@ static int server_run(const ks_config *cfg) {
   return status;
 }
 
+/* Print the usage text to out and return status (EXIT_FAILURE if it cannot be built). */
+static int server_usage(FILE *out, int status) {
+  kf_buf b;
+  kf_buf_init(&b, 16 * 1024);
+  kf_rc rc = ks_config_usage(&b);
+  if (rc == KF_OK)
+    fwrite(b.data, 1, b.len, out);
+  kf_buf_release(&b);
+  return rc == KF_OK ? status : EXIT_FAILURE;
+}
+
 int main(int argc, char **argv) {
   if (kf_daemon_block_signals() != KF_OK) {
     fputs("konform-server: cannot block signals\n", stderr);
@@ -113,13 +125,11 @@ int main(int argc, char **argv) {
   kf_err err;
   kf_err_init(&err);
   if (ks_config_parse(argc, argv, &cfg, &action, &err) != KF_OK) {
-    fprintf(stderr, "konform-server: %s\n%s", err.message, ks_config_usage());
-    return 2;
+    fprintf(stderr, "konform-server: %s\n", err.message);
+    return server_usage(stderr, 2);
   }
-  if (action == KS_CONFIG_HELP) {
-    fputs(ks_config_usage(), stdout);
-    return EXIT_SUCCESS;
-  }
+  if (action == KS_CONFIG_HELP)
+    return server_usage(stdout, EXIT_SUCCESS);
   if (action == KS_CONFIG_VERSION) {
     puts("konform-server " KONFORM_VERSION);
     return EXIT_SUCCESS;

@@ -1,10 +1,10 @@
 /*
- * kr_console.c: the human-readable report on a terminal or in a CI log, and
- * the text helpers every report writer shares (see kr_priv.h).
+ * kr_console.c: the human-readable report on a terminal or in a CI log.
  *
  * The console functions return nothing: a report line that cannot be printed
- * is not a reason to fail a run, and they never allocate, so there is nothing
- * to fail on except the stream itself.
+ * is not a reason to fail a run. The only allocation is the text of a step's
+ * details; when it fails the console says so and goes on with the next line,
+ * so the summary and the closing counts line always appear.
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -15,166 +15,53 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kf/buf.h"
 #include "kf/error.h"
 #include "kf/run_result.h"
 #include "kf/str.h"
-#include "kf/utf8.h"
 #include "kr/report.h"
 #include "kr_priv.h"
 
-/* ---------------------------------------------------------------------------
- * Shared text helpers.
- * ------------------------------------------------------------------------- */
-
-/* What the cleaner does with one code point. */
-typedef enum kr_clean_action { KR_KEEP, KR_DROP, KR_ESCAPE } kr_clean_action;
-
-static const char kr_replacement_char[] = "\xEF\xBF\xBD"; /* U+FFFD */
-
-/* Decide, for code point cp, whether it can stay as it is in this output. */
-static kr_clean_action kr_clean_action_of(uint32_t cp, unsigned flags, bool lf_follows) {
-  bool terminal = (flags & KR_CLEAN_TERMINAL) != 0;
-  bool xml = (flags & KR_CLEAN_XML) != 0;
-
-  if (cp == '\n' || cp == '\t')
-    return KR_KEEP;
-  if (cp == '\r') {
-    /*
-     * Reports show traces to people: CRLF reads as a plain line break (XML
-     * would otherwise carry "&#13;" everywhere), and on a terminal a lone CR
-     * would overwrite text.
-     */
-    if (terminal || xml)
-      return lf_follows ? KR_DROP : (terminal ? KR_ESCAPE : KR_KEEP);
-    return KR_KEEP;
-  }
-  if (cp < 0x20)
-    return (terminal || xml) ? KR_ESCAPE : KR_KEEP;
-  if (terminal && (cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)))
-    return KR_ESCAPE;
-  if (xml && (cp == 0xFFFE || cp == 0xFFFF))
-    return KR_ESCAPE;
-  return KR_KEEP;
-}
-
-/* Hand s[start, end) to sink if it is not empty. */
-static kf_rc kr_clean_flush(const char *s, size_t start, size_t end, kr_sink_fn sink, void *ctx) {
-  assert(start <= end);
-  if (start == end)
-    return KF_OK;
-  return sink(ctx, s + start, end - start);
-}
-
-kf_rc kr_text_clean_to(const char *s, unsigned flags, kr_sink_fn sink, void *ctx) {
-  assert(s != NULL);
-  assert(sink != NULL);
-  size_t len = strlen(s);
-  size_t take = len;
-  if (take > KR_TEXT_IN_MAX) {
-    take = KR_TEXT_IN_MAX;
-    /* Back off to a character boundary so the cut does not look like bad input. */
-    for (int back = 0; back < 3 && take > 0 && ((unsigned char)s[take] & 0xC0) == 0x80; back++)
-      take--;
-  }
-
-  size_t run_start = 0;
-  size_t i = 0;
-  kf_rc rc;
-  while (i < take) {
-    unsigned char c = (unsigned char)s[i];
-    uint32_t cp = c;
-    size_t n = 1;
-    if (c >= 0x80)
-      n = kf_utf8_decode(s + i, take - i, &cp);
-    if (n == 0) {
-      /* Invalid UTF-8: one replacement character per bad byte, then resync. */
-      rc = kr_clean_flush(s, run_start, i, sink, ctx);
-      if (rc != KF_OK)
-        return rc;
-      rc = sink(ctx, kr_replacement_char, sizeof kr_replacement_char - 1);
-      if (rc != KF_OK)
-        return rc;
-      i++;
-      run_start = i;
-      continue;
-    }
-    bool lf_follows = i + 1 < take && s[i + 1] == '\n';
-    kr_clean_action action = kr_clean_action_of(cp, flags, lf_follows);
-    if (action != KR_KEEP) {
-      rc = kr_clean_flush(s, run_start, i, sink, ctx);
-      if (rc != KF_OK)
-        return rc;
-      if (action == KR_ESCAPE) {
-        char esc[16];
-        rc = cp < 0x80 ? kf_str_format(esc, sizeof esc, "\\x%02X", (unsigned)cp)
-                       : kf_str_format(esc, sizeof esc, "\\u%04X", (unsigned)cp);
-        assert(rc == KF_OK);
-        rc = sink(ctx, esc, strlen(esc));
-        if (rc != KF_OK)
-          return rc;
-      }
-      i += n;
-      run_start = i;
-      continue;
-    }
-    i += n;
-  }
-  rc = kr_clean_flush(s, run_start, take, sink, ctx);
-  if (rc != KF_OK)
-    return rc;
-  if (take < len) {
-    char note[64];
-    rc = kf_str_format(note, sizeof note, "\n[... %zu more bytes cut]", len - take);
-    assert(rc == KF_OK);
-    rc = sink(ctx, note, strlen(note));
-    if (rc != KF_OK)
-      return rc;
-  }
-  return KF_OK;
-}
-
-/* kr_sink_fn that appends to a kf_buf. */
-static kf_rc kr_buf_sink(void *ctx, const char *data, size_t len) {
-  return kf_buf_append((kf_buf *)ctx, data, len);
-}
-
-kf_rc kr_text_clean(kf_buf *out, const char *s, unsigned flags) {
-  assert(out != NULL);
-  return kr_text_clean_to(s, flags, kr_buf_sink, out);
-}
-
-const char *kr_scenario_area(const kf_scenario_result *sc, char *out, size_t out_size) {
-  assert(sc != NULL);
-  assert(out != NULL && out_size >= 2);
-  const char *id = sc->covers_len > 0 ? sc->covers[0] : NULL;
-  size_t n = 0;
-  if (id != NULL) {
-    while (id[n] != '\0' && id[n] != '-' && n + 1 < out_size)
-      n++;
-  }
-  if (n == 0) {
-    /* "OTHER" may be cut to fit a small out; that is still a usable name. */
-    (void)kf_str_copy(out, out_size, "OTHER");
-    return out;
-  }
-  memcpy(out, id, n);
-  out[n] = '\0';
-  return out;
-}
-
-kf_rc kr_format_seconds(int64_t ms, char *out, size_t out_size) {
-  if (ms < 0)
-    ms = 0;
-  return kf_str_format(out, out_size, "%" PRId64 ".%03" PRId64, ms / 1000, ms % 1000);
-}
-
-/* ---------------------------------------------------------------------------
- * Console output.
- * ------------------------------------------------------------------------- */
-
 #define KR_ANSI_RESET "\033[0m"
 #define KR_ANSI_BOLD "\033[1m"
+#define KR_ANSI_GREEN "\033[32m"
+#define KR_ANSI_RED "\033[1;31m"
+#define KR_ANSI_MAGENTA "\033[1;35m"
+#define KR_ANSI_YELLOW "\033[33m"
+
+/* How an outcome looks on the console: its word and its colour. */
+typedef struct kr_look {
+  const char *word;
+  const char *color;
+} kr_look;
+
+/* Scenarios, steps and asserts alike, indexed by kf_status (KF_STATUSES). */
+static const kr_look kr_status_looks[] = {
+    [KF_STATUS_PASS] = {"PASS", KR_ANSI_GREEN},
+    [KF_STATUS_FAIL] = {"FAIL", KR_ANSI_RED},
+    [KF_STATUS_ERROR] = {"ERROR", KR_ANSI_MAGENTA},
+    [KF_STATUS_SKIP] = {"SKIP", KR_ANSI_YELLOW},
+};
+_Static_assert(sizeof kr_status_looks / sizeof kr_status_looks[0] == KR_STATUS_COUNT,
+               "every kf_status has a console look");
+
+/* Requirement verdicts, indexed by kf_req_status (KF_REQ_STATUSES). */
+static const kr_look kr_req_looks[] = {
+    [KF_REQ_PASS] = {"pass", KR_ANSI_GREEN},
+    [KF_REQ_FAIL] = {"FAIL", KR_ANSI_RED},
+    [KF_REQ_NOT_CHECKED] = {"not checked", KR_ANSI_YELLOW},
+};
+_Static_assert(sizeof kr_req_looks / sizeof kr_req_looks[0] == KR_REQ_STATUS_COUNT,
+               "every kf_req_status has a console look");
+
+static const kr_look kr_unknown_look = {"?", ""};
+
+static const kr_look *kr_status_look(kf_status s) {
+  return (size_t)s < KR_STATUS_COUNT ? &kr_status_looks[s] : &kr_unknown_look;
+}
+
+static const kr_look *kr_req_look(kf_req_status s) {
+  return (size_t)s < KR_REQ_STATUS_COUNT ? &kr_req_looks[s] : &kr_unknown_look;
+}
 
 /* State of a sink that writes cleaned text to a stream, indenting each line. */
 typedef struct kr_console_sink {
@@ -205,59 +92,37 @@ static kf_rc kr_console_sink_write(void *ctx, const char *data, size_t len) {
 }
 
 /*
- * Print text cleaned for a terminal, every line after indent. When block is
- * true the text starts on a fresh line and always ends with a newline.
+ * Print the len bytes at text cleaned for a terminal, every line after the
+ * first after indent (the first too when block is true). When block is true
+ * the text starts on a fresh line and always ends with a newline.
  */
-static void kr_console_text(FILE *out, const char *text, const char *indent, bool block) {
-  if (text == NULL)
-    return;
+static void kr_console_textn(FILE *out, const char *text, size_t len, const char *indent,
+                             bool block) {
   kr_console_sink cs = {.out = out, .indent = indent, .at_line_start = block};
   /* A stream error has nowhere better to go; ferror(out) keeps it. */
-  (void)kr_text_clean_to(text, KR_CLEAN_TERMINAL, kr_console_sink_write, &cs);
+  (void)kr_text_clean_to(text, len, KR_CLEAN_TERMINAL, kr_console_sink_write, &cs);
   if (block && !cs.at_line_start)
     fputc('\n', out);
 }
 
-static const char *kr_console_status_word(kf_status s) {
-  switch (s) {
-  case KF_STATUS_PASS:
-    return "PASS";
-  case KF_STATUS_FAIL:
-    return "FAIL";
-  case KF_STATUS_ERROR:
-    return "ERROR";
-  case KF_STATUS_SKIP:
-    return "SKIP";
-  }
-  return "?";
+/* kr_console_textn for a NUL-terminated text; NULL prints nothing. */
+static void kr_console_text(FILE *out, const char *text, const char *indent, bool block) {
+  if (text != NULL)
+    kr_console_textn(out, text, strlen(text), indent, block);
 }
 
-static const char *kr_console_status_color(kf_status s) {
-  switch (s) {
-  case KF_STATUS_PASS:
-    return "\033[32m";
-  case KF_STATUS_FAIL:
-    return "\033[1;31m";
-  case KF_STATUS_ERROR:
-    return "\033[1;35m";
-  case KF_STATUS_SKIP:
-    return "\033[33m";
-  }
-  return "";
-}
-
-/* Print word padded to width, coloured with color when colour is on. */
-static void kr_console_word(FILE *out, const kr_console_options *opt, const char *word,
-                            const char *color, int width) {
-  bool use = opt != NULL && opt->color && color[0] != '\0';
-  int len = (int)strlen(word);
-  fprintf(out, "%s%s%s", use ? color : "", word, use ? KR_ANSI_RESET : "");
+/* Print look's word padded to width, coloured when colour is on. */
+static void kr_console_word(FILE *out, const kr_console_options *opt, const kr_look *look,
+                            int width) {
+  bool use = opt != NULL && opt->color && look->color[0] != '\0';
+  int len = (int)strlen(look->word);
+  fprintf(out, "%s%s%s", use ? look->color : "", look->word, use ? KR_ANSI_RESET : "");
   for (int i = len; i < width; i++)
     fputc(' ', out);
 }
 
 static void kr_console_status(FILE *out, const kr_console_options *opt, kf_status s, int width) {
-  kr_console_word(out, opt, kr_console_status_word(s), kr_console_status_color(s), width);
+  kr_console_word(out, opt, kr_status_look(s), width);
 }
 
 static void kr_console_heading(FILE *out, const kr_console_options *opt, const char *title) {
@@ -279,20 +144,48 @@ bool kr_console_want_color(int fd) {
   return isatty(fd) == 1;
 }
 
-/* The request and response traces of a step; labels at indent, text at sub. */
-static void kr_console_traces(FILE *out, const kf_step_result *st, const char *indent,
-                              const char *sub) {
-  if (st->request != NULL) {
-    fprintf(out, "%srequest:\n", indent);
-    kr_console_text(out, st->request, sub, true);
+/* Where the pieces of one step's details go, and how far they are indented. */
+typedef struct kr_console_details {
+  FILE *out;
+  const kr_console_options *opt;
+  const char *indent; /* Before every piece. */
+  const char *sub;    /* Before each line of a request or response. */
+  char cont[32];      /* Before the second and later lines of an assert. */
+} kr_console_details;
+
+/*
+ * kr_piece_fn: an assert as its status word and text, a request or response
+ * as a labelled block, anything else as a line.
+ */
+static kf_rc kr_console_piece(void *ctx, const kr_piece *piece) {
+  kr_console_details *d = ctx;
+  fputs(d->indent, d->out);
+  if (piece->kind == KR_PIECE_ASSERT) {
+    kr_console_status(d->out, d->opt, piece->status, 6);
+    kr_console_textn(d->out, piece->text, piece->len, d->cont, false);
+    fputc('\n', d->out);
+  } else if (piece->kind == KR_PIECE_REQUEST || piece->kind == KR_PIECE_RESPONSE) {
+    fprintf(d->out, "%s:\n", kr_piece_name(piece->kind));
+    kr_console_textn(d->out, piece->text, piece->len, d->sub, true);
+  } else {
+    kr_console_textn(d->out, piece->text, piece->len, d->indent, false);
+    fputc('\n', d->out);
   }
-  if (st->response != NULL) {
-    fprintf(out, "%sresponse:\n", indent);
-    kr_console_text(out, st->response, sub, true);
-  }
+  return ferror(d->out) ? KF_ERR_IO : KF_OK;
 }
 
-/* Verbose mode: every step with its location, outcome and traces. */
+/* A step's asserts (all, or those that did not pass), exchanges and artifacts. */
+static void kr_console_details_of(FILE *out, const kr_console_options *opt,
+                                  const kf_step_result *st, bool all_asserts, const char *indent,
+                                  const char *sub) {
+  kr_console_details d = {.out = out, .opt = opt, .indent = indent, .sub = sub};
+  /* The indent is one of this file's literals; it always fits. */
+  (void)kf_str_format(d.cont, sizeof d.cont, "%s      ", indent);
+  if (kr_step_pieces(st, all_asserts, kr_console_piece, &d) == KF_ERR_NOMEM)
+    fprintf(out, "%s(the rest of this step cannot be shown: out of memory)\n", indent);
+}
+
+/* Verbose mode: every step with its location, outcome, asserts and exchanges. */
 static void kr_console_steps(FILE *out, const kr_console_options *opt,
                              const kf_scenario_result *sc) {
   for (size_t i = 0; i < sc->steps_len; i++) {
@@ -303,9 +196,8 @@ static void kr_console_steps(FILE *out, const kr_console_options *opt,
     fputs("  (", out);
     kr_console_text(out, kr_or(st->file, "?"), "", false);
     fprintf(out, ":%u)  %" PRId64 " ms\n", st->line, st->duration_ms);
-    if (st->message != NULL)
-      kr_console_text(out, st->message, "         ", true);
-    kr_console_traces(out, st, "         ", "           ");
+    kr_console_text(out, st->message, "         ", true);
+    kr_console_details_of(out, opt, st, true, "         ", "           ");
   }
 }
 
@@ -336,81 +228,29 @@ void kr_console_scenario(FILE *out, const kr_console_options *opt, const kf_scen
   funlockfile(out);
 }
 
-/* The step that caused a scenario's failure or error, or NULL. */
-void kr_failure_locate(const kf_scenario_result *sc, kr_failure *out) {
-  out->step = NULL;
-  for (size_t i = 0; i < sc->steps_len && out->step == NULL; i++) {
-    if (sc->steps[i].status == sc->status)
-      out->step = &sc->steps[i];
-  }
-  for (size_t i = 0; i < sc->steps_len && out->step == NULL; i++) {
-    if (sc->steps[i].status == KF_STATUS_FAIL || sc->steps[i].status == KF_STATUS_ERROR)
-      out->step = &sc->steps[i];
-  }
-  const kf_step_result *st = out->step;
-  out->file = sc->fail_file;
-  out->line = sc->fail_line;
-  if (out->file == NULL && st != NULL) {
-    out->file = st->file;
-    out->line = st->fail_line != 0 ? st->fail_line : st->line;
-  }
-  if (out->file == NULL) {
-    out->file = sc->file != NULL ? sc->file : "?";
-    out->line = sc->line;
-  }
-  out->message = sc->message != NULL ? sc->message : (st != NULL ? st->message : NULL);
-}
-
-/* One failed or errored scenario: where, what, and the HTTP exchange. */
+/* One failed or errored scenario: where, what, the failed expects and every exchange. */
 static void kr_console_failure(FILE *out, const kr_console_options *opt,
                                const kf_scenario_result *sc) {
   kr_failure where;
   kr_failure_locate(sc, &where);
   const kf_step_result *st = where.step;
-  const char *file = where.file;
-  unsigned line = where.line;
-  const char *message = where.message;
 
   fputs("  ", out);
   kr_console_status(out, opt, sc->status, 6);
   kr_console_text(out, kr_or(sc->name, "(unnamed)"), "", false);
   fputc('\n', out);
   fputs("      at ", out);
-  kr_console_text(out, kr_or(file, "?"), "", false);
-  fprintf(out, ":%u\n", line);
-  kr_console_text(out, kr_or(message, "(no message)"), "      ", true);
+  kr_console_text(out, kr_or(where.file, "?"), "", false);
+  fprintf(out, ":%u\n", where.line);
+  kr_console_text(out, kr_or(where.message, "(no message)"), "      ", true);
   if (st != NULL) {
     fputs("      step: ", out);
     kr_console_text(out, kr_or(st->label, ""), "", false);
     fputs(" (", out);
     kr_console_text(out, kr_or(st->file, "?"), "", false);
     fprintf(out, ":%u)\n", st->line);
-    kr_console_traces(out, st, "      ", "        ");
+    kr_console_details_of(out, opt, st, false, "      ", "        ");
   }
-}
-
-static const char *kr_req_word(kf_req_status s) {
-  switch (s) {
-  case KF_REQ_PASS:
-    return "pass";
-  case KF_REQ_FAIL:
-    return "FAIL";
-  case KF_REQ_NOT_CHECKED:
-    return "not checked";
-  }
-  return "?";
-}
-
-static const char *kr_req_color(kf_req_status s) {
-  switch (s) {
-  case KF_REQ_PASS:
-    return "\033[32m";
-  case KF_REQ_FAIL:
-    return "\033[1;31m";
-  case KF_REQ_NOT_CHECKED:
-    return "\033[33m";
-  }
-  return "";
 }
 
 /* Whether requirement i is the first of the catalogue with its area. */
@@ -423,9 +263,9 @@ static bool kr_area_first(const kf_run_result *run, size_t i) {
   return true;
 }
 
-/* Counts of one area's requirements by verdict. */
+/* How many of one area's requirements have each verdict, indexed by kf_req_status. */
 typedef struct kr_area_counts {
-  size_t pass, fail, not_checked;
+  size_t n[KR_REQ_STATUS_COUNT];
 } kr_area_counts;
 
 static void kr_area_count(const kf_run_result *run, const char *area, kr_area_counts *c) {
@@ -435,18 +275,42 @@ static void kr_area_count(const kf_run_result *run, const char *area, kr_area_co
     if (strcmp(kr_or(rq->area, ""), area) != 0)
       continue;
     size_t n = 0;
-    switch (kf_run_result_requirement_status(run, kr_or(rq->id, ""), &n)) {
-    case KF_REQ_PASS:
-      c->pass++;
-      break;
-    case KF_REQ_FAIL:
-      c->fail++;
-      break;
-    case KF_REQ_NOT_CHECKED:
-      c->not_checked++;
-      break;
-    }
+    kf_req_status st = kf_run_result_requirement_status(run, kr_or(rq->id, ""), &n);
+    if ((size_t)st < KR_REQ_STATUS_COUNT)
+      c->n[st]++;
   }
+}
+
+/* "    ACC-06   FAIL          1 scenario   title". */
+static void kr_console_requirement(FILE *out, const kr_console_options *opt,
+                                   const kf_run_result *run, const kf_requirement *rq) {
+  size_t n = 0;
+  kf_req_status st = kf_run_result_requirement_status(run, kr_or(rq->id, ""), &n);
+  fputs("    ", out);
+  int idlen = (int)strlen(kr_or(rq->id, ""));
+  kr_console_text(out, kr_or(rq->id, ""), "", false);
+  for (int k = idlen; k < 9; k++)
+    fputc(' ', out);
+  if (st == KF_REQ_NOT_CHECKED && rq->not_selected > 0) {
+    /* Say why a requirement whose selected scenarios all passed is still not a pass. */
+    kr_console_word(out, opt, kr_req_look(st), 0);
+    fprintf(out, " (%zu of %zu scenarios selected)  ", n, n + rq->not_selected);
+  } else {
+    kr_console_word(out, opt, kr_req_look(st), 12);
+    fprintf(out, "%3zu scenario%s  ", n, n == 1 ? " " : "s");
+  }
+  kr_console_text(out, kr_or(rq->title, ""), "", false);
+  fputc('\n', out);
+}
+
+/* "  ACC     1 pass    2 fail    1 not checked". */
+static void kr_console_area_counts(FILE *out, const char *area, const kr_area_counts *c) {
+  fputs("  ", out);
+  kr_console_text(out, area, "", false);
+  for (int k = (int)strlen(area); k < 6; k++)
+    fputc(' ', out);
+  fprintf(out, "%3zu pass  %3zu fail  %3zu not checked\n", c->n[KF_REQ_PASS], c->n[KF_REQ_FAIL],
+          c->n[KF_REQ_NOT_CHECKED]);
 }
 
 /* Every requirement, grouped by area in catalogue order, then counts per area. */
@@ -461,49 +325,25 @@ static void kr_console_requirements(FILE *out, const kr_console_options *opt,
     kr_console_text(out, area[0] != '\0' ? area : "(no area)", "", false);
     fputc('\n', out);
     for (size_t j = i; j < run->requirements_len; j++) {
-      const kf_requirement *rq = &run->requirements[j];
-      if (strcmp(kr_or(rq->area, ""), area) != 0)
-        continue;
-      size_t n = 0;
-      kf_req_status st = kf_run_result_requirement_status(run, kr_or(rq->id, ""), &n);
-      fputs("    ", out);
-      int idlen = (int)strlen(kr_or(rq->id, ""));
-      kr_console_text(out, kr_or(rq->id, ""), "", false);
-      for (int k = idlen; k < 9; k++)
-        fputc(' ', out);
-      if (st == KF_REQ_NOT_CHECKED && rq->not_selected > 0) {
-        /* Say why a requirement whose selected scenarios all passed is still not a pass. */
-        kr_console_word(out, opt, kr_req_word(st), kr_req_color(st), 0);
-        fprintf(out, " (%zu of %zu scenarios selected)  ", n, n + rq->not_selected);
-      } else {
-        kr_console_word(out, opt, kr_req_word(st), kr_req_color(st), 12);
-        fprintf(out, "%3zu scenario%s  ", n, n == 1 ? " " : "s");
-      }
-      kr_console_text(out, kr_or(rq->title, ""), "", false);
-      fputc('\n', out);
+      if (strcmp(kr_or(run->requirements[j].area, ""), area) == 0)
+        kr_console_requirement(out, opt, run, &run->requirements[j]);
     }
   }
 
   kr_console_heading(out, opt, "Requirements by area:");
-  kr_area_counts total = {0, 0, 0};
+  kr_area_counts total;
+  memset(&total, 0, sizeof total);
   for (size_t i = 0; i < run->requirements_len; i++) {
     if (!kr_area_first(run, i))
       continue;
     const char *area = kr_or(run->requirements[i].area, "");
     kr_area_counts c;
     kr_area_count(run, area, &c);
-    total.pass += c.pass;
-    total.fail += c.fail;
-    total.not_checked += c.not_checked;
-    fputs("  ", out);
-    int alen = (int)strlen(area);
-    kr_console_text(out, area, "", false);
-    for (int k = alen; k < 6; k++)
-      fputc(' ', out);
-    fprintf(out, "%3zu pass  %3zu fail  %3zu not checked\n", c.pass, c.fail, c.not_checked);
+    for (size_t k = 0; k < KR_REQ_STATUS_COUNT; k++)
+      total.n[k] += c.n[k];
+    kr_console_area_counts(out, area, &c);
   }
-  fprintf(out, "  total %3zu pass  %3zu fail  %3zu not checked\n", total.pass, total.fail,
-          total.not_checked);
+  kr_console_area_counts(out, "total", &total);
 }
 
 void kr_console_summary(FILE *out, const kr_console_options *opt, const kf_run_result *run) {

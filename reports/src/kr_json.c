@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "kf/alloc.h"
 #include "kf/buf.h"
@@ -25,6 +26,7 @@
 #include "kf/run_result.h"
 #include "kf/str.h"
 #include "kf/timeutil.h"
+#include "kf/utf8.h"
 #include "kf/version.h"
 #include "kr/report.h"
 #include "kr_priv.h"
@@ -108,17 +110,23 @@ typedef struct kr_json_ctx {
   kf_buf scratch;
 } kr_json_ctx;
 
+/* The version of docs/report-schema.json this writer follows. */
+#define KR_JSON_SCHEMA_VERSION 2
+
 /*
- * A JSON string holding s made valid UTF-8, or JSON null for a NULL s.
- * Returns NULL only when memory runs out.
+ * A JSON string holding the len bytes at s made valid UTF-8 (kr_text_clean
+ * rules). Returns NULL only when memory runs out.
  */
-static json_t *kr_json_text(kr_json_ctx *ctx, const char *s) {
-  if (s == NULL)
-    return json_null();
+static json_t *kr_json_textn(kr_json_ctx *ctx, const char *s, size_t len) {
   kf_buf_reset(&ctx->scratch);
-  if (kr_text_clean(&ctx->scratch, s, 0) != KF_OK)
+  if (kr_text_clean_n(&ctx->scratch, s, len, 0) != KF_OK)
     return NULL;
   return json_stringn(ctx->scratch.data != NULL ? ctx->scratch.data : "", ctx->scratch.len);
+}
+
+/* kr_json_textn for a NUL-terminated s, or JSON null for a NULL s. */
+static json_t *kr_json_text(kr_json_ctx *ctx, const char *s) {
+  return s != NULL ? kr_json_textn(ctx, s, strlen(s)) : json_null();
 }
 
 /* Attach value under key; takes the reference to value even on failure. */
@@ -145,6 +153,20 @@ static kf_rc kr_json_push(json_t *arr, json_t *value) {
 static kf_rc kr_json_child(json_t *parent, const char *key, json_t *child, json_t **out) {
   *out = child;
   return kr_json_set(parent, key, child);
+}
+
+/*
+ * The keys a scenario, a step and an assert share: what it is (under
+ * what_key), where it is written and how it went.
+ */
+static kf_rc kr_json_outcome(kr_json_ctx *ctx, json_t *o, const char *what_key, const char *what,
+                             const char *file, unsigned line, kf_status status,
+                             const char *message) {
+  KR_TRY(kr_json_set(o, what_key, kr_json_text(ctx, what != NULL ? what : "")));
+  KR_TRY(kr_json_set(o, "file", kr_json_text(ctx, file != NULL ? file : "")));
+  KR_TRY(kr_json_set(o, "line", json_integer((json_int_t)line)));
+  KR_TRY(kr_json_set(o, "status", json_string(kf_status_name(status))));
+  return kr_json_set(o, "message", kr_json_text(ctx, message));
 }
 
 static kf_rc kr_json_string_list(kr_json_ctx *ctx, json_t *obj, const char *key, char *const *items,
@@ -197,6 +219,100 @@ static kf_rc kr_json_requirements(kr_json_ctx *ctx, const kf_run_result *run, js
   return KF_OK;
 }
 
+/* {"headers": [{"name", "value"}], "body", "body_cut"} under key of parent. */
+static kf_rc kr_json_message(kr_json_ctx *ctx, const kf_message *msg, json_t *parent,
+                             const char *key) {
+  json_t *o;
+  KR_TRY(kr_json_child(parent, key, json_object(), &o));
+  json_t *headers;
+  KR_TRY(kr_json_child(o, "headers", json_array(), &headers));
+  for (size_t i = 0; i < msg->headers_len; i++) {
+    json_t *h = json_object();
+    KR_TRY(kr_json_push(headers, h));
+    KR_TRY(kr_json_set(h, "name", kr_json_text(ctx, msg->headers[i].name)));
+    KR_TRY(kr_json_set(h, "value", kr_json_text(ctx, msg->headers[i].value)));
+  }
+  json_t *body = msg->body != NULL ? kr_json_textn(ctx, msg->body, msg->body_len) : json_null();
+  KR_TRY(kr_json_set(o, "body", body));
+  return kr_json_set(o, "body_cut", json_boolean(msg->body_cut));
+}
+
+static kf_rc kr_json_exchange(kr_json_ctx *ctx, const kf_exchange *ex, json_t *arr) {
+  json_t *o = json_object();
+  KR_TRY(kr_json_push(arr, o));
+  KR_TRY(kr_json_set(o, "purpose", kr_json_text(ctx, ex->purpose != NULL ? ex->purpose : "")));
+  KR_TRY(kr_json_set(o, "method", kr_json_text(ctx, ex->method != NULL ? ex->method : "")));
+  KR_TRY(kr_json_set(o, "url", kr_json_text(ctx, ex->url != NULL ? ex->url : "")));
+  KR_TRY(kr_json_message(ctx, &ex->request, o, "request"));
+  KR_TRY(kr_json_set(o, "status", json_integer((json_int_t)ex->status)));
+  KR_TRY(kr_json_set(o, "status_line", kr_json_text(ctx, ex->status_line)));
+  /* Without an answer there is no response to show, only why (error). */
+  if (ex->status != 0)
+    KR_TRY(kr_json_message(ctx, &ex->response, o, "response"));
+  else
+    KR_TRY(kr_json_set(o, "response", json_null()));
+  KR_TRY(kr_json_set(o, "error", kr_json_text(ctx, ex->error)));
+  return kr_json_set(o, "duration_ms", json_integer((json_int_t)ex->duration_ms));
+}
+
+static kf_rc kr_json_assert(kr_json_ctx *ctx, const kf_assert_result *a, json_t *arr) {
+  json_t *o = json_object();
+  KR_TRY(kr_json_push(arr, o));
+  KR_TRY(kr_json_outcome(ctx, o, "source", a->source, a->file, a->line, a->status, a->message));
+  KR_TRY(kr_json_set(o, "expected", kr_json_text(ctx, a->expected)));
+  return kr_json_set(o, "actual", kr_json_text(ctx, a->actual));
+}
+
+/*
+ * An artifact's bytes exactly: as a string when they are UTF-8 text (no NUL,
+ * which many JSON readers refuse), otherwise as standard base64.
+ */
+static kf_rc kr_json_artifact_data(const kf_artifact *a, json_t *o) {
+  const char *data = a->data != NULL ? a->data : "";
+  size_t len = a->data != NULL ? a->len : 0;
+  if (kf_utf8_valid(data, len) && memchr(data, '\0', len) == NULL) {
+    KR_TRY(kr_json_set(o, "encoding", json_string("utf-8")));
+    return kr_json_set(o, "data", json_stringn(data, len));
+  }
+  if (len > KR_REPORT_MAX / 4 * 3)
+    return KF_ERR_LIMIT;
+  size_t b64_len = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
+  char *b64 = kf_malloc(b64_len);
+  if (b64 == NULL)
+    return KF_ERR_NOMEM;
+  sodium_bin2base64(b64, b64_len, (const unsigned char *)data, len, sodium_base64_VARIANT_ORIGINAL);
+  kf_rc rc = kr_json_set(o, "encoding", json_string("base64"));
+  if (rc == KF_OK)
+    rc = kr_json_set(o, "data", json_string(b64));
+  kf_free(b64);
+  return rc;
+}
+
+static kf_rc kr_json_artifact(kr_json_ctx *ctx, const kf_artifact *a, json_t *arr) {
+  json_t *o = json_object();
+  KR_TRY(kr_json_push(arr, o));
+  KR_TRY(kr_json_set(o, "name", kr_json_text(ctx, a->name != NULL ? a->name : "")));
+  KR_TRY(
+      kr_json_set(o, "media_type", kr_json_text(ctx, a->media_type != NULL ? a->media_type : "")));
+  KR_TRY(kr_json_set(o, "size", json_integer((json_int_t)a->len)));
+  return kr_json_artifact_data(a, o);
+}
+
+/* A step's "exchanges", "asserts" and "artifacts", every one in order. */
+static kf_rc kr_json_step_records(kr_json_ctx *ctx, const kf_step_result *st, json_t *so) {
+  json_t *arr;
+  KR_TRY(kr_json_child(so, "exchanges", json_array(), &arr));
+  for (size_t i = 0; i < st->exchanges_len; i++)
+    KR_TRY(kr_json_exchange(ctx, &st->exchanges[i], arr));
+  KR_TRY(kr_json_child(so, "asserts", json_array(), &arr));
+  for (size_t i = 0; i < st->asserts_len; i++)
+    KR_TRY(kr_json_assert(ctx, &st->asserts[i], arr));
+  KR_TRY(kr_json_child(so, "artifacts", json_array(), &arr));
+  for (size_t i = 0; i < st->artifacts_len; i++)
+    KR_TRY(kr_json_artifact(ctx, &st->artifacts[i], arr));
+  return KF_OK;
+}
+
 static kf_rc kr_json_steps(kr_json_ctx *ctx, const kf_scenario_result *sc, json_t *o) {
   json_t *arr;
   KR_TRY(kr_json_child(o, "steps", json_array(), &arr));
@@ -204,15 +320,11 @@ static kf_rc kr_json_steps(kr_json_ctx *ctx, const kf_scenario_result *sc, json_
     const kf_step_result *st = &sc->steps[i];
     json_t *so = json_object();
     KR_TRY(kr_json_push(arr, so));
-    KR_TRY(kr_json_set(so, "label", kr_json_text(ctx, st->label != NULL ? st->label : "")));
-    KR_TRY(kr_json_set(so, "file", kr_json_text(ctx, st->file != NULL ? st->file : "")));
-    KR_TRY(kr_json_set(so, "line", json_integer((json_int_t)st->line)));
-    KR_TRY(kr_json_set(so, "status", json_string(kf_status_name(st->status))));
-    KR_TRY(kr_json_set(so, "message", kr_json_text(ctx, st->message)));
+    KR_TRY(
+        kr_json_outcome(ctx, so, "label", st->label, st->file, st->line, st->status, st->message));
     KR_TRY(kr_json_set(so, "fail_line", json_integer((json_int_t)st->fail_line)));
     KR_TRY(kr_json_set(so, "duration_ms", json_integer((json_int_t)st->duration_ms)));
-    KR_TRY(kr_json_set(so, "request", kr_json_text(ctx, st->request)));
-    KR_TRY(kr_json_set(so, "response", kr_json_text(ctx, st->response)));
+    KR_TRY(kr_json_step_records(ctx, st, so));
   }
   return KF_OK;
 }
@@ -224,11 +336,7 @@ static kf_rc kr_json_scenarios(kr_json_ctx *ctx, const kf_run_result *run, json_
     const kf_scenario_result *sc = &run->scenarios[i];
     json_t *o = json_object();
     KR_TRY(kr_json_push(arr, o));
-    KR_TRY(kr_json_set(o, "name", kr_json_text(ctx, sc->name != NULL ? sc->name : "")));
-    KR_TRY(kr_json_set(o, "file", kr_json_text(ctx, sc->file != NULL ? sc->file : "")));
-    KR_TRY(kr_json_set(o, "line", json_integer((json_int_t)sc->line)));
-    KR_TRY(kr_json_set(o, "status", json_string(kf_status_name(sc->status))));
-    KR_TRY(kr_json_set(o, "message", kr_json_text(ctx, sc->message)));
+    KR_TRY(kr_json_outcome(ctx, o, "name", sc->name, sc->file, sc->line, sc->status, sc->message));
     KR_TRY(kr_json_set(o, "fail_file", kr_json_text(ctx, sc->fail_file)));
     KR_TRY(kr_json_set(o, "fail_line", json_integer((json_int_t)sc->fail_line)));
     KR_TRY(kr_json_string_list(ctx, o, "covers", sc->covers, sc->covers_len));
@@ -249,6 +357,7 @@ static kf_rc kr_json_build(kr_json_ctx *ctx, const kf_run_result *run, json_t *r
   char run_id[32];
   KR_TRY(kf_str_format(run_id, sizeof run_id, "%016" PRIx64, run->run_id));
 
+  KR_TRY(kr_json_set(root, "schema_version", json_integer(KR_JSON_SCHEMA_VERSION)));
   KR_TRY(kr_json_set(root, "konform_version", json_string(KONFORM_VERSION)));
   KR_TRY(kr_json_set(root, "target", kr_json_text(ctx, run->target != NULL ? run->target : "")));
   KR_TRY(kr_json_set(root, "base_url", kr_json_text(ctx, run->base_url)));

@@ -63,17 +63,18 @@ static kf_rc kr_junit_check(const kr_junit *j, int r) {
   return j->out_rc != KF_OK ? j->out_rc : KF_ERR_NOMEM;
 }
 
-/* Clean s for XML into j->scratch and return the NUL-terminated result. */
-static kf_rc kr_junit_clean(kr_junit *j, const char *s, const xmlChar **out) {
+/* Clean the len bytes at s for XML into j->scratch and return the NUL-terminated result. */
+static kf_rc kr_junit_clean(kr_junit *j, const char *s, size_t len, const xmlChar **out) {
   kf_buf_reset(&j->scratch);
-  KR_TRY(kr_text_clean(&j->scratch, s != NULL ? s : "", KR_CLEAN_XML));
+  KR_TRY(kr_text_clean_n(&j->scratch, s, len, KR_CLEAN_XML));
   *out = BAD_CAST(j->scratch.data != NULL ? j->scratch.data : "");
   return KF_OK;
 }
 
 static kf_rc kr_junit_attr(kr_junit *j, const char *name, const char *value) {
   const xmlChar *clean;
-  KR_TRY(kr_junit_clean(j, value, &clean));
+  value = value != NULL ? value : "";
+  KR_TRY(kr_junit_clean(j, value, strlen(value), &clean));
   return kr_junit_check(j, xmlTextWriterWriteAttribute(j->w, BAD_CAST name, clean));
 }
 
@@ -89,13 +90,16 @@ static kf_rc kr_junit_attr_time(kr_junit *j, int64_t ms) {
   return kr_junit_check(j, xmlTextWriterWriteAttribute(j->w, BAD_CAST "time", BAD_CAST secs));
 }
 
-/* Write s, cleaned, as element text (NULL writes nothing). */
-static kf_rc kr_junit_text(kr_junit *j, const char *s) {
-  if (s == NULL)
-    return KF_OK;
+/* Write the len bytes at s, cleaned, as element text. */
+static kf_rc kr_junit_textn(kr_junit *j, const char *s, size_t len) {
   const xmlChar *clean;
-  KR_TRY(kr_junit_clean(j, s, &clean));
+  KR_TRY(kr_junit_clean(j, s, len, &clean));
   return kr_junit_check(j, xmlTextWriterWriteString(j->w, clean));
+}
+
+/* kr_junit_textn for a NUL-terminated s; NULL writes nothing. */
+static kf_rc kr_junit_text(kr_junit *j, const char *s) {
+  return s != NULL ? kr_junit_textn(j, s, strlen(s)) : KF_OK;
 }
 
 static kf_rc kr_junit_start(kr_junit *j, const char *element) {
@@ -121,47 +125,77 @@ static kf_rc kr_junit_text_line(kr_junit *j, const char *prefix, unsigned line,
   return kr_junit_text(j, num);
 }
 
-/* The request and response traces of a step, each under a label. */
-static kf_rc kr_junit_traces(kr_junit *j, const kf_step_result *st) {
-  if (st->request != NULL) {
-    KR_TRY(kr_junit_text(j, "--- request\n"));
-    KR_TRY(kr_junit_text(j, st->request));
+/*
+ * kr_piece_fn: a failed assert as "[fail] text", a request or response
+ * under "--- request", anything else as a line.
+ */
+static kf_rc kr_junit_piece(void *ctx, const kr_piece *piece) {
+  kr_junit *j = ctx;
+  if (piece->kind == KR_PIECE_ASSERT) {
+    char word[32];
+    KR_TRY(kf_str_format(word, sizeof word, "[%s] ", kf_status_name(piece->status)));
+    KR_TRY(kr_junit_text(j, word));
+  } else if (piece->kind == KR_PIECE_REQUEST || piece->kind == KR_PIECE_RESPONSE) {
+    KR_TRY(kr_junit_text(j, "--- "));
+    KR_TRY(kr_junit_text(j, kr_piece_name(piece->kind)));
     KR_TRY(kr_junit_text(j, "\n"));
   }
-  if (st->response != NULL) {
-    KR_TRY(kr_junit_text(j, "--- response\n"));
-    KR_TRY(kr_junit_text(j, st->response));
-    KR_TRY(kr_junit_text(j, "\n"));
-  }
-  return KF_OK;
+  KR_TRY(kr_junit_textn(j, piece->text, piece->len));
+  return kr_junit_text(j, "\n");
 }
 
-/* <failure> or <error>: message attribute, then file:line, assertion and traces. */
-static kf_rc kr_junit_problem(kr_junit *j, const kf_scenario_result *sc) {
-  bool is_error = sc->status == KF_STATUS_ERROR;
+/* The asserts of st that did not pass, its exchanges and its artifacts. */
+static kf_rc kr_junit_details(kr_junit *j, const kf_step_result *st) {
+  return kr_step_pieces(st, false, kr_junit_piece, j);
+}
+
+/* "step: label (file:line)" and the step's details. */
+static kf_rc kr_junit_failed_step(kr_junit *j, const kf_step_result *st) {
+  KR_TRY(kr_junit_text(j, "step: "));
+  KR_TRY(kr_junit_text(j, st->label != NULL ? st->label : ""));
+  KR_TRY(kr_junit_text(j, " ("));
+  KR_TRY(kr_junit_text(j, st->file != NULL ? st->file : "?"));
+  KR_TRY(kr_junit_text_line(j, ":", st->line, ")\n"));
+  return kr_junit_details(j, st);
+}
+
+/* How a scenario outcome shows in its <testcase>, indexed by kf_status. */
+typedef struct kr_junit_outcome {
+  const char *element;  /* NULL: nothing (a pass). */
+  const char *type;     /* The type attribute, or NULL for none. */
+  const char *fallback; /* The message attribute when none was recorded. */
+  bool details;         /* Whether the element text says where and what failed. */
+} kr_junit_outcome;
+
+static const kr_junit_outcome kr_junit_outcomes[] = {
+    [KF_STATUS_PASS] = {NULL, NULL, NULL, false},
+    [KF_STATUS_FAIL] = {"failure", "conformance", "failure", true},
+    [KF_STATUS_ERROR] = {"error", "error", "error", true},
+    [KF_STATUS_SKIP] = {"skipped", NULL, "skipped", false},
+};
+_Static_assert(sizeof kr_junit_outcomes / sizeof kr_junit_outcomes[0] == KR_STATUS_COUNT,
+               "every kf_status has a JUnit outcome");
+
+/* <failure>, <error> or <skipped>: the message attribute, then file:line, asserts and traces. */
+static kf_rc kr_junit_outcome_write(kr_junit *j, const kf_scenario_result *sc) {
+  if ((size_t)sc->status >= KR_STATUS_COUNT || kr_junit_outcomes[sc->status].element == NULL)
+    return KF_OK;
+  const kr_junit_outcome *o = &kr_junit_outcomes[sc->status];
   kr_failure where;
   kr_failure_locate(sc, &where);
-  const kf_step_result *st = where.step;
-  const char *file = where.file;
-  unsigned line = where.line;
-  const char *message = where.message;
-  if (message == NULL)
-    message = is_error ? "error" : "failure";
+  const char *message = where.message != NULL ? where.message : o->fallback;
 
-  KR_TRY(kr_junit_start(j, is_error ? "error" : "failure"));
+  KR_TRY(kr_junit_start(j, o->element));
   KR_TRY(kr_junit_attr(j, "message", message));
-  KR_TRY(kr_junit_attr(j, "type", is_error ? "error" : "conformance"));
-  KR_TRY(kr_junit_text(j, file != NULL ? file : "?"));
-  KR_TRY(kr_junit_text_line(j, ":", line, "\n"));
-  KR_TRY(kr_junit_text(j, message));
-  KR_TRY(kr_junit_text(j, "\n"));
-  if (st != NULL) {
-    KR_TRY(kr_junit_text(j, "step: "));
-    KR_TRY(kr_junit_text(j, st->label != NULL ? st->label : ""));
-    KR_TRY(kr_junit_text(j, " ("));
-    KR_TRY(kr_junit_text(j, st->file != NULL ? st->file : "?"));
-    KR_TRY(kr_junit_text_line(j, ":", st->line, ")\n"));
-    KR_TRY(kr_junit_traces(j, st));
+  if (o->type != NULL)
+    KR_TRY(kr_junit_attr(j, "type", o->type));
+  if (o->details) {
+    KR_TRY(kr_junit_text(j, where.file != NULL ? where.file : "?"));
+    KR_TRY(kr_junit_text_line(j, ":", where.line, "\n"));
+    KR_TRY(kr_junit_text(j, message));
+    KR_TRY(kr_junit_text(j, "\n"));
+    if (where.step != NULL)
+      KR_TRY(kr_junit_failed_step(j, where.step));
   }
   return kr_junit_end(j);
 }
@@ -186,7 +220,7 @@ static kf_rc kr_junit_system_out(kr_junit *j, const kf_scenario_result *sc) {
       KR_TRY(kr_junit_text(j, st->message));
       KR_TRY(kr_junit_text(j, "\n"));
     }
-    KR_TRY(kr_junit_traces(j, st));
+    KR_TRY(kr_junit_details(j, st));
   }
   return kr_junit_end(j);
 }
@@ -211,19 +245,7 @@ static kf_rc kr_junit_testcase(kr_junit *j, const kf_scenario_result *sc, const 
     KR_TRY(kr_junit_end(j));
   }
 
-  switch (sc->status) {
-  case KF_STATUS_PASS:
-    break;
-  case KF_STATUS_FAIL:
-  case KF_STATUS_ERROR:
-    KR_TRY(kr_junit_problem(j, sc));
-    break;
-  case KF_STATUS_SKIP:
-    KR_TRY(kr_junit_start(j, "skipped"));
-    KR_TRY(kr_junit_attr(j, "message", sc->message != NULL ? sc->message : "skipped"));
-    KR_TRY(kr_junit_end(j));
-    break;
-  }
+  KR_TRY(kr_junit_outcome_write(j, sc));
   KR_TRY(kr_junit_system_out(j, sc));
   return kr_junit_end(j);
 }

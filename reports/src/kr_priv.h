@@ -1,8 +1,11 @@
 /*
  * kr_priv.h: helpers the report writers share. Private to reports/src.
  *
- * The text helpers and the area helper live in kr_console.c; the atomic file
- * writer lives in kr_json.c. None of them keeps state between calls.
+ * kr_text.c cleans text for a medium and names areas and durations;
+ * kr_step.c turns what a step recorded (asserts, exchanges, artifacts) into
+ * the pieces of text every writer shows and finds where a scenario failed;
+ * kr_json.c holds the atomic file writer. None of them keeps state between
+ * calls.
  */
 #ifndef KR_PRIV_H
 #define KR_PRIV_H
@@ -27,7 +30,25 @@
 /* The longest area name kept ("ACC", "PROF"); longer prefixes are cut. */
 #define KR_AREA_MAX 32
 
-/* Flags for kr_text_clean_to. Invalid UTF-8 always becomes U+FFFD. */
+/* How many values an X-macro table such as KF_STATUSES has. */
+#define KR_X_COUNT(name, text) +1
+enum {
+  KR_STATUS_COUNT = 0 KF_STATUSES(KR_X_COUNT),
+  KR_REQ_STATUS_COUNT = 0 KF_REQ_STATUSES(KR_X_COUNT)
+};
+
+/* Return rc from the current writer function if expr did not give KF_OK. */
+#define KR_TRY(expr)                                                                               \
+  do {                                                                                             \
+    kf_rc kr_try_rc_ = (expr);                                                                     \
+    if (kr_try_rc_ != KF_OK)                                                                       \
+      return kr_try_rc_;                                                                           \
+  } while (0)
+
+/*
+ * Flags for kr_text_clean_to. Invalid UTF-8 always becomes U+FFFD and a NUL
+ * byte always becomes the visible escape "\x00".
+ */
 enum {
   /*
    * Replace the characters XML 1.0 forbids (C0 controls other than tab, LF
@@ -47,16 +68,20 @@ enum {
 typedef kf_rc (*kr_sink_fn)(void *ctx, const char *data, size_t len);
 
 /*
- * Feed s (NUL-terminated, may be any bytes) through the cleaning rules of
- * flags into sink. Input past KR_TEXT_IN_MAX bytes is dropped and a note
- * "[... N more bytes cut]" is emitted instead. Returns the first error of sink.
+ * Feed the len bytes at s (any bytes, NULs included) through the cleaning
+ * rules of flags into sink. Input past KR_TEXT_IN_MAX bytes is dropped and a
+ * note "[... N more bytes cut]" is emitted instead. Returns the first error
+ * of sink.
  */
-kf_rc kr_text_clean_to(const char *s, unsigned flags, kr_sink_fn sink, void *ctx);
+kf_rc kr_text_clean_to(const char *s, size_t len, unsigned flags, kr_sink_fn sink, void *ctx);
 
 /*
- * Clean s into out (which the caller initialised, ideally with
- * KR_TEXT_OUT_MAX as cap). The result is valid UTF-8. out keeps ownership.
+ * Clean the len bytes at s into out (which the caller initialised, ideally
+ * with KR_TEXT_OUT_MAX as cap). The result is valid UTF-8 without NUL bytes.
+ * out keeps ownership.
  */
+kf_rc kr_text_clean_n(kf_buf *out, const char *s, size_t len, unsigned flags);
+/* kr_text_clean_n for the NUL-terminated s. */
 kf_rc kr_text_clean(kf_buf *out, const char *s, unsigned flags);
 
 /*
@@ -77,13 +102,60 @@ kf_rc kr_format_seconds(int64_t ms, char *out, size_t out_size);
  */
 kf_rc kr_file_write_atomic(const char *path, const char *data, size_t len, kf_err *err);
 
-/* Return rc from the current writer function if expr did not give KF_OK. */
-#define KR_TRY(expr)                                                                               \
-  do {                                                                                             \
-    kf_rc kr_try_rc_ = (expr);                                                                     \
-    if (kr_try_rc_ != KF_OK)                                                                       \
-      return kr_try_rc_;                                                                           \
-  } while (0)
+/*
+ * Append one side of ex as text: the request ("METHOD URL", headers, blank
+ * line, body) or the response ("HTTP status", headers, blank line, body; or
+ * why no answer came). Bodies are copied byte for byte (NULs included): clean
+ * them for the medium afterwards (kr_text_clean_n).
+ */
+kf_rc kr_exchange_text(const kf_exchange *ex, bool request, kf_buf *out);
+
+/*
+ * The kinds of text a step's details consist of, in the order the writers
+ * show them: its asserts, then each exchange (a title, the request, the
+ * response), then its artifacts. The names are the labels the writers put in
+ * front of request and response.
+ */
+#define KR_PIECES(X)                                                                               \
+  X(ASSERT, "expect")                                                                              \
+  X(EXCHANGE, "exchange")                                                                          \
+  X(REQUEST, "request")                                                                            \
+  X(RESPONSE, "response")                                                                          \
+  X(ARTIFACT, "artifact")
+
+typedef enum kr_piece_kind {
+#define KR_PIECE_ENUM(name, text) KR_PIECE_##name,
+  KR_PIECES(KR_PIECE_ENUM)
+#undef KR_PIECE_ENUM
+} kr_piece_kind;
+
+/* "expect", "exchange", "request", "response", "artifact". */
+const char *kr_piece_name(kr_piece_kind kind);
+
+/* One piece of a step's details, borrowed for the duration of the callback. */
+typedef struct kr_piece {
+  kr_piece_kind kind;
+  kf_status status; /* ASSERT: the assert's outcome; otherwise the step's status. */
+  /*
+   * Not cleaned; may hold any bytes, NULs included (len counts them). An
+   * ASSERT is "expect ...  (file:line)" and indented "expected:", "actual:"
+   * and "message:" lines; an EXCHANGE "exchange 2 of 3: wait mail, 5 ms";
+   * an ARTIFACT "artifact: name, media type, N bytes"; REQUEST and RESPONSE
+   * as kr_exchange_text. Never ends with a newline.
+   */
+  const char *text;
+  size_t len;
+} kr_piece;
+
+typedef kf_rc (*kr_piece_fn)(void *ctx, const kr_piece *piece);
+
+/*
+ * Hand the details of st to fn, piece by piece. With all_asserts false only
+ * the asserts that did not pass are shown. A text over KR_TEXT_IN_MAX is
+ * handed over as far as it fits. Returns the first error of fn, or
+ * KF_ERR_NOMEM.
+ */
+kf_rc kr_step_pieces(const kf_step_result *st, bool all_asserts, kr_piece_fn fn, void *ctx);
 
 /* Where and why a failed or errored scenario failed, as the reports show it. */
 typedef struct kr_failure {

@@ -13,7 +13,12 @@
 #include <cmocka.h>
 
 #include "kf/alloc.h"
-#include "kh_eval.h"
+#include "kh_jsonpath.h"
+#include "kh_pred.h"
+#include "kh_query.h"
+#include "kh_subject.h"
+#include "kh_text.h"
+#include "kt_alloc.h"
 #include "kh_parse.h"
 
 static json_t *g_response;
@@ -67,6 +72,14 @@ static int teardown(void **state) {
   return 0;
 }
 
+/* The test subjects, each a new reference, as the runner sets them. */
+static void subjects_of(kh_subjects *s) {
+  kh_subjects_init(s);
+  kh_subjects_set(s, KH_SUBJECT_RESPONSE, json_incref(g_response), kh_subject_load_body, NULL);
+  kh_subjects_set(s, KH_SUBJECT_MAIL, json_incref(g_mail), NULL, NULL);
+  kh_subjects_set(s, KH_SUBJECT_LETTER, json_incref(g_letter), NULL, NULL);
+}
+
 /* Parse "expect <rest>" and return the file (check in steps[0].checks[0]). */
 static kh_file *parse_check(const char *line) {
   char text[2048];
@@ -90,23 +103,25 @@ static const kh_check *check_of(kh_file *f) {
 static bool run_expect(const char *line, char *explain, size_t explain_size) {
   kh_file *f = parse_check(line);
   const kh_check *c = check_of(f);
-  kh_subjects subj = {g_response, g_mail, g_letter};
+  kh_subjects subj;
+  subjects_of(&subj);
   json_t *value = NULL;
   kf_err err;
   kf_err_init(&err);
-  kf_rc rc = kh_eval_query(&c->query, &subj, &g_vars, &value, &err);
+  kf_rc rc = kh_query_eval(&c->query, &subj, &g_vars, &value, &err);
   if (rc != KF_OK)
     print_error("%s: %s\n", line, err.message);
   assert_int_equal(rc, KF_OK);
   bool holds = false;
   kf_buf b;
   kf_buf_init(&b, 4096);
-  assert_int_equal(kh_eval_predicate(&c->pred, value, &g_vars, &holds, &b, &err), KF_OK);
+  assert_int_equal(kh_pred_eval(&c->pred, value, &g_vars, &holds, &b, &err), KF_OK);
   if (explain != NULL)
     snprintf(explain, explain_size, "%s", b.data != NULL ? b.data : "");
   kf_buf_release(&b);
   json_decref(value);
   kh_file_free(f);
+  kh_subjects_release(&subj);
   return holds;
 }
 
@@ -264,7 +279,8 @@ static void test_typed_comparisons(void **state) {
 
 static void test_errors(void **state) {
   (void)state;
-  kh_subjects empty = {NULL, NULL, NULL};
+  kh_subjects empty;
+  kh_subjects_init(&empty);
   const char *lines[] = {"expect status == 1", "expect mail.subject exists",
                          "expect letter.kind exists"};
   for (size_t i = 0; i < 3; i++) {
@@ -272,12 +288,13 @@ static void test_errors(void **state) {
     json_t *v = NULL;
     kf_err err;
     kf_err_init(&err);
-    assert_int_equal(kh_eval_query(&check_of(f)->query, &empty, &g_vars, &v, &err), KF_ERR_STATE);
+    assert_int_equal(kh_query_eval(&check_of(f)->query, &empty, &g_vars, &v, &err), KF_ERR_STATE);
     assert_null(v);
     assert_true(strlen(err.message) > 0);
     kh_file_free(f);
   }
-  kh_subjects subj = {g_response, g_mail, g_letter};
+  kh_subjects subj;
+  subjects_of(&subj);
   const char *bad[] = {"expect json \"a.b\" exists",        "expect json \"$.\" exists",
                        "expect json \"$[x]\" exists",       "expect body regex \"(\" exists",
                        "expect mail.link \"[\" exists",     "expect var \"nope\" exists",
@@ -289,7 +306,7 @@ static void test_errors(void **state) {
     json_t *v = NULL;
     kf_err err;
     kf_err_init(&err);
-    kf_rc rc = kh_eval_query(&check_of(f)->query, &subj, &g_vars, &v, &err);
+    kf_rc rc = kh_query_eval(&check_of(f)->query, &subj, &g_vars, &v, &err);
     if (rc != want[i])
       print_error("%s: %s\n", bad[i], kf_rc_name(rc));
     assert_int_equal(rc, want[i]);
@@ -303,7 +320,7 @@ static void test_errors(void **state) {
   json_t *v = NULL;
   kf_err err;
   kf_err_init(&err);
-  assert_int_equal(kh_eval_query(&check_of(f)->query, &subj, &g_vars, &v, &err), KF_ERR_INVALID);
+  assert_int_equal(kh_query_eval(&check_of(f)->query, &subj, &g_vars, &v, &err), KF_ERR_INVALID);
   kh_file_free(f);
   /* A bad regex or JSON operand in a predicate. */
   const char *badpred[] = {"expect body matches \"(\"", "expect body json-equals \"{\"",
@@ -311,11 +328,12 @@ static void test_errors(void **state) {
   for (size_t i = 0; i < 3; i++) {
     f = parse_check(badpred[i]);
     bool holds = true;
-    kf_rc rc = kh_eval_predicate(&check_of(f)->pred, json_object_get(g_response, "body"), &g_vars,
-                                 &holds, NULL, &err);
+    kf_rc rc = kh_pred_eval(&check_of(f)->pred, json_object_get(g_response, "body"), &g_vars,
+                            &holds, NULL, &err);
     assert_true(rc == KF_ERR_INVALID || rc == KF_ERR_NOT_FOUND);
     kh_file_free(f);
   }
+  kh_subjects_release(&subj);
 }
 
 static void test_json_path_and_text(void **state) {
@@ -324,27 +342,27 @@ static void test_json_path_and_text(void **state) {
   json_t *out = NULL;
   kf_err err;
   kf_err_init(&err);
-  assert_int_equal(kh_json_path(root, "$", &out, &err), KF_OK);
+  assert_int_equal(kh_jsonpath_get(root, "$", &out, &err), KF_OK);
   assert_ptr_equal(out, root);
-  assert_int_equal(kh_json_path(root, "$.list[-3]", &out, &err), KF_OK);
+  assert_int_equal(kh_jsonpath_get(root, "$.list[-3]", &out, &err), KF_OK);
   assert_int_equal(json_integer_value(out), 1);
-  assert_int_equal(kh_json_path(root, "$.list[-4]", &out, &err), KF_OK);
+  assert_int_equal(kh_jsonpath_get(root, "$.list[-4]", &out, &err), KF_OK);
   assert_null(out);
-  assert_int_equal(kh_json_path(root, "$.status.x", &out, &err), KF_OK);
+  assert_int_equal(kh_jsonpath_get(root, "$.status.x", &out, &err), KF_OK);
   assert_null(out);
-  assert_int_equal(kh_json_path(NULL, "$.a", &out, &err), KF_OK);
+  assert_int_equal(kh_jsonpath_get(NULL, "$.a", &out, &err), KF_OK);
   assert_null(out);
-  assert_int_equal(kh_json_path(root, "$[\"unterminated", &out, &err), KF_ERR_INVALID);
-  assert_int_equal(kh_json_path(root, "$[1", &out, &err), KF_ERR_INVALID);
+  assert_int_equal(kh_jsonpath_get(root, "$[\"unterminated", &out, &err), KF_ERR_INVALID);
+  assert_int_equal(kh_jsonpath_get(root, "$[1", &out, &err), KF_ERR_INVALID);
   kf_buf b;
   kf_buf_init(&b, 1024);
-  assert_int_equal(kh_eval_to_text(json_object_get(root, "status"), &b), KF_OK);
+  assert_int_equal(kh_text_of_value(json_object_get(root, "status"), &b), KF_OK);
   assert_string_equal(b.data, "ok");
   kf_buf_reset(&b);
-  assert_int_equal(kh_eval_to_text(json_object_get(root, "list"), &b), KF_OK);
+  assert_int_equal(kh_text_of_value(json_object_get(root, "list"), &b), KF_OK);
   assert_string_equal(b.data, "[1,2,3]");
   kf_buf_reset(&b);
-  assert_int_equal(kh_eval_to_text(json_object_get(root, "t"), &b), KF_OK);
+  assert_int_equal(kh_text_of_value(json_object_get(root, "t"), &b), KF_OK);
   assert_string_equal(b.data, "true");
   kf_buf_release(&b);
 }
@@ -362,7 +380,7 @@ static void test_explain_escapes_and_truncates(void **state) {
   kf_buf_init(&b, 4096);
   kf_err err;
   kf_err_init(&err);
-  assert_int_equal(kh_eval_predicate(&check_of(f)->pred, v, &g_vars, &holds, &b, &err), KF_OK);
+  assert_int_equal(kh_pred_eval(&check_of(f)->pred, v, &g_vars, &holds, &b, &err), KF_OK);
   assert_false(holds);
   assert_true(strncmp(b.data, "got \"\\n\\\"aaa", 12) == 0);
   assert_non_null(strstr(b.data, "\"..."));
@@ -372,8 +390,153 @@ static void test_explain_escapes_and_truncates(void **state) {
   kh_file_free(f);
 }
 
+#define EVAL_LINES 7
+
+typedef struct eval_ctx {
+  kh_file *files[EVAL_LINES];
+  kh_subjects subj;
+} eval_ctx;
+
+static bool eval_body(void *data, const kt_alloc_run *run) {
+  eval_ctx *ctx = data;
+  bool ok = true;
+  kt_alloc_arm(run);
+  for (size_t i = 0; ok && i < EVAL_LINES; i++) {
+    const kh_check *c = check_of(ctx->files[i]);
+    json_t *v = NULL;
+    kf_err err;
+    kf_err_init(&err);
+    bool holds = false;
+    kf_buf b;
+    kf_buf_init(&b, 4096);
+    kf_rc rc = kh_query_eval(&c->query, &ctx->subj, &g_vars, &v, &err);
+    if (rc == KF_OK)
+      rc = kh_pred_eval(&c->pred, v, &g_vars, &holds, &b, &err);
+    if (rc == KF_OK)
+      assert_true(holds); /* A run that got through decides as a clean one. */
+    else
+      ok = false;
+    kf_buf_release(&b);
+    json_decref(v);
+  }
+  kt_alloc_disarm();
+  return ok;
+}
+
+/* Evaluation fails cleanly at every allocation: an error, never a wrong verdict, no leak. */
+static void test_eval_allocation_failures(void **state) {
+  (void)state;
+  static const char *const lines[] = {"expect body grep \"LINE\" count == 1",
+                                      "expect mail.text regex \"id=([a-z]+)\" == \"abc\"",
+                                      "expect mail.link \"bestaetigen\" contains \"id=abc\"",
+                                      "expect json \"$.list\" json-equals \"[1, 2, 3]\"",
+                                      "expect mail.from lower startswith \"kontoservice@\"",
+                                      "expect var \"email\" matches \"^a@\"",
+                                      "expect json \"$.status\" != \"{{email}}\""};
+  eval_ctx ctx;
+  for (size_t i = 0; i < EVAL_LINES; i++)
+    ctx.files[i] = parse_check(lines[i]);
+  subjects_of(&ctx.subj);
+  assert_true(kt_alloc_sweep(eval_body, &ctx) > 5);
+  kh_subjects_release(&ctx.subj);
+  for (size_t i = 0; i < EVAL_LINES; i++)
+    kh_file_free(ctx.files[i]);
+}
+
+static kf_rc query_value(const char *line, kh_subjects *subj, json_t **v) {
+  kh_file *f = parse_check(line);
+  kf_err err;
+  kf_err_init(&err);
+  kf_rc rc = kh_query_eval(&check_of(f)->query, subj, &g_vars, v, &err);
+  kh_file_free(f);
+  return rc;
+}
+
+/* Pages are read as a person sees them; whole answers compare without Date; dates as instants. */
+static void test_pages_headers_instants(void **state) {
+  (void)state;
+  kh_subjects subj;
+  kh_subjects_init(&subj);
+  json_t *doc =
+      json_pack("{s:i,s:{s:s,s:s,s:s},s:s}", "status", 200, "headers", "content-type",
+                "text/html; charset=utf-8", "date", "Sat, 28 Mar 2026 10:00:00 GMT", "connection",
+                "close", "body",
+                "<!DOCTYPE html><html><head><title>T</title><style>p{}</style></head><body>"
+                "<h1>Best&auml;tigung</h1><p>Sie haben Ihre E-Mail-Adresse\n   erfolgreich "
+                "best&#228;tigt.</p><script>var x = 1;</script><p><a href='/anmelden'>Zur "
+                "<b>Anmeldung</b></a> <a href=\"/x\">Anders</a></p></body></html>");
+  kh_subjects_set(&subj, KH_SUBJECT_RESPONSE, doc, kh_subject_load_body, NULL);
+  json_t *v = NULL;
+  assert_int_equal(query_value("expect page.text exists", &subj, &v), KF_OK);
+  assert_string_equal(json_string_value(v), "Bestätigung\nSie haben Ihre E-Mail-Adresse "
+                                            "erfolgreich bestätigt.\nZur Anmeldung Anders");
+  json_decref(v);
+  assert_int_equal(query_value("expect page.link \"Zur Anmeldung\" exists", &subj, &v), KF_OK);
+  assert_string_equal(json_string_value(v), "/anmelden");
+  json_decref(v);
+  assert_int_equal(query_value("expect page.link \"Zur\" exists", &subj, &v), KF_OK);
+  assert_null(v); /* A link is found by its whole text. */
+  assert_int_equal(query_value("expect headers exists", &subj, &v), KF_OK);
+  assert_int_equal(json_object_size(v), 1);
+  assert_non_null(json_object_get(v, "content-type"));
+  json_decref(v);
+  assert_int_equal(query_value("expect header \"Date\" instant == 1774692000", &subj, &v), KF_OK);
+  assert_int_equal(json_integer_value(v), 1774692000);
+  json_decref(v);
+  assert_int_equal(query_value("expect header \"Connection\" instant exists", &subj, &v), KF_OK);
+  assert_null(v); /* Not a date: absent. */
+  kh_subjects_release(&subj);
+}
+
+/* A loader that counts its calls and provides part "raw" once. */
+static int loads;
+static kf_rc count_load(kh_subject *subject, const char *part, void *ctx, kf_err *err) {
+  (void)ctx;
+  (void)err;
+  loads++;
+  if (strcmp(part, "raw") == 0)
+    return json_object_set_new(subject->doc, "raw", json_string("RAW")) == 0 ? KF_OK : KF_ERR_NOMEM;
+  return KF_OK;
+}
+
+/* A body is parsed as JSON only when a query asks, and a lazy part is loaded once. */
+static void test_lazy_parts(void **state) {
+  (void)state;
+  kh_subjects subj;
+  kh_subjects_init(&subj);
+  json_t *doc = json_pack("{s:i,s:s}", "status", 200, "body", "{\"a\": [1, 2]}");
+  kh_subjects_set(&subj, KH_SUBJECT_RESPONSE, doc, kh_subject_load_body, NULL);
+  json_t *v = NULL;
+  assert_int_equal(query_value("expect status == 200", &subj, &v), KF_OK);
+  json_decref(v);
+  assert_null(json_object_get(doc, "json"));
+  assert_int_equal(query_value("expect json \"$.a[1]\" == 2", &subj, &v), KF_OK);
+  assert_int_equal(json_integer_value(v), 2);
+  json_decref(v);
+  assert_non_null(json_object_get(doc, "json"));
+  /* A body that is not JSON: absent, and not parsed again. */
+  kh_subjects_set(&subj, KH_SUBJECT_RESPONSE, json_pack("{s:s}", "body", "<html>"),
+                  kh_subject_load_body, NULL);
+  assert_int_equal(query_value("expect json \"$\" not exists", &subj, &v), KF_OK);
+  assert_null(v);
+  kh_subjects_set(&subj, KH_SUBJECT_MAIL, json_pack("{s:i}", "id", 3), count_load, NULL);
+  loads = 0;
+  assert_int_equal(query_value("expect mail.raw == \"RAW\"", &subj, &v), KF_OK);
+  assert_string_equal(json_string_value(v), "RAW");
+  json_decref(v);
+  assert_int_equal(query_value("expect mail.raw == \"RAW\"", &subj, &v), KF_OK);
+  json_decref(v);
+  assert_int_equal(query_value("expect mail.html == null", &subj, &v), KF_OK);
+  assert_int_equal(query_value("expect mail.html == null", &subj, &v), KF_OK);
+  assert_int_equal(loads, 2); /* raw once, html once (absent, remembered). */
+  kh_subjects_release(&subj);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_lazy_parts),
+      cmocka_unit_test(test_pages_headers_instants),
+      cmocka_unit_test(test_eval_allocation_failures),
       cmocka_unit_test(test_response_queries),
       cmocka_unit_test(test_filters),
       cmocka_unit_test(test_mail_letter_var),

@@ -426,6 +426,187 @@ static void test_ready_line_through_pipe(void **state) {
   close(fds[0]);
 }
 
+/* ---- In-process requests, route data, and answers when memory ran out. ---- */
+
+typedef struct route_tag {
+  const char *name;
+} route_tag;
+
+/* Records the route data the filter saw, so the test can compare it with the handler's. */
+static const void *seen_by_filter;
+
+static bool tag_filter(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)resp;
+  (void)ctx;
+  seen_by_filter = kf_http_req_route_data(req);
+  return true;
+}
+
+static void tag_handler(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)ctx;
+  const route_tag *tag = kf_http_req_route_data(req);
+  kf_http_resp_json(resp, 200,
+                    json_pack("{s:s?, s:s?, s:s?}", "tag", tag != NULL ? tag->name : NULL, "q",
+                              kf_http_req_query(req, "q"), "h", kf_http_req_header(req, "x-test")));
+}
+
+static void null_body_handler(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)req;
+  (void)ctx;
+  /* What a handler passes when json_pack ran out of memory. */
+  kf_http_resp_json(resp, 202, NULL);
+}
+
+static void null_error_handler(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)req;
+  (void)ctx;
+  kf_http_resp_error_obj(resp, 400, NULL);
+}
+
+static kf_httpd *fake_server(void) {
+  static const route_tag tag_a = {"a"};
+  kf_httpd_config cfg;
+  kf_httpd_config_init(&cfg);
+  cfg.max_body = 16;
+  kf_httpd *h = NULL;
+  assert_int_equal(kf_httpd_new(&cfg, &h, NULL), KF_OK);
+  assert_int_equal(kf_httpd_route_with_data(h, "GET", "/a", tag_handler, NULL, &tag_a), KF_OK);
+  assert_int_equal(kf_httpd_route(h, "GET", "/plain", tag_handler, NULL), KF_OK);
+  assert_int_equal(kf_httpd_route(h, "POST", "/json", json_handler, NULL), KF_OK);
+  assert_int_equal(kf_httpd_route(h, "POST", "/null", null_body_handler, NULL), KF_OK);
+  assert_int_equal(kf_httpd_route(h, "POST", "/null-error", null_error_handler, NULL), KF_OK);
+  kf_httpd_set_filter(h, tag_filter, NULL);
+  return h;
+}
+
+static json_t *answer_json(const kf_http_answer *a) {
+  json_t *j = json_loadb(a->body, a->body_len, 0, NULL);
+  assert_non_null(j);
+  return j;
+}
+
+static void test_route_data_reaches_filter_and_handler(void **state) {
+  (void)state;
+  kf_httpd *h = fake_server();
+  static const char *const query[] = {"q", "v", NULL};
+  static const char *const headers[] = {"X-Test", "hello", NULL};
+  kf_http_fake_req in = {.method = "GET", .path = "/a", .query = query, .headers = headers};
+  kf_http_answer a;
+  seen_by_filter = NULL;
+  assert_int_equal(kf_httpd_serve_fake(h, &in, &a, NULL), KF_OK);
+  assert_int_equal(a.status, 200);
+  assert_string_equal(a.content_type, "application/json; charset=utf-8");
+  json_t *j = answer_json(&a);
+  assert_string_equal(json_string_value(json_object_get(j, "tag")), "a");
+  assert_string_equal(json_string_value(json_object_get(j, "q")), "v");
+  assert_string_equal(json_string_value(json_object_get(j, "h")), "hello");
+  assert_non_null(seen_by_filter);
+  json_decref(j);
+  kf_http_answer_release(&a);
+  /* A route added without data has none. */
+  in.path = "/plain";
+  assert_int_equal(kf_httpd_serve_fake(h, &in, &a, NULL), KF_OK);
+  assert_null(seen_by_filter);
+  j = answer_json(&a);
+  assert_true(json_is_null(json_object_get(j, "tag")));
+  json_decref(j);
+  kf_http_answer_release(&a);
+  kf_httpd_free(h);
+}
+
+static void test_fake_requests_route_like_real_ones(void **state) {
+  (void)state;
+  kf_httpd *h = fake_server();
+  static const char *const json_type[] = {"Content-Type", "application/json", NULL};
+  kf_http_fake_req in = {.method = "POST", .path = "/json", .headers = json_type};
+  in.body = "{\"k\":1}";
+  in.body_len = strlen(in.body);
+  kf_http_answer a;
+  assert_int_equal(kf_httpd_serve_fake(h, &in, &a, NULL), KF_OK);
+  assert_int_equal(a.status, 201);
+  assert_string_equal(a.body, "{\"k\":1}");
+  kf_http_answer_release(&a);
+  in.body = "{\"k\":\"0123456789abcdef\"}";
+  in.body_len = strlen(in.body);
+  assert_int_equal(kf_httpd_serve_fake(h, &in, &a, NULL), KF_OK);
+  assert_int_equal(a.status, 413);
+  kf_http_answer_release(&a);
+  in.method = "DELETE";
+  in.body = NULL;
+  assert_int_equal(kf_httpd_serve_fake(h, &in, &a, NULL), KF_OK);
+  assert_int_equal(a.status, 405);
+  kf_http_answer_release(&a);
+  in.path = "/nowhere";
+  assert_int_equal(kf_httpd_serve_fake(h, &in, &a, NULL), KF_OK);
+  assert_int_equal(a.status, 404);
+  json_t *j = answer_json(&a);
+  assert_string_equal(error_code(j), kf_http_error_row_get(KF_HTTP_ERR_NOT_FOUND)->code);
+  json_decref(j);
+  kf_http_answer_release(&a);
+  kf_httpd_free(h);
+}
+
+static const char a_internal_body[] =
+    "{\"error\":{\"code\":\"INTERNAL_ERROR\",\"message\":\"" KF_HTTP_INTERNAL_MESSAGE
+    "\",\"fields\":[]}}";
+
+/* The shared error shape of a 500, byte for byte. */
+static void assert_internal_error(const kf_http_answer *a) {
+  assert_int_equal(a->status, 500);
+  assert_string_equal(a->content_type, "application/json; charset=utf-8");
+  assert_string_equal(a->body, a_internal_body);
+}
+
+/* A NULL body is an allocation that failed: 500 INTERNAL_ERROR, never an empty 202. */
+static void test_null_json_body_is_internal_error(void **state) {
+  (void)state;
+  kf_httpd *h = fake_server();
+  kf_http_fake_req in = {.method = "POST", .path = "/null"};
+  kf_http_answer a;
+  assert_int_equal(kf_httpd_serve_fake(h, &in, &a, NULL), KF_OK);
+  assert_internal_error(&a);
+  kf_http_answer_release(&a);
+  in.path = "/null-error";
+  assert_int_equal(kf_httpd_serve_fake(h, &in, &a, NULL), KF_OK);
+  assert_internal_error(&a);
+  kf_http_answer_release(&a);
+  /* The fixed text is what jansson writes for the error shape. */
+  json_t *shape = json_pack("{s:{s:s, s:s, s:[]}}", "error", "code", "INTERNAL_ERROR", "message",
+                            KF_HTTP_INTERNAL_MESSAGE, "fields");
+  char *text = json_dumps(shape, JSON_COMPACT);
+  assert_non_null(text);
+  assert_string_equal(text, a_internal_body);
+  kf_free(text);
+  json_decref(shape);
+  kf_httpd_free(h);
+}
+
+/* Every allocation of a fake request failing in turn: an answer or KF_ERR_NOMEM, no leak. */
+static void test_fake_request_allocation_failures(void **state) {
+  (void)state;
+  kf_httpd *h = fake_server();
+  static const char *const json_type[] = {"Content-Type", "application/json", NULL};
+  kf_http_fake_req in = {
+      .method = "POST", .path = "/json", .headers = json_type, .body = "{}", .body_len = 2};
+  for (unsigned long n = 1;; n++) {
+    kf_http_answer a;
+    kf_alloc_fail_at(n);
+    kf_rc rc = kf_httpd_serve_fake(h, &in, &a, NULL);
+    int failed = kf_alloc_failed();
+    kf_alloc_fail_at(0);
+    if (rc == KF_OK) {
+      if (a.status != 201 && a.status != 500)
+        fail_msg("allocation %lu: %u %s", n, a.status, a.body);
+      kf_http_answer_release(&a);
+    } else {
+      assert_int_equal(rc, KF_ERR_NOMEM);
+    }
+    if (!failed)
+      break;
+  }
+  kf_httpd_free(h);
+}
+
 int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
@@ -440,7 +621,15 @@ int main(void) {
       cmocka_unit_test(test_stop_finishes_requests_in_flight),
       cmocka_unit_test(test_ready_line_through_pipe),
   };
+  const struct CMUnitTest in_process[] = {
+      cmocka_unit_test(test_route_data_reaches_filter_and_handler),
+      cmocka_unit_test(test_fake_requests_route_like_real_ones),
+      cmocka_unit_test(test_null_json_body_is_internal_error),
+      cmocka_unit_test(test_fake_request_allocation_failures),
+  };
+  kf_alloc_install_jansson();
   int rc = cmocka_run_group_tests_name("httpd", tests, setup, teardown);
+  rc |= cmocka_run_group_tests_name("httpd in-process", in_process, NULL, NULL);
   curl_global_cleanup();
   return rc;
 }

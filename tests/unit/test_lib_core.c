@@ -164,8 +164,48 @@ static void test_err_set_truncates(void **state) {
   assert_int_equal(kf_err_set(NULL, KF_ERR_IO, "ignored"), KF_ERR_IO);
 }
 
+static void test_rfc5322_dates(void **state) {
+  (void)state;
+  /* 2026-03-28 10:00:00 UTC, a Saturday, written every legal way. */
+  const int64_t want = 1774692000;
+  static const char *const same[] = {
+      "Sat, 28 Mar 2026 10:00:00 +0000", "28 Mar 2026 10:00:00 +0000",
+      "Sat, 28 Mar 2026 11:00:00 +0100", "Sat, 28 Mar 2026 05:00:00 -0500",
+      "sat, 28 mar 2026 10:00 +0000",    "Sat,\r\n 28 Mar 2026 10:00:00 (UTC) +0000",
+      "Sat, 28 Mar 2026 10:00:00 GMT",   "Sat, 28 Mar 2026 06:00:00 EDT",
+      "Sat, 28 Mar 26 10:00:00 UT",      "  Sat , 28 Mar 2026 10 : 00 : 00 Z  "};
+  for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+    int64_t t = 0;
+    if (kf_time_parse_rfc5322(same[i], &t) != KF_OK || t != want)
+      fail_msg("\"%s\" gave %lld", same[i], (long long)t);
+  }
+  static const char *const bad[] = {"",
+                                    "Fri, 28 Mar 2026 10:00:00 +0000", /* wrong day name */
+                                    "31 Apr 2026 10:00:00 +0000",
+                                    "29 Feb 2026 10:00:00 +0000",
+                                    "28 Mar 2026 24:00:00 +0000",
+                                    "28 Mar 2026 10:00:00",
+                                    "28 Mar 2026 10:00:00 +01",
+                                    "28 Mar 2026 10:00:00 +0000 x",
+                                    "2026-03-28T10:00:00Z",
+                                    "28 Mär 2026 10:00:00 +0000"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    int64_t t = 0;
+    if (kf_time_parse_rfc5322(bad[i], &t) != KF_ERR_PARSE)
+      fail_msg("\"%s\" was accepted", bad[i]);
+  }
+  int64_t t = 0;
+  assert_int_equal(kf_time_parse_rfc5322("29 Feb 2024 00:00:00 +0000", &t), KF_OK);
+  /* What we write, we read. */
+  char buf[KF_TIME_RFC5322_MAX];
+  assert_int_equal(kf_time_format_rfc5322(want, buf, sizeof buf), KF_OK);
+  assert_int_equal(kf_time_parse_rfc5322(buf, &t), KF_OK);
+  assert_int_equal(t, want);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_rfc5322_dates),
       cmocka_unit_test(test_buf_cap_is_hard),
       cmocka_unit_test(test_buf_nomem_then_recovers),
       cmocka_unit_test(test_str_to_long_rejects_junk),

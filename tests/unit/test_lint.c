@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "kh_lint.h"
+#include "kt_alloc.h"
 
 static char g_root[64];
 
@@ -317,8 +318,60 @@ static void test_repo_suite_lints_clean(void **state) {
   kh_suite_release(&suite);
 }
 
+typedef struct lint_ctx {
+  kh_suite suite;
+  kh_catalogue cat;
+  size_t errors; /* Of the clean run. */
+} lint_ctx;
+
+static bool lint_body(void *data, const kt_alloc_run *run) {
+  lint_ctx *ctx = data;
+  kh_lint_report rep;
+  kh_lint_report_init(&rep);
+  kt_alloc_arm(run);
+  kf_rc rc = kh_lint_suite(&ctx->suite, &ctx->cat, &rep);
+  kt_alloc_disarm();
+  if (rc != KF_OK)
+    assert_int_equal(rc, KF_ERR_NOMEM);
+  else
+    assert_int_equal(rep.errors, ctx->errors);
+  kh_lint_report_release(&rep);
+  return rc == KF_OK;
+}
+
+/* Lint reports running out of memory at every allocation, and otherwise finds the same. */
+static void test_lint_allocation_failures(void **state) {
+  (void)state;
+  write_file("s.konform", "scenario: s\ncovers: ACC-01 ACC-99\nlet pw = password()\n"
+                          "use frag who=\"{{pw}}\"\nPOST /x\n  json {\"p\": \"{{pw}}\"}\n"
+                          "  capture c = body\n  expect var \"c\" == \"{{nope}}\"\n");
+  write_file("f.konform", "fragment: frag\nparams: who\nlet y = \"{{who}}\"\n");
+  char p1[256], p2[256];
+  snprintf(p1, sizeof p1, "%s/s.konform", g_root);
+  snprintf(p2, sizeof p2, "%s/f.konform", g_root);
+  const char *paths[] = {p1, p2};
+  lint_ctx ctx;
+  kh_suite_init(&ctx.suite);
+  kh_diag diag;
+  kh_diag_init(&diag);
+  assert_int_equal(kh_suite_load(&ctx.suite, paths, 2, &diag), KF_OK);
+  kh_diag_release(&diag);
+  kh_catalogue_init(&ctx.cat);
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(kh_catalogue_load_text(&ctx.cat, "c.json", CATALOGUE, strlen(CATALOGUE), &err),
+                   KF_OK);
+  ctx.errors = 3; /* ACC-99, the unescaped password in JSON, {{nope}}. */
+  assert_true(kt_alloc_sweep(lint_body, &ctx) > 5);
+  kh_catalogue_release(&ctx.cat);
+  kh_suite_release(&ctx.suite);
+  remove_file("s.konform");
+  remove_file("f.konform");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_lint_allocation_failures),
       cmocka_unit_test(test_clean_suite),
       cmocka_unit_test(test_findings),
       cmocka_unit_test(test_password_in_json_body),

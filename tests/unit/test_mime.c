@@ -52,7 +52,7 @@ static void assert_links(json_t *doc, const char *const *expected, size_t n) {
   if (json_array_size(links) != n) {
     char *dump = json_dumps(links, 0);
     print_error("links: %s\n", dump);
-    free(dump);
+    kf_free(dump);
   }
   assert_int_equal(json_array_size(links), n);
   for (size_t i = 0; i < n; i++) {

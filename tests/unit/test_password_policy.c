@@ -168,6 +168,26 @@ static void test_codes_keys_labels(void **state) {
   assert_string_equal(kf_pw_criterion_label(KF_PW_REPEAT), "richtige Passwortwiederholung");
 }
 
+/* The table covers every criterion, in checklist order, with distinct names. */
+static void test_table_complete(void **state) {
+  (void)state;
+  static const char *const keys[] = {"length",  "uppercase", "lowercase", "digit",
+                                     "special", "forbidden", "repeat"};
+  assert_int_equal(sizeof(keys) / sizeof(keys[0]), KF_PW_CRITERIA_COUNT);
+  for (int c = 0; c < KF_PW_CRITERIA_COUNT; c++) {
+    assert_string_equal(kf_pw_criterion_key((kf_pw_criterion)c), keys[c]);
+    assert_true(strncmp(kf_pw_criterion_code((kf_pw_criterion)c), "PASSWORD_", 9) == 0);
+    assert_true(kf_pw_criterion_label((kf_pw_criterion)c)[0] != '\0');
+    for (int d = 0; d < c; d++) {
+      assert_string_not_equal(kf_pw_criterion_code((kf_pw_criterion)c),
+                              kf_pw_criterion_code((kf_pw_criterion)d));
+    }
+  }
+  assert_string_equal(kf_pw_criterion_code(KF_PW_CRITERIA_COUNT), "PASSWORD_UNKNOWN");
+  assert_string_equal(kf_pw_criterion_key(KF_PW_CRITERIA_COUNT), "unknown");
+  assert_string_equal(kf_pw_criterion_label(KF_PW_CRITERIA_COUNT), "");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_good_password_passes),
@@ -179,6 +199,7 @@ int main(void) {
       cmocka_unit_test(test_every_special_is_allowed),
       cmocka_unit_test(test_empty_password_fails_all_but_forbidden),
       cmocka_unit_test(test_codes_keys_labels),
+      cmocka_unit_test(test_table_complete),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

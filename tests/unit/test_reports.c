@@ -5,8 +5,10 @@
  * mkdtemp folder and reads it back with the same libraries a consumer would
  * use (libxml2, jansson), so the tests check what CI tools will see.
  *
- * Test scaffolding allocates with plain malloc, not kf_malloc, so that the
- * allocation-failure loops count only the allocations of the writers.
+ * Scaffolding allocates with cmocka's test_malloc (which also finds what a
+ * test leaks) or, for the run it hands to the writers, with kf_ like the
+ * runner; the allocation-failure sweeps (kt_alloc.h) arm the failure right
+ * before the writer, so only the writer's own allocations fail.
  */
 /* posix_openpt, grantpt, unlockpt and ptsname are XSI: a pseudo-terminal lets
  * the test see kr_console_want_color say yes. */
@@ -26,6 +28,7 @@
 
 #include <cmocka.h>
 #include <jansson.h>
+#include <sodium.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <libxml/xpath.h>
@@ -38,14 +41,17 @@
 #include "kf/utf8.h"
 #include "kr/report.h"
 #include "kr_priv.h"
+#include "kt_alloc.h"
 
 /* ---------------------------------------------------------------------------
- * Fixture: a run with every status and every requirement verdict.
+ * Fixture: a run with every status and every requirement verdict, whose
+ * steps record structured exchanges, asserts and artifacts as the runner does.
  * ------------------------------------------------------------------------- */
 
 #define FAIL_FILE "scenarios/acc/expiry.konform"
 #define FAIL_LINE 17u
 #define FAIL_MESSAGE "expect status == 410: got 200 <&\"'>"
+#define BODY_MESSAGE "expect body.status == \"expired\": got \"confirmed\""
 #define ERROR_MESSAGE "target unreachable: connection refused"
 #define SKIP_MESSAGE "target has no clock control"
 #define NAME_PASS "Registrierung mit gültigen Daten"
@@ -53,16 +59,21 @@
 #define NAME_SKIP "Sperre nach 5 Fehlversuchen"
 #define NAME_ERROR "Gleiche Antwort für falschen Namen"
 #define NAME_OTHER "Health ohne Anforderung"
+#define SERVER "http://127.0.0.1:8480"
+#define WAIT_URL "http://127.0.0.1:8426/api/v1/wait/messages?to=a%40b.test&timeout_ms=5000"
 
-/* A request trace with control characters, an ANSI sequence and invalid UTF-8. */
-static const char bad_request[] = "POST /api/v1/email-confirmations HTTP/1.1\r\n"
-                                  "X-Odd: a\x01"
-                                  "b\x1b[31mred\x7f\r\n"
-                                  "\r\n"
-                                  "{\"id\":\"\xff\xfe\xc3\x28\"}";
-static const char bad_response[] = "HTTP/1.1 200 OK\r\n"
-                                   "Content-Type: application/json\r\n\r\n"
-                                   "{\"status\":\"confirmed\",\"x\":\"\xef\xbf\xbf\xc2\x9b\x0b\"}";
+/* A header with control characters and an ANSI sequence. */
+static const char odd_value[] = "a\x01"
+                                "b\x1b[31mred\x7f";
+/* A request body with invalid UTF-8 and a NUL byte in the middle. */
+static const char bad_body[] = "{\"id\":\"\xff\xfe\xc3\x28\"}\0tail";
+static const char bad_response_body[] =
+    "{\"status\":\"confirmed\",\"x\":\"\xef\xbf\xbf\xc2\x9b\x0b\"}";
+/* A raw mail: valid UTF-8 text, CRLF line ends, 68 bytes. */
+static const char raw_mail[] =
+    "Subject: =?UTF-8?Q?Best=C3=A4tigung?=\r\n\r\nHallo, bitte bestätigen.\r\n";
+/* A QR image's first bytes: binary, with a NUL and bytes that are not UTF-8. */
+static const unsigned char png_bytes[] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0xff};
 
 /* Make a string the run will own (the runner fills these fields the same way). */
 static char *own(const char *s) {
@@ -71,9 +82,47 @@ static char *own(const char *s) {
   return p;
 }
 
+/* Append an exchange (valid until the next one); status_line NULL: no answer came. */
+static kf_exchange *add_exchange(kf_step_result *st, const char *purpose, const char *method,
+                                 const char *url, const char *status_line) {
+  kf_exchange *ex = NULL;
+  assert_int_equal(kf_step_result_add_exchange(st, &ex), KF_OK);
+  ex->purpose = own(purpose);
+  ex->method = own(method);
+  ex->url = own(url);
+  ex->duration_ms = 2;
+  if (status_line == NULL) {
+    ex->error = own("connection refused");
+    return ex;
+  }
+  ex->status_line = own(status_line);
+  ex->status = strtol(strchr(status_line, ' ') + 1, NULL, 10);
+  return ex;
+}
+
+static void add_header(kf_message *msg, const char *name, const char *value) {
+  assert_int_equal(kf_message_add_header(msg, name, value), KF_OK);
+}
+
+static void set_body(kf_message *msg, const void *data, size_t len) {
+  assert_int_equal(kf_message_set_body(msg, data, len), KF_OK);
+}
+
+static void add_assert(kf_step_result *st, const char *source, unsigned line, kf_status status,
+                       const char *expected, const char *actual, const char *message) {
+  kf_assert_result *a = NULL;
+  assert_int_equal(kf_step_result_add_assert(st, &a), KF_OK);
+  a->source = own(source);
+  a->file = own(st->file);
+  a->line = line;
+  a->status = status;
+  a->expected = expected != NULL ? own(expected) : NULL;
+  a->actual = actual != NULL ? own(actual) : NULL;
+  a->message = message != NULL ? own(message) : NULL;
+}
+
 static kf_step_result *add_step(kf_scenario_result *sc, const char *label, unsigned line,
-                                kf_status status, const char *message, const char *request,
-                                const char *response) {
+                                kf_status status, const char *message) {
   kf_step_result *st = NULL;
   assert_int_equal(kf_scenario_result_add_step(sc, &st), KF_OK);
   st->label = own(label);
@@ -81,21 +130,70 @@ static kf_step_result *add_step(kf_scenario_result *sc, const char *label, unsig
   st->line = line;
   st->status = status;
   st->message = message != NULL ? own(message) : NULL;
-  st->request = request != NULL ? own(request) : NULL;
-  st->response = response != NULL ? own(response) : NULL;
   st->duration_ms = 3;
   return st;
 }
 
-static void build_run(kf_run_result *run) {
-  kf_run_result_init(run);
-  run->target = own("embedded reference stack");
-  run->base_url = own("http://127.0.0.1:8480");
-  run->seed = UINT64_C(18446744073709551557); /* Larger than a double holds exactly. */
-  run->run_id = UINT64_C(0xabc);              /* Printed with its leading zeros. */
-  run->started_at = 1774692000;               /* 2026-03-28T10:00:00Z */
-  run->duration_ms = 4321;
+/* A registration that the server accepted, with its passing expect. */
+static void add_registration(kf_scenario_result *sc, unsigned line) {
+  kf_step_result *st = add_step(sc, "POST /api/v1/registrations", line, KF_STATUS_PASS, NULL);
+  kf_exchange *ex =
+      add_exchange(st, "request", "POST", SERVER "/api/v1/registrations", "HTTP/1.1 202 Accepted");
+  add_header(&ex->request, "Content-Type", "application/json");
+  set_body(&ex->request, "{\"email\":\"a@b.test\"}", 20);
+  add_header(&ex->response, "Content-Type", "application/json");
+  set_body(&ex->response, "{\"status\":\"confirmation_mail_sent\"}", 35);
+  add_assert(st, "expect status == 202", line + 1, KF_STATUS_PASS, "202", "got 202", NULL);
+}
 
+/* A wait with three polls (two time out, the third is cut) that kept the mail and a QR image. */
+static void add_wait(kf_scenario_result *sc, unsigned line) {
+  kf_step_result *st = add_step(sc, "wait mail to \"a@b.test\"", line, KF_STATUS_PASS, NULL);
+  add_exchange(st, "wait mail", "GET", WAIT_URL, "HTTP/1.1 408 Request Timeout");
+  add_exchange(st, "wait mail", "GET", WAIT_URL, "HTTP/1.1 408 Request Timeout");
+  kf_exchange *ex = add_exchange(st, "wait mail", "GET", WAIT_URL, "HTTP/1.1 200 OK");
+  size_t big = KF_MESSAGE_BODY_MAX + 100;
+  char *body = test_malloc(big);
+  memset(body, 'm', big);
+  set_body(&ex->response, body, big);
+  test_free(body);
+  add_assert(st, "expect mail.subject contains \"Bestätigung\"", line + 1, KF_STATUS_PASS,
+             "Bestätigung", "got \"Bestätigung Ihrer E-Mail-Adresse\"", NULL);
+  assert_int_equal(kf_step_result_add_artifact(st, "mail 17 (raw source)", "message/rfc822",
+                                               raw_mail, sizeof raw_mail - 1),
+                   KF_OK);
+  assert_int_equal(
+      kf_step_result_add_artifact(st, "QR code", "image/png", png_bytes, sizeof png_bytes), KF_OK);
+}
+
+/* The failing confirmation: odd bytes both ways, one expect held, two did not. */
+static void add_confirmation(kf_scenario_result *sc) {
+  kf_step_result *st =
+      add_step(sc, "POST /api/v1/email-confirmations", 15, KF_STATUS_FAIL, FAIL_MESSAGE);
+  st->fail_line = FAIL_LINE;
+  kf_exchange *ex =
+      add_exchange(st, "request", "POST", SERVER "/api/v1/email-confirmations", "HTTP/1.1 200 OK");
+  add_header(&ex->request, "X-Odd", odd_value);
+  set_body(&ex->request, bad_body, sizeof bad_body - 1);
+  add_header(&ex->response, "Content-Type", "application/json");
+  set_body(&ex->response, bad_response_body, sizeof bad_response_body - 1);
+  add_assert(st, "expect header Content-Type contains \"json\"", 16, KF_STATUS_PASS, "json",
+             "got \"application/json\"", NULL);
+  add_assert(st, "expect status == 410", FAIL_LINE, KF_STATUS_FAIL, "410", "got 200", FAIL_MESSAGE);
+  add_assert(st, "expect body.status == \"expired\"", 18, KF_STATUS_FAIL, "\"expired\"",
+             "got \"confirmed\"", BODY_MESSAGE);
+}
+
+/* A login that got no answer, so its expect could not be evaluated. */
+static void add_unanswered_login(kf_scenario_result *sc) {
+  kf_step_result *st = add_step(sc, "POST /api/v1/sessions", 6, KF_STATUS_ERROR, ERROR_MESSAGE);
+  kf_exchange *ex = add_exchange(st, "request", "POST", SERVER "/api/v1/sessions", NULL);
+  add_header(&ex->request, "Content-Type", "application/json");
+  add_assert(st, "expect status == 401", 7, KF_STATUS_ERROR, "401", NULL,
+             "there is no response to check");
+}
+
+static void build_requirements(kf_run_result *run) {
   assert_int_equal(kf_run_result_add_requirement(run, "ACC-01", "ACC", "Registrierung", "seed"),
                    KF_OK);
   assert_int_equal(kf_run_result_add_requirement(run, "ACC-06", "ACC", "Link 24 Stunden", "seed"),
@@ -107,6 +205,30 @@ static void build_run(kf_run_result *run) {
       kf_run_result_add_requirement(run, "AUTH-04", "AUTH", "Gleiche Antwort", "practice"), KF_OK);
   assert_int_equal(kf_run_result_add_requirement(run, "AUTH-05", "AUTH", "Sperre", "default"),
                    KF_OK);
+}
+
+static kf_scenario_result *add_scenario(kf_run_result *run, const char *name, const char *file,
+                                        unsigned line, const char *cover, kf_status status,
+                                        int64_t ms) {
+  kf_scenario_result *sc = NULL;
+  const char *covers[] = {cover};
+  assert_int_equal(kf_run_result_add_scenario(run, name, file, line, covers, cover != NULL ? 1 : 0,
+                                              NULL, 0, &sc),
+                   KF_OK);
+  sc->status = status;
+  sc->duration_ms = ms;
+  return sc;
+}
+
+static void build_run(kf_run_result *run) {
+  kf_run_result_init(run);
+  run->target = own("embedded reference stack");
+  run->base_url = own(SERVER);
+  run->seed = UINT64_C(18446744073709551557); /* Larger than a double holds exactly. */
+  run->run_id = UINT64_C(0xabc);              /* Printed with its leading zeros. */
+  run->started_at = 1774692000;               /* 2026-03-28T10:00:00Z */
+  run->duration_ms = 4321;
+  build_requirements(run);
 
   kf_scenario_result *sc = NULL;
   const char *c_pass[] = {"ACC-01"};
@@ -116,8 +238,8 @@ static void build_run(kf_run_result *run) {
                    KF_OK);
   sc->status = KF_STATUS_PASS;
   sc->duration_ms = 1250;
-  add_step(sc, "POST /api/v1/registrations", 5, KF_STATUS_PASS, NULL, "POST /x", "HTTP/1.1 202");
-  add_step(sc, "wait mail", 9, KF_STATUS_PASS, NULL, NULL, NULL);
+  add_registration(sc, 5);
+  add_wait(sc, 9);
 
   const char *c_fail[] = {"ACC-06", "ACC-08"};
   assert_int_equal(
@@ -127,33 +249,18 @@ static void build_run(kf_run_result *run) {
   sc->fail_file = own(FAIL_FILE);
   sc->fail_line = FAIL_LINE;
   sc->duration_ms = 12;
-  add_step(sc, "POST /api/v1/registrations", 4, KF_STATUS_PASS, NULL, "POST /y", "HTTP/1.1 202");
-  kf_step_result *st = add_step(sc, "POST /api/v1/email-confirmations", 15, KF_STATUS_FAIL,
-                                FAIL_MESSAGE, bad_request, bad_response);
-  st->fail_line = FAIL_LINE;
+  add_registration(sc, 4);
+  add_confirmation(sc);
 
-  const char *c_skip[] = {"AUTH-05"};
-  assert_int_equal(kf_run_result_add_scenario(run, NAME_SKIP, "scenarios/auth/lock.konform", 1,
-                                              c_skip, 1, NULL, 0, &sc),
-                   KF_OK);
-  sc->status = KF_STATUS_SKIP;
+  sc = add_scenario(run, NAME_SKIP, "scenarios/auth/lock.konform", 1, "AUTH-05", KF_STATUS_SKIP, 0);
   sc->message = own(SKIP_MESSAGE);
 
-  const char *c_err[] = {"AUTH-04"};
-  assert_int_equal(kf_run_result_add_scenario(run, NAME_ERROR, "scenarios/auth/enum.konform", 2,
-                                              c_err, 1, NULL, 0, &sc),
-                   KF_OK);
-  sc->status = KF_STATUS_ERROR;
+  sc = add_scenario(run, NAME_ERROR, "scenarios/auth/enum.konform", 2, "AUTH-04", KF_STATUS_ERROR,
+                    7);
   sc->message = own(ERROR_MESSAGE);
-  sc->duration_ms = 7;
-  add_step(sc, "POST /api/v1/sessions", 6, KF_STATUS_ERROR, ERROR_MESSAGE, "POST /api/v1/sessions",
-           NULL);
+  add_unanswered_login(sc);
 
-  assert_int_equal(kf_run_result_add_scenario(run, NAME_OTHER, "scenarios/health.konform", 1, NULL,
-                                              0, NULL, 0, &sc),
-                   KF_OK);
-  sc->status = KF_STATUS_PASS;
-  sc->duration_ms = 1;
+  add_scenario(run, NAME_OTHER, "scenarios/health.konform", 1, NULL, KF_STATUS_PASS, 1);
 }
 
 /* ---------------------------------------------------------------------------
@@ -168,7 +275,7 @@ typedef struct fixture {
 } fixture;
 
 static int setup(void **state) {
-  fixture *f = calloc(1, sizeof *f);
+  fixture *f = test_calloc(1, sizeof *f);
   if (f == NULL)
     return -1;
   if (kf_str_copy(f->dir, sizeof f->dir, "/tmp/kr-test-XXXXXX") != KF_OK || mkdtemp(f->dir) == NULL)
@@ -197,31 +304,35 @@ static int teardown(void **state) {
     closedir(d);
   }
   rmdir(f->dir);
-  free(f);
+  test_free(f);
   return 0;
 }
 
-/* Read a whole file into a malloc'd string (test code: plain malloc). */
-static char *slurp(const char *path, size_t *len_out) {
-  FILE *fp = fopen(path, "rb");
-  if (fp == NULL)
-    return NULL;
+/* Read the rest of fp into a string (caller frees with test_free). */
+static char *read_stream(FILE *fp, size_t *len_out) {
   size_t cap = 4096, len = 0;
-  char *data = malloc(cap);
-  assert_non_null(data);
+  char *data = test_malloc(cap);
   size_t n;
   while ((n = fread(data + len, 1, cap - len - 1, fp)) > 0) {
     len += n;
     if (cap - len < 2) {
       cap *= 2;
-      data = realloc(data, cap);
-      assert_non_null(data);
+      data = test_realloc(data, cap);
     }
   }
-  fclose(fp);
   data[len] = '\0';
   if (len_out != NULL)
     *len_out = len;
+  return data;
+}
+
+/* Read a whole file into a string (caller frees with test_free), NULL if it cannot be opened. */
+static char *slurp(const char *path, size_t *len_out) {
+  FILE *fp = fopen(path, "rb");
+  if (fp == NULL)
+    return NULL;
+  char *data = read_stream(fp, len_out);
+  fclose(fp);
   return data;
 }
 
@@ -250,15 +361,21 @@ static size_t dir_entries(const char *dir) {
  * Shared helpers.
  * ------------------------------------------------------------------------- */
 
-static char *clean(const char *s, unsigned flags) {
+/* The len bytes at s cleaned with flags (caller frees with kf_free). */
+static char *clean_n(const char *s, size_t len, unsigned flags) {
   kf_buf b;
   kf_buf_init(&b, KR_TEXT_OUT_MAX);
-  assert_int_equal(kr_text_clean(&b, s, flags), KF_OK);
-  size_t len = 0;
-  char *out = kf_buf_detach(&b, &len);
+  assert_int_equal(kr_text_clean_n(&b, s, len, flags), KF_OK);
+  size_t out_len = 0;
+  char *out = kf_buf_detach(&b, &out_len);
   assert_non_null(out);
-  assert_true(kf_utf8_valid(out, len));
+  assert_true(kf_utf8_valid(out, out_len));
+  assert_null(memchr(out, '\0', out_len));
   return out;
+}
+
+static char *clean(const char *s, unsigned flags) {
+  return clean_n(s, strlen(s), flags);
 }
 
 static void test_text_clean(void **state) {
@@ -287,10 +404,17 @@ static void test_text_clean(void **state) {
   assert_string_equal(s, "\xef\xbf\xbd\xef\xbf\xbd|\xef\xbf\xbd|\xef\xbf\xbd\xef\xbf\xbd");
   kf_free(s);
 
+  /* A NUL is counted by the length, not the end, and is a visible escape in every medium. */
+  static const unsigned media[] = {0, KR_CLEAN_XML, KR_CLEAN_TERMINAL};
+  for (size_t i = 0; i < sizeof media / sizeof media[0]; i++) {
+    s = clean_n("a\0b\xff", 4, media[i]);
+    assert_string_equal(s, "a\\x00b\xef\xbf\xbd");
+    kf_free(s);
+  }
+
   /* Input past the cap is cut on a character boundary and says so. */
   size_t big = KR_TEXT_IN_MAX + 11;
-  char *in = malloc(big + 1);
-  assert_non_null(in);
+  char *in = test_malloc(big + 1);
   in[0] = 'x'; /* Shifts the pairs so the cap falls inside a character. */
   for (size_t i = 1; i + 1 < big; i += 2) {
     in[i] = (char)0xC3;
@@ -301,7 +425,7 @@ static void test_text_clean(void **state) {
   assert_non_null(strstr(s, "more bytes cut]"));
   assert_null(strstr(s, "\xef\xbf\xbd"));
   kf_free(s);
-  free(in);
+  test_free(in);
 }
 
 static void test_scenario_area(void **state) {
@@ -318,6 +442,41 @@ static void test_scenario_area(void **state) {
   assert_string_equal(secs, "1.250");
   assert_int_equal(kr_format_seconds(-5, secs, sizeof secs), KF_OK);
   assert_string_equal(secs, "0.000");
+
+  assert_string_equal(kr_piece_name(KR_PIECE_REQUEST), "request");
+  assert_string_equal(kr_piece_name(KR_PIECE_RESPONSE), "response");
+  assert_string_equal(kr_piece_name((kr_piece_kind)99), "?");
+}
+
+/* A kr_piece_fn that records each piece's kind, one digit per piece. */
+static kf_rc record_kinds(void *ctx, const kr_piece *piece) {
+  kf_buf *kinds = ctx;
+  assert_true(piece->len == 0 || piece->text[piece->len - 1] != '\n');
+  return kf_buf_append_byte(kinds, (char)('0' + (int)piece->kind));
+}
+
+static void test_step_pieces(void **state) {
+  fixture *f = *state;
+  kf_buf kinds;
+  kf_buf_init(&kinds, 64);
+  /*
+   * The wait: its one expect (0), three polls of title (1), request (2) and
+   * response (3), then its two artifacts (4).
+   */
+  assert_int_equal(KR_PIECE_ASSERT, 0);
+  assert_int_equal(KR_PIECE_ARTIFACT, 4);
+  const kf_step_result *wait = &f->run.scenarios[0].steps[1];
+  assert_int_equal(kr_step_pieces(wait, true, record_kinds, &kinds), KF_OK);
+  assert_string_equal(kinds.data, "012312312344");
+  kf_buf_reset(&kinds);
+  assert_int_equal(kr_step_pieces(wait, false, record_kinds, &kinds), KF_OK);
+  assert_string_equal(kinds.data, "12312312344");
+  kf_buf_reset(&kinds);
+  /* The failing confirmation without its passing expect. */
+  assert_int_equal(kr_step_pieces(&f->run.scenarios[1].steps[1], false, record_kinds, &kinds),
+                   KF_OK);
+  assert_string_equal(kinds.data, "00123");
+  kf_buf_release(&kinds);
 }
 
 /* ---------------------------------------------------------------------------
@@ -326,11 +485,17 @@ static void test_scenario_area(void **state) {
 
 /*
  * A small JSON Schema checker for the keywords docs/report-schema.json uses:
- * type, required, properties, additionalProperties, items, enum, $ref into
- * $defs, minimum and pattern. It fails the test at the first violation.
+ * type, required, properties, additionalProperties, items, enum, const,
+ * anyOf, $ref into $defs, minimum and pattern. It says why in why.
  */
-static void schema_check(const json_t *root_schema, const json_t *schema, const json_t *v,
-                         const char *where);
+static bool schema_ok(const json_t *root_schema, const json_t *schema, const json_t *v,
+                      const char *where, char *why, size_t why_size);
+
+#define SCHEMA_NO(...)                                                                             \
+  do {                                                                                             \
+    (void)kf_str_format(why, why_size, __VA_ARGS__); /* A cut reason is still a reason. */         \
+    return false;                                                                                  \
+  } while (0)
 
 static int schema_type_ok(const char *type, const json_t *v) {
   if (strcmp(type, "object") == 0)
@@ -351,8 +516,83 @@ static int schema_type_ok(const char *type, const json_t *v) {
   return 0;
 }
 
-static void schema_check(const json_t *root_schema, const json_t *schema, const json_t *v,
-                         const char *where) {
+/* type, enum, const, anyOf, minimum and pattern: what a value must be. */
+static bool schema_value_ok(const json_t *root_schema, const json_t *schema, const json_t *v,
+                            const char *where, char *why, size_t why_size) {
+  const json_t *type = json_object_get(schema, "type");
+  size_t i;
+  const json_t *t;
+  int ok = !json_is_array(type);
+  json_array_foreach(type, i, t) ok |= schema_type_ok(json_string_value(t), v);
+  if (!ok || (json_is_string(type) && !schema_type_ok(json_string_value(type), v)))
+    SCHEMA_NO("%s: not of the allowed type", where);
+  const json_t *en = json_object_get(schema, "enum");
+  ok = en == NULL;
+  json_array_foreach(en, i, t) ok |= json_equal(t, v);
+  if (!ok)
+    SCHEMA_NO("%s: value not in enum", where);
+  const json_t *cst = json_object_get(schema, "const");
+  if (cst != NULL && !json_equal(cst, v))
+    SCHEMA_NO("%s: value is not the const", where);
+  const json_t *any = json_object_get(schema, "anyOf");
+  ok = any == NULL;
+  json_array_foreach(any, i, t) ok |= schema_ok(root_schema, t, v, where, why, why_size);
+  if (!ok)
+    SCHEMA_NO("%s: matches nothing of anyOf", where);
+  const json_t *minimum = json_object_get(schema, "minimum");
+  if (minimum != NULL && json_is_integer(v) && json_integer_value(v) < json_integer_value(minimum))
+    SCHEMA_NO("%s: below minimum", where);
+  const json_t *pattern = json_object_get(schema, "pattern");
+  if (pattern != NULL && json_is_string(v)) {
+    regex_t re;
+    assert_int_equal(regcomp(&re, json_string_value(pattern), REG_EXTENDED | REG_NOSUB), 0);
+    int m = regexec(&re, json_string_value(v), 0, NULL, 0);
+    regfree(&re);
+    if (m != 0)
+      SCHEMA_NO("%s: \"%s\" does not match %s", where, json_string_value(v),
+                json_string_value(pattern));
+  }
+  return true;
+}
+
+/* required, properties, additionalProperties and items: what a container holds. */
+static bool schema_members_ok(const json_t *root_schema, const json_t *schema, const json_t *v,
+                              const char *where, char *why, size_t why_size) {
+  char sub[256];
+  if (json_is_object(v)) {
+    size_t i;
+    const json_t *k;
+    json_array_foreach(json_object_get(schema, "required"), i, k) {
+      if (json_object_get(v, json_string_value(k)) == NULL)
+        SCHEMA_NO("%s: required key %s missing", where, json_string_value(k));
+    }
+    const json_t *props = json_object_get(schema, "properties");
+    const char *key;
+    const json_t *val;
+    json_object_foreach((json_t *)v, key, val) {
+      (void)kf_str_format(sub, sizeof sub, "%s.%s", where, key); /* A cut path only shortens. */
+      const json_t *ps = json_object_get(props, key);
+      if (ps == NULL && json_is_false(json_object_get(schema, "additionalProperties")))
+        SCHEMA_NO("%s: key not allowed by the schema", sub);
+      if (ps != NULL && !schema_ok(root_schema, ps, val, sub, why, why_size))
+        return false;
+    }
+  }
+  const json_t *items = json_object_get(schema, "items");
+  if (items != NULL && json_is_array(v)) {
+    size_t i;
+    const json_t *item;
+    json_array_foreach(v, i, item) {
+      (void)kf_str_format(sub, sizeof sub, "%s[%zu]", where, i);
+      if (!schema_ok(root_schema, items, item, sub, why, why_size))
+        return false;
+    }
+  }
+  return true;
+}
+
+static bool schema_ok(const json_t *root_schema, const json_t *schema, const json_t *v,
+                      const char *where, char *why, size_t why_size) {
   const json_t *ref = json_object_get(schema, "$ref");
   if (ref != NULL) {
     const char *r = json_string_value(ref);
@@ -361,75 +601,19 @@ static void schema_check(const json_t *root_schema, const json_t *schema, const 
     const json_t *target = json_object_get(json_object_get(root_schema, "$defs"), r + 8);
     if (target == NULL)
       fail_msg("%s: unresolved $ref %s", where, r);
-    schema_check(root_schema, target, v, where);
+    if (!schema_ok(root_schema, target, v, where, why, why_size))
+      return false;
   }
-  const json_t *type = json_object_get(schema, "type");
-  if (json_is_string(type)) {
-    if (!schema_type_ok(json_string_value(type), v))
-      fail_msg("%s: not of type %s", where, json_string_value(type));
-  } else if (json_is_array(type)) {
-    int ok = 0;
-    size_t i;
-    const json_t *t;
-    json_array_foreach(type, i, t) ok |= schema_type_ok(json_string_value(t), v);
-    if (!ok)
-      fail_msg("%s: not of any allowed type", where);
-  }
-  const json_t *en = json_object_get(schema, "enum");
-  if (en != NULL) {
-    int ok = 0;
-    size_t i;
-    const json_t *e;
-    json_array_foreach(en, i, e) ok |= json_equal(e, v);
-    if (!ok)
-      fail_msg("%s: value not in enum", where);
-  }
-  const json_t *minimum = json_object_get(schema, "minimum");
-  if (minimum != NULL && json_is_integer(v) && json_integer_value(v) < json_integer_value(minimum))
-    fail_msg("%s: below minimum", where);
-  const json_t *pattern = json_object_get(schema, "pattern");
-  if (pattern != NULL && json_is_string(v)) {
-    regex_t re;
-    assert_int_equal(regcomp(&re, json_string_value(pattern), REG_EXTENDED | REG_NOSUB), 0);
-    int m = regexec(&re, json_string_value(v), 0, NULL, 0);
-    regfree(&re);
-    if (m != 0)
-      fail_msg("%s: \"%s\" does not match %s", where, json_string_value(v),
-               json_string_value(pattern));
-  }
-  if (json_is_object(v)) {
-    const json_t *req = json_object_get(schema, "required");
-    size_t i;
-    const json_t *k;
-    json_array_foreach(req, i, k) {
-      if (json_object_get(v, json_string_value(k)) == NULL)
-        fail_msg("%s: required key %s missing", where, json_string_value(k));
-    }
-    const json_t *props = json_object_get(schema, "properties");
-    const json_t *addl = json_object_get(schema, "additionalProperties");
-    const char *key;
-    const json_t *val;
-    json_object_foreach((json_t *)v, key, val) {
-      char sub[256];
-      (void)kf_str_format(sub, sizeof sub, "%s.%s", where,
-                          key); /* A cut path only shortens messages. */
-      const json_t *ps = json_object_get(props, key);
-      if (ps != NULL)
-        schema_check(root_schema, ps, val, sub);
-      else if (json_is_false(addl))
-        fail_msg("%s: key not allowed by the schema", sub);
-    }
-  }
-  const json_t *items = json_object_get(schema, "items");
-  if (items != NULL && json_is_array(v)) {
-    size_t i;
-    const json_t *item;
-    json_array_foreach(v, i, item) {
-      char sub[256];
-      (void)kf_str_format(sub, sizeof sub, "%s[%zu]", where, i);
-      schema_check(root_schema, items, item, sub);
-    }
-  }
+  return schema_value_ok(root_schema, schema, v, where, why, why_size) &&
+         schema_members_ok(root_schema, schema, v, where, why, why_size);
+}
+
+/* Fail the test unless v follows schema. */
+static void schema_check(const json_t *root_schema, const json_t *schema, const json_t *v,
+                         const char *where) {
+  char why[512];
+  if (!schema_ok(root_schema, schema, v, where, why, sizeof why))
+    fail_msg("%s", why);
 }
 
 /* Find docs/report-schema.json from the repository root or a build folder. */
@@ -451,7 +635,18 @@ static json_t *load_schema(void) {
     if (s != NULL)
       return s;
   }
+  fail_msg(
+      "docs/report-schema.json not found (run from the repository root or set KONFORM_SRCDIR)");
   return NULL;
+}
+
+/* Fail the test unless doc follows docs/report-schema.json. */
+static void check_against_schema(const json_t *doc) {
+  json_t *schema = load_schema();
+  assert_string_equal(json_string_value(json_object_get(schema, "$schema")),
+                      "https://json-schema.org/draft/2020-12/schema");
+  schema_check(schema, schema, doc, "$");
+  json_decref(schema);
 }
 
 static const json_t *find_by(const json_t *arr, const char *key, const char *value) {
@@ -464,6 +659,20 @@ static const json_t *find_by(const json_t *arr, const char *key, const char *val
   }
   fail_msg("no element with %s = %s", key, value);
   return NULL;
+}
+
+static const json_t *get(const json_t *o, const char *key) {
+  const json_t *v = json_object_get(o, key);
+  if (v == NULL)
+    fail_msg("key %s missing", key);
+  return v;
+}
+
+static const json_t *at(const json_t *arr, size_t i) {
+  const json_t *v = json_array_get(arr, i);
+  if (v == NULL)
+    fail_msg("no element %zu", i);
+  return v;
 }
 
 static const char *str_of(const json_t *o, const char *key) {
@@ -486,30 +695,63 @@ static void check_req(const json_t *reqs, const char *id, const char *status, si
   assert_int_equal(json_array_size(json_object_get(r, "scenarios")), n_scenarios);
 }
 
-static void test_json_report(void **state) {
-  fixture *f = *state;
+/* Write f's run as JSON, check the raw bytes and the schema, and parse it (caller decrefs). */
+static json_t *write_json(fixture *f) {
   kf_err err;
   kf_err_init(&err);
   assert_int_equal(kr_json_write(&f->run, f->json, &err), KF_OK);
   assert_int_equal(dir_entries(f->dir), 1); /* No temporary file left behind. */
-
   size_t len = 0;
   char *raw = slurp(f->json, &len);
   assert_non_null(raw);
   assert_true(kf_utf8_valid(raw, len));
-  free(raw);
-
+  assert_null(strstr(raw, "\\u0000")); /* jansson, for one, refuses it by default. */
+  test_free(raw);
   json_error_t jerr;
   json_t *doc = json_load_file(f->json, 0, &jerr);
   if (doc == NULL)
     fail_msg("JSON report does not parse: %s (line %d)", jerr.text, jerr.line);
+  check_against_schema(doc);
+  return doc;
+}
+
+/* Every scenario and step has the keys the schema requires, checked here by hand as well. */
+static void check_required_keys(const json_t *doc) {
+  static const char *const sc_keys[] = {"name",   "file", "line",        "status", "message",
+                                        "covers", "tags", "duration_ms", "steps"};
+  static const char *const st_keys[] = {"label",   "file",      "line",        "status",
+                                        "message", "fail_line", "duration_ms", "exchanges",
+                                        "asserts", "artifacts"};
+  const json_t *scs = json_object_get(doc, "scenarios");
+  assert_int_equal(json_array_size(scs), 5);
+  size_t i;
+  const json_t *sc;
+  json_array_foreach(scs, i, sc) {
+    for (size_t k = 0; k < sizeof sc_keys / sizeof sc_keys[0]; k++)
+      assert_non_null(json_object_get(sc, sc_keys[k]));
+    size_t j;
+    const json_t *st;
+    json_array_foreach(json_object_get(sc, "steps"), j, st) {
+      for (size_t k = 0; k < sizeof st_keys / sizeof st_keys[0]; k++)
+        assert_non_null(json_object_get(st, st_keys[k]));
+      /* The texts of schema version 1 are gone. */
+      assert_null(json_object_get(st, "request"));
+      assert_null(json_object_get(st, "response"));
+    }
+  }
+}
+
+static void test_json_report(void **state) {
+  fixture *f = *state;
+  json_t *doc = write_json(f);
 
   /* The keys the schema requires, checked here by hand as well. */
-  static const char *const top[] = {"konform_version", "target",     "base_url", "seed",
-                                    "run_id",          "started_at", "summary",  "requirements",
-                                    "scenarios"};
+  static const char *const top[] = {"schema_version", "konform_version", "target",     "base_url",
+                                    "seed",           "run_id",          "started_at", "summary",
+                                    "requirements",   "scenarios"};
   for (size_t i = 0; i < sizeof top / sizeof top[0]; i++)
     assert_non_null(json_object_get(doc, top[i]));
+  assert_int_equal(int_of(doc, "schema_version"), 2);
   assert_string_equal(str_of(doc, "seed"), "18446744073709551557");
   assert_string_equal(str_of(doc, "run_id"), "0000000000000abc");
   assert_string_equal(str_of(doc, "started_at"), "2026-03-28T10:00:00Z");
@@ -537,24 +779,8 @@ static void test_json_report(void **state) {
                           json_object_get(find_by(reqs, "id", "ACC-06"), "scenarios"), 0)),
                       NAME_FAIL);
 
-  static const char *const sc_keys[] = {"name",   "file", "line",        "status", "message",
-                                        "covers", "tags", "duration_ms", "steps"};
-  static const char *const st_keys[] = {"label",   "file",        "line",    "status",
-                                        "message", "duration_ms", "request", "response"};
+  check_required_keys(doc);
   const json_t *scs = json_object_get(doc, "scenarios");
-  assert_int_equal(json_array_size(scs), 5);
-  size_t i;
-  const json_t *sc;
-  json_array_foreach(scs, i, sc) {
-    for (size_t k = 0; k < sizeof sc_keys / sizeof sc_keys[0]; k++)
-      assert_non_null(json_object_get(sc, sc_keys[k]));
-    size_t j;
-    const json_t *st;
-    json_array_foreach(json_object_get(sc, "steps"), j, st) {
-      for (size_t k = 0; k < sizeof st_keys / sizeof st_keys[0]; k++)
-        assert_non_null(json_object_get(st, st_keys[k]));
-    }
-  }
   const json_t *pass = find_by(scs, "name", NAME_PASS);
   assert_string_equal(str_of(pass, "status"), "pass");
   assert_true(json_is_null(json_object_get(pass, "message")));
@@ -569,15 +795,10 @@ static void test_json_report(void **state) {
   const json_t *covers = json_object_get(failed, "covers");
   assert_int_equal(json_array_size(covers), 2);
   assert_string_equal(json_string_value(json_array_get(covers, 1)), "ACC-08");
-  const json_t *bad = json_array_get(json_object_get(failed, "steps"), 1);
+  const json_t *bad = at(get(failed, "steps"), 1);
   assert_string_equal(str_of(bad, "status"), "fail");
   assert_int_equal(int_of(bad, "line"), 15);
-  const char *req = str_of(bad, "request");
-  /* Control characters survive (JSON escapes them); invalid bytes became U+FFFD. */
-  assert_non_null(strstr(req, "a\x01"
-                              "b\x1b[31mred"));
-  assert_non_null(strstr(req, "\"id\":\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd(\""));
-  assert_non_null(strstr(str_of(bad, "response"), "\xc2\x9b"));
+  assert_int_equal(int_of(bad, "fail_line"), FAIL_LINE);
 
   assert_string_equal(str_of(find_by(scs, "name", NAME_ERROR), "status"), "error");
   const json_t *skip = find_by(scs, "name", NAME_SKIP);
@@ -586,18 +807,170 @@ static void test_json_report(void **state) {
   assert_int_equal(json_array_size(json_object_get(skip, "steps")), 0);
   const json_t *other = find_by(scs, "name", NAME_OTHER);
   assert_int_equal(json_array_size(json_object_get(other, "covers")), 0);
-
-  /* And the whole document against docs/report-schema.json. */
-  json_t *schema = load_schema();
-  if (schema == NULL) {
-    json_decref(doc);
-    fail_msg(
-        "docs/report-schema.json not found (run from the repository root or set KONFORM_SRCDIR)");
-  }
-  assert_string_equal(str_of(schema, "$schema"), "https://json-schema.org/draft/2020-12/schema");
-  schema_check(schema, schema, doc, "$");
-  json_decref(schema);
   json_decref(doc);
+}
+
+/* One side of an exchange: one header, its body and whether it was cut. */
+static void check_message(const json_t *msg, const char *header, const char *value,
+                          const char *body, bool cut) {
+  const json_t *headers = get(msg, "headers");
+  assert_int_equal(json_array_size(headers), header != NULL ? 1 : 0);
+  if (header != NULL) {
+    assert_string_equal(str_of(at(headers, 0), "name"), header);
+    assert_string_equal(str_of(at(headers, 0), "value"), value);
+  }
+  if (body != NULL)
+    assert_string_equal(str_of(msg, "body"), body);
+  else
+    assert_true(json_is_null(get(msg, "body")));
+  assert_true(json_is_boolean(get(msg, "body_cut")) && json_is_true(get(msg, "body_cut")) == cut);
+}
+
+static void test_json_exchanges(void **state) {
+  fixture *f = *state;
+  json_t *doc = write_json(f);
+  const json_t *scs = get(doc, "scenarios");
+
+  /* The failing confirmation: control characters survive as JSON escapes, bad bytes are U+FFFD. */
+  const json_t *ex = at(get(at(get(find_by(scs, "name", NAME_FAIL), "steps"), 1), "exchanges"), 0);
+  assert_string_equal(str_of(ex, "purpose"), "request");
+  assert_string_equal(str_of(ex, "method"), "POST");
+  assert_string_equal(str_of(ex, "url"), SERVER "/api/v1/email-confirmations");
+  check_message(get(ex, "request"), "X-Odd", odd_value,
+                "{\"id\":\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd(\"}\\x00tail", false);
+  assert_int_equal(int_of(ex, "status"), 200);
+  assert_string_equal(str_of(ex, "status_line"), "HTTP/1.1 200 OK");
+  check_message(get(ex, "response"), "Content-Type", "application/json", bad_response_body, false);
+  assert_true(json_is_null(get(ex, "error")));
+  assert_int_equal(int_of(ex, "duration_ms"), 2);
+
+  /* A wait with three polls shows three exchanges; the cut body says so. */
+  const json_t *waits = get(at(get(find_by(scs, "name", NAME_PASS), "steps"), 1), "exchanges");
+  assert_int_equal(json_array_size(waits), 3);
+  static const json_int_t polls[] = {408, 408, 200};
+  for (size_t i = 0; i < 3; i++) {
+    assert_string_equal(str_of(at(waits, i), "purpose"), "wait mail");
+    assert_string_equal(str_of(at(waits, i), "url"), WAIT_URL);
+    assert_int_equal(int_of(at(waits, i), "status"), polls[i]);
+  }
+  const json_t *cut = get(at(waits, 2), "response");
+  assert_true(json_is_true(get(cut, "body_cut")));
+  assert_int_equal(json_string_length(get(cut, "body")), KF_MESSAGE_BODY_MAX);
+  check_message(get(at(waits, 0), "response"), NULL, NULL, NULL, false);
+
+  /* No answer: status 0, no status line, no response, and why. */
+  const json_t *none =
+      at(get(at(get(find_by(scs, "name", NAME_ERROR), "steps"), 0), "exchanges"), 0);
+  assert_int_equal(int_of(none, "status"), 0);
+  assert_true(json_is_null(get(none, "status_line")));
+  assert_true(json_is_null(get(none, "response")));
+  assert_string_equal(str_of(none, "error"), "connection refused");
+  check_message(get(none, "request"), "Content-Type", "application/json", NULL, false);
+  json_decref(doc);
+}
+
+static void check_assert(const json_t *a, const char *source, json_int_t line, const char *status,
+                         const char *expected, const char *actual, const char *message) {
+  assert_string_equal(str_of(a, "source"), source);
+  assert_int_equal(int_of(a, "line"), line);
+  assert_string_equal(str_of(a, "status"), status);
+  const char *want[] = {expected, actual, message};
+  const char *keys[] = {"expected", "actual", "message"};
+  for (size_t i = 0; i < 3; i++) {
+    if (want[i] != NULL)
+      assert_string_equal(str_of(a, keys[i]), want[i]);
+    else
+      assert_true(json_is_null(get(a, keys[i])));
+  }
+}
+
+static void test_json_asserts_and_artifacts(void **state) {
+  fixture *f = *state;
+  json_t *doc = write_json(f);
+  const json_t *scs = get(doc, "scenarios");
+
+  /* Every expect, passed ones too, in order. */
+  const json_t *asserts = get(at(get(find_by(scs, "name", NAME_FAIL), "steps"), 1), "asserts");
+  assert_int_equal(json_array_size(asserts), 3);
+  check_assert(at(asserts, 0), "expect header Content-Type contains \"json\"", 16, "pass", "json",
+               "got \"application/json\"", NULL);
+  check_assert(at(asserts, 1), "expect status == 410", FAIL_LINE, "fail", "410", "got 200",
+               FAIL_MESSAGE);
+  assert_string_equal(str_of(at(asserts, 1), "file"), FAIL_FILE);
+  check_assert(at(asserts, 2), "expect body.status == \"expired\"", 18, "fail", "\"expired\"",
+               "got \"confirmed\"", BODY_MESSAGE);
+  asserts = get(at(get(find_by(scs, "name", NAME_ERROR), "steps"), 0), "asserts");
+  check_assert(at(asserts, 0), "expect status == 401", 7, "error", "401", NULL,
+               "there is no response to check");
+
+  /* Text is kept as text, byte for byte; binary data as base64. */
+  const json_t *wait = at(get(find_by(scs, "name", NAME_PASS), "steps"), 1);
+  const json_t *arts = get(wait, "artifacts");
+  assert_int_equal(json_array_size(arts), 2);
+  const json_t *mail = at(arts, 0);
+  assert_string_equal(str_of(mail, "name"), "mail 17 (raw source)");
+  assert_string_equal(str_of(mail, "media_type"), "message/rfc822");
+  assert_string_equal(str_of(mail, "encoding"), "utf-8");
+  assert_string_equal(str_of(mail, "data"), raw_mail);
+  assert_int_equal(int_of(mail, "size"), sizeof raw_mail - 1);
+  assert_int_equal(sizeof raw_mail - 1, 68); /* As the other reports say. */
+  const json_t *png = at(arts, 1);
+  assert_string_equal(str_of(png, "media_type"), "image/png");
+  assert_string_equal(str_of(png, "encoding"), "base64");
+  assert_int_equal(int_of(png, "size"), sizeof png_bytes);
+  unsigned char bin[64];
+  size_t bin_len = 0;
+  const char *b64 = str_of(png, "data");
+  assert_int_equal(sodium_base642bin(bin, sizeof bin, b64, strlen(b64), NULL, &bin_len, NULL,
+                                     sodium_base64_VARIANT_ORIGINAL),
+                   0);
+  assert_int_equal(bin_len, sizeof png_bytes);
+  assert_memory_equal(bin, png_bytes, sizeof png_bytes);
+  assert_int_equal(
+      json_array_size(get(at(get(find_by(scs, "name", NAME_FAIL), "steps"), 1), "artifacts")), 0);
+  json_decref(doc);
+}
+
+/* Whether doc follows the schema, without failing the test. */
+static bool follows_schema(const json_t *schema, const json_t *doc) {
+  char why[512];
+  return schema_ok(schema, schema, doc, "$", why, sizeof why);
+}
+
+static void test_json_schema_shape(void **state) {
+  fixture *f = *state;
+  /* The schema states the contract; these are the parts consumers rely on. */
+  json_t *schema = load_schema();
+  const json_t *defs = json_object_get(schema, "$defs");
+  json_t *good = json_string("skip");
+  schema_check(schema, json_object_get(defs, "status"), good, "$");
+  json_decref(good);
+  assert_int_equal(json_array_size(json_object_get(json_object_get(defs, "summary"), "required")),
+                   6);
+  static const char *const defined[] = {"step",   "exchange", "message",
+                                        "header", "assert",   "artifact"};
+  for (size_t i = 0; i < sizeof defined / sizeof defined[0]; i++)
+    assert_non_null(json_object_get(json_object_get(defs, defined[i]), "required"));
+
+  /* The checker is not a rubber stamp: each of these breaks the contract. */
+  json_t *doc = write_json(f);
+  assert_true(follows_schema(schema, doc));
+  json_t *step = json_array_get(
+      json_object_get(json_array_get(json_object_get(doc, "scenarios"), 1), "steps"), 1);
+  json_t *ex = json_array_get(json_object_get(step, "exchanges"), 0);
+  json_t *saved = json_incref(json_object_get(ex, "response"));
+  assert_int_equal(json_object_set_new(ex, "response", json_string("HTTP/1.1 200 OK")), 0);
+  assert_false(follows_schema(schema, doc));
+  assert_int_equal(json_object_set_new(ex, "response", saved), 0);
+  assert_true(follows_schema(schema, doc));
+  assert_int_equal(json_object_set_new(doc, "schema_version", json_integer(1)), 0);
+  assert_false(follows_schema(schema, doc));
+  assert_int_equal(json_object_set_new(doc, "schema_version", json_integer(2)), 0);
+  assert_int_equal(json_object_del(json_array_get(json_object_get(step, "asserts"), 0), "actual"),
+                   0);
+  assert_false(follows_schema(schema, doc));
+  json_decref(doc);
+  json_decref(schema);
 }
 
 static char *capture_summary(const kf_run_result *run, bool color, bool verbose);
@@ -619,20 +992,11 @@ static void test_not_selected_is_not_checked(void **state) {
   f->run.requirements[1].not_selected = 3;
   assert_int_equal(kf_run_result_requirement_status(&f->run, "ACC-06", &n), KF_REQ_FAIL);
 
-  kf_err err;
-  kf_err_init(&err);
-  assert_int_equal(kr_json_write(&f->run, f->json, &err), KF_OK);
-  json_error_t jerr;
-  json_t *doc = json_load_file(f->json, 0, &jerr);
-  assert_non_null(doc);
+  json_t *doc = write_json(f);
   const json_t *reqs = json_object_get(doc, "requirements");
   check_req(reqs, "ACC-01", "not-checked", 1);
   assert_int_equal(int_of(find_by(reqs, "id", "ACC-01"), "not_selected"), 11);
   assert_int_equal(int_of(find_by(reqs, "id", "ACC-06"), "not_selected"), 3);
-  json_t *schema = load_schema();
-  assert_non_null(schema);
-  schema_check(schema, schema, doc, "$");
-  json_decref(schema);
   json_decref(doc);
 
   char *text = capture_summary(&f->run, false, false);
@@ -640,43 +1004,17 @@ static void test_not_selected_is_not_checked(void **state) {
       strstr(text, "    ACC-01   not checked (1 of 12 scenarios selected)  Registrierung\n"));
   assert_non_null(strstr(text, "    ACC-06   FAIL          1 scenario   Link 24 Stunden\n"));
   assert_non_null(strstr(text, "  ACC     0 pass    2 fail    2 not checked\n"));
-  free(text);
-}
-
-static void test_json_schema_shape(void **state) {
-  (void)state;
-  /* The schema states the contract; these are the parts consumers rely on. */
-  json_t *schema = load_schema();
-  assert_non_null(schema);
-  const json_t *status = json_object_get(json_object_get(schema, "$defs"), "status");
-  assert_non_null(status);
-  json_t *good = json_string("skip");
-  schema_check(schema, status, good, "$");
-  json_decref(good);
-  const json_t *summary = json_object_get(json_object_get(schema, "$defs"), "summary");
-  json_t *required = json_object_get(summary, "required");
-  assert_int_equal(json_array_size(required), 6);
-  json_decref(schema);
+  test_free(text);
 }
 
 static void test_json_empty_run(void **state) {
   fixture *f = *state;
-  kf_run_result empty;
-  kf_run_result_init(&empty);
-  kf_err err;
-  kf_err_init(&err);
-  assert_int_equal(kr_json_write(&empty, f->json, &err), KF_OK);
-  json_t *doc = json_load_file(f->json, 0, NULL);
-  assert_non_null(doc);
+  kf_run_result_release(&f->run);
+  json_t *doc = write_json(f);
   assert_int_equal(json_array_size(json_object_get(doc, "requirements")), 0);
   assert_int_equal(int_of(json_object_get(doc, "summary"), "scenarios"), 0);
   assert_true(json_is_null(json_object_get(doc, "base_url")));
-  json_t *schema = load_schema();
-  assert_non_null(schema);
-  schema_check(schema, schema, doc, "$");
-  json_decref(schema);
   json_decref(doc);
-  kf_run_result_release(&empty);
 }
 
 static void test_write_into_missing_folder(void **state) {
@@ -692,61 +1030,70 @@ static void test_write_into_missing_folder(void **state) {
   assert_true(err.message[0] != '\0');
 }
 
+/* ---------------------------------------------------------------------------
+ * Allocation failures: every allocation of every writer, transient and
+ * persistent (tests/unit/kt_alloc.h).
+ * ------------------------------------------------------------------------- */
+
+typedef kf_rc (*report_writer)(const kf_run_result *, const char *, kf_err *);
+
+/* One file writer under the sweep, and the report it writes when nothing fails. */
+typedef struct file_sweep {
+  fixture *f;
+  const char *path;
+  report_writer writer;
+  char *want;
+} file_sweep;
+
+static const char old_report[] = "old report\n";
+
 /*
- * Fail every allocation in turn: the writer must report an error (never
- * crash), leave the old report exactly as it was and no temporary file.
+ * A failed write reports KF_ERR_NOMEM and leaves the old report exactly as it
+ * was and no temporary file; a successful one is the whole report.
  */
-static void alloc_failure_loop(fixture *f, const char *path,
-                               kf_rc (*writer)(const kf_run_result *, const char *, kf_err *),
-                               int is_json) {
-  static const char old[] = "old report\n";
-  write_file(path, old);
-  unsigned long n;
-  for (n = 1; n < 200000; n++) {
-    kf_err err;
-    kf_err_init(&err);
-    kf_alloc_fail_at(n);
-    kf_rc rc = writer(&f->run, path, &err);
-    int injected = kf_alloc_failed();
-    kf_alloc_fail_at(0);
-    assert_int_equal(dir_entries(f->dir), 1);
-    if (rc != KF_OK) {
-      assert_true(injected);
-      assert_true(err.message[0] != '\0');
-      char *now = slurp(path, NULL);
-      assert_non_null(now);
-      assert_string_equal(now, old);
-      free(now);
-      continue;
-    }
-    /* A success must be a complete report. */
-    if (is_json) {
-      json_error_t jerr;
-      json_t *doc = json_load_file(path, 0, &jerr);
-      if (doc == NULL)
-        fail_msg("allocation %lu failed, yet the report does not parse: %s", n, jerr.text);
-      json_decref(doc);
-    } else {
-      xmlDocPtr doc =
-          xmlReadFile(path, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-      assert_non_null(doc);
-      xmlFreeDoc(doc);
-    }
-    if (!injected)
-      break;
-    write_file(path, old);
+static bool file_sweep_body(void *ctx, const kt_alloc_run *run) {
+  file_sweep *fs = ctx;
+  write_file(fs->path, old_report);
+  kf_err err;
+  kf_err_init(&err);
+  kt_alloc_arm(run);
+  kf_rc rc = fs->writer(&fs->f->run, fs->path, &err);
+  kt_alloc_disarm();
+  assert_int_equal(dir_entries(fs->f->dir), 1);
+  char *now = slurp(fs->path, NULL);
+  assert_non_null(now);
+  if (rc != KF_OK) {
+    assert_int_equal(rc, KF_ERR_NOMEM);
+    assert_int_equal(err.rc, KF_ERR_NOMEM);
+    assert_true(err.message[0] != '\0');
+    assert_string_equal(now, old_report);
+  } else if (strcmp(now, fs->want) != 0) {
+    test_free(now);
+    fail_msg("allocation %lu (%s) failed, yet a different report was written", run->n,
+             run->persistent ? "persistent" : "transient");
   }
-  /* The loop ends only once a run needed no injected failure at all. */
-  assert_true(n > 3);
-  assert_true(n < 200000);
+  test_free(now);
+  return rc == KF_OK;
+}
+
+static void file_sweep_run(fixture *f, const char *path, report_writer writer) {
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(writer(&f->run, path, &err), KF_OK);
+  file_sweep fs = {.f = f, .path = path, .writer = writer, .want = slurp(path, NULL)};
+  assert_non_null(fs.want);
+  assert_true(kt_alloc_sweep(file_sweep_body, &fs) > 3);
+  test_free(fs.want);
 }
 
 static void test_json_alloc_failures(void **state) {
-  alloc_failure_loop(*state, ((fixture *)*state)->json, kr_json_write, 1);
+  fixture *f = *state;
+  file_sweep_run(f, f->json, kr_json_write);
 }
 
 static void test_junit_alloc_failures(void **state) {
-  alloc_failure_loop(*state, ((fixture *)*state)->xml, kr_junit_write, 0);
+  fixture *f = *state;
+  file_sweep_run(f, f->xml, kr_junit_write);
 }
 
 /* ---------------------------------------------------------------------------
@@ -798,16 +1145,26 @@ static void assert_xpath_string(xmlDocPtr doc, const char *expr, const char *wan
   xmlFree(got);
 }
 
-static void assert_xpath_contains(xmlDocPtr doc, const char *expr, const char *needle) {
+/* Whether the string value of expr contains needle. */
+static bool xpath_contains(xmlDocPtr doc, const char *expr, const char *needle) {
   char *got = xpath_string(doc, expr);
-  int found = strstr(got, needle) != NULL;
+  bool found = strstr(got, needle) != NULL;
   xmlFree(got);
-  if (!found)
+  return found;
+}
+
+static void assert_xpath_contains(xmlDocPtr doc, const char *expr, const char *needle) {
+  if (!xpath_contains(doc, expr, needle))
     fail_msg("%s does not contain \"%s\"", expr, needle);
 }
 
-static void test_junit_report(void **state) {
-  fixture *f = *state;
+static void assert_xpath_lacks(xmlDocPtr doc, const char *expr, const char *needle) {
+  if (xpath_contains(doc, expr, needle))
+    fail_msg("%s contains \"%s\"", expr, needle);
+}
+
+/* Write f's run as JUnit, check the raw bytes and parse it strictly (caller frees). */
+static xmlDocPtr write_junit(fixture *f) {
   kf_err err;
   kf_err_init(&err);
   assert_int_equal(kr_junit_write(&f->run, f->xml, &err), KF_OK);
@@ -824,11 +1181,17 @@ static void test_junit_report(void **state) {
       fail_msg("raw control character 0x%02X at byte %zu", c, i);
   }
   assert_null(strstr(raw, "\xef\xbf\xbf")); /* U+FFFF is not an XML character. */
-  free(raw);
+  test_free(raw);
 
   /* A strict parse: any well-formedness problem fails here. */
   xmlDocPtr doc = xmlReadFile(f->xml, NULL, XML_PARSE_NONET);
   assert_non_null(doc);
+  return doc;
+}
+
+static void test_junit_report(void **state) {
+  fixture *f = *state;
+  xmlDocPtr doc = write_junit(f);
 
   assert_xpath_string(doc, "name(/*)", "testsuites");
   assert_xpath_string(doc, "/testsuites/@name", "konform");
@@ -867,40 +1230,10 @@ static void test_junit_report(void **state) {
   assert_xpath_contains(doc, "//testcase[@name='" NAME_PASS "']/system-out",
                         "POST /api/v1/registrations");
 
-  /* The failure: a <failure>, never an <error>, with properties and traces. */
-  const char *tc = "//testcase[@name='" NAME_FAIL "']";
-  char q[256];
-  assert_int_equal(kf_str_format(q, sizeof q, "%s/properties/property[@name='covers']", tc), KF_OK);
-  assert_xpath_count(doc, q, 2);
-  assert_int_equal(
-      kf_str_format(q, sizeof q, "%s/properties/property[@name='covers'][2]/@value", tc), KF_OK);
-  assert_xpath_string(doc, q, "ACC-08");
-  assert_int_equal(kf_str_format(q, sizeof q, "%s/failure", tc), KF_OK);
-  assert_xpath_count(doc, q, 1);
-  assert_xpath_contains(doc, q, FAIL_FILE ":17");
-  assert_xpath_contains(doc, q, "POST /api/v1/email-confirmations HTTP/1.1");
-  assert_xpath_contains(doc, q, "a\\x01b\\x1B[31mred"); /* XML 1.0 forbids both. */
-  assert_xpath_contains(doc, q, "\xc2\x9b\\x0B");       /* C1 is legal XML; VT is not. */
-  assert_xpath_contains(doc, q, "\"id\":\"\xef\xbf\xbd");
-  assert_xpath_contains(doc, q, "HTTP/1.1 200 OK");
-  assert_xpath_contains(doc, q, "\\uFFFF");
-  assert_int_equal(kf_str_format(q, sizeof q, "%s/failure/@message", tc), KF_OK);
-  assert_xpath_string(doc, q, FAIL_MESSAGE);
-  assert_int_equal(kf_str_format(q, sizeof q, "%s/failure/@type", tc), KF_OK);
-  assert_xpath_string(doc, q, "conformance");
-  assert_int_equal(kf_str_format(q, sizeof q, "%s/error", tc), KF_OK);
-  assert_xpath_count(doc, q, 0);
-
-  /* The error: an <error>, never a <failure>. */
-  assert_xpath_count(doc, "//testcase[@name='" NAME_ERROR "']/error", 1);
-  assert_xpath_count(doc, "//testcase[@name='" NAME_ERROR "']/failure", 0);
-  assert_xpath_string(doc, "//testcase[@name='" NAME_ERROR "']/error/@type", "error");
-  assert_xpath_string(doc, "//testcase[@name='" NAME_ERROR "']/error/@message", ERROR_MESSAGE);
-  assert_xpath_string(doc, "//testcase[@name='" NAME_ERROR "']/@classname", "konform.AUTH");
-
   /* The skip. */
   assert_xpath_count(doc, "//testcase[@name='" NAME_SKIP "']/skipped", 1);
   assert_xpath_string(doc, "//testcase[@name='" NAME_SKIP "']/skipped/@message", SKIP_MESSAGE);
+  assert_xpath_count(doc, "//testcase[@name='" NAME_SKIP "']/skipped/@type", 0);
   assert_xpath_count(doc, "//testcase[@name='" NAME_SKIP "']/system-out", 0);
 
   assert_xpath_string(doc, "//testcase[@name='" NAME_OTHER "']/@classname", "konform.OTHER");
@@ -908,50 +1241,103 @@ static void test_junit_report(void **state) {
   xmlFreeDoc(doc);
 }
 
+#define TC_FAIL "//testcase[@name='" NAME_FAIL "']"
+#define TC_ERROR "//testcase[@name='" NAME_ERROR "']"
+#define TC_PASS "//testcase[@name='" NAME_PASS "']"
+
+static void test_junit_failures(void **state) {
+  fixture *f = *state;
+  xmlDocPtr doc = write_junit(f);
+
+  /* The failure: a <failure>, never an <error>, with properties, expects and exchanges. */
+  assert_xpath_count(doc, TC_FAIL "/properties/property[@name='covers']", 2);
+  assert_xpath_string(doc, TC_FAIL "/properties/property[@name='covers'][2]/@value", "ACC-08");
+  assert_xpath_count(doc, TC_FAIL "/failure", 1);
+  assert_xpath_count(doc, TC_FAIL "/error", 0);
+  assert_xpath_string(doc, TC_FAIL "/failure/@message", FAIL_MESSAGE);
+  assert_xpath_string(doc, TC_FAIL "/failure/@type", "conformance");
+  const char *q = TC_FAIL "/failure";
+  assert_xpath_contains(doc, q, FAIL_FILE ":17\n" FAIL_MESSAGE "\nstep: ");
+  assert_xpath_contains(doc, q,
+                        "[fail] expect status == 410  (" FAIL_FILE ":17)\n"
+                        "  expected: 410\n"
+                        "  actual:   got 200\n"
+                        "[fail] expect body.status == \"expired\"  (" FAIL_FILE ":18)\n"
+                        "  expected: \"expired\"\n"
+                        "  actual:   got \"confirmed\"\n"
+                        "  message:  " BODY_MESSAGE "\n"
+                        "exchange 1 of 1: request, 2 ms\n"
+                        "--- request\n"
+                        "POST " SERVER "/api/v1/email-confirmations\n");
+  assert_xpath_lacks(doc, q, "Content-Type contains");         /* Passing expects are not listed. */
+  assert_xpath_contains(doc, q, "X-Odd: a\\x01b\\x1B[31mred"); /* XML 1.0 forbids both. */
+  assert_xpath_contains(doc, q, "\"id\":\"\xef\xbf\xbd");
+  assert_xpath_contains(doc, q, "\"}\\x00tail\n--- response\nHTTP/1.1 200 OK\n");
+  assert_xpath_contains(doc, q, "\xc2\x9b\\x0B"); /* C1 is legal XML; VT is not. */
+  assert_xpath_contains(doc, q, "\\uFFFF");
+
+  /* The error: an <error>, never a <failure>, with the exchange that got no answer. */
+  assert_xpath_count(doc, TC_ERROR "/error", 1);
+  assert_xpath_count(doc, TC_ERROR "/failure", 0);
+  assert_xpath_string(doc, TC_ERROR "/error/@type", "error");
+  assert_xpath_string(doc, TC_ERROR "/error/@message", ERROR_MESSAGE);
+  assert_xpath_string(doc, TC_ERROR "/@classname", "konform.AUTH");
+  assert_xpath_contains(doc, TC_ERROR "/error",
+                        "[error] expect status == 401  (scenarios/auth/enum.konform:7)\n"
+                        "  expected: 401\n"
+                        "  message:  there is no response to check\n");
+  assert_xpath_contains(doc, TC_ERROR "/error", "--- response\nno response: connection refused\n");
+
+  /* <system-out>: every step, every poll of a wait, every artifact; passing expects left out. */
+  q = TC_PASS "/system-out";
+  assert_xpath_contains(doc, q, "2. [pass] wait mail to \"a@b.test\"");
+  assert_xpath_contains(doc, q, "exchange 1 of 3: wait mail, 2 ms\n--- request\nGET " WAIT_URL);
+  assert_xpath_contains(doc, q, "exchange 3 of 3: wait mail, 2 ms\n");
+  assert_xpath_contains(doc, q, "mmm\n[... cut after 262144 bytes]\n");
+  assert_xpath_contains(doc, q, "artifact: mail 17 (raw source), message/rfc822, 68 bytes\n");
+  assert_xpath_contains(doc, q, "artifact: QR code, image/png, 10 bytes\n");
+  assert_xpath_lacks(doc, q, "expect status == 202");
+  xmlFreeDoc(doc);
+}
+
 static void test_junit_empty_run(void **state) {
   fixture *f = *state;
-  kf_run_result empty;
-  kf_run_result_init(&empty);
-  kf_err err;
-  kf_err_init(&err);
-  assert_int_equal(kr_junit_write(&empty, f->xml, &err), KF_OK);
-  xmlDocPtr doc = xmlReadFile(f->xml, NULL, XML_PARSE_NONET);
-  assert_non_null(doc);
+  kf_run_result_release(&f->run);
+  xmlDocPtr doc = write_junit(f);
   assert_xpath_string(doc, "/testsuites/@tests", "0");
   assert_xpath_count(doc, "/testsuites/testsuite", 0);
   xmlFreeDoc(doc);
-  kf_run_result_release(&empty);
 }
 
 /* ---------------------------------------------------------------------------
  * Console.
  * ------------------------------------------------------------------------- */
 
-/* Run kr_console_summary into a memory stream and return what it printed (caller frees with free).
- */
-static char *capture_summary(const kf_run_result *run, bool color, bool verbose) {
-  char *text = NULL;
-  size_t len = 0;
-  FILE *mem = open_memstream(&text, &len);
-  assert_non_null(mem);
-  kr_console_options opt = {.color = color, .verbose = verbose};
-  kr_console_summary(mem, &opt, run);
-  assert_int_equal(fclose(mem), 0);
-  assert_non_null(text);
+/* What was printed to fp, a tmpfile (caller frees with test_free); closes fp. */
+static char *printed(FILE *fp) {
+  assert_int_equal(fflush(fp), 0);
+  rewind(fp);
+  char *text = read_stream(fp, NULL);
+  assert_int_equal(fclose(fp), 0);
   return text;
+}
+
+/* Run kr_console_summary and return what it printed (caller frees with test_free). */
+static char *capture_summary(const kf_run_result *run, bool color, bool verbose) {
+  FILE *fp = tmpfile();
+  assert_non_null(fp);
+  kr_console_options opt = {.color = color, .verbose = verbose};
+  kr_console_summary(fp, &opt, run);
+  return printed(fp);
 }
 
 static char *capture_scenario(const kf_scenario_result *sc, bool color, bool verbose, size_t done,
                               size_t total) {
-  char *text = NULL;
-  size_t len = 0;
-  FILE *mem = open_memstream(&text, &len);
-  assert_non_null(mem);
+  FILE *fp = tmpfile();
+  assert_non_null(fp);
   kr_console_options opt = {.color = color, .verbose = verbose};
-  kr_console_scenario(mem, &opt, sc, done, total);
-  assert_int_equal(fclose(mem), 0);
-  assert_non_null(text);
-  return text;
+  kr_console_scenario(fp, &opt, sc, done, total);
+  return printed(fp);
 }
 
 /* The last line of text, without its newline, copied into out. */
@@ -967,6 +1353,14 @@ static void last_line(const char *text, char *out, size_t out_size) {
   out[len - 1 - start] = '\0';
 }
 
+/* How often needle occurs in text. */
+static size_t occurrences(const char *text, const char *needle) {
+  size_t n = 0;
+  for (const char *p = strstr(text, needle); p != NULL; p = strstr(p + 1, needle))
+    n++;
+  return n;
+}
+
 static void test_console_summary_plain(void **state) {
   fixture *f = *state;
   char *text = capture_summary(&f->run, false, false);
@@ -977,15 +1371,32 @@ static void test_console_summary_plain(void **state) {
   assert_null(strchr(text, '\x1b')); /* Not even the ESC inside the trace. */
   assert_non_null(strstr(text, "\\x1B[31mred"));
 
-  /* The failure block: location, assertion, request and response. */
+  /* The failure block: location, the failed expects, request and response. */
   assert_non_null(strstr(text, "  FAIL  " NAME_FAIL "\n      at " FAIL_FILE ":17\n"));
-  assert_non_null(strstr(text, "      " FAIL_MESSAGE "\n"));
-  assert_non_null(
-      strstr(text, "      request:\n        POST /api/v1/email-confirmations HTTP/1.1\n"));
-  assert_non_null(strstr(text, "      response:\n        HTTP/1.1 200 OK\n"));
+  assert_non_null(strstr(text, "      " FAIL_MESSAGE "\n"
+                               "      step: POST /api/v1/email-confirmations (" FAIL_FILE ":15)\n"
+                               "      FAIL  expect status == 410  (" FAIL_FILE ":17)\n"
+                               "              expected: 410\n"
+                               "              actual:   got 200\n"
+                               "      FAIL  expect body.status == \"expired\"  (" FAIL_FILE ":18)\n"
+                               "              expected: \"expired\"\n"
+                               "              actual:   got \"confirmed\"\n"
+                               "              message:  " BODY_MESSAGE "\n"
+                               "      exchange 1 of 1: request, 2 ms\n"
+                               "      request:\n"
+                               "        POST " SERVER "/api/v1/email-confirmations\n"));
+  assert_null(strstr(text, "Content-Type contains")); /* The expect that held is not a failure. */
+  assert_non_null(strstr(text,
+                         "        {\"id\":\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd(\"}\\x00tail\n"
+                         "      response:\n"
+                         "        HTTP/1.1 200 OK\n"));
   assert_null(strchr(text, '\r'));
   assert_non_null(strstr(text, "  ERROR " NAME_ERROR "\n"));
   assert_non_null(strstr(text, ERROR_MESSAGE));
+  assert_non_null(strstr(text, "      ERROR expect status == 401  (scenarios/auth/enum.konform:7)\n"
+                               "              expected: 401\n"
+                               "              message:  there is no response to check\n"));
+  assert_non_null(strstr(text, "      response:\n        no response: connection refused\n"));
   /* The failures come before the requirement summary, which ends the output. */
   assert_true(strstr(text, "at " FAIL_FILE) < strstr(text, "Requirements:"));
 
@@ -996,11 +1407,12 @@ static void test_console_summary_plain(void **state) {
   assert_non_null(strstr(text, "    AUTH-05  not checked   1 scenario   Sperre\n"));
   assert_non_null(strstr(text, "  ACC     1 pass    2 fail    1 not checked\n"));
   assert_non_null(strstr(text, "  AUTH    0 pass    1 fail    1 not checked\n"));
+  assert_non_null(strstr(text, "  total   1 pass    3 fail    2 not checked\n"));
   assert_non_null(strstr(text, "seed 18446744073709551557, run id 0000000000000abc,"));
   assert_non_null(strstr(text, "4.321 s"));
   size_t len = strlen(text);
   assert_true(kf_utf8_valid(text, len));
-  free(text);
+  test_free(text);
 }
 
 static void test_console_summary_color(void **state) {
@@ -1008,68 +1420,144 @@ static void test_console_summary_color(void **state) {
   char *text = capture_summary(&f->run, true, false);
   assert_non_null(strstr(text, "\x1b[1;31mFAIL\x1b[0m"));
   assert_non_null(strstr(text, "\x1b[33mnot checked\x1b[0m"));
+  assert_non_null(strstr(text, "      \x1b[1;31mFAIL\x1b[0m  expect status == 410"));
+  assert_non_null(strstr(text, "      \x1b[1;35mERROR\x1b[0m expect status == 401"));
   /* The closing line stays plain so CI parsers can read it. */
   char line[128];
   last_line(text, line, sizeof line);
   assert_string_equal(line, "2 passed, 2 failed, 1 skipped");
   /* Colour is ours; the trace's own ESC is still neutralised. */
   assert_null(strstr(text, "\x1b[31mred"));
-  free(text);
+  test_free(text);
 }
 
 static void test_console_all_passed(void **state) {
-  (void)state;
-  kf_run_result run;
-  kf_run_result_init(&run);
+  fixture *f = *state;
+  kf_run_result_release(&f->run);
   kf_scenario_result *sc = NULL;
-  assert_int_equal(kf_run_result_add_scenario(&run, "a", "a.konform", 1, NULL, 0, NULL, 0, &sc),
+  assert_int_equal(kf_run_result_add_scenario(&f->run, "a", "a.konform", 1, NULL, 0, NULL, 0, &sc),
                    KF_OK);
   sc->status = KF_STATUS_PASS;
-  char *text = capture_summary(&run, false, false);
+  char *text = capture_summary(&f->run, false, false);
   char line[128];
   last_line(text, line, sizeof line);
   assert_string_equal(line, "1 passed, 0 failed, 0 skipped");
   assert_null(strstr(text, "error"));
   assert_null(strstr(text, "Failures"));
-  free(text);
-  kf_run_result_release(&run);
+  test_free(text);
 }
 
 static void test_console_scenario_line(void **state) {
   fixture *f = *state;
   char *text = capture_scenario(&f->run.scenarios[1], false, false, 3, 41);
   assert_string_equal(text, "[ 3/41] FAIL  " NAME_FAIL "  (ACC-06 ACC-08)  12 ms\n");
-  free(text);
+  test_free(text);
 
   text = capture_scenario(&f->run.scenarios[2], false, false, 10, 41);
   assert_string_equal(text, "[10/41] SKIP  " NAME_SKIP "  (AUTH-05)  0 ms\n");
-  free(text);
+  test_free(text);
 
   text = capture_scenario(&f->run.scenarios[4], false, false, 5, 5);
   assert_string_equal(text, "[5/5] PASS  " NAME_OTHER "  1 ms\n");
-  free(text);
+  test_free(text);
 
   text = capture_scenario(&f->run.scenarios[0], true, false, 1, 5);
   assert_string_equal(text, "[1/5] \x1b[32mPASS\x1b[0m  " NAME_PASS "  (ACC-01)  1250 ms\n");
-  free(text);
+  test_free(text);
+}
 
-  /* Verbose: every step, its location and its traces, indented. */
-  text = capture_scenario(&f->run.scenarios[1], false, true, 3, 41);
+static void test_console_verbose(void **state) {
+  fixture *f = *state;
+  /* Every step, its location, every expect with its outcome and every exchange, indented. */
+  char *text = capture_scenario(&f->run.scenarios[1], false, true, 3, 41);
   assert_true(kf_str_starts_with(text, "[ 3/41] FAIL  "));
-  assert_non_null(
-      strstr(text, "      1. PASS  POST /api/v1/registrations  (" FAIL_FILE ":4)  3 ms\n"));
-  assert_non_null(
-      strstr(text, "      2. FAIL  POST /api/v1/email-confirmations  (" FAIL_FILE ":15)  3 ms\n"));
-  assert_non_null(strstr(text, "         request:\n           POST /y\n"));
+  assert_non_null(strstr(text,
+                         "      1. PASS  POST /api/v1/registrations  (" FAIL_FILE ":4)  3 ms\n"
+                         "         PASS  expect status == 202  (" FAIL_FILE ":5)\n"
+                         "                 expected: 202\n"
+                         "                 actual:   got 202\n"
+                         "         exchange 1 of 1: request, 2 ms\n"
+                         "         request:\n"
+                         "           POST " SERVER "/api/v1/registrations\n"
+                         "           Content-Type: application/json\n"
+                         "\n"
+                         "           {\"email\":\"a@b.test\"}\n"
+                         "         response:\n"
+                         "           HTTP/1.1 202 Accepted\n"));
+  assert_non_null(strstr(
+      text, "      2. FAIL  POST /api/v1/email-confirmations  (" FAIL_FILE ":15)  3 ms\n"
+            "         " FAIL_MESSAGE "\n"
+            "         PASS  expect header Content-Type contains \"json\"  (" FAIL_FILE ":16)\n"));
+  assert_non_null(strstr(text, "         FAIL  expect status == 410  (" FAIL_FILE ":17)\n"));
   assert_non_null(strstr(text, "           X-Odd: a\\x01b\\x1B[31mred\\x7F\n"));
   assert_null(strchr(text, '\x1b'));
-  free(text);
+  test_free(text);
+
+  /* A wait with three polls shows three exchanges, then what the step kept. */
+  text = capture_scenario(&f->run.scenarios[0], false, true, 1, 5);
+  assert_int_equal(occurrences(text, "         request:\n           GET " WAIT_URL "\n"), 3);
+  assert_non_null(strstr(text, "         exchange 1 of 3: wait mail, 2 ms\n"));
+  assert_non_null(strstr(text, "         exchange 3 of 3: wait mail, 2 ms\n"));
+  assert_int_equal(
+      occurrences(text, "         response:\n           HTTP/1.1 408 Request Timeout\n"), 2);
+  assert_non_null(strstr(text, "mmm\n           [... cut after 262144 bytes]\n"));
+  assert_non_null(strstr(text, "         artifact: mail 17 (raw source), message/rfc822, 68 bytes\n"
+                               "         artifact: QR code, image/png, 10 bytes\n"));
+  test_free(text);
+
+  /* With colour the words of the expects are coloured too. */
+  text = capture_scenario(&f->run.scenarios[0], true, true, 1, 5);
+  assert_non_null(strstr(text, "         \x1b[32mPASS\x1b[0m  expect status == 202"));
+  test_free(text);
+}
+
+/* The console under the sweep: everything printed, and the closing line always last. */
+typedef struct console_sweep {
+  const kf_run_result *run;
+  char *want;
+} console_sweep;
+
+static void print_everything(FILE *out, const kf_run_result *run) {
+  kr_console_options opt = {.color = false, .verbose = true};
+  for (size_t i = 0; i < run->scenarios_len; i++)
+    kr_console_scenario(out, &opt, &run->scenarios[i], i + 1, run->scenarios_len);
+  kr_console_summary(out, &opt, run);
+}
+
+/* Printing cannot fail a run: short of memory it says what it cannot show and goes on. */
+static bool console_sweep_body(void *ctx, const kt_alloc_run *run) {
+  console_sweep *cs = ctx;
+  FILE *fp = tmpfile();
+  assert_non_null(fp);
+  kt_alloc_arm(run);
+  print_everything(fp, cs->run);
+  kt_alloc_disarm();
+  char *text = printed(fp);
+  if (kf_alloc_failed())
+    assert_non_null(strstr(text, "(the rest of this step cannot be shown: out of memory)\n"));
+  else
+    assert_string_equal(text, cs->want);
+  char line[128];
+  last_line(text, line, sizeof line);
+  assert_string_equal(line, "2 passed, 2 failed, 1 skipped");
+  test_free(text);
+  return true;
+}
+
+static void test_console_alloc_failures(void **state) {
+  fixture *f = *state;
+  FILE *fp = tmpfile();
+  assert_non_null(fp);
+  print_everything(fp, &f->run);
+  console_sweep cs = {.run = &f->run, .want = printed(fp)};
+  assert_true(kt_alloc_sweep(console_sweep_body, &cs) > 3);
+  test_free(cs.want);
 }
 
 static void test_console_want_color(void **state) {
   (void)state;
-  char *saved_no_color = getenv("NO_COLOR") ? strdup(getenv("NO_COLOR")) : NULL;
-  char *saved_term = getenv("TERM") ? strdup(getenv("TERM")) : NULL;
+  char *saved_no_color = getenv("NO_COLOR") ? kf_strdup(getenv("NO_COLOR")) : NULL;
+  char *saved_term = getenv("TERM") ? kf_strdup(getenv("TERM")) : NULL;
 
   /* A regular file is never a terminal. */
   FILE *tmp = tmpfile();
@@ -1106,9 +1594,11 @@ static void test_console_want_color(void **state) {
     setenv("TERM", saved_term, 1);
   else
     unsetenv("TERM");
-  free(saved_no_color);
-  free(saved_term);
+  kf_free(saved_no_color);
+  kf_free(saved_term);
 }
+
+#define FIXTURE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
   /* Route jansson through kf_malloc so injected failures reach it too. */
@@ -1116,20 +1606,26 @@ int main(void) {
   xmlInitParser();
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_text_clean),
-      cmocka_unit_test_setup_teardown(test_scenario_area, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_json_report, setup, teardown),
-      cmocka_unit_test(test_json_schema_shape),
-      cmocka_unit_test_setup_teardown(test_not_selected_is_not_checked, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_json_empty_run, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_write_into_missing_folder, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_json_alloc_failures, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_junit_report, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_junit_empty_run, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_junit_alloc_failures, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_console_summary_plain, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_console_summary_color, setup, teardown),
-      cmocka_unit_test(test_console_all_passed),
-      cmocka_unit_test_setup_teardown(test_console_scenario_line, setup, teardown),
+      FIXTURE_TEST(test_scenario_area),
+      FIXTURE_TEST(test_step_pieces),
+      FIXTURE_TEST(test_json_report),
+      FIXTURE_TEST(test_json_exchanges),
+      FIXTURE_TEST(test_json_asserts_and_artifacts),
+      FIXTURE_TEST(test_json_schema_shape),
+      FIXTURE_TEST(test_not_selected_is_not_checked),
+      FIXTURE_TEST(test_json_empty_run),
+      FIXTURE_TEST(test_write_into_missing_folder),
+      FIXTURE_TEST(test_json_alloc_failures),
+      FIXTURE_TEST(test_junit_report),
+      FIXTURE_TEST(test_junit_failures),
+      FIXTURE_TEST(test_junit_empty_run),
+      FIXTURE_TEST(test_junit_alloc_failures),
+      FIXTURE_TEST(test_console_summary_plain),
+      FIXTURE_TEST(test_console_summary_color),
+      FIXTURE_TEST(test_console_all_passed),
+      FIXTURE_TEST(test_console_scenario_line),
+      FIXTURE_TEST(test_console_verbose),
+      FIXTURE_TEST(test_console_alloc_failures),
       cmocka_unit_test(test_console_want_color),
   };
   int failed = cmocka_run_group_tests_name("reports", tests, NULL, NULL);

@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "kf/alloc.h"
+#include "kf/buf.h"
+#include "kf/str.h"
 #include "kf/timeutil.h"
 #include "ks_address.h"
 #include "ks_config.h"
@@ -347,6 +349,60 @@ static void test_config_mail_domain(void **state) {
   assert_false(ks_address_domain_ok("b.de\r", 5));
 }
 
+/* The option table: both value forms, actions that end the parse, and the usage it prints. */
+static void test_config_table(void **state) {
+  (void)state;
+  ks_config cfg;
+  kf_err err;
+  char *inline_value[] = {"konform-server", "--port=0", "--log-level=debug",
+                          "--max-body",     "10",       NULL};
+  assert_int_equal(parse_args(inline_value, &cfg, &err), KF_OK);
+  assert_int_equal(cfg.port, 0);
+  assert_int_equal(cfg.log_level, KF_LOG_DEBUG);
+  assert_int_equal(cfg.max_body, 10);
+  char *bad_level[] = {"konform-server", "--log-level", "loud", NULL};
+  assert_int_equal(parse_args(bad_level, &cfg, &err), KF_ERR_INVALID);
+  assert_non_null(strstr(err.message, "--log-level: unknown level 'loud'"));
+  char *bad_threads[] = {"konform-server", "--threads", "0", NULL};
+  assert_int_equal(parse_args(bad_threads, &cfg, &err), KF_ERR_INVALID);
+  assert_non_null(strstr(err.message, "--threads"));
+  char *missing[] = {"konform-server", "--db", NULL};
+  assert_int_equal(parse_args(missing, &cfg, &err), KF_ERR_INVALID);
+  assert_non_null(strstr(err.message, "--db"));
+  char *operand[] = {"konform-server", "extra", NULL};
+  assert_int_equal(parse_args(operand, &cfg, &err), KF_ERR_INVALID);
+  assert_non_null(strstr(err.message, "extra"));
+  /* --help and --version end the parse, so what follows is not judged. */
+  ks_config_action action;
+  char *version[] = {"konform-server", "--version", "--frobnicate", NULL};
+  ks_config_init(&cfg);
+  assert_int_equal(ks_config_parse(3, version, &cfg, &action, &err), KF_OK);
+  assert_int_equal(action, KS_CONFIG_VERSION);
+  char *help[] = {"konform-server", "--help", "--port", "x", NULL};
+  assert_int_equal(ks_config_parse(4, help, &cfg, &action, &err), KF_OK);
+  assert_int_equal(action, KS_CONFIG_HELP);
+  /* A failed parse leaves the defaults alone. */
+  char *late_error[] = {"konform-server", "--bind", "::1", "--port", "x", NULL};
+  assert_int_equal(parse_args(late_error, &cfg, &err), KF_ERR_INVALID);
+  assert_string_equal(cfg.bind, "127.0.0.1");
+  /* The usage names every option once, with its default. */
+  kf_buf b;
+  kf_buf_init(&b, 1 << 16);
+  assert_int_equal(ks_config_usage(&b), KF_OK);
+  assert_true(kf_str_starts_with(b.data, "usage: konform-server [options]\n"));
+  const char *lines[] = {"  --bind ADDR           address to listen on (127.0.0.1)\n",
+                         "  --hash-cost C         argon2id cost: interactive, moderate or test "
+                         "(interactive;\n                        test needs --test-mode)\n",
+                         "  --ready-fd N          write \"READY http=<port>\" to fd N once "
+                         "listening\n",
+                         "  --version             show the version\n"};
+  for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+    if (strstr(b.data, lines[i]) == NULL)
+      fail_msg("usage lacks: %s", lines[i]);
+  }
+  kf_buf_release(&b);
+}
+
 int main(void) {
   ks_mail_global_init();
   const struct CMUnitTest tests[] = {
@@ -362,6 +418,7 @@ int main(void) {
       cmocka_unit_test(test_config_parse),
       cmocka_unit_test(test_config_refuses_cheap_hashing),
       cmocka_unit_test(test_config_mail_domain),
+      cmocka_unit_test(test_config_table),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

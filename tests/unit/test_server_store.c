@@ -11,10 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "kf/alloc.h"
 #include "kf/log.h"
 #include "kf/str.h"
 #include "kf/uuid.h"
@@ -35,7 +35,7 @@ typedef struct fixture {
 } fixture;
 
 static int fixture_setup(void **state) {
-  fixture *f = calloc(1, sizeof *f);
+  fixture *f = test_calloc(1, sizeof *f);
   assert_non_null(f);
   assert_int_equal(kf_str_copy(f->dir, sizeof f->dir, "/tmp/ks_store.XXXXXX"), KF_OK);
   assert_non_null(mkdtemp(f->dir));
@@ -60,7 +60,7 @@ static int fixture_teardown(void **state) {
       (void)unlink(p);
   }
   (void)rmdir(f->dir);
-  free(f);
+  test_free(f);
   return 0;
 }
 
@@ -268,13 +268,13 @@ static void test_login_answers(void **state) {
   assert_int_equal(scalar(f, "SELECT count(*) FROM sessions WHERE stage = 'second_factor_setup'"),
                    1);
   bool found = false;
-  assert_int_equal(ks_account_logout(&f->srv, token, T0 + 1, &found, NULL), KF_OK);
+  assert_int_equal(ks_session_end(f->srv.db, token, T0 + 1, &found, NULL), KF_OK);
   assert_true(found);
-  assert_int_equal(ks_account_logout(&f->srv, token, T0 + 2, &found, NULL), KF_OK);
+  assert_int_equal(ks_session_end(f->srv.db, token, T0 + 2, &found, NULL), KF_OK);
   assert_false(found);
 }
 
-/* The stored hash of email (caller frees with free). */
+/* The stored hash of email (caller frees with kf_free). */
 static char *stored_hash(fixture *f, const char *email) {
   sqlite3 *conn = NULL;
   assert_int_equal(ks_db_conn(f->srv.db, &conn, NULL), KF_OK);
@@ -284,7 +284,7 @@ static char *stored_hash(fixture *f, const char *email) {
       SQLITE_OK);
   assert_int_equal(sqlite3_bind_text(st, 1, email, -1, SQLITE_STATIC), SQLITE_OK);
   assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  char *h = strdup((const char *)sqlite3_column_text(st, 0));
+  char *h = kf_strdup((const char *)sqlite3_column_text(st, 0));
   sqlite3_finalize(st);
   assert_non_null(h);
   return h;
@@ -344,10 +344,10 @@ static void test_login_rehashes_at_current_cost(void **state) {
   char *h3 = stored_hash(f, "a@b.de");
   assert_string_equal(h3, h2);
   assert_int_equal(scalar(f, "SELECT count(*) FROM sessions"), 2);
-  free(h0);
-  free(h1);
-  free(h2);
-  free(h3);
+  kf_free(h0);
+  kf_free(h1);
+  kf_free(h2);
+  kf_free(h3);
 }
 
 static void test_clocks(void **state) {
@@ -376,6 +376,27 @@ static void test_clocks(void **state) {
   assert_int_equal(ks_clock_create(f->srv.db, -1, NULL, T0, &c, NULL), KF_ERR_LIMIT);
 }
 
+/* Both mails are rendered before the transaction: a mail that cannot be built stores nothing. */
+static void test_register_renders_before_storing(void **state) {
+  fixture *f = *state;
+  static char long_url[3000];
+  memset(long_url, 'x', sizeof long_url - 1);
+  memcpy(long_url, "http://", 7);
+  f->srv.public_url = long_url;
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(ks_account_register(&f->srv, "a@b.de", PW, strlen(PW), T0, NULL, &err),
+                   KF_ERR_LIMIT);
+  assert_int_equal(scalar(f, "SELECT count(*) FROM accounts"), 0);
+  assert_int_equal(scalar(f, "SELECT count(*) FROM outbox"), 0);
+  f->srv.public_url = "http://127.0.0.1:8480";
+  bool created = false;
+  assert_int_equal(ks_account_register(&f->srv, "a@b.de", PW, strlen(PW), T0, &created, NULL),
+                   KF_OK);
+  assert_true(created);
+  assert_int_equal(scalar(f, "SELECT count(*) FROM outbox"), 1);
+}
+
 int main(void) {
   /* Migration notices would drown the test output. */
   kf_log_setup("test_server_store", KF_LOG_WARN);
@@ -395,6 +416,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_login_rehashes_at_current_cost, fixture_setup,
                                       fixture_teardown),
       cmocka_unit_test_setup_teardown(test_clocks, fixture_setup, fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_register_renders_before_storing, fixture_setup,
+                                      fixture_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

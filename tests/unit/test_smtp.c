@@ -34,8 +34,9 @@ typedef struct delivery {
   size_t rcpts_len;
   bool smtputf8;
   bool body_8bitmime;
-  /* libc memory, so injected kf_alloc failures never hit the test's own bookkeeping. */
-  char *data;
+  /* Inline, so injected kf_alloc failures never hit the test's own bookkeeping
+   * and session threads need no allocator; no test delivers more. */
+  char data[4096];
   size_t data_len;
 } delivery;
 
@@ -52,9 +53,7 @@ static kf_rc test_deliver(void *ctx, const km_smtp_envelope *env, const char *da
   }
   d->smtputf8 = env->smtputf8;
   d->body_8bitmime = env->body_8bitmime;
-  free(d->data);
-  d->data = malloc(len + 1);
-  assert_non_null(d->data);
+  assert_true(len < sizeof(d->data));
   memcpy(d->data, data, len);
   d->data[len] = '\0';
   d->data_len = len;
@@ -69,7 +68,7 @@ typedef struct fixture {
 } fixture;
 
 static fixture *fixture_new(size_t max_bytes, size_t max_rcpt) {
-  fixture *f = calloc(1, sizeof(*f));
+  fixture *f = test_calloc(1, sizeof(*f));
   assert_non_null(f);
   kf_buf_init(&f->out, 1 << 20);
   km_smtp_config cfg;
@@ -85,9 +84,8 @@ static fixture *fixture_new(size_t max_bytes, size_t max_rcpt) {
 
 static void fixture_free(fixture *f) {
   km_smtp_free(f->s);
-  free(f->d.data);
   kf_buf_release(&f->out);
-  free(f);
+  test_free(f);
 }
 
 /* Feed text and return every reply it produced (valid until the next call). */
@@ -238,14 +236,14 @@ static void test_command_line_too_long(void **state) {
 }
 
 static void send_data_line(fixture *f, size_t octets_with_crlf) {
-  char *line = malloc(octets_with_crlf + 1);
+  char *line = test_malloc(octets_with_crlf + 1);
   assert_non_null(line);
   memset(line, 'x', octets_with_crlf);
   line[octets_with_crlf - 2] = '\r';
   line[octets_with_crlf - 1] = '\n';
   line[octets_with_crlf] = '\0';
   assert_reply(f, line, "");
-  free(line);
+  test_free(line);
 }
 
 static void test_text_line_too_long(void **state) {
@@ -545,7 +543,6 @@ static void test_deadlines(void **state) {
   assert_true(km_smtp_deadline(s) == INT64_MAX);
   assert_int_equal(d.calls, 1);
   km_smtp_free(s);
-  free(d.data);
   kf_buf_release(&out);
 }
 
@@ -589,7 +586,6 @@ static void test_alloc_failures(void **state) {
       assert_int_equal(d.calls, 1);
       assert_int_equal(d.rcpts_len, 5);
     }
-    free(d.data);
     kf_buf_release(&out);
   }
   assert_true(completed_clean);
@@ -688,7 +684,6 @@ static void test_listener_dialogue_and_stop(void **state) {
   close(a);
   close(b);
   km_listener_free(l);
-  free(d.data);
 }
 
 /*
@@ -760,7 +755,6 @@ static void test_listener_deadlines(void **state) {
   close(fd);
   assert_int_equal(d.calls, 0);
   km_listener_free(l);
-  free(d.data);
 }
 
 int main(void) {

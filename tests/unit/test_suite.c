@@ -14,7 +14,9 @@
 
 #include <cmocka.h>
 
+#include "kh_step_use.h"
 #include "kh_suite.h"
+#include "kt_alloc.h"
 
 static char g_root[64];
 
@@ -110,10 +112,11 @@ static void test_load_directory(void **state) {
   assert_non_null(reg);
   assert_null(kh_suite_fragment(&suite, "nope"));
   const kh_step *use = &suite.entries[0].scenario->steps[1];
-  assert_int_equal(use->kind, KH_STEP_USE);
-  assert_ptr_equal(use->u.use.resolved, reg);
+  assert_ptr_equal(use->def, &kh_step_use);
+  assert_ptr_equal(((const kh_use *)use->data)->resolved, reg);
   /* Uses inside fragments are resolved too. */
-  assert_ptr_equal(reg->steps[0].u.use.resolved, kh_suite_fragment(&suite, "inner"));
+  assert_ptr_equal(((const kh_use *)reg->steps[0].data)->resolved,
+                   kh_suite_fragment(&suite, "inner"));
   kh_suite_release(&suite);
   kh_diag_release(&diag);
 }
@@ -255,6 +258,38 @@ static void test_repo_scenarios(void **state) {
   kh_diag_release(&diag);
 }
 
+typedef struct load_ctx {
+  const char *dir;
+} load_ctx;
+
+static bool load_body(void *data, const kt_alloc_run *run) {
+  load_ctx *ctx = data;
+  const char *paths[] = {ctx->dir};
+  kh_suite suite;
+  kh_suite_init(&suite);
+  kh_diag diag;
+  kh_diag_init(&diag);
+  kt_alloc_arm(run);
+  kf_rc rc = kh_suite_load(&suite, paths, 1, &diag);
+  kt_alloc_disarm();
+  if (rc == KF_OK)
+    assert_int_equal(suite.entries_len, 4);
+  else
+    assert_null(suite.files); /* A failed load leaves nothing behind. */
+  kh_suite_release(&suite);
+  kh_diag_release(&diag);
+  return rc == KF_OK;
+}
+
+/* Loading fails cleanly at every allocation, transient and persistent. */
+static void test_load_allocation_failures(void **state) {
+  (void)state;
+  char dir[256];
+  snprintf(dir, sizeof dir, "%s/suite", g_root);
+  load_ctx ctx = {dir};
+  assert_true(kt_alloc_sweep(load_body, &ctx) > 10);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_load_directory),
@@ -262,6 +297,7 @@ int main(void) {
       cmocka_unit_test(test_use_errors),
       cmocka_unit_test(test_use_depth_limit),
       cmocka_unit_test(test_repo_scenarios),
+      cmocka_unit_test(test_load_allocation_failures),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -25,6 +25,17 @@ void kf_free(void *ptr);
  * succeeds again. 0 turns injection off.
  */
 void kf_alloc_fail_at(unsigned long n);
+/*
+ * Make the n-th allocation from now and every one after it fail (the
+ * "persistent" mode of SQLite's fault simulation: memory stays short), until
+ * the next kf_alloc_fail_at or kf_alloc_fail_from call. 0 turns injection off.
+ */
+void kf_alloc_fail_from(unsigned long n);
+/*
+ * Stop injecting failures but keep kf_alloc_count and kf_alloc_failed as they
+ * are, so a test can check what happened after it let the code clean up.
+ */
+void kf_alloc_fail_stop(void);
 /* How many allocations were attempted since the last kf_alloc_fail_at call. */
 unsigned long kf_alloc_count(void);
 /* Whether an injected failure has happened since the last kf_alloc_fail_at. */

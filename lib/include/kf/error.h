@@ -10,7 +10,19 @@
 
 #include <stddef.h>
 
-typedef enum kf_rc {
+/*
+ * Every kf_rc must be looked at. Marking the type (C2x [[nodiscard]], which
+ * GCC takes in C17 too) makes the compiler warn wherever one is dropped
+ * (-Wunused-result, an error with -Werror); a discard that is meant is
+ * written (void)f(...), and should say why.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11
+#define KF_NODISCARD [[nodiscard]]
+#else
+#define KF_NODISCARD __attribute__((warn_unused_result))
+#endif
+
+typedef enum KF_NODISCARD kf_rc {
   KF_OK = 0,
   KF_ERR_NOMEM,       /* An allocation failed. */
   KF_ERR_INVALID,     /* An argument or input value is not acceptable. */

@@ -51,6 +51,13 @@ kf_rc kf_httpd_new(const kf_httpd_config *cfg, kf_httpd **out, kf_err *err);
  */
 kf_rc kf_httpd_route(kf_httpd *httpd, const char *method, const char *pattern,
                      kf_http_handler handler, void *ctx);
+/*
+ * The same, with route_data (borrowed, may be NULL) that the filter and the
+ * handler of a request this route matched read with kf_http_req_route_data,
+ * for example a row of the program's route table with its flags.
+ */
+kf_rc kf_httpd_route_with_data(kf_httpd *httpd, const char *method, const char *pattern,
+                               kf_http_handler handler, void *ctx, const void *route_data);
 
 /*
  * Called for every routed request, after its route matched and before its
@@ -75,6 +82,38 @@ void kf_httpd_stop(kf_httpd *httpd);
 /* Stop (if running) and free. NULL is fine. */
 void kf_httpd_free(kf_httpd *httpd);
 
+/*
+ * One request run in-process, without a socket or a worker thread, through the
+ * same body cap, routing, filter and handler as a request from the network
+ * (for tests that fail allocations in turn). Every string is borrowed; query
+ * and headers are name, value, name, value, ..., NULL (either may be NULL).
+ */
+typedef struct kf_http_fake_req {
+  const char *method;
+  const char *path; /* Without the query string. */
+  const char *const *query;
+  const char *const *headers;
+  const char *body; /* May be NULL (no body). */
+  size_t body_len;
+} kf_http_fake_req;
+
+/* The answer to a fake request. Owned by the caller: kf_http_answer_release. */
+typedef struct kf_http_answer {
+  unsigned status;
+  char *content_type; /* NULL when the answer has none. */
+  char *body;         /* NUL-terminated (may also contain NULs); never NULL after KF_OK. */
+  size_t body_len;
+} kf_http_answer;
+
+/*
+ * Serve in. KF_ERR_NOMEM when the request itself could not be set up (a
+ * network client would see its connection closed); otherwise KF_OK and the
+ * answer in *out, which the caller releases.
+ */
+kf_rc kf_httpd_serve_fake(kf_httpd *httpd, const kf_http_fake_req *in, kf_http_answer *out,
+                          kf_err *err);
+void kf_http_answer_release(kf_http_answer *answer);
+
 /* ---- Request accessors. Returned strings are owned by req. ---- */
 const char *kf_http_req_method(const kf_http_req *req);
 const char *kf_http_req_path(const kf_http_req *req);
@@ -94,6 +133,8 @@ void kf_http_req_set_user(kf_http_req *req, void *user);
  */
 void kf_http_req_set_user_owned(kf_http_req *req, void *user, void (*release)(void *));
 void *kf_http_req_user(const kf_http_req *req);
+/* The route_data of the matched route (kf_httpd_route_with_data), or NULL. */
+const void *kf_http_req_route_data(const kf_http_req *req);
 
 /*
  * Parse the body as a JSON object. On failure the matching error answer is
@@ -107,7 +148,11 @@ void *kf_http_req_user(const kf_http_req *req);
 kf_rc kf_http_req_json(kf_http_req *req, kf_http_resp *resp, json_t **out);
 
 /* ---- Responses. ---- */
-/* Set status and a JSON body; steals the reference to body (NULL = no body). */
+/*
+ * Set status and a JSON body; steals the reference to body. A NULL body means
+ * building it ran out of memory, so the answer is 500 INTERNAL_ERROR instead,
+ * never an empty success.
+ */
 void kf_http_resp_json(kf_http_resp *resp, unsigned status, json_t *body);
 /* Set status and a copy of the bytes with the given content type. */
 void kf_http_resp_bytes(kf_http_resp *resp, unsigned status, const char *content_type,
@@ -125,5 +170,48 @@ void kf_http_error_add_field(json_t *err, const char *field, const char *code, c
 void kf_http_resp_error_obj(kf_http_resp *resp, unsigned status, json_t *err);
 /* Shorthand for an error without fields. */
 void kf_http_resp_error(kf_http_resp *resp, unsigned status, const char *code, const char *message);
+
+/* The one text of a 500 INTERNAL_ERROR (docs/openapi.yaml). */
+#define KF_HTTP_INTERNAL_MESSAGE "Interner Fehler. Bitte versuchen Sie es später erneut."
+
+/*
+ * One row per error kf_httpd answers itself: code, HTTP status, German
+ * message. The messages of MALFORMED_JSON and BODY_TOO_LARGE are formats
+ * (line, column and jansson's text; the cap in bytes).
+ */
+#define KF_HTTP_ERRORS(X)                                                                          \
+  X(NOT_FOUND, 404, "Die angeforderte Adresse gibt es nicht.")                                     \
+  X(METHOD_NOT_ALLOWED, 405, "Diese Methode ist für diese Adresse nicht erlaubt.")                 \
+  X(UNSUPPORTED_MEDIA_TYPE, 415, "Bitte senden Sie die Daten als application/json.")               \
+  X(INVALID_UTF8, 400, "Die Anfrage enthält Zeichen, die kein gültiges UTF-8 sind.")               \
+  X(MALFORMED_JSON, 400, "Die Anfrage ist kein gültiges JSON (Zeile %d, Spalte %d: %s).")          \
+  X(BODY_NOT_OBJECT, 400, "Die Anfrage muss ein JSON-Objekt sein.")                                \
+  X(BODY_TOO_LARGE, 413, "Die Anfrage ist zu groß (höchstens %zu Bytes).")                         \
+  X(INTERNAL_ERROR, 500, KF_HTTP_INTERNAL_MESSAGE)
+
+typedef enum kf_http_errcode {
+#define KF_HTTP_X_ENUM(code, status, message) KF_HTTP_ERR_##code,
+  KF_HTTP_ERRORS(KF_HTTP_X_ENUM)
+#undef KF_HTTP_X_ENUM
+      KF_HTTP_ERR_COUNT
+} kf_http_errcode;
+
+/* An error answer: the code, its HTTP status and its German message (all static). */
+typedef struct kf_http_error_row {
+  const char *code;
+  unsigned status;
+  const char *message;
+} kf_http_error_row;
+
+/* The row of one of kf_httpd's own errors; never NULL for e < KF_HTTP_ERR_COUNT. */
+const kf_http_error_row *kf_http_error_row_get(kf_http_errcode e);
+/* Answer with row's status, code and message (no fields). */
+void kf_http_resp_error_row(kf_http_resp *resp, const kf_http_error_row *row);
+/*
+ * 500 INTERNAL_ERROR with KF_HTTP_INTERNAL_MESSAGE in the error shape. Built
+ * from fixed text without jansson, so it works when memory ran out; if even
+ * copying it fails the answer is an empty 500.
+ */
+void kf_http_resp_internal_error(kf_http_resp *resp);
 
 #endif

@@ -1,11 +1,19 @@
 /*
  * mailbox.h: the store behind konform-mail and konform-post.
  *
- * Items (mails or letters) are JSON documents with a few search keys, kept in
- * sqlite (WAL). Insertion is atomic: an item is either wholly stored or not at
- * all. kf_mailbox_wait blocks on a condition variable until a matching item is
- * stored or the timeout passes: an event-driven long-poll, never a sleep loop.
- * All functions are thread-safe.
+ * A mailbox holds the items (mails, letters, ...) of one collection as JSON
+ * documents in sqlite (WAL). A collection is one row of a table in
+ * lib/src/mailbox.c: its name and its search keys. Each key says how a query
+ * value matches (kf_mailbox_match) and where a document holds the item's
+ * values for it, so adding an item needs nothing but the document, and a new
+ * collection needs no new columns or code paths. Items keep their values as
+ * (item, key, value) rows under an index on (key, value), so a search or a
+ * wait looks up the items with a value rather than scanning them all.
+ *
+ * Insertion is atomic: an item is either wholly stored, with all its search
+ * values, or not at all. kf_mailbox_wait blocks on a condition variable until
+ * a matching item is stored or the timeout passes: an event-driven long-poll,
+ * never a sleep loop. All functions are thread-safe.
  */
 #ifndef KF_MAILBOX_H
 #define KF_MAILBOX_H
@@ -18,45 +26,92 @@
 
 typedef struct kf_mailbox kf_mailbox;
 
-/* Search keys of one item. Strings are borrowed for the call. */
-typedef struct kf_mailbox_keys {
-  const char *const *recipients; /* Matched by filter.to, case-insensitively. */
-  size_t recipients_len;
-  const char *sender;          /* Matched by filter.from, case-insensitively. */
-  const char *subject;         /* Matched by filter.subject as a substring. */
-  const char *kind;            /* Matched exactly. */
-  const char *customer_number; /* Matched exactly. */
-  const char *recipient_name;  /* Letters: matched by filter.recipient_name, exactly. */
-} kf_mailbox_keys;
+/* How a query value matches an item's values for a key: name, then what it means. */
+#define KF_MAILBOX_MATCHES(X)                                                                      \
+  X(EXACT, "equal, byte for byte")                                                                 \
+  X(EXACT_CI, "equal, ASCII letters compared case-insensitively")                                  \
+  X(SUBSTRING, "contained in the value, case-sensitively")
 
-/* All set fields must match. Strings are borrowed for the call. */
+typedef enum kf_mailbox_match {
+#define KF_MAILBOX_MATCH_ENUM(name, what) KF_MAILBOX_MATCH_##name,
+  KF_MAILBOX_MATCHES(KF_MAILBOX_MATCH_ENUM)
+#undef KF_MAILBOX_MATCH_ENUM
+} kf_mailbox_match;
+
+/*
+ * One search key of a collection. path is a dotted chain of object members
+ * ("envelope.rcpt_to"); the string found there is the item's one value, an
+ * array there gives one value per string in it, and anything else (absent,
+ * null, a number) or an empty string gives none. An item matches a query
+ * value when any of its values does.
+ */
+typedef struct kf_mailbox_key {
+  const char *name; /* The key, and the HTTP query parameter that filters by it. */
+  kf_mailbox_match match;
+  const char *path;
+} kf_mailbox_key;
+
+#define KF_MAILBOX_KEYS_MAX 8
+
+/* A collection: a row of the table in lib/src/mailbox.c. */
+typedef struct kf_mailbox_collection {
+  const char *name;                         /* "messages": the {kind} of the HTTP routes. */
+  kf_mailbox_key keys[KF_MAILBOX_KEYS_MAX]; /* Up to the first row without a name. */
+} kf_mailbox_collection;
+
+/* The i-th collection of the table, or NULL past the last one. Static. */
+const kf_mailbox_collection *kf_mailbox_collection_at(size_t i);
+/* The collection called name, or NULL. Static. */
+const kf_mailbox_collection *kf_mailbox_collection_find(const char *name);
+
+/*
+ * A search: every term with a non-empty value must match (AND). A term whose
+ * key the collection does not have matches nothing. Keys and values are
+ * borrowed for the call. Zero-initialise (= {0}) for "everything".
+ */
+#define KF_MAILBOX_TERMS_MAX 8
+
+typedef struct kf_mailbox_term {
+  const char *key;
+  const char *value; /* NULL or "": no filter on this key. */
+} kf_mailbox_term;
+
 typedef struct kf_mailbox_filter {
-  const char *to;
-  const char *from;
-  const char *subject;
-  const char *kind;
-  const char *customer_number;
-  const char *recipient_name; /* Letters: recipient.name, exact. */
-  int64_t after_id;           /* Only items with a larger id; 0 = all. */
-  unsigned limit;             /* 0 = 100; at most 1000. */
+  kf_mailbox_term terms[KF_MAILBOX_TERMS_MAX];
+  size_t terms_len;
+  int64_t after_id; /* Only items with a larger id; 0 = all. */
+  unsigned limit;   /* 0 = 100; at most 1000. */
 } kf_mailbox_filter;
 
 /*
- * Open (creating if needed) a store at path, or in memory when path is NULL.
- * max_items caps what is kept; adding beyond it fails with KF_ERR_LIMIT.
- * Caller frees with kf_mailbox_free.
+ * Set the value of key in filter (replacing an earlier term for the same key;
+ * NULL or "" lifts it). KF_ERR_LIMIT when KF_MAILBOX_TERMS_MAX keys are in use.
  */
-kf_rc kf_mailbox_open(const char *path, size_t max_items, kf_mailbox **out, kf_err *err);
+kf_rc kf_mailbox_filter_set(kf_mailbox_filter *filter, const char *key, const char *value);
+
+/*
+ * Open (creating if needed) a store of the named collection at path, or in
+ * memory when path is NULL. KF_ERR_INVALID for a collection not in the table.
+ * A file whose search values were made by other key definitions (an older
+ * konform, a changed row) has them rebuilt from its documents, so ids and
+ * documents are kept. max_items caps what is kept; adding beyond it fails
+ * with KF_ERR_LIMIT. Caller frees with kf_mailbox_free.
+ */
+kf_rc kf_mailbox_open(const char *path, const char *collection, size_t max_items, kf_mailbox **out,
+                      kf_err *err);
 /* Wake all waiters (they get KF_ERR_STATE) and refuse new waits. */
 void kf_mailbox_shutdown(kf_mailbox *mb);
 void kf_mailbox_free(kf_mailbox *mb);
+/* The collection mb was opened with. Static. */
+const kf_mailbox_collection *kf_mailbox_collection_of(const kf_mailbox *mb);
 
 /*
- * Store doc (borrowed; a copy is stored with "id" and "received_at" added) and
- * optionally the raw source bytes. received_at is the real UTC time.
+ * Store doc (borrowed; a copy is stored with "id" and "received_at" added),
+ * with the search values its collection's keys find in it, and optionally the
+ * raw source bytes. received_at is the real UTC time.
  */
-kf_rc kf_mailbox_add(kf_mailbox *mb, const kf_mailbox_keys *keys, json_t *doc, const void *raw,
-                     size_t raw_len, int64_t *id_out, kf_err *err);
+kf_rc kf_mailbox_add(kf_mailbox *mb, json_t *doc, const void *raw, size_t raw_len, int64_t *id_out,
+                     kf_err *err);
 /* The stored document; caller json_decref's *out. KF_ERR_NOT_FOUND if absent. */
 kf_rc kf_mailbox_get(kf_mailbox *mb, int64_t id, json_t **out, kf_err *err);
 /* The raw bytes; caller frees *out with kf_free. KF_ERR_NOT_FOUND if none. */

@@ -14,15 +14,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * The criteria in checklist order, one row each: enumerator, key (the
+ * "criterion" of a password_checks entry), field code (the repeat criterion
+ * reports a mismatch) and the German checklist label from seed 004.
+ *   LENGTH     12 to 128 characters (code points, not bytes)
+ *   UPPERCASE  at least one of A-Z
+ *   LOWERCASE  at least one of a-z
+ *   DIGIT      at least one of 0-9
+ *   SPECIAL    at least one of KF_PW_SPECIALS
+ *   FORBIDDEN  nothing outside A-Z a-z 0-9 and KF_PW_SPECIALS
+ *   REPEAT     the repetition is byte-for-byte equal
+ */
+#define KF_PW_CRITERIA(X)                                                                          \
+  X(LENGTH, "length", "PASSWORD_LENGTH", "12 bis 128 Zeichen lang")                                \
+  X(UPPERCASE, "uppercase", "PASSWORD_UPPERCASE", "mindestens ein Großbuchstabe (A - Z)")          \
+  X(LOWERCASE, "lowercase", "PASSWORD_LOWERCASE", "mindestens ein Kleinbuchstabe (a - z)")         \
+  X(DIGIT, "digit", "PASSWORD_DIGIT", "mindestens eine Ziffer (0 - 9)")                            \
+  X(SPECIAL, "special", "PASSWORD_SPECIAL",                                                        \
+    "mindestens eines der folgenden Sonderzeichen: @ # $ % & * - _ ! + = ; , . ? / \" ( )")        \
+  X(FORBIDDEN, "forbidden", "PASSWORD_FORBIDDEN_CHARACTERS", "keine unerlaubten Zeichen")          \
+  X(REPEAT, "repeat", "PASSWORD_REPEAT_MISMATCH", "richtige Passwortwiederholung")
+
 typedef enum kf_pw_criterion {
-  KF_PW_LENGTH,    /* 12 to 128 characters (code points, not bytes). */
-  KF_PW_UPPERCASE, /* At least one of A-Z. */
-  KF_PW_LOWERCASE, /* At least one of a-z. */
-  KF_PW_DIGIT,     /* At least one of 0-9. */
-  KF_PW_SPECIAL,   /* At least one of KF_PW_SPECIALS. */
-  KF_PW_FORBIDDEN, /* Nothing outside A-Z a-z 0-9 and KF_PW_SPECIALS. */
-  KF_PW_REPEAT,    /* The repetition is byte-for-byte equal. */
-  KF_PW_CRITERIA_COUNT
+#define KF_PW_ENUM(name, key, code, label) KF_PW_##name,
+  KF_PW_CRITERIA(KF_PW_ENUM)
+#undef KF_PW_ENUM
+      KF_PW_CRITERIA_COUNT
 } kf_pw_criterion;
 
 /* The special characters the guide allows: @#$%&*-_!+=;,.?/"() */
@@ -39,11 +57,12 @@ typedef struct kf_pw_report {
 void kf_pw_check(const char *pw, size_t pw_len, const char *repeat, size_t repeat_len,
                  kf_pw_report *out);
 bool kf_pw_report_all_ok(const kf_pw_report *report);
-/* "PASSWORD_LENGTH", ...; the repeat criterion is "PASSWORD_REPEAT_MISMATCH". */
+/*
+ * The columns of KF_PW_CRITERIA. Outside the table: "PASSWORD_UNKNOWN",
+ * "unknown" and "" respectively.
+ */
 const char *kf_pw_criterion_code(kf_pw_criterion c);
-/* "length", "uppercase", "lowercase", "digit", "special", "forbidden", "repeat". */
 const char *kf_pw_criterion_key(kf_pw_criterion c);
-/* The German checklist label from seed 004, e.g. "12 bis 128 Zeichen lang". */
 const char *kf_pw_criterion_label(kf_pw_criterion c);
 bool kf_pw_is_special(uint32_t cp);
 

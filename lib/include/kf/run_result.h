@@ -14,16 +14,91 @@
 
 #include "kf/error.h"
 
+/* Scenario and step outcomes: the enum and its names from one table. */
+#define KF_STATUSES(X)                                                                             \
+  X(PASS, "pass")                                                                                  \
+  /* The target did not conform: an expectation failed. */                                         \
+  X(FAIL, "fail")                                                                                  \
+  /* The scenario could not be carried out (target unreachable, bad variable...). */               \
+  X(ERROR, "error")                                                                                \
+  /* The target cannot support this scenario; never a pass. */                                     \
+  X(SKIP, "skip")
+
 typedef enum kf_status {
-  KF_STATUS_PASS,
-  KF_STATUS_FAIL,  /* The target did not conform: an expectation failed. */
-  KF_STATUS_ERROR, /* The scenario could not be carried out (target unreachable, bad variable...).
-                    */
-  KF_STATUS_SKIP   /* The target cannot support this scenario; never a pass. */
+#define KF_STATUS_ENUM(name, text) KF_STATUS_##name,
+  KF_STATUSES(KF_STATUS_ENUM)
+#undef KF_STATUS_ENUM
 } kf_status;
 
 /* "pass", "fail", "error", "skip". */
 const char *kf_status_name(kf_status s);
+
+/* A header as it was sent or received. */
+typedef struct kf_header {
+  char *name;
+  char *value;
+} kf_header;
+
+/* Bodies kept in a result are cut after this many bytes (body_cut says so). */
+#define KF_MESSAGE_BODY_MAX (256u * 1024u)
+
+/* One side of an exchange: headers in wire order and the body. */
+typedef struct kf_message {
+  kf_header *headers;
+  size_t headers_len;
+  size_t headers_cap;
+  char *body; /* NULL: no body. May hold any bytes; NUL-terminated after body_len. */
+  size_t body_len;
+  bool body_cut; /* The body was longer than KF_MESSAGE_BODY_MAX; only its start is kept. */
+} kf_message;
+
+/* Append a copy of a header. */
+kf_rc kf_message_add_header(kf_message *msg, const char *name, const char *value);
+/* Keep a copy of (the first KF_MESSAGE_BODY_MAX bytes of) a body, replacing any before. */
+kf_rc kf_message_set_body(kf_message *msg, const void *data, size_t len);
+void kf_message_release(kf_message *msg);
+
+/*
+ * One request and its answer that a step made: an HTTP request of the
+ * scenario, each long-poll of a wait, the fetch of a raw mail, a clock call,
+ * each round trip of a ceremony.
+ */
+typedef struct kf_exchange {
+  char *purpose; /* Why it was made, e.g. "request", "wait mail", "raw mail", "clock advance". */
+  char *method;  /* "POST". */
+  char *url;     /* Absolute. */
+  kf_message request;
+  long status;       /* 0: no answer came (see error). */
+  char *status_line; /* As received, e.g. "HTTP/1.1 202 Accepted"; NULL without an answer. */
+  kf_message response;
+  char *error; /* Why no answer came (connection refused, timeout), or NULL. */
+  int64_t duration_ms;
+} kf_exchange;
+
+void kf_exchange_release(kf_exchange *ex);
+
+/* The outcome of one `expect` line, passed or not. */
+typedef struct kf_assert_result {
+  char *source; /* The line as written, e.g. "expect status == 202". */
+  char *file;   /* Where it is written (a fragment's file for fragment lines). */
+  unsigned line;
+  kf_status status; /* PASS, FAIL (did not hold) or ERROR (could not be evaluated). */
+  char *expected;   /* The operand with its variables filled in, or NULL when it has none. */
+  char *actual;     /* What the query gave, e.g. "got 400", "value absent"; NULL if unknown. */
+  char *message;    /* For FAIL and ERROR: why, in a sentence; NULL on PASS. */
+} kf_assert_result;
+
+void kf_assert_result_release(kf_assert_result *a);
+
+/* Something a step kept for people to look at: a raw mail, a letter, a PDF, a QR image. */
+typedef struct kf_artifact {
+  char *name;       /* "mail 17 (raw source)". */
+  char *media_type; /* "message/rfc822", "application/json", "application/pdf", "image/png". */
+  char *data;       /* Any bytes; NUL-terminated after len. */
+  size_t len;
+} kf_artifact;
+
+void kf_artifact_release(kf_artifact *a);
 
 typedef struct kf_step_result {
   char *label; /* The step's source line, e.g. "POST /api/v1/registrations". */
@@ -32,10 +107,24 @@ typedef struct kf_step_result {
   kf_status status;
   char *message;      /* Why it failed, e.g. "expect status == 202: got 400"; NULL on pass. */
   unsigned fail_line; /* The line of the failed expect (0 if none). */
-  char *request;      /* Trace of the request sent (method, URL, headers, body), or NULL. */
-  char *response;     /* Trace of the response (status, headers, body), or NULL. */
   int64_t duration_ms;
+  kf_exchange *exchanges; /* Every exchange the step made, in order. */
+  size_t exchanges_len;
+  size_t exchanges_cap;
+  kf_assert_result *asserts; /* Every expect the step evaluated, in order. */
+  size_t asserts_len;
+  size_t asserts_cap;
+  kf_artifact *artifacts; /* What the step kept, in order. */
+  size_t artifacts_len;
+  size_t artifacts_cap;
 } kf_step_result;
+
+/* Append a zeroed slot and return it (owned by step, valid until the next add of its kind). */
+kf_rc kf_step_result_add_exchange(kf_step_result *step, kf_exchange **out);
+kf_rc kf_step_result_add_assert(kf_step_result *step, kf_assert_result **out);
+/* Append an artifact holding copies of name, media_type and the len bytes at data. */
+kf_rc kf_step_result_add_artifact(kf_step_result *step, const char *name, const char *media_type,
+                                  const void *data, size_t len);
 
 typedef struct kf_scenario_result {
   char *name;
@@ -68,7 +157,16 @@ typedef struct kf_requirement {
   size_t not_selected;
 } kf_requirement;
 
-typedef enum kf_req_status { KF_REQ_PASS, KF_REQ_FAIL, KF_REQ_NOT_CHECKED } kf_req_status;
+#define KF_REQ_STATUSES(X)                                                                         \
+  X(PASS, "pass")                                                                                  \
+  X(FAIL, "fail")                                                                                  \
+  X(NOT_CHECKED, "not-checked")
+
+typedef enum kf_req_status {
+#define KF_REQ_STATUS_ENUM(name, text) KF_REQ_##name,
+  KF_REQ_STATUSES(KF_REQ_STATUS_ENUM)
+#undef KF_REQ_STATUS_ENUM
+} kf_req_status;
 /* "pass", "fail", "not-checked". */
 const char *kf_req_status_name(kf_req_status s);
 

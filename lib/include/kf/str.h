@@ -42,4 +42,17 @@ size_t kf_str_rtrim_len(const char *s, size_t len);
  */
 const char *kf_str_after(const char *s, char sep);
 
+/*
+ * Levenshtein distance between the len bytes at a and the string b, capped:
+ * words longer than 40 bytes are "far" (99), since only small distances make
+ * useful suggestions.
+ */
+size_t kf_str_edit_distance(const char *a, size_t len, const char *b);
+/*
+ * For did-you-mean: the name closest to the len bytes at word, or NULL when
+ * none is within 2 edits. names holds n entries (NULL entries are skipped);
+ * ties go to the earlier entry. Borrowed from names.
+ */
+const char *kf_str_nearest(const char *word, size_t len, const char *const *names, size_t n);
+
 #endif

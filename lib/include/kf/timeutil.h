@@ -29,6 +29,16 @@ kf_rc kf_time_parse_iso(const char *s, int64_t *out);
 kf_rc kf_time_format_iso(int64_t t, char *out, size_t out_size);
 /* Format as "Sat, 28 Mar 2026 10:00:00 +0000" (KF_TIME_RFC5322_MAX bytes). */
 kf_rc kf_time_format_rfc5322(int64_t t, char *out, size_t out_size);
+/*
+ * Parse an RFC 5322 date-time (section 3.3, with the obsolete forms of 4.3):
+ * "Sat, 28 Mar 2026 10:00:00 +0000", the day name optional, seconds
+ * optional, any offset (+0100), the obsolete zones UT, GMT, EST/EDT, CST/CDT,
+ * MST/MDT, PST/PDT and single military letters (read as +0000, as 4.3 says),
+ * folding white space and comments "(...)" between tokens, two- and
+ * three-digit years as 4.3 reads them. KF_ERR_PARSE when it is not one;
+ * a day name that does not match the date is KF_ERR_PARSE too.
+ */
+kf_rc kf_time_parse_rfc5322(const char *s, int64_t *out);
 /* Parse "24h", "1d2h3m4s", "90s", "250ms" into milliseconds. */
 kf_rc kf_duration_parse_ms(const char *s, int64_t *out_ms);
 /* Civil date/time in UTC for t. */

@@ -1,0 +1,142 @@
+/*
+ * kh_subject.c: the subjects of queries and their lazily loaded parts (see kh_subject.h).
+ */
+#include "kh_subject.h"
+
+#include <assert.h>
+#include <string.h>
+
+#include "kf/buf.h"
+#include "kh_html.h"
+#include "kh_text.h"
+
+static const struct {
+  const char *name;
+  const char *missing;
+} KH_SUBJECT_TABLE[] = {
+#define KH_SUBJECT_ROW(kind, name, missing) {name, missing},
+    KH_SUBJECTS(KH_SUBJECT_ROW)
+#undef KH_SUBJECT_ROW
+};
+
+const char *kh_subject_kind_name(kh_subject_kind kind) {
+  return kind < KH_SUBJECT_COUNT ? KH_SUBJECT_TABLE[kind].name : "none";
+}
+
+void kh_subjects_init(kh_subjects *subjects) {
+  memset(subjects, 0, sizeof *subjects);
+}
+
+static void kh_subject_clear(kh_subject *s) {
+  json_decref(s->doc);
+  json_decref(s->tried);
+  memset(s, 0, sizeof *s);
+}
+
+void kh_subjects_release(kh_subjects *subjects) {
+  if (subjects == NULL)
+    return;
+  for (size_t i = 0; i < KH_SUBJECT_COUNT; i++)
+    kh_subject_clear(&subjects->items[i]);
+}
+
+void kh_subjects_set(kh_subjects *subjects, kh_subject_kind kind, json_t *doc,
+                     kh_subject_load_fn load, void *load_ctx) {
+  assert(kind < KH_SUBJECT_COUNT);
+  kh_subject *s = &subjects->items[kind];
+  kh_subject_clear(s);
+  s->doc = doc;
+  s->load = load;
+  s->load_ctx = load_ctx;
+}
+
+kf_rc kh_subjects_get(kh_subjects *subjects, kh_subject_kind kind, kh_subject **out, kf_err *err) {
+  assert(kind < KH_SUBJECT_COUNT);
+  kh_subject *s = subjects != NULL ? &subjects->items[kind] : NULL;
+  if (s == NULL || s->doc == NULL)
+    return kf_err_set(err, KF_ERR_STATE, "%s", KH_SUBJECT_TABLE[kind].missing);
+  *out = s;
+  return KF_OK;
+}
+
+kf_rc kh_subject_part(kh_subject *subject, const char *part, json_t **out, kf_err *err) {
+  assert(subject != NULL && subject->doc != NULL && part != NULL);
+  *out = json_object_get(subject->doc, part);
+  if (*out != NULL || subject->load == NULL)
+    return KF_OK;
+  if (subject->tried != NULL && json_object_get(subject->tried, part) != NULL)
+    return KF_OK;
+  kf_rc rc = subject->load(subject, part, subject->load_ctx, err);
+  if (rc != KF_OK)
+    return rc;
+  if (subject->tried == NULL && (subject->tried = json_object()) == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  if (json_object_set_new(subject->tried, part, json_true()) != 0)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  *out = json_object_get(subject->doc, part);
+  return KF_OK;
+}
+
+/* The body as text (NULL when there is none). */
+static const json_t *kh_subject_body(const kh_subject *subject) {
+  const json_t *body = json_object_get(subject->doc, "body");
+  return json_is_string(body) && json_string_length(body) > 0 ? body : NULL;
+}
+
+static kf_rc kh_subject_set(kh_subject *subject, const char *part, json_t *value, kf_err *err) {
+  if (value == NULL || json_object_set_new(subject->doc, part, value) != 0)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  return KF_OK;
+}
+
+static kf_rc kh_subject_load_json(kh_subject *subject, const json_t *body, kf_err *err) {
+  json_error_t jerr;
+  json_t *parsed =
+      json_loadb(json_string_value(body), json_string_length(body), JSON_DECODE_ANY, &jerr);
+  if (parsed == NULL && json_error_code(&jerr) == json_error_out_of_memory)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory parsing the body");
+  /* A body that is not JSON leaves "json" absent, so `json "$"` is absent rather than null. */
+  if (parsed == NULL)
+    return KF_OK;
+  return kh_subject_set(subject, "json", parsed, err);
+}
+
+static kf_rc kh_subject_load_page_text(kh_subject *subject, const json_t *body, kf_err *err) {
+  kf_buf text;
+  kf_buf_init(&text, KH_TEXT_MAX);
+  kf_rc rc = kh_html_text(json_string_value(body), json_string_length(body), &text);
+  if (rc == KF_OK)
+    rc = kh_subject_set(subject, "page_text", kh_text_json_string(text.data, text.len), err);
+  else
+    rc = kf_err_set(err, rc, "cannot read the page: %s", kf_rc_name(rc));
+  kf_buf_release(&text);
+  return rc;
+}
+
+static kf_rc kh_subject_load_page_links(kh_subject *subject, const json_t *body, kf_err *err) {
+  json_t *links = NULL;
+  kf_rc rc = kh_html_links(json_string_value(body), json_string_length(body), &links);
+  if (rc != KF_OK)
+    return kf_err_set(err, rc, "cannot read the page's links: %s", kf_rc_name(rc));
+  return kh_subject_set(subject, "page_links", links, err);
+}
+
+/* The parts a body gives, each made the first time a query asks for it. */
+static const struct {
+  const char *part;
+  kf_rc (*load)(kh_subject *subject, const json_t *body, kf_err *err);
+} KH_BODY_PARTS[] = {
+    {"json", kh_subject_load_json},
+    {"page_text", kh_subject_load_page_text},
+    {"page_links", kh_subject_load_page_links},
+};
+
+kf_rc kh_subject_load_body(kh_subject *subject, const char *part, void *ctx, kf_err *err) {
+  (void)ctx;
+  const json_t *body = kh_subject_body(subject);
+  for (size_t i = 0; body != NULL && i < sizeof KH_BODY_PARTS / sizeof KH_BODY_PARTS[0]; i++) {
+    if (strcmp(part, KH_BODY_PARTS[i].part) == 0)
+      return KH_BODY_PARTS[i].load(subject, body, err);
+  }
+  return KF_OK;
+}

@@ -1,0 +1,78 @@
+/*
+ * kh_text.c: values as text, byte-exact strings and regexes (see kh_text.h).
+ */
+#include "kh_text.h"
+
+#include <assert.h>
+#include <string.h>
+
+static int kh_dump_cb(const char *buffer, size_t size, void *data) {
+  return kf_buf_append((kf_buf *)data, buffer, size) == KF_OK ? 0 : -1;
+}
+
+kf_rc kh_text_of_value(const json_t *value, kf_buf *out) {
+  assert(out != NULL);
+  if (value == NULL)
+    return KF_OK;
+  if (json_is_string(value)) {
+    size_t len = json_string_length(value);
+    return len > 0 ? kf_buf_append(out, json_string_value(value), len) : KF_OK;
+  }
+  size_t before = out->len;
+  if (json_dump_callback(value, kh_dump_cb, out, JSON_COMPACT | JSON_ENCODE_ANY) != 0) {
+    /* Leave the buffer as it was; the callback failed on a cap or memory. */
+    out->len = before;
+    if (out->data != NULL)
+      out->data[before] = '\0';
+    return out->len + 64 > out->max ? KF_ERR_LIMIT : KF_ERR_NOMEM;
+  }
+  return KF_OK;
+}
+
+json_t *kh_text_json_string(const char *s, size_t len) {
+  return json_stringn_nocheck(s != NULL ? s : "", len);
+}
+
+bool kh_text_find(const char *hay, size_t hlen, const char *needle, size_t nlen) {
+  if (nlen == 0)
+    return true;
+  if (nlen > hlen)
+    return false;
+  for (size_t i = 0; i + nlen <= hlen; i++) {
+    if (hay[i] == needle[0] && memcmp(hay + i, needle, nlen) == 0)
+      return true;
+  }
+  return false;
+}
+
+kf_rc kh_text_regex_compile(regex_t *re, const char *pat, size_t len, kf_err *err) {
+  if (memchr(pat, '\0', len) != NULL)
+    return kf_err_set(err, KF_ERR_INVALID, "a regex cannot contain a NUL byte");
+  int rc = regcomp(re, pat, REG_EXTENDED);
+  if (rc != 0) {
+    char msg[200];
+    regerror(rc, re, msg, sizeof msg);
+    return kf_err_set(err, KF_ERR_INVALID, "bad regex \"%.100s\": %s", pat, msg);
+  }
+  return KF_OK;
+}
+
+bool kh_text_regex_search(const regex_t *re, const char *s, size_t len, size_t *start,
+                          size_t *end) {
+  assert(s[len] == '\0');
+  regmatch_t m[2];
+  size_t off = 0;
+  for (;;) {
+    if (regexec(re, s + off, 2, m, 0) == 0) {
+      int g = re->re_nsub >= 1 && m[1].rm_so >= 0 ? 1 : 0;
+      *start = off + (size_t)m[g].rm_so;
+      *end = off + (size_t)m[g].rm_eo;
+      return true;
+    }
+    /* The engine stopped at a NUL: go on with the next segment. */
+    size_t seg = strlen(s + off);
+    if (off + seg >= len)
+      return false;
+    off += seg + 1;
+  }
+}

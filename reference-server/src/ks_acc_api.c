@@ -1,0 +1,320 @@
+/*
+ * ks_acc_api.c: the account area's handlers.
+ *
+ * Handlers validate input, call one ks_account or ks_session operation and
+ * turn its result into the documented answer. Nothing an answer says may
+ * depend on whether an address has an account (ACC-10, AUTH-04).
+ */
+#include "ks_acc_api.h"
+
+#include <string.h>
+
+#include "kf/log.h"
+#include "kf/password_policy.h"
+#include "kf/version.h"
+#include "ks_account.h"
+#include "ks_address.h"
+#include "ks_handler.h"
+#include "ks_html.h"
+
+#define ACC_REGISTERED_MESSAGE                                                                     \
+  "Sie erhalten direkt eine E-Mail in Ihr E-Mail-Postfach. Klicken Sie (innerhalb von 24 "         \
+  "Stunden) auf den Link in der von uns erhaltenen E-Mail und melden Sie sich mit den von "        \
+  "Ihnen zuvor gewähltem Benutzernamen (angegebene E-Mailadresse) und Passwort an."
+#define ACC_RESENT_MESSAGE                                                                         \
+  "Wenn zu dieser E-Mail-Adresse ein noch nicht bestätigtes Konto besteht, erhalten Sie eine "    \
+  "neue E-Mail mit einem Bestätigungslink. Der Link ist 24 Stunden gültig."
+
+/* ---- Health and pages. ---- */
+
+static void acc_health(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)req;
+  ks_server *srv = ctx;
+  kf_http_resp_json(resp, 200,
+                    json_pack("{s:s, s:s, s:b}", "status", "ok", "version", KONFORM_VERSION,
+                              "test_mode", srv->cfg->test_mode));
+}
+
+static void acc_login_page(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)ctx;
+  char *page = NULL;
+  size_t len = 0;
+  kf_rc rc = ks_html_login_page(&page, &len);
+  ks_handler_page(req, resp, 200, rc, page, len);
+}
+
+/* ---- Registration (ACC-01..05, 10, 11). ---- */
+
+/* Check the address member; on success email holds the normalised form. */
+static void acc_check_email(const json_t *body, json_t *error, char *email, size_t email_size) {
+  const char *raw;
+  size_t raw_len;
+  ks_member m = ks_handler_string(body, "email", &raw, &raw_len);
+  email[0] = '\0';
+  if (m == KS_MEMBER_WRONG_TYPE) {
+    ks_error_add_field(error, "email", KS_FIELD_INVALID_FIELD);
+    return;
+  }
+  ks_address_status st = ks_address_normalise(raw, raw_len, email, email_size);
+  if (st != KS_ADDRESS_OK)
+    ks_error_add_field(error, "email", ks_address_status_field(st));
+}
+
+/* A missing or mistyped member's field entry; false when the member is usable. */
+static bool acc_member_problem(json_t *error, const char *field, ks_member m, ks_field absent) {
+  if (m == KS_MEMBER_PRESENT)
+    return false;
+  ks_error_add_field(error, field, m == KS_MEMBER_ABSENT ? absent : KS_FIELD_INVALID_FIELD);
+  return true;
+}
+
+static json_t *acc_password_checks(const kf_pw_report *report) {
+  json_t *checks = json_array();
+  for (int c = 0; c < KF_PW_CRITERIA_COUNT; c++) {
+    json_array_append_new(
+        checks, json_pack("{s:s, s:b, s:s}", "criterion", kf_pw_criterion_key((kf_pw_criterion)c),
+                          "ok", report->ok[c], "label", kf_pw_criterion_label((kf_pw_criterion)c)));
+  }
+  return checks;
+}
+
+/* The password and its repetition, each failed criterion on its own in checklist order (ACC-04). */
+static void acc_check_password(const json_t *body, json_t *error, const char **pw, size_t *pw_len,
+                               kf_pw_report *report) {
+  const char *rep;
+  size_t rep_len;
+  ks_member pw_m = ks_handler_string(body, "password", pw, pw_len);
+  ks_member rep_m = ks_handler_string(body, "password_repeat", &rep, &rep_len);
+  kf_pw_check(*pw, *pw_len, rep_m == KS_MEMBER_PRESENT ? rep : NULL, rep_len, report);
+  if (!acc_member_problem(error, "password", pw_m, KS_FIELD_PASSWORD_REQUIRED)) {
+    for (int c = KF_PW_LENGTH; c <= KF_PW_FORBIDDEN; c++) {
+      if (!report->ok[c])
+        kf_http_error_add_field(error, "password", kf_pw_criterion_code((kf_pw_criterion)c),
+                                kf_pw_criterion_label((kf_pw_criterion)c));
+    }
+  }
+  if (!acc_member_problem(error, "password_repeat", rep_m, KS_FIELD_PASSWORD_REPEAT_REQUIRED) &&
+      pw_m == KS_MEMBER_PRESENT && !report->ok[KF_PW_REPEAT])
+    kf_http_error_add_field(error, "password_repeat", kf_pw_criterion_code(KF_PW_REPEAT),
+                            kf_pw_criterion_label(KF_PW_REPEAT));
+}
+
+/* Parse the body and check its address (ks_handler_body); email gets the normalised form. */
+static bool acc_email_body(kf_http_req *req, kf_http_resp *resp, json_t **body, json_t **error,
+                           char email[KS_ADDRESS_MAX + 1]) {
+  if (!ks_handler_body(req, resp, body, error))
+    return false;
+  acc_check_email(*body, *error, email, KS_ADDRESS_MAX + 1);
+  return true;
+}
+
+static void acc_register(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  char email[KS_ADDRESS_MAX + 1];
+  json_t *body, *error;
+  if (!acc_email_body(req, resp, &body, &error, email))
+    return;
+  ks_server *srv = ctx;
+  const char *pw;
+  size_t pw_len;
+  kf_pw_report report;
+  acc_check_password(body, error, &pw, &pw_len, &report);
+  if (!ks_handler_consent(body, "accept_terms"))
+    ks_error_add_field(error, "accept_terms", KS_FIELD_TERMS_NOT_ACCEPTED);
+  if (!ks_handler_consent(body, "consent_email"))
+    ks_error_add_field(error, "consent_email", KS_FIELD_EMAIL_CONSENT_MISSING);
+  if (ks_handler_has_fields(error))
+    json_object_set_new(error, "password_checks", acc_password_checks(&report));
+  if (ks_handler_refused(resp, body, error))
+    return;
+  kf_err err;
+  kf_err_init(&err);
+  bool created = false;
+  kf_rc rc = ks_account_register(srv, email, pw, pw_len, ks_handler_now(req), &created, &err);
+  json_decref(body);
+  if (rc != KF_OK) {
+    ks_handler_internal(req, resp, &err);
+    return;
+  }
+  kf_debug("registration: %s", created ? "new account" : "existing address");
+  /* The same bytes whether or not the address was new (ACC-10). */
+  kf_http_resp_json(resp, 202,
+                    json_pack("{s:s, s:s}", "status", "confirmation_mail_sent", "message",
+                              ACC_REGISTERED_MESSAGE));
+}
+
+/* ---- Confirmation (ACC-06..08). ---- */
+
+static kf_rc acc_confirm(ks_server *srv, kf_http_req *req, const char *id, ks_link_verdict *v,
+                         kf_err *err) {
+  if (id == NULL) {
+    *v = KS_LINK_NOT_FOUND;
+    return KF_OK;
+  }
+  return ks_account_confirm(srv, id, ks_handler_now(req), v, err);
+}
+
+static void acc_confirm_json(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  ks_server *srv = ctx;
+  json_t *body = NULL;
+  if (kf_http_req_json(req, resp, &body) != KF_OK)
+    return;
+  const json_t *jid = json_object_get(body, "id");
+  ks_link_verdict v = KS_LINK_NOT_FOUND;
+  kf_err err;
+  kf_err_init(&err);
+  /* An id with an embedded NUL names no link; without this check the text
+   * before the NUL would be looked up. */
+  bool id_ok = json_is_string(jid) && strlen(json_string_value(jid)) == json_string_length(jid);
+  kf_rc rc = acc_confirm(srv, req, id_ok ? json_string_value(jid) : NULL, &v, &err);
+  json_decref(body);
+  if (rc != KF_OK) {
+    ks_handler_internal(req, resp, &err);
+    return;
+  }
+  if (v != KS_LINK_VALID) {
+    ks_handler_error(req, resp, ks_link_verdict_error(v));
+    return;
+  }
+  kf_http_resp_json(resp, 200,
+                    json_pack("{s:s, s:s, s:{s:s, s:s}}", "status", "confirmed", "message",
+                              ks_link_verdict_message(v), "next", "label", "Zur Anmeldung", "href",
+                              "/anmelden"));
+}
+
+static void acc_confirm_link(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  ks_server *srv = ctx;
+  ks_link_verdict v = KS_LINK_NOT_FOUND;
+  kf_err err;
+  kf_err_init(&err);
+  const char *id = kf_http_req_query(req, "id");
+  /*
+   * kf_httpd routes HEAD to this GET handler. A HEAD must never change state
+   * (mail scanners and link checkers send them before a person clicks), so it
+   * only judges the link and answers with the status and page a GET would
+   * give now, a valid link included (200), without confirming anything.
+   */
+  bool head = strcmp(kf_http_req_method(req), "HEAD") == 0;
+  kf_rc rc = KF_OK;
+  if (id != NULL && head)
+    rc = ks_account_check_link(srv, id, ks_handler_now(req), &v, &err);
+  else
+    rc = acc_confirm(srv, req, id, &v, &err);
+  if (rc != KF_OK) {
+    ks_handler_internal(req, resp, &err);
+    return;
+  }
+  char *page = NULL;
+  size_t len = 0;
+  rc = ks_html_confirm_page(v, &page, &len);
+  ks_handler_page(req, resp, ks_link_verdict_status(v), rc, page, len);
+}
+
+static void acc_resend(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  char email[KS_ADDRESS_MAX + 1];
+  json_t *body, *error;
+  if (!acc_email_body(req, resp, &body, &error, email) || ks_handler_refused(resp, body, error))
+    return;
+  json_decref(body);
+  ks_server *srv = ctx;
+  kf_err err;
+  kf_err_init(&err);
+  kf_rc rc = ks_account_resend(srv, email, ks_handler_now(req), NULL, &err);
+  if (rc != KF_OK) {
+    ks_handler_internal(req, resp, &err);
+    return;
+  }
+  kf_http_resp_json(
+      resp, 202,
+      json_pack("{s:s, s:s}", "status", "confirmation_mail_sent", "message", ACC_RESENT_MESSAGE));
+}
+
+/* ---- Sessions (ACC-09, AUTH-02, AUTH-04). ---- */
+
+/* The answer to a login that did not start a session. */
+static const ks_error acc_login_errors[] = {
+    [KS_LOGIN_INVALID] = KS_ERR_INVALID_CREDENTIALS,
+    [KS_LOGIN_UNCONFIRMED] = KS_ERR_EMAIL_NOT_CONFIRMED,
+};
+
+/* Answer 400 when a member is missing or mistyped; true when it did. */
+static bool acc_login_invalid(kf_http_resp *resp, ks_member user_m, ks_member pw_m) {
+  if (user_m == KS_MEMBER_PRESENT && pw_m == KS_MEMBER_PRESENT)
+    return false;
+  json_t *error = ks_error_new(KS_ERR_VALIDATION_FAILED);
+  (void)acc_member_problem(error, "username", user_m, KS_FIELD_USERNAME_REQUIRED);
+  (void)acc_member_problem(error, "password", pw_m, KS_FIELD_PASSWORD_REQUIRED);
+  ks_handler_invalid(resp, error);
+  return true;
+}
+
+static void acc_login(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  ks_server *srv = ctx;
+  json_t *body = NULL;
+  if (kf_http_req_json(req, resp, &body) != KF_OK)
+    return;
+  const char *user, *pw;
+  size_t user_len, pw_len;
+  ks_member user_m = ks_handler_string(body, "username", &user, &user_len);
+  ks_member pw_m = ks_handler_string(body, "password", &pw, &pw_len);
+  /* A username of only spaces is empty after trimming, as registration treats an address. */
+  if (user_m == KS_MEMBER_PRESENT && ks_handler_blank(user, user_len))
+    user_m = KS_MEMBER_ABSENT;
+  if (acc_login_invalid(resp, user_m, pw_m)) {
+    json_decref(body);
+    return;
+  }
+  char username[KS_ADDRESS_MAX + 1];
+  bool is_address =
+      ks_address_normalise(user, user_len, username, sizeof username) == KS_ADDRESS_OK;
+  ks_login_result result = KS_LOGIN_INVALID;
+  char token[KS_TOKEN_HEX_LEN + 1];
+  kf_err err;
+  kf_err_init(&err);
+  /* A username that is not an address still costs one password verification. */
+  kf_rc rc = ks_account_login(srv, is_address ? username : NULL, pw, pw_len, ks_handler_now(req),
+                              &result, token, &err);
+  json_decref(body);
+  if (rc != KF_OK) {
+    ks_handler_internal(req, resp, &err);
+    return;
+  }
+  if (result != KS_LOGIN_OK) {
+    ks_handler_error(req, resp, acc_login_errors[result]);
+    return;
+  }
+  kf_http_resp_json(resp, 201,
+                    json_pack("{s:s, s:s}", "token", token, "stage",
+                              ks_session_stage_name(KS_SESSION_SECOND_FACTOR_SETUP)));
+}
+
+/* The filter checked the session (the row's stage); this ends it. */
+static void acc_logout(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  ks_server *srv = ctx;
+  bool found = false;
+  kf_err err;
+  kf_err_init(&err);
+  kf_rc rc = ks_session_end(srv->db, ks_handler_token(req), ks_handler_now(req), &found, &err);
+  if (rc != KF_OK) {
+    ks_handler_internal(req, resp, &err);
+    return;
+  }
+  /* Another request may have ended it since the filter looked. */
+  if (!found) {
+    ks_handler_error(req, resp, KS_ERR_UNAUTHENTICATED);
+    return;
+  }
+  kf_http_resp_empty(resp, 204);
+}
+
+static const ks_route acc_routes[] = {
+    {"GET", "/api/v1/health", acc_health, 0, KS_STAGE_NONE},
+    {"POST", "/api/v1/registrations", acc_register, 0, KS_STAGE_NONE},
+    {"POST", "/api/v1/email-confirmations/resend", acc_resend, 0, KS_STAGE_NONE},
+    {"POST", "/api/v1/email-confirmations", acc_confirm_json, 0, KS_STAGE_NONE},
+    {"GET", KS_LINK_PATH, acc_confirm_link, KS_ROUTE_HTML, KS_STAGE_NONE},
+    {"POST", "/api/v1/sessions", acc_login, 0, KS_STAGE_NONE},
+    {"DELETE", "/api/v1/sessions/current", acc_logout, 0, KS_STAGE_SESSION},
+    {"GET", "/anmelden", acc_login_page, KS_ROUTE_HTML, KS_STAGE_NONE},
+};
+
+const ks_area ks_acc_api = {"acc", acc_routes, sizeof acc_routes / sizeof acc_routes[0]};

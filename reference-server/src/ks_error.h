@@ -1,0 +1,96 @@
+/*
+ * ks_error.h: the catalogue of konform-server's error answers and field
+ * codes, one row each, so a handler names an answer and never spells a code
+ * or a message. docs/openapi.yaml documents every row;
+ * tests/unit/test_server_errors.c compares the two.
+ *
+ * kf_httpd answers a few errors itself (NOT_FOUND, MALFORMED_JSON, ...: see
+ * KF_HTTP_ERRORS in kf/httpd.h); the password criteria's codes and labels
+ * come from kf/password_policy.h.
+ *
+ * Ownership: every row and string is static.
+ */
+#ifndef KS_ERROR_H
+#define KS_ERROR_H
+
+#include <jansson.h>
+
+#include "kf/httpd.h"
+
+/*
+ * X(name, code, HTTP status, German message). A code may have more than one
+ * row when routes answer it with another status or text (CLOCK_NOT_FOUND for
+ * the header and for the path).
+ */
+#define KS_ERRORS(X)                                                                               \
+  X(VALIDATION_FAILED, VALIDATION_FAILED, 400, "Bitte prüfen Sie Ihre Eingaben.")                  \
+  X(INTERNAL_ERROR, INTERNAL_ERROR, 500, KF_HTTP_INTERNAL_MESSAGE)                                 \
+  X(LINK_NOT_FOUND, LINK_NOT_FOUND, 404, "Der Bestätigungslink ist ungültig.")                     \
+  X(ALREADY_CONFIRMED, ALREADY_CONFIRMED, 409, "Ihre E-Mail-Adresse ist bereits bestätigt.")       \
+  X(LINK_SUPERSEDED, LINK_SUPERSEDED, 410,                                                         \
+    "Dieser Bestätigungslink ist nicht mehr gültig, weil ein neuerer angefordert wurde. Bitte "  \
+    "verwenden Sie den Link aus der neuesten E-Mail.")                                             \
+  X(LINK_EXPIRED, LINK_EXPIRED, 410,                                                               \
+    "Der Bestätigungslink ist abgelaufen. Bitte fordern Sie eine neue E-Mail zur Bestätigung an.") \
+  X(INVALID_CREDENTIALS, INVALID_CREDENTIALS, 401,                                                 \
+    "Benutzername oder Passwort ist nicht korrekt.")                                               \
+  X(EMAIL_NOT_CONFIRMED, EMAIL_NOT_CONFIRMED, 403,                                                 \
+    "Bitte bestätigen Sie zuerst Ihre E-Mail-Adresse.")                                            \
+  X(UNAUTHENTICATED, UNAUTHENTICATED, 401, "Bitte melden Sie sich an.")                            \
+  X(SECOND_FACTOR_REQUIRED, SECOND_FACTOR_REQUIRED, 403,                                           \
+    "Bitte richten Sie zuerst einen zweiten Faktor ein (Passkey oder TOTP).")                      \
+  X(CLOCK_HEADER_UNKNOWN, CLOCK_NOT_FOUND, 400,                                                    \
+    "Die im Kopf Konform-Clock genannte Testuhr gibt es nicht.")                                   \
+  X(CLOCK_NOT_FOUND, CLOCK_NOT_FOUND, 404, "Diese Testuhr gibt es nicht.")                         \
+  X(CLOCK_BACKWARDS, CLOCK_BACKWARDS, 400, "Eine Testuhr kann nicht zurückgestellt werden.")
+
+typedef enum ks_error {
+#define KS_X_ERROR_ENUM(name, code, status, message) KS_ERR_##name,
+  KS_ERRORS(KS_X_ERROR_ENUM)
+#undef KS_X_ERROR_ENUM
+      KS_ERR_COUNT
+} ks_error;
+
+/* X(name, code, German message): the entries of an error's "fields". */
+#define KS_FIELD_ERRORS(X)                                                                         \
+  X(EMAIL_REQUIRED, EMAIL_REQUIRED, "Bitte geben Sie Ihre E-Mail-Adresse ein.")                    \
+  X(EMAIL_INVALID, EMAIL_INVALID, "Geben Sie eine gültige E-Mail-Adresse ein.")                    \
+  X(EMAIL_CONTROL_CHARACTERS, EMAIL_CONTROL_CHARACTERS,                                            \
+    "Die E-Mail-Adresse enthält unerlaubte Steuerzeichen.")                                        \
+  X(PASSWORD_REQUIRED, PASSWORD_REQUIRED, "Bitte geben Sie ein Passwort ein.")                     \
+  X(PASSWORD_REPEAT_REQUIRED, PASSWORD_REPEAT_REQUIRED, "Bitte wiederholen Sie das Passwort.")     \
+  X(TERMS_NOT_ACCEPTED, TERMS_NOT_ACCEPTED, "Bitte akzeptieren Sie die Nutzungsbedingungen.")      \
+  X(EMAIL_CONSENT_MISSING, EMAIL_CONSENT_MISSING,                                                  \
+    "Bitte willigen Sie in die Nutzung Ihrer E-Mail-Adresse ein.")                                 \
+  X(USERNAME_REQUIRED, USERNAME_REQUIRED,                                                          \
+    "Bitte geben Sie Ihren Benutzernamen oder Ihre E-Mail-Adresse ein.")                           \
+  X(INVALID_FIELD, INVALID_FIELD, "Dieses Feld hat einen ungültigen Wert.")                        \
+  X(CLOCK_TIME_INVALID, INVALID_FIELD,                                                             \
+    "Bitte geben Sie eine Unix-Zeit in Sekunden an (0 bis 253402300799).")                         \
+  X(CLOCK_MOVE_INVALID, INVALID_FIELD,                                                             \
+    "Geben Sie genau eines an: frozen_time (Unix-Zeit) oder seconds.")                             \
+  X(CLOCK_TIME_TOO_LATE, INVALID_FIELD, "Die Zeit liegt nach dem Jahr 9999.")
+
+typedef enum ks_field {
+#define KS_X_FIELD_ENUM(name, code, message) KS_FIELD_##name,
+  KS_FIELD_ERRORS(KS_X_FIELD_ENUM)
+#undef KS_X_FIELD_ENUM
+      KS_FIELD_COUNT
+} ks_field;
+
+typedef struct ks_field_row {
+  const char *code;
+  const char *message;
+} ks_field_row;
+
+/* The row of an error answer; never NULL for e < KS_ERR_COUNT. */
+const kf_http_error_row *ks_error_row(ks_error e);
+/* The row of a field code; never NULL for f < KS_FIELD_COUNT. */
+const ks_field_row *ks_field_row_get(ks_field f);
+
+/* A new error object {"code","message","fields":[]} for e; caller owns it (NULL: no memory). */
+json_t *ks_error_new(ks_error e);
+/* Append {"field", "code", "message"} of f to error's fields (error may be NULL). */
+void ks_error_add_field(json_t *error, const char *field, ks_field f);
+
+#endif

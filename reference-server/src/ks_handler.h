@@ -1,0 +1,78 @@
+/*
+ * ks_handler.h: what every area's handlers share: the request's clock and
+ * session (resolved by the filter in ks_api.c), reading JSON members, and
+ * answers from the error catalogue that are pages on HTML routes.
+ *
+ * Ownership: strings returned are borrowed from the request or the JSON
+ * object they came from.
+ */
+#ifndef KS_HANDLER_H
+#define KS_HANDLER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kf/error.h"
+#include "kf/httpd.h"
+#include "ks_error.h"
+#include "ks_session.h"
+
+/* What the filter resolved for a request; owned by the request. */
+typedef struct ks_reqctx {
+  int64_t now;            /* The request's time: its test clock's, or the real UTC clock's. */
+  const char *token;      /* The session's bearer token (borrowed from the header), or NULL. */
+  ks_session_stage stage; /* The session's stage when token is set. */
+} ks_reqctx;
+
+/* Attach a fresh context at the real time to req; false when memory ran out. */
+bool ks_handler_ctx_attach(kf_http_req *req);
+/* The request's context, or NULL before the filter attached one. */
+ks_reqctx *ks_handler_ctx(const kf_http_req *req);
+
+/* The time a request runs at: its test clock's, or the real UTC clock's. */
+int64_t ks_handler_now(const kf_http_req *req);
+/* The token of the session the filter checked (routes with a stage), else NULL. */
+const char *ks_handler_token(const kf_http_req *req);
+
+/* How a JSON member looked: absent, null or empty; of the wrong type; or usable. */
+typedef enum ks_member { KS_MEMBER_ABSENT, KS_MEMBER_WRONG_TYPE, KS_MEMBER_PRESENT } ks_member;
+
+/* Read string member key of obj: *s and *len (with any NULs) when present, else "" and 0. */
+ks_member ks_handler_string(const json_t *obj, const char *key, const char **s, size_t *len);
+/* Whether the len bytes at s are all spaces (the only blank an address trims). */
+bool ks_handler_blank(const char *s, size_t len);
+/* A consent counts only as the JSON value true ("true", 1 or null are none: ACC-03). */
+bool ks_handler_consent(const json_t *obj, const char *key);
+
+/*
+ * Parse the body as a JSON object (*body, caller frees) and start its
+ * VALIDATION_FAILED error (*error, caller frees; NULL when memory ran out,
+ * which ks_handler_refused answers with a 500). false when resp already holds
+ * the answer (a body error) and there is nothing to free.
+ */
+bool ks_handler_body(kf_http_req *req, kf_http_resp *resp, json_t **body, json_t **error);
+/*
+ * When error has field entries (or is NULL), answer 400 with it and free
+ * body (may be NULL): true. Otherwise free error: false, the input is valid.
+ */
+bool ks_handler_refused(kf_http_resp *resp, json_t *body, json_t *error);
+
+/* Whether error (from ks_error_new) has any field entries yet. */
+bool ks_handler_has_fields(const json_t *error);
+
+/* Answer e from the catalogue: a page on a KS_ROUTE_HTML route, else the JSON error shape. */
+void ks_handler_error(kf_http_req *req, kf_http_resp *resp, ks_error e);
+/* Log err and answer 500 INTERNAL_ERROR (details go only to the log). */
+void ks_handler_internal(kf_http_req *req, kf_http_resp *resp, const kf_err *err);
+/* Answer 400 with error (steals it). */
+void ks_handler_invalid(kf_http_resp *resp, json_t *error);
+/*
+ * Answer an HTML page of len bytes (rc from rendering it; page is freed here),
+ * or a 500 when rendering failed.
+ */
+void ks_handler_page(kf_http_req *req, kf_http_resp *resp, unsigned status, kf_rc rc, char *page,
+                     size_t len);
+
+#endif
