@@ -277,9 +277,51 @@ kf_rc kh_catalogue_load(kh_catalogue *cat, const char *path, kf_err *err) {
   return rc;
 }
 
+/* Whether the catalogue documents a default named key; else the nearest one into *near. */
+static bool kh_catalogue_has_default(const kh_catalogue *cat, const char *key, const char **near) {
+  size_t best = 3;
+  *near = NULL;
+  for (size_t i = 0; i < cat->len; i++) {
+    const kh_requirement *r = &cat->items[i];
+    for (size_t j = 0; j < r->defaults_len; j++) {
+      if (strcmp(r->default_keys[j], key) == 0)
+        return true;
+      size_t d = kf_str_edit_distance(key, strlen(key), r->default_keys[j]);
+      if (d < best) {
+        best = d;
+        *near = r->default_keys[j];
+      }
+    }
+  }
+  return false;
+}
+
+/* Every [defaults] key of the profile is one the catalogue documents. */
+static kf_rc kh_catalogue_check_defaults(const kh_catalogue *cat, const struct kh_profile *profile,
+                                         kf_err *err) {
+  for (size_t i = 0; i < profile->len; i++) {
+    const kh_profile_entry *e = &profile->entries[i];
+    if (!kf_str_starts_with(e->key, "defaults."))
+      continue;
+    const char *near = NULL;
+    if (kh_catalogue_has_default(cat, e->key + 9, &near))
+      continue;
+    char where[32] = "";
+    if (e->line > 0)
+      (void)kf_str_format(where, sizeof where, "line %u: ", e->line);
+    return kf_err_set(err, KF_ERR_INVALID,
+                      "%s[defaults] %.100s is no configurable value of the catalogue%s%s%s", where,
+                      e->key + 9, near != NULL ? " (did you mean " : "", near != NULL ? near : "",
+                      near != NULL ? "?)" : "");
+  }
+  return KF_OK;
+}
+
 kf_rc kh_catalogue_fill_defaults(const kh_catalogue *cat, struct kh_profile *profile,
-                                 size_t *filled, kf_err *err) {
-  size_t n = 0;
+                                 kf_buf *filled, kf_err *err) {
+  kf_rc rc = kh_catalogue_check_defaults(cat, profile, err);
+  if (rc != KF_OK)
+    return rc;
   char key[256];
   for (size_t i = 0; i < cat->len; i++) {
     const kh_requirement *r = &cat->items[i];
@@ -290,10 +332,11 @@ kf_rc kh_catalogue_fill_defaults(const kh_catalogue *cat, struct kh_profile *pro
         continue;
       if (kh_profile_set(profile, key, r->default_values[j]) != KF_OK)
         return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-      n++;
+      /* The list is for people; a cut one still says the most. */
+      if (filled != NULL)
+        (void)kf_buf_appendf(filled, "%s%s = %s", filled->len > 0 ? ", " : "", r->default_keys[j],
+                             r->default_values[j]);
     }
   }
-  if (filled != NULL)
-    *filled = n;
   return kh_profile_finish(profile, err);
 }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kf/buf.h"
 #include "kf/error.h"
 
 typedef struct kh_requirement {
@@ -44,10 +45,12 @@ struct kh_profile;
 /*
  * Give profile the catalogue's documented value for every "defaults.<key>" it
  * does not state itself (a profile's own values always win), then re-derive
- * the profile. *filled (may be NULL) counts the keys taken from the catalogue.
+ * the profile. A [defaults] key the catalogue does not document is
+ * KF_ERR_INVALID, naming the nearest one. filled (may be NULL) gets the keys
+ * taken from the catalogue, "key = value, key = value".
  */
 kf_rc kh_catalogue_fill_defaults(const kh_catalogue *cat, struct kh_profile *profile,
-                                 size_t *filled, kf_err *err);
+                                 kf_buf *filled, kf_err *err);
 /* The title of an area ("ACC"), or NULL. */
 const char *kh_catalogue_area_title(const kh_catalogue *cat, const char *area);
 /* Parse catalogue JSON from memory (len bytes); name is used in messages. */

@@ -31,6 +31,8 @@
 #include "kf/str.h"
 #include "kf/version.h"
 #include "kh_catalogue.h"
+#include "kh_cmd_mocks.h"
+#include "kh_cmd_selftest.h"
 #include "kh_http.h"
 #include "kh_lint.h"
 #include "kh_mocks.h"
@@ -154,6 +156,14 @@ static const kf_opt KH_CLI_OPTS[] = {
     KF_OPT_FLAG_ROW("keep-state", 0, kh_cli_options, keep_state,
                     "keep the embedded stack's temporary folder"),
     KF_OPT_FLAG_ROW("no-color", 0, kh_cli_options, no_color, "no ANSI colours"),
+    KF_OPT_FLAG_ROW("allow-partial", 0, kh_cli_options, allow_partial,
+                    "exit 0 even when scenarios were not checked (skipped)"),
+    KF_OPT_NUM_ROW("smtp-port", 0, UINT, kh_cli_options, smtp_port, 0, 65535, "N",
+                   "mocks: the SMTP port of konform-mail (default: a free one)"),
+    KF_OPT_NUM_ROW("mail-port", 0, UINT, kh_cli_options, mail_port, 0, 65535, "N",
+                   "mocks: the HTTP port of konform-mail (default: a free one)"),
+    KF_OPT_NUM_ROW("post-port", 0, UINT, kh_cli_options, post_port, 0, 65535, "N",
+                   "mocks: the HTTP port of konform-post (default: a free one)"),
     KF_OPT_CALL_ROW("help", 'h', kh_cli_opt_help, NULL, "print this text"),
 };
 
@@ -161,6 +171,10 @@ static const kf_opt KH_CLI_OPTS[] = {
 
 static int kh_cli_list(const kh_cli_options *o);
 static int kh_cli_lint(const kh_cli_options *o);
+static int kh_cli_mocks(const kh_cli_options *o);
+static int kh_cli_selftest(const kh_cli_options *o);
+static const char *kh_cli_default_path(void);
+static int kh_cli_runtime(const kh_cli_options *o, int (*body)(const kh_cli_options *o));
 static int kh_cli_run_command(const kh_cli_options *o);
 static int kh_cli_help(const kh_cli_options *o);
 static int kh_cli_version(const kh_cli_options *o);
@@ -173,12 +187,17 @@ static const struct {
   const char *usage; /* Its line in the usage text. */
   int (*fn)(const kh_cli_options *o);
 } KH_CLI_COMMANDS[] = {
-    {KH_CMD_RUN, "run", NULL, "  run [PATH...]    run the scenarios (default path: ./scenarios)\n",
-     kh_cli_run_command},
+    {KH_CMD_RUN, "run", NULL, "  run [PATH...]    run the scenarios\n", kh_cli_run_command},
     {KH_CMD_LIST, "list", NULL,
      "  list [PATH...]   list the scenarios: file:line, name, covers, tags\n", kh_cli_list},
     {KH_CMD_LINT, "lint", NULL, "  lint [PATH...]   check the scenarios against the catalogue\n",
      kh_cli_lint},
+    {KH_CMD_MOCKS, "mocks", NULL,
+     "  mocks            start konform-mail and konform-post for a target of your own\n",
+     kh_cli_mocks},
+    {KH_CMD_SELFTEST, "selftest", NULL,
+     "  selftest [PATH...]  show that every fault of the reference server is caught\n",
+     kh_cli_selftest},
     {KH_CMD_VERSION, "version", "--version", "  version          print the version\n",
      kh_cli_version},
     {KH_CMD_HELP, "help", "--help", "  help             print this text\n", kh_cli_help},
@@ -193,6 +212,11 @@ static void kh_cli_print_usage(FILE *out) {
   kf_rc rc = kf_buf_append_str(&b, "usage: konform <command> [options] [PATH...]\n\ncommands:\n");
   for (size_t i = 0; rc == KF_OK && i < KH_CLI_COMMANDS_LEN; i++)
     rc = kf_buf_append_str(&b, KH_CLI_COMMANDS[i].usage);
+  if (rc == KF_OK)
+    rc = kf_buf_appendf(&b,
+                        "\nPATH is a scenario file or folder; without one, ./scenarios if it "
+                        "exists, else\n%s (here: %s)\n",
+                        KONFORM_DATADIR "/scenarios", kh_cli_default_path());
   if (rc == KF_OK)
     rc = kf_buf_append_str(&b, "\noptions:\n");
   if (rc == KF_OK)
@@ -618,16 +642,19 @@ static int kh_cli_target(const kh_cli_options *o, kh_cli_run_state *st) {
       fprintf(stderr, "konform: the stack keeps its state in %s\n", kh_cli_stack.dir);
   }
   if (st->have_cat) {
-    size_t filled = 0;
-    if (kh_catalogue_fill_defaults(&st->cat, &st->profile, &filled, &err) != KF_OK) {
-      fprintf(stderr, "konform: %s\n", err.message);
-      return KH_EXIT_USAGE;
-    }
-    if (filled > 0 && o->target != NULL)
+    kf_buf filled;
+    kf_buf_init(&filled, 4096);
+    kf_rc frc = kh_catalogue_fill_defaults(&st->cat, &st->profile, &filled, &err);
+    if (frc != KF_OK)
+      fprintf(stderr, "konform: %s: %s\n", o->target != NULL ? o->target : "profile", err.message);
+    else if (filled.len > 0 && o->target != NULL)
       fprintf(stderr,
-              "konform: the profile states no value for %zu [default] key(s); using the "
-              "catalogue's\n",
-              filled);
+              "konform: the profile states no value for these [defaults]; using the "
+              "catalogue's: %s\n",
+              filled.data);
+    kf_buf_release(&filled);
+    if (frc != KF_OK)
+      return KH_EXIT_USAGE;
   }
   return kh_cli_preflight(&st->profile);
 }
@@ -671,6 +698,8 @@ static int kh_cli_execute(const kh_cli_options *o, kh_cli_run_state *st) {
     kf_run_result_counts(&st->run, &counts);
     if (counts.failed > 0 || counts.errors > 0)
       code = KH_EXIT_FAILURES;
+    else if (counts.skipped > 0 && !o->allow_partial)
+      code = KH_EXIT_PARTIAL;
     int rcode = kh_cli_write_reports(o, &st->run);
     if (rcode != KH_EXIT_OK)
       code = rcode;
@@ -708,6 +737,45 @@ static int kh_cli_run(const kh_cli_options *o) {
   return code;
 }
 
+/* mocks: the catalogue, if one is found, gives the profile skeleton its [defaults]. */
+static int kh_cli_mocks(const kh_cli_options *o) {
+  kh_catalogue cat;
+  kh_catalogue_init(&cat);
+  bool have_cat = false;
+  char cat_path[KH_CLI_PATH_MAX];
+  int code = kh_cli_load_catalogue(o, &cat, &have_cat, cat_path, sizeof(cat_path));
+  if (code == KH_EXIT_OK)
+    code = kh_cmd_mocks(o, have_cat ? &cat : NULL);
+  kh_catalogue_release(&cat);
+  return code;
+}
+
+/* selftest: the suite and the catalogue as for run, then the faults. */
+static int kh_cli_selftest_body(const kh_cli_options *o) {
+  kh_cli_run_state st;
+  memset(&st, 0, sizeof st);
+  kh_suite_init(&st.suite);
+  kh_catalogue_init(&st.cat);
+  kh_profile_init(&st.profile);
+  kf_run_result_init(&st.run);
+  int code = kh_cli_prepare(o, &st);
+  if (code == KH_EXIT_OK)
+    code = kh_cmd_selftest(o, &st.suite, st.have_cat ? &st.cat : NULL);
+  kf_run_result_release(&st.run);
+  kh_profile_release(&st.profile);
+  kh_catalogue_release(&st.cat);
+  kh_suite_release(&st.suite);
+  return code;
+}
+
+static int kh_cli_selftest(const kh_cli_options *o) {
+  return kh_cli_runtime(o, kh_cli_selftest_body);
+}
+
+static int kh_cli_run_command(const kh_cli_options *o) {
+  return kh_cli_runtime(o, kh_cli_run);
+}
+
 static int kh_cli_help(const kh_cli_options *o) {
   (void)o;
   kh_cli_print_usage(stdout);
@@ -720,8 +788,8 @@ static int kh_cli_version(const kh_cli_options *o) {
   return KH_EXIT_OK;
 }
 
-/* run: set up what only a run needs (libsodium, libcurl, the signal thread), then run. */
-static int kh_cli_run_command(const kh_cli_options *o) {
+/* Set up what running scenarios needs (libsodium, libcurl, the signal thread), then body. */
+static int kh_cli_runtime(const kh_cli_options *o, int (*body)(const kh_cli_options *o)) {
   kf_err err;
   kf_err_init(&err);
   if (sodium_init() < 0) {
@@ -744,7 +812,7 @@ static int kh_cli_run_command(const kh_cli_options *o) {
     return KH_EXIT_USAGE;
   }
   pthread_detach(sig_thread);
-  int code = kh_cli_run(o);
+  int code = body(o);
   /* The signal thread may still stop the (already stopped) stack; release under its lock is safe.
    */
   kh_stack_stop(&kh_cli_stack);

@@ -20,6 +20,9 @@ enum {
   KH_EXIT_FAILURES = 1,
   KH_EXIT_USAGE = 2,
   KH_EXIT_UNREACHABLE = 3,
+  /* Every scenario that ran passed, but some could not run on this target (no clock, no mail
+     API, an undecided timing): not checked, so not "conforms". --allow-partial makes it 0. */
+  KH_EXIT_PARTIAL = 4,
   KH_EXIT_INTERRUPTED = 130
 };
 
@@ -27,6 +30,8 @@ typedef enum kh_cli_command {
   KH_CMD_RUN,
   KH_CMD_LIST,
   KH_CMD_LINT,
+  KH_CMD_MOCKS,
+  KH_CMD_SELFTEST,
   KH_CMD_VERSION,
   KH_CMD_HELP
 } kh_cli_command;
@@ -68,6 +73,8 @@ typedef struct kh_cli_options {
   const char *catalogue; /* --catalogue FILE. */
   bool keep_state;
   bool no_color;
+  bool allow_partial; /* --allow-partial: skipped scenarios do not change the exit code. */
+  unsigned mail_port, smtp_port, post_port; /* `mocks`: fixed ports (0: free ones). */
 } kh_cli_options;
 
 /*

@@ -35,10 +35,7 @@ static kf_rc kh_clockdrv_post(const char *base_url, const char *path, json_t *bo
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   kf_buf url;
   kf_buf_init(&url, KH_CLOCKDRV_URL_MAX);
-  size_t blen = strlen(base_url);
-  while (blen > 0 && base_url[blen - 1] == '/')
-    blen--;
-  kf_rc rc = kf_buf_append(&url, base_url, blen);
+  kf_rc rc = kh_http_url_base(&url, base_url);
   if (rc == KF_OK)
     rc = kf_buf_append_str(&url, path);
   if (rc != KF_OK) {
@@ -132,10 +129,7 @@ kf_rc kh_clockdrv_delete(const char *base_url, const char *id, kh_http_response 
   assert(base_url != NULL && id != NULL);
   kf_buf url;
   kf_buf_init(&url, KH_CLOCKDRV_URL_MAX);
-  size_t blen = strlen(base_url);
-  while (blen > 0 && base_url[blen - 1] == '/')
-    blen--;
-  kf_rc rc = kf_buf_append(&url, base_url, blen);
+  kf_rc rc = kh_http_url_base(&url, base_url);
   if (rc == KF_OK)
     rc = kf_buf_append_str(&url, "/test/v1/clocks/");
   if (rc == KF_OK)

@@ -15,16 +15,8 @@
 
 /* "valid predicates: ==, !=, ..." from the predicate table. */
 static kf_rc kh_expr_hint_predicates(kh_cur *c) {
-  const char *const *names = kh_pred_names();
   char list[KH_PARSE_HINT_MAX - 32];
-  size_t used = 0;
-  list[0] = '\0';
-  for (size_t k = 0; names[k] != NULL; k++) {
-    int n = snprintf(list + used, sizeof list - used, "%s%s", k ? ", " : "", names[k]);
-    if (n < 0 || (size_t)n >= sizeof list - used)
-      break;
-    used += (size_t)n;
-  }
+  kf_str_join(list, sizeof list, kh_pred_names(), ", ", ", ");
   return kh_cur_hint(c, "valid predicates: %s", list);
 }
 

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "kf/alloc.h"
+#include "kf/str.h"
 #include "kf/utf8.h"
 
 /* Generated passwords never exceed this many characters. */
@@ -381,14 +382,7 @@ kf_rc kh_gen_validate(const kh_gen_call *call, kf_err *err) {
   if (def != NULL)
     return def->check(call, err);
   char names[256];
-  size_t used = 0;
-  names[0] = '\0';
-  for (size_t i = 0; KH_GEN_NAMES[i] != NULL; i++) {
-    int n = snprintf(names + used, sizeof names - used, "%s%s", i ? ", " : "", KH_GEN_NAMES[i]);
-    if (n < 0 || (size_t)n >= sizeof names - used)
-      break;
-    used += (size_t)n;
-  }
+  kf_str_join(names, sizeof names, KH_GEN_NAMES, ", ", ", ");
   return kf_err_set(err, KF_ERR_INVALID, "unknown generator '%s' (valid: %s)", call->func, names);
 }
 

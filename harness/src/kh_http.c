@@ -63,6 +63,13 @@ json_t *kh_http_response_json(kh_http_response *resp) {
   return parsed;
 }
 
+kf_rc kh_http_url_base(kf_buf *out, const char *base) {
+  size_t len = strlen(base);
+  while (len > 0 && base[len - 1] == '/')
+    len--;
+  return kf_buf_append(out, base, len);
+}
+
 kf_rc kh_http_url_escape(kf_buf *out, const char *value) {
   assert(out != NULL && value != NULL);
   if (kh_http_global_init(NULL) != KF_OK)

@@ -79,6 +79,9 @@ kf_rc kh_http_global_init(kf_err *err);
  */
 kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err *err);
 
+/* Append base without its trailing slashes to out: the start of a URL below it. */
+kf_rc kh_http_url_base(kf_buf *out, const char *base);
+
 /*
  * Append value to out with every byte outside [A-Za-z0-9-._~] percent-encoded
  * (for query strings). out must be kf_buf-initialised by the caller.

@@ -118,6 +118,18 @@ kf_rc kh_cur_push(kh_cur *c, void **arr, size_t len, size_t elem, void **slot) {
   return rc;
 }
 
+/* Move the buffer's text into tpl, replacing what tpl held. */
+static kf_rc kh_lex_tpl_take(kh_template *tpl, kf_buf *b) {
+  size_t n = 0;
+  char *text = kf_buf_detach(b, &n);
+  if (text == NULL)
+    return KF_ERR_NOMEM;
+  kf_free(tpl->text);
+  tpl->text = text;
+  tpl->len = n;
+  return KF_OK;
+}
+
 kf_rc kh_lex_tpl_set(kh_template *tpl, const char *s, size_t len) {
   char *copy = kf_memdup0(s, len);
   if (copy == NULL)
@@ -191,14 +203,7 @@ kf_rc kh_cur_hint_names(kh_cur *c, const char *w, size_t wlen, const char *const
   if (near != NULL)
     return kh_cur_hint(c, "did you mean '%s'?", near);
   char list[KH_PARSE_HINT_MAX - 64];
-  size_t used = 0;
-  list[0] = '\0';
-  for (size_t k = 0; names[k] != NULL; k++) {
-    int n = snprintf(list + used, sizeof list - used, "%s%s", k ? ", " : "", names[k]);
-    if (n < 0 || (size_t)n >= sizeof list - used)
-      break;
-    used += (size_t)n;
-  }
+  kf_str_join(list, sizeof list, names, ", ", ", ");
   return kh_cur_hint(c, "valid %s: %s", what, list);
 }
 
@@ -302,17 +307,8 @@ kf_rc kh_cur_read_string(kh_cur *c, kh_template *tpl) {
       c->i++;
     }
   }
-  if (rc == KF_OK) {
-    size_t n = 0;
-    char *text = kf_buf_detach(&b, &n);
-    if (text == NULL) {
-      rc = KF_ERR_NOMEM;
-    } else {
-      kf_free(tpl->text);
-      tpl->text = text;
-      tpl->len = n;
-    }
-  }
+  if (rc == KF_OK)
+    rc = kh_lex_tpl_take(tpl, &b);
   kf_buf_release(&b);
   if (rc == KF_ERR_LIMIT)
     rc = kh_cur_error(c, open, "string too long");
@@ -519,17 +515,8 @@ kf_rc kh_cur_read_heredoc(kh_cur *c, const char *term, size_t termlen, size_t at
   }
   p->next = end_next;
   p->lineno = end_line;
-  if (rc == KF_OK) {
-    size_t n = 0;
-    char *text = kf_buf_detach(&b, &n);
-    if (text == NULL) {
-      rc = KF_ERR_NOMEM;
-    } else {
-      kf_free(tpl->text);
-      tpl->text = text;
-      tpl->len = n;
-    }
-  }
+  if (rc == KF_OK)
+    rc = kh_lex_tpl_take(tpl, &b);
   kf_buf_release(&b);
   if (rc == KF_ERR_LIMIT)
     return kh_cur_error(c, at, "heredoc too long");

@@ -32,17 +32,9 @@ static kf_rc kh_mocks_add_param(kf_buf *url, bool *first, const char *name, cons
   return rc;
 }
 
-/* The API base without a trailing slash, appended to url. */
-static kf_rc kh_mocks_add_base(kf_buf *url, const char *api) {
-  size_t len = strlen(api);
-  while (len > 0 && api[len - 1] == '/')
-    len--;
-  return kf_buf_append(url, api, len);
-}
-
 static kf_rc kh_mocks_build_url(const kh_mock_wait *w, int64_t poll_ms, kf_buf *url) {
   bool first = true;
-  kf_rc rc = kh_mocks_add_base(url, w->api);
+  kf_rc rc = kh_http_url_base(url, w->api);
   if (rc == KF_OK)
     rc = kf_buf_appendf(url, "/api/v1/wait/%s", w->collection);
   for (size_t i = 0; rc == KF_OK && i < w->filters_len; i++)
@@ -162,7 +154,7 @@ kf_rc kh_mocks_fetch_raw(const char *api, const char *collection, int64_t id,
   *raw = NULL;
   kf_buf url;
   kf_buf_init(&url, KH_MOCKS_URL_MAX);
-  kf_rc rc = kh_mocks_add_base(&url, api);
+  kf_rc rc = kh_http_url_base(&url, api);
   if (rc == KF_OK)
     rc = kf_buf_appendf(&url, "/api/v1/%s/%lld/raw", collection, (long long)id);
   if (rc != KF_OK) {
@@ -195,7 +187,7 @@ kf_rc kh_mocks_health(const char *api, int64_t timeout_ms, int64_t *last_id, kf_
     *last_id = 0;
   kf_buf url;
   kf_buf_init(&url, KH_MOCKS_URL_MAX);
-  kf_rc rc = kh_mocks_add_base(&url, api);
+  kf_rc rc = kh_http_url_base(&url, api);
   if (rc == KF_OK)
     rc = kf_buf_append_str(&url, "/api/v1/health");
   if (rc != KF_OK) {

@@ -252,20 +252,8 @@ static kh_step *kh_current_step(kh_parser *p) {
 
 /* "let, GET, POST, ..., expect or capture" from the registry. */
 static kf_rc kh_hint_steps(kh_cur *c) {
-  const char *const *words = kh_steps_keywords();
-  size_t n = 0;
-  while (words[n] != NULL)
-    n++;
   char list[KH_PARSE_HINT_MAX - 32];
-  size_t used = 0;
-  list[0] = '\0';
-  for (size_t k = 0; k < n; k++) {
-    const char *sep = k == 0 ? "" : k + 1 == n ? " or " : ", ";
-    int w = snprintf(list + used, sizeof list - used, "%s%s", sep, words[k]);
-    if (w < 0 || (size_t)w >= sizeof list - used)
-      break;
-    used += (size_t)w;
-  }
+  kf_str_join(list, sizeof list, kh_steps_keywords(), ", ", " or ");
   return kh_cur_hint(c, "steps start with %s", list);
 }
 
@@ -324,14 +312,7 @@ static kf_rc kh_subline_elsewhere(kh_cur *c, const kh_step_def *owner, const cha
   (void)kh_cur_error_kind(c, kw_at, KH_DIAG_STRUCTURE, "'%.*s' only follows %s", (int)n, w,
                           owner->what);
   char words[128];
-  size_t used = 0;
-  words[0] = '\0';
-  for (const char *const *k = owner->keywords; *k != NULL; k++) {
-    int m = snprintf(words + used, sizeof words - used, "%s%s", used ? "/" : "", *k);
-    if (m < 0 || (size_t)m >= sizeof words - used)
-      break;
-    used += (size_t)m;
-  }
+  kf_str_join(words, sizeof words, owner->keywords, "/", "/");
   return kh_cur_hint(c, "put it under a %s line", words);
 }
 

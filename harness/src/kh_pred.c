@@ -408,29 +408,17 @@ kf_rc kh_pred_operand_text(const kh_predicate *pred, const kh_vars *vars, kf_buf
   const kh_literal *lit = &pred->operand;
   if (pred->def == NULL || pred->def->operand == KH_PRED_NO_OPERAND)
     return KF_OK;
-  kf_rc rc = KF_OK;
-  switch (lit->kind) {
-  case KH_LIT_STRING: {
-    kf_buf s;
-    kf_buf_init(&s, KH_VAR_MAX_BYTES);
-    rc = kh_vars_expand(vars, &lit->str, &s, err);
-    json_t *v = rc == KF_OK ? kh_text_json_string(s.data, s.len) : NULL;
-    if (rc == KF_OK)
-      rc = v != NULL ? kh_show_value(v, out) : KF_ERR_NOMEM;
-    json_decref(v);
-    kf_buf_release(&s);
-    break;
-  }
-  case KH_LIT_NUMBER:
-    rc = kf_buf_appendf(out, "%lld", lit->number);
-    break;
-  case KH_LIT_BOOL:
-    rc = kf_buf_append_str(out, lit->boolean ? "true" : "false");
-    break;
-  case KH_LIT_NULL:
-    rc = kf_buf_append_str(out, "null");
-    break;
-  }
+  if (lit->kind != KH_LIT_STRING)
+    return kh_vars_literal(vars, lit, out, err);
+  /* A string operand is shown quoted, as the explanation shows string values. */
+  kf_buf s;
+  kf_buf_init(&s, KH_VAR_MAX_BYTES);
+  kf_rc rc = kh_vars_expand(vars, &lit->str, &s, err);
+  json_t *v = rc == KF_OK ? kh_text_json_string(s.data, s.len) : NULL;
+  if (rc == KF_OK)
+    rc = v != NULL ? kh_show_value(v, out) : KF_ERR_NOMEM;
+  json_decref(v);
+  kf_buf_release(&s);
   if (rc != KF_OK && rc != KF_ERR_NOT_FOUND)
     return kf_err_set(err, rc, "cannot show the operand: %s", kf_rc_name(rc));
   return rc;

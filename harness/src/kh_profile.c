@@ -83,6 +83,7 @@ kf_rc kh_profile_set(kh_profile *profile, const char *key, const char *value) {
   }
   profile->entries[profile->len].key = k;
   profile->entries[profile->len].value = v;
+  profile->entries[profile->len].line = 0;
   profile->len++;
   return KF_OK;
 }
@@ -92,8 +93,65 @@ static bool kh_is_http_url(const char *s) {
          (kf_str_starts_with(s, "https://") && s[8] != '\0');
 }
 
+/* The keys outside sections, for validation and did-you-mean. */
+static const char *const KH_PROFILE_KEYS[] = {
+    "base_url",     "mail_api",     "post_api",        "clock",
+    "clock_header", "wait_timeout", "timing_base_url", NULL};
+static const char *const KH_PROFILE_SECTIONS[] = {"defaults", "custom", NULL};
+
+static size_t kh_profile_count(const char *const *names) {
+  size_t n = 0;
+  while (names[n] != NULL)
+    n++;
+  return n;
+}
+
+/* "line 4: " for entries from a file, "" for those set by code. */
+static void kh_profile_where(const kh_profile_entry *e, char *out, size_t size) {
+  if (e->line == 0 || kf_str_format(out, size, "line %u: ", e->line) != KF_OK)
+    out[0] = '\0';
+}
+
+/* Every key is known, or in a known section; an unknown one names the nearest known one. */
+static kf_rc kh_profile_check_keys(const kh_profile *profile, kf_err *err) {
+  for (size_t i = 0; i < profile->len; i++) {
+    const kh_profile_entry *e = &profile->entries[i];
+    const char *dot = strchr(e->key, '.');
+    char where[32];
+    kh_profile_where(e, where, sizeof where);
+    if (dot == NULL) {
+      bool known = false;
+      for (size_t k = 0; KH_PROFILE_KEYS[k] != NULL && !known; k++)
+        known = strcmp(KH_PROFILE_KEYS[k], e->key) == 0;
+      if (known)
+        continue;
+      const char *near = kf_str_nearest(e->key, strlen(e->key), KH_PROFILE_KEYS,
+                                        kh_profile_count(KH_PROFILE_KEYS));
+      return kf_err_set(err, KF_ERR_INVALID, "%sunknown key '%.100s'%s%s%s", where, e->key,
+                        near != NULL ? " (did you mean '" : " (keys of your own go in [custom])",
+                        near != NULL ? near : "", near != NULL ? "'?)" : "");
+    }
+    size_t sl = (size_t)(dot - e->key);
+    bool known = false;
+    for (size_t k = 0; KH_PROFILE_SECTIONS[k] != NULL && !known; k++)
+      known =
+          strlen(KH_PROFILE_SECTIONS[k]) == sl && strncmp(KH_PROFILE_SECTIONS[k], e->key, sl) == 0;
+    if (!known) {
+      const char *near =
+          kf_str_nearest(e->key, sl, KH_PROFILE_SECTIONS, kh_profile_count(KH_PROFILE_SECTIONS));
+      return kf_err_set(err, KF_ERR_INVALID, "%sunknown section [%.*s] (%s%s%s)", where, (int)sl,
+                        e->key, near != NULL ? "did you mean [" : "sections: [defaults], [custom]",
+                        near != NULL ? near : "", near != NULL ? "]?" : "");
+    }
+  }
+  return KF_OK;
+}
+
 kf_rc kh_profile_finish(kh_profile *profile, kf_err *err) {
   assert(profile != NULL);
+  kf_rc krc = kh_profile_check_keys(profile, err);
+  if (krc != KF_OK)
+    return krc;
   const char *base = kh_profile_get(profile, "base_url");
   if (base == NULL || base[0] == '\0')
     return kf_err_set(err, KF_ERR_INVALID, "base_url is required");
@@ -232,6 +290,8 @@ static kf_rc kh_profile_parse_line(kh_profile *profile, const char *section, con
   }
   if (rc == KF_OK)
     rc = kh_profile_set(profile, key, val.data != NULL ? val.data : "");
+  if (rc == KF_OK)
+    profile->entries[profile->len - 1].line = lineno;
   kf_buf_release(&val);
   if (rc == KF_ERR_LIMIT)
     return kf_err_set(err, rc, "line %u: too many keys", lineno);

@@ -3,7 +3,11 @@
  * mocks are, how its clock is driven, and its values for every [default].
  *
  * Format: "key = value" lines, "# comments", and "[section]" headers that
- * prefix the following keys with "section.".
+ * prefix the following keys with "section.". The keys are a table
+ * (KH_PROFILE_KEYS in kh_profile.c); an unknown one is an error that names
+ * the nearest known key. Two sections exist: [defaults], whose keys the
+ * catalogue checks (kh_catalogue_fill_defaults), and [custom], which is the
+ * target's own and never checked (scenarios read it as target.custom.*).
  */
 #ifndef KH_PROFILE_H
 #define KH_PROFILE_H
@@ -16,6 +20,7 @@
 typedef struct kh_profile_entry {
   char *key;
   char *value;
+  unsigned line; /* Where the file sets it; 0 when set by code. */
 } kh_profile_entry;
 
 typedef struct kh_profile {

@@ -447,7 +447,7 @@ fail:
 }
 
 /* Start the mocks (and the folder); takes stack->lock itself for the steps that need it. */
-static kf_rc kh_stack_start_mocks(kh_stack *stack, kf_err *err) {
+static kf_rc kh_stack_start_mocks(kh_stack *stack, const kh_stack_options *opts, kf_err *err) {
   const char *tmp = getenv("TMPDIR");
   char tmpl[KH_STACK_PATH_MAX];
   if (kf_str_format(tmpl, sizeof(tmpl), "%s/konform-XXXXXX",
@@ -472,7 +472,12 @@ static kf_rc kh_stack_start_mocks(kh_stack *stack, kf_err *err) {
   char db[KH_STACK_PATH_MAX];
   if (kf_str_format(db, sizeof(db), "%s/mail.db", stack->dir) != KF_OK)
     return kf_err_set(err, KF_ERR_LIMIT, "path too long");
-  const char *mail_args[] = {"--port", "0", "--smtp-port", "0", "--db", db, NULL};
+  char mail_port[8], smtp_port[8], post_port[8];
+  if (kf_str_format(mail_port, sizeof mail_port, "%u", opts->mail_port) != KF_OK ||
+      kf_str_format(smtp_port, sizeof smtp_port, "%u", opts->smtp_port) != KF_OK ||
+      kf_str_format(post_port, sizeof post_port, "%u", opts->post_port) != KF_OK)
+    return kf_err_set(err, KF_ERR_INVALID, "port out of range");
+  const char *mail_args[] = {"--port", mail_port, "--smtp-port", smtp_port, "--db", db, NULL};
   rc = kh_stack_spawn(stack, &stack->children[KH_STACK_MAIL], mail_args, ready, sizeof(ready), err);
   if (rc != KF_OK)
     return rc;
@@ -483,7 +488,7 @@ static kf_rc kh_stack_start_mocks(kh_stack *stack, kf_err *err) {
 
   if (kf_str_format(db, sizeof(db), "%s/post.db", stack->dir) != KF_OK)
     return kf_err_set(err, KF_ERR_LIMIT, "path too long");
-  const char *post_args[] = {"--port", "0", "--db", db, NULL};
+  const char *post_args[] = {"--port", post_port, "--db", db, NULL};
   rc = kh_stack_spawn(stack, &stack->children[KH_STACK_POST], post_args, ready, sizeof(ready), err);
   if (rc != KF_OK)
     return rc;
@@ -539,7 +544,7 @@ kf_rc kh_stack_start(kh_stack *stack, const kh_stack_options *opts, kf_err *err)
     rc = kf_err_set(err, KF_ERR_IO, "cannot create a pipe: %s", strerror(errno));
   pthread_mutex_unlock(&stack->lock);
   if (rc == KF_OK)
-    rc = kh_stack_start_mocks(stack, err);
+    rc = kh_stack_start_mocks(stack, opts, err);
   /* The servers check passwords at the test cost; the timing one at the interactive cost. */
   if (rc == KF_OK && opts->servers)
     rc = kh_stack_start_server(stack, KH_STACK_SERVER, "test", opts->server_args,
@@ -550,6 +555,10 @@ kf_rc kh_stack_start(kh_stack *stack, const kh_stack_options *opts, kf_err *err)
   if (rc != KF_OK)
     kh_stack_stop(stack);
   return rc;
+}
+
+const char *kh_stack_dir(const kh_stack *stack) {
+  return stack->dir;
 }
 
 /*

@@ -47,6 +47,8 @@ typedef struct kh_stack_options {
   bool timing;     /* Also a second server at a realistic password hash cost, for timing. */
   /* Appended to both servers' arguments (e.g. "--fault", NAME), NULL-terminated, or NULL. */
   const char *const *server_args;
+  /* Ports of the mocks; 0 picks free ones. */
+  unsigned mail_port, smtp_port, post_port;
 } kh_stack_options;
 
 /* The defaults of `konform run`: both servers and the mocks. */
@@ -85,6 +87,9 @@ void kh_stack_release(kh_stack *stack);
  * starting"), even while a program has not yet written READY.
  */
 kf_rc kh_stack_start(kh_stack *stack, const kh_stack_options *opts, kf_err *err);
+
+/* The folder the stack keeps its stores and logs in (NULL before start). */
+const char *kh_stack_dir(const kh_stack *stack);
 
 /*
  * Fill profile (kh_profile_init'ed by the caller) for the running stack:

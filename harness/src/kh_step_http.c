@@ -239,14 +239,16 @@ static kf_rc kh_http_url(kh_exec *ex, const kh_template *tpl, char **out, kf_err
     *out = raw;
     return KF_OK;
   }
-  const char *base = ex->base_url;
-  size_t blen = strlen(base);
-  while (blen > 0 && base[blen - 1] == '/')
-    blen--;
-  *out = kf_str_printf("%.*s%s", (int)blen, base, raw);
+  kf_buf url;
+  kf_buf_init(&url, KH_EXEC_MAX_URL * 2);
+  rc = kh_http_url_base(&url, ex->base_url);
+  if (rc == KF_OK)
+    rc = kf_buf_append(&url, raw, raw_len);
   kf_free(raw);
+  *out = rc == KF_OK ? kf_buf_detach(&url, NULL) : NULL;
+  kf_buf_release(&url);
   if (*out == NULL)
-    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+    return kf_err_set(err, rc == KF_OK ? KF_ERR_NOMEM : rc, "cannot build the URL");
   return KF_OK;
 }
 

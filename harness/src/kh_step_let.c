@@ -127,31 +127,10 @@ static void kh_let_lint(kh_lint_ctx *ctx, const kh_step *step) {
   kh_lint_define(ctx, let->name, may_quote);
 }
 
-/* A literal's text, strings interpolated. */
-static kf_rc kh_let_literal(const kh_literal *lit, const kh_vars *vars, kf_buf *out, kf_err *err) {
-  kf_rc rc = KF_OK;
-  switch (lit->kind) {
-  case KH_LIT_STRING:
-    return kh_vars_expand(vars, &lit->str, out, err);
-  case KH_LIT_NUMBER:
-    rc = kf_buf_appendf(out, "%lld", lit->number);
-    break;
-  case KH_LIT_BOOL:
-    rc = kf_buf_append_str(out, lit->boolean ? "true" : "false");
-    break;
-  case KH_LIT_NULL:
-    rc = kf_buf_append_str(out, "null");
-    break;
-  }
-  if (rc != KF_OK)
-    return kf_err_set(err, rc, "generated value does not fit: %s", kf_rc_name(rc));
-  return KF_OK;
-}
-
 kf_rc kh_let_value(const kh_let *let, kh_gen_ctx *gen, const kh_vars *vars, kf_buf *out,
                    kf_err *err) {
   if (!let->is_call)
-    return kh_let_literal(&let->value, vars, out, err);
+    return kh_vars_literal(vars, &let->value, out, err);
   kh_gen_call call = {let->func, let->args, let->args_len};
   return kh_gen_eval(gen, &call, vars, out, err);
 }

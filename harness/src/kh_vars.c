@@ -278,3 +278,23 @@ void kh_vars_each_reference(const kh_template *tpl,
   kh_ref_plain p = {fn, ctx};
   kh_vars_each_reference_filtered(tpl, kh_ref_plain_cb, &p);
 }
+
+kf_rc kh_vars_literal(const kh_vars *vars, const kh_literal *lit, kf_buf *out, kf_err *err) {
+  kf_rc rc = KF_OK;
+  switch (lit->kind) {
+  case KH_LIT_STRING:
+    return kh_vars_expand(vars, &lit->str, out, err);
+  case KH_LIT_NUMBER:
+    rc = kf_buf_appendf(out, "%lld", lit->number);
+    break;
+  case KH_LIT_BOOL:
+    rc = kf_buf_append_str(out, lit->boolean ? "true" : "false");
+    break;
+  case KH_LIT_NULL:
+    rc = kf_buf_append_str(out, "null");
+    break;
+  }
+  if (rc != KF_OK)
+    return kf_err_set(err, rc, "the value does not fit: %s", kf_rc_name(rc));
+  return KF_OK;
+}

@@ -53,4 +53,11 @@ void kh_vars_each_reference_filtered(const kh_template *tpl,
 void kh_vars_each_reference(const kh_template *tpl,
                             void (*fn)(const char *name, size_t len, void *ctx), void *ctx);
 
+/*
+ * Append a literal's text to out: a string with its variables filled in, a
+ * number in decimal, true, false, null. KF_ERR_NOT_FOUND (message in err) for
+ * an unknown variable, KF_ERR_LIMIT or KF_ERR_NOMEM when it does not fit.
+ */
+kf_rc kh_vars_literal(const kh_vars *vars, const kh_literal *lit, kf_buf *out, kf_err *err);
+
 #endif

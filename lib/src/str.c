@@ -166,3 +166,20 @@ const char *kf_str_nearest(const char *word, size_t len, const char *const *name
   }
   return best;
 }
+
+void kf_str_join(char *out, size_t size, const char *const *names, const char *sep,
+                 const char *last) {
+  if (size == 0)
+    return;
+  out[0] = '\0';
+  size_t used = 0;
+  for (size_t k = 0; names[k] != NULL; k++) {
+    const char *between = k == 0 ? "" : names[k + 1] == NULL ? last : sep;
+    int n = snprintf(out + used, size - used, "%s%s", between, names[k]);
+    if (n < 0 || (size_t)n >= size - used) {
+      out[used] = '\0';
+      return;
+    }
+    used += (size_t)n;
+  }
+}

@@ -151,11 +151,19 @@ static void test_fill_defaults(void **state) {
   kh_profile_init(&profile);
   assert_int_equal(kh_profile_set(&profile, "base_url", "http://127.0.0.1:1"), KF_OK);
   assert_int_equal(kh_profile_set(&profile, "defaults.lockout_attempts", "3"), KF_OK);
-  size_t filled = 99;
+  kf_buf filled;
+  kf_buf_init(&filled, 1024);
   assert_int_equal(kh_catalogue_fill_defaults(&cat, &profile, &filled, &err), KF_OK);
-  assert_int_equal(filled, 1);
+  /* The note names what was filled in. */
+  assert_string_equal(filled.data, "lockout_minutes = 15");
   assert_string_equal(kh_profile_get(&profile, "defaults.lockout_attempts"), "3");
   assert_string_equal(kh_profile_get(&profile, "defaults.lockout_minutes"), "15");
+  /* A [defaults] key the catalogue does not document names the nearest one. */
+  assert_int_equal(kh_profile_set(&profile, "defaults.lockout_attemps", "3"), KF_OK);
+  assert_int_equal(kh_catalogue_fill_defaults(&cat, &profile, NULL, &err), KF_ERR_INVALID);
+  assert_string_equal(err.message, "[defaults] lockout_attemps is no configurable value of the "
+                                   "catalogue (did you mean lockout_attempts?)");
+  kf_buf_release(&filled);
   kh_profile_release(&profile);
   kh_catalogue_release(&cat);
 }

@@ -56,11 +56,12 @@ static void test_full_profile(void **state) {
                        "clock = konform\n"
                        "clock_header = X-Clock\n"
                        "wait_timeout = 1m30s\n"
-                       "quoted = \"a # b \\\"c\\\" \"\n"
-                       "url_with_hash = http://x/#frag\n"
                        "[defaults]\n"
                        "lockout_attempts = 5\n"
-                       "[ other.section ]\n"
+                       "[custom]\n"
+                       "quoted = \"a # b \\\"c\\\" \"\n"
+                       "url_with_hash = http://x/#frag\n"
+                       "[ custom.section ]\n"
                        "k =\n",
                        &err);
   if (rc != KF_OK)
@@ -72,18 +73,28 @@ static void test_full_profile(void **state) {
   assert_string_equal(prof.clock, "konform");
   assert_string_equal(prof.clock_header, "X-Clock");
   assert_int_equal(prof.wait_timeout_ms, 90000);
-  assert_string_equal(kh_profile_get(&prof, "quoted"), "a # b \"c\" ");
-  assert_string_equal(kh_profile_get(&prof, "url_with_hash"), "http://x/#frag");
+  assert_string_equal(kh_profile_get(&prof, "custom.quoted"), "a # b \"c\" ");
+  assert_string_equal(kh_profile_get(&prof, "custom.url_with_hash"), "http://x/#frag");
   assert_string_equal(kh_profile_get(&prof, "defaults.lockout_attempts"), "5");
-  assert_string_equal(kh_profile_get(&prof, "other.section.k"), "");
+  assert_string_equal(kh_profile_get(&prof, "custom.section.k"), "");
   assert_null(kh_profile_get(&prof, "lockout_attempts"));
   assert_non_null(prof.path);
   /* Set, replace, and re-derive. */
   assert_int_equal(kh_profile_set(&prof, "base_url", "https://other.test"), KF_OK);
-  assert_int_equal(kh_profile_set(&prof, "new.key", "v"), KF_OK);
+  assert_int_equal(kh_profile_set(&prof, "custom.new", "v"), KF_OK);
   assert_int_equal(kh_profile_finish(&prof, &err), KF_OK);
   assert_string_equal(prof.base_url, "https://other.test");
-  assert_string_equal(kh_profile_get(&prof, "new.key"), "v");
+  assert_string_equal(kh_profile_get(&prof, "custom.new"), "v");
+  /* Keys and sections are checked, with the nearest known one named. */
+  assert_int_equal(kh_profile_set(&prof, "wait-timeout", "1s"), KF_OK);
+  assert_int_equal(kh_profile_finish(&prof, &err), KF_ERR_INVALID);
+  assert_string_equal(err.message, "unknown key 'wait-timeout' (did you mean 'wait_timeout'?)");
+  kh_profile_release(&prof);
+  kh_profile_init(&prof);
+  assert_int_equal(kh_profile_set(&prof, "base_url", "http://h"), KF_OK);
+  assert_int_equal(kh_profile_set(&prof, "default.x", "1"), KF_OK);
+  assert_int_equal(kh_profile_finish(&prof, &err), KF_ERR_INVALID);
+  assert_string_equal(err.message, "unknown section [default] (did you mean [defaults]?)");
   kh_profile_release(&prof);
 }
 

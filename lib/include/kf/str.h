@@ -55,4 +55,12 @@ size_t kf_str_edit_distance(const char *a, size_t len, const char *b);
  */
 const char *kf_str_nearest(const char *word, size_t len, const char *const *names, size_t n);
 
+/*
+ * Join the NULL-terminated names into out (size bytes, always terminated):
+ * sep between them, last before the final one ("a, b or c"). A list that
+ * does not fit is cut after the last name that does.
+ */
+void kf_str_join(char *out, size_t size, const char *const *names, const char *sep,
+                 const char *last);
+
 #endif

@@ -1,0 +1,223 @@
+/*
+ * kh_cmd_selftest.c: `konform selftest` (see kh_cmd_selftest.h).
+ */
+#include "kh_cmd_selftest.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kf/alloc.h"
+#include "kf/buf.h"
+#include "kf/str.h"
+#include "kh_runner.h"
+#include "kh_stack.h"
+
+#define KH_SELFTEST_MAX_FAULTS 256
+#define KH_SELFTEST_MAX_IDS 16
+#define KH_SELFTEST_LIST_MAX (256u * 1024u)
+
+typedef struct kh_fault {
+  char *name;
+  char *ids[KH_SELFTEST_MAX_IDS];
+  size_t ids_len;
+  char *what;
+} kh_fault;
+
+typedef struct kh_fault_list {
+  kh_fault items[KH_SELFTEST_MAX_FAULTS];
+  size_t len;
+  char *text; /* Owned: the listing the items point into. */
+} kh_fault_list;
+
+/* The output of `konform-server --list-faults`, read through a pipe. */
+static kf_rc kh_selftest_listing(kf_buf *out, kf_err *err) {
+  char *prog = NULL;
+  kf_rc rc = kh_stack_find_program("konform-server", &prog, err);
+  if (rc != KF_OK)
+    return rc;
+  int p[2];
+  if (pipe(p) != 0) {
+    kf_free(prog);
+    return kf_err_set(err, KF_ERR_IO, "pipe: %s", strerror(errno));
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(p[1], 1);
+    close(p[0]);
+    close(p[1]);
+    execl(prog, prog, "--list-faults", (char *)NULL);
+    _exit(127);
+  }
+  close(p[1]);
+  kf_free(prog);
+  char chunk[4096];
+  ssize_t n;
+  while (pid > 0 && rc == KF_OK && (n = read(p[0], chunk, sizeof chunk)) != 0) {
+    if (n < 0 && errno == EINTR)
+      continue;
+    rc = n < 0 ? KF_ERR_IO : kf_buf_append(out, chunk, (size_t)n);
+  }
+  close(p[0]);
+  int status = 0;
+  while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (pid < 0 || rc != KF_OK || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return kf_err_set(err, rc != KF_OK ? rc : KF_ERR_STATE,
+                      "konform-server --list-faults did not give the fault catalogue");
+  return KF_OK;
+}
+
+/* Split one "name<TAB>IDS<TAB>description" line (in place) into a fault. */
+static kf_rc kh_selftest_parse_line(char *line, kh_fault *f, kf_err *err) {
+  char *tab1 = strchr(line, '\t');
+  char *tab2 = tab1 != NULL ? strchr(tab1 + 1, '\t') : NULL;
+  if (tab2 == NULL)
+    return kf_err_set(err, KF_ERR_PARSE, "bad fault line \"%.100s\"", line);
+  *tab1 = '\0';
+  *tab2 = '\0';
+  f->name = line;
+  f->what = tab2 + 1;
+  for (char *id = tab1 + 1; *id != '\0' && f->ids_len < KH_SELFTEST_MAX_IDS;) {
+    while (*id == ' ' || *id == ',')
+      *id++ = '\0';
+    if (*id == '\0')
+      break;
+    f->ids[f->ids_len++] = id;
+    while (*id != '\0' && *id != ' ' && *id != ',')
+      id++;
+  }
+  return f->ids_len > 0 ? KF_OK : kf_err_set(err, KF_ERR_PARSE, "fault %s breaks nothing", line);
+}
+
+static kf_rc kh_selftest_faults(kh_fault_list *list, kf_err *err) {
+  kf_buf b;
+  kf_buf_init(&b, KH_SELFTEST_LIST_MAX);
+  kf_rc rc = kh_selftest_listing(&b, err);
+  list->text = rc == KF_OK ? kf_buf_detach(&b, NULL) : NULL;
+  kf_buf_release(&b);
+  if (rc == KF_OK && list->text == NULL)
+    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  for (char *line = list->text; rc == KF_OK && line != NULL && *line != '\0';) {
+    char *nl = strchr(line, '\n');
+    if (nl != NULL)
+      *nl = '\0';
+    if (list->len >= KH_SELFTEST_MAX_FAULTS)
+      rc = kf_err_set(err, KF_ERR_LIMIT, "more than %d faults", KH_SELFTEST_MAX_FAULTS);
+    else if (line[0] != '\0')
+      rc = kh_selftest_parse_line(line, &list->items[list->len++], err);
+    line = nl != NULL ? nl + 1 : NULL;
+  }
+  return rc;
+}
+
+/* What one fault's run showed. */
+typedef struct kh_selftest_outcome {
+  size_t covering, caught, errors;
+  char first[160]; /* The first scenario that caught it. */
+} kh_selftest_outcome;
+
+static void kh_selftest_count(const kf_run_result *run, const kh_fault *f,
+                              kh_selftest_outcome *out) {
+  for (size_t i = 0; i < run->scenarios_len; i++) {
+    const kf_scenario_result *sc = &run->scenarios[i];
+    bool covers = false;
+    for (size_t k = 0; k < f->ids_len && !covers; k++)
+      covers = kf_scenario_result_covers(sc, f->ids[k]);
+    if (!covers)
+      continue;
+    out->covering++;
+    if (sc->status == KF_STATUS_ERROR)
+      out->errors++;
+    if (sc->status != KF_STATUS_FAIL)
+      continue;
+    if (out->caught++ == 0)
+      (void)kf_str_format(out->first, sizeof out->first, "%s", sc->name);
+  }
+}
+
+/* Start the stack with the fault, run the covering scenarios, count. */
+static kf_rc kh_selftest_one(const kh_cli_options *o, const kh_suite *suite,
+                             const kh_catalogue *cat, const kh_fault *f, kh_selftest_outcome *out,
+                             kf_err *err) {
+  memset(out, 0, sizeof *out);
+  const char *args[] = {"--fault", f->name, NULL};
+  kh_stack_options so;
+  kh_stack_options_init(&so);
+  so.keep_state = o->keep_state;
+  so.server_args = args;
+  kh_stack stack;
+  kh_stack_init(&stack);
+  kh_profile profile;
+  kh_profile_init(&profile);
+  kf_run_result run;
+  kf_run_result_init(&run);
+  kf_rc rc = kh_stack_start(&stack, &so, err);
+  if (rc == KF_OK)
+    rc = kh_stack_profile(&stack, &profile, err);
+  if (rc == KF_OK && cat != NULL)
+    rc = kh_catalogue_fill_defaults(cat, &profile, NULL, err);
+  kh_selection sel = {.covers = (const char *const *)f->ids, .covers_len = f->ids_len};
+  kh_runner_config cfg = {.suite = suite,
+                          .catalogue = cat,
+                          .profile = &profile,
+                          .selection = &sel,
+                          .target_label = f->name,
+                          .seed = o->has_seed ? o->seed : 1,
+                          .run_id = o->has_run_id ? o->run_id : (uint64_t)0x5e1f7e57,
+                          .jobs = o->jobs > 0 ? o->jobs : 4};
+  if (rc == KF_OK)
+    rc = kh_runner_run(&cfg, &run, err);
+  if (rc == KF_OK)
+    kh_selftest_count(&run, f, out);
+  kh_stack_stop(&stack);
+  kf_run_result_release(&run);
+  kh_profile_release(&profile);
+  kh_stack_release(&stack);
+  return rc;
+}
+
+int kh_cmd_selftest(const kh_cli_options *o, const kh_suite *suite, const kh_catalogue *cat) {
+  kf_err err;
+  kf_err_init(&err);
+  kh_fault_list *list = kf_calloc(1, sizeof *list);
+  if (list == NULL || kh_selftest_faults(list, &err) != KF_OK) {
+    fprintf(stderr, "konform: %s\n", list != NULL ? err.message : "out of memory");
+    if (list != NULL)
+      kf_free(list->text);
+    kf_free(list);
+    return KH_EXIT_USAGE;
+  }
+  printf("%-34s %-16s %s\n", "fault", "requirements", "caught by");
+  size_t caught = 0;
+  int code = KH_EXIT_OK;
+  for (size_t i = 0; i < list->len; i++) {
+    const kh_fault *f = &list->items[i];
+    char ids[128];
+    kf_str_join(ids, sizeof ids, (const char *const *)f->ids, " ", " ");
+    kh_selftest_outcome out;
+    if (kh_selftest_one(o, suite, cat, f, &out, &err) != KF_OK) {
+      printf("%-34s %-16s could not run: %s\n", f->name, ids, err.message);
+      code = KH_EXIT_FAILURES;
+      continue;
+    }
+    if (out.caught > 0) {
+      caught++;
+      printf("%-34s %-16s %zu of %zu scenarios, first \"%.60s\"\n", f->name, ids, out.caught,
+             out.covering, out.first);
+    } else {
+      code = KH_EXIT_FAILURES;
+      printf("%-34s %-16s NOT CAUGHT by any of %zu scenarios (%zu errors): %s\n", f->name, ids,
+             out.covering, out.errors, f->what);
+    }
+    fflush(stdout);
+  }
+  printf("%zu %s, %zu caught, %zu not caught\n", list->len, list->len == 1 ? "fault" : "faults",
+         caught, list->len - caught);
+  kf_free(list->text);
+  kf_free(list);
+  return code;
+}
