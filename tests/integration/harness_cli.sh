@@ -8,9 +8,10 @@
 set -u
 
 run_pid=""
+server_pid=""
 bg_pids=""
 it_name=harness_cli
-it_pid_vars="run_pid bg_pids"
+it_pid_vars="run_pid bg_pids server_pid"
 . tests/integration/lib/common.sh
 konform="$bin/konform"
 
@@ -249,6 +250,63 @@ case_interrupt_running() {
   it_that "Ctrl-C removes the stack folder" empty_dir "$tmp/stacktmp"
 }
 
+# ---- Profiles are validated: a misspelt key names the one it resembles. ----
+case_profile_unknown_key() {
+  printf 'base_ulr = http://127.0.0.1:1\n' >"$tmp/typo.profile"
+  expect_code 2 "a profile with an unknown key is exit 2" "$konform" run --target "$tmp/typo.profile" \
+    --catalogue scenarios/catalogue.json "$tmp/suite"
+  expect_in "$tmp/err" 'base_url' "the unknown key names the nearest known one"
+}
+case_profile_unknown_default() {
+  printf 'base_url = http://127.0.0.1:1\n[defaults]\nlockout_attempt = 5\n' >"$tmp/typo2.profile"
+  expect_code 2 "a [defaults] key the catalogue does not know is exit 2" "$konform" run \
+    --target "$tmp/typo2.profile" --catalogue scenarios/catalogue.json "$tmp/suite"
+  expect_in "$tmp/err" 'lockout_attempts' "the unknown default names the nearest known one"
+}
+
+# ---- A scenario that cannot be checked on a target is exit 4, not 0. ----
+# A server without the test-control clock (clock = none): the clock scenario
+# of the small suite is not checked, the other one passes.
+case_exit_partial() {
+  needs_stack || return 0
+  it_start server_pid "$tmp/partial-server.log" "$bin/konform-server" --port 0 \
+    --db "$tmp/partial.db" --smtp-url smtp://127.0.0.1:1 --log-level warn || return 1
+  printf 'base_url = http://127.0.0.1:%s\nclock = none\n' "$(it_ready_port http)" >"$tmp/partial.profile"
+  expect_code 4 "a run with a scenario not checked is exit 4" "$konform" run --no-color \
+    --target "$tmp/partial.profile" --catalogue scenarios/catalogue.json "$tmp/suite"
+  expect_in "$tmp/out" 'not checked' "the console says what was not checked"
+  expect_code 0 "--allow-partial makes it exit 0" "$konform" run --no-color --allow-partial \
+    --target "$tmp/partial.profile" --catalogue scenarios/catalogue.json "$tmp/suite"
+  it_sigterm server_pid konform-server
+}
+
+# ---- konform mocks: both mocks up, a profile printed, Ctrl-C cleans up. ----
+case_mocks() {
+  needs_stack || return 0
+  mkdir -p "$tmp/mockstmp"
+  mkfifo "$tmp/mocks-fifo"
+  TMPDIR="$tmp/mockstmp" "$konform" mocks >"$tmp/mocks-fifo" 2>"$tmp/mocks.err" &
+  run_pid=$!
+  : >"$tmp/mocks.out"
+  while IFS= read -r line; do
+    printf '%s\n' "$line" >>"$tmp/mocks.out"
+    case "$line" in "# Running;"*) break ;; esac
+  done <"$tmp/mocks-fifo"
+  mail_api=$(sed -n 's/^mail_api = //p' "$tmp/mocks.out")
+  post_api=$(sed -n 's/^post_api = //p' "$tmp/mocks.out")
+  it_that "mocks printed no mail_api: $(cat "$tmp/mocks.out" "$tmp/mocks.err")" [ -n "$mail_api" ]
+  it_that "mocks printed no post_api" [ -n "$post_api" ]
+  expect_in "$tmp/mocks.out" '^\[defaults\]' "the printed profile has every default"
+  req GET "$mail_api/api/v1/health" && expect_status 200 "the printed mail_api answers"
+  req GET "$post_api/api/v1/health" && expect_status 200 "the printed post_api answers"
+  kill -INT "$run_pid"
+  wait "$run_pid"
+  code=$?
+  run_pid=""
+  it_that "Ctrl-C, the way to stop konform mocks, is exit 0 (got $code)" [ "$code" -eq 0 ]
+  it_that "Ctrl-C removes the mocks' folder" empty_dir "$tmp/mockstmp"
+}
+
 it_case "konform version" case_version
 it_case "konform help" case_help
 it_case "no command is exit 2" case_no_command
@@ -274,4 +332,8 @@ it_case "an unwritable report is exit 2" case_run_unwritable
 it_case "an unclean stack shutdown is exit 1 and named with its log" case_run_unclean
 it_case "Ctrl-C while the stack starts is 130 at once and cleans up" case_interrupt_starting
 it_case "Ctrl-C during a run is 130 and removes the stack folder" case_interrupt_running
+it_case "a misspelt profile key is exit 2 and names the known key" case_profile_unknown_key
+it_case "an unknown [defaults] key is exit 2 and names the known key" case_profile_unknown_default
+it_case "a scenario not checked is exit 4, --allow-partial makes it 0" case_exit_partial
+it_case "konform mocks starts both mocks, prints a profile, Ctrl-C cleans up" case_mocks
 it_done
