@@ -108,8 +108,9 @@ DATADIR_STAMP := $(BUILD)/datadir.stamp
 $(DATADIR_STAMP): FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(PREFIX)/share/konform' | cmp -s - $@ || echo '$(PREFIX)/share/konform' > $@
-$(BUILD)/obj/harness/src/kh_cli.o: $(DATADIR_STAMP)
-$(BUILD)/obj/harness/src/kh_cli.o: CFLAGS_ALL += -DKONFORM_DATADIR='"$(PREFIX)/share/konform"'
+DATADIR_OBJS := $(BUILD)/obj/harness/src/kh_cli.o $(BUILD)/obj/harness/src/kh_cmd_suite.o
+$(DATADIR_OBJS): $(DATADIR_STAMP)
+$(DATADIR_OBJS): CFLAGS_ALL += -DKONFORM_DATADIR='"$(PREFIX)/share/konform"'
 .PHONY: FORCE
 FORCE:
 
