@@ -65,6 +65,15 @@ static kf_rc kh_cli_opt_covers(void *cfg, const char *value, kf_err *err) {
   return kh_cli_push(o->covers, &o->covers_len, value, "--covers", err);
 }
 
+static kf_rc kh_cli_opt_fault(void *cfg, const char *value, kf_err *err) {
+  kh_cli_options *o = cfg;
+  if (o->faults_len >= KH_CLI_MAX_FAULTS)
+    return kf_err_set(err, KF_ERR_INVALID, "too many --fault values (at most %d)",
+                      KH_CLI_MAX_FAULTS);
+  o->faults[o->faults_len++] = value;
+  return KF_OK;
+}
+
 static kf_rc kh_cli_opt_tag(void *cfg, const char *value, kf_err *err) {
   kh_cli_options *o = cfg;
   return kh_cli_push(o->tags, &o->tags_len, value, "--tag", err);
@@ -146,6 +155,9 @@ static const kf_opt KH_CLI_OPTS[] = {
     KF_OPT_FLAG_ROW("keep-state", 0, kh_cli_options, keep_state,
                     "keep the embedded stack's temporary folder"),
     KF_OPT_FLAG_ROW("no-color", 0, kh_cli_options, no_color, "no ANSI colours"),
+    KF_OPT_CALL_ROW("fault", 0, kh_cli_opt_fault, "NAME",
+                    "run: the embedded stack's servers switch on this fault of\n"
+                    "konform-server --list-faults (repeatable)"),
     KF_OPT_FLAG_ROW("allow-partial", 0, kh_cli_options, allow_partial,
                     "exit 0 even when scenarios were not checked (skipped)"),
     KF_OPT_NUM_ROW("smtp-port", 0, UINT, kh_cli_options, smtp_port, 0, 65535, "N",

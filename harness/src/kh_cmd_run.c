@@ -24,6 +24,9 @@
 
 #define KH_CMD_RUN_PREFLIGHT_TIMEOUT_MS 5000
 
+_Static_assert(2 * KH_CLI_MAX_FAULTS <= KH_STACK_MAX_SERVER_ARGS,
+               "every --fault NAME pair fits the servers' extra arguments");
+
 typedef struct kh_cmd_run_progress {
   kr_console_options console;
 } kh_cmd_run_progress;
@@ -121,7 +124,13 @@ static void kh_cmd_run_identity(const kh_cli_options *o, kh_cmd_run_state *st) {
 static int kh_cmd_run_target(const kh_cli_options *o, kh_cmd_run_state *st) {
   kf_err err;
   kf_err_init(&err);
-  st->label = "embedded reference stack";
+  st->label =
+      o->faults_len > 0 ? "embedded reference stack with faults" : "embedded reference stack";
+  if (o->target != NULL && o->faults_len > 0) {
+    fprintf(stderr, "konform: --fault switches on faults of the embedded stack; it has no "
+                    "effect on --target\n");
+    return KH_EXIT_USAGE;
+  }
   if (o->target != NULL) {
     st->label = o->target;
     if (kh_profile_load(&st->profile, o->target, &err) != KF_OK) {
@@ -133,6 +142,13 @@ static int kh_cmd_run_target(const kh_cli_options *o, kh_cmd_run_state *st) {
     kh_stack_options so;
     kh_stack_options_init(&so);
     so.keep_state = o->keep_state;
+    const char *fault_args[2 * KH_CLI_MAX_FAULTS + 1];
+    for (size_t i = 0; i < o->faults_len; i++) {
+      fault_args[2 * i] = "--fault";
+      fault_args[2 * i + 1] = o->faults[i];
+    }
+    fault_args[2 * o->faults_len] = NULL;
+    so.server_args = o->faults_len > 0 ? fault_args : NULL;
     if (kh_stack_start(&st->stack, &so, &err) != KF_OK) {
       fprintf(stderr, "konform: cannot start the embedded reference stack: %s\n", err.message);
       return KH_EXIT_UNREACHABLE;
