@@ -3,23 +3,19 @@
  *
  * Commands and options are tables: the options go through kf_opt (which
  * accepts "--opt value" and "--opt=value" and prints the usage from the same
- * rows), a command is a row and its function. The run command checks that the target and
- * its mocks answer before running anything, so a wrong URL is one clear message
- * and exit code 3 rather than a page of errored scenarios.
+ * rows), a command is a row and its function. Commands that start programs
+ * run inside kh_cli_runtime, whose signal thread stops every stack on Ctrl-C.
  */
 #include "kh_cli.h"
 
 #include <assert.h>
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kf/alloc.h"
@@ -28,25 +24,17 @@
 #include "kf/file.h"
 #include "kf/log.h"
 #include "kf/opt.h"
-#include "kf/run_result.h"
 #include "kf/str.h"
 #include "kf/version.h"
-#include "kh_catalogue.h"
 #include "kh_cmd_mocks.h"
+#include "kh_cmd_run.h"
 #include "kh_cmd_selftest.h"
+#include "kh_cmd_suite.h"
 #include "kh_reqdoc.h"
 #include "kh_http.h"
-#include "kh_lint.h"
-#include "kh_mocks.h"
-#include "kh_parse.h"
-#include "kh_profile.h"
-#include "kh_runner.h"
 #include "kh_stack.h"
 #include "kh_suite.h"
 #include "kr/report.h"
-
-#define KH_CLI_PREFLIGHT_TIMEOUT_MS 5000
-#define KH_CLI_PATH_MAX 4096
 
 /* ---- Options: one table that parses argv and prints the usage. ---- */
 
@@ -75,6 +63,15 @@ static kf_rc kh_cli_parse_u64(const char *s, int base, uint64_t *out) {
 static kf_rc kh_cli_opt_covers(void *cfg, const char *value, kf_err *err) {
   kh_cli_options *o = cfg;
   return kh_cli_push(o->covers, &o->covers_len, value, "--covers", err);
+}
+
+static kf_rc kh_cli_opt_fault(void *cfg, const char *value, kf_err *err) {
+  kh_cli_options *o = cfg;
+  if (o->faults_len >= KH_CLI_MAX_FAULTS)
+    return kf_err_set(err, KF_ERR_INVALID, "too many --fault values (at most %d)",
+                      KH_CLI_MAX_FAULTS);
+  o->faults[o->faults_len++] = value;
+  return KF_OK;
 }
 
 static kf_rc kh_cli_opt_tag(void *cfg, const char *value, kf_err *err) {
@@ -158,6 +155,9 @@ static const kf_opt KH_CLI_OPTS[] = {
     KF_OPT_FLAG_ROW("keep-state", 0, kh_cli_options, keep_state,
                     "keep the embedded stack's temporary folder"),
     KF_OPT_FLAG_ROW("no-color", 0, kh_cli_options, no_color, "no ANSI colours"),
+    KF_OPT_CALL_ROW("fault", 0, kh_cli_opt_fault, "NAME",
+                    "run: the embedded stack's servers switch on this fault of\n"
+                    "konform-server --list-faults (repeatable)"),
     KF_OPT_FLAG_ROW("allow-partial", 0, kh_cli_options, allow_partial,
                     "exit 0 even when scenarios were not checked (skipped)"),
     KF_OPT_NUM_ROW("smtp-port", 0, UINT, kh_cli_options, smtp_port, 0, 65535, "N",
@@ -176,9 +176,8 @@ static int kh_cli_lint(const kh_cli_options *o);
 static int kh_cli_mocks(const kh_cli_options *o);
 static int kh_cli_selftest(const kh_cli_options *o);
 static int kh_cli_requirements(const kh_cli_options *o);
-static const char *kh_cli_default_path(void);
 static int kh_cli_runtime(const kh_cli_options *o, int (*body)(const kh_cli_options *o));
-static int kh_cli_run_command(const kh_cli_options *o);
+static int kh_cli_run(const kh_cli_options *o);
 static int kh_cli_help(const kh_cli_options *o);
 static int kh_cli_version(const kh_cli_options *o);
 
@@ -190,7 +189,7 @@ static const struct {
   const char *usage; /* Its line in the usage text. */
   int (*fn)(const kh_cli_options *o);
 } KH_CLI_COMMANDS[] = {
-    {KH_CMD_RUN, "run", NULL, "  run [PATH...]    run the scenarios\n", kh_cli_run_command},
+    {KH_CMD_RUN, "run", NULL, "  run [PATH...]    run the scenarios\n", kh_cli_run},
     {KH_CMD_LIST, "list", NULL,
      "  list [PATH...]   list the scenarios: file:line, name, covers, tags\n", kh_cli_list},
     {KH_CMD_LINT, "lint", NULL, "  lint [PATH...]   check the scenarios against the catalogue\n",
@@ -221,7 +220,7 @@ static void kh_cli_print_usage(FILE *out) {
     rc = kf_buf_appendf(&b,
                         "\nPATH is a scenario file or folder; without one, ./scenarios if it "
                         "exists, else\n%s (here: %s)\n",
-                        KONFORM_DATADIR "/scenarios", kh_cli_default_path());
+                        KONFORM_DATADIR "/scenarios", kh_cmd_suite_default_path());
   if (rc == KF_OK)
     rc = kf_buf_append_str(&b, "\noptions:\n");
   if (rc == KF_OK)
@@ -229,7 +228,7 @@ static void kh_cli_print_usage(FILE *out) {
   if (rc == KF_OK)
     rc = kf_buf_append_str(
         &b, "\nexit codes: 0 conforms, 1 failures, 2 usage/parse/lint errors, 3 target "
-            "unreachable\n");
+            "unreachable,\n4 some scenarios not checked (see --allow-partial), 130 interrupted\n");
   fputs(b.data != NULL ? b.data : "usage: konform <command> [options] [PATH...]\n", out);
   kf_buf_release(&b);
 }
@@ -257,147 +256,21 @@ kf_rc kh_cli_parse(int argc, char *const *argv, kh_cli_options *opts, kf_err *er
                       KH_CLI_MAX_LIST, &opts->paths_len, err);
 }
 
-/* ---- Paths and the catalogue. ---- */
-
-static bool kh_cli_is_dir(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static bool kh_cli_is_file(const char *path) {
-  struct stat st;
-  return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* Default scenario folder: ./scenarios, else the installed one. */
-static const char *kh_cli_default_path(void) {
-  if (kh_cli_is_dir("scenarios"))
-    return "scenarios";
-  return KONFORM_DATADIR "/scenarios";
-}
-
-/*
- * Find catalogue.json in the first path's folder or any parent, else in the
- * installed data. Writes the path into out; false when there is none.
- */
-static bool kh_cli_find_catalogue(const char *first, char *out, size_t out_size) {
-  /* An absolute form of first, built by hand: realpath is not in base POSIX. */
-  char dir[KH_CLI_PATH_MAX];
-  kf_rc rc = KF_OK;
-  if (first[0] == '/') {
-    rc = kf_str_copy(dir, sizeof(dir), first);
-  } else {
-    char cwd[KH_CLI_PATH_MAX];
-    rc = getcwd(cwd, sizeof(cwd)) != NULL ? kf_str_format(dir, sizeof(dir), "%s/%s", cwd, first)
-                                          : KF_ERR_IO;
-  }
-  if (rc == KF_OK) {
-    size_t len = strlen(dir);
-    while (len > 1 && dir[len - 1] == '/')
-      dir[--len] = '\0';
-    if (!kh_cli_is_dir(dir)) {
-      char *slash = strrchr(dir, '/');
-      if (slash != NULL)
-        *slash = '\0';
-    }
-    for (;;) {
-      if (kf_str_format(out, out_size, "%s/catalogue.json", dir) == KF_OK && kh_cli_is_file(out))
-        return true;
-      char *slash = strrchr(dir, '/');
-      if (slash == NULL || slash == dir)
-        break;
-      *slash = '\0';
-    }
-    if (kf_str_copy(out, out_size, "/catalogue.json") == KF_OK && kh_cli_is_file(out))
-      return true;
-  }
-  static const char *const installed[] = {KONFORM_DATADIR "/scenarios/catalogue.json",
-                                          KONFORM_DATADIR "/catalogue.json"};
-  for (size_t i = 0; i < sizeof(installed) / sizeof(installed[0]); i++)
-    if (kh_cli_is_file(installed[i]) && kf_str_copy(out, out_size, installed[i]) == KF_OK)
-      return true;
-  return false;
-}
-
-/* Print a diagnostic to stderr in the documented file:line:col form. */
-static void kh_cli_print_diag(const kh_diag *diag) {
-  kf_buf b;
-  kf_buf_init(&b, 64 * 1024);
-  if (kh_diag_format(diag, &b) == KF_OK && b.data != NULL) {
-    fputs(b.data, stderr);
-    if (b.len > 0 && b.data[b.len - 1] != '\n')
-      fputc('\n', stderr);
-  } else {
-    fprintf(stderr, "%s:%u:%u: error: %s\n", diag->file != NULL ? diag->file : "?", diag->line,
-            diag->col, diag->message != NULL ? diag->message : "parse error");
-  }
-  kf_buf_release(&b);
-}
-
-/* Load the suite; on failure print the diagnostic. */
-static int kh_cli_load_suite(const kh_cli_options *o, kh_suite *suite) {
-  const char *def[1] = {kh_cli_default_path()};
-  const char *const *paths = o->paths_len > 0 ? o->paths : def;
-  size_t n = o->paths_len > 0 ? o->paths_len : 1;
-  kh_diag diag;
-  kh_diag_init(&diag);
-  kf_rc rc = kh_suite_load(suite, paths, n, &diag);
-  if (rc != KF_OK) {
-    kh_cli_print_diag(&diag);
-    kh_diag_release(&diag);
-    return KH_EXIT_USAGE;
-  }
-  kh_diag_release(&diag);
-  return KH_EXIT_OK;
-}
-
-/* Load the catalogue from --catalogue or the search; *loaded tells whether one was found. */
-static int kh_cli_load_catalogue(const kh_cli_options *o, kh_catalogue *cat, bool *loaded,
-                                 char *used, size_t used_size) {
-  *loaded = false;
-  const char *path = o->catalogue;
-  if (path == NULL) {
-    if (!kh_cli_find_catalogue(o->paths_len > 0 ? o->paths[0] : kh_cli_default_path(), used,
-                               used_size))
-      return KH_EXIT_OK;
-    path = used;
-  } else if (kf_str_copy(used, used_size, path) != KF_OK) {
-    fprintf(stderr, "konform: catalogue path too long\n");
-    return KH_EXIT_USAGE;
-  }
-  kf_err err;
-  kf_err_init(&err);
-  if (kh_catalogue_load(cat, path, &err) != KF_OK) {
-    fprintf(stderr, "konform: %s: %s\n", path, err.message);
-    return KH_EXIT_USAGE;
-  }
-  *loaded = true;
-  return KH_EXIT_OK;
-}
-
-static void kh_cli_selection(const kh_cli_options *o, kh_selection *sel) {
-  sel->covers = o->covers;
-  sel->covers_len = o->covers_len;
-  sel->tags = o->tags;
-  sel->tags_len = o->tags_len;
-  sel->name = o->name;
-}
-
-/* ---- list ---- */
+/* ---- list, lint, requirements: the scenarios read, never run. ---- */
 
 static int kh_cli_list(const kh_cli_options *o) {
-  kh_suite suite;
-  kh_suite_init(&suite);
-  int code = kh_cli_load_suite(o, &suite);
+  kh_cmd_suite s;
+  kh_cmd_suite_init(&s);
+  int code = kh_cmd_suite_load_scenarios(o, &s);
   if (code != KH_EXIT_OK) {
-    kh_suite_release(&suite);
+    kh_cmd_suite_release(&s);
     return code;
   }
   kh_selection sel;
-  kh_cli_selection(o, &sel);
+  kh_cmd_suite_selection(o, &sel);
   size_t shown = 0;
-  for (size_t i = 0; i < suite.entries_len; i++) {
-    const kh_suite_entry *e = &suite.entries[i];
+  for (size_t i = 0; i < s.suite.entries_len; i++) {
+    const kh_suite_entry *e = &s.suite.entries[i];
     const kh_scenario *sc = e->scenario;
     if (!kh_selection_match(&sel, sc))
       continue;
@@ -410,384 +283,36 @@ static int kh_cli_list(const kh_cli_options *o) {
     printf("\n");
     shown++;
   }
-  fprintf(stderr, "%zu of %zu scenarios\n", shown, suite.entries_len);
-  kh_suite_release(&suite);
+  fprintf(stderr, "%zu of %zu scenarios\n", shown, s.suite.entries_len);
+  kh_cmd_suite_release(&s);
   return KH_EXIT_OK;
-}
-
-/* ---- lint ---- */
-
-/*
- * Lint the loaded suite and print every diagnostic. KH_EXIT_USAGE when the
- * lint found an error (or could not run), else KH_EXIT_OK; *errors and
- * *warnings receive the counts.
- */
-static int kh_cli_lint_suite(const kh_suite *suite, const kh_catalogue *cat, size_t *errors,
-                             size_t *warnings) {
-  *errors = 0;
-  *warnings = 0;
-  kh_lint_report report;
-  kh_lint_report_init(&report);
-  int code = KH_EXIT_OK;
-  kf_rc rc = kh_lint_suite(suite, cat, &report);
-  if (rc != KF_OK) {
-    fprintf(stderr, "konform: lint failed: %s\n", kf_rc_name(rc));
-    code = KH_EXIT_USAGE;
-  } else {
-    for (size_t i = 0; i < report.len; i++)
-      kh_cli_print_diag(&report.items[i]);
-    *errors = report.errors;
-    *warnings = report.warnings;
-    if (report.errors > 0)
-      code = KH_EXIT_USAGE;
-  }
-  kh_lint_report_release(&report);
-  return code;
 }
 
 static int kh_cli_lint(const kh_cli_options *o) {
-  kh_suite suite;
-  kh_suite_init(&suite);
-  int code = kh_cli_load_suite(o, &suite);
-  if (code != KH_EXIT_OK) {
-    kh_suite_release(&suite);
-    return code;
-  }
-  kh_catalogue cat;
-  kh_catalogue_init(&cat);
-  bool have_cat = false;
-  char cat_path[KH_CLI_PATH_MAX];
-  code = kh_cli_load_catalogue(o, &cat, &have_cat, cat_path, sizeof(cat_path));
+  kh_cmd_suite s;
+  kh_cmd_suite_init(&s);
+  int code = kh_cmd_suite_load_scenarios(o, &s);
+  if (code == KH_EXIT_OK)
+    code = kh_cmd_suite_load_catalogue(o, &s);
   if (code == KH_EXIT_OK) {
-    if (!have_cat)
+    if (!s.have_cat)
       fprintf(stderr, "konform: no catalogue.json found; requirement IDs are not checked\n");
     size_t errors = 0, warnings = 0;
-    code = kh_cli_lint_suite(&suite, have_cat ? &cat : NULL, &errors, &warnings);
-    fprintf(stderr, "%zu scenarios checked: %zu errors, %zu warnings\n", suite.entries_len, errors,
-            warnings);
+    code = kh_cmd_suite_lint(&s, &errors, &warnings);
+    fprintf(stderr, "%zu scenarios checked: %zu errors, %zu warnings\n", s.suite.entries_len,
+            errors, warnings);
   }
-  kh_catalogue_release(&cat);
-  kh_suite_release(&suite);
+  kh_cmd_suite_release(&s);
   return code;
-}
-
-/* ---- run ---- */
-
-/* The stack is reachable from the signal thread, which stops it on Ctrl-C. */
-static kh_stack kh_cli_stack;
-
-/*
- * Set by the signal thread before it stops the stack. Stopping the stack makes
- * the main thread's run end too (its requests fail, its start is woken), and
- * the main thread may get to exit first: it then exits 130 as well.
- */
-static atomic_bool kh_cli_interrupted;
-
-static void *kh_cli_signal_thread(void *arg) {
-  (void)arg;
-  int sig = kf_daemon_wait_for_signal();
-  atomic_store(&kh_cli_interrupted, true);
-  fprintf(stderr, "\nkonform: interrupted by signal %d; stopping\n", sig);
-  kh_stack_stop(&kh_cli_stack);
-  fflush(stdout);
-  _exit(KH_EXIT_INTERRUPTED);
-  return NULL;
-}
-
-typedef struct kh_cli_progress {
-  kr_console_options console;
-} kh_cli_progress;
-
-static void kh_cli_on_scenario(const kf_scenario_result *sc, size_t done, size_t total, void *ctx) {
-  kh_cli_progress *p = ctx;
-  kr_console_scenario(stdout, &p->console, sc, done, total);
-  fflush(stdout);
-}
-
-/* Check that the target and the mocks answer at all; prints which one does not. */
-static int kh_cli_preflight(const kh_profile *profile) {
-  kf_err err;
-  kf_err_init(&err);
-  kh_http_request req = {
-      .method = "GET", .url = profile->base_url, .timeout_ms = KH_CLI_PREFLIGHT_TIMEOUT_MS};
-  kh_http_response resp;
-  kh_http_response_init(&resp);
-  kf_rc rc = kh_http_perform(&req, &resp, &err);
-  kh_http_response_release(&resp);
-  if (rc == KF_ERR_NETWORK || rc == KF_ERR_TIMEOUT) {
-    fprintf(stderr, "konform: the target is unreachable: %s\n", err.message);
-    return KH_EXIT_UNREACHABLE;
-  }
-  if (rc != KF_OK) {
-    fprintf(stderr, "konform: cannot send a request to the target: %s\n", err.message);
-    return KH_EXIT_USAGE;
-  }
-  const char *apis[2][2] = {{"mail_api", profile->mail_api}, {"post_api", profile->post_api}};
-  for (size_t i = 0; i < 2; i++) {
-    if (apis[i][1] == NULL)
-      continue;
-    kf_err_init(&err);
-    rc = kh_mocks_health(apis[i][1], KH_CLI_PREFLIGHT_TIMEOUT_MS, NULL, &err);
-    if (rc != KF_OK) {
-      fprintf(stderr, "konform: the %s mock (%s) is unreachable: %s\n", i == 0 ? "mail" : "post",
-              apis[i][0], err.message);
-      return KH_EXIT_UNREACHABLE;
-    }
-  }
-  return KH_EXIT_OK;
-}
-
-static unsigned kh_cli_default_jobs(void) {
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  if (n < 2)
-    return 2;
-  return n > 64 ? 64 : (unsigned)n;
-}
-
-static int kh_cli_write_reports(const kh_cli_options *o, const kf_run_result *run) {
-  int code = KH_EXIT_OK;
-  for (size_t i = 0; i < o->reports_len; i++) {
-    kf_err err;
-    kf_err_init(&err);
-    const kh_cli_report *r = &o->reports[i];
-    kf_rc rc = r->kind->write(run, r->path, &err);
-    if (rc != KF_OK) {
-      fprintf(stderr, "konform: cannot write the %s report %s: %s\n", r->kind->label, r->path,
-              err.message);
-      code = KH_EXIT_USAGE;
-    } else {
-      fprintf(stderr, "konform: wrote %s\n", r->path);
-    }
-  }
-  return code;
-}
-
-/* Everything a run needs before it starts, loaded and checked. */
-typedef struct kh_cli_run_state {
-  kh_suite suite;
-  kh_catalogue cat;
-  bool have_cat;
-  char cat_path[KH_CLI_PATH_MAX];
-  kh_profile profile;
-  kf_run_result run;
-  uint64_t seed;
-  uint64_t run_id;
-  const char *label;
-} kh_cli_run_state;
-
-/* Load the suite and the catalogue, lint, and refuse an empty selection. */
-static int kh_cli_prepare(const kh_cli_options *o, kh_cli_run_state *st) {
-  int code = kh_cli_load_suite(o, &st->suite);
-  if (code == KH_EXIT_OK)
-    code = kh_cli_load_catalogue(o, &st->cat, &st->have_cat, st->cat_path, sizeof(st->cat_path));
-  if (code == KH_EXIT_OK && !st->have_cat)
-    fprintf(stderr, "konform: no catalogue.json found; the report lists no requirements\n");
-  /* A scenario that would not pass `konform lint` is not run either; warnings only inform. */
-  if (code == KH_EXIT_OK) {
-    size_t errors = 0, warnings = 0;
-    code = kh_cli_lint_suite(&st->suite, st->have_cat ? &st->cat : NULL, &errors, &warnings);
-    if (code != KH_EXIT_OK)
-      fprintf(stderr, "konform: the scenarios do not lint (%zu errors); nothing was run\n", errors);
-  }
-  if (code != KH_EXIT_OK)
-    return code;
-  /* Nothing selected is a mistake in the filters, not a conforming target. */
-  kh_selection sel;
-  kh_cli_selection(o, &sel);
-  size_t selected = 0;
-  for (size_t i = 0; i < st->suite.entries_len; i++)
-    if (kh_selection_match(&sel, st->suite.entries[i].scenario))
-      selected++;
-  if (selected == 0) {
-    fprintf(stderr, "konform: no scenario matches the filters (%zu scenarios loaded)\n",
-            st->suite.entries_len);
-    return KH_EXIT_USAGE;
-  }
-  return KH_EXIT_OK;
-}
-
-/* The seed and run id: given, or random. */
-static void kh_cli_identity(const kh_cli_options *o, kh_cli_run_state *st) {
-  st->seed = o->seed;
-  st->run_id = o->run_id;
-  if (!o->has_seed) {
-    randombytes_buf(&st->seed, sizeof(st->seed));
-    /* Small seeds are easier to retype; 53 bits stay exact in every JSON reader. */
-    st->seed &= ((uint64_t)1 << 53) - 1;
-  }
-  if (!o->has_run_id)
-    randombytes_buf(&st->run_id, sizeof(st->run_id));
-}
-
-/* The target: the profile of --target, or the embedded stack; then the catalogue's defaults. */
-static int kh_cli_target(const kh_cli_options *o, kh_cli_run_state *st) {
-  kf_err err;
-  kf_err_init(&err);
-  st->label = "embedded reference stack";
-  if (o->target != NULL) {
-    st->label = o->target;
-    if (kh_profile_load(&st->profile, o->target, &err) != KF_OK) {
-      fprintf(stderr, "konform: %s: %s\n", o->target, err.message);
-      return KH_EXIT_USAGE;
-    }
-  } else {
-    fprintf(stderr, "konform: starting the embedded reference stack\n");
-    kh_stack_options so;
-    kh_stack_options_init(&so);
-    so.keep_state = o->keep_state;
-    if (kh_stack_start(&kh_cli_stack, &so, &err) != KF_OK) {
-      fprintf(stderr, "konform: cannot start the embedded reference stack: %s\n", err.message);
-      return KH_EXIT_UNREACHABLE;
-    }
-    if (kh_stack_profile(&kh_cli_stack, &st->profile, &err) != KF_OK) {
-      fprintf(stderr, "konform: %s\n", err.message);
-      return KH_EXIT_USAGE;
-    }
-    if (o->keep_state)
-      fprintf(stderr, "konform: the stack keeps its state in %s\n", kh_cli_stack.dir);
-  }
-  if (st->have_cat) {
-    kf_buf filled;
-    kf_buf_init(&filled, 4096);
-    kf_rc frc = kh_catalogue_fill_defaults(&st->cat, &st->profile, &filled, &err);
-    if (frc != KF_OK)
-      fprintf(stderr, "konform: %s: %s\n", o->target != NULL ? o->target : "profile", err.message);
-    else if (filled.len > 0 && o->target != NULL)
-      fprintf(stderr,
-              "konform: the profile states no value for these [defaults]; using the "
-              "catalogue's: %s\n",
-              filled.data);
-    kf_buf_release(&filled);
-    if (frc != KF_OK)
-      return KH_EXIT_USAGE;
-  }
-  return kh_cli_preflight(&st->profile);
-}
-
-/* Run the scenarios, print the summary and write the reports. */
-static int kh_cli_execute(const kh_cli_options *o, kh_cli_run_state *st) {
-  kf_err err;
-  kf_err_init(&err);
-  kh_selection sel;
-  kh_cli_selection(o, &sel);
-  kh_cli_progress progress = {
-      .console = {.color = !o->no_color && kr_console_want_color(1), .verbose = o->verbose}};
-  unsigned jobs = o->jobs > 0 ? o->jobs : kh_cli_default_jobs();
-  unsigned long long seed = st->seed, run_id = st->run_id;
-  printf("konform %s: target %s (%s)\n", KONFORM_VERSION, st->label, st->profile.base_url);
-  printf("seed %llu, run id %016llx (repeat with --seed %llu --run-id %016llx), %u jobs\n", seed,
-         run_id, seed, run_id, jobs);
-  fflush(stdout);
-  kh_runner_config cfg = {.suite = &st->suite,
-                          .catalogue = st->have_cat ? &st->cat : NULL,
-                          .profile = &st->profile,
-                          .selection = &sel,
-                          .target_label = st->label,
-                          .seed = st->seed,
-                          .run_id = st->run_id,
-                          .jobs = jobs,
-                          .progress = kh_cli_on_scenario,
-                          .progress_ctx = &progress};
-  kf_rc rc = kh_runner_run(&cfg, &st->run, &err);
-  int code = KH_EXIT_OK;
-  if (rc == KF_ERR_NETWORK || rc == KF_ERR_TIMEOUT || rc == KF_ERR_STATE) {
-    fprintf(stderr, "konform: %s\n", err.message);
-    code = KH_EXIT_UNREACHABLE;
-  } else if (rc != KF_OK) {
-    fprintf(stderr, "konform: the run could not be carried out: %s\n", err.message);
-    code = KH_EXIT_FAILURES;
-  } else {
-    kr_console_summary(stdout, &progress.console, &st->run);
-    fflush(stdout);
-    kf_run_counts counts;
-    kf_run_result_counts(&st->run, &counts);
-    if (counts.failed > 0 || counts.errors > 0)
-      code = KH_EXIT_FAILURES;
-    else if (counts.skipped > 0 && !o->allow_partial)
-      code = KH_EXIT_PARTIAL;
-    int rcode = kh_cli_write_reports(o, &st->run);
-    if (rcode != KH_EXIT_OK)
-      code = rcode;
-  }
-  printf("seed %llu, run id %016llx\n", seed, run_id);
-  return code;
-}
-
-static int kh_cli_run(const kh_cli_options *o) {
-  kh_cli_run_state st;
-  memset(&st, 0, sizeof st);
-  kh_suite_init(&st.suite);
-  kh_catalogue_init(&st.cat);
-  kh_profile_init(&st.profile);
-  kf_run_result_init(&st.run);
-  int code = kh_cli_prepare(o, &st);
-  kh_cli_identity(o, &st);
-  if (code == KH_EXIT_OK)
-    code = kh_cli_target(o, &st);
-  if (code == KH_EXIT_OK)
-    code = kh_cli_execute(o, &st);
-  kh_stack_stop(&kh_cli_stack);
-  kf_err err;
-  kf_err_init(&err);
-  if (o->target == NULL && kh_stack_exit_status(&kh_cli_stack, &err) != KF_OK) {
-    fprintf(stderr, "konform: the embedded reference stack did not shut down cleanly:\n%s",
-            err.message);
-    if (code == KH_EXIT_OK)
-      code = KH_EXIT_FAILURES;
-  }
-  kf_run_result_release(&st.run);
-  kh_profile_release(&st.profile);
-  kh_catalogue_release(&st.cat);
-  kh_suite_release(&st.suite);
-  return code;
-}
-
-/* mocks: the catalogue, if one is found, gives the profile skeleton its [defaults]. */
-static int kh_cli_mocks(const kh_cli_options *o) {
-  kh_catalogue cat;
-  kh_catalogue_init(&cat);
-  bool have_cat = false;
-  char cat_path[KH_CLI_PATH_MAX];
-  int code = kh_cli_load_catalogue(o, &cat, &have_cat, cat_path, sizeof(cat_path));
-  if (code == KH_EXIT_OK)
-    code = kh_cmd_mocks(o, have_cat ? &cat : NULL);
-  kh_catalogue_release(&cat);
-  return code;
-}
-
-/* selftest: the suite and the catalogue as for run, then the faults. */
-static int kh_cli_selftest_body(const kh_cli_options *o) {
-  kh_cli_run_state st;
-  memset(&st, 0, sizeof st);
-  kh_suite_init(&st.suite);
-  kh_catalogue_init(&st.cat);
-  kh_profile_init(&st.profile);
-  kf_run_result_init(&st.run);
-  int code = kh_cli_prepare(o, &st);
-  if (code == KH_EXIT_OK)
-    code = kh_cmd_selftest(o, &st.suite, st.have_cat ? &st.cat : NULL);
-  kf_run_result_release(&st.run);
-  kh_profile_release(&st.profile);
-  kh_catalogue_release(&st.cat);
-  kh_suite_release(&st.suite);
-  return code;
-}
-
-static int kh_cli_selftest(const kh_cli_options *o) {
-  return kh_cli_runtime(o, kh_cli_selftest_body);
-}
-
-static int kh_cli_run_command(const kh_cli_options *o) {
-  return kh_cli_runtime(o, kh_cli_run);
 }
 
 /* requirements: the catalogue found as lint finds it, rendered as Markdown. */
 static int kh_cli_requirements(const kh_cli_options *o) {
-  char path[KH_CLI_PATH_MAX];
+  char path[KH_CMD_SUITE_PATH_MAX];
   if (o->catalogue != NULL
           ? kf_str_copy(path, sizeof path, o->catalogue) != KF_OK
-          : !kh_cli_find_catalogue(o->paths_len > 0 ? o->paths[0] : kh_cli_default_path(), path,
-                                   sizeof path)) {
+          : !kh_cmd_suite_find_catalogue(
+                o->paths_len > 0 ? o->paths[0] : kh_cmd_suite_default_path(), path, sizeof path)) {
     fprintf(stderr, "konform: no catalogue.json found (--catalogue FILE)\n");
     return KH_EXIT_USAGE;
   }
@@ -806,6 +331,48 @@ static int kh_cli_requirements(const kh_cli_options *o) {
   kf_buf_release(&text);
   kf_buf_release(&md);
   return rc == KF_OK ? KH_EXIT_OK : KH_EXIT_USAGE;
+}
+
+/* ---- mocks, run, selftest: they start programs. ---- */
+
+/* mocks: the catalogue, if one is found, gives the profile skeleton its [defaults]. */
+static int kh_cli_mocks(const kh_cli_options *o) {
+  kh_cmd_suite s;
+  kh_cmd_suite_init(&s);
+  int code = kh_cmd_suite_load_catalogue(o, &s);
+  if (code == KH_EXIT_OK)
+    code = kh_cmd_mocks(o, s.have_cat ? &s.cat : NULL);
+  kh_cmd_suite_release(&s);
+  return code;
+}
+
+/* selftest: the suite and the catalogue as for run, then the faults. */
+static int kh_cli_selftest_body(const kh_cli_options *o) {
+  kh_cmd_suite s;
+  kh_cmd_suite_init(&s);
+  int code = kh_cmd_suite_prepare(o, &s);
+  if (code == KH_EXIT_OK)
+    code = kh_cmd_selftest(o, &s.suite, s.have_cat ? &s.cat : NULL);
+  kh_cmd_suite_release(&s);
+  return code;
+}
+
+/*
+ * Set by the signal thread before it stops the stacks. Stopping them makes
+ * the main thread's run end too (its requests fail, its start is woken), and
+ * the main thread may get to exit first: it then exits 130 as well.
+ */
+static atomic_bool kh_cli_interrupted;
+
+static void *kh_cli_signal_thread(void *arg) {
+  (void)arg;
+  int sig = kf_daemon_wait_for_signal();
+  atomic_store(&kh_cli_interrupted, true);
+  fprintf(stderr, "\nkonform: interrupted by signal %d; stopping\n", sig);
+  kh_stack_stop_all();
+  fflush(stdout);
+  _exit(KH_EXIT_INTERRUPTED);
+  return NULL;
 }
 
 static int kh_cli_help(const kh_cli_options *o) {
@@ -837,7 +404,6 @@ static int kh_cli_runtime(const kh_cli_options *o, int (*body)(const kh_cli_opti
     fprintf(stderr, "konform: cannot set up signal handling\n");
     return KH_EXIT_USAGE;
   }
-  kh_stack_init(&kh_cli_stack);
   pthread_t sig_thread;
   if (pthread_create(&sig_thread, NULL, kh_cli_signal_thread, NULL) != 0) {
     fprintf(stderr, "konform: cannot start the signal thread\n");
@@ -845,15 +411,20 @@ static int kh_cli_runtime(const kh_cli_options *o, int (*body)(const kh_cli_opti
   }
   pthread_detach(sig_thread);
   int code = body(o);
-  /* The signal thread may still stop the (already stopped) stack; release under its lock is safe.
-   */
-  kh_stack_stop(&kh_cli_stack);
   if (atomic_load(&kh_cli_interrupted)) {
     /* What the run printed after the signal is an effect of the interruption, not a verdict. */
     fflush(stdout);
     return KH_EXIT_INTERRUPTED;
   }
   return code;
+}
+
+static int kh_cli_selftest(const kh_cli_options *o) {
+  return kh_cli_runtime(o, kh_cli_selftest_body);
+}
+
+static int kh_cli_run(const kh_cli_options *o) {
+  return kh_cli_runtime(o, kh_cmd_run);
 }
 
 int kh_cli_main(int argc, char **argv) {

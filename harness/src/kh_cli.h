@@ -38,6 +38,8 @@ typedef enum kh_cli_command {
 } kh_cli_command;
 
 #define KH_CLI_MAX_LIST 64
+/* Each is two server arguments; kh_stack takes at most KH_STACK_MAX_SERVER_ARGS. */
+#define KH_CLI_MAX_FAULTS 15
 
 /* A `--report` request. */
 /* A report writer: the KIND of --report KIND=PATH. */
@@ -76,6 +78,9 @@ typedef struct kh_cli_options {
   bool no_color;
   bool allow_partial; /* --allow-partial: skipped scenarios do not change the exit code. */
   unsigned mail_port, smtp_port, post_port; /* `mocks`: fixed ports (0: free ones). */
+  /* --fault NAME: faults the embedded stack's servers switch on (run only). */
+  const char *faults[KH_CLI_MAX_FAULTS];
+  size_t faults_len;
 } kh_cli_options;
 
 /*

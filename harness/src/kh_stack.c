@@ -41,6 +41,51 @@ void kh_stack_options_init(kh_stack_options *opts) {
   opts->timing = true;
 }
 
+/*
+ * Every started stack until its release, so one signal thread can stop
+ * whichever stacks the main thread has running (run has one, selftest one per
+ * fault) without knowing where they live. Once kh_stack_stop_all ran, no new
+ * stack starts: the process is on its way out.
+ */
+#define KH_STACK_REGISTRY_MAX 8
+static pthread_mutex_t kh_stack_registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static kh_stack *kh_stack_registry[KH_STACK_REGISTRY_MAX];
+static bool kh_stack_all_stopped;
+
+static kf_rc kh_stack_register(kh_stack *stack, kf_err *err) {
+  kf_rc rc = KF_OK;
+  pthread_mutex_lock(&kh_stack_registry_lock);
+  size_t i = 0;
+  while (i < KH_STACK_REGISTRY_MAX && kh_stack_registry[i] != NULL && kh_stack_registry[i] != stack)
+    i++;
+  if (kh_stack_all_stopped)
+    rc = kf_err_set(err, KF_ERR_STATE, "stopped while starting");
+  else if (i == KH_STACK_REGISTRY_MAX)
+    rc = kf_err_set(err, KF_ERR_LIMIT, "more than %d stacks at once", KH_STACK_REGISTRY_MAX);
+  else
+    kh_stack_registry[i] = stack;
+  pthread_mutex_unlock(&kh_stack_registry_lock);
+  return rc;
+}
+
+/* Waits for a kh_stack_stop_all that is stopping this stack, so it never sees freed memory. */
+static void kh_stack_unregister(kh_stack *stack) {
+  pthread_mutex_lock(&kh_stack_registry_lock);
+  for (size_t i = 0; i < KH_STACK_REGISTRY_MAX; i++)
+    if (kh_stack_registry[i] == stack)
+      kh_stack_registry[i] = NULL;
+  pthread_mutex_unlock(&kh_stack_registry_lock);
+}
+
+void kh_stack_stop_all(void) {
+  pthread_mutex_lock(&kh_stack_registry_lock);
+  kh_stack_all_stopped = true;
+  for (size_t i = 0; i < KH_STACK_REGISTRY_MAX; i++)
+    if (kh_stack_registry[i] != NULL)
+      kh_stack_stop(kh_stack_registry[i]);
+  pthread_mutex_unlock(&kh_stack_registry_lock);
+}
+
 void kh_stack_init(kh_stack *stack) {
   memset(stack, 0, sizeof(*stack));
   pthread_mutex_init(&stack->lock, NULL);
@@ -55,6 +100,7 @@ void kh_stack_init(kh_stack *stack) {
 void kh_stack_release(kh_stack *stack) {
   if (stack == NULL)
     return;
+  kh_stack_unregister(stack);
   kh_stack_stop(stack);
   for (int i = 0; i < KH_STACK_CHILDREN; i++)
     kf_free(stack->children[i].log_path);
@@ -533,6 +579,9 @@ static kf_rc kh_stack_start_server(kh_stack *stack, int which, const char *cost,
 }
 
 kf_rc kh_stack_start(kh_stack *stack, const kh_stack_options *opts, kf_err *err) {
+  kf_rc reg = kh_stack_register(stack, err);
+  if (reg != KF_OK)
+    return reg;
   pthread_mutex_lock(&stack->lock);
   assert(stack->dir == NULL);
   stack->keep_state = opts->keep_state;

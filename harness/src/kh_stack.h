@@ -106,6 +106,14 @@ kf_rc kh_stack_profile(const kh_stack *stack, kh_profile *profile, kf_err *err);
 void kh_stack_stop(kh_stack *stack);
 
 /*
+ * Stop every stack started and not yet released, and make every later
+ * kh_stack_start fail (KF_ERR_STATE): for the signal thread, which does not
+ * know which stacks the main thread has. A kh_stack_release waits until a
+ * stop_all in progress is done with it.
+ */
+void kh_stack_stop_all(void);
+
+/*
  * After kh_stack_stop: KF_OK when every child exited cleanly, else
  * KF_ERR_STATE with the exit report in err. The reference stack is the target
  * of the run, so an unclean exit (a leak or a crash found at shutdown) is a

@@ -6,13 +6,14 @@
 # server stays up (pipelined recipients over the cap end in a stored mail, not
 # a disconnect), stores a mail with a NUL in its body and reads it back; a
 # second instance checks the session cap and the idle timeout. Ends with a
-# clean SIGTERM shutdown.
+# clean SIGTERM shutdown. Prints TAP, one named case per behaviour
+# (tests/integration/lib/common.sh).
 #
 # Run from the repository root: KONFORM_BIN=<folder of built programs> sh tests/integration/mail_smtp.sh
 # Event-driven throughout: readiness comes from a FIFO, "the wait request has
 # been sent" is read from curl's verbose trace, and SMTP replies are read line
 # by line as they arrive (read -t is only a safety limit, never a delay).
-set -eu
+set -u
 
 server_pid=""
 server2_pid=""
@@ -20,94 +21,54 @@ bg_pids=""
 it_name=mail_smtp
 it_pid_vars="bg_pids server_pid server2_pid"
 . tests/integration/lib/common.sh
+it_fail_log="$tmp/server.log"
+# Set by the cases; empty until then, so later cases fail and do not abort.
+base=""
+smtp=""
+smtp1_port=""
+smtp_port=""
+nul_id=""
 
-command -v bash >/dev/null 2>&1 || { echo "mail_smtp: bash is needed for /dev/tcp" >&2; exit 1; }
+if ! command -v bash >/dev/null 2>&1; then
+  echo "Bail out! mail_smtp: bash is needed for /dev/tcp"
+  exit 1
+fi
 
-# start_server FIFO ARGS...: start konform-mail and read its READY line into
-# $http_port and $smtp_port; the pid lands in $started_pid.
+# start_server PIDVAR LOG ARGS...: start konform-mail (pid in $PIDVAR) and
+# read its ports into $http_port and $smtp_port.
 start_server() {
-  fifo=$1
-  shift
-  mkfifo "$fifo"
-  "$bin/konform-mail" --port 0 --smtp-port 0 --ready-fd 3 --log-level warn "$@" 3>"$fifo" &
-  started_pid=$!
-  it_ready "$fifo" konform-mail
+  pidvar=$1
+  log=$2
+  shift 2
+  it_start "$pidvar" "$log" "$bin/konform-mail" --port 0 --smtp-port 0 --log-level warn "$@" || return 1
   http_port=$(it_ready_port http)
   smtp_port=$(it_ready_port smtp)
-  [ -n "$smtp_port" ] || fail "no smtp port in: $ready_line"
+  it_that "no smtp port in: $ready_line" [ -n "$smtp_port" ]
 }
-
-start_server "$tmp/ready" --max-recipients 3 --max-message-bytes 65536 --hostname mx.konform.test
-server_pid=$started_pid
-base="http://127.0.0.1:$http_port"
-smtp1_port=$smtp_port
-smtp="smtp://127.0.0.1:$smtp1_port"
 
 # send_mail FROM TO FILE: deliver a prepared message (CRLF line ends) with curl.
 send_mail() {
-  curl -sS "$smtp" --mail-from "$1" --mail-rcpt "$2" --upload-file "$3" ||
-    fail "curl could not send $3 to $2"
+  it_that "curl could not send $3 to $2" \
+    curl -sS "$smtp" --mail-from "$1" --mail-rcpt "$2" --upload-file "$3"
+}
+# count_for RCPT N WHAT: the search by recipient RCPT finds N mails.
+count_for() {
+  req GET "/api/v1/messages?to=$1" || return 1
+  expect_json ".count == $2" "$3"
 }
 
-# ---- A UTF-8 confirmation-style mail, sent with curl. ----
-printf '%s\r\n' \
-  'From: Kontoservice <kontoservice@arbeitsagentur.de>' \
-  'To: Max Mustermann <max@example.test>' \
-  'Subject: =?UTF-8?Q?Best=C3=A4tigung_Ihrer_E-Mail-Adresse?=' \
-  'Date: Sat, 28 Mar 2026 10:00:00 +0000' \
-  'Message-ID: <confirm-1@arbeitsagentur.de>' \
-  'MIME-Version: 1.0' \
-  'Content-Type: text/plain; charset=UTF-8' \
-  'Content-Transfer-Encoding: quoted-printable' \
-  '' \
-  'Guten Tag,' \
-  '' \
-  'best=C3=A4tigen Sie Ihre E-Mail-Adresse innerhalb von 24 Stunden:' \
-  'https://portal.test/link/e-mail-bestaetigen?id=3D0f8fad5b-d9cb-469f-a165-70867=' \
-  '728950e' \
-  '.Diese Zeile beginnt mit einem Punkt.' \
-  'Servicenummer 0800 4 5555 01. Gr=C3=BC=C3=9Fe' >"$tmp/confirm.eml"
-send_mail kontoservice@arbeitsagentur.de max@example.test "$tmp/confirm.eml"
-
-req GET '/api/v1/messages?to=MAX@example.test&subject=Best%C3%A4tigung'
-expect_status 200 "search by recipient and subject"
-expect_body '"count":1' "search by recipient and subject"
-expect_body '"subject":"Bestätigung Ihrer E-Mail-Adresse"' "decoded subject"
-expect_body '"from":"kontoservice@arbeitsagentur.de"' "from address"
-expect_body '"mail_from":"kontoservice@arbeitsagentur.de"' "envelope sender"
-expect_body '"rcpt_to":["max@example.test"]' "envelope recipients"
-expect_body '"links":["https://portal.test/link/e-mail-bestaetigen?id=0f8fad5b-d9cb-469f-a165-70867728950e"]' "links"
-expect_body 'Servicenummer 0800 4 5555 01. Grüße' "decoded body"
-expect_body '.Diese Zeile beginnt mit einem Punkt.' "dot-stuffing undone"
-expect_body '"mime_valid":true' "mime_valid"
-expect_body '"message_id":"confirm-1@arbeitsagentur.de"' "message id"
-req GET '/api/v1/messages?to=nobody@example.test'
-expect_body '"count":0' "search by another recipient"
-req GET /api/v1/messages/1/raw
-expect_status 200 "raw source"
-expect_body 'Subject: =?UTF-8?Q?Best=C3=A4tigung_Ihrer_E-Mail-Adresse?=' "raw source"
-
-# ---- Long-poll answered by a mail sent while it waits. ----
-start_wait late "$base/api/v1/wait/messages?to=late@example.test&timeout_ms=60000"
-printf '%s\r\n' 'From: a@sender.test' 'To: late@example.test' 'Subject: Spät' \
-  'Date: Sat, 28 Mar 2026 10:05:00 +0000' '' 'Hallo' >"$tmp/late.eml"
-send_mail a@sender.test late@example.test "$tmp/late.eml"
-wait "$wait_pid" || fail "waiting curl failed"
-[ "$(cat "$tmp/late.status")" = 200 ] || fail "wait: expected 200, got $(cat "$tmp/late.status")"
-ok
-grep -qF '"subject":"Spät"' "$tmp/late.body" || fail "wait: wrong mail: $(cat "$tmp/late.body")"
-ok
-
-# ---- Long-poll that times out. ----
-req GET '/api/v1/wait/messages?to=never@example.test&timeout_ms=150'
-expect_status 408 "wait timeout"
-expect_body '"code":"WAIT_TIMEOUT"' "wait timeout"
-
-# ---- Broken raw SMTP dialogues (bash /dev/tcp). ----
-cat >"$tmp/dialogue.bash" <<'EOF'
+# dialogue NAME: run the raw SMTP dialogue $tmp/NAME.bash (the helpers below
+# come first) against the first instance; one check, its reason from stderr.
+dialogue() {
+  cat "$tmp/smtp-lib.bash" "$tmp/$1.bash" >"$tmp/$1.run.bash"
+  if bash "$tmp/$1.run.bash" "$smtp1_port" 2>"$tmp/$1.err"; then it_pass; else
+    it_fail "raw SMTP dialogue $1: $(cat "$tmp/$1.err")"
+  fi
+}
+cat >"$tmp/smtp-lib.bash" <<'EOF'
 set -u
 port=$1
-fail() { echo "raw dialogue: $*" >&2; exit 1; }
+fail() { echo "$*" >&2; exit 1; }
 open() { exec 5<>"/dev/tcp/127.0.0.1/$port" || fail "cannot connect"; expect "220 mx.konform.test"; }
 send() { printf '%s\r\n' "$1" >&5; }
 # expect PREFIX: read one reply (skipping "NNN-" continuation lines) and check its final line.
@@ -130,7 +91,78 @@ expect_eof() {
   [ "$rc" -gt 128 ] && fail "connection still open"
   [ "$rc" -ne 0 ] && [ -z "$line" ] || fail "expected the connection to close, got '$line'"
 }
+EOF
 
+case_start() {
+  start_server server_pid "$tmp/server.log" --max-recipients 3 --max-message-bytes 65536 \
+    --hostname mx.konform.test || return 1
+  base="http://127.0.0.1:$http_port"
+  smtp1_port=$smtp_port
+  smtp="smtp://127.0.0.1:$smtp1_port"
+}
+
+# ---- A UTF-8 confirmation-style mail, sent with curl. ----
+case_utf8_mail() {
+  printf '%s\r\n' \
+    'From: Kontoservice <kontoservice@arbeitsagentur.de>' \
+    'To: Max Mustermann <max@example.test>' \
+    'Subject: =?UTF-8?Q?Best=C3=A4tigung_Ihrer_E-Mail-Adresse?=' \
+    'Date: Sat, 28 Mar 2026 10:00:00 +0000' \
+    'Message-ID: <confirm-1@arbeitsagentur.de>' \
+    'MIME-Version: 1.0' \
+    'Content-Type: text/plain; charset=UTF-8' \
+    'Content-Transfer-Encoding: quoted-printable' \
+    '' \
+    'Guten Tag,' \
+    '' \
+    'best=C3=A4tigen Sie Ihre E-Mail-Adresse innerhalb von 24 Stunden:' \
+    'https://portal.test/link/e-mail-bestaetigen?id=3D0f8fad5b-d9cb-469f-a165-70867=' \
+    '728950e' \
+    '.Diese Zeile beginnt mit einem Punkt.' \
+    'Servicenummer 0800 4 5555 01. Gr=C3=BC=C3=9Fe' >"$tmp/confirm.eml"
+  send_mail kontoservice@arbeitsagentur.de max@example.test "$tmp/confirm.eml" || return 1
+  req GET '/api/v1/messages?to=MAX@example.test&subject=Best%C3%A4tigung' || return 1
+  expect_status 200 "search by recipient and subject"
+  expect_json '.count == 1' "search by recipient and subject"
+  m='.messages[0]'
+  expect_json "$m.subject == \"Bestätigung Ihrer E-Mail-Adresse\"" "decoded subject"
+  expect_json "$m.from == \"kontoservice@arbeitsagentur.de\"" "from address"
+  expect_json "$m.envelope.mail_from == \"kontoservice@arbeitsagentur.de\"" "envelope sender"
+  expect_json "$m.envelope.rcpt_to == [\"max@example.test\"]" "envelope recipients"
+  expect_json "$m.links == [\"https://portal.test/link/e-mail-bestaetigen?id=0f8fad5b-d9cb-469f-a165-70867728950e\"]" "links"
+  expect_json "$m.text | contains(\"Servicenummer 0800 4 5555 01. Grüße\")" "decoded body"
+  expect_json "$m.text | test(\"(^|\\n)\\\\.Diese Zeile beginnt mit einem Punkt\\\\.\")" "dot-stuffing undone"
+  expect_json "$m.mime_valid == true" "mime_valid"
+  expect_json "$m.message_id == \"confirm-1@arbeitsagentur.de\"" "message id"
+}
+case_other_recipient() {
+  count_for nobody@example.test 0 "search by another recipient"
+}
+case_raw_source() {
+  req GET /api/v1/messages/1/raw || return 1
+  expect_status 200 "raw source"
+  expect_body 'Subject: =?UTF-8?Q?Best=C3=A4tigung_Ihrer_E-Mail-Adresse?=' "raw source"
+}
+
+# ---- Long-polls. ----
+case_wait_answered() {
+  start_wait late "$base/api/v1/wait/messages?to=late@example.test&timeout_ms=60000" || return 1
+  printf '%s\r\n' 'From: a@sender.test' 'To: late@example.test' 'Subject: Spät' \
+    'Date: Sat, 28 Mar 2026 10:05:00 +0000' '' 'Hallo' >"$tmp/late.eml"
+  send_mail a@sender.test late@example.test "$tmp/late.eml"
+  it_that "waiting curl failed" wait "$wait_pid"
+  it_that "wait: expected 200, got $(cat "$tmp/late.status")" [ "$(cat "$tmp/late.status")" = 200 ]
+  cp "$tmp/late.body" "$tmp/body"
+  expect_json '.subject == "Spät"' "wait: wrong mail"
+}
+case_wait_timeout() {
+  req GET '/api/v1/wait/messages?to=never@example.test&timeout_ms=150' || return 1
+  expect_status 408 "wait timeout"
+  expect_error WAIT_TIMEOUT "wait timeout"
+}
+
+# ---- Broken raw SMTP dialogues (bash /dev/tcp). ----
+cat >"$tmp/broken.bash" <<'EOF'
 # Bad sequences, unknown commands, syntax errors, limits.
 open
 send "MAIL FROM:<a@b.test>";            expect "503 5.5.1"
@@ -177,7 +209,8 @@ expect "354"; expect "250 2.0.0"
 send "QUIT";                            expect "221 2.0.0"
 expect_eof
 exec 5>&-
-
+EOF
+cat >"$tmp/errors.bash" <<'EOF'
 # Too many errors in a row end the session.
 open
 i=0; while [ $i -lt 9 ]; do send "BAD"; expect "500 5.5.2"; i=$((i + 1)); done
@@ -185,43 +218,57 @@ send "BAD"; expect "500 5.5.2"; expect "421 4.7.0"
 expect_eof
 exec 5>&-
 EOF
-bash "$tmp/dialogue.bash" "$smtp1_port" || fail "raw SMTP dialogue"
-ok
+case_broken_dialogue() {
+  dialogue broken
+}
+case_error_limit() {
+  dialogue errors
+}
 
-# The server is still up, and nothing from the broken dialogues was kept.
-req GET /api/v1/health
-expect_status 200 "health after broken dialogues"
-req GET '/api/v1/messages?to=smuggle@example.test'
-expect_body '"count":0' "smuggled mail not stored"
-req GET '/api/v1/messages?to=long@example.test'
-expect_body '"count":0' "long-line mail not stored"
-req GET '/api/v1/messages?to=big@example.test'
-expect_body '"count":0' "oversized mail not stored"
-send_mail a@sender.test after@example.test "$tmp/late.eml"
-req GET '/api/v1/messages?to=after@example.test'
-expect_body '"count":1' "mail after broken dialogues"
-req GET '/api/v1/messages?to=many2@example.test'
-expect_body '"count":1' "mail for the recipients accepted before 452"
-expect_body '"rcpt_to":["many0@example.test","many1@example.test","many2@example.test"]' "recipients accepted before 452"
+# ---- The server is still up, and nothing from the broken dialogues was kept. ----
+case_health_after() {
+  req GET /api/v1/health || return 1
+  expect_status 200 "health after broken dialogues"
+}
+case_smuggled() {
+  count_for smuggle@example.test 0 "smuggled mail not stored"
+}
+case_long_line() {
+  count_for long@example.test 0 "long-line mail not stored"
+}
+case_oversized() {
+  count_for big@example.test 0 "oversized mail not stored"
+}
+case_mail_after() {
+  send_mail a@sender.test after@example.test "$tmp/late.eml" || return 1
+  count_for after@example.test 1 "mail after broken dialogues"
+}
+case_many_recipients() {
+  count_for many2@example.test 1 "mail for the recipients accepted before 452" || return 1
+  expect_json '.messages[0].envelope.rcpt_to == ["many0@example.test","many1@example.test","many2@example.test"]' \
+    "recipients accepted before 452"
+}
 
 # ---- A NUL byte in a body: stored, listed and readable, as U+FFFD, mime_valid false. ----
-printf 'From: a@sender.test\r\nTo: nul@example.test\r\nSubject: nul\r\nDate: Sat, 28 Mar 2026 10:06:00 +0000\r\n\r\nvor\000nach\r\n' >"$tmp/nul.eml"
-send_mail a@sender.test nul@example.test "$tmp/nul.eml"
-req GET '/api/v1/messages?to=nul@example.test'
-expect_status 200 "list a mail with a NUL"
-expect_body '"count":1' "list a mail with a NUL"
-expect_body '"text":"vor�nach' "NUL replaced in the listed text"
-expect_no_body '\u0000' "no U+0000 in the listed mail"
-expect_body '"mime_valid":false' "a NUL makes the mail invalid"
-nul_id=$(sed -n 's/.*"id":\([0-9][0-9]*\).*/\1/p' "$tmp/body" | head -n 1)
-[ -n "$nul_id" ] || fail "no id in $(cat "$tmp/body")"
-req GET "/api/v1/messages/$nul_id"
-expect_status 200 "read a mail with a NUL"
-expect_body '"subject":"nul"' "read a mail with a NUL"
+case_nul_listed() {
+  printf 'From: a@sender.test\r\nTo: nul@example.test\r\nSubject: nul\r\nDate: Sat, 28 Mar 2026 10:06:00 +0000\r\n\r\nvor\000nach\r\n' >"$tmp/nul.eml"
+  send_mail a@sender.test nul@example.test "$tmp/nul.eml" || return 1
+  req GET '/api/v1/messages?to=nul@example.test' || return 1
+  expect_status 200 "list a mail with a NUL"
+  expect_json '.count == 1' "list a mail with a NUL"
+  expect_json '.messages[0].text | startswith("vor\ufffdnach")' "NUL replaced in the listed text"
+  expect_json 'any(.. | strings | explode[]; . == 0) | not' "no U+0000 in the listed mail"
+  expect_json '.messages[0].mime_valid == false' "a NUL makes the mail invalid"
+  nul_id=$(json_get '.messages[0].id // empty')
+  it_that "no id in $(it_body)" [ -n "$nul_id" ]
+}
+case_nul_read() {
+  req GET "/api/v1/messages/${nul_id:-none}" || return 1
+  expect_status 200 "read a mail with a NUL"
+  expect_json '.subject == "nul"' "read a mail with a NUL"
+}
 
 # ---- Session cap and idle timeout, on a second instance. ----
-start_server "$tmp/ready2" --max-sessions 1 --smtp-timeout 1 --hostname mx.konform.test --log-level error
-server2_pid=$started_pid
 cat >"$tmp/limits.bash" <<'EOF'
 set -u
 port=$1
@@ -244,33 +291,57 @@ exec 6>&-
 first_line 5 "421 4.4.2"
 exec 5>&-
 EOF
-bash "$tmp/limits.bash" "$smtp_port" || fail "session cap and idle timeout"
-ok
-kill -TERM "$server2_pid"
-server2_status=0
-wait "$server2_pid" || server2_status=$?
-server2_pid=""
-[ "$server2_status" = 0 ] || fail "second konform-mail exited with $server2_status on SIGTERM"
-ok
+case_limits() {
+  start_server server2_pid "$tmp/server2.log" --max-sessions 1 --smtp-timeout 1 \
+    --hostname mx.konform.test --log-level error || return 1
+  if bash "$tmp/limits.bash" "$smtp_port" 2>"$tmp/limits.err"; then it_pass; else
+    it_fail "session cap and idle timeout: $(cat "$tmp/limits.err")"
+  fi
+  it_sigterm server2_pid "the second konform-mail"
+}
 
 # ---- SIGTERM ends an open SMTP session with 421 and exits cleanly. ----
-mkfifo "$tmp/sess.out"
-bash -c 'exec 5<>"/dev/tcp/127.0.0.1/$1"; while IFS= read -r -t 20 l <&5; do printf "%s\n" "$l"; done' \
-  _ "$smtp1_port" >"$tmp/sess.out" &
-sess_pid=$!
-bg_pids="$bg_pids $sess_pid"
-exec 4<"$tmp/sess.out"
-IFS= read -r greeting <&4 || fail "no greeting on the open session"
-case $greeting in "220 "*) ok ;; *) fail "open session: unexpected greeting $greeting" ;; esac
-kill -TERM "$server_pid"
-server_status=0
-wait "$server_pid" || server_status=$?
-server_pid=""
-[ "$server_status" = 0 ] || fail "konform-mail exited with $server_status on SIGTERM"
-ok
-IFS= read -r bye <&4 || fail "open session got no 421 on shutdown"
-case $bye in "421 4.3.2"*) ok ;; *) fail "open session on shutdown: expected 421 4.3.2, got $bye" ;; esac
-exec 4<&-
-wait "$sess_pid" || true
+case_sigterm() {
+  mkfifo "$tmp/sess.out"
+  bash -c 'exec 5<>"/dev/tcp/127.0.0.1/$1"; while IFS= read -r -t 20 l <&5; do printf "%s\n" "$l"; done' \
+    _ "$smtp1_port" >"$tmp/sess.out" &
+  sess_pid=$!
+  bg_pids="$bg_pids $sess_pid"
+  exec 4<"$tmp/sess.out"
+  greeting=""
+  IFS= read -r greeting <&4
+  case $greeting in
+    "220 "*) it_pass ;;
+    *) it_fail "open session: expected a 220 greeting, got '$greeting'" ;;
+  esac
+  it_sigterm server_pid konform-mail
+  bye=""
+  IFS= read -r bye <&4
+  case $bye in
+    "421 4.3.2"*) it_pass ;;
+    *) it_fail "open session on shutdown: expected 421 4.3.2, got '$bye'" ;;
+  esac
+  exec 4<&-
+  wait "$sess_pid"
+  return 0
+}
 
-echo "mail_smtp: $checks checks passed"
+it_case "konform-mail starts on loopback and reports READY" case_start
+it_case "a UTF-8 mail sent with curl is found by recipient and subject, decoded" case_utf8_mail
+it_case "a search by another recipient finds nothing" case_other_recipient
+it_case "the raw source is kept as sent" case_raw_source
+it_case "a wait is answered by a mail sent while it waits" case_wait_answered
+it_case "a wait that times out is WAIT_TIMEOUT" case_wait_timeout
+it_case "broken raw SMTP dialogues get the right reply codes" case_broken_dialogue
+it_case "too many errors in a row end the session with 421" case_error_limit
+it_case "the server is still up after the broken dialogues" case_health_after
+it_case "a smuggled mail is not stored" case_smuggled
+it_case "a mail with a line over 1000 octets is not stored" case_long_line
+it_case "an oversized mail is not stored" case_oversized
+it_case "a mail after the broken dialogues is stored" case_mail_after
+it_case "a mail is kept for the recipients accepted before 452" case_many_recipients
+it_case "a mail with a NUL is listed with U+FFFD and mime_valid false" case_nul_listed
+it_case "a mail with a NUL can be read by id" case_nul_read
+it_case "session cap and idle timeout on a second instance; it exits cleanly" case_limits
+it_case "SIGTERM ends an open SMTP session with 421 and exits cleanly" case_sigterm
+it_done

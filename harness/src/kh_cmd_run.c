@@ -1,0 +1,257 @@
+/*
+ * kh_cmd_run.c: `konform run`. It loads and lints the scenarios, sets up the
+ * target (a profile, or the embedded stack), checks that the target and its
+ * mocks answer before running anything (so a wrong URL is one clear message
+ * and exit code 3 rather than a page of errored scenarios), runs, prints the
+ * summary and writes the reports.
+ */
+#include "kh_cmd_run.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kf/buf.h"
+#include "kf/version.h"
+#include "kh_cmd_suite.h"
+#include "kh_http.h"
+#include "kh_mocks.h"
+#include "kh_profile.h"
+#include "kh_runner.h"
+#include "kh_stack.h"
+#include "kr/report.h"
+
+#define KH_CMD_RUN_PREFLIGHT_TIMEOUT_MS 5000
+
+_Static_assert(2 * KH_CLI_MAX_FAULTS <= KH_STACK_MAX_SERVER_ARGS,
+               "every --fault NAME pair fits the servers' extra arguments");
+
+typedef struct kh_cmd_run_progress {
+  kr_console_options console;
+} kh_cmd_run_progress;
+
+static void kh_cmd_run_on_scenario(const kf_scenario_result *sc, size_t done, size_t total,
+                                   void *ctx) {
+  kh_cmd_run_progress *p = ctx;
+  kr_console_scenario(stdout, &p->console, sc, done, total);
+  fflush(stdout);
+}
+
+/* Check that the target and the mocks answer at all; prints which one does not. */
+static int kh_cmd_run_preflight(const kh_profile *profile) {
+  kf_err err;
+  kf_err_init(&err);
+  kh_http_request req = {
+      .method = "GET", .url = profile->base_url, .timeout_ms = KH_CMD_RUN_PREFLIGHT_TIMEOUT_MS};
+  kh_http_response resp;
+  kh_http_response_init(&resp);
+  kf_rc rc = kh_http_perform(&req, &resp, &err);
+  kh_http_response_release(&resp);
+  if (rc == KF_ERR_NETWORK || rc == KF_ERR_TIMEOUT) {
+    fprintf(stderr, "konform: the target is unreachable: %s\n", err.message);
+    return KH_EXIT_UNREACHABLE;
+  }
+  if (rc != KF_OK) {
+    fprintf(stderr, "konform: cannot send a request to the target: %s\n", err.message);
+    return KH_EXIT_USAGE;
+  }
+  const char *apis[2][2] = {{"mail_api", profile->mail_api}, {"post_api", profile->post_api}};
+  for (size_t i = 0; i < 2; i++) {
+    if (apis[i][1] == NULL)
+      continue;
+    kf_err_init(&err);
+    rc = kh_mocks_health(apis[i][1], KH_CMD_RUN_PREFLIGHT_TIMEOUT_MS, NULL, &err);
+    if (rc != KF_OK) {
+      fprintf(stderr, "konform: the %s mock (%s) is unreachable: %s\n", i == 0 ? "mail" : "post",
+              apis[i][0], err.message);
+      return KH_EXIT_UNREACHABLE;
+    }
+  }
+  return KH_EXIT_OK;
+}
+
+static unsigned kh_cmd_run_default_jobs(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  if (n < 2)
+    return 2;
+  return n > 64 ? 64 : (unsigned)n;
+}
+
+static int kh_cmd_run_write_reports(const kh_cli_options *o, const kf_run_result *run) {
+  int code = KH_EXIT_OK;
+  for (size_t i = 0; i < o->reports_len; i++) {
+    kf_err err;
+    kf_err_init(&err);
+    const kh_cli_report *r = &o->reports[i];
+    kf_rc rc = r->kind->write(run, r->path, &err);
+    if (rc != KF_OK) {
+      fprintf(stderr, "konform: cannot write the %s report %s: %s\n", r->kind->label, r->path,
+              err.message);
+      code = KH_EXIT_USAGE;
+    } else {
+      fprintf(stderr, "konform: wrote %s\n", r->path);
+    }
+  }
+  return code;
+}
+
+/* Everything a run needs before it starts, loaded and checked. */
+typedef struct kh_cmd_run_state {
+  kh_cmd_suite s;
+  kh_stack stack; /* The embedded stack, when there is no --target. */
+  kh_profile profile;
+  kf_run_result run;
+  uint64_t seed;
+  uint64_t run_id;
+  const char *label;
+} kh_cmd_run_state;
+
+/* The seed and run id: given, or random. */
+static void kh_cmd_run_identity(const kh_cli_options *o, kh_cmd_run_state *st) {
+  st->seed = o->seed;
+  st->run_id = o->run_id;
+  if (!o->has_seed) {
+    randombytes_buf(&st->seed, sizeof(st->seed));
+    /* Small seeds are easier to retype; 53 bits stay exact in every JSON reader. */
+    st->seed &= ((uint64_t)1 << 53) - 1;
+  }
+  if (!o->has_run_id)
+    randombytes_buf(&st->run_id, sizeof(st->run_id));
+}
+
+/* The target: the profile of --target, or the embedded stack; then the catalogue's defaults. */
+static int kh_cmd_run_target(const kh_cli_options *o, kh_cmd_run_state *st) {
+  kf_err err;
+  kf_err_init(&err);
+  st->label =
+      o->faults_len > 0 ? "embedded reference stack with faults" : "embedded reference stack";
+  if (o->target != NULL && o->faults_len > 0) {
+    fprintf(stderr, "konform: --fault switches on faults of the embedded stack; it has no "
+                    "effect on --target\n");
+    return KH_EXIT_USAGE;
+  }
+  if (o->target != NULL) {
+    st->label = o->target;
+    if (kh_profile_load(&st->profile, o->target, &err) != KF_OK) {
+      fprintf(stderr, "konform: %s: %s\n", o->target, err.message);
+      return KH_EXIT_USAGE;
+    }
+  } else {
+    fprintf(stderr, "konform: starting the embedded reference stack\n");
+    kh_stack_options so;
+    kh_stack_options_init(&so);
+    so.keep_state = o->keep_state;
+    const char *fault_args[2 * KH_CLI_MAX_FAULTS + 1];
+    for (size_t i = 0; i < o->faults_len; i++) {
+      fault_args[2 * i] = "--fault";
+      fault_args[2 * i + 1] = o->faults[i];
+    }
+    fault_args[2 * o->faults_len] = NULL;
+    so.server_args = o->faults_len > 0 ? fault_args : NULL;
+    if (kh_stack_start(&st->stack, &so, &err) != KF_OK) {
+      fprintf(stderr, "konform: cannot start the embedded reference stack: %s\n", err.message);
+      return KH_EXIT_UNREACHABLE;
+    }
+    if (kh_stack_profile(&st->stack, &st->profile, &err) != KF_OK) {
+      fprintf(stderr, "konform: %s\n", err.message);
+      return KH_EXIT_USAGE;
+    }
+    if (o->keep_state)
+      fprintf(stderr, "konform: the stack keeps its state in %s\n", kh_stack_dir(&st->stack));
+  }
+  if (st->s.have_cat) {
+    kf_buf filled;
+    kf_buf_init(&filled, 4096);
+    kf_rc frc = kh_catalogue_fill_defaults(&st->s.cat, &st->profile, &filled, &err);
+    if (frc != KF_OK)
+      fprintf(stderr, "konform: %s: %s\n", o->target != NULL ? o->target : "profile", err.message);
+    else if (filled.len > 0 && o->target != NULL)
+      fprintf(stderr,
+              "konform: the profile states no value for these [defaults]; using the "
+              "catalogue's: %s\n",
+              filled.data);
+    kf_buf_release(&filled);
+    if (frc != KF_OK)
+      return KH_EXIT_USAGE;
+  }
+  return kh_cmd_run_preflight(&st->profile);
+}
+
+/* Run the scenarios, print the summary and write the reports. */
+static int kh_cmd_run_execute(const kh_cli_options *o, kh_cmd_run_state *st) {
+  kf_err err;
+  kf_err_init(&err);
+  kh_selection sel;
+  kh_cmd_suite_selection(o, &sel);
+  kh_cmd_run_progress progress = {
+      .console = {.color = !o->no_color && kr_console_want_color(1), .verbose = o->verbose}};
+  unsigned jobs = o->jobs > 0 ? o->jobs : kh_cmd_run_default_jobs();
+  unsigned long long seed = st->seed, run_id = st->run_id;
+  printf("konform %s: target %s (%s)\n", KONFORM_VERSION, st->label, st->profile.base_url);
+  printf("seed %llu, run id %016llx (repeat with --seed %llu --run-id %016llx), %u jobs\n", seed,
+         run_id, seed, run_id, jobs);
+  fflush(stdout);
+  kh_runner_config cfg = {.suite = &st->s.suite,
+                          .catalogue = st->s.have_cat ? &st->s.cat : NULL,
+                          .profile = &st->profile,
+                          .selection = &sel,
+                          .target_label = st->label,
+                          .seed = st->seed,
+                          .run_id = st->run_id,
+                          .jobs = jobs,
+                          .progress = kh_cmd_run_on_scenario,
+                          .progress_ctx = &progress};
+  kf_rc rc = kh_runner_run(&cfg, &st->run, &err);
+  int code = KH_EXIT_OK;
+  if (rc == KF_ERR_NETWORK || rc == KF_ERR_TIMEOUT || rc == KF_ERR_STATE) {
+    fprintf(stderr, "konform: %s\n", err.message);
+    code = KH_EXIT_UNREACHABLE;
+  } else if (rc != KF_OK) {
+    fprintf(stderr, "konform: the run could not be carried out: %s\n", err.message);
+    code = KH_EXIT_FAILURES;
+  } else {
+    kr_console_summary(stdout, &progress.console, &st->run);
+    fflush(stdout);
+    kf_run_counts counts;
+    kf_run_result_counts(&st->run, &counts);
+    if (counts.failed > 0 || counts.errors > 0)
+      code = KH_EXIT_FAILURES;
+    else if (counts.skipped > 0 && !o->allow_partial)
+      code = KH_EXIT_PARTIAL;
+    int rcode = kh_cmd_run_write_reports(o, &st->run);
+    if (rcode != KH_EXIT_OK)
+      code = rcode;
+  }
+  printf("seed %llu, run id %016llx\n", seed, run_id);
+  return code;
+}
+
+int kh_cmd_run(const kh_cli_options *o) {
+  kh_cmd_run_state st;
+  memset(&st, 0, sizeof st);
+  kh_cmd_suite_init(&st.s);
+  kh_stack_init(&st.stack);
+  kh_profile_init(&st.profile);
+  kf_run_result_init(&st.run);
+  int code = kh_cmd_suite_prepare(o, &st.s);
+  kh_cmd_run_identity(o, &st);
+  if (code == KH_EXIT_OK)
+    code = kh_cmd_run_target(o, &st);
+  if (code == KH_EXIT_OK)
+    code = kh_cmd_run_execute(o, &st);
+  kh_stack_stop(&st.stack);
+  kf_err err;
+  kf_err_init(&err);
+  if (o->target == NULL && kh_stack_exit_status(&st.stack, &err) != KF_OK) {
+    fprintf(stderr, "konform: the embedded reference stack did not shut down cleanly:\n%s",
+            err.message);
+    if (code == KH_EXIT_OK)
+      code = KH_EXIT_FAILURES;
+  }
+  kf_run_result_release(&st.run);
+  kh_profile_release(&st.profile);
+  kh_stack_release(&st.stack);
+  kh_cmd_suite_release(&st.s);
+  return code;
+}
