@@ -1916,6 +1916,117 @@ static void test_console_width(void **state) {
   test_free(text);
 }
 
+/* ---------------------------------------------------------------------------
+ * JUnit against junit-10.xsd, the schema Jenkins' xunit plugin checks.
+ * ------------------------------------------------------------------------- */
+
+/* xmlStructuredErrorFunc: keep the validator's messages. */
+static void collect_schema_error(void *ctx, xmlErrorPtr e) {
+  if (e != NULL && e->message != NULL)
+    (void)kf_buf_appendf(ctx, "line %d: %s", e->line, e->message); /* A cut list still says why. */
+}
+
+static xmlSchemaPtr load_junit_xsd(void) {
+  char path[512];
+  source_path("tests/reports/junit-10.xsd", path, sizeof path);
+  xmlSchemaParserCtxtPtr pc = xmlSchemaNewParserCtxt(path);
+  assert_non_null(pc);
+  xmlSchemaPtr schema = xmlSchemaParse(pc);
+  xmlSchemaFreeParserCtxt(pc);
+  if (schema == NULL)
+    fail_msg("%s is not an XML Schema", path);
+  return schema;
+}
+
+/* Whether doc validates against schema; the validator's messages into why. */
+static bool junit_valid(xmlSchemaPtr schema, xmlDocPtr doc, kf_buf *why) {
+  xmlSchemaValidCtxtPtr vc = xmlSchemaNewValidCtxt(schema);
+  assert_non_null(vc);
+  xmlSchemaSetValidStructuredErrors(vc, collect_schema_error, why);
+  int r = xmlSchemaValidateDoc(vc, doc);
+  xmlSchemaFreeValidCtxt(vc);
+  return r == 0;
+}
+
+/* Fail the test, with the validator's reasons, unless doc validates; then free doc. */
+static void check_junit_valid(xmlSchemaPtr schema, xmlDocPtr doc) {
+  kf_buf why;
+  kf_buf_init(&why, 1u << 16);
+  bool ok = junit_valid(schema, doc, &why);
+  char copy[1024];
+  (void)kf_str_copy(copy, sizeof copy, why.data != NULL ? why.data : ""); /* Cut: still why. */
+  kf_buf_release(&why);
+  xmlFreeDoc(doc);
+  if (!ok)
+    fail_msg("junit.xml does not validate against junit-10.xsd: %s", copy);
+}
+
+/* The first node expr selects. */
+static xmlNodePtr xpath_node(xmlDocPtr doc, const char *expr) {
+  xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  assert_non_null(ctx);
+  xmlXPathObjectPtr obj = xmlXPathEvalExpression(BAD_CAST expr, ctx);
+  assert_non_null(obj);
+  xmlNodeSetPtr set = obj->nodesetval;
+  if (set == NULL || set->nodeNr == 0)
+    fail_msg("%s selects nothing", expr);
+  xmlNodePtr node = set->nodeTab[0];
+  xmlXPathFreeObject(obj);
+  xmlXPathFreeContext(ctx);
+  return node;
+}
+
+/* Whether doc validates once attribute name=value is set on the first node expr selects. */
+static bool valid_with_attr(xmlSchemaPtr schema, xmlDocPtr doc, const char *expr, const char *name,
+                            const char *value) {
+  xmlNodePtr node = xpath_node(doc, expr);
+  assert_non_null(xmlSetProp(node, BAD_CAST name, BAD_CAST value));
+  kf_buf why;
+  kf_buf_init(&why, 1u << 16);
+  bool ok = junit_valid(schema, doc, &why);
+  kf_buf_release(&why);
+  assert_int_equal(xmlUnsetProp(node, BAD_CAST name), 0);
+  return ok;
+}
+
+static void test_junit_schema(void **state) {
+  fixture *f = *state;
+  xmlSchemaPtr schema = load_junit_xsd();
+
+  /* Passing, failing, erroring and skipped scenarios, and one outside the catalogue. */
+  xmlDocPtr doc = write_junit(f);
+  kf_buf why;
+  kf_buf_init(&why, 1u << 16);
+  assert_true(junit_valid(schema, doc, &why));
+  kf_buf_release(&why);
+  /* Not a rubber stamp: what the writer used to write is refused. */
+  assert_false(valid_with_attr(schema, doc, "//testcase", "file", "scenarios/a.konform"));
+  assert_false(valid_with_attr(schema, doc, "//testcase", "line", "3"));
+  assert_false(valid_with_attr(schema, doc, "/testsuites", "skipped", "1"));
+  assert_false(valid_with_attr(schema, doc, "/testsuites", "timestamp", "2026-03-28T10:00:00"));
+  assert_false(valid_with_attr(schema, doc, "//testsuite", "time", "1,5"));
+  xmlNodePtr tc = xpath_node(doc, "//testcase");
+  xmlNodePtr props = xmlNewChild(tc, NULL, BAD_CAST "properties", NULL);
+  assert_non_null(props);
+  kf_buf_init(&why, 1u << 16);
+  assert_false(junit_valid(schema, doc, &why));
+  kf_buf_release(&why);
+  xmlUnlinkNode(props);
+  xmlFreeNode(props);
+  check_junit_valid(schema, doc);
+
+  /* Every status at the catalogue's size, with long texts and odd bytes. */
+  kf_run_result_release(&f->run);
+  build_realistic_run(&f->run);
+  check_junit_valid(schema, write_junit(f));
+
+  /* And a run with nothing in it. */
+  kf_run_result_release(&f->run);
+  kf_run_result_init(&f->run);
+  check_junit_valid(schema, write_junit(f));
+  xmlSchemaFree(schema);
+}
+
 #define FIXTURE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -1923,29 +2034,18 @@ int main(void) {
   kf_alloc_install_jansson();
   xmlInitParser();
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_text_clean),
-      FIXTURE_TEST(test_scenario_area),
-      FIXTURE_TEST(test_step_pieces),
-      FIXTURE_TEST(test_json_report),
-      FIXTURE_TEST(test_json_exchanges),
-      FIXTURE_TEST(test_json_asserts_and_artifacts),
-      FIXTURE_TEST(test_json_schema_shape),
-      FIXTURE_TEST(test_not_selected_is_not_checked),
-      FIXTURE_TEST(test_json_empty_run),
-      FIXTURE_TEST(test_write_into_missing_folder),
-      FIXTURE_TEST(test_json_alloc_failures),
-      FIXTURE_TEST(test_junit_report),
-      FIXTURE_TEST(test_junit_failures),
-      FIXTURE_TEST(test_junit_empty_run),
-      FIXTURE_TEST(test_junit_alloc_failures),
-      FIXTURE_TEST(test_console_summary_plain),
-      FIXTURE_TEST(test_console_summary_color),
-      FIXTURE_TEST(test_console_all_passed),
-      FIXTURE_TEST(test_console_scenario_line),
-      FIXTURE_TEST(test_console_verbose),
-      FIXTURE_TEST(test_console_alloc_failures),
-      FIXTURE_TEST(test_console_width),
-      cmocka_unit_test(test_console_want_color),
+      cmocka_unit_test(test_text_clean),        FIXTURE_TEST(test_scenario_area),
+      FIXTURE_TEST(test_step_pieces),           FIXTURE_TEST(test_json_report),
+      FIXTURE_TEST(test_json_exchanges),        FIXTURE_TEST(test_json_asserts_and_artifacts),
+      FIXTURE_TEST(test_json_schema_shape),     FIXTURE_TEST(test_not_selected_is_not_checked),
+      FIXTURE_TEST(test_json_empty_run),        FIXTURE_TEST(test_write_into_missing_folder),
+      FIXTURE_TEST(test_json_alloc_failures),   FIXTURE_TEST(test_junit_report),
+      FIXTURE_TEST(test_junit_failures),        FIXTURE_TEST(test_junit_empty_run),
+      FIXTURE_TEST(test_junit_alloc_failures),  FIXTURE_TEST(test_junit_schema),
+      FIXTURE_TEST(test_console_summary_plain), FIXTURE_TEST(test_console_summary_color),
+      FIXTURE_TEST(test_console_all_passed),    FIXTURE_TEST(test_console_scenario_line),
+      FIXTURE_TEST(test_console_verbose),       FIXTURE_TEST(test_console_alloc_failures),
+      FIXTURE_TEST(test_console_width),         cmocka_unit_test(test_console_want_color),
   };
   int failed = cmocka_run_group_tests_name("reports", tests, NULL, NULL);
   xmlCleanupParser();
