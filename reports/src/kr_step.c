@@ -101,9 +101,12 @@ static kf_rc kr_walk_emit(kr_walk *w, kf_rc build_rc, kr_piece_kind kind, kf_sta
   if (w->text.data != NULL) {
     piece.text = w->text.data;
     piece.len = w->text.len;
-    /* The writers decide how lines end; a trace's last newline is not text. */
-    while (piece.len > 0 && piece.text[piece.len - 1] == '\n')
+    /* The writers decide how lines end; a trace's last line breaks (LF or CRLF) are not text. */
+    while (piece.len > 0 && piece.text[piece.len - 1] == '\n') {
       piece.len--;
+      if (piece.len > 0 && piece.text[piece.len - 1] == '\r')
+        piece.len--;
+    }
   }
   kf_rc rc = w->fn(w->ctx, &piece);
   kf_buf_reset(&w->text);

@@ -2027,6 +2027,226 @@ static void test_junit_schema(void **state) {
   xmlSchemaFree(schema);
 }
 
+/* ---------------------------------------------------------------------------
+ * Bodies in traces, trace modes, failed expects, skip reasons.
+ * ------------------------------------------------------------------------- */
+
+/*
+ * The body of a response with content_type (NULL: none) as the traces show it
+ * (caller frees with kf_free).
+ */
+static char *shown_body(const char *content_type, const char *body, size_t len, bool cut) {
+  kf_exchange ex;
+  memset(&ex, 0, sizeof ex);
+  ex.status = 200;
+  if (content_type != NULL)
+    add_header(&ex.response, "Content-Type", content_type);
+  set_body(&ex.response, body, len);
+  ex.response.body_cut = cut;
+  kf_buf out;
+  kf_buf_init(&out, KR_TEXT_IN_MAX);
+  assert_int_equal(kr_exchange_text(&ex, false, &out), KF_OK);
+  kf_exchange_release(&ex);
+  const char *start = strstr(out.data, "\n\n");
+  assert_non_null(start);
+  start += 2;
+  char *shown = kf_memdup0(start, out.len - (size_t)(start - out.data));
+  assert_non_null(shown);
+  if (cut) /* The note on a cut body is not the body. */
+    *strstr(shown, "\n[... cut after") = '\0';
+  kf_buf_release(&out);
+  return shown;
+}
+
+/* Fail unless the body is shown exactly as want. */
+static void check_shown(const char *content_type, const char *body, const char *want) {
+  char *shown = shown_body(content_type, body, strlen(body), false);
+  assert_string_equal(shown, want);
+  kf_free(shown);
+}
+
+/* Fail unless the body is shown as it is. */
+static void check_as_is(const char *content_type, const char *body, size_t len, bool cut) {
+  char *shown = shown_body(content_type, body, len, cut);
+  assert_memory_equal(shown, body, len);
+  assert_int_equal(shown[len], '\0');
+  kf_free(shown);
+}
+
+static void test_body_formats(void **state) {
+  (void)state;
+  /* The layout of jansson's JSON_INDENT(2), byte for byte. */
+  static const char doc[] =
+      "{\"a\": 1, \"b\": [true, false, null, \"x\\\"y\"], \"c\": {}, \"d\": [],"
+      " \"e\": {\"f\": [1, {\"g\": -2}]}, \"h\": \"Grüße\"}";
+  json_t *j = json_loads(doc, 0, NULL);
+  assert_non_null(j);
+  char *want = json_dumps(j, JSON_INDENT(2));
+  json_decref(j);
+  check_shown("application/json", doc, want);
+  kf_free(want);
+  /* Any +json, parameters and case ignored; without a type, whatever parses as object or array. */
+  check_shown("Application/Problem+JSON; charset=utf-8", "{\"code\":\"X\"}",
+              "{\n  \"code\": \"X\"\n}");
+  check_shown(NULL, " [1,{\"a\":[]}]\r\n", "[\n  1,\n  {\n    \"a\": []\n  }\n]");
+  check_shown("text/plain", "[]", "[]");
+  /* Tokens stay as written: numbers, escapes, duplicate keys. */
+  check_shown("application/json", "{\"n\":0.1,\"e\":1E+5,\"u\":\"\\u00e4\\/\",\"n\":-0}",
+              "{\n  \"n\": 0.1,\n  \"e\": 1E+5,\n  \"u\": \"\\u00e4\\/\",\n  \"n\": -0\n}");
+  /* A mail's or a letter's text as its lines. */
+  check_shown("application/json",
+              "{\"messages\":[{\"id\":17,\"text\":\"Guten Tag,\\n\\nbitte best\\u00e4tigen:\\r\\n"
+              "https://x.test/l?id=1\\n\",\"html\":\"<p>a\\nb</p>\"}],\"text\":\"eine Zeile\"}",
+              "{\n  \"messages\": [\n    {\n      \"id\": 17,\n      \"text\":\n"
+              "        | Guten Tag,\n        |\n        | bitte bestätigen:\r\n"
+              "        | https://x.test/l?id=1\n      \"html\": \"<p>a\\nb</p>\"\n    }\n  ],\n"
+              "  \"text\": \"eine Zeile\"\n}");
+  /* Shown as they are: not JSON, not whole, not UTF-8, not an object or array, too deep. */
+  static const char *const not_json[] = {
+      "{\"a\":1,}", "{\"a\" 1}", "{\"a\":01}", "{\"a\":1} x",       "[\"\t\"]", "{\"a\":\"\\x\"}",
+      "[1.]",       "[tru]",     "{nope",      "\"just a string\"", "42"};
+  for (size_t i = 0; i < sizeof not_json / sizeof not_json[0]; i++)
+    check_as_is("application/json", not_json[i], strlen(not_json[i]), false);
+  check_as_is("application/json", "{\"a\":\"b\"}", 9, true);
+  check_as_is("application/json", "[\"\xff\"]", 5, false);
+  check_as_is("application/json", "[\"a\0b\"]", 7, false);
+  char deep[1200];
+  memset(deep, '[', 600);
+  memset(deep + 600, ']', 600);
+  check_as_is("application/json", deep, sizeof deep, false);
+  /* A raw mail is never taken for JSON; HTML and plain text stay as they are. */
+  check_as_is("message/rfc822", "{\"a\":1}", 7, false);
+  check_as_is("text/html", "<p>{\"a\":1}</p>", 14, false);
+  check_as_is(NULL, "Subject: x\r\n\r\nHallo\r\n", 21, false);
+}
+
+/* A raw mail on the console: its lines, without the CR of each CRLF. */
+static void test_console_raw_mail(void **state) {
+  fixture *f = *state;
+  kf_step_result *st = &f->run.scenarios[1].steps[1];
+  kf_exchange *ex =
+      add_exchange(st, "raw source", "GET", "http://127.0.0.1:8426/raw", "HTTP/1.1 200 OK");
+  add_header(&ex->response, "Content-Type", "message/rfc822");
+  set_body(&ex->response, raw_mail, sizeof raw_mail - 1);
+  char *text = capture_summary(&f->run, false, false);
+  assert_non_null(strstr(text, "        Content-Type: message/rfc822\n\n"
+                               "        Subject: =?UTF-8?Q?Best=C3=A4tigung?=\n\n"
+                               "        Hallo, bitte bestätigen.\n  ERROR "));
+  assert_null(strchr(text, '\r'));
+  assert_null(strstr(text, "\\x0D"));
+  test_free(text);
+}
+
+static char *capture_scenario_with(const kf_scenario_result *sc, const kr_console_options *opt) {
+  FILE *fp = tmpfile();
+  assert_non_null(fp);
+  kr_console_scenario(fp, opt, sc, 2, 5);
+  return printed(fp);
+}
+
+static void test_console_trace(void **state) {
+  fixture *f = *state;
+  kr_trace_mode mode = KR_TRACE_ALL;
+  assert_int_equal(kr_trace_mode_parse("failed", &mode), KF_OK);
+  assert_int_equal(mode, KR_TRACE_FAILED);
+  assert_int_equal(kr_trace_mode_parse("all", &mode), KF_OK);
+  assert_int_equal(mode, KR_TRACE_ALL);
+  assert_int_equal(kr_trace_mode_parse("none", &mode), KF_ERR_INVALID);
+  assert_int_equal(kr_trace_mode_parse(NULL, &mode), KF_ERR_INVALID);
+  assert_string_equal(kr_trace_mode_name(KR_TRACE_FAILED), "failed");
+  assert_string_equal(kr_trace_mode_name(KR_TRACE_ALL), "all");
+  assert_string_equal(kr_trace_mode_name((kr_trace_mode)7), "?");
+
+  /* The default, failed: one line as a scenario finishes; the failure view has the traces. */
+  const kf_scenario_result *sc = &f->run.scenarios[1];
+  kr_console_options opt = {.color = false};
+  char *text = capture_scenario_with(sc, &opt);
+  assert_string_equal(text, "[2/5] FAIL  " NAME_FAIL "  (ACC-06 ACC-08)  12 ms\n");
+  test_free(text);
+
+  /* all: every step with its exchanges, and only the expects that did not hold. */
+  opt.trace = KR_TRACE_ALL;
+  text = capture_scenario_with(sc, &opt);
+  assert_non_null(strstr(text,
+                         "      1. PASS  POST /api/v1/registrations  (" FAIL_FILE ":4)  3 ms\n"
+                         "         exchange 1 of 1: request, 2 ms\n"
+                         "         request:\n"
+                         "           POST " SERVER "/api/v1/registrations\n"));
+  assert_non_null(strstr(text, "         FAIL  expect status == 410  (" FAIL_FILE ":17)\n"));
+  assert_null(strstr(text, "PASS  expect"));
+  test_free(text);
+
+  /* verbose is all and the expects that held. */
+  opt.trace = KR_TRACE_FAILED;
+  opt.verbose = true;
+  text = capture_scenario_with(sc, &opt);
+  assert_non_null(strstr(text, "         PASS  expect status == 202  (" FAIL_FILE ":5)\n"));
+  assert_non_null(strstr(text, "         exchange 1 of 1: request, 2 ms\n"));
+  test_free(text);
+}
+
+/* A failed expect with nothing recorded for expected or actual says so in every writer. */
+static void test_failed_expect_lines(void **state) {
+  fixture *f = *state;
+  kf_assert_result *a = &f->run.scenarios[1].steps[1].asserts[2];
+  kf_free(a->expected);
+  kf_free(a->actual);
+  a->expected = NULL;
+  a->actual = NULL;
+  char *text = capture_summary(&f->run, false, false);
+  assert_non_null(strstr(text, "      FAIL  expect body.status == \"expired\"  (" FAIL_FILE ":18)\n"
+                               "              expected: (no value: what the expect line says)\n"
+                               "              actual:   (not recorded)\n"));
+  /* Every other failed expect has both, with the values recorded. */
+  assert_non_null(strstr(text, "              expected: 410\n              actual:   got 200\n"));
+  test_free(text);
+
+  xmlDocPtr doc = write_junit(f);
+  assert_xpath_contains(doc, TC_FAIL "/failure",
+                        "[fail] expect body.status == \"expired\"  (" FAIL_FILE ":18)\n"
+                        "  expected: (no value: what the expect line says)\n"
+                        "  actual:   (not recorded)\n");
+  xmlFreeDoc(doc);
+  assert_int_equal(unlink(f->xml), 0);
+
+  json_t *json = write_json(f);
+  const json_t *asserts =
+      get(at(get(find_by(get(json, "scenarios"), "name", NAME_FAIL), "steps"), 1), "asserts");
+  assert_true(json_is_null(get(at(asserts, 2), "expected")));
+  assert_true(json_is_null(get(at(asserts, 2), "actual")));
+  assert_string_equal(str_of(at(asserts, 1), "expected"), "410");
+  assert_string_equal(str_of(at(asserts, 1), "actual"), "got 200");
+  json_decref(json);
+}
+
+/* Every reason the harness gives for a skip has its words on the last screen. */
+static void test_skip_reasons(void **state) {
+  fixture *f = *state;
+  static const char *const needs[] = {
+#define NEED_WHY(name, why) why,
+      KH_NEEDS(NEED_WHY)
+#undef NEED_WHY
+  };
+  kf_run_result_release(&f->run);
+  kf_run_result_init(&f->run);
+  assert_int_equal(kf_run_result_add_requirement(&f->run, "ACC-06", "ACC", "Link", "seed"), KF_OK);
+  for (size_t i = 0; i < sizeof needs / sizeof needs[0]; i++) {
+    /* A timing need never makes a skip: any target can be timed (kh_exec_can). */
+    if (i == KH_NEED_INDEX_TIMING)
+      continue;
+    kf_scenario_result *sc =
+        add_scenario(&f->run, "s", "s.konform", 1, "ACC-06", KF_STATUS_SKIP, 0);
+    sc->message = own(needs[i]);
+  }
+  char *text = capture_summary(&f->run, false, false);
+  assert_non_null(strstr(text, "\n3 scenarios not checked: 1 needs a test clock, 1 needs mail_api, "
+                               "1 needs post_api\n0 passed, 0 failed, 3 skipped\n"));
+  assert_non_null(strstr(text, "    ACC-06   not checked  3 skipped (no clock, no mail_api, no "
+                               "post_api)  Link\n"));
+  assert_null(strstr(text, "other"));
+  test_free(text);
+}
+
 #define FIXTURE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -2034,18 +2254,35 @@ int main(void) {
   kf_alloc_install_jansson();
   xmlInitParser();
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_text_clean),        FIXTURE_TEST(test_scenario_area),
-      FIXTURE_TEST(test_step_pieces),           FIXTURE_TEST(test_json_report),
-      FIXTURE_TEST(test_json_exchanges),        FIXTURE_TEST(test_json_asserts_and_artifacts),
-      FIXTURE_TEST(test_json_schema_shape),     FIXTURE_TEST(test_not_selected_is_not_checked),
-      FIXTURE_TEST(test_json_empty_run),        FIXTURE_TEST(test_write_into_missing_folder),
-      FIXTURE_TEST(test_json_alloc_failures),   FIXTURE_TEST(test_junit_report),
-      FIXTURE_TEST(test_junit_failures),        FIXTURE_TEST(test_junit_empty_run),
-      FIXTURE_TEST(test_junit_alloc_failures),  FIXTURE_TEST(test_junit_schema),
-      FIXTURE_TEST(test_console_summary_plain), FIXTURE_TEST(test_console_summary_color),
-      FIXTURE_TEST(test_console_all_passed),    FIXTURE_TEST(test_console_scenario_line),
-      FIXTURE_TEST(test_console_verbose),       FIXTURE_TEST(test_console_alloc_failures),
-      FIXTURE_TEST(test_console_width),         cmocka_unit_test(test_console_want_color),
+      cmocka_unit_test(test_text_clean),
+      FIXTURE_TEST(test_scenario_area),
+      FIXTURE_TEST(test_step_pieces),
+      FIXTURE_TEST(test_json_report),
+      FIXTURE_TEST(test_json_exchanges),
+      FIXTURE_TEST(test_json_asserts_and_artifacts),
+      FIXTURE_TEST(test_json_schema_shape),
+      FIXTURE_TEST(test_not_selected_is_not_checked),
+      FIXTURE_TEST(test_json_empty_run),
+      FIXTURE_TEST(test_write_into_missing_folder),
+      FIXTURE_TEST(test_json_alloc_failures),
+      FIXTURE_TEST(test_junit_report),
+      FIXTURE_TEST(test_junit_failures),
+      FIXTURE_TEST(test_junit_empty_run),
+      FIXTURE_TEST(test_junit_alloc_failures),
+      FIXTURE_TEST(test_junit_schema),
+      FIXTURE_TEST(test_console_summary_plain),
+      FIXTURE_TEST(test_console_summary_color),
+      FIXTURE_TEST(test_console_all_passed),
+      FIXTURE_TEST(test_console_scenario_line),
+      FIXTURE_TEST(test_console_verbose),
+      FIXTURE_TEST(test_console_alloc_failures),
+      FIXTURE_TEST(test_console_width),
+      cmocka_unit_test(test_body_formats),
+      FIXTURE_TEST(test_console_raw_mail),
+      FIXTURE_TEST(test_console_trace),
+      FIXTURE_TEST(test_failed_expect_lines),
+      FIXTURE_TEST(test_skip_reasons),
+      cmocka_unit_test(test_console_want_color),
   };
   int failed = cmocka_run_group_tests_name("reports", tests, NULL, NULL);
   xmlCleanupParser();
