@@ -1464,15 +1464,19 @@ static void test_console_summary_plain(void **state) {
   size_t len = strlen(text);
   assert_true(kf_utf8_valid(text, len));
   test_free(text);
+}
 
-  /* Verbose: the whole requirement table, passes and requirements without scenarios too. */
-  text = capture_summary(&f->run, false, true);
+static void test_console_summary_verbose(void **state) {
+  fixture *f = *state;
+  /* The whole requirement table, passes and requirements without scenarios too. */
+  char *text = capture_summary(&f->run, false, true);
   assert_non_null(strstr(text, "\nRequirements:\n  ACC\n"
                                "    ACC-01   pass         1 scenario              Registrierung\n"
                                "    ACC-06   FAIL         1 of 1 scenario failed  Link 24 Stunden\n"
                                "    ACC-07   not checked  no scenario yet         Link einmal\n"));
   assert_non_null(strstr(text, "  AUTH\n    AUTH-04  FAIL"));
   assert_true(strstr(text, "\nRequirements:\n") < strstr(text, "Scenarios by area:"));
+  char line[128];
   last_line(text, line, sizeof line);
   assert_string_equal(line, "2 passed, 2 failed, 1 skipped");
   test_free(text);
@@ -2271,6 +2275,7 @@ int main(void) {
       FIXTURE_TEST(test_junit_alloc_failures),
       FIXTURE_TEST(test_junit_schema),
       FIXTURE_TEST(test_console_summary_plain),
+      FIXTURE_TEST(test_console_summary_verbose),
       FIXTURE_TEST(test_console_summary_color),
       FIXTURE_TEST(test_console_all_passed),
       FIXTURE_TEST(test_console_scenario_line),
