@@ -39,6 +39,9 @@ const char *kr_trace_mode_name(kr_trace_mode mode);
 /* The mode named name ("failed", "all"); KF_ERR_INVALID for any other name. */
 kf_rc kr_trace_mode_parse(const char *name, kr_trace_mode *out);
 
+/* The widest line the console writes, in characters (code points, colours not counted). */
+#define KR_CONSOLE_WIDTH 100
+
 typedef struct kr_console_options {
   bool color; /* Use ANSI colour (see kr_console_want_color). */
   /*
@@ -57,7 +60,8 @@ typedef struct kr_console_options {
 bool kr_console_want_color(int fd);
 
 /*
- * One line as a scenario finishes: "[ 3/41] PASS  name (12 ms)"; with verbose
+ * One line as a scenario finishes: "[ 3/41] PASS  name  (ACC-06)  12 ms", the
+ * name cut with "…" where the line would pass KR_CONSOLE_WIDTH; with verbose
  * or trace ALL its steps follow. Thread-safe callers serialise.
  */
 void kr_console_scenario(FILE *out, const kr_console_options *opt, const kf_scenario_result *sc,
@@ -80,12 +84,9 @@ void kr_console_scenario(FILE *out, const kr_console_options *opt, const kf_scen
  *  - when scenarios were skipped, "N scenario(s) not checked: 3 need a test
  *    clock, 2 need mail_api" (the reasons grouped);
  *  - last, the closing counts line, exactly "N passed, N failed, N skipped"
- *    (errors folded into failed). Nothing is printed after it.
+ *    (errors folded into failed). The caller prints nothing after it.
  */
 void kr_console_summary(FILE *out, const kr_console_options *opt, const kf_run_result *run);
-
-/* The widest line the console writes, in characters. */
-#define KR_CONSOLE_WIDTH 100
 
 /*
  * JUnit XML (libxml2) that validates against junit-10.xsd, the schema
