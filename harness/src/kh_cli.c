@@ -74,6 +74,13 @@ static kf_rc kh_cli_opt_fault(void *cfg, const char *value, kf_err *err) {
   return KF_OK;
 }
 
+static kf_rc kh_cli_opt_trace(void *cfg, const char *value, kf_err *err) {
+  kh_cli_options *o = cfg;
+  if (kr_trace_mode_parse(value, &o->trace) != KF_OK)
+    return kf_err_set(err, KF_ERR_INVALID, "--trace wants failed or all, not \"%s\"", value);
+  return KF_OK;
+}
+
 static kf_rc kh_cli_opt_tag(void *cfg, const char *value, kf_err *err) {
   kh_cli_options *o = cfg;
   return kh_cli_push(o->tags, &o->tags_len, value, "--tag", err);
@@ -143,8 +150,12 @@ static const kf_opt KH_CLI_OPTS[] = {
                       "only scenarios whose name contains TEXT"),
     KF_OPT_CALL_ROW("report", 0, kh_cli_opt_report, "KIND=PATH",
                     "write a report, KIND json or junit (repeatable)"),
+    KF_OPT_CALL_ROW("trace", 0, kh_cli_opt_trace, "MODE",
+                    "failed (default): the exchanges of failing steps at the\n"
+                    "end; all: every step with its exchanges as it runs"),
     KF_OPT_FLAG_ROW("verbose", 'v', kh_cli_options, verbose,
-                    "print the request and response of every step"),
+                    "--trace all, the passing expects too, and the whole\n"
+                    "requirement table"),
     KF_OPT_CALL_ROW("seed", 0, kh_cli_opt_seed, "N",
                     "random seed (default random; always printed)"),
     KF_OPT_CALL_ROW("run-id", 0, kh_cli_opt_run_id, "HEX",

@@ -14,6 +14,7 @@
 
 #include "kf/error.h"
 #include "kf/run_result.h"
+#include "kr/report.h"
 
 enum {
   KH_EXIT_OK = 0,
@@ -69,6 +70,7 @@ typedef struct kh_cli_options {
   kh_cli_report reports[KH_CLI_MAX_LIST];
   size_t reports_len;
   bool verbose;
+  kr_trace_mode trace; /* --trace failed|all. */
   bool has_seed;
   uint64_t seed;
   bool has_run_id;

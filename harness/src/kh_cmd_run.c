@@ -184,13 +184,15 @@ static int kh_cmd_run_execute(const kh_cli_options *o, kh_cmd_run_state *st) {
   kf_err_init(&err);
   kh_selection sel;
   kh_cmd_suite_selection(o, &sel);
-  kh_cmd_run_progress progress = {
-      .console = {.color = !o->no_color && kr_console_want_color(1), .verbose = o->verbose}};
+  kh_cmd_run_progress progress = {.console = {.color = !o->no_color && kr_console_want_color(1),
+                                              .verbose = o->verbose,
+                                              .trace = o->trace}};
   unsigned jobs = o->jobs > 0 ? o->jobs : kh_cmd_run_default_jobs();
   unsigned long long seed = st->seed, run_id = st->run_id;
   printf("konform %s: target %s (%s)\n", KONFORM_VERSION, st->label, st->profile.base_url);
-  printf("seed %llu, run id %016llx (repeat with --seed %llu --run-id %016llx), %u jobs\n", seed,
-         run_id, seed, run_id, jobs);
+  /* At most 86 columns: the seed has at most 20 digits, jobs at most 3. */
+  printf("seed %llu, run id %016llx (--seed, --run-id repeat them), %u jobs\n", seed, run_id,
+         jobs);
   fflush(stdout);
   kh_runner_config cfg = {.suite = &st->s.suite,
                           .catalogue = st->s.have_cat ? &st->s.cat : NULL,
@@ -211,6 +213,9 @@ static int kh_cmd_run_execute(const kh_cli_options *o, kh_cmd_run_state *st) {
     fprintf(stderr, "konform: the run could not be carried out: %s\n", err.message);
     code = KH_EXIT_FAILURES;
   } else {
+    /* The reports first: the summary's closing counts line is the last line of the run. */
+    int rcode = kh_cmd_run_write_reports(o, &st->run);
+    fflush(stderr);
     kr_console_summary(stdout, &progress.console, &st->run);
     fflush(stdout);
     kf_run_counts counts;
@@ -219,11 +224,11 @@ static int kh_cmd_run_execute(const kh_cli_options *o, kh_cmd_run_state *st) {
       code = KH_EXIT_FAILURES;
     else if (counts.skipped > 0 && !o->allow_partial)
       code = KH_EXIT_PARTIAL;
-    int rcode = kh_cmd_run_write_reports(o, &st->run);
     if (rcode != KH_EXIT_OK)
       code = rcode;
   }
-  printf("seed %llu, run id %016llx\n", seed, run_id);
+  if (rc != KF_OK)
+    printf("seed %llu, run id %016llx\n", seed, run_id);
   return code;
 }
 

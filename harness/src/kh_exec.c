@@ -47,8 +47,11 @@ static bool kh_exec_can(const kh_profile *p, unsigned index) {
   }
 }
 
-static const char *const KH_NEED_WHY[] = {
-#define KH_NEED_WHY_ROW(name, why) why,
+static const struct {
+  kf_skip_kind kind;
+  const char *why;
+} KH_NEED_WHY[] = {
+#define KH_NEED_WHY_ROW(name, kind, why) {kind, why},
     KH_NEEDS(KH_NEED_WHY_ROW)
 #undef KH_NEED_WHY_ROW
 };
@@ -101,6 +104,7 @@ kf_status kh_exec_outcome(kh_exec *ex, size_t idx, kf_status status, unsigned fa
   st->message = text;
   if (ex->res->status == KF_STATUS_PASS) {
     ex->res->status = status;
+    ex->res->skip_kind = status == KF_STATUS_SKIP ? KF_SKIP_OTHER : KF_SKIP_NONE;
     kf_free(ex->res->message);
     ex->res->message = text != NULL ? kf_strdup(text) : NULL;
     kf_free(ex->res->fail_file);
@@ -324,9 +328,15 @@ static kf_rc kh_exec_builtins(kh_exec *ex) {
   return rc;
 }
 
+void kh_exec_skip_as(kh_exec *ex, kf_skip_kind kind) {
+  if (ex->res->status == KF_STATUS_SKIP)
+    ex->res->skip_kind = kind;
+}
+
 /* Set a skip outcome on the scenario itself (no step ran). */
-static void kh_exec_skip(kf_scenario_result *res, const char *why) {
+static void kh_exec_skip(kf_scenario_result *res, kf_skip_kind kind, const char *why) {
   res->status = KF_STATUS_SKIP;
+  res->skip_kind = kind;
   kf_free(res->message);
   res->message = kf_strdup(why);
 }
@@ -365,7 +375,7 @@ static bool kh_exec_supported(const kh_runner_config *cfg, const kh_scenario *sc
   }
   for (unsigned i = 0; i < KH_NEED_COUNT; i++) {
     if ((needs & (1u << i)) != 0 && !kh_exec_can(cfg->profile, i)) {
-      kh_exec_skip(res, KH_NEED_WHY[i]);
+      kh_exec_skip(res, KH_NEED_WHY[i].kind, KH_NEED_WHY[i].why);
       return false;
     }
   }

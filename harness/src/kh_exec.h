@@ -66,10 +66,14 @@ unsigned kh_exec_scenario_needs(const kh_scenario *sc);
 /*
  * Record a non-pass outcome on step result idx and, if it is the scenario's
  * first, on the scenario. fail_line is the line of the failing check (0: the
- * step). Returns status.
+ * step). A skip recorded this way is of kind KF_SKIP_OTHER; kh_exec_skip_as
+ * names it. Returns status.
  */
 kf_status kh_exec_outcome(kh_exec *ex, size_t idx, kf_status status, unsigned fail_line,
                           const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Name the kind of the scenario's skip, if the scenario is skipped. */
+void kh_exec_skip_as(kh_exec *ex, kf_skip_kind kind);
 
 /* Expand a template into a new string (caller frees); NULL template text gives "". */
 kf_rc kh_exec_expand(kh_exec *ex, const kh_template *tpl, size_t cap, char **out, size_t *len,

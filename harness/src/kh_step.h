@@ -23,16 +23,20 @@ struct kh_lint_ctx;
 struct kh_suite;
 
 /* What a scenario needs from the target, as bits; kh_exec.c checks them against the profile. */
+/* Each: name, the skip kind when the target lacks it, why. */
 #define KH_NEEDS(X)                                                                                \
-  X(CLOCK, "the target has no test clock control (profile clock is not \"konform\"); this "        \
-           "scenario needs one")                                                                   \
-  X(MAIL_API, "the target profile sets no mail_api; this scenario waits for mail")                 \
-  X(POST_API, "the target profile sets no post_api; this scenario waits for letters")              \
+  X(CLOCK, KF_SKIP_NO_CLOCK,                                                                       \
+    "the target has no test clock control (profile clock is not \"konform\"); this "               \
+    "scenario needs one")                                                                          \
+  X(MAIL_API, KF_SKIP_NO_MAIL_API,                                                                 \
+    "the target profile sets no mail_api; this scenario waits for mail")                           \
+  X(POST_API, KF_SKIP_NO_POST_API,                                                                 \
+    "the target profile sets no post_api; this scenario waits for letters")                        \
   /* Measures response times: runs alone, against the profile's timing_base_url when set. */       \
-  X(TIMING, "the target cannot be timed")
+  X(TIMING, KF_SKIP_OTHER, "the target cannot be timed")
 
 enum {
-#define KH_NEED_BIT_INDEX(name, why) KH_NEED_INDEX_##name,
+#define KH_NEED_BIT_INDEX(name, kind, why) KH_NEED_INDEX_##name,
   KH_NEEDS(KH_NEED_BIT_INDEX)
 #undef KH_NEED_BIT_INDEX
       KH_NEED_COUNT

@@ -249,6 +249,8 @@ static kf_status kh_timing_exec(kh_exec *ex, size_t idx, const kh_step *step, in
                            "shift %.2f ms, 99%% CI [%.2f, %.2f], margin ±%.2f ms, p %.4f)",
                            n, res.median_a, res.median_b, res.shift, res.ci_low, res.ci_high,
                            margin, res.p);
+    if (st == KF_STATUS_SKIP)
+      kh_exec_skip_as(ex, KF_SKIP_UNDECIDED);
   }
   kf_free(s);
   return st;

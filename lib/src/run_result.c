@@ -15,6 +15,15 @@ const char *kf_status_name(kf_status s) {
   return (size_t)s < sizeof names / sizeof names[0] ? names[s] : "unknown";
 }
 
+const char *kf_skip_kind_name(kf_skip_kind k) {
+  static const char *const names[] = {
+#define KF_SKIP_NAME(name, text) [KF_SKIP_##name] = text,
+      KF_SKIP_KINDS(KF_SKIP_NAME)
+#undef KF_SKIP_NAME
+  };
+  return (size_t)k < sizeof names / sizeof names[0] ? names[k] : "unknown";
+}
+
 const char *kf_req_status_name(kf_req_status s) {
   static const char *const names[] = {
 #define KF_REQ_STATUS_NAME(name, text) [KF_REQ_##name] = text,

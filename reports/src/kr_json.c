@@ -339,6 +339,9 @@ static kf_rc kr_json_scenarios(kr_json_ctx *ctx, const kf_run_result *run, json_
     KR_TRY(kr_json_outcome(ctx, o, "name", sc->name, sc->file, sc->line, sc->status, sc->message));
     KR_TRY(kr_json_set(o, "fail_file", kr_json_text(ctx, sc->fail_file)));
     KR_TRY(kr_json_set(o, "fail_line", json_integer((json_int_t)sc->fail_line)));
+    KR_TRY(kr_json_set(o, "skip_reason",
+                       sc->status == KF_STATUS_SKIP ? json_string(kf_skip_kind_name(sc->skip_kind))
+                                                    : json_null()));
     KR_TRY(kr_json_string_list(ctx, o, "covers", sc->covers, sc->covers_len));
     KR_TRY(kr_json_string_list(ctx, o, "tags", sc->tags, sc->tags_len));
     KR_TRY(kr_json_set(o, "duration_ms", json_integer((json_int_t)sc->duration_ms)));

@@ -27,33 +27,33 @@ enum { KR_ROW_ID = 4, KR_ROW_VERDICT = 13, KR_ROW_WHY = 26, KR_ROW_TITLE = 50 };
 /* ---- Why scenarios were skipped. ---- */
 
 typedef struct kr_skip_reason {
-  const char *needle; /* Part of the skip message that names the reason; NULL: any other. */
-  const char *tag;    /* In a requirement's why: "2 skipped (no clock)". */
-  const char *one;    /* After a count of 1: "1 needs a test clock". */
-  const char *many;   /* After any other count: "3 need a test clock". */
+  const char *tag;  /* In a requirement's why: "2 skipped (no clock)". */
+  const char *one;  /* After a count of 1: "1 needs a test clock". */
+  const char *many; /* After any other count: "3 need a test clock". */
 } kr_skip_reason;
 
-/*
- * The reasons the harness gives (KH_NEEDS in harness/src/kh_step.h, the
- * clock, wait and timing steps), the first match winning; the last row takes
- * every other message. test_reports checks every KH_NEEDS reason has a row.
- */
-static const kr_skip_reason KR_SKIP_REASONS[] = {
-    {"clock control", "no clock", "needs a test clock", "need a test clock"},
-    {"sets no mail_api", "no mail_api", "needs mail_api", "need mail_api"},
-    {"sets no post_api", "no post_api", "needs post_api", "need post_api"},
-    {"could not decide", "undecided", "was undecided (timing)", "were undecided (timing)"},
-    {NULL, "other reason", "was skipped for another reason", "were skipped for other reasons"},
+/* The words for each kind of skip (KF_SKIP_KINDS); test_reports checks every kind has them. */
+static const kr_skip_reason KR_SKIP_REASONS[KF_SKIP_KIND_COUNT] = {
+    [KF_SKIP_NONE] = {"other reason", "was skipped for another reason",
+                      "were skipped for other reasons"},
+    [KF_SKIP_NO_CLOCK] = {"no clock", "needs a test clock", "need a test clock"},
+    [KF_SKIP_NO_MAIL_API] = {"no mail_api", "needs mail_api", "need mail_api"},
+    [KF_SKIP_NO_POST_API] = {"no post_api", "needs post_api", "need post_api"},
+    [KF_SKIP_UNDECIDED] = {"undecided", "was undecided (timing)", "were undecided (timing)"},
+    [KF_SKIP_OTHER] = {"other reason", "was skipped for another reason",
+                       "were skipped for other reasons"},
 };
 
 #define KR_SKIP_REASONS_LEN (sizeof KR_SKIP_REASONS / sizeof KR_SKIP_REASONS[0])
 
+/* A skip without a kind (a result from elsewhere) counts as "other". */
 static size_t kr_skip_reason_of(const kf_scenario_result *sc) {
-  for (size_t i = 0; i + 1 < KR_SKIP_REASONS_LEN; i++) {
-    if (sc->message != NULL && strstr(sc->message, KR_SKIP_REASONS[i].needle) != NULL)
-      return i;
-  }
-  return KR_SKIP_REASONS_LEN - 1;
+  size_t k = (size_t)sc->skip_kind;
+  return k > KF_SKIP_NONE && k < KR_SKIP_REASONS_LEN ? k : KF_SKIP_OTHER;
+}
+
+const char *kr_skip_reason_words(kf_skip_kind kind) {
+  return (size_t)kind < KR_SKIP_REASONS_LEN ? KR_SKIP_REASONS[kind].tag : NULL;
 }
 
 /* Append to the text in dst (size bytes); text that does not fit is cut. */

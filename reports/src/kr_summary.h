@@ -22,4 +22,7 @@ void kr_summary_requirements(kr_out *o, const kf_run_result *run);
  */
 void kr_summary_print(kr_out *o, const kf_run_result *run);
 
+/* The words a requirement's line gives for a kind of skip ("no clock"); never NULL for a kind. */
+const char *kr_skip_reason_words(kf_skip_kind kind);
+
 #endif

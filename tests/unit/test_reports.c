@@ -43,6 +43,7 @@
 #include "kh_step.h"
 #include "kr/report.h"
 #include "kr_priv.h"
+#include "kr_summary.h"
 #include "kt_alloc.h"
 
 /* ---------------------------------------------------------------------------
@@ -255,6 +256,7 @@ static void build_run(kf_run_result *run) {
   add_confirmation(sc);
 
   sc = add_scenario(run, NAME_SKIP, "scenarios/auth/lock.konform", 1, "AUTH-05", KF_STATUS_SKIP, 0);
+  sc->skip_kind = KF_SKIP_NO_CLOCK;
   sc->message = own(SKIP_MESSAGE);
 
   sc = add_scenario(run, NAME_ERROR, "scenarios/auth/enum.konform", 2, "AUTH-04", KF_STATUS_ERROR,
@@ -1759,11 +1761,15 @@ static void add_skips(kf_run_result *run) {
       "not checked: 12 rounds could not decide (a 1.00 ms, b 1.10 ms, shift 0.10 ms)",
       "the moon is in the wrong phase",
   };
+  static const kf_skip_kind kinds[] = {
+      KF_SKIP_NO_CLOCK,    KF_SKIP_NO_CLOCK,    KF_SKIP_NO_CLOCK,  KF_SKIP_NO_MAIL_API,
+      KF_SKIP_NO_MAIL_API, KF_SKIP_NO_POST_API, KF_SKIP_UNDECIDED, KF_SKIP_OTHER};
   static const char *const covers[] = {"AUTH-05", "AUTH-06", "AUTH-06", "ACC-11",
                                        "ACC-11",  "PROF-02", "AUTH-04", "AUTH-07"};
   for (size_t i = 0; i < sizeof whys / sizeof whys[0]; i++) {
     kf_scenario_result *sc =
         add_scenario(run, LONG_NAME, LONG_FILE, 3, covers[i], KF_STATUS_SKIP, 0);
+    sc->skip_kind = kinds[i];
     sc->message = own(whys[i]);
   }
 }
@@ -2223,13 +2229,15 @@ static void test_failed_expect_lines(void **state) {
   json_decref(json);
 }
 
-/* Every reason the harness gives for a skip has its words on the last screen. */
+/* Every kind of skip has its words, and the harness's needs give their own kinds. */
 static void test_skip_reasons(void **state) {
   fixture *f = *state;
-  static const char *const needs[] = {
-#define NEED_WHY(name, why) why,
-      KH_NEEDS(NEED_WHY)
-#undef NEED_WHY
+  for (int k = 0; k < KF_SKIP_KIND_COUNT; k++)
+    assert_non_null(kr_skip_reason_words((kf_skip_kind)k));
+  static const kf_skip_kind needs[] = {
+#define NEED_KIND(name, kind, why) kind,
+      KH_NEEDS(NEED_KIND)
+#undef NEED_KIND
   };
   kf_run_result_release(&f->run);
   kf_run_result_init(&f->run);
@@ -2240,7 +2248,8 @@ static void test_skip_reasons(void **state) {
       continue;
     kf_scenario_result *sc =
         add_scenario(&f->run, "s", "s.konform", 1, "ACC-06", KF_STATUS_SKIP, 0);
-    sc->message = own(needs[i]);
+    sc->skip_kind = needs[i];
+    sc->message = own("the words of the message do not matter");
   }
   char *text = capture_summary(&f->run, false, false);
   assert_non_null(strstr(text, "\n3 scenarios not checked: 1 needs a test clock, 1 needs mail_api, "

@@ -33,6 +33,30 @@ typedef enum kf_status {
 /* "pass", "fail", "error", "skip". */
 const char *kf_status_name(kf_status s);
 
+/*
+ * Why a scenario was not checked (status skip): the enum and its names from
+ * one table, so reports count and explain skips without reading messages.
+ */
+#define KF_SKIP_KINDS(X)                                                                           \
+  X(NONE, "none")                                                                                  \
+  /* The target has no test clock control (profile clock is not "konform"). */                     \
+  X(NO_CLOCK, "no_clock")                                                                          \
+  X(NO_MAIL_API, "no_mail_api")                                                                    \
+  X(NO_POST_API, "no_post_api")                                                                    \
+  /* A measurement (the timing step) could not decide either way. */                               \
+  X(UNDECIDED, "undecided")                                                                        \
+  X(OTHER, "other")
+
+typedef enum kf_skip_kind {
+#define KF_SKIP_ENUM(name, text) KF_SKIP_##name,
+  KF_SKIP_KINDS(KF_SKIP_ENUM)
+#undef KF_SKIP_ENUM
+      KF_SKIP_KIND_COUNT
+} kf_skip_kind;
+
+/* "none", "no_clock", ... */
+const char *kf_skip_kind_name(kf_skip_kind k);
+
 /* A header as it was sent or received. */
 typedef struct kf_header {
   char *name;
@@ -135,8 +159,9 @@ typedef struct kf_scenario_result {
   char **tags;
   size_t tags_len;
   kf_status status;
-  char *message;   /* First failure, error or skip reason; NULL on pass. */
-  char *fail_file; /* Where that failure is written, or NULL. */
+  kf_skip_kind skip_kind; /* Why, when status is skip; else KF_SKIP_NONE. */
+  char *message;          /* First failure, error or skip reason; NULL on pass. */
+  char *fail_file;        /* Where that failure is written, or NULL. */
   unsigned fail_line;
   kf_step_result *steps;
   size_t steps_len;
