@@ -51,21 +51,49 @@ static void expect_tree(const char *yaml, const char *expected) {
   json_decref(want);
 }
 
-/* yaml is refused with rc and a message that starts with where (line:column) and holds what. */
-static void expect_error(const char *yaml, size_t len, kf_rc rc, const char *where,
-                         const char *what) {
-  kf_err err;
-  kf_err_init(&err);
-  json_t *root = json_true(); /* Must come back NULL. */
-  kf_rc got = kt_yaml_load(yaml, len, &root, &err);
-  assert_null(root);
-  if (got != rc || strncmp(err.message, where, strlen(where)) != 0 ||
-      strstr(err.message, what) == NULL)
-    fail_msg("%s\ngave %s \"%s\", wanted %s \"%s...%s...\"", yaml, kf_rc_name(got), err.message,
-             kf_rc_name(rc), where, what);
+/* A document kt_yaml must refuse, and how. */
+typedef struct refusal {
+  const char *yaml;
+  kf_rc rc;
+  const char *where; /* How the message starts: "line:column: ". */
+  const char *what;  /* Words the message holds. */
+} refusal;
+
+static void expect_refusals(const refusal *cases, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const refusal *r = &cases[i];
+    kf_err err;
+    kf_err_init(&err);
+    json_t *root = json_true(); /* Must come back NULL. */
+    kf_rc got = kt_yaml_load(r->yaml, strlen(r->yaml), &root, &err);
+    assert_null(root);
+    if (got != r->rc || strncmp(err.message, r->where, strlen(r->where)) != 0 ||
+        strstr(err.message, r->what) == NULL)
+      fail_msg("%s\ngave %s \"%s\", wanted %s \"%s...%s...\"", r->yaml, kf_rc_name(got),
+               err.message, kf_rc_name(r->rc), r->where, r->what);
+  }
 }
 
-#define ERR(yaml, rc, where, what) expect_error(yaml, strlen(yaml), rc, where, what)
+#define EXPECT_REFUSALS(cases) expect_refusals(cases, sizeof(cases) / sizeof(cases[0]))
+
+static json_t *load_file(const char *path) {
+  kf_err err;
+  kf_err_init(&err);
+  json_t *root = NULL;
+  if (kt_yaml_load_file(path, &root, &err) != KF_OK)
+    fail_msg("%s", err.message);
+  return root;
+}
+
+/* The node at the keys after node (a NULL ends them); borrowed, NULL when one is missing. */
+static json_t *at(json_t *node, ...) {
+  va_list ap;
+  va_start(ap, node);
+  for (const char *key = va_arg(ap, const char *); key != NULL; key = va_arg(ap, const char *))
+    node = json_object_get(node, key);
+  va_end(ap);
+  return node;
+}
 
 /*
  * Plain scalars as the YAML 1.2 core schema resolves them. PyYAML (YAML 1.1)
@@ -138,9 +166,12 @@ static void test_collections(void **state) {
 
 static void test_duplicate_key(void **state) {
   (void)state;
-  ERR("a: 1\nb: 2\na: 3\n", KF_ERR_PARSE, "3:1: ", "the key \"a\" twice");
-  ERR("x:\n  y: 1\n  'y': 2\n", KF_ERR_PARSE, "3:3: ", "the key \"y\" twice");
-  ERR("{200: a, \"200\": b}", KF_ERR_PARSE, "1:10: ", "the key \"200\" twice");
+  static const refusal cases[] = {
+      {"a: 1\nb: 2\na: 3\n", KF_ERR_PARSE, "3:1: ", "the key \"a\" twice"},
+      {"x:\n  y: 1\n  'y': 2\n", KF_ERR_PARSE, "3:3: ", "the key \"y\" twice"},
+      {"{200: a, \"200\": b}", KF_ERR_PARSE, "1:10: ", "the key \"200\" twice"},
+  };
+  EXPECT_REFUSALS(cases);
   /* The same key in two mappings is no duplicate. */
   expect_tree("a: {k: 1}\nb: {k: 2}\n", "{\"a\": {\"k\": 1}, \"b\": {\"k\": 2}}");
 }
@@ -148,35 +179,40 @@ static void test_duplicate_key(void **state) {
 /* Syntax errors carry libyaml's words and its line:column. */
 static void test_syntax_errors(void **state) {
   (void)state;
-  ERR("a: 1\nb: [1, 2\nc: 3\n", KF_ERR_PARSE, "3:2: ", "did not find expected ',' or ']'");
-  ERR("a: 1\nb:\n  c: 2\n   d: 3\n", KF_ERR_PARSE, "4:5: ", "mapping values are not allowed");
-  ERR("a: 'open\n", KF_ERR_PARSE, "2:1: ", "found unexpected end of stream");
-  ERR("a:\n\tb: 1\n", KF_ERR_PARSE, "2:1: ", "found character that cannot start any token");
-  /* A reader error has only a byte offset; the message still names line and column. */
-  static const char bad_utf8[] = "a: 1\nb: \xff\n";
-  expect_error(bad_utf8, sizeof(bad_utf8) - 1, KF_ERR_PARSE, "2:4: ", "invalid leading UTF-8");
-  ERR("", KF_ERR_PARSE, "1:1: ", "no document");
-  ERR("# only a comment\n", KF_ERR_PARSE, "2:1: ", "no document");
-  ERR("--- a\n--- b\n", KF_ERR_PARSE, "2:1: ", "a second document");
-  ERR("{[a]: b}", KF_ERR_UNSUPPORTED, "1:2: ", "a key that is a mapping or a sequence");
+  static const refusal cases[] = {
+      {"a: 1\nb: [1, 2\nc: 3\n", KF_ERR_PARSE, "3:2: ", "did not find expected ',' or ']'"},
+      {"a: 1\nb:\n  c: 2\n   d: 3\n", KF_ERR_PARSE, "4:5: ", "mapping values are not allowed"},
+      {"a: 'open\n", KF_ERR_PARSE, "2:1: ", "found unexpected end of stream"},
+      {"a:\n\tb: 1\n", KF_ERR_PARSE, "2:1: ", "found character that cannot start any token"},
+      /* A reader error has only a byte offset; the message still names line and column. */
+      {"a: 1\nb: \xff\n", KF_ERR_PARSE, "2:4: ", "invalid leading UTF-8"},
+      {"", KF_ERR_PARSE, "1:1: ", "no document"},
+      {"# only a comment\n", KF_ERR_PARSE, "2:1: ", "no document"},
+      {"--- a\n--- b\n", KF_ERR_PARSE, "2:1: ", "a second document"},
+      {"{[a]: b}", KF_ERR_UNSUPPORTED, "1:2: ", "a key that is a mapping or a sequence"},
+  };
+  EXPECT_REFUSALS(cases);
 }
 
 /* Anchors and aliases are refused where they stand; so are tags other than !!str. */
 static void test_refused(void **state) {
   (void)state;
-  ERR("a: 1\nb: *x\n", KF_ERR_UNSUPPORTED, "2:4: ", "the alias *x");
-  ERR("a: &x 1\nb: *x\n", KF_ERR_UNSUPPORTED, "1:4: ", "the anchor &x");
-  ERR("base: &b {k: 1}\nc:\n  <<: *b\n", KF_ERR_UNSUPPORTED, "1:7: ", "the anchor &b");
-  ERR("- *x\n", KF_ERR_UNSUPPORTED, "1:3: ", "resolves no anchors or aliases");
-  ERR("a: !!binary aGk=\n", KF_ERR_UNSUPPORTED, "1:4: ", "tag:yaml.org,2002:binary");
-  ERR("a: !!int 12\n", KF_ERR_UNSUPPORTED, "1:4: ", "the tag tag:yaml.org,2002:int");
-  ERR("a: !!map {}\n", KF_ERR_UNSUPPORTED, "1:4: ", "the tag");
-  ERR("a: !local x\n", KF_ERR_UNSUPPORTED, "1:4: ", "the tag !local");
-  ERR("a: 9223372036854775808\n", KF_ERR_LIMIT, "1:4: ", "a number JSON cannot hold");
-  ERR("a: [0x10000000000000000]\n", KF_ERR_LIMIT, "1:5: ", "a number JSON cannot hold");
-  ERR("a: 1e400\n", KF_ERR_LIMIT, "1:4: ", "a number JSON cannot hold");
-  ERR("[.inf, -.Inf]\n", KF_ERR_LIMIT, "1:2: ", ".inf: a number JSON cannot hold");
-  ERR("a: .NaN\n", KF_ERR_LIMIT, "1:4: ", ".NaN");
+  static const refusal cases[] = {
+      {"a: 1\nb: *x\n", KF_ERR_UNSUPPORTED, "2:4: ", "the alias *x"},
+      {"a: &x 1\nb: *x\n", KF_ERR_UNSUPPORTED, "1:4: ", "the anchor &x"},
+      {"base: &b {k: 1}\nc:\n  <<: *b\n", KF_ERR_UNSUPPORTED, "1:7: ", "the anchor &b"},
+      {"- *x\n", KF_ERR_UNSUPPORTED, "1:3: ", "resolves no anchors or aliases"},
+      {"a: !!binary aGk=\n", KF_ERR_UNSUPPORTED, "1:4: ", "tag:yaml.org,2002:binary"},
+      {"a: !!int 12\n", KF_ERR_UNSUPPORTED, "1:4: ", "the tag tag:yaml.org,2002:int"},
+      {"a: !!map {}\n", KF_ERR_UNSUPPORTED, "1:4: ", "the tag"},
+      {"a: !local x\n", KF_ERR_UNSUPPORTED, "1:4: ", "the tag !local"},
+      {"a: 9223372036854775808\n", KF_ERR_LIMIT, "1:4: ", "a number JSON cannot hold"},
+      {"a: [0x10000000000000000]\n", KF_ERR_LIMIT, "1:5: ", "a number JSON cannot hold"},
+      {"a: 1e400\n", KF_ERR_LIMIT, "1:4: ", "a number JSON cannot hold"},
+      {"[.inf, -.Inf]\n", KF_ERR_LIMIT, "1:2: ", ".inf: a number JSON cannot hold"},
+      {"a: .NaN\n", KF_ERR_LIMIT, "1:4: ", ".NaN"},
+  };
+  EXPECT_REFUSALS(cases);
 }
 
 static void test_depth(void **state) {
@@ -236,8 +272,7 @@ static void test_files(void **state) {
   assert_null(root);
   assert_true(strncmp(err.message, "Makefile:", 9) == 0);
   /* JSON is YAML 1.2: a JSON document reads as jansson reads it. */
-  if (kt_yaml_load_file("docs/report-schema.json", &root, &err) != KF_OK)
-    fail_msg("%s", err.message);
+  root = load_file("docs/report-schema.json");
   json_t *want = json_load_file("docs/report-schema.json", 0, NULL);
   assert_non_null(want);
   assert_true(json_equal(root, want));
@@ -248,62 +283,38 @@ static void test_files(void **state) {
 /* The values below are what PyYAML 6 reads (checked by hand once, not by this test). */
 static void test_mocks_contract(void **state) {
   (void)state;
-  json_t *root = NULL;
-  kf_err err;
-  kf_err_init(&err);
-  if (kt_yaml_load_file("docs/mocks-openapi.yaml", &root, &err) != KF_OK)
-    fail_msg("%s", err.message);
-  assert_string_equal(json_string_value(json_object_get(root, "openapi")), "3.0.3");
-  assert_string_equal(json_string_value(json_object_get(json_object_get(root, "info"), "version")),
-                      "0.1.0");
-  json_t *paths = json_object_get(root, "paths");
-  assert_int_equal(json_object_size(paths), 9);
-  assert_non_null(json_object_get(paths, "/api/v1/health"));
-  json_t *components = json_object_get(root, "components");
-  json_t *limit = json_object_get(
-      json_object_get(json_object_get(components, "parameters"), "limit"), "schema");
+  json_t *root = load_file("docs/mocks-openapi.yaml");
+  assert_string_equal(json_string_value(at(root, "openapi", NULL)), "3.0.3");
+  assert_string_equal(json_string_value(at(root, "info", "version", NULL)), "0.1.0");
+  assert_int_equal(json_object_size(at(root, "paths", NULL)), 9);
+  assert_non_null(at(root, "paths", "/api/v1/health", "get", "responses", "200", NULL));
   json_t *want = json_pack("{s:s, s:I, s:I, s:I}", "type", "integer", "minimum", (json_int_t)1,
                            "maximum", (json_int_t)1000, "default", (json_int_t)100);
-  assert_true(json_equal(limit, want));
+  assert_true(json_equal(at(root, "components", "parameters", "limit", "schema", NULL), want));
   json_decref(want);
-  json_t *input = json_object_get(json_object_get(components, "schemas"), "LetterInput");
+  json_t *input = at(root, "components", "schemas", "LetterInput", NULL);
   want = json_pack("[s, s, s, s]", "kind", "date", "recipient", "text");
-  assert_true(json_equal(json_object_get(input, "required"), want));
+  assert_true(json_equal(at(input, "required", NULL), want));
   json_decref(want);
-  json_t *example =
-      json_object_get(json_object_get(json_object_get(input, "properties"), "fields"), "example");
-  assert_string_equal(json_string_value(json_object_get(example, "valid_until")), "22.03.2025");
+  assert_string_equal(
+      json_string_value(at(input, "properties", "fields", "example", "valid_until", NULL)),
+      "22.03.2025");
   json_decref(root);
 }
 
 static void test_server_contract(void **state) {
   (void)state;
-  json_t *root = NULL;
-  kf_err err;
-  kf_err_init(&err);
-  if (kt_yaml_load_file("docs/openapi.yaml", &root, &err) != KF_OK)
-    fail_msg("%s", err.message);
-  assert_string_equal(json_string_value(json_object_get(root, "openapi")), "3.0.3");
-  json_t *paths = json_object_get(root, "paths");
-  assert_int_equal(json_object_size(paths), 11);
-  assert_non_null(json_object_get(paths, "/api/v1/registrations"));
+  json_t *root = load_file("docs/openapi.yaml");
+  assert_string_equal(json_string_value(at(root, "openapi", NULL)), "3.0.3");
+  assert_int_equal(json_object_size(at(root, "paths", NULL)), 11);
+  assert_non_null(at(root, "paths", "/api/v1/registrations", "post", NULL));
   /* An integer beyond 32 bits stays an integer. */
-  json_t *clock = json_object_get(
-      json_object_get(json_object_get(json_object_get(paths, "/test/v1/clocks"), "post"),
-                      "requestBody"),
-      "content");
-  json_t *frozen = json_object_get(
-      json_object_get(json_object_get(json_object_get(clock, "application/json"), "schema"),
-                      "properties"),
-      "frozen_time");
-  assert_true(json_is_integer(json_object_get(frozen, "maximum")));
-  assert_int_equal(json_integer_value(json_object_get(frozen, "maximum")), 253402300799LL);
-  json_t *confirmed =
-      json_object_get(json_object_get(json_object_get(root, "components"), "schemas"), "Confirmed");
-  json_t *message = json_array_get(
-      json_object_get(json_object_get(json_object_get(confirmed, "properties"), "message"), "enum"),
-      0);
-  assert_string_equal(json_string_value(message),
+  json_t *max = at(root, "paths", "/test/v1/clocks", "post", "requestBody", "content",
+                   "application/json", "schema", "properties", "frozen_time", "maximum", NULL);
+  assert_true(json_is_integer(max));
+  assert_int_equal(json_integer_value(max), 253402300799LL);
+  json_t *message = at(root, "components", "schemas", "Confirmed", "properties", "message", NULL);
+  assert_string_equal(json_string_value(json_array_get(at(message, "enum", NULL), 0)),
                       "Sie haben Ihre E-Mail-Adresse erfolgreich bestätigt.");
   json_decref(root);
 }
