@@ -5,7 +5,10 @@
  * Layout: one <testsuite> per requirement area (the prefix of a scenario's
  * first covered ID), one <testcase> per scenario. A failed expectation is a
  * <failure>, a scenario that could not be carried out is an <error>, and a
- * scenario the target cannot support is <skipped>. Every string passes
+ * scenario the target cannot support is <skipped>. Only what junit-10.xsd
+ * (Jenkins' xunit plugin; tests/reports/junit-10.xsd) allows is written:
+ * where a scenario is written and what it covers go into text and suite
+ * properties, never into attributes the schema lacks. Every string passes
  * through kr_text_clean with KR_CLEAN_XML first, because XML 1.0 cannot carry
  * most control characters at all, not even as character references.
  */
@@ -20,7 +23,6 @@
 #include <libxml/xmlerror.h>
 #include <libxml/xmlwriter.h>
 
-#include "kf/alloc.h"
 #include "kf/buf.h"
 #include "kf/error.h"
 #include "kf/run_result.h"
@@ -32,10 +34,9 @@
 /* Everything one JUnit write needs; lives on kr_junit_write's stack. */
 typedef struct kr_junit {
   xmlTextWriterPtr w;
-  kf_buf out;                 /* The serialised document, capped at KR_REPORT_MAX. */
-  kf_rc out_rc;               /* Why the output callback refused data, if it did. */
-  kf_buf scratch;             /* Cleaned copy of the string being written. */
-  char (*areas)[KR_AREA_MAX]; /* The area of each scenario, by index. */
+  kf_buf out;     /* The serialised document, capped at KR_REPORT_MAX. */
+  kf_rc out_rc;   /* Why the output callback refused data, if it did. */
+  kf_buf scratch; /* Cleaned copy of the string being written. */
   char timestamp[KF_TIME_ISO_MAX];
 } kr_junit;
 
@@ -200,11 +201,30 @@ static kf_rc kr_junit_outcome_write(kr_junit *j, const kf_scenario_result *sc) {
   return kr_junit_end(j);
 }
 
-/* <system-out>: every step with its outcome and traces. */
-static kf_rc kr_junit_system_out(kr_junit *j, const kf_scenario_result *sc) {
-  if (sc->steps_len == 0)
+/* "label: A B C\n" for a list of names; nothing for an empty list. */
+static kf_rc kr_junit_name_line(kr_junit *j, const char *label, char *const *names, size_t n) {
+  if (n == 0)
     return KF_OK;
+  KR_TRY(kr_junit_text(j, label));
+  for (size_t i = 0; i < n; i++) {
+    KR_TRY(kr_junit_text(j, i > 0 ? " " : ": "));
+    KR_TRY(kr_junit_text(j, names[i]));
+  }
+  return kr_junit_text(j, "\n");
+}
+
+/*
+ * <system-out>: where the scenario is written and what it covers (junit-10.xsd
+ * has no testcase attribute or property for them), then every step with its
+ * outcome and traces.
+ */
+static kf_rc kr_junit_system_out(kr_junit *j, const kf_scenario_result *sc) {
   KR_TRY(kr_junit_start(j, "system-out"));
+  KR_TRY(kr_junit_text(j, "scenario: "));
+  KR_TRY(kr_junit_text(j, sc->file != NULL ? sc->file : "?"));
+  KR_TRY(kr_junit_text_line(j, ":", sc->line, "\n"));
+  KR_TRY(kr_junit_name_line(j, "covers", sc->covers, sc->covers_len));
+  KR_TRY(kr_junit_name_line(j, "tags", sc->tags, sc->tags_len));
   for (size_t i = 0; i < sc->steps_len; i++) {
     const kf_step_result *st = &sc->steps[i];
     char head[64];
@@ -232,40 +252,44 @@ static kf_rc kr_junit_testcase(kr_junit *j, const kf_scenario_result *sc, const 
   KR_TRY(kr_junit_start(j, "testcase"));
   KR_TRY(kr_junit_attr(j, "name", sc->name != NULL ? sc->name : ""));
   KR_TRY(kr_junit_attr(j, "classname", classname));
-  KR_TRY(kr_junit_attr(j, "file", sc->file != NULL ? sc->file : ""));
-  KR_TRY(kr_junit_attr_size(j, "line", sc->line));
   KR_TRY(kr_junit_attr_time(j, sc->duration_ms));
-
-  if (sc->covers_len + sc->tags_len > 0) {
-    KR_TRY(kr_junit_start(j, "properties"));
-    for (size_t i = 0; i < sc->covers_len; i++)
-      KR_TRY(kr_junit_property(j, "covers", sc->covers[i]));
-    for (size_t i = 0; i < sc->tags_len; i++)
-      KR_TRY(kr_junit_property(j, "tag", sc->tags[i]));
-    KR_TRY(kr_junit_end(j));
-  }
-
   KR_TRY(kr_junit_outcome_write(j, sc));
   KR_TRY(kr_junit_system_out(j, sc));
   return kr_junit_end(j);
 }
 
+/* The run as properties of a suite, then each requirement of area with its verdict. */
+static kf_rc kr_junit_suite_properties(kr_junit *j, const kf_run_result *run, const char *area) {
+  KR_TRY(kr_junit_start(j, "properties"));
+  KR_TRY(kr_junit_property(j, "target", run->target != NULL ? run->target : ""));
+  KR_TRY(kr_junit_property(j, "base_url", run->base_url != NULL ? run->base_url : ""));
+  char seed[32];
+  KR_TRY(kf_str_format(seed, sizeof seed, "%" PRIu64, run->seed));
+  KR_TRY(kr_junit_property(j, "seed", seed));
+  /* The run id in the same 16-hex-digit form as --run-id takes, so a run can be replayed. */
+  char run_id[32];
+  KR_TRY(kf_str_format(run_id, sizeof run_id, "%016" PRIx64, run->run_id));
+  KR_TRY(kr_junit_property(j, "run_id", run_id));
+  for (size_t i = 0; i < run->requirements_len; i++) {
+    const kf_requirement *rq = &run->requirements[i];
+    if (strcmp(rq->area != NULL ? rq->area : "", area) != 0)
+      continue;
+    const char *id = rq->id != NULL ? rq->id : "";
+    char name[KR_AREA_MAX + 96];
+    /* An id too long for the name is cut; the JSON report keeps it whole. */
+    (void)kf_str_format(name, sizeof name, "requirement %s", id);
+    size_t n = 0;
+    KR_TRY(kr_junit_property(j, name,
+                             kf_req_status_name(kf_run_result_requirement_status(run, id, &n))));
+  }
+  return kr_junit_end(j);
+}
+
 /* One <testsuite> with every scenario of area; nothing if it has none. */
 static kf_rc kr_junit_suite(kr_junit *j, const kf_run_result *run, const char *area) {
-  kf_run_counts c = {0, 0, 0, 0, 0};
+  kf_run_counts c;
   int64_t ms = 0;
-  for (size_t i = 0; i < run->scenarios_len; i++) {
-    const kf_scenario_result *sc = &run->scenarios[i];
-    if (strcmp(j->areas[i], area) != 0)
-      continue;
-    c.total++;
-    c.passed += sc->status == KF_STATUS_PASS;
-    c.failed += sc->status == KF_STATUS_FAIL;
-    c.errors += sc->status == KF_STATUS_ERROR;
-    c.skipped += sc->status == KF_STATUS_SKIP;
-    if (sc->duration_ms > 0)
-      ms += sc->duration_ms;
-  }
+  kr_area_scenarios(run, area, &c, &ms);
   if (c.total == 0)
     return KF_OK;
 
@@ -277,37 +301,30 @@ static kf_rc kr_junit_suite(kr_junit *j, const kf_run_result *run, const char *a
   KR_TRY(kr_junit_attr_size(j, "skipped", c.skipped));
   KR_TRY(kr_junit_attr_time(j, ms));
   KR_TRY(kr_junit_attr(j, "timestamp", j->timestamp));
-
-  KR_TRY(kr_junit_start(j, "properties"));
-  KR_TRY(kr_junit_property(j, "target", run->target != NULL ? run->target : ""));
-  KR_TRY(kr_junit_property(j, "base_url", run->base_url != NULL ? run->base_url : ""));
-  char seed[32];
-  KR_TRY(kf_str_format(seed, sizeof seed, "%" PRIu64, run->seed));
-  KR_TRY(kr_junit_property(j, "seed", seed));
-  /* The run id in the same 16-hex-digit form as --run-id takes, so a run can be replayed. */
-  char run_id[32];
-  KR_TRY(kf_str_format(run_id, sizeof run_id, "%016" PRIx64, run->run_id));
-  KR_TRY(kr_junit_property(j, "run_id", run_id));
-  KR_TRY(kr_junit_end(j));
+  KR_TRY(kr_junit_suite_properties(j, run, area));
 
   for (size_t i = 0; i < run->scenarios_len; i++) {
-    if (strcmp(j->areas[i], area) == 0)
+    if (kr_scenario_in_area(&run->scenarios[i], area))
       KR_TRY(kr_junit_testcase(j, &run->scenarios[i], area));
   }
   return kr_junit_end(j);
 }
 
-/* Whether area is the area of some catalogue requirement. */
-static bool kr_junit_area_in_catalogue(const kf_run_result *run, const char *area) {
-  for (size_t i = 0; i < run->requirements_len; i++) {
-    const char *a = run->requirements[i].area;
-    if (a != NULL && strcmp(a, area) == 0)
-      return true;
-  }
-  return false;
+/* Everything kr_junit_suite needs, as one kr_area_fn context. */
+typedef struct kr_junit_walk {
+  kr_junit *j;
+  const kf_run_result *run;
+} kr_junit_walk;
+
+static kf_rc kr_junit_area_suite(void *ctx, const char *area) {
+  kr_junit_walk *w = ctx;
+  return kr_junit_suite(w->j, w->run, area);
 }
 
-/* The whole document; suites in catalogue area order, other areas after. */
+/*
+ * The whole document; suites in catalogue area order, other areas after.
+ * junit-10.xsd allows <testsuites> no skipped or timestamp; each suite has both.
+ */
 static kf_rc kr_junit_document(kr_junit *j, const kf_run_result *run) {
   kf_run_counts c;
   kf_run_result_counts(run, &c);
@@ -320,53 +337,21 @@ static kf_rc kr_junit_document(kr_junit *j, const kf_run_result *run) {
   KR_TRY(kr_junit_attr_size(j, "tests", c.total));
   KR_TRY(kr_junit_attr_size(j, "failures", c.failed));
   KR_TRY(kr_junit_attr_size(j, "errors", c.errors));
-  KR_TRY(kr_junit_attr_size(j, "skipped", c.skipped));
   KR_TRY(kr_junit_attr_time(j, run->duration_ms));
-  KR_TRY(kr_junit_attr(j, "timestamp", j->timestamp));
-
-  for (size_t i = 0; i < run->requirements_len; i++) {
-    const char *area = run->requirements[i].area;
-    if (area == NULL)
-      continue;
-    bool seen = false;
-    for (size_t k = 0; k < i && !seen; k++) {
-      const char *prev = run->requirements[k].area;
-      seen = prev != NULL && strcmp(prev, area) == 0;
-    }
-    if (!seen)
-      KR_TRY(kr_junit_suite(j, run, area));
-  }
-  for (size_t i = 0; i < run->scenarios_len; i++) {
-    const char *area = j->areas[i];
-    if (kr_junit_area_in_catalogue(run, area))
-      continue;
-    bool seen = false;
-    for (size_t k = 0; k < i && !seen; k++)
-      seen = strcmp(j->areas[k], area) == 0;
-    if (!seen)
-      KR_TRY(kr_junit_suite(j, run, area));
-  }
-
+  kr_junit_walk w = {.j = j, .run = run};
+  KR_TRY(kr_areas_each(run, kr_junit_area_suite, &w));
   KR_TRY(kr_junit_end(j));
   KR_TRY(kr_junit_check(j, xmlTextWriterEndDocument(j->w)));
   return kr_junit_check(j, xmlTextWriterFlush(j->w));
 }
 
-/* Fill j->areas and j->timestamp before writing. */
+/* Fill j->timestamp before writing. */
 static kf_rc kr_junit_prepare(kr_junit *j, const kf_run_result *run) {
   /* JUnit's schema wants a local date-time without a zone; the value is UTC. */
   KR_TRY(kf_time_format_iso(run->started_at, j->timestamp, sizeof j->timestamp));
   size_t n = strlen(j->timestamp);
   if (n > 0 && j->timestamp[n - 1] == 'Z')
     j->timestamp[n - 1] = '\0';
-
-  if (run->scenarios_len == 0)
-    return KF_OK;
-  j->areas = kf_calloc(run->scenarios_len, sizeof *j->areas);
-  if (j->areas == NULL)
-    return KF_ERR_NOMEM;
-  for (size_t i = 0; i < run->scenarios_len; i++)
-    kr_scenario_area(&run->scenarios[i], j->areas[i], sizeof j->areas[i]);
   return KF_OK;
 }
 
@@ -420,7 +405,6 @@ kf_rc kr_junit_write(const kf_run_result *run, const char *path, kf_err *err) {
   rc = kr_file_write_atomic(path, j.out.data != NULL ? j.out.data : "", j.out.len, err);
 
 out:
-  kf_free(j.areas);
   kf_buf_release(&j.scratch);
   kf_buf_release(&j.out);
   return rc;

@@ -91,6 +91,31 @@ kf_rc kr_text_clean(kf_buf *out, const char *s, unsigned flags);
  */
 const char *kr_scenario_area(const kf_scenario_result *sc, char *out, size_t out_size);
 
+/* Whether sc's area (kr_scenario_area) is area. */
+bool kr_scenario_in_area(const kf_scenario_result *sc, const char *area);
+
+/*
+ * The scenarios of area counted by status into out, and (when ms_out is not
+ * NULL) their durations summed, negative ones as 0.
+ */
+void kr_area_scenarios(const kf_run_result *run, const char *area, kf_run_counts *out,
+                       int64_t *ms_out);
+
+/* Receives one area name; returns KF_OK or stops the walk. */
+typedef kf_rc (*kr_area_fn)(void *ctx, const char *area);
+
+/*
+ * Hand every area of run to fn once, in the order the reports list them: the
+ * catalogue's areas in catalogue order, then the areas of scenarios outside
+ * the catalogue (kr_scenario_area, "OTHER" among them) in scenario order. A
+ * requirement without an area has area "". Allocates nothing; returns the
+ * first error of fn.
+ */
+kf_rc kr_areas_each(const kf_run_result *run, kr_area_fn fn, void *ctx);
+
+/* one when n is 1, else many: "1 scenario", "2 scenarios". */
+const char *kr_plural(size_t n, const char *one, const char *many);
+
 /* Integer milliseconds as seconds with three decimals ("1.250"); negative as 0. */
 kf_rc kr_format_seconds(int64_t ms, char *out, size_t out_size);
 
@@ -105,8 +130,9 @@ kf_rc kr_file_write_atomic(const char *path, const char *data, size_t len, kf_er
 /*
  * Append one side of ex as text: the request ("METHOD URL", headers, blank
  * line, body) or the response ("HTTP status", headers, blank line, body; or
- * why no answer came). Bodies are copied byte for byte (NULs included): clean
- * them for the medium afterwards (kr_text_clean_n).
+ * why no answer came). Bodies are formatted for people (kr_body.h: JSON
+ * indented, a mail's text as lines) or else copied byte for byte (NULs
+ * included): clean them for the medium afterwards (kr_text_clean_n).
  */
 kf_rc kr_exchange_text(const kf_exchange *ex, bool request, kf_buf *out);
 
@@ -139,9 +165,9 @@ typedef struct kr_piece {
   /*
    * Not cleaned; may hold any bytes, NULs included (len counts them). An
    * ASSERT is "expect ...  (file:line)" and indented "expected:", "actual:"
-   * and "message:" lines; an EXCHANGE "exchange 2 of 3: wait mail, 5 ms";
-   * an ARTIFACT "artifact: name, media type, N bytes"; REQUEST and RESPONSE
-   * as kr_exchange_text. Never ends with a newline.
+   * and "message:" lines (a failed one always has the first two); an EXCHANGE "exchange 2 of 3:
+   * wait mail, 5 ms"; an ARTIFACT "artifact: name, media type, N bytes"; REQUEST and RESPONSE as
+   * kr_exchange_text. Never ends with a newline.
    */
   const char *text;
   size_t len;

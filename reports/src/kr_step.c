@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "kr_body.h"
 #include "kr_priv.h"
 
 const char *kr_piece_name(kr_piece_kind kind) {
@@ -29,7 +30,7 @@ static kf_rc kr_exchange_message(const kf_message *msg, kf_buf *out) {
   if (msg->body == NULL || msg->body_len == 0)
     return KF_OK;
   KR_TRY(kf_buf_append_byte(out, '\n'));
-  KR_TRY(kf_buf_append(out, msg->body, msg->body_len));
+  KR_TRY(kr_body_append(msg, out));
   if (msg->body_cut)
     KR_TRY(kf_buf_appendf(out, "\n[... cut after %u bytes]", KF_MESSAGE_BODY_MAX));
   return KF_OK;
@@ -49,14 +50,20 @@ kf_rc kr_exchange_text(const kf_exchange *ex, bool request, kf_buf *out) {
   return kr_exchange_message(&ex->response, out);
 }
 
-/* "expect ...  (file:line)" and the lines that explain its outcome. */
+/*
+ * "expect ...  (file:line)" and the lines that explain its outcome. A failed
+ * expect always says what was expected and what came, even when nothing was
+ * recorded for one of them; the others say what they have.
+ */
 static kf_rc kr_assert_text(const kf_step_result *st, const kf_assert_result *a, kf_buf *out) {
   KR_TRY(
       kf_buf_appendf(out, "%s  (%s:%u)", kr_or(a->source, "expect"), kr_or(a->file, "?"), a->line));
-  if (a->expected != NULL)
-    KR_TRY(kf_buf_appendf(out, "\n  expected: %s", a->expected));
-  if (a->actual != NULL)
-    KR_TRY(kf_buf_appendf(out, "\n  actual:   %s", a->actual));
+  bool failed = a->status == KF_STATUS_FAIL;
+  if (a->expected != NULL || failed)
+    KR_TRY(kf_buf_appendf(out, "\n  expected: %s",
+                          kr_or(a->expected, "(no value: what the expect line says)")));
+  if (a->actual != NULL || failed)
+    KR_TRY(kf_buf_appendf(out, "\n  actual:   %s", kr_or(a->actual, "(not recorded)")));
   /* The step's message is shown next to its details already; say it once. */
   if (a->message != NULL && (st->message == NULL || strcmp(a->message, st->message) != 0))
     KR_TRY(kf_buf_appendf(out, "\n  message:  %s", a->message));
@@ -94,9 +101,12 @@ static kf_rc kr_walk_emit(kr_walk *w, kf_rc build_rc, kr_piece_kind kind, kf_sta
   if (w->text.data != NULL) {
     piece.text = w->text.data;
     piece.len = w->text.len;
-    /* The writers decide how lines end; a trace's last newline is not text. */
-    while (piece.len > 0 && piece.text[piece.len - 1] == '\n')
+    /* The writers decide how lines end; a trace's last line breaks (LF or CRLF) are not text. */
+    while (piece.len > 0 && piece.text[piece.len - 1] == '\n') {
       piece.len--;
+      if (piece.len > 0 && piece.text[piece.len - 1] == '\r')
+        piece.len--;
+    }
   }
   kf_rc rc = w->fn(w->ctx, &piece);
   kf_buf_reset(&w->text);

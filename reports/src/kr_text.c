@@ -1,7 +1,7 @@
 /*
  * kr_text.c: the text helpers every report writer shares (see kr_priv.h):
  * cleaning any bytes into valid UTF-8 for one medium, the area of a
- * scenario and durations as seconds.
+ * scenario and the order of areas, plurals and durations as seconds.
  */
 #include <assert.h>
 #include <inttypes.h>
@@ -151,6 +151,59 @@ const char *kr_scenario_area(const kf_scenario_result *sc, char *out, size_t out
   memcpy(out, id, n);
   out[n] = '\0';
   return out;
+}
+
+bool kr_scenario_in_area(const kf_scenario_result *sc, const char *area) {
+  char mine[KR_AREA_MAX];
+  return strcmp(kr_scenario_area(sc, mine, sizeof mine), area) == 0;
+}
+
+void kr_area_scenarios(const kf_run_result *run, const char *area, kf_run_counts *out,
+                       int64_t *ms_out) {
+  memset(out, 0, sizeof *out);
+  int64_t ms = 0;
+  for (size_t i = 0; i < run->scenarios_len; i++) {
+    const kf_scenario_result *sc = &run->scenarios[i];
+    if (!kr_scenario_in_area(sc, area))
+      continue;
+    out->total++;
+    out->passed += sc->status == KF_STATUS_PASS;
+    out->failed += sc->status == KF_STATUS_FAIL;
+    out->errors += sc->status == KF_STATUS_ERROR;
+    out->skipped += sc->status == KF_STATUS_SKIP;
+    if (sc->duration_ms > 0)
+      ms += sc->duration_ms;
+  }
+  if (ms_out != NULL)
+    *ms_out = ms;
+}
+
+/* The area of item k of the walk: requirement k, or scenario k - requirements_len. */
+static const char *kr_area_at(const kf_run_result *run, size_t k, char out[KR_AREA_MAX]) {
+  if (k < run->requirements_len) {
+    const char *area = run->requirements[k].area;
+    return area != NULL ? area : "";
+  }
+  return kr_scenario_area(&run->scenarios[k - run->requirements_len], out, KR_AREA_MAX);
+}
+
+kf_rc kr_areas_each(const kf_run_result *run, kr_area_fn fn, void *ctx) {
+  assert(run != NULL && fn != NULL);
+  size_t n = run->requirements_len + run->scenarios_len;
+  for (size_t k = 0; k < n; k++) {
+    char here[KR_AREA_MAX], there[KR_AREA_MAX];
+    const char *area = kr_area_at(run, k, here);
+    bool seen = false;
+    for (size_t j = 0; j < k && !seen; j++)
+      seen = strcmp(kr_area_at(run, j, there), area) == 0;
+    if (!seen)
+      KR_TRY(fn(ctx, area));
+  }
+  return KF_OK;
+}
+
+const char *kr_plural(size_t n, const char *one, const char *many) {
+  return n == 1 ? one : many;
 }
 
 kf_rc kr_format_seconds(int64_t ms, char *out, size_t out_size) {

@@ -31,6 +31,7 @@
 #include <sodium.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <libxml/xmlschemas.h>
 #include <libxml/xpath.h>
 
 #include "kf/alloc.h"
@@ -39,6 +40,7 @@
 #include "kf/run_result.h"
 #include "kf/str.h"
 #include "kf/utf8.h"
+#include "kh_step.h"
 #include "kr/report.h"
 #include "kr_priv.h"
 #include "kt_alloc.h"
@@ -616,28 +618,31 @@ static void schema_check(const json_t *root_schema, const json_t *schema, const 
     fail_msg("%s", why);
 }
 
-/* Find docs/report-schema.json from the repository root or a build folder. */
-static json_t *load_schema(void) {
-  static const char *const paths[] = {"docs/report-schema.json", "../docs/report-schema.json",
-                                      "../../docs/report-schema.json",
-                                      "../../../docs/report-schema.json"};
+/*
+ * Where the repository file rel is: below KONFORM_SRCDIR, the current folder
+ * (the repository root) or a build folder up to three levels down. Fails the
+ * test when it is in none of them.
+ */
+static void source_path(const char *rel, char *out, size_t size) {
+  static const char *const roots[] = {".", "..", "../..", "../../.."};
   const char *env = getenv("KONFORM_SRCDIR");
-  if (env != NULL) {
-    char p[512];
-    if (kf_str_format(p, sizeof p, "%s/docs/report-schema.json", env) == KF_OK) {
-      json_t *s = json_load_file(p, 0, NULL);
-      if (s != NULL)
-        return s;
-    }
+  if (env != NULL && kf_str_format(out, size, "%s/%s", env, rel) == KF_OK && access(out, R_OK) == 0)
+    return;
+  for (size_t i = 0; i < sizeof roots / sizeof roots[0]; i++) {
+    if (kf_str_format(out, size, "%s/%s", roots[i], rel) == KF_OK && access(out, R_OK) == 0)
+      return;
   }
-  for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-    json_t *s = json_load_file(paths[i], 0, NULL);
-    if (s != NULL)
-      return s;
-  }
-  fail_msg(
-      "docs/report-schema.json not found (run from the repository root or set KONFORM_SRCDIR)");
-  return NULL;
+  fail_msg("%s not found (run from the repository root or set KONFORM_SRCDIR)", rel);
+}
+
+static json_t *load_schema(void) {
+  char path[512];
+  source_path("docs/report-schema.json", path, sizeof path);
+  json_error_t jerr;
+  json_t *s = json_load_file(path, 0, &jerr);
+  if (s == NULL)
+    fail_msg("%s does not parse: %s", path, jerr.text);
+  return s;
 }
 
 /* Fail the test unless doc follows docs/report-schema.json. */
@@ -1001,8 +1006,9 @@ static void test_not_selected_is_not_checked(void **state) {
 
   char *text = capture_summary(&f->run, false, false);
   assert_non_null(
-      strstr(text, "    ACC-01   not checked (1 of 12 scenarios selected)  Registrierung\n"));
-  assert_non_null(strstr(text, "    ACC-06   FAIL          1 scenario   Link 24 Stunden\n"));
+      strstr(text, "    ACC-01   not checked  1 of 12 scenarios selected  Registrierung\n"));
+  assert_non_null(
+      strstr(text, "    ACC-06   FAIL         1 of 1 scenario failed  Link 24 Stunden\n"));
   assert_non_null(strstr(text, "  ACC     0 pass    2 fail    2 not checked\n"));
   test_free(text);
 }
@@ -1198,7 +1204,11 @@ static void test_junit_report(void **state) {
   assert_xpath_string(doc, "/testsuites/@tests", "5");
   assert_xpath_string(doc, "/testsuites/@failures", "1");
   assert_xpath_string(doc, "/testsuites/@errors", "1");
-  assert_xpath_string(doc, "/testsuites/@skipped", "1");
+  /* junit-10.xsd has no skipped or timestamp on <testsuites>; the suites carry both. */
+  assert_xpath_count(doc, "/testsuites/@skipped", 0);
+  assert_xpath_count(doc, "/testsuites/@timestamp", 0);
+  assert_int_equal((int)xpath_number(doc, "sum(/testsuites/testsuite/@skipped)"), 1);
+  assert_xpath_string(doc, "/testsuites/testsuite[1]/@timestamp", "2026-03-28T10:00:00");
   assert_xpath_string(doc, "/testsuites/@time", "4.321");
 
   /* One suite per area, in catalogue order, then areas outside the catalogue. */
@@ -1220,24 +1230,44 @@ static void test_junit_report(void **state) {
 
   /* The passing case. */
   assert_xpath_string(doc, "//testcase[@name='" NAME_PASS "']/@classname", "konform.ACC");
-  assert_xpath_string(doc, "//testcase[@name='" NAME_PASS "']/@file",
-                      "scenarios/acc/register.konform");
-  assert_xpath_string(doc, "//testcase[@name='" NAME_PASS "']/@line", "3");
   assert_xpath_string(doc, "//testcase[@name='" NAME_PASS "']/@time", "1.250");
   assert_xpath_count(
       doc, "//testcase[@name='" NAME_PASS "']/*[self::failure or self::error or self::skipped]", 0);
-  assert_xpath_count(doc, "//testcase[@name='" NAME_PASS "']/properties/property[@name='tag']", 2);
+  /* Where it is written and what it covers: text, as the schema has no attribute for them. */
+  assert_xpath_count(doc, "//testcase/@file", 0);
+  assert_xpath_count(doc, "//testcase/@line", 0);
+  assert_xpath_count(doc, "//testcase/properties", 0);
   assert_xpath_contains(doc, "//testcase[@name='" NAME_PASS "']/system-out",
-                        "POST /api/v1/registrations");
+                        "scenario: scenarios/acc/register.konform:3\n"
+                        "covers: ACC-01\n"
+                        "tags: smoke mail\n"
+                        "1. [pass] POST /api/v1/registrations");
 
   /* The skip. */
   assert_xpath_count(doc, "//testcase[@name='" NAME_SKIP "']/skipped", 1);
   assert_xpath_string(doc, "//testcase[@name='" NAME_SKIP "']/skipped/@message", SKIP_MESSAGE);
   assert_xpath_count(doc, "//testcase[@name='" NAME_SKIP "']/skipped/@type", 0);
-  assert_xpath_count(doc, "//testcase[@name='" NAME_SKIP "']/system-out", 0);
+  assert_xpath_string(doc, "//testcase[@name='" NAME_SKIP "']/system-out",
+                      "scenario: scenarios/auth/lock.konform:1\ncovers: AUTH-05\n");
 
   assert_xpath_string(doc, "//testcase[@name='" NAME_OTHER "']/@classname", "konform.OTHER");
-  assert_xpath_count(doc, "//testcase[@name='" NAME_OTHER "']/properties", 0);
+  assert_xpath_string(doc, "//testcase[@name='" NAME_OTHER "']/system-out",
+                      "scenario: scenarios/health.konform:1\n");
+
+  /* Each suite names its requirements' verdicts; the requirement without scenarios too. */
+  assert_xpath_string(
+      doc, "/testsuites/testsuite[1]/properties/property[@name='requirement ACC-01']/@value",
+      "pass");
+  assert_xpath_string(
+      doc, "/testsuites/testsuite[1]/properties/property[@name='requirement ACC-07']/@value",
+      "not-checked");
+  assert_xpath_string(
+      doc, "/testsuites/testsuite[2]/properties/property[@name='requirement AUTH-04']/@value",
+      "fail");
+  assert_xpath_count(
+      doc, "/testsuites/testsuite[1]/properties/property[@name='requirement AUTH-04']", 0);
+  assert_xpath_count(doc, "/testsuites/testsuite[3]/properties/property[starts-with(@name, 'req')]",
+                     0);
   xmlFreeDoc(doc);
 }
 
@@ -1249,9 +1279,12 @@ static void test_junit_failures(void **state) {
   fixture *f = *state;
   xmlDocPtr doc = write_junit(f);
 
-  /* The failure: a <failure>, never an <error>, with properties, expects and exchanges. */
-  assert_xpath_count(doc, TC_FAIL "/properties/property[@name='covers']", 2);
-  assert_xpath_string(doc, TC_FAIL "/properties/property[@name='covers'][2]/@value", "ACC-08");
+  /* The failure: a <failure>, never an <error>, with what it covers, expects and exchanges. */
+  assert_xpath_contains(doc, TC_FAIL "/system-out",
+                        "scenario: " FAIL_FILE ":1\ncovers: ACC-06 ACC-08\n1. [pass] ");
+  assert_xpath_string(
+      doc, "/testsuites/testsuite[1]/properties/property[@name='requirement ACC-08']/@value",
+      "fail");
   assert_xpath_count(doc, TC_FAIL "/failure", 1);
   assert_xpath_count(doc, TC_FAIL "/error", 0);
   assert_xpath_string(doc, TC_FAIL "/failure/@message", FAIL_MESSAGE);
@@ -1367,7 +1400,9 @@ static void test_console_summary_plain(void **state) {
   char line[128];
   last_line(text, line, sizeof line);
   assert_string_equal(line, "2 passed, 2 failed, 1 skipped");
-  assert_non_null(strstr(text, "\n1 error (counted as failed)\n2 passed, 2 failed, 1 skipped\n"));
+  assert_non_null(strstr(text, "\n1 error (counted as failed)\n"
+                               "1 scenario not checked: 1 needs a test clock\n"
+                               "2 passed, 2 failed, 1 skipped\n"));
   assert_null(strchr(text, '\x1b')); /* Not even the ESC inside the trace. */
   assert_non_null(strstr(text, "\\x1B[31mred"));
 
@@ -1397,21 +1432,53 @@ static void test_console_summary_plain(void **state) {
                                "              expected: 401\n"
                                "              message:  there is no response to check\n"));
   assert_non_null(strstr(text, "      response:\n        no response: connection refused\n"));
-  /* The failures come before the requirement summary, which ends the output. */
-  assert_true(strstr(text, "at " FAIL_FILE) < strstr(text, "Requirements:"));
+  /* The failures come before the summary, which ends the output. */
+  assert_true(strstr(text, "at " FAIL_FILE) < strstr(text, "Scenarios by area:"));
+  assert_true(strstr(text, "Scenarios by area:") < strstr(text, "Requirements by area:"));
 
   assert_non_null(strstr(text, "  SKIP  " NAME_SKIP ": " SKIP_MESSAGE "\n"));
-  assert_non_null(strstr(text, "    ACC-07   not checked   0 scenarios  Link einmal\n"));
-  assert_non_null(strstr(text, "    ACC-06   FAIL          1 scenario   Link 24 Stunden\n"));
-  assert_non_null(strstr(text, "    ACC-01   pass          1 scenario   Registrierung\n"));
-  assert_non_null(strstr(text, "    AUTH-05  not checked   1 scenario   Sperre\n"));
+  assert_non_null(strstr(text, "\nScenarios by area:\n"
+                               "  ACC     2 scenarios, 1 passed, 1 failed, 0 skipped\n"
+                               "  AUTH    2 scenarios, 0 passed, 1 failed (1 error), 1 skipped\n"
+                               "  OTHER   1 scenario, 1 passed, 0 failed, 0 skipped\n"));
+  /* The failures once more, one each, on the last screen. */
+  assert_non_null(strstr(text, "\nFailed:\n"
+                               "  FAIL  " NAME_FAIL "\n"
+                               "        " FAIL_FILE ":17: " FAIL_MESSAGE "\n"
+                               "  ERROR " NAME_ERROR "\n"
+                               "        scenarios/auth/enum.konform:6: " ERROR_MESSAGE "\n"));
+  /* Only what did not pass has a line, with why; what no scenario covers is one list. */
+  assert_non_null(
+      strstr(text, "    ACC-06   FAIL         1 of 1 scenario failed  Link 24 Stunden\n"));
+  assert_non_null(strstr(text, "    AUTH-05  not checked  1 skipped (no clock)    Sperre\n"));
+  assert_non_null(strstr(text, "\n  1 requirement has no scenario yet: ACC-07\n"));
+  assert_null(strstr(text, "ACC-01   pass"));
+  assert_null(strstr(text, "ACC-07   not checked"));
   assert_non_null(strstr(text, "  ACC     1 pass    2 fail    1 not checked\n"));
   assert_non_null(strstr(text, "  AUTH    0 pass    1 fail    1 not checked\n"));
   assert_non_null(strstr(text, "  total   1 pass    3 fail    2 not checked\n"));
-  assert_non_null(strstr(text, "seed 18446744073709551557, run id 0000000000000abc,"));
-  assert_non_null(strstr(text, "4.321 s"));
+  assert_non_null(strstr(text, "\ntarget embedded reference stack (" SERVER ")\n"
+                               "seed 18446744073709551557, run id 0000000000000abc, 5 scenarios in "
+                               "4.321 s\n"));
+  assert_int_equal(occurrences(text, "run id"), 1);
   size_t len = strlen(text);
   assert_true(kf_utf8_valid(text, len));
+  test_free(text);
+}
+
+static void test_console_summary_verbose(void **state) {
+  fixture *f = *state;
+  /* The whole requirement table, passes and requirements without scenarios too. */
+  char *text = capture_summary(&f->run, false, true);
+  assert_non_null(strstr(text, "\nRequirements:\n  ACC\n"
+                               "    ACC-01   pass         1 scenario              Registrierung\n"
+                               "    ACC-06   FAIL         1 of 1 scenario failed  Link 24 Stunden\n"
+                               "    ACC-07   not checked  no scenario yet         Link einmal\n"));
+  assert_non_null(strstr(text, "  AUTH\n    AUTH-04  FAIL"));
+  assert_true(strstr(text, "\nRequirements:\n") < strstr(text, "Scenarios by area:"));
+  char line[128];
+  last_line(text, line, sizeof line);
+  assert_string_equal(line, "2 passed, 2 failed, 1 skipped");
   test_free(text);
 }
 
@@ -1481,7 +1548,9 @@ static void test_console_verbose(void **state) {
                          "           POST " SERVER "/api/v1/registrations\n"
                          "           Content-Type: application/json\n"
                          "\n"
-                         "           {\"email\":\"a@b.test\"}\n"
+                         "           {\n"
+                         "             \"email\": \"a@b.test\"\n"
+                         "           }\n"
                          "         response:\n"
                          "           HTTP/1.1 202 Accepted\n"));
   assert_non_null(strstr(
@@ -1598,6 +1667,590 @@ static void test_console_want_color(void **state) {
   kf_free(saved_term);
 }
 
+/* ---------------------------------------------------------------------------
+ * A realistic run: the catalogue's size and title lengths, long names, files
+ * and URLs, a contains window, JSON, HTML and mail bodies, every skip reason.
+ * ------------------------------------------------------------------------- */
+
+#define LONG_TITLE                                                                                  \
+  "Wer sich registriert, erhält eine Bestätigungs-E-Mail mit einem Link, der 24 Stunden gültig " \
+  "ist; danach ist er abgelaufen, und ein neuer Link kann angefordert werden (Prüfung über die "  \
+  "Uhr der Implementierung)."
+#define LONG_NAME                                                                                   \
+  "Ein Bestätigungslink, der genau 24 Stunden nach dem Versand geöffnet wird, ist noch gültig, " \
+  "eine Sekunde später aber abgelaufen, und das Konto bleibt unbestätigt"
+#define LONG_FILE                                                                                  \
+  "scenarios/acc/ein-sehr-langer-dateiname-fuer-bestaetigungslinks-die-genau-vierundzwanzig-"      \
+  "stunden-gelten.konform"
+/* What the harness puts into actual for a failed 'not contains': 300 characters and more. */
+#define LONG_ACTUAL                                                                                  \
+  "found at character 1207: \"…Guten Tag, Sie haben sich im Portal der Bundesagentur für Arbeit " \
+  "registriert. Ihre E-Mail-Adresse lautet a@b.de und Ihr Benutzername ist ebenfalls a@b.de, "       \
+  "bitte bewahren Sie diese Nachricht gut auf, denn sie enthält Ihren persönlichen Link, der "     \
+  "nur vierundzwanzig Stunden gültig ist und danach nicht mehr geöffnet werden kann…\""
+#define LONG_URL                                                                                   \
+  SERVER "/link/e-mail-bestaetigen?id=0123456789abcdef0123456789abcdef0123456789abcdef0123456789"  \
+         "abcdef&return=%2Fapi%2Fv1%2Faccounts%2Fme%2Fprofile%2Fsettings%2Fnotifications%3Fx%3D1"
+#define MAIL_WAIT_BODY                                                                             \
+  "{\"messages\":[{\"id\":17,\"subject\":\"Bestätigung Ihrer E-Mail-Adresse für das Portal "     \
+  "Jobcenter.Digital der Bundesagentur für Arbeit, bitte innerhalb von 24 Stunden\",\"text\":"    \
+  "\"Guten Tag,\\n\\nbitte bestätigen Sie Ihre E-Mail-Adresse, indem Sie innerhalb von 24 "       \
+  "Stunden "                                                                                       \
+  "den folgenden Link öffnen, der nur einmal verwendet werden kann und danach ungültig ist:\\n"  \
+  "https://www.arbeitsagentur.de/link/e-mail-bestaetigen?id=0123456789abcdef0123456789abcdef01234" \
+  "56789abcdef\\n\"}],\"count\":1}"
+
+/* The catalogue's areas and sizes. */
+static void build_catalogue(kf_run_result *run) {
+  static const struct {
+    const char *area;
+    int n;
+  } areas[] = {{"ACC", 11}, {"AUTH", 7}, {"TOTP", 5}, {"PK", 5}, {"PROF", 12},
+               {"RST", 7},  {"COM", 6},  {"MSG", 5},  {"UPL", 3}};
+  for (size_t a = 0; a < sizeof areas / sizeof areas[0]; a++) {
+    for (int i = 1; i <= areas[a].n; i++) {
+      char id[32];
+      assert_int_equal(kf_str_format(id, sizeof id, "%s-%02d", areas[a].area, i), KF_OK);
+      assert_int_equal(kf_run_result_add_requirement(run, id, areas[a].area, LONG_TITLE, "seed"),
+                       KF_OK);
+    }
+  }
+}
+
+/* A failing step: a contains window, an expect with nothing recorded, long traces. */
+static void add_long_failure(kf_scenario_result *sc) {
+  kf_step_result *st =
+      add_step(sc,
+               "wait mail to \"{{email}}\" subject \"Bestätigung Ihrer E-Mail-"
+               "Adresse für das Portal Jobcenter.Digital\"",
+               30, KF_STATUS_FAIL, "expect mail.text not contains \"a@b.de\": " LONG_ACTUAL);
+  st->fail_line = 31;
+  add_assert(st, "expect mail.text not contains \"{{email}}\"", 31, KF_STATUS_FAIL, "\"a@b.de\"",
+             LONG_ACTUAL, st->message);
+  add_assert(st,
+             "expect mail.header_raw \"X-Konform-Ein-Sehr-Langer-Header-Name-Der-Nicht-Passt\" "
+             "exists",
+             32, KF_STATUS_FAIL, NULL, NULL, "does not hold");
+  kf_exchange *ex = add_exchange(st, "wait mail", "GET", LONG_URL, "HTTP/1.1 200 OK");
+  add_header(&ex->request, "Cookie", "session=" LONG_NAME LONG_NAME);
+  add_header(&ex->response, "Content-Type", "application/json; charset=utf-8");
+  set_body(&ex->response, MAIL_WAIT_BODY, sizeof MAIL_WAIT_BODY - 1);
+  ex = add_exchange(st, "request", "GET", LONG_URL, "HTTP/1.1 200 OK");
+  add_header(&ex->response, "Content-Type", "text/html; charset=utf-8");
+  char html[1600];
+  size_t n = 0;
+  while (n + sizeof LONG_TITLE < sizeof html) {
+    memcpy(html + n, LONG_TITLE, sizeof LONG_TITLE - 1);
+    n += sizeof LONG_TITLE - 1;
+  }
+  set_body(&ex->response, html, n);
+}
+
+/* Skipped scenarios with the reasons the harness gives (see KR_SKIP_REASONS). */
+static void add_skips(kf_run_result *run) {
+  static const char *const whys[] = {
+      "the target has no test clock control (profile clock is not \"konform\"); this scenario "
+      "needs one",
+      "the target has no test clock control (clock = none)",
+      "the target has no test clock control (clock = none)",
+      "the target profile sets no mail_api; this scenario waits for mail",
+      "the target profile sets no mail_api",
+      "the target profile sets no post_api; this scenario waits for letters",
+      "not checked: 12 rounds could not decide (a 1.00 ms, b 1.10 ms, shift 0.10 ms)",
+      "the moon is in the wrong phase",
+  };
+  static const char *const covers[] = {"AUTH-05", "AUTH-06", "AUTH-06", "ACC-11",
+                                       "ACC-11",  "PROF-02", "AUTH-04", "AUTH-07"};
+  for (size_t i = 0; i < sizeof whys / sizeof whys[0]; i++) {
+    kf_scenario_result *sc =
+        add_scenario(run, LONG_NAME, LONG_FILE, 3, covers[i], KF_STATUS_SKIP, 0);
+    sc->message = own(whys[i]);
+  }
+}
+
+static void build_realistic_run(kf_run_result *run) {
+  kf_run_result_init(run);
+  run->target = own("/home/beispiel/projekte/jobcenter-digital/konform-ziele/"
+                    "eine-sehr-lange-zielbeschreibung-mit-vielen-teilen/staging-umgebung.profile");
+  run->base_url = own(SERVER);
+  run->seed = UINT64_C(18446744073709551557);
+  run->run_id = UINT64_C(0xfedcba9876543210);
+  run->duration_ms = 98765;
+  build_catalogue(run);
+  run->requirements[7].not_selected = 3;  /* ACC-08: only part of it selected. */
+  run->requirements[12].not_selected = 2; /* AUTH-02: none of it selected. */
+  const char *five[] = {"ACC-01", "ACC-02", "ACC-03", "ACC-04", "ACC-05"};
+  for (int i = 0; i < 40; i++) {
+    kf_scenario_result *sc = NULL;
+    assert_int_equal(
+        kf_run_result_add_scenario(run, LONG_NAME, LONG_FILE, 3, five, 5, NULL, 0, &sc), KF_OK);
+    sc->status = KF_STATUS_PASS;
+    sc->duration_ms = 123456;
+    add_registration(sc, 5);
+  }
+  const char *covers[] = {"ACC-06", "ACC-07", "ACC-08", "ACC-09", "ACC-10"};
+  kf_scenario_result *sc = NULL;
+  assert_int_equal(
+      kf_run_result_add_scenario(run, LONG_NAME, LONG_FILE, 28, covers, 5, NULL, 0, &sc), KF_OK);
+  sc->status = KF_STATUS_FAIL;
+  add_long_failure(sc);
+  sc = add_scenario(run, LONG_NAME, LONG_FILE, 40, "AUTH-03", KF_STATUS_ERROR, 7);
+  sc->message =
+      own("cannot reach " LONG_URL ": connection refused after 3 attempts; the target "
+          "may be down, or the profile's base_url may point at the wrong port: " LONG_URL);
+  add_skips(run);
+  add_scenario(run, LONG_NAME, "scenarios/health.konform", 1, NULL, KF_STATUS_PASS, 1);
+}
+
+/* Fail unless every line is at most KR_CONSOLE_WIDTH characters (colours not counted), none ends
+ * in a blank and the text ends with a line break. */
+static void check_widths(const char *text) {
+  size_t lines = 0;
+  for (const char *p = text; *p != '\0'; lines++) {
+    const char *nl = strchr(p, '\n');
+    assert_non_null(nl);
+    char line[4096];
+    size_t n = 0;
+    for (const char *q = p; q < nl; q++) {
+      if (*q == '\x1b') { /* Skip an SGR sequence: ESC [ ... m. */
+        while (q < nl && *q != 'm')
+          q++;
+        continue;
+      }
+      assert_true(n + 1 < sizeof line);
+      line[n++] = *q;
+    }
+    line[n] = '\0';
+    size_t chars = kf_utf8_count(line, n);
+    if (chars > KR_CONSOLE_WIDTH || (n > 0 && line[n - 1] == ' '))
+      fail_msg("line %zu has %zu characters%s: \"%s\"", lines + 1, chars,
+               n > 0 && line[n - 1] == ' ' ? " and ends in a blank" : "", line);
+    p = nl + 1;
+  }
+  assert_true(lines > 0);
+}
+
+/* What the console prints for run: every scenario as it finishes, then the summary. */
+static char *print_all_with(const kf_run_result *run, const kr_console_options *opt) {
+  FILE *fp = tmpfile();
+  assert_non_null(fp);
+  for (size_t i = 0; i < run->scenarios_len; i++)
+    kr_console_scenario(fp, opt, &run->scenarios[i], i + 1, run->scenarios_len);
+  kr_console_summary(fp, opt, run);
+  return printed(fp);
+}
+
+/* text with every line break and the blanks after it made one blank (caller frees with test_free).
+ */
+static char *unwrapped(const char *text) {
+  char *out = test_malloc(strlen(text) + 1);
+  size_t n = 0;
+  for (const char *p = text; *p != '\0'; p++) {
+    if (*p != '\n') {
+      out[n++] = *p;
+      continue;
+    }
+    while (p[1] == ' ')
+      p++;
+    out[n++] = ' ';
+  }
+  out[n] = '\0';
+  return out;
+}
+
+static void test_console_width(void **state) {
+  fixture *f = *state;
+  kf_run_result_release(&f->run);
+  build_realistic_run(&f->run);
+  for (int mode = 0; mode < 6; mode++) {
+    kr_console_options opt = {.color = mode % 2 == 1,
+                              .verbose = mode / 2 == 1,
+                              .trace = mode / 2 == 2 ? KR_TRACE_ALL : KR_TRACE_FAILED};
+    char *text = print_all_with(&f->run, &opt);
+    check_widths(text);
+    char line[128];
+    last_line(text, line, sizeof line);
+    assert_string_equal(line, "41 passed, 2 failed, 8 skipped");
+    test_free(text);
+  }
+  FILE *fp = tmpfile();
+  assert_non_null(fp);
+  kr_console_options opt = {.color = false};
+  kr_console_summary(fp, &opt, &f->run);
+  char *text = printed(fp);
+  if (getenv("KR_DUMP") != NULL)
+    fputs(text, stderr);
+  /* Names and titles are cut where a line has no room; the failure view keeps the name whole. */
+  assert_non_null(strstr(text, "\n  FAIL  Ein Bestätigungslink, der genau 24 Stunden nach dem "
+                               "Versand geöffnet wird, ist noch gültig,\n        eine Sekunde "
+                               "später aber abgelaufen, und das Konto bleibt unbestätigt\n"));
+  assert_non_null(strstr(text, "\nFailed:\n  FAIL  Ein Bestätigungslink, der genau 24 Stunden "
+                               "nach dem Versand geöffnet wird, ist noch gültig,…\n"));
+  assert_non_null(strstr(text, "    ACC-06   FAIL         1 of 1 scenario failed  Wer sich "
+                               "registriert, erhält eine Bestätigungs-E-…\n"));
+  assert_non_null(strstr(text, "\ntarget /home/beispiel/projekte/jobcenter-digital/konform-ziele/"
+                               "eine-sehr-la… (" SERVER ")\n"));
+  /* The contains window and the failed expect without values are shown whole, however wrapped. */
+  char *flat = unwrapped(text);
+  assert_non_null(strstr(flat, " actual:   " LONG_ACTUAL " "));
+  assert_non_null(strstr(flat, " expected: (no value: what the expect line says) actual:   (not "
+                               "recorded) "));
+  test_free(flat);
+  /* The whole summary: plurals, the skip reasons grouped, the requirements without scenarios. */
+  assert_non_null(strstr(text, "\n  ACC    43 scenarios, 40 passed, 1 failed, 2 skipped\n"));
+  assert_non_null(
+      strstr(text, "\n  AUTH    6 scenarios, 0 passed, 1 failed (1 error), 5 skipped\n"));
+  assert_non_null(strstr(text, "\n  PROF    1 scenario, 0 passed, 0 failed, 1 skipped\n"));
+  assert_non_null(strstr(text, "\n  OTHER   1 scenario, 1 passed, 0 failed, 0 skipped\n"));
+  assert_non_null(strstr(text, "\n    AUTH-06  not checked  2 skipped (no clock)    Wer "));
+  assert_non_null(strstr(text, "\n    ACC-11   not checked  2 skipped (no mail_api)  Wer "));
+  assert_non_null(strstr(text, "\n    AUTH-02  not checked  0 of 2 scenarios selected  Wer "));
+  assert_non_null(strstr(text, "\n    AUTH-07  not checked  1 skipped (other reason)  Wer "));
+  assert_non_null(strstr(text, "\n    ACC-08   FAIL         1 of 1 scenario failed  Wer "));
+  assert_non_null(strstr(text,
+                         "\n  43 requirements have no scenario yet: AUTH-01, TOTP-01..05, "
+                         "PK-01..05, PROF-01 03..12, RST-01..07,\n    COM-01..06, MSG-01..05, "
+                         "UPL-01..03\n"));
+  assert_non_null(strstr(text, "\n1 error (counted as failed)\n"
+                               "8 scenarios not checked: 3 need a test clock, 2 need mail_api, "
+                               "1 needs post_api, 1 was undecided\n    (timing), 1 was skipped for "
+                               "another reason\n41 passed, 2 failed, 8 skipped\n"));
+  assert_non_null(strstr(text, "\nseed 18446744073709551557, run id fedcba9876543210, 51 scenarios "
+                               "in 98.765 s\n"));
+  test_free(text);
+}
+
+/* ---------------------------------------------------------------------------
+ * JUnit against junit-10.xsd, the schema Jenkins' xunit plugin checks.
+ * ------------------------------------------------------------------------- */
+
+/* xmlStructuredErrorFunc: keep the validator's messages. */
+static void collect_schema_error(void *ctx, xmlErrorPtr e) {
+  if (e != NULL && e->message != NULL)
+    (void)kf_buf_appendf(ctx, "line %d: %s", e->line, e->message); /* A cut list still says why. */
+}
+
+static xmlSchemaPtr load_junit_xsd(void) {
+  char path[512];
+  source_path("tests/reports/junit-10.xsd", path, sizeof path);
+  xmlSchemaParserCtxtPtr pc = xmlSchemaNewParserCtxt(path);
+  assert_non_null(pc);
+  xmlSchemaPtr schema = xmlSchemaParse(pc);
+  xmlSchemaFreeParserCtxt(pc);
+  if (schema == NULL)
+    fail_msg("%s is not an XML Schema", path);
+  return schema;
+}
+
+/* Whether doc validates against schema; the validator's messages into why. */
+static bool junit_valid(xmlSchemaPtr schema, xmlDocPtr doc, kf_buf *why) {
+  xmlSchemaValidCtxtPtr vc = xmlSchemaNewValidCtxt(schema);
+  assert_non_null(vc);
+  xmlSchemaSetValidStructuredErrors(vc, collect_schema_error, why);
+  int r = xmlSchemaValidateDoc(vc, doc);
+  xmlSchemaFreeValidCtxt(vc);
+  return r == 0;
+}
+
+/* Fail the test, with the validator's reasons, unless doc validates; then free doc. */
+static void check_junit_valid(xmlSchemaPtr schema, xmlDocPtr doc) {
+  kf_buf why;
+  kf_buf_init(&why, 1u << 16);
+  bool ok = junit_valid(schema, doc, &why);
+  char copy[1024];
+  (void)kf_str_copy(copy, sizeof copy, why.data != NULL ? why.data : ""); /* Cut: still why. */
+  kf_buf_release(&why);
+  xmlFreeDoc(doc);
+  if (!ok)
+    fail_msg("junit.xml does not validate against junit-10.xsd: %s", copy);
+}
+
+/* The first node expr selects. */
+static xmlNodePtr xpath_node(xmlDocPtr doc, const char *expr) {
+  xmlXPathContextPtr ctx = xmlXPathNewContext(doc);
+  assert_non_null(ctx);
+  xmlXPathObjectPtr obj = xmlXPathEvalExpression(BAD_CAST expr, ctx);
+  assert_non_null(obj);
+  xmlNodeSetPtr set = obj->nodesetval;
+  if (set == NULL || set->nodeNr == 0)
+    fail_msg("%s selects nothing", expr);
+  xmlNodePtr node = set->nodeTab[0];
+  xmlXPathFreeObject(obj);
+  xmlXPathFreeContext(ctx);
+  return node;
+}
+
+/* Whether doc validates once attribute name=value is set on the first node expr selects. */
+static bool valid_with_attr(xmlSchemaPtr schema, xmlDocPtr doc, const char *expr, const char *name,
+                            const char *value) {
+  xmlNodePtr node = xpath_node(doc, expr);
+  assert_non_null(xmlSetProp(node, BAD_CAST name, BAD_CAST value));
+  kf_buf why;
+  kf_buf_init(&why, 1u << 16);
+  bool ok = junit_valid(schema, doc, &why);
+  kf_buf_release(&why);
+  assert_int_equal(xmlUnsetProp(node, BAD_CAST name), 0);
+  return ok;
+}
+
+static void test_junit_schema(void **state) {
+  fixture *f = *state;
+  xmlSchemaPtr schema = load_junit_xsd();
+
+  /* Passing, failing, erroring and skipped scenarios, and one outside the catalogue. */
+  xmlDocPtr doc = write_junit(f);
+  kf_buf why;
+  kf_buf_init(&why, 1u << 16);
+  assert_true(junit_valid(schema, doc, &why));
+  kf_buf_release(&why);
+  /* Not a rubber stamp: what the writer used to write is refused. */
+  assert_false(valid_with_attr(schema, doc, "//testcase", "file", "scenarios/a.konform"));
+  assert_false(valid_with_attr(schema, doc, "//testcase", "line", "3"));
+  assert_false(valid_with_attr(schema, doc, "/testsuites", "skipped", "1"));
+  assert_false(valid_with_attr(schema, doc, "/testsuites", "timestamp", "2026-03-28T10:00:00"));
+  assert_false(valid_with_attr(schema, doc, "//testsuite", "time", "1,5"));
+  xmlNodePtr tc = xpath_node(doc, "//testcase");
+  xmlNodePtr props = xmlNewChild(tc, NULL, BAD_CAST "properties", NULL);
+  assert_non_null(props);
+  kf_buf_init(&why, 1u << 16);
+  assert_false(junit_valid(schema, doc, &why));
+  kf_buf_release(&why);
+  xmlUnlinkNode(props);
+  xmlFreeNode(props);
+  check_junit_valid(schema, doc);
+
+  /* Every status at the catalogue's size, with long texts and odd bytes. */
+  kf_run_result_release(&f->run);
+  build_realistic_run(&f->run);
+  check_junit_valid(schema, write_junit(f));
+
+  /* And a run with nothing in it. */
+  kf_run_result_release(&f->run);
+  kf_run_result_init(&f->run);
+  check_junit_valid(schema, write_junit(f));
+  xmlSchemaFree(schema);
+}
+
+/* ---------------------------------------------------------------------------
+ * Bodies in traces, trace modes, failed expects, skip reasons.
+ * ------------------------------------------------------------------------- */
+
+/*
+ * The body of a response with content_type (NULL: none) as the traces show it
+ * (caller frees with kf_free).
+ */
+static char *shown_body(const char *content_type, const char *body, size_t len, bool cut) {
+  kf_exchange ex;
+  memset(&ex, 0, sizeof ex);
+  ex.status = 200;
+  if (content_type != NULL)
+    add_header(&ex.response, "Content-Type", content_type);
+  set_body(&ex.response, body, len);
+  ex.response.body_cut = cut;
+  kf_buf out;
+  kf_buf_init(&out, KR_TEXT_IN_MAX);
+  assert_int_equal(kr_exchange_text(&ex, false, &out), KF_OK);
+  kf_exchange_release(&ex);
+  const char *start = strstr(out.data, "\n\n");
+  assert_non_null(start);
+  start += 2;
+  char *shown = kf_memdup0(start, out.len - (size_t)(start - out.data));
+  assert_non_null(shown);
+  if (cut) /* The note on a cut body is not the body. */
+    *strstr(shown, "\n[... cut after") = '\0';
+  kf_buf_release(&out);
+  return shown;
+}
+
+/* Fail unless the body is shown exactly as want. */
+static void check_shown(const char *content_type, const char *body, const char *want) {
+  char *shown = shown_body(content_type, body, strlen(body), false);
+  assert_string_equal(shown, want);
+  kf_free(shown);
+}
+
+/* Fail unless the body is shown as it is. */
+static void check_as_is(const char *content_type, const char *body, size_t len, bool cut) {
+  char *shown = shown_body(content_type, body, len, cut);
+  assert_memory_equal(shown, body, len);
+  assert_int_equal(shown[len], '\0');
+  kf_free(shown);
+}
+
+static void test_body_formats(void **state) {
+  (void)state;
+  /* The layout of jansson's JSON_INDENT(2), byte for byte. */
+  static const char doc[] =
+      "{\"a\": 1, \"b\": [true, false, null, \"x\\\"y\"], \"c\": {}, \"d\": [],"
+      " \"e\": {\"f\": [1, {\"g\": -2}]}, \"h\": \"Grüße\"}";
+  json_t *j = json_loads(doc, 0, NULL);
+  assert_non_null(j);
+  char *want = json_dumps(j, JSON_INDENT(2));
+  json_decref(j);
+  check_shown("application/json", doc, want);
+  kf_free(want);
+  /* Any +json, parameters and case ignored; without a type, whatever parses as object or array. */
+  check_shown("Application/Problem+JSON; charset=utf-8", "{\"code\":\"X\"}",
+              "{\n  \"code\": \"X\"\n}");
+  check_shown(NULL, " [1,{\"a\":[]}]\r\n", "[\n  1,\n  {\n    \"a\": []\n  }\n]");
+  check_shown("text/plain", "[]", "[]");
+  /* Tokens stay as written: numbers, escapes, duplicate keys. */
+  check_shown("application/json", "{\"n\":0.1,\"e\":1E+5,\"u\":\"\\u00e4\\/\",\"n\":-0}",
+              "{\n  \"n\": 0.1,\n  \"e\": 1E+5,\n  \"u\": \"\\u00e4\\/\",\n  \"n\": -0\n}");
+  /* A mail's or a letter's text as its lines. */
+  check_shown("application/json",
+              "{\"messages\":[{\"id\":17,\"text\":\"Guten Tag,\\n\\nbitte best\\u00e4tigen:\\r\\n"
+              "https://x.test/l?id=1\\n\",\"html\":\"<p>a\\nb</p>\"}],\"text\":\"eine Zeile\"}",
+              "{\n  \"messages\": [\n    {\n      \"id\": 17,\n      \"text\":\n"
+              "        | Guten Tag,\n        |\n        | bitte bestätigen:\r\n"
+              "        | https://x.test/l?id=1\n      \"html\": \"<p>a\\nb</p>\"\n    }\n  ],\n"
+              "  \"text\": \"eine Zeile\"\n}");
+  /* Shown as they are: not JSON, not whole, not UTF-8, not an object or array, too deep. */
+  static const char *const not_json[] = {
+      "{\"a\":1,}", "{\"a\" 1}", "{\"a\":01}", "{\"a\":1} x",       "[\"\t\"]", "{\"a\":\"\\x\"}",
+      "[1.]",       "[tru]",     "{nope",      "\"just a string\"", "42"};
+  for (size_t i = 0; i < sizeof not_json / sizeof not_json[0]; i++)
+    check_as_is("application/json", not_json[i], strlen(not_json[i]), false);
+  check_as_is("application/json", "{\"a\":\"b\"}", 9, true);
+  check_as_is("application/json", "[\"\xff\"]", 5, false);
+  check_as_is("application/json", "[\"a\0b\"]", 7, false);
+  char deep[1200];
+  memset(deep, '[', 600);
+  memset(deep + 600, ']', 600);
+  check_as_is("application/json", deep, sizeof deep, false);
+  /* A raw mail is never taken for JSON; HTML and plain text stay as they are. */
+  check_as_is("message/rfc822", "{\"a\":1}", 7, false);
+  check_as_is("text/html", "<p>{\"a\":1}</p>", 14, false);
+  check_as_is(NULL, "Subject: x\r\n\r\nHallo\r\n", 21, false);
+}
+
+/* A raw mail on the console: its lines, without the CR of each CRLF. */
+static void test_console_raw_mail(void **state) {
+  fixture *f = *state;
+  kf_step_result *st = &f->run.scenarios[1].steps[1];
+  kf_exchange *ex =
+      add_exchange(st, "raw source", "GET", "http://127.0.0.1:8426/raw", "HTTP/1.1 200 OK");
+  add_header(&ex->response, "Content-Type", "message/rfc822");
+  set_body(&ex->response, raw_mail, sizeof raw_mail - 1);
+  char *text = capture_summary(&f->run, false, false);
+  assert_non_null(strstr(text, "        Content-Type: message/rfc822\n\n"
+                               "        Subject: =?UTF-8?Q?Best=C3=A4tigung?=\n\n"
+                               "        Hallo, bitte bestätigen.\n  ERROR "));
+  assert_null(strchr(text, '\r'));
+  assert_null(strstr(text, "\\x0D"));
+  test_free(text);
+}
+
+static char *capture_scenario_with(const kf_scenario_result *sc, const kr_console_options *opt) {
+  FILE *fp = tmpfile();
+  assert_non_null(fp);
+  kr_console_scenario(fp, opt, sc, 2, 5);
+  return printed(fp);
+}
+
+static void test_console_trace(void **state) {
+  fixture *f = *state;
+  kr_trace_mode mode = KR_TRACE_ALL;
+  assert_int_equal(kr_trace_mode_parse("failed", &mode), KF_OK);
+  assert_int_equal(mode, KR_TRACE_FAILED);
+  assert_int_equal(kr_trace_mode_parse("all", &mode), KF_OK);
+  assert_int_equal(mode, KR_TRACE_ALL);
+  assert_int_equal(kr_trace_mode_parse("none", &mode), KF_ERR_INVALID);
+  assert_int_equal(kr_trace_mode_parse(NULL, &mode), KF_ERR_INVALID);
+  assert_string_equal(kr_trace_mode_name(KR_TRACE_FAILED), "failed");
+  assert_string_equal(kr_trace_mode_name(KR_TRACE_ALL), "all");
+  assert_string_equal(kr_trace_mode_name((kr_trace_mode)7), "?");
+
+  /* The default, failed: one line as a scenario finishes; the failure view has the traces. */
+  const kf_scenario_result *sc = &f->run.scenarios[1];
+  kr_console_options opt = {.color = false};
+  char *text = capture_scenario_with(sc, &opt);
+  assert_string_equal(text, "[2/5] FAIL  " NAME_FAIL "  (ACC-06 ACC-08)  12 ms\n");
+  test_free(text);
+
+  /* all: every step with its exchanges, and only the expects that did not hold. */
+  opt.trace = KR_TRACE_ALL;
+  text = capture_scenario_with(sc, &opt);
+  assert_non_null(strstr(text,
+                         "      1. PASS  POST /api/v1/registrations  (" FAIL_FILE ":4)  3 ms\n"
+                         "         exchange 1 of 1: request, 2 ms\n"
+                         "         request:\n"
+                         "           POST " SERVER "/api/v1/registrations\n"));
+  assert_non_null(strstr(text, "         FAIL  expect status == 410  (" FAIL_FILE ":17)\n"));
+  assert_null(strstr(text, "PASS  expect"));
+  test_free(text);
+
+  /* verbose is all and the expects that held. */
+  opt.trace = KR_TRACE_FAILED;
+  opt.verbose = true;
+  text = capture_scenario_with(sc, &opt);
+  assert_non_null(strstr(text, "         PASS  expect status == 202  (" FAIL_FILE ":5)\n"));
+  assert_non_null(strstr(text, "         exchange 1 of 1: request, 2 ms\n"));
+  test_free(text);
+}
+
+/* A failed expect with nothing recorded for expected or actual says so in every writer. */
+static void test_failed_expect_lines(void **state) {
+  fixture *f = *state;
+  kf_assert_result *a = &f->run.scenarios[1].steps[1].asserts[2];
+  kf_free(a->expected);
+  kf_free(a->actual);
+  a->expected = NULL;
+  a->actual = NULL;
+  char *text = capture_summary(&f->run, false, false);
+  assert_non_null(strstr(text, "      FAIL  expect body.status == \"expired\"  (" FAIL_FILE ":18)\n"
+                               "              expected: (no value: what the expect line says)\n"
+                               "              actual:   (not recorded)\n"));
+  /* Every other failed expect has both, with the values recorded. */
+  assert_non_null(strstr(text, "              expected: 410\n              actual:   got 200\n"));
+  test_free(text);
+
+  xmlDocPtr doc = write_junit(f);
+  assert_xpath_contains(doc, TC_FAIL "/failure",
+                        "[fail] expect body.status == \"expired\"  (" FAIL_FILE ":18)\n"
+                        "  expected: (no value: what the expect line says)\n"
+                        "  actual:   (not recorded)\n");
+  xmlFreeDoc(doc);
+  assert_int_equal(unlink(f->xml), 0);
+
+  json_t *json = write_json(f);
+  const json_t *asserts =
+      get(at(get(find_by(get(json, "scenarios"), "name", NAME_FAIL), "steps"), 1), "asserts");
+  assert_true(json_is_null(get(at(asserts, 2), "expected")));
+  assert_true(json_is_null(get(at(asserts, 2), "actual")));
+  assert_string_equal(str_of(at(asserts, 1), "expected"), "410");
+  assert_string_equal(str_of(at(asserts, 1), "actual"), "got 200");
+  json_decref(json);
+}
+
+/* Every reason the harness gives for a skip has its words on the last screen. */
+static void test_skip_reasons(void **state) {
+  fixture *f = *state;
+  static const char *const needs[] = {
+#define NEED_WHY(name, why) why,
+      KH_NEEDS(NEED_WHY)
+#undef NEED_WHY
+  };
+  kf_run_result_release(&f->run);
+  kf_run_result_init(&f->run);
+  assert_int_equal(kf_run_result_add_requirement(&f->run, "ACC-06", "ACC", "Link", "seed"), KF_OK);
+  for (size_t i = 0; i < sizeof needs / sizeof needs[0]; i++) {
+    /* A timing need never makes a skip: any target can be timed (kh_exec_can). */
+    if (i == KH_NEED_INDEX_TIMING)
+      continue;
+    kf_scenario_result *sc =
+        add_scenario(&f->run, "s", "s.konform", 1, "ACC-06", KF_STATUS_SKIP, 0);
+    sc->message = own(needs[i]);
+  }
+  char *text = capture_summary(&f->run, false, false);
+  assert_non_null(strstr(text, "\n3 scenarios not checked: 1 needs a test clock, 1 needs mail_api, "
+                               "1 needs post_api\n0 passed, 0 failed, 3 skipped\n"));
+  assert_non_null(strstr(text, "    ACC-06   not checked  3 skipped (no clock, no mail_api, no "
+                               "post_api)  Link\n"));
+  assert_null(strstr(text, "other"));
+  test_free(text);
+}
+
 #define FIXTURE_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -1620,12 +2273,20 @@ int main(void) {
       FIXTURE_TEST(test_junit_failures),
       FIXTURE_TEST(test_junit_empty_run),
       FIXTURE_TEST(test_junit_alloc_failures),
+      FIXTURE_TEST(test_junit_schema),
       FIXTURE_TEST(test_console_summary_plain),
+      FIXTURE_TEST(test_console_summary_verbose),
       FIXTURE_TEST(test_console_summary_color),
       FIXTURE_TEST(test_console_all_passed),
       FIXTURE_TEST(test_console_scenario_line),
       FIXTURE_TEST(test_console_verbose),
       FIXTURE_TEST(test_console_alloc_failures),
+      FIXTURE_TEST(test_console_width),
+      cmocka_unit_test(test_body_formats),
+      FIXTURE_TEST(test_console_raw_mail),
+      FIXTURE_TEST(test_console_trace),
+      FIXTURE_TEST(test_failed_expect_lines),
+      FIXTURE_TEST(test_skip_reasons),
       cmocka_unit_test(test_console_want_color),
   };
   int failed = cmocka_run_group_tests_name("reports", tests, NULL, NULL);

@@ -17,9 +17,40 @@
 #include "kf/error.h"
 #include "kf/run_result.h"
 
+/*
+ * Which steps the console traces (prints with their exchanges) as each
+ * scenario finishes. FAILED, the default, traces none there: the failure view
+ * at the end shows the exchanges of every failing step in both modes. ALL
+ * prints every step with its exchanges, artifacts and the expects that did
+ * not hold. The names are what `--trace` takes.
+ */
+#define KR_TRACE_MODES(X)                                                                          \
+  X(FAILED, "failed")                                                                              \
+  X(ALL, "all")
+
+typedef enum kr_trace_mode {
+#define KR_TRACE_ENUM(name, text) KR_TRACE_##name,
+  KR_TRACE_MODES(KR_TRACE_ENUM)
+#undef KR_TRACE_ENUM
+} kr_trace_mode;
+
+/* "failed", "all"; "?" for a value outside the table. */
+const char *kr_trace_mode_name(kr_trace_mode mode);
+/* The mode named name ("failed", "all"); KF_ERR_INVALID for any other name. */
+kf_rc kr_trace_mode_parse(const char *name, kr_trace_mode *out);
+
+/* The widest line the console writes, in characters (code points, colours not counted). */
+#define KR_CONSOLE_WIDTH 100
+
 typedef struct kr_console_options {
-  bool color;   /* Use ANSI colour (see kr_console_want_color). */
-  bool verbose; /* Also print every step: each assert's outcome, exchanges, artifacts. */
+  bool color; /* Use ANSI colour (see kr_console_want_color). */
+  /*
+   * Every step and every assert, passing ones too, with the exchanges: as
+   * trace ALL plus the expects that held, and the whole requirement table
+   * before the summary. -v sets it.
+   */
+  bool verbose;
+  kr_trace_mode trace; /* Zero-initialised: KR_TRACE_FAILED. */
 } kr_console_options;
 
 /*
@@ -28,23 +59,46 @@ typedef struct kr_console_options {
  */
 bool kr_console_want_color(int fd);
 
-/* One line as a scenario finishes: "[ 3/41] PASS  name (12 ms)". Thread-safe callers serialise. */
+/*
+ * One line as a scenario finishes: "[ 3/41] PASS  name  (ACC-06)  12 ms", the
+ * name cut with "…" where the line would pass KR_CONSOLE_WIDTH; with verbose
+ * or trace ALL its steps follow. Thread-safe callers serialise.
+ */
 void kr_console_scenario(FILE *out, const kr_console_options *opt, const kf_scenario_result *sc,
                          size_t done, size_t total);
 /*
- * After the run: every failure with file:line, the failing step's expects
- * that did not hold (expected and actual), every exchange of that step
- * (request and response) and its artifacts; then the summary by
- * requirement; then the closing counts line, exactly "N passed, N failed, N skipped" (errors folded
- * into failed). When there are errors, a line "N error(s) (counted as
- * failed)" comes just before it; the closing line itself never changes form.
+ * After the run, every line at most KR_CONSOLE_WIDTH columns (long texts
+ * wrap, long names are cut with "…"):
+ *  - the failure view: every failed or errored scenario with file:line, its
+ *    message, the failing step's expects that did not hold ("expected:" and
+ *    "actual:" lines, never cut), every exchange of that step (JSON bodies
+ *    indented, a mail's text as lines) and its artifacts; then the skipped
+ *    scenarios with their reasons; with verbose the whole requirement table;
+ *  - the summary: scenario counts per area, the failures one by one, the
+ *    requirement verdicts per area, one line per requirement that failed or
+ *    was not checked (with why), the requirements no scenario covers summed
+ *    in one list;
+ *  - "target NAME (URL)" and "seed N, run id HEX, N scenarios in S s": the
+ *    run is printed once more at the end, so the CLI need not;
+ *  - when there are errors, "N error(s) (counted as failed)";
+ *  - when scenarios were skipped, "N scenario(s) not checked: 3 need a test
+ *    clock, 2 need mail_api" (the reasons grouped);
+ *  - last, the closing counts line, exactly "N passed, N failed, N skipped"
+ *    (errors folded into failed). The caller prints nothing after it.
  */
 void kr_console_summary(FILE *out, const kr_console_options *opt, const kf_run_result *run);
 
 /*
- * JUnit XML (libxml2) as read by Jenkins and GitLab: a <failure> or <error>
- * carries what the console's failure view shows; <system-out> every step with
- * its failed expects, exchanges and artifacts (passing expects are left out).
+ * JUnit XML (libxml2) that validates against junit-10.xsd, the schema
+ * Jenkins' xunit plugin checks (tests/reports/junit-10.xsd), and reads well in
+ * GitLab. One <testsuite> per requirement area with the run (target,
+ * base_url, seed, run_id) and each requirement's verdict as properties
+ * ("requirement ACC-06" = "fail"); one <testcase> per scenario (classname
+ * "konform.AREA"). A <failure> or <error> carries what the console's failure
+ * view shows, starting with file:line; <system-out> starts with "scenario:
+ * file:line", "covers:" and "tags:" lines (the schema has no testcase
+ * attributes or properties for them), then every step with its failed
+ * expects, exchanges and artifacts (passing expects are left out).
  */
 kf_rc kr_junit_write(const kf_run_result *run, const char *path, kf_err *err);
 
