@@ -70,6 +70,8 @@ MAIL_SRC     := $(filter-out %/main.c,$(wildcard mocks/mail/*.c))
 POST_SRC     := $(filter-out %/main.c,$(wildcard mocks/post/*.c))
 HARNESS_SRC  := $(filter-out %/main.c,$(wildcard harness/src/*.c))
 UNIT_SRC     := $(wildcard tests/unit/test_*.c)
+# Test-support modules (kt_*.c): one library every unit test links.
+KT_SRC       := $(wildcard tests/unit/kt_*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -79,6 +81,7 @@ LIBKS      := $(BUILD)/lib/libks.a
 LIBKM      := $(BUILD)/lib/libkm.a
 LIBKP      := $(BUILD)/lib/libkp.a
 LIBKH      := $(BUILD)/lib/libkh.a
+LIBKT      := $(BUILD)/lib/libkt.a
 
 BINS := $(BUILD)/bin/konform-server $(BUILD)/bin/konform-mail $(BUILD)/bin/konform-post $(BUILD)/bin/konform
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
@@ -127,6 +130,7 @@ $(eval $(call modlib,$(LIBKS),$(SERVER_SRC)))
 $(eval $(call modlib,$(LIBKM),$(MAIL_SRC)))
 $(eval $(call modlib,$(LIBKP),$(POST_SRC)))
 $(eval $(call modlib,$(LIBKH),$(HARNESS_SRC)))
+$(eval $(call modlib,$(LIBKT),$(KT_SRC)))
 
 $(BUILD)/bin/konform-server: $(call obj,reference-server/src/main.c) $(LIBKS) $(LIBKONFORM)
 	@mkdir -p $(dir $@)
@@ -145,17 +149,20 @@ $(BUILD)/bin/konform: $(call obj,harness/src/main.c) $(LIBKH) $(LIBKREPORT) $(LI
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
-# Unit tests may reach into any module, so they link every module library.
+# Unit tests may reach into any module, so they link every module library,
+# the test-support one (tests/unit/kt_*.c) first; only they link libyaml
+# (kt_yaml reads the contract documents with it).
 # Their include path adds every source folder (private headers included).
 TEST_INC := -Iharness/src -Ireference-server/src -Imocks/mail -Imocks/post -Ilib/src -Ireports/src
+TEST_PKGS := cmocka yaml-0.1
 $(BUILD)/obj/tests/unit/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(CFLAGS_ALL) $(TEST_INC) $(shell pkg-config --cflags cmocka) -c $< -o $@
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBKH) $(LIBKS) $(LIBKM) $(LIBKP) $(LIBKREPORT) $(LIBKONFORM)
+	$(Q)$(CC) $(CFLAGS_ALL) $(TEST_INC) $(shell pkg-config --cflags $(TEST_PKGS)) -c $< -o $@
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBKT) $(LIBKH) $(LIBKS) $(LIBKM) $(LIBKP) $(LIBKREPORT) $(LIBKONFORM)
 	@mkdir -p $(dir $@)
 	$(call say,LINK,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs $(TEST_PKGS))
 
 # ---- Entry points that first make sure the Debian packages are there. ----
 check:

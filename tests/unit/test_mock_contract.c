@@ -8,11 +8,9 @@
  * status: the required members, the types, null only where the contract says
  * nullable, enums, and no member the contract does not name.
  *
- * The contract is read with a small reader for the YAML it is written in
- * (block maps and sequences, one-line flow collections, quoted and plain
- * scalars, literal blocks), which refuses anything else, so the check can
- * never pass on a contract it misread. Run from the top of the repository
- * (as make unit does).
+ * The contract is read with libyaml (tests/unit/kt_yaml), so the check walks
+ * the document YAML says it is; $refs are followed within it. Run from the
+ * top of the repository (as make unit does).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,7 +26,6 @@
 
 #include "kf/alloc.h"
 #include "kf/buf.h"
-#include "kf/file.h"
 #include "kf/httpd.h"
 #include "kf/mailbox.h"
 #include "kf/mailbox_api.h"
@@ -36,295 +33,19 @@
 #include "km_mime.h"
 #include "kp_service.h"
 #include "ks_mail.h"
+#include "kt_yaml.h"
 
 #define CONTRACT "docs/mocks-openapi.yaml"
-#define YAML_LINES_MAX 4096
 #define WHY_MAX 512
-
-/* ---- A reader for the YAML subset the contract uses. ---- */
-
-typedef struct yaml_line {
-  int indent;
-  const char *text; /* After the indentation; trailing blanks cut. */
-  int lineno;
-} yaml_line;
-
-typedef struct yaml_doc {
-  char *buf; /* The file, its line breaks turned into NULs. */
-  yaml_line lines[YAML_LINES_MAX];
-  size_t n;
-  size_t i; /* The next line to read. */
-} yaml_doc;
-
-#define yaml_fail(lineno, ...)                                                                     \
-  do {                                                                                             \
-    char why_[WHY_MAX];                                                                            \
-    (void)kf_str_format(why_, sizeof(why_), __VA_ARGS__);                                          \
-    fail_msg("%s:%d: %s", CONTRACT, (lineno), why_);                                               \
-  } while (0)
-
-static bool yaml_is_content(const yaml_line *l) {
-  return l->text[0] != '\0' && l->text[0] != '#';
-}
-
-/* Whether the line is a sequence item ("- ..." or a lone "-"). */
-static bool yaml_is_item(const yaml_line *l) {
-  return l->text[0] == '-' && (l->text[1] == ' ' || l->text[1] == '\0');
-}
-
-/* Move y->i to the next line with content (not blank, not a comment). */
-static void yaml_skip(yaml_doc *y) {
-  while (y->i < y->n && !yaml_is_content(&y->lines[y->i]))
-    y->i++;
-}
-
-static void yaml_load(yaml_doc *y) {
-  kf_err err;
-  kf_err_init(&err);
-  kf_buf file;
-  kf_buf_init(&file, 1 << 20);
-  if (kf_file_read(CONTRACT, &file, &err) != KF_OK)
-    fail_msg("cannot read %s (run from the top of the repository): %s", CONTRACT, err.message);
-  y->buf = kf_buf_detach(&file, NULL);
-  assert_non_null(y->buf);
-  y->n = 0;
-  y->i = 0;
-  char *p = y->buf;
-  while (*p != '\0') {
-    char *eol = strchr(p, '\n');
-    if (eol != NULL)
-      *eol = '\0';
-    assert_true(y->n < YAML_LINES_MAX);
-    yaml_line *l = &y->lines[y->n];
-    l->lineno = (int)++y->n;
-    l->indent = (int)strspn(p, " ");
-    l->text = p + l->indent;
-    p[kf_str_rtrim_len(p, strlen(p))] = '\0';
-    if (strchr(p, '\t') != NULL)
-      yaml_fail(l->lineno, "a tab");
-    p = eol != NULL ? eol + 1 : p + strlen(p);
-  }
-}
-
-/* A plain scalar's JSON value: true, false, null, an integer or a string. */
-static json_t *yaml_plain(const char *s, size_t len, int lineno) {
-  char text[WHY_MAX];
-  if (len == 0 || len >= sizeof(text))
-    yaml_fail(lineno, "an empty or overlong plain scalar");
-  memcpy(text, s, len);
-  text[len] = '\0';
-  if (strstr(text, ": ") != NULL || strstr(text, " #") != NULL || strchr("&*!|>%@`", text[0]))
-    yaml_fail(lineno, "a plain scalar YAML reads otherwise: quote it: %s", text);
-  if (strcmp(text, "true") == 0 || strcmp(text, "false") == 0)
-    return json_boolean(text[0] == 't');
-  if (strcmp(text, "null") == 0 || strcmp(text, "~") == 0)
-    return json_null();
-  long long v = 0;
-  if (kf_str_to_llong(text, -1000000000LL, 1000000000LL, &v) == KF_OK)
-    return json_integer((json_int_t)v);
-  return json_string(text);
-}
-
-/* A quoted scalar at *p (which it advances past the closing quote). */
-static json_t *yaml_quoted(const char **p, int lineno) {
-  char quote = **p;
-  kf_buf b;
-  kf_buf_init(&b, WHY_MAX * 4);
-  assert_int_equal(kf_buf_append(&b, "", 0), KF_OK);
-  const char *q = *p + 1;
-  for (;; q++) {
-    if (*q == '\0')
-      yaml_fail(lineno, "an unterminated quoted scalar");
-    if (*q == quote && quote == '\'' && q[1] == '\'') {
-      q++;
-    } else if (*q == quote) {
-      break;
-    } else if (*q == '\\' && quote == '"') {
-      q++;
-      if (*q != '"' && *q != '\\' && *q != '/')
-        yaml_fail(lineno, "an escape this reader does not know: \\%c", *q);
-    }
-    assert_int_equal(kf_buf_append_byte(&b, *q), KF_OK);
-  }
-  *p = q + 1;
-  json_t *s = json_string(b.data);
-  kf_buf_release(&b);
-  return s;
-}
-
-/* A flow node at *p: {..}, [..], a quoted or a plain scalar (which ends at , ] } or, for a key, :).
- */
-static json_t *yaml_flow(const char **p, bool key, int lineno) {
-  *p = kf_str_skip_blanks(*p);
-  if (**p == '"' || **p == '\'')
-    return yaml_quoted(p, lineno);
-  if (**p != '{' && **p != '[') {
-    size_t n = strcspn(*p, key ? ":,]}" : ",]}");
-    size_t len = kf_str_rtrim_len(*p, n);
-    json_t *v = yaml_plain(*p, len, lineno);
-    *p += n;
-    return v;
-  }
-  bool map = **p == '{';
-  json_t *node = map ? json_object() : json_array();
-  (*p)++;
-  for (bool first = true;; first = false) {
-    *p = kf_str_skip_blanks(*p);
-    if (**p == (map ? '}' : ']') && first) {
-      (*p)++;
-      return node;
-    }
-    json_t *item = yaml_flow(p, map, lineno);
-    if (map) {
-      *p = kf_str_skip_blanks(*p);
-      if (**p != ':' || !json_is_string(item))
-        yaml_fail(lineno, "a flow map entry without a key and a colon");
-      (*p)++;
-      assert_int_equal(
-          json_object_set_new(node, json_string_value(item), yaml_flow(p, false, lineno)), 0);
-      json_decref(item);
-    } else {
-      assert_int_equal(json_array_append_new(node, item), 0);
-    }
-    *p = kf_str_skip_blanks(*p);
-    if (**p == (map ? '}' : ']')) {
-      (*p)++;
-      return node;
-    }
-    if (**p != ',')
-      yaml_fail(lineno, "a flow collection without , or its closing bracket");
-    (*p)++;
-  }
-}
-
-/* A literal block (|) below a line of the given indentation. */
-static json_t *yaml_literal(yaml_doc *y, int indent) {
-  kf_buf b;
-  kf_buf_init(&b, 1 << 16);
-  assert_int_equal(kf_buf_append(&b, "", 0), KF_OK);
-  int block = -1;
-  while (y->i < y->n) {
-    const yaml_line *l = &y->lines[y->i];
-    if (l->text[0] != '\0' && l->indent <= indent)
-      break;
-    if (block < 0 && l->text[0] != '\0')
-      block = l->indent;
-    if (l->text[0] != '\0')
-      assert_int_equal(kf_buf_append_str(&b, l->text - (l->indent - block)), KF_OK);
-    assert_int_equal(kf_buf_append_byte(&b, '\n'), KF_OK);
-    y->i++;
-  }
-  json_t *s = json_string(b.data);
-  kf_buf_release(&b);
-  return s;
-}
-
-static json_t *yaml_block(yaml_doc *y, int indent);
-
-/*
- * The value after "key:" or "- " of a line at indent: a nested block, a
- * literal block, a flow collection or a scalar.
- */
-static json_t *yaml_value(yaml_doc *y, const char *text, int indent, int lineno) {
-  if (text[0] == '\0') {
-    yaml_skip(y);
-    if (y->i < y->n && y->lines[y->i].indent > indent)
-      return yaml_block(y, y->lines[y->i].indent);
-    if (y->i < y->n && y->lines[y->i].indent == indent && yaml_is_item(&y->lines[y->i]))
-      return yaml_block(y, indent);
-    return json_null();
-  }
-  if (strcmp(text, "|") == 0)
-    return yaml_literal(y, indent);
-  const char *p = text;
-  json_t *v = text[0] == '{' || text[0] == '[' || text[0] == '"' || text[0] == '\''
-                  ? yaml_flow(&p, false, lineno)
-                  : yaml_plain(text, strlen(text), lineno);
-  if (*kf_str_skip_blanks(p) != '\0' && p != text)
-    yaml_fail(lineno, "text after a flow collection or a quoted scalar");
-  return v;
-}
-
-/* Split "key: rest" or "key:" (the key plain or quoted); false when the line is no map entry. */
-static bool yaml_key(const char *text, char *key, size_t cap, const char **rest, int lineno) {
-  const char *colon;
-  if (text[0] == '\0')
-    return false;
-  if (text[0] == '"' || text[0] == '\'') {
-    const char *p = text;
-    json_t *k = yaml_quoted(&p, lineno);
-    if (kf_str_copy(key, cap, json_string_value(k)) != KF_OK)
-      yaml_fail(lineno, "an overlong key");
-    json_decref(k);
-    colon = p;
-    if (*colon != ':')
-      return false;
-  } else {
-    colon = strstr(text, ": ");
-    if (colon == NULL && text[strlen(text) - 1] == ':')
-      colon = text + strlen(text) - 1;
-    if (colon == NULL || strchr("{[-", text[0]) != NULL)
-      return false;
-    if ((size_t)(colon - text) >= cap)
-      yaml_fail(lineno, "an overlong key");
-    memcpy(key, text, (size_t)(colon - text));
-    key[colon - text] = '\0';
-  }
-  *rest = kf_str_skip_blanks(colon + 1);
-  return true;
-}
-
-/* The map or sequence whose lines start at exactly indent. */
-static json_t *yaml_block(yaml_doc *y, int indent) {
-  yaml_skip(y);
-  if (y->i >= y->n)
-    fail_msg("%s: no content", CONTRACT);
-  bool seq = yaml_is_item(&y->lines[y->i]);
-  json_t *node = seq ? json_array() : json_object();
-  for (yaml_skip(y); y->i < y->n; yaml_skip(y)) {
-    yaml_line *l = &y->lines[y->i];
-    if (l->indent < indent || (l->indent == indent && yaml_is_item(l) != seq))
-      break;
-    if (l->indent > indent)
-      yaml_fail(l->lineno, "indented more than the lines before it");
-    if (seq) {
-      const char *item = kf_str_skip_blanks(l->text + 1);
-      char key[256];
-      const char *rest;
-      if (yaml_key(item, key, sizeof(key), &rest, l->lineno)) {
-        /* "- key: value": a map whose entries are indented past the dash. */
-        l->indent += (int)(item - l->text);
-        l->text = item;
-        assert_int_equal(json_array_append_new(node, yaml_block(y, l->indent)), 0);
-      } else {
-        y->i++;
-        assert_int_equal(json_array_append_new(node, yaml_value(y, item, indent, l->lineno)), 0);
-      }
-      continue;
-    }
-    char key[256];
-    const char *rest;
-    if (!yaml_key(l->text, key, sizeof(key), &rest, l->lineno))
-      yaml_fail(l->lineno, "neither a map entry nor a sequence item");
-    if (json_object_get(node, key) != NULL)
-      yaml_fail(l->lineno, "the key %s twice", key);
-    y->i++;
-    assert_int_equal(json_object_set_new(node, key, yaml_value(y, rest, indent, l->lineno)), 0);
-  }
-  return node;
-}
 
 /* The contract as JSON; caller decrefs. */
 static json_t *contract_load(void) {
-  yaml_doc *y = test_calloc(1, sizeof(*y));
-  assert_non_null(y);
-  yaml_load(y);
-  json_t *root = yaml_block(y, 0);
-  yaml_skip(y);
-  if (y->i < y->n)
-    yaml_fail(y->lines[y->i].lineno, "indented less than the top level");
-  kf_free(y->buf);
-  test_free(y);
+  kf_err err;
+  kf_err_init(&err);
+  json_t *root = NULL;
+  kf_rc rc = kt_yaml_load_file(CONTRACT, &root, &err);
+  if (rc != KF_OK)
+    fail_msg("%s%s", err.message, rc == KF_ERR_IO ? " (run from the top of the repository)" : "");
   return root;
 }
 
