@@ -944,6 +944,18 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
   return ret;
 }
 
+/* resp's headers as "Name: value\r\n" lines (caller frees), or NULL when memory ran out. */
+static char *answer_headers(const kf_http_resp *resp) {
+  kf_buf b;
+  kf_buf_init(&b, 64 * 1024);
+  kf_rc rc = KF_OK;
+  for (size_t i = 0; rc == KF_OK && i < resp->n_headers; i++)
+    rc = kf_buf_appendf(&b, "%s: %s\r\n", resp->headers[i].name, resp->headers[i].value);
+  char *text = rc == KF_OK ? kf_buf_detach(&b, NULL) : NULL;
+  kf_buf_release(&b);
+  return text;
+}
+
 kf_rc kf_httpd_serve_fake(kf_httpd *h, const kf_http_fake_req *in, kf_http_answer *out,
                           kf_err *err) {
   assert(h != NULL && in != NULL && in->method != NULL && in->path != NULL && out != NULL);
@@ -963,10 +975,11 @@ kf_rc kf_httpd_serve_fake(kf_httpd *h, const kf_http_fake_req *in, kf_http_answe
   out->content_type = resp.content_type;
   out->body = resp.body != NULL ? resp.body : kf_memdup0("", 0);
   out->body_len = resp.body_len;
+  out->headers = answer_headers(&resp);
   resp.content_type = NULL;
   resp.body = NULL;
   resp_release(&resp);
-  if (out->body == NULL) {
+  if (out->body == NULL || out->headers == NULL) {
     kf_http_answer_release(out);
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   }
@@ -978,6 +991,7 @@ void kf_http_answer_release(kf_http_answer *answer) {
     return;
   kf_free(answer->content_type);
   kf_free(answer->body);
+  kf_free(answer->headers);
   memset(answer, 0, sizeof *answer);
 }
 

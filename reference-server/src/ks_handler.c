@@ -11,12 +11,18 @@
 #include "ks_api.h"
 #include "ks_html.h"
 
+static void handler_ctx_free(void *p) {
+  ks_reqctx *c = p;
+  json_decref(c->body);
+  kf_free(c);
+}
+
 bool ks_handler_ctx_attach(kf_http_req *req) {
   ks_reqctx *c = kf_calloc(1, sizeof *c);
   if (c == NULL)
     return false;
   c->now = kf_time_real_now();
-  kf_http_req_set_user_owned(req, c, kf_free);
+  kf_http_req_set_user_owned(req, c, handler_ctx_free);
   return true;
 }
 
@@ -70,7 +76,10 @@ static bool handler_html_route(const kf_http_req *req) {
 }
 
 void ks_handler_error(kf_http_req *req, kf_http_resp *resp, ks_error e) {
-  const kf_http_error_row *row = ks_error_row(e);
+  ks_handler_error_row(req, resp, ks_error_row(e));
+}
+
+void ks_handler_error_row(kf_http_req *req, kf_http_resp *resp, const kf_http_error_row *row) {
   if (handler_html_route(req)) {
     char *page = NULL;
     size_t len = 0;
@@ -92,20 +101,17 @@ void ks_handler_invalid(kf_http_resp *resp, json_t *error) {
   kf_http_resp_error_obj(resp, ks_error_row(KS_ERR_VALIDATION_FAILED)->status, error);
 }
 
-bool ks_handler_body(kf_http_req *req, kf_http_resp *resp, json_t **body, json_t **error) {
-  *error = NULL;
-  if (kf_http_req_json(req, resp, body) != KF_OK)
-    return false;
-  *error = ks_error_new(KS_ERR_VALIDATION_FAILED);
-  return true;
+json_t *ks_handler_json(const kf_http_req *req) {
+  const ks_reqctx *c = ks_handler_ctx(req);
+  assert(c != NULL && c->body != NULL);
+  return c->body;
 }
 
-bool ks_handler_refused(kf_http_resp *resp, json_t *body, json_t *error) {
+bool ks_handler_refused(kf_http_resp *resp, json_t *error) {
   if (error != NULL && !ks_handler_has_fields(error)) {
     json_decref(error);
     return false;
   }
-  json_decref(body);
   ks_handler_invalid(resp, error);
   return true;
 }

@@ -38,7 +38,13 @@ static void test_address_trims_and_lowers_domain(void **state) {
 static void test_address_control_characters(void **state) {
   (void)state;
   char out[KS_ADDRESS_MAX + 1];
-  const char *bad[] = {"a@b.de\r\nBcc: x@y.de", "a@b.de\n", "\ta@b.de", "a\x7f@b.de", "a@b\x01.de"};
+  const char *bad[] = {"a@b.de\r\nBcc: x@y.de", "a@b.de\n", "\ta@b.de", "a\x7f@b.de", "a@b\x01.de",
+                       /* C1 controls: NEL (U+0085) and U+0080, U+009F. */
+                       "a@b.de\xc2\x85"
+                       "Bcc: x@y.de",
+                       "\xc2\x80"
+                       "a@b.de",
+                       "a@b.de\xc2\x9f"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     assert_int_equal(norm(bad[i], out), KS_ADDRESS_CONTROL);
     assert_string_equal(out, "");
@@ -53,11 +59,22 @@ static void test_address_empty_and_invalid(void **state) {
   char out[KS_ADDRESS_MAX + 1];
   assert_int_equal(norm("", out), KS_ADDRESS_EMPTY);
   assert_int_equal(norm("    ", out), KS_ADDRESS_EMPTY);
-  const char *bad[] = {"plain",    "a@b",        "@b.de",     "a@@b.de",         "a@b@c.de",
-                       "a b@c.de", "a<b@c.de",   "a(b)@c.de", "a,b@c.de",        "a;b@c.de",
-                       "a:b@c.de", "\"a\"@c.de", "a\\b@c.de", "a[b]@c.de",       "a@-b.de",
-                       "a@b-.de",  "a@b..de",    "a@.b.de",   "a@b.de.",         "a@b_c.de",
-                       ".a@b.de",  "a.@b.de",    "a..b@c.de", "m\xc3\xa4x@b.de", "a@b\xc3\xa4.de"};
+  const char *bad[] = {"plain", "a@b", "@b.de", "a@@b.de", "a@b@c.de", "a b@c.de", "a<b@c.de",
+                       "a(b)@c.de", "a,b@c.de", "a;b@c.de", "a:b@c.de", "\"a\"@c.de", "a\\b@c.de",
+                       "a[b]@c.de", "a@-b.de", "a@b-.de", "a@b..de", "a@.b.de", "a@b.de.",
+                       "a@b_c.de", ".a@b.de", "a.@b.de", "a..b@c.de", "m\xc3\xa4x@b.de",
+                       "a@b\xc3\xa4.de",
+                       /* White space other than U+0020 is never trimmed: NBSP,
+                        * U+2002, U+3000, U+FEFF, also inside; and U+00A0 is no C1. */
+                       "\xc2\xa0"
+                       "a@b.de",
+                       "a@b.de\xc2\xa0", "a@b.de\xe2\x80\x82",
+                       "\xe3\x80\x80"
+                       "a@b.de",
+                       "\xef\xbb\xbf"
+                       "a@b.de",
+                       "a\xc2\xa0"
+                       "b@c.de"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     ks_address_status st = norm(bad[i], out);
     if (st != KS_ADDRESS_INVALID)

@@ -125,6 +125,7 @@ typedef struct kf_http_answer {
   char *content_type; /* NULL when the answer has none. */
   char *body;         /* NUL-terminated (may also contain NULs); never NULL after KF_OK. */
   size_t body_len;
+  char *headers; /* The answer's own headers as "Name: value\r\n" lines ("" when none). */
 } kf_http_answer;
 
 /*
