@@ -25,7 +25,7 @@
   "Wenn zu dieser E-Mail-Adresse ein noch nicht bestätigtes Konto besteht, erhalten Sie eine "    \
   "neue E-Mail mit einem Bestätigungslink. Der Link ist 24 Stunden gültig."
 
-/* ---- Health and pages. ---- */
+/* ---- Health. ---- */
 
 static void acc_health(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   (void)req;
@@ -33,14 +33,6 @@ static void acc_health(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   kf_http_resp_json(resp, 200,
                     json_pack("{s:s, s:s, s:b}", "status", "ok", "version", KONFORM_VERSION,
                               "test_mode", srv->cfg->test_mode));
-}
-
-static void acc_login_page(kf_http_req *req, kf_http_resp *resp, void *ctx) {
-  (void)ctx;
-  char *page = NULL;
-  size_t len = 0;
-  kf_rc rc = ks_html_login_page(&page, &len);
-  ks_handler_page(req, resp, 200, rc, page, len);
 }
 
 /* ---- Registration (ACC-01..05, 10, 11). ---- */
@@ -308,7 +300,6 @@ static const ks_route acc_routes[] = {
     {"GET", KS_LINK_PATH, acc_confirm_link, KS_ROUTE_HTML, KS_STAGE_NONE},
     {"POST", "/api/v1/sessions", acc_login, KS_ROUTE_JSON, KS_STAGE_NONE},
     {"DELETE", "/api/v1/sessions/current", acc_logout, 0, KS_STAGE_SESSION},
-    {"GET", "/anmelden", acc_login_page, KS_ROUTE_HTML, KS_STAGE_NONE},
 };
 
 const ks_area ks_acc_api = {"acc", acc_routes, sizeof acc_routes / sizeof acc_routes[0]};

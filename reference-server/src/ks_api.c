@@ -12,12 +12,14 @@
 #include "ks_acc_api.h"
 #include "ks_clock.h"
 #include "ks_handler.h"
+#include "ks_page_api.h"
 #include "ks_session.h"
 #include "ks_testctl_api.h"
 
 /* Every area of the API; a new area is one file and one row here. */
 static const ks_area *const api_areas[] = {
     &ks_acc_api,
+    &ks_page_api,
     &ks_testctl_api,
 };
 

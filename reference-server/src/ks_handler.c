@@ -69,6 +69,13 @@ bool ks_handler_has_fields(const json_t *error) {
   return json_array_size(json_object_get(error, "fields")) > 0;
 }
 
+/* Answer an HTML page (freed here) with the policy every page has. */
+static void handler_html(kf_http_resp *resp, unsigned status, char *page, size_t len) {
+  kf_http_resp_bytes(resp, status, KS_HTML_CONTENT_TYPE, page, len);
+  kf_http_resp_header(resp, "Content-Security-Policy", KS_HTML_CSP);
+  kf_free(page);
+}
+
 /* Whether the matched route answers with HTML (its row says so). */
 static bool handler_html_route(const kf_http_req *req) {
   const ks_route *route = kf_http_req_route_data(req);
@@ -84,8 +91,7 @@ void ks_handler_error_row(kf_http_req *req, kf_http_resp *resp, const kf_http_er
     char *page = NULL;
     size_t len = 0;
     if (ks_html_error_page(row->code, row->message, &page, &len) == KF_OK) {
-      kf_http_resp_bytes(resp, row->status, KS_HTML_CONTENT_TYPE, page, len);
-      kf_free(page);
+      handler_html(resp, row->status, page, len);
       return;
     }
   }
@@ -123,6 +129,5 @@ void ks_handler_page(kf_http_req *req, kf_http_resp *resp, unsigned status, kf_r
     ks_handler_error(req, resp, KS_ERR_INTERNAL_ERROR);
     return;
   }
-  kf_http_resp_bytes(resp, status, KS_HTML_CONTENT_TYPE, page, len);
-  kf_free(page);
+  handler_html(resp, status, page, len);
 }
