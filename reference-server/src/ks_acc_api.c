@@ -14,6 +14,7 @@
 #include "kf/version.h"
 #include "ks_account.h"
 #include "ks_address.h"
+#include "ks_fault.h"
 #include "ks_handler.h"
 #include "ks_html.h"
 
@@ -37,8 +38,35 @@ static void acc_health(kf_http_req *req, kf_http_resp *resp, void *ctx) {
 
 /* ---- Registration (ACC-01..05, 10, 11). ---- */
 
+/*
+ * Normalise an address (ks_address_normalise) as registration, resend and
+ * login all do, so the address faults act here, once for every route.
+ */
+static ks_address_status acc_normalise(const ks_server *srv, const char *raw, size_t len, char *out,
+                                       size_t out_size) {
+  if (ks_fault_on(srv, KS_FAULT_NEWLINE_TRIMMED)) {
+    while (len > 0 && (raw[0] == '\r' || raw[0] == '\n')) {
+      raw++;
+      len--;
+    }
+    while (len > 0 && (raw[len - 1] == '\r' || raw[len - 1] == '\n'))
+      len--;
+  }
+  ks_address_status st = ks_address_normalise(raw, len, out, out_size);
+  char *at = st == KS_ADDRESS_OK ? strchr(out, '@') : NULL;
+  if (at != NULL && ks_fault_on(srv, KS_FAULT_LOCAL_PART_LOWERCASED)) {
+    for (char *p = out; p < at; p++)
+      *p = (*p >= 'A' && *p <= 'Z') ? (char)(*p - 'A' + 'a') : *p;
+  }
+  /* The normalised form is raw without its blanks; its domain is put back as typed. */
+  if (at != NULL && ks_fault_on(srv, KS_FAULT_DOMAIN_CASE_KEPT))
+    memcpy(at, memchr(raw, '@', len), strlen(at));
+  return st;
+}
+
 /* Check the address member; on success email holds the normalised form. */
-static void acc_check_email(const json_t *body, json_t *error, char *email, size_t email_size) {
+static void acc_check_email(const ks_server *srv, const json_t *body, json_t *error, char *email,
+                            size_t email_size) {
   const char *raw;
   size_t raw_len;
   ks_member m = ks_handler_string(body, "email", &raw, &raw_len);
@@ -47,7 +75,7 @@ static void acc_check_email(const json_t *body, json_t *error, char *email, size
     ks_error_add_field(error, "email", KS_FIELD_INVALID_FIELD);
     return;
   }
-  ks_address_status st = ks_address_normalise(raw, raw_len, email, email_size);
+  ks_address_status st = acc_normalise(srv, raw, raw_len, email, email_size);
   if (st != KS_ADDRESS_OK)
     ks_error_add_field(error, "email", ks_address_status_field(st));
 }
@@ -71,13 +99,20 @@ static json_t *acc_password_checks(const kf_pw_report *report) {
 }
 
 /* The password and its repetition, each failed criterion on its own in checklist order (ACC-04). */
-static void acc_check_password(const json_t *body, json_t *error, const char **pw, size_t *pw_len,
-                               kf_pw_report *report) {
+static void acc_check_password(const ks_server *srv, const json_t *body, json_t *error,
+                               const char **pw, size_t *pw_len, kf_pw_report *report) {
   const char *rep;
   size_t rep_len;
   ks_member pw_m = ks_handler_string(body, "password", pw, pw_len);
   ks_member rep_m = ks_handler_string(body, "password_repeat", &rep, &rep_len);
+  if (rep_m == KS_MEMBER_ABSENT && ks_fault_on(srv, KS_FAULT_PASSWORD_REPEAT_OPTIONAL)) {
+    rep_m = pw_m;
+    rep = *pw;
+    rep_len = *pw_len;
+  }
   kf_pw_check(*pw, *pw_len, rep_m == KS_MEMBER_PRESENT ? rep : NULL, rep_len, report);
+  if (ks_fault_on(srv, KS_FAULT_PASSWORD_LENGTH_IN_BYTES))
+    report->ok[KF_PW_LENGTH] = *pw_len >= KF_PW_MIN_CHARS && *pw_len <= KF_PW_MAX_CHARS;
   if (!acc_member_problem(error, "password", pw_m, KS_FIELD_PASSWORD_REQUIRED)) {
     for (int c = KF_PW_LENGTH; c <= KF_PW_FORBIDDEN; c++) {
       if (!report->ok[c])
@@ -96,26 +131,35 @@ static void acc_check_password(const json_t *body, json_t *error, const char **p
  * ran out, which ks_handler_refused answers) holding the address's problem;
  * email gets the normalised address.
  */
-static const json_t *acc_email_body(kf_http_req *req, json_t **error,
+static const json_t *acc_email_body(const ks_server *srv, kf_http_req *req, json_t **error,
                                     char email[KS_ADDRESS_MAX + 1]) {
   const json_t *body = ks_handler_json(req);
   *error = ks_error_new(KS_ERR_VALIDATION_FAILED);
-  acc_check_email(body, *error, email, KS_ADDRESS_MAX + 1);
+  acc_check_email(srv, body, *error, email, KS_ADDRESS_MAX + 1);
   return body;
+}
+
+/* A consent counts only as the JSON value true (ACC-03; ks_handler_consent). */
+static bool acc_consent(const ks_server *srv, const json_t *body, const char *key) {
+  const json_t *v = json_object_get(body, key);
+  if (json_is_string(v) && strcmp(json_string_value(v), "true") == 0 &&
+      ks_fault_on(srv, KS_FAULT_CONSENT_STRING_ACCEPTED))
+    return true;
+  return ks_handler_consent(body, key);
 }
 
 static void acc_register(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   char email[KS_ADDRESS_MAX + 1];
   json_t *error;
-  const json_t *body = acc_email_body(req, &error, email);
   ks_server *srv = ctx;
+  const json_t *body = acc_email_body(srv, req, &error, email);
   const char *pw;
   size_t pw_len;
   kf_pw_report report;
-  acc_check_password(body, error, &pw, &pw_len, &report);
-  if (!ks_handler_consent(body, "accept_terms"))
+  acc_check_password(srv, body, error, &pw, &pw_len, &report);
+  if (!acc_consent(srv, body, "accept_terms"))
     ks_error_add_field(error, "accept_terms", KS_FIELD_TERMS_NOT_ACCEPTED);
-  if (!ks_handler_consent(body, "consent_email"))
+  if (!acc_consent(srv, body, "consent_email"))
     ks_error_add_field(error, "consent_email", KS_FIELD_EMAIL_CONSENT_MISSING);
   if (ks_handler_has_fields(error))
     json_object_set_new(error, "password_checks", acc_password_checks(&report));
@@ -131,7 +175,7 @@ static void acc_register(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   }
   kf_debug("registration: %s", created ? "new account" : "existing address");
   /* The same bytes whether or not the address was new (ACC-10). */
-  kf_http_resp_json(resp, 202,
+  kf_http_resp_json(resp, !created && ks_fault_on(srv, KS_FAULT_DUPLICATE_ANSWERS_200) ? 200 : 202,
                     json_pack("{s:s, s:s}", "status", "confirmation_mail_sent", "message",
                               ACC_REGISTERED_MESSAGE));
 }
@@ -184,7 +228,8 @@ static void acc_confirm_link(kf_http_req *req, kf_http_resp *resp, void *ctx) {
    * only judges the link and answers with the status and page a GET would
    * give now, a valid link included (200), without confirming anything.
    */
-  bool head = strcmp(kf_http_req_method(req), "HEAD") == 0;
+  bool head =
+      strcmp(kf_http_req_method(req), "HEAD") == 0 && !ks_fault_on(srv, KS_FAULT_HEAD_CONFIRMS);
   kf_rc rc = KF_OK;
   if (id != NULL && head)
     rc = ks_account_check_link(srv, id, ks_handler_now(req), &v, &err);
@@ -203,10 +248,10 @@ static void acc_confirm_link(kf_http_req *req, kf_http_resp *resp, void *ctx) {
 static void acc_resend(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   char email[KS_ADDRESS_MAX + 1];
   json_t *error;
-  (void)acc_email_body(req, &error, email);
+  ks_server *srv = ctx;
+  (void)acc_email_body(srv, req, &error, email);
   if (ks_handler_refused(resp, error))
     return;
-  ks_server *srv = ctx;
   kf_err err;
   kf_err_init(&err);
   kf_rc rc = ks_account_resend(srv, email, ks_handler_now(req), NULL, &err);
@@ -251,8 +296,7 @@ static void acc_login(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   if (acc_login_invalid(resp, user_m, pw_m))
     return;
   char username[KS_ADDRESS_MAX + 1];
-  bool is_address =
-      ks_address_normalise(user, user_len, username, sizeof username) == KS_ADDRESS_OK;
+  bool is_address = acc_normalise(srv, user, user_len, username, sizeof username) == KS_ADDRESS_OK;
   ks_login_result result = KS_LOGIN_INVALID;
   char token[KS_TOKEN_HEX_LEN + 1];
   kf_err err;
