@@ -7,11 +7,15 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -21,6 +25,7 @@
 #include "kf/buf.h"
 #include "kf/log.h"
 #include "kf/str.h"
+#include "kf/timeutil.h"
 #include "kf/utf8.h"
 
 #define HTTPD_MAX_SEGMENTS 16
@@ -28,6 +33,15 @@
 #define HTTPD_MAX_RESP_HEADERS 16
 
 typedef enum seg_kind { SEG_LITERAL, SEG_PARAM, SEG_REST } seg_kind;
+
+/* At most this many closed connections are drained at a time; more close at once. */
+#define HTTPD_LINGER_MAX 64
+
+/* A connection libmicrohttpd closed with input unread, drained until EOF or deadline. */
+typedef struct httpd_linger {
+  int fd; /* Our duplicate of the socket; -1 once done. */
+  int64_t deadline_ms;
+} httpd_linger;
 
 typedef struct httpd_route {
   char *method;
@@ -48,12 +62,23 @@ struct kf_httpd {
   size_t n_routes;
   kf_http_filter filter;
   void *filter_ctx;
+  kf_http_refusal refusal;
+  void *refusal_ctx;
   struct MHD_Daemon *daemon;
   unsigned port;
   int listen_fd; /* Bound by kf_httpd_listen and not yet handed to the daemon, or -1. */
   pthread_mutex_t lock;
   size_t active;       /* Requests begun and not yet completed (under lock). */
   pthread_cond_t idle; /* Signalled when active drops to 0; CLOCK_MONOTONIC. */
+  /* Lingering close (linger_main): the items and the stop flag are under lock. */
+  httpd_linger linger[HTTPD_LINGER_MAX];
+  size_t n_linger;
+  const struct MHD_Connection *expect[HTTPD_LINGER_MAX]; /* See linger_expect. */
+  size_t n_expect;
+  bool linger_stop;
+  bool linger_running;
+  pthread_t linger_thread;
+  int linger_wake[2]; /* linger_add writes a byte to wake the thread. */
 };
 
 struct kf_http_req {
@@ -67,6 +92,7 @@ struct kf_http_req {
   bool too_large;
   bool no_memory; /* Collecting the body ran out of memory: the answer is a 500. */
   bool answered_early;
+  size_t discarded; /* Bytes of an oversized body read and dropped. */
   const char *param_names[HTTPD_MAX_PARAMS];
   char *param_values[HTTPD_MAX_PARAMS];
   bool param_rest[HTTPD_MAX_PARAMS];
@@ -209,6 +235,11 @@ kf_rc kf_httpd_route_with_data(kf_httpd *httpd, const char *method, const char *
 void kf_httpd_set_filter(kf_httpd *httpd, kf_http_filter filter, void *ctx) {
   httpd->filter = filter;
   httpd->filter_ctx = ctx;
+}
+
+void kf_httpd_set_refusal(kf_httpd *httpd, kf_http_refusal refusal, void *ctx) {
+  httpd->refusal = refusal;
+  httpd->refusal_ctx = ctx;
 }
 
 /* ---- Responses ---- */
@@ -380,6 +411,35 @@ const char *kf_http_req_query(const kf_http_req *req, const char *name) {
   return value;
 }
 
+/* What query_count_cb counts: the arguments named name. */
+typedef struct query_count {
+  const char *name;
+  size_t n;
+} query_count;
+
+static enum MHD_Result query_count_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value) {
+  (void)kind;
+  (void)value;
+  query_count *c = cls;
+  if (key != NULL && strcmp(key, c->name) == 0)
+    c->n++;
+  return MHD_YES;
+}
+
+size_t kf_http_req_query_count(const kf_http_req *req, const char *name) {
+  query_count c = {name, 0};
+  if (req->fake != NULL) {
+    for (size_t i = 0;
+         req->fake->query != NULL && req->fake->query[i] != NULL && req->fake->query[i + 1] != NULL;
+         i += 2)
+      c.n += strcmp(req->fake->query[i], name) == 0;
+    return c.n;
+  }
+  (void)MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_count_cb, &c);
+  return c.n;
+}
+
 const char *kf_http_req_header(const kf_http_req *req, const char *name) {
   if (req->fake != NULL)
     return fake_lookup(req->fake->headers, name, true);
@@ -434,7 +494,8 @@ static bool content_type_is_json(const char *ct) {
 }
 
 static json_t *httpd_json_load(const char *body, size_t len, json_error_t *jerr) {
-  return json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, jerr);
+  /* Any value parses, so a body of null, 1 or "x" is BODY_NOT_OBJECT like [1]. */
+  return json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, jerr);
 }
 
 /*
@@ -445,6 +506,97 @@ static json_t *httpd_json_load(const char *body, size_t len, json_error_t *jerr)
 static bool httpd_json_no_memory(const json_error_t *jerr) {
   return json_error_code(jerr) == json_error_out_of_memory ||
          (json_error_code(jerr) == json_error_unknown && jerr->line < 0);
+}
+
+/*
+ * What stands in for a number jansson cannot hold: a real of its sign, which
+ * no member that takes a whole number accepts. It is no longer than any such
+ * number ("9e308", twenty digits), so the rest of the body keeps its columns.
+ */
+#define HTTPD_OUT_OF_RANGE "1e308"
+#define HTTPD_OUT_OF_RANGE_NEGATIVE "-1e308"
+
+/* Whether the number token at tok (len bytes) is beyond int64 or the double range. */
+static bool httpd_number_too_big(const char *tok, size_t len, bool *no_memory) {
+  bool negative = tok[0] == '-';
+  const char *digits = tok + negative;
+  size_t n = len - negative;
+  if (memchr(tok, '.', len) == NULL && memchr(tok, 'e', len) == NULL &&
+      memchr(tok, 'E', len) == NULL) {
+    if (n != 19)
+      return n > 19;
+    return memcmp(digits, negative ? "9223372036854775808" : "9223372036854775807", 19) > 0;
+  }
+  char *copy = kf_strndup(tok, len);
+  if (copy == NULL) {
+    *no_memory = true;
+    return false;
+  }
+  errno = 0;
+  double v = strtod(copy, NULL);
+  kf_free(copy);
+  return errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL);
+}
+
+/*
+ * A copy of body (len bytes, caller frees) with every number outside a string
+ * that jansson would refuse as too big replaced by HTTPD_OUT_OF_RANGE and
+ * blanks. NULL when memory ran out.
+ */
+static char *httpd_json_clamp(const char *body, size_t len) {
+  char *out = kf_memdup0(body, len);
+  bool no_memory = false;
+  for (size_t i = 0; out != NULL && i < len;) {
+    if (out[i] == '"') {
+      for (i++; i < len && out[i] != '"'; i++)
+        i += out[i] == '\\';
+      i++;
+      continue;
+    }
+    if (out[i] != '-' && (out[i] < '0' || out[i] > '9')) {
+      i++;
+      continue;
+    }
+    size_t end = i;
+    while (end < len && strchr("0123456789+-.eE", out[end]) != NULL && out[end] != '\0')
+      end++;
+    const char *stand_in = out[i] == '-' ? HTTPD_OUT_OF_RANGE_NEGATIVE : HTTPD_OUT_OF_RANGE;
+    if (httpd_number_too_big(out + i, end - i, &no_memory) && end - i >= strlen(stand_in)) {
+      memset(out + i, ' ', end - i);
+      memcpy(out + i, stand_in, strlen(stand_in));
+    }
+    i = end;
+  }
+  if (no_memory) {
+    kf_free(out);
+    return NULL;
+  }
+  return out;
+}
+
+/*
+ * Parse body. jansson's lexer drops a failed allocation and then reports a
+ * syntax error, so a parse that failed is tried once more: malformed input
+ * fails again, a moment without memory does not. A number too big for
+ * jansson is a value out of range, judged by validation, not malformed JSON
+ * (docs/openapi.yaml, x-konform-decisions): the body is parsed again with
+ * such numbers clamped. NULL with *no_memory when memory ran out.
+ */
+static json_t *httpd_json_parse(const char *body, size_t len, json_error_t *jerr, bool *no_memory) {
+  json_t *root = httpd_json_load(body, len, jerr);
+  if (root == NULL && !httpd_json_no_memory(jerr))
+    root = httpd_json_load(body, len, jerr);
+  if (root == NULL && json_error_code(jerr) == json_error_numeric_overflow) {
+    char *clamped = httpd_json_clamp(body, len);
+    if (clamped == NULL) {
+      *no_memory = true;
+      return NULL;
+    }
+    root = httpd_json_load(clamped, len, jerr);
+    kf_free(clamped);
+  }
+  *no_memory = root == NULL && httpd_json_no_memory(jerr);
+  return root;
 }
 
 kf_rc kf_http_req_json(kf_http_req *req, kf_http_resp *resp, json_t **out) {
@@ -460,15 +612,9 @@ kf_rc kf_http_req_json(kf_http_req *req, kf_http_resp *resp, json_t **out) {
     return KF_ERR_PARSE;
   }
   json_error_t jerr;
-  json_t *root = httpd_json_load(body, len, &jerr);
-  /*
-   * jansson's lexer drops a failed allocation and then reports a syntax error,
-   * so a parse that failed is tried once more: malformed input fails again,
-   * a moment without memory does not.
-   */
-  if (root == NULL && !httpd_json_no_memory(&jerr))
-    root = httpd_json_load(body, len, &jerr);
-  if (root == NULL && httpd_json_no_memory(&jerr)) {
+  bool no_memory = false;
+  json_t *root = httpd_json_parse(body, len, &jerr, &no_memory);
+  if (no_memory) {
     kf_http_resp_internal_error(resp);
     return KF_ERR_NOMEM;
   }
@@ -584,24 +730,59 @@ static enum MHD_Result queue_resp(kf_http_req *req, kf_http_resp *resp) {
   return ret;
 }
 
+/* Whether the ", "-separated list allow names method. */
+static bool allow_has(const char *allow, const char *method) {
+  size_t n = strlen(method);
+  for (const char *p = allow; *p != '\0';) {
+    size_t len = strcspn(p, ",");
+    if (len == n && memcmp(p, method, n) == 0)
+      return true;
+    p += len;
+    p += strspn(p, ", ");
+  }
+  return false;
+}
+
+/* Add method to the Allow list, once; a GET brings its HEAD (kf_httpd serves both). */
+static void allow_add(char *allow, size_t size, const char *method) {
+  const char *const methods[] = {method, strcmp(method, "GET") == 0 ? "HEAD" : NULL};
+  for (size_t i = 0; i < 2 && methods[i] != NULL; i++) {
+    size_t used = strlen(allow);
+    if (allow_has(allow, methods[i]) || used + strlen(methods[i]) + 3 > size)
+      continue;
+    (void)kf_str_copy(allow + used, size - used, used > 0 ? ", " : "");
+    (void)kf_str_copy(allow + strlen(allow), size - strlen(allow), methods[i]);
+  }
+}
+
+static bool route_method_ok(const httpd_route *r, const char *method) {
+  return strcmp(r->method, "*") == 0 || strcmp(r->method, method) == 0 ||
+         (strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0);
+}
+
+/* The 405 for a path some route has, with Allow; the refusal hook may reshape it. */
+static void dispatch_refuse(kf_httpd *h, kf_http_req *req, kf_http_resp *resp, const char *allow,
+                            const void *route_data) {
+  const kf_http_error_row *row = kf_http_error_row_get(KF_HTTP_ERR_METHOD_NOT_ALLOWED);
+  kf_http_resp_error_row(resp, row);
+  kf_http_resp_header(resp, "Allow", allow);
+  req->route_data = route_data;
+  if (h->refusal != NULL)
+    h->refusal(req, resp, row, h->refusal_ctx);
+}
+
 static void dispatch(kf_httpd *h, kf_http_req *req, kf_http_resp *resp) {
-  bool path_matched = false;
+  const httpd_route *path_route = NULL;
   char allow[128] = "";
   for (size_t i = 0; i < h->n_routes; i++) {
     httpd_route *r = &h->routes[i];
     req->n_params = 0;
     if (!route_match(r, req->path, req))
       continue;
-    path_matched = true;
-    bool method_ok = strcmp(r->method, "*") == 0 || strcmp(r->method, req->method) == 0 ||
-                     (strcmp(req->method, "HEAD") == 0 && strcmp(r->method, "GET") == 0);
-    if (!method_ok) {
-      if (strstr(allow, r->method) == NULL &&
-          strlen(allow) + strlen(r->method) + 3 < sizeof allow) {
-        if (allow[0] != '\0')
-          (void)kf_str_copy(allow + strlen(allow), sizeof allow - strlen(allow), ", ");
-        (void)kf_str_copy(allow + strlen(allow), sizeof allow - strlen(allow), r->method);
-      }
+    if (path_route == NULL)
+      path_route = r;
+    if (!route_method_ok(r, req->method)) {
+      allow_add(allow, sizeof allow, r->method);
       continue;
     }
     if (params_materialise(req) != KF_OK) {
@@ -616,12 +797,10 @@ static void dispatch(kf_httpd *h, kf_http_req *req, kf_http_resp *resp) {
     return;
   }
   req->n_params = 0;
-  if (path_matched) {
-    resp_lib_error(resp, KF_HTTP_ERR_METHOD_NOT_ALLOWED);
-    kf_http_resp_header(resp, "Allow", allow);
-    return;
-  }
-  resp_lib_error(resp, KF_HTTP_ERR_NOT_FOUND);
+  if (path_route != NULL)
+    dispatch_refuse(h, req, resp, allow, path_route->data);
+  else
+    resp_lib_error(resp, KF_HTTP_ERR_NOT_FOUND);
 }
 
 /* A new request for method and path (copied), or NULL when memory ran out. */
@@ -669,7 +848,31 @@ static void serve(kf_httpd *h, kf_http_req *req, kf_http_resp *resp) {
     kf_http_resp_internal_error(resp);
 }
 
-/* The first call for a connection's request: set it up, refuse a declared oversized body. */
+static void linger_expect(kf_httpd *h, struct MHD_Connection *conn);
+
+/* How much of an oversized body is read and dropped before the connection is given up. */
+static size_t httpd_discard_max(const kf_httpd *h) {
+  return h->cfg.max_body > SIZE_MAX / KF_HTTPD_DISCARD_FACTOR
+             ? SIZE_MAX
+             : h->cfg.max_body * KF_HTTPD_DISCARD_FACTOR;
+}
+
+/* Whether the client waits for "100 Continue" before it sends the body. */
+static bool expects_continue(struct MHD_Connection *conn) {
+  const char *e = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+  return e != NULL && kf_str_eq_ci(kf_str_skip_blanks(e), "100-continue");
+}
+
+/*
+ * The first call for a connection's request: set it up and judge a declared
+ * body size. A body over the cap but within the discard bound is read and
+ * dropped, and the 413 follows it on a connection that stays open: a client
+ * that sends its whole body before reading (Node's fetch, curl without
+ * Expect) then always reads the answer. A client waiting for 100 Continue has
+ * sent nothing yet, and a larger body is not worth reading, so both are
+ * answered at once; the connection then closes with a lingering drain
+ * (linger_add), which keeps the close from resetting the answer away.
+ */
 static enum MHD_Result access_begin(kf_httpd *h, struct MHD_Connection *conn, const char *url,
                                     const char *method, void **con_cls) {
   kf_http_req *req = req_new(h, method, url);
@@ -680,20 +883,41 @@ static enum MHD_Result access_begin(kf_httpd *h, struct MHD_Connection *conn, co
   pthread_mutex_lock(&h->lock);
   h->active++;
   pthread_mutex_unlock(&h->lock);
-  /* Refuse a declared oversized body before reading any of it. */
   const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
   long long declared = 0;
   if (cl == NULL || kf_str_to_llong(cl, 0, INT64_MAX, &declared) != KF_OK ||
       (unsigned long long)declared <= h->cfg.max_body)
     return MHD_YES;
   req->too_large = true;
+  if (!expects_continue(conn) && (unsigned long long)declared <= httpd_discard_max(h))
+    return MHD_YES;
   req->answered_early = true;
+  if (!expects_continue(conn))
+    linger_expect(h, conn);
   kf_http_resp resp;
   memset(&resp, 0, sizeof resp);
   resp_too_large(h, &resp);
   enum MHD_Result ret = queue_resp(req, &resp);
   resp_release(&resp);
   return ret;
+}
+
+/*
+ * Take a piece of the body: collected up to the cap, then dropped. A body
+ * streamed past the discard bound (chunked, no declared size) cannot be
+ * answered any more (libmicrohttpd queues no answer mid-upload): the
+ * connection is closed.
+ */
+static enum MHD_Result access_upload(kf_http_req *req, const char *data, size_t len) {
+  if (!req->too_large && !req->no_memory) {
+    req_body_append(req, data, len);
+    return MHD_YES;
+  }
+  req->discarded += len;
+  if (req->discarded <= httpd_discard_max(req->httpd))
+    return MHD_YES;
+  linger_expect(req->httpd, req->conn);
+  return MHD_NO;
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
@@ -705,10 +929,9 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
   if (req == NULL)
     return access_begin(h, conn, url, method, con_cls);
   if (*upload_data_size > 0) {
-    if (!req->too_large && !req->no_memory)
-      req_body_append(req, upload_data, *upload_data_size);
+    enum MHD_Result ret = access_upload(req, upload_data, *upload_data_size);
     *upload_data_size = 0;
-    return MHD_YES;
+    return ret;
   }
   if (req->answered_early)
     return MHD_YES;
@@ -719,6 +942,18 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
   enum MHD_Result ret = queue_resp(req, &resp);
   resp_release(&resp);
   return ret;
+}
+
+/* resp's headers as "Name: value\r\n" lines (caller frees), or NULL when memory ran out. */
+static char *answer_headers(const kf_http_resp *resp) {
+  kf_buf b;
+  kf_buf_init(&b, 64 * 1024);
+  kf_rc rc = KF_OK;
+  for (size_t i = 0; rc == KF_OK && i < resp->n_headers; i++)
+    rc = kf_buf_appendf(&b, "%s: %s\r\n", resp->headers[i].name, resp->headers[i].value);
+  char *text = rc == KF_OK ? kf_buf_detach(&b, NULL) : NULL;
+  kf_buf_release(&b);
+  return text;
 }
 
 kf_rc kf_httpd_serve_fake(kf_httpd *h, const kf_http_fake_req *in, kf_http_answer *out,
@@ -740,10 +975,11 @@ kf_rc kf_httpd_serve_fake(kf_httpd *h, const kf_http_fake_req *in, kf_http_answe
   out->content_type = resp.content_type;
   out->body = resp.body != NULL ? resp.body : kf_memdup0("", 0);
   out->body_len = resp.body_len;
+  out->headers = answer_headers(&resp);
   resp.content_type = NULL;
   resp.body = NULL;
   resp_release(&resp);
-  if (out->body == NULL) {
+  if (out->body == NULL || out->headers == NULL) {
     kf_http_answer_release(out);
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   }
@@ -755,6 +991,7 @@ void kf_http_answer_release(kf_http_answer *answer) {
     return;
   kf_free(answer->content_type);
   kf_free(answer->body);
+  kf_free(answer->headers);
   memset(answer, 0, sizeof *answer);
 }
 
@@ -772,6 +1009,168 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
   if (--h->active == 0)
     pthread_cond_broadcast(&h->idle);
   pthread_mutex_unlock(&h->lock);
+}
+
+/* ---- Lingering close ---- */
+
+/*
+ * Closing a socket whose input was never read makes the kernel send a reset,
+ * and a reset can destroy an answer the client has not read yet (a 413 given
+ * while the client still sends its body). So a connection libmicrohttpd
+ * closes with input pending is kept open on a duplicate of its socket: after
+ * the answer libmicrohttpd has shut the sending side, and the linger thread
+ * reads and drops what still arrives until the client closes too or
+ * KF_HTTPD_LINGER_MS pass (Apache's lingering close).
+ */
+/*
+ * Remember that conn was answered before its body was read (or cut off in the
+ * middle of it): its close must linger even when no input happens to wait at
+ * that moment, since the client is still sending.
+ */
+static void linger_expect(kf_httpd *h, struct MHD_Connection *conn) {
+  pthread_mutex_lock(&h->lock);
+  if (h->n_expect < HTTPD_LINGER_MAX)
+    h->expect[h->n_expect++] = conn;
+  pthread_mutex_unlock(&h->lock);
+}
+
+/* Whether conn was expected to linger (it is forgotten now); under lock. */
+static bool linger_take_expected(kf_httpd *h, const struct MHD_Connection *conn) {
+  for (size_t i = 0; i < h->n_expect; i++) {
+    if (h->expect[i] == conn) {
+      h->expect[i] = h->expect[--h->n_expect];
+      return true;
+    }
+  }
+  return false;
+}
+
+/* conn is being closed; keep its socket fd open to drain it if input is or may be coming. */
+static void linger_add(kf_httpd *h, const struct MHD_Connection *conn, int fd) {
+  char b;
+  bool pending = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+  pthread_mutex_lock(&h->lock);
+  bool expected = linger_take_expected(h, conn);
+  int dup = -1;
+  if ((pending || expected) && h->linger_running && !h->linger_stop &&
+      h->n_linger < HTTPD_LINGER_MAX)
+    dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup >= 0)
+    h->linger[h->n_linger++] = (httpd_linger){dup, kf_time_monotonic_ms() + KF_HTTPD_LINGER_MS};
+  pthread_mutex_unlock(&h->lock);
+  if (dup >= 0) {
+    ssize_t w = write(h->linger_wake[1], "x", 1);
+    (void)w; /* A full pipe already wakes the thread. */
+  }
+}
+
+static void notify_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
+                      enum MHD_ConnectionNotificationCode toe) {
+  (void)socket_context;
+  if (toe != MHD_CONNECTION_NOTIFY_CLOSED)
+    return;
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (ci != NULL)
+    linger_add(cls, conn, ci->connect_fd);
+}
+
+/* Read and drop what is there; whether the connection is done (EOF, error or deadline). */
+static bool linger_drain(httpd_linger *l, int64_t now) {
+  char sink[16384];
+  for (int rounds = 0; rounds < 64; rounds++) {
+    ssize_t n = recv(l->fd, sink, sizeof sink, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+      return true;
+    if (n < 0)
+      break;
+  }
+  return now >= l->deadline_ms;
+}
+
+/* Drop the items that are done (fd -1), keeping the order of the rest. */
+static void linger_compact(kf_httpd *h) {
+  size_t kept = 0;
+  for (size_t i = 0; i < h->n_linger; i++) {
+    if (h->linger[i].fd >= 0)
+      h->linger[kept++] = h->linger[i];
+  }
+  h->n_linger = kept;
+}
+
+/*
+ * Items are only appended by others (under lock) and only closed and removed
+ * by this thread, so the first n stay put while the lock is not held.
+ */
+static void *linger_main(void *arg) {
+  kf_httpd *h = arg;
+  pthread_mutex_lock(&h->lock);
+  while (!h->linger_stop) {
+    struct pollfd pfd[HTTPD_LINGER_MAX + 1];
+    size_t n = h->n_linger;
+    int64_t now = kf_time_monotonic_ms();
+    int timeout = -1;
+    pfd[0] = (struct pollfd){.fd = h->linger_wake[0], .events = POLLIN};
+    for (size_t i = 0; i < n; i++) {
+      pfd[i + 1] = (struct pollfd){.fd = h->linger[i].fd, .events = POLLIN};
+      int64_t left = h->linger[i].deadline_ms > now ? h->linger[i].deadline_ms - now : 0;
+      if (timeout < 0 || left < timeout)
+        timeout = (int)left;
+    }
+    pthread_mutex_unlock(&h->lock);
+    (void)poll(pfd, (nfds_t)n + 1, timeout);
+    char wake[64];
+    while (read(h->linger_wake[0], wake, sizeof wake) > 0) {
+    }
+    now = kf_time_monotonic_ms();
+    for (size_t i = 0; i < n; i++) {
+      if ((pfd[i + 1].revents != 0 || now >= h->linger[i].deadline_ms) &&
+          linger_drain(&h->linger[i], now)) {
+        close(h->linger[i].fd);
+        h->linger[i].fd = -1;
+      }
+    }
+    pthread_mutex_lock(&h->lock);
+    linger_compact(h);
+  }
+  for (size_t i = 0; i < h->n_linger; i++)
+    close(h->linger[i].fd);
+  h->n_linger = 0;
+  pthread_mutex_unlock(&h->lock);
+  return NULL;
+}
+
+static kf_rc linger_start(kf_httpd *h, kf_err *err) {
+  if (pipe(h->linger_wake) != 0)
+    return kf_err_set(err, KF_ERR_IO, "cannot create a pipe: %s", strerror(errno));
+  for (int i = 0; i < 2; i++) {
+    (void)fcntl(h->linger_wake[i], F_SETFD, FD_CLOEXEC);
+    (void)fcntl(h->linger_wake[i], F_SETFL, O_NONBLOCK);
+  }
+  h->linger_stop = false;
+  if (pthread_create(&h->linger_thread, NULL, linger_main, h) != 0) {
+    close(h->linger_wake[0]);
+    close(h->linger_wake[1]);
+    return kf_err_set(err, KF_ERR_INTERNAL, "cannot start the lingering-close thread");
+  }
+  h->linger_running = true;
+  return KF_OK;
+}
+
+/* Stop the linger thread (after the daemon: its last closes may still add items). */
+static void linger_stop(kf_httpd *h) {
+  if (!h->linger_running)
+    return;
+  pthread_mutex_lock(&h->lock);
+  h->linger_stop = true;
+  pthread_mutex_unlock(&h->lock);
+  ssize_t w = write(h->linger_wake[1], "x", 1);
+  (void)w;
+  pthread_join(h->linger_thread, NULL);
+  close(h->linger_wake[0]);
+  close(h->linger_wake[1]);
+  h->linger_running = false;
+  h->n_expect = 0;
 }
 
 kf_rc kf_httpd_listen(kf_httpd *h, kf_err *err) {
@@ -838,6 +1237,7 @@ kf_rc kf_httpd_start(kf_httpd *h, kf_err *err) {
   /* The socket kf_httpd_listen bound: its port was known before any worker ran. */
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, h->listen_fd, NULL};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed_cb, h};
+  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)notify_cb, h};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
                                       (intptr_t)h->cfg.connection_timeout_s, NULL};
   opts[n++] = (struct MHD_OptionItem){
@@ -847,10 +1247,15 @@ kf_rc kf_httpd_start(kf_httpd *h, kf_err *err) {
     opts[n++] =
         (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)h->cfg.threads, NULL};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+  rc = linger_start(h, err);
+  if (rc != KF_OK)
+    return rc;
   h->daemon = MHD_start_daemon(flags, (uint16_t)h->port, NULL, NULL, access_cb, h, MHD_OPTION_ARRAY,
                                opts, MHD_OPTION_END);
-  if (h->daemon == NULL)
+  if (h->daemon == NULL) {
+    linger_stop(h);
     return kf_err_set(err, KF_ERR_IO, "cannot start serving on %s:%u", h->bind_address, h->port);
+  }
   /* From here the daemon owns the socket (kf_httpd_stop hands it back to close). */
   h->listen_fd = -1;
   return KF_OK;
@@ -891,6 +1296,7 @@ void kf_httpd_stop(kf_httpd *h) {
   }
   pthread_mutex_unlock(&h->lock);
   MHD_stop_daemon(d);
+  linger_stop(h);
   if (fd != MHD_INVALID_SOCKET)
     close(fd);
 }

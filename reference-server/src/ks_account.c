@@ -10,7 +10,9 @@
 #include "kf/alloc.h"
 #include "kf/sql.h"
 #include "kf/log.h"
+#include "kf/timeutil.h"
 #include "kf/uuid.h"
+#include "ks_fault.h"
 #include "ks_outbox.h"
 
 #define ACCOUNT_LINK_URL_MAX 2048
@@ -52,12 +54,14 @@ static kf_rc account_find(sqlite3 *conn, const char *email, int64_t *id, bool *c
 }
 
 /* Supersede the account's open links and insert link id, issued at now. */
-static kf_rc account_new_link(sqlite3 *conn, int64_t account_id, const char *id, int64_t now,
-                              kf_err *err) {
-  kf_rc rc = kf_sql_run(conn, NULL, err,
-                        "UPDATE confirmation_links SET superseded_at = ? "
-                        "WHERE account_id = ? AND superseded_at IS NULL",
-                        "ii", now, account_id);
+static kf_rc account_new_link(const ks_server *srv, sqlite3 *conn, int64_t account_id,
+                              const char *id, int64_t now, kf_err *err) {
+  kf_rc rc = KF_OK;
+  if (!ks_fault_on(srv, KS_FAULT_RESEND_KEEPS_OLD_LINKS))
+    rc = kf_sql_run(conn, NULL, err,
+                    "UPDATE confirmation_links SET superseded_at = ? "
+                    "WHERE account_id = ? AND superseded_at IS NULL",
+                    "ii", now, account_id);
   if (rc != KF_OK)
     return rc;
   return kf_sql_run(conn, NULL, err,
@@ -83,7 +87,8 @@ static kf_rc account_render_confirm(ks_server *srv, const char *email, int64_t n
                        .to = email,
                        .link = url,
                        .public_url = srv->public_url,
-                       .date = now};
+                       .date = ks_fault_on(srv, KS_FAULT_MAIL_DATE_REAL_CLOCK) ? kf_time_real_now()
+                                                                               : now};
   return ks_outbox_render(&mp, mail, err);
 }
 
@@ -124,15 +129,16 @@ static kf_rc account_reg_mails_render(ks_server *srv, const char *email, int64_t
 }
 
 /* Insert a new unconfirmed account with its first link and mail, in the open transaction. */
-static kf_rc account_insert(sqlite3 *conn, const char *email, const char *hash, int64_t now,
-                            const account_reg_mails *m, kf_err *err) {
+static kf_rc account_insert(const ks_server *srv, sqlite3 *conn, const char *email,
+                            const char *hash, int64_t now, const account_reg_mails *m,
+                            kf_err *err) {
   kf_rc rc = kf_sql_run(conn, NULL, err,
                         "INSERT INTO accounts (email, password_hash, created_at, "
                         "terms_accepted_at, email_consent_at) VALUES (?, ?, ?, ?, ?)",
                         "ttiii", email, hash, now, now, now);
   if (rc != KF_OK)
     return rc;
-  rc = account_new_link(conn, sqlite3_last_insert_rowid(conn), m->link_id, now, err);
+  rc = account_new_link(srv, conn, sqlite3_last_insert_rowid(conn), m->link_id, now, err);
   if (rc == KF_OK)
     rc = ks_outbox_insert(conn, &m->confirm, now, err);
   return rc;
@@ -153,7 +159,7 @@ static kf_rc account_register_tx(ks_server *srv, const char *email, const char *
   if (rc == KF_OK && account_id != 0)
     rc = ks_outbox_insert(conn, &m->duplicate, now, err);
   else if (rc == KF_OK)
-    rc = account_insert(conn, email, hash, now, m, err);
+    rc = account_insert(srv, conn, email, hash, now, m, err);
   if (rc == KF_OK)
     rc = ks_db_commit(conn, err);
   if (rc != KF_OK) {
@@ -163,21 +169,51 @@ static kf_rc account_register_tx(ks_server *srv, const char *email, const char *
   return rc;
 }
 
+/*
+ * The address as the accounts table keeps it: email itself, or (a fault) its
+ * first 32 bytes in cut, as a too narrow username column would.
+ */
+static const char *account_stored_address(const ks_server *srv, const char *email, char cut[33]) {
+  if (strlen(email) <= 32 || !ks_fault_on(srv, KS_FAULT_USERNAME_CUT_AT_32))
+    return email;
+  memcpy(cut, email, 32);
+  cut[32] = '\0';
+  return cut;
+}
+
+/* Hash pw into hash, unless (a fault) the address already has an account. */
+static kf_rc account_hash_new(ks_server *srv, const char *email, const char *pw, size_t pw_len,
+                              char hash[crypto_pwhash_STRBYTES], kf_err *err) {
+  memset(hash, 0, crypto_pwhash_STRBYTES);
+  if (ks_fault_on(srv, KS_FAULT_DUPLICATE_NOT_HASHED)) {
+    sqlite3 *conn = NULL;
+    int64_t id = 0;
+    kf_rc rc = ks_db_conn(srv->db, &conn, err);
+    if (rc == KF_OK)
+      rc = account_find(conn, email, &id, NULL, NULL, err);
+    if (rc != KF_OK || id != 0)
+      return rc;
+  }
+  return ks_pwhash_hash(&srv->pwhash, pw, pw_len, hash, err);
+}
+
 kf_rc ks_account_register(ks_server *srv, const char *email, const char *pw, size_t pw_len,
                           int64_t now, bool *created, kf_err *err) {
   assert(srv != NULL && email != NULL);
   if (created != NULL)
     *created = false;
+  char cut[33];
+  const char *stored = account_stored_address(srv, email, cut);
   /* Hash before looking: a duplicate costs exactly as much as a new account. */
   char hash[crypto_pwhash_STRBYTES];
-  kf_rc rc = ks_pwhash_hash(&srv->pwhash, pw, pw_len, hash, err);
+  kf_rc rc = account_hash_new(srv, stored, pw, pw_len, hash, err);
   account_reg_mails mails;
   memset(&mails, 0, sizeof mails);
   if (rc == KF_OK)
     rc = account_reg_mails_render(srv, email, now, &mails, err);
   bool fresh = false;
   if (rc == KF_OK)
-    rc = account_register_tx(srv, email, hash, now, &mails, &fresh, err);
+    rc = account_register_tx(srv, stored, hash, now, &mails, &fresh, err);
   account_reg_mails_release(&mails);
   /* A hash lets an attacker guess the password offline, so none stays on the stack. */
   sodium_memzero(hash, sizeof hash);
@@ -199,8 +235,8 @@ static bool account_link_id(const char *id, char lower[KF_UUID_STR_LEN + 1]) {
 }
 
 /* Look link id (lower case) up and judge it at now; NOT_FOUND and *account_id 0 if unknown. */
-static kf_rc account_link_judge(sqlite3 *conn, const char *id, int64_t now, int64_t *account_id,
-                                ks_link_verdict *v, kf_err *err) {
+static kf_rc account_link_judge(const ks_server *srv, sqlite3 *conn, const char *id, int64_t now,
+                                int64_t *account_id, ks_link_verdict *v, kf_err *err) {
   *account_id = 0;
   *v = KS_LINK_NOT_FOUND;
   kf_sql q;
@@ -215,7 +251,8 @@ static kf_rc account_link_judge(sqlite3 *conn, const char *id, int64_t now, int6
   rc = kf_sql_step(&q, &row, err);
   if (rc == KF_OK && row) {
     *account_id = kf_sql_int(&q, 0);
-    *v = ks_link_judge(kf_sql_int(&q, 1), now, kf_sql_int(&q, 2) != 0, kf_sql_int(&q, 3) != 0);
+    int64_t at = ks_fault_on(srv, KS_FAULT_LINK_VALID_ONE_SECOND_LONGER) ? now - 1 : now;
+    *v = ks_link_judge(kf_sql_int(&q, 1), at, kf_sql_int(&q, 2) != 0, kf_sql_int(&q, 3) != 0);
   }
   kf_sql_finalize(&q);
   return rc;
@@ -239,7 +276,9 @@ kf_rc ks_account_confirm(ks_server *srv, const char *id, int64_t now, ks_link_ve
     return rc;
   int64_t account_id = 0;
   ks_link_verdict v = KS_LINK_NOT_FOUND;
-  rc = account_link_judge(conn, lower, now, &account_id, &v, err);
+  rc = account_link_judge(srv, conn, lower, now, &account_id, &v, err);
+  if (v == KS_LINK_ALREADY_CONFIRMED && ks_fault_on(srv, KS_FAULT_SECOND_CONFIRMATION_SUCCEEDS))
+    v = KS_LINK_VALID;
   if (rc == KF_OK && v == KS_LINK_VALID)
     rc = kf_sql_run(conn, NULL, err, "UPDATE accounts SET confirmed_at = ? WHERE id = ?", "ii", now,
                     account_id);
@@ -269,7 +308,7 @@ kf_rc ks_account_check_link(ks_server *srv, const char *id, int64_t now, ks_link
     return rc;
   /* One SELECT reads a consistent snapshot, so no transaction is needed to only look. */
   int64_t account_id = 0;
-  return account_link_judge(conn, lower, now, &account_id, verdict, err);
+  return account_link_judge(srv, conn, lower, now, &account_id, verdict, err);
 }
 
 /* Record that a resend was asked for, in the open transaction. */
@@ -303,7 +342,7 @@ kf_rc ks_account_resend(ks_server *srv, const char *email, int64_t now, bool *is
     rc = account_note_resend(conn, now, err);
   bool fresh = rc == KF_OK && account_id != 0 && !confirmed;
   if (fresh)
-    rc = account_new_link(conn, account_id, id, now, err);
+    rc = account_new_link(srv, conn, account_id, id, now, err);
   if (fresh && rc == KF_OK)
     rc = ks_outbox_insert(conn, &mail, now, err);
   if (rc == KF_OK)
@@ -365,6 +404,13 @@ kf_rc ks_account_login(ks_server *srv, const char *username, const char *pw, siz
     if (rc != KF_OK)
       return rc;
   }
+  if (account_id == 0 && ks_fault_on(srv, KS_FAULT_NO_DUMMY_HASH))
+    return KF_OK;
+  if (account_id != 0 && !confirmed && ks_fault_on(srv, KS_FAULT_UNCONFIRMED_BEFORE_PASSWORD)) {
+    account_hash_free(hash);
+    *result = KS_LOGIN_UNCONFIRMED;
+    return KF_OK;
+  }
   /*
    * With no account, hash is NULL and the dummy hash is checked: same work
    * (AUTH-04). A hash from another cost also pays for the dummy check.
@@ -375,7 +421,7 @@ kf_rc ks_account_login(ks_server *srv, const char *username, const char *pw, siz
     account_hash_free(hash);
     return KF_OK;
   }
-  if (!confirmed) {
+  if (!confirmed && !ks_fault_on(srv, KS_FAULT_UNCONFIRMED_LOGIN_ALLOWED)) {
     account_hash_free(hash);
     *result = KS_LOGIN_UNCONFIRMED;
     return KF_OK;

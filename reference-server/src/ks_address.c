@@ -14,6 +14,19 @@ static bool address_local_char_ok(unsigned char c) {
   return strchr("<>()[]\\,;:\"@", c) == NULL;
 }
 
+/*
+ * Whether a control character starts at raw[i]: C0 (below U+0020, tab, CR and
+ * LF among them), DEL, or C1 (U+0080 to U+009F, NEL among them, as UTF-8
+ * C2 80 to C2 9F), which mail software may also take for a line break.
+ */
+static bool address_control_at(const char *raw, size_t len, size_t i) {
+  unsigned char c = (unsigned char)raw[i];
+  if (c < 0x20 || c == 0x7F)
+    return true;
+  return c == 0xC2 && i + 1 < len && (unsigned char)raw[i + 1] >= 0x80 &&
+         (unsigned char)raw[i + 1] <= 0x9F;
+}
+
 static bool address_ldh(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
 }
@@ -49,8 +62,7 @@ ks_address_status ks_address_normalise(const char *raw, size_t len, char *out, s
   /* Control characters are checked on the raw input so that a trailing CR or
    * LF is reported as such rather than trimmed away or called invalid. */
   for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)raw[i];
-    if (c < 0x20 || c == 0x7F)
+    if (address_control_at(raw, len, i))
       return KS_ADDRESS_CONTROL;
   }
   size_t start = 0, end = len;

@@ -1,11 +1,13 @@
 /*
  * ks_address.h: e-mail address normalisation and validation (ACC-11).
  *
- * An address is trimmed of leading and trailing spaces, rejected if it holds a
- * control character anywhere (no header injection), checked for a sensible
- * syntax and stored with its domain in lower case. The local part is kept
- * exactly as given, so "Max@Example.DE" and "Max@example.de" are one account
- * but "max@example.de" is another.
+ * An address is trimmed of leading and trailing spaces (U+0020 only),
+ * rejected if it holds a control character anywhere (C0, DEL or C1: no header
+ * injection), checked for a sensible syntax and stored with its domain in
+ * lower case. Any other white space (NBSP U+00A0, U+2000 to U+200A, U+3000,
+ * ...) is never trimmed: it is outside the syntax, so EMAIL_INVALID. The
+ * local part is kept exactly as given, so "Max@Example.DE" and
+ * "Max@example.de" are one account but "max@example.de" is another.
  */
 #ifndef KS_ADDRESS_H
 #define KS_ADDRESS_H
@@ -21,8 +23,8 @@
 
 /*
  * X(name, field code): OK; EMPTY, nothing left after trimming; CONTROL, a
- * control character (< 0x20 or 0x7F); INVALID, anything else that is not an
- * address.
+ * control character (< 0x20, 0x7F, or U+0080 to U+009F); INVALID, anything
+ * else that is not an address.
  */
 #define KS_ADDRESS_STATUSES(X)                                                                     \
   X(OK, KS_FIELD_COUNT)                                                                            \

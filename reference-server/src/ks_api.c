@@ -1,7 +1,9 @@
 /*
  * ks_api.c: the table of API areas, and the one filter every routed request
- * passes before its handler: it resolves the Konform-Clock header (test mode)
- * and enforces the session stage of the route's row (AUTH-02).
+ * passes before its handler: it resolves the Konform-Clock header (test mode),
+ * enforces the session stage of the route's row (AUTH-02) and parses the JSON
+ * body of a row that takes one, in that order (the contract's order of
+ * judgement; kf_httpd judged the body's size and the route before).
  */
 #include "ks_api.h"
 
@@ -10,19 +12,30 @@
 #include "ks_acc_api.h"
 #include "ks_clock.h"
 #include "ks_handler.h"
+#include "ks_page_api.h"
 #include "ks_session.h"
 #include "ks_testctl_api.h"
 
 /* Every area of the API; a new area is one file and one row here. */
 static const ks_area *const api_areas[] = {
     &ks_acc_api,
+    &ks_page_api,
     &ks_testctl_api,
 };
 
-/* Set *now from the request's Konform-Clock header (test mode only); KS_ERR_COUNT when fine. */
-static ks_error api_resolve_clock(const ks_server *srv, const kf_http_req *req, int64_t *now,
-                                  kf_err *err) {
-  if (!srv->cfg->test_mode)
+const ks_area *const *ks_api_areas(size_t *n) {
+  *n = sizeof api_areas / sizeof api_areas[0];
+  return api_areas;
+}
+
+bool ks_api_clock_applies(const ks_server *srv, const ks_route *route) {
+  return srv->cfg->test_mode && (route == NULL || (route->flags & KS_ROUTE_CLOCKLESS) == 0);
+}
+
+/* Set *now from the request's Konform-Clock header where it applies; KS_ERR_COUNT when fine. */
+static ks_error api_resolve_clock(const ks_server *srv, const ks_route *route,
+                                  const kf_http_req *req, int64_t *now, kf_err *err) {
+  if (!ks_api_clock_applies(srv, route))
     return KS_ERR_COUNT;
   const char *id = kf_http_req_header(req, KS_CLOCK_HEADER);
   if (id == NULL)
@@ -68,18 +81,28 @@ static bool api_filter(kf_http_req *req, kf_http_resp *resp, void *ctx) {
     return false;
   }
   ks_reqctx *c = ks_handler_ctx(req);
+  const ks_route *route = kf_http_req_route_data(req);
   kf_err err;
   kf_err_init(&err);
-  ks_error e = api_resolve_clock(srv, req, &c->now, &err);
+  ks_error e = api_resolve_clock(srv, route, req, &c->now, &err);
   if (e == KS_ERR_COUNT)
-    e = api_check_stage(srv, kf_http_req_route_data(req), req, c, &err);
-  if (e == KS_ERR_COUNT)
-    return true;
+    e = api_check_stage(srv, route, req, c, &err);
   if (e == KS_ERR_INTERNAL_ERROR)
     ks_handler_internal(req, resp, &err);
-  else
+  else if (e != KS_ERR_COUNT)
     ks_handler_error(req, resp, e);
-  return false;
+  if (e != KS_ERR_COUNT)
+    return false;
+  /* The body last: media type, UTF-8, syntax, object (kf_http_req_json answers each). */
+  return route == NULL || (route->flags & KS_ROUTE_JSON) == 0 ||
+         kf_http_req_json(req, resp, &c->body) == KF_OK;
+}
+
+/* A 405 on a page route is a page too; kf_httpd has set the Allow header. */
+static void api_refusal(kf_http_req *req, kf_http_resp *resp, const kf_http_error_row *row,
+                        void *ctx) {
+  (void)ctx;
+  ks_handler_error_row(req, resp, row);
 }
 
 kf_rc ks_api_install_areas(kf_httpd *httpd, ks_server *srv, const ks_area *const *areas, size_t n,
@@ -97,6 +120,7 @@ kf_rc ks_api_install_areas(kf_httpd *httpd, ks_server *srv, const ks_area *const
     }
   }
   kf_httpd_set_filter(httpd, api_filter, srv);
+  kf_httpd_set_refusal(httpd, api_refusal, srv);
   return KF_OK;
 }
 

@@ -3,15 +3,19 @@
  *
  * Each area of the API (ks_acc_api.c, ks_testctl_api.c, ...) exports one
  * ks_area: a table of route rows. ks_api.c installs every area of its table
- * and runs the one filter that, before any handler, resolves the request's
- * clock and enforces the session stage a row asks for. A row's flags say
- * whether its errors are HTML pages and whether it exists only in test mode.
+ * and runs the one filter that, before any handler, judges what every route
+ * shares in the contract's order (docs/openapi.yaml, x-konform-decisions):
+ * the request's clock, the session stage a row asks for, then the JSON body
+ * of a row that takes one. A row's flags say whether its errors are HTML
+ * pages, whether it exists only in test mode, whether it takes a JSON body
+ * and whether the clock header applies to it.
  *
  * Ownership: rows and areas are static; srv is borrowed by every route.
  */
 #ifndef KS_API_H
 #define KS_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +29,18 @@
 #define KS_ROUTE_HTML (1u << 0)
 /* The route exists only with --test-mode (otherwise 404). */
 #define KS_ROUTE_TEST_ONLY (1u << 1)
+/*
+ * The route takes a JSON object body: the filter parses it (415
+ * UNSUPPORTED_MEDIA_TYPE, 400 INVALID_UTF8, MALFORMED_JSON, BODY_NOT_OBJECT)
+ * before the handler, which reads it with ks_handler_json.
+ */
+#define KS_ROUTE_JSON (1u << 2)
+/*
+ * The Konform-Clock header does not apply: the route never reads the
+ * request's time (the test-control routes, which name their clock in the
+ * path), so the header is ignored rather than judged.
+ */
+#define KS_ROUTE_CLOCKLESS (1u << 3)
 
 /*
  * What a route needs before its handler runs, checked by the filter:
@@ -54,6 +70,12 @@ typedef struct ks_area {
  * Konform-Clock header exist only when srv->cfg->test_mode is set.
  */
 kf_rc ks_api_install(kf_httpd *httpd, ks_server *srv, kf_err *err);
+
+/* The areas ks_api_install installs, in order; *n gets their number. Static. */
+const ks_area *const *ks_api_areas(size_t *n);
+
+/* Whether the Konform-Clock header applies to route (test mode and not KS_ROUTE_CLOCKLESS). */
+bool ks_api_clock_applies(const ks_server *srv, const ks_route *route);
 
 /* The same for the n areas given (tests install areas of their own). */
 kf_rc ks_api_install_areas(kf_httpd *httpd, ks_server *srv, const ks_area *const *areas, size_t n,

@@ -18,6 +18,7 @@
 #define KS_CLOCK_ID_MAX 32
 /* Frozen times are limited to years 1970 to 9999 so ISO formatting always works. */
 #define KS_CLOCK_TIME_MAX INT64_C(253402300799)
+/* The longest clock name, in Unicode characters (code points), not bytes. */
 #define KS_CLOCK_NAME_MAX 200
 
 typedef struct ks_clock {

@@ -12,6 +12,7 @@
 #include "kf/opt.h"
 #include "kf/str.h"
 #include "ks_address.h"
+#include "ks_fault.h"
 
 void ks_config_init(ks_config *cfg) {
   assert(cfg != NULL);
@@ -39,6 +40,12 @@ static kf_rc config_check(const ks_config *cfg, kf_err *err) {
     return kf_err_set(err, KF_ERR_INVALID,
                       "--mail-domain: '%s' is not a domain (LDH labels with at least one dot)",
                       cfg->mail_domain);
+  /* A fault breaks the contract on purpose: never outside a test run. */
+  for (int f = 0; f < KS_FAULT_COUNT && !cfg->test_mode; f++) {
+    if (cfg->faults[f])
+      return kf_err_set(err, KF_ERR_INVALID, "--fault %s needs --test-mode",
+                        ks_fault_row_get((ks_fault)f)->name);
+  }
   /*
    * A cost below libsodium's interactive values makes stolen hashes cheap to
    * guess, so it is for test suites only and needs --test-mode to say so.
@@ -89,6 +96,22 @@ static kf_rc config_version(void *args, const char *value, kf_err *err) {
   return KF_ERR_STATE;
 }
 
+static kf_rc config_list_faults(void *args, const char *value, kf_err *err) {
+  (void)value;
+  (void)err;
+  ((config_args *)args)->action = KS_CONFIG_LIST_FAULTS;
+  return KF_ERR_STATE;
+}
+
+static kf_rc config_fault(void *args, const char *value, kf_err *err) {
+  ks_fault f = ks_fault_find(value);
+  if (f == KS_FAULT_COUNT)
+    return kf_err_set(err, KF_ERR_INVALID,
+                      "--fault: no fault '%s' (konform-server --list-faults lists them)", value);
+  ((config_args *)args)->cfg.faults[f] = true;
+  return KF_OK;
+}
+
 static kf_rc config_hash_cost(void *args, const char *value, kf_err *err) {
   if (!ks_pwhash_cost_known(value))
     return kf_err_set(err, KF_ERR_INVALID, "--hash-cost: '%s' is not interactive, moderate or test",
@@ -135,6 +158,10 @@ static const kf_opt config_options[] = {
                "write \"READY http=<port>\" to fd N once listening"),
     KF_OPT_CALL_ROW("log-level", 0, config_log_level, "L",
                     "debug, info, warn, error or off (info)"),
+    KF_OPT_CALL_ROW("fault", 0, config_fault, "NAME",
+                    "switch on a fault of the catalogue (repeatable; needs\n--test-mode)"),
+    KF_OPT_CALL_ROW("list-faults", 0, config_list_faults, NULL,
+                    "print the fault catalogue: name, requirement IDs, description"),
     KF_OPT_CALL_ROW("help", 0, config_help, NULL, "show this text"),
     KF_OPT_CALL_ROW("version", 0, config_version, NULL, "show the version"),
 };

@@ -11,12 +11,18 @@
 #include "ks_api.h"
 #include "ks_html.h"
 
+static void handler_ctx_free(void *p) {
+  ks_reqctx *c = p;
+  json_decref(c->body);
+  kf_free(c);
+}
+
 bool ks_handler_ctx_attach(kf_http_req *req) {
   ks_reqctx *c = kf_calloc(1, sizeof *c);
   if (c == NULL)
     return false;
   c->now = kf_time_real_now();
-  kf_http_req_set_user_owned(req, c, kf_free);
+  kf_http_req_set_user_owned(req, c, handler_ctx_free);
   return true;
 }
 
@@ -63,6 +69,13 @@ bool ks_handler_has_fields(const json_t *error) {
   return json_array_size(json_object_get(error, "fields")) > 0;
 }
 
+/* Answer an HTML page (freed here) with the policy every page has. */
+static void handler_html(kf_http_resp *resp, unsigned status, char *page, size_t len) {
+  kf_http_resp_bytes(resp, status, KS_HTML_CONTENT_TYPE, page, len);
+  kf_http_resp_header(resp, "Content-Security-Policy", KS_HTML_CSP);
+  kf_free(page);
+}
+
 /* Whether the matched route answers with HTML (its row says so). */
 static bool handler_html_route(const kf_http_req *req) {
   const ks_route *route = kf_http_req_route_data(req);
@@ -70,13 +83,15 @@ static bool handler_html_route(const kf_http_req *req) {
 }
 
 void ks_handler_error(kf_http_req *req, kf_http_resp *resp, ks_error e) {
-  const kf_http_error_row *row = ks_error_row(e);
+  ks_handler_error_row(req, resp, ks_error_row(e));
+}
+
+void ks_handler_error_row(kf_http_req *req, kf_http_resp *resp, const kf_http_error_row *row) {
   if (handler_html_route(req)) {
     char *page = NULL;
     size_t len = 0;
     if (ks_html_error_page(row->code, row->message, &page, &len) == KF_OK) {
-      kf_http_resp_bytes(resp, row->status, KS_HTML_CONTENT_TYPE, page, len);
-      kf_free(page);
+      handler_html(resp, row->status, page, len);
       return;
     }
   }
@@ -92,20 +107,17 @@ void ks_handler_invalid(kf_http_resp *resp, json_t *error) {
   kf_http_resp_error_obj(resp, ks_error_row(KS_ERR_VALIDATION_FAILED)->status, error);
 }
 
-bool ks_handler_body(kf_http_req *req, kf_http_resp *resp, json_t **body, json_t **error) {
-  *error = NULL;
-  if (kf_http_req_json(req, resp, body) != KF_OK)
-    return false;
-  *error = ks_error_new(KS_ERR_VALIDATION_FAILED);
-  return true;
+json_t *ks_handler_json(const kf_http_req *req) {
+  const ks_reqctx *c = ks_handler_ctx(req);
+  assert(c != NULL && c->body != NULL);
+  return c->body;
 }
 
-bool ks_handler_refused(kf_http_resp *resp, json_t *body, json_t *error) {
+bool ks_handler_refused(kf_http_resp *resp, json_t *error) {
   if (error != NULL && !ks_handler_has_fields(error)) {
     json_decref(error);
     return false;
   }
-  json_decref(body);
   ks_handler_invalid(resp, error);
   return true;
 }
@@ -117,6 +129,5 @@ void ks_handler_page(kf_http_req *req, kf_http_resp *resp, unsigned status, kf_r
     ks_handler_error(req, resp, KS_ERR_INTERNAL_ERROR);
     return;
   }
-  kf_http_resp_bytes(resp, status, KS_HTML_CONTENT_TYPE, page, len);
-  kf_free(page);
+  handler_html(resp, status, page, len);
 }

@@ -24,6 +24,7 @@ typedef struct ks_reqctx {
   int64_t now;            /* The request's time: its test clock's, or the real UTC clock's. */
   const char *token;      /* The session's bearer token (borrowed from the header), or NULL. */
   ks_session_stage stage; /* The session's stage when token is set. */
+  json_t *body;           /* A KS_ROUTE_JSON route's parsed body (owned), else NULL. */
 } ks_reqctx;
 
 /* Attach a fresh context at the real time to req; false when memory ran out. */
@@ -47,23 +48,24 @@ bool ks_handler_blank(const char *s, size_t len);
 bool ks_handler_consent(const json_t *obj, const char *key);
 
 /*
- * Parse the body as a JSON object (*body, caller frees) and start its
- * VALIDATION_FAILED error (*error, caller frees; NULL when memory ran out,
- * which ks_handler_refused answers with a 500). false when resp already holds
- * the answer (a body error) and there is nothing to free.
+ * The JSON object body of a KS_ROUTE_JSON route, which the filter parsed
+ * before the handler ran (borrowed from the request; never NULL there).
  */
-bool ks_handler_body(kf_http_req *req, kf_http_resp *resp, json_t **body, json_t **error);
+json_t *ks_handler_json(const kf_http_req *req);
 /*
- * When error has field entries (or is NULL), answer 400 with it and free
- * body (may be NULL): true. Otherwise free error: false, the input is valid.
+ * When error (from ks_error_new) has field entries, or is NULL because
+ * memory ran out (then a 500), answer with it: true. Otherwise free error:
+ * false, the input is valid.
  */
-bool ks_handler_refused(kf_http_resp *resp, json_t *body, json_t *error);
+bool ks_handler_refused(kf_http_resp *resp, json_t *error);
 
 /* Whether error (from ks_error_new) has any field entries yet. */
 bool ks_handler_has_fields(const json_t *error);
 
 /* Answer e from the catalogue: a page on a KS_ROUTE_HTML route, else the JSON error shape. */
 void ks_handler_error(kf_http_req *req, kf_http_resp *resp, ks_error e);
+/* The same for any error row (kf_httpd's own ones included); resp's headers stay. */
+void ks_handler_error_row(kf_http_req *req, kf_http_resp *resp, const kf_http_error_row *row);
 /* Log err and answer 500 INTERNAL_ERROR (details go only to the log). */
 void ks_handler_internal(kf_http_req *req, kf_http_resp *resp, const kf_err *err);
 /* Answer 400 with error (steals it). */

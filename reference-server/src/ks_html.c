@@ -1,15 +1,19 @@
 /*
- * ks_html.c: HTML pages, worded as in seed 004 steps 8 and 9.
+ * ks_html.c: HTML pages, worded as the guides word them (ACC-08, ACC-10,
+ * AUTH-02; docs/requirements.md).
  */
 #include "ks_html.h"
 
 #include <assert.h>
+#include <string.h>
 
-#include "kf/buf.h"
+#include "kf/httpd.h"
+#include "kf/password_policy.h"
 #include "kf/str.h"
 
 #define HTML_MAX (32 * 1024)
 
+/* The page around main_html; a NULL crumb is the start page, which links nowhere. */
 static kf_rc html_page(const char *title, const char *crumb, const char *main_html, char **out,
                        size_t *out_len) {
   kf_buf b;
@@ -20,18 +24,20 @@ static kf_rc html_page(const char *title, const char *crumb, const char *main_ht
                      "<html lang=\"de\">\n"
                      "<head>\n"
                      "<meta charset=\"utf-8\">\n"
+                     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                      "<title>%s</title>\n"
                      "</head>\n"
                      "<body>\n"
                      "<header><p>Bundesagentur für Arbeit<br>bringt weiter.</p></header>\n"
-                     "<nav aria-label=\"Brotkrumen\"><a href=\"/\">Startseite</a> &gt; %s</nav>\n"
+                     "<nav aria-label=\"Brotkrumen\">%s%s</nav>\n"
                      "<main>\n"
                      "<h1>%s</h1>\n"
                      "%s"
                      "</main>\n"
                      "</body>\n"
                      "</html>\n",
-                     title, crumb, title, main_html);
+                     title, crumb != NULL ? "<a href=\"/\">Startseite</a> &gt; " : "Startseite",
+                     crumb != NULL ? crumb : "", title, main_html);
   if (rc != KF_OK) {
     kf_buf_release(&b);
     return rc;
@@ -75,22 +81,217 @@ kf_rc ks_html_error_page(const char *code, const char *message, char **out, size
   return html_result_page("Fehler", "Fehler", code, message, NULL, out, out_len);
 }
 
-kf_rc ks_html_login_page(char **out, size_t *out_len) {
-  assert(out != NULL);
-  static const char main_html[] =
+/* ---- The portal's pages (KS_PAGES). ---- */
+
+/*
+ * The one script of the pages with a form: it sends the form's fields as a
+ * JSON object to the route in the form's data-api (checkboxes as true or
+ * false) and shows the German answer in #answer, whose data-code is the
+ * answer's code. A login that starts a session shows #stage (AUTH-02), whose
+ * "Abbrechen" ends the session again. Every text it shows comes from the
+ * server's answer or from the page.
+ */
+#define HTML_FORM_SCRIPT                                                                           \
+  "<script>\n"                                                                                     \
+  "(function () {\n"                                                                               \
+  "  'use strict';\n"                                                                              \
+  "  var form = document.querySelector('form[data-api]');\n"                                       \
+  "  var answer = document.getElementById('answer');\n"                                            \
+  "  var stage = document.getElementById('stage');\n"                                              \
+  "  var token = null;\n"                                                                          \
+  "  function show(code, texts) {\n"                                                               \
+  "    answer.setAttribute('data-code', code);\n"                                                  \
+  "    answer.textContent = '';\n"                                                                 \
+  "    texts.forEach(function (t) {\n"                                                             \
+  "      var p = document.createElement('p');\n"                                                   \
+  "      p.textContent = t;\n"                                                                     \
+  "      answer.appendChild(p);\n"                                                                 \
+  "    });\n"                                                                                      \
+  "  }\n"                                                                                          \
+  "  function failed() {\n"                                                                        \
+  "    show('INTERNAL_ERROR', [answer.getAttribute('data-offline')]);\n"                           \
+  "  }\n"                                                                                          \
+  "  function send(method, url, body) {\n"                                                         \
+  "    var headers = {};\n"                                                                        \
+  "    if (body !== null) headers['Content-Type'] = 'application/json';\n"                         \
+  "    if (token !== null) headers.Authorization = 'Bearer ' + token;\n"                           \
+  "    return fetch(url, {method: method, headers: headers,\n"                                     \
+  "                       body: body === null ? undefined : JSON.stringify(body)});\n"             \
+  "  }\n"                                                                                          \
+  "  function shown(j) {\n"                                                                        \
+  "    if (j.error) {\n"                                                                           \
+  "      show(j.error.code, [j.error.message].concat(j.error.fields.map(function (f) {\n"          \
+  "        return f.message;\n"                                                                    \
+  "      })));\n"                                                                                  \
+  "    } else if (j.token) {\n"                                                                    \
+  "      token = j.token;\n"                                                                       \
+  "      form.hidden = true;\n"                                                                    \
+  "      stage.hidden = false;\n"                                                                  \
+  "      show(j.stage, []);\n"                                                                     \
+  "    } else {\n"                                                                                 \
+  "      show(j.status, [j.message]);\n"                                                           \
+  "    }\n"                                                                                        \
+  "  }\n"                                                                                          \
+  "  form.addEventListener('submit', function (ev) {\n"                                            \
+  "    ev.preventDefault();\n"                                                                     \
+  "    var body = {};\n"                                                                           \
+  "    Array.prototype.forEach.call(form.elements, function (el) {\n"                              \
+  "      if (el.name) body[el.name] = el.type === 'checkbox' ? el.checked : el.value;\n"           \
+  "    });\n"                                                                                      \
+  "    send('POST', form.getAttribute('data-api'), body).then(function (r) {\n"                    \
+  "      return r.json();\n"                                                                       \
+  "    }).then(shown).catch(failed);\n"                                                            \
+  "  });\n"                                                                                        \
+  "  if (stage) {\n"                                                                               \
+  "    document.getElementById('abbrechen').addEventListener('click', function () {\n"             \
+  "      send('DELETE', '/api/v1/sessions/current', null).then(function () {\n"                    \
+  "        token = null;\n"                                                                        \
+  "        stage.hidden = true;\n"                                                                 \
+  "        form.hidden = false;\n"                                                                 \
+  "        form.reset();\n"                                                                        \
+  "        show('SESSION_ENDED', []);\n"                                                           \
+  "      }).catch(failed);\n"                                                                      \
+  "    });\n"                                                                                      \
+  "  }\n"                                                                                          \
+  "})();\n"                                                                                        \
+  "</script>\n"
+
+/* Where a form's answer appears; what it says when the server cannot be reached. */
+#define HTML_ANSWER                                                                                \
+  "<div id=\"answer\" role=\"status\" aria-live=\"polite\" "                                       \
+  "data-offline=\"" KF_HTTP_INTERNAL_MESSAGE "\"></div>\n"                                         \
+  "<noscript><p>Bitte aktivieren Sie JavaScript, um dieses Formular zu senden.</p></noscript>\n"
+
+kf_rc ks_html_start_main(kf_buf *out) {
+  return kf_buf_append_str(
+      out, "<p>Hier können Sie sich für die Online-Angebote der Bundesagentur für Arbeit "
+           "anmelden. Dazu gehören auch die Angebote der Jobcenter und der Familienkasse.</p>\n"
+           "<h2>Bundesagentur für Arbeit</h2>\n"
+           "<p><a href=\"/anmelden\">Anmelden/Registrieren</a></p>\n");
+}
+
+kf_rc ks_html_login_main(kf_buf *out) {
+  return kf_buf_append_str(
+      out,
       "<p>Melden Sie sich bitte mit Ihren Zugangsdaten an:</p>\n"
-      "<form method=\"post\" action=\"/api/v1/sessions\">\n"
+      "<form data-api=\"/api/v1/sessions\">\n"
       "<p><label for=\"username\">Benutzername / E-Mail-Adresse</label>\n"
       "<input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\"></p>\n"
       "<p><label for=\"password\">Passwort</label>\n"
       "<input id=\"password\" name=\"password\" type=\"password\" "
       "autocomplete=\"current-password\"></p>\n"
-      "<p><button type=\"submit\">Anmelden</button></p>\n"
+      "<p><a href=\"/\">Zurück</a> <button type=\"submit\">Anmelden</button></p>\n"
       "</form>\n"
+      "<section id=\"stage\" hidden>\n"
+      "<h2>Sicherheitshinweis</h2>\n"
+      "<p>Der Schutz Ihrer Daten ist uns wichtig. Aus diesem Grund bieten wir nur noch "
+      "Anmeldevarianten mit mehreren Faktoren an.</p>\n"
+      "<p><button type=\"button\" id=\"abbrechen\">Abbrechen</button></p>\n"
+      "</section>\n" HTML_ANSWER
       "<p>Noch kein Konto? <a href=\"/registrierung\">Jetzt registrieren</a></p>\n"
       "<ul>\n"
       "<li><a href=\"/benutzername-vergessen\">Benutzername / E-Mail-Adresse vergessen</a></li>\n"
       "<li><a href=\"/passwort-vergessen\">Passwort vergessen</a></li>\n"
-      "</ul>\n";
-  return html_page("Anmeldung", "Anmeldung", main_html, out, out_len);
+      "</ul>\n" HTML_FORM_SCRIPT);
+}
+
+/* text with &, <, > and " written as entities. */
+static kf_rc html_escaped(kf_buf *out, const char *text) {
+  static const char *const entities[] = {
+      ['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;"};
+  kf_rc rc = KF_OK;
+  for (const char *p = text; rc == KF_OK && *p != '\0'; p++) {
+    unsigned char c = (unsigned char)*p;
+    const char *e = c < sizeof entities / sizeof entities[0] ? entities[c] : NULL;
+    rc = e != NULL ? kf_buf_append_str(out, e) : kf_buf_append_byte(out, *p);
+  }
+  return rc;
+}
+
+kf_rc ks_html_register_main(kf_buf *out) {
+  kf_rc rc = kf_buf_append_str(
+      out,
+      "<p>Registrieren Sie sich, um die Online-Angebote der Bundesagentur für Arbeit nutzen zu "
+      "können.</p>\n"
+      "<p>Bitte alle mit * markierten Felder ausfüllen.</p>\n"
+      "<form data-api=\"/api/v1/registrations\">\n"
+      "<h2>E-Mail-Adresse</h2>\n"
+      "<p><label for=\"email\">E-Mail-Adresse *</label>\n"
+      "<input id=\"email\" name=\"email\" type=\"text\" inputmode=\"email\" "
+      "autocomplete=\"email\"></p>\n"
+      "<p>Wichtig: Diese E-Mail-Adresse ist zukünftig Ihr Benutzername.</p>\n"
+      "<h2>Passwort</h2>\n"
+      "<p><label for=\"password\">Passwort *</label>\n"
+      "<input id=\"password\" name=\"password\" type=\"password\" "
+      "autocomplete=\"new-password\"></p>\n"
+      "<p><label for=\"password_repeat\">Passwort wiederholen *</label>\n"
+      "<input id=\"password_repeat\" name=\"password_repeat\" type=\"password\" "
+      "autocomplete=\"new-password\"></p>\n"
+      "<p>Geben Sie ein Passwort an. Es muss folgende Kriterien erfüllen:</p>\n"
+      "<ul>\n");
+  /* The checklist is the policy's own labels (ACC-04), so page and answers agree. */
+  for (int c = 0; rc == KF_OK && c < KF_PW_CRITERIA_COUNT; c++) {
+    rc = kf_buf_append_str(out, "<li>");
+    if (rc == KF_OK)
+      rc = html_escaped(out, kf_pw_criterion_label((kf_pw_criterion)c));
+    if (rc == KF_OK)
+      rc = kf_buf_append_str(out, "</li>\n");
+  }
+  if (rc != KF_OK)
+    return rc;
+  return kf_buf_append_str(
+      out,
+      "</ul>\n"
+      "<h2>Zustimmung und Einwilligung</h2>\n"
+      "<p>Zur Registrierung benötigen wir Ihre Zustimmung zu unseren Nutzungsbedingungen, sowie "
+      "Ihre Einwilligung zur Nutzung der E-Mail-Adresse.</p>\n"
+      "<p><input id=\"accept_terms\" name=\"accept_terms\" type=\"checkbox\">\n"
+      "<label for=\"accept_terms\">Ich habe die Nutzungsbedingungen gelesen und akzeptiere sie. "
+      "*</label></p>\n"
+      "<p><input id=\"consent_email\" name=\"consent_email\" type=\"checkbox\">\n"
+      "<label for=\"consent_email\">Ich willige ein, dass die E-Mail-Adresse von der "
+      "Bundesagentur für Arbeit im Sinne der Datenschutzerklärung Kapitel „Verarbeitung der "
+      "Registrierungsdaten“ erhoben und verarbeitet werden darf. Die Einwilligung kann gemäß der "
+      "Datenschutzerklärung Kapitel „Widerrufsmöglichkeit“ jederzeit ohne Angabe von Gründen "
+      "mit Wirkung für die Zukunft widerrufen werden. *</label></p>\n"
+      "<p><a href=\"/anmelden\">Abbrechen</a> <button type=\"submit\">Registrieren</button></p>\n"
+      "</form>\n" HTML_ANSWER HTML_FORM_SCRIPT);
+}
+
+kf_rc ks_html_forgot_main(kf_buf *out) {
+  return kf_buf_append_str(
+      out, "<p>Falls Sie Ihre Zugangsdaten vergessen haben, können Sie neue "
+           "Einmal-Zugangsdaten bei Ihrem Jobcenter anfordern.</p>\n"
+           "<p>Wenden Sie sich dazu an Ihren persönlichen Ansprechpartner / Ihre persönliche "
+           "Ansprechpartnerin.</p>\n" HTML_LOGIN_LINK);
+}
+
+typedef struct html_page_row {
+  const char *path;
+  const char *title;
+  const char *crumb;
+  kf_rc (*main)(kf_buf *out);
+} html_page_row;
+
+static const html_page_row html_pages[] = {
+#define HTML_X_PAGE(name, path, title, crumb, main) {path, title, crumb, main},
+    KS_PAGES(HTML_X_PAGE)
+#undef HTML_X_PAGE
+};
+
+const char *ks_html_page_path(ks_page p) {
+  assert(p < KS_PAGE_COUNT);
+  return html_pages[p].path;
+}
+
+kf_rc ks_html_page(ks_page p, char **out, size_t *out_len) {
+  assert(p < KS_PAGE_COUNT && out != NULL);
+  kf_buf m;
+  kf_buf_init(&m, HTML_MAX);
+  kf_rc rc = html_pages[p].main(&m);
+  if (rc == KF_OK)
+    rc = html_page(html_pages[p].title, html_pages[p].crumb, m.data != NULL ? m.data : "", out,
+                   out_len);
+  kf_buf_release(&m);
+  return rc;
 }

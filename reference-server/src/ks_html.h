@@ -1,16 +1,60 @@
 /*
- * ks_html.h: the few HTML pages konform-server serves (the confirmation link
- * target and a minimal login page). They hold only fixed text, never input.
+ * ks_html.h: the HTML pages konform-server serves: the confirmation link's
+ * target (ACC-08) and the portal's pages it links to, worded as the guides
+ * word them (ACC-08, ACC-10, AUTH-02; docs/requirements.md). They hold only
+ * fixed text, never input, and load nothing from elsewhere: a page's one
+ * script is inline and talks only to this server's JSON routes.
  */
 #ifndef KS_HTML_H
 #define KS_HTML_H
 
 #include <stddef.h>
 
+#include "kf/buf.h"
 #include "kf/error.h"
 #include "ks_link.h"
 
 #define KS_HTML_CONTENT_TYPE "text/html; charset=utf-8"
+
+/*
+ * What the pages may do (Content-Security-Policy): their inline script and
+ * style, requests to this server, nothing from anywhere else.
+ */
+#define KS_HTML_CSP                                                                                \
+  "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "                    \
+  "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+/*
+ * X(name, path, title, breadcrumb, main): the portal's pages, one row each.
+ * main appends the page's <main> content to a kf_buf. A breadcrumb of NULL
+ * is the start page itself.
+ */
+#define KS_PAGES(X)                                                                                \
+  X(START, "/", "Anmelden", NULL, ks_html_start_main)                                              \
+  X(LOGIN, "/anmelden", "Anmeldung", "Anmeldung", ks_html_login_main)                              \
+  X(REGISTER, "/registrierung", "Registrierung", "Registrierung", ks_html_register_main)           \
+  X(FORGOT_USERNAME, "/benutzername-vergessen", "Benutzername / E-Mail-Adresse vergessen",         \
+    "Zugangsdaten vergessen", ks_html_forgot_main)                                                 \
+  X(FORGOT_PASSWORD, "/passwort-vergessen", "Passwort vergessen", "Zugangsdaten vergessen",        \
+    ks_html_forgot_main)
+
+typedef enum ks_page {
+#define KS_X_PAGE_ENUM(name, path, title, crumb, main) KS_PAGE_##name,
+  KS_PAGES(KS_X_PAGE_ENUM)
+#undef KS_X_PAGE_ENUM
+      KS_PAGE_COUNT
+} ks_page;
+
+/* The main content of each page (the rows of KS_PAGES). */
+kf_rc ks_html_start_main(kf_buf *out);
+kf_rc ks_html_login_main(kf_buf *out);
+kf_rc ks_html_register_main(kf_buf *out);
+kf_rc ks_html_forgot_main(kf_buf *out);
+
+/* The path a page is served at ("/anmelden"). Static. */
+const char *ks_html_page_path(ks_page p);
+/* Page p. Caller frees *out with kf_free. */
+kf_rc ks_html_page(ks_page p, char **out, size_t *out_len);
 
 /* The page for opening a confirmation link with verdict v. Caller frees *out with kf_free. */
 kf_rc ks_html_confirm_page(ks_link_verdict v, char **out, size_t *out_len);
@@ -22,7 +66,5 @@ kf_rc ks_html_confirm_page(ks_link_verdict v, char **out, size_t *out_len);
  * with kf_free.
  */
 kf_rc ks_html_error_page(const char *code, const char *message, char **out, size_t *out_len);
-/* The login page ("Anmeldung"). Caller frees *out with kf_free. */
-kf_rc ks_html_login_page(char **out, size_t *out_len);
 
 #endif

@@ -1,8 +1,10 @@
 /*
  * ks_mail.c: render the confirmation and duplicate-registration mails.
  *
- * The wording follows seed 004 step 7 word for word (including its spelling),
- * because scenarios compare the German text exactly.
+ * The confirmation mail says what ACC-05 asks (docs/requirements.md) in the
+ * portal's own words, word for word (including its spelling), because
+ * scenarios compare the German text exactly; the duplicate-registration mail
+ * is ACC-10's pointer to the two self-help functions.
  */
 #include "ks_mail.h"
 

@@ -9,6 +9,7 @@
 
 #include "kf/log.h"
 #include "ks_db.h"
+#include "ks_fault.h"
 #include "ks_pwhash.h"
 
 typedef struct ks_outbox ks_outbox;
@@ -30,6 +31,7 @@ typedef struct ks_config {
   size_t max_body;               /* 1 MiB. */
   int ready_fd;                  /* -1 = none. */
   kf_log_level log_level;
+  bool faults[KS_FAULT_COUNT]; /* --fault: switched-on faults (test mode only). */
 } ks_config;
 
 /* Fill cfg with the defaults listed above. */

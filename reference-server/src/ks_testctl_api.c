@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kf/timeutil.h"
+#include "kf/utf8.h"
 #include "ks_clock.h"
 #include "ks_handler.h"
 
@@ -52,13 +53,17 @@ static bool testctl_time_value(const json_t *v, int64_t min, int64_t *out) {
   return true;
 }
 
-/* The optional name member: usable (or absent/null: *name NULL), or false. */
+/*
+ * The optional name member: usable (or absent/null: *name NULL), or false.
+ * Its limit counts characters, as the contract's maxLength does, not bytes.
+ */
 static bool testctl_clock_name(const json_t *body, const char **name) {
   const json_t *jname = json_object_get(body, "name");
   *name = NULL;
   if (jname == NULL || json_is_null(jname))
     return true;
-  if (!json_is_string(jname) || json_string_length(jname) > KS_CLOCK_NAME_MAX ||
+  if (!json_is_string(jname) ||
+      kf_utf8_count(json_string_value(jname), json_string_length(jname)) > KS_CLOCK_NAME_MAX ||
       strlen(json_string_value(jname)) != json_string_length(jname))
     return false;
   *name = json_string_value(jname);
@@ -67,22 +72,20 @@ static bool testctl_clock_name(const json_t *body, const char **name) {
 
 static void testctl_clock_create(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
-  json_t *body, *error;
-  if (!ks_handler_body(req, resp, &body, &error))
-    return;
+  const json_t *body = ks_handler_json(req);
+  json_t *error = ks_error_new(KS_ERR_VALIDATION_FAILED);
   int64_t t = 0;
   if (!testctl_time_value(json_object_get(body, "frozen_time"), 0, &t))
     ks_error_add_field(error, "frozen_time", KS_FIELD_CLOCK_TIME_INVALID);
   const char *name = NULL;
   if (!testctl_clock_name(body, &name))
     ks_error_add_field(error, "name", KS_FIELD_INVALID_FIELD);
-  if (ks_handler_refused(resp, body, error))
+  if (ks_handler_refused(resp, error))
     return;
   ks_clock clock;
   kf_err err;
   kf_err_init(&err);
   kf_rc rc = ks_clock_create(srv->db, t, name, kf_time_real_now(), &clock, &err);
-  json_decref(body);
   testctl_answer(req, resp, 201, rc, &clock, &err);
 }
 
@@ -113,13 +116,9 @@ static bool testctl_advance_body(const json_t *body, bool *relative, int64_t *va
 
 static void testctl_clock_advance(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
-  json_t *body = NULL;
-  if (kf_http_req_json(req, resp, &body) != KF_OK)
-    return;
   bool relative = false;
   int64_t value = 0;
-  bool ok = testctl_advance_body(body, &relative, &value);
-  json_decref(body);
+  bool ok = testctl_advance_body(ks_handler_json(req), &relative, &value);
   const char *field = relative ? "seconds" : "frozen_time";
   if (!ok) {
     testctl_invalid(resp, field, KS_FIELD_CLOCK_MOVE_INVALID);
@@ -150,11 +149,14 @@ static void testctl_clock_delete(kf_http_req *req, kf_http_resp *resp, void *ctx
     kf_http_resp_empty(resp, 204);
 }
 
+/* Every row is test-only and clockless: these routes manage the clocks the header names. */
+#define TESTCTL (KS_ROUTE_TEST_ONLY | KS_ROUTE_CLOCKLESS)
+
 static const ks_route testctl_routes[] = {
-    {"POST", "/test/v1/clocks", testctl_clock_create, KS_ROUTE_TEST_ONLY, KS_STAGE_NONE},
-    {"GET", "/test/v1/clocks/{id}", testctl_clock_get, KS_ROUTE_TEST_ONLY, KS_STAGE_NONE},
-    {"DELETE", "/test/v1/clocks/{id}", testctl_clock_delete, KS_ROUTE_TEST_ONLY, KS_STAGE_NONE},
-    {"POST", "/test/v1/clocks/{id}/advance", testctl_clock_advance, KS_ROUTE_TEST_ONLY,
+    {"POST", "/test/v1/clocks", testctl_clock_create, TESTCTL | KS_ROUTE_JSON, KS_STAGE_NONE},
+    {"GET", "/test/v1/clocks/{id}", testctl_clock_get, TESTCTL, KS_STAGE_NONE},
+    {"DELETE", "/test/v1/clocks/{id}", testctl_clock_delete, TESTCTL, KS_STAGE_NONE},
+    {"POST", "/test/v1/clocks/{id}/advance", testctl_clock_advance, TESTCTL | KS_ROUTE_JSON,
      KS_STAGE_NONE},
 };
 

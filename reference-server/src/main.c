@@ -21,6 +21,7 @@
 #include "kf/version.h"
 #include "ks_api.h"
 #include "ks_config.h"
+#include "ks_fault.h"
 #include "ks_mail.h"
 #include "ks_outbox.h"
 #include "ks_server.h"
@@ -113,6 +114,26 @@ static int server_usage(FILE *out, int status) {
   return rc == KF_OK ? status : EXIT_FAILURE;
 }
 
+/* --list-faults: the catalogue on stdout, one tab-separated line per fault. */
+static int server_list_faults(void) {
+  kf_buf b;
+  kf_buf_init(&b, 64 * 1024);
+  kf_rc rc = ks_fault_list(&b);
+  if (rc == KF_OK && b.len > 0)
+    rc = fwrite(b.data, 1, b.len, stdout) == b.len ? KF_OK : KF_ERR_IO;
+  kf_buf_release(&b);
+  return rc == KF_OK ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+/* Say loudly which faults this run has: its answers break the contract on purpose. */
+static void server_warn_faults(const ks_config *cfg) {
+  for (int f = 0; f < KS_FAULT_COUNT; f++) {
+    if (cfg->faults[f])
+      kf_warn("fault %s is on (breaks %s): %s", ks_fault_row_get((ks_fault)f)->name,
+              ks_fault_row_get((ks_fault)f)->ids, ks_fault_row_get((ks_fault)f)->what);
+  }
+}
+
 int main(int argc, char **argv) {
   if (kf_daemon_block_signals() != KF_OK) {
     fputs("konform-server: cannot block signals\n", stderr);
@@ -134,6 +155,9 @@ int main(int argc, char **argv) {
     puts("konform-server " KONFORM_VERSION);
     return EXIT_SUCCESS;
   }
+  if (action == KS_CONFIG_LIST_FAULTS)
+    return server_list_faults();
   kf_log_setup("konform-server", cfg.log_level);
+  server_warn_faults(&cfg);
   return server_run(&cfg);
 }

@@ -8,8 +8,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <curl/curl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "kf/alloc.h"
@@ -40,6 +43,8 @@ static void request(unsigned port, const char *method, const char *path, const c
   assert_int_equal(kf_str_format(url, sizeof url, "http://127.0.0.1:%u%s", port, path), KF_OK);
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+  /* A HEAD answer has no body: curl must not wait for one. */
+  curl_easy_setopt(c, CURLOPT_NOBODY, strcmp(method, "HEAD") == 0 ? 1L : 0L);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &out->body);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, collect);
@@ -77,8 +82,8 @@ static void echo_handler(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   const char *id = kf_http_req_param(req, "id");
   const char *q = kf_http_req_query(req, "q");
   const char *h = kf_http_req_header(req, "x-test");
-  json_t *o = json_pack("{s:s, s:s?, s:s?, s:s?}", "path", kf_http_req_path(req), "id", id, "q", q,
-                        "header", h);
+  json_t *o = json_pack("{s:s, s:s?, s:s?, s:s?, s:I}", "path", kf_http_req_path(req), "id", id,
+                        "q", q, "header", h, "qs", (json_int_t)kf_http_req_query_count(req, "q"));
   kf_http_resp_json(resp, 200, o);
 }
 
@@ -157,6 +162,14 @@ static void test_route_params_query_header(void **state) {
   assert_string_equal(json_string_value(json_object_get(j, "header")), "hello");
   assert_non_null(strstr(r.headers.data, "application/json"));
   assert_non_null(strstr(r.headers.data, "Cache-Control: no-store"));
+  assert_int_equal(json_integer_value(json_object_get(j, "qs")), 1);
+  json_decref(j);
+  reply_release(&r);
+  /* A name given twice: the first value, and the count says so. */
+  request(fx->port, "GET", "/items?q=1&q=2", NULL, NULL, 0, 0, &r);
+  j = reply_json(&r);
+  assert_string_equal(json_string_value(json_object_get(j, "q")), "1");
+  assert_int_equal(json_integer_value(json_object_get(j, "qs")), 2);
   json_decref(j);
   reply_release(&r);
   request(fx->port, "GET", "/files/a/b/c.txt", NULL, NULL, 0, 0, &r);
@@ -181,7 +194,55 @@ static void test_not_found_and_method_not_allowed(void **state) {
   reply_release(&r);
   request(fx->port, "DELETE", "/items/42", NULL, NULL, 0, 0, &r);
   assert_int_equal(r.status, 405);
-  assert_non_null(strstr(r.headers.data, "Allow: GET"));
+  /* kf_httpd serves HEAD on every GET route, so Allow names it. */
+  assert_non_null(strstr(r.headers.data, "Allow: GET, HEAD\r\n"));
+  reply_release(&r);
+  request(fx->port, "PUT", "/json", NULL, NULL, 0, 0, &r);
+  assert_int_equal(r.status, 405);
+  assert_non_null(strstr(r.headers.data, "Allow: POST\r\n"));
+  reply_release(&r);
+}
+
+/* HEAD runs the GET route and answers its status and headers without a body. */
+static void test_head_on_get_routes(void **state) {
+  fixture *fx = *state;
+  reply r;
+  request(fx->port, "HEAD", "/items/7", NULL, NULL, 0, 0, &r);
+  assert_int_equal(r.status, 200);
+  assert_non_null(strstr(r.headers.data, "application/json"));
+  assert_int_equal(r.body.len, 0);
+  reply_release(&r);
+}
+
+/* A number too big for jansson reaches the handler as a real of its sign, not as a JSON error. */
+static void test_numbers_out_of_range(void **state) {
+  fixture *fx = *state;
+  const char *body = "{\"n\":99999999999999999999,\"s\":\"99999999999999999999\",\"r\":1e400,"
+                     "\"m\":-9223372036854775808,\"x\":9223372036854775808,\"q\":-1e999}";
+  reply r;
+  request(fx->port, "POST", "/json", "application/json", body, strlen(body), 0, &r);
+  assert_int_equal(r.status, 201);
+  json_t *j = reply_json(&r);
+  assert_true(json_is_real(json_object_get(j, "n")));
+  assert_true(json_real_value(json_object_get(j, "n")) == 1e308);
+  assert_string_equal(json_string_value(json_object_get(j, "s")), "99999999999999999999");
+  assert_true(json_real_value(json_object_get(j, "r")) == 1e308);
+  assert_true(json_is_integer(json_object_get(j, "m")));
+  assert_true(json_integer_value(json_object_get(j, "m")) == INT64_MIN);
+  assert_true(json_is_real(json_object_get(j, "x")));
+  assert_true(json_real_value(json_object_get(j, "q")) == -1e308);
+  json_decref(j);
+  reply_release(&r);
+  /* Malformed elsewhere: the syntax error is reported where it is. */
+  const char *bad = "{\"n\":99999999999999999999,}";
+  request(fx->port, "POST", "/json", "application/json", bad, strlen(bad), 0, &r);
+  assert_int_equal(r.status, 400);
+  j = reply_json(&r);
+  assert_string_equal(error_code(j), "MALFORMED_JSON");
+  const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+  assert_non_null(strstr(msg, "Spalte 27"));
+  assert_null(strstr(msg, "too big"));
+  json_decref(j);
   reply_release(&r);
 }
 
@@ -211,6 +272,18 @@ static void test_json_errors_are_specific(void **state) {
       {"application/json", "{\"a\":\"\xC3\"}", 8, 400, "INVALID_UTF8"},
       {"application/json", "[1,2]", 5, 400, "BODY_NOT_OBJECT"},
       {"application/json", "{\"a\":1,\"a\":2}", 13, 400, "MALFORMED_JSON"},
+      /* Every JSON value that is not an object is BODY_NOT_OBJECT, null included. */
+      {"application/json", "null", 4, 400, "BODY_NOT_OBJECT"},
+      {"application/json", " 1 ", 3, 400, "BODY_NOT_OBJECT"},
+      {"application/json", "\"x\"", 3, 400, "BODY_NOT_OBJECT"},
+      {"application/json", "true", 4, 400, "BODY_NOT_OBJECT"},
+      /* No JSON value at all is malformed. */
+      {"application/json", "", 0, 400, "MALFORMED_JSON"},
+      {"application/json", "  ", 2, 400, "MALFORMED_JSON"},
+      /* The media type is judged before the bytes, the bytes before the syntax. */
+      {"text/plain", "\xff", 1, 415, "UNSUPPORTED_MEDIA_TYPE"},
+      {"application/json", "[\xff", 2, 400, "INVALID_UTF8"},
+      {"application/json", "[1,", 3, 400, "MALFORMED_JSON"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     request(fx->port, "POST", "/json", cases[i].ct, cases[i].body, cases[i].len, 0, &r);
@@ -426,6 +499,169 @@ static void test_ready_line_through_pipe(void **state) {
   close(fds[0]);
 }
 
+/* ---- Oversized bodies: the client always reads the 413. ---- */
+
+#define BIG_CAP (1024 * 1024)
+#define BIG_ROUNDS 50
+
+/* A daemon with a 1 MiB cap, as konform-server has by default. */
+static kf_httpd *big_server(unsigned *port) {
+  kf_httpd_config cfg;
+  kf_httpd_config_init(&cfg);
+  cfg.max_body = BIG_CAP;
+  cfg.threads = 2;
+  kf_httpd *h = NULL;
+  assert_int_equal(kf_httpd_new(&cfg, &h, NULL), KF_OK);
+  assert_int_equal(kf_httpd_route(h, "POST", "/json", json_handler, NULL), KF_OK);
+  assert_int_equal(kf_httpd_route(h, "GET", "/items", echo_handler, NULL), KF_OK);
+  assert_int_equal(kf_httpd_start(h, NULL), KF_OK);
+  *port = kf_httpd_port(h);
+  return h;
+}
+
+static int raw_connect(unsigned port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons((uint16_t)port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  return fd;
+}
+
+/* Send all of text; false when the connection broke (EPIPE, reset). */
+static bool raw_send(int fd, const char *text, size_t len) {
+  while (len > 0) {
+    ssize_t n = send(fd, text, len, MSG_NOSIGNAL);
+    if (n <= 0)
+      return false;
+    text += n;
+    len -= (size_t)n;
+  }
+  return true;
+}
+
+/* The Content-Length of the answer whose headers end at end, or 0. */
+static size_t raw_content_length(const char *head, const char *end) {
+  const char *cl = strstr(head, "Content-Length: ");
+  size_t n = 0;
+  for (cl = cl != NULL && cl < end ? cl + 16 : end; *cl >= '0' && *cl <= '9'; cl++)
+    n = n * 10 + (size_t)(*cl - '0');
+  return n;
+}
+
+/* Read one answer (headers and its Content-Length body); its status, or 0 when it was lost. */
+static long raw_answer(int fd, kf_buf *in) {
+  kf_buf_reset(in);
+  char chunk[4096];
+  for (;;) {
+    const char *end = in->data != NULL ? strstr(in->data, "\r\n\r\n") : NULL;
+    if (end != NULL && (size_t)(end + 4 - in->data) + raw_content_length(in->data, end) <= in->len)
+      break;
+    ssize_t got = recv(fd, chunk, sizeof chunk, 0);
+    if (got <= 0)
+      return 0;
+    assert_int_equal(kf_buf_append(in, chunk, (size_t)got), KF_OK);
+  }
+  long status = 0;
+  for (const char *p = in->data + strlen("HTTP/1.1 "); *p >= '0' && *p <= '9'; p++)
+    status = status * 10 + (*p - '0');
+  return kf_str_starts_with(in->data, "HTTP/1.1 ") ? status : 0;
+}
+
+/*
+ * POST a body of len bytes the way Node's fetch does: all of it before
+ * reading, without Expect. The status read back (0: the answer was lost).
+ * With keep set, a GET follows on the same connection, which must still work.
+ */
+static long raw_post(unsigned port, const char *filler, size_t filler_len, size_t len, bool keep) {
+  int fd = raw_connect(port);
+  char head[256];
+  assert_int_equal(kf_str_format(head, sizeof head,
+                                 "POST /json HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                 "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                                 len),
+                   KF_OK);
+  bool sent = raw_send(fd, head, strlen(head));
+  for (size_t done = 0; sent && done < len; done += filler_len)
+    sent = raw_send(fd, filler, len - done < filler_len ? len - done : filler_len);
+  kf_buf in;
+  kf_buf_init(&in, 1 << 20);
+  long status = raw_answer(fd, &in);
+  /* Node's fetch gives up at a broken send before it reads: that answer counts as lost. */
+  if (!sent)
+    status = 0;
+  if (status == 413 && strstr(in.data, "\"BODY_TOO_LARGE\"") == NULL)
+    status = 0;
+  if (status != 0 && keep) {
+    const char get[] = "GET /items HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    if (!raw_send(fd, get, sizeof get - 1) || raw_answer(fd, &in) != 200)
+      status = -1;
+  }
+  kf_buf_release(&in);
+  close(fd);
+  return status;
+}
+
+/* The same with libcurl; expect false removes the Expect: 100-continue curl may add. */
+static long curl_post(unsigned port, const char *body, size_t len, bool expect) {
+  CURL *c = curl_easy_init();
+  assert_non_null(c);
+  char url[128];
+  assert_int_equal(kf_str_format(url, sizeof url, "http://127.0.0.1:%u/json", port), KF_OK);
+  kf_buf out;
+  kf_buf_init(&out, 1 << 16);
+  struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+  if (!expect)
+    hdrs = curl_slist_append(hdrs, "Expect:");
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
+  long status = 0;
+  if (curl_easy_perform(c) == CURLE_OK)
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  if (status == 413 && (out.data == NULL || strstr(out.data, "\"BODY_TOO_LARGE\"") == NULL))
+    status = 0;
+  curl_slist_free_all(hdrs);
+  curl_easy_cleanup(c);
+  kf_buf_release(&out);
+  return status;
+}
+
+/*
+ * 1.1 MB (read and dropped: the connection stays open) and 20 MB (answered
+ * at once, the close lingers), each BIG_ROUNDS times from a client that
+ * writes its whole body before reading and from libcurl with and without
+ * Expect: every one reads its 413.
+ */
+static void test_oversized_bodies_are_answered(void **state) {
+  (void)state;
+  unsigned port = 0;
+  kf_httpd *h = big_server(&port);
+  const size_t sizes[] = {1100 * 1000, 20 * 1000 * 1000};
+  char *body = kf_malloc(sizes[1]);
+  assert_non_null(body);
+  memset(body, ' ', sizes[1]);
+  for (size_t s = 0; s < 2; s++) {
+    unsigned lost[3] = {0, 0, 0};
+    for (int i = 0; i < BIG_ROUNDS; i++) {
+      lost[0] += raw_post(port, body, 256 * 1024, sizes[s], s == 0) != 413;
+      lost[1] += curl_post(port, body, sizes[s], false) != 413;
+      lost[2] += curl_post(port, body, sizes[s], true) != 413;
+    }
+    print_message("%zu bytes, %d rounds: answers lost: raw %u, curl %u, curl with Expect %u\n",
+                  sizes[s], BIG_ROUNDS, lost[0], lost[1], lost[2]);
+    assert_int_equal(lost[0] + lost[1] + lost[2], 0);
+  }
+  kf_free(body);
+  kf_httpd_free(h);
+}
+
 /* ---- In-process requests, route data, and answers when memory ran out. ---- */
 
 typedef struct route_tag {
@@ -446,8 +682,9 @@ static void tag_handler(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   (void)ctx;
   const route_tag *tag = kf_http_req_route_data(req);
   kf_http_resp_json(resp, 200,
-                    json_pack("{s:s?, s:s?, s:s?}", "tag", tag != NULL ? tag->name : NULL, "q",
-                              kf_http_req_query(req, "q"), "h", kf_http_req_header(req, "x-test")));
+                    json_pack("{s:s?, s:s?, s:s?, s:I}", "tag", tag != NULL ? tag->name : NULL, "q",
+                              kf_http_req_query(req, "q"), "h", kf_http_req_header(req, "x-test"),
+                              "ids", (json_int_t)kf_http_req_query_count(req, "id")));
 }
 
 static void null_body_handler(kf_http_req *req, kf_http_resp *resp, void *ctx) {
@@ -546,6 +783,54 @@ static void test_fake_requests_route_like_real_ones(void **state) {
   kf_httpd_free(h);
 }
 
+/* Answers a 405 as text naming the route's tag, as a program answers it on a page route. */
+static void text_refusal(kf_http_req *req, kf_http_resp *resp, const kf_http_error_row *row,
+                         void *ctx) {
+  (void)ctx;
+  const route_tag *tag = kf_http_req_route_data(req);
+  char text[128];
+  assert_int_equal(kf_str_format(text, sizeof text, "%s %s %s", row->code, row->message,
+                                 tag != NULL ? tag->name : "-"),
+                   KF_OK);
+  kf_http_resp_bytes(resp, row->status, "text/plain", text, strlen(text));
+}
+
+static void test_refusal_hook_and_query_count(void **state) {
+  (void)state;
+  kf_httpd *h = fake_server();
+  kf_http_fake_req in = {.method = "POST", .path = "/a"};
+  kf_http_answer a;
+  /* Without a hook: the JSON error. */
+  assert_int_equal(kf_httpd_serve_fake(h, &in, &a, NULL), KF_OK);
+  assert_int_equal(a.status, 405);
+  assert_non_null(strstr(a.body, "\"METHOD_NOT_ALLOWED\""));
+  kf_http_answer_release(&a);
+  kf_httpd_set_refusal(h, text_refusal, NULL);
+  assert_int_equal(kf_httpd_serve_fake(h, &in, &a, NULL), KF_OK);
+  assert_int_equal(a.status, 405);
+  assert_string_equal(a.content_type, "text/plain");
+  assert_string_equal(a.body, "METHOD_NOT_ALLOWED Diese Methode ist für diese Adresse nicht "
+                              "erlaubt. a");
+  kf_http_answer_release(&a);
+  /* An unknown path is no refusal of a route: the hook does not see it. */
+  in.path = "/nowhere";
+  assert_int_equal(kf_httpd_serve_fake(h, &in, &a, NULL), KF_OK);
+  assert_int_equal(a.status, 404);
+  assert_string_equal(a.content_type, "application/json; charset=utf-8");
+  kf_http_answer_release(&a);
+  kf_httpd_free(h);
+  /* Query arguments are counted by name. */
+  static const char *const query[] = {"id", "1", "q", "x", "id", "2", NULL};
+  kf_httpd *h2 = fake_server();
+  kf_http_fake_req q = {.method = "GET", .path = "/a", .query = query};
+  assert_int_equal(kf_httpd_serve_fake(h2, &q, &a, NULL), KF_OK);
+  json_t *j = answer_json(&a);
+  assert_int_equal(json_integer_value(json_object_get(j, "ids")), 2);
+  json_decref(j);
+  kf_http_answer_release(&a);
+  kf_httpd_free(h2);
+}
+
 static const char a_internal_body[] =
     "{\"error\":{\"code\":\"INTERNAL_ERROR\",\"message\":\"" KF_HTTP_INTERNAL_MESSAGE
     "\",\"fields\":[]}}";
@@ -612,7 +897,9 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_route_params_query_header),
       cmocka_unit_test(test_not_found_and_method_not_allowed),
+      cmocka_unit_test(test_head_on_get_routes),
       cmocka_unit_test(test_json_errors_are_specific),
+      cmocka_unit_test(test_numbers_out_of_range),
       cmocka_unit_test(test_body_cap_declared_and_streamed),
       cmocka_unit_test(test_filter_can_answer_first),
       cmocka_unit_test(test_listen_before_start),
@@ -620,10 +907,12 @@ int main(void) {
       cmocka_unit_test(test_filter_after_routing),
       cmocka_unit_test(test_stop_finishes_requests_in_flight),
       cmocka_unit_test(test_ready_line_through_pipe),
+      cmocka_unit_test(test_oversized_bodies_are_answered),
   };
   const struct CMUnitTest in_process[] = {
       cmocka_unit_test(test_route_data_reaches_filter_and_handler),
       cmocka_unit_test(test_fake_requests_route_like_real_ones),
+      cmocka_unit_test(test_refusal_hook_and_query_count),
       cmocka_unit_test(test_null_json_body_is_internal_error),
       cmocka_unit_test(test_fake_request_allocation_failures),
   };

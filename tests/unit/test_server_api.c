@@ -1,7 +1,10 @@
 /*
  * konform-server's HTTP layer in-process (kf_httpd_serve_fake, no sockets):
  * the session stage a route row asks for, enforced by the filter (AUTH-02),
- * the logout answers byte for byte, and every handler with each allocation
+ * the logout answers byte for byte, the contract's decisions (the order a
+ * request is judged in, where the clock header applies, numbers out of
+ * range, clock names in characters, a link with two ids, HEAD and 405 on
+ * every GET route of the route tables), and every handler with each allocation
  * failing in turn, transient and persistent: no crash, no leak (ASan), the
  * normal answer or a 500, and the database either untouched or fully changed.
  *
@@ -20,21 +23,22 @@
 #include <unistd.h>
 
 #include "kf/alloc.h"
+#include "kf/buf.h"
 #include "kf/httpd.h"
 #include "kf/log.h"
 #include "kf/str.h"
 #include "kf/timeutil.h"
 #include "kf/uuid.h"
 #include "kt_alloc.h"
-#include "ks_acc_api.h"
 #include "ks_account.h"
 #include "ks_api.h"
 #include "ks_clock.h"
 #include "ks_db.h"
 #include "ks_server.h"
-#include "ks_testctl_api.h"
 
 #define T0 INT64_C(1790000000)
+/* The body cap of the fixture's daemon: small, so a 413 is cheap to provoke. */
+#define FIXTURE_MAX_BODY 4096
 #define PW "Abcdefgh12!x"
 #define UNAUTHENTICATED_BODY                                                                       \
   "{\"error\":{\"code\":\"UNAUTHENTICATED\",\"message\":\"Bitte melden Sie sich an.\","            \
@@ -61,6 +65,7 @@ static const ks_route gate_routes[] = {
     {"GET", "/t/session", gate_ok, 0, KS_STAGE_SESSION},
     {"GET", "/t/full", gate_ok, 0, KS_STAGE_FULL},
     {"GET", "/t/full-page", gate_ok, KS_ROUTE_HTML, KS_STAGE_FULL},
+    {"POST", "/t/session-json", gate_ok, KS_ROUTE_JSON, KS_STAGE_SESSION},
 };
 static const ks_area gate_area = {"gate", gate_routes, sizeof gate_routes / sizeof gate_routes[0]};
 
@@ -79,9 +84,15 @@ static int fixture_setup(void **state) {
   assert_int_equal(ks_db_open(f->path, &f->srv.db, NULL), KF_OK);
   kf_httpd_config hc;
   kf_httpd_config_init(&hc);
+  hc.max_body = FIXTURE_MAX_BODY;
   assert_int_equal(kf_httpd_new(&hc, &f->httpd, NULL), KF_OK);
-  const ks_area *areas[] = {&gate_area, &ks_acc_api, &ks_testctl_api};
-  assert_int_equal(ks_api_install_areas(f->httpd, &f->srv, areas, 3, NULL), KF_OK);
+  /* The test routes first, then every area of the server's own table. */
+  size_t n = 0;
+  const ks_area *const *server_areas = ks_api_areas(&n);
+  const ks_area *areas[16] = {&gate_area};
+  assert_true(n < 16);
+  memcpy(areas + 1, server_areas, n * sizeof *areas);
+  assert_int_equal(ks_api_install_areas(f->httpd, &f->srv, areas, n + 1, NULL), KF_OK);
   *state = f;
   return 0;
 }
@@ -244,6 +255,183 @@ static void test_logout_answers(void **state) {
   kf_http_answer_release(&a);
 }
 
+/* ---- The contract's decisions (docs/openapi.yaml, x-konform-decisions). ---- */
+
+/* One request with a body and a content type; the answer's status and code must be as given. */
+static void assert_body_answer(fixture *f, const char *path, const char *const *headers,
+                               const char *body, size_t len, unsigned status, const char *code) {
+  kf_http_fake_req in = {
+      .method = "POST", .path = path, .headers = headers, .body = body, .body_len = len};
+  kf_http_answer a;
+  assert_int_equal(kf_httpd_serve_fake(f->httpd, &in, &a, NULL), KF_OK);
+  if (a.status != status || strstr(a.body, code) == NULL)
+    fail_msg("POST %s %.40s: %u %s (expected %u %s)", path, body, a.status, a.body, status, code);
+  kf_http_answer_release(&a);
+}
+
+/*
+ * The order in which a request is judged, each adjacent pair with a request
+ * that breaks both: size 413, route 404/405, clock 400 CLOCK_NOT_FOUND,
+ * session 401, media type 415, UTF-8, JSON syntax, object, then the route's
+ * own validation.
+ */
+static void test_judged_in_the_contract_order(void **state) {
+  fixture *f = *state;
+  static char big[FIXTURE_MAX_BODY + 2];
+  memset(big, ' ', sizeof big - 1);
+  const char *const json_clock[] = {"Content-Type", "application/json", "Konform-Clock", "clk_00",
+                                    NULL};
+  const char *const text_clock[] = {"Content-Type", "text/plain", "Konform-Clock", "clk_00", NULL};
+  const char *const text[] = {"Content-Type", "text/plain", NULL};
+  const char *const json[] = {"Content-Type", "application/json", NULL};
+  const char *reg = "/api/v1/registrations";
+  /* Size before route and before clock. */
+  assert_body_answer(f, "/nowhere", json_clock, big, sizeof big - 1, 413, "\"BODY_TOO_LARGE\"");
+  assert_body_answer(f, reg, json_clock, big, sizeof big - 1, 413, "\"BODY_TOO_LARGE\"");
+  /* Route before clock: an unknown path, a wrong method. */
+  assert_body_answer(f, "/nowhere", json_clock, "{}", 2, 404, "\"NOT_FOUND\"");
+  assert_body_answer(f, "/api/v1/health", json_clock, "{}", 2, 405, "\"METHOD_NOT_ALLOWED\"");
+  /* Clock before session, session before media type, clock before media type. */
+  assert_body_answer(f, "/t/session-json", text_clock, "{}", 2, 400, "\"CLOCK_NOT_FOUND\"");
+  assert_body_answer(f, "/t/session-json", text, "{}", 2, 401, "\"UNAUTHENTICATED\"");
+  assert_body_answer(f, reg, text_clock, "{", 1, 400, "\"CLOCK_NOT_FOUND\"");
+  /* Media type before UTF-8, UTF-8 before syntax, syntax before shape, shape before fields. */
+  assert_body_answer(f, reg, text, "{\"\xff", 3, 415, "\"UNSUPPORTED_MEDIA_TYPE\"");
+  assert_body_answer(f, reg, json, "{\"\xff", 3, 400, "\"INVALID_UTF8\"");
+  assert_body_answer(f, reg, json, "[1,", 3, 400, "\"MALFORMED_JSON\"");
+  assert_body_answer(f, reg, json, "null", 4, 400, "\"BODY_NOT_OBJECT\"");
+  assert_body_answer(f, reg, json, "[]", 2, 400, "\"BODY_NOT_OBJECT\"");
+  assert_body_answer(f, reg, json, "{}", 2, 400, "\"VALIDATION_FAILED\"");
+  /* Duplicate keys are malformed JSON, before any field is judged. */
+  assert_body_answer(f, reg, json, "{\"email\":1,\"email\":2}", 22, 400, "\"MALFORMED_JSON\"");
+}
+
+/* The clock header applies to every route but the test-control ones, health included. */
+static void test_where_the_clock_applies(void **state) {
+  fixture *f = *state;
+  const char *const clock[] = {"Content-Type", "application/json", "Konform-Clock", "clk_00", NULL};
+  assert_body_answer(f, "/test/v1/clocks", clock, "{\"frozen_time\":0}", 17, 201, "\"clk_");
+  assert_answer(f, "GET", "/test/v1/clocks/clk_01", clock, 404, "\"CLOCK_NOT_FOUND\"");
+  assert_answer(f, "GET", "/api/v1/health", clock, 400, "\"CLOCK_NOT_FOUND\"");
+  assert_answer(f, "GET", "/anmelden", clock, 400, "data-code=\"CLOCK_NOT_FOUND\"");
+  /* The route tables say the same as the answers. */
+  size_t n = 0;
+  const ks_area *const *areas = ks_api_areas(&n);
+  for (size_t i = 0; i < n; i++) {
+    for (size_t r = 0; r < areas[i]->n_routes; r++) {
+      const ks_route *route = &areas[i]->routes[r];
+      bool test_route = strncmp(route->pattern, "/test/", 6) == 0;
+      assert_true(ks_api_clock_applies(&f->srv, route) == !test_route);
+    }
+  }
+}
+
+/* Numbers beyond 64 bits and clock names counted in characters. */
+static void test_clock_values(void **state) {
+  fixture *f = *state;
+  const char *const json[] = {"Content-Type", "application/json", NULL};
+  const char *huge[] = {"{\"frozen_time\":99999999999999999999}", "{\"frozen_time\":1e400}",
+                        "{\"frozen_time\":-99999999999999999999}", "{\"frozen_time\":1e30}"};
+  for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++)
+    assert_body_answer(f, "/test/v1/clocks", json, huge[i], strlen(huge[i]), 400,
+                       "{\"field\":\"frozen_time\",\"code\":\"INVALID_FIELD\"");
+  char path[64];
+  ks_clock c;
+  assert_int_equal(ks_clock_create(f->srv.db, T0, NULL, T0, &c, NULL), KF_OK);
+  assert_int_equal(kf_str_format(path, sizeof path, "/test/v1/clocks/%s/advance", c.id), KF_OK);
+  ks_clock_release(&c);
+  const char *move = "{\"seconds\":99999999999999999999}";
+  assert_body_answer(f, path, json, move, strlen(move), 400,
+                     "{\"field\":\"seconds\",\"code\":\"INVALID_FIELD\"");
+  /* 200 characters of two bytes each are a valid name; 201 are not. */
+  kf_buf b;
+  kf_buf_init(&b, 4096);
+  assert_int_equal(kf_buf_append_str(&b, "{\"frozen_time\":0,\"name\":\""), KF_OK);
+  for (int i = 0; i < 200; i++)
+    assert_int_equal(kf_buf_append_str(&b, "\xc3\xa4"), KF_OK);
+  assert_int_equal(kf_buf_append_str(&b, "\"}"), KF_OK);
+  assert_body_answer(f, "/test/v1/clocks", json, b.data, b.len, 201, "\"clk_");
+  kf_buf_reset(&b);
+  assert_int_equal(kf_buf_append_str(&b, "{\"frozen_time\":0,\"name\":\""), KF_OK);
+  for (int i = 0; i < 201; i++)
+    assert_int_equal(kf_buf_append_str(&b, "\xc3\xa4"), KF_OK);
+  assert_int_equal(kf_buf_append_str(&b, "\"}"), KF_OK);
+  assert_body_answer(f, "/test/v1/clocks", json, b.data, b.len, 400,
+                     "{\"field\":\"name\",\"code\":\"INVALID_FIELD\"");
+  kf_buf_release(&b);
+}
+
+/* A link with its id twice names no link: 404, and nothing is confirmed. */
+static void test_link_with_two_ids(void **state) {
+  fixture *f = *state;
+  char email[64], id[KF_UUID_STR_LEN + 1];
+  next_email(f, email, sizeof email);
+  make_account(f, email, false, id);
+  const char *twice[] = {"id", id, "id", id, NULL};
+  const char *methods[] = {"HEAD", "GET"};
+  for (size_t i = 0; i < 2; i++) {
+    kf_http_answer a;
+    assert_int_equal(call(f, methods[i], KS_LINK_PATH, twice, NULL, NULL, &a), KF_OK);
+    assert_int_equal(a.status, 404);
+    assert_non_null(strstr(a.body, "data-code=\"LINK_NOT_FOUND\""));
+    kf_http_answer_release(&a);
+  }
+  assert_int_equal(scalar(f, "SELECT count(*) FROM accounts WHERE confirmed_at IS NOT NULL"), 0);
+}
+
+/* route's pattern with every parameter naming nothing that exists ("clk_0"). */
+static void route_sample_path(const ks_route *route, char *path, size_t size) {
+  size_t n = 0;
+  for (const char *p = route->pattern; *p != '\0' && n + 8 < size; p++) {
+    if (*p != '{') {
+      path[n++] = *p;
+      continue;
+    }
+    memcpy(path + n, "clk_0", 5);
+    n += 5;
+    p = strchr(p, '}');
+    assert_non_null(p);
+  }
+  path[n] = '\0';
+}
+
+/* Every GET route answers HEAD as it answers GET; a 405 lists both, as a page on a page route. */
+static void test_head_and_405(void **state) {
+  fixture *f = *state;
+  size_t n = 0;
+  const ks_area *const *areas = ks_api_areas(&n);
+  size_t checked = 0;
+  for (size_t i = 0; i < n; i++) {
+    for (size_t r = 0; r < areas[i]->n_routes; r++) {
+      const ks_route *route = &areas[i]->routes[r];
+      if (strcmp(route->method, "GET") != 0)
+        continue;
+      char path[128];
+      route_sample_path(route, path, sizeof path);
+      kf_http_answer get, head;
+      assert_int_equal(call(f, "GET", path, NULL, NULL, NULL, &get), KF_OK);
+      assert_int_equal(call(f, "HEAD", path, NULL, NULL, NULL, &head), KF_OK);
+      if (get.status != head.status || strcmp(get.content_type, head.content_type) != 0)
+        fail_msg("%s: GET %u %s, HEAD %u %s", path, get.status, get.content_type, head.status,
+                 head.content_type);
+      kf_http_answer_release(&get);
+      kf_http_answer_release(&head);
+      kf_http_answer a;
+      assert_int_equal(call(f, "PATCH", path, NULL, NULL, NULL, &a), KF_OK);
+      assert_int_equal(a.status, 405);
+      assert_non_null(strstr(a.headers, "Allow: GET, HEAD"));
+      bool page = (route->flags & KS_ROUTE_HTML) != 0;
+      assert_non_null(strstr(a.body, page ? "data-code=\"METHOD_NOT_ALLOWED\""
+                                          : "\"code\":\"METHOD_NOT_ALLOWED\""));
+      assert_string_equal(a.content_type,
+                          page ? "text/html; charset=utf-8" : "application/json; charset=utf-8");
+      kf_http_answer_release(&a);
+      checked++;
+    }
+  }
+  assert_true(checked >= 3);
+}
+
 /* ---- Every handler with each allocation failing in turn. ---- */
 
 /* One request of a sweep, prepared on fresh state before the failures are armed. */
@@ -283,6 +471,12 @@ static void prep_login_page(fixture *f, sweep_req *r) {
   (void)f;
   r->method = "GET";
   (void)kf_str_copy(r->path, sizeof r->path, "/anmelden");
+}
+
+/* The page whose checklist comes from the password policy's table. */
+static void prep_register_page(fixture *f, sweep_req *r) {
+  prep_login_page(f, r);
+  (void)kf_str_copy(r->path, sizeof r->path, "/registrierung");
 }
 
 static void register_body(sweep_req *r, const char *email) {
@@ -410,6 +604,7 @@ static void prep_register_at_clock(fixture *f, sweep_req *r) {
 static const sweep_case sweep_cases[] = {
     {"health", prep_health, 200},
     {"login page", prep_login_page, 200},
+    {"registration page", prep_register_page, 200},
     {"register new", prep_register_new, 202},
     {"register known", prep_register_known, 202},
     {"register invalid", prep_register_invalid, 400},
@@ -518,6 +713,13 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_stage_gate, fixture_setup, fixture_teardown),
       cmocka_unit_test_setup_teardown(test_logout_answers, fixture_setup, fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_judged_in_the_contract_order, fixture_setup,
+                                      fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_where_the_clock_applies, fixture_setup,
+                                      fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_clock_values, fixture_setup, fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_link_with_two_ids, fixture_setup, fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_head_and_405, fixture_setup, fixture_teardown),
       cmocka_unit_test_setup_teardown(test_handlers_survive_allocation_failures, fixture_setup,
                                       fixture_teardown),
   };

@@ -7,6 +7,13 @@
  * catalogue's text for that code. A small line-based reader is enough: the
  * contract writes codes and messages in a few fixed forms.
  *
+ * And every route of the server's route tables against the contract, both
+ * ways: the contract documents each route and method, a 500 everywhere,
+ * 400/413/415 on every JSON route, 400 CLOCK_NOT_FOUND and the Konform-Clock
+ * parameter wherever the clock header applies (and the parameter nowhere
+ * else), 401/403 where a session is needed, a HEAD beside every GET with the
+ * same answers, pages as text/html; and it documents no route the tables lack.
+ *
  * Run from the top of the repository (as make unit does).
  */
 #include <setjmp.h>
@@ -23,6 +30,7 @@
 #include "kf/httpd.h"
 #include "kf/password_policy.h"
 #include "kf/str.h"
+#include "ks_api.h"
 #include "ks_error.h"
 #include "ks_link.h"
 
@@ -284,11 +292,210 @@ static void test_contract_quotes_the_catalogue(void **state) {
   kf_free(text);
 }
 
+/* ---- The route tables against the contract's paths. ---- */
+
+/* A part of the contract: [start, end). */
+typedef struct span {
+  const char *start, *end;
+} span;
+
+static int line_indent(const char *line) {
+  return (int)strspn(line, " ");
+}
+
+static const char *next_line(const char *p, const char *end) {
+  const char *nl = memchr(p, '\n', (size_t)(end - p));
+  return nl != NULL ? nl + 1 : end;
+}
+
+/*
+ * The block in in of the line "<indent spaces>key:": that line and every
+ * deeper one after it. An empty span when there is none.
+ */
+static span yaml_block(span in, int indent, const char *key) {
+  size_t klen = strlen(key);
+  for (const char *p = in.start; p < in.end; p = next_line(p, in.end)) {
+    if (line_indent(p) != indent || (size_t)(in.end - p) < indent + klen + 1 ||
+        memcmp(p + indent, key, klen) != 0 || p[indent + klen] != ':')
+      continue;
+    const char *q = next_line(p, in.end);
+    while (q < in.end && (*q == '\n' || line_indent(q) > indent))
+      q = next_line(q, in.end);
+    return (span){p, q};
+  }
+  return (span){NULL, NULL};
+}
+
+static bool span_has(span s, const char *needle) {
+  size_t n = strlen(needle);
+  for (const char *p = s.start; p != NULL && p + n <= s.end; p++) {
+    if (memcmp(p, needle, n) == 0)
+      return true;
+  }
+  return false;
+}
+
+/* A status's text with its $ref to components/responses followed. */
+static bool status_says(span doc, span status, const char *needle) {
+  if (span_has(status, needle))
+    return true;
+  const char *ref = "#/components/responses/";
+  for (const char *p = status.start; p != NULL && p < status.end; p++) {
+    if (strncmp(p, ref, strlen(ref)) != 0)
+      continue;
+    char name[64];
+    size_t n = strcspn(p + strlen(ref), "'\"}");
+    assert_true(n < sizeof name);
+    memcpy(name, p + strlen(ref), n);
+    name[n] = '\0';
+    span comps = yaml_block(yaml_block(doc, 0, "components"), 2, "responses");
+    return span_has(yaml_block(comps, 4, name), needle);
+  }
+  return false;
+}
+
+/* The responses of method (lower case) on path in the contract; empty when undocumented. */
+static span contract_responses(span doc, const char *path, const char *method) {
+  span op = yaml_block(yaml_block(yaml_block(doc, 0, "paths"), 2, path), 4, method);
+  return yaml_block(op, 6, "responses");
+}
+
+static span contract_status(span responses, unsigned status) {
+  char key[8];
+  assert_int_equal(kf_str_format(key, sizeof key, "'%u'", status), KF_OK);
+  return yaml_block(responses, 8, key);
+}
+
+static void lower(const char *in, char *out, size_t size) {
+  assert_int_equal(kf_str_copy(out, size, in), KF_OK);
+  kf_str_ascii_lower(out);
+}
+
+/* The answers one route must have documented (route: a row of the tables). */
+static void check_route(span doc, const ks_server *srv, const ks_route *r) {
+  char method[16];
+  lower(r->method, method, sizeof method);
+  span op = yaml_block(yaml_block(yaml_block(doc, 0, "paths"), 2, r->pattern), 4, method);
+  span resp = contract_responses(doc, r->pattern, method);
+  if (resp.start == NULL)
+    fail_msg("%s does not document %s %s", CONTRACT, r->method, r->pattern);
+  struct {
+    bool needed;
+    unsigned status;
+    const char *says;
+  } musts[] = {
+      {true, 500, "INTERNAL_ERROR"},
+      {(r->flags & KS_ROUTE_JSON) != 0, 400, "MALFORMED_JSON"},
+      {(r->flags & KS_ROUTE_JSON) != 0, 413, "BODY_TOO_LARGE"},
+      {(r->flags & KS_ROUTE_JSON) != 0, 415, "UNSUPPORTED_MEDIA_TYPE"},
+      {ks_api_clock_applies(srv, r), 400, "CLOCK_NOT_FOUND"},
+      {r->stage != KS_STAGE_NONE, 401, "UNAUTHENTICATED"},
+      {r->stage == KS_STAGE_FULL, 403, "SECOND_FACTOR_REQUIRED"},
+      {(r->flags & KS_ROUTE_HTML) != 0, 200, "text/html"},
+  };
+  for (size_t i = 0; i < sizeof musts / sizeof musts[0]; i++) {
+    if (musts[i].needed && !status_says(doc, contract_status(resp, musts[i].status), musts[i].says))
+      fail_msg("%s: %s %s lacks %u %s", CONTRACT, r->method, r->pattern, musts[i].status,
+               musts[i].says);
+  }
+  bool clock = span_has(op, "#/components/parameters/KonformClock");
+  if (clock != ks_api_clock_applies(srv, r))
+    fail_msg("%s: %s %s %s the Konform-Clock parameter", CONTRACT, r->method, r->pattern,
+             clock ? "has" : "lacks");
+}
+
+/* A GET's HEAD: documented, with the same statuses as the GET. */
+static void check_head(span doc, const ks_route *r) {
+  span get = contract_responses(doc, r->pattern, "get");
+  span head = contract_responses(doc, r->pattern, "head");
+  if (head.start == NULL)
+    fail_msg("%s documents no HEAD for GET %s", CONTRACT, r->pattern);
+  for (unsigned status = 200; status < 600; status++) {
+    if ((contract_status(get, status).start == NULL) !=
+        (contract_status(head, status).start == NULL))
+      fail_msg("%s: GET and HEAD %s differ in %u", CONTRACT, r->pattern, status);
+  }
+}
+
+/* The route of the tables for a documented path and method (head: the GET), or NULL. */
+static const ks_route *route_for(const char *path, const char *method) {
+  size_t n = 0;
+  const ks_area *const *areas = ks_api_areas(&n);
+  for (size_t a = 0; a < n; a++) {
+    for (size_t i = 0; i < areas[a]->n_routes; i++) {
+      const ks_route *r = &areas[a]->routes[i];
+      char m[16];
+      lower(r->method, m, sizeof m);
+      if (strcmp(r->pattern, path) == 0 &&
+          (strcmp(m, method) == 0 || (strcmp(method, "head") == 0 && strcmp(m, "get") == 0)))
+        return r;
+    }
+  }
+  return NULL;
+}
+
+/* Every path and method the contract documents is a route of the tables. */
+static void check_documented_routes(span doc) {
+  span paths = yaml_block(doc, 0, "paths");
+  size_t seen = 0;
+  for (const char *p = next_line(paths.start, paths.end); p < paths.end;
+       p = next_line(p, paths.end)) {
+    if (line_indent(p) != 2)
+      continue;
+    char path[128];
+    size_t n = strcspn(p + 2, ":\n");
+    assert_true(n < sizeof path);
+    memcpy(path, p + 2, n);
+    path[n] = '\0';
+    span block = yaml_block(paths, 2, path);
+    for (const char *q = next_line(block.start, block.end); q < block.end;
+         q = next_line(q, block.end)) {
+      char method[16];
+      size_t m = strcspn(q + 4, ":\n");
+      if (line_indent(q) != 4 || m >= sizeof method)
+        continue;
+      memcpy(method, q + 4, m);
+      method[m] = '\0';
+      if (strcmp(method, "parameters") == 0)
+        continue;
+      if (route_for(path, method) == NULL)
+        fail_msg("%s documents %s %s, which no route table has", CONTRACT, method, path);
+      seen++;
+    }
+  }
+  assert_true(seen >= 10);
+}
+
+static void test_every_route_is_in_the_contract(void **state) {
+  (void)state;
+  char *text = contract_load();
+  span doc = {text, text + strlen(text)};
+  ks_config cfg;
+  ks_config_init(&cfg);
+  cfg.test_mode = true;
+  ks_server srv;
+  memset(&srv, 0, sizeof srv);
+  srv.cfg = &cfg;
+  size_t n = 0, routes = 0;
+  const ks_area *const *areas = ks_api_areas(&n);
+  for (size_t a = 0; a < n; a++) {
+    for (size_t i = 0; i < areas[a]->n_routes; i++, routes++) {
+      check_route(doc, &srv, &areas[a]->routes[i]);
+      if (strcmp(areas[a]->routes[i].method, "GET") == 0)
+        check_head(doc, &areas[a]->routes[i]);
+    }
+  }
+  assert_true(routes >= 10);
+  check_documented_routes(doc);
+  kf_free(text);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_error_codes_match_the_contract),
       cmocka_unit_test(test_every_message_is_in_the_contract),
       cmocka_unit_test(test_contract_quotes_the_catalogue),
+      cmocka_unit_test(test_every_route_is_in_the_contract),
   };
   return cmocka_run_group_tests_name("server errors", tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 #include "kf/timeutil.h"
 #include "ks_address.h"
 #include "ks_config.h"
+#include "ks_fault.h"
 #include "ks_link.h"
 #include "ks_mail.h"
 #include "ks_outbox.h"
@@ -38,7 +39,13 @@ static void test_address_trims_and_lowers_domain(void **state) {
 static void test_address_control_characters(void **state) {
   (void)state;
   char out[KS_ADDRESS_MAX + 1];
-  const char *bad[] = {"a@b.de\r\nBcc: x@y.de", "a@b.de\n", "\ta@b.de", "a\x7f@b.de", "a@b\x01.de"};
+  const char *bad[] = {"a@b.de\r\nBcc: x@y.de", "a@b.de\n", "\ta@b.de", "a\x7f@b.de", "a@b\x01.de",
+                       /* C1 controls: NEL (U+0085) and U+0080, U+009F. */
+                       "a@b.de\xc2\x85"
+                       "Bcc: x@y.de",
+                       "\xc2\x80"
+                       "a@b.de",
+                       "a@b.de\xc2\x9f"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     assert_int_equal(norm(bad[i], out), KS_ADDRESS_CONTROL);
     assert_string_equal(out, "");
@@ -53,11 +60,22 @@ static void test_address_empty_and_invalid(void **state) {
   char out[KS_ADDRESS_MAX + 1];
   assert_int_equal(norm("", out), KS_ADDRESS_EMPTY);
   assert_int_equal(norm("    ", out), KS_ADDRESS_EMPTY);
-  const char *bad[] = {"plain",    "a@b",        "@b.de",     "a@@b.de",         "a@b@c.de",
-                       "a b@c.de", "a<b@c.de",   "a(b)@c.de", "a,b@c.de",        "a;b@c.de",
-                       "a:b@c.de", "\"a\"@c.de", "a\\b@c.de", "a[b]@c.de",       "a@-b.de",
-                       "a@b-.de",  "a@b..de",    "a@.b.de",   "a@b.de.",         "a@b_c.de",
-                       ".a@b.de",  "a.@b.de",    "a..b@c.de", "m\xc3\xa4x@b.de", "a@b\xc3\xa4.de"};
+  const char *bad[] = {"plain", "a@b", "@b.de", "a@@b.de", "a@b@c.de", "a b@c.de", "a<b@c.de",
+                       "a(b)@c.de", "a,b@c.de", "a;b@c.de", "a:b@c.de", "\"a\"@c.de", "a\\b@c.de",
+                       "a[b]@c.de", "a@-b.de", "a@b-.de", "a@b..de", "a@.b.de", "a@b.de.",
+                       "a@b_c.de", ".a@b.de", "a.@b.de", "a..b@c.de", "m\xc3\xa4x@b.de",
+                       "a@b\xc3\xa4.de",
+                       /* White space other than U+0020 is never trimmed: NBSP,
+                        * U+2002, U+3000, U+FEFF, also inside; and U+00A0 is no C1. */
+                       "\xc2\xa0"
+                       "a@b.de",
+                       "a@b.de\xc2\xa0", "a@b.de\xe2\x80\x82",
+                       "\xe3\x80\x80"
+                       "a@b.de",
+                       "\xef\xbb\xbf"
+                       "a@b.de",
+                       "a\xc2\xa0"
+                       "b@c.de"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     ks_address_status st = norm(bad[i], out);
     if (st != KS_ADDRESS_INVALID)
@@ -403,6 +421,100 @@ static void test_config_table(void **state) {
   kf_buf_release(&b);
 }
 
+/* --fault only with --test-mode, by name; --list-faults works without it and changes nothing. */
+static void test_config_faults(void **state) {
+  (void)state;
+  ks_config cfg;
+  kf_err err;
+  char *refused[] = {"konform-server", "--fault", "head-confirms", NULL};
+  assert_int_equal(parse_args(refused, &cfg, &err), KF_ERR_INVALID);
+  assert_non_null(strstr(err.message, "--fault head-confirms needs --test-mode"));
+  char *two[] = {"konform-server", "--test-mode",   "--fault", "head-confirms",
+                 "--fault",        "no-dummy-hash", NULL};
+  assert_int_equal(parse_args(two, &cfg, &err), KF_OK);
+  for (int f = 0; f < KS_FAULT_COUNT; f++)
+    assert_true(cfg.faults[f] == (f == KS_FAULT_HEAD_CONFIRMS || f == KS_FAULT_NO_DUMMY_HASH));
+  char *unknown[] = {"konform-server", "--test-mode", "--fault", "head-confirm", NULL};
+  assert_int_equal(parse_args(unknown, &cfg, &err), KF_ERR_INVALID);
+  assert_non_null(strstr(err.message, "--list-faults"));
+  ks_config_action action;
+  char *list[] = {"konform-server", "--list-faults", NULL};
+  ks_config_init(&cfg);
+  assert_int_equal(ks_config_parse(2, list, &cfg, &action, &err), KF_OK);
+  assert_int_equal(action, KS_CONFIG_LIST_FAULTS);
+  assert_false(cfg.test_mode);
+}
+
+/* The IDs that the scenario files under dir name in their covers: lines, added to ids. */
+static void covered_ids(const char *dir, kf_buf *ids) {
+  char cmd[256];
+  assert_int_equal(kf_str_format(cmd, sizeof cmd,
+                                 "grep -rh '^covers:' %s --include='*.konform' 2>/dev/null", dir),
+                   KF_OK);
+  FILE *p = popen(cmd, "r");
+  assert_non_null(p);
+  char line[512];
+  while (fgets(line, sizeof line, p) != NULL)
+    assert_int_equal(kf_buf_append_str(ids, line + strlen("covers:")), KF_OK);
+  assert_int_equal(pclose(p), 0);
+}
+
+/* Whether some fault names the requirement id (len bytes) among its IDs. */
+static bool fault_breaks(const char *id, size_t len) {
+  for (int f = 0; f < KS_FAULT_COUNT; f++) {
+    const char *ids = ks_fault_row_get((ks_fault)f)->ids;
+    for (const char *p = ids; *p != '\0';) {
+      size_t n = strcspn(p, " ");
+      if (n == len && memcmp(p, id, len) == 0)
+        return true;
+      p += n;
+      p += strspn(p, " ");
+    }
+  }
+  return false;
+}
+
+/*
+ * One line per fault, name<TAB>IDs<TAB>description, with kebab-case names
+ * told apart, IDs shaped like "ACC-08" and every requirement the scenarios
+ * cover broken by at least one fault, so `konform selftest` checks them all.
+ */
+static void test_fault_catalogue(void **state) {
+  (void)state;
+  kf_buf b;
+  kf_buf_init(&b, 1 << 16);
+  assert_int_equal(ks_fault_list(&b), KF_OK);
+  const char *line = b.data;
+  for (int f = 0; f < KS_FAULT_COUNT; f++) {
+    const ks_fault_row *row = ks_fault_row_get((ks_fault)f);
+    char expect[512];
+    assert_int_equal(
+        kf_str_format(expect, sizeof expect, "%s\t%s\t%s\n", row->name, row->ids, row->what),
+        KF_OK);
+    assert_true(kf_str_starts_with(line, expect));
+    line += strlen(expect);
+    assert_int_equal(strspn(row->name, "abcdefghijklmnopqrstuvwxyz0123456789-"), strlen(row->name));
+    assert_int_equal(ks_fault_find(row->name), f);
+    assert_int_equal(strspn(row->ids, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789- "), strlen(row->ids));
+    assert_null(strchr(row->what, '\t'));
+    assert_null(strchr(row->what, '\n'));
+  }
+  assert_string_equal(line, "");
+  kf_buf ids;
+  kf_buf_init(&ids, 1 << 20);
+  covered_ids("scenarios", &ids);
+  assert_true(ids.len > 0);
+  for (const char *p = ids.data; *p != '\0';) {
+    p += strspn(p, " \t\r\n");
+    size_t len = strcspn(p, " \t\r\n");
+    if (len > 0 && !fault_breaks(p, len))
+      fail_msg("scenarios cover %.*s, but no fault of KS_FAULTS breaks it", (int)len, p);
+    p += len;
+  }
+  kf_buf_release(&ids);
+  kf_buf_release(&b);
+}
+
 int main(void) {
   ks_mail_global_init();
   const struct CMUnitTest tests[] = {
@@ -419,6 +531,8 @@ int main(void) {
       cmocka_unit_test(test_config_refuses_cheap_hashing),
       cmocka_unit_test(test_config_mail_domain),
       cmocka_unit_test(test_config_table),
+      cmocka_unit_test(test_config_faults),
+      cmocka_unit_test(test_fault_catalogue),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

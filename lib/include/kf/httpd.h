@@ -3,7 +3,12 @@
  * konform-server, konform-mail and konform-post.
  *
  * Request bodies are collected with a hard cap (over it: 413 BODY_TOO_LARGE and
- * the handler is never called). Every error answer has the one shape
+ * the handler is never called). The client must be able to read that 413, so
+ * the rest of an oversized body is read and dropped up to
+ * KF_HTTPD_DISCARD_FACTOR times the cap (the connection stays open); a body
+ * declared larger is answered at once, and a connection closed with input
+ * still unread is drained for up to KF_HTTPD_LINGER_MS before it is closed,
+ * so the close never resets the answer away. Every error answer has the one shape
  *   {"error": {"code": "...", "message": "...", "fields": [...]}}
  * documented in docs/openapi.yaml.
  *
@@ -22,6 +27,7 @@
 typedef struct kf_httpd kf_httpd;
 typedef struct kf_http_req kf_http_req;
 typedef struct kf_http_resp kf_http_resp;
+typedef struct kf_http_error_row kf_http_error_row;
 
 /* A handler fills resp. It must not keep req or resp after returning. */
 typedef void (*kf_http_handler)(kf_http_req *req, kf_http_resp *resp, void *ctx);
@@ -38,6 +44,11 @@ typedef struct kf_httpd_config {
 
 /* Fill cfg with the defaults above. */
 void kf_httpd_config_init(kf_httpd_config *cfg);
+
+/* How much of an oversized body is read and dropped, as a multiple of max_body. */
+#define KF_HTTPD_DISCARD_FACTOR 8
+/* How long a closed connection with unread input is drained, at most. */
+#define KF_HTTPD_LINGER_MS 5000
 
 /* Create a daemon (not yet listening). The strings in cfg are copied. */
 kf_rc kf_httpd_new(const kf_httpd_config *cfg, kf_httpd **out, kf_err *err);
@@ -66,6 +77,17 @@ kf_rc kf_httpd_route_with_data(kf_httpd *httpd, const char *method, const char *
  */
 typedef bool (*kf_http_filter)(kf_http_req *req, kf_http_resp *resp, void *ctx);
 void kf_httpd_set_filter(kf_httpd *httpd, kf_http_filter filter, void *ctx);
+
+/*
+ * Called when a request's path matched a route but its method matched none
+ * (405 METHOD_NOT_ALLOWED): resp already holds the JSON answer and the Allow
+ * header (GET routes also allow HEAD), and kf_http_req_route_data gives the
+ * data of the first route the path matched, so the program can answer in that
+ * route's form (an HTML page) with row's status, code and message.
+ */
+typedef void (*kf_http_refusal)(kf_http_req *req, kf_http_resp *resp, const kf_http_error_row *row,
+                                void *ctx);
+void kf_httpd_set_refusal(kf_httpd *httpd, kf_http_refusal refusal, void *ctx);
 
 /*
  * Bind and listen (connections queue, nothing is served yet), so the port is
@@ -103,6 +125,7 @@ typedef struct kf_http_answer {
   char *content_type; /* NULL when the answer has none. */
   char *body;         /* NUL-terminated (may also contain NULs); never NULL after KF_OK. */
   size_t body_len;
+  char *headers; /* The answer's own headers as "Name: value\r\n" lines ("" when none). */
 } kf_http_answer;
 
 /*
@@ -119,8 +142,10 @@ const char *kf_http_req_method(const kf_http_req *req);
 const char *kf_http_req_path(const kf_http_req *req);
 /* A "{name}" path parameter, or NULL. */
 const char *kf_http_req_param(const kf_http_req *req, const char *name);
-/* A query-string argument (URL-decoded), or NULL. */
+/* A query-string argument (URL-decoded; the first when there are several), or NULL. */
 const char *kf_http_req_query(const kf_http_req *req, const char *name);
+/* How many query-string arguments are named name. */
+size_t kf_http_req_query_count(const kf_http_req *req, const char *name);
 /* A request header (case-insensitive name), or NULL. */
 const char *kf_http_req_header(const kf_http_req *req, const char *name);
 /* The body (NUL-terminated, may also contain NULs); len may be NULL. */
@@ -138,12 +163,16 @@ const void *kf_http_req_route_data(const kf_http_req *req);
 
 /*
  * Parse the body as a JSON object. On failure the matching error answer is
- * already in resp (415 UNSUPPORTED_MEDIA_TYPE unless the Content-Type is JSON,
- * 400 INVALID_UTF8, 400 MALFORMED_JSON with line/column (duplicate keys
- * included), 400 BODY_NOT_OBJECT) and the handler should just return. On
- * success the caller owns *out. "\u0000" inside a string is valid JSON and is
- * accepted, so read strings with json_string_length, never strlen: a NUL must
- * reach validation (where it is a control character) rather than cut a value.
+ * already in resp, judged in this order: 415 UNSUPPORTED_MEDIA_TYPE unless
+ * the Content-Type is JSON, 400 INVALID_UTF8, 400 MALFORMED_JSON with
+ * line/column (duplicate keys and an empty body included), 400
+ * BODY_NOT_OBJECT (any other JSON value: null, a number, a string, an array);
+ * the handler should just return. On success the caller owns *out.
+ * "\u0000" inside a string is valid JSON and is accepted, so read strings
+ * with json_string_length, never strlen: a NUL must reach validation (where
+ * it is a control character) rather than cut a value. A number too big for
+ * 64-bit integers or doubles is not malformed: it arrives as the real 1e308,
+ * which no whole-number member accepts, so validation names its member.
  */
 kf_rc kf_http_req_json(kf_http_req *req, kf_http_resp *resp, json_t **out);
 
@@ -197,11 +226,11 @@ typedef enum kf_http_errcode {
 } kf_http_errcode;
 
 /* An error answer: the code, its HTTP status and its German message (all static). */
-typedef struct kf_http_error_row {
+struct kf_http_error_row {
   const char *code;
   unsigned status;
   const char *message;
-} kf_http_error_row;
+};
 
 /* The row of one of kf_httpd's own errors; never NULL for e < KF_HTTP_ERR_COUNT. */
 const kf_http_error_row *kf_http_error_row_get(kf_http_errcode e);

@@ -1,0 +1,89 @@
+/*
+ * ks_fault.h: the fault catalogue (test mode only). Each row is a realistic
+ * bug a real implementation of the portal has, switched on at run time with
+ * `--fault NAME` (repeatable; refused without --test-mode), so that
+ * `konform selftest` can show the scenarios covering the requirements it
+ * breaks catch it. `konform-server --list-faults` prints the rows.
+ *
+ * A fault acts at exactly one place in the code, behind
+ * `if (ks_fault_on(srv, KS_FAULT_X))`. Adding a fault is one row here and
+ * that one if.
+ *
+ * Ownership: rows and strings are static; srv is borrowed.
+ */
+#ifndef KS_FAULT_H
+#define KS_FAULT_H
+
+#include <stdbool.h>
+
+#include "kf/buf.h"
+#include "kf/error.h"
+
+/*
+ * X(name, kebab-case name, requirement IDs it breaks (space-separated, as in
+ * docs/requirements.md), one-line description).
+ */
+#define KS_FAULTS(X)                                                                               \
+  X(PASSWORD_REPEAT_OPTIONAL, "password-repeat-optional", "ACC-01",                                \
+    "a missing password repetition is taken to be the password, so it is not reported")            \
+  X(USERNAME_CUT_AT_32, "username-cut-at-32", "ACC-02",                                            \
+    "the address is stored cut to 32 bytes (a too narrow column), so a longer one is no "          \
+    "username")                                                                                    \
+  X(CONSENT_STRING_ACCEPTED, "consent-string-accepted", "ACC-03",                                  \
+    "a consent sent as the string \"true\" counts as given")                                       \
+  X(PASSWORD_LENGTH_IN_BYTES, "password-length-in-bytes", "ACC-04",                                \
+    "the password length is counted in bytes, not characters")                                     \
+  X(MAIL_DATE_REAL_CLOCK, "mail-date-real-clock", "ACC-05",                                        \
+    "the confirmation mail's Date comes from the real clock, not the implementation's clock")      \
+  X(LINK_VALID_ONE_SECOND_LONGER, "link-valid-one-second-longer", "ACC-06",                        \
+    "a confirmation link is still accepted one second after its 24 hours (off by one)")            \
+  X(RESEND_KEEPS_OLD_LINKS, "resend-keeps-old-links", "ACC-06",                                    \
+    "a new confirmation mail leaves the older links valid")                                        \
+  X(SECOND_CONFIRMATION_SUCCEEDS, "second-confirmation-succeeds", "ACC-07",                        \
+    "opening a link of a confirmed account reports success again")                                 \
+  X(HEAD_CONFIRMS, "head-confirms", "ACC-08",                                                      \
+    "a HEAD on the link (a mail scanner) confirms the address, so the person's click then says "   \
+    "\"already confirmed\"")                                                                       \
+  X(UNCONFIRMED_LOGIN_ALLOWED, "unconfirmed-login-allowed", "ACC-09",                              \
+    "an account whose address is not confirmed can log in")                                        \
+  X(DUPLICATE_ANSWERS_200, "duplicate-answers-200", "ACC-10",                                      \
+    "registering a known address answers 200 where a fresh registration answers 202")              \
+  X(DUPLICATE_NOT_HASHED, "duplicate-not-hashed", "ACC-10",                                        \
+    "registering a known address skips hashing the password, so its answer comes sooner")          \
+  X(LOCAL_PART_LOWERCASED, "local-part-lowercased", "ACC-11",                                      \
+    "the local part of an address is lower-cased, so Max@ and max@ are one account")               \
+  X(DOMAIN_CASE_KEPT, "domain-case-kept", "ACC-11",                                                \
+    "the domain is kept as typed, so its letter case makes another account")                       \
+  X(NEWLINE_TRIMMED, "newline-trimmed", "ACC-11",                                                  \
+    "CR and LF at the ends of an address are trimmed away like blanks instead of rejected")        \
+  X(NO_DUMMY_HASH, "no-dummy-hash", "AUTH-04",                                                     \
+    "a login for an unknown user checks no password hash, so its answer comes sooner")             \
+  X(UNCONFIRMED_BEFORE_PASSWORD, "unconfirmed-before-password", "ACC-09 AUTH-04",                  \
+    "an unconfirmed account answers EMAIL_NOT_CONFIRMED before the password is checked, so a "     \
+    "wrong password tells that the account exists")
+
+typedef enum ks_fault {
+#define KS_X_FAULT_ENUM(name, kebab, ids, what) KS_FAULT_##name,
+  KS_FAULTS(KS_X_FAULT_ENUM)
+#undef KS_X_FAULT_ENUM
+      KS_FAULT_COUNT
+} ks_fault;
+
+typedef struct ks_fault_row {
+  const char *name; /* "head-confirms". */
+  const char *ids;  /* "ACC-08". */
+  const char *what;
+} ks_fault_row;
+
+typedef struct ks_server ks_server;
+
+/* The row of f; never NULL for f < KS_FAULT_COUNT. */
+const ks_fault_row *ks_fault_row_get(ks_fault f);
+/* The fault named name, or KS_FAULT_COUNT when there is none. */
+ks_fault ks_fault_find(const char *name);
+/* Append one "name<TAB>IDs<TAB>description" line per fault to out (--list-faults). */
+kf_rc ks_fault_list(kf_buf *out);
+/* Whether fault f is switched on (--fault; only ever in test mode). */
+bool ks_fault_on(const ks_server *srv, ks_fault f);
+
+#endif
