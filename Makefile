@@ -87,7 +87,7 @@ BINS := $(BUILD)/bin/konform-server $(BUILD)/bin/konform-mail $(BUILD)/bin/konfo
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .PHONY: all deps check check-inner unit unit-san integration scenarios run run-inner bench \
-        bench-inner install clean lint-banned lint-contracts format tests
+        bench-inner install clean lint-banned lint-contracts format tests selftest browser
 
 all: $(BINS)
 
@@ -182,6 +182,8 @@ check-inner: lint-banned
 	@$(MAKE) --no-print-directory SAN=thread unit
 	@$(MAKE) --no-print-directory SAN=thread scenarios REPORT_DIR=$(REPORT_DIR)/tsan JOBS=8
 	@$(MAKE) --no-print-directory scenarios
+	@$(MAKE) --no-print-directory selftest
+	@$(MAKE) --no-print-directory browser
 
 unit: $(UNIT_BINS)
 	@scripts/run-unit-tests.sh $(BUILD)/tests
@@ -198,6 +200,15 @@ scenarios: all
 	$(BUILD)/bin/konform run --jobs $(JOBS) --catalogue scenarios/catalogue.json --allow-partial \
 	  --report json=$(REPORT_DIR)/konform.json --report junit=$(REPORT_DIR)/junit.xml scenarios
 	@scripts/check-skips.sh $(REPORT_DIR)/konform.json
+
+# Every fault of the reference server's catalogue is caught by a scenario
+# covering the requirement it breaks (docs/design.md, "How to add a fault").
+selftest: all
+	$(BUILD)/bin/konform selftest --catalogue scenarios/catalogue.json scenarios
+
+# The portal's pages in headless Chromium (says "skipped" without it).
+browser: all
+	python3 tests/browser/portal.py $(BUILD)/bin
 
 run:
 	@scripts/install-deps.sh

@@ -4,7 +4,7 @@
 # It returns at once when nothing is missing (one dpkg-query call).
 set -eu
 
-PACKAGES="build-essential pkg-config ca-certificates curl clang-format jq
+PACKAGES="build-essential pkg-config ca-certificates curl clang-format jq python3 chromium
 libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev libjansson-dev libxml2-dev
 liboath-dev libfido2-dev libcbor-dev libsodium-dev libgmime-3.0-dev libcmocka-dev libyaml-dev"
 

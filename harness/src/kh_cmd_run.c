@@ -191,8 +191,7 @@ static int kh_cmd_run_execute(const kh_cli_options *o, kh_cmd_run_state *st) {
   unsigned long long seed = st->seed, run_id = st->run_id;
   printf("konform %s: target %s (%s)\n", KONFORM_VERSION, st->label, st->profile.base_url);
   /* At most 86 columns: the seed has at most 20 digits, jobs at most 3. */
-  printf("seed %llu, run id %016llx (--seed, --run-id repeat them), %u jobs\n", seed, run_id,
-         jobs);
+  printf("seed %llu, run id %016llx (--seed, --run-id repeat them), %u jobs\n", seed, run_id, jobs);
   fflush(stdout);
   kh_runner_config cfg = {.suite = &st->s.suite,
                           .catalogue = st->s.have_cat ? &st->s.cat : NULL,

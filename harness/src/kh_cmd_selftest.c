@@ -13,12 +13,17 @@
 #include "kf/alloc.h"
 #include "kf/buf.h"
 #include "kf/str.h"
+#include "kf/utf8.h"
 #include "kh_runner.h"
 #include "kh_stack.h"
 
 #define KH_SELFTEST_MAX_FAULTS 256
 #define KH_SELFTEST_MAX_IDS 16
 #define KH_SELFTEST_LIST_MAX (256u * 1024u)
+/* The table's columns: fault names up to 30 characters, up to three IDs, 100 in all. */
+#define KH_SELFTEST_NAME_COLS 30
+#define KH_SELFTEST_IDS_COLS 16
+#define KH_SELFTEST_LINE_COLS 100
 
 typedef struct kh_fault {
   char *name;
@@ -180,6 +185,34 @@ static kf_rc kh_selftest_one(const kh_cli_options *o, const kh_suite *suite,
   return rc;
 }
 
+/* With --covers, only the faults that break one of those requirements. */
+static bool kh_selftest_selected(const kh_cli_options *o, const kh_fault *f) {
+  if (o->covers_len == 0)
+    return true;
+  for (size_t i = 0; i < o->covers_len; i++)
+    for (size_t k = 0; k < f->ids_len; k++)
+      if (strcmp(o->covers[i], f->ids[k]) == 0)
+        return true;
+  return false;
+}
+
+/*
+ * "name  IDs  3 of 13: <first scenario's name, cut with …>", within
+ * KH_SELFTEST_LINE_COLS columns (one column a code point, as the console's).
+ */
+static void kh_selftest_print_caught(const kh_fault *f, const char *ids,
+                                     const kh_selftest_outcome *out) {
+  char head[64];
+  (void)kf_str_format(head, sizeof head, "%zu of %zu: ", out->caught, out->covering);
+  size_t used = KH_SELFTEST_NAME_COLS + 1 + KH_SELFTEST_IDS_COLS + 1 + strlen(head);
+  size_t room = KH_SELFTEST_LINE_COLS > used ? KH_SELFTEST_LINE_COLS - used : 1;
+  size_t len = strlen(out->first);
+  bool cut = kf_utf8_count(out->first, len) > room;
+  size_t keep = kf_utf8_prefix_len(out->first, len, cut ? room - 1 : room);
+  printf("%-*s %-*s %s%.*s%s\n", KH_SELFTEST_NAME_COLS, f->name, KH_SELFTEST_IDS_COLS, ids, head,
+         (int)keep, out->first, cut ? "…" : "");
+}
+
 int kh_cmd_selftest(const kh_cli_options *o, const kh_suite *suite, const kh_catalogue *cat) {
   kf_err err;
   kf_err_init(&err);
@@ -191,32 +224,41 @@ int kh_cmd_selftest(const kh_cli_options *o, const kh_suite *suite, const kh_cat
     kf_free(list);
     return KH_EXIT_USAGE;
   }
-  printf("%-34s %-16s %s\n", "fault", "requirements", "caught by");
-  size_t caught = 0;
+  printf("%-*s %-*s %s\n", KH_SELFTEST_NAME_COLS, "fault", KH_SELFTEST_IDS_COLS, "requirements",
+         "caught by");
+  size_t caught = 0, tried = 0;
   int code = KH_EXIT_OK;
   for (size_t i = 0; i < list->len; i++) {
     const kh_fault *f = &list->items[i];
+    if (!kh_selftest_selected(o, f))
+      continue;
+    tried++;
     char ids[128];
     kf_str_join(ids, sizeof ids, (const char *const *)f->ids, " ", " ");
     kh_selftest_outcome out;
     if (kh_selftest_one(o, suite, cat, f, &out, &err) != KF_OK) {
-      printf("%-34s %-16s could not run: %s\n", f->name, ids, err.message);
+      printf("%-*s %-*s could not run: %s\n", KH_SELFTEST_NAME_COLS, f->name, KH_SELFTEST_IDS_COLS,
+             ids, err.message);
       code = KH_EXIT_FAILURES;
       continue;
     }
     if (out.caught > 0) {
       caught++;
-      printf("%-34s %-16s %zu of %zu scenarios, first \"%.60s\"\n", f->name, ids, out.caught,
-             out.covering, out.first);
+      kh_selftest_print_caught(f, ids, &out);
     } else {
       code = KH_EXIT_FAILURES;
-      printf("%-34s %-16s NOT CAUGHT by any of %zu scenarios (%zu errors): %s\n", f->name, ids,
-             out.covering, out.errors, f->what);
+      printf("%-*s %-*s NOT CAUGHT by any of %zu scenarios (%zu errors)\n    %s\n",
+             KH_SELFTEST_NAME_COLS, f->name, KH_SELFTEST_IDS_COLS, ids, out.covering, out.errors,
+             f->what);
     }
     fflush(stdout);
   }
-  printf("%zu %s, %zu caught, %zu not caught\n", list->len, list->len == 1 ? "fault" : "faults",
-         caught, list->len - caught);
+  printf("%zu %s, %zu caught, %zu not caught\n", tried, tried == 1 ? "fault" : "faults", caught,
+         tried - caught);
+  if (tried == 0) {
+    fprintf(stderr, "konform: no fault breaks the requirements of --covers\n");
+    code = KH_EXIT_USAGE;
+  }
   kf_free(list->text);
   kf_free(list);
   return code;

@@ -58,6 +58,18 @@ size_t kf_utf8_count(const char *s, size_t len) {
   return count;
 }
 
+size_t kf_utf8_prefix_len(const char *s, size_t len, size_t max) {
+  size_t i = 0;
+  for (size_t count = 0; count < max && i < len; count++) {
+    uint32_t cp;
+    size_t n = kf_utf8_decode(s + i, len - i, &cp);
+    if (n == 0)
+      break;
+    i += n;
+  }
+  return i;
+}
+
 size_t kf_utf8_encode(uint32_t cp, char *out) {
   unsigned char *o = (unsigned char *)out;
   if (cp < 0x80) {

@@ -16,6 +16,7 @@ says "skipped" and why), 1 on a failed check.
 """
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -90,8 +91,13 @@ class Browser:
         self.call("Page.enable", session=True)
         self.call("Runtime.enable", session=True)
 
-    def _read(self):
+    def _read(self, deadline=None):
         while b"\0" not in self.buf:
+            # The deadline is only a safety limit, so a broken page fails instead of hanging.
+            if deadline is not None:
+                ready, _, _ = select.select([self.ev_r], [], [], max(0.0, deadline - time.monotonic()))
+                if not ready:
+                    fail("timed out waiting for chromium")
             chunk = os.read(self.ev_r, 65536)
             if not chunk:
                 fail("chromium ended")
@@ -121,19 +127,36 @@ class Browser:
         return r["result"].get("value")
 
     def wait(self, expr, what):
+        """The value of expr once it is truthy: judged now and after every change to the
+        document (a MutationObserver), never by asking again on a timer. TIMEOUT is only a
+        safety limit."""
+        script = f"""new Promise(resolve => {{
+  const probe = () => {{ try {{ return ({expr}); }} catch (e) {{ return null; }} }};
+  const now = probe();
+  if (now) {{ resolve(now); return; }}
+  const watch = new MutationObserver(() => {{
+    const v = probe();
+    if (v) {{ watch.disconnect(); clearTimeout(limit); resolve(v); }}
+  }});
+  watch.observe(document, {{subtree: true, childList: true, attributes: true,
+                           characterData: true}});
+  const limit = setTimeout(() => {{ watch.disconnect(); resolve(null); }}, {int(TIMEOUT * 1000)});
+}})"""
+        value = self.js(script)
+        if not value:
+            fail(f"timed out waiting for {what}")
+        return value
+
+    def load(self, action, what):
+        """Do action, a navigation, and return once its page fired its load event."""
+        self.events = [e for e in self.events if e.get("method") != "Page.loadEventFired"]
+        action()
         deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            value = self.js(expr)
-            if value:
-                return value
-            # The page works in its own event loop; ask again when it had a moment.
-            self.js("new Promise(r => setTimeout(r, 50))")
-        fail(f"timed out waiting for {what}")
+        while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
+            self.events.append(self._read(deadline))
 
     def open(self, url):
-        self.call("Page.navigate", session=True, url=url)
-        self.wait("document.readyState === 'complete' && location.href !== 'about:blank'",
-                  f"{url} to load")
+        self.load(lambda: self.call("Page.navigate", session=True, url=url), f"{url} to load")
 
     def close(self):
         self.proc.kill()
@@ -234,10 +257,10 @@ def run(b, base, mail_api):
     b.open(links[0])
     if "Sie haben Ihre E-Mail-Adresse erfolgreich bestätigt." not in b.js("document.body.innerText"):
         fail("the confirmation page does not say the address is confirmed")
-    b.js("Array.from(document.querySelectorAll('a')).find(a => a.textContent === "
-         "'Zur Anmeldung').click()")
-    b.wait("location.pathname === '/anmelden' && document.readyState === 'complete'",
-           "the login page after \"Zur Anmeldung\"")
+    b.load(lambda: b.js("Array.from(document.querySelectorAll('a')).find(a => a.textContent === "
+                        "'Zur Anmeldung').click()"), "the login page after \"Zur Anmeldung\"")
+    if b.js("location.pathname") != "/anmelden":
+        fail(f"\"Zur Anmeldung\" leads to {b.js('location.pathname')}, not /anmelden")
     if b.js("document.title") != "Anmeldung":
         fail("\"Zur Anmeldung\" does not lead to the page \"Anmeldung\"")
     fill(b, {"username": email, "password": password + "x"})

@@ -15,6 +15,11 @@ bool kf_utf8_valid(const char *s, size_t len);
 /* Number of code points in valid UTF-8 s; (size_t)-1 if s is not valid. */
 size_t kf_utf8_count(const char *s, size_t len);
 /*
+ * The byte length of the first max code points of s (len bytes), so a cut
+ * never splits a character; an invalid byte ends the prefix.
+ */
+size_t kf_utf8_prefix_len(const char *s, size_t len, size_t max);
+/*
  * Decode one code point at s (len bytes available). Returns the number of
  * bytes consumed and stores the code point, or returns 0 on invalid input.
  */
