@@ -13,6 +13,7 @@
 #include "kf/str.h"
 #include "ks_address.h"
 #include "ks_fault.h"
+#include "ks_variant.h"
 
 void ks_config_init(ks_config *cfg) {
   assert(cfg != NULL);
@@ -40,11 +41,19 @@ static kf_rc config_check(const ks_config *cfg, kf_err *err) {
     return kf_err_set(err, KF_ERR_INVALID,
                       "--mail-domain: '%s' is not a domain (LDH labels with at least one dot)",
                       cfg->mail_domain);
-  /* A fault breaks the contract on purpose: never outside a test run. */
+  /*
+   * A fault breaks the contract on purpose, and a variant answers otherwise
+   * than this server's documented bytes: neither outside a test run.
+   */
   for (int f = 0; f < KS_FAULT_COUNT && !cfg->test_mode; f++) {
     if (cfg->faults[f])
       return kf_err_set(err, KF_ERR_INVALID, "--fault %s needs --test-mode",
                         ks_fault_row_get((ks_fault)f)->name);
+  }
+  for (int v = 0; v < KS_VARIANT_COUNT && !cfg->test_mode; v++) {
+    if (cfg->variants[v])
+      return kf_err_set(err, KF_ERR_INVALID, "--variant %s needs --test-mode",
+                        ks_variant_row_get((ks_variant)v)->name);
   }
   /*
    * A cost below libsodium's interactive values makes stolen hashes cheap to
@@ -78,30 +87,22 @@ typedef struct config_args {
 } config_args;
 
 /*
- * --help and --version end the parse at once, as getopt_long did: the call
- * records the action and answers KF_ERR_STATE, which ks_config_parse turns
- * back into success.
+ * --help, --version and the two lists end the parse at once, as getopt_long
+ * did: the call records the action and answers KF_ERR_STATE, which
+ * ks_config_parse turns back into success.
  */
-static kf_rc config_help(void *args, const char *value, kf_err *err) {
-  (void)value;
-  (void)err;
-  ((config_args *)args)->action = KS_CONFIG_HELP;
-  return KF_ERR_STATE;
-}
-
-static kf_rc config_version(void *args, const char *value, kf_err *err) {
-  (void)value;
-  (void)err;
-  ((config_args *)args)->action = KS_CONFIG_VERSION;
-  return KF_ERR_STATE;
-}
-
-static kf_rc config_list_faults(void *args, const char *value, kf_err *err) {
-  (void)value;
-  (void)err;
-  ((config_args *)args)->action = KS_CONFIG_LIST_FAULTS;
-  return KF_ERR_STATE;
-}
+#define CONFIG_ACTION(fn, act)                                                                     \
+  static kf_rc fn(void *args, const char *value, kf_err *err) {                                    \
+    (void)value;                                                                                   \
+    (void)err;                                                                                     \
+    ((config_args *)args)->action = act;                                                           \
+    return KF_ERR_STATE;                                                                           \
+  }
+CONFIG_ACTION(config_help, KS_CONFIG_HELP)
+CONFIG_ACTION(config_version, KS_CONFIG_VERSION)
+CONFIG_ACTION(config_list_faults, KS_CONFIG_LIST_FAULTS)
+CONFIG_ACTION(config_list_variants, KS_CONFIG_LIST_VARIANTS)
+#undef CONFIG_ACTION
 
 static kf_rc config_fault(void *args, const char *value, kf_err *err) {
   ks_fault f = ks_fault_find(value);
@@ -109,6 +110,24 @@ static kf_rc config_fault(void *args, const char *value, kf_err *err) {
     return kf_err_set(err, KF_ERR_INVALID,
                       "--fault: no fault '%s' (konform-server --list-faults lists them)", value);
   ((config_args *)args)->cfg.faults[f] = true;
+  return KF_OK;
+}
+
+/* A variant by name, or every one ("all", which selftest and a by-hand check use). */
+static kf_rc config_variant(void *args, const char *value, kf_err *err) {
+  bool *on = ((config_args *)args)->cfg.variants;
+  if (strcmp(value, KS_VARIANT_ALL) == 0) {
+    for (int v = 0; v < KS_VARIANT_COUNT; v++)
+      on[v] = true;
+    return KF_OK;
+  }
+  ks_variant v = ks_variant_find(value);
+  if (v == KS_VARIANT_COUNT)
+    return kf_err_set(err, KF_ERR_INVALID,
+                      "--variant: no variant '%s' (konform-server --list-variants lists them; "
+                      "'" KS_VARIANT_ALL "' switches on every one)",
+                      value);
+  on[v] = true;
   return KF_OK;
 }
 
@@ -162,6 +181,11 @@ static const kf_opt config_options[] = {
                     "switch on a fault of the catalogue (repeatable; needs\n--test-mode)"),
     KF_OPT_CALL_ROW("list-faults", 0, config_list_faults, NULL,
                     "print the fault catalogue: name, requirement IDs, description"),
+    KF_OPT_CALL_ROW(
+        "variant", 0, config_variant, "NAME",
+        "switch on a variant of the catalogue, or \"all\" (repeatable;\nneeds --test-mode)"),
+    KF_OPT_CALL_ROW("list-variants", 0, config_list_variants, NULL,
+                    "print the variant catalogue: name, description"),
     KF_OPT_CALL_ROW("help", 0, config_help, NULL, "show this text"),
     KF_OPT_CALL_ROW("version", 0, config_version, NULL, "show the version"),
 };

@@ -4,7 +4,6 @@
 #include "ks_fault.h"
 
 #include <assert.h>
-#include <string.h>
 
 #include "ks_server.h"
 
@@ -20,19 +19,11 @@ const ks_fault_row *ks_fault_row_get(ks_fault f) {
 }
 
 ks_fault ks_fault_find(const char *name) {
-  for (int f = 0; f < KS_FAULT_COUNT; f++) {
-    if (strcmp(fault_rows[f].name, name) == 0)
-      return (ks_fault)f;
-  }
-  return KS_FAULT_COUNT;
+  return (ks_fault)ks_switch_find(fault_rows, KS_FAULT_COUNT, name);
 }
 
 kf_rc ks_fault_list(kf_buf *out) {
-  kf_rc rc = KF_OK;
-  for (int f = 0; rc == KF_OK && f < KS_FAULT_COUNT; f++)
-    rc = kf_buf_appendf(out, "%s\t%s\t%s\n", fault_rows[f].name, fault_rows[f].ids,
-                        fault_rows[f].what);
-  return rc;
+  return ks_switch_list(fault_rows, KS_FAULT_COUNT, out);
 }
 
 bool ks_fault_on(const ks_server *srv, ks_fault f) {

@@ -18,6 +18,7 @@
 
 #include "kf/buf.h"
 #include "kf/error.h"
+#include "ks_switch.h"
 
 /*
  * X(name, kebab-case name, requirement IDs it breaks (space-separated, as in
@@ -69,11 +70,8 @@ typedef enum ks_fault {
       KS_FAULT_COUNT
 } ks_fault;
 
-typedef struct ks_fault_row {
-  const char *name; /* "head-confirms". */
-  const char *ids;  /* "ACC-08". */
-  const char *what;
-} ks_fault_row;
+/* A fault's row: its name, the requirement IDs it breaks ("ACC-08") and what it does. */
+typedef ks_switch_row ks_fault_row;
 
 typedef struct ks_server ks_server;
 

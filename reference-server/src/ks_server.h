@@ -11,6 +11,7 @@
 #include "ks_db.h"
 #include "ks_fault.h"
 #include "ks_pwhash.h"
+#include "ks_variant.h"
 
 typedef struct ks_outbox ks_outbox;
 
@@ -31,7 +32,8 @@ typedef struct ks_config {
   size_t max_body;               /* 1 MiB. */
   int ready_fd;                  /* -1 = none. */
   kf_log_level log_level;
-  bool faults[KS_FAULT_COUNT]; /* --fault: switched-on faults (test mode only). */
+  bool faults[KS_FAULT_COUNT];     /* --fault: switched-on faults (test mode only). */
+  bool variants[KS_VARIANT_COUNT]; /* --variant: switched-on variants (test mode only). */
 } ks_config;
 
 /* Fill cfg with the defaults listed above. */

@@ -25,6 +25,7 @@
 #include "ks_mail.h"
 #include "ks_outbox.h"
 #include "ks_server.h"
+#include "ks_variant.h"
 
 /* The base URL for links: --public-url, or where this server listens. */
 static char *server_public_url(const ks_config *cfg, unsigned port) {
@@ -114,23 +115,32 @@ static int server_usage(FILE *out, int status) {
   return rc == KF_OK ? status : EXIT_FAILURE;
 }
 
-/* --list-faults: the catalogue on stdout, one tab-separated line per fault. */
-static int server_list_faults(void) {
+/* --list-faults, --list-variants: a catalogue on stdout, one tab-separated line per row. */
+static int server_list(kf_rc (*list)(kf_buf *out)) {
   kf_buf b;
   kf_buf_init(&b, 64 * 1024);
-  kf_rc rc = ks_fault_list(&b);
+  kf_rc rc = list(&b);
   if (rc == KF_OK && b.len > 0)
     rc = fwrite(b.data, 1, b.len, stdout) == b.len ? KF_OK : KF_ERR_IO;
   kf_buf_release(&b);
   return rc == KF_OK ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
-/* Say loudly which faults this run has: its answers break the contract on purpose. */
-static void server_warn_faults(const ks_config *cfg) {
+/*
+ * Say loudly which faults this run has (its answers break the contract on
+ * purpose) and which variants (its answers differ from the reference's own
+ * bytes where the contract allows).
+ */
+static void server_warn_switches(const ks_config *cfg) {
   for (int f = 0; f < KS_FAULT_COUNT; f++) {
     if (cfg->faults[f])
       kf_warn("fault %s is on (breaks %s): %s", ks_fault_row_get((ks_fault)f)->name,
               ks_fault_row_get((ks_fault)f)->ids, ks_fault_row_get((ks_fault)f)->what);
+  }
+  for (int v = 0; v < KS_VARIANT_COUNT; v++) {
+    if (cfg->variants[v])
+      kf_info("variant %s is on: %s", ks_variant_row_get((ks_variant)v)->name,
+              ks_variant_row_get((ks_variant)v)->what);
   }
 }
 
@@ -156,8 +166,10 @@ int main(int argc, char **argv) {
     return EXIT_SUCCESS;
   }
   if (action == KS_CONFIG_LIST_FAULTS)
-    return server_list_faults();
+    return server_list(ks_fault_list);
+  if (action == KS_CONFIG_LIST_VARIANTS)
+    return server_list(ks_variant_list);
   kf_log_setup("konform-server", cfg.log_level);
-  server_warn_faults(&cfg);
+  server_warn_switches(&cfg);
   return server_run(&cfg);
 }
