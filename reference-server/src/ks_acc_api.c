@@ -29,11 +29,10 @@
 /* ---- Health. ---- */
 
 static void acc_health(kf_http_req *req, kf_http_resp *resp, void *ctx) {
-  (void)req;
   ks_server *srv = ctx;
-  kf_http_resp_json(resp, 200,
-                    json_pack("{s:s, s:s, s:b}", "status", "ok", "version", KONFORM_VERSION,
-                              "test_mode", srv->cfg->test_mode));
+  ks_handler_json_answer(req, resp, 200,
+                         json_pack("{s:s, s:s, s:b}", "status", "ok", "version", KONFORM_VERSION,
+                                   "test_mode", srv->cfg->test_mode));
 }
 
 /* ---- Registration (ACC-01..05, 10, 11). ---- */
@@ -163,7 +162,7 @@ static void acc_register(kf_http_req *req, kf_http_resp *resp, void *ctx) {
     ks_error_add_field(error, "consent_email", KS_FIELD_EMAIL_CONSENT_MISSING);
   if (ks_handler_has_fields(error))
     json_object_set_new(error, "password_checks", acc_password_checks(&report));
-  if (ks_handler_refused(resp, error))
+  if (ks_handler_refused(req, resp, error))
     return;
   kf_err err;
   kf_err_init(&err);
@@ -175,9 +174,10 @@ static void acc_register(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   }
   kf_debug("registration: %s", created ? "new account" : "existing address");
   /* The same bytes whether or not the address was new (ACC-10). */
-  kf_http_resp_json(resp, !created && ks_fault_on(srv, KS_FAULT_DUPLICATE_ANSWERS_200) ? 200 : 202,
-                    json_pack("{s:s, s:s}", "status", "confirmation_mail_sent", "message",
-                              ACC_REGISTERED_MESSAGE));
+  ks_handler_json_answer(req, resp,
+                         !created && ks_fault_on(srv, KS_FAULT_DUPLICATE_ANSWERS_200) ? 200 : 202,
+                         json_pack("{s:s, s:s}", "status", "confirmation_mail_sent", "message",
+                                   ACC_REGISTERED_MESSAGE));
 }
 
 /* ---- Confirmation (ACC-06..08). ---- */
@@ -209,10 +209,10 @@ static void acc_confirm_json(kf_http_req *req, kf_http_resp *resp, void *ctx) {
     ks_handler_error(req, resp, ks_link_verdict_error(v));
     return;
   }
-  kf_http_resp_json(resp, 200,
-                    json_pack("{s:s, s:s, s:{s:s, s:s}}", "status", "confirmed", "message",
-                              ks_link_verdict_message(v), "next", "label", "Zur Anmeldung", "href",
-                              "/anmelden"));
+  ks_handler_json_answer(req, resp, 200,
+                         json_pack("{s:s, s:s, s:{s:s, s:s}}", "status", "confirmed", "message",
+                                   ks_link_verdict_message(v), "next", "label", "Zur Anmeldung",
+                                   "href", "/anmelden"));
 }
 
 static void acc_confirm_link(kf_http_req *req, kf_http_resp *resp, void *ctx) {
@@ -241,7 +241,7 @@ static void acc_confirm_link(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   }
   char *page = NULL;
   size_t len = 0;
-  rc = ks_html_confirm_page(v, &page, &len);
+  rc = ks_html_confirm_page(v, ks_handler_request_id(req), &page, &len);
   ks_handler_page(req, resp, ks_link_verdict_status(v), rc, page, len);
 }
 
@@ -250,7 +250,7 @@ static void acc_resend(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   json_t *error;
   ks_server *srv = ctx;
   (void)acc_email_body(srv, req, &error, email);
-  if (ks_handler_refused(resp, error))
+  if (ks_handler_refused(req, resp, error))
     return;
   kf_err err;
   kf_err_init(&err);
@@ -259,8 +259,8 @@ static void acc_resend(kf_http_req *req, kf_http_resp *resp, void *ctx) {
     ks_handler_internal(req, resp, &err);
     return;
   }
-  kf_http_resp_json(
-      resp, 202,
+  ks_handler_json_answer(
+      req, resp, 202,
       json_pack("{s:s, s:s}", "status", "confirmation_mail_sent", "message", ACC_RESENT_MESSAGE));
 }
 
@@ -273,13 +273,14 @@ static const ks_error acc_login_errors[] = {
 };
 
 /* Answer 400 when a member is missing or mistyped; true when it did. */
-static bool acc_login_invalid(kf_http_resp *resp, ks_member user_m, ks_member pw_m) {
+static bool acc_login_invalid(kf_http_req *req, kf_http_resp *resp, ks_member user_m,
+                              ks_member pw_m) {
   if (user_m == KS_MEMBER_PRESENT && pw_m == KS_MEMBER_PRESENT)
     return false;
   json_t *error = ks_error_new(KS_ERR_VALIDATION_FAILED);
   (void)acc_member_problem(error, "username", user_m, KS_FIELD_USERNAME_REQUIRED);
   (void)acc_member_problem(error, "password", pw_m, KS_FIELD_PASSWORD_REQUIRED);
-  ks_handler_invalid(resp, error);
+  ks_handler_invalid(req, resp, error);
   return true;
 }
 
@@ -293,7 +294,7 @@ static void acc_login(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   /* A username of only spaces is empty after trimming, as registration treats an address. */
   if (user_m == KS_MEMBER_PRESENT && ks_handler_blank(user, user_len))
     user_m = KS_MEMBER_ABSENT;
-  if (acc_login_invalid(resp, user_m, pw_m))
+  if (acc_login_invalid(req, resp, user_m, pw_m))
     return;
   char username[KS_ADDRESS_MAX + 1];
   bool is_address = acc_normalise(srv, user, user_len, username, sizeof username) == KS_ADDRESS_OK;
@@ -312,9 +313,9 @@ static void acc_login(kf_http_req *req, kf_http_resp *resp, void *ctx) {
     ks_handler_error(req, resp, acc_login_errors[result]);
     return;
   }
-  kf_http_resp_json(resp, 201,
-                    json_pack("{s:s, s:s}", "token", token, "stage",
-                              ks_session_stage_name(KS_SESSION_SECOND_FACTOR_SETUP)));
+  ks_handler_json_answer(req, resp, 201,
+                         json_pack("{s:s, s:s}", "token", token, "stage",
+                                   ks_session_stage_name(KS_SESSION_SECOND_FACTOR_SETUP)));
 }
 
 /* The filter checked the session (the row's stage); this ends it. */

@@ -76,7 +76,7 @@ static ks_error api_check_stage(const ks_server *srv, const ks_route *route, con
  */
 static bool api_filter(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_server *srv = ctx;
-  if (!ks_handler_ctx_attach(req)) {
+  if (!ks_handler_ctx_attach(req, resp, srv)) {
     ks_handler_error(req, resp, KS_ERR_INTERNAL_ERROR);
     return false;
   }
@@ -98,11 +98,16 @@ static bool api_filter(kf_http_req *req, kf_http_resp *resp, void *ctx) {
          kf_http_req_json(req, resp, &c->body) == KF_OK;
 }
 
-/* A 405 on a page route is a page too; kf_httpd has set the Allow header. */
+/*
+ * A 405 on a page route is a page too; kf_httpd has set the Allow header.
+ * The filter did not run, so the answer gets its context (and with it the
+ * headers every answer carries) here; without memory for it the answer
+ * stays the JSON 405 kf_httpd made.
+ */
 static void api_refusal(kf_http_req *req, kf_http_resp *resp, const kf_http_error_row *row,
                         void *ctx) {
-  (void)ctx;
-  ks_handler_error_row(req, resp, row);
+  if (ks_handler_ctx_attach(req, resp, ctx))
+    ks_handler_error_row(req, resp, row);
 }
 
 kf_rc ks_api_install_areas(kf_httpd *httpd, ks_server *srv, const ks_area *const *areas, size_t n,

@@ -10,6 +10,12 @@
 #include "kf/timeutil.h"
 #include "ks_api.h"
 #include "ks_html.h"
+#include "ks_markup.h"
+#include "ks_server.h"
+#include "ks_variant.h"
+
+/* Cap on a JSON body laid out by the json-layout variant; ours are a few kilobytes. */
+#define HANDLER_JSON_MAX (256 * 1024)
 
 static void handler_ctx_free(void *p) {
   ks_reqctx *c = p;
@@ -17,12 +23,27 @@ static void handler_ctx_free(void *p) {
   kf_free(c);
 }
 
-bool ks_handler_ctx_attach(kf_http_req *req) {
+/* The answer-headers variant: what other implementations put on every answer. */
+static const char *const handler_extra_headers[][2] = {
+    {"Content-Language", "de"},
+    {"Referrer-Policy", "no-referrer"},
+    {"X-Frame-Options", "DENY"},
+};
+
+bool ks_handler_ctx_attach(kf_http_req *req, kf_http_resp *resp, const ks_server *srv) {
   ks_reqctx *c = kf_calloc(1, sizeof *c);
   if (c == NULL)
     return false;
+  c->srv = srv;
   c->now = kf_time_real_now();
   kf_http_req_set_user_owned(req, c, handler_ctx_free);
+  if (ks_variant_on(srv, KS_VARIANT_REQUEST_ID)) {
+    kf_uuid_v4(c->request_id);
+    kf_http_resp_header(resp, "X-Request-Id", c->request_id);
+  }
+  size_t n = sizeof handler_extra_headers / sizeof handler_extra_headers[0];
+  for (size_t i = 0; i < n && ks_variant_on(srv, KS_VARIANT_ANSWER_HEADERS); i++)
+    kf_http_resp_header(resp, handler_extra_headers[i][0], handler_extra_headers[i][1]);
   return true;
 }
 
@@ -38,6 +59,11 @@ int64_t ks_handler_now(const kf_http_req *req) {
 const char *ks_handler_token(const kf_http_req *req) {
   const ks_reqctx *c = ks_handler_ctx(req);
   return c != NULL ? c->token : NULL;
+}
+
+const char *ks_handler_request_id(const kf_http_req *req) {
+  const ks_reqctx *c = ks_handler_ctx(req);
+  return c != NULL && c->request_id[0] != '\0' ? c->request_id : NULL;
 }
 
 ks_member ks_handler_string(const json_t *obj, const char *key, const char **s, size_t *len) {
@@ -69,8 +95,28 @@ bool ks_handler_has_fields(const json_t *error) {
   return json_array_size(json_object_get(error, "fields")) > 0;
 }
 
-/* Answer an HTML page (freed here) with the policy every page has. */
-static void handler_html(kf_http_resp *resp, unsigned status, char *page, size_t len) {
+/* Whether variant v of the server answering req is on (none before the context exists). */
+static bool handler_variant_on(const kf_http_req *req, ks_variant v) {
+  const ks_reqctx *c = ks_handler_ctx(req);
+  return c != NULL && ks_variant_on(c->srv, v);
+}
+
+/*
+ * Answer an HTML page (freed here) with the policy every page has, its
+ * markup as the page-entities variant writes it when that is on.
+ */
+static void handler_html(const kf_http_req *req, kf_http_resp *resp, unsigned status, char *page,
+                         size_t len) {
+  if (handler_variant_on(req, KS_VARIANT_PAGE_ENTITIES)) {
+    char *other = NULL;
+    kf_rc rc = ks_markup_rewrite(page, len, &other, &len);
+    kf_free(page);
+    if (rc != KF_OK) {
+      kf_http_resp_internal_error(resp);
+      return;
+    }
+    page = other;
+  }
   kf_http_resp_bytes(resp, status, KS_HTML_CONTENT_TYPE, page, len);
   kf_http_resp_header(resp, "Content-Security-Policy", KS_HTML_CSP);
   kf_free(page);
@@ -86,16 +132,50 @@ void ks_handler_error(kf_http_req *req, kf_http_resp *resp, ks_error e) {
   ks_handler_error_row(req, resp, ks_error_row(e));
 }
 
+static int handler_dump(const char *buffer, size_t size, void *data) {
+  return kf_buf_append(data, buffer, size) == KF_OK ? 0 : -1;
+}
+
+void ks_handler_json_answer(kf_http_req *req, kf_http_resp *resp, unsigned status, json_t *body) {
+  if (body == NULL || !handler_variant_on(req, KS_VARIANT_JSON_LAYOUT)) {
+    kf_http_resp_json(resp, status, body);
+    return;
+  }
+  /*
+   * Another implementation's serializer: members sorted by name, indented,
+   * non-ASCII characters as \u escapes, a final newline, and no charset
+   * parameter, which RFC 8259 does not define for application/json.
+   */
+  kf_buf b;
+  kf_buf_init(&b, HANDLER_JSON_MAX);
+  int failed = json_dump_callback(body, handler_dump, &b,
+                                  JSON_INDENT(4) | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+  json_decref(body);
+  if (failed == 0 && kf_buf_append_byte(&b, '\n') == KF_OK)
+    kf_http_resp_bytes(resp, status, "application/json", b.data, b.len);
+  else
+    kf_http_resp_internal_error(resp);
+  kf_buf_release(&b);
+}
+
+/* Answer status with {"error": error} (steals error; NULL: a 500). */
+static void handler_error_obj(kf_http_req *req, kf_http_resp *resp, unsigned status,
+                              json_t *error) {
+  ks_handler_json_answer(req, resp, status,
+                         error != NULL ? json_pack("{s:o}", "error", error) : NULL);
+}
+
 void ks_handler_error_row(kf_http_req *req, kf_http_resp *resp, const kf_http_error_row *row) {
   if (handler_html_route(req)) {
     char *page = NULL;
     size_t len = 0;
-    if (ks_html_error_page(row->code, row->message, &page, &len) == KF_OK) {
-      handler_html(resp, row->status, page, len);
+    if (ks_html_error_page(row->code, row->message, ks_handler_request_id(req), &page, &len) ==
+        KF_OK) {
+      handler_html(req, resp, row->status, page, len);
       return;
     }
   }
-  kf_http_resp_error_row(resp, row);
+  handler_error_obj(req, resp, row->status, kf_http_error_new(row->code, row->message));
 }
 
 void ks_handler_internal(kf_http_req *req, kf_http_resp *resp, const kf_err *err) {
@@ -103,8 +183,8 @@ void ks_handler_internal(kf_http_req *req, kf_http_resp *resp, const kf_err *err
   ks_handler_error(req, resp, KS_ERR_INTERNAL_ERROR);
 }
 
-void ks_handler_invalid(kf_http_resp *resp, json_t *error) {
-  kf_http_resp_error_obj(resp, ks_error_row(KS_ERR_VALIDATION_FAILED)->status, error);
+void ks_handler_invalid(kf_http_req *req, kf_http_resp *resp, json_t *error) {
+  handler_error_obj(req, resp, ks_error_row(KS_ERR_VALIDATION_FAILED)->status, error);
 }
 
 json_t *ks_handler_json(const kf_http_req *req) {
@@ -113,12 +193,12 @@ json_t *ks_handler_json(const kf_http_req *req) {
   return c->body;
 }
 
-bool ks_handler_refused(kf_http_resp *resp, json_t *error) {
+bool ks_handler_refused(kf_http_req *req, kf_http_resp *resp, json_t *error) {
   if (error != NULL && !ks_handler_has_fields(error)) {
     json_decref(error);
     return false;
   }
-  ks_handler_invalid(resp, error);
+  ks_handler_invalid(req, resp, error);
   return true;
 }
 
@@ -129,5 +209,5 @@ void ks_handler_page(kf_http_req *req, kf_http_resp *resp, unsigned status, kf_r
     ks_handler_error(req, resp, KS_ERR_INTERNAL_ERROR);
     return;
   }
-  handler_html(resp, status, page, len);
+  handler_html(req, resp, status, page, len);
 }

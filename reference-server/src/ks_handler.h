@@ -16,19 +16,30 @@
 
 #include "kf/error.h"
 #include "kf/httpd.h"
+#include "kf/uuid.h"
 #include "ks_error.h"
 #include "ks_session.h"
 
+typedef struct ks_server ks_server;
+
 /* What the filter resolved for a request; owned by the request. */
 typedef struct ks_reqctx {
+  const ks_server *srv;   /* The server answering (borrowed); its variants shape the answer. */
   int64_t now;            /* The request's time: its test clock's, or the real UTC clock's. */
   const char *token;      /* The session's bearer token (borrowed from the header), or NULL. */
   ks_session_stage stage; /* The session's stage when token is set. */
   json_t *body;           /* A KS_ROUTE_JSON route's parsed body (owned), else NULL. */
+  char request_id[KF_UUID_STR_LEN + 1]; /* The request-id variant's X-Request-Id, else "". */
 } ks_reqctx;
 
-/* Attach a fresh context at the real time to req; false when memory ran out. */
-bool ks_handler_ctx_attach(kf_http_req *req);
+/*
+ * Attach a fresh context at the real time for srv to req, and give resp the
+ * headers every answer of srv carries (variants request-id and
+ * answer-headers); false when memory ran out. Every routed request (the
+ * filter) and every 405 (the refusal) passes here, so these headers need no
+ * other place.
+ */
+bool ks_handler_ctx_attach(kf_http_req *req, kf_http_resp *resp, const ks_server *srv);
 /* The request's context, or NULL before the filter attached one. */
 ks_reqctx *ks_handler_ctx(const kf_http_req *req);
 
@@ -36,6 +47,8 @@ ks_reqctx *ks_handler_ctx(const kf_http_req *req);
 int64_t ks_handler_now(const kf_http_req *req);
 /* The token of the session the filter checked (routes with a stage), else NULL. */
 const char *ks_handler_token(const kf_http_req *req);
+/* The request's X-Request-Id (the request-id variant), else NULL. */
+const char *ks_handler_request_id(const kf_http_req *req);
 
 /* How a JSON member looked: absent, null or empty; of the wrong type; or usable. */
 typedef enum ks_member { KS_MEMBER_ABSENT, KS_MEMBER_WRONG_TYPE, KS_MEMBER_PRESENT } ks_member;
@@ -57,7 +70,15 @@ json_t *ks_handler_json(const kf_http_req *req);
  * memory ran out (then a 500), answer with it: true. Otherwise free error:
  * false, the input is valid.
  */
-bool ks_handler_refused(kf_http_resp *resp, json_t *error);
+bool ks_handler_refused(kf_http_req *req, kf_http_resp *resp, json_t *error);
+
+/*
+ * Answer status with the JSON body (steals it; NULL, memory ran out: a 500).
+ * Every JSON body this server writes itself goes through here, laid out
+ * compactly as application/json; charset=utf-8, or as the json-layout
+ * variant lays it out.
+ */
+void ks_handler_json_answer(kf_http_req *req, kf_http_resp *resp, unsigned status, json_t *body);
 
 /* Whether error (from ks_error_new) has any field entries yet. */
 bool ks_handler_has_fields(const json_t *error);
@@ -69,7 +90,7 @@ void ks_handler_error_row(kf_http_req *req, kf_http_resp *resp, const kf_http_er
 /* Log err and answer 500 INTERNAL_ERROR (details go only to the log). */
 void ks_handler_internal(kf_http_req *req, kf_http_resp *resp, const kf_err *err);
 /* Answer 400 with error (steals it). */
-void ks_handler_invalid(kf_http_resp *resp, json_t *error);
+void ks_handler_invalid(kf_http_req *req, kf_http_resp *resp, json_t *error);
 /*
  * Answer an HTML page of len bytes (rc from rendering it; page is freed here),
  * or a 500 when rendering failed.

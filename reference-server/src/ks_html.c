@@ -12,6 +12,8 @@
 #include "kf/str.h"
 
 #define HTML_MAX (32 * 1024)
+/* How an error page names the answer's reference (the request-id variant). */
+#define HTML_REF_LABEL "Vorgangsnummer"
 
 /* The page around main_html; a NULL crumb is the start page, which links nowhere. */
 static kf_rc html_page(const char *title, const char *crumb, const char *main_html, char **out,
@@ -56,29 +58,37 @@ static const char *const html_confirm_after[] = {
     [KS_LINK_NOT_FOUND] = NULL,
 };
 
-/* A page with the result paragraph (code and message: our fixed text) and then after. */
+/*
+ * A page with the result paragraph (code and message: our fixed text), the
+ * answer's reference ref when there is one (a UUID this server made), and
+ * then after.
+ */
 static kf_rc html_result_page(const char *title, const char *crumb, const char *code,
-                              const char *message, const char *after, char **out, size_t *out_len) {
+                              const char *message, const char *ref, const char *after, char **out,
+                              size_t *out_len) {
   char main_html[2048];
-  kf_rc rc =
-      kf_str_format(main_html, sizeof main_html, "<p id=\"result\" data-code=\"%s\">%s</p>\n%s",
-                    code, message, after != NULL ? after : "");
+  kf_rc rc = kf_str_format(
+      main_html, sizeof main_html, "<p id=\"result\" data-code=\"%s\">%s</p>\n%s%s%s%s", code,
+      message, ref != NULL ? "<p id=\"vorgang\">" HTML_REF_LABEL ": " : "", ref != NULL ? ref : "",
+      ref != NULL ? "</p>\n" : "", after != NULL ? after : "");
   if (rc != KF_OK)
     return rc;
   return html_page(title, crumb, main_html, out, out_len);
 }
 
-kf_rc ks_html_confirm_page(ks_link_verdict v, char **out, size_t *out_len) {
+kf_rc ks_html_confirm_page(ks_link_verdict v, const char *ref, char **out, size_t *out_len) {
   assert(out != NULL);
   assert((size_t)v < sizeof html_confirm_after / sizeof html_confirm_after[0]);
   const char *code = v == KS_LINK_VALID ? "CONFIRMED" : ks_link_verdict_code(v);
   return html_result_page("Bestätigung der E-Mail-Adresse", "E-Mail-Bestätigung", code,
-                          ks_link_verdict_message(v), html_confirm_after[v], out, out_len);
+                          ks_link_verdict_message(v), v == KS_LINK_VALID ? NULL : ref,
+                          html_confirm_after[v], out, out_len);
 }
 
-kf_rc ks_html_error_page(const char *code, const char *message, char **out, size_t *out_len) {
+kf_rc ks_html_error_page(const char *code, const char *message, const char *ref, char **out,
+                         size_t *out_len) {
   assert(code != NULL && message != NULL && out != NULL);
-  return html_result_page("Fehler", "Fehler", code, message, NULL, out, out_len);
+  return html_result_page("Fehler", "Fehler", code, message, ref, NULL, out, out_len);
 }
 
 /* ---- The portal's pages (KS_PAGES). ---- */
@@ -195,15 +205,14 @@ kf_rc ks_html_login_main(kf_buf *out) {
       "</ul>\n" HTML_FORM_SCRIPT);
 }
 
-/* text with &, <, > and " written as entities. */
-static kf_rc html_escaped(kf_buf *out, const char *text) {
+kf_rc ks_html_escape(kf_buf *out, const char *text, size_t len) {
   static const char *const entities[] = {
       ['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;"};
   kf_rc rc = KF_OK;
-  for (const char *p = text; rc == KF_OK && *p != '\0'; p++) {
-    unsigned char c = (unsigned char)*p;
+  for (size_t i = 0; rc == KF_OK && i < len; i++) {
+    unsigned char c = (unsigned char)text[i];
     const char *e = c < sizeof entities / sizeof entities[0] ? entities[c] : NULL;
-    rc = e != NULL ? kf_buf_append_str(out, e) : kf_buf_append_byte(out, *p);
+    rc = e != NULL ? kf_buf_append_str(out, e) : kf_buf_append_byte(out, text[i]);
   }
   return rc;
 }
@@ -231,9 +240,10 @@ kf_rc ks_html_register_main(kf_buf *out) {
       "<ul>\n");
   /* The checklist is the policy's own labels (ACC-04), so page and answers agree. */
   for (int c = 0; rc == KF_OK && c < KF_PW_CRITERIA_COUNT; c++) {
+    const char *label = kf_pw_criterion_label((kf_pw_criterion)c);
     rc = kf_buf_append_str(out, "<li>");
     if (rc == KF_OK)
-      rc = html_escaped(out, kf_pw_criterion_label((kf_pw_criterion)c));
+      rc = ks_html_escape(out, label, strlen(label));
     if (rc == KF_OK)
       rc = kf_buf_append_str(out, "</li>\n");
   }

@@ -51,20 +51,30 @@ kf_rc ks_html_login_main(kf_buf *out);
 kf_rc ks_html_register_main(kf_buf *out);
 kf_rc ks_html_forgot_main(kf_buf *out);
 
+/* Append the len bytes of text to out with &, <, > and " written as entities. */
+kf_rc ks_html_escape(kf_buf *out, const char *text, size_t len);
+
 /* The path a page is served at ("/anmelden"). Static. */
 const char *ks_html_page_path(ks_page p);
 /* Page p. Caller frees *out with kf_free. */
 kf_rc ks_html_page(ks_page p, char **out, size_t *out_len);
 
-/* The page for opening a confirmation link with verdict v. Caller frees *out with kf_free. */
-kf_rc ks_html_confirm_page(ks_link_verdict v, char **out, size_t *out_len);
+/*
+ * The page for opening a confirmation link with verdict v. ref (may be NULL)
+ * is the answer's reference, a UUID of this server (the request-id
+ * variant), shown as "Vorgangsnummer: <ref>" when v is an error. Caller frees
+ * *out with kf_free.
+ */
+kf_rc ks_html_confirm_page(ks_link_verdict v, const char *ref, char **out, size_t *out_len);
 /*
  * A page for an error on an HTML route (for example an unknown Konform-Clock
  * on the confirmation link): code and message must be fixed text from this
- * program, never input, because they are not escaped. The paragraph carries
+ * program, never input, because they are not escaped; so must ref (may be
+ * NULL, shown as on the confirmation page). The paragraph carries
  * id="result" and data-code=code like the confirmation page. Caller frees *out
  * with kf_free.
  */
-kf_rc ks_html_error_page(const char *code, const char *message, char **out, size_t *out_len);
+kf_rc ks_html_error_page(const char *code, const char *message, const char *ref, char **out,
+                         size_t *out_len);
 
 #endif

@@ -31,15 +31,15 @@ static void testctl_answer(kf_http_req *req, kf_http_resp *resp, unsigned status
     ks_handler_internal(req, resp, err);
     return;
   }
-  kf_http_resp_json(resp, status, testctl_clock_json(clock));
+  ks_handler_json_answer(req, resp, status, testctl_clock_json(clock));
   ks_clock_release(clock);
 }
 
 /* A 400 VALIDATION_FAILED with one field entry. */
-static void testctl_invalid(kf_http_resp *resp, const char *field, ks_field f) {
+static void testctl_invalid(kf_http_req *req, kf_http_resp *resp, const char *field, ks_field f) {
   json_t *error = ks_error_new(KS_ERR_VALIDATION_FAILED);
   ks_error_add_field(error, field, f);
-  ks_handler_invalid(resp, error);
+  ks_handler_invalid(req, resp, error);
 }
 
 /* A whole number in [min, KS_CLOCK_TIME_MAX] from v into *out. */
@@ -80,7 +80,7 @@ static void testctl_clock_create(kf_http_req *req, kf_http_resp *resp, void *ctx
   const char *name = NULL;
   if (!testctl_clock_name(body, &name))
     ks_error_add_field(error, "name", KS_FIELD_INVALID_FIELD);
-  if (ks_handler_refused(resp, error))
+  if (ks_handler_refused(req, resp, error))
     return;
   ks_clock clock;
   kf_err err;
@@ -121,7 +121,7 @@ static void testctl_clock_advance(kf_http_req *req, kf_http_resp *resp, void *ct
   bool ok = testctl_advance_body(ks_handler_json(req), &relative, &value);
   const char *field = relative ? "seconds" : "frozen_time";
   if (!ok) {
-    testctl_invalid(resp, field, KS_FIELD_CLOCK_MOVE_INVALID);
+    testctl_invalid(req, resp, field, KS_FIELD_CLOCK_MOVE_INVALID);
     return;
   }
   ks_clock clock;
@@ -131,7 +131,7 @@ static void testctl_clock_advance(kf_http_req *req, kf_http_resp *resp, void *ct
   if (rc == KF_ERR_STATE)
     ks_handler_error(req, resp, KS_ERR_CLOCK_BACKWARDS);
   else if (rc == KF_ERR_LIMIT)
-    testctl_invalid(resp, field, KS_FIELD_CLOCK_TIME_TOO_LATE);
+    testctl_invalid(req, resp, field, KS_FIELD_CLOCK_TIME_TOO_LATE);
   else
     testctl_answer(req, resp, 200, rc, &clock, &err);
 }

@@ -42,8 +42,8 @@
     "every answer has X-Request-Id: <random UUID>, and error pages show it as "                    \
     "\"Vorgangsnummer\" (contract: x-konform-decisions answer-headers)")                           \
   X(JSON_LAYOUT, "json-layout",                                                                    \
-    "JSON bodies with their members sorted, indented and a final newline, as application/json "    \
-    "without a charset (RFC 8259 11; contract: x-konform-decisions json-layout)")                  \
+    "JSON bodies with their members sorted, indented, \\u escapes and a final newline, as "        \
+    "application/json without a charset (RFC 8259 11; contract: x-konform-decisions json-layout)") \
   X(LINK_ID_UPPER, "link-id-upper",                                                                \
     "the confirmation link's id in upper-case hex (contract: ids are compared "                    \
     "case-insensitively, POST /api/v1/email-confirmations)")                                       \
