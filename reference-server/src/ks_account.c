@@ -14,6 +14,7 @@
 #include "kf/uuid.h"
 #include "ks_fault.h"
 #include "ks_outbox.h"
+#include "ks_variant.h"
 
 #define ACCOUNT_LINK_URL_MAX 2048
 
@@ -78,11 +79,17 @@ static kf_rc account_render_confirm(ks_server *srv, const char *email, int64_t n
                                     kf_err *err) {
   memset(mail, 0, sizeof *mail);
   kf_uuid_v4(id);
+  /* The id as the link shows it: lower case, or (a variant) upper case; ids compare either way. */
+  char shown[KF_UUID_STR_LEN + 1];
+  memcpy(shown, id, sizeof shown);
+  for (size_t i = 0; i < KF_UUID_STR_LEN && ks_variant_on(srv, KS_VARIANT_LINK_ID_UPPER); i++)
+    shown[i] = (shown[i] >= 'a' && shown[i] <= 'f') ? (char)(shown[i] - 'a' + 'A') : shown[i];
   char url[ACCOUNT_LINK_URL_MAX];
-  kf_rc rc = ks_link_url(srv->public_url, id, url, sizeof url);
+  kf_rc rc = ks_link_url(srv->public_url, shown, url, sizeof url);
   if (rc != KF_OK)
     return kf_err_set(err, rc, "public URL too long");
-  ks_mail_params mp = {.kind = KS_MAIL_CONFIRM,
+  ks_mail_params mp = {.srv = srv,
+                       .kind = KS_MAIL_CONFIRM,
                        .mail_domain = srv->cfg->mail_domain,
                        .to = email,
                        .link = url,
@@ -95,7 +102,8 @@ static kf_rc account_render_confirm(ks_server *srv, const char *email, int64_t n
 /* Render the duplicate-registration mail to email (ACC-10). */
 static kf_rc account_render_duplicate(ks_server *srv, const char *email, int64_t now,
                                       ks_outbox_mail *mail, kf_err *err) {
-  ks_mail_params mp = {.kind = KS_MAIL_DUPLICATE,
+  ks_mail_params mp = {.srv = srv,
+                       .kind = KS_MAIL_DUPLICATE,
                        .mail_domain = srv->cfg->mail_domain,
                        .to = email,
                        .public_url = srv->public_url,

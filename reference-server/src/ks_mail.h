@@ -36,7 +36,10 @@ typedef enum ks_mail_kind {
 #undef KS_X_MAIL_ENUM
 } ks_mail_kind;
 
+typedef struct ks_server ks_server;
+
 typedef struct ks_mail_params {
+  const ks_server *srv; /* Whose variants shape the mail (borrowed); NULL: none. */
   ks_mail_kind kind;
   const char *mail_domain; /* Sender domain: kontoservice@<mail_domain>. */
   const char *to;          /* The normalised recipient address. */
