@@ -5,8 +5,10 @@
  * request is judged in, where the clock header applies, numbers out of
  * range, clock names in characters, a link with two ids, HEAD and 405 on
  * every GET route of the route tables), and every handler with each allocation
- * failing in turn, transient and persistent: no crash, no leak (ASan), the
- * normal answer or a 500, and the database either untouched or fully changed.
+ * failing in turn, transient and persistent, once as the reference answers and
+ * once with every variant of the catalogue on (ks_variant.h): no crash, no leak
+ * (ASan), the normal answer or a 500, and the database either untouched or
+ * fully changed.
  *
  * jansson keeps its own allocator here (kf_alloc_install_jansson is not
  * called): jansson 2.14's lexer ignores a failed allocation and then reads
@@ -69,7 +71,8 @@ static const ks_route gate_routes[] = {
 };
 static const ks_area gate_area = {"gate", gate_routes, sizeof gate_routes / sizeof gate_routes[0]};
 
-static int fixture_setup(void **state) {
+/* The fixture's server, with every variant of the catalogue on or none. */
+static int fixture_make(void **state, bool variants) {
   fixture *f = test_calloc(1, sizeof *f);
   assert_non_null(f);
   assert_int_equal(kf_str_copy(f->dir, sizeof f->dir, "/tmp/ks_api.XXXXXX"), KF_OK);
@@ -78,6 +81,8 @@ static int fixture_setup(void **state) {
   ks_config_init(&f->cfg);
   f->cfg.db_path = f->path;
   f->cfg.test_mode = true;
+  for (int v = 0; v < KS_VARIANT_COUNT; v++)
+    f->cfg.variants[v] = variants;
   f->srv.cfg = &f->cfg;
   f->srv.public_url = "http://127.0.0.1:8480";
   assert_int_equal(ks_pwhash_init(&f->srv.pwhash, "test", 0, 0, NULL), KF_OK);
@@ -95,6 +100,15 @@ static int fixture_setup(void **state) {
   assert_int_equal(ks_api_install_areas(f->httpd, &f->srv, areas, n + 1, NULL), KF_OK);
   *state = f;
   return 0;
+}
+
+static int fixture_setup(void **state) {
+  return fixture_make(state, false);
+}
+
+/* The same server as another implementation might answer (ks_variant.h, every row). */
+static int fixture_setup_variants(void **state) {
+  return fixture_make(state, true);
 }
 
 static int fixture_teardown(void **state) {
@@ -722,6 +736,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_head_and_405, fixture_setup, fixture_teardown),
       cmocka_unit_test_setup_teardown(test_handlers_survive_allocation_failures, fixture_setup,
                                       fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_handlers_survive_allocation_failures,
+                                      fixture_setup_variants, fixture_teardown),
   };
   return cmocka_run_group_tests_name("server api", tests, NULL, NULL);
 }
