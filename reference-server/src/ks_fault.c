@@ -13,20 +13,4 @@ static const ks_fault_row fault_rows[] = {
 #undef FAULT_X_ROW
 };
 
-const ks_fault_row *ks_fault_row_get(ks_fault f) {
-  assert(f < KS_FAULT_COUNT);
-  return &fault_rows[f];
-}
-
-ks_fault ks_fault_find(const char *name) {
-  return (ks_fault)ks_switch_find(fault_rows, KS_FAULT_COUNT, name);
-}
-
-kf_rc ks_fault_list(kf_buf *out) {
-  return ks_switch_list(fault_rows, KS_FAULT_COUNT, out);
-}
-
-bool ks_fault_on(const ks_server *srv, ks_fault f) {
-  assert(f < KS_FAULT_COUNT);
-  return srv->cfg->faults[f];
-}
+KS_SWITCH_DEFINE(ks_fault, ks_fault, KS_FAULT_COUNT, fault_rows, faults)

@@ -73,15 +73,11 @@ typedef enum ks_fault {
 /* A fault's row: its name, the requirement IDs it breaks ("ACC-08") and what it does. */
 typedef ks_switch_row ks_fault_row;
 
-typedef struct ks_server ks_server;
-
-/* The row of f; never NULL for f < KS_FAULT_COUNT. */
-const ks_fault_row *ks_fault_row_get(ks_fault f);
-/* The fault named name, or KS_FAULT_COUNT when there is none. */
-ks_fault ks_fault_find(const char *name);
-/* Append one "name<TAB>IDs<TAB>description" line per fault to out (--list-faults). */
-kf_rc ks_fault_list(kf_buf *out);
-/* Whether fault f is switched on (--fault; only ever in test mode). */
-bool ks_fault_on(const ks_server *srv, ks_fault f);
+/*
+ * ks_fault_row_get, ks_fault_find, ks_fault_list (--list-faults: one
+ * "name<TAB>IDs<TAB>description" line per fault) and ks_fault_on(srv, f),
+ * whether fault f is switched on (--fault; only ever in test mode).
+ */
+KS_SWITCH_DECLARE(ks_fault, ks_fault)
 
 #endif

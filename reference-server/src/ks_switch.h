@@ -11,10 +11,13 @@
 #ifndef KS_SWITCH_H
 #define KS_SWITCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "kf/buf.h"
 #include "kf/error.h"
+
+typedef struct ks_server ks_server;
 
 typedef struct ks_switch_row {
   const char *name; /* Kebab-case, as --fault and --variant take it: "head-confirms". */
@@ -29,5 +32,38 @@ size_t ks_switch_find(const ks_switch_row *rows, size_t n, const char *name);
  * ids, else "name<TAB>what".
  */
 kf_rc ks_switch_list(const ks_switch_row *rows, size_t n, kf_buf *out);
+
+/*
+ * The functions every catalogue has, for its prefix (ks_fault, ks_variant)
+ * and its enum type (whose last value, the count, means "none"):
+ *   const ks_switch_row *<prefix>_row_get(type x)  the row of x, for x below the count
+ *   type <prefix>_find(const char *name)           the row named name, else the count
+ *   kf_rc <prefix>_list(kf_buf *out)               one line per row (--list-faults ...)
+ *   bool <prefix>_on(const ks_server *srv, type x) whether x is switched on (test mode
+ *                                                  only); a NULL srv has none on
+ * KS_SWITCH_DECLARE goes in the catalogue's header, KS_SWITCH_DEFINE in its
+ * .c file after its rows, with the ks_config field that records the switches.
+ */
+#define KS_SWITCH_DECLARE(prefix, type)                                                            \
+  const ks_switch_row *prefix##_row_get(type x);                                                   \
+  type prefix##_find(const char *name);                                                            \
+  kf_rc prefix##_list(kf_buf *out);                                                                \
+  bool prefix##_on(const ks_server *srv, type x);
+
+#define KS_SWITCH_DEFINE(prefix, type, count, rows, field)                                         \
+  const ks_switch_row *prefix##_row_get(type x) {                                                  \
+    assert(x < count);                                                                             \
+    return &rows[x];                                                                               \
+  }                                                                                                \
+  type prefix##_find(const char *name) {                                                           \
+    return (type)ks_switch_find(rows, count, name);                                                \
+  }                                                                                                \
+  kf_rc prefix##_list(kf_buf *out) {                                                               \
+    return ks_switch_list(rows, count, out);                                                       \
+  }                                                                                                \
+  bool prefix##_on(const ks_server *srv, type x) {                                                 \
+    assert(x < count);                                                                             \
+    return srv != NULL && srv->cfg->field[x];                                                      \
+  }
 
 #endif

@@ -13,20 +13,4 @@ static const ks_switch_row variant_rows[] = {
 #undef VARIANT_X_ROW
 };
 
-const ks_switch_row *ks_variant_row_get(ks_variant v) {
-  assert(v < KS_VARIANT_COUNT);
-  return &variant_rows[v];
-}
-
-ks_variant ks_variant_find(const char *name) {
-  return (ks_variant)ks_switch_find(variant_rows, KS_VARIANT_COUNT, name);
-}
-
-kf_rc ks_variant_list(kf_buf *out) {
-  return ks_switch_list(variant_rows, KS_VARIANT_COUNT, out);
-}
-
-bool ks_variant_on(const ks_server *srv, ks_variant v) {
-  assert(v < KS_VARIANT_COUNT);
-  return srv != NULL && srv->cfg->variants[v];
-}
+KS_SWITCH_DEFINE(ks_variant, ks_variant, KS_VARIANT_COUNT, variant_rows, variants)

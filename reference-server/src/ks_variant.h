@@ -61,19 +61,13 @@ typedef enum ks_variant {
 /* What --variant takes to switch on every row. */
 #define KS_VARIANT_ALL "all"
 
-typedef struct ks_server ks_server;
-
-/* The row of v (ids is NULL); never NULL for v < KS_VARIANT_COUNT. */
-const ks_switch_row *ks_variant_row_get(ks_variant v);
-/* The variant named name, or KS_VARIANT_COUNT when there is none. */
-ks_variant ks_variant_find(const char *name);
-/* Append one "name<TAB>description" line per variant to out (--list-variants). */
-kf_rc ks_variant_list(kf_buf *out);
 /*
- * Whether variant v is switched on (--variant; only ever in test mode). A
- * NULL srv (a mail rendered or a request served without a server, in unit
- * tests) has none on.
+ * ks_variant_row_get (ids is NULL), ks_variant_find, ks_variant_list
+ * (--list-variants: one "name<TAB>description" line per variant) and
+ * ks_variant_on(srv, v), whether variant v is switched on (--variant; only
+ * ever in test mode; a NULL srv, a mail rendered or a request served without
+ * a server in unit tests, has none on).
  */
-bool ks_variant_on(const ks_server *srv, ks_variant v);
+KS_SWITCH_DECLARE(ks_variant, ks_variant)
 
 #endif
