@@ -22,7 +22,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "kf/alloc.h"
 #include "kf/buf.h"
@@ -37,6 +36,7 @@
 #include "ks_clock.h"
 #include "ks_db.h"
 #include "ks_server.h"
+#include "kt_server.h"
 
 #define T0 INT64_C(1790000000)
 /* The body cap of the fixture's daemon: small, so a 413 is cheap to provoke. */
@@ -47,11 +47,7 @@
   "\"fields\":[]}}"
 
 typedef struct fixture {
-  char dir[64];
-  char path[128];
-  ks_config cfg;
-  ks_server srv;
-  kf_httpd *httpd;
+  kt_server s;
   unsigned serial; /* Makes each generated address unique. */
 } fixture;
 
@@ -75,29 +71,17 @@ static const ks_area gate_area = {"gate", gate_routes, sizeof gate_routes / size
 static int fixture_make(void **state, bool variants) {
   fixture *f = test_calloc(1, sizeof *f);
   assert_non_null(f);
-  assert_int_equal(kf_str_copy(f->dir, sizeof f->dir, "/tmp/ks_api.XXXXXX"), KF_OK);
-  assert_non_null(mkdtemp(f->dir));
-  assert_int_equal(kf_str_format(f->path, sizeof f->path, "%s/s.db", f->dir), KF_OK);
-  ks_config_init(&f->cfg);
-  f->cfg.db_path = f->path;
-  f->cfg.test_mode = true;
+  assert_int_equal(kt_server_open(&f->s, "ks_api", NULL), KF_OK);
+  f->s.cfg.test_mode = true;
   for (int v = 0; v < KS_VARIANT_COUNT; v++)
-    f->cfg.variants[v] = variants;
-  f->srv.cfg = &f->cfg;
-  f->srv.public_url = "http://127.0.0.1:8480";
-  assert_int_equal(ks_pwhash_init(&f->srv.pwhash, "test", 0, 0, NULL), KF_OK);
-  assert_int_equal(ks_db_open(f->path, &f->srv.db, NULL), KF_OK);
-  kf_httpd_config hc;
-  kf_httpd_config_init(&hc);
-  hc.max_body = FIXTURE_MAX_BODY;
-  assert_int_equal(kf_httpd_new(&hc, &f->httpd, NULL), KF_OK);
+    f->s.cfg.variants[v] = variants;
   /* The test routes first, then every area of the server's own table. */
   size_t n = 0;
   const ks_area *const *server_areas = ks_api_areas(&n);
   const ks_area *areas[16] = {&gate_area};
   assert_true(n < 16);
   memcpy(areas + 1, server_areas, n * sizeof *areas);
-  assert_int_equal(ks_api_install_areas(f->httpd, &f->srv, areas, n + 1, NULL), KF_OK);
+  assert_int_equal(kt_server_serve(&f->s, areas, n + 1, FIXTURE_MAX_BODY, NULL), KF_OK);
   *state = f;
   return 0;
 }
@@ -113,15 +97,7 @@ static int fixture_setup_variants(void **state) {
 
 static int fixture_teardown(void **state) {
   fixture *f = *state;
-  kf_httpd_free(f->httpd);
-  ks_db_free(f->srv.db);
-  const char *suffixes[] = {"", "-wal", "-shm"};
-  for (size_t i = 0; i < 3; i++) {
-    char p[160];
-    if (kf_str_format(p, sizeof p, "%s%s", f->path, suffixes[i]) == KF_OK)
-      (void)unlink(p);
-  }
-  (void)rmdir(f->dir);
+  kt_server_close(&f->s);
   test_free(f);
   return 0;
 }
@@ -135,24 +111,19 @@ static kf_rc call(fixture *f, const char *method, const char *path, const char *
                          .headers = headers,
                          .body = body,
                          .body_len = body != NULL ? strlen(body) : 0};
-  return kf_httpd_serve_fake(f->httpd, &in, out, NULL);
+  return kf_httpd_serve_fake(f->s.httpd, &in, out, NULL);
 }
 
 /* Run sql (no rows). */
 static void exec_sql(fixture *f, const char *sql) {
   sqlite3 *conn = NULL;
-  assert_int_equal(ks_db_conn(f->srv.db, &conn, NULL), KF_OK);
+  assert_int_equal(ks_db_conn(f->s.srv.db, &conn, NULL), KF_OK);
   assert_int_equal(sqlite3_exec(conn, sql, NULL, NULL, NULL), SQLITE_OK);
 }
 
 static int64_t scalar(fixture *f, const char *sql) {
-  sqlite3 *conn = NULL;
-  assert_int_equal(ks_db_conn(f->srv.db, &conn, NULL), KF_OK);
-  sqlite3_stmt *st = NULL;
-  assert_int_equal(sqlite3_prepare_v2(conn, sql, -1, &st, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  int64_t v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
+  int64_t v = 0;
+  assert_int_equal(kt_server_scalar(&f->s, sql, &v, NULL), KF_OK);
   return v;
 }
 
@@ -168,9 +139,9 @@ static void next_email(fixture *f, char *out, size_t size) {
 static void make_account(fixture *f, const char *email, bool confirmed, char *link) {
   char id[KF_UUID_STR_LEN + 1];
   int64_t now = kf_time_real_now();
-  assert_int_equal(ks_account_register(&f->srv, email, PW, strlen(PW), now, NULL, NULL), KF_OK);
+  assert_int_equal(ks_account_register(&f->s.srv, email, PW, strlen(PW), now, NULL, NULL), KF_OK);
   sqlite3 *conn = NULL;
-  assert_int_equal(ks_db_conn(f->srv.db, &conn, NULL), KF_OK);
+  assert_int_equal(ks_db_conn(f->s.srv.db, &conn, NULL), KF_OK);
   sqlite3_stmt *st = NULL;
   assert_int_equal(sqlite3_prepare_v2(conn,
                                       "SELECT l.id FROM confirmation_links l JOIN accounts a ON "
@@ -184,7 +155,7 @@ static void make_account(fixture *f, const char *email, bool confirmed, char *li
   sqlite3_finalize(st);
   if (confirmed) {
     ks_link_verdict v;
-    assert_int_equal(ks_account_confirm(&f->srv, id, now, &v, NULL), KF_OK);
+    assert_int_equal(ks_account_confirm(&f->s.srv, id, now, &v, NULL), KF_OK);
     assert_int_equal(v, KS_LINK_VALID);
   }
   if (link != NULL)
@@ -197,7 +168,7 @@ static void make_session(fixture *f, char token[KS_TOKEN_HEX_LEN + 1]) {
   next_email(f, email, sizeof email);
   make_account(f, email, true, NULL);
   ks_login_result r;
-  assert_int_equal(ks_account_login(&f->srv, email, PW, strlen(PW), T0, &r, token, NULL), KF_OK);
+  assert_int_equal(ks_account_login(&f->s.srv, email, PW, strlen(PW), T0, &r, token, NULL), KF_OK);
   assert_int_equal(r, KS_LOGIN_OK);
 }
 
@@ -277,7 +248,7 @@ static void assert_body_answer(fixture *f, const char *path, const char *const *
   kf_http_fake_req in = {
       .method = "POST", .path = path, .headers = headers, .body = body, .body_len = len};
   kf_http_answer a;
-  assert_int_equal(kf_httpd_serve_fake(f->httpd, &in, &a, NULL), KF_OK);
+  assert_int_equal(kf_httpd_serve_fake(f->s.httpd, &in, &a, NULL), KF_OK);
   if (a.status != status || strstr(a.body, code) == NULL)
     fail_msg("POST %s %.40s: %u %s (expected %u %s)", path, body, a.status, a.body, status, code);
   kf_http_answer_release(&a);
@@ -335,7 +306,7 @@ static void test_where_the_clock_applies(void **state) {
     for (size_t r = 0; r < areas[i]->n_routes; r++) {
       const ks_route *route = &areas[i]->routes[r];
       bool test_route = strncmp(route->pattern, "/test/", 6) == 0;
-      assert_true(ks_api_clock_applies(&f->srv, route) == !test_route);
+      assert_true(ks_api_clock_applies(&f->s.srv, route) == !test_route);
     }
   }
 }
@@ -351,7 +322,7 @@ static void test_clock_values(void **state) {
                        "{\"field\":\"frozen_time\",\"code\":\"INVALID_FIELD\"");
   char path[64];
   ks_clock c;
-  assert_int_equal(ks_clock_create(f->srv.db, T0, NULL, T0, &c, NULL), KF_OK);
+  assert_int_equal(ks_clock_create(f->s.srv.db, T0, NULL, T0, &c, NULL), KF_OK);
   assert_int_equal(kf_str_format(path, sizeof path, "/test/v1/clocks/%s/advance", c.id), KF_OK);
   ks_clock_release(&c);
   const char *move = "{\"seconds\":99999999999999999999}";
@@ -582,7 +553,7 @@ static void prep_clock_create(fixture *f, sweep_req *r) {
 /* A new named clock; its id goes into r->id's place in path via fmt. */
 static void clock_path(fixture *f, sweep_req *r, const char *fmt) {
   ks_clock c;
-  assert_int_equal(ks_clock_create(f->srv.db, T0, "uhr", T0, &c, NULL), KF_OK);
+  assert_int_equal(ks_clock_create(f->s.srv.db, T0, "uhr", T0, &c, NULL), KF_OK);
   (void)kf_str_format(r->path, sizeof r->path, fmt, c.id);
   ks_clock_release(&c);
 }
@@ -607,7 +578,7 @@ static void prep_clock_delete(fixture *f, sweep_req *r) {
 static void prep_register_at_clock(fixture *f, sweep_req *r) {
   prep_register_new(f, r);
   ks_clock c;
-  assert_int_equal(ks_clock_create(f->srv.db, T0, "uhr", T0, &c, NULL), KF_OK);
+  assert_int_equal(ks_clock_create(f->s.srv.db, T0, "uhr", T0, &c, NULL), KF_OK);
   (void)kf_str_copy(r->id, sizeof r->id, c.id);
   ks_clock_release(&c);
   r->headers[2] = "Konform-Clock";

@@ -22,6 +22,7 @@
 #include "ks_link.h"
 #include "ks_mail.h"
 #include "ks_outbox.h"
+#include "kt_mail.h"
 
 static ks_address_status norm(const char *in, char *out) {
   return ks_address_normalise(in, strlen(in), out, KS_ADDRESS_MAX + 1);
@@ -144,33 +145,6 @@ static void test_link_url(void **state) {
   assert_int_equal(ks_link_url("http://127.0.0.1:1", "abc", url, 10), KF_ERR_LIMIT);
 }
 
-/* Parse a rendered mail back with GMime. Caller unrefs. */
-static GMimeMessage *parse_mail(const char *raw, size_t len) {
-  GMimeStream *stream = g_mime_stream_mem_new_with_buffer(raw, len);
-  GMimeParser *parser = g_mime_parser_new_with_stream(stream);
-  GMimeMessage *msg = g_mime_parser_construct_message(parser, NULL);
-  g_object_unref(parser);
-  g_object_unref(stream);
-  assert_non_null(msg);
-  return msg;
-}
-
-/* The decoded body of msg with CRLF turned into LF (the wire form is CRLF). Caller g_frees. */
-static char *mail_text(GMimeMessage *msg) {
-  GMimeObject *part = g_mime_message_get_mime_part(msg);
-  assert_true(GMIME_IS_TEXT_PART(part));
-  char *text = g_mime_text_part_get_text(GMIME_TEXT_PART(part));
-  assert_non_null(text);
-  char *w = text;
-  for (const char *r = text; *r != '\0'; r++) {
-    if (r[0] == '\r' && r[1] == '\n')
-      continue;
-    *w++ = *r;
-  }
-  *w = '\0';
-  return text;
-}
-
 static size_t count_substr(const char *hay, const char *needle) {
   size_t n = 0;
   for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle))
@@ -206,12 +180,14 @@ static void test_mail_confirmation_rendering(void **state) {
     assert_true((unsigned char)raw[i] < 0x80); /* Everything is encoded to 7 bit. */
   }
 
-  GMimeMessage *msg = parse_mail(raw, len);
+  GMimeMessage *msg = NULL;
+  assert_int_equal(kt_mail_parse(raw, len, &msg), KF_OK);
   assert_string_equal(g_mime_message_get_subject(msg), KS_MAIL_SUBJECT_CONFIRM);
   GDateTime *date = g_mime_message_get_date(msg);
   assert_non_null(date);
   assert_int_equal(g_date_time_to_unix(date), 1774692000);
-  char *text = mail_text(msg);
+  char *text = NULL;
+  assert_int_equal(kt_mail_text(g_mime_message_get_mime_part(msg), &text), KF_OK);
   /* Exactly one confirmation link, the address repeated, the seed's sentences. */
   assert_int_equal(count_substr(text, "/link/e-mail-bestaetigen?id="), 1);
   assert_int_equal(count_substr(text, link), 1);
@@ -242,10 +218,12 @@ static void test_mail_duplicate_rendering(void **state) {
   assert_int_equal(ks_mail_render(&p, &raw, &len, NULL), KF_OK);
   assert_non_null(strstr(raw, "From: kontoservice@example.test\r\n"));
   assert_non_null(strstr(raw, "Date: Thu, 01 Jan 1970 00:00:00 +0000\r\n"));
-  GMimeMessage *msg = parse_mail(raw, len);
+  GMimeMessage *msg = NULL;
+  assert_int_equal(kt_mail_parse(raw, len, &msg), KF_OK);
   assert_string_equal(g_mime_message_get_subject(msg),
                       "Ihre Registrierung bei der Bundesagentur f\xc3\xbcr Arbeit");
-  char *text = mail_text(msg);
+  char *text = NULL;
+  assert_int_equal(kt_mail_text(g_mime_message_get_mime_part(msg), &text), KF_OK);
   assert_non_null(strstr(text, "Benutzername / E-Mail-Adresse vergessen"));
   assert_non_null(strstr(text, "Passwort vergessen"));
   assert_null(strstr(text, "e-mail-bestaetigen"));

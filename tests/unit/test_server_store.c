@@ -12,7 +12,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "kf/alloc.h"
 #include "kf/log.h"
@@ -23,56 +22,31 @@
 #include "ks_db.h"
 #include "ks_mail.h"
 #include "ks_server.h"
+#include "kt_server.h"
 
 #define T0 INT64_C(1790000000)
 #define PW "Abcdefgh12!x"
 
-typedef struct fixture {
-  char dir[64];
-  char path[128];
-  ks_config cfg;
-  ks_server srv;
-} fixture;
+typedef kt_server fixture;
 
 static int fixture_setup(void **state) {
   fixture *f = test_calloc(1, sizeof *f);
   assert_non_null(f);
-  assert_int_equal(kf_str_copy(f->dir, sizeof f->dir, "/tmp/ks_store.XXXXXX"), KF_OK);
-  assert_non_null(mkdtemp(f->dir));
-  assert_int_equal(kf_str_format(f->path, sizeof f->path, "%s/s.db", f->dir), KF_OK);
-  ks_config_init(&f->cfg);
-  f->cfg.db_path = f->path;
-  f->srv.cfg = &f->cfg;
-  f->srv.public_url = "http://127.0.0.1:8480";
-  assert_int_equal(ks_pwhash_init(&f->srv.pwhash, "test", 0, 0, NULL), KF_OK);
-  assert_int_equal(ks_db_open(f->path, &f->srv.db, NULL), KF_OK);
+  assert_int_equal(kt_server_open(f, "ks_store", NULL), KF_OK);
   *state = f;
   return 0;
 }
 
 static int fixture_teardown(void **state) {
-  fixture *f = *state;
-  ks_db_free(f->srv.db);
-  const char *suffixes[] = {"", "-wal", "-shm"};
-  for (size_t i = 0; i < 3; i++) {
-    char p[160];
-    if (kf_str_format(p, sizeof p, "%s%s", f->path, suffixes[i]) == KF_OK)
-      (void)unlink(p);
-  }
-  (void)rmdir(f->dir);
-  test_free(f);
+  kt_server_close(*state);
+  test_free(*state);
   return 0;
 }
 
 /* One integer from a query such as "SELECT count(*) FROM accounts". */
 static int64_t scalar(fixture *f, const char *sql) {
-  sqlite3 *conn = NULL;
-  assert_int_equal(ks_db_conn(f->srv.db, &conn, NULL), KF_OK);
-  sqlite3_stmt *st = NULL;
-  assert_int_equal(sqlite3_prepare_v2(conn, sql, -1, &st, NULL), SQLITE_OK);
-  assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  int64_t v = sqlite3_column_int64(st, 0);
-  sqlite3_finalize(st);
+  int64_t v = 0;
+  assert_int_equal(kt_server_scalar(f, sql, &v, NULL), KF_OK);
   return v;
 }
 

@@ -17,7 +17,6 @@
 #include <gmime/gmime.h>
 #include <libxml/HTMLparser.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "kf/alloc.h"
 #include "kf/buf.h"
@@ -35,6 +34,8 @@
 #include "ks_markup.h"
 #include "ks_server.h"
 #include "ks_variant.h"
+#include "kt_mail.h"
+#include "kt_server.h"
 
 #define PW "Abcdefgh12!x"
 #define CONFIRM_LINK                                                                               \
@@ -147,31 +148,6 @@ static char *render(ks_variant v, ks_mail_kind kind, int64_t date, size_t *len) 
   return raw;
 }
 
-static GMimeMessage *parse_mail(const char *raw, size_t len) {
-  GMimeStream *stream = g_mime_stream_mem_new_with_buffer(raw, len);
-  GMimeParser *parser = g_mime_parser_new_with_stream(stream);
-  GMimeMessage *msg = g_mime_parser_construct_message(parser, NULL);
-  g_object_unref(parser);
-  g_object_unref(stream);
-  assert_non_null(msg);
-  return msg;
-}
-
-/* The decoded text of part with CRLF as LF. Caller g_frees. */
-static char *part_text(GMimeObject *part) {
-  assert_true(GMIME_IS_TEXT_PART(part));
-  char *text = g_mime_text_part_get_text(GMIME_TEXT_PART(part));
-  assert_non_null(text);
-  char *w = text;
-  for (const char *r = text; *r != '\0'; r++) {
-    if (r[0] != '\r' || r[1] != '\n')
-      *w++ = *r;
-  }
-  *w = '\0';
-  return text;
-}
-
-/* The Date header's value as sent (after "Date: ", up to the CRLF) into out. */
 static void raw_date(const char *raw, char *out, size_t size) {
   const char *d = strncmp(raw, "Date: ", 6) == 0 ? raw : strstr(raw, "\r\nDate: ");
   assert_non_null(d);
@@ -214,7 +190,8 @@ static void test_mail_date_zone(void **state) {
     assert_int_equal(kf_time_parse_rfc5322(date, &back), KF_OK);
     assert_int_equal(back, t);
     /* GMime reads the same instant, as a mail client would. */
-    GMimeMessage *msg = parse_mail(raw, len);
+    GMimeMessage *msg = NULL;
+    assert_int_equal(kt_mail_parse(raw, len, &msg), KF_OK);
     assert_int_equal(g_date_time_to_unix(g_mime_message_get_date(msg)), t);
     g_object_unref(msg);
     kf_free(raw);
@@ -254,7 +231,8 @@ static void test_subject_folded(void **state) {
     assert_true(words >= 2);
     for (size_t i = 0; i < field.len; i++)
       assert_true((unsigned char)field.data[i] < 0x80);
-    GMimeMessage *msg = parse_mail(raw, len);
+    GMimeMessage *msg = NULL;
+    assert_int_equal(kt_mail_parse(raw, len, &msg), KF_OK);
     assert_string_equal(g_mime_message_get_subject(msg), ks_mail_subject((ks_mail_kind)kind));
     g_object_unref(msg);
     kf_buf_release(&field);
@@ -288,7 +266,8 @@ static void test_mail_encoding(void **state) {
   char *raw = render(KS_VARIANT_MAIL_ENCODING, KS_MAIL_CONFIRM, 1774692000, &len);
   assert_non_null(strstr(raw, "Content-Type: multipart/alternative;"));
   assert_null(strstr(raw, "quoted-printable"));
-  GMimeMessage *msg = parse_mail(raw, len);
+  GMimeMessage *msg = NULL;
+  assert_int_equal(kt_mail_parse(raw, len, &msg), KF_OK);
   GMimeObject *top = g_mime_message_get_mime_part(msg);
   assert_true(GMIME_IS_MULTIPART(top));
   assert_int_equal(g_mime_multipart_get_count(GMIME_MULTIPART(top)), 2);
@@ -305,10 +284,12 @@ static void test_mail_encoding(void **state) {
   ks_mail_params p = {.kind = KS_MAIL_CONFIRM, .to = "Max@example.de", .link = CONFIRM_LINK};
   char *body = NULL;
   assert_int_equal(ks_mail_body(&p, &body, NULL), KF_OK);
-  char *text = part_text(plain);
+  char *text = NULL;
+  assert_int_equal(kt_mail_text(plain, &text), KF_OK);
   assert_string_equal(text, body);
   /* The HTML alternative links what the text links, each URL once. */
-  char *h = part_text(html);
+  char *h = NULL;
+  assert_int_equal(kt_mail_text(html, &h), KF_OK);
   htmlDocPtr doc = html_parse(h, strlen(h));
   kf_buf hrefs;
   kf_buf_init(&hrefs, 4096);
@@ -431,57 +412,29 @@ static void test_page_entities(void **state) {
 
 /* ---- Answers, in-process (kf_httpd_serve_fake). ---- */
 
-typedef struct fixture {
-  char dir[64];
-  char path[128];
-  ks_config cfg;
-  ks_server srv;
-  kf_httpd *httpd;
-} fixture;
-
 static int fixture_setup(void **state) {
-  fixture *f = test_calloc(1, sizeof *f);
-  assert_non_null(f);
-  assert_int_equal(kf_str_copy(f->dir, sizeof f->dir, "/tmp/ks_variants.XXXXXX"), KF_OK);
-  assert_non_null(mkdtemp(f->dir));
-  assert_int_equal(kf_str_format(f->path, sizeof f->path, "%s/s.db", f->dir), KF_OK);
-  ks_config_init(&f->cfg);
-  f->cfg.db_path = f->path;
-  f->cfg.test_mode = true;
-  f->srv.cfg = &f->cfg;
-  f->srv.public_url = "http://127.0.0.1:8480";
-  assert_int_equal(ks_pwhash_init(&f->srv.pwhash, "test", 0, 0, NULL), KF_OK);
-  assert_int_equal(ks_db_open(f->path, &f->srv.db, NULL), KF_OK);
-  kf_httpd_config hc;
-  kf_httpd_config_init(&hc);
-  assert_int_equal(kf_httpd_new(&hc, &f->httpd, NULL), KF_OK);
-  assert_int_equal(ks_api_install(f->httpd, &f->srv, NULL), KF_OK);
-  *state = f;
+  kt_server *s = test_calloc(1, sizeof *s);
+  assert_non_null(s);
+  assert_int_equal(kt_server_open(s, "ks_variants", NULL), KF_OK);
+  s->cfg.test_mode = true;
+  assert_int_equal(kt_server_serve(s, NULL, 0, 0, NULL), KF_OK);
+  *state = s;
   return 0;
 }
 
 static int fixture_teardown(void **state) {
-  fixture *f = *state;
-  kf_httpd_free(f->httpd);
-  ks_db_free(f->srv.db);
-  const char *suffixes[] = {"", "-wal", "-shm"};
-  for (size_t i = 0; i < 3; i++) {
-    char p[160];
-    if (kf_str_format(p, sizeof p, "%s%s", f->path, suffixes[i]) == KF_OK)
-      (void)unlink(p);
-  }
-  (void)rmdir(f->dir);
-  test_free(f);
+  kt_server_close(*state);
+  test_free(*state);
   return 0;
 }
 
 /* Switch on exactly variant v (KS_VARIANT_COUNT: none); the server reads it per request. */
-static void only(fixture *f, ks_variant v) {
+static void only(kt_server *f, ks_variant v) {
   for (int i = 0; i < KS_VARIANT_COUNT; i++)
     f->cfg.variants[i] = i == (int)v;
 }
 
-static void call(fixture *f, const char *method, const char *path, const char *const *query,
+static void call(kt_server *f, const char *method, const char *path, const char *const *query,
                  const char *body, kf_http_answer *out) {
   static const char *const json_type[] = {"Content-Type", "application/json", NULL};
   kf_http_fake_req in = {.method = method,
@@ -508,7 +461,7 @@ static void header(const kf_http_answer *a, const char *name, char *out, size_t 
 }
 
 static void test_request_id(void **state) {
-  fixture *f = *state;
+  kt_server *f = *state;
   only(f, KS_VARIANT_REQUEST_ID);
   static const char *const bad_id[] = {"id", "kein-link", NULL};
   struct {
@@ -555,7 +508,7 @@ static void test_request_id(void **state) {
 }
 
 /* Ask the same once as the reference answers and once with variant v; the two answers. */
-static void both_ways(fixture *f, ks_variant v, const char *method, const char *path,
+static void both_ways(kt_server *f, ks_variant v, const char *method, const char *path,
                       const char *body, kf_http_answer *ref, kf_http_answer *var) {
   only(f, KS_VARIANT_COUNT);
   call(f, method, path, NULL, body, ref);
@@ -566,7 +519,7 @@ static void both_ways(fixture *f, ks_variant v, const char *method, const char *
 }
 
 static void test_json_layout(void **state) {
-  fixture *f = *state;
+  kt_server *f = *state;
   struct {
     const char *method, *path, *body;
   } asks[] = {
@@ -601,7 +554,7 @@ static void test_json_layout(void **state) {
 }
 
 static void test_answer_headers(void **state) {
-  fixture *f = *state;
+  kt_server *f = *state;
   kf_http_answer ref, var;
   both_ways(f, KS_VARIANT_ANSWER_HEADERS, "GET", "/registrierung", NULL, &ref, &var);
   char v[64];
@@ -617,7 +570,7 @@ static void test_answer_headers(void **state) {
 }
 
 /* The link of the newest mail in the outbox, as its text shows it, into out. */
-static void newest_link(fixture *f, char *out, size_t size) {
+static void newest_link(kt_server *f, char *out, size_t size) {
   sqlite3 *conn = NULL;
   assert_int_equal(ks_db_conn(f->srv.db, &conn, NULL), KF_OK);
   sqlite3_stmt *st = NULL;
@@ -625,10 +578,13 @@ static void newest_link(fixture *f, char *out, size_t size) {
       sqlite3_prepare_v2(conn, "SELECT raw FROM outbox ORDER BY id DESC LIMIT 1", -1, &st, NULL),
       SQLITE_OK);
   assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-  GMimeMessage *msg =
-      parse_mail((const char *)sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+  GMimeMessage *msg = NULL;
+  assert_int_equal(kt_mail_parse((const char *)sqlite3_column_blob(st, 0),
+                                 (size_t)sqlite3_column_bytes(st, 0), &msg),
+                   KF_OK);
   sqlite3_finalize(st);
-  char *text = part_text(g_mime_message_get_mime_part(msg));
+  char *text = NULL;
+  assert_int_equal(kt_mail_text(g_mime_message_get_mime_part(msg), &text), KF_OK);
   const char *id = strstr(text, "?id=");
   assert_non_null(id);
   size_t n = strcspn(id + 4, "\n");
@@ -640,7 +596,7 @@ static void newest_link(fixture *f, char *out, size_t size) {
 }
 
 static void test_link_id_upper(void **state) {
-  fixture *f = *state;
+  kt_server *f = *state;
   only(f, KS_VARIANT_LINK_ID_UPPER);
   kf_http_answer a;
   call(f, "POST", "/api/v1/registrations", NULL,
