@@ -38,13 +38,12 @@
 #include "ks_api.h"
 #include "ks_error.h"
 #include "ks_link.h"
+#include "kt_openapi.h"
 #include "kt_yaml.h"
 
 #define CONTRACT "docs/openapi.yaml"
 #define MAX_CODES 64
 #define MAX_TEXT 512
-/* A $ref chain longer than this is a loop. */
-#define REF_DEPTH_MAX 16
 #define CODE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 
 /* ---- Sets of codes: borrowed strings, the catalogue's or the tree's. ---- */
@@ -75,56 +74,23 @@ static void set_add(code_set *s, const char *code, const char *once_in) {
 
 /* ---- The contract as data. ---- */
 
-static json_t *pointer_walk(json_t *root, const char *pointer, int depth);
-
-/* node, or what its "$ref": "#/..." names (followed again while that is a $ref). */
-static json_t *ref_follow(json_t *root, json_t *node, int depth) {
-  const char *ref = json_string_value(json_object_get(node, "$ref"));
-  if (ref == NULL)
-    return node;
-  if (depth >= REF_DEPTH_MAX)
-    fail_msg("%s: a $ref loop at %s", CONTRACT, ref);
-  if (strncmp(ref, "#/", 2) != 0)
-    fail_msg("%s: a $ref outside the document: %s", CONTRACT, ref);
-  json_t *target = pointer_walk(root, ref + 1, depth + 1);
-  if (target == NULL)
-    fail_msg("%s: $ref %s names nothing", CONTRACT, ref);
-  return target;
-}
-
-/*
- * The node at a JSON pointer below root (RFC 6901: "/a/b", ~1 for a '/' and
- * ~0 for a '~' in a key, a number for an array's item), $refs followed on the
- * way; NULL when there is none.
- */
-static json_t *pointer_walk(json_t *root, const char *pointer, int depth) {
-  assert_true(pointer[0] == '/');
-  json_t *node = root;
-  for (const char *p = pointer; node != NULL && *p == '/';) {
-    char key[128];
-    size_t n = 0;
-    for (p++; *p != '\0' && *p != '/'; p++) {
-      assert_true(n + 1 < sizeof key);
-      bool escape = p[0] == '~' && (p[1] == '0' || p[1] == '1');
-      key[n++] = escape ? (p[1] == '0' ? '~' : '/') : p[0];
-      p += escape;
-    }
-    key[n] = '\0';
-    json_t *at = ref_follow(root, node, depth);
-    long item;
-    node = json_is_array(at) && kf_str_to_long(key, 0, LONG_MAX, &item) == KF_OK
-               ? json_array_get(at, (size_t)item)
-               : json_object_get(at, key);
-  }
-  return node != NULL ? ref_follow(root, node, depth) : NULL;
-}
-
+/* The node at pointer ($refs followed, kt_openapi.h); a broken $ref fails the test. */
 static json_t *contract_at(json_t *root, const char *pointer) {
-  return pointer_walk(root, pointer, 0);
+  kf_err err;
+  kf_err_init(&err);
+  json_t *node = NULL;
+  if (kt_openapi_at(root, pointer, &node, &err) != KF_OK)
+    fail_msg("%s: %s", CONTRACT, err.message);
+  return node;
 }
 
 static json_t *contract_follow(json_t *root, json_t *node) {
-  return ref_follow(root, node, 0);
+  kf_err err;
+  kf_err_init(&err);
+  json_t *target = NULL;
+  if (kt_openapi_follow(root, node, &target, &err) != KF_OK)
+    fail_msg("%s: %s", CONTRACT, err.message);
+  return target;
 }
 
 /*
