@@ -14,6 +14,7 @@
 #include "kf/buf.h"
 #include "kf/str.h"
 #include "kf/utf8.h"
+#include "kh_cmd_suite.h"
 #include "kh_runner.h"
 #include "kh_stack.h"
 
@@ -38,8 +39,8 @@ typedef struct kh_fault_list {
   char *text; /* Owned: the listing the items point into. */
 } kh_fault_list;
 
-/* The output of `konform-server --list-faults`, read through a pipe. */
-static kf_rc kh_selftest_listing(kf_buf *out, kf_err *err) {
+/* The output of `konform-server FLAG` (--list-faults, --list-variants), read through a pipe. */
+static kf_rc kh_selftest_listing(const char *flag, kf_buf *out, kf_err *err) {
   char *prog = NULL;
   kf_rc rc = kh_stack_find_program("konform-server", &prog, err);
   if (rc != KF_OK)
@@ -54,7 +55,7 @@ static kf_rc kh_selftest_listing(kf_buf *out, kf_err *err) {
     dup2(p[1], 1);
     close(p[0]);
     close(p[1]);
-    execl(prog, prog, "--list-faults", (char *)NULL);
+    execl(prog, prog, flag, (char *)NULL);
     _exit(127);
   }
   close(p[1]);
@@ -72,7 +73,7 @@ static kf_rc kh_selftest_listing(kf_buf *out, kf_err *err) {
   }
   if (pid < 0 || rc != KF_OK || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
     return kf_err_set(err, rc != KF_OK ? rc : KF_ERR_STATE,
-                      "konform-server --list-faults did not give the fault catalogue");
+                      "konform-server %s did not give its catalogue", flag);
   return KF_OK;
 }
 
@@ -101,7 +102,7 @@ static kf_rc kh_selftest_parse_line(char *line, kh_fault *f, kf_err *err) {
 static kf_rc kh_selftest_faults(kh_fault_list *list, kf_err *err) {
   kf_buf b;
   kf_buf_init(&b, KH_SELFTEST_LIST_MAX);
-  kf_rc rc = kh_selftest_listing(&b, err);
+  kf_rc rc = kh_selftest_listing("--list-faults", &b, err);
   list->text = rc == KF_OK ? kf_buf_detach(&b, NULL) : NULL;
   kf_buf_release(&b);
   if (rc == KF_OK && list->text == NULL)
@@ -144,12 +145,11 @@ static void kh_selftest_count(const kf_run_result *run, const kh_fault *f,
   }
 }
 
-/* Start the stack with the fault, run the covering scenarios, count. */
-static kf_rc kh_selftest_one(const kh_cli_options *o, const kh_suite *suite,
-                             const kh_catalogue *cat, const kh_fault *f, kh_selftest_outcome *out,
+/* Start the stack with the servers' extra args, run the selected scenarios into run. */
+static kf_rc kh_selftest_run(const kh_cli_options *o, const kh_suite *suite,
+                             const kh_catalogue *cat, const char *const *args,
+                             const kh_selection *sel, const char *label, kf_run_result *run,
                              kf_err *err) {
-  memset(out, 0, sizeof *out);
-  const char *args[] = {"--fault", f->name, NULL};
   kh_stack_options so;
   kh_stack_options_init(&so);
   so.keep_state = o->keep_state;
@@ -158,30 +158,40 @@ static kf_rc kh_selftest_one(const kh_cli_options *o, const kh_suite *suite,
   kh_stack_init(&stack);
   kh_profile profile;
   kh_profile_init(&profile);
-  kf_run_result run;
-  kf_run_result_init(&run);
   kf_rc rc = kh_stack_start(&stack, &so, err);
   if (rc == KF_OK)
     rc = kh_stack_profile(&stack, &profile, err);
   if (rc == KF_OK && cat != NULL)
     rc = kh_catalogue_fill_defaults(cat, &profile, NULL, err);
-  kh_selection sel = {.covers = (const char *const *)f->ids, .covers_len = f->ids_len};
   kh_runner_config cfg = {.suite = suite,
                           .catalogue = cat,
                           .profile = &profile,
-                          .selection = &sel,
-                          .target_label = f->name,
+                          .selection = sel,
+                          .target_label = label,
                           .seed = o->has_seed ? o->seed : 1,
                           .run_id = o->has_run_id ? o->run_id : (uint64_t)0x5e1f7e57,
                           .jobs = o->jobs > 0 ? o->jobs : 4};
   if (rc == KF_OK)
-    rc = kh_runner_run(&cfg, &run, err);
-  if (rc == KF_OK)
-    kh_selftest_count(&run, f, out);
+    rc = kh_runner_run(&cfg, run, err);
   kh_stack_stop(&stack);
-  kf_run_result_release(&run);
   kh_profile_release(&profile);
   kh_stack_release(&stack);
+  return rc;
+}
+
+/* Start the stack with the fault, run the covering scenarios, count. */
+static kf_rc kh_selftest_one(const kh_cli_options *o, const kh_suite *suite,
+                             const kh_catalogue *cat, const kh_fault *f, kh_selftest_outcome *out,
+                             kf_err *err) {
+  memset(out, 0, sizeof *out);
+  const char *args[] = {"--fault", f->name, NULL};
+  kh_selection sel = {.covers = (const char *const *)f->ids, .covers_len = f->ids_len};
+  kf_run_result run;
+  kf_run_result_init(&run);
+  kf_rc rc = kh_selftest_run(o, suite, cat, args, &sel, f->name, &run, err);
+  if (rc == KF_OK)
+    kh_selftest_count(&run, f, out);
+  kf_run_result_release(&run);
   return rc;
 }
 
@@ -213,17 +223,11 @@ static void kh_selftest_print_caught(const kh_fault *f, const char *ids,
          (int)keep, out->first, cut ? "…" : "");
 }
 
-int kh_cmd_selftest(const kh_cli_options *o, const kh_suite *suite, const kh_catalogue *cat) {
+/* The fault table: each selected fault with the scenarios that caught it. */
+static int kh_selftest_faults_table(const kh_cli_options *o, const kh_suite *suite,
+                                    const kh_catalogue *cat, const kh_fault_list *list) {
   kf_err err;
   kf_err_init(&err);
-  kh_fault_list *list = kf_calloc(1, sizeof *list);
-  if (list == NULL || kh_selftest_faults(list, &err) != KF_OK) {
-    fprintf(stderr, "konform: %s\n", list != NULL ? err.message : "out of memory");
-    if (list != NULL)
-      kf_free(list->text);
-    kf_free(list);
-    return KH_EXIT_USAGE;
-  }
   printf("%-*s %-*s %s\n", KH_SELFTEST_NAME_COLS, "fault", KH_SELFTEST_IDS_COLS, "requirements",
          "caught by");
   size_t caught = 0, tried = 0;
@@ -259,7 +263,100 @@ int kh_cmd_selftest(const kh_cli_options *o, const kh_suite *suite, const kh_cat
     fprintf(stderr, "konform: no fault breaks the requirements of --covers\n");
     code = KH_EXIT_USAGE;
   }
+  return code;
+}
+
+/* One "name<TAB>description" line of --list-variants, the description cut to the line. */
+static void kh_selftest_print_variant(const char *line, size_t len) {
+  const char *tab = memchr(line, '\t', len);
+  size_t name_len = tab != NULL ? (size_t)(tab - line) : len;
+  const char *what = tab != NULL ? tab + 1 : "";
+  size_t what_len = tab != NULL ? len - name_len - 1 : 0;
+  size_t room = KH_SELFTEST_LINE_COLS - KH_SELFTEST_NAME_COLS - 1;
+  bool cut = kf_utf8_count(what, what_len) > room;
+  size_t keep = kf_utf8_prefix_len(what, what_len, cut ? room - 1 : room);
+  printf("%-*.*s %.*s%s\n", KH_SELFTEST_NAME_COLS, (int)name_len, line, (int)keep, what,
+         cut ? "…" : "");
+}
+
+/* The scenarios of run that did not pass (an undecided timing is not checked, not failed). */
+static size_t kh_selftest_print_failed(const kf_run_result *run) {
+  size_t failed = 0;
+  for (size_t i = 0; i < run->scenarios_len; i++) {
+    const kf_scenario_result *sc = &run->scenarios[i];
+    if (sc->status != KF_STATUS_FAIL && sc->status != KF_STATUS_ERROR)
+      continue;
+    failed++;
+    printf("  %s %s:%u %s\n      %.300s\n", kf_status_name(sc->status), sc->file, sc->line,
+           sc->name, sc->message != NULL ? sc->message : "");
+  }
+  return failed;
+}
+
+/*
+ * The faults' twin: the servers with every variant of `--list-variants` (what
+ * the contract lets a portal do differently) on at once. A check that fails
+ * there asserts the reference's incidental bytes, not the contract.
+ */
+static int kh_selftest_variants(const kh_cli_options *o, const kh_suite *suite,
+                                const kh_catalogue *cat) {
+  kf_err err;
+  kf_err_init(&err);
+  kf_buf list;
+  kf_buf_init(&list, KH_SELFTEST_LIST_MAX);
+  kf_rc rc = kh_selftest_listing("--list-variants", &list, &err);
+  size_t variants = 0;
+  printf("\n%-*s %s\n", KH_SELFTEST_NAME_COLS, "variant", "what the contract allows");
+  for (const char *p = list.data; rc == KF_OK && p != NULL && *p != '\0';) {
+    const char *nl = strchr(p, '\n');
+    size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+    if (len > 0) {
+      kh_selftest_print_variant(p, len);
+      variants++;
+    }
+    p = nl != NULL ? nl + 1 : NULL;
+  }
+  kf_buf_release(&list);
+  const char *args[] = {"--variant", "all", NULL};
+  kh_selection sel;
+  kh_cmd_suite_selection(o, &sel);
+  kf_run_result run;
+  kf_run_result_init(&run);
+  if (rc == KF_OK && variants == 0)
+    rc = kf_err_set(&err, KF_ERR_STATE, "konform-server lists no variants");
+  if (rc == KF_OK)
+    rc = kh_selftest_run(o, suite, cat, args, &sel, "every variant", &run, &err);
+  int code = KH_EXIT_OK;
+  if (rc != KF_OK) {
+    printf("variants could not run: %s\n", err.message);
+    code = KH_EXIT_FAILURES;
+  } else {
+    size_t failed = kh_selftest_print_failed(&run);
+    kf_run_counts c;
+    kf_run_result_counts(&run, &c);
+    printf("%zu %s at once: %zu scenarios, %zu passed, %zu failed, %zu not checked\n", variants,
+           variants == 1 ? "variant" : "variants", c.total, c.passed, failed, c.skipped);
+    if (failed > 0)
+      code = KH_EXIT_FAILURES;
+  }
+  kf_run_result_release(&run);
+  return code;
+}
+
+int kh_cmd_selftest(const kh_cli_options *o, const kh_suite *suite, const kh_catalogue *cat) {
+  kf_err err;
+  kf_err_init(&err);
+  kh_fault_list *list = kf_calloc(1, sizeof *list);
+  if (list == NULL || kh_selftest_faults(list, &err) != KF_OK) {
+    fprintf(stderr, "konform: %s\n", list != NULL ? err.message : "out of memory");
+    if (list != NULL)
+      kf_free(list->text);
+    kf_free(list);
+    return KH_EXIT_USAGE;
+  }
+  int code = kh_selftest_faults_table(o, suite, cat, list);
   kf_free(list->text);
   kf_free(list);
-  return code;
+  int vcode = kh_selftest_variants(o, suite, cat);
+  return code != KH_EXIT_OK ? code : vcode;
 }

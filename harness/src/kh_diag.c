@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kf/alloc.h"
+#include "kf/str.h"
 
 #define KH_DIAG_MSG_MAX 512
 
@@ -53,10 +54,9 @@ kf_rc kh_diag_set(kh_diag *diag, kh_severity severity, const char *file, unsigne
   char msg[KH_DIAG_MSG_MAX];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(msg, sizeof msg, fmt, ap);
+  /* A message cut at the cap is still worth showing. */
+  (void)kf_str_vformat(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (n < 0)
-    msg[0] = '\0';
   diag->severity = severity;
   diag->kind = KH_DIAG_SYNTAX;
   diag->line = line;

@@ -86,10 +86,9 @@ kh_lint_add(kh_lint_ctx *ctx, kh_severity sev, const kh_pos *pos, unsigned col, 
   char msg[600];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(msg, sizeof msg, fmt, ap);
+  /* A message cut at the cap is still worth showing. */
+  (void)kf_str_vformat(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (n < 0)
-    msg[0] = '\0';
   /* The stored line is the trimmed source put back at its column. */
   char *line = NULL;
   if (source != NULL) {
@@ -263,10 +262,9 @@ void kh_lint_step_error(kh_lint_ctx *ctx, const char *hint, const char *fmt, ...
   char msg[600];
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(msg, sizeof msg, fmt, ap);
+  /* A message cut at the cap is still worth showing. */
+  (void)kf_str_vformat(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  if (n < 0)
-    msg[0] = '\0';
   kh_lint_add(ctx, KH_SEV_ERROR, ctx->pos, ctx->pos->col, ctx->source, hint, "%s", msg);
 }
 

@@ -3,6 +3,8 @@
  */
 #include "kf/opt.h"
 
+#include "kf/log.h"
+
 #include <assert.h>
 #include <string.h>
 
@@ -77,6 +79,14 @@ static kf_rc opt_apply(const kf_opt *o, void *cfg, const char *shown, const char
   case KF_OPT_CALL:
     assert(o->call != NULL);
     return o->call(cfg, value, err);
+  case KF_OPT_LOG_LEVEL: {
+    int level = kf_log_level_parse(value);
+    if (level < 0)
+      return kf_err_set(err, KF_ERR_INVALID,
+                        "%s: unknown level \"%s\" (debug, info, warn, error or off)", shown, value);
+    *(kf_log_level *)(void *)field = (kf_log_level)level;
+    return KF_OK;
+  }
   case KF_OPT_INT:
   case KF_OPT_UINT:
   case KF_OPT_SIZE:

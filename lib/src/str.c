@@ -23,18 +23,23 @@ kf_rc kf_str_copy(char *dst, size_t dst_size, const char *src) {
   return KF_OK;
 }
 
-kf_rc kf_str_format(char *dst, size_t dst_size, const char *fmt, ...) {
+kf_rc kf_str_vformat(char *dst, size_t dst_size, const char *fmt, va_list ap) {
   if (dst_size == 0)
     return KF_ERR_LIMIT;
-  va_list ap;
-  va_start(ap, fmt);
   int n = vsnprintf(dst, dst_size, fmt, ap);
-  va_end(ap);
   if (n < 0) {
     dst[0] = '\0';
     return KF_ERR_INVALID;
   }
   return (size_t)n >= dst_size ? KF_ERR_LIMIT : KF_OK;
+}
+
+kf_rc kf_str_format(char *dst, size_t dst_size, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  kf_rc rc = kf_str_vformat(dst, dst_size, fmt, ap);
+  va_end(ap);
+  return rc;
 }
 
 char *kf_str_printf(const char *fmt, ...) {

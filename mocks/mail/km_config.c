@@ -46,14 +46,6 @@ static kf_rc km_opt_hostname(void *cfg, const char *value, kf_err *err) {
   return KF_OK;
 }
 
-static kf_rc km_opt_log_level(void *cfg, const char *value, kf_err *err) {
-  int level = kf_log_level_parse(value);
-  if (level < 0)
-    return kf_err_set(err, KF_ERR_INVALID, "--log-level: unknown level \"%s\"", value);
-  ((km_config *)cfg)->log_level = (kf_log_level)level;
-  return KF_OK;
-}
-
 static const kf_opt km_options[] = {
     KF_OPT_STRING_ROW("bind", 0, km_config, bind, "ADDR",
                       "numeric address to listen on (default 127.0.0.1)"),
@@ -77,8 +69,7 @@ static const kf_opt km_options[] = {
                     "name in the SMTP greeting (default " KM_DEFAULT_HOSTNAME ")"),
     KF_OPT_NUM_ROW("ready-fd", 0, INT, km_config, ready_fd, 0, 65535, "N",
                    "write \"READY http=<port> smtp=<port>\" to fd N once listening"),
-    KF_OPT_CALL_ROW("log-level", 0, km_opt_log_level, "L",
-                    "debug, info, warn, error or off (default info)"),
+    KF_OPT_LOG_LEVEL_ROW(km_config, log_level, "debug, info, warn, error or off (default info)"),
     KF_OPT_FLAG_ROW("help", 0, km_config, help, "show this help"),
     KF_OPT_FLAG_ROW("version", 0, km_config, version, "show the version"),
 };

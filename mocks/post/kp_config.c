@@ -31,14 +31,6 @@ void kp_config_init(kp_config *cfg) {
   *cfg = kp_defaults;
 }
 
-static kf_rc kp_opt_log_level(void *cfg, const char *value, kf_err *err) {
-  int level = kf_log_level_parse(value);
-  if (level < 0)
-    return kf_err_set(err, KF_ERR_INVALID, "--log-level: unknown level \"%s\"", value);
-  ((kp_config *)cfg)->log_level = (kf_log_level)level;
-  return KF_OK;
-}
-
 static const kf_opt kp_options[] = {
     KF_OPT_STRING_ROW("bind", 0, kp_config, bind, "ADDR",
                       "address to listen on (default 127.0.0.1)"),
@@ -55,8 +47,7 @@ static const kf_opt kp_options[] = {
                    "because every long-poll holds a thread)"),
     KF_OPT_NUM_ROW("ready-fd", 0, INT, kp_config, ready_fd, 0, 1000000, "N",
                    "write \"READY http=<port>\" to fd N once listening"),
-    KF_OPT_CALL_ROW("log-level", 0, kp_opt_log_level, "L",
-                    "debug, info, warn, error or off (default info)"),
+    KF_OPT_LOG_LEVEL_ROW(kp_config, log_level, "debug, info, warn, error or off (default info)"),
     KF_OPT_FLAG_ROW("help", 0, kp_config, help, "show this help"),
     KF_OPT_FLAG_ROW("version", 0, kp_config, version, "show the version"),
 };

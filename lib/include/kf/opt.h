@@ -27,6 +27,7 @@
   X(UINT, "unsigned, in [min, max]")                                                               \
   X(SIZE, "size_t, in [min, max]")                                                                 \
   X(LLONG, "long long, in [min, max]")                                                             \
+  X(LOG_LEVEL, "kf_log_level: debug, info, warn, error or off")                                    \
   X(CALL, "nothing: call(cfg, value) decides (value NULL when the row takes none)")
 
 typedef enum kf_opt_kind {
@@ -57,6 +58,9 @@ typedef struct kf_opt {
   { (n), (s), KF_OPT_STRING, offsetof(type, field), 0, 0, NULL, true, (vname), (help) }
 #define KF_OPT_NUM_ROW(n, s, kind, type, field, lo, hi, vname, help)                               \
   { (n), (s), KF_OPT_##kind, offsetof(type, field), (lo), (hi), NULL, true, (vname), (help) }
+/* The --log-level every program has; its help names the default. */
+#define KF_OPT_LOG_LEVEL_ROW(type, field, help)                                                    \
+  { "log-level", 0, KF_OPT_LOG_LEVEL, offsetof(type, field), 0, 0, NULL, true, "L", (help) }
 #define KF_OPT_CALL_ROW(n, s, fn, vname, help)                                                     \
   { (n), (s), KF_OPT_CALL, 0, 0, 0, (fn), (vname) != NULL, (vname), (help) }
 

@@ -4,6 +4,7 @@
 #ifndef KF_STR_H
 #define KF_STR_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -14,6 +15,9 @@ kf_rc kf_str_copy(char *dst, size_t dst_size, const char *src);
 /* snprintf into dst; KF_ERR_LIMIT if the result was truncated. */
 kf_rc kf_str_format(char *dst, size_t dst_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* kf_str_format with a va_list; dst is "" when the format fails. */
+kf_rc kf_str_vformat(char *dst, size_t dst_size, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 /* printf into a new string; caller frees with kf_free. NULL on failure. */
 char *kf_str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
