@@ -139,14 +139,6 @@ static kf_rc config_hash_cost(void *args, const char *value, kf_err *err) {
   return KF_OK;
 }
 
-static kf_rc config_log_level(void *args, const char *value, kf_err *err) {
-  int level = kf_log_level_parse(value);
-  if (level < 0)
-    return kf_err_set(err, KF_ERR_INVALID, "--log-level: unknown level '%s'", value);
-  ((config_args *)args)->cfg.log_level = (kf_log_level)level;
-  return KF_OK;
-}
-
 #define CONFIG_STRING(name, field, vname, help)                                                    \
   KF_OPT_STRING_ROW(name, 0, config_args, cfg.field, vname, help)
 #define CONFIG_NUM(name, kind, field, lo, hi, vname, help)                                         \
@@ -175,8 +167,7 @@ static const kf_opt config_options[] = {
     CONFIG_NUM("max-body", SIZE, max_body, 1, 1LL << 30, "BYTES", "largest request body (1048576)"),
     CONFIG_NUM("ready-fd", INT, ready_fd, 0, INT_MAX, "N",
                "write \"READY http=<port>\" to fd N once listening"),
-    KF_OPT_CALL_ROW("log-level", 0, config_log_level, "L",
-                    "debug, info, warn, error or off (info)"),
+    KF_OPT_LOG_LEVEL_ROW(config_args, cfg.log_level, "debug, info, warn, error or off (info)"),
     KF_OPT_CALL_ROW("fault", 0, config_fault, "NAME",
                     "switch on a fault of the catalogue (repeatable; needs\n--test-mode)"),
     KF_OPT_CALL_ROW("list-faults", 0, config_list_faults, NULL,

@@ -358,7 +358,7 @@ static void test_config_table(void **state) {
   assert_int_equal(cfg.max_body, 10);
   char *bad_level[] = {"konform-server", "--log-level", "loud", NULL};
   assert_int_equal(parse_args(bad_level, &cfg, &err), KF_ERR_INVALID);
-  assert_non_null(strstr(err.message, "--log-level: unknown level 'loud'"));
+  assert_non_null(strstr(err.message, "--log-level: unknown level \"loud\""));
   char *bad_threads[] = {"konform-server", "--threads", "0", NULL};
   assert_int_equal(parse_args(bad_threads, &cfg, &err), KF_ERR_INVALID);
   assert_non_null(strstr(err.message, "--threads"));
