@@ -73,16 +73,14 @@ kh_lint_add(kh_lint_ctx *ctx, kh_severity sev, const kh_pos *pos, unsigned col, 
     rep->warnings++;
   if (rep->len >= KH_LINT_MAX_DIAGS)
     return;
-  if (rep->len == rep->cap) {
-    size_t ncap = rep->cap == 0 ? 16 : rep->cap * 2;
-    kh_diag *items = kf_realloc(rep->items, ncap * sizeof *items);
-    if (items == NULL) {
-      ctx->rc = KF_ERR_NOMEM;
-      return;
-    }
-    rep->items = items;
-    rep->cap = ncap;
+  kf_rc grow_rc = KF_OK;
+  kh_diag *items = kf_array_grow(rep->items, &rep->cap, rep->len, sizeof *items, 16,
+                                 KH_LINT_MAX_DIAGS, &grow_rc);
+  if (items == NULL) {
+    ctx->rc = grow_rc;
+    return;
   }
+  rep->items = items;
   char msg[600];
   va_list ap;
   va_start(ap, fmt);
@@ -144,18 +142,16 @@ static void kh_lint_define_q(kh_lint_ctx *ctx, const char *s, bool may_quote) {
   }
   if (kh_lint_defined(ctx, s, strlen(s)))
     return;
-  if (ctx->len == ctx->cap) {
-    if (ctx->cap >= KH_LINT_MAX_NAMES)
-      return;
-    size_t ncap = ctx->cap == 0 ? 32 : ctx->cap * 2;
-    kh_name *names = kf_realloc(ctx->names, ncap * sizeof *names);
-    if (names == NULL) {
-      ctx->rc = KF_ERR_NOMEM;
-      return;
-    }
-    ctx->names = names;
-    ctx->cap = ncap;
+  if (ctx->len >= KH_LINT_MAX_NAMES)
+    return;
+  kf_rc grow_rc = KF_OK;
+  kh_name *names = kf_array_grow(ctx->names, &ctx->cap, ctx->len, sizeof *names, 32,
+                                 KH_LINT_MAX_NAMES, &grow_rc);
+  if (names == NULL) {
+    ctx->rc = grow_rc;
+    return;
   }
+  ctx->names = names;
   ctx->names[ctx->len].s = s;
   ctx->names[ctx->len].len = strlen(s);
   ctx->names[ctx->len].may_quote = may_quote;

@@ -63,20 +63,14 @@ kf_rc kh_profile_set(kh_profile *profile, const char *key, const char *value) {
       return KF_OK;
     }
   }
-  if (profile->len == profile->cap) {
-    if (profile->cap >= KH_PROFILE_MAX_ENTRIES) {
-      kf_free(v);
-      return KF_ERR_LIMIT;
-    }
-    size_t ncap = profile->cap == 0 ? 32 : profile->cap * 2;
-    kh_profile_entry *e = kf_realloc(profile->entries, ncap * sizeof *e);
-    if (e == NULL) {
-      kf_free(v);
-      return KF_ERR_NOMEM;
-    }
-    profile->entries = e;
-    profile->cap = ncap;
+  kf_rc grow_rc = KF_OK;
+  kh_profile_entry *e = kf_array_grow(profile->entries, &profile->cap, profile->len, sizeof *e, 32,
+                                      KH_PROFILE_MAX_ENTRIES, &grow_rc);
+  if (e == NULL) {
+    kf_free(v);
+    return grow_rc;
   }
+  profile->entries = e;
   char *k = kf_strdup(key);
   if (k == NULL) {
     kf_free(v);

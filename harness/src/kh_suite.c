@@ -60,16 +60,12 @@ static bool kh_strlist_has(const kh_strlist *l, const char *s) {
 
 /* Append a copy of s. */
 static kf_rc kh_strlist_add(kh_strlist *l, const char *s) {
-  if (l->len == l->cap) {
-    if (l->cap >= KH_SUITE_MAX_FILES)
-      return KF_ERR_LIMIT;
-    size_t ncap = l->cap == 0 ? 16 : l->cap * 2;
-    char **items = kf_realloc(l->items, ncap * sizeof *items);
-    if (items == NULL)
-      return KF_ERR_NOMEM;
-    l->items = items;
-    l->cap = ncap;
-  }
+  kf_rc rc = KF_OK;
+  char **items =
+      kf_array_grow(l->items, &l->cap, l->len, sizeof *items, 16, KH_SUITE_MAX_FILES, &rc);
+  if (items == NULL)
+    return rc;
+  l->items = items;
   char *copy = kf_strdup(s);
   if (copy == NULL)
     return KF_ERR_NOMEM;

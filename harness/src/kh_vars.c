@@ -53,20 +53,14 @@ kf_rc kh_vars_set(kh_vars *vars, const char *name, const char *value, size_t len
     v->len = len;
     return KF_OK;
   }
-  if (vars->len == vars->cap) {
-    if (vars->cap >= KH_VARS_MAX_COUNT) {
-      kf_free(copy);
-      return KF_ERR_LIMIT;
-    }
-    size_t ncap = vars->cap == 0 ? 16 : vars->cap * 2;
-    kh_var *items = kf_realloc(vars->items, ncap * sizeof *items);
-    if (items == NULL) {
-      kf_free(copy);
-      return KF_ERR_NOMEM;
-    }
-    vars->items = items;
-    vars->cap = ncap;
+  kf_rc grow_rc = KF_OK;
+  kh_var *items = kf_array_grow(vars->items, &vars->cap, vars->len, sizeof *items, 16,
+                                KH_VARS_MAX_COUNT, &grow_rc);
+  if (items == NULL) {
+    kf_free(copy);
+    return grow_rc;
   }
+  vars->items = items;
   char *name_copy = kf_strdup(name);
   if (name_copy == NULL) {
     kf_free(copy);

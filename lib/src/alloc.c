@@ -51,6 +51,31 @@ void *kf_realloc(void *ptr, size_t size) {
   return realloc(ptr, size == 0 ? 1 : size);
 }
 
+void *kf_array_grow(void *items, size_t *cap, size_t len, size_t elem, size_t first_cap, size_t max,
+                    kf_rc *rc) {
+  *rc = KF_OK;
+  if (len < *cap)
+    return items;
+  if (len >= max) {
+    *rc = KF_ERR_LIMIT;
+    return NULL;
+  }
+  size_t ncap = *cap == 0 ? first_cap : *cap * 2;
+  if (ncap > max)
+    ncap = max;
+  if (ncap <= len || elem == 0 || ncap > SIZE_MAX / elem) {
+    *rc = KF_ERR_NOMEM;
+    return NULL;
+  }
+  void *grown = kf_realloc(items, ncap * elem);
+  if (grown == NULL) {
+    *rc = KF_ERR_NOMEM;
+    return NULL;
+  }
+  *cap = ncap;
+  return grown;
+}
+
 char *kf_memdup0(const void *data, size_t len) {
   if (len == SIZE_MAX)
     return NULL;

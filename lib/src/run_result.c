@@ -2,6 +2,7 @@
 #include "kf/run_result.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "kf/alloc.h"
@@ -130,15 +131,11 @@ void kf_run_result_release(kf_run_result *run) {
 
 /* Grow a typed array to hold one more element. */
 static kf_rc grow(void **items, size_t *cap, size_t len, size_t elem) {
-  if (len < *cap)
-    return KF_OK;
-  size_t ncap = *cap == 0 ? 16 : *cap * 2;
-  void *n = kf_realloc(*items, ncap * elem);
-  if (n == NULL)
-    return KF_ERR_NOMEM;
-  *items = n;
-  *cap = ncap;
-  return KF_OK;
+  kf_rc rc = KF_OK;
+  void *n = kf_array_grow(*items, cap, len, elem, 16, SIZE_MAX / elem, &rc);
+  if (n != NULL)
+    *items = n;
+  return rc;
 }
 
 /* grow, then hand out the new last slot zeroed. */

@@ -203,8 +203,36 @@ static void test_rfc5322_dates(void **state) {
   assert_int_equal(t, want);
 }
 
+/* kf_array_grow: room, doubling, the cap, and a failed allocation that keeps the array. */
+static void test_array_grow(void **state) {
+  (void)state;
+  kf_rc rc = KF_ERR_INTERNAL;
+  size_t cap = 0, len = 0;
+  int *a = NULL;
+  for (; len < 5; len++) {
+    int *n = kf_array_grow(a, &cap, len, sizeof *n, 2, 5, &rc);
+    assert_non_null(n);
+    assert_int_equal(rc, KF_OK);
+    a = n;
+    a[len] = (int)len;
+  }
+  assert_int_equal(cap, 5); /* 2, 4, then the cap of 5 rather than 8. */
+  assert_null(kf_array_grow(a, &cap, len, sizeof *a, 2, 5, &rc));
+  assert_int_equal(rc, KF_ERR_LIMIT);
+  kf_alloc_fail_at(1);
+  size_t cap2 = 5;
+  assert_null(kf_array_grow(a, &cap2, 5, sizeof *a, 2, 100, &rc));
+  kf_alloc_fail_at(0);
+  assert_int_equal(rc, KF_ERR_NOMEM);
+  assert_int_equal(cap2, 5);
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(a[i], i); /* Untouched after the failure. */
+  kf_free(a);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_array_grow),
       cmocka_unit_test(test_rfc5322_dates),
       cmocka_unit_test(test_buf_cap_is_hard),
       cmocka_unit_test(test_buf_nomem_then_recovers),

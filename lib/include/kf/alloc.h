@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "kf/error.h"
+
 /* Each returns NULL on failure (real or injected). Caller frees with kf_free. */
 void *kf_malloc(size_t size);
 void *kf_calloc(size_t count, size_t size);
@@ -19,6 +21,17 @@ char *kf_strndup(const char *s, size_t max_len);
 /* Duplicates exactly len bytes and adds a terminating NUL. */
 char *kf_memdup0(const void *data, size_t len);
 void kf_free(void *ptr);
+
+/*
+ * Room for one more element (elem bytes) in an array of *cap elements with
+ * len in use: items itself when there is room, else a larger copy (first_cap
+ * elements, then doubling; never more than max) with *cap updated and items
+ * freed. NULL when len has reached max (*rc KF_ERR_LIMIT) or memory ran out
+ * (*rc KF_ERR_NOMEM); items is then untouched. The caller stores the result
+ * back: `T *n = kf_array_grow(a->items, &a->cap, a->len, sizeof *n, 16, MAX, &rc)`.
+ */
+void *kf_array_grow(void *items, size_t *cap, size_t len, size_t elem, size_t first_cap, size_t max,
+                    kf_rc *rc);
 
 /*
  * Make the n-th allocation from now fail (1 = the next one); every later one
