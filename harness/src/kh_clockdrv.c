@@ -23,6 +23,23 @@ static void kh_clockdrv_json_free(char *text) {
   free_fn(text);
 }
 
+/* method to url with an optional JSON body text, asking for JSON back. */
+static kf_rc kh_clockdrv_send(const char *method, const char *url, const char *body,
+                              const char *purpose, kh_http_response *resp, kf_err *err) {
+  static const char *const names[] = {"Accept", "Content-Type"};
+  static const char *const values[] = {"application/json", "application/json"};
+  kh_http_request req = {.method = method,
+                         .url = url,
+                         .headers = names,
+                         .values = values,
+                         .headers_len = body != NULL ? 2 : 1,
+                         .body = body,
+                         .body_len = body != NULL ? strlen(body) : 0,
+                         .timeout_ms = KH_CLOCKDRV_TIMEOUT_MS,
+                         .purpose = purpose};
+  return kh_http_perform(&req, resp, err);
+}
+
 /* POST body (a JSON object, stolen) to base_url + path and return the answer. */
 static kf_rc kh_clockdrv_post(const char *base_url, const char *path, json_t *body,
                               long want_status, kh_http_response *resp, kf_err *err) {
@@ -43,18 +60,7 @@ static kf_rc kh_clockdrv_post(const char *base_url, const char *path, json_t *bo
     kf_buf_release(&url);
     return kf_err_set(err, rc, "clock URL too long");
   }
-  static const char *const names[] = {"Content-Type", "Accept"};
-  static const char *const values[] = {"application/json", "application/json"};
-  kh_http_request req = {.method = "POST",
-                         .url = url.data,
-                         .headers = names,
-                         .values = values,
-                         .headers_len = 2,
-                         .body = text,
-                         .body_len = strlen(text),
-                         .timeout_ms = KH_CLOCKDRV_TIMEOUT_MS,
-                         .purpose = "test clock"};
-  rc = kh_http_perform(&req, resp, err);
+  rc = kh_clockdrv_send("POST", url.data, text, "test clock", resp, err);
   kh_clockdrv_json_free(text);
   if (rc == KF_OK && resp->status != want_status) {
     json_t *code = json_object_get(json_object_get(kh_http_response_json(resp), "error"), "code");
@@ -138,16 +144,7 @@ kf_rc kh_clockdrv_delete(const char *base_url, const char *id, kh_http_response 
     kf_buf_release(&url);
     return kf_err_set(err, rc, "clock URL too long");
   }
-  static const char *const names[] = {"Accept"};
-  static const char *const values[] = {"application/json"};
-  kh_http_request req = {.method = "DELETE",
-                         .url = url.data,
-                         .headers = names,
-                         .values = values,
-                         .headers_len = 1,
-                         .timeout_ms = KH_CLOCKDRV_TIMEOUT_MS,
-                         .purpose = "test clock delete"};
-  rc = kh_http_perform(&req, resp, err);
+  rc = kh_clockdrv_send("DELETE", url.data, NULL, "test clock delete", resp, err);
   if (rc == KF_OK && resp->status != 204 && resp->status != 200 && resp->status != 404)
     rc = kf_err_set(err, KF_ERR_STATE, "%s: deleting the clock was refused with status %ld",
                     url.data, resp->status);

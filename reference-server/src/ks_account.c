@@ -266,30 +266,11 @@ static kf_rc account_link_judge(const ks_server *srv, sqlite3 *conn, const char 
   return rc;
 }
 
-/*
- * What confirming and checking a link start with: the verdict NOT_FOUND, the
- * id in lower case and a connection. *usable is false (with KF_OK) for an id
- * that cannot name a link, which is answered as an unknown one.
- */
-static kf_rc account_link_start(ks_server *srv, const char *id, char lower[KF_UUID_STR_LEN + 1],
-                                sqlite3 **conn, ks_link_verdict *verdict, bool *usable,
-                                kf_err *err) {
-  assert(srv != NULL && id != NULL && verdict != NULL);
-  *verdict = KS_LINK_NOT_FOUND;
-  *usable = account_link_id(id, lower);
-  return *usable ? ks_db_conn(srv->db, conn, err) : KF_OK;
-}
-
-kf_rc ks_account_confirm(ks_server *srv, const char *id, int64_t now, ks_link_verdict *verdict,
-                         kf_err *err) {
-  char lower[KF_UUID_STR_LEN + 1];
-  sqlite3 *conn = NULL;
-  bool usable = false;
-  kf_rc rc = account_link_start(srv, id, lower, &conn, verdict, &usable, err);
-  if (rc != KF_OK || !usable)
-    return rc;
+/* Judge the link and, when it is valid, confirm its account, in one write transaction. */
+static kf_rc account_link_confirm(ks_server *srv, sqlite3 *conn, const char *lower, int64_t now,
+                                  ks_link_verdict *verdict, kf_err *err) {
   /* Judge and confirm in one write transaction so two clicks cannot both win. */
-  rc = ks_db_begin(conn, err);
+  kf_rc rc = ks_db_begin(conn, err);
   if (rc != KF_OK)
     return rc;
   int64_t account_id = 0;
@@ -313,17 +294,34 @@ kf_rc ks_account_confirm(ks_server *srv, const char *id, int64_t now, ks_link_ve
   return KF_OK;
 }
 
-kf_rc ks_account_check_link(ks_server *srv, const char *id, int64_t now, ks_link_verdict *verdict,
-                            kf_err *err) {
+/* Confirm through the link, or (confirm false) only judge it, as a HEAD does. */
+static kf_rc account_link_use(ks_server *srv, const char *id, int64_t now, bool confirm,
+                              ks_link_verdict *verdict, kf_err *err) {
+  assert(srv != NULL && id != NULL && verdict != NULL);
+  *verdict = KS_LINK_NOT_FOUND;
   char lower[KF_UUID_STR_LEN + 1];
+  /* A malformed id cannot name a link; answer as for an unknown one. */
+  if (!account_link_id(id, lower))
+    return KF_OK;
   sqlite3 *conn = NULL;
-  bool usable = false;
-  kf_rc rc = account_link_start(srv, id, lower, &conn, verdict, &usable, err);
-  if (rc != KF_OK || !usable)
+  kf_rc rc = ks_db_conn(srv->db, &conn, err);
+  if (rc != KF_OK)
     return rc;
+  if (confirm)
+    return account_link_confirm(srv, conn, lower, now, verdict, err);
   /* One SELECT reads a consistent snapshot, so no transaction is needed to only look. */
   int64_t account_id = 0;
   return account_link_judge(srv, conn, lower, now, &account_id, verdict, err);
+}
+
+kf_rc ks_account_confirm(ks_server *srv, const char *id, int64_t now, ks_link_verdict *verdict,
+                         kf_err *err) {
+  return account_link_use(srv, id, now, true, verdict, err);
+}
+
+kf_rc ks_account_check_link(ks_server *srv, const char *id, int64_t now, ks_link_verdict *verdict,
+                            kf_err *err) {
+  return account_link_use(srv, id, now, false, verdict, err);
 }
 
 /* Record that a resend was asked for, in the open transaction. */
