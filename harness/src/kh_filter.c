@@ -4,6 +4,7 @@
 #include "kh_filter.h"
 
 #include <assert.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "kf/buf.h"
@@ -45,10 +46,9 @@ static kf_rc kh_f_count(const char *arg, size_t len, json_t **value, kf_err *err
   return kh_filter_replace(value, json_integer((json_int_t)n), err);
 }
 
-/* The value as text with ASCII letters lower-cased. */
-static kf_rc kh_f_lower(const char *arg, size_t len, json_t **value, kf_err *err) {
-  (void)arg;
-  (void)len;
+/* The value as text, rewritten in place by edit (which returns the new length). */
+static kf_rc kh_filter_text_map(json_t **value, size_t (*edit)(char *text, size_t len),
+                                kf_err *err) {
   kf_buf text;
   kf_buf_init(&text, KH_TEXT_MAX);
   kf_rc rc = kh_text_of_value(*value, &text);
@@ -56,12 +56,51 @@ static kf_rc kh_f_lower(const char *arg, size_t len, json_t **value, kf_err *err
     kf_buf_release(&text);
     return kh_filter_text_error(rc, err);
   }
-  for (size_t i = 0; i < text.len; i++)
-    if (text.data[i] >= 'A' && text.data[i] <= 'Z')
-      text.data[i] = (char)(text.data[i] + 32);
-  rc = kh_filter_replace(value, kh_text_json_string(text.data, text.len), err);
+  size_t n = text.len > 0 ? edit(text.data, text.len) : 0;
+  rc = kh_filter_replace(value, kh_text_json_string(text.data != NULL ? text.data : "", n), err);
   kf_buf_release(&text);
   return rc;
+}
+
+static size_t kh_edit_lower(char *text, size_t len) {
+  for (size_t i = 0; i < len; i++)
+    if (text[i] >= 'A' && text[i] <= 'Z')
+      text[i] = (char)(text[i] + 32);
+  return len;
+}
+
+/*
+ * Every run of ASCII white space (line breaks included) as one space, none at
+ * the ends: a sentence a mail wraps across lines reads as written.
+ */
+static size_t kh_edit_words(char *text, size_t len) {
+  size_t out = 0;
+  bool blank = false;
+  for (size_t i = 0; i < len; i++) {
+    bool is_blank = strchr(" \t\r\n\f\v", text[i]) != NULL && text[i] != '\0';
+    if (is_blank) {
+      blank = out > 0;
+      continue;
+    }
+    if (blank)
+      text[out++] = ' ';
+    blank = false;
+    text[out++] = text[i];
+  }
+  return out;
+}
+
+/* The value as text with ASCII letters lower-cased. */
+static kf_rc kh_f_lower(const char *arg, size_t len, json_t **value, kf_err *err) {
+  (void)arg;
+  (void)len;
+  return kh_filter_text_map(value, kh_edit_lower, err);
+}
+
+static kf_rc kh_f_words(const char *arg, size_t len, json_t **value, kf_err *err) {
+  (void)arg;
+  (void)len;
+  return kh_filter_text_map(value, kh_edit_words, err);
 }
 
 /* The first match (or its group 1) in the value as text; absent without a match. */
@@ -187,6 +226,7 @@ static kf_rc kh_f_instant(const char *arg, size_t len, json_t **value, kf_err *e
 #define KH_FILTER_TABLE(X)                                                                         \
   X("count", NULL, kh_f_count)                                                                     \
   X("lower", NULL, kh_f_lower)                                                                     \
+  X("words", NULL, kh_f_words)                                                                     \
   X("regex", "a regex", kh_f_regex)                                                                \
   X("grep", "a regex", kh_f_grep)                                                                  \
   X("instant", NULL, kh_f_instant)

@@ -203,6 +203,11 @@ static void test_filters(void **state) {
   assert_holds("expect mail.text grep \"klicken\" regex \"id=([a-z]+)\" == \"abc\"");
   assert_holds("expect json \"$.nope\" count not exists");
   assert_holds("expect json \"$.status\" lower == \"ok\"");
+  /* A sentence wrapped across lines reads as written once white space runs are one space. */
+  assert_holds("expect mail.text words contains \"Hallo Bitte klicken:\"");
+  assert_fails("expect mail.text contains \"Hallo Bitte klicken:\"", NULL);
+  assert_holds("expect mail.text words startswith \"Hallo Bitte\"");
+  assert_holds("expect mail.text words matches \"abc Danke$\"");
 }
 
 static void test_mail_letter_var(void **state) {
