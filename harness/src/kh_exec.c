@@ -314,6 +314,12 @@ static kf_rc kh_exec_builtins(kh_exec *ex) {
   }
   if (rc == KF_OK && p->base_url != NULL)
     rc = kh_vars_set(&ex->vars, "target.base_url", p->base_url, strlen(p->base_url));
+  /* Without a trailing '/', so "{{target.public_url}}/link/..." is the link as mailed. */
+  size_t public_len = p->public_url != NULL ? strlen(p->public_url) : 0;
+  while (public_len > 0 && p->public_url[public_len - 1] == '/')
+    public_len--;
+  if (rc == KF_OK && p->public_url != NULL)
+    rc = kh_vars_set(&ex->vars, "target.public_url", p->public_url, public_len);
   char num[32];
   if (rc == KF_OK)
     rc = kf_str_format(num, sizeof(num), "%llu", (unsigned long long)ex->cfg->seed);

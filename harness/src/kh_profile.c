@@ -10,6 +10,7 @@
 
 #include <assert.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "kf/alloc.h"
@@ -89,9 +90,9 @@ static bool kh_is_http_url(const char *s) {
 }
 
 /* The keys outside sections, for validation and did-you-mean. */
-static const char *const KH_PROFILE_KEYS[] = {
-    "base_url",     "mail_api",     "post_api",        "clock",
-    "clock_header", "wait_timeout", "timing_base_url", NULL};
+static const char *const KH_PROFILE_KEYS[] = {"base_url",        "mail_api",     "post_api",
+                                              "clock",           "clock_header", "wait_timeout",
+                                              "timing_base_url", "public_url",   NULL};
 static const char *const KH_PROFILE_SECTIONS[] = {"defaults", "custom", NULL};
 
 static size_t kh_profile_count(const char *const *names) {
@@ -147,24 +148,27 @@ kf_rc kh_profile_finish(kh_profile *profile, kf_err *err) {
   kf_rc krc = kh_profile_check_keys(profile, err);
   if (krc != KF_OK)
     return krc;
-  const char *base = kh_profile_get(profile, "base_url");
-  if (base == NULL || base[0] == '\0')
-    return kf_err_set(err, KF_ERR_INVALID, "base_url is required");
-  if (!kh_is_http_url(base))
-    return kf_err_set(err, KF_ERR_INVALID,
-                      "base_url must start with http:// or https:// (got \"%.100s\")", base);
-  const char *mail = kh_profile_get(profile, "mail_api");
-  const char *post = kh_profile_get(profile, "post_api");
-  if (mail != NULL && mail[0] == '\0')
-    mail = NULL;
-  if (post != NULL && post[0] == '\0')
-    post = NULL;
-  if (mail != NULL && !kh_is_http_url(mail))
-    return kf_err_set(err, KF_ERR_INVALID,
-                      "mail_api must start with http:// or https:// (got \"%.100s\")", mail);
-  if (post != NULL && !kh_is_http_url(post))
-    return kf_err_set(err, KF_ERR_INVALID,
-                      "post_api must start with http:// or https:// (got \"%.100s\")", post);
+  /* The URL keys: an empty value is no value; a value must be an http(s) URL. */
+  static const struct {
+    const char *key;
+    size_t field; /* offsetof the kh_profile member. */
+    bool required;
+  } urls[] = {{"base_url", offsetof(kh_profile, base_url), true},
+              {"mail_api", offsetof(kh_profile, mail_api), false},
+              {"post_api", offsetof(kh_profile, post_api), false},
+              {"timing_base_url", offsetof(kh_profile, timing_base_url), false},
+              {"public_url", offsetof(kh_profile, public_url), false}};
+  const char *found[sizeof urls / sizeof urls[0]];
+  for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+    const char *v = kh_profile_get(profile, urls[i].key);
+    found[i] = v != NULL && v[0] != '\0' ? v : NULL;
+    if (found[i] == NULL && urls[i].required)
+      return kf_err_set(err, KF_ERR_INVALID, "%s is required", urls[i].key);
+    if (found[i] != NULL && !kh_is_http_url(found[i]))
+      return kf_err_set(err, KF_ERR_INVALID,
+                        "%s must start with http:// or https:// (got \"%.100s\")", urls[i].key,
+                        found[i]);
+  }
   const char *clock = kh_profile_get(profile, "clock");
   if (clock == NULL)
     clock = "none";
@@ -182,17 +186,11 @@ kf_rc kh_profile_finish(kh_profile *profile, kf_err *err) {
   if (wait != NULL && (kf_duration_parse_ms(wait, &wait_ms) != KF_OK || wait_ms <= 0))
     return kf_err_set(err, KF_ERR_INVALID,
                       "wait_timeout must be a duration such as 10s (got \"%.100s\")", wait);
-  const char *timing = kh_profile_get(profile, "timing_base_url");
-  if (timing != NULL && timing[0] == '\0')
-    timing = NULL;
-  if (timing != NULL && !kh_is_http_url(timing))
-    return kf_err_set(err, KF_ERR_INVALID,
-                      "timing_base_url must start with http:// or https:// (got \"%.100s\")",
-                      timing);
-  profile->base_url = base;
-  profile->timing_base_url = timing;
-  profile->mail_api = mail;
-  profile->post_api = post;
+  for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++)
+    *(const char **)(void *)((char *)profile + urls[i].field) = found[i];
+  /* Where the portal's own links point; most targets are tested at that address. */
+  if (profile->public_url == NULL)
+    profile->public_url = profile->base_url;
   profile->clock = clock;
   profile->clock_header = header;
   profile->wait_timeout_ms = wait_ms;

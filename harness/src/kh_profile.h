@@ -36,7 +36,8 @@ typedef struct kh_profile {
   const char *clock_header; /* "clock_header", default "Konform-Clock". */
   int64_t wait_timeout_ms;  /* "wait_timeout", default 10s. */
   const char
-      *timing_base_url; /* "timing_base_url": where timing scenarios run, or NULL: base_url. */
+      *timing_base_url;   /* "timing_base_url": where timing scenarios run, or NULL: base_url. */
+  const char *public_url; /* "public_url": where the portal's links point; default base_url. */
 } kh_profile;
 
 void kh_profile_init(kh_profile *profile);
