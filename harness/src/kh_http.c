@@ -70,6 +70,30 @@ kf_rc kh_http_url_base(kf_buf *out, const char *base) {
   return kf_buf_append(out, base, len);
 }
 
+kf_rc kh_http_url_resolve(const char *base, const char *ref, char **out) {
+  assert(base != NULL && ref != NULL && out != NULL);
+  *out = NULL;
+  if (kh_http_global_init(NULL) != KF_OK)
+    return KF_ERR_INTERNAL;
+  CURLU *u = curl_url();
+  if (u == NULL)
+    return KF_ERR_NOMEM;
+  char *resolved = NULL;
+  kf_rc rc = KF_OK;
+  /* Set on a handle that holds the base, a relative reference is resolved against it. */
+  if (curl_url_set(u, CURLUPART_URL, base, 0) != CURLUE_OK ||
+      curl_url_set(u, CURLUPART_URL, ref, 0) != CURLUE_OK ||
+      curl_url_get(u, CURLUPART_URL, &resolved, 0) != CURLUE_OK)
+    rc = KF_ERR_INVALID;
+  if (rc == KF_OK) {
+    *out = kf_strdup(resolved);
+    rc = *out != NULL ? KF_OK : KF_ERR_NOMEM;
+  }
+  curl_free(resolved);
+  curl_url_cleanup(u);
+  return rc;
+}
+
 kf_rc kh_http_url_escape(kf_buf *out, const char *value) {
   assert(out != NULL && value != NULL);
   if (kh_http_global_init(NULL) != KF_OK)
@@ -218,8 +242,8 @@ static kf_rc kh_http_parse_head(const kf_buf *head, json_t *headers, kf_message 
   return KF_OK;
 }
 
-static kf_rc kh_http_build_subject(long status, const kh_http_sink *sink, int64_t duration_ms,
-                                   kf_exchange *ex, json_t **out) {
+static kf_rc kh_http_build_subject(const char *url, long status, const kh_http_sink *sink,
+                                   int64_t duration_ms, kf_exchange *ex, json_t **out) {
   json_t *subject = json_object();
   json_t *headers = json_object();
   if (subject == NULL || headers == NULL) {
@@ -235,6 +259,7 @@ static kf_rc kh_http_build_subject(long status, const kh_http_sink *sink, int64_
   }
   const char *body = sink->body.data != NULL ? sink->body.data : "";
   int bad = 0;
+  bad |= json_object_set_new(subject, "url", json_string(url));
   bad |= json_object_set_new(subject, "status", json_integer(status));
   bad |= json_object_set_new(subject, "headers", headers);
   /* nocheck: a target may answer with invalid UTF-8 and the checks must see it. */
@@ -402,7 +427,8 @@ kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err
     resp->duration_us = resp->duration_ms * 1000;
   resp->status = status;
   resp->exchange.status = status;
-  rc = kh_http_build_subject(status, &sink, resp->duration_ms, &resp->exchange, &resp->subject);
+  rc = kh_http_build_subject(req->url, status, &sink, resp->duration_ms, &resp->exchange,
+                             &resp->subject);
   if (rc == KF_OK && sink.body.len > 0)
     rc = kf_message_set_body(&resp->exchange.response, sink.body.data, sink.body.len);
   if (rc != KF_OK)

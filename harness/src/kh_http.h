@@ -83,6 +83,13 @@ kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err
 kf_rc kh_http_url_base(kf_buf *out, const char *base);
 
 /*
+ * The absolute URL of the reference ref (RFC 3986 section 5: a path, "../x",
+ * "?q", an absolute URL) found on the page at base, into *out (caller frees
+ * with kf_free). KF_ERR_INVALID for a base or reference curl cannot read.
+ */
+kf_rc kh_http_url_resolve(const char *base, const char *ref, char **out);
+
+/*
  * Append value to out with every byte outside [A-Za-z0-9-._~] percent-encoded
  * (for query strings). out must be kf_buf-initialised by the caller.
  */

@@ -125,7 +125,9 @@ static kf_rc kh_q_link_by_text(const kh_query_env *env, const char *arg, size_t 
     const json_t *text = json_object_get(link, "text");
     if (json_is_string(text) && json_string_length(text) == len &&
         memcmp(json_string_value(text), arg, len) == 0) {
-      *out = json_incref(json_object_get(link, "href"));
+      /* The link resolved against the page; the href as written where it cannot be. */
+      json_t *url = json_object_get(link, "url");
+      *out = json_incref(url != NULL ? url : json_object_get(link, "href"));
       break;
     }
   }

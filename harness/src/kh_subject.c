@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "kf/buf.h"
+#include "kf/alloc.h"
 #include "kh_html.h"
+#include "kh_http.h"
 #include "kh_text.h"
 
 static const struct {
@@ -113,11 +115,31 @@ static kf_rc kh_subject_load_page_text(kh_subject *subject, const json_t *body, 
   return rc;
 }
 
+/*
+ * Each link as {"text", "href" as written, "url"}: its href resolved against
+ * the page's URL (RFC 3986), so "anmelden", "../anmelden" and an absolute
+ * URL lead where a browser goes; "url" is absent where it cannot be read.
+ */
 static kf_rc kh_subject_load_page_links(kh_subject *subject, const json_t *body, kf_err *err) {
   json_t *links = NULL;
   kf_rc rc = kh_html_links(json_string_value(body), json_string_length(body), &links);
   if (rc != KF_OK)
     return kf_err_set(err, rc, "cannot read the page's links: %s", kf_rc_name(rc));
+  const char *page = json_string_value(json_object_get(subject->doc, "url"));
+  size_t i;
+  json_t *link;
+  json_array_foreach(links, i, link) {
+    const char *href = json_string_value(json_object_get(link, "href"));
+    char *url = NULL;
+    if (page == NULL || href == NULL || kh_http_url_resolve(page, href, &url) != KF_OK)
+      continue;
+    int bad = json_object_set_new(link, "url", json_string(url));
+    kf_free(url);
+    if (bad) {
+      json_decref(links);
+      return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+    }
+  }
   return kh_subject_set(subject, "page_links", links, err);
 }
 
