@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "kf/alloc.h"
+#include "kh_http.h"
 #include "kh_jsonpath.h"
 #include "kh_pred.h"
 #include "kh_query.h"
@@ -208,6 +209,25 @@ static void test_filters(void **state) {
   assert_fails("expect mail.text contains \"Hallo Bitte klicken:\"", NULL);
   assert_holds("expect mail.text words startswith \"Hallo Bitte\"");
   assert_holds("expect mail.text words matches \"abc Danke$\"");
+}
+
+/* References on a page resolve as a browser resolves them (RFC 3986 section 5.4). */
+static void test_url_resolve(void **state) {
+  (void)state;
+  static const char *const cases[][2] = {
+      {"/anmelden", "http://h:1/anmelden"},
+      {"anmelden", "http://h:1/link/anmelden"},
+      {"../anmelden", "http://h:1/anmelden"},
+      {"https://portal.test/anmelden", "https://portal.test/anmelden"},
+      {"?id=2", "http://h:1/link/e-mail-bestaetigen?id=2"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *out = NULL;
+    assert_int_equal(
+        kh_http_url_resolve("http://h:1/link/e-mail-bestaetigen?id=1", cases[i][0], &out), KF_OK);
+    assert_string_equal(out, cases[i][1]);
+    kf_free(out);
+  }
 }
 
 static void test_mail_letter_var(void **state) {
@@ -556,6 +576,7 @@ int main(void) {
       cmocka_unit_test(test_eval_allocation_failures),
       cmocka_unit_test(test_response_queries),
       cmocka_unit_test(test_filters),
+      cmocka_unit_test(test_url_resolve),
       cmocka_unit_test(test_mail_letter_var),
       cmocka_unit_test(test_typed_comparisons),
       cmocka_unit_test(test_errors),
