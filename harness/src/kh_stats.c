@@ -80,8 +80,10 @@ static kf_rc kh_stats_shift(const double *a, size_t n, const double *b, size_t m
   out->shift = kh_stats_median(d, nm);
   /* The interval's ends are order statistics of the differences (normal approximation of U). */
   double half = z * sqrt((double)n * (double)m * ((double)n + (double)m + 1.0) / 12.0);
-  double k = floor((double)nm / 2.0 - half);
-  size_t lo = k < 0.0 ? 0 : (size_t)k;
+  /* C = floor(nm/2 - half) counts from 1 (Hollander and Wolfe): the C-th smallest and the
+     C-th largest difference, at 0-based indexes C - 1 and nm - C. */
+  double c = floor((double)nm / 2.0 - half);
+  size_t lo = c < 1.0 ? 0 : (size_t)c - 1;
   size_t hi = nm - 1 - lo;
   if (lo > hi)
     lo = hi = nm / 2;

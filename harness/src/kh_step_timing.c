@@ -10,6 +10,7 @@
 #include "kf/str.h"
 #include "kh_exec.h"
 #include "kh_lint.h"
+#include "kh_profile.h"
 #include "kh_stats.h"
 
 #define KH_TIMING_DEFAULT_ROUNDS 20
@@ -56,8 +57,11 @@ static kf_rc kh_timing_parse(kh_cur *c, kh_step *step, size_t kw_len) {
     (void)kh_cur_error_kind(c, c->i, KH_DIAG_EXPECTED_TOKEN, "expected 'rounds' after the count");
     return kh_cur_hint(c, "write 'timing 20 rounds'");
   }
-  if (kh_cur_accept_word(c, "margin") && (rc = kh_timing_parse_margin(c, t)) != KF_OK)
-    return rc;
+  if (kh_cur_accept_word(c, "margin")) {
+    t->margin_given = true;
+    if ((rc = kh_timing_parse_margin(c, t)) != KF_OK)
+      return rc;
+  }
   return kh_cur_expect_end(c, "the timing step");
 }
 
@@ -184,14 +188,44 @@ static json_t *kh_timing_doc(size_t rounds, const kh_timing_samples *s, const kh
                    "verdict", verdict, "same_class", strcmp(verdict, "same") == 0);
 }
 
-/* Compare the first n rounds: the figures, the margin and the verdict. */
-static kf_rc kh_timing_decide(const kh_timing *t, const kh_timing_samples *s, size_t n,
-                              kh_stats_result *res, double *margin, const char **verdict) {
-  kf_rc rc = kh_stats_compare(s->ms[0], n, s->ms[1], n, KH_TIMING_CONFIDENCE, res);
+/*
+ * The margin of "same time class": the step's own, else the profile's
+ * [defaults] timing_margin_ms and timing_margin_percent (the catalogue's
+ * documented defaults for AUTH-04 and ACC-10), else the built-in ones.
+ */
+static void kh_timing_margin_of(const kh_exec *ex, const kh_timing *t, double *abs_ms,
+                                double *pct) {
+  *abs_ms = (double)t->margin_ms;
+  *pct = (double)t->margin_pct;
+  if (t->margin_given)
+    return;
+  long v;
+  const char *ms = kh_profile_get(ex->cfg->profile, "defaults.timing_margin_ms");
+  const char *rel = kh_profile_get(ex->cfg->profile, "defaults.timing_margin_percent");
+  if (ms != NULL && kf_str_to_long(ms, 0, 60000, &v) == KF_OK)
+    *abs_ms = (double)v;
+  if (rel != NULL && kf_str_to_long(rel, 0, 100, &v) == KF_OK)
+    *pct = (double)v;
+}
+
+/*
+ * Compare the first n rounds: the figures, the margin and the verdict. The
+ * interval is at a confidence split over every look the step may take
+ * (Bonferroni), so looking again after more rounds does not make "same"
+ * easier to reach than one look at 99%.
+ */
+static kf_rc kh_timing_decide(const kh_exec *ex, const kh_timing *t, const kh_timing_samples *s,
+                              size_t n, size_t looks, kh_stats_result *res, double *margin,
+                              const char **verdict) {
+  double confidence = 1.0 - (1.0 - KH_TIMING_CONFIDENCE) / (double)(looks > 0 ? looks : 1);
+  kf_rc rc = kh_stats_compare(s->ms[0], n, s->ms[1], n, confidence, res);
   if (rc != KF_OK)
     return rc;
-  double larger = res->median_a > res->median_b ? res->median_a : res->median_b;
-  *margin = fmax((double)t->margin_ms, larger * (double)t->margin_pct / 100.0);
+  /* Of the faster kind: a leak that slows one kind down must not widen its own margin. */
+  double faster = res->median_a < res->median_b ? res->median_a : res->median_b;
+  double abs_ms = 0.0, pct = 0.0;
+  kh_timing_margin_of(ex, t, &abs_ms, &pct);
+  *margin = fmax(abs_ms, faster * pct / 100.0);
   *verdict = kh_timing_verdict(res, *margin);
   return KF_OK;
 }
@@ -208,6 +242,7 @@ static kf_status kh_timing_run(kh_exec *ex, size_t idx, const kh_timing *t, kh_t
   if (max > KH_STATS_MAX_N)
     max = KH_STATS_MAX_N;
   size_t step = (size_t)t->rounds / 2 > 0 ? (size_t)t->rounds / 2 : 1;
+  size_t looks = 1 + (max > (size_t)t->rounds ? (max - (size_t)t->rounds + step - 1) / step : 0);
   size_t done = 0;
   for (size_t want = (size_t)t->rounds;; want += step) {
     if (want > max)
@@ -216,7 +251,7 @@ static kf_status kh_timing_run(kh_exec *ex, size_t idx, const kh_timing *t, kh_t
     if (st != KF_STATUS_PASS)
       return st;
     done = want;
-    if (kh_timing_decide(t, s, done, res, margin, verdict) != KF_OK)
+    if (kh_timing_decide(ex, t, s, done, looks, res, margin, verdict) != KF_OK)
       return kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "out of memory comparing the samples");
     if (strcmp(*verdict, "inconclusive") != 0 || done >= max)
       break;

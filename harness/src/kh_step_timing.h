@@ -11,13 +11,20 @@
  * p < 0.001 and the shift is larger than the margin; else "inconclusive".
  * While inconclusive the step goes on in batches of half the rounds, up to
  * five times the rounds asked for; still inconclusive then, it leaves the
- * scenario not checked (skipped with the figures), never passed. The margin is the larger of the
- * absolute one (default 2 ms) and the relative one (default 10%) of the larger median. A scenario
- * with a timing step runs alone, against the profile's timing_base_url when set.
+ * scenario not checked (skipped with the figures), never passed. The interval's
+ * confidence is split over every look the step may take (Bonferroni). The
+ * margin is the larger of the absolute one and the relative one of the
+ * faster kind's median: the step's `margin`, else the profile's [defaults]
+ * timing_margin_ms and timing_margin_percent, else 2 ms and 10%. What is
+ * compared is the location of the two distributions (the Hodges-Lehmann
+ * shift); a difference only in rare answers (a tail) is not measured. A
+ * scenario with a timing step runs alone, against the profile's
+ * timing_base_url when set.
  */
 #ifndef KH_STEP_TIMING_H
 #define KH_STEP_TIMING_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kh_step.h"
@@ -26,7 +33,8 @@
 typedef struct kh_timing {
   long long rounds;
   int64_t margin_ms;    /* Absolute margin. */
-  long long margin_pct; /* Relative margin, percent of the larger median. */
+  long long margin_pct; /* Relative margin, percent of the faster kind's median. */
+  bool margin_given;    /* The step names its margin; else the profile's [defaults] do. */
   kh_request req[2];    /* a and b. */
 } kh_timing;
 

@@ -34,5 +34,7 @@ off_delay_working_days = 3
 one_time_valid_days = 30
 reset_link_hours = 24
 session_idle_minutes = 30
+timing_margin_ms = 2
+timing_margin_percent = 10
 totp_window_steps = 1
 wrong_codes_per_hour = 5
