@@ -10,6 +10,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <time.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -370,17 +371,66 @@ static int kh_cli_selftest_body(const kh_cli_options *o) {
 
 /*
  * Set by the signal thread before it stops the stacks. Stopping them makes
- * the main thread's run end too (its requests fail, its start is woken), and
- * the main thread may get to exit first: it then exits 130 as well.
+ * the main thread's run end too (its requests fail, its start is woken); it
+ * then writes no report and exits 130 itself.
  */
 static atomic_bool kh_cli_interrupted;
 
+/* The main thread's command has returned (guarded by kh_cli_done_lock). */
+static pthread_mutex_t kh_cli_done_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t kh_cli_done_cond = PTHREAD_COND_INITIALIZER;
+static bool kh_cli_done;
+
+/* How long the main thread may take to end after Ctrl-C before it is cut off. */
+#define KH_CLI_INTERRUPT_GRACE_S 10
+
+const atomic_bool *kh_cli_interrupt_flag(void) {
+  return &kh_cli_interrupted;
+}
+
+static void kh_cli_mark_done(void) {
+  pthread_mutex_lock(&kh_cli_done_lock);
+  kh_cli_done = true;
+  pthread_cond_broadcast(&kh_cli_done_cond);
+  pthread_mutex_unlock(&kh_cli_done_lock);
+}
+
+/* After Ctrl-C: the main thread ends on its own, or is cut off after the grace period. */
+static void *kh_cli_grace_thread(void *arg) {
+  (void)arg;
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += KH_CLI_INTERRUPT_GRACE_S;
+  pthread_mutex_lock(&kh_cli_done_lock);
+  int rc = 0;
+  while (!kh_cli_done && rc != ETIMEDOUT)
+    rc = pthread_cond_timedwait(&kh_cli_done_cond, &kh_cli_done_lock, &deadline);
+  bool done = kh_cli_done;
+  pthread_mutex_unlock(&kh_cli_done_lock);
+  if (!done) {
+    fprintf(stderr, "konform: the run did not end within %d s of the signal; exiting\n",
+            KH_CLI_INTERRUPT_GRACE_S);
+    fflush(stdout);
+    _exit(KH_EXIT_INTERRUPTED);
+  }
+  return NULL;
+}
+
+/*
+ * The first signal stops every stack and lets the main thread end (so no
+ * report is left half written); a second one exits at once.
+ */
 static void *kh_cli_signal_thread(void *arg) {
   (void)arg;
   int sig = kf_daemon_wait_for_signal();
   atomic_store(&kh_cli_interrupted, true);
-  fprintf(stderr, "\nkonform: interrupted by signal %d; stopping\n", sig);
+  fprintf(stderr, "\nkonform: interrupted by signal %d; stopping (again to exit at once)\n", sig);
   kh_stack_stop_all();
+  pthread_t grace;
+  if (pthread_create(&grace, NULL, kh_cli_grace_thread, NULL) != 0)
+    _exit(KH_EXIT_INTERRUPTED);
+  pthread_detach(grace);
+  (void)kf_daemon_wait_for_signal();
   fflush(stdout);
   _exit(KH_EXIT_INTERRUPTED);
   return NULL;
@@ -422,6 +472,7 @@ static int kh_cli_runtime(const kh_cli_options *o, int (*body)(const kh_cli_opti
   }
   pthread_detach(sig_thread);
   int code = body(o);
+  kh_cli_mark_done();
   if (atomic_load(&kh_cli_interrupted)) {
     /* What the run printed after the signal is an effect of the interruption, not a verdict. */
     fflush(stdout);

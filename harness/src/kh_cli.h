@@ -8,6 +8,7 @@
 #ifndef KH_CLI_H
 #define KH_CLI_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -90,6 +91,12 @@ typedef struct kh_cli_options {
  * message for a usage error (unknown command or option, missing or bad value).
  */
 kf_rc kh_cli_parse(int argc, char *const *argv, kh_cli_options *opts, kf_err *err);
+
+/*
+ * Set once Ctrl-C (SIGINT) or SIGTERM arrived: commands start nothing new,
+ * print no verdict and write no report (kh_runner_config.cancel).
+ */
+const atomic_bool *kh_cli_interrupt_flag(void);
 
 /* Run the whole command line; returns the process exit code. */
 int kh_cli_main(int argc, char **argv);

@@ -34,6 +34,9 @@ typedef struct kh_cmd_run_progress {
 static void kh_cmd_run_on_scenario(const kf_scenario_result *sc, size_t done, size_t total,
                                    void *ctx) {
   kh_cmd_run_progress *p = ctx;
+  /* After Ctrl-C a scenario's end is the interruption's doing, not the target's. */
+  if (atomic_load(kh_cli_interrupt_flag()))
+    return;
   kr_console_scenario(stdout, &p->console, sc, done, total);
   fflush(stdout);
 }
@@ -202,7 +205,8 @@ static int kh_cmd_run_execute(const kh_cli_options *o, kh_cmd_run_state *st) {
                           .run_id = st->run_id,
                           .jobs = jobs,
                           .progress = kh_cmd_run_on_scenario,
-                          .progress_ctx = &progress};
+                          .progress_ctx = &progress,
+                          .cancel = kh_cli_interrupt_flag()};
   kf_rc rc = kh_runner_run(&cfg, &st->run, &err);
   int code = KH_EXIT_OK;
   if (rc == KF_ERR_NETWORK || rc == KF_ERR_TIMEOUT || rc == KF_ERR_STATE) {
@@ -211,6 +215,10 @@ static int kh_cmd_run_execute(const kh_cli_options *o, kh_cmd_run_state *st) {
   } else if (rc != KF_OK) {
     fprintf(stderr, "konform: the run could not be carried out: %s\n", err.message);
     code = KH_EXIT_FAILURES;
+  } else if (atomic_load(kh_cli_interrupt_flag())) {
+    /* What ran was cut short: no verdict and no report that could be read as one. */
+    fprintf(stderr, "konform: interrupted: no verdict, no report written\n");
+    code = KH_EXIT_INTERRUPTED;
   } else {
     /* The reports first: the summary's closing counts line is the last line of the run. */
     int rcode = kh_cmd_run_write_reports(o, &st->run);

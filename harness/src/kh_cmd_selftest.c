@@ -170,7 +170,8 @@ static kf_rc kh_selftest_run(const kh_cli_options *o, const kh_suite *suite,
                           .target_label = label,
                           .seed = o->has_seed ? o->seed : 1,
                           .run_id = o->has_run_id ? o->run_id : (uint64_t)0x5e1f7e57,
-                          .jobs = o->jobs > 0 ? o->jobs : 4};
+                          .jobs = o->jobs > 0 ? o->jobs : 4,
+                          .cancel = kh_cli_interrupt_flag()};
   if (rc == KF_OK)
     rc = kh_runner_run(&cfg, run, err);
   kh_stack_stop(&stack);
@@ -234,13 +235,19 @@ static int kh_selftest_faults_table(const kh_cli_options *o, const kh_suite *sui
   int code = KH_EXIT_OK;
   for (size_t i = 0; i < list->len; i++) {
     const kh_fault *f = &list->items[i];
+    if (atomic_load(kh_cli_interrupt_flag()))
+      break;
     if (!kh_selftest_selected(o, f))
       continue;
     tried++;
     char ids[128];
     kf_str_join(ids, sizeof ids, (const char *const *)f->ids, " ", " ");
     kh_selftest_outcome out;
-    if (kh_selftest_one(o, suite, cat, f, &out, &err) != KF_OK) {
+    kf_rc rc = kh_selftest_one(o, suite, cat, f, &out, &err);
+    /* A fault's run cut short by Ctrl-C says nothing about the suite. */
+    if (atomic_load(kh_cli_interrupt_flag()))
+      break;
+    if (rc != KF_OK) {
       printf("%-*s %-*s could not run: %s\n", KH_SELFTEST_NAME_COLS, f->name, KH_SELFTEST_IDS_COLS,
              ids, err.message);
       code = KH_EXIT_FAILURES;
@@ -256,6 +263,10 @@ static int kh_selftest_faults_table(const kh_cli_options *o, const kh_suite *sui
              f->what);
     }
     fflush(stdout);
+  }
+  if (atomic_load(kh_cli_interrupt_flag())) {
+    printf("interrupted: no verdict\n");
+    return KH_EXIT_INTERRUPTED;
   }
   printf("%zu %s, %zu caught, %zu not caught\n", tried, tried == 1 ? "fault" : "faults", caught,
          tried - caught);
@@ -357,6 +368,8 @@ int kh_cmd_selftest(const kh_cli_options *o, const kh_suite *suite, const kh_cat
   int code = kh_selftest_faults_table(o, suite, cat, list);
   kf_free(list->text);
   kf_free(list);
+  if (code == KH_EXIT_INTERRUPTED)
+    return code;
   int vcode = kh_selftest_variants(o, suite, cat);
   return code != KH_EXIT_OK ? code : vcode;
 }

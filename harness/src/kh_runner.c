@@ -68,7 +68,8 @@ static void *kh_pool_worker(void *arg) {
   kh_pool *pool = arg;
   for (;;) {
     pthread_mutex_lock(&pool->lock);
-    size_t k = pool->next < pool->end ? pool->next++ : pool->end;
+    bool cancelled = pool->cfg->cancel != NULL && atomic_load(pool->cfg->cancel);
+    size_t k = !cancelled && pool->next < pool->end ? pool->next++ : pool->end;
     pthread_mutex_unlock(&pool->lock);
     if (k >= pool->end)
       break;

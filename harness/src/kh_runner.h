@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "kf/error.h"
@@ -50,6 +51,7 @@ typedef struct kh_runner_config {
   unsigned jobs;                  /* Worker threads; 0 means 1. */
   kh_runner_progress_fn progress; /* May be NULL. */
   void *progress_ctx;
+  const atomic_bool *cancel; /* Borrowed, may be NULL: once true, no further scenario starts. */
 } kh_runner_config;
 
 /*
