@@ -224,8 +224,8 @@ case_interrupt_running() {
   mkdir -p "$tmp/slow" "$tmp/stacktmp"
   printf 'scenario: wartet\ncovers: ACC-05\nwait mail to "niemand@konform.test" within 60s\n  expect mail.subject exists\n' >"$tmp/slow/w.konform"
   mkfifo "$tmp/fifo"
-  TMPDIR="$tmp/stacktmp" "$konform" run --no-color --catalogue scenarios/catalogue.json "$tmp/slow" \
-    >"$tmp/fifo" 2>"$tmp/int.err" &
+  TMPDIR="$tmp/stacktmp" "$konform" run --no-color --catalogue scenarios/catalogue.json \
+    --report "json=$tmp/int.json" "$tmp/slow" >"$tmp/fifo" 2>"$tmp/int.err" &
   run_pid=$!
   # The header line is printed once the stack is up and the run begins.
   started=no
@@ -248,6 +248,7 @@ case_interrupt_running() {
   [ "$started" = yes ] || return 1
   it_that "Ctrl-C exits 130 (got $code)" [ "$code" -eq 130 ]
   it_that "Ctrl-C removes the stack folder" empty_dir "$tmp/stacktmp"
+  it_that "Ctrl-C writes no report (a cut-short run is no verdict)" [ ! -e "$tmp/int.json" ]
 }
 
 # ---- Profiles are validated: a misspelt key names the one it resembles. ----
