@@ -82,7 +82,7 @@ typedef struct kh_cli_options {
   bool allow_partial; /* --allow-partial: skipped scenarios do not change the exit code. */
   unsigned mail_port, smtp_port, post_port; /* `mocks`: fixed ports (0: free ones). */
   /* --fault NAME: faults the embedded stack's servers switch on (run only). */
-  const char *faults[KH_CLI_MAX_FAULTS];
+  const char *faults[KH_CLI_MAX_FAULTS + 1]; /* NULL after the last. */
   size_t faults_len;
 } kh_cli_options;
 

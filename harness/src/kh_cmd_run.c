@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "kf/buf.h"
+#include "kf/str.h"
 #include "kf/version.h"
 #include "kh_cmd_suite.h"
 #include "kh_http.h"
@@ -23,6 +24,7 @@
 #include "kr/report.h"
 
 #define KH_CMD_RUN_PREFLIGHT_TIMEOUT_MS 5000
+#define KH_CMD_RUN_MAX_FAULT_ROWS 256
 
 _Static_assert(2 * KH_CLI_MAX_FAULTS <= KH_STACK_MAX_SERVER_ARGS,
                "every --fault NAME pair fits the servers' extra arguments");
@@ -108,6 +110,7 @@ typedef struct kh_cmd_run_state {
   uint64_t seed;
   uint64_t run_id;
   const char *label;
+  char label_buf[512]; /* "embedded reference stack with --fault a --fault b". */
 } kh_cmd_run_state;
 
 /* The seed and run id: given, or random. */
@@ -123,17 +126,71 @@ static void kh_cmd_run_identity(const kh_cli_options *o, kh_cmd_run_state *st) {
     randombytes_buf(&st->run_id, sizeof(st->run_id));
 }
 
+/*
+ * Every --fault names a row of `konform-server --list-faults`: a typo is a
+ * usage error with the nearest name, found before any program starts.
+ */
+static int kh_cmd_run_check_faults(const kh_cli_options *o) {
+  if (o->faults_len == 0)
+    return KH_EXIT_OK;
+  kf_err err;
+  kf_err_init(&err);
+  kf_buf list;
+  kf_buf_init(&list, 256u * 1024u);
+  const char *names[KH_CMD_RUN_MAX_FAULT_ROWS];
+  size_t n = 0;
+  kf_rc rc = kh_stack_server_listing("--list-faults", &list, &err);
+  for (char *line = rc == KF_OK ? list.data : NULL; line != NULL && *line != '\0';) {
+    char *nl = strchr(line, '\n');
+    if (nl != NULL)
+      *nl = '\0';
+    line[strcspn(line, "\t")] = '\0';
+    if (line[0] != '\0' && n < KH_CMD_RUN_MAX_FAULT_ROWS)
+      names[n++] = line;
+    line = nl != NULL ? nl + 1 : NULL;
+  }
+  int code = KH_EXIT_OK;
+  if (rc != KF_OK) {
+    fprintf(stderr, "konform: %s\n", err.message);
+    code = KH_EXIT_USAGE;
+  }
+  for (size_t i = 0; code == KH_EXIT_OK && i < o->faults_len; i++) {
+    bool known = false;
+    for (size_t k = 0; k < n && !known; k++)
+      known = strcmp(names[k], o->faults[i]) == 0;
+    if (known)
+      continue;
+    const char *near = kf_str_nearest(o->faults[i], strlen(o->faults[i]), names, n);
+    fprintf(stderr, "konform: --fault %s: no such fault%s%s%s (konform-server --list-faults)\n",
+            o->faults[i], near != NULL ? "; did you mean " : "", near != NULL ? near : "",
+            near != NULL ? "?" : "");
+    code = KH_EXIT_USAGE;
+  }
+  kf_buf_release(&list);
+  return code;
+}
+
 /* The target: the profile of --target, or the embedded stack; then the catalogue's defaults. */
 static int kh_cmd_run_target(const kh_cli_options *o, kh_cmd_run_state *st) {
   kf_err err;
   kf_err_init(&err);
-  st->label =
-      o->faults_len > 0 ? "embedded reference stack with faults" : "embedded reference stack";
+  st->label = "embedded reference stack";
+  if (o->faults_len > 0) {
+    /* The faults in the label, so the printed start and end lines repeat the run. */
+    char names[400];
+    kf_str_join(names, sizeof names, o->faults, " --fault ", " --fault ");
+    (void)kf_str_format(st->label_buf, sizeof st->label_buf,
+                        "embedded reference stack with --fault %s", names);
+    st->label = st->label_buf;
+  }
   if (o->target != NULL && o->faults_len > 0) {
     fprintf(stderr, "konform: --fault switches on faults of the embedded stack; it has no "
                     "effect on --target\n");
     return KH_EXIT_USAGE;
   }
+  int fcode = kh_cmd_run_check_faults(o);
+  if (fcode != KH_EXIT_OK)
+    return fcode;
   if (o->target != NULL) {
     st->label = o->target;
     if (kh_profile_load(&st->profile, o->target, &err) != KF_OK) {

@@ -39,44 +39,6 @@ typedef struct kh_fault_list {
   char *text; /* Owned: the listing the items point into. */
 } kh_fault_list;
 
-/* The output of `konform-server FLAG` (--list-faults, --list-variants), read through a pipe. */
-static kf_rc kh_selftest_listing(const char *flag, kf_buf *out, kf_err *err) {
-  char *prog = NULL;
-  kf_rc rc = kh_stack_find_program("konform-server", &prog, err);
-  if (rc != KF_OK)
-    return rc;
-  int p[2];
-  if (pipe(p) != 0) {
-    kf_free(prog);
-    return kf_err_set(err, KF_ERR_IO, "pipe: %s", strerror(errno));
-  }
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(p[1], 1);
-    close(p[0]);
-    close(p[1]);
-    execl(prog, prog, flag, (char *)NULL);
-    _exit(127);
-  }
-  close(p[1]);
-  kf_free(prog);
-  char chunk[4096];
-  ssize_t n;
-  while (pid > 0 && rc == KF_OK && (n = read(p[0], chunk, sizeof chunk)) != 0) {
-    if (n < 0 && errno == EINTR)
-      continue;
-    rc = n < 0 ? KF_ERR_IO : kf_buf_append(out, chunk, (size_t)n);
-  }
-  close(p[0]);
-  int status = 0;
-  while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (pid < 0 || rc != KF_OK || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    return kf_err_set(err, rc != KF_OK ? rc : KF_ERR_STATE,
-                      "konform-server %s did not give its catalogue", flag);
-  return KF_OK;
-}
-
 /* Split one "name<TAB>IDS<TAB>description" line (in place) into a fault. */
 static kf_rc kh_selftest_parse_line(char *line, kh_fault *f, kf_err *err) {
   char *tab1 = strchr(line, '\t');
@@ -102,7 +64,7 @@ static kf_rc kh_selftest_parse_line(char *line, kh_fault *f, kf_err *err) {
 static kf_rc kh_selftest_faults(kh_fault_list *list, kf_err *err) {
   kf_buf b;
   kf_buf_init(&b, KH_SELFTEST_LIST_MAX);
-  kf_rc rc = kh_selftest_listing("--list-faults", &b, err);
+  kf_rc rc = kh_stack_server_listing("--list-faults", &b, err);
   list->text = rc == KF_OK ? kf_buf_detach(&b, NULL) : NULL;
   kf_buf_release(&b);
   if (rc == KF_OK && list->text == NULL)
@@ -315,7 +277,7 @@ static int kh_selftest_variants(const kh_cli_options *o, const kh_suite *suite,
   kf_err_init(&err);
   kf_buf list;
   kf_buf_init(&list, KH_SELFTEST_LIST_MAX);
-  kf_rc rc = kh_selftest_listing("--list-variants", &list, &err);
+  kf_rc rc = kh_stack_server_listing("--list-variants", &list, &err);
   size_t variants = 0;
   printf("\n%-*s %s\n", KH_SELFTEST_NAME_COLS, "variant", "what the contract allows");
   for (const char *p = list.data; rc == KF_OK && p != NULL && *p != '\0';) {

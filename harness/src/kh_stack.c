@@ -636,3 +636,41 @@ kf_rc kh_stack_profile(const kh_stack *stack, kh_profile *profile, kf_err *err) 
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   return kh_profile_finish(profile, err);
 }
+
+/* The output of `konform-server FLAG` (--list-faults, --list-variants), read through a pipe. */
+kf_rc kh_stack_server_listing(const char *flag, kf_buf *out, kf_err *err) {
+  char *prog = NULL;
+  kf_rc rc = kh_stack_find_program("konform-server", &prog, err);
+  if (rc != KF_OK)
+    return rc;
+  int p[2];
+  if (pipe(p) != 0) {
+    kf_free(prog);
+    return kf_err_set(err, KF_ERR_IO, "pipe: %s", strerror(errno));
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(p[1], 1);
+    close(p[0]);
+    close(p[1]);
+    execl(prog, prog, flag, (char *)NULL);
+    _exit(127);
+  }
+  close(p[1]);
+  kf_free(prog);
+  char chunk[4096];
+  ssize_t n;
+  while (pid > 0 && rc == KF_OK && (n = read(p[0], chunk, sizeof chunk)) != 0) {
+    if (n < 0 && errno == EINTR)
+      continue;
+    rc = n < 0 ? KF_ERR_IO : kf_buf_append(out, chunk, (size_t)n);
+  }
+  close(p[0]);
+  int status = 0;
+  while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (pid < 0 || rc != KF_OK || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return kf_err_set(err, rc != KF_OK ? rc : KF_ERR_STATE,
+                      "konform-server %s did not give its catalogue", flag);
+  return KF_OK;
+}

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "kf/buf.h"
 #include "kf/error.h"
 #include "kh_profile.h"
 
@@ -120,6 +121,12 @@ void kh_stack_stop_all(void);
  * finding, not noise.
  */
 kf_rc kh_stack_exit_status(const kh_stack *stack, kf_err *err);
+
+/*
+ * Append what `konform-server FLAG` prints (--list-faults, --list-variants:
+ * one "name<TAB>..." line a row) to out, which the caller kf_buf_init'ed.
+ */
+kf_rc kh_stack_server_listing(const char *flag, kf_buf *out, kf_err *err);
 
 /* Where a program would be started from: caller frees with kf_free. */
 kf_rc kh_stack_find_program(const char *name, char **out, kf_err *err);
