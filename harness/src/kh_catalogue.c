@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <limits.h>
 #include <string.h>
 
 #include "kf/alloc.h"
@@ -37,6 +38,7 @@ static void kh_requirement_release(kh_requirement *r) {
   }
   kf_free(r->default_keys);
   kf_free(r->default_values);
+  kf_free(r->default_numeric);
 }
 
 void kh_catalogue_release(kh_catalogue *cat) {
@@ -149,7 +151,8 @@ static kf_rc kh_load_defaults(kh_requirement *item, const char *name, json_t *de
     return kf_err_set(err, KF_ERR_LIMIT, "%s: %s has too many defaults", name, item->id);
   item->default_keys = kf_calloc(nd, sizeof *item->default_keys);
   item->default_values = kf_calloc(nd, sizeof *item->default_values);
-  if (item->default_keys == NULL || item->default_values == NULL)
+  item->default_numeric = kf_calloc(nd, sizeof *item->default_numeric);
+  if (item->default_keys == NULL || item->default_values == NULL || item->default_numeric == NULL)
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   const char *key;
   json_t *val;
@@ -158,6 +161,7 @@ static kf_rc kh_load_defaults(kh_requirement *item, const char *name, json_t *de
     if ((item->default_keys[k] = kf_strdup(key)) == NULL)
       return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
     item->defaults_len++;
+    item->default_numeric[k] = json_is_integer(val);
     kf_rc rc = kh_value_text(val, &item->default_values[k]);
     if (rc == KF_ERR_INVALID)
       return kf_err_set(err, rc, "%s: %s default \"%.60s\" must be a string, number or boolean",
@@ -267,15 +271,21 @@ kf_rc kh_catalogue_load(kh_catalogue *cat, const char *path, kf_err *err) {
   return rc;
 }
 
-/* Whether the catalogue documents a default named key; else the nearest one into *near. */
-static bool kh_catalogue_has_default(const kh_catalogue *cat, const char *key, const char **near) {
+/*
+ * Whether the catalogue documents a default named key (*numeric: whether it
+ * is a whole number); else the nearest one into *near.
+ */
+static bool kh_catalogue_has_default(const kh_catalogue *cat, const char *key, const char **near,
+                                     bool *numeric) {
   size_t best = 3;
   *near = NULL;
   for (size_t i = 0; i < cat->len; i++) {
     const kh_requirement *r = &cat->items[i];
     for (size_t j = 0; j < r->defaults_len; j++) {
-      if (strcmp(r->default_keys[j], key) == 0)
+      if (strcmp(r->default_keys[j], key) == 0) {
+        *numeric = r->default_numeric[j];
         return true;
+      }
       size_t d = kf_str_edit_distance(key, strlen(key), r->default_keys[j]);
       if (d < best) {
         best = d;
@@ -294,11 +304,19 @@ static kf_rc kh_catalogue_check_defaults(const kh_catalogue *cat, const struct k
     if (!kf_str_starts_with(e->key, "defaults."))
       continue;
     const char *near = NULL;
-    if (kh_catalogue_has_default(cat, e->key + 9, &near))
-      continue;
+    bool numeric = false;
     char where[32] = "";
     if (e->line > 0)
       (void)kf_str_format(where, sizeof where, "line %u: ", e->line);
+    if (kh_catalogue_has_default(cat, e->key + 9, &near, &numeric)) {
+      /* A value the catalogue counts in whole numbers must be one: "five" is a typo. */
+      long long v;
+      if (e->value[0] == '\0' ||
+          (numeric && kf_str_to_llong(e->value, LLONG_MIN, LLONG_MAX, &v) != KF_OK))
+        return kf_err_set(err, KF_ERR_INVALID, "%s[defaults] %.100s wants %s, not \"%.100s\"",
+                          where, e->key + 9, numeric ? "a whole number" : "a value", e->value);
+      continue;
+    }
     return kf_err_set(err, KF_ERR_INVALID,
                       "%s[defaults] %.100s is no configurable value of the catalogue%s%s%s", where,
                       e->key + 9, near != NULL ? " (did you mean " : "", near != NULL ? near : "",
@@ -324,8 +342,7 @@ kf_rc kh_catalogue_fill_defaults(const kh_catalogue *cat, struct kh_profile *pro
         return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
       /* The list is for people; a cut one still says the most. */
       if (filled != NULL)
-        (void)kf_buf_appendf(filled, "%s%s = %s", filled->len > 0 ? ", " : "", r->default_keys[j],
-                             r->default_values[j]);
+        (void)kf_buf_appendf(filled, "%s = %s\n", r->default_keys[j], r->default_values[j]);
     }
   }
   return kh_profile_finish(profile, err);

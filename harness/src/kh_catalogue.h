@@ -19,6 +19,7 @@ typedef struct kh_requirement {
      strings as they are, numbers and other JSON as compact JSON. Owned. */
   char **default_keys;
   char **default_values;
+  bool *default_numeric; /* The default is a JSON integer: a profile's value must be one too. */
   size_t defaults_len;
 } kh_requirement;
 
@@ -47,7 +48,7 @@ struct kh_profile;
  * does not state itself (a profile's own values always win), then re-derive
  * the profile. A [defaults] key the catalogue does not document is
  * KF_ERR_INVALID, naming the nearest one. filled (may be NULL) gets the keys
- * taken from the catalogue, "key = value, key = value".
+ * taken from the catalogue, one "key = value\n" line each.
  */
 kf_rc kh_catalogue_fill_defaults(const kh_catalogue *cat, struct kh_profile *profile,
                                  kf_buf *filled, kf_err *err);

@@ -126,6 +126,17 @@ static void kh_cmd_run_identity(const kh_cli_options *o, kh_cmd_run_state *st) {
     randombytes_buf(&st->run_id, sizeof(st->run_id));
 }
 
+/* The [defaults] the catalogue filled in, one indented "key = value" line each. */
+static void kh_cmd_run_print_filled(const char *lines) {
+  fprintf(stderr, "konform: the profile states no value for these [defaults]; using the "
+                  "catalogue's:\n");
+  for (const char *p = lines; *p != '\0';) {
+    size_t n = strcspn(p, "\n");
+    fprintf(stderr, "  %.*s\n", (int)n, p);
+    p += n + (p[n] == '\n');
+  }
+}
+
 /*
  * Every --fault names a row of `konform-server --list-faults`: a typo is a
  * usage error with the nearest name, found before any program starts.
@@ -227,10 +238,7 @@ static int kh_cmd_run_target(const kh_cli_options *o, kh_cmd_run_state *st) {
     if (frc != KF_OK)
       fprintf(stderr, "konform: %s: %s\n", o->target != NULL ? o->target : "profile", err.message);
     else if (filled.len > 0 && o->target != NULL)
-      fprintf(stderr,
-              "konform: the profile states no value for these [defaults]; using the "
-              "catalogue's: %s\n",
-              filled.data);
+      kh_cmd_run_print_filled(filled.data);
     kf_buf_release(&filled);
     if (frc != KF_OK)
       return KH_EXIT_USAGE;

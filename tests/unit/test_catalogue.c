@@ -157,7 +157,7 @@ static void test_fill_defaults(void **state) {
   kf_buf_init(&filled, 1024);
   assert_int_equal(kh_catalogue_fill_defaults(&cat, &profile, &filled, &err), KF_OK);
   /* The note names what was filled in. */
-  assert_string_equal(filled.data, "lockout_minutes = 15");
+  assert_string_equal(filled.data, "lockout_minutes = 15\n");
   assert_string_equal(kh_profile_get(&profile, "defaults.lockout_attempts"), "3");
   assert_string_equal(kh_profile_get(&profile, "defaults.lockout_minutes"), "15");
   /* A [defaults] key the catalogue does not document names the nearest one. */
@@ -165,6 +165,14 @@ static void test_fill_defaults(void **state) {
   assert_int_equal(kh_catalogue_fill_defaults(&cat, &profile, NULL, &err), KF_ERR_INVALID);
   assert_string_equal(err.message, "[defaults] lockout_attemps is no configurable value of the "
                                    "catalogue (did you mean lockout_attempts?)");
+  /* A value the catalogue counts in whole numbers must be one, and none may be empty. */
+  kh_profile_release(&profile);
+  kh_profile_init(&profile);
+  assert_int_equal(kh_profile_set(&profile, "base_url", "http://127.0.0.1:1"), KF_OK);
+  assert_int_equal(kh_profile_set(&profile, "defaults.lockout_attempts", "five"), KF_OK);
+  assert_int_equal(kh_catalogue_fill_defaults(&cat, &profile, NULL, &err), KF_ERR_INVALID);
+  assert_string_equal(err.message,
+                      "[defaults] lockout_attempts wants a whole number, not \"five\"");
   kf_buf_release(&filled);
   kh_profile_release(&profile);
   kh_catalogue_release(&cat);
