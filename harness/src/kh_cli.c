@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <sodium.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -111,6 +112,10 @@ static kf_rc kh_cli_opt_report(void *cfg, const char *value, kf_err *err) {
   r->path = eq + 1;
   if (r->path[0] == '\0')
     return kf_err_set(err, KF_ERR_INVALID, "--report %s: the path is missing", value);
+  for (size_t i = 0; i < o->reports_len; i++)
+    if (strcmp(o->reports[i].path, r->path) == 0)
+      return kf_err_set(err, KF_ERR_INVALID, "--report %s: %s is written by another --report",
+                        value, r->path);
   o->reports_len++;
   return KF_OK;
 }
@@ -245,6 +250,69 @@ static void kh_cli_print_usage(FILE *out) {
   kf_buf_release(&b);
 }
 
+#define KH_CMD_BIT(c) (1u << (c))
+#define KH_FOR_RUN (KH_CMD_BIT(KH_CMD_RUN))
+#define KH_FOR_RUNS (KH_CMD_BIT(KH_CMD_RUN) | KH_CMD_BIT(KH_CMD_SELFTEST))
+#define KH_FOR_SELECT (KH_FOR_RUNS | KH_CMD_BIT(KH_CMD_LIST))
+#define KH_FOR_CATALOGUE                                                                           \
+  (KH_FOR_RUNS | KH_CMD_BIT(KH_CMD_LINT) | KH_CMD_BIT(KH_CMD_MOCKS) |                              \
+   KH_CMD_BIT(KH_CMD_REQUIREMENTS))
+#define KH_FOR_MOCKS (KH_CMD_BIT(KH_CMD_MOCKS))
+
+/*
+ * Which commands read which option: an option a command would ignore is a
+ * usage error rather than a silent no-op (`selftest --target` runs no
+ * target). An option was given when its field is no longer all zero bytes.
+ */
+static const struct {
+  const char *name;
+  size_t offset, size;
+  unsigned commands;
+} KH_CLI_SCOPES[] = {
+#define KH_SCOPE(name, field, commands)                                                            \
+  { name, offsetof(kh_cli_options, field), sizeof(((kh_cli_options *)0)->field), commands }
+    KH_SCOPE("--target", target, KH_FOR_RUN),
+    KH_SCOPE("--jobs", jobs, KH_FOR_RUNS),
+    KH_SCOPE("--covers", covers_len, KH_FOR_SELECT),
+    KH_SCOPE("--tag", tags_len, KH_FOR_SELECT),
+    KH_SCOPE("--name", name, KH_FOR_SELECT),
+    KH_SCOPE("--report", reports_len, KH_FOR_RUN),
+    KH_SCOPE("--trace", trace, KH_FOR_RUN),
+    KH_SCOPE("--verbose", verbose, KH_FOR_RUN),
+    KH_SCOPE("--seed", has_seed, KH_FOR_RUNS),
+    KH_SCOPE("--run-id", has_run_id, KH_FOR_RUNS),
+    KH_SCOPE("--catalogue", catalogue, KH_FOR_CATALOGUE),
+    KH_SCOPE("--keep-state", keep_state, KH_FOR_RUNS),
+    KH_SCOPE("--no-color", no_color, KH_FOR_RUN),
+    KH_SCOPE("--allow-partial", allow_partial, KH_FOR_RUN),
+    KH_SCOPE("--fault", faults_len, KH_FOR_RUN),
+    KH_SCOPE("--smtp-port", smtp_port, KH_FOR_MOCKS),
+    KH_SCOPE("--mail-port", mail_port, KH_FOR_MOCKS),
+    KH_SCOPE("--post-port", post_port, KH_FOR_MOCKS),
+#undef KH_SCOPE
+};
+
+static bool kh_cli_given(const kh_cli_options *o, size_t offset, size_t size) {
+  const unsigned char *field = (const unsigned char *)o + offset;
+  for (size_t i = 0; i < size; i++)
+    if (field[i] != 0)
+      return true;
+  return false;
+}
+
+static kf_rc kh_cli_check_scope(const kh_cli_options *o, const char *command, kf_err *err) {
+  for (size_t i = 0; i < sizeof KH_CLI_SCOPES / sizeof KH_CLI_SCOPES[0]; i++) {
+    if ((KH_CLI_SCOPES[i].commands & KH_CMD_BIT(o->command)) == 0 &&
+        kh_cli_given(o, KH_CLI_SCOPES[i].offset, KH_CLI_SCOPES[i].size))
+      return kf_err_set(err, KF_ERR_INVALID, "%s does nothing for '%s'", KH_CLI_SCOPES[i].name,
+                        command);
+  }
+  bool takes_paths = o->command != KH_CMD_VERSION;
+  if (!takes_paths && o->paths_len > 0)
+    return kf_err_set(err, KF_ERR_INVALID, "'%s' takes no PATH (got \"%s\")", command, o->paths[0]);
+  return KF_OK;
+}
+
 kf_rc kh_cli_parse(int argc, char *const *argv, kh_cli_options *opts, kf_err *err) {
   assert(opts != NULL);
   memset(opts, 0, sizeof(*opts));
@@ -264,8 +332,11 @@ kf_rc kh_cli_parse(int argc, char *const *argv, kh_cli_options *opts, kf_err *er
     return kf_err_set(err, KF_ERR_INVALID, "unknown command \"%s\"", cmd);
   opts->command = KH_CLI_COMMANDS[c].command;
   /* Options may set the command (--help), so it is chosen before they are read. */
-  return kf_opt_parse(KH_CLI_OPTS, KH_CLI_OPTS_LEN, argc, argv, 2, opts, opts->paths,
-                      KH_CLI_MAX_LIST, &opts->paths_len, err);
+  kf_rc rc = kf_opt_parse(KH_CLI_OPTS, KH_CLI_OPTS_LEN, argc, argv, 2, opts, opts->paths,
+                          KH_CLI_MAX_LIST, &opts->paths_len, err);
+  if (rc == KF_OK && opts->command != KH_CMD_HELP)
+    rc = kh_cli_check_scope(opts, KH_CLI_COMMANDS[c].name, err);
+  return rc;
 }
 
 /* ---- list, lint, requirements: the scenarios read, never run. ---- */
@@ -495,8 +566,8 @@ int kh_cli_main(int argc, char **argv) {
   kf_err err;
   kf_err_init(&err);
   if (kh_cli_parse(argc, argv, &opts, &err) != KF_OK) {
-    fprintf(stderr, "konform: %s\n\n", err.message);
-    kh_cli_print_usage(stderr);
+    /* The one line that says what is wrong, not a screen of usage around it. */
+    fprintf(stderr, "konform: %s\n(konform help lists the commands and options)\n", err.message);
     return KH_EXIT_USAGE;
   }
   for (size_t i = 0; i < KH_CLI_COMMANDS_LEN; i++) {
