@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include <curl/curl.h>
+
 #include "kf/alloc.h"
 #include "kf/file.h"
 #include "kf/buf.h"
@@ -82,6 +84,26 @@ kf_rc kh_profile_set(kh_profile *profile, const char *key, const char *value) {
   profile->entries[profile->len].line = 0;
   profile->len++;
   return KF_OK;
+}
+
+static bool kh_is_http_url(const char *s);
+
+/* Where the file sets key, 0 when code set it or nobody did. */
+static unsigned kh_profile_line(const kh_profile *profile, const char *key) {
+  for (size_t i = 0; i < profile->len; i++)
+    if (strcmp(profile->entries[i].key, key) == 0)
+      return profile->entries[i].line;
+  return 0;
+}
+
+/* An http(s) URL that libcurl can use: no blanks, a port that exists. */
+static bool kh_profile_url_ok(const char *s) {
+  if (!kh_is_http_url(s))
+    return false;
+  CURLU *u = curl_url();
+  bool ok = u != NULL && curl_url_set(u, CURLUPART_URL, s, 0) == CURLUE_OK;
+  curl_url_cleanup(u);
+  return ok;
 }
 
 static bool kh_is_http_url(const char *s) {
@@ -164,10 +186,16 @@ kf_rc kh_profile_finish(kh_profile *profile, kf_err *err) {
     found[i] = v != NULL && v[0] != '\0' ? v : NULL;
     if (found[i] == NULL && urls[i].required)
       return kf_err_set(err, KF_ERR_INVALID, "%s is required", urls[i].key);
-    if (found[i] != NULL && !kh_is_http_url(found[i]))
-      return kf_err_set(err, KF_ERR_INVALID,
-                        "%s must start with http:// or https:// (got \"%.100s\")", urls[i].key,
-                        found[i]);
+    if (found[i] != NULL && !kh_profile_url_ok(found[i])) {
+      char where[32] = "";
+      unsigned line = kh_profile_line(profile, urls[i].key);
+      if (line > 0)
+        (void)kf_str_format(where, sizeof where, "line %u: ", line);
+      return kf_err_set(
+          err, KF_ERR_INVALID, "%s%s must be an http:// or https:// URL (got \"%.100s\")%s", where,
+          urls[i].key, found[i],
+          strchr(found[i], '#') != NULL ? "; a comment goes on a line of its own" : "");
+    }
   }
   const char *clock = kh_profile_get(profile, "clock");
   if (clock == NULL)

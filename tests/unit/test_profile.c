@@ -123,8 +123,11 @@ static void test_errors(void **state) {
     const char *msg;
   } cases[] = {
       {"mail_api = http://m\n", "base_url is required"},
-      {"base_url = ftp://h\n", "base_url must start with http"},
-      {"base_url = http://\n", "base_url must start with http"},
+      {"base_url = ftp://h\n", "line 1: base_url must be an http:// or https:// URL"},
+      {"base_url = http://\n", "line 1: base_url must be an http:// or https:// URL"},
+      {"base_url = http://127.0.0.1:99999\n",
+       "line 1: base_url must be an http:// or https:// URL"},
+      {"base_url = http://h:1 # old\n", "a comment goes on a line of its own"},
       {"base_url = http://h\nmail_api = h:1\n", "mail_api must start"},
       {"base_url = http://h\npost_api = x\n", "post_api must start"},
       {"base_url = http://h\nclock = real\n", "clock must be"},
