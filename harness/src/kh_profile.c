@@ -288,8 +288,10 @@ static kf_rc kh_profile_parse_line(kh_profile *profile, const char *section, con
   for (size_t i = 0; i < kl; i++)
     if (!kh_key_char(line[i]))
       return kf_err_set(err, KF_ERR_PARSE,
-                        "line %u: bad character '%c' in key (use letters, digits, _ - .)", lineno,
-                        line[i]);
+                        (unsigned char)line[i] >= 0x20 && (unsigned char)line[i] < 0x7f
+                            ? "line %u: bad character '%c' in key (use letters, digits, _ - .)"
+                            : "line %u: bad byte \\x%02X in key (use letters, digits, _ - .)",
+                        lineno, (unsigned char)line[i]);
   char key[KH_PROFILE_MAX_KEY * 2 + 2];
   if (kf_str_format(key, sizeof key, "%s%s%.*s", section, section[0] ? "." : "", (int)kl, line) !=
       KF_OK)
@@ -325,7 +327,8 @@ static kf_rc kh_profile_parse_line(kh_profile *profile, const char *section, con
 static kf_rc kh_profile_parse(kh_profile *profile, const char *text, size_t len, kf_err *err) {
   char section[KH_PROFILE_MAX_KEY] = "";
   unsigned lineno = 0;
-  size_t pos = 0;
+  /* A UTF-8 byte order mark, as some editors write one, is not part of the first key. */
+  size_t pos = len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
   kf_rc rc = KF_OK;
   while (rc == KF_OK && pos < len) {
     const char *line = text + pos;

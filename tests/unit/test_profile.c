@@ -136,6 +136,7 @@ static void test_errors(void **state) {
       {"base_url = http://h\njust words\n", "line 2: expected 'key = value'"},
       {"base_url = http://h\n= 3\n", "line 2: expected a key"},
       {"base_url = http://h\nbad key = 3\n", "line 2: bad character"},
+      {"base_url = http://h\n\xe9x = 3\n", "line 2: bad byte \\xE9 in key"},
       {"[defaults\n", "line 1: expected ']'"},
       {"[]\n", "line 1: expected a section name"},
       {"base_url = http://h\nbase_url = http://i\n", "line 2: key 'base_url' set twice"},
