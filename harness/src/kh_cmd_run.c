@@ -7,6 +7,7 @@
  */
 #include "kh_cmd_run.h"
 
+#include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -126,6 +127,27 @@ static void kh_cmd_run_identity(const kh_cli_options *o, kh_cmd_run_state *st) {
     randombytes_buf(&st->run_id, sizeof(st->run_id));
 }
 
+/*
+ * Every --report can be written: its folder exists and takes files. Found
+ * before the run, not after every scenario has run.
+ */
+static int kh_cmd_run_check_reports(const kh_cli_options *o) {
+  for (size_t i = 0; i < o->reports_len; i++) {
+    const char *path = o->reports[i].path;
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    kf_rc rc = slash == NULL   ? kf_str_copy(dir, sizeof dir, ".")
+               : slash == path ? kf_str_copy(dir, sizeof dir, "/")
+                               : kf_str_format(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (rc != KF_OK || access(dir, W_OK | X_OK) != 0) {
+      fprintf(stderr, "konform: cannot write the %s report %s: %s\n", o->reports[i].kind->label,
+              path, rc != KF_OK ? "the path is too long" : strerror(errno));
+      return KH_EXIT_USAGE;
+    }
+  }
+  return KH_EXIT_OK;
+}
+
 /* The [defaults] the catalogue filled in, one indented "key = value" line each. */
 static void kh_cmd_run_print_filled(const char *lines) {
   fprintf(stderr, "konform: the profile states no value for these [defaults]; using the "
@@ -199,7 +221,9 @@ static int kh_cmd_run_target(const kh_cli_options *o, kh_cmd_run_state *st) {
                     "effect on --target\n");
     return KH_EXIT_USAGE;
   }
-  int fcode = kh_cmd_run_check_faults(o);
+  int fcode = kh_cmd_run_check_reports(o);
+  if (fcode == KH_EXIT_OK)
+    fcode = kh_cmd_run_check_faults(o);
   if (fcode != KH_EXIT_OK)
     return fcode;
   if (o->target != NULL) {
