@@ -124,7 +124,8 @@ int kh_cmd_suite_load_catalogue(const kh_cli_options *o, kh_cmd_suite *s) {
   kf_err err;
   kf_err_init(&err);
   if (kh_catalogue_load(&s->cat, path, &err) != KF_OK) {
-    fprintf(stderr, "konform: %s: %s\n", path, err.message);
+    /* The catalogue's messages name the file already. */
+    fprintf(stderr, "konform: %s\n", err.message);
     return KH_EXIT_USAGE;
   }
   s->have_cat = true;
