@@ -60,8 +60,9 @@ static ks_error api_check_stage(const ks_server *srv, const ks_route *route, con
   if (token == NULL)
     return KS_ERR_UNAUTHENTICATED;
   bool found = false;
-  if (ks_session_find(srv->db, token, &found, &c->stage, err) != KF_OK)
+  if (ks_session_find(srv->db, token, &found, &c->session, err) != KF_OK)
     return KS_ERR_INTERNAL_ERROR;
+  c->stage = c->session.stage;
   if (!found)
     return KS_ERR_UNAUTHENTICATED;
   if (route->stage == KS_STAGE_FULL && c->stage != KS_SESSION_FULL)

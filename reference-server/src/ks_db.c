@@ -75,6 +75,61 @@ static const char *const db_migrations[] = {
     "CREATE TABLE resend_requests ("
     "  id INTEGER PRIMARY KEY,"
     "  requested_at INTEGER NOT NULL);",
+    /* 5: failed logins and second-factor codes (AUTH-05), counted per
+     * normalised username whether or not an account has it, so a lockout
+     * tells nothing about an account's existence (AUTH-04). */
+    "CREATE TABLE login_failures ("
+    "  username_hash TEXT PRIMARY KEY,"
+    "  consecutive INTEGER NOT NULL,"
+    "  last_failed_at INTEGER NOT NULL,"
+    "  locked_until INTEGER);",
+    /* 6: TOTP secrets (TOTP-01..05): at most one active and one pending per
+     * account; last_step is the last accepted time step (replay, TOTP-03). */
+    "CREATE TABLE totp_secrets ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  secret BLOB NOT NULL,"
+    "  active INTEGER NOT NULL,"
+    "  last_step INTEGER,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX totp_secrets_account ON totp_secrets(account_id);",
+    /* 7: passkeys and WebAuthn challenges (PK-01..05). The user handle is an
+     * opaque random id per account, never the address. */
+    "CREATE TABLE webauthn_users ("
+    "  account_id INTEGER PRIMARY KEY REFERENCES accounts(id),"
+    "  user_handle BLOB NOT NULL UNIQUE);"
+    "CREATE TABLE passkeys ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  credential_id BLOB NOT NULL UNIQUE,"
+    "  public_key BLOB NOT NULL,"
+    "  algorithm INTEGER NOT NULL,"
+    "  sign_count INTEGER NOT NULL,"
+    "  backup_eligible INTEGER NOT NULL,"
+    "  name TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_used_at INTEGER);"
+    "CREATE INDEX passkeys_account ON passkeys(account_id);"
+    "CREATE TABLE webauthn_challenges ("
+    "  challenge BLOB PRIMARY KEY,"
+    "  kind TEXT NOT NULL,"
+    "  session_rowid INTEGER,"
+    "  expires_at INTEGER NOT NULL,"
+    "  used_at INTEGER);",
+    /* 8: "Passwort vergessen" links and username reminders (AUTH-07). Only
+     * the SHA-256 of a link id is stored. */
+    "CREATE TABLE reset_links ("
+    "  id_hash TEXT PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  used_at INTEGER,"
+    "  superseded_at INTEGER);"
+    "CREATE INDEX reset_links_account ON reset_links(account_id);"
+    "CREATE TABLE recovery_requests ("
+    "  id INTEGER PRIMARY KEY,"
+    "  kind TEXT NOT NULL,"
+    "  requested_at INTEGER NOT NULL);",
 };
 
 #define DB_N_MIGRATIONS ((int)(sizeof db_migrations / sizeof db_migrations[0]))

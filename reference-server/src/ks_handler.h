@@ -24,11 +24,12 @@ typedef struct ks_server ks_server;
 
 /* What the filter resolved for a request; owned by the request. */
 typedef struct ks_reqctx {
-  const ks_server *srv;   /* The server answering (borrowed); its variants shape the answer. */
-  int64_t now;            /* The request's time: its test clock's, or the real UTC clock's. */
-  const char *token;      /* The session's bearer token (borrowed from the header), or NULL. */
-  ks_session_stage stage; /* The session's stage when token is set. */
-  json_t *body;           /* A KS_ROUTE_JSON route's parsed body (owned), else NULL. */
+  const ks_server *srv;    /* The server answering (borrowed); its variants shape the answer. */
+  int64_t now;             /* The request's time: its test clock's, or the real UTC clock's. */
+  const char *token;       /* The session's bearer token (borrowed from the header), or NULL. */
+  ks_session_stage stage;  /* The session's stage when token is set. */
+  ks_session_info session; /* The whole session row when token is set. */
+  json_t *body;            /* A KS_ROUTE_JSON route's parsed body (owned), else NULL. */
   char request_id[KF_UUID_STR_LEN + 1]; /* The request-id variant's X-Request-Id, else "". */
 } ks_reqctx;
 

@@ -69,9 +69,9 @@ static kf_rc session_by_token(ks_db *db, const char *token, sqlite3 **conn,
   return ks_db_conn(db, conn, err);
 }
 
-kf_rc ks_session_find(ks_db *db, const char *token, bool *found, ks_session_stage *stage,
+kf_rc ks_session_find(ks_db *db, const char *token, bool *found, ks_session_info *info,
                       kf_err *err) {
-  assert(db != NULL && token != NULL && found != NULL && stage != NULL);
+  assert(db != NULL && token != NULL && found != NULL && info != NULL);
   *found = false;
   sqlite3 *conn = NULL;
   char token_hash[SESSION_HASH_HEX];
@@ -80,20 +80,42 @@ kf_rc ks_session_find(ks_db *db, const char *token, bool *found, ks_session_stag
     return rc;
   kf_sql q;
   rc = kf_sql_query(&q, conn, err,
-                    "SELECT stage FROM sessions WHERE token_hash = ? AND ended_at IS NULL", "t",
-                    token_hash);
+                    "SELECT rowid, account_id, stage, created_at, last_used_at FROM sessions "
+                    "WHERE token_hash = ? AND ended_at IS NULL",
+                    "t", token_hash);
   if (rc != KF_OK)
     return rc;
   bool row = false;
   rc = kf_sql_step(&q, &row, err);
   if (rc == KF_OK && row) {
-    *stage = session_stage_parse(kf_sql_text(&q, 0, NULL));
-    if (*stage == KS_SESSION_STAGE_COUNT)
+    info->rowid = kf_sql_int(&q, 0);
+    info->account_id = kf_sql_int(&q, 1);
+    info->stage = session_stage_parse(kf_sql_text(&q, 2, NULL));
+    info->created_at = kf_sql_int(&q, 3);
+    info->last_used_at = kf_sql_int(&q, 4);
+    if (info->stage == KS_SESSION_STAGE_COUNT)
       rc = kf_err_set(err, KF_ERR_STATE, "session in an unknown stage");
     *found = rc == KF_OK;
   }
   kf_sql_finalize(&q);
   return rc;
+}
+
+kf_rc ks_session_set_stage(sqlite3 *conn, int64_t rowid, ks_session_stage stage, kf_err *err) {
+  assert(conn != NULL && stage < KS_SESSION_STAGE_COUNT);
+  int64_t changes = 0;
+  kf_rc rc = kf_sql_run(conn, &changes, err, "UPDATE sessions SET stage = ? WHERE rowid = ?", "ti",
+                        ks_session_stage_name(stage), rowid);
+  if (rc == KF_OK && changes != 1)
+    rc = kf_err_set(err, KF_ERR_STATE, "no session %lld to move", (long long)rowid);
+  return rc;
+}
+
+kf_rc ks_session_end_all(sqlite3 *conn, int64_t account_id, int64_t now, kf_err *err) {
+  assert(conn != NULL);
+  return kf_sql_run(conn, NULL, err,
+                    "UPDATE sessions SET ended_at = ? WHERE account_id = ? AND ended_at IS NULL",
+                    "ii", now, account_id);
 }
 
 kf_rc ks_session_end(ks_db *db, const char *token, int64_t now, bool *found, kf_err *err) {

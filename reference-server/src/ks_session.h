@@ -20,12 +20,15 @@
 #define KS_TOKEN_HEX_LEN 64
 
 /*
- * X(name, stored and answered text). A password login starts at
- * SECOND_FACTOR_SETUP, where the session may only set up a second factor
- * (AUTH-02); FULL is a session after its second factor.
+ * X(name, stored and answered text). A password login of an account without
+ * a second factor starts at SECOND_FACTOR_SETUP, where the session may only
+ * set up a second factor (AUTH-02); with TOTP active it starts at
+ * SECOND_FACTOR, where it may only send a code (AUTH-03); FULL is a session
+ * after its second factor (or a passkey login, PK-01).
  */
 #define KS_SESSION_STAGES(X)                                                                       \
   X(SECOND_FACTOR_SETUP, "second_factor_setup")                                                    \
+  X(SECOND_FACTOR, "second_factor")                                                                \
   X(FULL, "full")
 
 typedef enum ks_session_stage {
@@ -51,9 +54,25 @@ const char *ks_session_bearer(const char *value);
 kf_rc ks_session_insert(sqlite3 *conn, int64_t account_id, ks_session_stage stage, int64_t now,
                         char *token, kf_err *err);
 
+/* A live session as ks_session_find reads it. */
+typedef struct ks_session_info {
+  int64_t rowid;      /* The sessions row (ks_session_set_stage names it). */
+  int64_t account_id; /* Whose session it is. */
+  ks_session_stage stage;
+  int64_t created_at;
+  int64_t last_used_at;
+} ks_session_info;
+
 /* The live session of token: *found false when there is none (unknown or ended). */
-kf_rc ks_session_find(ks_db *db, const char *token, bool *found, ks_session_stage *stage,
+kf_rc ks_session_find(ks_db *db, const char *token, bool *found, ks_session_info *info,
                       kf_err *err);
+
+/* Move session rowid to stage (a second factor was set up or entered) in the transaction on conn.
+ */
+kf_rc ks_session_set_stage(sqlite3 *conn, int64_t rowid, ks_session_stage stage, kf_err *err);
+
+/* End every live session of account_id at now, in the transaction on conn (AUTH-06, AUTH-07). */
+kf_rc ks_session_end_all(sqlite3 *conn, int64_t account_id, int64_t now, kf_err *err);
 
 /* End the session of token at now; *found false if there was no live one. */
 kf_rc ks_session_end(ks_db *db, const char *token, int64_t now, bool *found, kf_err *err);
