@@ -59,8 +59,18 @@ static bool auth_username(const ks_server *srv, const char *raw, size_t len,
       memcpy(at, memchr(raw, '@', len), strlen(at));
     return true;
   }
-  /* A long non-address is cut: it names no account, and only its lockout row needs a key. */
-  size_t n = strnlen(raw, len < KS_ADDRESS_MAX ? len : KS_ADDRESS_MAX);
+  /*
+   * A non-address names no account; it only keys its lockout row, by the
+   * text up to any NUL without the blanks around it, cut at the cap.
+   */
+  len = strnlen(raw, len);
+  while (len > 0 && raw[0] == ' ') {
+    raw++;
+    len--;
+  }
+  while (len > 0 && raw[len - 1] == ' ')
+    len--;
+  size_t n = len < KS_ADDRESS_MAX ? len : KS_ADDRESS_MAX;
   memcpy(out, raw, n);
   out[n] = '\0';
   return false;

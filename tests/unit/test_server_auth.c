@@ -295,7 +295,7 @@ static void test_unknown_username_locks_alike(void **state) {
   }
   /* A username that is no address locks as well. */
   fail_times(f, "ba-12345", 4);
-  assert_int_equal(login(f, "ba-12345", WRONG, NULL, 0, NULL), 423);
+  assert_int_equal(login(f, " ba-12345  ", WRONG, NULL, 0, NULL), 423);
   /* Only hashes are stored: three usernames, none of them as text. */
   assert_int_equal(scalar(f, "SELECT count(*) FROM login_failures"), 3);
   assert_int_equal(
