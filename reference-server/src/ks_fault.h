@@ -66,7 +66,27 @@
     "a login for an unknown user checks no password hash, so its answer comes sooner")             \
   X(UNCONFIRMED_BEFORE_PASSWORD, "unconfirmed-before-password", "ACC-09 AUTH-04",                  \
     "an unconfirmed account answers EMAIL_NOT_CONFIRMED before the password is checked, so a "     \
-    "wrong password tells that the account exists")
+    "wrong password tells that the account exists")                                                \
+  X(USERNAME_CASE_SENSITIVE, "username-case-sensitive", "AUTH-01",                                 \
+    "the login keeps the domain of the username as typed, so MAX@EXAMPLE.TEST is not the "         \
+    "account of max@example.test")                                                                 \
+  X(STAGE_NOT_ENFORCED, "stage-not-enforced", "AUTH-02",                                           \
+    "a session still before its second factor may use every service")                              \
+  X(LOGOUT_KEEPS_SESSION, "logout-keeps-session", "AUTH-02 AUTH-06",                               \
+    "logout (\"Abbrechen\") answers 204 but the token stays valid")                                \
+  X(LOCKOUT_AFTER_SIX, "lockout-after-six", "AUTH-05",                                             \
+    "the lockout starts at the sixth consecutive failure instead of the fifth")                    \
+  X(LOCKOUT_ENDS_EARLY, "lockout-ends-early", "AUTH-05",                                           \
+    "a lockout ends one second early, at 14:59 instead of 15:00")                                  \
+  X(LOCKOUT_COUNT_NOT_RESET, "lockout-count-not-reset", "AUTH-05",                                 \
+    "a successful login does not reset the count of failures")                                     \
+  X(LOCKED_RIGHT_PASSWORD_PASSES, "locked-right-password-passes", "AUTH-05",                       \
+    "while locked, the right password still logs in")                                              \
+  X(LOCKOUT_KNOWN_ONLY, "lockout-known-only", "AUTH-04 AUTH-05",                                   \
+    "failures are counted only for usernames that have an account, so an unknown one never "       \
+    "locks and tells that it has none")                                                            \
+  X(IDLE_ONE_SECOND_LONGER, "idle-one-second-longer", "AUTH-06",                                   \
+    "a session idle for exactly 30 minutes is still alive (off by one)")
 
 typedef enum ks_fault {
 #define KS_X_FAULT_ENUM(name, kebab, ids, what) KS_FAULT_##name,
