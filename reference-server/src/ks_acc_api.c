@@ -241,10 +241,28 @@ static void acc_confirm_link(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_handler_page(req, resp, ks_link_verdict_status(v), rc, page, len);
 }
 
+/* The fault resend-strips-controls: the body's address without its ASCII control characters. */
+static void acc_strip_controls(const ks_server *srv, kf_http_req *req) {
+  const char *raw;
+  size_t len;
+  json_t *body = ks_handler_json(req);
+  char clean[KS_ADDRESS_MAX + 1];
+  size_t n = 0;
+  if (!ks_fault_on(srv, KS_FAULT_RESEND_STRIPS_CONTROLS) ||
+      ks_handler_string(body, "email", &raw, &len) != KS_MEMBER_PRESENT)
+    return;
+  for (size_t i = 0; i < len && n < KS_ADDRESS_MAX; i++) {
+    if ((unsigned char)raw[i] >= 0x20 && raw[i] != 0x7f)
+      clean[n++] = raw[i];
+  }
+  (void)json_object_set_new(body, "email", json_stringn(clean, n));
+}
+
 static void acc_resend(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   char email[KS_ADDRESS_MAX + 1];
   json_t *error;
   ks_server *srv = ctx;
+  acc_strip_controls(srv, req);
   (void)acc_email_body(srv, req, &error, email);
   if (ks_handler_refused(req, resp, error))
     return;

@@ -9,6 +9,7 @@
 
 #include "kf/alloc.h"
 #include "kf/sql.h"
+#include "kf/str.h"
 #include "kf/log.h"
 #include "kf/timeutil.h"
 #include "kf/uuid.h"
@@ -84,7 +85,14 @@ static kf_rc account_render_confirm(ks_server *srv, const char *email, int64_t n
   for (size_t i = 0; i < KF_UUID_STR_LEN && ks_variant_on(srv, KS_VARIANT_LINK_ID_UPPER); i++)
     shown[i] = (shown[i] >= 'a' && shown[i] <= 'f') ? (char)(shown[i] - 'a' + 'A') : shown[i];
   char url[ACCOUNT_LINK_URL_MAX];
-  kf_rc rc = ks_link_url(srv->public_url, shown, url, sizeof url);
+  /* The fault: a link made from the set-up host name, as a server behind a proxy often does. */
+  const char *base = srv->public_url;
+  char moved[ACCOUNT_LINK_URL_MAX];
+  if (ks_fault_on(srv, KS_FAULT_LINK_HOST_ELSEWHERE) &&
+      kf_str_starts_with(base, "http://127.0.0.1") &&
+      kf_str_format(moved, sizeof moved, "http://localhost%s", base + 16) == KF_OK)
+    base = moved;
+  kf_rc rc = ks_link_url(base, shown, url, sizeof url);
   if (rc != KF_OK)
     return kf_err_set(err, rc, "public URL too long");
   ks_mail_params mp = {.srv = srv,

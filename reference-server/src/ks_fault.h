@@ -36,6 +36,8 @@
     "the password length is counted in bytes, not characters")                                     \
   X(MAIL_DATE_REAL_CLOCK, "mail-date-real-clock", "ACC-05",                                        \
     "the confirmation mail's Date comes from the real clock, not the implementation's clock")      \
+  X(LINK_HOST_ELSEWHERE, "link-host-elsewhere", "ACC-05",                                          \
+    "the mailed link names the host the server was set up with (localhost), not its public URL")   \
   X(LINK_VALID_ONE_SECOND_LONGER, "link-valid-one-second-longer", "ACC-06",                        \
     "a confirmation link is still accepted one second after its 24 hours (off by one)")            \
   X(RESEND_KEEPS_OLD_LINKS, "resend-keeps-old-links", "ACC-06",                                    \
@@ -57,6 +59,9 @@
     "the domain is kept as typed, so its letter case makes another account")                       \
   X(NEWLINE_TRIMMED, "newline-trimmed", "ACC-11",                                                  \
     "CR and LF at the ends of an address are trimmed away like blanks instead of rejected")        \
+  X(RESEND_STRIPS_CONTROLS, "resend-strips-controls", "ACC-11",                                    \
+    "a resend request drops the control characters of its address instead of refusing it, so a "   \
+    "mail goes to the cleaned address")                                                            \
   X(NO_DUMMY_HASH, "no-dummy-hash", "AUTH-04",                                                     \
     "a login for an unknown user checks no password hash, so its answer comes sooner")             \
   X(UNCONFIRMED_BEFORE_PASSWORD, "unconfirmed-before-password", "ACC-09 AUTH-04",                  \
