@@ -8,6 +8,7 @@
 #include "ks_api.h"
 
 #include <assert.h>
+#include <string.h>
 
 #include "ks_acc_api.h"
 #include "ks_auth_api.h"
@@ -71,7 +72,9 @@ static ks_error api_check_stage(const ks_server *srv, const ks_route *route, con
   /* An idle session is as good as ended (AUTH-06); a live one starts its idle time again. */
   if (!found || !ks_session_live(&c->session, c->now, idle))
     return KS_ERR_UNAUTHENTICATED;
-  if (ks_session_touch(srv->db, c->session.rowid, c->now, err) != KF_OK)
+  /* A HEAD changes nothing (x-konform-decisions head), not even the idle time. */
+  if (strcmp(kf_http_req_method(req), "HEAD") != 0 &&
+      ks_session_touch(srv->db, c->session.rowid, c->now, err) != KF_OK)
     return KS_ERR_INTERNAL_ERROR;
   if (route->stage == KS_STAGE_FULL && c->stage != KS_SESSION_FULL &&
       !ks_fault_on(srv, KS_FAULT_STAGE_NOT_ENFORCED))

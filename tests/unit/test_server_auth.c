@@ -364,8 +364,12 @@ static void test_idle_expiry(void **state) {
   advance(f, 1799);
   assert_int_equal(ask(f, "GET", "/api/v1/sessions/current", token, NULL, NULL, 0), 200);
   assert_int_equal(scalar(f, "SELECT last_used_at FROM sessions"), T0 + 1799);
+  /* A HEAD changes nothing, not even the idle time. */
+  advance(f, 1);
+  assert_int_equal(ask(f, "HEAD", "/api/v1/sessions/current", token, NULL, NULL, 0), 200);
+  assert_int_equal(scalar(f, "SELECT last_used_at FROM sessions"), T0 + 1799);
   /* A refused service is still a use. */
-  advance(f, 1799);
+  advance(f, 1798);
   assert_int_equal(ask(f, "GET", "/api/v1/account", token, NULL, NULL, 0), 403);
   advance(f, 1800);
   assert_int_equal(ask(f, "GET", "/api/v1/sessions/current", token, NULL, NULL, 0), 401);
