@@ -18,17 +18,15 @@
 
 #define ACCOUNT_LINK_URL_MAX 2048
 
-/* Wipe and free a stored password hash copied out of sqlite. NULL is fine. */
-static void account_hash_free(char *hash) {
+void ks_account_hash_free(char *hash) {
   if (hash == NULL)
     return;
   sodium_memzero(hash, strlen(hash));
   kf_free(hash);
 }
 
-/* Find an account by normalised address; *id 0 when there is none. *hash: account_hash_free. */
-static kf_rc account_find(sqlite3 *conn, const char *email, int64_t *id, bool *confirmed,
-                          char **hash, kf_err *err) {
+kf_rc ks_account_find(sqlite3 *conn, const char *email, int64_t *id, bool *confirmed, char **hash,
+                      kf_err *err) {
   *id = 0;
   if (confirmed != NULL)
     *confirmed = false;
@@ -162,7 +160,7 @@ static kf_rc account_register_tx(ks_server *srv, const char *email, const char *
   if (rc != KF_OK)
     return rc;
   int64_t account_id = 0;
-  rc = account_find(conn, email, &account_id, NULL, NULL, err);
+  rc = ks_account_find(conn, email, &account_id, NULL, NULL, err);
   *fresh = rc == KF_OK && account_id == 0;
   if (rc == KF_OK && account_id != 0)
     rc = ks_outbox_insert(conn, &m->duplicate, now, err);
@@ -198,7 +196,7 @@ static kf_rc account_hash_new(ks_server *srv, const char *email, const char *pw,
     int64_t id = 0;
     kf_rc rc = ks_db_conn(srv->db, &conn, err);
     if (rc == KF_OK)
-      rc = account_find(conn, email, &id, NULL, NULL, err);
+      rc = ks_account_find(conn, email, &id, NULL, NULL, err);
     if (rc != KF_OK || id != 0)
       return rc;
   }
@@ -350,7 +348,7 @@ kf_rc ks_account_resend(ks_server *srv, const char *email, int64_t now, bool *is
   int64_t account_id = 0;
   bool confirmed = false;
   if (rc == KF_OK)
-    rc = account_find(conn, email, &account_id, &confirmed, NULL, err);
+    rc = ks_account_find(conn, email, &account_id, &confirmed, NULL, err);
   if (rc == KF_OK)
     rc = account_note_resend(conn, now, err);
   bool fresh = rc == KF_OK && account_id != 0 && !confirmed;
@@ -413,14 +411,14 @@ kf_rc ks_account_login(ks_server *srv, const char *username, const char *pw, siz
   bool confirmed = false;
   char *hash = NULL;
   if (username != NULL) {
-    rc = account_find(conn, username, &account_id, &confirmed, &hash, err);
+    rc = ks_account_find(conn, username, &account_id, &confirmed, &hash, err);
     if (rc != KF_OK)
       return rc;
   }
   if (account_id == 0 && ks_fault_on(srv, KS_FAULT_NO_DUMMY_HASH))
     return KF_OK;
   if (account_id != 0 && !confirmed && ks_fault_on(srv, KS_FAULT_UNCONFIRMED_BEFORE_PASSWORD)) {
-    account_hash_free(hash);
+    ks_account_hash_free(hash);
     *result = KS_LOGIN_UNCONFIRMED;
     return KF_OK;
   }
@@ -431,11 +429,11 @@ kf_rc ks_account_login(ks_server *srv, const char *username, const char *pw, siz
   bool stale = false;
   bool ok = ks_pwhash_verify(&srv->pwhash, hash, pw, pw_len, &stale);
   if (!ok || account_id == 0) {
-    account_hash_free(hash);
+    ks_account_hash_free(hash);
     return KF_OK;
   }
   if (!confirmed && !ks_fault_on(srv, KS_FAULT_UNCONFIRMED_LOGIN_ALLOWED)) {
-    account_hash_free(hash);
+    ks_account_hash_free(hash);
     *result = KS_LOGIN_UNCONFIRMED;
     return KF_OK;
   }
@@ -446,7 +444,7 @@ kf_rc ks_account_login(ks_server *srv, const char *username, const char *pw, siz
   if (rc == KF_OK)
     rc = account_session_tx(conn, account_id, hash, stale ? new_hash : NULL, now, token, err);
   sodium_memzero(new_hash, sizeof new_hash);
-  account_hash_free(hash);
+  ks_account_hash_free(hash);
   if (rc != KF_OK)
     return rc;
   *result = KS_LOGIN_OK;
