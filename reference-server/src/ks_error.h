@@ -45,7 +45,15 @@
   X(CLOCK_BACKWARDS, CLOCK_BACKWARDS, 400, "Eine Testuhr kann nicht zurückgestellt werden.")       \
   X(ACCOUNT_LOCKED, ACCOUNT_LOCKED, 423,                                                           \
     "Ihr Konto ist vorübergehend gesperrt. Bitte versuchen Sie es später erneut.")                 \
-  X(PASSKEY_REQUIRED, PASSKEY_REQUIRED, 403, "Bitte melden Sie sich mit Ihrem Passkey an.")
+  X(PASSKEY_REQUIRED, PASSKEY_REQUIRED, 403, "Bitte melden Sie sich mit Ihrem Passkey an.")        \
+  X(RESET_LINK_NOT_FOUND, RESET_LINK_NOT_FOUND, 404,                                               \
+    "Der Link zum Zurücksetzen des Passworts ist ungültig.")                                       \
+  X(RESET_LINK_EXPIRED, RESET_LINK_EXPIRED, 410,                                                   \
+    "Der Link zum Zurücksetzen des Passworts ist abgelaufen. Bitte fordern Sie einen neuen Link " \
+    "an.")                                                                                         \
+  X(RESET_LINK_USED, RESET_LINK_USED, 410,                                                         \
+    "Dieser Link zum Zurücksetzen des Passworts ist nicht mehr gültig. Bitte verwenden Sie den " \
+    "Link aus der neuesten E-Mail oder fordern Sie einen neuen Link an.")
 
 typedef enum ks_error {
 #define KS_X_ERROR_ENUM(name, code, status, message) KS_ERR_##name,

@@ -86,7 +86,21 @@
     "failures are counted only for usernames that have an account, so an unknown one never "       \
     "locks and tells that it has none")                                                            \
   X(IDLE_ONE_SECOND_LONGER, "idle-one-second-longer", "AUTH-06",                                   \
-    "a session idle for exactly 30 minutes is still alive (off by one)")
+    "a session idle for exactly 30 minutes is still alive (off by one)")                           \
+  X(RESET_LINK_REUSABLE, "reset-link-reusable", "AUTH-07",                                         \
+    "a used password reset link is not marked used, so it sets a password again")                  \
+  X(RESET_LINK_VALID_ONE_SECOND_LONGER, "reset-link-valid-one-second-longer", "AUTH-07",           \
+    "a password reset link is still accepted at exactly 24 hours (off by one)")                    \
+  X(RESET_KEEPS_OLD_LINKS, "reset-keeps-old-links", "AUTH-07",                                     \
+    "a newer password reset link leaves the older ones valid")                                     \
+  X(RESET_KEEPS_SESSIONS, "reset-keeps-sessions", "AUTH-07 AUTH-06",                               \
+    "setting a new password through a reset link leaves the account's sessions alive")             \
+  X(RESET_UNKNOWN_SAYS_SO, "reset-unknown-says-so", "AUTH-07",                                     \
+    "a password reset for a username without an account answers that there is none")               \
+  X(RESET_SKIPS_PASSWORD_RULES, "reset-skips-password-rules", "AUTH-07",                           \
+    "the new password of a reset is stored without the ACC-04 checks")                             \
+  X(REMINDER_FOR_UNCONFIRMED, "reminder-for-unconfirmed", "AUTH-07",                               \
+    "a username reminder also goes to an address that was never confirmed")
 
 typedef enum ks_fault {
 #define KS_X_FAULT_ENUM(name, kebab, ids, what) KS_FAULT_##name,
