@@ -36,15 +36,15 @@ typedef struct totp_row {
  * success answer) when it succeeded, KS_ERR_INTERNAL_ERROR with err when
  * something broke, else the refusal to answer.
  */
-typedef ks_error (*totp_op)(const ks_server *srv, sqlite3 *conn, kf_http_req *req,
-                            const char *code, json_t **body, kf_err *err);
+typedef ks_error (*totp_op)(const ks_server *srv, sqlite3 *conn, kf_http_req *req, const char *code,
+                            json_t **body, kf_err *err);
 
 kf_rc ks_totp_active(sqlite3 *conn, int64_t account_id, bool *active, kf_err *err) {
   *active = false;
   kf_sql q;
-  kf_rc rc = kf_sql_query(&q, conn, err,
-                          "SELECT 1 FROM totp_secrets WHERE account_id = ? AND active = 1", "i",
-                          account_id);
+  kf_rc rc =
+      kf_sql_query(&q, conn, err, "SELECT 1 FROM totp_secrets WHERE account_id = ? AND active = 1",
+                   "i", account_id);
   if (rc == KF_OK)
     rc = kf_sql_step(&q, active, err);
   kf_sql_finalize(&q);
@@ -64,7 +64,8 @@ static kf_rc totp_username(sqlite3 *conn, int64_t account_id, char out[KS_ADDRES
                            kf_err *err) {
   out[0] = '\0';
   kf_sql q;
-  kf_rc rc = kf_sql_query(&q, conn, err, "SELECT email FROM accounts WHERE id = ?", "i", account_id);
+  kf_rc rc =
+      kf_sql_query(&q, conn, err, "SELECT email FROM accounts WHERE id = ?", "i", account_id);
   if (rc != KF_OK)
     return rc;
   bool row = false;
@@ -81,8 +82,7 @@ static kf_rc totp_username(sqlite3 *conn, int64_t account_id, char out[KS_ADDRES
 }
 
 /* The account's active (active true) or pending secret into *row. */
-static kf_rc totp_read(sqlite3 *conn, int64_t account_id, bool active, totp_row *row,
-                       kf_err *err) {
+static kf_rc totp_read(sqlite3 *conn, int64_t account_id, bool active, totp_row *row, kf_err *err) {
   memset(row, 0, sizeof *row);
   kf_sql q;
   kf_rc rc = kf_sql_query(&q, conn, err,
@@ -191,8 +191,8 @@ static kf_rc totp_setup_body(const char *username, const char *b32, json_t **bod
   if (rc == KF_OK)
     rc = ks_totp_qr_svg(uri.data, &svg, err);
   if (rc == KF_OK) {
-    *body = json_pack("{s:s, s:s, s:s}", "secret", b32, "otpauth_uri", uri.data, "qr_svg",
-                      svg.data);
+    *body =
+        json_pack("{s:s, s:s, s:s}", "secret", b32, "otpauth_uri", uri.data, "qr_svg", svg.data);
     if (*body == NULL)
       rc = kf_err_set(err, KF_ERR_NOMEM, "no memory for the setup answer");
   }
@@ -219,9 +219,8 @@ static ks_error totp_setup_op(const ks_server *srv, sqlite3 *conn, kf_http_req *
     rc = totp_setup_body(username, b32, body, err);
   /* A new setup replaces the pending secret; the active one stays until activation. */
   if (rc == KF_OK)
-    rc = kf_sql_run(conn, NULL, err,
-                    "DELETE FROM totp_secrets WHERE account_id = ? AND active = 0", "i",
-                    c->session.account_id);
+    rc = kf_sql_run(conn, NULL, err, "DELETE FROM totp_secrets WHERE account_id = ? AND active = 0",
+                    "i", c->session.account_id);
   if (rc == KF_OK)
     rc = kf_sql_run(conn, NULL, err,
                     "INSERT INTO totp_secrets (account_id, secret, active, last_step, created_at) "
@@ -334,8 +333,8 @@ static ks_error totp_login_op(const ks_server *srv, sqlite3 *conn, kf_http_req *
     return totp_login_failed(srv, conn, req, username, KS_ERR_TOTP_LOGIN_CODE_INVALID, err);
   if (row.last_step != INT64_MIN && !totp_step_fresh(srv, step, row.last_step))
     return totp_login_failed(srv, conn, req, username, KS_ERR_TOTP_CODE_USED, err);
-  kf_rc rc = kf_sql_run(conn, NULL, err, "UPDATE totp_secrets SET last_step = ? WHERE id = ?",
-                        "ii", step, row.id);
+  kf_rc rc = kf_sql_run(conn, NULL, err, "UPDATE totp_secrets SET last_step = ? WHERE id = ?", "ii",
+                        step, row.id);
   if (rc == KF_OK)
     rc = ks_session_set_stage(conn, c->session.rowid, KS_SESSION_FULL, err);
   if (rc == KF_OK)
