@@ -17,8 +17,10 @@
 #include <liboath/oath.h>
 #include <string.h>
 
+#include "kf/log.h"
 #include "kf/str.h"
 #include "kh_totp.h"
+#include "kt_alloc.h"
 #include "ks_clock.h"
 #include "ks_session.h"
 #include "ks_totp.h"
@@ -367,6 +369,66 @@ static void test_lockout(void **state) {
   expect(f, "/api/v1/sessions/current/totp", right, 200, "\"full\"");
 }
 
+/* The pending secret's hex into out ("" when there is none). */
+static void pending_secret(fixture *f, char out[KS_TOTP_SECRET_MAX * 2 + 1]) {
+  sqlite3 *conn = NULL;
+  assert_int_equal(ks_db_conn(f->s.srv.db, &conn, NULL), KF_OK);
+  sqlite3_stmt *st = NULL;
+  assert_int_equal(sqlite3_prepare_v2(conn, "SELECT hex(secret) FROM totp_secrets WHERE active = 0",
+                                      -1, &st, NULL),
+                   SQLITE_OK);
+  out[0] = '\0';
+  if (sqlite3_step(st) == SQLITE_ROW)
+    assert_int_equal(
+        kf_str_copy(out, KS_TOTP_SECRET_MAX * 2 + 1, (const char *)sqlite3_column_text(st, 0)),
+        KF_OK);
+  sqlite3_finalize(st);
+}
+
+/*
+ * A setup with an allocation failing: a 201, or a 500 (or no answer at all)
+ * with one pending secret, never two and never none. An answer that fails to
+ * be written after the commit leaves the new pending secret, which the next
+ * setup replaces: the client never saw it, so nothing it knows was lost.
+ */
+static bool setup_body(void *ctx, const kt_alloc_run *run) {
+  fixture *f = ctx;
+  char before[KS_TOTP_SECRET_MAX * 2 + 1], after[KS_TOTP_SECRET_MAX * 2 + 1];
+  pending_secret(f, before);
+  char auth[KS_TOKEN_HEX_LEN + 16];
+  assert_int_equal(kf_str_format(auth, sizeof auth, "Bearer %s", f->token), KF_OK);
+  const char *const headers[] = {"Authorization", auth, "Konform-Clock", f->clock.id, NULL};
+  kf_http_fake_req in = {.method = "POST", .path = "/api/v1/totp/setup", .headers = headers};
+  kf_http_answer a;
+  kt_alloc_arm(run);
+  kf_rc rc = kf_httpd_serve_fake(f->s.httpd, &in, &a, NULL);
+  kt_alloc_disarm();
+  unsigned status = rc == KF_OK ? a.status : 0;
+  if (rc == KF_OK)
+    kf_http_answer_release(&a);
+  else
+    assert_int_equal(rc, KF_ERR_NOMEM);
+  int64_t pending = 0;
+  assert_int_equal(
+      kt_server_scalar(&f->s, "SELECT count(*) FROM totp_secrets WHERE active = 0", &pending, NULL),
+      KF_OK);
+  pending_secret(f, after);
+  if (status == 201) {
+    assert_int_equal(pending, 1);
+    assert_string_not_equal(after, before);
+    return true;
+  }
+  assert_true(status == 0 || status == 500);
+  assert_true(pending == 1 || (pending == 0 && before[0] == '\0'));
+  return false;
+}
+
+static void test_setup_alloc_failures(void **state) {
+  kf_log_setup("test_server_totp", KF_LOG_OFF);
+  assert_true(kt_alloc_sweep(setup_body, *state) > 0);
+  kf_log_setup("test_server_totp", KF_LOG_INFO);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rfc6238_through_liboath),
@@ -375,6 +437,7 @@ int main(void) {
       cmocka_unit_test(test_qr_svg),
       cmocka_unit_test_setup_teardown(test_routes, fixture_setup, fixture_teardown),
       cmocka_unit_test_setup_teardown(test_lockout, fixture_setup, fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_setup_alloc_failures, fixture_setup, fixture_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

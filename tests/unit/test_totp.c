@@ -17,6 +17,7 @@
 #include "kh_parse.h"
 #include "kh_step_let.h"
 #include "kh_totp.h"
+#include "kt_alloc.h"
 
 /* RFC 6238 Appendix B: the seeds, one per algorithm, and the table of 8-digit codes. */
 static const char seed1[] = "12345678901234567890";
@@ -226,12 +227,54 @@ static void test_generator(void **state) {
   kh_vars_release(&vars);
 }
 
+typedef struct sweep_ctx {
+  kh_file *file;
+  kh_vars vars;
+} sweep_ctx;
+
+/* The generator with an allocation failing: KF_ERR_NOMEM or LIMIT, or the right code. */
+static bool gen_body(void *data, const kt_alloc_run *run) {
+  sweep_ctx *ctx = data;
+  kh_gen_ctx g;
+  kh_gen_ctx_init(&g, 1, 2, 3);
+  kf_buf b;
+  kf_buf_init(&b, 1024);
+  kf_err err;
+  kf_err_init(&err);
+  kt_alloc_arm(run);
+  kf_rc rc = kh_let_value(ctx->file->scenarios[0].steps[0].data, &g, &ctx->vars, &b, &err);
+  kt_alloc_disarm();
+  if (rc == KF_OK)
+    assert_string_equal(b.data, "07081804");
+  else
+    assert_true(rc == KF_ERR_NOMEM || rc == KF_ERR_LIMIT);
+  kf_buf_release(&b);
+  return rc == KF_OK;
+}
+
+static void test_generator_alloc_failures(void **state) {
+  (void)state;
+  sweep_ctx ctx;
+  kh_vars_init(&ctx.vars);
+  assert_int_equal(kh_vars_set(&ctx.vars, "clock.now", "1111111111", 10), KF_OK);
+  assert_int_equal(kh_vars_set(&ctx.vars, "uri", URI1, strlen(URI1)), KF_OK);
+  static const char text[] = "scenario: s\ncovers: A-01\nlet x = totp(\"{{uri}}\", offset=-1)\n";
+  kh_diag diag;
+  kh_diag_init(&diag);
+  assert_int_equal(kh_parse_text("g.konform", text, strlen(text), &ctx.file, &diag), KF_OK);
+  kh_diag_release(&diag);
+  assert_true(kt_alloc_sweep(gen_body, &ctx) > 0);
+  kh_file_free(ctx.file);
+  kh_vars_release(&ctx.vars);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rfc6238_appendix_b),
       cmocka_unit_test(test_base32),
       cmocka_unit_test(test_parse_uri),
       cmocka_unit_test(test_generator),
+      cmocka_unit_test(test_generator_alloc_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
