@@ -45,6 +45,7 @@
   X(CLOCK_BACKWARDS, CLOCK_BACKWARDS, 400, "Eine Testuhr kann nicht zurückgestellt werden.")       \
   X(ACCOUNT_LOCKED, ACCOUNT_LOCKED, 423,                                                           \
     "Ihr Konto ist vorübergehend gesperrt. Bitte versuchen Sie es später erneut.")                 \
+  X(PASSKEY_REQUIRED, PASSKEY_REQUIRED, 403, "Bitte melden Sie sich mit Ihrem Passkey an.")        \
   X(TOTP_CODE_INVALID, TOTP_CODE_INVALID, 400,                                                     \
     "Der Code ist ungültig. Bitte geben Sie den aktuellen Code aus Ihrer App ein.")                \
   X(TOTP_LOGIN_CODE_INVALID, TOTP_CODE_INVALID, 401,                                               \
