@@ -21,11 +21,7 @@
 
 /* Every area of the API; a new area is one file and one row here. */
 static const ks_area *const api_areas[] = {
-    &ks_acc_api,
-    &ks_auth_api,
-    &ks_page_api,
-    &ks_testctl_api,
-    &ks_totp_api,
+    &ks_acc_api, &ks_auth_api, &ks_page_api, &ks_testctl_api, &ks_totp_api,
 };
 
 const ks_area *const *ks_api_areas(size_t *n) {
