@@ -18,10 +18,11 @@
 #include "ks_recovery_api.h"
 #include "ks_session.h"
 #include "ks_testctl_api.h"
+#include "ks_totp_api.h"
 
 /* Every area of the API; a new area is one file and one row here. */
 static const ks_area *const api_areas[] = {
-    &ks_acc_api, &ks_auth_api, &ks_page_api, &ks_testctl_api, &ks_recovery_api,
+    &ks_acc_api, &ks_auth_api, &ks_page_api, &ks_testctl_api, &ks_recovery_api, &ks_totp_api,
 };
 
 const ks_area *const *ks_api_areas(size_t *n) {

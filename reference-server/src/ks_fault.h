@@ -100,7 +100,31 @@
   X(RESET_SKIPS_PASSWORD_RULES, "reset-skips-password-rules", "AUTH-07",                           \
     "the new password of a reset is stored without the ACC-04 checks")                             \
   X(REMINDER_FOR_UNCONFIRMED, "reminder-for-unconfirmed", "AUTH-07",                               \
-    "a username reminder also goes to an address that was never confirmed")
+    "a username reminder also goes to an address that was never confirmed")                        \
+  X(TOTP_SECRET_80_BITS, "totp-secret-80-bits", "TOTP-01",                                         \
+    "a TOTP secret has 10 random bytes (80 bits, the old HOTP minimum) instead of 20")             \
+  X(TOTP_ACTIVATES_WITHOUT_CODE, "totp-activates-without-code", "TOTP-01",                         \
+    "TOTP activation takes any six digits, so a secret the app never read becomes active")         \
+  X(TOTP_WINDOW_TWO, "totp-window-two", "TOTP-02",                                                 \
+    "codes are accepted two steps (60 s) either side of the current one")                          \
+  X(TOTP_NO_WINDOW, "totp-no-window", "TOTP-02",                                                   \
+    "only the current step's code is accepted, so the previous step's is refused")                 \
+  X(TOTP_SHA256, "totp-sha256", "TOTP-02",                                                         \
+    "codes are checked with HMAC-SHA256 while the otpauth URI says SHA1")                          \
+  X(TOTP_VALIDATE_OK_TRAP, "totp-validate-ok-trap", "TOTP-02",                                     \
+    "only liboath's return OATH_OK (0) is taken as a match, so the codes of the neighbouring "     \
+    "steps (offset 1) are refused")                                                                \
+  X(TOTP_REPLAY_ALLOWED, "totp-replay-allowed", "TOTP-03",                                         \
+    "a code of the step accepted last is accepted again (the check is >= instead of >)")           \
+  X(TOTP_EARLIER_STEP_ALLOWED, "totp-earlier-step-allowed", "TOTP-03",                             \
+    "only the step accepted last is refused, an earlier step's code is accepted")                  \
+  X(TOTP_FAILURES_NOT_COUNTED, "totp-failures-not-counted", "TOTP-04",                             \
+    "wrong TOTP codes at login do not count toward the lockout")                                   \
+  X(TOTP_REPLACE_WITHOUT_LOGIN, "totp-replace-without-login", "TOTP-05",                           \
+    "a session that has only the password (stage second_factor) may set up and activate a new "    \
+    "TOTP secret, replacing the active one")                                                       \
+  X(TOTP_LOGIN_SKIPPED, "totp-login-skipped", "AUTH-03",                                           \
+    "a password login of an account with active TOTP gives stage full, without a code")
 
 typedef enum ks_fault {
 #define KS_X_FAULT_ENUM(name, kebab, ids, what) KS_FAULT_##name,
