@@ -13,6 +13,7 @@
 #include "ks_clock.h"
 #include "ks_handler.h"
 #include "ks_page_api.h"
+#include "ks_pk_api.h"
 #include "ks_session.h"
 #include "ks_testctl_api.h"
 
@@ -21,6 +22,7 @@ static const ks_area *const api_areas[] = {
     &ks_acc_api,
     &ks_page_api,
     &ks_testctl_api,
+    &ks_pk_api,
 };
 
 const ks_area *const *ks_api_areas(size_t *n) {
