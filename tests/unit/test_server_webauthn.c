@@ -454,6 +454,278 @@ static void test_each_assertion_check_has_its_code(void **state) {
   kt_wa_key_release(&other);
 }
 
+/* ---- The passkey routes in-process. ---- */
+
+typedef struct fixture {
+  kt_server s;
+  int64_t account;
+  char token[KS_TOKEN_HEX_LEN + 1]; /* A session at second_factor_setup. */
+  char clock[64];                   /* A test clock at T0. */
+} fixture;
+
+static kf_http_answer http(fixture *f, const char *method, const char *path, const char *token,
+                           const json_t *body) {
+  char auth[KS_TOKEN_HEX_LEN + 16] = "";
+  if (token != NULL)
+    assert_int_equal(kf_str_format(auth, sizeof auth, "Bearer %s", token), KF_OK);
+  const char *headers[] = {"Content-Type",
+                           "application/json",
+                           "Konform-Clock",
+                           f->clock,
+                           token != NULL ? "Authorization" : NULL,
+                           auth,
+                           NULL};
+  static char text[65536];
+  size_t n = body != NULL ? json_dumpb(body, text, sizeof text, JSON_COMPACT) : 0;
+  assert_true(n < sizeof text);
+  kf_http_fake_req in = {.method = method,
+                         .path = path,
+                         .headers = headers,
+                         .body = body != NULL ? text : NULL,
+                         .body_len = n};
+  kf_http_answer a;
+  assert_int_equal(kf_httpd_serve_fake(f->s.httpd, &in, &a, NULL), KF_OK);
+  return a;
+}
+
+/* The answer's JSON (caller decrefs) after checking its status. */
+static json_t *answer_json(kf_http_answer *a, unsigned status) {
+  if (a->status != status)
+    fail_msg("status %u, not %u: %s", a->status, status, a->body);
+  json_t *j = json_loads(a->body, 0, NULL);
+  kf_http_answer_release(a);
+  return j;
+}
+
+/* The error code of an answer with status. */
+static void expect_error(kf_http_answer a, unsigned status, const char *code) {
+  json_t *j = answer_json(&a, status);
+  const char *got = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+  if (got == NULL || strcmp(got, code) != 0)
+    fail_msg("%s, not %s", got != NULL ? got : "(none)", code);
+  json_decref(j);
+}
+
+static int fixture_setup(void **state) {
+  fixture *f = test_calloc(1, sizeof *f);
+  assert_non_null(f);
+  assert_int_equal(kt_server_open(&f->s, "ks_passkey", NULL), KF_OK);
+  f->s.cfg.test_mode = true;
+  assert_int_equal(kt_server_serve(&f->s, NULL, 0, 0, NULL), KF_OK);
+  sqlite3 *conn = NULL;
+  assert_int_equal(ks_db_conn(f->s.srv.db, &conn, NULL), KF_OK);
+  assert_int_equal(sqlite3_exec(conn,
+                                "INSERT INTO accounts (email, password_hash, created_at, "
+                                "terms_accepted_at, email_consent_at, confirmed_at) VALUES "
+                                "('max@example.de', 'x', 1, 1, 1, 1)",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  f->account = sqlite3_last_insert_rowid(conn);
+  assert_int_equal(
+      ks_session_insert(conn, f->account, KS_SESSION_SECOND_FACTOR_SETUP, T0, f->token, NULL),
+      KF_OK);
+  json_t *body = json_pack("{s:I}", "frozen_time", (json_int_t)T0);
+  kf_http_answer a = http(f, "POST", "/test/v1/clocks", NULL, body);
+  json_decref(body);
+  json_t *clock = answer_json(&a, 201);
+  assert_int_equal(
+      kf_str_copy(f->clock, sizeof f->clock, json_string_value(json_object_get(clock, "id"))),
+      KF_OK);
+  json_decref(clock);
+  *state = f;
+  return 0;
+}
+
+static int fixture_teardown(void **state) {
+  fixture *f = *state;
+  kt_server_close(&f->s);
+  test_free(f);
+  return 0;
+}
+
+/* The challenge (and the user handle, when asked) of an options answer. */
+static json_t *options(fixture *f, const char *path, const char *token, unsigned char *chal,
+                       size_t *chal_len) {
+  kf_http_answer a = http(f, "POST", path, token, NULL);
+  json_t *o = answer_json(&a, 200);
+  const char *c = json_string_value(json_object_get(o, "challenge"));
+  assert_non_null(c);
+  assert_true(ks_wa_b64url_decode(c, strlen(c), chal, KS_WA_CHALLENGE_MAX, chal_len));
+  assert_int_equal(*chal_len, KS_PK_CHALLENGE_LEN);
+  return o;
+}
+
+static kf_http_answer register_with(fixture *f, const char *token, const json_t *cred) {
+  json_t *body = json_pack("{s:O, s:s}", "credential", cred, "name", "Laptop");
+  kf_http_answer a = http(f, "POST", "/api/v1/passkeys", token, body);
+  json_decref(body);
+  return a;
+}
+
+static kf_http_answer login_with(fixture *f, const json_t *cred) {
+  json_t *body = json_pack("{s:O}", "credential", cred);
+  kf_http_answer a = http(f, "POST", "/api/v1/passkey-logins", NULL, body);
+  json_decref(body);
+  return a;
+}
+
+/* How many sessions are at stage full. */
+static int64_t full_sessions(fixture *f) {
+  int64_t n = 0;
+  assert_int_equal(
+      kt_server_scalar(&f->s, "SELECT count(*) FROM sessions WHERE stage = 'full'", &n, NULL),
+      KF_OK);
+  return n;
+}
+
+#define REG_OPTIONS "/api/v1/passkeys/registration-options"
+#define LOGIN_OPTIONS "/api/v1/passkey-logins/options"
+
+/* Register after a password login, then log in with the passkey alone (PK-01, PK-02, PK-04). */
+static void test_register_then_log_in(void **state) {
+  fixture *f = *state;
+  unsigned char chal[KS_WA_CHALLENGE_MAX], user[KS_WA_USER_HANDLE_MAX];
+  size_t chal_len = 0, user_len = 0;
+  json_t *o = options(f, REG_OPTIONS, f->token, chal, &chal_len);
+  const char *uid = json_string_value(json_object_get(json_object_get(o, "user"), "id"));
+  assert_true(ks_wa_b64url_decode(uid, strlen(uid), user, sizeof user, &user_len));
+  assert_int_equal(user_len, KS_PK_USER_HANDLE_LEN);
+  assert_string_equal(json_string_value(json_object_get(json_object_get(o, "rp"), "id")),
+                      "127.0.0.1");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(o, "user"), "name")),
+                      "max@example.de");
+  assert_int_equal(json_array_size(json_object_get(o, "excludeCredentials")), 0);
+  json_decref(o);
+  kt_wa_key k;
+  assert_int_equal(kt_wa_key_init(&k, 16), KF_OK);
+  kt_wa_knobs kn;
+  kt_wa_knobs_init(&kn, chal, chal_len, true);
+  json_t *cred = NULL;
+  assert_int_equal(kt_wa_create(&k, &kn, &cred), KF_OK);
+  assert_int_equal(full_sessions(f), 0);
+  kf_http_answer a = register_with(f, f->token, cred);
+  json_t *made = answer_json(&a, 201);
+  assert_string_equal(json_string_value(json_object_get(made, "name")), "Laptop");
+  assert_int_equal(full_sessions(f), 1);
+  /* The same answer again: its challenge is used. */
+  expect_error(register_with(f, f->token, cred), 400, "PK_CHALLENGE_UNKNOWN");
+  json_decref(cred);
+  /* The same credential with a fresh challenge: excluded in the options, refused as taken. */
+  o = options(f, REG_OPTIONS, f->token, chal, &chal_len);
+  assert_int_equal(json_array_size(json_object_get(o, "excludeCredentials")), 1);
+  json_decref(o);
+  kt_wa_knobs_init(&kn, chal, chal_len, true);
+  assert_int_equal(kt_wa_create(&k, &kn, &cred), KF_OK);
+  expect_error(register_with(f, f->token, cred), 400, "PK_CREDENTIAL_ID_TAKEN");
+  json_decref(cred);
+  /* Log in with it alone. */
+  o = options(f, LOGIN_OPTIONS, NULL, chal, &chal_len);
+  assert_int_equal(json_array_size(json_object_get(o, "allowCredentials")), 0);
+  json_decref(o);
+  kt_wa_knobs_init(&kn, chal, chal_len, false);
+  kn.user_handle = user;
+  kn.user_handle_len = user_len;
+  assert_int_equal(kt_wa_get(&k, &kn, &cred), KF_OK);
+  a = login_with(f, cred);
+  json_t *session = answer_json(&a, 201);
+  assert_string_equal(json_string_value(json_object_get(session, "stage")), "full");
+  expect_error(login_with(f, cred), 401, "PK_CHALLENGE_UNKNOWN");
+  json_decref(cred);
+  /* The list, with the new session; then removal, and the removed passkey cannot log in. */
+  const char *token = json_string_value(json_object_get(session, "token"));
+  a = http(f, "GET", "/api/v1/passkeys", token, NULL);
+  json_t *list = answer_json(&a, 200);
+  json_t *first = json_array_get(json_object_get(list, "passkeys"), 0);
+  assert_true(json_is_string(json_object_get(first, "last_used_at")));
+  char path[128];
+  assert_int_equal(kf_str_format(path, sizeof path, "/api/v1/passkeys/%s",
+                                 json_string_value(json_object_get(made, "id"))),
+                   KF_OK);
+  a = http(f, "DELETE", path, token, NULL);
+  assert_int_equal(a.status, 204);
+  kf_http_answer_release(&a);
+  expect_error(http(f, "DELETE", path, token, NULL), 404, "PASSKEY_NOT_FOUND");
+  o = options(f, LOGIN_OPTIONS, NULL, chal, &chal_len);
+  json_decref(o);
+  kt_wa_knobs_init(&kn, chal, chal_len, false);
+  kn.user_handle = user;
+  kn.user_handle_len = user_len;
+  assert_int_equal(kt_wa_get(&k, &kn, &cred), KF_OK);
+  expect_error(login_with(f, cred), 401, "PK_CREDENTIAL_UNKNOWN");
+  json_decref(cred);
+  json_decref(list);
+  json_decref(session);
+  json_decref(made);
+  kt_wa_key_release(&k);
+}
+
+/* A challenge is valid 300 s on the clock: at +299 accepted, at +300 expired. */
+static void test_challenge_expires_on_the_clock(void **state) {
+  fixture *f = *state;
+  unsigned char chal[KS_WA_CHALLENGE_MAX];
+  size_t chal_len = 0;
+  kt_wa_key k;
+  assert_int_equal(kt_wa_key_init(&k, 16), KF_OK);
+  kt_wa_knobs kn;
+  const char *answers[] = {"PK_CHALLENGE_EXPIRED", NULL};
+  for (int i = 0; i < 2; i++) {
+    json_decref(options(f, REG_OPTIONS, f->token, chal, &chal_len));
+    char path[128];
+    assert_int_equal(kf_str_format(path, sizeof path, "/test/v1/clocks/%s/advance", f->clock),
+                     KF_OK);
+    json_t *step = json_pack("{s:i}", "seconds", i == 0 ? 300 : 299);
+    kf_http_answer a = http(f, "POST", path, NULL, step);
+    json_decref(step);
+    kf_http_answer_release(&a);
+    kt_wa_knobs_init(&kn, chal, chal_len, true);
+    json_t *cred = NULL;
+    assert_int_equal(kt_wa_create(&k, &kn, &cred), KF_OK);
+    if (answers[i] != NULL) {
+      expect_error(register_with(f, f->token, cred), 400, answers[i]);
+    } else {
+      a = register_with(f, f->token, cred);
+      assert_int_equal(a.status, 201);
+      kf_http_answer_release(&a);
+    }
+    json_decref(cred);
+  }
+  kt_wa_key_release(&k);
+}
+
+/* A session waiting for its TOTP code sets up no passkey; a bad name loses no challenge. */
+static void test_stage_and_name(void **state) {
+  fixture *f = *state;
+  sqlite3 *conn = NULL;
+  char token[KS_TOKEN_HEX_LEN + 1];
+  assert_int_equal(ks_db_conn(f->s.srv.db, &conn, NULL), KF_OK);
+  assert_int_equal(ks_session_insert(conn, f->account, KS_SESSION_SECOND_FACTOR, T0, token, NULL),
+                   KF_OK);
+  expect_error(http(f, "POST", REG_OPTIONS, token, NULL), 403, "SECOND_FACTOR_REQUIRED");
+  unsigned char chal[KS_WA_CHALLENGE_MAX];
+  size_t chal_len = 0;
+  json_decref(options(f, REG_OPTIONS, f->token, chal, &chal_len));
+  kt_wa_key k;
+  assert_int_equal(kt_wa_key_init(&k, 16), KF_OK);
+  kt_wa_knobs kn;
+  kt_wa_knobs_init(&kn, chal, chal_len, true);
+  json_t *cred = NULL;
+  assert_int_equal(kt_wa_create(&k, &kn, &cred), KF_OK);
+  json_t *body = json_pack("{s:O, s:i}", "credential", cred, "name", 5);
+  expect_error(http(f, "POST", "/api/v1/passkeys", f->token, body), 400, "VALIDATION_FAILED");
+  json_decref(body);
+  kf_http_answer a = register_with(f, f->token, cred);
+  assert_int_equal(a.status, 201);
+  kf_http_answer_release(&a);
+  /* Without a credential at all. */
+  body = json_pack("{}");
+  expect_error(http(f, "POST", "/api/v1/passkeys", f->token, body), 400, "PK_CREDENTIAL_MALFORMED");
+  expect_error(http(f, "POST", "/api/v1/passkey-logins", NULL, body), 401,
+               "PK_CREDENTIAL_MALFORMED");
+  json_decref(body);
+  json_decref(cred);
+  kt_wa_key_release(&k);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_none_and_packed_registrations_verify),
@@ -463,6 +735,10 @@ int main(void) {
       cmocka_unit_test(test_faults_switch_their_check_off),
       cmocka_unit_test(test_assertion_verifies_and_counts),
       cmocka_unit_test(test_each_assertion_check_has_its_code),
+      cmocka_unit_test_setup_teardown(test_register_then_log_in, fixture_setup, fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_challenge_expires_on_the_clock, fixture_setup,
+                                      fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_stage_and_name, fixture_setup, fixture_teardown),
   };
   return cmocka_run_group_tests_name("server webauthn", tests, NULL, NULL);
 }
