@@ -37,7 +37,7 @@
 #define AUTHN_KEY_MAX 512       /* A P-256 private key in DER. */
 #define AUTHN_SIG_MAX 80        /* An ECDSA P-256 signature in DER is at most 72 bytes. */
 /* rpIdHash, flags, counter, AAGUID, id length, id, a COSE EC2 key, trailing bytes. */
-#define AUTHN_AUTHDATA_MAX (37u + 18u + AUTHN_ID_MAX + 128u)
+#define AUTHN_AUTHDATA_MAX (37u + 18u + AUTHN_ID_MAX + 256u)
 #define AUTHN_CBOR_MAX (AUTHN_AUTHDATA_MAX + 256u)
 #define AUTHN_JSON_MAX (64u * 1024u)
 
@@ -544,9 +544,19 @@ static kf_rc authn_client_data(const kh_authn_cer *c, kf_buf *b) {
   return rc == KF_OK ? kf_buf_append_byte(b, '}') : rc;
 }
 
-/* A CBOR integer item of any sign (libcbor keeps negative ones as -1 - n). */
+/*
+ * A CBOR integer item of any sign (libcbor keeps negative ones as -1 - n), in
+ * its shortest form, as CTAP2's canonical encoding asks.
+ */
 static cbor_item_t *authn_cbor_int(long long v) {
-  return v >= 0 ? cbor_build_uint64((uint64_t)v) : cbor_build_negint64((uint64_t)(-1 - v));
+  uint64_t n = v >= 0 ? (uint64_t)v : (uint64_t)(-1 - v);
+  if (n <= UINT8_MAX)
+    return v >= 0 ? cbor_build_uint8((uint8_t)n) : cbor_build_negint8((uint8_t)n);
+  if (n <= UINT16_MAX)
+    return v >= 0 ? cbor_build_uint16((uint16_t)n) : cbor_build_negint16((uint16_t)n);
+  if (n <= UINT32_MAX)
+    return v >= 0 ? cbor_build_uint32((uint32_t)n) : cbor_build_negint32((uint32_t)n);
+  return v >= 0 ? cbor_build_uint64(n) : cbor_build_negint64(n);
 }
 
 /* Add key -> value to map, taking both items; false when either is missing. */
