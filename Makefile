@@ -35,6 +35,8 @@ say    = @printf '  %-4s %s\n' $(1) $(2)
 endif
 
 PKGS := libmicrohttpd sqlite3 libcurl jansson libxml-2.0 liboath libfido2 libcbor libsodium gmime-3.0
+# The harness's virtual passkey authenticator calls OpenSSL itself (ES256 keys and signatures).
+PKGS += libcrypto
 
 BUILD_ROOT ?= build
 ifeq ($(SAN),1)
