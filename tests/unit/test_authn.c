@@ -18,6 +18,8 @@
 
 #include "kf/alloc.h"
 #include "kh_authn.h"
+#include "kh_parse.h"
+#include "kh_step_passkey.h"
 #include "kt_alloc.h"
 
 #define ORIGIN "http://127.0.0.1:8480"
@@ -597,6 +599,65 @@ static void test_b64url(void **state) {
   kf_free(s);
 }
 
+/* The passkey step as the parser reads it, and its errors with their hints. */
+static void test_step_parse(void **state) {
+  (void)state;
+  const char *ok = "scenario: s\ncovers: PK-03\n"
+                   "passkey create k from \"{{o}}\" fault cred-id-duplicate \"{{j}}\" fmt packed "
+                   "origin \"http://x\" fault up-clear into r\n"
+                   "passkey get k into a from \"{{o}}\" rp-id \"x\"\n";
+  kh_file *file = NULL;
+  kh_diag diag;
+  kh_diag_init(&diag);
+  assert_int_equal(kh_parse_text("t.konform", ok, strlen(ok), &file, &diag), KF_OK);
+  const kh_passkey_step *c = file->scenarios[0].steps[0].data;
+  assert_true(c->create && c->packed);
+  assert_string_equal(c->key, "k");
+  assert_string_equal(c->into, "r");
+  assert_int_equal(c->knobs_len, 2);
+  assert_int_equal(c->knobs[0].def->fault, KH_AUTHN_FAULT_CRED_ID_DUPLICATE);
+  assert_string_equal(c->knobs[0].arg.text, "{{j}}");
+  assert_null(c->knobs[1].arg.text);
+  assert_string_equal(c->origin.text, "http://x");
+  const kh_passkey_step *g = file->scenarios[0].steps[1].data;
+  assert_false(g->create);
+  assert_string_equal(g->rp_id.text, "x");
+  kh_file_free(file);
+  kh_diag_release(&diag);
+  static const struct {
+    const char *step, *message, *hint;
+  } bad[] = {
+      {"passkey make k from \"o\" into r", "expected 'create' or 'get'", "create"},
+      {"passkey get k from \"o\" fault up-cleer into r", "unknown passkey knob", "up-clear"},
+      {"passkey get k from \"o\" fault at-missing into r", "applies to 'passkey create' only",
+       "AT"},
+      {"passkey get k from \"o\" fmt packed into r", "'fmt' belongs to 'passkey create'", NULL},
+      {"passkey create k from \"o\" fault user-handle-other into r", "applies to 'passkey get'",
+       NULL},
+      {"passkey create k from \"o\" fault cred-id-duplicate into r", "needs a quoted argument",
+       NULL},
+      {"passkey create k from \"o\" fault up-clear \"x\" into r", "takes no argument", NULL},
+      {"passkey create k from \"o\"", "needs 'into VAR'", "into VAR"},
+      {"passkey create k into r", "needs 'from", NULL},
+      {"passkey create k from \"o\" fmt pakced into r", "'none' or 'packed'", "packed"},
+      {"passkey create k from \"o\" into r # why", "'#'", NULL},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char text[512];
+    snprintf(text, sizeof text, "scenario: s\ncovers: PK-03\n%s\n", bad[i].step);
+    kh_diag_init(&diag);
+    file = NULL;
+    assert_int_equal(kh_parse_text("t.konform", text, strlen(text), &file, &diag), KF_ERR_PARSE);
+    assert_null(file);
+    if (strstr(diag.message, bad[i].message) == NULL ||
+        (bad[i].hint != NULL && (diag.hint == NULL || strstr(diag.hint, bad[i].hint) == NULL)))
+      fail_msg("%s: got %s / hint %s", bad[i].step, diag.message,
+               diag.hint != NULL ? diag.hint : "(none)");
+    assert_int_equal(diag.line, 3);
+    kh_diag_release(&diag);
+  }
+}
+
 static bool create_body(void *data, const kt_alloc_run *run) {
   const bool *packed = data;
   json_t *o = create_options();
@@ -637,6 +698,7 @@ int main(void) {
       cmocka_unit_test(test_knob_values),
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_b64url),
+      cmocka_unit_test(test_step_parse),
       cmocka_unit_test(test_allocation_failures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
