@@ -134,6 +134,11 @@ static kf_rc kh_passkey_parse(kh_cur *c, kh_step *step, size_t kw_len) {
                             ps->options.text == NULL ? "'from \"OPTIONS\"'" : "'into VAR'");
     return kh_cur_hint(c, "%s", KH_PASSKEY_SYNOPSIS);
   }
+  if (strcmp(ps->key, ps->into) == 0) {
+    (void)kh_cur_error(c, kw_len, "'into %s' would overwrite the credential %s", ps->into, ps->key);
+    return kh_cur_hint(c, "the response goes into a variable of its own: 'into %s_response'",
+                       ps->key);
+  }
   return KF_OK;
 }
 

@@ -641,6 +641,7 @@ static void test_step_parse(void **state) {
       {"passkey create k into r", "needs 'from", NULL},
       {"passkey create k from \"o\" fmt pakced into r", "'none' or 'packed'", "packed"},
       {"passkey create k from \"o\" into r # why", "'#'", NULL},
+      {"passkey create k from \"o\" into k", "would overwrite the credential", "k_response"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     char text[512];
