@@ -35,7 +35,10 @@ say    = @printf '  %-4s %s\n' $(1) $(2)
 endif
 
 PKGS := libmicrohttpd sqlite3 libcurl jansson libxml-2.0 liboath libfido2 libcbor libsodium gmime-3.0
-# The harness's virtual passkey authenticator calls OpenSSL itself (ES256 keys and signatures).
+# The QR code of a TOTP secret's otpauth URI (ks_totp.c).
+PKGS += libqrencode
+# The harness's authenticator app (kh_totp.c, HMACs) and its virtual passkey
+# authenticator (kh_authn.c, ES256 keys and signatures) call OpenSSL itself.
 PKGS += libcrypto
 
 BUILD_ROOT ?= build
