@@ -44,7 +44,7 @@
   "data-webauthn-missing=\"Ihr Browser unterstützt keine Passkeys.\" "                            \
   "data-webauthn-failed=\"Der Passkey-Vorgang wurde abgebrochen oder ist fehlgeschlagen. Bitte "   \
   "versuchen Sie es erneut.\"></div>\n"                                                            \
-  "<noscript><p>Bitte aktivieren Sie JavaScript, um dieses Formular zu senden.</p></noscript>\n"
+  "<noscript><p>Bitte aktivieren Sie JavaScript, um diese Seite zu nutzen.</p></noscript>\n"
 
 /* What a page that needs a session shows once the script found none. */
 #define KS_HTML_NO_SESSION                                                                         \
