@@ -42,7 +42,10 @@
   X(CLOCK_HEADER_UNKNOWN, CLOCK_NOT_FOUND, 400,                                                    \
     "Die im Kopf Konform-Clock genannte Testuhr gibt es nicht.")                                   \
   X(CLOCK_NOT_FOUND, CLOCK_NOT_FOUND, 404, "Diese Testuhr gibt es nicht.")                         \
-  X(CLOCK_BACKWARDS, CLOCK_BACKWARDS, 400, "Eine Testuhr kann nicht zurückgestellt werden.")
+  X(CLOCK_BACKWARDS, CLOCK_BACKWARDS, 400, "Eine Testuhr kann nicht zurückgestellt werden.")       \
+  X(ACCOUNT_LOCKED, ACCOUNT_LOCKED, 423,                                                           \
+    "Ihr Konto ist vorübergehend gesperrt. Bitte versuchen Sie es später erneut.")                 \
+  X(PASSKEY_REQUIRED, PASSKEY_REQUIRED, 403, "Bitte melden Sie sich mit Ihrem Passkey an.")
 
 typedef enum ks_error {
 #define KS_X_ERROR_ENUM(name, code, status, message) KS_ERR_##name,

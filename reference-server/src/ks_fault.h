@@ -36,6 +36,8 @@
     "the password length is counted in bytes, not characters")                                     \
   X(MAIL_DATE_REAL_CLOCK, "mail-date-real-clock", "ACC-05",                                        \
     "the confirmation mail's Date comes from the real clock, not the implementation's clock")      \
+  X(LINK_HOST_ELSEWHERE, "link-host-elsewhere", "ACC-05",                                          \
+    "the mailed link names the host the server was set up with (localhost), not its public URL")   \
   X(LINK_VALID_ONE_SECOND_LONGER, "link-valid-one-second-longer", "ACC-06",                        \
     "a confirmation link is still accepted one second after its 24 hours (off by one)")            \
   X(RESEND_KEEPS_OLD_LINKS, "resend-keeps-old-links", "ACC-06",                                    \
@@ -57,11 +59,34 @@
     "the domain is kept as typed, so its letter case makes another account")                       \
   X(NEWLINE_TRIMMED, "newline-trimmed", "ACC-11",                                                  \
     "CR and LF at the ends of an address are trimmed away like blanks instead of rejected")        \
+  X(RESEND_STRIPS_CONTROLS, "resend-strips-controls", "ACC-11",                                    \
+    "a resend request drops the control characters of its address instead of refusing it, so a "   \
+    "mail goes to the cleaned address")                                                            \
   X(NO_DUMMY_HASH, "no-dummy-hash", "AUTH-04",                                                     \
     "a login for an unknown user checks no password hash, so its answer comes sooner")             \
   X(UNCONFIRMED_BEFORE_PASSWORD, "unconfirmed-before-password", "ACC-09 AUTH-04",                  \
     "an unconfirmed account answers EMAIL_NOT_CONFIRMED before the password is checked, so a "     \
-    "wrong password tells that the account exists")
+    "wrong password tells that the account exists")                                                \
+  X(USERNAME_CASE_SENSITIVE, "username-case-sensitive", "AUTH-01",                                 \
+    "the login keeps the domain of the username as typed, so MAX@EXAMPLE.TEST is not the "         \
+    "account of max@example.test")                                                                 \
+  X(STAGE_NOT_ENFORCED, "stage-not-enforced", "AUTH-02",                                           \
+    "a session still before its second factor may use every service")                              \
+  X(LOGOUT_KEEPS_SESSION, "logout-keeps-session", "AUTH-02 AUTH-06",                               \
+    "logout (\"Abbrechen\") answers 204 but the token stays valid")                                \
+  X(LOCKOUT_AFTER_SIX, "lockout-after-six", "AUTH-05",                                             \
+    "the lockout starts at the sixth consecutive failure instead of the fifth")                    \
+  X(LOCKOUT_ENDS_EARLY, "lockout-ends-early", "AUTH-05",                                           \
+    "a lockout ends one second early, at 14:59 instead of 15:00")                                  \
+  X(LOCKOUT_COUNT_NOT_RESET, "lockout-count-not-reset", "AUTH-05",                                 \
+    "a successful login does not reset the count of failures")                                     \
+  X(LOCKED_RIGHT_PASSWORD_PASSES, "locked-right-password-passes", "AUTH-05",                       \
+    "while locked, the right password still logs in")                                              \
+  X(LOCKOUT_KNOWN_ONLY, "lockout-known-only", "AUTH-04 AUTH-05",                                   \
+    "failures are counted only for usernames that have an account, so an unknown one never "       \
+    "locks and tells that it has none")                                                            \
+  X(IDLE_ONE_SECOND_LONGER, "idle-one-second-longer", "AUTH-06",                                   \
+    "a session idle for exactly 30 minutes is still alive (off by one)")
 
 typedef enum ks_fault {
 #define KS_X_FAULT_ENUM(name, kebab, ids, what) KS_FAULT_##name,
