@@ -249,8 +249,8 @@ class Browser:
         self.call("Network.setExtraHTTPHeaders", session=True, headers=headers)
 
     def authenticator(self):
-        """A virtual platform authenticator (CTAP2, resident keys, user verification on)."""
-        self.call("WebAuthn.enable", session=True)
+        """A virtual platform authenticator (CTAP2, resident keys, user verification on);
+        WebAuthn.enable must have been called."""
         return self.call("WebAuthn.addVirtualAuthenticator", session=True, options={
             "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
             "hasUserVerification": True, "isUserVerified": True,

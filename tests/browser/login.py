@@ -16,12 +16,15 @@ by the protocol), so TOTP steps pass by advancing the clock, never by waiting:
   (read from konform-mail), its link's page sets a new password, the old one
   is refused and the new one logs in; "Benutzername / E-Mail-Adresse
   vergessen" sends the mail "Ihr Benutzername" naming the username.
-- Passkey: a second account sets up a passkey on "Passkey einrichten" with
-  the DevTools WebAuthn domain's virtual authenticator (CTAP2, internal,
-  resident key, user verification on) through navigator.credentials.create;
-  its password alone is then refused ("Bitte melden Sie sich mit Ihrem
-  Passkey an."), and "Mit Passkey anmelden" (navigator.credentials.get)
-  reaches "Mein Konto".
+- Passkey, with the DevTools WebAuthn domain's virtual authenticator (CTAP2,
+  internal, resident key, user verification on): the TOTP account adds a
+  passkey on "Mein Konto" (navigator.credentials.create), logs out and logs
+  in with "Mit Passkey anmelden" (navigator.credentials.get); a new account
+  makes a passkey its second factor from "Sicherheitshinweis", its password
+  alone is then refused ("Bitte melden Sie sich mit Ihrem Passkey an.") and
+  its passkey logs in. The second account's page writes the credential's
+  JSON itself (PublicKeyCredential.toJSON taken away), as in browsers before
+  WebAuthn L3.
 
 usage: tests/browser/login.py [BIN_DIR]   (default build/bin)
 Exit 0 when every check passed or when Chromium is not installed (it then
@@ -197,31 +200,73 @@ def run_recovery(b, stack, clock, email, old_password, secret):
     msg = stack.mail(email, "Ihr Benutzername")
     if email not in (msg.get("text") or ""):
         fail("the mail \"Ihr Benutzername\" does not name the username in its text")
+    return new_password
 
 
-def run_passkey(b, stack, authenticator):
+# Browsers before WebAuthn L3 have no PublicKeyCredential.toJSON: the page then writes the
+# JSON itself. Taking it away on the page covers that path in the same browser.
+NO_TO_JSON = "delete PublicKeyCredential.prototype.toJSON; typeof PublicKeyCredential.prototype.toJSON"
+
+
+def passkey_setup(b, authenticator, own_json, what):
+    """On "Passkey einrichten": create a passkey (navigator.credentials.create); "Mein Konto"."""
+    if not own_json and b.js(NO_TO_JSON) != "undefined":
+        fail("cannot take PublicKeyCredential.toJSON away")
+    fill(b, {"name": "Chromium"})
+    submit_and_load(b, "Passkey einrichten", "/konto", what)
+    creds = b.credentials(authenticator)
+    if len(creds) != 1 or creds[0]["rpId"] != "localhost" or not creds[0]["isResidentCredential"]:
+        fail(f"{what}: the authenticator holds {creds}, not one discoverable credential for "
+             "localhost")
+
+
+def passkey_login(b, stack, authenticator, own_json, what):
+    """"Mit Passkey anmelden" (navigator.credentials.get) reaches "Mein Konto"."""
+    b.open(stack.base + "/anmelden")
+    if not own_json and b.js(NO_TO_JSON) != "undefined":
+        fail("cannot take PublicKeyCredential.toJSON away")
+    count = b.credentials(authenticator)[0]["signCount"]
+    b.load(lambda: cdp.click(b, "Mit Passkey anmelden"), what, "/konto")
+    if b.credentials(authenticator)[0]["signCount"] <= count:
+        fail(f"{what}: the authenticator's credential signed nothing")
+
+
+def run_passkey_added(b, stack, email, password, secret, clock):
+    """The TOTP account adds a passkey on "Mein Konto" (a full session) and logs in with it."""
+    authenticator = b.authenticator()
+    now = stack.advance(clock, STEP)
+    totp_login(b, stack, email, password, secret, now, "the login before adding a passkey")
+    b.load(lambda: cdp.click(b, "Passkey einrichten"), "\"Passkey einrichten\" on the account",
+           "/passkey-einrichten")
+    passkey_setup(b, authenticator, True, "a passkey added to a full session")
+    expect_account(b, email, "eingerichtet", 1, "after adding a passkey")
+    logout(b, "\"Abmelden\" after adding a passkey")
+    passkey_login(b, stack, authenticator, True, "the passkey login of the TOTP account")
+    expect_account(b, email, "eingerichtet", 1, "the passkey login of the TOTP account")
+    logout(b, "\"Abmelden\" after the passkey login")
+    b.call("WebAuthn.removeVirtualAuthenticator", session=True, authenticatorId=authenticator)
+
+
+def run_passkey_only(b, stack):
+    """A new account's second factor is a passkey (the page's own JSON, without toJSON)."""
+    authenticator = b.authenticator()
     email = f"passkey-{os.getpid()}-{int(time.time())}@konform.test"
     password = "Browser-Passkey-2026!"
     cdp.register(b, stack, email, password)
     cdp.login(b, stack, email, password, "/sicherheitshinweis", "the passkey account's login")
     b.load(lambda: cdp.click(b, "Passkey einrichten"), "\"Passkey einrichten\"",
            "/passkey-einrichten")
-    fill(b, {"name": "Chromium"})
-    submit_and_load(b, "Passkey einrichten", "/konto", "the passkey setup")
+    passkey_setup(b, authenticator, False, "the passkey setup")
     expect_account(b, email, "nicht eingerichtet", 1, "after the passkey setup")
-    creds = b.credentials(authenticator)
-    if len(creds) != 1 or creds[0]["rpId"] != "localhost" or not creds[0]["isResidentCredential"]:
-        fail(f"the authenticator holds {creds}, not one discoverable credential for localhost")
     logout(b, "\"Abmelden\" after the passkey setup")
     fill(b, {"username": email, "password": password})
     text = submit_and_wait(b, "Anmelden", "PASSKEY_REQUIRED", "the password of a passkey account")
     if "Bitte melden Sie sich mit Ihrem Passkey an." not in text:
         fail(f"the password of a passkey account is answered {text!r}")
-    b.load(lambda: cdp.click(b, "Mit Passkey anmelden"), "\"Mit Passkey anmelden\"", "/konto")
+    passkey_login(b, stack, authenticator, False, "the passkey login")
     expect_account(b, email, "nicht eingerichtet", 1, "the passkey login")
-    if b.credentials(authenticator)[0]["signCount"] < 1:
-        fail("the passkey login did not use the authenticator's credential")
     logout(b, "\"Abmelden\" after the passkey login")
+    b.call("WebAuthn.removeVirtualAuthenticator", session=True, authenticatorId=authenticator)
 
 
 def run(b, stack):
@@ -230,14 +275,15 @@ def run(b, stack):
     t0 = int(time.time()) // STEP * STEP + 5
     clock = stack.clock(t0)
     b.headers({"Konform-Clock": clock})
-    authenticator = b.authenticator()
+    b.call("WebAuthn.enable", session=True)
     email, password, secret, _ = run_totp(b, stack, clock, t0)
     cdp.say("TOTP setup with QR code, TOTP login, a used code and \"Abbrechen\" work")
-    run_recovery(b, stack, clock, email, password, secret)
+    password = run_recovery(b, stack, clock, email, password, secret)
     cdp.say("\"Passwort vergessen\" and \"Benutzername / E-Mail-Adresse vergessen\" work")
-    run_passkey(b, stack, authenticator)
+    run_passkey_added(b, stack, email, password, secret, clock)
+    run_passkey_only(b, stack)
     cdp.say("passkey setup (navigator.credentials.create) and \"Mit Passkey anmelden\" "
-            "(navigator.credentials.get) work")
+            "(navigator.credentials.get) work, with toJSON and with the page's own JSON")
 
 
 def main():
