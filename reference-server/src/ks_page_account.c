@@ -1,8 +1,9 @@
 /*
  * ks_page_account.c: the page "Mein Konto" (row ACCOUNT of KS_PAGES), where
  * a login with its second factor arrives: what GET /api/v1/account says of
- * the account, the ways to add a passkey or set up TOTP again, and
- * "Abmelden". Its script part is the view "account" (ks_page_script.c).
+ * the account, its passkeys (GET /api/v1/passkeys) each with "Entfernen"
+ * (PK-05), the ways to add a passkey or set up TOTP again, and "Abmelden".
+ * Its script part is the view "account" (ks_page_script.c).
  */
 #include "ks_html.h"
 
@@ -20,6 +21,8 @@ kf_rc ks_page_account_main(kf_buf *out) {
       "<dt>Passkeys</dt>\n"
       "<dd id=\"account-passkeys\"></dd>\n"
       "</dl>\n"
+      "<ul id=\"account-passkey-list\" data-unnamed=\"Passkey\" data-created=\"eingerichtet am\" "
+      "data-remove=\"Entfernen\"></ul>\n"
       "<ul>\n"
       "<li><a href=\"/passkey-einrichten\">Passkey einrichten</a></li>\n"
       "<li><a href=\"/zweiter-faktor-einrichten\">Zweiter Faktor einrichten</a></li>\n"

@@ -15,7 +15,8 @@
  *   ArrayBuffers, the credential sent in its WebAuthn L3 JSON form).
  * - [data-view]: a page that needs a session: without a token it shows
  *   #no-session; "totp-setup" starts a TOTP setup and shows the QR code,
- *   the secret and the otpauth link; "account" shows GET /api/v1/account.
+ *   the secret and the otpauth link; "account" shows GET /api/v1/account
+ *   and the passkeys (GET /api/v1/passkeys), each with its "Entfernen".
  * - input[data-query]: filled from the page URL's query parameter of that
  *   name (the id of a reset link).
  * - #answer: every answer's German message (an error's fields too), its
@@ -82,8 +83,7 @@ static const char page_script[] =
     "  }\n"
     "  function answered(promise, then) {\n"
     "    return promise.then(function (j) {\n"
-    "      if (j.error) refused(j);\n"
-    "      else then(j);\n"
+    "      return j.error ? refused(j) : then(j);\n"
     "    });\n"
     "  }\n"
     "  var THEN = {\n"
@@ -232,6 +232,27 @@ static const char page_script[] =
     "    box.textContent = '';\n"
     "    box.appendChild(el);\n"
     "  }\n"
+    "  function passkeyItem(k) {\n"
+    "    var list = document.getElementById('account-passkey-list');\n"
+    "    var item = document.createElement('li');\n"
+    "    var remove = document.createElement('button');\n"
+    "    item.textContent = (k.name || list.getAttribute('data-unnamed')) + ' (' +\n"
+    "      list.getAttribute('data-created') + ' ' + new "
+    "Date(k.created_at).toLocaleString('de-DE') +\n"
+    "      ') ';\n"
+    "    remove.type = 'button';\n"
+    "    remove.textContent = list.getAttribute('data-remove');\n"
+    "    remove.addEventListener('click', function () {\n"
+    "      busy(remove, function () {\n"
+    "        var url = '/api/v1/passkeys/' + encodeURIComponent(k.id);\n"
+    "        return answered(send('DELETE', url, null), function () {\n"
+    "          location.reload();\n"
+    "        });\n"
+    "      });\n"
+    "    });\n"
+    "    item.appendChild(remove);\n"
+    "    list.appendChild(item);\n"
+    "  }\n"
     "  var VIEWS = {\n"
     "    session: function () {\n"
     "      return Promise.resolve();\n"
@@ -257,6 +278,9 @@ static const char page_script[] =
     "        totp.textContent = totp.getAttribute(j.totp ? 'data-yes' : 'data-no');\n"
     "        document.getElementById('account-passkeys').textContent = String(j.passkeys);\n"
     "        document.getElementById('account').hidden = false;\n"
+    "        return answered(send('GET', '/api/v1/passkeys', null), function (p) {\n"
+    "          p.passkeys.forEach(passkeyItem);\n"
+    "        });\n"
     "      });\n"
     "    }\n"
     "  };\n"

@@ -19,7 +19,8 @@ by the protocol), so TOTP steps pass by advancing the clock, never by waiting:
 - Passkey, with the DevTools WebAuthn domain's virtual authenticator (CTAP2,
   internal, resident key, user verification on): the TOTP account adds a
   passkey on "Mein Konto" (navigator.credentials.create), logs out and logs
-  in with "Mit Passkey anmelden" (navigator.credentials.get); a new account
+  in with "Mit Passkey anmelden" (navigator.credentials.get), removes it
+  with "Entfernen" and cannot log in with it any more; a new account
   makes a passkey its second factor from "Sicherheitshinweis", its password
   alone is then refused ("Bitte melden Sie sich mit Ihrem Passkey an.") and
   its passkey logs in. The second account's page writes the credential's
@@ -243,7 +244,14 @@ def run_passkey_added(b, stack, email, password, secret, clock):
     logout(b, "\"Abmelden\" after adding a passkey")
     passkey_login(b, stack, authenticator, True, "the passkey login of the TOTP account")
     expect_account(b, email, "eingerichtet", 1, "the passkey login of the TOTP account")
-    logout(b, "\"Abmelden\" after the passkey login")
+    # PK-05: "Entfernen" on "Mein Konto" removes it, and it logs in no more.
+    listed = b.wait("document.getElementById('account-passkey-list').innerText", "the passkey list")
+    if "Chromium" not in listed or "Entfernen" not in listed:
+        fail(f"\"Mein Konto\" lists the passkeys as {listed!r}")
+    b.load(lambda: cdp.click(b, "Entfernen"), "\"Entfernen\"", "/konto")
+    expect_account(b, email, "eingerichtet", 0, "after removing the passkey")
+    logout(b, "\"Abmelden\" after removing the passkey")
+    submit_and_wait(b, "Mit Passkey anmelden", "PK_CREDENTIAL_UNKNOWN", "a removed passkey")
     b.call("WebAuthn.removeVirtualAuthenticator", session=True, authenticatorId=authenticator)
 
 
