@@ -35,6 +35,10 @@ say    = @printf '  %-4s %s\n' $(1) $(2)
 endif
 
 PKGS := libmicrohttpd sqlite3 libcurl jansson libxml-2.0 liboath libfido2 libcbor libsodium gmime-3.0
+# The QR code of a TOTP secret's otpauth URI (ks_totp.c).
+PKGS += libqrencode
+# The harness's authenticator app computes its HMACs with OpenSSL (kh_totp.c).
+PKGS += libcrypto
 
 BUILD_ROOT ?= build
 ifeq ($(SAN),1)
