@@ -254,7 +254,7 @@ static kf_rc recovery_set_password(const ks_server *srv, sqlite3 *conn, const re
                     now, id_hash);
   if (rc == KF_OK && !ks_fault_on(srv, KS_FAULT_RESET_KEEPS_SESSIONS))
     rc = ks_session_end_all(conn, link->account_id, now, err);
-  if (rc == KF_OK)
+  if (rc == KF_OK && !ks_fault_on(srv, KS_FAULT_RESET_KEEPS_LOCKOUT))
     rc = ks_lockout_reset(conn, link->username, err);
   return rc;
 }
