@@ -175,7 +175,9 @@
   X(PK_USER_HANDLE_IS_EMAIL, "pk-user-handle-is-email", "PK-02",                                   \
     "the WebAuthn user handle (user.id) is the e-mail address")                                    \
   X(PK_EXCLUDE_MISSING, "pk-exclude-missing", "PK-02",                                             \
-    "registration options leave out excludeCredentials, so one authenticator registers twice")
+    "registration options leave out excludeCredentials, so one authenticator registers twice")     \
+  X(RESET_KEEPS_LOCKOUT, "reset-keeps-lockout", "AUTH-07",                                         \
+    "a new password through a reset link leaves the failed-login count, so a lockout stays")
 
 typedef enum ks_fault {
 #define KS_X_FAULT_ENUM(name, kebab, ids, what) KS_FAULT_##name,

@@ -18,6 +18,7 @@
 #include "ks_outbox.h"
 #include "ks_server.h"
 #include "ks_session.h"
+#include "ks_variant.h"
 
 #define RECOVERY_HASH_HEX (crypto_hash_sha256_BYTES * 2 + 1)
 #define RECOVERY_URL_MAX 2048
@@ -145,6 +146,10 @@ kf_rc ks_recovery_reset_request(ks_server *srv, const char *username, int64_t no
   bool made = recovery_id_hash(id, id_hash);
   assert(made);
   (void)made;
+  /* The id as the link shows it: lower case, or (a variant) upper case; ids compare either way. */
+  for (size_t i = 0; i < KS_RESET_ID_HEX_LEN && ks_variant_on(srv, KS_VARIANT_RESET_LINK_ID_UPPER);
+       i++)
+    id[i] = (id[i] >= 'a' && id[i] <= 'f') ? (char)(id[i] - 'a' + 'A') : id[i];
   char url[RECOVERY_URL_MAX];
   kf_rc rc = ks_reset_url(srv->public_url, id, url, sizeof url);
   if (rc != KF_OK)
@@ -249,7 +254,7 @@ static kf_rc recovery_set_password(const ks_server *srv, sqlite3 *conn, const re
                     now, id_hash);
   if (rc == KF_OK && !ks_fault_on(srv, KS_FAULT_RESET_KEEPS_SESSIONS))
     rc = ks_session_end_all(conn, link->account_id, now, err);
-  if (rc == KF_OK)
+  if (rc == KF_OK && !ks_fault_on(srv, KS_FAULT_RESET_KEEPS_LOCKOUT))
     rc = ks_lockout_reset(conn, link->username, err);
   return rc;
 }

@@ -4,8 +4,10 @@
  * password that one sets, and username reminders, each mail through the
  * outbox in the transaction of its change.
  *
- * A reset link id is 32 random bytes as 64 lower-case hex digits; only its
- * SHA-256 is stored, so a leaked table holds no usable links. A link is valid
+ * A reset link id is 32 random bytes as 64 hex digits (lower case, or upper
+ * case with the reset-link-id-upper variant; ids compare either way); only
+ * the SHA-256 of its lower-case form is stored, so a leaked table holds no
+ * usable links. A link is valid
  * while now < created_at + KS_RESET_VALIDITY_S on the request clock, once; a
  * newer link of the account supersedes every older one. Both kinds of request
  * write a recovery_requests row and render their mail whether or not it goes

@@ -52,10 +52,13 @@ static void recovery_reset_request(kf_http_req *req, kf_http_resp *resp, void *c
   (void)ks_handler_member_problem(error, "username", user_m, KS_FIELD_USERNAME_REQUIRED);
   if (ks_handler_refused(req, resp, error))
     return;
-  /* Usernames are addresses: what is no address is nobody's, and still costs a request. */
+  /*
+   * Usernames are addresses, normalised as login does: what is no address is
+   * nobody's, and still costs a request.
+   */
   char username[KS_ADDRESS_MAX + 1];
   bool is_address =
-      ks_address_normalise(user, user_len, username, sizeof username) == KS_ADDRESS_OK;
+      ks_acc_normalise(srv, user, user_len, username, sizeof username) == KS_ADDRESS_OK;
   bool issued = false;
   kf_err err;
   kf_err_init(&err);

@@ -49,7 +49,9 @@
     "case-insensitively, POST /api/v1/email-confirmations)")                                       \
   X(ANSWER_HEADERS, "answer-headers",                                                              \
     "every answer also has Content-Language: de, Referrer-Policy: no-referrer and "                \
-    "X-Frame-Options: DENY (contract: x-konform-decisions answer-headers)")
+    "X-Frame-Options: DENY (contract: x-konform-decisions answer-headers)")                        \
+  X(RESET_LINK_ID_UPPER, "reset-link-id-upper",                                                    \
+    "the password reset link's id in upper-case hex (contract: x-konform-decisions reset-link)")
 
 typedef enum ks_variant {
 #define KS_X_VARIANT_ENUM(name, kebab, what) KS_VARIANT_##name,

@@ -621,6 +621,41 @@ static void test_link_id_upper(void **state) {
   kf_http_answer_release(&a);
 }
 
+/* POST body to path; the answer must have status. */
+static void post_status(kt_server *f, const char *path, const char *body, unsigned status) {
+  kf_http_answer a;
+  call(f, "POST", path, NULL, body, &a);
+  if (a.status != status)
+    fail_msg("POST %s %s: %u %s (expected %u)", path, body, a.status, a.body, status);
+  kf_http_answer_release(&a);
+}
+
+/* The reset link's id as the mail shows it, in upper case, sets the password. */
+static void test_reset_link_id_upper(void **state) {
+  kt_server *f = *state;
+  only(f, KS_VARIANT_RESET_LINK_ID_UPPER);
+  char body[256], id[128];
+  assert_int_equal(kf_str_format(body, sizeof body,
+                                 "{\"email\":\"%s\",\"password\":\"%s\",\"password_repeat\":\"%s\","
+                                 "\"accept_terms\":true,\"consent_email\":true}",
+                                 "reset@example.de", PW, PW),
+                   KF_OK);
+  post_status(f, "/api/v1/registrations", body, 202);
+  newest_link(f, id, sizeof id);
+  assert_int_equal(kf_str_format(body, sizeof body, "{\"id\":\"%s\"}", id), KF_OK);
+  post_status(f, "/api/v1/email-confirmations", body, 200);
+  post_status(f, "/api/v1/password-resets", "{\"username\":\"reset@example.de\"}", 202);
+  newest_link(f, id, sizeof id);
+  assert_int_equal(strlen(id), 64);
+  assert_int_equal(strspn(id, "0123456789ABCDEF"), 64);
+  assert_int_equal(kf_str_format(body, sizeof body,
+                                 "{\"id\":\"%s\",\"password\":\"%s\",\"password_repeat\":\"%s\"}",
+                                 id, PW, PW),
+                   KF_OK);
+  post_status(f, "/api/v1/password-resets/confirm", body, 200);
+  post_status(f, "/api/v1/password-resets/confirm", body, 410);
+}
+
 int main(void) {
   kf_log_setup("test_server_variants", KF_LOG_OFF);
   ks_mail_global_init();
@@ -635,6 +670,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_json_layout, fixture_setup, fixture_teardown),
       cmocka_unit_test_setup_teardown(test_answer_headers, fixture_setup, fixture_teardown),
       cmocka_unit_test_setup_teardown(test_link_id_upper, fixture_setup, fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_reset_link_id_upper, fixture_setup, fixture_teardown),
   };
   return cmocka_run_group_tests_name("server variants", tests, NULL, NULL);
 }
