@@ -10,6 +10,7 @@
 #include "kf/sql.h"
 #include "ks_fault.h"
 #include "ks_lockout.h"
+#include "ks_totp_api.h"
 
 /* What the password check found, before the transaction decides. */
 typedef struct login_check {
@@ -78,7 +79,8 @@ static kf_rc login_start(const ks_server *srv, sqlite3 *conn, const login_check 
     a->result = KS_LOGIN_PASSKEY_REQUIRED;
     return KF_OK;
   }
-  a->stage = totp ? KS_SESSION_SECOND_FACTOR : KS_SESSION_SECOND_FACTOR_SETUP;
+  /* With TOTP active the code completes the login (AUTH-03); the TOTP module says so. */
+  a->stage = ks_totp_login_stage(srv, totp);
   /* Only while the stored hash is still the one checked: a password changed meanwhile stays. */
   if (c->rehash)
     rc = kf_sql_run(conn, NULL, err,
