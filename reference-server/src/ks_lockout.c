@@ -73,7 +73,8 @@ kf_rc ks_lockout_fail_with(sqlite3 *conn, const ks_lockout_policy *policy, const
   if (until != 0)
     count = 0;
   count++;
-  *now_locked = count >= policy->attempts;
+  /* A policy of 0 attempts never locks (a server set up for timing measurements). */
+  *now_locked = policy->attempts > 0 && count >= policy->attempts;
   int64_t new_until = *now_locked ? now + policy->seconds : 0;
   return kf_sql_run(conn, NULL, err,
                     "INSERT INTO login_failures (username_hash, consecutive, last_failed_at, "

@@ -22,9 +22,8 @@ typedef struct login_check {
   char new_hash[crypto_pwhash_STRBYTES];
 } login_check;
 
-/* The lockout the login applies: AUTH-05's defaults, or a fault's. */
-static ks_lockout_policy login_policy(const ks_server *srv) {
-  ks_lockout_policy p = ks_lockout_default;
+ks_lockout_policy ks_login_policy(const ks_server *srv) {
+  ks_lockout_policy p = {srv->cfg->lockout_attempts, (int64_t)srv->cfg->lockout_minutes * 60};
   if (ks_fault_on(srv, KS_FAULT_LOCKOUT_AFTER_SIX))
     p.attempts++;
   if (ks_fault_on(srv, KS_FAULT_LOCKOUT_ENDS_EARLY))
@@ -59,7 +58,7 @@ static kf_rc login_fail(const ks_server *srv, sqlite3 *conn, const login_check *
                         const char *lock_name, int64_t now, ks_login_answer *a, kf_err *err) {
   if (c->account_id == 0 && ks_fault_on(srv, KS_FAULT_LOCKOUT_KNOWN_ONLY))
     return KF_OK;
-  ks_lockout_policy policy = login_policy(srv);
+  ks_lockout_policy policy = ks_login_policy(srv);
   bool now_locked = false;
   kf_rc rc = ks_lockout_fail_with(conn, &policy, lock_name, now, &now_locked, err);
   a->result = now_locked ? KS_LOGIN_LOCKED : KS_LOGIN_INVALID;
@@ -79,7 +78,6 @@ static kf_rc login_start(const ks_server *srv, sqlite3 *conn, const login_check 
     a->result = KS_LOGIN_PASSKEY_REQUIRED;
     return KF_OK;
   }
-  /* With TOTP active the code completes the login (AUTH-03); the TOTP module says so. */
   a->stage = ks_totp_login_stage(srv, totp);
   /* Only while the stored hash is still the one checked: a password changed meanwhile stays. */
   if (c->rehash)

@@ -17,6 +17,7 @@
 
 #include "kf/error.h"
 #include "ks_account.h"
+#include "ks_lockout.h"
 #include "ks_server.h"
 #include "ks_session.h"
 
@@ -40,6 +41,13 @@ kf_rc ks_login_password(ks_server *srv, const char *username, const char *lock_n
                         size_t pw_len, int64_t now, ks_login_answer *answer, kf_err *err);
 
 /* The second factors of account_id: whether a TOTP secret is active, how many passkeys. */
+/*
+ * The lockout every login path applies (the password, the TOTP code): the
+ * configuration's (--lockout-attempts, --lockout-minutes; AUTH-05's 5 and 15
+ * by default), as the catalogue's faults change it.
+ */
+ks_lockout_policy ks_login_policy(const ks_server *srv);
+
 kf_rc ks_login_factors(sqlite3 *conn, int64_t account_id, bool *totp, int64_t *passkeys,
                        kf_err *err);
 

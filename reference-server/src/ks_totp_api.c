@@ -17,6 +17,7 @@
 #include "ks_fault.h"
 #include "ks_handler.h"
 #include "ks_lockout.h"
+#include "ks_login.h"
 #include "ks_totp.h"
 
 /* Caps on what a setup answers; an otpauth URI of the longest address stays far below. */
@@ -304,7 +305,8 @@ static ks_error totp_login_failed(const ks_server *srv, sqlite3 *conn, kf_http_r
   if (ks_fault_on(srv, KS_FAULT_TOTP_FAILURES_NOT_COUNTED))
     return refusal;
   bool now_locked = false;
-  if (ks_lockout_fail(conn, username, ks_handler_now(req), &now_locked, err) != KF_OK)
+  ks_lockout_policy policy = ks_login_policy(srv);
+  if (ks_lockout_fail_with(conn, &policy, username, ks_handler_now(req), &now_locked, err) != KF_OK)
     return KS_ERR_INTERNAL_ERROR;
   return now_locked ? totp_locked(req, err) : refusal;
 }
