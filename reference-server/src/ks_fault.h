@@ -78,7 +78,7 @@
   X(PK_RP_ID_HASH_NOT_CHECKED, "pk-rp-id-hash-not-checked", "PK-03 PK-04",                         \
     "the rpIdHash of the authenticatorData is not compared with SHA-256 of the RP id")             \
   X(PK_UP_NOT_CHECKED, "pk-up-not-checked", "PK-03 PK-04",                                         \
-    "the UP flag is not checked (and fido_assert_set_up is not called)")                           \
+    "the UP flag (user present) is not checked")                                                   \
   X(PK_UV_NOT_REQUIRED, "pk-uv-not-required", "PK-01 PK-03 PK-04",                                 \
     "the UV flag is not required, so a passkey without fingerprint, face or PIN is accepted")      \
   X(PK_BACKUP_STATE_NOT_CHECKED, "pk-backup-state-not-checked", "PK-03 PK-04",                     \
