@@ -112,7 +112,10 @@
   X(PK_USER_HANDLE_IS_EMAIL, "pk-user-handle-is-email", "PK-02",                                   \
     "the WebAuthn user handle (user.id) is the e-mail address")                                    \
   X(PK_EXCLUDE_MISSING, "pk-exclude-missing", "PK-02",                                             \
-    "registration options leave out excludeCredentials, so one authenticator registers twice")
+    "registration options leave out excludeCredentials, so one authenticator registers twice")     \
+  X(PK_CHALLENGE_NOT_BOUND, "pk-challenge-not-bound", "PK-03",                                     \
+    "a registration challenge is accepted from any session, not only from the one it was issued "  \
+    "to")
 
 typedef enum ks_fault {
 #define KS_X_FAULT_ENUM(name, kebab, ids, what) KS_FAULT_##name,
