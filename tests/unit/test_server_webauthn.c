@@ -748,6 +748,39 @@ static void test_stage_and_name(void **state) {
   kt_wa_key_release(&k);
 }
 
+/* The RP id is the public URL's host, the origin its scheme, host and a port other than the
+ * default. */
+static void test_relying_party_from_public_url(void **state) {
+  fixture *f = *state;
+  f->s.srv.public_url = "https://Portal.Example:443/jobcenter";
+  unsigned char chal[KS_WA_CHALLENGE_MAX];
+  size_t chal_len = 0;
+  json_t *o = options(f, REG_OPTIONS, f->token, chal, &chal_len);
+  assert_string_equal(json_string_value(json_object_get(json_object_get(o, "rp"), "id")),
+                      "portal.example");
+  json_decref(o);
+  kt_wa_key k;
+  assert_int_equal(kt_wa_key_init(&k, 16), KF_OK);
+  kt_wa_knobs kn;
+  kt_wa_knobs_init(&kn, chal, chal_len, true);
+  kn.rp_id = "portal.example";
+  kn.origin = "https://portal.example:443";
+  json_t *cred = NULL;
+  assert_int_equal(kt_wa_create(&k, &kn, &cred), KF_OK);
+  expect_error(register_with(f, f->token, cred), 400, "PK_ORIGIN");
+  json_decref(cred);
+  json_decref(options(f, REG_OPTIONS, f->token, chal, &chal_len));
+  kt_wa_knobs_init(&kn, chal, chal_len, true);
+  kn.rp_id = "portal.example";
+  kn.origin = "https://portal.example";
+  assert_int_equal(kt_wa_create(&k, &kn, &cred), KF_OK);
+  kf_http_answer a = register_with(f, f->token, cred);
+  assert_int_equal(a.status, 201);
+  kf_http_answer_release(&a);
+  json_decref(cred);
+  kt_wa_key_release(&k);
+}
+
 /* One registration with the allocations failing as run says: a 201, or a 500 that stored nothing.
  */
 static bool sweep_register(void *ctx, const kt_alloc_run *run) {
@@ -867,6 +900,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_challenge_expires_on_the_clock, fixture_setup,
                                       fixture_teardown),
       cmocka_unit_test_setup_teardown(test_stage_and_name, fixture_setup, fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_relying_party_from_public_url, fixture_setup,
+                                      fixture_teardown),
       cmocka_unit_test_setup_teardown(test_allocation_failures, fixture_setup, fixture_teardown),
   };
   return cmocka_run_group_tests_name("server webauthn", tests, NULL, NULL);
