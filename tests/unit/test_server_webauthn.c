@@ -9,7 +9,8 @@
  * log in with the passkey alone, the challenge is single use, the list,
  * removal and a login with the removed passkey; and a registration and a
  * login with every allocation failing in turn: a 201, or a 500 that changed
- * nothing (or everything, when only the answer failed).
+ * nothing (or everything, when only the answer failed), and so the options,
+ * the list and the removal.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -887,6 +888,89 @@ static void test_allocation_failures(void **state) {
   kt_wa_key_release(&f->key);
 }
 
+/* One simple request of a sweep: its method, path and token, and the status of its success. */
+typedef struct sweep_simple {
+  fixture *f;
+  const char *method;
+  char path[128];
+  const char *token;
+  unsigned ok_status;
+  int64_t (*state)(fixture *f); /* What the request changes; a 500 must leave it or finish it. */
+  const char *prepare;          /* SQL that gives each run the same start, or NULL. */
+} sweep_simple;
+
+static int64_t count_challenges(fixture *f) {
+  return scalar(f, "SELECT count(*) FROM webauthn_challenges");
+}
+
+static int64_t count_passkeys(fixture *f) {
+  return scalar(f, "SELECT count(*) FROM passkeys");
+}
+
+static bool sweep_simple_body(void *ctx, const kt_alloc_run *run) {
+  sweep_simple *c = ctx;
+  if (c->prepare != NULL)
+    exec_sql(c->f, c->prepare);
+  int64_t before = c->state(c->f);
+  c->f->sweeping = true;
+  kt_alloc_arm(run);
+  kf_http_answer a = http(c->f, c->method, c->path, c->token, NULL);
+  kt_alloc_disarm();
+  c->f->sweeping = false;
+  bool ok = c->f->last_rc == KF_OK && a.status == c->ok_status;
+  if (c->f->last_rc == KF_OK && !ok && a.status != 500)
+    fail_msg("%s %s: %u %s", c->method, c->path, a.status, a.body);
+  int64_t after = c->state(c->f);
+  assert_true(after == before || (after - before == (c->ok_status == 204 ? -1 : 1)));
+  if (c->f->last_rc == KF_OK)
+    kf_http_answer_release(&a);
+  return ok;
+}
+
+/* The options, the list and the removal with every allocation failing in turn. */
+static void test_allocation_failures_elsewhere(void **state) {
+  fixture *f = *state;
+  sweep_simple c = {f, "POST", REG_OPTIONS, f->token, 200, count_challenges, NULL};
+  unsigned long n = kt_alloc_sweep(sweep_simple_body, &c);
+  sweep_simple l = {f, "POST", LOGIN_OPTIONS, NULL, 200, count_challenges, NULL};
+  n += kt_alloc_sweep(sweep_simple_body, &l);
+  /* Two passkeys for the list; the removal sweep removes one. */
+  for (int i = 0; i < 2; i++) {
+    unsigned char chal[KS_WA_CHALLENGE_MAX];
+    size_t chal_len = 0;
+    json_decref(options(f, REG_OPTIONS, f->token, chal, &chal_len));
+    kt_wa_key k;
+    assert_int_equal(kt_wa_key_init(&k, 16), KF_OK);
+    kt_wa_knobs kn;
+    kt_wa_knobs_init(&kn, chal, chal_len, true);
+    json_t *cred = NULL;
+    assert_int_equal(kt_wa_create(&k, &kn, &cred), KF_OK);
+    kf_http_answer a = register_with(f, f->token, cred);
+    json_t *made = answer_json(&a, 201);
+    assert_int_equal(kf_str_format(c.path, sizeof c.path, "/api/v1/passkeys/%s",
+                                   json_string_value(json_object_get(made, "id"))),
+                     KF_OK);
+    json_decref(made);
+    json_decref(cred);
+    kt_wa_key_release(&k);
+  }
+  sweep_simple list = {f, "GET", "/api/v1/passkeys", f->token, 200, count_passkeys, NULL};
+  n += kt_alloc_sweep(sweep_simple_body, &list);
+  /* Each removal run starts with both passkeys stored. */
+  exec_sql(f, "CREATE TABLE kept AS SELECT * FROM passkeys");
+  sweep_simple del = {f,
+                      "DELETE",
+                      "",
+                      f->token,
+                      204,
+                      count_passkeys,
+                      "INSERT OR IGNORE INTO passkeys SELECT * FROM kept"};
+  memcpy(del.path, c.path, sizeof del.path);
+  n += kt_alloc_sweep(sweep_simple_body, &del);
+  assert_int_equal(count_passkeys(f), 1);
+  print_message("passkey options, list, removal: %lu allocations, each failed in both modes\n", n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_none_and_packed_registrations_verify),
@@ -903,6 +987,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_relying_party_from_public_url, fixture_setup,
                                       fixture_teardown),
       cmocka_unit_test_setup_teardown(test_allocation_failures, fixture_setup, fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_allocation_failures_elsewhere, fixture_setup,
+                                      fixture_teardown),
   };
   return cmocka_run_group_tests_name("server webauthn", tests, NULL, NULL);
 }
