@@ -21,9 +21,9 @@
 #define KH_SELFTEST_MAX_FAULTS 256
 #define KH_SELFTEST_MAX_IDS 16
 #define KH_SELFTEST_LIST_MAX (256u * 1024u)
-/* The table's columns: fault names up to 30 characters, up to three IDs, 100 in all. */
-#define KH_SELFTEST_NAME_COLS 30
-#define KH_SELFTEST_IDS_COLS 16
+/* The table's columns: fault names up to 34 characters, up to three IDs, 100 in all. */
+#define KH_SELFTEST_NAME_COLS 34
+#define KH_SELFTEST_IDS_COLS 17
 #define KH_SELFTEST_LINE_COLS 100
 
 typedef struct kh_fault {

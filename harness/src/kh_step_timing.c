@@ -277,8 +277,18 @@ static kf_status kh_timing_exec(kh_exec *ex, size_t idx, const kh_step *step, in
       st = kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "out of memory");
     else
       kh_subjects_set(&ex->subjects, KH_SUBJECT_TIMING, doc, NULL, NULL);
+    /*
+     * Answers that changed status during the measurement (a lockout that set
+     * in, say) compare two things at once: not checked, never judged.
+     */
+    if (doc != NULL && (s->status[0] < 0 || s->status[1] < 0))
+      st = kh_exec_outcome(ex, idx, KF_STATUS_SKIP, 0,
+                           "not checked: the answers of %s changed status during the %zu rounds "
+                           "(a lockout? the profile's timing_base_url should name a server "
+                           "that does not lock)",
+                           s->status[0] < 0 ? "a" : "b", n);
     /* What the suite cannot decide it reports as not checked, never as a pass. */
-    if (doc != NULL && strcmp(verdict, "inconclusive") == 0)
+    else if (doc != NULL && strcmp(verdict, "inconclusive") == 0)
       st = kh_exec_outcome(ex, idx, KF_STATUS_SKIP, 0,
                            "not checked: %zu rounds could not decide (a %.2f ms, b %.2f ms, "
                            "shift %.2f ms, 99%% CI [%.2f, %.2f], margin ±%.2f ms, p %.4f)",

@@ -10,13 +10,13 @@
 #include <string.h>
 
 #include "kf/log.h"
-#include "kf/password_policy.h"
 #include "kf/version.h"
 #include "ks_account.h"
 #include "ks_address.h"
 #include "ks_fault.h"
 #include "ks_handler.h"
 #include "ks_html.h"
+#include "ks_password.h"
 
 #define ACC_REGISTERED_MESSAGE                                                                     \
   "Sie erhalten direkt eine E-Mail in Ihr E-Mail-Postfach. Klicken Sie (innerhalb von 24 "         \
@@ -37,12 +37,8 @@ static void acc_health(kf_http_req *req, kf_http_resp *resp, void *ctx) {
 
 /* ---- Registration (ACC-01..05, 10, 11). ---- */
 
-/*
- * Normalise an address (ks_address_normalise) as registration, resend and
- * login all do, so the address faults act here, once for every route.
- */
-static ks_address_status acc_normalise(const ks_server *srv, const char *raw, size_t len, char *out,
-                                       size_t out_size) {
+ks_address_status ks_acc_normalise(const ks_server *srv, const char *raw, size_t len, char *out,
+                                   size_t out_size) {
   if (ks_fault_on(srv, KS_FAULT_NEWLINE_TRIMMED)) {
     while (len > 0 && (raw[0] == '\r' || raw[0] == '\n')) {
       raw++;
@@ -63,9 +59,8 @@ static ks_address_status acc_normalise(const ks_server *srv, const char *raw, si
   return st;
 }
 
-/* Check the address member; on success email holds the normalised form. */
-static void acc_check_email(const ks_server *srv, const json_t *body, json_t *error, char *email,
-                            size_t email_size) {
+void ks_acc_check_email(const ks_server *srv, const json_t *body, json_t *error, char *email,
+                        size_t email_size) {
   const char *raw;
   size_t raw_len;
   ks_member m = ks_handler_string(body, "email", &raw, &raw_len);
@@ -74,55 +69,9 @@ static void acc_check_email(const ks_server *srv, const json_t *body, json_t *er
     ks_error_add_field(error, "email", KS_FIELD_INVALID_FIELD);
     return;
   }
-  ks_address_status st = acc_normalise(srv, raw, raw_len, email, email_size);
+  ks_address_status st = ks_acc_normalise(srv, raw, raw_len, email, email_size);
   if (st != KS_ADDRESS_OK)
     ks_error_add_field(error, "email", ks_address_status_field(st));
-}
-
-/* A missing or mistyped member's field entry; false when the member is usable. */
-static bool acc_member_problem(json_t *error, const char *field, ks_member m, ks_field absent) {
-  if (m == KS_MEMBER_PRESENT)
-    return false;
-  ks_error_add_field(error, field, m == KS_MEMBER_ABSENT ? absent : KS_FIELD_INVALID_FIELD);
-  return true;
-}
-
-static json_t *acc_password_checks(const kf_pw_report *report) {
-  json_t *checks = json_array();
-  for (int c = 0; c < KF_PW_CRITERIA_COUNT; c++) {
-    json_array_append_new(
-        checks, json_pack("{s:s, s:b, s:s}", "criterion", kf_pw_criterion_key((kf_pw_criterion)c),
-                          "ok", report->ok[c], "label", kf_pw_criterion_label((kf_pw_criterion)c)));
-  }
-  return checks;
-}
-
-/* The password and its repetition, each failed criterion on its own in checklist order (ACC-04). */
-static void acc_check_password(const ks_server *srv, const json_t *body, json_t *error,
-                               const char **pw, size_t *pw_len, kf_pw_report *report) {
-  const char *rep;
-  size_t rep_len;
-  ks_member pw_m = ks_handler_string(body, "password", pw, pw_len);
-  ks_member rep_m = ks_handler_string(body, "password_repeat", &rep, &rep_len);
-  if (rep_m == KS_MEMBER_ABSENT && ks_fault_on(srv, KS_FAULT_PASSWORD_REPEAT_OPTIONAL)) {
-    rep_m = pw_m;
-    rep = *pw;
-    rep_len = *pw_len;
-  }
-  kf_pw_check(*pw, *pw_len, rep_m == KS_MEMBER_PRESENT ? rep : NULL, rep_len, report);
-  if (ks_fault_on(srv, KS_FAULT_PASSWORD_LENGTH_IN_BYTES))
-    report->ok[KF_PW_LENGTH] = *pw_len >= KF_PW_MIN_CHARS && *pw_len <= KF_PW_MAX_CHARS;
-  if (!acc_member_problem(error, "password", pw_m, KS_FIELD_PASSWORD_REQUIRED)) {
-    for (int c = KF_PW_LENGTH; c <= KF_PW_FORBIDDEN; c++) {
-      if (!report->ok[c])
-        kf_http_error_add_field(error, "password", kf_pw_criterion_code((kf_pw_criterion)c),
-                                kf_pw_criterion_label((kf_pw_criterion)c));
-    }
-  }
-  if (!acc_member_problem(error, "password_repeat", rep_m, KS_FIELD_PASSWORD_REPEAT_REQUIRED) &&
-      pw_m == KS_MEMBER_PRESENT && !report->ok[KF_PW_REPEAT])
-    kf_http_error_add_field(error, "password_repeat", kf_pw_criterion_code(KF_PW_REPEAT),
-                            kf_pw_criterion_label(KF_PW_REPEAT));
 }
 
 /*
@@ -134,7 +83,7 @@ static const json_t *acc_email_body(const ks_server *srv, kf_http_req *req, json
                                     char email[KS_ADDRESS_MAX + 1]) {
   const json_t *body = ks_handler_json(req);
   *error = ks_error_new(KS_ERR_VALIDATION_FAILED);
-  acc_check_email(srv, body, *error, email, KS_ADDRESS_MAX + 1);
+  ks_acc_check_email(srv, body, *error, email, KS_ADDRESS_MAX + 1);
   return body;
 }
 
@@ -155,13 +104,12 @@ static void acc_register(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   const char *pw;
   size_t pw_len;
   kf_pw_report report;
-  acc_check_password(srv, body, error, &pw, &pw_len, &report);
+  ks_password_check(srv, body, error, &pw, &pw_len, &report);
   if (!acc_consent(srv, body, "accept_terms"))
     ks_error_add_field(error, "accept_terms", KS_FIELD_TERMS_NOT_ACCEPTED);
   if (!acc_consent(srv, body, "consent_email"))
     ks_error_add_field(error, "consent_email", KS_FIELD_EMAIL_CONSENT_MISSING);
-  if (ks_handler_has_fields(error))
-    json_object_set_new(error, "password_checks", acc_password_checks(&report));
+  ks_password_attach_checks(error, &report);
   if (ks_handler_refused(req, resp, error))
     return;
   kf_err err;
@@ -245,10 +193,28 @@ static void acc_confirm_link(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   ks_handler_page(req, resp, ks_link_verdict_status(v), rc, page, len);
 }
 
+/* The fault resend-strips-controls: the body's address without its ASCII control characters. */
+static void acc_strip_controls(const ks_server *srv, kf_http_req *req) {
+  const char *raw;
+  size_t len;
+  json_t *body = ks_handler_json(req);
+  char clean[KS_ADDRESS_MAX + 1];
+  size_t n = 0;
+  if (!ks_fault_on(srv, KS_FAULT_RESEND_STRIPS_CONTROLS) ||
+      ks_handler_string(body, "email", &raw, &len) != KS_MEMBER_PRESENT)
+    return;
+  for (size_t i = 0; i < len && n < KS_ADDRESS_MAX; i++) {
+    if ((unsigned char)raw[i] >= 0x20 && raw[i] != 0x7f)
+      clean[n++] = raw[i];
+  }
+  (void)json_object_set_new(body, "email", json_stringn(clean, n));
+}
+
 static void acc_resend(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   char email[KS_ADDRESS_MAX + 1];
   json_t *error;
   ks_server *srv = ctx;
+  acc_strip_controls(srv, req);
   (void)acc_email_body(srv, req, &error, email);
   if (ks_handler_refused(req, resp, error))
     return;
@@ -264,87 +230,12 @@ static void acc_resend(kf_http_req *req, kf_http_resp *resp, void *ctx) {
       json_pack("{s:s, s:s}", "status", "confirmation_mail_sent", "message", ACC_RESENT_MESSAGE));
 }
 
-/* ---- Sessions (ACC-09, AUTH-02, AUTH-04). ---- */
-
-/* The answer to a login that did not start a session. */
-static const ks_error acc_login_errors[] = {
-    [KS_LOGIN_INVALID] = KS_ERR_INVALID_CREDENTIALS,
-    [KS_LOGIN_UNCONFIRMED] = KS_ERR_EMAIL_NOT_CONFIRMED,
-};
-
-/* Answer 400 when a member is missing or mistyped; true when it did. */
-static bool acc_login_invalid(kf_http_req *req, kf_http_resp *resp, ks_member user_m,
-                              ks_member pw_m) {
-  if (user_m == KS_MEMBER_PRESENT && pw_m == KS_MEMBER_PRESENT)
-    return false;
-  json_t *error = ks_error_new(KS_ERR_VALIDATION_FAILED);
-  (void)acc_member_problem(error, "username", user_m, KS_FIELD_USERNAME_REQUIRED);
-  (void)acc_member_problem(error, "password", pw_m, KS_FIELD_PASSWORD_REQUIRED);
-  ks_handler_invalid(req, resp, error);
-  return true;
-}
-
-static void acc_login(kf_http_req *req, kf_http_resp *resp, void *ctx) {
-  ks_server *srv = ctx;
-  const json_t *body = ks_handler_json(req);
-  const char *user, *pw;
-  size_t user_len, pw_len;
-  ks_member user_m = ks_handler_string(body, "username", &user, &user_len);
-  ks_member pw_m = ks_handler_string(body, "password", &pw, &pw_len);
-  /* A username of only spaces is empty after trimming, as registration treats an address. */
-  if (user_m == KS_MEMBER_PRESENT && ks_handler_blank(user, user_len))
-    user_m = KS_MEMBER_ABSENT;
-  if (acc_login_invalid(req, resp, user_m, pw_m))
-    return;
-  char username[KS_ADDRESS_MAX + 1];
-  bool is_address = acc_normalise(srv, user, user_len, username, sizeof username) == KS_ADDRESS_OK;
-  ks_login_result result = KS_LOGIN_INVALID;
-  char token[KS_TOKEN_HEX_LEN + 1];
-  kf_err err;
-  kf_err_init(&err);
-  /* A username that is not an address still costs one password verification. */
-  kf_rc rc = ks_account_login(srv, is_address ? username : NULL, pw, pw_len, ks_handler_now(req),
-                              &result, token, &err);
-  if (rc != KF_OK) {
-    ks_handler_internal(req, resp, &err);
-    return;
-  }
-  if (result != KS_LOGIN_OK) {
-    ks_handler_error(req, resp, acc_login_errors[result]);
-    return;
-  }
-  ks_handler_json_answer(req, resp, 201,
-                         json_pack("{s:s, s:s}", "token", token, "stage",
-                                   ks_session_stage_name(KS_SESSION_SECOND_FACTOR_SETUP)));
-}
-
-/* The filter checked the session (the row's stage); this ends it. */
-static void acc_logout(kf_http_req *req, kf_http_resp *resp, void *ctx) {
-  ks_server *srv = ctx;
-  bool found = false;
-  kf_err err;
-  kf_err_init(&err);
-  kf_rc rc = ks_session_end(srv->db, ks_handler_token(req), ks_handler_now(req), &found, &err);
-  if (rc != KF_OK) {
-    ks_handler_internal(req, resp, &err);
-    return;
-  }
-  /* Another request may have ended it since the filter looked. */
-  if (!found) {
-    ks_handler_error(req, resp, KS_ERR_UNAUTHENTICATED);
-    return;
-  }
-  kf_http_resp_empty(resp, 204);
-}
-
 static const ks_route acc_routes[] = {
     {"GET", "/api/v1/health", acc_health, 0, KS_STAGE_NONE},
     {"POST", "/api/v1/registrations", acc_register, KS_ROUTE_JSON, KS_STAGE_NONE},
     {"POST", "/api/v1/email-confirmations/resend", acc_resend, KS_ROUTE_JSON, KS_STAGE_NONE},
     {"POST", "/api/v1/email-confirmations", acc_confirm_json, KS_ROUTE_JSON, KS_STAGE_NONE},
     {"GET", KS_LINK_PATH, acc_confirm_link, KS_ROUTE_HTML, KS_STAGE_NONE},
-    {"POST", "/api/v1/sessions", acc_login, KS_ROUTE_JSON, KS_STAGE_NONE},
-    {"DELETE", "/api/v1/sessions/current", acc_logout, 0, KS_STAGE_SESSION},
 };
 
 const ks_area ks_acc_api = {"acc", acc_routes, sizeof acc_routes / sizeof acc_routes[0]};

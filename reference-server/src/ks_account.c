@@ -1,5 +1,5 @@
 /*
- * ks_account.c: registration, confirmation, resend, login and logout.
+ * ks_account.c: registration, confirmation and resend; the login itself is ks_login.c.
  */
 #include "ks_account.h"
 
@@ -9,26 +9,26 @@
 
 #include "kf/alloc.h"
 #include "kf/sql.h"
+#include "kf/str.h"
 #include "kf/log.h"
 #include "kf/timeutil.h"
 #include "kf/uuid.h"
 #include "ks_fault.h"
+#include "ks_login.h"
 #include "ks_outbox.h"
 #include "ks_variant.h"
 
 #define ACCOUNT_LINK_URL_MAX 2048
 
-/* Wipe and free a stored password hash copied out of sqlite. NULL is fine. */
-static void account_hash_free(char *hash) {
+void ks_account_hash_free(char *hash) {
   if (hash == NULL)
     return;
   sodium_memzero(hash, strlen(hash));
   kf_free(hash);
 }
 
-/* Find an account by normalised address; *id 0 when there is none. *hash: account_hash_free. */
-static kf_rc account_find(sqlite3 *conn, const char *email, int64_t *id, bool *confirmed,
-                          char **hash, kf_err *err) {
+kf_rc ks_account_find(sqlite3 *conn, const char *email, int64_t *id, bool *confirmed, char **hash,
+                      kf_err *err) {
   *id = 0;
   if (confirmed != NULL)
     *confirmed = false;
@@ -85,7 +85,14 @@ static kf_rc account_render_confirm(ks_server *srv, const char *email, int64_t n
   for (size_t i = 0; i < KF_UUID_STR_LEN && ks_variant_on(srv, KS_VARIANT_LINK_ID_UPPER); i++)
     shown[i] = (shown[i] >= 'a' && shown[i] <= 'f') ? (char)(shown[i] - 'a' + 'A') : shown[i];
   char url[ACCOUNT_LINK_URL_MAX];
-  kf_rc rc = ks_link_url(srv->public_url, shown, url, sizeof url);
+  /* The fault: a link made from the set-up host name, as a server behind a proxy often does. */
+  const char *base = srv->public_url;
+  char moved[ACCOUNT_LINK_URL_MAX];
+  if (ks_fault_on(srv, KS_FAULT_LINK_HOST_ELSEWHERE) &&
+      kf_str_starts_with(base, "http://127.0.0.1") &&
+      kf_str_format(moved, sizeof moved, "http://localhost%s", base + 16) == KF_OK)
+    base = moved;
+  kf_rc rc = ks_link_url(base, shown, url, sizeof url);
   if (rc != KF_OK)
     return kf_err_set(err, rc, "public URL too long");
   ks_mail_params mp = {.srv = srv,
@@ -162,7 +169,7 @@ static kf_rc account_register_tx(ks_server *srv, const char *email, const char *
   if (rc != KF_OK)
     return rc;
   int64_t account_id = 0;
-  rc = account_find(conn, email, &account_id, NULL, NULL, err);
+  rc = ks_account_find(conn, email, &account_id, NULL, NULL, err);
   *fresh = rc == KF_OK && account_id == 0;
   if (rc == KF_OK && account_id != 0)
     rc = ks_outbox_insert(conn, &m->duplicate, now, err);
@@ -198,7 +205,7 @@ static kf_rc account_hash_new(ks_server *srv, const char *email, const char *pw,
     int64_t id = 0;
     kf_rc rc = ks_db_conn(srv->db, &conn, err);
     if (rc == KF_OK)
-      rc = account_find(conn, email, &id, NULL, NULL, err);
+      rc = ks_account_find(conn, email, &id, NULL, NULL, err);
     if (rc != KF_OK || id != 0)
       return rc;
   }
@@ -350,7 +357,7 @@ kf_rc ks_account_resend(ks_server *srv, const char *email, int64_t now, bool *is
   int64_t account_id = 0;
   bool confirmed = false;
   if (rc == KF_OK)
-    rc = account_find(conn, email, &account_id, &confirmed, NULL, err);
+    rc = ks_account_find(conn, email, &account_id, &confirmed, NULL, err);
   if (rc == KF_OK)
     rc = account_note_resend(conn, now, err);
   bool fresh = rc == KF_OK && account_id != 0 && !confirmed;
@@ -372,83 +379,14 @@ kf_rc ks_account_resend(ks_server *srv, const char *email, int64_t now, bool *is
   return KF_OK;
 }
 
-/*
- * Start a session for account_id, and when new_hash is not NULL replace
- * old_hash with it, in one transaction. The replacement only applies while the
- * stored hash is still old_hash, so a password changed in the meantime is
- * never overwritten with a rehash of the old one.
- */
-static kf_rc account_session_tx(sqlite3 *conn, int64_t account_id, const char *old_hash,
-                                const char *new_hash, int64_t now, char *token, kf_err *err) {
-  token[0] = '\0';
-  kf_rc rc = ks_db_begin(conn, err);
-  if (rc != KF_OK)
-    return rc;
-  if (new_hash != NULL)
-    rc = kf_sql_run(conn, NULL, err,
-                    "UPDATE accounts SET password_hash = ? WHERE id = ? AND password_hash = ?",
-                    "tit", new_hash, account_id, old_hash);
-  /* AUTH-02: a password alone starts a session that can only set up a second factor. */
-  if (rc == KF_OK)
-    rc = ks_session_insert(conn, account_id, KS_SESSION_SECOND_FACTOR_SETUP, now, token, err);
-  if (rc == KF_OK)
-    rc = ks_db_commit(conn, err);
-  if (rc != KF_OK) {
-    ks_db_rollback(conn);
-    token[0] = '\0';
-  }
-  return rc;
-}
-
 kf_rc ks_account_login(ks_server *srv, const char *username, const char *pw, size_t pw_len,
                        int64_t now, ks_login_result *result, char *token, kf_err *err) {
-  assert(srv != NULL && result != NULL && token != NULL);
-  *result = KS_LOGIN_INVALID;
-  token[0] = '\0';
-  sqlite3 *conn = NULL;
-  kf_rc rc = ks_db_conn(srv->db, &conn, err);
-  if (rc != KF_OK)
-    return rc;
-  int64_t account_id = 0;
-  bool confirmed = false;
-  char *hash = NULL;
-  if (username != NULL) {
-    rc = account_find(conn, username, &account_id, &confirmed, &hash, err);
-    if (rc != KF_OK)
-      return rc;
-  }
-  if (account_id == 0 && ks_fault_on(srv, KS_FAULT_NO_DUMMY_HASH))
-    return KF_OK;
-  if (account_id != 0 && !confirmed && ks_fault_on(srv, KS_FAULT_UNCONFIRMED_BEFORE_PASSWORD)) {
-    account_hash_free(hash);
-    *result = KS_LOGIN_UNCONFIRMED;
-    return KF_OK;
-  }
-  /*
-   * With no account, hash is NULL and the dummy hash is checked: same work
-   * (AUTH-04). A hash from another cost also pays for the dummy check.
-   */
-  bool stale = false;
-  bool ok = ks_pwhash_verify(&srv->pwhash, hash, pw, pw_len, &stale);
-  if (!ok || account_id == 0) {
-    account_hash_free(hash);
-    return KF_OK;
-  }
-  if (!confirmed && !ks_fault_on(srv, KS_FAULT_UNCONFIRMED_LOGIN_ALLOWED)) {
-    account_hash_free(hash);
-    *result = KS_LOGIN_UNCONFIRMED;
-    return KF_OK;
-  }
-  /* The new hash is made before the transaction so argon2 never runs under the write lock. */
-  char new_hash[crypto_pwhash_STRBYTES];
-  if (stale)
-    rc = ks_pwhash_hash(&srv->pwhash, pw, pw_len, new_hash, err);
-  if (rc == KF_OK)
-    rc = account_session_tx(conn, account_id, hash, stale ? new_hash : NULL, now, token, err);
-  sodium_memzero(new_hash, sizeof new_hash);
-  account_hash_free(hash);
-  if (rc != KF_OK)
-    return rc;
-  *result = KS_LOGIN_OK;
-  return KF_OK;
+  assert(result != NULL && token != NULL);
+  ks_login_answer answer;
+  kf_rc rc = ks_login_password(srv, username, username != NULL ? username : "", pw, pw_len, now,
+                               &answer, err);
+  *result = answer.result;
+  memcpy(token, answer.token, sizeof answer.token);
+  sodium_memzero(answer.token, sizeof answer.token);
+  return rc;
 }

@@ -55,18 +55,40 @@ kf_rc ks_account_check_link(ks_server *srv, const char *id, int64_t now, ks_link
  */
 kf_rc ks_account_resend(ks_server *srv, const char *email, int64_t now, bool *issued, kf_err *err);
 
+/*
+ * Find an account by normalised address; *id 0 when there is none.
+ * confirmed and hash may be NULL; *hash is freed with ks_account_hash_free.
+ */
+kf_rc ks_account_find(sqlite3 *conn, const char *email, int64_t *id, bool *confirmed, char **hash,
+                      kf_err *err);
+
+/* Wipe and free a stored password hash copied out of sqlite. NULL is fine. */
+void ks_account_hash_free(char *hash);
+
 typedef enum ks_login_result {
   KS_LOGIN_OK,
-  KS_LOGIN_INVALID,    /* Unknown user or wrong password: never told apart. */
-  KS_LOGIN_UNCONFIRMED /* Right password, address not confirmed yet (ACC-09). */
+  KS_LOGIN_INVALID,          /* Unknown user or wrong password: never told apart. */
+  KS_LOGIN_UNCONFIRMED,      /* Right password, address not confirmed yet (ACC-09). */
+  KS_LOGIN_LOCKED,           /* The username is locked (AUTH-05), whatever the password. */
+  KS_LOGIN_PASSKEY_REQUIRED, /* Right password, passkeys but no TOTP: log in with a passkey. */
+  KS_LOGIN_RESULT_COUNT
 } ks_login_result;
 
 /*
- * Check username (normalised address, or NULL when the input was not an
- * address) and password. On KS_LOGIN_OK a session is created and its token
- * written to token (KS_TOKEN_HEX_LEN + 1 bytes); if the stored hash was made
- * at another cost than the current one, a new hash at the current cost is
- * stored in the same transaction as the session.
+ * Find an account by normalised address; *id 0 when there is none.
+ * confirmed and hash may be NULL; *hash is freed with ks_account_hash_free.
+ */
+kf_rc ks_account_find(sqlite3 *conn, const char *email, int64_t *id, bool *confirmed, char **hash,
+                      kf_err *err);
+
+/* Wipe and free a stored password hash copied out of sqlite. NULL is fine. */
+void ks_account_hash_free(char *hash);
+
+/*
+ * ks_login_password (ks_login.h) with username as the lockout name too, for
+ * callers that need no stage: check username (normalised address, or NULL
+ * when the input was not an address) and password; on KS_LOGIN_OK the new
+ * session's token is in token (KS_TOKEN_HEX_LEN + 1 bytes).
  */
 kf_rc ks_account_login(ks_server *srv, const char *username, const char *pw, size_t pw_len,
                        int64_t now, ks_login_result *result, char *token, kf_err *err);

@@ -10,19 +10,26 @@
 #include <assert.h>
 
 #include "ks_acc_api.h"
+#include "ks_auth_api.h"
 #include "ks_clock.h"
+#include "ks_fault.h"
 #include "ks_handler.h"
 #include "ks_page_api.h"
+#include "ks_recovery_api.h"
 #include "ks_pk_api.h"
 #include "ks_session.h"
 #include "ks_testctl_api.h"
+#include "ks_totp_api.h"
 
 /* Every area of the API; a new area is one file and one row here. */
 static const ks_area *const api_areas[] = {
-    &ks_acc_api,
-    &ks_page_api,
-    &ks_testctl_api,
-    &ks_pk_api,
+    &ks_acc_api,      /* ACC */
+    &ks_auth_api,     /* AUTH-01..06 */
+    &ks_page_api,     /* the pages */
+    &ks_testctl_api,  /* test control */
+    &ks_recovery_api, /* AUTH-07 */
+    &ks_totp_api,     /* TOTP */
+    &ks_pk_api,       /* PK */
 };
 
 const ks_area *const *ks_api_areas(size_t *n) {
@@ -65,9 +72,15 @@ static ks_error api_check_stage(const ks_server *srv, const ks_route *route, con
   if (ks_session_find(srv->db, token, &found, &c->session, err) != KF_OK)
     return KS_ERR_INTERNAL_ERROR;
   c->stage = c->session.stage;
-  if (!found)
+  int64_t idle =
+      KS_SESSION_IDLE_SECONDS + (ks_fault_on(srv, KS_FAULT_IDLE_ONE_SECOND_LONGER) ? 1 : 0);
+  /* An idle session is as good as ended (AUTH-06); a live one starts its idle time again. */
+  if (!found || !ks_session_live(&c->session, c->now, idle))
     return KS_ERR_UNAUTHENTICATED;
-  if (route->stage == KS_STAGE_FULL && c->stage != KS_SESSION_FULL)
+  if (ks_session_touch(srv->db, c->session.rowid, c->now, err) != KF_OK)
+    return KS_ERR_INTERNAL_ERROR;
+  if (route->stage == KS_STAGE_FULL && c->stage != KS_SESSION_FULL &&
+      !ks_fault_on(srv, KS_FAULT_STAGE_NOT_ENFORCED))
     return KS_ERR_SECOND_FACTOR_REQUIRED;
   c->token = token;
   return KS_ERR_COUNT;

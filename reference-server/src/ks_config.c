@@ -13,6 +13,7 @@
 #include "kf/str.h"
 #include "ks_address.h"
 #include "ks_fault.h"
+#include "ks_lockout.h"
 #include "ks_variant.h"
 
 void ks_config_init(ks_config *cfg) {
@@ -27,6 +28,8 @@ void ks_config_init(ks_config *cfg) {
   cfg->post_url = "http://127.0.0.1:8427";
   cfg->threads = 8;
   cfg->max_body = 1024 * 1024;
+  cfg->lockout_attempts = KS_LOCKOUT_ATTEMPTS;
+  cfg->lockout_minutes = KS_LOCKOUT_SECONDS / 60;
   cfg->ready_fd = -1;
   cfg->log_level = KF_LOG_INFO;
 }
@@ -165,6 +168,10 @@ static const kf_opt config_options[] = {
     CONFIG_STRING("post-url", post_url, "URL", "konform-post (http://127.0.0.1:8427)"),
     CONFIG_NUM("threads", UINT, threads, 1, 1024, "N", "request thread pool size (8)"),
     CONFIG_NUM("max-body", SIZE, max_body, 1, 1LL << 30, "BYTES", "largest request body (1048576)"),
+    CONFIG_NUM("lockout-attempts", UINT, lockout_attempts, 0, 1000, "N",
+               "consecutive failed logins that lock (5; 0: never lock,\nfor a timing measurement)"),
+    CONFIG_NUM("lockout-minutes", UINT, lockout_minutes, 1, 10080, "N",
+               "how long a lock lasts (15)"),
     CONFIG_NUM("ready-fd", INT, ready_fd, 0, INT_MAX, "N",
                "write \"READY http=<port>\" to fd N once listening"),
     KF_OPT_LOG_LEVEL_ROW(config_args, cfg.log_level, "debug, info, warn, error or off (info)"),

@@ -47,6 +47,26 @@
     "Die im Kopf Konform-Clock genannte Testuhr gibt es nicht.")                                   \
   X(CLOCK_NOT_FOUND, CLOCK_NOT_FOUND, 404, "Diese Testuhr gibt es nicht.")                         \
   X(CLOCK_BACKWARDS, CLOCK_BACKWARDS, 400, "Eine Testuhr kann nicht zurückgestellt werden.")       \
+  X(ACCOUNT_LOCKED, ACCOUNT_LOCKED, 423,                                                           \
+    "Ihr Konto ist vorübergehend gesperrt. Bitte versuchen Sie es später erneut.")                 \
+  X(PASSKEY_REQUIRED, PASSKEY_REQUIRED, 403, "Bitte melden Sie sich mit Ihrem Passkey an.")        \
+  X(RESET_LINK_NOT_FOUND, RESET_LINK_NOT_FOUND, 404,                                               \
+    "Der Link zum Zurücksetzen des Passworts ist ungültig.")                                       \
+  X(RESET_LINK_EXPIRED, RESET_LINK_EXPIRED, 410,                                                   \
+    "Der Link zum Zurücksetzen des Passworts ist abgelaufen. Bitte fordern Sie einen neuen Link " \
+    "an.")                                                                                         \
+  X(RESET_LINK_USED, RESET_LINK_USED, 410,                                                         \
+    "Dieser Link zum Zurücksetzen des Passworts ist nicht mehr gültig. Bitte verwenden Sie den " \
+    "Link aus der neuesten E-Mail oder fordern Sie einen neuen Link an.")                          \
+  X(TOTP_CODE_INVALID, TOTP_CODE_INVALID, 400,                                                     \
+    "Der Code ist ungültig. Bitte geben Sie den aktuellen Code aus Ihrer App ein.")                \
+  X(TOTP_LOGIN_CODE_INVALID, TOTP_CODE_INVALID, 401,                                               \
+    "Der Code ist ungültig. Bitte geben Sie den aktuellen Code aus Ihrer App ein.")                \
+  X(TOTP_CODE_USED, TOTP_CODE_USED, 401,                                                           \
+    "Dieser Code wurde bereits verwendet. Bitte warten Sie auf den nächsten Code.")                \
+  X(TOTP_NOT_STARTED, TOTP_NOT_STARTED, 409,                                                       \
+    "Bitte richten Sie zuerst die Authenticator-App ein.")                                         \
+  X(TOTP_NOT_EXPECTED, TOTP_NOT_EXPECTED, 409, "Für diese Sitzung wird kein Code erwartet.")       \
   X(PK_REG_CREDENTIAL_MALFORMED, PK_CREDENTIAL_MALFORMED, 400,                                     \
     KS_PK_REG_PREFIX "Die Antwort des Authenticators ist unvollständig oder fehlerhaft.")          \
   X(PK_REG_CLIENT_DATA_TYPE, PK_CLIENT_DATA_TYPE, 400,                                             \
@@ -144,7 +164,8 @@ typedef enum ks_error {
     "Bitte geben Sie eine Unix-Zeit in Sekunden an (0 bis 253402300799).")                         \
   X(CLOCK_MOVE_INVALID, INVALID_FIELD,                                                             \
     "Geben Sie genau eines an: frozen_time (Unix-Zeit) oder seconds.")                             \
-  X(CLOCK_TIME_TOO_LATE, INVALID_FIELD, "Die Zeit liegt nach dem Jahr 9999.")
+  X(CLOCK_TIME_TOO_LATE, INVALID_FIELD, "Die Zeit liegt nach dem Jahr 9999.")                      \
+  X(TOTP_CODE_FORMAT, TOTP_CODE_FORMAT, "Bitte geben Sie den sechsstelligen Code ein.")
 
 typedef enum ks_field {
 #define KS_X_FIELD_ENUM(name, code, message) KS_FIELD_##name,

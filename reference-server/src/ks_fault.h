@@ -36,6 +36,8 @@
     "the password length is counted in bytes, not characters")                                     \
   X(MAIL_DATE_REAL_CLOCK, "mail-date-real-clock", "ACC-05",                                        \
     "the confirmation mail's Date comes from the real clock, not the implementation's clock")      \
+  X(LINK_HOST_ELSEWHERE, "link-host-elsewhere", "ACC-05",                                          \
+    "the mailed link names the host the server was set up with (localhost), not its public URL")   \
   X(LINK_VALID_ONE_SECOND_LONGER, "link-valid-one-second-longer", "ACC-06",                        \
     "a confirmation link is still accepted one second after its 24 hours (off by one)")            \
   X(RESEND_KEEPS_OLD_LINKS, "resend-keeps-old-links", "ACC-06",                                    \
@@ -57,11 +59,72 @@
     "the domain is kept as typed, so its letter case makes another account")                       \
   X(NEWLINE_TRIMMED, "newline-trimmed", "ACC-11",                                                  \
     "CR and LF at the ends of an address are trimmed away like blanks instead of rejected")        \
+  X(RESEND_STRIPS_CONTROLS, "resend-strips-controls", "ACC-11",                                    \
+    "a resend request drops the control characters of its address instead of refusing it, so a "   \
+    "mail goes to the cleaned address")                                                            \
   X(NO_DUMMY_HASH, "no-dummy-hash", "AUTH-04",                                                     \
     "a login for an unknown user checks no password hash, so its answer comes sooner")             \
   X(UNCONFIRMED_BEFORE_PASSWORD, "unconfirmed-before-password", "ACC-09 AUTH-04",                  \
     "an unconfirmed account answers EMAIL_NOT_CONFIRMED before the password is checked, so a "     \
     "wrong password tells that the account exists")                                                \
+  X(USERNAME_CASE_SENSITIVE, "username-case-sensitive", "AUTH-01",                                 \
+    "the login keeps the domain of the username as typed, so MAX@EXAMPLE.TEST is not the "         \
+    "account of max@example.test")                                                                 \
+  X(STAGE_NOT_ENFORCED, "stage-not-enforced", "AUTH-02",                                           \
+    "a session still before its second factor may use every service")                              \
+  X(LOGOUT_KEEPS_SESSION, "logout-keeps-session", "AUTH-02 AUTH-06",                               \
+    "logout (\"Abbrechen\") answers 204 but the token stays valid")                                \
+  X(LOCKOUT_AFTER_SIX, "lockout-after-six", "AUTH-05",                                             \
+    "the lockout starts at the sixth consecutive failure instead of the fifth")                    \
+  X(LOCKOUT_ENDS_EARLY, "lockout-ends-early", "AUTH-05",                                           \
+    "a lockout ends one second early, at 14:59 instead of 15:00")                                  \
+  X(LOCKOUT_COUNT_NOT_RESET, "lockout-count-not-reset", "AUTH-05",                                 \
+    "a successful login does not reset the count of failures")                                     \
+  X(LOCKED_RIGHT_PASSWORD_PASSES, "locked-right-password-passes", "AUTH-05",                       \
+    "while locked, the right password still logs in")                                              \
+  X(LOCKOUT_KNOWN_ONLY, "lockout-known-only", "AUTH-04 AUTH-05",                                   \
+    "failures are counted only for usernames that have an account, so an unknown one never "       \
+    "locks and tells that it has none")                                                            \
+  X(IDLE_ONE_SECOND_LONGER, "idle-one-second-longer", "AUTH-06",                                   \
+    "a session idle for exactly 30 minutes is still alive (off by one)")                           \
+  X(RESET_LINK_REUSABLE, "reset-link-reusable", "AUTH-07",                                         \
+    "a used password reset link is not marked used, so it sets a password again")                  \
+  X(RESET_LINK_VALID_ONE_SECOND_LONGER, "reset-link-valid-one-second-longer", "AUTH-07",           \
+    "a password reset link is still accepted at exactly 24 hours (off by one)")                    \
+  X(RESET_KEEPS_OLD_LINKS, "reset-keeps-old-links", "AUTH-07",                                     \
+    "a newer password reset link leaves the older ones valid")                                     \
+  X(RESET_KEEPS_SESSIONS, "reset-keeps-sessions", "AUTH-07 AUTH-06",                               \
+    "setting a new password through a reset link leaves the account's sessions alive")             \
+  X(RESET_UNKNOWN_SAYS_SO, "reset-unknown-says-so", "AUTH-07",                                     \
+    "a password reset for a username without an account answers that there is none")               \
+  X(RESET_SKIPS_PASSWORD_RULES, "reset-skips-password-rules", "AUTH-07",                           \
+    "the new password of a reset is stored without the ACC-04 checks")                             \
+  X(REMINDER_FOR_UNCONFIRMED, "reminder-for-unconfirmed", "AUTH-07",                               \
+    "a username reminder also goes to an address that was never confirmed")                        \
+  X(TOTP_SECRET_80_BITS, "totp-secret-80-bits", "TOTP-01",                                         \
+    "a TOTP secret has 10 random bytes (80 bits, the old HOTP minimum) instead of 20")             \
+  X(TOTP_ACTIVATES_WITHOUT_CODE, "totp-activates-without-code", "TOTP-01",                         \
+    "TOTP activation takes any six digits, so a secret the app never read becomes active")         \
+  X(TOTP_WINDOW_TWO, "totp-window-two", "TOTP-02",                                                 \
+    "codes are accepted two steps (60 s) either side of the current one")                          \
+  X(TOTP_NO_WINDOW, "totp-no-window", "TOTP-02",                                                   \
+    "only the current step's code is accepted, so the previous step's is refused")                 \
+  X(TOTP_SHA256, "totp-sha256", "TOTP-02",                                                         \
+    "codes are checked with HMAC-SHA256 while the otpauth URI says SHA1")                          \
+  X(TOTP_VALIDATE_OK_TRAP, "totp-validate-ok-trap", "TOTP-02",                                     \
+    "only liboath's return OATH_OK (0) is taken as a match, so the codes of the neighbouring "     \
+    "steps (offset 1) are refused")                                                                \
+  X(TOTP_REPLAY_ALLOWED, "totp-replay-allowed", "TOTP-03",                                         \
+    "a code of the step accepted last is accepted again (the check is >= instead of >)")           \
+  X(TOTP_EARLIER_STEP_ALLOWED, "totp-earlier-step-allowed", "TOTP-03",                             \
+    "only the step accepted last is refused, an earlier step's code is accepted")                  \
+  X(TOTP_FAILURES_NOT_COUNTED, "totp-failures-not-counted", "TOTP-04",                             \
+    "wrong TOTP codes at login do not count toward the lockout")                                   \
+  X(TOTP_REPLACE_WITHOUT_LOGIN, "totp-replace-without-login", "TOTP-05",                           \
+    "a session that has only the password (stage second_factor) may set up and activate a new "    \
+    "TOTP secret, replacing the active one")                                                       \
+  X(TOTP_LOGIN_SKIPPED, "totp-login-skipped", "AUTH-03",                                           \
+    "a password login of an account with active TOTP gives stage full, without a code")            \
   X(PK_TYPE_NOT_CHECKED, "pk-type-not-checked", "PK-03 PK-04",                                     \
     "the clientData type is not compared, so a webauthn.get answer registers and a "               \
     "webauthn.create one logs in")                                                                 \

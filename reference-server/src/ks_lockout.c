@@ -51,9 +51,16 @@ kf_rc ks_lockout_check(sqlite3 *conn, const char *username, int64_t now, bool *l
   return rc;
 }
 
+const ks_lockout_policy ks_lockout_default = {KS_LOCKOUT_ATTEMPTS, KS_LOCKOUT_SECONDS};
+
 kf_rc ks_lockout_fail(sqlite3 *conn, const char *username, int64_t now, bool *now_locked,
                       kf_err *err) {
-  assert(conn != NULL && username != NULL && now_locked != NULL);
+  return ks_lockout_fail_with(conn, &ks_lockout_default, username, now, now_locked, err);
+}
+
+kf_rc ks_lockout_fail_with(sqlite3 *conn, const ks_lockout_policy *policy, const char *username,
+                           int64_t now, bool *now_locked, kf_err *err) {
+  assert(conn != NULL && policy != NULL && username != NULL && now_locked != NULL);
   *now_locked = false;
   char hash[LOCKOUT_HASH_HEX];
   lockout_hash(username, hash);
@@ -66,8 +73,9 @@ kf_rc ks_lockout_fail(sqlite3 *conn, const char *username, int64_t now, bool *no
   if (until != 0)
     count = 0;
   count++;
-  *now_locked = count >= KS_LOCKOUT_ATTEMPTS;
-  int64_t new_until = *now_locked ? now + KS_LOCKOUT_SECONDS : 0;
+  /* A policy of 0 attempts never locks (a server set up for timing measurements). */
+  *now_locked = policy->attempts > 0 && count >= policy->attempts;
+  int64_t new_until = *now_locked ? now + policy->seconds : 0;
   return kf_sql_run(conn, NULL, err,
                     "INSERT INTO login_failures (username_hash, consecutive, last_failed_at, "
                     "locked_until) VALUES (?, ?, ?, nullif(?, 0)) ON CONFLICT(username_hash) DO "

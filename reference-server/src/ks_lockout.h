@@ -24,8 +24,20 @@
 #define KS_LOCKOUT_ATTEMPTS 5
 #define KS_LOCKOUT_SECONDS (15 * 60)
 
-/* Whether username is locked at now: locked from its last counted failure until +
- * KS_LOCKOUT_SECONDS. */
+/*
+ * How many consecutive failures lock, and for how long. The login passes its
+ * own (faults of the catalogue change it); everyone else gets the default.
+ */
+typedef struct ks_lockout_policy {
+  int64_t attempts;
+  int64_t seconds;
+} ks_lockout_policy;
+
+/* KS_LOCKOUT_ATTEMPTS and KS_LOCKOUT_SECONDS. */
+extern const ks_lockout_policy ks_lockout_default;
+
+/* Whether username is locked at now: locked from the failure that locked it until
+ * that failure's time + the policy's seconds (at +seconds it is free). */
 kf_rc ks_lockout_check(sqlite3 *conn, const char *username, int64_t now, bool *locked, kf_err *err);
 
 /*
@@ -34,6 +46,10 @@ kf_rc ks_lockout_check(sqlite3 *conn, const char *username, int64_t now, bool *l
  */
 kf_rc ks_lockout_fail(sqlite3 *conn, const char *username, int64_t now, bool *now_locked,
                       kf_err *err);
+
+/* ks_lockout_fail under policy instead of the default. */
+kf_rc ks_lockout_fail_with(sqlite3 *conn, const ks_lockout_policy *policy, const char *username,
+                           int64_t now, bool *now_locked, kf_err *err);
 
 /* A success: the count of username starts again from zero. */
 kf_rc ks_lockout_reset(sqlite3 *conn, const char *username, kf_err *err);

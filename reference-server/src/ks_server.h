@@ -30,6 +30,8 @@ typedef struct ks_config {
   const char *post_url;          /* "http://127.0.0.1:8427"; not used by ACC yet. */
   unsigned threads;              /* Handler thread pool, 8. */
   size_t max_body;               /* 1 MiB. */
+  unsigned lockout_attempts;     /* AUTH-05: the failure that locks, 5; 0 = none ever locks. */
+  unsigned lockout_minutes;      /* AUTH-05: how long a lock lasts, 15. */
   int ready_fd;                  /* -1 = none. */
   kf_log_level log_level;
   bool faults[KS_FAULT_COUNT];     /* --fault: switched-on faults (test mode only). */

@@ -101,6 +101,23 @@ kf_rc ks_session_find(ks_db *db, const char *token, bool *found, ks_session_info
   return rc;
 }
 
+bool ks_session_live(const ks_session_info *info, int64_t now, int64_t idle_seconds) {
+  assert(info != NULL);
+  return now < info->last_used_at + idle_seconds;
+}
+
+kf_rc ks_session_touch(ks_db *db, int64_t rowid, int64_t now, kf_err *err) {
+  assert(db != NULL);
+  sqlite3 *conn = NULL;
+  kf_rc rc = ks_db_conn(db, &conn, err);
+  if (rc != KF_OK)
+    return rc;
+  /* Requests at several clocks may interleave; the latest use counts. */
+  return kf_sql_run(conn, NULL, err,
+                    "UPDATE sessions SET last_used_at = max(last_used_at, ?) WHERE rowid = ?", "ii",
+                    now, rowid);
+}
+
 kf_rc ks_session_set_stage(sqlite3 *conn, int64_t rowid, ks_session_stage stage, kf_err *err) {
   assert(conn != NULL && stage < KS_SESSION_STAGE_COUNT);
   int64_t changes = 0;

@@ -19,6 +19,9 @@
 /* A session token: 32 random bytes as 64 lower-case hex digits. */
 #define KS_TOKEN_HEX_LEN 64
 
+/* AUTH-06: a session is live while now < last_used_at + this (30 minutes). */
+#define KS_SESSION_IDLE_SECONDS (30 * 60)
+
 /*
  * X(name, stored and answered text). A password login of an account without
  * a second factor starts at SECOND_FACTOR_SETUP, where the session may only
@@ -66,6 +69,15 @@ typedef struct ks_session_info {
 /* The live session of token: *found false when there is none (unknown or ended). */
 kf_rc ks_session_find(ks_db *db, const char *token, bool *found, ks_session_info *info,
                       kf_err *err);
+
+/*
+ * Whether the session is live at now (not idle for KS_SESSION_IDLE_SECONDS or
+ * more, AUTH-06); idle_seconds is the limit (a fault changes it).
+ */
+bool ks_session_live(const ks_session_info *info, int64_t now, int64_t idle_seconds);
+
+/* A request used session rowid at now: its idle time starts again (never moves back). */
+kf_rc ks_session_touch(ks_db *db, int64_t rowid, int64_t now, kf_err *err);
 
 /* Move session rowid to stage (a second factor was set up or entered) in the transaction on conn.
  */

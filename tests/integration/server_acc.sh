@@ -200,9 +200,10 @@ case_login() {
 }
 token=""
 case_logout() {
-  req DELETE "$base/api/v1/sessions/current" -H "Authorization: Bearer $token" || return 1
+  # At the login's clock: at the real time the session would be long idle (AUTH-06).
+  req DELETE "$base/api/v1/sessions/current" -H "Authorization: Bearer $token" -H "$C" || return 1
   expect_status 204 "logout"
-  req DELETE "$base/api/v1/sessions/current" -H "Authorization: Bearer $token" || return 1
+  req DELETE "$base/api/v1/sessions/current" -H "Authorization: Bearer $token" -H "$C" || return 1
   expect_status 401 "logout twice"
 }
 
