@@ -141,7 +141,7 @@
   X(PK_RP_ID_HASH_NOT_CHECKED, "pk-rp-id-hash-not-checked", "PK-03 PK-04",                         \
     "the rpIdHash of the authenticatorData is not compared with SHA-256 of the RP id")             \
   X(PK_UP_NOT_CHECKED, "pk-up-not-checked", "PK-03 PK-04",                                         \
-    "the UP flag is not checked (and fido_assert_set_up is not called)")                           \
+    "the UP flag (user present) is not checked")                                                   \
   X(PK_UV_NOT_REQUIRED, "pk-uv-not-required", "PK-01 PK-03 PK-04",                                 \
     "the UV flag is not required, so a passkey without fingerprint, face or PIN is accepted")      \
   X(PK_BACKUP_STATE_NOT_CHECKED, "pk-backup-state-not-checked", "PK-03 PK-04",                     \
@@ -177,7 +177,10 @@
   X(PK_EXCLUDE_MISSING, "pk-exclude-missing", "PK-02",                                             \
     "registration options leave out excludeCredentials, so one authenticator registers twice")     \
   X(RESET_KEEPS_LOCKOUT, "reset-keeps-lockout", "AUTH-07",                                         \
-    "a new password through a reset link leaves the failed-login count, so a lockout stays")
+    "a new password through a reset link leaves the failed-login count, so a lockout stays")       \
+  X(PK_CHALLENGE_NOT_BOUND, "pk-challenge-not-bound", "PK-03",                                     \
+    "a registration challenge is accepted from any session, not only from the one it was issued "  \
+    "to")
 
 typedef enum ks_fault {
 #define KS_X_FAULT_ENUM(name, kebab, ids, what) KS_FAULT_##name,

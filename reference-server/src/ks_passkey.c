@@ -53,8 +53,10 @@ kf_rc ks_passkey_challenge_take(const ks_server *srv, sqlite3 *conn, ks_pk_chall
   rc = kf_sql_step(&q, &row, err);
   if (rc == KF_OK && row) {
     const char *k = kf_sql_text(&q, 0, NULL);
-    *found = k != NULL && strcmp(k, passkey_kind_names[kind]) == 0 &&
-             (kind != KS_PK_CHALLENGE_CREATE || kf_sql_int(&q, 1) == session_rowid);
+    bool bound = kind != KS_PK_CHALLENGE_CREATE || kf_sql_int(&q, 1) == session_rowid;
+    if (ks_fault_on(srv, KS_FAULT_PK_CHALLENGE_NOT_BOUND))
+      bound = true;
+    *found = k != NULL && strcmp(k, passkey_kind_names[kind]) == 0 && bound;
     *expires_at = kf_sql_int(&q, 2);
   }
   kf_sql_finalize(&q);

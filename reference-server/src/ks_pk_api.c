@@ -82,6 +82,8 @@ typedef struct pk_rp {
 } pk_rp;
 
 static kf_rc pk_rp_get(const ks_server *srv, pk_rp *rp, kf_err *err) {
+  rp->rp_id[0] = '\0';
+  rp->origin[0] = '\0';
   CURLU *u = curl_url();
   char *scheme = NULL, *host = NULL, *port = NULL;
   bool ok = u != NULL && curl_url_set(u, CURLUPART_URL, srv->public_url, 0) == CURLUE_OK &&

@@ -193,29 +193,39 @@ static bool wa_cbor_int(const cbor_item_t *item, int64_t *v) {
   return true;
 }
 
+/* An integer parameter, once. */
+static bool wa_cose_int(bool *has, int64_t *dst, const cbor_item_t *v) {
+  if (*has || !wa_cbor_int(v, dst))
+    return false;
+  *has = true;
+  return true;
+}
+
+/* A byte-string parameter, once. */
+static bool wa_cose_bytes(const unsigned char **dst, size_t *len, const cbor_item_t *v) {
+  if (*dst != NULL || !cbor_isa_bytestring(v) || !cbor_bytestring_is_definite(v))
+    return false;
+  *dst = cbor_bytestring_handle(v);
+  *len = cbor_bytestring_length(v);
+  return true;
+}
+
 /* Record one parameter of a COSE key; false on a duplicate or a value of the wrong type. */
 static bool wa_cose_param(wa_cose *k, int64_t label, const cbor_item_t *v) {
-  bool *has = label == 1    ? &k->has_kty
-              : label == 3  ? &k->has_alg
-              : label == -1 ? &k->has_crv
-                            : NULL;
-  int64_t *dst = label == 1 ? &k->kty : label == 3 ? &k->alg : &k->crv;
-  if (has != NULL) {
-    if (*has || !wa_cbor_int(v, dst))
-      return false;
-    *has = true;
-    return true;
-  }
-  if (label != -2 && label != -3)
+  switch (label) {
+  case 1:
+    return wa_cose_int(&k->has_kty, &k->kty, v);
+  case 3:
+    return wa_cose_int(&k->has_alg, &k->alg, v);
+  case -1:
+    return wa_cose_int(&k->has_crv, &k->crv, v);
+  case -2:
+    return wa_cose_bytes(&k->x, &k->x_len, v);
+  case -3:
+    return wa_cose_bytes(&k->y, &k->y_len, v);
+  default:
     return true; /* A parameter ES256 does not use. */
-  if (!cbor_isa_bytestring(v) || !cbor_bytestring_is_definite(v))
-    return false;
-  const unsigned char **p = label == -2 ? &k->x : &k->y;
-  if (*p != NULL)
-    return false;
-  *p = cbor_bytestring_handle(v);
-  *(label == -2 ? &k->x_len : &k->y_len) = cbor_bytestring_length(v);
-  return true;
+  }
 }
 
 /* Parse the COSE key map item: integer labels, kty and alg present. */

@@ -10,11 +10,16 @@
  *
  * What needs the store (is the challenge outstanding, is the credential
  * known, whose is the user handle) the caller looks up between parsing and
- * verifying and hands in as facts. Signatures are verified with libfido2
- * (fido_assert_verify for assertions; es256_pk_to_EVP_PKEY for the packed
- * self attestation, which fido_cred_verify cannot take apart from the rest of
- * a libfido2 credential); libfido2 never sees the clientDataJSON, only its
- * hash, and the flags and rpIdHash are judged by hand for both ceremonies.
+ * verifying and hands in as facts. Keys and signatures: libfido2 turns the
+ * COSE key's point into its es256 key (es256_pk_from_ptr refuses a point off
+ * the curve) and that into an OpenSSL key (es256_pk_to_EVP_PKEY), and OpenSSL
+ * verifies the ECDSA signature over authenticatorData || SHA-256(clientDataJSON),
+ * for the packed self attestation and the assertion alike. fido_assert_verify
+ * is not used: it judges the flags (UP only when fido_assert_set_up was
+ * called) and the rpIdHash again, inside one call, so those checks would not
+ * run in section 7 order nor at one place each; and fido_cred_verify cannot
+ * verify format "none" at all. libfido2 never sees the clientDataJSON; the
+ * flags and the rpIdHash are judged by hand, in their own rows.
  *
  * srv (may be NULL) is only read for the fault catalogue (test mode).
  * Ownership: a ks_wa_registration / ks_wa_assertion owns everything it

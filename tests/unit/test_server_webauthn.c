@@ -7,7 +7,10 @@
  * a fault switches exactly its check off. Then the passkey routes in-process
  * (ks_pk_api): register after a password login, the session becomes full,
  * log in with the passkey alone, the challenge is single use, the list,
- * removal and a login with the removed passkey.
+ * removal and a login with the removed passkey; and a registration and a
+ * login with every allocation failing in turn: a 201, or a 500 that changed
+ * nothing (or everything, when only the answer failed), and so the options,
+ * the list and the removal.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +25,7 @@
 #include "ks_passkey.h"
 #include "ks_session.h"
 #include "ks_webauthn.h"
+#include "kt_alloc.h"
 #include "kt_server.h"
 #include "kt_webauthn.h"
 
@@ -461,6 +465,11 @@ typedef struct fixture {
   int64_t account;
   char token[KS_TOKEN_HEX_LEN + 1]; /* A session at second_factor_setup. */
   char clock[64];                   /* A test clock at T0. */
+  bool sweeping;                    /* Allocations may fail: the request may not be served. */
+  kf_rc last_rc;
+  kt_wa_key key;                             /* The sweeps' credential ... */
+  unsigned char user[KS_WA_USER_HANDLE_MAX]; /* ... and its user handle. */
+  size_t user_len;
 } fixture;
 
 static kf_http_answer http(fixture *f, const char *method, const char *path, const char *token,
@@ -483,8 +492,10 @@ static kf_http_answer http(fixture *f, const char *method, const char *path, con
                          .headers = headers,
                          .body = body != NULL ? text : NULL,
                          .body_len = n};
-  kf_http_answer a;
-  assert_int_equal(kf_httpd_serve_fake(f->s.httpd, &in, &a, NULL), KF_OK);
+  kf_http_answer a = {0};
+  f->last_rc = kf_httpd_serve_fake(f->s.httpd, &in, &a, NULL);
+  if (!f->sweeping)
+    assert_int_equal(f->last_rc, KF_OK);
   return a;
 }
 
@@ -567,6 +578,18 @@ static kf_http_answer login_with(fixture *f, const json_t *cred) {
   kf_http_answer a = http(f, "POST", "/api/v1/passkey-logins", NULL, body);
   json_decref(body);
   return a;
+}
+
+static int64_t scalar(fixture *f, const char *sql) {
+  int64_t v = 0;
+  assert_int_equal(kt_server_scalar(&f->s, sql, &v, NULL), KF_OK);
+  return v;
+}
+
+static void exec_sql(fixture *f, const char *sql) {
+  sqlite3 *conn = NULL;
+  assert_int_equal(ks_db_conn(f->s.srv.db, &conn, NULL), KF_OK);
+  assert_int_equal(sqlite3_exec(conn, sql, NULL, NULL, NULL), SQLITE_OK);
 }
 
 /* How many sessions are at stage full. */
@@ -726,6 +749,228 @@ static void test_stage_and_name(void **state) {
   kt_wa_key_release(&k);
 }
 
+/* The RP id is the public URL's host, the origin its scheme, host and a port other than the
+ * default. */
+static void test_relying_party_from_public_url(void **state) {
+  fixture *f = *state;
+  f->s.srv.public_url = "https://Portal.Example:443/jobcenter";
+  unsigned char chal[KS_WA_CHALLENGE_MAX];
+  size_t chal_len = 0;
+  json_t *o = options(f, REG_OPTIONS, f->token, chal, &chal_len);
+  assert_string_equal(json_string_value(json_object_get(json_object_get(o, "rp"), "id")),
+                      "portal.example");
+  json_decref(o);
+  kt_wa_key k;
+  assert_int_equal(kt_wa_key_init(&k, 16), KF_OK);
+  kt_wa_knobs kn;
+  kt_wa_knobs_init(&kn, chal, chal_len, true);
+  kn.rp_id = "portal.example";
+  kn.origin = "https://portal.example:443";
+  json_t *cred = NULL;
+  assert_int_equal(kt_wa_create(&k, &kn, &cred), KF_OK);
+  expect_error(register_with(f, f->token, cred), 400, "PK_ORIGIN");
+  json_decref(cred);
+  json_decref(options(f, REG_OPTIONS, f->token, chal, &chal_len));
+  kt_wa_knobs_init(&kn, chal, chal_len, true);
+  kn.rp_id = "portal.example";
+  kn.origin = "https://portal.example";
+  assert_int_equal(kt_wa_create(&k, &kn, &cred), KF_OK);
+  kf_http_answer a = register_with(f, f->token, cred);
+  assert_int_equal(a.status, 201);
+  kf_http_answer_release(&a);
+  json_decref(cred);
+  kt_wa_key_release(&k);
+}
+
+/* One registration with the allocations failing as run says: a 201, or a 500 that stored nothing.
+ */
+static bool sweep_register(void *ctx, const kt_alloc_run *run) {
+  fixture *f = ctx;
+  sqlite3 *conn = NULL;
+  char token[KS_TOKEN_HEX_LEN + 1];
+  assert_int_equal(ks_db_conn(f->s.srv.db, &conn, NULL), KF_OK);
+  assert_int_equal(
+      ks_session_insert(conn, f->account, KS_SESSION_SECOND_FACTOR_SETUP, T0, token, NULL), KF_OK);
+  unsigned char chal[KS_WA_CHALLENGE_MAX];
+  size_t chal_len = 0;
+  json_decref(options(f, REG_OPTIONS, token, chal, &chal_len));
+  kt_wa_key k;
+  assert_int_equal(kt_wa_key_init(&k, 16), KF_OK);
+  kt_wa_knobs kn;
+  kt_wa_knobs_init(&kn, chal, chal_len, true);
+  kn.packed = true;
+  json_t *cred = NULL;
+  assert_int_equal(kt_wa_create(&k, &kn, &cred), KF_OK);
+  int64_t before = scalar(f, "SELECT count(*) FROM passkeys");
+  f->sweeping = true;
+  kt_alloc_arm(run);
+  kf_http_answer a = register_with(f, token, cred);
+  kt_alloc_disarm();
+  f->sweeping = false;
+  int64_t after = scalar(f, "SELECT count(*) FROM passkeys");
+  bool ok = f->last_rc == KF_OK && a.status == 201;
+  if (f->last_rc == KF_OK && !ok && a.status != 500)
+    fail_msg("register: %u %s", a.status, a.body);
+  /* Untouched, or fully changed (a 500 after the commit, building the answer). */
+  assert_true(after == before || after == before + 1);
+  assert_true(!ok || after == before + 1);
+  int64_t full = scalar(f, "SELECT count(*) FROM sessions WHERE stage = 'full'");
+  assert_int_equal(full, after);
+  if (f->last_rc == KF_OK)
+    kf_http_answer_release(&a);
+  json_decref(cred);
+  kt_wa_key_release(&k);
+  return ok;
+}
+
+/* One login with the allocations failing: a 201, or a 500 that started no session. */
+static bool sweep_login(void *ctx, const kt_alloc_run *run) {
+  fixture *f = ctx;
+  unsigned char chal[KS_WA_CHALLENGE_MAX];
+  size_t chal_len = 0;
+  json_decref(options(f, LOGIN_OPTIONS, NULL, chal, &chal_len));
+  kt_wa_knobs kn;
+  kt_wa_knobs_init(&kn, chal, chal_len, false);
+  kn.user_handle = f->user;
+  kn.user_handle_len = f->user_len;
+  json_t *cred = NULL;
+  assert_int_equal(kt_wa_get(&f->key, &kn, &cred), KF_OK);
+  int64_t before = scalar(f, "SELECT count(*) FROM sessions");
+  int64_t count = scalar(f, "SELECT sign_count FROM passkeys");
+  f->sweeping = true;
+  kt_alloc_arm(run);
+  kf_http_answer a = login_with(f, cred);
+  kt_alloc_disarm();
+  f->sweeping = false;
+  bool ok = f->last_rc == KF_OK && a.status == 201;
+  if (f->last_rc == KF_OK && !ok && a.status != 500)
+    fail_msg("login: %u %s", a.status, a.body);
+  int64_t after = scalar(f, "SELECT count(*) FROM sessions");
+  int64_t count_after = scalar(f, "SELECT sign_count FROM passkeys");
+  assert_true(after == before || after == before + 1);
+  assert_true(!ok || after == before + 1);
+  /* The counter moved exactly when the session started. */
+  assert_true((after == before + 1) == (count_after == f->key.counter));
+  if (after == before) {
+    assert_int_equal(count_after, count);
+    f->key.counter = (uint32_t)count; /* The next try claims the same counter again. */
+  }
+  if (f->last_rc == KF_OK)
+    kf_http_answer_release(&a);
+  json_decref(cred);
+  return ok;
+}
+
+/* Every allocation of a registration and of a login failing in turn (ASan finds leaks). */
+static void test_allocation_failures(void **state) {
+  fixture *f = *state;
+  unsigned long n = kt_alloc_sweep(sweep_register, f);
+  print_message("passkey registration: %lu allocations, each failed in both modes\n", n);
+  /* One passkey for the login sweep, with its user handle. */
+  unsigned char chal[KS_WA_CHALLENGE_MAX];
+  size_t chal_len = 0;
+  exec_sql(f, "DELETE FROM passkeys");
+  json_t *o = options(f, REG_OPTIONS, f->token, chal, &chal_len);
+  const char *uid = json_string_value(json_object_get(json_object_get(o, "user"), "id"));
+  assert_true(ks_wa_b64url_decode(uid, strlen(uid), f->user, sizeof f->user, &f->user_len));
+  json_decref(o);
+  assert_int_equal(kt_wa_key_init(&f->key, 16), KF_OK);
+  kt_wa_knobs kn;
+  kt_wa_knobs_init(&kn, chal, chal_len, true);
+  json_t *cred = NULL;
+  assert_int_equal(kt_wa_create(&f->key, &kn, &cred), KF_OK);
+  kf_http_answer a = register_with(f, f->token, cred);
+  assert_int_equal(a.status, 201);
+  kf_http_answer_release(&a);
+  json_decref(cred);
+  n = kt_alloc_sweep(sweep_login, f);
+  print_message("passkey login: %lu allocations, each failed in both modes\n", n);
+  kt_wa_key_release(&f->key);
+}
+
+/* One simple request of a sweep: its method, path and token, and the status of its success. */
+typedef struct sweep_simple {
+  fixture *f;
+  const char *method;
+  char path[128];
+  const char *token;
+  unsigned ok_status;
+  int64_t (*state)(fixture *f); /* What the request changes; a 500 must leave it or finish it. */
+  const char *prepare;          /* SQL that gives each run the same start, or NULL. */
+} sweep_simple;
+
+static int64_t count_challenges(fixture *f) {
+  return scalar(f, "SELECT count(*) FROM webauthn_challenges");
+}
+
+static int64_t count_passkeys(fixture *f) {
+  return scalar(f, "SELECT count(*) FROM passkeys");
+}
+
+static bool sweep_simple_body(void *ctx, const kt_alloc_run *run) {
+  sweep_simple *c = ctx;
+  if (c->prepare != NULL)
+    exec_sql(c->f, c->prepare);
+  int64_t before = c->state(c->f);
+  c->f->sweeping = true;
+  kt_alloc_arm(run);
+  kf_http_answer a = http(c->f, c->method, c->path, c->token, NULL);
+  kt_alloc_disarm();
+  c->f->sweeping = false;
+  bool ok = c->f->last_rc == KF_OK && a.status == c->ok_status;
+  if (c->f->last_rc == KF_OK && !ok && a.status != 500)
+    fail_msg("%s %s: %u %s", c->method, c->path, a.status, a.body);
+  int64_t after = c->state(c->f);
+  assert_true(after == before || (after - before == (c->ok_status == 204 ? -1 : 1)));
+  if (c->f->last_rc == KF_OK)
+    kf_http_answer_release(&a);
+  return ok;
+}
+
+/* The options, the list and the removal with every allocation failing in turn. */
+static void test_allocation_failures_elsewhere(void **state) {
+  fixture *f = *state;
+  sweep_simple c = {f, "POST", REG_OPTIONS, f->token, 200, count_challenges, NULL};
+  unsigned long n = kt_alloc_sweep(sweep_simple_body, &c);
+  sweep_simple l = {f, "POST", LOGIN_OPTIONS, NULL, 200, count_challenges, NULL};
+  n += kt_alloc_sweep(sweep_simple_body, &l);
+  /* Two passkeys for the list; the removal sweep removes one. */
+  for (int i = 0; i < 2; i++) {
+    unsigned char chal[KS_WA_CHALLENGE_MAX];
+    size_t chal_len = 0;
+    json_decref(options(f, REG_OPTIONS, f->token, chal, &chal_len));
+    kt_wa_key k;
+    assert_int_equal(kt_wa_key_init(&k, 16), KF_OK);
+    kt_wa_knobs kn;
+    kt_wa_knobs_init(&kn, chal, chal_len, true);
+    json_t *cred = NULL;
+    assert_int_equal(kt_wa_create(&k, &kn, &cred), KF_OK);
+    kf_http_answer a = register_with(f, f->token, cred);
+    json_t *made = answer_json(&a, 201);
+    assert_int_equal(kf_str_format(c.path, sizeof c.path, "/api/v1/passkeys/%s",
+                                   json_string_value(json_object_get(made, "id"))),
+                     KF_OK);
+    json_decref(made);
+    json_decref(cred);
+    kt_wa_key_release(&k);
+  }
+  sweep_simple list = {f, "GET", "/api/v1/passkeys", f->token, 200, count_passkeys, NULL};
+  n += kt_alloc_sweep(sweep_simple_body, &list);
+  /* Each removal run starts with both passkeys stored. */
+  exec_sql(f, "CREATE TABLE kept AS SELECT * FROM passkeys");
+  sweep_simple del = {f,
+                      "DELETE",
+                      "",
+                      f->token,
+                      204,
+                      count_passkeys,
+                      "INSERT OR IGNORE INTO passkeys SELECT * FROM kept"};
+  memcpy(del.path, c.path, sizeof del.path);
+  n += kt_alloc_sweep(sweep_simple_body, &del);
+  assert_int_equal(count_passkeys(f), 1);
+  print_message("passkey options, list, removal: %lu allocations, each failed in both modes\n", n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_none_and_packed_registrations_verify),
@@ -739,6 +984,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_challenge_expires_on_the_clock, fixture_setup,
                                       fixture_teardown),
       cmocka_unit_test_setup_teardown(test_stage_and_name, fixture_setup, fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_relying_party_from_public_url, fixture_setup,
+                                      fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_allocation_failures, fixture_setup, fixture_teardown),
+      cmocka_unit_test_setup_teardown(test_allocation_failures_elsewhere, fixture_setup,
+                                      fixture_teardown),
   };
   return cmocka_run_group_tests_name("server webauthn", tests, NULL, NULL);
 }
