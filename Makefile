@@ -224,6 +224,7 @@ selftest: all
 # The portal's pages in headless Chromium (says "skipped" without it).
 browser: all
 	python3 tests/browser/portal.py $(BUILD)/bin
+	python3 tests/browser/login.py $(BUILD)/bin
 
 run:
 	@scripts/install-deps.sh

@@ -1,6 +1,7 @@
 /*
  * ks_html.c: HTML pages, worded as the guides word them (ACC-08, ACC-10,
- * AUTH-02; docs/requirements.md).
+ * AUTH-01; docs/requirements.md): the page template, the confirmation and
+ * error pages, and the start, login and registration pages.
  */
 #include "ks_html.h"
 
@@ -10,6 +11,7 @@
 #include "kf/httpd.h"
 #include "kf/password_policy.h"
 #include "kf/str.h"
+#include "ks_page_script.h"
 
 #define HTML_MAX (32 * 1024)
 /* How an error page names the answer's reference (the request-id variant). */
@@ -28,6 +30,7 @@ static kf_rc html_page(const char *title, const char *crumb, const char *main_ht
                      "<meta charset=\"utf-8\">\n"
                      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                      "<title>%s</title>\n"
+                     "<script src=\"" KS_PAGE_SCRIPT_PATH "\" defer></script>\n"
                      "</head>\n"
                      "<body>\n"
                      "<header><p>Bundesagentur für Arbeit<br>bringt weiter.</p></header>\n"
@@ -93,85 +96,6 @@ kf_rc ks_html_error_page(const char *code, const char *message, const char *ref,
 
 /* ---- The portal's pages (KS_PAGES). ---- */
 
-/*
- * The one script of the pages with a form: it sends the form's fields as a
- * JSON object to the route in the form's data-api (checkboxes as true or
- * false) and shows the German answer in #answer, whose data-code is the
- * answer's code. A login that starts a session shows #stage (AUTH-02), whose
- * "Abbrechen" ends the session again. Every text it shows comes from the
- * server's answer or from the page.
- */
-#define HTML_FORM_SCRIPT                                                                           \
-  "<script>\n"                                                                                     \
-  "(function () {\n"                                                                               \
-  "  'use strict';\n"                                                                              \
-  "  var form = document.querySelector('form[data-api]');\n"                                       \
-  "  var answer = document.getElementById('answer');\n"                                            \
-  "  var stage = document.getElementById('stage');\n"                                              \
-  "  var token = null;\n"                                                                          \
-  "  function show(code, texts) {\n"                                                               \
-  "    answer.setAttribute('data-code', code);\n"                                                  \
-  "    answer.textContent = '';\n"                                                                 \
-  "    texts.forEach(function (t) {\n"                                                             \
-  "      var p = document.createElement('p');\n"                                                   \
-  "      p.textContent = t;\n"                                                                     \
-  "      answer.appendChild(p);\n"                                                                 \
-  "    });\n"                                                                                      \
-  "  }\n"                                                                                          \
-  "  function failed() {\n"                                                                        \
-  "    show('INTERNAL_ERROR', [answer.getAttribute('data-offline')]);\n"                           \
-  "  }\n"                                                                                          \
-  "  function send(method, url, body) {\n"                                                         \
-  "    var headers = {};\n"                                                                        \
-  "    if (body !== null) headers['Content-Type'] = 'application/json';\n"                         \
-  "    if (token !== null) headers.Authorization = 'Bearer ' + token;\n"                           \
-  "    return fetch(url, {method: method, headers: headers,\n"                                     \
-  "                       body: body === null ? undefined : JSON.stringify(body)});\n"             \
-  "  }\n"                                                                                          \
-  "  function shown(j) {\n"                                                                        \
-  "    if (j.error) {\n"                                                                           \
-  "      show(j.error.code, [j.error.message].concat(j.error.fields.map(function (f) {\n"          \
-  "        return f.message;\n"                                                                    \
-  "      })));\n"                                                                                  \
-  "    } else if (j.token) {\n"                                                                    \
-  "      token = j.token;\n"                                                                       \
-  "      form.hidden = true;\n"                                                                    \
-  "      stage.hidden = false;\n"                                                                  \
-  "      show(j.stage, []);\n"                                                                     \
-  "    } else {\n"                                                                                 \
-  "      show(j.status, [j.message]);\n"                                                           \
-  "    }\n"                                                                                        \
-  "  }\n"                                                                                          \
-  "  form.addEventListener('submit', function (ev) {\n"                                            \
-  "    ev.preventDefault();\n"                                                                     \
-  "    var body = {};\n"                                                                           \
-  "    Array.prototype.forEach.call(form.elements, function (el) {\n"                              \
-  "      if (el.name) body[el.name] = el.type === 'checkbox' ? el.checked : el.value;\n"           \
-  "    });\n"                                                                                      \
-  "    send('POST', form.getAttribute('data-api'), body).then(function (r) {\n"                    \
-  "      return r.json();\n"                                                                       \
-  "    }).then(shown).catch(failed);\n"                                                            \
-  "  });\n"                                                                                        \
-  "  if (stage) {\n"                                                                               \
-  "    document.getElementById('abbrechen').addEventListener('click', function () {\n"             \
-  "      send('DELETE', '/api/v1/sessions/current', null).then(function () {\n"                    \
-  "        token = null;\n"                                                                        \
-  "        stage.hidden = true;\n"                                                                 \
-  "        form.hidden = false;\n"                                                                 \
-  "        form.reset();\n"                                                                        \
-  "        show('SESSION_ENDED', []);\n"                                                           \
-  "      }).catch(failed);\n"                                                                      \
-  "    });\n"                                                                                      \
-  "  }\n"                                                                                          \
-  "})();\n"                                                                                        \
-  "</script>\n"
-
-/* Where a form's answer appears; what it says when the server cannot be reached. */
-#define HTML_ANSWER                                                                                \
-  "<div id=\"answer\" role=\"status\" aria-live=\"polite\" "                                       \
-  "data-offline=\"" KF_HTTP_INTERNAL_MESSAGE "\"></div>\n"                                         \
-  "<noscript><p>Bitte aktivieren Sie JavaScript, um dieses Formular zu senden.</p></noscript>\n"
-
 kf_rc ks_html_start_main(kf_buf *out) {
   return kf_buf_append_str(
       out, "<p>Hier können Sie sich für die Online-Angebote der Bundesagentur für Arbeit "
@@ -184,25 +108,21 @@ kf_rc ks_html_login_main(kf_buf *out) {
   return kf_buf_append_str(
       out,
       "<p>Melden Sie sich bitte mit Ihren Zugangsdaten an:</p>\n"
-      "<form data-api=\"/api/v1/sessions\">\n"
+      "<p><button type=\"button\" data-action=\"passkey-login\">Mit Passkey anmelden</button></p>\n"
+      "<p>oder</p>\n"
+      "<form data-api=\"/api/v1/sessions\" data-then=\"enter\" method=\"post\">\n"
       "<p><label for=\"username\">Benutzername / E-Mail-Adresse</label>\n"
       "<input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\"></p>\n"
       "<p><label for=\"password\">Passwort</label>\n"
       "<input id=\"password\" name=\"password\" type=\"password\" "
       "autocomplete=\"current-password\"></p>\n"
       "<p><a href=\"/\">Zurück</a> <button type=\"submit\">Anmelden</button></p>\n"
-      "</form>\n"
-      "<section id=\"stage\" hidden>\n"
-      "<h2>Sicherheitshinweis</h2>\n"
-      "<p>Der Schutz Ihrer Daten ist uns wichtig. Aus diesem Grund bieten wir nur noch "
-      "Anmeldevarianten mit mehreren Faktoren an.</p>\n"
-      "<p><button type=\"button\" id=\"abbrechen\">Abbrechen</button></p>\n"
-      "</section>\n" HTML_ANSWER
+      "</form>\n" KS_HTML_ANSWER
       "<p>Noch kein Konto? <a href=\"/registrierung\">Jetzt registrieren</a></p>\n"
       "<ul>\n"
       "<li><a href=\"/benutzername-vergessen\">Benutzername / E-Mail-Adresse vergessen</a></li>\n"
       "<li><a href=\"/passwort-vergessen\">Passwort vergessen</a></li>\n"
-      "</ul>\n" HTML_FORM_SCRIPT);
+      "</ul>\n");
 }
 
 kf_rc ks_html_escape(kf_buf *out, const char *text, size_t len) {
@@ -223,7 +143,7 @@ kf_rc ks_html_register_main(kf_buf *out) {
       "<p>Registrieren Sie sich, um die Online-Angebote der Bundesagentur für Arbeit nutzen zu "
       "können.</p>\n"
       "<p>Bitte alle mit * markierten Felder ausfüllen.</p>\n"
-      "<form data-api=\"/api/v1/registrations\">\n"
+      "<form data-api=\"/api/v1/registrations\" method=\"post\">\n"
       "<h2>E-Mail-Adresse</h2>\n"
       "<p><label for=\"email\">E-Mail-Adresse *</label>\n"
       "<input id=\"email\" name=\"email\" type=\"text\" inputmode=\"email\" "
@@ -236,22 +156,13 @@ kf_rc ks_html_register_main(kf_buf *out) {
       "<p><label for=\"password_repeat\">Passwort wiederholen *</label>\n"
       "<input id=\"password_repeat\" name=\"password_repeat\" type=\"password\" "
       "autocomplete=\"new-password\"></p>\n"
-      "<p>Geben Sie ein Passwort an. Es muss folgende Kriterien erfüllen:</p>\n"
-      "<ul>\n");
-  /* The checklist is the policy's own labels (ACC-04), so page and answers agree. */
-  for (int c = 0; rc == KF_OK && c < KF_PW_CRITERIA_COUNT; c++) {
-    const char *label = kf_pw_criterion_label((kf_pw_criterion)c);
-    rc = kf_buf_append_str(out, "<li>");
-    if (rc == KF_OK)
-      rc = ks_html_escape(out, label, strlen(label));
-    if (rc == KF_OK)
-      rc = kf_buf_append_str(out, "</li>\n");
-  }
+      "<p>Geben Sie ein Passwort an. Es muss folgende Kriterien erfüllen:</p>\n");
+  if (rc == KF_OK)
+    rc = ks_html_password_checklist(out);
   if (rc != KF_OK)
     return rc;
   return kf_buf_append_str(
       out,
-      "</ul>\n"
       "<h2>Zustimmung und Einwilligung</h2>\n"
       "<p>Zur Registrierung benötigen wir Ihre Zustimmung zu unseren Nutzungsbedingungen, sowie "
       "Ihre Einwilligung zur Nutzung der E-Mail-Adresse.</p>\n"
@@ -265,15 +176,21 @@ kf_rc ks_html_register_main(kf_buf *out) {
       "Datenschutzerklärung Kapitel „Widerrufsmöglichkeit“ jederzeit ohne Angabe von Gründen "
       "mit Wirkung für die Zukunft widerrufen werden. *</label></p>\n"
       "<p><a href=\"/anmelden\">Abbrechen</a> <button type=\"submit\">Registrieren</button></p>\n"
-      "</form>\n" HTML_ANSWER HTML_FORM_SCRIPT);
+      "</form>\n" KS_HTML_ANSWER);
 }
 
-kf_rc ks_html_forgot_main(kf_buf *out) {
-  return kf_buf_append_str(
-      out, "<p>Falls Sie Ihre Zugangsdaten vergessen haben, können Sie neue "
-           "Einmal-Zugangsdaten bei Ihrem Jobcenter anfordern.</p>\n"
-           "<p>Wenden Sie sich dazu an Ihren persönlichen Ansprechpartner / Ihre persönliche "
-           "Ansprechpartnerin.</p>\n" HTML_LOGIN_LINK);
+kf_rc ks_html_password_checklist(kf_buf *out) {
+  kf_rc rc = kf_buf_append_str(out, "<ul>\n");
+  /* The checklist is the policy's own labels (ACC-04), so page and answers agree. */
+  for (int c = 0; rc == KF_OK && c < KF_PW_CRITERIA_COUNT; c++) {
+    const char *label = kf_pw_criterion_label((kf_pw_criterion)c);
+    rc = kf_buf_append_str(out, "<li>");
+    if (rc == KF_OK)
+      rc = ks_html_escape(out, label, strlen(label));
+    if (rc == KF_OK)
+      rc = kf_buf_append_str(out, "</li>\n");
+  }
+  return rc == KF_OK ? kf_buf_append_str(out, "</ul>\n") : rc;
 }
 
 typedef struct html_page_row {
