@@ -35,6 +35,11 @@ say    = @printf '  %-4s %s\n' $(1) $(2)
 endif
 
 PKGS := libmicrohttpd sqlite3 libcurl jansson libxml-2.0 liboath libfido2 libcbor libsodium gmime-3.0
+# The QR code of a TOTP secret's otpauth URI (ks_totp.c).
+PKGS += libqrencode
+# The harness's authenticator app (kh_totp.c, HMACs) and its virtual passkey
+# authenticator (kh_authn.c, ES256 keys and signatures) call OpenSSL itself.
+PKGS += libcrypto
 
 BUILD_ROOT ?= build
 ifeq ($(SAN),1)
@@ -164,6 +169,16 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBKT) $(LIBKH) $(LIBKS) $(LIBKM
 	$(call say,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(shell pkg-config --libs $(TEST_PKGS))
 
+# The virtual passkey authenticator alone, for tests/integration/passkey_fido2.py
+# (python3-fido2 as the relying party); make integration builds it.
+PK_DEMO := $(BUILD)/tests/pk-demo
+$(BUILD)/obj/tests/integration/pk_demo.o: CFLAGS_ALL += -Iharness/src
+$(PK_DEMO): $(BUILD)/obj/tests/integration/pk_demo.o $(LIBKH) $(LIBKONFORM)
+	@mkdir -p $(dir $@)
+	$(call say,LINK,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+tests: $(PK_DEMO)
+
 # ---- Entry points that first make sure the Debian packages are there. ----
 check:
 	@scripts/install-deps.sh
@@ -188,7 +203,7 @@ check-inner: lint-banned
 unit: $(UNIT_BINS)
 	@scripts/run-unit-tests.sh $(BUILD)/tests
 
-integration: all
+integration: all $(PK_DEMO)
 	@scripts/run-integration-tests.sh $(BUILD)/bin
 
 # --allow-partial and check-skips: a timing scenario that cannot decide on a

@@ -18,6 +18,7 @@
 #include "kf/alloc.h"
 #include "kf/str.h"
 #include "kf/utf8.h"
+#include "kh_totp.h"
 
 /* Generated passwords never exceed this many characters. */
 #define KH_GEN_MAX_PASSWORD 4096
@@ -348,7 +349,8 @@ static kf_rc kh_gen_repeat(kh_gen_ctx *ctx, const kh_gen_call *call, const kh_va
   X("uuid", "uuid()", kh_check_none, kh_gen_uuid, false)                                           \
   X("repeat", "repeat(\"s\", N)", kh_check_repeat, kh_gen_repeat, false)                           \
   X("upper", "upper(\"s\")", kh_check_string, kh_gen_upper, false)                                 \
-  X("lower", "lower(\"s\")", kh_check_string, kh_gen_lower, false)
+  X("lower", "lower(\"s\")", kh_check_string, kh_gen_lower, false)                                 \
+  X("totp", "totp(\"otpauth-uri\", offset=N)", kh_totp_gen_check, kh_totp_gen, false)
 
 static const kh_gen_def KH_GENS[] = {
 #define KH_GEN_ROW(name, synopsis, check, gen, may_quote) {name, synopsis, check, gen, may_quote},

@@ -11,6 +11,7 @@
 #include "kh_step_clock.h"
 #include "kh_step_http.h"
 #include "kh_step_let.h"
+#include "kh_step_passkey.h"
 #include "kh_step_timing.h"
 #include "kh_step_use.h"
 #include "kh_step_wait.h"
@@ -18,7 +19,7 @@
 /* In the order hints list them. */
 static const kh_step_def *const KH_STEPS[] = {
     &kh_step_let, &kh_step_http,   &kh_step_wait,  &kh_step_clock,
-    &kh_step_use, &kh_step_timing, &kh_step_check,
+    &kh_step_use, &kh_step_timing, &kh_step_check, &kh_step_passkey,
 };
 
 #define KH_STEPS_COUNT (sizeof KH_STEPS / sizeof KH_STEPS[0])

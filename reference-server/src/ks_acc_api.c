@@ -10,13 +10,13 @@
 #include <string.h>
 
 #include "kf/log.h"
-#include "kf/password_policy.h"
 #include "kf/version.h"
 #include "ks_account.h"
 #include "ks_address.h"
 #include "ks_fault.h"
 #include "ks_handler.h"
 #include "ks_html.h"
+#include "ks_password.h"
 
 #define ACC_REGISTERED_MESSAGE                                                                     \
   "Sie erhalten direkt eine E-Mail in Ihr E-Mail-Postfach. Klicken Sie (innerhalb von 24 "         \
@@ -59,9 +59,8 @@ ks_address_status ks_acc_normalise(const ks_server *srv, const char *raw, size_t
   return st;
 }
 
-/* Check the address member; on success email holds the normalised form. */
-static void acc_check_email(const ks_server *srv, const json_t *body, json_t *error, char *email,
-                            size_t email_size) {
+void ks_acc_check_email(const ks_server *srv, const json_t *body, json_t *error, char *email,
+                        size_t email_size) {
   const char *raw;
   size_t raw_len;
   ks_member m = ks_handler_string(body, "email", &raw, &raw_len);
@@ -75,52 +74,6 @@ static void acc_check_email(const ks_server *srv, const json_t *body, json_t *er
     ks_error_add_field(error, "email", ks_address_status_field(st));
 }
 
-/* A missing or mistyped member's field entry; false when the member is usable. */
-static bool acc_member_problem(json_t *error, const char *field, ks_member m, ks_field absent) {
-  if (m == KS_MEMBER_PRESENT)
-    return false;
-  ks_error_add_field(error, field, m == KS_MEMBER_ABSENT ? absent : KS_FIELD_INVALID_FIELD);
-  return true;
-}
-
-static json_t *acc_password_checks(const kf_pw_report *report) {
-  json_t *checks = json_array();
-  for (int c = 0; c < KF_PW_CRITERIA_COUNT; c++) {
-    json_array_append_new(
-        checks, json_pack("{s:s, s:b, s:s}", "criterion", kf_pw_criterion_key((kf_pw_criterion)c),
-                          "ok", report->ok[c], "label", kf_pw_criterion_label((kf_pw_criterion)c)));
-  }
-  return checks;
-}
-
-/* The password and its repetition, each failed criterion on its own in checklist order (ACC-04). */
-static void acc_check_password(const ks_server *srv, const json_t *body, json_t *error,
-                               const char **pw, size_t *pw_len, kf_pw_report *report) {
-  const char *rep;
-  size_t rep_len;
-  ks_member pw_m = ks_handler_string(body, "password", pw, pw_len);
-  ks_member rep_m = ks_handler_string(body, "password_repeat", &rep, &rep_len);
-  if (rep_m == KS_MEMBER_ABSENT && ks_fault_on(srv, KS_FAULT_PASSWORD_REPEAT_OPTIONAL)) {
-    rep_m = pw_m;
-    rep = *pw;
-    rep_len = *pw_len;
-  }
-  kf_pw_check(*pw, *pw_len, rep_m == KS_MEMBER_PRESENT ? rep : NULL, rep_len, report);
-  if (ks_fault_on(srv, KS_FAULT_PASSWORD_LENGTH_IN_BYTES))
-    report->ok[KF_PW_LENGTH] = *pw_len >= KF_PW_MIN_CHARS && *pw_len <= KF_PW_MAX_CHARS;
-  if (!acc_member_problem(error, "password", pw_m, KS_FIELD_PASSWORD_REQUIRED)) {
-    for (int c = KF_PW_LENGTH; c <= KF_PW_FORBIDDEN; c++) {
-      if (!report->ok[c])
-        kf_http_error_add_field(error, "password", kf_pw_criterion_code((kf_pw_criterion)c),
-                                kf_pw_criterion_label((kf_pw_criterion)c));
-    }
-  }
-  if (!acc_member_problem(error, "password_repeat", rep_m, KS_FIELD_PASSWORD_REPEAT_REQUIRED) &&
-      pw_m == KS_MEMBER_PRESENT && !report->ok[KF_PW_REPEAT])
-    kf_http_error_add_field(error, "password_repeat", kf_pw_criterion_code(KF_PW_REPEAT),
-                            kf_pw_criterion_label(KF_PW_REPEAT));
-}
-
 /*
  * The body, with a fresh VALIDATION_FAILED error in *error (NULL when memory
  * ran out, which ks_handler_refused answers) holding the address's problem;
@@ -130,7 +83,7 @@ static const json_t *acc_email_body(const ks_server *srv, kf_http_req *req, json
                                     char email[KS_ADDRESS_MAX + 1]) {
   const json_t *body = ks_handler_json(req);
   *error = ks_error_new(KS_ERR_VALIDATION_FAILED);
-  acc_check_email(srv, body, *error, email, KS_ADDRESS_MAX + 1);
+  ks_acc_check_email(srv, body, *error, email, KS_ADDRESS_MAX + 1);
   return body;
 }
 
@@ -151,13 +104,12 @@ static void acc_register(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   const char *pw;
   size_t pw_len;
   kf_pw_report report;
-  acc_check_password(srv, body, error, &pw, &pw_len, &report);
+  ks_password_check(srv, body, error, &pw, &pw_len, &report);
   if (!acc_consent(srv, body, "accept_terms"))
     ks_error_add_field(error, "accept_terms", KS_FIELD_TERMS_NOT_ACCEPTED);
   if (!acc_consent(srv, body, "consent_email"))
     ks_error_add_field(error, "consent_email", KS_FIELD_EMAIL_CONSENT_MISSING);
-  if (ks_handler_has_fields(error))
-    json_object_set_new(error, "password_checks", acc_password_checks(&report));
+  ks_password_attach_checks(error, &report);
   if (ks_handler_refused(req, resp, error))
     return;
   kf_err err;

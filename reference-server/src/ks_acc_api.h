@@ -9,6 +9,9 @@
 #include <stddef.h>
 
 #include "ks_address.h"
+#include <jansson.h>
+#include <stddef.h>
+
 #include "ks_api.h"
 
 extern const ks_area ks_acc_api;
@@ -20,5 +23,13 @@ extern const ks_area ks_acc_api;
  */
 ks_address_status ks_acc_normalise(const ks_server *srv, const char *raw, size_t len, char *out,
                                    size_t out_size);
+
+/*
+ * Judge the member email of body as registration does (ACC-11), adding its
+ * problem to error (from ks_error_new); on success email (email_size bytes)
+ * holds the normalised address, else "".
+ */
+void ks_acc_check_email(const ks_server *srv, const json_t *body, json_t *error, char *email,
+                        size_t email_size);
 
 #endif

@@ -55,6 +55,16 @@ kf_rc ks_account_check_link(ks_server *srv, const char *id, int64_t now, ks_link
  */
 kf_rc ks_account_resend(ks_server *srv, const char *email, int64_t now, bool *issued, kf_err *err);
 
+/*
+ * Find an account by normalised address; *id 0 when there is none.
+ * confirmed and hash may be NULL; *hash is freed with ks_account_hash_free.
+ */
+kf_rc ks_account_find(sqlite3 *conn, const char *email, int64_t *id, bool *confirmed, char **hash,
+                      kf_err *err);
+
+/* Wipe and free a stored password hash copied out of sqlite. NULL is fine. */
+void ks_account_hash_free(char *hash);
+
 typedef enum ks_login_result {
   KS_LOGIN_OK,
   KS_LOGIN_INVALID,          /* Unknown user or wrong password: never told apart. */

@@ -15,15 +15,21 @@
 #include "ks_fault.h"
 #include "ks_handler.h"
 #include "ks_page_api.h"
+#include "ks_recovery_api.h"
+#include "ks_pk_api.h"
 #include "ks_session.h"
 #include "ks_testctl_api.h"
+#include "ks_totp_api.h"
 
 /* Every area of the API; a new area is one file and one row here. */
 static const ks_area *const api_areas[] = {
-    &ks_acc_api,
-    &ks_auth_api,
-    &ks_page_api,
-    &ks_testctl_api,
+    &ks_acc_api,      /* ACC */
+    &ks_auth_api,     /* AUTH-01..06 */
+    &ks_page_api,     /* the pages */
+    &ks_testctl_api,  /* test control */
+    &ks_recovery_api, /* AUTH-07 */
+    &ks_totp_api,     /* TOTP */
+    &ks_pk_api,       /* PK */
 };
 
 const ks_area *const *ks_api_areas(size_t *n) {

@@ -94,14 +94,21 @@ static const char *const db_migrations[] = {
     "  created_at INTEGER NOT NULL);"
     "CREATE INDEX totp_secrets_account ON totp_secrets(account_id);",
     /* 7: passkeys and WebAuthn challenges (PK-01..05). The user handle is an
-     * opaque random id per account, never the address. */
+     * opaque random id per account, never the address. public_key holds the
+     * credential's COSE_Key bytes as the authenticator sent them. A credential
+     * id belongs to at most one account (PK-03): the registration checks that
+     * in its own write transaction, which the PK_CREDENTIAL_ID_TAKEN answer
+     * needs anyway, so the index is not UNIQUE (a constraint would turn the
+     * pk-cred-id-duplicate-accepted fault into a 500 instead of the bug it
+     * shows). A challenge is used once: used_at is set by the first attempt
+     * that names it; session_rowid binds a "create" challenge to its session. */
     "CREATE TABLE webauthn_users ("
     "  account_id INTEGER PRIMARY KEY REFERENCES accounts(id),"
     "  user_handle BLOB NOT NULL UNIQUE);"
     "CREATE TABLE passkeys ("
     "  id INTEGER PRIMARY KEY,"
     "  account_id INTEGER NOT NULL REFERENCES accounts(id),"
-    "  credential_id BLOB NOT NULL UNIQUE,"
+    "  credential_id BLOB NOT NULL,"
     "  public_key BLOB NOT NULL,"
     "  algorithm INTEGER NOT NULL,"
     "  sign_count INTEGER NOT NULL,"
@@ -110,6 +117,7 @@ static const char *const db_migrations[] = {
     "  created_at INTEGER NOT NULL,"
     "  last_used_at INTEGER);"
     "CREATE INDEX passkeys_account ON passkeys(account_id);"
+    "CREATE INDEX passkeys_credential ON passkeys(credential_id);"
     "CREATE TABLE webauthn_challenges ("
     "  challenge BLOB PRIMARY KEY,"
     "  kind TEXT NOT NULL,"

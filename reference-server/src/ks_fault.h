@@ -86,7 +86,96 @@
     "failures are counted only for usernames that have an account, so an unknown one never "       \
     "locks and tells that it has none")                                                            \
   X(IDLE_ONE_SECOND_LONGER, "idle-one-second-longer", "AUTH-06",                                   \
-    "a session idle for exactly 30 minutes is still alive (off by one)")
+    "a session idle for exactly 30 minutes is still alive (off by one)")                           \
+  X(RESET_LINK_REUSABLE, "reset-link-reusable", "AUTH-07",                                         \
+    "a used password reset link is not marked used, so it sets a password again")                  \
+  X(RESET_LINK_VALID_ONE_SECOND_LONGER, "reset-link-valid-one-second-longer", "AUTH-07",           \
+    "a password reset link is still accepted at exactly 24 hours (off by one)")                    \
+  X(RESET_KEEPS_OLD_LINKS, "reset-keeps-old-links", "AUTH-07",                                     \
+    "a newer password reset link leaves the older ones valid")                                     \
+  X(RESET_KEEPS_SESSIONS, "reset-keeps-sessions", "AUTH-07 AUTH-06",                               \
+    "setting a new password through a reset link leaves the account's sessions alive")             \
+  X(RESET_UNKNOWN_SAYS_SO, "reset-unknown-says-so", "AUTH-07",                                     \
+    "a password reset for a username without an account answers that there is none")               \
+  X(RESET_SKIPS_PASSWORD_RULES, "reset-skips-password-rules", "AUTH-07",                           \
+    "the new password of a reset is stored without the ACC-04 checks")                             \
+  X(REMINDER_FOR_UNCONFIRMED, "reminder-for-unconfirmed", "AUTH-07",                               \
+    "a username reminder also goes to an address that was never confirmed")                        \
+  X(TOTP_SECRET_80_BITS, "totp-secret-80-bits", "TOTP-01",                                         \
+    "a TOTP secret has 10 random bytes (80 bits, the old HOTP minimum) instead of 20")             \
+  X(TOTP_ACTIVATES_WITHOUT_CODE, "totp-activates-without-code", "TOTP-01",                         \
+    "TOTP activation takes any six digits, so a secret the app never read becomes active")         \
+  X(TOTP_WINDOW_TWO, "totp-window-two", "TOTP-02",                                                 \
+    "codes are accepted two steps (60 s) either side of the current one")                          \
+  X(TOTP_NO_WINDOW, "totp-no-window", "TOTP-02",                                                   \
+    "only the current step's code is accepted, so the previous step's is refused")                 \
+  X(TOTP_SHA256, "totp-sha256", "TOTP-02",                                                         \
+    "codes are checked with HMAC-SHA256 while the otpauth URI says SHA1")                          \
+  X(TOTP_VALIDATE_OK_TRAP, "totp-validate-ok-trap", "TOTP-02",                                     \
+    "only liboath's return OATH_OK (0) is taken as a match, so the codes of the neighbouring "     \
+    "steps (offset 1) are refused")                                                                \
+  X(TOTP_REPLAY_ALLOWED, "totp-replay-allowed", "TOTP-03",                                         \
+    "a code of the step accepted last is accepted again (the check is >= instead of >)")           \
+  X(TOTP_EARLIER_STEP_ALLOWED, "totp-earlier-step-allowed", "TOTP-03",                             \
+    "only the step accepted last is refused, an earlier step's code is accepted")                  \
+  X(TOTP_FAILURES_NOT_COUNTED, "totp-failures-not-counted", "TOTP-04",                             \
+    "wrong TOTP codes at login do not count toward the lockout")                                   \
+  X(TOTP_REPLACE_WITHOUT_LOGIN, "totp-replace-without-login", "TOTP-05",                           \
+    "a session that has only the password (stage second_factor) may set up and activate a new "    \
+    "TOTP secret, replacing the active one")                                                       \
+  X(TOTP_LOGIN_SKIPPED, "totp-login-skipped", "AUTH-03",                                           \
+    "a password login of an account with active TOTP gives stage full, without a code")            \
+  X(PK_TYPE_NOT_CHECKED, "pk-type-not-checked", "PK-03 PK-04",                                     \
+    "the clientData type is not compared, so a webauthn.get answer registers and a "               \
+    "webauthn.create one logs in")                                                                 \
+  X(PK_CHALLENGE_REUSABLE, "pk-challenge-reusable", "PK-02 PK-03 PK-04",                           \
+    "a WebAuthn challenge is not marked used, so a captured answer can be sent again")             \
+  X(PK_CHALLENGE_NEVER_EXPIRES, "pk-challenge-never-expires", "PK-02 PK-03 PK-04",                 \
+    "a WebAuthn challenge is accepted after its 5 minutes")                                        \
+  X(PK_ORIGIN_NOT_CHECKED, "pk-origin-not-checked", "PK-03 PK-04",                                 \
+    "the clientData origin is not compared with the portal's origin (phishing)")                   \
+  X(PK_CROSS_ORIGIN_ACCEPTED, "pk-cross-origin-accepted", "PK-03 PK-04",                           \
+    "clientData crossOrigin true (a ceremony in a foreign iframe) is accepted")                    \
+  X(PK_TOP_ORIGIN_ACCEPTED, "pk-top-origin-accepted", "PK-03 PK-04",                               \
+    "a clientData topOrigin (the portal framed by another site) is accepted")                      \
+  X(PK_RP_ID_HASH_NOT_CHECKED, "pk-rp-id-hash-not-checked", "PK-03 PK-04",                         \
+    "the rpIdHash of the authenticatorData is not compared with SHA-256 of the RP id")             \
+  X(PK_UP_NOT_CHECKED, "pk-up-not-checked", "PK-03 PK-04",                                         \
+    "the UP flag is not checked (and fido_assert_set_up is not called)")                           \
+  X(PK_UV_NOT_REQUIRED, "pk-uv-not-required", "PK-01 PK-03 PK-04",                                 \
+    "the UV flag is not required, so a passkey without fingerprint, face or PIN is accepted")      \
+  X(PK_BACKUP_STATE_NOT_CHECKED, "pk-backup-state-not-checked", "PK-03 PK-04",                     \
+    "BS set without BE (or BE changed since registration) is accepted")                            \
+  X(PK_ALG_NOT_CHECKED, "pk-alg-not-checked", "PK-03",                                             \
+    "the credential key's algorithm is not compared with the offered ES256")                       \
+  X(PK_FMT_CASE_INSENSITIVE, "pk-fmt-case-insensitive", "PK-03",                                   \
+    "the attestation fmt is matched without regard to case (\"Packed\", \"NONE\")")                \
+  X(PK_NONE_ATTSTMT_IGNORED, "pk-none-attstmt-ignored", "PK-03",                                   \
+    "attestation fmt none with a non-empty attStmt is accepted")                                   \
+  X(PK_PACKED_ALG_NOT_CHECKED, "pk-packed-alg-not-checked", "PK-03",                               \
+    "a packed self attestation whose alg differs from the credential key's is accepted")           \
+  X(PK_PACKED_SIGNATURE_NOT_CHECKED, "pk-packed-signature-not-checked", "PK-03",                   \
+    "the signature of a packed self attestation is not verified")                                  \
+  X(PK_AUTH_DATA_TRAILING_IGNORED, "pk-auth-data-trailing-ignored", "PK-03 PK-04",                 \
+    "bytes after the end of the authenticatorData are ignored")                                    \
+  X(PK_CRED_ID_LENGTH_NOT_CHECKED, "pk-cred-id-length-not-checked", "PK-03",                       \
+    "a credential id longer than 1023 bytes is accepted")                                          \
+  X(PK_CRED_ID_DUPLICATE_ACCEPTED, "pk-cred-id-duplicate-accepted", "PK-03",                       \
+    "a credential id already registered (to any account) is registered again")                     \
+  X(PK_SIGNATURE_NOT_CHECKED, "pk-signature-not-checked", "PK-04",                                 \
+    "the assertion signature is not verified")                                                     \
+  X(PK_USER_HANDLE_NOT_CHECKED, "pk-user-handle-not-checked", "PK-04",                             \
+    "the credential is not checked to belong to the account of the userHandle")                    \
+  X(PK_COUNTER_NOT_CHECKED, "pk-counter-not-checked", "PK-04",                                     \
+    "a signature counter that stands still or goes back is accepted (cloned authenticator)")       \
+  X(PK_REMOVE_KEEPS_CREDENTIAL, "pk-remove-keeps-credential", "PK-05",                             \
+    "removing a passkey answers 204 but leaves the credential stored and usable")                  \
+  X(PK_CHALLENGE_SHORT, "pk-challenge-short", "PK-02",                                             \
+    "WebAuthn challenges have only 8 random bytes")                                                \
+  X(PK_USER_HANDLE_IS_EMAIL, "pk-user-handle-is-email", "PK-02",                                   \
+    "the WebAuthn user handle (user.id) is the e-mail address")                                    \
+  X(PK_EXCLUDE_MISSING, "pk-exclude-missing", "PK-02",                                             \
+    "registration options leave out excludeCredentials, so one authenticator registers twice")
 
 typedef enum ks_fault {
 #define KS_X_FAULT_ENUM(name, kebab, ids, what) KS_FAULT_##name,

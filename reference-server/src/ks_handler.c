@@ -91,6 +91,13 @@ bool ks_handler_consent(const json_t *obj, const char *key) {
   return json_is_true(json_object_get(obj, key));
 }
 
+bool ks_handler_member_problem(json_t *error, const char *field, ks_member m, ks_field absent) {
+  if (m == KS_MEMBER_PRESENT)
+    return false;
+  ks_error_add_field(error, field, m == KS_MEMBER_ABSENT ? absent : KS_FIELD_INVALID_FIELD);
+  return true;
+}
+
 bool ks_handler_has_fields(const json_t *error) {
   return json_array_size(json_object_get(error, "fields")) > 0;
 }

@@ -60,6 +60,12 @@ ks_member ks_handler_string(const json_t *obj, const char *key, const char **s, 
 bool ks_handler_blank(const char *s, size_t len);
 /* A consent counts only as the JSON value true ("true", 1 or null are none: ACC-03). */
 bool ks_handler_consent(const json_t *obj, const char *key);
+/*
+ * A missing or mistyped member m of field: add its entry to error (absent for
+ * a missing one, INVALID_FIELD for a mistyped one) and say true; false when
+ * the member is usable.
+ */
+bool ks_handler_member_problem(json_t *error, const char *field, ks_member m, ks_field absent);
 
 /*
  * The JSON object body of a KS_ROUTE_JSON route, which the filter parsed

@@ -1,5 +1,6 @@
 /*
- * ks_mail.c: render the confirmation and duplicate-registration mails.
+ * ks_mail.c: render the confirmation, duplicate-registration, password reset
+ * and username reminder mails.
  *
  * The confirmation mail says what ACC-05 asks (docs/requirements.md) in the
  * portal's own words, word for word (including its spelling), because
@@ -74,11 +75,16 @@ static kf_rc mail_body_confirm(kf_buf *b, const ks_mail_params *p) {
                         p->to, p->link);
 }
 
-static kf_rc mail_body_duplicate(kf_buf *b, const ks_mail_params *p) {
+/* The length of the public URL without a trailing slash, for the login page's link. */
+static int mail_base_len(const ks_mail_params *p) {
   assert(p->public_url != NULL);
   size_t base_len = strlen(p->public_url);
   if (base_len > 0 && p->public_url[base_len - 1] == '/')
     base_len--;
+  return (int)base_len;
+}
+
+static kf_rc mail_body_duplicate(kf_buf *b, const ks_mail_params *p) {
   return kf_buf_appendf(b,
                         "Sie haben im Portal der Bundesagentur für Arbeit versucht, sich mit "
                         "folgender E-Mail-Adresse zu registrieren:\n"
@@ -94,7 +100,49 @@ static kf_rc mail_body_duplicate(kf_buf *b, const ks_mail_params *p) {
                         "Wenn Sie sich nicht registrieren wollten, müssen Sie nichts tun. Ihr "
                         "Konto bleibt unverändert.\n"
                         "\n",
-                        p->to, (int)base_len, p->public_url);
+                        p->to, mail_base_len(p), p->public_url);
+}
+
+/*
+ * The seed's letters of the Jobcenter ("Zugangsdaten vergessen") say that
+ * only the newest one counts; the reset mail says the same of its link.
+ */
+static kf_rc mail_body_reset(kf_buf *b, const ks_mail_params *p) {
+  assert(p->link != NULL && p->username != NULL);
+  return kf_buf_appendf(b,
+                        "Sie haben im Portal der Bundesagentur für Arbeit ein neues Passwort "
+                        "für Ihr Konto mit dem Benutzernamen\n"
+                        "\n"
+                        "%s\n"
+                        "\n"
+                        "angefordert („Passwort vergessen“). Wählen Sie Ihr neues Passwort über "
+                        "folgenden Link:\n"
+                        "%s\n"
+                        "\n"
+                        "Wichtig: Der Link ist 24 Stunden gültig und kann nur einmal verwendet "
+                        "werden. Haben Sie mehrere E-Mails angefordert, gilt nur der Link aus der "
+                        "neuesten E-Mail. Mit dem neuen Passwort werden Sie auf allen Geräten "
+                        "abgemeldet.\n"
+                        "\n"
+                        "Wenn Sie kein neues Passwort angefordert haben, müssen Sie nichts tun. "
+                        "Ihr Passwort bleibt unverändert.\n"
+                        "\n",
+                        p->username, p->link);
+}
+
+/* The username, then the way back to the login page for the password, if that is gone too. */
+static kf_rc mail_body_reminder(kf_buf *b, const ks_mail_params *p) {
+  assert(p->username != NULL);
+  kf_rc rc = kf_buf_append_str(b, "Sie haben im Portal der Bundesagentur für Arbeit Ihren "
+                                  "Benutzernamen angefordert („Benutzername / E-Mail-Adresse "
+                                  "vergessen“). Ihr Benutzername lautet:\n\n");
+  if (rc == KF_OK)
+    rc = kf_buf_appendf(b, "%s\n\nAuf dieser Seite können Sie sich anmelden:\n%.*s/anmelden\n\n",
+                        p->username, mail_base_len(p), p->public_url);
+  if (rc == KF_OK)
+    rc = kf_buf_append_str(b, "Haben Sie auch Ihr Passwort vergessen, nutzen Sie auf der "
+                              "Anmeldeseite die Funktion „Passwort vergessen“.\n\n");
+  return rc;
 }
 
 typedef struct mail_template {

@@ -714,7 +714,8 @@ static void test_step_registry(void **state) {
       assert_non_null(def->parse_subline);
     }
   }
-  assert_int_equal(n, 13); /* let, six methods, wait, clock, use, timing, expect, capture. */
+  assert_int_equal(n,
+                   14); /* let, six methods, wait, clock, use, timing, expect, capture, passkey. */
   assert_null(kh_steps_find("wiat", 4));
   const char *const *subs = kh_steps_sublines();
   size_t m = 0;

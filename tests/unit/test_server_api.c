@@ -21,12 +21,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "kf/alloc.h"
 #include "kf/buf.h"
 #include "kf/httpd.h"
 #include "kf/log.h"
+#include "kf/sql.h"
 #include "kf/str.h"
 #include "kf/timeutil.h"
 #include "kf/uuid.h"
@@ -35,6 +37,7 @@
 #include "ks_api.h"
 #include "ks_clock.h"
 #include "ks_db.h"
+#include "ks_recovery.h"
 #include "ks_server.h"
 #include "kt_server.h"
 
@@ -521,12 +524,21 @@ static void prep_check_link(fixture *f, sweep_req *r) {
   r->method = "HEAD";
 }
 
+/*
+ * A POST to path naming a fresh account (confirmed or not) in member, its
+ * only member; email (64 bytes) gets the address.
+ */
+static void prep_account_post(fixture *f, sweep_req *r, const char *path, const char *member,
+                              bool confirmed, char *email) {
+  req_json(r, "POST", path);
+  next_email(f, email, 64);
+  make_account(f, email, confirmed, NULL);
+  (void)kf_str_format(r->body, sizeof r->body, "{\"%s\":\"%s\"}", member, email);
+}
+
 static void prep_resend(fixture *f, sweep_req *r) {
-  req_json(r, "POST", "/api/v1/email-confirmations/resend");
   char email[64];
-  next_email(f, email, sizeof email);
-  make_account(f, email, false, NULL);
-  (void)kf_str_format(r->body, sizeof r->body, "{\"email\":\"%s\"}", email);
+  prep_account_post(f, r, "/api/v1/email-confirmations/resend", "email", false, email);
 }
 
 static void prep_login(fixture *f, sweep_req *r) {
@@ -591,6 +603,37 @@ static void prep_register_at_clock(fixture *f, sweep_req *r) {
   r->headers[4] = NULL;
 }
 
+static void prep_reset_request(fixture *f, sweep_req *r) {
+  char email[64];
+  prep_account_post(f, r, "/api/v1/password-resets", "username", true, email);
+}
+
+/* A confirmed account with an open reset link, stored as ks_recovery stores one (its hash). */
+static void prep_reset_confirm(fixture *f, sweep_req *r) {
+  char email[64];
+  prep_account_post(f, r, "/api/v1/password-resets/confirm", "id", true, email);
+  char id[KS_RESET_ID_HEX_LEN + 1], hex[crypto_hash_sha256_BYTES * 2 + 1];
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  kf_random_hex(id, KS_RESET_ID_HEX_LEN / 2);
+  crypto_hash_sha256(digest, (const unsigned char *)id, KS_RESET_ID_HEX_LEN);
+  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  sqlite3 *conn = NULL;
+  int64_t now = kf_time_real_now();
+  assert_int_equal(ks_db_conn(f->s.srv.db, &conn, NULL), KF_OK);
+  assert_int_equal(kf_sql_run(conn, NULL, NULL,
+                              "INSERT INTO reset_links (id_hash, account_id, created_at, "
+                              "expires_at) SELECT ?, id, ?, ? FROM accounts WHERE email = ?",
+                              "tiit", hex, now, now + KS_RESET_VALIDITY_S, email),
+                   KF_OK);
+  (void)kf_str_format(r->body, sizeof r->body,
+                      "{\"id\":\"%s\",\"password\":\"" PW "\",\"password_repeat\":\"" PW "\"}", id);
+}
+
+static void prep_remind(fixture *f, sweep_req *r) {
+  char email[64];
+  prep_account_post(f, r, "/api/v1/username-reminders", "email", true, email);
+}
+
 static const sweep_case sweep_cases[] = {
     {"health", prep_health, 200},
     {"login page", prep_login_page, 200},
@@ -609,6 +652,9 @@ static const sweep_case sweep_cases[] = {
     {"clock get", prep_clock_get, 200},
     {"clock advance", prep_clock_advance, 200},
     {"clock delete", prep_clock_delete, 204},
+    {"password reset request", prep_reset_request, 202},
+    {"password reset confirm", prep_reset_confirm, 200},
+    {"username reminder", prep_remind, 202},
 };
 
 /* What the database holds, as counts a handler's success changes. */
@@ -624,6 +670,9 @@ static const char *const count_sql[] = {
     "SELECT count(*) FROM resend_requests",
     "SELECT count(*) FROM clocks",
     "SELECT coalesce(sum(frozen_time), 0) FROM clocks",
+    "SELECT count(*) FROM reset_links",
+    "SELECT count(*) FROM reset_links WHERE used_at IS NOT NULL",
+    "SELECT count(*) FROM recovery_requests",
 };
 #define N_COUNTS (sizeof count_sql / sizeof count_sql[0])
 

@@ -42,7 +42,7 @@
 #include "kt_yaml.h"
 
 #define CONTRACT "docs/openapi.yaml"
-#define MAX_CODES 64
+#define MAX_CODES 128
 #define MAX_TEXT 512
 #define CODE_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 
