@@ -36,6 +36,7 @@ kf_rc ks_page_totp_setup_main(kf_buf *out) {
       out,
       "<section data-view=\"totp-setup\" data-qr-alt=\"QR-Code für Ihre "
       "Authentifizierungs-App\">\n" FACTOR_TOTP_TEXT "<ul>\n"
+      "<li>Absicherung der Anmeldung am Online-Portal mit TOTP</li>\n"
       "<li>TOTP steht für „Time-based One-time Password“.</li>\n"
       "<li>TOTP ist ein Verfahren, das mit Hilfe einer Authentifizierungs-App zeitgesteuert "
       "(alle 30 Sek.) ein neues Einmalkennwort generiert.</li>\n"
