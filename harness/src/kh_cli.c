@@ -136,6 +136,11 @@ static kf_rc kh_cli_opt_run_id(void *cfg, const char *value, kf_err *err) {
   return KF_OK;
 }
 
+static kf_rc kh_cli_opt_shard(void *cfg, const char *value, kf_err *err) {
+  kh_cli_options *o = cfg;
+  return kh_shard_parse(value, &o->shard, err);
+}
+
 static kf_rc kh_cli_opt_help(void *cfg, const char *value, kf_err *err) {
   (void)value;
   (void)err;
@@ -184,6 +189,11 @@ static const kf_opt KH_CLI_OPTS[] = {
     KF_OPT_NUM_ROW("post-port", 0, UINT, kh_cli_options, post_port, 0, 65535, "N",
                    "mocks: the HTTP port of konform-post (default: a free one)"),
     KF_OPT_CALL_ROW("help", 'h', kh_cli_opt_help, NULL, "print this text"),
+    KF_OPT_CALL_ROW("shard", 0, kh_cli_opt_shard, "K/N",
+                    "run (list) only shard K of N of the selected scenarios:\n"
+                    "dealt round-robin, each in exactly one shard"),
+    KF_OPT_STRING_ROW("output", 'o', kh_cli_options, output, "FILE",
+                      "repro: where the script goes"),
 };
 
 #define KH_CLI_OPTS_LEN (sizeof KH_CLI_OPTS / sizeof KH_CLI_OPTS[0])
@@ -289,6 +299,8 @@ static const struct {
     KH_SCOPE("--smtp-port", smtp_port, KH_FOR_MOCKS),
     KH_SCOPE("--mail-port", mail_port, KH_FOR_MOCKS),
     KH_SCOPE("--post-port", post_port, KH_FOR_MOCKS),
+    KH_SCOPE("--shard", shard, KH_FOR_RUN | KH_CMD_BIT(KH_CMD_LIST)),
+    KH_SCOPE("--output", output, KH_CMD_BIT(KH_CMD_REPRO)),
 #undef KH_SCOPE
 };
 
@@ -351,11 +363,11 @@ static int kh_cli_list(const kh_cli_options *o) {
   }
   kh_selection sel;
   kh_cmd_suite_selection(o, &sel);
-  size_t shown = 0;
+  size_t shown = 0, position = 0;
   for (size_t i = 0; i < s.suite.entries_len; i++) {
     const kh_suite_entry *e = &s.suite.entries[i];
     const kh_scenario *sc = e->scenario;
-    if (!kh_selection_match(&sel, sc))
+    if (!kh_selection_match(&sel, sc) || !kh_shard_has(&o->shard, position++))
       continue;
     printf("%s:%u\t%s\tcovers:", e->file->path, sc->pos.line, sc->name);
     for (size_t j = 0; j < sc->covers_len; j++)
