@@ -28,6 +28,8 @@
 #include "kf/opt.h"
 #include "kf/str.h"
 #include "kf/version.h"
+#include "kh_cmd_explain.h"
+#include "kh_cmd_merge.h"
 #include "kh_cmd_mocks.h"
 #include "kh_cmd_run.h"
 #include "kh_cmd_selftest.h"
@@ -232,6 +234,14 @@ static const struct {
     {KH_CMD_VERSION, "version", "--version", "  version          print the version\n",
      kh_cli_version},
     {KH_CMD_HELP, "help", "--help", "  help             print this text\n", kh_cli_help},
+    {KH_CMD_MERGE, "merge", NULL,
+     "  merge A.json...  combine the JSON reports of the shards of a run (--shard) into\n"
+     "                   one verdict, printed as run prints it, and write --report\n",
+     kh_cmd_merge},
+    {KH_CMD_EXPLAIN, "explain", NULL,
+     "  explain ID [PATH...]  a requirement's text, source, defaults (and the\n"
+     "                   --target's values) and the scenarios covering it\n",
+     kh_cmd_explain},
 };
 
 #define KH_CLI_COMMANDS_LEN (sizeof KH_CLI_COMMANDS / sizeof KH_CLI_COMMANDS[0])
@@ -266,8 +276,11 @@ static void kh_cli_print_usage(FILE *out) {
 #define KH_FOR_SELECT (KH_FOR_RUNS | KH_CMD_BIT(KH_CMD_LIST))
 #define KH_FOR_CATALOGUE                                                                           \
   (KH_FOR_RUNS | KH_CMD_BIT(KH_CMD_LINT) | KH_CMD_BIT(KH_CMD_MOCKS) |                              \
-   KH_CMD_BIT(KH_CMD_REQUIREMENTS))
+   KH_CMD_BIT(KH_CMD_REQUIREMENTS) | KH_CMD_BIT(KH_CMD_EXPLAIN))
 #define KH_FOR_MOCKS (KH_CMD_BIT(KH_CMD_MOCKS))
+/* The options of a verdict and its reports: a run's, or the one merge puts together. */
+#define KH_FOR_VERDICT (KH_FOR_RUN | KH_CMD_BIT(KH_CMD_MERGE))
+#define KH_FOR_PROFILE (KH_FOR_RUN | KH_CMD_BIT(KH_CMD_EXPLAIN))
 
 /*
  * Which commands read which option: an option a command would ignore is a
@@ -281,20 +294,20 @@ static const struct {
 } KH_CLI_SCOPES[] = {
 #define KH_SCOPE(name, field, commands)                                                            \
   { name, offsetof(kh_cli_options, field), sizeof(((kh_cli_options *)0)->field), commands }
-    KH_SCOPE("--target", target, KH_FOR_RUN),
+    KH_SCOPE("--target", target, KH_FOR_PROFILE),
     KH_SCOPE("--jobs", jobs, KH_FOR_RUNS),
     KH_SCOPE("--covers", covers_len, KH_FOR_SELECT),
     KH_SCOPE("--tag", tags_len, KH_FOR_SELECT),
     KH_SCOPE("--name", name, KH_FOR_SELECT),
-    KH_SCOPE("--report", reports_len, KH_FOR_RUN),
-    KH_SCOPE("--trace", trace, KH_FOR_RUN),
-    KH_SCOPE("--verbose", verbose, KH_FOR_RUN),
+    KH_SCOPE("--report", reports_len, KH_FOR_VERDICT),
+    KH_SCOPE("--trace", trace, KH_FOR_VERDICT),
+    KH_SCOPE("--verbose", verbose, KH_FOR_VERDICT),
     KH_SCOPE("--seed", has_seed, KH_FOR_RUNS),
     KH_SCOPE("--run-id", has_run_id, KH_FOR_RUNS),
     KH_SCOPE("--catalogue", catalogue, KH_FOR_CATALOGUE),
     KH_SCOPE("--keep-state", keep_state, KH_FOR_RUNS),
-    KH_SCOPE("--no-color", no_color, KH_FOR_RUN),
-    KH_SCOPE("--allow-partial", allow_partial, KH_FOR_RUN),
+    KH_SCOPE("--no-color", no_color, KH_FOR_VERDICT),
+    KH_SCOPE("--allow-partial", allow_partial, KH_FOR_VERDICT),
     KH_SCOPE("--fault", faults_len, KH_FOR_RUN),
     KH_SCOPE("--smtp-port", smtp_port, KH_FOR_MOCKS),
     KH_SCOPE("--mail-port", mail_port, KH_FOR_MOCKS),

@@ -84,7 +84,7 @@ static unsigned kh_cmd_run_default_jobs(void) {
   return n > 64 ? 64 : (unsigned)n;
 }
 
-static int kh_cmd_run_write_reports(const kh_cli_options *o, const kf_run_result *run) {
+int kh_cmd_run_write_reports(const kh_cli_options *o, const kf_run_result *run) {
   int code = KH_EXIT_OK;
   for (size_t i = 0; i < o->reports_len; i++) {
     kf_err err;
@@ -131,7 +131,7 @@ static void kh_cmd_run_identity(const kh_cli_options *o, kh_cmd_run_state *st) {
  * Every --report can be written: its folder exists and takes files. Found
  * before the run, not after every scenario has run.
  */
-static int kh_cmd_run_check_reports(const kh_cli_options *o) {
+int kh_cmd_run_check_reports(const kh_cli_options *o) {
   for (size_t i = 0; i < o->reports_len; i++) {
     const char *path = o->reports[i].path;
     const char *slash = strrchr(path, '/');

@@ -128,7 +128,8 @@ static void kh_runner_left_out(const kh_runner_config *cfg, kf_run_result *run) 
   }
 }
 
-/* A slot for every selected scenario of the shard, in load order; entries[] (caller's) lists them. */
+/* A slot for every selected scenario of the shard, in load order; entries[] (caller's) lists them.
+ */
 static kf_rc kh_runner_select(const kh_runner_config *cfg, kf_run_result *run,
                               const kh_suite_entry **entries, size_t *total, kf_err *err) {
   const kh_suite *suite = cfg->suite;

@@ -52,8 +52,8 @@ typedef struct kh_runner_config {
   unsigned jobs;                  /* Worker threads; 0 means 1. */
   kh_runner_progress_fn progress; /* May be NULL. */
   void *progress_ctx;
-  const atomic_bool *cancel; /* Borrowed, may be NULL: once true, no further scenario starts. */
-  const kh_shard *shard;     /* Borrowed, may be NULL: run the whole selection. */
+  const atomic_bool *cancel;  /* Borrowed, may be NULL: once true, no further scenario starts. */
+  const kh_shard *shard;      /* Borrowed, may be NULL: run the whole selection. */
   const char *catalogue_hash; /* Borrowed, may be NULL: kh_shard_file_hash of the catalogue. */
 } kh_runner_config;
 

@@ -44,8 +44,8 @@ kf_rc kh_shard_parse(const char *text, kh_shard *out, kf_err *err) {
   if (n == 0 || n > KH_SHARD_MAX)
     return kf_err_set(err, KF_ERR_INVALID, "--shard %s: N must be 1 to %d", text, KH_SHARD_MAX);
   if (k == 0)
-    return kf_err_set(err, KF_ERR_INVALID, "--shard %s: shards count from 1 (1/%u to %u/%u)",
-                      text, n, n, n);
+    return kf_err_set(err, KF_ERR_INVALID, "--shard %s: shards count from 1 (1/%u to %u/%u)", text,
+                      n, n, n);
   if (k > n)
     return kf_err_set(err, KF_ERR_INVALID, "--shard %s: there is no shard %u of %u", text, k, n);
   out->index = k;
@@ -73,8 +73,7 @@ void kh_shard_suite_hash(const kh_suite *suite, const kh_selection *sel, size_t 
     if (!kh_selection_match(sel, e->scenario))
       continue;
     /* The NULs keep "a" + "bc" apart from "ab" + "c". */
-    crypto_generichash_update(&st, (const unsigned char *)e->file->path,
-                              strlen(e->file->path) + 1);
+    crypto_generichash_update(&st, (const unsigned char *)e->file->path, strlen(e->file->path) + 1);
     crypto_generichash_update(&st, (const unsigned char *)e->scenario->name,
                               strlen(e->scenario->name) + 1);
     (*count)++;

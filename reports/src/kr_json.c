@@ -363,8 +363,8 @@ static kf_rc kr_json_identity(const kf_run_result *run, json_t *root) {
                      run->suite_hash[0] != '\0' ? json_string(run->suite_hash) : json_null()));
   KR_TRY(kr_json_child(root, "catalogue", json_object(), &o));
   KR_TRY(kr_json_set(o, "requirements", json_integer((json_int_t)run->requirements_len)));
-  return kr_json_set(o, "hash", run->catalogue_hash[0] != '\0' ? json_string(run->catalogue_hash)
-                                                                : json_null());
+  return kr_json_set(
+      o, "hash", run->catalogue_hash[0] != '\0' ? json_string(run->catalogue_hash) : json_null());
 }
 
 static kf_rc kr_json_build(kr_json_ctx *ctx, const kf_run_result *run, json_t *root) {
