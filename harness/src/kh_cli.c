@@ -31,6 +31,7 @@
 #include "kh_cmd_explain.h"
 #include "kh_cmd_merge.h"
 #include "kh_cmd_mocks.h"
+#include "kh_cmd_repro.h"
 #include "kh_cmd_run.h"
 #include "kh_cmd_selftest.h"
 #include "kh_cmd_suite.h"
@@ -242,6 +243,10 @@ static const struct {
      "  explain ID [PATH...]  a requirement's text, source, defaults (and the\n"
      "                   --target's values) and the scenarios covering it\n",
      kh_cmd_explain},
+    {KH_CMD_REPRO, "repro", NULL,
+     "  repro NAME [PATH...]  write a POSIX sh script (-o FILE) that replays one scenario\n"
+     "                   against the target (--target) with curl and jq\n",
+     kh_cmd_repro},
 };
 
 #define KH_CLI_COMMANDS_LEN (sizeof KH_CLI_COMMANDS / sizeof KH_CLI_COMMANDS[0])
@@ -276,11 +281,14 @@ static void kh_cli_print_usage(FILE *out) {
 #define KH_FOR_SELECT (KH_FOR_RUNS | KH_CMD_BIT(KH_CMD_LIST))
 #define KH_FOR_CATALOGUE                                                                           \
   (KH_FOR_RUNS | KH_CMD_BIT(KH_CMD_LINT) | KH_CMD_BIT(KH_CMD_MOCKS) |                              \
-   KH_CMD_BIT(KH_CMD_REQUIREMENTS) | KH_CMD_BIT(KH_CMD_EXPLAIN))
+   KH_CMD_BIT(KH_CMD_REQUIREMENTS) | KH_CMD_BIT(KH_CMD_EXPLAIN) |                                  \
+   KH_CMD_BIT(KH_CMD_REPRO))
 #define KH_FOR_MOCKS (KH_CMD_BIT(KH_CMD_MOCKS))
 /* The options of a verdict and its reports: a run's, or the one merge puts together. */
 #define KH_FOR_VERDICT (KH_FOR_RUN | KH_CMD_BIT(KH_CMD_MERGE))
-#define KH_FOR_PROFILE (KH_FOR_RUN | KH_CMD_BIT(KH_CMD_EXPLAIN))
+#define KH_FOR_PROFILE (KH_FOR_RUN | KH_CMD_BIT(KH_CMD_EXPLAIN) | KH_CMD_BIT(KH_CMD_REPRO))
+/* What makes a run's identities: a run's, or the replay of one of its scenarios. */
+#define KH_FOR_IDENTITY (KH_FOR_RUNS | KH_CMD_BIT(KH_CMD_REPRO))
 
 /*
  * Which commands read which option: an option a command would ignore is a
@@ -302,8 +310,8 @@ static const struct {
     KH_SCOPE("--report", reports_len, KH_FOR_VERDICT),
     KH_SCOPE("--trace", trace, KH_FOR_VERDICT),
     KH_SCOPE("--verbose", verbose, KH_FOR_VERDICT),
-    KH_SCOPE("--seed", has_seed, KH_FOR_RUNS),
-    KH_SCOPE("--run-id", has_run_id, KH_FOR_RUNS),
+    KH_SCOPE("--seed", has_seed, KH_FOR_IDENTITY),
+    KH_SCOPE("--run-id", has_run_id, KH_FOR_IDENTITY),
     KH_SCOPE("--catalogue", catalogue, KH_FOR_CATALOGUE),
     KH_SCOPE("--keep-state", keep_state, KH_FOR_RUNS),
     KH_SCOPE("--no-color", no_color, KH_FOR_VERDICT),

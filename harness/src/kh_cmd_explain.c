@@ -42,8 +42,8 @@ static void kh_explain_seeds(const char *cat_path, const char *id) {
 }
 
 /* The profile whose values are shown: --target, else targets/reference.profile by the catalogue. */
-static int kh_explain_profile(const kh_cli_options *o, const char *cat_path, kh_profile *profile,
-                              const char **label) {
+int kh_cmd_explain_profile(const kh_cli_options *o, const char *cat_path, kh_profile *profile,
+                           const char **label) {
   char path[KH_EXPLAIN_PATH_MAX];
   const char *slash = strrchr(cat_path, '/');
   if (o->target != NULL) {
@@ -78,7 +78,7 @@ static int kh_explain_defaults(const kh_cli_options *o, const kh_cmd_suite *s,
   kh_profile profile;
   kh_profile_init(&profile);
   const char *label = NULL;
-  int code = kh_explain_profile(o, s->cat_path, &profile, &label);
+  int code = kh_cmd_explain_profile(o, s->cat_path, &profile, &label);
   printf("configurable (the profile's [defaults]; catalogue default, then %s):\n",
          label != NULL ? label : "no profile");
   for (size_t i = 0; code == KH_EXIT_OK && i < rq->defaults_len; i++) {

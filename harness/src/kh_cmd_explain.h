@@ -9,8 +9,17 @@
 #define KH_CMD_EXPLAIN_H
 
 #include "kh_cli.h"
+#include "kh_profile.h"
 
 /* Returns the process exit code: 0, or KH_EXIT_USAGE for an unknown ID (with did-you-mean). */
 int kh_cmd_explain(const kh_cli_options *o);
+
+/*
+ * The profile whose values explain (and repro) show: --target, else
+ * targets/reference.profile in the folder of cat_path. *label names it, NULL
+ * (KH_EXIT_OK) when there is no --target and no reference profile.
+ */
+int kh_cmd_explain_profile(const kh_cli_options *o, const char *cat_path, kh_profile *profile,
+                           const char **label);
 
 #endif
