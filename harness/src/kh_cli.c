@@ -281,8 +281,7 @@ static void kh_cli_print_usage(FILE *out) {
 #define KH_FOR_SELECT (KH_FOR_RUNS | KH_CMD_BIT(KH_CMD_LIST))
 #define KH_FOR_CATALOGUE                                                                           \
   (KH_FOR_RUNS | KH_CMD_BIT(KH_CMD_LINT) | KH_CMD_BIT(KH_CMD_MOCKS) |                              \
-   KH_CMD_BIT(KH_CMD_REQUIREMENTS) | KH_CMD_BIT(KH_CMD_EXPLAIN) |                                  \
-   KH_CMD_BIT(KH_CMD_REPRO))
+   KH_CMD_BIT(KH_CMD_REQUIREMENTS) | KH_CMD_BIT(KH_CMD_EXPLAIN) | KH_CMD_BIT(KH_CMD_REPRO))
 #define KH_FOR_MOCKS (KH_CMD_BIT(KH_CMD_MOCKS))
 /* The options of a verdict and its reports: a run's, or the one merge puts together. */
 #define KH_FOR_VERDICT (KH_FOR_RUN | KH_CMD_BIT(KH_CMD_MERGE))

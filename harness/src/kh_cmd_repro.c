@@ -174,8 +174,8 @@ static void kh_rp_stop(kh_rp *rp, const kh_pos *pos, const char *why) {
 
 /* Why a template could not become a word, for kh_rp_stop. */
 static const char *kh_rp_why(kf_rc rc) {
-  return rc == KF_ERR_NOT_FOUND   ? "it uses a variable that is not set at this point"
-         : rc == KF_ERR_INVALID   ? "it uses an interpolation filter other than json or url"
+  return rc == KF_ERR_NOT_FOUND     ? "it uses a variable that is not set at this point"
+         : rc == KF_ERR_INVALID     ? "it uses an interpolation filter other than json or url"
          : rc == KF_ERR_UNSUPPORTED ? "it holds a NUL byte, which sh cannot pass on"
                                     : "the text cannot be written";
 }
@@ -252,7 +252,8 @@ static kf_rc kh_rp_query(kh_rp *rp, const kh_query *q, kf_buf *scratch) {
   const char *name = q->def->name;
   static const char *const mail_keys[] = {"from", "to", "subject", "date", "text", "html", "links"};
   static const char *const letter_keys[] = {"kind", "text", "date"};
-  if (strcmp(name, "status") == 0 || strcmp(name, "body") == 0 || strcmp(name, "duration") == 0) {
+  if (strcmp(name, "status") == 0 || strcmp(name, "body") == 0 || strcmp(name, "duration") == 0 ||
+      strcmp(name, "headers") == 0) {
     kh_rp_putf(rp, "kq_%s\n", name);
     return KF_OK;
   }
@@ -366,9 +367,10 @@ static const struct {
     {"not matches", "if kabsent then false else type == \"string\" and (test($w) | not) end"},
     {"exists", "kabsent | not"},
     {"not exists", "kabsent"},
-    {"is-uuid", "if kabsent then false else type == \"string\" and "
-                "test(\"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\")"
-                " end"},
+    {"is-uuid",
+     "if kabsent then false else type == \"string\" and "
+     "test(\"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\")"
+     " end"},
     {"json-equals", "if kabsent then false else ((if type == \"string\" then (try fromjson catch "
                     "kabs) else . end) == (try ($w | fromjson) catch null)) end"},
 };
@@ -444,17 +446,17 @@ static void kh_rp_check(kh_rp *rp, const kh_check *ck) {
       rp->rc = kf_buf_append(rp->out, line.data != NULL ? line.data : "", line.len);
   } else if (ck->is_capture || rc == KF_ERR_NOT_FOUND) {
     /* Later steps need the capture (or the harness would stop here too): stop, do not guess. */
-    kh_rp_stop(rp, &ck->pos, rc == KF_ERR_UNSUPPORTED ? "sh and jq cannot compute this value"
-                                                       : kh_rp_why(rc));
+    kh_rp_stop(rp, &ck->pos,
+               rc == KF_ERR_UNSUPPORTED ? "sh and jq cannot compute this value" : kh_rp_why(rc));
   } else {
     char *one = kf_str_printf("%s", ck->source);
     for (char *p = one; p != NULL && *p != '\0'; p++)
       if (*p == '\n')
         *p = ' ';
     kh_rp_putf(rp, "# not checked by the script: %s:%u: %s (%s)\n", ck->pos.file, ck->pos.line,
-               one != NULL ? one : "", rc == KF_ERR_UNSUPPORTED
-                                       ? "sh and jq cannot evaluate it as konform does"
-                                       : kh_rp_why(rc));
+               one != NULL ? one : "",
+               rc == KF_ERR_UNSUPPORTED ? "sh and jq cannot evaluate it as konform does"
+                                        : kh_rp_why(rc));
     kh_rp_putf(rp, "printf 'not checked by the script: %%s\\n' ");
     kh_rp_quote_str(rp, one != NULL ? one : "");
     kh_rp_put(rp, "\n");
@@ -583,8 +585,9 @@ static void kh_rp_http(kh_rp *rp, const kh_step *step) {
 static const struct {
   const char *target, *word, *param;
 } KH_RP_WAIT_PARAMS[] = {
-    {"mail", "to", "to"},     {"mail", "from", "from"},   {"mail", "subject", "subject"},
-    {"letter", "to", "name"}, {"letter", "kind", "kind"}, {"letter", "customer-number", "customer_number"},
+    {"mail", "to", "to"},           {"mail", "from", "from"},
+    {"mail", "subject", "subject"}, {"letter", "to", "name"},
+    {"letter", "kind", "kind"},     {"letter", "customer-number", "customer_number"},
 };
 
 static void kh_rp_wait(kh_rp *rp, const kh_step *step) {
@@ -682,8 +685,8 @@ static void kh_rp_use(kh_rp *rp, const kh_step *step, int depth) {
     kf_err_init(&err);
     /* A parameter known now stays usable by the fragment's generators. */
     if (rc == KF_OK && kh_vars_literal(&rp->known, &u->args[i].value, &known, &err) == KF_OK)
-      rc = kh_vars_set(&rp->known, u->args[i].name, known.data != NULL ? known.data : "",
-                       known.len);
+      rc =
+          kh_vars_set(&rp->known, u->args[i].name, known.data != NULL ? known.data : "", known.len);
     kf_buf_release(&known);
     kh_rp_define(rp, u->args[i].name);
   }
@@ -757,8 +760,9 @@ static void kh_rp_builtins(kh_rp *rp, const kh_scenario *sc, uint64_t seed, uint
     if (rp->rc == KF_OK)
       rp->rc = kh_vars_set(&rp->known, name, p->entries[i].value, strlen(p->entries[i].value));
   }
-  kh_rp_put(rp, "v_target_base_url=$KONFORM_BASE_URL\nv_target_mail_api=$KONFORM_MAIL_API\n"
-                "v_target_post_api=$KONFORM_POST_API\nv_target_public_url=${KONFORM_PUBLIC_URL%/}\n");
+  kh_rp_put(rp,
+            "v_target_base_url=$KONFORM_BASE_URL\nv_target_mail_api=$KONFORM_MAIL_API\n"
+            "v_target_post_api=$KONFORM_POST_API\nv_target_public_url=${KONFORM_PUBLIC_URL%/}\n");
   static const char *const urls[] = {"target.base_url", "target.public_url"};
   const char *values[] = {p->base_url, p->public_url != NULL ? p->public_url : p->base_url};
   for (size_t i = 0; i < 2; i++) {
@@ -797,8 +801,8 @@ static void kh_rp_head(kh_rp *rp, const kh_suite_entry *entry, uint64_t seed, ui
   kh_rp_putf(rp,
              "#!/bin/sh\n# konform repro: one scenario replayed with curl and jq.\n#\n"
              "# scenario: %s\n# at:       %s:%u\n# seed %" PRIu64 ", run id %016" PRIx64
-             " (the identities below are those `konform run --seed %" PRIu64
-             " --run-id %016" PRIx64 "` makes)\n#\n"
+             " (the identities below are those `konform run --seed %" PRIu64 " --run-id %016" PRIx64
+             "` makes)\n#\n"
              "# Run: sh this-file. Exit 0: every expectation held; 1: the first that did not,\n"
              "# with its file:line; 2: the script could not go on. Every response is printed.\n"
              "# KONFORM_BASE_URL, KONFORM_MAIL_API, KONFORM_POST_API and KONFORM_PUBLIC_URL name\n"
@@ -815,7 +819,8 @@ static void kh_rp_head(kh_rp *rp, const kh_suite_entry *entry, uint64_t seed, ui
   else
     kh_rp_put(rp, "$KONFORM_BASE_URL");
   kh_rp_put(rp, "}\n");
-  kh_rp_env(rp, "KONFORM_CLOCK_HEADER", p->clock_header != NULL ? p->clock_header : "Konform-Clock");
+  kh_rp_env(rp, "KONFORM_CLOCK_HEADER",
+            p->clock_header != NULL ? p->clock_header : "Konform-Clock");
   kh_rp_put(rp, KH_REPRO_SH_HELPERS);
   kh_rp_put(rp, "# Waits see only what arrives from now on, as in a run.\n"
                 "[ -z \"$KONFORM_MAIL_API\" ] || kseen_mail=$(curl -sS \"$KONFORM_MAIL_API/api/v1/"
@@ -926,14 +931,16 @@ int kh_cmd_repro(const kh_cli_options *o) {
   kf_buf_init(&script, KH_REPRO_MAX);
   kf_err err;
   kf_err_init(&err);
-  if (code == KH_EXIT_OK && kh_cmd_repro_script(entry, &profile, seed, run_id, &script, &err) != KF_OK) {
+  if (code == KH_EXIT_OK &&
+      kh_cmd_repro_script(entry, &profile, seed, run_id, &script, &err) != KF_OK) {
     fprintf(stderr, "konform: %s\n", err.message);
     code = KH_EXIT_USAGE;
   }
   if (code == KH_EXIT_OK)
     code = kh_repro_write(o->output, &script);
   if (code == KH_EXIT_OK && o->output != NULL)
-    fprintf(stderr, "konform: wrote %s (seed %" PRIu64 ", run id %016" PRIx64 "); run it with sh %s\n",
+    fprintf(stderr,
+            "konform: wrote %s (seed %" PRIu64 ", run id %016" PRIx64 "); run it with sh %s\n",
             o->output, seed, run_id, o->output);
   kf_buf_release(&script);
   kh_profile_release(&profile);
