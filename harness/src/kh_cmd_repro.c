@@ -848,20 +848,35 @@ kf_rc kh_cmd_repro_script(const kh_suite_entry *entry, const kh_profile *profile
   return KF_OK;
 }
 
-/* The scenario named exactly name; else the nearest name is printed. */
+/*
+ * The scenario named exactly name, else the only one whose name contains it;
+ * else the candidates (or the nearest short name) are printed.
+ */
 static const kh_suite_entry *kh_repro_find(const kh_suite *suite, const char *name) {
   const char *names[4096];
-  size_t n = 0;
+  size_t n = 0, containing = 0;
+  const kh_suite_entry *only = NULL;
   for (size_t i = 0; i < suite->entries_len; i++) {
-    if (strcmp(suite->entries[i].scenario->name, name) == 0)
+    const char *sc = suite->entries[i].scenario->name;
+    if (strcmp(sc, name) == 0)
       return &suite->entries[i];
+    if (strstr(sc, name) != NULL && containing++ == 0)
+      only = &suite->entries[i];
     if (n < sizeof names / sizeof names[0])
-      names[n++] = suite->entries[i].scenario->name;
+      names[n++] = sc;
   }
+  if (containing == 1)
+    return only;
   const char *near = kf_str_nearest(name, strlen(name), names, n);
-  fprintf(stderr, "konform: no scenario is named \"%s\"%s%s%s (konform list shows them)\n", name,
+  fprintf(stderr, "konform: no scenario is named \"%s\"%s%s%s%s\n", name,
+          containing > 1 ? " and several contain it" : "",
           near != NULL ? "; did you mean \"" : "", near != NULL ? near : "",
           near != NULL ? "\"?" : "");
+  for (size_t i = 0, shown = 0; containing > 1 && i < suite->entries_len && shown < 5; i++) {
+    const kh_suite_entry *e = &suite->entries[i];
+    if (strstr(e->scenario->name, name) != NULL && ++shown)
+      fprintf(stderr, "  %s:%u\t%s\n", e->file->path, e->scenario->pos.line, e->scenario->name);
+  }
   return NULL;
 }
 
@@ -874,7 +889,11 @@ static int kh_repro_write(const char *path, const kf_buf *script) {
   FILE *f = fopen(path, "w");
   bool ok = f != NULL && fwrite(script->data, 1, script->len, f) == script->len;
   ok = f != NULL && fclose(f) == 0 && ok;
-  if (!ok || chmod(path, 0755) != 0) {
+  /* Only a file of its own becomes executable (never, say, /dev/stdout). */
+  struct stat st;
+  if (ok && stat(path, &st) == 0 && S_ISREG(st.st_mode) && chmod(path, 0755) != 0)
+    ok = false;
+  if (!ok) {
     fprintf(stderr, "konform: cannot write %s: %s\n", path, strerror(errno));
     return KH_EXIT_USAGE;
   }

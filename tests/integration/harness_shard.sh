@@ -1,15 +1,20 @@
 #!/bin/sh
-# harness_shard.sh: konform run --shard K/N, konform merge and konform
-# explain: shards of the suite against the embedded stack, merged, give the
-# single run's summary and requirement verdicts; a missing shard leaves its
-# requirements not checked; reports of different suites are refused.
+# harness_shard.sh: konform run --shard K/N, konform merge, konform explain
+# and konform repro: shards of the suite against the embedded stack, merged,
+# give the single run's summary and requirement verdicts; a missing shard
+# leaves its requirements not checked; reports of different suites are
+# refused; a repro script replays a scenario with the outcome of konform run,
+# passing and (with a fault of the server) failing at the same line.
 # Loopback only; never sleeps. Prints TAP (tests/integration/lib/common.sh).
 #
 # Run from the repository root: KONFORM_BIN=<folder of built programs> sh tests/integration/harness_shard.sh
 set -u
 
 it_name=harness_shard
-it_pid_vars=""
+mail_pid=""
+post_pid=""
+server_pid=""
+it_pid_vars="mail_pid post_pid server_pid"
 . tests/integration/lib/common.sh
 konform="$bin/konform"
 # The scenarios of one area: a real suite, without the timing scenarios whose
@@ -136,10 +141,64 @@ case_explain() {
   expect_in "$tmp/err" "did you mean ACC-06" "an unknown ID gets the nearest one"
 }
 
+
+# ---- repro: a stack of its own, so the script and the run see the same target. ----
+start_mocks() {
+  it_start mail_pid "$tmp/mail.log" "$bin/konform-mail" --port 0 --smtp-port 0 --log-level warn || return 1
+  mail_http=$(it_ready_port http)
+  mail_smtp=$(it_ready_port smtp)
+  it_start post_pid "$tmp/post.log" "$bin/konform-post" --port 0 --log-level warn || return 1
+  post_http=$(it_ready_port http)
+}
+# start_server ARGS...: a test-mode server on the mocks, and the profile $tmp/t.profile for it.
+start_server() {
+  it_start server_pid "$tmp/server.log" "$bin/konform-server" --port 0 --test-mode --hash-cost test \
+    --smtp-url "smtp://127.0.0.1:$mail_smtp" --post-url "http://127.0.0.1:$post_http" \
+    --log-level warn "$@" || return 1
+  printf 'base_url = http://127.0.0.1:%s\nmail_api = http://127.0.0.1:%s\npost_api = http://127.0.0.1:%s\nclock = konform\n' \
+    "$(it_ready_port http)" "$mail_http" "$post_http" >"$tmp/t.profile"
+}
+passing="The link opened at exactly 24 hours still confirms (HTML page)"
+failing="The link opened 24 hours and 1 second after sending has expired and the account stays unconfirmed"
+
+case_repro_passes() {
+  needs_stack || return 0
+  start_mocks || return 1
+  start_server || return 1
+  expect_code 0 "konform run of the scenario" "$konform" run --target "$tmp/t.profile" --name "$passing" \
+    --seed 11 --run-id 00000000000000b1
+  expect_code 0 "repro writes the script" "$konform" repro "$passing" --target "$tmp/t.profile" \
+    --seed 11 --run-id 00000000000000b2 -o "$tmp/pass.sh"
+  it_that "the script is executable" [ -x "$tmp/pass.sh" ]
+  it_that "the identities are literal values of the run id" grep -q "k00000000000000b2-" "$tmp/pass.sh"
+  expect_code 0 "the script against the same target" sh "$tmp/pass.sh"
+  expect_in "$tmp/out" "^PASS $passing" "the script says it passed"
+  expect_in "$tmp/out" "HTTP/1.1 201" "the script prints each response"
+  expect_in "$tmp/out" "^not checked by the script: expect page.text" "what sh cannot check is said, not passed"
+}
+
+case_repro_fails_like_run() {
+  needs_stack || return 0
+  it_sigterm server_pid konform-server || return 1
+  start_server --fault link-valid-one-second-longer || return 1
+  expect_code 1 "konform run with the fault" "$konform" run --target "$tmp/t.profile" --name "$failing" \
+    --seed 11 --run-id 00000000000000b3 --report json="$tmp/fault.json"
+  line=$(jq -r '.scenarios[0] | "\(.fail_file):\(.fail_line)"' "$tmp/fault.json")
+  expect_code 0 "repro of the failing scenario" "$konform" repro "$failing" --target "$tmp/t.profile" \
+    --seed 11 --run-id 00000000000000b4 -o "$tmp/fail.sh"
+  expect_code 1 "the script with the fault" sh "$tmp/fail.sh"
+  expect_in "$tmp/err" "^FAIL $line: expect status == 410: got 200" "the script stops at the line the run failed ($line)"
+  it_that "nothing runs after the failing expectation" sh -c "! grep -q '^PASS' '$tmp/out'"
+  expect_code 2 "repro of an unknown scenario" "$konform" repro "no such scenario at all" -o "$tmp/x.sh"
+  expect_in "$tmp/err" "no scenario is named" "the refusal says so"
+}
+
 it_case "--shard K/N is validated with a specific usage error" case_shard_usage
 it_case "list --shard deals every scenario into exactly one shard" case_list_deal
 it_case "four shards merged equal the single run" case_merge_equals_single
 it_case "a missing shard leaves its requirements not checked" case_merge_missing_shard
 it_case "reports of different suites, seeds or the same shard twice are refused" case_merge_refuses_mixed
 it_case "explain prints text, source, defaults and covering scenarios" case_explain
+it_case "a repro script of a passing scenario passes like konform run" case_repro_passes
+it_case "with a fault, the repro script fails at the line konform run failed" case_repro_fails_like_run
 it_done
