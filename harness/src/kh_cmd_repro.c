@@ -869,9 +869,8 @@ static const kh_suite_entry *kh_repro_find(const kh_suite *suite, const char *na
     return only;
   const char *near = kf_str_nearest(name, strlen(name), names, n);
   fprintf(stderr, "konform: no scenario is named \"%s\"%s%s%s%s\n", name,
-          containing > 1 ? " and several contain it" : "",
-          near != NULL ? "; did you mean \"" : "", near != NULL ? near : "",
-          near != NULL ? "\"?" : "");
+          containing > 1 ? " and several contain it" : "", near != NULL ? "; did you mean \"" : "",
+          near != NULL ? near : "", near != NULL ? "\"?" : "");
   for (size_t i = 0, shown = 0; containing > 1 && i < suite->entries_len && shown < 5; i++) {
     const kh_suite_entry *e = &suite->entries[i];
     if (strstr(e->scenario->name, name) != NULL && ++shown)
