@@ -144,15 +144,19 @@ case_explain() {
 
 # ---- repro: a stack of its own, so the script and the run see the same target. ----
 start_mocks() {
-  it_start mail_pid "$tmp/mail.log" "$bin/konform-mail" --port 0 --smtp-port 0 --log-level warn || return 1
+  it_start mail_pid "$tmp/mail.log" "$bin/konform-mail" --port 0 --smtp-port 0 --db "$tmp/mail.db" --log-level warn || return 1
   mail_http=$(it_ready_port http)
   mail_smtp=$(it_ready_port smtp)
-  it_start post_pid "$tmp/post.log" "$bin/konform-post" --port 0 --log-level warn || return 1
+  it_start post_pid "$tmp/post.log" "$bin/konform-post" --port 0 --db "$tmp/post.db" --log-level warn || return 1
   post_http=$(it_ready_port http)
 }
-# start_server ARGS...: a test-mode server on the mocks, and the profile $tmp/t.profile for it.
+# start_server ARGS...: a test-mode server on the mocks with a database of its own, and the
+# profile $tmp/t.profile for it.
+server_n=0
 start_server() {
+  server_n=$((server_n + 1))
   it_start server_pid "$tmp/server.log" "$bin/konform-server" --port 0 --test-mode --hash-cost test \
+    --db "$tmp/server$server_n.db" \
     --smtp-url "smtp://127.0.0.1:$mail_smtp" --post-url "http://127.0.0.1:$post_http" \
     --log-level warn "$@" || return 1
   printf 'base_url = http://127.0.0.1:%s\nmail_api = http://127.0.0.1:%s\npost_api = http://127.0.0.1:%s\nclock = konform\n' \

@@ -62,9 +62,8 @@ static void make_script(fixture *fx) {
   assert_int_equal(kh_profile_finish(&fx->profile, &err), KF_OK);
   kh_suite_entry entry = {.scenario = &fx->file->scenarios[0], .file = fx->file, .index = 7};
   kf_buf_init(&fx->script, 1u << 20);
-  assert_int_equal(kh_cmd_repro_script(&entry, &fx->profile, 5, 0xdeadbeefcafeull, &fx->script,
-                                       &err),
-                   KF_OK);
+  assert_int_equal(
+      kh_cmd_repro_script(&entry, &fx->profile, 5, 0xdeadbeefcafeull, &fx->script, &err), KF_OK);
 }
 
 static void free_fixture(fixture *fx) {
