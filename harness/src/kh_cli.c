@@ -28,7 +28,10 @@
 #include "kf/opt.h"
 #include "kf/str.h"
 #include "kf/version.h"
+#include "kh_cmd_explain.h"
+#include "kh_cmd_merge.h"
 #include "kh_cmd_mocks.h"
+#include "kh_cmd_repro.h"
 #include "kh_cmd_run.h"
 #include "kh_cmd_selftest.h"
 #include "kh_cmd_suite.h"
@@ -136,6 +139,11 @@ static kf_rc kh_cli_opt_run_id(void *cfg, const char *value, kf_err *err) {
   return KF_OK;
 }
 
+static kf_rc kh_cli_opt_shard(void *cfg, const char *value, kf_err *err) {
+  kh_cli_options *o = cfg;
+  return kh_shard_parse(value, &o->shard, err);
+}
+
 static kf_rc kh_cli_opt_help(void *cfg, const char *value, kf_err *err) {
   (void)value;
   (void)err;
@@ -184,6 +192,11 @@ static const kf_opt KH_CLI_OPTS[] = {
     KF_OPT_NUM_ROW("post-port", 0, UINT, kh_cli_options, post_port, 0, 65535, "N",
                    "mocks: the HTTP port of konform-post (default: a free one)"),
     KF_OPT_CALL_ROW("help", 'h', kh_cli_opt_help, NULL, "print this text"),
+    KF_OPT_CALL_ROW("shard", 0, kh_cli_opt_shard, "K/N",
+                    "run (list) only shard K of N of the selected scenarios:\n"
+                    "dealt round-robin, each in exactly one shard"),
+    KF_OPT_STRING_ROW("output", 'o', kh_cli_options, output, "FILE",
+                      "repro: where the script goes"),
 };
 
 #define KH_CLI_OPTS_LEN (sizeof KH_CLI_OPTS / sizeof KH_CLI_OPTS[0])
@@ -222,6 +235,18 @@ static const struct {
     {KH_CMD_VERSION, "version", "--version", "  version          print the version\n",
      kh_cli_version},
     {KH_CMD_HELP, "help", "--help", "  help             print this text\n", kh_cli_help},
+    {KH_CMD_MERGE, "merge", NULL,
+     "  merge A.json...  combine the JSON reports of the shards of a run (--shard) into\n"
+     "                   one verdict, printed as run prints it, and write --report\n",
+     kh_cmd_merge},
+    {KH_CMD_EXPLAIN, "explain", NULL,
+     "  explain ID [PATH...]  a requirement's text, source, defaults (and the\n"
+     "                   --target's values) and the scenarios covering it\n",
+     kh_cmd_explain},
+    {KH_CMD_REPRO, "repro", NULL,
+     "  repro NAME [PATH...]  write a POSIX sh script (-o FILE) that replays one scenario\n"
+     "                   against the target (--target) with curl and jq\n",
+     kh_cmd_repro},
 };
 
 #define KH_CLI_COMMANDS_LEN (sizeof KH_CLI_COMMANDS / sizeof KH_CLI_COMMANDS[0])
@@ -256,8 +281,13 @@ static void kh_cli_print_usage(FILE *out) {
 #define KH_FOR_SELECT (KH_FOR_RUNS | KH_CMD_BIT(KH_CMD_LIST))
 #define KH_FOR_CATALOGUE                                                                           \
   (KH_FOR_RUNS | KH_CMD_BIT(KH_CMD_LINT) | KH_CMD_BIT(KH_CMD_MOCKS) |                              \
-   KH_CMD_BIT(KH_CMD_REQUIREMENTS))
+   KH_CMD_BIT(KH_CMD_REQUIREMENTS) | KH_CMD_BIT(KH_CMD_EXPLAIN) | KH_CMD_BIT(KH_CMD_REPRO))
 #define KH_FOR_MOCKS (KH_CMD_BIT(KH_CMD_MOCKS))
+/* The options of a verdict and its reports: a run's, or the one merge puts together. */
+#define KH_FOR_VERDICT (KH_FOR_RUN | KH_CMD_BIT(KH_CMD_MERGE))
+#define KH_FOR_PROFILE (KH_FOR_RUN | KH_CMD_BIT(KH_CMD_EXPLAIN) | KH_CMD_BIT(KH_CMD_REPRO))
+/* What makes a run's identities: a run's, or the replay of one of its scenarios. */
+#define KH_FOR_IDENTITY (KH_FOR_RUNS | KH_CMD_BIT(KH_CMD_REPRO))
 
 /*
  * Which commands read which option: an option a command would ignore is a
@@ -271,24 +301,26 @@ static const struct {
 } KH_CLI_SCOPES[] = {
 #define KH_SCOPE(name, field, commands)                                                            \
   { name, offsetof(kh_cli_options, field), sizeof(((kh_cli_options *)0)->field), commands }
-    KH_SCOPE("--target", target, KH_FOR_RUN),
+    KH_SCOPE("--target", target, KH_FOR_PROFILE),
     KH_SCOPE("--jobs", jobs, KH_FOR_RUNS),
     KH_SCOPE("--covers", covers_len, KH_FOR_SELECT),
     KH_SCOPE("--tag", tags_len, KH_FOR_SELECT),
     KH_SCOPE("--name", name, KH_FOR_SELECT),
-    KH_SCOPE("--report", reports_len, KH_FOR_RUN),
-    KH_SCOPE("--trace", trace, KH_FOR_RUN),
-    KH_SCOPE("--verbose", verbose, KH_FOR_RUN),
-    KH_SCOPE("--seed", has_seed, KH_FOR_RUNS),
-    KH_SCOPE("--run-id", has_run_id, KH_FOR_RUNS),
+    KH_SCOPE("--report", reports_len, KH_FOR_VERDICT),
+    KH_SCOPE("--trace", trace, KH_FOR_VERDICT),
+    KH_SCOPE("--verbose", verbose, KH_FOR_VERDICT),
+    KH_SCOPE("--seed", has_seed, KH_FOR_IDENTITY),
+    KH_SCOPE("--run-id", has_run_id, KH_FOR_IDENTITY),
     KH_SCOPE("--catalogue", catalogue, KH_FOR_CATALOGUE),
     KH_SCOPE("--keep-state", keep_state, KH_FOR_RUNS),
-    KH_SCOPE("--no-color", no_color, KH_FOR_RUN),
-    KH_SCOPE("--allow-partial", allow_partial, KH_FOR_RUN),
+    KH_SCOPE("--no-color", no_color, KH_FOR_VERDICT),
+    KH_SCOPE("--allow-partial", allow_partial, KH_FOR_VERDICT),
     KH_SCOPE("--fault", faults_len, KH_FOR_RUN),
     KH_SCOPE("--smtp-port", smtp_port, KH_FOR_MOCKS),
     KH_SCOPE("--mail-port", mail_port, KH_FOR_MOCKS),
     KH_SCOPE("--post-port", post_port, KH_FOR_MOCKS),
+    KH_SCOPE("--shard", shard, KH_FOR_RUN | KH_CMD_BIT(KH_CMD_LIST)),
+    KH_SCOPE("--output", output, KH_CMD_BIT(KH_CMD_REPRO)),
 #undef KH_SCOPE
 };
 
@@ -351,11 +383,11 @@ static int kh_cli_list(const kh_cli_options *o) {
   }
   kh_selection sel;
   kh_cmd_suite_selection(o, &sel);
-  size_t shown = 0;
+  size_t shown = 0, position = 0;
   for (size_t i = 0; i < s.suite.entries_len; i++) {
     const kh_suite_entry *e = &s.suite.entries[i];
     const kh_scenario *sc = e->scenario;
-    if (!kh_selection_match(&sel, sc))
+    if (!kh_selection_match(&sel, sc) || !kh_shard_has(&o->shard, position++))
       continue;
     printf("%s:%u\t%s\tcovers:", e->file->path, sc->pos.line, sc->name);
     for (size_t j = 0; j < sc->covers_len; j++)

@@ -15,6 +15,7 @@
 
 #include "kf/error.h"
 #include "kf/run_result.h"
+#include "kh_shard.h"
 #include "kr/report.h"
 
 enum {
@@ -36,7 +37,10 @@ typedef enum kh_cli_command {
   KH_CMD_SELFTEST,
   KH_CMD_REQUIREMENTS,
   KH_CMD_VERSION,
-  KH_CMD_HELP
+  KH_CMD_HELP,
+  KH_CMD_MERGE,
+  KH_CMD_EXPLAIN,
+  KH_CMD_REPRO
 } kh_cli_command;
 
 #define KH_CLI_MAX_LIST 64
@@ -84,6 +88,8 @@ typedef struct kh_cli_options {
   /* --fault NAME: faults the embedded stack's servers switch on (run only). */
   const char *faults[KH_CLI_MAX_FAULTS + 1]; /* NULL after the last. */
   size_t faults_len;
+  kh_shard shard;     /* --shard K/N; total 0: the whole selection. */
+  const char *output; /* -o FILE (repro). */
 } kh_cli_options;
 
 /*

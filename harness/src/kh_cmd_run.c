@@ -84,7 +84,7 @@ static unsigned kh_cmd_run_default_jobs(void) {
   return n > 64 ? 64 : (unsigned)n;
 }
 
-static int kh_cmd_run_write_reports(const kh_cli_options *o, const kf_run_result *run) {
+int kh_cmd_run_write_reports(const kh_cli_options *o, const kf_run_result *run) {
   int code = KH_EXIT_OK;
   for (size_t i = 0; i < o->reports_len; i++) {
     kf_err err;
@@ -131,7 +131,7 @@ static void kh_cmd_run_identity(const kh_cli_options *o, kh_cmd_run_state *st) {
  * Every --report can be written: its folder exists and takes files. Found
  * before the run, not after every scenario has run.
  */
-static int kh_cmd_run_check_reports(const kh_cli_options *o) {
+int kh_cmd_run_check_reports(const kh_cli_options *o) {
   for (size_t i = 0; i < o->reports_len; i++) {
     const char *path = o->reports[i].path;
     const char *slash = strrchr(path, '/');
@@ -281,7 +281,15 @@ static int kh_cmd_run_execute(const kh_cli_options *o, kh_cmd_run_state *st) {
                                               .trace = o->trace}};
   unsigned jobs = o->jobs > 0 ? o->jobs : kh_cmd_run_default_jobs();
   unsigned long long seed = st->seed, run_id = st->run_id;
+  char cat_hash[KF_RUN_HASH_HEX] = "";
+  if (st->s.have_cat && kh_shard_file_hash(st->s.cat_path, cat_hash, &err) != KF_OK) {
+    fprintf(stderr, "konform: %s\n", err.message);
+    return KH_EXIT_USAGE;
+  }
   printf("konform %s: target %s (%s)\n", KONFORM_VERSION, st->label, st->profile.base_url);
+  if (o->shard.total > 0)
+    printf("shard %u of %u of the selected scenarios (--shard %u/%u)\n", o->shard.index,
+           o->shard.total, o->shard.index, o->shard.total);
   /* At most 86 columns: the seed has at most 20 digits, jobs at most 3. */
   printf("seed %llu, run id %016llx (--seed, --run-id repeat them), %u jobs\n", seed, run_id, jobs);
   fflush(stdout);
@@ -295,7 +303,9 @@ static int kh_cmd_run_execute(const kh_cli_options *o, kh_cmd_run_state *st) {
                           .jobs = jobs,
                           .progress = kh_cmd_run_on_scenario,
                           .progress_ctx = &progress,
-                          .cancel = kh_cli_interrupt_flag()};
+                          .cancel = kh_cli_interrupt_flag(),
+                          .shard = &o->shard,
+                          .catalogue_hash = cat_hash};
   kf_rc rc = kh_runner_run(&cfg, &st->run, &err);
   int code = KH_EXIT_OK;
   if (rc == KF_ERR_NETWORK || rc == KF_ERR_TIMEOUT || rc == KF_ERR_STATE) {

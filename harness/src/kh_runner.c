@@ -101,14 +101,43 @@ static kf_rc kh_runner_head(const kh_runner_config *cfg, kf_run_result *run, kf_
   return KF_OK;
 }
 
-/* A slot for every selected scenario, in load order; entries[] (caller's) lists them. */
+/*
+ * Count, per requirement, the covering scenarios the selection left out, and
+ * of them those that only --shard gave to another shard.
+ */
+static void kh_runner_left_out(const kh_runner_config *cfg, kf_run_result *run) {
+  const kh_suite *suite = cfg->suite;
+  for (size_t r = 0; r < run->requirements_len; r++) {
+    kf_requirement *rq = &run->requirements[r];
+    size_t position = 0;
+    for (size_t i = 0; i < suite->entries_len; i++) {
+      const kh_scenario *sc = suite->entries[i].scenario;
+      bool selected = kh_selection_match(cfg->selection, sc);
+      bool here = selected && kh_shard_has(cfg->shard, position);
+      position += selected;
+      if (here)
+        continue;
+      for (size_t j = 0; j < sc->covers_len; j++) {
+        if (strcmp(sc->covers[j], rq->id) == 0) {
+          rq->not_selected++;
+          rq->other_shards += selected;
+          break;
+        }
+      }
+    }
+  }
+}
+
+/* A slot for every selected scenario of the shard, in load order; entries[] (caller's) lists them.
+ */
 static kf_rc kh_runner_select(const kh_runner_config *cfg, kf_run_result *run,
                               const kh_suite_entry **entries, size_t *total, kf_err *err) {
   const kh_suite *suite = cfg->suite;
   *total = 0;
+  size_t position = 0;
   for (size_t i = 0; i < suite->entries_len; i++) {
     const kh_suite_entry *e = &suite->entries[i];
-    if (!kh_selection_match(cfg->selection, e->scenario))
+    if (!kh_selection_match(cfg->selection, e->scenario) || !kh_shard_has(cfg->shard, position++))
       continue;
     kf_scenario_result *slot = NULL;
     kf_rc rc = kf_run_result_add_scenario(
@@ -120,21 +149,15 @@ static kf_rc kh_runner_select(const kh_runner_config *cfg, kf_run_result *run,
     entries[(*total)++] = e;
   }
   assert(*total == run->scenarios_len);
-  /* Count, per requirement, the covering scenarios the selection left out. */
-  for (size_t r = 0; r < run->requirements_len; r++) {
-    kf_requirement *rq = &run->requirements[r];
-    for (size_t i = 0; i < suite->entries_len; i++) {
-      const kh_scenario *sc = suite->entries[i].scenario;
-      if (kh_selection_match(cfg->selection, sc))
-        continue;
-      for (size_t j = 0; j < sc->covers_len; j++) {
-        if (strcmp(sc->covers[j], rq->id) == 0) {
-          rq->not_selected++;
-          break;
-        }
-      }
-    }
+  kh_runner_left_out(cfg, run);
+  if (cfg->shard != NULL) {
+    run->shard_index = cfg->shard->index;
+    run->shard_total = cfg->shard->total;
   }
+  kh_shard_suite_hash(suite, cfg->selection, &run->suite_scenarios, run->suite_hash);
+  if (cfg->catalogue_hash != NULL &&
+      kf_str_copy(run->catalogue_hash, sizeof run->catalogue_hash, cfg->catalogue_hash) != KF_OK)
+    return kf_err_set(err, KF_ERR_LIMIT, "the catalogue hash is too long");
   return KF_OK;
 }
 

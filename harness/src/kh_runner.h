@@ -19,6 +19,7 @@
 #include "kf/run_result.h"
 #include "kh_catalogue.h"
 #include "kh_profile.h"
+#include "kh_shard.h"
 #include "kh_suite.h"
 
 /* Which scenarios to run. Every pointer is borrowed. Empty lists select all. */
@@ -51,7 +52,9 @@ typedef struct kh_runner_config {
   unsigned jobs;                  /* Worker threads; 0 means 1. */
   kh_runner_progress_fn progress; /* May be NULL. */
   void *progress_ctx;
-  const atomic_bool *cancel; /* Borrowed, may be NULL: once true, no further scenario starts. */
+  const atomic_bool *cancel;  /* Borrowed, may be NULL: once true, no further scenario starts. */
+  const kh_shard *shard;      /* Borrowed, may be NULL: run the whole selection. */
+  const char *catalogue_hash; /* Borrowed, may be NULL: kh_shard_file_hash of the catalogue. */
 } kh_runner_config;
 
 /*
@@ -59,7 +62,9 @@ typedef struct kh_runner_config {
  * released by the caller). Before any scenario starts, the runner asks each
  * mock of the profile for its "last_id" (GET {api}/api/v1/health) and starts
  * every scenario's waits after it, so mail from before the run is never seen;
- * it also sets each requirement's not_selected. KF_OK whenever the run could
+ * it also sets each requirement's not_selected (and other_shards: the
+ * selected scenarios --shard gives to other shards count as not selected) and
+ * the run's shard and suite identity. KF_OK whenever the run could
  * be carried out, even when scenarios failed; errors are for the harness
  * itself (no memory) and for a mock that cannot be asked (KF_ERR_NETWORK,
  * KF_ERR_TIMEOUT, KF_ERR_STATE), which the caller treats as unreachable.

@@ -208,6 +208,7 @@ static kf_rc kr_json_requirements(kr_json_ctx *ctx, const kf_run_result *run, js
     kf_req_status st = kf_run_result_requirement_status(run, id, &n);
     KR_TRY(kr_json_set(o, "status", json_string(kf_req_status_name(st))));
     KR_TRY(kr_json_set(o, "not_selected", json_integer((json_int_t)rq->not_selected)));
+    KR_TRY(kr_json_set(o, "other_shards", json_integer((json_int_t)rq->other_shards)));
     json_t *names;
     KR_TRY(kr_json_child(o, "scenarios", json_array(), &names));
     for (size_t j = 0; j < run->scenarios_len; j++) {
@@ -350,6 +351,22 @@ static kf_rc kr_json_scenarios(kr_json_ctx *ctx, const kf_run_result *run, json_
   return KF_OK;
 }
 
+/* "shard", "suite" and "catalogue": what `konform merge` checks before it combines reports. */
+static kf_rc kr_json_identity(const kf_run_result *run, json_t *root) {
+  json_t *o;
+  KR_TRY(kr_json_child(root, "shard", json_object(), &o));
+  KR_TRY(kr_json_set(o, "index", json_integer(run->shard_total > 0 ? run->shard_index : 1)));
+  KR_TRY(kr_json_set(o, "total", json_integer(run->shard_total > 0 ? run->shard_total : 1)));
+  KR_TRY(kr_json_child(root, "suite", json_object(), &o));
+  KR_TRY(kr_json_set(o, "scenarios", json_integer((json_int_t)run->suite_scenarios)));
+  KR_TRY(kr_json_set(o, "hash",
+                     run->suite_hash[0] != '\0' ? json_string(run->suite_hash) : json_null()));
+  KR_TRY(kr_json_child(root, "catalogue", json_object(), &o));
+  KR_TRY(kr_json_set(o, "requirements", json_integer((json_int_t)run->requirements_len)));
+  return kr_json_set(
+      o, "hash", run->catalogue_hash[0] != '\0' ? json_string(run->catalogue_hash) : json_null());
+}
+
 static kf_rc kr_json_build(kr_json_ctx *ctx, const kf_run_result *run, json_t *root) {
   char iso[KF_TIME_ISO_MAX];
   KR_TRY(kf_time_format_iso(run->started_at, iso, sizeof iso));
@@ -367,6 +384,7 @@ static kf_rc kr_json_build(kr_json_ctx *ctx, const kf_run_result *run, json_t *r
   KR_TRY(kr_json_set(root, "seed", json_string(seed)));
   KR_TRY(kr_json_set(root, "run_id", json_string(run_id)));
   KR_TRY(kr_json_set(root, "started_at", json_string(iso)));
+  KR_TRY(kr_json_identity(run, root));
   KR_TRY(kr_json_summary(run, root));
   KR_TRY(kr_json_requirements(ctx, run, root));
   KR_TRY(kr_json_scenarios(ctx, run, root));

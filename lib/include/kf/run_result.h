@@ -180,6 +180,11 @@ typedef struct kf_requirement {
    * is above 0 the requirement was only partly checked and cannot pass.
    */
   size_t not_selected;
+  /*
+   * Of not_selected, how many were left out only because they run in another
+   * shard (--shard K/N): `konform merge` takes them back out.
+   */
+  size_t other_shards;
 } kf_requirement;
 
 #define KF_REQ_STATUSES(X)                                                                         \
@@ -195,6 +200,9 @@ typedef enum kf_req_status {
 /* "pass", "fail", "not-checked". */
 const char *kf_req_status_name(kf_req_status s);
 
+/* A hash as hex digits: 16 bytes of BLAKE2b, 32 digits and the NUL. */
+#define KF_RUN_HASH_HEX 33
+
 typedef struct kf_run_result {
   char *target; /* Target description (profile path or "embedded reference stack"). */
   char *base_url;
@@ -208,6 +216,19 @@ typedef struct kf_run_result {
   kf_scenario_result *scenarios; /* In the order they were loaded (not finished). */
   size_t scenarios_len;
   size_t scenarios_cap;
+  /*
+   * --shard K/N (shard_total 0: not sharded, reported as 1/1). The shard
+   * holds the selected scenarios at positions K-1, K-1+N, K-1+2N, ... of the
+   * load order, so a merge can put them back in the single run's order.
+   */
+  unsigned shard_index, shard_total;
+  /*
+   * The suite's identity, the same in every shard: how many scenarios the
+   * filters selected and a hash of their files and names in load order.
+   */
+  size_t suite_scenarios;
+  char suite_hash[KF_RUN_HASH_HEX];
+  char catalogue_hash[KF_RUN_HASH_HEX]; /* Of the catalogue file's bytes; "" without one. */
 } kf_run_result;
 
 void kf_run_result_init(kf_run_result *run);
