@@ -80,6 +80,7 @@ static const char kr_html_style[] =
 static const char kr_html_script[] =
     "(function () {\n"
     "  'use strict';\n"
+    "  var t0 = performance.now();\n"
     "  var D = JSON.parse(document.getElementById('konform-data').textContent);\n"
     "  var RANK = {fail: 0, error: 1, skip: 2, pass: 3};\n"
     "  var OPEN_MAX = 20;\n"
@@ -164,13 +165,15 @@ static const char kr_html_script[] =
     "      add(d, el('pre', null, parts[1]));\n"
     "    }\n"
     "  }\n"
-    "  function artifact(parent, p) {\n"
+    "  function artifact(parent, p, bodies) {\n"
     "    var a = p[3] || {};\n"
     "    var box = add(parent, el('div', 'artifact'));\n"
-    "    if (a.text !== undefined) {\n"
+    "    var text = a.of !== undefined ? bodies[a.of] : a.text;\n"
+    "    if (text !== undefined) {\n"
     "      var d = add(box, el('details'));\n"
-    "      add(d, el('summary', null, p[2]));\n"
-    "      add(d, el('pre', null, a.text));\n"
+    "      add(d, el('summary', null, p[2] + (a.of !== undefined ? ' (as the response of exchange ' +\n"
+    "          (a.of + 1) + ')' : '')));\n"
+    "      add(d, el('pre', null, text));\n"
     "    } else if (a.b64 !== undefined && /^image\\/(png|jpeg|gif|webp)$/.test(a.type)) {\n"
     "      add(box, el('div', null, p[2]));\n"
     "      var img = add(box, el('img'));\n"
@@ -193,7 +196,7 @@ static const char kr_html_script[] =
     "    add(head, el('span', 'meta', ' ' + st.at + ', ' + st.ms + ' ms'));\n"
     "    if (st.message) add(box, el('div', 'message', st.message));\n"
     "    var bad = st.status === 'fail' || st.status === 'error';\n"
-    "    var ex = null;\n"
+    "    var ex = null, bodies = [];\n"
     "    st.pieces.forEach(function (p) {\n"
     "      if (p[0] === 'expect') {\n"
     "        var e = add(box, el('div', 'expect st-' + p[1], p[2]));\n"
@@ -203,8 +206,9 @@ static const char kr_html_script[] =
     "        add(ex, el('div', 'exchange-title', p[2]));\n"
     "      } else if (p[0] === 'request' || p[0] === 'response') {\n"
     "        side(ex || box, p[0], p[2], bad);\n"
+    "        if (p[0] === 'response') bodies.push(message(p[2])[1]);\n"
     "      } else {\n"
-    "        artifact(box, p);\n"
+    "        artifact(box, p, bodies);\n"
     "      }\n"
     "    });\n"
     "  }\n"
@@ -274,6 +278,7 @@ static const char kr_html_script[] =
     "    c.addEventListener('change', apply);\n"
     "  });\n"
     "  apply();\n"
+    "  document.body.dataset.drawMs = String(Math.round(performance.now() - t0));\n"
     "  document.body.dataset.ready = '1';\n"
     "})();\n";
 
@@ -363,6 +368,12 @@ static kf_rc kr_html_artifact(kr_html *h, const kf_artifact *a) {
   size_t len = a->data != NULL ? a->len : 0;
   KR_TRY(kr_html_raw(h, "{"));
   KR_TRY(kr_html_member(h, true, "type", type));
+  /* A raw mail is also the answer of the step's fetch of it: say which, do not repeat it. */
+  for (size_t i = 0; i < h->st->exchanges_len; i++) {
+    const kf_message *r = &h->st->exchanges[i].response;
+    if (len > 0 && !r->body_cut && r->body_len == len && memcmp(r->body, data, len) == 0)
+      return kf_buf_appendf(&h->out, ",\"of\":%zu}", i);
+  }
   if (kr_html_textual(type) && kf_utf8_valid(data, len)) {
     KR_TRY(kr_html_raw(h, ",\"text\":"));
     KR_TRY(kr_quote_n(&h->out, data, len, KR_QUOTE_JSON_HTML));

@@ -271,6 +271,8 @@ def scale(b, tmp, profile):
     if b.js("document.body.dataset.ready") != "1":
         fail("the scale report's script did not finish drawing")
     opened = time.monotonic() - started
+    draw_ms = int(b.js("document.body.dataset.drawMs"))
+    parse_ms = b.js("Math.round(performance.getEntriesByType('navigation')[0].domInteractive)")
     entries = b.js("document.querySelectorAll('.scenario').length")
     if entries != n:
         fail(f"the scale report shows {entries} of {n} scenarios")
@@ -279,7 +281,8 @@ def scale(b, tmp, profile):
     filtered = time.monotonic() - started
     print(f"report: {n} scenarios: HTML {size / 1e6:.2f} MB ({size // n} bytes a scenario), "
           f"TAP {os.path.getsize(out['tap']) / 1e3:.0f} kB, JSON {os.path.getsize(out['json']) / 1e6:.2f} MB; "
-          f"Chromium opens it in {opened:.2f} s (load and drawn), a filter takes {filtered * 1000:.0f} ms; "
+          f"Chromium opens it in {opened:.2f} s (load and drawn; parsed at {parse_ms} ms, "
+          f"the script draws in {draw_ms} ms), a filter takes {filtered * 1000:.0f} ms; "
           f"the run took {out['seconds']:.1f} s")
 
 
@@ -323,7 +326,10 @@ def main():
         for p in procs:
             p.kill()
             p.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.environ.get("KONFORM_KEEP"):
+            print(f"report: kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
