@@ -35,8 +35,9 @@ static kf_rc kr_tap_desc_sink(void *ctx, const char *data, size_t len) {
     if (c != '#' && c != '\\' && c != '\n' && c != '\t')
       continue;
     KR_TRY(kf_buf_append(out, data + start, i - start));
-    KR_TRY(c == '#' ? kf_buf_append_str(out, "\\#")
-                    : c == '\\' ? kf_buf_append_str(out, "\\\\") : kf_buf_append_byte(out, ' '));
+    KR_TRY(c == '#'    ? kf_buf_append_str(out, "\\#")
+           : c == '\\' ? kf_buf_append_str(out, "\\\\")
+                       : kf_buf_append_byte(out, ' '));
     start = i + 1;
   }
   return kf_buf_append(out, data + start, len - start);
@@ -83,10 +84,12 @@ static kf_rc kr_tap_expects(kf_buf *out, const kf_step_result *st) {
     KR_TRY(kr_tap_yaml_at(out, "      ", "at", a->file, a->line));
     /* A failed expect always says both, as the console does. */
     if (a->expected != NULL || a->status == KF_STATUS_FAIL)
-      KR_TRY(kr_tap_yaml(out, "      ", "expected",
-                         a->expected != NULL ? a->expected : "(no value: what the expect line says)"));
+      KR_TRY(
+          kr_tap_yaml(out, "      ", "expected",
+                      a->expected != NULL ? a->expected : "(no value: what the expect line says)"));
     if (a->actual != NULL || a->status == KF_STATUS_FAIL)
-      KR_TRY(kr_tap_yaml(out, "      ", "actual", a->actual != NULL ? a->actual : "(not recorded)"));
+      KR_TRY(
+          kr_tap_yaml(out, "      ", "actual", a->actual != NULL ? a->actual : "(not recorded)"));
     if (a->message != NULL)
       KR_TRY(kr_tap_yaml(out, "      ", "message", a->message));
   }
@@ -155,8 +158,8 @@ static kf_rc kr_tap_point(kf_buf *out, const kf_scenario_result *sc, size_t n) {
   KR_TRY(kr_tap_desc(out, sc->name));
   if (sc->status == KF_STATUS_SKIP) {
     KR_TRY(kf_buf_append_str(out, " # SKIP "));
-    KR_TRY(kr_tap_desc(out, sc->message != NULL ? sc->message
-                                                : kr_skip_reason_words(sc->skip_kind)));
+    KR_TRY(
+        kr_tap_desc(out, sc->message != NULL ? sc->message : kr_skip_reason_words(sc->skip_kind)));
   }
   KR_TRY(kf_buf_append_byte(out, '\n'));
   return bad ? kr_tap_diagnostics(out, sc) : KF_OK;
@@ -190,8 +193,8 @@ static kf_rc kr_tap_document(kf_buf *out, const kf_run_result *run, int version)
   KR_TRY(kr_tap_desc(out, run->target));
   KR_TRY(kf_buf_append_str(out, " ("));
   KR_TRY(kr_tap_desc(out, run->base_url));
-  KR_TRY(kf_buf_appendf(out, "), seed %" PRIu64 ", run id %016" PRIx64 "\n", run->seed,
-                        run->run_id));
+  KR_TRY(
+      kf_buf_appendf(out, "), seed %" PRIu64 ", run id %016" PRIx64 "\n", run->seed, run->run_id));
   for (size_t i = 0; i < run->scenarios_len; i++)
     KR_TRY(kr_tap_point(out, &run->scenarios[i], i + 1));
   return kr_tap_footer(out, run);
