@@ -209,6 +209,8 @@ selftest: all
 # The portal's pages in headless Chromium (says "skipped" without it).
 browser: all
 	python3 tests/browser/portal.py $(BUILD)/bin
+# The HTML report in headless Chromium, and its size and opening time for 1,000 scenarios.
+	python3 tests/browser/report.py $(BUILD)/bin
 
 run:
 	@scripts/install-deps.sh

@@ -273,6 +273,9 @@ def scale(b, tmp, profile):
     opened = time.monotonic() - started
     draw_ms = int(b.js("document.body.dataset.drawMs"))
     parse_ms = b.js("Math.round(performance.getEntriesByType('navigation')[0].domInteractive)")
+    # Not a speed check: only a report that grew far past its figures (README) fails.
+    if size > 20 * 10**6:
+        fail(f"the {n}-scenario HTML report has {size} bytes, over 20 MB")
     entries = b.js("document.querySelectorAll('.scenario').length")
     if entries != n:
         fail(f"the scale report shows {entries} of {n} scenarios")
