@@ -69,8 +69,8 @@ static kf_rc kr_tap_yaml_at(kf_buf *out, const char *indent, const char *key, co
   return kf_buf_append_byte(out, '\n');
 }
 
-/* The expects of st that did not hold, as a list of small maps. */
-static kf_rc kr_tap_expects(kf_buf *out, const kf_step_result *st) {
+/* The expects of st that did not hold, as a list of small maps; said is the block's message. */
+static kf_rc kr_tap_expects(kf_buf *out, const kf_step_result *st, const char *said) {
   bool any = false;
   for (size_t i = 0; i < st->asserts_len; i++) {
     const kf_assert_result *a = &st->asserts[i];
@@ -90,7 +90,8 @@ static kf_rc kr_tap_expects(kf_buf *out, const kf_step_result *st) {
     if (a->actual != NULL || a->status == KF_STATUS_FAIL)
       KR_TRY(
           kr_tap_yaml(out, "      ", "actual", a->actual != NULL ? a->actual : "(not recorded)"));
-    if (a->message != NULL)
+    /* The block's message is usually this expect's; say it once. */
+    if (a->message != NULL && (said == NULL || strcmp(a->message, said) != 0))
       KR_TRY(kr_tap_yaml(out, "      ", "message", a->message));
   }
   return KF_OK;
@@ -141,7 +142,7 @@ static kf_rc kr_tap_diagnostics(kf_buf *out, const kf_scenario_result *sc) {
   if (st != NULL) {
     KR_TRY(kr_tap_yaml(out, "  ", "step", st->label));
     KR_TRY(kr_tap_yaml_at(out, "  ", "step_at", st->file, st->line));
-    KR_TRY(kr_tap_expects(out, st));
+    KR_TRY(kr_tap_expects(out, st, where.message));
     if (st->exchanges_len > 0) {
       const kf_exchange *ex = &st->exchanges[st->exchanges_len - 1];
       KR_TRY(kr_tap_exchange_line(out, ex, true));

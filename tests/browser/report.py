@@ -9,8 +9,9 @@ Chromium over the DevTools pipe (tests/browser/report_cdp.py) and checks the
 DOM: the counts, failures first, the requirement matrix, that each filter
 (status, area, requirement, tag) changes what is visible, that the failure's
 request and its failing line are shown, that hostile names stay text, that
-the page loads nothing and breaks no Content-Security-Policy. It saves a
-screenshot as BUILD/report-browser.png.
+the page loads nothing and breaks no Content-Security-Policy. It saves
+screenshots as BUILD/report-browser.png (the top) and
+BUILD/report-browser-failure.png (the failure).
 
 Then the scale run: a generated suite of SCALE scenarios (default 1000;
 registrations with their mails, failures, errors and skips in realistic
@@ -318,8 +319,11 @@ def main():
         shot = os.path.join(BUILD, "report-browser.png")
         b.js("window.scrollTo(0, 0)")
         b.screenshot(shot)
+        # The failure with its request and marked line, under the sticky filters.
+        b.js("window.scrollTo(0, document.getElementById('filters').offsetTop)")
+        b.screenshot(shot.replace(".png", "-failure.png"))
         print(f"report: the HTML report passed the DOM checks in "
-              f"{b.js('navigator.userAgent')[:60]}...; screenshot {shot}")
+              f"{b.js('navigator.userAgent')[:60]}...; screenshots {shot} and -failure.png")
         if SCALE > 0:
             scale(b, tmp, profile)
         return 0

@@ -1334,7 +1334,14 @@ static void test_tap_report(void **state) {
                               "  step_at: \"" FAIL_FILE ":15\"\n  expects:\n"
                               "    - expect: \"expect status == 410\"\n      status: fail\n"
                               "      at: \"" FAIL_FILE ":17\"\n      expected: \"410\"\n"
-                              "      actual: \"got 200\"\n"));
+                              "      actual: \"got 200\"\n"
+                              "    - expect: \"expect body.status == \\\"expired\\\"\"\n"));
+  /* The second expect's message is its own; the first's is the block's and is not repeated. */
+  assert_non_null(strstr(tap, "      message: \""
+                              "expect body.status == \\\"expired\\\": got "
+                              "\\\"confirmed\\\"\"\n"));
+  assert_null(strstr(tap, "      message: \""
+                          "expect status == 410"));
   assert_non_null(strstr(tap, "  request: \"POST " SERVER "/api/v1/email-confirmations\"\n"
                               "  response: \"HTTP/1.1 200 OK\"\n  ...\n"));
   assert_non_null(strstr(tap, "\nok 3 - " NAME_SKIP " # SKIP " SKIP_MESSAGE "\n"));
