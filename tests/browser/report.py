@@ -34,15 +34,20 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from report_cdp import Browser, CdpError, find_chromium  # noqa: E402
 
-ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
-BIN = ARGS[0] if ARGS else "build/bin"
+
+def parse_args():
+    import argparse
+    ap = argparse.ArgumentParser(description="The HTML report in headless Chromium.")
+    ap.add_argument("bin", nargs="?", default="build/bin", help="folder of the built programs")
+    ap.add_argument("--scale", type=int, default=1000,
+                    help="scenarios of the generated run to measure (0: none)")
+    return ap.parse_args()
+
+
+OPTS = parse_args()
+BIN = OPTS.bin
 BUILD = os.path.dirname(os.path.abspath(BIN))
-SCALE = 1000
-if "--scale" in sys.argv:
-    SCALE = int(sys.argv[sys.argv.index("--scale") + 1])
-    ARGS = [a for a in ARGS if a != str(SCALE)]
-    BIN = ARGS[0] if ARGS else "build/bin"
-    BUILD = os.path.dirname(os.path.abspath(BIN))
+SCALE = OPTS.scale
 SUITE = "tests/fixtures/report-suite"
 CATALOGUE = "scenarios/catalogue.json"
 
@@ -248,12 +253,14 @@ GET /api/v1/health
 
 
 def write_scale_suite(folder, n):
+    """n scenarios in the shares of SCALE_KINDS (the first kind takes what rounding leaves)."""
     os.makedirs(folder)
+    counts = [share * n // 100 for share, *_ in SCALE_KINDS]
+    counts[0] = n - sum(counts[1:])
     i = 0
-    for share, covers, tags, body in SCALE_KINDS:
+    for count, (_, covers, tags, body) in zip(counts, SCALE_KINDS):
         with open(os.path.join(folder, f"scale-{covers}.konform"), "w") as f:
-            for _ in range(n * share // 100 if share != SCALE_KINDS[0][0] else
-                           n - sum(s * n // 100 for s, *_ in SCALE_KINDS[1:])):
+            for _ in range(count):
                 i += 1
                 f.write(f"scenario: Skalierung {i:04d} {tags.split()[1]}\ncovers: {covers}\n"
                         f"tags: {tags}\n\n{body}\n")
