@@ -354,7 +354,7 @@ static kf_rc kr_html_names(kr_html *h, const char *key, char *const *names, size
   return kf_buf_append_byte(&h->out, ']');
 }
 
-/* Standard base64 of the len bytes at data, as a JSON string, encoded piece by piece. */
+/* Append the standard base64 of the len bytes at data, encoded piece by piece on the stack. */
 static kf_rc kr_html_base64(kf_buf *out, const unsigned char *data, size_t len) {
   enum { CHUNK = 3 * 512 };
   char enc[sodium_base64_ENCODED_LEN(CHUNK, sodium_base64_VARIANT_ORIGINAL)];
