@@ -486,7 +486,7 @@ static kf_rc kr_html_requirements(kr_html *h) {
   for (size_t i = 0; i < run->requirements_len; i++) {
     const kf_requirement *rq = &run->requirements[i];
     size_t n = 0;
-    kf_req_status s = kf_run_result_requirement_status(run, rq->id, &n);
+    kf_req_status s = kf_run_result_requirement_status(run, rq->id != NULL ? rq->id : "", &n);
     KR_TRY(kr_html_raw(h, i > 0 ? ",{" : "{"));
     KR_TRY(kr_html_member(h, true, "id", rq->id));
     KR_TRY(kr_html_member(h, false, "area", rq->area != NULL ? rq->area : ""));

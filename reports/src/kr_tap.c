@@ -171,7 +171,7 @@ static kf_rc kr_tap_footer(kf_buf *out, const kf_run_result *run) {
   for (size_t i = 0; i < run->requirements_len; i++) {
     const kf_requirement *rq = &run->requirements[i];
     size_t n = 0;
-    kf_req_status s = kf_run_result_requirement_status(run, rq->id, &n);
+    kf_req_status s = kf_run_result_requirement_status(run, rq->id != NULL ? rq->id : "", &n);
     KR_TRY(kf_buf_append_str(out, "# requirement "));
     KR_TRY(kr_tap_desc(out, rq->id));
     KR_TRY(kf_buf_appendf(out, " %s: ", kf_req_status_name(s)));
