@@ -203,6 +203,11 @@ def check_report(b, url, port):
                ".map(e => e.textContent)")
     if steps < 3 or not any("message/rfc822" in a and "Subject:" in a for a in art):
         fail(f"the passing entry shows {steps} steps and artifacts {[a[:80] for a in art]}")
+    waited = b.js("Array.from(document.querySelectorAll('.scenario[data-status=pass] .waited'))"
+                  ".map(e => e.textContent)")
+    if len(waited) != 1 or not waited[0].startswith("mail from kontoservice@arbeitsagentur.de to ") \
+            or not waited[0].endswith(": Bestätigung Ihrer E-Mail-Adresse"):
+        fail(f"the mail waited for is not named: {waited}")
     body = b.js("Array.from(document.querySelectorAll('.scenario[data-status=pass] .request pre'))"
                 ".map(e => e.textContent).join('\\n')")
     if "</script><script>alert(1)</script>" not in body:
