@@ -7,7 +7,7 @@ set -eu
 PACKAGES="build-essential pkg-config ca-certificates curl clang-format jq python3 chromium
 libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev libjansson-dev libxml2-dev
 liboath-dev libfido2-dev libcbor-dev libsodium-dev libgmime-3.0-dev libcmocka-dev libyaml-dev
-libssl-dev libqrencode-dev oathtool python3-fido2"
+libssl-dev libqrencode-dev oathtool python3-fido2 perl"
 
 missing=""
 for pkg in $PACKAGES; do

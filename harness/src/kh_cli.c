@@ -91,10 +91,11 @@ static kf_rc kh_cli_opt_tag(void *cfg, const char *value, kf_err *err) {
   return kh_cli_push(o->tags, &o->tags_len, value, "--tag", err);
 }
 
-/* The report writers, by the KIND of --report KIND=PATH. */
+/* The report writers, by the KIND of --report KIND=PATH: the rows of KR_FORMATS. */
 static const kh_cli_report_kind KH_CLI_REPORTS[] = {
-    {"json", "JSON", kr_json_write},
-    {"junit", "JUnit", kr_junit_write},
+#define KH_CLI_REPORT_ROW(name, label, write) {name, label, write},
+    KR_FORMATS(KH_CLI_REPORT_ROW)
+#undef KH_CLI_REPORT_ROW
 };
 
 static kf_rc kh_cli_opt_report(void *cfg, const char *value, kf_err *err) {
@@ -110,7 +111,8 @@ static kf_rc kh_cli_opt_report(void *cfg, const char *value, kf_err *err) {
       r->kind = &KH_CLI_REPORTS[i];
   }
   if (r->kind == NULL)
-    return kf_err_set(err, KF_ERR_INVALID, "--report wants json=PATH or junit=PATH, not \"%s\"",
+    return kf_err_set(err, KF_ERR_INVALID,
+                      "--report wants KIND=PATH, KIND one of" KR_FORMAT_WORDS "; not \"%s\"",
                       value);
   r->path = eq + 1;
   if (r->path[0] == '\0')
@@ -163,7 +165,7 @@ static const kf_opt KH_CLI_OPTS[] = {
     KF_OPT_STRING_ROW("name", 0, kh_cli_options, name, "TEXT",
                       "only scenarios whose name contains TEXT"),
     KF_OPT_CALL_ROW("report", 0, kh_cli_opt_report, "KIND=PATH",
-                    "write a report, KIND json or junit (repeatable)"),
+                    "write a report (repeatable); KIND:" KR_FORMAT_WORDS),
     KF_OPT_CALL_ROW("trace", 0, kh_cli_opt_trace, "MODE",
                     "failed (default): the exchanges of failing steps at the\n"
                     "end; all: every step with its exchanges as it runs"),

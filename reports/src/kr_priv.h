@@ -84,6 +84,24 @@ kf_rc kr_text_clean_n(kf_buf *out, const char *s, size_t len, unsigned flags);
 /* kr_text_clean_n for the NUL-terminated s. */
 kf_rc kr_text_clean(kf_buf *out, const char *s, unsigned flags);
 
+/* How kr_quote escapes (kr_quote.c). */
+typedef enum kr_quote_style {
+  /* A JSON string that is safe inside an HTML element: '<', '>', '&' as \u escapes. */
+  KR_QUOTE_JSON_HTML,
+  /* A YAML double-quoted scalar that TAP's YAMLish readers take: only \" \\ \n \t. */
+  KR_QUOTE_YAML
+} kr_quote_style;
+
+/*
+ * Append the len bytes at s (any bytes) as one double-quoted string: cleaned
+ * with KR_CLEAN_TERMINAL (so only LF and tab remain of the control
+ * characters, the rest visible escapes), then escaped for style. The result
+ * is valid UTF-8 on one line. KF_ERR_NOMEM or KF_ERR_LIMIT from out.
+ */
+kf_rc kr_quote_n(kf_buf *out, const char *s, size_t len, kr_quote_style style);
+/* kr_quote_n for the NUL-terminated s; NULL is the empty string. */
+kf_rc kr_quote(kf_buf *out, const char *s, kr_quote_style style);
+
 /*
  * The requirement area of a scenario: the prefix before the first '-' of its
  * first covered ID ("ACC-06" -> "ACC"), or "OTHER" if it covers nothing.

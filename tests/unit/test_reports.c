@@ -1,5 +1,5 @@
 /*
- * test_reports.c: the console, JUnit and JSON report writers.
+ * test_reports.c: the console, JUnit, JSON, HTML and TAP report writers.
  *
  * Each test builds a kf_run_result by hand, writes a report into a fresh
  * mkdtemp folder and reads it back with the same libraries a consumer would
@@ -1102,6 +1102,307 @@ static void test_json_alloc_failures(void **state) {
 static void test_junit_alloc_failures(void **state) {
   fixture *f = *state;
   file_sweep_run(f, f->xml, kr_junit_write);
+}
+
+/* ---------------------------------------------------------------------------
+ * HTML and TAP.
+ * ------------------------------------------------------------------------- */
+
+/* A path in f's folder (static storage: one at a time). */
+static const char *fixture_path(fixture *f, const char *name) {
+  static char path[192];
+  assert_int_equal(kf_str_format(path, sizeof path, "%s/%s", f->dir, name), KF_OK);
+  return path;
+}
+
+/* A scenario whose name and message are hostile to HTML, TAP and YAML alike. */
+static void add_hostile(kf_run_result *run) {
+  static const char name[] = "</script><script>alert(1)</script> <!-- \"q\" & 'a' # x \\ "
+                             "\xff\n2nd line\x1b[31m";
+  kf_scenario_result *sc =
+      add_scenario(run, name, "scenarios/acc/hostile.konform", 1, "ACC-01", KF_STATUS_FAIL, 1);
+  sc->message = own("expect json \"$.a\" == \"</script>\": got \"\xc3\x28\"\n  ---\n  ...");
+  kf_step_result *st = add_step(sc, "GET /</script>", 2, KF_STATUS_FAIL, sc->message);
+  st->fail_line = 3;
+  kf_exchange *ex = add_exchange(st, "request", "GET", SERVER "/</script>", "HTTP/1.1 200 OK");
+  set_body(&ex->response, "<!--<script>x</script>\0\xff", 24);
+  add_assert(st, "expect json \"$.a\" == \"</script>\"", 3, KF_STATUS_FAIL, "\"</script>\"",
+             "got \"\xc3\x28\"", sc->message);
+}
+
+/* Write f's run as HTML and return the page (caller frees with test_free). */
+static char *write_html(fixture *f, size_t *len) {
+  kf_err err;
+  kf_err_init(&err);
+  const char *path = fixture_path(f, "report.html");
+  assert_int_equal(kr_html_write(&f->run, path, &err), KF_OK);
+  assert_int_equal(dir_entries(f->dir), 1);
+  char *page = slurp(path, len);
+  assert_non_null(page);
+  assert_true(kf_utf8_valid(page, *len));
+  assert_null(memchr(page, '\0', *len));
+  return page;
+}
+
+/* The run's data of page, parsed (caller json_decref's); checks the element holds no markup. */
+static json_t *html_data(const char *page) {
+  static const char open[] = "<script type=\"application/json\" id=\"konform-data\">";
+  const char *start = strstr(page, open);
+  assert_non_null(start);
+  start += sizeof open - 1;
+  const char *end = strstr(start, "</script>");
+  assert_non_null(end);
+  for (const char *p = start; p < end; p++)
+    if (*p == '<' || *p == '>' || *p == '&')
+      fail_msg("a raw '%c' in the embedded data at %td", *p, p - start);
+  json_error_t jerr;
+  json_t *doc = json_loadb(start, (size_t)(end - start), 0, &jerr);
+  if (doc == NULL)
+    fail_msg("the embedded data is no JSON: %s at %d", jerr.text, jerr.position);
+  return doc;
+}
+
+/* The CSP names the SHA-256 of the text of the element that starts with open. */
+static void assert_csp_hash(const char *page, const char *open, const char *close) {
+  const char *start = strstr(page, open);
+  assert_non_null(start);
+  start += strlen(open);
+  const char *end = strstr(start, close);
+  assert_non_null(end);
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, (const unsigned char *)start, (size_t)(end - start));
+  char b64[64], want[96];
+  sodium_bin2base64(b64, sizeof b64, digest, sizeof digest, sodium_base64_VARIANT_ORIGINAL);
+  assert_int_equal(kf_str_format(want, sizeof want, "'sha256-%s'", b64), KF_OK);
+  const char *csp = strstr(page, "http-equiv=\"Content-Security-Policy\"");
+  assert_non_null(csp);
+  assert_true(strstr(csp, want) != NULL && strstr(csp, want) < strstr(page, "<title>"));
+}
+
+static const json_t *scenario_by_name(const json_t *doc, const char *name) {
+  const json_t *s = find_by(json_object_get(doc, "scenarios"), "name", name);
+  if (s == NULL)
+    fail_msg("no scenario %s in the page's data", name);
+  return s;
+}
+
+static void test_html_report(void **state) {
+  fixture *f = *state;
+  size_t len = 0;
+  char *page = write_html(f, &len);
+  assert_true(kf_str_starts_with(page, "<!DOCTYPE html>\n<html lang=\"en\">"));
+  assert_non_null(strstr(page, "<p id=\"summary\">5 scenarios: 2 passed, 1 failed, 1 error, 1 "
+                               "skipped</p>"));
+  /* Self-contained: two scripts (data and code), nothing that loads anything. */
+  size_t scripts = 0;
+  for (const char *p = page; (p = strstr(p, "<script")) != NULL; p++)
+    scripts++;
+  assert_int_equal(scripts, 2);
+  assert_null(strstr(page, " src="));
+  assert_null(strstr(page, "<link"));
+  assert_null(strstr(page, "@import"));
+  assert_non_null(strstr(page, "default-src 'none'"));
+  assert_csp_hash(page, "</script>\n<script>", "</script>");
+  assert_csp_hash(page, "<style>", "</style>");
+
+  json_t *doc = html_data(page);
+  assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "run"), "seed")),
+                      "18446744073709551557");
+  assert_int_equal(json_array_size(json_object_get(doc, "scenarios")), 5);
+  assert_int_equal(json_array_size(json_object_get(doc, "areas")), 3);
+  const json_t *reqs = json_object_get(doc, "requirements");
+  assert_string_equal(json_string_value(json_object_get(find_by(reqs, "id", "ACC-06"), "status")),
+                      "fail");
+  assert_string_equal(json_string_value(json_object_get(find_by(reqs, "id", "ACC-07"), "source")),
+                      "practice");
+
+  /* The failure: its message with its markup as text, where, and the marked expect. */
+  const json_t *sc = scenario_by_name(doc, NAME_FAIL);
+  assert_string_equal(json_string_value(json_object_get(sc, "message")), FAIL_MESSAGE);
+  assert_string_equal(json_string_value(json_object_get(sc, "fail_at")), FAIL_FILE ":17");
+  const json_t *pieces = json_object_get(json_array_get(json_object_get(sc, "steps"), 1), "pieces");
+  size_t marked = 0, expects = 0;
+  for (size_t i = 0; i < json_array_size(pieces); i++) {
+    const json_t *p = json_array_get(pieces, i);
+    if (strcmp(json_string_value(json_array_get(p, 0)), "expect") != 0)
+      continue;
+    expects++;
+    if (json_array_size(p) == 4) {
+      marked++;
+      assert_true(kf_str_starts_with(json_string_value(json_array_get(p, 2)),
+                                     "expect status == 410  (" FAIL_FILE ":17)"));
+    }
+  }
+  assert_int_equal(expects, 3); /* Every expect, the one that held too. */
+  assert_int_equal(marked, 1);
+  /* The odd request: the NUL and the control characters visible, bad bytes replaced. */
+  const char *req = json_string_value(json_array_get(json_array_get(pieces, 4), 2));
+  assert_true(kf_str_starts_with(req, "POST " SERVER "/api/v1/email-confirmations\n"));
+  assert_non_null(strstr(req, "X-Odd: a\\x01b\\x1B[31mred\\x7F"));
+  assert_non_null(strstr(req, "\\x00tail"));
+  assert_non_null(strstr(req, "\xef\xbf\xbd"));
+
+  /* Artifacts: the raw mail as text, the QR image as base64 of its exact bytes. */
+  const json_t *wait =
+      json_array_get(json_object_get(scenario_by_name(doc, NAME_PASS), "steps"), 1);
+  const json_t *wp = json_object_get(wait, "pieces");
+  const json_t *mail = json_array_get(json_array_get(wp, json_array_size(wp) - 2), 3);
+  assert_string_equal(json_string_value(json_object_get(mail, "type")), "message/rfc822");
+  assert_non_null(strstr(json_string_value(json_object_get(mail, "text")), "Hallo, bitte"));
+  const json_t *png = json_array_get(json_array_get(wp, json_array_size(wp) - 1), 3);
+  char b64[64];
+  sodium_bin2base64(b64, sizeof b64, png_bytes, sizeof png_bytes, sodium_base64_VARIANT_ORIGINAL);
+  assert_string_equal(json_string_value(json_object_get(png, "b64")), b64);
+  const json_t *skip = scenario_by_name(doc, NAME_SKIP);
+  assert_string_equal(json_string_value(json_object_get(skip, "skip")), "no_clock");
+  assert_string_equal(json_string_value(json_object_get(skip, "message")), SKIP_MESSAGE);
+  json_decref(doc);
+  test_free(page);
+}
+
+static void test_html_hostile(void **state) {
+  fixture *f = *state;
+  add_hostile(&f->run);
+  size_t len = 0;
+  char *page = write_html(f, &len);
+  json_t *doc = html_data(page);
+  const json_t *scs = json_object_get(doc, "scenarios");
+  const json_t *sc = json_array_get(scs, json_array_size(scs) - 1);
+  assert_string_equal(json_string_value(json_object_get(sc, "name")),
+                      "</script><script>alert(1)</script> <!-- \"q\" & 'a' # x \\ \xef\xbf\xbd\n"
+                      "2nd line\\x1B[31m");
+  const json_t *pieces = json_object_get(json_array_get(json_object_get(sc, "steps"), 0), "pieces");
+  const char *resp = json_string_value(json_array_get(json_array_get(pieces, 3), 2));
+  assert_non_null(strstr(resp, "<!--<script>x</script>\\x00\xef\xbf\xbd"));
+  /* Outside the data the hostile text appears nowhere, not even in the title. */
+  char *data = strstr(page, "id=\"konform-data\">");
+  assert_non_null(data);
+  char *after = strstr(data, "</script>");
+  assert_non_null(after);
+  *data = '\0';
+  assert_null(strstr(page, "alert(1)"));
+  assert_null(strstr(after, "alert(1)"));
+  json_decref(doc);
+  test_free(page);
+}
+
+static void test_html_empty_run(void **state) {
+  fixture *f = *state;
+  kf_run_result_release(&f->run);
+  size_t len = 0;
+  char *page = write_html(f, &len);
+  json_t *doc = html_data(page);
+  assert_int_equal(json_array_size(json_object_get(doc, "scenarios")), 0);
+  assert_non_null(strstr(page, "0 scenarios: 0 passed"));
+  json_decref(doc);
+  test_free(page);
+}
+
+static void test_html_alloc_failures(void **state) {
+  fixture *f = *state;
+  file_sweep_run(f, fixture_path(f, "report.html"), kr_html_write);
+}
+
+/* Write f's run as TAP (version 14 or 13) and return it (caller frees with test_free). */
+static char *write_tap(fixture *f, report_writer writer) {
+  kf_err err;
+  kf_err_init(&err);
+  const char *path = fixture_path(f, "report.tap");
+  assert_int_equal(writer(&f->run, path, &err), KF_OK);
+  size_t len = 0;
+  char *tap = slurp(path, &len);
+  assert_non_null(tap);
+  assert_true(kf_utf8_valid(tap, len));
+  /* Every line: no control character but the line break. */
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)tap[i] < 0x20 && tap[i] != '\n')
+      fail_msg("control character 0x%02X at byte %zu", (unsigned char)tap[i], i);
+  return tap;
+}
+
+static void test_tap_report(void **state) {
+  fixture *f = *state;
+  char *tap = write_tap(f, kr_tap_write);
+  assert_true(kf_str_starts_with(tap, "TAP version 14\n1..5\n# target embedded reference stack "
+                                      "(" SERVER "), seed 18446744073709551557, run id "
+                                      "0000000000000abc\n"
+                                      "ok 1 - " NAME_PASS "\nnot ok 2 - " NAME_FAIL "\n  ---\n"
+                                      "  message: \"expect status == 410: got 200 <&\\\"'>\"\n"
+                                      "  severity: fail\n  at:\n"
+                                      "    file: \"" FAIL_FILE "\"\n    line: 17\n"));
+  assert_non_null(strstr(tap, "  step: \"POST /api/v1/email-confirmations\"\n"
+                              "  step_at: \"" FAIL_FILE ":15\"\n  expects:\n"
+                              "    - expect: \"expect status == 410\"\n      status: fail\n"
+                              "      at: \"" FAIL_FILE ":17\"\n      expected: \"410\"\n"
+                              "      actual: \"got 200\"\n"
+                              "    - expect: \"expect body.status == \\\"expired\\\"\"\n"));
+  /* The second expect's message is its own; the first's is the block's and is not repeated. */
+  assert_non_null(strstr(tap, "      message: \""
+                              "expect body.status == \\\"expired\\\": got "
+                              "\\\"confirmed\\\"\"\n"));
+  assert_null(strstr(tap, "      message: \""
+                          "expect status == 410"));
+  assert_non_null(strstr(tap, "  request: \"POST " SERVER "/api/v1/email-confirmations\"\n"
+                              "  response: \"HTTP/1.1 200 OK\"\n  ...\n"));
+  assert_non_null(strstr(tap, "\nok 3 - " NAME_SKIP " # SKIP " SKIP_MESSAGE "\n"));
+  assert_non_null(strstr(tap, "\nnot ok 4 - " NAME_ERROR "\n  ---\n  message: \"" ERROR_MESSAGE
+                              "\"\n  severity: error\n"));
+  assert_non_null(
+      strstr(tap, "  response: \"no response: connection refused\"\n  ...\nok 5 - " NAME_OTHER
+                  "\n# requirement ACC-01 pass: Registrierung\n"));
+  assert_true(kf_str_ends_with(tap, "# 2 passed, 2 failed, 1 skipped (1 of the failed: errors)\n"));
+  test_free(tap);
+
+  tap = write_tap(f, kr_tap13_write);
+  assert_true(kf_str_starts_with(tap, "TAP version 13\n1..5\n"));
+  test_free(tap);
+}
+
+static void test_tap_hostile(void **state) {
+  fixture *f = *state;
+  add_hostile(&f->run);
+  char *tap = write_tap(f, kr_tap_write);
+  /* '#' and '\' escaped in the description, the line break a blank, controls visible. */
+  assert_non_null(strstr(tap, "\nnot ok 6 - </script><script>alert(1)</script> <!-- \"q\" & 'a' "
+                              "\\# x \\\\ \xef\xbf\xbd 2nd line\\\\x1B[31m\n  ---\n"));
+  /* YAML: one line per value, quotes and backslashes escaped, no line that ends the block. */
+  assert_non_null(strstr(tap, "  message: \"expect json \\\"$.a\\\" == \\\"</script>\\\": got "
+                              "\\\"\xef\xbf\xbd(\\\"\\n  ---\\n  ...\"\n"));
+  test_free(tap);
+}
+
+static void test_tap_empty_run(void **state) {
+  fixture *f = *state;
+  kf_run_result_release(&f->run);
+  char *tap = write_tap(f, kr_tap_write);
+  assert_true(kf_str_starts_with(tap, "TAP version 14\n1..0 # SKIP no scenario was selected\n"));
+  test_free(tap);
+}
+
+static void test_tap_alloc_failures(void **state) {
+  fixture *f = *state;
+  file_sweep_run(f, fixture_path(f, "report.tap"), kr_tap_write);
+}
+
+/* The --report kinds: each named once, each with a writer; the usage words from the same rows. */
+static void test_report_formats(void **state) {
+  (void)state;
+  static const struct {
+    const char *name;
+    kr_write_fn write;
+  } rows[] = {
+#define ROW(name, label, write) {name, write},
+      KR_FORMATS(ROW)
+#undef ROW
+  };
+  size_t n = sizeof rows / sizeof rows[0];
+  assert_int_equal(n, 5);
+  for (size_t i = 0; i < n; i++) {
+    assert_non_null(rows[i].write);
+    for (size_t j = i + 1; j < n; j++)
+      assert_true(strcmp(rows[i].name, rows[j].name) != 0);
+  }
+  assert_string_equal(KR_FORMAT_WORDS, " json junit html tap tap13");
 }
 
 /* ---------------------------------------------------------------------------
@@ -2283,6 +2584,15 @@ int main(void) {
       FIXTURE_TEST(test_junit_empty_run),
       FIXTURE_TEST(test_junit_alloc_failures),
       FIXTURE_TEST(test_junit_schema),
+      FIXTURE_TEST(test_html_report),
+      FIXTURE_TEST(test_html_hostile),
+      FIXTURE_TEST(test_html_empty_run),
+      FIXTURE_TEST(test_html_alloc_failures),
+      FIXTURE_TEST(test_tap_report),
+      FIXTURE_TEST(test_tap_hostile),
+      FIXTURE_TEST(test_tap_empty_run),
+      FIXTURE_TEST(test_tap_alloc_failures),
+      cmocka_unit_test(test_report_formats),
       FIXTURE_TEST(test_console_summary_plain),
       FIXTURE_TEST(test_console_summary_verbose),
       FIXTURE_TEST(test_console_summary_color),

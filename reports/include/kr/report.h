@@ -1,8 +1,8 @@
 /*
  * report.h: the report writers. They only read a kf_run_result; they never
- * run anything and never see the parser or the network. All three show the
- * same things of a step: its asserts (expects), every exchange it made
- * (request and response, or why no answer came) and the artifacts it kept.
+ * run anything and never see the parser or the network. KR_FORMATS lists
+ * them for `--report KIND=PATH`. All of them show the same things of a step: its asserts (expects),
+ * every exchange it made (request and response, or why no answer came) and the artifacts it kept.
  *
  * Ownership: the writers only borrow run and allocate nothing the caller must
  * free; each file is replaced atomically (temporary file, then rename).
@@ -107,5 +107,52 @@ kf_rc kr_junit_write(const kf_run_result *run, const char *path, kf_err *err);
  * exchange structured, every assert passed or not, every artifact's bytes.
  */
 kf_rc kr_json_write(const kf_run_result *run, const char *path, kf_err *err);
+
+/*
+ * One self-contained HTML page (inline CSS and script, no network; it opens
+ * from disk): the run as JSON in a <script type="application/json"> (every
+ * '<', '>' and '&' escaped, so no data can end the element), drawn by the
+ * inline script. At the top the requirement matrix by area (verdict, text,
+ * source, covering scenarios); then one entry per scenario, failures first,
+ * each step with every expect and its outcome (the failing one marked), every
+ * exchange (request and response, bodies laid out as kr_body does, in
+ * <details>) and its artifacts (text ones shown, images inline). Filters by
+ * status, area, requirement and tag. A Content-Security-Policy with the
+ * hashes of its own script and style forbids everything else.
+ */
+kf_rc kr_html_write(const kf_run_result *run, const char *path, kf_err *err);
+
+/*
+ * TAP (https://testanything.org/tap-version-14-specification.html): "TAP
+ * version 14", the plan "1..N", one test point per scenario in run order
+ * ("ok 3 - name", "not ok 4 - name", a skip "ok 5 - name # SKIP reason"; '#'
+ * and '\' in names escaped), for a failure or an error a YAML block
+ * indented two blanks (message, severity, at: file and line, the step, the
+ * failing expect with expected and actual, the request and response lines),
+ * and the requirement verdicts as comments at the end. kr_tap13_write writes
+ * the same announced as "TAP version 13", for harnesses that know no later
+ * version (prove 3.44, Debian 12, rejects a 14).
+ */
+kf_rc kr_tap_write(const kf_run_result *run, const char *path, kf_err *err);
+kf_rc kr_tap13_write(const kf_run_result *run, const char *path, kf_err *err);
+
+/* A report writer: replaces the file at path atomically (see above). */
+typedef kf_rc (*kr_write_fn)(const kf_run_result *run, const char *path, kf_err *err);
+
+/*
+ * The report formats, by the KIND of `--report KIND=PATH`: the kind, a label
+ * for messages, the writer. A new format is its writer and one row here; the
+ * CLI's table, usage and messages come from the rows.
+ */
+#define KR_FORMATS(X)                                                                              \
+  X("json", "JSON", kr_json_write)                                                                 \
+  X("junit", "JUnit", kr_junit_write)                                                              \
+  X("html", "HTML", kr_html_write)                                                                 \
+  X("tap", "TAP", kr_tap_write)                                                                    \
+  X("tap13", "TAP 13", kr_tap13_write)
+
+/* " json junit html tap tap13": the kinds as one string literal, for usage texts. */
+#define KR_FORMAT_WORD(name, label, write) " " name
+#define KR_FORMAT_WORDS KR_FORMATS(KR_FORMAT_WORD)
 
 #endif
