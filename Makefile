@@ -213,7 +213,8 @@ scenarios: all
 	@mkdir -p $(REPORT_DIR)
 	$(BUILD)/bin/konform lint --catalogue scenarios/catalogue.json scenarios
 	$(BUILD)/bin/konform run --jobs $(JOBS) --catalogue scenarios/catalogue.json --allow-partial \
-	  --report json=$(REPORT_DIR)/konform.json --report junit=$(REPORT_DIR)/junit.xml scenarios
+	  --report json=$(REPORT_DIR)/konform.json --report junit=$(REPORT_DIR)/junit.xml \
+	  --report html=$(REPORT_DIR)/konform.html --report tap=$(REPORT_DIR)/konform.tap scenarios
 	@scripts/check-skips.sh $(REPORT_DIR)/konform.json
 
 # Every fault of the reference server's catalogue is caught by a scenario
