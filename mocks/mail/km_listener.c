@@ -21,13 +21,22 @@
 #include "kf/log.h"
 #include "kf/str.h"
 
-#define KM_LISTENER_DEFAULT_MAX_SESSIONS 64
-#define KM_LISTENER_DEFAULT_TIMEOUT_S 300
+#define KM_LISTENER_DEFAULT_MAX_SESSIONS 256
+#define KM_LISTENER_DEFAULT_MAX_PER_IP 8
+#define KM_LISTENER_DEFAULT_TIMEOUT_S 60
+/* An IPv6 address, or an IPv4 one, as bytes. */
+#define KM_LISTENER_ADDR_MAX 16
 /* Replies produced by one read; pipelined commands in 4 KiB stay far below. */
 #define KM_LISTENER_OUT_MAX ((size_t)1024 * 1024)
 /* A peer must take our replies within this time, or the session ends. */
 #define KM_LISTENER_SEND_TIMEOUT_MS 30000
 #define KM_LISTENER_PEER_MAX 64
+
+/* A peer's address without the port (IPv4-mapped IPv6 counts as IPv4). */
+typedef struct km_peer_addr {
+  unsigned char bytes[KM_LISTENER_ADDR_MAX];
+  size_t len;
+} km_peer_addr;
 
 struct km_listener {
   char *bind_address;
@@ -47,14 +56,19 @@ struct km_listener {
   bool started;
   bool stopped;
 
+  unsigned max_per_ip;
+
   pthread_mutex_t lock;
   pthread_cond_t idle; /* Signalled when active drops to 0. */
   unsigned active;
+  /* One slot per open session: its peer address, so a new peer's count is a scan. */
+  km_peer_addr *open_addrs; /* max_sessions slots; len 0 = free. */
 };
 
 typedef struct km_session {
   km_listener *l;
   int fd;
+  size_t slot; /* In open_addrs. */
   char peer[KM_LISTENER_PEER_MAX];
 } km_session;
 
@@ -64,6 +78,7 @@ void km_listener_config_init(km_listener_config *cfg) {
   cfg->bind_address = "127.0.0.1";
   cfg->port = 0;
   cfg->max_sessions = KM_LISTENER_DEFAULT_MAX_SESSIONS;
+  cfg->max_sessions_per_ip = KM_LISTENER_DEFAULT_MAX_PER_IP;
   cfg->timeout_s = KM_LISTENER_DEFAULT_TIMEOUT_S;
   km_smtp_config_init(&cfg->smtp);
 }
@@ -80,14 +95,18 @@ kf_rc km_listener_new(const km_listener_config *cfg, km_smtp_deliver_fn deliver,
   l->stop_w = -1;
   l->bind_address = kf_strdup(cfg->bind_address != NULL ? cfg->bind_address : "127.0.0.1");
   l->hostname = kf_strdup(cfg->smtp.hostname != NULL ? cfg->smtp.hostname : "localhost");
-  if (l->bind_address == NULL || l->hostname == NULL) {
+  l->max_sessions = cfg->max_sessions ? cfg->max_sessions : KM_LISTENER_DEFAULT_MAX_SESSIONS;
+  l->max_per_ip =
+      cfg->max_sessions_per_ip ? cfg->max_sessions_per_ip : KM_LISTENER_DEFAULT_MAX_PER_IP;
+  l->open_addrs = kf_calloc(l->max_sessions, sizeof(*l->open_addrs));
+  if (l->bind_address == NULL || l->hostname == NULL || l->open_addrs == NULL) {
     kf_free(l->bind_address);
     kf_free(l->hostname);
+    kf_free(l->open_addrs);
     kf_free(l);
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   }
   l->port = cfg->port;
-  l->max_sessions = cfg->max_sessions ? cfg->max_sessions : KM_LISTENER_DEFAULT_MAX_SESSIONS;
   l->timeout_s = cfg->timeout_s ? cfg->timeout_s : KM_LISTENER_DEFAULT_TIMEOUT_S;
   l->smtp = cfg->smtp;
   l->smtp.hostname = l->hostname;
@@ -235,6 +254,7 @@ static void *session_thread(void *arg) {
   session_run(sess);
   kf_debug("smtp session from %s: end", sess->peer);
   int fd = sess->fd;
+  size_t slot = sess->slot;
   kf_free(sess);
   /*
    * Leave the count before closing the socket: a peer that sees the close can
@@ -243,6 +263,7 @@ static void *session_thread(void *arg) {
    */
   pthread_mutex_lock(&l->lock);
   assert(l->active > 0);
+  l->open_addrs[slot].len = 0;
   l->active--;
   if (l->active == 0)
     pthread_cond_broadcast(&l->idle);
@@ -280,6 +301,54 @@ static void listener_peer_name(const struct sockaddr_storage *ss, char *out, siz
     out[0] = '\0';
 }
 
+/* The address of a peer, without its port. */
+static void listener_peer_addr(const struct sockaddr_storage *ss, km_peer_addr *out) {
+  memset(out, 0, sizeof(*out));
+  if (ss->ss_family == AF_INET) {
+    memcpy(out->bytes, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+    out->len = 4;
+  } else if (ss->ss_family == AF_INET6) {
+    const unsigned char *b = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    bool v4 = memcmp(b, mapped, sizeof(mapped)) == 0;
+    memcpy(out->bytes, v4 ? b + 12 : b, v4 ? 4 : 16);
+    out->len = v4 ? 4 : 16;
+  } else {
+    /* Not IP (cannot happen on our sockets): all such peers share one count. */
+    out->len = 1;
+  }
+}
+
+/*
+ * Take a session slot for a peer at addr: NULL and *slot, or why not (all
+ * sessions busy, or this address holds its share). The scan is over at most
+ * max_sessions slots, on the accept thread only, which is cheap beside the
+ * thread a session starts.
+ */
+static const char *listener_admit(km_listener *l, const km_peer_addr *addr, size_t *slot) {
+  const char *full = NULL;
+  pthread_mutex_lock(&l->lock);
+  unsigned same = 0;
+  size_t free_slot = l->max_sessions;
+  for (size_t i = 0; i < l->max_sessions; i++) {
+    const km_peer_addr *a = &l->open_addrs[i];
+    if (a->len == 0 && free_slot == l->max_sessions)
+      free_slot = i;
+    same += a->len == addr->len && a->len > 0 && memcmp(a->bytes, addr->bytes, a->len) == 0;
+  }
+  if (l->active >= l->max_sessions || free_slot == l->max_sessions)
+    full = "all sessions are busy";
+  else if (same >= l->max_per_ip)
+    full = "this address has its most sessions open";
+  if (!full) {
+    l->open_addrs[free_slot] = *addr;
+    l->active++;
+    *slot = free_slot;
+  }
+  pthread_mutex_unlock(&l->lock);
+  return full;
+}
+
 static void listener_accept_one(km_listener *l) {
   struct sockaddr_storage ss;
   socklen_t ss_len = sizeof(ss);
@@ -297,15 +366,14 @@ static void listener_accept_one(km_listener *l) {
     close(fd);
     return;
   }
-  pthread_mutex_lock(&l->lock);
-  bool full = l->active >= l->max_sessions;
-  if (!full)
-    l->active++;
-  pthread_mutex_unlock(&l->lock);
+  km_peer_addr addr;
+  listener_peer_addr(&ss, &addr);
+  size_t slot = 0;
+  const char *full = listener_admit(l, &addr, &slot);
   char peer[KM_LISTENER_PEER_MAX];
   listener_peer_name(&ss, peer, sizeof(peer));
   if (full) {
-    kf_warn("smtp session from %s refused: %u sessions open", peer, l->max_sessions);
+    kf_warn("smtp session from %s refused: %s", peer, full);
     listener_refuse(l, fd);
     return;
   }
@@ -317,6 +385,7 @@ static void listener_accept_one(km_listener *l) {
   if (sess != NULL && attr_ok) {
     sess->l = l;
     sess->fd = fd;
+    sess->slot = slot;
     memcpy(sess->peer, peer, sizeof(peer));
     /* Detached: sessions report their end through active/idle, not join. */
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -328,6 +397,7 @@ static void listener_accept_one(km_listener *l) {
     kf_warn("smtp session from %s refused: cannot start a thread", peer);
     kf_free(sess);
     pthread_mutex_lock(&l->lock);
+    l->open_addrs[slot].len = 0;
     l->active--;
     if (l->active == 0)
       pthread_cond_broadcast(&l->idle);
@@ -456,5 +526,6 @@ void km_listener_free(km_listener *l) {
   pthread_cond_destroy(&l->idle);
   kf_free(l->bind_address);
   kf_free(l->hostname);
+  kf_free(l->open_addrs);
   kf_free(l);
 }
