@@ -26,6 +26,7 @@
 #define KM_DEFAULT_SMTP_TIMEOUT 60
 #define KM_DEFAULT_LINE_TIMEOUT 30
 #define KM_DEFAULT_DATA_TIMEOUT 120
+#define KM_DEFAULT_EVICT_AFTER 1000
 #define KM_DEFAULT_HOSTNAME "konform-mail.localhost"
 #define KM_STR_(x) #x
 #define KM_STR(x) KM_STR_(x)
@@ -42,6 +43,7 @@ static const km_config km_defaults = {
     .smtp_timeout_s = KM_DEFAULT_SMTP_TIMEOUT,
     .smtp_line_timeout_s = KM_DEFAULT_LINE_TIMEOUT,
     .smtp_data_timeout_s = KM_DEFAULT_DATA_TIMEOUT,
+    .smtp_evict_after_ms = KM_DEFAULT_EVICT_AFTER,
     .hostname = KM_DEFAULT_HOSTNAME,
     .ready_fd = -1,
     .log_level = KF_LOG_INFO,
@@ -89,6 +91,9 @@ static const kf_opt km_options[] = {
     KF_OPT_NUM_ROW("smtp-data-timeout", 0, UINT, km_config, smtp_data_timeout_s, 1, 86400, "S",
                    "most seconds the DATA phase may take in total (default " KM_STR(
                        KM_DEFAULT_DATA_TIMEOUT) ")"),
+    KF_OPT_NUM_ROW("smtp-evict-after", 0, UINT, km_config, smtp_evict_after_ms, 0, 86400000, "MS",
+                   "when a session cap is full, end the session longest without a reply once it "
+                   "had none for MS (default " KM_STR(KM_DEFAULT_EVICT_AFTER) "; 0 = refuse)"),
     KF_OPT_CALL_ROW("hostname", 0, km_opt_hostname, "NAME",
                     "name in the SMTP greeting (default " KM_DEFAULT_HOSTNAME ")"),
     KF_OPT_NUM_ROW("ready-fd", 0, INT, km_config, ready_fd, 0, 65535, "N",

@@ -28,6 +28,7 @@ typedef struct km_config {
   unsigned smtp_timeout_s;      /* Idle: between commands, or no byte at all. */
   unsigned smtp_line_timeout_s; /* Total for one command line, first byte to LF. */
   unsigned smtp_data_timeout_s; /* Total for DATA, the 354 reply to the final dot. */
+  unsigned smtp_evict_after_ms; /* A full cap ends a session this long without a reply. */
   const char *hostname;
   int ready_fd; /* -1 = none. */
   kf_log_level log_level;

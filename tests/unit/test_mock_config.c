@@ -95,6 +95,7 @@ static void test_mail_defaults(void **state) {
   assert_int_equal(c.smtp_timeout_s, 60);
   assert_int_equal(c.smtp_line_timeout_s, 30);
   assert_int_equal(c.smtp_data_timeout_s, 120);
+  assert_int_equal(c.smtp_evict_after_ms, 1000);
   assert_string_equal(c.hostname, "konform-mail.localhost");
   assert_int_equal(c.ready_fd, -1);
   assert_int_equal(c.log_level, KF_LOG_INFO);
@@ -125,6 +126,8 @@ static void test_mail_every_option(void **state) {
                   "--smtp-line-timeout",
                   "3",
                   "--smtp-data-timeout=86400",
+                  "--smtp-evict-after",
+                  "0",
                   "--hostname",
                   "mx.konform.test",
                   "--ready-fd",
@@ -147,6 +150,7 @@ static void test_mail_every_option(void **state) {
   assert_int_equal(c.max_sessions_per_ip, 2);
   assert_int_equal(c.smtp_line_timeout_s, 3);
   assert_int_equal(c.smtp_data_timeout_s, 86400);
+  assert_int_equal(c.smtp_evict_after_ms, 0);
   assert_string_equal(c.hostname, "mx.konform.test");
   assert_int_equal(c.ready_fd, 3);
   assert_int_equal(c.log_level, KF_LOG_WARN);
@@ -211,6 +215,9 @@ static void test_mail_usage(void **state) {
       "most seconds one SMTP command line may take in total (default 30)",
       "--smtp-data-timeout S",
       "most seconds the DATA phase may take in total (default 120)",
+      "--smtp-evict-after MS",
+      "when a session cap is full, end the session longest without a reply once it had none for "
+      "MS (default 1000; 0 = refuse)",
       "--hostname NAME",
       "name in the SMTP greeting (default konform-mail.localhost)",
       "--ready-fd N",
