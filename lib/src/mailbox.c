@@ -306,7 +306,7 @@ static int mb_str_cmp(const void *a, const void *b) {
 /*
  * Append the values at one identity path to out, sorted (so the order of the
  * envelope's recipients does not matter) and each with its length, so no
- * value can pass for two. False when the path holds no value.
+ * value can pass for two. *found is false when the path holds no value.
  */
 static kf_rc mb_identity_part(const json_t *v, kf_buf *out, bool *found) {
   size_t n = json_is_array(v) ? json_array_size(v) : 1;
