@@ -42,6 +42,11 @@
 #define MB_SQL_MAX 2048
 /* Room for a collection's key definitions written out (see mb_signature). */
 #define MB_SIGNATURE_MAX 1024
+/* The longest identity of an item (see mb_identity); a longer one is no identity. */
+#define MB_IDENTITY_MAX ((size_t)16 * 1024)
+/* The item_keys rows of the identity and of the redelivery mark; no query parameter has a "#". */
+#define MB_KEY_IDENTITY "#identity"
+#define MB_KEY_DUPLICATE "#duplicate_of"
 
 /*
  * The collections, one row each: the name (the {kind} of the HTTP routes,
@@ -52,11 +57,13 @@ static const kf_mailbox_collection mb_collections[] = {
     {"messages",
      {{"to", KF_MAILBOX_MATCH_EXACT_CI, "envelope.rcpt_to"},
       {"from", KF_MAILBOX_MATCH_EXACT_CI, "envelope.mail_from"},
-      {"subject", KF_MAILBOX_MATCH_SUBSTRING, "subject"}}},
+      {"subject", KF_MAILBOX_MATCH_SUBSTRING, "subject"}},
+     {"message_id", "envelope.rcpt_to"}},
     {"letters",
      {{"kind", KF_MAILBOX_MATCH_EXACT, "kind"},
       {"customer_number", KF_MAILBOX_MATCH_EXACT, "recipient.customer_number"},
-      {"name", KF_MAILBOX_MATCH_EXACT, "recipient.name"}}},
+      {"name", KF_MAILBOX_MATCH_EXACT, "recipient.name"}},
+     {NULL}},
 };
 #define MB_COLLECTIONS_LEN (sizeof(mb_collections) / sizeof(mb_collections[0]))
 
@@ -227,11 +234,12 @@ static int mb_dump_cb(const char *buffer, size_t size, void *data) {
 }
 
 /*
- * Build the stored form of doc: "id" and "received_at" first, then every key
- * of doc except those two (the store's values always win), serialised.
+ * Build the stored form of doc: "id" and "received_at" first (and, in a
+ * collection with an identity, "duplicate_of": dup or null), then every key
+ * of doc except those (the store's values always win), serialised.
  */
-static kf_rc mb_doc_render(const json_t *doc, int64_t id, const char *received_at, char **out,
-                           kf_err *err) {
+static kf_rc mb_doc_render(const kf_mailbox_collection *coll, const json_t *doc, int64_t id,
+                           const char *received_at, int64_t dup, char **out, kf_err *err) {
   *out = NULL;
   json_t *stored = json_object();
   if (!stored)
@@ -241,13 +249,18 @@ static kf_rc mb_doc_render(const json_t *doc, int64_t id, const char *received_a
       json_object_set_new(stored, "received_at", json_string(received_at)) != 0) {
     rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
   }
+  bool has_dup = coll->identity[0] != NULL;
+  if (rc == KF_OK && has_dup &&
+      json_object_set_new(stored, "duplicate_of", dup > 0 ? json_integer(dup) : json_null()) != 0)
+    rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
   const char *key;
   json_t *value;
   /* json_object_foreach needs a non-const object; it does not modify it. */
   json_object_foreach((json_t *)doc, key, value) {
     if (rc != KF_OK)
       break;
-    if (strcmp(key, "id") == 0 || strcmp(key, "received_at") == 0)
+    if (strcmp(key, "id") == 0 || strcmp(key, "received_at") == 0 ||
+        (has_dup && strcmp(key, "duplicate_of") == 0))
       continue;
     if (json_object_set(stored, key, value) != 0)
       rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
@@ -286,8 +299,63 @@ static const json_t *mb_path_get(const json_t *doc, const char *path) {
   return v;
 }
 
-/* Store the search values doc holds for every key of the collection. */
-static kf_rc mb_keys_insert(kf_mailbox *mb, int64_t id, const json_t *doc, kf_err *err) {
+static int mb_str_cmp(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Append the values at one identity path to out, sorted (so the order of the
+ * envelope's recipients does not matter) and each with its length, so no
+ * value can pass for two. *found is false when the path holds no value.
+ */
+static kf_rc mb_identity_part(const json_t *v, kf_buf *out, bool *found) {
+  size_t n = json_is_array(v) ? json_array_size(v) : 1;
+  const char **vals = kf_calloc(n ? n : 1, sizeof(*vals));
+  if (!vals)
+    return KF_ERR_NOMEM;
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    const char *text = json_string_value(json_is_array(v) ? json_array_get(v, i) : v);
+    if (text && *text)
+      vals[m++] = text;
+  }
+  qsort(vals, m, sizeof(*vals), mb_str_cmp);
+  kf_rc rc = kf_buf_appendf(out, "%zu[", m);
+  for (size_t i = 0; rc == KF_OK && i < m; i++)
+    rc = kf_buf_appendf(out, "%zu:%s", strlen(vals[i]), vals[i]);
+  if (rc == KF_OK)
+    rc = kf_buf_append_str(out, "]");
+  kf_free(vals);
+  *found = m > 0;
+  return rc;
+}
+
+/*
+ * The identity of doc in its collection (see kf_mailbox_collection) into
+ * out, or out left empty when the collection has none or doc lacks a value.
+ */
+static kf_rc mb_identity(const kf_mailbox_collection *coll, const json_t *doc, kf_buf *out) {
+  kf_buf_reset(out);
+  bool found = coll->identity[0] != NULL;
+  kf_rc rc = KF_OK;
+  for (size_t i = 0; rc == KF_OK && found && i < KF_MAILBOX_IDENTITY_MAX && coll->identity[i]; i++)
+    rc = mb_identity_part(mb_path_get(doc, coll->identity[i]), out, &found);
+  /* Too long to be a real Message-ID and recipients: never a redelivery. */
+  if (rc == KF_ERR_LIMIT) {
+    rc = KF_OK;
+    found = false;
+  }
+  if (rc == KF_OK && !found)
+    kf_buf_reset(out);
+  return rc;
+}
+
+/*
+ * Store the search values doc holds for every key of the collection, its
+ * identity, and the redelivery mark when dup (the first delivery's id) is set.
+ */
+static kf_rc mb_keys_insert(kf_mailbox *mb, int64_t id, const json_t *doc, const char *identity,
+                            int64_t dup, kf_err *err) {
   const kf_mailbox_collection *coll = mb->coll;
   char sql[128];
   kf_rc rc = KF_OK;
@@ -304,6 +372,37 @@ static kf_rc mb_keys_insert(kf_mailbox *mb, int64_t id, const json_t *doc, kf_er
         rc = kf_sql_run(mb->db, NULL, err, sql, "itt", id, key->name, text);
     }
   }
+  static const char *const insert = "INSERT INTO item_keys(item_id, key, value) VALUES(?1, ?2, ?3)";
+  if (rc == KF_OK && identity && *identity)
+    rc = kf_sql_run(mb->db, NULL, err, insert, "itt", id, MB_KEY_IDENTITY, identity);
+  char dup_text[24];
+  if (rc == KF_OK && dup > 0 &&
+      (rc = kf_str_format(dup_text, sizeof(dup_text), "%lld", (long long)dup)) == KF_OK)
+    rc = kf_sql_run(mb->db, NULL, err, insert, "itt", id, MB_KEY_DUPLICATE, dup_text);
+  return rc;
+}
+
+/*
+ * The first delivery of identity: the oldest item with it that is not
+ * itself a redelivery, or 0. Lock held.
+ */
+static kf_rc mb_first_delivery(kf_mailbox *mb, const char *identity, int64_t *out, kf_err *err) {
+  *out = 0;
+  if (!*identity)
+    return KF_OK;
+  kf_sql q;
+  bool row = false;
+  kf_rc rc = kf_sql_query(&q, mb->db, err,
+                          "SELECT min(k.item_id) FROM item_keys k WHERE k.key = ?1 AND"
+                          " k.value = ?2 AND NOT EXISTS (SELECT 1 FROM item_keys d WHERE"
+                          " d.item_id = k.item_id AND d.key = ?3)",
+                          "ttt", MB_KEY_IDENTITY, identity, MB_KEY_DUPLICATE);
+  if (rc != KF_OK)
+    return rc;
+  rc = kf_sql_step(&q, &row, err);
+  if (rc == KF_OK && row && !kf_sql_is_null(&q, 0))
+    *out = kf_sql_int(&q, 0);
+  kf_sql_finalize(&q);
   return rc;
 }
 
@@ -314,6 +413,10 @@ static kf_rc mb_signature(const kf_mailbox_collection *coll, char *out, size_t s
     size_t len = strlen(out);
     rc = kf_str_format(out + len, size - len, ";%s:%d:%s", coll->keys[k].name,
                        (int)coll->keys[k].match, coll->keys[k].path);
+  }
+  for (size_t i = 0; rc == KF_OK && i < KF_MAILBOX_IDENTITY_MAX && coll->identity[i]; i++) {
+    size_t len = strlen(out);
+    rc = kf_str_format(out + len, size - len, ";=%s", coll->identity[i]);
   }
   return rc;
 }
@@ -326,17 +429,23 @@ static kf_rc mb_reindex_locked(kf_mailbox *mb, void *signature, kf_err *err) {
     rc = kf_sql_query(&q, mb->db, err, "SELECT id, doc FROM items ORDER BY id", "");
   if (rc != KF_OK)
     return rc;
+  kf_buf identity;
+  kf_buf_init(&identity, MB_IDENTITY_MAX);
   bool row = false;
   while (rc == KF_OK && (rc = kf_sql_step(&q, &row, err)) == KF_OK && row) {
     size_t len = 0;
     const char *text = kf_sql_text(&q, 1, &len);
     json_t *doc = NULL;
     rc = mb_doc_parse(text ? text : "", len, &doc, err);
+    if (rc == KF_OK && (rc = mb_identity(mb->coll, doc, &identity)) != KF_OK)
+      rc = kf_err_set(err, rc, "mailbox: out of memory");
     if (rc == KF_OK)
-      rc = mb_keys_insert(mb, kf_sql_int(&q, 0), doc, err);
+      rc = mb_keys_insert(mb, kf_sql_int(&q, 0), doc, identity.data,
+                          json_integer_value(json_object_get(doc, "duplicate_of")), err);
     json_decref(doc);
   }
   kf_sql_finalize(&q);
+  kf_buf_release(&identity);
   if (rc == KF_OK)
     rc = kf_sql_run(mb->db, NULL, err,
                     "INSERT OR REPLACE INTO mailbox_meta(name, value) VALUES('keys', ?1)", "t",
@@ -524,22 +633,36 @@ typedef struct mb_add_ctx {
   int64_t id;
 } mb_add_ctx;
 
-/* The body of kf_mailbox_add between BEGIN and COMMIT; the caller rolls back on error. */
+/*
+ * The body of kf_mailbox_add between BEGIN and COMMIT; the caller rolls back
+ * on error. The first delivery is looked up in the same transaction that
+ * stores the item, so two redeliveries arriving at once cannot both pass for
+ * the first.
+ */
 static kf_rc mb_add_locked(kf_mailbox *mb, void *ctxp, kf_err *err) {
   mb_add_ctx *a = ctxp;
+  kf_buf identity;
+  kf_buf_init(&identity, MB_IDENTITY_MAX);
+  int64_t dup = 0;
+  kf_rc rc = mb_identity(mb->coll, a->doc, &identity);
+  if (rc != KF_OK)
+    rc = kf_err_set(err, rc, "mailbox: out of memory");
+  if (rc == KF_OK && identity.len > 0)
+    rc = mb_first_delivery(mb, identity.data, &dup, err);
   /* The document is written once the id it must carry is known. */
   static const char *const insert = "INSERT INTO items(received_at, doc, raw) VALUES(?1, '', ?2)";
-  kf_rc rc = a->raw
-                 ? kf_sql_run(mb->db, NULL, err, insert, "tb", a->received_at, a->raw, a->raw_len)
-                 : kf_sql_run(mb->db, NULL, err, insert, "tn", a->received_at);
-  if (rc != KF_OK)
-    return rc;
-  a->id = sqlite3_last_insert_rowid(mb->db);
-  assert(a->id > 0);
-  rc = mb_keys_insert(mb, a->id, a->doc, err);
+  if (rc == KF_OK)
+    rc = a->raw ? kf_sql_run(mb->db, NULL, err, insert, "tb", a->received_at, a->raw, a->raw_len)
+                : kf_sql_run(mb->db, NULL, err, insert, "tn", a->received_at);
+  if (rc == KF_OK) {
+    a->id = sqlite3_last_insert_rowid(mb->db);
+    assert(a->id > 0);
+    rc = mb_keys_insert(mb, a->id, a->doc, identity.data, dup, err);
+  }
+  kf_buf_release(&identity);
   char *text = NULL;
   if (rc == KF_OK)
-    rc = mb_doc_render(a->doc, a->id, a->received_at, &text, err);
+    rc = mb_doc_render(mb->coll, a->doc, a->id, a->received_at, dup, &text, err);
   if (rc == KF_OK)
     rc =
         kf_sql_run(mb->db, NULL, err, "UPDATE items SET doc = ?1 WHERE id = ?2", "ti", text, a->id);
@@ -662,6 +785,13 @@ static kf_rc mb_search_sql(const kf_mailbox_collection *coll, const kf_mailbox_f
   }
   types[2 + n] = '\0';
   size_t len = strlen(sql);
+  /* A redelivery is not a new item unless asked for (item_keys_item answers it). */
+  if (rc == KF_OK && !filter->include_duplicates && coll->identity[0]) {
+    rc = kf_str_copy(sql + len, MB_SQL_MAX - len,
+                     " AND NOT EXISTS (SELECT 1 FROM item_keys d WHERE d.item_id = i.id"
+                     " AND d.key = '" MB_KEY_DUPLICATE "')");
+    len = strlen(sql);
+  }
   if (rc == KF_OK)
     rc = kf_str_copy(sql + len, MB_SQL_MAX - len, " ORDER BY i.id LIMIT ?1");
   return rc;

@@ -29,6 +29,8 @@
 #define MBAPI_LIMIT_MAX 1000
 #define MBAPI_TIMEOUT_DEFAULT_MS 10000
 #define MBAPI_TIMEOUT_MAX_MS 120000
+/* Shows redeliveries (items with "duplicate_of") in lists and waits. */
+#define MBAPI_DUPLICATES "include_duplicates"
 
 /*
  * The integer query parameters: name, range, default, and whether only the
@@ -159,14 +161,49 @@ static void mbapi_store_error(kf_http_resp *resp, kf_rc rc, const kf_err *err) {
   kf_http_resp_error(resp, 500, "INTERNAL_ERROR", "Interner Fehler.");
 }
 
+/*
+ * The one value of an optional parameter, or *out = NULL when it is absent;
+ * false = answered 400. libmicrohttpd hands "%00" on as a NUL and a name
+ * without "=" as no value, and kf_http_req_query reads both as absent: only
+ * the count tells them from a parameter that was never given, so a broken
+ * filter can never pass for no filter. An empty value is refused as well,
+ * because leaving the parameter out is how a client says "no filter".
+ */
+static bool mbapi_query_one(kf_http_req *req, kf_http_resp *resp, const char *name,
+                            const char **out) {
+  *out = NULL;
+  size_t n = kf_http_req_query_count(req, name);
+  if (n == 0)
+    return true;
+  if (n > 1) {
+    mbapi_bad_param(resp, name, "darf nur einmal angegeben werden");
+    return false;
+  }
+  const char *s = kf_http_req_query(req, name);
+  if (!s) {
+    mbapi_bad_param(resp, name, "hat keinen Wert oder enthält ein NUL-Zeichen (%00)");
+    return false;
+  }
+  if (!*s) {
+    mbapi_bad_param(resp, name, "darf nicht leer sein (ohne Filter: Parameter weglassen)");
+    return false;
+  }
+  *out = s;
+  return true;
+}
+
 /* Read an optional integer query parameter in its range; false = answered 400. */
 static bool mbapi_query_int(kf_http_req *req, kf_http_resp *resp, const mbapi_int_param *p,
                             long long *out) {
-  const char *s = kf_http_req_query(req, p->name);
+  const char *s = NULL;
   *out = p->def;
+  if (!mbapi_query_one(req, resp, p->name, &s))
+    return false;
   if (!s)
     return true;
-  kf_rc rc = kf_str_to_llong(s, p->min, p->max, out);
+  /* Digits only: strtoll would also take a sign "+" that no client means. */
+  kf_rc rc = (s[0] >= '0' && s[0] <= '9') || s[0] == '-' ? kf_str_to_llong(s, p->min, p->max, out)
+                                                         : KF_ERR_PARSE;
   if (rc == KF_ERR_LIMIT) {
     char why[96];
     (void)kf_str_format(why, sizeof(why), "muss zwischen %lld und %lld liegen", p->min, p->max);
@@ -180,11 +217,29 @@ static bool mbapi_query_int(kf_http_req *req, kf_http_resp *resp, const mbapi_in
   return true;
 }
 
+/* Read an optional boolean ("true" or "false"); false = answered 400. */
+static bool mbapi_query_bool(kf_http_req *req, kf_http_resp *resp, const char *name, bool *out) {
+  const char *s = NULL;
+  *out = false;
+  if (!mbapi_query_one(req, resp, name, &s))
+    return false;
+  if (!s)
+    return true;
+  if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0) {
+    mbapi_bad_param(resp, name, "muss true oder false sein");
+    return false;
+  }
+  *out = strcmp(s, "true") == 0;
+  return true;
+}
+
 /* Read an optional string filter; false = answered 400. */
 static bool mbapi_query_str(kf_http_req *req, kf_http_resp *resp, const char *name,
                             const char **out) {
-  const char *s = kf_http_req_query(req, name);
+  const char *s = NULL;
   *out = NULL;
+  if (!mbapi_query_one(req, resp, name, &s))
+    return false;
   if (!s)
     return true;
   size_t len = strlen(s);
@@ -221,7 +276,7 @@ static bool mbapi_query_parse(kf_http_req *req, kf_http_resp *resp, const mbapi_
   }
   filter->after_id = (int64_t)ints[MBAPI_INT_AFTER];
   filter->limit = (unsigned)ints[MBAPI_INT_LIMIT];
-  return true;
+  return mbapi_query_bool(req, resp, MBAPI_DUPLICATES, &filter->include_duplicates);
 }
 
 static void mbapi_list(kf_http_req *req, kf_http_resp *resp, void *routep) {

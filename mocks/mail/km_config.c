@@ -13,8 +13,20 @@
 #define KM_DEFAULT_SMTP_PORT 8425
 #define KM_DEFAULT_MAX_MESSAGE 10485760
 #define KM_DEFAULT_MAX_RECIPIENTS 100
-#define KM_DEFAULT_MAX_SESSIONS 64
-#define KM_DEFAULT_SMTP_TIMEOUT 300
+/*
+ * Slow peers: a session costs a thread, so the caps bound what trickling
+ * clients can take (8 from one address leaves room for everyone else), and
+ * the line and DATA limits are totals that trickling cannot stretch, unlike
+ * the idle timeout, which restarts with every byte. A real MTA sends a
+ * command line in milliseconds and 10 MiB over loopback in well under a
+ * second.
+ */
+#define KM_DEFAULT_MAX_SESSIONS 256
+#define KM_DEFAULT_MAX_PER_IP 8
+#define KM_DEFAULT_SMTP_TIMEOUT 60
+#define KM_DEFAULT_LINE_TIMEOUT 30
+#define KM_DEFAULT_DATA_TIMEOUT 120
+#define KM_DEFAULT_EVICT_AFTER 1000
 #define KM_DEFAULT_HOSTNAME "konform-mail.localhost"
 #define KM_STR_(x) #x
 #define KM_STR(x) KM_STR_(x)
@@ -27,7 +39,11 @@ static const km_config km_defaults = {
     .max_message_bytes = KM_DEFAULT_MAX_MESSAGE,
     .max_recipients = KM_DEFAULT_MAX_RECIPIENTS,
     .max_sessions = KM_DEFAULT_MAX_SESSIONS,
+    .max_sessions_per_ip = KM_DEFAULT_MAX_PER_IP,
     .smtp_timeout_s = KM_DEFAULT_SMTP_TIMEOUT,
+    .smtp_line_timeout_s = KM_DEFAULT_LINE_TIMEOUT,
+    .smtp_data_timeout_s = KM_DEFAULT_DATA_TIMEOUT,
+    .smtp_evict_after_ms = KM_DEFAULT_EVICT_AFTER,
     .hostname = KM_DEFAULT_HOSTNAME,
     .ready_fd = -1,
     .log_level = KF_LOG_INFO,
@@ -63,8 +79,21 @@ static const kf_opt km_options[] = {
                    "most recipients per message (default " KM_STR(KM_DEFAULT_MAX_RECIPIENTS) ")"),
     KF_OPT_NUM_ROW("max-sessions", 0, UINT, km_config, max_sessions, 1, 10000, "N",
                    "concurrent SMTP sessions (default " KM_STR(KM_DEFAULT_MAX_SESSIONS) ")"),
+    KF_OPT_NUM_ROW(
+        "max-sessions-per-ip", 0, UINT, km_config, max_sessions_per_ip, 1, 10000, "N",
+        "concurrent SMTP sessions from one address (default " KM_STR(KM_DEFAULT_MAX_PER_IP) ")"),
     KF_OPT_NUM_ROW("smtp-timeout", 0, UINT, km_config, smtp_timeout_s, 1, 86400, "S",
                    "SMTP idle timeout in seconds (default " KM_STR(KM_DEFAULT_SMTP_TIMEOUT) ")"),
+    /* Capped at a day: the engine keeps them in unsigned milliseconds. */
+    KF_OPT_NUM_ROW("smtp-line-timeout", 0, UINT, km_config, smtp_line_timeout_s, 1, 86400, "S",
+                   "most seconds one SMTP command line may take in total (default " KM_STR(
+                       KM_DEFAULT_LINE_TIMEOUT) ")"),
+    KF_OPT_NUM_ROW("smtp-data-timeout", 0, UINT, km_config, smtp_data_timeout_s, 1, 86400, "S",
+                   "most seconds the DATA phase may take in total (default " KM_STR(
+                       KM_DEFAULT_DATA_TIMEOUT) ")"),
+    KF_OPT_NUM_ROW("smtp-evict-after", 0, UINT, km_config, smtp_evict_after_ms, 0, 86400000, "MS",
+                   "when a session cap is full, end the session longest without a reply once it "
+                   "had none for MS (default " KM_STR(KM_DEFAULT_EVICT_AFTER) "; 0 = refuse)"),
     KF_OPT_CALL_ROW("hostname", 0, km_opt_hostname, "NAME",
                     "name in the SMTP greeting (default " KM_DEFAULT_HOSTNAME ")"),
     KF_OPT_NUM_ROW("ready-fd", 0, INT, km_config, ready_fd, 0, 65535, "N",

@@ -24,7 +24,11 @@ typedef struct km_config {
   size_t max_message_bytes;
   size_t max_recipients;
   unsigned max_sessions;
-  unsigned smtp_timeout_s;
+  unsigned max_sessions_per_ip;
+  unsigned smtp_timeout_s;      /* Idle: between commands, or no byte at all. */
+  unsigned smtp_line_timeout_s; /* Total for one command line, first byte to LF. */
+  unsigned smtp_data_timeout_s; /* Total for DATA, the 354 reply to the final dot. */
+  unsigned smtp_evict_after_ms; /* A full cap ends a session this long without a reply. */
   const char *hostname;
   int ready_fd; /* -1 = none. */
   kf_log_level log_level;
@@ -32,7 +36,10 @@ typedef struct km_config {
   bool version; /* --version: print the version and exit. */
 } km_config;
 
-/* The defaults: 127.0.0.1, HTTP 8426, SMTP 8425, in memory, 10 MiB, ... */
+/*
+ * The defaults: 127.0.0.1, HTTP 8426, SMTP 8425, in memory, 10 MiB, 256
+ * sessions, 8 from one address, idle 60 s, a command line 30 s, DATA 120 s.
+ */
 void km_config_init(km_config *cfg);
 
 /*

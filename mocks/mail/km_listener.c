@@ -21,13 +21,35 @@
 #include "kf/log.h"
 #include "kf/str.h"
 
-#define KM_LISTENER_DEFAULT_MAX_SESSIONS 64
-#define KM_LISTENER_DEFAULT_TIMEOUT_S 300
+#define KM_LISTENER_DEFAULT_MAX_SESSIONS 256
+#define KM_LISTENER_DEFAULT_MAX_PER_IP 8
+#define KM_LISTENER_DEFAULT_EVICT_AFTER_MS 1000
+#define KM_LISTENER_DEFAULT_TIMEOUT_S 60
+/* An IPv6 address, or an IPv4 one, as bytes. */
+#define KM_LISTENER_ADDR_MAX 16
 /* Replies produced by one read; pipelined commands in 4 KiB stay far below. */
 #define KM_LISTENER_OUT_MAX ((size_t)1024 * 1024)
 /* A peer must take our replies within this time, or the session ends. */
 #define KM_LISTENER_SEND_TIMEOUT_MS 30000
 #define KM_LISTENER_PEER_MAX 64
+
+/* A peer's address without the port (IPv4-mapped IPv6 counts as IPv4). */
+typedef struct km_peer_addr {
+  unsigned char bytes[KM_LISTENER_ADDR_MAX];
+  size_t len;
+} km_peer_addr;
+
+/*
+ * One open session as the accept thread sees it. progress_ms is when the
+ * session last got a reply (a command completed, DATA ended) or began: a
+ * trickling peer never completes a line, so its progress stays where it was.
+ */
+typedef struct km_slot {
+  km_peer_addr addr; /* len 0 = a free slot. */
+  int fd;
+  int64_t progress_ms;
+  bool evicted; /* Its reading side was shut down to make room. */
+} km_slot;
 
 struct km_listener {
   char *bind_address;
@@ -47,14 +69,26 @@ struct km_listener {
   bool started;
   bool stopped;
 
+  unsigned max_per_ip;
+  unsigned evict_after_ms;
+
   pthread_mutex_t lock;
   pthread_cond_t idle; /* Signalled when active drops to 0. */
-  unsigned active;
+  unsigned active;     /* Sessions running, evicted ones included. */
+  unsigned evicting;   /* Evicted sessions that have not ended yet. */
+  /*
+   * One slot per running session, so counting a peer's sessions and finding
+   * the stalest is one scan. Twice max_sessions: an evicted session keeps its
+   * slot until its thread ends, while the newcomer already has one.
+   */
+  km_slot *slots;
+  size_t slots_len;
 };
 
 typedef struct km_session {
   km_listener *l;
   int fd;
+  size_t slot; /* In open_addrs. */
   char peer[KM_LISTENER_PEER_MAX];
 } km_session;
 
@@ -64,6 +98,8 @@ void km_listener_config_init(km_listener_config *cfg) {
   cfg->bind_address = "127.0.0.1";
   cfg->port = 0;
   cfg->max_sessions = KM_LISTENER_DEFAULT_MAX_SESSIONS;
+  cfg->max_sessions_per_ip = KM_LISTENER_DEFAULT_MAX_PER_IP;
+  cfg->evict_after_ms = KM_LISTENER_DEFAULT_EVICT_AFTER_MS;
   cfg->timeout_s = KM_LISTENER_DEFAULT_TIMEOUT_S;
   km_smtp_config_init(&cfg->smtp);
 }
@@ -80,14 +116,20 @@ kf_rc km_listener_new(const km_listener_config *cfg, km_smtp_deliver_fn deliver,
   l->stop_w = -1;
   l->bind_address = kf_strdup(cfg->bind_address != NULL ? cfg->bind_address : "127.0.0.1");
   l->hostname = kf_strdup(cfg->smtp.hostname != NULL ? cfg->smtp.hostname : "localhost");
-  if (l->bind_address == NULL || l->hostname == NULL) {
+  l->max_sessions = cfg->max_sessions ? cfg->max_sessions : KM_LISTENER_DEFAULT_MAX_SESSIONS;
+  l->max_per_ip =
+      cfg->max_sessions_per_ip ? cfg->max_sessions_per_ip : KM_LISTENER_DEFAULT_MAX_PER_IP;
+  l->evict_after_ms = cfg->evict_after_ms;
+  l->slots_len = (size_t)l->max_sessions * 2;
+  l->slots = kf_calloc(l->slots_len, sizeof(*l->slots));
+  if (l->bind_address == NULL || l->hostname == NULL || l->slots == NULL) {
     kf_free(l->bind_address);
     kf_free(l->hostname);
+    kf_free(l->slots);
     kf_free(l);
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   }
   l->port = cfg->port;
-  l->max_sessions = cfg->max_sessions ? cfg->max_sessions : KM_LISTENER_DEFAULT_MAX_SESSIONS;
   l->timeout_s = cfg->timeout_s ? cfg->timeout_s : KM_LISTENER_DEFAULT_TIMEOUT_S;
   l->smtp = cfg->smtp;
   l->smtp.hostname = l->hostname;
@@ -145,21 +187,32 @@ static bool listener_send_all(int fd, int stop_fd, const char *data, size_t len,
   return true;
 }
 
-/* Send what the engine produced and empty the buffer. */
-static bool session_flush(km_session *sess, kf_buf *out, bool ignore_stop) {
-  bool ok = true;
-  if (out->len > 0)
-    ok = listener_send_all(sess->fd, sess->l->stop_r, out->data, out->len, ignore_stop);
-  kf_buf_reset(out);
-  return ok;
-}
-
 /* Milliseconds of the monotonic clock, which wall-clock changes cannot move. */
 static int64_t listener_now_ms(void) {
   struct timespec ts;
   if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
     return 0; /* Cannot happen for CLOCK_MONOTONIC on POSIX 2008 systems. */
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Send what the engine produced and empty the buffer; a reply is progress. */
+static bool session_flush(km_session *sess, kf_buf *out, bool ignore_stop) {
+  bool ok = true;
+  if (out->len > 0) {
+    ok = listener_send_all(sess->fd, sess->l->stop_r, out->data, out->len, ignore_stop);
+    pthread_mutex_lock(&sess->l->lock);
+    sess->l->slots[sess->slot].progress_ms = listener_now_ms();
+    pthread_mutex_unlock(&sess->l->lock);
+  }
+  kf_buf_reset(out);
+  return ok;
+}
+
+static bool session_evicted(km_session *sess) {
+  pthread_mutex_lock(&sess->l->lock);
+  bool evicted = sess->l->slots[sess->slot].evicted;
+  pthread_mutex_unlock(&sess->l->lock);
+  return evicted;
 }
 
 static void session_run(km_session *sess) {
@@ -218,6 +271,13 @@ static void session_run(km_session *sess) {
     ssize_t n = recv(sess->fd, chunk, sizeof(chunk), 0);
     if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
       continue;
+    if (n == 0 && session_evicted(sess)) {
+      /* The listener shut our reading side to make room: we were the stalest. */
+      kf_info("smtp session from %s: closed to make room for another", sess->peer);
+      if (km_smtp_deadline_passed(smtp, &out) == KF_OK)
+        session_flush(sess, &out, false);
+      break;
+    }
     if (n <= 0)
       break; /* The peer closed the connection or it failed. */
     km_smtp_set_now(smtp, listener_now_ms());
@@ -235,6 +295,7 @@ static void *session_thread(void *arg) {
   session_run(sess);
   kf_debug("smtp session from %s: end", sess->peer);
   int fd = sess->fd;
+  size_t slot = sess->slot;
   kf_free(sess);
   /*
    * Leave the count before closing the socket: a peer that sees the close can
@@ -243,6 +304,8 @@ static void *session_thread(void *arg) {
    */
   pthread_mutex_lock(&l->lock);
   assert(l->active > 0);
+  l->evicting -= l->slots[slot].evicted;
+  l->slots[slot] = (km_slot){.fd = -1};
   l->active--;
   if (l->active == 0)
     pthread_cond_broadcast(&l->idle);
@@ -280,6 +343,89 @@ static void listener_peer_name(const struct sockaddr_storage *ss, char *out, siz
     out[0] = '\0';
 }
 
+/* The address of a peer, without its port. */
+static void listener_peer_addr(const struct sockaddr_storage *ss, km_peer_addr *out) {
+  memset(out, 0, sizeof(*out));
+  if (ss->ss_family == AF_INET) {
+    memcpy(out->bytes, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+    out->len = 4;
+  } else if (ss->ss_family == AF_INET6) {
+    const unsigned char *b = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    bool v4 = memcmp(b, mapped, sizeof(mapped)) == 0;
+    memcpy(out->bytes, v4 ? b + 12 : b, v4 ? 4 : 16);
+    out->len = v4 ? 4 : 16;
+  } else {
+    /* Not IP (cannot happen on our sockets): all such peers share one count. */
+    out->len = 1;
+  }
+}
+
+static bool listener_addr_eq(const km_peer_addr *a, const km_peer_addr *b) {
+  return a->len > 0 && a->len == b->len && memcmp(a->bytes, b->bytes, a->len) == 0;
+}
+
+/*
+ * Make room by ending the stalest session (the longest without a reply) of
+ * addr, or of anyone when addr is NULL, if it has made no progress for
+ * evict_after_ms: its reading side is shut down, so its thread wakes, says
+ * 421 and ends. A peer that completes its commands is never the stalest for
+ * long, so trickling peers go first. Lock held; false when none qualifies.
+ */
+static bool listener_evict(km_listener *l, const km_peer_addr *addr, int64_t now) {
+  if (l->evict_after_ms == 0)
+    return false;
+  km_slot *victim = NULL;
+  for (size_t i = 0; i < l->slots_len; i++) {
+    km_slot *sl = &l->slots[i];
+    if (sl->addr.len == 0 || sl->evicted || (addr && !listener_addr_eq(&sl->addr, addr)))
+      continue;
+    if (!victim || sl->progress_ms < victim->progress_ms)
+      victim = sl;
+  }
+  if (!victim || now - victim->progress_ms < (int64_t)l->evict_after_ms)
+    return false;
+  victim->evicted = true;
+  l->evicting++;
+  (void)shutdown(victim->fd, SHUT_RD);
+  return true;
+}
+
+/*
+ * Take a session slot for a peer at addr (fd its socket): NULL and *slot, or
+ * why not (all sessions busy, or this address holds its share, and no stale
+ * session could make room). The scans are over at most 2 * max_sessions
+ * slots, on the accept thread only, which is cheap beside the thread a
+ * session starts.
+ */
+static const char *listener_admit(km_listener *l, const km_peer_addr *addr, int fd, size_t *slot) {
+  int64_t now = listener_now_ms();
+  pthread_mutex_lock(&l->lock);
+  unsigned same = 0;
+  size_t free_slot = l->slots_len;
+  for (size_t i = 0; i < l->slots_len; i++) {
+    const km_slot *sl = &l->slots[i];
+    if (sl->addr.len == 0 && free_slot == l->slots_len)
+      free_slot = i;
+    same += !sl->evicted && listener_addr_eq(&sl->addr, addr);
+  }
+  const char *full = NULL;
+  if (free_slot == l->slots_len)
+    full = "all sessions are busy";
+  else if (same >= l->max_per_ip && !listener_evict(l, addr, now))
+    full = "this address has its most sessions open";
+  else if (same < l->max_per_ip && l->active - l->evicting >= l->max_sessions &&
+           !listener_evict(l, NULL, now))
+    full = "all sessions are busy";
+  if (!full) {
+    l->slots[free_slot] = (km_slot){.addr = *addr, .fd = fd, .progress_ms = now};
+    l->active++;
+    *slot = free_slot;
+  }
+  pthread_mutex_unlock(&l->lock);
+  return full;
+}
+
 static void listener_accept_one(km_listener *l) {
   struct sockaddr_storage ss;
   socklen_t ss_len = sizeof(ss);
@@ -297,15 +443,14 @@ static void listener_accept_one(km_listener *l) {
     close(fd);
     return;
   }
-  pthread_mutex_lock(&l->lock);
-  bool full = l->active >= l->max_sessions;
-  if (!full)
-    l->active++;
-  pthread_mutex_unlock(&l->lock);
+  km_peer_addr addr;
+  listener_peer_addr(&ss, &addr);
+  size_t slot = 0;
+  const char *full = listener_admit(l, &addr, fd, &slot);
   char peer[KM_LISTENER_PEER_MAX];
   listener_peer_name(&ss, peer, sizeof(peer));
   if (full) {
-    kf_warn("smtp session from %s refused: %u sessions open", peer, l->max_sessions);
+    kf_warn("smtp session from %s refused: %s", peer, full);
     listener_refuse(l, fd);
     return;
   }
@@ -317,6 +462,7 @@ static void listener_accept_one(km_listener *l) {
   if (sess != NULL && attr_ok) {
     sess->l = l;
     sess->fd = fd;
+    sess->slot = slot;
     memcpy(sess->peer, peer, sizeof(peer));
     /* Detached: sessions report their end through active/idle, not join. */
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -328,6 +474,7 @@ static void listener_accept_one(km_listener *l) {
     kf_warn("smtp session from %s refused: cannot start a thread", peer);
     kf_free(sess);
     pthread_mutex_lock(&l->lock);
+    l->slots[slot] = (km_slot){.fd = -1};
     l->active--;
     if (l->active == 0)
       pthread_cond_broadcast(&l->idle);
@@ -456,5 +603,6 @@ void km_listener_free(km_listener *l) {
   pthread_cond_destroy(&l->idle);
   kf_free(l->bind_address);
   kf_free(l->hostname);
+  kf_free(l->slots);
   kf_free(l);
 }

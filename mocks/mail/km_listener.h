@@ -1,8 +1,13 @@
 /*
  * km_listener.h: the network side of konform-mail's SMTP server.
  *
- * One accept thread and one thread per SMTP session, up to max_sessions (a
- * connection beyond that gets 421 4.3.2 and is closed). Each session waits in
+ * One accept thread and one thread per SMTP session, up to max_sessions in
+ * all and max_sessions_per_ip from one peer address (a connection beyond
+ * either gets 421 4.3.2 and is closed, unless a stale session makes room),
+ * so peers that hold sessions open cannot take the slots of everyone else.
+ * A session that has had no reply for evict_after_ms (a peer that trickles
+ * never completes a line) is ended with 421 4.4.2 when a newcomer needs its
+ * place. Each session waits in
  * poll() with an idle timeout (421 4.4.2 when it passes), and within the
  * engine's deadlines for one command line and for the DATA phase
  * (km_smtp_config; 421 4.4.2 as well), so a peer sending a byte now and then
@@ -17,11 +22,18 @@
 #include "km_smtp.h"
 
 typedef struct km_listener_config {
-  const char *bind_address; /* Numeric IPv4 or IPv6 address; default "127.0.0.1". Copied. */
-  unsigned port;            /* 0 picks a free port. */
-  unsigned max_sessions;    /* Concurrent sessions; default 64. */
-  unsigned timeout_s;       /* Idle timeout per session; default 300. */
-  km_smtp_config smtp;      /* Passed to every session (its strings are copied). */
+  const char *bind_address;     /* Numeric IPv4 or IPv6 address; default "127.0.0.1". Copied. */
+  unsigned port;                /* 0 picks a free port. */
+  unsigned max_sessions;        /* Concurrent sessions; default 256. */
+  unsigned max_sessions_per_ip; /* Concurrent sessions from one address; default 8. */
+  unsigned timeout_s;           /* Idle timeout per session; default 60. */
+  /*
+   * When a cap is reached, the session that has gone longest without a reply
+   * (of the same address, or of anyone) is ended to make room, once it has
+   * made no progress for this long; default 1000, 0 = never (refuse instead).
+   */
+  unsigned evict_after_ms;
+  km_smtp_config smtp; /* Passed to every session (its strings are copied). */
 } km_listener_config;
 
 /* Fill cfg with the defaults above. */

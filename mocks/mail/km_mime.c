@@ -272,6 +272,28 @@ static kf_rc mime_links_from_text(json_t *links, const char *text, size_t len) {
   return KF_OK;
 }
 
+/*
+ * Add the link of an href value (changed in place). A mailer that wraps long
+ * lines may break an attribute value (href="https://x/a<CR><LF>b"); a browser
+ * removes every tab, CR and LF from a URL before parsing it (WHATWG URL,
+ * "remove all ASCII tab or newline"), so the link the reader follows is the
+ * whole URL without them, and that is what is stored.
+ */
+static kf_rc mime_href_add(json_t *links, char *h) {
+  while (*h == '\n' || *h == '\r' || *h == '\t' || *h == ' ' || *h == '\f')
+    h++;
+  size_t n = 0;
+  for (size_t i = 0; h[i] != '\0'; i++) {
+    if (h[i] != '\t' && h[i] != '\r' && h[i] != '\n')
+      h[n++] = h[i];
+  }
+  h[n] = '\0';
+  size_t h_len = kf_str_rtrim_len(h, n);
+  if (!kf_str_starts_with_ci(h, "http://") && !kf_str_starts_with_ci(h, "https://"))
+    return KF_OK;
+  return mime_link_add(links, h, h_len);
+}
+
 /* Whether node is a script or style element, whose text is code, not prose. */
 static bool mime_html_is_code(const xmlNode *node) {
   return node != NULL && node->type == XML_ELEMENT_NODE && node->name != NULL &&
@@ -299,13 +321,7 @@ static kf_rc mime_links_from_html(json_t *links, const char *html, size_t len) {
     if (node->type == XML_ELEMENT_NODE) {
       xmlChar *href = xmlGetProp(node, (const xmlChar *)"href");
       if (href != NULL) {
-        const char *h = (const char *)href;
-        while (*h == '\n' || *h == '\r' || *h == '\t' || *h == ' ')
-          h++;
-        size_t h_len = kf_str_rtrim_len(h, strlen(h));
-        if (kf_str_starts_with_ci(h, "http://") || kf_str_starts_with_ci(h, "https://")) {
-          rc = mime_link_add(links, h, h_len);
-        }
+        rc = mime_href_add(links, (char *)href);
         xmlFree(href);
       }
     } else if ((node->type == XML_TEXT_NODE || node->type == XML_CDATA_SECTION_NODE) &&

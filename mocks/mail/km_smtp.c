@@ -20,10 +20,15 @@
 #define KM_SMTP_DEFAULT_MAX_MESSAGE ((size_t)10 * 1024 * 1024)
 #define KM_SMTP_DEFAULT_MAX_RCPT 100
 #define KM_SMTP_DEFAULT_MAX_ERRORS 10
-/* RFC 5321 4.5.3.2.7 asks for at least 5 minutes per command. */
-#define KM_SMTP_DEFAULT_COMMAND_TIMEOUT_MS 300000u
+/*
+ * RFC 5321 4.5.3.2.7's 5 minutes are for waiting on the next command (the
+ * listener's idle timeout); this is the total for one line once it began,
+ * which a client that sends it at once needs milliseconds for. Five minutes
+ * per line let 64 trickling peers hold every session.
+ */
+#define KM_SMTP_DEFAULT_COMMAND_TIMEOUT_MS 30000u
 /* Generous for the whole DATA phase of a mail of at most a few MiB. */
-#define KM_SMTP_DEFAULT_DATA_TIMEOUT_MS 600000u
+#define KM_SMTP_DEFAULT_DATA_TIMEOUT_MS 120000u
 /* Room for the longest line we ever need to look at, plus a NUL. */
 #define KM_SMTP_LINE_STORE (KM_SMTP_TEXT_LINE_MAX + 1)
 /* RFC 5321 4.5.3.1.3: a path is at most 256 octets including the brackets. */

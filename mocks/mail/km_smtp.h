@@ -38,8 +38,8 @@ typedef struct km_smtp_config {
   /*
    * RFC 5321 4.5.3.2 style limits on slow peers, in milliseconds of the clock
    * given to km_smtp_set_now: the most one command line may take from its
-   * first byte to its end (0 = 5 minutes), and the most the whole DATA phase
-   * may take from the 354 reply to the final dot (0 = 10 minutes). An idle
+   * first byte to its end (0 = 30 s), and the most the whole DATA phase
+   * may take from the 354 reply to the final dot (0 = 120 s). An idle
    * timeout alone cannot stop a peer that sends one byte just before it runs
    * out.
    */

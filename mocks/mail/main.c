@@ -90,7 +90,11 @@ static int mail_run(const km_config *cfg) {
     lc.bind_address = cfg->bind;
     lc.port = cfg->smtp_port;
     lc.max_sessions = cfg->max_sessions;
+    lc.max_sessions_per_ip = cfg->max_sessions_per_ip;
     lc.timeout_s = cfg->smtp_timeout_s;
+    lc.evict_after_ms = cfg->smtp_evict_after_ms;
+    lc.smtp.command_timeout_ms = cfg->smtp_line_timeout_s * 1000u;
+    lc.smtp.data_timeout_ms = cfg->smtp_data_timeout_s * 1000u;
     lc.smtp.hostname = cfg->hostname;
     lc.smtp.max_message_bytes = cfg->max_message_bytes;
     lc.smtp.max_recipients = cfg->max_recipients;

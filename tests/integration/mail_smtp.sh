@@ -144,6 +144,36 @@ case_raw_source() {
   expect_body 'Subject: =?UTF-8?Q?Best=C3=A4tigung_Ihrer_E-Mail-Adresse?=' "raw source"
 }
 
+# ---- At-least-once delivery: the same mail sent twice. ----
+case_redelivery() {
+  printf '%s\r\n' 'From: kontoservice@arbeitsagentur.de' 'To: twice@example.test' \
+    'Subject: Zweimal' 'Date: Sat, 28 Mar 2026 10:06:00 +0000' \
+    'Message-ID: <twice-1@arbeitsagentur.de>' '' 'Hallo' >"$tmp/twice.eml"
+  send_mail kontoservice@arbeitsagentur.de twice@example.test "$tmp/twice.eml" || return 1
+  send_mail kontoservice@arbeitsagentur.de twice@example.test "$tmp/twice.eml" || return 1
+  count_for twice@example.test 1 "a redelivery is not listed"
+  first=$(json_get '.messages[0].id')
+  expect_json '.messages[0].duplicate_of == null' "the first delivery"
+  req GET '/api/v1/messages?to=twice@example.test&include_duplicates=true' || return 1
+  expect_json '.count == 2' "include_duplicates lists both"
+  expect_json ".messages[1].duplicate_of == $first" "the redelivery names the first"
+  req GET "/api/v1/wait/messages?to=twice@example.test&after=$first&timeout_ms=0" || return 1
+  expect_status 408 "a wait after the first does not take the redelivery for a new mail"
+}
+
+# ---- A broken query parameter is never an absent one. ----
+case_broken_params() {
+  for q in 'to=nobody%00x' 'to=' 'to' 'limit=1%00' 'limit=1x' 'to=a%40b.test&to=c%40d.test' \
+    'subject=%FF' 'include_duplicates=yes'; do
+    req GET "/api/v1/messages?$q" || return 1
+    expect_status 400 "?$q"
+    expect_error INVALID_PARAMETER "?$q"
+    expect_field "$(printf '%s' "$q" | sed 's/=.*//')" INVALID_PARAMETER "?$q names its parameter"
+  done
+  req GET '/api/v1/wait/messages?to=nobody%00x&timeout_ms=0' || return 1
+  expect_status 400 "a wait with ?to=nobody%00x"
+}
+
 # ---- Long-polls. ----
 case_wait_answered() {
   start_wait late "$base/api/v1/wait/messages?to=late@example.test&timeout_ms=60000" || return 1
@@ -330,6 +360,8 @@ it_case "konform-mail starts on loopback and reports READY" case_start
 it_case "a UTF-8 mail sent with curl is found by recipient and subject, decoded" case_utf8_mail
 it_case "a search by another recipient finds nothing" case_other_recipient
 it_case "the raw source is kept as sent" case_raw_source
+it_case "the same mail sent twice is listed once, the second with duplicate_of" case_redelivery
+it_case "a broken query parameter is 400 INVALID_PARAMETER, never no filter" case_broken_params
 it_case "a wait is answered by a mail sent while it waits" case_wait_answered
 it_case "a wait that times out is WAIT_TIMEOUT" case_wait_timeout
 it_case "broken raw SMTP dialogues get the right reply codes" case_broken_dialogue

@@ -169,6 +169,17 @@ case_limit_range() {
   expect_status 400 "limit out of range"
   expect_field limit "" "limit out of range"
 }
+case_broken_params() {
+  for q in 'kind=freischaltcode%00' 'customer_number=' 'name' 'limit=1%00' 'after=1x' \
+    'kind=a&kind=b' 'name=%C3' 'include_duplicates=1'; do
+    get "/api/v1/letters?$q" || return 1
+    expect_status 400 "?$q"
+    expect_error INVALID_PARAMETER "?$q"
+    expect_field "$(printf '%s' "$q" | sed 's/=.*//')" INVALID_PARAMETER "?$q names its parameter"
+  done
+  get '/api/v1/wait/letters?kind=nothing%00x&timeout_ms=0' || return 1
+  expect_status 400 "a wait with ?kind=nothing%00x"
+}
 case_after_non_numeric() {
   get '/api/v1/letters?after=abc' || return 1
   expect_status 400 "non-numeric after"
@@ -278,6 +289,7 @@ it_case "filters are AND-ed" case_filters_and
 it_case "after skips older letters" case_after
 it_case "limit keeps the oldest" case_limit
 it_case "limit out of range is 400" case_limit_range
+it_case "a broken query parameter is 400 INVALID_PARAMETER, never no filter" case_broken_params
 it_case "a non-numeric after is INVALID_PARAMETER" case_after_non_numeric
 it_case "read one letter with its defaults and fields" case_read
 it_case "an unknown id is NOT_FOUND" case_unknown_id

@@ -511,6 +511,37 @@ static void test_links_in_html_text(void **state) {
   json_decref(doc);
 }
 
+/*
+ * A link in the HTML that a mailer wrapped: a CR LF (or LF, or tab) inside the
+ * href value, and a quoted-printable soft break inside it. Each is stored as
+ * the whole URL, with no CR or LF in it; before, the first kept its CR LF.
+ */
+static void test_links_wrapped_href(void **state) {
+  (void)state;
+  json_t *doc = decode("From: a@b.test\r\n"
+                       "Date: Sat, 28 Mar 2026 10:00:00 +0000\r\n"
+                       "Content-Type: text/html; charset=utf-8\r\n"
+                       "\r\n"
+                       "<p><a href=\"https://h.test/link/e-mail-bestaetigen?id=0b6f\r\n"
+                       "2c7e\">Best\xc3\xa4tigen</a>\r\n"
+                       "<a href=\"\r\n https://h.test/a\n/b\tc \">b</a></p>\r\n");
+  static const char *const links[] = {"https://h.test/link/e-mail-bestaetigen?id=0b6f2c7e",
+                                      "https://h.test/a/bc"};
+  assert_links(doc, links, 2);
+  json_decref(doc);
+  doc = decode("From: a@b.test\r\n"
+               "Date: Sat, 28 Mar 2026 10:00:00 +0000\r\n"
+               "MIME-Version: 1.0\r\n"
+               "Content-Type: text/html; charset=utf-8\r\n"
+               "Content-Transfer-Encoding: quoted-printable\r\n"
+               "\r\n"
+               "<p><a href=3D\"https://h.test/link/e-mail-bestaetigen?id=3D0b6f=\r\n"
+               "2c7e-4d1a\">Best=C3=A4tigen</a></p>\r\n");
+  static const char *const qp[] = {"https://h.test/link/e-mail-bestaetigen?id=0b6f2c7e-4d1a"};
+  assert_links(doc, qp, 1);
+  json_decref(doc);
+}
+
 /* ---- What third-party targets send. ---- */
 
 /* SMTPUTF8 (RFC 6532): raw UTF-8 in headers and addresses is clean, not repaired. */
@@ -750,6 +781,7 @@ int main(void) {
       cmocka_unit_test(test_header_name_not_utf8),
       cmocka_unit_test(test_links_non_ascii),
       cmocka_unit_test(test_links_in_html_text),
+      cmocka_unit_test(test_links_wrapped_href),
       cmocka_unit_test(test_utf8_headers),
       cmocka_unit_test(test_date_zones),
       cmocka_unit_test(test_flowed_hand_written),

@@ -90,8 +90,12 @@ static void test_mail_defaults(void **state) {
   assert_null(c.db_path);
   assert_int_equal(c.max_message_bytes, 10 * 1024 * 1024);
   assert_int_equal(c.max_recipients, 100);
-  assert_int_equal(c.max_sessions, 64);
-  assert_int_equal(c.smtp_timeout_s, 300);
+  assert_int_equal(c.max_sessions, 256);
+  assert_int_equal(c.max_sessions_per_ip, 8);
+  assert_int_equal(c.smtp_timeout_s, 60);
+  assert_int_equal(c.smtp_line_timeout_s, 30);
+  assert_int_equal(c.smtp_data_timeout_s, 120);
+  assert_int_equal(c.smtp_evict_after_ms, 1000);
   assert_string_equal(c.hostname, "konform-mail.localhost");
   assert_int_equal(c.ready_fd, -1);
   assert_int_equal(c.log_level, KF_LOG_INFO);
@@ -117,6 +121,13 @@ static void test_mail_every_option(void **state) {
                   "10000",
                   "--smtp-timeout",
                   "1",
+                  "--max-sessions-per-ip",
+                  "2",
+                  "--smtp-line-timeout",
+                  "3",
+                  "--smtp-data-timeout=86400",
+                  "--smtp-evict-after",
+                  "0",
                   "--hostname",
                   "mx.konform.test",
                   "--ready-fd",
@@ -136,6 +147,10 @@ static void test_mail_every_option(void **state) {
   assert_int_equal(c.max_recipients, 3);
   assert_int_equal(c.max_sessions, 10000);
   assert_int_equal(c.smtp_timeout_s, 1);
+  assert_int_equal(c.max_sessions_per_ip, 2);
+  assert_int_equal(c.smtp_line_timeout_s, 3);
+  assert_int_equal(c.smtp_data_timeout_s, 86400);
+  assert_int_equal(c.smtp_evict_after_ms, 0);
   assert_string_equal(c.hostname, "mx.konform.test");
   assert_int_equal(c.ready_fd, 3);
   assert_int_equal(c.log_level, KF_LOG_WARN);
@@ -156,6 +171,12 @@ static void test_mail_errors(void **state) {
        "--max-sessions: expected a whole number from 1 to 10000, got \"10001\""},
       {"--smtp-timeout", "86401",
        "--smtp-timeout: expected a whole number from 1 to 86400, got \"86401\""},
+      {"--max-sessions-per-ip", "0",
+       "--max-sessions-per-ip: expected a whole number from 1 to 10000, got \"0\""},
+      {"--smtp-line-timeout", "1x",
+       "--smtp-line-timeout: expected a whole number from 1 to 86400, got \"1x\""},
+      {"--smtp-data-timeout", "0",
+       "--smtp-data-timeout: expected a whole number from 1 to 86400, got \"0\""},
       {"--ready-fd", "-1", "--ready-fd: expected a whole number from 0 to 65535, got \"-1\""},
       {"--hostname", "", "--hostname: must be a non-empty name without blanks"},
       {"--hostname", "mx konform", "--hostname: must be a non-empty name without blanks"},
@@ -185,9 +206,18 @@ static void test_mail_usage(void **state) {
       "--max-recipients N",
       "most recipients per message (default 100)",
       "--max-sessions N",
-      "concurrent SMTP sessions (default 64)",
+      "concurrent SMTP sessions (default 256)",
+      "--max-sessions-per-ip N",
+      "concurrent SMTP sessions from one address (default 8)",
       "--smtp-timeout S",
-      "SMTP idle timeout in seconds (default 300)",
+      "SMTP idle timeout in seconds (default 60)",
+      "--smtp-line-timeout S",
+      "most seconds one SMTP command line may take in total (default 30)",
+      "--smtp-data-timeout S",
+      "most seconds the DATA phase may take in total (default 120)",
+      "--smtp-evict-after MS",
+      "when a session cap is full, end the session longest without a reply once it had none for "
+      "MS (default 1000; 0 = refuse)",
       "--hostname NAME",
       "name in the SMTP greeting (default konform-mail.localhost)",
       "--ready-fd N",

@@ -19,6 +19,7 @@
 #define KF_MAILBOX_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,10 +54,24 @@ typedef struct kf_mailbox_key {
 
 #define KF_MAILBOX_KEYS_MAX 8
 
-/* A collection: a row of the table in lib/src/mailbox.c. */
+#define KF_MAILBOX_IDENTITY_MAX 4
+
+/*
+ * A collection: a row of the table in lib/src/mailbox.c.
+ *
+ * identity names the paths (as for keys; an array counts as a set of its
+ * strings) whose values together say that two items are one thing delivered
+ * twice: for mails the Message-ID and the envelope recipients, because SMTP
+ * is at-least-once. An item with the identity of an earlier item that is not
+ * itself a redelivery is stored with "duplicate_of": that item's id (null
+ * otherwise), and lists and waits leave it out unless the filter includes
+ * duplicates. An item lacking a value at any identity path is never a
+ * redelivery. No identity paths: the collection has no "duplicate_of".
+ */
 typedef struct kf_mailbox_collection {
-  const char *name;                         /* "messages": the {kind} of the HTTP routes. */
-  kf_mailbox_key keys[KF_MAILBOX_KEYS_MAX]; /* Up to the first row without a name. */
+  const char *name;                              /* "messages": the {kind} of the HTTP routes. */
+  kf_mailbox_key keys[KF_MAILBOX_KEYS_MAX];      /* Up to the first row without a name. */
+  const char *identity[KF_MAILBOX_IDENTITY_MAX]; /* Up to the first NULL. */
 } kf_mailbox_collection;
 
 /* The i-th collection of the table, or NULL past the last one. Static. */
@@ -79,8 +94,9 @@ typedef struct kf_mailbox_term {
 typedef struct kf_mailbox_filter {
   kf_mailbox_term terms[KF_MAILBOX_TERMS_MAX];
   size_t terms_len;
-  int64_t after_id; /* Only items with a larger id; 0 = all. */
-  unsigned limit;   /* 0 = 100; at most 1000. */
+  int64_t after_id;        /* Only items with a larger id; 0 = all. */
+  unsigned limit;          /* 0 = 100; at most 1000. */
+  bool include_duplicates; /* Also redeliveries (items with a "duplicate_of"). */
 } kf_mailbox_filter;
 
 /*
