@@ -49,7 +49,7 @@ case_contents() {
   it_that "the version is kf/version.h's" [ "$(dpkg-deb -f "$deb" Version)" = \
     "$(sed -n 's/^#define KONFORM_VERSION "\(.*\)"/\1/p' lib/include/kf/version.h)" ]
   if command -v lintian >/dev/null 2>&1; then
-    lintian --no-tag-display-limit "$deb" >"$tmp/lintian" 2>&1
+    lintian --tag-display-limit 0 "$deb" >"$tmp/lintian" 2>&1
     it_that "lintian finds no error: $(grep '^E:' "$tmp/lintian" | head -n 5)" \
       sh -c "! grep -q '^E:' '$tmp/lintian'"
   fi
