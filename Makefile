@@ -281,19 +281,20 @@ DEB_DIR := $(BUILD_ROOT)/deb
 DEB_VERSION = $(shell dpkg-parsechangelog -l debian/changelog -S Version)
 deb:
 	@scripts/install-deps.sh --deb
-	rm -rf $(DEB_DIR)
-	mkdir -p $(DEB_DIR)/src/konform
-	tar -cf - --exclude=./build --exclude=./.git --exclude='./*.db' . | tar -xf - -C $(DEB_DIR)/src/konform
-	cd $(DEB_DIR)/src/konform && dpkg-buildpackage -us -uc -b -j$(NPROC) >../build.log 2>&1 || \
+	$(Q)rm -rf $(DEB_DIR)
+	$(Q)mkdir -p $(DEB_DIR)/src/konform
+	$(Q)tar -cf - --exclude=./build --exclude=./.git --exclude='./*.db' . | tar -xf - -C $(DEB_DIR)/src/konform
+	$(call say,DEB,$(DEB_DIR)/src/build.log)
+	$(Q)cd $(DEB_DIR)/src/konform && dpkg-buildpackage -us -uc -b -j$(NPROC) >../build.log 2>&1 || \
 	  { tail -n 40 ../build.log; echo "make deb: dpkg-buildpackage failed; log: $(DEB_DIR)/src/build.log" >&2; exit 1; }
-	mv $(DEB_DIR)/src/*.deb $(DEB_DIR)/src/*.buildinfo $(DEB_DIR)/src/*.changes $(DEB_DIR)/
-	rm -rf $(DEB_DIR)/src/konform
+	$(Q)mv $(DEB_DIR)/src/*.deb $(DEB_DIR)/src/*.buildinfo $(DEB_DIR)/src/*.changes $(DEB_DIR)/
+	$(Q)rm -rf $(DEB_DIR)/src/konform
 	@ls $(DEB_DIR)/*.deb
 
 # The package installed (apt as root, else unpacked with dpkg -x) runs the
 # installed suite against the embedded stack (tests/integration/deb.sh).
 deb-check: deb
-	KONFORM_DEB=$(DEB_DIR)/konform_$(DEB_VERSION)_$(shell dpkg --print-architecture).deb \
+	$(Q)KONFORM_DEB=$(DEB_DIR)/konform_$(DEB_VERSION)_$(shell dpkg --print-architecture).deb \
 	  sh tests/integration/deb.sh
 
 # The man pages render without a warning (make check's lint step).
