@@ -36,6 +36,7 @@
 #include "kh_cmd_selftest.h"
 #include "kh_cmd_suite.h"
 #include "kh_reqdoc.h"
+#include "kh_shard.h"
 #include "kh_http.h"
 #include "kh_stack.h"
 #include "kh_suite.h"
@@ -234,8 +235,8 @@ static const struct {
      kh_cli_selftest},
     {KH_CMD_REQUIREMENTS, "requirements", NULL,
      "  requirements     print docs/requirements.md from the catalogue\n", kh_cli_requirements},
-    {KH_CMD_VERSION, "version", "--version", "  version          print the version\n",
-     kh_cli_version},
+    {KH_CMD_VERSION, "version", "--version",
+     "  version          print the version and the catalogue's (--catalogue)\n", kh_cli_version},
     {KH_CMD_HELP, "help", "--help", "  help             print this text\n", kh_cli_help},
     {KH_CMD_MERGE, "merge", NULL,
      "  merge A.json...  combine the JSON reports of the shards of a run (--shard) into\n"
@@ -283,7 +284,8 @@ static void kh_cli_print_usage(FILE *out) {
 #define KH_FOR_SELECT (KH_FOR_RUNS | KH_CMD_BIT(KH_CMD_LIST))
 #define KH_FOR_CATALOGUE                                                                           \
   (KH_FOR_RUNS | KH_CMD_BIT(KH_CMD_LINT) | KH_CMD_BIT(KH_CMD_MOCKS) |                              \
-   KH_CMD_BIT(KH_CMD_REQUIREMENTS) | KH_CMD_BIT(KH_CMD_EXPLAIN) | KH_CMD_BIT(KH_CMD_REPRO))
+   KH_CMD_BIT(KH_CMD_REQUIREMENTS) | KH_CMD_BIT(KH_CMD_EXPLAIN) | KH_CMD_BIT(KH_CMD_REPRO) |       \
+   KH_CMD_BIT(KH_CMD_VERSION))
 #define KH_FOR_MOCKS (KH_CMD_BIT(KH_CMD_MOCKS))
 /* The options of a verdict and its reports: a run's, or the one merge puts together. */
 #define KH_FOR_VERDICT (KH_FOR_RUN | KH_CMD_BIT(KH_CMD_MERGE))
@@ -547,10 +549,30 @@ static int kh_cli_help(const kh_cli_options *o) {
   return KH_EXIT_OK;
 }
 
+/*
+ * The release, and the catalogue a run from here would check against: the
+ * loader takes only "version": 1, and the hash is the one the JSON report
+ * carries and merge compares, so two machines can see they test the same list.
+ */
 static int kh_cli_version(const kh_cli_options *o) {
-  (void)o;
   printf("konform %s\n", KONFORM_VERSION);
-  return KH_EXIT_OK;
+  kh_cmd_suite s;
+  kh_cmd_suite_init(&s);
+  int code = kh_cmd_suite_load_catalogue(o, &s);
+  char hash[KF_RUN_HASH_HEX] = "";
+  kf_err err;
+  kf_err_init(&err);
+  if (code == KH_EXIT_OK && s.have_cat && kh_shard_file_hash(s.cat_path, hash, &err) != KF_OK) {
+    fprintf(stderr, "konform: %s\n", err.message);
+    code = KH_EXIT_USAGE;
+  }
+  if (code == KH_EXIT_OK && s.have_cat)
+    printf("catalogue version 1, %zu requirements in %zu areas, hash %s (%s)\n", s.cat.len,
+           s.cat.areas_len, hash, s.cat_path);
+  else if (code == KH_EXIT_OK)
+    printf("catalogue: none found (--catalogue FILE)\n");
+  kh_cmd_suite_release(&s);
+  return code;
 }
 
 /* Set up what running scenarios needs (libsodium, libcurl, the signal thread), then body. */
