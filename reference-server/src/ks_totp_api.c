@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kf/sql.h"
+#include "ks_account.h"
 #include "ks_address.h"
 #include "ks_fault.h"
 #include "ks_handler.h"
@@ -58,28 +59,6 @@ ks_session_stage ks_totp_login_stage(const ks_server *srv, bool totp_active) {
   if (ks_fault_on(srv, KS_FAULT_TOTP_LOGIN_SKIPPED))
     return KS_SESSION_FULL;
   return KS_SESSION_SECOND_FACTOR;
-}
-
-/* The account's username (its normalised address), which the lockout counts against. */
-static kf_rc totp_username(sqlite3 *conn, int64_t account_id, char out[KS_ADDRESS_MAX + 1],
-                           kf_err *err) {
-  out[0] = '\0';
-  kf_sql q;
-  kf_rc rc =
-      kf_sql_query(&q, conn, err, "SELECT email FROM accounts WHERE id = ?", "i", account_id);
-  if (rc != KF_OK)
-    return rc;
-  bool row = false;
-  rc = kf_sql_step(&q, &row, err);
-  size_t len = 0;
-  const char *email = rc == KF_OK && row ? kf_sql_text(&q, 0, &len) : NULL;
-  if (rc == KF_OK && (email == NULL || len > KS_ADDRESS_MAX))
-    rc = kf_err_set(err, KF_ERR_STATE, "session of account %lld has no username",
-                    (long long)account_id);
-  else if (rc == KF_OK)
-    memcpy(out, email, len + 1);
-  kf_sql_finalize(&q);
-  return rc;
 }
 
 /* The account's active (active true) or pending secret into *row. */
@@ -215,7 +194,7 @@ static ks_error totp_setup_op(const ks_server *srv, sqlite3 *conn, kf_http_req *
   char username[KS_ADDRESS_MAX + 1];
   kf_rc rc = ks_totp_base32(secret, len, b32, sizeof b32, err);
   if (rc == KF_OK)
-    rc = totp_username(conn, c->session.account_id, username, err);
+    rc = ks_account_username(conn, c->session.account_id, username, sizeof username, err);
   if (rc == KF_OK)
     rc = totp_setup_body(username, b32, body, err);
   /* A new setup replaces the pending secret; the active one stays until activation. */
@@ -317,7 +296,7 @@ static ks_error totp_login_op(const ks_server *srv, sqlite3 *conn, kf_http_req *
   char username[KS_ADDRESS_MAX + 1];
   bool locked = false;
   totp_row row;
-  if (totp_username(conn, c->session.account_id, username, err) != KF_OK ||
+  if (ks_account_username(conn, c->session.account_id, username, sizeof username, err) != KF_OK ||
       ks_lockout_check(conn, username, c->now, &locked, err) != KF_OK ||
       totp_read(conn, c->session.account_id, true, &row, err) != KF_OK)
     return KS_ERR_INTERNAL_ERROR;
