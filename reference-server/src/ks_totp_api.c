@@ -117,6 +117,14 @@ static bool totp_setup_allowed(const ks_server *srv, ks_session_stage stage) {
   return stage == KS_SESSION_SECOND_FACTOR_SETUP || stage == KS_SESSION_FULL;
 }
 
+/* Whether the session may set up or activate; false after answering second-factor-required. */
+static bool totp_setup_gate(const ks_server *srv, kf_http_req *req, kf_http_resp *resp) {
+  if (totp_setup_allowed(srv, ks_handler_ctx(req)->session.stage))
+    return true;
+  ks_handler_error(req, resp, KS_ERR_SECOND_FACTOR_REQUIRED);
+  return false;
+}
+
 /* The body's code; NULL after answering 400 when it is not six ASCII digits. */
 static const char *totp_code(kf_http_req *req, kf_http_resp *resp) {
   const char *code = NULL;
@@ -212,11 +220,8 @@ static ks_error totp_setup_op(const ks_server *srv, sqlite3 *conn, kf_http_req *
 
 static void totp_setup(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   const ks_server *srv = ctx;
-  if (!totp_setup_allowed(srv, ks_handler_ctx(req)->session.stage)) {
-    ks_handler_error(req, resp, KS_ERR_SECOND_FACTOR_REQUIRED);
-    return;
-  }
-  totp_run(req, resp, srv, totp_setup_op, NULL, 201);
+  if (totp_setup_gate(srv, req, resp))
+    totp_run(req, resp, srv, totp_setup_op, NULL, 201);
 }
 
 /* ---- POST /api/v1/totp/activation (TOTP-01, TOTP-02, TOTP-05). ---- */
@@ -258,10 +263,8 @@ static ks_error totp_activate_op(const ks_server *srv, sqlite3 *conn, kf_http_re
 
 static void totp_activate(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   const ks_server *srv = ctx;
-  if (!totp_setup_allowed(srv, ks_handler_ctx(req)->session.stage)) {
-    ks_handler_error(req, resp, KS_ERR_SECOND_FACTOR_REQUIRED);
+  if (!totp_setup_gate(srv, req, resp))
     return;
-  }
   const char *code = totp_code(req, resp);
   if (code != NULL)
     totp_run(req, resp, srv, totp_activate_op, code, 200);

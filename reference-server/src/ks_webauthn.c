@@ -703,6 +703,20 @@ static const wa_check wa_assertion_checks[] = {
     {KS_WA_SIGN_COUNT, wa_sign_count},
 };
 
+/* What both ceremonies check alike; the caller adds its own facts. */
+static wa_ctx wa_ctx_make(const ks_server *srv, const ks_wa_rp *rp, const char *want_type,
+                          bool malformed, const ks_wa_client_data *cd, const ks_wa_auth_data *ad,
+                          bool challenge_found, int64_t challenge_expires_at) {
+  return (wa_ctx){.srv = srv,
+                  .rp = rp,
+                  .want_type = want_type,
+                  .malformed = malformed,
+                  .cd = cd,
+                  .ad = ad,
+                  .challenge_found = challenge_found,
+                  .challenge_expires_at = challenge_expires_at};
+}
+
 /* Run the n checks in order: the first that fails is the verdict. */
 static ks_wa_result wa_run(wa_ctx *c, const wa_check *checks, size_t n) {
   ks_wa_result r = KS_WA_OK;
@@ -716,16 +730,10 @@ static ks_wa_result wa_run(wa_ctx *c, const wa_check *checks, size_t n) {
 
 ks_wa_result ks_wa_registration_verify(const ks_server *srv, const ks_wa_rp *rp,
                                        const ks_wa_registration *reg, const ks_wa_reg_facts *f) {
-  wa_ctx c = {.srv = srv,
-              .rp = rp,
-              .want_type = "webauthn.create",
-              .malformed = reg->malformed,
-              .cd = &reg->cd,
-              .ad = &reg->ad,
-              .challenge_found = f->challenge_found,
-              .challenge_expires_at = f->challenge_expires_at,
-              .reg = reg,
-              .rf = f};
+  wa_ctx c = wa_ctx_make(srv, rp, "webauthn.create", reg->malformed, &reg->cd, &reg->ad,
+                         f->challenge_found, f->challenge_expires_at);
+  c.reg = reg;
+  c.rf = f;
   return wa_run(&c, wa_registration_checks,
                 sizeof wa_registration_checks / sizeof wa_registration_checks[0]);
 }
@@ -740,16 +748,10 @@ int64_t ks_wa_registration_alg(const ks_wa_registration *reg) {
 
 ks_wa_result ks_wa_assertion_verify(const ks_server *srv, const ks_wa_rp *rp,
                                     const ks_wa_assertion *as, const ks_wa_login_facts *f) {
-  wa_ctx c = {.srv = srv,
-              .rp = rp,
-              .want_type = "webauthn.get",
-              .malformed = as->malformed,
-              .cd = &as->cd,
-              .ad = &as->ad,
-              .challenge_found = f->challenge_found,
-              .challenge_expires_at = f->challenge_expires_at,
-              .as = as,
-              .lf = f};
+  wa_ctx c = wa_ctx_make(srv, rp, "webauthn.get", as->malformed, &as->cd, &as->ad,
+                         f->challenge_found, f->challenge_expires_at);
+  c.as = as;
+  c.lf = f;
   return wa_run(&c, wa_assertion_checks,
                 sizeof wa_assertion_checks / sizeof wa_assertion_checks[0]);
 }
