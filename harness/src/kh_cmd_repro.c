@@ -919,13 +919,10 @@ static int kh_repro_target(const kh_cli_options *o, kh_cmd_suite *s, kh_profile 
 }
 
 int kh_cmd_repro(const kh_cli_options *o) {
-  if (o->paths_len == 0) {
-    fprintf(stderr, "konform: repro wants a scenario's name (konform repro \"NAME\" -o s.sh)\n");
+  kh_cli_options sub;
+  if (kh_cmd_suite_args(o, "repro wants a scenario's name (konform repro \"NAME\" -o s.sh)",
+                        &sub) != KH_EXIT_OK)
     return KH_EXIT_USAGE;
-  }
-  kh_cli_options sub = *o;
-  memmove(sub.paths, sub.paths + 1, (sub.paths_len - 1) * sizeof sub.paths[0]);
-  sub.paths_len--;
   kh_cmd_suite s;
   kh_cmd_suite_init(&s);
   kh_profile profile;
