@@ -101,6 +101,16 @@ static void totp_rule(const ks_server *srv, ks_totp_rule *rule) {
     rule->zero_only = true;
 }
 
+/* Whether code matches row's secret at now under that rule (*match), and the step it matched. */
+static kf_rc totp_row_verify(const ks_server *srv, const totp_row *row, int64_t now,
+                             const char *code, bool *match, int64_t *step, kf_err *err) {
+  ks_totp_rule rule;
+  totp_rule(srv, &rule);
+  *match = false;
+  *step = 0;
+  return ks_totp_verify(row->secret, row->len, now, code, &rule, match, step, err);
+}
+
 /* TOTP-03: a step counts only when it is later than the last accepted one. */
 static bool totp_step_fresh(const ks_server *srv, int64_t step, int64_t last) {
   if (ks_fault_on(srv, KS_FAULT_TOTP_REPLAY_ALLOWED))
@@ -235,11 +245,9 @@ static ks_error totp_activate_op(const ks_server *srv, sqlite3 *conn, kf_http_re
     return KS_ERR_INTERNAL_ERROR;
   if (!row.found)
     return KS_ERR_TOTP_NOT_STARTED;
-  ks_totp_rule rule;
-  totp_rule(srv, &rule);
   bool match = false;
   int64_t step = 0;
-  if (ks_totp_verify(row.secret, row.len, c->now, code, &rule, &match, &step, err) != KF_OK)
+  if (totp_row_verify(srv, &row, c->now, code, &match, &step, err) != KF_OK)
     return KS_ERR_INTERNAL_ERROR;
   if (!match && ks_fault_on(srv, KS_FAULT_TOTP_ACTIVATES_WITHOUT_CODE)) {
     match = true;
@@ -307,11 +315,9 @@ static ks_error totp_login_op(const ks_server *srv, sqlite3 *conn, kf_http_req *
     return totp_locked(req, err);
   if (!row.found)
     return KS_ERR_TOTP_NOT_EXPECTED;
-  ks_totp_rule rule;
-  totp_rule(srv, &rule);
   bool match = false;
   int64_t step = 0;
-  if (ks_totp_verify(row.secret, row.len, c->now, code, &rule, &match, &step, err) != KF_OK)
+  if (totp_row_verify(srv, &row, c->now, code, &match, &step, err) != KF_OK)
     return KS_ERR_INTERNAL_ERROR;
   if (!match)
     return totp_login_failed(srv, conn, req, username, KS_ERR_TOTP_LOGIN_CODE_INVALID, err);
