@@ -355,29 +355,28 @@ static kf_rc authn_apply_TRAILING_BYTES(const authn_knob *k) {
   return KF_OK;
 }
 
-static kf_rc authn_apply_FMT_UNKNOWN(const authn_knob *k) {
-  k->c->fmt = "konform-unknown";
-  k->c->stmt = AUTHN_STMT_EMPTY;
+/* The attestation format and the statement that goes with it. */
+static kf_rc authn_fmt_set(kh_authn_cer *c, const char *fmt, authn_stmt stmt) {
+  c->fmt = fmt;
+  c->stmt = stmt;
   return KF_OK;
+}
+
+static kf_rc authn_apply_FMT_UNKNOWN(const authn_knob *k) {
+  return authn_fmt_set(k->c, "konform-unknown", AUTHN_STMT_EMPTY);
 }
 
 static kf_rc authn_apply_FMT_WRONG_CASE(const authn_knob *k) {
-  k->c->fmt = "Packed";
-  k->c->stmt = AUTHN_STMT_PACKED;
-  return KF_OK;
+  return authn_fmt_set(k->c, "Packed", AUTHN_STMT_PACKED);
 }
 
 static kf_rc authn_apply_NONE_WITH_STATEMENT(const authn_knob *k) {
-  k->c->fmt = "none";
-  k->c->stmt = AUTHN_STMT_PACKED;
-  return KF_OK;
+  return authn_fmt_set(k->c, "none", AUTHN_STMT_PACKED);
 }
 
 static kf_rc authn_apply_PACKED_WRONG_ALG(const authn_knob *k) {
-  k->c->fmt = "packed";
-  k->c->stmt = AUTHN_STMT_PACKED;
   k->c->stmt_alg = COSE_RS256;
-  return KF_OK;
+  return authn_fmt_set(k->c, "packed", AUTHN_STMT_PACKED);
 }
 
 static kf_rc authn_apply_ALG_NOT_OFFERED(const authn_knob *k) {
@@ -769,31 +768,39 @@ static kf_rc authn_client_data_pair(const kh_authn_cer *c, kf_buf *sent, unsigne
   return KF_OK;
 }
 
+/*
+ * The PublicKeyCredential around resp as a browser's toJSON() writes it, into
+ * *out; the reference to resp is dropped here. ok false: resp is incomplete.
+ */
+static kf_rc authn_pkc_json(const kh_authn_cer *c, json_t *resp, bool ok, char **out, kf_err *err) {
+  json_t *j = json_object();
+  ok = ok && j != NULL && authn_set_b64(j, "id", c->id, c->id_len) &&
+       authn_set_b64(j, "rawId", c->id, c->id_len) &&
+       json_object_set_new(j, "type", json_string("public-key")) == 0 &&
+       json_object_set(j, "response", resp) == 0 &&
+       json_object_set_new(j, "clientExtensionResults", json_object()) == 0 &&
+       json_object_set_new(j, "authenticatorAttachment", json_string("platform")) == 0;
+  kf_rc rc = ok ? authn_dump(j, out, err) : kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  json_decref(resp);
+  json_decref(j);
+  return rc;
+}
+
 static kf_rc authn_registration_json(const kh_authn_cer *c, const kf_buf *cd,
                                      const unsigned char *ad, size_t ad_len,
                                      const unsigned char *ao, size_t ao_len, char **out,
                                      kf_err *err) {
   json_t *resp = json_object();
-  json_t *j = json_object();
   char *spki = authn_key_spki(c->key);
-  bool ok = resp != NULL && j != NULL && spki != NULL &&
+  bool ok = resp != NULL && spki != NULL &&
             authn_set_b64(resp, "clientDataJSON", (const unsigned char *)cd->data, cd->len) &&
             authn_set_b64(resp, "attestationObject", ao, ao_len) &&
             authn_set_b64(resp, "authenticatorData", ad, ad_len) &&
             json_object_set_new(resp, "transports", json_pack("[s]", "internal")) == 0 &&
             json_object_set_new(resp, "publicKeyAlgorithm", json_integer(c->key_alg)) == 0 &&
-            json_object_set_new(resp, "publicKey", json_string(spki)) == 0 &&
-            authn_set_b64(j, "id", c->id, c->id_len) &&
-            authn_set_b64(j, "rawId", c->id, c->id_len) &&
-            json_object_set_new(j, "type", json_string("public-key")) == 0 &&
-            json_object_set(j, "response", resp) == 0 &&
-            json_object_set_new(j, "clientExtensionResults", json_object()) == 0 &&
-            json_object_set_new(j, "authenticatorAttachment", json_string("platform")) == 0;
+            json_object_set_new(resp, "publicKey", json_string(spki)) == 0;
   kf_free(spki);
-  kf_rc rc = ok ? authn_dump(j, out, err) : kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-  json_decref(resp);
-  json_decref(j);
-  return rc;
+  return authn_pkc_json(c, resp, ok, out, err);
 }
 
 /* The bytes of a create and its JSON, once the knobs are applied. */
@@ -905,22 +912,12 @@ static kf_rc authn_assertion_json(const kh_authn_cer *c, const kf_buf *cd, const
                                   size_t ad_len, const unsigned char *sig, size_t sig_len,
                                   char **out, kf_err *err) {
   json_t *resp = json_object();
-  json_t *j = json_object();
-  bool ok = resp != NULL && j != NULL &&
+  bool ok = resp != NULL &&
             authn_set_b64(resp, "clientDataJSON", (const unsigned char *)cd->data, cd->len) &&
             authn_set_b64(resp, "authenticatorData", ad, ad_len) &&
             authn_set_b64(resp, "signature", sig, sig_len) &&
-            authn_set_b64(resp, "userHandle", c->user_sent, c->user_sent_len) &&
-            authn_set_b64(j, "id", c->id, c->id_len) &&
-            authn_set_b64(j, "rawId", c->id, c->id_len) &&
-            json_object_set_new(j, "type", json_string("public-key")) == 0 &&
-            json_object_set(j, "response", resp) == 0 &&
-            json_object_set_new(j, "clientExtensionResults", json_object()) == 0 &&
-            json_object_set_new(j, "authenticatorAttachment", json_string("platform")) == 0;
-  kf_rc rc = ok ? authn_dump(j, out, err) : kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-  json_decref(resp);
-  json_decref(j);
-  return rc;
+            authn_set_b64(resp, "userHandle", c->user_sent, c->user_sent_len);
+  return authn_pkc_json(c, resp, ok, out, err);
 }
 
 static kf_rc authn_get_build(kh_authn_cer *c, kh_authn_result *res, kf_err *err) {
