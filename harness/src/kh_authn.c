@@ -254,39 +254,44 @@ static kf_rc authn_arg_challenge(const char *arg, char *dst, size_t cap, kf_err 
 
 /* ---- The knobs: each changes what its row says, nothing else. ---- */
 
-typedef kf_rc (*authn_apply_fn)(kh_authn_cer *c, const char *arg, kf_err *err);
+/* One knob's call: the ceremony it changes, its argument (or NULL), where a failure goes. */
+typedef struct authn_knob {
+  kh_authn_cer *c;
+  const char *arg;
+  kf_err *err;
+} authn_knob;
 
-static kf_rc authn_apply_TYPE_WRONG(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg, (void)err;
-  c->type = c->create ? "webauthn.get" : "webauthn.create";
+typedef kf_rc (*authn_apply_fn)(const authn_knob *k);
+
+static kf_rc authn_apply_TYPE_WRONG(const authn_knob *k) {
+  k->c->type = k->c->create ? "webauthn.get" : "webauthn.create";
   return KF_OK;
 }
 
-static kf_rc authn_apply_CHALLENGE_UNKNOWN(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg;
+static kf_rc authn_apply_CHALLENGE_UNKNOWN(const authn_knob *k) {
   unsigned char r[32];
   randombytes_buf(r, sizeof r);
-  return authn_b64_into(c->challenge, sizeof c->challenge, r, sizeof r) == KF_OK
+  return authn_b64_into(k->c->challenge, sizeof k->c->challenge, r, sizeof r) == KF_OK
              ? KF_OK
-             : kf_err_set(err, KF_ERR_INTERNAL, "no room for a challenge");
+             : kf_err_set(k->err, KF_ERR_INTERNAL, "no room for a challenge");
 }
 
-static kf_rc authn_apply_CHALLENGE_STALE(kh_authn_cer *c, const char *arg, kf_err *err) {
-  return authn_arg_challenge(arg, c->challenge, sizeof c->challenge, err);
+static kf_rc authn_apply_CHALLENGE_STALE(const authn_knob *k) {
+  return authn_arg_challenge(k->arg, k->c->challenge, sizeof k->c->challenge, k->err);
 }
 
-static kf_rc authn_apply_CHALLENGE_FOREIGN(kh_authn_cer *c, const char *arg, kf_err *err) {
-  return authn_arg_challenge(arg, c->challenge, sizeof c->challenge, err);
+static kf_rc authn_apply_CHALLENGE_FOREIGN(const authn_knob *k) {
+  return authn_arg_challenge(k->arg, k->c->challenge, sizeof k->c->challenge, k->err);
 }
 
-static kf_rc authn_apply_CHALLENGE_REUSED(kh_authn_cer *c, const char *arg, kf_err *err) {
-  if (arg != NULL)
-    return authn_arg_challenge(arg, c->challenge, sizeof c->challenge, err);
-  if (c->last_challenge[0] == '\0')
-    return kf_err_set(err, KF_ERR_INVALID,
+static kf_rc authn_apply_CHALLENGE_REUSED(const authn_knob *k) {
+  if (k->arg != NULL)
+    return authn_arg_challenge(k->arg, k->c->challenge, sizeof k->c->challenge, k->err);
+  if (k->c->last_challenge[0] == '\0')
+    return kf_err_set(k->err, KF_ERR_INVALID,
                       "challenge-reused: no earlier challenge; name the credential whose "
                       "challenge to reuse");
-  return kf_str_copy(c->challenge, sizeof c->challenge, c->last_challenge);
+  return kf_str_copy(k->c->challenge, sizeof k->c->challenge, k->c->last_challenge);
 }
 
 static kf_rc authn_text_or(char *dst, size_t cap, const char *arg, const char *fallback,
@@ -296,106 +301,92 @@ static kf_rc authn_text_or(char *dst, size_t cap, const char *arg, const char *f
   return KF_OK;
 }
 
-static kf_rc authn_apply_ORIGIN_WRONG(kh_authn_cer *c, const char *arg, kf_err *err) {
-  return authn_text_or(c->origin, sizeof c->origin, arg, AUTHN_EVIL_ORIGIN, err);
+static kf_rc authn_apply_ORIGIN_WRONG(const authn_knob *k) {
+  return authn_text_or(k->c->origin, sizeof k->c->origin, k->arg, AUTHN_EVIL_ORIGIN, k->err);
 }
 
-static kf_rc authn_apply_CROSS_ORIGIN(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg, (void)err;
-  c->cross_origin = true;
+static kf_rc authn_apply_CROSS_ORIGIN(const authn_knob *k) {
+  k->c->cross_origin = true;
   return KF_OK;
 }
 
-static kf_rc authn_apply_TOP_ORIGIN(kh_authn_cer *c, const char *arg, kf_err *err) {
-  return authn_text_or(c->top_origin, sizeof c->top_origin, arg, AUTHN_EVIL_ORIGIN, err);
+static kf_rc authn_apply_TOP_ORIGIN(const authn_knob *k) {
+  return authn_text_or(k->c->top_origin, sizeof k->c->top_origin, k->arg, AUTHN_EVIL_ORIGIN,
+                       k->err);
 }
 
-static kf_rc authn_apply_CLIENT_DATA_EDITED(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg, (void)err;
-  c->edit_client_data = true;
+static kf_rc authn_apply_CLIENT_DATA_EDITED(const authn_knob *k) {
+  k->c->edit_client_data = true;
   return KF_OK;
 }
 
-static kf_rc authn_apply_RP_ID_OTHER(kh_authn_cer *c, const char *arg, kf_err *err) {
-  return authn_text_or(c->rp_hashed, sizeof c->rp_hashed, arg, AUTHN_EVIL_RP_ID, err);
+static kf_rc authn_apply_RP_ID_OTHER(const authn_knob *k) {
+  return authn_text_or(k->c->rp_hashed, sizeof k->c->rp_hashed, k->arg, AUTHN_EVIL_RP_ID, k->err);
 }
 
-static kf_rc authn_apply_UP_CLEAR(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg, (void)err;
-  c->flags &= ~AUTHN_UP;
+static kf_rc authn_apply_UP_CLEAR(const authn_knob *k) {
+  k->c->flags &= ~AUTHN_UP;
   return KF_OK;
 }
 
-static kf_rc authn_apply_UV_CLEAR(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg, (void)err;
-  c->flags &= ~AUTHN_UV;
+static kf_rc authn_apply_UV_CLEAR(const authn_knob *k) {
+  k->c->flags &= ~AUTHN_UV;
   return KF_OK;
 }
 
-static kf_rc authn_apply_BS_WITHOUT_BE(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg, (void)err;
-  c->flags = (c->flags | AUTHN_BS) & ~AUTHN_BE;
+static kf_rc authn_apply_BS_WITHOUT_BE(const authn_knob *k) {
+  k->c->flags = (k->c->flags | AUTHN_BS) & ~AUTHN_BE;
   return KF_OK;
 }
 
-static kf_rc authn_apply_AT_MISSING(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg, (void)err;
-  c->attested = false;
+static kf_rc authn_apply_AT_MISSING(const authn_knob *k) {
+  k->c->attested = false;
   return KF_OK;
 }
 
-static kf_rc authn_apply_TRUNCATED(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg, (void)err;
+static kf_rc authn_apply_TRUNCATED(const authn_knob *k) {
   /* Into the key's y coordinate in a create; one byte short of the 37 fixed ones in a get. */
-  c->cut = c->create ? 10 : 1;
+  k->c->cut = k->c->create ? 10 : 1;
   return KF_OK;
 }
 
-static kf_rc authn_apply_TRAILING_BYTES(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg, (void)err;
-  c->trailing = 4;
+static kf_rc authn_apply_TRAILING_BYTES(const authn_knob *k) {
+  k->c->trailing = 4;
   return KF_OK;
 }
 
-static kf_rc authn_apply_FMT_UNKNOWN(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg, (void)err;
-  c->fmt = "konform-unknown";
-  c->stmt = AUTHN_STMT_EMPTY;
+/* The attestation format and the statement that goes with it. */
+static kf_rc authn_fmt_set(kh_authn_cer *c, const char *fmt, authn_stmt stmt) {
+  c->fmt = fmt;
+  c->stmt = stmt;
   return KF_OK;
 }
 
-static kf_rc authn_apply_FMT_WRONG_CASE(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg, (void)err;
-  c->fmt = "Packed";
-  c->stmt = AUTHN_STMT_PACKED;
+static kf_rc authn_apply_FMT_UNKNOWN(const authn_knob *k) {
+  return authn_fmt_set(k->c, "konform-unknown", AUTHN_STMT_EMPTY);
+}
+
+static kf_rc authn_apply_FMT_WRONG_CASE(const authn_knob *k) {
+  return authn_fmt_set(k->c, "Packed", AUTHN_STMT_PACKED);
+}
+
+static kf_rc authn_apply_NONE_WITH_STATEMENT(const authn_knob *k) {
+  return authn_fmt_set(k->c, "none", AUTHN_STMT_PACKED);
+}
+
+static kf_rc authn_apply_PACKED_WRONG_ALG(const authn_knob *k) {
+  k->c->stmt_alg = COSE_RS256;
+  return authn_fmt_set(k->c, "packed", AUTHN_STMT_PACKED);
+}
+
+static kf_rc authn_apply_ALG_NOT_OFFERED(const authn_knob *k) {
+  k->c->key_alg = COSE_EDDSA;
   return KF_OK;
 }
 
-static kf_rc authn_apply_NONE_WITH_STATEMENT(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg, (void)err;
-  c->fmt = "none";
-  c->stmt = AUTHN_STMT_PACKED;
-  return KF_OK;
-}
-
-static kf_rc authn_apply_PACKED_WRONG_ALG(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg, (void)err;
-  c->fmt = "packed";
-  c->stmt = AUTHN_STMT_PACKED;
-  c->stmt_alg = COSE_RS256;
-  return KF_OK;
-}
-
-static kf_rc authn_apply_ALG_NOT_OFFERED(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg, (void)err;
-  c->key_alg = COSE_EDDSA;
-  return KF_OK;
-}
-
-static kf_rc authn_apply_CRED_ID_LONG(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg, (void)err;
-  c->id_len = 1024;
-  randombytes_buf(c->id, c->id_len);
+static kf_rc authn_apply_CRED_ID_LONG(const authn_knob *k) {
+  k->c->id_len = 1024;
+  randombytes_buf(k->c->id, k->c->id_len);
   return KF_OK;
 }
 
@@ -410,38 +401,34 @@ static kf_rc authn_arg_cred_bytes(const char *arg, const char *key, unsigned cha
   return rc;
 }
 
-static kf_rc authn_apply_CRED_ID_DUPLICATE(kh_authn_cer *c, const char *arg, kf_err *err) {
-  return authn_arg_cred_bytes(arg, "id", c->id, sizeof c->id, &c->id_len, err);
+static kf_rc authn_apply_CRED_ID_DUPLICATE(const authn_knob *k) {
+  return authn_arg_cred_bytes(k->arg, "id", k->c->id, sizeof k->c->id, &k->c->id_len, k->err);
 }
 
-static kf_rc authn_apply_SIG_BIT_FLIPPED(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg, (void)err;
-  c->flip = true;
+static kf_rc authn_apply_SIG_BIT_FLIPPED(const authn_knob *k) {
+  k->c->flip = true;
   return KF_OK;
 }
 
-static kf_rc authn_apply_SIG_OTHER_KEY(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg, (void)err;
-  c->other_key = true;
+static kf_rc authn_apply_SIG_OTHER_KEY(const authn_knob *k) {
+  k->c->other_key = true;
   return KF_OK;
 }
 
-static kf_rc authn_apply_USER_HANDLE_OTHER(kh_authn_cer *c, const char *arg, kf_err *err) {
-  return authn_arg_cred_bytes(arg, "user", c->user_sent, sizeof c->user_sent, &c->user_sent_len,
-                              err);
+static kf_rc authn_apply_USER_HANDLE_OTHER(const authn_knob *k) {
+  return authn_arg_cred_bytes(k->arg, "user", k->c->user_sent, sizeof k->c->user_sent,
+                              &k->c->user_sent_len, k->err);
 }
 
-static kf_rc authn_apply_COUNTER_BACK(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg;
-  if (c->stored == 0)
-    return kf_err_set(err, KF_ERR_INVALID, "counter-back: the counter is 0 and cannot go back");
-  c->count = c->stored - 1;
+static kf_rc authn_apply_COUNTER_BACK(const authn_knob *k) {
+  if (k->c->stored == 0)
+    return kf_err_set(k->err, KF_ERR_INVALID, "counter-back: the counter is 0 and cannot go back");
+  k->c->count = k->c->stored - 1;
   return KF_OK;
 }
 
-static kf_rc authn_apply_COUNTER_STILL(kh_authn_cer *c, const char *arg, kf_err *err) {
-  (void)arg, (void)err;
-  c->count = c->stored;
+static kf_rc authn_apply_COUNTER_STILL(const authn_knob *k) {
+  k->c->count = k->c->stored;
   return KF_OK;
 }
 
@@ -494,7 +481,7 @@ static kf_rc authn_apply_knobs(kh_authn_cer *c, const kh_authn_params *p, kf_err
         (d->arg == KH_AUTHN_ARG_REQUIRED && k->arg == NULL))
       return kf_err_set(err, KF_ERR_INVALID, "%s %s", d->name,
                         d->arg == KH_AUTHN_ARG_NONE ? "takes no argument" : "needs an argument");
-    kf_rc rc = authn_faults[k->fault].apply(c, k->arg, err);
+    kf_rc rc = authn_faults[k->fault].apply(&(authn_knob){c, k->arg, err});
     if (rc != KF_OK)
       return rc;
   }
@@ -781,31 +768,39 @@ static kf_rc authn_client_data_pair(const kh_authn_cer *c, kf_buf *sent, unsigne
   return KF_OK;
 }
 
+/*
+ * The PublicKeyCredential around resp as a browser's toJSON() writes it, into
+ * *out; the reference to resp is dropped here. ok false: resp is incomplete.
+ */
+static kf_rc authn_pkc_json(const kh_authn_cer *c, json_t *resp, bool ok, char **out, kf_err *err) {
+  json_t *j = json_object();
+  ok = ok && j != NULL && authn_set_b64(j, "id", c->id, c->id_len) &&
+       authn_set_b64(j, "rawId", c->id, c->id_len) &&
+       json_object_set_new(j, "type", json_string("public-key")) == 0 &&
+       json_object_set(j, "response", resp) == 0 &&
+       json_object_set_new(j, "clientExtensionResults", json_object()) == 0 &&
+       json_object_set_new(j, "authenticatorAttachment", json_string("platform")) == 0;
+  kf_rc rc = ok ? authn_dump(j, out, err) : kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  json_decref(resp);
+  json_decref(j);
+  return rc;
+}
+
 static kf_rc authn_registration_json(const kh_authn_cer *c, const kf_buf *cd,
                                      const unsigned char *ad, size_t ad_len,
                                      const unsigned char *ao, size_t ao_len, char **out,
                                      kf_err *err) {
   json_t *resp = json_object();
-  json_t *j = json_object();
   char *spki = authn_key_spki(c->key);
-  bool ok = resp != NULL && j != NULL && spki != NULL &&
+  bool ok = resp != NULL && spki != NULL &&
             authn_set_b64(resp, "clientDataJSON", (const unsigned char *)cd->data, cd->len) &&
             authn_set_b64(resp, "attestationObject", ao, ao_len) &&
             authn_set_b64(resp, "authenticatorData", ad, ad_len) &&
             json_object_set_new(resp, "transports", json_pack("[s]", "internal")) == 0 &&
             json_object_set_new(resp, "publicKeyAlgorithm", json_integer(c->key_alg)) == 0 &&
-            json_object_set_new(resp, "publicKey", json_string(spki)) == 0 &&
-            authn_set_b64(j, "id", c->id, c->id_len) &&
-            authn_set_b64(j, "rawId", c->id, c->id_len) &&
-            json_object_set_new(j, "type", json_string("public-key")) == 0 &&
-            json_object_set(j, "response", resp) == 0 &&
-            json_object_set_new(j, "clientExtensionResults", json_object()) == 0 &&
-            json_object_set_new(j, "authenticatorAttachment", json_string("platform")) == 0;
+            json_object_set_new(resp, "publicKey", json_string(spki)) == 0;
   kf_free(spki);
-  kf_rc rc = ok ? authn_dump(j, out, err) : kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-  json_decref(resp);
-  json_decref(j);
-  return rc;
+  return authn_pkc_json(c, resp, ok, out, err);
 }
 
 /* The bytes of a create and its JSON, once the knobs are applied. */
@@ -917,22 +912,12 @@ static kf_rc authn_assertion_json(const kh_authn_cer *c, const kf_buf *cd, const
                                   size_t ad_len, const unsigned char *sig, size_t sig_len,
                                   char **out, kf_err *err) {
   json_t *resp = json_object();
-  json_t *j = json_object();
-  bool ok = resp != NULL && j != NULL &&
+  bool ok = resp != NULL &&
             authn_set_b64(resp, "clientDataJSON", (const unsigned char *)cd->data, cd->len) &&
             authn_set_b64(resp, "authenticatorData", ad, ad_len) &&
             authn_set_b64(resp, "signature", sig, sig_len) &&
-            authn_set_b64(resp, "userHandle", c->user_sent, c->user_sent_len) &&
-            authn_set_b64(j, "id", c->id, c->id_len) &&
-            authn_set_b64(j, "rawId", c->id, c->id_len) &&
-            json_object_set_new(j, "type", json_string("public-key")) == 0 &&
-            json_object_set(j, "response", resp) == 0 &&
-            json_object_set_new(j, "clientExtensionResults", json_object()) == 0 &&
-            json_object_set_new(j, "authenticatorAttachment", json_string("platform")) == 0;
-  kf_rc rc = ok ? authn_dump(j, out, err) : kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-  json_decref(resp);
-  json_decref(j);
-  return rc;
+            authn_set_b64(resp, "userHandle", c->user_sent, c->user_sent_len);
+  return authn_pkc_json(c, resp, ok, out, err);
 }
 
 static kf_rc authn_get_build(kh_authn_cer *c, kh_authn_result *res, kf_err *err) {

@@ -130,14 +130,11 @@ static const kh_requirement *kh_explain_find(const kh_catalogue *cat, const char
 }
 
 int kh_cmd_explain(const kh_cli_options *o) {
-  if (o->paths_len == 0) {
-    fprintf(stderr, "konform: explain wants a requirement ID (konform explain ACC-06)\n");
-    return KH_EXIT_USAGE;
-  }
   /* The ID comes first; the scenario paths, if any, after it. */
-  kh_cli_options sub = *o;
-  memmove(sub.paths, sub.paths + 1, (sub.paths_len - 1) * sizeof sub.paths[0]);
-  sub.paths_len--;
+  kh_cli_options sub;
+  if (kh_cmd_suite_args(o, "explain wants a requirement ID (konform explain ACC-06)", &sub) !=
+      KH_EXIT_OK)
+    return KH_EXIT_USAGE;
   kh_cmd_suite s;
   kh_cmd_suite_init(&s);
   int code = kh_cmd_suite_load_catalogue(&sub, &s);

@@ -578,18 +578,6 @@ static void kh_rp_http(kh_rp *rp, const kh_step *step) {
   kh_rp_checks(rp, step);
 }
 
-/*
- * What each wait filter is called on the mock (docs/mocks-openapi.yaml); the
- * same words and parameters as KH_WAIT_TARGETS in kh_step_wait.c.
- */
-static const struct {
-  const char *target, *word, *param;
-} KH_RP_WAIT_PARAMS[] = {
-    {"mail", "to", "to"},           {"mail", "from", "from"},
-    {"mail", "subject", "subject"}, {"letter", "to", "name"},
-    {"letter", "kind", "kind"},     {"letter", "customer-number", "customer_number"},
-};
-
 static void kh_rp_wait(kh_rp *rp, const kh_step *step) {
   const kh_wait *w = step->data;
   const char *target = kh_wait_target_word(w);
@@ -598,17 +586,16 @@ static void kh_rp_wait(kh_rp *rp, const kh_step *step) {
   kf_buf_init(&query, KH_REPRO_MAX);
   kf_buf_init(&word, KH_REPRO_MAX);
   kf_rc rc = kf_buf_append_str(&query, "kq=''");
-  for (size_t i = 0; rc == KF_OK && i < sizeof KH_RP_WAIT_PARAMS / sizeof KH_RP_WAIT_PARAMS[0];
-       i++) {
-    const kh_template *f = strcmp(KH_RP_WAIT_PARAMS[i].target, target) == 0
-                               ? kh_wait_filter(w, KH_RP_WAIT_PARAMS[i].word)
-                               : NULL;
-    if (f == NULL || f->text == NULL)
+  /* The filters and their mock parameters are kh_step_wait's table (docs/mocks-openapi.yaml). */
+  const kh_template *f = NULL;
+  const char *param = NULL;
+  for (size_t i = 0; rc == KF_OK && (param = kh_wait_filter_param(w, i, &f)) != NULL; i++) {
+    if (f->text == NULL)
       continue;
     kf_buf_reset(&word);
     rc = kh_rp_word_to(rp, f, &word);
     if (rc == KF_OK)
-      rc = kf_buf_appendf(&query, "\"&%s=$(kurl %s)\"", KH_RP_WAIT_PARAMS[i].param, word.data);
+      rc = kf_buf_appendf(&query, "\"&%s=$(kurl %s)\"", param, word.data);
   }
   int64_t within = w->within_ms > 0 ? w->within_ms : rp->profile->wait_timeout_ms;
   if (within > 120000)
@@ -919,13 +906,10 @@ static int kh_repro_target(const kh_cli_options *o, kh_cmd_suite *s, kh_profile 
 }
 
 int kh_cmd_repro(const kh_cli_options *o) {
-  if (o->paths_len == 0) {
-    fprintf(stderr, "konform: repro wants a scenario's name (konform repro \"NAME\" -o s.sh)\n");
+  kh_cli_options sub;
+  if (kh_cmd_suite_args(o, "repro wants a scenario's name (konform repro \"NAME\" -o s.sh)",
+                        &sub) != KH_EXIT_OK)
     return KH_EXIT_USAGE;
-  }
-  kh_cli_options sub = *o;
-  memmove(sub.paths, sub.paths + 1, (sub.paths_len - 1) * sizeof sub.paths[0]);
-  sub.paths_len--;
   kh_cmd_suite s;
   kh_cmd_suite_init(&s);
   kh_profile profile;

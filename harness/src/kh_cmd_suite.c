@@ -207,3 +207,14 @@ void kh_cmd_suite_release(kh_cmd_suite *s) {
   kh_catalogue_release(&s->cat);
   kh_suite_release(&s->suite);
 }
+
+int kh_cmd_suite_args(const kh_cli_options *o, const char *usage, kh_cli_options *rest) {
+  if (o->paths_len == 0) {
+    fprintf(stderr, "konform: %s\n", usage);
+    return KH_EXIT_USAGE;
+  }
+  *rest = *o;
+  memmove(rest->paths, rest->paths + 1, (rest->paths_len - 1) * sizeof rest->paths[0]);
+  rest->paths_len--;
+  return KH_EXIT_OK;
+}

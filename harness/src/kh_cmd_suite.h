@@ -63,4 +63,11 @@ int kh_cmd_suite_lint(const kh_cmd_suite *s, size_t *errors, size_t *warnings);
  */
 int kh_cmd_suite_prepare(const kh_cli_options *o, kh_cmd_suite *s);
 
+/*
+ * For a command whose first word names what it acts on (explain ID, repro
+ * NAME): rest is o without that word, so its paths are the scenario paths.
+ * KH_EXIT_USAGE after printing "konform: usage" when o has no word at all.
+ */
+int kh_cmd_suite_args(const kh_cli_options *o, const char *usage, kh_cli_options *rest);
+
 #endif

@@ -95,6 +95,13 @@ const kh_template *kh_wait_filter(const kh_wait *w, const char *word) {
   return i >= 0 ? &w->filters[i] : NULL;
 }
 
+const char *kh_wait_filter_param(const kh_wait *w, size_t i, const kh_template **value) {
+  if (w->target == NULL || i >= KH_WAIT_MAX_FILTERS || w->target->filters[i].word == NULL)
+    return NULL;
+  *value = &w->filters[i];
+  return w->target->filters[i].param;
+}
+
 /* The target word after `wait`. */
 static kf_rc kh_wait_parse_target(kh_cur *c, kh_wait *w) {
   for (size_t t = 0; t < KH_WAIT_TARGET_COUNT; t++) {

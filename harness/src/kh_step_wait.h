@@ -31,6 +31,12 @@ const char *kh_wait_target_word(const kh_wait *w);
 /* The filter written with word (e.g. "to", "customer-number"), or NULL if the target has none. */
 const kh_template *kh_wait_filter(const kh_wait *w, const char *word);
 
+/*
+ * The mock's query parameter of the target's i-th filter ("customer_number"),
+ * *value what the scenario wrote for it (text NULL: absent); NULL past the last.
+ */
+const char *kh_wait_filter_param(const kh_wait *w, size_t i, const kh_template **value);
+
 extern const kh_step_def kh_step_wait;
 
 #endif

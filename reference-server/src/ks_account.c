@@ -20,6 +20,26 @@
 
 #define ACCOUNT_LINK_URL_MAX 2048
 
+kf_rc ks_account_username(sqlite3 *conn, int64_t account_id, char *out, size_t size, kf_err *err) {
+  assert(conn != NULL && out != NULL && size > 0);
+  out[0] = '\0';
+  kf_sql q;
+  kf_rc rc =
+      kf_sql_query(&q, conn, err, "SELECT email FROM accounts WHERE id = ?", "i", account_id);
+  if (rc != KF_OK)
+    return rc;
+  bool row = false;
+  rc = kf_sql_step(&q, &row, err);
+  const char *email = rc == KF_OK && row ? kf_sql_text(&q, 0, NULL) : NULL;
+  if (rc == KF_OK && email == NULL)
+    rc = kf_err_set(err, KF_ERR_NOT_FOUND, "no account %lld", (long long)account_id);
+  if (rc == KF_OK && kf_str_copy(out, size, email) != KF_OK)
+    rc = kf_err_set(err, KF_ERR_LIMIT, "the username of account %lld is too long",
+                    (long long)account_id);
+  kf_sql_finalize(&q);
+  return rc;
+}
+
 void ks_account_hash_free(char *hash) {
   if (hash == NULL)
     return;
@@ -159,28 +179,26 @@ static kf_rc account_insert(const ks_server *srv, sqlite3 *conn, const char *ema
   return rc;
 }
 
+/* What the registration transaction needs and what it found out. */
+typedef struct account_reg_tx {
+  ks_server *srv;
+  const char *email;
+  const char *hash;
+  int64_t now;
+  const account_reg_mails *m;
+  bool fresh;
+} account_reg_tx;
+
 /* The registration transaction for an already hashed password and rendered mails. */
-static kf_rc account_register_tx(ks_server *srv, const char *email, const char *hash, int64_t now,
-                                 const account_reg_mails *m, bool *fresh, kf_err *err) {
-  sqlite3 *conn = NULL;
-  kf_rc rc = ks_db_conn(srv->db, &conn, err);
-  if (rc == KF_OK)
-    rc = ks_db_begin(conn, err);
-  if (rc != KF_OK)
-    return rc;
+static kf_rc account_register_tx(sqlite3 *conn, void *arg, kf_err *err) {
+  account_reg_tx *t = arg;
   int64_t account_id = 0;
-  rc = ks_account_find(conn, email, &account_id, NULL, NULL, err);
-  *fresh = rc == KF_OK && account_id == 0;
+  kf_rc rc = ks_account_find(conn, t->email, &account_id, NULL, NULL, err);
+  t->fresh = rc == KF_OK && account_id == 0;
   if (rc == KF_OK && account_id != 0)
-    rc = ks_outbox_insert(conn, &m->duplicate, now, err);
+    rc = ks_outbox_insert(conn, &t->m->duplicate, t->now, err);
   else if (rc == KF_OK)
-    rc = account_insert(srv, conn, email, hash, now, m, err);
-  if (rc == KF_OK)
-    rc = ks_db_commit(conn, err);
-  if (rc != KF_OK) {
-    ks_db_rollback(conn);
-    *fresh = false;
-  }
+    rc = account_insert(t->srv, conn, t->email, t->hash, t->now, t->m, err);
   return rc;
 }
 
@@ -226,9 +244,10 @@ kf_rc ks_account_register(ks_server *srv, const char *email, const char *pw, siz
   memset(&mails, 0, sizeof mails);
   if (rc == KF_OK)
     rc = account_reg_mails_render(srv, email, now, &mails, err);
-  bool fresh = false;
+  account_reg_tx t = {.srv = srv, .email = stored, .hash = hash, .now = now, .m = &mails};
   if (rc == KF_OK)
-    rc = account_register_tx(srv, stored, hash, now, &mails, &fresh, err);
+    rc = ks_db_in_tx(srv->db, account_register_tx, &t, err);
+  bool fresh = rc == KF_OK && t.fresh;
   account_reg_mails_release(&mails);
   /* A hash lets an attacker guess the password offline, so none stays on the stack. */
   sodium_memzero(hash, sizeof hash);

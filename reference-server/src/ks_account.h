@@ -62,6 +62,12 @@ kf_rc ks_account_resend(ks_server *srv, const char *email, int64_t now, bool *is
 kf_rc ks_account_find(sqlite3 *conn, const char *email, int64_t *id, bool *confirmed, char **hash,
                       kf_err *err);
 
+/*
+ * The username of account_id (its normalised address) into out of size bytes:
+ * KF_ERR_NOT_FOUND without such an account, KF_ERR_LIMIT when it does not fit.
+ */
+kf_rc ks_account_username(sqlite3 *conn, int64_t account_id, char *out, size_t size, kf_err *err);
+
 /* Wipe and free a stored password hash copied out of sqlite. NULL is fine. */
 void ks_account_hash_free(char *hash);
 

@@ -27,20 +27,14 @@ static const ks_error auth_login_errors[KS_LOGIN_RESULT_COUNT] = {
     [KS_LOGIN_PASSKEY_REQUIRED] = KS_ERR_PASSKEY_REQUIRED,
 };
 
-/* A missing or mistyped member's field entry. */
-static void auth_member_problem(json_t *error, const char *field, ks_member m, ks_field absent) {
-  if (m != KS_MEMBER_PRESENT)
-    ks_error_add_field(error, field, m == KS_MEMBER_ABSENT ? absent : KS_FIELD_INVALID_FIELD);
-}
-
 /* Answer 400 when a member is missing or mistyped; true when it did. */
 static bool auth_login_invalid(kf_http_req *req, kf_http_resp *resp, ks_member user_m,
                                ks_member pw_m) {
   if (user_m == KS_MEMBER_PRESENT && pw_m == KS_MEMBER_PRESENT)
     return false;
   json_t *error = ks_error_new(KS_ERR_VALIDATION_FAILED);
-  auth_member_problem(error, "username", user_m, KS_FIELD_USERNAME_REQUIRED);
-  auth_member_problem(error, "password", pw_m, KS_FIELD_PASSWORD_REQUIRED);
+  (void)ks_handler_member_problem(error, "username", user_m, KS_FIELD_USERNAME_REQUIRED);
+  (void)ks_handler_member_problem(error, "password", pw_m, KS_FIELD_PASSWORD_REQUIRED);
   ks_handler_invalid(req, resp, error);
   return true;
 }

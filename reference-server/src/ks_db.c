@@ -164,6 +164,22 @@ void ks_db_rollback(sqlite3 *conn) {
     (void)sqlite3_exec(conn, "ROLLBACK", NULL, NULL, NULL);
 }
 
+kf_rc ks_db_in_tx(ks_db *db, kf_rc (*fn)(sqlite3 *conn, void *arg, kf_err *err), void *arg,
+                  kf_err *err) {
+  sqlite3 *conn = NULL;
+  kf_rc rc = ks_db_conn(db, &conn, err);
+  if (rc == KF_OK)
+    rc = ks_db_begin(conn, err);
+  if (rc != KF_OK)
+    return rc;
+  rc = fn(conn, arg, err);
+  if (rc == KF_OK)
+    rc = ks_db_commit(conn, err);
+  if (rc != KF_OK)
+    ks_db_rollback(conn);
+  return rc;
+}
+
 static kf_rc db_open_conn(const char *path, sqlite3 **out, kf_err *err) {
   sqlite3 *conn = NULL;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;

@@ -38,4 +38,11 @@ kf_rc ks_db_begin(sqlite3 *conn, kf_err *err);
 kf_rc ks_db_commit(sqlite3 *conn, kf_err *err);
 void ks_db_rollback(sqlite3 *conn);
 
+/*
+ * Run fn(conn, arg, err) on the calling thread's connection in one write
+ * transaction: committed when fn succeeds, else rolled back.
+ */
+kf_rc ks_db_in_tx(ks_db *db, kf_rc (*fn)(sqlite3 *conn, void *arg, kf_err *err), void *arg,
+                  kf_err *err);
+
 #endif

@@ -149,16 +149,9 @@ kf_rc ks_html_register_main(kf_buf *out) {
       "<input id=\"email\" name=\"email\" type=\"text\" inputmode=\"email\" "
       "autocomplete=\"email\"></p>\n"
       "<p>Wichtig: Diese E-Mail-Adresse ist zukünftig Ihr Benutzername.</p>\n"
-      "<h2>Passwort</h2>\n"
-      "<p><label for=\"password\">Passwort *</label>\n"
-      "<input id=\"password\" name=\"password\" type=\"password\" "
-      "autocomplete=\"new-password\"></p>\n"
-      "<p><label for=\"password_repeat\">Passwort wiederholen *</label>\n"
-      "<input id=\"password_repeat\" name=\"password_repeat\" type=\"password\" "
-      "autocomplete=\"new-password\"></p>\n"
-      "<p>Geben Sie ein Passwort an. Es muss folgende Kriterien erfüllen:</p>\n");
+      "<h2>Passwort</h2>\n");
   if (rc == KF_OK)
-    rc = ks_html_password_checklist(out);
+    rc = ks_html_password_fields(out, "Passwort *");
   if (rc != KF_OK)
     return rc;
   return kf_buf_append_str(
@@ -177,6 +170,22 @@ kf_rc ks_html_register_main(kf_buf *out) {
       "mit Wirkung für die Zukunft widerrufen werden. *</label></p>\n"
       "<p><a href=\"/anmelden\">Abbrechen</a> <button type=\"submit\">Registrieren</button></p>\n"
       "</form>\n" KS_HTML_ANSWER);
+}
+
+kf_rc ks_html_password_fields(kf_buf *out, const char *label) {
+  kf_rc rc = kf_buf_append_str(out, "<p><label for=\"password\">");
+  if (rc == KF_OK)
+    rc = kf_buf_append_str(out, label);
+  if (rc == KF_OK)
+    rc = kf_buf_append_str(
+        out, "</label>\n"
+             "<input id=\"password\" name=\"password\" type=\"password\" "
+             "autocomplete=\"new-password\"></p>\n"
+             "<p><label for=\"password_repeat\">Passwort wiederholen *</label>\n"
+             "<input id=\"password_repeat\" name=\"password_repeat\" type=\"password\" "
+             "autocomplete=\"new-password\"></p>\n"
+             "<p>Geben Sie ein Passwort an. Es muss folgende Kriterien erfüllen:</p>\n");
+  return rc == KF_OK ? ks_html_password_checklist(out) : rc;
 }
 
 kf_rc ks_html_password_checklist(kf_buf *out) {

@@ -95,6 +95,11 @@ kf_rc ks_page_account_main(kf_buf *out);
 kf_rc ks_page_password_reset_main(kf_buf *out);
 /* The checklist of the password policy's labels (ACC-04), for the forms that set a password. */
 kf_rc ks_html_password_checklist(kf_buf *out);
+/*
+ * The inputs of a form that sets a password (the first labelled label, a
+ * static text), the policy's sentence and its checklist.
+ */
+kf_rc ks_html_password_fields(kf_buf *out, const char *label);
 
 /* Append the len bytes of text to out with &, <, > and " written as entities. */
 kf_rc ks_html_escape(kf_buf *out, const char *text, size_t len);

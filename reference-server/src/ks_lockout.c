@@ -4,17 +4,15 @@
 #include "ks_lockout.h"
 
 #include <assert.h>
-#include <sodium.h>
 #include <string.h>
 
+#include "kf/digest.h"
 #include "kf/sql.h"
 
-#define LOCKOUT_HASH_HEX (crypto_hash_sha256_BYTES * 2 + 1)
+#define LOCKOUT_HASH_HEX KF_SHA256_HEX
 
 static void lockout_hash(const char *username, char out[LOCKOUT_HASH_HEX]) {
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, (const unsigned char *)username, strlen(username));
-  sodium_bin2hex(out, LOCKOUT_HASH_HEX, digest, sizeof digest);
+  kf_sha256_hex(username, strlen(username), out);
 }
 
 /* The row of hash: *found, its count and its locked_until (0 when not locked). */

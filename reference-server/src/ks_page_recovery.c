@@ -49,16 +49,9 @@ kf_rc ks_page_password_reset_main(kf_buf *out) {
       out, "<p>Legen Sie ein neues Passwort fest. Danach melden Sie sich mit dem neuen Passwort "
            "an.</p>\n"
            "<form data-api=\"/api/v1/password-resets/confirm\" method=\"post\">\n"
-           "<input name=\"id\" type=\"hidden\" data-query=\"id\">\n"
-           "<p><label for=\"password\">Neues Passwort *</label>\n"
-           "<input id=\"password\" name=\"password\" type=\"password\" "
-           "autocomplete=\"new-password\"></p>\n"
-           "<p><label for=\"password_repeat\">Passwort wiederholen *</label>\n"
-           "<input id=\"password_repeat\" name=\"password_repeat\" type=\"password\" "
-           "autocomplete=\"new-password\"></p>\n"
-           "<p>Geben Sie ein Passwort an. Es muss folgende Kriterien erfüllen:</p>\n");
+           "<input name=\"id\" type=\"hidden\" data-query=\"id\">\n");
   if (rc == KF_OK)
-    rc = ks_html_password_checklist(out);
+    rc = ks_html_password_fields(out, "Neues Passwort *");
   if (rc != KF_OK)
     return rc;
   return kf_buf_append_str(out, "<p><button type=\"submit\">Passwort ändern</button></p>\n"

@@ -10,6 +10,7 @@
 #include "kf/alloc.h"
 #include "kf/sql.h"
 #include "kf/str.h"
+#include "ks_account.h"
 #include "ks_fault.h"
 
 /* The challenge a fault shortens to: 8 bytes, below PK-02's 16. */
@@ -99,31 +100,11 @@ static kf_rc passkey_handle_read(sqlite3 *conn, int64_t account_id, unsigned cha
   return rc;
 }
 
-kf_rc ks_passkey_username(sqlite3 *conn, int64_t account_id, char *out, size_t size, kf_err *err) {
-  assert(conn != NULL && out != NULL && size > 0);
-  out[0] = '\0';
-  kf_sql q;
-  kf_rc rc =
-      kf_sql_query(&q, conn, err, "SELECT email FROM accounts WHERE id = ?", "i", account_id);
-  if (rc != KF_OK)
-    return rc;
-  bool row = false;
-  rc = kf_sql_step(&q, &row, err);
-  const char *email = rc == KF_OK && row ? kf_sql_text(&q, 0, NULL) : NULL;
-  if (rc == KF_OK && email == NULL)
-    rc = kf_err_set(err, KF_ERR_NOT_FOUND, "no account %lld", (long long)account_id);
-  if (rc == KF_OK && kf_str_copy(out, size, email) != KF_OK)
-    rc = kf_err_set(err, KF_ERR_LIMIT, "the username of account %lld is too long",
-                    (long long)account_id);
-  kf_sql_finalize(&q);
-  return rc;
-}
-
 /* The account's address as its handle: what the pk-user-handle-is-email fault stores. */
 static kf_rc passkey_handle_email(sqlite3 *conn, int64_t account_id, unsigned char *out,
                                   size_t *len, kf_err *err) {
   char email[KS_PK_USERNAME_MAX];
-  kf_rc rc = ks_passkey_username(conn, account_id, email, sizeof email, err);
+  kf_rc rc = ks_account_username(conn, account_id, email, sizeof email, err);
   if (rc == KF_OK) {
     size_t n = strlen(email);
     *len = n < KS_WA_USER_HANDLE_MAX ? n : KS_WA_USER_HANDLE_MAX;

@@ -70,9 +70,6 @@ kf_rc ks_passkey_handle_account(sqlite3 *conn, const unsigned char *h, size_t le
 /* Room for an account's username (its normalised address, at most 254 bytes). */
 #define KS_PK_USERNAME_MAX 256
 
-/* The username of account_id (its address) into out of size bytes. */
-kf_rc ks_passkey_username(sqlite3 *conn, int64_t account_id, char *out, size_t size, kf_err *err);
-
 /* A stored credential. */
 typedef struct ks_passkey {
   int64_t rowid;

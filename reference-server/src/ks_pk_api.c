@@ -18,6 +18,7 @@
 #include "kf/str.h"
 #include "kf/timeutil.h"
 #include "kf/utf8.h"
+#include "ks_account.h"
 #include "ks_handler.h"
 #include "ks_lockout.h"
 #include "ks_passkey.h"
@@ -107,23 +108,6 @@ static kf_rc pk_rp_get(const ks_server *srv, pk_rp *rp, kf_err *err) {
   return KF_OK;
 }
 
-/* Run fn(conn, arg) in one write transaction: committed when fn succeeds, else rolled back. */
-static kf_rc pk_in_tx(const ks_server *srv, kf_rc (*fn)(sqlite3 *conn, void *arg, kf_err *err),
-                      void *arg, kf_err *err) {
-  sqlite3 *conn = NULL;
-  kf_rc rc = ks_db_conn(srv->db, &conn, err);
-  if (rc == KF_OK)
-    rc = ks_db_begin(conn, err);
-  if (rc != KF_OK)
-    return rc;
-  rc = fn(conn, arg, err);
-  if (rc == KF_OK)
-    rc = ks_db_commit(conn, err);
-  if (rc != KF_OK)
-    ks_db_rollback(conn);
-  return rc;
-}
-
 /* A new JSON string of base64url bytes (NULL: no memory, which json_pack's "o" turns into NULL). */
 static json_t *pk_b64_json(const unsigned char *bytes, size_t n) {
   char *text = ks_wa_b64url(bytes, n);
@@ -175,7 +159,7 @@ static kf_rc pk_reg_opts_tx(sqlite3 *conn, void *arg, kf_err *err) {
   int64_t account = o->session->account_id;
   kf_rc rc = ks_passkey_user_handle(o->srv, conn, account, o->handle, &o->handle_len, err);
   if (rc == KF_OK)
-    rc = ks_passkey_username(conn, account, o->username, sizeof o->username, err);
+    rc = ks_account_username(conn, account, o->username, sizeof o->username, err);
   if (rc == KF_OK)
     rc = ks_passkey_challenge_issue(o->srv, conn, KS_PK_CHALLENGE_CREATE, o->session->rowid, o->now,
                                     o->challenge, &o->challenge_len, err);
@@ -209,7 +193,7 @@ static void pk_registration_options(kf_http_req *req, kf_http_resp *resp, void *
   kf_rc rc = o.exclude != NULL ? pk_rp_get(srv, &rp, &err)
                                : kf_err_set(&err, KF_ERR_NOMEM, "out of memory");
   if (rc == KF_OK)
-    rc = pk_in_tx(srv, pk_reg_opts_tx, &o, &err);
+    rc = ks_db_in_tx(srv->db, pk_reg_opts_tx, &o, &err);
   if (rc == KF_OK)
     ks_handler_json_answer(req, resp, 200, pk_reg_opts_json(&o, &rp));
   else
@@ -309,7 +293,7 @@ static void pk_register(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   if (rc == KF_OK)
     rc = ks_wa_registration_parse(json_object_get(body, "credential"), &r.cred, &err);
   if (rc == KF_OK)
-    rc = pk_in_tx(srv, pk_reg_tx, &r, &err);
+    rc = ks_db_in_tx(srv->db, pk_reg_tx, &r, &err);
   if (rc == KF_OK)
     pk_register_answer(req, resp, &r);
   else
@@ -340,7 +324,7 @@ static void pk_login_options(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   kf_err_init(&err);
   kf_rc rc = pk_rp_get(srv, &rp, &err);
   if (rc == KF_OK)
-    rc = pk_in_tx(srv, pk_login_opts_tx, &o, &err);
+    rc = ks_db_in_tx(srv->db, pk_login_opts_tx, &o, &err);
   if (rc != KF_OK) {
     ks_handler_internal(req, resp, &err);
     return;
@@ -399,7 +383,7 @@ static kf_rc pk_login_tx(sqlite3 *conn, void *arg, kf_err *err) {
   if (rc == KF_OK)
     rc = ks_session_insert(conn, l->stored.account_id, KS_SESSION_FULL, l->rp.now, l->token, err);
   if (rc == KF_OK)
-    rc = ks_passkey_username(conn, l->stored.account_id, username, sizeof username, err);
+    rc = ks_account_username(conn, l->stored.account_id, username, sizeof username, err);
   /* A passkey login is a success like a second factor: the lockout count starts again. */
   if (rc == KF_OK)
     rc = ks_lockout_reset(conn, username, err);
@@ -417,7 +401,7 @@ static void pk_login_run(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   if (rc == KF_OK)
     rc = ks_wa_assertion_parse(json_object_get(ks_handler_json(req), "credential"), &l.cred, &err);
   if (rc == KF_OK)
-    rc = pk_in_tx(srv, pk_login_tx, &l, &err);
+    rc = ks_db_in_tx(srv->db, pk_login_tx, &l, &err);
   if (rc != KF_OK)
     ks_handler_internal(req, resp, &err);
   else if (l.verdict != KS_WA_OK)
@@ -485,7 +469,7 @@ static void pk_delete(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   }
   /* An id that is no base64url names no passkey: the same 404 as an unknown or another's one. */
   if (rc == KF_OK && ks_wa_b64url_decode(id, strlen(id), r->id, sizeof r->id, &r->id_len))
-    rc = pk_in_tx(srv, pk_remove_tx, r, &err);
+    rc = ks_db_in_tx(srv->db, pk_remove_tx, r, &err);
   if (rc != KF_OK)
     ks_handler_internal(req, resp, &err);
   else if (!r->found)

@@ -8,6 +8,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "kf/digest.h"
 #include "kf/sql.h"
 #include "kf/str.h"
 #include "kf/uuid.h"
@@ -20,7 +21,7 @@
 #include "ks_session.h"
 #include "ks_variant.h"
 
-#define RECOVERY_HASH_HEX (crypto_hash_sha256_BYTES * 2 + 1)
+#define RECOVERY_HASH_HEX KF_SHA256_HEX
 #define RECOVERY_URL_MAX 2048
 /*
  * The recipient of the mail rendered for a username that is no address: it
@@ -59,9 +60,7 @@ static bool recovery_id_hash(const char *id, char out[RECOVERY_HASH_HEX]) {
     lower[i] = c;
   }
   lower[KS_RESET_ID_HEX_LEN] = '\0';
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, (const unsigned char *)lower, KS_RESET_ID_HEX_LEN);
-  sodium_bin2hex(out, RECOVERY_HASH_HEX, digest, sizeof digest);
+  kf_sha256_hex(lower, KS_RESET_ID_HEX_LEN, out);
   return true;
 }
 

@@ -4,14 +4,14 @@
 #include "ks_session.h"
 
 #include <assert.h>
-#include <sodium.h>
 #include <string.h>
 
+#include "kf/digest.h"
 #include "kf/sql.h"
 #include "kf/str.h"
 #include "kf/uuid.h"
 
-#define SESSION_HASH_HEX (crypto_hash_sha256_BYTES * 2 + 1)
+#define SESSION_HASH_HEX KF_SHA256_HEX
 
 static const char *const session_stage_names[] = {
 #define SESSION_X_NAME(name, text) text,
@@ -42,9 +42,7 @@ const char *ks_session_bearer(const char *value) {
 
 /* Hex SHA-256 of a token: only this is stored. */
 static void session_token_hash(const char *token, char out[SESSION_HASH_HEX]) {
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, (const unsigned char *)token, strlen(token));
-  sodium_bin2hex(out, SESSION_HASH_HEX, digest, sizeof digest);
+  kf_sha256_hex(token, strlen(token), out);
 }
 
 kf_rc ks_session_insert(sqlite3 *conn, int64_t account_id, ks_session_stage stage, int64_t now,

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kf/sql.h"
+#include "ks_account.h"
 #include "ks_address.h"
 #include "ks_fault.h"
 #include "ks_handler.h"
@@ -60,28 +61,6 @@ ks_session_stage ks_totp_login_stage(const ks_server *srv, bool totp_active) {
   return KS_SESSION_SECOND_FACTOR;
 }
 
-/* The account's username (its normalised address), which the lockout counts against. */
-static kf_rc totp_username(sqlite3 *conn, int64_t account_id, char out[KS_ADDRESS_MAX + 1],
-                           kf_err *err) {
-  out[0] = '\0';
-  kf_sql q;
-  kf_rc rc =
-      kf_sql_query(&q, conn, err, "SELECT email FROM accounts WHERE id = ?", "i", account_id);
-  if (rc != KF_OK)
-    return rc;
-  bool row = false;
-  rc = kf_sql_step(&q, &row, err);
-  size_t len = 0;
-  const char *email = rc == KF_OK && row ? kf_sql_text(&q, 0, &len) : NULL;
-  if (rc == KF_OK && (email == NULL || len > KS_ADDRESS_MAX))
-    rc = kf_err_set(err, KF_ERR_STATE, "session of account %lld has no username",
-                    (long long)account_id);
-  else if (rc == KF_OK)
-    memcpy(out, email, len + 1);
-  kf_sql_finalize(&q);
-  return rc;
-}
-
 /* The account's active (active true) or pending secret into *row. */
 static kf_rc totp_read(sqlite3 *conn, int64_t account_id, bool active, totp_row *row, kf_err *err) {
   memset(row, 0, sizeof *row);
@@ -122,6 +101,16 @@ static void totp_rule(const ks_server *srv, ks_totp_rule *rule) {
     rule->zero_only = true;
 }
 
+/* Whether code matches row's secret at now under that rule (*match), and the step it matched. */
+static kf_rc totp_row_verify(const ks_server *srv, const totp_row *row, int64_t now,
+                             const char *code, bool *match, int64_t *step, kf_err *err) {
+  ks_totp_rule rule;
+  totp_rule(srv, &rule);
+  *match = false;
+  *step = 0;
+  return ks_totp_verify(row->secret, row->len, now, code, &rule, match, step, err);
+}
+
 /* TOTP-03: a step counts only when it is later than the last accepted one. */
 static bool totp_step_fresh(const ks_server *srv, int64_t step, int64_t last) {
   if (ks_fault_on(srv, KS_FAULT_TOTP_REPLAY_ALLOWED))
@@ -136,6 +125,14 @@ static bool totp_setup_allowed(const ks_server *srv, ks_session_stage stage) {
   if (stage == KS_SESSION_SECOND_FACTOR && ks_fault_on(srv, KS_FAULT_TOTP_REPLACE_WITHOUT_LOGIN))
     return true;
   return stage == KS_SESSION_SECOND_FACTOR_SETUP || stage == KS_SESSION_FULL;
+}
+
+/* Whether the session may set up or activate; false after answering second-factor-required. */
+static bool totp_setup_gate(const ks_server *srv, kf_http_req *req, kf_http_resp *resp) {
+  if (totp_setup_allowed(srv, ks_handler_ctx(req)->session.stage))
+    return true;
+  ks_handler_error(req, resp, KS_ERR_SECOND_FACTOR_REQUIRED);
+  return false;
 }
 
 /* The body's code; NULL after answering 400 when it is not six ASCII digits. */
@@ -215,7 +212,7 @@ static ks_error totp_setup_op(const ks_server *srv, sqlite3 *conn, kf_http_req *
   char username[KS_ADDRESS_MAX + 1];
   kf_rc rc = ks_totp_base32(secret, len, b32, sizeof b32, err);
   if (rc == KF_OK)
-    rc = totp_username(conn, c->session.account_id, username, err);
+    rc = ks_account_username(conn, c->session.account_id, username, sizeof username, err);
   if (rc == KF_OK)
     rc = totp_setup_body(username, b32, body, err);
   /* A new setup replaces the pending secret; the active one stays until activation. */
@@ -233,11 +230,8 @@ static ks_error totp_setup_op(const ks_server *srv, sqlite3 *conn, kf_http_req *
 
 static void totp_setup(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   const ks_server *srv = ctx;
-  if (!totp_setup_allowed(srv, ks_handler_ctx(req)->session.stage)) {
-    ks_handler_error(req, resp, KS_ERR_SECOND_FACTOR_REQUIRED);
-    return;
-  }
-  totp_run(req, resp, srv, totp_setup_op, NULL, 201);
+  if (totp_setup_gate(srv, req, resp))
+    totp_run(req, resp, srv, totp_setup_op, NULL, 201);
 }
 
 /* ---- POST /api/v1/totp/activation (TOTP-01, TOTP-02, TOTP-05). ---- */
@@ -251,11 +245,9 @@ static ks_error totp_activate_op(const ks_server *srv, sqlite3 *conn, kf_http_re
     return KS_ERR_INTERNAL_ERROR;
   if (!row.found)
     return KS_ERR_TOTP_NOT_STARTED;
-  ks_totp_rule rule;
-  totp_rule(srv, &rule);
   bool match = false;
   int64_t step = 0;
-  if (ks_totp_verify(row.secret, row.len, c->now, code, &rule, &match, &step, err) != KF_OK)
+  if (totp_row_verify(srv, &row, c->now, code, &match, &step, err) != KF_OK)
     return KS_ERR_INTERNAL_ERROR;
   if (!match && ks_fault_on(srv, KS_FAULT_TOTP_ACTIVATES_WITHOUT_CODE)) {
     match = true;
@@ -279,10 +271,8 @@ static ks_error totp_activate_op(const ks_server *srv, sqlite3 *conn, kf_http_re
 
 static void totp_activate(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   const ks_server *srv = ctx;
-  if (!totp_setup_allowed(srv, ks_handler_ctx(req)->session.stage)) {
-    ks_handler_error(req, resp, KS_ERR_SECOND_FACTOR_REQUIRED);
+  if (!totp_setup_gate(srv, req, resp))
     return;
-  }
   const char *code = totp_code(req, resp);
   if (code != NULL)
     totp_run(req, resp, srv, totp_activate_op, code, 200);
@@ -317,7 +307,7 @@ static ks_error totp_login_op(const ks_server *srv, sqlite3 *conn, kf_http_req *
   char username[KS_ADDRESS_MAX + 1];
   bool locked = false;
   totp_row row;
-  if (totp_username(conn, c->session.account_id, username, err) != KF_OK ||
+  if (ks_account_username(conn, c->session.account_id, username, sizeof username, err) != KF_OK ||
       ks_lockout_check(conn, username, c->now, &locked, err) != KF_OK ||
       totp_read(conn, c->session.account_id, true, &row, err) != KF_OK)
     return KS_ERR_INTERNAL_ERROR;
@@ -325,11 +315,9 @@ static ks_error totp_login_op(const ks_server *srv, sqlite3 *conn, kf_http_req *
     return totp_locked(req, err);
   if (!row.found)
     return KS_ERR_TOTP_NOT_EXPECTED;
-  ks_totp_rule rule;
-  totp_rule(srv, &rule);
   bool match = false;
   int64_t step = 0;
-  if (ks_totp_verify(row.secret, row.len, c->now, code, &rule, &match, &step, err) != KF_OK)
+  if (totp_row_verify(srv, &row, c->now, code, &match, &step, err) != KF_OK)
     return KS_ERR_INTERNAL_ERROR;
   if (!match)
     return totp_login_failed(srv, conn, req, username, KS_ERR_TOTP_LOGIN_CODE_INVALID, err);

@@ -660,9 +660,11 @@ static bool wa_sign_count(wa_ctx *c) {
   return (now == 0 && stored == 0) || now > stored;
 }
 
-/* Section 7.1, in its order. */
-static const wa_check wa_registration_checks[] = {
-    {KS_WA_CREDENTIAL_MALFORMED, wa_well_formed},
+/*
+ * The client data and authenticator data checks, alike in both ceremonies and
+ * in this order: section 7.1 steps 7 to 17 and section 7.2 steps 11 to 21.
+ */
+static const wa_check wa_shared_checks[] = {
     {KS_WA_CLIENT_DATA_TYPE, wa_type},
     {KS_WA_CHALLENGE_UNKNOWN, wa_challenge_known},
     {KS_WA_CHALLENGE_EXPIRED, wa_challenge_fresh},
@@ -674,6 +676,15 @@ static const wa_check wa_registration_checks[] = {
     {KS_WA_USER_PRESENCE, wa_user_present},
     {KS_WA_USER_VERIFICATION, wa_user_verified},
     {KS_WA_BACKUP_STATE, wa_backup},
+};
+
+/* Section 7.1, in its order: these before the shared checks, ... */
+static const wa_check wa_registration_before[] = {
+    {KS_WA_CREDENTIAL_MALFORMED, wa_well_formed},
+};
+
+/* ... these after them. */
+static const wa_check wa_registration_after[] = {
     {KS_WA_ATTESTED_DATA_MISSING, wa_attested},
     {KS_WA_CREDENTIAL_MALFORMED, wa_raw_id_matches},
     {KS_WA_ALGORITHM, wa_algorithm},
@@ -683,51 +694,61 @@ static const wa_check wa_registration_checks[] = {
     {KS_WA_CREDENTIAL_ID_TAKEN, wa_cred_id_free},
 };
 
-/* Section 7.2, in its order: the credential is identified before the client data is read. */
-static const wa_check wa_assertion_checks[] = {
+/* Section 7.2, in its order: the credential is identified before the client data is read, ... */
+static const wa_check wa_assertion_before[] = {
     {KS_WA_CREDENTIAL_MALFORMED, wa_well_formed},
     {KS_WA_CREDENTIAL_UNKNOWN, wa_cred_known},
     {KS_WA_USER_HANDLE, wa_user_handle_owns},
-    {KS_WA_CLIENT_DATA_TYPE, wa_type},
-    {KS_WA_CHALLENGE_UNKNOWN, wa_challenge_known},
-    {KS_WA_CHALLENGE_EXPIRED, wa_challenge_fresh},
-    {KS_WA_ORIGIN, wa_origin},
-    {KS_WA_CROSS_ORIGIN, wa_cross_origin},
-    {KS_WA_TOP_ORIGIN, wa_top_origin},
-    {KS_WA_AUTH_DATA_MALFORMED, wa_auth_data},
-    {KS_WA_RP_ID_HASH, wa_rp_id_hash},
-    {KS_WA_USER_PRESENCE, wa_user_present},
-    {KS_WA_USER_VERIFICATION, wa_user_verified},
-    {KS_WA_BACKUP_STATE, wa_backup},
+};
+
+/* ... and its signature and counter checked after the shared checks. */
+static const wa_check wa_assertion_after[] = {
     {KS_WA_SIGNATURE, wa_signature},
     {KS_WA_SIGN_COUNT, wa_sign_count},
 };
 
-/* Run the n checks in order: the first that fails is the verdict. */
-static ks_wa_result wa_run(wa_ctx *c, const wa_check *checks, size_t n) {
-  ks_wa_result r = KS_WA_OK;
+#define WA_CHECKS(table) (table), (sizeof(table) / sizeof(table)[0])
+
+/* What both ceremonies check alike; the caller adds its own facts. */
+static wa_ctx wa_ctx_make(const ks_server *srv, const ks_wa_rp *rp, const char *want_type,
+                          bool malformed, const ks_wa_client_data *cd, const ks_wa_auth_data *ad,
+                          bool challenge_found, int64_t challenge_expires_at) {
+  return (wa_ctx){.srv = srv,
+                  .rp = rp,
+                  .want_type = want_type,
+                  .malformed = malformed,
+                  .cd = cd,
+                  .ad = ad,
+                  .challenge_found = challenge_found,
+                  .challenge_expires_at = challenge_expires_at};
+}
+
+/* Run the n checks in order while r is KS_WA_OK: the first that fails is the verdict. */
+static ks_wa_result wa_run_part(wa_ctx *c, ks_wa_result r, const wa_check *checks, size_t n) {
   for (size_t i = 0; i < n && r == KS_WA_OK; i++) {
     if (!checks[i].ok(c))
       r = checks[i].fails_with;
   }
+  return r;
+}
+
+/* The ceremony's checks before the shared ones, the shared ones, then its checks after them. */
+static ks_wa_result wa_run(wa_ctx *c, const wa_check *before, size_t n_before,
+                           const wa_check *after, size_t n_after) {
+  ks_wa_result r = wa_run_part(c, KS_WA_OK, before, n_before);
+  r = wa_run_part(c, r, WA_CHECKS(wa_shared_checks));
+  r = wa_run_part(c, r, after, n_after);
   es256_pk_free(&c->pk);
   return r;
 }
 
 ks_wa_result ks_wa_registration_verify(const ks_server *srv, const ks_wa_rp *rp,
                                        const ks_wa_registration *reg, const ks_wa_reg_facts *f) {
-  wa_ctx c = {.srv = srv,
-              .rp = rp,
-              .want_type = "webauthn.create",
-              .malformed = reg->malformed,
-              .cd = &reg->cd,
-              .ad = &reg->ad,
-              .challenge_found = f->challenge_found,
-              .challenge_expires_at = f->challenge_expires_at,
-              .reg = reg,
-              .rf = f};
-  return wa_run(&c, wa_registration_checks,
-                sizeof wa_registration_checks / sizeof wa_registration_checks[0]);
+  wa_ctx c = wa_ctx_make(srv, rp, "webauthn.create", reg->malformed, &reg->cd, &reg->ad,
+                         f->challenge_found, f->challenge_expires_at);
+  c.reg = reg;
+  c.rf = f;
+  return wa_run(&c, WA_CHECKS(wa_registration_before), WA_CHECKS(wa_registration_after));
 }
 
 int64_t ks_wa_registration_alg(const ks_wa_registration *reg) {
@@ -740,16 +761,9 @@ int64_t ks_wa_registration_alg(const ks_wa_registration *reg) {
 
 ks_wa_result ks_wa_assertion_verify(const ks_server *srv, const ks_wa_rp *rp,
                                     const ks_wa_assertion *as, const ks_wa_login_facts *f) {
-  wa_ctx c = {.srv = srv,
-              .rp = rp,
-              .want_type = "webauthn.get",
-              .malformed = as->malformed,
-              .cd = &as->cd,
-              .ad = &as->ad,
-              .challenge_found = f->challenge_found,
-              .challenge_expires_at = f->challenge_expires_at,
-              .as = as,
-              .lf = f};
-  return wa_run(&c, wa_assertion_checks,
-                sizeof wa_assertion_checks / sizeof wa_assertion_checks[0]);
+  wa_ctx c = wa_ctx_make(srv, rp, "webauthn.get", as->malformed, &as->cd, &as->ad,
+                         f->challenge_found, f->challenge_expires_at);
+  c.as = as;
+  c.lf = f;
+  return wa_run(&c, WA_CHECKS(wa_assertion_before), WA_CHECKS(wa_assertion_after));
 }

@@ -8,6 +8,7 @@
 
 #include "kf/alloc.h"
 #include "kf/buf.h"
+#include "kf/digest.h"
 #include "kf/error.h"
 #include "kf/str.h"
 #include "kf/timeutil.h"
@@ -151,6 +152,16 @@ static void test_uuid_v4_shape(void **state) {
   assert_false(kf_uuid_is_canonical("99060bbcf-5ff-43b8-b4ea-3a91bb8d82df"));
 }
 
+/* FIPS 180-2's "abc" and the empty input, so a stored hash stays the same across builds. */
+static void test_sha256_hex_known_answers(void **state) {
+  (void)state;
+  char hex[KF_SHA256_HEX];
+  kf_sha256_hex("abc", 3, hex);
+  assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  kf_sha256_hex("", 0, hex);
+  assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
 static void test_err_set_truncates(void **state) {
   (void)state;
   kf_err err;
@@ -242,6 +253,7 @@ int main(void) {
       cmocka_unit_test(test_time_iso_roundtrip_and_offsets),
       cmocka_unit_test(test_duration_parse),
       cmocka_unit_test(test_uuid_v4_shape),
+      cmocka_unit_test(test_sha256_hex_known_answers),
       cmocka_unit_test(test_err_set_truncates),
   };
   return cmocka_run_group_tests_name("lib_core", tests, NULL, NULL);
