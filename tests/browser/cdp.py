@@ -11,6 +11,7 @@ The server's public URL is http://localhost:<port>: WebAuthn refuses an IP
 address as relying party id ("This is an invalid domain"), and localhost is
 a secure context, so passkeys work there over plain HTTP.
 """
+import base64
 import json
 import os
 import select
@@ -18,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -133,7 +135,9 @@ class Timeout(Exception):
 class Browser:
     """Chromium with the DevTools protocol on fds 3 (commands) and 4 (events, answers)."""
 
-    def __init__(self, exe, tmp):
+    def __init__(self, exe, tmp, domains=("Page", "Runtime", "Log"), window=None):
+        """domains: the DevTools domains whose events the checks read; window: the
+        (width, height) of the page, for screenshots."""
         cmd_r, self.cmd_w = os.pipe()
         self.ev_r, ev_w = os.pipe()
 
@@ -147,8 +151,8 @@ class Browser:
 
         self.proc = subprocess.Popen(
             [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--no-first-run", "--remote-debugging-pipe", f"--user-data-dir={tmp}/chromium",
-             "about:blank"],
+             "--no-first-run", "--remote-debugging-pipe", f"--user-data-dir={tmp}/chromium"]
+            + ([f"--window-size={window[0]},{window[1]}"] if window else []) + ["about:blank"],
             close_fds=False, preexec_fn=fds, stdout=subprocess.DEVNULL,
             stderr=open(os.path.join(tmp, "chromium.log"), "wb"))
         os.close(cmd_r)
@@ -162,9 +166,8 @@ class Browser:
         page = next(t for t in targets if t["type"] == "page")
         self.session = self.call("Target.attachToTarget", targetId=page["targetId"],
                                  flatten=True)["sessionId"]
-        self.call("Page.enable", session=True)
-        self.call("Runtime.enable", session=True)
-        self.call("Log.enable", session=True)
+        for domain in domains:
+            self.call(domain + ".enable", session=True)
 
     def _read(self, deadline=None):
         while b"\0" not in self.buf:
@@ -259,6 +262,12 @@ class Browser:
     def credentials(self, authenticator):
         return self.call("WebAuthn.getCredentials", session=True,
                          authenticatorId=authenticator)["credentials"]
+
+    def screenshot(self, path):
+        data = self.call("Page.captureScreenshot", session=True, format="png",
+                         captureBeyondViewport=False)["data"]
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(data))
 
     def token(self):
         return self.js("sessionStorage.getItem('konform.token')")
@@ -358,3 +367,32 @@ def login(b, stack, username, password, path, what):
     b.open(stack.base + "/anmelden")
     fill(b, {"username": username, "password": password})
     submit_and_load(b, "Anmelden", path, what)
+
+
+def main(name, bin_dir, tmp_prefix, run):
+    """What portal.py and login.py share: skip without Chromium, start the stack and the
+    browser, run(b, stack), then no page may have thrown or broken its policy."""
+    global NAME
+    NAME = name
+    exe = find_chromium()
+    if exe is None:
+        say("skipped: Chromium is not installed (Debian: apt-get install chromium)")
+        return 0
+    tmp = tempfile.mkdtemp(prefix=tmp_prefix)
+    stack = None
+    b = None
+    try:
+        stack = Stack(bin_dir, tmp)
+        b = Browser(exe, tmp)
+        run(b, stack)
+        broken = page_errors(b)
+        if broken:
+            fail(f"a page threw or broke its Content-Security-Policy: {broken}")
+        say("all browser checks passed")
+        return 0
+    finally:
+        if b is not None:
+            b.close()
+        if stack is not None:
+            stack.stop()
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -36,10 +36,8 @@ import hashlib
 import hmac
 import json
 import os
-import shutil
 import struct
 import sys
-import tempfile
 import time
 import urllib.parse
 
@@ -295,31 +293,5 @@ def run(b, stack):
             "(navigator.credentials.get) work, with toJSON and with the page's own JSON")
 
 
-def main():
-    cdp.NAME = "login"
-    exe = cdp.find_chromium()
-    if exe is None:
-        cdp.say("skipped: Chromium is not installed (Debian: apt-get install chromium)")
-        return 0
-    tmp = tempfile.mkdtemp(prefix="konform-login.")
-    stack = None
-    b = None
-    try:
-        stack = cdp.Stack(BIN, tmp)
-        b = cdp.Browser(exe, tmp)
-        run(b, stack)
-        broken = cdp.page_errors(b)
-        if broken:
-            fail(f"a page threw or broke its Content-Security-Policy: {broken}")
-        cdp.say("all browser checks passed")
-        return 0
-    finally:
-        if b is not None:
-            b.close()
-        if stack is not None:
-            stack.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cdp.main("login", BIN, "konform-login.", run))

@@ -16,9 +16,7 @@ Exit 0 when every check passed or when Chromium is not installed (it then
 says "skipped" and why), 1 on a failed check.
 """
 import os
-import shutil
 import sys
-import tempfile
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -70,31 +68,5 @@ def run(b, stack):
             f"{b.js('navigator.userAgent')[:60]}...")
 
 
-def main():
-    cdp.NAME = "portal"
-    exe = cdp.find_chromium()
-    if exe is None:
-        cdp.say("skipped: Chromium is not installed (Debian: apt-get install chromium)")
-        return 0
-    tmp = tempfile.mkdtemp(prefix="konform-browser.")
-    stack = None
-    b = None
-    try:
-        stack = cdp.Stack(BIN, tmp)
-        b = cdp.Browser(exe, tmp)
-        run(b, stack)
-        broken = cdp.page_errors(b)
-        if broken:
-            fail(f"a page threw or broke its Content-Security-Policy: {broken}")
-        cdp.say("all browser checks passed")
-        return 0
-    finally:
-        if b is not None:
-            b.close()
-        if stack is not None:
-            stack.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cdp.main("portal", BIN, "konform-browser.", run))

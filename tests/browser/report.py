@@ -5,7 +5,7 @@ Starts konform-mail and konform-server (test mode, loopback, free ports),
 runs the fixture suite tests/fixtures/report-suite against them with a
 profile that has no clock control (so there is a pass, a failure, an error
 and a skip) and writes the HTML report. Then opens the file from disk in
-Chromium over the DevTools pipe (tests/browser/report_cdp.py) and checks the
+Chromium over the DevTools pipe (tests/browser/cdp.py) and checks the
 DOM: the counts, failures first, the requirement matrix, that each filter
 (status, area, requirement, tag) changes what is visible, that the failure's
 request and its failing line are shown, that hostile names stay text, that
@@ -32,7 +32,10 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report_cdp import Browser, CdpError, find_chromium  # noqa: E402
+import cdp  # noqa: E402
+from cdp import fail, start  # noqa: E402
+
+cdp.NAME = "report"
 
 
 def parse_args():
@@ -50,25 +53,6 @@ BUILD = os.path.dirname(os.path.abspath(BIN))
 SCALE = OPTS.scale
 SUITE = "tests/fixtures/report-suite"
 CATALOGUE = "scenarios/catalogue.json"
-
-
-def fail(what):
-    print(f"report: FAIL: {what}")
-    sys.exit(1)
-
-
-def start(args, tmp, name):
-    """Start a program that writes READY ... to its --ready-fd; its process and READY words."""
-    r, w = os.pipe()
-    log = open(os.path.join(tmp, name + ".log"), "wb")
-    proc = subprocess.Popen(args + ["--ready-fd", str(w)], pass_fds=(w,), stdout=log,
-                            stderr=subprocess.STDOUT)
-    os.close(w)
-    with os.fdopen(r) as f:
-        line = f.readline()
-    if not line.startswith("READY"):
-        fail(f"{name} did not start (see {tmp}/{name}.log)")
-    return proc, dict(kv.split("=") for kv in line.split()[1:])
 
 
 def run_konform(tmp, profile, suite, name, jobs=4):
@@ -309,7 +293,7 @@ def scale(b, tmp, profile):
 
 
 def main():
-    exe = find_chromium()
+    exe = cdp.find_chromium()
     if exe is None:
         print("report: skipped: Chromium is not installed (Debian: apt-get install chromium)")
         return 0
@@ -330,7 +314,9 @@ def main():
         with open(profile, "w") as f:
             f.write(f"base_url = http://127.0.0.1:{port}\nmail_api = {mail_api}\nclock = none\n")
         out = run_konform(tmp, profile, SUITE, "fixture")
-        b = Browser(exe, tmp)
+        # Network: check_quiet reads what the page requested.
+        b = cdp.Browser(exe, tmp, domains=("Page", "Runtime", "Log", "Network"),
+                        window=(1280, 900))
         procs.append(b.proc)
         check_report(b, "file://" + out["html"], port)
         check_quiet(b)
@@ -345,8 +331,6 @@ def main():
         if SCALE > 0:
             scale(b, tmp, profile)
         return 0
-    except CdpError as e:
-        fail(str(e))
     finally:
         for p in procs:
             p.kill()
