@@ -51,6 +51,13 @@ else ifeq ($(SAN),thread)
 BUILD     := $(BUILD_ROOT)/tsan
 SANFLAGS  := -fsanitize=thread
 OPT       := -O1 -g
+else ifeq ($(SAN),fuzz)
+# libFuzzer (mk/fuzz.mk): clang instruments every module; only the harness
+# binaries link the fuzzer's main.
+CC        := clang
+BUILD     := $(BUILD_ROOT)/fuzz
+SANFLAGS  := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT       := -O1 -g
 else
 BUILD     := $(BUILD_ROOT)
 SANFLAGS  :=
@@ -203,6 +210,12 @@ check-inner: lint-banned
 	@$(MAKE) --no-print-directory selftest
 	@$(MAKE) --no-print-directory browser
 	@$(MAKE) --no-print-directory deb-check
+	@$(MAKE) --no-print-directory check-extra
+
+# Test families that live in mk/*.mk add themselves to make check with a
+# double-colon rule whose recipe calls $(MAKE) on their target; the recipes
+# run in mk/ file order, one after the other.
+check-extra::
 
 unit: $(UNIT_BINS)
 	@scripts/run-unit-tests.sh $(BUILD)/tests
@@ -306,5 +319,8 @@ lint-man:
 
 clean:
 	rm -rf build
+
+# Each test family beyond unit and integration is one fragment (fuzz, durability, ...).
+include $(sort $(wildcard mk/*.mk))
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

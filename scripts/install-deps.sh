@@ -8,7 +8,7 @@ set -eu
 PACKAGES="build-essential pkg-config ca-certificates curl clang-format jq python3 chromium
 libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev libjansson-dev libxml2-dev
 liboath-dev libfido2-dev libcbor-dev libsodium-dev libgmime-3.0-dev libcmocka-dev libyaml-dev
-libssl-dev libqrencode-dev oathtool python3-fido2 perl"
+libssl-dev libqrencode-dev oathtool python3-fido2 perl clang libclang-rt-14-dev"
 
 # What `make deb` needs on top: only it and make check (which runs make
 # deb-check) pass --deb, so `make run` on a workstation does not pull them;
