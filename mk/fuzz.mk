@@ -8,7 +8,8 @@
 # A harness is one file: it defines LLVMFuzzerTestOneInput (tests/fuzz/kz_fuzz.h)
 # and may reach into any module, as unit tests do. New inputs libFuzzer finds go
 # to build/fuzz/found/NAME; copy the ones worth keeping into the corpus.
-# Crashes land in build/fuzz/crash-NAME-*.
+# Crashes land in build/fuzz/crash-NAME-*. A harness may have a libFuzzer
+# dictionary, tests/fuzz/NAME.dict, of the tokens its input language uses.
 FUZZ_SECONDS ?= 60
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
@@ -35,8 +36,9 @@ fuzz:
 	@for name in $(FUZZ); do \
 	  mkdir -p $(FUZZ_OUT)/found/$$name tests/fuzz/corpus/$$name; \
 	  echo "fuzz: $$name for $(FUZZ_SECONDS) s"; \
+	  dict=; [ ! -f tests/fuzz/$$name.dict ] || dict=-dict=tests/fuzz/$$name.dict; \
 	  $(FUZZ_OUT)/bin/fuzz_$$name -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	    -artifact_prefix=$(FUZZ_OUT)/crash-$$name- \
+	    -artifact_prefix=$(FUZZ_OUT)/crash-$$name- $$dict \
 	    $(FUZZ_OUT)/found/$$name tests/fuzz/corpus/$$name || exit 1; \
 	done
 
