@@ -7,6 +7,10 @@
  * kp_letter.h: the verdict agrees with the issue list, every issue is a
  * {"field","code","message"} object with a known code, and a valid letter
  * normalises into a document that is still valid and normalises to itself.
+ * A second, independent reading of the rules (written from the header, not
+ * from the code) must agree where it can judge: a letter found valid meets
+ * every field rule, and one with a control character in any string or key
+ * is never valid.
  */
 #include <jansson.h>
 #include <stdlib.h>
@@ -14,6 +18,101 @@
 
 #include "kp_letter.h"
 #include "kz_fuzz.h"
+
+/* The control characters kp_letter.h refuses, read from UTF-8 (jansson checked it). */
+static int kz_has_control(const char *s, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+      return 1;
+    /* U+0080..U+009F are C2 80..C2 9F. */
+    if (c == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] <= 0x9f)
+      return 1;
+  }
+  return 0;
+}
+
+static int kz_any_control(const json_t *v) {
+  if (json_is_string(v))
+    return kz_has_control(json_string_value(v), json_string_length(v));
+  size_t i;
+  json_t *item;
+  if (json_is_array(v)) {
+    json_array_foreach((json_t *)v, i, item) {
+      if (kz_any_control(item))
+        return 1;
+    }
+  }
+  const char *key;
+  if (json_is_object(v)) {
+    json_object_foreach((json_t *)v, key, item) {
+      if (kz_has_control(key, strlen(key)) || kz_any_control(item))
+        return 1;
+    }
+  }
+  return 0;
+}
+
+/* A string member that is there, or (optional) absent or null. */
+static const char *kz_str(const json_t *obj, const char *key, int optional) {
+  const json_t *v = json_object_get(obj, key);
+  if (optional && (v == NULL || json_is_null(v)))
+    return "";
+  return json_is_string(v) && json_string_length(v) > 0 ? json_string_value(v) : NULL;
+}
+
+static int kz_only(const char *s, const char *set, size_t min, size_t max) {
+  size_t n = strspn(s, set);
+  return s[n] == '\0' && n >= min && n <= max;
+}
+
+static int kz_date_ok(const char *s) {
+  static const char digits[] = "0123456789";
+  if (strlen(s) != 10 || s[4] != '-' || s[7] != '-' || strspn(s, digits) != 4 ||
+      strspn(s + 5, digits) != 2 || strspn(s + 8, digits) != 2)
+    return 0;
+  int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+  int m = (s[5] - '0') * 10 + (s[6] - '0');
+  int d = (s[8] - '0') * 10 + (s[9] - '0');
+  int leap = y % 400 == 0 || (y % 100 != 0 && y % 4 == 0);
+  /* Thirty days hath September, April, June and November. */
+  int last = m == 2 ? 28 + leap : (m == 4 || m == 6 || m == 9 || m == 11) ? 30 : 31;
+  return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= last;
+}
+
+/* What a valid letter must be, field by field (kp_letter.h). */
+static int kz_meets_rules(const json_t *letter) {
+  static const char lower[] = "abcdefghijklmnopqrstuvwxyz0123456789-";
+  static const char upper[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  const json_t *rcpt = json_object_get(letter, "recipient");
+  const json_t *addr = json_object_get(rcpt, "address");
+  const char *kind = kz_str(letter, "kind", 0), *date = kz_str(letter, "date", 0);
+  const char *cn = kz_str(rcpt, "customer_number", 1);
+  const char *country = kz_str(addr, "country", 1);
+  if (!json_is_object(letter) || !json_is_object(rcpt) || !json_is_object(addr) || !kind || !date ||
+      !cn || !country || !kz_str(rcpt, "name", 0) || !kz_str(addr, "street", 0) ||
+      !kz_str(addr, "postal_code", 0) || !kz_str(addr, "city", 0) || !kz_str(letter, "text", 0))
+    return 0;
+  if (!kz_only(kind, lower, 1, 64) || !kz_date_ok(date))
+    return 0;
+  if (cn[0] != '\0' && !(strlen(cn) == 10 && strspn(cn, "0123456789") == 3 &&
+                         strchr(upper, cn[3]) != NULL && kz_only(cn + 4, "0123456789", 6, 6)))
+    return 0;
+  if (country[0] != '\0' && !kz_only(country, upper, 2, 2))
+    return 0;
+  const json_t *fields = json_object_get(letter, "fields");
+  if (fields != NULL && !json_is_null(fields)) {
+    const char *key;
+    json_t *v;
+    if (!json_is_object(fields))
+      return 0;
+    json_object_foreach((json_t *)fields, key, v) {
+      if (!json_is_string(v))
+        return 0;
+    }
+  }
+  return 1;
+}
 
 /* Whether one issue has the documented shape; a broken one is a finding. */
 static int kz_issue_ok(const json_t *issue) {
@@ -51,6 +150,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!issues)
     abort();
   kf_rc rc = kp_letter_check(letter, issues);
+  if (rc == KF_OK && (!kz_meets_rules(letter) || kz_any_control(letter)))
+    abort();
   if (rc == KF_OK) {
     if (json_array_size(issues) != 0)
       abort();

@@ -3,7 +3,8 @@
  * kh_expr.c) on a buffer, and the linter over what parses.
  *
  * The input is the text of one scenario or fragment file. A parse error must
- * come with a message and a position inside the text, and must render with
+ * come with a message and a position inside the text (a line that exists, a
+ * column inside the line it shows or just after it), and must render with
  * kh_diag_format. A file that parses is linted as a suite of that one file:
  * its `use` steps stay unresolved, which the linter allows (it then only
  * checks the use line itself), so no file system is needed.
@@ -26,6 +27,10 @@ static unsigned kz_lines(const uint8_t *data, size_t size) {
 
 static void kz_check_diag(const kh_diag *diag, const uint8_t *data, size_t size) {
   if (diag->message == NULL || diag->line > kz_lines(data, size))
+    abort();
+  /* The caret goes under a character of the line shown, or just after its end. */
+  if (diag->line != 0 && diag->source_line != NULL &&
+      (diag->col < 1 || diag->col > kh_char_col(diag->source_line, strlen(diag->source_line))))
     abort();
   kf_buf out;
   kf_buf_init(&out, 1 << 20);

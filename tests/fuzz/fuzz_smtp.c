@@ -15,6 +15,7 @@
  * The deliver callback refuses some messages (by their first byte: '!' as a
  * full store, '?' as a failure), so the 452 and 451 paths are reached too.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,10 +83,44 @@ static void kz_feed(kz_session *s, const uint8_t *data, size_t len) {
     abort();
 }
 
+/*
+ * Every reply line must be well formed (RFC 5321 4.2): three digits from 2xx
+ * to 5xx, '-' or ' ', text without CR or LF, CRLF, at most 512 octets; the
+ * lines of a multiline reply share one code. The harness's own "[feed rc]"
+ * notes are skipped.
+ */
+static void kz_check_replies(const kf_buf *r) {
+  size_t i = 0;
+  char code[3] = {0, 0, 0};
+  bool more = false;
+  while (i < r->len) {
+    const char *line = r->data + i;
+    const char *lf = memchr(line, '\n', r->len - i);
+    if (lf == NULL)
+      abort();
+    size_t len = (size_t)(lf - line) + 1;
+    i += len;
+    if (line[0] == '[')
+      continue;
+    if (len < 6 || len > 512 || line[len - 2] != '\r' || memchr(line, '\r', len - 2) != NULL)
+      abort();
+    if (line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '9' || line[2] < '0' ||
+        line[2] > '9' || (line[3] != ' ' && line[3] != '-'))
+      abort();
+    if (more && memcmp(code, line, 3) != 0)
+      abort();
+    memcpy(code, line, 3);
+    more = line[3] == '-';
+  }
+  if (more)
+    abort();
+}
+
 /* End the session the way the listener would, and put the deliveries after the replies. */
 static void kz_close(kz_session *s) {
   if (!km_smtp_closed(s->smtp) && km_smtp_shutdown(s->smtp, &s->replies) != KF_OK)
     abort();
+  kz_check_replies(&s->replies);
   if (kf_buf_append_str(&s->replies, "--- stored\n") != KF_OK ||
       kf_buf_append(&s->replies, s->stored.data, s->stored.len) != KF_OK)
     abort();
