@@ -123,7 +123,8 @@ static kf_rc kh_passkey_parse(kh_cur *c, kh_step *step, size_t kw_len) {
                  : kh_cur_hint(c, "%s", KH_PASSKEY_SYNOPSIS);
   }
   kf_rc rc = kh_cur_read_name(c, &ps->key, "the credential's variable name");
-  if (rc != KF_OK)
+  /* Only a parse error gets the synopsis; running out of memory stays KF_ERR_NOMEM. */
+  if (rc == KF_ERR_PARSE)
     return kh_cur_hint(c, "%s", KH_PASSKEY_SYNOPSIS);
   while (rc == KF_OK && !kh_cur_at_end(c))
     rc = kh_passkey_parse_clause(c, ps);

@@ -8,10 +8,19 @@
  * kh_diag_format. A file that parses is linted as a suite of that one file:
  * its `use` steps stay unresolved, which the linter allows (it then only
  * checks the use line itself), so no file system is needed.
+ *
+ * Then the same text is parsed and linted again with one allocation made to
+ * fail (kf/alloc.h): which one, and whether memory stays short from then on,
+ * comes from the input's last byte and length, so a finding replays. Out of
+ * memory must come back as KF_ERR_NOMEM, never as a parse error in a text
+ * that parses, and must leak nothing (libFuzzer's leak check sees that).
  */
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kf/alloc.h"
 #include "kf/buf.h"
 #include "kh_lint.h"
 #include "kh_parse.h"
@@ -61,9 +70,48 @@ static void kz_lint(kh_file *file) {
   kh_lint_report_release(&report);
 }
 
+/* Parse and lint with the n-th allocation failing; parsed says how the normal run ended. */
+static void kz_short_of_memory(const uint8_t *data, size_t size, unsigned long n, bool persistent,
+                               kf_rc parsed) {
+  if (persistent)
+    kf_alloc_fail_from(n);
+  else
+    kf_alloc_fail_at(n);
+  kh_file *file = NULL;
+  kh_diag diag;
+  kh_diag_init(&diag);
+  kf_rc rc = kh_parse_text("fuzz.konform", (const char *)data, size, &file, &diag);
+  if ((rc == KF_OK) != (file != NULL))
+    abort();
+  if (rc != KF_OK && rc != KF_ERR_NOMEM && rc != parsed) {
+    /* Short memory turned into a different verdict. */
+    fprintf(stderr, "fuzz_parser: allocation %lu%s failing: rc %d (%s:%u:%u %s), without: rc %d\n",
+            n, persistent ? " and later" : "", (int)rc, diag.file ? diag.file : "-", diag.line,
+            diag.col, diag.message ? diag.message : "-", (int)parsed);
+    abort();
+  }
+  if (rc == KF_OK) {
+    kh_suite suite;
+    kh_suite_init(&suite);
+    suite.files = &file;
+    suite.files_len = 1;
+    kh_lint_report report;
+    kh_lint_report_init(&report);
+    kf_rc lint = kh_lint_suite(&suite, NULL, &report);
+    if (lint != KF_OK && lint != KF_ERR_NOMEM)
+      abort();
+    kh_lint_report_release(&report);
+    kh_file_free(file);
+  }
+  kh_diag_release(&diag);
+  kf_alloc_fail_at(0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size > KH_MAX_FILE_BYTES)
     return 0;
+  /* Injection off, and the allocation count starts from zero. */
+  kf_alloc_fail_at(0);
   kh_file *file = NULL;
   kh_diag diag;
   kh_diag_init(&diag);
@@ -81,5 +129,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort(); /* Nothing here runs out of memory. */
   }
   kh_diag_release(&diag);
+  unsigned long allocs = kf_alloc_count();
+  if (allocs > 0 && size > 0) {
+    unsigned long n = 1 + ((unsigned long)data[size - 1] * 131u + size) % allocs;
+    kz_short_of_memory(data, size, n, size % 2 == 0, rc);
+  }
   return 0;
 }
