@@ -11,11 +11,18 @@
  * from the code) must agree where it can judge: a letter found valid meets
  * every field rule, and one with a control character in any string or key
  * is never valid.
+ *
+ * Then the check (and, for a valid letter, the normalising) runs again with
+ * one allocation failing, jansson's included (kf/alloc.h); which one comes
+ * from the input's last byte and length. The verdict may only turn into
+ * KF_ERR_NOMEM, and nothing may leak.
  */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kf/alloc.h"
 #include "kp_letter.h"
 #include "kz_fuzz.h"
 
@@ -140,7 +147,30 @@ static void kz_check_normalized(const json_t *letter) {
   json_decref(doc);
 }
 
+/* Check (and normalise) letter with the n-th allocation from now failing. */
+static void kz_short_of_memory(const json_t *letter, unsigned long n, kf_rc checked) {
+  json_t *issues = json_array();
+  if (!issues)
+    abort();
+  kf_alloc_fail_at(n);
+  kf_rc rc = kp_letter_check(letter, issues);
+  json_t *doc = NULL;
+  kf_rc norm = rc == KF_OK ? kp_letter_normalize(letter, &doc) : KF_OK;
+  kf_alloc_fail_at(0);
+  if ((rc != checked && rc != KF_ERR_NOMEM) || (norm != KF_OK && norm != KF_ERR_NOMEM) ||
+      (norm == KF_OK) != (rc != KF_OK || doc != NULL))
+    abort();
+  json_decref(doc);
+  json_decref(issues);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  static bool ready;
+  if (!ready) {
+    kf_alloc_install_jansson();
+    ready = true;
+  }
+  kf_alloc_fail_at(0);
   json_error_t jerr;
   json_t *letter = json_loadb((const char *)data, size,
                               JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
@@ -149,6 +179,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   json_t *issues = json_array();
   if (!issues)
     abort();
+  /* Count only what checking and normalising allocate. */
+  kf_alloc_fail_at(0);
   kf_rc rc = kp_letter_check(letter, issues);
   if (rc == KF_OK && (!kz_meets_rules(letter) || kz_any_control(letter)))
     abort();
@@ -169,6 +201,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort(); /* Nothing here runs out of memory. */
   }
   json_decref(issues);
+  unsigned long allocs = kf_alloc_count();
+  if (allocs > 0 && size > 0)
+    kz_short_of_memory(letter, 1 + ((unsigned long)data[size - 1] * 131u + size) % allocs, rc);
   json_decref(letter);
   return 0;
 }

@@ -10,6 +10,12 @@
  * entries are {name, value, decoded} strings, every link is a whole http(s)
  * URL without a tab, CR or LF, and the document serialises (every string is
  * valid UTF-8, which jansson checks when the strings are made).
+ *
+ * Every fourth input (by length) is decoded again with one of konform's or
+ * jansson's allocations failing (kf/alloc.h; GMime allocates on its own),
+ * chosen by the input's last byte: the decode must then fail with
+ * KF_ERR_NOMEM and no document, or succeed, and leak nothing. Only every
+ * fourth, because decoding is the slow part and the harness must stay fast.
  */
 #include <jansson.h>
 #include <stdbool.h>
@@ -50,12 +56,25 @@ static void kz_check_header_list(const json_t *list) {
   }
 }
 
+static void kz_short_of_memory(const uint8_t *data, size_t size, const km_smtp_envelope *env,
+                               unsigned long n) {
+  json_t *doc = NULL;
+  kf_alloc_fail_at(n);
+  kf_rc rc = km_mime_decode((const char *)data, size, env, &doc, NULL);
+  kf_alloc_fail_at(0);
+  if (rc == KF_OK ? doc == NULL : (rc != KF_ERR_NOMEM || doc != NULL))
+    abort();
+  json_decref(doc);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static bool ready;
   if (!ready) {
     km_mime_global_init();
+    kf_alloc_install_jansson();
     ready = true;
   }
+  kf_alloc_fail_at(0);
   static const char *const rcpts[] = {"a@b.test", "c@d.test"};
   km_smtp_envelope env = {.mail_from = "sender@x.test", .rcpt_to = rcpts, .rcpt_to_len = 2};
   json_t *doc = NULL;
@@ -75,5 +94,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* jansson allocates with the allocator it was given; the mailbox frees its dumps this way. */
   kf_free(text);
   json_decref(doc);
+  unsigned long allocs = kf_alloc_count();
+  if (size % 4 == 0 && size > 0 && allocs > 0)
+    kz_short_of_memory(data, size, &env, 1 + ((unsigned long)data[size - 1] * 131u) % allocs);
   return 0;
 }
