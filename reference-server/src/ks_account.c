@@ -47,6 +47,29 @@ void ks_account_hash_free(char *hash) {
   kf_free(hash);
 }
 
+kf_rc ks_account_hash_classes(void *conn, ks_pwhash *ph, kf_err *err) {
+  assert(conn != NULL && ph != NULL);
+  kf_sql q;
+  kf_rc rc = kf_sql_query(&q, conn, err, "SELECT password_hash FROM accounts", "");
+  if (rc != KF_OK)
+    return rc;
+  bool row = false;
+  while ((rc = kf_sql_step(&q, &row, err)) == KF_OK && row) {
+    kf_err class_err;
+    kf_err_init(&class_err);
+    kf_rc crc = ks_pwhash_class_count(ph, kf_sql_text(&q, 0, NULL), &class_err);
+    /* Too many classes leave one uncovered: worth a warning, not a server that cannot log in. */
+    if (crc == KF_ERR_LIMIT) {
+      kf_warn("password hashes: %s", class_err.message);
+    } else if (crc != KF_OK) {
+      rc = kf_err_set(err, crc, "%s", class_err.message);
+      break;
+    }
+  }
+  kf_sql_finalize(&q);
+  return rc;
+}
+
 kf_rc ks_account_find(sqlite3 *conn, const char *email, int64_t *id, bool *confirmed, char **hash,
                       kf_err *err) {
   *id = 0;
