@@ -14,6 +14,12 @@
  *
  * Handlers run on libmicrohttpd worker threads and may block (long-polls), so
  * configure enough threads, or 0 for a thread per connection.
+ *
+ * Framing is strict (RFC 9112): repeated Content-Length lines, Content-Length
+ * beside Transfer-Encoding, a coding other than chunked, and HTTP/1.1 without
+ * exactly one Host are 400 MALFORMED_REQUEST and the connection closes; an
+ * absolute-form target is routed by its path. Slow clients meet total
+ * deadlines and connection caps (kf_httpd_limits).
  */
 #ifndef KF_HTTPD_H
 #define KF_HTTPD_H
