@@ -2,11 +2,11 @@
 # slow_clients.sh: slow clients cannot lock anyone out. Starts konform-server,
 # konform-mail and konform-post with their default limits, opens 500 clients
 # on every HTTP port and on the SMTP port that trickle one byte a second
-# (tests/integration/http_clients.py slow): 400 from 100 loopback source
-# addresses (4 each, 127.0.1.2 ...) and 100 from one address (127.0.9.9), so
-# the per-address cap (--max-connections-per-ip, 64) refuses some while the
-# total capacity (--max-connections, 1024) holds the rest, well above the
-# 256 connections that used to lock everyone out. Beside them it times five
+# (tests/integration/http_clients.py slow): 200 from 100 loopback source
+# addresses (2 each, 127.0.1.2 ...) and 300 from one address (127.0.9.9), so
+# the per-address cap (--max-connections-per-ip, 256) refuses 44 while the
+# total capacity (--max-connections, 1024) holds the other 456, above the
+# 256 connections in all that used to lock everyone out. Beside them it times five
 # normal exchanges per port from 127.0.0.1 (a health GET; the SMTP greeting
 # and EHLO), which must each take under 100 ms, and prints the figures as TAP
 # comments. Then, with short deadlines (--http-head-timeout 2,
@@ -70,7 +70,7 @@ case_tricklers() {
     case $t in smtp:*) words="$words $t" ;; *) words="$words http:${t#*:}" ;; esac
   done
   # shellcheck disable=SC2086 # one word per port.
-  python3 "$helper" slow 100 4 100 3 $words >"$tmp/slow" 2>&1
+  python3 "$helper" slow 100 2 300 3 $words >"$tmp/slow" 2>&1
   it_that "the helper failed: $(tail -3 "$tmp/slow")" grep -q '^TIMES ' "$tmp/slow" || return 1
   for t in $targets; do
     name=${t%%:*}
@@ -88,8 +88,8 @@ case_tricklers() {
     done
     it_that "$name: not five exchanges timed: $times" [ "$(echo "$times" | wc -w)" -eq 5 ]
     if [ "$kind" = http ]; then
-      # 4 from each of 100 addresses, and the cap of 64 from the crowded one.
-      it_that "$name: $held tricklers open, not 400 + 64 (the per-address cap)" [ "${held:-0}" -eq 464 ]
+      # 2 from each of 100 addresses, and the cap of 256 from the crowded one.
+      it_that "$name: $held tricklers open, not 200 + 256 (the per-address cap)" [ "${held:-0}" -eq 456 ]
     fi
   done
 }

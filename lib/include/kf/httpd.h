@@ -53,13 +53,13 @@ typedef struct kf_httpd_limits {
   unsigned head_timeout_s;         /* Default 30; 0 = none. */
   unsigned body_timeout_s;         /* Default 120; 0 = none. */
   unsigned max_connections;        /* All clients together; default 1024. */
-  unsigned max_connections_per_ip; /* One peer address; default 64, 0 = no cap. */
+  unsigned max_connections_per_ip; /* One peer address; default 256, 0 = no cap. */
 } kf_httpd_limits;
 
 #define KF_HTTPD_HEAD_TIMEOUT_DEFAULT 30
 #define KF_HTTPD_BODY_TIMEOUT_DEFAULT 120
 #define KF_HTTPD_MAX_CONNECTIONS_DEFAULT 1024
-#define KF_HTTPD_MAX_CONNECTIONS_PER_IP_DEFAULT 64
+#define KF_HTTPD_MAX_CONNECTIONS_PER_IP_DEFAULT 256
 /* An initializer with the defaults, for a program's table of defaults. */
 #define KF_HTTPD_LIMITS_DEFAULT                                                                    \
   {                                                                                                \
