@@ -1359,7 +1359,10 @@ static void linger_compact(kf_httpd *h) {
 
 /*
  * Items are only appended by others (under lock) and only closed and removed
- * by this thread, so the first n stay put while the lock is not held.
+ * by this thread, so the first n stay put while the lock is not held. The
+ * same loop enforces the connections' deadlines (conns_cut_due): it already
+ * sleeps in poll until the next deadline or a wake, so a slow client costs
+ * no thread and no timer of its own.
  */
 static void *linger_main(void *arg) {
   kf_httpd *h = arg;
