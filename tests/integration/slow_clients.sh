@@ -63,8 +63,16 @@ case_start() {
 }
 
 # ---- 500 tricklers per port, and normal clients beside them. ----
+# The bound is the issue's 100 ms on the normal build; a sanitizer build
+# (make SAN=1 integration) is several times slower in every exchange, so there
+# the same test holds it to 400 ms and says so: the 100 ms figure is measured
+# on the normal build.
+bound=100
+case $bin in */asan/* | */tsan/*) bound=400 ;; esac
+
 case_tricklers() {
   it_that "the programs were started" [ -n "$targets" ] || return 1
+  echo "# bound for a normal exchange: $bound ms ($bin)" >&7
   words=""
   for t in $targets; do
     case $t in smtp:*) words="$words $t" ;; *) words="$words http:${t#*:}" ;; esac
@@ -83,8 +91,8 @@ case_tricklers() {
     [ "$name" = smtp ] && what="greeting + EHLO"
     echo "# $name ($kind port $port): 500 tricklers, $held still open; $what from 127.0.0.1 in ms: $times" >&7
     for ms in $times; do
-      it_that "$name: a normal exchange beside the tricklers took $ms ms (over 100)" \
-        awk -v ms="$ms" 'BEGIN { exit !(ms != "none" && ms + 0 < 100) }'
+      it_that "$name: a normal exchange beside the tricklers took $ms ms (over $bound)" \
+        awk -v ms="$ms" -v bound="$bound" 'BEGIN { exit !(ms != "none" && ms + 0 < bound) }'
     done
     it_that "$name: not five exchanges timed: $times" [ "$(echo "$times" | wc -w)" -eq 5 ]
     if [ "$kind" = http ]; then
