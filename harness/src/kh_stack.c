@@ -33,6 +33,15 @@
 /* Small enough that the tail fits in a kf_err message after the headline. */
 #define KH_STACK_LOG_TAIL 360
 #define KH_STACK_READY_MAX 256
+/* The variable naming the wrapper command (kh_stack_wrapper_read). */
+#define KH_STACK_WRAPPER_ENV "KONFORM_STACK_WRAPPER"
+/*
+ * How many times longer the READY and shutdown deadlines are under a wrapper:
+ * memcheck runs a program 10 to 50 times slower, and under it the timing
+ * server (which hashes at the interactive cost when it starts) took 12 s to
+ * READY on a loaded 2-core machine, against the 30 s allowed.
+ */
+#define KH_STACK_WRAPPER_SLOWDOWN 10
 
 static const char *const kh_stack_names[KH_STACK_CHILDREN] = {
     "konform-mail", "konform-post", "konform-server", "konform-server-timing"};
@@ -113,6 +122,13 @@ void kh_stack_release(kh_stack *stack) {
     if (stack->wake[i] >= 0)
       close(stack->wake[i]);
   pthread_mutex_destroy(&stack->lock);
+}
+
+/* A deadline of ms, stretched when the programs run under a wrapper. */
+static int kh_stack_deadline_ms(int ms) {
+  const char *wrapper = getenv(KH_STACK_WRAPPER_ENV);
+  bool wrapped = wrapper != NULL && wrapper[strspn(wrapper, " \t\n")] != '\0';
+  return wrapped ? ms * KH_STACK_WRAPPER_SLOWDOWN : ms;
 }
 
 static bool kh_stack_is_executable(const char *path) {
@@ -299,8 +315,8 @@ void kh_stack_stop(kh_stack *stack) {
     }
     /* The server first, so it never talks to mocks that are already gone. */
     for (int i = KH_STACK_CHILDREN - 1; i >= 0; i--)
-      kh_stack_child_stop(&stack->children[i], KH_STACK_STOP_TIMEOUT_MS, stack->exit_report,
-                          sizeof(stack->exit_report));
+      kh_stack_child_stop(&stack->children[i], kh_stack_deadline_ms(KH_STACK_STOP_TIMEOUT_MS),
+                          stack->exit_report, sizeof(stack->exit_report));
     if (stack->dir != NULL && !stack->keep_state)
       kh_stack_remove_dir(stack->dir);
   }
@@ -320,7 +336,7 @@ kf_rc kh_stack_exit_status(const kh_stack *stack, kf_err *err) {
  */
 static kf_rc kh_stack_read_ready(int fd, int wake_fd, char *line, size_t cap) {
   size_t len = 0;
-  int64_t deadline = kf_time_monotonic_ms() + KH_STACK_READY_TIMEOUT_MS;
+  int64_t deadline = kf_time_monotonic_ms() + kh_stack_deadline_ms(KH_STACK_READY_TIMEOUT_MS);
   for (;;) {
     int64_t left = deadline - kf_time_monotonic_ms();
     if (left <= 0)
@@ -374,7 +390,6 @@ static unsigned kh_stack_ready_port(const char *line, const char *key) {
  * run. It is cut at blanks with no quoting, which keeps it free of a shell; its
  * first word is looked up on PATH unless it holds a slash.
  */
-#define KH_STACK_WRAPPER_ENV "KONFORM_STACK_WRAPPER"
 #define KH_STACK_WRAPPER_MAX 2048
 #define KH_STACK_WRAPPER_WORDS 32
 /* Each child's environment names it, so a wrapper can name its log after it. */
@@ -519,7 +534,7 @@ static kf_rc kh_stack_not_ready(kh_stack *stack, kh_stack_child *c, kf_rc rc, kf
   }
   bool timed_out = rc == KF_ERR_TIMEOUT;
   /* Give a dying child a moment to finish writing its log, then reap it. */
-  bool exited = kh_stack_wait_exit(c, 2000);
+  bool exited = kh_stack_wait_exit(c, kh_stack_deadline_ms(2000));
   int status = 0;
   if (!exited)
     kill(c->pid, SIGKILL);
@@ -530,7 +545,8 @@ static kf_rc kh_stack_not_ready(kh_stack *stack, kh_stack_child *c, kf_rc rc, kf
   kh_stack_log_tail(c->log_path, tail, sizeof(tail));
   char how[64];
   if (timed_out && !exited)
-    (void)kf_str_format(how, sizeof(how), "was not ready within %d ms", KH_STACK_READY_TIMEOUT_MS);
+    (void)kf_str_format(how, sizeof(how), "was not ready within %d ms",
+                        kh_stack_deadline_ms(KH_STACK_READY_TIMEOUT_MS));
   else if (WIFEXITED(status))
     (void)kf_str_format(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
   else if (WIFSIGNALED(status))
