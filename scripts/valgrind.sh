@@ -57,8 +57,9 @@ vg="$vg --errors-for-leak-kinds=definite --error-exitcode=99 --num-callers=30"
 vg="$vg --child-silent-after-fork=yes$supp"
 
 files=$(find scenarios -name '*.konform' | sort | xargs grep -LE '^[[:space:]]*timing [0-9]')
-left_out=$(find scenarios -name '*.konform' | sort | xargs grep -lE '^[[:space:]]*timing [0-9]' || true)
-echo "valgrind: $(echo "$files" | wc -w) scenario files, $jobs jobs; left out (timing):" $left_out
+left_out=$(find scenarios -name '*.konform' | sort | xargs grep -lE '^[[:space:]]*timing [0-9]' |
+  tr '\n' ' ' || true)
+echo "valgrind: $(echo "$files" | wc -w) scenario files, $jobs jobs; left out (timing): $left_out"
 echo "valgrind: logs in $out"
 
 start=$(date +%s)
