@@ -35,6 +35,39 @@ kf_rc kh_http_global_init(kf_err *err) {
   return KF_OK;
 }
 
+struct kh_http_conn {
+  CURL *curl;
+};
+
+/* The connection kh_http_perform uses on this thread, or NULL: a handle per request. */
+static _Thread_local kh_http_conn *kh_http_bound;
+
+kf_rc kh_http_conn_new(kh_http_conn **out, kf_err *err) {
+  *out = NULL;
+  kf_rc rc = kh_http_global_init(err);
+  if (rc != KF_OK)
+    return rc;
+  kh_http_conn *conn = kf_calloc(1, sizeof *conn);
+  if (conn == NULL || (conn->curl = curl_easy_init()) == NULL) {
+    kf_free(conn);
+    return kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
+  }
+  *out = conn;
+  return KF_OK;
+}
+
+void kh_http_conn_free(kh_http_conn *conn) {
+  if (conn == NULL)
+    return;
+  assert(kh_http_bound != conn);
+  curl_easy_cleanup(conn->curl);
+  kf_free(conn);
+}
+
+void kh_http_conn_bind(kh_http_conn *conn) {
+  kh_http_bound = conn;
+}
+
 void kh_http_response_init(kh_http_response *resp) {
   memset(resp, 0, sizeof(*resp));
 }
@@ -380,13 +413,22 @@ kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err
   if (rc != KF_OK)
     return kf_err_set(err, rc, "cannot record the request");
 
-  CURL *curl = curl_easy_init();
+  /*
+   * A bound connection is reset to no options at all before each request, so
+   * nothing of the one before (a method, a body, NOBODY of a HEAD) carries
+   * over; the reset keeps its open connections, which is the point.
+   */
+  kh_http_conn *conn = kh_http_bound;
+  CURL *curl = conn != NULL ? conn->curl : curl_easy_init();
   if (curl == NULL)
     return kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
+  if (conn != NULL)
+    curl_easy_reset(curl);
   struct curl_slist *headers = NULL;
   rc = kh_http_header_list(req, &headers);
   if (rc != KF_OK) {
-    curl_easy_cleanup(curl);
+    if (conn == NULL)
+      curl_easy_cleanup(curl);
     return kf_err_set(err, rc, "cannot build the request headers");
   }
   kh_http_sink sink;
@@ -438,6 +480,12 @@ out:
   kf_buf_release(&sink.head);
   kf_buf_release(&sink.body);
   curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
+  if (conn == NULL) {
+    curl_easy_cleanup(curl);
+  } else {
+    /* The handle lives on: it must not point at this call's buffers or header list. */
+    (void)curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
+    (void)curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+  }
   return rc;
 }
