@@ -91,6 +91,9 @@ static void *kh_pool_worker(void *arg) {
     if (pool->cfg->progress != NULL)
       pool->cfg->progress(&pool->slots[i], pool->done, pool->total, pool->cfg->progress_ctx);
     pthread_mutex_unlock(&pool->lock);
+    kf_status st = pool->slots[i].status;
+    if (pool->cfg->lean && (st == KF_STATUS_PASS || st == KF_STATUS_SKIP))
+      kf_scenario_result_drop_steps(&pool->slots[i]);
   }
   kh_http_conn_bind(NULL);
   kh_http_conn_free(conn);

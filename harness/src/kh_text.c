@@ -6,6 +6,8 @@
 #include <assert.h>
 #include <string.h>
 
+#include "kf/alloc.h"
+
 static int kh_dump_cb(const char *buffer, size_t size, void *data) {
   return kf_buf_append((kf_buf *)data, buffer, size) == KF_OK ? 0 : -1;
 }
@@ -75,4 +77,54 @@ bool kh_text_regex_search(const regex_t *re, const char *s, size_t len, size_t *
       return false;
     off += seg + 1;
   }
+}
+
+const char KH_TEXT_REGEX_ARG[] = "a regex";
+
+struct kh_regex {
+  regex_t re;
+};
+
+void kh_regex_free(kh_regex *re) {
+  if (re == NULL)
+    return;
+  regfree(&re->re);
+  kf_free(re);
+}
+
+/* pat compiled into a new kh_regex. */
+static kf_rc kh_regex_new(const char *pat, size_t len, kh_regex **out, kf_err *err) {
+  *out = NULL;
+  kh_regex *re = kf_malloc(sizeof *re);
+  if (re == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  kf_rc rc = kh_text_regex_compile(&re->re, pat, len, err);
+  if (rc != KF_OK) {
+    kf_free(re);
+    return rc;
+  }
+  *out = re;
+  return KF_OK;
+}
+
+kf_rc kh_regex_precompile(const char *text, size_t len, kh_regex **out) {
+  *out = NULL;
+  if (text == NULL || kh_text_find(text, len, "{{", 2))
+    return KF_OK;
+  kf_err err;
+  kf_err_init(&err);
+  kf_rc rc = kh_regex_new(text, len, out, &err);
+  return rc == KF_ERR_NOMEM ? rc : KF_OK;
+}
+
+kf_rc kh_regex_use(const kh_regex *pre, const char *pat, size_t len, kh_regex **tmp,
+                   const regex_t **out, kf_err *err) {
+  *tmp = NULL;
+  if (pre != NULL) {
+    *out = &pre->re;
+    return KF_OK;
+  }
+  kf_rc rc = kh_regex_new(pat, len, tmp, err);
+  *out = rc == KF_OK ? &(*tmp)->re : NULL;
+  return rc;
 }
