@@ -4,6 +4,7 @@
 #include "kh_text.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "kf/alloc.h"
@@ -81,21 +82,28 @@ bool kh_text_regex_search(const regex_t *re, const char *s, size_t len, size_t *
 
 const char KH_TEXT_REGEX_ARG[] = "a regex";
 
+/*
+ * A compiled regex. The ones the parser makes are shared by pattern through
+ * one list: glibc's regexec grows a DFA cache inside each compiled regex as
+ * it meets new text, so a suite that repeats a pattern (a confirmation link
+ * in every scenario that mails) keeps one cache for it rather than one per
+ * scenario, and the memory stays that of the distinct patterns.
+ */
 struct kh_regex {
   regex_t re;
+  char *pat; /* Owned, for a shared one: the pattern it was compiled from. */
+  size_t len;
+  size_t refs;           /* Shared ones: how many AST nodes hold it. */
+  struct kh_regex *next; /* In kh_regex_shared. */
 };
 
-void kh_regex_free(kh_regex *re) {
-  if (re == NULL)
-    return;
-  regfree(&re->re);
-  kf_free(re);
-}
+static pthread_mutex_t kh_regex_lock = PTHREAD_MUTEX_INITIALIZER;
+static kh_regex *kh_regex_shared;
 
-/* pat compiled into a new kh_regex. */
+/* pat compiled into a new, unshared kh_regex. */
 static kf_rc kh_regex_new(const char *pat, size_t len, kh_regex **out, kf_err *err) {
   *out = NULL;
-  kh_regex *re = kf_malloc(sizeof *re);
+  kh_regex *re = kf_calloc(1, sizeof *re);
   if (re == NULL)
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   kf_rc rc = kh_text_regex_compile(&re->re, pat, len, err);
@@ -107,13 +115,65 @@ static kf_rc kh_regex_new(const char *pat, size_t len, kh_regex **out, kf_err *e
   return KF_OK;
 }
 
+void kh_regex_free(kh_regex *re) {
+  if (re == NULL)
+    return;
+  if (re->pat != NULL) {
+    pthread_mutex_lock(&kh_regex_lock);
+    bool last = --re->refs == 0;
+    for (kh_regex **p = &kh_regex_shared; last && *p != NULL; p = &(*p)->next) {
+      if (*p == re) {
+        *p = re->next;
+        break;
+      }
+    }
+    pthread_mutex_unlock(&kh_regex_lock);
+    if (!last)
+      return;
+    kf_free(re->pat);
+  }
+  regfree(&re->re);
+  kf_free(re);
+}
+
+/* The shared regex of pattern text, with one more holder; NULL if there is none yet. */
+static kh_regex *kh_regex_find_shared(const char *text, size_t len) {
+  for (kh_regex *r = kh_regex_shared; r != NULL; r = r->next) {
+    if (r->len == len && memcmp(r->pat, text, len) == 0) {
+      r->refs++;
+      return r;
+    }
+  }
+  return NULL;
+}
+
 kf_rc kh_regex_precompile(const char *text, size_t len, kh_regex **out) {
   *out = NULL;
   if (text == NULL || kh_text_find(text, len, "{{", 2))
     return KF_OK;
-  kf_err err;
-  kf_err_init(&err);
-  kf_rc rc = kh_regex_new(text, len, out, &err);
+  pthread_mutex_lock(&kh_regex_lock);
+  kf_rc rc = KF_OK;
+  kh_regex *re = kh_regex_find_shared(text, len);
+  if (re == NULL) {
+    kf_err err;
+    kf_err_init(&err);
+    rc = kh_regex_new(text, len, &re, &err);
+    if (rc == KF_OK && (re->pat = kf_memdup0(text, len)) == NULL) {
+      regfree(&re->re);
+      kf_free(re);
+      re = NULL;
+      rc = KF_ERR_NOMEM;
+    }
+    if (rc == KF_OK) {
+      re->len = len;
+      re->refs = 1;
+      re->next = kh_regex_shared;
+      kh_regex_shared = re;
+    }
+  }
+  pthread_mutex_unlock(&kh_regex_lock);
+  *out = re;
+  /* A pattern that does not compile is reported where it is used, as before. */
   return rc == KF_ERR_NOMEM ? rc : KF_OK;
 }
 
