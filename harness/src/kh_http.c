@@ -403,6 +403,30 @@ static CURLcode kh_http_configure(CURL *curl, const kh_http_request *req, kh_htt
   return cc;
 }
 
+/*
+ * The handle for one request: the thread's bound connection, reset to no
+ * options at all so nothing of the request before (a method, a body, NOBODY
+ * of a HEAD) carries over (the reset keeps its open connections, which is
+ * the point), or a new handle of its own. NULL without memory.
+ */
+static CURL *kh_http_handle_take(void) {
+  if (kh_http_bound == NULL)
+    return curl_easy_init();
+  curl_easy_reset(kh_http_bound->curl);
+  return kh_http_bound->curl;
+}
+
+/* Done with the handle of kh_http_handle_take. */
+static void kh_http_handle_give_back(CURL *curl) {
+  if (kh_http_bound == NULL || kh_http_bound->curl != curl) {
+    curl_easy_cleanup(curl);
+    return;
+  }
+  /* The handle lives on: it must not point at this call's buffers or header list. */
+  (void)curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
+  (void)curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+}
+
 kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err *err) {
   assert(req != NULL && resp != NULL && req->method != NULL && req->url != NULL);
   assert(req->headers_len == 0 || (req->headers != NULL && req->values != NULL));
@@ -413,22 +437,13 @@ kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err
   if (rc != KF_OK)
     return kf_err_set(err, rc, "cannot record the request");
 
-  /*
-   * A bound connection is reset to no options at all before each request, so
-   * nothing of the one before (a method, a body, NOBODY of a HEAD) carries
-   * over; the reset keeps its open connections, which is the point.
-   */
-  kh_http_conn *conn = kh_http_bound;
-  CURL *curl = conn != NULL ? conn->curl : curl_easy_init();
+  CURL *curl = kh_http_handle_take();
   if (curl == NULL)
     return kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
-  if (conn != NULL)
-    curl_easy_reset(curl);
   struct curl_slist *headers = NULL;
   rc = kh_http_header_list(req, &headers);
   if (rc != KF_OK) {
-    if (conn == NULL)
-      curl_easy_cleanup(curl);
+    kh_http_handle_give_back(curl);
     return kf_err_set(err, rc, "cannot build the request headers");
   }
   kh_http_sink sink;
@@ -479,13 +494,7 @@ kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err
 out:
   kf_buf_release(&sink.head);
   kf_buf_release(&sink.body);
+  kh_http_handle_give_back(curl);
   curl_slist_free_all(headers);
-  if (conn == NULL) {
-    curl_easy_cleanup(curl);
-  } else {
-    /* The handle lives on: it must not point at this call's buffers or header list. */
-    (void)curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
-    (void)curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
-  }
   return rc;
 }
