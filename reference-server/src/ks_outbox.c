@@ -20,7 +20,10 @@
 /* SMTP conversations with the local mock take milliseconds; these only bound a hung peer. */
 #define OUTBOX_CONNECT_TIMEOUT_S 10L
 #define OUTBOX_TRANSFER_TIMEOUT_S 60L
-#define OUTBOX_ERROR_MAX 400
+/* A reused SMTP session idle longer than this is not reused (konform-mail drops it at 60 s). */
+#define OUTBOX_CONN_MAXAGE_S 30L
+/* Rows read at once; one read serves this many deliveries. */
+#define OUTBOX_BATCH 32
 
 struct ks_outbox {
   ks_db *db;
@@ -129,68 +132,125 @@ kf_rc ks_outbox_enqueue(sqlite3 *conn, const ks_mail_params *params, int64_t now
   return rc;
 }
 
-/* Copy the most urgent unsent row into row; KF_ERR_NOT_FOUND when there is none. */
-static kf_rc outbox_next(sqlite3 *conn, outbox_row *row, kf_err *err) {
-  kf_sql q;
-  kf_rc rc = kf_sql_query(&q, conn, err,
-                          "SELECT id, attempts, next_attempt_ms, mail_from, rcpt_to, raw, "
-                          "message_id FROM outbox WHERE sent_at IS NULL "
-                          "ORDER BY next_attempt_ms, id LIMIT 1",
-                          "");
-  if (rc != KF_OK)
-    return rc;
-  bool found = false;
-  rc = kf_sql_step(&q, &found, err);
-  if (rc == KF_OK && !found)
-    rc = KF_ERR_NOT_FOUND;
-  if (rc == KF_OK) {
-    row->id = kf_sql_int(&q, 0);
-    row->attempts = (int)kf_sql_int(&q, 1);
-    row->next_attempt_ms = kf_sql_int(&q, 2);
-    rc = kf_sql_text_dup(&q, 3, &row->mail_from, NULL, err);
-  }
+/*
+ * What the sender thread owns: its sqlite connection, the statements it
+ * prepares once (so nothing is parsed between the SMTP server's 250 and the
+ * mark), and one curl handle, whose connection cache keeps the SMTP session
+ * open from one mail to the next: no QUIT and no new connection sit between
+ * a mail's acceptance and its mark.
+ */
+typedef struct outbox_sender {
+  ks_outbox *ob;
+  sqlite3 *conn;
+  CURL *curl;
+  bool ready;       /* Everything below was set up by outbox_sender_open. */
+  kf_sql next;      /* The pending rows, most urgent first, at most OUTBOX_BATCH. */
+  kf_sql begin;     /* BEGIN IMMEDIATE, run before a mail's last bytes go out. */
+  kf_sql mark_sent; /* Inside that transaction, once the server said 250. */
+  kf_sql commit;
+  kf_sql mark_failed;       /* Autocommit: the next attempt's time and the error. */
+  bool tx_open;             /* begin ran and neither commit nor rollback since. */
+  struct timespec tx_since; /* CLOCK_MONOTONIC, when tx_open became true. */
+  kf_err tx_err;            /* Why begin failed in the read callback. */
+  char errbuf[CURL_ERROR_SIZE];
+} outbox_sender;
+
+/* Copy the current row of q (the columns of sender->next) into row. */
+static kf_rc outbox_row_copy(const kf_sql *q, outbox_row *row, kf_err *err) {
+  memset(row, 0, sizeof *row);
+  row->id = kf_sql_int(q, 0);
+  row->attempts = (int)kf_sql_int(q, 1);
+  row->next_attempt_ms = kf_sql_int(q, 2);
+  kf_rc rc = kf_sql_text_dup(q, 3, &row->mail_from, NULL, err);
   if (rc == KF_OK)
-    rc = kf_sql_text_dup(&q, 4, &row->rcpt_to, NULL, err);
+    rc = kf_sql_text_dup(q, 4, &row->rcpt_to, NULL, err);
   if (rc == KF_OK)
-    rc = kf_sql_text_dup(&q, 5, &row->raw, &row->raw_len, err);
+    rc = kf_sql_text_dup(q, 5, &row->raw, &row->raw_len, err);
   if (rc == KF_OK)
-    rc = kf_sql_text_dup(&q, 6, &row->message_id, NULL, err);
+    rc = kf_sql_text_dup(q, 6, &row->message_id, NULL, err);
   /* Every column is NOT NULL; a NULL copy here can only be a broken row. */
   if (rc == KF_OK && (row->mail_from == NULL || row->rcpt_to == NULL || row->raw == NULL ||
                       row->message_id == NULL))
     rc = kf_err_set(err, KF_ERR_DB, "outbox row %lld is incomplete", (long long)row->id);
-  if (rc != KF_OK && rc != KF_ERR_NOT_FOUND)
+  if (rc != KF_OK)
     outbox_row_release(row);
-  kf_sql_finalize(&q);
   return rc;
 }
 
-static kf_rc outbox_mark(sqlite3 *conn, const outbox_row *row, bool sent, const char *error,
-                         kf_err *err) {
-  int64_t now_ms = outbox_real_ms();
-  if (sent)
-    return kf_sql_run(conn, NULL, err,
-                      "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, "
-                      "last_error = NULL WHERE id = ?",
-                      "ii", now_ms / 1000, row->id);
-  return kf_sql_run(conn, NULL, err,
-                    "UPDATE outbox SET next_attempt_ms = ?, attempts = attempts + 1, "
-                    "last_error = ? WHERE id = ?",
-                    "iti", now_ms + ks_outbox_backoff_ms(row->attempts + 1), error, row->id);
+/*
+ * Copy up to OUTBOX_BATCH unsent rows, most urgent first, into rows (*n of
+ * them; the caller releases each). One read serves a whole batch, and no
+ * statement stays open while SMTP runs.
+ */
+static kf_rc outbox_fetch(outbox_sender *s, outbox_row *rows, size_t *n, kf_err *err) {
+  *n = 0;
+  kf_rc rc = kf_sql_bind(&s->next, err, "d", OUTBOX_BATCH);
+  bool found = rc == KF_OK;
+  while (rc == KF_OK && found && *n < OUTBOX_BATCH) {
+    rc = kf_sql_step(&s->next, &found, err);
+    if (rc == KF_OK && found) {
+      rc = outbox_row_copy(&s->next, &rows[*n], err);
+      if (rc == KF_OK)
+        (*n)++;
+    }
+  }
+  kf_sql_reset(&s->next);
+  if (rc != KF_OK) {
+    for (size_t i = 0; i < *n; i++)
+      outbox_row_release(&rows[i]);
+    *n = 0;
+  }
+  return rc;
+}
+
+/* Step a statement that returns no rows, then reset it for the next binds. */
+static kf_rc outbox_run(kf_sql *q, kf_err *err) {
+  bool row = false;
+  kf_rc rc = kf_sql_step(q, &row, err);
+  kf_sql_reset(q);
+  return rc;
+}
+
+static kf_rc outbox_tx_begin(outbox_sender *s, kf_err *err) {
+  assert(!s->tx_open);
+  kf_rc rc = outbox_run(&s->begin, err);
+  if (rc == KF_OK) {
+    s->tx_open = true;
+    clock_gettime(CLOCK_MONOTONIC, &s->tx_since);
+  }
+  return rc;
+}
+
+static void outbox_tx_rollback(outbox_sender *s) {
+  if (s->tx_open)
+    ks_db_rollback(s->conn);
+  s->tx_open = false;
 }
 
 typedef struct outbox_upload {
+  outbox_sender *sender;
   const char *data;
   size_t len;
   size_t pos;
 } outbox_upload;
 
+/*
+ * Hand curl the message. Before the last bytes go out (after them curl sends
+ * the final dot, and the server's 250 accepts the mail) the sender takes the
+ * write lock, so that between the 250 and the mark only a prepared UPDATE and
+ * a COMMIT run: waiting for the lock happens while the mail can still be
+ * refused, not in the window where a crash sends it twice. No lock: the
+ * transfer is aborted, and the mail is tried again later.
+ */
 static size_t outbox_read_cb(char *buffer, size_t size, size_t nitems, void *userdata) {
   outbox_upload *up = userdata;
   size_t room = size * nitems;
   size_t n = up->len - up->pos;
   if (n > room)
     n = room;
+  if (n > 0 && up->pos + n == up->len && !up->sender->tx_open &&
+      outbox_tx_begin(up->sender, &up->sender->tx_err) != KF_OK)
+    return CURL_READFUNC_ABORT;
   memcpy(buffer, up->data + up->pos, n);
   up->pos += n;
   return n;
@@ -204,10 +264,23 @@ static bool outbox_mono_passed(const struct timespec *deadline) {
          (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
 }
 
+/* Whether the write lock has been held longer than KS_OUTBOX_LOCK_HOLD_MS. */
+static bool outbox_tx_too_long(const outbox_sender *s) {
+  if (!s->tx_open)
+    return false;
+  struct timespec limit = s->tx_since;
+  int64_t ns = (int64_t)limit.tv_nsec + (int64_t)(KS_OUTBOX_LOCK_HOLD_MS % 1000) * 1000000;
+  limit.tv_sec += (time_t)(KS_OUTBOX_LOCK_HOLD_MS / 1000 + ns / 1000000000);
+  limit.tv_nsec = (long)(ns % 1000000000);
+  return outbox_mono_passed(&limit);
+}
+
 /*
  * Let a transfer in progress finish when the program shuts down, so a mail the
  * peer is accepting is not delivered again after a restart, but abort it once
  * the stop is KS_OUTBOX_STOP_GRACE_MS old so a hung peer cannot hold up the exit.
+ * A peer that does not answer the final dot within KS_OUTBOX_LOCK_HOLD_MS is
+ * given up on too, so it cannot keep registrations from the write lock.
  */
 static int outbox_progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
                               curl_off_t ultotal, curl_off_t ulnow) {
@@ -215,61 +288,230 @@ static int outbox_progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlno
   (void)dlnow;
   (void)ultotal;
   (void)ulnow;
-  ks_outbox *ob = clientp;
+  outbox_sender *s = clientp;
+  ks_outbox *ob = s->ob;
   pthread_mutex_lock(&ob->lock);
   bool stop = ob->stop;
   struct timespec deadline = ob->stop_deadline;
   pthread_mutex_unlock(&ob->lock);
-  return stop && outbox_mono_passed(&deadline) ? 1 : 0;
+  return (stop && outbox_mono_passed(&deadline)) || outbox_tx_too_long(s) ? 1 : 0;
 }
 
 /*
- * Configure curl to send row. Each setopt can fail only for an unknown option
- * or out of memory, so the results are collected and checked once.
+ * The options every mail shares, set once on the sender's handle. Each setopt
+ * can fail only for an unknown option or out of memory, so the results are
+ * collected and checked once. The connection is reused for at most
+ * OUTBOX_CONN_MAXAGE_S of idleness, below konform-mail's 60 s idle timeout,
+ * so a reused session is rarely one the peer is about to drop.
  */
-static CURLcode outbox_curl_setup(CURL *curl, ks_outbox *ob, const char *from,
-                                  struct curl_slist *rcpt, outbox_upload *up, char *errbuf) {
+static CURLcode outbox_curl_setup(outbox_sender *s) {
+  CURL *curl = s->curl;
   CURLcode cc = CURLE_OK;
-  cc |= curl_easy_setopt(curl, CURLOPT_URL, ob->smtp_url);
-  cc |= curl_easy_setopt(curl, CURLOPT_MAIL_FROM, from);
-  cc |= curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
+  cc |= curl_easy_setopt(curl, CURLOPT_URL, s->ob->smtp_url);
   cc |= curl_easy_setopt(curl, CURLOPT_READFUNCTION, outbox_read_cb);
-  cc |= curl_easy_setopt(curl, CURLOPT_READDATA, up);
   cc |= curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-  cc |= curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)up->len);
   cc |= curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   cc |= curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, OUTBOX_CONNECT_TIMEOUT_S);
   cc |= curl_easy_setopt(curl, CURLOPT_TIMEOUT, OUTBOX_TRANSFER_TIMEOUT_S);
+  cc |= curl_easy_setopt(curl, CURLOPT_MAXAGE_CONN, OUTBOX_CONN_MAXAGE_S);
   cc |= curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
   cc |= curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, outbox_progress_cb);
-  cc |= curl_easy_setopt(curl, CURLOPT_XFERINFODATA, ob);
-  cc |= curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  cc |= curl_easy_setopt(curl, CURLOPT_XFERINFODATA, s);
+  cc |= curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, s->errbuf);
   return cc;
 }
 
-/* Deliver one row; KF_OK only when the server accepted the message (250). */
-static kf_rc outbox_deliver(ks_outbox *ob, const outbox_row *row, kf_err *err) {
-  CURL *curl = curl_easy_init();
-  if (curl == NULL)
-    return kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
+static void outbox_sender_close(outbox_sender *s) {
+  outbox_tx_rollback(s);
+  kf_sql_finalize(&s->next);
+  kf_sql_finalize(&s->begin);
+  kf_sql_finalize(&s->mark_sent);
+  kf_sql_finalize(&s->commit);
+  kf_sql_finalize(&s->mark_failed);
+  /* The cleanup ends the cached SMTP session with QUIT; every mail is marked by now. */
+  if (s->curl != NULL)
+    curl_easy_cleanup(s->curl);
+  s->curl = NULL;
+  s->ready = false;
+}
+
+/* Set up s for ob on the calling thread's connection; on failure s is closed again. */
+static kf_rc outbox_sender_open(outbox_sender *s, ks_outbox *ob, kf_err *err) {
+  memset(s, 0, sizeof *s);
+  s->ob = ob;
+  kf_err_init(&s->tx_err);
+  kf_rc rc = ks_db_conn(ob->db, &s->conn, err);
+  if (rc == KF_OK)
+    rc = kf_sql_prepare(&s->next, s->conn,
+                        "SELECT id, attempts, next_attempt_ms, mail_from, rcpt_to, raw, "
+                        "message_id FROM outbox WHERE sent_at IS NULL "
+                        "ORDER BY next_attempt_ms, id LIMIT ?",
+                        err);
+  if (rc == KF_OK)
+    rc = kf_sql_prepare(&s->begin, s->conn, "BEGIN IMMEDIATE", err);
+  if (rc == KF_OK)
+    rc = kf_sql_prepare(&s->mark_sent, s->conn,
+                        "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, "
+                        "last_error = NULL WHERE id = ?",
+                        err);
+  if (rc == KF_OK)
+    rc = kf_sql_prepare(&s->commit, s->conn, "COMMIT", err);
+  if (rc == KF_OK)
+    rc = kf_sql_prepare(&s->mark_failed, s->conn,
+                        "UPDATE outbox SET next_attempt_ms = ?, attempts = attempts + 1, "
+                        "last_error = ? WHERE id = ?",
+                        err);
+  if (rc == KF_OK && (s->curl = curl_easy_init()) == NULL)
+    rc = kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
+  if (rc == KF_OK && outbox_curl_setup(s) != CURLE_OK)
+    rc = kf_err_set(err, KF_ERR_INTERNAL, "cannot configure libcurl for %s", ob->smtp_url);
+  s->ready = rc == KF_OK;
+  if (rc != KF_OK)
+    outbox_sender_close(s);
+  return rc;
+}
+
+/*
+ * Send row over the cached session; KF_OK only when the server accepted the
+ * message (250). On KF_OK the write transaction is open (the read callback
+ * began it); on failure it is rolled back.
+ */
+static kf_rc outbox_deliver(outbox_sender *s, const outbox_row *row, kf_err *err) {
   char *from = kf_str_printf("<%s>", row->mail_from);
   char *to = kf_str_printf("<%s>", row->rcpt_to);
   struct curl_slist *rcpt = to != NULL ? curl_slist_append(NULL, to) : NULL;
+  outbox_upload up = {s, row->raw, row->raw_len, 0};
   kf_rc rc = KF_OK;
-  outbox_upload up = {row->raw, row->raw_len, 0};
-  char errbuf[CURL_ERROR_SIZE] = "";
   if (from == NULL || rcpt == NULL)
     rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-  else if (outbox_curl_setup(curl, ob, from, rcpt, &up, errbuf) != CURLE_OK)
-    rc = kf_err_set(err, KF_ERR_INTERNAL, "cannot configure libcurl for %s", ob->smtp_url);
-  CURLcode cc = rc == KF_OK ? curl_easy_perform(curl) : CURLE_OK;
-  if (cc != CURLE_OK)
-    rc = kf_err_set(err, KF_ERR_NETWORK, "%s", errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
+  CURLcode cc = CURLE_OK;
+  if (rc == KF_OK) {
+    cc |= curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, from);
+    cc |= curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, rcpt);
+    cc |= curl_easy_setopt(s->curl, CURLOPT_READDATA, &up);
+    cc |= curl_easy_setopt(s->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)up.len);
+    if (cc != CURLE_OK)
+      rc = kf_err_set(err, KF_ERR_INTERNAL, "cannot configure libcurl for %s", s->ob->smtp_url);
+  }
+  s->errbuf[0] = '\0';
+  cc = rc == KF_OK ? curl_easy_perform(s->curl) : CURLE_OK;
+  if (cc != CURLE_OK && s->tx_err.message[0] != '\0')
+    rc = kf_err_set(err, KF_ERR_DB, "no write lock for the mark: %s", s->tx_err.message);
+  else if (cc != CURLE_OK)
+    rc = kf_err_set(err, KF_ERR_NETWORK, "%s",
+                    s->errbuf[0] != '\0' ? s->errbuf : curl_easy_strerror(cc));
+  /* The whole message went out, so the read callback began the transaction. */
+  if (rc == KF_OK && !s->tx_open)
+    rc = kf_err_set(err, KF_ERR_INTERNAL, "curl finished before the last bytes of the mail");
+  if (rc != KF_OK)
+    outbox_tx_rollback(s);
+  /* Nothing may keep pointing at this row's strings or at up after it returns. */
+  (void)curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, NULL);
+  (void)curl_easy_setopt(s->curl, CURLOPT_READDATA, NULL);
   curl_slist_free_all(rcpt);
   kf_free(from);
   kf_free(to);
-  curl_easy_cleanup(curl);
+  kf_err_init(&s->tx_err);
   return rc;
+}
+
+/*
+ * Mark a delivered row sent and commit at once, in the transaction the
+ * delivery opened: this is the whole window in which a crash sends the mail
+ * again (with the same Message-ID, which konform-mail reports as duplicate_of).
+ */
+static kf_rc outbox_mark_sent(outbox_sender *s, const outbox_row *row, kf_err *err) {
+  assert(s->tx_open);
+  kf_rc rc = kf_sql_bind(&s->mark_sent, err, "ii", outbox_real_ms() / 1000, row->id);
+  if (rc == KF_OK)
+    rc = outbox_run(&s->mark_sent, err);
+  if (rc == KF_OK)
+    rc = outbox_run(&s->commit, err);
+  if (rc == KF_OK)
+    s->tx_open = false;
+  else
+    outbox_tx_rollback(s);
+  return rc;
+}
+
+static kf_rc outbox_mark_failed(outbox_sender *s, const outbox_row *row, const char *error,
+                                kf_err *err) {
+  int64_t next = outbox_real_ms() + ks_outbox_backoff_ms(row->attempts + 1);
+  kf_rc rc = kf_sql_bind(&s->mark_failed, err, "iti", next, error, row->id);
+  return rc == KF_OK ? outbox_run(&s->mark_failed, err) : rc;
+}
+
+/*
+ * Deliver one due row and record the outcome. KF_OK: delivered and marked;
+ * KF_ERR_NETWORK: not delivered, rescheduled; anything else: the outcome could
+ * not be stored (err says why).
+ */
+static kf_rc outbox_send_row(outbox_sender *s, const outbox_row *row, kf_err *err) {
+  kf_err derr;
+  kf_err_init(&derr);
+  kf_rc drc = outbox_deliver(s, row, &derr);
+  if (drc == KF_OK) {
+    kf_rc rc = outbox_mark_sent(s, row, err);
+    if (rc != KF_OK) {
+      kf_error("mail %s to %s delivered but not marked sent; it will be sent again with the "
+               "same Message-ID: %s",
+               row->message_id, row->rcpt_to, err->message);
+      return rc;
+    }
+    kf_info("mail %s to %s delivered", row->message_id, row->rcpt_to);
+    return KF_OK;
+  }
+  kf_warn("mail %s to %s not delivered (attempt %d): %s", row->message_id, row->rcpt_to,
+          row->attempts + 1, derr.message);
+  kf_rc rc = outbox_mark_failed(s, row, derr.message, err);
+  return rc == KF_OK ? KF_ERR_NETWORK : rc;
+}
+
+static bool outbox_stopping(ks_outbox *ob) {
+  pthread_mutex_lock(&ob->lock);
+  bool stop = ob->stop;
+  pthread_mutex_unlock(&ob->lock);
+  return stop;
+}
+
+/*
+ * One round of the sender: read a batch of pending rows and deliver the due
+ * ones in order. Returns how long to wait before the next round: 0 at once,
+ * -1 until kicked, else milliseconds until the first row is due (or a
+ * backoff after an error). A failed delivery ends the round, so the next one
+ * reads the rows again in their new order.
+ */
+static int64_t outbox_round(outbox_sender *s, ks_outbox *ob) {
+  kf_err err;
+  kf_err_init(&err);
+  if (!s->ready && outbox_sender_open(s, ob, &err) != KF_OK) {
+    kf_error("outbox: %s", err.message);
+    return KS_OUTBOX_BACKOFF_MIN_MS;
+  }
+  outbox_row rows[OUTBOX_BATCH];
+  size_t n = 0;
+  if (outbox_fetch(s, rows, &n, &err) != KF_OK) {
+    kf_error("outbox: %s", err.message);
+    return KS_OUTBOX_BACKOFF_MIN_MS;
+  }
+  int64_t wait_ms = n > 0 ? 0 : -1;
+  for (size_t i = 0; i < n && wait_ms == 0 && !outbox_stopping(ob); i++) {
+    int64_t due = rows[i].next_attempt_ms - outbox_real_ms();
+    if (due > 0) {
+      wait_ms = due;
+      break;
+    }
+    kf_rc rc = outbox_send_row(s, &rows[i], &err);
+    if (rc == KF_ERR_NETWORK)
+      break;
+    if (rc != KF_OK) {
+      kf_error("outbox: %s", err.message);
+      wait_ms = KS_OUTBOX_BACKOFF_MIN_MS;
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    outbox_row_release(&rows[i]);
+  return wait_ms;
 }
 
 /* Wait until kicked, stopped or delay_ms passed (delay_ms < 0: no deadline). Lock held. */
@@ -293,50 +535,19 @@ static void outbox_wait_locked(ks_outbox *ob, int64_t delay_ms) {
 
 static void *outbox_main(void *arg) {
   ks_outbox *ob = arg;
-  sqlite3 *conn = NULL;
-  kf_err err;
-  kf_err_init(&err);
+  outbox_sender s;
+  memset(&s, 0, sizeof s);
   pthread_mutex_lock(&ob->lock);
   while (!ob->stop) {
     pthread_mutex_unlock(&ob->lock);
-    outbox_row row;
-    memset(&row, 0, sizeof row);
-    kf_rc rc = conn != NULL ? KF_OK : ks_db_conn(ob->db, &conn, &err);
-    if (rc == KF_OK)
-      rc = outbox_next(conn, &row, &err);
-    int64_t wait_ms = -1;
-    if (rc == KF_OK) {
-      int64_t due = row.next_attempt_ms - outbox_real_ms();
-      if (due > 0) {
-        wait_ms = due;
-      } else {
-        kf_err derr;
-        kf_err_init(&derr);
-        kf_rc drc = outbox_deliver(ob, &row, &derr);
-        if (drc == KF_OK) {
-          kf_info("mail %s to %s delivered", row.message_id, row.rcpt_to);
-        } else {
-          kf_warn("mail %s to %s not delivered (attempt %d): %s", row.message_id, row.rcpt_to,
-                  row.attempts + 1, derr.message);
-        }
-        rc = outbox_mark(conn, &row, drc == KF_OK, derr.message, &err);
-        if (rc != KF_OK) {
-          kf_error("outbox: %s", err.message);
-          wait_ms = KS_OUTBOX_BACKOFF_MIN_MS;
-        } else {
-          wait_ms = 0; /* Look for the next row at once. */
-        }
-      }
-      outbox_row_release(&row);
-    } else if (rc != KF_ERR_NOT_FOUND) {
-      kf_error("outbox: %s", err.message);
-      wait_ms = KS_OUTBOX_BACKOFF_MIN_MS;
-    }
+    int64_t wait_ms = outbox_round(&s, ob);
     pthread_mutex_lock(&ob->lock);
     if (wait_ms != 0)
       outbox_wait_locked(ob, wait_ms);
   }
   pthread_mutex_unlock(&ob->lock);
+  if (s.ready)
+    outbox_sender_close(&s);
   ks_db_thread_done(ob->db);
   return NULL;
 }
