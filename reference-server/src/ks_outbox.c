@@ -24,6 +24,8 @@
 #define OUTBOX_CONN_MAXAGE_S 30L
 /* Rows read at once; one read serves this many deliveries. */
 #define OUTBOX_BATCH 32
+/* Marks in the sent log that make the sender fold them into the main database. */
+#define OUTBOX_FOLD 256
 
 struct ks_outbox {
   ks_db *db;
@@ -133,25 +135,33 @@ kf_rc ks_outbox_enqueue(sqlite3 *conn, const ks_mail_params *params, int64_t now
 }
 
 /*
- * What the sender thread owns: its sqlite connection, the statements it
- * prepares once (so nothing is parsed between the SMTP server's 250 and the
- * mark), and one curl handle, whose connection cache keeps the SMTP session
- * open from one mail to the next: no QUIT and no new connection sit between
- * a mail's acceptance and its mark.
+ * What the sender thread owns: its sqlite connection with the sent log
+ * attached, the statements it prepares once (so nothing is parsed between
+ * the SMTP server's 250 and the mark), and one curl handle, whose connection
+ * cache keeps the SMTP session open from one mail to the next: no QUIT and
+ * no new connection sit between a mail's acceptance and its mark.
+ *
+ * The sent log is a second sqlite file (the database's path plus
+ * KS_OUTBOX_SENT_LOG_SUFFIX, attached as "sent_log") that only this thread
+ * writes. A mail is marked there the moment the server's 250 arrives, in an
+ * autocommit INSERT that waits for no lock, because registrations never
+ * write that file; the marks are folded into outbox.sent_at in the main
+ * database OUTBOX_FOLD at a time, or when the sender runs out of work, so the
+ * main database's write lock is taken once per fold instead of once per mail
+ * and never while a mail is in flight.
  */
 typedef struct outbox_sender {
   ks_outbox *ob;
   sqlite3 *conn;
   CURL *curl;
-  bool ready;       /* Everything below was set up by outbox_sender_open. */
-  kf_sql next;      /* The pending rows, most urgent first, at most OUTBOX_BATCH. */
-  kf_sql begin;     /* BEGIN IMMEDIATE, run before a mail's last bytes go out. */
-  kf_sql mark_sent; /* Inside that transaction, once the server said 250. */
-  kf_sql commit;
-  kf_sql mark_failed;       /* Autocommit: the next attempt's time and the error. */
-  bool tx_open;             /* begin ran and neither commit nor rollback since. */
-  struct timespec tx_since; /* CLOCK_MONOTONIC, when tx_open became true. */
-  kf_err tx_err;            /* Why begin failed in the read callback. */
+  bool ready;         /* Everything below was set up by outbox_sender_open. */
+  bool attached;      /* sent_log is attached to conn. */
+  kf_sql next;        /* The pending rows, most urgent first, at most OUTBOX_BATCH. */
+  kf_sql mark_sent;   /* Into the sent log, once the server said 250. */
+  kf_sql mark_failed; /* The next attempt's time and the error, in the main database. */
+  kf_sql fold_update; /* The sent log's marks into outbox.sent_at ... */
+  kf_sql fold_delete; /* ... and then out of the sent log. */
+  int64_t unfolded;   /* Marks in the sent log since the last fold. */
   char errbuf[CURL_ERROR_SIZE];
 } outbox_sender;
 
@@ -211,46 +221,18 @@ static kf_rc outbox_run(kf_sql *q, kf_err *err) {
   return rc;
 }
 
-static kf_rc outbox_tx_begin(outbox_sender *s, kf_err *err) {
-  assert(!s->tx_open);
-  kf_rc rc = outbox_run(&s->begin, err);
-  if (rc == KF_OK) {
-    s->tx_open = true;
-    clock_gettime(CLOCK_MONOTONIC, &s->tx_since);
-  }
-  return rc;
-}
-
-static void outbox_tx_rollback(outbox_sender *s) {
-  if (s->tx_open)
-    ks_db_rollback(s->conn);
-  s->tx_open = false;
-}
-
 typedef struct outbox_upload {
-  outbox_sender *sender;
   const char *data;
   size_t len;
   size_t pos;
 } outbox_upload;
 
-/*
- * Hand curl the message. Before the last bytes go out (after them curl sends
- * the final dot, and the server's 250 accepts the mail) the sender takes the
- * write lock, so that between the 250 and the mark only a prepared UPDATE and
- * a COMMIT run: waiting for the lock happens while the mail can still be
- * refused, not in the window where a crash sends it twice. No lock: the
- * transfer is aborted, and the mail is tried again later.
- */
 static size_t outbox_read_cb(char *buffer, size_t size, size_t nitems, void *userdata) {
   outbox_upload *up = userdata;
   size_t room = size * nitems;
   size_t n = up->len - up->pos;
   if (n > room)
     n = room;
-  if (n > 0 && up->pos + n == up->len && !up->sender->tx_open &&
-      outbox_tx_begin(up->sender, &up->sender->tx_err) != KF_OK)
-    return CURL_READFUNC_ABORT;
   memcpy(buffer, up->data + up->pos, n);
   up->pos += n;
   return n;
@@ -264,23 +246,10 @@ static bool outbox_mono_passed(const struct timespec *deadline) {
          (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
 }
 
-/* Whether the write lock has been held longer than KS_OUTBOX_LOCK_HOLD_MS. */
-static bool outbox_tx_too_long(const outbox_sender *s) {
-  if (!s->tx_open)
-    return false;
-  struct timespec limit = s->tx_since;
-  int64_t ns = (int64_t)limit.tv_nsec + (int64_t)(KS_OUTBOX_LOCK_HOLD_MS % 1000) * 1000000;
-  limit.tv_sec += (time_t)(KS_OUTBOX_LOCK_HOLD_MS / 1000 + ns / 1000000000);
-  limit.tv_nsec = (long)(ns % 1000000000);
-  return outbox_mono_passed(&limit);
-}
-
 /*
  * Let a transfer in progress finish when the program shuts down, so a mail the
  * peer is accepting is not delivered again after a restart, but abort it once
  * the stop is KS_OUTBOX_STOP_GRACE_MS old so a hung peer cannot hold up the exit.
- * A peer that does not answer the final dot within KS_OUTBOX_LOCK_HOLD_MS is
- * given up on too, so it cannot keep registrations from the write lock.
  */
 static int outbox_progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
                               curl_off_t ultotal, curl_off_t ulnow) {
@@ -288,13 +257,12 @@ static int outbox_progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlno
   (void)dlnow;
   (void)ultotal;
   (void)ulnow;
-  outbox_sender *s = clientp;
-  ks_outbox *ob = s->ob;
+  ks_outbox *ob = clientp;
   pthread_mutex_lock(&ob->lock);
   bool stop = ob->stop;
   struct timespec deadline = ob->stop_deadline;
   pthread_mutex_unlock(&ob->lock);
-  return (stop && outbox_mono_passed(&deadline)) || outbox_tx_too_long(s) ? 1 : 0;
+  return stop && outbox_mono_passed(&deadline) ? 1 : 0;
 }
 
 /*
@@ -316,18 +284,20 @@ static CURLcode outbox_curl_setup(outbox_sender *s) {
   cc |= curl_easy_setopt(curl, CURLOPT_MAXAGE_CONN, OUTBOX_CONN_MAXAGE_S);
   cc |= curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
   cc |= curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, outbox_progress_cb);
-  cc |= curl_easy_setopt(curl, CURLOPT_XFERINFODATA, s);
+  cc |= curl_easy_setopt(curl, CURLOPT_XFERINFODATA, s->ob);
   cc |= curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, s->errbuf);
   return cc;
 }
 
 static void outbox_sender_close(outbox_sender *s) {
-  outbox_tx_rollback(s);
   kf_sql_finalize(&s->next);
-  kf_sql_finalize(&s->begin);
   kf_sql_finalize(&s->mark_sent);
-  kf_sql_finalize(&s->commit);
   kf_sql_finalize(&s->mark_failed);
+  kf_sql_finalize(&s->fold_update);
+  kf_sql_finalize(&s->fold_delete);
+  if (s->attached && kf_sql_exec(s->conn, "DETACH DATABASE sent_log", NULL) != KF_OK)
+    kf_warn("outbox: cannot detach the sent log: %s", sqlite3_errmsg(s->conn));
+  s->attached = false;
   /* The cleanup ends the cached SMTP session with QUIT; every mail is marked by now. */
   if (s->curl != NULL)
     curl_easy_cleanup(s->curl);
@@ -335,32 +305,92 @@ static void outbox_sender_close(outbox_sender *s) {
   s->ready = false;
 }
 
-/* Set up s for ob on the calling thread's connection; on failure s is closed again. */
-static kf_rc outbox_sender_open(outbox_sender *s, ks_outbox *ob, kf_err *err) {
-  memset(s, 0, sizeof *s);
-  s->ob = ob;
-  kf_err_init(&s->tx_err);
-  kf_rc rc = ks_db_conn(ob->db, &s->conn, err);
-  if (rc == KF_OK)
-    rc = kf_sql_prepare(&s->next, s->conn,
-                        "SELECT id, attempts, next_attempt_ms, mail_from, rcpt_to, raw, "
-                        "message_id FROM outbox WHERE sent_at IS NULL "
-                        "ORDER BY next_attempt_ms, id LIMIT ?",
-                        err);
-  if (rc == KF_OK)
-    rc = kf_sql_prepare(&s->begin, s->conn, "BEGIN IMMEDIATE", err);
+/*
+ * Attach the sent log next to the main database file (a private temporary
+ * one when the main database has no file) and create its table. It keeps its
+ * own WAL, so its marks survive a crash of the process as the main
+ * database's rows do.
+ */
+static kf_rc outbox_sent_log_attach(outbox_sender *s, kf_err *err) {
+  const char *main_path = sqlite3_db_filename(s->conn, "main");
+  char *path = main_path != NULL && main_path[0] != '\0'
+                   ? kf_str_printf("%s" KS_OUTBOX_SENT_LOG_SUFFIX, main_path)
+                   : kf_strdup("");
+  if (path == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  kf_rc rc = kf_sql_run(s->conn, NULL, err, "ATTACH DATABASE ? AS sent_log", "t", path);
+  kf_free(path);
+  if (rc != KF_OK)
+    return rc;
+  s->attached = true;
+  return kf_sql_exec(s->conn,
+                     "PRAGMA sent_log.journal_mode=WAL;"
+                     "PRAGMA sent_log.synchronous=NORMAL;"
+                     "CREATE TABLE IF NOT EXISTS sent_log.sent ("
+                     "  id INTEGER PRIMARY KEY," /* outbox.id */
+                     "  sent_at INTEGER NOT NULL);",
+                     err);
+}
+
+/* Prepare the sender's statements on s->conn, the sent log attached. */
+static kf_rc outbox_sender_prepare(outbox_sender *s, kf_err *err) {
+  /* A row marked in the sent log but not yet folded is not pending. */
+  kf_rc rc = kf_sql_prepare(&s->next, s->conn,
+                            "SELECT id, attempts, next_attempt_ms, mail_from, rcpt_to, raw, "
+                            "message_id FROM outbox WHERE sent_at IS NULL AND NOT EXISTS "
+                            "(SELECT 1 FROM sent_log.sent s WHERE s.id = outbox.id) "
+                            "ORDER BY next_attempt_ms, id LIMIT ?",
+                            err);
   if (rc == KF_OK)
     rc = kf_sql_prepare(&s->mark_sent, s->conn,
-                        "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, "
-                        "last_error = NULL WHERE id = ?",
-                        err);
-  if (rc == KF_OK)
-    rc = kf_sql_prepare(&s->commit, s->conn, "COMMIT", err);
+                        "INSERT OR REPLACE INTO sent_log.sent (id, sent_at) VALUES (?, ?)", err);
   if (rc == KF_OK)
     rc = kf_sql_prepare(&s->mark_failed, s->conn,
                         "UPDATE outbox SET next_attempt_ms = ?, attempts = attempts + 1, "
                         "last_error = ? WHERE id = ?",
                         err);
+  if (rc == KF_OK)
+    rc = kf_sql_prepare(&s->fold_update, s->conn,
+                        "UPDATE outbox SET sent_at = (SELECT s.sent_at FROM sent_log.sent s "
+                        "WHERE s.id = outbox.id), attempts = attempts + 1, last_error = NULL "
+                        "WHERE sent_at IS NULL AND id IN (SELECT id FROM sent_log.sent)",
+                        err);
+  if (rc == KF_OK)
+    rc = kf_sql_prepare(&s->fold_delete, s->conn, "DELETE FROM sent_log.sent", err);
+  return rc;
+}
+
+/*
+ * Fold the sent log into outbox.sent_at. Two transactions, one per file (a
+ * WAL database makes no transaction atomic across files), in the order that
+ * is safe to cut: a crash after the UPDATE leaves marks that are already in
+ * the main database, which the next fold's UPDATE skips and its DELETE
+ * removes. Only this thread inserts into the sent log, so the DELETE removes
+ * exactly what the UPDATE folded.
+ */
+static kf_rc outbox_fold(outbox_sender *s, kf_err *err) {
+  kf_rc rc = outbox_run(&s->fold_update, err);
+  if (rc == KF_OK)
+    rc = outbox_run(&s->fold_delete, err);
+  if (rc == KF_OK)
+    s->unfolded = 0;
+  return rc;
+}
+
+/*
+ * Set up s for ob on the calling thread's connection and fold what a crash
+ * left in the sent log; on failure s is closed again.
+ */
+static kf_rc outbox_sender_open(outbox_sender *s, ks_outbox *ob, kf_err *err) {
+  memset(s, 0, sizeof *s);
+  s->ob = ob;
+  kf_rc rc = ks_db_conn(ob->db, &s->conn, err);
+  if (rc == KF_OK)
+    rc = outbox_sent_log_attach(s, err);
+  if (rc == KF_OK)
+    rc = outbox_sender_prepare(s, err);
+  if (rc == KF_OK)
+    rc = outbox_fold(s, err);
   if (rc == KF_OK && (s->curl = curl_easy_init()) == NULL)
     rc = kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
   if (rc == KF_OK && outbox_curl_setup(s) != CURLE_OK)
@@ -371,16 +401,12 @@ static kf_rc outbox_sender_open(outbox_sender *s, ks_outbox *ob, kf_err *err) {
   return rc;
 }
 
-/*
- * Send row over the cached session; KF_OK only when the server accepted the
- * message (250). On KF_OK the write transaction is open (the read callback
- * began it); on failure it is rolled back.
- */
+/* Send row over the cached session; KF_OK only when the server accepted the message (250). */
 static kf_rc outbox_deliver(outbox_sender *s, const outbox_row *row, kf_err *err) {
   char *from = kf_str_printf("<%s>", row->mail_from);
   char *to = kf_str_printf("<%s>", row->rcpt_to);
   struct curl_slist *rcpt = to != NULL ? curl_slist_append(NULL, to) : NULL;
-  outbox_upload up = {s, row->raw, row->raw_len, 0};
+  outbox_upload up = {row->raw, row->raw_len, 0};
   kf_rc rc = KF_OK;
   if (from == NULL || rcpt == NULL)
     rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
@@ -395,42 +421,30 @@ static kf_rc outbox_deliver(outbox_sender *s, const outbox_row *row, kf_err *err
   }
   s->errbuf[0] = '\0';
   cc = rc == KF_OK ? curl_easy_perform(s->curl) : CURLE_OK;
-  if (cc != CURLE_OK && s->tx_err.message[0] != '\0')
-    rc = kf_err_set(err, KF_ERR_DB, "no write lock for the mark: %s", s->tx_err.message);
-  else if (cc != CURLE_OK)
+  if (cc != CURLE_OK)
     rc = kf_err_set(err, KF_ERR_NETWORK, "%s",
                     s->errbuf[0] != '\0' ? s->errbuf : curl_easy_strerror(cc));
-  /* The whole message went out, so the read callback began the transaction. */
-  if (rc == KF_OK && !s->tx_open)
-    rc = kf_err_set(err, KF_ERR_INTERNAL, "curl finished before the last bytes of the mail");
-  if (rc != KF_OK)
-    outbox_tx_rollback(s);
   /* Nothing may keep pointing at this row's strings or at up after it returns. */
   (void)curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, NULL);
   (void)curl_easy_setopt(s->curl, CURLOPT_READDATA, NULL);
   curl_slist_free_all(rcpt);
   kf_free(from);
   kf_free(to);
-  kf_err_init(&s->tx_err);
   return rc;
 }
 
 /*
- * Mark a delivered row sent and commit at once, in the transaction the
- * delivery opened: this is the whole window in which a crash sends the mail
- * again (with the same Message-ID, which konform-mail reports as duplicate_of).
+ * Mark a delivered row in the sent log at once. The time from the server's
+ * 250 to this INSERT's commit is the whole window in which a crash sends the
+ * mail again (with the same Message-ID, which konform-mail reports as
+ * duplicate_of); no lock is waited for in it.
  */
 static kf_rc outbox_mark_sent(outbox_sender *s, const outbox_row *row, kf_err *err) {
-  assert(s->tx_open);
-  kf_rc rc = kf_sql_bind(&s->mark_sent, err, "ii", outbox_real_ms() / 1000, row->id);
+  kf_rc rc = kf_sql_bind(&s->mark_sent, err, "ii", row->id, outbox_real_ms() / 1000);
   if (rc == KF_OK)
     rc = outbox_run(&s->mark_sent, err);
   if (rc == KF_OK)
-    rc = outbox_run(&s->commit, err);
-  if (rc == KF_OK)
-    s->tx_open = false;
-  else
-    outbox_tx_rollback(s);
+    s->unfolded++;
   return rc;
 }
 
@@ -459,6 +473,8 @@ static kf_rc outbox_send_row(outbox_sender *s, const outbox_row *row, kf_err *er
       return rc;
     }
     kf_info("mail %s to %s delivered", row->message_id, row->rcpt_to);
+    if (s->unfolded >= OUTBOX_FOLD && outbox_fold(s, err) != KF_OK)
+      kf_warn("outbox: cannot fold the sent log yet: %s", err->message);
     return KF_OK;
   }
   kf_warn("mail %s to %s not delivered (attempt %d): %s", row->message_id, row->rcpt_to,
@@ -511,6 +527,9 @@ static int64_t outbox_round(outbox_sender *s, ks_outbox *ob) {
   }
   for (size_t i = 0; i < n; i++)
     outbox_row_release(&rows[i]);
+  /* Out of work for now: the main database catches up with the sent log. */
+  if (wait_ms != 0 && s->unfolded > 0 && outbox_fold(s, &err) != KF_OK)
+    kf_warn("outbox: cannot fold the sent log yet: %s", err.message);
   return wait_ms;
 }
 
@@ -546,8 +565,13 @@ static void *outbox_main(void *arg) {
       outbox_wait_locked(ob, wait_ms);
   }
   pthread_mutex_unlock(&ob->lock);
-  if (s.ready)
+  if (s.ready) {
+    kf_err err;
+    kf_err_init(&err);
+    if (s.unfolded > 0 && outbox_fold(&s, &err) != KF_OK)
+      kf_warn("outbox: the sent log is folded at the next start: %s", err.message);
     outbox_sender_close(&s);
+  }
   ks_db_thread_done(ob->db);
   return NULL;
 }

@@ -24,8 +24,8 @@
 #define KS_OUTBOX_BACKOFF_MIN_MS 1000
 #define KS_OUTBOX_BACKOFF_MAX_MS 60000
 #define KS_OUTBOX_STOP_GRACE_MS 5000
-/* How long the sender may hold the write lock waiting for the SMTP server's final 250. */
-#define KS_OUTBOX_LOCK_HOLD_MS 2000
+/* The sent log's file: the main database's path with this appended. */
+#define KS_OUTBOX_SENT_LOG_SUFFIX "-outbox-sent"
 
 typedef struct ks_outbox ks_outbox;
 
