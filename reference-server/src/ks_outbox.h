@@ -3,10 +3,14 @@
  *
  * A mail is written to the outbox table in the same transaction as the change
  * it reports, so it exists exactly when the change does. One sender thread
- * delivers the rows over SMTP (libcurl) and marks a row sent only after the
- * server accepted it; failures are retried with exponential backoff (1 s
- * doubling up to 60 s). Rows survive a restart. A row keeps its Message-ID, so
- * a resend after a crash between "250" and "mark sent" can be recognised.
+ * delivers the rows in order over one SMTP session (libcurl) and marks a row
+ * sent only after the server accepted it, in a sent log of its own
+ * (<db>KS_OUTBOX_SENT_LOG_SUFFIX) that it folds into the main database in
+ * batches; failures are retried with exponential backoff (1 s doubling up to
+ * 60 s). Rows survive a restart. Delivery is at least once: a row keeps the
+ * Message-ID and bytes it was rendered with, so a resend after a crash between
+ * "250" and the mark is the same mail and can be recognised (docs/design.md,
+ * "Delivery guarantee").
  *
  * Ownership: ks_outbox_start's object is freed with ks_outbox_free; a
  * ks_outbox_mail owns its strings until ks_outbox_mail_release.
