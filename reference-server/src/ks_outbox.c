@@ -1,5 +1,5 @@
 /*
- * ks_outbox.c: the transactional outbox and the SMTP sender thread.
+ * ks_outbox.c: the transactional outbox and its SMTP sender threads.
  */
 #include "ks_outbox.h"
 
@@ -27,16 +27,23 @@
 /* Marks in the sent log that make the sender fold them into the main database. */
 #define OUTBOX_FOLD 256
 
+/* One sender thread; its index picks its recipients and its sent log. */
+typedef struct outbox_thread {
+  struct ks_outbox *ob;
+  int index;
+  pthread_t thread;
+  bool started;
+  bool kicked; /* Under ob->lock: a kick this sender has not yet seen. */
+} outbox_thread;
+
 struct ks_outbox {
   ks_db *db;
   char *smtp_url;
-  pthread_t thread;
-  bool thread_started;
+  outbox_thread senders[KS_OUTBOX_SENDERS];
   pthread_mutex_t lock;
-  pthread_cond_t cond; /* Signalled on kick and on stop; waits use CLOCK_MONOTONIC. */
+  pthread_cond_t cond; /* Broadcast on kick and on stop; waits use CLOCK_MONOTONIC. */
   bool lock_ready;     /* lock and cond were initialised and must be destroyed. */
   bool cond_ready;
-  bool kicked;
   bool stop;
   struct timespec stop_deadline; /* CLOCK_MONOTONIC; after it a transfer is aborted. */
 };
@@ -142,8 +149,8 @@ kf_rc ks_outbox_enqueue(sqlite3 *conn, const ks_mail_params *params, int64_t now
  * no new connection sit between a mail's acceptance and its mark.
  *
  * The sent log is a second sqlite file (the database's path plus
- * KS_OUTBOX_SENT_LOG_SUFFIX, attached as "sent_log") that only this thread
- * writes. A mail is marked there the moment the server's 250 arrives, in an
+ * KS_OUTBOX_SENT_LOG_SUFFIX and the sender's index, attached as "sent_log")
+ * that only this thread writes. A mail is marked there the moment the server's 250 arrives, in an
  * autocommit INSERT that waits for no lock, because registrations never
  * write that file; the marks are folded into outbox.sent_at in the main
  * database OUTBOX_FOLD at a time, or when the sender runs out of work, so the
@@ -152,6 +159,7 @@ kf_rc ks_outbox_enqueue(sqlite3 *conn, const ks_mail_params *params, int64_t now
  */
 typedef struct outbox_sender {
   ks_outbox *ob;
+  int index; /* Of KS_OUTBOX_SENDERS: the rows whose recipient ks_outbox_part gives this. */
   sqlite3 *conn;
   CURL *curl;
   bool ready;         /* Everything below was set up by outbox_sender_open. */
@@ -194,7 +202,7 @@ static kf_rc outbox_row_copy(const kf_sql *q, outbox_row *row, kf_err *err) {
  */
 static kf_rc outbox_fetch(outbox_sender *s, outbox_row *rows, size_t *n, kf_err *err) {
   *n = 0;
-  kf_rc rc = kf_sql_bind(&s->next, err, "d", OUTBOX_BATCH);
+  kf_rc rc = kf_sql_bind(&s->next, err, "ddd", KS_OUTBOX_SENDERS, s->index, OUTBOX_BATCH);
   bool found = rc == KF_OK;
   while (rc == KF_OK && found && *n < OUTBOX_BATCH) {
     rc = kf_sql_step(&s->next, &found, err);
@@ -314,7 +322,7 @@ static void outbox_sender_close(outbox_sender *s) {
 static kf_rc outbox_sent_log_attach(outbox_sender *s, kf_err *err) {
   const char *main_path = sqlite3_db_filename(s->conn, "main");
   char *path = main_path != NULL && main_path[0] != '\0'
-                   ? kf_str_printf("%s" KS_OUTBOX_SENT_LOG_SUFFIX, main_path)
+                   ? kf_str_printf("%s" KS_OUTBOX_SENT_LOG_SUFFIX "-%d", main_path, s->index)
                    : kf_strdup("");
   if (path == NULL)
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
@@ -332,12 +340,34 @@ static kf_rc outbox_sent_log_attach(outbox_sender *s, kf_err *err) {
                      err);
 }
 
+/*
+ * ks_outbox_part(rcpt, n): which of n senders delivers to rcpt, from an
+ * FNV-1a hash of its bytes, so all mails to one recipient go through one
+ * sender and keep the order they were written in.
+ */
+static void outbox_part_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  assert(argc == 2);
+  const unsigned char *p = sqlite3_value_text(argv[0]);
+  int len = sqlite3_value_bytes(argv[0]);
+  int64_t n = sqlite3_value_int64(argv[1]);
+  uint32_t h = 2166136261u;
+  for (int i = 0; p != NULL && i < len; i++) {
+    h ^= p[i];
+    h *= 16777619u;
+  }
+  sqlite3_result_int64(ctx, n > 0 ? (int64_t)(h % (uint32_t)n) : 0);
+}
+
 /* Prepare the sender's statements on s->conn, the sent log attached. */
 static kf_rc outbox_sender_prepare(outbox_sender *s, kf_err *err) {
+  if (sqlite3_create_function_v2(s->conn, "ks_outbox_part", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                 NULL, outbox_part_fn, NULL, NULL, NULL) != SQLITE_OK)
+    return kf_sql_error(s->conn, err);
   /* A row marked in the sent log but not yet folded is not pending. */
   kf_rc rc = kf_sql_prepare(&s->next, s->conn,
                             "SELECT id, attempts, next_attempt_ms, mail_from, rcpt_to, raw, "
-                            "message_id FROM outbox WHERE sent_at IS NULL AND NOT EXISTS "
+                            "message_id FROM outbox WHERE sent_at IS NULL "
+                            "AND ks_outbox_part(rcpt_to, ?) = ? AND NOT EXISTS "
                             "(SELECT 1 FROM sent_log.sent s WHERE s.id = outbox.id) "
                             "ORDER BY next_attempt_ms, id LIMIT ?",
                             err);
@@ -381,9 +411,10 @@ static kf_rc outbox_fold(outbox_sender *s, kf_err *err) {
  * Set up s for ob on the calling thread's connection and fold what a crash
  * left in the sent log; on failure s is closed again.
  */
-static kf_rc outbox_sender_open(outbox_sender *s, ks_outbox *ob, kf_err *err) {
+static kf_rc outbox_sender_open(outbox_sender *s, ks_outbox *ob, int index, kf_err *err) {
   memset(s, 0, sizeof *s);
   s->ob = ob;
+  s->index = index;
   kf_rc rc = ks_db_conn(ob->db, &s->conn, err);
   if (rc == KF_OK)
     rc = outbox_sent_log_attach(s, err);
@@ -497,10 +528,10 @@ static bool outbox_stopping(ks_outbox *ob) {
  * backoff after an error). A failed delivery ends the round, so the next one
  * reads the rows again in their new order.
  */
-static int64_t outbox_round(outbox_sender *s, ks_outbox *ob) {
+static int64_t outbox_round(outbox_sender *s, ks_outbox *ob, int index) {
   kf_err err;
   kf_err_init(&err);
-  if (!s->ready && outbox_sender_open(s, ob, &err) != KF_OK) {
+  if (!s->ready && outbox_sender_open(s, ob, index, &err) != KF_OK) {
     kf_error("outbox: %s", err.message);
     return KS_OUTBOX_BACKOFF_MIN_MS;
   }
@@ -533,36 +564,41 @@ static int64_t outbox_round(outbox_sender *s, ks_outbox *ob) {
   return wait_ms;
 }
 
-/* Wait until kicked, stopped or delay_ms passed (delay_ms < 0: no deadline). Lock held. */
-static void outbox_wait_locked(ks_outbox *ob, int64_t delay_ms) {
-  if (ob->kicked || ob->stop) {
-    ob->kicked = false;
+/*
+ * Wait until t is kicked, the outbox stops or delay_ms passed (delay_ms < 0:
+ * no deadline). ob->lock held. Each sender has its own kick flag, so a kick
+ * that one sender takes cannot leave another asleep over a new row of its own.
+ */
+static void outbox_wait_locked(ks_outbox *ob, outbox_thread *t, int64_t delay_ms) {
+  if (t->kicked || ob->stop) {
+    t->kicked = false;
     return;
   }
   if (delay_ms < 0) {
-    while (!ob->kicked && !ob->stop)
+    while (!t->kicked && !ob->stop)
       pthread_cond_wait(&ob->cond, &ob->lock);
   } else {
     struct timespec deadline = outbox_mono_deadline(delay_ms);
-    while (!ob->kicked && !ob->stop) {
+    while (!t->kicked && !ob->stop) {
       if (pthread_cond_timedwait(&ob->cond, &ob->lock, &deadline) == ETIMEDOUT)
         break;
     }
   }
-  ob->kicked = false;
+  t->kicked = false;
 }
 
 static void *outbox_main(void *arg) {
-  ks_outbox *ob = arg;
+  outbox_thread *t = arg;
+  ks_outbox *ob = t->ob;
   outbox_sender s;
   memset(&s, 0, sizeof s);
   pthread_mutex_lock(&ob->lock);
   while (!ob->stop) {
     pthread_mutex_unlock(&ob->lock);
-    int64_t wait_ms = outbox_round(&s, ob);
+    int64_t wait_ms = outbox_round(&s, ob, t->index);
     pthread_mutex_lock(&ob->lock);
     if (wait_ms != 0)
-      outbox_wait_locked(ob, wait_ms);
+      outbox_wait_locked(ob, t, wait_ms);
   }
   pthread_mutex_unlock(&ob->lock);
   if (s.ready) {
@@ -632,12 +668,15 @@ kf_rc ks_outbox_start(ks_db *db, const char *smtp_url, ks_outbox **out, kf_err *
     rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   if (rc == KF_OK)
     rc = outbox_sync_init(ob, err);
-  if (rc == KF_OK) {
-    int e = pthread_create(&ob->thread, NULL, outbox_main, ob);
+  for (int i = 0; rc == KF_OK && i < KS_OUTBOX_SENDERS; i++) {
+    outbox_thread *t = &ob->senders[i];
+    t->ob = ob;
+    t->index = i;
+    int e = pthread_create(&t->thread, NULL, outbox_main, t);
     if (e != 0)
-      rc = kf_err_set(err, KF_ERR_INTERNAL, "cannot start the outbox thread (error %d)", e);
+      rc = kf_err_set(err, KF_ERR_INTERNAL, "cannot start outbox sender %d (error %d)", i, e);
     else
-      ob->thread_started = true;
+      t->started = true;
   }
   if (rc != KF_OK) {
     ks_outbox_free(ob);
@@ -651,21 +690,25 @@ void ks_outbox_kick(ks_outbox *ob) {
   if (ob == NULL)
     return;
   pthread_mutex_lock(&ob->lock);
-  ob->kicked = true;
-  pthread_cond_signal(&ob->cond);
+  for (int i = 0; i < KS_OUTBOX_SENDERS; i++)
+    ob->senders[i].kicked = true;
+  pthread_cond_broadcast(&ob->cond);
   pthread_mutex_unlock(&ob->lock);
 }
 
 void ks_outbox_free(ks_outbox *ob) {
   if (ob == NULL)
     return;
-  if (ob->thread_started) {
+  if (ob->lock_ready && ob->cond_ready) {
     pthread_mutex_lock(&ob->lock);
     ob->stop = true;
     ob->stop_deadline = outbox_mono_deadline(KS_OUTBOX_STOP_GRACE_MS);
-    pthread_cond_signal(&ob->cond);
+    pthread_cond_broadcast(&ob->cond);
     pthread_mutex_unlock(&ob->lock);
-    pthread_join(ob->thread, NULL);
+  }
+  for (int i = 0; i < KS_OUTBOX_SENDERS; i++) {
+    if (ob->senders[i].started)
+      pthread_join(ob->senders[i].thread, NULL);
   }
   if (ob->cond_ready)
     pthread_cond_destroy(&ob->cond);

@@ -2,11 +2,12 @@
  * ks_outbox.h: the transactional mail outbox and its SMTP sender thread.
  *
  * A mail is written to the outbox table in the same transaction as the change
- * it reports, so it exists exactly when the change does. One sender thread
- * delivers the rows in order over one SMTP session (libcurl) and marks a row
- * sent only after the server accepted it, in a sent log of its own
- * (<db>KS_OUTBOX_SENT_LOG_SUFFIX) that it folds into the main database in
- * batches; failures are retried with exponential backoff (1 s doubling up to
+ * it reports, so it exists exactly when the change does. KS_OUTBOX_SENDERS
+ * sender threads deliver the rows over one SMTP session each (libcurl), every
+ * recipient's mails through one sender in the order they were written, and
+ * mark a row sent only after the server accepted it, in a sent log of the
+ * sender's own (<db>KS_OUTBOX_SENT_LOG_SUFFIX-<i>) that it folds into the main
+ * database in batches; failures are retried with exponential backoff (1 s doubling up to
  * 60 s). Rows survive a restart. Delivery is at least once: a row keeps the
  * Message-ID and bytes it was rendered with, so a resend after a crash between
  * "250" and the mark is the same mail and can be recognised (docs/design.md,
@@ -28,7 +29,9 @@
 #define KS_OUTBOX_BACKOFF_MIN_MS 1000
 #define KS_OUTBOX_BACKOFF_MAX_MS 60000
 #define KS_OUTBOX_STOP_GRACE_MS 5000
-/* The sent log's file: the main database's path with this appended. */
+/* Sender threads, each with its own SMTP session; a recipient's mails all go through one. */
+#define KS_OUTBOX_SENDERS 2
+/* Sender i's sent log: the main database's path with this and "-<i>" appended. */
 #define KS_OUTBOX_SENT_LOG_SUFFIX "-outbox-sent"
 
 typedef struct ks_outbox ks_outbox;
