@@ -29,8 +29,15 @@
 #define KS_OUTBOX_BACKOFF_MIN_MS 1000
 #define KS_OUTBOX_BACKOFF_MAX_MS 60000
 #define KS_OUTBOX_STOP_GRACE_MS 5000
-/* Sender threads, each with its own SMTP session; a recipient's mails all go through one. */
-#define KS_OUTBOX_SENDERS 2
+/*
+ * Sender threads, each with its own SMTP session; a recipient's mails all go
+ * through one. Two deliver about 15% more during a load, but concurrent
+ * sessions make konform-mail's ThreadSanitizer build report a race inside
+ * glib (GTimeZone, reached from km_mime_decode), which fails make check's
+ * TSan scenario run, so this stays 1 until the mock is clean there
+ * (docs/design.md, "The mail outbox").
+ */
+#define KS_OUTBOX_SENDERS 1
 /* Sender i's sent log: the main database's path with this and "-<i>" appended. */
 #define KS_OUTBOX_SENT_LOG_SUFFIX "-outbox-sent"
 
