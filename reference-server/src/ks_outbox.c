@@ -150,12 +150,12 @@ kf_rc ks_outbox_enqueue(sqlite3 *conn, const ks_mail_params *params, int64_t now
  *
  * The sent log is a second sqlite file (the database's path plus
  * KS_OUTBOX_SENT_LOG_SUFFIX and the sender's index, attached as "sent_log")
- * that only this thread writes. A mail is marked there the moment the server's 250 arrives, in an
- * autocommit INSERT that waits for no lock, because registrations never
- * write that file; the marks are folded into outbox.sent_at in the main
- * database OUTBOX_FOLD at a time, or when the sender runs out of work, so the
- * main database's write lock is taken once per fold instead of once per mail
- * and never while a mail is in flight.
+ * that only this thread writes. A mail is marked there the moment the
+ * server's 250 arrives, in an autocommit INSERT that waits for no lock,
+ * because registrations never write that file; the marks are folded into
+ * outbox.sent_at in the main database OUTBOX_FOLD at a time, or when the
+ * sender runs out of work, so the main database's write lock is taken once
+ * per fold instead of once per mail and never while a mail is in flight.
  */
 typedef struct outbox_sender {
   ks_outbox *ob;
