@@ -83,8 +83,7 @@ static int pwhash_run_hash(const ks_pwhash *ph, char out[crypto_pwhash_STRBYTES]
   return crypto_pwhash_str_alg(out, pw, len, ops, mem, crypto_pwhash_ALG_ARGON2ID13);
 }
 
-/* Check pw against hash, which is at ops and mem (as far as the caller knows); 0 when it matches.
- */
+/* Check pw against hash, at ops and mem as far as the caller knows; 0 when it matches. */
 static int pwhash_run_verify(const ks_pwhash *ph, const char *hash, const char *pw, size_t len,
                              unsigned long long ops, size_t mem) {
   if (ph->probe != NULL)

@@ -240,8 +240,9 @@ kf_rc ks_recovery_reset_check(ks_server *srv, const char *id, int64_t now, ks_re
 
 /*
  * Replace the stored hash of account by hash, in the open transaction;
- * *replaced gets the hash it held (ks_account_hash_free) when the UPDATE
- * changed the row, for the count-down of its cost class after the commit.
+ * *replaced gets the hash it held (ks_account_hash_free), for the count-down
+ * of its cost class after the commit. The UPDATE names the old hash as the
+ * login's rehash does, and a row it did not change is an error.
  */
 static kf_rc recovery_replace_hash(sqlite3 *conn, int64_t account, const char *hash,
                                    char **replaced, kf_err *err) {
@@ -263,7 +264,11 @@ static kf_rc recovery_replace_hash(sqlite3 *conn, int64_t account, const char *h
     rc = kf_sql_run(conn, &changed, err,
                     "UPDATE accounts SET password_hash = ? WHERE id = ? AND password_hash = ?",
                     "tit", hash, account, old);
-  if (rc == KF_OK && changed == 1) {
+  /* Nothing else writes in this transaction: a row left unchanged is a broken store. */
+  if (rc == KF_OK && changed != 1)
+    rc = kf_err_set(err, KF_ERR_INTERNAL, "the new password hash replaced %lld rows",
+                    (long long)changed);
+  if (rc == KF_OK) {
     *replaced = old;
     old = NULL;
   }
