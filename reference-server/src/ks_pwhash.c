@@ -36,93 +36,6 @@ bool ks_pwhash_cost_known(const char *name) {
   return name != NULL && pwhash_cost_find(name) != NULL;
 }
 
-/* A hash of a random password at ops and mem, for checks whose answer is known already. */
-static kf_rc pwhash_dummy(unsigned long long ops, size_t mem, char out[crypto_pwhash_STRBYTES],
-                          kf_err *err) {
-  char random_pw[33];
-  kf_random_hex(random_pw, 16);
-  if (crypto_pwhash_str_alg(out, random_pw, strlen(random_pw), ops, mem,
-                            crypto_pwhash_ALG_ARGON2ID13) != 0)
-    return kf_err_set(err, KF_ERR_NOMEM, "argon2id could not hash at t=%llu, m=%zu KiB", ops,
-                      mem / 1024);
-  return KF_OK;
-}
-
-kf_rc ks_pwhash_init(ks_pwhash *ph, const char *cost, unsigned long long ops_override,
-                     size_t mem_kib_override, kf_err *err) {
-  assert(ph != NULL && cost != NULL);
-  memset(ph, 0, sizeof *ph);
-  if (sodium_init() < 0)
-    return kf_err_set(err, KF_ERR_INTERNAL, "libsodium failed to start");
-  const pwhash_cost *named = pwhash_cost_find(cost);
-  if (named == NULL)
-    return kf_err_set(err, KF_ERR_INVALID, "unknown hash cost '%s' (interactive, moderate, test)",
-                      cost);
-  atomic_init(&ph->in_use, 0u);
-  atomic_init(&ph->loaded, false);
-  for (size_t i = 0; i < KS_PWHASH_CLASSES_MAX; i++)
-    atomic_init(&ph->old[i].accounts, 0);
-  ph->opslimit = named->opslimit;
-  ph->memlimit = named->memlimit;
-  if (ops_override != 0) {
-    if (ops_override < crypto_pwhash_argon2id_OPSLIMIT_MIN ||
-        ops_override > crypto_pwhash_argon2id_OPSLIMIT_MAX)
-      return kf_err_set(err, KF_ERR_INVALID, "argon2 ops %llu out of range", ops_override);
-    ph->opslimit = ops_override;
-  }
-  if (mem_kib_override != 0) {
-    if (mem_kib_override > SIZE_MAX / 1024 ||
-        mem_kib_override * 1024 < crypto_pwhash_argon2id_MEMLIMIT_MIN ||
-        mem_kib_override * 1024 > crypto_pwhash_argon2id_MEMLIMIT_MAX)
-      return kf_err_set(err, KF_ERR_INVALID, "argon2 memory %zu KiB out of range",
-                        mem_kib_override);
-    ph->memlimit = mem_kib_override * 1024;
-  }
-  return pwhash_dummy(ph->opslimit, ph->memlimit, ph->dummy, err);
-}
-
-kf_rc ks_pwhash_hash(const ks_pwhash *ph, const char *pw, size_t len,
-                     char out[crypto_pwhash_STRBYTES], kf_err *err) {
-  assert(ph != NULL && out != NULL);
-  if (crypto_pwhash_str_alg(out, pw != NULL ? pw : "", len, ph->opslimit, ph->memlimit,
-                            crypto_pwhash_ALG_ARGON2ID13) != 0)
-    return kf_err_set(err, KF_ERR_NOMEM, "argon2id could not allocate %zu bytes", ph->memlimit);
-  return KF_OK;
-}
-
-/* Check pw against the dummy hash only for its cost: the answer is known already. */
-static void pwhash_spend(const ks_pwhash *ph, const char *pw, size_t len) {
-  int never_matches = crypto_pwhash_str_verify(ph->dummy, pw, len);
-  (void)never_matches;
-}
-
-bool ks_pwhash_verify(const ks_pwhash *ph, const char *hash, const char *pw, size_t len,
-                      bool *stale) {
-  assert(ph != NULL);
-  const char *p = pw != NULL ? pw : "";
-  if (stale != NULL)
-    *stale = false;
-  if (hash == NULL) {
-    /* The answer is known, but the work must be done so an unknown user costs the same. */
-    pwhash_spend(ph, p, len);
-    return false;
-  }
-  bool ok = crypto_pwhash_str_verify(hash, p, len) == 0;
-  if (crypto_pwhash_str_needs_rehash(hash, ph->opslimit, ph->memlimit) != 0) {
-    /* A cheaper stored hash would answer faster than the dummy check for an
-     * unknown user and so tell that the account exists: pay the current cost too. */
-    pwhash_spend(ph, p, len);
-    if (stale != NULL)
-      *stale = true;
-  }
-  return ok;
-}
-
-/* ---- The cost classes of the login ------------------------------------------ */
-
-/* Guards ks_pwhash_load_once, the only time classes are added; static, so nothing to free. */
-static pthread_mutex_t pwhash_load_lock = PTHREAD_MUTEX_INITIALIZER;
-
 /* Read a decimal number of at most 19 digits at *p and move past it. */
 static bool pwhash_number(const char **p, unsigned long long *out) {
   size_t n = 0;
@@ -158,6 +71,118 @@ static bool pwhash_is(unsigned long long ops, size_t mem, unsigned long long h_o
                       unsigned long long h_kib) {
   return ops == h_ops && mem / 1024 == h_kib;
 }
+
+/*
+ * Every argon2id computation goes through these two, so a test's probe sees
+ * each one with its cost. Hash pw at ops and mem into out; 0 on success.
+ */
+static int pwhash_run_hash(const ks_pwhash *ph, char out[crypto_pwhash_STRBYTES], const char *pw,
+                           size_t len, unsigned long long ops, size_t mem) {
+  if (ph->probe != NULL)
+    ph->probe(ph->probe_arg, ops, mem);
+  return crypto_pwhash_str_alg(out, pw, len, ops, mem, crypto_pwhash_ALG_ARGON2ID13);
+}
+
+/* Check pw against hash, at ops and mem as far as the caller knows; 0 when it matches. */
+static int pwhash_run_verify(const ks_pwhash *ph, const char *hash, const char *pw, size_t len,
+                             unsigned long long ops, size_t mem) {
+  if (ph->probe != NULL)
+    ph->probe(ph->probe_arg, ops, mem);
+  return crypto_pwhash_str_verify(hash, pw, len);
+}
+
+/* A hash string's memory cost in bytes, for the probe; 0 when it does not fit a size_t. */
+static size_t pwhash_bytes(unsigned long long kib) {
+  return kib > SIZE_MAX / 1024 ? 0 : (size_t)kib * 1024;
+}
+
+/* A hash of a random password at ops and mem, for checks whose answer is known already. */
+static kf_rc pwhash_dummy(const ks_pwhash *ph, unsigned long long ops, size_t mem,
+                          char out[crypto_pwhash_STRBYTES], kf_err *err) {
+  char random_pw[33];
+  kf_random_hex(random_pw, 16);
+  if (pwhash_run_hash(ph, out, random_pw, strlen(random_pw), ops, mem) != 0)
+    return kf_err_set(err, KF_ERR_NOMEM, "argon2id could not hash at t=%llu, m=%zu KiB", ops,
+                      mem / 1024);
+  return KF_OK;
+}
+
+kf_rc ks_pwhash_init(ks_pwhash *ph, const char *cost, unsigned long long ops_override,
+                     size_t mem_kib_override, kf_err *err) {
+  assert(ph != NULL && cost != NULL);
+  memset(ph, 0, sizeof *ph);
+  if (sodium_init() < 0)
+    return kf_err_set(err, KF_ERR_INTERNAL, "libsodium failed to start");
+  const pwhash_cost *named = pwhash_cost_find(cost);
+  if (named == NULL)
+    return kf_err_set(err, KF_ERR_INVALID, "unknown hash cost '%s' (interactive, moderate, test)",
+                      cost);
+  atomic_init(&ph->in_use, 0u);
+  atomic_init(&ph->loaded, false);
+  for (size_t i = 0; i < KS_PWHASH_CLASSES_MAX; i++)
+    atomic_init(&ph->old[i].accounts, 0);
+  ph->opslimit = named->opslimit;
+  ph->memlimit = named->memlimit;
+  if (ops_override != 0) {
+    if (ops_override < crypto_pwhash_argon2id_OPSLIMIT_MIN ||
+        ops_override > crypto_pwhash_argon2id_OPSLIMIT_MAX)
+      return kf_err_set(err, KF_ERR_INVALID, "argon2 ops %llu out of range", ops_override);
+    ph->opslimit = ops_override;
+  }
+  if (mem_kib_override != 0) {
+    if (mem_kib_override > SIZE_MAX / 1024 ||
+        mem_kib_override * 1024 < crypto_pwhash_argon2id_MEMLIMIT_MIN ||
+        mem_kib_override * 1024 > crypto_pwhash_argon2id_MEMLIMIT_MAX)
+      return kf_err_set(err, KF_ERR_INVALID, "argon2 memory %zu KiB out of range",
+                        mem_kib_override);
+    ph->memlimit = mem_kib_override * 1024;
+  }
+  return pwhash_dummy(ph, ph->opslimit, ph->memlimit, ph->dummy, err);
+}
+
+kf_rc ks_pwhash_hash(const ks_pwhash *ph, const char *pw, size_t len,
+                     char out[crypto_pwhash_STRBYTES], kf_err *err) {
+  assert(ph != NULL && out != NULL);
+  if (pwhash_run_hash(ph, out, pw != NULL ? pw : "", len, ph->opslimit, ph->memlimit) != 0)
+    return kf_err_set(err, KF_ERR_NOMEM, "argon2id could not allocate %zu bytes", ph->memlimit);
+  return KF_OK;
+}
+
+/* Check pw against the dummy hash only for its cost: the answer is known already. */
+static void pwhash_spend(const ks_pwhash *ph, const char *pw, size_t len) {
+  int never_matches = pwhash_run_verify(ph, ph->dummy, pw, len, ph->opslimit, ph->memlimit);
+  (void)never_matches;
+}
+
+bool ks_pwhash_verify(const ks_pwhash *ph, const char *hash, const char *pw, size_t len,
+                      bool *stale) {
+  assert(ph != NULL);
+  const char *p = pw != NULL ? pw : "";
+  if (stale != NULL)
+    *stale = false;
+  if (hash == NULL) {
+    /* The answer is known, but the work must be done so an unknown user costs the same. */
+    pwhash_spend(ph, p, len);
+    return false;
+  }
+  unsigned long long ops = 0, kib = 0;
+  if (!pwhash_params(hash, &ops, &kib))
+    ops = kib = 0;
+  bool ok = pwhash_run_verify(ph, hash, p, len, ops, pwhash_bytes(kib)) == 0;
+  if (crypto_pwhash_str_needs_rehash(hash, ph->opslimit, ph->memlimit) != 0) {
+    /* A cheaper stored hash would answer faster than the dummy check for an
+     * unknown user and so tell that the account exists: pay the current cost too. */
+    pwhash_spend(ph, p, len);
+    if (stale != NULL)
+      *stale = true;
+  }
+  return ok;
+}
+
+/* ---- The cost classes of the login ------------------------------------------ */
+
+/* Guards ks_pwhash_load_once, the only time classes are added; static, so nothing to free. */
+static pthread_mutex_t pwhash_load_lock = PTHREAD_MUTEX_INITIALIZER;
 
 kf_rc ks_pwhash_load_once(ks_pwhash *ph, kf_rc (*load)(void *arg, ks_pwhash *ph, kf_err *err),
                           void *arg, kf_err *err) {
@@ -205,7 +230,7 @@ kf_rc ks_pwhash_class_count(ks_pwhash *ph, const char *hash, kf_err *err) {
       continue;
     if (kib > SIZE_MAX / 1024)
       return kf_err_set(err, KF_ERR_INVALID, "a stored hash asks for %llu KiB", kib);
-    kf_rc rc = pwhash_dummy(ops, (size_t)kib * 1024, c->dummy, err);
+    kf_rc rc = pwhash_dummy(ph, ops, (size_t)kib * 1024, c->dummy, err);
     if (rc != KF_OK)
       return rc;
     c->opslimit = ops;
@@ -260,11 +285,10 @@ void ks_pwhash_login(const ks_pwhash *ph, const char *hash, const char *pw, size
   bool checked = false;
   /* The current cost: a hash at it is checked, a stale one's replacement made, else the dummy. */
   if (current) {
-    out->ok = crypto_pwhash_str_verify(hash, p, len) == 0;
+    out->ok = pwhash_run_verify(ph, hash, p, len, ops, pwhash_bytes(kib)) == 0;
     checked = true;
   } else if (out->stale) {
-    out->rehashed = crypto_pwhash_str_alg(out->rehash, p, len, ph->opslimit, ph->memlimit,
-                                          crypto_pwhash_ALG_ARGON2ID13) == 0;
+    out->rehashed = pwhash_run_hash(ph, out->rehash, p, len, ph->opslimit, ph->memlimit) == 0;
   } else {
     pwhash_spend(ph, p, len);
   }
@@ -275,14 +299,14 @@ void ks_pwhash_login(const ks_pwhash *ph, const char *hash, const char *pw, size
     if ((mask & (1u << i)) == 0)
       continue;
     if (!checked && out->stale && pwhash_is(c->opslimit, c->memlimit, ops, kib)) {
-      out->ok = crypto_pwhash_str_verify(hash, p, len) == 0;
+      out->ok = pwhash_run_verify(ph, hash, p, len, ops, pwhash_bytes(kib)) == 0;
       checked = true;
     } else {
-      int never_matches = crypto_pwhash_str_verify(c->dummy, p, len);
+      int never_matches = pwhash_run_verify(ph, c->dummy, p, len, c->opslimit, c->memlimit);
       (void)never_matches;
     }
   }
   /* A class beyond KS_PWHASH_CLASSES_MAX: the one case still checked on top of the rest. */
   if (out->stale && !checked)
-    out->ok = crypto_pwhash_str_verify(hash, p, len) == 0;
+    out->ok = pwhash_run_verify(ph, hash, p, len, ops, pwhash_bytes(kib)) == 0;
 }

@@ -29,6 +29,13 @@ typedef struct ks_pwhash_class {
   atomic_long accounts;
 } ks_pwhash_class;
 
+/*
+ * A test's view of the hash work: called once per argon2id computation, from
+ * the thread that ran it, with the cost it ran at (ops limit, memory limit in
+ * bytes; 0, 0 for a stored string that names no argon2id cost).
+ */
+typedef void (*ks_pwhash_probe)(void *arg, unsigned long long opslimit, size_t memlimit);
+
 typedef struct ks_pwhash {
   unsigned long long opslimit;
   size_t memlimit;                    /* Bytes. */
@@ -41,6 +48,9 @@ typedef struct ks_pwhash {
   ks_pwhash_class old[KS_PWHASH_CLASSES_MAX];
   atomic_uint in_use;
   atomic_bool loaded; /* ks_pwhash_load_once ran its loader successfully. */
+  /* NULL in the server; a test sets it after ks_pwhash_init, before any thread hashes. */
+  ks_pwhash_probe probe;
+  void *probe_arg;
 } ks_pwhash;
 
 /*
@@ -102,7 +112,16 @@ kf_rc ks_pwhash_class_count(ks_pwhash *ph, const char *hash, kf_err *err);
 /*
  * One account no longer holds hash (it was replaced by a hash at the current
  * cost): when it was the last at its older class, the class drops out and
- * logins stop paying for it.
+ * logins stop paying for it. This is the one count-down of every path that
+ * replaces a stored hash (the login's rehash, a password reset), and each
+ * calls it under two conditions. Only after the transaction whose UPDATE
+ * changed the row has committed: a count taken down for a write that is then
+ * rolled back would drop a class that an account still holds, whose logins
+ * would then cost less than the others. And only when ks_pwhash_load_once ran
+ * before that UPDATE: else the load may have counted the accounts after the
+ * write, without hash, and this would take away an account it never counted.
+ * Nothing for the current cost, a string that is no argon2id hash, or before
+ * the classes are loaded.
  */
 void ks_pwhash_class_release(ks_pwhash *ph, const char *hash);
 
