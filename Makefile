@@ -6,13 +6,19 @@
 #                 build, the scenario suite against the
 #                 sanitizer-built reference stack (a leak or crash at shutdown
 #                 fails it), unit tests and the suite (8 jobs) under
-#                 ThreadSanitizer, then the suite against the normal build
+#                 ThreadSanitizer, then the suite against the normal build;
+#                 then the mk/*.mk families (check-extra): the fuzz corpora,
+#                 the durability tests and the timing channels, one at a time
 #   make run      install what is missing, build, run every scenario against the
 #                 embedded reference stack and write the reports to $(REPORT_DIR)
 #   make bench    benchmarks that print figures (never pass/fail on speed)
 #   make SAN=1    build with ASan+UBSan into build/asan; SAN=thread: TSan, build/tsan
 #   make install  PREFIX=/usr/local DESTDIR= (programs, scenarios, man pages, completion)
 #   make deb      the Debian package into build/deb/; make deb-check installs and runs it
+#   make fuzz     libFuzzer harnesses for FUZZ_SECONDS each (mk/fuzz.mk); SAN=fuzz builds with clang
+#   make durability   kill -9 the server and the mail mock under load, 10,000 registrations
+#   make timing-channels  the equal-work timing tests, alone (mk/timing.mk)
+#   make valgrind the scenario suite with all four programs under memcheck (not in make check)
 #   V=1           show every compiler command
 #
 # Every .c in a program folder is compiled; main.c is the entry point, the rest

@@ -11,6 +11,7 @@
 
 #include "kf/alloc.h"
 #include "kh_step.h"
+#include "kh_text.h"
 
 void kh_template_release(kh_template *tpl) {
   kf_free(tpl->text);
@@ -24,8 +25,12 @@ void kh_literal_release(kh_literal *lit) {
 
 static void kh_query_release(kh_query *query) {
   kh_template_release(&query->arg);
-  for (size_t i = 0; i < query->filters_len; i++)
+  kh_regex_free(query->re);
+  query->re = NULL;
+  for (size_t i = 0; i < query->filters_len; i++) {
     kh_template_release(&query->filters[i].arg);
+    kh_regex_free(query->filters[i].re);
+  }
   kf_free(query->filters);
   query->filters = NULL;
   query->filters_len = 0;
@@ -52,6 +57,7 @@ static void kh_step_release(kh_step *step) {
     kf_free(check->capture_name);
     kh_query_release(&check->query);
     kh_literal_release(&check->pred.operand);
+    kh_regex_free(check->pred.re);
   }
   kf_free(step->checks);
 }

@@ -45,15 +45,18 @@ struct kh_query_def;
 struct kh_filter_def;
 struct kh_pred_def;
 struct kh_step_def;
+struct kh_regex;
 
 typedef struct kh_filter {
   const struct kh_filter_def *def; /* Row of KH_FILTERS; borrowed. */
   kh_template arg;                 /* The pattern of regex and grep; absent otherwise. */
+  struct kh_regex *re; /* Owned: the pattern compiled at parse time, or NULL (kh_text.h). */
 } kh_filter;
 
 typedef struct kh_query {
   const struct kh_query_def *def; /* Row of the query table; borrowed. */
   kh_template arg;                /* Header name, JSON path, regex, field or variable name. */
+  struct kh_regex *re;            /* Owned: a regex arg compiled at parse time, or NULL. */
   kh_filter *filters;
   size_t filters_len;
 } kh_query;
@@ -61,6 +64,7 @@ typedef struct kh_query {
 typedef struct kh_predicate {
   const struct kh_pred_def *def; /* Row of the predicate table; borrowed. */
   kh_literal operand;            /* Absent (KH_LIT_NULL, unused) for predicates without one. */
+  struct kh_regex *re;           /* Owned: a regex operand compiled at parse time, or NULL. */
 } kh_predicate;
 
 /* An `expect` or a `capture` line. */

@@ -270,6 +270,19 @@ static int kh_cmd_run_target(const kh_cli_options *o, kh_cmd_run_state *st) {
   return kh_cmd_run_preflight(&st->profile);
 }
 
+/*
+ * Whether nothing of this run shows the details of what passed: no -v, no
+ * --trace all, and no report that lists every step (kr_format_shows_passing).
+ */
+static bool kh_cmd_run_lean(const kh_cli_options *o) {
+  if (o->verbose || o->trace == KR_TRACE_ALL)
+    return false;
+  for (size_t i = 0; i < o->reports_len; i++)
+    if (kr_format_shows_passing(o->reports[i].kind->write))
+      return false;
+  return true;
+}
+
 /* Run the scenarios, print the summary and write the reports. */
 static int kh_cmd_run_execute(const kh_cli_options *o, kh_cmd_run_state *st) {
   kf_err err;
@@ -305,7 +318,8 @@ static int kh_cmd_run_execute(const kh_cli_options *o, kh_cmd_run_state *st) {
                           .progress_ctx = &progress,
                           .cancel = kh_cli_interrupt_flag(),
                           .shard = &o->shard,
-                          .catalogue_hash = cat_hash};
+                          .catalogue_hash = cat_hash,
+                          .lean = kh_cmd_run_lean(o)};
   kf_rc rc = kh_runner_run(&cfg, &st->run, &err);
   int code = KH_EXIT_OK;
   if (rc == KF_ERR_NETWORK || rc == KF_ERR_TIMEOUT || rc == KF_ERR_STATE) {

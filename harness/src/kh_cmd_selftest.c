@@ -133,7 +133,9 @@ static kf_rc kh_selftest_run(const kh_cli_options *o, const kh_suite *suite,
                           .seed = o->has_seed ? o->seed : 1,
                           .run_id = o->has_run_id ? o->run_id : (uint64_t)0x5e1f7e57,
                           .jobs = o->jobs > 0 ? o->jobs : 4,
-                          .cancel = kh_cli_interrupt_flag()};
+                          .cancel = kh_cli_interrupt_flag(),
+                          /* Only the scenarios' verdicts and messages are read. */
+                          .lean = true};
   if (rc == KF_OK)
     rc = kh_runner_run(&cfg, run, err);
   kh_stack_stop(&stack);

@@ -289,6 +289,9 @@ static kf_status kh_exec_step(kh_exec *ex, const kh_step *st, int depth) {
   if (result == KF_STATUS_PASS)
     result = kh_exec_checks(ex, idx, st->checks, st->checks_len);
   ex->res->steps[idx].duration_ms = kf_time_monotonic_ms() - start;
+  /* In a lean run only a step that did not pass keeps what it sent, got and kept. */
+  if (ex->cfg->lean && result == KF_STATUS_PASS)
+    kf_step_result_drop_details(&ex->res->steps[idx]);
   return result;
 }
 

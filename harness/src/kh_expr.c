@@ -12,6 +12,7 @@
 #include "kh_filter.h"
 #include "kh_pred.h"
 #include "kh_query.h"
+#include "kh_text.h"
 
 /* "valid predicates: ==, !=, ..." from the predicate table. */
 static kf_rc kh_expr_hint_predicates(kh_cur *c) {
@@ -35,6 +36,9 @@ static kf_rc kh_expr_parse_filters(kh_cur *c, kh_query *q) {
     q->filters_len++;
     f->def = def;
     if (def->arg != NULL && (rc = kh_cur_need_string(c, &f->arg, def->arg)) != KF_OK)
+      return rc;
+    if (def->arg == KH_TEXT_REGEX_ARG &&
+        (rc = kh_regex_precompile(f->arg.text, f->arg.len, &f->re)) != KF_OK)
       return rc;
   }
 }
@@ -62,6 +66,9 @@ kf_rc kh_expr_parse_query(kh_cur *c, kh_query *q) {
     if (rc == KF_ERR_PARSE && c->p->err_hint[0] == '\0')
       return kh_cur_hint(c, "write '%s \"...\"'", def->name);
     if (rc != KF_OK)
+      return rc;
+    if (def->arg == KH_TEXT_REGEX_ARG &&
+        (rc = kh_regex_precompile(q->arg.text, q->arg.len, &q->re)) != KF_OK)
       return rc;
   }
   return kh_expr_parse_filters(c, q);
@@ -183,6 +190,13 @@ static kf_rc kh_expr_operand(kh_cur *c, kh_predicate *pred) {
   case KH_PRED_STRING:
     pred->operand.kind = KH_LIT_STRING;
     return kh_cur_need_string(c, &pred->operand.str, "a string after the predicate");
+  case KH_PRED_REGEX: {
+    pred->operand.kind = KH_LIT_STRING;
+    kf_rc rc = kh_cur_need_string(c, &pred->operand.str, "a string after the predicate");
+    if (rc == KF_OK)
+      rc = kh_regex_precompile(pred->operand.str.text, pred->operand.str.len, &pred->re);
+    return rc;
+  }
   }
   return KF_OK;
 }

@@ -27,7 +27,9 @@ static kf_rc kh_filter_text_error(kf_rc rc, kf_err *err) {
 }
 
 /* Items of an array or object, characters of a string. */
-static kf_rc kh_f_count(const char *arg, size_t len, json_t **value, kf_err *err) {
+static kf_rc kh_f_count(const char *arg, size_t len, const kh_regex *re, json_t **value,
+                        kf_err *err) {
+  (void)re;
   (void)arg;
   (void)len;
   json_t *in = *value;
@@ -91,22 +93,28 @@ static size_t kh_edit_words(char *text, size_t len) {
 }
 
 /* The value as text with ASCII letters lower-cased. */
-static kf_rc kh_f_lower(const char *arg, size_t len, json_t **value, kf_err *err) {
+static kf_rc kh_f_lower(const char *arg, size_t len, const kh_regex *re, json_t **value,
+                        kf_err *err) {
+  (void)re;
   (void)arg;
   (void)len;
   return kh_filter_text_map(value, kh_edit_lower, err);
 }
 
-static kf_rc kh_f_words(const char *arg, size_t len, json_t **value, kf_err *err) {
+static kf_rc kh_f_words(const char *arg, size_t len, const kh_regex *re, json_t **value,
+                        kf_err *err) {
+  (void)re;
   (void)arg;
   (void)len;
   return kh_filter_text_map(value, kh_edit_words, err);
 }
 
 /* The first match (or its group 1) in the value as text; absent without a match. */
-static kf_rc kh_f_regex(const char *arg, size_t len, json_t **value, kf_err *err) {
-  regex_t re;
-  kf_rc rc = kh_text_regex_compile(&re, arg, len, err);
+static kf_rc kh_f_regex(const char *arg, size_t len, const kh_regex *pre, json_t **value,
+                        kf_err *err) {
+  kh_regex *tmp = NULL;
+  const regex_t *re = NULL;
+  kf_rc rc = kh_regex_use(pre, arg, len, &tmp, &re, err);
   if (rc != KF_OK)
     return rc;
   kf_buf text;
@@ -116,13 +124,13 @@ static kf_rc kh_f_regex(const char *arg, size_t len, json_t **value, kf_err *err
   const char *s = text.data != NULL ? text.data : "";
   if (rc != KF_OK)
     rc = kh_filter_text_error(rc, err);
-  else if (kh_text_regex_search(&re, s, text.len, &a, &b))
+  else if (kh_text_regex_search(re, s, text.len, &a, &b))
     rc = kh_filter_replace(value, kh_text_json_string(s + a, b - a), err);
   else {
     json_decref(*value);
     *value = NULL;
   }
-  regfree(&re);
+  kh_regex_free(tmp);
   kf_buf_release(&text);
   return rc;
 }
@@ -175,9 +183,11 @@ static kf_rc kh_grep_lines(const regex_t *re, kf_buf *text, json_t *res) {
 }
 
 /* The matching items of an array, or the matching lines of anything else. */
-static kf_rc kh_f_grep(const char *arg, size_t len, json_t **value, kf_err *err) {
-  regex_t re;
-  kf_rc rc = kh_text_regex_compile(&re, arg, len, err);
+static kf_rc kh_f_grep(const char *arg, size_t len, const kh_regex *pre, json_t **value,
+                       kf_err *err) {
+  kh_regex *tmp = NULL;
+  const regex_t *re = NULL;
+  kf_rc rc = kh_regex_use(pre, arg, len, &tmp, &re, err);
   if (rc != KF_OK)
     return rc;
   json_t *res = json_array();
@@ -186,10 +196,10 @@ static kf_rc kh_f_grep(const char *arg, size_t len, json_t **value, kf_err *err)
   if (res == NULL)
     rc = KF_ERR_NOMEM;
   else if (json_is_array(*value))
-    rc = kh_grep_items(&re, *value, res);
+    rc = kh_grep_items(re, *value, res);
   else if ((rc = kh_text_of_value(*value, &text)) == KF_OK)
-    rc = kh_grep_lines(&re, &text, res);
-  regfree(&re);
+    rc = kh_grep_lines(re, &text, res);
+  kh_regex_free(tmp);
   kf_buf_release(&text);
   if (rc != KF_OK) {
     json_decref(res);
@@ -203,7 +213,9 @@ static kf_rc kh_f_grep(const char *arg, size_t len, json_t **value, kf_err *err)
  * Date, written in any zone, with or without the day name) or an ISO 8601
  * one. Text that is neither is absent, so a check on it fails.
  */
-static kf_rc kh_f_instant(const char *arg, size_t len, json_t **value, kf_err *err) {
+static kf_rc kh_f_instant(const char *arg, size_t len, const kh_regex *re, json_t **value,
+                          kf_err *err) {
+  (void)re;
   (void)arg;
   (void)len;
   kf_buf text;
@@ -227,8 +239,8 @@ static kf_rc kh_f_instant(const char *arg, size_t len, json_t **value, kf_err *e
   X("count", NULL, kh_f_count)                                                                     \
   X("lower", NULL, kh_f_lower)                                                                     \
   X("words", NULL, kh_f_words)                                                                     \
-  X("regex", "a regex", kh_f_regex)                                                                \
-  X("grep", "a regex", kh_f_grep)                                                                  \
+  X("regex", KH_TEXT_REGEX_ARG, kh_f_regex)                                                        \
+  X("grep", KH_TEXT_REGEX_ARG, kh_f_grep)                                                          \
   X("instant", NULL, kh_f_instant)
 
 static const kh_filter_def KH_FILTERS[] = {
@@ -260,5 +272,5 @@ kf_rc kh_filter_apply(const kh_filter *filter, const char *arg, size_t len, json
   assert(filter != NULL && filter->def != NULL && value != NULL);
   if (*value == NULL)
     return KF_OK; /* Absent stays absent through every filter. */
-  return filter->def->apply(arg, len, value, err);
+  return filter->def->apply(arg, len, filter->re, value, err);
 }

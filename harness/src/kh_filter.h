@@ -15,8 +15,12 @@
 #include "kf/error.h"
 #include "kh_ast.h"
 
-/* Replace *value (a new reference, never NULL here) by the filtered value (NULL: absent). */
-typedef kf_rc (*kh_filter_fn)(const char *arg, size_t len, json_t **value, kf_err *err);
+/*
+ * Replace *value (a new reference, never NULL here) by the filtered value
+ * (NULL: absent). re is the argument compiled at parse time, or NULL.
+ */
+typedef kf_rc (*kh_filter_fn)(const char *arg, size_t len, const struct kh_regex *re,
+                              json_t **value, kf_err *err);
 
 typedef struct kh_filter_def {
   const char *name; /* "grep". */

@@ -35,6 +35,39 @@ kf_rc kh_http_global_init(kf_err *err) {
   return KF_OK;
 }
 
+struct kh_http_conn {
+  CURL *curl;
+};
+
+/* The connection kh_http_perform uses on this thread, or NULL: a handle per request. */
+static _Thread_local kh_http_conn *kh_http_bound;
+
+kf_rc kh_http_conn_new(kh_http_conn **out, kf_err *err) {
+  *out = NULL;
+  kf_rc rc = kh_http_global_init(err);
+  if (rc != KF_OK)
+    return rc;
+  kh_http_conn *conn = kf_calloc(1, sizeof *conn);
+  if (conn == NULL || (conn->curl = curl_easy_init()) == NULL) {
+    kf_free(conn);
+    return kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
+  }
+  *out = conn;
+  return KF_OK;
+}
+
+void kh_http_conn_free(kh_http_conn *conn) {
+  if (conn == NULL)
+    return;
+  assert(kh_http_bound != conn);
+  curl_easy_cleanup(conn->curl);
+  kf_free(conn);
+}
+
+void kh_http_conn_bind(kh_http_conn *conn) {
+  kh_http_bound = conn;
+}
+
 void kh_http_response_init(kh_http_response *resp) {
   memset(resp, 0, sizeof(*resp));
 }
@@ -370,6 +403,30 @@ static CURLcode kh_http_configure(CURL *curl, const kh_http_request *req, kh_htt
   return cc;
 }
 
+/*
+ * The handle for one request: the thread's bound connection, reset to no
+ * options at all so nothing of the request before (a method, a body, NOBODY
+ * of a HEAD) carries over (the reset keeps its open connections, which is
+ * the point), or a new handle of its own. NULL without memory.
+ */
+static CURL *kh_http_handle_take(void) {
+  if (kh_http_bound == NULL)
+    return curl_easy_init();
+  curl_easy_reset(kh_http_bound->curl);
+  return kh_http_bound->curl;
+}
+
+/* Done with the handle of kh_http_handle_take. */
+static void kh_http_handle_give_back(CURL *curl) {
+  if (kh_http_bound == NULL || kh_http_bound->curl != curl) {
+    curl_easy_cleanup(curl);
+    return;
+  }
+  /* The handle lives on: it must not point at this call's buffers or header list. */
+  (void)curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
+  (void)curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+}
+
 kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err *err) {
   assert(req != NULL && resp != NULL && req->method != NULL && req->url != NULL);
   assert(req->headers_len == 0 || (req->headers != NULL && req->values != NULL));
@@ -380,13 +437,13 @@ kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err
   if (rc != KF_OK)
     return kf_err_set(err, rc, "cannot record the request");
 
-  CURL *curl = curl_easy_init();
+  CURL *curl = kh_http_handle_take();
   if (curl == NULL)
     return kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
   struct curl_slist *headers = NULL;
   rc = kh_http_header_list(req, &headers);
   if (rc != KF_OK) {
-    curl_easy_cleanup(curl);
+    kh_http_handle_give_back(curl);
     return kf_err_set(err, rc, "cannot build the request headers");
   }
   kh_http_sink sink;
@@ -437,7 +494,7 @@ kf_rc kh_http_perform(const kh_http_request *req, kh_http_response *resp, kf_err
 out:
   kf_buf_release(&sink.head);
   kf_buf_release(&sink.body);
+  kh_http_handle_give_back(curl);
   curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
   return rc;
 }

@@ -71,7 +71,27 @@ json_t *kh_http_response_json(kh_http_response *resp);
 kf_rc kh_http_global_init(kf_err *err);
 
 /*
- * Send req and fill resp (initialised by the caller). On failure resp may
+ * A connection a thread keeps across requests: one libcurl easy handle, whose
+ * cache holds the open keep-alive connections (to the target and the mocks).
+ * A worker of the runner makes one, binds it for its thread and frees it when
+ * it ends, so its scenarios share connections but never state: every request
+ * starts from reset options, and the handle has no cookie engine.
+ */
+typedef struct kh_http_conn kh_http_conn;
+
+/* A new connection (caller frees with kh_http_conn_free); KF_ERR_NOMEM. */
+kf_rc kh_http_conn_new(kh_http_conn **out, kf_err *err);
+/* Close its connections and free it; NULL is ignored. It must not be bound then. */
+void kh_http_conn_free(kh_http_conn *conn);
+/*
+ * Make conn (borrowed; NULL: none) the calling thread's connection: its
+ * kh_http_perform calls use it instead of a handle of their own per request.
+ */
+void kh_http_conn_bind(kh_http_conn *conn);
+
+/*
+ * Send req and fill resp (initialised by the caller), over the thread's bound
+ * connection if it has one (kh_http_conn_bind). On failure resp may
  * still hold the request trace. Errors: KF_ERR_NETWORK when the peer could not
  * be reached (connection refused, name not resolved, reset), KF_ERR_TIMEOUT
  * when the timeout passed, KF_ERR_LIMIT for a response over the cap,

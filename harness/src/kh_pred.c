@@ -320,8 +320,9 @@ static kf_rc kh_p_startswith(kh_pred_env *env, kf_err *err) {
 }
 
 static kf_rc kh_p_matches(kh_pred_env *env, kf_err *err) {
-  regex_t re;
-  kf_rc rc = kh_text_regex_compile(&re, env->s, env->slen, err);
+  kh_regex *tmp = NULL;
+  const regex_t *re = NULL;
+  kf_rc rc = kh_regex_use(env->re, env->s, env->slen, &tmp, &re, err);
   if (rc != KF_OK)
     return rc;
   kf_buf text;
@@ -329,8 +330,8 @@ static kf_rc kh_p_matches(kh_pred_env *env, kf_err *err) {
   rc = kh_text_of_value(env->value, &text);
   size_t a, b;
   if (rc == KF_OK)
-    env->holds = kh_text_regex_search(&re, text.data != NULL ? text.data : "", text.len, &a, &b);
-  regfree(&re);
+    env->holds = kh_text_regex_search(re, text.data != NULL ? text.data : "", text.len, &a, &b);
+  kh_regex_free(tmp);
   kf_buf_release(&text);
   if (rc != KF_OK)
     return kf_err_set(err, rc, "cannot evaluate the predicate: %s", kf_rc_name(rc));
@@ -386,8 +387,8 @@ static kf_rc kh_p_json_equals(kh_pred_env *env, kf_err *err) {
   X("contains", STRING, kh_p_contains, false, 0)                                                   \
   X("not contains", STRING, kh_p_contains, true, 0)                                                \
   X("startswith", STRING, kh_p_startswith, false, 0)                                               \
-  X("matches", STRING, kh_p_matches, false, 0)                                                     \
-  X("not matches", STRING, kh_p_matches, true, 0)                                                  \
+  X("matches", REGEX, kh_p_matches, false, 0)                                                      \
+  X("not matches", REGEX, kh_p_matches, true, 0)                                                   \
   X("exists", NO_OPERAND, kh_p_exists, false, 0)                                                   \
   X("not exists", NO_OPERAND, kh_p_exists, true, 0)                                                \
   X("is-uuid", NO_OPERAND, kh_p_is_uuid, false, 0)                                                 \
@@ -437,7 +438,8 @@ kf_rc kh_pred_eval(const kh_predicate *pred, const json_t *value, const kh_vars 
                      .s = operand.data != NULL ? operand.data : "",
                      .slen = operand.len,
                      .mode = pred->def->mode,
-                     .found = &found};
+                     .found = &found,
+                     .re = pred->re};
   if (value == NULL) {
     /* Only `not exists` holds for an absent value. */
     *holds = pred->def->decide == kh_p_exists && pred->def->negate;

@@ -30,7 +30,8 @@ typedef enum kh_pred_operand {
   KH_PRED_NO_OPERAND, /* exists, is-uuid */
   KH_PRED_ANY,        /* == 200, == "x", == true, == null */
   KH_PRED_NUMBER,     /* < 500, or a quoted whole integer such as "{{max}}" */
-  KH_PRED_STRING      /* contains "x" */
+  KH_PRED_STRING,     /* contains "x" */
+  KH_PRED_REGEX       /* matches "^a+$": a string the parser compiles when it takes no variable */
 } kh_pred_operand;
 
 /* What a decide function sees and sets. */
@@ -44,6 +45,7 @@ typedef struct kh_pred_env {
   bool undecided; /* The types cannot be compared: fails whatever the negation. */
   char note[80];  /* Appended to the explanation, e.g. " (type mismatch: number vs string)". */
   kf_buf *found;  /* A decision may put here where it found the operand; it then explains. */
+  const struct kh_regex *re; /* The operand compiled at parse time, or NULL (kh_text.h). */
 } kh_pred_env;
 
 typedef kf_rc (*kh_pred_fn)(kh_pred_env *env, kf_err *err);

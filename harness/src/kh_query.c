@@ -86,8 +86,9 @@ static kf_rc kh_q_header_raw(const kh_query_env *env, const char *arg, size_t le
 static kf_rc kh_q_first_match(const kh_query_env *env, const char *arg, size_t len, json_t **out,
                               kf_err *err) {
   *out = NULL;
-  regex_t re;
-  kf_rc rc = kh_text_regex_compile(&re, arg, len, err);
+  kh_regex *tmp = NULL;
+  const regex_t *re = NULL;
+  kf_rc rc = kh_regex_use(env->re, arg, len, &tmp, &re, err);
   if (rc != KF_OK)
     return rc;
   size_t i;
@@ -95,12 +96,12 @@ static kf_rc kh_q_first_match(const kh_query_env *env, const char *arg, size_t l
   json_array_foreach(json_object_get(env->subject->doc, env->key), i, item) {
     size_t a, b;
     if (json_is_string(item) &&
-        kh_text_regex_search(&re, json_string_value(item), json_string_length(item), &a, &b)) {
+        kh_text_regex_search(re, json_string_value(item), json_string_length(item), &a, &b)) {
       *out = json_incref(item);
       break;
     }
   }
-  regfree(&re);
+  kh_regex_free(tmp);
   return KF_OK;
 }
 
@@ -197,7 +198,7 @@ static kf_rc kh_q_var(const kh_query_env *env, const char *arg, size_t len, json
   X("mail.header", MAIL, "a header name", kh_q_header, NULL)                                       \
   X("mail.header_raw", MAIL, "a header name", kh_q_header_raw, "header_list")                      \
   X("mail.links", MAIL, NULL, kh_q_key, "links")                                                   \
-  X("mail.link", MAIL, "a regex", kh_q_first_match, "links")                                       \
+  X("mail.link", MAIL, KH_TEXT_REGEX_ARG, kh_q_first_match, "links")                               \
   X("mail.json", MAIL, "a JSON path", kh_q_path, NULL)                                             \
   X("letter.kind", LETTER, NULL, kh_q_key, "kind")                                                 \
   X("letter.text", LETTER, NULL, kh_q_key, "text")                                                 \
@@ -238,7 +239,7 @@ kf_rc kh_query_eval(const kh_query *query, kh_subjects *subjects, const kh_vars 
   assert(query != NULL && query->def != NULL && out != NULL);
   *out = NULL;
   const kh_query_def *def = query->def;
-  kh_query_env env = {NULL, vars, def->key};
+  kh_query_env env = {NULL, vars, def->key, query->re};
   kf_buf arg;
   kf_buf_init(&arg, KH_VAR_MAX_BYTES);
   kf_rc rc = kh_vars_expand(vars, &query->arg, &arg, err);

@@ -22,7 +22,8 @@
 typedef struct kh_query_env {
   kh_subject *subject;
   const kh_vars *vars;
-  const char *key; /* The row's document key or part, for the generic functions. */
+  const char *key;           /* The row's document key or part, for the generic functions. */
+  const struct kh_regex *re; /* A regex argument compiled at parse time, or NULL (kh_text.h). */
 } kh_query_env;
 
 /*

@@ -66,6 +66,17 @@ typedef struct kh_pool {
 
 static void *kh_pool_worker(void *arg) {
   kh_pool *pool = arg;
+  /*
+   * One connection per worker for all its scenarios: a request then costs
+   * what the target takes, not a TCP handshake. Without one (no memory) each
+   * request opens its own, which is slower but the same run.
+   */
+  kh_http_conn *conn = NULL;
+  kf_err cerr;
+  kf_err_init(&cerr);
+  if (kh_http_conn_new(&conn, &cerr) != KF_OK)
+    kf_log(KF_LOG_WARN, "no connection to reuse, one per request: %s", cerr.message);
+  kh_http_conn_bind(conn);
   for (;;) {
     pthread_mutex_lock(&pool->lock);
     bool cancelled = pool->cfg->cancel != NULL && atomic_load(pool->cfg->cancel);
@@ -80,7 +91,12 @@ static void *kh_pool_worker(void *arg) {
     if (pool->cfg->progress != NULL)
       pool->cfg->progress(&pool->slots[i], pool->done, pool->total, pool->cfg->progress_ctx);
     pthread_mutex_unlock(&pool->lock);
+    kf_status st = pool->slots[i].status;
+    if (pool->cfg->lean && (st == KF_STATUS_PASS || st == KF_STATUS_SKIP))
+      kf_scenario_result_drop_steps(&pool->slots[i]);
   }
+  kh_http_conn_bind(NULL);
+  kh_http_conn_free(conn);
   return NULL;
 }
 

@@ -55,6 +55,16 @@ typedef struct kh_runner_config {
   const atomic_bool *cancel;  /* Borrowed, may be NULL: once true, no further scenario starts. */
   const kh_shard *shard;      /* Borrowed, may be NULL: run the whole selection. */
   const char *catalogue_hash; /* Borrowed, may be NULL: kh_shard_file_hash of the catalogue. */
+  /*
+   * A lean run keeps what only a report of every step shows
+   * (kr_format_shows_passing) for nothing that passed: a step that passes
+   * loses its exchanges, asserts and artifacts at once, and a scenario that
+   * passed or was skipped loses its steps once the progress callback has
+   * seen it. What a failure shows (the failing step whole, every step's
+   * label and outcome) stays, so the console and TAP read the same, and the
+   * memory of a long run stays flat. false keeps everything to the end.
+   */
+  bool lean;
 } kh_runner_config;
 
 /*

@@ -3,6 +3,10 @@
  *
  * Nothing here sleeps: readiness is a pipe the child writes one line to, and
  * exit is seen as end-of-file on a lifeline pipe whose only writer is the child.
+ * KONFORM_STACK_WRAPPER puts a command such as valgrind in front of every
+ * program. It should run the program in its own process, as valgrind and exec
+ * wrappers do, so the pid that gets SIGTERM, the lifeline and the exit status
+ * stay the program's.
  */
 #include "kh_stack.h"
 
@@ -29,6 +33,15 @@
 /* Small enough that the tail fits in a kf_err message after the headline. */
 #define KH_STACK_LOG_TAIL 360
 #define KH_STACK_READY_MAX 256
+/* The variable naming the wrapper command (kh_stack_wrapper_read). */
+#define KH_STACK_WRAPPER_ENV "KONFORM_STACK_WRAPPER"
+/*
+ * How many times longer the READY and shutdown deadlines are under a wrapper:
+ * memcheck runs a program 10 to 50 times slower, and under it the timing
+ * server (which hashes at the interactive cost when it starts) took 12 s to
+ * READY on a loaded 2-core machine, against the 30 s allowed.
+ */
+#define KH_STACK_WRAPPER_SLOWDOWN 10
 
 static const char *const kh_stack_names[KH_STACK_CHILDREN] = {
     "konform-mail", "konform-post", "konform-server", "konform-server-timing"};
@@ -111,9 +124,44 @@ void kh_stack_release(kh_stack *stack) {
   pthread_mutex_destroy(&stack->lock);
 }
 
+/* A deadline of ms, stretched when the programs run under a wrapper. */
+static int kh_stack_deadline_ms(int ms) {
+  const char *wrapper = getenv(KH_STACK_WRAPPER_ENV);
+  bool wrapped = wrapper != NULL && wrapper[strspn(wrapper, " \t\n")] != '\0';
+  return wrapped ? ms * KH_STACK_WRAPPER_SLOWDOWN : ms;
+}
+
 static bool kh_stack_is_executable(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/*
+ * The first executable NAME in a folder of PATH, into *out (caller frees);
+ * KF_ERR_NOT_FOUND, without a message, when there is none.
+ */
+static kf_rc kh_stack_find_on_path(const char *name, char **out, kf_err *err) {
+  /* Walk PATH by hand: execvp would find it too, but we want to report where. */
+  const char *path = getenv("PATH");
+  const char *p = path != NULL ? path : "/usr/local/bin:/usr/bin:/bin";
+  while (*p != '\0') {
+    const char *colon = strchr(p, ':');
+    size_t len = colon != NULL ? (size_t)(colon - p) : strlen(p);
+    if (len > 0 && len < KH_STACK_PATH_MAX) {
+      char *cand = kf_str_printf("%.*s/%s", (int)len, p, name);
+      if (cand == NULL)
+        return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+      if (kh_stack_is_executable(cand)) {
+        *out = cand;
+        return KF_OK;
+      }
+      kf_free(cand);
+    }
+    if (colon == NULL)
+      break;
+    p = colon + 1;
+  }
+  return KF_ERR_NOT_FOUND;
 }
 
 kf_rc kh_stack_find_program(const char *name, char **out, kf_err *err) {
@@ -135,26 +183,9 @@ kf_rc kh_stack_find_program(const char *name, char **out, kf_err *err) {
       kf_free(cand);
     }
   }
-  /* Walk PATH by hand: execvp would find it too, but we want to report where. */
-  const char *path = getenv("PATH");
-  const char *p = path != NULL ? path : "/usr/local/bin:/usr/bin:/bin";
-  while (*p != '\0') {
-    const char *colon = strchr(p, ':');
-    size_t len = colon != NULL ? (size_t)(colon - p) : strlen(p);
-    if (len > 0 && len < KH_STACK_PATH_MAX) {
-      char *cand = kf_str_printf("%.*s/%s", (int)len, p, name);
-      if (cand == NULL)
-        return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-      if (kh_stack_is_executable(cand)) {
-        *out = cand;
-        return KF_OK;
-      }
-      kf_free(cand);
-    }
-    if (colon == NULL)
-      break;
-    p = colon + 1;
-  }
+  kf_rc rc = kh_stack_find_on_path(name, out, err);
+  if (rc != KF_ERR_NOT_FOUND)
+    return rc;
   return kf_err_set(
       err, KF_ERR_NOT_FOUND,
       "cannot find %s next to konform or on PATH (build everything with 'make', or use --target)",
@@ -284,8 +315,8 @@ void kh_stack_stop(kh_stack *stack) {
     }
     /* The server first, so it never talks to mocks that are already gone. */
     for (int i = KH_STACK_CHILDREN - 1; i >= 0; i--)
-      kh_stack_child_stop(&stack->children[i], KH_STACK_STOP_TIMEOUT_MS, stack->exit_report,
-                          sizeof(stack->exit_report));
+      kh_stack_child_stop(&stack->children[i], kh_stack_deadline_ms(KH_STACK_STOP_TIMEOUT_MS),
+                          stack->exit_report, sizeof(stack->exit_report));
     if (stack->dir != NULL && !stack->keep_state)
       kh_stack_remove_dir(stack->dir);
   }
@@ -305,7 +336,7 @@ kf_rc kh_stack_exit_status(const kh_stack *stack, kf_err *err) {
  */
 static kf_rc kh_stack_read_ready(int fd, int wake_fd, char *line, size_t cap) {
   size_t len = 0;
-  int64_t deadline = kf_time_monotonic_ms() + KH_STACK_READY_TIMEOUT_MS;
+  int64_t deadline = kf_time_monotonic_ms() + kh_stack_deadline_ms(KH_STACK_READY_TIMEOUT_MS);
   for (;;) {
     int64_t left = deadline - kf_time_monotonic_ms();
     if (left <= 0)
@@ -353,9 +384,125 @@ static unsigned kh_stack_ready_port(const char *line, const char *key) {
   return (unsigned)v;
 }
 
+/*
+ * KONFORM_STACK_WRAPPER: a command every program of the stack starts under
+ * (valgrind, strace, ...), so a memory checker sees the real servers of a real
+ * run. It is cut at blanks with no quoting, which keeps it free of a shell; its
+ * first word is looked up on PATH unless it holds a slash.
+ */
+#define KH_STACK_WRAPPER_MAX 2048
+#define KH_STACK_WRAPPER_WORDS 32
+/* Each child's environment names it, so a wrapper can name its log after it. */
+#define KH_STACK_CHILD_ENV "KONFORM_STACK_CHILD"
+/* More variables than this and the environment is not worth copying. */
+#define KH_STACK_ENV_MAX 4096
+
+typedef struct kh_stack_wrapper {
+  char text[KH_STACK_WRAPPER_MAX]; /* The variable's copy, cut into words in place. */
+  char *words[KH_STACK_WRAPPER_WORDS + 1];
+  size_t n;   /* 0: no wrapper. */
+  char *path; /* words[0] as found; owned, kh_stack_wrapper_release frees it. */
+} kh_stack_wrapper;
+
+static void kh_stack_wrapper_release(kh_stack_wrapper *wr) {
+  kf_free(wr->path);
+  wr->path = NULL;
+}
+
+/* Read and split the variable into *wr (zeroed here); n stays 0 when it is unset or blank. */
+static kf_rc kh_stack_wrapper_read(kh_stack_wrapper *wr, kf_err *err) {
+  memset(wr, 0, sizeof *wr);
+  const char *env = getenv(KH_STACK_WRAPPER_ENV);
+  if (env == NULL)
+    return KF_OK;
+  if (kf_str_copy(wr->text, sizeof wr->text, env) != KF_OK)
+    return kf_err_set(err, KF_ERR_LIMIT, "%s is longer than %d bytes", KH_STACK_WRAPPER_ENV,
+                      KH_STACK_WRAPPER_MAX - 1);
+  char *p = wr->text;
+  for (;;) {
+    while (*p == ' ' || *p == '\t' || *p == '\n')
+      *p++ = '\0';
+    if (*p == '\0')
+      break;
+    if (wr->n == KH_STACK_WRAPPER_WORDS)
+      return kf_err_set(err, KF_ERR_LIMIT, "%s has more than %d words", KH_STACK_WRAPPER_ENV,
+                        KH_STACK_WRAPPER_WORDS);
+    wr->words[wr->n++] = p;
+    while (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\n')
+      p++;
+  }
+  if (wr->n == 0)
+    return KF_OK;
+  if (strchr(wr->words[0], '/') != NULL) {
+    wr->path = kf_strdup(wr->words[0]);
+    if (wr->path == NULL)
+      return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+    if (!kh_stack_is_executable(wr->path))
+      return kf_err_set(err, KF_ERR_NOT_FOUND, "%s: %s is not an executable file",
+                        KH_STACK_WRAPPER_ENV, wr->path);
+    return KF_OK;
+  }
+  kf_rc rc = kh_stack_find_on_path(wr->words[0], &wr->path, err);
+  if (rc == KF_ERR_NOT_FOUND)
+    return kf_err_set(err, rc, "%s: cannot find %s on PATH", KH_STACK_WRAPPER_ENV, wr->words[0]);
+  return rc;
+}
+
+/* POSIX has the program declare it; glibc's unistd.h does only for _GNU_SOURCE. */
+extern char **environ;
+
+/*
+ * The child's environment: ours without any KONFORM_STACK_CHILD, then
+ * KONFORM_STACK_CHILD=name. The array into *out and its one new string into
+ * *entry, both for the caller to kf_free; the other strings are borrowed.
+ */
+static kf_rc kh_stack_child_env(const char *name, char ***out, char **entry, kf_err *err) {
+  size_t n = 0;
+  while (environ != NULL && environ[n] != NULL && n < KH_STACK_ENV_MAX)
+    n++;
+  *entry = kf_str_printf("%s=%s", KH_STACK_CHILD_ENV, name);
+  *out = kf_calloc(n + 2, sizeof **out);
+  if (*entry == NULL || *out == NULL) {
+    kf_free(*entry);
+    kf_free(*out);
+    *entry = NULL;
+    *out = NULL;
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (!kf_str_starts_with(environ[i], KH_STACK_CHILD_ENV "="))
+      (*out)[k++] = environ[i];
+  (*out)[k++] = *entry;
+  (*out)[k] = NULL;
+  return KF_OK;
+}
+
+/*
+ * argv for child: the wrapper's words, prog, args (NULL-terminated) and
+ * "--ready-fd FDNUM", into argv, which has room for cap pointers.
+ */
+static kf_rc kh_stack_child_argv(const kh_stack_wrapper *wr, const char *prog,
+                                 const char *const *args, const char *fdnum, const char **argv,
+                                 size_t cap, kf_err *err) {
+  size_t argc = 0;
+  for (size_t i = 0; i < wr->n; i++)
+    argv[argc++] = wr->words[i];
+  argv[argc++] = prog;
+  for (size_t i = 0; args[i] != NULL; i++) {
+    if (argc + 3 >= cap)
+      return kf_err_set(err, KF_ERR_LIMIT, "more than %zu arguments for %s", cap, prog);
+    argv[argc++] = args[i];
+  }
+  argv[argc++] = "--ready-fd";
+  argv[argc++] = fdnum;
+  argv[argc] = NULL;
+  return KF_OK;
+}
+
 /* In the child between fork and exec: only async-signal-safe calls. */
-static void kh_stack_child_exec(const char *prog, char *const argv[], int log_fd, int ready_w,
-                                int life_w) {
+static void kh_stack_child_exec(const char *path, char *const argv[], char *const envp[],
+                                int log_fd, int ready_w, int life_w) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
@@ -367,7 +514,7 @@ static void kh_stack_child_exec(const char *prog, char *const argv[], int log_fd
   dup2(log_fd, 2);
   kh_stack_set_cloexec(ready_w, false);
   kh_stack_set_cloexec(life_w, false);
-  execv(prog, argv);
+  execve(path, argv, envp);
   static const char msg[] = "konform: exec failed\n";
   ssize_t ignored = write(2, msg, sizeof(msg) - 1);
   (void)ignored;
@@ -387,7 +534,7 @@ static kf_rc kh_stack_not_ready(kh_stack *stack, kh_stack_child *c, kf_rc rc, kf
   }
   bool timed_out = rc == KF_ERR_TIMEOUT;
   /* Give a dying child a moment to finish writing its log, then reap it. */
-  bool exited = kh_stack_wait_exit(c, 2000);
+  bool exited = kh_stack_wait_exit(c, kh_stack_deadline_ms(2000));
   int status = 0;
   if (!exited)
     kill(c->pid, SIGKILL);
@@ -398,7 +545,8 @@ static kf_rc kh_stack_not_ready(kh_stack *stack, kh_stack_child *c, kf_rc rc, kf
   kh_stack_log_tail(c->log_path, tail, sizeof(tail));
   char how[64];
   if (timed_out && !exited)
-    (void)kf_str_format(how, sizeof(how), "was not ready within %d ms", KH_STACK_READY_TIMEOUT_MS);
+    (void)kf_str_format(how, sizeof(how), "was not ready within %d ms",
+                        kh_stack_deadline_ms(KH_STACK_READY_TIMEOUT_MS));
   else if (WIFEXITED(status))
     (void)kf_str_format(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
   else if (WIFSIGNALED(status))
@@ -411,21 +559,21 @@ static kf_rc kh_stack_not_ready(kh_stack *stack, kh_stack_child *c, kf_rc rc, kf
   return rc;
 }
 
+/* What one start of a child needs, all allocated before the fork. */
+typedef struct kh_stack_launch {
+  char *prog; /* The program, as found; owned. */
+  kh_stack_wrapper wr;
+  char **envp;     /* Owned array of borrowed strings but env_entry. */
+  char *env_entry; /* KONFORM_STACK_CHILD=name; owned. */
+} kh_stack_launch;
+
 /*
- * Start child c from prog with args (NULL-terminated, "--ready-fd N" appended
+ * Fork child c as la says with args (NULL-terminated, "--ready-fd N" appended
  * here) and wait for its READY line.
  */
-static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *const *args,
-                            char *ready, size_t ready_cap, kf_err *err) {
-  char *prog = NULL;
-  kf_rc rc = kh_stack_find_program(c->program, &prog, err);
-  if (rc != KF_OK)
-    return rc;
-  c->log_path = kf_str_printf("%s/%s.log", stack->dir, c->name);
-  if (c->log_path == NULL) {
-    kf_free(prog);
-    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-  }
+static kf_rc kh_stack_fork(kh_stack *stack, kh_stack_child *c, const kh_stack_launch *la,
+                           const char *const *args, char *ready, size_t ready_cap, kf_err *err) {
+  kf_rc rc = KF_OK;
   int ready_p[2] = {-1, -1}, life_p[2] = {-1, -1};
   int log_fd = open(c->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (log_fd < 0 || pipe(ready_p) != 0 || pipe(life_p) != 0 ||
@@ -439,16 +587,10 @@ static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *cons
     rc = kf_err_set(err, KF_ERR_INTERNAL, "fd number too long");
     goto fail;
   }
-  const char *argv[KH_STACK_MAX_SERVER_ARGS + 32];
-  size_t argc = 0;
-  argv[argc++] = prog;
-  for (size_t i = 0; args[i] != NULL; i++) {
-    assert(argc < KH_STACK_MAX_SERVER_ARGS + 28);
-    argv[argc++] = args[i];
-  }
-  argv[argc++] = "--ready-fd";
-  argv[argc++] = fdnum;
-  argv[argc] = NULL;
+  const char *argv[KH_STACK_WRAPPER_WORDS + KH_STACK_MAX_SERVER_ARGS + 32];
+  rc = kh_stack_child_argv(&la->wr, la->prog, args, fdnum, argv, sizeof argv / sizeof argv[0], err);
+  if (rc != KF_OK)
+    goto fail;
 
   /* The child is registered under the lock, so a concurrent stop sees it and ends it. */
   pthread_mutex_lock(&stack->lock);
@@ -464,7 +606,8 @@ static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *cons
     goto fail;
   }
   if (pid == 0)
-    kh_stack_child_exec(prog, (char *const *)argv, log_fd, ready_p[1], life_p[1]);
+    kh_stack_child_exec(la->wr.n > 0 ? la->wr.path : la->prog, (char *const *)argv, la->envp,
+                        log_fd, ready_p[1], life_p[1]);
   c->pid = pid;
   c->life_fd = life_p[0];
   life_p[0] = -1;
@@ -488,7 +631,30 @@ fail:
     if (life_p[i] >= 0)
       close(life_p[i]);
   }
-  kf_free(prog);
+  return rc;
+}
+
+/*
+ * Start child c with args (NULL-terminated), under KONFORM_STACK_WRAPPER when
+ * it is set, and wait for its READY line.
+ */
+static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *const *args,
+                            char *ready, size_t ready_cap, kf_err *err) {
+  kh_stack_launch la;
+  memset(&la, 0, sizeof la);
+  kf_rc rc = kh_stack_find_program(c->program, &la.prog, err);
+  if (rc == KF_OK)
+    rc = kh_stack_wrapper_read(&la.wr, err);
+  if (rc == KF_OK)
+    rc = kh_stack_child_env(c->name, &la.envp, &la.env_entry, err);
+  if (rc == KF_OK && (c->log_path = kf_str_printf("%s/%s.log", stack->dir, c->name)) == NULL)
+    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  if (rc == KF_OK)
+    rc = kh_stack_fork(stack, c, &la, args, ready, ready_cap, err);
+  kf_free(la.prog);
+  kh_stack_wrapper_release(&la.wr);
+  kf_free(la.envp);
+  kf_free(la.env_entry);
   return rc;
 }
 

@@ -4,7 +4,10 @@
 #include "kh_text.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <string.h>
+
+#include "kf/alloc.h"
 
 static int kh_dump_cb(const char *buffer, size_t size, void *data) {
   return kf_buf_append((kf_buf *)data, buffer, size) == KF_OK ? 0 : -1;
@@ -75,4 +78,113 @@ bool kh_text_regex_search(const regex_t *re, const char *s, size_t len, size_t *
       return false;
     off += seg + 1;
   }
+}
+
+const char KH_TEXT_REGEX_ARG[] = "a regex";
+
+/*
+ * A compiled regex. The ones the parser makes are shared by pattern through
+ * one list: glibc's regexec grows a DFA cache inside each compiled regex as
+ * it meets new text, so a suite that repeats a pattern (a confirmation link
+ * in every scenario that mails) keeps one cache for it rather than one per
+ * scenario, and the memory stays that of the distinct patterns.
+ */
+struct kh_regex {
+  regex_t re;
+  char *pat; /* Owned, for a shared one: the pattern it was compiled from. */
+  size_t len;
+  size_t refs;           /* Shared ones: how many AST nodes hold it. */
+  struct kh_regex *next; /* In kh_regex_shared. */
+};
+
+static pthread_mutex_t kh_regex_lock = PTHREAD_MUTEX_INITIALIZER;
+static kh_regex *kh_regex_shared;
+
+/* pat compiled into a new, unshared kh_regex. */
+static kf_rc kh_regex_new(const char *pat, size_t len, kh_regex **out, kf_err *err) {
+  *out = NULL;
+  kh_regex *re = kf_calloc(1, sizeof *re);
+  if (re == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  kf_rc rc = kh_text_regex_compile(&re->re, pat, len, err);
+  if (rc != KF_OK) {
+    kf_free(re);
+    return rc;
+  }
+  *out = re;
+  return KF_OK;
+}
+
+void kh_regex_free(kh_regex *re) {
+  if (re == NULL)
+    return;
+  if (re->pat != NULL) {
+    pthread_mutex_lock(&kh_regex_lock);
+    bool last = --re->refs == 0;
+    for (kh_regex **p = &kh_regex_shared; last && *p != NULL; p = &(*p)->next) {
+      if (*p == re) {
+        *p = re->next;
+        break;
+      }
+    }
+    pthread_mutex_unlock(&kh_regex_lock);
+    if (!last)
+      return;
+    kf_free(re->pat);
+  }
+  regfree(&re->re);
+  kf_free(re);
+}
+
+/* The shared regex of pattern text, with one more holder; NULL if there is none yet. */
+static kh_regex *kh_regex_find_shared(const char *text, size_t len) {
+  for (kh_regex *r = kh_regex_shared; r != NULL; r = r->next) {
+    if (r->len == len && memcmp(r->pat, text, len) == 0) {
+      r->refs++;
+      return r;
+    }
+  }
+  return NULL;
+}
+
+kf_rc kh_regex_precompile(const char *text, size_t len, kh_regex **out) {
+  *out = NULL;
+  if (text == NULL || kh_text_find(text, len, "{{", 2))
+    return KF_OK;
+  pthread_mutex_lock(&kh_regex_lock);
+  kf_rc rc = KF_OK;
+  kh_regex *re = kh_regex_find_shared(text, len);
+  if (re == NULL) {
+    kf_err err;
+    kf_err_init(&err);
+    rc = kh_regex_new(text, len, &re, &err);
+    if (rc == KF_OK && (re->pat = kf_memdup0(text, len)) == NULL) {
+      regfree(&re->re);
+      kf_free(re);
+      re = NULL;
+      rc = KF_ERR_NOMEM;
+    }
+    if (rc == KF_OK) {
+      re->len = len;
+      re->refs = 1;
+      re->next = kh_regex_shared;
+      kh_regex_shared = re;
+    }
+  }
+  pthread_mutex_unlock(&kh_regex_lock);
+  *out = re;
+  /* A pattern that does not compile is reported where it is used, as before. */
+  return rc == KF_ERR_NOMEM ? rc : KF_OK;
+}
+
+kf_rc kh_regex_use(const kh_regex *pre, const char *pat, size_t len, kh_regex **tmp,
+                   const regex_t **out, kf_err *err) {
+  *tmp = NULL;
+  if (pre != NULL) {
+    *out = &pre->re;
+    return KF_OK;
+  }
+  kf_rc rc = kh_regex_new(pat, len, tmp, err);
+  *out = rc == KF_OK ? &(*tmp)->re : NULL;
+  return rc;
 }

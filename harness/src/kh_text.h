@@ -41,4 +41,37 @@ kf_rc kh_text_regex_compile(regex_t *re, const char *pat, size_t len, kf_err *er
  */
 bool kh_text_regex_search(const regex_t *re, const char *s, size_t len, size_t *start, size_t *end);
 
+/*
+ * What the rows of filters and queries whose quoted argument is a regex give
+ * as that argument ("a regex"): the parser knows them by this one string and
+ * compiles their patterns once (kh_regex_precompile).
+ */
+extern const char KH_TEXT_REGEX_ARG[];
+
+/*
+ * A compiled regex that the AST keeps (kh_ast.h) for a pattern without
+ * variables, so no run compiles it again. regexec is thread-safe on a
+ * compiled regex, so parallel scenarios share it.
+ */
+typedef struct kh_regex kh_regex;
+
+/* Free re (NULL is ignored). */
+void kh_regex_free(kh_regex *re);
+
+/*
+ * Compile the pattern text (len bytes) if it takes no {{variable}}, into
+ * *out (caller frees with kh_regex_free); otherwise, and for a pattern that
+ * does not compile, *out is NULL and the run compiles and reports it where
+ * it is used, as it would any pattern. Only KF_ERR_NOMEM fails.
+ */
+kf_rc kh_regex_precompile(const char *text, size_t len, kh_regex **out);
+
+/*
+ * The regex to match with: pre's when the parser compiled the pattern,
+ * else pat (len bytes, interpolated) compiled into *tmp, which the caller
+ * frees with kh_regex_free after the match. Errors as kh_text_regex_compile.
+ */
+kf_rc kh_regex_use(const kh_regex *pre, const char *pat, size_t len, kh_regex **tmp,
+                   const regex_t **out, kf_err *err);
+
 #endif

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +43,21 @@ typedef struct httpd_linger {
   int fd; /* Our duplicate of the socket; -1 once done. */
   int64_t deadline_ms;
 } httpd_linger;
+
+/*
+ * One open connection, from libmicrohttpd's STARTED notice to its CLOSED
+ * one: the deadline that holds it now, and the raw URL of its request. The
+ * list and the deadlines are under the daemon's lock, since the linger
+ * thread reads them to cut off connections past their deadline; raw_url is
+ * only touched by the connection's own thread.
+ */
+typedef struct httpd_conn {
+  struct httpd_conn *prev, *next;
+  int fd;
+  int64_t deadline_ms; /* 0 = none (a handler runs or the answer is sent). */
+  bool cut;            /* Shut down at its deadline. */
+  char *raw_url;       /* The request target as sent (uri_log_cb), or NULL. */
+} httpd_conn;
 
 typedef struct httpd_route {
   char *method;
@@ -77,6 +93,7 @@ struct kf_httpd {
   size_t n_expect;
   bool linger_stop;
   bool linger_running;
+  httpd_conn *conns; /* Open connections (under lock), see httpd_conn. */
   pthread_t linger_thread;
   int linger_wake[2]; /* linger_add writes a byte to wake the thread. */
 };
@@ -86,6 +103,7 @@ struct kf_http_req {
   const kf_http_fake_req *fake; /* Query and headers of a fake request, else NULL. */
   const void *route_data;       /* Of the matched route, set before the filter runs. */
   kf_httpd *httpd;
+  httpd_conn *track; /* The connection's record, or NULL (fake, or none could be made). */
   const char *method;
   char *path;
   kf_buf body;
@@ -122,7 +140,7 @@ void kf_httpd_config_init(kf_httpd_config *cfg) {
   cfg->threads = 4;
   cfg->max_body = 1024 * 1024;
   cfg->connection_timeout_s = 60;
-  cfg->max_connections = 256;
+  cfg->limits = (kf_httpd_limits)KF_HTTPD_LIMITS_DEFAULT;
   cfg->server_name = NULL;
 }
 
@@ -438,6 +456,32 @@ size_t kf_http_req_query_count(const kf_http_req *req, const char *name) {
   }
   (void)MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, query_count_cb, &c);
   return c.n;
+}
+
+const char *kf_http_req_raw_query(const kf_http_req *req) {
+  if (req->fake != NULL)
+    return req->fake->raw_query;
+  if (req->track == NULL || req->track->raw_url == NULL)
+    return NULL;
+  const char *q = strchr(req->track->raw_url, '?');
+  return q != NULL ? q + 1 : "";
+}
+
+static bool httpd_is_hex(char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+bool kf_http_broken_escape(const char *s, size_t len, size_t *at) {
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] != '%')
+      continue;
+    if (len - i < 3 || !httpd_is_hex(s[i + 1]) || !httpd_is_hex(s[i + 2])) {
+      *at = i;
+      return true;
+    }
+    i += 2;
+  }
+  return false;
 }
 
 const char *kf_http_req_header(const kf_http_req *req, const char *name) {
@@ -849,6 +893,203 @@ static void serve(kf_httpd *h, kf_http_req *req, kf_http_resp *resp) {
 }
 
 static void linger_expect(kf_httpd *h, struct MHD_Connection *conn);
+static void linger_wake(kf_httpd *h);
+
+/* ---- Connection records and deadlines ---- */
+
+/* The record of conn (made when libmicrohttpd announced it), or NULL. */
+static httpd_conn *conn_of(struct MHD_Connection *conn) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* Give c a deadline seconds from now (0 = none), and wake the thread that enforces it. */
+static void conn_deadline(kf_httpd *h, httpd_conn *c, unsigned seconds) {
+  if (c == NULL)
+    return;
+  int64_t at = seconds == 0 ? 0 : kf_time_monotonic_ms() + (int64_t)seconds * 1000;
+  pthread_mutex_lock(&h->lock);
+  c->deadline_ms = at;
+  pthread_mutex_unlock(&h->lock);
+  /* A later deadline needs no wake (the thread recomputes when the old one passes). */
+  if (at != 0)
+    linger_wake(h);
+}
+
+/* A new connection: its record, linked in, with the head's deadline. */
+static void conn_track_start(kf_httpd *h, struct MHD_Connection *conn, void **socket_context) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+  httpd_conn *c = kf_calloc(1, sizeof *c);
+  if (c == NULL || ci == NULL) {
+    /* A connection no deadline could hold is not served: it ends at once. */
+    kf_free(c);
+    if (ci != NULL)
+      (void)shutdown(ci->connect_fd, SHUT_RDWR);
+    return;
+  }
+  c->fd = ci->connect_fd;
+  pthread_mutex_lock(&h->lock);
+  c->next = h->conns;
+  if (h->conns != NULL)
+    h->conns->prev = c;
+  h->conns = c;
+  pthread_mutex_unlock(&h->lock);
+  *socket_context = c;
+  conn_deadline(h, c, h->cfg.limits.head_timeout_s);
+}
+
+/*
+ * The connection closes: unlink its record under the lock, so the deadline
+ * thread never shuts down a descriptor libmicrohttpd is about to close (and
+ * the system may give to the next connection).
+ */
+static void conn_track_end(kf_httpd *h, void **socket_context) {
+  httpd_conn *c = *socket_context;
+  if (c == NULL)
+    return;
+  pthread_mutex_lock(&h->lock);
+  if (c->prev != NULL)
+    c->prev->next = c->next;
+  else
+    h->conns = c->next;
+  if (c->next != NULL)
+    c->next->prev = c->prev;
+  pthread_mutex_unlock(&h->lock);
+  kf_free(c->raw_url);
+  kf_free(c);
+  *socket_context = NULL;
+}
+
+/*
+ * Shut down every connection past its deadline; the milliseconds until the
+ * next deadline, or -1 when none is set. Under lock. Only the reading side
+ * of libmicrohttpd notices: its thread reads the end of input and closes the
+ * connection itself, so the descriptor stays its own until CLOSED.
+ */
+static int conns_cut_due(kf_httpd *h, int64_t now) {
+  int64_t next = -1;
+  for (httpd_conn *c = h->conns; c != NULL; c = c->next) {
+    if (c->deadline_ms == 0 || c->cut)
+      continue;
+    if (now >= c->deadline_ms) {
+      (void)shutdown(c->fd, SHUT_RDWR);
+      c->cut = true;
+      kf_debug("closed a connection at its deadline (head or body not complete)");
+      continue;
+    }
+    if (next < 0 || c->deadline_ms - now < next)
+      next = c->deadline_ms - now;
+  }
+  return next > INT32_MAX ? INT32_MAX : (int)next;
+}
+
+/*
+ * The request target as sent, before libmicrohttpd decodes it in place, for
+ * kf_http_req_raw_query. Called once per request, after the connection's
+ * previous request completed, so the record holds one target at a time.
+ */
+static void *uri_log_cb(void *cls, const char *uri, struct MHD_Connection *conn) {
+  (void)cls;
+  httpd_conn *c = conn_of(conn);
+  if (c != NULL) {
+    kf_free(c->raw_url);
+    c->raw_url = kf_strdup(uri);
+  }
+  return NULL;
+}
+
+/* ---- Framing (RFC 9112) ---- */
+
+/* What the head says about its framing, from every field line, repeats included. */
+typedef struct httpd_framing {
+  size_t n_length, n_encoding, n_host;
+  bool length_bad;   /* A Content-Length that is not digits only. */
+  bool encoding_bad; /* A Transfer-Encoding other than "chunked". */
+} httpd_framing;
+
+/*
+ * libmicrohttpd's own lookup returns the first of repeated fields, so two
+ * Content-Length lines would frame the body by the first and leave the rest
+ * as the next request; iterating shows every line.
+ */
+static enum MHD_Result framing_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value) {
+  (void)kind;
+  httpd_framing *f = cls;
+  const char *v = value != NULL ? value : "";
+  if (key == NULL)
+    return MHD_YES;
+  if (kf_str_eq_ci(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+    f->n_length++;
+    f->length_bad = f->length_bad || v[0] == '\0' || strspn(v, "0123456789") != strlen(v);
+  } else if (kf_str_eq_ci(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+    f->n_encoding++;
+    f->encoding_bad = f->encoding_bad || !kf_str_eq_ci(v, "chunked");
+  } else if (kf_str_eq_ci(key, MHD_HTTP_HEADER_HOST)) {
+    f->n_host++;
+  }
+  return MHD_YES;
+}
+
+/*
+ * Why the head's framing is refused (for the log), or NULL when it is sound.
+ * Every ambiguity is refused, identical repeated Content-Length lines too
+ * (RFC 9110 8.6 allows either): no client konform serves sends them, and one
+ * rule is easier to hold to than a comparison.
+ */
+static const char *framing_fault(struct MHD_Connection *conn, const char *version) {
+  httpd_framing f;
+  memset(&f, 0, sizeof f);
+  (void)MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_cb, &f);
+  if (f.n_length > 1)
+    return "more than one Content-Length";
+  if (f.n_length > 0 && f.n_encoding > 0)
+    return "Content-Length beside Transfer-Encoding";
+  if (f.length_bad)
+    return "a Content-Length that is not a number";
+  if (f.n_encoding > 1 || f.encoding_bad)
+    return "a Transfer-Encoding other than chunked";
+  if (f.n_host > 1)
+    return "more than one Host";
+  if (f.n_host == 0 && version != NULL && strcmp(version, MHD_HTTP_VERSION_1_1) == 0)
+    return "HTTP/1.1 without Host";
+  return NULL;
+}
+
+/*
+ * The path of a request target: an absolute-form target
+ * ("http://host:port/path", RFC 9112 3.2.2) is routed by what follows its
+ * authority, which libmicrohttpd leaves in the URL it passes on.
+ */
+static const char *target_path(const char *url) {
+  size_t skip = kf_str_starts_with_ci(url, "http://")    ? 7
+                : kf_str_starts_with_ci(url, "https://") ? 8
+                                                         : 0;
+  if (skip == 0)
+    return url;
+  const char *slash = strchr(url + skip, '/');
+  return slash != NULL ? slash : "/";
+}
+
+/*
+ * Refuse a request whose framing is broken: 400 MALFORMED_REQUEST, and the
+ * connection closes after it, since nobody can tell where its body ends and
+ * the next request begins (what follows is never served).
+ */
+static enum MHD_Result access_malformed(kf_http_req *req, const char *why) {
+  kf_info("refused a request: %s", why);
+  req->answered_early = true;
+  linger_expect(req->httpd, req->conn);
+  kf_http_resp resp;
+  memset(&resp, 0, sizeof resp);
+  resp_lib_error(&resp, KF_HTTP_ERR_MALFORMED_REQUEST);
+  kf_http_resp_header(&resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  enum MHD_Result ret = queue_resp(req, &resp);
+  resp_release(&resp);
+  return ret;
+}
 
 /* How much of an oversized body is read and dropped before the connection is given up. */
 static size_t httpd_discard_max(const kf_httpd *h) {
@@ -874,15 +1115,21 @@ static bool expects_continue(struct MHD_Connection *conn) {
  * (linger_add), which keeps the close from resetting the answer away.
  */
 static enum MHD_Result access_begin(kf_httpd *h, struct MHD_Connection *conn, const char *url,
-                                    const char *method, void **con_cls) {
-  kf_http_req *req = req_new(h, method, url);
+                                    const char *method, const char *version, void **con_cls) {
+  kf_http_req *req = req_new(h, method, target_path(url));
   if (req == NULL)
     return MHD_NO;
   req->conn = conn;
+  req->track = conn_of(conn);
   *con_cls = req;
   pthread_mutex_lock(&h->lock);
   h->active++;
   pthread_mutex_unlock(&h->lock);
+  /* The head is complete: from here the body's deadline holds the connection. */
+  conn_deadline(h, req->track, h->cfg.limits.body_timeout_s);
+  const char *fault = framing_fault(conn, version);
+  if (fault != NULL)
+    return access_malformed(req, fault);
   const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
   long long declared = 0;
   if (cl == NULL || kf_str_to_llong(cl, 0, INT64_MAX, &declared) != KF_OK ||
@@ -923,11 +1170,10 @@ static enum MHD_Result access_upload(kf_http_req *req, const char *data, size_t 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls) {
-  (void)version;
   kf_httpd *h = cls;
   kf_http_req *req = *con_cls;
   if (req == NULL)
-    return access_begin(h, conn, url, method, con_cls);
+    return access_begin(h, conn, url, method, version, con_cls);
   if (*upload_data_size > 0) {
     enum MHD_Result ret = access_upload(req, upload_data, *upload_data_size);
     *upload_data_size = 0;
@@ -935,6 +1181,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
   }
   if (req->answered_early)
     return MHD_YES;
+  /* The body is complete; a handler may block for minutes (long-polls). */
+  conn_deadline(h, req->track, 0);
   kf_http_resp resp;
   memset(&resp, 0, sizeof resp);
   serve(h, req, &resp);
@@ -997,11 +1245,12 @@ void kf_http_answer_release(kf_http_answer *answer) {
 
 static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-  (void)conn;
   (void)toe;
   kf_httpd *h = cls;
   if (*con_cls == NULL)
     return;
+  /* A kept-alive connection's next head must arrive within the head's deadline. */
+  conn_deadline(h, conn_of(conn), h->cfg.limits.head_timeout_s);
   req_free(*con_cls);
   *con_cls = NULL;
   pthread_mutex_lock(&h->lock);
@@ -1058,17 +1307,27 @@ static void linger_add(kf_httpd *h, const struct MHD_Connection *conn, int fd) {
   if (dup >= 0)
     h->linger[h->n_linger++] = (httpd_linger){dup, kf_time_monotonic_ms() + KF_HTTPD_LINGER_MS};
   pthread_mutex_unlock(&h->lock);
-  if (dup >= 0) {
-    ssize_t w = write(h->linger_wake[1], "x", 1);
-    (void)w; /* A full pipe already wakes the thread. */
-  }
+  if (dup >= 0)
+    linger_wake(h);
+}
+
+/* Wake the linger thread (it also enforces the connections' deadlines). */
+static void linger_wake(kf_httpd *h) {
+  if (!h->linger_running)
+    return;
+  ssize_t w = write(h->linger_wake[1], "x", 1);
+  (void)w; /* A full pipe already wakes the thread. */
 }
 
 static void notify_cb(void *cls, struct MHD_Connection *conn, void **socket_context,
                       enum MHD_ConnectionNotificationCode toe) {
-  (void)socket_context;
+  if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+    conn_track_start(cls, conn, socket_context);
+    return;
+  }
   if (toe != MHD_CONNECTION_NOTIFY_CLOSED)
     return;
+  conn_track_end(cls, socket_context);
   const union MHD_ConnectionInfo *ci =
       MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
   if (ci != NULL)
@@ -1100,7 +1359,10 @@ static void linger_compact(kf_httpd *h) {
 
 /*
  * Items are only appended by others (under lock) and only closed and removed
- * by this thread, so the first n stay put while the lock is not held.
+ * by this thread, so the first n stay put while the lock is not held. The
+ * same loop enforces the connections' deadlines (conns_cut_due): it already
+ * sleeps in poll until the next deadline or a wake, so a slow client costs
+ * no thread and no timer of its own.
  */
 static void *linger_main(void *arg) {
   kf_httpd *h = arg;
@@ -1109,7 +1371,7 @@ static void *linger_main(void *arg) {
     struct pollfd pfd[HTTPD_LINGER_MAX + 1];
     size_t n = h->n_linger;
     int64_t now = kf_time_monotonic_ms();
-    int timeout = -1;
+    int timeout = conns_cut_due(h, now);
     pfd[0] = (struct pollfd){.fd = h->linger_wake[0], .events = POLLIN};
     for (size_t i = 0; i < n; i++) {
       pfd[i + 1] = (struct pollfd){.fd = h->linger[i].fd, .events = POLLIN};
@@ -1220,19 +1482,38 @@ kf_rc kf_httpd_listen(kf_httpd *h, kf_err *err) {
   return KF_OK;
 }
 
+/*
+ * Take the hard limit of open descriptors as the soft one: a thousand
+ * connections need more than the usual soft limit of 1024, and nothing in
+ * these programs uses select.
+ */
+static void httpd_raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+      kf_warn("cannot raise the limit of open files: %s", strerror(errno));
+  }
+}
+
 kf_rc kf_httpd_start(kf_httpd *h, kf_err *err) {
   assert(h->daemon == NULL);
   kf_rc rc = kf_httpd_listen(h, err);
   if (rc != KF_OK)
     return rc;
-  unsigned flags = MHD_USE_ERROR_LOG | MHD_USE_ITC;
+  /*
+   * MHD_USE_AUTO picks epoll for a pool and poll for a thread per
+   * connection: select would stop at descriptor 1024, below the default
+   * connection limit.
+   */
+  unsigned flags = MHD_USE_ERROR_LOG | MHD_USE_ITC | MHD_USE_AUTO | MHD_USE_INTERNAL_POLLING_THREAD;
   if (strchr(h->bind_address, ':') != NULL)
     flags |= MHD_USE_IPv6;
   if (h->cfg.threads == 0)
-    flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
-  else
-    flags |= MHD_USE_INTERNAL_POLLING_THREAD;
-  struct MHD_OptionItem opts[8];
+    flags |= MHD_USE_THREAD_PER_CONNECTION;
+  httpd_raise_fd_limit();
+  const kf_httpd_limits *lim = &h->cfg.limits;
+  struct MHD_OptionItem opts[12];
   size_t n = 0;
   /* The socket kf_httpd_listen bound: its port was known before any worker ran. */
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, h->listen_fd, NULL};
@@ -1240,9 +1521,15 @@ kf_rc kf_httpd_start(kf_httpd *h, kf_err *err) {
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)notify_cb, h};
   opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
                                       (intptr_t)h->cfg.connection_timeout_s, NULL};
+  opts[n++] = (struct MHD_OptionItem){MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)uri_log_cb, h};
   opts[n++] = (struct MHD_OptionItem){
       MHD_OPTION_CONNECTION_LIMIT,
-      (intptr_t)(h->cfg.max_connections ? h->cfg.max_connections : 256), NULL};
+      (intptr_t)(lim->max_connections ? lim->max_connections : KF_HTTPD_MAX_CONNECTIONS_DEFAULT),
+      NULL};
+  /* A peer over its cap is closed at the accept, before it holds a thread. */
+  if (lim->max_connections_per_ip > 0)
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                        (intptr_t)lim->max_connections_per_ip, NULL};
   if (h->cfg.threads > 1)
     opts[n++] =
         (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)h->cfg.threads, NULL};

@@ -255,6 +255,40 @@ static bool mbapi_query_str(kf_http_req *req, kf_http_resp *resp, const char *na
   return true;
 }
 
+/* The longest parameter name a broken escape's answer repeats. */
+#define MBAPI_RAW_NAME_MAX 64
+
+/*
+ * Refuse a query string with a "%" that two hex digits do not follow
+ * ("to=%zz", "subject=50%"): libmicrohttpd keeps such a "%" as literal
+ * text, so the value would silently become another filter. Only the raw
+ * query string shows it (kf_http_req_raw_query). The first parameter that
+ * has one in its name or value is named, as sent (bytes outside printable
+ * ASCII as "?", so the answer stays UTF-8); false = answered 400.
+ */
+static bool mbapi_query_escapes(kf_http_req *req, kf_http_resp *resp) {
+  const char *q = kf_http_req_raw_query(req);
+  if (q == NULL)
+    return true;
+  while (*q != '\0') {
+    size_t len = strcspn(q, "&");
+    size_t at = 0;
+    if (kf_http_broken_escape(q, len, &at)) {
+      char name[MBAPI_RAW_NAME_MAX + 1];
+      size_t n = strcspn(q, "=&");
+      n = n < MBAPI_RAW_NAME_MAX ? n : MBAPI_RAW_NAME_MAX;
+      for (size_t i = 0; i < n; i++)
+        name[i] = q[i] > ' ' && q[i] < 0x7f ? q[i] : '?';
+      name[n] = '\0';
+      mbapi_bad_param(resp, name, "enthält ein % ohne zwei Hexadezimalziffern danach");
+      return false;
+    }
+    q += len;
+    q += *q == '&';
+  }
+  return true;
+}
+
 /*
  * Fill filter (and ints, by mbapi_int) from the query string: the search
  * parameters first, then the integers the route reads; false = answered 400.
@@ -262,6 +296,8 @@ static bool mbapi_query_str(kf_http_req *req, kf_http_resp *resp, const char *na
 static bool mbapi_query_parse(kf_http_req *req, kf_http_resp *resp, const mbapi_ctx *api, bool wait,
                               kf_mailbox_filter *filter, long long *ints) {
   memset(filter, 0, sizeof(*filter));
+  if (!mbapi_query_escapes(req, resp))
+    return false;
   for (size_t i = 0; i < api->params_len; i++) {
     const char *value = NULL;
     if (!mbapi_query_str(req, resp, api->params[i], &value))

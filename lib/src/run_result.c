@@ -98,6 +98,24 @@ void kf_step_result_release(kf_step_result *step) {
   memset(step, 0, sizeof *step);
 }
 
+void kf_step_result_drop_details(kf_step_result *step) {
+  for (size_t i = 0; i < step->exchanges_len; i++)
+    kf_exchange_release(&step->exchanges[i]);
+  kf_free(step->exchanges);
+  for (size_t i = 0; i < step->asserts_len; i++)
+    kf_assert_result_release(&step->asserts[i]);
+  kf_free(step->asserts);
+  for (size_t i = 0; i < step->artifacts_len; i++)
+    kf_artifact_release(&step->artifacts[i]);
+  kf_free(step->artifacts);
+  step->exchanges = NULL;
+  step->asserts = NULL;
+  step->artifacts = NULL;
+  step->exchanges_len = step->exchanges_cap = 0;
+  step->asserts_len = step->asserts_cap = 0;
+  step->artifacts_len = step->artifacts_cap = 0;
+}
+
 static void strv_free(char **v, size_t n) {
   for (size_t i = 0; i < n; i++)
     kf_free(v[i]);
@@ -115,6 +133,14 @@ void kf_scenario_result_release(kf_scenario_result *sc) {
     kf_step_result_release(&sc->steps[i]);
   kf_free(sc->steps);
   memset(sc, 0, sizeof *sc);
+}
+
+void kf_scenario_result_drop_steps(kf_scenario_result *sc) {
+  for (size_t i = 0; i < sc->steps_len; i++)
+    kf_step_result_release(&sc->steps[i]);
+  kf_free(sc->steps);
+  sc->steps = NULL;
+  sc->steps_len = sc->steps_cap = 0;
 }
 
 void kf_run_result_release(kf_run_result *run) {

@@ -44,6 +44,7 @@ static const km_config km_defaults = {
     .smtp_line_timeout_s = KM_DEFAULT_LINE_TIMEOUT,
     .smtp_data_timeout_s = KM_DEFAULT_DATA_TIMEOUT,
     .smtp_evict_after_ms = KM_DEFAULT_EVICT_AFTER,
+    .http = KF_HTTPD_LIMITS_DEFAULT,
     .hostname = KM_DEFAULT_HOSTNAME,
     .ready_fd = -1,
     .log_level = KF_LOG_INFO,
@@ -94,6 +95,7 @@ static const kf_opt km_options[] = {
     KF_OPT_NUM_ROW("smtp-evict-after", 0, UINT, km_config, smtp_evict_after_ms, 0, 86400000, "MS",
                    "when a session cap is full, end the session longest without a reply once it "
                    "had none for MS (default " KM_STR(KM_DEFAULT_EVICT_AFTER) "; 0 = refuse)"),
+    KF_HTTPD_LIMIT_ROWS(km_config, http),
     KF_OPT_CALL_ROW("hostname", 0, km_opt_hostname, "NAME",
                     "name in the SMTP greeting (default " KM_DEFAULT_HOSTNAME ")"),
     KF_OPT_NUM_ROW("ready-fd", 0, INT, km_config, ready_fd, 0, 65535, "N",

@@ -14,6 +14,7 @@
 
 #include "kf/buf.h"
 #include "kf/error.h"
+#include "kf/httpd.h"
 #include "kf/log.h"
 
 typedef struct km_config {
@@ -29,6 +30,7 @@ typedef struct km_config {
   unsigned smtp_line_timeout_s; /* Total for one command line, first byte to LF. */
   unsigned smtp_data_timeout_s; /* Total for DATA, the 354 reply to the final dot. */
   unsigned smtp_evict_after_ms; /* A full cap ends a session this long without a reply. */
+  kf_httpd_limits http;         /* The HTTP API's slow-client limits. */
   const char *hostname;
   int ready_fd; /* -1 = none. */
   kf_log_level log_level;

@@ -79,6 +79,7 @@ static int mail_run(const km_config *cfg) {
     hc.port = cfg->http_port;
     /* A thread per connection: long-poll waits block their thread. */
     hc.threads = 0;
+    hc.limits = cfg->http;
     hc.server_name = "konform-mail/" KONFORM_VERSION;
     rc = kf_httpd_new(&hc, &httpd, &err);
   }

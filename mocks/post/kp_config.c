@@ -22,6 +22,7 @@ static const kp_config kp_defaults = {
     .max_items = KP_DEFAULT_MAX_ITEMS,
     /* Every long-poll holds a thread, so a fixed pool could run dry. */
     .threads = 0,
+    .http = KF_HTTPD_LIMITS_DEFAULT,
     .ready_fd = -1,
     .log_level = KF_LOG_INFO,
 };
@@ -45,6 +46,7 @@ static const kf_opt kp_options[] = {
     KF_OPT_NUM_ROW("threads", 0, UINT, kp_config, threads, 0, 1024, "N",
                    "worker threads; 0 = one per connection (default 0,\n"
                    "because every long-poll holds a thread)"),
+    KF_HTTPD_LIMIT_ROWS(kp_config, http),
     KF_OPT_NUM_ROW("ready-fd", 0, INT, kp_config, ready_fd, 0, 1000000, "N",
                    "write \"READY http=<port>\" to fd N once listening"),
     KF_OPT_LOG_LEVEL_ROW(kp_config, log_level, "debug, info, warn, error or off (default info)"),

@@ -14,6 +14,7 @@
 
 #include "kf/buf.h"
 #include "kf/error.h"
+#include "kf/httpd.h"
 #include "kf/log.h"
 
 typedef struct kp_config {
@@ -22,8 +23,9 @@ typedef struct kp_config {
   const char *db; /* NULL = in memory. */
   size_t max_body;
   size_t max_items;
-  unsigned threads; /* 0 = a thread per connection. */
-  int ready_fd;     /* -1 = none. */
+  unsigned threads;     /* 0 = a thread per connection. */
+  kf_httpd_limits http; /* Slow-client limits of the HTTP API. */
+  int ready_fd;         /* -1 = none. */
   kf_log_level log_level;
   bool help;    /* --help: print the usage and exit. */
   bool version; /* --version: print the version and exit. */

@@ -63,6 +63,7 @@ int main(int argc, char **argv) {
     cfg.port = opt.port;
     cfg.threads = opt.threads;
     cfg.max_body = opt.max_body;
+    cfg.limits = opt.http;
     cfg.server_name = "konform-post/" KONFORM_VERSION;
     rc = kf_httpd_new(&cfg, &httpd, &err);
   }

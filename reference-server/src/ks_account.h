@@ -46,12 +46,13 @@ kf_rc ks_account_check_link(ks_server *srv, const char *id, int64_t now, ks_link
                             kf_err *err);
 
 /*
- * Issue a new link for email if it has an unconfirmed account: older links are
- * superseded and a confirmation mail goes out. Otherwise no mail goes out.
- * Either way a confirmation mail is rendered and a row is written to
- * resend_requests in a write transaction, so both outcomes cost about the same
- * time (the answer is the same too; no enumeration). *issued (may be NULL)
- * says whether a mail was queued, for tests only.
+ * Issue a new link for email if it has an unconfirmed account: the older link
+ * is superseded and a confirmation mail goes out. Otherwise no mail goes out.
+ * Either way a confirmation mail is rendered and one write transaction runs
+ * the same statements (a resend_requests row, then the link's writes in a
+ * savepoint that is kept only for an unconfirmed account), so every outcome
+ * does the same work (the answer is the same too; no enumeration, ACC-10).
+ * *issued (may be NULL) says whether a mail was queued, for tests only.
  */
 kf_rc ks_account_resend(ks_server *srv, const char *email, int64_t now, bool *issued, kf_err *err);
 
@@ -70,6 +71,13 @@ kf_rc ks_account_username(sqlite3 *conn, int64_t account_id, char *out, size_t s
 
 /* Wipe and free a stored password hash copied out of sqlite. NULL is fine. */
 void ks_account_hash_free(char *hash);
+
+/*
+ * The loader of ks_pwhash_load_once (arg: the sqlite3 connection): count every
+ * account's stored hash into ph's cost classes (ks_pwhash_class_count). A
+ * class beyond KS_PWHASH_CLASSES_MAX is logged as a warning, not an error.
+ */
+kf_rc ks_account_hash_classes(void *conn, ks_pwhash *ph, kf_err *err);
 
 typedef enum ks_login_result {
   KS_LOGIN_OK,

@@ -28,6 +28,7 @@ void ks_config_init(ks_config *cfg) {
   cfg->post_url = "http://127.0.0.1:8427";
   cfg->threads = 8;
   cfg->max_body = 1024 * 1024;
+  cfg->http = (kf_httpd_limits)KF_HTTPD_LIMITS_DEFAULT;
   cfg->lockout_attempts = KS_LOCKOUT_ATTEMPTS;
   cfg->lockout_minutes = KS_LOCKOUT_SECONDS / 60;
   cfg->ready_fd = -1;
@@ -168,6 +169,7 @@ static const kf_opt config_options[] = {
     CONFIG_STRING("post-url", post_url, "URL", "konform-post (http://127.0.0.1:8427)"),
     CONFIG_NUM("threads", UINT, threads, 1, 1024, "N", "request thread pool size (8)"),
     CONFIG_NUM("max-body", SIZE, max_body, 1, 1LL << 30, "BYTES", "largest request body (1048576)"),
+    KF_HTTPD_LIMIT_ROWS(config_args, cfg.http),
     CONFIG_NUM("lockout-attempts", UINT, lockout_attempts, 0, 1000, "N",
                "consecutive failed logins that lock (5; 0: never lock,\nfor a timing measurement)"),
     CONFIG_NUM("lockout-minutes", UINT, lockout_minutes, 1, 10080, "N",

@@ -16,9 +16,10 @@
 typedef struct login_check {
   int64_t account_id; /* 0: no account has the username. */
   bool confirmed;
-  bool password_ok; /* Never true without an account. */
-  char *hash;       /* The stored hash (ks_account_hash_free), or NULL. */
-  bool rehash;      /* new_hash holds pw at the current cost, to replace hash. */
+  bool password_ok;   /* Never true without an account. */
+  char *hash;         /* The stored hash (ks_account_hash_free), or NULL. */
+  bool rehash;        /* new_hash holds pw at the current cost, to replace hash. */
+  bool rehash_stored; /* The login's transaction replaced hash by new_hash. */
   char new_hash[crypto_pwhash_STRBYTES];
 } login_check;
 
@@ -66,8 +67,8 @@ static kf_rc login_fail(const ks_server *srv, sqlite3 *conn, const login_check *
 }
 
 /* The right password of a confirmed account: the stage, and the session if one starts. */
-static kf_rc login_start(const ks_server *srv, sqlite3 *conn, const login_check *c,
-                         const char *lock_name, int64_t now, ks_login_answer *a, kf_err *err) {
+static kf_rc login_start(const ks_server *srv, sqlite3 *conn, login_check *c, const char *lock_name,
+                         int64_t now, ks_login_answer *a, kf_err *err) {
   bool totp = false;
   int64_t passkeys = 0;
   kf_rc rc = ks_login_factors(conn, c->account_id, &totp, &passkeys, err);
@@ -80,10 +81,12 @@ static kf_rc login_start(const ks_server *srv, sqlite3 *conn, const login_check 
   }
   a->stage = ks_totp_login_stage(srv, totp);
   /* Only while the stored hash is still the one checked: a password changed meanwhile stays. */
+  int64_t changed = 0;
   if (c->rehash)
-    rc = kf_sql_run(conn, NULL, err,
+    rc = kf_sql_run(conn, &changed, err,
                     "UPDATE accounts SET password_hash = ? WHERE id = ? AND password_hash = ?",
                     "tit", c->new_hash, c->account_id, c->hash);
+  c->rehash_stored = rc == KF_OK && changed == 1;
   if (rc == KF_OK)
     rc = ks_session_insert(conn, c->account_id, a->stage, now, a->token, err);
   /* At second_factor the login is not complete yet, so its count stays until the code. */
@@ -96,7 +99,7 @@ static kf_rc login_start(const ks_server *srv, sqlite3 *conn, const login_check 
 }
 
 /* In the transaction: the lock first, whatever the password, then the outcome. */
-static kf_rc login_decide(const ks_server *srv, sqlite3 *conn, const login_check *c,
+static kf_rc login_decide(const ks_server *srv, sqlite3 *conn, login_check *c,
                           const char *lock_name, int64_t now, ks_login_answer *a, kf_err *err) {
   bool locked = false;
   kf_rc rc = ks_lockout_check(conn, lock_name, now, &locked, err);
@@ -115,26 +118,34 @@ static kf_rc login_decide(const ks_server *srv, sqlite3 *conn, const login_check
   return login_start(srv, conn, c, lock_name, now, a, err);
 }
 
-/* Find the account and check pw: the same argon2id work whatever the username (AUTH-04). */
+/*
+ * Find the account and check pw: the same argon2id work whatever the username
+ * (AUTH-04), one computation per cost class in use (ks_pwhash_login). The
+ * classes of the stored hashes are counted before the first login is checked.
+ */
 static kf_rc login_check_password(ks_server *srv, sqlite3 *conn, const char *username,
                                   const char *pw, size_t pw_len, login_check *c, kf_err *err) {
-  kf_rc rc = KF_OK;
-  if (username != NULL)
+  kf_rc rc = ks_pwhash_load_once(&srv->pwhash, ks_account_hash_classes, conn, err);
+  if (rc == KF_OK && username != NULL)
     rc = ks_account_find(conn, username, &c->account_id, &c->confirmed, &c->hash, err);
   if (rc != KF_OK || (c->account_id == 0 && ks_fault_on(srv, KS_FAULT_NO_DUMMY_HASH)))
     return rc;
-  /* With no account hash is NULL and the dummy hash is checked; a stale hash pays for it too. */
-  bool stale = false;
-  c->password_ok = ks_pwhash_verify(&srv->pwhash, c->hash, pw, pw_len, &stale) && c->account_id;
-  /* The new hash is made before the transaction, so argon2 never runs under the write lock. */
-  if (c->password_ok && stale && c->confirmed) {
-    rc = ks_pwhash_hash(&srv->pwhash, pw, pw_len, c->new_hash, err);
-    c->rehash = rc == KF_OK;
-  }
-  return rc;
+  /*
+   * The replacement of a stale hash is made whatever the password, before the
+   * transaction, so argon2 never runs under the write lock; it is stored only
+   * when the password was right.
+   */
+  ks_pwhash_check check;
+  ks_pwhash_login(&srv->pwhash, c->hash, pw, pw_len, &check);
+  c->password_ok = check.ok && c->account_id != 0;
+  c->rehash = c->password_ok && check.stale && check.rehashed && c->confirmed;
+  if (c->rehash)
+    memcpy(c->new_hash, check.rehash, sizeof c->new_hash);
+  sodium_memzero(&check, sizeof check);
+  return KF_OK;
 }
 
-static kf_rc login_tx(ks_server *srv, sqlite3 *conn, const login_check *c, const char *lock_name,
+static kf_rc login_tx(ks_server *srv, sqlite3 *conn, login_check *c, const char *lock_name,
                       int64_t now, ks_login_answer *a, kf_err *err) {
   kf_rc rc = ks_db_begin(conn, err);
   if (rc != KF_OK)
@@ -167,6 +178,9 @@ kf_rc ks_login_password(ks_server *srv, const char *username, const char *lock_n
     answer->result = KS_LOGIN_UNCONFIRMED;
   else if (rc == KF_OK)
     rc = login_tx(srv, conn, &c, lock_name, now, answer, err);
+  /* The account left its old cost class; the last one out ends the class's cost for all. */
+  if (rc == KF_OK && c.rehash_stored)
+    ks_pwhash_class_release(&srv->pwhash, c.hash);
   sodium_memzero(c.new_hash, sizeof c.new_hash);
   ks_account_hash_free(c.hash);
   return rc;

@@ -1,6 +1,8 @@
 /*
  * ks_login.h: the password login (AUTH-01..05): the password check with the
- * same argon2id work for every username (AUTH-04), the lockout of the
+ * same argon2id work for every username (AUTH-04: one computation per hash
+ * cost class in use, ks_pwhash_login; a stale hash is replaced at the current
+ * cost when its password was right), the lockout of the
  * username (AUTH-05, ks_lockout), and the stage the new session starts at
  * (AUTH-02, AUTH-03). One transaction decides the lockout and starts the
  * session, so concurrent attempts never count twice or slip past a lock.

@@ -1,5 +1,5 @@
 /*
- * ks_outbox.c: the transactional outbox and the SMTP sender thread.
+ * ks_outbox.c: the transactional outbox and its SMTP sender threads.
  */
 #include "ks_outbox.h"
 
@@ -20,18 +20,30 @@
 /* SMTP conversations with the local mock take milliseconds; these only bound a hung peer. */
 #define OUTBOX_CONNECT_TIMEOUT_S 10L
 #define OUTBOX_TRANSFER_TIMEOUT_S 60L
-#define OUTBOX_ERROR_MAX 400
+/* A reused SMTP session idle longer than this is not reused (konform-mail drops it at 60 s). */
+#define OUTBOX_CONN_MAXAGE_S 30L
+/* Rows read at once; one read serves this many deliveries. */
+#define OUTBOX_BATCH 32
+/* Marks in the sent log that make the sender fold them into the main database. */
+#define OUTBOX_FOLD 256
+
+/* One sender thread; its index picks its recipients and its sent log. */
+typedef struct outbox_thread {
+  struct ks_outbox *ob;
+  int index;
+  pthread_t thread;
+  bool started;
+  bool kicked; /* Under ob->lock: a kick this sender has not yet seen. */
+} outbox_thread;
 
 struct ks_outbox {
   ks_db *db;
   char *smtp_url;
-  pthread_t thread;
-  bool thread_started;
+  outbox_thread senders[KS_OUTBOX_SENDERS];
   pthread_mutex_t lock;
-  pthread_cond_t cond; /* Signalled on kick and on stop; waits use CLOCK_MONOTONIC. */
+  pthread_cond_t cond; /* Broadcast on kick and on stop; waits use CLOCK_MONOTONIC. */
   bool lock_ready;     /* lock and cond were initialised and must be destroyed. */
   bool cond_ready;
-  bool kicked;
   bool stop;
   struct timespec stop_deadline; /* CLOCK_MONOTONIC; after it a transfer is aborted. */
 };
@@ -129,54 +141,92 @@ kf_rc ks_outbox_enqueue(sqlite3 *conn, const ks_mail_params *params, int64_t now
   return rc;
 }
 
-/* Copy the most urgent unsent row into row; KF_ERR_NOT_FOUND when there is none. */
-static kf_rc outbox_next(sqlite3 *conn, outbox_row *row, kf_err *err) {
-  kf_sql q;
-  kf_rc rc = kf_sql_query(&q, conn, err,
-                          "SELECT id, attempts, next_attempt_ms, mail_from, rcpt_to, raw, "
-                          "message_id FROM outbox WHERE sent_at IS NULL "
-                          "ORDER BY next_attempt_ms, id LIMIT 1",
-                          "");
-  if (rc != KF_OK)
-    return rc;
-  bool found = false;
-  rc = kf_sql_step(&q, &found, err);
-  if (rc == KF_OK && !found)
-    rc = KF_ERR_NOT_FOUND;
-  if (rc == KF_OK) {
-    row->id = kf_sql_int(&q, 0);
-    row->attempts = (int)kf_sql_int(&q, 1);
-    row->next_attempt_ms = kf_sql_int(&q, 2);
-    rc = kf_sql_text_dup(&q, 3, &row->mail_from, NULL, err);
-  }
+/*
+ * What the sender thread owns: its sqlite connection with the sent log
+ * attached, the statements it prepares once (so nothing is parsed between
+ * the SMTP server's 250 and the mark), and one curl handle, whose connection
+ * cache keeps the SMTP session open from one mail to the next: no QUIT and
+ * no new connection sit between a mail's acceptance and its mark.
+ *
+ * The sent log is a second sqlite file (the database's path plus
+ * KS_OUTBOX_SENT_LOG_SUFFIX and the sender's index, attached as "sent_log")
+ * that only this thread writes. A mail is marked there the moment the
+ * server's 250 arrives, in an autocommit INSERT that waits for no lock,
+ * because registrations never write that file; the marks are folded into
+ * outbox.sent_at in the main database OUTBOX_FOLD at a time, or when the
+ * sender runs out of work, so the main database's write lock is taken once
+ * per fold instead of once per mail and never while a mail is in flight.
+ */
+typedef struct outbox_sender {
+  ks_outbox *ob;
+  int index; /* Of KS_OUTBOX_SENDERS: the rows whose recipient ks_outbox_part gives this. */
+  sqlite3 *conn;
+  CURL *curl;
+  bool ready;         /* Everything below was set up by outbox_sender_open. */
+  bool attached;      /* sent_log is attached to conn. */
+  kf_sql next;        /* The pending rows, most urgent first, at most OUTBOX_BATCH. */
+  kf_sql mark_sent;   /* Into the sent log, once the server said 250. */
+  kf_sql mark_failed; /* The next attempt's time and the error, in the main database. */
+  kf_sql fold_update; /* The sent log's marks into outbox.sent_at ... */
+  kf_sql fold_delete; /* ... and then out of the sent log. */
+  int64_t unfolded;   /* Marks in the sent log since the last fold. */
+  char errbuf[CURL_ERROR_SIZE];
+} outbox_sender;
+
+/* Copy the current row of q (the columns of sender->next) into row. */
+static kf_rc outbox_row_copy(const kf_sql *q, outbox_row *row, kf_err *err) {
+  memset(row, 0, sizeof *row);
+  row->id = kf_sql_int(q, 0);
+  row->attempts = (int)kf_sql_int(q, 1);
+  row->next_attempt_ms = kf_sql_int(q, 2);
+  kf_rc rc = kf_sql_text_dup(q, 3, &row->mail_from, NULL, err);
   if (rc == KF_OK)
-    rc = kf_sql_text_dup(&q, 4, &row->rcpt_to, NULL, err);
+    rc = kf_sql_text_dup(q, 4, &row->rcpt_to, NULL, err);
   if (rc == KF_OK)
-    rc = kf_sql_text_dup(&q, 5, &row->raw, &row->raw_len, err);
+    rc = kf_sql_text_dup(q, 5, &row->raw, &row->raw_len, err);
   if (rc == KF_OK)
-    rc = kf_sql_text_dup(&q, 6, &row->message_id, NULL, err);
+    rc = kf_sql_text_dup(q, 6, &row->message_id, NULL, err);
   /* Every column is NOT NULL; a NULL copy here can only be a broken row. */
   if (rc == KF_OK && (row->mail_from == NULL || row->rcpt_to == NULL || row->raw == NULL ||
                       row->message_id == NULL))
     rc = kf_err_set(err, KF_ERR_DB, "outbox row %lld is incomplete", (long long)row->id);
-  if (rc != KF_OK && rc != KF_ERR_NOT_FOUND)
+  if (rc != KF_OK)
     outbox_row_release(row);
-  kf_sql_finalize(&q);
   return rc;
 }
 
-static kf_rc outbox_mark(sqlite3 *conn, const outbox_row *row, bool sent, const char *error,
-                         kf_err *err) {
-  int64_t now_ms = outbox_real_ms();
-  if (sent)
-    return kf_sql_run(conn, NULL, err,
-                      "UPDATE outbox SET sent_at = ?, attempts = attempts + 1, "
-                      "last_error = NULL WHERE id = ?",
-                      "ii", now_ms / 1000, row->id);
-  return kf_sql_run(conn, NULL, err,
-                    "UPDATE outbox SET next_attempt_ms = ?, attempts = attempts + 1, "
-                    "last_error = ? WHERE id = ?",
-                    "iti", now_ms + ks_outbox_backoff_ms(row->attempts + 1), error, row->id);
+/*
+ * Copy up to OUTBOX_BATCH unsent rows, most urgent first, into rows (*n of
+ * them; the caller releases each). One read serves a whole batch, and no
+ * statement stays open while SMTP runs.
+ */
+static kf_rc outbox_fetch(outbox_sender *s, outbox_row *rows, size_t *n, kf_err *err) {
+  *n = 0;
+  kf_rc rc = kf_sql_bind(&s->next, err, "ddd", KS_OUTBOX_SENDERS, s->index, OUTBOX_BATCH);
+  bool found = rc == KF_OK;
+  while (rc == KF_OK && found && *n < OUTBOX_BATCH) {
+    rc = kf_sql_step(&s->next, &found, err);
+    if (rc == KF_OK && found) {
+      rc = outbox_row_copy(&s->next, &rows[*n], err);
+      if (rc == KF_OK)
+        (*n)++;
+    }
+  }
+  kf_sql_reset(&s->next);
+  if (rc != KF_OK) {
+    for (size_t i = 0; i < *n; i++)
+      outbox_row_release(&rows[i]);
+    *n = 0;
+  }
+  return rc;
+}
+
+/* Step a statement that returns no rows, then reset it for the next binds. */
+static kf_rc outbox_run(kf_sql *q, kf_err *err) {
+  bool row = false;
+  kf_rc rc = kf_sql_step(q, &row, err);
+  kf_sql_reset(q);
+  return rc;
 }
 
 typedef struct outbox_upload {
@@ -224,119 +274,340 @@ static int outbox_progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlno
 }
 
 /*
- * Configure curl to send row. Each setopt can fail only for an unknown option
- * or out of memory, so the results are collected and checked once.
+ * The options every mail shares, set once on the sender's handle. Each setopt
+ * can fail only for an unknown option or out of memory, so the results are
+ * collected and checked once. The connection is reused for at most
+ * OUTBOX_CONN_MAXAGE_S of idleness, below konform-mail's 60 s idle timeout,
+ * so a reused session is rarely one the peer is about to drop.
  */
-static CURLcode outbox_curl_setup(CURL *curl, ks_outbox *ob, const char *from,
-                                  struct curl_slist *rcpt, outbox_upload *up, char *errbuf) {
+static CURLcode outbox_curl_setup(outbox_sender *s) {
+  CURL *curl = s->curl;
   CURLcode cc = CURLE_OK;
-  cc |= curl_easy_setopt(curl, CURLOPT_URL, ob->smtp_url);
-  cc |= curl_easy_setopt(curl, CURLOPT_MAIL_FROM, from);
-  cc |= curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
+  cc |= curl_easy_setopt(curl, CURLOPT_URL, s->ob->smtp_url);
   cc |= curl_easy_setopt(curl, CURLOPT_READFUNCTION, outbox_read_cb);
-  cc |= curl_easy_setopt(curl, CURLOPT_READDATA, up);
   cc |= curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-  cc |= curl_easy_setopt(curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)up->len);
   cc |= curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   cc |= curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, OUTBOX_CONNECT_TIMEOUT_S);
   cc |= curl_easy_setopt(curl, CURLOPT_TIMEOUT, OUTBOX_TRANSFER_TIMEOUT_S);
+  cc |= curl_easy_setopt(curl, CURLOPT_MAXAGE_CONN, OUTBOX_CONN_MAXAGE_S);
   cc |= curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
   cc |= curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, outbox_progress_cb);
-  cc |= curl_easy_setopt(curl, CURLOPT_XFERINFODATA, ob);
-  cc |= curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  cc |= curl_easy_setopt(curl, CURLOPT_XFERINFODATA, s->ob);
+  cc |= curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, s->errbuf);
   return cc;
 }
 
-/* Deliver one row; KF_OK only when the server accepted the message (250). */
-static kf_rc outbox_deliver(ks_outbox *ob, const outbox_row *row, kf_err *err) {
-  CURL *curl = curl_easy_init();
-  if (curl == NULL)
-    return kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
-  char *from = kf_str_printf("<%s>", row->mail_from);
-  char *to = kf_str_printf("<%s>", row->rcpt_to);
-  struct curl_slist *rcpt = to != NULL ? curl_slist_append(NULL, to) : NULL;
-  kf_rc rc = KF_OK;
-  outbox_upload up = {row->raw, row->raw_len, 0};
-  char errbuf[CURL_ERROR_SIZE] = "";
-  if (from == NULL || rcpt == NULL)
-    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-  else if (outbox_curl_setup(curl, ob, from, rcpt, &up, errbuf) != CURLE_OK)
-    rc = kf_err_set(err, KF_ERR_INTERNAL, "cannot configure libcurl for %s", ob->smtp_url);
-  CURLcode cc = rc == KF_OK ? curl_easy_perform(curl) : CURLE_OK;
-  if (cc != CURLE_OK)
-    rc = kf_err_set(err, KF_ERR_NETWORK, "%s", errbuf[0] != '\0' ? errbuf : curl_easy_strerror(cc));
-  curl_slist_free_all(rcpt);
-  kf_free(from);
-  kf_free(to);
-  curl_easy_cleanup(curl);
+static void outbox_sender_close(outbox_sender *s) {
+  kf_sql_finalize(&s->next);
+  kf_sql_finalize(&s->mark_sent);
+  kf_sql_finalize(&s->mark_failed);
+  kf_sql_finalize(&s->fold_update);
+  kf_sql_finalize(&s->fold_delete);
+  if (s->attached && kf_sql_exec(s->conn, "DETACH DATABASE sent_log", NULL) != KF_OK)
+    kf_warn("outbox: cannot detach the sent log: %s", sqlite3_errmsg(s->conn));
+  s->attached = false;
+  /* The cleanup ends the cached SMTP session with QUIT; every mail is marked by now. */
+  if (s->curl != NULL)
+    curl_easy_cleanup(s->curl);
+  s->curl = NULL;
+  s->ready = false;
+}
+
+/*
+ * Attach the sent log next to the main database file (a private temporary
+ * one when the main database has no file) and create its table. It keeps its
+ * own WAL, so its marks survive a crash of the process as the main
+ * database's rows do.
+ */
+static kf_rc outbox_sent_log_attach(outbox_sender *s, kf_err *err) {
+  const char *main_path = sqlite3_db_filename(s->conn, "main");
+  char *path = main_path != NULL && main_path[0] != '\0'
+                   ? kf_str_printf("%s" KS_OUTBOX_SENT_LOG_SUFFIX "-%d", main_path, s->index)
+                   : kf_strdup("");
+  if (path == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  kf_rc rc = kf_sql_run(s->conn, NULL, err, "ATTACH DATABASE ? AS sent_log", "t", path);
+  kf_free(path);
+  if (rc != KF_OK)
+    return rc;
+  s->attached = true;
+  return kf_sql_exec(s->conn,
+                     "PRAGMA sent_log.journal_mode=WAL;"
+                     "PRAGMA sent_log.synchronous=NORMAL;"
+                     "CREATE TABLE IF NOT EXISTS sent_log.sent ("
+                     "  id INTEGER PRIMARY KEY," /* outbox.id */
+                     "  sent_at INTEGER NOT NULL);",
+                     err);
+}
+
+/*
+ * ks_outbox_part(rcpt, n): which of n senders delivers to rcpt, from an
+ * FNV-1a hash of its bytes, so all mails to one recipient go through one
+ * sender and keep the order they were written in.
+ */
+static void outbox_part_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
+  assert(argc == 2);
+  const unsigned char *p = sqlite3_value_text(argv[0]);
+  int len = sqlite3_value_bytes(argv[0]);
+  int64_t n = sqlite3_value_int64(argv[1]);
+  uint32_t h = 2166136261u;
+  for (int i = 0; p != NULL && i < len; i++) {
+    h ^= p[i];
+    h *= 16777619u;
+  }
+  sqlite3_result_int64(ctx, n > 0 ? (int64_t)(h % (uint32_t)n) : 0);
+}
+
+/* Prepare the sender's statements on s->conn, the sent log attached. */
+static kf_rc outbox_sender_prepare(outbox_sender *s, kf_err *err) {
+  if (sqlite3_create_function_v2(s->conn, "ks_outbox_part", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                 NULL, outbox_part_fn, NULL, NULL, NULL) != SQLITE_OK)
+    return kf_sql_error(s->conn, err);
+  /* A row marked in the sent log but not yet folded is not pending. */
+  kf_rc rc = kf_sql_prepare(&s->next, s->conn,
+                            "SELECT id, attempts, next_attempt_ms, mail_from, rcpt_to, raw, "
+                            "message_id FROM outbox WHERE sent_at IS NULL "
+                            "AND ks_outbox_part(rcpt_to, ?) = ? AND NOT EXISTS "
+                            "(SELECT 1 FROM sent_log.sent s WHERE s.id = outbox.id) "
+                            "ORDER BY next_attempt_ms, id LIMIT ?",
+                            err);
+  if (rc == KF_OK)
+    rc = kf_sql_prepare(&s->mark_sent, s->conn,
+                        "INSERT OR REPLACE INTO sent_log.sent (id, sent_at) VALUES (?, ?)", err);
+  if (rc == KF_OK)
+    rc = kf_sql_prepare(&s->mark_failed, s->conn,
+                        "UPDATE outbox SET next_attempt_ms = ?, attempts = attempts + 1, "
+                        "last_error = ? WHERE id = ?",
+                        err);
+  if (rc == KF_OK)
+    rc = kf_sql_prepare(&s->fold_update, s->conn,
+                        "UPDATE outbox SET sent_at = (SELECT s.sent_at FROM sent_log.sent s "
+                        "WHERE s.id = outbox.id), attempts = attempts + 1, last_error = NULL "
+                        "WHERE sent_at IS NULL AND id IN (SELECT id FROM sent_log.sent)",
+                        err);
+  if (rc == KF_OK)
+    rc = kf_sql_prepare(&s->fold_delete, s->conn, "DELETE FROM sent_log.sent", err);
   return rc;
 }
 
-/* Wait until kicked, stopped or delay_ms passed (delay_ms < 0: no deadline). Lock held. */
-static void outbox_wait_locked(ks_outbox *ob, int64_t delay_ms) {
-  if (ob->kicked || ob->stop) {
-    ob->kicked = false;
+/*
+ * Fold the sent log into outbox.sent_at. Two transactions, one per file (a
+ * WAL database makes no transaction atomic across files), in the order that
+ * is safe to cut: a crash after the UPDATE leaves marks that are already in
+ * the main database, which the next fold's UPDATE skips and its DELETE
+ * removes. Only this thread inserts into the sent log, so the DELETE removes
+ * exactly what the UPDATE folded.
+ */
+static kf_rc outbox_fold(outbox_sender *s, kf_err *err) {
+  kf_rc rc = outbox_run(&s->fold_update, err);
+  if (rc == KF_OK)
+    rc = outbox_run(&s->fold_delete, err);
+  if (rc == KF_OK)
+    s->unfolded = 0;
+  return rc;
+}
+
+/*
+ * Set up s for ob on the calling thread's connection and fold what a crash
+ * left in the sent log; on failure s is closed again.
+ */
+static kf_rc outbox_sender_open(outbox_sender *s, ks_outbox *ob, int index, kf_err *err) {
+  memset(s, 0, sizeof *s);
+  s->ob = ob;
+  s->index = index;
+  kf_rc rc = ks_db_conn(ob->db, &s->conn, err);
+  if (rc == KF_OK)
+    rc = outbox_sent_log_attach(s, err);
+  if (rc == KF_OK)
+    rc = outbox_sender_prepare(s, err);
+  if (rc == KF_OK)
+    rc = outbox_fold(s, err);
+  if (rc == KF_OK && (s->curl = curl_easy_init()) == NULL)
+    rc = kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
+  if (rc == KF_OK && outbox_curl_setup(s) != CURLE_OK)
+    rc = kf_err_set(err, KF_ERR_INTERNAL, "cannot configure libcurl for %s", ob->smtp_url);
+  s->ready = rc == KF_OK;
+  if (rc != KF_OK)
+    outbox_sender_close(s);
+  return rc;
+}
+
+/* Send row over the cached session; KF_OK only when the server accepted the message (250). */
+static kf_rc outbox_deliver(outbox_sender *s, const outbox_row *row, kf_err *err) {
+  char *from = kf_str_printf("<%s>", row->mail_from);
+  char *to = kf_str_printf("<%s>", row->rcpt_to);
+  struct curl_slist *rcpt = to != NULL ? curl_slist_append(NULL, to) : NULL;
+  outbox_upload up = {row->raw, row->raw_len, 0};
+  kf_rc rc = KF_OK;
+  if (from == NULL || rcpt == NULL)
+    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+  CURLcode cc = CURLE_OK;
+  if (rc == KF_OK) {
+    cc |= curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, from);
+    cc |= curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, rcpt);
+    cc |= curl_easy_setopt(s->curl, CURLOPT_READDATA, &up);
+    cc |= curl_easy_setopt(s->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)up.len);
+    if (cc != CURLE_OK)
+      rc = kf_err_set(err, KF_ERR_INTERNAL, "cannot configure libcurl for %s", s->ob->smtp_url);
+  }
+  s->errbuf[0] = '\0';
+  cc = rc == KF_OK ? curl_easy_perform(s->curl) : CURLE_OK;
+  if (cc != CURLE_OK)
+    rc = kf_err_set(err, KF_ERR_NETWORK, "%s",
+                    s->errbuf[0] != '\0' ? s->errbuf : curl_easy_strerror(cc));
+  /* Nothing may keep pointing at this row's strings or at up after it returns. */
+  (void)curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, NULL);
+  (void)curl_easy_setopt(s->curl, CURLOPT_READDATA, NULL);
+  curl_slist_free_all(rcpt);
+  kf_free(from);
+  kf_free(to);
+  return rc;
+}
+
+/*
+ * Mark a delivered row in the sent log at once. The time from the server's
+ * 250 to this INSERT's commit is the whole window in which a crash sends the
+ * mail again (with the same Message-ID, which konform-mail reports as
+ * duplicate_of); no lock is waited for in it.
+ */
+static kf_rc outbox_mark_sent(outbox_sender *s, const outbox_row *row, kf_err *err) {
+  kf_rc rc = kf_sql_bind(&s->mark_sent, err, "ii", row->id, outbox_real_ms() / 1000);
+  if (rc == KF_OK)
+    rc = outbox_run(&s->mark_sent, err);
+  if (rc == KF_OK)
+    s->unfolded++;
+  return rc;
+}
+
+static kf_rc outbox_mark_failed(outbox_sender *s, const outbox_row *row, const char *error,
+                                kf_err *err) {
+  int64_t next = outbox_real_ms() + ks_outbox_backoff_ms(row->attempts + 1);
+  kf_rc rc = kf_sql_bind(&s->mark_failed, err, "iti", next, error, row->id);
+  return rc == KF_OK ? outbox_run(&s->mark_failed, err) : rc;
+}
+
+/*
+ * Deliver one due row and record the outcome. KF_OK: delivered and marked;
+ * KF_ERR_NETWORK: not delivered, rescheduled; anything else: the outcome could
+ * not be stored (err says why).
+ */
+static kf_rc outbox_send_row(outbox_sender *s, const outbox_row *row, kf_err *err) {
+  kf_err derr;
+  kf_err_init(&derr);
+  kf_rc drc = outbox_deliver(s, row, &derr);
+  if (drc == KF_OK) {
+    kf_rc rc = outbox_mark_sent(s, row, err);
+    if (rc != KF_OK) {
+      kf_error("mail %s to %s delivered but not marked sent; it will be sent again with the "
+               "same Message-ID: %s",
+               row->message_id, row->rcpt_to, err->message);
+      return rc;
+    }
+    kf_info("mail %s to %s delivered", row->message_id, row->rcpt_to);
+    if (s->unfolded >= OUTBOX_FOLD && outbox_fold(s, err) != KF_OK)
+      kf_warn("outbox: cannot fold the sent log yet: %s", err->message);
+    return KF_OK;
+  }
+  kf_warn("mail %s to %s not delivered (attempt %d): %s", row->message_id, row->rcpt_to,
+          row->attempts + 1, derr.message);
+  kf_rc rc = outbox_mark_failed(s, row, derr.message, err);
+  return rc == KF_OK ? KF_ERR_NETWORK : rc;
+}
+
+static bool outbox_stopping(ks_outbox *ob) {
+  pthread_mutex_lock(&ob->lock);
+  bool stop = ob->stop;
+  pthread_mutex_unlock(&ob->lock);
+  return stop;
+}
+
+/*
+ * One round of the sender: read a batch of pending rows and deliver the due
+ * ones in order. Returns how long to wait before the next round: 0 at once,
+ * -1 until kicked, else milliseconds until the first row is due (or a
+ * backoff after an error). A failed delivery ends the round, so the next one
+ * reads the rows again in their new order.
+ */
+static int64_t outbox_round(outbox_sender *s, ks_outbox *ob, int index) {
+  kf_err err;
+  kf_err_init(&err);
+  if (!s->ready && outbox_sender_open(s, ob, index, &err) != KF_OK) {
+    kf_error("outbox: %s", err.message);
+    return KS_OUTBOX_BACKOFF_MIN_MS;
+  }
+  outbox_row rows[OUTBOX_BATCH];
+  size_t n = 0;
+  if (outbox_fetch(s, rows, &n, &err) != KF_OK) {
+    kf_error("outbox: %s", err.message);
+    return KS_OUTBOX_BACKOFF_MIN_MS;
+  }
+  int64_t wait_ms = n > 0 ? 0 : -1;
+  for (size_t i = 0; i < n && wait_ms == 0 && !outbox_stopping(ob); i++) {
+    int64_t due = rows[i].next_attempt_ms - outbox_real_ms();
+    if (due > 0) {
+      wait_ms = due;
+      break;
+    }
+    kf_rc rc = outbox_send_row(s, &rows[i], &err);
+    if (rc == KF_ERR_NETWORK)
+      break;
+    if (rc != KF_OK) {
+      kf_error("outbox: %s", err.message);
+      wait_ms = KS_OUTBOX_BACKOFF_MIN_MS;
+    }
+  }
+  for (size_t i = 0; i < n; i++)
+    outbox_row_release(&rows[i]);
+  /* Out of work for now: the main database catches up with the sent log. */
+  if (wait_ms != 0 && s->unfolded > 0 && outbox_fold(s, &err) != KF_OK)
+    kf_warn("outbox: cannot fold the sent log yet: %s", err.message);
+  return wait_ms;
+}
+
+/*
+ * Wait until t is kicked, the outbox stops or delay_ms passed (delay_ms < 0:
+ * no deadline). ob->lock held. Each sender has its own kick flag, so a kick
+ * that one sender takes cannot leave another asleep over a new row of its own.
+ */
+static void outbox_wait_locked(ks_outbox *ob, outbox_thread *t, int64_t delay_ms) {
+  if (t->kicked || ob->stop) {
+    t->kicked = false;
     return;
   }
   if (delay_ms < 0) {
-    while (!ob->kicked && !ob->stop)
+    while (!t->kicked && !ob->stop)
       pthread_cond_wait(&ob->cond, &ob->lock);
   } else {
     struct timespec deadline = outbox_mono_deadline(delay_ms);
-    while (!ob->kicked && !ob->stop) {
+    while (!t->kicked && !ob->stop) {
       if (pthread_cond_timedwait(&ob->cond, &ob->lock, &deadline) == ETIMEDOUT)
         break;
     }
   }
-  ob->kicked = false;
+  t->kicked = false;
 }
 
 static void *outbox_main(void *arg) {
-  ks_outbox *ob = arg;
-  sqlite3 *conn = NULL;
-  kf_err err;
-  kf_err_init(&err);
+  outbox_thread *t = arg;
+  ks_outbox *ob = t->ob;
+  outbox_sender s;
+  memset(&s, 0, sizeof s);
   pthread_mutex_lock(&ob->lock);
   while (!ob->stop) {
     pthread_mutex_unlock(&ob->lock);
-    outbox_row row;
-    memset(&row, 0, sizeof row);
-    kf_rc rc = conn != NULL ? KF_OK : ks_db_conn(ob->db, &conn, &err);
-    if (rc == KF_OK)
-      rc = outbox_next(conn, &row, &err);
-    int64_t wait_ms = -1;
-    if (rc == KF_OK) {
-      int64_t due = row.next_attempt_ms - outbox_real_ms();
-      if (due > 0) {
-        wait_ms = due;
-      } else {
-        kf_err derr;
-        kf_err_init(&derr);
-        kf_rc drc = outbox_deliver(ob, &row, &derr);
-        if (drc == KF_OK) {
-          kf_info("mail %s to %s delivered", row.message_id, row.rcpt_to);
-        } else {
-          kf_warn("mail %s to %s not delivered (attempt %d): %s", row.message_id, row.rcpt_to,
-                  row.attempts + 1, derr.message);
-        }
-        rc = outbox_mark(conn, &row, drc == KF_OK, derr.message, &err);
-        if (rc != KF_OK) {
-          kf_error("outbox: %s", err.message);
-          wait_ms = KS_OUTBOX_BACKOFF_MIN_MS;
-        } else {
-          wait_ms = 0; /* Look for the next row at once. */
-        }
-      }
-      outbox_row_release(&row);
-    } else if (rc != KF_ERR_NOT_FOUND) {
-      kf_error("outbox: %s", err.message);
-      wait_ms = KS_OUTBOX_BACKOFF_MIN_MS;
-    }
+    int64_t wait_ms = outbox_round(&s, ob, t->index);
     pthread_mutex_lock(&ob->lock);
     if (wait_ms != 0)
-      outbox_wait_locked(ob, wait_ms);
+      outbox_wait_locked(ob, t, wait_ms);
   }
   pthread_mutex_unlock(&ob->lock);
+  if (s.ready) {
+    kf_err err;
+    kf_err_init(&err);
+    if (s.unfolded > 0 && outbox_fold(&s, &err) != KF_OK)
+      kf_warn("outbox: the sent log is folded at the next start: %s", err.message);
+    outbox_sender_close(&s);
+  }
   ks_db_thread_done(ob->db);
   return NULL;
 }
@@ -397,12 +668,15 @@ kf_rc ks_outbox_start(ks_db *db, const char *smtp_url, ks_outbox **out, kf_err *
     rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   if (rc == KF_OK)
     rc = outbox_sync_init(ob, err);
-  if (rc == KF_OK) {
-    int e = pthread_create(&ob->thread, NULL, outbox_main, ob);
+  for (int i = 0; rc == KF_OK && i < KS_OUTBOX_SENDERS; i++) {
+    outbox_thread *t = &ob->senders[i];
+    t->ob = ob;
+    t->index = i;
+    int e = pthread_create(&t->thread, NULL, outbox_main, t);
     if (e != 0)
-      rc = kf_err_set(err, KF_ERR_INTERNAL, "cannot start the outbox thread (error %d)", e);
+      rc = kf_err_set(err, KF_ERR_INTERNAL, "cannot start outbox sender %d (error %d)", i, e);
     else
-      ob->thread_started = true;
+      t->started = true;
   }
   if (rc != KF_OK) {
     ks_outbox_free(ob);
@@ -416,21 +690,25 @@ void ks_outbox_kick(ks_outbox *ob) {
   if (ob == NULL)
     return;
   pthread_mutex_lock(&ob->lock);
-  ob->kicked = true;
-  pthread_cond_signal(&ob->cond);
+  for (int i = 0; i < KS_OUTBOX_SENDERS; i++)
+    ob->senders[i].kicked = true;
+  pthread_cond_broadcast(&ob->cond);
   pthread_mutex_unlock(&ob->lock);
 }
 
 void ks_outbox_free(ks_outbox *ob) {
   if (ob == NULL)
     return;
-  if (ob->thread_started) {
+  if (ob->lock_ready && ob->cond_ready) {
     pthread_mutex_lock(&ob->lock);
     ob->stop = true;
     ob->stop_deadline = outbox_mono_deadline(KS_OUTBOX_STOP_GRACE_MS);
-    pthread_cond_signal(&ob->cond);
+    pthread_cond_broadcast(&ob->cond);
     pthread_mutex_unlock(&ob->lock);
-    pthread_join(ob->thread, NULL);
+  }
+  for (int i = 0; i < KS_OUTBOX_SENDERS; i++) {
+    if (ob->senders[i].started)
+      pthread_join(ob->senders[i].thread, NULL);
   }
   if (ob->cond_ready)
     pthread_cond_destroy(&ob->cond);

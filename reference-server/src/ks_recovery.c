@@ -239,15 +239,53 @@ kf_rc ks_recovery_reset_check(ks_server *srv, const char *id, int64_t now, ks_re
 }
 
 /*
+ * Replace the stored hash of account by hash, in the open transaction;
+ * *replaced gets the hash it held (ks_account_hash_free), for the count-down
+ * of its cost class after the commit. The UPDATE names the old hash as the
+ * login's rehash does, and a row it did not change is an error.
+ */
+static kf_rc recovery_replace_hash(sqlite3 *conn, int64_t account, const char *hash,
+                                   char **replaced, kf_err *err) {
+  kf_sql q;
+  kf_rc rc =
+      kf_sql_query(&q, conn, err, "SELECT password_hash FROM accounts WHERE id = ?", "i", account);
+  bool row = false;
+  if (rc == KF_OK)
+    rc = kf_sql_step(&q, &row, err);
+  char *old = NULL;
+  if (rc == KF_OK && row)
+    rc = kf_sql_text_dup(&q, 0, &old, NULL, err);
+  kf_sql_finalize(&q);
+  /* The link's row joined the account in this transaction, so it cannot be gone. */
+  if (rc == KF_OK && old == NULL)
+    rc = kf_err_set(err, KF_ERR_INTERNAL, "the account of a reset link has no password hash");
+  int64_t changed = 0;
+  if (rc == KF_OK)
+    rc = kf_sql_run(conn, &changed, err,
+                    "UPDATE accounts SET password_hash = ? WHERE id = ? AND password_hash = ?",
+                    "tit", hash, account, old);
+  /* Nothing else writes in this transaction: a row left unchanged is a broken store. */
+  if (rc == KF_OK && changed != 1)
+    rc = kf_err_set(err, KF_ERR_INTERNAL, "the new password hash replaced %lld rows",
+                    (long long)changed);
+  if (rc == KF_OK) {
+    *replaced = old;
+    old = NULL;
+  }
+  ks_account_hash_free(old);
+  return rc;
+}
+
+/*
  * The new password, in the open transaction: the hash, the link used, every
  * session ended (AUTH-06, AUTH-07) and the lockout count gone, since the
- * person has just proved that the mailbox is theirs.
+ * person has just proved that the mailbox is theirs. *replaced as
+ * recovery_replace_hash gives it.
  */
 static kf_rc recovery_set_password(const ks_server *srv, sqlite3 *conn, const recovery_link *link,
                                    const char *id_hash, const char *hash, int64_t now,
-                                   kf_err *err) {
-  kf_rc rc = kf_sql_run(conn, NULL, err, "UPDATE accounts SET password_hash = ? WHERE id = ?", "ti",
-                        hash, link->account_id);
+                                   char **replaced, kf_err *err) {
+  kf_rc rc = recovery_replace_hash(conn, link->account_id, hash, replaced, err);
   if (rc == KF_OK && !ks_fault_on(srv, KS_FAULT_RESET_LINK_REUSABLE))
     rc = kf_sql_run(conn, NULL, err, "UPDATE reset_links SET used_at = ? WHERE id_hash = ?", "it",
                     now, id_hash);
@@ -265,19 +303,33 @@ kf_rc ks_recovery_reset_confirm(ks_server *srv, const char *id, const char *hash
   char id_hash[RECOVERY_HASH_HEX];
   if (!recovery_id_hash(id, id_hash))
     return KF_OK;
-  /* Judge and use in one write transaction, so two uses of one link cannot both win. */
+  /*
+   * The cost classes are counted before the hash is replaced, as before a
+   * login's rehash, so the count-down below takes from a count that held the
+   * old hash (ks_pwhash_class_release).
+   */
   sqlite3 *conn = NULL;
-  kf_rc rc = recovery_begin(srv, &conn, err);
+  kf_rc rc = ks_db_conn(srv->db, &conn, err);
+  if (rc == KF_OK)
+    rc = ks_pwhash_load_once(&srv->pwhash, ks_account_hash_classes, conn, err);
+  /* Judge and use in one write transaction, so two uses of one link cannot both win. */
+  if (rc == KF_OK)
+    rc = ks_db_begin(conn, err);
   if (rc != KF_OK)
     return rc;
   recovery_link link;
+  char *replaced = NULL;
   rc = recovery_link_read(conn, id_hash, &link, err);
   ks_reset_verdict verdict = rc == KF_OK ? recovery_link_verdict(srv, &link, now) : *v;
   if (rc == KF_OK && verdict == KS_RESET_VALID)
-    rc = recovery_set_password(srv, conn, &link, id_hash, hash, now, err);
+    rc = recovery_set_password(srv, conn, &link, id_hash, hash, now, &replaced, err);
   rc = recovery_finish(conn, rc, err);
   if (rc == KF_OK)
     *v = verdict;
+  /* The account left its old cost class; the last one out ends the class's cost for all. */
+  if (rc == KF_OK && replaced != NULL)
+    ks_pwhash_class_release(&srv->pwhash, replaced);
+  ks_account_hash_free(replaced);
   return rc;
 }
 

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "kf/httpd.h"
 #include "kf/log.h"
 #include "ks_db.h"
 #include "ks_fault.h"
@@ -30,6 +31,7 @@ typedef struct ks_config {
   const char *post_url;          /* "http://127.0.0.1:8427"; not used by ACC yet. */
   unsigned threads;              /* Handler thread pool, 8. */
   size_t max_body;               /* 1 MiB. */
+  kf_httpd_limits http;          /* Slow clients: KF_HTTPD_LIMITS_DEFAULT. */
   unsigned lockout_attempts;     /* AUTH-05: the failure that locks, 5; 0 = none ever locks. */
   unsigned lockout_minutes;      /* AUTH-05: how long a lock lasts, 15. */
   int ready_fd;                  /* -1 = none. */

@@ -63,6 +63,7 @@ static int server_run(const ks_config *cfg) {
     hc.port = cfg->port;
     hc.threads = cfg->threads;
     hc.max_body = cfg->max_body;
+    hc.limits = cfg->http;
     hc.server_name = "konform-server/" KONFORM_VERSION;
     rc = kf_httpd_new(&hc, &httpd, &err);
   }

@@ -8,6 +8,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "kr/report.h"
 #include "kr_body.h"
 #include "kr_priv.h"
 
@@ -170,4 +171,14 @@ void kr_failure_locate(const kf_scenario_result *sc, kr_failure *out) {
     out->line = sc->line;
   }
   out->message = sc->message != NULL ? sc->message : (st != NULL ? st->message : NULL);
+}
+
+/* The writers that show every step of every scenario (see report.h). */
+static const kr_write_fn kr_shows_passing[] = {kr_json_write, kr_junit_write, kr_html_write};
+
+bool kr_format_shows_passing(kr_write_fn write) {
+  for (size_t i = 0; i < sizeof kr_shows_passing / sizeof kr_shows_passing[0]; i++)
+    if (kr_shows_passing[i] == write)
+      return true;
+  return false;
 }

@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -19,7 +20,10 @@
 #include "kf/buf.h"
 #include "kf/daemon.h"
 #include "kf/httpd.h"
+#include "kf/mailbox.h"
+#include "kf/mailbox_api.h"
 #include "kf/str.h"
+#include "kf/timeutil.h"
 
 typedef struct reply {
   long status;
@@ -892,6 +896,264 @@ static void test_fake_request_allocation_failures(void **state) {
   kf_httpd_free(h);
 }
 
+/* ---- Framing, deadlines and caps over raw sockets ---- */
+
+/* Answers the query string as sent, and the path it was routed by. */
+static void raw_query_handler(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)ctx;
+  kf_http_resp_json(
+      resp, 200,
+      json_pack("{s:s?, s:s}", "raw", kf_http_req_raw_query(req), "path", kf_http_req_path(req)));
+}
+
+/* A daemon with the raw-query route and the given limits. */
+static kf_httpd *limits_server(const kf_httpd_limits *limits, unsigned *port) {
+  kf_httpd_config cfg;
+  kf_httpd_config_init(&cfg);
+  cfg.threads = 0;
+  if (limits != NULL)
+    cfg.limits = *limits;
+  kf_httpd *h = NULL;
+  assert_int_equal(kf_httpd_new(&cfg, &h, NULL), KF_OK);
+  assert_int_equal(kf_httpd_route(h, "GET", "/raw", raw_query_handler, NULL), KF_OK);
+  assert_int_equal(kf_httpd_route(h, "POST", "/json", json_handler, NULL), KF_OK);
+  assert_int_equal(kf_httpd_start(h, NULL), KF_OK);
+  *port = kf_httpd_port(h);
+  return h;
+}
+
+/* Send text on a new connection; the first answer's status and whether the server then closed. */
+static long raw_exchange(unsigned port, const char *text, kf_buf *in, bool *closed) {
+  int fd = raw_connect(port);
+  assert_true(raw_send(fd, text, strlen(text)));
+  long status = raw_answer(fd, in);
+  char b;
+  /* The server must close after a refusal: nothing after it is read as a request. */
+  *closed = recv(fd, &b, 1, 0) <= 0;
+  close(fd);
+  return status;
+}
+
+static void test_framing_is_strict(void **state) {
+  (void)state;
+  unsigned port = 0;
+  kf_httpd *h = limits_server(NULL, &port);
+  kf_buf in;
+  kf_buf_init(&in, 1 << 16);
+  bool closed = false;
+  /* Two lengths and a second request in the body: one 400, then the close. */
+  const char smuggle[] = "POST /json HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "Content-Type: application/json\r\nContent-Length: 0\r\n"
+                         "Content-Length: 34\r\n\r\nGET /raw HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  assert_int_equal(raw_exchange(port, smuggle, &in, &closed), 400);
+  assert_non_null(strstr(in.data, "\"MALFORMED_REQUEST\""));
+  assert_non_null(strstr(in.data, "Connection: close"));
+  assert_true(closed);
+  const char *const refused[] = {
+      "GET /raw HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
+      "POST /json HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "POST /json HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+      "GET /raw HTTP/1.1\r\n\r\n",
+      "GET /raw HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+  };
+  for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+    assert_int_equal(raw_exchange(port, refused[i], &in, &closed), 400);
+    assert_non_null(strstr(in.data, "\"MALFORMED_REQUEST\""));
+    assert_true(closed);
+  }
+  /* HTTP/1.0 needs no Host; an absolute-form target is routed by its path. */
+  assert_int_equal(raw_exchange(port, "GET /raw HTTP/1.0\r\n\r\n", &in, &closed), 200);
+  char absolute[160];
+  assert_int_equal(kf_str_format(absolute, sizeof absolute,
+                                 "GET http://127.0.0.1:%u/raw?a=%%zz HTTP/1.1\r\nHost: x\r\n"
+                                 "Connection: close\r\n\r\n",
+                                 port),
+                   KF_OK);
+  assert_int_equal(raw_exchange(port, absolute, &in, &closed), 200);
+  assert_non_null(strstr(in.data, "\"path\":\"/raw\""));
+  assert_non_null(strstr(in.data, "\"raw\":\"a=%zz\""));
+  kf_buf_release(&in);
+  kf_httpd_free(h);
+}
+
+static void test_raw_query_and_broken_escapes(void **state) {
+  (void)state;
+  unsigned port = 0;
+  kf_httpd *h = limits_server(NULL, &port);
+  kf_buf in;
+  kf_buf_init(&in, 1 << 16);
+  /* Two requests on one connection: each sees its own query. */
+  int fd = raw_connect(port);
+  const char two[] = "GET /raw?q=%zz&x=%41 HTTP/1.1\r\nHost: a\r\n\r\n";
+  assert_true(raw_send(fd, two, sizeof two - 1));
+  assert_int_equal(raw_answer(fd, &in), 200);
+  assert_non_null(strstr(in.data, "\"raw\":\"q=%zz&x=%41\""));
+  const char none[] = "GET /raw HTTP/1.1\r\nHost: a\r\n\r\n";
+  assert_true(raw_send(fd, none, sizeof none - 1));
+  assert_int_equal(raw_answer(fd, &in), 200);
+  assert_non_null(strstr(in.data, "\"raw\":\"\""));
+  close(fd);
+  /* A fake request has the raw query it is given, or none. */
+  kf_http_fake_req fake = {.method = "GET", .path = "/raw", .raw_query = "t=%4"};
+  kf_http_answer a;
+  assert_int_equal(kf_httpd_serve_fake(h, &fake, &a, NULL), KF_OK);
+  assert_non_null(strstr(a.body, "\"raw\":\"t=%4\""));
+  kf_http_answer_release(&a);
+  fake.raw_query = NULL;
+  assert_int_equal(kf_httpd_serve_fake(h, &fake, &a, NULL), KF_OK);
+  assert_non_null(strstr(a.body, "\"raw\":null"));
+  kf_http_answer_release(&a);
+  size_t at = 0;
+  assert_false(kf_http_broken_escape("a=%41%62&b=c", 12, &at));
+  assert_true(kf_http_broken_escape("a=%zz", 5, &at));
+  assert_int_equal(at, 2);
+  assert_true(kf_http_broken_escape("a=50%", 5, &at));
+  assert_int_equal(at, 4);
+  assert_true(kf_http_broken_escape("a=%4", 4, &at));
+  assert_true(kf_http_broken_escape("a=%4g", 5, &at));
+  /* Only len bytes count: "%41" cut after "%4" is broken. */
+  assert_true(kf_http_broken_escape("%41", 2, &at));
+  kf_buf_release(&in);
+  kf_httpd_free(h);
+}
+
+/* A broken escape in a mock's query is INVALID_PARAMETER naming the parameter. */
+static void test_mailbox_api_refuses_broken_escapes(void **state) {
+  (void)state;
+  kf_mailbox *mb = NULL;
+  assert_int_equal(kf_mailbox_open(NULL, "letters", 10, &mb, NULL), KF_OK);
+  kf_httpd_config cfg;
+  kf_httpd_config_init(&cfg);
+  kf_httpd *h = NULL;
+  assert_int_equal(kf_httpd_new(&cfg, &h, NULL), KF_OK);
+  assert_int_equal(kf_mailbox_api_register(h, mb, NULL), KF_OK);
+  static const char *const query[] = {"name", "%zz", NULL};
+  const char *const paths[] = {"/api/v1/letters", "/api/v1/wait/letters"};
+  const char *const raws[] = {"name=%zz", "name=50%", "na%zzme=x", "name=a&kind=%4"};
+  for (size_t p = 0; p < 2; p++) {
+    for (size_t i = 0; i < sizeof raws / sizeof raws[0]; i++) {
+      kf_http_fake_req in = {
+          .method = "GET", .path = paths[p], .query = query, .raw_query = raws[i]};
+      kf_http_answer a;
+      assert_int_equal(kf_httpd_serve_fake(h, &in, &a, NULL), KF_OK);
+      assert_int_equal(a.status, 400);
+      assert_non_null(strstr(a.body, "\"INVALID_PARAMETER\""));
+      assert_non_null(strstr(a.body, i == 2   ? "\"field\":\"na%zzme\""
+                                     : i == 3 ? "\"field\":\"kind\""
+                                              : "\"field\":\"name\""));
+      kf_http_answer_release(&a);
+    }
+  }
+  /* Sound escapes, and a request whose raw query is not known, are listed. */
+  static const char *const sound[] = {"name", "AB", NULL};
+  kf_http_fake_req in = {
+      .method = "GET", .path = paths[0], .query = sound, .raw_query = "name=%41%42"};
+  kf_http_answer a;
+  assert_int_equal(kf_httpd_serve_fake(h, &in, &a, NULL), KF_OK);
+  assert_int_equal(a.status, 200);
+  kf_http_answer_release(&a);
+  in.raw_query = NULL;
+  assert_int_equal(kf_httpd_serve_fake(h, &in, &a, NULL), KF_OK);
+  assert_int_equal(a.status, 200);
+  kf_http_answer_release(&a);
+  kf_httpd_free(h);
+  kf_mailbox_free(mb);
+}
+
+/*
+ * Milliseconds until the server closes a connection that trickles text one
+ * byte every step_ms (the idle timeout never fires), or -1 after limit_ms.
+ */
+static int64_t trickle_until_closed(unsigned port, const char *text, int step_ms,
+                                    int64_t limit_ms) {
+  int fd = raw_connect(port);
+  int64_t t0 = kf_time_monotonic_ms();
+  for (size_t i = 0; kf_time_monotonic_ms() - t0 < limit_ms; i++) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    char b;
+    if (poll(&p, 1, step_ms) > 0 && recv(fd, &b, 1, 0) <= 0)
+      break;
+    if (!raw_send(fd, text + i % strlen(text), 1))
+      break;
+  }
+  int64_t took = kf_time_monotonic_ms() - t0;
+  close(fd);
+  return took >= limit_ms ? -1 : took;
+}
+
+static void test_head_and_body_deadlines(void **state) {
+  (void)state;
+  kf_httpd_limits lim = KF_HTTPD_LIMITS_DEFAULT;
+  lim.head_timeout_s = 1;
+  lim.body_timeout_s = 2;
+  unsigned port = 0;
+  kf_httpd *h = limits_server(&lim, &port);
+  /* A head that never ends; each byte would restart an idle timeout. */
+  int64_t head = trickle_until_closed(port, "GET /raw HTTP/1.1\r\nX-Slow: aaaaaaaa", 50, 5000);
+  assert_true(head >= 900 && head < 2500);
+  /* A whole head, then a body one byte at a time. */
+  int fd = raw_connect(port);
+  const char post[] = "POST /json HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+                      "Content-Length: 100\r\n\r\n";
+  assert_true(raw_send(fd, post, sizeof post - 1));
+  int64_t t0 = kf_time_monotonic_ms();
+  bool cut = false;
+  while (!cut && kf_time_monotonic_ms() - t0 < 5000) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    char b;
+    cut = (poll(&p, 1, 50) > 0 && recv(fd, &b, 1, 0) <= 0) || !raw_send(fd, " ", 1);
+  }
+  int64_t body = kf_time_monotonic_ms() - t0;
+  close(fd);
+  assert_true(cut);
+  assert_true(body >= 1900 && body < 3500);
+  /* A connection that asks in time is served, deadline or not. */
+  kf_buf in;
+  kf_buf_init(&in, 1 << 16);
+  bool closed = false;
+  assert_int_equal(raw_exchange(port, "GET /raw HTTP/1.1\r\nHost: a\r\n\r\n", &in, &closed), 200);
+  kf_buf_release(&in);
+  kf_httpd_free(h);
+}
+
+static void test_connections_per_address_are_capped(void **state) {
+  (void)state;
+  kf_httpd_limits lim = KF_HTTPD_LIMITS_DEFAULT;
+  lim.max_connections_per_ip = 2;
+  unsigned port = 0;
+  kf_httpd *h = limits_server(&lim, &port);
+  int held[2] = {raw_connect(port), raw_connect(port)};
+  /* Both are accepted (a request on the first is answered) before the third comes. */
+  kf_buf in;
+  kf_buf_init(&in, 1 << 16);
+  const char get[] = "GET /raw HTTP/1.1\r\nHost: a\r\n\r\n";
+  for (int i = 0; i < 2; i++) {
+    assert_true(raw_send(held[i], get, sizeof get - 1));
+    assert_int_equal(raw_answer(held[i], &in), 200);
+  }
+  int third = raw_connect(port);
+  char b;
+  (void)raw_send(third, get, sizeof get - 1);
+  assert_true(recv(third, &b, 1, 0) <= 0);
+  close(third);
+  close(held[0]);
+  /* A freed place is taken again; the close reaches the daemon first. */
+  long status = 0;
+  for (int tries = 0; tries < 50 && status != 200; tries++) {
+    int fd = raw_connect(port);
+    status = raw_send(fd, get, sizeof get - 1) ? raw_answer(fd, &in) : 0;
+    close(fd);
+    if (status != 200) {
+      struct pollfd none = {.fd = -1};
+      (void)poll(&none, 1, 20);
+    }
+  }
+  assert_int_equal(status, 200);
+  close(held[1]);
+  kf_buf_release(&in);
+  kf_httpd_free(h);
+}
+
 int main(void) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   const struct CMUnitTest tests[] = {
@@ -915,6 +1177,11 @@ int main(void) {
       cmocka_unit_test(test_refusal_hook_and_query_count),
       cmocka_unit_test(test_null_json_body_is_internal_error),
       cmocka_unit_test(test_fake_request_allocation_failures),
+      cmocka_unit_test(test_framing_is_strict),
+      cmocka_unit_test(test_raw_query_and_broken_escapes),
+      cmocka_unit_test(test_mailbox_api_refuses_broken_escapes),
+      cmocka_unit_test(test_head_and_body_deadlines),
+      cmocka_unit_test(test_connections_per_address_are_capped),
   };
   kf_alloc_install_jansson();
   int rc = cmocka_run_group_tests_name("httpd", tests, setup, teardown);

@@ -14,6 +14,12 @@
  *
  * Handlers run on libmicrohttpd worker threads and may block (long-polls), so
  * configure enough threads, or 0 for a thread per connection.
+ *
+ * Framing is strict (RFC 9112): repeated Content-Length lines, Content-Length
+ * beside Transfer-Encoding, a coding other than chunked, and HTTP/1.1 without
+ * exactly one Host are 400 MALFORMED_REQUEST and the connection closes; an
+ * absolute-form target is routed by its path. Slow clients meet total
+ * deadlines and connection caps (kf_httpd_limits).
  */
 #ifndef KF_HTTPD_H
 #define KF_HTTPD_H
@@ -23,6 +29,7 @@
 #include <stddef.h>
 
 #include "kf/error.h"
+#include "kf/opt.h"
 
 typedef struct kf_httpd kf_httpd;
 typedef struct kf_http_req kf_http_req;
@@ -32,13 +39,64 @@ typedef struct kf_http_error_row kf_http_error_row;
 /* A handler fills resp. It must not keep req or resp after returning. */
 typedef void (*kf_http_handler)(kf_http_req *req, kf_http_resp *resp, void *ctx);
 
+/*
+ * What holds slow clients in check; every program takes them as options
+ * (KF_HTTPD_LIMIT_ROWS). A trickling client restarts an idle timeout with
+ * every byte, so the head and the body each have a total deadline that no
+ * byte moves: the head's runs from the accept (or from the end of the
+ * previous answer on a kept-alive connection), the body's from the end of
+ * the head. A connection past its deadline is closed without an answer
+ * (libmicrohttpd can queue none before the head is complete). The handler
+ * and the answer have no deadline (long-polls take minutes).
+ */
+typedef struct kf_httpd_limits {
+  unsigned head_timeout_s;         /* Default 30; 0 = none. */
+  unsigned body_timeout_s;         /* Default 120; 0 = none. */
+  unsigned max_connections;        /* All clients together; default 1024. */
+  unsigned max_connections_per_ip; /* One peer address; default 256, 0 = no cap. */
+} kf_httpd_limits;
+
+#define KF_HTTPD_HEAD_TIMEOUT_DEFAULT 30
+#define KF_HTTPD_BODY_TIMEOUT_DEFAULT 120
+#define KF_HTTPD_MAX_CONNECTIONS_DEFAULT 1024
+#define KF_HTTPD_MAX_CONNECTIONS_PER_IP_DEFAULT 256
+/* An initializer with the defaults, for a program's table of defaults. */
+#define KF_HTTPD_LIMITS_DEFAULT                                                                    \
+  {                                                                                                \
+    KF_HTTPD_HEAD_TIMEOUT_DEFAULT, KF_HTTPD_BODY_TIMEOUT_DEFAULT,                                  \
+        KF_HTTPD_MAX_CONNECTIONS_DEFAULT, KF_HTTPD_MAX_CONNECTIONS_PER_IP_DEFAULT                  \
+  }
+
+#define KF_HTTPD_STR_(x) #x
+#define KF_HTTPD_STR(x) KF_HTTPD_STR_(x)
+/*
+ * The kf_opt rows of the limits, for a program whose options struct type has
+ * a kf_httpd_limits member named field; one list, so the three programs
+ * spell the options and their help alike (their man pages repeat the text).
+ */
+#define KF_HTTPD_LIMIT_ROWS(type, field)                                                           \
+  KF_OPT_NUM_ROW(                                                                                  \
+      "http-head-timeout", 0, UINT, type, field.head_timeout_s, 0, 86400, "S",                     \
+      "total seconds for a request head, from the accept; no byte\n"                               \
+      "restarts it (default " KF_HTTPD_STR(KF_HTTPD_HEAD_TIMEOUT_DEFAULT) "; 0 = none)"),          \
+      KF_OPT_NUM_ROW("http-body-timeout", 0, UINT, type, field.body_timeout_s, 0, 86400, "S",      \
+                     "total seconds for a request body, from the end of its head\n"                \
+                     "(default " KF_HTTPD_STR(KF_HTTPD_BODY_TIMEOUT_DEFAULT) "; 0 = none)"),       \
+      KF_OPT_NUM_ROW("max-connections", 0, UINT, type, field.max_connections, 1, 100000, "N",      \
+                     "HTTP connections open at once (default " KF_HTTPD_STR(                       \
+                         KF_HTTPD_MAX_CONNECTIONS_DEFAULT) ")"),                                   \
+      KF_OPT_NUM_ROW(                                                                              \
+          "max-connections-per-ip", 0, UINT, type, field.max_connections_per_ip, 0, 100000, "N",   \
+          "HTTP connections open at once from one address\n"                                       \
+          "(default " KF_HTTPD_STR(KF_HTTPD_MAX_CONNECTIONS_PER_IP_DEFAULT) "; 0 = no cap)")
+
 typedef struct kf_httpd_config {
   const char *bind_address;      /* Default "127.0.0.1". */
   unsigned port;                 /* 0 picks a free port. */
   unsigned threads;              /* Pool size; 0 = one thread per connection. */
   size_t max_body;               /* Cap on request bodies; default 1 MiB. */
   unsigned connection_timeout_s; /* Idle connection timeout; default 60. */
-  unsigned max_connections;      /* Default 256. */
+  kf_httpd_limits limits;        /* KF_HTTPD_LIMITS_DEFAULT. */
   const char *server_name;       /* For the Server header; may be NULL. */
 } kf_httpd_config;
 
@@ -117,6 +175,8 @@ typedef struct kf_http_fake_req {
   const char *const *headers;
   const char *body; /* May be NULL (no body). */
   size_t body_len;
+  /* The query string as sent, for kf_http_req_raw_query; NULL = unknown. */
+  const char *raw_query;
 } kf_http_fake_req;
 
 /* The answer to a fake request. Owned by the caller: kf_http_answer_release. */
@@ -146,6 +206,19 @@ const char *kf_http_req_param(const kf_http_req *req, const char *name);
 const char *kf_http_req_query(const kf_http_req *req, const char *name);
 /* How many query-string arguments are named name. */
 size_t kf_http_req_query_count(const kf_http_req *req, const char *name);
+/*
+ * The query string as the client sent it, before libmicrohttpd decoded it
+ * (after the first "?", "" when there is none), for checks that the decoded
+ * values cannot show, such as a "%" without two hex digits, which
+ * libmicrohttpd keeps as literal text. NULL when it is not known (a fake
+ * request without raw_query).
+ */
+const char *kf_http_req_raw_query(const kf_http_req *req);
+/*
+ * Whether s (len bytes) holds a "%" that two hex digits do not follow; *at
+ * is its offset then.
+ */
+bool kf_http_broken_escape(const char *s, size_t len, size_t *at);
 /* A request header (case-insensitive name), or NULL. */
 const char *kf_http_req_header(const kf_http_req *req, const char *name);
 /* The body (NUL-terminated, may also contain NULs); len may be NULL. */
@@ -216,7 +289,8 @@ void kf_http_resp_error(kf_http_resp *resp, unsigned status, const char *code, c
   X(MALFORMED_JSON, 400, "Die Anfrage ist kein gültiges JSON (Zeile %d, Spalte %d: %s).")          \
   X(BODY_NOT_OBJECT, 400, "Die Anfrage muss ein JSON-Objekt sein.")                                \
   X(BODY_TOO_LARGE, 413, "Die Anfrage ist zu groß (höchstens %zu Bytes).")                         \
-  X(INTERNAL_ERROR, 500, KF_HTTP_INTERNAL_MESSAGE)
+  X(INTERNAL_ERROR, 500, KF_HTTP_INTERNAL_MESSAGE)                                                 \
+  X(MALFORMED_REQUEST, 400, "Die Anfrage ist kein gültiges HTTP (Rahmen oder Host).")
 
 typedef enum kf_http_errcode {
 #define KF_HTTP_X_ENUM(code, status, message) KF_HTTP_ERR_##code,

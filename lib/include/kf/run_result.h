@@ -250,6 +250,15 @@ void kf_scenario_result_release(kf_scenario_result *sc);
 /* Append a step slot, zeroed, and return it (owned by sc, valid until the next add). */
 kf_rc kf_scenario_result_add_step(kf_scenario_result *sc, kf_step_result **out);
 void kf_step_result_release(kf_step_result *step);
+/*
+ * Free the step's exchanges, asserts and artifacts and leave it with none;
+ * its label, place, status and message stay. For a lean run (see
+ * kh_runner.h): a step that passed shows nowhere but in a report that lists
+ * every step.
+ */
+void kf_step_result_drop_details(kf_step_result *step);
+/* Free every step of sc and leave it with none (a lean run's passed scenario). */
+void kf_scenario_result_drop_steps(kf_scenario_result *sc);
 
 /* Scenario counts by status. */
 typedef struct kf_run_counts {

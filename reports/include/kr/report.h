@@ -151,6 +151,15 @@ typedef kf_rc (*kr_write_fn)(const kf_run_result *run, const char *path, kf_err 
   X("tap", "TAP", kr_tap_write)                                                                    \
   X("tap13", "TAP 13", kr_tap13_write)
 
+/*
+ * Whether a writer shows what passed in detail: every step of every scenario
+ * with its exchanges, asserts and artifacts (JSON, JUnit's <system-out>,
+ * HTML). The console (without -v or --trace all) and TAP show them only for
+ * the failing step, so a run whose reports all answer false can keep only
+ * those (the lean run of kh_runner.h) and its memory stays flat.
+ */
+bool kr_format_shows_passing(kr_write_fn write);
+
 /* " json junit html tap tap13": the kinds as one string literal, for usage texts. */
 #define KR_FORMAT_WORD(name, label, write) " " name
 #define KR_FORMAT_WORDS KR_FORMATS(KR_FORMAT_WORD)
