@@ -399,6 +399,24 @@ static bool fz_is_html(const kf_http_answer *a) {
   return a->content_type != NULL && strncmp(a->content_type, "text/html", 9) == 0;
 }
 
+/*
+ * What a request stored: after a 4xx nothing of the counted rows; a new
+ * account only with a 202 and always together with its confirmation link and
+ * its mail, one account per request at most.
+ */
+static void fz_judge_rows(const kf_http_fake_req *in, const kf_http_answer *a,
+                          const int64_t before[FZ_COUNTS]) {
+  int64_t after[FZ_COUNTS];
+  fz_counts(after);
+  if (a->status >= 400 && memcmp(before, after, sizeof after) != 0)
+    fz_report(in, a, "a refused request changed stored rows (half-stored)");
+  int64_t accounts = after[0] - before[0];
+  if (accounts < 0 || accounts > 1 || (accounts == 1 && a->status != 202))
+    fz_report(in, a, "accounts changed other than by one registration");
+  if (accounts == 1 && (after[1] - before[1] != 1 || after[2] - before[2] != 1))
+    fz_report(in, a, "a new account without exactly one link and one mail (half-stored)");
+}
+
 static void fz_judge(const kf_http_fake_req *in, const kf_http_answer *a, const ks_route *row,
                      bool raw, const int64_t before[FZ_COUNTS]) {
   bool documented = false;
@@ -421,12 +439,7 @@ static void fz_judge(const kf_http_fake_req *in, const kf_http_answer *a, const 
       fz_report(in, a, "a JSON success body that does not parse");
     json_decref(root);
   }
-  if (a->status >= 400) {
-    int64_t after[FZ_COUNTS];
-    fz_counts(after);
-    if (memcmp(before, after, sizeof after) != 0)
-      fz_report(in, a, "a refused request changed stored rows (half-stored)");
-  }
+  fz_judge_rows(in, a, before);
 }
 
 /* Parse the lines of data into r; returns where the body starts (size: no body). */
