@@ -10,19 +10,22 @@
  *   Q<name>=<value>  a query argument
  *   H<name>:<value>  a header
  * and after the empty line the body (no empty line: no body). In every P, Q
- * and H value "$S" stands for the token of a session at second_factor_setup,
- * "$F" for one of a full session and "$C" for a test clock's id, so the
- * fuzzer gets past the session filter and the clock check. With
- * KZ_SERVER_ROUTES set in the environment the harness lists the routes with
- * their numbers for byte 0, and with KZ_SERVER_TRACE it prints each answer.
+ * and H value and in the body "$S" stands for the token of a session at
+ * second_factor_setup, "$F" for one of a full session, "$C" for a test
+ * clock's id, "$L" for an open confirmation link of an unconfirmed account
+ * and "$R" for an open password reset link, so the fuzzer gets past the
+ * session filter, the clock check and the link lookups. With
+ * KZ_SERVER_ROUTES in the environment the harness lists the routes with
+ * their numbers for byte 0; with KZ_SERVER_TRACE it prints each answer.
  *
  * Every answer must be one of the contract's statuses, never 500; an error
  * is a JSON body {"error":{"code","message","fields":[...]}} whose code and
  * status are a row of KS_ERRORS or KF_HTTP_ERRORS (an HTML page with that
  * code in data-code on an HTML route); a JSON success body parses; and after
- * a 4xx nothing is half-stored: the rows of accounts, links, mails, second
- * factors and clocks are as many as before. Any breach prints the request
- * and aborts.
+ * a 4xx or a HEAD nothing is half-stored: the rows of accounts, links, mails,
+ * second factors and clocks are as many as before (and as many accounts
+ * unconfirmed); a new account comes only with a 202 and with one link and
+ * one mail; a 405 names Allow. Any breach prints the request and aborts.
  *
  * Ownership: the server, its database and the scratch buffers are static,
  * made on the first input and freed (the folder removed) at exit.
@@ -38,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kf/digest.h"
 #include "kf/httpd.h"
 #include "kf/log.h"
 #include "kf/sql.h"
@@ -53,6 +57,9 @@
 #define FZ_MAX_ITEMS 16 /* Query arguments, headers and path parameters, each. */
 #define FZ_SCRATCH (4 * FZ_MAX_INPUT)
 #define FZ_PASSWORD "Fuzz-Passwort1"
+/* A confirmation link of the unconfirmed account 2 and a reset link of account 1 ($L, $R). */
+#define FZ_LINK "5f0c1e2d-3b4a-4c5d-8e6f-7a8b9c0d1e2f"
+#define FZ_RESET "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 /* Rows that a refused request must leave alone, counted in one query. */
 static const char fz_count_sql[] =
@@ -82,7 +89,9 @@ static struct {
   char token_setup[KS_TOKEN_HEX_LEN + 1];
   char token_full[KS_TOKEN_HEX_LEN + 1];
   char clock[64];
-  bool trace; /* KZ_SERVER_TRACE: one line per answer on stderr. */
+  char reset_hash[KF_SHA256_HEX];
+  char hash[crypto_pwhash_STRBYTES]; /* FZ_PASSWORD's hash, restored after a password reset. */
+  bool trace;                        /* KZ_SERVER_TRACE: one line per answer on stderr. */
 } fz;
 
 static void fz_die(const char *what, const char *detail) {
@@ -105,8 +114,7 @@ static void fz_cleanup(void) {
 /* One account, confirmed, with a session at each stage the filter tells apart. */
 static void fz_seed_sessions(void) {
   kf_err err = {0};
-  char hash[crypto_pwhash_STRBYTES];
-  if (ks_pwhash_hash(&fz.srv.pwhash, FZ_PASSWORD, strlen(FZ_PASSWORD), hash, &err) != KF_OK)
+  if (ks_pwhash_hash(&fz.srv.pwhash, FZ_PASSWORD, strlen(FZ_PASSWORD), fz.hash, &err) != KF_OK)
     fz_die("hash", err.message);
   int64_t now = (int64_t)time(NULL);
   char sql[512];
@@ -114,7 +122,7 @@ static void fz_seed_sessions(void) {
                     "INSERT INTO accounts(email, password_hash, created_at, terms_accepted_at,"
                     " email_consent_at, confirmed_at) VALUES('fuzz@example.de', '%s', %lld,"
                     " %lld, %lld, %lld)",
-                    hash, (long long)now, (long long)now, (long long)now,
+                    fz.hash, (long long)now, (long long)now, (long long)now,
                     (long long)now) != KF_OK ||
       kf_sql_exec(fz.conn, sql, &err) != KF_OK)
     fz_die("account", err.message);
@@ -125,6 +133,27 @@ static void fz_seed_sessions(void) {
       ks_session_insert(fz.conn, id, KS_SESSION_FULL, now, fz.token_full, &err) != KF_OK ||
       ks_db_commit(fz.conn, &err) != KF_OK)
     fz_die("sessions", err.message);
+}
+
+/*
+ * Account 2, unconfirmed, with the link $L; a reset link $R for account 1.
+ * Both are stored as the server stores its own (only the reset id's SHA-256).
+ */
+static void fz_seed_links(void) {
+  kf_sha256_hex(FZ_RESET, strlen(FZ_RESET), fz.reset_hash);
+  char sql[1024];
+  long long now = (long long)time(NULL);
+  kf_err err = {0};
+  if (kf_str_format(
+          sql, sizeof sql,
+          "INSERT INTO accounts(id, email, password_hash, created_at, terms_accepted_at,"
+          " email_consent_at) VALUES(2, 'link@example.de', '%s', %lld, %lld, %lld);"
+          " INSERT INTO confirmation_links(id, account_id, issued_at) VALUES('%s', 2, %lld);"
+          " INSERT INTO reset_links(id_hash, account_id, created_at, expires_at)"
+          " VALUES('%s', 1, %lld, %lld);",
+          fz.hash, now, now, now, FZ_LINK, now, fz.reset_hash, now, now + 86400) != KF_OK ||
+      kf_sql_exec(fz.conn, sql, &err) != KF_OK)
+    fz_die("links", err.message);
 }
 
 /* A test clock through the API itself, so its id is one the server made. */
@@ -184,23 +213,33 @@ static void fz_init(void) {
   for (size_t i = 0; getenv("KZ_SERVER_ROUTES") != NULL && i < fz.n_routes; i++)
     fprintf(stderr, "%zu %s %s\n", i, fz.routes[i].row->method, fz.routes[i].row->pattern);
   fz_seed_sessions();
+  fz_seed_links();
   fz_seed_clock();
 }
 
 /*
  * Undo what earlier inputs did to the fixed sessions, the lockout counts and
- * the fixed clock, so each input starts alike.
+ * the fixed clock, the two links and account 1's password, so each input
+ * starts alike.
  */
 static void fz_reset_sessions(void) {
-  char sql[512];
+  char sql[1536];
   long long now = (long long)time(NULL);
   if (kf_str_format(sql, sizeof sql,
                     "BEGIN; UPDATE sessions SET ended_at = NULL, last_used_at = %lld,"
                     " stage = CASE rowid WHEN 1 THEN 'second_factor_setup' ELSE 'full' END"
                     " WHERE rowid IN (1, 2); DELETE FROM login_failures;"
                     " INSERT OR REPLACE INTO clocks(id, name, frozen_time, created_at)"
-                    " VALUES('%s', 'fuzz', 1767225600, %lld); COMMIT;",
-                    now, fz.clock, now) != KF_OK ||
+                    " VALUES('%s', 'fuzz', 1767225600, %lld);"
+                    " UPDATE accounts SET password_hash = '%s' WHERE id = 1;"
+                    " UPDATE accounts SET confirmed_at = NULL WHERE id = 2;"
+                    " UPDATE confirmation_links SET used_at = NULL, superseded_at = NULL,"
+                    " issued_at = %lld WHERE id = '%s';"
+                    " UPDATE reset_links SET used_at = NULL, superseded_at = NULL,"
+                    " created_at = %lld, expires_at = %lld WHERE id_hash = '%s';"
+                    " COMMIT;",
+                    now, fz.clock, now, fz.hash, now, FZ_LINK, now, now + 86400,
+                    fz.reset_hash) != KF_OK ||
       kf_sql_exec(fz.conn, sql, NULL) != KF_OK)
     fz_die("reset", sqlite3_errmsg(fz.conn));
 }
@@ -227,19 +266,31 @@ typedef struct fz_req {
   char path[FZ_SCRATCH];
 } fz_req;
 
-/* Copy len bytes of s into scratch with the $S, $F and $C stand-ins replaced; NULL when full. */
-static char *fz_put(fz_req *r, const char *s, size_t len) {
+/* The stand-ins fz_put replaces: "$" and the key, by the value. */
+static const struct {
+  char key;
+  const char *value;
+} fz_subs[] = {
+    {'S', fz.token_setup}, {'F', fz.token_full}, {'C', fz.clock}, {'L', FZ_LINK}, {'R', FZ_RESET}};
+
+static const char *fz_sub(char key) {
+  for (size_t i = 0; i < sizeof fz_subs / sizeof fz_subs[0]; i++) {
+    if (fz_subs[i].key == key)
+      return fz_subs[i].value;
+  }
+  return NULL;
+}
+
+/*
+ * Copy len bytes of s into scratch, NUL-terminated, with the stand-ins
+ * replaced; *out_len (may be NULL) gets the copy's length. NULL when full.
+ */
+static char *fz_put(fz_req *r, const char *s, size_t len, size_t *out_len) {
   char *start = r->scratch + r->used;
   size_t cap = sizeof r->scratch - r->used;
   size_t o = 0;
   for (size_t i = 0; i < len; i++) {
-    const char *sub = NULL;
-    if (s[i] == '$' && i + 1 < len) {
-      sub = s[i + 1] == 'S'   ? fz.token_setup
-            : s[i + 1] == 'F' ? fz.token_full
-            : s[i + 1] == 'C' ? fz.clock
-                              : NULL;
-    }
+    const char *sub = s[i] == '$' && i + 1 < len ? fz_sub(s[i + 1]) : NULL;
     const char *piece = sub != NULL ? sub : s + i;
     size_t n = sub != NULL ? strlen(sub) : 1;
     if (o + n + 1 > cap)
@@ -250,6 +301,8 @@ static char *fz_put(fz_req *r, const char *s, size_t len) {
   }
   start[o] = '\0';
   r->used += o + 1;
+  if (out_len != NULL)
+    *out_len = o;
   return start;
 }
 
@@ -262,7 +315,7 @@ static void fz_line(fz_req *r, const char *s, size_t len) {
   char sep = s[0] == 'Q' ? '=' : ':';
   const char *cut = memchr(rest, sep, n);
   if (s[0] == 'P' && r->n_params < FZ_MAX_ITEMS) {
-    const char *v = fz_put(r, rest, n);
+    const char *v = fz_put(r, rest, n, NULL);
     if (v != NULL)
       r->params[r->n_params++] = v;
   } else if ((s[0] == 'Q' || s[0] == 'H') && cut != NULL) {
@@ -275,8 +328,8 @@ static void fz_line(fz_req *r, const char *s, size_t len) {
     size_t *count = s[0] == 'Q' ? &r->n_query : &r->n_headers;
     if (*count >= FZ_MAX_ITEMS)
       return;
-    const char *name = fz_put(r, rest, nl);
-    const char *value = name != NULL ? fz_put(r, v, vl) : NULL;
+    const char *name = fz_put(r, rest, nl, NULL);
+    const char *value = name != NULL ? fz_put(r, v, vl, NULL) : NULL;
     if (value == NULL)
       return;
     list[2 * *count] = name;
@@ -410,6 +463,9 @@ static void fz_judge_rows(const kf_http_fake_req *in, const kf_http_answer *a,
   fz_counts(after);
   if (a->status >= 400 && memcmp(before, after, sizeof after) != 0)
     fz_report(in, a, "a refused request changed stored rows (half-stored)");
+  /* x-konform-decisions head: a HEAD changes nothing, not even a confirmation. */
+  if (strcmp(in->method, "HEAD") == 0 && memcmp(before, after, sizeof after) != 0)
+    fz_report(in, a, "a HEAD changed stored rows");
   int64_t accounts = after[0] - before[0];
   if (accounts < 0 || accounts > 1 || (accounts == 1 && a->status != 202))
     fz_report(in, a, "accounts changed other than by one registration");
@@ -424,6 +480,8 @@ static void fz_judge(const kf_http_fake_req *in, const kf_http_answer *a, const 
     documented = documented || fz_statuses[i] == a->status;
   if (!documented)
     fz_report(in, a, "a status the contract does not document (or 500)");
+  if (a->status == 405 && strstr(a->headers, "Allow: ") == NULL)
+    fz_report(in, a, "a 405 without Allow");
   bool head = strcmp(in->method, "HEAD") == 0;
   if (a->status >= 400 && !head) {
     /* An HTML route answers its own errors as pages (x-konform-decisions html-errors). */
@@ -467,13 +525,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const ks_route *row = fz.routes[data[0] % fz.n_routes].row;
   bool raw = (data[1] & 0x80u) != 0;
   size_t body_at = fz_parse(&r, data, size);
+  size_t body_len = 0;
+  const char *body =
+      body_at <= size ? fz_put(&r, (const char *)data + body_at, size - body_at, &body_len) : NULL;
   fz_path(&r, row->pattern, raw);
   kf_http_fake_req in = {.method = fz_method(row, data[1]),
                          .path = r.path,
                          .query = r.n_query > 0 ? r.query : NULL,
                          .headers = r.n_headers > 0 ? r.headers : NULL,
-                         .body = body_at <= size ? (const char *)data + body_at : NULL,
-                         .body_len = body_at <= size ? size - body_at : 0};
+                         .body = body,
+                         .body_len = body != NULL ? body_len : 0};
   fz_reset_sessions();
   int64_t before[FZ_COUNTS];
   fz_counts(before);
