@@ -25,7 +25,8 @@
  * a 4xx or a HEAD nothing is half-stored: the rows of accounts, links, mails,
  * second factors and clocks are as many as before (and as many accounts
  * unconfirmed); a new account comes only with a 202 and with one link and
- * one mail; a 405 names Allow. Any breach prints the request and aborts.
+ * one mail; a 405 names Allow; every 202 of a route has the same body (no
+ * enumeration). Any breach prints the request and aborts.
  *
  * Ownership: the server, its database and the scratch buffers are static,
  * made on the first input and freed (the folder removed) at exit.
@@ -73,8 +74,11 @@ static const char fz_count_sql[] =
 static const unsigned fz_statuses[] = {200, 201, 202, 204, 400, 401, 403,
                                        404, 405, 409, 410, 413, 415, 423};
 
+/* A route and the body of its first 202, which every later 202 must repeat. */
 typedef struct fz_route {
   const ks_route *row;
+  char accepted[1024];
+  size_t accepted_len; /* 0: no 202 yet. */
 } fz_route;
 
 static struct {
@@ -473,6 +477,23 @@ static void fz_judge_rows(const kf_http_fake_req *in, const kf_http_answer *a,
     fz_report(in, a, "a new account without exactly one link and one mail (half-stored)");
 }
 
+/*
+ * A 202 says the same bytes whoever the request names (ACC-10, AUTH-07: no
+ * enumeration), so every 202 of a route repeats its first one.
+ */
+static void fz_judge_accepted(const kf_http_fake_req *in, const kf_http_answer *a,
+                              fz_route *route) {
+  if (a->status != 202 || strcmp(in->method, "HEAD") == 0 || a->body_len >= sizeof route->accepted)
+    return;
+  if (route->accepted_len == 0) {
+    memcpy(route->accepted, a->body, a->body_len);
+    route->accepted_len = a->body_len;
+  } else if (a->body_len != route->accepted_len ||
+             memcmp(a->body, route->accepted, a->body_len) != 0) {
+    fz_report(in, a, "two 202 answers of one route differ (account enumeration)");
+  }
+}
+
 static void fz_judge(const kf_http_fake_req *in, const kf_http_answer *a, const ks_route *row,
                      bool raw, const int64_t before[FZ_COUNTS]) {
   bool documented = false;
@@ -522,7 +543,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static fz_req r;
   memset(&r, 0, offsetof(fz_req, scratch));
   r.used = 0;
-  const ks_route *row = fz.routes[data[0] % fz.n_routes].row;
+  fz_route *route = &fz.routes[data[0] % fz.n_routes];
+  const ks_route *row = route->row;
   bool raw = (data[1] & 0x80u) != 0;
   size_t body_at = fz_parse(&r, data, size);
   size_t body_len = 0;
@@ -546,6 +568,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fprintf(stderr, "%s %s -> %u %.*s\n", in.method, in.path, a.status,
             (int)(a.body_len > 120 ? 120 : a.body_len), a.body);
   fz_judge(&in, &a, row, raw, before);
+  if (!raw)
+    fz_judge_accepted(&in, &a, route);
   kf_http_answer_release(&a);
   return 0;
 }
