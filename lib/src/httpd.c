@@ -643,6 +643,28 @@ static json_t *httpd_json_parse(const char *body, size_t len, json_error_t *jerr
   return root;
 }
 
+/*
+ * Drop from s every byte that does not start a valid UTF-8 character, in
+ * place. jansson's error text quotes the bytes near the error and may cut a
+ * character in two there; a JSON string must be UTF-8, so without this the
+ * MALFORMED_JSON answer could not be built and would become a 500.
+ */
+static void httpd_utf8_scrub(char *s) {
+  size_t len = strlen(s), o = 0;
+  for (size_t i = 0; i < len;) {
+    uint32_t cp;
+    size_t n = kf_utf8_decode(s + i, len - i, &cp);
+    if (n == 0) {
+      i++;
+      continue;
+    }
+    memmove(s + o, s + i, n);
+    o += n;
+    i += n;
+  }
+  s[o] = '\0';
+}
+
 kf_rc kf_http_req_json(kf_http_req *req, kf_http_resp *resp, json_t **out) {
   *out = NULL;
   if (!content_type_is_json(kf_http_req_header(req, "Content-Type"))) {
@@ -667,6 +689,7 @@ kf_rc kf_http_req_json(kf_http_req *req, kf_http_resp *resp, json_t **out) {
     char msg[400];
     /* The format is the table's fixed text, never input. */
     (void)kf_str_format(msg, sizeof msg, row->message, jerr.line, jerr.column, jerr.text);
+    httpd_utf8_scrub(msg);
     kf_http_resp_error(resp, row->status, row->code, msg);
     return KF_ERR_PARSE;
   }
