@@ -62,7 +62,55 @@ typedef struct kh_pool {
   size_t next;   /* Next position in order. */
   size_t end;    /* Where the current phase ends in order. */
   size_t done;
+  bool *finished; /* By entry: its scenario is done (under lock). */
+  /* Held by whoever hands scenarios to cfg->finished; emit_next (under lock) is the next. */
+  pthread_mutex_t emit_lock;
+  size_t emit_next;
 } kh_pool;
+
+/* Hand the scenario at index to cfg->finished, then drop what no one reads any more. */
+static void kh_pool_hand_over(kh_pool *pool, size_t index) {
+  kf_scenario_result *sc = &pool->slots[index];
+  pool->cfg->finished(sc, index, pool->cfg->finished_ctx);
+  if (sc->status == KF_STATUS_PASS || sc->status == KF_STATUS_SKIP)
+    kf_scenario_result_drop_steps(sc);
+}
+
+/*
+ * Hand over every scenario that is next in the run's order and finished.
+ * Whoever holds emit_lock does it for all workers; a worker that finds it
+ * taken goes on, because the holder will see its scenario too: the holder
+ * looks again under lock after every hand-over. The callback runs outside
+ * the pool's lock, so the other workers never wait for a report's writing.
+ */
+static void kh_pool_emit(kh_pool *pool) {
+  if (pool->cfg->finished == NULL)
+    return;
+  for (;;) {
+    if (pthread_mutex_trylock(&pool->emit_lock) != 0)
+      return;
+    for (;;) {
+      pthread_mutex_lock(&pool->lock);
+      size_t index = pool->emit_next;
+      bool ready = index < pool->total && pool->finished[index];
+      pool->emit_next += ready;
+      pthread_mutex_unlock(&pool->lock);
+      if (!ready)
+        break;
+      kh_pool_hand_over(pool, index);
+    }
+    pthread_mutex_unlock(&pool->emit_lock);
+    /*
+     * A scenario that finished after the last look but before the unlock
+     * found the lock taken and left it to us: look once more.
+     */
+    pthread_mutex_lock(&pool->lock);
+    bool more = pool->emit_next < pool->total && pool->finished[pool->emit_next];
+    pthread_mutex_unlock(&pool->lock);
+    if (!more)
+      return;
+  }
+}
 
 static void *kh_pool_worker(void *arg) {
   kh_pool *pool = arg;
@@ -90,10 +138,15 @@ static void *kh_pool_worker(void *arg) {
     pool->done++;
     if (pool->cfg->progress != NULL)
       pool->cfg->progress(&pool->slots[i], pool->done, pool->total, pool->cfg->progress_ctx);
-    pthread_mutex_unlock(&pool->lock);
     kf_status st = pool->slots[i].status;
-    if (pool->cfg->lean && (st == KF_STATUS_PASS || st == KF_STATUS_SKIP))
+    /* With a finished callback the slot is the emitter's from here; it drops the steps. */
+    bool drop = pool->cfg->finished == NULL && pool->cfg->lean &&
+                (st == KF_STATUS_PASS || st == KF_STATUS_SKIP);
+    pool->finished[i] = true;
+    pthread_mutex_unlock(&pool->lock);
+    if (drop)
       kf_scenario_result_drop_steps(&pool->slots[i]);
+    kh_pool_emit(pool);
   }
   kh_http_conn_bind(NULL);
   kh_http_conn_free(conn);
@@ -214,6 +267,7 @@ static void kh_runner_order(kh_pool *pool) {
 /* Run the pool's shared scenarios on up to cfg->jobs threads, then the others one by one. */
 static void kh_runner_pool(kh_pool *pool) {
   pthread_mutex_init(&pool->lock, NULL);
+  pthread_mutex_init(&pool->emit_lock, NULL);
   kh_runner_order(pool);
   pool->next = 0;
   pool->end = pool->shared;
@@ -234,6 +288,10 @@ static void kh_runner_pool(kh_pool *pool) {
     pthread_join(threads[i], NULL);
   pool->end = pool->total;
   kh_pool_worker(pool);
+  /* Every thread is done: what was never run (a cancel) goes to the reports as it stands. */
+  for (; pool->cfg->finished != NULL && pool->emit_next < pool->total; pool->emit_next++)
+    kh_pool_hand_over(pool, pool->emit_next);
+  pthread_mutex_destroy(&pool->emit_lock);
   pthread_mutex_destroy(&pool->lock);
 }
 
@@ -247,12 +305,14 @@ kf_rc kh_runner_run(const kh_runner_config *cfg, kf_run_result *run, kf_err *err
   size_t n = cfg->suite->entries_len;
   const kh_suite_entry **entries = kf_calloc(n > 0 ? n : 1, sizeof(*entries));
   size_t *order = kf_calloc(n > 0 ? n : 1, sizeof(*order));
-  if (entries == NULL || order == NULL) {
+  bool *finished = kf_calloc(n > 0 ? n : 1, sizeof(*finished));
+  if (entries == NULL || order == NULL || finished == NULL) {
     kf_free(entries);
     kf_free(order);
+    kf_free(finished);
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   }
-  kh_pool pool = {.cfg = cfg, .entries = entries, .order = order};
+  kh_pool pool = {.cfg = cfg, .entries = entries, .order = order, .finished = finished};
   rc = kh_runner_select(cfg, run, entries, &pool.total, err);
   if (rc == KF_OK)
     rc = kh_runner_seen_from(cfg, pool.seen_from, err);
@@ -263,6 +323,7 @@ kf_rc kh_runner_run(const kh_runner_config *cfg, kf_run_result *run, kf_err *err
   }
   kf_free(entries);
   kf_free(order);
+  kf_free(finished);
   run->duration_ms = kf_time_monotonic_ms() - start;
   return rc;
 }
