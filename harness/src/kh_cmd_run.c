@@ -124,10 +124,9 @@ static bool kh_cmd_run_streams_open(const kh_cli_options *o, kh_cmd_run_streams 
 
 /* kh_runner_finished_fn: the scenario into every open stream; a stream that fails is closed. */
 static void kh_cmd_run_on_finished(const kf_scenario_result *sc, size_t index, void *ctx) {
-  (void)index;
   kh_cmd_run_streams *ss = ctx;
   for (size_t i = 0; i < ss->len; i++) {
-    if (ss->stream[i] == NULL || kr_stream_scenario(ss->stream[i], sc, &ss->err[i]) == KF_OK)
+    if (ss->stream[i] == NULL || kr_stream_scenario(ss->stream[i], sc, index, &ss->err[i]) == KF_OK)
       continue;
     kr_stream_abort(ss->stream[i]);
     ss->stream[i] = NULL;

@@ -62,54 +62,26 @@ typedef struct kh_pool {
   size_t next;   /* Next position in order. */
   size_t end;    /* Where the current phase ends in order. */
   size_t done;
-  bool *finished; /* By entry: its scenario is done (under lock). */
-  /* Held by whoever hands scenarios to cfg->finished; emit_next (under lock) is the next. */
+  bool *finished; /* By entry: handed to cfg->finished (under emit_lock). */
+  /* Held while a scenario is handed to cfg->finished: one call at a time, not under lock. */
   pthread_mutex_t emit_lock;
-  size_t emit_next;
 } kh_pool;
 
-/* Hand the scenario at index to cfg->finished, then drop what no one reads any more. */
-static void kh_pool_hand_over(kh_pool *pool, size_t index) {
-  kf_scenario_result *sc = &pool->slots[index];
-  pool->cfg->finished(sc, index, pool->cfg->finished_ctx);
-  if (sc->status == KF_STATUS_PASS || sc->status == KF_STATUS_SKIP)
-    kf_scenario_result_drop_steps(sc);
-}
-
 /*
- * Hand over every scenario that is next in the run's order and finished.
- * Whoever holds emit_lock does it for all workers; a worker that finds it
- * taken goes on, because the holder will see its scenario too: the holder
- * looks again under lock after every hand-over. The callback runs outside
- * the pool's lock, so the other workers never wait for a report's writing.
+ * Hand the scenario of entry index to cfg->finished, then drop what no one
+ * reads any more. It runs outside the pool's lock, so the other workers take
+ * their next scenarios while a report writes this one.
  */
-static void kh_pool_emit(kh_pool *pool) {
+static void kh_pool_hand_over(kh_pool *pool, size_t index) {
   if (pool->cfg->finished == NULL)
     return;
-  for (;;) {
-    if (pthread_mutex_trylock(&pool->emit_lock) != 0)
-      return;
-    for (;;) {
-      pthread_mutex_lock(&pool->lock);
-      size_t index = pool->emit_next;
-      bool ready = index < pool->total && pool->finished[index];
-      pool->emit_next += ready;
-      pthread_mutex_unlock(&pool->lock);
-      if (!ready)
-        break;
-      kh_pool_hand_over(pool, index);
-    }
-    pthread_mutex_unlock(&pool->emit_lock);
-    /*
-     * A scenario that finished after the last look but before the unlock
-     * found the lock taken and left it to us: look once more.
-     */
-    pthread_mutex_lock(&pool->lock);
-    bool more = pool->emit_next < pool->total && pool->finished[pool->emit_next];
-    pthread_mutex_unlock(&pool->lock);
-    if (!more)
-      return;
-  }
+  kf_scenario_result *sc = &pool->slots[index];
+  pthread_mutex_lock(&pool->emit_lock);
+  pool->cfg->finished(sc, index, pool->cfg->finished_ctx);
+  pool->finished[index] = true;
+  pthread_mutex_unlock(&pool->emit_lock);
+  if (sc->status == KF_STATUS_PASS || sc->status == KF_STATUS_SKIP)
+    kf_scenario_result_drop_steps(sc);
 }
 
 static void *kh_pool_worker(void *arg) {
@@ -138,15 +110,12 @@ static void *kh_pool_worker(void *arg) {
     pool->done++;
     if (pool->cfg->progress != NULL)
       pool->cfg->progress(&pool->slots[i], pool->done, pool->total, pool->cfg->progress_ctx);
-    kf_status st = pool->slots[i].status;
-    /* With a finished callback the slot is the emitter's from here; it drops the steps. */
-    bool drop = pool->cfg->finished == NULL && pool->cfg->lean &&
-                (st == KF_STATUS_PASS || st == KF_STATUS_SKIP);
-    pool->finished[i] = true;
     pthread_mutex_unlock(&pool->lock);
-    if (drop)
+    kf_status st = pool->slots[i].status;
+    if (pool->cfg->finished != NULL)
+      kh_pool_hand_over(pool, i);
+    else if (pool->cfg->lean && (st == KF_STATUS_PASS || st == KF_STATUS_SKIP))
       kf_scenario_result_drop_steps(&pool->slots[i]);
-    kh_pool_emit(pool);
   }
   kh_http_conn_bind(NULL);
   kh_http_conn_free(conn);
@@ -289,8 +258,9 @@ static void kh_runner_pool(kh_pool *pool) {
   pool->end = pool->total;
   kh_pool_worker(pool);
   /* Every thread is done: what was never run (a cancel) goes to the reports as it stands. */
-  for (; pool->cfg->finished != NULL && pool->emit_next < pool->total; pool->emit_next++)
-    kh_pool_hand_over(pool, pool->emit_next);
+  for (size_t i = 0; i < pool->total; i++)
+    if (!pool->finished[i])
+      kh_pool_hand_over(pool, i);
   pthread_mutex_destroy(&pool->emit_lock);
   pthread_mutex_destroy(&pool->lock);
 }

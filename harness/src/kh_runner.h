@@ -41,7 +41,7 @@ bool kh_selection_match(const kh_selection *sel, const kh_scenario *sc);
 typedef void (*kh_runner_progress_fn)(const kf_scenario_result *sc, size_t done, size_t total,
                                       void *ctx);
 
-/* Called with a finished scenario in the run's order; see kh_runner_config.finished. */
+/* Called with each finished scenario and its index in the run; see kh_runner_config.finished. */
 typedef void (*kh_runner_finished_fn)(const kf_scenario_result *sc, size_t index, void *ctx);
 
 typedef struct kh_runner_config {
@@ -69,16 +69,13 @@ typedef struct kh_runner_config {
    */
   bool lean;
   /*
-   * May be NULL. Called with every scenario in the run's order
-   * (run->scenarios, the load order) as soon as it and every one before it
-   * have finished, never two calls at once, and at the end of the run with
-   * those that never ran (after a cancel); index is its position. It is how
-   * the reports get the scenarios while the run goes on (kr_stream). A
-   * scenario that finishes before one ahead of it waits, whole, until that
-   * one is done; with --jobs N that is a handful, but a scenario run alone
-   * at the end (a timing step) holds back every later one until then. Once
-   * it returns, a scenario that passed or was skipped loses its steps: no
-   * one reads them later (see lean).
+   * May be NULL. Called with every scenario as soon as it has finished
+   * (after progress), index its position in run->scenarios, never two calls
+   * at once; at the end of the run with those that never ran (after a
+   * cancel), so every scenario comes exactly once. It is how the reports
+   * get the scenarios while the run goes on (kr_stream puts them in the
+   * run's order). Once it returns, a scenario that passed or was skipped
+   * loses its steps: no one reads them later (see lean).
    */
   kh_runner_finished_fn finished;
   void *finished_ctx;

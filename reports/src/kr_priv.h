@@ -165,7 +165,8 @@ void kr_atomic_abort(kr_atomic *f);
 /*
  * A format that is written as a stream (kr_stream.c; report.h). scenario
  * appends to out the bytes of scenario number index (0 for the first) as
- * they stand in the report, separators included, from sc alone. finish
+ * they stand in the report, separators included, from sc alone; scenarios
+ * come in any order, and the stream puts their bytes in the run's order. finish
  * writes the whole file to f: what comes before the scenarios, the
  * scenarios' bytes (kr_stream_copy), what comes after; it may read only what
  * a run keeps of every scenario (name, place, covers, tags, status, message).
@@ -184,9 +185,9 @@ extern const kr_stream_ops kr_tap13_stream;
 
 /* The row of format, or NULL when it is not streamed. */
 const kr_stream_ops *kr_stream_ops_of(kr_write_fn format);
-/* How many scenarios s was given. */
+/* How many scenarios s was given (at the close: every one of the run). */
 size_t kr_stream_count(const kr_stream *s);
-/* Append every byte the scenarios gave to f. */
+/* Append the scenarios' bytes to f in the run's order. */
 kf_rc kr_stream_copy(kr_stream *s, kr_atomic *f, kf_err *err);
 /* Append the bytes of scenario number index only (for a format that groups the scenarios). */
 kf_rc kr_stream_copy_one(kr_stream *s, kr_atomic *f, size_t index, kf_err *err);

@@ -4,10 +4,12 @@
  *
  * A streamed report keeps nothing of a scenario once it is handed over: the
  * format turns it into its bytes at once and they go to a spool, an unnamed
- * temporary file beside the report. What comes before the scenarios in a
- * report (counts, verdicts, the plan) is only known at the end, so the file
- * itself is written at the close: the format's head, the spool copied in
- * pieces, the format's tail, into a temporary file renamed over the report.
+ * temporary file beside the report, in the order the scenarios finish; the
+ * stream notes where each one's bytes are. What comes before the scenarios
+ * in a report (counts, verdicts, the plan) is only known at the end, so the
+ * file itself is written at the close: the format's head, the scenarios'
+ * bytes copied from the spool in the run's order (or grouped, for JUnit),
+ * the format's tail, into a temporary file renamed over the report.
  * A failure anywhere leaves no half-written report behind, and the memory a
  * report needs is that of one scenario, not of the run.
  */
@@ -141,11 +143,13 @@ kf_rc kr_file_write_atomic(const char *path, const char *data, size_t len, kf_er
 /* Where one scenario's bytes are in the spool. */
 typedef struct kr_stream_seg {
   size_t off, len;
+  bool given; /* The scenario was handed over. */
 } kr_stream_seg;
 
 struct kr_stream {
   const kr_stream_ops *ops;
-  kr_stream_seg *segs; /* By scenario, for formats that group them (kr_stream_copy_one). */
+  kr_stream_seg *segs; /* By index in the run. */
+  size_t segs_len;     /* One more than the highest index handed over. */
   size_t segs_cap;
   char *path;
   int spool;       /* The unnamed temporary file of the scenarios' bytes. */
@@ -182,16 +186,21 @@ void kr_stream_abort(kr_stream *s) {
   kf_free(s);
 }
 
-/* Room for one more segment. */
-static kf_rc kr_stream_grow(kr_stream *s) {
-  if (s->count < s->segs_cap)
-    return KF_OK;
-  size_t cap = s->segs_cap > 0 ? 2 * s->segs_cap : 64;
-  kr_stream_seg *segs = kf_realloc(s->segs, cap * sizeof *segs);
-  if (segs == NULL)
-    return KF_ERR_NOMEM;
-  s->segs = segs;
-  s->segs_cap = cap;
+/* Room for the segment of index; the new ones are not given. */
+static kf_rc kr_stream_grow(kr_stream *s, size_t index) {
+  if (index >= s->segs_cap) {
+    size_t cap = s->segs_cap > 0 ? s->segs_cap : 64;
+    while (cap <= index)
+      cap *= 2;
+    kr_stream_seg *segs = kf_realloc(s->segs, cap * sizeof *segs);
+    if (segs == NULL)
+      return KF_ERR_NOMEM;
+    memset(segs + s->segs_cap, 0, (cap - s->segs_cap) * sizeof *segs);
+    s->segs = segs;
+    s->segs_cap = cap;
+  }
+  if (index >= s->segs_len)
+    s->segs_len = index + 1;
   return KF_OK;
 }
 
@@ -225,12 +234,14 @@ kf_rc kr_stream_open(kr_write_fn format, const char *path, kr_stream **out, kf_e
   return KF_OK;
 }
 
-kf_rc kr_stream_scenario(kr_stream *s, const kf_scenario_result *sc, kf_err *err) {
+kf_rc kr_stream_scenario(kr_stream *s, const kf_scenario_result *sc, size_t index, kf_err *err) {
   assert(s != NULL && sc != NULL);
   kf_buf_reset(&s->fragment);
-  if (kr_stream_grow(s) != KF_OK)
+  if (index < s->segs_len && s->segs[index].given)
+    return kf_err_set(err, KF_ERR_STATE, "scenario %zu was handed to %s twice", index + 1, s->path);
+  if (kr_stream_grow(s, index) != KF_OK)
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory writing %s", s->path);
-  kf_rc rc = s->ops->scenario(&s->fragment, sc, s->count);
+  kf_rc rc = s->ops->scenario(&s->fragment, sc, index);
   if (rc != KF_OK)
     return kf_err_set(err, rc, "cannot write the scenario \"%s\" into %s: %s",
                       sc->name != NULL ? sc->name : "", s->path, kf_rc_name(rc));
@@ -240,7 +251,7 @@ kf_rc kr_stream_scenario(kr_stream *s, const kf_scenario_result *sc, kf_err *err
   if (kr_fd_write_all(s->spool, s->fragment.data != NULL ? s->fragment.data : "",
                       s->fragment.len) != KF_OK)
     return kf_err_set(err, KF_ERR_IO, "cannot write the spool of %s: %s", s->path, strerror(errno));
-  s->segs[s->count] = (kr_stream_seg){.off = s->len, .len = s->fragment.len};
+  s->segs[index] = (kr_stream_seg){.off = s->len, .len = s->fragment.len, .given = true};
   s->len += s->fragment.len;
   s->count++;
   /* A large scenario's buffer is not kept for the small ones after it. */
@@ -271,13 +282,15 @@ kf_rc kr_stream_copy(kr_stream *s, kr_atomic *f, kf_err *err) {
   char *chunk = kf_malloc(KR_STREAM_COPY_CHUNK);
   if (chunk == NULL)
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory copying the spool of %s", s->path);
-  kf_rc rc = kr_stream_copy_range(s, f, 0, s->len, chunk, err);
+  kf_rc rc = KF_OK;
+  for (size_t i = 0; rc == KF_OK && i < s->segs_len; i++)
+    rc = kr_stream_copy_range(s, f, s->segs[i].off, s->segs[i].len, chunk, err);
   kf_free(chunk);
   return rc;
 }
 
 kf_rc kr_stream_copy_one(kr_stream *s, kr_atomic *f, size_t index, kf_err *err) {
-  assert(index < s->count);
+  assert(index < s->segs_len && s->segs[index].given);
   char *chunk = kf_malloc(KR_STREAM_COPY_CHUNK);
   if (chunk == NULL)
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory copying the spool of %s", s->path);
@@ -288,6 +301,13 @@ kf_rc kr_stream_copy_one(kr_stream *s, kr_atomic *f, size_t index, kf_err *err) 
 
 kf_rc kr_stream_close(kr_stream *s, const kf_run_result *run, kf_err *err) {
   assert(s != NULL && run != NULL);
+  /* Every scenario of the run, each once: anything else would be a report of another run. */
+  if (s->count != run->scenarios_len || s->segs_len != run->scenarios_len) {
+    kf_rc rc = kf_err_set(err, KF_ERR_STATE, "%s was given %zu of the run's %zu scenarios", s->path,
+                          s->count, run->scenarios_len);
+    kr_stream_abort(s);
+    return rc;
+  }
   kr_atomic f;
   kf_rc rc = kr_atomic_open(&f, s->path, err);
   if (rc == KF_OK) {
@@ -307,7 +327,7 @@ kf_rc kr_stream_write_run(kr_write_fn format, const kf_run_result *run, const ch
   kr_stream *s = NULL;
   KR_TRY(kr_stream_open(format, path, &s, err));
   for (size_t i = 0; i < run->scenarios_len; i++) {
-    kf_rc rc = kr_stream_scenario(s, &run->scenarios[i], err);
+    kf_rc rc = kr_stream_scenario(s, &run->scenarios[i], i, err);
     if (rc != KF_OK) {
       kr_stream_abort(s);
       return rc;
