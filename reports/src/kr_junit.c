@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <libxml/globals.h>
+#include <libxml/parser.h>
 #include <libxml/xmlIO.h>
 #include <libxml/xmlerror.h>
 #include <libxml/xmlwriter.h>
@@ -486,8 +487,18 @@ static kf_rc kr_junit_finish(kr_stream *s, const kf_run_result *run, kr_atomic *
   return rc;
 }
 
-const kr_stream_ops kr_junit_stream = {
-    .format = kr_junit_write, .scenario = kr_junit_stream_scenario, .finish = kr_junit_finish};
+/*
+ * The scenarios are written on the run's worker threads (one at a time), and
+ * libxml2 2.9 wants its one-time set-up done before several threads use it.
+ */
+static void kr_junit_prepare_library(void) {
+  xmlInitParser();
+}
+
+const kr_stream_ops kr_junit_stream = {.format = kr_junit_write,
+                                       .prepare = kr_junit_prepare_library,
+                                       .scenario = kr_junit_stream_scenario,
+                                       .finish = kr_junit_finish};
 
 kf_rc kr_junit_write(const kf_run_result *run, const char *path, kf_err *err) {
   return kr_stream_write_run(kr_junit_write, run, path, err);

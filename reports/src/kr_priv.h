@@ -173,6 +173,8 @@ void kr_atomic_abort(kr_atomic *f);
  */
 typedef struct kr_stream_ops {
   kr_write_fn format;
+  /* May be NULL: called by kr_stream_open, on the thread that opens, before any scenario. */
+  void (*prepare)(void);
   kf_rc (*scenario)(kf_buf *out, const kf_scenario_result *sc, size_t index);
   kf_rc (*finish)(kr_stream *s, const kf_run_result *run, kr_atomic *f, kf_err *err);
 } kr_stream_ops;

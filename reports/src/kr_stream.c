@@ -210,6 +210,8 @@ kf_rc kr_stream_open(kr_write_fn format, const char *path, kr_stream **out, kf_e
   const kr_stream_ops *ops = kr_stream_ops_of(format);
   if (ops == NULL)
     return kf_err_set(err, KF_ERR_INVALID, "this report format is not written as a stream");
+  if (ops->prepare != NULL)
+    ops->prepare();
   kr_stream *s = kf_calloc(1, sizeof *s);
   if (s == NULL)
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory opening the report %s", path);
