@@ -63,7 +63,7 @@ typedef struct kh_pool {
   size_t end;    /* Where the current phase ends in order. */
   size_t done;
   bool *finished; /* By entry: handed to cfg->finished (under emit_lock). */
-  /* Held while a scenario is handed to cfg->finished: one call at a time, not under lock. */
+  /* Held around each call of cfg->finished (one at a time); never together with lock. */
   pthread_mutex_t emit_lock;
 } kh_pool;
 

@@ -65,7 +65,8 @@ typedef struct kh_runner_config {
    * passed or was skipped loses its steps once the progress callback has
    * seen it. What a failure shows (the failing step whole, every step's
    * label and outcome) stays, so the console and TAP read the same, and the
-   * memory of a long run stays flat. false keeps everything to the end.
+   * memory of a long run stays flat. false keeps every step's details (a
+   * passed scenario's steps go after finished, if it is set).
    */
   bool lean;
   /*
