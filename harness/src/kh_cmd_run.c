@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kf/alloc.h"
 #include "kf/buf.h"
 #include "kf/str.h"
 #include "kf/version.h"
@@ -84,13 +85,86 @@ static unsigned kh_cmd_run_default_jobs(void) {
   return n > 64 ? 64 : (unsigned)n;
 }
 
-int kh_cmd_run_write_reports(const kh_cli_options *o, const kf_run_result *run) {
+/*
+ * The reports written while the run goes on (kr_stream), by --report: a
+ * stream, or NULL with why in err (failed) or because the report is written
+ * from the whole run at the end. Heap-allocated: 64 error texts are large.
+ */
+typedef struct kh_cmd_run_streams {
+  kr_stream *stream[KH_CLI_MAX_LIST];
+  bool failed[KH_CLI_MAX_LIST];
+  kf_err err[KH_CLI_MAX_LIST];
+  size_t len;
+} kh_cmd_run_streams;
+
+/*
+ * Open a stream for every --report, or none: when a report that shows every
+ * step is not written as a stream, the run must keep every step to the end
+ * anyway, and streaming the others would save nothing. true when streams
+ * are open (the runner may then drop what it handed over).
+ */
+static bool kh_cmd_run_streams_open(const kh_cli_options *o, kh_cmd_run_streams *ss) {
+  ss->len = o->reports_len;
+  for (size_t i = 0; i < o->reports_len; i++) {
+    kr_write_fn write = o->reports[i].kind->write;
+    if (!kr_format_streams(write) && kr_format_shows_passing(write))
+      return false;
+  }
+  bool any = false;
+  for (size_t i = 0; i < o->reports_len; i++) {
+    const kh_cli_report *r = &o->reports[i];
+    kf_err_init(&ss->err[i]);
+    if (!kr_format_streams(r->kind->write))
+      continue;
+    ss->failed[i] = kr_stream_open(r->kind->write, r->path, &ss->stream[i], &ss->err[i]) != KF_OK;
+    any = true;
+  }
+  return any;
+}
+
+/* kh_runner_finished_fn: the scenario into every open stream; a stream that fails is closed. */
+static void kh_cmd_run_on_finished(const kf_scenario_result *sc, size_t index, void *ctx) {
+  kh_cmd_run_streams *ss = ctx;
+  for (size_t i = 0; i < ss->len; i++) {
+    if (ss->stream[i] == NULL || kr_stream_scenario(ss->stream[i], sc, index, &ss->err[i]) == KF_OK)
+      continue;
+    kr_stream_abort(ss->stream[i]);
+    ss->stream[i] = NULL;
+    ss->failed[i] = true;
+  }
+}
+
+/* Free every stream without writing (an interrupted or failed run writes no report). */
+static void kh_cmd_run_streams_abort(kh_cmd_run_streams *ss) {
+  for (size_t i = 0; ss != NULL && i < ss->len; i++) {
+    kr_stream_abort(ss->stream[i]);
+    ss->stream[i] = NULL;
+  }
+}
+
+/* Write the report r: close its stream, or write it from the whole run. */
+static kf_rc kh_cmd_run_write_one(const kh_cli_report *r, const kf_run_result *run,
+                                  kh_cmd_run_streams *ss, size_t i, kf_err *err) {
+  if (ss == NULL || (ss->stream[i] == NULL && !ss->failed[i]))
+    return r->kind->write(run, r->path, err);
+  if (ss->failed[i]) {
+    *err = ss->err[i];
+    return err->rc != KF_OK ? err->rc : KF_ERR_IO;
+  }
+  kr_stream *s = ss->stream[i];
+  ss->stream[i] = NULL;
+  return kr_stream_close(s, run, err);
+}
+
+/* Write every --report; ss (may be NULL) holds the streamed ones. */
+static int kh_cmd_run_write_streamed(const kh_cli_options *o, const kf_run_result *run,
+                                     kh_cmd_run_streams *ss) {
   int code = KH_EXIT_OK;
   for (size_t i = 0; i < o->reports_len; i++) {
     kf_err err;
     kf_err_init(&err);
     const kh_cli_report *r = &o->reports[i];
-    kf_rc rc = r->kind->write(run, r->path, &err);
+    kf_rc rc = kh_cmd_run_write_one(r, run, ss, i, &err);
     if (rc != KF_OK) {
       fprintf(stderr, "konform: cannot write the %s report %s: %s\n", r->kind->label, r->path,
               err.message);
@@ -100,6 +174,10 @@ int kh_cmd_run_write_reports(const kh_cli_options *o, const kf_run_result *run) 
     }
   }
   return code;
+}
+
+int kh_cmd_run_write_reports(const kh_cli_options *o, const kf_run_result *run) {
+  return kh_cmd_run_write_streamed(o, run, NULL);
 }
 
 /* Everything a run needs before it starts, loaded and checked. */
@@ -306,6 +384,8 @@ static int kh_cmd_run_execute(const kh_cli_options *o, kh_cmd_run_state *st) {
   /* At most 86 columns: the seed has at most 20 digits, jobs at most 3. */
   printf("seed %llu, run id %016llx (--seed, --run-id repeat them), %u jobs\n", seed, run_id, jobs);
   fflush(stdout);
+  kh_cmd_run_streams *ss = kf_calloc(1, sizeof *ss);
+  bool streaming = ss != NULL && kh_cmd_run_streams_open(o, ss);
   kh_runner_config cfg = {.suite = &st->s.suite,
                           .catalogue = st->s.have_cat ? &st->s.cat : NULL,
                           .profile = &st->profile,
@@ -319,7 +399,9 @@ static int kh_cmd_run_execute(const kh_cli_options *o, kh_cmd_run_state *st) {
                           .cancel = kh_cli_interrupt_flag(),
                           .shard = &o->shard,
                           .catalogue_hash = cat_hash,
-                          .lean = kh_cmd_run_lean(o)};
+                          .lean = kh_cmd_run_lean(o),
+                          .finished = streaming ? kh_cmd_run_on_finished : NULL,
+                          .finished_ctx = ss};
   kf_rc rc = kh_runner_run(&cfg, &st->run, &err);
   int code = KH_EXIT_OK;
   if (rc == KF_ERR_NETWORK || rc == KF_ERR_TIMEOUT || rc == KF_ERR_STATE) {
@@ -334,7 +416,7 @@ static int kh_cmd_run_execute(const kh_cli_options *o, kh_cmd_run_state *st) {
     code = KH_EXIT_INTERRUPTED;
   } else {
     /* The reports first: the summary's closing counts line is the last line of the run. */
-    int rcode = kh_cmd_run_write_reports(o, &st->run);
+    int rcode = kh_cmd_run_write_streamed(o, &st->run, streaming ? ss : NULL);
     fflush(stderr);
     kr_console_summary(stdout, &progress.console, &st->run);
     fflush(stdout);
@@ -349,6 +431,8 @@ static int kh_cmd_run_execute(const kh_cli_options *o, kh_cmd_run_state *st) {
   }
   if (rc != KF_OK)
     printf("seed %llu, run id %016llx\n", seed, run_id);
+  kh_cmd_run_streams_abort(ss);
+  kf_free(ss);
   return code;
 }
 

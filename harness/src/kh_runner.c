@@ -62,7 +62,27 @@ typedef struct kh_pool {
   size_t next;   /* Next position in order. */
   size_t end;    /* Where the current phase ends in order. */
   size_t done;
+  bool *finished; /* By entry: handed to cfg->finished (under emit_lock). */
+  /* Held around each call of cfg->finished (one at a time); never together with lock. */
+  pthread_mutex_t emit_lock;
 } kh_pool;
+
+/*
+ * Hand the scenario of entry index to cfg->finished, then drop what no one
+ * reads any more. It runs outside the pool's lock, so the other workers take
+ * their next scenarios while a report writes this one.
+ */
+static void kh_pool_hand_over(kh_pool *pool, size_t index) {
+  if (pool->cfg->finished == NULL)
+    return;
+  kf_scenario_result *sc = &pool->slots[index];
+  pthread_mutex_lock(&pool->emit_lock);
+  pool->cfg->finished(sc, index, pool->cfg->finished_ctx);
+  pool->finished[index] = true;
+  pthread_mutex_unlock(&pool->emit_lock);
+  if (sc->status == KF_STATUS_PASS || sc->status == KF_STATUS_SKIP)
+    kf_scenario_result_drop_steps(sc);
+}
 
 static void *kh_pool_worker(void *arg) {
   kh_pool *pool = arg;
@@ -92,7 +112,9 @@ static void *kh_pool_worker(void *arg) {
       pool->cfg->progress(&pool->slots[i], pool->done, pool->total, pool->cfg->progress_ctx);
     pthread_mutex_unlock(&pool->lock);
     kf_status st = pool->slots[i].status;
-    if (pool->cfg->lean && (st == KF_STATUS_PASS || st == KF_STATUS_SKIP))
+    if (pool->cfg->finished != NULL)
+      kh_pool_hand_over(pool, i);
+    else if (pool->cfg->lean && (st == KF_STATUS_PASS || st == KF_STATUS_SKIP))
       kf_scenario_result_drop_steps(&pool->slots[i]);
   }
   kh_http_conn_bind(NULL);
@@ -214,6 +236,7 @@ static void kh_runner_order(kh_pool *pool) {
 /* Run the pool's shared scenarios on up to cfg->jobs threads, then the others one by one. */
 static void kh_runner_pool(kh_pool *pool) {
   pthread_mutex_init(&pool->lock, NULL);
+  pthread_mutex_init(&pool->emit_lock, NULL);
   kh_runner_order(pool);
   pool->next = 0;
   pool->end = pool->shared;
@@ -234,6 +257,11 @@ static void kh_runner_pool(kh_pool *pool) {
     pthread_join(threads[i], NULL);
   pool->end = pool->total;
   kh_pool_worker(pool);
+  /* Every thread is done: what was never run (a cancel) goes to the reports as it stands. */
+  for (size_t i = 0; i < pool->total; i++)
+    if (!pool->finished[i])
+      kh_pool_hand_over(pool, i);
+  pthread_mutex_destroy(&pool->emit_lock);
   pthread_mutex_destroy(&pool->lock);
 }
 
@@ -247,12 +275,14 @@ kf_rc kh_runner_run(const kh_runner_config *cfg, kf_run_result *run, kf_err *err
   size_t n = cfg->suite->entries_len;
   const kh_suite_entry **entries = kf_calloc(n > 0 ? n : 1, sizeof(*entries));
   size_t *order = kf_calloc(n > 0 ? n : 1, sizeof(*order));
-  if (entries == NULL || order == NULL) {
+  bool *finished = kf_calloc(n > 0 ? n : 1, sizeof(*finished));
+  if (entries == NULL || order == NULL || finished == NULL) {
     kf_free(entries);
     kf_free(order);
+    kf_free(finished);
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   }
-  kh_pool pool = {.cfg = cfg, .entries = entries, .order = order};
+  kh_pool pool = {.cfg = cfg, .entries = entries, .order = order, .finished = finished};
   rc = kh_runner_select(cfg, run, entries, &pool.total, err);
   if (rc == KF_OK)
     rc = kh_runner_seen_from(cfg, pool.seen_from, err);
@@ -263,6 +293,7 @@ kf_rc kh_runner_run(const kh_runner_config *cfg, kf_run_result *run, kf_err *err
   }
   kf_free(entries);
   kf_free(order);
+  kf_free(finished);
   run->duration_ms = kf_time_monotonic_ms() - start;
   return rc;
 }

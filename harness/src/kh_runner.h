@@ -41,6 +41,9 @@ bool kh_selection_match(const kh_selection *sel, const kh_scenario *sc);
 typedef void (*kh_runner_progress_fn)(const kf_scenario_result *sc, size_t done, size_t total,
                                       void *ctx);
 
+/* Called with each finished scenario and its index in the run; see kh_runner_config.finished. */
+typedef void (*kh_runner_finished_fn)(const kf_scenario_result *sc, size_t index, void *ctx);
+
 typedef struct kh_runner_config {
   const kh_suite *suite;          /* Borrowed. */
   const kh_catalogue *catalogue;  /* Borrowed; NULL: the result lists no requirements. */
@@ -62,9 +65,21 @@ typedef struct kh_runner_config {
    * passed or was skipped loses its steps once the progress callback has
    * seen it. What a failure shows (the failing step whole, every step's
    * label and outcome) stays, so the console and TAP read the same, and the
-   * memory of a long run stays flat. false keeps everything to the end.
+   * memory of a long run stays flat. false keeps every step's details (a
+   * passed scenario's steps go after finished, if it is set).
    */
   bool lean;
+  /*
+   * May be NULL. Called with every scenario as soon as it has finished
+   * (after progress), index its position in run->scenarios, never two calls
+   * at once; at the end of the run with those that never ran (after a
+   * cancel), so every scenario comes exactly once. It is how the reports
+   * get the scenarios while the run goes on (kr_stream puts them in the
+   * run's order). Once it returns, a scenario that passed or was skipped
+   * loses its steps: no one reads them later (see lean).
+   */
+  kh_runner_finished_fn finished;
+  void *finished_ctx;
 } kh_runner_config;
 
 /*

@@ -561,13 +561,8 @@ static kf_rc kr_html_data(kr_html *h) {
   KR_TRY(kr_areas_each(run, kr_html_area, h));
   KR_TRY(kr_html_raw(h, "]"));
   KR_TRY(kr_html_requirements(h));
-  KR_TRY(kr_html_raw(h, ",\"scenarios\":["));
-  for (size_t i = 0; i < run->scenarios_len; i++) {
-    KR_TRY(kr_html_raw(h, i > 0 ? ",{" : "{"));
-    KR_TRY(kr_html_scenario(h, &run->scenarios[i]));
-    KR_TRY(kr_html_raw(h, "}"));
-  }
-  return kr_html_raw(h, "]}");
+  /* The scenarios follow from the stream, then kr_html_tail. */
+  return kr_html_raw(h, ",\"scenarios\":[");
 }
 
 /* "'sha256-BASE64'" of text, the CSP source that allows exactly that inline element. */
@@ -633,15 +628,34 @@ static kf_rc kr_html_body(kr_html *h) {
                         "</select></label>\n"
                         "<span id=\"shown\"></span>\n</div>\n<div id=\"scenarios\"></div>\n"
                         "<script type=\"application/json\" id=\"konform-data\">"));
-  KR_TRY(kr_html_data(h));
-  KR_TRY(kr_html_raw(h, "</script>\n<script>"));
+  return kr_html_data(h);
+}
+
+/* What follows the scenarios: the end of the data, the script, the end of the page. */
+static kf_rc kr_html_tail(kr_html *h) {
+  KR_TRY(kr_html_raw(h, "]}</script>\n<script>"));
   KR_TRY(kr_html_raw(h, kr_html_script));
   return kr_html_raw(h, "</script>\n</body>\n</html>\n");
 }
 
-kf_rc kr_html_write(const kf_run_result *run, const char *path, kf_err *err) {
-  assert(run != NULL);
-  assert(path != NULL);
+/* One scenario of the "scenarios" array, after a comma unless it is the first. */
+static kf_rc kr_html_stream_scenario(kf_buf *out, const kf_scenario_result *sc, size_t index) {
+  kr_html h;
+  memset(&h, 0, sizeof h);
+  kf_buf_init(&h.out, KR_REPORT_MAX);
+  kf_rc rc = kr_html_raw(&h, index > 0 ? ",{" : "{");
+  if (rc == KF_OK)
+    rc = kr_html_scenario(&h, sc);
+  if (rc == KF_OK)
+    rc = kr_html_raw(&h, "}");
+  if (rc == KF_OK)
+    rc = kf_buf_append(out, h.out.data != NULL ? h.out.data : "", h.out.len);
+  kf_buf_release(&h.out);
+  return rc;
+}
+
+/* The page: head and data up to the scenarios, the streamed scenarios, the rest. */
+static kf_rc kr_html_finish(kr_stream *s, const kf_run_result *run, kr_atomic *f, kf_err *err) {
   kr_html h;
   memset(&h, 0, sizeof h);
   h.run = run;
@@ -650,9 +664,23 @@ kf_rc kr_html_write(const kf_run_result *run, const char *path, kf_err *err) {
   if (rc == KF_OK)
     rc = kr_html_body(&h);
   if (rc != KF_OK)
-    rc = kf_err_set(err, rc, "cannot write the HTML report %s: %s", path, kf_rc_name(rc));
+    rc = kf_err_set(err, rc, "cannot write the HTML report %s: %s", f->path, kf_rc_name(rc));
   else
-    rc = kr_file_write_atomic(path, h.out.data, h.out.len, err);
+    rc = kr_atomic_write(f, h.out.data, h.out.len, err);
+  if (rc == KF_OK)
+    rc = kr_stream_copy(s, f, err);
+  kf_buf_reset(&h.out);
+  if (rc == KF_OK && (rc = kr_html_tail(&h)) != KF_OK)
+    rc = kf_err_set(err, rc, "cannot write the HTML report %s: %s", f->path, kf_rc_name(rc));
+  else if (rc == KF_OK)
+    rc = kr_atomic_write(f, h.out.data, h.out.len, err);
   kf_buf_release(&h.out);
   return rc;
+}
+
+const kr_stream_ops kr_html_stream = {
+    .format = kr_html_write, .scenario = kr_html_stream_scenario, .finish = kr_html_finish};
+
+kf_rc kr_html_write(const kf_run_result *run, const char *path, kf_err *err) {
+  return kr_stream_write_run(kr_html_write, run, path, err);
 }

@@ -1,11 +1,12 @@
 /*
  * kr_json.c: the machine-readable report (jansson), following
- * docs/report-schema.json, and the atomic file writer the reports share.
+ * docs/report-schema.json, written as a stream (kr_stream.c).
  *
- * The whole document is built in memory, serialised into a capped buffer and
- * only then written to a temporary file that is renamed over the target, so a
- * failure at any point (including an injected allocation failure) leaves no
- * half-written report behind.
+ * Each scenario is built as a jansson object, dumped with the indentation it
+ * has inside the document and freed at once. At the close the document
+ * without its scenarios (an empty "scenarios" array, the last member) is
+ * built and dumped the same way, and the scenarios' bytes are put in that
+ * array, so the file is what one json_dump of the whole run would write.
  */
 #include <assert.h>
 #include <errno.h>
@@ -30,76 +31,6 @@
 #include "kf/version.h"
 #include "kr/report.h"
 #include "kr_priv.h"
-
-/* ---------------------------------------------------------------------------
- * Atomic file writing (shared with kr_junit.c).
- * ------------------------------------------------------------------------- */
-
-/* Write all len bytes to fd, retrying short writes and interruptions. */
-static kf_rc kr_fd_write_all(int fd, const char *data, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(fd, data, len);
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      return KF_ERR_IO;
-    }
-    assert((size_t)n <= len);
-    data += n;
-    len -= (size_t)n;
-  }
-  return KF_OK;
-}
-
-kf_rc kr_file_write_atomic(const char *path, const char *data, size_t len, kf_err *err) {
-  assert(path != NULL);
-  assert(data != NULL || len == 0);
-  char *tmp = kf_str_printf("%s.tmp-XXXXXX", path);
-  if (tmp == NULL)
-    return kf_err_set(err, KF_ERR_NOMEM, "out of memory naming a temporary file for %s", path);
-  int fd = mkstemp(tmp);
-  if (fd < 0) {
-    int e = errno;
-    kf_rc rc = kf_err_set(err, KF_ERR_IO, "cannot create %s: %s", tmp, strerror(e));
-    kf_free(tmp);
-    return rc;
-  }
-  /* mkstemp makes the file private; a report is meant to be read by others. */
-  const char *step = "chmod";
-  if (fchmod(fd, 0644) != 0)
-    goto fail_fd;
-  step = "write";
-  if (kr_fd_write_all(fd, data, len) != KF_OK)
-    goto fail_fd;
-  /* The data must be on disk before the rename makes it the report. */
-  step = "fsync";
-  if (fsync(fd) != 0)
-    goto fail_fd;
-  step = "close";
-  if (close(fd) != 0) {
-    fd = -1;
-    goto fail_fd;
-  }
-  step = "rename";
-  if (rename(tmp, path) != 0) {
-    fd = -1;
-    goto fail_fd;
-  }
-  kf_free(tmp);
-  return KF_OK;
-
-fail_fd:
-  /* Keep errno of the failed call before close and unlink can change it. */
-  {
-    int e = errno;
-    if (fd >= 0)
-      (void)close(fd);
-    (void)unlink(tmp);
-    kf_rc rc = kf_err_set(err, KF_ERR_IO, "cannot %s %s: %s", step, path, strerror(e));
-    kf_free(tmp);
-    return rc;
-  }
-}
 
 /* ---------------------------------------------------------------------------
  * Building the JSON document.
@@ -330,25 +261,22 @@ static kf_rc kr_json_steps(kr_json_ctx *ctx, const kf_scenario_result *sc, json_
   return KF_OK;
 }
 
-static kf_rc kr_json_scenarios(kr_json_ctx *ctx, const kf_run_result *run, json_t *root) {
-  json_t *arr;
-  KR_TRY(kr_json_child(root, "scenarios", json_array(), &arr));
-  for (size_t i = 0; i < run->scenarios_len; i++) {
-    const kf_scenario_result *sc = &run->scenarios[i];
-    json_t *o = json_object();
-    KR_TRY(kr_json_push(arr, o));
-    KR_TRY(kr_json_outcome(ctx, o, "name", sc->name, sc->file, sc->line, sc->status, sc->message));
-    KR_TRY(kr_json_set(o, "fail_file", kr_json_text(ctx, sc->fail_file)));
-    KR_TRY(kr_json_set(o, "fail_line", json_integer((json_int_t)sc->fail_line)));
-    KR_TRY(kr_json_set(o, "skip_reason",
-                       sc->status == KF_STATUS_SKIP ? json_string(kf_skip_kind_name(sc->skip_kind))
-                                                    : json_null()));
-    KR_TRY(kr_json_string_list(ctx, o, "covers", sc->covers, sc->covers_len));
-    KR_TRY(kr_json_string_list(ctx, o, "tags", sc->tags, sc->tags_len));
-    KR_TRY(kr_json_set(o, "duration_ms", json_integer((json_int_t)sc->duration_ms)));
-    KR_TRY(kr_json_steps(ctx, sc, o));
-  }
-  return KF_OK;
+/* One scenario as the object the "scenarios" array holds; *out is the caller's. */
+static kf_rc kr_json_scenario(kr_json_ctx *ctx, const kf_scenario_result *sc, json_t **out) {
+  json_t *o = json_object();
+  *out = o;
+  if (o == NULL)
+    return KF_ERR_NOMEM;
+  KR_TRY(kr_json_outcome(ctx, o, "name", sc->name, sc->file, sc->line, sc->status, sc->message));
+  KR_TRY(kr_json_set(o, "fail_file", kr_json_text(ctx, sc->fail_file)));
+  KR_TRY(kr_json_set(o, "fail_line", json_integer((json_int_t)sc->fail_line)));
+  KR_TRY(kr_json_set(o, "skip_reason",
+                     sc->status == KF_STATUS_SKIP ? json_string(kf_skip_kind_name(sc->skip_kind))
+                                                  : json_null()));
+  KR_TRY(kr_json_string_list(ctx, o, "covers", sc->covers, sc->covers_len));
+  KR_TRY(kr_json_string_list(ctx, o, "tags", sc->tags, sc->tags_len));
+  KR_TRY(kr_json_set(o, "duration_ms", json_integer((json_int_t)sc->duration_ms)));
+  return kr_json_steps(ctx, sc, o);
 }
 
 /* "shard", "suite" and "catalogue": what `konform merge` checks before it combines reports. */
@@ -387,8 +315,8 @@ static kf_rc kr_json_build(kr_json_ctx *ctx, const kf_run_result *run, json_t *r
   KR_TRY(kr_json_identity(run, root));
   KR_TRY(kr_json_summary(run, root));
   KR_TRY(kr_json_requirements(ctx, run, root));
-  KR_TRY(kr_json_scenarios(ctx, run, root));
-  return KF_OK;
+  /* Last, and empty: the close puts the streamed scenarios into it. */
+  return kr_json_set(root, "scenarios", json_array());
 }
 
 /* Where json_dump_callback writes, and whether any write was lost. */
@@ -410,38 +338,85 @@ static int kr_json_dump_sink(const char *data, size_t len, void *ctx) {
   return sink->failed ? -1 : 0;
 }
 
-kf_rc kr_json_write(const kf_run_result *run, const char *path, kf_err *err) {
-  assert(run != NULL);
-  assert(path != NULL);
+/* Dump value with JSON_INDENT(2) into text (capped); KF_ERR_LIMIT once text passes its cap. */
+static kf_rc kr_json_dump(const json_t *value, kf_buf *text) {
+  kr_json_sink sink = {.text = text, .failed = false};
+  if (json_dump_callback(value, kr_json_dump_sink, &sink, JSON_INDENT(2)) != 0 || sink.failed)
+    return text->len + 1 >= text->max ? KF_ERR_LIMIT : KF_ERR_NOMEM;
+  return KF_OK;
+}
+
+/*
+ * The bytes of one scenario inside the document: at depth 2 (root, then the
+ * "scenarios" array), so every line after the first is indented by four more
+ * blanks, and after a comma and a new line unless it is the first. A dumped
+ * JSON text has line breaks only between tokens (a string's are "\n"), so
+ * indenting after each one is exact.
+ */
+static kf_rc kr_json_stream_scenario(kf_buf *out, const kf_scenario_result *sc, size_t index) {
   kr_json_ctx ctx;
   kf_buf_init(&ctx.scratch, KR_TEXT_OUT_MAX);
   kf_buf text;
   kf_buf_init(&text, KR_REPORT_MAX);
-
-  kf_rc rc = KF_ERR_NOMEM;
-  json_t *root = json_object();
-  if (root == NULL) {
-    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory building the JSON report");
-    goto out;
-  }
-  rc = kr_json_build(&ctx, run, root);
-  if (rc != KF_OK) {
-    rc = kf_err_set(err, rc, "cannot build the JSON report: %s", kf_rc_name(rc));
-    goto out;
-  }
-  kr_json_sink sink = {.text = &text, .failed = false};
-  if (json_dump_callback(root, kr_json_dump_sink, &sink, JSON_INDENT(2)) != 0 || sink.failed ||
-      kf_buf_append_byte(&text, '\n') != KF_OK) {
-    /* Either memory ran out or the report passed KR_REPORT_MAX. */
-    rc = kf_err_set(err, text.len + 1 >= KR_REPORT_MAX ? KF_ERR_LIMIT : KF_ERR_NOMEM,
-                    "cannot serialise the JSON report (%zu bytes so far)", text.len);
-    goto out;
-  }
-  rc = kr_file_write_atomic(path, text.data, text.len, err);
-
-out:
-  json_decref(root);
-  kf_buf_release(&text);
+  json_t *o = NULL;
+  kf_rc rc = kr_json_scenario(&ctx, sc, &o);
+  if (rc == KF_OK)
+    rc = kr_json_dump(o, &text);
+  json_decref(o);
   kf_buf_release(&ctx.scratch);
+  if (rc == KF_OK)
+    rc = kf_buf_append_str(out, index > 0 ? ",\n    " : "    ");
+  for (size_t at = 0; rc == KF_OK && at < text.len;) {
+    const char *nl = memchr(text.data + at, '\n', text.len - at);
+    size_t n = nl != NULL ? (size_t)(nl - (text.data + at)) + 1 : text.len - at;
+    rc = kf_buf_append(out, text.data + at, n);
+    if (rc == KF_OK && nl != NULL)
+      rc = kf_buf_append_str(out, "    ");
+    at += n;
+  }
+  kf_buf_release(&text);
   return rc;
+}
+
+/* The suffix of the dumped document without scenarios: its empty array and the closing brace. */
+#define KR_JSON_EMPTY_TAIL "[]\n}"
+
+/* The document around the streamed scenarios (see the top of this file). */
+static kf_rc kr_json_finish(kr_stream *s, const kf_run_result *run, kr_atomic *f, kf_err *err) {
+  kr_json_ctx ctx;
+  kf_buf_init(&ctx.scratch, KR_TEXT_OUT_MAX);
+  kf_buf text;
+  kf_buf_init(&text, KR_REPORT_MAX);
+  json_t *root = json_object();
+  kf_rc rc = root != NULL ? kr_json_build(&ctx, run, root) : KF_ERR_NOMEM;
+  if (rc != KF_OK)
+    rc = kf_err_set(err, rc, "cannot build the JSON report: %s", kf_rc_name(rc));
+  else if ((rc = kr_json_dump(root, &text)) != KF_OK)
+    rc = kf_err_set(err, rc, "cannot serialise the JSON report (%zu bytes so far)", text.len);
+  json_decref(root);
+  kf_buf_release(&ctx.scratch);
+  const size_t tail = sizeof KR_JSON_EMPTY_TAIL - 1;
+  if (rc == KF_OK && kr_stream_count(s) == 0) {
+    rc = kr_atomic_write(f, text.data, text.len, err);
+  } else if (rc == KF_OK) {
+    assert(text.len >= tail && memcmp(text.data + text.len - tail, KR_JSON_EMPTY_TAIL, tail) == 0);
+    rc = kr_atomic_write(f, text.data, text.len - tail, err);
+    if (rc == KF_OK)
+      rc = kr_atomic_write(f, "[\n", 2, err);
+    if (rc == KF_OK)
+      rc = kr_stream_copy(s, f, err);
+    if (rc == KF_OK)
+      rc = kr_atomic_write(f, "\n  ]\n}", 6, err);
+  }
+  if (rc == KF_OK)
+    rc = kr_atomic_write(f, "\n", 1, err);
+  kf_buf_release(&text);
+  return rc;
+}
+
+const kr_stream_ops kr_json_stream = {
+    .format = kr_json_write, .scenario = kr_json_stream_scenario, .finish = kr_json_finish};
+
+kf_rc kr_json_write(const kf_run_result *run, const char *path, kf_err *err) {
+  return kr_stream_write_run(kr_json_write, run, path, err);
 }

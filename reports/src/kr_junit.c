@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <libxml/globals.h>
+#include <libxml/parser.h>
 #include <libxml/xmlIO.h>
 #include <libxml/xmlerror.h>
 #include <libxml/xmlwriter.h>
@@ -31,20 +32,33 @@
 #include "kr/report.h"
 #include "kr_priv.h"
 
-/* Everything one JUnit write needs; lives on kr_junit_write's stack. */
+/*
+ * Everything one JUnit write needs; lives on the stack of the stream's
+ * scenario or finish function. Output goes to out (a scenario's bytes) or,
+ * when file is set, straight into the report's file (the finish).
+ */
 typedef struct kr_junit {
   xmlTextWriterPtr w;
-  kf_buf out;     /* The serialised document, capped at KR_REPORT_MAX. */
-  kf_rc out_rc;   /* Why the output callback refused data, if it did. */
-  kf_buf scratch; /* Cleaned copy of the string being written. */
+  kf_buf out;        /* A scenario's bytes, capped at KR_REPORT_MAX. */
+  kr_atomic *file;   /* The report being written, or NULL. */
+  kf_err *file_err;  /* Why writing to file failed. */
+  bool discard;      /* Drop what the writer gives (the context before a scenario). */
+  kr_stream *stream; /* The finish's stream: the testcases' bytes. */
+  kf_rc out_rc;      /* Why the output callback refused data, if it did. */
+  kf_buf scratch;    /* Cleaned copy of the string being written. */
   char timestamp[KF_TIME_ISO_MAX];
+  xmlStructuredErrorFunc saved_handler; /* libxml2's, until kr_junit_close. */
+  void *saved_ctx;
 } kr_junit;
 
-/* libxml2 output callback: collect the document in j->out. */
+/* libxml2 output callback: collect the bytes in j->out or write them to j->file. */
 static int kr_junit_out_write(void *ctx, const char *data, int len) {
   kr_junit *j = ctx;
   assert(len >= 0);
-  kf_rc rc = kf_buf_append(&j->out, data, (size_t)len);
+  if (j->discard)
+    return len;
+  kf_rc rc = j->file != NULL ? kr_atomic_write(j->file, data, (size_t)len, j->file_err)
+                             : kf_buf_append(&j->out, data, (size_t)len);
   if (rc != KF_OK) {
     j->out_rc = rc;
     return -1;
@@ -303,9 +317,15 @@ static kf_rc kr_junit_suite(kr_junit *j, const kf_run_result *run, const char *a
   KR_TRY(kr_junit_attr(j, "timestamp", j->timestamp));
   KR_TRY(kr_junit_suite_properties(j, run, area));
 
+  /*
+   * The testcases are the stream's bytes, written with the writer in the
+   * same state (kr_junit_context), so they go straight into the file between
+   * what the writer has given so far and the end of the suite.
+   */
+  KR_TRY(kr_junit_check(j, xmlTextWriterFlush(j->w)));
   for (size_t i = 0; i < run->scenarios_len; i++) {
     if (kr_scenario_in_area(&run->scenarios[i], area))
-      KR_TRY(kr_junit_testcase(j, &run->scenarios[i], area));
+      KR_TRY(kr_stream_copy_one(j->stream, j->file, i, j->file_err));
   }
   return kr_junit_end(j);
 }
@@ -321,6 +341,32 @@ static kf_rc kr_junit_area_suite(void *ctx, const char *area) {
   return kr_junit_suite(w->j, w->run, area);
 }
 
+/* The writer's settings and the XML declaration: how every document starts. */
+static kf_rc kr_junit_begin(kr_junit *j) {
+  KR_TRY(kr_junit_check(j, xmlTextWriterSetIndent(j->w, 1)));
+  KR_TRY(kr_junit_check(j, xmlTextWriterSetIndentString(j->w, BAD_CAST "  ")));
+  return kr_junit_check(j, xmlTextWriterStartDocument(j->w, NULL, "UTF-8", NULL));
+}
+
+/*
+ * Bring a fresh writer, its output discarded, into the state in which the
+ * document writes a testcase: inside <testsuites> and <testsuite>, after
+ * the suite's <properties> ended. libxml2 indents by that state alone (the
+ * depth, and that an element just ended), so a testcase written next has
+ * the bytes it has in the whole document.
+ */
+static kf_rc kr_junit_context(kr_junit *j) {
+  j->discard = true;
+  KR_TRY(kr_junit_begin(j));
+  KR_TRY(kr_junit_start(j, "testsuites"));
+  KR_TRY(kr_junit_start(j, "testsuite"));
+  KR_TRY(kr_junit_start(j, "properties"));
+  KR_TRY(kr_junit_end(j));
+  KR_TRY(kr_junit_check(j, xmlTextWriterFlush(j->w)));
+  j->discard = false;
+  return KF_OK;
+}
+
 /*
  * The whole document; suites in catalogue area order, other areas after.
  * junit-10.xsd allows <testsuites> no skipped or timestamp; each suite has both.
@@ -329,9 +375,7 @@ static kf_rc kr_junit_document(kr_junit *j, const kf_run_result *run) {
   kf_run_counts c;
   kf_run_result_counts(run, &c);
 
-  KR_TRY(kr_junit_check(j, xmlTextWriterSetIndent(j->w, 1)));
-  KR_TRY(kr_junit_check(j, xmlTextWriterSetIndentString(j->w, BAD_CAST "  ")));
-  KR_TRY(kr_junit_check(j, xmlTextWriterStartDocument(j->w, NULL, "UTF-8", NULL)));
+  KR_TRY(kr_junit_begin(j));
   KR_TRY(kr_junit_start(j, "testsuites"));
   KR_TRY(kr_junit_attr(j, "name", "konform"));
   KR_TRY(kr_junit_attr_size(j, "tests", c.total));
@@ -364,48 +408,98 @@ static void kr_junit_quiet(void *ctx, xmlErrorPtr error) {
   (void)error;
 }
 
-kf_rc kr_junit_write(const kf_run_result *run, const char *path, kf_err *err) {
-  assert(run != NULL);
-  assert(path != NULL);
+/* A writer into j's output (kr_junit_out_write), libxml2's error printing off meanwhile. */
+static kf_rc kr_junit_open(kr_junit *j) {
+  xmlOutputBufferPtr ob = xmlOutputBufferCreateIO(kr_junit_out_write, kr_junit_out_close, j, NULL);
+  if (ob == NULL)
+    return KF_ERR_NOMEM;
+  /* From here the writer owns ob and closes it in xmlFreeTextWriter. */
+  j->w = xmlNewTextWriter(ob);
+  if (j->w == NULL) {
+    xmlOutputBufferClose(ob);
+    return KF_ERR_NOMEM;
+  }
+  /* libxml2 keeps the handler per thread, so this touches only our thread. */
+  j->saved_handler = xmlStructuredError;
+  j->saved_ctx = xmlStructuredErrorContext;
+  xmlSetStructuredErrorFunc(NULL, kr_junit_quiet);
+  return KF_OK;
+}
+
+/* Free the writer of kr_junit_open (nothing it still holds is written) and restore the handler. */
+static void kr_junit_close(kr_junit *j) {
+  if (j->w == NULL)
+    return;
+  j->discard = true;
+  xmlFreeTextWriter(j->w);
+  j->w = NULL;
+  xmlSetStructuredErrorFunc(j->saved_ctx, j->saved_handler);
+}
+
+/* One <testcase> as the document has it, classname from the scenario's own area. */
+static kf_rc kr_junit_stream_scenario(kf_buf *out, const kf_scenario_result *sc, size_t index) {
+  (void)index;
   kr_junit j;
   memset(&j, 0, sizeof j);
   kf_buf_init(&j.out, KR_REPORT_MAX);
   kf_buf_init(&j.scratch, KR_TEXT_OUT_MAX);
   j.out_rc = KF_OK;
-
-  kf_rc rc = kr_junit_prepare(&j, run);
-  if (rc != KF_OK) {
-    rc = kf_err_set(err, rc, "cannot prepare the JUnit report: %s", kf_rc_name(rc));
-    goto out;
-  }
-  xmlOutputBufferPtr ob = xmlOutputBufferCreateIO(kr_junit_out_write, kr_junit_out_close, &j, NULL);
-  if (ob == NULL) {
-    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory creating the XML output");
-    goto out;
-  }
-  /* From here the writer owns ob and closes it in xmlFreeTextWriter. */
-  j.w = xmlNewTextWriter(ob);
-  if (j.w == NULL) {
-    xmlOutputBufferClose(ob);
-    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory creating the XML writer");
-    goto out;
-  }
-  /* libxml2 keeps the handler per thread, so this touches only our thread. */
-  xmlStructuredErrorFunc saved_handler = xmlStructuredError;
-  void *saved_ctx = xmlStructuredErrorContext;
-  xmlSetStructuredErrorFunc(NULL, kr_junit_quiet);
-  rc = kr_junit_document(&j, run);
-  xmlFreeTextWriter(j.w);
-  j.w = NULL;
-  xmlSetStructuredErrorFunc(saved_ctx, saved_handler);
-  if (rc != KF_OK) {
-    rc = kf_err_set(err, rc, "cannot write the JUnit report: %s", kf_rc_name(rc));
-    goto out;
-  }
-  rc = kr_file_write_atomic(path, j.out.data != NULL ? j.out.data : "", j.out.len, err);
-
-out:
+  char area[KR_AREA_MAX];
+  kf_rc rc = kr_junit_open(&j);
+  if (rc == KF_OK)
+    rc = kr_junit_context(&j);
+  if (rc == KF_OK)
+    rc = kr_junit_testcase(&j, sc, kr_scenario_area(sc, area, sizeof area));
+  if (rc == KF_OK)
+    rc = kr_junit_check(&j, xmlTextWriterFlush(j.w));
+  kr_junit_close(&j);
+  if (rc == KF_OK)
+    rc = kf_buf_append(out, j.out.data != NULL ? j.out.data : "", j.out.len);
   kf_buf_release(&j.scratch);
   kf_buf_release(&j.out);
   return rc;
+}
+
+/* The document, written straight into f, with the streamed testcases in their suites. */
+static kf_rc kr_junit_finish(kr_stream *s, const kf_run_result *run, kr_atomic *f, kf_err *err) {
+  kr_junit j;
+  memset(&j, 0, sizeof j);
+  kf_buf_init(&j.out, KR_REPORT_MAX);
+  kf_buf_init(&j.scratch, KR_TEXT_OUT_MAX);
+  j.out_rc = KF_OK;
+  j.file = f;
+  j.stream = s;
+  kf_err ferr;
+  kf_err_init(&ferr);
+  j.file_err = &ferr;
+  kf_rc rc = kr_junit_prepare(&j, run);
+  if (rc == KF_OK)
+    rc = kr_junit_open(&j);
+  if (rc == KF_OK)
+    rc = kr_junit_document(&j, run);
+  kr_junit_close(&j);
+  if (rc != KF_OK && ferr.rc != KF_OK)
+    *err = ferr;
+  else if (rc != KF_OK)
+    rc = kf_err_set(err, rc, "cannot write the JUnit report: %s", kf_rc_name(rc));
+  kf_buf_release(&j.scratch);
+  kf_buf_release(&j.out);
+  return rc;
+}
+
+/*
+ * The scenarios are written on the run's worker threads (one at a time), and
+ * libxml2 2.9 wants its one-time set-up done before several threads use it.
+ */
+static void kr_junit_prepare_library(void) {
+  xmlInitParser();
+}
+
+const kr_stream_ops kr_junit_stream = {.format = kr_junit_write,
+                                       .prepare = kr_junit_prepare_library,
+                                       .scenario = kr_junit_stream_scenario,
+                                       .finish = kr_junit_finish};
+
+kf_rc kr_junit_write(const kf_run_result *run, const char *path, kf_err *err) {
+  return kr_stream_write_run(kr_junit_write, run, path, err);
 }

@@ -4,8 +4,8 @@
  * kr_text.c cleans text for a medium and names areas and durations;
  * kr_step.c turns what a step recorded (asserts, exchanges, artifacts) into
  * the pieces of text every writer shows and finds where a scenario failed;
- * kr_json.c holds the atomic file writer. None of them keeps state between
- * calls.
+ * kr_stream.c holds the atomic file writer and the streamed reports. None of them keeps state
+ * between calls.
  */
 #ifndef KR_PRIV_H
 #define KR_PRIV_H
@@ -17,6 +17,7 @@
 #include "kf/buf.h"
 #include "kf/error.h"
 #include "kf/run_result.h"
+#include "kr/report.h"
 
 /*
  * The most bytes of one input string (a trace, a message) a report copies.
@@ -144,6 +145,57 @@ kf_rc kr_format_seconds(int64_t ms, char *out, size_t out_size);
  * is removed and path keeps its old content (or stays absent).
  */
 kf_rc kr_file_write_atomic(const char *path, const char *data, size_t len, kf_err *err);
+
+/*
+ * The same in steps, for a report written piece by piece: open makes the
+ * temporary file, write appends to it, commit syncs it and renames it over
+ * path, abort removes it. After a failed write the caller aborts; a failed
+ * commit has already cleaned up. path is borrowed until commit or abort.
+ */
+typedef struct kr_atomic {
+  const char *path;
+  char *tmp;
+  int fd;
+} kr_atomic;
+kf_rc kr_atomic_open(kr_atomic *f, const char *path, kf_err *err);
+kf_rc kr_atomic_write(kr_atomic *f, const char *data, size_t len, kf_err *err);
+kf_rc kr_atomic_commit(kr_atomic *f, kf_err *err);
+void kr_atomic_abort(kr_atomic *f);
+
+/*
+ * A format that is written as a stream (kr_stream.c; report.h). scenario
+ * appends to out the bytes of scenario number index (0 for the first) as
+ * they stand in the report, separators included, from sc alone; scenarios
+ * come in any order, and the stream puts their bytes in the run's order. finish
+ * writes the whole file to f: what comes before the scenarios, the
+ * scenarios' bytes (kr_stream_copy), what comes after; it may read only what
+ * a run keeps of every scenario (name, place, covers, tags, status, message).
+ */
+typedef struct kr_stream_ops {
+  kr_write_fn format;
+  /* May be NULL: called by kr_stream_open, on the thread that opens, before any scenario. */
+  void (*prepare)(void);
+  kf_rc (*scenario)(kf_buf *out, const kf_scenario_result *sc, size_t index);
+  kf_rc (*finish)(kr_stream *s, const kf_run_result *run, kr_atomic *f, kf_err *err);
+} kr_stream_ops;
+
+extern const kr_stream_ops kr_json_stream;
+extern const kr_stream_ops kr_junit_stream;
+extern const kr_stream_ops kr_html_stream;
+extern const kr_stream_ops kr_tap_stream;
+extern const kr_stream_ops kr_tap13_stream;
+
+/* The row of format, or NULL when it is not streamed. */
+const kr_stream_ops *kr_stream_ops_of(kr_write_fn format);
+/* How many scenarios s was given (at the close: every one of the run). */
+size_t kr_stream_count(const kr_stream *s);
+/* Append the scenarios' bytes to f in the run's order. */
+kf_rc kr_stream_copy(kr_stream *s, kr_atomic *f, kf_err *err);
+/* Append the bytes of scenario number index only (for a format that groups the scenarios). */
+kf_rc kr_stream_copy_one(kr_stream *s, kr_atomic *f, size_t index, kf_err *err);
+/* A whole run through a stream: the writers of streamed formats are this, so both read alike. */
+kf_rc kr_stream_write_run(kr_write_fn format, const kf_run_result *run, const char *path,
+                          kf_err *err);
 
 /*
  * Append one side of ex as text: the request ("METHOD URL", headers, blank

@@ -184,7 +184,8 @@ static kf_rc kr_tap_footer(kf_buf *out, const kf_run_result *run) {
                         c.passed, c.failed + c.errors, c.skipped, c.errors);
 }
 
-static kf_rc kr_tap_document(kf_buf *out, const kf_run_result *run, int version) {
+/* The version line, the plan and the run's line: what comes before the test points. */
+static kf_rc kr_tap_head(kf_buf *out, const kf_run_result *run, int version) {
   KR_TRY(kf_buf_appendf(out, "TAP version %d\n", version));
   if (run->scenarios_len == 0)
     KR_TRY(kf_buf_append_str(out, "1..0 # SKIP no scenario was selected\n"));
@@ -194,32 +195,53 @@ static kf_rc kr_tap_document(kf_buf *out, const kf_run_result *run, int version)
   KR_TRY(kr_tap_desc(out, run->target));
   KR_TRY(kf_buf_append_str(out, " ("));
   KR_TRY(kr_tap_desc(out, run->base_url));
-  KR_TRY(
-      kf_buf_appendf(out, "), seed %" PRIu64 ", run id %016" PRIx64 "\n", run->seed, run->run_id));
-  for (size_t i = 0; i < run->scenarios_len; i++)
-    KR_TRY(kr_tap_point(out, &run->scenarios[i], i + 1));
-  return kr_tap_footer(out, run);
+  return kf_buf_appendf(out, "), seed %" PRIu64 ", run id %016" PRIx64 "\n", run->seed,
+                        run->run_id);
 }
 
-static kf_rc kr_tap_write_version(const kf_run_result *run, const char *path, int version,
-                                  kf_err *err) {
-  assert(run != NULL);
-  assert(path != NULL);
+/* A test point as the stream hands it over: numbered from 1. */
+static kf_rc kr_tap_stream_scenario(kf_buf *out, const kf_scenario_result *sc, size_t index) {
+  return kr_tap_point(out, sc, index + 1);
+}
+
+/* The head, the streamed test points, the footer. */
+static kf_rc kr_tap_finish_version(kr_stream *s, const kf_run_result *run, kr_atomic *f,
+                                   int version, kf_err *err) {
   kf_buf out;
   kf_buf_init(&out, KR_REPORT_MAX);
-  kf_rc rc = kr_tap_document(&out, run, version);
-  if (rc != KF_OK)
-    rc = kf_err_set(err, rc, "cannot write the TAP report %s: %s", path, kf_rc_name(rc));
+  kf_rc rc = kr_tap_head(&out, run, version);
+  if (rc == KF_OK)
+    rc = kr_atomic_write(f, out.data, out.len, err);
   else
-    rc = kr_file_write_atomic(path, out.data != NULL ? out.data : "", out.len, err);
+    rc = kf_err_set(err, rc, "cannot write the TAP report %s: %s", f->path, kf_rc_name(rc));
+  if (rc == KF_OK)
+    rc = kr_stream_copy(s, f, err);
+  kf_buf_reset(&out);
+  if (rc == KF_OK && (rc = kr_tap_footer(&out, run)) != KF_OK)
+    rc = kf_err_set(err, rc, "cannot write the TAP report %s: %s", f->path, kf_rc_name(rc));
+  else if (rc == KF_OK)
+    rc = kr_atomic_write(f, out.data, out.len, err);
   kf_buf_release(&out);
   return rc;
 }
 
+static kf_rc kr_tap14_finish(kr_stream *s, const kf_run_result *run, kr_atomic *f, kf_err *err) {
+  return kr_tap_finish_version(s, run, f, 14, err);
+}
+
+static kf_rc kr_tap13_finish(kr_stream *s, const kf_run_result *run, kr_atomic *f, kf_err *err) {
+  return kr_tap_finish_version(s, run, f, 13, err);
+}
+
+const kr_stream_ops kr_tap_stream = {
+    .format = kr_tap_write, .scenario = kr_tap_stream_scenario, .finish = kr_tap14_finish};
+const kr_stream_ops kr_tap13_stream = {
+    .format = kr_tap13_write, .scenario = kr_tap_stream_scenario, .finish = kr_tap13_finish};
+
 kf_rc kr_tap_write(const kf_run_result *run, const char *path, kf_err *err) {
-  return kr_tap_write_version(run, path, 14, err);
+  return kr_stream_write_run(kr_tap_write, run, path, err);
 }
 
 kf_rc kr_tap13_write(const kf_run_result *run, const char *path, kf_err *err) {
-  return kr_tap_write_version(run, path, 13, err);
+  return kr_stream_write_run(kr_tap13_write, run, path, err);
 }

@@ -1406,6 +1406,95 @@ static void test_report_formats(void **state) {
 }
 
 /* ---------------------------------------------------------------------------
+ * Streams: the reports a run writes while it goes on.
+ * ------------------------------------------------------------------------- */
+
+/* The formats, by row of KR_FORMATS, and a file name for each in the fixture's folder. */
+static const struct {
+  const char *name;
+  kr_write_fn write;
+} stream_rows[] = {
+#define ROW(name, label, write) {name, write},
+    KR_FORMATS(ROW)
+#undef ROW
+};
+enum { STREAM_ROWS = sizeof stream_rows / sizeof stream_rows[0] };
+
+static void stream_path(fixture *f, size_t row, const char *what, char *out, size_t size) {
+  assert_int_equal(kf_str_format(out, size, "%s/%s-%s", f->dir, what, stream_rows[row].name),
+                   KF_OK);
+}
+
+/*
+ * Every format is a stream, and a stream given the scenarios backwards, each
+ * losing every step right after it was handed to all of them (the close reads
+ * none), writes byte for byte what the whole-run writer writes; the spool
+ * leaves nothing behind.
+ */
+static void test_stream_any_order(void **state) {
+  fixture *f = *state;
+  kf_err err;
+  char *want[STREAM_ROWS];
+  kr_stream *s[STREAM_ROWS];
+  for (size_t r = 0; r < STREAM_ROWS; r++) {
+    assert_true(kr_format_streams(stream_rows[r].write));
+    char path[192];
+    stream_path(f, r, "whole", path, sizeof path);
+    kf_err_init(&err);
+    assert_int_equal(stream_rows[r].write(&f->run, path, &err), KF_OK);
+    want[r] = slurp(path, NULL);
+    assert_non_null(want[r]);
+    stream_path(f, r, "streamed", path, sizeof path);
+    assert_int_equal(kr_stream_open(stream_rows[r].write, path, &s[r], &err), KF_OK);
+    assert_int_equal(access(path, F_OK), -1);
+  }
+  for (size_t i = f->run.scenarios_len; i-- > 0;) {
+    for (size_t r = 0; r < STREAM_ROWS; r++)
+      assert_int_equal(kr_stream_scenario(s[r], &f->run.scenarios[i], i, &err), KF_OK);
+    kf_scenario_result_drop_steps(&f->run.scenarios[i]);
+  }
+  for (size_t r = 0; r < STREAM_ROWS; r++) {
+    assert_int_equal(kr_stream_close(s[r], &f->run, &err), KF_OK);
+    char path[192];
+    stream_path(f, r, "streamed", path, sizeof path);
+    char *got = slurp(path, NULL);
+    assert_non_null(got);
+    if (strcmp(got, want[r]) != 0)
+      fail_msg("the streamed %s report differs from the whole run's", stream_rows[r].name);
+    test_free(got);
+    test_free(want[r]);
+  }
+  assert_int_equal(dir_entries(f->dir), 2 * STREAM_ROWS);
+}
+
+/* A stream that is aborted, not given every scenario or given one twice writes nothing. */
+static void test_stream_refusals(void **state) {
+  fixture *f = *state;
+  assert_true(f->run.scenarios_len >= 2);
+  kf_err err;
+  kf_err_init(&err);
+  char path[192];
+  stream_path(f, 0, "refused", path, sizeof path);
+  kr_stream *s = NULL;
+  assert_int_equal(kr_stream_open(kr_json_write, path, &s, &err), KF_OK);
+  assert_int_equal(kr_stream_scenario(s, &f->run.scenarios[0], 0, &err), KF_OK);
+  kr_stream_abort(s);
+  assert_int_equal(dir_entries(f->dir), 0);
+
+  assert_int_equal(kr_stream_open(kr_tap_write, path, &s, &err), KF_OK);
+  assert_int_equal(kr_stream_scenario(s, &f->run.scenarios[1], 1, &err), KF_OK);
+  assert_int_equal(kr_stream_scenario(s, &f->run.scenarios[1], 1, &err), KF_ERR_STATE);
+  assert_int_equal(kr_stream_close(s, &f->run, &err), KF_ERR_STATE);
+  assert_non_null(strstr(err.message, "was given 1 of the run's"));
+  assert_int_equal(dir_entries(f->dir), 0);
+
+  /* A format that had no stream would say so rather than write a wrong file. */
+  assert_false(kr_format_streams(NULL));
+  assert_int_equal(kr_stream_open(NULL, path, &s, &err), KF_ERR_INVALID);
+  assert_null(s);
+}
+
+/* ---------------------------------------------------------------------------
  * JUnit.
  * ------------------------------------------------------------------------- */
 
@@ -2593,6 +2682,8 @@ int main(void) {
       FIXTURE_TEST(test_tap_empty_run),
       FIXTURE_TEST(test_tap_alloc_failures),
       cmocka_unit_test(test_report_formats),
+      FIXTURE_TEST(test_stream_any_order),
+      FIXTURE_TEST(test_stream_refusals),
       FIXTURE_TEST(test_console_summary_plain),
       FIXTURE_TEST(test_console_summary_verbose),
       FIXTURE_TEST(test_console_summary_color),

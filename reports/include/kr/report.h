@@ -160,6 +160,28 @@ typedef kf_rc (*kr_write_fn)(const kf_run_result *run, const char *path, kf_err 
  */
 bool kr_format_shows_passing(kr_write_fn write);
 
+/*
+ * A report written while the run goes on, so the run need not keep what a
+ * scenario showed once the report has it. open starts the report of format
+ * at path (nothing appears there yet); scenario hands over one scenario,
+ * run->scenarios[index], in any order (as they finish), each index once,
+ * and turns it into its bytes at once, so sc may lose its steps right
+ * after; close writes the report atomically from what it was given, put in
+ * the run's order, and what run still holds of every scenario (status,
+ * names, covers: the counts and verdicts), then frees the stream whatever
+ * the result (KF_ERR_STATE if a scenario of run was not given); abort frees
+ * it and writes nothing. The file is byte for byte what the format's
+ * kr_*_write writes for the same run. One stream is used by one thread at a
+ * time.
+ */
+typedef struct kr_stream kr_stream;
+/* Whether format (a KR_FORMATS writer) is written as a stream; the others only as a whole run. */
+bool kr_format_streams(kr_write_fn format);
+kf_rc kr_stream_open(kr_write_fn format, const char *path, kr_stream **out, kf_err *err);
+kf_rc kr_stream_scenario(kr_stream *s, const kf_scenario_result *sc, size_t index, kf_err *err);
+kf_rc kr_stream_close(kr_stream *s, const kf_run_result *run, kf_err *err);
+void kr_stream_abort(kr_stream *s);
+
 /* " json junit html tap tap13": the kinds as one string literal, for usage texts. */
 #define KR_FORMAT_WORD(name, label, write) " " name
 #define KR_FORMAT_WORDS KR_FORMATS(KR_FORMAT_WORD)
