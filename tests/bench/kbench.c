@@ -2,9 +2,10 @@
  * kbench.c: the load generators of make bench that a shell loop cannot be
  * (scripts/bench.sh compiles it into build/bench/kbench with libcurl).
  *
- *   kbench get URL N
- *       N sequential GETs over one kept-alive connection: the raw libcurl
- *       floor an HTTP step of the harness is compared with.
+ *   kbench get URL N [HEADER]
+ *       N sequential GETs over one kept-alive connection (with HEADER, such
+ *       as "Konform-Clock: ID"): the raw libcurl floor an HTTP step of the
+ *       harness is compared with.
  *   kbench wait MAIL_HTTP_PORT SMTP_PORT N [PARKED]
  *       N rounds of: a long-poll wait on konform-mail for a new recipient,
  *       then one mail to it over SMTP; the latency is from the SMTP
@@ -97,10 +98,12 @@ static long kb_get(CURL *h, const char *url, kb_body *body) {
 static double kb_samples[KB_SAMPLES_MAX];
 static double kb_whole[KB_SAMPLES_MAX];
 
-static int kb_cmd_get(const char *url, long n) {
+static int kb_cmd_get(const char *url, long n, const char *header) {
   if (n < 1 || n > KB_SAMPLES_MAX)
     return fprintf(stderr, "kbench get: N must be 1..%d\n", KB_SAMPLES_MAX), 2;
   CURL *h = curl_easy_init();
+  struct curl_slist *hdr = header ? curl_slist_append(NULL, header) : NULL;
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
   kb_body body;
   double total = 0;
   for (long i = 0; i < n; i++) {
@@ -111,6 +114,7 @@ static int kb_cmd_get(const char *url, long n) {
     total += kb_samples[i];
   }
   curl_easy_cleanup(h);
+  curl_slist_free_all(hdr);
   printf("median_us=%.1f mean_us=%.1f\n", kb_quantile(kb_samples, (size_t)n, 0.5),
          total / (double)n);
   return 0;
@@ -312,15 +316,15 @@ static int kb_cmd_register(const char *server, const char *mail_port, long clien
 int main(int argc, char **argv) {
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int rc = 2;
-  if (argc == 4 && strcmp(argv[1], "get") == 0)
-    rc = kb_cmd_get(argv[2], strtol(argv[3], NULL, 10));
+  if ((argc == 4 || argc == 5) && strcmp(argv[1], "get") == 0)
+    rc = kb_cmd_get(argv[2], strtol(argv[3], NULL, 10), argc == 5 ? argv[4] : NULL);
   else if ((argc == 5 || argc == 6) && strcmp(argv[1], "wait") == 0)
     rc = kb_cmd_wait(argv[2], argv[3], strtol(argv[4], NULL, 10),
                      argc == 6 ? strtol(argv[5], NULL, 10) : 0);
   else if (argc == 6 && strcmp(argv[1], "register") == 0)
     rc = kb_cmd_register(argv[2], argv[3], strtol(argv[4], NULL, 10), strtol(argv[5], NULL, 10));
   else
-    fprintf(stderr, "usage: kbench get URL N | wait HTTP_PORT SMTP_PORT N [PARKED] |"
+    fprintf(stderr, "usage: kbench get URL N [HEADER] | wait HTTP_PORT SMTP_PORT N [PARKED] |"
                     " register SERVER_URL MAIL_HTTP_PORT CLIENTS PER_CLIENT\n");
   curl_global_cleanup();
   return rc;

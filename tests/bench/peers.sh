@@ -210,7 +210,7 @@ fi
 # A test clock: health with its Konform-Clock header is the cheapest GET that
 # reads the database (one SELECT of the clock), where the statement cache shows.
 clock_of() {
-  curl -s -H 'Content-Type: application/json' -d '{"frozen_time": "2026-03-28T10:00:00Z"}' \
+  curl -s -H 'Content-Type: application/json' -d '{"frozen_time": 1774692000}' \
     "http://127.0.0.1:$1/test/v1/clocks" | jq -r .id
 }
 if have wrk; then
@@ -394,6 +394,32 @@ if have valgrind; then
   empty=$(ir --name "no scenario has this name" scenarios/acc)
   echo "  one HTTP step: $(((many - one) / steps)) instructions ((run of $((steps + 1)) steps - run of 1) / $steps)"
   echo "  one scenario (\"The confirmation mail has the sender, subject, address, one link\"): $((scen - empty)) instructions (its run - a run selecting none)"
+  # srv_ir BINDIR N TAG: instructions of konform-server from start to SIGTERM, serving
+  # N GETs of health with a test clock (one SELECT each) in between.
+  srv_ir() {
+    cg=$3-$2
+    mkfifo "$tmp/cg$cg.ready"
+    valgrind --tool=callgrind --callgrind-out-file="$tmp/scg$cg.out" "$1/konform-server" --port 0 \
+      --test-mode --hash-cost test --db "$tmp/cg$cg.db" --smtp-url "smtp://127.0.0.1:$mail_smtp" \
+      --log-level warn --ready-fd 3 3>"$tmp/cg$cg.ready" 2>"$tmp/scg$cg.log" &
+    p=$!
+    pids="$pids $p"
+    read -r line <"$tmp/cg$cg.ready"
+    port=$(port_of "$line" http)
+    c=$(clock_of "$port")
+    [ "$2" -eq 0 ] || "$kbench" get "http://127.0.0.1:$port/api/v1/health" "$2" "Konform-Clock: $c" >/dev/null || true
+    kill -TERM "$p"
+    wait "$p" || true
+    sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$tmp/scg$cg.log"
+  }
+  per_get() {
+    a=$(srv_ir "$1" 0 "$2")
+    b=$(srv_ir "$1" 400 "$2")
+    echo $(((${b:-0} - ${a:-0}) / 400))
+  }
+  after_get=$(per_get "$bin" after)
+  echo "  konform-server, one GET with a test clock (1 SELECT): $after_get instructions ((400 GETs - none) / 400)"
+  [ -z "$before" ] || row "before: server GET with a test clock, Ir" "$(per_get "$before" before)" "after" "$after_get"
 else
   skip "valgrind is not installed (scripts/install-deps.sh --bench)"
 fi
