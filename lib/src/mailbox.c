@@ -2,11 +2,23 @@
  * mailbox.c: the sqlite-backed store behind konform-mail and konform-post.
  *
  * One sqlite connection is shared by every thread and guarded by one mutex;
- * the mocks handle a handful of requests per second, so the simplicity is worth
- * more than parallel reads. The same mutex protects the condition variable
- * that long-poll waiters sleep on: kf_mailbox_add broadcasts it after each
- * commit, so a waiter that checked the store under the mutex cannot miss an
- * item (no lost wake-ups, no polling).
+ * each request holds it for a few statements, all from the connection's
+ * statement cache (kf_sql_cache_enable), so the simplicity is worth more
+ * than parallel reads. The same mutex protects the list of long-poll
+ * waiters: each sleeps on its own condition variable, and kf_mailbox_add
+ * signals, after its commit, only those whose filter the new item matches
+ * (mb_may_match, the search terms checked in C against the new document), so
+ * a mail for one scenario does not wake the waiters of all the others. A
+ * waiter that checked the store under the mutex cannot miss an item (no lost
+ * wake-ups, no polling).
+ *
+ * A waiter keeps a cursor: after a look that found nothing, every item up to
+ * the largest id at that moment is known not to match (items never change,
+ * and ids only grow), so the next look asks only for ids above it. With the
+ * cursor inside each index lookup (mb_match, term_after), a wait costs the
+ * new items that carry its value, not every item since the run began. The
+ * waiter reads only ids; the document of the one it returns is fetched by
+ * primary key.
  *
  * Search values live in item_keys, one row per (item, key, value), indexed
  * on (key, value, item_id): an exact term becomes "id IN (the items with
@@ -27,6 +39,7 @@
 
 #include "kf/alloc.h"
 #include "kf/buf.h"
+#include "kf/log.h"
 #include "kf/sql.h"
 #include "kf/str.h"
 #include "kf/timeutil.h"
@@ -77,16 +90,54 @@ static const kf_mailbox_collection mb_collections[] = {
 typedef struct mb_match_sql {
   const char *store;
   const char *term;
+  /* The same with the search's cursor (?2) inside the index lookup, for a
+   * filter with "after": the lookup then reads only the newer items. */
+  const char *term_after;
+  /* The same test in C, of an item's value against a query value (mb_may_match). */
+  bool (*test)(const char *value, const char *query);
 } mb_match_sql;
 
+static bool mb_test_exact(const char *value, const char *query) {
+  return strcmp(value, query) == 0;
+}
+
+/* ASCII letters only, as sqlite's lower() folds them. */
+static bool mb_test_exact_ci(const char *value, const char *query) {
+  for (; *value && *query; value++, query++) {
+    unsigned char a = (unsigned char)*value, b = (unsigned char)*query;
+    if (a >= 'A' && a <= 'Z')
+      a = (unsigned char)(a - 'A' + 'a');
+    if (b >= 'A' && b <= 'Z')
+      b = (unsigned char)(b - 'A' + 'a');
+    if (a != b)
+      return false;
+  }
+  return *value == *query;
+}
+
+static bool mb_test_substring(const char *value, const char *query) {
+  return strstr(value, query) != NULL;
+}
+
 static const mb_match_sql mb_match[] = {
-    [KF_MAILBOX_MATCH_EXACT] = {"?3", "i.id IN (SELECT item_id FROM item_keys"
-                                      " WHERE key = ? AND value = ?)"},
-    [KF_MAILBOX_MATCH_EXACT_CI] = {"lower(?3)", "i.id IN (SELECT item_id FROM item_keys"
-                                                " WHERE key = ? AND value = lower(?))"},
+    [KF_MAILBOX_MATCH_EXACT] = {"?3",
+                                "i.id IN (SELECT item_id FROM item_keys"
+                                " WHERE key = ? AND value = ?)",
+                                "i.id IN (SELECT item_id FROM item_keys"
+                                " WHERE key = ? AND value = ? AND item_id > ?2)",
+                                mb_test_exact},
+    [KF_MAILBOX_MATCH_EXACT_CI] = {"lower(?3)",
+                                   "i.id IN (SELECT item_id FROM item_keys"
+                                   " WHERE key = ? AND value = lower(?))",
+                                   "i.id IN (SELECT item_id FROM item_keys"
+                                   " WHERE key = ? AND value = lower(?) AND item_id > ?2)",
+                                   mb_test_exact_ci},
     [KF_MAILBOX_MATCH_SUBSTRING] = {"?3",
                                     "EXISTS (SELECT 1 FROM item_keys k WHERE"
-                                    " k.item_id = i.id AND k.key = ? AND instr(k.value, ?) > 0)"},
+                                    " k.item_id = i.id AND k.key = ? AND instr(k.value, ?) > 0)",
+                                    "EXISTS (SELECT 1 FROM item_keys k WHERE"
+                                    " k.item_id = i.id AND k.key = ? AND instr(k.value, ?) > 0)",
+                                    mb_test_substring},
 };
 
 /* Something kf_mailbox_free has to free on behalf of another module. */
@@ -96,15 +147,25 @@ typedef struct mb_attachment {
   void (*free_fn)(void *);
 } mb_attachment;
 
+/* One thread inside kf_mailbox_wait; lives on its stack, linked into the mailbox's list. */
+typedef struct mb_waiter {
+  struct mb_waiter *next;
+  struct mb_waiter *prev;
+  const kf_mailbox_filter *filter;
+  pthread_cond_t wake; /* Signalled by an add it may match, and on shutdown. */
+} mb_waiter;
+
 struct kf_mailbox {
   sqlite3 *db;
   const kf_mailbox_collection *coll;
   pthread_mutex_t lock;
-  pthread_cond_t changed;         /* Broadcast on every add and on shutdown. */
+  pthread_condattr_t wake_attr;   /* For the waiters' conditions: the monotonic clock. */
   pthread_cond_t waiters_changed; /* Broadcast whenever waiters changes. */
   size_t max_items;
-  size_t count; /* Cached item count; only this connection writes. */
+  size_t count;    /* Cached item count; only this connection writes. */
+  int64_t last_id; /* The largest id ever given; only this connection writes. */
   unsigned waiters;
+  mb_waiter *waiting; /* The waiters, newest first. */
   bool shut_down;
   mb_attachment *attachments;
 };
@@ -179,12 +240,13 @@ kf_rc kf_mailbox_filter_set(kf_mailbox_filter *filter, const char *key, const ch
 /* Run body (a function of the store and ctx) inside BEGIN IMMEDIATE ... COMMIT. */
 static kf_rc mb_transaction(kf_mailbox *mb, kf_rc (*body)(kf_mailbox *, void *, kf_err *),
                             void *ctx, kf_err *err) {
-  kf_rc rc = kf_sql_exec(mb->db, "BEGIN IMMEDIATE", err);
+  /* kf_sql_run, not kf_sql_exec: both statements come from the cache. */
+  kf_rc rc = kf_sql_run(mb->db, NULL, err, "BEGIN IMMEDIATE", "");
   if (rc != KF_OK)
     return rc;
   rc = body(mb, ctx, err);
   if (rc == KF_OK)
-    rc = kf_sql_exec(mb->db, "COMMIT", err);
+    rc = kf_sql_run(mb->db, NULL, err, "COMMIT", "");
   /* Whatever failed, nothing of it may remain. */
   if (rc != KF_OK)
     (void)sqlite3_exec(mb->db, "ROLLBACK", NULL, NULL, NULL);
@@ -482,24 +544,18 @@ static kf_rc mb_migrate_locked(kf_mailbox *mb, void *signature, kf_err *err) {
 
 /* The mutex and condition variables; on failure nothing is left to destroy. */
 static kf_rc mb_sync_init(kf_mailbox *mb, kf_err *err) {
-  /* The condition variable runs on the monotonic clock so that a wall-clock
-   * jump can neither cut a long-poll short nor stretch it. */
-  pthread_condattr_t attr;
-  if (pthread_condattr_init(&attr) != 0)
+  /* The waiters' condition variables run on the monotonic clock so that a
+   * wall-clock jump can neither cut a long-poll short nor stretch it. */
+  if (pthread_condattr_init(&mb->wake_attr) != 0)
     return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: pthread_condattr_init failed");
-  int perr = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  if (perr == 0)
-    perr = pthread_cond_init(&mb->changed, &attr);
-  pthread_condattr_destroy(&attr);
-  if (perr != 0)
-    return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: cannot set up condition variable");
-  if (pthread_cond_init(&mb->waiters_changed, NULL) != 0) {
-    pthread_cond_destroy(&mb->changed);
+  if (pthread_condattr_setclock(&mb->wake_attr, CLOCK_MONOTONIC) != 0 ||
+      pthread_cond_init(&mb->waiters_changed, NULL) != 0) {
+    pthread_condattr_destroy(&mb->wake_attr);
     return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: cannot set up condition variable");
   }
   if (pthread_mutex_init(&mb->lock, NULL) != 0) {
     pthread_cond_destroy(&mb->waiters_changed);
-    pthread_cond_destroy(&mb->changed);
+    pthread_condattr_destroy(&mb->wake_attr);
     return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: cannot set up mutex");
   }
   return KF_OK;
@@ -516,6 +572,10 @@ static kf_rc mb_db_setup(kf_mailbox *mb, const char *path, kf_err *err) {
         path ? path : ":memory:", mb->db ? sqlite3_errmsg(mb->db) : sqlite3_errstr(src));
   }
   sqlite3_busy_timeout(mb->db, 5000);
+  /* Without a cache (out of memory) every statement is compiled as it comes:
+   * slower, never wrong, so that is no reason to refuse the store. */
+  if (kf_sql_cache_enable(mb->db, NULL) != KF_OK)
+    kf_debug("mailbox: no statement cache (out of memory)");
   kf_rc rc = KF_OK;
   /* WAL lets an outside reader (sqlite3 shell, a debugging session) look at a
    * file store while the mock keeps writing. */
@@ -537,6 +597,10 @@ static kf_rc mb_db_setup(kf_mailbox *mb, const char *path, kf_err *err) {
   if (rc == KF_OK)
     rc = mb_query_int(mb, "SELECT count(*) FROM items", &count, err);
   mb->count = (size_t)count;
+  /* AUTOINCREMENT keeps the largest id ever used, even after deletes. */
+  if (rc == KF_OK)
+    rc =
+        mb_query_int(mb, "SELECT seq FROM sqlite_sequence WHERE name = 'items'", &mb->last_id, err);
   return rc;
 }
 
@@ -566,12 +630,18 @@ kf_rc kf_mailbox_open(const char *path, const char *collection, size_t max_items
   return KF_OK;
 }
 
+/* Wake every waiter (they see shut_down). Lock held. */
+static void mb_wake_all(kf_mailbox *mb) {
+  for (mb_waiter *w = mb->waiting; w; w = w->next)
+    pthread_cond_signal(&w->wake);
+}
+
 void kf_mailbox_shutdown(kf_mailbox *mb) {
   if (!mb)
     return;
   pthread_mutex_lock(&mb->lock);
   mb->shut_down = true;
-  pthread_cond_broadcast(&mb->changed);
+  mb_wake_all(mb);
   pthread_mutex_unlock(&mb->lock);
 }
 
@@ -581,7 +651,7 @@ void kf_mailbox_free(kf_mailbox *mb) {
   /* Waiters hold pointers into mb: wake them and wait until all have left. */
   pthread_mutex_lock(&mb->lock);
   mb->shut_down = true;
-  pthread_cond_broadcast(&mb->changed);
+  mb_wake_all(mb);
   while (mb->waiters > 0)
     pthread_cond_wait(&mb->waiters_changed, &mb->lock);
   pthread_mutex_unlock(&mb->lock);
@@ -594,11 +664,11 @@ void kf_mailbox_free(kf_mailbox *mb) {
     kf_free(a);
     a = next;
   }
-  if (mb->db)
-    sqlite3_close_v2(mb->db);
+  /* Finalises the cached statements, then closes. */
+  kf_sql_close(mb->db);
   pthread_mutex_destroy(&mb->lock);
   pthread_cond_destroy(&mb->waiters_changed);
-  pthread_cond_destroy(&mb->changed);
+  pthread_condattr_destroy(&mb->wake_attr);
   kf_free(mb);
 }
 
@@ -631,6 +701,7 @@ typedef struct mb_add_ctx {
   size_t raw_len;
   const char *received_at;
   int64_t id;
+  int64_t dup; /* The first delivery's id when this is a redelivery, else 0. */
 } mb_add_ctx;
 
 /*
@@ -659,6 +730,7 @@ static kf_rc mb_add_locked(kf_mailbox *mb, void *ctxp, kf_err *err) {
     assert(a->id > 0);
     rc = mb_keys_insert(mb, a->id, a->doc, identity.data, dup, err);
   }
+  a->dup = dup;
   kf_buf_release(&identity);
   char *text = NULL;
   if (rc == KF_OK)
@@ -668,6 +740,36 @@ static kf_rc mb_add_locked(kf_mailbox *mb, void *ctxp, kf_err *err) {
         kf_sql_run(mb->db, NULL, err, "UPDATE items SET doc = ?1 WHERE id = ?2", "ti", text, a->id);
   kf_free(text);
   return rc;
+}
+
+/*
+ * Whether the new item doc (a redelivery when dup) matches filter: the search
+ * terms tested in C on the values the keys find in doc, as mb_keys_insert
+ * stores them, so an add wakes only the waiters it may concern. The waiter
+ * still asks the store, so a wrong "yes" costs a look and nothing else.
+ */
+static bool mb_may_match(const kf_mailbox_collection *coll, const kf_mailbox_filter *filter,
+                         const json_t *doc, bool dup) {
+  if (dup && !filter->include_duplicates && coll->identity[0])
+    return false;
+  for (size_t t = 0; t < filter->terms_len && t < KF_MAILBOX_TERMS_MAX; t++) {
+    const kf_mailbox_term *term = &filter->terms[t];
+    if (!term->value || !*term->value)
+      continue;
+    const kf_mailbox_key *key = mb_key_find(coll, term->key);
+    if (!key)
+      return false;
+    const json_t *v = mb_path_get(doc, key->path);
+    size_t n = json_is_array(v) ? json_array_size(v) : 1;
+    bool found = false;
+    for (size_t i = 0; !found && i < n; i++) {
+      const char *text = json_string_value(json_is_array(v) ? json_array_get(v, i) : v);
+      found = text && *text && mb_match[key->match].test(text, term->value);
+    }
+    if (!found)
+      return false;
+  }
+  return true;
 }
 
 kf_rc kf_mailbox_add(kf_mailbox *mb, json_t *doc, const void *raw, size_t raw_len, int64_t *id_out,
@@ -689,7 +791,11 @@ kf_rc kf_mailbox_add(kf_mailbox *mb, json_t *doc, const void *raw, size_t raw_le
   rc = mb_transaction(mb, mb_add_locked, &add, err);
   if (rc == KF_OK) {
     mb->count++;
-    pthread_cond_broadcast(&mb->changed);
+    mb->last_id = add.id;
+    for (mb_waiter *w = mb->waiting; w; w = w->next) {
+      if (mb_may_match(mb->coll, w->filter, doc, add.dup > 0))
+        pthread_cond_signal(&w->wake);
+    }
   }
   pthread_mutex_unlock(&mb->lock);
   if (rc == KF_OK && id_out)
@@ -711,11 +817,9 @@ static kf_rc mb_row_by_id(kf_mailbox *mb, const char *sql, int64_t id, kf_sql *q
   return rc;
 }
 
-kf_rc kf_mailbox_get(kf_mailbox *mb, int64_t id, json_t **out, kf_err *err) {
-  assert(mb && out);
-  *out = NULL;
+/* The stored document of id; KF_ERR_NOT_FOUND if absent. Lock held. */
+static kf_rc mb_doc_locked(kf_mailbox *mb, int64_t id, json_t **out, kf_err *err) {
   kf_sql q;
-  pthread_mutex_lock(&mb->lock);
   kf_rc rc = mb_row_by_id(mb, "SELECT doc FROM items WHERE id = ?1", id, &q, err);
   if (rc == KF_OK) {
     size_t len = 0;
@@ -723,6 +827,14 @@ kf_rc kf_mailbox_get(kf_mailbox *mb, int64_t id, json_t **out, kf_err *err) {
     rc = mb_doc_parse(text ? text : "", len, out, err);
     kf_sql_finalize(&q);
   }
+  return rc;
+}
+
+kf_rc kf_mailbox_get(kf_mailbox *mb, int64_t id, json_t **out, kf_err *err) {
+  assert(mb && out);
+  *out = NULL;
+  pthread_mutex_lock(&mb->lock);
+  kf_rc rc = mb_doc_locked(mb, id, out, err);
   pthread_mutex_unlock(&mb->lock);
   return rc;
 }
@@ -757,13 +869,17 @@ _Static_assert(KF_MAILBOX_TERMS_MAX == 8, "MB_BINDS lists 16 slots");
       b[15]
 
 /*
- * The search statement for filter: ?1 is the limit, ?2 the "after" id, then
- * a key and a value for each term in use, whose values go to binds and whose
- * bind types to types. A term on a key the collection lacks matches nothing.
+ * The search statement for filter, selecting column of the items: ?1 is the
+ * limit, ?2 the "after" id, then a key and a value for each term in use,
+ * whose values go to binds and whose bind types to types. A term on a key
+ * the collection lacks matches nothing.
  */
 static kf_rc mb_search_sql(const kf_mailbox_collection *coll, const kf_mailbox_filter *filter,
-                           const char *prefix, char *sql, char *types, const char **binds) {
-  kf_rc rc = kf_str_format(sql, MB_SQL_MAX, "%sSELECT i.doc FROM items i WHERE i.id > ?2", prefix);
+                           const char *prefix, const char *column, char *sql, char *types,
+                           const char **binds) {
+  kf_rc rc =
+      kf_str_format(sql, MB_SQL_MAX, "%sSELECT %s FROM items i WHERE i.id > ?2", prefix, column);
+  bool after = filter->after_id > 0;
   size_t n = 0;
   types[0] = 'd';
   types[1] = 'i';
@@ -774,8 +890,9 @@ static kf_rc mb_search_sql(const kf_mailbox_collection *coll, const kf_mailbox_f
       continue;
     const kf_mailbox_key *key = mb_key_find(coll, term->key);
     size_t len = strlen(sql);
+    const mb_match_sql *m = key ? &mb_match[key->match] : NULL;
     rc = kf_str_format(sql + len, MB_SQL_MAX - len, " AND %s",
-                       key ? mb_match[key->match].term : "0");
+                       m ? (after ? m->term_after : m->term) : "0");
     if (key) {
       types[2 + n] = 't';
       types[3 + n] = 't';
@@ -797,13 +914,16 @@ static kf_rc mb_search_sql(const kf_mailbox_collection *coll, const kf_mailbox_f
   return rc;
 }
 
-/* Prepare and bind the search for filter, after prefix ("" or "EXPLAIN QUERY PLAN "). */
+/*
+ * Prepare and bind the search for filter, after prefix ("" or "EXPLAIN QUERY
+ * PLAN "), selecting column ("i.doc" or "i.id").
+ */
 static kf_rc mb_search_prepare(kf_mailbox *mb, const kf_mailbox_filter *filter, unsigned limit,
-                               const char *prefix, kf_sql *q, kf_err *err) {
+                               const char *prefix, const char *column, kf_sql *q, kf_err *err) {
   char sql[MB_SQL_MAX];
   char types[3 + 2 * KF_MAILBOX_TERMS_MAX];
   const char *binds[2 * KF_MAILBOX_TERMS_MAX] = {NULL};
-  if (mb_search_sql(mb->coll, filter, prefix, sql, types, binds) != KF_OK)
+  if (mb_search_sql(mb->coll, filter, prefix, column, sql, types, binds) != KF_OK)
     return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: search statement too long");
   int64_t after = filter->after_id > 0 ? filter->after_id : 0;
   return kf_sql_query(q, mb->db, err, sql, types, (int)limit, after, MB_BINDS(binds));
@@ -814,7 +934,7 @@ static kf_rc mb_query_locked(kf_mailbox *mb, const kf_mailbox_filter *filter, un
                              json_t **out, kf_err *err) {
   *out = NULL;
   kf_sql q;
-  kf_rc rc = mb_search_prepare(mb, filter, limit, "", &q, err);
+  kf_rc rc = mb_search_prepare(mb, filter, limit, "", "i.doc", &q, err);
   if (rc != KF_OK)
     return rc;
   json_t *list = json_array();
@@ -859,7 +979,7 @@ kf_rc kf_mailbox_plan(kf_mailbox *mb, const kf_mailbox_filter *filter, kf_buf *o
   assert(mb && filter && out);
   kf_sql q;
   pthread_mutex_lock(&mb->lock);
-  kf_rc rc = mb_search_prepare(mb, filter, 1, "EXPLAIN QUERY PLAN ", &q, err);
+  kf_rc rc = mb_search_prepare(mb, filter, 1, "EXPLAIN QUERY PLAN ", "i.id", &q, err);
   bool row = false;
   while (rc == KF_OK && (rc = kf_sql_step(&q, &row, err)) == KF_OK && row) {
     const char *detail = kf_sql_text(&q, 3, NULL);
@@ -883,6 +1003,62 @@ static struct timespec mb_deadline(int64_t timeout_ms) {
   return ts;
 }
 
+/*
+ * The document of the oldest item above after that matches filter; *out is
+ * NULL when none does. The search reads ids only; the one document comes by
+ * primary key. Lock held.
+ */
+static kf_rc mb_first_locked(kf_mailbox *mb, const kf_mailbox_filter *filter, int64_t after,
+                             json_t **out, kf_err *err) {
+  *out = NULL;
+  kf_mailbox_filter f = *filter;
+  f.after_id = after;
+  kf_sql q;
+  kf_rc rc = mb_search_prepare(mb, &f, 1, "", "i.id", &q, err);
+  if (rc != KF_OK)
+    return rc;
+  bool row = false;
+  rc = kf_sql_step(&q, &row, err);
+  int64_t id = rc == KF_OK && row ? kf_sql_int(&q, 0) : 0;
+  kf_sql_finalize(&q);
+  if (rc != KF_OK || id == 0)
+    return rc;
+  return mb_doc_locked(mb, id, out, err);
+}
+
+/*
+ * Look, then sleep on w's condition until an add that may match, the
+ * deadline or a shutdown, and look again: only above the cursor. Lock held.
+ */
+static kf_rc mb_wait_locked(kf_mailbox *mb, mb_waiter *w, const struct timespec *deadline,
+                            int64_t timeout_ms, json_t **out, kf_err *err) {
+  int64_t cursor = w->filter->after_id > 0 ? w->filter->after_id : 0;
+  for (;;) {
+    /* Checking under the mutex that kf_mailbox_add signals under means an
+     * item stored after this check always wakes us if it may match. */
+    int64_t seen = mb->last_id;
+    kf_rc rc = mb_first_locked(mb, w->filter, cursor, out, err);
+    if (rc != KF_OK || *out)
+      return rc;
+    /* Nothing up to seen matches, and stored items never change: from now
+     * on only newer ids can. */
+    if (seen > cursor)
+      cursor = seen;
+    if (mb->shut_down)
+      return kf_err_set(err, KF_ERR_STATE, "mailbox: shutting down");
+    int werr = pthread_cond_timedwait(&w->wake, &mb->lock, deadline);
+    if (werr == ETIMEDOUT) {
+      /* One last look: an add may have raced with the deadline. */
+      rc = mb_first_locked(mb, w->filter, cursor, out, err);
+      if (rc == KF_OK && !*out)
+        rc = kf_err_set(err, KF_ERR_TIMEOUT, "mailbox: nothing matched within %lld ms",
+                        (long long)timeout_ms);
+      return rc;
+    }
+    assert(werr == 0);
+  }
+}
+
 kf_rc kf_mailbox_wait(kf_mailbox *mb, const kf_mailbox_filter *filter, int64_t timeout_ms,
                       json_t **out, kf_err *err) {
   assert(mb && out);
@@ -893,52 +1069,35 @@ kf_rc kf_mailbox_wait(kf_mailbox *mb, const kf_mailbox_filter *filter, int64_t t
   if (timeout_ms < 0)
     timeout_ms = 0;
   struct timespec deadline = mb_deadline(timeout_ms);
+  mb_waiter w = {.filter = filter};
 
   pthread_mutex_lock(&mb->lock);
   if (mb->shut_down) {
     pthread_mutex_unlock(&mb->lock);
     return kf_err_set(err, KF_ERR_STATE, "mailbox: shutting down");
   }
+  if (pthread_cond_init(&w.wake, &mb->wake_attr) != 0) {
+    pthread_mutex_unlock(&mb->lock);
+    return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: cannot set up condition variable");
+  }
+  w.next = mb->waiting;
+  if (mb->waiting)
+    mb->waiting->prev = &w;
+  mb->waiting = &w;
   mb->waiters++;
   pthread_cond_broadcast(&mb->waiters_changed);
-  kf_rc rc;
-  for (;;) {
-    /* Checking under the same mutex that kf_mailbox_add broadcasts under
-     * means an item stored after this check always wakes us. */
-    json_t *list = NULL;
-    rc = mb_query_locked(mb, filter, 1, &list, err);
-    if (rc != KF_OK)
-      break;
-    if (json_array_size(list) > 0) {
-      *out = json_incref(json_array_get(list, 0));
-      json_decref(list);
-      break;
-    }
-    json_decref(list);
-    if (mb->shut_down) {
-      rc = kf_err_set(err, KF_ERR_STATE, "mailbox: shutting down");
-      break;
-    }
-    int werr = pthread_cond_timedwait(&mb->changed, &mb->lock, &deadline);
-    if (werr == ETIMEDOUT) {
-      /* One last look: an add may have raced with the deadline. */
-      rc = mb_query_locked(mb, filter, 1, &list, err);
-      if (rc != KF_OK)
-        break;
-      if (json_array_size(list) > 0) {
-        *out = json_incref(json_array_get(list, 0));
-      } else {
-        rc = kf_err_set(err, KF_ERR_TIMEOUT, "mailbox: nothing matched within %lld ms",
-                        (long long)timeout_ms);
-      }
-      json_decref(list);
-      break;
-    }
-    assert(werr == 0);
-  }
+  kf_rc rc = mb_wait_locked(mb, &w, &deadline, timeout_ms, out, err);
+  if (w.prev)
+    w.prev->next = w.next;
+  else
+    mb->waiting = w.next;
+  if (w.next)
+    w.next->prev = w.prev;
   mb->waiters--;
   pthread_cond_broadcast(&mb->waiters_changed);
   pthread_mutex_unlock(&mb->lock);
+  /* Unlinked under the mutex, so no add or shutdown can signal it any more. */
+  pthread_cond_destroy(&w.wake);
   return rc;
 }
 
@@ -985,12 +1144,8 @@ size_t kf_mailbox_count(kf_mailbox *mb) {
 
 int64_t kf_mailbox_last_id(kf_mailbox *mb) {
   assert(mb);
-  int64_t last = 0;
   pthread_mutex_lock(&mb->lock);
-  /* AUTOINCREMENT keeps the largest id ever used, even after deletes. */
-  if (mb_query_int(mb, "SELECT seq FROM sqlite_sequence WHERE name = 'items'", &last, NULL) !=
-      KF_OK)
-    last = 0;
+  int64_t last = mb->last_id;
   pthread_mutex_unlock(&mb->lock);
   return last;
 }

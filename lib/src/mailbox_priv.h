@@ -31,7 +31,9 @@ void kf_mailbox_await_waiters(kf_mailbox *mb, unsigned n);
 /*
  * Append sqlite's plan for the search of filter (EXPLAIN QUERY PLAN, one
  * line per step) to out, so tests can prove that a search or a wait uses the
- * (key, value) index instead of scanning every item.
+ * (key, value) index instead of scanning every item. It is the statement a
+ * wait runs (it reads ids only); with filter->after_id > 0 it is a wait's
+ * later look, whose cursor is inside each (key, value, item_id) lookup.
  */
 kf_rc kf_mailbox_plan(kf_mailbox *mb, const kf_mailbox_filter *filter, kf_buf *out, kf_err *err);
 

@@ -1,12 +1,163 @@
 /*
  * sql.c: prepare, bind by a type string, step, finalize (see kf/sql.h).
+ *
+ * The statement cache. Compiling a statement costs more than running most of
+ * ours (a point lookup by primary key), and the server and the mocks run the
+ * same few dozen texts over and over, so a connection can keep them. sqlite
+ * gives a connection no slot for user data (sqlite3_set_clientdata is newer
+ * than the sqlite we build against), so the caches sit in one registry keyed
+ * by the connection; each thread remembers the last connection it looked up,
+ * with the registry's generation at that time, so the common case (a thread
+ * using its own connection) takes no lock. A cache itself needs no lock:
+ * whoever may use a connection may use its statements, which is the caller's
+ * discipline sqlite already asks for.
  */
 #include "kf/sql.h"
 
 #include <assert.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "kf/alloc.h"
+
+/* Buckets of one connection's cache; a power of two. */
+#define SQL_CACHE_BUCKETS 64u
+/* Statements one connection keeps at most; beyond that they are compiled each time. */
+#define SQL_CACHE_MAX 512u
+
+struct kf_sql_entry {
+  kf_sql_entry *next;
+  sqlite3_stmt *st;
+  uint64_t hash;
+  bool in_use; /* Lent to a kf_sql right now. */
+};
+
+typedef struct sql_cache {
+  struct sql_cache *next;
+  sqlite3 *conn;
+  size_t entries;
+  unsigned long hits;
+  unsigned long misses;
+  kf_sql_entry *buckets[SQL_CACHE_BUCKETS];
+} sql_cache;
+
+static pthread_mutex_t sql_registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static sql_cache *sql_registry;
+/* Bumped whenever a cache goes, so that no thread trusts a memo of it. */
+static atomic_ulong sql_registry_gen;
+
+typedef struct sql_memo {
+  sqlite3 *conn;
+  sql_cache *cache;
+  unsigned long gen;
+} sql_memo;
+static _Thread_local sql_memo sql_last;
+
+/* The cache of conn or NULL. */
+static sql_cache *sql_cache_of(sqlite3 *conn) {
+  unsigned long gen = atomic_load(&sql_registry_gen);
+  if (sql_last.conn == conn && sql_last.gen == gen && sql_last.cache != NULL)
+    return sql_last.cache;
+  pthread_mutex_lock(&sql_registry_lock);
+  sql_cache *c = sql_registry;
+  while (c != NULL && c->conn != conn)
+    c = c->next;
+  pthread_mutex_unlock(&sql_registry_lock);
+  if (c != NULL)
+    sql_last = (sql_memo){conn, c, gen};
+  return c;
+}
+
+/* FNV-1a over the SQL text. */
+static uint64_t sql_hash(const char *sql) {
+  uint64_t h = 14695981039346656037ull;
+  for (const unsigned char *p = (const unsigned char *)sql; *p != '\0'; p++)
+    h = (h ^ *p) * 1099511628211ull;
+  return h;
+}
+
+/* An idle cached statement whose text is sql, or NULL. */
+static kf_sql_entry *sql_cache_find(sql_cache *c, uint64_t hash, const char *sql) {
+  for (kf_sql_entry *e = c->buckets[hash & (SQL_CACHE_BUCKETS - 1)]; e != NULL; e = e->next) {
+    if (!e->in_use && e->hash == hash && strcmp(sqlite3_sql(e->st), sql) == 0)
+      return e;
+  }
+  return NULL;
+}
+
+/* Keep q's freshly compiled statement in c, lent to q; without room or memory q keeps it. */
+static void sql_cache_keep(sql_cache *c, uint64_t hash, kf_sql *q) {
+  if (c->entries >= SQL_CACHE_MAX)
+    return;
+  kf_sql_entry *e = kf_malloc(sizeof(*e));
+  if (e == NULL)
+    return;
+  e->st = q->st;
+  e->hash = hash;
+  e->in_use = true;
+  e->next = c->buckets[hash & (SQL_CACHE_BUCKETS - 1)];
+  c->buckets[hash & (SQL_CACHE_BUCKETS - 1)] = e;
+  c->entries++;
+  q->entry = e;
+}
+
+kf_rc kf_sql_cache_enable(sqlite3 *conn, kf_err *err) {
+  assert(conn != NULL);
+  if (sql_cache_of(conn) != NULL)
+    return KF_OK;
+  sql_cache *c = kf_calloc(1, sizeof(*c));
+  if (c == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "kf_sql: out of memory for the statement cache");
+  c->conn = conn;
+  pthread_mutex_lock(&sql_registry_lock);
+  c->next = sql_registry;
+  sql_registry = c;
+  pthread_mutex_unlock(&sql_registry_lock);
+  return KF_OK;
+}
+
+/* Take conn's cache out of the registry; NULL when it has none. */
+static sql_cache *sql_cache_take(sqlite3 *conn) {
+  pthread_mutex_lock(&sql_registry_lock);
+  sql_cache **link = &sql_registry;
+  while (*link != NULL && (*link)->conn != conn)
+    link = &(*link)->next;
+  sql_cache *c = *link;
+  if (c != NULL) {
+    *link = c->next;
+    atomic_fetch_add(&sql_registry_gen, 1);
+  }
+  pthread_mutex_unlock(&sql_registry_lock);
+  return c;
+}
+
+void kf_sql_close(sqlite3 *conn) {
+  if (conn == NULL)
+    return;
+  sql_cache *c = sql_cache_take(conn);
+  if (sql_last.conn == conn)
+    sql_last = (sql_memo){0};
+  for (size_t b = 0; c != NULL && b < SQL_CACHE_BUCKETS; b++) {
+    kf_sql_entry *e = c->buckets[b];
+    while (e != NULL) {
+      kf_sql_entry *next = e->next;
+      sqlite3_finalize(e->st);
+      kf_free(e);
+      e = next;
+    }
+  }
+  kf_free(c);
+  sqlite3_close_v2(conn);
+}
+
+kf_sql_cache_stats kf_sql_cache_stats_of(sqlite3 *conn) {
+  kf_sql_cache_stats s = {0};
+  sql_cache *c = conn != NULL ? sql_cache_of(conn) : NULL;
+  if (c != NULL)
+    s = (kf_sql_cache_stats){c->hits, c->misses, c->entries};
+  return s;
+}
 
 kf_rc kf_sql_error(sqlite3 *conn, kf_err *err) {
   return kf_err_set(err, KF_ERR_DB, "sqlite: %s", conn != NULL ? sqlite3_errmsg(conn) : "no db");
@@ -16,11 +167,32 @@ kf_rc kf_sql_prepare(kf_sql *q, sqlite3 *conn, const char *sql, kf_err *err) {
   assert(q != NULL && conn != NULL && sql != NULL);
   q->conn = conn;
   q->st = NULL;
-  if (sqlite3_prepare_v2(conn, sql, -1, &q->st, NULL) != SQLITE_OK) {
+  q->entry = NULL;
+  sql_cache *c = sql_cache_of(conn);
+  uint64_t hash = 0;
+  if (c != NULL) {
+    hash = sql_hash(sql);
+    kf_sql_entry *e = sql_cache_find(c, hash, sql);
+    if (e != NULL) {
+      e->in_use = true;
+      q->st = e->st;
+      q->entry = e;
+      c->hits++;
+      return KF_OK;
+    }
+    c->misses++;
+  }
+  /* A kept statement is told so, which lets sqlite allocate it for the long run. */
+  unsigned flags = c != NULL ? SQLITE_PREPARE_PERSISTENT : 0;
+  if (sqlite3_prepare_v3(conn, sql, -1, flags, &q->st, NULL) != SQLITE_OK) {
     sqlite3_finalize(q->st);
     q->st = NULL;
     return kf_sql_error(conn, err);
   }
+  /* Only the first statement of a text is compiled, so a text with more
+   * (or none, q->st NULL) is not what a later lookup by the same text expects. */
+  if (c != NULL && q->st != NULL && strcmp(sqlite3_sql(q->st), sql) == 0)
+    sql_cache_keep(c, hash, q);
   return KF_OK;
 }
 
@@ -150,8 +322,16 @@ void kf_sql_reset(kf_sql *q) {
 void kf_sql_finalize(kf_sql *q) {
   if (q == NULL)
     return;
-  sqlite3_finalize(q->st);
+  if (q->entry != NULL) {
+    /* Back to the cache: no read transaction held, no caller's text bound. */
+    sqlite3_reset(q->st);
+    sqlite3_clear_bindings(q->st);
+    q->entry->in_use = false;
+  } else {
+    sqlite3_finalize(q->st);
+  }
   q->st = NULL;
+  q->entry = NULL;
 }
 
 kf_rc kf_sql_run(sqlite3 *conn, int64_t *changes, kf_err *err, const char *sql, const char *types,

@@ -5,11 +5,13 @@
 # server hashes at the interactive cost) and a fresh seed. Prints figures,
 # never fails on them: the rates are a property of the statistical test and
 # the machine, not a pass/fail gate.
-#   KONFORM_TIMING_RUNS  number of runs (default 10)
+#   KONFORM_TIMING_RUNS  number of runs (default 10; 3 with BENCH_QUICK=1)
 set -eu
 
 bin=${KONFORM_BIN:-build/bin}
-runs=${KONFORM_TIMING_RUNS:-10}
+quick_runs=10
+[ "${BENCH_QUICK:-0}" != 1 ] || quick_runs=3
+runs=${KONFORM_TIMING_RUNS:-$quick_runs}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/konform-timing.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 

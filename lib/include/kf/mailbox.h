@@ -13,7 +13,9 @@
  * Insertion is atomic: an item is either wholly stored, with all its search
  * values, or not at all. kf_mailbox_wait blocks on a condition variable until
  * a matching item is stored or the timeout passes: an event-driven long-poll,
- * never a sleep loop. All functions are thread-safe.
+ * never a sleep loop. A waiter is woken only by an item its filter matches,
+ * and each look after the first reads only the items newer than its last. All
+ * functions are thread-safe.
  */
 #ifndef KF_MAILBOX_H
 #define KF_MAILBOX_H

@@ -19,6 +19,17 @@
  * last step (they normally are the caller's locals).
  *
  * A kf_sql is caller-owned storage; the connection is borrowed.
+ *
+ * Statement cache: a connection given to kf_sql_cache_enable keeps the
+ * statements prepared on it, keyed by their SQL text. kf_sql_prepare (and so
+ * kf_sql_query and kf_sql_run) takes an idle cached statement with the same
+ * text instead of compiling it again, and kf_sql_finalize hands it back reset
+ * with its bindings cleared rather than finalising it. A statement whose text
+ * is already in use (a nested query) gets a second entry, so callers see no
+ * difference. Such a connection must be closed with kf_sql_close, which
+ * finalises the cached statements first. The cache allocates with kf_malloc;
+ * when that fails the statement is simply not cached, so the cache adds no
+ * failure of its own to any call.
  */
 #ifndef KF_SQL_H
 #define KF_SQL_H
@@ -31,10 +42,29 @@
 
 #include "kf/error.h"
 
+typedef struct kf_sql_entry kf_sql_entry;
+
 typedef struct kf_sql {
-  sqlite3 *conn;    /* Borrowed. */
-  sqlite3_stmt *st; /* Owned; NULL when not prepared. */
+  sqlite3 *conn;       /* Borrowed. */
+  sqlite3_stmt *st;    /* Owned, or lent by entry; NULL when not prepared. */
+  kf_sql_entry *entry; /* The cache entry st is lent from, NULL when st is q's own. */
 } kf_sql;
+
+/*
+ * Cache the statements prepared on conn from now on (see above). Idempotent.
+ * KF_ERR_NOMEM when the cache cannot be set up: conn then works uncached.
+ */
+kf_rc kf_sql_cache_enable(sqlite3 *conn, kf_err *err);
+/* Finalise conn's cached statements (if any), forget its cache and close it. NULL: nothing. */
+void kf_sql_close(sqlite3 *conn);
+
+/* What conn's cache did so far, for tests and benchmarks; all 0 without a cache. */
+typedef struct kf_sql_cache_stats {
+  unsigned long hits;   /* Prepares answered by a cached statement. */
+  unsigned long misses; /* Prepares that compiled (and, room permitting, cached) a statement. */
+  size_t entries;       /* Statements held now. */
+} kf_sql_cache_stats;
+kf_sql_cache_stats kf_sql_cache_stats_of(sqlite3 *conn);
 
 /* Prepare sql on conn into q (q need not be initialised). */
 kf_rc kf_sql_prepare(kf_sql *q, sqlite3 *conn, const char *sql, kf_err *err);
@@ -59,7 +89,7 @@ kf_rc kf_sql_text_dup(const kf_sql *q, int col, char **out, size_t *len, kf_err 
 
 /* Reset for another round of binds and steps (bindings are cleared). */
 void kf_sql_reset(kf_sql *q);
-/* Finalize; safe on a finalized or zeroed q. */
+/* Finalize (a cached statement goes back to the cache); safe on a finalized or zeroed q. */
 void kf_sql_finalize(kf_sql *q);
 
 /*
