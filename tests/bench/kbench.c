@@ -19,8 +19,9 @@
  *       outbox delivered during the load and how long it took to catch up.
  *
  * Every figure is printed as key=value on one line. Loopback only; bounded
- * in count; it waits only where a benchmark must (a client parked in a
- * long-poll before the mail is sent, the catch-up poll), never in product code.
+ * in count. Nothing sleeps: a client counts as parked once curl has sent its
+ * request (its debug callback), and the catch-up long-polls konform-mail's
+ * wait with `after` its last id.
  */
 #include <curl/curl.h>
 #include <inttypes.h>
@@ -120,6 +121,50 @@ static int kb_cmd_get(const char *url, long n, const char *header) {
   return 0;
 }
 
+/* Counts long-poll requests curl has sent, so the sender of a mail knows its
+ * waiters are in their long-poll without sleeping for it. */
+typedef struct kb_gate {
+  pthread_mutex_t lock;
+  pthread_cond_t changed;
+  long sent;
+} kb_gate;
+
+static kb_gate kb_sent_gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+
+static int kb_on_trace(CURL *h, curl_infotype type, char *data, size_t size, void *ud) {
+  (void)h;
+  (void)data;
+  (void)size;
+  (void)ud;
+  if (type == CURLINFO_HEADER_OUT) {
+    pthread_mutex_lock(&kb_sent_gate.lock);
+    kb_sent_gate.sent++;
+    pthread_cond_broadcast(&kb_sent_gate.changed);
+    pthread_mutex_unlock(&kb_sent_gate.lock);
+  }
+  return 0;
+}
+
+/* Wait until `count` requests in all were sent, or 5 s passed (a waiter that
+ * failed to connect must not hang the benchmark). */
+static void kb_gate_wait(long count) {
+  struct timespec deadline;
+  clock_gettime(CLOCK_REALTIME, &deadline);
+  deadline.tv_sec += 5;
+  pthread_mutex_lock(&kb_sent_gate.lock);
+  while (kb_sent_gate.sent < count &&
+         pthread_cond_timedwait(&kb_sent_gate.changed, &kb_sent_gate.lock, &deadline) == 0) {
+  }
+  pthread_mutex_unlock(&kb_sent_gate.lock);
+}
+
+static long kb_gate_count(void) {
+  pthread_mutex_lock(&kb_sent_gate.lock);
+  long sent = kb_sent_gate.sent;
+  pthread_mutex_unlock(&kb_sent_gate.lock);
+  return sent;
+}
+
 /* One round of the wait benchmark: the waiting client's side. */
 typedef struct kb_waiter {
   CURL *h;
@@ -131,6 +176,8 @@ typedef struct kb_waiter {
 static void *kb_wait_thread(void *arg) {
   kb_waiter *w = arg;
   kb_body body;
+  curl_easy_setopt(w->h, CURLOPT_DEBUGFUNCTION, kb_on_trace);
+  curl_easy_setopt(w->h, CURLOPT_VERBOSE, 1L);
   w->status = kb_get(w->h, w->url, &body);
   w->done_us = kb_now_us();
   return NULL;
@@ -177,6 +224,7 @@ static kb_waiter kb_parked[KB_CLIENTS_MAX];
 
 /* Start parked long-polls that no mail will answer (the threads are left to end on their own). */
 static void kb_park(const char *http_port, long parked) {
+  long sent_before = kb_gate_count(), started = 0;
   for (long i = 0; i < parked && i < KB_CLIENTS_MAX; i++) {
     kb_waiter *p = &kb_parked[i];
     p->h = curl_easy_init();
@@ -185,11 +233,12 @@ static void kb_park(const char *http_port, long parked) {
              "&timeout_ms=20000",
              http_port, (long)getpid(), i);
     pthread_t t;
-    if (pthread_create(&t, NULL, kb_wait_thread, p) == 0)
+    if (pthread_create(&t, NULL, kb_wait_thread, p) == 0) {
       pthread_detach(t);
+      started++;
+    }
   }
-  struct timespec settle = {0, 50 * 1000 * 1000};
-  nanosleep(&settle, NULL);
+  kb_gate_wait(sent_before + started);
 }
 
 static int kb_cmd_wait(const char *http_port, const char *smtp_port, long n, long parked) {
@@ -206,11 +255,11 @@ static int kb_cmd_wait(const char *http_port, const char *smtp_port, long n, lon
     snprintf(w.url, sizeof(w.url), "http://127.0.0.1:%s/api/v1/wait/messages?to=%s&timeout_ms=5000",
              http_port, rcpt);
     pthread_t t;
+    long sent_before = kb_gate_count();
     if (pthread_create(&t, NULL, kb_wait_thread, &w) != 0)
       return fprintf(stderr, "kbench wait: no thread\n"), 1;
-    /* Let the waiter park in its long-poll before the mail exists. */
-    struct timespec park = {0, 3 * 1000 * 1000};
-    nanosleep(&park, NULL);
+    /* The waiter is in its long-poll before the mail exists. */
+    kb_gate_wait(sent_before + 1);
     double start_us = kb_now_us();
     bool sent = kb_send(smtp, smtp_url, rcpt);
     double sent_us = kb_now_us();
@@ -229,15 +278,38 @@ static int kb_cmd_wait(const char *http_port, const char *smtp_port, long n, lon
   return 0;
 }
 
-/* konform-mail's item count from its health answer, or -1. */
-static long kb_mail_count(CURL *h, const char *port) {
+/* konform-mail's item count from its health answer, or -1; its last id into *last_id. */
+static long kb_mail_count(CURL *h, const char *port, long *last_id) {
   char url[128];
   snprintf(url, sizeof(url), "http://127.0.0.1:%s/api/v1/health", port);
   kb_body body;
   if (kb_get(h, url, &body) != 200)
     return -1;
   const char *p = strstr(body.data, "\"count\":");
+  const char *q = strstr(body.data, "\"last_id\":");
+  if (last_id)
+    *last_id = q ? strtol(q + 10, NULL, 10) : 0;
   return p ? strtol(p + 8, NULL, 10) : -1;
+}
+
+/* Until konform-mail holds `want` items: each round long-polls for the next
+ * mail after the last id, so it wakes when one arrives. false after 60 s with
+ * no new mail (bounded: a lost mail must not hang the benchmark). */
+static bool kb_catch_up(CURL *h, const char *port, long want) {
+  char url[192];
+  kb_body body;
+  for (;;) {
+    long last_id = 0;
+    long count = kb_mail_count(h, port, &last_id);
+    if (count < 0)
+      return false;
+    if (count >= want)
+      return true;
+    snprintf(url, sizeof(url),
+             "http://127.0.0.1:%s/api/v1/wait/messages?after=%ld&timeout_ms=60000", port, last_id);
+    if (kb_get(h, url, &body) != 200)
+      return false;
+  }
 }
 
 typedef struct kb_client {
@@ -279,7 +351,7 @@ static int kb_cmd_register(const char *server, const char *mail_port, long clien
   char url[256];
   snprintf(url, sizeof(url), "%s/api/v1/registrations", server);
   CURL *probe = curl_easy_init();
-  long before = kb_mail_count(probe, mail_port);
+  long before = kb_mail_count(probe, mail_port, NULL);
   kb_client c[KB_CLIENTS_MAX];
   pthread_t t[KB_CLIENTS_MAX];
   double t0 = kb_now_us();
@@ -293,18 +365,10 @@ static int kb_cmd_register(const char *server, const char *mail_port, long clien
     failed += c[i].failed;
   }
   double load_us = kb_now_us() - t0;
-  long during = kb_mail_count(probe, mail_port) - before;
+  long during = kb_mail_count(probe, mail_port, NULL) - before;
   long total = clients * per - failed;
-  /* Catching up is what the outbox does after the load; poll it, bounded. */
-  double caught_us = -1;
-  for (int i = 0; i < 6000; i++) {
-    if (kb_mail_count(probe, mail_port) - before >= total) {
-      caught_us = kb_now_us() - t0;
-      break;
-    }
-    struct timespec tick = {0, 10 * 1000 * 1000};
-    nanosleep(&tick, NULL);
-  }
+  /* Catching up is what the outbox does after the load. */
+  double caught_us = kb_catch_up(probe, mail_port, before + total) ? kb_now_us() - t0 : -1;
   curl_easy_cleanup(probe);
   printf("registrations=%ld failed=%ld load_ms=%.0f reg_per_s=%.0f delivered_during=%ld "
          "mail_per_s=%.0f caught_up_ms=%.0f\n",
