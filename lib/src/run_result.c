@@ -82,22 +82,6 @@ void kf_artifact_release(kf_artifact *a) {
   memset(a, 0, sizeof *a);
 }
 
-void kf_step_result_release(kf_step_result *step) {
-  kf_free(step->label);
-  kf_free(step->file);
-  kf_free(step->message);
-  for (size_t i = 0; i < step->exchanges_len; i++)
-    kf_exchange_release(&step->exchanges[i]);
-  kf_free(step->exchanges);
-  for (size_t i = 0; i < step->asserts_len; i++)
-    kf_assert_result_release(&step->asserts[i]);
-  kf_free(step->asserts);
-  for (size_t i = 0; i < step->artifacts_len; i++)
-    kf_artifact_release(&step->artifacts[i]);
-  kf_free(step->artifacts);
-  memset(step, 0, sizeof *step);
-}
-
 void kf_step_result_drop_details(kf_step_result *step) {
   for (size_t i = 0; i < step->exchanges_len; i++)
     kf_exchange_release(&step->exchanges[i]);
@@ -116,10 +100,26 @@ void kf_step_result_drop_details(kf_step_result *step) {
   step->artifacts_len = step->artifacts_cap = 0;
 }
 
+void kf_step_result_release(kf_step_result *step) {
+  kf_free(step->label);
+  kf_free(step->file);
+  kf_free(step->message);
+  kf_step_result_drop_details(step);
+  memset(step, 0, sizeof *step);
+}
+
 static void strv_free(char **v, size_t n) {
   for (size_t i = 0; i < n; i++)
     kf_free(v[i]);
   kf_free(v);
+}
+
+void kf_scenario_result_drop_steps(kf_scenario_result *sc) {
+  for (size_t i = 0; i < sc->steps_len; i++)
+    kf_step_result_release(&sc->steps[i]);
+  kf_free(sc->steps);
+  sc->steps = NULL;
+  sc->steps_len = sc->steps_cap = 0;
 }
 
 void kf_scenario_result_release(kf_scenario_result *sc) {
@@ -129,18 +129,8 @@ void kf_scenario_result_release(kf_scenario_result *sc) {
   strv_free(sc->tags, sc->tags_len);
   kf_free(sc->message);
   kf_free(sc->fail_file);
-  for (size_t i = 0; i < sc->steps_len; i++)
-    kf_step_result_release(&sc->steps[i]);
-  kf_free(sc->steps);
+  kf_scenario_result_drop_steps(sc);
   memset(sc, 0, sizeof *sc);
-}
-
-void kf_scenario_result_drop_steps(kf_scenario_result *sc) {
-  for (size_t i = 0; i < sc->steps_len; i++)
-    kf_step_result_release(&sc->steps[i]);
-  kf_free(sc->steps);
-  sc->steps = NULL;
-  sc->steps_len = sc->steps_cap = 0;
 }
 
 void kf_run_result_release(kf_run_result *run) {
