@@ -48,14 +48,19 @@ static void kz_check_diag(const kh_diag *diag, const uint8_t *data, size_t size)
   kf_buf_release(&out);
 }
 
-static void kz_lint(kh_file *file) {
+/* Lint file as a one-file suite into report (initialised here; the caller releases it). */
+static kf_rc kz_lint_run(kh_file *file, kh_lint_report *report) {
   kh_suite suite;
   kh_suite_init(&suite);
   suite.files = &file;
   suite.files_len = 1;
+  kh_lint_report_init(report);
+  return kh_lint_suite(&suite, NULL, report);
+}
+
+static void kz_lint(kh_file *file) {
   kh_lint_report report;
-  kh_lint_report_init(&report);
-  if (kh_lint_suite(&suite, NULL, &report) != KF_OK)
+  if (kz_lint_run(file, &report) != KF_OK)
     abort();
   if (report.errors + report.warnings < report.len)
     abort();
@@ -91,13 +96,8 @@ static void kz_short_of_memory(const uint8_t *data, size_t size, unsigned long n
     abort();
   }
   if (rc == KF_OK) {
-    kh_suite suite;
-    kh_suite_init(&suite);
-    suite.files = &file;
-    suite.files_len = 1;
     kh_lint_report report;
-    kh_lint_report_init(&report);
-    kf_rc lint = kh_lint_suite(&suite, NULL, &report);
+    kf_rc lint = kz_lint_run(file, &report);
     if (lint != KF_OK && lint != KF_ERR_NOMEM)
       abort();
     kh_lint_report_release(&report);
