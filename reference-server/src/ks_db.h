@@ -1,6 +1,7 @@
 /*
  * ks_db.h: konform-server's sqlite database: one connection per thread, WAL,
- * busy timeout, and schema migrations keyed by PRAGMA user_version.
+ * writers that queue for the write lock on a condition variable (no sleeps),
+ * and schema migrations keyed by PRAGMA user_version.
  */
 #ifndef KS_DB_H
 #define KS_DB_H
