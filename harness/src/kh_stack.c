@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -569,10 +570,10 @@ typedef struct kh_stack_launch {
 
 /*
  * Fork child c as la says with args (NULL-terminated, "--ready-fd N" appended
- * here) and wait for its READY line.
+ * here); the read end of its ready pipe into *ready_fd (the caller's to close).
  */
 static kf_rc kh_stack_fork(kh_stack *stack, kh_stack_child *c, const kh_stack_launch *la,
-                           const char *const *args, char *ready, size_t ready_cap, kf_err *err) {
+                           const char *const *args, int *ready_fd, kf_err *err) {
   kf_rc rc = KF_OK;
   int ready_p[2] = {-1, -1}, life_p[2] = {-1, -1};
   int log_fd = open(c->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -618,10 +619,8 @@ static kf_rc kh_stack_fork(kh_stack *stack, kh_stack_child *c, const kh_stack_la
   life_p[1] = -1;
   close(log_fd);
   log_fd = -1;
-
-  rc = kh_stack_read_ready(ready_p[0], stack->wake[0], ready, ready_cap);
-  if (rc != KF_OK)
-    rc = kh_stack_not_ready(stack, c, rc, err);
+  *ready_fd = ready_p[0];
+  ready_p[0] = -1;
 fail:
   if (log_fd >= 0)
     close(log_fd);
@@ -636,10 +635,11 @@ fail:
 
 /*
  * Start child c with args (NULL-terminated), under KONFORM_STACK_WRAPPER when
- * it is set, and wait for its READY line.
+ * it is set; *ready_fd (-1 before) is where its READY line comes
+ * (kh_stack_await), so several children can start at once.
  */
 static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *const *args,
-                            char *ready, size_t ready_cap, kf_err *err) {
+                            int *ready_fd, kf_err *err) {
   kh_stack_launch la;
   memset(&la, 0, sizeof la);
   kf_rc rc = kh_stack_find_program(c->program, &la.prog, err);
@@ -650,7 +650,7 @@ static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *cons
   if (rc == KF_OK && (c->log_path = kf_str_printf("%s/%s.log", stack->dir, c->name)) == NULL)
     rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   if (rc == KF_OK)
-    rc = kh_stack_fork(stack, c, &la, args, ready, ready_cap, err);
+    rc = kh_stack_fork(stack, c, &la, args, ready_fd, err);
   kf_free(la.prog);
   kh_stack_wrapper_release(&la.wr);
   kf_free(la.envp);
@@ -658,12 +658,52 @@ static kf_rc kh_stack_spawn(kh_stack *stack, kh_stack_child *c, const char *cons
   return rc;
 }
 
+/*
+ * Wait for the READY line of child c on *ready_fd (a kh_stack_spawn's),
+ * which is closed and set to -1 whatever comes; a negative one waits for
+ * nothing.
+ */
+static kf_rc kh_stack_await(kh_stack *stack, kh_stack_child *c, int *ready_fd, char *ready,
+                            size_t ready_cap, kf_err *err) {
+  if (*ready_fd < 0)
+    return KF_OK;
+  kf_rc rc = kh_stack_read_ready(*ready_fd, stack->wake[0], ready, ready_cap);
+  close(*ready_fd);
+  *ready_fd = -1;
+  if (rc != KF_OK)
+    rc = kh_stack_not_ready(stack, c, rc, err);
+  return rc;
+}
+
+/*
+ * The folder the stack makes its own folder in. $TMPDIR when it is set.
+ * Else /dev/shm, a folder in memory, when we may write there and it has
+ * KH_STACK_SHM_MIN free: the stack's stores live for one run (or for a look
+ * afterwards with --keep-state), and on a disk every program's start (its
+ * schema) and every WAL checkpoint of the three sqlite stores waits for an
+ * fsync: on this 2-core machine's disk those waits took about a fifth of a
+ * 475-scenario run, and the request or mail that waited held up its
+ * scenario. Else /tmp.
+ */
+#define KH_STACK_SHM "/dev/shm"
+#define KH_STACK_SHM_MIN (256ull * 1024 * 1024)
+const char *kh_stack_tmp_base(void) {
+  const char *tmp = getenv("TMPDIR");
+  if (tmp != NULL && tmp[0] != '\0')
+    return tmp;
+  struct stat st;
+  struct statvfs vfs;
+  if (stat(KH_STACK_SHM, &st) == 0 && S_ISDIR(st.st_mode) &&
+      access(KH_STACK_SHM, W_OK | X_OK) == 0 && statvfs(KH_STACK_SHM, &vfs) == 0 &&
+      (unsigned long long)vfs.f_bavail * vfs.f_frsize >= KH_STACK_SHM_MIN)
+    return KH_STACK_SHM;
+  return "/tmp";
+}
+
 /* Start the mocks (and the folder); takes stack->lock itself for the steps that need it. */
 static kf_rc kh_stack_start_mocks(kh_stack *stack, const kh_stack_options *opts, kf_err *err) {
-  const char *tmp = getenv("TMPDIR");
   char tmpl[KH_STACK_PATH_MAX];
-  if (kf_str_format(tmpl, sizeof(tmpl), "%s/konform-XXXXXX",
-                    tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp") != KF_OK)
+  if (kf_str_format(tmpl, sizeof(tmpl), "%s/konform-XXXXXX", kh_stack_tmp_base()) != KF_OK)
     return kf_err_set(err, KF_ERR_LIMIT, "TMPDIR is too long");
   pthread_mutex_lock(&stack->lock);
   kf_rc rc = KF_OK;
@@ -680,44 +720,49 @@ static kf_rc kh_stack_start_mocks(kh_stack *stack, const kh_stack_options *opts,
   if (rc != KF_OK)
     return rc;
 
-  char ready[KH_STACK_READY_MAX];
-  char db[KH_STACK_PATH_MAX];
-  if (kf_str_format(db, sizeof(db), "%s/mail.db", stack->dir) != KF_OK)
+  char mail_db[KH_STACK_PATH_MAX], post_db[KH_STACK_PATH_MAX];
+  if (kf_str_format(mail_db, sizeof(mail_db), "%s/mail.db", stack->dir) != KF_OK ||
+      kf_str_format(post_db, sizeof(post_db), "%s/post.db", stack->dir) != KF_OK)
     return kf_err_set(err, KF_ERR_LIMIT, "path too long");
   char mail_port[8], smtp_port[8], post_port[8];
   if (kf_str_format(mail_port, sizeof mail_port, "%u", opts->mail_port) != KF_OK ||
       kf_str_format(smtp_port, sizeof smtp_port, "%u", opts->smtp_port) != KF_OK ||
       kf_str_format(post_port, sizeof post_port, "%u", opts->post_port) != KF_OK)
     return kf_err_set(err, KF_ERR_INVALID, "port out of range");
-  const char *mail_args[] = {"--port", mail_port, "--smtp-port", smtp_port, "--db", db, NULL};
-  rc = kh_stack_spawn(stack, &stack->children[KH_STACK_MAIL], mail_args, ready, sizeof(ready), err);
-  if (rc != KF_OK)
-    return rc;
-  stack->mail_port = kh_stack_ready_port(ready, "http=");
-  stack->smtp_port = kh_stack_ready_port(ready, "smtp=");
-  if (stack->mail_port == 0 || stack->smtp_port == 0)
-    return kf_err_set(err, KF_ERR_STATE, "konform-mail wrote a bad READY line: %s", ready);
-
-  if (kf_str_format(db, sizeof(db), "%s/post.db", stack->dir) != KF_OK)
-    return kf_err_set(err, KF_ERR_LIMIT, "path too long");
-  const char *post_args[] = {"--port", post_port, "--db", db, NULL};
-  rc = kh_stack_spawn(stack, &stack->children[KH_STACK_POST], post_args, ready, sizeof(ready), err);
-  if (rc != KF_OK)
-    return rc;
-  stack->post_port = kh_stack_ready_port(ready, "http=");
-  if (stack->post_port == 0)
-    return kf_err_set(err, KF_ERR_STATE, "konform-post wrote a bad READY line: %s", ready);
-
-  return KF_OK;
+  /* The two mocks know nothing of each other: both start, then both are waited for. */
+  const char *mail_args[] = {"--port", mail_port, "--smtp-port", smtp_port, "--db", mail_db, NULL};
+  const char *post_args[] = {"--port", post_port, "--db", post_db, NULL};
+  int mail_fd = -1, post_fd = -1;
+  char ready[KH_STACK_READY_MAX];
+  rc = kh_stack_spawn(stack, &stack->children[KH_STACK_MAIL], mail_args, &mail_fd, err);
+  if (rc == KF_OK)
+    rc = kh_stack_spawn(stack, &stack->children[KH_STACK_POST], post_args, &post_fd, err);
+  if (rc == KF_OK)
+    rc = kh_stack_await(stack, &stack->children[KH_STACK_MAIL], &mail_fd, ready, sizeof ready, err);
+  if (rc == KF_OK) {
+    stack->mail_port = kh_stack_ready_port(ready, "http=");
+    stack->smtp_port = kh_stack_ready_port(ready, "smtp=");
+    if (stack->mail_port == 0 || stack->smtp_port == 0)
+      rc = kf_err_set(err, KF_ERR_STATE, "konform-mail wrote a bad READY line: %s", ready);
+  }
+  if (rc == KF_OK)
+    rc = kh_stack_await(stack, &stack->children[KH_STACK_POST], &post_fd, ready, sizeof ready, err);
+  if (rc == KF_OK && (stack->post_port = kh_stack_ready_port(ready, "http=")) == 0)
+    rc = kf_err_set(err, KF_ERR_STATE, "konform-post wrote a bad READY line: %s", ready);
+  /* After a failure: kh_stack_start stops whatever did start. */
+  if (mail_fd >= 0)
+    close(mail_fd);
+  if (post_fd >= 0)
+    close(post_fd);
+  return rc;
 }
 
 /*
- * One reference server (child which) against the mocks, with the hash cost
- * given and the extra arguments; its READY port into *port.
+ * Start one reference server (child which) against the mocks, with the hash
+ * cost given and the extra arguments; its READY line comes on *ready_fd.
  */
 static kf_rc kh_stack_start_server(kh_stack *stack, int which, const char *cost,
-                                   const char *const *extra, unsigned *port, kf_err *err) {
-  char ready[KH_STACK_READY_MAX];
+                                   const char *const *extra, int *ready_fd, kf_err *err) {
   char db[KH_STACK_PATH_MAX], smtp_url[64], post_url[64];
   if (kf_str_format(db, sizeof(db), "%s/%s.db", stack->dir, kh_stack_names[which]) != KF_OK ||
       kf_str_format(smtp_url, sizeof(smtp_url), "smtp://127.0.0.1:%u", stack->smtp_port) != KF_OK ||
@@ -744,14 +789,36 @@ static kf_rc kh_stack_start_server(kh_stack *stack, int which, const char *cost,
     args[n++] = extra[i];
   }
   args[n] = NULL;
-  kf_rc rc = kh_stack_spawn(stack, &stack->children[which], args, ready, sizeof(ready), err);
-  if (rc != KF_OK)
-    return rc;
-  *port = kh_stack_ready_port(ready, "http=");
-  if (*port == 0)
-    return kf_err_set(err, KF_ERR_STATE, "%s wrote a bad READY line: %s", kh_stack_names[which],
-                      ready);
-  return KF_OK;
+  return kh_stack_spawn(stack, &stack->children[which], args, ready_fd, err);
+}
+
+/* Wait for server which to be READY (fd from kh_stack_start_server); its port into *port. */
+static kf_rc kh_stack_await_server(kh_stack *stack, int which, int *ready_fd, unsigned *port,
+                                   kf_err *err) {
+  char ready[KH_STACK_READY_MAX];
+  kf_rc rc = kh_stack_await(stack, &stack->children[which], ready_fd, ready, sizeof ready, err);
+  if (rc == KF_OK && (*port = kh_stack_ready_port(ready, "http=")) == 0)
+    rc = kf_err_set(err, KF_ERR_STATE, "%s wrote a bad READY line: %s", kh_stack_names[which],
+                    ready);
+  return rc;
+}
+
+/* Both servers start at once (each only needs the mocks), then both are waited for. */
+static kf_rc kh_stack_start_servers(kh_stack *stack, const kh_stack_options *opts, kf_err *err) {
+  int fds[2] = {-1, -1};
+  /* The servers check passwords at the test cost; the timing one at the interactive cost. */
+  kf_rc rc = kh_stack_start_server(stack, KH_STACK_SERVER, "test", opts->server_args, &fds[0], err);
+  if (rc == KF_OK && opts->timing)
+    rc = kh_stack_start_server(stack, KH_STACK_TIMING, "interactive", opts->server_args, &fds[1],
+                               err);
+  if (rc == KF_OK)
+    rc = kh_stack_await_server(stack, KH_STACK_SERVER, &fds[0], &stack->server_port, err);
+  if (rc == KF_OK)
+    rc = kh_stack_await_server(stack, KH_STACK_TIMING, &fds[1], &stack->timing_port, err);
+  for (int i = 0; i < 2; i++)
+    if (fds[i] >= 0)
+      close(fds[i]);
+  return rc;
 }
 
 kf_rc kh_stack_start(kh_stack *stack, const kh_stack_options *opts, kf_err *err) {
@@ -770,13 +837,8 @@ kf_rc kh_stack_start(kh_stack *stack, const kh_stack_options *opts, kf_err *err)
   pthread_mutex_unlock(&stack->lock);
   if (rc == KF_OK)
     rc = kh_stack_start_mocks(stack, opts, err);
-  /* The servers check passwords at the test cost; the timing one at the interactive cost. */
   if (rc == KF_OK && opts->servers)
-    rc = kh_stack_start_server(stack, KH_STACK_SERVER, "test", opts->server_args,
-                               &stack->server_port, err);
-  if (rc == KF_OK && opts->servers && opts->timing)
-    rc = kh_stack_start_server(stack, KH_STACK_TIMING, "interactive", opts->server_args,
-                               &stack->timing_port, err);
+    rc = kh_stack_start_servers(stack, opts, err);
   if (rc != KF_OK)
     kh_stack_stop(stack);
   return rc;

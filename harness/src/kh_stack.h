@@ -81,14 +81,19 @@ void kh_stack_init(kh_stack *stack);
 void kh_stack_release(kh_stack *stack);
 
 /*
- * Create the folder and start the three programs, each ready before the next
- * starts. On failure everything started is stopped again and err holds the
- * reason with the tail of the failing program's log. A kh_stack_stop from
- * another thread ends the start at once (KF_ERR_STATE, "stopped while
+ * Create the folder (in kh_stack_tmp_base) and start the programs: both
+ * mocks at once, and once they are ready both servers at once. On failure everything started is
+ * stopped again and err holds the reason with the tail of the failing program's log. A
+ * kh_stack_stop from another thread ends the start at once (KF_ERR_STATE, "stopped while
  * starting"), even while a program has not yet written READY.
  */
 kf_rc kh_stack_start(kh_stack *stack, const kh_stack_options *opts, kf_err *err);
 
+/*
+ * Where the stack's folder is made: $TMPDIR when set, else /dev/shm when it
+ * is writable and has room, else /tmp (see kh_stack.c for why).
+ */
+const char *kh_stack_tmp_base(void);
 /* The folder the stack keeps its stores and logs in (NULL before start). */
 const char *kh_stack_dir(const kh_stack *stack);
 
