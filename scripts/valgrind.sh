@@ -1,8 +1,8 @@
 #!/bin/sh
 # valgrind.sh BIN_DIR OUT_DIR [JOBS]: the scenario suite under valgrind memcheck
 # in all four programs. `konform run` itself runs under valgrind, and through
-# KONFORM_STACK_WRAPPER so do konform-mail, konform-post and both
-# konform-servers of the embedded stack it starts. Each program's valgrind log
+# KONFORM_STACK_WRAPPER so do konform-mail, konform-post and konform-server of
+# the embedded stack it starts. Each program's valgrind log
 # goes to OUT_DIR/NAME.log (konform.log, konform-mail.log, ...), the run's own
 # output to OUT_DIR/run.txt.
 #
@@ -15,8 +15,8 @@
 # under memcheck one of them needs about ten minutes at the interactive hash
 # cost, and a wall-time comparison of two requests through valgrind's
 # serialised threads says nothing about the program as it runs without it.
-# konform-server-timing still starts, answers the preflight and shuts down
-# under valgrind.
+# Without them the embedded stack starts no konform-server-timing (it starts
+# only for a run with a timing step); konform-server is the same program.
 set -eu
 bin=$(cd "$1" && pwd)
 mkdir -p "$2"
@@ -75,7 +75,7 @@ tail -n 3 "$out/run.txt"
 echo "valgrind: konform run exited with $rc after $((end - start)) s"
 bad=0
 [ "$rc" -eq 0 ] || bad=1
-for name in konform konform-mail konform-post konform-server konform-server-timing; do
+for name in konform konform-mail konform-post konform-server; do
   log=$out/$name.log
   summary=$(grep 'ERROR SUMMARY:' "$log" 2>/dev/null | tail -n 1 | sed 's/^==[0-9]*== //')
   definite=$(grep 'definitely lost:' "$log" 2>/dev/null | tail -n 1 | sed 's/^==[0-9]*== *//')

@@ -23,6 +23,7 @@
 #include "kh_profile.h"
 #include "kh_runner.h"
 #include "kh_stack.h"
+#include "kh_step.h"
 #include "kr/report.h"
 
 #define KH_CMD_RUN_PREFLIGHT_TIMEOUT_MS 5000
@@ -315,6 +316,14 @@ static int kh_cmd_run_target(const kh_cli_options *o, kh_cmd_run_state *st) {
     kh_stack_options so;
     kh_stack_options_init(&so);
     so.keep_state = o->keep_state;
+    /*
+     * The timing server computes its dummy hash at the interactive cost
+     * before it is ready, a good part of the stack's start while the other
+     * cores wait: it starts only when a selected scenario times something.
+     */
+    kh_selection sel;
+    kh_cmd_suite_selection(o, &sel);
+    so.timing = kh_runner_selects_need(&st->s.suite, &sel, &o->shard, KH_NEED_BIT(TIMING));
     const char *fault_args[2 * KH_CLI_MAX_FAULTS + 1];
     for (size_t i = 0; i < o->faults_len; i++) {
       fault_args[2 * i] = "--fault";

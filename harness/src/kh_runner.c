@@ -199,6 +199,19 @@ static kf_rc kh_runner_select(const kh_runner_config *cfg, kf_run_result *run,
   return KF_OK;
 }
 
+bool kh_runner_selects_need(const kh_suite *suite, const kh_selection *sel, const kh_shard *shard,
+                            unsigned need) {
+  size_t position = 0;
+  for (size_t i = 0; i < suite->entries_len; i++) {
+    const kh_scenario *sc = suite->entries[i].scenario;
+    if (!kh_selection_match(sel, sc) || !kh_shard_has(shard, position++))
+      continue;
+    if ((kh_exec_scenario_needs(sc) & need) != 0)
+      return true;
+  }
+  return false;
+}
+
 /* The mocks' newest ids now: every wait of this run looks only at what comes later. */
 static kf_rc kh_runner_seen_from(const kh_runner_config *cfg, int64_t *seen_from, kf_err *err) {
   const char *apis[2] = {cfg->profile->mail_api, cfg->profile->post_api};

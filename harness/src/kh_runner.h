@@ -83,6 +83,13 @@ typedef struct kh_runner_config {
 } kh_runner_config;
 
 /*
+ * Whether a scenario that sel and shard (each may be NULL) select from suite
+ * needs any of the bits need (KH_NEED_BIT ...): `konform run` starts the
+ * embedded stack's timing server only for a run with a timing step.
+ */
+bool kh_runner_selects_need(const kh_suite *suite, const kh_selection *sel, const kh_shard *shard,
+                            unsigned need);
+/*
  * Run every selected scenario into run (kf_run_result_init'ed by the caller,
  * released by the caller). Before any scenario starts, the runner asks each
  * mock of the profile for its "last_id" (GET {api}/api/v1/health) and starts
