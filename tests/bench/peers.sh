@@ -321,7 +321,10 @@ fi
 
 # ---- suite scaling and the harness's memory ----------------------------------
 # N copies of the ACC suite; scenario names carry the copy, since names identify
-# scenarios across a suite. Each run starts its own embedded stack.
+# scenarios across a suite. Each run starts its own embedded stack. The goals:
+# the cost per scenario at N copies within 1.15x of one copy's at every job
+# count, --jobs 2 at least 1.5x as fast as --jobs 1, and no job count slower
+# than a lower one.
 suite() {
   mkdir -p "$tmp/suite$1"
   cp -r scenarios/fragments "$tmp/suite$1/"
@@ -336,6 +339,7 @@ suite() {
 }
 suite 1
 suite "$copies"
+if [ "${BENCH_QUICK:-0}" = 1 ]; then suite_jobs="1 2 3 4 8"; else suite_jobs="1 2 3 4 5 6 7 8"; fi
 # run_suite COPIES JOBS: records wall ms and the count of a run with its own embedded stack.
 run_suite() {
   t0=$(now_ms)
@@ -357,7 +361,7 @@ run_rss() {
 have /usr/bin/time || skip "GNU time is not installed: no peak RSS"
 r=0
 while [ "$r" -lt "$rounds" ]; do
-  for j in 1 2 8; do
+  for j in $suite_jobs; do
     run_suite 1 "$j"
     run_suite "$copies" "$j"
   done
@@ -369,13 +373,28 @@ while [ "$r" -lt "$rounds" ]; do
 done
 small=$(med n1)
 big=$(med "n$copies")
-echo "suite scaling: $copies copies of the ACC suite, embedded stack started by each run:"
-for j in 1 2 8; do
-  row "--jobs $j: $big scenarios, ms" "$(med "ms${copies}j$j")" "" ""
-  row "  cost per scenario at $big, us" "$(med "us${copies}j$j")" "at $small" "$(med "us1j$j")"
+echo "suite scaling: $copies copies of the ACC suite ($big scenarios) and one ($small), embedded stack started by each run:"
+for j in $suite_jobs; do
+  row "--jobs $j: $big scenarios, ms" "$(med "ms${copies}j$j")" "$small scenarios, ms" "$(med "ms1j$j")"
+  row "  cost/scenario, us (goal <= 1.15)" "$(med "us${copies}j$j")" "at $small" "$(med "us1j$j")"
 done
-row "--jobs 2 speedup at $big (j1 / j2)" "$(med "ms${copies}j1")" "--jobs 2, ms" "$(med "ms${copies}j2")"
-row "--jobs 8 vs --jobs 2 at $big, ms" "$(med "ms${copies}j8")" "--jobs 2, ms" "$(med "ms${copies}j2")"
+row "--jobs 2 speedup at $big (goal >= 1.5)" "$(med "ms${copies}j1")" "--jobs 2, ms" "$(med "ms${copies}j2")"
+# A higher job count is never slower: each step up, then the worst of all pairs.
+prev="" worst="" worst_pair=""
+for j in $suite_jobs; do
+  if [ -n "$prev" ]; then
+    row "--jobs $j vs $prev at $big, ms (goal <= 1)" "$(med "ms${copies}j$j")" "--jobs $prev, ms" "$(med "ms${copies}j$prev")"
+  fi
+  for k in $suite_jobs; do
+    [ "$k" -lt "$j" ] || continue
+    q=$(ratio "$(med "ms${copies}j$j")" "$(med "ms${copies}j$k")")
+    if [ -z "$worst" ] || awk -v a="$q" -v b="$worst" 'BEGIN {exit !(a != "?" && a + 0 > b + 0)}'; then
+      worst=$q worst_pair="--jobs $j vs $k"
+    fi
+  done
+  prev=$j
+done
+echo "  any higher job count vs any lower at $big, worst: $worst_pair, ratio ${worst:-?} (goal <= 1)"
 echo "harness peak RSS (the konform process alone, against the running stack, --jobs 2), KB:"
 row "$big scenarios" "$(med "rss${copies}")" "$small scenarios" "$(med rss1)"
 
