@@ -433,7 +433,6 @@ static kf_rc kh_diag_from_parser(const kh_parser *p, const char *path, kh_diag *
  * slack. The same walk first measures (move false), then moves (move true),
  * so the offsets agree.
  */
-#define KH_SEAL_ALIGN _Alignof(max_align_t)
 
 typedef struct kh_seal {
   char *block;
@@ -441,10 +440,11 @@ typedef struct kh_seal {
   bool move;
 } kh_seal;
 
-static void kh_seal_one(kh_seal *s, void **arr, size_t bytes) {
+/* An array of a known type is aligned for that type; a step's data as malloc would. */
+static void kh_seal_one(kh_seal *s, void **arr, size_t bytes, size_t align) {
   if (*arr == NULL || bytes == 0)
     return;
-  size_t at = (s->used + KH_SEAL_ALIGN - 1) / KH_SEAL_ALIGN * KH_SEAL_ALIGN;
+  size_t at = (s->used + align - 1) / align * align;
   s->used = at + bytes;
   if (!s->move)
     return;
@@ -454,29 +454,31 @@ static void kh_seal_one(kh_seal *s, void **arr, size_t bytes) {
 }
 
 static void kh_seal_steps(kh_seal *s, kh_step **steps, size_t len) {
-  kh_seal_one(s, (void **)steps, len * sizeof **steps);
+  kh_seal_one(s, (void **)steps, len * sizeof **steps, _Alignof(kh_step));
   for (size_t i = 0; i < len; i++) {
     kh_step *st = &(*steps)[i];
-    kh_seal_one(s, &st->data, st->def->data_size);
-    kh_seal_one(s, (void **)&st->checks, st->checks_len * sizeof *st->checks);
+    kh_seal_one(s, &st->data, st->def->data_size, _Alignof(max_align_t));
+    kh_seal_one(s, (void **)&st->checks, st->checks_len * sizeof *st->checks, _Alignof(kh_check));
     for (size_t k = 0; k < st->checks_len; k++) {
       kh_query *q = &st->checks[k].query;
-      kh_seal_one(s, (void **)&q->filters, q->filters_len * sizeof *q->filters);
+      kh_seal_one(s, (void **)&q->filters, q->filters_len * sizeof *q->filters,
+                  _Alignof(kh_filter));
     }
   }
 }
 
 static void kh_seal_walk(kh_seal *s, kh_file *f) {
-  kh_seal_one(s, (void **)&f->scenarios, f->scenarios_len * sizeof *f->scenarios);
+  kh_seal_one(s, (void **)&f->scenarios, f->scenarios_len * sizeof *f->scenarios,
+              _Alignof(kh_scenario));
   for (size_t i = 0; i < f->scenarios_len; i++) {
     kh_scenario *sc = &f->scenarios[i];
-    kh_seal_one(s, (void **)&sc->covers, sc->covers_len * sizeof *sc->covers);
-    kh_seal_one(s, (void **)&sc->tags, sc->tags_len * sizeof *sc->tags);
+    kh_seal_one(s, (void **)&sc->covers, sc->covers_len * sizeof *sc->covers, _Alignof(char *));
+    kh_seal_one(s, (void **)&sc->tags, sc->tags_len * sizeof *sc->tags, _Alignof(char *));
     kh_seal_steps(s, &sc->steps, sc->steps_len);
   }
   if (f->fragment != NULL) {
     kh_fragment *fr = f->fragment;
-    kh_seal_one(s, (void **)&fr->params, fr->params_len * sizeof *fr->params);
+    kh_seal_one(s, (void **)&fr->params, fr->params_len * sizeof *fr->params, _Alignof(char *));
     kh_seal_steps(s, &fr->steps, fr->steps_len);
   }
 }
