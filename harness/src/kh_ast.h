@@ -2,9 +2,14 @@
  * kh_ast.h: the parsed form of scenario files (docs/scenario-language.md).
  *
  * The parser builds it; the runner and linter read it. A kh_file owns every
- * node below it, and every string in it (allocated with kf_malloc). Templates
- * keep "{{var}}" references unexpanded: expansion happens at run time.
- * Nothing here knows about the network.
+ * node below it. The strings of the tree (names, IDs, tags, sources,
+ * templates, and what the lexer reads for a step kind's data) are not owned
+ * by the nodes: they point into the file's string table (kh_intern.h), which
+ * a suite shares among its files so that each distinct string is stored
+ * once; they are immutable and live until the file's reference to the table
+ * is dropped by kh_file_free.
+ * Templates keep "{{var}}" references unexpanded: expansion happens at run
+ * time. Nothing here knows about the network.
  */
 #ifndef KH_AST_H
 #define KH_AST_H
@@ -20,9 +25,12 @@ typedef struct kh_pos {
   unsigned col;  /* 1-based, in bytes. */
 } kh_pos;
 
-/* Text after escape processing, "{{var}}" still in it. May hold NUL bytes. */
+/*
+ * Text after escape processing, "{{var}}" still in it. May hold NUL bytes;
+ * a NUL always follows the len bytes. The text is in the file's string table.
+ */
 typedef struct kh_template {
-  char *text; /* NULL when absent. */
+  const char *text; /* NULL when absent. */
   size_t len;
 } kh_template;
 
@@ -33,11 +41,12 @@ typedef enum kh_literal_kind {
   KH_LIT_NULL
 } kh_literal_kind;
 
+/* Fields ordered so that kind and boolean share the last 8 bytes. */
 typedef struct kh_literal {
-  kh_literal_kind kind;
   kh_template str;  /* KH_LIT_STRING. */
   long long number; /* KH_LIT_NUMBER. */
-  bool boolean;     /* KH_LIT_BOOL. */
+  kh_literal_kind kind;
+  bool boolean; /* KH_LIT_BOOL. */
 } kh_literal;
 
 /* The tables the nodes point into (kh_query.h, kh_filter.h, kh_pred.h, kh_step.h). */
@@ -70,15 +79,15 @@ typedef struct kh_predicate {
 /* An `expect` or a `capture` line. */
 typedef struct kh_check {
   kh_pos pos;
-  char *source; /* The line as written, trimmed, for messages. */
-  bool is_capture;
-  char *capture_name; /* is_capture only. */
+  const char *source;       /* The line as written, trimmed, for messages. */
+  const char *capture_name; /* is_capture only. */
   kh_query query;
   kh_predicate pred; /* !is_capture only. */
+  bool is_capture;
 } kh_check;
 
 typedef struct kh_arg {
-  char *name; /* NULL for a positional argument. */
+  const char *name; /* NULL for a positional argument. */
   kh_literal value;
 } kh_arg;
 
@@ -91,15 +100,16 @@ typedef struct kh_arg {
 typedef struct kh_step {
   const struct kh_step_def *def; /* Row of KH_STEPS; borrowed. */
   kh_pos pos;
-  char *source;     /* The step's first line, trimmed. */
-  void *data;       /* Owned; def->data_size bytes, zeroed before parsing. */
-  kh_check *checks; /* expect/capture lines, in written order. */
+  const char *source; /* The step's first line, trimmed. */
+  void *data;         /* Owned; def->data_size bytes, zeroed before parsing. */
+  kh_check *checks;   /* expect/capture lines, in written order. */
   size_t checks_len;
 } kh_step;
 
 typedef struct kh_scenario {
-  char *name;
+  const char *name;
   kh_pos pos;
+  /* The arrays are owned; their strings are the table's, never written (char * for callers). */
   char **covers;
   size_t covers_len;
   char **tags;
@@ -109,24 +119,36 @@ typedef struct kh_scenario {
 } kh_scenario;
 
 typedef struct kh_fragment {
-  char *name;
+  const char *name;
   kh_pos pos;
-  char **params;
+  char **params; /* As covers. */
   size_t params_len;
   kh_step *steps;
   size_t steps_len;
 } kh_fragment;
 
+struct kh_intern;
+
 typedef struct kh_file {
-  char *path;
+  const char *path;
   kh_scenario *scenarios;
   size_t scenarios_len;
-  kh_fragment *fragment; /* Non-NULL for a fragment file (then no scenarios). */
+  kh_fragment *fragment;     /* Non-NULL for a fragment file (then no scenarios). */
+  struct kh_intern *strings; /* A reference to the table every string above is in. */
+  /*
+   * Non-NULL once the parser sealed the file: then the arrays of the generic
+   * nodes (scenarios, covers, tags, params, steps, checks, filters) and every
+   * step's data are in this one block, owned by the file.
+   */
+  void *block;
+  size_t block_size;
 } kh_file;
 
+/* Frees the nodes and drops the file's reference to its string table. */
 void kh_file_free(kh_file *file);
 
 /* Helpers for the release functions of step kinds; each frees what it owns and zeroes it. */
+/* A template's text is the table's: this only forgets it. */
 void kh_template_release(kh_template *tpl);
 void kh_literal_release(kh_literal *lit);
 /* Frees args[0..len) and the array. */

@@ -238,8 +238,8 @@ kf_rc kh_expr_parse_check(kh_cur *c, kh_step *step, bool is_capture, size_t kw_a
   chk->pos.line = c->line;
   chk->pos.col = (unsigned)kw_at + 1;
   size_t srclen = kf_str_rtrim_len(c->s + kw_at, c->len - kw_at);
-  if ((chk->source = kf_strndup(c->s + kw_at, srclen)) == NULL)
-    return KF_ERR_NOMEM;
+  if ((rc = kh_cur_intern(c, c->s + kw_at, srclen, &chk->source)) != KF_OK)
+    return rc;
   if (is_capture) {
     if ((rc = kh_cur_read_name(c, &chk->capture_name, "a variable name after 'capture'")) != KF_OK)
       return rc;

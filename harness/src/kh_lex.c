@@ -91,15 +91,17 @@ bool kh_lex_is_word_char(char ch) {
 }
 
 /*
- * Append one zeroed element to a tree array (growing in powers of two, the
- * capacity is implied by len) and return it in *slot; the caller increments
- * len at once so the tree stays consistent.
+ * Append one zeroed element to a tree array (growing in powers of two from
+ * one, the capacity is implied by len) and return it in *slot; the caller
+ * increments len at once so the tree stays consistent. Most arrays of the
+ * tree hold one or two items and are kept for the whole run, so they start
+ * exact; the parser trims the ones it owns when a file is done.
  */
 kf_rc kh_lex_push(void **arr, size_t len, size_t elem, void **slot) {
   if (len >= KH_PARSE_MAX_ITEMS)
     return KF_ERR_LIMIT;
   if (len == 0 || (len & (len - 1)) == 0) {
-    size_t ncap = len < 4 ? 4 : len * 2;
+    size_t ncap = len == 0 ? 1 : len * 2;
     void *n = kf_realloc(*arr, ncap * elem);
     if (n == NULL)
       return KF_ERR_NOMEM;
@@ -118,24 +120,20 @@ kf_rc kh_cur_push(kh_cur *c, void **arr, size_t len, size_t elem, void **slot) {
   return rc;
 }
 
-/* Move the buffer's text into tpl, replacing what tpl held. */
-static kf_rc kh_lex_tpl_take(kh_template *tpl, kf_buf *b) {
-  size_t n = 0;
-  char *text = kf_buf_detach(b, &n);
-  if (text == NULL)
-    return KF_ERR_NOMEM;
-  kf_free(tpl->text);
-  tpl->text = text;
-  tpl->len = n;
-  return KF_OK;
+kf_rc kh_cur_intern(kh_cur *c, const char *s, size_t len, const char **out) {
+  kf_rc rc = kh_intern_get(c->p->strings, s, len, out);
+  if (rc == KF_ERR_LIMIT)
+    return kh_cur_error(c, c->i, "too many distinct strings (the limit is %u)",
+                        KH_INTERN_MAX_STRINGS);
+  return rc;
 }
 
-kf_rc kh_lex_tpl_set(kh_template *tpl, const char *s, size_t len) {
-  char *copy = kf_memdup0(s, len);
-  if (copy == NULL)
-    return KF_ERR_NOMEM;
-  kf_free(tpl->text);
-  tpl->text = copy;
+kf_rc kh_cur_tpl_set(kh_cur *c, kh_template *tpl, const char *s, size_t len) {
+  const char *text = NULL;
+  kf_rc rc = kh_cur_intern(c, s, len, &text);
+  if (rc != KF_OK)
+    return rc;
+  tpl->text = text;
   tpl->len = len;
   return KF_OK;
 }
@@ -280,11 +278,24 @@ static kf_rc kh_lex_escape(kh_cur *c, kf_buf *b) {
   return kh_cur_hint(c, "valid escapes: \\\" \\\\ \\n \\r \\t \\xNN \\u{XXXX}");
 }
 
-/* A double-quoted string with escapes, into tpl. The cursor is at the quote. */
+/*
+ * A double-quoted string with escapes, into tpl. The cursor is at the quote.
+ * Most strings have no escape: those go from the line to the string table
+ * without a buffer.
+ */
 kf_rc kh_cur_read_string(kh_cur *c, kh_template *tpl) {
   kh_cur_skip_blanks(c);
   assert(c->i < c->len && c->s[c->i] == '"');
   size_t open = c->i++;
+  size_t end = c->i;
+  while (end < c->len && c->s[end] != '"' && c->s[end] != '\\')
+    end++;
+  if (end < c->len && c->s[end] == '"') {
+    kf_rc rc = kh_cur_tpl_set(c, tpl, c->s + c->i, end - c->i);
+    if (rc == KF_OK)
+      c->i = end + 1;
+    return rc;
+  }
   kf_buf b;
   kf_buf_init(&b, KH_MAX_FILE_BYTES);
   kf_rc rc = KF_OK;
@@ -308,7 +319,7 @@ kf_rc kh_cur_read_string(kh_cur *c, kh_template *tpl) {
     }
   }
   if (rc == KF_OK)
-    rc = kh_lex_tpl_take(tpl, &b);
+    rc = kh_cur_tpl_set(c, tpl, b.data != NULL ? b.data : "", b.len);
   kf_buf_release(&b);
   if (rc == KF_ERR_LIMIT)
     rc = kh_cur_error(c, open, "string too long");
@@ -327,7 +338,7 @@ kf_rc kh_cur_need_string(kh_cur *c, kh_template *tpl, const char *what) {
 }
 
 /* A name: letter or _ first, then letters, digits, _. */
-kf_rc kh_cur_read_name(kh_cur *c, char **out, const char *what) {
+kf_rc kh_cur_read_name(kh_cur *c, const char **out, const char *what) {
   kh_cur_skip_blanks(c);
   size_t start = c->i;
   if (c->i < c->len && (kh_lex_is_alpha(c->s[c->i]) || c->s[c->i] == '_')) {
@@ -336,15 +347,9 @@ kf_rc kh_cur_read_name(kh_cur *c, char **out, const char *what) {
            (kh_lex_is_alpha(c->s[c->i]) || kh_lex_is_digit(c->s[c->i]) || c->s[c->i] == '_'))
       c->i++;
   }
-  if (c->i == start) {
+  if (c->i == start)
     return kh_cur_error_kind(c, start, KH_DIAG_EXPECTED_NAME, "expected %s", what);
-  }
-  char *name = kf_strndup(c->s + start, c->i - start);
-  if (name == NULL)
-    return KF_ERR_NOMEM;
-  kf_free(*out);
-  *out = name;
-  return KF_OK;
+  return kh_cur_intern(c, c->s + start, c->i - start, out);
 }
 
 kf_rc kh_cur_expect_char(kh_cur *c, char ch, const char *what) {
@@ -516,7 +521,7 @@ kf_rc kh_cur_read_heredoc(kh_cur *c, const char *term, size_t termlen, size_t at
   p->next = end_next;
   p->lineno = end_line;
   if (rc == KF_OK)
-    rc = kh_lex_tpl_take(tpl, &b);
+    rc = kh_cur_tpl_set(c, tpl, b.data != NULL ? b.data : "", b.len);
   kf_buf_release(&b);
   if (rc == KF_ERR_LIMIT)
     return kh_cur_error(c, at, "heredoc too long");

@@ -11,7 +11,9 @@
  *
  * Arrays in the tree grow with kh_cur_push, which hands out a zeroed slot
  * that the caller counts at once, so the tree stays consistent for
- * kh_file_free whatever happens next.
+ * kh_file_free whatever happens next. Strings of the tree (every template,
+ * and what the generic nodes hold) go into the parser's string table
+ * (kh_intern.h) and are never freed by the nodes.
  */
 #ifndef KH_LEX_H
 #define KH_LEX_H
@@ -23,6 +25,7 @@
 #include "kf/error.h"
 #include "kh_ast.h"
 #include "kh_diag.h"
+#include "kh_intern.h"
 #include "kh_parse.h"
 
 /* Arrays in the tree never hold more than this many items. */
@@ -37,7 +40,8 @@ typedef struct kh_parser {
   size_t next;     /* Offset of the next unread line. */
   unsigned lineno; /* Number of the line last read. */
   kh_file *file;
-  kh_step **steps; /* The step array of the current scenario or fragment. */
+  kh_intern *strings; /* The file's string table (file->strings). */
+  kh_step **steps;    /* The step array of the current scenario or fragment. */
   size_t *steps_len;
   bool header_only; /* Inside a scenario or fragment, before its first step. */
   /* The scenario being read, to check its covers: when it ends. */
@@ -92,12 +96,19 @@ bool kh_lex_is_whole_int(const char *s, size_t len);
 bool kh_lex_word_is(const char *w, size_t wlen, const char *lit);
 
 /* ---- The tree. ---- */
-/* Append a zeroed element to arr (len elements of elem bytes); KF_ERR_LIMIT past the cap. */
+/*
+ * Append a zeroed element to arr (len elements of elem bytes); KF_ERR_LIMIT
+ * past the cap. The capacity is implied by len: 1, 2, 4, 8, ... so that the
+ * many arrays of one or two items the tree holds for the whole run waste
+ * nothing.
+ */
 kf_rc kh_lex_push(void **arr, size_t len, size_t elem, void **slot);
 /* kh_lex_push that turns the item cap into a parse error at the cursor. */
 kf_rc kh_cur_push(kh_cur *c, void **arr, size_t len, size_t elem, void **slot);
-/* Replace tpl's text with a copy of len bytes at s. */
-kf_rc kh_lex_tpl_set(kh_template *tpl, const char *s, size_t len);
+/* The string table's copy of len bytes at s, into *out (the table's caps are parse errors). */
+kf_rc kh_cur_intern(kh_cur *c, const char *s, size_t len, const char **out);
+/* Set tpl to the string table's copy of len bytes at s. */
+kf_rc kh_cur_tpl_set(kh_cur *c, kh_template *tpl, const char *s, size_t len);
 
 /* ---- Reading the line. ---- */
 void kh_cur_skip_blanks(kh_cur *c);
@@ -119,8 +130,8 @@ kf_rc kh_cur_expect_char(kh_cur *c, char ch, const char *what);
 kf_rc kh_cur_read_string(kh_cur *c, kh_template *tpl);
 /* A quoted string that must be there; what names it for the message. */
 kf_rc kh_cur_need_string(kh_cur *c, kh_template *tpl, const char *what);
-/* A name: letter or _ first, then letters, digits, _ (into *out, replacing it). */
-kf_rc kh_cur_read_name(kh_cur *c, char **out, const char *what);
+/* A name: letter or _ first, then letters, digits, _ (into *out: the string table's copy). */
+kf_rc kh_cur_read_name(kh_cur *c, const char **out, const char *what);
 /* A decimal integer with optional sign. */
 kf_rc kh_cur_read_number(kh_cur *c, long long *out);
 /* Whether a literal starts at the cursor. */

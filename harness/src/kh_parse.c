@@ -49,8 +49,10 @@ static kf_rc kh_split_words(kh_cur *c, char ***words, size_t *len) {
     kf_rc rc = kh_cur_push(c, (void **)words, *len, sizeof *slot, (void **)&slot);
     if (rc != KF_OK)
       return rc;
-    if ((*slot = kf_strndup(c->s + start, c->i - start)) == NULL)
-      return KF_ERR_NOMEM;
+    const char *word = NULL;
+    if ((rc = kh_cur_intern(c, c->s + start, c->i - start, &word)) != KF_OK)
+      return rc;
+    *slot = (char *)word; /* The table's; the node never writes it. */
     (*len)++;
   }
 }
@@ -89,8 +91,8 @@ static kf_rc kh_hdr_scenario(kh_cur *c, size_t vstart, size_t vlen) {
   sc->pos.file = f->path;
   sc->pos.line = c->line;
   sc->pos.col = 1;
-  if ((sc->name = kf_strndup(c->s + vstart, vlen)) == NULL)
-    return KF_ERR_NOMEM;
+  if ((rc = kh_cur_intern(c, c->s + vstart, vlen, &sc->name)) != KF_OK)
+    return rc;
   p->steps = &sc->steps;
   p->steps_len = &sc->steps_len;
   p->header_only = true;
@@ -161,8 +163,9 @@ static kf_rc kh_hdr_fragment(kh_cur *c, size_t vstart, size_t vlen) {
   f->fragment->pos.file = f->path;
   f->fragment->pos.line = c->line;
   f->fragment->pos.col = 1;
-  if ((f->fragment->name = kf_strndup(c->s + vstart, n)) == NULL)
-    return KF_ERR_NOMEM;
+  kf_rc rc = kh_cur_intern(c, c->s + vstart, n, &f->fragment->name);
+  if (rc != KF_OK)
+    return rc;
   p->steps = &f->fragment->steps;
   p->steps_len = &f->fragment->steps_len;
   p->header_only = true;
@@ -236,8 +239,8 @@ static kf_rc kh_new_step(kh_cur *c, const kh_step_def *def, kh_step **out) {
   step->pos.line = c->line;
   step->pos.col = 1;
   size_t srclen = kf_str_rtrim_len(c->s, c->len);
-  if ((step->source = kf_strndup(c->s, srclen)) == NULL)
-    return KF_ERR_NOMEM;
+  if ((rc = kh_cur_intern(c, c->s, srclen, &step->source)) != KF_OK)
+    return rc;
   if (def->data_size > 0 && (step->data = kf_calloc(1, def->data_size)) == NULL)
     return KF_ERR_NOMEM;
   *out = step;
@@ -422,7 +425,100 @@ static kf_rc kh_diag_from_parser(const kh_parser *p, const char *path, kh_diag *
   return rc;
 }
 
-kf_rc kh_parse_text(const char *path, const char *text, size_t len, kh_file **out, kh_diag *diag) {
+/*
+ * Sealing a parsed file: the arrays the parser grew (scenarios, covers, tags,
+ * steps, checks, filters) and every step's data are kept for the whole run,
+ * and most are a few dozen bytes, so one exact block per file holds them all
+ * instead of thousands of allocations with their headers and the doubling's
+ * slack. The same walk first measures (move false), then moves (move true),
+ * so the offsets agree.
+ */
+
+typedef struct kh_seal {
+  char *block;
+  size_t used;
+  bool move;
+} kh_seal;
+
+/* An array of a known type is aligned for that type; a step's data as malloc would. */
+static void kh_seal_one(kh_seal *s, void **arr, size_t bytes, size_t align) {
+  if (*arr == NULL || bytes == 0)
+    return;
+  size_t at = (s->used + align - 1) / align * align;
+  s->used = at + bytes;
+  if (!s->move)
+    return;
+  memcpy(s->block + at, *arr, bytes);
+  kf_free(*arr);
+  *arr = s->block + at;
+}
+
+static void kh_seal_steps(kh_seal *s, kh_step **steps, size_t len) {
+  kh_seal_one(s, (void **)steps, len * sizeof **steps, _Alignof(kh_step));
+  for (size_t i = 0; i < len; i++) {
+    kh_step *st = &(*steps)[i];
+    kh_seal_one(s, &st->data, st->def->data_size, _Alignof(max_align_t));
+    kh_seal_one(s, (void **)&st->checks, st->checks_len * sizeof *st->checks, _Alignof(kh_check));
+    for (size_t k = 0; k < st->checks_len; k++) {
+      kh_query *q = &st->checks[k].query;
+      kh_seal_one(s, (void **)&q->filters, q->filters_len * sizeof *q->filters,
+                  _Alignof(kh_filter));
+    }
+  }
+}
+
+static void kh_seal_walk(kh_seal *s, kh_file *f) {
+  kh_seal_one(s, (void **)&f->scenarios, f->scenarios_len * sizeof *f->scenarios,
+              _Alignof(kh_scenario));
+  for (size_t i = 0; i < f->scenarios_len; i++) {
+    kh_scenario *sc = &f->scenarios[i];
+    kh_seal_one(s, (void **)&sc->covers, sc->covers_len * sizeof *sc->covers, _Alignof(char *));
+    kh_seal_one(s, (void **)&sc->tags, sc->tags_len * sizeof *sc->tags, _Alignof(char *));
+    kh_seal_steps(s, &sc->steps, sc->steps_len);
+  }
+  if (f->fragment != NULL) {
+    kh_fragment *fr = f->fragment;
+    kh_seal_one(s, (void **)&fr->params, fr->params_len * sizeof *fr->params, _Alignof(char *));
+    kh_seal_steps(s, &fr->steps, fr->steps_len);
+  }
+}
+
+/* On KF_ERR_NOMEM the file is as it was (unsealed), whole for kh_file_free. */
+static kf_rc kh_seal_file(kh_file *f) {
+  kh_seal s = {NULL, 0, false};
+  kh_seal_walk(&s, f);
+  if ((s.block = kf_malloc(s.used)) == NULL)
+    return KF_ERR_NOMEM;
+  f->block = s.block;
+  f->block_size = s.used;
+  s.used = 0;
+  s.move = true;
+  kh_seal_walk(&s, f);
+  return KF_OK;
+}
+
+/* A file with its path, holding a reference to strings (a new table when NULL). */
+static kf_rc kh_new_file(const char *path, kh_intern *strings, kh_file **out) {
+  kh_file *f = kf_calloc(1, sizeof *f);
+  if (f == NULL)
+    return KF_ERR_NOMEM;
+  kf_rc rc = KF_OK;
+  if (strings != NULL)
+    f->strings = kh_intern_ref(strings);
+  else
+    rc = kh_intern_new(&f->strings);
+  if (rc == KF_OK)
+    rc = kh_intern_get(f->strings, path, strlen(path), &f->path);
+  if (rc != KF_OK) {
+    kh_file_free(f);
+    return rc == KF_ERR_LIMIT ? KF_ERR_NOMEM : rc;
+  }
+  *out = f;
+  return KF_OK;
+}
+
+kf_rc kh_parse_text_in(const char *path, const char *text, size_t len, kh_intern *strings,
+                       kh_file **out, kh_diag *diag) {
   assert(out != NULL && diag != NULL);
   *out = NULL;
   if (path == NULL)
@@ -439,14 +535,13 @@ kf_rc kh_parse_text(const char *path, const char *text, size_t len, kh_file **ou
   memset(&p, 0, sizeof p);
   p.text = text != NULL ? text : "";
   p.len = len;
-  p.file = kf_calloc(1, sizeof *p.file);
-  if (p.file == NULL)
-    return KF_ERR_NOMEM;
-  if ((p.file->path = kf_strdup(path)) == NULL) {
-    kh_file_free(p.file);
-    return KF_ERR_NOMEM;
-  }
-  kf_rc rc = kh_parse_all(&p);
+  kf_rc rc = kh_new_file(path, strings, &p.file);
+  if (rc != KF_OK)
+    return rc;
+  p.strings = p.file->strings;
+  rc = kh_parse_all(&p);
+  if (rc == KF_OK)
+    rc = kh_seal_file(p.file);
   if (rc == KF_OK) {
     *out = p.file;
     return KF_OK;
@@ -459,7 +554,11 @@ kf_rc kh_parse_text(const char *path, const char *text, size_t len, kh_file **ou
   return rc;
 }
 
-kf_rc kh_parse_file(const char *path, kh_file **out, kh_diag *diag) {
+kf_rc kh_parse_text(const char *path, const char *text, size_t len, kh_file **out, kh_diag *diag) {
+  return kh_parse_text_in(path, text, len, NULL, out, diag);
+}
+
+kf_rc kh_parse_file_in(const char *path, kh_intern *strings, kh_file **out, kh_diag *diag) {
   assert(path != NULL && out != NULL && diag != NULL);
   *out = NULL;
   FILE *fp = fopen(path, "rb");
@@ -499,7 +598,11 @@ kf_rc kh_parse_file(const char *path, kh_file **out, kh_diag *diag) {
       return KF_ERR_NOMEM;
     return KF_ERR_IO;
   }
-  rc = kh_parse_text(path, b.data, b.len, out, diag);
+  rc = kh_parse_text_in(path, b.data, b.len, strings, out, diag);
   kf_buf_release(&b);
   return rc;
+}
+
+kf_rc kh_parse_file(const char *path, kh_file **out, kh_diag *diag) {
+  return kh_parse_file_in(path, NULL, out, diag);
 }

@@ -11,6 +11,7 @@
 #include "kf/error.h"
 #include "kh_ast.h"
 #include "kh_diag.h"
+#include "kh_intern.h"
 
 /* Maximum size of one scenario file. */
 #define KH_MAX_FILE_BYTES (4u * 1024u * 1024u)
@@ -23,5 +24,15 @@
 kf_rc kh_parse_text(const char *path, const char *text, size_t len, kh_file **out, kh_diag *diag);
 /* Read and parse a file; KF_ERR_IO (with diag) if it cannot be read. */
 kf_rc kh_parse_file(const char *path, kh_file **out, kh_diag *diag);
+
+/*
+ * The same, with the file's strings in strings (kh_intern.h), which the file
+ * then holds a reference to: a suite shares one table among its files so
+ * that a string repeated across them is stored once. strings NULL: a table
+ * of the file's own, as kh_parse_text and kh_parse_file make.
+ */
+kf_rc kh_parse_text_in(const char *path, const char *text, size_t len, kh_intern *strings,
+                       kh_file **out, kh_diag *diag);
+kf_rc kh_parse_file_in(const char *path, kh_intern *strings, kh_file **out, kh_diag *diag);
 
 #endif

@@ -30,7 +30,7 @@ kf_rc kh_request_parse_line(kh_cur *c, kh_request *req, size_t at, size_t mlen) 
   } else {
     while (c->i < c->len && !kh_lex_is_blank(c->s[c->i]))
       c->i++;
-    if ((rc = kh_lex_tpl_set(&req->url, c->s + start, c->i - start)) != KF_OK)
+    if ((rc = kh_cur_tpl_set(c, &req->url, c->s + start, c->i - start)) != KF_OK)
       return rc;
   }
   const char *u = req->url.text;
@@ -76,7 +76,7 @@ static kf_rc kh_http_parse_body(kh_cur *c, kh_request *req, bool json, size_t kw
       (void)kh_cur_error(c, at, "expected JSON text or '<<END' after 'json'");
       return kh_cur_hint(c, "write 'json {\"a\": 1}' or a heredoc 'json <<END'");
     }
-    kf_rc rc = kh_lex_tpl_set(&req->body, c->s + c->i, n);
+    kf_rc rc = kh_cur_tpl_set(c, &req->body, c->s + c->i, n);
     c->i = c->len;
     return rc;
   }
@@ -108,9 +108,9 @@ static kf_rc kh_http_parse_header(kh_cur *c, kh_request *req) {
   if (rc != KF_OK)
     return rc;
   req->headers_len++;
-  if ((rc = kh_lex_tpl_set(&h->name, c->s + start, nlen)) != KF_OK)
+  if ((rc = kh_cur_tpl_set(c, &h->name, c->s + start, nlen)) != KF_OK)
     return rc;
-  if ((rc = kh_lex_tpl_set(&h->value, c->s + c->i, vlen)) != KF_OK)
+  if ((rc = kh_cur_tpl_set(c, &h->value, c->s + c->i, vlen)) != KF_OK)
     return rc;
   c->i = c->len;
   return KF_OK;

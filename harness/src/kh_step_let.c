@@ -75,8 +75,8 @@ static kf_rc kh_let_parse(kh_cur *c, kh_step *step, size_t kw_len) {
     after++;
   if (n > 0 && kh_lex_is_alpha(c->s[c->i]) && after < c->len && c->s[after] == '(') {
     let->is_call = true;
-    if ((let->func = kf_strndup(c->s + c->i, n)) == NULL)
-      return KF_ERR_NOMEM;
+    if ((rc = kh_cur_intern(c, c->s + c->i, n, &let->func)) != KF_OK)
+      return rc;
     c->i += n;
     if ((rc = kh_let_parse_args(c, &let->args, &let->args_len)) != KF_OK)
       return rc;
@@ -92,9 +92,7 @@ static kf_rc kh_let_parse(kh_cur *c, kh_step *step, size_t kw_len) {
 
 static void kh_let_release(void *data) {
   kh_let *let = data;
-  kf_free(let->name);
   kh_literal_release(&let->value);
-  kf_free(let->func);
   kh_args_release(let->args, let->args_len);
 }
 

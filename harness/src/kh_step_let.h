@@ -14,10 +14,10 @@
 #include "kh_step.h"
 
 typedef struct kh_let {
-  char *name;
+  const char *name; /* In the string table, as the other strings of the step. */
   bool is_call;     /* A generator call rather than a literal. */
   kh_literal value; /* !is_call. */
-  char *func;       /* is_call: "email", "password", ... */
+  const char *func; /* is_call: "email", "password", ... */
   kh_arg *args;
   size_t args_len;
 } kh_let;

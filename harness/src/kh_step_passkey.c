@@ -145,8 +145,6 @@ static kf_rc kh_passkey_parse(kh_cur *c, kh_step *step, size_t kw_len) {
 
 static void kh_passkey_release(void *data) {
   kh_passkey_step *ps = data;
-  kf_free(ps->key);
-  kf_free(ps->into);
   kh_template_release(&ps->options);
   kh_template_release(&ps->origin);
   kh_template_release(&ps->rp_id);

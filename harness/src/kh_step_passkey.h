@@ -28,14 +28,14 @@ typedef struct kh_passkey_knob {
 
 typedef struct kh_passkey_step {
   bool create;         /* create, else get. */
-  char *key;           /* The credential's variable. */
+  const char *key;     /* The credential's variable (in the string table). */
   kh_template options; /* The options JSON. */
   bool packed;         /* create: fmt packed. */
   kh_template origin;  /* Absent: the origin of the target's public_url. */
   kh_template rp_id;   /* Absent: the options' RP id, else the public_url's host. */
   kh_passkey_knob knobs[KH_AUTHN_MAX_FAULTS];
   size_t knobs_len;
-  char *into; /* The variable for the response JSON. */
+  const char *into; /* The variable for the response JSON (in the string table). */
 } kh_passkey_step;
 
 extern const kh_step_def kh_step_passkey;

@@ -21,8 +21,9 @@ static kf_rc kh_use_parse(kh_cur *c, kh_step *step, size_t kw_len) {
     (void)kh_cur_error(c, c->i, "expected a fragment name after 'use'");
     return kh_cur_hint(c, "write 'use registered-account email=\"{{email}}\"'");
   }
-  if ((use->fragment_name = kf_strndup(c->s + c->i, n)) == NULL)
-    return KF_ERR_NOMEM;
+  kf_rc frc = kh_cur_intern(c, c->s + c->i, n, &use->fragment_name);
+  if (frc != KF_OK)
+    return frc;
   c->i += n;
   while (!kh_cur_at_end(c)) {
     kh_arg *arg = NULL;
@@ -53,7 +54,6 @@ static kf_rc kh_use_parse(kh_cur *c, kh_step *step, size_t kw_len) {
 
 static void kh_use_release(void *data) {
   kh_use *use = data;
-  kf_free(use->fragment_name);
   kh_args_release(use->args, use->args_len);
 }
 

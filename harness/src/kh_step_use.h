@@ -10,8 +10,8 @@
 #include "kh_step.h"
 
 typedef struct kh_use {
-  char *fragment_name;
-  kh_arg *args; /* Named, string-valued. */
+  const char *fragment_name; /* In the string table. */
+  kh_arg *args;              /* Named, string-valued. */
   size_t args_len;
   const kh_fragment *resolved; /* Borrowed; set by kh_suite_load. */
 } kh_use;

@@ -88,6 +88,7 @@ void kh_suite_release(kh_suite *suite) {
     kh_file_free(suite->files[i]);
   kf_free(suite->files);
   kf_free(suite->entries);
+  kh_intern_unref(suite->strings);
   kh_suite_init(suite);
 }
 
@@ -179,7 +180,7 @@ static kf_rc kh_load_one(kh_loader *ld, const char *path) {
   if (kh_strlist_has(&ld->real, real))
     return KF_OK;
   kh_file *file = NULL;
-  kf_rc rc = kh_parse_file(path, &file, ld->diag);
+  kf_rc rc = kh_parse_file_in(path, ld->suite->strings, &file, ld->diag);
   if (rc != KF_OK)
     return rc;
   if ((rc = kh_strlist_add(&ld->real, real)) != KF_OK) {
@@ -367,7 +368,8 @@ kf_rc kh_suite_load(kh_suite *suite, const char *const *paths, size_t paths_len,
   assert(suite != NULL && diag != NULL);
   kh_loader ld = {suite, diag, {0}, {0}};
   kh_strlist given = {0};
-  kf_rc rc = KF_OK;
+  /* One string table for every file: what repeats across files is stored once. */
+  kf_rc rc = kh_intern_new(&suite->strings);
   for (size_t i = 0; rc == KF_OK && i < paths_len; i++) {
     struct stat st;
     if (stat(paths[i], &st) != 0) {

@@ -22,6 +22,7 @@ typedef struct kh_suite {
   size_t files_len;
   kh_suite_entry *entries; /* Owned array; one per scenario, in file order. */
   size_t entries_len;
+  kh_intern *strings; /* A reference to the string table the files share (kh_intern.h). */
 } kh_suite;
 
 /*

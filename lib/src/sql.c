@@ -23,14 +23,19 @@
 
 /* Buckets of one connection's cache; a power of two. */
 #define SQL_CACHE_BUCKETS 64u
-/* Statements one connection keeps at most; beyond that they are compiled each time. */
-#define SQL_CACHE_MAX 512u
 
+/*
+ * The key is the caller's text, kept with the entry: sqlite3_sql() is not
+ * it when the text goes on after the statement's semicolon (a line break),
+ * and a text that is only blanks past the statement is the same statement.
+ */
 struct kf_sql_entry {
   kf_sql_entry *next;
   sqlite3_stmt *st;
   uint64_t hash;
+  size_t len;
   bool in_use; /* Lent to a kf_sql right now. */
+  char key[];  /* len bytes and a NUL. */
 };
 
 typedef struct sql_cache {
@@ -69,32 +74,45 @@ static sql_cache *sql_cache_of(sqlite3 *conn) {
   return c;
 }
 
-/* FNV-1a over the SQL text. */
-static uint64_t sql_hash(const char *sql) {
+/* FNV-1a over the SQL text; its length into *len. */
+static uint64_t sql_hash(const char *sql, size_t *len) {
   uint64_t h = 14695981039346656037ull;
-  for (const unsigned char *p = (const unsigned char *)sql; *p != '\0'; p++)
+  const unsigned char *p = (const unsigned char *)sql;
+  for (; *p != '\0'; p++)
     h = (h ^ *p) * 1099511628211ull;
+  *len = (size_t)(p - (const unsigned char *)sql);
   return h;
 }
 
-/* An idle cached statement whose text is sql, or NULL. */
-static kf_sql_entry *sql_cache_find(sql_cache *c, uint64_t hash, const char *sql) {
+/* An idle cached statement whose text is sql (len bytes), or NULL. */
+static kf_sql_entry *sql_cache_find(sql_cache *c, uint64_t hash, const char *sql, size_t len) {
   for (kf_sql_entry *e = c->buckets[hash & (SQL_CACHE_BUCKETS - 1)]; e != NULL; e = e->next) {
-    if (!e->in_use && e->hash == hash && strcmp(sqlite3_sql(e->st), sql) == 0)
+    if (!e->in_use && e->hash == hash && e->len == len && memcmp(e->key, sql, len) == 0)
       return e;
   }
   return NULL;
 }
 
+/* Whether nothing but blanks follows the compiled statement (tail as sqlite3_prepare gives it). */
+static bool sql_tail_blank(const char *tail) {
+  for (; tail != NULL && *tail != '\0'; tail++) {
+    if (*tail != ' ' && *tail != '\t' && *tail != '\n' && *tail != '\r')
+      return false;
+  }
+  return true;
+}
+
 /* Keep q's freshly compiled statement in c, lent to q; without room or memory q keeps it. */
-static void sql_cache_keep(sql_cache *c, uint64_t hash, kf_sql *q) {
-  if (c->entries >= SQL_CACHE_MAX)
+static void sql_cache_keep(sql_cache *c, uint64_t hash, const char *sql, size_t len, kf_sql *q) {
+  if (c->entries >= KF_SQL_CACHE_MAX)
     return;
-  kf_sql_entry *e = kf_malloc(sizeof(*e));
+  kf_sql_entry *e = kf_malloc(sizeof(*e) + len + 1);
   if (e == NULL)
     return;
   e->st = q->st;
   e->hash = hash;
+  e->len = len;
+  memcpy(e->key, sql, len + 1);
   e->in_use = true;
   e->next = c->buckets[hash & (SQL_CACHE_BUCKETS - 1)];
   c->buckets[hash & (SQL_CACHE_BUCKETS - 1)] = e;
@@ -170,9 +188,10 @@ kf_rc kf_sql_prepare(kf_sql *q, sqlite3 *conn, const char *sql, kf_err *err) {
   q->entry = NULL;
   sql_cache *c = sql_cache_of(conn);
   uint64_t hash = 0;
+  size_t len = 0;
   if (c != NULL) {
-    hash = sql_hash(sql);
-    kf_sql_entry *e = sql_cache_find(c, hash, sql);
+    hash = sql_hash(sql, &len);
+    kf_sql_entry *e = sql_cache_find(c, hash, sql, len);
     if (e != NULL) {
       e->in_use = true;
       q->st = e->st;
@@ -184,15 +203,16 @@ kf_rc kf_sql_prepare(kf_sql *q, sqlite3 *conn, const char *sql, kf_err *err) {
   }
   /* A kept statement is told so, which lets sqlite allocate it for the long run. */
   unsigned flags = c != NULL ? SQLITE_PREPARE_PERSISTENT : 0;
-  if (sqlite3_prepare_v3(conn, sql, -1, flags, &q->st, NULL) != SQLITE_OK) {
+  const char *tail = NULL;
+  if (sqlite3_prepare_v3(conn, sql, -1, flags, &q->st, &tail) != SQLITE_OK) {
     sqlite3_finalize(q->st);
     q->st = NULL;
     return kf_sql_error(conn, err);
   }
   /* Only the first statement of a text is compiled, so a text with more
    * (or none, q->st NULL) is not what a later lookup by the same text expects. */
-  if (c != NULL && q->st != NULL && strcmp(sqlite3_sql(q->st), sql) == 0)
-    sql_cache_keep(c, hash, q);
+  if (c != NULL && q->st != NULL && sql_tail_blank(tail))
+    sql_cache_keep(c, hash, sql, len, q);
   return KF_OK;
 }
 

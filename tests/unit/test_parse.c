@@ -22,6 +22,7 @@
 #include "kh_step_use.h"
 #include "kh_step_wait.h"
 #include "kh_expr.h"
+#include "kh_intern.h"
 #include "kh_filter.h"
 #include "kh_pred.h"
 #include "kh_query.h"
@@ -704,6 +705,89 @@ static void test_alloc_failures(void **state) {
   }
 }
 
+/* Whether n bytes at p lie inside the file's block. */
+static bool in_block(const kh_file *f, const void *p, size_t n) {
+  const char *b = f->block, *q = p;
+  return q >= b && n <= f->block_size && (size_t)(q - b) <= f->block_size - n;
+}
+
+/*
+ * What a parsed file keeps for the whole run: every string in the file's
+ * table, a repeated one once (the line, the template, the ID, the name), a
+ * NUL after each; every array of the generic nodes and every step's data in
+ * one exact block.
+ */
+static void test_strings_and_block(void **state) {
+  (void)state;
+  const char *text =
+      "scenario: one\ncovers: ACC-01 ACC-02\ntags: acc\n"
+      "let e = email()\n"
+      "GET /x?a=\"{{e}}\"\n  expect status == 200\n  expect body contains \"{{e}}\"\n"
+      "  capture id = json \"$.id\" lower\n"
+      "scenario: two\ncovers: ACC-01\ntags: acc\n"
+      "let e = email()\n"
+      "GET /x?a=\"{{e}}\"\n  expect status == 200\n  expect body contains \"{{e}}\"\n"
+      "  expect body contains \"a\\tb\"\n"
+      "  capture id = json \"$.id\" lower\n";
+  kh_file *file = NULL;
+  kh_diag diag;
+  kh_diag_init(&diag);
+  assert_int_equal(kh_parse_text("s.konform", text, strlen(text), &file, &diag), KF_OK);
+  assert_int_equal(file->scenarios_len, 2);
+  const kh_scenario *a = &file->scenarios[0], *b = &file->scenarios[1];
+  assert_ptr_equal(a->covers[0], b->covers[0]);
+  assert_ptr_equal(a->tags[0], b->tags[0]);
+  assert_ptr_equal(a->pos.file, file->path);
+  const kh_let *la = a->steps[0].data, *lb = b->steps[0].data;
+  assert_ptr_equal(la->name, lb->name);
+  assert_ptr_equal(la->func, lb->func);
+  assert_ptr_equal(a->steps[0].source, b->steps[0].source);
+  const kh_request *ra = a->steps[1].data, *rb = b->steps[1].data;
+  assert_ptr_equal(ra->url.text, rb->url.text);
+  const kh_check *ca = a->steps[1].checks, *cb = b->steps[1].checks;
+  assert_ptr_equal(ca[0].source, cb[0].source);
+  assert_ptr_equal(ca[1].pred.operand.str.text, cb[1].pred.operand.str.text);
+  assert_string_equal(ca[1].pred.operand.str.text, "{{e}}");
+  assert_ptr_equal(ca[2].capture_name, cb[3].capture_name);
+  assert_ptr_equal(ca[2].query.arg.text, cb[3].query.arg.text);
+  /* An escape goes through the buffer and ends in the table all the same. */
+  assert_int_equal(cb[2].pred.operand.str.len, 3);
+  assert_memory_equal(cb[2].pred.operand.str.text, "a\tb", 4);
+  /* "{{e}}" as a URL query and as an operand are different strings. */
+  assert_ptr_not_equal(ra->url.text, ca[1].pred.operand.str.text);
+  /* Sealed: the arrays and the step data are in the block, exactly. */
+  assert_non_null(file->block);
+  size_t bytes = 0;
+  assert_true(in_block(file, file->scenarios, 2 * sizeof *file->scenarios));
+  for (size_t s = 0; s < 2; s++) {
+    const kh_scenario *sc = &file->scenarios[s];
+    assert_true(in_block(file, sc->covers, sc->covers_len * sizeof *sc->covers));
+    assert_true(in_block(file, sc->tags, sc->tags_len * sizeof *sc->tags));
+    assert_true(in_block(file, sc->steps, sc->steps_len * sizeof *sc->steps));
+    bytes += sc->covers_len * sizeof(char *) + sc->tags_len * sizeof(char *) +
+             sc->steps_len * sizeof(kh_step);
+    for (size_t k = 0; k < sc->steps_len; k++) {
+      const kh_step *st = &sc->steps[k];
+      assert_true(in_block(file, st->data, st->def->data_size));
+      assert_true(st->checks_len == 0 ||
+                  in_block(file, st->checks, st->checks_len * sizeof *st->checks));
+      bytes += st->def->data_size + st->checks_len * sizeof(kh_check);
+      for (size_t c = 0; c < st->checks_len; c++) {
+        const kh_query *q = &st->checks[c].query;
+        assert_true(q->filters_len == 0 ||
+                    in_block(file, q->filters, q->filters_len * sizeof *q->filters));
+        bytes += q->filters_len * sizeof(kh_filter);
+      }
+    }
+  }
+  bytes += 2 * sizeof(kh_scenario);
+  /* Only alignment between the pieces (at most 15 bytes each, 20 pieces here). */
+  assert_true(file->block_size >= bytes);
+  assert_true(file->block_size < bytes + 20 * _Alignof(max_align_t));
+  kh_file_free(file);
+  kh_diag_release(&diag);
+}
+
 /* Every step kind is one row: its keywords find it, its sub-lines find it, it can parse. */
 static void test_step_registry(void **state) {
   (void)state;
@@ -753,6 +837,7 @@ int main(void) {
       cmocka_unit_test(test_truncated_prefixes),
       cmocka_unit_test(test_mutations),
       cmocka_unit_test(test_alloc_failures),
+      cmocka_unit_test(test_strings_and_block),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

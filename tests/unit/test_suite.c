@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "kh_intern.h"
 #include "kh_step_use.h"
 #include "kh_suite.h"
 #include "kt_alloc.h"
@@ -117,6 +118,52 @@ static void test_load_directory(void **state) {
   /* Uses inside fragments are resolved too. */
   assert_ptr_equal(((const kh_use *)reg->steps[0].data)->resolved,
                    kh_suite_fragment(&suite, "inner"));
+  kh_suite_release(&suite);
+  kh_diag_release(&diag);
+}
+
+/*
+ * The files of a suite share one string table: a line written in two files,
+ * a requirement ID and a template are stored once, and every file holds a
+ * reference to the suite's table (which outlives the files' own release).
+ */
+static void test_files_share_strings(void **state) {
+  (void)state;
+  char dir[256];
+  snprintf(dir, sizeof dir, "%s/suite", g_root);
+  const char *paths[] = {dir};
+  kh_suite suite;
+  kh_suite_init(&suite);
+  kh_diag diag;
+  kh_diag_init(&diag);
+  assert_int_equal(kh_suite_load(&suite, paths, 1, &diag), KF_OK);
+  assert_non_null(suite.strings);
+  for (size_t i = 0; i < suite.files_len; i++) {
+    assert_ptr_equal(suite.files[i]->strings, suite.strings);
+    assert_non_null(suite.files[i]->block);
+  }
+  const kh_scenario *b1 = suite.entries[1].scenario, *b2 = suite.entries[2].scenario;
+  const kh_scenario *top = suite.entries[3].scenario;
+  assert_string_equal(top->name, "Top");
+  /* "  expect status == 200" in acc/b.konform (twice) and in top.konform. */
+  assert_string_equal(b1->steps[0].checks[0].source, "expect status == 200");
+  assert_ptr_equal(b1->steps[0].checks[0].source, b2->steps[0].checks[0].source);
+  assert_ptr_equal(b1->steps[0].checks[0].source, top->steps[0].checks[0].source);
+  assert_ptr_equal(b1->covers[0], b2->covers[0]);
+  assert_ptr_not_equal(b1->steps[0].source, b2->steps[0].source); /* GET /b, GET /b2 */
+  /* Positions point at the path of their own file, which is in the table too. */
+  for (size_t i = 0; i < suite.files_len; i++) {
+    const kh_file *f = suite.files[i];
+    assert_ptr_equal(f->fragment != NULL ? f->fragment->pos.file : f->scenarios[0].pos.file,
+                     f->path);
+  }
+  /* A second suite from the same files has a table of its own. */
+  kh_suite again;
+  kh_suite_init(&again);
+  assert_int_equal(kh_suite_load(&again, paths, 1, &diag), KF_OK);
+  assert_ptr_not_equal(again.strings, suite.strings);
+  assert_int_equal(kh_intern_count(again.strings), kh_intern_count(suite.strings));
+  kh_suite_release(&again);
   kh_suite_release(&suite);
   kh_diag_release(&diag);
 }
@@ -293,6 +340,7 @@ static void test_load_allocation_failures(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_load_directory),
+      cmocka_unit_test(test_files_share_strings),
       cmocka_unit_test(test_load_single_file_finds_fragments_above),
       cmocka_unit_test(test_use_errors),
       cmocka_unit_test(test_use_depth_limit),

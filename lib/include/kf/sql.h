@@ -26,10 +26,19 @@
  * text instead of compiling it again, and kf_sql_finalize hands it back reset
  * with its bindings cleared rather than finalising it. A statement whose text
  * is already in use (a nested query) gets a second entry, so callers see no
- * difference. Such a connection must be closed with kf_sql_close, which
- * finalises the cached statements first. The cache allocates with kf_malloc;
- * when that fails the statement is simply not cached, so the cache adds no
- * failure of its own to any call.
+ * difference. A text is cached when its first statement is all of it
+ * (blanks after it do not count); it is looked up by the whole text. The
+ * cache is bounded and does not evict: once it holds KF_SQL_CACHE_MAX
+ * statements, a new text is compiled at each prepare and finalised at
+ * kf_sql_finalize, while the cached ones go on being reused. A text that
+ * fails to compile is not cached. After a schema change sqlite recompiles a
+ * cached statement at its next step (prepare_v3), and a step that cannot
+ * (the table is gone) is KF_ERR_DB with the statement still cached for when
+ * the schema is back. Such a connection must be closed with kf_sql_close,
+ * which finalises the cached statements first (every kf_sql on it must be
+ * finalised before). The cache allocates with kf_malloc; when that fails
+ * the statement is simply not cached, so the cache adds no failure of its
+ * own to any call.
  */
 #ifndef KF_SQL_H
 #define KF_SQL_H
@@ -43,6 +52,9 @@
 #include "kf/error.h"
 
 typedef struct kf_sql_entry kf_sql_entry;
+
+/* Statements one connection's cache holds at most. */
+#define KF_SQL_CACHE_MAX 512u
 
 typedef struct kf_sql {
   sqlite3 *conn;       /* Borrowed. */
@@ -61,7 +73,7 @@ void kf_sql_close(sqlite3 *conn);
 /* What conn's cache did so far, for tests and benchmarks; all 0 without a cache. */
 typedef struct kf_sql_cache_stats {
   unsigned long hits;   /* Prepares answered by a cached statement. */
-  unsigned long misses; /* Prepares that compiled (and, room permitting, cached) a statement. */
+  unsigned long misses; /* Prepares with no idle cached statement: compiled (or failed to). */
   size_t entries;       /* Statements held now. */
 } kf_sql_cache_stats;
 kf_sql_cache_stats kf_sql_cache_stats_of(sqlite3 *conn);
