@@ -812,7 +812,7 @@ static void test_listener_dialogue_and_stop(void **state) {
   km_listener *l = NULL;
   kf_err err;
   kf_err_init(&err);
-  assert_int_equal(km_listener_new(&cfg, test_deliver, &d, &l, &err), KF_OK);
+  assert_int_equal(km_listener_new(&cfg, test_deliver, NULL, &d, &l, &err), KF_OK);
   assert_int_equal(km_listener_start(l, &err), KF_OK);
   unsigned port = km_listener_port(l);
   assert_true(port > 0);
@@ -916,7 +916,7 @@ static void test_listener_deadlines(void **state) {
   km_listener *l = NULL;
   kf_err err;
   kf_err_init(&err);
-  assert_int_equal(km_listener_new(&cfg, test_deliver, &d, &l, &err), KF_OK);
+  assert_int_equal(km_listener_new(&cfg, test_deliver, NULL, &d, &l, &err), KF_OK);
   assert_int_equal(km_listener_start(l, &err), KF_OK);
   unsigned port = km_listener_port(l);
 
