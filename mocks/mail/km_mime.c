@@ -56,6 +56,17 @@ void km_mime_global_shutdown(void) {
 /* ---- UTF-8 helpers. ---- */
 
 /*
+ * The length of the run of ASCII bytes other than NUL at s: they need no
+ * UTF-8 decoding, and most of a mail is such bytes.
+ */
+static size_t mime_ascii_run(const char *s, size_t len) {
+  size_t i = 0;
+  while (i < len && (unsigned char)(s[i] - 1) < 0x7f)
+    i++;
+  return i;
+}
+
+/*
  * Append s as UTF-8, replacing each invalid byte and each NUL with U+FFFD. Sets
  * *clean to false when anything had to be replaced.
  */
@@ -64,6 +75,9 @@ static kf_rc mime_append_lossy_utf8(kf_buf *buf, const char *s, size_t len, bool
   while (i < len) {
     size_t run = i;
     while (run < len) {
+      run += mime_ascii_run(s + run, len - run);
+      if (run == len)
+        break;
       uint32_t cp;
       size_t n = kf_utf8_decode(s + run, len - run, &cp);
       if (n == 0 || cp == 0)
@@ -90,14 +104,18 @@ static kf_rc mime_append_lossy_utf8(kf_buf *buf, const char *s, size_t len, bool
  * out of memory. *clean turns false when anything had to be replaced.
  */
 static json_t *mime_json_string(const char *s, size_t len, bool *clean) {
-  if (kf_utf8_valid(s, len) && memchr(s, '\0', len) == NULL)
-    return json_stringn(s, len);
+  size_t ascii = mime_ascii_run(s, len);
+  /* Checked here, so jansson need not check the UTF-8 again. */
+  if (ascii == len ||
+      (kf_utf8_valid(s + ascii, len - ascii) && memchr(s + ascii, '\0', len - ascii) == NULL))
+    return json_stringn_nocheck(s, len);
   kf_buf buf;
   /* Every byte may become a 3-byte U+FFFD; the cap cannot overflow for a real length. */
   kf_buf_init(&buf, len * 3 + 1);
   json_t *j = NULL;
   if (mime_append_lossy_utf8(&buf, s, len, clean) == KF_OK) {
-    j = json_stringn(buf.data != NULL ? buf.data : "", buf.len);
+    /* Repaired: valid UTF-8 without NUL. */
+    j = json_stringn_nocheck(buf.data != NULL ? buf.data : "", buf.len);
   }
   kf_buf_release(&buf);
   return j;
@@ -248,6 +266,11 @@ static size_t mime_url_trim(const char *url, size_t len) {
 static kf_rc mime_links_from_text(json_t *links, const char *text, size_t len) {
   size_t i = 0;
   while (i < len) {
+    /* A URL starts with h or H; the bytes before the next one need no look. */
+    while (i < len && (text[i] | 0x20) != 'h')
+      i++;
+    if (i == len)
+      break;
     size_t scheme = 0;
     if (len - i >= 8 && kf_str_starts_with_ci(text + i, "https://")) {
       scheme = 8;
