@@ -81,14 +81,15 @@ static const kf_mailbox_collection mb_collections[] = {
 #define MB_COLLECTIONS_LEN (sizeof(mb_collections) / sizeof(mb_collections[0]))
 
 /*
- * What each way of matching is in SQL: the value stored for an item (?3 is
- * the value) and the condition a search term adds (its two parameters are
- * the key and the query value). Case-insensitive values are stored
+ * What each way of matching is in SQL: the INSERT that stores an item's
+ * value and the condition a search term adds (its two parameters are the key
+ * and the query value). Case-insensitive values are stored
  * lower-cased and compared with the lower-cased query; sqlite's lower()
  * folds ASCII only, which is the case-insensitivity the API documents.
  */
 typedef struct mb_match_sql {
-  const char *store;
+  /* The INSERT of an item's value (?1 the item, ?2 the key, ?3 the value). */
+  const char *insert;
   const char *term;
   /* The same with the search's cursor (?2) inside the index lookup, for a
    * filter with "after": the lookup then reads only the newer items. */
@@ -120,19 +121,20 @@ static bool mb_test_substring(const char *value, const char *query) {
 }
 
 static const mb_match_sql mb_match[] = {
-    [KF_MAILBOX_MATCH_EXACT] = {"?3",
+    [KF_MAILBOX_MATCH_EXACT] = {"INSERT INTO item_keys(item_id, key, value) VALUES(?1, ?2, ?3)",
                                 "i.id IN (SELECT item_id FROM item_keys"
                                 " WHERE key = ? AND value = ?)",
                                 "i.id IN (SELECT item_id FROM item_keys"
                                 " WHERE key = ? AND value = ? AND item_id > ?2)",
                                 mb_test_exact},
-    [KF_MAILBOX_MATCH_EXACT_CI] = {"lower(?3)",
-                                   "i.id IN (SELECT item_id FROM item_keys"
-                                   " WHERE key = ? AND value = lower(?))",
-                                   "i.id IN (SELECT item_id FROM item_keys"
-                                   " WHERE key = ? AND value = lower(?) AND item_id > ?2)",
-                                   mb_test_exact_ci},
-    [KF_MAILBOX_MATCH_SUBSTRING] = {"?3",
+    [KF_MAILBOX_MATCH_EXACT_CI] =
+        {"INSERT INTO item_keys(item_id, key, value) VALUES(?1, ?2, lower(?3))",
+         "i.id IN (SELECT item_id FROM item_keys"
+         " WHERE key = ? AND value = lower(?))",
+         "i.id IN (SELECT item_id FROM item_keys"
+         " WHERE key = ? AND value = lower(?) AND item_id > ?2)",
+         mb_test_exact_ci},
+    [KF_MAILBOX_MATCH_SUBSTRING] = {"INSERT INTO item_keys(item_id, key, value) VALUES(?1, ?2, ?3)",
                                     "EXISTS (SELECT 1 FROM item_keys k WHERE"
                                     " k.item_id = i.id AND k.key = ? AND instr(k.value, ?) > 0)",
                                     "EXISTS (SELECT 1 FROM item_keys k WHERE"
@@ -168,6 +170,15 @@ struct kf_mailbox {
   mb_waiter *waiting; /* The waiters, newest first. */
   bool shut_down;
   mb_attachment *attachments;
+  /* The group commit (kf_mailbox_add): requests waiting for the next commit, oldest first. */
+  pthread_mutex_t queue_lock;
+  struct mb_add_req *queue;
+  struct mb_add_req **queue_tail;
+  bool committing;  /* An adder is committing a group; the queue waits for the next. */
+  uint64_t commits; /* Transactions that stored items (kf_mailbox_commits); under lock. */
+  /* What builds an item's full document on reading (kf_mailbox_set_expand), or NULL. */
+  kf_mailbox_expand_fn expand;
+  void *expand_ctx;
 };
 
 static const char *const mb_schema =
@@ -295,38 +306,58 @@ static int mb_dump_cb(const char *buffer, size_t size, void *data) {
   return d->rc == KF_OK ? 0 : -1;
 }
 
+/* Whether key is a member the store sets itself in coll's documents. */
+static bool mb_store_member(const kf_mailbox_collection *coll, const char *key) {
+  return strcmp(key, "id") == 0 || strcmp(key, "received_at") == 0 ||
+         (coll->identity[0] != NULL && strcmp(key, "duplicate_of") == 0);
+}
+
 /*
- * Build the stored form of doc: "id" and "received_at" first (and, in a
- * collection with an identity, "duplicate_of": dup or null), then every key
- * of doc except those (the store's values always win), serialised.
+ * A new object: the store's members of head ("id", "received_at" and, in a
+ * collection with an identity, "duplicate_of", null when head lacks it)
+ * first, then every other member of doc (the store's values always win).
  */
-static kf_rc mb_doc_render(const kf_mailbox_collection *coll, const json_t *doc, int64_t id,
-                           const char *received_at, int64_t dup, char **out, kf_err *err) {
-  *out = NULL;
-  json_t *stored = json_object();
-  if (!stored)
-    return kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
-  kf_rc rc = KF_OK;
-  if (json_object_set_new(stored, "id", json_integer(id)) != 0 ||
-      json_object_set_new(stored, "received_at", json_string(received_at)) != 0) {
-    rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+static kf_rc mb_doc_compose(const kf_mailbox_collection *coll, const json_t *head,
+                            const json_t *doc, json_t **out, kf_err *err) {
+  *out = json_object();
+  bool ok = *out != NULL;
+  static const char *const members[] = {"id", "received_at", "duplicate_of"};
+  for (size_t i = 0; ok && i < sizeof(members) / sizeof(members[0]); i++) {
+    if (!mb_store_member(coll, members[i]))
+      continue;
+    json_t *v = json_object_get(head, members[i]);
+    ok = json_object_set_new(*out, members[i], v ? json_incref(v) : json_null()) == 0;
   }
-  bool has_dup = coll->identity[0] != NULL;
-  if (rc == KF_OK && has_dup &&
-      json_object_set_new(stored, "duplicate_of", dup > 0 ? json_integer(dup) : json_null()) != 0)
-    rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
   const char *key;
   json_t *value;
   /* json_object_foreach needs a non-const object; it does not modify it. */
   json_object_foreach((json_t *)doc, key, value) {
-    if (rc != KF_OK)
-      break;
-    if (strcmp(key, "id") == 0 || strcmp(key, "received_at") == 0 ||
-        (has_dup && strcmp(key, "duplicate_of") == 0))
-      continue;
-    if (json_object_set(stored, key, value) != 0)
-      rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+    if (ok && !mb_store_member(coll, key))
+      ok = json_object_set(*out, key, value) == 0;
   }
+  if (ok)
+    return KF_OK;
+  json_decref(*out);
+  *out = NULL;
+  return kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+}
+
+/*
+ * Build the stored form of doc: "id" and "received_at" first (and, in a
+ * collection with an identity, "duplicate_of": dup or null), then every key
+ * of doc except those, serialised.
+ */
+static kf_rc mb_doc_render(const kf_mailbox_collection *coll, const json_t *doc, int64_t id,
+                           const char *received_at, int64_t dup, char **out, kf_err *err) {
+  *out = NULL;
+  json_t *head = json_object();
+  bool ok = head && json_object_set_new(head, "id", json_integer(id)) == 0 &&
+            json_object_set_new(head, "received_at", json_string(received_at)) == 0 &&
+            (dup <= 0 || json_object_set_new(head, "duplicate_of", json_integer(dup)) == 0);
+  json_t *stored = NULL;
+  kf_rc rc = ok ? mb_doc_compose(coll, head, doc, &stored, err)
+                : kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+  json_decref(head);
   mb_dump dump = {.rc = KF_OK};
   kf_buf_init(&dump.buf, MB_DOC_MAX);
   if (rc == KF_OK &&
@@ -365,6 +396,18 @@ static int mb_str_cmp(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Append n in decimal and then sep: what "%zu<sep>" prints, without printf (every add runs it). */
+static kf_rc mb_append_count(kf_buf *out, size_t n, char sep) {
+  char digits[24];
+  size_t at = sizeof(digits);
+  digits[--at] = sep;
+  do {
+    digits[--at] = (char)('0' + n % 10);
+    n /= 10;
+  } while (n > 0);
+  return kf_buf_append(out, digits + at, sizeof(digits) - at);
+}
+
 /*
  * Append the values at one identity path to out, sorted (so the order of the
  * envelope's recipients does not matter) and each with its length, so no
@@ -382,9 +425,13 @@ static kf_rc mb_identity_part(const json_t *v, kf_buf *out, bool *found) {
       vals[m++] = text;
   }
   qsort(vals, m, sizeof(*vals), mb_str_cmp);
-  kf_rc rc = kf_buf_appendf(out, "%zu[", m);
-  for (size_t i = 0; rc == KF_OK && i < m; i++)
-    rc = kf_buf_appendf(out, "%zu:%s", strlen(vals[i]), vals[i]);
+  kf_rc rc = mb_append_count(out, m, '[');
+  for (size_t i = 0; rc == KF_OK && i < m; i++) {
+    size_t len = strlen(vals[i]);
+    rc = mb_append_count(out, len, ':');
+    if (rc == KF_OK)
+      rc = kf_buf_append(out, vals[i], len);
+  }
   if (rc == KF_OK)
     rc = kf_buf_append_str(out, "]");
   kf_free(vals);
@@ -419,19 +466,15 @@ static kf_rc mb_identity(const kf_mailbox_collection *coll, const json_t *doc, k
 static kf_rc mb_keys_insert(kf_mailbox *mb, int64_t id, const json_t *doc, const char *identity,
                             int64_t dup, kf_err *err) {
   const kf_mailbox_collection *coll = mb->coll;
-  char sql[128];
   kf_rc rc = KF_OK;
   for (size_t k = 0; rc == KF_OK && k < KF_MAILBOX_KEYS_MAX && coll->keys[k].name; k++) {
     const kf_mailbox_key *key = &coll->keys[k];
     const json_t *v = mb_path_get(doc, key->path);
     size_t n = json_is_array(v) ? json_array_size(v) : 1;
-    rc = kf_str_format(sql, sizeof(sql),
-                       "INSERT INTO item_keys(item_id, key, value) VALUES(?1, ?2, %s)",
-                       mb_match[key->match].store);
     for (size_t i = 0; rc == KF_OK && i < n; i++) {
       const char *text = json_string_value(json_is_array(v) ? json_array_get(v, i) : v);
       if (text && *text)
-        rc = kf_sql_run(mb->db, NULL, err, sql, "itt", id, key->name, text);
+        rc = kf_sql_run(mb->db, NULL, err, mb_match[key->match].insert, "itt", id, key->name, text);
     }
   }
   static const char *const insert = "INSERT INTO item_keys(item_id, key, value) VALUES(?1, ?2, ?3)";
@@ -558,6 +601,13 @@ static kf_rc mb_sync_init(kf_mailbox *mb, kf_err *err) {
     pthread_condattr_destroy(&mb->wake_attr);
     return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: cannot set up mutex");
   }
+  if (pthread_mutex_init(&mb->queue_lock, NULL) != 0) {
+    pthread_mutex_destroy(&mb->lock);
+    pthread_cond_destroy(&mb->waiters_changed);
+    pthread_condattr_destroy(&mb->wake_attr);
+    return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: cannot set up mutex");
+  }
+  mb->queue_tail = &mb->queue;
   return KF_OK;
 }
 
@@ -666,6 +716,8 @@ void kf_mailbox_free(kf_mailbox *mb) {
   }
   /* Finalises the cached statements, then closes. */
   kf_sql_close(mb->db);
+  assert(!mb->queue && !mb->committing);
+  pthread_mutex_destroy(&mb->queue_lock);
   pthread_mutex_destroy(&mb->lock);
   pthread_cond_destroy(&mb->waiters_changed);
   pthread_condattr_destroy(&mb->wake_attr);
@@ -680,6 +732,14 @@ void kf_mailbox_await_waiters(kf_mailbox *mb, unsigned n) {
   pthread_mutex_unlock(&mb->lock);
 }
 
+uint64_t kf_mailbox_commits(kf_mailbox *mb) {
+  assert(mb);
+  pthread_mutex_lock(&mb->lock);
+  uint64_t n = mb->commits;
+  pthread_mutex_unlock(&mb->lock);
+  return n;
+}
+
 kf_rc kf_mailbox_attach(kf_mailbox *mb, void *ptr, void (*free_fn)(void *)) {
   assert(mb);
   mb_attachment *a = kf_malloc(sizeof(*a));
@@ -692,54 +752,6 @@ kf_rc kf_mailbox_attach(kf_mailbox *mb, void *ptr, void (*free_fn)(void *)) {
   mb->attachments = a;
   pthread_mutex_unlock(&mb->lock);
   return KF_OK;
-}
-
-/* What kf_mailbox_add hands to its transaction. */
-typedef struct mb_add_ctx {
-  const json_t *doc;
-  const void *raw;
-  size_t raw_len;
-  const char *received_at;
-  int64_t id;
-  int64_t dup; /* The first delivery's id when this is a redelivery, else 0. */
-} mb_add_ctx;
-
-/*
- * The body of kf_mailbox_add between BEGIN and COMMIT; the caller rolls back
- * on error. The first delivery is looked up in the same transaction that
- * stores the item, so two redeliveries arriving at once cannot both pass for
- * the first.
- */
-static kf_rc mb_add_locked(kf_mailbox *mb, void *ctxp, kf_err *err) {
-  mb_add_ctx *a = ctxp;
-  kf_buf identity;
-  kf_buf_init(&identity, MB_IDENTITY_MAX);
-  int64_t dup = 0;
-  kf_rc rc = mb_identity(mb->coll, a->doc, &identity);
-  if (rc != KF_OK)
-    rc = kf_err_set(err, rc, "mailbox: out of memory");
-  if (rc == KF_OK && identity.len > 0)
-    rc = mb_first_delivery(mb, identity.data, &dup, err);
-  /* The document is written once the id it must carry is known. */
-  static const char *const insert = "INSERT INTO items(received_at, doc, raw) VALUES(?1, '', ?2)";
-  if (rc == KF_OK)
-    rc = a->raw ? kf_sql_run(mb->db, NULL, err, insert, "tb", a->received_at, a->raw, a->raw_len)
-                : kf_sql_run(mb->db, NULL, err, insert, "tn", a->received_at);
-  if (rc == KF_OK) {
-    a->id = sqlite3_last_insert_rowid(mb->db);
-    assert(a->id > 0);
-    rc = mb_keys_insert(mb, a->id, a->doc, identity.data, dup, err);
-  }
-  a->dup = dup;
-  kf_buf_release(&identity);
-  char *text = NULL;
-  if (rc == KF_OK)
-    rc = mb_doc_render(mb->coll, a->doc, a->id, a->received_at, dup, &text, err);
-  if (rc == KF_OK)
-    rc =
-        kf_sql_run(mb->db, NULL, err, "UPDATE items SET doc = ?1 WHERE id = ?2", "ti", text, a->id);
-  kf_free(text);
-  return rc;
 }
 
 /*
@@ -772,35 +784,270 @@ static bool mb_may_match(const kf_mailbox_collection *coll, const kf_mailbox_fil
   return true;
 }
 
-kf_rc kf_mailbox_add(kf_mailbox *mb, json_t *doc, const void *raw, size_t raw_len, int64_t *id_out,
-                     kf_err *err) {
-  assert(mb);
-  if (!doc || !json_is_object(doc))
-    return kf_err_set(err, KF_ERR_INVALID, "mailbox: document must be a JSON object");
+/*
+ * One kf_mailbox_add on its way into the store. It lives on the adding
+ * thread's stack; the thread that commits it (the adder itself or another
+ * adder leading the group commit) fills id, dup and rc and then sets done.
+ */
+typedef struct mb_add_req {
+  struct mb_add_req *next;
+  const json_t *doc;
+  const void *raw;
+  size_t raw_len;
   char received_at[KF_TIME_ISO_MAX];
-  kf_rc rc = kf_time_format_iso(kf_time_real_now(), received_at, sizeof(received_at));
-  if (rc != KF_OK)
-    return kf_err_set(err, rc, "mailbox: cannot format the time");
-  mb_add_ctx add = {.doc = doc, .raw = raw, .raw_len = raw_len, .received_at = received_at};
+  kf_buf identity; /* Computed before queueing: it depends on doc alone. */
+  int64_t id;
+  int64_t dup; /* The first delivery's id when this is a redelivery, else 0. */
+  kf_rc rc;
+  kf_err err;
+  bool done;
+  /* The adding thread's: signalled when done, and when the commit has no leader. */
+  pthread_cond_t *wake;
+} mb_add_req;
 
-  pthread_mutex_lock(&mb->lock);
-  if (mb->count >= mb->max_items) {
-    pthread_mutex_unlock(&mb->lock);
-    return kf_err_set(err, KF_ERR_LIMIT, "mailbox: full (%zu items)", mb->max_items);
-  }
-  rc = mb_transaction(mb, mb_add_locked, &add, err);
+/*
+ * Store one item inside the open transaction, as the id after the largest
+ * given so far plus the items already stored in this transaction (next_id);
+ * the caller rolls back on error. The first delivery is looked up in the
+ * transaction that stores the item, so two redeliveries arriving at once
+ * cannot both pass for the first. Lock held.
+ */
+static kf_rc mb_add_one(kf_mailbox *mb, mb_add_req *a, int64_t next_id, kf_err *err) {
+  int64_t dup = 0;
+  kf_rc rc = KF_OK;
+  if (a->identity.len > 0)
+    rc = mb_first_delivery(mb, a->identity.data, &dup, err);
+  char *text = NULL;
+  /* Only this connection writes, so the id AUTOINCREMENT would give is known. */
+  if (rc == KF_OK)
+    rc = mb_doc_render(mb->coll, a->doc, next_id, a->received_at, dup, &text, err);
+  static const char *const insert =
+      "INSERT INTO items(id, received_at, doc, raw) VALUES(?1, ?2, ?3, ?4)";
+  if (rc == KF_OK)
+    rc = a->raw ? kf_sql_run(mb->db, NULL, err, insert, "ittb", next_id, a->received_at, text,
+                             a->raw, a->raw_len)
+                : kf_sql_run(mb->db, NULL, err, insert, "ittn", next_id, a->received_at, text);
+  kf_free(text);
+  if (rc == KF_OK)
+    rc = mb_keys_insert(mb, next_id, a->doc, a->identity.data, dup, err);
   if (rc == KF_OK) {
-    mb->count++;
-    mb->last_id = add.id;
-    for (mb_waiter *w = mb->waiting; w; w = w->next) {
-      if (mb_may_match(mb->coll, w->filter, doc, add.dup > 0))
-        pthread_cond_signal(&w->wake);
+    a->id = next_id;
+    a->dup = dup;
+  }
+  return rc;
+}
+
+/* What one transaction of a group commit stores: the requests in the list, from first. */
+typedef struct mb_batch {
+  mb_add_req *first;
+  size_t stored; /* How many of them were stored (the rest are refused as over the cap). */
+} mb_batch;
+
+/*
+ * The body of a group transaction: every request of the batch in order,
+ * each refused with KF_ERR_LIMIT once the store would hold max_items. The
+ * first failure of any other kind fails the whole transaction.
+ */
+static kf_rc mb_batch_locked(kf_mailbox *mb, void *ctx, kf_err *err) {
+  mb_batch *b = ctx;
+  b->stored = 0;
+  for (mb_add_req *a = b->first; a; a = a->next) {
+    a->rc = KF_OK;
+    if (mb->count + b->stored >= mb->max_items) {
+      a->rc = kf_err_set(&a->err, KF_ERR_LIMIT, "mailbox: full (%zu items)", mb->max_items);
+      continue;
+    }
+    kf_rc rc = mb_add_one(mb, a, mb->last_id + 1 + (int64_t)b->stored, err);
+    if (rc != KF_OK)
+      return rc;
+    b->stored++;
+  }
+  return KF_OK;
+}
+
+/* One request alone, after its group's transaction failed: it gets its own verdict. */
+static kf_rc mb_single_locked(kf_mailbox *mb, void *ctx, kf_err *err) {
+  mb_add_req *a = ctx;
+  if (mb->count >= mb->max_items)
+    return kf_err_set(err, KF_ERR_LIMIT, "mailbox: full (%zu items)", mb->max_items);
+  return mb_add_one(mb, a, mb->last_id + 1, err);
+}
+
+/* The new item a is in the store: count it and wake the waiters it may match. Lock held. */
+static void mb_added_locked(kf_mailbox *mb, const mb_add_req *a) {
+  mb->count++;
+  mb->last_id = a->id;
+  for (mb_waiter *w = mb->waiting; w; w = w->next) {
+    if (mb_may_match(mb->coll, w->filter, a->doc, a->dup > 0))
+      pthread_cond_signal(&w->wake);
+  }
+}
+
+/*
+ * Store every request of the list in one transaction, so one commit (and one
+ * write of the pages the items share) serves all the sessions that were
+ * waiting for it. If a group of several fails, each request is tried alone,
+ * so only the one at fault fails. Takes the store's lock.
+ */
+static void mb_commit_group(kf_mailbox *mb, mb_add_req *first) {
+  mb_batch b = {.first = first};
+  kf_err err;
+  kf_err_init(&err);
+  pthread_mutex_lock(&mb->lock);
+  kf_rc rc = mb_transaction(mb, mb_batch_locked, &b, &err);
+  if (rc == KF_OK) {
+    mb->commits++;
+    for (mb_add_req *a = first; a; a = a->next) {
+      if (a->rc == KF_OK)
+        mb_added_locked(mb, a);
+    }
+  } else if (!first->next) {
+    /* Alone in its group, the request failed on its own account. */
+    first->rc = rc;
+    first->err = err;
+  } else {
+    for (mb_add_req *a = first; a; a = a->next) {
+      a->rc = mb_transaction(mb, mb_single_locked, a, &a->err);
+      if (a->rc == KF_OK) {
+        mb->commits++;
+        mb_added_locked(mb, a);
+      }
     }
   }
   pthread_mutex_unlock(&mb->lock);
+}
+
+/*
+ * Group commit: the adder that finds no commit under way leads one for
+ * every request queued by then, its own included; the others sleep until
+ * theirs are done or the lead is free again. So each item is committed
+ * before kf_mailbox_add returns (a mail is answered 250 only once it is
+ * stored), and concurrent adders share commits instead of queueing for one
+ * each. One call's requests (reqs[0..n), all with the same wake) are queued
+ * together, so one commit takes all of them.
+ */
+static void mb_add_queued(kf_mailbox *mb, mb_add_req *reqs, size_t n) {
+  pthread_mutex_lock(&mb->queue_lock);
+  for (size_t i = 0; i < n; i++) {
+    *mb->queue_tail = &reqs[i];
+    mb->queue_tail = &reqs[i].next;
+  }
+  while (!reqs[0].done) {
+    if (mb->committing) {
+      pthread_cond_wait(reqs[0].wake, &mb->queue_lock);
+      continue;
+    }
+    mb->committing = true;
+    mb_add_req *first = mb->queue;
+    mb->queue = NULL;
+    mb->queue_tail = &mb->queue;
+    pthread_mutex_unlock(&mb->queue_lock);
+    mb_commit_group(mb, first);
+    pthread_mutex_lock(&mb->queue_lock);
+    mb->committing = false;
+    /* Read next before done: a finished request's owner may return at once. */
+    for (mb_add_req *a = first, *next; a; a = next) {
+      next = a->next;
+      a->done = true;
+      if (a->wake != reqs[0].wake)
+        pthread_cond_signal(a->wake);
+    }
+    /* Whoever queued meanwhile leads the next commit. */
+    if (mb->queue)
+      pthread_cond_signal(mb->queue->wake);
+  }
+  pthread_mutex_unlock(&mb->queue_lock);
+}
+
+/* Get req ready for the queue: its time and its identity. Outside any lock. */
+static kf_rc mb_add_prepare(kf_mailbox *mb, mb_add_req *req, json_t *doc, const void *raw,
+                            size_t raw_len, pthread_cond_t *wake, kf_err *err) {
+  *req = (mb_add_req){.doc = doc, .raw = raw, .raw_len = raw_len, .wake = wake};
+  kf_err_init(&req->err);
+  kf_buf_init(&req->identity, MB_IDENTITY_MAX);
+  if (!doc || !json_is_object(doc))
+    return kf_err_set(err, KF_ERR_INVALID, "mailbox: document must be a JSON object");
+  kf_rc rc = kf_time_format_iso(kf_time_real_now(), req->received_at, sizeof(req->received_at));
+  if (rc != KF_OK)
+    return kf_err_set(err, rc, "mailbox: cannot format the time");
+  rc = mb_identity(mb->coll, doc, &req->identity);
+  if (rc != KF_OK)
+    return kf_err_set(err, rc, "mailbox: out of memory");
+  return KF_OK;
+}
+
+kf_rc kf_mailbox_add(kf_mailbox *mb, json_t *doc, const void *raw, size_t raw_len, int64_t *id_out,
+                     kf_err *err) {
+  assert(mb);
+  pthread_cond_t wake;
+  if (pthread_cond_init(&wake, NULL) != 0)
+    return kf_err_set(err, KF_ERR_INTERNAL, "mailbox: cannot set up condition variable");
+  mb_add_req req;
+  kf_rc rc = mb_add_prepare(mb, &req, doc, raw, raw_len, &wake, err);
+  if (rc == KF_OK) {
+    mb_add_queued(mb, &req, 1);
+    rc = req.rc;
+    if (rc != KF_OK && err)
+      *err = req.err;
+  }
+  kf_buf_release(&req.identity);
+  pthread_cond_destroy(&wake);
   if (rc == KF_OK && id_out)
-    *id_out = add.id;
+    *id_out = req.id;
   return rc;
+}
+
+/* Mark every entry failed with rc and why. */
+static void mb_entries_fail(kf_mailbox_entry *entries, size_t n, kf_rc rc, const char *why) {
+  for (size_t i = 0; i < n; i++) {
+    entries[i].rc = kf_err_set(&entries[i].err, rc, "mailbox: %s", why);
+    entries[i].id = 0;
+  }
+}
+
+void kf_mailbox_add_all(kf_mailbox *mb, kf_mailbox_entry *entries, size_t n) {
+  assert(mb && (entries || n == 0));
+  if (n == 0)
+    return;
+  pthread_cond_t wake;
+  if (pthread_cond_init(&wake, NULL) != 0) {
+    mb_entries_fail(entries, n, KF_ERR_INTERNAL, "cannot set up condition variable");
+    return;
+  }
+  mb_add_req *reqs = kf_calloc(n, sizeof(*reqs));
+  if (!reqs) {
+    mb_entries_fail(entries, n, KF_ERR_NOMEM, "out of memory");
+    pthread_cond_destroy(&wake);
+    return;
+  }
+  /* Entries that cannot even be queued fail at once; the others go in together. */
+  size_t queued = 0;
+  for (size_t i = 0; i < n; i++) {
+    kf_mailbox_entry *e = &entries[i];
+    kf_err_init(&e->err);
+    e->id = 0;
+    mb_add_req *req = &reqs[queued];
+    e->rc = mb_add_prepare(mb, req, e->doc, e->raw, e->raw_len, &wake, &e->err);
+    if (e->rc == KF_OK)
+      queued++;
+    else
+      kf_buf_release(&req->identity);
+  }
+  if (queued > 0)
+    mb_add_queued(mb, reqs, queued);
+  for (size_t i = 0, q = 0; i < n; i++) {
+    kf_mailbox_entry *e = &entries[i];
+    if (e->rc != KF_OK)
+      continue;
+    mb_add_req *req = &reqs[q++];
+    e->rc = req->rc;
+    e->id = req->rc == KF_OK ? req->id : 0;
+    if (req->rc != KF_OK)
+      e->err = req->err;
+    kf_buf_release(&req->identity);
+  }
+  kf_free(reqs);
+  pthread_cond_destroy(&wake);
 }
 
 /* Step the one-row query sql for id; KF_ERR_NOT_FOUND when there is no row. Lock held. */
@@ -817,14 +1064,73 @@ static kf_rc mb_row_by_id(kf_mailbox *mb, const char *sql, int64_t id, kf_sql *q
   return rc;
 }
 
-/* The stored document of id; KF_ERR_NOT_FOUND if absent. Lock held. */
-static kf_rc mb_doc_locked(kf_mailbox *mb, int64_t id, json_t **out, kf_err *err) {
+void kf_mailbox_set_expand(kf_mailbox *mb, kf_mailbox_expand_fn expand, void *ctx) {
+  assert(mb);
+  mb->expand = expand;
+  mb->expand_ctx = ctx;
+}
+
+/*
+ * An item as read under the lock: its stored document and, when it is to be
+ * expanded (kf_mailbox_set_expand), a copy of its raw source, so the
+ * expansion can run after the lock is released.
+ */
+typedef struct mb_item {
+  json_t *doc;
+  char *raw; /* NULL: no raw source, or no expander. */
+  size_t raw_len;
+} mb_item;
+
+static void mb_item_release(mb_item *it) {
+  json_decref(it->doc);
+  kf_free(it->raw);
+  *it = (mb_item){0};
+}
+
+/* Read it from the current row of q: the document in column 0, the raw source in column 1. */
+static kf_rc mb_item_read(kf_mailbox *mb, const kf_sql *q, mb_item *it, kf_err *err) {
+  *it = (mb_item){0};
+  size_t len = 0;
+  const char *text = kf_sql_text(q, 0, &len);
+  kf_rc rc = mb_doc_parse(text ? text : "", len, &it->doc, err);
+  if (rc == KF_OK && mb->expand && !kf_sql_is_null(q, 1)) {
+    rc = kf_sql_text_dup(q, 1, &it->raw, &it->raw_len, err);
+    /* An empty source is still one to expand. */
+    if (rc == KF_OK && !it->raw && !(it->raw = kf_memdup0("", 0)))
+      rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+  }
+  if (rc != KF_OK)
+    mb_item_release(it);
+  return rc;
+}
+
+/*
+ * The document a reader gets for it: as stored, or built by the expander
+ * from the raw source, after the store's own members. Releases it. Runs
+ * without the lock.
+ */
+static kf_rc mb_item_finish(kf_mailbox *mb, mb_item *it, json_t **out, kf_err *err) {
+  *out = NULL;
+  if (!it->raw) {
+    *out = it->doc;
+    it->doc = NULL;
+    return KF_OK;
+  }
+  json_t *full = NULL;
+  kf_rc rc = mb->expand(mb->expand_ctx, it->doc, it->raw, it->raw_len, &full, err);
+  if (rc == KF_OK)
+    rc = mb_doc_compose(mb->coll, it->doc, full, out, err);
+  json_decref(full);
+  mb_item_release(it);
+  return rc;
+}
+
+/* The item id; KF_ERR_NOT_FOUND if absent. Lock held. */
+static kf_rc mb_item_locked(kf_mailbox *mb, int64_t id, mb_item *it, kf_err *err) {
   kf_sql q;
-  kf_rc rc = mb_row_by_id(mb, "SELECT doc FROM items WHERE id = ?1", id, &q, err);
+  kf_rc rc = mb_row_by_id(mb, "SELECT doc, raw FROM items WHERE id = ?1", id, &q, err);
   if (rc == KF_OK) {
-    size_t len = 0;
-    const char *text = kf_sql_text(&q, 0, &len);
-    rc = mb_doc_parse(text ? text : "", len, out, err);
+    rc = mb_item_read(mb, &q, it, err);
     kf_sql_finalize(&q);
   }
   return rc;
@@ -833,9 +1139,12 @@ static kf_rc mb_doc_locked(kf_mailbox *mb, int64_t id, json_t **out, kf_err *err
 kf_rc kf_mailbox_get(kf_mailbox *mb, int64_t id, json_t **out, kf_err *err) {
   assert(mb && out);
   *out = NULL;
+  mb_item it;
   pthread_mutex_lock(&mb->lock);
-  kf_rc rc = mb_doc_locked(mb, id, out, err);
+  kf_rc rc = mb_item_locked(mb, id, &it, err);
   pthread_mutex_unlock(&mb->lock);
+  if (rc == KF_OK)
+    rc = mb_item_finish(mb, &it, out, err);
   return rc;
 }
 
@@ -929,33 +1238,22 @@ static kf_rc mb_search_prepare(kf_mailbox *mb, const kf_mailbox_filter *filter, 
   return kf_sql_query(q, mb->db, err, sql, types, (int)limit, after, MB_BINDS(binds));
 }
 
-/* Run the filter query with the given limit into a new JSON array. Lock held. */
+/* Run the filter query with the given limit into items (*n of them; caller releases). Lock held. */
 static kf_rc mb_query_locked(kf_mailbox *mb, const kf_mailbox_filter *filter, unsigned limit,
-                             json_t **out, kf_err *err) {
-  *out = NULL;
+                             mb_item *items, size_t *n, kf_err *err) {
+  *n = 0;
   kf_sql q;
-  kf_rc rc = mb_search_prepare(mb, filter, limit, "", "i.doc", &q, err);
+  kf_rc rc = mb_search_prepare(mb, filter, limit, "", "i.doc, i.raw", &q, err);
   if (rc != KF_OK)
     return rc;
-  json_t *list = json_array();
-  if (!list)
-    rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
   bool row = false;
-  while (rc == KF_OK && (rc = kf_sql_step(&q, &row, err)) == KF_OK && row) {
-    size_t len = 0;
-    const char *text = kf_sql_text(&q, 0, &len);
-    json_t *doc;
-    rc = mb_doc_parse(text ? text : "", len, &doc, err);
-    if (rc == KF_OK && json_array_append_new(list, doc) != 0)
-      rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+  while (rc == KF_OK && *n < limit && (rc = kf_sql_step(&q, &row, err)) == KF_OK && row) {
+    rc = mb_item_read(mb, &q, &items[*n], err);
+    if (rc == KF_OK)
+      (*n)++;
   }
   kf_sql_finalize(&q);
-  if (rc != KF_OK) {
-    json_decref(list);
-    return rc;
-  }
-  *out = list;
-  return KF_OK;
+  return rc;
 }
 
 static unsigned mb_limit(unsigned limit) {
@@ -964,14 +1262,47 @@ static unsigned mb_limit(unsigned limit) {
   return limit > MB_LIMIT_MAX ? MB_LIMIT_MAX : limit;
 }
 
+/* The documents of items[0..n) into a new array, expanded outside the lock; releases them all. */
+static kf_rc mb_items_list(kf_mailbox *mb, mb_item *items, size_t n, json_t **out, kf_err *err) {
+  json_t *list = json_array();
+  kf_rc rc = list ? KF_OK : kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+  for (size_t i = 0; i < n; i++) {
+    json_t *doc = NULL;
+    if (rc == KF_OK)
+      rc = mb_item_finish(mb, &items[i], &doc, err);
+    if (rc == KF_OK && json_array_append_new(list, doc) != 0)
+      rc = kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+    mb_item_release(&items[i]);
+  }
+  if (rc != KF_OK) {
+    json_decref(list);
+    list = NULL;
+  }
+  *out = list;
+  return rc;
+}
+
 kf_rc kf_mailbox_list(kf_mailbox *mb, const kf_mailbox_filter *filter, json_t **out, kf_err *err) {
   assert(mb && out);
+  *out = NULL;
   kf_mailbox_filter none = {0};
   if (!filter)
     filter = &none;
+  unsigned limit = mb_limit(filter->limit);
+  mb_item *items = kf_calloc(limit, sizeof(*items));
+  if (!items)
+    return kf_err_set(err, KF_ERR_NOMEM, "mailbox: out of memory");
+  size_t n = 0;
   pthread_mutex_lock(&mb->lock);
-  kf_rc rc = mb_query_locked(mb, filter, mb_limit(filter->limit), out, err);
+  kf_rc rc = mb_query_locked(mb, filter, limit, items, &n, err);
   pthread_mutex_unlock(&mb->lock);
+  if (rc == KF_OK) {
+    rc = mb_items_list(mb, items, n, out, err);
+  } else {
+    for (size_t i = 0; i < n; i++)
+      mb_item_release(&items[i]);
+  }
+  kf_free(items);
   return rc;
 }
 
@@ -1004,13 +1335,13 @@ static struct timespec mb_deadline(int64_t timeout_ms) {
 }
 
 /*
- * The document of the oldest item above after that matches filter; *out is
- * NULL when none does. The search reads ids only; the one document comes by
- * primary key. Lock held.
+ * The oldest item above after that matches filter; out->doc is NULL when
+ * none does. The search reads ids only; the one item comes by primary key.
+ * Lock held.
  */
 static kf_rc mb_first_locked(kf_mailbox *mb, const kf_mailbox_filter *filter, int64_t after,
-                             json_t **out, kf_err *err) {
-  *out = NULL;
+                             mb_item *out, kf_err *err) {
+  *out = (mb_item){0};
   kf_mailbox_filter f = *filter;
   f.after_id = after;
   kf_sql q;
@@ -1023,7 +1354,7 @@ static kf_rc mb_first_locked(kf_mailbox *mb, const kf_mailbox_filter *filter, in
   kf_sql_finalize(&q);
   if (rc != KF_OK || id == 0)
     return rc;
-  return mb_doc_locked(mb, id, out, err);
+  return mb_item_locked(mb, id, out, err);
 }
 
 /*
@@ -1031,14 +1362,14 @@ static kf_rc mb_first_locked(kf_mailbox *mb, const kf_mailbox_filter *filter, in
  * deadline or a shutdown, and look again: only above the cursor. Lock held.
  */
 static kf_rc mb_wait_locked(kf_mailbox *mb, mb_waiter *w, const struct timespec *deadline,
-                            int64_t timeout_ms, json_t **out, kf_err *err) {
+                            int64_t timeout_ms, mb_item *out, kf_err *err) {
   int64_t cursor = w->filter->after_id > 0 ? w->filter->after_id : 0;
   for (;;) {
     /* Checking under the mutex that kf_mailbox_add signals under means an
      * item stored after this check always wakes us if it may match. */
     int64_t seen = mb->last_id;
     kf_rc rc = mb_first_locked(mb, w->filter, cursor, out, err);
-    if (rc != KF_OK || *out)
+    if (rc != KF_OK || out->doc)
       return rc;
     /* Nothing up to seen matches, and stored items never change: from now
      * on only newer ids can. */
@@ -1050,7 +1381,7 @@ static kf_rc mb_wait_locked(kf_mailbox *mb, mb_waiter *w, const struct timespec 
     if (werr == ETIMEDOUT) {
       /* One last look: an add may have raced with the deadline. */
       rc = mb_first_locked(mb, w->filter, cursor, out, err);
-      if (rc == KF_OK && !*out)
+      if (rc == KF_OK && !out->doc)
         rc = kf_err_set(err, KF_ERR_TIMEOUT, "mailbox: nothing matched within %lld ms",
                         (long long)timeout_ms);
       return rc;
@@ -1086,7 +1417,8 @@ kf_rc kf_mailbox_wait(kf_mailbox *mb, const kf_mailbox_filter *filter, int64_t t
   mb->waiting = &w;
   mb->waiters++;
   pthread_cond_broadcast(&mb->waiters_changed);
-  kf_rc rc = mb_wait_locked(mb, &w, &deadline, timeout_ms, out, err);
+  mb_item found;
+  kf_rc rc = mb_wait_locked(mb, &w, &deadline, timeout_ms, &found, err);
   if (w.prev)
     w.prev->next = w.next;
   else
@@ -1098,6 +1430,8 @@ kf_rc kf_mailbox_wait(kf_mailbox *mb, const kf_mailbox_filter *filter, int64_t t
   pthread_mutex_unlock(&mb->lock);
   /* Unlinked under the mutex, so no add or shutdown can signal it any more. */
   pthread_cond_destroy(&w.wake);
+  if (rc == KF_OK)
+    rc = mb_item_finish(mb, &found, out, err);
   return rc;
 }
 

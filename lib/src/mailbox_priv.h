@@ -9,6 +9,8 @@
 #ifndef KF_MAILBOX_PRIV_H
 #define KF_MAILBOX_PRIV_H
 
+#include <stdint.h>
+
 #include "kf/buf.h"
 #include "kf/error.h"
 #include "kf/mailbox.h"
@@ -36,5 +38,12 @@ void kf_mailbox_await_waiters(kf_mailbox *mb, unsigned n);
  * later look, whose cursor is inside each (key, value, item_id) lookup.
  */
 kf_rc kf_mailbox_plan(kf_mailbox *mb, const kf_mailbox_filter *filter, kf_buf *out, kf_err *err);
+
+/*
+ * How many transactions have stored items so far (each group commit of
+ * kf_mailbox_add and kf_mailbox_add_all counts once), so tests can prove that
+ * items added together share one commit.
+ */
+uint64_t kf_mailbox_commits(kf_mailbox *mb);
 
 #endif

@@ -1,19 +1,27 @@
 /*
  * km_listener.h: the network side of konform-mail's SMTP server.
  *
- * One accept thread and one thread per SMTP session, up to max_sessions in
- * all and max_sessions_per_ip from one peer address (a connection beyond
- * either gets 421 4.3.2 and is closed, unless a stale session makes room),
- * so peers that hold sessions open cannot take the slots of everyone else.
- * A session that has had no reply for evict_after_ms (a peer that trickles
- * never completes a line) is ended with 421 4.4.2 when a newcomer needs its
- * place. Each session waits in
- * poll() with an idle timeout (421 4.4.2 when it passes), and within the
- * engine's deadlines for one command line and for the DATA phase
- * (km_smtp_config; 421 4.4.2 as well), so a peer sending a byte now and then
- * cannot hold a session forever. Peers are logged by
- * numeric address only: no reverse DNS lookup ever happens. Stopping closes a
- * pipe every thread polls on, so shutdown is event-driven and prompt.
+ * One thread serves every SMTP session: it waits in poll() on the listening
+ * socket and on all session sockets at once, feeds what arrives to each
+ * session's engine (km_smtp) and sends the replies. A complete message goes
+ * to a second thread, the delivery thread, which hands every message waiting
+ * by then to the deliver function in one call (so the store can commit them
+ * together) while the first thread goes on serving the other sessions; the
+ * session's 250 (or 4xx) goes out once the verdict is back, and until then
+ * the session takes no input. No thread is started per connection.
+ *
+ * At most max_sessions sessions in all and max_sessions_per_ip from one peer
+ * address (a connection beyond either gets 421 4.3.2 and is closed, unless a
+ * stale session makes room), so peers that hold sessions open cannot take
+ * the slots of everyone else. A session that has had no reply for
+ * evict_after_ms (a peer that trickles never completes a line) is ended with
+ * 421 4.4.2 when a newcomer needs its place. Each session has an idle timeout
+ * (421 4.4.2 when it passes) and the engine's deadlines for one command line
+ * and for the DATA phase (km_smtp_config; 421 4.4.2 as well), so a peer
+ * sending a byte now and then cannot hold a session forever; a peer that
+ * takes no replies for 30 s is dropped. Peers are logged by numeric address
+ * only: no reverse DNS lookup ever happens. Stopping closes a pipe the thread
+ * polls on, so shutdown is event-driven and prompt.
  */
 #ifndef KM_LISTENER_H
 #define KM_LISTENER_H
@@ -36,25 +44,48 @@ typedef struct km_listener_config {
   km_smtp_config smtp; /* Passed to every session (its strings are copied). */
 } km_listener_config;
 
+/*
+ * One complete message on its way to the store, and the verdict on it. The
+ * envelope and the bytes are borrowed from the session until the deliver
+ * function returns.
+ */
+typedef struct km_delivery {
+  km_smtp_envelope env;
+  const char *data; /* len bytes after dot-unstuffing, NUL-terminated. */
+  size_t len;
+  kf_rc rc;   /* Set by the function: as a km_smtp_deliver_fn returns it. */
+  int64_t id; /* Set by the function: the stored id for the reply, or 0. */
+} km_delivery;
+
+/*
+ * Deliver msgs[0..n): store each and set its rc and id, returning once all
+ * are stored (a session is answered 250 only then). Called from the delivery
+ * thread only, one call at a time.
+ */
+typedef void (*km_listener_batch_fn)(void *ctx, km_delivery *const *msgs, size_t n);
+
 /* Fill cfg with the defaults above. */
 void km_listener_config_init(km_listener_config *cfg);
 
 typedef struct km_listener km_listener;
 
 /*
- * Create a listener (not yet bound). deliver is called from session threads,
- * possibly several at once, so it must be thread-safe; ctx is borrowed and
- * must outlive the listener. Caller frees with km_listener_free.
+ * Create a listener (not yet bound). Every message goes to deliver_batch, or
+ * with that NULL to deliver, one message at a time; either is called from
+ * the delivery thread only. ctx is borrowed and must outlive the listener.
+ * Caller frees with km_listener_free.
  */
-kf_rc km_listener_new(const km_listener_config *cfg, km_smtp_deliver_fn deliver, void *ctx,
-                      km_listener **out, kf_err *err);
+kf_rc km_listener_new(const km_listener_config *cfg, km_smtp_deliver_fn deliver,
+                      km_listener_batch_fn deliver_batch, void *ctx, km_listener **out,
+                      kf_err *err);
 /* Bind, listen and start accepting. */
 kf_rc km_listener_start(km_listener *l, kf_err *err);
 /* The port actually bound (useful with port 0); 0 before start. */
 unsigned km_listener_port(const km_listener *l);
 /*
  * Stop accepting, tell every session to end (421 4.3.2; a message in DATA is
- * dropped, never half-stored) and wait until all have ended. Idempotent.
+ * dropped, never half-stored; one already with the deliver function gets its
+ * verdict first) and wait until all have ended. Idempotent.
  */
 void km_listener_stop(km_listener *l);
 /* Stop (if running) and free. NULL is fine. */

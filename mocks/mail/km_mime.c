@@ -20,6 +20,7 @@
 #include <libxml/HTMLparser.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,17 @@ void km_mime_global_shutdown(void) {
 /* ---- UTF-8 helpers. ---- */
 
 /*
+ * The length of the run of ASCII bytes other than NUL at s: they need no
+ * UTF-8 decoding, and most of a mail is such bytes.
+ */
+static size_t mime_ascii_run(const char *s, size_t len) {
+  size_t i = 0;
+  while (i < len && (unsigned char)(s[i] - 1) < 0x7f)
+    i++;
+  return i;
+}
+
+/*
  * Append s as UTF-8, replacing each invalid byte and each NUL with U+FFFD. Sets
  * *clean to false when anything had to be replaced.
  */
@@ -63,6 +75,9 @@ static kf_rc mime_append_lossy_utf8(kf_buf *buf, const char *s, size_t len, bool
   while (i < len) {
     size_t run = i;
     while (run < len) {
+      run += mime_ascii_run(s + run, len - run);
+      if (run == len)
+        break;
       uint32_t cp;
       size_t n = kf_utf8_decode(s + run, len - run, &cp);
       if (n == 0 || cp == 0)
@@ -89,14 +104,18 @@ static kf_rc mime_append_lossy_utf8(kf_buf *buf, const char *s, size_t len, bool
  * out of memory. *clean turns false when anything had to be replaced.
  */
 static json_t *mime_json_string(const char *s, size_t len, bool *clean) {
-  if (kf_utf8_valid(s, len) && memchr(s, '\0', len) == NULL)
-    return json_stringn(s, len);
+  size_t ascii = mime_ascii_run(s, len);
+  /* Checked here, so jansson need not check the UTF-8 again. */
+  if (ascii == len ||
+      (kf_utf8_valid(s + ascii, len - ascii) && memchr(s + ascii, '\0', len - ascii) == NULL))
+    return json_stringn_nocheck(s, len);
   kf_buf buf;
   /* Every byte may become a 3-byte U+FFFD; the cap cannot overflow for a real length. */
   kf_buf_init(&buf, len * 3 + 1);
   json_t *j = NULL;
   if (mime_append_lossy_utf8(&buf, s, len, clean) == KF_OK) {
-    j = json_stringn(buf.data != NULL ? buf.data : "", buf.len);
+    /* Repaired: valid UTF-8 without NUL. */
+    j = json_stringn_nocheck(buf.data != NULL ? buf.data : "", buf.len);
   }
   kf_buf_release(&buf);
   return j;
@@ -247,6 +266,11 @@ static size_t mime_url_trim(const char *url, size_t len) {
 static kf_rc mime_links_from_text(json_t *links, const char *text, size_t len) {
   size_t i = 0;
   while (i < len) {
+    /* A URL starts with h or H; the bytes before the next one need no look. */
+    while (i < len && (text[i] | 0x20) != 'h')
+      i++;
+    if (i == len)
+      break;
     size_t scheme = 0;
     if (len - i >= 8 && kf_str_starts_with_ci(text + i, "https://")) {
       scheme = 8;
@@ -648,8 +672,8 @@ static kf_rc mime_defaults(json_t *doc, size_t len) {
   return rc;
 }
 
-/* The address and summary members: from, to, subject, date, message_id (after mime_headers). */
-static kf_rc mime_summary(json_t *doc, GMimeMessage *msg, bool *clean) {
+/* The members GMime's view of the message gives: from, to, date (after mime_headers). */
+static kf_rc mime_addressing(json_t *doc, GMimeMessage *msg, bool *clean) {
   json_t *from_addrs = json_array();
   if (from_addrs == NULL)
     return KF_ERR_NOMEM;
@@ -671,18 +695,10 @@ static kf_rc mime_summary(json_t *doc, GMimeMessage *msg, bool *clean) {
     return rc;
   }
   rc = mime_set(doc, "to", to);
-  /* Subject and Date as headers has them: the first one, every byte of it. */
-  json_t *headers = json_object_get(doc, "headers");
-  json_t *subject = json_object_get(headers, "subject");
-  json_t *date = json_object_get(headers, "date");
-  if (rc == KF_OK)
-    rc = mime_set(doc, "subject", subject != NULL ? json_incref(subject) : json_null());
+  /* Date as headers has it: the first one, every byte of it. */
+  json_t *date = json_object_get(json_object_get(doc, "headers"), "date");
   if (rc == KF_OK)
     rc = mime_set(doc, "date", date != NULL ? json_incref(date) : json_null());
-  if (rc == KF_OK) {
-    rc = mime_set(doc, "message_id",
-                  mime_json_string_or_null(g_mime_message_get_message_id(msg), clean));
-  }
   return rc;
 }
 
@@ -739,7 +755,7 @@ static kf_rc mime_from_message(json_t *doc, GMimeMessage *msg, const char *raw, 
   bool bodies_clean = true;
   kf_rc rc = mime_headers(doc, raw, len, &headers_clean);
   if (rc == KF_OK)
-    rc = mime_summary(doc, msg, &headers_clean);
+    rc = mime_addressing(doc, msg, &headers_clean);
   if (rc == KF_OK)
     rc = mime_bodies(doc, msg, &bodies_clean);
   json_t *headers = json_object_get(doc, "headers");
@@ -750,29 +766,168 @@ static kf_rc mime_from_message(json_t *doc, GMimeMessage *msg, const char *raw, 
   return rc;
 }
 
-kf_rc km_mime_decode(const char *raw, size_t len, const km_smtp_envelope *env, json_t **out,
-                     kf_err *err) {
+/* ---- What the store needs at once, and the rest. ---- */
+
+/*
+ * The value of f as GMime keeps it, for the message_id GMime would give:
+ * cut at the first NUL (GMime holds a value as a C string), unfolded, and
+ * NUL-terminated in out.
+ */
+static kf_rc mime_field_c_value(const km_header_field *f, kf_buf *out) {
+  km_header_field cut = *f;
+  const char *nul = memchr(f->value, '\0', f->value_len);
+  if (nul != NULL)
+    cut.value_len = (size_t)(nul - f->value);
+  kf_rc rc = km_header_unfold(&cut, out);
+  return rc == KF_OK ? kf_buf_append(out, "", 0) : rc;
+}
+
+static bool mime_field_is(const km_header_field *f, const char *name) {
+  size_t n = strlen(name);
+  return f->name_len == n && kf_str_starts_with_ci(f->name, name);
+}
+
+/*
+ * message_id as GMime reads it (gmime-message.c): the last Message-Id field
+ * wins, its value RFC 2047 decoded and then taken apart as a msg-id (the
+ * angle brackets, comments and blanks go). JSON null without the field or
+ * an id. Needs the GMime lock for the decoding's charset converters.
+ */
+static kf_rc mime_message_id(const char *raw, size_t len, json_t **out) {
+  *out = NULL;
+  km_header_iter it;
+  km_header_iter_init(&it, raw, len);
+  km_header_field f, last = {0};
+  bool found = false;
+  while (km_header_iter_next(&it, &f)) {
+    if (mime_field_is(&f, "message-id")) {
+      last = f;
+      found = true;
+    }
+  }
+  if (!found) {
+    *out = json_null();
+    return *out != NULL ? KF_OK : KF_ERR_NOMEM;
+  }
+  kf_buf value;
+  kf_buf_init(&value, last.value_len + 1);
+  kf_rc rc = mime_field_c_value(&last, &value);
+  if (rc == KF_OK) {
+    char *decoded = g_mime_utils_header_decode_text(NULL, value.data);
+    char *id = g_mime_utils_decode_message_id(decoded != NULL ? decoded : "");
+    bool clean = true;
+    *out = mime_json_string_or_null(id, &clean);
+    g_free(id);
+    g_free(decoded);
+    if (*out == NULL)
+      rc = KF_ERR_NOMEM;
+  }
+  kf_buf_release(&value);
+  return rc;
+}
+
+/* subject as headers has it: the first Subject field, unfolded and decoded; JSON null without one.
+ */
+static json_t *mime_subject(const char *raw, size_t len) {
+  km_header_iter it;
+  km_header_iter_init(&it, raw, len);
+  km_header_field f;
+  while (km_header_iter_next(&it, &f)) {
+    if (!mime_field_is(&f, "subject"))
+      continue;
+    kf_buf value;
+    kf_buf_init(&value, f.value_len + 1);
+    kf_rc rc = km_header_unfold(&f, &value);
+    if (rc == KF_OK)
+      rc = kf_buf_append(&value, "", 0);
+    bool clean = true;
+    json_t *s = rc == KF_OK ? mime_header_decode(value.data, value.len, &clean) : NULL;
+    kf_buf_release(&value);
+    return s;
+  }
+  return json_null();
+}
+
+/*
+ * GMime and GLib keep process-wide caches behind their own futex-based
+ * locks, which ThreadSanitizer cannot see: the time zones that parsing a
+ * Date field creates and frees (g_time_zone_new_identifier, reached from
+ * g_mime_parser_construct_message), and the charset converters. Every use of
+ * GMime in this file holds this mutex, so those caches are only ever touched
+ * by one thread at a time in an order TSan sees. It costs next to nothing:
+ * a mail is decoded when it is read, and storing one takes it for a few
+ * microseconds.
+ */
+static pthread_mutex_t mime_gmime_lock = PTHREAD_MUTEX_INITIALIZER;
+
+kf_rc km_mime_summary(const char *raw, size_t len, const km_smtp_envelope *env, json_t **out,
+                      kf_err *err) {
   assert(out != NULL && (raw != NULL || len == 0));
   *out = NULL;
+  raw = raw != NULL ? raw : "";
   json_t *doc = json_object();
-  if (doc == NULL)
-    return kf_err_set(err, KF_ERR_NOMEM, "out of memory decoding a message");
-  kf_rc rc = mime_envelope(doc, env);
+  kf_rc rc = doc != NULL ? mime_envelope(doc, env) : KF_ERR_NOMEM;
+  json_t *message_id = NULL;
+  json_t *subject = NULL;
+  if (rc == KF_OK) {
+    pthread_mutex_lock(&mime_gmime_lock);
+    subject = mime_subject(raw, len);
+    rc = mime_message_id(raw, len, &message_id);
+    pthread_mutex_unlock(&mime_gmime_lock);
+  }
   if (rc == KF_OK)
-    rc = mime_defaults(doc, len);
+    rc = mime_set(doc, "subject", subject);
+  else
+    json_decref(subject);
+  if (rc == KF_OK)
+    rc = mime_set(doc, "message_id", message_id);
+  else
+    json_decref(message_id);
   if (rc != KF_OK) {
     json_decref(doc);
-    return kf_err_set(err, rc, "out of memory decoding a message");
+    return kf_err_set(err, rc, "out of memory reading a message's header");
   }
+  *out = doc;
+  return KF_OK;
+}
 
-  GMimeStream *stream = g_mime_stream_mem_new_with_buffer(raw != NULL ? raw : "", len);
+/* Fill doc (after its defaults) from GMime's parse of raw, holding the GMime lock. */
+static kf_rc mime_parse_into(json_t *doc, const char *raw, size_t len) {
+  kf_rc rc = KF_OK;
+  pthread_mutex_lock(&mime_gmime_lock);
+  GMimeStream *stream = g_mime_stream_mem_new_with_buffer(raw, len);
   GMimeParser *parser = g_mime_parser_new_with_stream(stream);
   GMimeMessage *msg = g_mime_parser_construct_message(parser, NULL);
   g_object_unref(parser);
   g_object_unref(stream);
   if (msg != NULL) {
-    rc = mime_from_message(doc, msg, raw != NULL ? raw : "", len);
+    rc = mime_from_message(doc, msg, raw, len);
+    /* Also frees the message's date, and with it maybe a cached time zone. */
     g_object_unref(msg);
+  }
+  pthread_mutex_unlock(&mime_gmime_lock);
+  return rc;
+}
+
+kf_rc km_mime_expand(const json_t *summary, const char *raw, size_t len, json_t **out,
+                     kf_err *err) {
+  assert(summary != NULL && out != NULL && (raw != NULL || len == 0));
+  *out = NULL;
+  raw = raw != NULL ? raw : "";
+  json_t *doc = json_object();
+  if (doc == NULL)
+    return kf_err_set(err, KF_ERR_NOMEM, "out of memory decoding a message");
+  json_t *envelope = json_object_get(summary, "envelope");
+  kf_rc rc = mime_set(doc, "envelope", envelope != NULL ? json_incref(envelope) : json_null());
+  if (rc == KF_OK)
+    rc = mime_defaults(doc, len);
+  if (rc == KF_OK)
+    rc = mime_parse_into(doc, raw, len);
+  /* The store searched and matched the mail by these: the document says the same. */
+  static const char *const kept[] = {"subject", "message_id"};
+  for (size_t i = 0; rc == KF_OK && i < sizeof(kept) / sizeof(kept[0]); i++) {
+    json_t *v = json_object_get(summary, kept[i]);
+    rc = mime_set(doc, kept[i], v != NULL ? json_incref(v) : json_null());
   }
   if (rc != KF_OK) {
     json_decref(doc);
@@ -780,4 +935,16 @@ kf_rc km_mime_decode(const char *raw, size_t len, const km_smtp_envelope *env, j
   }
   *out = doc;
   return KF_OK;
+}
+
+kf_rc km_mime_decode(const char *raw, size_t len, const km_smtp_envelope *env, json_t **out,
+                     kf_err *err) {
+  assert(out != NULL && (raw != NULL || len == 0));
+  *out = NULL;
+  json_t *summary = NULL;
+  kf_rc rc = km_mime_summary(raw, len, env, &summary, err);
+  if (rc == KF_OK)
+    rc = km_mime_expand(summary, raw, len, out, err);
+  json_decref(summary);
+  return rc;
 }

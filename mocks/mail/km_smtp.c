@@ -33,6 +33,8 @@
 #define KM_SMTP_LINE_STORE (KM_SMTP_TEXT_LINE_MAX + 1)
 /* RFC 5321 4.5.3.1.3: a path is at most 256 octets including the brackets. */
 #define KM_SMTP_PATH_MAX 256
+/* A message buffer up to this size is kept for the session's next message. */
+#define KM_SMTP_KEEP_BODY ((size_t)64 * 1024)
 
 typedef enum km_smtp_mode { KM_MODE_COMMAND, KM_MODE_DATA } km_smtp_mode;
 
@@ -79,6 +81,7 @@ struct km_smtp {
   bool greeted;  /* HELO or EHLO was accepted. */
   bool extended; /* It was EHLO, so MAIL/RCPT parameters are allowed. */
   bool closed;
+  bool awaiting; /* Without a deliver callback: a complete message waits for its verdict. */
   unsigned errors_in_row;
 
   /* Time, as given by km_smtp_set_now, and when the slow-peer limits started. */
@@ -120,7 +123,7 @@ void km_smtp_config_init(km_smtp_config *cfg) {
 }
 
 kf_rc km_smtp_new(const km_smtp_config *cfg, km_smtp_deliver_fn deliver, void *ctx, km_smtp **out) {
-  assert(cfg != NULL && deliver != NULL && out != NULL);
+  assert(cfg != NULL && out != NULL);
   *out = NULL;
   km_smtp *s = kf_calloc(1, sizeof(*s));
   if (s == NULL)
@@ -159,9 +162,16 @@ static void smtp_transaction_reset(km_smtp *s) {
   s->rcpts = NULL;
   s->rcpts_len = 0;
   s->rcpts_cap = 0;
-  /* Release rather than reset: an idle session should not hold a 10 MiB body. */
-  kf_buf_release(&s->msg);
-  kf_buf_init(&s->msg, s->max_message_bytes);
+  /*
+   * An idle session should not hold a 10 MiB body, but one of a few KiB is
+   * kept for the next message rather than grown again from nothing.
+   */
+  if (s->msg.cap > KM_SMTP_KEEP_BODY) {
+    kf_buf_release(&s->msg);
+    kf_buf_init(&s->msg, s->max_message_bytes);
+  } else {
+    kf_buf_reset(&s->msg);
+  }
   s->problem = KM_DATA_OK;
 }
 
@@ -211,10 +221,16 @@ static kf_rc smtp_reply(km_smtp *s, kf_buf *out, const char *fmt, ...) {
   } else if (smtp_is_protocol_error(fmt)) {
     s->errors_in_row++;
   }
-  va_list ap;
-  va_start(ap, fmt);
-  kf_rc rc = kf_buf_vappendf(out, fmt, ap);
-  va_end(ap);
+  kf_rc rc;
+  /* Most replies are fixed text: no formatting for those (every mail has four). */
+  if (strchr(fmt, '%') == NULL) {
+    rc = kf_buf_append_str(out, fmt);
+  } else {
+    va_list ap;
+    va_start(ap, fmt);
+    rc = kf_buf_vappendf(out, fmt, ap);
+    va_end(ap);
+  }
   if (rc != KF_OK)
     return rc;
   return kf_buf_append(out, "\r\n", 2);
@@ -723,18 +739,21 @@ static void smtp_data_problem(km_smtp *s, km_data_problem p) {
     s->problem = p;
 }
 
-/* Hand a complete, valid message to the deliver callback and reply with its verdict. */
-static kf_rc smtp_deliver(km_smtp *s, kf_buf *out) {
-  km_smtp_envelope env = {
+void km_smtp_message(const km_smtp *s, km_smtp_envelope *env, const char **data, size_t *len) {
+  assert(s != NULL && env != NULL && data != NULL && len != NULL);
+  *env = (km_smtp_envelope){
       .mail_from = s->mail_from,
       .rcpt_to = (const char *const *)s->rcpts,
       .rcpt_to_len = s->rcpts_len,
       .smtputf8 = s->smtputf8,
       .body_8bitmime = s->body_8bitmime,
   };
-  int64_t id = 0;
-  const char *data = s->msg.data != NULL ? s->msg.data : "";
-  kf_rc delivered = s->deliver(s->ctx, &env, data, s->msg.len, &id);
+  *data = s->msg.data != NULL ? s->msg.data : "";
+  *len = s->msg.len;
+}
+
+/* The reply to a delivery's verdict (as km_smtp_deliver_fn returns it). */
+static kf_rc smtp_verdict(km_smtp *s, kf_rc delivered, int64_t id, kf_buf *out) {
   if (delivered == KF_OK && id > 0)
     return smtp_reply(s, out, "250 2.0.0 OK: queued as %lld", (long long)id);
   if (delivered == KF_OK)
@@ -745,12 +764,47 @@ static kf_rc smtp_deliver(km_smtp *s, kf_buf *out) {
   return smtp_reply(s, out, km_data_replies[KM_DATA_NOMEM], s->max_message_bytes);
 }
 
+/*
+ * Hand a complete, valid message to the deliver callback and reply with its
+ * verdict; without a callback, keep it until km_smtp_delivered.
+ */
+static kf_rc smtp_deliver(km_smtp *s, kf_buf *out) {
+  if (s->deliver == NULL) {
+    s->awaiting = true;
+    return KF_OK;
+  }
+  km_smtp_envelope env;
+  const char *data = NULL;
+  size_t len = 0;
+  km_smtp_message(s, &env, &data, &len);
+  int64_t id = 0;
+  kf_rc delivered = s->deliver(s->ctx, &env, data, len, &id);
+  return smtp_verdict(s, delivered, id, out);
+}
+
+bool km_smtp_awaiting(const km_smtp *s) {
+  assert(s != NULL);
+  return s->awaiting;
+}
+
+kf_rc km_smtp_delivered(km_smtp *s, kf_rc delivered, int64_t id, kf_buf *out) {
+  assert(s != NULL && s->awaiting && out != NULL);
+  s->awaiting = false;
+  kf_rc rc = smtp_verdict(s, delivered, id, out);
+  smtp_transaction_reset(s);
+  if (rc != KF_OK)
+    s->closed = true;
+  return rc;
+}
+
 /* The terminating "." line arrived: judge and deliver the message. */
 static kf_rc smtp_data_end(km_smtp *s, kf_buf *out) {
   s->mode = KM_MODE_COMMAND;
   kf_rc rc;
   if (s->problem == KM_DATA_OK) {
     rc = smtp_deliver(s, out);
+    if (s->awaiting)
+      return rc; /* The transaction ends with the verdict. */
   } else {
     /* The one reply format that names a number takes the size limit. */
     rc = smtp_reply(s, out, km_data_replies[s->problem], s->max_message_bytes);
@@ -843,20 +897,58 @@ static kf_rc smtp_line(km_smtp *s, kf_buf *out) {
 }
 
 kf_rc km_smtp_feed(km_smtp *s, const char *data, size_t len, kf_buf *out) {
-  assert(s != NULL && out != NULL && (data != NULL || len == 0));
-  for (size_t i = 0; i < len && !s->closed; i++) {
-    char c = data[i];
+  size_t used = 0;
+  kf_rc rc = km_smtp_feed_some(s, data, len, out, &used);
+  assert(rc != KF_OK || used == len || s->closed || s->awaiting);
+  return rc;
+}
+
+/*
+ * Take in the whole line data[0..lf) (lf bytes before its LF) at once, as
+ * the byte-by-byte path of km_smtp_feed_some would, at the start of a line:
+ * the first bytes into line, CRs judged, the total counted.
+ */
+static void smtp_take_line(km_smtp *s, const char *data, size_t lf) {
+  assert(s->line_total == 0 && !s->prev_cr && !s->line_bare_cr);
+  if (s->mode == KM_MODE_COMMAND)
+    s->line_started_ms = s->now_ms;
+  size_t keep = lf < sizeof(s->line) - 1 ? lf : sizeof(s->line) - 1;
+  memcpy(s->line, data, keep);
+  s->line_len = keep;
+  s->line_total = lf;
+  /* A CR followed by anything but the LF is bare. */
+  s->line_bare_cr = lf > 1 && memchr(data, '\r', lf - 1) != NULL;
+  s->prev_cr = lf > 0 && data[lf - 1] == '\r';
+}
+
+/* The LF of a line arrived: handle the line, and drop a peer that keeps erring. */
+static kf_rc smtp_line_end(km_smtp *s, kf_buf *out) {
+  kf_rc rc = smtp_line(s, out);
+  if (rc == KF_OK && !s->closed && s->errors_in_row >= s->max_errors) {
+    s->closed = true;
+    rc = kf_buf_appendf(out, "421 4.7.0 %s Too many errors, closing connection\r\n", s->hostname);
+  }
+  if (rc != KF_OK)
+    s->closed = true;
+  return rc;
+}
+
+kf_rc km_smtp_feed_some(km_smtp *s, const char *data, size_t len, kf_buf *out, size_t *used) {
+  assert(s != NULL && out != NULL && used != NULL && (data != NULL || len == 0));
+  size_t i = 0;
+  kf_rc rc = KF_OK;
+  while (rc == KF_OK && i < len && !s->closed && !s->awaiting) {
+    /* A whole line in the input: taken in one go (a mail is mostly such lines). */
+    const char *lf = s->line_total == 0 ? memchr(data + i, '\n', len - i) : NULL;
+    if (lf != NULL) {
+      smtp_take_line(s, data + i, (size_t)(lf - (data + i)));
+      i = (size_t)(lf - data) + 1;
+      rc = smtp_line_end(s, out);
+      continue;
+    }
+    char c = data[i++];
     if (c == '\n') {
-      kf_rc rc = smtp_line(s, out);
-      if (rc == KF_OK && !s->closed && s->errors_in_row >= s->max_errors) {
-        s->closed = true;
-        rc = kf_buf_appendf(out, "421 4.7.0 %s Too many errors, closing connection\r\n",
-                            s->hostname);
-      }
-      if (rc != KF_OK) {
-        s->closed = true;
-        return rc;
-      }
+      rc = smtp_line_end(s, out);
       continue;
     }
     /* A command line's time limit runs from its first byte. */
@@ -869,5 +961,7 @@ kf_rc km_smtp_feed(km_smtp *s, const char *data, size_t len, kf_buf *out) {
       s->line[s->line_len++] = c;
     s->line_total++;
   }
-  return KF_OK;
+  /* Bytes after the session closed are ignored. */
+  *used = s->closed ? len : i;
+  return rc;
 }

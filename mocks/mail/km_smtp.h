@@ -72,7 +72,11 @@ typedef kf_rc (*km_smtp_deliver_fn)(void *ctx, const km_smtp_envelope *env, cons
 
 typedef struct km_smtp km_smtp;
 
-/* A new session; cfg's strings are copied, ctx is borrowed. Caller frees with km_smtp_free. */
+/*
+ * A new session; cfg's strings are copied, ctx is borrowed. Caller frees with
+ * km_smtp_free. With deliver NULL the verdict on a message comes later: see
+ * km_smtp_feed_some and km_smtp_delivered.
+ */
 kf_rc km_smtp_new(const km_smtp_config *cfg, km_smtp_deliver_fn deliver, void *ctx, km_smtp **out);
 /* Free the session and everything it holds. NULL is fine. */
 void km_smtp_free(km_smtp *s);
@@ -88,6 +92,33 @@ kf_rc km_smtp_greeting(km_smtp *s, kf_buf *out);
  * send what is in out and drop the connection.
  */
 kf_rc km_smtp_feed(km_smtp *s, const char *data, size_t len, kf_buf *out);
+
+/*
+ * km_smtp_feed that may stop early: in a session without a deliver callback
+ * it stops after the final dot of a message, which then awaits its verdict
+ * (km_smtp_awaiting). *used is how many bytes were taken in (all of them
+ * unless a message awaits); the caller keeps the rest and feeds it once
+ * km_smtp_delivered answered. So replies stay in order and a pipelining
+ * peer's next commands wait for the message before them.
+ */
+kf_rc km_smtp_feed_some(km_smtp *s, const char *data, size_t len, kf_buf *out, size_t *used);
+
+/* A message awaits its verdict; the session takes no input until km_smtp_delivered. */
+bool km_smtp_awaiting(const km_smtp *s);
+
+/*
+ * The awaiting message: its envelope and bytes (dot-unstuffing undone,
+ * NUL-terminated), borrowed from the session until km_smtp_delivered.
+ */
+void km_smtp_message(const km_smtp *s, km_smtp_envelope *env, const char **data, size_t *len);
+
+/*
+ * The verdict on the awaiting message, as a deliver callback would return it
+ * (delivered and id, see km_smtp_deliver_fn): appends its reply to out and
+ * ends the transaction. A result other than KF_OK is out's failure, as for
+ * km_smtp_feed.
+ */
+kf_rc km_smtp_delivered(km_smtp *s, kf_rc delivered, int64_t id, kf_buf *out);
 
 /* The session has ended (QUIT, too many errors, timeout, shutdown, failure). */
 bool km_smtp_closed(const km_smtp *s);

@@ -26,41 +26,7 @@
 #include "km_listener.h"
 #include "km_mime.h"
 #include "km_smtp.h"
-
-/* The most mails kept at once; a conformance run sends far fewer. */
-#define MAIL_MAX_ITEMS 100000
-
-/* Store one received message: decode it, then add document and raw source at once. */
-static kf_rc mail_deliver(void *ctx, const km_smtp_envelope *env, const char *data, size_t len,
-                          int64_t *id_out) {
-  kf_mailbox *mb = ctx;
-  kf_err err;
-  kf_err_init(&err);
-  json_t *doc = NULL;
-  kf_rc rc = km_mime_decode(data, len, env, &doc, &err);
-  if (rc != KF_OK) {
-    kf_warn("mail from <%s> not stored: %s", env->mail_from, err.message);
-    return rc;
-  }
-  /* The "messages" collection finds the search values in the document. */
-  rc = kf_mailbox_add(mb, doc, data, len, id_out, &err);
-  if (rc == KF_OK) {
-    kf_info("stored mail %lld from <%s> to %zu recipient(s), %zu bytes, mime_valid %s",
-            (long long)*id_out, env->mail_from, env->rcpt_to_len, len,
-            json_is_true(json_object_get(doc, "mime_valid")) ? "true" : "false");
-  } else {
-    kf_warn("mail from <%s> not stored: %s", env->mail_from, err.message);
-  }
-  json_decref(doc);
-  /*
-   * KF_ERR_LIMIT tells the SMTP engine the store is full (452 4.3.1). The
-   * mailbox also says KF_ERR_LIMIT for a single document over its size cap,
-   * which deleting mails would not cure; that one stays a plain failure.
-   */
-  if (rc == KF_ERR_LIMIT && kf_mailbox_count(mb) < MAIL_MAX_ITEMS)
-    rc = KF_ERR_INVALID;
-  return rc;
-}
+#include "km_store.h"
 
 static int mail_run(const km_config *cfg) {
   kf_err err;
@@ -71,8 +37,9 @@ static int mail_run(const km_config *cfg) {
   int status = EXIT_FAILURE;
 
   km_mime_global_init();
-  kf_rc rc = kf_mailbox_open(cfg->db_path, "messages", MAIL_MAX_ITEMS, &mb, &err);
+  kf_rc rc = kf_mailbox_open(cfg->db_path, "messages", KM_STORE_MAX_ITEMS, &mb, &err);
   if (rc == KF_OK) {
+    km_store_setup(mb);
     kf_httpd_config hc;
     kf_httpd_config_init(&hc);
     hc.bind_address = cfg->bind;
@@ -99,7 +66,7 @@ static int mail_run(const km_config *cfg) {
     lc.smtp.hostname = cfg->hostname;
     lc.smtp.max_message_bytes = cfg->max_message_bytes;
     lc.smtp.max_recipients = cfg->max_recipients;
-    rc = km_listener_new(&lc, mail_deliver, mb, &smtp, &err);
+    rc = km_listener_new(&lc, NULL, km_store_deliver_all, mb, &smtp, &err);
   }
   if (rc == KF_OK)
     rc = kf_httpd_start(httpd, &err);

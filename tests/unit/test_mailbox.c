@@ -2,7 +2,8 @@
  * test_mailbox.c: the kf_mailbox store (collections and their search keys,
  * add, get, filters, delete, clear, cap, long-poll wait, shutdown,
  * persistence, migration and rebuilt search values, allocation failures) and
- * the shared HTTP API over it.
+ * the shared HTTP API over it; adding together (one commit for many items,
+ * from one call or from several threads) and documents built on reading.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -477,6 +478,239 @@ static void test_free_wakes_waiter(void **state) {
   kf_mailbox_free(mb);
   assert_int_equal(pthread_join(th, NULL), 0);
   assert_int_equal(w.rc, KF_ERR_STATE);
+}
+
+/* ---- Adding together: one commit for many items. ---- */
+
+/* Entries for kf_mailbox_add_all: mails to "<prefix><i>@b.test", each with raw "raw <i>". */
+static void entries_make(kf_mailbox_entry *e, size_t n, const char *prefix, char raws[][16]) {
+  for (size_t i = 0; i < n; i++) {
+    char to[64];
+    assert_int_equal(kf_str_format(to, sizeof(to), "%s%zu@b.test", prefix, i), KF_OK);
+    assert_int_equal(kf_str_format(raws[i], 16, "raw %zu", i), KF_OK);
+    e[i] = (kf_mailbox_entry){.doc = mail_doc(to, NULL, "x@y.test", "together")};
+    e[i].raw = raws[i];
+    e[i].raw_len = strlen(raws[i]);
+  }
+}
+
+static void entries_release(kf_mailbox_entry *e, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    json_decref(e[i].doc);
+}
+
+/* Ten items added at once take one commit, get consecutive ids, and are all found. */
+static void test_add_all(void **state) {
+  (void)state;
+  kf_mailbox *mb = open_memory("messages", 100);
+  int64_t before = add_mail(mb, "first@b.test", NULL, "x@y.test", "alone");
+  uint64_t commits = kf_mailbox_commits(mb);
+  kf_mailbox_entry e[10];
+  char raws[10][16];
+  entries_make(e, 10, "all", raws);
+  kf_mailbox_add_all(mb, e, 10);
+  assert_int_equal(kf_mailbox_commits(mb), commits + 1);
+  for (size_t i = 0; i < 10; i++) {
+    assert_int_equal(e[i].rc, KF_OK);
+    assert_int_equal(e[i].id, before + 1 + (int64_t)i);
+    char to[64];
+    assert_int_equal(kf_str_format(to, sizeof(to), "all%zu@b.test", i), KF_OK);
+    assert_int_equal(count_by(mb, "to", to), 1);
+    char *raw = NULL;
+    assert_int_equal(kf_mailbox_get_raw(mb, e[i].id, &raw, NULL, NULL), KF_OK);
+    assert_string_equal(raw, raws[i]);
+    kf_free(raw);
+  }
+  assert_int_equal(kf_mailbox_count(mb), 11);
+  assert_int_equal(kf_mailbox_last_id(mb), before + 10);
+  entries_release(e, 10);
+  kf_mailbox_free(mb);
+}
+
+/* An entry that cannot be stored fails alone: a non-object, and those over the cap. */
+static void test_add_all_failures(void **state) {
+  (void)state;
+  kf_mailbox *mb = open_memory("messages", 3);
+  kf_mailbox_entry e[5];
+  char raws[5][16];
+  entries_make(e, 5, "cap", raws);
+  json_decref(e[1].doc);
+  e[1].doc = json_string("not an object");
+  kf_mailbox_add_all(mb, e, 5);
+  static const kf_rc want[] = {KF_OK, KF_ERR_INVALID, KF_OK, KF_OK, KF_ERR_LIMIT};
+  for (size_t i = 0; i < 5; i++) {
+    assert_int_equal(e[i].rc, want[i]);
+    assert_true(want[i] == KF_OK ? e[i].id > 0 : e[i].id == 0);
+    assert_true(want[i] == KF_OK || e[i].err.message[0] != '\0');
+  }
+  assert_int_equal(kf_mailbox_count(mb), 3);
+  assert_int_equal(count_by(mb, "to", "cap4@b.test"), 0);
+  kf_mailbox_add_all(mb, e, 0);
+  entries_release(e, 5);
+  kf_mailbox_free(mb);
+}
+
+/*
+ * Every allocation of kf_mailbox_add_all failing in turn: each entry is
+ * either stored and found or fails with KF_ERR_NOMEM and is not there, and
+ * when an allocation fails inside the group's transaction, the entries are
+ * tried again one by one.
+ */
+typedef struct add_all_ctx {
+  kf_mailbox *mb;
+  unsigned run;
+} add_all_ctx;
+
+static bool add_all_body(void *data, const kt_alloc_run *run) {
+  add_all_ctx *ctx = data;
+  char prefix[32];
+  assert_int_equal(kf_str_format(prefix, sizeof(prefix), "run%u-", ctx->run++), KF_OK);
+  kf_mailbox_entry e[2];
+  char raws[2][16];
+  entries_make(e, 2, prefix, raws);
+  size_t before = kf_mailbox_count(ctx->mb);
+  kt_alloc_arm(run);
+  kf_mailbox_add_all(ctx->mb, e, 2);
+  kt_alloc_disarm();
+  size_t stored = 0;
+  for (size_t i = 0; i < 2; i++) {
+    char to[64];
+    assert_int_equal(kf_str_format(to, sizeof(to), "%s%zu@b.test", prefix, i), KF_OK);
+    if (e[i].rc == KF_OK)
+      stored++;
+    else
+      assert_int_equal(e[i].rc, KF_ERR_NOMEM);
+    assert_int_equal(count_by(ctx->mb, "to", to), e[i].rc == KF_OK ? 1 : 0);
+  }
+  assert_int_equal(kf_mailbox_count(ctx->mb), before + stored);
+  entries_release(e, 2);
+  return stored == 2;
+}
+
+static void test_add_all_alloc_failures(void **state) {
+  (void)state;
+  add_all_ctx ctx = {.mb = open_memory("messages", 100000)};
+  assert_true(kt_alloc_sweep(add_all_body, &ctx) >= 3);
+  kf_mailbox_free(ctx.mb);
+}
+
+/* Adders in several threads at once: every item stored once, ids distinct, commits shared. */
+typedef struct adder {
+  kf_mailbox *mb;
+  unsigned index;
+  int64_t ids[25];
+} adder;
+
+static void *adder_main(void *arg) {
+  adder *a = arg;
+  for (size_t i = 0; i < 25; i++) {
+    char to[64];
+    if (kf_str_format(to, sizeof(to), "t%u-%zu@b.test", a->index, i) != KF_OK)
+      return NULL;
+    json_t *doc = mail_doc(to, NULL, "x@y.test", "threads");
+    a->ids[i] = 0;
+    if (kf_mailbox_add(a->mb, doc, "raw", 3, &a->ids[i], NULL) != KF_OK)
+      a->ids[i] = -1;
+    json_decref(doc);
+  }
+  return NULL;
+}
+
+static void test_add_threads(void **state) {
+  (void)state;
+  kf_mailbox *mb = open_memory("messages", 1000);
+  adder adders[8];
+  pthread_t th[8];
+  for (unsigned i = 0; i < 8; i++) {
+    adders[i] = (adder){.mb = mb, .index = i};
+    assert_int_equal(pthread_create(&th[i], NULL, adder_main, &adders[i]), 0);
+  }
+  for (unsigned i = 0; i < 8; i++)
+    assert_int_equal(pthread_join(th[i], NULL), 0);
+  bool seen[201] = {false};
+  for (unsigned i = 0; i < 8; i++) {
+    for (size_t k = 0; k < 25; k++) {
+      int64_t id = adders[i].ids[k];
+      assert_true(id >= 1 && id <= 200);
+      assert_false(seen[id]);
+      seen[id] = true;
+    }
+  }
+  assert_int_equal(kf_mailbox_count(mb), 200);
+  assert_int_equal(count_by(mb, "subject", "threads"), 100); /* The list's default limit. */
+  uint64_t commits = kf_mailbox_commits(mb);
+  printf("# 8 threads x 25 adds: %llu commits\n", (unsigned long long)commits);
+  assert_true(commits >= 1 && commits <= 200);
+  kf_mailbox_free(mb);
+}
+
+/* ---- Documents built on reading (kf_mailbox_set_expand). ---- */
+
+/*
+ * The test's expander: the raw source as "text", the stored subject kept,
+ * and an "id" of its own that the store must override. It asks the store
+ * for its count, which would deadlock if it ran under the store's lock.
+ */
+static kf_rc test_expand(void *ctx, const json_t *stored, const char *raw, size_t raw_len,
+                         json_t **out, kf_err *err) {
+  kf_mailbox *mb = ctx;
+  (void)err;
+  json_t *subject = json_object_get(stored, "subject");
+  *out = json_pack("{s:I, s:O?, s:s#, s:I}", "id", (json_int_t)999, "subject", subject, "text", raw,
+                   (int)raw_len, "count_seen", (json_int_t)kf_mailbox_count(mb));
+  return *out != NULL ? KF_OK : KF_ERR_NOMEM;
+}
+
+/* The first three members of doc are the store's, in this order. */
+static void assert_store_members_first(json_t *doc, int64_t id) {
+  const char *want[] = {"id", "received_at", "duplicate_of"};
+  void *it = json_object_iter(doc);
+  for (size_t i = 0; i < 3; i++, it = json_object_iter_next(doc, it)) {
+    assert_non_null(it);
+    assert_string_equal(json_object_iter_key(it), want[i]);
+  }
+  assert_int_equal(json_integer_value(json_object_get(doc, "id")), id);
+  assert_true(json_is_null(json_object_get(doc, "duplicate_of")));
+}
+
+static void test_expand_on_read(void **state) {
+  (void)state;
+  kf_mailbox *mb = open_memory("messages", 100);
+  kf_mailbox_set_expand(mb, test_expand, mb);
+  int64_t id = add_mail(mb, "a@b.test", NULL, "x@y.test", "Hallo Welt");
+  json_t *bare_doc = mail_doc("a@b.test", NULL, "x@y.test", "no raw");
+  int64_t bare = 0;
+  assert_int_equal(kf_mailbox_add(mb, bare_doc, NULL, 0, &bare, NULL), KF_OK);
+  json_decref(bare_doc);
+  /* get, list and wait all give the expanded document, the store's members first. */
+  json_t *doc = NULL;
+  assert_int_equal(kf_mailbox_get(mb, id, &doc, NULL), KF_OK);
+  assert_store_members_first(doc, id);
+  assert_string_equal(json_string_value(json_object_get(doc, "text")), "raw source");
+  assert_string_equal(json_string_value(json_object_get(doc, "subject")), "Hallo Welt");
+  assert_int_equal(json_integer_value(json_object_get(doc, "count_seen")), 2);
+  /* What the expander did not give is not there: the stored document is not merged in. */
+  assert_null(json_object_get(doc, "envelope"));
+  json_decref(doc);
+  kf_mailbox_filter f = {0};
+  assert_int_equal(kf_mailbox_filter_set(&f, "subject", "Welt"), KF_OK);
+  json_t *list = NULL;
+  assert_int_equal(kf_mailbox_list(mb, &f, &list, NULL), KF_OK);
+  assert_int_equal(json_array_size(list), 1);
+  assert_store_members_first(json_array_get(list, 0), id);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "text")),
+                      "raw source");
+  json_decref(list);
+  assert_int_equal(kf_mailbox_wait(mb, &f, 0, &doc, NULL), KF_OK);
+  assert_store_members_first(doc, id);
+  assert_string_equal(json_string_value(json_object_get(doc, "text")), "raw source");
+  json_decref(doc);
+  /* An item without a raw source is read as stored. */
+  assert_int_equal(kf_mailbox_get(mb, bare, &doc, NULL), KF_OK);
+  assert_null(json_object_get(doc, "text"));
+  assert_string_equal(json_string_value(json_object_get(doc, "subject")), "no raw");
+  json_decref(doc);
+  kf_mailbox_free(mb);
 }
 
 /* ---- File stores: persistence, migration, rebuilt search values. ---- */
@@ -1030,6 +1264,11 @@ int main(void) {
       cmocka_unit_test(test_wait_woken_by_add),
       cmocka_unit_test(test_shutdown_wakes_waiters),
       cmocka_unit_test(test_free_wakes_waiter),
+      cmocka_unit_test(test_add_all),
+      cmocka_unit_test(test_add_all_failures),
+      cmocka_unit_test(test_add_all_alloc_failures),
+      cmocka_unit_test(test_add_threads),
+      cmocka_unit_test(test_expand_on_read),
       cmocka_unit_test(test_file_persistence),
       cmocka_unit_test(test_migrate_v0),
       cmocka_unit_test(test_reindex),

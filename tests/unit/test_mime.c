@@ -2,7 +2,8 @@
  * test_mime.c: decoding received messages into mail documents
  * (mocks/mail/km_mime.c): RFC 2047 subjects, transfer encodings, charsets,
  * multipart/alternative, links, validity and unparseable input, the header
- * block as sent and format=flowed.
+ * block as sent, format=flowed, and the summary stored at once (subject and
+ * message_id as GMime reads them) with the document built from it later.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -740,6 +741,134 @@ static bool decode_body(void *ctx, const kt_alloc_run *run) {
   return true;
 }
 
+/* ---- The summary stored at once, and the document built from it. ---- */
+
+/* km_mime_summary of raw with decode_n's envelope. */
+static json_t *summary_of(const char *raw) {
+  static const char *const rcpts[] = {"a@b.test", "c@d.test"};
+  km_smtp_envelope env = {.mail_from = "sender@x.test", .rcpt_to = rcpts, .rcpt_to_len = 2};
+  json_t *s = NULL;
+  kf_err err;
+  kf_err_init(&err);
+  if (km_mime_summary(raw, strlen(raw), &env, &s, &err) != KF_OK)
+    fail_msg("summary failed: %s", err.message);
+  return s;
+}
+
+/* GMime's own message_id of raw (a whole parse), or NULL. Caller g_free's it. */
+static char *gmime_message_id(const char *raw) {
+  GMimeStream *stream = g_mime_stream_mem_new_with_buffer(raw, strlen(raw));
+  GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+  GMimeMessage *msg = g_mime_parser_construct_message(parser, NULL);
+  g_object_unref(parser);
+  g_object_unref(stream);
+  char *id = NULL;
+  if (msg != NULL) {
+    const char *v = g_mime_message_get_message_id(msg);
+    id = v != NULL ? g_strdup(v) : NULL;
+    g_object_unref(msg);
+  }
+  return id;
+}
+
+/*
+ * The summary reads message_id from the header block alone as GMime's full
+ * parse reads it (the store matches redeliveries by it), and subject as the
+ * document's headers have it; the summary has just these and the envelope.
+ */
+static void test_summary_as_gmime(void **state) {
+  (void)state;
+  static const char *const ids[] = {
+      "<a.1@b.test>",
+      "  <a.2@b.test>  (a comment)",
+      "<a.3@\r\n b.test>",
+      "a.4@b.test",
+      "<a.5@b.test> <a.6@b.test>",
+      "=?utf-8?q?=3Ca.7=40b.test=3E?=",
+      "",
+      "<>",
+      "<\"quoted local\"@b.test>",
+      "<a.8@[127.0.0.1]>",
+  };
+  for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+    char raw[512];
+    assert_int_equal(kf_str_format(raw, sizeof(raw),
+                                   "From: x@b.test\r\nMessage-ID: <first@b.test>\r\nSubject: s\r\n"
+                                   "Message-Id: %s\r\nDate: Sat, 28 Mar 2026 10:00:00 +0100\r\n"
+                                   "\r\nbody\r\n",
+                                   ids[i]),
+                     KF_OK);
+    json_t *s = summary_of(raw);
+    char *want = gmime_message_id(raw);
+    json_t *got = json_object_get(s, "message_id");
+    if (want == NULL)
+      assert_true(json_is_null(got));
+    else
+      assert_string_equal(json_string_value(got), want);
+    g_free(want);
+    assert_int_equal(json_object_size(s), 3);
+    assert_string_equal(json_string_value(json_object_get(s, "subject")), "s");
+    json_t *env = json_object_get(s, "envelope");
+    assert_string_equal(json_string_value(json_object_get(env, "mail_from")), "sender@x.test");
+    json_decref(s);
+  }
+  /* Subjects: the first field, unfolded and decoded, exactly as headers.subject. */
+  static const char *const mails[] = {
+      "Subject: =?UTF-8?B?QmVzdMOkdGlndW5n?=\r\nSubject: second\r\n\r\nx\r\n",
+      "subject:  folded\r\n  over lines  \r\n\r\nx\r\n",
+      "From: a@b.test\r\n\r\nno subject\r\n",
+      "Subject: with \x01 control\r\n\r\n",
+  };
+  for (size_t i = 0; i < sizeof(mails) / sizeof(mails[0]); i++) {
+    json_t *s = summary_of(mails[i]);
+    json_t *doc = decode(mails[i]);
+    json_t *in_headers = json_object_get(json_object_get(doc, "headers"), "subject");
+    assert_true(
+        json_equal(json_object_get(s, "subject"), in_headers != NULL ? in_headers : json_null()));
+    assert_true(json_equal(json_object_get(s, "subject"), json_object_get(doc, "subject")));
+    json_decref(s);
+    json_decref(doc);
+  }
+}
+
+/*
+ * km_mime_expand keeps what the summary says, so a document always shows
+ * the values the store matched it by, and builds the rest: a mail GMime
+ * cannot parse (the header block ends inside a field name) keeps its
+ * subject and message_id although it has no headers.
+ */
+static void test_expand_keeps_summary(void **state) {
+  (void)state;
+  static const char raw[] = "Subject: kept\r\nMessage-Id: <m@b.test>\r\nX-Cut";
+  json_t *s = summary_of(raw);
+  assert_string_equal(json_string_value(json_object_get(s, "subject")), "kept");
+  assert_string_equal(json_string_value(json_object_get(s, "message_id")), "m@b.test");
+  json_t *doc = NULL;
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(km_mime_expand(s, raw, strlen(raw), &doc, &err), KF_OK);
+  assert_string_equal(str(doc, "subject"), "kept");
+  assert_string_equal(str(doc, "message_id"), "m@b.test");
+  assert_int_equal(json_object_size(json_object_get(doc, "headers")), 0);
+  assert_false(valid(doc));
+  assert_true(json_equal(json_object_get(doc, "envelope"), json_object_get(s, "envelope")));
+  json_decref(doc);
+  /* The members in the document's order, whatever the summary's order. */
+  assert_int_equal(km_mime_expand(s, flowed_mail, strlen(flowed_mail), &doc, &err), KF_OK);
+  static const char *const order[] = {"envelope",   "from",    "to",          "subject", "date",
+                                      "message_id", "headers", "header_list", "text",    "html",
+                                      "links",      "size",    "mime_valid"};
+  void *it = json_object_iter(doc);
+  for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+    assert_non_null(it);
+    assert_string_equal(json_object_iter_key(it), order[i]);
+    it = json_object_iter_next(doc, it);
+  }
+  assert_null(it);
+  json_decref(doc);
+  json_decref(s);
+}
+
 /* Fail allocations one by one (JSON included), transient and persistent: no crash, no leak. */
 static void test_alloc_failures(void **state) {
   (void)state;
@@ -787,6 +916,8 @@ int main(void) {
       cmocka_unit_test(test_flowed_hand_written),
       cmocka_unit_test(test_flowed_delsp),
       cmocka_unit_test(test_flowed_gmime_built),
+      cmocka_unit_test(test_summary_as_gmime),
+      cmocka_unit_test(test_expand_keeps_summary),
       cmocka_unit_test(test_alloc_failures),
   };
   return cmocka_run_group_tests(tests, setup, teardown);

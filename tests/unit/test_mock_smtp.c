@@ -5,6 +5,10 @@
  * session longer than the total deadline for a command line or for DATA,
  * which, unlike the idle timeout, no byte restarts.
  *
+ * Last, several clients at once into the real store, each reading its mails
+ * back (and so decoding them) while the others send: the case that
+ * ThreadSanitizer once found racing inside GLib's time zones.
+ *
  * The peers come from other loopback addresses (127.0.0.2, ...; Linux routes
  * all of 127/8 to lo) so the per-address cap can be seen at work. The
  * figures are printed; the asserts are on service with a generous bound, not
@@ -31,9 +35,12 @@
 
 #include "kf/error.h"
 #include "kf/log.h"
+#include "kf/mailbox.h"
 #include "kf/str.h"
 #include "km_listener.h"
+#include "km_mime.h"
 #include "km_smtp.h"
+#include "km_store.h"
 
 #define TRICKLERS 64
 /* Over the 256 sessions, and within 1024 descriptors for both ends in one process. */
@@ -73,7 +80,7 @@ static km_listener *start(km_listener_config *cfg, counter *c) {
   km_listener *l = NULL;
   kf_err err;
   kf_err_init(&err);
-  if (km_listener_new(cfg, count_deliver, c, &l, &err) != KF_OK ||
+  if (km_listener_new(cfg, count_deliver, NULL, c, &l, &err) != KF_OK ||
       km_listener_start(l, &err) != KF_OK)
     fail_msg("listener: %s", err.message);
   return l;
@@ -341,6 +348,155 @@ static void test_total_deadlines(void **state) {
   pthread_mutex_destroy(&c.lock);
 }
 
+/* ---- Concurrent clients into the real store. ---- */
+
+#define STORE_CLIENTS 4
+#define STORE_MAILS 50
+
+typedef struct store_client {
+  unsigned port;
+  unsigned index;
+  kf_mailbox *mb;
+  unsigned stored; /* Mails answered 250 and read back whole. */
+} store_client;
+
+/*
+ * Zones that the Date fields name, so decoding creates and frees GLib time
+ * zones; few, so that two threads often want the same one at once (GLib
+ * keeps a zone in a shared table while anyone holds it).
+ */
+static const char *const store_zones[] = {"+0100", "+0000 (UTC)", "GMT", "-0500"};
+#define STORE_ZONES (sizeof(store_zones) / sizeof(store_zones[0]))
+
+/* Read from fd into buf until it holds a whole line starting with prefix: that line, or NULL. */
+static const char *read_line_starting(int fd, char *buf, size_t size, const char *prefix) {
+  size_t len = strlen(buf);
+  int64_t end = now_ms() + SERVICE_BOUND_MS;
+  for (;;) {
+    const char *at = strstr(buf, prefix);
+    if (at != NULL && strstr(at, "\r\n") != NULL)
+      return at;
+    int64_t left = end - now_ms();
+    if (left <= 0 || len + 1 >= size)
+      return NULL;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, (int)left) <= 0)
+      return NULL;
+    ssize_t n = recv(fd, buf + len, size - 1 - len, 0);
+    if (n <= 0)
+      return NULL;
+    len += (size_t)n;
+    buf[len] = '\0';
+  }
+}
+
+/* Send one mail of c on fd and read its 250; the stored id, or 0. */
+static int64_t store_send(const store_client *c, int fd, unsigned i) {
+  char text[1024];
+  const char *zone = store_zones[(c->index * STORE_MAILS + i) % STORE_ZONES];
+  if (kf_str_format(text, sizeof(text),
+                    "MAIL FROM:<c%u@b.test>\r\nRCPT TO:<to%u@y.test>\r\nDATA\r\n"
+                    "From: c%u@b.test\r\nDate: Sat, 28 Mar 2026 10:%02u:00 %s\r\n"
+                    "Message-Id: <%u.%u@b.test>\r\nSubject: mail %u.%u\r\n\r\nbody %u\r\n.\r\n",
+                    c->index, c->index, c->index, i % 60, zone, c->index, i, c->index, i,
+                    i) != KF_OK ||
+      send(fd, text, strlen(text), MSG_NOSIGNAL) != (ssize_t)strlen(text))
+    return 0;
+  /* The four replies of the pipelined group; the last one names the id. */
+  char buf[1024] = "";
+  const char *queued = read_line_starting(fd, buf, sizeof(buf), "250 2.0.0 OK: queued as ");
+  if (queued == NULL)
+    return 0;
+  long long id = 0;
+  const char *p = queued + strlen("250 2.0.0 OK: queued as ");
+  char digits[24] = "";
+  size_t n = strspn(p, "0123456789");
+  if (n == 0 || n >= sizeof(digits))
+    return 0;
+  memcpy(digits, p, n);
+  return kf_str_to_llong(digits, 1, INT64_MAX, &id) == KF_OK ? id : 0;
+}
+
+/* Read mail id back: the whole document, decoded in this thread. */
+static bool store_read_back(const store_client *c, int64_t id, unsigned i) {
+  json_t *doc = NULL;
+  if (kf_mailbox_get(c->mb, id, &doc, NULL) != KF_OK)
+    return false;
+  char subject[64];
+  bool ok = kf_str_format(subject, sizeof(subject), "mail %u.%u", c->index, i) == KF_OK &&
+            json_is_true(json_object_get(doc, "mime_valid")) &&
+            strcmp(json_string_value(json_object_get(doc, "subject")), subject) == 0 &&
+            json_string_value(json_object_get(doc, "date")) != NULL &&
+            strstr(json_string_value(json_object_get(doc, "date")),
+                   store_zones[(c->index * STORE_MAILS + i) % STORE_ZONES]) != NULL;
+  json_decref(doc);
+  return ok;
+}
+
+static void *store_client_main(void *arg) {
+  store_client *c = arg;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->port)};
+  (void)inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+  char buf[1024] = "";
+  if (fd < 0 || connect(fd, (struct sockaddr *)&dst, sizeof(dst)) != 0 ||
+      !read_for(fd, buf, sizeof(buf), "220 ", SERVICE_BOUND_MS) ||
+      send(fd, "EHLO c\r\n", 8, MSG_NOSIGNAL) != 8 ||
+      !read_for(fd, buf, sizeof(buf), "250 ENHANCEDSTATUSCODES", SERVICE_BOUND_MS)) {
+    if (fd >= 0)
+      close(fd);
+    return NULL;
+  }
+  for (unsigned i = 0; i < STORE_MAILS; i++) {
+    int64_t id = store_send(c, fd, i);
+    if (id > 0 && store_read_back(c, id, i))
+      c->stored++;
+  }
+  (void)send(fd, "QUIT\r\n", 6, MSG_NOSIGNAL);
+  close(fd);
+  return NULL;
+}
+
+/*
+ * Several SMTP clients at once into konform-mail's store (km_store,
+ * kf_mailbox, km_mime), each reading every mail back as soon as it was
+ * answered: every mail is stored once, committed before its 250, and
+ * decoded whole in the reading thread while the others arrive and decode
+ * theirs. The Date fields name different zones, so GMime's date parsing
+ * creates and frees GLib time zones in several threads at once; under
+ * ThreadSanitizer (make SAN=thread) this test is what shows that decoding
+ * in parallel has no data race.
+ */
+static void test_concurrent_store(void **state) {
+  (void)state;
+  km_mime_global_init();
+  kf_mailbox *mb = NULL;
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(kf_mailbox_open(NULL, "messages", KM_STORE_MAX_ITEMS, &mb, &err), KF_OK);
+  km_store_setup(mb);
+  km_listener_config cfg;
+  km_listener_config_init(&cfg);
+  cfg.smtp.hostname = "mx.test";
+  km_listener *l = NULL;
+  assert_int_equal(km_listener_new(&cfg, NULL, km_store_deliver_all, mb, &l, &err), KF_OK);
+  assert_int_equal(km_listener_start(l, &err), KF_OK);
+  store_client clients[STORE_CLIENTS];
+  pthread_t th[STORE_CLIENTS];
+  for (unsigned i = 0; i < STORE_CLIENTS; i++) {
+    clients[i] = (store_client){.port = km_listener_port(l), .index = i, .mb = mb};
+    assert_int_equal(pthread_create(&th[i], NULL, store_client_main, &clients[i]), 0);
+  }
+  for (unsigned i = 0; i < STORE_CLIENTS; i++) {
+    assert_int_equal(pthread_join(th[i], NULL), 0);
+    assert_int_equal(clients[i].stored, STORE_MAILS);
+  }
+  assert_int_equal(kf_mailbox_count(mb), STORE_CLIENTS * STORE_MAILS);
+  km_listener_free(l);
+  kf_mailbox_free(mb);
+  km_mime_global_shutdown();
+}
+
 int main(void) {
   /* 56 refusals a run would bury the figures. */
   kf_log_setup("test_mock_smtp", KF_LOG_ERROR);
@@ -350,6 +506,7 @@ int main(void) {
       cmocka_unit_test(test_tricklers_same_address),
       cmocka_unit_test(test_tricklers_over_the_cap),
       cmocka_unit_test(test_total_deadlines),
+      cmocka_unit_test(test_concurrent_store),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

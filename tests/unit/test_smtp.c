@@ -202,6 +202,127 @@ static void test_byte_by_byte(void **state) {
   fixture_free(f);
 }
 
+/*
+ * Whole lines are taken in one go and partial ones byte by byte: every split
+ * of a tricky dialogue into two reads gives the replies and the message that
+ * one read gives (bare CR, a line over the limit, dot-stuffing, a NUL).
+ */
+static void test_any_split(void **state) {
+  (void)state;
+  kf_buf long_line;
+  kf_buf_init(&long_line, 1 << 16);
+  for (int i = 0; i < 1100; i++)
+    assert_int_equal(kf_buf_append(&long_line, "y", 1), KF_OK);
+  static const char *const bodies[] = {
+      "a\r\n..b\r\n\r\n.c\r\n",
+      "bare\rcr\r\n",
+      "cr at end\r\r\n",
+      "nul \0 inside\r\n",
+  };
+  static const size_t body_lens[] = {15, 10, 12, 15};
+  for (size_t b = 0; b < 5; b++) {
+    kf_buf text;
+    kf_buf_init(&text, 1 << 16);
+    assert_int_equal(kf_buf_append_str(&text, "EHLO c\r\nMAIL FROM:<a@b.test>\r\n"
+                                              "RCPT TO:<x@y.test>\r\nDATA\r\n"),
+                     KF_OK);
+    if (b < 4)
+      assert_int_equal(kf_buf_append(&text, bodies[b], body_lens[b]), KF_OK);
+    else
+      assert_int_equal(kf_buf_append(&text, long_line.data, long_line.len), KF_OK);
+    assert_int_equal(kf_buf_append_str(&text, "\r\n.\r\nNOOP\r\n"), KF_OK);
+    fixture *whole = fixture_new(0, 0);
+    kf_buf_reset(&whole->out);
+    assert_int_equal(km_smtp_feed(whole->s, text.data, text.len, &whole->out), KF_OK);
+    for (size_t cut = 1; cut < text.len; cut++) {
+      fixture *f = fixture_new(0, 0);
+      kf_buf_reset(&f->out);
+      assert_int_equal(km_smtp_feed(f->s, text.data, cut, &f->out), KF_OK);
+      assert_int_equal(km_smtp_feed(f->s, text.data + cut, text.len - cut, &f->out), KF_OK);
+      assert_string_equal(f->out.data, whole->out.data);
+      assert_int_equal(f->d.calls, whole->d.calls);
+      assert_int_equal(f->d.data_len, whole->d.data_len);
+      assert_memory_equal(f->d.data, whole->d.data, whole->d.data_len);
+      fixture_free(f);
+    }
+    fixture_free(whole);
+    kf_buf_release(&text);
+  }
+  kf_buf_release(&long_line);
+}
+
+/*
+ * Without a deliver callback the engine stops at the final dot: the message
+ * waits for its verdict, the pipelined commands after it wait too, and the
+ * verdict's reply comes before theirs.
+ */
+static void test_verdict_later(void **state) {
+  (void)state;
+  km_smtp_config cfg;
+  km_smtp_config_init(&cfg);
+  cfg.hostname = "mx.test";
+  km_smtp *s = NULL;
+  assert_int_equal(km_smtp_new(&cfg, NULL, NULL, &s), KF_OK);
+  kf_buf out;
+  kf_buf_init(&out, 1 << 16);
+  static const char text[] = "HELO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\n"
+                             "RCPT TO:<z@y.test>\r\nDATA\r\nbody\r\n.\r\n"
+                             "MAIL FROM:<b@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\nsecond\r\n"
+                             ".\r\nQUIT\r\n";
+  size_t used = 0;
+  assert_int_equal(km_smtp_feed_some(s, text, strlen(text), &out, &used), KF_OK);
+  const char *rest = strstr(text, "MAIL FROM:<b@");
+  assert_int_equal(used, (size_t)(rest - text));
+  assert_true(km_smtp_awaiting(s));
+  assert_int_equal(km_smtp_deadline(s), INT64_MAX);
+  assert_string_equal(out.data,
+                      "250 mx.test\r\n250 2.1.0 Sender OK\r\n250 2.1.5 Recipient OK\r\n"
+                      "250 2.1.5 Recipient OK\r\n354 End data with <CR><LF>.<CR><LF>\r\n");
+  km_smtp_envelope env;
+  const char *data = NULL;
+  size_t len = 0;
+  km_smtp_message(s, &env, &data, &len);
+  assert_string_equal(env.mail_from, "a@b.test");
+  assert_int_equal(env.rcpt_to_len, 2);
+  assert_string_equal(env.rcpt_to[1], "z@y.test");
+  assert_int_equal(len, 6);
+  assert_string_equal(data, "body\r\n");
+  /* While it waits, nothing more is taken in. */
+  assert_int_equal(km_smtp_feed_some(s, rest, strlen(rest), &out, &used), KF_OK);
+  assert_int_equal(used, 0);
+  kf_buf_reset(&out);
+  assert_int_equal(km_smtp_delivered(s, KF_OK, 41, &out), KF_OK);
+  assert_false(km_smtp_awaiting(s));
+  assert_string_equal(out.data, "250 2.0.0 OK: queued as 41\r\n");
+  kf_buf_reset(&out);
+  assert_int_equal(km_smtp_feed_some(s, rest, strlen(rest), &out, &used), KF_OK);
+  const char *quit = strstr(rest, "QUIT");
+  assert_int_equal(used, (size_t)(quit - rest));
+  km_smtp_message(s, &env, &data, &len);
+  assert_string_equal(env.mail_from, "b@b.test");
+  assert_int_equal(env.rcpt_to_len, 1);
+  assert_string_equal(data, "second\r\n");
+  /* The store full, then any other failure: 452 and 451, as with a callback. */
+  assert_int_equal(km_smtp_delivered(s, KF_ERR_LIMIT, 0, &out), KF_OK);
+  assert_int_equal(km_smtp_feed_some(s, quit, strlen(quit), &out, &used), KF_OK);
+  assert_string_equal(out.data,
+                      "250 2.1.0 Sender OK\r\n250 2.1.5 Recipient OK\r\n"
+                      "354 End data with <CR><LF>.<CR><LF>\r\n"
+                      "452 4.3.1 Mail system full\r\n221 2.0.0 mx.test closing connection\r\n");
+  assert_true(km_smtp_closed(s));
+  km_smtp_free(s);
+  assert_int_equal(km_smtp_new(&cfg, NULL, NULL, &s), KF_OK);
+  kf_buf_reset(&out);
+  static const char one[] = "HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n.\r\n";
+  assert_int_equal(km_smtp_feed_some(s, one, strlen(one), &out, &used), KF_OK);
+  assert_int_equal(used, strlen(one));
+  kf_buf_reset(&out);
+  assert_int_equal(km_smtp_delivered(s, KF_ERR_DB, 0, &out), KF_OK);
+  assert_string_equal(out.data, "451 4.3.0 Temporary failure, message not stored\r\n");
+  km_smtp_free(s);
+  kf_buf_release(&out);
+}
+
 static void test_dot_unstuffing(void **state) {
   (void)state;
   fixture *f = fixture_new(0, 0);
@@ -691,7 +812,7 @@ static void test_listener_dialogue_and_stop(void **state) {
   km_listener *l = NULL;
   kf_err err;
   kf_err_init(&err);
-  assert_int_equal(km_listener_new(&cfg, test_deliver, &d, &l, &err), KF_OK);
+  assert_int_equal(km_listener_new(&cfg, test_deliver, NULL, &d, &l, &err), KF_OK);
   assert_int_equal(km_listener_start(l, &err), KF_OK);
   unsigned port = km_listener_port(l);
   assert_true(port > 0);
@@ -795,7 +916,7 @@ static void test_listener_deadlines(void **state) {
   km_listener *l = NULL;
   kf_err err;
   kf_err_init(&err);
-  assert_int_equal(km_listener_new(&cfg, test_deliver, &d, &l, &err), KF_OK);
+  assert_int_equal(km_listener_new(&cfg, test_deliver, NULL, &d, &l, &err), KF_OK);
   assert_int_equal(km_listener_start(l, &err), KF_OK);
   unsigned port = km_listener_port(l);
 
@@ -823,6 +944,8 @@ int main(void) {
       cmocka_unit_test(test_helo_and_null_sender),
       cmocka_unit_test(test_pipelining),
       cmocka_unit_test(test_byte_by_byte),
+      cmocka_unit_test(test_any_split),
+      cmocka_unit_test(test_verdict_later),
       cmocka_unit_test(test_dot_unstuffing),
       cmocka_unit_test(test_command_line_too_long),
       cmocka_unit_test(test_text_line_too_long),

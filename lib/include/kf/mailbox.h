@@ -117,6 +117,28 @@ kf_rc kf_mailbox_filter_set(kf_mailbox_filter *filter, const char *key, const ch
  */
 kf_rc kf_mailbox_open(const char *path, const char *collection, size_t max_items, kf_mailbox **out,
                       kf_err *err);
+/*
+ * Build the full document of an item from the document kf_mailbox_add
+ * stored (stored, borrowed; it carries "id", "received_at" and, in a
+ * collection with an identity, "duplicate_of") and the item's raw source
+ * (raw_len bytes, NUL-terminated). A new JSON object into *out, whose
+ * members the store puts after its own; fails only when memory runs out.
+ */
+typedef kf_rc (*kf_mailbox_expand_fn)(void *ctx, const json_t *stored, const char *raw,
+                                      size_t raw_len, json_t **out, kf_err *err);
+
+/*
+ * Let the items with a raw source keep only the document given to
+ * kf_mailbox_add, which then needs to hold no more than what the keys and
+ * the identity read, and build the rest from the raw bytes with expand
+ * whenever a document is read (kf_mailbox_get, _list, _wait). Adding an item
+ * then costs no decoding, and an item never read is never decoded. expand
+ * runs outside the store's lock, possibly in several threads at once, and
+ * must give the same document for the same item every time. Call before the
+ * mailbox is shared; ctx must outlive it.
+ */
+void kf_mailbox_set_expand(kf_mailbox *mb, kf_mailbox_expand_fn expand, void *ctx);
+
 /* Wake all waiters (they get KF_ERR_STATE) and refuse new waits. */
 void kf_mailbox_shutdown(kf_mailbox *mb);
 void kf_mailbox_free(kf_mailbox *mb);
@@ -126,10 +148,30 @@ const kf_mailbox_collection *kf_mailbox_collection_of(const kf_mailbox *mb);
 /*
  * Store doc (borrowed; a copy is stored with "id" and "received_at" added),
  * with the search values its collection's keys find in it, and optionally the
- * raw source bytes. received_at is the real UTC time.
+ * raw source bytes. received_at is the real UTC time. The item is committed
+ * when this returns KF_OK; adds from several threads at once share commits
+ * (one transaction for all that are waiting), so each costs less.
  */
 kf_rc kf_mailbox_add(kf_mailbox *mb, json_t *doc, const void *raw, size_t raw_len, int64_t *id_out,
                      kf_err *err);
+/* One item for kf_mailbox_add_all: what kf_mailbox_add takes, and its result. */
+typedef struct kf_mailbox_entry {
+  json_t *doc;     /* Borrowed, as for kf_mailbox_add. */
+  const void *raw; /* Optional, raw_len bytes. */
+  size_t raw_len;
+  kf_rc rc;   /* Set: as kf_mailbox_add would return for this entry. */
+  int64_t id; /* Set when rc is KF_OK. */
+  kf_err err; /* Set when rc is not KF_OK. */
+} kf_mailbox_entry;
+
+/*
+ * kf_mailbox_add for each of entries[0..n), in order, in one transaction
+ * (with whatever other adds are waiting): one commit for all. An entry that
+ * cannot be stored fails alone; each entry's rc says how it went. Returns
+ * once every entry is committed or has failed.
+ */
+void kf_mailbox_add_all(kf_mailbox *mb, kf_mailbox_entry *entries, size_t n);
+
 /* The stored document; caller json_decref's *out. KF_ERR_NOT_FOUND if absent. */
 kf_rc kf_mailbox_get(kf_mailbox *mb, int64_t id, json_t **out, kf_err *err);
 /* The raw bytes; caller frees *out with kf_free. KF_ERR_NOT_FOUND if none. */
