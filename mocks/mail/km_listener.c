@@ -695,12 +695,18 @@ static void *loop_thread(void *arg) {
         continue;
     }
   }
-  /* Nothing is in the queue any more: every session has ended. */
+  /* The delivery thread finishes what it has (nothing, unless poll failed) and ends. */
   pthread_mutex_lock(&l->lock);
   l->delivery_stop = true;
   pthread_cond_signal(&l->work);
   pthread_mutex_unlock(&l->lock);
   pthread_join(l->delivery_thread, NULL);
+  /* Only after a failed poll are sessions left; none is borrowed any more. */
+  for (size_t i = 0; i < l->conns_len; i++) {
+    l->conns[i]->delivering = false;
+    l->conns[i]->dead = true;
+  }
+  listener_sweep(l);
   return NULL;
 }
 
@@ -822,7 +828,7 @@ void km_listener_free(km_listener *l) {
   if (l == NULL)
     return;
   km_listener_stop(l);
-  /* A listener that never started may still hold sessions: none, as only the loop opens them. */
+  /* The loop frees every session before it ends; only it opens them. */
   assert(l->conns_len == 0);
   int fds[] = {l->stop_r, l->wake_r, l->wake_w};
   for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {

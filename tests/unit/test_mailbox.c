@@ -1159,6 +1159,29 @@ static void test_redelivery(void **state) {
   kf_mailbox_free(mb);
 }
 
+/* A redelivery in the same commit as its first delivery is marked as one too. */
+static void test_redelivery_together(void **state) {
+  (void)state;
+  kf_mailbox *mb = open_memory("messages", 100);
+  kf_mailbox_entry e[3];
+  char raws[3][16];
+  entries_make(e, 3, "same", raws);
+  for (size_t i = 0; i < 3; i++) {
+    json_t *rcpts = json_object_get(json_object_get(e[i].doc, "envelope"), "rcpt_to");
+    assert_int_equal(json_array_set_new(rcpts, 0, json_string("r@b.test")), 0);
+    assert_int_equal(json_object_set_new(e[i].doc, "message_id", json_string("m@b.test")), 0);
+  }
+  kf_mailbox_add_all(mb, e, 3);
+  for (size_t i = 0; i < 3; i++)
+    assert_int_equal(e[i].rc, KF_OK);
+  assert_int_equal(duplicate_of(mb, e[0].id), 0);
+  assert_int_equal(duplicate_of(mb, e[1].id), e[0].id);
+  assert_int_equal(duplicate_of(mb, e[2].id), e[0].id);
+  assert_int_equal(count_by(mb, "to", "r@b.test"), 1);
+  entries_release(e, 3);
+  kf_mailbox_free(mb);
+}
+
 /* A store reopened from its file keeps the redelivery marks, also when rebuilt. */
 static void test_redelivery_reindex(void **state) {
   (void)state;
@@ -1276,6 +1299,7 @@ int main(void) {
       cmocka_unit_test(test_api_messages),
       cmocka_unit_test(test_api_letters),
       cmocka_unit_test(test_redelivery),
+      cmocka_unit_test(test_redelivery_together),
       cmocka_unit_test(test_redelivery_reindex),
       cmocka_unit_test(test_api_malformed_params),
   };

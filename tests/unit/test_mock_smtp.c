@@ -348,6 +348,81 @@ static void test_total_deadlines(void **state) {
   pthread_mutex_destroy(&c.lock);
 }
 
+/* ---- Stopping while a message is being stored. ---- */
+
+/* A deliver function that holds its batch until the test lets it go. */
+typedef struct held {
+  pthread_mutex_t lock;
+  pthread_cond_t changed;
+  bool entered;
+  bool release;
+} held;
+
+static void held_deliver(void *ctx, km_delivery *const *msgs, size_t n) {
+  held *h = ctx;
+  pthread_mutex_lock(&h->lock);
+  h->entered = true;
+  pthread_cond_broadcast(&h->changed);
+  while (!h->release)
+    pthread_cond_wait(&h->changed, &h->lock);
+  pthread_mutex_unlock(&h->lock);
+  for (size_t i = 0; i < n; i++) {
+    msgs[i]->rc = KF_OK;
+    msgs[i]->id = 7;
+  }
+}
+
+static void *stop_main(void *arg) {
+  km_listener_stop(arg);
+  return NULL;
+}
+
+/*
+ * A stop while a message is with the deliver function waits for its verdict:
+ * the client gets the 250 and then 421 4.3.2, never a 421 for a mail that
+ * was stored. (Whether the NOOP pipelined after the dot is answered first
+ * depends on whether the loop saw the stop before the verdict came.)
+ */
+static void test_stop_waits_for_verdict(void **state) {
+  (void)state;
+  held h = {.entered = false};
+  pthread_mutex_init(&h.lock, NULL);
+  pthread_cond_init(&h.changed, NULL);
+  km_listener_config cfg;
+  km_listener_config_init(&cfg);
+  cfg.smtp.hostname = "mx.test";
+  km_listener *l = NULL;
+  kf_err err;
+  kf_err_init(&err);
+  assert_int_equal(km_listener_new(&cfg, NULL, held_deliver, &h, &l, &err), KF_OK);
+  assert_int_equal(km_listener_start(l, &err), KF_OK);
+  int fd = connect_from("127.0.0.1", km_listener_port(l));
+  char buf[4096] = "";
+  assert_true(read_for(fd, buf, sizeof(buf), "220 ", SERVICE_BOUND_MS));
+  send_text(fd, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n"
+                "Subject: s\r\n\r\nbody\r\n.\r\nNOOP\r\n");
+  pthread_mutex_lock(&h.lock);
+  while (!h.entered)
+    pthread_cond_wait(&h.changed, &h.lock);
+  pthread_mutex_unlock(&h.lock);
+  pthread_t stopper;
+  assert_int_equal(pthread_create(&stopper, NULL, stop_main, l), 0);
+  /* The stop cannot end before the verdict; let the deliver function go. */
+  pthread_mutex_lock(&h.lock);
+  h.release = true;
+  pthread_cond_broadcast(&h.changed);
+  pthread_mutex_unlock(&h.lock);
+  assert_int_equal(pthread_join(stopper, NULL), 0);
+  assert_true(read_for(fd, buf, sizeof(buf), NULL, SERVICE_BOUND_MS));
+  const char *stored = strstr(buf, "250 2.0.0 OK: queued as 7\r\n");
+  assert_non_null(stored);
+  assert_non_null(strstr(stored, "421 4.3.2 mx.test Service shutting down\r\n"));
+  close(fd);
+  km_listener_free(l);
+  pthread_mutex_destroy(&h.lock);
+  pthread_cond_destroy(&h.changed);
+}
+
 /* ---- Concurrent clients into the real store. ---- */
 
 #define STORE_CLIENTS 4
@@ -506,6 +581,7 @@ int main(void) {
       cmocka_unit_test(test_tricklers_same_address),
       cmocka_unit_test(test_tricklers_over_the_cap),
       cmocka_unit_test(test_total_deadlines),
+      cmocka_unit_test(test_stop_waits_for_verdict),
       cmocka_unit_test(test_concurrent_store),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
