@@ -130,7 +130,68 @@ static kf_rc kh_exec_add_step(kh_exec *ex, const kh_step *st, size_t *idx) {
   return KF_OK;
 }
 
+/*
+ * Make reply an exchange of step result st, put at position at of its
+ * exchanges (the later ones move up).
+ */
+static void kh_exec_record_reply(kf_step_result *st, const kh_http_reply *reply, size_t at) {
+  kf_exchange x;
+  memset(&x, 0, sizeof x);
+  kf_exchange *slot = NULL;
+  if (kh_http_reply_record(reply, &x) != KF_OK)
+    return; /* The report then lacks this exchange; the verdict does not depend on it. */
+  if (kf_step_result_add_exchange(st, &slot) != KF_OK) {
+    kf_exchange_release(&x);
+    return;
+  }
+  size_t last = st->exchanges_len - 1;
+  if (at < last)
+    memmove(&st->exchanges[at + 1], &st->exchanges[at], (last - at) * sizeof x);
+  st->exchanges[at < last ? at : last] = x;
+}
+
+/* Keep reply as an exchange of the current step, to be made if the step does not pass. */
+static void kh_exec_defer_exchange(kh_exec *ex, kh_http_reply *reply) {
+  kf_rc rc = KF_OK;
+  kh_exec_pending *p = kf_array_grow(ex->pending, &ex->pending_cap, ex->pending_len, sizeof *p, 4,
+                                     KH_EXEC_MAX_PENDING, &rc);
+  if (p == NULL)
+    return; /* Lost like an exchange that found no memory. */
+  ex->pending = p;
+  p[ex->pending_len++] = (kh_exec_pending){.reply = kh_http_reply_ref(reply),
+                                           .step = ex->step,
+                                           .at = ex->res->steps[ex->step].exchanges_len};
+}
+
+/*
+ * End the pending exchanges of step result idx: made and put in their places
+ * when keep, else dropped. Those of other steps (an enclosing `use`) stay.
+ */
+static void kh_exec_settle(kh_exec *ex, size_t idx, bool keep) {
+  size_t kept = 0, left = 0;
+  for (size_t i = 0; i < ex->pending_len; i++) {
+    kh_exec_pending p = ex->pending[i];
+    if (p.step != idx) {
+      ex->pending[left++] = p;
+      continue;
+    }
+    /* Those kept before this one are in the array now, ahead of it. */
+    if (keep)
+      kh_exec_record_reply(&ex->res->steps[idx], p.reply, p.at + kept++);
+    kh_http_reply_unref(p.reply);
+  }
+  ex->pending_len = left;
+}
+
 void kh_exec_keep_exchange(kh_exec *ex, kh_http_response *resp) {
+  if (resp->reply != NULL) {
+    if (ex->cfg->lean)
+      kh_exec_defer_exchange(ex, resp->reply);
+    else
+      kh_exec_record_reply(&ex->res->steps[ex->step], resp->reply,
+                           ex->res->steps[ex->step].exchanges_len);
+    return;
+  }
   if (resp->exchange.method == NULL)
     return; /* Nothing was sent. */
   kf_exchange *slot = NULL;
@@ -238,8 +299,10 @@ static kf_status kh_exec_expect(kh_exec *ex, size_t idx, const kh_check *c, cons
                          err.message);
   else if (!holds)
     st = kh_exec_outcome(ex, idx, KF_STATUS_FAIL, c->pos.line, "%s%s: %s", prefix, src, got);
-  kh_exec_record_assert(ex, c, st, rc == KF_OK ? explain.data : NULL,
-                        st == KF_STATUS_PASS ? NULL : ex->res->steps[idx].message);
+  /* What a lean run shows of a step is the expects that did not hold (kr_step_pieces). */
+  if (st != KF_STATUS_PASS || !ex->cfg->lean)
+    kh_exec_record_assert(ex, c, st, rc == KF_OK ? explain.data : NULL,
+                          st == KF_STATUS_PASS ? NULL : ex->res->steps[idx].message);
   kf_buf_release(&explain);
   return st;
 }
@@ -290,6 +353,8 @@ static kf_status kh_exec_step(kh_exec *ex, const kh_step *st, int depth) {
     result = kh_exec_checks(ex, idx, st->checks, st->checks_len);
   ex->res->steps[idx].duration_ms = kf_time_monotonic_ms() - start;
   /* In a lean run only a step that did not pass keeps what it sent, got and kept. */
+  if (ex->pending_len > 0)
+    kh_exec_settle(ex, idx, result != KF_STATUS_PASS);
   if (ex->cfg->lean && result == KF_STATUS_PASS)
     kf_step_result_drop_details(&ex->res->steps[idx]);
   return result;
@@ -419,6 +484,8 @@ void kh_exec_scenario(const kh_runner_config *cfg, const int64_t seen_from[KH_SU
       kh_exec_steps(&ex, sc->steps, sc->steps_len, 0);
     }
     kh_exec_clock_forget(&ex);
+    assert(ex.pending_len == 0); /* Each step settles its own. */
+    kf_free(ex.pending);
     if (res->status == KF_STATUS_PASS && ex.expects == 0) {
       /* Steps that merely ran show nothing about the target: that is no pass. */
       res->status = KF_STATUS_ERROR;

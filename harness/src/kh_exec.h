@@ -27,12 +27,25 @@
 #define KH_EXEC_MAX_URL (64u * 1024u)
 #define KH_EXEC_MAX_TEXT (64u * 1024u)
 #define KH_EXEC_MAX_BODY (2u * KH_VAR_MAX_BYTES)
+/* Exchanges one step may keep waiting for its outcome (a timing step sends many). */
+#define KH_EXEC_MAX_PENDING (64u * 1024u)
 
 /* The scenario's test clock on the target. */
 typedef struct kh_exec_clock {
   char *id;    /* Owned; NULL until `clock create`. */
   int64_t now; /* The clock's time on the target (Unix seconds), as it last said. */
 } kh_exec_clock;
+
+/*
+ * An exchange of a lean run not yet made from its reply: the step that made
+ * it and how many exchanges that step had recorded before it, so it can be
+ * put in its place if the step does not pass.
+ */
+typedef struct kh_exec_pending {
+  kh_http_reply *reply; /* Owned reference. */
+  size_t step;
+  size_t at;
+} kh_exec_pending;
 
 typedef struct kh_exec {
   const kh_runner_config *cfg; /* Borrowed. */
@@ -49,6 +62,8 @@ typedef struct kh_exec {
   int64_t seen_id[KH_SUBJECT_COUNT];
   size_t expects; /* Expectations evaluated so far: a scenario with none proves nothing. */
   size_t step;    /* Index of the step result being filled (for lazy loads of subjects). */
+  kh_exec_pending *pending; /* Exchanges of the steps under way (lean runs only). */
+  size_t pending_len, pending_cap;
 } kh_exec;
 
 /*
@@ -81,7 +96,12 @@ kf_rc kh_exec_expand(kh_exec *ex, const kh_template *tpl, size_t cap, char **out
 /* Expand an optional template that must hold no NUL; an absent one stays NULL. */
 kf_rc kh_exec_expand_opt(kh_exec *ex, const kh_template *tpl, char **out, kf_err *err);
 
-/* Move the exchange of resp (if anything was sent) into the current step's result. */
+/*
+ * Move the exchange of resp (if anything was sent) into the current step's
+ * result. A deferred response's exchange is made from its reply at once, or,
+ * in a lean run, only when the step ends without passing (kh_http_request's
+ * defer): a step that passes drops its exchanges anyway.
+ */
 void kh_exec_keep_exchange(kh_exec *ex, kh_http_response *resp);
 /* Keep a copy of data as an artifact of the current step. */
 void kh_exec_keep_artifact(kh_exec *ex, const char *name, const char *media_type, const void *data,

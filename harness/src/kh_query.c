@@ -36,14 +36,14 @@ static kf_rc kh_q_path(const kh_query_env *env, const char *arg, size_t len, jso
   return rc;
 }
 
-/* A header by name in doc["headers"], whose names are lower-case (tolerating others). */
+/* A header by name in the part "headers", whose names are lower-case (tolerating others). */
 static kf_rc kh_q_header(const kh_query_env *env, const char *arg, size_t len, json_t **out,
                          kf_err *err) {
-  (void)err;
   *out = NULL;
-  json_t *headers = json_object_get(env->subject->doc, "headers");
-  if (!json_is_object(headers) || len >= 256)
-    return KF_OK;
+  json_t *headers = NULL;
+  kf_rc rc = kh_subject_part(env->subject, "headers", &headers, err);
+  if (rc != KF_OK || !json_is_object(headers) || len >= 256)
+    return rc;
   const char *k;
   json_t *val;
   json_object_foreach(headers, k, val) {
@@ -148,12 +148,16 @@ static kf_rc kh_q_headers(const kh_query_env *env, const char *arg, size_t len, 
   static const char *const skip[] = {
       "date", "x-request-id", "connection", "keep-alive",       "transfer-encoding",
       "te",   "trailer",      "upgrade",    "proxy-connection", NULL};
+  json_t *headers = NULL;
+  kf_rc rc = kh_subject_part(env->subject, "headers", &headers, err);
+  if (rc != KF_OK)
+    return rc;
   *out = json_object();
   if (*out == NULL)
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   const char *k;
   json_t *v;
-  json_object_foreach(json_object_get(env->subject->doc, "headers"), k, v) {
+  json_object_foreach(headers, k, v) {
     bool per_answer = false;
     for (size_t i = 0; skip[i] != NULL && !per_answer; i++)
       per_answer = kf_str_eq_ci(k, skip[i]);

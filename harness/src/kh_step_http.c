@@ -5,6 +5,7 @@
  */
 #include "kh_step_http.h"
 
+#include <assert.h>
 #include <string.h>
 
 #include "kf/alloc.h"
@@ -185,36 +186,38 @@ static void kh_http_lint(kh_lint_ctx *ctx, const kh_step *step) {
   kh_request_lint(ctx, step->data);
 }
 
-/* Header names and values of one request, owned. */
+/*
+ * Header names and values of one request: borrowed where they are the
+ * scenario's own (the clock's id) or constant, else owned (in owned[]).
+ */
 typedef struct kh_http_headers {
-  char *names[KH_HTTP_STEP_MAX_HEADERS];
-  char *values[KH_HTTP_STEP_MAX_HEADERS];
-  size_t len;
+  const char *names[KH_HTTP_STEP_MAX_HEADERS];
+  const char *values[KH_HTTP_STEP_MAX_HEADERS];
+  char *owned[2 * KH_HTTP_STEP_MAX_HEADERS];
+  size_t len, owned_len;
 } kh_http_headers;
 
 static void kh_http_headers_release(kh_http_headers *h) {
-  for (size_t i = 0; i < h->len; i++) {
-    kf_free(h->names[i]);
-    kf_free(h->values[i]);
-  }
-  h->len = 0;
+  for (size_t i = 0; i < h->owned_len; i++)
+    kf_free(h->owned[i]);
+  h->len = h->owned_len = 0;
 }
 
+/* Add a header; name and value must outlive h (or be handed to it with kh_http_headers_own). */
 static kf_rc kh_http_headers_add(kh_http_headers *h, const char *name, const char *value,
                                  kf_err *err) {
   if (h->len >= KH_HTTP_STEP_MAX_HEADERS)
     return kf_err_set(err, KF_ERR_LIMIT, "more than %u headers", KH_HTTP_STEP_MAX_HEADERS);
-  char *n = kf_strdup(name);
-  char *v = kf_strdup(value);
-  if (n == NULL || v == NULL) {
-    kf_free(n);
-    kf_free(v);
-    return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-  }
-  h->names[h->len] = n;
-  h->values[h->len] = v;
+  h->names[h->len] = name;
+  h->values[h->len] = value;
   h->len++;
   return KF_OK;
+}
+
+/* Free s with h. There is room: each header owns at most its name and value. */
+static void kh_http_headers_own(kh_http_headers *h, char *s) {
+  assert(h->owned_len < sizeof h->owned / sizeof h->owned[0]);
+  h->owned[h->owned_len++] = s;
 }
 
 static bool kh_http_headers_has(const kh_http_headers *h, const char *name) {
@@ -224,31 +227,66 @@ static bool kh_http_headers_has(const kh_http_headers *h, const char *name) {
   return false;
 }
 
-/* Build the absolute URL: a path starting with '/' is relative to base_url. */
-static kf_rc kh_http_url(kh_exec *ex, const kh_template *tpl, char **out, kf_err *err) {
-  char *raw = NULL;
-  size_t raw_len = 0;
-  kf_rc rc = kh_exec_expand(ex, tpl, KH_EXEC_MAX_URL, &raw, &raw_len, err);
+/*
+ * Build the absolute URL into url (kf_buf-initialised): a path starting with
+ * '/' is relative to base_url.
+ */
+static kf_rc kh_http_url(kh_exec *ex, const kh_template *tpl, kf_buf *url, kf_err *err) {
+  /* A template that starts with '/' expands to a path, so the base can go first. */
+  bool relative = tpl->text != NULL && tpl->len > 0 && tpl->text[0] == '/';
+  kf_rc rc = relative ? kh_http_url_base(url, ex->base_url) : KF_OK;
+  size_t from = url->len;
+  if (rc == KF_OK && tpl->text != NULL)
+    rc = kh_vars_expand(&ex->vars, tpl, url, err);
+  if (rc == KF_OK && url->data == NULL)
+    rc = kf_buf_append(url, "", 0); /* An empty URL, which curl will refuse. */
+  if (rc == KF_ERR_LIMIT)
+    return kf_err_set(err, rc, "the expanded URL is longer than %u bytes", KH_EXEC_MAX_URL);
+  if (rc == KF_ERR_NOMEM)
+    return kf_err_set(err, rc, "cannot build the URL");
   if (rc != KF_OK)
     return rc;
-  if (memchr(raw, '\0', raw_len) != NULL || strpbrk(raw, "\r\n") != NULL) {
-    kf_free(raw);
+  const char *raw = url->data != NULL ? url->data + from : "";
+  size_t raw_len = url->len - from;
+  if (memchr(raw, '\0', raw_len) != NULL || strpbrk(raw, "\r\n") != NULL)
     return kf_err_set(err, KF_ERR_INVALID, "the URL contains a NUL or line break");
-  }
-  if (raw[0] != '/') {
-    *out = raw;
+  if (relative || raw[0] != '/')
     return KF_OK;
-  }
-  kf_buf url;
-  kf_buf_init(&url, KH_EXEC_MAX_URL * 2);
-  rc = kh_http_url_base(&url, ex->base_url);
+  /* A variable gave the path: the base goes before it after all. */
+  kf_buf whole;
+  kf_buf_init(&whole, url->max);
+  rc = kh_http_url_base(&whole, ex->base_url);
   if (rc == KF_OK)
-    rc = kf_buf_append(&url, raw, raw_len);
-  kf_free(raw);
-  *out = rc == KF_OK ? kf_buf_detach(&url, NULL) : NULL;
-  kf_buf_release(&url);
-  if (*out == NULL)
-    return kf_err_set(err, rc == KF_OK ? KF_ERR_NOMEM : rc, "cannot build the URL");
+    rc = kf_buf_append(&whole, raw, raw_len);
+  if (rc != KF_OK) {
+    kf_buf_release(&whole);
+    return kf_err_set(err, rc, "cannot build the URL");
+  }
+  kf_buf_release(url);
+  *url = whole;
+  return KF_OK;
+}
+
+/* One header of the request with its variables filled in, into hdr. */
+static kf_rc kh_request_header(kh_exec *ex, const kh_header *h, kh_http_headers *hdr, kf_err *err) {
+  char *name = NULL, *value = NULL;
+  size_t nlen = 0, vlen = 0;
+  kf_rc rc = kh_exec_expand(ex, &h->name, KH_EXEC_MAX_TEXT, &name, &nlen, err);
+  if (rc == KF_OK)
+    rc = kh_exec_expand(ex, &h->value, KH_EXEC_MAX_TEXT, &value, &vlen, err);
+  if (rc == KF_OK &&
+      (strlen(name) != nlen || strlen(value) != vlen || strpbrk(value, "\r\n") != NULL))
+    rc = kf_err_set(err, KF_ERR_INVALID, "header %s: a header cannot hold a NUL or a line break",
+                    name);
+  if (rc == KF_OK)
+    rc = kh_http_headers_add(hdr, name, value, err);
+  if (rc != KF_OK) {
+    kf_free(name);
+    kf_free(value);
+    return rc;
+  }
+  kh_http_headers_own(hdr, name);
+  kh_http_headers_own(hdr, value);
   return KF_OK;
 }
 
@@ -256,21 +294,8 @@ static kf_rc kh_http_url(kh_exec *ex, const kh_template *tpl, char **out, kf_err
 static kf_rc kh_request_headers(kh_exec *ex, const kh_request *rq, kh_http_headers *hdr,
                                 kf_err *err) {
   kf_rc rc = KF_OK;
-  for (size_t i = 0; rc == KF_OK && i < rq->headers_len; i++) {
-    char *name = NULL, *value = NULL;
-    size_t nlen = 0, vlen = 0;
-    rc = kh_exec_expand(ex, &rq->headers[i].name, KH_EXEC_MAX_TEXT, &name, &nlen, err);
-    if (rc == KF_OK)
-      rc = kh_exec_expand(ex, &rq->headers[i].value, KH_EXEC_MAX_TEXT, &value, &vlen, err);
-    if (rc == KF_OK &&
-        (strlen(name) != nlen || strlen(value) != vlen || strpbrk(value, "\r\n") != NULL))
-      rc = kf_err_set(err, KF_ERR_INVALID, "header %s: a header cannot hold a NUL or a line break",
-                      name);
-    if (rc == KF_OK)
-      rc = kh_http_headers_add(hdr, name, value, err);
-    kf_free(name);
-    kf_free(value);
-  }
+  for (size_t i = 0; rc == KF_OK && i < rq->headers_len; i++)
+    rc = kh_request_header(ex, &rq->headers[i], hdr, err);
   if (rc == KF_OK && rq->body_is_json && !kh_http_headers_has(hdr, "Content-Type"))
     rc = kh_http_headers_add(hdr, "Content-Type", "application/json", err);
   if (rc == KF_OK && ex->clock.id != NULL && !rq->no_clock)
@@ -282,8 +307,9 @@ kf_rc kh_request_send(kh_exec *ex, const kh_request *rq, const char *purpose,
                       kh_http_response *resp, bool *sent, kf_err *err) {
   *sent = false;
   kh_http_headers hdr;
-  hdr.len = 0;
-  char *url = NULL;
+  hdr.len = hdr.owned_len = 0;
+  kf_buf url;
+  kf_buf_init(&url, 2 * KH_EXEC_MAX_URL);
   char *body = NULL;
   size_t body_len = 0;
   kf_rc rc = kh_http_url(ex, &rq->url, &url, err);
@@ -292,20 +318,22 @@ kf_rc kh_request_send(kh_exec *ex, const kh_request *rq, const char *purpose,
   if (rc == KF_OK && rq->body.text != NULL)
     rc = kh_exec_expand(ex, &rq->body, KH_EXEC_MAX_BODY, &body, &body_len, err);
   if (rc == KF_OK) {
+    /* The answer stays bytes until a query or a report wants it (kh_subject_load_reply). */
     kh_http_request req = {.method = rq->method,
-                           .url = url,
-                           .headers = (const char *const *)hdr.names,
-                           .values = (const char *const *)hdr.values,
+                           .url = url.data,
+                           .headers = hdr.names,
+                           .values = hdr.values,
                            .headers_len = hdr.len,
                            .body = body,
                            .body_len = body_len,
                            .timeout_ms = rq->timeout_ms,
-                           .purpose = purpose};
+                           .purpose = purpose,
+                           .defer = true};
     *sent = true;
     rc = kh_http_perform(&req, resp, err);
   }
   kh_http_headers_release(&hdr);
-  kf_free(url);
+  kf_buf_release(&url);
   kf_free(body);
   return rc;
 }
@@ -327,10 +355,8 @@ static kf_status kh_http_exec(kh_exec *ex, size_t idx, const kh_step *step, int 
     result = kh_exec_outcome(ex, idx, KF_STATUS_FAIL, 0, "no response: %s", err.message);
   } else if (rc != KF_OK) {
     result = kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "request failed: %s", err.message);
-  } else {
-    /* The body is parsed as JSON only if a query asks for it. */
-    kh_subjects_set(&ex->subjects, KH_SUBJECT_RESPONSE, resp.subject, kh_subject_load_body, NULL);
-    resp.subject = NULL;
+  } else if (kh_subjects_set_reply(&ex->subjects, KH_SUBJECT_RESPONSE, resp.reply) != KF_OK) {
+    result = kh_exec_outcome(ex, idx, KF_STATUS_ERROR, 0, "out of memory for the response");
   }
   kh_http_response_release(&resp);
   return result;

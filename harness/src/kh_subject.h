@@ -18,6 +18,7 @@
 #include <stdbool.h>
 
 #include "kf/error.h"
+#include "kh_http.h"
 
 /* Kind, name, what to do when a query needs it before it exists. */
 #define KH_SUBJECTS(X)                                                                             \
@@ -50,9 +51,10 @@ typedef kf_rc (*kh_subject_load_fn)(struct kh_subject *subject, const char *part
 
 typedef struct kh_subject {
   json_t *doc;             /* Owned; NULL while the subject does not exist. */
-  json_t *tried;           /* Owned object: parts the loader was asked for. */
+  json_t *tried;           /* Owned object: parts the loader was asked for and could not give. */
   kh_subject_load_fn load; /* NULL: the document is all there is. */
-  void *load_ctx;          /* Borrowed. */
+  void *load_ctx;          /* Borrowed, unless drop is set. */
+  void (*drop)(void *ctx); /* Releases load_ctx with the subject; NULL: it is borrowed. */
 } kh_subject;
 
 typedef struct kh_subjects {
@@ -65,6 +67,13 @@ void kh_subjects_release(kh_subjects *subjects);
 /* Replace the subject of kind with doc (stolen; NULL clears it) and its loader (may be NULL). */
 void kh_subjects_set(kh_subjects *subjects, kh_subject_kind kind, json_t *doc,
                      kh_subject_load_fn load, void *load_ctx);
+
+/*
+ * Make reply (a new reference is taken) the subject of kind: an empty
+ * document whose every part is made from the reply when a query first reads
+ * it (kh_subject_load_reply). KF_ERR_NOMEM, leaving the subject cleared.
+ */
+kf_rc kh_subjects_set_reply(kh_subjects *subjects, kh_subject_kind kind, kh_http_reply *reply);
 
 /* The subject of kind; KF_ERR_STATE with the kind's "no ... yet" message while it has no document.
  */
@@ -83,5 +92,14 @@ kf_rc kh_subject_part(kh_subject *subject, const char *part, json_t **out, kf_er
  * "page_links", its links as [{"text", "href"}] (kh_html.h).
  */
 kf_rc kh_subject_load_body(kh_subject *subject, const char *part, void *ctx, kf_err *err);
+
+/*
+ * The loader of a response kept as its bytes (ctx: the kh_http_reply): the
+ * parts "url", "status", "headers" (lower-case names, repeats joined),
+ * "body" and "duration_ms", and the body's parts as kh_subject_load_body
+ * gives them, parsed from the bytes without a "body" string first. Nothing
+ * is made that no query reads.
+ */
+kf_rc kh_subject_load_reply(kh_subject *subject, const char *part, void *ctx, kf_err *err);
 
 #endif

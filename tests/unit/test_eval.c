@@ -568,9 +568,129 @@ static void test_lazy_parts(void **state) {
   kh_subjects_release(&subj);
 }
 
+/* A reply as kh_http_perform leaves it for a deferred request (one reference, the caller's). */
+static kh_http_reply *reply_of(const char *head, const char *body) {
+  kh_http_reply *r = kf_malloc(sizeof *r);
+  assert_non_null(r);
+  memset(r, 0, sizeof *r);
+  r->refs = 1;
+  r->purpose = "request";
+  r->method = "GET";
+  r->url = "http://h/konto/seite";
+  r->status = 200;
+  r->duration_ms = 7;
+  kf_buf_init(&r->head, 4096);
+  kf_buf_init(&r->body, 4096);
+  assert_int_equal(kf_buf_append_str(&r->head, head), KF_OK);
+  assert_int_equal(kf_buf_append_str(&r->body, body), KF_OK);
+  return r;
+}
+
+static const char REPLY_HEAD[] = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n"
+                                 "Set-Cookie: a=1\r\nset-cookie: b=2\r\nX-Empty:\r\n\r\n";
+static const char REPLY_BODY[] = "<p><a href=\"../anmelden\">Anmelden</a></p>";
+
+/*
+ * A response kept as its bytes gives each part only when a query reads it,
+ * made from the bytes: the body's links without a "body" string first.
+ */
+static void test_reply_parts(void **state) {
+  (void)state;
+  kh_http_reply *r = reply_of(REPLY_HEAD, REPLY_BODY);
+  kh_subjects subj;
+  kh_subjects_init(&subj);
+  assert_int_equal(kh_subjects_set_reply(&subj, KH_SUBJECT_RESPONSE, r), KF_OK);
+  kh_http_reply_unref(r); /* The subject holds the last reference. */
+  const json_t *doc = subj.items[KH_SUBJECT_RESPONSE].doc;
+  assert_int_equal(json_object_size(doc), 0);
+  json_t *v = NULL;
+  assert_int_equal(query_value("expect status == 200", &subj, &v), KF_OK);
+  assert_int_equal(json_integer_value(v), 200);
+  json_decref(v);
+  assert_int_equal(json_object_size(doc), 1);
+  assert_int_equal(query_value("expect header \"SET-COOKIE\" exists", &subj, &v), KF_OK);
+  assert_string_equal(json_string_value(v), "a=1, b=2");
+  json_decref(v);
+  assert_int_equal(query_value("expect header \"x-empty\" exists", &subj, &v), KF_OK);
+  assert_string_equal(json_string_value(v), "");
+  json_decref(v);
+  assert_int_equal(query_value("expect page.link \"Anmelden\" exists", &subj, &v), KF_OK);
+  assert_string_equal(json_string_value(v), "http://h/anmelden");
+  json_decref(v);
+  assert_null(json_object_get(doc, "body"));
+  assert_int_equal(query_value("expect json \"$\" not exists", &subj, &v), KF_OK);
+  assert_null(v); /* Not JSON: absent. */
+  assert_int_equal(query_value("expect body contains \"Anmelden\"", &subj, &v), KF_OK);
+  assert_string_equal(json_string_value(v), REPLY_BODY);
+  json_decref(v);
+  assert_int_equal(query_value("expect duration == 7", &subj, &v), KF_OK);
+  assert_int_equal(json_integer_value(v), 7);
+  json_decref(v);
+  assert_int_equal(query_value("expect headers exists", &subj, &v), KF_OK);
+  assert_int_equal(json_object_size(v), 3);
+  json_decref(v);
+  kh_subjects_release(&subj);
+}
+
+#define REPLY_LINES 5
+
+typedef struct reply_ctx {
+  kh_file *files[REPLY_LINES];
+  kh_http_reply *reply;
+} reply_ctx;
+
+static bool reply_body(void *data, const kt_alloc_run *run) {
+  reply_ctx *ctx = data;
+  kh_subjects subj;
+  kh_subjects_init(&subj);
+  kt_alloc_arm(run);
+  bool ok = kh_subjects_set_reply(&subj, KH_SUBJECT_RESPONSE, ctx->reply) == KF_OK;
+  for (size_t i = 0; ok && i < REPLY_LINES; i++) {
+    const kh_check *c = check_of(ctx->files[i]);
+    json_t *v = NULL;
+    kf_err err;
+    kf_err_init(&err);
+    bool holds = false;
+    kf_buf b;
+    kf_buf_init(&b, 4096);
+    kf_rc rc = kh_query_eval(&c->query, &subj, &g_vars, &v, &err);
+    if (rc == KF_OK)
+      rc = kh_pred_eval(&c->pred, v, &g_vars, &holds, &b, &err);
+    if (rc == KF_OK)
+      assert_true(holds);
+    else
+      ok = false;
+    kf_buf_release(&b);
+    json_decref(v);
+  }
+  kt_alloc_disarm();
+  kh_subjects_release(&subj);
+  assert_int_equal(ctx->reply->refs, 1); /* The subject gave its reference back. */
+  return ok;
+}
+
+/* Each part of a reply fails cleanly at every allocation: an error, never a wrong verdict. */
+static void test_reply_allocation_failures(void **state) {
+  (void)state;
+  static const char *const lines[] = {
+      "expect status == 200", "expect header \"Set-Cookie\" == \"a=1, b=2\"",
+      "expect page.link \"Anmelden\" == \"http://h/anmelden\"", "expect page.text == \"Anmelden\"",
+      "expect body contains \"href\""};
+  reply_ctx ctx;
+  for (size_t i = 0; i < REPLY_LINES; i++)
+    ctx.files[i] = parse_check(lines[i]);
+  ctx.reply = reply_of(REPLY_HEAD, REPLY_BODY);
+  assert_true(kt_alloc_sweep(reply_body, &ctx) > 5);
+  kh_http_reply_unref(ctx.reply);
+  for (size_t i = 0; i < REPLY_LINES; i++)
+    kh_file_free(ctx.files[i]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_lazy_parts),
+      cmocka_unit_test(test_reply_parts),
+      cmocka_unit_test(test_reply_allocation_failures),
       cmocka_unit_test(test_contains_window),
       cmocka_unit_test(test_pages_headers_instants),
       cmocka_unit_test(test_eval_allocation_failures),

@@ -87,6 +87,22 @@ static void fake_echo(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   kf_http_resp_bytes(resp, 201, "text/plain", body != NULL ? body : "", len);
 }
 
+/* Say what arrived: method, the headers a scenario might leave behind, the body's length. */
+static void fake_mirror(kf_http_req *req, kf_http_resp *resp, void *ctx) {
+  (void)ctx;
+  size_t len = 0;
+  (void)kf_http_req_body(req, &len);
+  static const char *const names[] = {"Authorization", "Cookie", "Content-Type", "X-Extra",
+                                      "Expect"};
+  json_t *doc = json_pack("{s:s,s:I}", "method", kf_http_req_method(req), "len", (json_int_t)len);
+  for (size_t i = 0; doc != NULL && i < sizeof names / sizeof names[0]; i++) {
+    const char *v = kf_http_req_header(req, names[i]);
+    json_object_set_new(doc, names[i], json_string(v != NULL ? v : "none"));
+  }
+  kf_http_resp_header(resp, "X-Method", kf_http_req_method(req));
+  kf_http_resp_json(resp, 200, doc);
+}
+
 static void fake_clock_create(kf_http_req *req, kf_http_resp *resp, void *ctx) {
   (void)req;
   (void)ctx;
@@ -189,6 +205,11 @@ static int fake_start(void **state) {
       {"GET", "/token", fake_token},
       {"GET", "/check/{tok}", fake_check},
       {"POST", "/echo", fake_echo},
+      {"GET", "/mirror", fake_mirror},
+      {"HEAD", "/mirror", fake_mirror},
+      {"POST", "/mirror", fake_mirror},
+      {"PUT", "/mirror", fake_mirror},
+      {"DELETE", "/mirror", fake_mirror},
       {"POST", "/test/v1/clocks", fake_clock_create},
       {"POST", "/test/v1/clocks/{id}/advance", fake_clock_advance},
       {"DELETE", "/test/v1/clocks/{id}", fake_clock_delete},
@@ -223,6 +244,9 @@ typedef struct run_fixture {
   kh_profile profile;
   kf_run_result run;
 } run_fixture;
+
+/* Lean runs (kh_runner_config.lean) for run_text_sel; off unless a test turns it on. */
+static bool run_lean;
 
 /* A run of text with a selection and a catalogue (either may be NULL). */
 static void run_text_sel(run_fixture *fx, const char *text, const char *clock, bool with_mail,
@@ -264,6 +288,7 @@ static void run_text_sel(run_fixture *fx, const char *text, const char *clock, b
                           .seed = 7,
                           .run_id = 0xabc,
                           .jobs = jobs,
+                          .lean = run_lean,
                           .target_label = "fake"};
   kf_rc rrc = kh_runner_run(&cfg, &fx->run, &err);
   if (rrc != KF_OK)
@@ -554,6 +579,119 @@ static void test_clock_header_sent(void **state) {
   fake_clocks_deleted = 0;
   pthread_mutex_unlock(&fake_lock);
   assert_int_equal(deleted, 1); /* The scenario's clock is gone once it ended. */
+  run_release(&fx);
+}
+
+/*
+ * One worker reuses one handle for every scenario: nothing one request set
+ * (method, body, NOBODY of a HEAD, headers such as Authorization and
+ * Cookie) reaches the next request, of its scenario or the next.
+ */
+static void test_handle_keeps_nothing_between_requests(void **state) {
+  (void)state;
+  run_fixture fx;
+  run_text(&fx,
+           "scenario: sets everything\n"
+           "covers: ACC-01\n"
+           "PUT /mirror\n"
+           "  header Authorization: Bearer secret\n"
+           "  header Cookie: a=b\n"
+           "  json {\"x\": 1}\n"
+           "  expect json \"$.method\" == \"PUT\"\n"
+           "  expect json \"$.Authorization\" == \"Bearer secret\"\n"
+           "  expect json \"$.len\" == 8\n"
+           "HEAD /mirror\n"
+           "  header X-Extra: 1\n"
+           "  expect header \"X-Method\" == \"HEAD\"\n"
+           "  expect body == \"\"\n"
+           "\n"
+           "scenario: sees none of it\n"
+           "covers: ACC-01\n"
+           "GET /mirror\n"
+           "  expect json \"$.method\" == \"GET\"\n"
+           "  expect json \"$.Authorization\" == \"none\"\n"
+           "  expect json \"$.Cookie\" == \"none\"\n"
+           "  expect json \"$.X-Extra\" == \"none\"\n"
+           "  expect json \"$.Content-Type\" == \"none\"\n"
+           "  expect json \"$.len\" == 0\n"
+           "POST /mirror\n"
+           "  body \"abc\"\n"
+           "  expect json \"$.method\" == \"POST\"\n"
+           "  expect json \"$.len\" == 3\n"
+           "  expect json \"$.Content-Type\" == \"none\"\n"
+           "  expect json \"$.Expect\" == \"none\"\n"
+           "DELETE /mirror\n"
+           "  expect json \"$.method\" == \"DELETE\"\n"
+           "  expect json \"$.len\" == 0\n"
+           "GET /mirror\n"
+           "  expect json \"$.method\" == \"GET\"\n"
+           "  expect json \"$.Cookie\" == \"none\"\n",
+           "none", false, NULL, 1);
+  for (size_t i = 0; i < 2; i++) {
+    show(&fx.run.scenarios[i]);
+    assert_int_equal(fx.run.scenarios[i].status, KF_STATUS_PASS);
+  }
+  run_release(&fx);
+}
+
+/*
+ * A lean run keeps the exchanges of a step that did not pass, whole and in
+ * the order they were made (the request, then the raw mail a check fetched),
+ * and its expects that did not hold; nothing of a step that passed.
+ */
+static void test_lean_keeps_failing_exchanges(void **state) {
+  (void)state;
+  run_lean = true;
+  run_fixture fx;
+  run_text(&fx,
+           "scenario: fails late\n"
+           "covers: ACC-05\n"
+           "GET /hello\n"
+           "  expect status == 200\n"
+           "wait mail to \"a@konform.test\"\n"
+           "POST /echo\n"
+           "  header X-Note: kept\n"
+           "  body \"ping\"\n"
+           "  expect status == 201\n"
+           "  expect mail.raw contains \"Subject\"\n"
+           "  expect body == \"pong\"\n",
+           "none", true, NULL, 1);
+  run_lean = false;
+  const kf_scenario_result *sc = &fx.run.scenarios[0];
+  assert_int_equal(sc->status, KF_STATUS_FAIL);
+  assert_int_equal(sc->steps_len, 3);
+  assert_int_equal(sc->steps[0].exchanges_len, 0);
+  assert_int_equal(sc->steps[0].asserts_len, 0);
+  const kf_step_result *st = &sc->steps[2];
+  assert_int_equal(st->status, KF_STATUS_FAIL);
+  assert_int_equal(st->exchanges_len, 2);
+  const kf_exchange *x = &st->exchanges[0];
+  assert_string_equal(x->purpose, "request");
+  assert_string_equal(x->method, "POST");
+  assert_true(kf_str_ends_with(x->url, "/echo"));
+  assert_int_equal(x->request.headers_len, 1);
+  assert_string_equal(x->request.headers[0].name, "X-Note");
+  assert_string_equal(x->request.headers[0].value, "kept");
+  assert_int_equal(x->request.body_len, 4);
+  assert_memory_equal(x->request.body, "ping", 4);
+  assert_int_equal(x->status, 201);
+  assert_non_null(x->status_line);
+  assert_true(kf_str_starts_with(x->status_line, "HTTP/1.1 201"));
+  bool seen = false;
+  for (size_t i = 0; i < x->response.headers_len; i++)
+    seen = seen || (strcmp(x->response.headers[i].name, "X-Content-Type") == 0 &&
+                    strcmp(x->response.headers[i].value, "none") == 0);
+  assert_true(seen);
+  assert_int_equal(x->response.body_len, 4);
+  assert_memory_equal(x->response.body, "ping", 4);
+  assert_string_equal(st->exchanges[1].purpose, "raw source");
+  /* Of the expects only the one that failed is kept, with what it got: nothing shows the others. */
+  assert_int_equal(st->asserts_len, 1);
+  const kf_assert_result *a = &st->asserts[0];
+  assert_int_equal(a->status, KF_STATUS_FAIL);
+  assert_string_equal(a->source, "expect body == \"pong\"");
+  assert_non_null(a->actual);
+  assert_non_null(a->expected);
   run_release(&fx);
 }
 
@@ -942,6 +1080,8 @@ int main(void) {
       cmocka_unit_test(test_unknown_variable_is_error),
       cmocka_unit_test(test_clock_without_control_is_skip),
       cmocka_unit_test(test_clock_header_sent),
+      cmocka_unit_test(test_handle_keeps_nothing_between_requests),
+      cmocka_unit_test(test_lean_keeps_failing_exchanges),
       cmocka_unit_test(test_waits_see_newer_items),
       cmocka_unit_test(test_unreachable_is_error),
       cmocka_unit_test(test_many_in_parallel_keep_order),
