@@ -193,7 +193,9 @@ WRAP
 case_interrupt_starting() {
   needs_stack || return 0
   mkdir -p "$tmp/hang" "$tmp/hangtmp"
-  cp "$konform" "$tmp/hang/"
+  # The stack starts both mocks at once, so konform-post must be there too;
+  # the servers would start after the mocks and are never reached.
+  cp "$konform" "$(dirname "$konform")/konform-post" "$tmp/hang/"
   mkfifo "$tmp/hang-started" "$tmp/hang-never"
   cat >"$tmp/hang/konform-mail" <<WRAP
 #!/bin/sh
