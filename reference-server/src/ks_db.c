@@ -257,6 +257,8 @@ static void db_turns_wait(db_turns *t, int64_t until_ms) {
                         .tv_nsec = (long)(until_ms % 1000) * 1000000L};
   pthread_mutex_lock(&t->lock);
   atomic_fetch_add(&t->waiters, 1);
+  /* For ks_db_waiters_wait; a waiter woken by it sees ended unmoved and waits on. */
+  pthread_cond_broadcast(&t->moved);
   int e = 0;
   while (e != ETIMEDOUT && atomic_load(&t->ended) == db_waiting.seen)
     e = pthread_cond_timedwait(&t->moved, &t->lock, &ts);
@@ -462,6 +464,20 @@ void ks_db_thread_done(ks_db *db) {
     (void)pthread_setspecific(db->key, NULL);
     db_conn_close(conn);
   }
+}
+
+bool ks_db_waiters_wait(ks_db *db, int n, int timeout_ms) {
+  db_turns *t = &db->turns;
+  int64_t until_ms = kf_time_monotonic_ms() + timeout_ms;
+  struct timespec ts = {.tv_sec = (time_t)(until_ms / 1000),
+                        .tv_nsec = (long)(until_ms % 1000) * 1000000L};
+  pthread_mutex_lock(&t->lock);
+  int e = 0;
+  while (e != ETIMEDOUT && atomic_load(&t->waiters) < n)
+    e = pthread_cond_timedwait(&t->moved, &t->lock, &ts);
+  bool reached = atomic_load(&t->waiters) >= n;
+  pthread_mutex_unlock(&t->lock);
+  return reached;
 }
 
 void ks_db_free(ks_db *db) {

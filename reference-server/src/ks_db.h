@@ -7,6 +7,7 @@
 #define KS_DB_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 
 #include "kf/error.h"
 
@@ -27,6 +28,13 @@ kf_rc ks_db_conn(ks_db *db, sqlite3 **out, kf_err *err);
 
 /* Close the calling thread's connection now (for threads that outlive their use). */
 void ks_db_thread_done(ks_db *db);
+
+/*
+ * Until at least n threads of this process wait for the write lock, or
+ * timeout_ms passes; true if they do. For tests that must end a transaction
+ * only once a writer is parked behind it.
+ */
+bool ks_db_waiters_wait(ks_db *db, int n, int timeout_ms);
 
 /* Close the calling thread's connection and free db. NULL is fine. */
 void ks_db_free(ks_db *db);
