@@ -93,7 +93,9 @@ struct kf_httpd {
   size_t n_expect;
   bool linger_stop;
   bool linger_running;
-  httpd_conn *conns; /* Open connections (under lock), see httpd_conn. */
+  int64_t
+      linger_next_ms; /* When the linger thread's poll ends by itself (-1: never); under lock. */
+  httpd_conn *conns;  /* Open connections (under lock), see httpd_conn. */
   pthread_t linger_thread;
   int linger_wake[2]; /* linger_add writes a byte to wake the thread. */
 };
@@ -934,9 +936,10 @@ static void conn_deadline(kf_httpd *h, httpd_conn *c, unsigned seconds) {
   int64_t at = seconds == 0 ? 0 : kf_time_monotonic_ms() + (int64_t)seconds * 1000;
   pthread_mutex_lock(&h->lock);
   c->deadline_ms = at;
+  bool sooner = at != 0 && (h->linger_next_ms < 0 || at < h->linger_next_ms);
   pthread_mutex_unlock(&h->lock);
   /* A later deadline needs no wake (the thread recomputes when the old one passes). */
-  if (at != 0)
+  if (sooner)
     linger_wake(h);
 }
 
@@ -1402,6 +1405,7 @@ static void *linger_main(void *arg) {
       if (timeout < 0 || left < timeout)
         timeout = (int)left;
     }
+    h->linger_next_ms = timeout < 0 ? -1 : now + timeout;
     pthread_mutex_unlock(&h->lock);
     (void)poll(pfd, (nfds_t)n + 1, timeout);
     char wake[64];
