@@ -14,6 +14,7 @@
 #include "ks_address.h"
 #include "ks_fault.h"
 #include "ks_lockout.h"
+#include "ks_outbox.h"
 #include "ks_variant.h"
 
 void ks_config_init(ks_config *cfg) {
@@ -27,6 +28,7 @@ void ks_config_init(ks_config *cfg) {
   cfg->mail_domain = "arbeitsagentur.de";
   cfg->post_url = "http://127.0.0.1:8427";
   cfg->threads = 8;
+  cfg->outbox_senders = KS_OUTBOX_SENDERS;
   cfg->max_body = 1024 * 1024;
   cfg->http = (kf_httpd_limits)KF_HTTPD_LIMITS_DEFAULT;
   cfg->lockout_attempts = KS_LOCKOUT_ATTEMPTS;
@@ -163,10 +165,14 @@ static const kf_opt config_options[] = {
     CONFIG_NUM("argon2-mem-kib", SIZE, argon2_mem_kib, 8, 4LL * 1024 * 1024, "N",
                "override the argon2id memory limit in KiB (at least\n65536 unless --test-mode)"),
     CONFIG_STRING("public-url", public_url, "URL", "base of links in mails (http://<bind>:<port>)"),
-    CONFIG_STRING("smtp-url", smtp_url, "URL", "where mails go (smtp://127.0.0.1:8425)"),
+    CONFIG_STRING(
+        "smtp-url", smtp_url, "URL",
+        "where mails go, smtp://HOST:PORT only: no TLS,\nno credentials (smtp://127.0.0.1:8425)"),
     CONFIG_STRING("mail-domain", mail_domain, "D",
                   "sender domain, kontoservice@D (arbeitsagentur.de)"),
     CONFIG_STRING("post-url", post_url, "URL", "konform-post (http://127.0.0.1:8427)"),
+    CONFIG_NUM("outbox-senders", UINT, outbox_senders, 1, KS_OUTBOX_SENDERS_MAX, "N",
+               "outbox sender threads, one SMTP session each (1)"),
     CONFIG_NUM("threads", UINT, threads, 1, 1024, "N", "request thread pool size (8)"),
     CONFIG_NUM("max-body", SIZE, max_body, 1, 1LL << 30, "BYTES", "largest request body (1048576)"),
     KF_HTTPD_LIMIT_ROWS(config_args, cfg.http),

@@ -6,22 +6,25 @@
 #include <assert.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "kf/alloc.h"
 #include "kf/log.h"
 #include "kf/sql.h"
 #include "kf/str.h"
 #include "kf/uuid.h"
+#include "ks_smtp.h"
 
 /* SMTP conversations with the local mock take milliseconds; these only bound a hung peer. */
-#define OUTBOX_CONNECT_TIMEOUT_S 10L
-#define OUTBOX_TRANSFER_TIMEOUT_S 60L
+#define OUTBOX_CONNECT_TIMEOUT_MS 10000
+#define OUTBOX_TRANSFER_TIMEOUT_MS 60000
 /* A reused SMTP session idle longer than this is not reused (konform-mail drops it at 60 s). */
-#define OUTBOX_CONN_MAXAGE_S 30L
+#define OUTBOX_CONN_MAXAGE_MS 30000
 /* Rows read at once; one read serves this many deliveries. */
 #define OUTBOX_BATCH 32
 /* Marks in the sent log that make the sender fold them into the main database. */
@@ -39,13 +42,16 @@ typedef struct outbox_thread {
 struct ks_outbox {
   ks_db *db;
   char *smtp_url;
-  outbox_thread senders[KS_OUTBOX_SENDERS];
+  outbox_thread senders[KS_OUTBOX_SENDERS_MAX];
+  int nsenders;
   pthread_mutex_t lock;
   pthread_cond_t cond; /* Broadcast on kick and on stop; waits use CLOCK_MONOTONIC. */
   bool lock_ready;     /* lock and cond were initialised and must be destroyed. */
   bool cond_ready;
   bool stop;
-  struct timespec stop_deadline; /* CLOCK_MONOTONIC; after it a transfer is aborted. */
+  /* Written once at stop, never read: a sender in an SMTP exchange polls it
+   * and gives the exchange KS_OUTBOX_STOP_GRACE_MS more (ks_smtp_config). */
+  int stop_pipe[2];
 };
 
 /* One pending row, copied out of sqlite so no statement stays open during SMTP. */
@@ -144,9 +150,10 @@ kf_rc ks_outbox_enqueue(sqlite3 *conn, const ks_mail_params *params, int64_t now
 /*
  * What the sender thread owns: its sqlite connection with the sent log
  * attached, the statements it prepares once (so nothing is parsed between
- * the SMTP server's 250 and the mark), and one curl handle, whose connection
- * cache keeps the SMTP session open from one mail to the next: no QUIT and
- * no new connection sit between a mail's acceptance and its mark.
+ * the SMTP server's 250 and the mark), and one SMTP client (ks_smtp), whose
+ * session stays open from one mail to the next with the next mail's envelope
+ * pipelined behind this one's final dot: no QUIT and no new connection sit
+ * between a mail's acceptance and its mark, and a mail costs one round trip.
  *
  * The sent log is a second sqlite file (the database's path plus
  * KS_OUTBOX_SENT_LOG_SUFFIX and the sender's index, attached as "sent_log")
@@ -159,9 +166,9 @@ kf_rc ks_outbox_enqueue(sqlite3 *conn, const ks_mail_params *params, int64_t now
  */
 typedef struct outbox_sender {
   ks_outbox *ob;
-  int index; /* Of KS_OUTBOX_SENDERS: the rows whose recipient ks_outbox_part gives this. */
+  int index; /* Of ob->nsenders: the rows whose recipient ks_outbox_part gives this. */
   sqlite3 *conn;
-  CURL *curl;
+  ks_smtp *smtp;
   bool ready;         /* Everything below was set up by outbox_sender_open. */
   bool attached;      /* sent_log is attached to conn. */
   kf_sql next;        /* The pending rows, most urgent first, at most OUTBOX_BATCH. */
@@ -170,7 +177,6 @@ typedef struct outbox_sender {
   kf_sql fold_update; /* The sent log's marks into outbox.sent_at ... */
   kf_sql fold_delete; /* ... and then out of the sent log. */
   int64_t unfolded;   /* Marks in the sent log since the last fold. */
-  char errbuf[CURL_ERROR_SIZE];
 } outbox_sender;
 
 /* Copy the current row of q (the columns of sender->next) into row. */
@@ -202,7 +208,7 @@ static kf_rc outbox_row_copy(const kf_sql *q, outbox_row *row, kf_err *err) {
  */
 static kf_rc outbox_fetch(outbox_sender *s, outbox_row *rows, size_t *n, kf_err *err) {
   *n = 0;
-  kf_rc rc = kf_sql_bind(&s->next, err, "ddd", KS_OUTBOX_SENDERS, s->index, OUTBOX_BATCH);
+  kf_rc rc = kf_sql_bind(&s->next, err, "ddd", s->ob->nsenders, s->index, OUTBOX_BATCH);
   bool found = rc == KF_OK;
   while (rc == KF_OK && found && *n < OUTBOX_BATCH) {
     rc = kf_sql_step(&s->next, &found, err);
@@ -229,72 +235,23 @@ static kf_rc outbox_run(kf_sql *q, kf_err *err) {
   return rc;
 }
 
-typedef struct outbox_upload {
-  const char *data;
-  size_t len;
-  size_t pos;
-} outbox_upload;
-
-static size_t outbox_read_cb(char *buffer, size_t size, size_t nitems, void *userdata) {
-  outbox_upload *up = userdata;
-  size_t room = size * nitems;
-  size_t n = up->len - up->pos;
-  if (n > room)
-    n = room;
-  memcpy(buffer, up->data + up->pos, n);
-  up->pos += n;
-  return n;
-}
-
-/* Whether the monotonic clock has reached deadline. */
-static bool outbox_mono_passed(const struct timespec *deadline) {
-  struct timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return now.tv_sec > deadline->tv_sec ||
-         (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
-}
-
 /*
- * Let a transfer in progress finish when the program shuts down, so a mail the
- * peer is accepting is not delivered again after a restart, but abort it once
- * the stop is KS_OUTBOX_STOP_GRACE_MS old so a hung peer cannot hold up the exit.
+ * The sender's SMTP client. A session is reused for at most
+ * OUTBOX_CONN_MAXAGE_MS of idleness, below konform-mail's 60 s idle timeout,
+ * so a reused session is rarely one the peer is about to drop; at a stop an
+ * exchange in progress gets KS_OUTBOX_STOP_GRACE_MS to finish, so a mail the
+ * peer is accepting is marked rather than sent again after a restart, while
+ * a hung peer cannot hold up the exit.
  */
-static int outbox_progress_cb(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
-                              curl_off_t ultotal, curl_off_t ulnow) {
-  (void)dltotal;
-  (void)dlnow;
-  (void)ultotal;
-  (void)ulnow;
-  ks_outbox *ob = clientp;
-  pthread_mutex_lock(&ob->lock);
-  bool stop = ob->stop;
-  struct timespec deadline = ob->stop_deadline;
-  pthread_mutex_unlock(&ob->lock);
-  return stop && outbox_mono_passed(&deadline) ? 1 : 0;
-}
-
-/*
- * The options every mail shares, set once on the sender's handle. Each setopt
- * can fail only for an unknown option or out of memory, so the results are
- * collected and checked once. The connection is reused for at most
- * OUTBOX_CONN_MAXAGE_S of idleness, below konform-mail's 60 s idle timeout,
- * so a reused session is rarely one the peer is about to drop.
- */
-static CURLcode outbox_curl_setup(outbox_sender *s) {
-  CURL *curl = s->curl;
-  CURLcode cc = CURLE_OK;
-  cc |= curl_easy_setopt(curl, CURLOPT_URL, s->ob->smtp_url);
-  cc |= curl_easy_setopt(curl, CURLOPT_READFUNCTION, outbox_read_cb);
-  cc |= curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-  cc |= curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  cc |= curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, OUTBOX_CONNECT_TIMEOUT_S);
-  cc |= curl_easy_setopt(curl, CURLOPT_TIMEOUT, OUTBOX_TRANSFER_TIMEOUT_S);
-  cc |= curl_easy_setopt(curl, CURLOPT_MAXAGE_CONN, OUTBOX_CONN_MAXAGE_S);
-  cc |= curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
-  cc |= curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, outbox_progress_cb);
-  cc |= curl_easy_setopt(curl, CURLOPT_XFERINFODATA, s->ob);
-  cc |= curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, s->errbuf);
-  return cc;
+static kf_rc outbox_smtp_open(outbox_sender *s, kf_err *err) {
+  ks_smtp_config cfg;
+  ks_smtp_config_init(&cfg, s->ob->smtp_url);
+  cfg.stop_fd = s->ob->stop_pipe[0];
+  cfg.stop_grace_ms = KS_OUTBOX_STOP_GRACE_MS;
+  cfg.connect_timeout_ms = OUTBOX_CONNECT_TIMEOUT_MS;
+  cfg.transfer_timeout_ms = OUTBOX_TRANSFER_TIMEOUT_MS;
+  cfg.idle_max_ms = OUTBOX_CONN_MAXAGE_MS;
+  return ks_smtp_new(&cfg, &s->smtp, err);
 }
 
 static void outbox_sender_close(outbox_sender *s) {
@@ -306,11 +263,28 @@ static void outbox_sender_close(outbox_sender *s) {
   if (s->attached && kf_sql_exec(s->conn, "DETACH DATABASE sent_log", NULL) != KF_OK)
     kf_warn("outbox: cannot detach the sent log: %s", sqlite3_errmsg(s->conn));
   s->attached = false;
-  /* The cleanup ends the cached SMTP session with QUIT; every mail is marked by now. */
-  if (s->curl != NULL)
-    curl_easy_cleanup(s->curl);
-  s->curl = NULL;
+  /* This ends the SMTP session with QUIT; every mail delivered is marked by now. */
+  ks_smtp_free(s->smtp);
+  s->smtp = NULL;
   s->ready = false;
+}
+
+/*
+ * The fold of a sent log attached as sent_log into outbox.sent_at, then its
+ * emptying: two statements, run in this order (see outbox_fold).
+ */
+#define OUTBOX_FOLD_UPDATE_SQL                                                                     \
+  "UPDATE outbox SET sent_at = (SELECT s.sent_at FROM sent_log.sent s "                            \
+  "WHERE s.id = outbox.id), attempts = attempts + 1, last_error = NULL "                           \
+  "WHERE sent_at IS NULL AND id IN (SELECT id FROM sent_log.sent)"
+#define OUTBOX_FOLD_DELETE_SQL "DELETE FROM sent_log.sent"
+
+/* Sender index's sent log next to conn's main file; "" (a private temporary file) without one. */
+static char *outbox_sent_log_path(sqlite3 *conn, int index) {
+  const char *main_path = sqlite3_db_filename(conn, "main");
+  return main_path != NULL && main_path[0] != '\0'
+             ? kf_str_printf("%s" KS_OUTBOX_SENT_LOG_SUFFIX "-%d", main_path, index)
+             : kf_strdup("");
 }
 
 /*
@@ -320,10 +294,7 @@ static void outbox_sender_close(outbox_sender *s) {
  * database's rows do.
  */
 static kf_rc outbox_sent_log_attach(outbox_sender *s, kf_err *err) {
-  const char *main_path = sqlite3_db_filename(s->conn, "main");
-  char *path = main_path != NULL && main_path[0] != '\0'
-                   ? kf_str_printf("%s" KS_OUTBOX_SENT_LOG_SUFFIX "-%d", main_path, s->index)
-                   : kf_strdup("");
+  char *path = outbox_sent_log_path(s->conn, s->index);
   if (path == NULL)
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   kf_rc rc = kf_sql_run(s->conn, NULL, err, "ATTACH DATABASE ? AS sent_log", "t", path);
@@ -380,13 +351,9 @@ static kf_rc outbox_sender_prepare(outbox_sender *s, kf_err *err) {
                         "last_error = ? WHERE id = ?",
                         err);
   if (rc == KF_OK)
-    rc = kf_sql_prepare(&s->fold_update, s->conn,
-                        "UPDATE outbox SET sent_at = (SELECT s.sent_at FROM sent_log.sent s "
-                        "WHERE s.id = outbox.id), attempts = attempts + 1, last_error = NULL "
-                        "WHERE sent_at IS NULL AND id IN (SELECT id FROM sent_log.sent)",
-                        err);
+    rc = kf_sql_prepare(&s->fold_update, s->conn, OUTBOX_FOLD_UPDATE_SQL, err);
   if (rc == KF_OK)
-    rc = kf_sql_prepare(&s->fold_delete, s->conn, "DELETE FROM sent_log.sent", err);
+    rc = kf_sql_prepare(&s->fold_delete, s->conn, OUTBOX_FOLD_DELETE_SQL, err);
   return rc;
 }
 
@@ -422,46 +389,25 @@ static kf_rc outbox_sender_open(outbox_sender *s, ks_outbox *ob, int index, kf_e
     rc = outbox_sender_prepare(s, err);
   if (rc == KF_OK)
     rc = outbox_fold(s, err);
-  if (rc == KF_OK && (s->curl = curl_easy_init()) == NULL)
-    rc = kf_err_set(err, KF_ERR_NOMEM, "curl_easy_init failed");
-  if (rc == KF_OK && outbox_curl_setup(s) != CURLE_OK)
-    rc = kf_err_set(err, KF_ERR_INTERNAL, "cannot configure libcurl for %s", ob->smtp_url);
+  if (rc == KF_OK)
+    rc = outbox_smtp_open(s, err);
   s->ready = rc == KF_OK;
   if (rc != KF_OK)
     outbox_sender_close(s);
   return rc;
 }
 
-/* Send row over the cached session; KF_OK only when the server accepted the message (250). */
-static kf_rc outbox_deliver(outbox_sender *s, const outbox_row *row, kf_err *err) {
-  char *from = kf_str_printf("<%s>", row->mail_from);
-  char *to = kf_str_printf("<%s>", row->rcpt_to);
-  struct curl_slist *rcpt = to != NULL ? curl_slist_append(NULL, to) : NULL;
-  outbox_upload up = {row->raw, row->raw_len, 0};
-  kf_rc rc = KF_OK;
-  if (from == NULL || rcpt == NULL)
-    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
-  CURLcode cc = CURLE_OK;
-  if (rc == KF_OK) {
-    cc |= curl_easy_setopt(s->curl, CURLOPT_MAIL_FROM, from);
-    cc |= curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, rcpt);
-    cc |= curl_easy_setopt(s->curl, CURLOPT_READDATA, &up);
-    cc |= curl_easy_setopt(s->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)up.len);
-    if (cc != CURLE_OK)
-      rc = kf_err_set(err, KF_ERR_INTERNAL, "cannot configure libcurl for %s", s->ob->smtp_url);
-  }
-  s->errbuf[0] = '\0';
-  cc = rc == KF_OK ? curl_easy_perform(s->curl) : CURLE_OK;
-  if (cc != CURLE_OK)
-    rc = kf_err_set(err, KF_ERR_NETWORK, "%s",
-                    s->errbuf[0] != '\0' ? s->errbuf : curl_easy_strerror(cc));
-  /* Nothing may keep pointing at this row's strings or at up after it returns. */
-  (void)curl_easy_setopt(s->curl, CURLOPT_MAIL_RCPT, NULL);
-  (void)curl_easy_setopt(s->curl, CURLOPT_READDATA, NULL);
-  curl_slist_free_all(rcpt);
-  kf_free(from);
-  kf_free(to);
-  return rc;
+/*
+ * Send row over the sender's session, announcing next's envelope behind it
+ * (NULL: none); KF_OK only when the server accepted row's message (250).
+ */
+static kf_rc outbox_deliver(outbox_sender *s, const outbox_row *row, const outbox_row *next,
+                            kf_err *err) {
+  ks_smtp_mail mail = {row->mail_from, row->rcpt_to, row->raw, row->raw_len};
+  ks_smtp_mail after = {0};
+  if (next != NULL)
+    after = (ks_smtp_mail){next->mail_from, next->rcpt_to, next->raw, next->raw_len};
+  return ks_smtp_send(s->smtp, &mail, next != NULL ? &after : NULL, err);
 }
 
 /*
@@ -487,14 +433,15 @@ static kf_rc outbox_mark_failed(outbox_sender *s, const outbox_row *row, const c
 }
 
 /*
- * Deliver one due row and record the outcome. KF_OK: delivered and marked;
- * KF_ERR_NETWORK: not delivered, rescheduled; anything else: the outcome could
- * not be stored (err says why).
+ * Deliver one due row (next: the row likely to follow it, or NULL) and record
+ * the outcome. KF_OK: delivered and marked; KF_ERR_NETWORK: not delivered,
+ * rescheduled; anything else: the outcome could not be stored (err says why).
  */
-static kf_rc outbox_send_row(outbox_sender *s, const outbox_row *row, kf_err *err) {
+static kf_rc outbox_send_row(outbox_sender *s, const outbox_row *row, const outbox_row *next,
+                             kf_err *err) {
   kf_err derr;
   kf_err_init(&derr);
-  kf_rc drc = outbox_deliver(s, row, &derr);
+  kf_rc drc = outbox_deliver(s, row, next, &derr);
   if (drc == KF_OK) {
     kf_rc rc = outbox_mark_sent(s, row, err);
     if (rc != KF_OK) {
@@ -526,7 +473,9 @@ static bool outbox_stopping(ks_outbox *ob) {
  * ones in order. Returns how long to wait before the next round: 0 at once,
  * -1 until kicked, else milliseconds until the first row is due (or a
  * backoff after an error). A failed delivery ends the round, so the next one
- * reads the rows again in their new order.
+ * reads the rows again in their new order. Each delivery announces the
+ * envelope of the row after it when that one is due too, so the session has
+ * it ready; its message leaves only once this one is marked.
  */
 static int64_t outbox_round(outbox_sender *s, ks_outbox *ob, int index) {
   kf_err err;
@@ -543,12 +492,14 @@ static int64_t outbox_round(outbox_sender *s, ks_outbox *ob, int index) {
   }
   int64_t wait_ms = n > 0 ? 0 : -1;
   for (size_t i = 0; i < n && wait_ms == 0 && !outbox_stopping(ob); i++) {
-    int64_t due = rows[i].next_attempt_ms - outbox_real_ms();
+    int64_t now = outbox_real_ms();
+    int64_t due = rows[i].next_attempt_ms - now;
     if (due > 0) {
       wait_ms = due;
       break;
     }
-    kf_rc rc = outbox_send_row(s, &rows[i], &err);
+    const outbox_row *next = i + 1 < n && rows[i + 1].next_attempt_ms <= now ? &rows[i + 1] : NULL;
+    kf_rc rc = outbox_send_row(s, &rows[i], next, &err);
     if (rc == KF_ERR_NETWORK)
       break;
     if (rc != KF_OK) {
@@ -612,10 +563,41 @@ static void *outbox_main(void *arg) {
   return NULL;
 }
 
-/* After a restart, retry every pending row at once instead of at its old schedule. */
-static kf_rc outbox_reset_schedule(ks_db *db, kf_err *err) {
+/*
+ * Fold the sent logs of senders a start with more of them left behind
+ * (index nsenders up to KS_OUTBOX_SENDERS_MAX - 1), so lowering the count
+ * after a crash does not send their marked mails again.
+ */
+static kf_rc outbox_fold_stray_logs(sqlite3 *conn, int nsenders, kf_err *err) {
+  kf_rc rc = KF_OK;
+  for (int i = nsenders; rc == KF_OK && i < KS_OUTBOX_SENDERS_MAX; i++) {
+    char *path = outbox_sent_log_path(conn, i);
+    if (path == NULL)
+      return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
+    bool found = path[0] != '\0' && access(path, F_OK) == 0;
+    if (found)
+      rc = kf_sql_run(conn, NULL, err, "ATTACH DATABASE ? AS sent_log", "t", path);
+    kf_free(path);
+    if (!found || rc != KF_OK)
+      continue;
+    rc = kf_sql_exec(conn, OUTBOX_FOLD_UPDATE_SQL ";" OUTBOX_FOLD_DELETE_SQL, err);
+    kf_err derr;
+    kf_err_init(&derr);
+    if (kf_sql_exec(conn, "DETACH DATABASE sent_log", &derr) != KF_OK && rc == KF_OK)
+      rc = kf_err_set(err, derr.rc, "%s", derr.message);
+  }
+  return rc;
+}
+
+/*
+ * After a restart, retry every pending row at once instead of at its old
+ * schedule; marks of senders that no longer run are folded first.
+ */
+static kf_rc outbox_reset_schedule(ks_db *db, int nsenders, kf_err *err) {
   sqlite3 *conn = NULL;
   kf_rc rc = ks_db_conn(db, &conn, err);
+  if (rc == KF_OK)
+    rc = outbox_fold_stray_logs(conn, nsenders, err);
   if (rc != KF_OK)
     return rc;
   return kf_sql_exec(conn, "UPDATE outbox SET next_attempt_ms = 0 WHERE sent_at IS NULL", err);
@@ -645,13 +627,46 @@ static kf_rc outbox_sync_init(ks_outbox *ob, kf_err *err) {
   return KF_OK;
 }
 
-kf_rc ks_outbox_start(ks_db *db, const char *smtp_url, ks_outbox **out, kf_err *err) {
+/*
+ * The stop pipe, both ends close-on-exec. ob->stop_pipe is -1 where none
+ * was made.
+ */
+static kf_rc outbox_pipe_init(ks_outbox *ob, kf_err *err) {
+  if (pipe(ob->stop_pipe) != 0) {
+    ob->stop_pipe[0] = ob->stop_pipe[1] = -1;
+    return kf_err_set(err, KF_ERR_INTERNAL, "cannot make the outbox's stop pipe: %s",
+                      strerror(errno));
+  }
+  for (int i = 0; i < 2; i++) {
+    if (fcntl(ob->stop_pipe[i], F_SETFD, FD_CLOEXEC) != 0)
+      return kf_err_set(err, KF_ERR_INTERNAL, "cannot set up the outbox's stop pipe: %s",
+                        strerror(errno));
+  }
+  return KF_OK;
+}
+
+/* Refuse an SMTP URL the client cannot use now rather than at every delivery. */
+static kf_rc outbox_check_url(const char *smtp_url, kf_err *err) {
+  ks_smtp_config cfg;
+  ks_smtp_config_init(&cfg, smtp_url);
+  ks_smtp *smtp = NULL;
+  kf_rc rc = ks_smtp_new(&cfg, &smtp, err);
+  ks_smtp_free(smtp);
+  return rc;
+}
+
+kf_rc ks_outbox_start(ks_db *db, const char *smtp_url, int senders, ks_outbox **out, kf_err *err) {
   assert(db != NULL && smtp_url != NULL && out != NULL);
   *out = NULL;
+  if (senders < 1 || senders > KS_OUTBOX_SENDERS_MAX)
+    return kf_err_set(err, KF_ERR_INVALID, "%d outbox senders: 1 to %d", senders,
+                      KS_OUTBOX_SENDERS_MAX);
   /* Called from main before other threads use curl, as curl_global_init requires. */
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return kf_err_set(err, KF_ERR_INTERNAL, "curl_global_init failed");
-  kf_rc rc = outbox_reset_schedule(db, err);
+  kf_rc rc = outbox_check_url(smtp_url, err);
+  if (rc == KF_OK)
+    rc = outbox_reset_schedule(db, senders, err);
   if (rc != KF_OK) {
     curl_global_cleanup();
     return rc;
@@ -662,13 +677,17 @@ kf_rc ks_outbox_start(ks_db *db, const char *smtp_url, ks_outbox **out, kf_err *
     return kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   }
   /* From here ks_outbox_free undoes everything, curl_global_init included. */
+  ob->stop_pipe[0] = ob->stop_pipe[1] = -1;
   ob->db = db;
+  ob->nsenders = senders;
   ob->smtp_url = kf_strdup(smtp_url);
   if (ob->smtp_url == NULL)
     rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   if (rc == KF_OK)
     rc = outbox_sync_init(ob, err);
-  for (int i = 0; rc == KF_OK && i < KS_OUTBOX_SENDERS; i++) {
+  if (rc == KF_OK)
+    rc = outbox_pipe_init(ob, err);
+  for (int i = 0; rc == KF_OK && i < ob->nsenders; i++) {
     outbox_thread *t = &ob->senders[i];
     t->ob = ob;
     t->index = i;
@@ -690,7 +709,7 @@ void ks_outbox_kick(ks_outbox *ob) {
   if (ob == NULL)
     return;
   pthread_mutex_lock(&ob->lock);
-  for (int i = 0; i < KS_OUTBOX_SENDERS; i++)
+  for (int i = 0; i < ob->nsenders; i++)
     ob->senders[i].kicked = true;
   pthread_cond_broadcast(&ob->cond);
   pthread_mutex_unlock(&ob->lock);
@@ -702,11 +721,13 @@ void ks_outbox_free(ks_outbox *ob) {
   if (ob->lock_ready && ob->cond_ready) {
     pthread_mutex_lock(&ob->lock);
     ob->stop = true;
-    ob->stop_deadline = outbox_mono_deadline(KS_OUTBOX_STOP_GRACE_MS);
     pthread_cond_broadcast(&ob->cond);
     pthread_mutex_unlock(&ob->lock);
   }
-  for (int i = 0; i < KS_OUTBOX_SENDERS; i++) {
+  /* A sender inside an SMTP exchange sees the stop here and finishes within the grace. */
+  if (ob->stop_pipe[1] >= 0 && write(ob->stop_pipe[1], "s", 1) != 1)
+    kf_warn("outbox: cannot signal the stop to the senders: %s", strerror(errno));
+  for (int i = 0; i < ob->nsenders; i++) {
     if (ob->senders[i].started)
       pthread_join(ob->senders[i].thread, NULL);
   }
@@ -714,6 +735,10 @@ void ks_outbox_free(ks_outbox *ob) {
     pthread_cond_destroy(&ob->cond);
   if (ob->lock_ready)
     pthread_mutex_destroy(&ob->lock);
+  for (int i = 0; i < 2; i++) {
+    if (ob->stop_pipe[i] >= 0)
+      (void)close(ob->stop_pipe[i]);
+  }
   kf_free(ob->smtp_url);
   kf_free(ob);
   curl_global_cleanup();

@@ -2,12 +2,13 @@
  * ks_outbox.h: the transactional mail outbox and its SMTP sender thread.
  *
  * A mail is written to the outbox table in the same transaction as the change
- * it reports, so it exists exactly when the change does. KS_OUTBOX_SENDERS
- * sender threads deliver the rows over one SMTP session each (libcurl), every
- * recipient's mails through one sender in the order they were written, and
- * mark a row sent only after the server accepted it, in a sent log of the
- * sender's own (<db>KS_OUTBOX_SENT_LOG_SUFFIX-<i>) that it folds into the main
- * database in batches; failures are retried with exponential backoff (1 s doubling up to
+ * it reports, so it exists exactly when the change does. A few sender
+ * threads (KS_OUTBOX_SENDERS unless configured) deliver the rows over one
+ * pipelined SMTP session each (ks_smtp), every recipient's mails through one
+ * sender in the order they were written, and mark a row sent only after the
+ * server accepted it, in a sent log of the sender's own
+ * (<db>KS_OUTBOX_SENT_LOG_SUFFIX-<i>) that it folds into the main database in
+ * batches; failures are retried with exponential backoff (1 s doubling up to
  * 60 s). Rows survive a restart. Delivery is at least once: a row keeps the
  * Message-ID and bytes it was rendered with, so a resend after a crash between
  * "250" and the mark is the same mail and can be recognised (docs/design.md,
@@ -30,14 +31,17 @@
 #define KS_OUTBOX_BACKOFF_MAX_MS 60000
 #define KS_OUTBOX_STOP_GRACE_MS 5000
 /*
- * Sender threads, each with its own SMTP session; a recipient's mails all go
- * through one. Two deliver about 15% more during a load, but concurrent
- * sessions make konform-mail's ThreadSanitizer build report a race inside
- * glib (GTimeZone, reached from km_mime_decode), which fails make check's
- * TSan scenario run, so this stays 1 until the mock is clean there
- * (docs/design.md, "The mail outbox").
+ * Sender threads by default (konform-server --outbox-senders), each with its
+ * own SMTP session; a recipient's mails all go through one. Two deliver
+ * clearly more during a registration load (docs/design.md, "The mail
+ * outbox"), but concurrent sessions make konform-mail's ThreadSanitizer build
+ * report a race inside glib (GTimeZone, reached from km_mime_decode), which
+ * fails make check's TSan scenario run, so the default stays 1 until the
+ * mock is clean there.
  */
 #define KS_OUTBOX_SENDERS 1
+/* The most sender threads (and so sent logs) there can be. */
+#define KS_OUTBOX_SENDERS_MAX 8
 /* Sender i's sent log: the main database's path with this and "-<i>" appended. */
 #define KS_OUTBOX_SENT_LOG_SUFFIX "-outbox-sent"
 
@@ -73,16 +77,18 @@ void ks_outbox_mail_release(ks_outbox_mail *mail);
 int64_t ks_outbox_backoff_ms(int attempts);
 
 /*
- * Start the sender thread for db, delivering to smtp_url. Caller frees with
- * ks_outbox_free, which stops the thread first. Call it before any other
- * thread uses libcurl (it runs curl_global_init); on failure nothing is left
- * to free and curl_global_cleanup has run.
+ * Start senders (1 to KS_OUTBOX_SENDERS_MAX) sender threads for db,
+ * delivering to smtp_url (smtp:// only; anything else fails here). Caller
+ * frees with ks_outbox_free, which stops the threads first. Call it before
+ * any other thread uses libcurl (it runs curl_global_init; ks_smtp parses
+ * the URL with libcurl's URL API); on failure nothing is left to free and
+ * curl_global_cleanup has run.
  */
-kf_rc ks_outbox_start(ks_db *db, const char *smtp_url, ks_outbox **out, kf_err *err);
-/* Wake the sender because a transaction with new rows committed. NULL is fine. */
+kf_rc ks_outbox_start(ks_db *db, const char *smtp_url, int senders, ks_outbox **out, kf_err *err);
+/* Wake the senders because a transaction with new rows committed. NULL is fine. */
 void ks_outbox_kick(ks_outbox *ob);
 /*
- * Stop the thread and free. NULL is fine. A delivery in progress may finish so
+ * Stop the threads and free. NULL is fine. A delivery in progress may finish so
  * that a mail the SMTP peer is accepting is marked sent rather than sent twice
  * after a restart; a transfer still running KS_OUTBOX_STOP_GRACE_MS after the
  * stop is aborted, and its row stays pending for the next start.

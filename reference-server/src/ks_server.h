@@ -30,6 +30,7 @@ typedef struct ks_config {
   const char *mail_domain;       /* "arbeitsagentur.de". */
   const char *post_url;          /* "http://127.0.0.1:8427"; not used by ACC yet. */
   unsigned threads;              /* Handler thread pool, 8. */
+  unsigned outbox_senders;       /* Outbox sender threads (SMTP sessions), KS_OUTBOX_SENDERS. */
   size_t max_body;               /* 1 MiB. */
   kf_httpd_limits http;          /* Slow clients: KF_HTTPD_LIMITS_DEFAULT. */
   unsigned lockout_attempts;     /* AUTH-05: the failure that locks, 5; 0 = none ever locks. */

@@ -55,7 +55,7 @@ static int server_run(const ks_config *cfg) {
   if (rc == KF_OK)
     rc = ks_db_open(cfg->db_path, &srv.db, &err);
   if (rc == KF_OK)
-    rc = ks_outbox_start(srv.db, cfg->smtp_url, &srv.outbox, &err);
+    rc = ks_outbox_start(srv.db, cfg->smtp_url, (int)cfg->outbox_senders, &srv.outbox, &err);
   if (rc == KF_OK) {
     kf_httpd_config hc;
     kf_httpd_config_init(&hc);
