@@ -287,7 +287,7 @@ kf_rc ks_account_register(ks_server *srv, const char *email, const char *pw, siz
   sodium_memzero(hash, sizeof hash);
   if (rc != KF_OK)
     return rc;
-  ks_outbox_kick(srv->outbox);
+  ks_outbox_kick(srv->outbox, email);
   if (created != NULL)
     *created = fresh;
   return KF_OK;
@@ -457,7 +457,7 @@ kf_rc ks_account_resend(ks_server *srv, const char *email, int64_t now, bool *is
   if (rc != KF_OK)
     return rc;
   /* Kicked in every case, like the rest: with nothing new the sender just looks and waits. */
-  ks_outbox_kick(srv->outbox);
+  ks_outbox_kick(srv->outbox, email);
   if (issued != NULL)
     *issued = t.issued;
   return KF_OK;

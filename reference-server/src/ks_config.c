@@ -172,7 +172,7 @@ static const kf_opt config_options[] = {
                   "sender domain, kontoservice@D (arbeitsagentur.de)"),
     CONFIG_STRING("post-url", post_url, "URL", "konform-post (http://127.0.0.1:8427)"),
     CONFIG_NUM("outbox-senders", UINT, outbox_senders, 1, KS_OUTBOX_SENDERS_MAX, "N",
-               "outbox sender threads, one SMTP session each (1)"),
+               "outbox sender threads, one SMTP session each (4)"),
     CONFIG_NUM("threads", UINT, threads, 1, 1024, "N", "request thread pool size (8)"),
     CONFIG_NUM("max-body", SIZE, max_body, 1, 1LL << 30, "BYTES", "largest request body (1048576)"),
     KF_HTTPD_LIMIT_ROWS(config_args, cfg.http),

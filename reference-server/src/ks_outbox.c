@@ -37,6 +37,9 @@ typedef struct outbox_thread {
   pthread_t thread;
   bool started;
   bool kicked; /* Under ob->lock: a kick this sender has not yet seen. */
+  /* Signalled on this sender's kicks and on stop; waits use CLOCK_MONOTONIC.
+   * One per sender, so a kick wakes no thread but the one it is for. */
+  pthread_cond_t wake;
 } outbox_thread;
 
 struct ks_outbox {
@@ -45,9 +48,8 @@ struct ks_outbox {
   outbox_thread senders[KS_OUTBOX_SENDERS_MAX];
   int nsenders;
   pthread_mutex_t lock;
-  pthread_cond_t cond; /* Broadcast on kick and on stop; waits use CLOCK_MONOTONIC. */
-  bool lock_ready;     /* lock and cond were initialised and must be destroyed. */
-  bool cond_ready;
+  bool lock_ready; /* lock was initialised and must be destroyed. */
+  int wakes_ready; /* senders[0..wakes_ready - 1].wake were initialised. */
   bool stop;
   /* Written once at stop, never read: a sender in an SMTP exchange polls it
    * and gives the exchange KS_OUTBOX_STOP_GRACE_MS more (ks_smtp_config). */
@@ -316,17 +318,21 @@ static kf_rc outbox_sent_log_attach(outbox_sender *s, kf_err *err) {
  * FNV-1a hash of its bytes, so all mails to one recipient go through one
  * sender and keep the order they were written in.
  */
+static int64_t outbox_part(const unsigned char *rcpt, size_t len, int64_t n) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; rcpt != NULL && i < len; i++) {
+    h ^= rcpt[i];
+    h *= 16777619u;
+  }
+  return n > 0 ? (int64_t)(h % (uint32_t)n) : 0;
+}
+
 static void outbox_part_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
   assert(argc == 2);
   const unsigned char *p = sqlite3_value_text(argv[0]);
   int len = sqlite3_value_bytes(argv[0]);
-  int64_t n = sqlite3_value_int64(argv[1]);
-  uint32_t h = 2166136261u;
-  for (int i = 0; p != NULL && i < len; i++) {
-    h ^= p[i];
-    h *= 16777619u;
-  }
-  sqlite3_result_int64(ctx, n > 0 ? (int64_t)(h % (uint32_t)n) : 0);
+  sqlite3_result_int64(ctx,
+                       outbox_part(p, len > 0 ? (size_t)len : 0, sqlite3_value_int64(argv[1])));
 }
 
 /* Prepare the sender's statements on s->conn, the sent log attached. */
@@ -527,11 +533,11 @@ static void outbox_wait_locked(ks_outbox *ob, outbox_thread *t, int64_t delay_ms
   }
   if (delay_ms < 0) {
     while (!t->kicked && !ob->stop)
-      pthread_cond_wait(&ob->cond, &ob->lock);
+      pthread_cond_wait(&t->wake, &ob->lock);
   } else {
     struct timespec deadline = outbox_mono_deadline(delay_ms);
     while (!t->kicked && !ob->stop) {
-      if (pthread_cond_timedwait(&ob->cond, &ob->lock, &deadline) == ETIMEDOUT)
+      if (pthread_cond_timedwait(&t->wake, &ob->lock, &deadline) == ETIMEDOUT)
         break;
     }
   }
@@ -603,7 +609,7 @@ static kf_rc outbox_reset_schedule(ks_db *db, int nsenders, kf_err *err) {
   return kf_sql_exec(conn, "UPDATE outbox SET next_attempt_ms = 0 WHERE sent_at IS NULL", err);
 }
 
-/* Set up the lock and the condition variable; ob->*_ready record what to destroy. */
+/* Set up the lock and the senders' condition variables; ob->*_ready record what to destroy. */
 static kf_rc outbox_sync_init(ks_outbox *ob, kf_err *err) {
   pthread_condattr_t ca;
   int e = pthread_condattr_init(&ca);
@@ -612,14 +618,14 @@ static kf_rc outbox_sync_init(ks_outbox *ob, kf_err *err) {
   /* Retry waits are measured on the monotonic clock so a clock step cannot
    * stretch or skip them. */
   e = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  if (e == 0) {
-    e = pthread_cond_init(&ob->cond, &ca);
-    ob->cond_ready = e == 0;
+  while (e == 0 && ob->wakes_ready < KS_OUTBOX_SENDERS_MAX) {
+    e = pthread_cond_init(&ob->senders[ob->wakes_ready].wake, &ca);
+    ob->wakes_ready += e == 0;
   }
   (void)pthread_condattr_destroy(&ca);
   if (e != 0)
     return kf_err_set(err, KF_ERR_INTERNAL,
-                      "cannot set up the outbox condition variable (error %d)", e);
+                      "cannot set up the outbox condition variables (error %d)", e);
   e = pthread_mutex_init(&ob->lock, NULL);
   if (e != 0)
     return kf_err_set(err, KF_ERR_INTERNAL, "pthread_mutex_init failed (error %d)", e);
@@ -705,23 +711,32 @@ kf_rc ks_outbox_start(ks_db *db, const char *smtp_url, int senders, ks_outbox **
   return KF_OK;
 }
 
-void ks_outbox_kick(ks_outbox *ob) {
+void ks_outbox_kick(ks_outbox *ob, const char *rcpt_to) {
   if (ob == NULL)
     return;
+  /* Only the recipient's sender: with four senders, waking all of them made
+   * three look for rows that were not theirs after every mail. */
+  int64_t only = rcpt_to == NULL
+                     ? -1
+                     : outbox_part((const unsigned char *)rcpt_to, strlen(rcpt_to), ob->nsenders);
   pthread_mutex_lock(&ob->lock);
-  for (int i = 0; i < ob->nsenders; i++)
-    ob->senders[i].kicked = true;
-  pthread_cond_broadcast(&ob->cond);
+  for (int i = 0; i < ob->nsenders; i++) {
+    if (only < 0 || only == i) {
+      ob->senders[i].kicked = true;
+      pthread_cond_signal(&ob->senders[i].wake);
+    }
+  }
   pthread_mutex_unlock(&ob->lock);
 }
 
 void ks_outbox_free(ks_outbox *ob) {
   if (ob == NULL)
     return;
-  if (ob->lock_ready && ob->cond_ready) {
+  if (ob->lock_ready && ob->wakes_ready == KS_OUTBOX_SENDERS_MAX) {
     pthread_mutex_lock(&ob->lock);
     ob->stop = true;
-    pthread_cond_broadcast(&ob->cond);
+    for (int i = 0; i < ob->nsenders; i++)
+      pthread_cond_signal(&ob->senders[i].wake);
     pthread_mutex_unlock(&ob->lock);
   }
   /* A sender inside an SMTP exchange sees the stop here and finishes within the grace. */
@@ -731,8 +746,8 @@ void ks_outbox_free(ks_outbox *ob) {
     if (ob->senders[i].started)
       pthread_join(ob->senders[i].thread, NULL);
   }
-  if (ob->cond_ready)
-    pthread_cond_destroy(&ob->cond);
+  for (int i = 0; i < ob->wakes_ready; i++)
+    pthread_cond_destroy(&ob->senders[i].wake);
   if (ob->lock_ready)
     pthread_mutex_destroy(&ob->lock);
   for (int i = 0; i < 2; i++) {

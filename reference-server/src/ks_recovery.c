@@ -170,7 +170,7 @@ kf_rc ks_recovery_reset_request(ks_server *srv, const char *username, int64_t no
   sodium_memzero(url, sizeof url);
   if (rc != KF_OK)
     return rc;
-  ks_outbox_kick(srv->outbox);
+  ks_outbox_kick(srv->outbox, to);
   if (issued != NULL)
     *issued = sent;
   return KF_OK;
@@ -350,7 +350,7 @@ kf_rc ks_recovery_remind(ks_server *srv, const char *email, int64_t now, bool *s
   ks_outbox_mail_release(&mail);
   if (rc != KF_OK)
     return rc;
-  ks_outbox_kick(srv->outbox);
+  ks_outbox_kick(srv->outbox, email);
   if (sent != NULL)
     *sent = did;
   return KF_OK;
