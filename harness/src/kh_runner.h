@@ -63,9 +63,10 @@ typedef struct kh_runner_config {
    * (kr_format_shows_passing) for nothing that passed: a step that passes
    * loses its exchanges, asserts and artifacts at once, and a scenario that
    * passed or was skipped loses its steps once the progress callback has
-   * seen it. What a failure shows (the failing step whole, every step's
-   * label and outcome) stays, so the console and TAP read the same, and the
-   * memory of a long run stays flat. false keeps every step's details (a
+   * seen it. What a failure shows stays: every step's label and outcome,
+   * the failing step's exchange and the expects that failed (an expect that
+   * held is not kept, in a failing step either), so the console and TAP read
+   * the same, and the memory of a long run stays flat. false keeps every step's details (a
    * passed scenario's steps go after finished, if it is set).
    */
   bool lean;
