@@ -211,6 +211,8 @@ def main():
     ap.add_argument("--registrations", type=int, default=2000)
     ap.add_argument("--kill", choices=["none", "server", "mail"], default="none")
     ap.add_argument("--kills", type=int, default=0)
+    ap.add_argument("--senders", type=int, default=4,
+                    help="konform-server's --outbox-senders (its default is 4)")
     ap.add_argument("--check-accounts", action="store_true",
                     help="log in with every address to see that its account exists")
     ap.add_argument("--out", required=True)
@@ -223,10 +225,12 @@ def main():
     mail_ports = ["--port", str(mail_port), "--smtp-port", str(smtp_port)]
     server = Proc([os.path.join(a.bin, "konform-server"), "--db", os.path.join(a.dir, "server.db"),
                    "--test-mode", "--hash-cost", "test", "--port", "0", "--log-level", "warn",
-                   "--smtp-url", f"smtp://127.0.0.1:{smtp_port}"],
+                   "--smtp-url", f"smtp://127.0.0.1:{smtp_port}",
+                   "--outbox-senders", str(a.senders)],
                   os.path.join(a.dir, "server.log"))
     st = State()
-    summary = {"clients": a.clients, "registrations": a.registrations, "kill": a.kill}
+    summary = {"clients": a.clients, "registrations": a.registrations, "kill": a.kill,
+               "senders": a.senders}
     try:
         st.port = int(server.start([])["http"])
         st.up = True
