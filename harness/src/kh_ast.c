@@ -8,8 +8,11 @@
  * kind's release function, so nothing here knows the kinds. The strings the
  * nodes point at belong to the file's string table (kh_intern.h): only the
  * arrays are freed here, and the table's reference is dropped last.
+ * kh_file_drop_steps frees the steps of a file whose heads stay.
  */
 #include "kh_ast.h"
+
+#include <assert.h>
 
 #include "kf/alloc.h"
 #include "kh_intern.h"
@@ -92,4 +95,51 @@ void kh_file_free(kh_file *file) {
   kf_free(file->block);
   kh_intern_unref(file->strings);
   kf_free(file);
+}
+
+/* The bytes of the heads' block: the scenarios, then the words of their covers and tags. */
+static size_t kh_heads_size(const kh_file *file) {
+  size_t words = 0;
+  for (size_t i = 0; i < file->scenarios_len; i++)
+    words += file->scenarios[i].covers_len + file->scenarios[i].tags_len;
+  return file->scenarios_len * sizeof(kh_scenario) + words * sizeof(char *);
+}
+
+/* Copy n words of from into *at and move *at past them; returns where they went. */
+static char **kh_heads_words(char ***at, char *const *from, size_t n) {
+  char **to = *at;
+  for (size_t i = 0; i < n; i++)
+    to[i] = from[i];
+  *at += n;
+  return to;
+}
+
+kf_rc kh_file_drop_steps(kh_file *file, const kh_file_stamp *stamp) {
+  assert(file != NULL && stamp != NULL);
+  if (file->block == NULL || file->fragment != NULL || file->steps_dropped)
+    return KF_OK;
+  size_t size = kh_heads_size(file);
+  /* kh_scenario's size is a multiple of a pointer's alignment, so the words follow aligned. */
+  _Static_assert(sizeof(kh_scenario) % _Alignof(char *) == 0, "words after the heads");
+  char *block = kf_malloc(size > 0 ? size : 1);
+  if (block == NULL)
+    return KF_ERR_NOMEM;
+  kh_scenario *heads = (kh_scenario *)(void *)block;
+  char **words = (char **)(void *)(block + file->scenarios_len * sizeof(kh_scenario));
+  for (size_t i = 0; i < file->scenarios_len; i++) {
+    const kh_scenario *sc = &file->scenarios[i];
+    heads[i] = (kh_scenario){.name = sc->name, .pos = sc->pos};
+    heads[i].covers = kh_heads_words(&words, sc->covers, sc->covers_len);
+    heads[i].covers_len = sc->covers_len;
+    heads[i].tags = kh_heads_words(&words, sc->tags, sc->tags_len);
+    heads[i].tags_len = sc->tags_len;
+    kh_steps_free(file->scenarios[i].steps, file->scenarios[i].steps_len, true);
+  }
+  kf_free(file->block);
+  file->block = block;
+  file->block_size = size;
+  file->scenarios = heads;
+  file->steps_dropped = true;
+  file->stamp = *stamp;
+  return KF_OK;
 }

@@ -19,10 +19,26 @@
 #include "kf/timeutil.h"
 #include "kh_exec.h"
 #include "kh_mocks.h"
+#include "kh_reload.h"
 #include "kh_step.h"
 
 /* How long the mocks may take to say their last id before the run. */
 #define KH_RUNNER_HEALTH_TIMEOUT_MS 5000
+
+/* What e's scenario needs: noted before its steps were dropped, else read from them. */
+static unsigned kh_runner_entry_needs(const kh_suite_entry *e) {
+  return e->needs_known ? e->needs : kh_exec_scenario_needs(e->scenario);
+}
+
+kf_rc kh_runner_drop_steps(kh_suite *suite) {
+  assert(suite != NULL);
+  for (size_t i = 0; i < suite->entries_len; i++) {
+    kh_suite_entry *e = &suite->entries[i];
+    e->needs = kh_exec_scenario_needs(e->scenario);
+    e->needs_known = true;
+  }
+  return kh_suite_drop_steps(suite);
+}
 
 bool kh_selection_match(const kh_selection *sel, const kh_scenario *sc) {
   if (sel == NULL)
@@ -65,6 +81,7 @@ typedef struct kh_pool {
   bool *finished; /* By entry: handed to cfg->finished (under emit_lock). */
   /* Held around each call of cfg->finished (one at a time); never together with lock. */
   pthread_mutex_t emit_lock;
+  kh_reload *reload; /* The steps of files that dropped theirs. */
 } kh_pool;
 
 /*
@@ -82,6 +99,23 @@ static void kh_pool_hand_over(kh_pool *pool, size_t index) {
   pthread_mutex_unlock(&pool->emit_lock);
   if (sc->status == KF_STATUS_PASS || sc->status == KF_STATUS_SKIP)
     kf_scenario_result_drop_steps(sc);
+}
+
+/* Carry out entry i, with its steps parsed again if its file dropped them. */
+static void kh_pool_exec(kh_pool *pool, size_t i) {
+  const kh_suite_entry *e = pool->entries[i];
+  kh_suite_entry live = *e;
+  kf_err err;
+  kf_err_init(&err);
+  if (kh_reload_acquire(pool->reload, e, &live.scenario, &err) != KF_OK) {
+    kf_scenario_result *res = &pool->slots[i];
+    res->status = KF_STATUS_ERROR;
+    kf_free(res->message);
+    res->message = kf_strdup(err.message);
+    return;
+  }
+  kh_exec_scenario(pool->cfg, pool->seen_from, &live, &pool->slots[i]);
+  kh_reload_release(pool->reload, e);
 }
 
 static void *kh_pool_worker(void *arg) {
@@ -105,7 +139,7 @@ static void *kh_pool_worker(void *arg) {
     if (k >= pool->end)
       break;
     size_t i = pool->order[k];
-    kh_exec_scenario(pool->cfg, pool->seen_from, pool->entries[i], &pool->slots[i]);
+    kh_pool_exec(pool, i);
     pthread_mutex_lock(&pool->lock);
     pool->done++;
     if (pool->cfg->progress != NULL)
@@ -206,7 +240,7 @@ bool kh_runner_selects_need(const kh_suite *suite, const kh_selection *sel, cons
     const kh_scenario *sc = suite->entries[i].scenario;
     if (!kh_selection_match(sel, sc) || !kh_shard_has(shard, position++))
       continue;
-    if ((kh_exec_scenario_needs(sc) & need) != 0)
+    if ((kh_runner_entry_needs(&suite->entries[i]) & need) != 0)
       return true;
   }
   return false;
@@ -237,7 +271,7 @@ static void kh_runner_order(kh_pool *pool) {
   size_t k = 0;
   for (int alone = 0; alone < 2; alone++) {
     for (size_t i = 0; i < pool->total; i++) {
-      bool timing = (kh_exec_scenario_needs(pool->entries[i]->scenario) & KH_NEED_BIT(TIMING)) != 0;
+      bool timing = (kh_runner_entry_needs(pool->entries[i]) & KH_NEED_BIT(TIMING)) != 0;
       if (timing == (alone == 1))
         pool->order[k++] = i;
     }
@@ -297,6 +331,8 @@ kf_rc kh_runner_run(const kh_runner_config *cfg, kf_run_result *run, kf_err *err
   }
   kh_pool pool = {.cfg = cfg, .entries = entries, .order = order, .finished = finished};
   rc = kh_runner_select(cfg, run, entries, &pool.total, err);
+  if (rc == KF_OK && kh_reload_new(cfg->suite, entries, pool.total, &pool.reload) != KF_OK)
+    rc = kf_err_set(err, KF_ERR_NOMEM, "out of memory");
   if (rc == KF_OK)
     rc = kh_runner_seen_from(cfg, pool.seen_from, err);
   if (rc == KF_OK) {
@@ -304,6 +340,7 @@ kf_rc kh_runner_run(const kh_runner_config *cfg, kf_run_result *run, kf_err *err
     pool.slots = run->scenarios;
     kh_runner_pool(&pool);
   }
+  kh_reload_free(pool.reload);
   kf_free(entries);
   kf_free(order);
   kf_free(finished);

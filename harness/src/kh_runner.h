@@ -104,4 +104,12 @@ bool kh_runner_selects_need(const kh_suite *suite, const kh_selection *sel, cons
  */
 kf_rc kh_runner_run(const kh_runner_config *cfg, kf_run_result *run, kf_err *err);
 
+/*
+ * For a run of a loaded and linted suite: note each entry's needs, then drop
+ * the scenario files' steps (kh_suite_drop_steps), so the run holds a
+ * scenario's tree only while it runs (kh_reload.h). A failure leaves some
+ * files whole, which runs the same; the rc says it for the caller's log.
+ */
+kf_rc kh_runner_drop_steps(kh_suite *suite);
+
 #endif

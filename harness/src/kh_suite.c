@@ -242,7 +242,7 @@ kf_rc kh_suite_step_diag(kh_diag *diag, const kh_step *step, const char *hint, c
 }
 
 /* Let every step that refers to other files (a `use`) find them. */
-static kf_rc kh_resolve_steps(kh_suite *suite, kh_step *steps, size_t len, kh_diag *diag) {
+static kf_rc kh_resolve_steps(const kh_suite *suite, kh_step *steps, size_t len, kh_diag *diag) {
   for (size_t i = 0; i < len; i++) {
     if (steps[i].def->resolve == NULL)
       continue;
@@ -359,6 +359,8 @@ static kf_rc kh_finish(kh_suite *suite, kh_diag *diag) {
       e->scenario = &f->scenarios[s];
       e->file = f;
       e->index = suite->entries_len++;
+      e->file_index = i;
+      e->in_file = s;
     }
   }
   return KF_OK;
@@ -409,4 +411,91 @@ kf_rc kh_suite_load(kh_suite *suite, const char *const *paths, size_t paths_len,
     kh_suite_release(suite);
   }
   return rc;
+}
+
+/* ---- Steps dropped after loading, parsed again for a run. ---- */
+
+/* KF_ERR_IO when path cannot be stat'ed, KF_ERR_UNSUPPORTED when it is no regular file. */
+static kf_rc kh_file_stamp_read(const char *path, kh_file_stamp *out) {
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return KF_ERR_IO;
+  /* A pipe (konform run <(...)) or a device cannot be read a second time. */
+  if (!S_ISREG(st.st_mode))
+    return KF_ERR_UNSUPPORTED;
+  *out = (kh_file_stamp){.size = (long long)st.st_size,
+                         .mtime_s = (long long)st.st_mtim.tv_sec,
+                         .mtime_ns = (long long)st.st_mtim.tv_nsec,
+                         .inode = (unsigned long long)st.st_ino,
+                         .device = (unsigned long long)st.st_dev};
+  return KF_OK;
+}
+
+static bool kh_file_stamp_eq(const kh_file_stamp *a, const kh_file_stamp *b) {
+  return a->size == b->size && a->mtime_s == b->mtime_s && a->mtime_ns == b->mtime_ns &&
+         a->inode == b->inode && a->device == b->device;
+}
+
+kf_rc kh_suite_drop_steps(kh_suite *suite) {
+  assert(suite != NULL);
+  kf_rc first = KF_OK;
+  for (size_t i = 0; i < suite->files_len; i++) {
+    kh_file *f = suite->files[i];
+    kh_file_stamp stamp;
+    kf_rc rc = f->fragment != NULL ? KF_OK : kh_file_stamp_read(f->path, &stamp);
+    if (rc == KF_OK && f->fragment == NULL)
+      rc = kh_file_drop_steps(f, &stamp);
+    if (rc != KF_OK && first == KF_OK)
+      first = rc;
+  }
+  /* The heads moved into blocks of their own. */
+  for (size_t i = 0; i < suite->entries_len; i++) {
+    kh_suite_entry *e = &suite->entries[i];
+    e->scenario = &e->file->scenarios[e->in_file];
+  }
+  return first;
+}
+
+/* Whether parsed has the scenarios loaded has, by name, in the same order. */
+static bool kh_same_scenarios(const kh_file *loaded, const kh_file *parsed) {
+  if (parsed->fragment != NULL || parsed->scenarios_len != loaded->scenarios_len)
+    return false;
+  for (size_t i = 0; i < parsed->scenarios_len; i++)
+    if (strcmp(parsed->scenarios[i].name, loaded->scenarios[i].name) != 0)
+      return false;
+  return true;
+}
+
+kf_rc kh_suite_reparse(const kh_suite *suite, size_t file_index, kh_file **out, kf_err *err) {
+  assert(suite != NULL && file_index < suite->files_len && out != NULL);
+  *out = NULL;
+  const kh_file *loaded = suite->files[file_index];
+  kh_file_stamp now;
+  if (kh_file_stamp_read(loaded->path, &now) != KF_OK)
+    return kf_err_set(err, KF_ERR_STATE, "%s cannot be read again: %s", loaded->path,
+                      strerror(errno));
+  if (loaded->steps_dropped && !kh_file_stamp_eq(&now, &loaded->stamp))
+    return kf_err_set(err, KF_ERR_STATE, "%s changed on disk since the run began", loaded->path);
+  kh_diag diag;
+  kh_diag_init(&diag);
+  kh_file *parsed = NULL;
+  kf_rc rc = kh_parse_file(loaded->path, &parsed, &diag);
+  if (rc == KF_OK && !kh_same_scenarios(loaded, parsed))
+    rc = kf_err_set(err, KF_ERR_STATE, "%s changed on disk since the run began", loaded->path);
+  else if (rc != KF_OK)
+    (void)kf_err_set(err, rc, "%s cannot be parsed again: %s", loaded->path,
+                     diag.message != NULL ? diag.message : kf_rc_name(rc));
+  for (size_t s = 0; rc == KF_OK && s < parsed->scenarios_len; s++) {
+    rc = kh_resolve_steps(suite, parsed->scenarios[s].steps, parsed->scenarios[s].steps_len, &diag);
+    if (rc != KF_OK)
+      (void)kf_err_set(err, rc, "%s: %s", loaded->path,
+                       diag.message != NULL ? diag.message : kf_rc_name(rc));
+  }
+  kh_diag_release(&diag);
+  if (rc != KF_OK) {
+    kh_file_free(parsed);
+    return rc;
+  }
+  *out = parsed;
+  return KF_OK;
 }

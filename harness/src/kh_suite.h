@@ -5,6 +5,7 @@
 #ifndef KH_SUITE_H
 #define KH_SUITE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "kh_ast.h"
@@ -14,7 +15,12 @@
 typedef struct kh_suite_entry {
   const kh_scenario *scenario; /* Borrowed from files. */
   const kh_file *file;
-  size_t index; /* 0-based position in the suite. */
+  size_t index;      /* 0-based position in the suite. */
+  size_t file_index; /* file is files[file_index]. */
+  size_t in_file;    /* scenario is file->scenarios[in_file]. */
+  /* What the scenario needs of a target (kh_exec's KH_NEED bits), once needs_known. */
+  unsigned needs;
+  bool needs_known;
 } kh_suite_entry;
 
 typedef struct kh_suite {
@@ -61,5 +67,23 @@ kf_rc kh_suite_step_diag(kh_diag *diag, const kh_step *step, const char *hint, c
 
 /* The fragment with that name, or NULL. */
 const kh_fragment *kh_suite_fragment(const kh_suite *suite, const char *name);
+
+/*
+ * Drop the steps of every scenario file (kh_file_drop_steps) once the suite
+ * is loaded and linted; the entries keep pointing at their scenarios' heads,
+ * so selection, names and shards work as before, and a runner gets a
+ * scenario's steps back from kh_suite_reparse. Fragment files keep theirs.
+ * On KF_ERR_NOMEM or KF_ERR_IO some files keep their steps, which is fine.
+ */
+kf_rc kh_suite_drop_steps(kh_suite *suite);
+
+/*
+ * Parse files[file_index] again, with a string table of its own (so any
+ * thread may call this at any time), and resolve its steps against the
+ * suite's fragments. KF_ERR_STATE when the file on disk is not the one that
+ * was loaded (its stamp differs, or its scenarios are not the same), or the
+ * parser's error; err says why. On success *out is the caller's (kh_file_free).
+ */
+kf_rc kh_suite_reparse(const kh_suite *suite, size_t file_index, kh_file **out, kf_err *err);
 
 #endif

@@ -7,6 +7,9 @@
 #include "kf/alloc.h"
 
 #include <jansson.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -135,4 +138,10 @@ int kf_alloc_failed(void) {
 
 void kf_alloc_install_jansson(void) {
   json_set_alloc_funcs(kf_malloc, kf_free);
+}
+
+void kf_alloc_trim(void) {
+#if defined(__GLIBC__)
+  (void)malloc_trim(0);
+#endif
 }

@@ -261,6 +261,7 @@ static void run_text_sel(run_fixture *fx, const char *text, const char *clock, b
   kh_diag_release(&diag);
   assert_true(fx->file->scenarios_len <= 8);
   memset(&fx->suite, 0, sizeof(fx->suite));
+  memset(fx->entries, 0, sizeof fx->entries);
   for (size_t i = 0; i < fx->file->scenarios_len; i++) {
     fx->entries[i].scenario = &fx->file->scenarios[i];
     fx->entries[i].file = fx->file;
@@ -809,6 +810,7 @@ static void test_use_fragment(void **state) {
   kh_file *parsed = fx.file;
 
   memset(&fx.suite, 0, sizeof(fx.suite));
+  memset(fx.entries, 0, sizeof fx.entries);
   for (size_t i = 0; i < 2; i++) {
     fx.entries[i].scenario = &parsed->scenarios[i];
     fx.entries[i].file = parsed;
@@ -870,6 +872,7 @@ static void test_fragment_cycle_is_error(void **state) {
   kh_diag_release(&diag);
   ((kh_use *)fx.file->scenarios[0].steps[0].data)->resolved = frag->fragment;
   memset(&fx.suite, 0, sizeof(fx.suite));
+  memset(fx.entries, 0, sizeof fx.entries);
   fx.entries[0].scenario = &fx.file->scenarios[0];
   fx.entries[0].file = fx.file;
   fx.entries[0].index = 0;

@@ -1,6 +1,7 @@
 /*
  * test_suite.c: loading a suite from files and directories, fragment lookup
- * and `use` resolution, in a temporary directory tree.
+ * and `use` resolution, and dropping the steps of a loaded suite and parsing
+ * them again for a run (kh_reload), in a temporary directory tree.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 
 #include "kh_intern.h"
+#include "kh_reload.h"
 #include "kh_step_use.h"
 #include "kh_suite.h"
 #include "kt_alloc.h"
@@ -337,6 +339,146 @@ static void test_load_allocation_failures(void **state) {
   assert_true(kt_alloc_sweep(load_body, &ctx) > 10);
 }
 
+/* The loaded suite of the tree, which the caller releases. */
+static void load_tree(kh_suite *suite) {
+  char dir[256];
+  snprintf(dir, sizeof dir, "%s/suite", g_root);
+  const char *paths[] = {dir};
+  kh_diag diag;
+  kh_diag_init(&diag);
+  kh_suite_init(suite);
+  assert_int_equal(kh_suite_load(suite, paths, 1, &diag), KF_OK);
+  kh_diag_release(&diag);
+  assert_int_equal(suite->entries_len, 4);
+}
+
+static const kh_suite_entry *entry_named(const kh_suite *suite, const char *name) {
+  for (size_t i = 0; i < suite->entries_len; i++)
+    if (strcmp(suite->entries[i].scenario->name, name) == 0)
+      return &suite->entries[i];
+  fail_msg("no scenario %s", name);
+  return NULL;
+}
+
+/* Dropped steps leave the heads; a parse again gives the steps back, fragments resolved. */
+static void test_drop_steps_and_reparse(void **state) {
+  (void)state;
+  kh_suite suite;
+  load_tree(&suite);
+  assert_int_equal(kh_suite_drop_steps(&suite), KF_OK);
+  for (size_t i = 0; i < suite.entries_len; i++) {
+    const kh_suite_entry *e = &suite.entries[i];
+    assert_true(e->file->steps_dropped);
+    assert_ptr_equal(e->scenario, &e->file->scenarios[e->in_file]);
+    assert_ptr_equal(e->file, suite.files[e->file_index]);
+    assert_int_equal(e->scenario->steps_len, 0);
+    assert_int_equal(e->scenario->covers_len, 1);
+  }
+  const kh_suite_entry *b2 = entry_named(&suite, "B two");
+  assert_string_equal(b2->scenario->covers[0], "ACC-02");
+  assert_true(b2->scenario->pos.line > 1);
+  /* Fragment files keep their steps: a parse again resolves uses against them. */
+  for (size_t i = 0; i < suite.files_len; i++)
+    assert_true(suite.files[i]->steps_dropped == (suite.files[i]->fragment == NULL));
+
+  kf_err err;
+  kf_err_init(&err);
+  kh_file *again = NULL;
+  assert_int_equal(kh_suite_reparse(&suite, b2->file_index, &again, &err), KF_OK);
+  assert_int_equal(again->scenarios_len, 2);
+  assert_string_equal(again->scenarios[b2->in_file].name, "B two");
+  assert_int_equal(again->scenarios[b2->in_file].steps_len, 1);
+  kh_file_free(again);
+
+  const kh_suite_entry *a = entry_named(&suite, "A");
+  assert_int_equal(kh_suite_reparse(&suite, a->file_index, &again, &err), KF_OK);
+  const kh_scenario *sa = &again->scenarios[a->in_file];
+  assert_int_equal(sa->steps_len, 2);
+  const kh_use *use = sa->steps[1].data;
+  assert_non_null(use->resolved);
+  assert_string_equal(use->resolved->name, "registered-account");
+  kh_file_free(again);
+  kh_suite_release(&suite);
+}
+
+/* A scenario file edited or removed after the load is refused, never run as it is now. */
+static void test_reparse_refuses_a_changed_file(void **state) {
+  (void)state;
+  static const char top[] = "scenario: Top\ncovers: ACC-03\nGET /t\n  expect status == 200\n";
+  kh_suite suite;
+  load_tree(&suite);
+  assert_int_equal(kh_suite_drop_steps(&suite), KF_OK);
+  const kh_suite_entry *t = entry_named(&suite, "Top");
+  write_file("suite/top.konform", "scenario: Top\ncovers: ACC-03\nGET /other\n"
+                                  "  expect status == 200\n");
+  kf_err err;
+  kf_err_init(&err);
+  kh_file *again = NULL;
+  assert_int_equal(kh_suite_reparse(&suite, t->file_index, &again, &err), KF_ERR_STATE);
+  assert_null(again);
+  assert_non_null(strstr(err.message, "changed on disk since the run began"));
+  remove_path("suite/top.konform");
+  kf_err_init(&err);
+  assert_int_equal(kh_suite_reparse(&suite, t->file_index, &again, &err), KF_ERR_STATE);
+  assert_non_null(strstr(err.message, "cannot be read again"));
+  write_file("suite/top.konform", top);
+  kh_suite_release(&suite);
+}
+
+/* The scenarios of one file share one parse, freed after the last of them. */
+static void test_reload_shares_a_parse(void **state) {
+  (void)state;
+  kh_suite suite;
+  load_tree(&suite);
+  assert_int_equal(kh_suite_drop_steps(&suite), KF_OK);
+  const kh_suite_entry *sel[4];
+  for (size_t i = 0; i < 4; i++)
+    sel[i] = &suite.entries[i];
+  kh_reload *r = NULL;
+  assert_int_equal(kh_reload_new(&suite, sel, 4, &r), KF_OK);
+  const kh_suite_entry *b1 = entry_named(&suite, "B one"), *b2 = entry_named(&suite, "B two");
+  kf_err err;
+  kf_err_init(&err);
+  const kh_scenario *s1 = NULL, *s2 = NULL;
+  assert_int_equal(kh_reload_acquire(r, b1, &s1, &err), KF_OK);
+  assert_int_equal(kh_reload_acquire(r, b2, &s2, &err), KF_OK);
+  assert_ptr_equal(s2, s1 + (b2->in_file - b1->in_file));
+  assert_string_equal(s1->name, "B one");
+  assert_int_equal(s1->steps_len, 1);
+  kh_reload_release(r, b1);
+  assert_string_equal(s2->name, "B two"); /* Still held by B two. */
+  kh_reload_release(r, b2);
+  const kh_suite_entry *a = entry_named(&suite, "A");
+  assert_int_equal(kh_reload_acquire(r, a, &s1, &err), KF_OK);
+  assert_int_equal(s1->steps_len, 2);
+  /* A is never released: kh_reload_free frees what a cancel left. */
+  kh_reload_free(r);
+  kh_suite_release(&suite);
+}
+
+static bool drop_body(void *data, const kt_alloc_run *run) {
+  (void)data;
+  kh_suite suite;
+  load_tree(&suite);
+  kt_alloc_arm(run);
+  kf_rc rc = kh_suite_drop_steps(&suite);
+  kt_alloc_disarm();
+  /* Whatever failed, every entry still names its scenario, with or without steps. */
+  for (size_t i = 0; i < suite.entries_len; i++) {
+    const kh_suite_entry *e = &suite.entries[i];
+    assert_ptr_equal(e->scenario, &e->file->scenarios[e->in_file]);
+    assert_true(e->file->steps_dropped || e->scenario->steps_len > 0);
+  }
+  kh_suite_release(&suite);
+  return rc == KF_OK;
+}
+
+/* Dropping fails cleanly at every allocation: a file then keeps its steps. */
+static void test_drop_allocation_failures(void **state) {
+  (void)state;
+  assert_true(kt_alloc_sweep(drop_body, NULL) >= 3);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_load_directory),
@@ -346,6 +488,10 @@ int main(void) {
       cmocka_unit_test(test_use_depth_limit),
       cmocka_unit_test(test_repo_scenarios),
       cmocka_unit_test(test_load_allocation_failures),
+      cmocka_unit_test(test_drop_steps_and_reparse),
+      cmocka_unit_test(test_reparse_refuses_a_changed_file),
+      cmocka_unit_test(test_reload_shares_a_parse),
+      cmocka_unit_test(test_drop_allocation_failures),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

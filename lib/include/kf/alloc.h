@@ -23,6 +23,16 @@ char *kf_memdup0(const void *data, size_t len);
 void kf_free(void *ptr);
 
 /*
+ * Give the memory freed so far back to the system where the C library can
+ * (glibc's malloc_trim; elsewhere nothing happens). For a program that has
+ * just freed much that it will not need again (the harness after dropping a
+ * suite's steps), so that what it allocates next does not add to it: threads
+ * allocate from arenas of their own, which freed chunks of the main one do
+ * not serve.
+ */
+void kf_alloc_trim(void);
+
+/*
  * Room for one more element (elem bytes) in an array of *cap elements with
  * len in use: items itself when there is room, else a larger copy (first_cap
  * elements, then doubling; never more than max) with *cap updated and items
