@@ -114,8 +114,8 @@ static char **kh_heads_words(char ***at, char *const *from, size_t n) {
   return to;
 }
 
-kf_rc kh_file_drop_steps(kh_file *file, const kh_file_stamp *stamp) {
-  assert(file != NULL && stamp != NULL);
+kf_rc kh_file_drop_steps(kh_file *file) {
+  assert(file != NULL);
   if (file->block == NULL || file->fragment != NULL || file->steps_dropped)
     return KF_OK;
   size_t size = kh_heads_size(file);
@@ -140,6 +140,5 @@ kf_rc kh_file_drop_steps(kh_file *file, const kh_file_stamp *stamp) {
   file->block_size = size;
   file->scenarios = heads;
   file->steps_dropped = true;
-  file->stamp = *stamp;
   return KF_OK;
 }

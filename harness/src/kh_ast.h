@@ -131,12 +131,8 @@ typedef struct kh_fragment {
 
 struct kh_intern;
 
-/* What identifies a file's content on disk without reading it again (stat(2)). */
-typedef struct kh_file_stamp {
-  long long size;
-  long long mtime_s, mtime_ns;
-  unsigned long long inode, device;
-} kh_file_stamp;
+/* The length of a file's digest (BLAKE2b, libsodium's crypto_generichash). */
+#define KH_FILE_DIGEST_LEN 32
 
 typedef struct kh_file {
   const char *path;
@@ -151,13 +147,10 @@ typedef struct kh_file {
    */
   void *block;
   size_t block_size;
-  /*
-   * true once kh_file_drop_steps kept only the scenarios' heads: then every
-   * scenario has steps NULL and steps_len 0, and stamp tells whether the
-   * file on disk is still the one that was parsed (kh_suite_reparse).
-   */
+  /* The digest of the bytes parsed: kh_suite_reparse knows the same file by it. */
+  unsigned char digest[KH_FILE_DIGEST_LEN];
+  /* true once kh_file_drop_steps kept only the scenarios' heads (steps NULL, steps_len 0). */
   bool steps_dropped;
-  kh_file_stamp stamp;
 } kh_file;
 
 /* Frees the nodes and drops the file's reference to its string table. */
@@ -165,13 +158,12 @@ void kh_file_free(kh_file *file);
 
 /*
  * Keep of a sealed scenario file only what selects and names its scenarios
- * (name, position, covers, tags; their strings are the table's) and free its
- * steps: a long run then holds a few dozen bytes a scenario instead of its
- * whole tree. stamp is recorded for kh_suite_reparse. KF_OK without a change
- * for a fragment file, an unsealed one, or one dropped already; KF_ERR_NOMEM
- * leaves the file as it was.
+ * (name, position, covers, tags) and free its steps: their block (about 2 KB
+ * a scenario) goes, while the strings stay in the table, which the file does
+ * not own alone. KF_OK without a change for a fragment file, an unsealed
+ * one, or one dropped already; KF_ERR_NOMEM leaves the file as it was.
  */
-kf_rc kh_file_drop_steps(kh_file *file, const kh_file_stamp *stamp);
+kf_rc kh_file_drop_steps(kh_file *file);
 
 /* Helpers for the release functions of step kinds; each frees what it owns and zeroes it. */
 /* A template's text is the table's: this only forgets it. */

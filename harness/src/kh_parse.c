@@ -16,6 +16,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -542,6 +543,9 @@ kf_rc kh_parse_text_in(const char *path, const char *text, size_t len, kh_intern
   rc = kh_parse_all(&p);
   if (rc == KF_OK)
     rc = kh_seal_file(p.file);
+  if (rc == KF_OK && crypto_generichash(p.file->digest, sizeof p.file->digest,
+                                        (const unsigned char *)p.text, p.len, NULL, 0) != 0)
+    rc = KF_ERR_INTERNAL;
   if (rc == KF_OK) {
     *out = p.file;
     return KF_OK;

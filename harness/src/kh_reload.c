@@ -1,10 +1,16 @@
 /*
  * kh_reload.c: scenario files parsed again for their run (see kh_reload.h).
+ *
+ * The lock guards the counts and the parses' pointers only; a file is parsed
+ * outside it, so workers starting scenarios of other files never wait for
+ * that parse, and those of the same file wait on parsed_cond for it instead
+ * of parsing it too.
  */
 #include "kh_reload.h"
 
 #include <assert.h>
 #include <pthread.h>
+#include <stdbool.h>
 
 #include "kf/alloc.h"
 
@@ -12,10 +18,12 @@
 typedef struct kh_reload_file {
   size_t remaining; /* Selected scenarios of the file that have not finished. */
   kh_file *parsed;  /* The parse they share, while one of them may still run; owned. */
+  bool parsing;     /* A worker is parsing the file now (outside the lock). */
 } kh_reload_file;
 
 struct kh_reload {
   pthread_mutex_t lock;
+  pthread_cond_t parsed_cond; /* Broadcast when a parse has ended, well or not. */
   const kh_suite *suite;
   kh_reload_file *files; /* Parallel to suite->files. */
 };
@@ -29,7 +37,14 @@ kf_rc kh_reload_new(const kh_suite *suite, const kh_suite_entry *const *entries,
     return KF_ERR_NOMEM;
   r->suite = suite;
   r->files = kf_calloc(suite->files_len > 0 ? suite->files_len : 1, sizeof *r->files);
-  if (r->files == NULL) {
+  if (r->files == NULL || pthread_mutex_init(&r->lock, NULL) != 0) {
+    kf_free(r->files);
+    kf_free(r);
+    return KF_ERR_NOMEM;
+  }
+  if (pthread_cond_init(&r->parsed_cond, NULL) != 0) {
+    pthread_mutex_destroy(&r->lock);
+    kf_free(r->files);
     kf_free(r);
     return KF_ERR_NOMEM;
   }
@@ -41,7 +56,6 @@ kf_rc kh_reload_new(const kh_suite *suite, const kh_suite_entry *const *entries,
     assert(suite->files[entries[i]->file_index] == entries[i]->file);
     r->files[entries[i]->file_index].remaining++;
   }
-  pthread_mutex_init(&r->lock, NULL);
   *out = r;
   return KF_OK;
 }
@@ -56,11 +70,21 @@ kf_rc kh_reload_acquire(kh_reload *r, const kh_suite_entry *e, const kh_scenario
   }
   kh_reload_file *f = &r->files[e->file_index];
   kf_rc rc = KF_OK;
-  /* One parse per file: the others wait for it rather than parse it too. */
   pthread_mutex_lock(&r->lock);
   assert(f->remaining > 0);
-  if (f->parsed == NULL)
-    rc = kh_suite_reparse(r->suite, e->file_index, &f->parsed, err);
+  while (f->parsing)
+    pthread_cond_wait(&r->parsed_cond, &r->lock);
+  if (f->parsed == NULL) {
+    /* Ours to parse; a failed parse leaves it to the next scenario of the file to try. */
+    f->parsing = true;
+    pthread_mutex_unlock(&r->lock);
+    kh_file *parsed = NULL;
+    rc = kh_suite_reparse(r->suite, e->file_index, &parsed, err);
+    pthread_mutex_lock(&r->lock);
+    f->parsed = parsed;
+    f->parsing = false;
+    pthread_cond_broadcast(&r->parsed_cond);
+  }
   if (rc == KF_OK) {
     assert(e->in_file < f->parsed->scenarios_len);
     *out = &f->parsed->scenarios[e->in_file];
@@ -76,7 +100,7 @@ void kh_reload_release(kh_reload *r, const kh_suite_entry *e) {
   kh_file *done = NULL;
   pthread_mutex_lock(&r->lock);
   kh_reload_file *f = &r->files[e->file_index];
-  assert(f->remaining > 0);
+  assert(f->remaining > 0 && f->parsed != NULL);
   if (--f->remaining == 0) {
     done = f->parsed;
     f->parsed = NULL;
@@ -90,6 +114,7 @@ void kh_reload_free(kh_reload *r) {
     return;
   for (size_t i = 0; i < r->suite->files_len; i++)
     kh_file_free(r->files[i].parsed);
+  pthread_cond_destroy(&r->parsed_cond);
   pthread_mutex_destroy(&r->lock);
   kf_free(r->files);
   kf_free(r);

@@ -8,9 +8,9 @@
  * scenario of a file to start parses the file again (kh_suite_reparse), the
  * file's other selected scenarios share that parse, and the last of them to
  * finish frees it: workers take scenarios in load order, so a run holds
- * about one parsed file per worker. A scenario whose file kept its steps
- * (a fragment-free suite that was never dropped, a file that could not be
- * dropped) is given as it is.
+ * about one parsed file per worker. A scenario whose file kept its steps (a
+ * suite that was not dropped, a file that is no regular file, a drop that
+ * ran out of memory) is given as it is.
  *
  * Thread-safe: workers call acquire and release at any time.
  */

@@ -72,17 +72,19 @@ const kh_fragment *kh_suite_fragment(const kh_suite *suite, const char *name);
  * Drop the steps of every scenario file (kh_file_drop_steps) once the suite
  * is loaded and linted; the entries keep pointing at their scenarios' heads,
  * so selection, names and shards work as before, and a runner gets a
- * scenario's steps back from kh_suite_reparse. Fragment files keep theirs.
- * On KF_ERR_NOMEM or KF_ERR_IO some files keep their steps, which is fine.
+ * scenario's steps back from kh_suite_reparse. Fragment files, and files
+ * that cannot be read twice (no regular file), keep theirs. On KF_ERR_NOMEM
+ * some files keep their steps, which runs the same.
  */
 kf_rc kh_suite_drop_steps(kh_suite *suite);
 
 /*
  * Parse files[file_index] again, with a string table of its own (so any
  * thread may call this at any time), and resolve its steps against the
- * suite's fragments. KF_ERR_STATE when the file on disk is not the one that
- * was loaded (its stamp differs, or its scenarios are not the same), or the
- * parser's error; err says why. On success *out is the caller's (kh_file_free).
+ * suite's fragments. KF_ERR_STATE when the bytes on disk are not those that
+ * were loaded (their digest differs) or cannot be read or parsed now,
+ * KF_ERR_NOMEM when memory ran out; err says why. On success *out is the
+ * caller's (kh_file_free).
  */
 kf_rc kh_suite_reparse(const kh_suite *suite, size_t file_index, kh_file **out, kf_err *err);
 

@@ -15,8 +15,10 @@
 
 #include <cmocka.h>
 
+#include "kh_exec.h"
 #include "kh_intern.h"
 #include "kh_reload.h"
+#include "kh_runner.h"
 #include "kh_step_use.h"
 #include "kh_suite.h"
 #include "kt_alloc.h"
@@ -409,19 +411,41 @@ static void test_reparse_refuses_a_changed_file(void **state) {
   load_tree(&suite);
   assert_int_equal(kh_suite_drop_steps(&suite), KF_OK);
   const kh_suite_entry *t = entry_named(&suite, "Top");
-  write_file("suite/top.konform", "scenario: Top\ncovers: ACC-03\nGET /other\n"
-                                  "  expect status == 200\n");
   kf_err err;
   kf_err_init(&err);
   kh_file *again = NULL;
+  /* The same bytes written again (a new mtime, as after a touch) are the same file. */
+  write_file("suite/top.konform", top);
+  assert_int_equal(kh_suite_reparse(&suite, t->file_index, &again, &err), KF_OK);
+  kh_file_free(again);
+  /* One changed byte in a step, same names, same size: refused. */
+  write_file("suite/top.konform",
+             "scenario: Top\ncovers: ACC-03\nGET /u\n  expect status == 200\n");
   assert_int_equal(kh_suite_reparse(&suite, t->file_index, &again, &err), KF_ERR_STATE);
   assert_null(again);
-  assert_non_null(strstr(err.message, "changed on disk since the run began"));
+  assert_non_null(strstr(err.message, "changed on disk since it was loaded"));
   remove_path("suite/top.konform");
   kf_err_init(&err);
   assert_int_equal(kh_suite_reparse(&suite, t->file_index, &again, &err), KF_ERR_STATE);
-  assert_non_null(strstr(err.message, "cannot be read again"));
+  assert_non_null(strstr(err.message, "cannot be parsed again: cannot open"));
   write_file("suite/top.konform", top);
+  kh_suite_release(&suite);
+}
+
+/* The needs noted before the drop are those the steps give. */
+static void test_drop_keeps_needs(void **state) {
+  (void)state;
+  kh_suite suite;
+  load_tree(&suite);
+  unsigned before[4];
+  for (size_t i = 0; i < suite.entries_len; i++)
+    before[i] = kh_exec_scenario_needs(suite.entries[i].scenario);
+  assert_int_equal(kh_runner_drop_steps(&suite), KF_OK);
+  for (size_t i = 0; i < suite.entries_len; i++) {
+    assert_true(suite.entries[i].needs_known);
+    assert_int_equal(suite.entries[i].needs, before[i]);
+    assert_int_equal(suite.entries[i].scenario->steps_len, 0);
+  }
   kh_suite_release(&suite);
 }
 
@@ -473,6 +497,42 @@ static bool drop_body(void *data, const kt_alloc_run *run) {
   return rc == KF_OK;
 }
 
+/* A run's reload at every allocation: each scenario gets its steps or an error, nothing leaks. */
+static bool reload_body(void *data, const kt_alloc_run *run) {
+  const kh_suite *suite = data;
+  const kh_suite_entry *sel[4];
+  for (size_t i = 0; i < 4; i++)
+    sel[i] = &suite->entries[i];
+  bool all = true;
+  kt_alloc_arm(run);
+  kh_reload *r = NULL;
+  kf_rc rc = kh_reload_new(suite, sel, 4, &r);
+  for (size_t i = 0; rc == KF_OK && i < 4; i++) {
+    kf_err err;
+    kf_err_init(&err);
+    const kh_scenario *sc = NULL;
+    if (kh_reload_acquire(r, sel[i], &sc, &err) != KF_OK) {
+      assert_null(sc);
+      all = false;
+      continue;
+    }
+    assert_true(sc->steps_len > 0);
+    kh_reload_release(r, sel[i]);
+  }
+  kh_reload_free(r);
+  kt_alloc_disarm();
+  return rc == KF_OK && all;
+}
+
+static void test_reload_allocation_failures(void **state) {
+  (void)state;
+  kh_suite suite;
+  load_tree(&suite);
+  assert_int_equal(kh_suite_drop_steps(&suite), KF_OK);
+  assert_true(kt_alloc_sweep(reload_body, &suite) > 10);
+  kh_suite_release(&suite);
+}
+
 /* Dropping fails cleanly at every allocation: a file then keeps its steps. */
 static void test_drop_allocation_failures(void **state) {
   (void)state;
@@ -490,6 +550,8 @@ int main(void) {
       cmocka_unit_test(test_load_allocation_failures),
       cmocka_unit_test(test_drop_steps_and_reparse),
       cmocka_unit_test(test_reparse_refuses_a_changed_file),
+      cmocka_unit_test(test_drop_keeps_needs),
+      cmocka_unit_test(test_reload_allocation_failures),
       cmocka_unit_test(test_reload_shares_a_parse),
       cmocka_unit_test(test_drop_allocation_failures),
   };
