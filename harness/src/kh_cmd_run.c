@@ -455,11 +455,13 @@ int kh_cmd_run(const kh_cli_options *o) {
   kf_run_result_init(&st.run);
   int code = kh_cmd_suite_prepare(o, &st.s);
   /* Linted and selected: from here a scenario's steps are parsed again while it runs. */
-  kf_rc drc = code == KH_EXIT_OK ? kh_runner_drop_steps(&st.s.suite) : KF_OK;
-  if (drc != KF_OK)
-    kf_debug("some scenario files keep their steps in memory: %s", kf_rc_name(drc));
-  /* The trees just freed go back, so the workers' allocations do not come on top of them. */
-  kf_alloc_trim();
+  if (code == KH_EXIT_OK) {
+    kf_rc drc = kh_runner_drop_steps(&st.s.suite);
+    if (drc != KF_OK)
+      kf_debug("some scenario files keep their steps in memory: %s", kf_rc_name(drc));
+    /* The trees just freed go back, so the workers' allocations do not come on top of them. */
+    kf_alloc_trim();
+  }
   kh_cmd_run_identity(o, &st);
   if (code == KH_EXIT_OK)
     code = kh_cmd_run_target(o, &st);

@@ -37,13 +37,10 @@ kf_rc kh_reload_new(const kh_suite *suite, const kh_suite_entry *const *entries,
     return KF_ERR_NOMEM;
   r->suite = suite;
   r->files = kf_calloc(suite->files_len > 0 ? suite->files_len : 1, sizeof *r->files);
-  if (r->files == NULL || pthread_mutex_init(&r->lock, NULL) != 0) {
-    kf_free(r->files);
-    kf_free(r);
-    return KF_ERR_NOMEM;
-  }
-  if (pthread_cond_init(&r->parsed_cond, NULL) != 0) {
-    pthread_mutex_destroy(&r->lock);
+  bool locked = r->files != NULL && pthread_mutex_init(&r->lock, NULL) == 0;
+  if (!locked || pthread_cond_init(&r->parsed_cond, NULL) != 0) {
+    if (locked)
+      pthread_mutex_destroy(&r->lock);
     kf_free(r->files);
     kf_free(r);
     return KF_ERR_NOMEM;

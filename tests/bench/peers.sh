@@ -98,13 +98,17 @@ mail_drain() {
       return 1
   done
 }
+# smtp_load PORT COUNT DFLAG: smtp-source's 10 sessions of COUNT 2 KB mails (DFLAG -d: reused).
+smtp_load() {
+  smtp-source -s 10 -m "$2" -l 2048 $3 -f bench@konform.test -t sink@konform.test \
+    "127.0.0.1:$1" 2>>"$tmp/smtp-source.log" || true
+}
 # ingest LABEL HTTP SMTP COUNT DFLAG: smtp-source's 10 sessions, counted through the API.
 ingest() {
   curl -s -o /dev/null -X DELETE "http://127.0.0.1:$2/api/v1/messages"
   base=$(mail_count "$2")
   t0=$(now_ms)
-  smtp-source -s 10 -m "$4" -l 2048 $5 -f bench@konform.test -t sink@konform.test \
-    "127.0.0.1:$3" 2>>"$tmp/smtp-source.log" || true
+  smtp_load "$3" "$4" "$5"
   mail_drain "$2" $((base + $4)) || true
   ms=$(($(now_ms) - t0))
   rec "$1" $(($4 * 1000 / (ms > 0 ? ms : 1)))
@@ -113,8 +117,7 @@ maildev_count() { curl -s "http://127.0.0.1:$1/api/email/summary?limit=1" | jq -
 ingest_maildev() {
   curl -s -o /dev/null -X DELETE "http://127.0.0.1:$2/api/email/all"
   t0=$(now_ms)
-  smtp-source -s 10 -m "$4" -l 2048 $5 -f bench@konform.test -t sink@konform.test \
-    "127.0.0.1:$3" 2>>"$tmp/smtp-source.log" || true
+  smtp_load "$3" "$4" "$5"
   # MailDev has no long-poll, so its count is polled; the 50 ms step can add
   # up to 50 ms to its figure (said with the figure).
   i=0
@@ -132,8 +135,7 @@ ingest_maildev() {
 # last 250).
 sink_ingest() {
   t0=$(now_ms)
-  smtp-source -s 10 -m "$msgs" -l 2048 $3 -f bench@konform.test -t sink@konform.test \
-    "127.0.0.1:$2" 2>>"$tmp/smtp-source.log" || true
+  smtp_load "$2" "$msgs" "$3"
   ms=$(($(now_ms) - t0))
   rec "$1" $((msgs * 1000 / (ms > 0 ? ms : 1)))
 }
